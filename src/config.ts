@@ -1,0 +1,362 @@
+/**
+ * Options: their types, defaults and validation, and the seed's shorthand.
+ * Everything is checked once, up front, with messages that say what to fix.
+ *
+ * @module
+ */
+import { type Clock, systemClock } from "./clock.ts";
+import { ConfigError } from "./errors.ts";
+import type { AuthEventListener } from "./events.ts";
+import { resolveRegion } from "./regions.ts";
+import { DEFAULT_RETRY, type RetryOptions, type RetryPolicy } from "./retry.ts";
+import { Secret } from "./secret.ts";
+import type { ActiveStore, TokenStore } from "./store.ts";
+
+/** One OAuth client credential. */
+export interface CredentialInput {
+  /** A unique name for it, such as `blue` or `green`. */
+  readonly label: string;
+  /** The OAuth client id (several credentials may share one). */
+  readonly clientId: string;
+  /** The client secret, as a string or a {@linkcode Secret}. */
+  readonly clientSecret: string | Secret;
+}
+
+/** Options of `createDualSecretAuth`. */
+export interface DualSecretAuthOptions {
+  /** Two or more credentials; the first is active unless `active` says otherwise. */
+  readonly credentials?: readonly CredentialInput[];
+  /** Seed shorthand: one client id with `secretA` and `secretB` (labels `a` and `b`). */
+  readonly clientId?: string;
+  /** Seed shorthand: the first secret (label `a`). */
+  readonly secretA?: string | Secret;
+  /** Seed shorthand: the second secret (label `b`). */
+  readonly secretB?: string | Secret;
+  /** A Genesys Cloud region domain such as `mypurecloud.com`; gives `https://login.<env>/oauth/token`. */
+  readonly environment?: string;
+  /** Any RFC 6749 token endpoint instead of `environment`. Must be `https:` unless on loopback. */
+  readonly tokenUrl?: string;
+  /** The label to start with; default: the first credential. */
+  readonly active?: string;
+  /** Scopes to request, space-separated or as a list. */
+  readonly scope?: string | readonly string[];
+  /** The fetch to use; default: the global `fetch`. */
+  readonly fetch?: typeof fetch;
+  /** The clock to use; default: the system clock. */
+  readonly clock?: Clock;
+  /** Numbers in [0, 1) for jitter; default: `Math.random`. */
+  readonly random?: () => number;
+  /** Refresh this long before expiry (capped at half a token's lifetime, minus up to 20 % jitter). Default 300,000. */
+  readonly refreshMarginMs?: number;
+  /** Timeout of one token request, body included. Default 10,000. */
+  readonly requestTimeoutMs?: number;
+  /** Retry policy for transient token endpoint failures. */
+  readonly retry?: RetryOptions;
+  /** Receives events; see `AuthEvent`. */
+  readonly onEvent?: AuthEventListener;
+  /** Where grants are cached; default: in memory. */
+  readonly tokenStore?: TokenStore;
+  /** Where the active label lives; default: in memory. */
+  readonly activeStore?: ActiveStore;
+}
+
+/** A validated credential. */
+export interface ResolvedCredential {
+  /** Its label. */
+  readonly label: string;
+  /** Its client id. */
+  readonly clientId: string;
+  /** Its secret. */
+  readonly clientSecret: Secret;
+}
+
+/** Validated options with defaults filled in. */
+export interface ResolvedConfig {
+  /** The credentials, in order. */
+  readonly credentials: readonly ResolvedCredential[];
+  /** The token endpoint. */
+  readonly tokenUrl: string;
+  /** The active label at start. */
+  readonly active: string;
+  /** Space-separated scopes, if any. */
+  readonly scope?: string;
+  /** The fetch. */
+  readonly fetch: typeof fetch;
+  /** The clock. */
+  readonly clock: Clock;
+  /** Jitter source. */
+  readonly random: () => number;
+  /** Refresh margin in ms. */
+  readonly refreshMarginMs: number;
+  /** Request timeout in ms. */
+  readonly requestTimeoutMs: number;
+  /** Retry policy. */
+  readonly retry: RetryPolicy;
+}
+
+/** A warning found while validating, emitted once the instance exists. */
+export interface ConfigWarning {
+  /** Stable code. */
+  readonly code: string;
+  /** What happened. */
+  readonly message: string;
+  /** The credential concerned. */
+  readonly label?: string;
+}
+
+/** Default `refreshMarginMs`: five minutes. */
+export const DEFAULT_REFRESH_MARGIN_MS = 300_000;
+/** Default `requestTimeoutMs`: ten seconds. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * Validates options and fills in defaults.
+ *
+ * @param options The options as given.
+ * @param warnings Receives warnings (such as trimmed secrets).
+ * @returns The resolved configuration.
+ * @throws {ConfigError} When an option is missing or invalid.
+ */
+export function resolveConfig(
+  options: DualSecretAuthOptions,
+  warnings: ConfigWarning[],
+): ResolvedConfig {
+  if (typeof options !== "object" || options === null) {
+    throw new ConfigError("options", "pass an options object");
+  }
+  const credentials = resolveCredentials(shorthandOrList(options), warnings);
+  const active = options.active ?? credentials[0].label;
+  if (!credentials.some((c) => c.label === active)) {
+    throw new ConfigError(
+      "active",
+      `"${active}" is not a configured label (${
+        credentials.map((c) => c.label).join(", ")
+      })`,
+    );
+  }
+  return Object.freeze({
+    credentials,
+    tokenUrl: resolveTokenUrl(options),
+    active,
+    scope: resolveScope(options.scope),
+    fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+    clock: options.clock ?? systemClock,
+    random: options.random ?? Math.random,
+    refreshMarginMs: nonNegative(
+      "refreshMarginMs",
+      options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS,
+    ),
+    requestTimeoutMs: positive(
+      "requestTimeoutMs",
+      options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    ),
+    retry: resolveRetry(options.retry),
+  });
+}
+
+/**
+ * Validates a list of credentials: non-empty, unique labels, non-empty ids
+ * and secrets. Surrounding whitespace is trimmed with a warning, since
+ * mounted secret files usually end in a newline.
+ *
+ * @param list The credentials as given.
+ * @param warnings Receives a warning per trimmed value.
+ * @returns The validated credentials.
+ * @throws {ConfigError} When the list or an entry is invalid.
+ */
+export function resolveCredentials(
+  list: readonly CredentialInput[] | undefined,
+  warnings: ConfigWarning[],
+): readonly ResolvedCredential[] {
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new ConfigError(
+      "credentials",
+      "give at least one credential ({ label, clientId, clientSecret }), or clientId with secretA and secretB",
+    );
+  }
+  const labels = new Set<string>();
+  return Object.freeze(list.map((input, index) => {
+    const at = `credentials[${index}]`;
+    if (typeof input !== "object" || input === null) {
+      throw new ConfigError(at, "expected { label, clientId, clientSecret }");
+    }
+    const label = requiredText(`${at}.label`, input.label);
+    if (labels.has(label)) {
+      throw new ConfigError(
+        `${at}.label`,
+        `duplicate label "${label}"; labels must be unique`,
+      );
+    }
+    labels.add(label);
+    const clientId = trimmed(
+      `${at}.clientId`,
+      requiredText(`${at}.clientId`, input.clientId, false),
+      label,
+      warnings,
+    );
+    return Object.freeze({
+      label,
+      clientId,
+      clientSecret: resolveSecret(
+        `${at}.clientSecret`,
+        input.clientSecret,
+        label,
+        warnings,
+      ),
+    });
+  }));
+}
+
+function shorthandOrList(
+  options: DualSecretAuthOptions,
+): readonly CredentialInput[] | undefined {
+  const usesShorthand = options.secretA !== undefined ||
+    options.secretB !== undefined || options.clientId !== undefined;
+  if (!usesShorthand) return options.credentials;
+  if (options.credentials !== undefined) {
+    throw new ConfigError(
+      "credentials",
+      "give either credentials or the shorthand clientId/secretA/secretB, not both",
+    );
+  }
+  const clientId = requiredText("clientId", options.clientId, false);
+  if (options.secretA === undefined || options.secretB === undefined) {
+    throw new ConfigError(
+      options.secretA === undefined ? "secretA" : "secretB",
+      "the shorthand needs both secretA and secretB",
+    );
+  }
+  return [
+    { label: "a", clientId, clientSecret: options.secretA },
+    { label: "b", clientId, clientSecret: options.secretB },
+  ];
+}
+
+function resolveSecret(
+  option: string,
+  value: unknown,
+  label: string,
+  warnings: ConfigWarning[],
+): Secret {
+  const text = value instanceof Secret ? value.reveal() : value;
+  if (typeof text !== "string" || text.trim() === "") {
+    throw new ConfigError(
+      option,
+      `the secret of "${label}" is missing or empty; set it (for example from an environment variable)`,
+    );
+  }
+  return new Secret(trimmed(option, text, label, warnings));
+}
+
+function trimmed(
+  option: string,
+  value: string,
+  label: string,
+  warnings: ConfigWarning[],
+): string {
+  const result = value.trim();
+  if (result !== value) {
+    warnings.push({
+      code: "WHITESPACE_TRIMMED",
+      label,
+      message:
+        `${option} of "${label}" had surrounding whitespace, which was removed; fix its source (a mounted file or .env line ending in a newline?)`,
+    });
+  }
+  return result;
+}
+
+function requiredText(option: string, value: unknown, trim = true): string {
+  if (typeof value !== "string" || value.trim() === "") {
+    throw new ConfigError(option, "must be a non-empty string");
+  }
+  return trim ? value.trim() : value;
+}
+
+function resolveTokenUrl(options: DualSecretAuthOptions): string {
+  if (options.tokenUrl !== undefined && options.environment !== undefined) {
+    throw new ConfigError(
+      "tokenUrl",
+      "give either tokenUrl or environment, not both",
+    );
+  }
+  if (options.tokenUrl === undefined) {
+    return resolveRegion(options.environment ?? "mypurecloud.com").tokenUrl;
+  }
+  let url: URL;
+  try {
+    url = new URL(options.tokenUrl);
+  } catch {
+    throw new ConfigError("tokenUrl", "is not a valid absolute URL");
+  }
+  if (url.protocol === "http:" && !isLoopback(url.hostname)) {
+    throw new ConfigError(
+      "tokenUrl",
+      `http:// is allowed only on loopback (127.0.0.1, localhost, [::1]); use https://${url.host}${url.pathname}`,
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError("tokenUrl", "must be an https:// URL");
+  }
+  if (url.username || url.password) {
+    throw new ConfigError(
+      "tokenUrl",
+      "must not contain user info; credentials go in credentials[]",
+    );
+  }
+  return url.href;
+}
+
+/**
+ * Whether a URL host name is a loopback address.
+ *
+ * @param hostname A host name as `URL.hostname` gives it.
+ * @returns True for localhost, 127.0.0.0/8 and [::1].
+ */
+export function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+function resolveScope(
+  scope: string | readonly string[] | undefined,
+): string | undefined {
+  if (scope === undefined) return undefined;
+  const list = typeof scope === "string" ? scope.split(/\s+/) : [...scope];
+  if (list.some((s) => typeof s !== "string")) {
+    throw new ConfigError("scope", "must be a string or a list of strings");
+  }
+  const joined = list.map((s) => s.trim()).filter(Boolean).join(" ");
+  return joined === "" ? undefined : joined;
+}
+
+function resolveRetry(retry: RetryOptions | undefined): RetryPolicy {
+  const merged = { ...DEFAULT_RETRY, ...retry };
+  if (!Number.isInteger(merged.maxAttempts) || merged.maxAttempts < 1) {
+    throw new ConfigError("retry.maxAttempts", "must be a whole number ≥ 1");
+  }
+  return Object.freeze({
+    maxAttempts: merged.maxAttempts,
+    baseDelayMs: nonNegative("retry.baseDelayMs", merged.baseDelayMs),
+    maxDelayMs: nonNegative("retry.maxDelayMs", merged.maxDelayMs),
+    maxElapsedMs: nonNegative("retry.maxElapsedMs", merged.maxElapsedMs),
+    maxRetryAfterMs: nonNegative(
+      "retry.maxRetryAfterMs",
+      merged.maxRetryAfterMs,
+    ),
+  });
+}
+
+function nonNegative(option: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new ConfigError(option, "must be a finite number ≥ 0");
+  }
+  return value;
+}
+
+function positive(option: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new ConfigError(option, "must be a finite number > 0");
+  }
+  return value;
+}

@@ -1,0 +1,295 @@
+/**
+ * One credential: its cached grant, its single in-flight token request with
+ * retries, and its rejection. A slot knows nothing of other slots; failover is
+ * decided above it.
+ *
+ * @module
+ */
+import { isRetryable } from "./classify.ts";
+import type { ResolvedConfig, ResolvedCredential } from "./config.ts";
+import {
+  ClosedError,
+  CredentialRejectedError,
+  DualSecretAuthError,
+  RateLimitedError,
+  TokenEndpointUnavailableError,
+} from "./errors.ts";
+import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
+import { backoffDelay, delay } from "./retry.ts";
+import type { CachedGrant, TokenStore } from "./store.ts";
+import { requestToken, type TokenGrant } from "./token_endpoint.ts";
+
+/**
+ * The state of a credential, derived from its grant, its request and its
+ * last error:
+ * - `idle`: no token yet and nothing in flight;
+ * - `fetching`: no usable token, a request is in flight;
+ * - `ready`: a fresh token is cached;
+ * - `stale`: the token is inside the refresh margin, still served, refresh due;
+ * - `expired`: the cached token has expired and is never served;
+ * - `unavailable`: no usable token and the last request failed transiently;
+ * - `rejected`: the token endpoint rejected the credential; stays so until it
+ *   is replaced or re-verified.
+ */
+export type CredentialState =
+  | "idle"
+  | "fetching"
+  | "ready"
+  | "stale"
+  | "expired"
+  | "unavailable"
+  | "rejected";
+
+/** What a slot needs from its owner. */
+export interface SlotContext {
+  /** The resolved options. */
+  readonly config: ResolvedConfig;
+  /** Where grants are cached. */
+  readonly store: TokenStore;
+  /** Emits an event. */
+  readonly emit: (event: AuthEvent) => void;
+  /** Aborts every request when the instance closes. */
+  readonly closeSignal: AbortSignal;
+}
+
+/** The fraction of the refresh margin taken off at random, so a fleet spreads its refreshes. */
+const REFRESH_JITTER = 0.2;
+
+/** One credential's token cache and token requests. */
+export class CredentialSlot {
+  /** The credential. */
+  readonly credential: ResolvedCredential;
+  readonly #context: SlotContext;
+  #inflight: Promise<CachedGrant> | undefined;
+  #rejection: CredentialRejectedError | undefined;
+  #lastError: ErrorSummary | undefined;
+  #retired = false;
+  #nextBackgroundAttemptAt = 0;
+
+  /**
+   * Creates an empty slot.
+   *
+   * @param credential The credential.
+   * @param context The owner's services.
+   */
+  constructor(credential: ResolvedCredential, context: SlotContext) {
+    this.credential = credential;
+    this.#context = context;
+  }
+
+  /** The credential's label. */
+  get label(): string {
+    return this.credential.label;
+  }
+
+  /** The rejection, while the credential stands rejected. */
+  get rejection(): CredentialRejectedError | undefined {
+    return this.#rejection;
+  }
+
+  /** The last failure, cleared by a success. */
+  get lastError(): ErrorSummary | undefined {
+    return this.#lastError;
+  }
+
+  /** The request in flight, if any. */
+  get inflight(): Promise<CachedGrant> | undefined {
+    return this.#inflight;
+  }
+
+  /**
+   * The cached grant, unless it has expired.
+   *
+   * @param now The current time.
+   * @returns The cached grant if it has not expired at `now`.
+   */
+  validGrant(now: number): CachedGrant | undefined {
+    const grant = this.#context.store.get(this.label);
+    return grant !== undefined && now < grant.expiresAt &&
+        grant.clientId === this.credential.clientId
+      ? grant
+      : undefined;
+  }
+
+  /**
+   * The credential's state, derived from its grant, request and errors.
+   *
+   * @param now The current time.
+   * @returns The state at `now`.
+   */
+  state(now: number): CredentialState {
+    if (this.#rejection) return "rejected";
+    const grant = this.#context.store.get(this.label);
+    if (grant !== undefined && now < grant.expiresAt) {
+      return now < grant.refreshAt ? "ready" : "stale";
+    }
+    if (this.#inflight) return "fetching";
+    if (grant !== undefined) return "expired";
+    return this.#lastError ? "unavailable" : "idle";
+  }
+
+  /**
+   * Gets a new token; concurrent calls share one request (single flight). A
+   * failed request is not kept: the next call tries again.
+   *
+   * @param background Whether callers are being served meanwhile (for events).
+   * @returns The new grant.
+   */
+  acquire(background = false): Promise<CachedGrant> {
+    this.#inflight ??= this.#requestWithRetry(background).finally(() => {
+      this.#inflight = undefined;
+    });
+    return this.#inflight;
+  }
+
+  /**
+   * Gets a token with a request that starts now, not one already in flight:
+   * the proof that the credential works as it is configured now.
+   *
+   * @returns The new grant.
+   */
+  async verify(): Promise<CachedGrant> {
+    await this.#inflight?.catch(() => undefined);
+    return await this.acquire();
+  }
+
+  /**
+   * Starts a refresh ahead of expiry unless one is running or a recent one
+   * failed; callers keep getting the current token meanwhile.
+   *
+   * @param now The current time.
+   * @returns The refresh, or `undefined` when none was started.
+   */
+  refreshAhead(now: number): Promise<CachedGrant> | undefined {
+    if (this.#inflight || now < this.#nextBackgroundAttemptAt) return undefined;
+    this.#nextBackgroundAttemptAt = now + this.#context.config.retry.maxDelayMs;
+    return this.acquire(true);
+  }
+
+  /** Drops the cached grant. */
+  invalidate(): void {
+    this.#context.store.delete(this.label);
+  }
+
+  /**
+   * Marks the slot as replaced: a request still in flight no longer writes
+   * its grant, and the cached grant is dropped.
+   */
+  retire(): void {
+    this.#retired = true;
+    this.invalidate();
+  }
+
+  async #requestWithRetry(background: boolean): Promise<CachedGrant> {
+    const { config } = this.#context;
+    const started = config.clock.now();
+    for (let attempt = 1;; attempt++) {
+      const sentAt = config.clock.now();
+      try {
+        const grant = await requestToken({
+          tokenUrl: config.tokenUrl,
+          label: this.label,
+          clientId: this.credential.clientId,
+          clientSecret: this.credential.clientSecret,
+          scope: config.scope,
+          fetch: config.fetch,
+          clock: config.clock,
+          timeoutMs: config.requestTimeoutMs,
+          signal: this.#context.closeSignal,
+        });
+        return this.#store(grant, sentAt, started, background);
+      } catch (thrown) {
+        const error = this.#ours(thrown);
+        const wait = this.#retryWait(error, attempt, started);
+        if (wait === undefined) throw this.#fail(error, background);
+        this.#context.emit({
+          type: "retry",
+          label: this.label,
+          attempt,
+          delayMs: wait,
+          error: summariseError(error),
+        });
+        try {
+          await delay(wait, config.clock, this.#context.closeSignal);
+        } catch {
+          throw this.#fail(new ClosedError(), background);
+        }
+      }
+    }
+  }
+
+  #ours(thrown: unknown): DualSecretAuthError {
+    if (this.#context.closeSignal.aborted) return new ClosedError();
+    if (thrown instanceof DualSecretAuthError) return thrown;
+    return new TokenEndpointUnavailableError("unexpected failure", undefined, {
+      cause: thrown,
+    });
+  }
+
+  /** How long to wait before the next attempt, or `undefined` to give up. */
+  #retryWait(
+    error: DualSecretAuthError,
+    attempt: number,
+    started: number,
+  ): number | undefined {
+    const { retry, clock, random } = this.#context.config;
+    if (!isRetryable(error) || attempt >= retry.maxAttempts) return undefined;
+    const asked = error instanceof RateLimitedError
+      ? error.retryAfterMs
+      : undefined;
+    const wait = asked === undefined
+      ? backoffDelay(attempt, retry, random)
+      : Math.min(asked, retry.maxRetryAfterMs);
+    return clock.now() + wait - started > retry.maxElapsedMs ? undefined : wait;
+  }
+
+  #store(
+    grant: TokenGrant,
+    sentAt: number,
+    started: number,
+    background: boolean,
+  ): CachedGrant {
+    const { config } = this.#context;
+    // Lifetime counts from when the request was sent, so network time never
+    // makes the cached expiry later than the server's.
+    const expiresAt = sentAt + grant.lifetimeMs;
+    const margin = Math.min(config.refreshMarginMs, grant.lifetimeMs / 2) *
+      (1 - REFRESH_JITTER * config.random());
+    const cached: CachedGrant = {
+      accessToken: grant.accessToken,
+      expiresAt,
+      refreshAt: expiresAt - margin,
+      clientId: this.credential.clientId,
+    };
+    if (this.#retired) return cached;
+    this.#context.store.set(this.label, cached);
+    this.#rejection = undefined;
+    this.#lastError = undefined;
+    this.#nextBackgroundAttemptAt = 0;
+    this.#context.emit({
+      type: "token.acquired",
+      label: this.label,
+      clientId: this.credential.clientId,
+      expiresAt,
+      durationMs: config.clock.now() - started,
+      background,
+    });
+    return cached;
+  }
+
+  #fail(error: DualSecretAuthError, background: boolean): DualSecretAuthError {
+    if (this.#retired) return error;
+    this.#lastError = summariseError(error);
+    if (error instanceof CredentialRejectedError) {
+      this.#rejection = error;
+      this.invalidate();
+    }
+    this.#context.emit({
+      type: "token.failed",
+      label: this.label,
+      error: this.#lastError,
+      background,
+    });
+    return error;
+  }
+}

@@ -1,0 +1,338 @@
+/**
+ * Typed errors. Every error the library throws is a {@linkcode DualSecretAuthError}
+ * with a stable `code`, an optional `cause`, and a message that says what to do
+ * next. No message, property or cause ever holds a secret or a full token.
+ *
+ * @module
+ */
+
+/** The stable error codes, one per error class. */
+export const ErrorCode: {
+  readonly CONFIG_INVALID: "CONFIG_INVALID";
+  readonly CREDENTIAL_REJECTED: "CREDENTIAL_REJECTED";
+  readonly RATE_LIMITED: "RATE_LIMITED";
+  readonly TOKEN_ENDPOINT_UNAVAILABLE: "TOKEN_ENDPOINT_UNAVAILABLE";
+  readonly INVALID_TOKEN_RESPONSE: "INVALID_TOKEN_RESPONSE";
+  readonly TOKEN_REQUEST_FAILED: "TOKEN_REQUEST_FAILED";
+  readonly ALL_CREDENTIALS_REJECTED: "ALL_CREDENTIALS_REJECTED";
+  readonly UNKNOWN_CREDENTIAL: "UNKNOWN_CREDENTIAL";
+  readonly ROTATION_FAILED: "ROTATION_FAILED";
+  readonly CLOSED: "CLOSED";
+  readonly ABORTED: "ABORTED";
+} = Object.freeze(
+  {
+    CONFIG_INVALID: "CONFIG_INVALID",
+    CREDENTIAL_REJECTED: "CREDENTIAL_REJECTED",
+    RATE_LIMITED: "RATE_LIMITED",
+    TOKEN_ENDPOINT_UNAVAILABLE: "TOKEN_ENDPOINT_UNAVAILABLE",
+    INVALID_TOKEN_RESPONSE: "INVALID_TOKEN_RESPONSE",
+    TOKEN_REQUEST_FAILED: "TOKEN_REQUEST_FAILED",
+    ALL_CREDENTIALS_REJECTED: "ALL_CREDENTIALS_REJECTED",
+    UNKNOWN_CREDENTIAL: "UNKNOWN_CREDENTIAL",
+    ROTATION_FAILED: "ROTATION_FAILED",
+    CLOSED: "CLOSED",
+    ABORTED: "ABORTED",
+  } as const,
+);
+
+/** One of the values of {@linkcode ErrorCode}. */
+export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
+
+/** The base class of every error this library throws. */
+export class DualSecretAuthError extends Error {
+  /** A stable, machine-readable code; switch on this, not on the message. */
+  readonly code: ErrorCode;
+
+  /**
+   * Creates the error.
+   *
+   * @param code The stable error code.
+   * @param message What went wrong and what to do next.
+   * @param options The underlying `cause`, if any.
+   */
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** The options are invalid; the message says which one and how to fix it. */
+export class ConfigError extends DualSecretAuthError {
+  /** The option at fault, as a path such as `credentials[1].clientSecret`. */
+  readonly option: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param option The option at fault.
+   * @param message What is wrong and how to fix it.
+   */
+  constructor(option: string, message: string) {
+    super(ErrorCode.CONFIG_INVALID, `Invalid option ${option}: ${message}`);
+    this.option = option;
+  }
+}
+
+/** What the token endpoint said when it refused a request. */
+export interface OAuthErrorDetails {
+  /** HTTP status of the response. */
+  readonly status: number;
+  /** The OAuth `error` code, such as `invalid_client`, when the body had one. */
+  readonly oauthError?: string;
+  /** The `error_description`, when the body had one (never holds a secret). */
+  readonly description?: string;
+}
+
+/**
+ * The token endpoint rejected a credential (`invalid_client`,
+ * `unauthorized_client` or `invalid_grant`). Only this error causes failover.
+ */
+export class CredentialRejectedError extends DualSecretAuthError {
+  /** The label of the rejected credential. */
+  readonly label: string;
+  /** HTTP status of the rejection. */
+  readonly status: number;
+  /** The OAuth error code. */
+  readonly oauthError: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param label The credential's label.
+   * @param details What the token endpoint answered.
+   */
+  constructor(label: string, details: OAuthErrorDetails) {
+    const oauthError = details.oauthError ?? "invalid_client";
+    super(
+      ErrorCode.CREDENTIAL_REJECTED,
+      `The token endpoint rejected credential "${label}" (HTTP ${details.status}, ${oauthError}). ` +
+        `Check its client id and secret, or replace it with setCredentials().`,
+    );
+    this.label = label;
+    this.status = details.status;
+    this.oauthError = oauthError;
+  }
+}
+
+/** The token endpoint answered 429 and retries ran out. */
+export class RateLimitedError extends DualSecretAuthError {
+  /** How long the server asked to wait, in ms, when it said. */
+  readonly retryAfterMs?: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param retryAfterMs The wait the server asked for, if any.
+   * @param options The underlying cause.
+   */
+  constructor(retryAfterMs: number | undefined, options?: ErrorOptions) {
+    super(
+      ErrorCode.RATE_LIMITED,
+      `The token endpoint is rate limiting requests (HTTP 429)` +
+        (retryAfterMs === undefined
+          ? ". "
+          : `; it asked to wait ${Math.ceil(retryAfterMs / 1000)} s. `) +
+        `Retry later or raise retry.maxElapsedMs; the credential was not failed over.`,
+      options,
+    );
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/**
+ * The token endpoint could not be reached or answered 5xx, or the request timed
+ * out, and retries ran out. Transient: no failover happened.
+ */
+export class TokenEndpointUnavailableError extends DualSecretAuthError {
+  /** HTTP status, when the endpoint answered at all. */
+  readonly status?: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param detail A short description of the last failure.
+   * @param status The HTTP status, if there was a response.
+   * @param options The underlying cause.
+   */
+  constructor(detail: string, status?: number, options?: ErrorOptions) {
+    super(
+      ErrorCode.TOKEN_ENDPOINT_UNAVAILABLE,
+      `The token endpoint is unavailable (${detail}). ` +
+        `Check the network and the endpoint's status; the library retries on the next call.`,
+      options,
+    );
+    this.status = status;
+  }
+}
+
+/** The token endpoint answered 2xx with a body that is not a valid token response. */
+export class InvalidTokenResponseError extends DualSecretAuthError {
+  /** HTTP status of the response. */
+  readonly status: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param detail What is wrong with the body.
+   * @param status The HTTP status.
+   * @param options The underlying cause.
+   */
+  constructor(detail: string, status: number, options?: ErrorOptions) {
+    super(
+      ErrorCode.INVALID_TOKEN_RESPONSE,
+      `The token endpoint sent an invalid token response (HTTP ${status}: ${detail}). ` +
+        `Check that tokenUrl points at an OAuth 2.0 token endpoint and not at a proxy or web page.`,
+      options,
+    );
+    this.status = status;
+  }
+}
+
+/**
+ * The token endpoint refused the request for a reason that is not the
+ * credential's (for example `invalid_scope`, `invalid_request`, a 403 or 404).
+ * Not retried and no failover: the same request would fail with any credential.
+ */
+export class TokenRequestError extends DualSecretAuthError {
+  /** HTTP status of the response. */
+  readonly status: number;
+  /** The OAuth error code, when the body had one. */
+  readonly oauthError?: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param label The credential the request was made with.
+   * @param details What the token endpoint answered.
+   */
+  constructor(label: string, details: OAuthErrorDetails) {
+    super(
+      ErrorCode.TOKEN_REQUEST_FAILED,
+      `The token endpoint refused the request for "${label}" (HTTP ${details.status}` +
+        (details.oauthError ? `, ${details.oauthError}` : "") +
+        (details.description ? `: ${details.description}` : "") +
+        `). Check tokenUrl and scope.`,
+    );
+    this.status = details.status;
+    this.oauthError = details.oauthError;
+  }
+}
+
+/** One entry of {@linkcode AllCredentialsRejectedError.credentials}. */
+export interface RejectedCredentialSummary {
+  /** The credential's label. */
+  readonly label: string;
+  /** Its state when the error was thrown. */
+  readonly state: string;
+  /** The OAuth error code of its rejection, if it was rejected. */
+  readonly oauthError?: string;
+  /** The HTTP status of its rejection, if it was rejected. */
+  readonly status?: number;
+}
+
+/** Every configured credential has been rejected by the token endpoint. */
+export class AllCredentialsRejectedError extends DualSecretAuthError {
+  /** Each credential with its state and rejection. */
+  readonly credentials: readonly RejectedCredentialSummary[];
+
+  /**
+   * Creates the error.
+   *
+   * @param credentials Each credential's summary.
+   * @param options The last rejection, as cause.
+   */
+  constructor(
+    credentials: readonly RejectedCredentialSummary[],
+    options?: ErrorOptions,
+  ) {
+    const list = credentials.map((c) =>
+      `${c.label}: ${c.state}` +
+      (c.oauthError ? ` (${c.oauthError}, HTTP ${c.status})` : "")
+    ).join("; ");
+    super(
+      ErrorCode.ALL_CREDENTIALS_REJECTED,
+      `All credentials were rejected [${list}]. ` +
+        `Provide a working secret with setCredentials() or re-verify one with rotate().`,
+      options,
+    );
+    this.credentials = credentials;
+  }
+}
+
+/** A label was named that is not configured. */
+export class UnknownCredentialError extends DualSecretAuthError {
+  /** The unknown label. */
+  readonly label: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param label The label that was asked for.
+   * @param known The labels that are configured.
+   */
+  constructor(label: string, known: readonly string[]) {
+    super(
+      ErrorCode.UNKNOWN_CREDENTIAL,
+      `No credential is labelled "${label}". Configured labels: ${
+        known.join(", ")
+      }.`,
+    );
+    this.label = label;
+  }
+}
+
+/** `rotate()` could not verify the target credential; the active one stays. */
+export class RotationFailedError extends DualSecretAuthError {
+  /** The credential that stays active. */
+  readonly active: string;
+  /** The credential that failed verification. */
+  readonly target: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param active The label that stays active.
+   * @param target The label that failed verification.
+   * @param options The verification failure, as cause.
+   */
+  constructor(active: string, target: string, options?: ErrorOptions) {
+    const reason = options?.cause instanceof Error
+      ? options.cause.message
+      : "verification failed";
+    super(
+      ErrorCode.ROTATION_FAILED,
+      `Rotation to "${target}" failed; "${active}" stays active. ${reason}`,
+      options,
+    );
+    this.active = active;
+    this.target = target;
+  }
+}
+
+/** The instance was closed; create a new one. */
+export class ClosedError extends DualSecretAuthError {
+  /** Creates the error. */
+  constructor() {
+    super(
+      ErrorCode.CLOSED,
+      "This auth instance is closed. Create a new one with createDualSecretAuth().",
+    );
+  }
+}
+
+/** The caller's `AbortSignal` aborted the operation. */
+export class AbortedError extends DualSecretAuthError {
+  /**
+   * Creates the error.
+   *
+   * @param options The abort reason, as cause.
+   */
+  constructor(options?: ErrorOptions) {
+    super(
+      ErrorCode.ABORTED,
+      "The operation was aborted by its signal.",
+      options,
+    );
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Events the library emits for observability. They carry labels, client ids,
+ * times and error codes, never a secret or a token.
+ *
+ * @module
+ */
+
+/** A short, secret-free description of an error, as carried by events and status. */
+export interface ErrorSummary {
+  /** The error's stable code (see `ErrorCode`), or `UNKNOWN`. */
+  readonly code: string;
+  /** The error's message. */
+  readonly message: string;
+  /** The OAuth error code, when the token endpoint sent one. */
+  readonly oauthError?: string;
+  /** The HTTP status, when there was a response. */
+  readonly status?: number;
+}
+
+/** A token was obtained from the token endpoint. */
+export interface TokenAcquiredEvent {
+  /** Discriminant. */
+  readonly type: "token.acquired";
+  /** The credential's label. */
+  readonly label: string;
+  /** The credential's client id. */
+  readonly clientId: string;
+  /** When the token expires, in ms since the epoch. */
+  readonly expiresAt: number;
+  /** How long the request took, retries included, in ms. */
+  readonly durationMs: number;
+  /** Whether a refresh ahead of expiry got it while callers were served. */
+  readonly background: boolean;
+}
+
+/** A token request failed for good (after retries). */
+export interface TokenFailedEvent {
+  /** Discriminant. */
+  readonly type: "token.failed";
+  /** The credential's label. */
+  readonly label: string;
+  /** What went wrong. */
+  readonly error: ErrorSummary;
+  /** Whether a refresh ahead of expiry failed while a valid token was still served. */
+  readonly background: boolean;
+}
+
+/** A token request failed transiently and will be retried. */
+export interface RetryEvent {
+  /** Discriminant. */
+  readonly type: "retry";
+  /** The credential's label. */
+  readonly label: string;
+  /** The attempt that failed, from 1. */
+  readonly attempt: number;
+  /** How long until the next attempt, in ms. */
+  readonly delayMs: number;
+  /** Why it failed. */
+  readonly error: ErrorSummary;
+}
+
+/** The active credential was rejected and another took over. */
+export interface FailoverEvent {
+  /** Discriminant. */
+  readonly type: "failover";
+  /** The rejected credential. */
+  readonly from: string;
+  /** The credential now active. */
+  readonly to: string;
+  /** The rejection. */
+  readonly error: ErrorSummary;
+}
+
+/** `rotate()` switched the active credential after verifying it. */
+export interface RotatedEvent {
+  /** Discriminant. */
+  readonly type: "rotated";
+  /** The credential that was active. */
+  readonly from: string;
+  /** The credential now active. */
+  readonly to: string;
+}
+
+/** Something the operator should know that did not stop the library. */
+export interface WarningEvent {
+  /** Discriminant. */
+  readonly type: "warning";
+  /** A stable code: `SECRET_TRIMMED`, `ACTIVE_REMOVED`, `LISTENER_THREW`. */
+  readonly code: string;
+  /** What happened and what to do. */
+  readonly message: string;
+  /** The credential concerned, if any. */
+  readonly label?: string;
+}
+
+/** Every event {@linkcode AuthEventListener} can receive. */
+export type AuthEvent =
+  | TokenAcquiredEvent
+  | TokenFailedEvent
+  | RetryEvent
+  | FailoverEvent
+  | RotatedEvent
+  | WarningEvent;
+
+/** Receives events; it must not throw (if it does, the error is dropped). */
+export type AuthEventListener = (event: AuthEvent) => void;
+
+/**
+ * Summarises an error for an event or status: code, message and, where
+ * present, OAuth error and HTTP status. Messages are the library's own and
+ * hold no secrets.
+ *
+ * @param error What was thrown.
+ * @returns The summary.
+ */
+export function summariseError(error: unknown): ErrorSummary {
+  if (!(error instanceof Error)) {
+    return { code: "UNKNOWN", message: "non-error value thrown" };
+  }
+  const fields = error as Error & {
+    code?: unknown;
+    oauthError?: unknown;
+    status?: unknown;
+  };
+  return {
+    code: typeof fields.code === "string" ? fields.code : "UNKNOWN",
+    message: error.message,
+    ...(typeof fields.oauthError === "string"
+      ? { oauthError: fields.oauthError }
+      : {}),
+    ...(typeof fields.status === "number" ? { status: fields.status } : {}),
+  };
+}
