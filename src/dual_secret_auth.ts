@@ -216,7 +216,9 @@ export function createDualSecretAuth(
         if (clock.now() < fresh.expiresAt) return fresh.accessToken;
       } catch (error) {
         if (!(error instanceof CredentialRejectedError)) throw error;
-        failover(slot, error);
+        // A credential replaced while its request was in flight: its
+        // successor gets its own request on the next lap.
+        if (slots.get(slot.label) === slot) failover(slot, error);
       }
     }
     throw new TokenEndpointUnavailableError(
@@ -230,7 +232,10 @@ export function createDualSecretAuth(
     const tracked = refresh.catch((error) => {
       // Transient failures keep the still-valid token in service; a
       // rejection moves traffic to a standby before the token runs out.
-      if (error instanceof CredentialRejectedError && !closed) {
+      if (
+        error instanceof CredentialRejectedError && !closed &&
+        slots.get(slot.label) === slot
+      ) {
         try {
           failover(slot, error);
         } catch {
