@@ -84,6 +84,7 @@ export type {
 export {
   AbortedError,
   AllCredentialsRejectedError,
+  type AnyErrorCode,
   ClosedError,
   ConfigError,
   CredentialRejectedError,

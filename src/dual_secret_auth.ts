@@ -147,6 +147,7 @@ export function createDualSecretAuth(
   let slots = new Map<string, CredentialSlot>();
   let rotation: Promise<unknown> = Promise.resolve();
   let closed = false;
+  let lastNow = clock.now();
 
   const emit = (event: AuthEvent): void => {
     try {
@@ -188,12 +189,28 @@ export function createDualSecretAuth(
     callOptions?: GetAccessTokenOptions,
   ): Promise<string> {
     if (closed) throw new ClosedError();
+    const now = clock.now();
+    if (now < lastNow) onClockWentBack(lastNow - now);
+    lastNow = now;
     const label = activeStore.get();
     const grant = label === undefined ? undefined : tokenStore.get(label);
-    if (grant !== undefined && clock.now() < grant.refreshAt) {
+    if (grant !== undefined && now < grant.refreshAt) {
       return grant.accessToken;
     }
     return await acquire(callOptions?.signal);
+  }
+
+  /**
+   * Expiry times are wall-clock times; after the clock steps back they would
+   * outlive the server's view of the tokens, so every cached token goes.
+   */
+  function onClockWentBack(byMs: number): void {
+    invalidate();
+    emitWarning({
+      code: "CLOCK_WENT_BACK",
+      message:
+        `The clock went back by ${byMs} ms; cached tokens were dropped and will be requested again.`,
+    });
   }
 
   async function acquire(signal: AbortSignal | undefined): Promise<string> {
@@ -213,7 +230,11 @@ export function createDualSecretAuth(
           ? Promise.reject(slot.rejection)
           : slot.acquire();
         const fresh = await abortable(grant, signal);
-        if (clock.now() < fresh.expiresAt) return fresh.accessToken;
+        // A credential removed meanwhile must not serve; the next lap picks
+        // from the current list.
+        if (clock.now() < fresh.expiresAt && slots.get(slot.label) === slot) {
+          return fresh.accessToken;
+        }
       } catch (error) {
         if (!(error instanceof CredentialRejectedError)) throw error;
         // A credential replaced while its request was in flight: its

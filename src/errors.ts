@@ -38,10 +38,16 @@ export const ErrorCode: {
 /** One of the values of {@linkcode ErrorCode}. */
 export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 
+/**
+ * A stable error code: one of {@linkcode ErrorCode}, or a code of the
+ * rotation tooling (`GENESYS_*`, `ROTATION_*`, `ENV_CONFIG_INVALID`).
+ */
+export type AnyErrorCode = ErrorCode | (string & Record<never, never>);
+
 /** The base class of every error this library throws. */
 export class DualSecretAuthError extends Error {
   /** A stable, machine-readable code; switch on this, not on the message. */
-  readonly code: ErrorCode;
+  readonly code: AnyErrorCode;
 
   /**
    * Creates the error.
@@ -50,7 +56,7 @@ export class DualSecretAuthError extends Error {
    * @param message What went wrong and what to do next.
    * @param options The underlying `cause`, if any.
    */
-  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+  constructor(code: AnyErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;

@@ -85,7 +85,7 @@ export interface RotatedEvent {
 export interface WarningEvent {
   /** Discriminant. */
   readonly type: "warning";
-  /** A stable code: `WHITESPACE_TRIMMED`, `ACTIVE_REMOVED`, `LISTENER_THREW`. */
+  /** A stable code: `WHITESPACE_TRIMMED`, `ACTIVE_REMOVED`, `CLOCK_WENT_BACK`. */
   readonly code: string;
   /** What happened and what to do. */
   readonly message: string;

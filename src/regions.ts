@@ -60,11 +60,18 @@ export interface GenesysRegion {
  * ```
  */
 export function resolveRegion(environment: string): GenesysRegion {
+  if (typeof environment !== "string" || environment.includes("@")) {
+    // User info in a URL may hold a password: refuse it without quoting it.
+    throw new ConfigError(
+      "environment",
+      "must be a bare region domain such as mypurecloud.com, without user info",
+    );
+  }
   const domain = normaliseDomain(environment);
   if (!Object.hasOwn(GENESYS_REGIONS, domain)) {
     throw new ConfigError(
       "environment",
-      `"${environment}" is not a Genesys Cloud region domain. Use one of: ${
+      `"${domain}" is not a Genesys Cloud region domain. Use one of: ${
         Object.keys(GENESYS_REGIONS).join(", ")
       }; or pass tokenUrl for another OAuth server.`,
     );

@@ -687,15 +687,16 @@ Deno.test("setCredentials", async (t) => {
       GREEN,
     ]);
     reply.resolve(tokenResponse("CANARY-TOKEN-old-secret", 600));
-    await waiting;
-    assert.equal(auth.status().credentials[0].state, "idle");
-    const token = await auth.getAccessToken();
+    // The waiting caller is served by the credential as configured now.
+    const token = await waiting;
     assert.notEqual(token, "CANARY-TOKEN-old-secret");
     assert.equal(endpoint.tokenCalls, 2);
     assert.equal(
       endpoint.tokenRequests[1].clientSecret,
       "CANARY-SECRET-blue-new",
     );
+    assert.equal(await auth.getAccessToken(), token);
+    assert.equal(endpoint.tokenCalls, 2);
   });
 
   await t.step({

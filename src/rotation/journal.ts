@@ -1,0 +1,135 @@
+/**
+ * The rotation journal: how far a staged rotation got, persisted so an
+ * interrupted run can be resumed. It holds labels, client ids and times,
+ * never a secret.
+ *
+ * @module
+ */
+import { ConfigError } from "../errors.ts";
+import { writeFileAtomic } from "./env_file.ts";
+
+/** The phases of a staged rotation, in order. */
+export type RotationPhase =
+  | "plan"
+  | "regenerate"
+  | "test"
+  | "publish"
+  | "promote"
+  | "done";
+
+/** What the journal records about one rotation. No secrets. */
+export interface RotationJournalRecord {
+  /** Format version. */
+  readonly version: 1;
+  /** A random id of this rotation. */
+  readonly rotationId: string;
+  /** The label that served traffic when the rotation started. */
+  readonly active: string;
+  /** The label whose secret is rotated. */
+  readonly standby: string;
+  /** The standby's OAuth client id. */
+  readonly clientId: string;
+  /** The sink the secret goes to. */
+  readonly sink: string;
+  /** The last phase that completed. */
+  readonly phase: RotationPhase;
+  /** When the rotation started (ms since the epoch). */
+  readonly startedAt: number;
+  /** When the standby's secret was regenerated. */
+  readonly regeneratedAt?: number;
+  /** When the new secret passed a token request. */
+  readonly testedAt?: number;
+  /** When the new secret reached the sink. */
+  readonly publishedAt?: number;
+  /** When traffic was switched to the standby. */
+  readonly promotedAt?: number;
+  /** When the rotation finished. */
+  readonly completedAt?: number;
+}
+
+/** Where the journal is kept. */
+export interface RotationJournal {
+  /** The last record written, if any. */
+  read(): Promise<RotationJournalRecord | undefined>;
+  /**
+   * Replaces the record.
+   *
+   * @param record The new record.
+   */
+  write(record: RotationJournalRecord): Promise<void>;
+}
+
+/**
+ * A journal in memory, for tests and in-process rotations.
+ *
+ * @param initial A record to start with.
+ * @returns The journal.
+ */
+export function createMemoryJournal(
+  initial?: RotationJournalRecord,
+): RotationJournal & { readonly record: RotationJournalRecord | undefined } {
+  let record = initial;
+  return {
+    get record() {
+      return record;
+    },
+    read: () => Promise.resolve(record),
+    write: (next) => {
+      record = Object.freeze({ ...next });
+      return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * A journal in a JSON file, replaced atomically on every write.
+ *
+ * @param path The file, such as `.env.rotation.json`.
+ * @param tempPath Its temp file; default `path + ".tmp"`.
+ * @returns The journal.
+ */
+export function createFileJournal(
+  path: string,
+  tempPath?: string,
+): RotationJournal {
+  return Object.freeze({
+    async read(): Promise<RotationJournalRecord | undefined> {
+      let text: string;
+      try {
+        text = await Deno.readTextFile(path);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) return undefined;
+        throw error;
+      }
+      return parseRecord(text, path);
+    },
+    async write(record: RotationJournalRecord): Promise<void> {
+      await writeFileAtomic(
+        path,
+        `${JSON.stringify(record, null, 2)}\n`,
+        tempPath,
+      );
+    },
+  });
+}
+
+function parseRecord(text: string, path: string): RotationJournalRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  const record = value as Partial<RotationJournalRecord> | undefined;
+  const valid = typeof record === "object" && record !== null &&
+    record.version === 1 && typeof record.standby === "string" &&
+    typeof record.clientId === "string" && typeof record.active === "string" &&
+    typeof record.startedAt === "number";
+  if (!valid) {
+    throw new ConfigError(
+      "journal",
+      `${path} is not a rotation journal this version can read; check it, then delete it to start afresh`,
+    );
+  }
+  return record as RotationJournalRecord;
+}

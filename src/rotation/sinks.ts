@@ -1,0 +1,198 @@
+/**
+ * Where a rotated secret is published: an env file (rewritten atomically), a
+ * one-time print for the operator, or a callback for in-process use.
+ *
+ * @module
+ */
+import { ConfigError } from "../errors.ts";
+import type { Secret } from "../secret.ts";
+import { setEnvValue, writeFileAtomic } from "./env_file.ts";
+
+/** A new secret to publish. */
+export interface SecretUpdate {
+  /** The credential's label, such as `green`. */
+  readonly label: string;
+  /** Its OAuth client id. */
+  readonly clientId: string;
+  /** The new secret. */
+  readonly secret: Secret;
+  /** The variable or entry name to store it under, when the caller decides it. */
+  readonly key?: string;
+}
+
+/** Somewhere a new secret is stored so that services pick it up. */
+export interface SecretSink {
+  /** A short description for reports and errors, such as `env file .env`. */
+  readonly name: string;
+  /**
+   * Stores the secret. Resolves only once it is durably stored.
+   *
+   * @param update The new secret and whose it is.
+   */
+  publish(update: SecretUpdate): Promise<void>;
+}
+
+/** Options of {@linkcode createEnvFileSink}. */
+export interface EnvFileSinkOptions {
+  /** The variable for a label's secret, such as `GENESYS_CLIENT_SECRET_GREEN`. */
+  readonly keyFor: (label: string) => string;
+  /** The temp file written before the rename; default `path + ".tmp"`. Same directory as `path`. */
+  readonly tempPath?: string;
+}
+
+/**
+ * A sink that sets one variable in an env file. The file is rewritten
+ * atomically (temp file in the same directory, mode 0600, rename); only that
+ * key's value changes, every other line, comment and the order stay as they
+ * were; a missing key is appended; a missing file is created.
+ *
+ * @param path The env file, such as `.env`.
+ * @param options How a label maps to a variable name.
+ * @returns The sink.
+ *
+ * @example
+ * ```ts
+ * import { createEnvFileSink } from "./sinks.ts";
+ * import { Secret } from "../secret.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/.env`, "# mine\nGENESYS_ACTIVE=blue\n");
+ * const sink = createEnvFileSink(`${dir}/.env`, {
+ *   keyFor: (label) => `GENESYS_CLIENT_SECRET_${label.toUpperCase()}`,
+ * });
+ * await sink.publish({ label: "green", clientId: "id", secret: new Secret("s3") });
+ * const text = await Deno.readTextFile(`${dir}/.env`);
+ * if (text !== "# mine\nGENESYS_ACTIVE=blue\nGENESYS_CLIENT_SECRET_GREEN=s3\n") throw new Error(text);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function createEnvFileSink(
+  path: string,
+  options: EnvFileSinkOptions,
+): SecretSink {
+  if (typeof path !== "string" || path === "") {
+    throw new ConfigError("path", "must be a non-empty file path");
+  }
+  if (typeof options?.keyFor !== "function") {
+    throw new ConfigError("keyFor", "must be a function from label to key");
+  }
+  return Object.freeze({
+    name: `env file ${path}`,
+    async publish(update: SecretUpdate): Promise<void> {
+      const key = update.key ?? options.keyFor(update.label);
+      await setEnvFileValue(
+        path,
+        key,
+        update.secret.reveal(),
+        options.tempPath,
+      );
+    },
+  });
+}
+
+/**
+ * Sets one variable in an env file atomically, creating the file if needed.
+ * Used for the secret by {@linkcode createEnvFileSink} and, by the rotate
+ * task, for `GENESYS_ACTIVE` on promotion.
+ *
+ * @param path The env file.
+ * @param key The variable name.
+ * @param value The new value.
+ * @param tempPath The temp file; default `path + ".tmp"`.
+ */
+export async function setEnvFileValue(
+  path: string,
+  key: string,
+  value: string,
+  tempPath?: string,
+): Promise<void> {
+  let text = "";
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  await writeFileAtomic(path, setEnvValue(text, key, value), tempPath);
+}
+
+/**
+ * A sink that prints the secret once, for an operator who stores it
+ * elsewhere. Use only when the operator explicitly asked for it.
+ *
+ * @param write Receives one line per published secret: `KEY=secret`.
+ * @param options `keyFor` names the key of a label when the update has none;
+ *   default `label (clientId)`.
+ * @returns The sink.
+ *
+ * @example
+ * ```ts
+ * import { createPrintSink } from "./sinks.ts";
+ * import { Secret } from "../secret.ts";
+ * const lines: string[] = [];
+ * await createPrintSink((line) => void lines.push(line)).publish({
+ *   label: "green", clientId: "id", secret: new Secret("s3"), key: "SECRET_GREEN",
+ * });
+ * if (lines[0] !== "SECRET_GREEN=s3") throw new Error(lines[0]);
+ * ```
+ */
+export function createPrintSink(
+  write: (line: string) => void | Promise<void>,
+  options: { readonly keyFor?: (label: string) => string } = {},
+): SecretSink {
+  return Object.freeze({
+    name: "printed output",
+    async publish(update: SecretUpdate): Promise<void> {
+      const name = update.key ?? options.keyFor?.(update.label) ??
+        `${update.label} (${update.clientId})`;
+      await write(`${name}=${update.secret.reveal()}`);
+    },
+  });
+}
+
+/** What a callback sink calls with each update. */
+export type SecretUpdateHandler = (
+  update: SecretUpdate,
+) => void | Promise<void>;
+
+/**
+ * A sink that hands the update to a function, for in-process use (for
+ * example to call `auth.setCredentials` with the new secret). Takes the
+ * function and an optional name, or the name first.
+ *
+ * @param nameOrPublish A description for reports (default `callback`), or the function.
+ * @param publishOrName The function, or the description.
+ * @returns The sink.
+ *
+ * @example
+ * ```ts
+ * import { createCallbackSink } from "./sinks.ts";
+ * import { Secret } from "../secret.ts";
+ * const labels: string[] = [];
+ * const sink = createCallbackSink("application", ({ label }) => {
+ *   labels.push(label);
+ * });
+ * await sink.publish({ label: "green", clientId: "id", secret: new Secret("s") });
+ * if (sink.name !== "application" || labels[0] !== "green") throw new Error();
+ * ```
+ */
+export function createCallbackSink(
+  nameOrPublish: string | SecretUpdateHandler,
+  publishOrName?: SecretUpdateHandler | string,
+): SecretSink {
+  const publish = typeof nameOrPublish === "function"
+    ? nameOrPublish
+    : publishOrName;
+  const name = typeof nameOrPublish === "string"
+    ? nameOrPublish
+    : typeof publishOrName === "string"
+    ? publishOrName
+    : "callback";
+  if (typeof publish !== "function") {
+    throw new ConfigError("publish", "give a function that stores the update");
+  }
+  return Object.freeze({
+    name,
+    async publish(update: SecretUpdate): Promise<void> {
+      await publish(update);
+    },
+  });
+}
