@@ -125,7 +125,11 @@ export function resolveConfig(
     throw new ConfigError("options", "pass an options object");
   }
   const credentials = resolveCredentials(shorthandOrList(options), warnings);
+  checkInjected(options);
   const active = options.active ?? credentials[0].label;
+  if (typeof active !== "string") {
+    throw new ConfigError("active", "must be a credential's label (a string)");
+  }
   if (!credentials.some((c) => c.label === active)) {
     throw new ConfigError(
       "active",
@@ -318,10 +322,44 @@ export function isLoopback(hostname: string): boolean {
     /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
+/** What each injected dependency must offer: its methods, or itself a function. */
+const INJECTED: Readonly<Record<string, readonly string[]>> = {
+  fetch: [],
+  random: [],
+  onEvent: [],
+  clock: ["now", "setTimeout", "clearTimeout"],
+  tokenStore: ["get", "set", "delete"],
+  activeStore: ["get", "set"],
+};
+
+function checkInjected(options: DualSecretAuthOptions): void {
+  for (const [option, methods] of Object.entries(INJECTED)) {
+    const value = (options as Record<string, unknown>)[option];
+    if (value === undefined) continue;
+    const ok = methods.length === 0
+      ? typeof value === "function"
+      : typeof value === "object" && value !== null &&
+        methods.every((m) =>
+          typeof (value as Record<string, unknown>)[m] === "function"
+        );
+    if (!ok) {
+      throw new ConfigError(
+        option,
+        methods.length === 0
+          ? "must be a function"
+          : `must be an object with the methods ${methods.join(", ")}`,
+      );
+    }
+  }
+}
+
 function resolveScope(
   scope: string | readonly string[] | undefined,
 ): string | undefined {
   if (scope === undefined) return undefined;
+  if (typeof scope !== "string" && !Array.isArray(scope)) {
+    throw new ConfigError("scope", "must be a string or a list of strings");
+  }
   const list = typeof scope === "string" ? scope.split(/\s+/) : [...scope];
   if (list.some((s) => typeof s !== "string")) {
     throw new ConfigError("scope", "must be a string or a list of strings");

@@ -88,11 +88,27 @@ export function parseRetryAfter(
     const seconds = Number(text);
     return Number.isSafeInteger(seconds) ? seconds * 1000 : undefined;
   }
-  // HTTP dates always name a weekday and GMT; plain Date.parse would accept
-  // far looser text, such as "1", as a date.
-  if (!/^[A-Za-z]{3},? .*\d{2}:\d{2}:\d{2} GMT$/.test(text)) return undefined;
-  const at = Date.parse(text);
-  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+  const at = parseHttpDate(text);
+  return at === undefined ? undefined : Math.max(0, at - now);
+}
+
+/** The three HTTP-date forms of RFC 9110 §5.6.7; all are GMT. */
+const HTTP_DATE_FORMS: readonly RegExp[] = [
+  /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/, // IMF-fixdate
+  /^[A-Z][a-z]+, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT$/, // RFC 850
+  /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/, // asctime
+];
+
+/**
+ * Parses an HTTP date in any of its three forms. Plain `Date.parse` would
+ * accept far looser text, such as "1", as a date, and would read asctime's
+ * zone-less form as local time.
+ */
+function parseHttpDate(text: string): number | undefined {
+  const form = HTTP_DATE_FORMS.findIndex((pattern) => pattern.test(text));
+  if (form === -1) return undefined;
+  const at = Date.parse(form === 2 ? `${text} GMT` : text);
+  return Number.isFinite(at) ? at : undefined;
 }
 
 /**

@@ -193,7 +193,15 @@ export function parseTokenResponse(text: string, status: number): TokenGrant {
 function describe(value: unknown): string {
   if (value === undefined) return "missing";
   if (typeof value === "string") return `the string "${value.slice(0, 20)}"`;
-  return `${typeof value} ${String(value).slice(0, 20)}`;
+  if (typeof value === "number" || typeof value === "boolean") {
+    return `${typeof value} ${value}`;
+  }
+  // Objects are not converted: a body may give them a throwing toString.
+  return value === null
+    ? "null"
+    : Array.isArray(value)
+    ? "an array"
+    : "an object";
 }
 
 function formBody(scope: string | undefined): URLSearchParams {

@@ -105,7 +105,7 @@ export class FakeClock implements Clock {
     const deadline = this.#now + limitMs;
     await settle();
     while (this.#timers.length > 0 && this.#timers[0].at <= deadline) {
-      await this.advance(this.#timers[0].at - this.#now);
+      await this.advance(Math.max(0, this.#timers[0].at - this.#now));
     }
   }
 }
