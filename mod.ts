@@ -92,6 +92,7 @@ export {
   ErrorCode,
   InvalidTokenResponseError,
   type OAuthErrorDetails,
+  PermissionDeniedError,
   RateLimitedError,
   type RejectedCredentialSummary,
   RotationFailedError,

@@ -8,6 +8,7 @@ import {
   AbortedError,
   CredentialRejectedError,
   type DualSecretAuthError,
+  PermissionDeniedError,
   RateLimitedError,
   TokenEndpointUnavailableError,
   TokenRequestError,
@@ -83,7 +84,8 @@ export function classifyErrorResponse(
  * @param error What was thrown.
  * @param timedOut Whether the library's own timeout aborted the request.
  * @param callerSignal The caller's signal, to tell its abort from ours.
- * @returns A transient error, or an abort error when the caller aborted.
+ * @returns A transient error; an abort error when the caller aborted; a
+ *   permission error when the runtime refused the connection.
  */
 export function classifyFetchFailure(
   error: unknown,
@@ -97,6 +99,12 @@ export function classifyFetchFailure(
   }
   if (callerSignal?.aborted) return new AbortedError({ cause: error });
   const name = error instanceof Error ? error.name : "error";
+  // Deno's NotCapable (and the older PermissionDenied), named without a
+  // reference to `Deno` so the library stays web-standard.
+  if (name === "NotCapable" || name === "PermissionDenied") {
+    const detail = (error as Error).message.replace(/, run again with.*$/s, "");
+    return new PermissionDeniedError(detail, { cause: error });
+  }
   return new TokenEndpointUnavailableError(`network ${name}`, undefined, {
     cause: error,
   });

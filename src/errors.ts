@@ -17,6 +17,7 @@ export const ErrorCode: {
   readonly ALL_CREDENTIALS_REJECTED: "ALL_CREDENTIALS_REJECTED";
   readonly UNKNOWN_CREDENTIAL: "UNKNOWN_CREDENTIAL";
   readonly ROTATION_FAILED: "ROTATION_FAILED";
+  readonly PERMISSION_DENIED: "PERMISSION_DENIED";
   readonly CLOSED: "CLOSED";
   readonly ABORTED: "ABORTED";
 } = Object.freeze(
@@ -30,6 +31,7 @@ export const ErrorCode: {
     ALL_CREDENTIALS_REJECTED: "ALL_CREDENTIALS_REJECTED",
     UNKNOWN_CREDENTIAL: "UNKNOWN_CREDENTIAL",
     ROTATION_FAILED: "ROTATION_FAILED",
+    PERMISSION_DENIED: "PERMISSION_DENIED",
     CLOSED: "CLOSED",
     ABORTED: "ABORTED",
   } as const,
@@ -313,6 +315,27 @@ export class RotationFailedError extends DualSecretAuthError {
     );
     this.active = active;
     this.target = target;
+  }
+}
+
+/**
+ * The runtime refused network access to the token endpoint (in Deno, a
+ * missing `--allow-net`). Not retried: no retry can succeed.
+ */
+export class PermissionDeniedError extends DualSecretAuthError {
+  /**
+   * Creates the error.
+   *
+   * @param detail The runtime's own words, such as `Requires net access to "host:443"`.
+   * @param options The runtime's error, as cause.
+   */
+  constructor(detail: string, options?: ErrorOptions) {
+    super(
+      ErrorCode.PERMISSION_DENIED,
+      `The runtime denied access to the token endpoint: ${detail}. ` +
+        `Grant that permission (for Deno: --allow-net=<host>, or the permission set of the task).`,
+      options,
+    );
   }
 }
 

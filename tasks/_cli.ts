@@ -154,28 +154,42 @@ export async function setUpLogging(
   return getLogger(["dual-secret-auth", category]);
 }
 
+/** The permission error Deno raised, found along the `cause` chain. */
+function deniedPermission(error: unknown): Error | undefined {
+  for (let at = error, depth = 0; at instanceof Error && depth < 8; depth++) {
+    if (at instanceof Deno.errors.NotCapable) return at;
+    at = at.cause;
+  }
+  return undefined;
+}
+
 /**
  * Turns an error into a message for people and an exit code. Never a stack
  * trace; never a secret (the library's errors hold none).
  *
  * @param error What was thrown.
  * @param task The task's name, for the permission hint.
+ * @param permissionHint What to say about a denied permission instead of the
+ * `deno task` advice, for an entry point whose permissions are set elsewhere.
  * @returns The message and the exit code.
  */
 export function describeFailure(
   error: unknown,
   task: string,
+  permissionHint?: string,
 ): { message: string; exitCode: number } {
-  if (error instanceof Deno.errors.NotCapable) {
-    return {
-      exitCode: EXIT_USAGE,
-      message:
-        `Deno denied a permission: ${
-          error.message.replace(/, run again with.*$/, "")
-        }. The ${task} task runs with the permission set "${task}" in deno.json ` +
+  const denied = deniedPermission(error);
+  if (denied) {
+    const hint = permissionHint ??
+      `The ${task} task runs with the permission set "${task}" in deno.json ` +
         `(deno task ${task}); it allows only the .env file next to deno.json, the GENESYS_* variables ` +
         `and the Genesys Cloud hosts. For another file or host, add the flag Deno names ` +
-        `(for example --allow-read=<file> --allow-write=<file>) to a deno run -P=${task} command.`,
+        `(for example --allow-read=<file> --allow-write=<file>) to a deno run -P=${task} command.`;
+    return {
+      exitCode: EXIT_USAGE,
+      message: `Deno denied a permission: ${
+        denied.message.replace(/, run again with.*$/, "")
+      }. ${hint}`,
     };
   }
   if (error instanceof UsageError) {
@@ -206,6 +220,35 @@ export function describeFailure(
   const name = error instanceof Error ? error.name : "error";
   const detail = error instanceof Error ? `: ${error.message}` : "";
   return { exitCode: EXIT_FAILED, message: `Unexpected ${name}${detail}` };
+}
+
+/** A task's entry: runs with the given arguments and resolves to an exit code. */
+export type TaskMain = (args: readonly string[]) => Promise<number>;
+
+/**
+ * Runs a task's entry and turns whatever it throws into one line on stderr
+ * and an exit code, so every entry point (the task modules themselves and
+ * tasks/cli.ts) reports failures the same way. It never exits the process.
+ *
+ * @param task The task's name, such as `rotate`.
+ * @param main The task's entry.
+ * @param args The task's arguments.
+ * @param permissionHint See {@linkcode describeFailure}.
+ * @returns The exit code.
+ */
+export async function runTask(
+  task: string,
+  main: TaskMain,
+  args: readonly string[],
+  permissionHint?: string,
+): Promise<number> {
+  try {
+    return await main(args);
+  } catch (error) {
+    const failure = describeFailure(error, task, permissionHint);
+    console.error(failure.message);
+    return failure.exitCode;
+  }
 }
 
 function isParseArgsError(error: unknown): boolean {

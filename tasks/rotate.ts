@@ -28,10 +28,10 @@ import {
 } from "../src/rotation/staged_rotation.ts";
 import {
   type Cell,
-  describeFailure,
   EXIT_FAILED,
   paint,
   readRotationVariables,
+  runTask,
   setUpLogging,
   table,
   UsageError,
@@ -58,9 +58,18 @@ Options:
   -h, --help         show this help
 `;
 
-async function main(): Promise<number> {
+/**
+ * Runs the rotate task. Errors are thrown, not reported: wrap it in
+ * {@linkcode runTask} for a one-line message and an exit code.
+ *
+ * @param args The command-line arguments (default `Deno.args`).
+ * @returns The exit code; the process is left running.
+ */
+export async function main(
+  args: readonly string[] = Deno.args,
+): Promise<number> {
   const { values } = parseArgs({
-    args: Deno.args,
+    args: [...args],
     options: {
       "dry-run": { type: "boolean", default: false },
       yes: { type: "boolean", default: false },
@@ -240,13 +249,5 @@ function printReport(report: RotationReport, printed: readonly string[]): void {
 }
 
 if (import.meta.main) {
-  let exitCode: number;
-  try {
-    exitCode = await main();
-  } catch (error) {
-    const failure = describeFailure(error, "rotate");
-    console.error(failure.message);
-    exitCode = failure.exitCode;
-  }
-  Deno.exit(exitCode);
+  Deno.exit(await runTask("rotate", main, Deno.args));
 }

@@ -17,9 +17,9 @@ import { readRotationEnv } from "../src/rotation/env_config.ts";
 import type { Secret } from "../src/secret.ts";
 import { requestToken } from "../src/token_endpoint.ts";
 import {
-  describeFailure,
   EXIT_FAILED,
   readRotationVariables,
+  runTask,
   setUpLogging,
   table,
   useColour,
@@ -53,9 +53,18 @@ interface Row {
 
 const TIMEOUT_MS = 10_000;
 
-async function main(): Promise<number> {
+/**
+ * Runs the verify task. Errors are thrown, not reported: wrap it in
+ * {@linkcode runTask} for a one-line message and an exit code.
+ *
+ * @param args The command-line arguments (default `Deno.args`).
+ * @returns The exit code; the process is left running.
+ */
+export async function main(
+  args: readonly string[] = Deno.args,
+): Promise<number> {
   const { values } = parseArgs({
-    args: Deno.args,
+    args: [...args],
     options: {
       "env-file": { type: "string" },
       json: { type: "boolean", default: false },
@@ -246,13 +255,5 @@ function formatDuration(seconds: number): string {
 }
 
 if (import.meta.main) {
-  let exitCode: number;
-  try {
-    exitCode = await main();
-  } catch (error) {
-    const failure = describeFailure(error, "verify");
-    console.error(failure.message);
-    exitCode = failure.exitCode;
-  }
-  Deno.exit(exitCode);
+  Deno.exit(await runTask("verify", main, Deno.args));
 }

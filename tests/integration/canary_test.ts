@@ -322,6 +322,28 @@ Deno.test("no secret or access token appears in errors, causes, events, status o
     collector.add(`event ${i} ${event.type}`, event)
   );
 
+  // The runtime refusing the connection (a missing --allow-net).
+  {
+    await using denied = createDualSecretAuth({
+      credentials: [{
+        label: BLUE.label,
+        clientId: BLUE.clientId,
+        clientSecret: blueSecret,
+      }],
+      tokenUrl: s.emulator.tokenUrl,
+      fetch: () =>
+        Promise.reject(
+          new Deno.errors.NotCapable('Requires net access to "127.0.0.1:1"'),
+        ),
+    });
+    const error = await rejectionOf(denied.getAccessToken());
+    assertTypedError(error, ErrorCode.PERMISSION_DENIED);
+    codesInChain(error).forEach((c) => codes.add(c));
+    collector.add("permission denied", error);
+    collector.add("auth after permission denied", denied);
+    collector.add("status after permission denied", denied.status());
+  }
+
   for (const token of s.issuedTokens.keys()) needles.add(token);
   reportLeaks(collector, needles);
 
