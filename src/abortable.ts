@@ -20,8 +20,10 @@ import { AbortedError } from "./errors.ts";
  * const controller = new AbortController();
  * const waiting = abortable(new Promise(() => {}), controller.signal);
  * controller.abort();
- * const error = await waiting.catch((e) => e);
- * if (error.code !== "ABORTED") throw new Error();
+ * const error = await waiting.catch((e: unknown) => e);
+ * if (!(error instanceof Error) || !("code" in error) || error.code !== "ABORTED") {
+ *   throw new Error("expected ABORTED");
+ * }
  * ```
  */
 export function abortable<T>(
