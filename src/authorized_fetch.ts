@@ -99,11 +99,17 @@ export interface AuthorizedFetchContext {
   readonly fetch: typeof fetch;
 }
 
+/** A request taken apart so it can be sent twice. */
+interface ReplayableRequest {
+  readonly url: string | URL;
+  readonly init: RequestInit;
+}
+
 /**
  * Sends a request with `Authorization: Bearer <token>`. On a 401 whose
  * challenge says the token is stale, drops that token, gets a fresh one and
- * sends the request once more. The body is buffered first so it can be sent
- * twice. 403 and other statuses are returned as they are.
+ * sends the request once more. A stream body is buffered first so it can be
+ * sent twice. 403 and other statuses are returned as they are.
  *
  * @param context Token source and fetch.
  * @param input What `fetch` takes.
@@ -115,14 +121,18 @@ export async function authorizedFetch(
   input: RequestInfo | URL,
   init?: RequestInit,
 ): Promise<Response> {
-  const template = new Request(input, init);
-  const body = template.body === null ? null : await template.arrayBuffer();
-  const send = async (token: string) => {
-    const headers = new Headers(template.headers);
-    headers.set("authorization", `Bearer ${token}`);
-    return await context.fetch(new Request(template, { headers, body }));
-  };
-  const signal = template.signal;
+  const request =
+    input instanceof Request || init?.body instanceof ReadableStream
+      ? await buffered(input, init)
+      : { url: input, init: init ?? {} };
+  // Sending (url, init), rather than a Request built from another Request,
+  // keeps the wrapper's cost per call small.
+  const send = (token: string) =>
+    context.fetch(request.url, {
+      ...request.init,
+      headers: withBearer(request.init.headers, token),
+    });
+  const signal = request.init.signal ?? undefined;
   const token = await context.getAccessToken({ signal });
   const response = await send(token);
   if (response.status !== 401 || !isStaleTokenChallenge(response)) {
@@ -131,4 +141,66 @@ export async function authorizedFetch(
   await response.body?.cancel();
   context.invalidate(token);
   return await send(await context.getAccessToken({ signal }));
+}
+
+/** The caller's headers plus `Authorization`, leaving the caller's object as it was. */
+function withBearer(
+  headers: HeadersInit | undefined,
+  token: string,
+): HeadersInit {
+  const authorization = `Bearer ${token}`;
+  if (headers === undefined) return { authorization };
+  if (headers instanceof Headers || Array.isArray(headers)) {
+    const copy = new Headers(headers);
+    copy.set("authorization", authorization);
+    return copy;
+  }
+  const copy: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() !== "authorization") copy[name] = value;
+  }
+  copy.authorization = authorization;
+  return copy;
+}
+
+function buffered(
+  input: RequestInfo | URL,
+  init: RequestInit | undefined,
+): Promise<ReplayableRequest> {
+  return input instanceof Request
+    ? fromRequest(init === undefined ? input : new Request(input, init))
+    : fromInit(input, init);
+}
+
+async function fromInit(
+  input: string | URL,
+  init: RequestInit | undefined,
+): Promise<ReplayableRequest> {
+  if (!(init?.body instanceof ReadableStream)) {
+    return { url: input, init: init ?? {} };
+  }
+  return {
+    url: input,
+    init: { ...init, body: await new Response(init.body).arrayBuffer() },
+  };
+}
+
+async function fromRequest(request: Request): Promise<ReplayableRequest> {
+  return {
+    url: request.url,
+    init: {
+      method: request.method,
+      headers: request.headers,
+      body: request.body === null ? null : await request.arrayBuffer(),
+      signal: request.signal,
+      redirect: request.redirect,
+      credentials: request.credentials,
+      cache: request.cache,
+      mode: request.mode,
+      referrer: request.referrer,
+      referrerPolicy: request.referrerPolicy,
+      integrity: request.integrity,
+      keepalive: request.keepalive,
+    },
+  };
 }

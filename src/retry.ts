@@ -8,7 +8,7 @@ import type { Clock } from "./clock.ts";
 
 /** How transient failures of the token endpoint are retried. */
 export interface RetryOptions {
-  /** Most attempts per token request, the first included. Default 4. */
+  /** Most attempts per token request, the first included. Default 6. */
   readonly maxAttempts?: number;
   /** The first backoff cap in ms; it doubles per attempt. Default 200. */
   readonly baseDelayMs?: number;
@@ -25,7 +25,7 @@ export type RetryPolicy = Required<RetryOptions>;
 
 /** The defaults of {@linkcode RetryOptions}. */
 export const DEFAULT_RETRY: RetryPolicy = Object.freeze({
-  maxAttempts: 4,
+  maxAttempts: 6,
   baseDelayMs: 200,
   maxDelayMs: 5_000,
   maxElapsedMs: 30_000,

@@ -296,8 +296,8 @@ Deno.test("authorizedFetch with a minimal context", async () => {
     {
       getAccessToken: () => Promise.resolve(`t${++n}`),
       invalidate: (token) => void invalidated.push(token),
-      fetch: (input) => {
-        const request = input as Request;
+      fetch: (input, init) => {
+        const request = new Request(input, init);
         sent.push(request.headers.get("authorization")!);
         return Promise.resolve(
           sent.length === 1 ? textResponse(401) : textResponse(204),

@@ -1,0 +1,114 @@
+/**
+ * The benchmark runner: every scenario for every contender, several runs,
+ * medians. Writes `latest.md` and `latest.json` (to bench/results/ unless
+ * `--out` says otherwise) and prints the markdown.
+ *
+ * Usage: `deno run -A bench/run.ts [--runs 5] [--quick] [--out DIR]`
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { CONTENDERS } from "./contenders/all.ts";
+import { machineInfo } from "./machine.ts";
+import { type BenchResults, type Cell, renderMarkdown } from "./report.ts";
+import { SCENARIOS } from "./scenarios/all.ts";
+import { type Figures, FULL_SIZE, QUICK_SIZE } from "./scenarios/scenario.ts";
+import { median } from "./stats.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    runs: { type: "string", default: "5" },
+    quick: { type: "boolean", default: false },
+    out: {
+      type: "string",
+      default: new URL("./results", import.meta.url).pathname,
+    },
+  },
+});
+const runs = Number(values.runs);
+if (!Number.isInteger(runs) || runs < 1) {
+  throw new RangeError(`--runs must be a whole number ≥ 1, got ${values.runs}`);
+}
+const size = values.quick ? QUICK_SIZE : FULL_SIZE;
+const progress = (text: string) =>
+  Deno.stderr.writeSync(new TextEncoder().encode(text + "\n"));
+
+const loadErrors: Record<string, string> = {};
+for (const contender of CONTENDERS) {
+  try {
+    await contender.load();
+  } catch (error) {
+    loadErrors[contender.name] = error instanceof Error
+      ? error.message
+      : String(error);
+    progress(`${contender.name} did not load: ${loadErrors[contender.name]}`);
+  }
+}
+const loaded = CONTENDERS.filter((c) => loadErrors[c.name] === undefined);
+
+const perRun = new Map<string, Figures[]>();
+const errors = new Map<string, string>();
+const key = (scenario: string, contender: string) =>
+  `${scenario}\u0000${contender}`;
+// Runs are the outer loop, so drift over time hits every contender alike.
+for (let run = 1; run <= runs; run++) {
+  for (const scenario of SCENARIOS) {
+    for (const contender of loaded) {
+      const id = key(scenario.title, contender.name);
+      if (errors.has(id)) continue;
+      progress(`run ${run}/${runs} · ${scenario.title} · ${contender.name}`);
+      try {
+        const figures = await scenario.run(contender, size);
+        perRun.set(id, [...(perRun.get(id) ?? []), figures]);
+      } catch (error) {
+        errors.set(id, error instanceof Error ? error.message : String(error));
+        progress(`  error: ${errors.get(id)}`);
+      }
+    }
+  }
+}
+
+const cells: Record<string, Record<string, Cell>> = {};
+for (const scenario of SCENARIOS) {
+  cells[scenario.title] = {};
+  for (const contender of loaded) {
+    const id = key(scenario.title, contender.name);
+    const error = errors.get(id);
+    const figures = perRun.get(id) ?? [];
+    cells[scenario.title][contender.name] = error !== undefined
+      ? { kind: "error", message: error }
+      : {
+        kind: "figures",
+        runs: figures,
+        median: Object.fromEntries(
+          scenario.figures.map((
+            f,
+          ) => [f.key, median(figures.map((r) => r[f.key]))]),
+        ),
+      };
+  }
+}
+
+const results: BenchResults = {
+  date: new Date().toISOString(),
+  machine: await machineInfo(),
+  runs,
+  quick: values.quick,
+  size,
+  contenders: CONTENDERS.map((c) => c.name),
+  loadErrors,
+  cells,
+};
+const markdown = renderMarkdown(
+  results,
+  SCENARIOS,
+  new Set(CONTENDERS.filter((c) => c.credentialCount === 1).map((c) => c.name)),
+);
+await Deno.mkdir(values.out, { recursive: true });
+await Deno.writeTextFile(`${values.out}/latest.md`, markdown);
+await Deno.writeTextFile(
+  `${values.out}/latest.json`,
+  JSON.stringify(results, null, 2) + "\n",
+);
+console.log(markdown);
