@@ -46,7 +46,24 @@ export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
  */
 export type AnyErrorCode = ErrorCode | (string & Record<never, never>);
 
-/** The base class of every error this library throws. */
+/**
+ * The base class of every error this library throws. Switch on `code`.
+ *
+ * @example Handle a configuration mistake by its code
+ * ```ts
+ * import { createDualSecretAuth } from "../mod.ts";
+ * import { DualSecretAuthError, ErrorCode } from "./errors.ts";
+ * try {
+ *   createDualSecretAuth({
+ *     credentials: [{ label: "blue", clientId: "id", clientSecret: "" }],
+ *   });
+ * } catch (error) {
+ *   if (!(error instanceof DualSecretAuthError)) throw error;
+ *   if (error.code !== ErrorCode.CONFIG_INVALID) throw error;
+ *   // error.message: "Invalid option credentials[0].clientSecret: …"
+ * }
+ * ```
+ */
 export class DualSecretAuthError extends Error {
   /** A stable, machine-readable code; switch on this, not on the message. */
   readonly code: AnyErrorCode;

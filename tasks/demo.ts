@@ -322,7 +322,7 @@ function createProgress(options: DemoOptions): Progress {
     );
     options.write(
       `\r\x1b[2K  requests ok ${state.ok}  failed ${failed}  ` +
-        `token requests ${tokens}  active ${active}  phase ${phase}`,
+        `tokens acquired ${tokens}  active ${active}  phase ${phase}`,
     );
   }
   return state;
@@ -348,7 +348,7 @@ export function formatSummary(result: DemoResult, colour: boolean): string[] {
       `${result.p50Ms.toFixed(2)} ms / ${result.p99Ms.toFixed(2)} ms`,
     ],
     ...Object.entries(result.tokenRequests).map(([label, count]) => [
-      `token requests (${label})`,
+      `token requests at the emulator (${label})`,
       String(count),
     ]),
     ["requests with an expired token", String(result.expiredTokenUses)],
