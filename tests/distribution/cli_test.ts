@@ -14,7 +14,11 @@ import {
   type GenesysEmulator,
   startGenesysEmulator,
 } from "../../src/testing/emulator.ts";
-import { createWorkspace, type TaskRun } from "../tasks/workspace.ts";
+import {
+  createWorkspace,
+  emulatorConfig,
+  type TaskRun,
+} from "../tasks/workspace.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BLUE_SECRET = "blue-CANARY-5e21";
@@ -40,15 +44,7 @@ function startEmulator(hostname?: string): GenesysEmulator {
 }
 
 function config(emulator: GenesysEmulator): Record<string, string> {
-  return {
-    GENESYS_TOKEN_URL: emulator.tokenUrl,
-    GENESYS_API_URL: emulator.apiUrl,
-    GENESYS_CLIENT_ID_BLUE: "blue-id",
-    GENESYS_CLIENT_SECRET_BLUE: BLUE_SECRET,
-    GENESYS_CLIENT_ID_GREEN: "green-id",
-    GENESYS_CLIENT_SECRET_GREEN: GREEN_SECRET,
-    GENESYS_ACTIVE: "blue",
-  };
+  return emulatorConfig(emulator, { blue: BLUE_SECRET, green: GREEN_SECRET });
 }
 
 /** Only what deno itself needs: the test's own GENESYS_* must not leak in. */

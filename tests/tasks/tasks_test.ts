@@ -3,7 +3,12 @@ import {
   type GenesysEmulator,
   startGenesysEmulator,
 } from "../../src/testing/emulator.ts";
-import { createWorkspace, type TaskRun, type Workspace } from "./workspace.ts";
+import {
+  createWorkspace,
+  emulatorConfig,
+  type TaskRun,
+  type Workspace,
+} from "./workspace.ts";
 
 const BLUE_SECRET = "blue-CANARY-7f3a";
 const GREEN_SECRET = "green-CANARY-9c1d";
@@ -21,15 +26,7 @@ function startEmulator(): GenesysEmulator {
 }
 
 function config(emulator: GenesysEmulator): Record<string, string> {
-  return {
-    GENESYS_TOKEN_URL: emulator.tokenUrl,
-    GENESYS_API_URL: emulator.apiUrl,
-    GENESYS_CLIENT_ID_BLUE: "blue-id",
-    GENESYS_CLIENT_SECRET_BLUE: BLUE_SECRET,
-    GENESYS_CLIENT_ID_GREEN: "green-id",
-    GENESYS_CLIENT_SECRET_GREEN: GREEN_SECRET,
-    GENESYS_ACTIVE: "blue",
-  };
+  return emulatorConfig(emulator, { blue: BLUE_SECRET, green: GREEN_SECRET });
 }
 
 /** Every secret the emulator knows now, plus the original ones. */

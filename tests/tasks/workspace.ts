@@ -5,6 +5,7 @@
  * and `tasks` linked, and a `.env` of the test's own.
  */
 import { fileURLToPath } from "node:url";
+import type { GenesysEmulator } from "../../testing.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -73,5 +74,24 @@ export async function createWorkspace(): Promise<Workspace> {
     async [Symbol.asyncDispose]() {
       await Deno.remove(dir, { recursive: true });
     },
+  };
+}
+
+/**
+ * The GENESYS_* configuration of a blue/green pair (`blue-id`, `green-id`)
+ * on an emulator, blue active.
+ */
+export function emulatorConfig(
+  emulator: GenesysEmulator,
+  secrets: { readonly blue: string; readonly green: string },
+): Record<string, string> {
+  return {
+    GENESYS_TOKEN_URL: emulator.tokenUrl,
+    GENESYS_API_URL: emulator.apiUrl,
+    GENESYS_CLIENT_ID_BLUE: "blue-id",
+    GENESYS_CLIENT_SECRET_BLUE: secrets.blue,
+    GENESYS_CLIENT_ID_GREEN: "green-id",
+    GENESYS_CLIENT_SECRET_GREEN: secrets.green,
+    GENESYS_ACTIVE: "blue",
   };
 }
