@@ -39,6 +39,7 @@ import {
 } from "./_cli.ts";
 
 const HELP = `Usage: deno task rotate [options]
+       genesys-rotate rotate [options]
 
 Regenerates the secret of the standby Genesys Cloud OAuth client (the one that
 GENESYS_ACTIVE does not name), proves it with a token request, stores it in the

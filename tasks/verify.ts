@@ -26,6 +26,7 @@ import {
 } from "./_cli.ts";
 
 const HELP = `Usage: deno task verify [options]
+       genesys-rotate verify [options]
 
 Checks every configured Genesys Cloud credential (blue, green, and admin when
 GENESYS_ADMIN_CLIENT_ID is set): gets a token and calls GET /api/v2/tokens/me.
