@@ -15,6 +15,7 @@ import {
   type TokenStore,
 } from "../mod.ts";
 import { FakeClock } from "../testing.ts";
+import { seededRandom } from "./support/seeded_random.ts";
 
 const TOKEN_URL = "https://login.example.test/oauth/token";
 const SECOND = 1_000;
@@ -28,18 +29,6 @@ const REFRESH_MARGIN_MS = 300 * SECOND;
 /** The library takes up to this fraction off the margin at random (REFRESH_JITTER in credential_slot.ts). */
 const JITTER = 0.2;
 const BURST_503 = 6;
-
-/** A deterministic source of [0, 1) numbers (mulberry32). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One token request as the fake endpoint answered it. */
 interface Served {

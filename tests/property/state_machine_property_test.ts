@@ -29,6 +29,8 @@ import {
 } from "../../mod.ts";
 import { FakeClock } from "../../testing.ts";
 import { CaseCounter, propertyParameters } from "./fc_parameters.ts";
+import { seededRandom } from "../support/seeded_random.ts";
+import { delay } from "../../src/retry.ts";
 
 const TOKEN_URL = "https://login.example.test/oauth/token";
 const LABELS = ["blue", "green", "grey"] as const;
@@ -47,38 +49,6 @@ type Fault = "503" | "429" | "network" | "hang";
 interface Issued {
   readonly clientId: string;
   readonly expiresAt: number;
-}
-
-/** A deterministic source of [0, 1) numbers (mulberry32). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Waits `ms` on the fake clock; rejects with the signal's reason on abort. */
-function clockDelay(
-  clock: FakeClock,
-  ms: number,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clock.clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = clock.setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** Never settles until the signal aborts, like a server that hangs. */
@@ -142,7 +112,7 @@ class FakeTokenServer {
       const fault = this.faults.shift();
       if (fault === "hang") await untilAborted(init?.signal ?? undefined);
       if (this.latencyMs > 0) {
-        await clockDelay(this.clock, this.latencyMs, init?.signal ?? undefined);
+        await delay(this.latencyMs, this.clock, init?.signal ?? undefined);
       }
       if (fault === "network") throw new TypeError("connection refused");
       if (fault === "503") return new Response("down", { status: 503 });

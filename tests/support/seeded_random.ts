@@ -1,0 +1,17 @@
+/**
+ * A deterministic source of [0, 1) numbers for tests (mulberry32), so a
+ * jittered schedule can be replayed exactly.
+ *
+ * @param seed Any 32-bit integer.
+ * @returns The next number in [0, 1) on each call.
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
