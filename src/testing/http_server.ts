@@ -29,6 +29,40 @@ export interface LocalServer {
   shutdown(): Promise<void>;
 }
 
+/** What the Node adapter uses of `node:http`, so no Node typings are needed. */
+interface NodeHttp {
+  createServer(
+    listener: (incoming: NodeIncoming, outgoing: NodeOutgoing) => void,
+  ): NodeServer;
+}
+
+interface NodeServer {
+  listen(port: number, hostname: string, onListening: () => void): void;
+  address(): { address: string; port: number } | string | null;
+  once(event: "error", listener: (error: Error) => void): void;
+  close(onClosed: () => void): void;
+  closeAllConnections(): void;
+}
+
+interface NodeIncoming extends AsyncIterable<Uint8Array> {
+  readonly method?: string;
+  readonly url?: string;
+  readonly headers: Record<string, string | string[] | undefined>;
+}
+
+interface NodeOutgoing {
+  writeHead(status: number, headers: Record<string, string>): void;
+  write(chunk: Uint8Array): void;
+  end(): void;
+  destroy(error: Error): void;
+}
+
+/**
+ * Held in a variable so that Deno's graph (and bundlers) never load Node's
+ * HTTP module: only Node takes this path.
+ */
+const NODE_HTTP = "node:http";
+
 interface BunServer {
   readonly port: number;
   readonly hostname: string;
@@ -110,7 +144,7 @@ function serveWithNode(
 ): LocalServer {
   let origin: string | undefined;
   let close: () => Promise<void> = () => Promise.resolve();
-  const listening = import("node:http").then((http) =>
+  const listening = (import(NODE_HTTP) as Promise<NodeHttp>).then((http) =>
     new Promise<string>((resolve, reject) => {
       const server = http.createServer((incoming, outgoing) => {
         void answer(origin!, incoming, outgoing, handler, options.onError);
@@ -142,9 +176,6 @@ function serveWithNode(
   };
 }
 
-type NodeIncoming = import("node:http").IncomingMessage;
-type NodeOutgoing = import("node:http").ServerResponse;
-
 /** Turns a node:http exchange into a Fetch one and back. */
 async function answer(
   origin: string,
@@ -156,7 +187,7 @@ async function answer(
   let response: Response;
   try {
     const chunks: Uint8Array[] = [];
-    for await (const chunk of incoming) chunks.push(chunk as Uint8Array);
+    for await (const chunk of incoming) chunks.push(chunk);
     const headers = new Headers();
     for (const [name, value] of Object.entries(incoming.headers)) {
       for (const one of [value ?? []].flat()) headers.append(name, one);

@@ -1,0 +1,255 @@
+/**
+ * `deno task npm`: builds the npm package in `dist/npm` (or `--out DIR`):
+ * ESM JavaScript and `.d.ts` for every entry of deno.json's `exports`,
+ * emitted by TypeScript's own compiler (`npm:typescript`, run with
+ * `--no-lock` so it never enters the project's lockfile), a `package.json`
+ * with `exports`, `types` and `engines`, and the README.
+ *
+ * npm packages the sources import through deno.json's `imports` become
+ * optional peer dependencies: each is needed only by the entry point that
+ * imports it (`@opentelemetry/api` by `./otel`).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import denoJson from "../deno.json" with { type: "json" };
+
+/** The TypeScript compiler that emits the package, pinned. */
+export const TYPESCRIPT = "npm:typescript@5.9.3";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+/** The Deno globals the sources use, typed loosely: Node and Bun never take those paths. */
+const DENO_SHIM = `interface DenoShim {
+  errors: Record<string, ErrorConstructor>;
+  [member: string]: any;
+}
+declare var Deno: DenoShim;
+declare namespace Deno {
+  type FsFile = any;
+  type NetAddr = any;
+  type HttpServer<A = any> = any;
+  type OpenOptions = any;
+  type Command = any;
+  type CommandOptions = any;
+  type FileInfo = any;
+  type Kv = any;
+  type KvKey = any;
+  type KvEntryMaybe<T> = any;
+  type WatchFsOptions = any;
+  type FsEvent = any;
+  type FsWatcher = any;
+  type PermissionDescriptor = any;
+}
+`;
+
+interface NpmModule {
+  readonly kind?: string;
+  readonly specifier: string;
+  readonly npmPackage?: string;
+}
+
+async function run(
+  program: string,
+  args: readonly string[],
+  cwd = ROOT,
+): Promise<string> {
+  const output = await new Deno.Command(program, {
+    args: [...args],
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = new TextDecoder().decode(output.stdout);
+  if (!output.success) {
+    throw new Error(
+      `${program} ${args.join(" ")} failed (${output.code}):\n${text}\n${
+        new TextDecoder().decode(output.stderr)
+      }`,
+    );
+  }
+  return text;
+}
+
+/** `npm:name@range/sub` → `{ name, range }`. */
+function parseNpmSpecifier(value: string) {
+  const match = /^npm:(@?[^@/]+(?:\/[^@/]+)?)(?:@([^/]+))?/.exec(value);
+  return match ? { name: match[1], range: match[2] ?? "*" } : undefined;
+}
+
+/** The npm packages the entry points' graph uses, by import-map key. */
+async function npmImports(entries: readonly string[]) {
+  const used = new Set<string>();
+  const cached: { name: string; localPath: string }[] = [];
+  for (const entry of entries) {
+    const info = JSON.parse(
+      await run(Deno.execPath(), ["info", "--json", entry]),
+    );
+    for (const module of info.modules as NpmModule[]) {
+      if (module.npmPackage) used.add(module.npmPackage.replace(/@[^@]+$/, ""));
+    }
+    cached.push(...Object.values(
+      info.npmPackages as Record<string, { name: string; localPath: string }>,
+    ));
+  }
+  const packages: {
+    key: string;
+    name: string;
+    range: string;
+    localPath: string;
+  }[] = [];
+  for (const [key, value] of Object.entries(denoJson.imports)) {
+    const parsed = parseNpmSpecifier(value);
+    if (!parsed || !used.has(parsed.name)) continue;
+    const found = cached.find((pkg) => pkg.name === parsed.name);
+    if (!found) throw new Error(`${parsed.name} is not in Deno's npm cache`);
+    packages.push({ key, ...parsed, localPath: found.localPath });
+  }
+  return packages;
+}
+
+/** Every file under `dir`, relative paths. */
+async function* walk(dir: string, prefix = ""): AsyncGenerator<string> {
+  for await (const entry of Deno.readDir(`${dir}/${prefix}`)) {
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory) yield* walk(dir, path);
+    else yield path;
+  }
+}
+
+/** Turns an export key such as `./testing` into the emitted file's stem. */
+function stemOf(file: string): string {
+  return `./esm/${file.replace(/^\.\//, "").replace(/\.ts$/, "")}`;
+}
+
+/**
+ * Builds the package.
+ *
+ * @param out The output directory; emptied first.
+ * @returns The package.json written.
+ */
+export async function buildNpmPackage(
+  out: string,
+): Promise<Record<string, unknown>> {
+  const exportsMap = denoJson.exports as Record<string, string>;
+  const entries = Object.values(exportsMap);
+  await Deno.remove(out, { recursive: true }).catch((error) => {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  });
+  await Deno.mkdir(out, { recursive: true });
+  const work = await Deno.makeTempDir({ prefix: "dual-secret-auth-npm-" });
+  try {
+    const packages = await npmImports(entries);
+    await Deno.writeTextFile(`${work}/deno_shim.d.ts`, DENO_SHIM);
+    const tsconfig = {
+      compilerOptions: {
+        target: "ES2022",
+        module: "ESNext",
+        moduleResolution: "Bundler",
+        lib: ["ESNext", "DOM", "DOM.Iterable"],
+        types: [],
+        strict: true,
+        // Deno's own check is the type check; this compile only emits, and the
+        // shim above types Deno's globals loosely.
+        noImplicitAny: false,
+        declaration: true,
+        allowImportingTsExtensions: true,
+        rewriteRelativeImportExtensions: true,
+        resolveJsonModule: true,
+        skipLibCheck: true,
+        noEmitOnError: true,
+        rootDir: ROOT,
+        outDir: `${out}/esm`,
+        paths: Object.fromEntries(
+          packages.map((pkg) => [pkg.key, [pkg.localPath]]),
+        ),
+      },
+      files: [
+        `${work}/deno_shim.d.ts`,
+        ...entries.map((entry) => `${ROOT}${entry.replace(/^\.\//, "")}`),
+      ],
+    };
+    await Deno.writeTextFile(
+      `${work}/tsconfig.json`,
+      JSON.stringify(tsconfig, null, 2),
+    );
+    await run(Deno.execPath(), [
+      "run",
+      "--no-config",
+      "--no-lock",
+      "-A",
+      `${TYPESCRIPT}/bin/tsc`,
+      "-p",
+      `${work}/tsconfig.json`,
+    ], work);
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+
+  // Declarations keep `.ts` in relative imports; Node's resolution wants the
+  // `.js` the JavaScript files really have.
+  for await (const path of walk(`${out}/esm`)) {
+    if (!path.endsWith(".d.ts")) continue;
+    const file = `${out}/esm/${path}`;
+    const text = await Deno.readTextFile(file);
+    await Deno.writeTextFile(
+      file,
+      text.replace(
+        /(from\s+|import\()(["'])(\.{1,2}\/[^"']+)\.ts\2/g,
+        "$1$2$3.js$2",
+      ),
+    );
+  }
+
+  const packages = await npmImports(entries);
+  const manifest: Record<string, unknown> = {
+    name: denoJson.name,
+    version: denoJson.version,
+    description:
+      "Zero-downtime rotation of OAuth client secrets (Genesys Cloud first): two credentials, cached tokens, failover on rejection, a Genesys emulator for tests",
+    license: denoJson.license,
+    type: "module",
+    engines: { node: ">=20" },
+    sideEffects: false,
+    main: `${stemOf(exportsMap["."])}.js`,
+    types: `${stemOf(exportsMap["."])}.d.ts`,
+    exports: Object.fromEntries(
+      Object.entries(exportsMap).map(([key, file]) => [key, {
+        types: `${stemOf(file)}.d.ts`,
+        default: `${stemOf(file)}.js`,
+      }]),
+    ),
+    files: ["esm/", "README.md"],
+    keywords: ["oauth", "client-credentials", "secret-rotation", "genesys"],
+    ...(packages.length === 0 ? {} : {
+      peerDependencies: Object.fromEntries(
+        packages.map((pkg) => [pkg.name, pkg.range]),
+      ),
+      peerDependenciesMeta: Object.fromEntries(
+        packages.map((pkg) => [pkg.name, { optional: true }]),
+      ),
+    }),
+  };
+  await Deno.writeTextFile(
+    `${out}/package.json`,
+    JSON.stringify(manifest, null, 2) + "\n",
+  );
+  await Deno.copyFile(`${ROOT}README.md`, `${out}/README.md`);
+  return manifest;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { out: { type: "string", default: `${ROOT}dist/npm` } },
+  });
+  const manifest = await buildNpmPackage(values.out);
+  console.log(
+    `Built ${manifest.name}@${manifest.version} in ${values.out}: ${
+      Object.keys(manifest.exports as object).join(", ")
+    }`,
+  );
+}
