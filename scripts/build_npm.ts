@@ -5,7 +5,7 @@
  * `--no-lock` so it never enters the project's lockfile), a `package.json`
  * with `exports`, `types` and `engines`, and the README.
  *
- * npm packages the sources import through deno.json's `imports` become
+ * npm packages the sources import (`npm:` specifiers) become
  * optional peer dependencies: each is needed only by the entry point that
  * imports it (`@opentelemetry/api` by `./otel`).
  *
@@ -45,9 +45,11 @@ declare namespace Deno {
 `;
 
 interface NpmModule {
-  readonly kind?: string;
   readonly specifier: string;
-  readonly npmPackage?: string;
+  readonly dependencies?: readonly {
+    readonly specifier: string;
+    readonly npmPackage?: string;
+  }[];
 }
 
 async function run(
@@ -80,35 +82,38 @@ function parseNpmSpecifier(value: string) {
   return match ? { name: match[1], range: match[2] ?? "*" } : undefined;
 }
 
-/** The npm packages the entry points' graph uses, by import-map key. */
-async function npmImports(entries: readonly string[]) {
-  const used = new Set<string>();
-  const cached: { name: string; localPath: string }[] = [];
+/** An npm package the sources import, and where Deno's cache holds it. */
+interface NpmImport {
+  /** The specifier as the sources write it: `npm:name@range` or an import-map key. */
+  readonly specifier: string;
+  readonly name: string;
+  readonly range: string;
+  readonly localPath: string;
+}
+
+/** The npm packages the entry points' graph imports. */
+async function npmImports(entries: readonly string[]): Promise<NpmImport[]> {
+  const found = new Map<string, NpmImport>();
   for (const entry of entries) {
     const info = JSON.parse(
       await run(Deno.execPath(), ["info", "--json", entry]),
     );
+    const cache = info.npmPackages as Record<string, { localPath: string }>;
     for (const module of info.modules as NpmModule[]) {
-      if (module.npmPackage) used.add(module.npmPackage.replace(/@[^@]+$/, ""));
+      for (const dependency of module.dependencies ?? []) {
+        if (!dependency.npmPackage) continue;
+        const written = dependency.specifier;
+        const mapped = (denoJson.imports as Record<string, string>)[written];
+        const parsed = parseNpmSpecifier(mapped ?? written);
+        const localPath = cache[dependency.npmPackage]?.localPath;
+        if (!parsed || !localPath) {
+          throw new Error(`${written} is not in Deno's npm cache`);
+        }
+        found.set(written, { specifier: written, ...parsed, localPath });
+      }
     }
-    cached.push(...Object.values(
-      info.npmPackages as Record<string, { name: string; localPath: string }>,
-    ));
   }
-  const packages: {
-    key: string;
-    name: string;
-    range: string;
-    localPath: string;
-  }[] = [];
-  for (const [key, value] of Object.entries(denoJson.imports)) {
-    const parsed = parseNpmSpecifier(value);
-    if (!parsed || !used.has(parsed.name)) continue;
-    const found = cached.find((pkg) => pkg.name === parsed.name);
-    if (!found) throw new Error(`${parsed.name} is not in Deno's npm cache`);
-    packages.push({ key, ...parsed, localPath: found.localPath });
-  }
-  return packages;
+  return [...found.values()];
 }
 
 /** Every file under `dir`, relative paths. */
@@ -141,8 +146,8 @@ export async function buildNpmPackage(
   });
   await Deno.mkdir(out, { recursive: true });
   const work = await Deno.makeTempDir({ prefix: "dual-secret-auth-npm-" });
+  const packages = await npmImports(entries);
   try {
-    const packages = await npmImports(entries);
     await Deno.writeTextFile(`${work}/deno_shim.d.ts`, DENO_SHIM);
     const tsconfig = {
       compilerOptions: {
@@ -164,7 +169,7 @@ export async function buildNpmPackage(
         rootDir: ROOT,
         outDir: `${out}/esm`,
         paths: Object.fromEntries(
-          packages.map((pkg) => [pkg.key, [pkg.localPath]]),
+          packages.map((pkg) => [pkg.specifier, [pkg.localPath]]),
         ),
       },
       files: [
@@ -190,21 +195,22 @@ export async function buildNpmPackage(
   }
 
   // Declarations keep `.ts` in relative imports; Node's resolution wants the
-  // `.js` the JavaScript files really have.
+  // `.js` the JavaScript files really have. `npm:` specifiers become the
+  // package names Node and Bun resolve from node_modules.
   for await (const path of walk(`${out}/esm`)) {
-    if (!path.endsWith(".d.ts")) continue;
+    if (!path.endsWith(".js") && !path.endsWith(".d.ts")) continue;
     const file = `${out}/esm/${path}`;
-    const text = await Deno.readTextFile(file);
-    await Deno.writeTextFile(
-      file,
-      text.replace(
-        /(from\s+|import\()(["'])(\.{1,2}\/[^"']+)\.ts\2/g,
-        "$1$2$3.js$2",
-      ),
+    let text = await Deno.readTextFile(file);
+    text = text.replace(
+      /(from\s+|import\()(["'])(\.{1,2}\/[^"']+)\.ts\2/g,
+      "$1$2$3.js$2",
     );
+    for (const pkg of packages) {
+      text = text.replaceAll(`"${pkg.specifier}"`, `"${pkg.name}"`);
+    }
+    await Deno.writeTextFile(file, text);
   }
 
-  const packages = await npmImports(entries);
   const manifest: Record<string, unknown> = {
     name: denoJson.name,
     version: denoJson.version,

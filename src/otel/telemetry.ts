@@ -16,7 +16,7 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
-} from "@opentelemetry/api";
+} from "npm:@opentelemetry/api@^1.10.0";
 import type { AuthEvent, AuthEventListener } from "../events.ts";
 import { INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION } from "./version.ts";
 

@@ -145,7 +145,9 @@ Deno.test({
             `${dir}/${tarball}`,
             `typescript@${TYPESCRIPT_VERSION}`,
             `@opentelemetry/api@${
-              denoJson.imports["@opentelemetry/api"].replace(/^npm:[^@]+@/, "")
+              (manifest.peerDependencies as Record<string, string>)[
+                "@opentelemetry/api"
+              ]
             }`,
           ], consumer);
         },
