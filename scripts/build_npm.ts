@@ -46,9 +46,10 @@ declare namespace Deno {
 
 interface NpmModule {
   readonly specifier: string;
+  readonly npmPackage?: string;
   readonly dependencies?: readonly {
     readonly specifier: string;
-    readonly npmPackage?: string;
+    readonly code?: { readonly specifier: string };
   }[];
 }
 
@@ -99,14 +100,19 @@ async function npmImports(entries: readonly string[]): Promise<NpmImport[]> {
       await run(Deno.execPath(), ["info", "--json", entry]),
     );
     const cache = info.npmPackages as Record<string, { localPath: string }>;
-    for (const module of info.modules as NpmModule[]) {
+    const modules = info.modules as NpmModule[];
+    for (const module of modules) {
       for (const dependency of module.dependencies ?? []) {
-        if (!dependency.npmPackage) continue;
+        // The specifier as written, and what it resolved to (through the
+        // import map for a bare name).
         const written = dependency.specifier;
-        const mapped = (denoJson.imports as Record<string, string>)[written];
-        const parsed = parseNpmSpecifier(mapped ?? written);
-        const localPath = cache[dependency.npmPackage]?.localPath;
-        if (!parsed || !localPath) {
+        const parsed = parseNpmSpecifier(dependency.code?.specifier ?? written);
+        if (!parsed) continue;
+        const id = modules.find((candidate) =>
+          candidate.npmPackage?.startsWith(`${parsed.name}@`)
+        )?.npmPackage;
+        const localPath = id && cache[id]?.localPath;
+        if (!localPath) {
           throw new Error(`${written} is not in Deno's npm cache`);
         }
         found.set(written, { specifier: written, ...parsed, localPath });
@@ -145,7 +151,10 @@ export async function buildNpmPackage(
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   });
   await Deno.mkdir(out, { recursive: true });
-  const work = await Deno.makeTempDir({ prefix: "dual-secret-auth-npm-" });
+  // The compiler's input lives in the output directory, so the build writes
+  // nowhere else (deno task npm may write only dist/npm).
+  const work = `${out}/.build`;
+  await Deno.mkdir(work);
   const packages = await npmImports(entries);
   try {
     await Deno.writeTextFile(`${work}/deno_shim.d.ts`, DENO_SHIM);
