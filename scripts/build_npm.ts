@@ -42,6 +42,10 @@ declare namespace Deno {
   type FsWatcher = any;
   type PermissionDescriptor = any;
 }
+declare module "node:http" {
+  const http: unknown;
+  export = http;
+}
 `;
 
 interface NpmModule {
@@ -97,7 +101,14 @@ async function npmImports(entries: readonly string[]): Promise<NpmImport[]> {
   const found = new Map<string, NpmImport>();
   for (const entry of entries) {
     const info = JSON.parse(
-      await run(Deno.execPath(), ["info", "--json", entry]),
+      // deno.dev.lock: ./otel's @opentelemetry/api is not in deno.lock, which
+      // holds only what the tasks run (see tests/distribution/first_run_test.ts).
+      await run(Deno.execPath(), [
+        "info",
+        "--lock=deno.dev.lock",
+        "--json",
+        entry,
+      ]),
     );
     const cache = info.npmPackages as Record<string, { localPath: string }>;
     const modules = info.modules as NpmModule[];

@@ -57,12 +57,6 @@ interface NodeOutgoing {
   destroy(error: Error): void;
 }
 
-/**
- * Held in a variable so that Deno's graph (and bundlers) never load Node's
- * HTTP module: only Node takes this path.
- */
-const NODE_HTTP = "node:http";
-
 interface BunServer {
   readonly port: number;
   readonly hostname: string;
@@ -144,7 +138,9 @@ function serveWithNode(
 ): LocalServer {
   let origin: string | undefined;
   let close: () => Promise<void> = () => Promise.resolve();
-  const listening = (import(NODE_HTTP) as Promise<NodeHttp>).then((http) =>
+  // Imported on first use: only Node takes this path.
+  const node = import("node:http") as Promise<unknown> as Promise<NodeHttp>;
+  const listening = node.then((http) =>
     new Promise<string>((resolve, reject) => {
       const server = http.createServer((incoming, outgoing) => {
         void answer(origin!, incoming, outgoing, handler, options.onError);

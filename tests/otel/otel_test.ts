@@ -60,7 +60,13 @@ Deno.test("the instrumentation scope is the package's name and version", () => {
 Deno.test("OTEL_DENO=true exports spans and metrics, and no secret", async () => {
   await using receiver = startReceiver();
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-q", "-P=test", "tests/support/otel_scenario.ts"],
+    args: [
+      "run",
+      "-q",
+      "--lock=deno.dev.lock",
+      "-P=test",
+      "tests/support/otel_scenario.ts",
+    ],
     cwd: ROOT,
     env: {
       OTEL_DENO: "true",
