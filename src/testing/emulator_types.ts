@@ -12,45 +12,85 @@ export interface EmulatorClient {
   clientId: string;
   /** The client's one current secret. */
   secret: string;
-  /** Display name; defaults to the client id. */
+  /**
+   * Display name.
+   *
+   * @default the client id
+   */
   name?: string;
   /**
-   * Lifetime of issued tokens in seconds; default 86400. Genesys allows 300 to
-   * 172800, but any positive value is accepted so tests can use short ones.
+   * Lifetime of issued tokens in seconds. Genesys allows 300 to 172800, but
+   * any positive value is accepted so tests can use short ones.
+   *
+   * @default 86400
    */
   tokenLifetimeSeconds?: number;
-  /** Inactive clients cannot get tokens (`invalid_client`); default active. */
+  /**
+   * Inactive clients cannot get tokens (`invalid_client`).
+   *
+   * @default "active"
+   */
   state?: "active" | "inactive";
   /**
    * Permissions granted to tokens of this client, such as
-   * `"oauth:client:view"`; `*` matches any one segment. Default none.
+   * `"oauth:client:view"`; `*` matches any one segment.
+   *
+   * @default []
    */
   permissions?: readonly string[];
 }
 
 /** Options for {@linkcode startGenesysEmulator}. */
 export interface GenesysEmulatorOptions {
-  /** OAuth clients present from the start. */
+  /**
+   * OAuth clients present from the start.
+   *
+   * @default []
+   */
   clients?: readonly EmulatorClient[];
-  /** Source of time for expiry, rate-limit windows and `Retry-After` dates. */
+  /**
+   * Source of time for expiry, rate-limit windows and `Retry-After` dates.
+   *
+   * @default systemClock
+   */
   clock?: Clock;
-  /** Interface to listen on; default `127.0.0.1`. */
+  /**
+   * Interface to listen on.
+   *
+   * @default "127.0.0.1"
+   */
   hostname?: string;
-  /** Port to listen on; default 0 (any free port). */
+  /**
+   * Port to listen on; 0 picks any free port.
+   *
+   * @default 0
+   */
   port?: number;
-  /** The organization reported by `/api/v2/tokens/me`. */
+  /**
+   * The organization reported by `/api/v2/tokens/me`.
+   *
+   * @default { id: "00000000-0000-4000-8000-00000000e0e0", name: "Genesys Emulator" }
+   */
   organization?: { id: string; name: string };
   /**
-   * Whether regenerating a secret revokes the client's tokens at once. Default
-   * false: they stay valid until they expire. Genesys does not document which.
+   * Whether regenerating a secret revokes the client's tokens at once; if
+   * not, they stay valid until they expire. Genesys does not document which.
+   *
+   * @default false
    */
   revokeTokensOnRegenerate?: boolean;
   /**
-   * Requests per token per minute on `/api/v2/*`; default no limit. Real
-   * Genesys allows 300 for client-credentials tokens.
+   * Requests per token per minute on `/api/v2/*`, or no limit. Real Genesys
+   * allows 300 for client-credentials tokens.
+   *
+   * @default undefined (no limit)
    */
   apiRateLimitPerMinute?: number;
-  /** The `token_type` of issued tokens; default `"bearer"`. */
+  /**
+   * The `token_type` of issued tokens.
+   *
+   * @default "bearer"
+   */
   tokenType?: string;
 }
 
@@ -134,7 +174,7 @@ export interface GenesysEmulator extends AsyncDisposable {
    * stops working at once.
    *
    * @param clientId An existing client id.
-   * @param newSecret The new secret; default a random one.
+   * @param newSecret The new secret; a random one if left out.
    * @returns The new secret.
    */
   regenerateSecret(clientId: string, newSecret?: string): string;
@@ -168,14 +208,14 @@ export interface GenesysEmulator extends AsyncDisposable {
    * Makes the next `count` requests to `/oauth/token` fail with `fault`.
    *
    * @param fault What to do.
-   * @param count How many requests; default 1.
+   * @param count How many requests; 1 if left out.
    */
   injectTokenFaults(fault: EmulatorFault, count?: number): void;
   /**
    * Makes the next `count` requests to `/api/v2/*` fail with `fault`.
    *
    * @param fault What to do.
-   * @param count How many requests; default 1.
+   * @param count How many requests; 1 if left out.
    */
   injectApiFaults(fault: EmulatorFault, count?: number): void;
   /** Drops every fault not yet delivered. */
