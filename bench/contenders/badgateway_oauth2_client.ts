@@ -18,6 +18,8 @@ export const badgatewayOauth2Client: ContenderFactory = {
   name: "@badgateway/oauth2-client",
   credentialCount: 1,
   async load() {
+    // Not in deno.json's import map, which Deno installs on every run.
+    // deno-lint-ignore no-import-prefix
     library ??= await import("npm:@badgateway/oauth2-client@3.3.1");
   },
   create(setup) {

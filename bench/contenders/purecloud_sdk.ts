@@ -32,6 +32,8 @@ export const purecloudSdk: ContenderFactory = {
   name: "purecloud-platform-client-v2",
   credentialCount: 1,
   async load() {
+    // Not in deno.json's import map, which Deno installs on every run.
+    // deno-lint-ignore no-import-prefix
     sdk ??= (await import("npm:purecloud-platform-client-v2@262.0.0")).default;
   },
   create(setup) {

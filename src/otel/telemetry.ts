@@ -10,12 +10,15 @@
  *
  * @module
  */
+// An npm: specifier, not an import-map entry: Deno installs every npm entry of
+// the import map on any run, and only ./otel needs this package.
 import {
   type Attributes,
   metrics,
   SpanKind,
   SpanStatusCode,
   trace,
+  // deno-lint-ignore no-import-prefix
 } from "npm:@opentelemetry/api@^1.10.0";
 import type { AuthEvent, AuthEventListener } from "../events.ts";
 import { INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION } from "./version.ts";
