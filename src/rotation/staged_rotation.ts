@@ -704,9 +704,8 @@ function describe(error: unknown): string {
  */
 function safeMessage(error: unknown): string {
   if (error instanceof DualSecretAuthError) return error.message;
-  const fromDeno = Object.values(Deno.errors).some((type) =>
-    error instanceof type
-  );
+  const fromDeno = typeof Deno !== "undefined" &&
+    Object.values(Deno.errors).some((type) => error instanceof type);
   if (fromDeno) return `${(error as Error).name}: ${(error as Error).message}`;
   return error instanceof Error
     ? `${error.name} (see cause)`

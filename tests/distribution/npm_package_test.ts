@@ -70,6 +70,12 @@ function assertScenario(stdout: string, runtime: string): void {
   assert.equal(seen.active, "green");
   assert.ok(seen.events.includes("failover"), seen.events.join());
   assert.deepEqual(seen.rotation, { published: "blue", active: "green" });
+  assert.equal(seen.failedRotation, "ROTATION_PUBLISH_FAILED");
+  assert.deepEqual(seen.faults, {
+    resetRejected: true,
+    rateLimited: { status: 429, retryAfter: "1" },
+    delayed: true,
+  });
   assert.doesNotMatch(seen.inspected, /secret-npm/);
 }
 

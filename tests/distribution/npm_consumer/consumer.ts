@@ -1,7 +1,8 @@
 /**
  * A TypeScript consumer of the npm package, type-checked with `tsc --noEmit`
  * and run (after `tsc`) under Node and Bun: a token, a 401 replay, a
- * failover, and a staged rotation, all against the package's own emulator.
+ * failover, a staged rotation (and one whose sink fails), and the emulator's
+ * reset, 429 and delay faults, all against the package's own emulator.
  * Prints what it saw as one JSON line.
  */
 import {
@@ -103,6 +104,60 @@ const report = await runStagedRotation({
   sink: createCallbackSink((update) => void (published = update.label)),
 });
 
+// A sink that fails: the library's own error, with its code, on every runtime.
+let failedRotation = "";
+try {
+  await runStagedRotation({
+    credentials: [
+      {
+        label: "blue",
+        clientId: "blue-id",
+        clientSecret: emulator.getClientSecret("blue-id"),
+      },
+      {
+        label: "green",
+        clientId: "green-id",
+        clientSecret: "green-secret-npm-0002",
+      },
+    ],
+    active: "green",
+    tokenUrl: emulator.tokenUrl,
+    admin: createGenesysAdminClient({
+      apiUrl: emulator.apiUrl,
+      getAccessToken: () => admin.getAccessToken(),
+    }),
+    sink: createCallbackSink(() => {
+      throw new Error("disk full");
+    }),
+  });
+} catch (error) {
+  failedRotation = String((error as { code?: unknown }).code);
+}
+
+// The emulator's faults under this runtime's HTTP server.
+const form = {
+  method: "POST",
+  headers: {
+    authorization: `Basic ${btoa("green-id:green-secret-npm-0002")}`,
+    "content-type": "application/x-www-form-urlencoded",
+  },
+  body: "grant_type=client_credentials",
+};
+emulator.injectTokenFaults({ kind: "reset" });
+let resetRejected = false;
+try {
+  await (await fetch(emulator.tokenUrl, form)).text();
+} catch {
+  resetRejected = true;
+}
+emulator.injectApiFaults({ kind: "status", status: 429 });
+const limited = await fetch(`${emulator.apiUrl}/api/v2/tokens/me`);
+await limited.body?.cancel();
+emulator.injectTokenFaults({ kind: "delay", ms: 200 });
+const delayStart = Date.now();
+await (await fetch(emulator.tokenUrl, form)).text();
+const delayedMs = Date.now() - delayStart;
+
 console.log(JSON.stringify({
   runtime: versions.bun ? `bun ${versions.bun}` : `node ${versions.node}`,
   tokenIssued: token.length > 20,
@@ -113,6 +168,15 @@ console.log(JSON.stringify({
   active: auth.status().active,
   events,
   rotation: { published, active: report.active },
+  failedRotation,
+  faults: {
+    resetRejected,
+    rateLimited: {
+      status: limited.status,
+      retryAfter: limited.headers.get("retry-after"),
+    },
+    delayed: delayedMs >= 150,
+  },
   inspected: String(auth),
 }));
 await admin.close();
