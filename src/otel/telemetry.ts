@@ -157,7 +157,7 @@ export interface AuthTelemetry {
 /**
  * Creates telemetry that records through the global OpenTelemetry API.
  *
- * @param options The clock.
+ * @param options The clock; `Date.now` if left out.
  * @returns The listener and the wrapper.
  *
  * @example Traces and metrics for an auth instance
@@ -178,11 +178,11 @@ export interface AuthTelemetry {
  * ```
  */
 export function createAuthTelemetry(
-  options: AuthTelemetryOptions = {},
+  options?: AuthTelemetryOptions,
 ): AuthTelemetry {
   const tracer = trace.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION);
   const meter = metrics.getMeter(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION);
-  const now = options.now ?? Date.now;
+  const now = options?.now ?? Date.now;
   const instruments = {
     tokenRequests: meter.createCounter(OTEL_METRICS.tokenRequests, {
       description: "Token requests to the token endpoint, by outcome",

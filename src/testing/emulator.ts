@@ -81,7 +81,8 @@ export type {
 /**
  * Starts an emulator listening on `127.0.0.1` and a free port (by default).
  *
- * @param options Clients, clock, listening address and behaviour switches.
+ * @param options Clients, clock, listening address and behaviour switches;
+ *   all optional (no clients, the system clock, `127.0.0.1`, a free port).
  * @returns The running emulator; close it when done.
  *
  * @example Get a token and look at it
@@ -108,9 +109,9 @@ export type {
  * ```
  */
 export function startGenesysEmulator(
-  options: GenesysEmulatorOptions = {},
+  options?: GenesysEmulatorOptions,
 ): GenesysEmulator {
-  return new Emulator(options);
+  return new Emulator(options ?? {});
 }
 
 /** The emulator: server lifecycle, state, routing and fault delivery. */

@@ -34,10 +34,11 @@ export class FakeClock implements Clock {
   /**
    * Creates a clock standing at `start`.
    *
-   * @param start The starting time in milliseconds since the epoch.
+   * @param start The starting time in milliseconds since the epoch;
+   *   2026-01-01T00:00:00Z if left out.
    */
-  constructor(start: number = Date.UTC(2026, 0, 1)) {
-    this.#now = start;
+  constructor(start?: number) {
+    this.#now = start ?? Date.UTC(2026, 0, 1);
   }
 
   /** The fake time in milliseconds since the epoch. */
