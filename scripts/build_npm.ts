@@ -20,7 +20,13 @@ export const TYPESCRIPT = "npm:typescript@5.9.3";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
-/** The Deno globals the sources use, typed loosely: Node and Bun never take those paths. */
+/**
+ * The Deno globals the sources use, typed loosely: Node and Bun never take
+ * those paths, and `deno check` is the real type check. (`deno types` cannot
+ * serve: its output names Deno's internal libraries, which TypeScript's
+ * compiler does not know.) A new `Deno.X` used in a type position needs its
+ * name here; any `Deno.x` value is covered by the index signature.
+ */
 const DENO_SHIM = `interface DenoShim {
   errors: Record<string, ErrorConstructor>;
   [member: string]: any;
@@ -36,7 +42,17 @@ declare namespace Deno {
   type FileInfo = any;
   type Kv = any;
   type KvKey = any;
-  type KvEntryMaybe<T> = any;
+  type KvEntry<T = any> = any;
+  type KvEntryMaybe<T = any> = any;
+  type KvCommitResult = any;
+  type KvCommitError = any;
+  type KvListIterator<T = any> = any;
+  type AtomicOperation = any;
+  type AtomicCheck = any;
+  type ChildProcess = any;
+  type CommandOutput = any;
+  type CommandStatus = any;
+  type SignalListener = any;
   type WatchFsOptions = any;
   type FsEvent = any;
   type FsWatcher = any;
