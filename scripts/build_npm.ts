@@ -163,6 +163,30 @@ function stemOf(file: string): string {
   return `./esm/${file.replace(/^\.\//, "").replace(/\.ts$/, "")}`;
 }
 
+/** What a Node or Bun user reads first: install, import, what needs Deno. */
+function npmIntroduction(manifest: Record<string, unknown>): string {
+  const name = String(manifest.name);
+  const entries = Object.keys(manifest.exports as object)
+    .map((key) => `\`${key === "." ? name : `${name}/${key.slice(2)}`}\``)
+    .join(", ");
+  const peers = Object.keys(
+    (manifest.peerDependencies ?? {}) as Record<string, string>,
+  );
+  return `> **npm package** (Node.js ≥ 20, Bun): \`npm install ${name}\`.
+> Entry points: ${entries}; ESM with TypeScript declarations.${
+    peers.length === 0
+      ? ""
+      : ` Optional peer dependencies, each needed only by the entry point that imports it: ${
+        peers.map((peer) => `\`${peer}\``).join(", ")
+      }.`
+  }
+> On Node, \`await emulator.ready\` before reading the emulator's URLs. The
+> file-based rotation pieces (\`createEnvFileSink\`, \`setEnvFileValue\`,
+> \`createFileJournal\`) and the \`deno task\` commands need Deno; on Node
+> and Bun, use \`createCallbackSink\` with \`runStagedRotation\`.
+`;
+}
+
 /**
  * Builds the package.
  *
@@ -314,7 +338,11 @@ export async function buildNpmPackage(
     `${out}/package.json`,
     JSON.stringify(manifest, null, 2) + "\n",
   );
-  await Deno.copyFile(`${ROOT}README.md`, `${out}/README.md`);
+  await Deno.writeTextFile(
+    `${out}/README.md`,
+    npmIntroduction(manifest) + "\n" +
+      await Deno.readTextFile(`${ROOT}README.md`),
+  );
   return manifest;
 }
 

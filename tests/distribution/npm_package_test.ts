@@ -108,7 +108,10 @@ Deno.test({
             await Deno.stat(`${out}/${target.types}`);
             await Deno.stat(`${out}/${target.default}`);
           }
-          await Deno.stat(`${out}/README.md`);
+          const readme = await Deno.readTextFile(`${out}/README.md`);
+          assert.match(readme, /^> \*\*npm package\*\*/);
+          assert.match(readme, /npm install @rotating\/dual-secret-auth/);
+          assert.match(readme, /# dual-secret-auth/);
         },
       );
 

@@ -73,6 +73,18 @@ for (const set of RESTRICTED_SETS) {
   });
 }
 
+Deno.test('permission set "npm" runs programs but refuses other variables, files and hosts', async () => {
+  const outcome = JSON.parse(await runUnder("npm", [PROBE]));
+  for (const [attempt, message] of Object.entries(EXPECTED)) {
+    if (attempt === "run true") continue; // it runs deno info and tsc
+    assert.equal(outcome[attempt].error, "NotCapable", attempt);
+    assert.ok(
+      outcome[attempt].message.startsWith(message),
+      `${attempt}: ${outcome[attempt].message}`,
+    );
+  }
+});
+
 Deno.test('permission set "operator": every Genesys region, loopback, and no look-alike host', async () => {
   const allowed = Object.keys(GENESYS_REGIONS).flatMap((domain) => [
     `login.${domain}`,
