@@ -3,22 +3,27 @@
  * two clients of the same roles (blue and green), the "alternating users"
  * strategy of AWS Secrets Manager rotation:
  *
- * `plan → regenerate → test → publish → promote → done`
+ * `plan → regenerate → publish → test → promote → done`
  *
  * Only the standby client's secret is ever regenerated, so traffic on the
- * active one never notices. The new secret is proven with a real
- * client-credentials grant before it is published, and traffic moves to it
- * only after it is published. Every phase reports to `onPhase`; progress (no
- * secrets) goes to an optional journal, so an interrupted run can be resumed.
+ * active one never notices. The new secret is stored in the sink the moment
+ * the regenerate call returns (the standby's old secret died with that call,
+ * so nothing is lost by storing the new one at once, and Genesys Cloud never
+ * shows it again), then proven with real client-credentials grants for a
+ * bounded propagation time; traffic moves to it only with `promote`.
  *
- * Resume rule: a secret is never kept anywhere but the sink. So if a run
- * stopped after regenerating but before publishing, the new secret is gone and
- * a re-run regenerates again: harmless, because the standby serves no traffic
- * and its old secret died with the first regeneration anyway. If the journal
- * says the secret was published and the configured standby secret (reloaded
- * from the sink) passes a token request, a re-run rolls forward to promotion
- * without regenerating, so instances that already loaded the published secret
- * keep a working standby.
+ * The phases are a table ({@linkcode ROTATION_PHASES}): each names when it is
+ * skipped, what it runs, what it records in the journal, and, on failure,
+ * the state things are in and the next step. A short runner walks it.
+ *
+ * Resume rules (with a journal): a run that stopped after storing the new
+ * secret is resumed by proving the stored secret, never by regenerating it;
+ * a run that stopped after promotion (the active label names the rotated
+ * credential) is only finished; a run that stopped before the new secret was
+ * stored regenerates the standby again (harmless: it serves no traffic). The
+ * credential the active label names is never regenerated. A journal older
+ * than `maxJournalAgeMs`, or made for another sink or OAuth client, is not
+ * resumed silently: the plan fails and says to start afresh (`fresh`).
  *
  * @module
  */
@@ -38,21 +43,23 @@ import {
   TokenEndpointUnavailableError,
 } from "../errors.ts";
 import type { GenesysAdminClient } from "../genesys/admin_client.ts";
-import { delay } from "../retry.ts";
+import { withRetry } from "../retry.ts";
 import type { Secret } from "../secret.ts";
 import { requestToken, type TokenGrant } from "../token_endpoint.ts";
-import type {
-  RotationJournal,
-  RotationJournalRecord,
-  RotationPhase,
+import {
+  fingerprintSecret,
+  type RotationJournal,
+  type RotationJournalRecord,
+  type RotationPhase,
 } from "./journal.ts";
 import type { SecretSink } from "./sinks.ts";
 
 export type { RotationPhase } from "./journal.ts";
 
-/** What happened to a phase. */
+/** What happened to a phase; `progress` is a line while a phase waits or retries. */
 export type RotationPhaseStatus =
   | "started"
+  | "progress"
   | "completed"
   | "skipped"
   | "failed";
@@ -71,9 +78,60 @@ export interface RotationPhaseEvent {
   readonly detail?: string;
 }
 
+/**
+ * A named point inside or between phases where a test may stop the process
+ * (see `failpoint`): `regenerate:after` has the new secret in hand but not yet
+ * stored, `publish:after` has stored it but not journaled it, and so on.
+ */
+export type RotationFailpoint =
+  | "plan:after"
+  | "regenerate:before"
+  | "regenerate:after"
+  | "publish:after"
+  | "test:inside"
+  | "test:after"
+  | "promote:after"
+  | "done:before";
+
+/** Every {@linkcode RotationFailpoint}, in the order a rotation reaches them. */
+export const ROTATION_FAILPOINTS: readonly RotationFailpoint[] = Object.freeze(
+  [
+    "plan:after",
+    "regenerate:before",
+    "regenerate:after",
+    "publish:after",
+    "test:inside",
+    "test:after",
+    "promote:after",
+    "done:before",
+  ] as const,
+);
+
+/** The words the next steps use for "run it again", in the operator's terms. */
+export interface RotationCommands {
+  /**
+   * Runs the same rotation again.
+   *
+   * @default "run the rotation again"
+   */
+  readonly rerun?: string;
+  /**
+   * Switches traffic only.
+   *
+   * @default "promote it"
+   */
+  readonly promote?: string;
+  /**
+   * Starts over, ignoring the journal.
+   *
+   * @default "run the rotation again with fresh: true"
+   */
+  readonly fresh?: string;
+}
+
 /** Options of {@linkcode runStagedRotation}. */
 export interface StagedRotationOptions {
-  /** The current credentials, such as blue and green. */
+  /** The current credentials, such as blue and green (reloaded from the sink on a re-run). */
   readonly credentials: readonly CredentialInput[];
   /** The label serving traffic now. */
   readonly active: string;
@@ -83,28 +141,73 @@ export interface StagedRotationOptions {
   readonly tokenUrl: string;
   /** Regenerates the standby's secret. */
   readonly admin: GenesysAdminClient;
-  /** Where the new secret is published. */
+  /** Where the new secret is stored, right after it is regenerated. */
   readonly sink: SecretSink;
-  /** Switch traffic to the standby after publishing. Default false. */
+  /**
+   * Switch traffic to the standby once its new secret is proven.
+   *
+   * @default false
+   */
   readonly promote?: boolean;
   /** How promotion is applied (for example `auth.rotate({ to })`, or writing `GENESYS_ACTIVE`). Required with `promote`. */
   readonly onPromote?: (label: string) => Promise<void> | void;
-  /** Verify and plan only; change nothing (no journal write either). */
+  /**
+   * Verify and plan only, including the sink's and journal's pre-flight
+   * checks; change nothing (no journal write either).
+   *
+   * @default false
+   */
   readonly dryRun?: boolean;
   /** Persisted progress, for resuming. */
   readonly journal?: RotationJournal;
+  /**
+   * Start over: ignore an unfinished, stale or foreign journal record.
+   *
+   * @default false
+   */
+  readonly fresh?: boolean;
+  /**
+   * An unfinished journal record older than this is not resumed; the plan
+   * fails and says to start afresh.
+   *
+   * @default 86_400_000 (24 h)
+   */
+  readonly maxJournalAgeMs?: number;
   /** The fetch for token requests; default the global `fetch`. */
   readonly fetch?: typeof fetch;
   /** The clock; default the system clock. */
   readonly clock?: Clock;
-  /** Token requests tried with the new secret before giving up (it may take a moment to propagate). Default 5. */
+  /**
+   * How long the new secret may take to propagate: token requests are
+   * retried with backoff until one passes or this time has passed.
+   *
+   * @default 60_000
+   */
+  readonly propagationTimeoutMs?: number;
+  /**
+   * Most token requests tried with the new secret.
+   *
+   * @default unlimited within `propagationTimeoutMs`
+   */
   readonly testAttempts?: number;
-  /** Wait between those attempts, in ms. Default 2,000. */
+  /**
+   * The first wait between those requests, in ms; it doubles up to 5 s.
+   *
+   * @default 1_000
+   */
   readonly testDelayMs?: number;
-  /** Receives each phase event. A throwing listener is ignored. */
-  readonly onPhase?: (event: RotationPhaseEvent) => void;
-  /** Stops the rotation between (or during) phases. */
+  /** Receives each phase event. A throwing or rejecting listener is ignored. */
+  readonly onPhase?: (event: RotationPhaseEvent) => unknown;
+  /**
+   * Stops the rotation in plan, between phases and while testing. Never
+   * between the regenerate call and the new secret being stored: that call
+   * runs to its end and the secret is stored first.
+   */
   readonly signal?: AbortSignal;
+  /** The words of next steps (commands the operator runs). */
+  readonly commands?: RotationCommands;
+  /** A test hook: awaited at each named point, such as to stop the process there. */
+  readonly failpoint?: (point: RotationFailpoint) => void | Promise<void>;
 }
 
 /** What a rotation did. No secrets. */
@@ -123,16 +226,20 @@ export interface RotationReport {
   readonly clientId: string;
   /** Whether traffic was switched to the standby. */
   readonly promoted: boolean;
-  /** Whether an interrupted rotation was rolled forward without regenerating. */
+  /** Whether an interrupted rotation was resumed without regenerating. */
   readonly resumed: boolean;
+  /** What was resumed, for people, when something was. */
+  readonly resumedFrom?: string;
   /** The sink's name. */
   readonly sink: string;
   /** When the secret was regenerated (this run or the resumed one). */
   readonly regeneratedAt?: number;
-  /** When the secret was published. */
+  /** When the secret was stored in the sink. */
   readonly publishedAt?: number;
   /** Lifetime of the standby's tokens, when the admin API said. */
   readonly tokenLifetimeSeconds?: number;
+  /** Warnings of the pre-flight checks, such as an env file readable by others. */
+  readonly warnings: readonly string[];
   /** Every phase event, in order. */
   readonly phases: readonly RotationPhaseEvent[];
   /** What to do next, for people. */
@@ -174,7 +281,7 @@ const CODE_OF_PHASE: Readonly<Record<RotationPhase, RotationErrorCode>> = {
 /**
  * A staged rotation failed. The message says in which phase, in what state
  * things are (which credential serves traffic, whether the standby's secret
- * changed, whether it was published) and what to run next.
+ * changed, whether it was stored) and what to run next.
  */
 export class StagedRotationError extends DualSecretAuthError {
   /** The phase that failed. */
@@ -187,6 +294,8 @@ export class StagedRotationError extends DualSecretAuthError {
   readonly state: string;
   /** What to do next, for people. */
   readonly nextStep: string;
+  /** Whether the run stopped because its signal aborted (Ctrl-C). */
+  readonly interrupted: boolean;
 
   /**
    * Creates the error.
@@ -221,21 +330,364 @@ export class StagedRotationError extends DualSecretAuthError {
     this.standby = context.standby;
     this.state = context.state;
     this.nextStep = context.nextStep;
+    this.interrupted = options?.cause instanceof AbortedError;
   }
 }
 
-const DEFAULT_TEST_ATTEMPTS = 5;
-const DEFAULT_TEST_DELAY_MS = 2_000;
+/** The codes of {@linkcode RotationJournalError}. */
+export const RotationJournalErrorCode: {
+  readonly STALE: "ROTATION_JOURNAL_STALE";
+  readonly MISMATCH: "ROTATION_JOURNAL_MISMATCH";
+} = Object.freeze(
+  {
+    STALE: "ROTATION_JOURNAL_STALE",
+    MISMATCH: "ROTATION_JOURNAL_MISMATCH",
+  } as const,
+);
+
+/** The journal holds an unfinished rotation this run must not resume silently. */
+export class RotationJournalError extends DualSecretAuthError {
+  /** The unfinished record. */
+  readonly record: RotationJournalRecord;
+
+  /**
+   * Creates the error.
+   *
+   * @param code Stale or mismatch.
+   * @param record The unfinished record.
+   * @param message What it is and what to run.
+   */
+  constructor(
+    code:
+      typeof RotationJournalErrorCode[keyof typeof RotationJournalErrorCode],
+    record: RotationJournalRecord,
+    message: string,
+  ) {
+    super(code as never, message);
+    this.record = record;
+  }
+}
+
+const DEFAULT_PROPAGATION_TIMEOUT_MS = 60_000;
+const DEFAULT_TEST_DELAY_MS = 1_000;
+const MAX_TEST_DELAY_MS = 5_000;
+const DEFAULT_MAX_JOURNAL_AGE_MS = 24 * 60 * 60 * 1000;
 const TOKEN_TIMEOUT_MS = 10_000;
+
+/** How a run relates to the journal's last record. */
+type Resume =
+  /** Nothing to resume: regenerate. */
+  | { readonly kind: "none"; readonly note?: string }
+  /** The new secret is stored: prove it (and promote if asked). */
+  | { readonly kind: "prove"; readonly record: RotationJournalRecord }
+  /** A finished rotation was not promoted and promotion is asked: prove and promote. */
+  | { readonly kind: "promote-only"; readonly record: RotationJournalRecord }
+  /** The active label already names the rotated credential: only finish. */
+  | { readonly kind: "promoted"; readonly record: RotationJournalRecord };
+
+interface Plan {
+  readonly active: ResolvedCredential;
+  readonly standby: ResolvedCredential;
+  readonly resume: Resume;
+  readonly tokenLifetimeSeconds?: number;
+  readonly warnings: readonly string[];
+}
+
+/** Everything the phases share while a rotation runs. */
+interface RunState {
+  readonly options: StagedRotationOptions;
+  readonly clock: Clock;
+  readonly fetchFn: typeof fetch;
+  readonly commands: Required<RotationCommands>;
+  readonly emit: (
+    phase: RotationPhase,
+    status: RotationPhaseStatus,
+    detail?: string,
+  ) => void;
+  plan?: Plan;
+  record?: RotationJournalRecord;
+  /** The new secret, once regenerated in this run. */
+  secret?: Secret;
+  grant?: TokenGrant;
+  promoted: boolean;
+}
+
+/** What a phase's failure means: the state things are in and what to run next. */
+interface FailureReport {
+  readonly state: string;
+  readonly nextStep: string;
+}
+
+/** One row of the phase table. */
+interface PhaseSpec {
+  readonly name: RotationPhase;
+  /** Why the phase is skipped this run, or undefined to run it. */
+  readonly skip?: (run: RunState) => string | undefined;
+  /** Whether an aborted signal stops the run before this phase. */
+  readonly abortable: boolean;
+  /** Journal changes written before the phase acts; if that write fails, the phase fails having changed nothing. */
+  readonly journalBefore?: (run: RunState) => Partial<RotationJournalRecord>;
+  /** Does the work; resolves to a line for people. */
+  readonly run: (run: RunState) => Promise<string>;
+  /** Journal changes written after the phase; advisory (a failed write does not undo the work). */
+  readonly journalAfter?: (run: RunState) => Partial<RotationJournalRecord>;
+  /** The state and next step when the phase fails; `acted` is false when it failed before acting (its journal write failed). */
+  readonly onFailure: (
+    run: RunState,
+    error: unknown,
+    acted: boolean,
+  ) => FailureReport;
+}
+
+const labels = (run: RunState) => ({
+  active: run.plan?.active.label ?? String(run.options.active),
+  standby: run.plan?.standby.label ?? standbyLabelOf(run.options),
+});
+
+const untouched = (run: RunState): FailureReport => ({
+  state: `Nothing was changed; "${labels(run).active}" still serves traffic.`,
+  nextStep: `fix the cause above and ${run.commands.rerun}.`,
+});
+
+const storedNotProven = (run: RunState, why: string): FailureReport => {
+  const { active, standby } = labels(run);
+  return {
+    state:
+      `The new secret of "${standby}" is stored in ${run.options.sink.name} and kept, but ${why}; ` +
+      `"${active}" still serves traffic.`,
+    nextStep:
+      `${run.commands.rerun}: it proves the stored secret again without regenerating. ` +
+      `If it keeps failing, check the OAuth client in Genesys Cloud and the token URL's region; ` +
+      `${run.commands.fresh} regenerates it again.`,
+  };
+};
+
+/**
+ * The staged rotation as a table: phase, when it is skipped, what it runs,
+ * what it journals, and on failure the state and the next step.
+ */
+export const ROTATION_PHASES: readonly RotationPhase[] = Object.freeze(
+  [
+    "plan",
+    "regenerate",
+    "publish",
+    "test",
+    "promote",
+    "done",
+  ] as const,
+);
+
+const PHASES: readonly PhaseSpec[] = [
+  {
+    name: "plan",
+    abortable: true,
+    run: async (run) => {
+      run.plan = await makePlan(run);
+      const { active, standby, resume } = run.plan;
+      if (resume.kind !== "none") run.record = resume.record;
+      await run.options.failpoint?.("plan:after");
+      if (resume.kind === "prove") {
+        return `resuming: the new secret of "${standby.label}" was stored at ${
+          iso(resume.record.publishedAt ?? resume.record.regenerateRequestedAt)
+        }; proving it again without regenerating`;
+      }
+      if (resume.kind === "promote-only") {
+        return `"${standby.label}" was rotated at ${
+          iso(resume.record.completedAt)
+        } and not promoted; proving and promoting it without regenerating`;
+      }
+      if (resume.kind === "promoted") {
+        return `resuming: "${standby.label}" was rotated and promoted (${ACTIVE_WORDS} names it); finishing without regenerating`;
+      }
+      return `${
+        resume.note ? `${resume.note}; ` : ""
+      }regenerate "${standby.label}" (${standby.clientId}) while "${active.label}" serves traffic; store in ${run.options.sink.name}` +
+        (run.options.promote ? `; then promote "${standby.label}"` : "");
+    },
+    onFailure: untouched,
+  },
+  {
+    name: "regenerate",
+    abortable: true,
+    skip: (run) =>
+      run.plan!.resume.kind === "none" ? undefined : "already regenerated",
+    journalBefore: (run) => ({ regenerateRequestedAt: run.clock.now() }),
+    run: async (run) => {
+      const { active, standby } = run.plan!;
+      if (standby.label === active.label) {
+        // Unreachable by construction; the one rule that must never break.
+        throw new ConfigError(
+          "standby",
+          "refusing to regenerate the active credential",
+        );
+      }
+      await run.options.failpoint?.("regenerate:before");
+      // No signal: once sent, the call must return so its secret is stored.
+      const regenerated = await run.options.admin.regenerateSecret(
+        standby.clientId,
+      );
+      if (regenerated.id !== standby.clientId) {
+        throw new ConfigError(
+          "admin",
+          `the API regenerated client ${regenerated.id}, not ${standby.clientId}`,
+        );
+      }
+      run.secret = regenerated.secret;
+      await run.options.failpoint?.("regenerate:after");
+      return `new secret for ${standby.clientId}`;
+    },
+    onFailure: (run, _error, acted) => {
+      const { active, standby } = labels(run);
+      if (!acted) {
+        return {
+          state: `Nothing was changed; "${active}" still serves traffic.`,
+          nextStep:
+            `make the rotation journal writable and ${run.commands.rerun}.`,
+        };
+      }
+      return {
+        state:
+          `The secret of "${standby}" (${run.plan?.standby.clientId}) may or may not have been regenerated; ` +
+          `"${standby}" is the standby and serves no traffic; "${active}" still serves traffic.`,
+        nextStep:
+          `fix the cause above and ${run.commands.rerun}; it regenerates "${standby}" again.`,
+      };
+    },
+  },
+  {
+    name: "publish",
+    abortable: false,
+    skip: (run) =>
+      run.secret === undefined
+        ? `already stored in ${run.options.sink.name}`
+        : undefined,
+    run: async (run) => {
+      const { standby } = run.plan!;
+      await run.options.sink.publish({
+        label: standby.label,
+        clientId: standby.clientId,
+        secret: run.secret!,
+      });
+      await run.options.failpoint?.("publish:after");
+      return `stored in ${run.options.sink.name} (not yet proven)`;
+    },
+    journalAfter: (run) => ({
+      phase: "publish",
+      regeneratedAt: run.record?.regeneratedAt ?? run.clock.now(),
+      publishedAt: run.clock.now(),
+    }),
+    onFailure: (run) => {
+      const { active, standby } = labels(run);
+      return {
+        state:
+          `The secret of "${standby}" was regenerated, so its old secret no longer works, ` +
+          `and the new one could not be stored in ${run.options.sink.name}, so it is lost; ` +
+          `"${active}" still serves traffic and has no working standby until a rotation completes.`,
+        nextStep:
+          `fix ${run.options.sink.name} (permissions, disk space) and ${run.commands.rerun}; it regenerates "${standby}" again.`,
+      };
+    },
+  },
+  {
+    name: "test",
+    abortable: true,
+    skip: (run) =>
+      run.plan!.resume.kind === "promoted"
+        ? "the rotated credential is already active"
+        : undefined,
+    run: async (run) => {
+      const { standby } = run.plan!;
+      await run.options.failpoint?.("test:inside");
+      run.grant = await proveSecret(
+        run,
+        standby,
+        run.secret ?? standby.clientSecret,
+      );
+      await run.options.failpoint?.("test:after");
+      return `token request succeeded (lifetime ${
+        Math.round(run.grant.lifetimeMs / 1000)
+      } s)`;
+    },
+    journalAfter: (run) => ({ phase: "test", testedAt: run.clock.now() }),
+    onFailure: (run, error) =>
+      storedNotProven(
+        run,
+        error instanceof AbortedError
+          ? "the run was interrupted before it was proven"
+          : `it did not pass a token request within ${
+            Math.round(propagationTimeout(run.options) / 1000)
+          } s`,
+      ),
+  },
+  {
+    name: "promote",
+    abortable: true,
+    skip: (run) =>
+      run.plan!.resume.kind === "promoted"
+        ? `already promoted: "${run.plan!.standby.label}" is active`
+        : run.options.promote
+        ? undefined
+        : "promotion not requested",
+    run: async (run) => {
+      const { standby } = run.plan!;
+      await run.options.onPromote!(standby.label);
+      run.promoted = true;
+      await run.options.failpoint?.("promote:after");
+      return `"${standby.label}" is active`;
+    },
+    journalAfter: (run) => ({ phase: "promote", promotedAt: run.clock.now() }),
+    onFailure: (run, error) => {
+      const { active, standby } = labels(run);
+      if (error instanceof AbortedError) {
+        return {
+          state:
+            `The new secret of "${standby}" is proven and stored in ${run.options.sink.name}; ` +
+            `the run was interrupted before promotion, so "${active}" still serves traffic.`,
+          nextStep: `${run.commands.promote} when you are ready.`,
+        };
+      }
+      return {
+        state:
+          `The new secret of "${standby}" is verified and published in ${run.options.sink.name}; ` +
+          `the switch to "${standby}" failed, so "${active}" still serves traffic ` +
+          `(unless the promotion was partly applied).`,
+        nextStep:
+          `fix the cause above and ${run.commands.promote}; nothing is regenerated.`,
+      };
+    },
+  },
+  {
+    name: "done",
+    abortable: false,
+    run: async (run) => {
+      if (run.options.dryRun) return "dry run: nothing was changed";
+      await run.options.failpoint?.("done:before");
+      return nextStepOf(run);
+    },
+    journalAfter: (run) => ({
+      phase: "done",
+      completedAt: run.clock.now(),
+      ...(run.plan!.resume.kind === "promoted" && !run.record?.promotedAt
+        ? { promotedAt: run.clock.now() }
+        : {}),
+    }),
+    onFailure: (run) => ({
+      state: "The rotation's work is done; recording it failed.",
+      nextStep: `check the journal file and ${run.commands.rerun}.`,
+    }),
+  },
+];
+
+const ACTIVE_WORDS = "the active label";
 
 /**
  * Runs a staged rotation of the standby credential's secret.
  *
- * @param options What to rotate, how, and where to publish.
+ * @param options What to rotate, how, and where to store the new secret.
  * @returns What was done.
  * @throws {StagedRotationError} When a phase fails; `phase`, `state` and
  *   `nextStep` say where things stand. Before promotion, traffic always stays
- *   on the active credential.
+ *   on the active credential, and a regenerated secret is never discarded.
  *
  * @example Rotate green while blue serves, on the emulator
  * ```ts
@@ -271,275 +723,218 @@ export async function runStagedRotation(
   options: StagedRotationOptions,
 ): Promise<RotationReport> {
   const clock = options.clock ?? systemClock;
-  const fetchFn = options.fetch ??
-    ((input: RequestInfo | URL, init?: RequestInit) =>
-      globalThis.fetch(input, init));
   const phases: RotationPhaseEvent[] = [];
-  const activeLabel = String(options.active);
-  const standbyLabel = String(
-    options.standby ??
-      options.credentials?.find((c) => c?.label !== activeLabel)?.label,
-  );
-  let label = standbyLabel;
-
-  const emit = (
-    phase: RotationPhase,
-    status: RotationPhaseStatus,
-    detail?: string,
-  ) => {
-    const event: RotationPhaseEvent = Object.freeze({
-      phase,
-      status,
-      at: clock.now(),
-      label,
-      ...(detail === undefined ? {} : { detail }),
-    });
-    phases.push(event);
-    try {
-      options.onPhase?.(event);
-    } catch {
-      // A listener's bug must not break a half-done rotation.
-    }
-  };
-
-  // ---- plan -------------------------------------------------------------
-  emit("plan", "started");
-  let plan: Plan;
-  try {
-    plan = await makePlan(options, clock, fetchFn);
-  } catch (error) {
-    emit("plan", "failed", describe(error));
-    throw new StagedRotationError("plan", {
-      active: activeLabel,
-      standby: standbyLabel,
-      state: `Nothing was changed; "${activeLabel}" still serves traffic.`,
-      nextStep: "fix the cause above and run the rotation again.",
-    }, { cause: error });
-  }
-  label = plan.standby.label;
-  const { active, standby, resumeFrom } = plan;
-  const sinkName = options.sink.name;
-  emit(
-    "plan",
-    "completed",
-    resumeFrom
-      ? `resuming: "${standby.label}" was published at ${
-        iso(resumeFrom.publishedAt!)
-      } and its configured secret works; rolling forward without regenerating`
-      : `regenerate "${standby.label}" (${standby.clientId}) while "${active.label}" serves traffic; publish to ${sinkName}` +
-        (options.promote ? `; then promote "${standby.label}"` : ""),
-  );
-
-  if (options.dryRun) {
-    for (const phase of ["regenerate", "test", "publish", "promote"] as const) {
-      emit(phase, "skipped", "dry run");
-    }
-    emit("done", "completed", "dry run: nothing was changed");
-    return Object.freeze({
-      dryRun: true,
-      previousActive: active.label,
-      active: active.label,
-      standby: standby.label,
-      clientId: standby.clientId,
-      promoted: false,
-      resumed: resumeFrom !== undefined,
-      sink: sinkName,
-      tokenLifetimeSeconds: plan.tokenLifetimeSeconds,
-      phases: Object.freeze([...phases]),
-      nextStep: "run again without dry run to rotate.",
-    });
-  }
-
-  let record: RotationJournalRecord = resumeFrom ?? {
-    version: 1,
-    rotationId: crypto.randomUUID(),
-    active: active.label,
-    standby: standby.label,
-    clientId: standby.clientId,
-    sink: sinkName,
-    phase: "plan",
-    startedAt: clock.now(),
-  };
-  const journal = async (changes: Partial<RotationJournalRecord>) => {
-    record = { ...record, ...changes };
-    await options.journal?.write(record);
-  };
-  const failure =
-    (phase: RotationPhase, state: string, nextStep: string) =>
-    (error: unknown): never => {
-      emit(phase, "failed", describe(error));
-      throw new StagedRotationError(phase, {
-        active: active.label,
-        standby: standby.label,
-        state,
-        nextStep,
-      }, { cause: error });
-    };
-  const rerun = options.journal
-    ? "run the rotation again"
-    : "run the rotation again (without a journal it cannot tell this run happened)";
-
-  if (resumeFrom) {
-    emit("regenerate", "skipped", "already regenerated");
-    emit("test", "skipped", "the published secret passed a token request");
-    emit("publish", "skipped", `already published to ${resumeFrom.sink}`);
-  } else {
-    // ---- regenerate ------------------------------------------------------
-    let secret: Secret;
-    await journal({}).catch(
-      failure(
-        "plan",
-        `Nothing was changed; "${active.label}" still serves traffic.`,
-        "make the rotation journal writable and run the rotation again.",
-      ),
-    );
-    try {
-      checkAborted(options.signal);
-      emit("regenerate", "started");
-      const regenerated = await options.admin.regenerateSecret(
-        standby.clientId,
-        { signal: options.signal },
-      );
-      if (regenerated.id !== standby.clientId) {
-        throw new ConfigError(
-          "admin",
-          `the API regenerated client ${regenerated.id}, not ${standby.clientId}`,
-        );
-      }
-      secret = regenerated.secret;
-    } catch (error) {
-      return failure(
-        "regenerate",
-        `The secret of "${standby.label}" (${standby.clientId}) may or may not have been regenerated; ` +
-          `"${standby.label}" is the standby and serves no traffic; "${active.label}" still serves traffic.`,
-        `fix the cause above and ${rerun}; it regenerates "${standby.label}" again.`,
-      )(error);
-    }
-    await journal({ phase: "regenerate", regeneratedAt: clock.now() }).catch(
-      () => {
-        // The journal is advisory here: the secret is in hand, and losing it
-        // would cost a working standby; carry on and publish it.
-      },
-    );
-    emit("regenerate", "completed", `new secret for ${standby.clientId}`);
-
-    // ---- test ------------------------------------------------------------
-    const lost =
-      `The secret of "${standby.label}" was regenerated, so its old secret no longer works, ` +
-      `and the new one was discarded without being published; "${active.label}" still serves traffic ` +
-      `and has no working standby until the rotation completes.`;
-    try {
-      checkAborted(options.signal);
-      emit("test", "started");
-      const grant = await testSecret(options, standby, secret, clock, fetchFn);
-      await journal({ phase: "test", testedAt: clock.now() }).catch(() => {});
-      emit(
-        "test",
-        "completed",
-        `token request succeeded (lifetime ${
-          Math.round(grant.lifetimeMs / 1000)
-        } s)`,
-      );
-    } catch (error) {
-      return failure(
-        "test",
-        lost,
-        `${rerun}; it regenerates "${standby.label}" again. If this keeps failing, check the client's state and the token URL's region.`,
-      )(error);
-    }
-
-    // ---- publish ---------------------------------------------------------
-    try {
-      checkAborted(options.signal);
-      emit("publish", "started");
-      await options.sink.publish({
-        label: standby.label,
-        clientId: standby.clientId,
-        secret,
+  const state: RunState = {
+    options,
+    clock,
+    fetchFn: options.fetch ??
+      ((input: RequestInfo | URL, init?: RequestInit) =>
+        globalThis.fetch(input, init)),
+    commands: {
+      rerun: options.commands?.rerun ?? "run the rotation again",
+      promote: options.commands?.promote ?? "promote it",
+      fresh: options.commands?.fresh ??
+        "run the rotation again with fresh: true",
+    },
+    emit: (phase, status, detail) => {
+      const event: RotationPhaseEvent = Object.freeze({
+        phase,
+        status,
+        at: clock.now(),
+        label: labels(state).standby,
+        ...(detail === undefined ? {} : { detail }),
       });
-    } catch (error) {
-      return failure(
-        "publish",
-        `${lost} It could not be stored in ${sinkName}.`,
-        `fix ${sinkName} (permissions, disk space) and ${rerun}; it regenerates "${standby.label}" again.`,
-      )(error);
-    }
-    await journal({ phase: "publish", publishedAt: clock.now() }).catch(
-      () => {},
-    );
-    emit("publish", "completed", `stored in ${sinkName}`);
+      phases.push(event);
+      notify(options.onPhase, event);
+    },
+    promoted: false,
+  };
+
+  for (const phase of PHASES) {
+    await runPhase(state, phase);
   }
 
-  // ---- promote ------------------------------------------------------------
-  let promoted = false;
-  if (options.promote) {
-    try {
-      checkAborted(options.signal);
-      emit("promote", "started");
-      await options.onPromote!(standby.label);
-      promoted = true;
-    } catch (error) {
-      return failure(
-        "promote",
-        `The new secret of "${standby.label}" is verified and published in ${sinkName}; ` +
-          `the switch to "${standby.label}" failed, so "${active.label}" still serves traffic ` +
-          `(unless the promotion was partly applied).`,
-        options.journal
-          ? `fix the cause above and run the rotation again with promotion; the journal lets it skip regeneration and only promote.`
-          : `switch by hand (set the active credential to "${standby.label}") or run the rotation again with promotion.`,
-      )(error);
-    }
-    await journal({ phase: "promote", promotedAt: clock.now() }).catch(
-      () => {},
-    );
-    emit("promote", "completed", `"${standby.label}" is active`);
-  } else {
-    emit("promote", "skipped", "promotion not requested");
-  }
-
-  // ---- done ---------------------------------------------------------------
-  await journal({ phase: "done", completedAt: clock.now() }).catch(() => {});
-  const nextStep = promoted
-    ? `"${standby.label}" serves traffic now; once every instance has switched, the next rotation regenerates "${active.label}".`
-    : `"${active.label}" still serves traffic; "${standby.label}" holds the new secret. Promote "${standby.label}" when every instance has loaded it.`;
-  emit("done", "completed", nextStep);
+  const plan = state.plan!;
+  const record = state.record;
+  const resume = plan.resume;
   return Object.freeze({
-    dryRun: false,
-    rotationId: record.rotationId,
-    previousActive: active.label,
-    active: promoted ? standby.label : active.label,
-    standby: standby.label,
-    clientId: standby.clientId,
-    promoted,
-    resumed: resumeFrom !== undefined,
-    sink: sinkName,
-    regeneratedAt: record.regeneratedAt,
-    publishedAt: record.publishedAt,
+    dryRun: options.dryRun === true,
+    ...(record ? { rotationId: record.rotationId } : {}),
+    previousActive: resume.kind === "promoted"
+      ? resume.record.active
+      : plan.active.label,
+    active: state.promoted || resume.kind === "promoted"
+      ? plan.standby.label
+      : plan.active.label,
+    standby: resume.kind === "promoted"
+      ? resume.record.standby
+      : plan.standby.label,
+    clientId: resume.kind === "promoted"
+      ? resume.record.clientId
+      : plan.standby.clientId,
+    promoted: state.promoted || resume.kind === "promoted",
+    resumed: resume.kind !== "none",
+    ...(resume.kind !== "none"
+      ? { resumedFrom: resumeWords(resume) }
+      : resume.note
+      ? { resumedFrom: resume.note }
+      : {}),
+    sink: options.sink.name,
+    regeneratedAt: record?.regeneratedAt,
+    publishedAt: record?.publishedAt,
     tokenLifetimeSeconds: plan.tokenLifetimeSeconds,
+    warnings: plan.warnings,
     phases: Object.freeze([...phases]),
-    nextStep,
+    nextStep: options.dryRun
+      ? "run again without dry run to rotate."
+      : nextStepOf(state),
   });
 }
 
-interface Plan {
-  readonly active: ResolvedCredential;
-  readonly standby: ResolvedCredential;
-  readonly resumeFrom?: RotationJournalRecord;
-  readonly tokenLifetimeSeconds?: number;
+/** The runner: skip, or journal-before, run, journal-after; a failure becomes a {@linkcode StagedRotationError}. */
+async function runPhase(run: RunState, phase: PhaseSpec): Promise<void> {
+  const skipped = phase.name !== "plan" && phase.name !== "done" &&
+      run.options.dryRun
+    ? "dry run"
+    : phase.skip?.(run);
+  if (skipped !== undefined) {
+    run.emit(phase.name, "skipped", skipped);
+    return;
+  }
+  run.emit(phase.name, "started");
+  let detail: string;
+  let acted = false;
+  try {
+    if (phase.abortable) checkAborted(run.options.signal);
+    if (phase.journalBefore && !run.options.dryRun) {
+      await writeJournal(run, phase.journalBefore(run));
+    }
+    acted = true;
+    detail = await phase.run(run);
+  } catch (error) {
+    const { state, nextStep } = phase.onFailure(run, error, acted);
+    run.emit(phase.name, "failed", describe(error));
+    const { active, standby } = labels(run);
+    throw new StagedRotationError(phase.name, {
+      active,
+      standby,
+      state,
+      nextStep,
+    }, { cause: error });
+  }
+  if (phase.journalAfter && !run.options.dryRun) {
+    // Advisory: the work is done; a journal that cannot record it must not
+    // undo it (a re-run works it out from the sink).
+    await writeJournal(run, phase.journalAfter(run)).catch(() => {});
+  }
+  run.emit(phase.name, "completed", detail);
 }
 
-/** Validates everything and checks that rotating is safe. Changes nothing. */
-async function makePlan(
-  options: StagedRotationOptions,
-  clock: Clock,
-  fetchFn: typeof fetch,
-): Promise<Plan> {
-  const warnings: ConfigWarning[] = [];
+async function writeJournal(
+  run: RunState,
+  changes: Partial<RotationJournalRecord>,
+): Promise<void> {
+  const plan = run.plan!;
+  const next = {
+    ...(run.record ?? {
+      version: 1,
+      rotationId: crypto.randomUUID(),
+      active: plan.active.label,
+      standby: plan.standby.label,
+      clientId: plan.standby.clientId,
+      sink: run.options.sink.name,
+      phase: "plan",
+      startedAt: run.clock.now(),
+      promoteRequested: run.options.promote === true,
+      ...(await fingerprintOf(plan.standby)),
+    }),
+    ...changes,
+  } as RotationJournalRecord;
+  try {
+    await run.options.journal?.write(next);
+  } finally {
+    // Kept in memory even when the write failed, for the report.
+    run.record = next;
+  }
+}
+
+async function fingerprintOf(
+  credential: ResolvedCredential,
+): Promise<
+  Pick<RotationJournalRecord, "standbyFingerprintBefore" | "fingerprintSalt">
+> {
+  const salt = crypto.randomUUID();
+  return {
+    fingerprintSalt: salt,
+    standbyFingerprintBefore: await fingerprintSecret(
+      credential.clientSecret.reveal(),
+      salt,
+    ),
+  };
+}
+
+/** Calls a listener; its throw or rejection never reaches the rotation. */
+function notify<E>(
+  listener: ((event: E) => unknown) | undefined,
+  event: E,
+): void {
+  try {
+    const result = listener?.(event) as unknown;
+    if (
+      result !== null && typeof result === "object" &&
+      typeof (result as PromiseLike<unknown>).then === "function"
+    ) {
+      (result as Promise<unknown>).then(undefined, () => {});
+    }
+  } catch {
+    // A listener's bug must not break a half-done rotation.
+  }
+}
+
+function nextStepOf(run: RunState): string {
+  const { active, standby, resume } = run.plan!;
+  if (resume.kind === "promoted") {
+    return `"${resume.record.standby}" serves traffic now; once every instance has switched, the next rotation regenerates "${resume.record.active}".`;
+  }
+  return run.promoted
+    ? `"${standby.label}" serves traffic now; once every instance has switched, the next rotation regenerates "${active.label}".`
+    : `"${active.label}" still serves traffic; "${standby.label}" holds the new, proven secret. Once every instance has loaded it, ${run.commands.promote}.`;
+}
+
+function resumeWords(resume: Exclude<Resume, { kind: "none" }>): string {
+  switch (resume.kind) {
+    case "prove":
+      return `rotation ${resume.record.rotationId}: the new secret was stored; proved it without regenerating`;
+    case "promote-only":
+      return `rotation ${resume.record.rotationId}: finished without promotion; promoted without regenerating`;
+    case "promoted":
+      return `rotation ${resume.record.rotationId}: already promoted; finished it`;
+  }
+}
+
+function standbyLabelOf(options: StagedRotationOptions): string {
+  return String(
+    options.standby ??
+      options.credentials?.find?.((c) => c?.label !== options.active)?.label,
+  );
+}
+
+function propagationTimeout(options: StagedRotationOptions): number {
+  return Math.max(
+    0,
+    options.propagationTimeoutMs ?? DEFAULT_PROPAGATION_TIMEOUT_MS,
+  );
+}
+
+/** Validates everything, checks that rotating is safe, and decides what to resume. Changes nothing. */
+async function makePlan(run: RunState): Promise<Plan> {
+  const { options, clock, fetchFn } = run;
+  const configWarnings: ConfigWarning[] = [];
   const config = resolveConfig({
     credentials: options.credentials,
     active: options.active,
     tokenUrl: options.tokenUrl,
-  }, warnings);
+  }, configWarnings);
   const active = config.credentials.find((c) => c.label === config.active)!;
   const standby = pickStandby(config.credentials, active, options.standby);
   if (standby.clientId === active.clientId) {
@@ -561,6 +956,9 @@ async function makePlan(
       "promote needs onPromote to say how traffic is switched",
     );
   }
+  // Every path the run will write is checked before anything changes.
+  const warnings = [...(await options.sink.check?.() ?? [])];
+  await options.journal?.check?.();
   checkAborted(options.signal);
   // Regenerating the standby while the active one is broken would leave no
   // working credential at all.
@@ -569,37 +967,102 @@ async function makePlan(
     fetchFn,
     signal: options.signal,
   });
-  const client = await options.admin.getClient(standby.clientId, {
-    signal: options.signal,
-  });
-  if (client.state !== "active") {
-    throw new ConfigError(
-      "standby",
-      `OAuth client ${standby.clientId} of "${standby.label}" is ${client.state}; ` +
-        `an inactive client cannot get tokens. Activate it first.`,
-    );
-  }
-  const previous = await options.journal?.read();
-  let resumeFrom: RotationJournalRecord | undefined;
-  if (
-    previous && previous.completedAt === undefined &&
-    previous.publishedAt !== undefined &&
-    previous.standby === standby.label &&
-    previous.clientId === standby.clientId
-  ) {
-    const published = await oneTokenRequest(
-      config.tokenUrl,
-      standby,
-      standby.clientSecret,
-      { clock, fetchFn, signal: options.signal },
-    ).then(() => true, () => false);
-    if (published) resumeFrom = previous;
+  const previous = options.fresh ? undefined : await options.journal?.read();
+  const resume = await decideResume(
+    run,
+    previous,
+    config.credentials,
+    active,
+    standby,
+  );
+  let tokenLifetimeSeconds: number | undefined;
+  if (resume.kind === "none") {
+    const client = await options.admin.getClient(standby.clientId, {
+      signal: options.signal,
+    });
+    if (client.state !== "active") {
+      throw new ConfigError(
+        "standby",
+        `OAuth client ${standby.clientId} of "${standby.label}" is ${client.state}; ` +
+          `an inactive client cannot get tokens. Activate it first.`,
+      );
+    }
+    tokenLifetimeSeconds = client.accessTokenValiditySeconds;
   }
   return {
     active,
     standby,
-    resumeFrom,
-    tokenLifetimeSeconds: client.accessTokenValiditySeconds,
+    resume,
+    tokenLifetimeSeconds,
+    warnings: Object.freeze(warnings),
+  };
+}
+
+async function decideResume(
+  run: RunState,
+  previous: RotationJournalRecord | undefined,
+  credentials: readonly ResolvedCredential[],
+  active: ResolvedCredential,
+  standby: ResolvedCredential,
+): Promise<Resume> {
+  const { options, clock } = run;
+  if (previous === undefined) return { kind: "none" };
+  const age = clock.now() - previous.startedAt;
+  const maxAge = options.maxJournalAgeMs ?? DEFAULT_MAX_JOURNAL_AGE_MS;
+  const sameSink = previous.sink === options.sink.name;
+  const known = credentials.some((c) =>
+    c.label === previous.standby && c.clientId === previous.clientId
+  );
+  if (previous.completedAt !== undefined) {
+    const promoteOnly = options.promote === true &&
+      previous.promotedAt === undefined && previous.standby === standby.label &&
+      sameSink && known && age <= maxAge;
+    return promoteOnly
+      ? { kind: "promote-only", record: previous }
+      : { kind: "none" };
+  }
+  const started = `started ${iso(previous.startedAt)}`;
+  if (!sameSink || !known) {
+    throw new RotationJournalError(
+      RotationJournalErrorCode.MISMATCH,
+      previous,
+      `The rotation journal holds an unfinished rotation (${started}) of "${previous.standby}" ` +
+        `(OAuth client ${previous.clientId}, ${previous.sink}) that this configuration does not describe ` +
+        `(${
+          !sameSink
+            ? `this run stores to ${options.sink.name}`
+            : "that client id is not configured for that label"
+        }). ` +
+        `It is not resumed. Check which env file you meant; to start over, ${run.commands.fresh}.`,
+    );
+  }
+  if (age > maxAge) {
+    throw new RotationJournalError(
+      RotationJournalErrorCode.STALE,
+      previous,
+      `The rotation journal holds an unfinished rotation of "${previous.standby}" ${started}, ` +
+        `${
+          Math.floor(age / 3_600_000)
+        } h ago; it is too old to resume safely. ` +
+        `Check that "${previous.standby}" works (deno task verify), then, to start over, ${run.commands.fresh}.`,
+    );
+  }
+  if (previous.standby === active.label) {
+    return { kind: "promoted", record: previous };
+  }
+  const stored = previous.publishedAt !== undefined ||
+    (previous.standbyFingerprintBefore !== undefined &&
+      previous.fingerprintSalt !== undefined &&
+      await fingerprintSecret(
+          standby.clientSecret.reveal(),
+          previous.fingerprintSalt,
+        ) !== previous.standbyFingerprintBefore);
+  if (stored) return { kind: "prove", record: previous };
+  return {
+    kind: "none",
+    note: previous.regenerateRequestedAt === undefined
+      ? `rotation ${previous.rotationId} stopped before regenerating`
+      : `rotation ${previous.rotationId} stopped before its new secret was stored; regenerating again (the standby serves no traffic)`,
   };
 }
 
@@ -640,33 +1103,61 @@ function pickStandby(
   return others[0];
 }
 
-/** Proves the new secret, allowing for it to take a moment to propagate. */
-async function testSecret(
-  options: StagedRotationOptions,
-  standby: ResolvedCredential,
+/**
+ * Proves a secret, allowing it a bounded time to propagate: the shared
+ * retry loop, with a progress event before every wait.
+ */
+function proveSecret(
+  run: RunState,
+  credential: ResolvedCredential,
   secret: Secret,
-  clock: Clock,
-  fetchFn: typeof fetch,
 ): Promise<TokenGrant> {
-  const attempts = Math.max(1, options.testAttempts ?? DEFAULT_TEST_ATTEMPTS);
-  const wait = Math.max(0, options.testDelayMs ?? DEFAULT_TEST_DELAY_MS);
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await oneTokenRequest(options.tokenUrl, standby, secret, {
+  const { options, clock, fetchFn } = run;
+  const timeout = propagationTimeout(options);
+  return withRetry(
+    () =>
+      oneTokenRequest(options.tokenUrl, credential, secret, {
         clock,
         fetchFn,
         signal: options.signal,
-      });
-    } catch (error) {
-      const worthRetrying = error instanceof CredentialRejectedError ||
-        error instanceof RateLimitedError ||
-        error instanceof TokenEndpointUnavailableError;
-      if (!worthRetrying || attempt >= attempts) throw error;
-      await delay(wait, clock, options.signal).catch((reason) => {
-        throw new AbortedError({ cause: reason });
-      });
+      }),
+    {
+      maxAttempts: options.testAttempts ?? Number.MAX_SAFE_INTEGER,
+      baseDelayMs: options.testDelayMs ?? DEFAULT_TEST_DELAY_MS,
+      maxDelayMs: Math.max(
+        options.testDelayMs ?? DEFAULT_TEST_DELAY_MS,
+        MAX_TEST_DELAY_MS,
+      ),
+      maxElapsedMs: timeout,
+      maxRetryAfterMs: MAX_TEST_DELAY_MS,
+      clock,
+      signal: options.signal,
+      // Full jitter would make "the first wait" meaningless to an operator.
+      random: () => 1,
+      isRetriable: (error) => {
+        if (error instanceof RateLimitedError) {
+          return error.retryAfterMs ?? true;
+        }
+        return error instanceof CredentialRejectedError ||
+          error instanceof TokenEndpointUnavailableError;
+      },
+      onRetry: ({ attempt, delayMs, error }) =>
+        run.emit(
+          "test",
+          "progress",
+          `attempt ${attempt} failed (${
+            error instanceof DualSecretAuthError ? error.code : "error"
+          }); the new secret may still be propagating; retrying in ${
+            (delayMs / 1000).toFixed(1)
+          } s (up to ${Math.round(timeout / 1000)} s in all)`,
+        ),
+    },
+  ).catch((error) => {
+    if (options.signal?.aborted && !(error instanceof AbortedError)) {
+      throw new AbortedError({ cause: options.signal.reason });
     }
-  }
+    throw error;
+  });
 }
 
 function oneTokenRequest(
@@ -713,6 +1204,6 @@ function safeMessage(error: unknown): string {
     : "unknown error (see cause)";
 }
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
+function iso(ms: number | undefined): string {
+  return ms === undefined ? "an unknown time" : new Date(ms).toISOString();
 }

@@ -23,7 +23,7 @@ export interface Workspace extends AsyncDisposable {
   writeEnv(values: Record<string, string>): Promise<void>;
   readEnv(): Promise<string>;
   task(
-    name: "verify" | "rotate",
+    name: "verify" | "rotate" | "promote" | "emulator",
     args?: readonly string[],
     env?: Record<string, string>,
   ): Promise<TaskRun>;
@@ -34,8 +34,9 @@ export async function createWorkspace(): Promise<Workspace> {
   const dir = await Deno.makeTempDir({ prefix: "dual-secret-tasks-" });
   await Deno.copyFile(`${ROOT}deno.json`, `${dir}/deno.json`);
   await Deno.copyFile(`${ROOT}deno.lock`, `${dir}/deno.lock`);
-  await Deno.symlink(`${ROOT}src`, `${dir}/src`);
-  await Deno.symlink(`${ROOT}tasks`, `${dir}/tasks`);
+  for (const entry of ["src", "tasks", "mod.ts", "testing.ts", "sources.ts"]) {
+    await Deno.symlink(`${ROOT}${entry}`, `${dir}/${entry}`);
+  }
   const envPath = `${dir}/.env`;
   return {
     dir,
