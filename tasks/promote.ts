@@ -46,7 +46,9 @@ regenerates a secret. Services that follow the env file (envFileSource) switch
 within 2 seconds, each verifying the target before it switches.
 
 Options:
-  --to <label>       the label to make active (default: the one GENESYS_ACTIVE does not name)
+  --to <label>       the label to make active (default: the label the last rotate
+                     rotated, per <env-file>.rotation.json; so running it again
+                     is a no-op, never a switch back)
   --env-file <path>  the env file to read and update (default .env)
   --dry-run          prove the target and check the file; change nothing
   --yes              do not ask for confirmation (required without a terminal)
@@ -105,7 +107,24 @@ export async function main(
   });
   refuseWrittenOverrides(overrides, envFile);
   const config = readRotationEnv(variables);
-  const target = to ?? config.standby;
+  const journal = createFileJournal(`${envFile}.rotation.json`);
+  // Without --to: the label the last rotation rotated, so that running the
+  // same command again (after a crash, say) is a no-op, never a flip back.
+  const lastRotated = await journal.read().then(
+    (record) => record?.standby,
+    () => undefined,
+  );
+  if (
+    to === undefined &&
+    (lastRotated === undefined ||
+      !(ROTATION_LABELS as readonly string[]).includes(lastRotated))
+  ) {
+    throw new UsageError(
+      `No rotation is recorded in ${envFile}.rotation.json, so promote cannot tell which label to make active. ` +
+        `Name it: deno task promote --to ${config.standby} (the standby now).`,
+    );
+  }
+  const target = to ?? lastRotated!;
 
   if (!dryRun && !values.yes && target !== config.active) {
     if (!Deno.stdin.isTerminal()) {
@@ -135,7 +154,7 @@ export async function main(
       to: target,
       tokenUrl: config.tokenUrl,
       dryRun,
-      journal: createFileJournal(`${envFile}.rotation.json`),
+      journal,
       fetch: reportingRateLimits((line) => console.error(line)),
       signal: interrupt.signal,
       publishActive: async (label) => {
