@@ -242,7 +242,7 @@ export async function main(
       : EXIT_FAILED;
     const message =
       `Rotation of "${error.standby}" failed in phase ${error.phase}: ${
-        explain(error.cause).message
+        explain(error.cause).message.replace(/\.$/, "")
       }.\nState: ${error.state}\nNext: ${error.nextStep}`;
     printFailure(
       {

@@ -60,7 +60,8 @@ export interface WritableFile {
  */
 export async function checkWritable(path: string): Promise<WritableFile> {
   const target = await resolveWriteTarget(path);
-  const shown = target === path ? path : `${path} (a link to ${target})`;
+  const isLink = await Deno.lstat(path).then((i) => i.isSymlink, () => false);
+  const shown = isLink ? `${path} (a link to ${target})` : path;
   const warnings: string[] = [];
   let info: Deno.FileInfo | undefined;
   try {

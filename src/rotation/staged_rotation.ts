@@ -504,7 +504,14 @@ const PHASES: readonly PhaseSpec[] = [
       }regenerate "${standby.label}" (${standby.clientId}) while "${active.label}" serves traffic; store in ${run.options.sink.name}` +
         (run.options.promote ? `; then promote "${standby.label}"` : "");
     },
-    onFailure: untouched,
+    onFailure: (run, error) =>
+      error instanceof RotationJournalError
+        ? {
+          ...untouched(run),
+          nextStep:
+            `check the unfinished rotation described above; to start over, ${run.commands.fresh}.`,
+        }
+        : untouched(run),
   },
   {
     name: "regenerate",

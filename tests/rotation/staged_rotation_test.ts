@@ -395,4 +395,89 @@ Deno.test("staged rotation", async (t) => {
       assert.equal(published.length, 1);
     },
   );
+
+  await t.step(
+    "listeners cannot hurt: a throwing, a rejecting and a never-settling onPhase",
+    async () => {
+      const { emulator, published, base } = setup();
+      await using _ = emulator;
+      const unhandled: unknown[] = [];
+      const onUnhandled = (event: PromiseRejectionEvent) => {
+        unhandled.push(event.reason);
+        event.preventDefault();
+      };
+      globalThis.addEventListener("unhandledrejection", onUnhandled);
+      try {
+        const listeners = [
+          () => {
+            throw new Error("sync listener bug");
+          },
+          () => Promise.reject(new Error("async listener bug")),
+          async (event: RotationPhaseEvent) => {
+            await Promise.resolve();
+            if (event.phase === "regenerate") throw new Error("late bug");
+          },
+        ];
+        for (const onPhase of listeners) {
+          const report = await runStagedRotation({
+            ...base,
+            credentials: base.credentials.map((c) =>
+              c.label === "green" && published.length > 0
+                ? { ...c, clientSecret: published.at(-1)!.secret }
+                : c
+            ),
+            onPhase,
+            promote: true,
+            onPromote: () => {},
+          });
+          assert.equal(report.promoted, true);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        assert.deepEqual(unhandled, []);
+        assert.equal(emulator.stats().secretRegenerations, 3);
+      } finally {
+        globalThis.removeEventListener("unhandledrejection", onUnhandled);
+      }
+    },
+  );
+
+  await t.step(
+    "rotate, then rotate with promote (the old runbook): promotes without regenerating again",
+    async () => {
+      const { emulator, published, base } = setup();
+      await using _ = emulator;
+      const journal = createMemoryJournal();
+      await runStagedRotation({ ...base, journal });
+      const reloaded = base.credentials.map((c) =>
+        c.label === "green" ? { ...c, clientSecret: published[0].secret } : c
+      );
+      const promotedTo: string[] = [];
+      const report = await runStagedRotation({
+        ...base,
+        credentials: reloaded,
+        journal,
+        promote: true,
+        onPromote: (label) => void promotedTo.push(label),
+      });
+      assert.deepEqual(promotedTo, ["green"]);
+      assert.equal(report.resumed, true);
+      assert.match(report.resumedFrom!, /promoted without regenerating/);
+      assert.equal(emulator.stats().secretRegenerations, 1);
+      assert.ok(journal.record?.promotedAt !== undefined);
+    },
+  );
+
+  await t.step(
+    "without promote the active label is never touched",
+    async () => {
+      const { emulator, base } = setup();
+      await using _ = emulator;
+      const report = await runStagedRotation({
+        ...base,
+        onPromote: () => assert.fail("promoted without being asked"),
+      });
+      assert.equal(report.promoted, false);
+      assert.equal(report.active, "blue");
+    },
+  );
 });
