@@ -322,11 +322,7 @@ function classify(
     };
   }
   if (error instanceof DualSecretAuthError) {
-    const status = (error as { status?: number }).status;
-    return {
-      status: "error",
-      detail: `${what}: ${error.code}${status ? ` (HTTP ${status})` : ""}`,
-    };
+    return { status: "error", detail: `${what}: ${explain(error).message}` };
   }
   throw error;
 }
