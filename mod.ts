@@ -58,6 +58,7 @@ export type { CredentialState } from "./src/credential_slot.ts";
 export type {
   CredentialSnapshot,
   CredentialSource,
+  SourceWatch,
 } from "./src/sources/source.ts";
 export { type Clock, systemClock, type TimerHandle } from "./src/clock.ts";
 export { type RetryOptions } from "./src/retry.ts";

@@ -46,6 +46,7 @@ export {
   SOURCE_INVALID,
   SourceInvalidError,
   type SourceVariables,
+  type SourceWatch,
 } from "./src/sources/source.ts";
 export {
   envFileSource,

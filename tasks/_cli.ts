@@ -124,16 +124,18 @@ export function explain(error: unknown): { code: string; message: string } {
         `the token endpoint could not be reached (${problem}); check GENESYS_ENVIRONMENT or GENESYS_TOKEN_URL and the network, then run the command again`,
     };
   }
-  const serverWords = new Set(["TOKEN_REQUEST_FAILED", "INVALID_TOKEN_RESPONSE"]);
+  const serverWords = new Set([
+    "TOKEN_REQUEST_FAILED",
+    "INVALID_TOKEN_RESPONSE",
+  ]);
   if (error instanceof DualSecretAuthError && serverWords.has(error.code)) {
     // Their messages may quote the server, which may echo what was sent.
     const status = (error as { status?: number }).status;
     return {
       code: error.code,
-      message:
-        `the token endpoint answered with an error (${error.code}${
-          status ? `, HTTP ${status}` : ""
-        }); check GENESYS_ENVIRONMENT or GENESYS_TOKEN_URL, then run the command again`,
+      message: `the token endpoint answered with an error (${error.code}${
+        status ? `, HTTP ${status}` : ""
+      }); check GENESYS_ENVIRONMENT or GENESYS_TOKEN_URL, then run the command again`,
     };
   }
   if (error instanceof DualSecretAuthError) {

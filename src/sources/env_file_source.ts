@@ -12,6 +12,7 @@ import {
   snapshotFromVariables,
   type SourceVariables,
 } from "./source.ts";
+import { watchDirectories } from "./watch.ts";
 
 /** Options of {@linkcode envFileSource}. */
 export type EnvFileSourceOptions = SourceVariables;
@@ -60,7 +61,7 @@ export function envFileSource(
     name,
     loadSync: () => parse(Deno.readTextFileSync(path)),
     read: async () => parse(await Deno.readTextFile(path)),
-    watchPaths: Object.freeze(watchPaths),
+    watch: (onChange: () => void) => watchDirectories(watchPaths, onChange),
     pollIntervalMs: options.pollIntervalMs ?? DEFAULT_SOURCE_POLL_INTERVAL_MS,
   });
 }

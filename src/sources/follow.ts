@@ -1,7 +1,7 @@
 /**
  * Following a credential source: a running auth instance picks up new
  * credentials and a new active label within a poll interval (and usually
- * at once, through `Deno.watchFs`). It uses only the instance's public
+ * at once, when the source can watch). It uses only the instance's public
  * methods: `setCredentials` for new secrets, `rotate({ to })` for a new
  * active label (which verifies the target first and keeps the current
  * label if the target fails). A source that cannot be read or is malformed
@@ -11,12 +11,14 @@
  */
 import type { ConfigWarning, CredentialInput } from "../config.ts";
 import type { DualSecretAuth } from "../dual_secret_auth.ts";
-import type { CredentialSnapshot, CredentialSource } from "./source.ts";
+import type {
+  CredentialSnapshot,
+  CredentialSource,
+  SourceWatch,
+} from "./source.ts";
 
 /** A target that failed to verify is tried again after this long (or when the source changes). */
 const SWITCH_RETRY_MS = 5_000;
-/** Change notices within this long are handled by one re-read. */
-const DEBOUNCE_MS = 20;
 
 /** A running follower; stop it when the auth instance closes. */
 export interface SourceFollower {
@@ -47,7 +49,6 @@ export function followSource(
   let failedSwitch: { to: string; at: number; credentials: string } | undefined;
   let running: Promise<void> = Promise.resolve();
   let again = false;
-  let debounce: ReturnType<typeof setTimeout> | undefined;
 
   const warnOnce = (warning: ConfigWarning) => {
     const key = `${warning.code}:${warning.message}`;
@@ -131,26 +132,12 @@ export function followSource(
   }
 
   const poll = setInterval(() => void refresh(), source.pollIntervalMs);
-  let watcher: Deno.FsWatcher | undefined;
+  let watch: SourceWatch | undefined;
   try {
-    watcher = Deno.watchFs([...source.watchPaths], { recursive: false });
+    watch = source.watch?.(() => void refresh());
   } catch {
-    // No watching here (permissions, platform): polling alone still
-    // brings every change within the poll interval.
+    // A source that cannot watch is still re-read periodically.
   }
-  const watching = watcher
-    ? (async () => {
-      try {
-        for await (const _event of watcher!) {
-          if (stopped) break;
-          clearTimeout(debounce);
-          debounce = setTimeout(() => void refresh(), DEBOUNCE_MS);
-        }
-      } catch {
-        // The watcher failed; polling goes on.
-      }
-    })()
-    : Promise.resolve();
 
   return {
     refresh,
@@ -158,13 +145,7 @@ export function followSource(
       if (stopped) return;
       stopped = true;
       clearInterval(poll);
-      clearTimeout(debounce);
-      try {
-        watcher?.close();
-      } catch {
-        // Already closed.
-      }
-      await watching;
+      await watch?.close().catch(() => {});
       await running;
     },
   };

@@ -13,6 +13,7 @@ import {
   sourceVariableNames,
   type SourceVariables,
 } from "./source.ts";
+import { watchDirectories } from "./watch.ts";
 
 /** Options of {@linkcode secretDirectorySource}. */
 export type SecretDirectorySourceOptions = SourceVariables;
@@ -98,7 +99,7 @@ export function secretDirectorySource(
         ),
       );
     },
-    watchPaths: Object.freeze([dir]),
+    watch: (onChange: () => void) => watchDirectories([dir], onChange),
     pollIntervalMs: options.pollIntervalMs ?? DEFAULT_SOURCE_POLL_INTERVAL_MS,
   });
 }

@@ -36,10 +36,23 @@ export interface CredentialSource {
    *   the source is malformed or half-written.
    */
   read(): Promise<CredentialSnapshot>;
-  /** Directories whose changes may change the snapshot (watched with `Deno.watchFs`). */
-  readonly watchPaths: readonly string[];
+  /**
+   * Calls `onChange` when the source may have changed (such as a file system
+   * notice), until the returned handle is closed. Optional: without it, the
+   * periodic re-read alone brings changes.
+   *
+   * @param onChange Called on each possible change; the follower re-reads.
+   * @returns A handle to stop watching.
+   */
+  watch?(onChange: () => void): SourceWatch;
   /** How often the source is re-read even without a change notice, in ms. */
   readonly pollIntervalMs: number;
+}
+
+/** A running watch of a source. */
+export interface SourceWatch {
+  /** Stops watching; resolves once nothing more will be called. */
+  close(): Promise<void>;
 }
 
 /** The code of {@linkcode SourceInvalidError}. */
@@ -197,7 +210,7 @@ export function loadSource(source: unknown): CredentialSnapshot {
     typeof candidate !== "object" || candidate === null ||
     typeof candidate.loadSync !== "function" ||
     typeof candidate.read !== "function" ||
-    !Array.isArray(candidate.watchPaths)
+    (candidate.watch !== undefined && typeof candidate.watch !== "function")
   ) {
     throw new ConfigError(
       "source",
