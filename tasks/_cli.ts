@@ -17,6 +17,7 @@ import {
   AllCredentialsRejectedError,
   CredentialRejectedError,
   DualSecretAuthError,
+  RateLimitedError,
   TokenEndpointUnavailableError,
 } from "../src/errors.ts";
 import { readEnvValues } from "../src/rotation/env_file.ts";
@@ -106,10 +107,15 @@ export function explain(error: unknown): { code: string; message: string } {
     return { code: error.code, message: "interrupted (Ctrl-C or SIGTERM)" };
   }
   if (error instanceof CredentialRejectedError) {
+    // The OAuth error code comes from the server: shown only when it looks
+    // like one (RFC 6749 codes are short snake_case words).
+    const oauth = /^[a-z_]{1,40}$/.test(error.oauthError)
+      ? error.oauthError
+      : "an unrecognised error code";
     return {
       code: error.code,
       message:
-        `the token endpoint rejected the credential "${error.label}" (${error.oauthError}, HTTP ${error.status}); ` +
+        `the token endpoint rejected the credential "${error.label}" (${oauth}, HTTP ${error.status}); ` +
         `check ${
           variableOf(error.label)
         } and the client id beside it, and that the region is right`,
@@ -122,6 +128,21 @@ export function explain(error: unknown): { code: string; message: string } {
       code: error.code,
       message:
         `the token endpoint could not be reached (${problem}); check GENESYS_ENVIRONMENT or GENESYS_TOKEN_URL and the network, then run the command again`,
+    };
+  }
+  if (error instanceof AllCredentialsRejectedError) {
+    return {
+      code: error.code,
+      message: `every credential was rejected by the token endpoint; check ${
+        error.credentials.map((c) => variableOf(c.label)).join(" and ")
+      } (and the client ids beside them), and that the region is right`,
+    };
+  }
+  if (error instanceof RateLimitedError) {
+    return {
+      code: error.code,
+      message:
+        "the token endpoint is rate limiting requests (HTTP 429); wait a minute, then run the command again",
     };
   }
   const serverWords = new Set([

@@ -138,9 +138,17 @@ export async function main(
       return EXIT_FAILED;
     }
   }
-  await using _lock = dryRun
+  await using lock = dryRun
     ? undefined
     : await acquireEnvFileLock(envFile, `promote ${args.join(" ")}`.trim());
+  if (lock?.previousHolder) {
+    const previous = lock.previousHolder;
+    console.error(
+      `Notice: a previous run ("${previous.command}", pid ${previous.pid}, started ${previous.startedAt}) ` +
+        `ended without releasing ${lock.path} (killed?); the operating system released its lock. ` +
+        `The journal says what to resume.`,
+    );
+  }
   const writable = await checkWritable(envFile);
   for (const warning of writable.warnings) log.warn(warning);
 

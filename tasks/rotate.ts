@@ -163,9 +163,17 @@ export async function main(
   }
 
   // A dry run writes nothing, not even the lock file.
-  await using _lock = dryRun
+  await using lock = dryRun
     ? undefined
     : await acquireEnvFileLock(envFile, `rotate ${args.join(" ")}`.trim());
+  if (lock?.previousHolder) {
+    const previous = lock.previousHolder;
+    console.error(
+      `Notice: a previous run ("${previous.command}", pid ${previous.pid}, started ${previous.startedAt}) ` +
+        `ended without releasing ${lock.path} (killed?); the operating system released its lock. ` +
+        `The journal says what to resume.`,
+    );
+  }
 
   const adminCredential = config.admin
     ? { label: "admin", ...config.admin }

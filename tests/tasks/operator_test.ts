@@ -632,6 +632,54 @@ Deno.test("operator experience", async (t) => {
     },
   );
 
+  await t.step(
+    "server error text that echoes the Authorization header never reaches the output",
+    async () => {
+      await using env = await setup();
+      const { emulator, ws } = env;
+      const echoed = `Basic ${btoa(`blue-id:${BLUE_SECRET}`)}`;
+      const bodies = [
+        {
+          status: 400,
+          error: "invalid_request",
+          error_description: `bad header ${echoed}`,
+        },
+        { status: 401, error: `invalid_client ${echoed}` },
+      ];
+      for (const { status, ...body } of bodies) {
+        for (
+          const [task, args] of [
+            ["verify", ["--json"]],
+            ["rotate", ["--yes", "--json"]],
+            ["rotate", ["--yes"]],
+            ["verify", []],
+          ] as const
+        ) {
+          emulator.clearFaults();
+          emulator.injectTokenFaults({
+            kind: "status",
+            status,
+            body: JSON.stringify(body),
+          }, 10);
+          const run = await ws.task(task, [...args]);
+          assert.notEqual(run.code, 0, `${task} ${args.join(" ")}`);
+          const output = run.stdout + run.stderr;
+          assert.ok(
+            !output.includes(btoa(`blue-id:${BLUE_SECRET}`)),
+            `${task} ${args.join(" ")}: ${output}`,
+          );
+          assert.ok(
+            !output.includes("Basic "),
+            `${task} ${args.join(" ")}: ${output}`,
+          );
+          assertClean(run, emulator);
+        }
+      }
+      emulator.clearFaults();
+      assert.equal(emulator.stats().secretRegenerations, 0);
+    },
+  );
+
   await t.step("--help lists the exit codes", async () => {
     await using env = await setup();
     for (const task of ["verify", "rotate", "promote"] as const) {
