@@ -77,6 +77,7 @@ Deno.test("envFileSource: a running instance follows the env file", async (t) =>
           elapsed < FOLLOW_BOUND_MS,
           `switched after ${Math.round(elapsed)} ms`,
         );
+        console.log(`env file change followed in ${Math.round(elapsed)} ms`);
         assert.ok(await auth.getAccessToken());
         assert.deepEqual(warnings(), []);
       },

@@ -274,6 +274,38 @@ Deno.test("the env file is the operator's file", async (t) => {
 
   await t.step({
     name:
+      "a directory that accepts no new file (chattr +i) is refused before regenerating",
+    ignore: !IS_ROOT,
+    fn: async () => {
+      await using env = await setup();
+      const { emulator, ws } = env;
+      await Deno.mkdir(`${ws.dir}/locked`);
+      await Deno.rename(ws.envPath, `${ws.dir}/locked/app.env`);
+      await Deno.symlink("locked/app.env", ws.envPath);
+      const chattr = await new Deno.Command("chattr", {
+        args: ["+i", `${ws.dir}/locked`],
+      })
+        .output().catch(() => undefined);
+      if (!chattr?.success) return;
+      try {
+        for (const args of [["--dry-run"], ["--yes"]]) {
+          const run = await ws.task("rotate", args);
+          assert.equal(run.code, 2, run.stdout + run.stderr);
+          assert.match(
+            run.stderr,
+            /its directory .*locked does not accept a new file/,
+          );
+        }
+        assert.equal(emulator.stats().secretRegenerations, 0);
+      } finally {
+        await new Deno.Command("chattr", { args: ["-i", `${ws.dir}/locked`] })
+          .output();
+      }
+    },
+  });
+
+  await t.step({
+    name:
       "run as root, a file owned by the service user keeps its owner and group",
     ignore: !IS_ROOT,
     fn: async () => {
@@ -411,6 +443,42 @@ Deno.test("never lose a new secret", async (t) => {
       assert.match(rerun.stdout, /Rotation resumed and complete/);
       assert.equal(emulator.stats().secretRegenerations, 1);
       assertClean(rerun, emulator);
+    },
+  );
+
+  await t.step(
+    "SIGINT while the regenerate call is in flight: it completes, the secret is stored, exit 130",
+    async () => {
+      await using env = await setup();
+      const { emulator, ws } = env;
+      // Plan's GET passes at once; the regenerate response is held back 1.5 s.
+      emulator.injectApiFaults({ kind: "delay", ms: 0 }, 1);
+      emulator.injectApiFaults({ kind: "delay", ms: 1_500 }, 1);
+      const run = ws.spawn([
+        "run",
+        "-q",
+        "-P=rotate",
+        "tasks/rotate.ts",
+        "--yes",
+      ]);
+      while (emulator.stats().secretRegenerations === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      run.child.kill("SIGINT");
+      const done = await run.finished();
+      assert.equal(done.code, 130, done.stdout + done.stderr);
+      assert.match(
+        done.stderr,
+        /Received SIGINT: stopping once what is in progress is safely stored/,
+      );
+      assert.equal(
+        (await values(ws)).GENESYS_CLIENT_SECRET_GREEN,
+        emulator.getClientSecret("green-id"),
+        "the secret regenerated during Ctrl-C is in .env",
+      );
+      const rerun = await ws.task("rotate", ["--yes"]);
+      assert.equal(rerun.code, 0, rerun.stderr);
+      assert.equal(emulator.stats().secretRegenerations, 1);
     },
   );
 
