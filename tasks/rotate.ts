@@ -267,8 +267,16 @@ export async function main(
         state: error.state,
         nextStep: error.nextStep,
         interrupted: error.interrupted,
+        // A printed secret exists nowhere else: show it even on failure.
+        ...(printed.length > 0 ? { printedSecret: printed } : {}),
       },
     );
+    if (printed.length > 0 && !values.json) {
+      console.log(
+        "The new secret was regenerated and exists only here; store it now, then run the same command again to prove it:",
+      );
+      for (const line of printed) console.log(line);
+    }
     return exitCode;
   }
 

@@ -300,12 +300,18 @@ async function createFresh(tempPath: string): Promise<Deno.FsFile> {
  * @returns Its directory.
  */
 export function dirOf(path: string): string {
-  const slash = path.lastIndexOf("/");
+  const slash = lastSeparator(path);
   return slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
 }
 
 function baseOf(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
+  return path.slice(lastSeparator(path) + 1);
+}
+
+function lastSeparator(path: string): number {
+  return Deno.build.os === "windows"
+    ? Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"))
+    : path.lastIndexOf("/");
 }
 
 function indexOrEnd(text: string, search: string, from: number): number {

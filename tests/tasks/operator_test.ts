@@ -482,6 +482,27 @@ Deno.test("never lose a new secret", async (t) => {
     },
   );
 
+  await t.step(
+    "--print-secret: a proof that fails still shows the secret, once",
+    async () => {
+      await using env = await setup();
+      const { emulator, ws } = env;
+      const slow = slowPropagation(emulator);
+      const run = await ws.task("rotate", [
+        "--yes",
+        "--print-secret",
+        "--propagation-timeout",
+        "1",
+      ]);
+      await slow.release();
+      assert.equal(run.code, 1, run.stdout + run.stderr);
+      const secret = emulator.getClientSecret("green-id");
+      assert.equal(run.stdout.split(secret).length - 1, 1, run.stdout);
+      assert.match(run.stdout, /exists only here; store it now/);
+      assert.ok(!run.stderr.includes(secret));
+    },
+  );
+
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     await t.step(
       `${signal} while proving: the secret is kept, exit 130 with the state`,
