@@ -165,6 +165,7 @@ export async function main(
       journal,
       fetch: reportingRateLimits((line) => console.error(line)),
       signal: interrupt.signal,
+      onProgress: (line) => console.error(line),
       publishActive: async (label) => {
         await setEnvFileValue(envFile, ACTIVE_ENV_VAR, label);
         await failpoint?.("promote:after");

@@ -56,6 +56,8 @@ export interface PromotionOptions {
   readonly clock?: Clock;
   /** Stops the promotion before it publishes. */
   readonly signal?: AbortSignal;
+  /** Receives a line before each wait of the proof's retries. */
+  readonly onProgress?: (line: string) => void;
 }
 
 /** What a promotion did. No secrets. */
@@ -232,6 +234,12 @@ export async function runPromotion(
         error instanceof RateLimitedError
           ? error.retryAfterMs ?? true
           : error instanceof TokenEndpointUnavailableError,
+      onRetry: ({ attempt, delayMs, error }) =>
+        options.onProgress?.(
+          `proving "${target}": attempt ${attempt} failed (${
+            error instanceof DualSecretAuthError ? error.code : "error"
+          }); retrying in ${(delayMs / 1000).toFixed(1)} s`,
+        ),
     },
   ).catch((error) => {
     const cause = options.signal?.aborted
