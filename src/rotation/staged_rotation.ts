@@ -28,33 +28,34 @@
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
-import {
-  type ConfigWarning,
-  type CredentialInput,
-  resolveConfig,
-  type ResolvedCredential,
-} from "../config.ts";
-import {
-  AbortedError,
-  ConfigError,
-  CredentialRejectedError,
-  DualSecretAuthError,
-  RateLimitedError,
-  TokenEndpointUnavailableError,
-} from "../errors.ts";
+import type { CredentialInput, ResolvedCredential } from "../config.ts";
+import { AbortedError, ConfigError } from "../errors.ts";
 import type { GenesysAdminClient } from "../genesys/admin_client.ts";
-import { withRetry } from "../retry.ts";
 import type { Secret } from "../secret.ts";
-import { requestToken, type TokenGrant } from "../token_endpoint.ts";
+import type { TokenGrant } from "../token_endpoint.ts";
 import {
   fingerprintSecret,
   type RotationJournal,
   type RotationJournalRecord,
   type RotationPhase,
 } from "./journal.ts";
+import { propagationTimeout, proveSecret } from "./proof.ts";
+import {
+  checkAborted,
+  iso,
+  makePlan,
+  type Plan,
+  type Resume,
+} from "./rotation_plan.ts";
+import {
+  describe,
+  RotationJournalError,
+  StagedRotationError,
+} from "./rotation_errors.ts";
 import type { SecretSink } from "./sinks.ts";
 
 export type { RotationPhase } from "./journal.ts";
+export * from "./rotation_errors.ts";
 
 /** What happened to a phase; `progress` is a line while a phase waits or retries. */
 export type RotationPhaseStatus =
@@ -246,153 +247,6 @@ export interface RotationReport {
   readonly nextStep: string;
 }
 
-/** The stable codes of {@linkcode StagedRotationError}, one per failing phase. */
-export const RotationErrorCode: {
-  readonly PLAN_FAILED: "ROTATION_PLAN_FAILED";
-  readonly REGENERATE_FAILED: "ROTATION_REGENERATE_FAILED";
-  readonly TEST_FAILED: "ROTATION_TEST_FAILED";
-  readonly PUBLISH_FAILED: "ROTATION_PUBLISH_FAILED";
-  readonly PROMOTE_FAILED: "ROTATION_PROMOTE_FAILED";
-  readonly DONE_FAILED: "ROTATION_DONE_FAILED";
-} = Object.freeze(
-  {
-    PLAN_FAILED: "ROTATION_PLAN_FAILED",
-    REGENERATE_FAILED: "ROTATION_REGENERATE_FAILED",
-    TEST_FAILED: "ROTATION_TEST_FAILED",
-    PUBLISH_FAILED: "ROTATION_PUBLISH_FAILED",
-    PROMOTE_FAILED: "ROTATION_PROMOTE_FAILED",
-    DONE_FAILED: "ROTATION_DONE_FAILED",
-  } as const,
-);
-
-/** One of the values of {@linkcode RotationErrorCode}. */
-export type RotationErrorCode =
-  typeof RotationErrorCode[keyof typeof RotationErrorCode];
-
-const CODE_OF_PHASE: Readonly<Record<RotationPhase, RotationErrorCode>> = {
-  plan: RotationErrorCode.PLAN_FAILED,
-  regenerate: RotationErrorCode.REGENERATE_FAILED,
-  test: RotationErrorCode.TEST_FAILED,
-  publish: RotationErrorCode.PUBLISH_FAILED,
-  promote: RotationErrorCode.PROMOTE_FAILED,
-  done: RotationErrorCode.DONE_FAILED,
-};
-
-/**
- * A staged rotation failed. The message says in which phase, in what state
- * things are (which credential serves traffic, whether the standby's secret
- * changed, whether it was stored) and what to run next.
- */
-export class StagedRotationError extends DualSecretAuthError {
-  /** The phase that failed. */
-  readonly phase: RotationPhase;
-  /** The label still serving traffic. */
-  readonly active: string;
-  /** The label being rotated. */
-  readonly standby: string;
-  /** The state things are in, for people. */
-  readonly state: string;
-  /** What to do next, for people. */
-  readonly nextStep: string;
-  /** Whether the run stopped because its signal aborted (Ctrl-C). */
-  readonly interrupted: boolean;
-
-  /**
-   * Creates the error.
-   *
-   * @param phase The phase that failed.
-   * @param context The labels, the state and the next step.
-   * @param options The failure, as cause; its message is included.
-   */
-  constructor(
-    phase: RotationPhase,
-    context: {
-      active: string;
-      standby: string;
-      state: string;
-      nextStep: string;
-    },
-    options?: ErrorOptions,
-  ) {
-    const reason = options?.cause === undefined
-      ? ""
-      : ` ${safeMessage(options.cause)}`;
-    // The base class types `code` as the core codes only; these are
-    // distinct strings of the same kind.
-    super(
-      CODE_OF_PHASE[phase],
-      `Rotation of "${context.standby}" failed in phase ${phase}.${reason} ` +
-        `State: ${context.state} Next: ${context.nextStep}`,
-      options,
-    );
-    this.phase = phase;
-    this.active = context.active;
-    this.standby = context.standby;
-    this.state = context.state;
-    this.nextStep = context.nextStep;
-    this.interrupted = options?.cause instanceof AbortedError;
-  }
-}
-
-/** The codes of {@linkcode RotationJournalError}. */
-export const RotationJournalErrorCode: {
-  readonly STALE: "ROTATION_JOURNAL_STALE";
-  readonly MISMATCH: "ROTATION_JOURNAL_MISMATCH";
-} = Object.freeze(
-  {
-    STALE: "ROTATION_JOURNAL_STALE",
-    MISMATCH: "ROTATION_JOURNAL_MISMATCH",
-  } as const,
-);
-
-/** The journal holds an unfinished rotation this run must not resume silently. */
-export class RotationJournalError extends DualSecretAuthError {
-  /** The unfinished record. */
-  readonly record: RotationJournalRecord;
-
-  /**
-   * Creates the error.
-   *
-   * @param code Stale or mismatch.
-   * @param record The unfinished record.
-   * @param message What it is and what to run.
-   */
-  constructor(
-    code:
-      typeof RotationJournalErrorCode[keyof typeof RotationJournalErrorCode],
-    record: RotationJournalRecord,
-    message: string,
-  ) {
-    super(code as never, message);
-    this.record = record;
-  }
-}
-
-const DEFAULT_PROPAGATION_TIMEOUT_MS = 60_000;
-const DEFAULT_TEST_DELAY_MS = 1_000;
-const MAX_TEST_DELAY_MS = 5_000;
-const DEFAULT_MAX_JOURNAL_AGE_MS = 24 * 60 * 60 * 1000;
-const TOKEN_TIMEOUT_MS = 10_000;
-
-/** How a run relates to the journal's last record. */
-type Resume =
-  /** Nothing to resume: regenerate. */
-  | { readonly kind: "none"; readonly note?: string }
-  /** The new secret is stored: prove it (and promote if asked). */
-  | { readonly kind: "prove"; readonly record: RotationJournalRecord }
-  /** A finished rotation was not promoted and promotion is asked: prove and promote. */
-  | { readonly kind: "promote-only"; readonly record: RotationJournalRecord }
-  /** The active label already names the rotated credential: only finish. */
-  | { readonly kind: "promoted"; readonly record: RotationJournalRecord };
-
-interface Plan {
-  readonly active: ResolvedCredential;
-  readonly standby: ResolvedCredential;
-  readonly resume: Resume;
-  readonly tokenLifetimeSeconds?: number;
-  readonly warnings: readonly string[];
-}
-
 /** Everything the phases share while a rotation runs. */
 interface RunState {
   readonly options: StagedRotationOptions;
@@ -482,7 +336,12 @@ const PHASES: readonly PhaseSpec[] = [
     name: "plan",
     abortable: true,
     run: async (run) => {
-      run.plan = await makePlan(run);
+      run.plan = await makePlan({
+        options: run.options,
+        clock: run.clock,
+        fetchFn: run.fetchFn,
+        freshWords: run.commands.fresh,
+      });
       const { active, standby, resume } = run.plan;
       if (resume.kind !== "none") run.record = resume.record;
       await run.options.failpoint?.("plan:after");
@@ -606,7 +465,12 @@ const PHASES: readonly PhaseSpec[] = [
       const { standby } = run.plan!;
       await run.options.failpoint?.("test:inside");
       run.grant = await proveSecret(
-        run,
+        {
+          options: run.options,
+          clock: run.clock,
+          fetchFn: run.fetchFn,
+          onProgress: (detail) => run.emit("test", "progress", detail),
+        },
         standby,
         run.secret ?? standby.clientSecret,
       );
@@ -924,293 +788,4 @@ function standbyLabelOf(options: StagedRotationOptions): string {
     options.standby ??
       options.credentials?.find?.((c) => c?.label !== options.active)?.label,
   );
-}
-
-function propagationTimeout(options: StagedRotationOptions): number {
-  return Math.max(
-    0,
-    options.propagationTimeoutMs ?? DEFAULT_PROPAGATION_TIMEOUT_MS,
-  );
-}
-
-/** Validates everything, checks that rotating is safe, and decides what to resume. Changes nothing. */
-async function makePlan(run: RunState): Promise<Plan> {
-  const { options, clock, fetchFn } = run;
-  const configWarnings: ConfigWarning[] = [];
-  const config = resolveConfig({
-    credentials: options.credentials,
-    active: options.active,
-    tokenUrl: options.tokenUrl,
-  }, configWarnings);
-  const active = config.credentials.find((c) => c.label === config.active)!;
-  const standby = pickStandby(config.credentials, active, options.standby);
-  if (standby.clientId === active.clientId) {
-    throw new ConfigError(
-      "standby",
-      `"${standby.label}" and "${active.label}" share OAuth client ${active.clientId}; ` +
-        `regenerating its secret would break traffic. Use two OAuth clients with the same roles.`,
-    );
-  }
-  if (!options.admin || typeof options.admin.regenerateSecret !== "function") {
-    throw new ConfigError("admin", "give a GenesysAdminClient");
-  }
-  if (!options.sink || typeof options.sink.publish !== "function") {
-    throw new ConfigError("sink", "give a SecretSink");
-  }
-  if (options.promote && typeof options.onPromote !== "function") {
-    throw new ConfigError(
-      "onPromote",
-      "promote needs onPromote to say how traffic is switched",
-    );
-  }
-  // Every path the run will write is checked before anything changes.
-  const warnings = [...(await options.sink.check?.() ?? [])];
-  await options.journal?.check?.();
-  checkAborted(options.signal);
-  // Regenerating the standby while the active one is broken would leave no
-  // working credential at all.
-  await oneTokenRequest(config.tokenUrl, active, active.clientSecret, {
-    clock,
-    fetchFn,
-    signal: options.signal,
-  });
-  const previous = options.fresh ? undefined : await options.journal?.read();
-  const resume = await decideResume(
-    run,
-    previous,
-    config.credentials,
-    active,
-    standby,
-  );
-  let tokenLifetimeSeconds: number | undefined;
-  if (resume.kind === "none") {
-    const client = await options.admin.getClient(standby.clientId, {
-      signal: options.signal,
-    });
-    if (client.state !== "active") {
-      throw new ConfigError(
-        "standby",
-        `OAuth client ${standby.clientId} of "${standby.label}" is ${client.state}; ` +
-          `an inactive client cannot get tokens. Activate it first.`,
-      );
-    }
-    tokenLifetimeSeconds = client.accessTokenValiditySeconds;
-  }
-  return {
-    active,
-    standby,
-    resume,
-    tokenLifetimeSeconds,
-    warnings: Object.freeze(warnings),
-  };
-}
-
-async function decideResume(
-  run: RunState,
-  previous: RotationJournalRecord | undefined,
-  credentials: readonly ResolvedCredential[],
-  active: ResolvedCredential,
-  standby: ResolvedCredential,
-): Promise<Resume> {
-  const { options, clock } = run;
-  if (previous === undefined) return { kind: "none" };
-  const age = clock.now() - previous.startedAt;
-  const maxAge = options.maxJournalAgeMs ?? DEFAULT_MAX_JOURNAL_AGE_MS;
-  const sameSink = previous.sink === options.sink.name;
-  const known = credentials.some((c) =>
-    c.label === previous.standby && c.clientId === previous.clientId
-  );
-  if (previous.completedAt !== undefined) {
-    const promoteOnly = options.promote === true &&
-      previous.promotedAt === undefined && previous.standby === standby.label &&
-      sameSink && known && age <= maxAge;
-    return promoteOnly
-      ? { kind: "promote-only", record: previous }
-      : { kind: "none" };
-  }
-  const started = `started ${iso(previous.startedAt)}`;
-  if (!sameSink || !known) {
-    throw new RotationJournalError(
-      RotationJournalErrorCode.MISMATCH,
-      previous,
-      `The rotation journal holds an unfinished rotation (${started}) of "${previous.standby}" ` +
-        `(OAuth client ${previous.clientId}, ${previous.sink}) that this configuration does not describe ` +
-        `(${
-          !sameSink
-            ? `this run stores to ${options.sink.name}`
-            : "that client id is not configured for that label"
-        }). ` +
-        `It is not resumed. Check which env file you meant; to start over, ${run.commands.fresh}.`,
-    );
-  }
-  if (age > maxAge) {
-    throw new RotationJournalError(
-      RotationJournalErrorCode.STALE,
-      previous,
-      `The rotation journal holds an unfinished rotation of "${previous.standby}" ${started}, ` +
-        `${
-          Math.floor(age / 3_600_000)
-        } h ago; it is too old to resume safely. ` +
-        `Check that "${previous.standby}" works (deno task verify), then, to start over, ${run.commands.fresh}.`,
-    );
-  }
-  if (previous.standby === active.label) {
-    return { kind: "promoted", record: previous };
-  }
-  const stored = previous.publishedAt !== undefined ||
-    (previous.standbyFingerprintBefore !== undefined &&
-      previous.fingerprintSalt !== undefined &&
-      await fingerprintSecret(
-          standby.clientSecret.reveal(),
-          previous.fingerprintSalt,
-        ) !== previous.standbyFingerprintBefore);
-  if (stored) return { kind: "prove", record: previous };
-  return {
-    kind: "none",
-    note: previous.regenerateRequestedAt === undefined
-      ? `rotation ${previous.rotationId} stopped before regenerating`
-      : `rotation ${previous.rotationId} stopped before its new secret was stored; regenerating again (the standby serves no traffic)`,
-  };
-}
-
-function pickStandby(
-  credentials: readonly ResolvedCredential[],
-  active: ResolvedCredential,
-  wanted: string | undefined,
-): ResolvedCredential {
-  if (wanted !== undefined) {
-    if (wanted === active.label) {
-      throw new ConfigError(
-        "standby",
-        `"${wanted}" is the active credential; only the standby may be regenerated`,
-      );
-    }
-    const found = credentials.find((c) => c.label === wanted);
-    if (!found) {
-      throw new ConfigError(
-        "standby",
-        `"${wanted}" is not a configured label (${
-          credentials.map((c) => c.label).join(", ")
-        })`,
-      );
-    }
-    return found;
-  }
-  const others = credentials.filter((c) => c.label !== active.label);
-  if (others.length !== 1) {
-    throw new ConfigError(
-      "standby",
-      others.length === 0
-        ? "there is no standby credential; configure two (blue and green)"
-        : `several standby candidates (${
-          others.map((c) => c.label).join(", ")
-        }); name one`,
-    );
-  }
-  return others[0];
-}
-
-/**
- * Proves a secret, allowing it a bounded time to propagate: the shared
- * retry loop, with a progress event before every wait.
- */
-function proveSecret(
-  run: RunState,
-  credential: ResolvedCredential,
-  secret: Secret,
-): Promise<TokenGrant> {
-  const { options, clock, fetchFn } = run;
-  const timeout = propagationTimeout(options);
-  return withRetry(
-    () =>
-      oneTokenRequest(options.tokenUrl, credential, secret, {
-        clock,
-        fetchFn,
-        signal: options.signal,
-      }),
-    {
-      maxAttempts: options.testAttempts ?? Number.MAX_SAFE_INTEGER,
-      baseDelayMs: options.testDelayMs ?? DEFAULT_TEST_DELAY_MS,
-      maxDelayMs: Math.max(
-        options.testDelayMs ?? DEFAULT_TEST_DELAY_MS,
-        MAX_TEST_DELAY_MS,
-      ),
-      maxElapsedMs: timeout,
-      maxRetryAfterMs: MAX_TEST_DELAY_MS,
-      clock,
-      signal: options.signal,
-      // Full jitter would make "the first wait" meaningless to an operator.
-      random: () => 1,
-      isRetriable: (error) => {
-        if (error instanceof RateLimitedError) {
-          return error.retryAfterMs ?? true;
-        }
-        return error instanceof CredentialRejectedError ||
-          error instanceof TokenEndpointUnavailableError;
-      },
-      onRetry: ({ attempt, delayMs, error }) =>
-        run.emit(
-          "test",
-          "progress",
-          `attempt ${attempt} failed (${
-            error instanceof DualSecretAuthError ? error.code : "error"
-          }); the new secret may still be propagating; retrying in ${
-            (delayMs / 1000).toFixed(1)
-          } s (up to ${Math.round(timeout / 1000)} s in all)`,
-        ),
-    },
-  ).catch((error) => {
-    if (options.signal?.aborted && !(error instanceof AbortedError)) {
-      throw new AbortedError({ cause: options.signal.reason });
-    }
-    throw error;
-  });
-}
-
-function oneTokenRequest(
-  tokenUrl: string,
-  credential: ResolvedCredential,
-  secret: Secret,
-  io: { clock: Clock; fetchFn: typeof fetch; signal?: AbortSignal },
-): Promise<TokenGrant> {
-  return requestToken({
-    tokenUrl,
-    label: credential.label,
-    clientId: credential.clientId,
-    clientSecret: secret,
-    fetch: io.fetchFn,
-    clock: io.clock,
-    timeoutMs: TOKEN_TIMEOUT_MS,
-    signal: io.signal,
-  });
-}
-
-function checkAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
-}
-
-function describe(error: unknown): string {
-  return error instanceof DualSecretAuthError
-    ? `${error.code}: ${error.message}`
-    : safeMessage(error);
-}
-
-/**
- * A cause's message when it is known to hold no secret: the library's own
- * errors and Deno's I/O errors (which name paths, not contents). A sink's
- * own error might quote what it was given, so only its name is shown.
- */
-function safeMessage(error: unknown): string {
-  if (error instanceof DualSecretAuthError) return error.message;
-  const fromDeno = Object.values(Deno.errors).some((type) =>
-    error instanceof type
-  );
-  if (fromDeno) return `${(error as Error).name}: ${(error as Error).message}`;
-  return error instanceof Error
-    ? `${error.name} (see cause)`
-    : "unknown error (see cause)";
-}
-
-function iso(ms: number | undefined): string {
-  return ms === undefined ? "an unknown time" : new Date(ms).toISOString();
 }
