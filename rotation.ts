@@ -1,9 +1,10 @@
 /**
  * Staged, verified rotation of Genesys Cloud OAuth client secrets: the admin
  * client for the Platform API's OAuth client endpoints, the rotation state
- * machine (plan → regenerate → test → publish → promote → done), where a new
- * secret goes (secret sinks), the resume journal, and the `GENESYS_*`
- * environment configuration the tasks read.
+ * machine (plan → regenerate → publish → test → promote → done), promotion on
+ * its own, where a new secret goes (secret sinks), the resume journal, the
+ * per-env-file lock, pre-flight checks, and the `GENESYS_*` environment
+ * configuration the tasks read.
  *
  * Genesys Cloud has one secret per OAuth client, so rotation regenerates only
  * the *standby* of two clients with the same roles, proves the new secret
@@ -50,6 +51,9 @@
  * @module
  */
 export * from "./src/rotation/staged_rotation.ts";
+export * from "./src/rotation/promotion.ts";
+export * from "./src/rotation/lock.ts";
+export * from "./src/rotation/preflight.ts";
 export * from "./src/rotation/sinks.ts";
 export * from "./src/rotation/journal.ts";
 export * from "./src/rotation/env_config.ts";

@@ -11,6 +11,7 @@ import { resolveRegion } from "./regions.ts";
 import { DEFAULT_RETRY, type RetryOptions, type RetryPolicy } from "./retry.ts";
 import { Secret } from "./secret.ts";
 import type { ActiveStore, TokenStore } from "./store.ts";
+import { type CredentialSource, loadSource } from "./sources/source.ts";
 
 /** One OAuth client credential. */
 export interface CredentialInput {
@@ -58,6 +59,12 @@ export interface DualSecretAuthOptions {
   readonly tokenStore?: TokenStore;
   /** Where the active label lives; default: in memory. */
   readonly activeStore?: ActiveStore;
+  /**
+   * Where the credentials and active label come from, followed while the
+   * instance runs (such as `envFileSource(".env")` from `./sources`);
+   * instead of `credentials` and `active`.
+   */
+  readonly source?: CredentialSource;
 }
 
 /** A validated credential. */
@@ -123,6 +130,17 @@ export function resolveConfig(
 ): ResolvedConfig {
   if (typeof options !== "object" || options === null) {
     throw new ConfigError("options", "pass an options object");
+  }
+  if (options.source !== undefined) {
+    if (options.credentials !== undefined || options.clientId !== undefined) {
+      throw new ConfigError("source", "give either source or credentials");
+    }
+    const snapshot = loadSource(options.source);
+    options = {
+      ...options,
+      ...snapshot,
+      active: options.active ?? snapshot.active,
+    };
   }
   const credentials = resolveCredentials(shorthandOrList(options), warnings);
   checkInjected(options);

@@ -26,6 +26,7 @@ import {
 } from "./errors.ts";
 import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
 import { createMemoryActiveStore, createMemoryTokenStore } from "./store.ts";
+import { followSource } from "./sources/follow.ts";
 
 /** One credential in {@linkcode AuthStatus}. No secret, no token. */
 export interface CredentialStatus {
@@ -392,6 +393,7 @@ export function createDualSecretAuth(
 
   async function close(): Promise<void> {
     if (closed) return;
+    await follower?.stop();
     closed = true;
     closeController.abort(new ClosedError());
     const pending = [...slots.values()].map((slot) => slot.inflight);
@@ -413,6 +415,12 @@ export function createDualSecretAuth(
     close,
     [Symbol.asyncDispose]: close,
   };
+  const follower = options.source
+    ? followSource(auth, options.source, {
+      credentials: config.credentials,
+      active: config.active,
+    }, emitWarning)
+    : undefined;
   Object.defineProperty(auth, Symbol.for("Deno.customInspect"), {
     value: () =>
       `DualSecretAuth { active: "${activeStore.get()}", credentials: [${

@@ -1,5 +1,5 @@
 /**
- * `genesys-rotate`: the verify and rotate tasks as one program, for
+ * `genesys-rotate`: the verify, rotate and promote tasks as one program, for
  * `deno compile` (`deno task compile`) and for `deno run -P=operator tasks/cli.ts`.
  * The compiled binary has its permissions fixed at build time, so it needs
  * neither Deno nor deno.json where it runs.
@@ -7,19 +7,21 @@
  * @module
  */
 import denoJson from "../deno.json" with { type: "json" };
+import { main as promote } from "./promote.ts";
 import { main as rotate } from "./rotate.ts";
-import { EXIT_USAGE, runTask, type TaskMain } from "./_cli.ts";
+import { EXIT_CODES_HELP, EXIT_USAGE, runTask, type TaskMain } from "./_cli.ts";
 import { main as verify } from "./verify.ts";
 
 /** The program's name, as built by `deno task compile`. */
 export const PROGRAM = "genesys-rotate";
 
-/** The env file both subcommands read when no `--env-file` is given. */
+/** The env file the subcommands read when no `--env-file` is given. */
 export const DEFAULT_ENV_FILE = ".env";
 
 const SUBCOMMANDS: Readonly<Record<string, TaskMain>> = {
   verify,
   rotate,
+  promote,
 };
 
 const USAGE = `Usage: ${PROGRAM} <command> [options]
@@ -28,15 +30,18 @@ Zero-downtime rotation of Genesys Cloud OAuth client secrets (blue/green).
 
 Commands:
   verify   check that every configured credential gets a token and can call the API
-  rotate   regenerate the standby credential's secret, store it, optionally promote it
+  rotate   regenerate the standby credential's secret, store it, prove it
+  promote  switch GENESYS_ACTIVE to a credential that is proven to work
 
-Both read the GENESYS_* variables from the environment and from ./${DEFAULT_ENV_FILE}
-(or --env-file <path>; the file wins). Run "${PROGRAM} <command> --help" for
-the options of a command.
+All read the GENESYS_* variables from ./${DEFAULT_ENV_FILE} (or --env-file <path>);
+a variable set in the shell environment wins, with a notice. Run
+"${PROGRAM} <command> --help" for the options of a command.
 
 Options:
   -h, --help     show this help
   -V, --version  show the version
+
+${EXIT_CODES_HELP}
 `;
 
 /**
@@ -45,8 +50,8 @@ Options:
  */
 const PERMISSION_HINT =
   `${PROGRAM} runs with permissions fixed when it was built (deno task compile; ` +
-  `the set "operator" in deno.json): only the files .env, .env.tmp, .env.rotation.json ` +
-  `and .env.rotation.json.tmp in the current directory, the GENESYS_* variables and NO_COLOR, ` +
+  `the set "operator" in deno.json): only files in the directory it runs in, ` +
+  `the GENESYS_* variables and NO_COLOR, ` +
   `and the hosts of the Genesys Cloud region domains plus 127.0.0.1 and localhost. ` +
   `Run it in the directory that holds .env, or rebuild it with the extra --allow-* flag.`;
 
@@ -55,7 +60,8 @@ const PERMISSION_HINT =
  * one line on stderr and an exit code. It never exits the process.
  *
  * @param args The command-line arguments, the subcommand first.
- * @returns The exit code: 0 on success, 1 on a failed operation, 2 on bad input.
+ * @returns The exit code: 0 on success, 1 on a failed operation, 2 on bad
+ *   input, 3 when the env file is locked, 130 when interrupted.
  */
 export async function runCli(args: readonly string[]): Promise<number> {
   const [command, ...rest] = args;

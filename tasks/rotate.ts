@@ -1,7 +1,9 @@
 /**
  * `deno task rotate`: staged rotation of the standby credential's secret
- * (plan → regenerate → test → publish → promote → done), publishing to the
- * env file (or printing it once with `--print-secret`).
+ * (plan → regenerate → publish → test → promote → done), storing it in the
+ * env file the moment it is regenerated (or printing it once with
+ * `--print-secret`). One run per env file at a time (a lock); SIGINT and
+ * SIGTERM let the new secret be stored first, then exit 130.
  *
  * @module
  */
@@ -15,48 +17,72 @@ import {
   readRotationEnv,
 } from "../src/rotation/env_config.ts";
 import { createFileJournal } from "../src/rotation/journal.ts";
+import { acquireEnvFileLock } from "../src/rotation/lock.ts";
 import {
   createEnvFileSink,
   createPrintSink,
   setEnvFileValue,
 } from "../src/rotation/sinks.ts";
 import {
+  type RotationFailpoint,
   type RotationPhaseEvent,
   type RotationReport,
   runStagedRotation,
   StagedRotationError,
 } from "../src/rotation/staged_rotation.ts";
 import {
+  adminTokenSource,
   type Cell,
+  describeFailure,
+  EXIT_CODES_HELP,
   EXIT_FAILED,
+  EXIT_INTERRUPTED,
+  EXIT_USAGE,
+  explain,
+  failpointHook,
+  overrideNotice,
   paint,
+  printFailure,
   readRotationVariables,
+  reportingRateLimits,
   runTask,
   setUpLogging,
   table,
   UsageError,
   useColour,
 } from "./_cli.ts";
+import { onInterrupt, refuseWrittenOverrides } from "./_signals.ts";
 
 const HELP = `Usage: deno task rotate [options]
        genesys-rotate rotate [options]
 
 Regenerates the secret of the standby Genesys Cloud OAuth client (the one that
-GENESYS_ACTIVE does not name), proves it with a token request, stores it in the
-env file, and with --promote switches GENESYS_ACTIVE to it. Traffic stays on
-the active client until then. Progress (no secrets) is kept in
-<env-file>.rotation.json so an interrupted rotation can be re-run safely.
+GENESYS_ACTIVE does not name), stores it in the env file at once (Genesys Cloud
+shows it only once), then proves it with token requests, retrying while it
+propagates. It never changes GENESYS_ACTIVE unless --promote is given; to switch
+traffic later, run "deno task promote". Progress (no secrets) is kept in
+<env-file>.rotation.json: re-running the same command resumes an interrupted
+rotation without regenerating a secret that was stored. One rotate or promote
+per env file runs at a time (<env-file>.lock).
 
 Options:
-  --dry-run          verify and plan only; change nothing
-  --yes              do not ask for confirmation (required without a terminal)
-  --promote          after publishing, set GENESYS_ACTIVE to the rotated label
-  --to <label>       rotate this label (blue or green) and promote it
-  --env-file <path>  the env file to read and update (default .env)
-  --print-secret     print the new secret once instead of writing the env file
-  --json             print the report as JSON
-  --verbose          log debug details to stderr
-  -h, --help         show this help
+  --dry-run                  verify, plan and check every file; change nothing
+  --yes                      do not ask for confirmation (required without a terminal)
+  --promote                  after proving the new secret, set GENESYS_ACTIVE to it
+  --to <label>               rotate this label (blue or green) and promote it
+  --env-file <path>          the env file to read and update (default .env)
+  --propagation-timeout <s>  how long to keep proving the new secret (default 60)
+  --fresh                    ignore an unfinished, stale or foreign journal and start over
+  --print-secret             print the new secret once instead of writing the env file
+  --json                     print the outcome (success or failure) as JSON
+  --verbose                  log debug details to stderr
+  -h, --help                 show this help
+
+Variables set in the shell environment win over the env file (a notice names
+each one that differs); rotate refuses when the shell overrides a variable it
+writes (GENESYS_ACTIVE, GENESYS_CLIENT_SECRET_*).
+
+${EXIT_CODES_HELP}
 `;
 
 /**
@@ -77,6 +103,8 @@ export async function main(
       promote: { type: "boolean", default: false },
       to: { type: "string" },
       "env-file": { type: "string", default: ".env" },
+      "propagation-timeout": { type: "string" },
+      fresh: { type: "boolean", default: false },
       "print-secret": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       verbose: { type: "boolean", default: false },
@@ -93,6 +121,10 @@ export async function main(
   if (envFile.trim() === "") throw new UsageError("--env-file needs a path");
   const promote = values.promote || values.to !== undefined;
   const dryRun = values["dry-run"];
+  const propagationTimeoutMs = parseSeconds(
+    "--propagation-timeout",
+    values["propagation-timeout"],
+  );
   if (values["print-secret"] && promote) {
     throw new UsageError(
       "--print-secret cannot be combined with --promote or --to: nothing would record the new active label. " +
@@ -103,9 +135,13 @@ export async function main(
     "rotate",
     values.verbose ? "debug" : values.json ? "warning" : "info",
   );
-  const config = readRotationEnv(await readRotationVariables(envFile), {
-    standby: values.to,
+  const overrides: string[] = [];
+  const variables = await readRotationVariables(envFile, (override) => {
+    overrides.push(override.variable);
+    console.error(overrideNotice(override));
   });
+  if (!values["print-secret"]) refuseWrittenOverrides(overrides, envFile);
+  const config = readRotationEnv(variables, { standby: values.to });
   const standby = config.credentials.find((c) => c.label === config.standby)!;
 
   if (!dryRun && !values.yes) {
@@ -126,9 +162,26 @@ export async function main(
     }
   }
 
+  // A dry run writes nothing, not even the lock file.
+  await using lock = dryRun
+    ? undefined
+    : await acquireEnvFileLock(envFile, `rotate ${args.join(" ")}`.trim());
+  if (lock?.previousHolder) {
+    const previous = lock.previousHolder;
+    console.error(
+      `Notice: a previous run ("${previous.command}", pid ${previous.pid}, started ${previous.startedAt}) ` +
+        `ended without releasing ${lock.path} (killed?); the operating system released its lock. ` +
+        `The journal says what to resume.`,
+    );
+  }
+
   const adminCredential = config.admin
     ? { label: "admin", ...config.admin }
     : config.credentials.find((c) => c.label === config.active)!;
+  const adminVariable = config.admin
+    ? "GENESYS_ADMIN_CLIENT_SECRET"
+    : clientSecretEnvVar(config.active);
+  const progress = (line: string) => console.error(line);
   // Only that one credential: an admin token must never come from a
   // failover to the standby whose secret is about to change.
   await using adminAuth = createDualSecretAuth({
@@ -137,8 +190,12 @@ export async function main(
   });
   const admin = createGenesysAdminClient({
     apiUrl: config.apiUrl,
-    getAccessToken: (options) => adminAuth.getAccessToken(options),
+    getAccessToken: adminTokenSource(
+      (options) => adminAuth.getAccessToken(options),
+      adminVariable,
+    ),
     invalidateToken: (token) => adminAuth.invalidate(token),
+    fetch: reportingRateLimits(progress),
   });
   const printed: string[] = [];
   const sink = values["print-secret"]
@@ -147,9 +204,11 @@ export async function main(
     }, { keyFor: clientSecretEnvVar })
     : createEnvFileSink(envFile, { keyFor: clientSecretEnvVar });
 
-  const controller = new AbortController();
-  const onSignal = () => controller.abort(new Error("interrupted"));
-  Deno.addSignalListener("SIGINT", onSignal);
+  const rerun = `run the same command again (deno task rotate ${
+    args.filter((a) => a !== "--fresh").join(" ")
+  })`.replace(" )", ")");
+  const failpoint = failpointHook();
+  await using interrupt = onInterrupt();
   let report: RotationReport;
   try {
     report = await runStagedRotation({
@@ -162,35 +221,63 @@ export async function main(
       promote,
       onPromote: (label) => setEnvFileValue(envFile, ACTIVE_ENV_VAR, label),
       dryRun,
+      fresh: values.fresh,
       journal: createFileJournal(`${envFile}.rotation.json`),
-      onPhase: (event) => logPhase(log, event),
-      signal: controller.signal,
+      propagationTimeoutMs,
+      fetch: reportingRateLimits(progress),
+      onPhase: (event) => logPhase(log, event, progress),
+      signal: interrupt.signal,
+      commands: {
+        rerun,
+        promote: `run deno task promote${
+          envFile === ".env" ? "" : ` --env-file ${envFile}`
+        }`,
+        fresh: `run deno task rotate --yes --fresh${
+          envFile === ".env" ? "" : ` --env-file ${envFile}`
+        }`,
+      },
+      failpoint: failpoint as
+        | ((point: RotationFailpoint) => Promise<void>)
+        | undefined,
     });
   } catch (error) {
     if (!(error instanceof StagedRotationError)) throw error;
-    if (values.json) {
-      console.log(JSON.stringify(
-        {
-          ok: false,
-          error: {
-            code: error.code,
-            phase: error.phase,
-            active: error.active,
-            standby: error.standby,
-            state: error.state,
-            nextStep: error.nextStep,
-            message: error.message,
-          },
-        },
-        null,
-        2,
-      ));
-    } else {
-      console.error(error.message);
+    const cause = describeFailure(error.cause, "rotate");
+    const exitCode = error.interrupted
+      ? EXIT_INTERRUPTED
+      : cause.exitCode === EXIT_USAGE
+      ? EXIT_USAGE
+      : EXIT_FAILED;
+    const message =
+      `Rotation of "${error.standby}" failed in phase ${error.phase}: ${
+        explain(error.cause).message.replace(/\.$/, "")
+      }.\nState: ${error.state}\nNext: ${error.nextStep}`;
+    printFailure(
+      {
+        exitCode,
+        code: error.code,
+        causeCode: cause.code,
+        message,
+      },
+      values.json,
+      {
+        phase: error.phase,
+        active: error.active,
+        standby: error.standby,
+        state: error.state,
+        nextStep: error.nextStep,
+        interrupted: error.interrupted,
+        // A printed secret exists nowhere else: show it even on failure.
+        ...(printed.length > 0 ? { printedSecret: printed } : {}),
+      },
+    );
+    if (printed.length > 0 && !values.json) {
+      console.log(
+        "The new secret was regenerated and exists only here; store it now, then run the same command again to prove it:",
+      );
+      for (const line of printed) console.log(line);
     }
-    return EXIT_FAILED;
-  } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
+    return exitCode;
   }
 
   if (values.json) {
@@ -204,13 +291,35 @@ export async function main(
   return 0;
 }
 
+/**
+ * Parses a number of seconds given on the command line.
+ *
+ * @param flag The flag, for the message.
+ * @param text Its value, if given.
+ * @returns Milliseconds, or undefined when not given.
+ */
+export function parseSeconds(
+  flag: string,
+  text: string | undefined,
+): number | undefined {
+  if (text === undefined) return undefined;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds < 0 || text.trim() === "") {
+    throw new UsageError(`${flag} needs a number of seconds, such as 60`);
+  }
+  return seconds * 1000;
+}
+
 function logPhase(
   log: Logger,
   event: RotationPhaseEvent,
+  progress: (line: string) => void,
 ): void {
   const properties = { ...event, detail: event.detail ?? "" };
   if (event.status === "failed") {
-    log.error("{phase} failed: {detail}", properties);
+    log.debug("{phase} failed: {detail}", properties);
+  } else if (event.status === "progress") {
+    progress(`${event.phase}: ${event.detail ?? ""}`);
   } else if (event.status === "started") {
     log.debug("{phase} started", properties);
   } else {
@@ -225,9 +334,12 @@ function printReport(report: RotationReport, printed: readonly string[]): void {
     skipped: "dim",
     failed: "red",
     started: "yellow",
+    progress: "yellow",
   } as const;
   const rows: Cell[][] = report.phases
-    .filter((event) => event.status !== "started")
+    .filter((event) =>
+      event.status !== "started" && event.status !== "progress"
+    )
     .map((event) => [
       event.phase,
       { text: event.status, colour: tint[event.status] },
@@ -237,11 +349,15 @@ function printReport(report: RotationReport, printed: readonly string[]): void {
   console.log("");
   const title = report.dryRun
     ? "Dry run: nothing was changed."
+    : report.resumed
+    ? "Rotation resumed and complete."
     : "Rotation complete.";
   console.log(paint(title, "bold", colour));
+  if (report.resumedFrom) console.log(`Resumed: ${report.resumedFrom}`);
   console.log(
-    `Active: ${report.active}   rotated: ${report.standby} (${report.clientId})   published to: ${report.sink}`,
+    `Active: ${report.active}   rotated: ${report.standby} (${report.clientId})   stored in: ${report.sink}`,
   );
+  for (const warning of report.warnings) console.log(`Warning: ${warning}`);
   if (printed.length > 0) {
     console.log("\nThe new secret, shown this once; store it now:");
     for (const line of printed) console.log(line);

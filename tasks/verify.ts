@@ -13,11 +13,18 @@ import {
   RateLimitedError,
   TokenEndpointUnavailableError,
 } from "../src/errors.ts";
-import { readRotationEnv } from "../src/rotation/env_config.ts";
+import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
+import {
+  clientSecretEnvVar,
+  readRotationEnv,
+} from "../src/rotation/env_config.ts";
 import type { Secret } from "../src/secret.ts";
 import { requestToken } from "../src/token_endpoint.ts";
 import {
+  EXIT_CODES_HELP,
   EXIT_FAILED,
+  explain,
+  overrideNotice,
   readRotationVariables,
   runTask,
   setUpLogging,
@@ -30,13 +37,18 @@ const HELP = `Usage: deno task verify [options]
 
 Checks every configured Genesys Cloud credential (blue, green, and admin when
 GENESYS_ADMIN_CLIENT_ID is set): gets a token and calls GET /api/v2/tokens/me.
-Exits 1 when the active credential (GENESYS_ACTIVE) is not usable.
+Then checks that the admin credential (or the active one, without a separate
+admin) may read the standby's OAuth client, as a rotation must. Exits 1 when
+the active credential is not usable or the admin credential cannot rotate.
 
 Options:
-  --env-file <path>  also read the GENESYS_* variables from this file
-  --json             print JSON instead of a table
+  --env-file <path>  read the GENESYS_* variables from this file (default .env;
+                     variables set in the shell win, with a notice)
+  --json             print JSON instead of a table (failures too)
   --verbose          log debug details to stderr
   -h, --help         show this help
+
+${EXIT_CODES_HELP}
 `;
 
 /** The outcome of one credential. */
@@ -67,7 +79,7 @@ export async function main(
   const { values } = parseArgs({
     args: [...args],
     options: {
-      "env-file": { type: "string" },
+      "env-file": { type: "string", default: ".env" },
       json: { type: "boolean", default: false },
       verbose: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -84,7 +96,10 @@ export async function main(
     values.verbose ? "debug" : values.json ? "warning" : "info",
   );
   const config = readRotationEnv(
-    await readRotationVariables(values["env-file"]),
+    await readRotationVariables(
+      values["env-file"],
+      (override) => console.error(overrideNotice(override)),
+    ),
   );
   const targets = config.credentials.map((c) => ({
     label: c.label,
@@ -102,7 +117,7 @@ export async function main(
   }
   log.info("Verifying {count} credentials against {tokenUrl}", {
     count: targets.length,
-    tokenUrl: config.tokenUrl,
+    tokenUrl: withoutUserInfo(config.tokenUrl),
   });
   const rows = await Promise.all(
     targets.map((target) => check(target, config.tokenUrl, config.apiUrl)),
@@ -115,10 +130,41 @@ export async function main(
   }
   const activeRow = rows.find((row) => row.active)!;
   const usable = activeRow.status === "ok";
+  const adminLabel = config.admin ? "admin" : config.active;
+  const adminRow = rows.find((row) => row.label === adminLabel)!;
+  const standbyId =
+    config.credentials.find((c) => c.label === config.standby)!.clientId;
+  const canRotate = adminRow.status === "ok"
+    ? await checkAdmin(
+      targets.find((t) => t.label === adminLabel)!,
+      config.tokenUrl,
+      config.apiUrl,
+      standbyId,
+      config.admin
+        ? "GENESYS_ADMIN_CLIENT_SECRET"
+        : clientSecretEnvVar(config.active),
+    )
+    : {
+      ok: false,
+      detail: `the admin credential "${adminLabel}" does not get a token (${
+        adminRow.detail ?? adminRow.status
+      }); check ${
+        config.admin
+          ? "GENESYS_ADMIN_CLIENT_SECRET"
+          : clientSecretEnvVar(config.active)
+      }`,
+    };
   if (values.json) {
     console.log(
       JSON.stringify(
-        { active: config.active, usable, credentials: rows },
+        {
+          ok: usable && canRotate.ok,
+          active: config.active,
+          usable,
+          canRotate: canRotate.ok,
+          ...(canRotate.ok ? {} : { rotateProblem: canRotate.detail }),
+          credentials: rows,
+        },
         null,
         2,
       ),
@@ -132,8 +178,63 @@ export async function main(
           activeRow.detail ?? activeRow.status
         }`,
     );
+    console.log(
+      canRotate.ok
+        ? `The admin credential "${adminLabel}" can read the standby's OAuth client (${standbyId}); rotation can proceed.`
+        : `The admin credential "${adminLabel}" CANNOT rotate: ${canRotate.detail}`,
+    );
   }
-  return usable ? 0 : EXIT_FAILED;
+  return usable && canRotate.ok ? 0 : EXIT_FAILED;
+}
+
+/**
+ * Whether the admin credential may do what a rotation does first: read the
+ * standby's OAuth client (`oauth:client:view`). Regenerating
+ * (`oauth:client:edit`) cannot be checked without doing it.
+ */
+async function checkAdmin(
+  target: { label: string; clientId: string; secret: Secret },
+  tokenUrl: string,
+  apiUrl: string,
+  standbyId: string,
+  variable: string,
+): Promise<{ ok: boolean; detail?: string }> {
+  const admin = createGenesysAdminClient({
+    apiUrl,
+    getAccessToken: async () =>
+      (await requestToken({
+        tokenUrl,
+        label: target.label,
+        clientId: target.clientId,
+        clientSecret: target.secret,
+        fetch: globalThis.fetch,
+        clock: systemClock,
+        timeoutMs: TIMEOUT_MS,
+      })).accessToken,
+    retry: { maxAttempts: 2 },
+  });
+  try {
+    await admin.getClient(standbyId);
+    return { ok: true };
+  } catch (error) {
+    const code = error instanceof DualSecretAuthError ? error.code : "";
+    const words = code === "GENESYS_ADMIN_UNAUTHORIZED"
+      ? `GENESYS_ADMIN_UNAUTHORIZED: the API rejected its token; check ${variable} and the region`
+      : explain(error).message;
+    return { ok: false, detail: words };
+  }
+}
+
+/** A URL without user name or password, for printing. */
+function withoutUserInfo(text: string): string {
+  try {
+    const url = new URL(text);
+    url.username = "";
+    url.password = "";
+    return url.href;
+  } catch {
+    return "(invalid URL)";
+  }
 }
 
 async function check(
@@ -210,14 +311,18 @@ function classify(
       detail: `${what}: ${error.oauthError} (HTTP ${error.status})`,
     };
   }
+  // Operator words only: server text may echo what was sent.
   if (
     error instanceof TokenEndpointUnavailableError ||
     error instanceof RateLimitedError
   ) {
-    return { status: "unreachable", detail: `${what}: ${error.message}` };
+    return {
+      status: "unreachable",
+      detail: `${what}: ${explain(error).message}`,
+    };
   }
   if (error instanceof DualSecretAuthError) {
-    return { status: "error", detail: `${what}: ${error.message}` };
+    return { status: "error", detail: `${what}: ${explain(error).message}` };
   }
   throw error;
 }

@@ -1,7 +1,8 @@
 /**
  * Reading and rewriting `.env` files the way Deno's `--env-file` reads them,
- * and writing files atomically (temp file in the same directory, mode 0600,
- * rename), so a reader never sees half a file.
+ * and writing files atomically and durably (a unique temp file next to the
+ * real target, its mode and owner kept, fsync, rename, fsync of the
+ * directory), so a reader never sees half a file.
  *
  * @module
  */
@@ -147,26 +148,107 @@ export function setEnvValue(text: string, key: string, value: string): string {
   return `${text}${separator}${key}=${formatted}${eol}`;
 }
 
+/** How {@linkcode writeFileAtomic} treats the file it replaces. */
+export interface AtomicWriteOptions {
+  /**
+   * The temp file; must be in the same directory as the file written.
+   *
+   * @default a name unique to this call, next to the file written
+   */
+  readonly tempPath?: string;
+  /**
+   * The mode of a file that does not exist yet. An existing file keeps its
+   * own mode, owner and group.
+   *
+   * @default 0o600
+   */
+  readonly newFileMode?: number;
+}
+
 /**
- * Replaces a file atomically: writes `tempPath` (created fresh with mode
- * 0600, never through an existing file or link), flushes it, then renames it
- * over `path`. Readers see the old file or the new one, never a mix.
+ * Where a write to `path` really lands: the target of a symlink (followed
+ * through every link), else `path` itself. A missing file resolves to itself.
  *
- * @param path The file to replace.
+ * @param path The file as the operator named it.
+ * @returns The path of the file to rewrite.
+ */
+export async function resolveWriteTarget(path: string): Promise<string> {
+  try {
+    return await Deno.realPath(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  // A dangling link: write where it points, so the link keeps working.
+  try {
+    const link = await Deno.readLink(path);
+    return link.startsWith("/") ? link : `${dirOf(path)}/${link}`;
+  } catch {
+    return path;
+  }
+}
+
+/**
+ * A temp file name next to `target`, unique to this call (process id and a
+ * random part), so two runs never write through each other's temp file.
+ *
+ * @param target The file that will be replaced.
+ * @returns The temp file's path.
+ */
+export function uniqueTempPath(target: string): string {
+  const random = crypto.randomUUID().slice(0, 8);
+  return `${dirOf(target)}/.${baseOf(target)}.${Deno.pid}-${random}.tmp`;
+}
+
+/**
+ * Replaces a file atomically and durably. Symlinks are followed: the file
+ * they point to is rewritten in its own directory and the link stays. The
+ * new contents go to a fresh temp file next to the target (never through an
+ * existing file or link) that gets the target's mode, owner and group; it is
+ * flushed (`fsync`), renamed over the target, and the directory is flushed
+ * too, so after a crash the file holds the old text or the new, never a mix
+ * and never nothing.
+ *
+ * @param path The file to replace (or a symlink to it).
  * @param text The new contents.
- * @param tempPath The temp file; must be in the same directory. Default `path + ".tmp"`.
+ * @param options The temp file, or options; see {@linkcode AtomicWriteOptions}.
  */
 export async function writeFileAtomic(
   path: string,
   text: string,
-  tempPath: string = `${path}.tmp`,
+  options: string | AtomicWriteOptions = {},
 ): Promise<void> {
+  const settings = typeof options === "string"
+    ? { tempPath: options }
+    : options;
+  const target = await resolveWriteTarget(path);
+  const tempPath = settings.tempPath ?? uniqueTempPath(target);
+  let existing: Deno.FileInfo | undefined;
+  try {
+    existing = await Deno.stat(target);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const mode = existing?.mode != null
+    ? existing.mode & 0o7777
+    : settings.newFileMode ?? 0o600;
   const file = await createFresh(tempPath);
   try {
     const bytes = new TextEncoder().encode(text);
     let written = 0;
     while (written < bytes.length) {
       written += await file.write(bytes.subarray(written));
+    }
+    if (Deno.build.os !== "windows") {
+      // Created 0600 (nobody else can open it meanwhile), then given the
+      // target's own mode and owner: never widened, never changed.
+      await Deno.chmod(tempPath, mode);
+      const mine = await file.stat();
+      if (
+        existing?.uid != null && existing.gid != null &&
+        (existing.uid !== mine.uid || existing.gid !== mine.gid)
+      ) {
+        await Deno.chown(tempPath, existing.uid, existing.gid);
+      }
     }
     await file.sync();
   } catch (error) {
@@ -176,17 +258,30 @@ export async function writeFileAtomic(
   }
   file.close();
   try {
-    // Mode on create is reduced by the umask, never widened; this pins 0600
-    // even where the platform ignored the mode.
-    if (Deno.build.os !== "windows") await Deno.chmod(tempPath, 0o600);
-    await Deno.rename(tempPath, path);
+    await Deno.rename(tempPath, target);
   } catch (error) {
     await Deno.remove(tempPath).catch(() => {});
     throw error;
   }
+  await syncDirectory(dirOf(target));
 }
 
-/** Creates the temp file exclusively; a stale one (a crash) is removed first. */
+/** Flushes a directory's entries (the rename) to disk, where the platform can. */
+async function syncDirectory(dir: string): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  let handle: Deno.FsFile | undefined;
+  try {
+    handle = await Deno.open(dir, { read: true });
+    await handle.sync();
+  } catch (error) {
+    // Some file systems refuse fsync on a directory; the rename stands.
+    if (error instanceof Deno.errors.NotCapable) throw error;
+  } finally {
+    handle?.close();
+  }
+}
+
+/** Creates the temp file exclusively; a leftover one with the same name (a crash) is removed first. */
 async function createFresh(tempPath: string): Promise<Deno.FsFile> {
   const options = { write: true, createNew: true, mode: 0o600 } as const;
   try {
@@ -196,6 +291,27 @@ async function createFresh(tempPath: string): Promise<Deno.FsFile> {
     await Deno.remove(tempPath);
     return await Deno.open(tempPath, options);
   }
+}
+
+/**
+ * The directory part of a path (`.` for a bare name).
+ *
+ * @param path A file path.
+ * @returns Its directory.
+ */
+export function dirOf(path: string): string {
+  const slash = lastSeparator(path);
+  return slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+}
+
+function baseOf(path: string): string {
+  return path.slice(lastSeparator(path) + 1);
+}
+
+function lastSeparator(path: string): number {
+  return Deno.build.os === "windows"
+    ? Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"))
+    : path.lastIndexOf("/");
 }
 
 function indexOrEnd(text: string, search: string, from: number): number {

@@ -7,6 +7,7 @@
  */
 import { ConfigError } from "../errors.ts";
 import { writeFileAtomic } from "./env_file.ts";
+import { checkWritable } from "./preflight.ts";
 
 /** The phases of a staged rotation, in order. */
 export type RotationPhase =
@@ -45,6 +46,39 @@ export interface RotationJournalRecord {
   readonly promotedAt?: number;
   /** When the rotation finished. */
   readonly completedAt?: number;
+  /** When the regenerate call was sent (it may have taken effect even if the run died before it returned). */
+  readonly regenerateRequestedAt?: number;
+  /**
+   * A salted SHA-256 fingerprint of the standby's secret before the rotation
+   * (see {@linkcode fingerprintSecret}), so a re-run can tell whether the sink
+   * already holds a new secret. Never the secret itself.
+   */
+  readonly standbyFingerprintBefore?: string;
+  /** The random salt of `standbyFingerprintBefore`. */
+  readonly fingerprintSalt?: string;
+  /** Whether the run that wrote this was asked to promote. */
+  readonly promoteRequested?: boolean;
+}
+
+/**
+ * A one-way fingerprint of a secret: hex SHA-256 of `salt` and the secret.
+ * With a random salt and a high-entropy secret (Genesys secrets are 43
+ * random characters) it tells two secrets apart without revealing either.
+ *
+ * @param secret The secret's text.
+ * @param salt A random salt, kept next to the fingerprint.
+ * @returns The fingerprint, 64 hex digits.
+ */
+export async function fingerprintSecret(
+  secret: string,
+  salt: string,
+): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(`${salt}\u0000${secret}`),
+  );
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
 }
 
 /** Where the journal is kept. */
@@ -57,6 +91,8 @@ export interface RotationJournal {
    * @param record The new record.
    */
   write(record: RotationJournalRecord): Promise<void>;
+  /** Checks, changing nothing, that `write` will work; run before anything changes. */
+  check?(): Promise<void>;
 }
 
 /**
@@ -85,7 +121,7 @@ export function createMemoryJournal(
  * A journal in a JSON file, replaced atomically on every write.
  *
  * @param path The file, such as `.env.rotation.json`.
- * @param tempPath Its temp file; default `path + ".tmp"`.
+ * @param tempPath Its temp file; default a name unique to each write.
  * @returns The journal.
  */
 export function createFileJournal(
@@ -93,6 +129,9 @@ export function createFileJournal(
   tempPath?: string,
 ): RotationJournal {
   return Object.freeze({
+    async check(): Promise<void> {
+      await checkWritable(path);
+    },
     async read(): Promise<RotationJournalRecord | undefined> {
       let text: string;
       try {
@@ -107,7 +146,7 @@ export function createFileJournal(
       await writeFileAtomic(
         path,
         `${JSON.stringify(record, null, 2)}\n`,
-        tempPath,
+        { tempPath },
       );
     },
   });

@@ -5,8 +5,13 @@
  * @module
  */
 import { ConfigError } from "../errors.ts";
+import { checkWritable } from "./preflight.ts";
 import type { Secret } from "../secret.ts";
-import { setEnvValue, writeFileAtomic } from "./env_file.ts";
+import {
+  resolveWriteTarget,
+  setEnvValue,
+  writeFileAtomic,
+} from "./env_file.ts";
 
 /** A new secret to publish. */
 export interface SecretUpdate {
@@ -30,21 +35,33 @@ export interface SecretSink {
    * @param update The new secret and whose it is.
    */
   publish(update: SecretUpdate): Promise<void>;
+  /**
+   * Checks, changing nothing the operator owns, that `publish` will be able
+   * to store a secret; run before anything is regenerated.
+   *
+   * @returns Warnings for the operator (such as a file readable by others).
+   */
+  check?(): Promise<readonly string[]>;
 }
 
 /** Options of {@linkcode createEnvFileSink}. */
 export interface EnvFileSinkOptions {
   /** The variable for a label's secret, such as `GENESYS_CLIENT_SECRET_GREEN`. */
   readonly keyFor: (label: string) => string;
-  /** The temp file written before the rename; default `path + ".tmp"`. Same directory as `path`. */
+  /**
+   * The temp file written before the rename; same directory as the file.
+   *
+   * @default a name unique to each write, next to the file
+   */
   readonly tempPath?: string;
 }
 
 /**
  * A sink that sets one variable in an env file. The file is rewritten
- * atomically (temp file in the same directory, mode 0600, rename); only that
- * key's value changes, every other line, comment and the order stay as they
- * were; a missing key is appended; a missing file is created.
+ * atomically and durably (see {@linkcode writeFileAtomic}: a symlink is
+ * followed, the mode, owner and group are kept); only that key's value
+ * changes, every other line, comment and the order stay as they were; a
+ * missing key is appended; a missing file is created with mode 0600.
  *
  * @param path The env file, such as `.env`.
  * @param options How a label maps to a variable name.
@@ -77,6 +94,9 @@ export function createEnvFileSink(
   }
   return Object.freeze({
     name: `env file ${path}`,
+    async check(): Promise<readonly string[]> {
+      return (await checkWritable(path)).warnings;
+    },
     async publish(update: SecretUpdate): Promise<void> {
       const key = update.key ?? options.keyFor(update.label);
       await setEnvFileValue(
@@ -89,15 +109,20 @@ export function createEnvFileSink(
   });
 }
 
+/** The write in progress per real file, so writes in one process queue up. */
+const writesInProgress = new Map<string, Promise<unknown>>();
+
 /**
  * Sets one variable in an env file atomically, creating the file if needed.
  * Used for the secret by {@linkcode createEnvFileSink} and, by the rotate
- * task, for `GENESYS_ACTIVE` on promotion.
+ * and promote tasks, for `GENESYS_ACTIVE`. Calls for the same file in one
+ * process run one after the other (read, change, write), so none loses
+ * another's value; across processes, hold the env file's lock.
  *
- * @param path The env file.
+ * @param path The env file (or a symlink to it).
  * @param key The variable name.
  * @param value The new value.
- * @param tempPath The temp file; default `path + ".tmp"`.
+ * @param tempPath The temp file; default a name unique to this write.
  */
 export async function setEnvFileValue(
   path: string,
@@ -105,13 +130,27 @@ export async function setEnvFileValue(
   value: string,
   tempPath?: string,
 ): Promise<void> {
-  let text = "";
+  const target = await resolveWriteTarget(path);
+  const previous = writesInProgress.get(target) ?? Promise.resolve();
+  const write = previous.catch(() => {}).then(async () => {
+    let text = "";
+    try {
+      text = await Deno.readTextFile(target);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    await writeFileAtomic(target, setEnvValue(text, key, value), {
+      tempPath,
+    });
+  });
+  writesInProgress.set(target, write);
   try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    await write;
+  } finally {
+    if (writesInProgress.get(target) === write) {
+      writesInProgress.delete(target);
+    }
   }
-  await writeFileAtomic(path, setEnvValue(text, key, value), tempPath);
 }
 
 /**

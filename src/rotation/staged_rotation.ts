@@ -3,56 +3,64 @@
  * two clients of the same roles (blue and green), the "alternating users"
  * strategy of AWS Secrets Manager rotation:
  *
- * `plan → regenerate → test → publish → promote → done`
+ * `plan → regenerate → publish → test → promote → done`
  *
  * Only the standby client's secret is ever regenerated, so traffic on the
- * active one never notices. The new secret is proven with a real
- * client-credentials grant before it is published, and traffic moves to it
- * only after it is published. Every phase reports to `onPhase`; progress (no
- * secrets) goes to an optional journal, so an interrupted run can be resumed.
+ * active one never notices. The new secret is stored in the sink the moment
+ * the regenerate call returns (the standby's old secret died with that call,
+ * so nothing is lost by storing the new one at once, and Genesys Cloud never
+ * shows it again), then proven with real client-credentials grants for a
+ * bounded propagation time; traffic moves to it only with `promote`.
  *
- * Resume rule: a secret is never kept anywhere but the sink. So if a run
- * stopped after regenerating but before publishing, the new secret is gone and
- * a re-run regenerates again: harmless, because the standby serves no traffic
- * and its old secret died with the first regeneration anyway. If the journal
- * says the secret was published and the configured standby secret (reloaded
- * from the sink) passes a token request, a re-run rolls forward to promotion
- * without regenerating, so instances that already loaded the published secret
- * keep a working standby.
+ * The phases are a table ({@linkcode ROTATION_PHASES}): each names when it is
+ * skipped, what it runs, what it records in the journal, and, on failure,
+ * the state things are in and the next step. A short runner walks it.
+ *
+ * Resume rules (with a journal): a run that stopped after storing the new
+ * secret is resumed by proving the stored secret, never by regenerating it;
+ * a run that stopped after promotion (the active label names the rotated
+ * credential) is only finished; a run that stopped before the new secret was
+ * stored regenerates the standby again (harmless: it serves no traffic). The
+ * credential the active label names is never regenerated. A journal older
+ * than `maxJournalAgeMs`, or made for another sink or OAuth client, is not
+ * resumed silently: the plan fails and says to start afresh (`fresh`).
  *
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
-import {
-  type ConfigWarning,
-  type CredentialInput,
-  resolveConfig,
-  type ResolvedCredential,
-} from "../config.ts";
-import {
-  AbortedError,
-  ConfigError,
-  CredentialRejectedError,
-  DualSecretAuthError,
-  RateLimitedError,
-  TokenEndpointUnavailableError,
-} from "../errors.ts";
+import type { CredentialInput, ResolvedCredential } from "../config.ts";
+import { AbortedError, ConfigError } from "../errors.ts";
 import type { GenesysAdminClient } from "../genesys/admin_client.ts";
-import { delay } from "../retry.ts";
 import type { Secret } from "../secret.ts";
-import { requestToken, type TokenGrant } from "../token_endpoint.ts";
-import type {
-  RotationJournal,
-  RotationJournalRecord,
-  RotationPhase,
+import type { TokenGrant } from "../token_endpoint.ts";
+import {
+  fingerprintSecret,
+  type RotationJournal,
+  type RotationJournalRecord,
+  type RotationPhase,
 } from "./journal.ts";
+import { propagationTimeout, proveSecret } from "./proof.ts";
+import {
+  checkAborted,
+  iso,
+  makePlan,
+  type Plan,
+  type Resume,
+} from "./rotation_plan.ts";
+import {
+  describe,
+  RotationJournalError,
+  StagedRotationError,
+} from "./rotation_errors.ts";
 import type { SecretSink } from "./sinks.ts";
 
 export type { RotationPhase } from "./journal.ts";
+export * from "./rotation_errors.ts";
 
-/** What happened to a phase. */
+/** What happened to a phase; `progress` is a line while a phase waits or retries. */
 export type RotationPhaseStatus =
   | "started"
+  | "progress"
   | "completed"
   | "skipped"
   | "failed";
@@ -71,9 +79,60 @@ export interface RotationPhaseEvent {
   readonly detail?: string;
 }
 
+/**
+ * A named point inside or between phases where a test may stop the process
+ * (see `failpoint`): `regenerate:after` has the new secret in hand but not yet
+ * stored, `publish:after` has stored it but not journaled it, and so on.
+ */
+export type RotationFailpoint =
+  | "plan:after"
+  | "regenerate:before"
+  | "regenerate:after"
+  | "publish:after"
+  | "test:inside"
+  | "test:after"
+  | "promote:after"
+  | "done:before";
+
+/** Every {@linkcode RotationFailpoint}, in the order a rotation reaches them. */
+export const ROTATION_FAILPOINTS: readonly RotationFailpoint[] = Object.freeze(
+  [
+    "plan:after",
+    "regenerate:before",
+    "regenerate:after",
+    "publish:after",
+    "test:inside",
+    "test:after",
+    "promote:after",
+    "done:before",
+  ] as const,
+);
+
+/** The words the next steps use for "run it again", in the operator's terms. */
+export interface RotationCommands {
+  /**
+   * Runs the same rotation again.
+   *
+   * @default "run the rotation again"
+   */
+  readonly rerun?: string;
+  /**
+   * Switches traffic only.
+   *
+   * @default "promote it"
+   */
+  readonly promote?: string;
+  /**
+   * Starts over, ignoring the journal.
+   *
+   * @default "run the rotation again with fresh: true"
+   */
+  readonly fresh?: string;
+}
+
 /** Options of {@linkcode runStagedRotation}. */
 export interface StagedRotationOptions {
-  /** The current credentials, such as blue and green. */
+  /** The current credentials, such as blue and green (reloaded from the sink on a re-run). */
   readonly credentials: readonly CredentialInput[];
   /** The label serving traffic now. */
   readonly active: string;
@@ -83,28 +142,73 @@ export interface StagedRotationOptions {
   readonly tokenUrl: string;
   /** Regenerates the standby's secret. */
   readonly admin: GenesysAdminClient;
-  /** Where the new secret is published. */
+  /** Where the new secret is stored, right after it is regenerated. */
   readonly sink: SecretSink;
-  /** Switch traffic to the standby after publishing. Default false. */
+  /**
+   * Switch traffic to the standby once its new secret is proven.
+   *
+   * @default false
+   */
   readonly promote?: boolean;
   /** How promotion is applied (for example `auth.rotate({ to })`, or writing `GENESYS_ACTIVE`). Required with `promote`. */
   readonly onPromote?: (label: string) => Promise<void> | void;
-  /** Verify and plan only; change nothing (no journal write either). */
+  /**
+   * Verify and plan only, including the sink's and journal's pre-flight
+   * checks; change nothing (no journal write either).
+   *
+   * @default false
+   */
   readonly dryRun?: boolean;
   /** Persisted progress, for resuming. */
   readonly journal?: RotationJournal;
+  /**
+   * Start over: ignore an unfinished, stale or foreign journal record.
+   *
+   * @default false
+   */
+  readonly fresh?: boolean;
+  /**
+   * An unfinished journal record older than this is not resumed; the plan
+   * fails and says to start afresh.
+   *
+   * @default 86_400_000 (24 h)
+   */
+  readonly maxJournalAgeMs?: number;
   /** The fetch for token requests; default the global `fetch`. */
   readonly fetch?: typeof fetch;
   /** The clock; default the system clock. */
   readonly clock?: Clock;
-  /** Token requests tried with the new secret before giving up (it may take a moment to propagate). Default 5. */
+  /**
+   * How long the new secret may take to propagate: token requests are
+   * retried with backoff until one passes or this time has passed.
+   *
+   * @default 60_000
+   */
+  readonly propagationTimeoutMs?: number;
+  /**
+   * Most token requests tried with the new secret.
+   *
+   * @default unlimited within `propagationTimeoutMs`
+   */
   readonly testAttempts?: number;
-  /** Wait between those attempts, in ms. Default 2,000. */
+  /**
+   * The first wait between those requests, in ms; it doubles up to 5 s.
+   *
+   * @default 1_000
+   */
   readonly testDelayMs?: number;
-  /** Receives each phase event. A throwing listener is ignored. */
-  readonly onPhase?: (event: RotationPhaseEvent) => void;
-  /** Stops the rotation between (or during) phases. */
+  /** Receives each phase event. A throwing or rejecting listener is ignored. */
+  readonly onPhase?: (event: RotationPhaseEvent) => unknown;
+  /**
+   * Stops the rotation in plan, between phases and while testing. Never
+   * between the regenerate call and the new secret being stored: that call
+   * runs to its end and the secret is stored first.
+   */
   readonly signal?: AbortSignal;
+  /** The words of next steps (commands the operator runs). */
+  readonly commands?: RotationCommands;
+  /** A test hook: awaited at each named point, such as to stop the process there. */
+  readonly failpoint?: (point: RotationFailpoint) => void | Promise<void>;
 }
 
 /** What a rotation did. No secrets. */
@@ -123,119 +227,338 @@ export interface RotationReport {
   readonly clientId: string;
   /** Whether traffic was switched to the standby. */
   readonly promoted: boolean;
-  /** Whether an interrupted rotation was rolled forward without regenerating. */
+  /** Whether an interrupted rotation was resumed without regenerating. */
   readonly resumed: boolean;
+  /** What was resumed, for people, when something was. */
+  readonly resumedFrom?: string;
   /** The sink's name. */
   readonly sink: string;
   /** When the secret was regenerated (this run or the resumed one). */
   readonly regeneratedAt?: number;
-  /** When the secret was published. */
+  /** When the secret was stored in the sink. */
   readonly publishedAt?: number;
   /** Lifetime of the standby's tokens, when the admin API said. */
   readonly tokenLifetimeSeconds?: number;
+  /** Warnings of the pre-flight checks, such as an env file readable by others. */
+  readonly warnings: readonly string[];
   /** Every phase event, in order. */
   readonly phases: readonly RotationPhaseEvent[];
   /** What to do next, for people. */
   readonly nextStep: string;
 }
 
-/** The stable codes of {@linkcode StagedRotationError}, one per failing phase. */
-export const RotationErrorCode: {
-  readonly PLAN_FAILED: "ROTATION_PLAN_FAILED";
-  readonly REGENERATE_FAILED: "ROTATION_REGENERATE_FAILED";
-  readonly TEST_FAILED: "ROTATION_TEST_FAILED";
-  readonly PUBLISH_FAILED: "ROTATION_PUBLISH_FAILED";
-  readonly PROMOTE_FAILED: "ROTATION_PROMOTE_FAILED";
-  readonly DONE_FAILED: "ROTATION_DONE_FAILED";
-} = Object.freeze(
-  {
-    PLAN_FAILED: "ROTATION_PLAN_FAILED",
-    REGENERATE_FAILED: "ROTATION_REGENERATE_FAILED",
-    TEST_FAILED: "ROTATION_TEST_FAILED",
-    PUBLISH_FAILED: "ROTATION_PUBLISH_FAILED",
-    PROMOTE_FAILED: "ROTATION_PROMOTE_FAILED",
-    DONE_FAILED: "ROTATION_DONE_FAILED",
-  } as const,
-);
+/** Everything the phases share while a rotation runs. */
+interface RunState {
+  readonly options: StagedRotationOptions;
+  readonly clock: Clock;
+  readonly fetchFn: typeof fetch;
+  readonly commands: Required<RotationCommands>;
+  readonly emit: (
+    phase: RotationPhase,
+    status: RotationPhaseStatus,
+    detail?: string,
+  ) => void;
+  plan?: Plan;
+  record?: RotationJournalRecord;
+  /** The new secret, once regenerated in this run. */
+  secret?: Secret;
+  grant?: TokenGrant;
+  promoted: boolean;
+}
 
-/** One of the values of {@linkcode RotationErrorCode}. */
-export type RotationErrorCode =
-  typeof RotationErrorCode[keyof typeof RotationErrorCode];
+/** What a phase's failure means: the state things are in and what to run next. */
+interface FailureReport {
+  readonly state: string;
+  readonly nextStep: string;
+}
 
-const CODE_OF_PHASE: Readonly<Record<RotationPhase, RotationErrorCode>> = {
-  plan: RotationErrorCode.PLAN_FAILED,
-  regenerate: RotationErrorCode.REGENERATE_FAILED,
-  test: RotationErrorCode.TEST_FAILED,
-  publish: RotationErrorCode.PUBLISH_FAILED,
-  promote: RotationErrorCode.PROMOTE_FAILED,
-  done: RotationErrorCode.DONE_FAILED,
+/** One row of the phase table. */
+interface PhaseSpec {
+  readonly name: RotationPhase;
+  /** Why the phase is skipped this run, or undefined to run it. */
+  readonly skip?: (run: RunState) => string | undefined;
+  /** Whether an aborted signal stops the run before this phase. */
+  readonly abortable: boolean;
+  /** Journal changes written before the phase acts; if that write fails, the phase fails having changed nothing. */
+  readonly journalBefore?: (run: RunState) => Partial<RotationJournalRecord>;
+  /** Does the work; resolves to a line for people. */
+  readonly run: (run: RunState) => Promise<string>;
+  /** Journal changes written after the phase; advisory (a failed write does not undo the work). */
+  readonly journalAfter?: (run: RunState) => Partial<RotationJournalRecord>;
+  /** The state and next step when the phase fails; `acted` is false when it failed before acting (its journal write failed). */
+  readonly onFailure: (
+    run: RunState,
+    error: unknown,
+    acted: boolean,
+  ) => FailureReport;
+}
+
+const labels = (run: RunState) => ({
+  active: run.plan?.active.label ?? String(run.options.active),
+  standby: run.plan?.standby.label ?? standbyLabelOf(run.options),
+});
+
+const untouched = (run: RunState): FailureReport => ({
+  state: `Nothing was changed; "${labels(run).active}" still serves traffic.`,
+  nextStep: `fix the cause above and ${run.commands.rerun}.`,
+});
+
+const storedNotProven = (run: RunState, why: string): FailureReport => {
+  const { active, standby } = labels(run);
+  return {
+    state:
+      `The new secret of "${standby}" is stored in ${run.options.sink.name} and kept, but ${why}; ` +
+      `"${active}" still serves traffic.`,
+    nextStep:
+      `${run.commands.rerun}: it proves the stored secret again without regenerating. ` +
+      `If it keeps failing, check the OAuth client in Genesys Cloud and the token URL's region; ` +
+      `${run.commands.fresh} regenerates it again.`,
+  };
 };
 
 /**
- * A staged rotation failed. The message says in which phase, in what state
- * things are (which credential serves traffic, whether the standby's secret
- * changed, whether it was published) and what to run next.
+ * The staged rotation as a table: phase, when it is skipped, what it runs,
+ * what it journals, and on failure the state and the next step.
  */
-export class StagedRotationError extends DualSecretAuthError {
-  /** The phase that failed. */
-  readonly phase: RotationPhase;
-  /** The label still serving traffic. */
-  readonly active: string;
-  /** The label being rotated. */
-  readonly standby: string;
-  /** The state things are in, for people. */
-  readonly state: string;
-  /** What to do next, for people. */
-  readonly nextStep: string;
+export const ROTATION_PHASES: readonly RotationPhase[] = Object.freeze(
+  [
+    "plan",
+    "regenerate",
+    "publish",
+    "test",
+    "promote",
+    "done",
+  ] as const,
+);
 
-  /**
-   * Creates the error.
-   *
-   * @param phase The phase that failed.
-   * @param context The labels, the state and the next step.
-   * @param options The failure, as cause; its message is included.
-   */
-  constructor(
-    phase: RotationPhase,
-    context: {
-      active: string;
-      standby: string;
-      state: string;
-      nextStep: string;
+const PHASES: readonly PhaseSpec[] = [
+  {
+    name: "plan",
+    abortable: true,
+    run: async (run) => {
+      run.plan = await makePlan({
+        options: run.options,
+        clock: run.clock,
+        fetchFn: run.fetchFn,
+        freshWords: run.commands.fresh,
+      });
+      const { active, standby, resume } = run.plan;
+      if (resume.kind !== "none") run.record = resume.record;
+      await run.options.failpoint?.("plan:after");
+      if (resume.kind === "prove") {
+        return `resuming: the new secret of "${standby.label}" was stored at ${
+          iso(resume.record.publishedAt ?? resume.record.regenerateRequestedAt)
+        }; proving it again without regenerating`;
+      }
+      if (resume.kind === "promote-only") {
+        return `"${standby.label}" was rotated at ${
+          iso(resume.record.completedAt)
+        } and not promoted; proving and promoting it without regenerating`;
+      }
+      if (resume.kind === "promoted") {
+        return `resuming: "${standby.label}" was rotated and promoted (${ACTIVE_WORDS} names it); finishing without regenerating`;
+      }
+      return `${
+        resume.note ? `${resume.note}; ` : ""
+      }regenerate "${standby.label}" (${standby.clientId}) while "${active.label}" serves traffic; store in ${run.options.sink.name}` +
+        (run.options.promote ? `; then promote "${standby.label}"` : "");
     },
-    options?: ErrorOptions,
-  ) {
-    const reason = options?.cause === undefined
-      ? ""
-      : ` ${safeMessage(options.cause)}`;
-    // The base class types `code` as the core codes only; these are
-    // distinct strings of the same kind.
-    super(
-      CODE_OF_PHASE[phase],
-      `Rotation of "${context.standby}" failed in phase ${phase}.${reason} ` +
-        `State: ${context.state} Next: ${context.nextStep}`,
-      options,
-    );
-    this.phase = phase;
-    this.active = context.active;
-    this.standby = context.standby;
-    this.state = context.state;
-    this.nextStep = context.nextStep;
-  }
-}
+    onFailure: (run, error) =>
+      error instanceof RotationJournalError
+        ? {
+          ...untouched(run),
+          nextStep:
+            `check the unfinished rotation described above; to start over, ${run.commands.fresh}.`,
+        }
+        : untouched(run),
+  },
+  {
+    name: "regenerate",
+    abortable: true,
+    skip: (run) =>
+      run.plan!.resume.kind === "none" ? undefined : "already regenerated",
+    journalBefore: (run) => ({ regenerateRequestedAt: run.clock.now() }),
+    run: async (run) => {
+      const { active, standby } = run.plan!;
+      if (standby.label === active.label) {
+        // Unreachable by construction; the one rule that must never break.
+        throw new ConfigError(
+          "standby",
+          "refusing to regenerate the active credential",
+        );
+      }
+      await run.options.failpoint?.("regenerate:before");
+      // No signal: once sent, the call must return so its secret is stored.
+      const regenerated = await run.options.admin.regenerateSecret(
+        standby.clientId,
+      );
+      if (regenerated.id !== standby.clientId) {
+        throw new ConfigError(
+          "admin",
+          `the API regenerated client ${regenerated.id}, not ${standby.clientId}`,
+        );
+      }
+      run.secret = regenerated.secret;
+      await run.options.failpoint?.("regenerate:after");
+      return `new secret for ${standby.clientId}`;
+    },
+    onFailure: (run, _error, acted) => {
+      const { active, standby } = labels(run);
+      if (!acted) {
+        return {
+          state: `Nothing was changed; "${active}" still serves traffic.`,
+          nextStep:
+            `make the rotation journal writable and ${run.commands.rerun}.`,
+        };
+      }
+      return {
+        state:
+          `The secret of "${standby}" (${run.plan?.standby.clientId}) may or may not have been regenerated; ` +
+          `"${standby}" is the standby and serves no traffic; "${active}" still serves traffic.`,
+        nextStep:
+          `fix the cause above and ${run.commands.rerun}; it regenerates "${standby}" again.`,
+      };
+    },
+  },
+  {
+    name: "publish",
+    abortable: false,
+    skip: (run) =>
+      run.secret === undefined
+        ? `already stored in ${run.options.sink.name}`
+        : undefined,
+    run: async (run) => {
+      const { standby } = run.plan!;
+      await run.options.sink.publish({
+        label: standby.label,
+        clientId: standby.clientId,
+        secret: run.secret!,
+      });
+      await run.options.failpoint?.("publish:after");
+      return `stored in ${run.options.sink.name} (not yet proven)`;
+    },
+    journalAfter: (run) => ({
+      phase: "publish",
+      regeneratedAt: run.record?.regeneratedAt ?? run.clock.now(),
+      publishedAt: run.clock.now(),
+    }),
+    onFailure: (run) => {
+      const { active, standby } = labels(run);
+      return {
+        state:
+          `The secret of "${standby}" was regenerated, so its old secret no longer works, ` +
+          `and the new one could not be stored in ${run.options.sink.name}, so it is lost; ` +
+          `"${active}" still serves traffic and has no working standby until a rotation completes.`,
+        nextStep:
+          `fix ${run.options.sink.name} (permissions, disk space) and ${run.commands.rerun}; it regenerates "${standby}" again.`,
+      };
+    },
+  },
+  {
+    name: "test",
+    abortable: true,
+    skip: (run) =>
+      run.plan!.resume.kind === "promoted"
+        ? "the rotated credential is already active"
+        : undefined,
+    run: async (run) => {
+      const { standby } = run.plan!;
+      await run.options.failpoint?.("test:inside");
+      run.grant = await proveSecret(
+        {
+          options: run.options,
+          clock: run.clock,
+          fetchFn: run.fetchFn,
+          onProgress: (detail) => run.emit("test", "progress", detail),
+        },
+        standby,
+        run.secret ?? standby.clientSecret,
+      );
+      await run.options.failpoint?.("test:after");
+      return `token request succeeded (lifetime ${
+        Math.round(run.grant.lifetimeMs / 1000)
+      } s)`;
+    },
+    journalAfter: (run) => ({ phase: "test", testedAt: run.clock.now() }),
+    onFailure: (run, error) =>
+      storedNotProven(
+        run,
+        error instanceof AbortedError
+          ? "the run was interrupted before it was proven"
+          : `it did not pass a token request within ${
+            Math.round(propagationTimeout(run.options) / 1000)
+          } s`,
+      ),
+  },
+  {
+    name: "promote",
+    abortable: true,
+    skip: (run) =>
+      run.plan!.resume.kind === "promoted"
+        ? `already promoted: "${run.plan!.standby.label}" is active`
+        : run.options.promote
+        ? undefined
+        : "promotion not requested",
+    run: async (run) => {
+      const { standby } = run.plan!;
+      await run.options.onPromote!(standby.label);
+      run.promoted = true;
+      await run.options.failpoint?.("promote:after");
+      return `"${standby.label}" is active`;
+    },
+    journalAfter: (run) => ({ phase: "promote", promotedAt: run.clock.now() }),
+    onFailure: (run, error) => {
+      const { active, standby } = labels(run);
+      if (error instanceof AbortedError) {
+        return {
+          state:
+            `The new secret of "${standby}" is proven and stored in ${run.options.sink.name}; ` +
+            `the run was interrupted before promotion, so "${active}" still serves traffic.`,
+          nextStep: `${run.commands.promote} when you are ready.`,
+        };
+      }
+      return {
+        state:
+          `The new secret of "${standby}" is verified and published in ${run.options.sink.name}; ` +
+          `the switch to "${standby}" failed, so "${active}" still serves traffic ` +
+          `(unless the promotion was partly applied).`,
+        nextStep:
+          `fix the cause above and ${run.commands.promote}; nothing is regenerated.`,
+      };
+    },
+  },
+  {
+    name: "done",
+    abortable: false,
+    run: async (run) => {
+      if (run.options.dryRun) return "dry run: nothing was changed";
+      await run.options.failpoint?.("done:before");
+      return nextStepOf(run);
+    },
+    journalAfter: (run) => ({
+      phase: "done",
+      completedAt: run.clock.now(),
+      ...(run.plan!.resume.kind === "promoted" && !run.record?.promotedAt
+        ? { promotedAt: run.clock.now() }
+        : {}),
+    }),
+    onFailure: (run) => ({
+      state: "The rotation's work is done; recording it failed.",
+      nextStep: `check the journal file and ${run.commands.rerun}.`,
+    }),
+  },
+];
 
-const DEFAULT_TEST_ATTEMPTS = 5;
-const DEFAULT_TEST_DELAY_MS = 2_000;
-const TOKEN_TIMEOUT_MS = 10_000;
+const ACTIVE_WORDS = "the active label";
 
 /**
  * Runs a staged rotation of the standby credential's secret.
  *
- * @param options What to rotate, how, and where to publish.
+ * @param options What to rotate, how, and where to store the new secret.
  * @returns What was done.
  * @throws {StagedRotationError} When a phase fails; `phase`, `state` and
  *   `nextStep` say where things stand. Before promotion, traffic always stays
- *   on the active credential.
+ *   on the active credential, and a regenerated secret is never discarded.
  *
  * @example Rotate green while blue serves, on the emulator
  * ```ts
@@ -271,447 +594,198 @@ export async function runStagedRotation(
   options: StagedRotationOptions,
 ): Promise<RotationReport> {
   const clock = options.clock ?? systemClock;
-  const fetchFn = options.fetch ??
-    ((input: RequestInfo | URL, init?: RequestInit) =>
-      globalThis.fetch(input, init));
   const phases: RotationPhaseEvent[] = [];
-  const activeLabel = String(options.active);
-  const standbyLabel = String(
-    options.standby ??
-      options.credentials?.find((c) => c?.label !== activeLabel)?.label,
-  );
-  let label = standbyLabel;
-
-  const emit = (
-    phase: RotationPhase,
-    status: RotationPhaseStatus,
-    detail?: string,
-  ) => {
-    const event: RotationPhaseEvent = Object.freeze({
-      phase,
-      status,
-      at: clock.now(),
-      label,
-      ...(detail === undefined ? {} : { detail }),
-    });
-    phases.push(event);
-    try {
-      options.onPhase?.(event);
-    } catch {
-      // A listener's bug must not break a half-done rotation.
-    }
+  const state: RunState = {
+    options,
+    clock,
+    fetchFn: options.fetch ??
+      ((input: RequestInfo | URL, init?: RequestInit) =>
+        globalThis.fetch(input, init)),
+    commands: {
+      rerun: options.commands?.rerun ?? "run the rotation again",
+      promote: options.commands?.promote ?? "promote it",
+      fresh: options.commands?.fresh ??
+        "run the rotation again with fresh: true",
+    },
+    emit: (phase, status, detail) => {
+      const event: RotationPhaseEvent = Object.freeze({
+        phase,
+        status,
+        at: clock.now(),
+        label: labels(state).standby,
+        ...(detail === undefined ? {} : { detail }),
+      });
+      phases.push(event);
+      notify(options.onPhase, event);
+    },
+    promoted: false,
   };
 
-  // ---- plan -------------------------------------------------------------
-  emit("plan", "started");
-  let plan: Plan;
+  for (const phase of PHASES) {
+    await runPhase(state, phase);
+  }
+
+  const plan = state.plan!;
+  const record = state.record;
+  const resume = plan.resume;
+  return Object.freeze({
+    dryRun: options.dryRun === true,
+    ...(record ? { rotationId: record.rotationId } : {}),
+    previousActive: resume.kind === "promoted"
+      ? resume.record.active
+      : plan.active.label,
+    active: state.promoted || resume.kind === "promoted"
+      ? plan.standby.label
+      : plan.active.label,
+    standby: resume.kind === "promoted"
+      ? resume.record.standby
+      : plan.standby.label,
+    clientId: resume.kind === "promoted"
+      ? resume.record.clientId
+      : plan.standby.clientId,
+    promoted: state.promoted || resume.kind === "promoted",
+    resumed: resume.kind !== "none",
+    ...(resume.kind !== "none"
+      ? { resumedFrom: resumeWords(resume) }
+      : resume.note
+      ? { resumedFrom: resume.note }
+      : {}),
+    sink: options.sink.name,
+    regeneratedAt: record?.regeneratedAt,
+    publishedAt: record?.publishedAt,
+    tokenLifetimeSeconds: plan.tokenLifetimeSeconds,
+    warnings: plan.warnings,
+    phases: Object.freeze([...phases]),
+    nextStep: options.dryRun
+      ? "run again without dry run to rotate."
+      : nextStepOf(state),
+  });
+}
+
+/** The runner: skip, or journal-before, run, journal-after; a failure becomes a {@linkcode StagedRotationError}. */
+async function runPhase(run: RunState, phase: PhaseSpec): Promise<void> {
+  const skipped = phase.name !== "plan" && phase.name !== "done" &&
+      run.options.dryRun
+    ? "dry run"
+    : phase.skip?.(run);
+  if (skipped !== undefined) {
+    run.emit(phase.name, "skipped", skipped);
+    return;
+  }
+  run.emit(phase.name, "started");
+  let detail: string;
+  let acted = false;
   try {
-    plan = await makePlan(options, clock, fetchFn);
+    if (phase.abortable) checkAborted(run.options.signal);
+    if (phase.journalBefore && !run.options.dryRun) {
+      await writeJournal(run, phase.journalBefore(run));
+    }
+    acted = true;
+    detail = await phase.run(run);
   } catch (error) {
-    emit("plan", "failed", describe(error));
-    throw new StagedRotationError("plan", {
-      active: activeLabel,
-      standby: standbyLabel,
-      state: `Nothing was changed; "${activeLabel}" still serves traffic.`,
-      nextStep: "fix the cause above and run the rotation again.",
+    const { state, nextStep } = phase.onFailure(run, error, acted);
+    run.emit(phase.name, "failed", describe(error));
+    const { active, standby } = labels(run);
+    throw new StagedRotationError(phase.name, {
+      active,
+      standby,
+      state,
+      nextStep,
     }, { cause: error });
   }
-  label = plan.standby.label;
-  const { active, standby, resumeFrom } = plan;
-  const sinkName = options.sink.name;
-  emit(
-    "plan",
-    "completed",
-    resumeFrom
-      ? `resuming: "${standby.label}" was published at ${
-        iso(resumeFrom.publishedAt!)
-      } and its configured secret works; rolling forward without regenerating`
-      : `regenerate "${standby.label}" (${standby.clientId}) while "${active.label}" serves traffic; publish to ${sinkName}` +
-        (options.promote ? `; then promote "${standby.label}"` : ""),
-  );
-
-  if (options.dryRun) {
-    for (const phase of ["regenerate", "test", "publish", "promote"] as const) {
-      emit(phase, "skipped", "dry run");
-    }
-    emit("done", "completed", "dry run: nothing was changed");
-    return Object.freeze({
-      dryRun: true,
-      previousActive: active.label,
-      active: active.label,
-      standby: standby.label,
-      clientId: standby.clientId,
-      promoted: false,
-      resumed: resumeFrom !== undefined,
-      sink: sinkName,
-      tokenLifetimeSeconds: plan.tokenLifetimeSeconds,
-      phases: Object.freeze([...phases]),
-      nextStep: "run again without dry run to rotate.",
-    });
+  if (phase.journalAfter && !run.options.dryRun) {
+    // Advisory: the work is done; a journal that cannot record it must not
+    // undo it (a re-run works it out from the sink).
+    await writeJournal(run, phase.journalAfter(run)).catch(() => {});
   }
-
-  let record: RotationJournalRecord = resumeFrom ?? {
-    version: 1,
-    rotationId: crypto.randomUUID(),
-    active: active.label,
-    standby: standby.label,
-    clientId: standby.clientId,
-    sink: sinkName,
-    phase: "plan",
-    startedAt: clock.now(),
-  };
-  const journal = async (changes: Partial<RotationJournalRecord>) => {
-    record = { ...record, ...changes };
-    await options.journal?.write(record);
-  };
-  const failure =
-    (phase: RotationPhase, state: string, nextStep: string) =>
-    (error: unknown): never => {
-      emit(phase, "failed", describe(error));
-      throw new StagedRotationError(phase, {
-        active: active.label,
-        standby: standby.label,
-        state,
-        nextStep,
-      }, { cause: error });
-    };
-  const rerun = options.journal
-    ? "run the rotation again"
-    : "run the rotation again (without a journal it cannot tell this run happened)";
-
-  if (resumeFrom) {
-    emit("regenerate", "skipped", "already regenerated");
-    emit("test", "skipped", "the published secret passed a token request");
-    emit("publish", "skipped", `already published to ${resumeFrom.sink}`);
-  } else {
-    // ---- regenerate ------------------------------------------------------
-    let secret: Secret;
-    await journal({}).catch(
-      failure(
-        "plan",
-        `Nothing was changed; "${active.label}" still serves traffic.`,
-        "make the rotation journal writable and run the rotation again.",
-      ),
-    );
-    try {
-      checkAborted(options.signal);
-      emit("regenerate", "started");
-      const regenerated = await options.admin.regenerateSecret(
-        standby.clientId,
-        { signal: options.signal },
-      );
-      if (regenerated.id !== standby.clientId) {
-        throw new ConfigError(
-          "admin",
-          `the API regenerated client ${regenerated.id}, not ${standby.clientId}`,
-        );
-      }
-      secret = regenerated.secret;
-    } catch (error) {
-      return failure(
-        "regenerate",
-        `The secret of "${standby.label}" (${standby.clientId}) may or may not have been regenerated; ` +
-          `"${standby.label}" is the standby and serves no traffic; "${active.label}" still serves traffic.`,
-        `fix the cause above and ${rerun}; it regenerates "${standby.label}" again.`,
-      )(error);
-    }
-    await journal({ phase: "regenerate", regeneratedAt: clock.now() }).catch(
-      () => {
-        // The journal is advisory here: the secret is in hand, and losing it
-        // would cost a working standby; carry on and publish it.
-      },
-    );
-    emit("regenerate", "completed", `new secret for ${standby.clientId}`);
-
-    // ---- test ------------------------------------------------------------
-    const lost =
-      `The secret of "${standby.label}" was regenerated, so its old secret no longer works, ` +
-      `and the new one was discarded without being published; "${active.label}" still serves traffic ` +
-      `and has no working standby until the rotation completes.`;
-    try {
-      checkAborted(options.signal);
-      emit("test", "started");
-      const grant = await testSecret(options, standby, secret, clock, fetchFn);
-      await journal({ phase: "test", testedAt: clock.now() }).catch(() => {});
-      emit(
-        "test",
-        "completed",
-        `token request succeeded (lifetime ${
-          Math.round(grant.lifetimeMs / 1000)
-        } s)`,
-      );
-    } catch (error) {
-      return failure(
-        "test",
-        lost,
-        `${rerun}; it regenerates "${standby.label}" again. If this keeps failing, check the client's state and the token URL's region.`,
-      )(error);
-    }
-
-    // ---- publish ---------------------------------------------------------
-    try {
-      checkAborted(options.signal);
-      emit("publish", "started");
-      await options.sink.publish({
-        label: standby.label,
-        clientId: standby.clientId,
-        secret,
-      });
-    } catch (error) {
-      return failure(
-        "publish",
-        `${lost} It could not be stored in ${sinkName}.`,
-        `fix ${sinkName} (permissions, disk space) and ${rerun}; it regenerates "${standby.label}" again.`,
-      )(error);
-    }
-    await journal({ phase: "publish", publishedAt: clock.now() }).catch(
-      () => {},
-    );
-    emit("publish", "completed", `stored in ${sinkName}`);
-  }
-
-  // ---- promote ------------------------------------------------------------
-  let promoted = false;
-  if (options.promote) {
-    try {
-      checkAborted(options.signal);
-      emit("promote", "started");
-      await options.onPromote!(standby.label);
-      promoted = true;
-    } catch (error) {
-      return failure(
-        "promote",
-        `The new secret of "${standby.label}" is verified and published in ${sinkName}; ` +
-          `the switch to "${standby.label}" failed, so "${active.label}" still serves traffic ` +
-          `(unless the promotion was partly applied).`,
-        options.journal
-          ? `fix the cause above and run the rotation again with promotion; the journal lets it skip regeneration and only promote.`
-          : `switch by hand (set the active credential to "${standby.label}") or run the rotation again with promotion.`,
-      )(error);
-    }
-    await journal({ phase: "promote", promotedAt: clock.now() }).catch(
-      () => {},
-    );
-    emit("promote", "completed", `"${standby.label}" is active`);
-  } else {
-    emit("promote", "skipped", "promotion not requested");
-  }
-
-  // ---- done ---------------------------------------------------------------
-  await journal({ phase: "done", completedAt: clock.now() }).catch(() => {});
-  const nextStep = promoted
-    ? `"${standby.label}" serves traffic now; once every instance has switched, the next rotation regenerates "${active.label}".`
-    : `"${active.label}" still serves traffic; "${standby.label}" holds the new secret. Promote "${standby.label}" when every instance has loaded it.`;
-  emit("done", "completed", nextStep);
-  return Object.freeze({
-    dryRun: false,
-    rotationId: record.rotationId,
-    previousActive: active.label,
-    active: promoted ? standby.label : active.label,
-    standby: standby.label,
-    clientId: standby.clientId,
-    promoted,
-    resumed: resumeFrom !== undefined,
-    sink: sinkName,
-    regeneratedAt: record.regeneratedAt,
-    publishedAt: record.publishedAt,
-    tokenLifetimeSeconds: plan.tokenLifetimeSeconds,
-    phases: Object.freeze([...phases]),
-    nextStep,
-  });
+  run.emit(phase.name, "completed", detail);
 }
 
-interface Plan {
-  readonly active: ResolvedCredential;
-  readonly standby: ResolvedCredential;
-  readonly resumeFrom?: RotationJournalRecord;
-  readonly tokenLifetimeSeconds?: number;
-}
-
-/** Validates everything and checks that rotating is safe. Changes nothing. */
-async function makePlan(
-  options: StagedRotationOptions,
-  clock: Clock,
-  fetchFn: typeof fetch,
-): Promise<Plan> {
-  const warnings: ConfigWarning[] = [];
-  const config = resolveConfig({
-    credentials: options.credentials,
-    active: options.active,
-    tokenUrl: options.tokenUrl,
-  }, warnings);
-  const active = config.credentials.find((c) => c.label === config.active)!;
-  const standby = pickStandby(config.credentials, active, options.standby);
-  if (standby.clientId === active.clientId) {
-    throw new ConfigError(
-      "standby",
-      `"${standby.label}" and "${active.label}" share OAuth client ${active.clientId}; ` +
-        `regenerating its secret would break traffic. Use two OAuth clients with the same roles.`,
-    );
-  }
-  if (!options.admin || typeof options.admin.regenerateSecret !== "function") {
-    throw new ConfigError("admin", "give a GenesysAdminClient");
-  }
-  if (!options.sink || typeof options.sink.publish !== "function") {
-    throw new ConfigError("sink", "give a SecretSink");
-  }
-  if (options.promote && typeof options.onPromote !== "function") {
-    throw new ConfigError(
-      "onPromote",
-      "promote needs onPromote to say how traffic is switched",
-    );
-  }
-  checkAborted(options.signal);
-  // Regenerating the standby while the active one is broken would leave no
-  // working credential at all.
-  await oneTokenRequest(config.tokenUrl, active, active.clientSecret, {
-    clock,
-    fetchFn,
-    signal: options.signal,
-  });
-  const client = await options.admin.getClient(standby.clientId, {
-    signal: options.signal,
-  });
-  if (client.state !== "active") {
-    throw new ConfigError(
-      "standby",
-      `OAuth client ${standby.clientId} of "${standby.label}" is ${client.state}; ` +
-        `an inactive client cannot get tokens. Activate it first.`,
-    );
-  }
-  const previous = await options.journal?.read();
-  let resumeFrom: RotationJournalRecord | undefined;
-  if (
-    previous && previous.completedAt === undefined &&
-    previous.publishedAt !== undefined &&
-    previous.standby === standby.label &&
-    previous.clientId === standby.clientId
-  ) {
-    const published = await oneTokenRequest(
-      config.tokenUrl,
-      standby,
-      standby.clientSecret,
-      { clock, fetchFn, signal: options.signal },
-    ).then(() => true, () => false);
-    if (published) resumeFrom = previous;
-  }
-  return {
-    active,
-    standby,
-    resumeFrom,
-    tokenLifetimeSeconds: client.accessTokenValiditySeconds,
-  };
-}
-
-function pickStandby(
-  credentials: readonly ResolvedCredential[],
-  active: ResolvedCredential,
-  wanted: string | undefined,
-): ResolvedCredential {
-  if (wanted !== undefined) {
-    if (wanted === active.label) {
-      throw new ConfigError(
-        "standby",
-        `"${wanted}" is the active credential; only the standby may be regenerated`,
-      );
-    }
-    const found = credentials.find((c) => c.label === wanted);
-    if (!found) {
-      throw new ConfigError(
-        "standby",
-        `"${wanted}" is not a configured label (${
-          credentials.map((c) => c.label).join(", ")
-        })`,
-      );
-    }
-    return found;
-  }
-  const others = credentials.filter((c) => c.label !== active.label);
-  if (others.length !== 1) {
-    throw new ConfigError(
-      "standby",
-      others.length === 0
-        ? "there is no standby credential; configure two (blue and green)"
-        : `several standby candidates (${
-          others.map((c) => c.label).join(", ")
-        }); name one`,
-    );
-  }
-  return others[0];
-}
-
-/** Proves the new secret, allowing for it to take a moment to propagate. */
-async function testSecret(
-  options: StagedRotationOptions,
-  standby: ResolvedCredential,
-  secret: Secret,
-  clock: Clock,
-  fetchFn: typeof fetch,
-): Promise<TokenGrant> {
-  const attempts = Math.max(1, options.testAttempts ?? DEFAULT_TEST_ATTEMPTS);
-  const wait = Math.max(0, options.testDelayMs ?? DEFAULT_TEST_DELAY_MS);
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await oneTokenRequest(options.tokenUrl, standby, secret, {
-        clock,
-        fetchFn,
-        signal: options.signal,
-      });
-    } catch (error) {
-      const worthRetrying = error instanceof CredentialRejectedError ||
-        error instanceof RateLimitedError ||
-        error instanceof TokenEndpointUnavailableError;
-      if (!worthRetrying || attempt >= attempts) throw error;
-      await delay(wait, clock, options.signal).catch((reason) => {
-        throw new AbortedError({ cause: reason });
-      });
-    }
+async function writeJournal(
+  run: RunState,
+  changes: Partial<RotationJournalRecord>,
+): Promise<void> {
+  const plan = run.plan!;
+  const next = {
+    ...(run.record ?? {
+      version: 1,
+      rotationId: crypto.randomUUID(),
+      active: plan.active.label,
+      standby: plan.standby.label,
+      clientId: plan.standby.clientId,
+      sink: run.options.sink.name,
+      phase: "plan",
+      startedAt: run.clock.now(),
+      promoteRequested: run.options.promote === true,
+      ...(await fingerprintOf(plan.standby)),
+    }),
+    ...changes,
+  } as RotationJournalRecord;
+  try {
+    await run.options.journal?.write(next);
+  } finally {
+    // Kept in memory even when the write failed, for the report.
+    run.record = next;
   }
 }
 
-function oneTokenRequest(
-  tokenUrl: string,
+async function fingerprintOf(
   credential: ResolvedCredential,
-  secret: Secret,
-  io: { clock: Clock; fetchFn: typeof fetch; signal?: AbortSignal },
-): Promise<TokenGrant> {
-  return requestToken({
-    tokenUrl,
-    label: credential.label,
-    clientId: credential.clientId,
-    clientSecret: secret,
-    fetch: io.fetchFn,
-    clock: io.clock,
-    timeoutMs: TOKEN_TIMEOUT_MS,
-    signal: io.signal,
-  });
+): Promise<
+  Pick<RotationJournalRecord, "standbyFingerprintBefore" | "fingerprintSalt">
+> {
+  const salt = crypto.randomUUID();
+  return {
+    fingerprintSalt: salt,
+    standbyFingerprintBefore: await fingerprintSecret(
+      credential.clientSecret.reveal(),
+      salt,
+    ),
+  };
 }
 
-function checkAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
+/** Calls a listener; its throw or rejection never reaches the rotation. */
+function notify<E>(
+  listener: ((event: E) => unknown) | undefined,
+  event: E,
+): void {
+  try {
+    const result = listener?.(event) as unknown;
+    if (
+      result !== null && typeof result === "object" &&
+      typeof (result as PromiseLike<unknown>).then === "function"
+    ) {
+      (result as Promise<unknown>).then(undefined, () => {});
+    }
+  } catch {
+    // A listener's bug must not break a half-done rotation.
+  }
 }
 
-function describe(error: unknown): string {
-  return error instanceof DualSecretAuthError
-    ? `${error.code}: ${error.message}`
-    : safeMessage(error);
+function nextStepOf(run: RunState): string {
+  const { active, standby, resume } = run.plan!;
+  if (resume.kind === "promoted") {
+    return `"${resume.record.standby}" serves traffic now; once every instance has switched, the next rotation regenerates "${resume.record.active}".`;
+  }
+  return run.promoted
+    ? `"${standby.label}" serves traffic now; once every instance has switched, the next rotation regenerates "${active.label}".`
+    : `"${active.label}" still serves traffic; "${standby.label}" holds the new, proven secret. Once every instance has loaded it, ${run.commands.promote}.`;
 }
 
-/**
- * A cause's message when it is known to hold no secret: the library's own
- * errors and Deno's I/O errors (which name paths, not contents). A sink's
- * own error might quote what it was given, so only its name is shown.
- */
-function safeMessage(error: unknown): string {
-  if (error instanceof DualSecretAuthError) return error.message;
-  const fromDeno = typeof Deno !== "undefined" &&
-    Object.values(Deno.errors).some((type) => error instanceof type);
-  if (fromDeno) return `${(error as Error).name}: ${(error as Error).message}`;
-  return error instanceof Error
-    ? `${error.name} (see cause)`
-    : "unknown error (see cause)";
+function resumeWords(resume: Exclude<Resume, { kind: "none" }>): string {
+  switch (resume.kind) {
+    case "prove":
+      return `rotation ${resume.record.rotationId}: the new secret was stored; proved it without regenerating`;
+    case "promote-only":
+      return `rotation ${resume.record.rotationId}: finished without promotion; promoted without regenerating`;
+    case "promoted":
+      return `rotation ${resume.record.rotationId}: already promoted; finished it`;
+  }
 }
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
+function standbyLabelOf(options: StagedRotationOptions): string {
+  return String(
+    options.standby ??
+      options.credentials?.find?.((c) => c?.label !== options.active)?.label,
+  );
 }

@@ -30,7 +30,7 @@ Deno.test("env file sink", async (t) => {
   const dir = await Deno.makeTempDir();
   try {
     await t.step(
-      "rewrites one key atomically with mode 0600, every other line intact",
+      "rewrites one key atomically, keeping its mode, every other line intact",
       async () => {
         const path = `${dir}/.env`;
         await Deno.writeTextFile(path, ORIGINAL, { mode: 0o644 });
@@ -48,7 +48,8 @@ Deno.test("env file sink", async (t) => {
         );
         const after = await Deno.stat(path);
         if (Deno.build.os !== "windows") {
-          assert.equal(after.mode! & 0o777, 0o600);
+          // The operator's mode stays (never narrowed or widened silently).
+          assert.equal(after.mode! & 0o777, 0o644);
           // A rename, not an in-place write: the file is a new inode.
           assert.notEqual(after.ino, before.ino);
         }
@@ -90,20 +91,24 @@ Deno.test("env file sink", async (t) => {
       },
     );
 
-    await t.step("a stale temp file from a crash is replaced", async () => {
-      const path = `${dir}/stale.env`;
-      await Deno.writeTextFile(`${path}.tmp`, "garbage", { mode: 0o644 });
-      await createEnvFileSink(path, { keyFor }).publish({
-        label: "green",
-        clientId: "g",
-        secret: new Secret("s"),
-      });
-      assert.equal(
-        await Deno.readTextFile(path),
-        "GENESYS_CLIENT_SECRET_GREEN=s\n",
-      );
-      await assert.rejects(Deno.stat(`${path}.tmp`), Deno.errors.NotFound);
-    });
+    await t.step(
+      "temp names are unique per write: a leftover temp file is never written through",
+      async () => {
+        const path = `${dir}/stale.env`;
+        await Deno.writeTextFile(`${path}.tmp`, "garbage", { mode: 0o644 });
+        await createEnvFileSink(path, { keyFor }).publish({
+          label: "green",
+          clientId: "g",
+          secret: new Secret("s"),
+        });
+        assert.equal(
+          await Deno.readTextFile(path),
+          "GENESYS_CLIENT_SECRET_GREEN=s\n",
+        );
+        assert.equal(await Deno.readTextFile(`${path}.tmp`), "garbage");
+        await Deno.remove(`${path}.tmp`);
+      },
+    );
 
     await t.step("the sink's name holds no secret", () => {
       const sink = createEnvFileSink(`${dir}/.env`, { keyFor });

@@ -90,8 +90,8 @@ Deno.test("staged rotation", async (t) => {
       assert.deepEqual(completed, [
         "plan",
         "regenerate",
-        "test",
         "publish",
+        "test",
         "promote",
         "done",
       ]);
@@ -159,7 +159,7 @@ Deno.test("staged rotation", async (t) => {
     assert.equal(journal.record, undefined);
     assert.deepEqual(
       report.phases.filter((e) => e.status === "skipped").map((e) => e.phase),
-      ["regenerate", "test", "publish", "promote"],
+      ["regenerate", "publish", "test", "promote"],
     );
   });
 
@@ -230,7 +230,7 @@ Deno.test("staged rotation", async (t) => {
   });
 
   await t.step(
-    "test failure: the secret is not published and blue keeps serving",
+    "test failure: the new secret is kept in the sink and blue keeps serving",
     async () => {
       const { emulator, clock, published, base } = setup();
       await using _ = emulator;
@@ -248,9 +248,19 @@ Deno.test("staged rotation", async (t) => {
       }).catch((e) => e);
       assert.equal(error.code, "ROTATION_TEST_FAILED");
       assert.equal(error.phase, "test");
-      assert.equal(published.length, 0);
-      assert.deepEqual(clock.waits.filter((w) => w === 1_000).length, 2);
-      assert.match(error.state, /discarded without being published/);
+      // Stored before the proof: Genesys never shows it again.
+      assert.equal(published.length, 1);
+      assert.equal(
+        published[0].secret.reveal(),
+        emulator.getClientSecret(GREEN.clientId),
+      );
+      // The shared retry loop's backoff: 1 s, then 2 s.
+      assert.deepEqual(clock.waits.filter((w) => w >= 1_000), [1_000, 2_000]);
+      assert.match(error.state, /is stored in callback and kept/);
+      assert.match(
+        error.nextStep,
+        /proves the stored secret again without regenerating/,
+      );
       assert.ok(await blueServes(emulator.tokenUrl));
     },
   );
@@ -306,7 +316,7 @@ Deno.test("staged rotation", async (t) => {
   });
 
   await t.step(
-    "interrupted after regenerate: the journal says unpublished and a re-run regenerates again",
+    "interrupted right after regenerate: the secret is stored first; a re-run proves it without regenerating",
     async () => {
       const { emulator, published, base } = setup();
       await using _ = emulator;
@@ -323,14 +333,23 @@ Deno.test("staged rotation", async (t) => {
         signal: controller.signal,
       }).catch((e) => e);
       assert.equal(first.phase, "test");
+      assert.equal(first.interrupted, true);
       assert.equal(journal.record?.regeneratedAt !== undefined, true);
-      assert.equal(journal.record?.publishedAt, undefined);
-      assert.equal(published.length, 0);
+      assert.equal(journal.record?.publishedAt !== undefined, true);
+      assert.equal(published.length, 1);
       assert.ok(!JSON.stringify(journal.record).includes("secret-"));
 
-      const report = await runStagedRotation({ ...base, journal });
-      assert.equal(report.resumed, false);
-      assert.equal(emulator.stats().secretRegenerations, 2);
+      // The operator re-runs with the configuration reloaded from the sink.
+      const reloaded = base.credentials.map((c) =>
+        c.label === "green" ? { ...c, clientSecret: published[0].secret } : c
+      );
+      const report = await runStagedRotation({
+        ...base,
+        credentials: reloaded,
+        journal,
+      });
+      assert.equal(report.resumed, true);
+      assert.equal(emulator.stats().secretRegenerations, 1);
       assert.equal(
         published[0].secret.reveal(),
         emulator.getClientSecret(GREEN.clientId),
@@ -374,6 +393,91 @@ Deno.test("staged rotation", async (t) => {
       assert.equal(emulator.stats().secretRegenerations, 1);
       assert.deepEqual(promotedTo, ["green"]);
       assert.equal(published.length, 1);
+    },
+  );
+
+  await t.step(
+    "listeners cannot hurt: a throwing, a rejecting and a never-settling onPhase",
+    async () => {
+      const { emulator, published, base } = setup();
+      await using _ = emulator;
+      const unhandled: unknown[] = [];
+      const onUnhandled = (event: PromiseRejectionEvent) => {
+        unhandled.push(event.reason);
+        event.preventDefault();
+      };
+      globalThis.addEventListener("unhandledrejection", onUnhandled);
+      try {
+        const listeners = [
+          () => {
+            throw new Error("sync listener bug");
+          },
+          () => Promise.reject(new Error("async listener bug")),
+          async (event: RotationPhaseEvent) => {
+            await Promise.resolve();
+            if (event.phase === "regenerate") throw new Error("late bug");
+          },
+        ];
+        for (const onPhase of listeners) {
+          const report = await runStagedRotation({
+            ...base,
+            credentials: base.credentials.map((c) =>
+              c.label === "green" && published.length > 0
+                ? { ...c, clientSecret: published.at(-1)!.secret }
+                : c
+            ),
+            onPhase,
+            promote: true,
+            onPromote: () => {},
+          });
+          assert.equal(report.promoted, true);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        assert.deepEqual(unhandled, []);
+        assert.equal(emulator.stats().secretRegenerations, 3);
+      } finally {
+        globalThis.removeEventListener("unhandledrejection", onUnhandled);
+      }
+    },
+  );
+
+  await t.step(
+    "rotate, then rotate with promote (the old runbook): promotes without regenerating again",
+    async () => {
+      const { emulator, published, base } = setup();
+      await using _ = emulator;
+      const journal = createMemoryJournal();
+      await runStagedRotation({ ...base, journal });
+      const reloaded = base.credentials.map((c) =>
+        c.label === "green" ? { ...c, clientSecret: published[0].secret } : c
+      );
+      const promotedTo: string[] = [];
+      const report = await runStagedRotation({
+        ...base,
+        credentials: reloaded,
+        journal,
+        promote: true,
+        onPromote: (label) => void promotedTo.push(label),
+      });
+      assert.deepEqual(promotedTo, ["green"]);
+      assert.equal(report.resumed, true);
+      assert.match(report.resumedFrom!, /promoted without regenerating/);
+      assert.equal(emulator.stats().secretRegenerations, 1);
+      assert.ok(journal.record?.promotedAt !== undefined);
+    },
+  );
+
+  await t.step(
+    "without promote the active label is never touched",
+    async () => {
+      const { emulator, base } = setup();
+      await using _ = emulator;
+      const report = await runStagedRotation({
+        ...base,
+        onPromote: () => assert.fail("promoted without being asked"),
+      });
+      assert.equal(report.promoted, false);
+      assert.equal(report.active, "blue");
     },
   );
 });

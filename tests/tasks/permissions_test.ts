@@ -43,7 +43,7 @@ const RESTRICTED_SETS = [...new Set(setsOfTasks().values())]
 
 Deno.test("every task runs under a named permission set, operator tasks under one", () => {
   const sets = setsOfTasks();
-  for (const task of ["verify", "rotate", "compile"]) {
+  for (const task of ["verify", "rotate", "promote", "compile"]) {
     assert.equal(sets.get(task), "operator", task);
   }
   assert.equal(sets.get("demo"), "demo");

@@ -192,7 +192,8 @@ Deno.test("deno task rotate", async (t) => {
           .replace("GENESYS_ACTIVE=blue", "GENESYS_ACTIVE=green"),
       );
       const stat = await Deno.stat(ws.envPath);
-      assert.equal(stat.mode! & 0o777, 0o600);
+      assert.equal(stat.mode! & 0o777, 0o644, "the operator's mode is kept");
+      assert.match(run.stdout, /readable by every user \(mode 0644\)/);
       const journal = await Deno.readTextFile(`${ws.envPath}.rotation.json`);
       assert.equal(JSON.parse(journal).phase, "done");
       assert.ok(!journal.includes(newSecret));

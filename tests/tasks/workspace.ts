@@ -16,6 +16,33 @@ export interface TaskRun {
   readonly stderr: string;
 }
 
+/** A task started in the background, its output collected as it comes. */
+export interface SpawnedTask {
+  readonly child: Deno.ChildProcess;
+  /** Everything written to stdout so far. */
+  stdout(): string;
+  /** Everything written to stderr so far. */
+  stderr(): string;
+  /** Resolves once stderr or stdout matches, or rejects after `timeoutMs`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** Waits for the exit; resolves to the run. */
+  finished(): Promise<TaskRun>;
+}
+
+/** Environment for a task subprocess: only what deno itself needs. */
+export function taskEnvironment(
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    PATH: Deno.env.get("PATH") ?? "",
+    HOME: Deno.env.get("HOME") ?? "",
+    DENO_DIR: Deno.env.get("DENO_DIR") ?? "",
+    DENO_NO_UPDATE_CHECK: "1",
+    NO_COLOR: "1",
+    ...extra,
+  };
+}
+
 /** A project copy in a temp directory. */
 export interface Workspace extends AsyncDisposable {
   readonly dir: string;
@@ -23,10 +50,15 @@ export interface Workspace extends AsyncDisposable {
   writeEnv(values: Record<string, string>): Promise<void>;
   readEnv(): Promise<string>;
   task(
-    name: "verify" | "rotate",
+    name: "verify" | "rotate" | "promote" | "emulator",
     args?: readonly string[],
     env?: Record<string, string>,
   ): Promise<TaskRun>;
+  /**
+   * Starts `deno <args>` in the workspace (such as `["task", "-q",
+   * "rotate", "--yes"]`) without waiting for it.
+   */
+  spawn(args: readonly string[], env?: Record<string, string>): SpawnedTask;
 }
 
 /** Creates a workspace; dispose it to delete it. */
@@ -34,8 +66,9 @@ export async function createWorkspace(): Promise<Workspace> {
   const dir = await Deno.makeTempDir({ prefix: "dual-secret-tasks-" });
   await Deno.copyFile(`${ROOT}deno.json`, `${dir}/deno.json`);
   await Deno.copyFile(`${ROOT}deno.lock`, `${dir}/deno.lock`);
-  await Deno.symlink(`${ROOT}src`, `${dir}/src`);
-  await Deno.symlink(`${ROOT}tasks`, `${dir}/tasks`);
+  for (const entry of ["src", "tasks", "mod.ts", "testing.ts", "sources.ts"]) {
+    await Deno.symlink(`${ROOT}${entry}`, `${dir}/${entry}`);
+  }
   const envPath = `${dir}/.env`;
   return {
     dir,
@@ -56,13 +89,7 @@ export async function createWorkspace(): Promise<Workspace> {
         stderr: "piped",
         // Only what deno itself needs: the test's own GENESYS_* must not leak in.
         clearEnv: true,
-        env: {
-          PATH: Deno.env.get("PATH") ?? "",
-          HOME: Deno.env.get("HOME") ?? "",
-          DENO_DIR: Deno.env.get("DENO_DIR") ?? "",
-          DENO_NO_UPDATE_CHECK: "1",
-          ...env,
-        },
+        env: taskEnvironment(env),
       }).output();
       const decoder = new TextDecoder();
       return {
@@ -71,8 +98,62 @@ export async function createWorkspace(): Promise<Workspace> {
         stderr: decoder.decode(output.stderr),
       };
     },
+    spawn(args, env = {}) {
+      return spawnIn(dir, args, env);
+    },
     async [Symbol.asyncDispose]() {
       await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+function spawnIn(
+  dir: string,
+  args: readonly string[],
+  env: Record<string, string>,
+): SpawnedTask {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...args],
+    cwd: dir,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    clearEnv: true,
+    env: taskEnvironment(env),
+  }).spawn();
+  let out = "";
+  let err = "";
+  const collect = async (
+    stream: ReadableStream<Uint8Array>,
+    add: (text: string) => void,
+  ) => {
+    for await (
+      const chunk of stream.pipeThrough(new TextDecoderStream())
+    ) add(chunk);
+  };
+  const collected = Promise.all([
+    collect(child.stdout, (text) => void (out += text)),
+    collect(child.stderr, (text) => void (err += text)),
+  ]);
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    async waitFor(pattern, timeoutMs = 30_000) {
+      const started = Date.now();
+      while (!pattern.test(out + err)) {
+        if (Date.now() - started > timeoutMs) {
+          throw new Error(
+            `timed out waiting for ${pattern}; output so far:\n${out}\n${err}`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
+    async finished() {
+      const status = await child.status;
+      await collected;
+      return { code: status.code, stdout: out, stderr: err };
     },
   };
 }

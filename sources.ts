@@ -1,0 +1,58 @@
+/**
+ * Credential sources a running service follows, so it picks up a rotation
+ * done by `deno task rotate` / `deno task promote` (one host: the env file)
+ * or by Kubernetes (a mounted Secret) without a restart. Pass one as
+ * `source` to `createDualSecretAuth`: new secrets are loaded with
+ * `setCredentials`, a new active label is switched to only after the target
+ * gets a token (else the current one stays and a `warning` event says why),
+ * and a malformed or half-written source keeps the last good configuration
+ * (a `warning` event again). Changes arrive through `Deno.watchFs` and a
+ * periodic re-read (every second by default), so within 2 seconds.
+ *
+ * @example Follow the env file the tasks rewrite
+ * ```ts
+ * import { createDualSecretAuth } from "./mod.ts";
+ * import { envFileSource } from "./sources.ts";
+ * import { startGenesysEmulator } from "./testing.ts";
+ *
+ * await using emulator = startGenesysEmulator({
+ *   clients: [
+ *     { clientId: "blue-id", secret: "blue-secret" },
+ *     { clientId: "green-id", secret: "green-secret" },
+ *   ],
+ * });
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/.env`, [
+ *   "GENESYS_CLIENT_ID_BLUE=blue-id", "GENESYS_CLIENT_SECRET_BLUE=blue-secret",
+ *   "GENESYS_CLIENT_ID_GREEN=green-id", "GENESYS_CLIENT_SECRET_GREEN=green-secret",
+ *   "GENESYS_ACTIVE=blue", "",
+ * ].join("\n"));
+ * {
+ *   await using auth = createDualSecretAuth({
+ *     source: envFileSource(`${dir}/.env`),
+ *     tokenUrl: emulator.tokenUrl,
+ *   });
+ *   if (auth.status().active !== "blue") throw new Error();
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @module
+ */
+export {
+  type CredentialSnapshot,
+  type CredentialSource,
+  DEFAULT_SOURCE_POLL_INTERVAL_MS,
+  SOURCE_INVALID,
+  SourceInvalidError,
+  type SourceVariables,
+  type SourceWatch,
+} from "./src/sources/source.ts";
+export {
+  envFileSource,
+  type EnvFileSourceOptions,
+} from "./src/sources/env_file_source.ts";
+export {
+  secretDirectorySource,
+  type SecretDirectorySourceOptions,
+} from "./src/sources/secret_directory_source.ts";

@@ -1,0 +1,162 @@
+/**
+ * One rotation or promotion per env file at a time: an exclusive OS lock
+ * (`flock`, through `Deno.FsFile.tryLock`) on `<env file>.lock`, holding the
+ * holder's pid, host, command and start time. The OS drops the lock when the
+ * holder dies, even by SIGKILL, so a lock is never stale; the file itself
+ * stays (removing it would let two runs lock two different files).
+ *
+ * @module
+ */
+import { DualSecretAuthError } from "../errors.ts";
+
+/** The code of {@linkcode RotationLockedError}. */
+export const ROTATION_LOCKED = "ROTATION_LOCKED" as const;
+
+/** Who holds a lock, as written in the lock file. */
+export interface LockHolder {
+  /** The holder's process id. */
+  readonly pid: number;
+  /** The holder's host name, when it could be read. */
+  readonly host?: string;
+  /** The command that holds it, such as `rotate`. */
+  readonly command: string;
+  /** When it took the lock (ISO 8601). */
+  readonly startedAt: string;
+}
+
+/** Another run holds the env file's lock; this one changed nothing. */
+export class RotationLockedError extends DualSecretAuthError {
+  /** The lock file. */
+  readonly lockPath: string;
+  /** Who holds it, if the lock file said. */
+  readonly holder?: LockHolder;
+
+  /**
+   * Creates the error.
+   *
+   * @param lockPath The lock file.
+   * @param holder Who holds it, if known.
+   */
+  constructor(lockPath: string, holder: LockHolder | undefined) {
+    const who = holder
+      ? `"${holder.command}" (pid ${holder.pid}${
+        holder.host ? ` on ${holder.host}` : ""
+      }, started ${holder.startedAt})`
+      : "another process";
+    super(
+      ROTATION_LOCKED as never,
+      `${who} is rotating or promoting with this env file (lock ${lockPath}). ` +
+        `Nothing was changed. Wait for it to finish and run the command again.`,
+    );
+    this.lockPath = lockPath;
+    this.holder = holder;
+  }
+}
+
+/** A held lock; release it with `release()` or `await using`. */
+export interface EnvFileLock extends AsyncDisposable {
+  /** The lock file. */
+  readonly path: string;
+  /** Whether a previous holder died holding it (its record was still there). */
+  readonly previousHolder?: LockHolder;
+  /** Releases the lock. */
+  release(): Promise<void>;
+}
+
+/**
+ * The lock file of an env file: `<path>.lock`.
+ *
+ * @param envFile The env file.
+ * @returns The lock file's path.
+ */
+export function lockPathOf(envFile: string): string {
+  return `${envFile}.lock`;
+}
+
+/**
+ * Takes the env file's lock at once, or refuses.
+ *
+ * @param envFile The env file, such as `.env`.
+ * @param command What takes it, such as `rotate`, for the holder record.
+ * @returns The held lock.
+ * @throws {RotationLockedError} When another run holds it.
+ */
+export async function acquireEnvFileLock(
+  envFile: string,
+  command: string,
+): Promise<EnvFileLock> {
+  const path = lockPathOf(envFile);
+  const file = await Deno.open(path, {
+    read: true,
+    write: true,
+    create: true,
+    mode: 0o600,
+  });
+  let locked = false;
+  try {
+    locked = await file.tryLock(true);
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+  if (!locked) {
+    const holder = await readHolder(file);
+    file.close();
+    throw new RotationLockedError(path, holder);
+  }
+  const previousHolder = await readHolder(file);
+  const record: LockHolder = {
+    pid: Deno.pid,
+    ...(hostname() ? { host: hostname() } : {}),
+    command,
+    startedAt: new Date().toISOString(),
+  };
+  await file.truncate(0);
+  await file.seek(0, Deno.SeekMode.Start);
+  await file.write(new TextEncoder().encode(`${JSON.stringify(record)}\n`));
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    try {
+      await file.truncate(0);
+      await file.unlock();
+    } finally {
+      file.close();
+    }
+  };
+  return {
+    path,
+    ...(previousHolder ? { previousHolder } : {}),
+    release,
+    [Symbol.asyncDispose]: release,
+  };
+}
+
+async function readHolder(file: Deno.FsFile): Promise<LockHolder | undefined> {
+  try {
+    await file.seek(0, Deno.SeekMode.Start);
+    const buffer = new Uint8Array(4096);
+    const read = await file.read(buffer);
+    if (!read) return undefined;
+    const value = JSON.parse(
+      new TextDecoder().decode(buffer.subarray(0, read)),
+    );
+    return typeof value?.pid === "number" && typeof value.command === "string"
+      ? value as LockHolder
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function hostname(): string | undefined {
+  try {
+    // Queried first: without sys permission, asking could prompt.
+    const state = Deno.permissions.querySync({ name: "sys", kind: "hostname" })
+      .state;
+    return state === "granted" ? Deno.hostname() : undefined;
+  } catch {
+    return undefined;
+  }
+}

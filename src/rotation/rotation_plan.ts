@@ -1,0 +1,251 @@
+/**
+ * The plan phase of a staged rotation: validate everything, check that
+ * rotating is safe (the active credential works, the standby client is
+ * active, every file the run writes can be written), and decide from the
+ * journal what an earlier run left to resume. Changes nothing.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import {
+  type ConfigWarning,
+  resolveConfig,
+  type ResolvedCredential,
+} from "../config.ts";
+import { AbortedError, ConfigError } from "../errors.ts";
+import { fingerprintSecret, type RotationJournalRecord } from "./journal.ts";
+import { oneTokenRequest } from "./proof.ts";
+import {
+  RotationJournalError,
+  RotationJournalErrorCode,
+} from "./rotation_errors.ts";
+import type { StagedRotationOptions } from "./staged_rotation.ts";
+
+const DEFAULT_MAX_JOURNAL_AGE_MS = 24 * 60 * 60 * 1000;
+
+/** How a run relates to the journal's last record. */
+export type Resume =
+  /** Nothing to resume: regenerate. */
+  | { readonly kind: "none"; readonly note?: string }
+  /** The new secret is stored: prove it (and promote if asked). */
+  | { readonly kind: "prove"; readonly record: RotationJournalRecord }
+  /** A finished rotation was not promoted and promotion is asked: prove and promote. */
+  | { readonly kind: "promote-only"; readonly record: RotationJournalRecord }
+  /** The active label already names the rotated credential: only finish. */
+  | { readonly kind: "promoted"; readonly record: RotationJournalRecord };
+
+export interface Plan {
+  readonly active: ResolvedCredential;
+  readonly standby: ResolvedCredential;
+  readonly resume: Resume;
+  readonly tokenLifetimeSeconds?: number;
+  readonly warnings: readonly string[];
+}
+
+/** What planning needs besides the options. */
+export interface PlanInput {
+  /** The rotation's options. */
+  readonly options: StagedRotationOptions;
+  /** The clock. */
+  readonly clock: Clock;
+  /** The fetch for token requests. */
+  readonly fetchFn: typeof fetch;
+  /** The words of "start over" for the journal's refusals. */
+  readonly freshWords: string;
+}
+
+/** Validates everything, checks that rotating is safe, and decides what to resume. Changes nothing. */
+export async function makePlan(run: PlanInput): Promise<Plan> {
+  const { options, clock, fetchFn } = run;
+  const configWarnings: ConfigWarning[] = [];
+  const config = resolveConfig({
+    credentials: options.credentials,
+    active: options.active,
+    tokenUrl: options.tokenUrl,
+  }, configWarnings);
+  const active = config.credentials.find((c) => c.label === config.active)!;
+  const standby = pickStandby(config.credentials, active, options.standby);
+  if (standby.clientId === active.clientId) {
+    throw new ConfigError(
+      "standby",
+      `"${standby.label}" and "${active.label}" share OAuth client ${active.clientId}; ` +
+        `regenerating its secret would break traffic. Use two OAuth clients with the same roles.`,
+    );
+  }
+  if (!options.admin || typeof options.admin.regenerateSecret !== "function") {
+    throw new ConfigError("admin", "give a GenesysAdminClient");
+  }
+  if (!options.sink || typeof options.sink.publish !== "function") {
+    throw new ConfigError("sink", "give a SecretSink");
+  }
+  if (options.promote && typeof options.onPromote !== "function") {
+    throw new ConfigError(
+      "onPromote",
+      "promote needs onPromote to say how traffic is switched",
+    );
+  }
+  // Every path the run will write is checked before anything changes.
+  const warnings = [...(await options.sink.check?.() ?? [])];
+  await options.journal?.check?.();
+  checkAborted(options.signal);
+  // Regenerating the standby while the active one is broken would leave no
+  // working credential at all.
+  await oneTokenRequest(config.tokenUrl, active, active.clientSecret, {
+    clock,
+    fetchFn,
+    signal: options.signal,
+  });
+  const previous = options.fresh ? undefined : await options.journal?.read();
+  const resume = await decideResume(
+    run,
+    previous,
+    config.credentials,
+    active,
+    standby,
+  );
+  let tokenLifetimeSeconds: number | undefined;
+  if (resume.kind === "none") {
+    const client = await options.admin.getClient(standby.clientId, {
+      signal: options.signal,
+    });
+    if (client.state !== "active") {
+      throw new ConfigError(
+        "standby",
+        `OAuth client ${standby.clientId} of "${standby.label}" is ${client.state}; ` +
+          `an inactive client cannot get tokens. Activate it first.`,
+      );
+    }
+    tokenLifetimeSeconds = client.accessTokenValiditySeconds;
+  }
+  return {
+    active,
+    standby,
+    resume,
+    tokenLifetimeSeconds,
+    warnings: Object.freeze(warnings),
+  };
+}
+
+async function decideResume(
+  run: PlanInput,
+  previous: RotationJournalRecord | undefined,
+  credentials: readonly ResolvedCredential[],
+  active: ResolvedCredential,
+  standby: ResolvedCredential,
+): Promise<Resume> {
+  const { options, clock } = run;
+  if (previous === undefined) return { kind: "none" };
+  const age = clock.now() - previous.startedAt;
+  const maxAge = options.maxJournalAgeMs ?? DEFAULT_MAX_JOURNAL_AGE_MS;
+  const sameSink = previous.sink === options.sink.name;
+  const known = credentials.some((c) =>
+    c.label === previous.standby && c.clientId === previous.clientId
+  );
+  if (previous.completedAt !== undefined) {
+    const promoteOnly = options.promote === true &&
+      previous.promotedAt === undefined && previous.standby === standby.label &&
+      sameSink && known && age <= maxAge;
+    return promoteOnly
+      ? { kind: "promote-only", record: previous }
+      : { kind: "none" };
+  }
+  const started = `started ${iso(previous.startedAt)}`;
+  if (!sameSink || !known) {
+    throw new RotationJournalError(
+      RotationJournalErrorCode.MISMATCH,
+      previous,
+      `The rotation journal holds an unfinished rotation (${started}) of "${previous.standby}" ` +
+        `(OAuth client ${previous.clientId}, ${previous.sink}) that this configuration does not describe ` +
+        `(${
+          !sameSink
+            ? `this run stores to ${options.sink.name}`
+            : "that client id is not configured for that label"
+        }). ` +
+        `It is not resumed. Check which env file you meant; to start over, ${run.freshWords}.`,
+    );
+  }
+  if (age > maxAge) {
+    throw new RotationJournalError(
+      RotationJournalErrorCode.STALE,
+      previous,
+      `The rotation journal holds an unfinished rotation of "${previous.standby}" ${started}, ` +
+        `${
+          Math.floor(age / 3_600_000)
+        } h ago; it is too old to resume safely. ` +
+        `Check that "${previous.standby}" works (deno task verify), then, to start over, ${run.freshWords}.`,
+    );
+  }
+  if (previous.standby === active.label) {
+    return { kind: "promoted", record: previous };
+  }
+  const stored = previous.publishedAt !== undefined ||
+    (previous.standbyFingerprintBefore !== undefined &&
+      previous.fingerprintSalt !== undefined &&
+      await fingerprintSecret(
+          standby.clientSecret.reveal(),
+          previous.fingerprintSalt,
+        ) !== previous.standbyFingerprintBefore);
+  if (stored) return { kind: "prove", record: previous };
+  return {
+    kind: "none",
+    note: previous.regenerateRequestedAt === undefined
+      ? `rotation ${previous.rotationId} stopped before regenerating`
+      : `rotation ${previous.rotationId} stopped before its new secret was stored; regenerating again (the standby serves no traffic)`,
+  };
+}
+
+function pickStandby(
+  credentials: readonly ResolvedCredential[],
+  active: ResolvedCredential,
+  wanted: string | undefined,
+): ResolvedCredential {
+  if (wanted !== undefined) {
+    if (wanted === active.label) {
+      throw new ConfigError(
+        "standby",
+        `"${wanted}" is the active credential; only the standby may be regenerated`,
+      );
+    }
+    const found = credentials.find((c) => c.label === wanted);
+    if (!found) {
+      throw new ConfigError(
+        "standby",
+        `"${wanted}" is not a configured label (${
+          credentials.map((c) => c.label).join(", ")
+        })`,
+      );
+    }
+    return found;
+  }
+  const others = credentials.filter((c) => c.label !== active.label);
+  if (others.length !== 1) {
+    throw new ConfigError(
+      "standby",
+      others.length === 0
+        ? "there is no standby credential; configure two (blue and green)"
+        : `several standby candidates (${
+          others.map((c) => c.label).join(", ")
+        }); name one`,
+    );
+  }
+  return others[0];
+}
+
+/**
+ * Throws an {@linkcode AbortedError} once the signal aborted.
+ *
+ * @param signal The signal, if any.
+ */
+export function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
+}
+
+/**
+ * A time for people.
+ *
+ * @param ms Milliseconds since the epoch, if known.
+ * @returns ISO 8601, or "an unknown time".
+ */
+export function iso(ms: number | undefined): string {
+  return ms === undefined ? "an unknown time" : new Date(ms).toISOString();
+}

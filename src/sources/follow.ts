@@ -1,0 +1,163 @@
+/**
+ * Following a credential source: a running auth instance picks up new
+ * credentials and a new active label within a poll interval (and usually
+ * at once, when the source can watch). It uses only the instance's public
+ * methods: `setCredentials` for new secrets, `rotate({ to })` for a new
+ * active label (which verifies the target first and keeps the current
+ * label if the target fails). A source that cannot be read or is malformed
+ * keeps the last good configuration and is reported as a `warning`.
+ *
+ * @module
+ */
+import type { ConfigWarning, CredentialInput } from "../config.ts";
+import type { DualSecretAuth } from "../dual_secret_auth.ts";
+import type {
+  CredentialSnapshot,
+  CredentialSource,
+  SourceWatch,
+} from "./source.ts";
+
+/** A target that failed to verify is tried again after this long (or when the source changes). */
+const SWITCH_RETRY_MS = 5_000;
+
+/** A running follower; stop it when the auth instance closes. */
+export interface SourceFollower {
+  /** Re-reads the source now and applies what changed. */
+  refresh(): Promise<void>;
+  /** Stops watching and polling; resolves once the last re-read settled. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts following `source` for `auth`.
+ *
+ * @param auth The auth instance (only its public methods are used).
+ * @param source The source it was created from.
+ * @param initial The snapshot it was created with.
+ * @param warn Emits a `warning` event on the instance.
+ * @returns The follower.
+ */
+export function followSource(
+  auth: Pick<DualSecretAuth, "setCredentials" | "rotate" | "status">,
+  source: CredentialSource,
+  initial: CredentialSnapshot,
+  warn: (warning: ConfigWarning) => void,
+): SourceFollower {
+  let current = fingerprint(initial.credentials);
+  let stopped = false;
+  let lastWarning = "";
+  let failedSwitch: { to: string; at: number; credentials: string } | undefined;
+  let running: Promise<void> = Promise.resolve();
+  let again = false;
+
+  const warnOnce = (warning: ConfigWarning) => {
+    const key = `${warning.code}:${warning.message}`;
+    if (key === lastWarning) return;
+    lastWarning = key;
+    warn(warning);
+  };
+
+  async function apply(): Promise<void> {
+    let snapshot: CredentialSnapshot;
+    try {
+      snapshot = await source.read();
+    } catch (error) {
+      warnOnce({
+        code: "SOURCE_INVALID",
+        message: `${
+          error instanceof Error ? error.message : String(error)
+        } The last good configuration stays in use.`,
+      });
+      return;
+    }
+    if (stopped) return;
+    const next = fingerprint(snapshot.credentials);
+    if (next !== current) {
+      try {
+        auth.setCredentials(snapshot.credentials);
+        current = next;
+      } catch (error) {
+        warnOnce({
+          code: "SOURCE_INVALID",
+          message: `${source.name} holds credentials the library refuses (${
+            error instanceof Error ? error.message : String(error)
+          }); the last good configuration stays in use.`,
+        });
+        return;
+      }
+    }
+    lastWarning = lastWarning.startsWith("SOURCE_INVALID") ? "" : lastWarning;
+    const active = auth.status().active;
+    if (snapshot.active === active) {
+      failedSwitch = undefined;
+      return;
+    }
+    const recentlyFailed = failedSwitch !== undefined &&
+      failedSwitch.to === snapshot.active &&
+      failedSwitch.credentials === current &&
+      Date.now() - failedSwitch.at < SWITCH_RETRY_MS;
+    if (recentlyFailed) return;
+    try {
+      await auth.rotate({ to: snapshot.active });
+      failedSwitch = undefined;
+      lastWarning = "";
+    } catch (error) {
+      failedSwitch = {
+        to: snapshot.active,
+        at: Date.now(),
+        credentials: current,
+      };
+      warnOnce({
+        code: "SOURCE_SWITCH_FAILED",
+        label: snapshot.active,
+        message:
+          `${source.name} names "${snapshot.active}" as active, but it did not get a token (${
+            error instanceof Error ? error.message : String(error)
+          }); "${active}" stays active. Retried every ${
+            SWITCH_RETRY_MS / 1000
+          } s and on every change.`,
+      });
+    }
+  }
+
+  function refresh(): Promise<void> {
+    if (stopped) return running;
+    if (again) return running;
+    again = true;
+    running = running.then(async () => {
+      again = false;
+      if (!stopped) await apply();
+    });
+    return running;
+  }
+
+  const poll = setInterval(() => void refresh(), source.pollIntervalMs);
+  let watch: SourceWatch | undefined;
+  try {
+    watch = source.watch?.(() => void refresh());
+  } catch {
+    // A source that cannot watch is still re-read periodically.
+  }
+
+  return {
+    refresh,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(poll);
+      await watch?.close().catch(() => {});
+      await running;
+    },
+  };
+}
+
+/** A comparable form of a credential list (kept in memory only, like the credentials). */
+function fingerprint(credentials: readonly CredentialInput[]): string {
+  return JSON.stringify(credentials.map((c) => [
+    c.label,
+    c.clientId,
+    typeof c.clientSecret === "string"
+      ? c.clientSecret
+      : c.clientSecret.reveal(),
+  ]));
+}

@@ -1,0 +1,148 @@
+/**
+ * `deno task emulator`: the bundled Genesys Cloud emulator, standalone, so
+ * the runbook can be rehearsed locally. It serves blue, green and an admin
+ * client and writes a matching env file (never over an existing one).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { startGenesysEmulator } from "../testing.ts";
+import { EXIT_USAGE, OperatorError, runTask, UsageError } from "./_cli.ts";
+
+const HELP = `Usage: deno task emulator [options]
+
+Starts the bundled Genesys Cloud emulator (token endpoint, Platform API and
+OAuth client API) on 127.0.0.1 with three OAuth clients: blue, green and an
+admin client allowed to regenerate secrets. Writes a matching env file so that
+"deno task verify", "deno task rotate" and "deno task promote" run against it.
+Secrets are random per start. Stop it with Ctrl-C.
+
+Options:
+  --port <n>         the port to listen on (default 8080, as .env.example suggests; 0 for any)
+  --env-file <path>  the env file to write (default .env); an existing file is never overwritten
+  --no-env-file      write no env file (print the variables instead)
+  -h, --help         show this help
+
+Exit codes:
+  0    stopped with Ctrl-C or SIGTERM
+  2    bad option, the port is taken, or the env file exists already
+`;
+
+/**
+ * Runs the emulator until SIGINT or SIGTERM.
+ *
+ * @param args The command-line arguments.
+ * @returns The exit code.
+ */
+export async function main(
+  args: readonly string[] = Deno.args,
+): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      port: { type: "string", default: "8080" },
+      "env-file": { type: "string", default: ".env" },
+      "no-env-file": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new UsageError(`--port "${values.port}" is not a port number`);
+  }
+  const envFile = values["env-file"];
+  if (!values["no-env-file"]) {
+    try {
+      await Deno.lstat(envFile);
+      throw new OperatorError(
+        "ENV_FILE_EXISTS",
+        `${envFile} exists already; the emulator never overwrites it. ` +
+          `Move it away, or pass --env-file <another path> (or --no-env-file).`,
+      );
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  const secret = () => crypto.randomUUID().replaceAll("-", "");
+  const clients = {
+    blue: { clientId: "blue-client-id", secret: `blue-${secret()}` },
+    green: { clientId: "green-client-id", secret: `green-${secret()}` },
+    admin: {
+      clientId: "admin-client-id",
+      secret: `admin-${secret()}`,
+      permissions: ["oauth:client:view", "oauth:client:edit"],
+    },
+  };
+  let emulator;
+  try {
+    emulator = startGenesysEmulator({
+      port,
+      clients: [clients.blue, clients.green, clients.admin],
+      organization: { id: "emulated-org", name: "Emulated organization" },
+      // Stricter than Genesys documents: a regenerated client's tokens die
+      // at once, so a rehearsal shows any service still using them.
+      revokeTokensOnRegenerate: true,
+    });
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      console.error(
+        `Port ${port} is in use; pass --port <another> (and use it in GENESYS_TOKEN_URL).`,
+      );
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
+  const text = [
+    "# Written by deno task emulator: a local rehearsal, not Genesys Cloud.",
+    `GENESYS_TOKEN_URL=${emulator.tokenUrl}`,
+    `GENESYS_API_URL=${emulator.apiUrl}`,
+    `GENESYS_CLIENT_ID_BLUE=${clients.blue.clientId}`,
+    `GENESYS_CLIENT_SECRET_BLUE=${clients.blue.secret}`,
+    `GENESYS_CLIENT_ID_GREEN=${clients.green.clientId}`,
+    `GENESYS_CLIENT_SECRET_GREEN=${clients.green.secret}`,
+    "GENESYS_ACTIVE=blue",
+    `GENESYS_ADMIN_CLIENT_ID=${clients.admin.clientId}`,
+    `GENESYS_ADMIN_CLIENT_SECRET=${clients.admin.secret}`,
+    "",
+  ].join("\n");
+  if (values["no-env-file"]) {
+    console.log(text);
+  } else {
+    try {
+      await Deno.writeTextFile(envFile, text, { createNew: true, mode: 0o600 });
+    } catch (error) {
+      await emulator.close();
+      throw error;
+    }
+  }
+  console.log(`Genesys emulator listening on ${emulator.url}`);
+  if (!values["no-env-file"]) {
+    console.log(
+      `Wrote ${envFile} (blue active, green standby, admin client). Try: deno task verify`,
+    );
+  }
+  console.log("Stop it with Ctrl-C.");
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    for (const name of ["SIGINT", "SIGTERM"] as const) {
+      try {
+        Deno.addSignalListener(name, stop);
+      } catch {
+        // SIGTERM cannot be listened for on Windows.
+      }
+    }
+  });
+  await emulator.close();
+  console.log("Emulator stopped.");
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await runTask("emulator", main, Deno.args));
+}

@@ -1,0 +1,220 @@
+/**
+ * `deno task promote`: switch traffic to a credential whose secret is in
+ * place. Proves the target with a real token request, then writes
+ * `GENESYS_ACTIVE` to the env file. Never regenerates anything.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import {
+  ACTIVE_ENV_VAR,
+  readRotationEnv,
+  ROTATION_LABELS,
+} from "../src/rotation/env_config.ts";
+import { createFileJournal } from "../src/rotation/journal.ts";
+import { acquireEnvFileLock } from "../src/rotation/lock.ts";
+import { checkWritable } from "../src/rotation/preflight.ts";
+import {
+  PromotionError,
+  type PromotionReport,
+  runPromotion,
+} from "../src/rotation/promotion.ts";
+import { setEnvFileValue } from "../src/rotation/sinks.ts";
+import {
+  describeFailure,
+  EXIT_CODES_HELP,
+  EXIT_FAILED,
+  EXIT_INTERRUPTED,
+  explain,
+  failpointHook,
+  overrideNotice,
+  printFailure,
+  readRotationVariables,
+  reportingRateLimits,
+  runTask,
+  setUpLogging,
+  UsageError,
+} from "./_cli.ts";
+import { onInterrupt, refuseWrittenOverrides } from "./_signals.ts";
+
+const HELP = `Usage: deno task promote [options]
+       genesys-rotate promote [options]
+
+Switches traffic to the standby credential (or --to LABEL): proves it gets a
+token with the secret in the env file, then sets GENESYS_ACTIVE there. It never
+regenerates a secret. Services that follow the env file (envFileSource) switch
+within 2 seconds, each verifying the target before it switches.
+
+Options:
+  --to <label>       the label to make active (default: the label the last rotate
+                     rotated, per <env-file>.rotation.json; so running it again
+                     is a no-op, never a switch back)
+  --env-file <path>  the env file to read and update (default .env)
+  --dry-run          prove the target and check the file; change nothing
+  --yes              do not ask for confirmation (required without a terminal)
+  --json             print the outcome (success or failure) as JSON
+  --verbose          log debug details to stderr
+  -h, --help         show this help
+
+${EXIT_CODES_HELP}
+`;
+
+/**
+ * Runs the promote task. Errors are thrown, not reported: wrap it in
+ * {@linkcode runTask} for a one-line message and an exit code.
+ *
+ * @param args The command-line arguments (default `Deno.args`).
+ * @returns The exit code; the process is left running.
+ */
+export async function main(
+  args: readonly string[] = Deno.args,
+): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      to: { type: "string" },
+      "env-file": { type: "string", default: ".env" },
+      "dry-run": { type: "boolean", default: false },
+      yes: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      verbose: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const envFile = values["env-file"];
+  if (envFile.trim() === "") throw new UsageError("--env-file needs a path");
+  const dryRun = values["dry-run"];
+  const to = values.to?.trim().toLowerCase();
+  if (
+    to !== undefined && !(ROTATION_LABELS as readonly string[]).includes(to)
+  ) {
+    throw new UsageError(`--to "${values.to}" is not blue or green`);
+  }
+  const log = await setUpLogging(
+    "promote",
+    values.verbose ? "debug" : values.json ? "warning" : "info",
+  );
+  const overrides: string[] = [];
+  const variables = await readRotationVariables(envFile, (override) => {
+    overrides.push(override.variable);
+    console.error(overrideNotice(override));
+  });
+  refuseWrittenOverrides(overrides, envFile);
+  const config = readRotationEnv(variables);
+  const journal = createFileJournal(`${envFile}.rotation.json`);
+  // Without --to: the label the last rotation rotated, so that running the
+  // same command again (after a crash, say) is a no-op, never a flip back.
+  const lastRotated = await journal.read().then(
+    (record) => record?.standby,
+    () => undefined,
+  );
+  if (
+    to === undefined &&
+    (lastRotated === undefined ||
+      !(ROTATION_LABELS as readonly string[]).includes(lastRotated))
+  ) {
+    throw new UsageError(
+      `No rotation is recorded in ${envFile}.rotation.json, so promote cannot tell which label to make active. ` +
+        `Name it: deno task promote --to ${config.standby} (the standby now).`,
+    );
+  }
+  const target = to ?? lastRotated!;
+
+  if (!dryRun && !values.yes && target !== config.active) {
+    if (!Deno.stdin.isTerminal()) {
+      throw new UsageError(
+        "Refusing to promote without confirmation: there is no terminal to ask on. " +
+          "Pass --yes to promote, or --dry-run to only check.",
+      );
+    }
+    if (!confirm(`Switch traffic from "${config.active}" to "${target}"?`)) {
+      console.error("Cancelled; nothing was changed.");
+      return EXIT_FAILED;
+    }
+  }
+  await using lock = dryRun
+    ? undefined
+    : await acquireEnvFileLock(envFile, `promote ${args.join(" ")}`.trim());
+  if (lock?.previousHolder) {
+    const previous = lock.previousHolder;
+    console.error(
+      `Notice: a previous run ("${previous.command}", pid ${previous.pid}, started ${previous.startedAt}) ` +
+        `ended without releasing ${lock.path} (killed?); the operating system released its lock. ` +
+        `The journal says what to resume.`,
+    );
+  }
+  const writable = await checkWritable(envFile);
+  for (const warning of writable.warnings) log.warn(warning);
+
+  const failpoint = failpointHook();
+  await using interrupt = onInterrupt();
+  let report: PromotionReport;
+  try {
+    report = await runPromotion({
+      credentials: config.credentials,
+      active: config.active,
+      to: target,
+      tokenUrl: config.tokenUrl,
+      dryRun,
+      journal,
+      fetch: reportingRateLimits((line) => console.error(line)),
+      signal: interrupt.signal,
+      onProgress: (line) => console.error(line),
+      publishActive: async (label) => {
+        await setEnvFileValue(envFile, ACTIVE_ENV_VAR, label);
+        await failpoint?.("promote:after");
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof PromotionError)) throw error;
+    const cause = describeFailure(error.cause, "promote");
+    const exitCode = error.interrupted ? EXIT_INTERRUPTED : EXIT_FAILED;
+    printFailure(
+      {
+        exitCode,
+        code: error.code,
+        causeCode: cause.code,
+        message: `Promotion of "${error.target}" failed: ${
+          explain(error.cause).message.replace(/\.$/, "")
+        }.\nState: ${error.state}\nNext: ${error.nextStep}`,
+      },
+      values.json,
+      {
+        active: error.active,
+        target: error.target,
+        state: error.state,
+        nextStep: error.nextStep,
+        interrupted: error.interrupted,
+      },
+    );
+    return exitCode;
+  }
+  if (values.json) {
+    console.log(JSON.stringify(
+      { ok: true, ...report, warnings: writable.warnings },
+      null,
+      2,
+    ));
+  } else {
+    console.log(
+      report.dryRun
+        ? `Dry run: "${target}" gets tokens; nothing was changed.`
+        : report.changed
+        ? `Promoted: "${report.active}" is active (was "${report.previousActive}"); ${ACTIVE_ENV_VAR} updated in ${envFile}.`
+        : `"${report.active}" is already active; nothing was changed.`,
+    );
+    for (const warning of writable.warnings) console.log(`Warning: ${warning}`);
+    console.log(`Next: ${report.nextStep}`);
+  }
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await runTask("promote", main, Deno.args));
+}
