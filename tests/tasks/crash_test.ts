@@ -33,7 +33,7 @@ function withFailpoint(task: "rotate" | "promote", args: string[]): string[] {
   return [
     "run",
     "-q",
-    `-P=${task}`,
+    "-P=operator",
     // An --allow-env flag replaces the set's list, so repeat it.
     `--allow-env=${
       [...ROTATION_ENV_VARS, "NO_COLOR", FAILPOINT_VAR].join(",")

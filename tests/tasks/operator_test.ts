@@ -80,7 +80,7 @@ function withFailpoint(task: string, args: string[]): string[] {
   return [
     "run",
     "-q",
-    `-P=${task}`,
+    "-P=operator",
     `--allow-env=${
       [...ROTATION_ENV_VARS, "NO_COLOR", FAILPOINT_VAR].join(",")
     }`,
