@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { assertDeno } from "../runtime/deno.ts";
 import { ConfigError } from "../errors.ts";
 import { writeFileAtomic } from "./env_file.ts";
 import { checkWritable } from "./preflight.ts";
@@ -128,6 +129,7 @@ export function createFileJournal(
   path: string,
   tempPath?: string,
 ): RotationJournal {
+  assertDeno("createFileJournal", "On Node and Bun, use createCallbackSink.");
   return Object.freeze({
     async check(): Promise<void> {
       await checkWritable(path);

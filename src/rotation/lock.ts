@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { assertDeno } from "../runtime/deno.ts";
 import { DualSecretAuthError } from "../errors.ts";
 
 /** The code of {@linkcode RotationLockedError}. */
@@ -85,6 +86,7 @@ export async function acquireEnvFileLock(
   envFile: string,
   command: string,
 ): Promise<EnvFileLock> {
+  assertDeno("acquireEnvFileLock");
   const path = lockPathOf(envFile);
   const file = await Deno.open(path, {
     read: true,

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { assertDeno } from "../runtime/deno.ts";
 import { DualSecretAuthError } from "../errors.ts";
 import { dirOf, resolveWriteTarget, uniqueTempPath } from "./env_file.ts";
 
@@ -59,6 +60,7 @@ export interface WritableFile {
  * @throws {FileNotWritableError} Naming the file and the fix.
  */
 export async function checkWritable(path: string): Promise<WritableFile> {
+  assertDeno("checkWritable");
   const target = await resolveWriteTarget(path);
   const isLink = await Deno.lstat(path).then((i) => i.isSymlink, () => false);
   const shown = isLink ? `${path} (a link to ${target})` : path;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { assertDeno } from "../runtime/deno.ts";
 import { ConfigError } from "../errors.ts";
 import { checkWritable } from "./preflight.ts";
 import type { Secret } from "../secret.ts";
@@ -86,6 +87,7 @@ export function createEnvFileSink(
   path: string,
   options: EnvFileSinkOptions,
 ): SecretSink {
+  assertDeno("createEnvFileSink", "On Node and Bun, use createCallbackSink.");
   if (typeof path !== "string" || path === "") {
     throw new ConfigError("path", "must be a non-empty file path");
   }
@@ -130,6 +132,7 @@ export async function setEnvFileValue(
   value: string,
   tempPath?: string,
 ): Promise<void> {
+  assertDeno("setEnvFileValue", "On Node and Bun, use createCallbackSink.");
   const target = await resolveWriteTarget(path);
   const previous = writesInProgress.get(target) ?? Promise.resolve();
   const write = previous.catch(() => {}).then(async () => {

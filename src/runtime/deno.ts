@@ -18,6 +18,8 @@ export class DenoRequiredError extends Error {
   readonly feature: string;
 
   /**
+   * Creates the error for a function that needs Deno.
+   *
    * @param feature The function called, such as `createEnvFileSink`.
    * @param instead What to use on this runtime, if anything.
    */
