@@ -71,10 +71,12 @@ export {
   type TokenStore,
 } from "./src/store.ts";
 export type {
+  ApiRateLimitedEvent,
   AuthEvent,
   AuthEventListener,
   ErrorSummary,
   FailoverEvent,
+  ReprobeEvent,
   RetryEvent,
   RotatedEvent,
   TokenAcquiredEvent,
@@ -94,6 +96,7 @@ export {
   type OAuthErrorDetails,
   PermissionDeniedError,
   RateLimitedError,
+  RedirectRefusedError,
   type RejectedCredentialSummary,
   RotationFailedError,
   TokenEndpointUnavailableError,
@@ -101,6 +104,7 @@ export {
   UnknownCredentialError,
 } from "./src/errors.ts";
 export {
+  type ApiRateLimitOptions,
   type AuthChallenge,
   parseWwwAuthenticate,
 } from "./src/authorized_fetch.ts";

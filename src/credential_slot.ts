@@ -16,6 +16,7 @@ import {
 } from "./errors.ts";
 import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
 import { type RetryVerdict, withRetry } from "./retry.ts";
+import type { Redactor } from "./redact.ts";
 import type { CachedGrant, TokenStore } from "./store.ts";
 import { requestToken, type TokenGrant } from "./token_endpoint.ts";
 
@@ -29,7 +30,8 @@ import { requestToken, type TokenGrant } from "./token_endpoint.ts";
  * - `expired`: the cached token has expired and is never served;
  * - `unavailable`: no usable token and the last request failed transiently;
  * - `rejected`: the token endpoint rejected the credential; stays so until it
- *   is replaced or re-verified.
+ *   is replaced, re-verified, or (when no credential serves) a probe with
+ *   backoff succeeds.
  */
 export type CredentialState =
   | "idle"
@@ -50,7 +52,16 @@ export interface SlotContext {
   readonly emit: (event: AuthEvent) => void;
   /** Aborts every request when the instance closes. */
   readonly closeSignal: AbortSignal;
+  /** Redacts every secret and token of the instance from server text. */
+  readonly redact: Redactor;
 }
+
+/** The first wait before a rejected credential is probed again, when nothing else serves. */
+export const REPROBE_INITIAL_DELAY_MS = 1_000;
+/** The longest wait between probes of a rejected credential. */
+export const REPROBE_MAX_DELAY_MS = 300_000;
+
+const noop = () => {};
 
 /** A token request's failure as {@linkcode withRetry} sees it: the server's wait, a backoff, or give up. */
 function retryVerdict(error: DualSecretAuthError): RetryVerdict {
@@ -73,6 +84,8 @@ export class CredentialSlot {
   #lastError: ErrorSummary | undefined;
   #retired = false;
   #nextBackgroundAttemptAt = 0;
+  #probeFailures = 0;
+  #nextProbeAt = 0;
 
   /**
    * Creates an empty slot.
@@ -106,17 +119,43 @@ export class CredentialSlot {
   }
 
   /**
-   * The cached grant, unless it has expired.
+   * When a probe of this rejected credential may next start (ms since the
+   * epoch), or `undefined` when it is not rejected.
+   */
+  get nextProbeAt(): number | undefined {
+    return this.#rejection ? this.#nextProbeAt : undefined;
+  }
+
+  /**
+   * The grant this slot may serve at `now`: cached for this client id, not
+   * expired, and the credential not rejected. The one rule of the fast path,
+   * failover ranking, `state()` and `status()`.
    *
    * @param now The current time.
-   * @returns The cached grant if it has not expired at `now`.
+   * @returns The grant, or `undefined`.
    */
-  validGrant(now: number): CachedGrant | undefined {
+  servable(now: number): CachedGrant | undefined {
     const grant = this.#context.store.get(this.label);
     return grant !== undefined && now < grant.expiresAt &&
-        grant.clientId === this.credential.clientId
+        grant.clientId === this.credential.clientId &&
+        this.#rejection === undefined
       ? grant
       : undefined;
+  }
+
+  /**
+   * Whether a refresh is due at `now`: there is no servable grant, or it is
+   * inside its refresh margin.
+   *
+   * @param now The current time.
+   * @param grant The servable grant, when the caller already has it.
+   * @returns Whether to refresh.
+   */
+  needsRefresh(
+    now: number,
+    grant: CachedGrant | undefined = this.servable(now),
+  ): boolean {
+    return grant === undefined || now >= grant.refreshAt;
   }
 
   /**
@@ -127,13 +166,36 @@ export class CredentialSlot {
    */
   state(now: number): CredentialState {
     if (this.#rejection) return "rejected";
-    const grant = this.#context.store.get(this.label);
-    if (grant !== undefined && now < grant.expiresAt) {
-      return now < grant.refreshAt ? "ready" : "stale";
+    const grant = this.servable(now);
+    if (grant !== undefined) {
+      return this.needsRefresh(now, grant) ? "stale" : "ready";
     }
     if (this.#inflight) return "fetching";
-    if (grant !== undefined) return "expired";
+    const stored = this.#context.store.get(this.label);
+    if (stored?.clientId === this.credential.clientId) return "expired";
     return this.#lastError ? "unavailable" : "idle";
+  }
+
+  /**
+   * Probes a rejected credential again once its backoff (from
+   * {@linkcode REPROBE_INITIAL_DELAY_MS}, doubling up to
+   * {@linkcode REPROBE_MAX_DELAY_MS}) has passed: joins a probe in flight,
+   * starts one when due, else returns `undefined`. For when no other
+   * credential serves, so a brief fault never becomes a permanent outage.
+   *
+   * @param now The current time.
+   * @returns The probe, or `undefined` when none is due.
+   */
+  probe(now: number): Promise<CachedGrant> | undefined {
+    if (this.#rejection === undefined) return undefined;
+    if (this.#inflight) return this.#inflight;
+    if (now < this.#nextProbeAt) return undefined;
+    this.#context.emit({
+      type: "reprobe",
+      label: this.label,
+      attempt: this.#probeFailures,
+    });
+    return this.acquire();
   }
 
   /**
@@ -144,9 +206,14 @@ export class CredentialSlot {
    * @returns The new grant.
    */
   acquire(background = false): Promise<CachedGrant> {
-    this.#inflight ??= this.#requestWithRetry(background).finally(() => {
-      this.#inflight = undefined;
-    });
+    if (this.#inflight === undefined) {
+      this.#inflight = this.#requestWithRetry(background).finally(() => {
+        this.#inflight = undefined;
+      });
+      // Callers that stopped waiting (aborted) must not leave the shared
+      // request's failure unhandled; each caller still sees it.
+      this.#inflight.catch(noop);
+    }
     return this.#inflight;
   }
 
@@ -204,7 +271,9 @@ export class CredentialSlot {
           fetch: config.fetch,
           clock: config.clock,
           timeoutMs: config.requestTimeoutMs,
+          maxResponseBytes: config.maxResponseBytes,
           signal: closeSignal,
+          redact: this.#context.redact,
         });
       }, {
         ...config.retry,
@@ -258,6 +327,7 @@ export class CredentialSlot {
     this.#rejection = undefined;
     this.#lastError = undefined;
     this.#nextBackgroundAttemptAt = 0;
+    this.#probeFailures = 0;
     this.#context.emit({
       type: "token.acquired",
       label: this.label,
@@ -274,6 +344,12 @@ export class CredentialSlot {
     this.#lastError = summariseError(error);
     if (error instanceof CredentialRejectedError) {
       this.#rejection = error;
+      this.#nextProbeAt = this.#context.config.clock.now() +
+        Math.min(
+          REPROBE_MAX_DELAY_MS,
+          REPROBE_INITIAL_DELAY_MS * 2 ** this.#probeFailures,
+        );
+      this.#probeFailures++;
       this.invalidate();
     }
     this.#context.emit({
