@@ -98,6 +98,7 @@ export {
   RateLimitedError,
   RedirectRefusedError,
   type RejectedCredentialSummary,
+  type RotationErrorCodeName,
   RotationFailedError,
   TokenEndpointUnavailableError,
   TokenRequestError,
