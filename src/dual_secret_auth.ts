@@ -197,11 +197,13 @@ export function createDualSecretAuth(
       if (token !== undefined) yield token;
     }
   });
+  const inFlight = new Set<CredentialSlot>();
   const slotContext = {
     config,
     store: tokenStore,
     emit,
     closeSignal: closeController.signal,
+    inFlight,
     redact,
   };
   const newSlot = (credential: ResolvedCredential) =>
@@ -556,7 +558,11 @@ export function createDualSecretAuth(
     closed = true;
     dropSharedPromises();
     closeController.abort(new ClosedError());
-    const pending = [...slots.values()].map((slot) => slot.inflight);
+    const pending = [...inFlight].map((slot) => {
+      const request = slot.inflight;
+      slot.abort(new ClosedError());
+      return request;
+    });
     await Promise.allSettled([...pending, ...background, rotation]);
   }
 
