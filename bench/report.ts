@@ -140,10 +140,10 @@ function renderExtras(extras: ExtraResults): string[] {
     "",
     "### 9. failover window",
     "",
-    "`auth.fetch` latency (ms) of this module, 20 workers on the emulator with revocation on; at 2/3 of each round the active secret is regenerated without warning. Window = the requests started after it; steady = the requests before it.",
+    "`auth.fetch` latency (ms) of this module, 20 workers on the emulator with revocation on; at 2/3 of each round the active secret is regenerated without warning. Window = the requests started after it; steady = the requests before it; recovery = ms from the regeneration until the first request sent after it succeeds (median over rounds).",
     "",
-    "| warmStandby | steady p99.9 | steady max | window p99.9 | window max | window mean | failed in window | token requests |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| warmStandby | steady p99.9 | steady max | window p99.9 | window max | window mean | recovery (median) | failed in window | token requests |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
   );
   for (
     const [name, f] of [["off", extras.failover.cold], [
@@ -154,8 +154,8 @@ function renderExtras(extras: ExtraResults): string[] {
     lines.push(
       `| ${name} | ${ms(f.steadyP999)} | ${ms(f.steadyMax)} | ${
         ms(f.windowP999)
-      } | ${ms(f.windowMax)} | ${
-        ms(f.windowMean)
+      } | ${ms(f.windowMax)} | ${ms(f.windowMean)} | ${
+        ms(f.recoveryMs)
       } | ${f.windowFailed} | ${f.tokenRequests} |`,
     );
   }
@@ -358,11 +358,11 @@ export function checkGoals(results: BenchResults): GoalCheck[] {
       (v) => v <= 200,
     ),
     check(
-      "warmStandby lowers the failover window's p99.9",
+      "warmStandby shortens the failover (recovery, median over rounds)",
       results.extras === undefined
         ? undefined
-        : results.extras.failover.warm.windowP999 /
-          results.extras.failover.cold.windowP999,
+        : results.extras.failover.warm.recoveryMs /
+          results.extras.failover.cold.recoveryMs,
       (v) => `${v.toFixed(2)}× of without`,
       (v) => v < 1,
     ),
