@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  type AnyErrorCode,
   type AuthEvent,
   createDualSecretAuth,
   type CredentialInput,
@@ -304,7 +305,7 @@ export function countUnhandledRejections(): RejectionCounter {
  */
 export function assertTypedError(
   error: unknown,
-  code: ErrorCode,
+  code: AnyErrorCode,
 ): DualSecretAuthError {
   assert.ok(
     error instanceof DualSecretAuthError,
