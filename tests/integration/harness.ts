@@ -15,7 +15,6 @@ import {
   type DualSecretAuth,
   DualSecretAuthError,
   type DualSecretAuthOptions,
-  type ErrorCode,
 } from "../../mod.ts";
 import {
   type EmulatorClient,
