@@ -76,10 +76,12 @@ export {
   type TokenStore,
 } from "./src/store.ts";
 export type {
+  ApiRateLimitedEvent,
   AuthEvent,
   AuthEventListener,
   ErrorSummary,
   FailoverEvent,
+  ReprobeEvent,
   RetryEvent,
   RotatedEvent,
   TokenAcquiredEvent,
@@ -99,13 +101,16 @@ export {
   type OAuthErrorDetails,
   PermissionDeniedError,
   RateLimitedError,
+  RedirectRefusedError,
   type RejectedCredentialSummary,
+  type RotationErrorCodeName,
   RotationFailedError,
   TokenEndpointUnavailableError,
   TokenRequestError,
   UnknownCredentialError,
 } from "./src/errors.ts";
 export {
+  type ApiRateLimitOptions,
   type AuthChallenge,
   parseWwwAuthenticate,
 } from "./src/authorized_fetch.ts";

@@ -3,12 +3,14 @@
  * medians. Writes `latest.md` and `latest.json` (to bench/results/ unless
  * `--out` says otherwise) and prints the markdown.
  *
- * Usage: `deno run -A bench/run.ts [--runs 5] [--quick] [--out DIR]`
+ * Usage: `deno run -A --v8-flags=--expose-gc bench/run.ts [--runs 5] [--quick] [--out DIR]`
+ * (`deno task bench`); without `--expose-gc` the heap figures are noisier.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { CONTENDERS } from "./contenders/all.ts";
+import { EXTRA_SIZES, measureExtras } from "./extras.ts";
 import { machineInfo } from "./machine.ts";
 import { type BenchResults, type Cell, renderMarkdown } from "./report.ts";
 import { SCENARIOS } from "./scenarios/all.ts";
@@ -90,6 +92,11 @@ for (const scenario of SCENARIOS) {
   }
 }
 
+const extras = await measureExtras(
+  values.quick ? EXTRA_SIZES.quick : EXTRA_SIZES.full,
+  progress,
+);
+
 const results: BenchResults = {
   date: new Date().toISOString(),
   machine: await machineInfo(),
@@ -99,6 +106,7 @@ const results: BenchResults = {
   contenders: CONTENDERS.map((c) => c.name),
   loadErrors,
   cells,
+  extras,
 };
 const markdown = renderMarkdown(
   results,

@@ -15,7 +15,8 @@ import {
   TokenEndpointUnavailableError,
 } from "./errors.ts";
 import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
-import { backoffDelay, delay } from "./retry.ts";
+import { type RetryVerdict, withRetry } from "./retry.ts";
+import type { Redactor } from "./redact.ts";
 import type { CachedGrant, TokenStore } from "./store.ts";
 import { requestToken, type TokenGrant } from "./token_endpoint.ts";
 
@@ -29,7 +30,8 @@ import { requestToken, type TokenGrant } from "./token_endpoint.ts";
  * - `expired`: the cached token has expired and is never served;
  * - `unavailable`: no usable token and the last request failed transiently;
  * - `rejected`: the token endpoint rejected the credential; stays so until it
- *   is replaced or re-verified.
+ *   is replaced, re-verified, or (when no credential serves) a probe with
+ *   backoff succeeds.
  */
 export type CredentialState =
   | "idle"
@@ -48,8 +50,30 @@ export interface SlotContext {
   readonly store: TokenStore;
   /** Emits an event. */
   readonly emit: (event: AuthEvent) => void;
-  /** Aborts every request when the instance closes. */
+  /**
+   * Aborted when the instance closes. Only read, never listened to: a
+   * listener on a long-lived signal leaves memory behind per instance.
+   */
   readonly closeSignal: AbortSignal;
+  /** The slots with a request in flight, for the owner's close to abort. */
+  readonly inFlight: Set<CredentialSlot>;
+  /** Redacts every secret and token of the instance from server text. */
+  readonly redact: Redactor;
+}
+
+/** The first wait before a rejected credential is probed again, when nothing else serves. */
+export const REPROBE_INITIAL_DELAY_MS = 1_000;
+/** The longest wait between probes of a rejected credential. */
+export const REPROBE_MAX_DELAY_MS = 300_000;
+
+const noop = () => {};
+
+/** A token request's failure as {@linkcode withRetry} sees it: the server's wait, a backoff, or give up. */
+function retryVerdict(error: DualSecretAuthError): RetryVerdict {
+  if (!isRetryable(error)) return false;
+  return error instanceof RateLimitedError && error.retryAfterMs !== undefined
+    ? error.retryAfterMs
+    : true;
 }
 
 /** The fraction of the refresh margin taken off at random, so a fleet spreads its refreshes. */
@@ -65,6 +89,9 @@ export class CredentialSlot {
   #lastError: ErrorSummary | undefined;
   #retired = false;
   #nextBackgroundAttemptAt = 0;
+  #probeFailures = 0;
+  #nextProbeAt = 0;
+  #controller: AbortController | undefined;
 
   /**
    * Creates an empty slot.
@@ -98,17 +125,43 @@ export class CredentialSlot {
   }
 
   /**
-   * The cached grant, unless it has expired.
+   * When a probe of this rejected credential may next start (ms since the
+   * epoch), or `undefined` when it is not rejected.
+   */
+  get nextProbeAt(): number | undefined {
+    return this.#rejection ? this.#nextProbeAt : undefined;
+  }
+
+  /**
+   * The grant this slot may serve at `now`: cached for this client id, not
+   * expired, and the credential not rejected. The one rule of the fast path,
+   * failover ranking, `state()` and `status()`.
    *
    * @param now The current time.
-   * @returns The cached grant if it has not expired at `now`.
+   * @returns The grant, or `undefined`.
    */
-  validGrant(now: number): CachedGrant | undefined {
+  servable(now: number): CachedGrant | undefined {
     const grant = this.#context.store.get(this.label);
     return grant !== undefined && now < grant.expiresAt &&
-        grant.clientId === this.credential.clientId
+        grant.clientId === this.credential.clientId &&
+        this.#rejection === undefined
       ? grant
       : undefined;
+  }
+
+  /**
+   * Whether a refresh is due at `now`: there is no servable grant, or it is
+   * inside its refresh margin.
+   *
+   * @param now The current time.
+   * @param grant The servable grant, when the caller already has it.
+   * @returns Whether to refresh.
+   */
+  needsRefresh(
+    now: number,
+    grant: CachedGrant | undefined = this.servable(now),
+  ): boolean {
+    return grant === undefined || now >= grant.refreshAt;
   }
 
   /**
@@ -119,13 +172,36 @@ export class CredentialSlot {
    */
   state(now: number): CredentialState {
     if (this.#rejection) return "rejected";
-    const grant = this.#context.store.get(this.label);
-    if (grant !== undefined && now < grant.expiresAt) {
-      return now < grant.refreshAt ? "ready" : "stale";
+    const grant = this.servable(now);
+    if (grant !== undefined) {
+      return this.needsRefresh(now, grant) ? "stale" : "ready";
     }
     if (this.#inflight) return "fetching";
-    if (grant !== undefined) return "expired";
+    const stored = this.#context.store.get(this.label);
+    if (stored?.clientId === this.credential.clientId) return "expired";
     return this.#lastError ? "unavailable" : "idle";
+  }
+
+  /**
+   * Probes a rejected credential again once its backoff (from
+   * {@linkcode REPROBE_INITIAL_DELAY_MS}, doubling up to
+   * {@linkcode REPROBE_MAX_DELAY_MS}) has passed: joins a probe in flight,
+   * starts one when due, else returns `undefined`. For when no other
+   * credential serves, so a brief fault never becomes a permanent outage.
+   *
+   * @param now The current time.
+   * @returns The probe, or `undefined` when none is due.
+   */
+  probe(now: number): Promise<CachedGrant> | undefined {
+    if (this.#rejection === undefined) return undefined;
+    if (this.#inflight) return this.#inflight;
+    if (now < this.#nextProbeAt) return undefined;
+    this.#context.emit({
+      type: "reprobe",
+      label: this.label,
+      attempt: this.#probeFailures,
+    });
+    return this.acquire();
   }
 
   /**
@@ -136,9 +212,14 @@ export class CredentialSlot {
    * @returns The new grant.
    */
   acquire(background = false): Promise<CachedGrant> {
-    this.#inflight ??= this.#requestWithRetry(background).finally(() => {
-      this.#inflight = undefined;
-    });
+    if (this.#inflight === undefined) {
+      this.#inflight = this.#requestWithRetry(background).finally(() => {
+        this.#inflight = undefined;
+      });
+      // Callers that stopped waiting (aborted) must not leave the shared
+      // request's failure unhandled; each caller still sees it.
+      this.#inflight.catch(noop);
+    }
     return this.#inflight;
   }
 
@@ -180,13 +261,30 @@ export class CredentialSlot {
     this.invalidate();
   }
 
+  /**
+   * Aborts the request in flight, if any (the owner closing).
+   *
+   * @param reason The abort reason.
+   */
+  abort(reason: unknown): void {
+    this.#controller?.abort(reason);
+  }
+
   async #requestWithRetry(background: boolean): Promise<CachedGrant> {
-    const { config } = this.#context;
+    const { config, inFlight } = this.#context;
     const started = config.clock.now();
-    for (let attempt = 1;; attempt++) {
-      const sentAt = config.clock.now();
-      try {
-        const grant = await requestToken({
+    let sentAt = started;
+    const controller = new AbortController();
+    const closeSignal = controller.signal;
+    this.#controller = controller;
+    inFlight.add(this);
+    if (this.#context.closeSignal.aborted) {
+      controller.abort(this.#context.closeSignal.reason);
+    }
+    try {
+      const grant = await withRetry(() => {
+        sentAt = config.clock.now();
+        return requestToken({
           tokenUrl: config.tokenUrl,
           label: this.label,
           clientId: this.credential.clientId,
@@ -195,26 +293,31 @@ export class CredentialSlot {
           fetch: config.fetch,
           clock: config.clock,
           timeoutMs: config.requestTimeoutMs,
-          signal: this.#context.closeSignal,
+          maxResponseBytes: config.maxResponseBytes,
+          signal: closeSignal,
+          redact: this.#context.redact,
         });
-        return this.#store(grant, sentAt, started, background);
-      } catch (thrown) {
-        const error = this.#ours(thrown);
-        const wait = this.#retryWait(error, attempt, started);
-        if (wait === undefined) throw this.#fail(error, background);
-        this.#context.emit({
-          type: "retry",
-          label: this.label,
-          attempt,
-          delayMs: wait,
-          error: summariseError(error),
-        });
-        try {
-          await delay(wait, config.clock, this.#context.closeSignal);
-        } catch {
-          throw this.#fail(new ClosedError(), background);
-        }
-      }
+      }, {
+        ...config.retry,
+        clock: config.clock,
+        random: config.random,
+        signal: closeSignal,
+        isRetriable: (error) => retryVerdict(this.#ours(error)),
+        onRetry: ({ attempt, delayMs, error }) =>
+          this.#context.emit({
+            type: "retry",
+            label: this.label,
+            attempt,
+            delayMs,
+            error: summariseError(this.#ours(error)),
+          }),
+      });
+      return this.#store(grant, sentAt, started, background);
+    } catch (thrown) {
+      throw this.#fail(this.#ours(thrown), background);
+    } finally {
+      this.#controller = undefined;
+      inFlight.delete(this);
     }
   }
 
@@ -224,23 +327,6 @@ export class CredentialSlot {
     return new TokenEndpointUnavailableError("unexpected failure", undefined, {
       cause: thrown,
     });
-  }
-
-  /** How long to wait before the next attempt, or `undefined` to give up. */
-  #retryWait(
-    error: DualSecretAuthError,
-    attempt: number,
-    started: number,
-  ): number | undefined {
-    const { retry, clock, random } = this.#context.config;
-    if (!isRetryable(error) || attempt >= retry.maxAttempts) return undefined;
-    const asked = error instanceof RateLimitedError
-      ? error.retryAfterMs
-      : undefined;
-    const wait = asked === undefined
-      ? backoffDelay(attempt, retry, random)
-      : Math.min(asked, retry.maxRetryAfterMs);
-    return clock.now() + wait - started > retry.maxElapsedMs ? undefined : wait;
   }
 
   #store(
@@ -266,6 +352,7 @@ export class CredentialSlot {
     this.#rejection = undefined;
     this.#lastError = undefined;
     this.#nextBackgroundAttemptAt = 0;
+    this.#probeFailures = 0;
     this.#context.emit({
       type: "token.acquired",
       label: this.label,
@@ -282,6 +369,12 @@ export class CredentialSlot {
     this.#lastError = summariseError(error);
     if (error instanceof CredentialRejectedError) {
       this.#rejection = error;
+      this.#nextProbeAt = this.#context.config.clock.now() +
+        Math.min(
+          REPROBE_MAX_DELAY_MS,
+          REPROBE_INITIAL_DELAY_MS * 2 ** this.#probeFailures,
+        );
+      this.#probeFailures++;
       this.invalidate();
     }
     this.#context.emit({

@@ -6,7 +6,10 @@
  * @module
  */
 import { abortable } from "./abortable.ts";
-import { authorizedFetch } from "./authorized_fetch.ts";
+import {
+  authorizedFetch,
+  type AuthorizedFetchContext,
+} from "./authorized_fetch.ts";
 import {
   type ConfigWarning,
   type CredentialInput,
@@ -17,6 +20,7 @@ import {
 } from "./config.ts";
 import { CredentialSlot, type CredentialState } from "./credential_slot.ts";
 import {
+  AbortedError,
   AllCredentialsRejectedError,
   ClosedError,
   CredentialRejectedError,
@@ -25,7 +29,12 @@ import {
   UnknownCredentialError,
 } from "./errors.ts";
 import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
-import { createMemoryActiveStore, createMemoryTokenStore } from "./store.ts";
+import { createRedactor, credentialForms } from "./redact.ts";
+import {
+  type CachedGrant,
+  createMemoryActiveStore,
+  createMemoryTokenStore,
+} from "./store.ts";
 import { followSource } from "./sources/follow.ts";
 
 /** One credential in {@linkcode AuthStatus}. No secret, no token. */
@@ -74,20 +83,37 @@ export interface GetAccessTokenOptions {
   readonly signal?: AbortSignal;
 }
 
-/** An auth instance; see {@linkcode createDualSecretAuth}. */
+/**
+ * An auth instance; see {@linkcode createDualSecretAuth}.
+ *
+ * Abort rule, the same for `getAccessToken`, `fetch` and `rotate`: a signal
+ * already aborted rejects at once with `AbortedError` (its `cause` is
+ * `signal.reason`) before any cache read or request; an abort while waiting
+ * (for a token, the API, or a 429 wait) rejects with `AbortedError` too. A
+ * shared token request goes on for the other callers. `close()` rejects the
+ * calls in flight with `ClosedError`.
+ */
 export interface DualSecretAuth extends AsyncDisposable {
   /**
    * A valid access token of the active credential: cached, refreshed ahead of
    * expiry, shared among concurrent callers, failed over on rejection.
    *
-   * @throws {AllCredentialsRejectedError} When every credential is rejected.
+   * @throws {AllCredentialsRejectedError} When every credential is rejected;
+   *   they are probed again with backoff (1 s doubling to 5 min) and
+   *   `nextProbeAt` says when a call may next probe.
+   * @throws {AbortedError} When the signal aborted (see the abort rule).
    * @throws {TokenEndpointUnavailableError} When retries ran out on 5xx, network errors or timeouts.
    * @throws {RateLimitedError} When the token endpoint kept answering 429.
    */
   getAccessToken(options?: GetAccessTokenOptions): Promise<string>;
   /**
    * `fetch` with `Authorization: Bearer`; a 401 with a stale-token challenge
-   * invalidates that token and replays the request once.
+   * invalidates that token and replays the request once; a 429 for an
+   * idempotent method waits `Retry-After` and sends again (see
+   * `apiRateLimit`). Responses are returned as `fetch` returns them.
+   *
+   * @throws {AbortedError} When the signal aborted (see the abort rule).
+   * @throws {ClosedError} When the instance closed meanwhile.
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /**
@@ -95,6 +121,7 @@ export interface DualSecretAuth extends AsyncDisposable {
    * request fails, the active credential stays.
    *
    * @throws {RotationFailedError} When verification fails (cause: why).
+   * @throws {AbortedError} When the signal aborted (the active one stays).
    * @throws {UnknownCredentialError} When `to` is not configured.
    */
   rotate(options: RotateOptions): Promise<RotationResult>;
@@ -107,9 +134,9 @@ export interface DualSecretAuth extends AsyncDisposable {
    * @throws {ConfigError} When the list is invalid (nothing changes then).
    */
   setCredentials(credentials: readonly CredentialInput[]): void;
-  /** A snapshot without secrets or tokens. */
+  /** A snapshot without secrets or tokens. It only reads: safe for a health endpoint. */
   status(): AuthStatus;
-  /** Aborts requests in flight and waits for them; later calls throw {@linkcode ClosedError}. */
+  /** Aborts requests in flight (token requests and `fetch` calls) and waits for them; later calls throw {@linkcode ClosedError}. */
   close(): Promise<void>;
 }
 
@@ -149,19 +176,37 @@ export function createDualSecretAuth(
   let rotation: Promise<unknown> = Promise.resolve();
   let closed = false;
   let lastNow = clock.now();
+  let sharedAcquisition: Promise<string> | undefined;
+  let servedGrant: CachedGrant | undefined;
+  let servedToken: Promise<string> | undefined;
 
   const emit = (event: AuthEvent): void => {
     try {
-      options.onEvent?.(event);
+      // A listener's bug, thrown or rejected, must not break authentication
+      // nor crash the process with an unhandled rejection.
+      const result: unknown = options.onEvent?.(event);
+      if (result instanceof Promise) result.catch(() => undefined);
     } catch {
-      // A listener's bug must not break authentication.
+      // Dropped, as above.
     }
   };
+  /** Every secret and token this instance holds, in every echoed form. */
+  const redact = createRedactor(function* () {
+    for (const slot of slots.values()) {
+      const { clientId, clientSecret } = slot.credential;
+      yield* credentialForms(clientId, clientSecret.reveal());
+      const token = tokenStore.get(slot.label)?.accessToken;
+      if (token !== undefined) yield token;
+    }
+  });
+  const inFlight = new Set<CredentialSlot>();
   const slotContext = {
     config,
     store: tokenStore,
     emit,
     closeSignal: closeController.signal,
+    inFlight,
+    redact,
   };
   const newSlot = (credential: ResolvedCredential) =>
     new CredentialSlot(credential, slotContext);
@@ -169,36 +214,90 @@ export function createDualSecretAuth(
   for (const credential of config.credentials) {
     slots.set(credential.label, newSlot(credential));
   }
-  if (!slots.has(activeStore.get() ?? "")) activeStore.set(config.active);
   warnings.forEach(emitWarning);
+  if (activeStore.get() === undefined) activeStore.set(config.active);
+  else repairActive();
 
   function emitWarning(warning: ConfigWarning): void {
     emit({ type: "warning", ...warning });
   }
 
-  function activeSlot(): CredentialSlot {
+  /**
+   * The active label, read only: the active store's, or, when it names no
+   * configured credential, the one {@linkcode repairActive} would pick.
+   */
+  function activeLabel(): string {
+    const label = activeStore.get();
+    return label !== undefined && slots.has(label)
+      ? label
+      : fallbackSlot().label;
+  }
+
+  function fallbackSlot(): CredentialSlot {
+    return pickStandby(undefined) ?? slots.values().next().value!;
+  }
+
+  /**
+   * The active slot; when the active store names no configured credential
+   * (a shared store written by another configuration), writes the fallback
+   * there and says so with a warning. Only the serving path repairs.
+   */
+  function repairActive(): CredentialSlot {
     const label = activeStore.get();
     const slot = label === undefined ? undefined : slots.get(label);
     if (slot !== undefined) return slot;
-    // The shared active label names a credential this instance lacks.
-    const fallback = pickStandby(undefined) ?? slots.values().next().value!;
+    const fallback = fallbackSlot();
     activeStore.set(fallback.label);
+    emitWarning({
+      code: "ACTIVE_UNKNOWN",
+      label: fallback.label,
+      message: `The active store named "${label}", which is not configured (${
+        [...slots.keys()].join(", ")
+      }); "${fallback.label}" is active now. Check what writes the shared active store.`,
+    });
     return fallback;
   }
 
-  async function getAccessToken(
+  function getAccessToken(
     callOptions?: GetAccessTokenOptions,
   ): Promise<string> {
-    if (closed) throw new ClosedError();
-    const now = clock.now();
-    if (now < lastNow) onClockWentBack(lastNow - now);
-    lastNow = now;
-    const label = activeStore.get();
-    const grant = label === undefined ? undefined : tokenStore.get(label);
-    if (grant !== undefined && now < grant.refreshAt) {
-      return grant.accessToken;
+    try {
+      if (closed) throw new ClosedError();
+      const signal = callOptions?.signal;
+      if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
+      const now = clock.now();
+      if (now < lastNow) onClockWentBack(lastNow - now);
+      lastNow = now;
+      const slot = slots.get(activeStore.get() ?? "");
+      const grant = slot?.servable(now);
+      if (grant !== undefined && !slot!.needsRefresh(now, grant)) {
+        // One settled promise per grant, shared by every caller it serves.
+        if (grant !== servedGrant) {
+          servedGrant = grant;
+          servedToken = Promise.resolve(grant.accessToken);
+        }
+        return servedToken!;
+      }
+      if (signal !== undefined) return acquire(signal);
+      // Waiters without a signal share one acquisition: a cold herd costs
+      // one promise, not one async frame per caller.
+      if (sharedAcquisition === undefined) {
+        const acquisition = acquire(undefined).finally(() => {
+          if (sharedAcquisition === acquisition) sharedAcquisition = undefined;
+        });
+        sharedAcquisition = acquisition;
+      }
+      return sharedAcquisition;
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return await acquire(callOptions?.signal);
+  }
+
+  /** Forgets the promises shared among callers, so none outlives its grant. */
+  function dropSharedPromises(): void {
+    sharedAcquisition = undefined;
+    servedGrant = undefined;
+    servedToken = undefined;
   }
 
   /**
@@ -219,21 +318,23 @@ export function createDualSecretAuth(
     // expired on its way here (a clock jump, a tiny lifetime) costs a lap too.
     for (let lap = 0; lap <= slots.size + 2; lap++) {
       if (closed) throw new ClosedError();
-      const slot = activeSlot();
+      const slot = repairActive();
       const now = clock.now();
-      const cached = slot.rejection ? undefined : slot.validGrant(now);
+      const cached = slot.servable(now);
       if (cached !== undefined) {
-        if (now >= cached.refreshAt) refreshAhead(slot, now);
+        if (slot.needsRefresh(now, cached)) {
+          refreshAhead(slot, now);
+          warmStandby(slot, now);
+        }
         return cached.accessToken;
       }
       try {
-        const grant = slot.rejection
-          ? Promise.reject(slot.rejection)
-          : slot.acquire();
+        const grant = slot.rejection ? probeOrFail(slot, now) : slot.acquire();
         const fresh = await abortable(grant, signal);
         // A credential removed meanwhile must not serve; the next lap picks
         // from the current list.
         if (clock.now() < fresh.expiresAt && slots.get(slot.label) === slot) {
+          warmStandby(slot, clock.now());
           return fresh.accessToken;
         }
       } catch (error) {
@@ -246,6 +347,73 @@ export function createDualSecretAuth(
     throw new TokenEndpointUnavailableError(
       "every token received had already expired; check the clock and the token lifetime",
     );
+  }
+
+  /**
+   * The token of a rejected active slot: a failover when another credential
+   * may serve; else, so that a brief fault never becomes a permanent outage,
+   * a probe of the first rejected credential whose backoff has passed (the
+   * active one first; one in flight is joined). A probe that succeeds on
+   * another credential makes it active.
+   */
+  function probeOrFail(
+    slot: CredentialSlot,
+    now: number,
+  ): Promise<CachedGrant> {
+    const rejection = slot.rejection!;
+    if (pickStandby(slot.label) !== undefined) return Promise.reject(rejection);
+    const others = [...slots.values()].filter((other) => other !== slot);
+    for (const candidate of [slot, ...others]) {
+      const probe = candidate.probe(now);
+      if (probe === undefined) continue;
+      if (candidate === slot) return probe;
+      return probe.then((grant) => {
+        if (slots.get(candidate.label) === candidate) {
+          activeStore.set(candidate.label);
+          emit({
+            type: "failover",
+            from: slot.label,
+            to: candidate.label,
+            error: summariseError(rejection),
+          });
+        }
+        return grant;
+      });
+    }
+    return Promise.reject(allRejected(rejection));
+  }
+
+  function allRejected(cause: unknown): AllCredentialsRejectedError {
+    const now = clock.now();
+    const probes = [...slots.values()]
+      .map((slot) => slot.nextProbeAt)
+      .filter((at): at is number => at !== undefined);
+    return new AllCredentialsRejectedError(
+      [...slots.values()].map((slot) => ({
+        label: slot.label,
+        state: slot.state(now),
+        oauthError: slot.rejection?.oauthError,
+        status: slot.rejection?.status,
+      })),
+      { cause },
+      probes.length === 0 ? undefined : { at: Math.min(...probes), now },
+    );
+  }
+
+  /**
+   * With `warmStandby`, keeps a token of the healthiest standby cached,
+   * refreshed along with the active one's, so a failover serves at once.
+   * Its failures are only recorded (a rejection marks it, as any would).
+   */
+  function warmStandby(active: CredentialSlot, now: number): void {
+    if (!config.warmStandby || closed) return;
+    const standby = pickStandby(active.label);
+    if (standby === undefined || !standby.needsRefresh(now)) return;
+    const refresh = standby.refreshAhead(now);
+    if (refresh === undefined) return;
+    const tracked = refresh.catch(() => undefined)
+      .finally(() => background.delete(tracked));
+    background.add(tracked);
   }
 
   function refreshAhead(slot: CredentialSlot, now: number): void {
@@ -273,17 +441,7 @@ export function createDualSecretAuth(
       return; // Another caller already moved traffic on.
     }
     const next = pickStandby(from.label);
-    if (next === undefined) {
-      throw new AllCredentialsRejectedError(
-        [...slots.values()].map((slot) => ({
-          label: slot.label,
-          state: slot.state(clock.now()),
-          oauthError: slot.rejection?.oauthError,
-          status: slot.rejection?.status,
-        })),
-        { cause: error },
-      );
-    }
+    if (next === undefined) throw allRejected(error);
     activeStore.set(next.label);
     emit({
       type: "failover",
@@ -299,13 +457,17 @@ export function createDualSecretAuth(
   ): CredentialSlot | undefined {
     const now = clock.now();
     const rank = (slot: CredentialSlot) =>
-      slot.validGrant(now) ? 0 : slot.lastError ? 2 : 1;
+      slot.servable(now) ? 0 : slot.lastError ? 2 : 1;
     return [...slots.values()]
       .filter((slot) => slot.label !== exclude && !slot.rejection)
       .sort((a, b) => rank(a) - rank(b))[0];
   }
 
   function rotate(rotateOptions: RotateOptions): Promise<RotationResult> {
+    const signal = rotateOptions?.signal;
+    if (signal?.aborted) {
+      return Promise.reject(new AbortedError({ cause: signal.reason }));
+    }
     const run = rotation.then(() => rotateNow(rotateOptions));
     rotation = run.catch(() => undefined);
     return run;
@@ -313,15 +475,18 @@ export function createDualSecretAuth(
 
   async function rotateNow({ to, signal }: RotateOptions) {
     if (closed) throw new ClosedError();
+    if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
     const target = slots.get(to);
     if (target === undefined) {
       throw new UnknownCredentialError(to, [...slots.keys()]);
     }
-    const from = activeSlot().label;
+    const from = activeLabel();
     let grant;
     try {
       grant = await abortable(target.verify(), signal);
     } catch (error) {
+      // The abort rule: the caller's abort is AbortedError, as everywhere.
+      if (error instanceof AbortedError) throw error;
       throw new RotationFailedError(from, to, { cause: error });
     }
     if (slots.get(to) !== target) {
@@ -335,6 +500,7 @@ export function createDualSecretAuth(
   }
 
   function invalidate(token?: string): void {
+    dropSharedPromises();
     for (const slot of slots.values()) {
       if (
         token === undefined || tokenStore.get(slot.label)?.accessToken === token
@@ -377,9 +543,9 @@ export function createDualSecretAuth(
   function status(): AuthStatus {
     const now = clock.now();
     return {
-      active: activeSlot().label,
+      active: activeLabel(),
       credentials: [...slots.values()].map((slot) => {
-        const grant = slot.validGrant(now);
+        const grant = slot.servable(now);
         return {
           label: slot.label,
           clientId: slot.credential.clientId,
@@ -395,19 +561,28 @@ export function createDualSecretAuth(
     if (closed) return;
     await follower?.stop();
     closed = true;
+    dropSharedPromises();
     closeController.abort(new ClosedError());
-    const pending = [...slots.values()].map((slot) => slot.inflight);
+    const pending = [...inFlight].map((slot) => {
+      const request = slot.inflight;
+      slot.abort(new ClosedError());
+      return request;
+    });
     await Promise.allSettled([...pending, ...background, rotation]);
   }
 
+  const fetchContext: AuthorizedFetchContext = {
+    getAccessToken,
+    invalidate,
+    fetch: config.fetch,
+    closeSignal: closeController.signal,
+    ...(config.apiRateLimit === false
+      ? {}
+      : { clock, rateLimit: config.apiRateLimit, emit }),
+  };
   const auth: DualSecretAuth = {
     getAccessToken,
-    fetch: (input, init) =>
-      authorizedFetch(
-        { getAccessToken, invalidate, fetch: config.fetch },
-        input,
-        init,
-      ),
+    fetch: (input, init) => authorizedFetch(fetchContext, input, init),
     rotate,
     invalidate,
     setCredentials,

@@ -55,6 +55,8 @@ function setup(options: SetupOptions = {}) {
     store,
     emit: (event) => events.push(event),
     closeSignal: closer.signal,
+    inFlight: new Set(),
+    redact: (text) => text,
   });
   const retries = () =>
     events.filter((e): e is RetryEvent => e.type === "retry");
@@ -249,9 +251,9 @@ Deno.test("CredentialSlot: state and grants", async (t) => {
     assert.equal(slot.state(539_999), "ready");
     assert.equal(slot.state(540_000), "stale");
     assert.equal(slot.state(599_999), "stale");
-    assert.equal(slot.validGrant(599_999)?.accessToken, "tok");
+    assert.equal(slot.servable(599_999)?.accessToken, "tok");
     assert.equal(slot.state(600_000), "expired");
-    assert.equal(slot.validGrant(600_000), undefined);
+    assert.equal(slot.servable(600_000), undefined);
   });
 
   await t.step(
@@ -411,6 +413,8 @@ Deno.test("CredentialSlot: retire and close", async (t) => {
       const acquiring = slot.acquire().catch((e) => e);
       await reply.started;
       closer.abort(new ClosedError());
+      slot.abort(new ClosedError());
+      slot.abort(new ClosedError());
       const error = await acquiring;
       assert.ok(error instanceof ClosedError);
       assert.equal(error.code, ErrorCode.CLOSED);
@@ -424,6 +428,7 @@ Deno.test("CredentialSlot: retire and close", async (t) => {
     const acquiring = slot.acquire().catch((e) => e);
     while (clock.pendingTimers === 0) await clock.advance(0);
     closer.abort(new ClosedError());
+    slot.abort(new ClosedError());
     const error = await acquiring;
     assert.ok(error instanceof ClosedError);
     assert.equal(error.code, ErrorCode.CLOSED);

@@ -7,22 +7,29 @@
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
-import { isLoopback } from "../config.ts";
+import { resolveAllowedUrl } from "../allowed_url.ts";
 import { AbortedError, ConfigError } from "../errors.ts";
 import {
-  backoffDelay,
   DEFAULT_RETRY,
-  delay,
   parseRetryAfter,
   type RetryOptions,
   type RetryPolicy,
+  type RetryVerdict,
+  withRetry,
 } from "../retry.ts";
+import { createRedactor } from "../redact.ts";
 import { Secret } from "../secret.ts";
+import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  send,
+  SendFailure,
+  type SentResponse,
+} from "../send.ts";
 import {
   AdminForbiddenError,
   AdminRateLimitedError,
   AdminUnauthorizedError,
-  type GenesysApiError,
+  GenesysApiError,
   type GenesysApiErrorDetails,
   OAuthClientNotFoundError,
   PlatformApiRequestError,
@@ -112,12 +119,8 @@ export interface GenesysAdminClient {
   ): Promise<RegeneratedOAuthClient>;
 }
 
-/** Default per-request timeout. */
-const DEFAULT_TIMEOUT_MS = 10_000;
 /** Default longest `Retry-After` honoured: Genesys windows are one minute. */
 const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
-/** Longest Genesys message quoted in an error. */
-const MAX_MESSAGE = 200;
 
 interface Call {
   readonly method: "GET" | "POST";
@@ -164,7 +167,7 @@ export function createGenesysAdminClient(
       globalThis.fetch(input, init));
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
-  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const policy: RetryPolicy = {
     ...DEFAULT_RETRY,
     maxRetryAfterMs: DEFAULT_MAX_RETRY_AFTER_MS,
@@ -173,86 +176,82 @@ export function createGenesysAdminClient(
   };
 
   async function call(spec: Call): Promise<Record<string, unknown>> {
-    const started = clock.now();
-    let replayed401 = false;
-    for (let attempt = 1;; attempt++) {
-      if (spec.signal?.aborted) {
-        throw new AbortedError({ cause: spec.signal.reason });
-      }
-      const outcome = await attemptOnce(spec);
-      if (outcome.kind === "ok") return outcome.body;
-      if (outcome.kind === "stale-token" && !replayed401) {
-        replayed401 = true;
-        options.invalidateToken?.(outcome.token);
-        continue;
-      }
-      const error = outcome.error;
-      if (outcome.kind !== "retry" || attempt >= policy.maxAttempts) {
+    try {
+      return await withRetry(() => attemptWithReplay(spec), {
+        ...policy,
+        clock,
+        random,
+        signal: spec.signal,
+        isRetriable: (error) => retryVerdict(error, policy),
+      });
+    } catch (error) {
+      if (error instanceof GenesysApiError || error instanceof AbortedError) {
         throw error;
       }
-      const wait = outcome.retryAfterMs ??
-        backoffDelay(attempt, policy, random);
-      if (
-        wait > policy.maxRetryAfterMs ||
-        clock.now() + wait - started > policy.maxElapsedMs
-      ) {
-        throw error;
-      }
-      try {
-        await delay(wait, clock, spec.signal);
-      } catch (reason) {
-        throw new AbortedError({ cause: reason });
-      }
+      if (spec.signal?.aborted) throw new AbortedError({ cause: error });
+      throw error;
     }
+  }
+
+  /** One attempt; a 401 that says the token went stale is replayed once with a fresh token. */
+  async function attemptWithReplay(
+    spec: Call,
+  ): Promise<Record<string, unknown>> {
+    let outcome = await attemptOnce(spec);
+    if (outcome.kind === "stale-token") {
+      options.invalidateToken?.(outcome.token);
+      outcome = await attemptOnce(spec);
+    }
+    if (outcome.kind === "ok") return outcome.body;
+    throw outcome.error;
   }
 
   type Outcome =
     | { kind: "ok"; body: Record<string, unknown> }
     | { kind: "stale-token"; token: string; error: GenesysApiError }
-    | { kind: "retry"; error: GenesysApiError; retryAfterMs?: number }
     | { kind: "fail"; error: GenesysApiError };
 
   async function attemptOnce(spec: Call): Promise<Outcome> {
     const details: GenesysApiErrorDetails = { operation: spec.operation };
     const token = await options.getAccessToken({ signal: spec.signal });
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = clock.setTimeout(() => {
-      timedOut = true;
-      controller.abort(new DOMException("request timed out", "TimeoutError"));
-    }, timeoutMs);
-    const onAbort = () => controller.abort(spec.signal?.reason);
-    spec.signal?.addEventListener("abort", onAbort, { once: true });
-    let response: Response;
-    let text: string;
+    let sent: SentResponse;
     try {
-      response = await fetchFn(`${apiUrl}${spec.path}`, {
+      sent = await send(`${apiUrl}${spec.path}`, {
         method: spec.method,
         headers: {
           authorization: `Bearer ${token}`,
           accept: "application/json",
         },
-        signal: controller.signal,
-        redirect: "error",
+      }, {
+        fetch: fetchFn,
+        clock,
+        timeoutMs,
+        signal: spec.signal,
+        // The API may echo the bearer token it was sent.
+        redact: createRedactor(() => [token]),
       });
-      text = await response.text();
     } catch (error) {
-      if (spec.signal?.aborted && !timedOut) {
-        throw new AbortedError({ cause: spec.signal.reason });
+      if (!(error instanceof SendFailure)) throw error;
+      if (error.kind === "aborted") {
+        throw new AbortedError({ cause: error.cause });
       }
-      const detail = timedOut
-        ? "request timed out"
-        : `network ${error instanceof Error ? error.name : "error"}`;
+      if (error.kind === "too-large") {
+        return {
+          kind: "fail",
+          error: new PlatformApiRequestError(
+            { ...details, status: error.status },
+            `${error.message}; the API should never send that much`,
+          ),
+        };
+      }
       return {
-        kind: "retry",
-        error: new PlatformApiUnavailableError(details, detail, {
-          cause: error,
+        kind: "fail",
+        error: new PlatformApiUnavailableError(details, error.message, {
+          cause: error.cause,
         }),
       };
-    } finally {
-      clock.clearTimeout(timer);
-      spec.signal?.removeEventListener("abort", onAbort);
     }
+    const { response, text } = sent;
     if (response.ok) {
       const body = parseObject(text);
       if (body === undefined) {
@@ -267,12 +266,11 @@ export function createGenesysAdminClient(
       }
       return { kind: "ok", body };
     }
-    return classify(response, text, details, token, spec);
+    return classify(sent, details, token, spec);
   }
 
   function classify(
-    response: Response,
-    text: string,
+    { response, text, quote }: SentResponse,
     operation: GenesysApiErrorDetails,
     token: string,
     spec: Call,
@@ -282,9 +280,9 @@ export function createGenesysAdminClient(
     const details: GenesysApiErrorDetails = {
       ...operation,
       status,
-      genesysCode: shortText(body.code),
-      correlationId: shortText(body.contextId) ??
-        shortText(response.headers.get("inin-correlation-id")),
+      genesysCode: quote(body.code),
+      correlationId: quote(body.contextId) ??
+        quote(response.headers.get("inin-correlation-id")),
     };
     if (status === 401) {
       return {
@@ -310,18 +308,17 @@ export function createGenesysAdminClient(
         parseRetryAfter(response.headers.get("retry-after"), clock.now()) ??
           retryAfterFromMessage(body.message);
       return {
-        kind: "retry",
-        retryAfterMs,
+        kind: "fail",
         error: new AdminRateLimitedError(details, retryAfterMs),
       };
     }
     if (status === 408 || status >= 500) {
       return {
-        kind: "retry",
+        kind: "fail",
         error: new PlatformApiUnavailableError(details, `HTTP ${status}`),
       };
     }
-    const message = shortText(body.message);
+    const message = quote(body.message);
     return {
       kind: "fail",
       error: new PlatformApiRequestError(
@@ -375,24 +372,22 @@ export function createGenesysAdminClient(
   });
 }
 
+/**
+ * How the one retry loop treats an admin call's failure: 429 waits as asked
+ * (and gives up at once when asked for longer than `maxRetryAfterMs`, as a
+ * retry sooner would only be refused again); 5xx and network failures back
+ * off; anything else is final.
+ */
+function retryVerdict(error: unknown, policy: RetryPolicy): RetryVerdict {
+  if (error instanceof AdminRateLimitedError) {
+    if (error.retryAfterMs === undefined) return true;
+    return error.retryAfterMs <= policy.maxRetryAfterMs && error.retryAfterMs;
+  }
+  return error instanceof PlatformApiUnavailableError;
+}
+
 function resolveApiUrl(value: unknown): string {
-  if (typeof value !== "string" || value.trim() === "") {
-    throw new ConfigError("apiUrl", "must be a non-empty URL string");
-  }
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError("apiUrl", "is not a valid absolute URL");
-  }
-  const insecure = url.protocol === "http:" && !isLoopback(url.hostname);
-  if (insecure || (url.protocol !== "http:" && url.protocol !== "https:")) {
-    throw new ConfigError(
-      "apiUrl",
-      "must be an https:// URL (http:// only on loopback)",
-    );
-  }
-  return url.origin;
+  return resolveAllowedUrl("apiUrl", value).origin;
 }
 
 function requireClientId(clientId: unknown): void {
@@ -431,11 +426,6 @@ function parseObject(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
-}
-
-function shortText(value: unknown): string | undefined {
-  if (typeof value !== "string" || value === "") return undefined;
-  return value.length > MAX_MESSAGE ? `${value.slice(0, MAX_MESSAGE)}…` : value;
 }
 
 /** Genesys also puts the wait in its message: `Retry the request in [42] seconds`. */
