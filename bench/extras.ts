@@ -177,7 +177,8 @@ async function memoryFigures(
     };
   }, count);
   const { OAuth2Client, OAuth2Fetch } = await import(
-    "@badgateway/oauth2-client"
+    // deno-lint-ignore no-import-prefix -- a benchmark-only package, kept out of deno.lock (see deno.dev.lock)
+    "npm:@badgateway/oauth2-client@3.3.1"
   );
   results["@badgateway/oauth2-client"] = await measureMemory((i) => {
     const client = new OAuth2Client({
