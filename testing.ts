@@ -1,20 +1,34 @@
 /**
  * Test helpers shipped with the package: a local Genesys Cloud emulator (token
  * endpoint, Platform API, OAuth client admin API, fault injection) and a fake
- * clock.
+ * clock. The emulator runs on Deno, Node (≥ 20) and Bun; on Node, await
+ * `emulator.ready` before reading its URLs.
  *
  * @example
  * ```ts
- * import { FakeClock, startGenesysEmulator } from "./testing.ts";
+ * import {
+ *   FakeClock,
+ *   startGenesysEmulator,
+ * } from "@rotating/dual-secret-auth/testing";
  * const clock = new FakeClock();
  * await using emulator = startGenesysEmulator({
  *   clock,
  *   clients: [{ clientId: "id", secret: "secret", tokenLifetimeSeconds: 300 }],
  * });
+ * await emulator.ready;
  * if (!emulator.tokenUrl.endsWith("/oauth/token")) throw new Error();
  * ```
  *
  * @module
  */
-export * from "./src/testing/emulator.ts";
+export {
+  type Clock,
+  type EmulatorClient,
+  type EmulatorFault,
+  type EmulatorStats,
+  type GenesysEmulator,
+  type GenesysEmulatorOptions,
+  startGenesysEmulator,
+  type TimerHandle,
+} from "./src/testing/emulator.ts";
 export { FakeClock } from "./src/testing/fake_clock.ts";

@@ -181,10 +181,10 @@ export function describeFailure(
   const denied = deniedPermission(error);
   if (denied) {
     const hint = permissionHint ??
-      `The ${task} task runs with the permission set "${task}" in deno.json ` +
+      `The ${task} task runs with the permission set "operator" in deno.json ` +
         `(deno task ${task}); it allows only the .env file next to deno.json, the GENESYS_* variables ` +
         `and the Genesys Cloud hosts. For another file or host, add the flag Deno names ` +
-        `(for example --allow-read=<file> --allow-write=<file>) to a deno run -P=${task} command.`;
+        `(for example --allow-read=<file> --allow-write=<file>) to a deno run -P=operator command.`;
     return {
       exitCode: EXIT_USAGE,
       message: `Deno denied a permission: ${

@@ -1,6 +1,6 @@
 /**
  * `genesys-rotate`: the verify and rotate tasks as one program, for
- * `deno compile` (`deno task compile`) and for `deno run -P=cli tasks/cli.ts`.
+ * `deno compile` (`deno task compile`) and for `deno run -P=operator tasks/cli.ts`.
  * The compiled binary has its permissions fixed at build time, so it needs
  * neither Deno nor deno.json where it runs.
  *
@@ -45,9 +45,9 @@ Options:
  */
 const PERMISSION_HINT =
   `${PROGRAM} runs with permissions fixed when it was built (deno task compile; ` +
-  `the same set as "cli" in deno.json): only the files .env, .env.tmp, .env.rotation.json ` +
+  `the set "operator" in deno.json): only the files .env, .env.tmp, .env.rotation.json ` +
   `and .env.rotation.json.tmp in the current directory, the GENESYS_* variables and NO_COLOR, ` +
-  `and the login./api. hosts of the Genesys Cloud regions plus 127.0.0.1 and localhost. ` +
+  `and the hosts of the Genesys Cloud region domains plus 127.0.0.1 and localhost. ` +
   `Run it in the directory that holds .env, or rebuild it with the extra --allow-* flag.`;
 
 /**

@@ -10,7 +10,7 @@
 import type { ContenderFactory } from "./contender.ts";
 import { consume } from "./contender.ts";
 
-type Library = typeof import("@badgateway/oauth2-client");
+type Library = typeof import("npm:@badgateway/oauth2-client@3.3.1");
 let library: Library | undefined;
 
 /** `@badgateway/oauth2-client` 3.3.1. */
@@ -18,7 +18,9 @@ export const badgatewayOauth2Client: ContenderFactory = {
   name: "@badgateway/oauth2-client",
   credentialCount: 1,
   async load() {
-    library ??= await import("@badgateway/oauth2-client");
+    // Not in deno.json's import map, which Deno installs on every run.
+    // deno-lint-ignore no-import-prefix
+    library ??= await import("npm:@badgateway/oauth2-client@3.3.1");
   },
   create(setup) {
     if (!library) throw new Error("load() first");

@@ -15,7 +15,7 @@
  */
 import type { ContenderFactory } from "./contender.ts";
 
-type Sdk = typeof import("purecloud-platform-client-v2");
+type Sdk = typeof import("npm:purecloud-platform-client-v2@262.0.0");
 let sdk: Sdk | undefined;
 
 interface ExtendedError {
@@ -32,7 +32,9 @@ export const purecloudSdk: ContenderFactory = {
   name: "purecloud-platform-client-v2",
   credentialCount: 1,
   async load() {
-    sdk ??= (await import("purecloud-platform-client-v2")).default;
+    // Not in deno.json's import map, which Deno installs on every run.
+    // deno-lint-ignore no-import-prefix
+    sdk ??= (await import("npm:purecloud-platform-client-v2@262.0.0")).default;
   },
   create(setup) {
     if (!sdk) throw new Error("load() first");

@@ -18,7 +18,7 @@ interface PendingTimer {
  *
  * @example Move time and fire a timer
  * ```ts
- * import { FakeClock } from "./fake_clock.ts";
+ * import { FakeClock } from "@rotating/dual-secret-auth/testing";
  * const clock = new FakeClock(0);
  * let fired = false;
  * clock.setTimeout(() => fired = true, 1_000);

@@ -32,6 +32,9 @@ Deno.test("bench runner --quick prints every contender in every scenario", async
       args: [
         "run",
         "-A",
+        // The benchmarks' npm packages are locked in deno.dev.lock, never in
+        // deno.lock (see tests/distribution/first_run_test.ts).
+        "--lock=deno.dev.lock",
         "bench/run.ts",
         "--quick",
         "--runs",
