@@ -23,7 +23,7 @@ export interface Workspace extends AsyncDisposable {
   writeEnv(values: Record<string, string>): Promise<void>;
   readEnv(): Promise<string>;
   task(
-    name: "verify" | "rotate",
+    name: "verify" | "rotate" | "setup" | "incident",
     args?: readonly string[],
     env?: Record<string, string>,
   ): Promise<TaskRun>;
