@@ -55,3 +55,4 @@ export * from "./src/rotation/journal.ts";
 export * from "./src/rotation/env_config.ts";
 export * from "./src/genesys/admin_client.ts";
 export * from "./src/genesys/errors.ts";
+export * from "./src/rotation/twin_setup.ts";

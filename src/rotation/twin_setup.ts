@@ -27,6 +27,7 @@ import {
 import { withRetry } from "../retry.ts";
 import type { Secret } from "../secret.ts";
 import { requestToken } from "../token_endpoint.ts";
+import { DEFAULT_REQUEST_TIMEOUT_MS } from "../send.ts";
 import { setEnvValue, writeFileAtomic } from "./env_file.ts";
 import { clientIdEnvVar, clientSecretEnvVar } from "./env_config.ts";
 import type { SecretSink } from "./sinks.ts";
@@ -158,6 +159,12 @@ export interface TwinSetupOptions {
    */
   readonly verifyDelayMs?: number;
   /**
+   * Timeout of one token request, body included, in ms.
+   *
+   * @default 10_000
+   */
+  readonly requestTimeoutMs?: number;
+  /**
    * The fetch of the token requests.
    *
    * @default globalThis.fetch
@@ -221,7 +228,6 @@ export class TwinSetupError extends DualSecretAuthError {
   }
 }
 
-const TOKEN_TIMEOUT_MS = 10_000;
 const MAX_VERIFY_DELAY_MS = 5_000;
 
 /**
@@ -464,7 +470,7 @@ export async function setUpTwinClient(
           clientSecret: created.secret,
           fetch: fetchFn,
           clock,
-          timeoutMs: TOKEN_TIMEOUT_MS,
+          timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
           signal: options.signal,
         }),
       {
