@@ -10,11 +10,6 @@
  */
 import { type Clock, systemClock } from "../clock.ts";
 import { AbortedError, DualSecretAuthError } from "../errors.ts";
-import {
-  CredentialRejectedError,
-  RateLimitedError,
-  TokenEndpointUnavailableError,
-} from "../errors.ts";
 import type {
   GenesysOAuthClientAdmin,
   OAuthClientDetails,
@@ -24,13 +19,11 @@ import {
   AdminForbiddenError,
   RoleGrantRefusedError,
 } from "../genesys/errors.ts";
-import { withRetry } from "../retry.ts";
 import type { Secret } from "../secret.ts";
-import { requestToken } from "../token_endpoint.ts";
-import { DEFAULT_REQUEST_TIMEOUT_MS } from "../send.ts";
 import { setEnvValue, writeFileAtomic } from "./env_file.ts";
 import { clientIdEnvVar, clientSecretEnvVar } from "./env_config.ts";
 import type { SecretSink } from "./sinks.ts";
+import { proveCredential } from "./prove_credential.ts";
 
 /** The stable error codes of {@linkcode TwinSetupError}, one per step. */
 export const TwinSetupErrorCode: {
@@ -228,8 +221,6 @@ export class TwinSetupError extends DualSecretAuthError {
   }
 }
 
-const MAX_VERIFY_DELAY_MS = 5_000;
-
 /**
  * The twin's name: the source's name without a trailing `(blue)` or
  * `(green)`, suffixed with the twin's label.
@@ -292,9 +283,6 @@ export async function setUpTwinClient(
   options: TwinSetupOptions,
 ): Promise<TwinSetupReport> {
   const clock = options.clock ?? systemClock;
-  const fetchFn = options.fetch ??
-    ((input: RequestInfo | URL, init?: RequestInit) =>
-      globalThis.fetch(input, init));
   const adminName = options.adminName ?? "the admin credential";
   const rerun = options.rerun ?? "the set-up";
   const dryRun = options.dryRun ?? false;
@@ -459,38 +447,19 @@ export async function setUpTwinClient(
 
   // verify
   const attempts = Math.max(1, options.verifyAttempts ?? 10);
-  const baseDelayMs = Math.max(0, options.verifyDelayMs ?? 1000);
   try {
-    await withRetry(
-      () =>
-        requestToken({
-          tokenUrl: options.tokenUrl,
-          label: options.to,
-          clientId: created.id,
-          clientSecret: created.secret,
-          fetch: fetchFn,
-          clock,
-          timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-          signal: options.signal,
-        }),
-      {
-        maxAttempts: attempts,
-        baseDelayMs,
-        maxDelayMs: Math.max(baseDelayMs, MAX_VERIFY_DELAY_MS),
-        maxElapsedMs: attempts * Math.max(baseDelayMs, MAX_VERIFY_DELAY_MS),
-        maxRetryAfterMs: MAX_VERIFY_DELAY_MS,
-        clock,
-        signal: options.signal,
-        random: () => 1,
-        isRetriable: (error) => {
-          if (error instanceof RateLimitedError) {
-            return error.retryAfterMs ?? true;
-          }
-          return error instanceof CredentialRejectedError ||
-            error instanceof TokenEndpointUnavailableError;
-        },
-      },
-    );
+    await proveCredential({
+      tokenUrl: options.tokenUrl,
+      label: options.to,
+      clientId: created.id,
+      secret: created.secret,
+      attempts,
+      delayMs: options.verifyDelayMs,
+      requestTimeoutMs: options.requestTimeoutMs,
+      fetch: options.fetch,
+      clock,
+      signal: options.signal,
+    });
   } catch (error) {
     if (options.signal?.aborted) {
       throw new AbortedError({ cause: options.signal.reason });
