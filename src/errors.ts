@@ -74,6 +74,7 @@ export type SetupErrorCodeName = `SETUP_${
  */
 export type IncidentErrorCodeName = `INCIDENT_${
   | "PLAN"
+  | "ROTATE_OTHER"
   | "DISABLE"
   | "REGENERATE"
   | "STORE"
