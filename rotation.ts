@@ -57,4 +57,3 @@ export * from "./src/genesys/admin_client.ts";
 export * from "./src/genesys/errors.ts";
 export * from "./src/rotation/twin_setup.ts";
 export * from "./src/rotation/incident.ts";
-export * from "./src/rotation/prove_credential.ts";
