@@ -194,6 +194,13 @@ export async function main(
     Deno.removeSignalListener("SIGINT", onSignal);
   }
 
+  if (config.active === undefined && !report.dryRun) {
+    report = {
+      ...report,
+      nextStep:
+        `Set ${ACTIVE_ENV_VAR}=${from} in ${envFile} (the client serving traffic now). ${report.nextStep}`,
+    };
+  }
   const output = {
     ...report,
     variables: [clientIdEnvVar(to), clientSecretEnvVar(to)],

@@ -447,7 +447,7 @@ export function createGenesysAdminClient(
         error: new AdminForbiddenError(details, spec.permission),
       };
     }
-    if (status === 404) {
+    if (status === 404 && spec.clientId !== "") {
       return {
         kind: "fail",
         error: new OAuthClientNotFoundError(details, spec.clientId),

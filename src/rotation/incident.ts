@@ -20,6 +20,7 @@ import type {
   GenesysOAuthClientAdmin,
 } from "../genesys/admin_client.ts";
 import type { Secret } from "../secret.ts";
+import { describeError } from "./describe_error.ts";
 import { proveCredential } from "./prove_credential.ts";
 import type { SecretSink } from "./sinks.ts";
 import { runStagedRotation } from "./staged_rotation.ts";
@@ -327,7 +328,9 @@ export async function respondToCompromise(
     } catch (error) {
       return fail(
         "rotate-other",
-        `Could not rotate and promote ${other.label}: ${describe(error)} ` +
+        `Could not rotate and promote ${other.label}: ${
+          describeError(error)
+        } ` +
           `${compromised.label} still serves traffic with its compromised secret; nothing of it was changed. ` +
           `Fix the cause and run the incident response again at once.`,
         error,
@@ -358,7 +361,7 @@ export async function respondToCompromise(
       return fail(
         "disable",
         `Could not disable OAuth client ${id} (${compromised.label}): ${
-          describe(error)
+          describeError(error)
         } Its tokens are NOT invalidated and its secret is unchanged. Disable it under ` +
           `Admin > Integrations > OAuth, or fix the cause and run the incident response again.`,
         error,
@@ -387,7 +390,7 @@ export async function respondToCompromise(
     return fail(
       "regenerate",
       `Could not regenerate the secret of OAuth client ${id} (${compromised.label}): ${
-        describe(error)
+        describeError(error)
       } ` +
         (killTokens
           ? `It stays disabled (its compromised secret is still valid, so it must not be re-enabled): `
@@ -424,7 +427,7 @@ export async function respondToCompromise(
       "store",
       "failed",
       `the new ${compromised.label} secret could not be stored in ${options.sink.name}: ${
-        describe(error)
+        describeError(error)
       }`,
     );
   }
@@ -437,7 +440,7 @@ export async function respondToCompromise(
       return fail(
         "enable",
         `OAuth client ${id} (${compromised.label}) has a new secret but is still disabled: ${
-          describe(error)
+          describeError(error)
         } Enable it under Admin > Integrations > OAuth (state Active) before promoting it again; ` +
           `its old tokens stay invalid either way.`,
         error,
@@ -482,7 +485,7 @@ export async function respondToCompromise(
     return fail(
       "verify",
       `The new secret of ${compromised.label} (${id}) is stored but got no token yet: ${
-        describe(error)
+        describeError(error)
       } ${other.label} serves traffic, so nothing is down; check again in a minute (deno task verify).`,
       error,
     );
@@ -508,17 +511,6 @@ export async function respondToCompromise(
         : "; tokens issued before the incident stay valid until they expire (use --kill-tokens to end them)") +
       ". Find how the secret leaked before promoting it again.",
   });
-}
-
-function describe(error: unknown): string {
-  if (error instanceof DualSecretAuthError) return error.message;
-  const fromDeno = Object.values(Deno.errors).some((type) =>
-    error instanceof type
-  );
-  if (fromDeno) return `${(error as Error).name}: ${(error as Error).message}.`;
-  return error instanceof Error
-    ? `${error.name} (see cause).`
-    : "unknown error.";
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {

@@ -23,6 +23,7 @@ import type { Secret } from "../secret.ts";
 import { setEnvValue, writeFileAtomic } from "./env_file.ts";
 import { clientIdEnvVar, clientSecretEnvVar } from "./env_config.ts";
 import type { SecretSink } from "./sinks.ts";
+import { describeError } from "./describe_error.ts";
 import { proveCredential } from "./prove_credential.ts";
 
 /** The stable error codes of {@linkcode TwinSetupError}, one per step. */
@@ -325,7 +326,7 @@ export async function setUpTwinClient(
       "read",
       grant ??
         `Could not read the ${options.from} OAuth client ${options.sourceClientId}: ${
-          describe(error)
+          describeError(error)
         } Nothing was created.`,
       error,
       { needsGrant: grant !== undefined },
@@ -410,7 +411,7 @@ export async function setUpTwinClient(
     return fail(
       "create",
       grant ??
-        `Could not create "${twin.name}": ${describe(error)}` +
+        `Could not create "${twin.name}": ${describeError(error)}` +
           (unsure
             ? ` The client may have been created anyway: look for "${twin.name}" under Admin > Integrations > OAuth and delete it before running ${rerun} again.`
             : " Nothing was created."),
@@ -432,7 +433,7 @@ export async function setUpTwinClient(
       "store",
       `OAuth client "${twin.name}" (${created.id}) was created, but its id and secret could not be stored in ` +
         `${options.sink.name}: ${
-          describe(error)
+          describeError(error)
         } Its secret was shown only once and is lost: ` +
         `delete client ${created.id} under Admin > Integrations > OAuth, fix the cause, and run ${rerun} again.`,
       error,
@@ -468,7 +469,7 @@ export async function setUpTwinClient(
       "verify",
       `OAuth client "${twin.name}" (${created.id}) was created and stored in ${options.sink.name}, ` +
         `but it got no token after ${attempts} attempt(s): ${
-          describe(error)
+          describeError(error)
         } ` +
         `Genesys may still be propagating it; check again in a minute (deno task verify).`,
       error,
@@ -577,17 +578,6 @@ function rolesText(pairs: readonly OAuthRoleDivision[]): string {
       pair.divisionId === "*" ? "all divisions" : `division ${pair.divisionId}`
     }`
   ).join(", ");
-}
-
-function describe(error: unknown): string {
-  if (error instanceof DualSecretAuthError) return error.message;
-  const fromDeno = Object.values(Deno.errors).some((type) =>
-    error instanceof type
-  );
-  if (fromDeno) return `${(error as Error).name}: ${(error as Error).message}.`;
-  return error instanceof Error
-    ? `${error.name} (see cause).`
-    : "unknown error.";
 }
 
 function capitalized(text: string): string {

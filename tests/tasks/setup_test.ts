@@ -319,6 +319,17 @@ Deno.test("deno task setup: missing permission and roles", async (t) => {
     },
   );
 
+  await t.step(
+    "without GENESYS_ACTIVE: the next step says to set it",
+    async () => {
+      const { GENESYS_ACTIVE: _, ...rest } = blueOnly(emulator);
+      await ws.writeEnv(rest);
+      const run = await ws.task("setup", ["--from", "blue"]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /^Next: Set GENESYS_ACTIVE=blue in \.env/m);
+    },
+  );
+
   await t.step("usage errors: exit 2", async () => {
     const none = await ws.task("setup", []);
     assert.equal(none.code, 2);
