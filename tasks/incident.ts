@@ -2,7 +2,7 @@
  * `deno task incident --compromised <label> [--kill-tokens]`: incident mode
  * for one host (the env file): take the compromised credential out of
  * service, regenerate it at once, and with `--kill-tokens` invalidate every
- * token it issued. Meant to become `deno task rotate --compromised`.
+ * token it issued. `deno task rotate --compromised` hands over to it.
  *
  * @module
  */
@@ -40,7 +40,8 @@ import {
   useColour,
 } from "./_cli.ts";
 
-const HELP = `Usage: deno task incident --compromised <blue|green> [options]
+const HELP = `Usage: deno task rotate --compromised <blue|green> [options]
+       deno task incident --compromised <blue|green> [options]
 
 Incident mode: the secret of <label> has leaked. If <label> serves traffic
 (GENESYS_ACTIVE), the other client is rotated and promoted first, without

@@ -37,6 +37,7 @@ import {
   UsageError,
   useColour,
 } from "./_cli.ts";
+import { main as respondToIncident } from "./incident.ts";
 
 const HELP = `Usage: deno task rotate [options]
        genesys-rotate rotate [options]
@@ -54,6 +55,8 @@ Options:
   --to <label>       rotate this label (blue or green) and promote it
   --env-file <path>  the env file to read and update (default .env)
   --print-secret     print the new secret once instead of writing the env file
+  --compromised <label> [--kill-tokens]
+                     incident mode: see deno task rotate --compromised --help
   --json             print the report as JSON
   --verbose          log debug details to stderr
   -h, --help         show this help
@@ -69,6 +72,10 @@ Options:
 export async function main(
   args: readonly string[] = Deno.args,
 ): Promise<number> {
+  // Incident mode has its own options and steps: see tasks/incident.ts.
+  if (args.some((arg) => /^--compromised(=|$)/.test(arg))) {
+    return await respondToIncident(args);
+  }
   const { values } = parseArgs({
     args: [...args],
     options: {

@@ -166,6 +166,22 @@ Deno.test("deno task incident --compromised blue --kill-tokens", async (t) => {
     },
   );
 
+  await t.step(
+    "deno task rotate --compromised hands over to incident mode",
+    async () => {
+      const help = await ws.task("rotate", ["--compromised", "blue", "--help"]);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /Usage: deno task rotate --compromised/);
+      const before = emulator.getClientSecret("green-id");
+      const run = await ws.task("rotate", ["--compromised=green", "--yes"]);
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.match(run.stdout, /Incident response complete/);
+      assert.notEqual(emulator.getClientSecret("green-id"), before);
+      assert.equal(readEnvValues(await ws.readEnv()).GENESYS_ACTIVE, "blue");
+      assertClean(run, emulator);
+    },
+  );
+
   await t.step("usage: a bad label is exit 2", async () => {
     const run = await ws.task("incident", ["--compromised", "red", "--yes"]);
     assert.equal(run.code, 2);
