@@ -132,7 +132,11 @@ export interface IncidentOptions {
    * @default systemClock
    */
   readonly clock?: Clock;
-  /** Stops the response between steps and during waits. */
+  /**
+   * Stops the response between steps and during waits, never during the
+   * regeneration (whose answer is the only copy of the secret), the store,
+   * or the re-enabling.
+   */
   readonly signal?: AbortSignal;
   /** Called after each step. */
   readonly onStep?: (event: IncidentEvent) => void;
@@ -384,8 +388,8 @@ export async function respondToCompromise(
   checkAborted(options.signal);
   let secret: Secret;
   try {
-    secret = (await admin.regenerateSecret(id, { signal: options.signal }))
-      .secret;
+    // Not abortable: the answer is the only copy of the new secret.
+    secret = (await admin.regenerateSecret(id)).secret;
   } catch (error) {
     return fail(
       "regenerate",
@@ -435,7 +439,8 @@ export async function respondToCompromise(
   // enable
   if (killTokens) {
     try {
-      await admin.setClientState(id, "active", { signal: options.signal });
+      // Not abortable either: an interrupted run must not leave it disabled.
+      await admin.setClientState(id, "active");
     } catch (error) {
       return fail(
         "enable",

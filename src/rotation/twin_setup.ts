@@ -170,7 +170,10 @@ export interface TwinSetupOptions {
    * @default systemClock
    */
   readonly clock?: Clock;
-  /** Stops the set-up between steps and during waits. */
+  /**
+   * Stops the set-up between steps and during waits, never during the
+   * create call (whose answer is the only copy of the secret) or the store.
+   */
   readonly signal?: AbortSignal;
   /** Called after each step. */
   readonly onStep?: (event: TwinSetupEvent) => void;
@@ -390,6 +393,8 @@ export async function setUpTwinClient(
   checkAborted(options.signal);
   let created: { id: string; secret: Secret };
   try {
+    // Not abortable: an abandoned create may still make a client whose
+    // secret nobody would ever see. It is bounded by the request timeout.
     created = await options.admin.createClient({
       name: twin.name,
       authorizedGrantType: "CLIENT-CREDENTIALS",
@@ -401,7 +406,7 @@ export async function setUpTwinClient(
         ? {}
         : { description: twin.description }),
       state: "active",
-    }, { signal: options.signal });
+    });
   } catch (error) {
     const grant = missingGrant(error, adminName, rerun);
     const unsure = grant === undefined &&

@@ -160,6 +160,34 @@ Deno.test("setUpTwinClient", async (t) => {
     },
   );
 
+  await t.step(
+    "interrupted during the create: the client is still stored, then the abort wins",
+    async () => {
+      const { emulator, stored, options } = setup();
+      await using _ = emulator;
+      const controller = new AbortController();
+      const admin = options.admin;
+      const error = await setUpTwinClient({
+        ...options,
+        signal: controller.signal,
+        admin: {
+          describeClient: admin.describeClient,
+          createClient: (client, o) => {
+            emulator.injectApiFaults({ kind: "delay", ms: 100 });
+            setTimeout(() => controller.abort(new Error("interrupted")), 10);
+            return admin.createClient(client, o);
+          },
+        },
+      }).catch((e) => e);
+      assert.equal(error.code, "ABORTED", String(error));
+      assert.equal(stored.length, 1, "the id and secret were stored");
+      assert.equal(
+        stored[0].secret,
+        emulator.getClientSecret(stored[0].clientId),
+      );
+    },
+  );
+
   await t.step("dry run: reads only", async () => {
     const { emulator, stored, options } = setup();
     await using _ = emulator;
