@@ -6,6 +6,7 @@
  * @module
  */
 import { DualSecretAuthError } from "../errors.ts";
+import type { OAuthRoleDivision } from "./admin_client.ts";
 
 /** The stable error codes of the admin client, one per error class. */
 export const GenesysErrorCode: {
@@ -225,14 +226,6 @@ export class PlatformApiRequestError extends GenesysApiError {
   }
 }
 
-/** A role granted in a division, as the refused call asked for it. */
-export interface RefusedRoleDivision {
-  /** The role's id. */
-  readonly roleId: string;
-  /** The division's id, or `*` for all divisions. */
-  readonly divisionId: string;
-}
-
 /**
  * The API refused to grant roles the admin credential does not hold itself:
  * Genesys lets a caller grant a new OAuth client only role-division pairs it
@@ -242,7 +235,7 @@ export class RoleGrantRefusedError extends GenesysApiError {
   /** Always {@linkcode GenesysErrorCode.ROLE_GRANT_REFUSED}. */
   declare readonly code: typeof GenesysErrorCode.ROLE_GRANT_REFUSED;
   /** The roles the call tried to grant. */
-  readonly roleDivisions: readonly RefusedRoleDivision[];
+  readonly roleDivisions: readonly OAuthRoleDivision[];
 
   /**
    * Creates the error.
@@ -254,7 +247,7 @@ export class RoleGrantRefusedError extends GenesysApiError {
    */
   constructor(
     details: GenesysApiErrorDetails,
-    roleDivisions: readonly RefusedRoleDivision[],
+    roleDivisions: readonly OAuthRoleDivision[],
     serverMessage?: string,
   ) {
     const wanted = roleDivisions.map((pair) =>
