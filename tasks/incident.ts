@@ -110,11 +110,21 @@ export async function main(
   const config = readRotationEnv(await readRotationVariables(envFile));
   const compromised = config.credentials.find((c) => c.label === label)!;
   const other = config.credentials.find((c) => c.label !== label)!;
-  if (killTokens && config.admin?.clientId === compromised.clientId) {
+  // The admin credential must not be one whose secret (or state) changes here.
+  const changed = config.active === label
+    ? [compromised, other]
+    : [compromised];
+  const adminChanged = changed.find((c) =>
+    c.clientId === config.admin?.clientId
+  );
+  if (adminChanged) {
     throw new UsageError(
-      `GENESYS_ADMIN_CLIENT_ID is the compromised client ${compromised.clientId}: disabling it would end its own ` +
-        `admin token and nothing could enable it again. Set GENESYS_ADMIN_CLIENT_ID/SECRET to another client, or ` +
-        `unset them so that ${other.label} administers.`,
+      `GENESYS_ADMIN_CLIENT_ID is the ${adminChanged.label} client ${adminChanged.clientId}, whose secret this ` +
+        `incident response changes${
+          adminChanged === compromised && killTokens
+            ? " (and disabling it would end its own admin token)"
+            : ""
+        }. Set GENESYS_ADMIN_CLIENT_ID/SECRET to a third client, or unset them.`,
     );
   }
 

@@ -182,6 +182,32 @@ Deno.test("deno task incident --compromised blue --kill-tokens", async (t) => {
     },
   );
 
+  await t.step(
+    "an admin credential that is a changed client: exit 2",
+    async () => {
+      const values = readEnvValues(await ws.readEnv());
+      await ws.writeEnv({
+        ...values,
+        GENESYS_ADMIN_CLIENT_ID: "blue-id",
+        GENESYS_ADMIN_CLIENT_SECRET: values.GENESYS_CLIENT_SECRET_BLUE,
+      });
+      const regenerations = emulator.stats().secretRegenerations;
+      const run = await ws.task("incident", [
+        "--compromised",
+        "blue",
+        "--kill-tokens",
+        "--yes",
+      ]);
+      assert.equal(run.code, 2);
+      assert.match(
+        run.stderr,
+        /GENESYS_ADMIN_CLIENT_ID is the blue client blue-id/,
+      );
+      assert.equal(emulator.stats().secretRegenerations, regenerations);
+      await ws.writeEnv(values);
+    },
+  );
+
   await t.step("usage: a bad label is exit 2", async () => {
     const run = await ws.task("incident", ["--compromised", "red", "--yes"]);
     assert.equal(run.code, 2);
