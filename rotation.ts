@@ -60,3 +60,5 @@ export * from "./src/rotation/env_config.ts";
 export * from "./src/genesys/admin_client.ts";
 export * from "./src/genesys/errors.ts";
 export { DENO_REQUIRED, DenoRequiredError } from "./src/runtime/deno.ts";
+export * from "./src/rotation/twin_setup.ts";
+export * from "./src/rotation/incident.ts";

@@ -24,7 +24,10 @@
 export {
   type Clock,
   type EmulatorClient,
+  type EmulatorClientState,
   type EmulatorFault,
+  type EmulatorRole,
+  type EmulatorRoleDivision,
   type EmulatorStats,
   type GenesysEmulator,
   type GenesysEmulatorOptions,

@@ -53,7 +53,33 @@ export type AnyErrorCode =
   | ErrorCode
   | GenesysErrorCode
   | RotationErrorCodeName
-  | "ENV_CONFIG_INVALID";
+  | "ENV_CONFIG_INVALID"
+  | SetupErrorCodeName
+  | IncidentErrorCodeName;
+
+/**
+ * The codes of the twin set-up's `TwinSetupError` (`TwinSetupErrorCode` of
+ * `./rotation`), one per step; spelled out here for the same reason as
+ * {@linkcode RotationErrorCodeName}.
+ */
+export type SetupErrorCodeName = `SETUP_${
+  | "READ"
+  | "CREATE"
+  | "STORE"
+  | "VERIFY"}_FAILED`;
+
+/**
+ * The codes of the incident response's `IncidentError`
+ * (`IncidentErrorCode` of `./rotation`), one per step.
+ */
+export type IncidentErrorCodeName = `INCIDENT_${
+  | "PLAN"
+  | "ROTATE_OTHER"
+  | "DISABLE"
+  | "REGENERATE"
+  | "STORE"
+  | "ENABLE"
+  | "VERIFY"}_FAILED`;
 
 /**
  * The codes of the staged rotation's `StagedRotationError`, one per phase

@@ -52,6 +52,7 @@ import {
   useColour,
 } from "./_cli.ts";
 import { onInterrupt, refuseWrittenOverrides } from "./_signals.ts";
+import { main as respondToIncident } from "./incident.ts";
 
 const HELP = `Usage: deno task rotate [options]
        genesys-rotate rotate [options]
@@ -74,6 +75,8 @@ Options:
   --propagation-timeout <s>  how long to keep proving the new secret (default 60)
   --fresh                    ignore an unfinished, stale or foreign journal and start over
   --print-secret             print the new secret once instead of writing the env file
+  --compromised <label> [--kill-tokens]
+                             incident mode: see deno task rotate --compromised --help
   --json                     print the outcome (success or failure) as JSON
   --verbose                  log debug details to stderr
   -h, --help                 show this help
@@ -95,6 +98,10 @@ ${EXIT_CODES_HELP}
 export async function main(
   args: readonly string[] = Deno.args,
 ): Promise<number> {
+  // Incident mode has its own options and steps: see tasks/incident.ts.
+  if (args.some((arg) => /^--compromised(=|$)/.test(arg))) {
+    return await respondToIncident(args);
+  }
   const { values } = parseArgs({
     args: [...args],
     options: {

@@ -1,6 +1,7 @@
 /**
  * A small client of the Genesys Cloud OAuth client administration API: read a
- * client, and regenerate its one secret. Rate limits (429 with `Retry-After`)
+ * client, regenerate its one secret, create a client and change its state.
+ * Rate limits (429 with `Retry-After`)
  * and transient failures are retried a bounded number of times on the injected
  * clock; everything else becomes a typed error from `./errors.ts`.
  *
@@ -34,6 +35,7 @@ import {
   OAuthClientNotFoundError,
   PlatformApiRequestError,
   PlatformApiUnavailableError,
+  RoleGrantRefusedError,
 } from "./errors.ts";
 
 /** An OAuth client as `GET /api/v2/oauth/clients/{id}` describes it. */
@@ -51,6 +53,73 @@ export interface OAuthClientInfo {
 /** A client whose secret was just regenerated: the only time it is shown. */
 export interface RegeneratedOAuthClient extends OAuthClientInfo {
   /** The new secret; the old one no longer works. */
+  readonly secret: Secret;
+}
+
+/** A role granted in a division (`*`: every division), as `roleDivisions` lists them. */
+export interface OAuthRoleDivision {
+  /** The role's id. */
+  readonly roleId: string;
+  /** The division's id, or `*` for all divisions. */
+  readonly divisionId: string;
+}
+
+/** The states of an OAuth client; only `active` clients get tokens. */
+export type OAuthClientState = "active" | "inactive" | "disabled";
+
+/**
+ * An OAuth client with everything needed to create its twin, as `GET
+ * /api/v2/oauth/clients/{id}` describes it (never its secret).
+ */
+export interface OAuthClientDetails extends OAuthClientInfo {
+  /** The grant type, such as `CLIENT-CREDENTIALS`. */
+  readonly authorizedGrantType: string;
+  /** The roles it holds, each in a division. */
+  readonly roleDivisions: readonly OAuthRoleDivision[];
+  /** Its description, when it has one. */
+  readonly description?: string;
+}
+
+/** What {@linkcode GenesysOAuthClientAdmin.createClient} creates. */
+export interface NewOAuthClient {
+  /** The display name. */
+  readonly name: string;
+  /**
+   * The grant type; only client credentials are supported here.
+   *
+   * @default "CLIENT-CREDENTIALS"
+   */
+  readonly authorizedGrantType?: "CLIENT-CREDENTIALS";
+  /**
+   * The roles to grant, each in a division. The admin credential must hold
+   * every one of them itself.
+   *
+   * @default []
+   */
+  readonly roleDivisions?: readonly OAuthRoleDivision[];
+  /**
+   * Token lifetime in seconds, 300 to 172800.
+   *
+   * @default 86400 (Genesys's default, applied by the API)
+   */
+  readonly accessTokenValiditySeconds?: number;
+  /**
+   * The state to create it in.
+   *
+   * @default "active"
+   */
+  readonly state?: OAuthClientState;
+  /**
+   * A description.
+   *
+   * @default undefined (none)
+   */
+  readonly description?: string;
+}
+
+/** A client just created: the only time its secret is shown. */
+export interface CreatedOAuthClient extends OAuthClientDetails {
+  /** Its secret; store it at once, no later call returns it. */
   readonly secret: Secret;
 }
 
@@ -119,16 +188,77 @@ export interface GenesysAdminClient {
   ): Promise<RegeneratedOAuthClient>;
 }
 
+/**
+ * The whole admin API: the rotation's read and regenerate, plus what setting
+ * up a twin client and incident response need. See
+ * {@linkcode createGenesysAdminClient}.
+ */
+export interface GenesysOAuthClientAdmin extends GenesysAdminClient {
+  /**
+   * Reads an OAuth client with its grant type and roles (`GET
+   * /api/v2/oauth/clients/{id}`, permission `oauth:client:view`), what a
+   * twin is created from. The secret is never returned here.
+   *
+   * @throws {import("./errors.ts").GenesysApiError} Typed by cause.
+   */
+  describeClient(
+    clientId: string,
+    options?: AdminCallOptions,
+  ): Promise<OAuthClientDetails>;
+  /**
+   * Creates a client-credentials OAuth client (`POST /api/v2/oauth/clients`,
+   * permission `oauth:client:add`; the admin credential must itself hold
+   * every role it grants). The response is the only time the secret is
+   * shown: store it before anything else.
+   *
+   * Only a 429 is retried (the API did not act on it): after a lost response
+   * or a 5xx the client may exist, and a second create would leave a client
+   * whose secret nobody holds.
+   *
+   * @throws {import("./errors.ts").RoleGrantRefusedError} When the admin
+   *   credential does not hold a role it grants.
+   * @throws {import("./errors.ts").GenesysApiError} Typed by cause.
+   */
+  createClient(
+    client: NewOAuthClient,
+    options?: AdminCallOptions,
+  ): Promise<CreatedOAuthClient>;
+  /**
+   * Sets a client's state (`PUT /api/v2/oauth/clients/{id}`, permission
+   * `oauth:client:edit`). Genesys's PUT replaces the whole client, so the
+   * client is read first and written back with only `state` changed. A
+   * client set `disabled` (or `inactive`) can get no tokens and the tokens
+   * it holds stop working; set `active` again, it gets new tokens, the old
+   * ones stay dead.
+   *
+   * @throws {import("./errors.ts").GenesysApiError} Typed by cause.
+   */
+  setClientState(
+    clientId: string,
+    state: OAuthClientState,
+    options?: AdminCallOptions,
+  ): Promise<OAuthClientDetails>;
+}
+
 /** Default longest `Retry-After` honoured: Genesys windows are one minute. */
 const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
 
 interface Call {
-  readonly method: "GET" | "POST";
+  readonly method: "GET" | "POST" | "PUT";
   readonly path: string;
   readonly operation: string;
   readonly permission: string;
   readonly clientId: string;
   readonly signal?: AbortSignal;
+  /** The JSON body, if any. */
+  readonly body?: unknown;
+  /** The roles the call grants: a refusal naming roles is a {@linkcode RoleGrantRefusedError}. */
+  readonly grants?: readonly OAuthRoleDivision[];
+  /**
+   * Whether sending it twice does no harm. When not, only a 429 (which the
+   * API did not act on) is retried.
+   */
+  readonly idempotent: boolean;
 }
 
 /**
@@ -157,7 +287,7 @@ interface Call {
  */
 export function createGenesysAdminClient(
   options: GenesysAdminClientOptions,
-): GenesysAdminClient {
+): GenesysOAuthClientAdmin {
   const apiUrl = resolveApiUrl(options.apiUrl);
   if (typeof options.getAccessToken !== "function") {
     throw new ConfigError("getAccessToken", "must be a function");
@@ -182,7 +312,10 @@ export function createGenesysAdminClient(
         clock,
         random,
         signal: spec.signal,
-        isRetriable: (error) => retryVerdict(error, policy),
+        isRetriable: (error) =>
+          spec.idempotent || error instanceof AdminRateLimitedError
+            ? retryVerdict(error, policy)
+            : false,
       });
     } catch (error) {
       if (error instanceof GenesysApiError || error instanceof AbortedError) {
@@ -221,7 +354,11 @@ export function createGenesysAdminClient(
         headers: {
           authorization: `Bearer ${token}`,
           accept: "application/json",
+          ...(spec.body === undefined
+            ? {}
+            : { "content-type": "application/json" }),
         },
+        ...(spec.body === undefined ? {} : { body: JSON.stringify(spec.body) }),
       }, {
         fetch: fetchFn,
         clock,
@@ -291,13 +428,26 @@ export function createGenesysAdminClient(
         error: new AdminUnauthorizedError(details),
       };
     }
+    if (
+      spec.grants && (status === 400 || status === 403) &&
+      refusesRoles(body)
+    ) {
+      return {
+        kind: "fail",
+        error: new RoleGrantRefusedError(
+          details,
+          spec.grants,
+          quote(body.message),
+        ),
+      };
+    }
     if (status === 403) {
       return {
         kind: "fail",
         error: new AdminForbiddenError(details, spec.permission),
       };
     }
-    if (status === 404) {
+    if (status === 404 && spec.clientId !== "") {
       return {
         kind: "fail",
         error: new OAuthClientNotFoundError(details, spec.clientId),
@@ -334,19 +484,92 @@ export function createGenesysAdminClient(
     return `/api/v2/oauth/clients/${encodeURIComponent(clientId)}`;
   }
 
+  function readBody(
+    clientId: string,
+    signal: AbortSignal | undefined,
+  ): Promise<Record<string, unknown>> {
+    requireClientId(clientId);
+    return call({
+      method: "GET",
+      path: clientPath(clientId),
+      operation: `read OAuth client ${clientId}`,
+      permission: "oauth:client:view",
+      clientId,
+      signal,
+      idempotent: true,
+    });
+  }
+
   return Object.freeze({
     async getClient(clientId: string, callOptions?: AdminCallOptions) {
-      requireClientId(clientId);
-      const operation = `read OAuth client ${clientId}`;
+      const body = await readBody(clientId, callOptions?.signal);
+      return readClient(body, `read OAuth client ${clientId}`);
+    },
+    async describeClient(clientId: string, callOptions?: AdminCallOptions) {
+      const body = await readBody(clientId, callOptions?.signal);
+      return readClientDetails(body, `read OAuth client ${clientId}`);
+    },
+    async createClient(client: NewOAuthClient, callOptions?: AdminCallOptions) {
+      const request = createRequest(client);
+      const operation = `create OAuth client "${request.name}"`;
       const body = await call({
-        method: "GET",
+        method: "POST",
+        path: "/api/v2/oauth/clients",
+        operation,
+        permission: "oauth:client:add",
+        clientId: "",
+        signal: callOptions?.signal,
+        body: request,
+        grants: request.roleDivisions,
+        idempotent: false,
+      });
+      const created = readClientDetails(body, operation);
+      const secret = body.secret;
+      if (typeof secret !== "string" || secret.length === 0) {
+        throw new PlatformApiRequestError(
+          { operation, status: 200 },
+          `the response has no secret; OAuth client ${created.id} was created but its secret is unknown: ` +
+            `delete it, or regenerate its secret, before using it`,
+        );
+      }
+      return Object.freeze({ ...created, secret: new Secret(secret) });
+    },
+    async setClientState(
+      clientId: string,
+      state: OAuthClientState,
+      callOptions?: AdminCallOptions,
+    ) {
+      if (!isClientState(state)) {
+        throw new ConfigError("state", "must be active, inactive or disabled");
+      }
+      const current = readClientDetails(
+        await readBody(clientId, callOptions?.signal),
+        `read OAuth client ${clientId}`,
+      );
+      const operation = `set OAuth client ${clientId} ${state}`;
+      const body = await call({
+        method: "PUT",
         path: clientPath(clientId),
         operation,
-        permission: "oauth:client:view",
+        permission: "oauth:client:edit",
         clientId,
         signal: callOptions?.signal,
+        body: {
+          name: current.name,
+          authorizedGrantType: current.authorizedGrantType,
+          roleDivisions: current.roleDivisions,
+          ...(current.accessTokenValiditySeconds === undefined ? {} : {
+            accessTokenValiditySeconds: current.accessTokenValiditySeconds,
+          }),
+          ...(current.description === undefined
+            ? {}
+            : { description: current.description }),
+          state,
+        },
+        grants: current.roleDivisions,
+        idempotent: true,
       });
-      return readClient(body, operation);
+      return readClientDetails(body, operation);
     },
     async regenerateSecret(clientId: string, callOptions?: AdminCallOptions) {
       requireClientId(clientId);
@@ -358,6 +581,8 @@ export function createGenesysAdminClient(
         permission: "oauth:client:edit",
         clientId,
         signal: callOptions?.signal,
+        // Regenerating twice is harmless: only the last secret returned is used.
+        idempotent: true,
       });
       const client = readClient(body, operation);
       const secret = body.secret;
@@ -415,6 +640,112 @@ function readClient(
       ? { accessTokenValiditySeconds }
       : {}),
   });
+}
+
+function readClientDetails(
+  body: Record<string, unknown>,
+  operation: string,
+): OAuthClientDetails {
+  const client = readClient(body, operation);
+  const { authorizedGrantType, roleDivisions, description } = body;
+  const pairs: OAuthRoleDivision[] = [];
+  for (const entry of Array.isArray(roleDivisions) ? roleDivisions : []) {
+    const { roleId, divisionId } = (entry ?? {}) as Record<string, unknown>;
+    if (typeof roleId !== "string" || typeof divisionId !== "string") {
+      throw new PlatformApiRequestError(
+        { operation, status: 200 },
+        "the response lists a role without a roleId and divisionId",
+      );
+    }
+    pairs.push(Object.freeze({ roleId, divisionId }));
+  }
+  return Object.freeze({
+    ...client,
+    authorizedGrantType: typeof authorizedGrantType === "string"
+      ? authorizedGrantType
+      : "unknown",
+    roleDivisions: Object.freeze(pairs),
+    ...(typeof description === "string" && description !== ""
+      ? { description }
+      : {}),
+  });
+}
+
+const MIN_TOKEN_LIFETIME_SECONDS = 300;
+const MAX_TOKEN_LIFETIME_SECONDS = 172_800;
+
+/** The `OAuthClientRequest` body of a create, checked before anything is sent. */
+function createRequest(client: NewOAuthClient): {
+  name: string;
+  authorizedGrantType: "CLIENT-CREDENTIALS";
+  roleDivisions: OAuthRoleDivision[];
+  state: OAuthClientState;
+  accessTokenValiditySeconds?: number;
+  description?: string;
+} {
+  const { name, accessTokenValiditySeconds: lifetime, description } = client;
+  if (typeof name !== "string" || name.trim() === "") {
+    throw new ConfigError("name", "must be a non-empty string");
+  }
+  const grant = client.authorizedGrantType ?? "CLIENT-CREDENTIALS";
+  if (grant !== "CLIENT-CREDENTIALS") {
+    throw new ConfigError(
+      "authorizedGrantType",
+      "only CLIENT-CREDENTIALS clients can be created here",
+    );
+  }
+  if (
+    lifetime !== undefined &&
+    !(Number.isInteger(lifetime) && lifetime >= MIN_TOKEN_LIFETIME_SECONDS &&
+      lifetime <= MAX_TOKEN_LIFETIME_SECONDS)
+  ) {
+    throw new ConfigError(
+      "accessTokenValiditySeconds",
+      `must be an integer from ${MIN_TOKEN_LIFETIME_SECONDS} to ${MAX_TOKEN_LIFETIME_SECONDS}`,
+    );
+  }
+  const state = client.state ?? "active";
+  if (!isClientState(state)) {
+    throw new ConfigError("state", "must be active, inactive or disabled");
+  }
+  const roleDivisions = (client.roleDivisions ?? []).map((pair, i) => {
+    if (
+      typeof pair?.roleId !== "string" || pair.roleId === "" ||
+      typeof pair.divisionId !== "string" || pair.divisionId === ""
+    ) {
+      throw new ConfigError(
+        `roleDivisions[${i}]`,
+        "needs a roleId and a divisionId",
+      );
+    }
+    return { roleId: pair.roleId, divisionId: pair.divisionId };
+  });
+  return {
+    name,
+    authorizedGrantType: grant,
+    roleDivisions,
+    state,
+    ...(lifetime === undefined ? {} : { accessTokenValiditySeconds: lifetime }),
+    ...(description === undefined ? {} : { description }),
+  };
+}
+
+function isClientState(state: unknown): state is OAuthClientState {
+  return state === "active" || state === "inactive" || state === "disabled";
+}
+
+/**
+ * Whether a 400/403 is the role-subset refusal rather than a missing
+ * permission. Genesys's exact code for it is not documented, so any error
+ * that is not a missing-permission one and names a role or division counts.
+ */
+function refusesRoles(body: Record<string, unknown>): boolean {
+  const code = typeof body.code === "string" ? body.code : "";
+  if (/^missing\.(any\.)?permissions?$/.test(code)) return false;
+  const text = `${code} ${
+    typeof body.message === "string" ? body.message : ""
+  }`;
+  return /role|division/i.test(text);
 }
 
 function parseObject(text: string): Record<string, unknown> | undefined {

@@ -6,6 +6,7 @@
  * @module
  */
 import { DualSecretAuthError } from "../errors.ts";
+import type { OAuthRoleDivision } from "./admin_client.ts";
 
 /** The stable error codes of the admin client, one per error class. */
 export const GenesysErrorCode: {
@@ -15,6 +16,7 @@ export const GenesysErrorCode: {
   readonly API_RATE_LIMITED: "GENESYS_API_RATE_LIMITED";
   readonly API_UNAVAILABLE: "GENESYS_API_UNAVAILABLE";
   readonly API_REQUEST_FAILED: "GENESYS_API_REQUEST_FAILED";
+  readonly ROLE_GRANT_REFUSED: "GENESYS_ROLE_GRANT_REFUSED";
 } = Object.freeze(
   {
     ADMIN_UNAUTHORIZED: "GENESYS_ADMIN_UNAUTHORIZED",
@@ -23,6 +25,7 @@ export const GenesysErrorCode: {
     API_RATE_LIMITED: "GENESYS_API_RATE_LIMITED",
     API_UNAVAILABLE: "GENESYS_API_UNAVAILABLE",
     API_REQUEST_FAILED: "GENESYS_API_REQUEST_FAILED",
+    ROLE_GRANT_REFUSED: "GENESYS_ROLE_GRANT_REFUSED",
   } as const,
 );
 
@@ -220,5 +223,52 @@ export class PlatformApiRequestError extends GenesysApiError {
    */
   constructor(details: GenesysApiErrorDetails, detail: string) {
     super(GenesysErrorCode.API_REQUEST_FAILED, details, detail);
+  }
+}
+
+/**
+ * The API refused to grant roles the admin credential does not hold itself:
+ * Genesys lets a caller grant a new OAuth client only role-division pairs it
+ * holds.
+ */
+export class RoleGrantRefusedError extends GenesysApiError {
+  /** Always {@linkcode GenesysErrorCode.ROLE_GRANT_REFUSED}. */
+  declare readonly code: typeof GenesysErrorCode.ROLE_GRANT_REFUSED;
+  /** The roles the call tried to grant. */
+  readonly roleDivisions: readonly OAuthRoleDivision[];
+
+  /**
+   * Creates the error.
+   *
+   * @param details What was attempted and what the API answered.
+   * @param roleDivisions The roles the call tried to grant.
+   * @param serverMessage The API's own message (redacted), which names the
+   *   roles it refused when it says.
+   */
+  constructor(
+    details: GenesysApiErrorDetails,
+    roleDivisions: readonly OAuthRoleDivision[],
+    serverMessage?: string,
+  ) {
+    const wanted = roleDivisions.map((pair) =>
+      `role ${pair.roleId} in ${
+        pair.divisionId === "*"
+          ? "all divisions"
+          : `division ${pair.divisionId}`
+      }`
+    ).join(", ");
+    super(
+      GenesysErrorCode.ROLE_GRANT_REFUSED,
+      details,
+      `the admin credential may grant only roles it holds itself (HTTP ${
+        details.status ?? "?"
+      }${serverMessage ? `: ${serverMessage}` : ""}). ` +
+        `Give the admin credential's OAuth client ${
+          wanted || "the roles asked for"
+        }, or use an admin credential that holds them.`,
+    );
+    this.roleDivisions = Object.freeze(
+      roleDivisions.map((pair) => Object.freeze({ ...pair })),
+    );
   }
 }

@@ -370,3 +370,94 @@ function readAdmin(
 function isLabel(text: string): text is RotationLabel {
   return (ROTATION_LABELS as readonly string[]).includes(text);
 }
+
+/** What `deno task setup` works with: the existing client and where its twin goes. */
+export interface SetupEnvConfig {
+  /** The region domain, when given by `GENESYS_ENVIRONMENT`. */
+  readonly environment?: string;
+  /** The token endpoint. */
+  readonly tokenUrl: string;
+  /** The Platform API base URL. */
+  readonly apiUrl: string;
+  /** The label of the existing client. */
+  readonly from: RotationLabel;
+  /** The label of the twin: the other one. */
+  readonly to: RotationLabel;
+  /** The existing client's id. */
+  readonly sourceClientId: string;
+  /** The existing client's secret, when given (needed only without a separate admin). */
+  readonly sourceClientSecret?: Secret;
+  /** The twin's client id when one is configured already. */
+  readonly configuredTargetId?: string;
+  /** `GENESYS_ACTIVE`, when set to a valid label. */
+  readonly active?: RotationLabel;
+  /** Separate admin credentials, when given; else the existing client administers. */
+  readonly admin?: { readonly clientId: string; readonly clientSecret: Secret };
+}
+
+/**
+ * Reads the set-up's configuration: the URLs, the `from` label's client id
+ * (and secret, unless separate admin credentials are given), and whether the
+ * other label is configured already. Every problem is collected.
+ *
+ * @param env Variable values, such as those read from `Deno.env`.
+ * @param from The label of the existing client.
+ * @returns The configuration.
+ * @throws {EnvConfigError} Naming each variable at fault.
+ *
+ * @example
+ * ```ts
+ * import { readSetupEnv } from "./env_config.ts";
+ * const config = readSetupEnv({
+ *   GENESYS_ENVIRONMENT: "mypurecloud.ie",
+ *   GENESYS_CLIENT_ID_BLUE: "b", GENESYS_CLIENT_SECRET_BLUE: "bs",
+ * }, "blue");
+ * if (config.to !== "green" || config.configuredTargetId !== undefined) throw new Error();
+ * ```
+ */
+export function readSetupEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  from: string,
+): SetupEnvConfig {
+  const problems: EnvProblem[] = [];
+  const value = (name: string): string | undefined => {
+    const text = env[name];
+    return text === undefined || text === "" ? undefined : text;
+  };
+  const urls = readUrls(value, problems);
+  const label = from.trim().toLowerCase();
+  if (!isLabel(label)) {
+    problems.push({
+      variable: "--from",
+      problem: `"${from}" is not blue or green`,
+    });
+    throw new EnvConfigError(problems);
+  }
+  const to: RotationLabel = label === "blue" ? "green" : "blue";
+  const admin = readAdmin(value, problems);
+  const sourceClientId = required(value, clientIdEnvVar(label), problems);
+  const sourceClientSecret = readSecret(
+    value,
+    clientSecretEnvVar(label),
+    problems,
+    admin === undefined && value("GENESYS_ADMIN_CLIENT_ID") === undefined,
+  );
+  const configuredTargetId = value(clientIdEnvVar(to))?.trim() || undefined;
+  const activeText = value(ACTIVE_ENV_VAR)?.trim().toLowerCase();
+  const active = activeText !== undefined && isLabel(activeText)
+    ? activeText
+    : undefined;
+  if (problems.length > 0 || !urls || sourceClientId === undefined) {
+    throw new EnvConfigError(problems);
+  }
+  return Object.freeze({
+    ...urls,
+    from: label,
+    to,
+    sourceClientId,
+    ...(sourceClientSecret ? { sourceClientSecret } : {}),
+    ...(configuredTargetId ? { configuredTargetId } : {}),
+    ...(active ? { active } : {}),
+    ...(admin ? { admin } : {}),
+  });
+}

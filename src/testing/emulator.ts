@@ -18,7 +18,9 @@ import type {
   ApiRoute,
   ClientRecord,
   EmulatorClient,
+  EmulatorClientState,
   EmulatorFault,
+  EmulatorRole,
   EmulatorStats,
   GenesysEmulator,
   GenesysEmulatorOptions,
@@ -41,6 +43,7 @@ import {
 } from "./emulator_faults.ts";
 import {
   apiResponse,
+  badRequest,
   clientNotFound,
   genesysError,
   json,
@@ -67,12 +70,21 @@ import {
   validRateLimit,
 } from "./emulator_helpers.ts";
 import { type LocalServer, serveLocally } from "./http_server.ts";
+import {
+  notHeld,
+  readClientRequest,
+  ROLE_NOT_HELD_CODE,
+  roleNotHeldMessage,
+} from "./emulator_admin.ts";
 
 // Re-exported so the public options type refers to a documented type.
 export type { Clock, TimerHandle } from "../clock.ts";
 export type {
   EmulatorClient,
+  EmulatorClientState,
   EmulatorFault,
+  EmulatorRole,
+  EmulatorRoleDivision,
   EmulatorStats,
   GenesysEmulator,
   GenesysEmulatorOptions,
@@ -124,6 +136,7 @@ class Emulator implements GenesysEmulator {
   readonly #rateLimit: number | undefined;
   readonly #tokenType: string;
   readonly #clients = new Map<string, ClientRecord>();
+  readonly #roles = new Map<string, EmulatorRole>();
   readonly #tokens = new Map<string, TokenRecord>();
   readonly #tokenFaults: PendingFault[] = [];
   readonly #apiFaults: PendingFault[] = [];
@@ -138,6 +151,12 @@ class Emulator implements GenesysEmulator {
     this.#revokeOnRegenerate = options.revokeTokensOnRegenerate ?? false;
     this.#rateLimit = validRateLimit(options.apiRateLimitPerMinute);
     this.#tokenType = options.tokenType ?? "bearer";
+    for (const role of options.roles ?? []) {
+      if (this.#roles.has(role.id)) {
+        throw new Error(`Role ${role.id} is listed twice`);
+      }
+      this.#roles.set(role.id, { ...role });
+    }
     for (const client of options.clients ?? []) this.addClient(client);
     this.#server = serveLocally({
       hostname: options.hostname ?? "127.0.0.1",
@@ -175,6 +194,14 @@ class Emulator implements GenesysEmulator {
     if (this.#clients.has(client.clientId)) {
       throw new Error(`OAuth client ${client.clientId} already exists`);
     }
+    for (const pair of client.roleDivisions ?? []) {
+      if (!this.#roles.has(pair.roleId)) {
+        throw new Error(
+          `OAuth client ${client.clientId} holds role ${pair.roleId}, which is not among the emulator's roles`,
+        );
+      }
+    }
+    const now = new Date(this.#clock.now()).toISOString();
     this.#clients.set(client.clientId, {
       id: client.clientId,
       name: client.name ?? client.clientId,
@@ -182,7 +209,13 @@ class Emulator implements GenesysEmulator {
       lifetimeSeconds: validLifetime(client.tokenLifetimeSeconds),
       state: client.state ?? "active",
       permissions: [...(client.permissions ?? [])],
-      dateCreated: new Date(this.#clock.now()).toISOString(),
+      roleDivisions: (client.roleDivisions ?? []).map((pair) => ({
+        roleId: pair.roleId,
+        divisionId: pair.divisionId,
+      })),
+      description: client.description,
+      dateCreated: now,
+      dateModified: now,
     });
   }
 
@@ -198,8 +231,23 @@ class Emulator implements GenesysEmulator {
     return client.secret;
   }
 
-  setClientState(clientId: string, state: "active" | "inactive"): void {
+  setClientState(
+    clientId: string,
+    state: EmulatorClientState,
+    options: { readonly revokeTokens?: boolean } = {},
+  ): void {
     this.#client(clientId).state = state;
+    if (options.revokeTokens ?? state === "disabled") {
+      this.revokeTokensOf(clientId);
+    }
+  }
+
+  getClientState(clientId: string): EmulatorClientState {
+    return this.#client(clientId).state;
+  }
+
+  clientIds(): string[] {
+    return [...this.#clients.keys()];
   }
 
   issueToken(clientId: string): string {
@@ -445,7 +493,10 @@ class Emulator implements GenesysEmulator {
 
   // ---- /api/v2/* ----------------------------------------------------------
 
-  #handleApi(request: Request, contextId: string): Response {
+  #handleApi(
+    request: Request,
+    contextId: string,
+  ): Response | Promise<Response> {
     const route = matchRoute(new URL(request.url).pathname);
     if (!route) return notFound(contextId);
     const auth = this.#authenticateToken(request, contextId);
@@ -519,7 +570,7 @@ class Emulator implements GenesysEmulator {
     });
   }
 
-  #route(route: ApiRoute, context: ApiContext): Response {
+  #route(route: ApiRoute, context: ApiContext): Response | Promise<Response> {
     const method = context.request.method;
     switch (route.kind) {
       case "tokensMe":
@@ -530,10 +581,12 @@ class Emulator implements GenesysEmulator {
         return methodNotAllowed(context, "GET, HEAD, DELETE");
       case "clients":
         if (method === "GET") return this.#listClients(context);
-        return methodNotAllowed(context, "GET");
+        if (method === "POST") return this.#createClient(context);
+        return methodNotAllowed(context, "GET, POST");
       case "client":
         if (method === "GET") return this.#getClient(context, route.id);
-        return methodNotAllowed(context, "GET");
+        if (method === "PUT") return this.#updateClient(context, route.id);
+        return methodNotAllowed(context, "GET, PUT");
       case "clientSecret":
         if (method === "POST") return this.#regenerateViaApi(context, route.id);
         return methodNotAllowed(context, "POST");
@@ -603,13 +656,106 @@ class Emulator implements GenesysEmulator {
     });
   }
 
+  /**
+   * `POST /api/v2/oauth/clients`: creates a client from an
+   * `OAuthClientRequest`; its secret is in this response only.
+   */
+  async #createClient(context: ApiContext): Promise<Response> {
+    const denied = this.#requirePermission(context, ["oauth:client:add"]);
+    if (denied) return denied;
+    const request = readClientRequest(
+      await readJson(context.request),
+      this.#roles,
+    );
+    if (typeof request === "string") return badRequest(context, request);
+    const refused = this.#refuseRolesNotHeld(context, request.roleDivisions);
+    if (refused) return refused;
+    const id = crypto.randomUUID();
+    this.addClient({
+      clientId: id,
+      secret: randomBase64Url(32),
+      name: request.name,
+      description: request.description,
+      tokenLifetimeSeconds: request.lifetimeSeconds,
+      state: request.state,
+      roleDivisions: request.roleDivisions,
+    });
+    const client = this.#client(id);
+    return apiResponse(context, 200, {
+      ...publicClient(client),
+      secret: client.secret,
+    });
+  }
+
+  /**
+   * `PUT /api/v2/oauth/clients/{id}`: replaces the client's settings. A state
+   * other than `active` invalidates every token the client holds, as
+   * Genesys's OAuthClient model says of disabled clients; re-activating it
+   * allows new tokens, never the old ones.
+   */
+  async #updateClient(
+    context: ApiContext,
+    clientId: string,
+  ): Promise<Response> {
+    const denied = this.#requirePermission(context, ["oauth:client:edit"]);
+    if (denied) return denied;
+    const client = this.#clients.get(clientId);
+    if (!client) return clientNotFound(context, clientId);
+    const request = readClientRequest(
+      await readJson(context.request),
+      this.#roles,
+    );
+    if (typeof request === "string") return badRequest(context, request);
+    const added = notHeld(client.roleDivisions, request.roleDivisions);
+    const refused = this.#refuseRolesNotHeld(context, added);
+    if (refused) return refused;
+    client.name = request.name;
+    client.description = request.description;
+    client.lifetimeSeconds = request.lifetimeSeconds;
+    client.roleDivisions = request.roleDivisions;
+    client.dateModified = new Date(this.#clock.now()).toISOString();
+    this.setClientState(clientId, request.state, {
+      revokeTokens: request.state !== "active",
+    });
+    return apiResponse(context, 200, publicClient(client));
+  }
+
+  /** Answers 403 when the caller grants a role-division pair it does not hold. */
+  #refuseRolesNotHeld(
+    context: ApiContext,
+    wanted: ClientRecord["roleDivisions"],
+  ): Response | undefined {
+    const held = this.#clients.get(context.record.clientId)?.roleDivisions ??
+      [];
+    const missing = notHeld(held, wanted);
+    if (missing.length === 0) return undefined;
+    return genesysError(
+      403,
+      ROLE_NOT_HELD_CODE,
+      roleNotHeldMessage(missing, this.#roles),
+      context.contextId,
+      context.headers,
+    );
+  }
+
+  /** The client's own permissions and those of the roles it holds. */
+  #permissionsOf(clientId: string): readonly string[] {
+    const client = this.#clients.get(clientId);
+    if (!client) return [];
+    return [
+      ...client.permissions,
+      ...client.roleDivisions.flatMap((pair) =>
+        this.#roles.get(pair.roleId)?.permissions ?? []
+      ),
+    ];
+  }
+
   /** Answers 403 unless the token's client holds one of `anyOf`. */
   #requirePermission(
     context: ApiContext,
     anyOf: readonly string[],
   ): Response | undefined {
-    const granted = this.#clients.get(context.record.clientId)?.permissions ??
-      [];
+    const granted = this.#permissionsOf(context.record.clientId);
     if (
       anyOf.some((needed) =>
         granted.some((perm) => permissionMatches(perm, needed))
@@ -628,5 +774,14 @@ class Emulator implements GenesysEmulator {
       context.contextId,
       context.headers,
     );
+  }
+}
+
+/** The body as JSON, or `undefined` when it is not JSON. */
+async function readJson(request: Request): Promise<unknown> {
+  try {
+    return JSON.parse(await request.text());
+  } catch {
+    return undefined;
   }
 }

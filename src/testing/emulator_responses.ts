@@ -95,6 +95,16 @@ export function clientNotFound(
   );
 }
 
+export function badRequest(context: ApiContext, message: string): Response {
+  return genesysError(
+    400,
+    "bad.request",
+    message,
+    context.contextId,
+    context.headers,
+  );
+}
+
 export function methodNotAllowed(context: ApiContext, allow: string): Response {
   const headers = new Headers(context.headers);
   headers.set("allow", allow);
@@ -132,7 +142,12 @@ export function publicClient(client: ClientRecord) {
     accessTokenValiditySeconds: client.lifetimeSeconds,
     authorizedGrantType: "CLIENT-CREDENTIALS",
     state: client.state,
+    roleDivisions: client.roleDivisions.map((pair) => ({ ...pair })),
+    ...(client.description === undefined
+      ? {}
+      : { description: client.description }),
     dateCreated: client.dateCreated,
+    dateModified: client.dateModified,
     selfUri: `/api/v2/oauth/clients/${encodeURIComponent(client.id)}`,
   };
 }

@@ -6,6 +6,43 @@
  */
 import type { Clock } from "../clock.ts";
 
+/**
+ * A role granted in a division, as Genesys's `roleDivisions` lists them.
+ * Division `*` means every division.
+ */
+export interface EmulatorRoleDivision {
+  /** The role's id. */
+  readonly roleId: string;
+  /** The division's id, or `*` for all divisions. */
+  readonly divisionId: string;
+}
+
+/** A role of the emulated organization: a named set of permissions. */
+export interface EmulatorRole {
+  /** The role's id, as `roleDivisions` refer to it. */
+  readonly id: string;
+  /**
+   * Display name.
+   *
+   * @default the role id
+   */
+  readonly name?: string;
+  /**
+   * Permissions the role grants, such as `"oauth:client:add"`; `*` matches
+   * any one segment.
+   *
+   * @default []
+   */
+  readonly permissions?: readonly string[];
+}
+
+/**
+ * The state of an OAuth client. Only `active` clients get tokens; setting a
+ * client `inactive` or `disabled` through the API also invalidates its
+ * outstanding tokens (they stay dead after it is active again).
+ */
+export type EmulatorClientState = "active" | "inactive" | "disabled";
+
 /** An OAuth client (client-credentials grant) known to the emulator. */
 export interface EmulatorClient {
   /** The OAuth client id. */
@@ -26,22 +63,43 @@ export interface EmulatorClient {
    */
   tokenLifetimeSeconds?: number;
   /**
-   * Inactive clients cannot get tokens (`invalid_client`).
+   * Inactive and disabled clients cannot get tokens (`invalid_client`).
    *
    * @default "active"
    */
-  state?: "active" | "inactive";
+  state?: EmulatorClientState;
   /**
-   * Permissions granted to tokens of this client, such as
-   * `"oauth:client:view"`; `*` matches any one segment.
+   * Permissions granted to tokens of this client directly, such as
+   * `"oauth:client:view"`; `*` matches any one segment. Its roles'
+   * permissions ({@linkcode EmulatorClient.roleDivisions}) add to these.
    *
    * @default []
    */
   permissions?: readonly string[];
+  /**
+   * Roles the client holds, each in a division; their ids must be among the
+   * emulator's {@linkcode GenesysEmulatorOptions.roles}. A client may grant
+   * a new client only role-division pairs it holds itself.
+   *
+   * @default []
+   */
+  roleDivisions?: readonly EmulatorRoleDivision[];
+  /**
+   * Description shown by the API.
+   *
+   * @default undefined (none)
+   */
+  description?: string;
 }
 
 /** Options for {@linkcode startGenesysEmulator}. */
 export interface GenesysEmulatorOptions {
+  /**
+   * Roles of the organization, which clients hold through `roleDivisions`.
+   *
+   * @default []
+   */
+  roles?: readonly EmulatorRole[];
   /**
    * OAuth clients present from the start.
    *
@@ -179,12 +237,34 @@ export interface GenesysEmulator extends AsyncDisposable {
    */
   regenerateSecret(clientId: string, newSecret?: string): string;
   /**
-   * Activates or deactivates a client. Existing tokens are not affected.
+   * Changes a client's state behind the caller's back. Only `active` clients
+   * get tokens. Existing tokens survive unless `revokeTokens` says otherwise
+   * (the API's `PUT` always revokes them when the state is not `active`, as
+   * Genesys does).
    *
    * @param clientId An existing client id.
    * @param state The new state.
+   * @param options `revokeTokens`: also invalidate the client's tokens;
+   *   default true for `disabled`, false otherwise.
    */
-  setClientState(clientId: string, state: "active" | "inactive"): void;
+  setClientState(
+    clientId: string,
+    state: EmulatorClientState,
+    options?: { readonly revokeTokens?: boolean },
+  ): void;
+  /**
+   * Reads a client's state.
+   *
+   * @param clientId An existing client id.
+   * @returns The state.
+   */
+  getClientState(clientId: string): EmulatorClientState;
+  /**
+   * The ids of every client, in the order they were added or created.
+   *
+   * @returns The ids.
+   */
+  clientIds(): string[];
   /**
    * Mints a valid token without an HTTP request (not counted in stats).
    *
@@ -262,9 +342,12 @@ export interface ClientRecord {
   name: string;
   secret: string;
   lifetimeSeconds: number;
-  state: "active" | "inactive";
+  state: EmulatorClientState;
   permissions: readonly string[];
+  roleDivisions: readonly EmulatorRoleDivision[];
+  description: string | undefined;
   readonly dateCreated: string;
+  dateModified: string;
 }
 
 export interface TokenRecord {

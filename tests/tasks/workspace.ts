@@ -50,7 +50,7 @@ export interface Workspace extends AsyncDisposable {
   writeEnv(values: Record<string, string>): Promise<void>;
   readEnv(): Promise<string>;
   task(
-    name: "verify" | "rotate" | "promote" | "emulator",
+    name: "verify" | "rotate" | "promote" | "emulator" | "setup" | "incident",
     args?: readonly string[],
     env?: Record<string, string>,
   ): Promise<TaskRun>;

@@ -1,0 +1,131 @@
+/**
+ * Proving a credential with a real client-credentials token request,
+ * allowing a new secret or client a bounded time to propagate: the shared
+ * retry loop ({@linkcode withRetry}) around one token request.
+ *
+ * @module
+ */
+import { type Clock, systemClock } from "../clock.ts";
+import {
+  CredentialRejectedError,
+  RateLimitedError,
+  TokenEndpointUnavailableError,
+} from "../errors.ts";
+import { withRetry } from "../retry.ts";
+import type { Secret } from "../secret.ts";
+import { DEFAULT_REQUEST_TIMEOUT_MS } from "../send.ts";
+import { requestToken, type TokenGrant } from "../token_endpoint.ts";
+
+/** The longest wait between two proof attempts. */
+const MAX_PROOF_DELAY_MS = 5_000;
+
+/** What {@linkcode proveCredential} proves, and how patiently. */
+export interface ProveCredentialOptions {
+  /** The token endpoint. */
+  readonly tokenUrl: string;
+  /** The credential's label, for error messages. */
+  readonly label: string;
+  /** The OAuth client id. */
+  readonly clientId: string;
+  /** The secret to prove. */
+  readonly secret: Secret;
+  /**
+   * Token requests made at most.
+   *
+   * @default 10
+   */
+  readonly attempts?: number;
+  /**
+   * First wait between them, in ms; it doubles up to 5 s.
+   *
+   * @default 1000
+   */
+  readonly delayMs?: number;
+  /**
+   * Timeout of one token request, body included, in ms.
+   *
+   * @default 10_000
+   */
+  readonly requestTimeoutMs?: number;
+  /**
+   * The fetch to send with.
+   *
+   * @default globalThis.fetch
+   */
+  readonly fetch?: typeof fetch;
+  /**
+   * The clock of waits and timeouts.
+   *
+   * @default systemClock
+   */
+  readonly clock?: Clock;
+  /** Stops the proof, during a request or a wait. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Gets one token with the credential, retrying a rejection (the new secret
+ * may still be propagating), a 429 and an unavailable endpoint a bounded
+ * number of times. The token is only proof: nothing keeps it.
+ *
+ * @param options The credential and the bounds.
+ * @returns The grant.
+ * @throws {import("../errors.ts").DualSecretAuthError} The last failure.
+ *
+ * @example
+ * ```ts
+ * import { proveCredential } from "./prove_credential.ts";
+ * import { startGenesysEmulator } from "../testing/emulator.ts";
+ * import { Secret } from "../secret.ts";
+ * await using emulator = startGenesysEmulator({
+ *   clients: [{ clientId: "green", secret: "s" }],
+ * });
+ * const grant = await proveCredential({
+ *   tokenUrl: emulator.tokenUrl, label: "green", clientId: "green",
+ *   secret: new Secret("s"),
+ * });
+ * if (grant.lifetimeMs !== 86_400_000) throw new Error();
+ * ```
+ */
+export function proveCredential(
+  options: ProveCredentialOptions,
+): Promise<TokenGrant> {
+  const clock = options.clock ?? systemClock;
+  const fetchFn = options.fetch ??
+    ((input: RequestInfo | URL, init?: RequestInit) =>
+      globalThis.fetch(input, init));
+  const attempts = Math.max(1, options.attempts ?? 10);
+  const baseDelayMs = Math.max(0, options.delayMs ?? 1000);
+  const maxDelayMs = Math.max(baseDelayMs, MAX_PROOF_DELAY_MS);
+  return withRetry(
+    () =>
+      requestToken({
+        tokenUrl: options.tokenUrl,
+        label: options.label,
+        clientId: options.clientId,
+        clientSecret: options.secret,
+        fetch: fetchFn,
+        clock,
+        timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+        signal: options.signal,
+      }),
+    {
+      maxAttempts: attempts,
+      baseDelayMs,
+      maxDelayMs,
+      maxElapsedMs: attempts * maxDelayMs,
+      maxRetryAfterMs: MAX_PROOF_DELAY_MS,
+      clock,
+      signal: options.signal,
+      // Full jitter would make the waits meaningless to an operator.
+      random: () => 1,
+      isRetriable: (error) => {
+        if (error instanceof RateLimitedError) {
+          return error.retryAfterMs ?? true;
+        }
+        return error instanceof CredentialRejectedError ||
+          error instanceof TokenEndpointUnavailableError;
+      },
+    },
+  );
+}

@@ -1,0 +1,274 @@
+/**
+ * `deno task setup --from <label>`: creates the twin of an existing Genesys
+ * Cloud OAuth client by API and stores its id and secret in the env file.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
+import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
+import {
+  ACTIVE_ENV_VAR,
+  clientIdEnvVar,
+  clientSecretEnvVar,
+  readSetupEnv,
+} from "../src/rotation/env_config.ts";
+import {
+  createEnvFileClientSink,
+  setUpTwinClient,
+  TwinSetupError,
+  type TwinSetupEvent,
+  type TwinSetupReport,
+} from "../src/rotation/twin_setup.ts";
+import {
+  type Cell,
+  EXIT_FAILED,
+  EXIT_USAGE,
+  paint,
+  readRotationVariables,
+  runTask,
+  setUpLogging,
+  table,
+  UsageError,
+  useColour,
+} from "./_cli.ts";
+
+const HELP = `Usage: deno task setup --from <blue|green> [options]
+
+Creates the twin of an existing Genesys Cloud OAuth client: reads the client
+named by GENESYS_CLIENT_ID_<FROM>, creates a client-credentials client with the
+same roles (and divisions) and token lifetime, named "<name> (<other label>)",
+writes GENESYS_CLIENT_ID_<OTHER> and GENESYS_CLIENT_SECRET_<OTHER> to the env
+file as soon as Genesys returns them (the secret is shown only once), and
+proves the new secret with a token request. Nothing serving traffic changes.
+
+The admin credential (GENESYS_ADMIN_CLIENT_ID/SECRET, or else the <from>
+client itself) needs oauth:client:view and oauth:client:add, and must itself
+hold every role it grants.
+
+Options:
+  --from <label>     the existing client's label: blue or green (required)
+  --dry-run          read the existing client and show what would be created
+  --force            replace an already configured twin (never the active
+                     label); the old client stays in Genesys Cloud
+  --env-file <path>  the env file to read and update (default .env)
+  --json             print the report as JSON
+  --verbose          log debug details to stderr
+  -h, --help         show this help
+
+Exit codes: 0 done, 1 failed, 2 bad input, a refusal or a missing permission.
+`;
+
+/**
+ * Runs the setup task. Errors are thrown, not reported: wrap it in
+ * {@linkcode runTask} for a one-line message and an exit code.
+ *
+ * @param args The command-line arguments (default `Deno.args`).
+ * @returns The exit code; the process is left running.
+ */
+export async function main(
+  args: readonly string[] = Deno.args,
+): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      from: { type: "string" },
+      "dry-run": { type: "boolean", default: false },
+      force: { type: "boolean", default: false },
+      "env-file": { type: "string", default: ".env" },
+      json: { type: "boolean", default: false },
+      verbose: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (values.from === undefined) {
+    throw new UsageError(
+      "Name the existing client with --from blue or --from green. Run with --help for the options.",
+    );
+  }
+  const envFile = values["env-file"];
+  if (envFile.trim() === "") throw new UsageError("--env-file needs a path");
+  const log = await setUpLogging(
+    "setup",
+    values.verbose ? "debug" : values.json ? "warning" : "info",
+  );
+  const config = readSetupEnv(
+    await readRotationVariables(envFile),
+    values.from,
+  );
+  const { from, to } = config;
+  const replaced = config.configuredTargetId;
+  if (replaced !== undefined) {
+    if (config.active === to) {
+      throw new UsageError(
+        `${
+          clientIdEnvVar(to)
+        } is set and ${ACTIVE_ENV_VAR}=${to}: "${to}" serves traffic, and setup never replaces ` +
+          `the active credential. To set up ${from} from ${to}, run deno task setup --from ${to}.`,
+      );
+    }
+    if (!values.force) {
+      throw new UsageError(
+        `${
+          clientIdEnvVar(to)
+        } is already set (OAuth client ${replaced}): the twin exists. Check it with ` +
+          `deno task verify. To create a new twin and replace ${
+            clientIdEnvVar(to)
+          } and ${
+            clientSecretEnvVar(to)
+          }, run again with --force (client ${replaced} stays in Genesys Cloud: delete it there once nothing uses it).`,
+      );
+    }
+  }
+
+  const adminCredential = config.admin ? { label: "admin", ...config.admin } : {
+    label: from,
+    clientId: config.sourceClientId,
+    clientSecret: config.sourceClientSecret!,
+  };
+  const adminName = config.admin
+    ? `the admin credential GENESYS_ADMIN_CLIENT_ID (${config.admin.clientId})`
+    : `the ${from} credential ${
+      clientIdEnvVar(from)
+    } (${config.sourceClientId}), which administers since GENESYS_ADMIN_CLIENT_ID is not set,`;
+  await using adminAuth = createDualSecretAuth({
+    credentials: [adminCredential],
+    tokenUrl: config.tokenUrl,
+  });
+  const admin = createGenesysAdminClient({
+    apiUrl: config.apiUrl,
+    getAccessToken: (options) => adminAuth.getAccessToken(options),
+    invalidateToken: (token) => adminAuth.invalidate(token),
+  });
+  const sink = createEnvFileClientSink(envFile);
+
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new Error("interrupted"));
+  Deno.addSignalListener("SIGINT", onSignal);
+  let report: TwinSetupReport;
+  try {
+    report = await setUpTwinClient({
+      from,
+      to,
+      sourceClientId: config.sourceClientId,
+      admin,
+      sink,
+      tokenUrl: config.tokenUrl,
+      dryRun: values["dry-run"],
+      adminName,
+      rerun: `deno task setup --from ${from}${replaced ? " --force" : ""}`,
+      signal: controller.signal,
+      onStep: (event) => logStep(log, event),
+    });
+  } catch (error) {
+    if (!(error instanceof TwinSetupError)) throw error;
+    if (values.json) {
+      console.log(JSON.stringify(
+        {
+          ok: false,
+          error: {
+            code: error.code,
+            step: error.step,
+            needsGrant: error.needsGrant,
+            ...(error.createdClientId
+              ? { createdClientId: error.createdClientId }
+              : {}),
+            message: error.message,
+          },
+          steps: error.steps,
+        },
+        null,
+        2,
+      ));
+    } else {
+      console.error(error.message);
+    }
+    return error.needsGrant ? EXIT_USAGE : EXIT_FAILED;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+  }
+
+  if (config.active === undefined && !report.dryRun) {
+    report = {
+      ...report,
+      nextStep:
+        `Set ${ACTIVE_ENV_VAR}=${from} in ${envFile} (the client serving traffic now). ${report.nextStep}`,
+    };
+  }
+  const output = {
+    ...report,
+    variables: [clientIdEnvVar(to), clientSecretEnvVar(to)],
+    ...(replaced ? { replacedClientId: replaced } : {}),
+  };
+  if (values.json) {
+    console.log(JSON.stringify({ ok: true, ...output }, null, 2));
+  } else {
+    printReport(report, replaced);
+  }
+  return 0;
+}
+
+function logStep(
+  log: Awaited<ReturnType<typeof setUpLogging>>,
+  event: TwinSetupEvent,
+): void {
+  const properties = { ...event };
+  if (event.status === "failed") log.debug("{step} failed", properties);
+  else log.info("{step} {status}: {detail}", properties);
+}
+
+function printReport(report: TwinSetupReport, replaced?: string): void {
+  const colour = useColour();
+  const tint = { completed: "green", skipped: "dim", failed: "red" } as const;
+  const rows: Cell[][] = report.steps.map((event) => [
+    event.step,
+    { text: event.status, colour: tint[event.status] },
+    event.detail,
+  ]);
+  console.log(table(["STEP", "STATUS", "DETAIL"], rows, colour).join("\n"));
+  console.log("");
+  const { twin } = report;
+  if (report.dryRun) {
+    console.log(paint("Dry run: nothing was created.", "bold", colour));
+    console.log(`Would create: "${twin.name}"`);
+  } else {
+    console.log(paint("Twin client created.", "bold", colour));
+    console.log(`Created: "${twin.name}" (${twin.id})`);
+    console.log(
+      `Stored: ${clientIdEnvVar(report.to)} and ${
+        clientSecretEnvVar(report.to)
+      } in ${report.sink.replace(/^env file /, "")}`,
+    );
+  }
+  console.log(`  grant type: ${twin.authorizedGrantType}`);
+  console.log(
+    `  roles: ${
+      twin.roleDivisions.length === 0
+        ? "none"
+        : twin.roleDivisions.map((pair) =>
+          `${pair.roleId} in ${
+            pair.divisionId === "*" ? "all divisions" : pair.divisionId
+          }`
+        ).join(", ")
+    }`,
+  );
+  console.log(
+    `  token lifetime: ${twin.accessTokenValiditySeconds ?? "default"} s`,
+  );
+  if (replaced) {
+    console.log(
+      `Replaced: OAuth client ${replaced} is no longer configured; it still exists in Genesys Cloud.`,
+    );
+  }
+  console.log(`Next: ${report.nextStep}`);
+}
+
+if (import.meta.main) {
+  Deno.exit(await runTask("setup", main, Deno.args));
+}
