@@ -209,6 +209,7 @@ Deno.test("createEnvFileClientSink writes id and secret in one rewrite", async (
       path,
       "# keep\nGENESYS_CLIENT_ID_GREEN=old # note\nOTHER=1\n",
     );
+    const modeBefore = (await Deno.stat(path)).mode! & 0o777;
     await createEnvFileClientSink(path).publish({
       label: "green",
       clientId: "new-id",
@@ -218,7 +219,8 @@ Deno.test("createEnvFileClientSink writes id and secret in one rewrite", async (
       await Deno.readTextFile(path),
       "# keep\nGENESYS_CLIENT_ID_GREEN=new-id # note\nOTHER=1\nGENESYS_CLIENT_SECRET_GREEN=s3cr3t\n",
     );
-    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    // The operator's file keeps its mode (the env-file rule of `rotate`).
+    assert.equal((await Deno.stat(path)).mode! & 0o777, modeBefore);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
