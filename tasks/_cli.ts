@@ -30,7 +30,7 @@ import {
 export const EXIT_FAILED = 1;
 /** Exit code for bad input: arguments, configuration, missing permissions, a file that cannot be written. */
 export const EXIT_USAGE = 2;
-/** Exit code when another rotation or promotion holds the env file's lock. */
+/** Exit code when another rotate, promote, setup or incident holds the env file's lock, or changed the file meanwhile. */
 export const EXIT_LOCKED = 3;
 /** Exit code when interrupted by SIGINT or SIGTERM (128 + 2, as shells report Ctrl-C). */
 export const EXIT_INTERRUPTED = 130;
@@ -40,7 +40,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   0    success
   1    the operation failed (the message says the state and the next step)
   2    configuration or usage error, or a file that cannot be written; nothing was changed
-  3    another rotate or promote holds the env file's lock; nothing was changed
+  3    another rotate, promote, setup or incident holds the env file's lock
+       (or changed the file while this one started); nothing was changed
   130  interrupted (Ctrl-C or SIGTERM); the message says the state things are in`;
 
 /**
@@ -499,8 +500,10 @@ export function describeFailure(
     const cause = error.cause instanceof DualSecretAuthError
       ? error.cause.code as string
       : undefined;
-    const exitCode = code === "ROTATION_LOCKED"
+    const exitCode = code === "ROTATION_LOCKED" || code === "ENV_CHANGED"
       ? EXIT_LOCKED
+      : code === "ABORTED"
+      ? EXIT_INTERRUPTED
       : USAGE_CODES.has(code)
       ? EXIT_USAGE
       : EXIT_FAILED;

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { OperatorError } from "./_cli.ts";
+import { acquireEnvFileLock, type EnvFileLock } from "../src/rotation/lock.ts";
+import { OperatorError, readRotationVariables } from "./_cli.ts";
 
 /** An abort signal that SIGINT and SIGTERM trigger; dispose it to stop listening. */
 export interface Interrupt extends AsyncDisposable {
@@ -71,4 +72,47 @@ export function refuseWrittenOverrides(
         written.join(" ")
       }) so the command works on ${envFile}. Nothing was changed.`,
   );
+}
+
+/**
+ * Takes the env file's lock, then reads the rotation variables again: what
+ * the command decided from (and asked confirmation for) must still be what
+ * the file says once no other rotate, promote, setup or incident can change
+ * it. Otherwise another run changed it in between (while this one waited at
+ * its prompt, say) and acting on the old values could regenerate the
+ * credential that now serves traffic.
+ *
+ * @param envFile The env file.
+ * @param command The command, for the lock's holder record.
+ * @param readBefore The variables as read before taking the lock.
+ * @returns The held lock.
+ * @throws {OperatorError} `ENV_CHANGED` when the variables changed; the lock is released.
+ */
+export async function lockUnchanged(
+  envFile: string,
+  command: string,
+  readBefore: Readonly<Record<string, string | undefined>>,
+): Promise<EnvFileLock> {
+  const lock = await acquireEnvFileLock(envFile, command);
+  try {
+    const now = await readRotationVariables(envFile);
+    const changed = Object.keys({ ...readBefore, ...now }).filter((name) =>
+      readBefore[name] !== now[name]
+    );
+    if (changed.length > 0) {
+      throw new OperatorError(
+        "ENV_CHANGED",
+        `${envFile} changed while this command was starting (${
+          changed.join(", ")
+        }): another rotate, promote, setup or incident ran in between. Nothing was changed. ` +
+          `Check the file (deno task verify${
+            envFile === ".env" ? "" : ` --env-file ${envFile}`
+          }) and run the command again.`,
+      );
+    }
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+  return lock;
 }

@@ -39,6 +39,7 @@ import {
   UsageError,
   useColour,
 } from "./_cli.ts";
+import { lockUnchanged, onInterrupt } from "./_signals.ts";
 
 const HELP = `Usage: deno task rotate --compromised <blue|green> [options]
        deno task incident --compromised <blue|green> [options]
@@ -107,7 +108,8 @@ export async function main(
     "incident",
     values.verbose ? "debug" : values.json ? "warning" : "info",
   );
-  const config = readRotationEnv(await readRotationVariables(envFile));
+  const variables = await readRotationVariables(envFile);
+  const config = readRotationEnv(variables);
   const compromised = config.credentials.find((c) => c.label === label)!;
   const other = config.credentials.find((c) => c.label !== label)!;
   // The admin credential must not be one whose secret (or state) changes here.
@@ -147,6 +149,13 @@ export async function main(
     }
   }
 
+  // One command per env file at a time, as rotate and promote: a rotation
+  // running meanwhile would regenerate or overwrite what this one stores.
+  await using _lock = await lockUnchanged(
+    envFile,
+    `incident ${args.join(" ")}`.trim(),
+    variables,
+  );
   // The latest secret of each label: the other one changes on the way.
   const latest = new Map<string, Secret>(
     config.credentials.map((c) => [c.label, c.clientSecret as Secret]),
@@ -169,9 +178,8 @@ export async function main(
     return admins.for({ ...by, clientSecret: latest.get(by.label)! });
   };
 
-  const controller = new AbortController();
-  const onSignal = () => controller.abort(new Error("interrupted"));
-  Deno.addSignalListener("SIGINT", onSignal);
+  // SIGTERM too: killed during the regenerate call, the new secret would be lost.
+  await using interrupt = onInterrupt();
   let report: IncidentReport;
   try {
     report = await respondToCompromise({
@@ -183,7 +191,7 @@ export async function main(
       sink,
       onPromote: (to) => setEnvFileValue(envFile, ACTIVE_ENV_VAR, to),
       killTokens,
-      signal: controller.signal,
+      signal: interrupt.signal,
       onStep: (event) => logStep(log, event),
     });
   } catch (error) {
@@ -203,8 +211,6 @@ export async function main(
       console.error(error.message);
     }
     return EXIT_FAILED;
-  } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
   }
   if (values.json) {
     console.log(JSON.stringify({ ok: true, ...report }, null, 2));

@@ -12,7 +12,6 @@ import {
   ROTATION_LABELS,
 } from "../src/rotation/env_config.ts";
 import { createFileJournal } from "../src/rotation/journal.ts";
-import { acquireEnvFileLock } from "../src/rotation/lock.ts";
 import { checkWritable } from "../src/rotation/preflight.ts";
 import {
   PromotionError,
@@ -35,7 +34,11 @@ import {
   setUpLogging,
   UsageError,
 } from "./_cli.ts";
-import { onInterrupt, refuseWrittenOverrides } from "./_signals.ts";
+import {
+  lockUnchanged,
+  onInterrupt,
+  refuseWrittenOverrides,
+} from "./_signals.ts";
 
 const HELP = `Usage: deno task promote [options]
        genesys-rotate promote [options]
@@ -138,9 +141,11 @@ export async function main(
       return EXIT_FAILED;
     }
   }
-  await using lock = dryRun
-    ? undefined
-    : await acquireEnvFileLock(envFile, `promote ${args.join(" ")}`.trim());
+  await using lock = dryRun ? undefined : await lockUnchanged(
+    envFile,
+    `promote ${args.join(" ")}`.trim(),
+    variables,
+  );
   if (lock?.previousHolder) {
     const previous = lock.previousHolder;
     console.error(

@@ -17,7 +17,6 @@ import {
   readRotationEnv,
 } from "../src/rotation/env_config.ts";
 import { createFileJournal } from "../src/rotation/journal.ts";
-import { acquireEnvFileLock } from "../src/rotation/lock.ts";
 import {
   createEnvFileSink,
   createPrintSink,
@@ -51,7 +50,11 @@ import {
   UsageError,
   useColour,
 } from "./_cli.ts";
-import { onInterrupt, refuseWrittenOverrides } from "./_signals.ts";
+import {
+  lockUnchanged,
+  onInterrupt,
+  refuseWrittenOverrides,
+} from "./_signals.ts";
 import { main as respondToIncident } from "./incident.ts";
 
 const HELP = `Usage: deno task rotate [options]
@@ -170,9 +173,11 @@ export async function main(
   }
 
   // A dry run writes nothing, not even the lock file.
-  await using lock = dryRun
-    ? undefined
-    : await acquireEnvFileLock(envFile, `rotate ${args.join(" ")}`.trim());
+  await using lock = dryRun ? undefined : await lockUnchanged(
+    envFile,
+    `rotate ${args.join(" ")}`.trim(),
+    variables,
+  );
   if (lock?.previousHolder) {
     const previous = lock.previousHolder;
     console.error(

@@ -32,6 +32,7 @@ import {
   UsageError,
   useColour,
 } from "./_cli.ts";
+import { lockUnchanged, onInterrupt } from "./_signals.ts";
 
 const HELP = `Usage: deno task setup --from <blue|green> [options]
 
@@ -98,10 +99,8 @@ export async function main(
     "setup",
     values.verbose ? "debug" : values.json ? "warning" : "info",
   );
-  const config = readSetupEnv(
-    await readRotationVariables(envFile),
-    values.from,
-  );
+  const variables = await readRotationVariables(envFile);
+  const config = readSetupEnv(variables, values.from);
   const { from, to } = config;
   const replaced = config.configuredTargetId;
   if (replaced !== undefined) {
@@ -137,6 +136,12 @@ export async function main(
     : `the ${from} credential ${
       clientIdEnvVar(from)
     } (${config.sourceClientId}), which administers since GENESYS_ADMIN_CLIENT_ID is not set,`;
+  // One command per env file at a time, as rotate and promote: a rotation
+  // running meanwhile could otherwise overwrite (or be overwritten by) the
+  // twin's id and secret, shown only once. A dry run writes nothing.
+  await using _lock = values["dry-run"]
+    ? undefined
+    : await lockUnchanged(envFile, `setup ${args.join(" ")}`.trim(), variables);
   await using adminAuth = createDualSecretAuth({
     credentials: [adminCredential],
     tokenUrl: config.tokenUrl,
@@ -148,9 +153,8 @@ export async function main(
   });
   const sink = createEnvFileClientSink(envFile);
 
-  const controller = new AbortController();
-  const onSignal = () => controller.abort(new Error("interrupted"));
-  Deno.addSignalListener("SIGINT", onSignal);
+  // SIGTERM too: killed during the create call, the new secret would be lost.
+  await using interrupt = onInterrupt();
   let report: TwinSetupReport;
   try {
     report = await setUpTwinClient({
@@ -163,7 +167,7 @@ export async function main(
       dryRun: values["dry-run"],
       adminName,
       rerun: `deno task setup --from ${from}${replaced ? " --force" : ""}`,
-      signal: controller.signal,
+      signal: interrupt.signal,
       onStep: (event) => logStep(log, event),
     });
   } catch (error) {
@@ -190,8 +194,6 @@ export async function main(
       console.error(error.message);
     }
     return error.needsGrant ? EXIT_USAGE : EXIT_FAILED;
-  } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
   }
 
   if (config.active === undefined && !report.dryRun) {

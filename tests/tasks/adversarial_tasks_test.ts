@@ -1,0 +1,291 @@
+/**
+ * Adversarial runs of the operator commands: a careless operator (another
+ * command at the same time, an env file elsewhere, a SIGTERM mid-call) must
+ * never lose a secret or regenerate the credential serving traffic.
+ */
+import assert from "node:assert/strict";
+import { readEnvValues } from "../../src/rotation/env_file.ts";
+import { acquireEnvFileLock } from "../../src/rotation/lock.ts";
+import {
+  type GenesysEmulator,
+  startGenesysEmulator,
+} from "../../src/testing/emulator.ts";
+import {
+  createWorkspace,
+  emulatorConfig,
+  taskEnvironment,
+  type Workspace,
+} from "./workspace.ts";
+
+const BLUE_SECRET = "blue-ADV-CANARY-7a1c";
+const GREEN_SECRET = "green-ADV-CANARY-3e9d";
+const EDIT = ["oauth:client:view", "oauth:client:edit"];
+const ROLES = [
+  { id: "role-api", name: "API caller", permissions: ["routing:queue:view"] },
+  {
+    id: "role-oauth",
+    name: "OAuth admin",
+    permissions: ["oauth:client:view", "oauth:client:add", ...EDIT],
+  },
+];
+
+function startEmulator(): GenesysEmulator {
+  return startGenesysEmulator({
+    roles: ROLES,
+    clients: [
+      {
+        clientId: "blue-id",
+        secret: BLUE_SECRET,
+        name: "Orders (blue)",
+        tokenLifetimeSeconds: 3600,
+        roleDivisions: [
+          { roleId: "role-api", divisionId: "home" },
+          { roleId: "role-oauth", divisionId: "*" },
+        ],
+      },
+      { clientId: "green-id", secret: GREEN_SECRET, permissions: EDIT },
+    ],
+  });
+}
+
+function blueOnly(emulator: GenesysEmulator): Record<string, string> {
+  const all = emulatorConfig(emulator, {
+    blue: BLUE_SECRET,
+    green: GREEN_SECRET,
+  });
+  delete all.GENESYS_CLIENT_ID_GREEN;
+  delete all.GENESYS_CLIENT_SECRET_GREEN;
+  return all;
+}
+
+async function envValues(ws: Workspace): Promise<Record<string, string>> {
+  return readEnvValues(await ws.readEnv());
+}
+
+async function until(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+Deno.test("setup and incident take the env file's lock, as rotate and promote do", async (t) => {
+  await using emulator = startEmulator();
+  await using ws = await createWorkspace();
+
+  await t.step(
+    "setup --from blue refuses while a rotation holds the lock",
+    async () => {
+      await ws.writeEnv(blueOnly(emulator));
+      const before = await ws.readEnv();
+      const clients = emulator.clientIds().length;
+      await using _held = await acquireEnvFileLock(ws.envPath, "rotate --yes");
+      const run = await ws.task("setup", ["--from", "blue"]);
+      assert.equal(run.code, 3, run.stderr);
+      assert.match(run.stderr, /"rotate --yes" \(pid \d+/);
+      assert.equal(
+        emulator.clientIds().length,
+        clients,
+        "a client was created",
+      );
+      assert.equal(await ws.readEnv(), before);
+    },
+  );
+
+  await t.step(
+    "incident --compromised blue refuses while a rotation holds the lock",
+    async () => {
+      await ws.writeEnv(
+        emulatorConfig(emulator, { blue: BLUE_SECRET, green: GREEN_SECRET }),
+      );
+      const before = await ws.readEnv();
+      await using _held = await acquireEnvFileLock(ws.envPath, "rotate --yes");
+      const run = await ws.task("incident", [
+        "--compromised",
+        "blue",
+        "--yes",
+      ]);
+      assert.equal(run.code, 3, run.stderr);
+      assert.match(run.stderr, /"rotate --yes" \(pid \d+/);
+      assert.equal(emulator.stats().secretRegenerations, 0);
+      assert.equal(await ws.readEnv(), before);
+    },
+  );
+});
+
+Deno.test("setup and incident use --env-file <path> alone: no .env is needed or read", async (t) => {
+  await using emulator = startEmulator();
+  await using ws = await createWorkspace();
+  const other = `${ws.dir}/prod.env`;
+  const write = (values: Record<string, string>) =>
+    Deno.writeTextFile(
+      other,
+      Object.entries(values).map(([k, v]) => `${k}=${v}\n`).join(""),
+    );
+
+  await t.step("setup --dry-run --env-file prod.env, no .env", async () => {
+    await write(blueOnly(emulator));
+    const run = await ws.task("setup", [
+      "--from",
+      "blue",
+      "--dry-run",
+      "--env-file",
+      "prod.env",
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /Would create: "Orders \(green\)"/);
+  });
+
+  await t.step(
+    "a .env of another org does not override prod.env",
+    async () => {
+      // .env names a client that does not exist: read, it would fail.
+      await ws.writeEnv({
+        ...blueOnly(emulator),
+        GENESYS_CLIENT_ID_BLUE: "not-this-org",
+        GENESYS_CLIENT_SECRET_BLUE: "not-this-secret",
+      });
+      const run = await ws.task("setup", [
+        "--from",
+        "blue",
+        "--dry-run",
+        "--env-file",
+        "prod.env",
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.doesNotMatch(run.stdout + run.stderr, /not-this-org/);
+    },
+  );
+});
+
+Deno.test("SIGTERM during setup's create call: the twin's id and secret are still stored", async () => {
+  await using emulator = startEmulator();
+  await using ws = await createWorkspace();
+  await ws.writeEnv(blueOnly(emulator));
+  const clients = emulator.clientIds().length;
+  // The describe call is answered at once; the create call is processed at
+  // once but its answer (the only copy of the secret) is held back.
+  emulator.injectApiFaults({ kind: "delay", ms: 0 }, 1);
+  emulator.injectApiFaults({ kind: "delay", ms: 3_000 }, 1);
+  const task = ws.spawn(["task", "-q", "setup", "--from", "blue"]);
+  await until(
+    () => emulator.clientIds().length > clients,
+    "the create call to arrive",
+  );
+  task.child.kill("SIGTERM");
+  const run = await task.finished();
+  const created = emulator.clientIds().find((id) =>
+    !["blue-id", "green-id"].includes(id)
+  )!;
+  const values = await envValues(ws);
+  assert.equal(values.GENESYS_CLIENT_ID_GREEN, created, run.stderr);
+  assert.equal(
+    values.GENESYS_CLIENT_SECRET_GREEN,
+    emulator.getClientSecret(created),
+  );
+  assert.equal(run.code, 130, run.stderr);
+  assert.ok(
+    !(run.stdout + run.stderr).includes(values.GENESYS_CLIENT_SECRET_GREEN),
+  );
+});
+
+Deno.test("SIGTERM during incident's regenerate call: the new secret is still stored", async () => {
+  await using emulator = startEmulator();
+  await using ws = await createWorkspace();
+  await ws.writeEnv(
+    emulatorConfig(emulator, { blue: BLUE_SECRET, green: GREEN_SECRET }),
+  );
+  // green is the standby: incident mode regenerates it at once. Every API
+  // answer is held back a little, the regenerate call's too.
+  emulator.injectApiFaults({ kind: "delay", ms: 1_500 }, 20);
+  const task = ws.spawn([
+    "task",
+    "-q",
+    "incident",
+    "--compromised",
+    "green",
+    "--yes",
+  ]);
+  await until(
+    () => emulator.stats().secretRegenerations > 0,
+    "the regenerate call to arrive",
+  );
+  task.child.kill("SIGTERM");
+  const run = await task.finished();
+  const values = await envValues(ws);
+  assert.equal(
+    values.GENESYS_CLIENT_SECRET_GREEN,
+    emulator.getClientSecret("green-id"),
+    `the regenerated secret was lost\n${run.stderr}`,
+  );
+  assert.equal(run.code, 130, run.stderr);
+  assert.ok(
+    !(run.stdout + run.stderr).includes(values.GENESYS_CLIENT_SECRET_GREEN),
+  );
+});
+
+const hasScript = await new Deno.Command("script", { args: ["--version"] })
+  .output().then((o) => o.success, () => false);
+
+Deno.test({
+  name:
+    "rotate waiting at its prompt while another rotate --promote runs: it regenerates nothing",
+  ignore: !hasScript || Deno.build.os !== "linux",
+  async fn() {
+    await using emulator = startEmulator();
+    await using ws = await createWorkspace();
+    await ws.writeEnv(
+      emulatorConfig(emulator, { blue: BLUE_SECRET, green: GREEN_SECRET }),
+    );
+    // A terminal (util-linux script) so that rotate asks before acting.
+    const child = new Deno.Command("script", {
+      args: ["-qec", `'${Deno.execPath()}' task -q rotate`, "/dev/null"],
+      cwd: ws.dir,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      clearEnv: true,
+      env: taskEnvironment({ SHELL: "/bin/sh" }),
+    }).spawn();
+    let output = "";
+    const collected = child.stdout.pipeThrough(new TextDecoderStream())
+      .pipeTo(
+        new WritableStream({ write: (chunk) => void (output += chunk) }),
+      );
+    const stderr = new Response(child.stderr).text();
+    const writer = child.stdin.getWriter();
+    try {
+      await until(() => /Regenerate the secret/.test(output), "the prompt");
+      // Meanwhile a second operator rotates and promotes green.
+      const other = await ws.task("rotate", ["--yes", "--promote"]);
+      assert.equal(other.code, 0, other.stderr);
+      const afterOther = await envValues(ws);
+      assert.equal(afterOther.GENESYS_ACTIVE, "green");
+      // The first operator now says yes to what it asked: regenerate green.
+      await writer.write(new TextEncoder().encode("y\n"));
+      const status = await child.status;
+      await collected;
+      await stderr;
+      assert.equal(status.code, 3, output);
+      assert.match(output, /changed while this command was starting/);
+      assert.equal(emulator.stats().secretRegenerations, 1);
+      const values = await envValues(ws);
+      assert.deepEqual(values, afterOther);
+      assert.equal(
+        values.GENESYS_CLIENT_SECRET_GREEN,
+        emulator.getClientSecret("green-id"),
+        "the active credential's secret in .env is dead",
+      );
+    } finally {
+      await writer.close().catch(() => {});
+      try {
+        child.kill();
+      } catch { /* exited */ }
+    }
+  },
+});
