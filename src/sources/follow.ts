@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { abortable } from "../abortable.ts";
 import type { ConfigWarning, CredentialInput } from "../config.ts";
 import type { DualSecretAuth } from "../dual_secret_auth.ts";
 import type {
@@ -49,6 +50,9 @@ export function followSource(
   let failedSwitch: { to: string; at: number; credentials: string } | undefined;
   let running: Promise<void> = Promise.resolve();
   let again = false;
+  // stop() must not wait for a slow source or a target's token request
+  // (up to its timeout and retries): it aborts them.
+  const stopping = new AbortController();
 
   const warnOnce = (warning: ConfigWarning) => {
     const key = `${warning.code}:${warning.message}`;
@@ -60,8 +64,9 @@ export function followSource(
   async function apply(): Promise<void> {
     let snapshot: CredentialSnapshot;
     try {
-      snapshot = await source.read();
+      snapshot = await abortable(source.read(), stopping.signal);
     } catch (error) {
+      if (stopped) return;
       warnOnce({
         code: "SOURCE_INVALID",
         message: `${
@@ -98,10 +103,11 @@ export function followSource(
       Date.now() - failedSwitch.at < SWITCH_RETRY_MS;
     if (recentlyFailed) return;
     try {
-      await auth.rotate({ to: snapshot.active });
+      await auth.rotate({ to: snapshot.active, signal: stopping.signal });
       failedSwitch = undefined;
       lastWarning = "";
     } catch (error) {
+      if (stopped) return;
       failedSwitch = {
         to: snapshot.active,
         at: Date.now(),
@@ -144,6 +150,7 @@ export function followSource(
     async stop() {
       if (stopped) return;
       stopped = true;
+      stopping.abort();
       clearInterval(poll);
       await watch?.close().catch(() => {});
       await running;
