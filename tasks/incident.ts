@@ -62,7 +62,8 @@ Options:
   --verbose              log debug details to stderr
   -h, --help             show this help
 
-Exit codes: 0 done, 1 failed (the message says what state is left), 2 bad input.
+Exit codes: 0 done, 1 failed (the message says what state is left), 2 bad input,
+3 another rotate, promote, setup or incident holds the env file's lock, 130 interrupted.
 `;
 
 /**

@@ -57,7 +57,8 @@ Options:
   --verbose          log debug details to stderr
   -h, --help         show this help
 
-Exit codes: 0 done, 1 failed, 2 bad input, a refusal or a missing permission.
+Exit codes: 0 done, 1 failed, 2 bad input, a refusal or a missing permission,
+3 another rotate, promote, setup or incident holds the env file's lock, 130 interrupted.
 `;
 
 /**

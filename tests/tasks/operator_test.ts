@@ -777,7 +777,7 @@ Deno.test("operator experience", async (t) => {
       assert.match(run.stdout, /Exit codes:[\s\S]*130\s+interrupted/);
       assert.match(
         run.stdout,
-        /3\s+another rotate or promote holds the env file's lock/,
+        /3\s+another rotate, promote, setup or incident holds the env file's lock/,
       );
     }
   });
