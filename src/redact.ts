@@ -36,8 +36,9 @@ export function formEncode(value: string): string {
 
 /**
  * Every form in which a server may echo a credential: the raw secret, its
- * form and URL encodings, and the `Basic` value of the pair (encoded as RFC
- * 6749 asks, and raw, as some clients send it).
+ * form and URL encodings, the `Basic` value of the pair (encoded as RFC
+ * 6749 asks, and raw, as some clients send it) and the secret's own base64,
+ * each base64 form also without padding and in base64url.
  *
  * @param clientId The client id.
  * @param secret The client secret.
@@ -61,6 +62,8 @@ export function credentialForms(clientId: string, secret: string): string[] {
     encodeURIComponent(secret),
     btoa(`${formEncode(clientId)}:${formEncode(secret)}`),
     btoa(`${strict(clientId)}:${strict(secret)}`),
+    // RFC 3986's own rule, which leaves "~" (and "!'()*") as they are.
+    btoa(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`),
     // The raw pair, as clients that skip the form encoding send it: as UTF-8
     // bytes, and as Latin-1 where it fits.
     btoa(
@@ -71,6 +74,15 @@ export function credentialForms(clientId: string, secret: string): string[] {
   ];
   if (/^[^\u0100-\uffff]*$/.test(`${clientId}:${secret}`)) {
     forms.push(btoa(`${clientId}:${secret}`));
+  }
+  // The secret alone in base64 (as UTF-8), and every base64 form as servers
+  // also echo it: without its "=" padding, and in base64url (RFC 4648 §5).
+  forms.push(
+    btoa(String.fromCharCode(...new TextEncoder().encode(secret))),
+  );
+  for (const base64 of forms.slice(4)) { // every base64 form above
+    const unpadded = base64.replace(/=+$/, "");
+    forms.push(unpadded, unpadded.replace(/\+/g, "-").replace(/\//g, "_"));
   }
   return forms;
 }
