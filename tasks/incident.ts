@@ -39,6 +39,7 @@ import {
   UsageError,
   useColour,
 } from "./_cli.ts";
+import { checkWritable } from "../src/rotation/preflight.ts";
 import { lockUnchanged, onInterrupt } from "./_signals.ts";
 
 const HELP = `Usage: deno task rotate --compromised <blue|green> [options]
@@ -150,6 +151,10 @@ export async function main(
     }
   }
 
+  // Before anything is created or regenerated: its secret is shown once,
+  // and goes straight into this file (rotate checks the same way).
+  const writable = await checkWritable(envFile);
+  for (const warning of writable.warnings) log.warn(warning);
   // One command per env file at a time, as rotate and promote: a rotation
   // running meanwhile would regenerate or overwrite what this one stores.
   await using _lock = await lockUnchanged(

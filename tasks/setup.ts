@@ -32,6 +32,7 @@ import {
   UsageError,
   useColour,
 } from "./_cli.ts";
+import { checkWritable } from "../src/rotation/preflight.ts";
 import { lockUnchanged, onInterrupt } from "./_signals.ts";
 
 const HELP = `Usage: deno task setup --from <blue|green> [options]
@@ -137,6 +138,10 @@ export async function main(
     : `the ${from} credential ${
       clientIdEnvVar(from)
     } (${config.sourceClientId}), which administers since GENESYS_ADMIN_CLIENT_ID is not set,`;
+  // Before anything is created or regenerated: its secret is shown once,
+  // and goes straight into this file (rotate checks the same way).
+  const writable = await checkWritable(envFile);
+  for (const warning of writable.warnings) log.warn(warning);
   // One command per env file at a time, as rotate and promote: a rotation
   // running meanwhile could otherwise overwrite (or be overwritten by) the
   // twin's id and secret, shown only once. A dry run writes nothing.

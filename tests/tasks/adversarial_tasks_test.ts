@@ -289,3 +289,46 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a read-only env file: setup and incident refuse before creating or regenerating anything, as rotate does",
+  ignore: Deno.build.os === "windows",
+  async fn(t) {
+    await using emulator = startEmulator();
+    await using ws = await createWorkspace();
+
+    await t.step("setup --from blue", async () => {
+      await ws.writeEnv(blueOnly(emulator));
+      await Deno.chmod(ws.envPath, 0o444);
+      const before = await ws.readEnv();
+      const clients = emulator.clientIds().length;
+      const run = await ws.task("setup", ["--from", "blue"]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /is read-only \(mode 0444\)/);
+      assert.equal(
+        emulator.clientIds().length,
+        clients,
+        "a client was created",
+      );
+      assert.equal(await ws.readEnv(), before);
+    });
+
+    await t.step("incident --compromised green --yes", async () => {
+      await Deno.chmod(ws.envPath, 0o600);
+      await ws.writeEnv(
+        emulatorConfig(emulator, { blue: BLUE_SECRET, green: GREEN_SECRET }),
+      );
+      await Deno.chmod(ws.envPath, 0o444);
+      const run = await ws.task("incident", [
+        "--compromised",
+        "green",
+        "--yes",
+      ]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /is read-only \(mode 0444\)/);
+      assert.equal(emulator.stats().secretRegenerations, 0);
+      assert.equal(emulator.getClientSecret("green-id"), GREEN_SECRET);
+    });
+  },
+});
