@@ -5,6 +5,7 @@
  * @module
  */
 import { AbortedError, DualSecretAuthError } from "../errors.ts";
+import { describeError } from "./describe_error.ts";
 import type { RotationJournalRecord, RotationPhase } from "./journal.ts";
 
 /** The stable codes of {@linkcode StagedRotationError}, one per failing phase. */
@@ -151,11 +152,6 @@ export function describe(error: unknown): string {
  * @returns The message, or only the error's name.
  */
 export function safeMessage(error: unknown): string {
-  if (error instanceof DualSecretAuthError) return error.message;
-  const fromDeno = typeof Deno !== "undefined" &&
-    Object.values(Deno.errors).some((type) => error instanceof type);
-  if (fromDeno) return `${(error as Error).name}: ${(error as Error).message}`;
-  return error instanceof Error
-    ? `${error.name} (see cause)`
-    : "unknown error (see cause)";
+  // One rule with the tooling's reports: operator words, no secret.
+  return describeError(error).replace(/\.$/, "");
 }

@@ -332,3 +332,60 @@ Deno.test({
     });
   },
 });
+
+Deno.test("setup and incident failures name variables and commands, never library calls", async (t) => {
+  await using emulator = startEmulator();
+  await using ws = await createWorkspace();
+  const libraryWords = /setCredentials\(|rotate\(\)|the library|next call/;
+  const wrongBlue = {
+    ...emulatorConfig(emulator, { blue: "WRONG-blue", green: GREEN_SECRET }),
+  };
+
+  await t.step("setup --from blue with a rejected blue secret", async () => {
+    const config: Record<string, string> = { ...wrongBlue };
+    delete config.GENESYS_CLIENT_ID_GREEN;
+    delete config.GENESYS_CLIENT_SECRET_GREEN;
+    await ws.writeEnv(config);
+    const run = await ws.task("setup", ["--from", "blue"]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.doesNotMatch(run.stdout + run.stderr, libraryWords);
+    assert.match(run.stderr, /GENESYS_CLIENT_SECRET_BLUE/);
+  });
+
+  for (const label of ["green", "blue"]) {
+    await t.step(
+      `incident --compromised ${label} with a rejected blue secret`,
+      async () => {
+        await ws.writeEnv(wrongBlue);
+        const run = await ws.task("incident", [
+          "--compromised",
+          label,
+          "--yes",
+        ]);
+        assert.equal(run.code, 1, run.stderr);
+        assert.doesNotMatch(run.stdout + run.stderr, libraryWords);
+        assert.match(run.stderr, /GENESYS_CLIENT_SECRET_BLUE/);
+        assert.equal(emulator.stats().secretRegenerations, 0);
+      },
+    );
+  }
+
+  await t.step("incident while the token endpoint answers 503", async () => {
+    await ws.writeEnv(
+      emulatorConfig(emulator, { blue: BLUE_SECRET, green: GREEN_SECRET }),
+    );
+    emulator.injectTokenFaults({ kind: "status", status: 503 }, 100);
+    try {
+      const run = await ws.task("incident", [
+        "--compromised",
+        "green",
+        "--yes",
+      ]);
+      assert.equal(run.code, 1, run.stderr);
+      assert.doesNotMatch(run.stdout + run.stderr, libraryWords);
+      assert.match(run.stderr, /GENESYS_TOKEN_URL/);
+    } finally {
+      emulator.clearFaults();
+    }
+  });
+});
