@@ -9,6 +9,7 @@
  */
 import { assertDeno } from "../runtime/deno.ts";
 import { DualSecretAuthError } from "../errors.ts";
+import { resolveWriteTarget } from "./env_file.ts";
 
 /** The code of {@linkcode RotationLockedError}. */
 export const ROTATION_LOCKED = "ROTATION_LOCKED" as const;
@@ -77,7 +78,8 @@ export function lockPathOf(envFile: string): string {
 /**
  * Takes the env file's lock at once, or refuses.
  *
- * @param envFile The env file, such as `.env`.
+ * @param envFile The env file, such as `.env`, or a symlink to it (the lock
+ *   is next to the file it points to).
  * @param command What takes it, such as `rotate`, for the holder record.
  * @returns The held lock.
  * @throws {RotationLockedError} When another run holds it.
@@ -87,7 +89,9 @@ export async function acquireEnvFileLock(
   command: string,
 ): Promise<EnvFileLock> {
   assertDeno("acquireEnvFileLock");
-  const path = lockPathOf(envFile);
+  // The lock belongs to the file really written: two links to one env file
+  // (or the link and its target) must not take two different locks.
+  const path = lockPathOf(await resolveWriteTarget(envFile));
   const file = await Deno.open(path, {
     read: true,
     write: true,
