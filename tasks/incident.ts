@@ -31,6 +31,7 @@ import type { Secret } from "../src/secret.ts";
 import {
   type Cell,
   EXIT_FAILED,
+  overrideNotice,
   paint,
   readRotationVariables,
   runTask,
@@ -40,7 +41,11 @@ import {
   useColour,
 } from "./_cli.ts";
 import { checkWritable } from "../src/rotation/preflight.ts";
-import { lockUnchanged, onInterrupt } from "./_signals.ts";
+import {
+  lockUnchanged,
+  onInterrupt,
+  refuseWrittenOverrides,
+} from "./_signals.ts";
 
 const HELP = `Usage: deno task rotate --compromised <blue|green> [options]
        deno task incident --compromised <blue|green> [options]
@@ -110,7 +115,14 @@ export async function main(
     "incident",
     values.verbose ? "debug" : values.json ? "warning" : "info",
   );
-  const variables = await readRotationVariables(envFile);
+  const overrides: string[] = [];
+  const variables = await readRotationVariables(envFile, (override) => {
+    overrides.push(override.variable);
+    console.error(overrideNotice(override));
+  });
+  // It decides from GENESYS_ACTIVE and writes secrets and GENESYS_ACTIVE to
+  // the file: a shell value that differs would make it act on the wrong label.
+  refuseWrittenOverrides(overrides, envFile);
   const config = readRotationEnv(variables);
   const compromised = config.credentials.find((c) => c.label === label)!;
   const other = config.credentials.find((c) => c.label !== label)!;

@@ -24,6 +24,7 @@ import {
   type Cell,
   EXIT_FAILED,
   EXIT_USAGE,
+  overrideNotice,
   paint,
   readRotationVariables,
   runTask,
@@ -33,7 +34,11 @@ import {
   useColour,
 } from "./_cli.ts";
 import { checkWritable } from "../src/rotation/preflight.ts";
-import { lockUnchanged, onInterrupt } from "./_signals.ts";
+import {
+  lockUnchanged,
+  onInterrupt,
+  refuseWrittenOverrides,
+} from "./_signals.ts";
 
 const HELP = `Usage: deno task setup --from <blue|green> [options]
 
@@ -101,9 +106,21 @@ export async function main(
     "setup",
     values.verbose ? "debug" : values.json ? "warning" : "info",
   );
-  const variables = await readRotationVariables(envFile);
+  const overrides: string[] = [];
+  const variables = await readRotationVariables(envFile, (override) => {
+    overrides.push(override.variable);
+    console.error(overrideNotice(override));
+  });
   const config = readSetupEnv(variables, values.from);
   const { from, to } = config;
+  // Which label serves traffic, and the twin's secret, must be the file's:
+  // setup decides from the one and writes the other there.
+  refuseWrittenOverrides(
+    overrides.filter((name) =>
+      name === ACTIVE_ENV_VAR || name === clientSecretEnvVar(to)
+    ),
+    envFile,
+  );
   const replaced = config.configuredTargetId;
   if (replaced !== undefined) {
     if (config.active === to) {

@@ -389,3 +389,60 @@ Deno.test("setup and incident failures name variables and commands, never librar
     }
   });
 });
+
+Deno.test("a shell GENESYS_ACTIVE that differs from the env file: incident and setup refuse, as rotate does", async (t) => {
+  await using emulator = startEmulator();
+  await using ws = await createWorkspace();
+
+  await t.step(
+    "incident --compromised blue, the file says blue is active",
+    async () => {
+      await ws.writeEnv(
+        emulatorConfig(emulator, { blue: BLUE_SECRET, green: GREEN_SECRET }),
+      );
+      const before = await ws.readEnv();
+      // With the shell's green, blue would be regenerated at once while the
+      // services following the file still use it.
+      const run = await ws.task(
+        "incident",
+        ["--compromised", "blue", "--yes"],
+        { GENESYS_ACTIVE: "green" },
+      );
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(
+        run.stderr,
+        /GENESYS_ACTIVE is set in the shell environment/,
+      );
+      assert.equal(emulator.stats().secretRegenerations, 0);
+      assert.equal(await ws.readEnv(), before);
+    },
+  );
+
+  await t.step(
+    "setup --from blue --force, the file says green is active",
+    async () => {
+      await ws.writeEnv({
+        ...emulatorConfig(emulator, { blue: BLUE_SECRET, green: GREEN_SECRET }),
+        GENESYS_ACTIVE: "green",
+      });
+      const before = await ws.readEnv();
+      const clients = emulator.clientIds().length;
+      const run = await ws.task(
+        "setup",
+        ["--from", "blue", "--force"],
+        { GENESYS_ACTIVE: "blue" },
+      );
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(
+        run.stderr,
+        /GENESYS_ACTIVE is set in the shell environment/,
+      );
+      assert.equal(
+        emulator.clientIds().length,
+        clients,
+        "a client was created",
+      );
+      assert.equal(await ws.readEnv(), before);
+    },
+  );
+});
