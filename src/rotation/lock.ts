@@ -9,7 +9,8 @@
  */
 import { assertDeno } from "../runtime/deno.ts";
 import { DualSecretAuthError } from "../errors.ts";
-import { resolveWriteTarget } from "./env_file.ts";
+import { dirOf, resolveWriteTarget } from "./env_file.ts";
+import { FileNotWritableError } from "./preflight.ts";
 
 /** The code of {@linkcode RotationLockedError}. */
 export const ROTATION_LOCKED = "ROTATION_LOCKED" as const;
@@ -92,12 +93,26 @@ export async function acquireEnvFileLock(
   // The lock belongs to the file really written: two links to one env file
   // (or the link and its target) must not take two different locks.
   const path = lockPathOf(await resolveWriteTarget(envFile));
-  const file = await Deno.open(path, {
-    read: true,
-    write: true,
-    create: true,
-    mode: 0o600,
-  });
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, {
+      read: true,
+      write: true,
+      create: true,
+      mode: 0o600,
+    });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    throw new FileNotWritableError(
+      envFile,
+      `cannot be locked: its directory ${
+        dirOf(path)
+      } does not accept a new file (the lock ${path}: ${
+        error instanceof Error ? `${error.name}: ${error.message}` : "error"
+      }). Make the directory writable for this user (and not immutable), or run as the user who owns it.`,
+      { cause: error },
+    );
+  }
   let locked = false;
   try {
     locked = await file.tryLock(true);
