@@ -8,8 +8,8 @@ import { dirOf, readEnvValues } from "../rotation/env_file.ts";
 import {
   type CredentialSnapshot,
   type CredentialSource,
-  DEFAULT_SOURCE_POLL_INTERVAL_MS,
   snapshotFromVariables,
+  sourcePollInterval,
   type SourceVariables,
 } from "./source.ts";
 import { watchDirectories } from "./watch.ts";
@@ -47,6 +47,7 @@ export function envFileSource(
   path: string,
   options: EnvFileSourceOptions = {},
 ): CredentialSource {
+  const interval = sourcePollInterval(options.pollIntervalMs);
   const name = `env file ${path}`;
   const parse = (text: string): CredentialSnapshot =>
     snapshotFromVariables(name, readEnvValues(text), options);
@@ -62,6 +63,6 @@ export function envFileSource(
     loadSync: () => parse(Deno.readTextFileSync(path)),
     read: async () => parse(await Deno.readTextFile(path)),
     watch: (onChange: () => void) => watchDirectories(watchPaths, onChange),
-    pollIntervalMs: options.pollIntervalMs ?? DEFAULT_SOURCE_POLL_INTERVAL_MS,
+    pollIntervalMs: interval,
   });
 }

@@ -12,10 +12,11 @@
 import { abortable } from "../abortable.ts";
 import type { ConfigWarning, CredentialInput } from "../config.ts";
 import type { DualSecretAuth } from "../dual_secret_auth.ts";
-import type {
-  CredentialSnapshot,
-  CredentialSource,
-  SourceWatch,
+import {
+  type CredentialSnapshot,
+  type CredentialSource,
+  DEFAULT_SOURCE_POLL_INTERVAL_MS,
+  type SourceWatch,
 } from "./source.ts";
 
 /** A target that failed to verify is tried again after this long (or when the source changes). */
@@ -137,7 +138,13 @@ export function followSource(
     return running;
   }
 
-  const poll = setInterval(() => void refresh(), source.pollIntervalMs);
+  // A custom source's interval is not checked at construction: one that is
+  // missing, 0 or not a number would re-read in a busy loop.
+  const interval = Number.isFinite(source.pollIntervalMs) &&
+      source.pollIntervalMs > 0
+    ? source.pollIntervalMs
+    : DEFAULT_SOURCE_POLL_INTERVAL_MS;
+  const poll = setInterval(() => void refresh(), interval);
   let watch: SourceWatch | undefined;
   try {
     watch = source.watch?.(() => void refresh());

@@ -8,8 +8,8 @@
 import {
   type CredentialSnapshot,
   type CredentialSource,
-  DEFAULT_SOURCE_POLL_INTERVAL_MS,
   snapshotFromVariables,
+  sourcePollInterval,
   sourceVariableNames,
   type SourceVariables,
 } from "./source.ts";
@@ -49,6 +49,7 @@ export function secretDirectorySource(
   dir: string,
   options: SecretDirectorySourceOptions = {},
 ): CredentialSource {
+  const interval = sourcePollInterval(options.pollIntervalMs);
   const name = `secret directory ${dir}`;
   const variables = sourceVariableNames(options);
   const strip = (text: string) => text.replace(/\r?\n$/, "");
@@ -100,6 +101,6 @@ export function secretDirectorySource(
       );
     },
     watch: (onChange: () => void) => watchDirectories([dir], onChange),
-    pollIntervalMs: options.pollIntervalMs ?? DEFAULT_SOURCE_POLL_INTERVAL_MS,
+    pollIntervalMs: interval,
   });
 }

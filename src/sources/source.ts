@@ -121,6 +121,26 @@ export interface SourceVariables {
 export const DEFAULT_SOURCE_POLL_INTERVAL_MS = 1_000;
 
 /**
+ * The poll interval a source option asks for, checked: a positive, finite
+ * number of milliseconds (0 would re-read the source in a busy loop).
+ *
+ * @param value The option's value.
+ * @returns The interval in ms (the default when not given).
+ * @throws {ConfigError} When it is not a positive, finite number.
+ */
+export function sourcePollInterval(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_SOURCE_POLL_INTERVAL_MS;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new ConfigError(
+      "pollIntervalMs",
+      `must be a positive number of milliseconds (default ${DEFAULT_SOURCE_POLL_INTERVAL_MS}); ` +
+        "the source is re-read that often even without a change notice",
+    );
+  }
+  return value;
+}
+
+/**
  * Every variable a source with these options reads.
  *
  * @param options The variable names.

@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { createDualSecretAuth } from "../../src/dual_secret_auth.ts";
 import type { AuthEvent } from "../../src/events.ts";
+import { envFileSource } from "../../src/sources/env_file_source.ts";
+import { secretDirectorySource } from "../../src/sources/secret_directory_source.ts";
 import type {
   CredentialSnapshot,
   CredentialSource,
@@ -175,4 +177,45 @@ Deno.test("close() while the source's read hangs (a stuck network mount): resolv
   const elapsed = performance.now() - started;
   release?.();
   assert.ok(elapsed < 2_000, `close() took ${Math.round(elapsed)} ms`);
+});
+
+Deno.test("pollIntervalMs 0 (or not a number) never re-reads the source in a busy loop", async (t) => {
+  await t.step("envFileSource and secretDirectorySource refuse it", () => {
+    for (const bad of [0, -1, Number.NaN, Infinity]) {
+      assert.throws(
+        () => envFileSource("/nonexistent/.env", { pollIntervalMs: bad }),
+        (error: Error & { code?: string }) =>
+          error.code === "CONFIG_INVALID" &&
+          /pollIntervalMs/.test(error.message),
+      );
+      assert.throws(
+        () => secretDirectorySource("/nonexistent", { pollIntervalMs: bad }),
+        (error: Error & { code?: string }) => error.code === "CONFIG_INVALID",
+      );
+    }
+  });
+
+  await t.step(
+    "a custom source with pollIntervalMs 0 is polled at the default",
+    async () => {
+      const memory = memorySource("blue");
+      let reads = 0;
+      const source = {
+        ...memory.source,
+        pollIntervalMs: 0,
+        read: () => {
+          reads++;
+          return memory.source.read();
+        },
+      };
+      const auth = createDualSecretAuth({
+        source,
+        tokenUrl: TOKEN_URL,
+        fetch: () => Promise.resolve(tokenResponse()),
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await auth.close();
+      assert.ok(reads <= 2, `${reads} reads in 300 ms`);
+    },
+  );
 });
