@@ -273,6 +273,16 @@ function checkUrl(
     });
     return undefined;
   }
+  // Not quoted: it may be a password. The library refuses such a URL too,
+  // but by its option name (tokenUrl), which means nothing to an operator.
+  if (url.username || url.password) {
+    problems.push({
+      variable,
+      problem:
+        "must not contain a user name or password (user:password@); remove them: the credentials are GENESYS_CLIENT_ID_<LABEL> and GENESYS_CLIENT_SECRET_<LABEL>",
+    });
+    return undefined;
+  }
   return url.href.replace(/\/$/, "");
 }
 

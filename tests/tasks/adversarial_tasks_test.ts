@@ -446,3 +446,39 @@ Deno.test("a shell GENESYS_ACTIVE that differs from the env file: incident and s
     },
   );
 });
+
+Deno.test("a token or API URL with user:password@: every command refuses it by its variable, never quoting it", async () => {
+  await using emulator = startEmulator();
+  await using ws = await createWorkspace();
+  const commands: [string, string[]][] = [
+    ["verify", []],
+    ["rotate", ["--yes"]],
+    ["promote", ["--to", "green", "--yes"]],
+    ["setup", ["--from", "blue", "--dry-run", "--force"]],
+    ["incident", ["--compromised", "green", "--yes"]],
+  ];
+  for (const variable of ["GENESYS_TOKEN_URL", "GENESYS_API_URL"]) {
+    const config: Record<string, string> = emulatorConfig(emulator, {
+      blue: BLUE_SECRET,
+      green: GREEN_SECRET,
+    });
+    config[variable] = config[variable].replace(
+      "http://",
+      "http://ops:URL-PASSWORD-5e1@",
+    );
+    await ws.writeEnv(config);
+    const before = await ws.readEnv();
+    for (const [task, args] of commands) {
+      const run = await ws.task(task as "verify", args);
+      const output = run.stdout + run.stderr;
+      assert.equal(run.code, 2, `${variable} ${task}: ${output}`);
+      assert.match(
+        run.stderr,
+        new RegExp(`${variable}: must not contain a user name or password`),
+      );
+      assert.ok(!output.includes("URL-PASSWORD-5e1"), output);
+    }
+    assert.equal(await ws.readEnv(), before);
+  }
+  assert.equal(emulator.stats().secretRegenerations, 0);
+});
