@@ -206,7 +206,8 @@ export function uniqueTempPath(target: string): string {
  * existing file or link) that gets the target's mode, owner and group; it is
  * flushed (`fsync`), renamed over the target, and the directory is flushed
  * too, so after a crash the file holds the old text or the new, never a mix
- * and never nothing.
+ * and never nothing. A file that is a mount point of its own (bind-mounted
+ * alone, so it cannot be renamed over) is rewritten in place instead.
  *
  * @param path The file to replace (or a symlink to it).
  * @param text The new contents.
@@ -261,9 +262,36 @@ export async function writeFileAtomic(
     await Deno.rename(tempPath, target);
   } catch (error) {
     await Deno.remove(tempPath).catch(() => {});
-    throw error;
+    if (!isMountPoint(error)) throw error;
+    // A file bind-mounted on its own (Docker's `-v ./.env:/app/.env`, a
+    // Kubernetes subPath) cannot be replaced, only rewritten: in place, in
+    // one write, flushed. Readers may see it half-written for a moment (the
+    // sources keep their last good configuration then); failing here would
+    // lose a secret that is shown only once.
+    await rewriteInPlace(target, text);
+    return;
   }
   await syncDirectory(dirOf(target));
+}
+
+/** Whether a rename failed because the target is a mount point (EBUSY). */
+function isMountPoint(error: unknown): boolean {
+  return error instanceof Deno.errors.Busy ||
+    (error as { code?: unknown })?.code === "EBUSY";
+}
+
+async function rewriteInPlace(target: string, text: string): Promise<void> {
+  const file = await Deno.open(target, { write: true, truncate: true });
+  try {
+    const bytes = new TextEncoder().encode(text);
+    let written = 0;
+    while (written < bytes.length) {
+      written += await file.write(bytes.subarray(written));
+    }
+    await file.sync();
+  } finally {
+    file.close();
+  }
 }
 
 /** Flushes a directory's entries (the rename) to disk, where the platform can. */

@@ -482,3 +482,41 @@ Deno.test("a token or API URL with user:password@: every command refuses it by i
   }
   assert.equal(emulator.stats().secretRegenerations, 0);
 });
+
+async function tryMount(args: string[]): Promise<boolean> {
+  return await new Deno.Command("mount", { args, stderr: "null" }).output()
+    .then((output) => output.success, () => false);
+}
+
+Deno.test("a bind-mounted .env (Docker -v ./.env:/app/.env): rotate stores the new secret instead of losing it", async (t) => {
+  await using emulator = startEmulator();
+  await using ws = await createWorkspace();
+  await ws.writeEnv(
+    emulatorConfig(emulator, { blue: BLUE_SECRET, green: GREEN_SECRET }),
+  );
+  const host = `${ws.dir}/host.env`;
+  await Deno.copyFile(ws.envPath, host);
+  if (!await tryMount(["--bind", host, ws.envPath])) {
+    // Needs root (CAP_SYS_ADMIN): nothing to check here.
+    await t.step({
+      name: "mount --bind is not allowed here",
+      ignore: true,
+      fn() {},
+    });
+    return;
+  }
+  try {
+    const run = await ws.task("rotate", ["--yes"]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(emulator.stats().secretRegenerations, 1);
+    const secret = emulator.getClientSecret("green-id");
+    assert.notEqual(secret, GREEN_SECRET);
+    // Written through the mount: the host's file has it.
+    assert.equal(
+      readEnvValues(await Deno.readTextFile(host)).GENESYS_CLIENT_SECRET_GREEN,
+      secret,
+    );
+  } finally {
+    await new Deno.Command("umount", { args: [ws.envPath] }).output();
+  }
+});
