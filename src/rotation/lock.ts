@@ -93,6 +93,20 @@ export async function acquireEnvFileLock(
   // The lock belongs to the file really written: two links to one env file
   // (or the link and its target) must not take two different locks.
   const path = lockPathOf(await resolveWriteTarget(envFile));
+  // The lock file is truncated and rewritten: never through a link (a link
+  // planted there would have this run, often as root, overwrite its target).
+  const existing = await Deno.lstat(path).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
+  if (existing !== undefined && !existing.isFile) {
+    throw new FileNotWritableError(
+      envFile,
+      `cannot be locked: its lock ${path} is ${
+        existing.isSymlink ? "a symbolic link" : "not a regular file"
+      }, which this command never writes through. Remove ${path} and run the command again.`,
+    );
+  }
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path, {

@@ -33,3 +33,25 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a symlink planted as the lock file is refused, its target untouched",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/.env`, "GENESYS_ACTIVE=blue\n");
+      await Deno.writeTextFile(`${dir}/victim`, "precious\n");
+      await Deno.symlink(`${dir}/victim`, `${dir}/.env.lock`);
+      await assert.rejects(
+        () => acquireEnvFileLock(`${dir}/.env`, "rotate --yes"),
+        (error: Error & { code?: string }) =>
+          error.code === "ROTATION_FILE_NOT_WRITABLE" &&
+          /is a symbolic link/.test(error.message),
+      );
+      assert.equal(await Deno.readTextFile(`${dir}/victim`), "precious\n");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
