@@ -202,7 +202,7 @@ Deno.test("SIGTERM during incident's regenerate call: the new secret is still st
   );
   // green is the standby: incident mode regenerates it at once. Every API
   // answer is held back a little, the regenerate call's too.
-  emulator.injectApiFaults({ kind: "delay", ms: 1_500 }, 20);
+  emulator.injectApiFaults({ kind: "delay", ms: 3_000 }, 20);
   const task = ws.spawn([
     "task",
     "-q",
