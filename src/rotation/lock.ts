@@ -27,7 +27,7 @@ export interface LockHolder {
   readonly startedAt: string;
 }
 
-/** Another run holds the env file's lock; this one changed nothing. */
+/** Another rotate, promote, setup or incident holds the env file's lock; this one changed nothing. */
 export class RotationLockedError extends DualSecretAuthError {
   /** The lock file. */
   readonly lockPath: string;
@@ -48,7 +48,7 @@ export class RotationLockedError extends DualSecretAuthError {
       : "another process";
     super(
       ROTATION_LOCKED as never,
-      `${who} is rotating or promoting with this env file (lock ${lockPath}). ` +
+      `${who} is using this env file (rotate, promote, setup and incident take turns) (lock ${lockPath}). ` +
         `Nothing was changed. Wait for it to finish and run the command again.`,
     );
     this.lockPath = lockPath;
