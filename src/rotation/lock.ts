@@ -48,7 +48,7 @@ export class RotationLockedError extends DualSecretAuthError {
       : "another process";
     super(
       ROTATION_LOCKED as never,
-      `${who} is using this env file (rotate, promote, setup and incident take turns) (lock ${lockPath}). ` +
+      `${who} holds this env file's lock ${lockPath} (rotate, promote, setup and incident take turns). ` +
         `Nothing was changed. Wait for it to finish and run the command again.`,
     );
     this.lockPath = lockPath;
