@@ -54,7 +54,9 @@ export function parseEnvText(text: string): EnvAssignment[] {
     const valueStart = offset + match[0].length;
     const quote = text[valueStart];
     if (quote === "'" || quote === '"') {
-      const close = text.indexOf(quote, valueStart + 1);
+      const close = quote === '"'
+        ? closingDoubleQuote(text, valueStart + 1)
+        : text.indexOf(quote, valueStart + 1);
       if (close >= 0) {
         const raw = text.slice(valueStart + 1, close);
         found.push({
@@ -340,6 +342,19 @@ function lastSeparator(path: string): number {
   return Deno.build.os === "windows"
     ? Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"))
     : path.lastIndexOf("/");
+}
+
+/**
+ * The closing `"` of a double-quoted value, as Deno's loader finds it: a
+ * backslash escapes the character after it (`\"` does not close; both stay
+ * in the value, as Deno keeps them).
+ */
+function closingDoubleQuote(text: string, from: number): number {
+  for (let i = from; i < text.length; i++) {
+    if (text[i] === "\\") i++;
+    else if (text[i] === '"') return i;
+  }
+  return -1;
 }
 
 function indexOrEnd(text: string, search: string, from: number): number {
