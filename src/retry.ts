@@ -124,7 +124,7 @@ function parseHttpDate(text: string): number | undefined {
  * @example
  * ```ts
  * import { delay } from "./retry.ts";
- * import { systemClock } from "./clock.ts";
+ * import { systemClock } from "@rotating/dual-secret-auth";
  * await delay(1, systemClock);
  * ```
  */

@@ -104,7 +104,7 @@ export class SendFailure extends Error {
  * @example
  * ```ts
  * import { send } from "./send.ts";
- * import { systemClock } from "./clock.ts";
+ * import { systemClock } from "@rotating/dual-secret-auth";
  * const sent = await send("https://idp.example/token", { method: "POST" }, {
  *   fetch: () => Promise.resolve(new Response('{"ok":true}')),
  *   clock: systemClock,

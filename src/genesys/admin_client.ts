@@ -270,8 +270,8 @@ interface Call {
  *
  * @example Regenerate a standby client's secret on the emulator
  * ```ts
- * import { createGenesysAdminClient } from "./admin_client.ts";
- * import { startGenesysEmulator } from "../testing/emulator.ts";
+ * import { createGenesysAdminClient } from "@rotating/dual-secret-auth/rotation";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
  *
  * await using emulator = startGenesysEmulator({
  *   clients: [{ clientId: "green", secret: "old" }],

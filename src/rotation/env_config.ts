@@ -125,7 +125,7 @@ export interface ReadRotationEnvOptions {
  *
  * @example
  * ```ts
- * import { readRotationEnv } from "./env_config.ts";
+ * import { readRotationEnv } from "@rotating/dual-secret-auth/rotation";
  * const config = readRotationEnv({
  *   GENESYS_ENVIRONMENT: "mypurecloud.ie",
  *   GENESYS_CLIENT_ID_BLUE: "b", GENESYS_CLIENT_SECRET_BLUE: "bs",
@@ -407,7 +407,7 @@ export interface SetupEnvConfig {
  *
  * @example
  * ```ts
- * import { readSetupEnv } from "./env_config.ts";
+ * import { readSetupEnv } from "@rotating/dual-secret-auth/rotation";
  * const config = readSetupEnv({
  *   GENESYS_ENVIRONMENT: "mypurecloud.ie",
  *   GENESYS_CLIENT_ID_BLUE: "b", GENESYS_CLIENT_SECRET_BLUE: "bs",

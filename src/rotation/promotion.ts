@@ -136,8 +136,8 @@ export class PromotionError extends DualSecretAuthError {
  *
  * @example
  * ```ts
- * import { runPromotion } from "./promotion.ts";
- * import { startGenesysEmulator } from "../testing/emulator.ts";
+ * import { runPromotion } from "@rotating/dual-secret-auth/rotation";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
  * await using emulator = startGenesysEmulator({
  *   clients: [
  *     { clientId: "blue-id", secret: "blue-secret" },

@@ -75,8 +75,8 @@ export interface ProveCredentialOptions {
  * @example
  * ```ts
  * import { proveCredential } from "./prove_credential.ts";
- * import { startGenesysEmulator } from "../testing/emulator.ts";
- * import { Secret } from "../secret.ts";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
+ * import { Secret } from "@rotating/dual-secret-auth";
  * await using emulator = startGenesysEmulator({
  *   clients: [{ clientId: "green", secret: "s" }],
  * });

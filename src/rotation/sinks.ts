@@ -70,8 +70,8 @@ export interface EnvFileSinkOptions {
  *
  * @example
  * ```ts
- * import { createEnvFileSink } from "./sinks.ts";
- * import { Secret } from "../secret.ts";
+ * import { createEnvFileSink } from "@rotating/dual-secret-auth/rotation";
+ * import { Secret } from "@rotating/dual-secret-auth";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/.env`, "# mine\nGENESYS_ACTIVE=blue\n");
  * const sink = createEnvFileSink(`${dir}/.env`, {
@@ -167,8 +167,8 @@ export async function setEnvFileValue(
  *
  * @example
  * ```ts
- * import { createPrintSink } from "./sinks.ts";
- * import { Secret } from "../secret.ts";
+ * import { createPrintSink } from "@rotating/dual-secret-auth/rotation";
+ * import { Secret } from "@rotating/dual-secret-auth";
  * const lines: string[] = [];
  * await createPrintSink((line) => void lines.push(line)).publish({
  *   label: "green", clientId: "id", secret: new Secret("s3"), key: "SECRET_GREEN",
@@ -206,8 +206,8 @@ export type SecretUpdateHandler = (
  *
  * @example
  * ```ts
- * import { createCallbackSink } from "./sinks.ts";
- * import { Secret } from "../secret.ts";
+ * import { createCallbackSink } from "@rotating/dual-secret-auth/rotation";
+ * import { Secret } from "@rotating/dual-secret-auth";
  * const labels: string[] = [];
  * const sink = createCallbackSink("application", ({ label }) => {
  *   labels.push(label);

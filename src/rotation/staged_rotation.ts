@@ -562,10 +562,10 @@ const ACTIVE_WORDS = "the active label";
  *
  * @example Rotate green while blue serves, on the emulator
  * ```ts
- * import { runStagedRotation } from "./staged_rotation.ts";
- * import { createCallbackSink } from "./sinks.ts";
- * import { createGenesysAdminClient } from "../genesys/admin_client.ts";
- * import { startGenesysEmulator } from "../testing/emulator.ts";
+ * import { runStagedRotation } from "@rotating/dual-secret-auth/rotation";
+ * import { createCallbackSink } from "@rotating/dual-secret-auth/rotation";
+ * import { createGenesysAdminClient } from "@rotating/dual-secret-auth/rotation";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
  *
  * await using emulator = startGenesysEmulator({
  *   clients: [

@@ -31,7 +31,7 @@ export type EnvFileSourceOptions = SourceVariables;
  *
  * @example
  * ```ts
- * import { envFileSource } from "./env_file_source.ts";
+ * import { envFileSource } from "@rotating/dual-secret-auth/sources";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/.env`, [
  *   "GENESYS_CLIENT_ID_BLUE=b", "GENESYS_CLIENT_SECRET_BLUE=bs",

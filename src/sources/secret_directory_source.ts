@@ -30,7 +30,7 @@ export type SecretDirectorySourceOptions = SourceVariables;
  *
  * @example
  * ```ts
- * import { secretDirectorySource } from "./secret_directory_source.ts";
+ * import { secretDirectorySource } from "@rotating/dual-secret-auth/sources";
  * const dir = await Deno.makeTempDir();
  * const files = {
  *   GENESYS_CLIENT_ID_BLUE: "b", GENESYS_CLIENT_SECRET_BLUE: "bs\n",
