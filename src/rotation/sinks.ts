@@ -125,6 +125,18 @@ const writesInProgress = new Map<string, Promise<unknown>>();
  * @param key The variable name.
  * @param value The new value.
  * @param tempPath The temp file; default a name unique to this write.
+ *
+ * @example Change one variable; comments, `export` and other lines stay
+ * ```ts
+ * import { setEnvFileValue } from "@rotating/dual-secret-auth/rotation";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/.env`, "# keep\nexport GENESYS_ACTIVE=blue # why\nB=2\n");
+ * await setEnvFileValue(`${dir}/.env`, "GENESYS_ACTIVE", "green");
+ * const text = await Deno.readTextFile(`${dir}/.env`);
+ * await Deno.remove(dir, { recursive: true });
+ * if (text !== "# keep\nexport GENESYS_ACTIVE=green # why\nB=2\n") throw new Error(text);
+ * ```
  */
 export async function setEnvFileValue(
   path: string,
