@@ -173,8 +173,7 @@ export async function setEnvFileValue(
  * elsewhere. Use only when the operator explicitly asked for it.
  *
  * @param write Receives one line per published secret: `KEY=secret`.
- * @param options `keyFor` names the key of a label when the update has none;
- *   default `label (clientId)`.
+ * @param options How the key of a label is named when the update has none.
  * @returns The sink.
  *
  * @example
@@ -190,12 +189,19 @@ export async function setEnvFileValue(
  */
 export function createPrintSink(
   write: (line: string) => void | Promise<void>,
-  options: { readonly keyFor?: (label: string) => string } = {},
+  options?: {
+    /**
+     * Names the key of a label when the update has none.
+     *
+     * @default the name `label (clientId)`
+     */
+    readonly keyFor?: (label: string) => string;
+  },
 ): SecretSink {
   return Object.freeze({
     name: "printed output",
     async publish(update: SecretUpdate): Promise<void> {
-      const name = update.key ?? options.keyFor?.(update.label) ??
+      const name = update.key ?? options?.keyFor?.(update.label) ??
         `${update.label} (${update.clientId})`;
       await write(`${name}=${update.secret.reveal()}`);
     },

@@ -136,7 +136,11 @@ export interface StagedRotationOptions {
   readonly credentials: readonly CredentialInput[];
   /** The label serving traffic now. */
   readonly active: string;
-  /** The label to regenerate; default: the other one (there must be exactly one). */
+  /**
+   * The label to regenerate (with two credentials, the one not active).
+   *
+   * @default the credential that is not active
+   */
   readonly standby?: string;
   /** The token endpoint, to test the new secret with a real client-credentials grant. */
   readonly tokenUrl: string;
@@ -159,7 +163,12 @@ export interface StagedRotationOptions {
    * @default false
    */
   readonly dryRun?: boolean;
-  /** Persisted progress, for resuming. */
+  /**
+   * Persisted progress, for resuming. Without one, a rotation stopped half-way
+   * cannot be resumed.
+   *
+   * @default undefined (none)
+   */
   readonly journal?: RotationJournal;
   /**
    * Start over: ignore an unfinished, stale or foreign journal record.
@@ -174,9 +183,17 @@ export interface StagedRotationOptions {
    * @default 86_400_000 (24 h)
    */
   readonly maxJournalAgeMs?: number;
-  /** The fetch for token requests; default the global `fetch`. */
+  /**
+   * The fetch for token requests.
+   *
+   * @default globalThis.fetch
+   */
   readonly fetch?: typeof fetch;
-  /** The clock; default the system clock. */
+  /**
+   * The clock of waits and timeouts.
+   *
+   * @default systemClock
+   */
   readonly clock?: Clock;
   /**
    * How long the new secret may take to propagate: token requests are
@@ -205,7 +222,12 @@ export interface StagedRotationOptions {
    * runs to its end and the secret is stored first.
    */
   readonly signal?: AbortSignal;
-  /** The words of next steps (commands the operator runs). */
+  /**
+   * The words of next steps (commands the operator runs); each field has its
+   * own default.
+   *
+   * @default {}
+   */
   readonly commands?: RotationCommands;
   /** A test hook: awaited at each named point, such as to stop the process there. */
   readonly failpoint?: (point: RotationFailpoint) => void | Promise<void>;

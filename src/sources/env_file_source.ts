@@ -45,7 +45,7 @@ export type EnvFileSourceOptions = SourceVariables;
  */
 export function envFileSource(
   path: string,
-  options: EnvFileSourceOptions = {},
+  options?: EnvFileSourceOptions,
 ): CredentialSource {
   const name = `env file ${path}`;
   const parse = (text: string): CredentialSnapshot =>
@@ -62,6 +62,6 @@ export function envFileSource(
     loadSync: () => parse(Deno.readTextFileSync(path)),
     read: async () => parse(await Deno.readTextFile(path)),
     watch: (onChange: () => void) => watchDirectories(watchPaths, onChange),
-    pollIntervalMs: options.pollIntervalMs ?? DEFAULT_SOURCE_POLL_INTERVAL_MS,
+    pollIntervalMs: options?.pollIntervalMs ?? DEFAULT_SOURCE_POLL_INTERVAL_MS,
   });
 }

@@ -47,7 +47,7 @@ export type SecretDirectorySourceOptions = SourceVariables;
  */
 export function secretDirectorySource(
   dir: string,
-  options: SecretDirectorySourceOptions = {},
+  options?: SecretDirectorySourceOptions,
 ): CredentialSource {
   const name = `secret directory ${dir}`;
   const variables = sourceVariableNames(options);
@@ -100,6 +100,6 @@ export function secretDirectorySource(
       );
     },
     watch: (onChange: () => void) => watchDirectories([dir], onChange),
-    pollIntervalMs: options.pollIntervalMs ?? DEFAULT_SOURCE_POLL_INTERVAL_MS,
+    pollIntervalMs: options?.pollIntervalMs ?? DEFAULT_SOURCE_POLL_INTERVAL_MS,
   });
 }
