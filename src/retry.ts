@@ -7,7 +7,31 @@
  */
 import { type Clock, systemClock } from "./clock.ts";
 
-/** How transient failures of the token endpoint are retried. */
+/**
+ * How transient failures of the token endpoint are retried (429, 408, 5xx,
+ * timeouts and network failures): exponential backoff with full jitter,
+ * honouring `Retry-After`.
+ *
+ * @example A 429's `Retry-After` is honoured, up to `maxRetryAfterMs`
+ * ```ts
+ * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
+ *
+ * await using emulator = startGenesysEmulator({
+ *   clients: [{ clientId: "blue-id", secret: "blue-secret" }],
+ * });
+ * emulator.injectTokenFaults({ kind: "status", status: 429, retryAfter: "30" });
+ * let waited = -1;
+ * await using auth = createDualSecretAuth({
+ *   credentials: [{ label: "blue", clientId: "blue-id", clientSecret: "blue-secret" }],
+ *   tokenUrl: emulator.tokenUrl,
+ *   retry: { maxRetryAfterMs: 50 },
+ *   onEvent: (event) => void (event.type === "retry" && (waited = event.delayMs)),
+ * });
+ * await auth.getAccessToken();
+ * if (waited !== 50) throw new Error(`waited ${waited} ms`);
+ * ```
+ */
 export interface RetryOptions {
   /**
    * Most attempts per token request, the first included.
@@ -98,31 +122,13 @@ export function backoffDelay(
 
 /**
  * Parses an HTTP `Retry-After` value: delay seconds (`"42"`) or an HTTP date.
+ * Internal: the example on {@linkcode RetryOptions} shows it at work;
+ * `tests/retry_test.ts` and `tests/property/retry_after_property_test.ts` test it.
  *
  * @param value The header value, or null when absent.
  * @param now The current time in ms since the epoch (for dates).
  * @returns The wait in ms (0 for a date in the past), or `undefined` when the
  *   value is absent or not valid.
- *
- * @example A 429's `Retry-After` is honoured, up to `maxRetryAfterMs`
- * ```ts
- * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
- * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
- *
- * await using emulator = startGenesysEmulator({
- *   clients: [{ clientId: "blue-id", secret: "blue-secret" }],
- * });
- * emulator.injectTokenFaults({ kind: "status", status: 429, retryAfter: "30" });
- * let waited = -1;
- * await using auth = createDualSecretAuth({
- *   credentials: [{ label: "blue", clientId: "blue-id", clientSecret: "blue-secret" }],
- *   tokenUrl: emulator.tokenUrl,
- *   retry: { maxRetryAfterMs: 50 },
- *   onEvent: (event) => void (event.type === "retry" && (waited = event.delayMs)),
- * });
- * await auth.getAccessToken();
- * if (waited !== 50) throw new Error(`waited ${waited} ms`);
- * ```
  */
 export function parseRetryAfter(
   value: string | null | undefined,
