@@ -55,7 +55,14 @@ import {
 import type { SecretSink } from "./sinks.ts";
 
 export type { RotationPhase } from "./journal.ts";
-export * from "./rotation_errors.ts";
+export {
+  describe,
+  RotationErrorCode,
+  RotationJournalError,
+  RotationJournalErrorCode,
+  safeMessage,
+  StagedRotationError,
+} from "./rotation_errors.ts";
 
 /** What happened to a phase; `progress` is a line while a phase waits or retries. */
 export type RotationPhaseStatus =
