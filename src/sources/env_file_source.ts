@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { assertDeno } from "../runtime/deno.ts";
 import { dirOf, readEnvValues } from "../rotation/env_file.ts";
 import {
   type CredentialSnapshot,
@@ -47,6 +48,7 @@ export function envFileSource(
   path: string,
   options?: EnvFileSourceOptions,
 ): CredentialSource {
+  assertDeno("envFileSource");
   const name = `env file ${path}`;
   const parse = (text: string): CredentialSnapshot =>
     snapshotFromVariables(name, readEnvValues(text), options);

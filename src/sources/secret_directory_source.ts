@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { assertDeno } from "../runtime/deno.ts";
 import {
   type CredentialSnapshot,
   type CredentialSource,
@@ -49,6 +50,7 @@ export function secretDirectorySource(
   dir: string,
   options?: SecretDirectorySourceOptions,
 ): CredentialSource {
+  assertDeno("secretDirectorySource");
   const name = `secret directory ${dir}`;
   const variables = sourceVariableNames(options);
   const strip = (text: string) => text.replace(/\r?\n$/, "");
