@@ -12,13 +12,13 @@
  *
  * @example Rotate green while blue serves, against the emulator
  * ```ts
- * import { createDualSecretAuth } from "./mod.ts";
- * import { startGenesysEmulator } from "./testing.ts";
+ * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
  * import {
  *   createCallbackSink,
  *   createGenesysAdminClient,
  *   runStagedRotation,
- * } from "./rotation.ts";
+ * } from "@rotating/dual-secret-auth/rotation";
  *
  * await using emulator = startGenesysEmulator({
  *   clients: [
@@ -50,15 +50,126 @@
  *
  * @module
  */
-export * from "./src/rotation/staged_rotation.ts";
-export * from "./src/rotation/promotion.ts";
-export * from "./src/rotation/lock.ts";
-export * from "./src/rotation/preflight.ts";
-export * from "./src/rotation/sinks.ts";
-export * from "./src/rotation/journal.ts";
-export * from "./src/rotation/env_config.ts";
-export * from "./src/genesys/admin_client.ts";
-export * from "./src/genesys/errors.ts";
+export {
+  ROTATION_FAILPOINTS,
+  ROTATION_PHASES,
+  type RotationCommands,
+  type RotationFailpoint,
+  type RotationPhaseEvent,
+  type RotationPhaseStatus,
+  type RotationReport,
+  runStagedRotation,
+  type StagedRotationOptions,
+} from "./src/rotation/staged_rotation.ts";
+export {
+  describe,
+  RotationErrorCode,
+  RotationJournalError,
+  RotationJournalErrorCode,
+  safeMessage,
+  StagedRotationError,
+} from "./src/rotation/rotation_errors.ts";
+export {
+  PROMOTION_FAILED,
+  PromotionError,
+  type PromotionOptions,
+  type PromotionReport,
+  runPromotion,
+} from "./src/rotation/promotion.ts";
+export {
+  acquireEnvFileLock,
+  type EnvFileLock,
+  type LockHolder,
+  lockPathOf,
+  ROTATION_LOCKED,
+  RotationLockedError,
+} from "./src/rotation/lock.ts";
+export {
+  checkWritable,
+  FILE_NOT_WRITABLE,
+  FileNotWritableError,
+  type WritableFile,
+} from "./src/rotation/preflight.ts";
+export {
+  createCallbackSink,
+  createEnvFileSink,
+  createPrintSink,
+  type EnvFileSinkOptions,
+  type SecretSink,
+  type SecretUpdate,
+  type SecretUpdateHandler,
+  setEnvFileValue,
+} from "./src/rotation/sinks.ts";
+export {
+  createFileJournal,
+  createMemoryJournal,
+  fingerprintSecret,
+  type RotationJournal,
+  type RotationJournalRecord,
+  type RotationPhase,
+} from "./src/rotation/journal.ts";
+export {
+  ACTIVE_ENV_VAR,
+  clientIdEnvVar,
+  clientSecretEnvVar,
+  ENV_CONFIG_INVALID,
+  EnvConfigError,
+  type EnvProblem,
+  readRotationEnv,
+  type ReadRotationEnvOptions,
+  readSetupEnv,
+  ROTATION_ENV_VARS,
+  ROTATION_LABELS,
+  type RotationEnvConfig,
+  type RotationLabel,
+  type SetupEnvConfig,
+} from "./src/rotation/env_config.ts";
+export {
+  type AdminCallOptions,
+  type CreatedOAuthClient,
+  createGenesysAdminClient,
+  type GenesysAdminClient,
+  type GenesysAdminClientOptions,
+  type GenesysOAuthClientAdmin,
+  type NewOAuthClient,
+  type OAuthClientDetails,
+  type OAuthClientInfo,
+  type OAuthClientState,
+  type OAuthRoleDivision,
+  type RegeneratedOAuthClient,
+} from "./src/genesys/admin_client.ts";
+export {
+  AdminForbiddenError,
+  AdminRateLimitedError,
+  AdminUnauthorizedError,
+  GenesysApiError,
+  type GenesysApiErrorDetails,
+  GenesysErrorCode,
+  OAuthClientNotFoundError,
+  PlatformApiRequestError,
+  PlatformApiUnavailableError,
+  RoleGrantRefusedError,
+} from "./src/genesys/errors.ts";
 export { DENO_REQUIRED, DenoRequiredError } from "./src/runtime/deno.ts";
-export * from "./src/rotation/twin_setup.ts";
-export * from "./src/rotation/incident.ts";
+export {
+  createEnvFileClientSink,
+  setUpTwinClient,
+  type TwinDefinition,
+  twinName,
+  TwinSetupError,
+  TwinSetupErrorCode,
+  type TwinSetupEvent,
+  type TwinSetupOptions,
+  type TwinSetupReport,
+  type TwinSetupStep,
+} from "./src/rotation/twin_setup.ts";
+export {
+  type IncidentAdmin,
+  IncidentError,
+  IncidentErrorCode,
+  type IncidentEvent,
+  type IncidentOptions,
+  type IncidentReport,
+  type IncidentStep,
+  respondToCompromise,
+} from "./src/rotation/incident.ts";

@@ -11,9 +11,9 @@
  *
  * @example Follow the env file the tasks rewrite
  * ```ts
- * import { createDualSecretAuth } from "./mod.ts";
- * import { envFileSource } from "./sources.ts";
- * import { startGenesysEmulator } from "./testing.ts";
+ * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
+ * import { envFileSource } from "@rotating/dual-secret-auth/sources";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
  *
  * await using emulator = startGenesysEmulator({
  *   clients: [

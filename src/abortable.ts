@@ -14,16 +14,25 @@ import { AbortedError } from "./errors.ts";
  * @param signal The caller's signal.
  * @returns The promise's value.
  *
- * @example
+ * @example One caller gives up; the shared request goes on for the others
  * ```ts
- * import { abortable } from "./abortable.ts";
- * const controller = new AbortController();
- * const waiting = abortable(new Promise(() => {}), controller.signal);
- * controller.abort();
- * const error = await waiting.catch((e: unknown) => e);
- * if (!(error instanceof Error) || !("code" in error) || error.code !== "ABORTED") {
- *   throw new Error("expected ABORTED");
+ * import { AbortedError, createDualSecretAuth } from "@rotating/dual-secret-auth";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
+ *
+ * await using emulator = startGenesysEmulator({
+ *   clients: [{ clientId: "blue-id", secret: "blue-secret" }],
+ * });
+ * emulator.injectTokenFaults({ kind: "delay", ms: 200 });
+ * await using auth = createDualSecretAuth({
+ *   credentials: [{ label: "blue", clientId: "blue-id", clientSecret: "blue-secret" }],
+ *   tokenUrl: emulator.tokenUrl,
+ * });
+ * const patient = auth.getAccessToken();
+ * const impatient = auth.getAccessToken({ signal: AbortSignal.timeout(10) });
+ * if (!(await impatient.catch((e: unknown) => e) instanceof AbortedError)) {
+ *   throw new Error("expected AbortedError");
  * }
+ * await patient;
  * ```
  */
 export function abortable<T>(

@@ -12,10 +12,14 @@ import { ConfigError } from "./errors.ts";
  * @param hostname A host name as `URL.hostname` gives it.
  * @returns True for localhost, 127.0.0.0/8 and [::1].
  *
- * @example
+ * @example Plain http is fine for a local emulator
  * ```ts
- * import { isLoopback } from "./allowed_url.ts";
- * if (!isLoopback("127.0.0.1") || isLoopback("127.0.0.1.nip.io")) throw new Error();
+ * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
+ *
+ * await using auth = createDualSecretAuth({
+ *   credentials: [{ label: "blue", clientId: "blue-id", clientSecret: "blue-secret" }],
+ *   tokenUrl: "http://127.0.0.1:8080/oauth/token",
+ * });
  * ```
  */
 export function isLoopback(hostname: string): boolean {
@@ -32,11 +36,19 @@ export function isLoopback(hostname: string): boolean {
  * @throws {ConfigError} When it is not a URL, not https (or http on loopback),
  *   or holds user info.
  *
- * @example
+ * @example A secret is never sent over plain http to another host
  * ```ts
- * import { resolveAllowedUrl } from "./allowed_url.ts";
- * const url = resolveAllowedUrl("tokenUrl", "http://127.0.0.1:8080/oauth/token");
- * if (url.port !== "8080") throw new Error();
+ * import { ConfigError, createDualSecretAuth } from "@rotating/dual-secret-auth";
+ *
+ * try {
+ *   createDualSecretAuth({
+ *     credentials: [{ label: "blue", clientId: "blue-id", clientSecret: "blue-secret" }],
+ *     tokenUrl: "http://idp.example/oauth/token",
+ *   });
+ *   throw new Error("plain http accepted");
+ * } catch (error) {
+ *   if (!(error instanceof ConfigError)) throw error;
+ * }
  * ```
  */
 export function resolveAllowedUrl(option: string, value: unknown): URL {

@@ -25,7 +25,7 @@ export interface Clock {
  *
  * @example Read the time
  * ```ts
- * import { systemClock } from "./clock.ts";
+ * import { systemClock } from "@rotating/dual-secret-auth";
  * const t = systemClock.now();
  * if (!(t > 0)) throw new Error("unexpected");
  * ```

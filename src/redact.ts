@@ -39,17 +39,12 @@ export function formEncode(value: string): string {
  * form and URL encodings, the `Basic` value of the pair (encoded as RFC
  * 6749 asks, and raw, as some clients send it) and the secret's own base64,
  * each base64 form also without padding and in base64url.
+ * Internal: `tests/property/redaction_property_test.ts` tests it; the example
+ * on {@linkcode quoteServerText} shows what users see.
  *
  * @param clientId The client id.
  * @param secret The client secret.
  * @returns The texts to redact (the client id alone is not secret).
- *
- * @example
- * ```ts
- * import { credentialForms } from "./redact.ts";
- * const forms = credentialForms("id", "s3cr3t/+");
- * if (!forms.includes(btoa("id:s3cr3t%2F%2B"))) throw new Error();
- * ```
  */
 export function credentialForms(clientId: string, secret: string): string[] {
   // Form encoding (space as +), and strict RFC 3986 percent-encoding
@@ -90,16 +85,11 @@ export function credentialForms(clientId: string, secret: string): string[] {
 /**
  * Creates a redactor over a changing set of secrets and tokens, read anew at
  * each call (it runs only on error paths).
+ * Internal: `tests/property/redaction_property_test.ts` tests it; the example
+ * on {@linkcode quoteServerText} shows what users see.
  *
  * @param needles Gives the texts to redact.
  * @returns The redactor.
- *
- * @example
- * ```ts
- * import { createRedactor } from "./redact.ts";
- * const redact = createRedactor(() => ["s3cr3t"]);
- * if (redact("bad secret s3cr3t") !== "bad secret [redacted]") throw new Error();
- * ```
  */
 export function createRedactor(needles: () => Iterable<string>): Redactor {
   return (text) => {
@@ -125,11 +115,28 @@ export function createRedactor(needles: () => Iterable<string>): Redactor {
  * @param max The longest quote.
  * @returns The quote, or `undefined` when the value is not a non-empty string.
  *
- * @example
+ * @example The server's words are quoted, the secret is not
  * ```ts
- * import { createRedactor, quoteServerText } from "./redact.ts";
- * const quote = quoteServerText("no\nsuch s3cr3t", createRedactor(() => ["s3cr3t"]));
- * if (quote !== "no such [redacted]") throw new Error(quote);
+ * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
+ *
+ * await using emulator = startGenesysEmulator({
+ *   clients: [{ clientId: "blue-id", secret: "blue-secret" }],
+ * });
+ * emulator.injectTokenFaults({
+ *   kind: "status",
+ *   status: 400,
+ *   contentType: "application/json",
+ *   body: JSON.stringify({ error: "invalid_request", error_description: "bad blue-secret" }),
+ * });
+ * await using auth = createDualSecretAuth({
+ *   credentials: [{ label: "blue", clientId: "blue-id", clientSecret: "blue-secret" }],
+ *   tokenUrl: emulator.tokenUrl,
+ * });
+ * const error = await auth.getAccessToken().catch((e: unknown) => e);
+ * if (!(error instanceof Error) || !error.message.includes("bad [redacted]")) {
+ *   throw new Error(String(error));
+ * }
  * ```
  */
 export function quoteServerText(

@@ -54,7 +54,7 @@ export interface GenesysRegion {
  *
  * @example
  * ```ts
- * import { resolveRegion } from "./regions.ts";
+ * import { resolveRegion } from "@rotating/dual-secret-auth";
  * const region = resolveRegion("mypurecloud.ie");
  * if (region.tokenUrl !== "https://login.mypurecloud.ie/oauth/token") throw new Error();
  * ```

@@ -7,17 +7,62 @@
  */
 import { type Clock, systemClock } from "./clock.ts";
 
-/** How transient failures of the token endpoint are retried. */
+/**
+ * How transient failures of the token endpoint are retried (429, 408, 5xx,
+ * timeouts and network failures): exponential backoff with full jitter,
+ * honouring `Retry-After`.
+ *
+ * @example A 429's `Retry-After` is honoured, up to `maxRetryAfterMs`
+ * ```ts
+ * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
+ *
+ * await using emulator = startGenesysEmulator({
+ *   clients: [{ clientId: "blue-id", secret: "blue-secret" }],
+ * });
+ * emulator.injectTokenFaults({ kind: "status", status: 429, retryAfter: "30" });
+ * let waited = -1;
+ * await using auth = createDualSecretAuth({
+ *   credentials: [{ label: "blue", clientId: "blue-id", clientSecret: "blue-secret" }],
+ *   tokenUrl: emulator.tokenUrl,
+ *   retry: { maxRetryAfterMs: 50 },
+ *   onEvent: (event) => void (event.type === "retry" && (waited = event.delayMs)),
+ * });
+ * await auth.getAccessToken();
+ * if (waited !== 50) throw new Error(`waited ${waited} ms`);
+ * ```
+ */
 export interface RetryOptions {
-  /** Most attempts per token request, the first included. Default 6. */
+  /**
+   * Most attempts per token request, the first included.
+   *
+   * @default 6
+   */
   readonly maxAttempts?: number;
-  /** The first backoff cap in ms; it doubles per attempt. Default 200. */
+  /**
+   * The first backoff cap in ms; it doubles per attempt.
+   *
+   * @default 200
+   */
   readonly baseDelayMs?: number;
-  /** The largest backoff cap in ms. Default 5,000. */
+  /**
+   * The largest backoff cap in ms.
+   *
+   * @default 5_000
+   */
   readonly maxDelayMs?: number;
-  /** Give up when the next wait would end later than this after the first attempt. Default 30,000. */
+  /**
+   * Give up when the next wait would end later than this after the first
+   * attempt.
+   *
+   * @default 30_000
+   */
   readonly maxElapsedMs?: number;
-  /** The longest `Retry-After` honoured, in ms; longer ones are capped. Default 30,000. */
+  /**
+   * The longest `Retry-After` honoured, in ms; longer ones are capped.
+   *
+   * @default 30_000
+   */
   readonly maxRetryAfterMs?: number;
 }
 
@@ -43,11 +88,24 @@ export const DEFAULT_RETRY: RetryPolicy = Object.freeze({
  * @param random A source of numbers in [0, 1); `Math.random` by default.
  * @returns The delay in ms.
  *
- * @example
+ * @example Two 503s are retried after short, jittered waits
  * ```ts
- * import { backoffDelay } from "./retry.ts";
- * const ms = backoffDelay(3, { baseDelayMs: 100, maxDelayMs: 1_000 }, () => 0.5);
- * if (ms !== 200) throw new Error(String(ms));
+ * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
+ *
+ * await using emulator = startGenesysEmulator({
+ *   clients: [{ clientId: "blue-id", secret: "blue-secret" }],
+ * });
+ * emulator.injectTokenFaults({ kind: "status", status: 503 }, 2);
+ * const waits: number[] = [];
+ * await using auth = createDualSecretAuth({
+ *   credentials: [{ label: "blue", clientId: "blue-id", clientSecret: "blue-secret" }],
+ *   tokenUrl: emulator.tokenUrl,
+ *   retry: { baseDelayMs: 5, maxDelayMs: 10 },
+ *   onEvent: (event) => void (event.type === "retry" && waits.push(event.delayMs)),
+ * });
+ * await auth.getAccessToken();
+ * if (waits.length !== 2 || waits.some((ms) => ms > 10)) throw new Error(`${waits}`);
  * ```
  */
 export function backoffDelay(
@@ -64,20 +122,13 @@ export function backoffDelay(
 
 /**
  * Parses an HTTP `Retry-After` value: delay seconds (`"42"`) or an HTTP date.
+ * Internal: the example on {@linkcode RetryOptions} shows it at work;
+ * `tests/retry_test.ts` and `tests/property/retry_after_property_test.ts` test it.
  *
  * @param value The header value, or null when absent.
  * @param now The current time in ms since the epoch (for dates).
  * @returns The wait in ms (0 for a date in the past), or `undefined` when the
  *   value is absent or not valid.
- *
- * @example
- * ```ts
- * import { parseRetryAfter } from "./retry.ts";
- * if (parseRetryAfter("3", 0) !== 3_000) throw new Error();
- * const now = Date.UTC(2026, 0, 1);
- * if (parseRetryAfter(new Date(now + 5_000).toUTCString(), now) !== 5_000) throw new Error();
- * if (parseRetryAfter("soon", now) !== undefined) throw new Error();
- * ```
  */
 export function parseRetryAfter(
   value: string | null | undefined,
@@ -115,18 +166,13 @@ function parseHttpDate(text: string): number | undefined {
 /**
  * Waits `ms` on `clock`, or rejects with the signal's reason as soon as
  * `signal` aborts. The timer is always cleared, so nothing leaks.
+ * Internal: `tests/retry_test.ts` tests it; users meet it as the waits of
+ * {@linkcode RetryOptions}.
  *
  * @param ms How long to wait.
  * @param clock The clock whose timers to use.
  * @param signal Aborts the wait.
  * @returns A promise that resolves after the wait.
- *
- * @example
- * ```ts
- * import { delay } from "./retry.ts";
- * import { systemClock } from "./clock.ts";
- * await delay(1, systemClock);
- * ```
  */
 export function delay(
   ms: number,
@@ -203,24 +249,15 @@ export interface WithRetryOptions extends RetryOptions {
  * `maxAttempts`, or when the next wait would end more than `maxElapsedMs`
  * after the first attempt started. One loop, modelled on denoland/std
  * `async/retry.ts`, with an injected clock and signal.
+ * Internal: users bound it with {@linkcode RetryOptions} (see the examples on
+ * {@linkcode backoffDelay} and {@linkcode parseRetryAfter});
+ * `tests/retry_test.ts` and `tests/property/with_retry_property_test.ts` test it.
  *
  * @typeParam T What `fn` resolves to.
  * @param fn One attempt; gets the attempt number, from 1.
  * @param options Bounds, classifier, clock and signal.
  * @returns What the first successful attempt resolved to.
  * @throws The last attempt's error, or `signal.reason` once the signal aborts.
- *
- * @example Retry a flaky call twice, waiting 1 ms each time
- * ```ts
- * import { withRetry } from "./retry.ts";
- * let calls = 0;
- * const value = await withRetry(() => {
- *   calls++;
- *   if (calls < 3) throw new Error("flaky");
- *   return Promise.resolve("ok");
- * }, { isRetriable: () => 1 });
- * if (value !== "ok" || calls !== 3) throw new Error(`${value} after ${calls}`);
- * ```
  */
 export async function withRetry<T>(
   fn: (attempt: number) => Promise<T>,

@@ -13,7 +13,7 @@ const REDACTED = "[redacted]";
  *
  * @example Redacted everywhere but reveal()
  * ```ts
- * import { Secret } from "./secret.ts";
+ * import { Secret } from "@rotating/dual-secret-auth";
  * const secret = new Secret("s3cr3t");
  * if (`${secret}` !== "[redacted]") throw new Error("leak");
  * if (JSON.stringify({ secret }) !== '{"secret":"[redacted]"}') throw new Error("leak");

@@ -92,6 +92,8 @@ export class SendFailure extends Error {
 /**
  * Sends one request and reads its body within the limit. Does not retry and
  * does not classify statuses.
+ * Internal (the one send helper of the token endpoint, the admin client and
+ * `deno task verify`); `tests/send_test.ts` tests it.
  *
  * @param url Where to send.
  * @param init Method, headers and body; `signal` and `redirect` are set here.
@@ -100,18 +102,6 @@ export class SendFailure extends Error {
  * @throws {SendFailure} On timeout, abort, network or permission failure, or
  *   a body over the limit.
  * @throws {RedirectRefusedError} On a 3xx: credentials never follow a redirect.
- *
- * @example
- * ```ts
- * import { send } from "./send.ts";
- * import { systemClock } from "./clock.ts";
- * const sent = await send("https://idp.example/token", { method: "POST" }, {
- *   fetch: () => Promise.resolve(new Response('{"ok":true}')),
- *   clock: systemClock,
- *   redact: (text) => text,
- * });
- * if (JSON.parse(sent.text).ok !== true) throw new Error();
- * ```
  */
 export async function send(
   url: string,

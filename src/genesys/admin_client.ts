@@ -146,15 +146,37 @@ export interface GenesysAdminClientOptions {
    * given, a 401 is replayed once with a fresh token.
    */
   readonly invalidateToken?: (token: string) => void;
-  /** The fetch to use; default the global `fetch`. */
+  /**
+   * The fetch to use.
+   *
+   * @default globalThis.fetch
+   */
   readonly fetch?: typeof fetch;
-  /** The clock for retry waits and timeouts; default the system clock. */
+  /**
+   * The clock for retry waits and timeouts.
+   *
+   * @default systemClock
+   */
   readonly clock?: Clock;
-  /** Bounds on retrying 429, 5xx and network failures. */
+  /**
+   * Bounds on retrying 429, 5xx and network failures. Fields left out keep
+   * these defaults, longer than the token endpoint's because Genesys rate-limit
+   * windows are one minute.
+   *
+   * @default { maxAttempts: 6, baseDelayMs: 200, maxDelayMs: 5_000, maxElapsedMs: 120_000, maxRetryAfterMs: 60_000 }
+   */
   readonly retry?: RetryOptions;
-  /** Timeout of one request, body included, in ms. Default 10,000. */
+  /**
+   * Timeout of one request, body included, in ms.
+   *
+   * @default 10_000
+   */
   readonly requestTimeoutMs?: number;
-  /** Numbers in [0, 1) for backoff jitter; default `Math.random`. */
+  /**
+   * Numbers in [0, 1) for backoff jitter.
+   *
+   * @default Math.random
+   */
   readonly random?: () => number;
 }
 
@@ -270,8 +292,8 @@ interface Call {
  *
  * @example Regenerate a standby client's secret on the emulator
  * ```ts
- * import { createGenesysAdminClient } from "./admin_client.ts";
- * import { startGenesysEmulator } from "../testing/emulator.ts";
+ * import { createGenesysAdminClient } from "@rotating/dual-secret-auth/rotation";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
  *
  * await using emulator = startGenesysEmulator({
  *   clients: [{ clientId: "green", secret: "old" }],

@@ -110,7 +110,11 @@ export interface RotationEnvConfig {
 
 /** Options of {@linkcode readRotationEnv}. */
 export interface ReadRotationEnvOptions {
-  /** The label to rotate, when the operator named one; must not be the active one. */
+  /**
+   * The label to rotate, when the operator named one; must not be the active one.
+   *
+   * @default the label that is not `GENESYS_ACTIVE`
+   */
   readonly standby?: string;
 }
 
@@ -125,7 +129,7 @@ export interface ReadRotationEnvOptions {
  *
  * @example
  * ```ts
- * import { readRotationEnv } from "./env_config.ts";
+ * import { readRotationEnv } from "@rotating/dual-secret-auth/rotation";
  * const config = readRotationEnv({
  *   GENESYS_ENVIRONMENT: "mypurecloud.ie",
  *   GENESYS_CLIENT_ID_BLUE: "b", GENESYS_CLIENT_SECRET_BLUE: "bs",
@@ -137,8 +141,9 @@ export interface ReadRotationEnvOptions {
  */
 export function readRotationEnv(
   env: Readonly<Record<string, string | undefined>>,
-  options: ReadRotationEnvOptions = {},
+  options?: ReadRotationEnvOptions,
 ): RotationEnvConfig {
+  const requested = options?.standby;
   const problems: EnvProblem[] = [];
   const value = (name: string): string | undefined => {
     const text = env[name];
@@ -168,19 +173,19 @@ export function readRotationEnv(
 
   const active = readActive(value, problems);
   let standby: RotationLabel | undefined;
-  if (options.standby !== undefined) {
-    if (!isLabel(options.standby)) {
+  if (requested !== undefined) {
+    if (!isLabel(requested)) {
       problems.push({
         variable: "standby",
-        problem: `"${options.standby}" is not blue or green`,
+        problem: `"${requested}" is not blue or green`,
       });
-    } else if (options.standby === active) {
+    } else if (requested === active) {
       problems.push({
         variable: "standby",
         problem:
-          `"${options.standby}" is the active credential (${ACTIVE_ENV_VAR}); only the standby may be regenerated`,
+          `"${requested}" is the active credential (${ACTIVE_ENV_VAR}); only the standby may be regenerated`,
       });
-    } else standby = options.standby;
+    } else standby = requested;
   } else if (active !== undefined) {
     standby = active === "blue" ? "green" : "blue";
   }
@@ -417,7 +422,7 @@ export interface SetupEnvConfig {
  *
  * @example
  * ```ts
- * import { readSetupEnv } from "./env_config.ts";
+ * import { readSetupEnv } from "@rotating/dual-secret-auth/rotation";
  * const config = readSetupEnv({
  *   GENESYS_ENVIRONMENT: "mypurecloud.ie",
  *   GENESYS_CLIENT_ID_BLUE: "b", GENESYS_CLIENT_SECRET_BLUE: "bs",

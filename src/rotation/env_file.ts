@@ -29,16 +29,11 @@ const UNQUOTED_SAFE = /^[A-Za-z0-9_\-.~+/=:@%,]*$/;
  * Finds every assignment in an env file, in order. Comments and blank lines
  * are skipped; single-quoted values are literal, double-quoted ones may span
  * lines and turn `\n` into a newline; an unquoted value ends at `#`.
+ * `envFileSource` and `setEnvFileValue` read files with it;
+ * `tests/rotation/sinks_test.ts` tests it.
  *
  * @param text The file's text.
  * @returns The assignments (a key may appear more than once; Deno uses the first).
- *
- * @example
- * ```ts
- * import { parseEnvText } from "./env_file.ts";
- * const [a] = parseEnvText("# c\nexport A='x y' # note\n");
- * if (a.key !== "A" || a.value !== "x y") throw new Error();
- * ```
  */
 export function parseEnvText(text: string): EnvAssignment[] {
   const found: EnvAssignment[] = [];
@@ -122,18 +117,13 @@ export function formatEnvValue(value: string): string {
  * Sets one key in an env file's text. The first assignment of the key gets
  * the new value (its `export`, spacing and trailing comment stay); every other
  * line is untouched. A missing key is appended on a line of its own.
+ * `setEnvFileValue` (`@rotating/dual-secret-auth/rotation`) writes files with
+ * it; its example shows the rule, `tests/rotation/sinks_test.ts` tests this.
  *
  * @param text The current text ("" for a new file).
  * @param key The variable name.
  * @param value The new value.
  * @returns The new text.
- *
- * @example
- * ```ts
- * import { setEnvValue } from "./env_file.ts";
- * const text = setEnvValue("# keep\nA=old # why\nB=2\n", "A", "new");
- * if (text !== "# keep\nA=new # why\nB=2\n") throw new Error(text);
- * ```
  */
 export function setEnvValue(text: string, key: string, value: string): string {
   if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(key)) {

@@ -209,10 +209,10 @@ export class IncidentError extends DualSecretAuthError {
  *
  * @example Blue's secret leaked while blue serves traffic
  * ```ts
- * import { startGenesysEmulator } from "../testing/emulator.ts";
- * import { createGenesysAdminClient } from "../genesys/admin_client.ts";
- * import { createCallbackSink } from "./sinks.ts";
- * import { respondToCompromise } from "./incident.ts";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
+ * import { createGenesysAdminClient } from "@rotating/dual-secret-auth/rotation";
+ * import { createCallbackSink } from "@rotating/dual-secret-auth/rotation";
+ * import { respondToCompromise } from "@rotating/dual-secret-auth/rotation";
  *
  * await using emulator = startGenesysEmulator({
  *   clients: [

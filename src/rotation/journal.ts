@@ -124,6 +124,17 @@ export function createMemoryJournal(
  * @param path The file, such as `.env.rotation.json`.
  * @param tempPath Its temp file; default a name unique to each write.
  * @returns The journal.
+ *
+ * @example A journal next to the env file; pass it as `journal` to `runStagedRotation`
+ * ```ts
+ * import { createFileJournal } from "@rotating/dual-secret-auth/rotation";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const journal = createFileJournal(`${dir}/.env.rotation.json`);
+ * await journal.check?.(); // writable? (changes nothing)
+ * if ((await journal.read()) !== undefined) throw new Error("not empty");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export function createFileJournal(
   path: string,

@@ -84,6 +84,23 @@ export function lockPathOf(envFile: string): string {
  * @param command What takes it, such as `rotate`, for the holder record.
  * @returns The held lock.
  * @throws {RotationLockedError} When another run holds it.
+ *
+ * @example One run at a time per env file
+ * ```ts
+ * import {
+ *   acquireEnvFileLock,
+ *   RotationLockedError,
+ * } from "@rotating/dual-secret-auth/rotation";
+ *
+ * const dir = await Deno.makeTempDir();
+ * {
+ *   await using _lock = await acquireEnvFileLock(`${dir}/.env`, "rotate");
+ *   const second = await acquireEnvFileLock(`${dir}/.env`, "promote")
+ *     .catch((e: unknown) => e);
+ *   if (!(second instanceof RotationLockedError)) throw new Error("not refused");
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function acquireEnvFileLock(
   envFile: string,

@@ -29,7 +29,11 @@ export interface PromotionOptions {
   readonly credentials: readonly CredentialInput[];
   /** The label serving traffic now. */
   readonly active: string;
-  /** The label to switch to; default: the other one (there must be exactly one). */
+  /**
+   * The label to switch to (with two credentials, the one not active).
+   *
+   * @default the credential that is not active
+   */
   readonly to?: string;
   /** The token endpoint the target is proven against. */
   readonly tokenUrl: string;
@@ -50,9 +54,17 @@ export interface PromotionOptions {
    * @default 30_000
    */
   readonly retryForMs?: number;
-  /** The fetch for the token request; default the global `fetch`. */
+  /**
+   * The fetch for the token request.
+   *
+   * @default globalThis.fetch
+   */
   readonly fetch?: typeof fetch;
-  /** The clock; default the system clock. */
+  /**
+   * The clock of waits and timeouts.
+   *
+   * @default systemClock
+   */
   readonly clock?: Clock;
   /** Stops the promotion before it publishes. */
   readonly signal?: AbortSignal;
@@ -136,8 +148,8 @@ export class PromotionError extends DualSecretAuthError {
  *
  * @example
  * ```ts
- * import { runPromotion } from "./promotion.ts";
- * import { startGenesysEmulator } from "../testing/emulator.ts";
+ * import { runPromotion } from "@rotating/dual-secret-auth/rotation";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
  * await using emulator = startGenesysEmulator({
  *   clients: [
  *     { clientId: "blue-id", secret: "blue-secret" },

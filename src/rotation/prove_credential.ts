@@ -67,25 +67,13 @@ export interface ProveCredentialOptions {
  * Gets one token with the credential, retrying a rejection (the new secret
  * may still be propagating), a 429 and an unavailable endpoint a bounded
  * number of times. The token is only proof: nothing keeps it.
+ * Internal: users reach it through `runStagedRotation`, `setUpTwinClient` and
+ * `respondToCompromise` (`@rotating/dual-secret-auth/rotation`), whose examples
+ * show it; `tests/rotation/prove_credential_test.ts` tests it.
  *
  * @param options The credential and the bounds.
  * @returns The grant.
  * @throws {import("../errors.ts").DualSecretAuthError} The last failure.
- *
- * @example
- * ```ts
- * import { proveCredential } from "./prove_credential.ts";
- * import { startGenesysEmulator } from "../testing/emulator.ts";
- * import { Secret } from "../secret.ts";
- * await using emulator = startGenesysEmulator({
- *   clients: [{ clientId: "green", secret: "s" }],
- * });
- * const grant = await proveCredential({
- *   tokenUrl: emulator.tokenUrl, label: "green", clientId: "green",
- *   secret: new Secret("s"),
- * });
- * if (grant.lifetimeMs !== 86_400_000) throw new Error();
- * ```
  */
 export function proveCredential(
   options: ProveCredentialOptions,

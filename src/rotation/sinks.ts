@@ -70,8 +70,8 @@ export interface EnvFileSinkOptions {
  *
  * @example
  * ```ts
- * import { createEnvFileSink } from "./sinks.ts";
- * import { Secret } from "../secret.ts";
+ * import { createEnvFileSink } from "@rotating/dual-secret-auth/rotation";
+ * import { Secret } from "@rotating/dual-secret-auth";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/.env`, "# mine\nGENESYS_ACTIVE=blue\n");
  * const sink = createEnvFileSink(`${dir}/.env`, {
@@ -125,6 +125,18 @@ const writesInProgress = new Map<string, Promise<unknown>>();
  * @param key The variable name.
  * @param value The new value.
  * @param tempPath The temp file; default a name unique to this write.
+ *
+ * @example Change one variable; comments, `export` and other lines stay
+ * ```ts
+ * import { setEnvFileValue } from "@rotating/dual-secret-auth/rotation";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/.env`, "# keep\nexport GENESYS_ACTIVE=blue # why\nB=2\n");
+ * await setEnvFileValue(`${dir}/.env`, "GENESYS_ACTIVE", "green");
+ * const text = await Deno.readTextFile(`${dir}/.env`);
+ * await Deno.remove(dir, { recursive: true });
+ * if (text !== "# keep\nexport GENESYS_ACTIVE=green # why\nB=2\n") throw new Error(text);
+ * ```
  */
 export async function setEnvFileValue(
   path: string,
@@ -161,14 +173,13 @@ export async function setEnvFileValue(
  * elsewhere. Use only when the operator explicitly asked for it.
  *
  * @param write Receives one line per published secret: `KEY=secret`.
- * @param options `keyFor` names the key of a label when the update has none;
- *   default `label (clientId)`.
+ * @param options How the key of a label is named when the update has none.
  * @returns The sink.
  *
  * @example
  * ```ts
- * import { createPrintSink } from "./sinks.ts";
- * import { Secret } from "../secret.ts";
+ * import { createPrintSink } from "@rotating/dual-secret-auth/rotation";
+ * import { Secret } from "@rotating/dual-secret-auth";
  * const lines: string[] = [];
  * await createPrintSink((line) => void lines.push(line)).publish({
  *   label: "green", clientId: "id", secret: new Secret("s3"), key: "SECRET_GREEN",
@@ -178,12 +189,19 @@ export async function setEnvFileValue(
  */
 export function createPrintSink(
   write: (line: string) => void | Promise<void>,
-  options: { readonly keyFor?: (label: string) => string } = {},
+  options?: {
+    /**
+     * Names the key of a label when the update has none.
+     *
+     * @default the name `label (clientId)`
+     */
+    readonly keyFor?: (label: string) => string;
+  },
 ): SecretSink {
   return Object.freeze({
     name: "printed output",
     async publish(update: SecretUpdate): Promise<void> {
-      const name = update.key ?? options.keyFor?.(update.label) ??
+      const name = update.key ?? options?.keyFor?.(update.label) ??
         `${update.label} (${update.clientId})`;
       await write(`${name}=${update.secret.reveal()}`);
     },
@@ -206,8 +224,8 @@ export type SecretUpdateHandler = (
  *
  * @example
  * ```ts
- * import { createCallbackSink } from "./sinks.ts";
- * import { Secret } from "../secret.ts";
+ * import { createCallbackSink } from "@rotating/dual-secret-auth/rotation";
+ * import { Secret } from "@rotating/dual-secret-auth";
  * const labels: string[] = [];
  * const sink = createCallbackSink("application", ({ label }) => {
  *   labels.push(label);

@@ -55,7 +55,14 @@ import {
 import type { SecretSink } from "./sinks.ts";
 
 export type { RotationPhase } from "./journal.ts";
-export * from "./rotation_errors.ts";
+export {
+  describe,
+  RotationErrorCode,
+  RotationJournalError,
+  RotationJournalErrorCode,
+  safeMessage,
+  StagedRotationError,
+} from "./rotation_errors.ts";
 
 /** What happened to a phase; `progress` is a line while a phase waits or retries. */
 export type RotationPhaseStatus =
@@ -136,7 +143,11 @@ export interface StagedRotationOptions {
   readonly credentials: readonly CredentialInput[];
   /** The label serving traffic now. */
   readonly active: string;
-  /** The label to regenerate; default: the other one (there must be exactly one). */
+  /**
+   * The label to regenerate (with two credentials, the one not active).
+   *
+   * @default the credential that is not active
+   */
   readonly standby?: string;
   /** The token endpoint, to test the new secret with a real client-credentials grant. */
   readonly tokenUrl: string;
@@ -159,7 +170,12 @@ export interface StagedRotationOptions {
    * @default false
    */
   readonly dryRun?: boolean;
-  /** Persisted progress, for resuming. */
+  /**
+   * Persisted progress, for resuming. Without one, a rotation stopped half-way
+   * cannot be resumed.
+   *
+   * @default undefined (none)
+   */
   readonly journal?: RotationJournal;
   /**
    * Start over: ignore an unfinished, stale or foreign journal record.
@@ -174,9 +190,17 @@ export interface StagedRotationOptions {
    * @default 86_400_000 (24 h)
    */
   readonly maxJournalAgeMs?: number;
-  /** The fetch for token requests; default the global `fetch`. */
+  /**
+   * The fetch for token requests.
+   *
+   * @default globalThis.fetch
+   */
   readonly fetch?: typeof fetch;
-  /** The clock; default the system clock. */
+  /**
+   * The clock of waits and timeouts.
+   *
+   * @default systemClock
+   */
   readonly clock?: Clock;
   /**
    * How long the new secret may take to propagate: token requests are
@@ -205,7 +229,12 @@ export interface StagedRotationOptions {
    * runs to its end and the secret is stored first.
    */
   readonly signal?: AbortSignal;
-  /** The words of next steps (commands the operator runs). */
+  /**
+   * The words of next steps (commands the operator runs); each field has its
+   * own default.
+   *
+   * @default {}
+   */
   readonly commands?: RotationCommands;
   /** A test hook: awaited at each named point, such as to stop the process there. */
   readonly failpoint?: (point: RotationFailpoint) => void | Promise<void>;
@@ -562,10 +591,10 @@ const ACTIVE_WORDS = "the active label";
  *
  * @example Rotate green while blue serves, on the emulator
  * ```ts
- * import { runStagedRotation } from "./staged_rotation.ts";
- * import { createCallbackSink } from "./sinks.ts";
- * import { createGenesysAdminClient } from "../genesys/admin_client.ts";
- * import { startGenesysEmulator } from "../testing/emulator.ts";
+ * import { runStagedRotation } from "@rotating/dual-secret-auth/rotation";
+ * import { createCallbackSink } from "@rotating/dual-secret-auth/rotation";
+ * import { createGenesysAdminClient } from "@rotating/dual-secret-auth/rotation";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
  *
  * await using emulator = startGenesysEmulator({
  *   clients: [

@@ -235,7 +235,7 @@ export class TwinSetupError extends DualSecretAuthError {
  *
  * @example
  * ```ts
- * import { twinName } from "./twin_setup.ts";
+ * import { twinName } from "@rotating/dual-secret-auth/rotation";
  * if (twinName("Orders (blue)", "green") !== "Orders (green)") throw new Error();
  * if (twinName("Orders", "green") !== "Orders (green)") throw new Error();
  * ```
@@ -257,10 +257,10 @@ export function twinName(sourceName: string, to: string): string {
  *
  * @example Create green from blue on the emulator
  * ```ts
- * import { startGenesysEmulator } from "../testing/emulator.ts";
- * import { createGenesysAdminClient } from "../genesys/admin_client.ts";
- * import { createCallbackSink } from "./sinks.ts";
- * import { setUpTwinClient } from "./twin_setup.ts";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
+ * import { createGenesysAdminClient } from "@rotating/dual-secret-auth/rotation";
+ * import { createCallbackSink } from "@rotating/dual-secret-auth/rotation";
+ * import { setUpTwinClient } from "@rotating/dual-secret-auth/rotation";
  *
  * await using emulator = startGenesysEmulator({
  *   roles: [{ id: "r", permissions: ["oauth:client:add", "oauth:client:view"] }],
@@ -508,8 +508,8 @@ export async function setUpTwinClient(
  *
  * @example
  * ```ts
- * import { createEnvFileClientSink } from "./twin_setup.ts";
- * import { Secret } from "../secret.ts";
+ * import { createEnvFileClientSink } from "@rotating/dual-secret-auth/rotation";
+ * import { Secret } from "@rotating/dual-secret-auth";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/.env`, "GENESYS_ACTIVE=blue\n");
  * await createEnvFileClientSink(`${dir}/.env`).publish({

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { assertDeno } from "../runtime/deno.ts";
 import { dirOf, readEnvValues } from "../rotation/env_file.ts";
 import {
   type CredentialSnapshot,
@@ -31,7 +32,7 @@ export type EnvFileSourceOptions = SourceVariables;
  *
  * @example
  * ```ts
- * import { envFileSource } from "./env_file_source.ts";
+ * import { envFileSource } from "@rotating/dual-secret-auth/sources";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/.env`, [
  *   "GENESYS_CLIENT_ID_BLUE=b", "GENESYS_CLIENT_SECRET_BLUE=bs",
@@ -45,9 +46,10 @@ export type EnvFileSourceOptions = SourceVariables;
  */
 export function envFileSource(
   path: string,
-  options: EnvFileSourceOptions = {},
+  options?: EnvFileSourceOptions,
 ): CredentialSource {
-  const interval = sourcePollInterval(options.pollIntervalMs);
+  assertDeno("envFileSource");
+  const interval = sourcePollInterval(options?.pollIntervalMs);
   const name = `env file ${path}`;
   const parse = (text: string): CredentialSnapshot =>
     snapshotFromVariables(name, readEnvValues(text), options);

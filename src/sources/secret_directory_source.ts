@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { assertDeno } from "../runtime/deno.ts";
 import {
   type CredentialSnapshot,
   type CredentialSource,
@@ -30,7 +31,7 @@ export type SecretDirectorySourceOptions = SourceVariables;
  *
  * @example
  * ```ts
- * import { secretDirectorySource } from "./secret_directory_source.ts";
+ * import { secretDirectorySource } from "@rotating/dual-secret-auth/sources";
  * const dir = await Deno.makeTempDir();
  * const files = {
  *   GENESYS_CLIENT_ID_BLUE: "b", GENESYS_CLIENT_SECRET_BLUE: "bs\n",
@@ -47,9 +48,10 @@ export type SecretDirectorySourceOptions = SourceVariables;
  */
 export function secretDirectorySource(
   dir: string,
-  options: SecretDirectorySourceOptions = {},
+  options?: SecretDirectorySourceOptions,
 ): CredentialSource {
-  const interval = sourcePollInterval(options.pollIntervalMs);
+  assertDeno("secretDirectorySource");
+  const interval = sourcePollInterval(options?.pollIntervalMs);
   const name = `secret directory ${dir}`;
   const variables = sourceVariableNames(options);
   const strip = (text: string) => text.replace(/\r?\n$/, "");

@@ -244,13 +244,19 @@ export interface GenesysEmulator extends AsyncDisposable {
    *
    * @param clientId An existing client id.
    * @param state The new state.
-   * @param options `revokeTokens`: also invalidate the client's tokens;
-   *   default true for `disabled`, false otherwise.
+   * @param options Whether the client's tokens go too.
    */
   setClientState(
     clientId: string,
     state: EmulatorClientState,
-    options?: { readonly revokeTokens?: boolean },
+    options?: {
+      /**
+       * Also invalidate the client's tokens.
+       *
+       * @default true for `disabled`, false otherwise
+       */
+      readonly revokeTokens?: boolean;
+    },
   ): void;
   /**
    * Reads a client's state.

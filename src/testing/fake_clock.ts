@@ -99,11 +99,11 @@ export class FakeClock implements Clock {
   /**
    * Runs timers until none is left or `limitMs` of fake time has passed.
    *
-   * @param limitMs The most fake time to let pass.
+   * @param limitMs The most fake time to let pass; one day when left out.
    * @returns A promise that resolves when done.
    */
-  async runAll(limitMs: number = 24 * 60 * 60 * 1000): Promise<void> {
-    const deadline = this.#now + limitMs;
+  async runAll(limitMs?: number): Promise<void> {
+    const deadline = this.#now + (limitMs ?? 24 * 60 * 60 * 1000);
     await settle();
     while (this.#timers.length > 0 && this.#timers[0].at <= deadline) {
       await this.advance(Math.max(0, this.#timers[0].at - this.#now));
