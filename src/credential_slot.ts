@@ -15,7 +15,7 @@ import {
   TokenEndpointUnavailableError,
 } from "./errors.ts";
 import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
-import { backoffDelay, delay } from "./retry.ts";
+import { type RetryVerdict, withRetry } from "./retry.ts";
 import type { CachedGrant, TokenStore } from "./store.ts";
 import { requestToken, type TokenGrant } from "./token_endpoint.ts";
 
@@ -50,6 +50,14 @@ export interface SlotContext {
   readonly emit: (event: AuthEvent) => void;
   /** Aborts every request when the instance closes. */
   readonly closeSignal: AbortSignal;
+}
+
+/** A token request's failure as {@linkcode withRetry} sees it: the server's wait, a backoff, or give up. */
+function retryVerdict(error: DualSecretAuthError): RetryVerdict {
+  if (!isRetryable(error)) return false;
+  return error instanceof RateLimitedError && error.retryAfterMs !== undefined
+    ? error.retryAfterMs
+    : true;
 }
 
 /** The fraction of the refresh margin taken off at random, so a fleet spreads its refreshes. */
@@ -181,12 +189,13 @@ export class CredentialSlot {
   }
 
   async #requestWithRetry(background: boolean): Promise<CachedGrant> {
-    const { config } = this.#context;
+    const { config, closeSignal } = this.#context;
     const started = config.clock.now();
-    for (let attempt = 1;; attempt++) {
-      const sentAt = config.clock.now();
-      try {
-        const grant = await requestToken({
+    let sentAt = started;
+    try {
+      const grant = await withRetry(() => {
+        sentAt = config.clock.now();
+        return requestToken({
           tokenUrl: config.tokenUrl,
           label: this.label,
           clientId: this.credential.clientId,
@@ -195,26 +204,26 @@ export class CredentialSlot {
           fetch: config.fetch,
           clock: config.clock,
           timeoutMs: config.requestTimeoutMs,
-          signal: this.#context.closeSignal,
+          signal: closeSignal,
         });
-        return this.#store(grant, sentAt, started, background);
-      } catch (thrown) {
-        const error = this.#ours(thrown);
-        const wait = this.#retryWait(error, attempt, started);
-        if (wait === undefined) throw this.#fail(error, background);
-        this.#context.emit({
-          type: "retry",
-          label: this.label,
-          attempt,
-          delayMs: wait,
-          error: summariseError(error),
-        });
-        try {
-          await delay(wait, config.clock, this.#context.closeSignal);
-        } catch {
-          throw this.#fail(new ClosedError(), background);
-        }
-      }
+      }, {
+        ...config.retry,
+        clock: config.clock,
+        random: config.random,
+        signal: closeSignal,
+        isRetriable: (error) => retryVerdict(this.#ours(error)),
+        onRetry: ({ attempt, delayMs, error }) =>
+          this.#context.emit({
+            type: "retry",
+            label: this.label,
+            attempt,
+            delayMs,
+            error: summariseError(this.#ours(error)),
+          }),
+      });
+      return this.#store(grant, sentAt, started, background);
+    } catch (thrown) {
+      throw this.#fail(this.#ours(thrown), background);
     }
   }
 
@@ -224,23 +233,6 @@ export class CredentialSlot {
     return new TokenEndpointUnavailableError("unexpected failure", undefined, {
       cause: thrown,
     });
-  }
-
-  /** How long to wait before the next attempt, or `undefined` to give up. */
-  #retryWait(
-    error: DualSecretAuthError,
-    attempt: number,
-    started: number,
-  ): number | undefined {
-    const { retry, clock, random } = this.#context.config;
-    if (!isRetryable(error) || attempt >= retry.maxAttempts) return undefined;
-    const asked = error instanceof RateLimitedError
-      ? error.retryAfterMs
-      : undefined;
-    const wait = asked === undefined
-      ? backoffDelay(attempt, retry, random)
-      : Math.min(asked, retry.maxRetryAfterMs);
-    return clock.now() + wait - started > retry.maxElapsedMs ? undefined : wait;
   }
 
   #store(
