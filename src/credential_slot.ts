@@ -17,6 +17,7 @@ import {
 import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
 import { type RetryVerdict, withRetry } from "./retry.ts";
 import type { CachedGrant, TokenStore } from "./store.ts";
+import type { FleetLink } from "./fleet/link.ts";
 import { requestToken, type TokenGrant } from "./token_endpoint.ts";
 
 /**
@@ -50,6 +51,8 @@ export interface SlotContext {
   readonly emit: (event: AuthEvent) => void;
   /** Aborts every request when the instance closes. */
   readonly closeSignal: AbortSignal;
+  /** The fleet this instance joined: token requests go through its leases. */
+  readonly fleet?: FleetLink;
 }
 
 /** A token request's failure as {@linkcode withRetry} sees it: the server's wait, a backoff, or give up. */
@@ -67,6 +70,10 @@ const REFRESH_JITTER = 0.2;
 export class CredentialSlot {
   /** The credential. */
   readonly credential: ResolvedCredential;
+  /** Which of the credential's pooled tokens this slot holds, from 0. */
+  readonly poolIndex: number;
+  /** Where its grant is stored: {@linkcode poolKey} of label and pool index. */
+  readonly key: string;
   readonly #context: SlotContext;
   #inflight: Promise<CachedGrant> | undefined;
   #rejection: CredentialRejectedError | undefined;
@@ -79,9 +86,16 @@ export class CredentialSlot {
    *
    * @param credential The credential.
    * @param context The owner's services.
+   * @param poolIndex Which of the credential's pooled tokens it holds.
    */
-  constructor(credential: ResolvedCredential, context: SlotContext) {
+  constructor(
+    credential: ResolvedCredential,
+    context: SlotContext,
+    poolIndex = 0,
+  ) {
     this.credential = credential;
+    this.poolIndex = poolIndex;
+    this.key = poolKey(credential.label, poolIndex);
     this.#context = context;
   }
 
@@ -112,7 +126,7 @@ export class CredentialSlot {
    * @returns The cached grant if it has not expired at `now`.
    */
   validGrant(now: number): CachedGrant | undefined {
-    const grant = this.#context.store.get(this.label);
+    const grant = this.#context.store.get(this.key);
     return grant !== undefined && now < grant.expiresAt &&
         grant.clientId === this.credential.clientId
       ? grant
@@ -127,7 +141,7 @@ export class CredentialSlot {
    */
   state(now: number): CredentialState {
     if (this.#rejection) return "rejected";
-    const grant = this.#context.store.get(this.label);
+    const grant = this.#context.store.get(this.key);
     if (grant !== undefined && now < grant.expiresAt) {
       return now < grant.refreshAt ? "ready" : "stale";
     }
@@ -141,13 +155,49 @@ export class CredentialSlot {
    * failed request is not kept: the next call tries again.
    *
    * @param background Whether callers are being served meanwhile (for events).
+   * @param verify Whether only a request sent now will do (not a fleet's grant).
    * @returns The new grant.
    */
-  acquire(background = false): Promise<CachedGrant> {
-    this.#inflight ??= this.#requestWithRetry(background).finally(() => {
+  acquire(background = false, verify = false): Promise<CachedGrant> {
+    this.#inflight ??= this.#throughFleet(background, verify).finally(() => {
       this.#inflight = undefined;
     });
     return this.#inflight;
+  }
+
+  /** A fleet's grant or lease first; else this instance's own request. */
+  async #throughFleet(
+    background: boolean,
+    verify: boolean,
+  ): Promise<CachedGrant> {
+    const { fleet } = this.#context;
+    if (fleet === undefined) return await this.#requestWithRetry(background);
+    let sent = false;
+    try {
+      const grant = await fleet.request(
+        this.label,
+        this.poolIndex,
+        { background, verify },
+        () => {
+          sent = true;
+          return this.#requestWithRetry(background);
+        },
+      );
+      if (!sent) this.#adopt(grant);
+      return grant;
+    } catch (error) {
+      // A rejection the fleet already saw: fail over without sending one.
+      throw sent ? error : this.#fail(this.#ours(error), background);
+    }
+  }
+
+  /** Takes a grant another instance of the fleet requested. */
+  #adopt(grant: CachedGrant): void {
+    if (this.#retired) return;
+    this.#context.store.set(this.key, grant);
+    this.#rejection = undefined;
+    this.#lastError = undefined;
+    this.#nextBackgroundAttemptAt = 0;
   }
 
   /**
@@ -158,7 +208,7 @@ export class CredentialSlot {
    */
   async verify(): Promise<CachedGrant> {
     await this.#inflight?.catch(() => undefined);
-    return await this.acquire();
+    return await this.acquire(false, true);
   }
 
   /**
@@ -176,7 +226,7 @@ export class CredentialSlot {
 
   /** Drops the cached grant. */
   invalidate(): void {
-    this.#context.store.delete(this.label);
+    this.#context.store.delete(this.key);
   }
 
   /**
@@ -254,7 +304,7 @@ export class CredentialSlot {
       clientId: this.credential.clientId,
     };
     if (this.#retired) return cached;
-    this.#context.store.set(this.label, cached);
+    this.#context.store.set(this.key, cached);
     this.#rejection = undefined;
     this.#lastError = undefined;
     this.#nextBackgroundAttemptAt = 0;
@@ -284,4 +334,16 @@ export class CredentialSlot {
     });
     return error;
   }
+}
+
+/**
+ * The key a pool member's grant is stored under: the label for the first
+ * token of a credential, `label#i` for the others.
+ *
+ * @param label The credential's label.
+ * @param index The pool index, from 0.
+ * @returns The store key.
+ */
+export function poolKey(label: string, index: number): string {
+  return index === 0 ? label : `${label}#${index}`;
 }
