@@ -48,8 +48,9 @@ export interface FleetOptions {
    */
   readonly pollIntervalMs?: number;
   /**
-   * How long a lease to request a token lasts, in ms: the longest the others
-   * wait for the holder before they request on their own.
+   * How long a lease to request a token lasts, in ms. When the holder dies,
+   * one of the others takes the lease over once it lapses; a caller waits at
+   * most three lease lengths before it requests on its own.
    *
    * @default 10000
    */
@@ -92,6 +93,8 @@ export const FLEET_DEFAULTS: Readonly<{
 
 /** A published rejection is honoured this long; then a probe may go through again. */
 const REJECTION_HONOURED_MS = 300_000;
+/** How many lease lengths a waiter waits at most before it requests on its own. */
+const WAIT_LEASES = 3;
 /** How often a waiter re-reads the store for the lease holder's grant. */
 const WAIT_STEP_MS = 50;
 
@@ -454,7 +457,9 @@ class Member implements FleetLink {
     const published = this.#rejectionOf(known, clock.now());
     if (published !== undefined && !mode.verify) throw this.#asError(published);
     const key = this.#grantKey(known, slot);
-    const deadline = clock.now() + this.#options.leaseMs;
+    // A dead holder's lease lapses within leaseMs and one waiter takes it
+    // over; past a few lease lengths the store itself is suspect.
+    const deadline = clock.now() + WAIT_LEASES * this.#options.leaseMs;
     for (let lap = 0;; lap++) {
       const now = clock.now();
       try {
@@ -468,22 +473,25 @@ class Member implements FleetLink {
             return grant;
           }
         }
-        if (lap > 0) {
-          const records = await this.#call(() =>
-            this.#store.readRejections([known.ns])
-          );
-          this.#noteRejections(records, known.ns);
-          const rejection = this.#rejectionOf(known, clock.now());
-          if (rejection !== undefined && !mode.verify) {
-            throw this.#asError(rejection);
-          }
-        }
         const leased = await this.#call(() =>
           this.#store.tryLease(key, {
             holder: this.#id,
             until: now + this.#options.leaseMs,
           }, now)
         );
+        if (!mode.verify && (leased || lap > 0)) {
+          // Read after taking the lease: a holder that was rejected published
+          // before it released, so this sees it and sends no second request.
+          const records = await this.#call(() =>
+            this.#store.readRejections([known.ns])
+          );
+          this.#noteRejections(records, known.ns);
+          const rejection = this.#rejectionOf(known, clock.now());
+          if (rejection !== undefined) {
+            if (leased) await this.#release(key);
+            throw this.#asError(rejection);
+          }
+        }
         if (leased || mode.verify) {
           return await this.#sendAndShare(known, key, send, leased);
         }
@@ -533,11 +541,7 @@ class Member implements FleetLink {
       if (error instanceof CredentialRejectedError) {
         await this.#publish(known, error).catch(() => undefined);
       }
-      if (leased) {
-        await this.#call(() => this.#store.releaseLease(key, this.#id)).catch(
-          () => undefined,
-        );
-      }
+      if (leased) await this.#release(key);
       throw error;
     }
     this.#grants.set(poolKey(known.credential.label, key.slot), grant);
@@ -555,6 +559,12 @@ class Member implements FleetLink {
       // Warned by #call.
     }
     return grant;
+  }
+
+  async #release(key: GrantKey): Promise<void> {
+    await this.#call(() => this.#store.releaseLease(key, this.#id)).catch(
+      () => undefined,
+    );
   }
 
   async #publish(known: Known, error: CredentialRejectedError): Promise<void> {
