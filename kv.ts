@@ -54,9 +54,11 @@ export type {
 export {
   type KvAtomicLike,
   type KvEntryLike,
+  type KvInstanceEntry,
   type KvKey,
   type KvKeyPart,
   type KvLike,
+  listKvInstances,
 } from "./src/fleet/kv_store.ts";
 export { FLEET_DEFAULTS, type FleetOptions } from "./src/fleet/member.ts";
 

@@ -407,3 +407,42 @@ function watchKeys(
     for (const reader of readers) reader.cancel().catch(() => undefined);
   };
 }
+
+/** A live heartbeat found by {@linkcode listKvInstances}, with the key prefix it lives under. */
+export interface KvInstanceEntry {
+  /** The service's key prefix. */
+  readonly prefix: KvKey;
+  /** The heartbeat. */
+  readonly record: InstanceRecord;
+}
+
+/**
+ * Lists the live heartbeats under a key prefix, of every service below it.
+ * Reads only.
+ *
+ * @param kv The database.
+ * @param prefix A prefix: a service's own, or one above several services.
+ * @param now The current time (heartbeats with `until <= now` are left out).
+ * @returns The live instances, by prefix then instance id.
+ */
+export async function listKvInstances(
+  kv: KvLike,
+  prefix: KvKey,
+  now: number,
+): Promise<KvInstanceEntry[]> {
+  const out: KvInstanceEntry[] = [];
+  for await (const entry of kv.list({ prefix })) {
+    const record = entry.value as InstanceRecord | null;
+    if (
+      entry.key.at(-2) === "instance" && record !== null &&
+      typeof record === "object" && typeof record.until === "number" &&
+      record.until > now
+    ) {
+      out.push({ prefix: entry.key.slice(0, -2), record });
+    }
+  }
+  return out.sort((a, b) =>
+    String(a.prefix).localeCompare(String(b.prefix)) ||
+    a.record.instanceId.localeCompare(b.record.instanceId)
+  );
+}
