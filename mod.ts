@@ -55,6 +55,17 @@ export {
 } from "./src/dual_secret_auth.ts";
 export type { CredentialInput, DualSecretAuthOptions } from "./src/config.ts";
 export type { CredentialState } from "./src/credential_slot.ts";
+export type {
+  Fleet,
+  FleetCredential,
+  FleetHandle,
+  FleetJoinContext,
+  FleetLink,
+  FleetRequestMode,
+  FleetSummary,
+  InstanceCredential,
+  InstanceRecord,
+} from "./src/fleet/link.ts";
 export { type Clock, systemClock, type TimerHandle } from "./src/clock.ts";
 export { type RetryOptions } from "./src/retry.ts";
 export { Secret } from "./src/secret.ts";

@@ -11,6 +11,7 @@ import { resolveRegion } from "./regions.ts";
 import { DEFAULT_RETRY, type RetryOptions, type RetryPolicy } from "./retry.ts";
 import { Secret } from "./secret.ts";
 import type { ActiveStore, TokenStore } from "./store.ts";
+import type { Fleet } from "./fleet/link.ts";
 
 /** One OAuth client credential. */
 export interface CredentialInput {
@@ -58,6 +59,22 @@ export interface DualSecretAuthOptions {
   readonly tokenStore?: TokenStore;
   /** Where the active label lives; default: in memory. */
   readonly activeStore?: ActiveStore;
+  /**
+   * Distinct tokens kept per credential (the pool). Genesys Cloud limits each
+   * token to 300 API requests a minute, so a load of R requests a minute
+   * needs at least R / 300. In a fleet the pool is fleet-wide and instances
+   * are spread evenly over it; alone, the instance hands its tokens out in
+   * turn. An integer from 1 to 64.
+   *
+   * @default 1
+   */
+  readonly tokensPerCredential?: number;
+  /**
+   * Shares grants, the active label, rejections and heartbeats with the other
+   * instances of the service, such as `createKvFleet(kv, { prefix })` from
+   * `./kv`. Replaces `tokenStore` and `activeStore`.
+   */
+  readonly fleet?: Fleet;
 }
 
 /** A validated credential. */
@@ -92,6 +109,8 @@ export interface ResolvedConfig {
   readonly requestTimeoutMs: number;
   /** Retry policy. */
   readonly retry: RetryPolicy;
+  /** Tokens per credential (the pool). */
+  readonly tokensPerCredential: number;
 }
 
 /** A warning found while validating, emitted once the instance exists. */
@@ -126,6 +145,15 @@ export function resolveConfig(
   }
   const credentials = resolveCredentials(shorthandOrList(options), warnings);
   checkInjected(options);
+  if (
+    options.fleet !== undefined &&
+    (options.tokenStore !== undefined || options.activeStore !== undefined)
+  ) {
+    throw new ConfigError(
+      "fleet",
+      "the fleet keeps grants and the active label itself; drop tokenStore and activeStore",
+    );
+  }
   const active = options.active ?? credentials[0].label;
   if (typeof active !== "string") {
     throw new ConfigError("active", "must be a credential's label (a string)");
@@ -155,7 +183,24 @@ export function resolveConfig(
       options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     ),
     retry: resolveRetry(options.retry),
+    tokensPerCredential: poolSize(options.tokensPerCredential),
   });
+}
+
+/** The largest `tokensPerCredential`. */
+export const MAX_TOKENS_PER_CREDENTIAL = 64;
+
+function poolSize(value: number | undefined): number {
+  if (value === undefined) return 1;
+  if (
+    !Number.isInteger(value) || value < 1 || value > MAX_TOKENS_PER_CREDENTIAL
+  ) {
+    throw new ConfigError(
+      "tokensPerCredential",
+      `must be an integer from 1 to ${MAX_TOKENS_PER_CREDENTIAL}, got ${value}`,
+    );
+  }
+  return value;
 }
 
 /**
@@ -330,6 +375,7 @@ const INJECTED: Readonly<Record<string, readonly string[]>> = {
   clock: ["now", "setTimeout", "clearTimeout"],
   tokenStore: ["get", "set", "delete"],
   activeStore: ["get", "set"],
+  fleet: ["join"],
 };
 
 function checkInjected(options: DualSecretAuthOptions): void {

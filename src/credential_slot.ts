@@ -15,8 +15,9 @@ import {
   TokenEndpointUnavailableError,
 } from "./errors.ts";
 import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
-import { backoffDelay, delay } from "./retry.ts";
+import { type RetryVerdict, withRetry } from "./retry.ts";
 import type { CachedGrant, TokenStore } from "./store.ts";
+import type { FleetLink } from "./fleet/link.ts";
 import { requestToken, type TokenGrant } from "./token_endpoint.ts";
 
 /**
@@ -50,6 +51,16 @@ export interface SlotContext {
   readonly emit: (event: AuthEvent) => void;
   /** Aborts every request when the instance closes. */
   readonly closeSignal: AbortSignal;
+  /** The fleet this instance joined: token requests go through its leases. */
+  readonly fleet?: FleetLink;
+}
+
+/** A token request's failure as {@linkcode withRetry} sees it: the server's wait, a backoff, or give up. */
+function retryVerdict(error: DualSecretAuthError): RetryVerdict {
+  if (!isRetryable(error)) return false;
+  return error instanceof RateLimitedError && error.retryAfterMs !== undefined
+    ? error.retryAfterMs
+    : true;
 }
 
 /** The fraction of the refresh margin taken off at random, so a fleet spreads its refreshes. */
@@ -59,6 +70,10 @@ const REFRESH_JITTER = 0.2;
 export class CredentialSlot {
   /** The credential. */
   readonly credential: ResolvedCredential;
+  /** Which of the credential's pooled tokens this slot holds, from 0. */
+  readonly poolIndex: number;
+  /** Where its grant is stored: {@linkcode poolKey} of label and pool index. */
+  readonly key: string;
   readonly #context: SlotContext;
   #inflight: Promise<CachedGrant> | undefined;
   #rejection: CredentialRejectedError | undefined;
@@ -71,9 +86,16 @@ export class CredentialSlot {
    *
    * @param credential The credential.
    * @param context The owner's services.
+   * @param poolIndex Which of the credential's pooled tokens it holds.
    */
-  constructor(credential: ResolvedCredential, context: SlotContext) {
+  constructor(
+    credential: ResolvedCredential,
+    context: SlotContext,
+    poolIndex = 0,
+  ) {
     this.credential = credential;
+    this.poolIndex = poolIndex;
+    this.key = poolKey(credential.label, poolIndex);
     this.#context = context;
   }
 
@@ -104,7 +126,7 @@ export class CredentialSlot {
    * @returns The cached grant if it has not expired at `now`.
    */
   validGrant(now: number): CachedGrant | undefined {
-    const grant = this.#context.store.get(this.label);
+    const grant = this.#context.store.get(this.key);
     return grant !== undefined && now < grant.expiresAt &&
         grant.clientId === this.credential.clientId
       ? grant
@@ -119,7 +141,7 @@ export class CredentialSlot {
    */
   state(now: number): CredentialState {
     if (this.#rejection) return "rejected";
-    const grant = this.#context.store.get(this.label);
+    const grant = this.#context.store.get(this.key);
     if (grant !== undefined && now < grant.expiresAt) {
       return now < grant.refreshAt ? "ready" : "stale";
     }
@@ -133,13 +155,49 @@ export class CredentialSlot {
    * failed request is not kept: the next call tries again.
    *
    * @param background Whether callers are being served meanwhile (for events).
+   * @param verify Whether only a request sent now will do (not a fleet's grant).
    * @returns The new grant.
    */
-  acquire(background = false): Promise<CachedGrant> {
-    this.#inflight ??= this.#requestWithRetry(background).finally(() => {
+  acquire(background = false, verify = false): Promise<CachedGrant> {
+    this.#inflight ??= this.#throughFleet(background, verify).finally(() => {
       this.#inflight = undefined;
     });
     return this.#inflight;
+  }
+
+  /** A fleet's grant or lease first; else this instance's own request. */
+  async #throughFleet(
+    background: boolean,
+    verify: boolean,
+  ): Promise<CachedGrant> {
+    const { fleet } = this.#context;
+    if (fleet === undefined) return await this.#requestWithRetry(background);
+    let sent = false;
+    try {
+      const grant = await fleet.request(
+        this.label,
+        this.poolIndex,
+        { background, verify },
+        () => {
+          sent = true;
+          return this.#requestWithRetry(background);
+        },
+      );
+      if (!sent) this.#adopt(grant);
+      return grant;
+    } catch (error) {
+      // A rejection the fleet already saw: fail over without sending one.
+      throw sent ? error : this.#fail(this.#ours(error), background);
+    }
+  }
+
+  /** Takes a grant another instance of the fleet requested. */
+  #adopt(grant: CachedGrant): void {
+    if (this.#retired) return;
+    this.#context.store.set(this.key, grant);
+    this.#rejection = undefined;
+    this.#lastError = undefined;
+    this.#nextBackgroundAttemptAt = 0;
   }
 
   /**
@@ -150,7 +208,7 @@ export class CredentialSlot {
    */
   async verify(): Promise<CachedGrant> {
     await this.#inflight?.catch(() => undefined);
-    return await this.acquire();
+    return await this.acquire(false, true);
   }
 
   /**
@@ -168,7 +226,7 @@ export class CredentialSlot {
 
   /** Drops the cached grant. */
   invalidate(): void {
-    this.#context.store.delete(this.label);
+    this.#context.store.delete(this.key);
   }
 
   /**
@@ -181,12 +239,13 @@ export class CredentialSlot {
   }
 
   async #requestWithRetry(background: boolean): Promise<CachedGrant> {
-    const { config } = this.#context;
+    const { config, closeSignal } = this.#context;
     const started = config.clock.now();
-    for (let attempt = 1;; attempt++) {
-      const sentAt = config.clock.now();
-      try {
-        const grant = await requestToken({
+    let sentAt = started;
+    try {
+      const grant = await withRetry(() => {
+        sentAt = config.clock.now();
+        return requestToken({
           tokenUrl: config.tokenUrl,
           label: this.label,
           clientId: this.credential.clientId,
@@ -195,26 +254,26 @@ export class CredentialSlot {
           fetch: config.fetch,
           clock: config.clock,
           timeoutMs: config.requestTimeoutMs,
-          signal: this.#context.closeSignal,
+          signal: closeSignal,
         });
-        return this.#store(grant, sentAt, started, background);
-      } catch (thrown) {
-        const error = this.#ours(thrown);
-        const wait = this.#retryWait(error, attempt, started);
-        if (wait === undefined) throw this.#fail(error, background);
-        this.#context.emit({
-          type: "retry",
-          label: this.label,
-          attempt,
-          delayMs: wait,
-          error: summariseError(error),
-        });
-        try {
-          await delay(wait, config.clock, this.#context.closeSignal);
-        } catch {
-          throw this.#fail(new ClosedError(), background);
-        }
-      }
+      }, {
+        ...config.retry,
+        clock: config.clock,
+        random: config.random,
+        signal: closeSignal,
+        isRetriable: (error) => retryVerdict(this.#ours(error)),
+        onRetry: ({ attempt, delayMs, error }) =>
+          this.#context.emit({
+            type: "retry",
+            label: this.label,
+            attempt,
+            delayMs,
+            error: summariseError(this.#ours(error)),
+          }),
+      });
+      return this.#store(grant, sentAt, started, background);
+    } catch (thrown) {
+      throw this.#fail(this.#ours(thrown), background);
     }
   }
 
@@ -224,23 +283,6 @@ export class CredentialSlot {
     return new TokenEndpointUnavailableError("unexpected failure", undefined, {
       cause: thrown,
     });
-  }
-
-  /** How long to wait before the next attempt, or `undefined` to give up. */
-  #retryWait(
-    error: DualSecretAuthError,
-    attempt: number,
-    started: number,
-  ): number | undefined {
-    const { retry, clock, random } = this.#context.config;
-    if (!isRetryable(error) || attempt >= retry.maxAttempts) return undefined;
-    const asked = error instanceof RateLimitedError
-      ? error.retryAfterMs
-      : undefined;
-    const wait = asked === undefined
-      ? backoffDelay(attempt, retry, random)
-      : Math.min(asked, retry.maxRetryAfterMs);
-    return clock.now() + wait - started > retry.maxElapsedMs ? undefined : wait;
   }
 
   #store(
@@ -262,7 +304,7 @@ export class CredentialSlot {
       clientId: this.credential.clientId,
     };
     if (this.#retired) return cached;
-    this.#context.store.set(this.label, cached);
+    this.#context.store.set(this.key, cached);
     this.#rejection = undefined;
     this.#lastError = undefined;
     this.#nextBackgroundAttemptAt = 0;
@@ -292,4 +334,16 @@ export class CredentialSlot {
     });
     return error;
   }
+}
+
+/**
+ * The key a pool member's grant is stored under: the label for the first
+ * token of a credential, `label#i` for the others.
+ *
+ * @param label The credential's label.
+ * @param index The pool index, from 0.
+ * @returns The store key.
+ */
+export function poolKey(label: string, index: number): string {
+  return index === 0 ? label : `${label}#${index}`;
 }

@@ -26,6 +26,7 @@ import {
 } from "./errors.ts";
 import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
 import { createMemoryActiveStore, createMemoryTokenStore } from "./store.ts";
+import type { FleetHandle, FleetSummary } from "./fleet/link.ts";
 
 /** One credential in {@linkcode AuthStatus}. No secret, no token. */
 export interface CredentialStatus {
@@ -47,6 +48,8 @@ export interface AuthStatus {
   readonly active: string;
   /** Every credential, in configured order. */
   readonly credentials: readonly CredentialStatus[];
+  /** The fleet this instance joined, if any. */
+  readonly fleet?: FleetSummary;
 }
 
 /** What `rotate()` did. */
@@ -110,6 +113,8 @@ export interface DualSecretAuth extends AsyncDisposable {
   status(): AuthStatus;
   /** Aborts requests in flight and waits for them; later calls throw {@linkcode ClosedError}. */
   close(): Promise<void>;
+  /** The fleet this instance joined (the `fleet` option), else `undefined`. */
+  readonly fleet?: FleetHandle;
 }
 
 /**
@@ -139,12 +144,26 @@ export function createDualSecretAuth(
   const warnings: ConfigWarning[] = [];
   const config = resolveConfig(options, warnings);
   const { clock } = config;
-  const tokenStore = options.tokenStore ?? createMemoryTokenStore();
-  const activeStore = options.activeStore ??
+  const fleetLink = options.fleet?.join({
+    tokenUrl: config.tokenUrl,
+    scope: config.scope,
+    credentials: config.credentials,
+    active: config.active,
+    tokensPerCredential: config.tokensPerCredential,
+    clock,
+    warn: (code, message, label) =>
+      emitWarning({ code, message, ...(label ? { label } : {}) }),
+  });
+  const tokenStore = fleetLink?.tokens ?? options.tokenStore ??
+    createMemoryTokenStore();
+  const activeStore = fleetLink?.active ?? options.activeStore ??
     createMemoryActiveStore(config.active);
   const closeController = new AbortController();
   const background = new Set<Promise<unknown>>();
   let slots = new Map<string, CredentialSlot>();
+  // Pool members of each credential; [0] is the credential's slot in `slots`.
+  let pools = new Map<string, CredentialSlot[]>();
+  let turn = 0;
   let rotation: Promise<unknown> = Promise.resolve();
   let closed = false;
   let lastNow = clock.now();
@@ -161,13 +180,26 @@ export function createDualSecretAuth(
     store: tokenStore,
     emit,
     closeSignal: closeController.signal,
+    fleet: fleetLink,
   };
   const newSlot = (credential: ResolvedCredential) =>
     new CredentialSlot(credential, slotContext);
+  const newPool = (first: CredentialSlot) => [
+    first,
+    ...Array.from(
+      { length: config.tokensPerCredential - 1 },
+      (_, i) => new CredentialSlot(first.credential, slotContext, i + 1),
+    ),
+  ];
+  const allPoolIndexes = Array.from(
+    { length: config.tokensPerCredential },
+    (_, i) => i,
+  );
 
   for (const credential of config.credentials) {
     slots.set(credential.label, newSlot(credential));
   }
+  for (const slot of slots.values()) pools.set(slot.label, newPool(slot));
   if (!slots.has(activeStore.get() ?? "")) activeStore.set(config.active);
   warnings.forEach(emitWarning);
 
@@ -193,11 +225,33 @@ export function createDualSecretAuth(
     if (now < lastNow) onClockWentBack(lastNow - now);
     lastNow = now;
     const label = activeStore.get();
-    const grant = label === undefined ? undefined : tokenStore.get(label);
+    const member = label === undefined ? undefined : servingSlot(label);
+    const grant = member === undefined ? undefined : tokenStore.get(member.key);
     if (grant !== undefined && now < grant.refreshAt) {
+      fleetLink?.used(label!, now);
       return grant.accessToken;
     }
-    return await acquire(callOptions?.signal);
+    return await acquire(callOptions?.signal, member);
+  }
+
+  /** The pool member that serves the next call: in turn over this instance's share of the pool. */
+  function servingSlot(label: string): CredentialSlot | undefined {
+    const pool = pools.get(label);
+    if (pool === undefined || pool.length === 1) return pool?.[0];
+    const indexes = fleetLink?.slotsOf(label) ?? allPoolIndexes;
+    return pool[indexes[turn++ % indexes.length]] ?? pool[0];
+  }
+
+  /** Whether a slot still belongs to the configured credentials (not replaced). */
+  function isCurrent(slot: CredentialSlot): boolean {
+    return pools.get(slot.label)?.[slot.poolIndex] === slot;
+  }
+
+  /** A credential's rejection, if any of its pool members was rejected. */
+  function rejectionOf(label: string): CredentialRejectedError | undefined {
+    const pool = pools.get(label);
+    if (pool === undefined || pool.length === 1) return pool?.[0].rejection;
+    return pool.find((slot) => slot.rejection)?.rejection;
   }
 
   /**
@@ -213,33 +267,42 @@ export function createDualSecretAuth(
     });
   }
 
-  async function acquire(signal: AbortSignal | undefined): Promise<string> {
+  async function acquire(
+    signal: AbortSignal | undefined,
+    chosen?: CredentialSlot,
+  ): Promise<string> {
     // Each lap either returns or fails one credential over; a token that
     // expired on its way here (a clock jump, a tiny lifetime) costs a lap too.
     for (let lap = 0; lap <= slots.size + 2; lap++) {
       if (closed) throw new ClosedError();
-      const slot = activeSlot();
+      const primary = activeSlot();
+      // The first lap keeps the pool member the fast path chose, so the pool
+      // is handed out in turn.
+      const slot = lap === 0 && chosen?.label === primary.label &&
+          isCurrent(chosen)
+        ? chosen
+        : servingSlot(primary.label) ?? primary;
+      const rejection = rejectionOf(slot.label);
       const now = clock.now();
-      const cached = slot.rejection ? undefined : slot.validGrant(now);
+      const cached = rejection ? undefined : slot.validGrant(now);
       if (cached !== undefined) {
         if (now >= cached.refreshAt) refreshAhead(slot, now);
+        fleetLink?.used(slot.label, now);
         return cached.accessToken;
       }
       try {
-        const grant = slot.rejection
-          ? Promise.reject(slot.rejection)
-          : slot.acquire();
+        const grant = rejection ? Promise.reject(rejection) : slot.acquire();
         const fresh = await abortable(grant, signal);
         // A credential removed meanwhile must not serve; the next lap picks
         // from the current list.
-        if (clock.now() < fresh.expiresAt && slots.get(slot.label) === slot) {
+        if (clock.now() < fresh.expiresAt && isCurrent(slot)) {
           return fresh.accessToken;
         }
       } catch (error) {
         if (!(error instanceof CredentialRejectedError)) throw error;
         // A credential replaced while its request was in flight: its
         // successor gets its own request on the next lap.
-        if (slots.get(slot.label) === slot) failover(slot, error);
+        if (isCurrent(slot)) failover(slot, error);
       }
     }
     throw new TokenEndpointUnavailableError(
@@ -255,7 +318,7 @@ export function createDualSecretAuth(
       // rejection moves traffic to a standby before the token runs out.
       if (
         error instanceof CredentialRejectedError && !closed &&
-        slots.get(slot.label) === slot
+        isCurrent(slot)
       ) {
         try {
           failover(slot, error);
@@ -277,13 +340,14 @@ export function createDualSecretAuth(
         [...slots.values()].map((slot) => ({
           label: slot.label,
           state: slot.state(clock.now()),
-          oauthError: slot.rejection?.oauthError,
-          status: slot.rejection?.status,
+          oauthError: rejectionOf(slot.label)?.oauthError,
+          status: rejectionOf(slot.label)?.status,
         })),
         { cause: error },
       );
     }
     activeStore.set(next.label);
+    fleetLink?.failedOver(next.label);
     emit({
       type: "failover",
       from: from.label,
@@ -300,7 +364,7 @@ export function createDualSecretAuth(
     const rank = (slot: CredentialSlot) =>
       slot.validGrant(now) ? 0 : slot.lastError ? 2 : 1;
     return [...slots.values()]
-      .filter((slot) => slot.label !== exclude && !slot.rejection)
+      .filter((slot) => slot.label !== exclude && !rejectionOf(slot.label))
       .sort((a, b) => rank(a) - rank(b))[0];
   }
 
@@ -328,17 +392,29 @@ export function createDualSecretAuth(
         cause: new UnknownCredentialError(to, [...slots.keys()]),
       });
     }
+    // The proof clears the credential's rejection: pool members rejected
+    // before it start afresh.
+    const pool = pools.get(to)!;
+    for (let i = 1; i < pool.length; i++) {
+      if (pool[i].rejection) {
+        pool[i].retire();
+        pool[i] = new CredentialSlot(target.credential, slotContext, i);
+      }
+    }
     activeStore.set(to);
+    await fleetLink?.rotated(to);
     emit({ type: "rotated", from, to });
     return { from, to, expiresAt: grant.expiresAt };
   }
 
   function invalidate(token?: string): void {
-    for (const slot of slots.values()) {
-      if (
-        token === undefined || tokenStore.get(slot.label)?.accessToken === token
-      ) {
-        slot.invalidate();
+    for (const pool of pools.values()) {
+      for (const slot of pool) {
+        if (
+          token === undefined || tokenStore.get(slot.key)?.accessToken === token
+        ) {
+          slot.invalidate();
+        }
       }
     }
   }
@@ -355,10 +431,19 @@ export function createDualSecretAuth(
         current.credential.clientSecret.equals(credential.clientSecret);
       next.set(credential.label, unchanged ? current : newSlot(credential));
     }
-    for (const [label, slot] of slots) {
-      if (next.get(label) !== slot) slot.retire();
+    const nextPools = new Map<string, CredentialSlot[]>();
+    for (const [label, slot] of next) {
+      nextPools.set(
+        label,
+        slots.get(label) === slot ? pools.get(label)! : newPool(slot),
+      );
+    }
+    for (const [label, pool] of pools) {
+      if (nextPools.get(label) !== pool) pool.forEach((slot) => slot.retire());
     }
     slots = next;
+    pools = nextPools;
+    fleetLink?.credentialsChanged(credentials);
     newWarnings.forEach(emitWarning);
     const active = activeStore.get();
     if (active === undefined || !slots.has(active)) {
@@ -387,6 +472,7 @@ export function createDualSecretAuth(
           ...(slot.lastError ? { lastError: slot.lastError } : {}),
         };
       }),
+      ...(fleetLink ? { fleet: fleetLink.summary() } : {}),
     };
   }
 
@@ -394,8 +480,9 @@ export function createDualSecretAuth(
     if (closed) return;
     closed = true;
     closeController.abort(new ClosedError());
-    const pending = [...slots.values()].map((slot) => slot.inflight);
+    const pending = [...pools.values()].flat().map((slot) => slot.inflight);
     await Promise.allSettled([...pending, ...background, rotation]);
+    await fleetLink?.close();
   }
 
   const auth: DualSecretAuth = {
@@ -412,6 +499,14 @@ export function createDualSecretAuth(
     status,
     close,
     [Symbol.asyncDispose]: close,
+    ...(fleetLink
+      ? {
+        fleet: Object.freeze({
+          instanceId: options.fleet!.instanceId,
+          instances: () => fleetLink.instances(),
+        }),
+      }
+      : {}),
   };
   Object.defineProperty(auth, Symbol.for("Deno.customInspect"), {
     value: () =>

@@ -1,10 +1,11 @@
 /**
- * Retry timing: exponential backoff with full jitter, `Retry-After` parsing,
- * and an abortable delay on an injected clock.
+ * Retrying: one loop ({@linkcode withRetry}) driven by a classifier,
+ * exponential backoff with full jitter, `Retry-After` parsing, and an
+ * abortable delay on an injected clock.
  *
  * @module
  */
-import type { Clock } from "./clock.ts";
+import { type Clock, systemClock } from "./clock.ts";
 
 /** How transient failures of the token endpoint are retried. */
 export interface RetryOptions {
@@ -144,4 +145,112 @@ export function delay(
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * What {@linkcode WithRetryOptions.isRetriable} says of a failure: `false` to
+ * give up and throw it, `true` to retry after the backoff, or a number of ms
+ * to wait before retrying (a server's `Retry-After`, capped at
+ * `maxRetryAfterMs`).
+ */
+export type RetryVerdict = boolean | number;
+
+/** One wait of {@linkcode withRetry}, as given to `onRetry`. */
+export interface RetryWait {
+  /** The attempt that failed, from 1. */
+  readonly attempt: number;
+  /** How long the loop waits before the next attempt, in ms. */
+  readonly delayMs: number;
+  /** What the failed attempt threw. */
+  readonly error: unknown;
+}
+
+/** Options of {@linkcode withRetry}: the bounds of {@linkcode RetryOptions} and the loop's I/O. */
+export interface WithRetryOptions extends RetryOptions {
+  /**
+   * Classifies a failure: give up (`false`), back off (`true`), or wait a
+   * given number of ms. Not called once `maxAttempts` is reached.
+   *
+   * @default () => true
+   */
+  readonly isRetriable?: (error: unknown, attempt: number) => RetryVerdict;
+  /**
+   * The clock for waits and elapsed time.
+   *
+   * @default systemClock
+   */
+  readonly clock?: Clock;
+  /**
+   * Stops the loop: before an attempt and during a wait, `withRetry` rejects
+   * with `signal.reason`. An attempt in flight sees the signal only if `fn`
+   * passes it on.
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * Numbers in [0, 1) for the backoff jitter.
+   *
+   * @default Math.random
+   */
+  readonly random?: () => number;
+  /** Called before each wait, such as to emit an event. */
+  readonly onRetry?: (wait: RetryWait) => void;
+}
+
+/**
+ * Calls `fn` until it resolves, retrying the failures `isRetriable` accepts,
+ * waiting the backoff of {@linkcode backoffDelay} or the wait it names. Gives
+ * up with the last error, unchanged, when `isRetriable` says so, after
+ * `maxAttempts`, or when the next wait would end more than `maxElapsedMs`
+ * after the first attempt started. One loop, modelled on denoland/std
+ * `async/retry.ts`, with an injected clock and signal.
+ *
+ * @typeParam T What `fn` resolves to.
+ * @param fn One attempt; gets the attempt number, from 1.
+ * @param options Bounds, classifier, clock and signal.
+ * @returns What the first successful attempt resolved to.
+ * @throws The last attempt's error, or `signal.reason` once the signal aborts.
+ *
+ * @example Retry a flaky call twice, waiting 1 ms each time
+ * ```ts
+ * import { withRetry } from "./retry.ts";
+ * let calls = 0;
+ * const value = await withRetry(() => {
+ *   calls++;
+ *   if (calls < 3) throw new Error("flaky");
+ *   return Promise.resolve("ok");
+ * }, { isRetriable: () => 1 });
+ * if (value !== "ok" || calls !== 3) throw new Error(`${value} after ${calls}`);
+ * ```
+ */
+export async function withRetry<T>(
+  fn: (attempt: number) => Promise<T>,
+  options: WithRetryOptions = {},
+): Promise<T> {
+  const policy: RetryPolicy = {
+    maxAttempts: options.maxAttempts ?? DEFAULT_RETRY.maxAttempts,
+    baseDelayMs: options.baseDelayMs ?? DEFAULT_RETRY.baseDelayMs,
+    maxDelayMs: options.maxDelayMs ?? DEFAULT_RETRY.maxDelayMs,
+    maxElapsedMs: options.maxElapsedMs ?? DEFAULT_RETRY.maxElapsedMs,
+    maxRetryAfterMs: options.maxRetryAfterMs ?? DEFAULT_RETRY.maxRetryAfterMs,
+  };
+  const clock = options.clock ?? systemClock;
+  const { signal } = options;
+  const started = clock.now();
+  for (let attempt = 1;; attempt++) {
+    if (signal?.aborted) throw signal.reason;
+    try {
+      return await fn(attempt);
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      if (attempt >= policy.maxAttempts) throw error;
+      const verdict = options.isRetriable?.(error, attempt) ?? true;
+      if (verdict === false) throw error;
+      const delayMs = verdict === true
+        ? backoffDelay(attempt, policy, options.random)
+        : Math.min(Math.max(0, verdict), policy.maxRetryAfterMs);
+      if (clock.now() + delayMs - started > policy.maxElapsedMs) throw error;
+      options.onRetry?.({ attempt, delayMs, error });
+      await delay(delayMs, clock, signal);
+    }
+  }
 }

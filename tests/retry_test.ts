@@ -4,6 +4,7 @@ import {
   DEFAULT_RETRY,
   delay,
   parseRetryAfter,
+  withRetry,
 } from "../src/retry.ts";
 import { FakeClock } from "../src/testing/fake_clock.ts";
 
@@ -139,5 +140,123 @@ Deno.test("delay", async (t) => {
     await waiting;
     controller.abort();
     assert.equal(clock.pendingTimers, 0);
+  });
+});
+
+Deno.test("withRetry", async (t) => {
+  const failing = (times: number, error: unknown = new Error("flaky")) => {
+    let calls = 0;
+    const fn = (attempt: number) => {
+      calls++;
+      assert.equal(attempt, calls);
+      return calls <= times ? Promise.reject(error) : Promise.resolve(calls);
+    };
+    return { fn, calls: () => calls };
+  };
+
+  await t.step("returns the first success, backing off between", async () => {
+    const clock = new FakeClock(0);
+    const { fn, calls } = failing(2);
+    const waits: number[] = [];
+    const result = withRetry(fn, {
+      clock,
+      random: () => 0.5,
+      baseDelayMs: 100,
+      onRetry: (wait) => waits.push(wait.delayMs),
+    });
+    await clock.runAll();
+    assert.equal(await result, 3);
+    assert.equal(calls(), 3);
+    assert.deepEqual(waits, [50, 100]);
+  });
+
+  await t.step(
+    "isRetriable false gives up with the error unchanged",
+    async () => {
+      const error = new Error("permanent");
+      const { fn, calls } = failing(5, error);
+      const seen: unknown[] = [];
+      const thrown = await withRetry(fn, {
+        clock: new FakeClock(0),
+        isRetriable: (e) => {
+          seen.push(e);
+          return false;
+        },
+      }).catch((e) => e);
+      assert.equal(thrown, error);
+      assert.equal(calls(), 1);
+      assert.deepEqual(seen, [error]);
+    },
+  );
+
+  await t.step("a number is the wait, capped at maxRetryAfterMs", async () => {
+    const clock = new FakeClock(0);
+    const { fn } = failing(2);
+    const waits: number[] = [];
+    const result = withRetry(fn, {
+      clock,
+      maxRetryAfterMs: 5_000,
+      isRetriable: (_e, attempt) => attempt === 1 ? 1_000 : 60_000,
+      onRetry: (wait) => waits.push(wait.delayMs),
+    });
+    await clock.runAll();
+    assert.equal(await result, 3);
+    assert.deepEqual(waits, [1_000, 5_000]);
+    assert.equal(clock.now(), 6_000);
+  });
+
+  await t.step("stops after maxAttempts with the last error", async () => {
+    const clock = new FakeClock(0);
+    const { fn, calls } = failing(10);
+    const result = withRetry(fn, { clock, maxAttempts: 3 }).catch((e) => e);
+    await clock.runAll();
+    assert.equal((await result).message, "flaky");
+    assert.equal(calls(), 3);
+  });
+
+  await t.step(
+    "gives up when the next wait would pass maxElapsedMs",
+    async () => {
+      const clock = new FakeClock(0);
+      const { fn, calls } = failing(10);
+      const result = withRetry(fn, {
+        clock,
+        maxElapsedMs: 2_500,
+        isRetriable: () => 1_000,
+      }).catch((e) => e);
+      await clock.runAll();
+      assert.equal((await result).message, "flaky");
+      assert.equal(calls(), 3);
+      assert.equal(clock.now(), 2_000);
+    },
+  );
+
+  await t.step(
+    "an abort during a wait rejects with signal.reason",
+    async () => {
+      const clock = new FakeClock(0);
+      const controller = new AbortController();
+      const { fn, calls } = failing(10);
+      const result = withRetry(fn, {
+        clock,
+        signal: controller.signal,
+        isRetriable: () => 1_000,
+      }).catch((e) => e);
+      await clock.advance(10);
+      const reason = new Error("stop");
+      controller.abort(reason);
+      assert.equal(await result, reason);
+      assert.equal(calls(), 1);
+      assert.equal(clock.pendingTimers, 0);
+    },
+  );
+
+  await t.step("an aborted signal never calls fn", async () => {
+    const reason = new Error("already");
+    const { fn, calls } = failing(0);
+    const thrown = await withRetry(fn, { signal: AbortSignal.abort(reason) })
+      .catch((e) => e);
+    assert.equal(thrown, reason);
+    assert.equal(calls(), 0);
   });
 });

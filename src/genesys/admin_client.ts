@@ -10,19 +10,19 @@ import { type Clock, systemClock } from "../clock.ts";
 import { isLoopback } from "../config.ts";
 import { AbortedError, ConfigError } from "../errors.ts";
 import {
-  backoffDelay,
   DEFAULT_RETRY,
-  delay,
   parseRetryAfter,
   type RetryOptions,
   type RetryPolicy,
+  type RetryVerdict,
+  withRetry,
 } from "../retry.ts";
 import { Secret } from "../secret.ts";
 import {
   AdminForbiddenError,
   AdminRateLimitedError,
   AdminUnauthorizedError,
-  type GenesysApiError,
+  GenesysApiError,
   type GenesysApiErrorDetails,
   OAuthClientNotFoundError,
   PlatformApiRequestError,
@@ -173,37 +173,34 @@ export function createGenesysAdminClient(
   };
 
   async function call(spec: Call): Promise<Record<string, unknown>> {
-    const started = clock.now();
-    let replayed401 = false;
-    for (let attempt = 1;; attempt++) {
-      if (spec.signal?.aborted) {
-        throw new AbortedError({ cause: spec.signal.reason });
-      }
-      const outcome = await attemptOnce(spec);
-      if (outcome.kind === "ok") return outcome.body;
-      if (outcome.kind === "stale-token" && !replayed401) {
-        replayed401 = true;
-        options.invalidateToken?.(outcome.token);
-        continue;
-      }
-      const error = outcome.error;
-      if (outcome.kind !== "retry" || attempt >= policy.maxAttempts) {
+    try {
+      return await withRetry(() => attemptWithReplay(spec), {
+        ...policy,
+        clock,
+        random,
+        signal: spec.signal,
+        isRetriable: (error) => retryVerdict(error, policy),
+      });
+    } catch (error) {
+      if (error instanceof GenesysApiError || error instanceof AbortedError) {
         throw error;
       }
-      const wait = outcome.retryAfterMs ??
-        backoffDelay(attempt, policy, random);
-      if (
-        wait > policy.maxRetryAfterMs ||
-        clock.now() + wait - started > policy.maxElapsedMs
-      ) {
-        throw error;
-      }
-      try {
-        await delay(wait, clock, spec.signal);
-      } catch (reason) {
-        throw new AbortedError({ cause: reason });
-      }
+      if (spec.signal?.aborted) throw new AbortedError({ cause: error });
+      throw error;
     }
+  }
+
+  /** One attempt; a 401 that says the token went stale is replayed once with a fresh token. */
+  async function attemptWithReplay(
+    spec: Call,
+  ): Promise<Record<string, unknown>> {
+    let outcome = await attemptOnce(spec);
+    if (outcome.kind === "stale-token") {
+      options.invalidateToken?.(outcome.token);
+      outcome = await attemptOnce(spec);
+    }
+    if (outcome.kind === "ok") return outcome.body;
+    throw outcome.error;
   }
 
   type Outcome =
@@ -373,6 +370,20 @@ export function createGenesysAdminClient(
       return Object.freeze({ ...client, secret: new Secret(secret) });
     },
   });
+}
+
+/**
+ * How the one retry loop treats an admin call's failure: 429 waits as asked
+ * (and gives up at once when asked for longer than `maxRetryAfterMs`, as a
+ * retry sooner would only be refused again); 5xx and network failures back
+ * off; anything else is final.
+ */
+function retryVerdict(error: unknown, policy: RetryPolicy): RetryVerdict {
+  if (error instanceof AdminRateLimitedError) {
+    if (error.retryAfterMs === undefined) return true;
+    return error.retryAfterMs <= policy.maxRetryAfterMs && error.retryAfterMs;
+  }
+  return error instanceof PlatformApiUnavailableError;
 }
 
 function resolveApiUrl(value: unknown): string {

@@ -1,0 +1,302 @@
+import assert from "node:assert/strict";
+import { createDualSecretAuth, type DualSecretAuth } from "../../mod.ts";
+import { createKvFleet } from "../../kv.ts";
+import { startGenesysEmulator } from "../../testing.ts";
+import { createFleet } from "../../src/fleet/member.ts";
+import {
+  createMemoryFleetStore,
+  type FleetStore,
+} from "../../src/fleet/store.ts";
+import type { AuthEvent } from "../../src/events.ts";
+
+const CLIENTS = [
+  { clientId: "blue-id", secret: "blue-secret", tokenLifetimeSeconds: 600 },
+  { clientId: "green-id", secret: "green-secret", tokenLifetimeSeconds: 600 },
+];
+const CREDENTIALS = [
+  { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
+  { label: "green", clientId: "green-id", clientSecret: "green-secret" },
+];
+const FAST = { pollIntervalMs: 40, leaseMs: 2_000, storeTimeoutMs: 500 };
+
+const until = async (what: string, check: () => boolean, ms = 5_000) => {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+};
+
+async function fleetOf(
+  n: number,
+  tokenUrl: string,
+  store: FleetStore,
+  extra: {
+    tokensPerCredential?: number;
+    events?: AuthEvent[];
+    sealKey?: string;
+  } = {},
+): Promise<DualSecretAuth[]> {
+  const auths = Array.from({ length: n }, (_, i) =>
+    createDualSecretAuth({
+      credentials: CREDENTIALS,
+      tokenUrl,
+      tokensPerCredential: extra.tokensPerCredential,
+      onEvent: (event) => extra.events?.push(event),
+      fleet: createFleet(store, {
+        ...FAST,
+        instanceId: `i${i}`,
+        sealKey: extra.sealKey,
+      }),
+    }));
+  // Let every instance beat once, so the pool assignment is settled.
+  await until(
+    "heartbeats",
+    () => auths.every((auth) => auth.status().fleet?.instances === n),
+  );
+  return auths;
+}
+
+Deno.test("fleet mode in one process (memory store)", async (t) => {
+  await t.step("N instances, K = 1: one token request", async () => {
+    await using emulator = startGenesysEmulator({ clients: CLIENTS });
+    const auths = await fleetOf(5, emulator.tokenUrl, createMemoryFleetStore());
+    try {
+      const tokens = await Promise.all(auths.map((a) => a.getAccessToken()));
+      assert.equal(new Set(tokens).size, 1);
+      assert.equal(emulator.stats().tokenRequests, 1);
+    } finally {
+      await Promise.all(auths.map((a) => a.close()));
+    }
+  });
+
+  await t.step(
+    "8 instances, K = 4: four token requests, each slot used twice",
+    async () => {
+      await using emulator = startGenesysEmulator({ clients: CLIENTS });
+      const auths = await fleetOf(
+        8,
+        emulator.tokenUrl,
+        createMemoryFleetStore(),
+        {
+          tokensPerCredential: 4,
+        },
+      );
+      try {
+        const tokens = await Promise.all(auths.map((a) => a.getAccessToken()));
+        assert.equal(new Set(tokens).size, 4);
+        assert.equal(emulator.stats().tokenRequests, 4);
+        const slots = auths.map((a) => a.status().fleet!.slots.blue);
+        assert.deepEqual(
+          slots.flat().sort(),
+          [0, 0, 1, 1, 2, 2, 3, 3],
+        );
+      } finally {
+        await Promise.all(auths.map((a) => a.close()));
+      }
+    },
+  );
+
+  await t.step(
+    "2 instances, K = 4: each serves two slots in turn",
+    async () => {
+      await using emulator = startGenesysEmulator({ clients: CLIENTS });
+      const auths = await fleetOf(
+        2,
+        emulator.tokenUrl,
+        createMemoryFleetStore(),
+        {
+          tokensPerCredential: 4,
+        },
+      );
+      try {
+        const seen = new Set<string>();
+        for (let i = 0; i < 4; i++) {
+          for (const auth of auths) seen.add(await auth.getAccessToken());
+        }
+        assert.equal(seen.size, 4);
+        assert.equal(emulator.stats().tokenRequests, 4);
+      } finally {
+        await Promise.all(auths.map((a) => a.close()));
+      }
+    },
+  );
+
+  await t.step("rotate() on one instance reaches the others", async () => {
+    await using emulator = startGenesysEmulator({ clients: CLIENTS });
+    const auths = await fleetOf(3, emulator.tokenUrl, createMemoryFleetStore());
+    try {
+      await Promise.all(auths.map((a) => a.getAccessToken()));
+      await auths[0].rotate({ to: "green" });
+      await until(
+        "every instance on green",
+        () => auths.every((a) => a.status().active === "green"),
+      );
+      assert.ok(auths.every((a) => a.status().fleet!.activeGeneration >= 2));
+    } finally {
+      await Promise.all(auths.map((a) => a.close()));
+    }
+  });
+
+  await t.step(
+    "a rejection is sent once for the fleet, then skipped",
+    async () => {
+      await using emulator = startGenesysEmulator({ clients: CLIENTS });
+      const events: AuthEvent[] = [];
+      const auths = await fleetOf(
+        4,
+        emulator.tokenUrl,
+        createMemoryFleetStore(),
+        {
+          events,
+        },
+      );
+      try {
+        emulator.regenerateSecret("blue-id");
+        const tokens = await Promise.all(auths.map((a) => a.getAccessToken()));
+        assert.equal(new Set(tokens).size, 1);
+        const stats = emulator.stats();
+        assert.equal(stats.tokenRequestsByClient["blue-id"], 1);
+        assert.equal(stats.tokenRequestsByClient["green-id"], 1);
+        assert.ok(auths.every((a) => a.status().active === "green"));
+      } finally {
+        await Promise.all(auths.map((a) => a.close()));
+      }
+    },
+  );
+
+  await t.step(
+    "a failing store never fails a caller; a warning says so",
+    async () => {
+      await using emulator = startGenesysEmulator({ clients: CLIENTS });
+      const healthy = createMemoryFleetStore();
+      let down = false;
+      const flaky = new Proxy(healthy, {
+        get(target, name) {
+          const value = target[name as keyof FleetStore];
+          if (typeof value !== "function") return value;
+          return (...args: unknown[]) =>
+            down
+              ? Promise.reject(new Error("store down"))
+              : (value as (...a: unknown[]) => unknown).apply(target, args);
+        },
+      });
+      const events: AuthEvent[] = [];
+      const auths = await fleetOf(3, emulator.tokenUrl, flaky, { events });
+      try {
+        down = true;
+        const tokens = await Promise.all(auths.map((a) => a.getAccessToken()));
+        assert.equal(tokens.length, 3);
+        assert.ok(
+          events.some((e) =>
+            e.type === "warning" && e.code === "FLEET_STORE_UNAVAILABLE"
+          ),
+        );
+        await until(
+          "store seen down",
+          () => auths.every((a) => a.status().fleet!.store === "unavailable"),
+        );
+        down = false;
+        await until(
+          "store seen back",
+          () => auths.every((a) => a.status().fleet!.store === "ok"),
+        );
+        assert.ok(
+          events.some((e) =>
+            e.type === "warning" && e.code === "FLEET_STORE_RECOVERED"
+          ),
+        );
+      } finally {
+        down = false;
+        await Promise.all(auths.map((a) => a.close()));
+      }
+    },
+  );
+
+  await t.step(
+    "instances() lists live heartbeats; close removes one",
+    async () => {
+      await using emulator = startGenesysEmulator({ clients: CLIENTS });
+      const auths = await fleetOf(
+        3,
+        emulator.tokenUrl,
+        createMemoryFleetStore(),
+      );
+      try {
+        await auths[1].getAccessToken();
+        const list = await auths[0].fleet!.instances();
+        assert.deepEqual(list.map((i) => i.instanceId), ["i0", "i1", "i2"]);
+        assert.ok(list.every((i) => i.version && i.until > Date.now()));
+        assert.equal(list[0].credentials[0].label, "blue");
+        assert.doesNotMatch(JSON.stringify(list), /secret/);
+        await auths[2].close();
+        assert.deepEqual(
+          (await auths[0].fleet!.instances()).map((i) => i.instanceId),
+          ["i0", "i1"],
+        );
+      } finally {
+        await Promise.all(auths.map((a) => a.close()));
+      }
+    },
+  );
+});
+
+Deno.test("fleet mode on Deno KV: sealed tokens, no plaintext in the store", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  const kv = await Deno.openKv(":memory:");
+  const sealKey = btoa(
+    String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))),
+  );
+  const make = (id: string, key = sealKey) =>
+    createDualSecretAuth({
+      credentials: CREDENTIALS,
+      tokenUrl: emulator.tokenUrl,
+      fleet: createKvFleet(kv, {
+        prefix: ["svc"],
+        instanceId: id,
+        sealKey: key,
+        ...FAST,
+      }),
+    });
+  const a = make("a");
+  const b = make("b");
+  try {
+    const token = await a.getAccessToken();
+    assert.equal(await b.getAccessToken(), token);
+    assert.equal(emulator.stats().tokenRequests, 1);
+    const dump: string[] = [];
+    for await (const entry of kv.list({ prefix: [] })) {
+      dump.push(JSON.stringify(entry.value));
+    }
+    const all = dump.join("\n");
+    assert.ok(!all.includes(token), "the token is sealed");
+    assert.ok(!all.includes("blue-secret"), "no secret");
+  } finally {
+    await a.close();
+    await b.close();
+    kv.close();
+  }
+});
+
+Deno.test("without a fleet, tokensPerCredential = K hands out K tokens in turn", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  await using auth = createDualSecretAuth({
+    credentials: CREDENTIALS,
+    tokenUrl: emulator.tokenUrl,
+    tokensPerCredential: 3,
+  });
+  const seen: string[] = [];
+  for (let i = 0; i < 6; i++) seen.push(await auth.getAccessToken());
+  assert.equal(new Set(seen).size, 3);
+  assert.equal(seen[0], seen[3]);
+  assert.equal(emulator.stats().tokenRequests, 3);
+  assert.throws(
+    () =>
+      createDualSecretAuth({
+        credentials: CREDENTIALS,
+        tokenUrl: emulator.tokenUrl,
+        tokensPerCredential: 0,
+      }),
+    /tokensPerCredential/,
+  );
+});
