@@ -219,5 +219,8 @@ export async function sharedOrOwnRedis(): Promise<
     return { url: external, [Symbol.asyncDispose]: () => Promise.resolve() };
   }
   const server = await startRedisServer();
-  return { url: server.url, [Symbol.asyncDispose]: () => server[Symbol.asyncDispose]() };
+  return {
+    url: server.url,
+    [Symbol.asyncDispose]: () => server[Symbol.asyncDispose](),
+  };
 }
