@@ -11,8 +11,12 @@ import { createKvFleet, openKvRetrying } from "../../kv.ts";
 
 /** The child's configuration (the first argument, as JSON). */
 export interface ChildConfig {
-  /** The shared KV file; absent: no fleet (each process on its own). */
+  /** The shared KV file; absent (and no `redisUrl`): no fleet (each process on its own). */
   readonly kvPath?: string;
+  /** The shared Redis instead of a KV file (`./redis`). */
+  readonly redisUrl?: string;
+  /** The Redis key prefix; default `fleet-test`. */
+  readonly redisPrefix?: string;
   /** The emulator's token endpoint. */
   readonly tokenUrl: string;
   /** The emulator's API base URL. */
@@ -48,6 +52,19 @@ const say = (line: Record<string, unknown>) =>
 const kv = config.kvPath === undefined
   ? undefined
   : await openKvRetrying(config.kvPath);
+// Imported only when asked for, so KV children do not load the Redis client.
+const redisFleet = config.redisUrl === undefined
+  ? undefined
+  : (await import("../../redis.ts")).createRedisFleet({
+    url: config.redisUrl,
+    prefix: config.redisPrefix ?? "fleet-test",
+    instanceId: config.instanceId,
+    pollIntervalMs: config.pollIntervalMs,
+    leaseMs: config.leaseMs,
+    storeTimeoutMs: config.storeTimeoutMs,
+    heartbeatMs: config.heartbeatMs,
+  });
+const inFleet = kv !== undefined || redisFleet !== undefined;
 const warnings: string[] = [];
 const auth = createDualSecretAuth({
   credentials: config.credentials,
@@ -57,6 +74,7 @@ const auth = createDualSecretAuth({
   onEvent: (event) => {
     if (event.type === "warning") warnings.push(event.code);
   },
+  ...(redisFleet === undefined ? {} : { fleet: redisFleet }),
   ...(kv === undefined ? {} : {
     fleet: createKvFleet(kv, {
       prefix: ["fleet-test"],
@@ -124,7 +142,7 @@ async function run(intervalMs: number, api: boolean): Promise<void> {
 // Ready once this instance sees the whole fleet (so the pool is assigned).
 const readyBy = Date.now() + 20_000;
 while (
-  kv !== undefined &&
+  inFleet &&
   (auth.status().fleet?.instances ?? 0) < config.fleetSize &&
   Date.now() < readyBy
 ) {

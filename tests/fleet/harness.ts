@@ -39,14 +39,18 @@ export interface FleetChild {
  *
  * @param config Its configuration.
  * @param kvDir The directory of the KV file (read and write permission).
+ * @param runtime Another program to run instead of `deno run child.ts`
+ *   (such as Node with a script speaking the same JSON lines); the config is
+ *   appended to its arguments.
  * @returns The running child.
  */
 export function startFleetChild(
   config: ChildConfig,
   kvDir: string,
+  runtime?: { readonly program: string; readonly args: readonly string[] },
 ): FleetChild {
-  const command = new Deno.Command(Deno.execPath(), {
-    args: [
+  const command = new Deno.Command(runtime?.program ?? Deno.execPath(), {
+    args: runtime ? [...runtime.args, JSON.stringify(config)] : [
       "run",
       "--quiet",
       "--unstable-kv",
