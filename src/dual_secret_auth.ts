@@ -191,6 +191,7 @@ export function createDualSecretAuth(
       (_, i) => new CredentialSlot(first.credential, slotContext, i + 1),
     ),
   ];
+  const pooled = config.tokensPerCredential > 1;
   const allPoolIndexes = Array.from(
     { length: config.tokensPerCredential },
     (_, i) => i,
@@ -225,10 +226,15 @@ export function createDualSecretAuth(
     if (now < lastNow) onClockWentBack(lastNow - now);
     lastNow = now;
     const label = activeStore.get();
-    const member = label === undefined ? undefined : servingSlot(label);
-    const grant = member === undefined ? undefined : tokenStore.get(member.key);
+    // Without a pool the grant's key is the label: no pool lookup here.
+    const member = pooled && label !== undefined
+      ? servingSlot(label)
+      : undefined;
+    const grant = label === undefined
+      ? undefined
+      : tokenStore.get(member?.key ?? label);
     if (grant !== undefined && now < grant.refreshAt) {
-      fleetLink?.used(label!, now);
+      if (fleetLink !== undefined) fleetLink.used(label!, now);
       return grant.accessToken;
     }
     return await acquire(callOptions?.signal, member);

@@ -49,6 +49,7 @@ const kv = config.kvPath === undefined
   ? undefined
   : await openKvRetrying(config.kvPath);
 const warnings: string[] = [];
+const requested: { at: number; background: boolean; label: string }[] = [];
 const auth = createDualSecretAuth({
   credentials: config.credentials,
   tokenUrl: config.tokenUrl,
@@ -56,6 +57,13 @@ const auth = createDualSecretAuth({
   refreshMarginMs: config.refreshMarginMs,
   onEvent: (event) => {
     if (event.type === "warning") warnings.push(event.code);
+    if (event.type === "token.acquired") {
+      requested.push({
+        at: Date.now(),
+        background: event.background,
+        label: event.label,
+      });
+    }
   },
   ...(kv === undefined ? {} : {
     fleet: createKvFleet(kv, {
@@ -160,6 +168,7 @@ for await (const chunk of Deno.stdin.readable) {
         apiOk,
         api429,
         firstOkAt,
+        requested,
         errors: errors.slice(0, 5),
         warnings: [...new Set(warnings)],
         status: auth.status(),
