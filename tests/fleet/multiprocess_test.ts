@@ -149,11 +149,13 @@ Deno.test({
         const end = Date.now() + 3_000;
         while (!killed && Date.now() < end) {
           for await (
-            const entry of kv.list<{ holder: string }>({
+            const entry of kv.list<Uint8Array>({
               prefix: ["fleet-test", "slot"],
             })
           ) {
-            if (entry.key.at(-1) === "lease") killed = entry.value.holder;
+            if (entry.key.at(-1) === "lease") {
+              killed = JSON.parse(new TextDecoder().decode(entry.value)).holder;
+            }
           }
           if (!killed) await sleep(20);
         }
