@@ -82,10 +82,12 @@ export {
   type TokenStore,
 } from "./src/store.ts";
 export type {
+  ApiRateLimitedEvent,
   AuthEvent,
   AuthEventListener,
   ErrorSummary,
   FailoverEvent,
+  ReprobeEvent,
   RetryEvent,
   RotatedEvent,
   TokenAcquiredEvent,
@@ -105,6 +107,7 @@ export {
   type OAuthErrorDetails,
   PermissionDeniedError,
   RateLimitedError,
+  RedirectRefusedError,
   type RejectedCredentialSummary,
   RotationFailedError,
   TokenEndpointUnavailableError,
@@ -112,6 +115,7 @@ export {
   UnknownCredentialError,
 } from "./src/errors.ts";
 export {
+  type ApiRateLimitOptions,
   type AuthChallenge,
   parseWwwAuthenticate,
 } from "./src/authorized_fetch.ts";

@@ -32,6 +32,9 @@ export function abortable<T>(
 ): Promise<T> {
   if (signal === undefined) return promise;
   if (signal.aborted) {
+    // Nobody awaits the work for this caller now: its failure must not be
+    // left unhandled.
+    promise.catch(() => undefined);
     return Promise.reject(new AbortedError({ cause: signal.reason }));
   }
   return new Promise<T>((resolve, reject) => {

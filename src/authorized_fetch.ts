@@ -4,6 +4,10 @@
  *
  * @module
  */
+import type { Clock } from "./clock.ts";
+import { AbortedError } from "./errors.ts";
+import type { ApiRateLimitedEvent } from "./events.ts";
+import { parseRetryAfter, withRetry } from "./retry.ts";
 
 /** One challenge of a `WWW-Authenticate` header. */
 export interface AuthChallenge {
@@ -89,6 +93,39 @@ export function isStaleTokenChallenge(response: Response): boolean {
     bearer.params.error === "invalid_token";
 }
 
+/** How `auth.fetch` waits out an API's 429 (Genesys Cloud: 300 requests a minute per token). */
+export interface ApiRateLimitOptions {
+  /**
+   * Most retries after a 429, per call; the last 429 is then returned.
+   *
+   * @default {2}
+   */
+  readonly maxRetries?: number;
+  /**
+   * The longest `Retry-After` waited; a 429 asking for longer is returned at
+   * once (a retry sooner would be refused again).
+   *
+   * @default {60_000}
+   */
+  readonly maxRetryAfterMs?: number;
+  /**
+   * The methods retried. Only idempotent ones by default; add `"POST"` (or
+   * `"PATCH"`) only where sending the request twice is safe.
+   *
+   * @default {["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]}
+   */
+  readonly methods?: readonly string[];
+}
+
+/** The defaults of {@linkcode ApiRateLimitOptions}. */
+export const DEFAULT_API_RATE_LIMIT: Readonly<
+  Required<ApiRateLimitOptions>
+> = Object.freeze({
+  maxRetries: 2,
+  maxRetryAfterMs: 60_000,
+  methods: Object.freeze(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]),
+});
+
 /** What {@linkcode authorizedFetch} needs. */
 export interface AuthorizedFetchContext {
   /** Gets a valid token. */
@@ -97,6 +134,14 @@ export interface AuthorizedFetchContext {
   invalidate(token: string): void;
   /** The fetch to send with. */
   readonly fetch: typeof fetch;
+  /** Aborts every call in flight when the owner closes (they reject with its reason). */
+  readonly closeSignal?: AbortSignal;
+  /** The clock of 429 waits; without it, a 429 is returned as it is. */
+  readonly clock?: Clock;
+  /** How 429s are waited out. */
+  readonly rateLimit?: ApiRateLimitOptions;
+  /** Receives an event before each 429 wait. */
+  readonly emit?: (event: ApiRateLimitedEvent) => void;
 }
 
 /** A request taken apart so it can be sent twice. */
@@ -105,13 +150,25 @@ interface ReplayableRequest {
   readonly init: RequestInit;
 }
 
+/** Thrown inside the retry loop for a 429 worth waiting out. */
+class RetriableResponse {
+  constructor(readonly response: Response, readonly waitMs: number | true) {}
+}
+
 /**
  * Sends a request with `Authorization: Bearer <token>`. On a 401 whose
  * challenge says the token is stale, drops that token, gets a fresh one and
- * sends the request once more. A stream body is buffered first so it can be
- * sent twice. 403 and other statuses are returned as they are.
+ * sends the request once more. On a 429 for a method that may be retried,
+ * waits `Retry-After` (bounded) and sends again, a bounded number of times. A
+ * stream body is buffered first so it can be sent twice. 403 and other
+ * statuses are returned as they are.
  *
- * @param context Token source and fetch.
+ * Abort rule: a signal already aborted rejects at once with
+ * `AbortedError` (cause: `signal.reason`), and so does an abort during the
+ * token wait, the request or a 429 wait; the owner's close rejects calls in
+ * flight with its reason (`ClosedError`).
+ *
+ * @param context Token source, fetch, and the owner's close signal and clock.
  * @param input What `fetch` takes.
  * @param init What `fetch` takes.
  * @returns The response.
@@ -121,26 +178,123 @@ export async function authorizedFetch(
   input: RequestInfo | URL,
   init?: RequestInit,
 ): Promise<Response> {
+  const callerSignal = input instanceof Request
+    ? (init?.signal ?? input.signal)
+    : init?.signal ?? undefined;
+  if (callerSignal?.aborted) {
+    throw new AbortedError({ cause: callerSignal.reason });
+  }
   const request =
     input instanceof Request || init?.body instanceof ReadableStream
       ? await buffered(input, init)
       : { url: input, init: init ?? {} };
+  const { closeSignal } = context;
+  // Without a caller signal the close signal goes as it is: no allocation.
+  const signal = callerSignal === undefined
+    ? closeSignal
+    : closeSignal === undefined
+    ? callerSignal
+    : AbortSignal.any([callerSignal, closeSignal]);
   // Sending (url, init), rather than a Request built from another Request,
   // keeps the wrapper's cost per call small.
   const send = (token: string) =>
     context.fetch(request.url, {
       ...request.init,
       headers: withBearer(request.init.headers, token),
+      signal,
     });
-  const signal = request.init.signal ?? undefined;
-  const token = await context.getAccessToken({ signal });
-  const response = await send(token);
-  if (response.status !== 401 || !isStaleTokenChallenge(response)) {
-    return response;
+  const sendWithReplay = async () => {
+    const token = await context.getAccessToken({ signal: callerSignal });
+    const response = await send(token);
+    if (response.status !== 401 || !isStaleTokenChallenge(response)) {
+      return response;
+    }
+    await response.body?.cancel();
+    context.invalidate(token);
+    return await send(await context.getAccessToken({ signal: callerSignal }));
+  };
+  try {
+    const first = await sendWithReplay();
+    if (first.status !== 429 || context.clock === undefined) return first;
+    return await retryRateLimited(
+      context,
+      first,
+      sendWithReplay,
+      request,
+      signal,
+    );
+  } catch (error) {
+    if (closeSignal?.aborted) throw closeSignal.reason;
+    if (callerSignal?.aborted && !(error instanceof AbortedError)) {
+      throw new AbortedError({ cause: callerSignal.reason });
+    }
+    throw error;
   }
-  await response.body?.cancel();
-  context.invalidate(token);
-  return await send(await context.getAccessToken({ signal }));
+}
+
+/** Waits out 429s through the one retry loop; gives the last 429 back when it gives up. */
+async function retryRateLimited(
+  context: AuthorizedFetchContext,
+  first: Response,
+  sendWithReplay: () => Promise<Response>,
+  request: ReplayableRequest,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
+  const limits = { ...DEFAULT_API_RATE_LIMIT, ...context.rateLimit };
+  const method = (request.init.method ?? "GET").toUpperCase();
+  if (!limits.methods.includes(method)) return first;
+  const clock = context.clock!;
+  const verdict = (response: Response) => {
+    if (response.status !== 429) return undefined;
+    const asked = parseRetryAfter(
+      response.headers.get("retry-after"),
+      clock.now(),
+    );
+    return asked === undefined ? true : asked;
+  };
+  try {
+    return await withRetry(async (attempt) => {
+      const response = attempt === 1 ? first : await sendWithReplay();
+      const wait = verdict(response);
+      if (wait === undefined) return response;
+      throw new RetriableResponse(response, wait);
+    }, {
+      maxAttempts: limits.maxRetries + 1,
+      maxRetryAfterMs: limits.maxRetryAfterMs,
+      maxElapsedMs: Infinity,
+      baseDelayMs: 1_000,
+      maxDelayMs: limits.maxRetryAfterMs,
+      clock,
+      signal,
+      isRetriable: (thrown) =>
+        thrown instanceof RetriableResponse &&
+        (thrown.waitMs === true || thrown.waitMs <= limits.maxRetryAfterMs) &&
+        thrown.waitMs,
+      onRetry: ({ attempt, delayMs, error }) => {
+        void (error as RetriableResponse).response.body?.cancel();
+        context.emit?.({
+          type: "api.rate_limited",
+          method,
+          url: describeUrl(request.url),
+          attempt,
+          delayMs,
+        });
+      },
+    });
+  } catch (thrown) {
+    if (thrown instanceof RetriableResponse) return thrown.response;
+    throw thrown;
+  }
+}
+
+/** A URL without its query and fragment, which may carry secrets. */
+function describeUrl(url: string | URL): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return "(relative URL)";
+  }
 }
 
 /** The caller's headers plus `Authorization`, leaving the caller's object as it was. */

@@ -7,13 +7,15 @@
 import {
   AbortedError,
   CredentialRejectedError,
-  type DualSecretAuthError,
+  DualSecretAuthError,
+  InvalidTokenResponseError,
   PermissionDeniedError,
   RateLimitedError,
   TokenEndpointUnavailableError,
   TokenRequestError,
 } from "./errors.ts";
 import { parseRetryAfter } from "./retry.ts";
+import { SendFailure } from "./send.ts";
 
 /** OAuth error codes that mean "this credential does not work". */
 const REJECTION_CODES: ReadonlySet<string> = new Set([
@@ -21,9 +23,6 @@ const REJECTION_CODES: ReadonlySet<string> = new Set([
   "unauthorized_client",
   "invalid_grant",
 ]);
-
-/** How long an OAuth error description may be before it is cut. */
-const MAX_DESCRIPTION = 200;
 
 /**
  * Whether an error may go away by itself, so the request should be retried.
@@ -50,6 +49,8 @@ export function isRetryable(error: DualSecretAuthError): boolean {
  * @param text The response body.
  * @param label The credential's label (for messages).
  * @param now The current time, for `Retry-After` dates.
+ * @param quote Quotes server text, redacted and capped; by default nothing
+ *   the server wrote is quoted.
  * @returns The error to throw or retry on.
  */
 export function classifyErrorResponse(
@@ -57,9 +58,10 @@ export function classifyErrorResponse(
   text: string,
   label: string,
   now: number,
+  quote: (value: unknown) => string | undefined = () => undefined,
 ): DualSecretAuthError {
   const { status } = response;
-  const body = readOAuthError(text);
+  const body = readOAuthError(text, quote);
   if (status === 429) {
     return new RateLimitedError(
       parseRetryAfter(response.headers.get("retry-after"), now),
@@ -79,39 +81,41 @@ export function classifyErrorResponse(
 }
 
 /**
- * Classifies a `fetch` that threw or a body that could not be read.
+ * Classifies a failed send of a token request.
  *
- * @param error What was thrown.
- * @param timedOut Whether the library's own timeout aborted the request.
- * @param callerSignal The caller's signal, to tell its abort from ours.
- * @returns A transient error; an abort error when the caller aborted; a
- *   permission error when the runtime refused the connection.
+ * @param error What {@linkcode send} threw.
+ * @returns A transient error for timeouts and network failures; an abort
+ *   error when the caller aborted; a permission error when the runtime
+ *   refused the connection; an invalid response for a body over the limit; a
+ *   redirect refusal as it is.
  */
-export function classifyFetchFailure(
-  error: unknown,
-  timedOut: boolean,
-  callerSignal?: AbortSignal,
-): DualSecretAuthError {
-  if (timedOut) {
-    return new TokenEndpointUnavailableError("request timed out", undefined, {
+export function classifyFetchFailure(error: unknown): DualSecretAuthError {
+  if (error instanceof DualSecretAuthError) return error;
+  if (!(error instanceof SendFailure)) {
+    return new TokenEndpointUnavailableError("unexpected failure", undefined, {
       cause: error,
     });
   }
-  if (callerSignal?.aborted) return new AbortedError({ cause: error });
-  const name = error instanceof Error ? error.name : "error";
-  // Deno's NotCapable (and the older PermissionDenied), named without a
-  // reference to `Deno` so the library stays web-standard.
-  if (name === "NotCapable" || name === "PermissionDenied") {
-    const detail = (error as Error).message.replace(/, run again with.*$/s, "");
-    return new PermissionDeniedError(detail, { cause: error });
+  switch (error.kind) {
+    case "aborted":
+      return new AbortedError({ cause: error.cause });
+    case "permission":
+      return new PermissionDeniedError(error.message, { cause: error.cause });
+    case "too-large":
+      return new InvalidTokenResponseError(
+        `${error.message}; raise maxResponseBytes if the endpoint really sends that much`,
+        error.status ?? 0,
+      );
+    default:
+      return new TokenEndpointUnavailableError(error.message, undefined, {
+        cause: error.cause,
+      });
   }
-  return new TokenEndpointUnavailableError(`network ${name}`, undefined, {
-    cause: error,
-  });
 }
 
 function readOAuthError(
   text: string,
+  quote: (value: unknown) => string | undefined,
 ): { oauthError?: string; description?: string } {
   let parsed: unknown;
   try {
@@ -124,12 +128,12 @@ function readOAuthError(
     string,
     unknown
   >;
+  const code = typeof error === "string" && /^[\x20-\x7e]{1,64}$/.test(error)
+    ? quote(error)
+    : undefined;
   return {
-    oauthError: typeof error === "string" && /^[\x20-\x7e]{1,64}$/.test(error)
-      ? error
-      : undefined,
-    description: typeof description === "string"
-      ? description.slice(0, MAX_DESCRIPTION)
-      : undefined,
+    // A code that had to be redacted is no OAuth code at all.
+    oauthError: code === error ? code : undefined,
+    description: quote(description),
   };
 }

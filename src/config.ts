@@ -4,12 +4,19 @@
  *
  * @module
  */
+import { isLoopback, resolveAllowedUrl } from "./allowed_url.ts";
+import type { ApiRateLimitOptions } from "./authorized_fetch.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { ConfigError } from "./errors.ts";
 import type { AuthEventListener } from "./events.ts";
 import { resolveRegion } from "./regions.ts";
+import { UNENCODABLE } from "./redact.ts";
 import { DEFAULT_RETRY, type RetryOptions, type RetryPolicy } from "./retry.ts";
 import { Secret } from "./secret.ts";
+import {
+  DEFAULT_MAX_RESPONSE_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+} from "./send.ts";
 import type { ActiveStore, TokenStore } from "./store.ts";
 import type { Fleet } from "./fleet/link.ts";
 
@@ -51,8 +58,20 @@ export interface DualSecretAuthOptions {
   readonly refreshMarginMs?: number;
   /** Timeout of one token request, body included. Default 10,000. */
   readonly requestTimeoutMs?: number;
+  /**
+   * The largest token response body read; a longer one is cancelled and
+   * refused as an invalid token response.
+   *
+   * @default {65_536}
+   */
+  readonly maxResponseBytes?: number;
   /** Retry policy for transient token endpoint failures. */
   readonly retry?: RetryOptions;
+  /**
+   * How `auth.fetch` waits out an API's 429 for idempotent methods (POST only
+   * when listed); `false` returns every 429 at once.
+   */
+  readonly apiRateLimit?: ApiRateLimitOptions | false;
   /** Receives events; see `AuthEvent`. */
   readonly onEvent?: AuthEventListener;
   /** Where grants are cached; default: in memory. */
@@ -107,8 +126,12 @@ export interface ResolvedConfig {
   readonly refreshMarginMs: number;
   /** Request timeout in ms. */
   readonly requestTimeoutMs: number;
+  /** The largest token response body read, in bytes. */
+  readonly maxResponseBytes: number;
   /** Retry policy. */
   readonly retry: RetryPolicy;
+  /** How `auth.fetch` waits out 429s, or `false`. */
+  readonly apiRateLimit: ApiRateLimitOptions | false;
   /** Tokens per credential (the pool). */
   readonly tokensPerCredential: number;
 }
@@ -125,8 +148,7 @@ export interface ConfigWarning {
 
 /** Default `refreshMarginMs`: five minutes. */
 export const DEFAULT_REFRESH_MARGIN_MS = 300_000;
-/** Default `requestTimeoutMs`: ten seconds. */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+export { DEFAULT_REQUEST_TIMEOUT_MS, isLoopback };
 
 /**
  * Validates options and fills in defaults.
@@ -182,7 +204,12 @@ export function resolveConfig(
       "requestTimeoutMs",
       options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     ),
+    maxResponseBytes: positive(
+      "maxResponseBytes",
+      options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    ),
     retry: resolveRetry(options.retry),
+    apiRateLimit: resolveApiRateLimit(options.apiRateLimit),
     tokensPerCredential: poolSize(options.tokensPerCredential),
   });
 }
@@ -294,6 +321,7 @@ function resolveSecret(
       `the secret of "${label}" is missing or empty; set it (for example from an environment variable)`,
     );
   }
+  encodable(option, text);
   return new Secret(trimmed(option, text, label, warnings));
 }
 
@@ -319,7 +347,17 @@ function requiredText(option: string, value: unknown, trim = true): string {
   if (typeof value !== "string" || value.trim() === "") {
     throw new ConfigError(option, "must be a non-empty string");
   }
+  encodable(option, value);
   return trim ? value.trim() : value;
+}
+
+/** A lone surrogate cannot be sent: refuse it here rather than at each request. */
+function encodable(option: string, value: string): void {
+  try {
+    encodeURIComponent(value);
+  } catch {
+    throw new ConfigError(option, UNENCODABLE);
+  }
 }
 
 function resolveTokenUrl(options: DualSecretAuthOptions): string {
@@ -332,39 +370,8 @@ function resolveTokenUrl(options: DualSecretAuthOptions): string {
   if (options.tokenUrl === undefined) {
     return resolveRegion(options.environment ?? "mypurecloud.com").tokenUrl;
   }
-  let url: URL;
-  try {
-    url = new URL(options.tokenUrl);
-  } catch {
-    throw new ConfigError("tokenUrl", "is not a valid absolute URL");
-  }
-  if (url.protocol === "http:" && !isLoopback(url.hostname)) {
-    throw new ConfigError(
-      "tokenUrl",
-      `http:// is allowed only on loopback (127.0.0.1, localhost, [::1]); use https://${url.host}${url.pathname}`,
-    );
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new ConfigError("tokenUrl", "must be an https:// URL");
-  }
-  if (url.username || url.password) {
-    throw new ConfigError(
-      "tokenUrl",
-      "must not contain user info; credentials go in credentials[]",
-    );
-  }
+  const url = resolveAllowedUrl("tokenUrl", options.tokenUrl);
   return url.href;
-}
-
-/**
- * Whether a URL host name is a loopback address.
- *
- * @param hostname A host name as `URL.hostname` gives it.
- * @returns True for localhost, 127.0.0.0/8 and [::1].
- */
-export function isLoopback(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "[::1]" ||
-    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
 /** What each injected dependency must offer: its methods, or itself a function. */
@@ -428,6 +435,41 @@ function resolveRetry(retry: RetryOptions | undefined): RetryPolicy {
       "retry.maxRetryAfterMs",
       merged.maxRetryAfterMs,
     ),
+  });
+}
+
+function resolveApiRateLimit(
+  value: ApiRateLimitOptions | false | undefined,
+): ApiRateLimitOptions | false {
+  if (value === false || value === undefined) return value ?? {};
+  if (typeof value !== "object" || value === null) {
+    throw new ConfigError("apiRateLimit", "must be an object or false");
+  }
+  const { maxRetries, maxRetryAfterMs, methods } = value;
+  if (
+    maxRetries !== undefined &&
+    (!Number.isInteger(maxRetries) || maxRetries < 0)
+  ) {
+    throw new ConfigError(
+      "apiRateLimit.maxRetries",
+      "must be a whole number ≥ 0",
+    );
+  }
+  if (maxRetryAfterMs !== undefined) {
+    nonNegative("apiRateLimit.maxRetryAfterMs", maxRetryAfterMs);
+  }
+  if (
+    methods !== undefined &&
+    (!Array.isArray(methods) || methods.some((m) => typeof m !== "string"))
+  ) {
+    throw new ConfigError(
+      "apiRateLimit.methods",
+      "must be a list of HTTP methods",
+    );
+  }
+  return Object.freeze({
+    ...value,
+    ...(methods ? { methods: methods.map((m) => m.toUpperCase()) } : {}),
   });
 }
 

@@ -16,6 +16,7 @@ import {
 } from "./errors.ts";
 import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
 import { type RetryVerdict, withRetry } from "./retry.ts";
+import type { Redactor } from "./redact.ts";
 import type { CachedGrant, TokenStore } from "./store.ts";
 import type { FleetLink } from "./fleet/link.ts";
 import { requestToken, type TokenGrant } from "./token_endpoint.ts";
@@ -30,7 +31,8 @@ import { requestToken, type TokenGrant } from "./token_endpoint.ts";
  * - `expired`: the cached token has expired and is never served;
  * - `unavailable`: no usable token and the last request failed transiently;
  * - `rejected`: the token endpoint rejected the credential; stays so until it
- *   is replaced or re-verified.
+ *   is replaced, re-verified, or (when no credential serves) a probe with
+ *   backoff succeeds.
  */
 export type CredentialState =
   | "idle"
@@ -51,9 +53,18 @@ export interface SlotContext {
   readonly emit: (event: AuthEvent) => void;
   /** Aborts every request when the instance closes. */
   readonly closeSignal: AbortSignal;
+  /** Redacts every secret and token of the instance from server text. */
+  readonly redact: Redactor;
   /** The fleet this instance joined: token requests go through its leases. */
   readonly fleet?: FleetLink;
 }
+
+/** The first wait before a rejected credential is probed again, when nothing else serves. */
+export const REPROBE_INITIAL_DELAY_MS = 1_000;
+/** The longest wait between probes of a rejected credential. */
+export const REPROBE_MAX_DELAY_MS = 300_000;
+
+const noop = () => {};
 
 /** A token request's failure as {@linkcode withRetry} sees it: the server's wait, a backoff, or give up. */
 function retryVerdict(error: DualSecretAuthError): RetryVerdict {
@@ -80,6 +91,8 @@ export class CredentialSlot {
   #lastError: ErrorSummary | undefined;
   #retired = false;
   #nextBackgroundAttemptAt = 0;
+  #probeFailures = 0;
+  #nextProbeAt = 0;
 
   /**
    * Creates an empty slot.
@@ -120,17 +133,43 @@ export class CredentialSlot {
   }
 
   /**
-   * The cached grant, unless it has expired.
+   * When a probe of this rejected credential may next start (ms since the
+   * epoch), or `undefined` when it is not rejected.
+   */
+  get nextProbeAt(): number | undefined {
+    return this.#rejection ? this.#nextProbeAt : undefined;
+  }
+
+  /**
+   * The grant this slot may serve at `now`: cached for this client id, not
+   * expired, and the credential not rejected. The one rule of the fast path,
+   * failover ranking, `state()` and `status()`.
    *
    * @param now The current time.
-   * @returns The cached grant if it has not expired at `now`.
+   * @returns The grant, or `undefined`.
    */
-  validGrant(now: number): CachedGrant | undefined {
+  servable(now: number): CachedGrant | undefined {
     const grant = this.#context.store.get(this.key);
     return grant !== undefined && now < grant.expiresAt &&
-        grant.clientId === this.credential.clientId
+        grant.clientId === this.credential.clientId &&
+        this.#rejection === undefined
       ? grant
       : undefined;
+  }
+
+  /**
+   * Whether a refresh is due at `now`: there is no servable grant, or it is
+   * inside its refresh margin.
+   *
+   * @param now The current time.
+   * @param grant The servable grant, when the caller already has it.
+   * @returns Whether to refresh.
+   */
+  needsRefresh(
+    now: number,
+    grant: CachedGrant | undefined = this.servable(now),
+  ): boolean {
+    return grant === undefined || now >= grant.refreshAt;
   }
 
   /**
@@ -141,13 +180,36 @@ export class CredentialSlot {
    */
   state(now: number): CredentialState {
     if (this.#rejection) return "rejected";
-    const grant = this.#context.store.get(this.key);
-    if (grant !== undefined && now < grant.expiresAt) {
-      return now < grant.refreshAt ? "ready" : "stale";
+    const grant = this.servable(now);
+    if (grant !== undefined) {
+      return this.needsRefresh(now, grant) ? "stale" : "ready";
     }
     if (this.#inflight) return "fetching";
-    if (grant !== undefined) return "expired";
+    const stored = this.#context.store.get(this.key);
+    if (stored?.clientId === this.credential.clientId) return "expired";
     return this.#lastError ? "unavailable" : "idle";
+  }
+
+  /**
+   * Probes a rejected credential again once its backoff (from
+   * {@linkcode REPROBE_INITIAL_DELAY_MS}, doubling up to
+   * {@linkcode REPROBE_MAX_DELAY_MS}) has passed: joins a probe in flight,
+   * starts one when due, else returns `undefined`. For when no other
+   * credential serves, so a brief fault never becomes a permanent outage.
+   *
+   * @param now The current time.
+   * @returns The probe, or `undefined` when none is due.
+   */
+  probe(now: number): Promise<CachedGrant> | undefined {
+    if (this.#rejection === undefined) return undefined;
+    if (this.#inflight) return this.#inflight;
+    if (now < this.#nextProbeAt) return undefined;
+    this.#context.emit({
+      type: "reprobe",
+      label: this.label,
+      attempt: this.#probeFailures,
+    });
+    return this.acquire();
   }
 
   /**
@@ -159,45 +221,15 @@ export class CredentialSlot {
    * @returns The new grant.
    */
   acquire(background = false, verify = false): Promise<CachedGrant> {
-    this.#inflight ??= this.#throughFleet(background, verify).finally(() => {
-      this.#inflight = undefined;
-    });
-    return this.#inflight;
-  }
-
-  /** A fleet's grant or lease first; else this instance's own request. */
-  async #throughFleet(
-    background: boolean,
-    verify: boolean,
-  ): Promise<CachedGrant> {
-    const { fleet } = this.#context;
-    if (fleet === undefined) return await this.#requestWithRetry(background);
-    let sent = false;
-    try {
-      const grant = await fleet.request(
-        this.label,
-        this.poolIndex,
-        { background, verify },
-        () => {
-          sent = true;
-          return this.#requestWithRetry(background);
-        },
-      );
-      if (!sent) this.#adopt(grant);
-      return grant;
-    } catch (error) {
-      // A rejection the fleet already saw: fail over without sending one.
-      throw sent ? error : this.#fail(this.#ours(error), background);
+    if (this.#inflight === undefined) {
+      this.#inflight = this.#throughFleet(background, verify).finally(() => {
+        this.#inflight = undefined;
+      });
+      // Callers that stopped waiting (aborted) must not leave the shared
+      // request's failure unhandled; each caller still sees it.
+      this.#inflight.catch(noop);
     }
-  }
-
-  /** Takes a grant another instance of the fleet requested. */
-  #adopt(grant: CachedGrant): void {
-    if (this.#retired) return;
-    this.#context.store.set(this.key, grant);
-    this.#rejection = undefined;
-    this.#lastError = undefined;
-    this.#nextBackgroundAttemptAt = 0;
+    return this.#inflight;
   }
 
   /**
@@ -238,6 +270,42 @@ export class CredentialSlot {
     this.invalidate();
   }
 
+  /** A fleet's grant or lease first; else this instance's own request. */
+  async #throughFleet(
+    background: boolean,
+    verify: boolean,
+  ): Promise<CachedGrant> {
+    const { fleet } = this.#context;
+    if (fleet === undefined) return await this.#requestWithRetry(background);
+    let sent = false;
+    try {
+      const grant = await fleet.request(
+        this.label,
+        this.poolIndex,
+        { background, verify },
+        () => {
+          sent = true;
+          return this.#requestWithRetry(background);
+        },
+      );
+      if (!sent) this.#adopt(grant);
+      return grant;
+    } catch (error) {
+      // A rejection the fleet already saw: fail over without sending one.
+      throw sent ? error : this.#fail(this.#ours(error), background);
+    }
+  }
+
+  /** Takes a grant another instance of the fleet requested. */
+  #adopt(grant: CachedGrant): void {
+    if (this.#retired) return;
+    this.#context.store.set(this.key, grant);
+    this.#rejection = undefined;
+    this.#lastError = undefined;
+    this.#nextBackgroundAttemptAt = 0;
+    this.#probeFailures = 0;
+  }
+
   async #requestWithRetry(background: boolean): Promise<CachedGrant> {
     const { config, closeSignal } = this.#context;
     const started = config.clock.now();
@@ -254,7 +322,9 @@ export class CredentialSlot {
           fetch: config.fetch,
           clock: config.clock,
           timeoutMs: config.requestTimeoutMs,
+          maxResponseBytes: config.maxResponseBytes,
           signal: closeSignal,
+          redact: this.#context.redact,
         });
       }, {
         ...config.retry,
@@ -308,6 +378,7 @@ export class CredentialSlot {
     this.#rejection = undefined;
     this.#lastError = undefined;
     this.#nextBackgroundAttemptAt = 0;
+    this.#probeFailures = 0;
     this.#context.emit({
       type: "token.acquired",
       label: this.label,
@@ -324,6 +395,12 @@ export class CredentialSlot {
     this.#lastError = summariseError(error);
     if (error instanceof CredentialRejectedError) {
       this.#rejection = error;
+      this.#nextProbeAt = this.#context.config.clock.now() +
+        Math.min(
+          REPROBE_MAX_DELAY_MS,
+          REPROBE_INITIAL_DELAY_MS * 2 ** this.#probeFailures,
+        );
+      this.#probeFailures++;
       this.invalidate();
     }
     this.#context.emit({

@@ -6,7 +6,10 @@
  * @module
  */
 import { abortable } from "./abortable.ts";
-import { authorizedFetch } from "./authorized_fetch.ts";
+import {
+  authorizedFetch,
+  type AuthorizedFetchContext,
+} from "./authorized_fetch.ts";
 import {
   type ConfigWarning,
   type CredentialInput,
@@ -17,6 +20,7 @@ import {
 } from "./config.ts";
 import { CredentialSlot, type CredentialState } from "./credential_slot.ts";
 import {
+  AbortedError,
   AllCredentialsRejectedError,
   ClosedError,
   CredentialRejectedError,
@@ -25,7 +29,12 @@ import {
   UnknownCredentialError,
 } from "./errors.ts";
 import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
-import { createMemoryActiveStore, createMemoryTokenStore } from "./store.ts";
+import { createRedactor, credentialForms } from "./redact.ts";
+import {
+  type CachedGrant,
+  createMemoryActiveStore,
+  createMemoryTokenStore,
+} from "./store.ts";
 import type { FleetHandle, FleetSummary } from "./fleet/link.ts";
 
 /** One credential in {@linkcode AuthStatus}. No secret, no token. */
@@ -76,20 +85,37 @@ export interface GetAccessTokenOptions {
   readonly signal?: AbortSignal;
 }
 
-/** An auth instance; see {@linkcode createDualSecretAuth}. */
+/**
+ * An auth instance; see {@linkcode createDualSecretAuth}.
+ *
+ * Abort rule, the same for `getAccessToken`, `fetch` and `rotate`: a signal
+ * already aborted rejects at once with `AbortedError` (its `cause` is
+ * `signal.reason`) before any cache read or request; an abort while waiting
+ * (for a token, the API, or a 429 wait) rejects with `AbortedError` too. A
+ * shared token request goes on for the other callers. `close()` rejects the
+ * calls in flight with `ClosedError`.
+ */
 export interface DualSecretAuth extends AsyncDisposable {
   /**
    * A valid access token of the active credential: cached, refreshed ahead of
    * expiry, shared among concurrent callers, failed over on rejection.
    *
-   * @throws {AllCredentialsRejectedError} When every credential is rejected.
+   * @throws {AllCredentialsRejectedError} When every credential is rejected;
+   *   they are probed again with backoff (1 s doubling to 5 min) and
+   *   `nextProbeAt` says when a call may next probe.
+   * @throws {AbortedError} When the signal aborted (see the abort rule).
    * @throws {TokenEndpointUnavailableError} When retries ran out on 5xx, network errors or timeouts.
    * @throws {RateLimitedError} When the token endpoint kept answering 429.
    */
   getAccessToken(options?: GetAccessTokenOptions): Promise<string>;
   /**
    * `fetch` with `Authorization: Bearer`; a 401 with a stale-token challenge
-   * invalidates that token and replays the request once.
+   * invalidates that token and replays the request once; a 429 for an
+   * idempotent method waits `Retry-After` and sends again (see
+   * `apiRateLimit`). Responses are returned as `fetch` returns them.
+   *
+   * @throws {AbortedError} When the signal aborted (see the abort rule).
+   * @throws {ClosedError} When the instance closed meanwhile.
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /**
@@ -109,9 +135,9 @@ export interface DualSecretAuth extends AsyncDisposable {
    * @throws {ConfigError} When the list is invalid (nothing changes then).
    */
   setCredentials(credentials: readonly CredentialInput[]): void;
-  /** A snapshot without secrets or tokens. */
+  /** A snapshot without secrets or tokens. It only reads: safe for a health endpoint. */
   status(): AuthStatus;
-  /** Aborts requests in flight and waits for them; later calls throw {@linkcode ClosedError}. */
+  /** Aborts requests in flight (token requests and `fetch` calls) and waits for them; later calls throw {@linkcode ClosedError}. */
   close(): Promise<void>;
   /** The fleet this instance joined (the `fleet` option), else `undefined`. */
   readonly fleet?: FleetHandle;
@@ -170,16 +196,31 @@ export function createDualSecretAuth(
 
   const emit = (event: AuthEvent): void => {
     try {
-      options.onEvent?.(event);
+      // A listener's bug, thrown or rejected, must not break authentication
+      // nor crash the process with an unhandled rejection.
+      const result: unknown = options.onEvent?.(event);
+      if (result instanceof Promise) result.catch(() => undefined);
     } catch {
-      // A listener's bug must not break authentication.
+      // Dropped, as above.
     }
   };
+  /** Every secret and token this instance holds, in every echoed form. */
+  const redact = createRedactor(function* () {
+    for (const [label, slot] of slots) {
+      const { clientId, clientSecret } = slot.credential;
+      yield* credentialForms(clientId, clientSecret.reveal());
+      for (const member of pools.get(label) ?? [slot]) {
+        const token = tokenStore.get(member.key)?.accessToken;
+        if (token !== undefined) yield token;
+      }
+    }
+  });
   const slotContext = {
     config,
     store: tokenStore,
     emit,
     closeSignal: closeController.signal,
+    redact,
     fleet: fleetLink,
   };
   const newSlot = (credential: ResolvedCredential) =>
@@ -191,6 +232,7 @@ export function createDualSecretAuth(
       (_, i) => new CredentialSlot(first.credential, slotContext, i + 1),
     ),
   ];
+  const pooled = config.tokensPerCredential > 1;
   const allPoolIndexes = Array.from(
     { length: config.tokensPerCredential },
     (_, i) => i,
@@ -200,20 +242,47 @@ export function createDualSecretAuth(
     slots.set(credential.label, newSlot(credential));
   }
   for (const slot of slots.values()) pools.set(slot.label, newPool(slot));
-  if (!slots.has(activeStore.get() ?? "")) activeStore.set(config.active);
   warnings.forEach(emitWarning);
+  if (activeStore.get() === undefined) activeStore.set(config.active);
+  else repairActive();
 
   function emitWarning(warning: ConfigWarning): void {
     emit({ type: "warning", ...warning });
   }
 
-  function activeSlot(): CredentialSlot {
+  /**
+   * The active label, read only: the active store's, or, when it names no
+   * configured credential, the one {@linkcode repairActive} would pick.
+   */
+  function activeLabel(): string {
+    const label = activeStore.get();
+    return label !== undefined && slots.has(label)
+      ? label
+      : fallbackSlot().label;
+  }
+
+  function fallbackSlot(): CredentialSlot {
+    return pickStandby(undefined) ?? slots.values().next().value!;
+  }
+
+  /**
+   * The active slot; when the active store names no configured credential
+   * (a shared store written by another configuration), writes the fallback
+   * there and says so with a warning. Only the serving path repairs.
+   */
+  function repairActive(): CredentialSlot {
     const label = activeStore.get();
     const slot = label === undefined ? undefined : slots.get(label);
     if (slot !== undefined) return slot;
-    // The shared active label names a credential this instance lacks.
-    const fallback = pickStandby(undefined) ?? slots.values().next().value!;
+    const fallback = fallbackSlot();
     activeStore.set(fallback.label);
+    emitWarning({
+      code: "ACTIVE_UNKNOWN",
+      label: fallback.label,
+      message: `The active store named "${label}", which is not configured (${
+        [...slots.keys()].join(", ")
+      }); "${fallback.label}" is active now. Check what writes the shared active store.`,
+    });
     return fallback;
   }
 
@@ -221,17 +290,20 @@ export function createDualSecretAuth(
     callOptions?: GetAccessTokenOptions,
   ): Promise<string> {
     if (closed) throw new ClosedError();
+    const signal = callOptions?.signal;
+    if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
     const now = clock.now();
     if (now < lastNow) onClockWentBack(lastNow - now);
     lastNow = now;
-    const label = activeStore.get();
-    const member = label === undefined ? undefined : servingSlot(label);
-    const grant = member === undefined ? undefined : tokenStore.get(member.key);
-    if (grant !== undefined && now < grant.refreshAt) {
-      fleetLink?.used(label!, now);
+    const label = activeStore.get() ?? "";
+    // Without a pool the credential's slot serves: no pool lookup here.
+    const slot = pooled ? servingSlot(label) : slots.get(label);
+    const grant = slot?.servable(now);
+    if (grant !== undefined && !slot!.needsRefresh(now, grant)) {
+      if (fleetLink !== undefined) fleetLink.used(label, now);
       return grant.accessToken;
     }
-    return await acquire(callOptions?.signal, member);
+    return await acquire(signal, slot);
   }
 
   /** The pool member that serves the next call: in turn over this instance's share of the pool. */
@@ -247,11 +319,18 @@ export function createDualSecretAuth(
     return pools.get(slot.label)?.[slot.poolIndex] === slot;
   }
 
+  /** A credential's rejected pool member, if any: the credential stands rejected. */
+  function rejectedMember(label: string): CredentialSlot | undefined {
+    const pool = pools.get(label);
+    if (pool === undefined || pool.length === 1) {
+      return pool?.[0].rejection ? pool[0] : undefined;
+    }
+    return pool.find((slot) => slot.rejection);
+  }
+
   /** A credential's rejection, if any of its pool members was rejected. */
   function rejectionOf(label: string): CredentialRejectedError | undefined {
-    const pool = pools.get(label);
-    if (pool === undefined || pool.length === 1) return pool?.[0].rejection;
-    return pool.find((slot) => slot.rejection)?.rejection;
+    return rejectedMember(label)?.rejection;
   }
 
   /**
@@ -275,23 +354,23 @@ export function createDualSecretAuth(
     // expired on its way here (a clock jump, a tiny lifetime) costs a lap too.
     for (let lap = 0; lap <= slots.size + 2; lap++) {
       if (closed) throw new ClosedError();
-      const primary = activeSlot();
+      const active = repairActive();
       // The first lap keeps the pool member the fast path chose, so the pool
-      // is handed out in turn.
-      const slot = lap === 0 && chosen?.label === primary.label &&
+      // is handed out in turn; a rejected member speaks for its credential.
+      const member = lap === 0 && chosen?.label === active.label &&
           isCurrent(chosen)
         ? chosen
-        : servingSlot(primary.label) ?? primary;
-      const rejection = rejectionOf(slot.label);
+        : servingSlot(active.label) ?? active;
+      const slot = rejectedMember(member.label) ?? member;
       const now = clock.now();
-      const cached = rejection ? undefined : slot.validGrant(now);
+      const cached = slot.servable(now);
       if (cached !== undefined) {
-        if (now >= cached.refreshAt) refreshAhead(slot, now);
-        fleetLink?.used(slot.label, now);
+        if (slot.needsRefresh(now, cached)) refreshAhead(slot, now);
+        if (fleetLink !== undefined) fleetLink.used(slot.label, now);
         return cached.accessToken;
       }
       try {
-        const grant = rejection ? Promise.reject(rejection) : slot.acquire();
+        const grant = slot.rejection ? probeOrFail(slot, now) : slot.acquire();
         const fresh = await abortable(grant, signal);
         // A credential removed meanwhile must not serve; the next lap picks
         // from the current list.
@@ -307,6 +386,58 @@ export function createDualSecretAuth(
     }
     throw new TokenEndpointUnavailableError(
       "every token received had already expired; check the clock and the token lifetime",
+    );
+  }
+
+  /**
+   * The token of a rejected active slot: a failover when another credential
+   * may serve; else, so that a brief fault never becomes a permanent outage,
+   * a probe of the first rejected credential whose backoff has passed (the
+   * active one first; one in flight is joined). A probe that succeeds on
+   * another credential makes it active.
+   */
+  function probeOrFail(
+    slot: CredentialSlot,
+    now: number,
+  ): Promise<CachedGrant> {
+    const rejection = slot.rejection!;
+    if (pickStandby(slot.label) !== undefined) return Promise.reject(rejection);
+    const others = [...slots.values()].filter((other) => other !== slot);
+    for (const candidate of [slot, ...others]) {
+      const probe = candidate.probe(now);
+      if (probe === undefined) continue;
+      if (candidate === slot) return probe;
+      return probe.then((grant) => {
+        if (slots.get(candidate.label) === candidate) {
+          activeStore.set(candidate.label);
+          fleetLink?.failedOver(candidate.label);
+          emit({
+            type: "failover",
+            from: slot.label,
+            to: candidate.label,
+            error: summariseError(rejection),
+          });
+        }
+        return grant;
+      });
+    }
+    return Promise.reject(allRejected(rejection));
+  }
+
+  function allRejected(cause: unknown): AllCredentialsRejectedError {
+    const now = clock.now();
+    const probes = [...slots.values()]
+      .map((slot) => slot.nextProbeAt)
+      .filter((at): at is number => at !== undefined);
+    return new AllCredentialsRejectedError(
+      [...slots.values()].map((slot) => ({
+        label: slot.label,
+        state: slot.state(now),
+        oauthError: rejectionOf(slot.label)?.oauthError,
+        status: rejectionOf(slot.label)?.status,
+      })),
+      { cause },
+      probes.length === 0 ? undefined : { at: Math.min(...probes), now },
     );
   }
 
@@ -335,17 +466,7 @@ export function createDualSecretAuth(
       return; // Another caller already moved traffic on.
     }
     const next = pickStandby(from.label);
-    if (next === undefined) {
-      throw new AllCredentialsRejectedError(
-        [...slots.values()].map((slot) => ({
-          label: slot.label,
-          state: slot.state(clock.now()),
-          oauthError: rejectionOf(slot.label)?.oauthError,
-          status: rejectionOf(slot.label)?.status,
-        })),
-        { cause: error },
-      );
-    }
+    if (next === undefined) throw allRejected(error);
     activeStore.set(next.label);
     fleetLink?.failedOver(next.label);
     emit({
@@ -362,13 +483,17 @@ export function createDualSecretAuth(
   ): CredentialSlot | undefined {
     const now = clock.now();
     const rank = (slot: CredentialSlot) =>
-      slot.validGrant(now) ? 0 : slot.lastError ? 2 : 1;
+      slot.servable(now) ? 0 : slot.lastError ? 2 : 1;
     return [...slots.values()]
       .filter((slot) => slot.label !== exclude && !rejectionOf(slot.label))
       .sort((a, b) => rank(a) - rank(b))[0];
   }
 
   function rotate(rotateOptions: RotateOptions): Promise<RotationResult> {
+    const signal = rotateOptions?.signal;
+    if (signal?.aborted) {
+      return Promise.reject(new AbortedError({ cause: signal.reason }));
+    }
     const run = rotation.then(() => rotateNow(rotateOptions));
     rotation = run.catch(() => undefined);
     return run;
@@ -376,11 +501,12 @@ export function createDualSecretAuth(
 
   async function rotateNow({ to, signal }: RotateOptions) {
     if (closed) throw new ClosedError();
+    if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
     const target = slots.get(to);
     if (target === undefined) {
       throw new UnknownCredentialError(to, [...slots.keys()]);
     }
-    const from = activeSlot().label;
+    const from = activeLabel();
     let grant;
     try {
       grant = await abortable(target.verify(), signal);
@@ -461,9 +587,9 @@ export function createDualSecretAuth(
   function status(): AuthStatus {
     const now = clock.now();
     return {
-      active: activeSlot().label,
+      active: activeLabel(),
       credentials: [...slots.values()].map((slot) => {
-        const grant = slot.validGrant(now);
+        const grant = slot.servable(now);
         return {
           label: slot.label,
           clientId: slot.credential.clientId,
@@ -485,14 +611,18 @@ export function createDualSecretAuth(
     await fleetLink?.close();
   }
 
+  const fetchContext: AuthorizedFetchContext = {
+    getAccessToken,
+    invalidate,
+    fetch: config.fetch,
+    closeSignal: closeController.signal,
+    ...(config.apiRateLimit === false
+      ? {}
+      : { clock, rateLimit: config.apiRateLimit, emit }),
+  };
   const auth: DualSecretAuth = {
     getAccessToken,
-    fetch: (input, init) =>
-      authorizedFetch(
-        { getAccessToken, invalidate, fetch: config.fetch },
-        input,
-        init,
-      ),
+    fetch: (input, init) => authorizedFetch(fetchContext, input, init),
     rotate,
     invalidate,
     setCredentials,

@@ -5,6 +5,9 @@
  *
  * @module
  */
+import type { GenesysErrorCode } from "./genesys/errors.ts";
+import type { ENV_CONFIG_INVALID } from "./rotation/env_config.ts";
+import type { RotationErrorCode } from "./rotation/staged_rotation.ts";
 
 /** The stable error codes, one per error class. */
 export const ErrorCode: {
@@ -20,6 +23,7 @@ export const ErrorCode: {
   readonly PERMISSION_DENIED: "PERMISSION_DENIED";
   readonly CLOSED: "CLOSED";
   readonly ABORTED: "ABORTED";
+  readonly REDIRECT_REFUSED: "REDIRECT_REFUSED";
 } = Object.freeze(
   {
     CONFIG_INVALID: "CONFIG_INVALID",
@@ -34,6 +38,7 @@ export const ErrorCode: {
     PERMISSION_DENIED: "PERMISSION_DENIED",
     CLOSED: "CLOSED",
     ABORTED: "ABORTED",
+    REDIRECT_REFUSED: "REDIRECT_REFUSED",
   } as const,
 );
 
@@ -41,10 +46,16 @@ export const ErrorCode: {
 export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 
 /**
- * A stable error code: one of {@linkcode ErrorCode}, or a code of the
- * rotation tooling (`GENESYS_*`, `ROTATION_*`, `ENV_CONFIG_INVALID`).
+ * Every stable error code: the core's ({@linkcode ErrorCode}), the Genesys
+ * admin client's (`GenesysErrorCode` of `./rotation`), the staged rotation's
+ * (`RotationErrorCode`) and the environment configuration's
+ * (`ENV_CONFIG_INVALID`).
  */
-export type AnyErrorCode = ErrorCode | (string & Record<never, never>);
+export type AnyErrorCode =
+  | ErrorCode
+  | GenesysErrorCode
+  | RotationErrorCode
+  | typeof ENV_CONFIG_INVALID;
 
 /**
  * The base class of every error this library throws. Switch on `code`.
@@ -84,6 +95,8 @@ export class DualSecretAuthError extends Error {
 
 /** The options are invalid; the message says which one and how to fix it. */
 export class ConfigError extends DualSecretAuthError {
+  /** Always {@linkcode ErrorCode.CONFIG_INVALID}. */
+  declare readonly code: typeof ErrorCode.CONFIG_INVALID;
   /** The option at fault, as a path such as `credentials[1].clientSecret`. */
   readonly option: string;
 
@@ -114,6 +127,8 @@ export interface OAuthErrorDetails {
  * `unauthorized_client` or `invalid_grant`). Only this error causes failover.
  */
 export class CredentialRejectedError extends DualSecretAuthError {
+  /** Always {@linkcode ErrorCode.CREDENTIAL_REJECTED}. */
+  declare readonly code: typeof ErrorCode.CREDENTIAL_REJECTED;
   /** The label of the rejected credential. */
   readonly label: string;
   /** HTTP status of the rejection. */
@@ -142,6 +157,8 @@ export class CredentialRejectedError extends DualSecretAuthError {
 
 /** The token endpoint answered 429 and retries ran out. */
 export class RateLimitedError extends DualSecretAuthError {
+  /** Always {@linkcode ErrorCode.RATE_LIMITED}. */
+  declare readonly code: typeof ErrorCode.RATE_LIMITED;
   /** How long the server asked to wait, in ms, when it said. */
   readonly retryAfterMs?: number;
 
@@ -170,6 +187,8 @@ export class RateLimitedError extends DualSecretAuthError {
  * out, and retries ran out. Transient: no failover happened.
  */
 export class TokenEndpointUnavailableError extends DualSecretAuthError {
+  /** Always {@linkcode ErrorCode.TOKEN_ENDPOINT_UNAVAILABLE}. */
+  declare readonly code: typeof ErrorCode.TOKEN_ENDPOINT_UNAVAILABLE;
   /** HTTP status, when the endpoint answered at all. */
   readonly status?: number;
 
@@ -193,6 +212,8 @@ export class TokenEndpointUnavailableError extends DualSecretAuthError {
 
 /** The token endpoint answered 2xx with a body that is not a valid token response. */
 export class InvalidTokenResponseError extends DualSecretAuthError {
+  /** Always {@linkcode ErrorCode.INVALID_TOKEN_RESPONSE}. */
+  declare readonly code: typeof ErrorCode.INVALID_TOKEN_RESPONSE;
   /** HTTP status of the response. */
   readonly status: number;
 
@@ -220,6 +241,8 @@ export class InvalidTokenResponseError extends DualSecretAuthError {
  * Not retried and no failover: the same request would fail with any credential.
  */
 export class TokenRequestError extends DualSecretAuthError {
+  /** Always {@linkcode ErrorCode.TOKEN_REQUEST_FAILED}. */
+  declare readonly code: typeof ErrorCode.TOKEN_REQUEST_FAILED;
   /** HTTP status of the response. */
   readonly status: number;
   /** The OAuth error code, when the body had one. */
@@ -256,20 +279,30 @@ export interface RejectedCredentialSummary {
   readonly status?: number;
 }
 
-/** Every configured credential has been rejected by the token endpoint. */
+/**
+ * Every configured credential has been rejected by the token endpoint. The
+ * library probes them again with backoff, so this lasts no longer than the
+ * fault: `nextProbeAt` says when the next probe may run.
+ */
 export class AllCredentialsRejectedError extends DualSecretAuthError {
+  /** Always {@linkcode ErrorCode.ALL_CREDENTIALS_REJECTED}. */
+  declare readonly code: typeof ErrorCode.ALL_CREDENTIALS_REJECTED;
   /** Each credential with its state and rejection. */
   readonly credentials: readonly RejectedCredentialSummary[];
+  /** When a call may next probe a rejected credential (ms since the epoch), if known. */
+  readonly nextProbeAt?: number;
 
   /**
    * Creates the error.
    *
    * @param credentials Each credential's summary.
    * @param options The last rejection, as cause.
+   * @param probe When the next probe may run, and the time now.
    */
   constructor(
     credentials: readonly RejectedCredentialSummary[],
     options?: ErrorOptions,
+    probe?: { readonly at: number; readonly now: number },
   ) {
     const list = credentials.map((c) =>
       `${c.label}: ${c.state}` +
@@ -278,15 +311,23 @@ export class AllCredentialsRejectedError extends DualSecretAuthError {
     super(
       ErrorCode.ALL_CREDENTIALS_REJECTED,
       `All credentials were rejected [${list}]. ` +
+        (probe
+          ? `The next call after ${new Date(probe.at).toISOString()} (in ${
+            Math.max(0, Math.ceil((probe.at - probe.now) / 1000))
+          } s) probes them again. `
+          : "") +
         `Provide a working secret with setCredentials() or re-verify one with rotate().`,
       options,
     );
     this.credentials = credentials;
+    this.nextProbeAt = probe?.at;
   }
 }
 
 /** A label was named that is not configured. */
 export class UnknownCredentialError extends DualSecretAuthError {
+  /** Always {@linkcode ErrorCode.UNKNOWN_CREDENTIAL}. */
+  declare readonly code: typeof ErrorCode.UNKNOWN_CREDENTIAL;
   /** The unknown label. */
   readonly label: string;
 
@@ -309,6 +350,8 @@ export class UnknownCredentialError extends DualSecretAuthError {
 
 /** `rotate()` could not verify the target credential; the active one stays. */
 export class RotationFailedError extends DualSecretAuthError {
+  /** Always {@linkcode ErrorCode.ROTATION_FAILED}. */
+  declare readonly code: typeof ErrorCode.ROTATION_FAILED;
   /** The credential that stays active. */
   readonly active: string;
   /** The credential that failed verification. */
@@ -340,6 +383,8 @@ export class RotationFailedError extends DualSecretAuthError {
  * missing `--allow-net`). Not retried: no retry can succeed.
  */
 export class PermissionDeniedError extends DualSecretAuthError {
+  /** Always {@linkcode ErrorCode.PERMISSION_DENIED}. */
+  declare readonly code: typeof ErrorCode.PERMISSION_DENIED;
   /**
    * Creates the error.
    *
@@ -358,6 +403,8 @@ export class PermissionDeniedError extends DualSecretAuthError {
 
 /** The instance was closed; create a new one. */
 export class ClosedError extends DualSecretAuthError {
+  /** Always {@linkcode ErrorCode.CLOSED}. */
+  declare readonly code: typeof ErrorCode.CLOSED;
   /** Creates the error. */
   constructor() {
     super(
@@ -369,6 +416,8 @@ export class ClosedError extends DualSecretAuthError {
 
 /** The caller's `AbortSignal` aborted the operation. */
 export class AbortedError extends DualSecretAuthError {
+  /** Always {@linkcode ErrorCode.ABORTED}. */
+  declare readonly code: typeof ErrorCode.ABORTED;
   /**
    * Creates the error.
    *
@@ -380,5 +429,33 @@ export class AbortedError extends DualSecretAuthError {
       "The operation was aborted by its signal.",
       options,
     );
+  }
+}
+
+/**
+ * The server answered with a redirect. Credentials and tokens never follow
+ * one, so the request is refused at once (not retried, no failover).
+ */
+export class RedirectRefusedError extends DualSecretAuthError {
+  /** Always {@linkcode ErrorCode.REDIRECT_REFUSED}. */
+  declare readonly code: typeof ErrorCode.REDIRECT_REFUSED;
+  /** The host the server redirected to, when it said. */
+  readonly targetHost?: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param from The host that answered with the redirect.
+   * @param targetHost The host it redirected to (already redacted), if known.
+   */
+  constructor(from: string, targetHost: string | undefined) {
+    super(
+      ErrorCode.REDIRECT_REFUSED,
+      `${from} answered with a redirect${
+        targetHost ? ` to ${targetHost}` : ""
+      }; credentials and tokens never follow a redirect. ` +
+        `Configure the final URL instead (tokenUrl, environment or apiUrl).`,
+    );
+    this.targetHost = targetHost;
   }
 }

@@ -59,6 +59,34 @@ export interface RetryEvent {
   readonly error: ErrorSummary;
 }
 
+/**
+ * No credential could serve, so a rejected one is probed again (with backoff
+ * from 1 s up to 5 min); its outcome follows as `token.acquired` or
+ * `token.failed`.
+ */
+export interface ReprobeEvent {
+  /** Discriminant. */
+  readonly type: "reprobe";
+  /** The credential probed. */
+  readonly label: string;
+  /** The probe's number since the credential was first rejected, from 1. */
+  readonly attempt: number;
+}
+
+/** An API answered `auth.fetch` with 429; the call waits, then sends again. */
+export interface ApiRateLimitedEvent {
+  /** Discriminant. */
+  readonly type: "api.rate_limited";
+  /** The request's method. */
+  readonly method: string;
+  /** The request's origin and path (no query, which may hold secrets). */
+  readonly url: string;
+  /** The attempt that was answered 429, from 1. */
+  readonly attempt: number;
+  /** How long the call waits before sending again, in ms. */
+  readonly delayMs: number;
+}
+
 /** The active credential was rejected and another took over. */
 export interface FailoverEvent {
   /** Discriminant. */
@@ -85,7 +113,11 @@ export interface RotatedEvent {
 export interface WarningEvent {
   /** Discriminant. */
   readonly type: "warning";
-  /** A stable code: `WHITESPACE_TRIMMED`, `ACTIVE_REMOVED`, `CLOCK_WENT_BACK`. */
+  /**
+   * A stable code: `WHITESPACE_TRIMMED`, `ACTIVE_REMOVED`, `ACTIVE_UNKNOWN`
+   * (the active store named no configured credential and was repaired),
+   * `CLOCK_WENT_BACK`.
+   */
   readonly code: string;
   /** What happened and what to do. */
   readonly message: string;
@@ -98,11 +130,17 @@ export type AuthEvent =
   | TokenAcquiredEvent
   | TokenFailedEvent
   | RetryEvent
+  | ReprobeEvent
+  | ApiRateLimitedEvent
   | FailoverEvent
   | RotatedEvent
   | WarningEvent;
 
-/** Receives events; it must not throw (if it does, the error is dropped). */
+/**
+ * Receives events. It should not throw; if it throws, or is an async function
+ * whose promise rejects, the error is dropped so authentication goes on (and no
+ * rejection is left unhandled).
+ */
 export type AuthEventListener = (event: AuthEvent) => void;
 
 /**

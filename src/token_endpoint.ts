@@ -6,8 +6,19 @@
  */
 import type { Clock } from "./clock.ts";
 import { classifyErrorResponse, classifyFetchFailure } from "./classify.ts";
-import { InvalidTokenResponseError } from "./errors.ts";
+import { ConfigError, InvalidTokenResponseError } from "./errors.ts";
+import {
+  createRedactor,
+  credentialForms,
+  formEncode,
+  type Redactor,
+  UNENCODABLE,
+} from "./redact.ts";
 import type { Secret } from "./secret.ts";
+import { send } from "./send.ts";
+
+/** RFC 6750 §2.1 `b64token`: what an `Authorization: Bearer` value may hold. */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 /** The longest token lifetime the library believes; longer ones are cut to this. */
 export const MAX_TOKEN_LIFETIME_MS: number = 7 * 24 * 60 * 60 * 1000;
@@ -28,10 +39,25 @@ export interface TokenRequest {
   readonly fetch: typeof fetch;
   /** The clock for the timeout and `Retry-After` dates. */
   readonly clock: Clock;
-  /** Abort the request after this many ms, body included. */
-  readonly timeoutMs: number;
+  /**
+   * Abort the request after this many ms, body included.
+   *
+   * @default {10_000}
+   */
+  readonly timeoutMs?: number;
+  /**
+   * The largest response body read.
+   *
+   * @default {65_536}
+   */
+  readonly maxResponseBytes?: number;
   /** Aborts the request. */
   readonly signal?: AbortSignal;
+  /**
+   * What else to redact from the server's text, besides this credential
+   * (which is always redacted): other secrets and tokens of the caller.
+   */
+  readonly redact?: Redactor;
 }
 
 /** A validated token response. */
@@ -53,6 +79,8 @@ export interface TokenGrant {
  * @param clientId The client id.
  * @param clientSecret The client secret.
  * @returns The header value.
+ * @throws {ConfigError} When the id or secret cannot be encoded (a lone
+ *   surrogate): no request could carry it.
  *
  * @example
  * ```ts
@@ -68,65 +96,75 @@ export function basicAuthorization(
 ): string {
   // Form encoding leaves only ASCII, which btoa takes as it is.
   return `Basic ${
-    btoa(`${formEncode(clientId)}:${formEncode(clientSecret.reveal())}`)
+    btoa(
+      `${encoded("clientId", clientId)}:${
+        encoded("clientSecret", clientSecret.reveal())
+      }`,
+    )
   }`;
 }
 
+function encoded(option: string, value: string): string {
+  try {
+    return formEncode(value);
+  } catch {
+    throw new ConfigError(option, UNENCODABLE);
+  }
+}
+
 /**
- * Sends one token request and validates the answer. Does not retry.
+ * Sends one token request and validates the answer. Does not retry. Server
+ * text quoted in an error is redacted of this credential in every encoding
+ * and of whatever `redact` knows.
  *
  * @param request What to send and how.
  * @returns The validated grant.
  * @throws {import("./errors.ts").DualSecretAuthError} Classified: rejected,
- *   rate limited, unavailable, invalid response, request error, or aborted.
+ *   rate limited, unavailable, invalid response, request error, redirect
+ *   refused, or aborted.
  */
 export async function requestToken(request: TokenRequest): Promise<TokenGrant> {
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = request.clock.setTimeout(() => {
-    timedOut = true;
-    controller.abort(
-      new DOMException("token request timed out", "TimeoutError"),
-    );
-  }, request.timeoutMs);
-  const onCallerAbort = () => controller.abort(request.signal?.reason);
-  request.signal?.addEventListener("abort", onCallerAbort, { once: true });
-  if (request.signal?.aborted) onCallerAbort();
+  const authorization = basicAuthorization(
+    request.clientId,
+    request.clientSecret,
+  );
+  const own = credentialForms(request.clientId, request.clientSecret.reveal());
+  const ownRedactor = createRedactor(() => own);
+  const redact: Redactor = request.redact === undefined
+    ? ownRedactor
+    : (text) => ownRedactor(request.redact!(text));
+  let sent;
   try {
-    let response: Response;
-    let text: string;
-    try {
-      response = await request.fetch(request.tokenUrl, {
-        method: "POST",
-        headers: {
-          "authorization": basicAuthorization(
-            request.clientId,
-            request.clientSecret,
-          ),
-          "content-type": "application/x-www-form-urlencoded",
-          "accept": "application/json",
-        },
-        body: formBody(request.scope),
-        signal: controller.signal,
-        redirect: "error",
-      });
-      text = await response.text();
-    } catch (error) {
-      throw classifyFetchFailure(error, timedOut, request.signal);
-    }
-    if (!response.ok) {
-      throw classifyErrorResponse(
-        response,
-        text,
-        request.label,
-        request.clock.now(),
-      );
-    }
-    return parseTokenResponse(text, response.status);
-  } finally {
-    request.clock.clearTimeout(timer);
-    request.signal?.removeEventListener("abort", onCallerAbort);
+    sent = await send(request.tokenUrl, {
+      method: "POST",
+      headers: {
+        "authorization": authorization,
+        "content-type": "application/x-www-form-urlencoded",
+        "accept": "application/json",
+      },
+      body: formBody(request.scope),
+    }, {
+      fetch: request.fetch,
+      clock: request.clock,
+      timeoutMs: request.timeoutMs,
+      maxResponseBytes: request.maxResponseBytes,
+      signal: request.signal,
+      redact,
+    });
+  } catch (error) {
+    throw classifyFetchFailure(error);
   }
+  const { response, text } = sent;
+  if (!response.ok) {
+    throw classifyErrorResponse(
+      response,
+      text,
+      request.label,
+      request.clock.now(),
+      sent.quote,
+    );
+  }
+  return parseTokenResponse(text, response.status);
 }
 
 /**
@@ -165,6 +203,13 @@ export function parseTokenResponse(text: string, status: number): TokenGrant {
       status,
     );
   }
+  if (!B64TOKEN.test(access_token)) {
+    // Never quoted: it is a token, or close to one.
+    throw new InvalidTokenResponseError(
+      "access_token holds characters a Bearer token cannot have (RFC 6750 b64token)",
+      status,
+    );
+  }
   if (typeof token_type !== "string" || token_type.toLowerCase() !== "bearer") {
     throw new InvalidTokenResponseError(
       `token_type is ${describe(token_type)}, expected bearer`,
@@ -192,7 +237,10 @@ export function parseTokenResponse(text: string, status: number): TokenGrant {
 
 function describe(value: unknown): string {
   if (value === undefined) return "missing";
-  if (typeof value === "string") return `the string "${value.slice(0, 20)}"`;
+  // A string is not quoted: a server may echo a secret in any field.
+  if (typeof value === "string") {
+    return `a string of ${value.length} characters`;
+  }
   if (typeof value === "number" || typeof value === "boolean") {
     return `${typeof value} ${value}`;
   }
@@ -208,12 +256,4 @@ function formBody(scope: string | undefined): URLSearchParams {
   const body = new URLSearchParams({ grant_type: "client_credentials" });
   if (scope) body.set("scope", scope);
   return body;
-}
-
-/** `application/x-www-form-urlencoded` encoding, as RFC 6749 Appendix B asks. */
-function formEncode(value: string): string {
-  return encodeURIComponent(value).replace(/%20/g, "+").replace(
-    /[!'()*~]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
 }

@@ -204,7 +204,7 @@ export function describeFailure(
   if (
     error instanceof DualSecretAuthError &&
     (error.code === "CONFIG_INVALID" ||
-      (error.code as string) === "ENV_CONFIG_INVALID")
+      error.code === "ENV_CONFIG_INVALID")
   ) {
     return { exitCode: EXIT_USAGE, message: error.message };
   }

@@ -15,6 +15,8 @@ import {
 } from "../src/errors.ts";
 import { readRotationEnv } from "../src/rotation/env_config.ts";
 import type { Secret } from "../src/secret.ts";
+import { createRedactor, credentialForms } from "../src/redact.ts";
+import { send, SendFailure } from "../src/send.ts";
 import { requestToken } from "../src/token_endpoint.ts";
 import {
   EXIT_FAILED,
@@ -51,8 +53,6 @@ interface Row {
   organization?: string;
   detail?: string;
 }
-
-const TIMEOUT_MS = 10_000;
 
 /**
  * Runs the verify task. Errors are thrown, not reported: wrap it in
@@ -156,48 +156,61 @@ async function check(
       clientSecret: target.secret,
       fetch: globalThis.fetch,
       clock: systemClock,
-      timeoutMs: TIMEOUT_MS,
     });
     token = grant.accessToken;
     row.tokenLifetimeSeconds = Math.round(grant.lifetimeMs / 1000);
   } catch (error) {
     return { ...row, ...classify(error, "token request") };
   }
+  let sent;
   try {
-    const response = await fetch(`${apiUrl}/api/v2/tokens/me`, {
+    sent = await send(`${apiUrl}/api/v2/tokens/me`, {
       headers: { authorization: `Bearer ${token}`, accept: "application/json" },
-      signal: AbortSignal.timeout(TIMEOUT_MS),
+    }, {
+      fetch: globalThis.fetch,
+      clock: systemClock,
+      redact: createRedactor(() => [
+        token,
+        ...credentialForms(target.clientId, target.secret.reveal()),
+      ]),
     });
-    const text = await response.text();
-    if (response.status === 401) {
-      return {
-        ...row,
-        status: "rejected",
-        detail: "the API rejected the token (HTTP 401); wrong region?",
-      };
-    }
-    if (!response.ok) {
-      return {
-        ...row,
-        status: response.status >= 500 || response.status === 429
-          ? "unreachable"
-          : "error",
-        detail: `GET /api/v2/tokens/me answered HTTP ${response.status}`,
-      };
-    }
-    const body = JSON.parse(text);
-    row.organization = typeof body?.organization?.name === "string"
-      ? body.organization.name
-      : undefined;
-    return row;
   } catch (error) {
-    const name = error instanceof Error ? error.name : "error";
+    if (!(error instanceof SendFailure)) {
+      return { ...row, ...classify(error, "GET /api/v2/tokens/me") };
+    }
     return {
       ...row,
       status: "unreachable",
-      detail: `GET /api/v2/tokens/me failed (${name})`,
+      detail: `GET /api/v2/tokens/me failed (${error.message})`,
     };
   }
+  const { response, text } = sent;
+  if (response.status === 401) {
+    return {
+      ...row,
+      status: "rejected",
+      detail: "the API rejected the token (HTTP 401); wrong region?",
+    };
+  }
+  if (!response.ok) {
+    return {
+      ...row,
+      status: response.status >= 500 || response.status === 429
+        ? "unreachable"
+        : "error",
+      detail: `GET /api/v2/tokens/me answered HTTP ${response.status}`,
+    };
+  }
+  let body: { organization?: { name?: unknown } } | undefined;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  row.organization = typeof body?.organization?.name === "string"
+    ? sent.quote(body.organization.name)
+    : undefined;
+  return row;
 }
 
 function classify(

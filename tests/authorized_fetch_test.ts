@@ -4,7 +4,10 @@ import {
   isStaleTokenChallenge,
   parseWwwAuthenticate,
 } from "../src/authorized_fetch.ts";
+import type { DualSecretAuthOptions } from "../src/config.ts";
 import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
+import { AbortedError, ClosedError } from "../src/errors.ts";
+import type { AuthEvent } from "../src/events.ts";
 import { FakeClock } from "../src/testing/fake_clock.ts";
 import {
   acceptingHandler,
@@ -309,4 +312,191 @@ Deno.test("authorizedFetch with a minimal context", async () => {
   assert.equal(response.status, 204);
   assert.deepEqual(sent, ["Bearer t1", "Bearer t2"]);
   assert.deepEqual(invalidated, ["t1"]);
+});
+
+Deno.test("auth.fetch: API 429", async (t) => {
+  const setup = (apiRateLimit?: DualSecretAuthOptions["apiRateLimit"]) => {
+    const endpoint = new FakeTokenEndpoint({
+      tokenHandler: acceptingHandler(new Set(["blue-id:blue-secret"])),
+    });
+    const clock = new FakeClock(0);
+    const events: AuthEvent[] = [];
+    const auth = createDualSecretAuth({
+      credentials: [
+        { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
+      ],
+      tokenUrl: endpoint.tokenUrl,
+      fetch: endpoint.fetch,
+      clock,
+      onEvent: (event) => events.push(event),
+      ...(apiRateLimit === undefined ? {} : { apiRateLimit }),
+    });
+    return { endpoint, clock, events, auth };
+  };
+  const tooMany = (retryAfter?: string) =>
+    textResponse(
+      429,
+      "slow down",
+      retryAfter === undefined ? {} : { "retry-after": retryAfter },
+    );
+  /** Runs `work`, moving the fake clock until it settles. */
+  const drive = async <T>(clock: FakeClock, work: Promise<T>) => {
+    let done = false;
+    const settled = work.finally(() => done = true);
+    while (!done) await clock.advance(100);
+    return await settled;
+  };
+
+  await t.step("GET waits Retry-After, then sends again", async () => {
+    const { endpoint, clock, auth, events } = setup();
+    await using _ = auth;
+    endpoint.queueApi(tooMany("2"), textResponse(200, "ok"));
+    const started = clock.now();
+    const response = await drive(
+      clock,
+      auth.fetch(`${endpoint.apiUrl}/x?q=secret`),
+    );
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), "ok");
+    assert.equal(endpoint.apiCalls, 2);
+    assert.ok(clock.now() - started >= 2_000);
+    const limited = events.filter((e) => e.type === "api.rate_limited");
+    assert.deepEqual(limited, [{
+      type: "api.rate_limited",
+      method: "GET",
+      url: `${endpoint.apiUrl}/x`,
+      attempt: 1,
+      delayMs: 2_000,
+    }]);
+  });
+
+  await t.step(
+    "every idempotent method is retried, POST and PATCH are not",
+    async () => {
+      for (const method of ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]) {
+        const { endpoint, clock, auth } = setup();
+        endpoint.queueApi(tooMany("1"), textResponse(204));
+        const response = await drive(
+          clock,
+          auth.fetch(`${endpoint.apiUrl}/x`, { method }),
+        );
+        assert.equal(response.status, 204, method);
+        await auth.close();
+      }
+      for (const method of ["POST", "PATCH"]) {
+        const { endpoint, clock, auth } = setup();
+        endpoint.queueApi(tooMany("1"), textResponse(204));
+        const response = await drive(
+          clock,
+          auth.fetch(`${endpoint.apiUrl}/x`, { method, body: "{}" }),
+        );
+        assert.equal(response.status, 429, method);
+        assert.equal(endpoint.apiCalls, 1);
+        await response.body?.cancel();
+        await auth.close();
+      }
+    },
+  );
+
+  await t.step(
+    "POST only when opted in, with its body sent again",
+    async () => {
+      const { endpoint, clock, auth } = setup({
+        methods: ["GET", "POST"],
+      });
+      await using _ = auth;
+      endpoint.queueApi(tooMany("1"), textResponse(201));
+      const response = await drive(
+        clock,
+        auth.fetch(
+          new Request(`${endpoint.apiUrl}/x`, {
+            method: "POST",
+            body: "payload",
+          }),
+        ),
+      );
+      assert.equal(response.status, 201);
+      assert.deepEqual(endpoint.apiRequests.map((r) => r.body), [
+        "payload",
+        "payload",
+      ]);
+    },
+  );
+
+  await t.step(
+    "the retries are bounded; the last 429 comes back readable",
+    async () => {
+      const { endpoint, clock, auth, events } = setup({ maxRetries: 3 });
+      await using _ = auth;
+      for (let i = 0; i < 10; i++) endpoint.queueApi(tooMany("1"));
+      const response = await drive(clock, auth.fetch(`${endpoint.apiUrl}/x`));
+      assert.equal(response.status, 429);
+      assert.equal(await response.text(), "slow down");
+      assert.equal(endpoint.apiCalls, 4);
+      assert.equal(
+        events.filter((e) => e.type === "api.rate_limited").length,
+        3,
+      );
+    },
+  );
+
+  await t.step("a Retry-After over the cap is returned at once", async () => {
+    const { endpoint, clock, auth } = setup({ maxRetryAfterMs: 5_000 });
+    await using _ = auth;
+    endpoint.queueApi(tooMany("3600"), textResponse(200));
+    const started = clock.now();
+    const response = await drive(clock, auth.fetch(`${endpoint.apiUrl}/x`));
+    assert.equal(response.status, 429);
+    assert.equal(endpoint.apiCalls, 1);
+    assert.ok(clock.now() - started < 1_000);
+    await response.body?.cancel();
+  });
+
+  await t.step("without Retry-After: a backoff from 1 s", async () => {
+    const { endpoint, clock, auth, events } = setup();
+    await using _ = auth;
+    endpoint.queueApi(tooMany(), textResponse(200));
+    const response = await drive(clock, auth.fetch(`${endpoint.apiUrl}/x`));
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+    const [event] = events.filter((e) => e.type === "api.rate_limited");
+    assert.ok(event.type === "api.rate_limited" && event.delayMs < 1_000);
+  });
+
+  await t.step(
+    "the wait is abortable (AbortedError) and ends on close (ClosedError)",
+    async () => {
+      {
+        const { endpoint, clock, auth } = setup();
+        endpoint.queueApi(tooMany("30"), textResponse(200));
+        const controller = new AbortController();
+        const pending = auth.fetch(`${endpoint.apiUrl}/x`, {
+          signal: controller.signal,
+        }).catch((e) => e);
+        await clock.advance(1_000);
+        controller.abort();
+        assert.ok((await pending) instanceof AbortedError);
+        assert.equal(endpoint.apiCalls, 1);
+        await auth.close();
+      }
+      {
+        const { endpoint, clock, auth } = setup();
+        endpoint.queueApi(tooMany("30"), textResponse(200));
+        const pending = auth.fetch(`${endpoint.apiUrl}/x`).catch((e) => e);
+        await clock.advance(1_000);
+        await auth.close();
+        assert.ok((await pending) instanceof ClosedError);
+        assert.equal(clock.pendingTimers, 0);
+      }
+    },
+  );
+
+  await t.step("apiRateLimit: false returns every 429", async () => {
+    const { endpoint, clock, auth } = setup(false);
+    await using _ = auth;
+    endpoint.queueApi(tooMany("1"), textResponse(200));
+    const response = await drive(clock, auth.fetch(`${endpoint.apiUrl}/x`));
+    assert.equal(response.status, 429);
+    await response.body?.cancel();
+  });
 });

@@ -10,10 +10,14 @@ import {
   type DualSecretAuthError,
   ErrorCode,
   InvalidTokenResponseError,
+  PermissionDeniedError,
   RateLimitedError,
+  RedirectRefusedError,
   TokenEndpointUnavailableError,
   TokenRequestError,
 } from "../src/errors.ts";
+import { quoteServerText } from "../src/redact.ts";
+import { SendFailure } from "../src/send.ts";
 
 const NOW = Date.UTC(2026, 0, 1);
 
@@ -28,6 +32,7 @@ function classify(
     text,
     "blue",
     NOW,
+    (value) => quoteServerText(value, (text) => text),
   );
 }
 
@@ -137,9 +142,11 @@ Deno.test("classifyErrorResponse", async (t) => {
 });
 
 Deno.test("classifyFetchFailure", async (t) => {
-  await t.step("our own timeout is unavailability", () => {
+  await t.step("a timeout is unavailability", () => {
     const cause = new DOMException("timed out", "TimeoutError");
-    const error = classifyFetchFailure(cause, true);
+    const error = classifyFetchFailure(
+      new SendFailure("timeout", "request timed out", { cause }),
+    );
     assert.ok(error instanceof TokenEndpointUnavailableError);
     assert.equal(error.code, ErrorCode.TOKEN_ENDPOINT_UNAVAILABLE);
     assert.match(error.message, /timed out/);
@@ -147,32 +154,58 @@ Deno.test("classifyFetchFailure", async (t) => {
     assert.equal(error.status, undefined);
   });
 
-  await t.step("a network TypeError is unavailability", () => {
+  await t.step("a network failure is unavailability", () => {
     const cause = new TypeError("error sending request");
-    const error = classifyFetchFailure(cause, false);
+    const error = classifyFetchFailure(
+      new SendFailure("network", "network TypeError", { cause }),
+    );
     assert.ok(error instanceof TokenEndpointUnavailableError);
-    assert.equal(error.code, ErrorCode.TOKEN_ENDPOINT_UNAVAILABLE);
     assert.match(error.message, /TypeError/);
     assert.equal(error.cause, cause);
     assert.equal(isRetryable(error), true);
   });
 
   await t.step("the caller's abort is AbortedError", () => {
-    const cause = new DOMException("aborted", "AbortError");
-    const error = classifyFetchFailure(cause, false, AbortSignal.abort());
+    const reason = new DOMException("aborted", "AbortError");
+    const error = classifyFetchFailure(
+      new SendFailure("aborted", "aborted", { cause: reason }),
+    );
     assert.ok(error instanceof AbortedError);
     assert.equal(error.code, ErrorCode.ABORTED);
+    assert.equal(error.cause, reason);
     assert.equal(isRetryable(error), false);
   });
 
-  await t.step("a timeout wins over a caller abort", () => {
+  await t.step(
+    "a body over the limit is an invalid response, not retried",
+    () => {
+      const error = classifyFetchFailure(
+        new SendFailure(
+          "too-large",
+          "the response body is larger than 10 bytes",
+          undefined,
+          200,
+        ),
+      );
+      assert.ok(error instanceof InvalidTokenResponseError);
+      assert.equal(error.status, 200);
+      assert.match(error.message, /maxResponseBytes/);
+      assert.equal(isRetryable(error), false);
+    },
+  );
+
+  await t.step("a permission refusal is PermissionDeniedError", () => {
     const error = classifyFetchFailure(
-      new Error("x"),
-      true,
-      AbortSignal.abort(),
+      new SendFailure("permission", 'Requires net access to "x:443"'),
     );
-    assert.ok(error instanceof TokenEndpointUnavailableError);
-    assert.equal(error.code, ErrorCode.TOKEN_ENDPOINT_UNAVAILABLE);
+    assert.ok(error instanceof PermissionDeniedError);
+    assert.equal(isRetryable(error), false);
+  });
+
+  await t.step("a library error passes as it is", () => {
+    const refused = new RedirectRefusedError("idp.example", "evil.example");
+    assert.equal(classifyFetchFailure(refused), refused);
+    assert.equal(isRetryable(refused), false);
   });
 });
 

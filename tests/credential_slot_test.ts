@@ -55,6 +55,7 @@ function setup(options: SetupOptions = {}) {
     store,
     emit: (event) => events.push(event),
     closeSignal: closer.signal,
+    redact: (text) => text,
   });
   const retries = () =>
     events.filter((e): e is RetryEvent => e.type === "retry");
@@ -249,9 +250,9 @@ Deno.test("CredentialSlot: state and grants", async (t) => {
     assert.equal(slot.state(539_999), "ready");
     assert.equal(slot.state(540_000), "stale");
     assert.equal(slot.state(599_999), "stale");
-    assert.equal(slot.validGrant(599_999)?.accessToken, "tok");
+    assert.equal(slot.servable(599_999)?.accessToken, "tok");
     assert.equal(slot.state(600_000), "expired");
-    assert.equal(slot.validGrant(600_000), undefined);
+    assert.equal(slot.servable(600_000), undefined);
   });
 
   await t.step(

@@ -6,6 +6,7 @@ import {
   ErrorCode,
   InvalidTokenResponseError,
   RateLimitedError,
+  RedirectRefusedError,
   TokenEndpointUnavailableError,
   TokenRequestError,
 } from "../src/errors.ts";
@@ -98,7 +99,11 @@ Deno.test("requestToken: request shape", async (t) => {
     );
     assert.equal(sent.headers.get("accept"), "application/json");
     assert.equal(sent.body, "grant_type=client_credentials");
-    assert.equal(sent.redirect, "error");
+    assert.equal(
+      sent.redirect,
+      "manual",
+      "a redirect is refused, not followed",
+    );
     assert.equal(clock.pendingTimers, 0, "the timeout timer was cleared");
   });
 
@@ -142,7 +147,11 @@ Deno.test("requestToken: request shape", async (t) => {
           }
           return new Response(null, {
             status: 307,
-            headers: { location: "/elsewhere" },
+            headers: {
+              location: new URL(req.url).pathname === "/oauth/token"
+                ? "/elsewhere"
+                : `https://${SECRET_CANARY}.evil.example/steal`,
+            },
           });
         },
       );
@@ -155,10 +164,26 @@ Deno.test("requestToken: request shape", async (t) => {
         clock: systemClock,
         timeoutMs: 5_000,
       }).catch((e) => e);
-      assert.ok(error instanceof TokenEndpointUnavailableError);
-      assert.equal(error.code, ErrorCode.TOKEN_ENDPOINT_UNAVAILABLE);
+      // Refused once, with a typed error naming where it pointed; no retry.
+      assert.ok(error instanceof RedirectRefusedError);
+      assert.equal(error.code, ErrorCode.REDIRECT_REFUSED);
+      assert.equal(error.targetHost, `127.0.0.1:${server.addr.port}`);
+      assert.match(error.message, /redirect to 127\.0\.0\.1/);
       assert.deepEqual(seen, ["/oauth/token"]);
       assertNoLeak(error);
+      // A target host that echoes the secret is named redacted.
+      const echoed = await requestToken({
+        tokenUrl: `http://127.0.0.1:${server.addr.port}/echo`,
+        label: "blue",
+        clientId: "blue-id",
+        clientSecret: new Secret(SECRET_CANARY),
+        fetch: globalThis.fetch,
+        clock: systemClock,
+        timeoutMs: 5_000,
+      }).catch((e) => e);
+      assert.ok(echoed instanceof RedirectRefusedError);
+      assert.match(echoed.message, /\[redacted\]\.evil\.example/);
+      assertNoLeak(echoed);
     },
   );
 });

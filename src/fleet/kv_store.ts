@@ -137,6 +137,28 @@ export function retryLocked<T>(
   });
 }
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Values are stored as UTF-8 JSON bytes, not as structured clones: Deno KV
+ * stores those in V8's serialization format, which an older V8 (Node's, with
+ * npm:@deno/kv) cannot read. Bytes read the same in every runtime.
+ */
+function encode(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+function decode(value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  if (!(value instanceof Uint8Array)) return value;
+  try {
+    return JSON.parse(decoder.decode(value));
+  } catch {
+    return null; // Not ours: ignored like an absent record.
+  }
+}
+
 const hint = (until: number) =>
   Math.max(1_000, until - Date.now() + KEEP_AFTER_MS);
 
@@ -198,7 +220,7 @@ export function createKvFleetStore(
   async function list<T>(selector: KvKey): Promise<T[]> {
     const out: T[] = [];
     for await (const entry of kv.list({ prefix: selector })) {
-      out.push(entry.value as T);
+      out.push(decode(entry.value) as T);
     }
     return out;
   }
@@ -223,8 +245,8 @@ export function createKvFleetStore(
         keys.flatMap((key) => [grantKey(key), leaseKey(key)]),
       );
       return keys.map((_, i) => {
-        const grant = entries[2 * i].value as StoredGrant | null;
-        const lease = entries[2 * i + 1].value as Lease | null;
+        const grant = decode(entries[2 * i].value) as StoredGrant | null;
+        const lease = decode(entries[2 * i + 1].value) as Lease | null;
         const record: { grant?: StoredGrant; lease?: Lease } = {};
         if (grant !== null) record.grant = grant;
         if (lease !== null) record.lease = lease;
@@ -233,14 +255,14 @@ export function createKvFleetStore(
     },
     async tryLease(key, lease, now) {
       const current = await kv.get(leaseKey(key));
-      const held = current.value as Lease | null;
+      const held = decode(current.value) as Lease | null;
       if (held !== null && held.until > now && held.holder !== lease.holder) {
         return false;
       }
       const result = await write(() =>
         kv.atomic()
           .check({ key: leaseKey(key), versionstamp: current.versionstamp })
-          .set(leaseKey(key), lease, { expireIn: hint(lease.until) })
+          .set(leaseKey(key), encode(lease), { expireIn: hint(lease.until) })
           .commit()
       );
       return result.ok;
@@ -251,8 +273,9 @@ export function createKvFleetStore(
           grantKey(key),
           leaseKey(key),
         ]);
-        const mine = (lease.value as Lease | null)?.holder === holder;
-        const later = (current.value as StoredGrant | null)?.expiresAt ?? 0;
+        const mine = (decode(lease.value) as Lease | null)?.holder === holder;
+        const later =
+          (decode(current.value) as StoredGrant | null)?.expiresAt ?? 0;
         const written = later <= grant.expiresAt;
         if (!written && !mine) return { result: false };
         const op = () => {
@@ -261,7 +284,7 @@ export function createKvFleetStore(
             { key: leaseKey(key), versionstamp: lease.versionstamp },
           );
           if (written) {
-            atomic = atomic.set(grantKey(key), grant, {
+            atomic = atomic.set(grantKey(key), encode(grant), {
               expireIn: hint(grant.expiresAt),
             });
           }
@@ -273,7 +296,7 @@ export function createKvFleetStore(
     releaseLease(key, holder) {
       return optimistic(async () => {
         const lease = await kv.get(leaseKey(key));
-        if ((lease.value as Lease | null)?.holder !== holder) {
+        if ((decode(lease.value) as Lease | null)?.holder !== holder) {
           return { result: undefined };
         }
         return {
@@ -289,7 +312,7 @@ export function createKvFleetStore(
     dropGrant(key, token) {
       return optimistic(async () => {
         const current = await kv.get(grantKey(key));
-        if ((current.value as StoredGrant | null)?.token !== token) {
+        if ((decode(current.value) as StoredGrant | null)?.token !== token) {
           return { result: undefined };
         }
         return {
@@ -304,12 +327,13 @@ export function createKvFleetStore(
     },
     async readActive(service) {
       const entry = await kv.get(activeKey(service));
-      return (entry.value as ActiveRecord | null) ?? undefined;
+      return (decode(entry.value) as ActiveRecord | null) ?? undefined;
     },
     async compareAndSetActive(service, expected, next) {
       const current = await kv.get(activeKey(service));
-      const generation = (current.value as ActiveRecord | null)?.generation ??
-        0;
+      const generation =
+        (decode(current.value) as ActiveRecord | null)?.generation ??
+          0;
       if (generation !== expected) return false;
       const result = await write(() =>
         kv.atomic()
@@ -317,7 +341,7 @@ export function createKvFleetStore(
             key: activeKey(service),
             versionstamp: current.versionstamp,
           })
-          .set(activeKey(service), next)
+          .set(activeKey(service), encode(next))
           .commit()
       );
       return result.ok;
@@ -327,7 +351,7 @@ export function createKvFleetStore(
       const result = await write(() =>
         kv.atomic()
           .check({ key, versionstamp: null })
-          .set(key, record, { expireIn: 7 * 24 * 3_600_000 })
+          .set(key, encode(record), { expireIn: 7 * 24 * 3_600_000 })
           .commit()
       );
       return result.ok;
@@ -343,14 +367,14 @@ export function createKvFleetStore(
       for await (
         const entry of kv.list({ prefix: rejectionPrefix(credential) })
       ) {
-        if ((entry.value as RejectionRecord).secretHash !== keep) {
+        if ((decode(entry.value) as RejectionRecord).secretHash !== keep) {
           await write(() => kv.delete(entry.key));
         }
       }
     },
     async heartbeat(record: InstanceRecord) {
       await write(() =>
-        kv.set([...instancePrefix, record.instanceId], record, {
+        kv.set([...instancePrefix, record.instanceId], encode(record), {
           expireIn: hint(record.until),
         })
       );
@@ -432,7 +456,7 @@ export async function listKvInstances(
 ): Promise<KvInstanceEntry[]> {
   const out: KvInstanceEntry[] = [];
   for await (const entry of kv.list({ prefix })) {
-    const record = entry.value as InstanceRecord | null;
+    const record = decode(entry.value) as InstanceRecord | null;
     if (
       entry.key.at(-2) === "instance" && record !== null &&
       typeof record === "object" && typeof record.until === "number" &&

@@ -464,14 +464,8 @@ class Member implements FleetLink {
       const now = clock.now();
       try {
         if (!mode.verify) {
-          const [record] = await this.#call(() => this.#store.readSlots([key]));
-          const grant = await this.#fromStored(key, record.grant, known);
-          const enough = grant !== undefined &&
-            (mode.background ? now < grant.refreshAt : now < grant.expiresAt);
-          if (enough) {
-            this.#grants.set(poolKey(label, slot), grant);
-            return grant;
-          }
+          const grant = await this.#sharedGrant(known, key, mode, now);
+          if (grant !== undefined) return grant;
         }
         const leased = await this.#call(() =>
           this.#store.tryLease(key, {
@@ -479,6 +473,15 @@ class Member implements FleetLink {
             until: now + this.#options.leaseMs,
           }, now)
         );
+        if (leased && !mode.verify) {
+          // The previous holder may have written and released between our
+          // read and our lease: read again before sending.
+          const grant = await this.#sharedGrant(known, key, mode, now);
+          if (grant !== undefined) {
+            await this.#release(key);
+            return grant;
+          }
+        }
         if (!mode.verify && (leased || lap > 0)) {
           // Read after taking the lease: a holder that was rejected published
           // before it released, so this sees it and sends no second request.
@@ -511,6 +514,22 @@ class Member implements FleetLink {
       ).catch(() => undefined);
       if (this.#closed) return await send();
     }
+  }
+
+  /** The store's grant of a slot if it serves this request (fresh enough), mirrored locally. */
+  async #sharedGrant(
+    known: Known,
+    key: GrantKey,
+    mode: FleetRequestMode,
+    now: number,
+  ): Promise<CachedGrant | undefined> {
+    const [record] = await this.#call(() => this.#store.readSlots([key]));
+    const grant = await this.#fromStored(key, record.grant, known);
+    const enough = grant !== undefined &&
+      (mode.background ? now < grant.refreshAt : now < grant.expiresAt);
+    if (!enough) return undefined;
+    this.#grants.set(poolKey(known.credential.label, key.slot), grant);
+    return grant;
   }
 
   #asError(record: RejectionRecord): CredentialRejectedError {

@@ -7,7 +7,7 @@
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
-import { isLoopback } from "../config.ts";
+import { resolveAllowedUrl } from "../allowed_url.ts";
 import { AbortedError, ConfigError } from "../errors.ts";
 import {
   DEFAULT_RETRY,
@@ -17,7 +17,14 @@ import {
   type RetryVerdict,
   withRetry,
 } from "../retry.ts";
+import { createRedactor } from "../redact.ts";
 import { Secret } from "../secret.ts";
+import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  send,
+  SendFailure,
+  type SentResponse,
+} from "../send.ts";
 import {
   AdminForbiddenError,
   AdminRateLimitedError,
@@ -112,12 +119,8 @@ export interface GenesysAdminClient {
   ): Promise<RegeneratedOAuthClient>;
 }
 
-/** Default per-request timeout. */
-const DEFAULT_TIMEOUT_MS = 10_000;
 /** Default longest `Retry-After` honoured: Genesys windows are one minute. */
 const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
-/** Longest Genesys message quoted in an error. */
-const MAX_MESSAGE = 200;
 
 interface Call {
   readonly method: "GET" | "POST";
@@ -164,7 +167,7 @@ export function createGenesysAdminClient(
       globalThis.fetch(input, init));
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
-  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const policy: RetryPolicy = {
     ...DEFAULT_RETRY,
     maxRetryAfterMs: DEFAULT_MAX_RETRY_AFTER_MS,
@@ -206,50 +209,49 @@ export function createGenesysAdminClient(
   type Outcome =
     | { kind: "ok"; body: Record<string, unknown> }
     | { kind: "stale-token"; token: string; error: GenesysApiError }
-    | { kind: "retry"; error: GenesysApiError; retryAfterMs?: number }
     | { kind: "fail"; error: GenesysApiError };
 
   async function attemptOnce(spec: Call): Promise<Outcome> {
     const details: GenesysApiErrorDetails = { operation: spec.operation };
     const token = await options.getAccessToken({ signal: spec.signal });
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = clock.setTimeout(() => {
-      timedOut = true;
-      controller.abort(new DOMException("request timed out", "TimeoutError"));
-    }, timeoutMs);
-    const onAbort = () => controller.abort(spec.signal?.reason);
-    spec.signal?.addEventListener("abort", onAbort, { once: true });
-    let response: Response;
-    let text: string;
+    let sent: SentResponse;
     try {
-      response = await fetchFn(`${apiUrl}${spec.path}`, {
+      sent = await send(`${apiUrl}${spec.path}`, {
         method: spec.method,
         headers: {
           authorization: `Bearer ${token}`,
           accept: "application/json",
         },
-        signal: controller.signal,
-        redirect: "error",
+      }, {
+        fetch: fetchFn,
+        clock,
+        timeoutMs,
+        signal: spec.signal,
+        // The API may echo the bearer token it was sent.
+        redact: createRedactor(() => [token]),
       });
-      text = await response.text();
     } catch (error) {
-      if (spec.signal?.aborted && !timedOut) {
-        throw new AbortedError({ cause: spec.signal.reason });
+      if (!(error instanceof SendFailure)) throw error;
+      if (error.kind === "aborted") {
+        throw new AbortedError({ cause: error.cause });
       }
-      const detail = timedOut
-        ? "request timed out"
-        : `network ${error instanceof Error ? error.name : "error"}`;
+      if (error.kind === "too-large") {
+        return {
+          kind: "fail",
+          error: new PlatformApiRequestError(
+            { ...details, status: error.status },
+            `${error.message}; the API should never send that much`,
+          ),
+        };
+      }
       return {
-        kind: "retry",
-        error: new PlatformApiUnavailableError(details, detail, {
-          cause: error,
+        kind: "fail",
+        error: new PlatformApiUnavailableError(details, error.message, {
+          cause: error.cause,
         }),
       };
-    } finally {
-      clock.clearTimeout(timer);
-      spec.signal?.removeEventListener("abort", onAbort);
     }
+    const { response, text } = sent;
     if (response.ok) {
       const body = parseObject(text);
       if (body === undefined) {
@@ -264,12 +266,11 @@ export function createGenesysAdminClient(
       }
       return { kind: "ok", body };
     }
-    return classify(response, text, details, token, spec);
+    return classify(sent, details, token, spec);
   }
 
   function classify(
-    response: Response,
-    text: string,
+    { response, text, quote }: SentResponse,
     operation: GenesysApiErrorDetails,
     token: string,
     spec: Call,
@@ -279,9 +280,9 @@ export function createGenesysAdminClient(
     const details: GenesysApiErrorDetails = {
       ...operation,
       status,
-      genesysCode: shortText(body.code),
-      correlationId: shortText(body.contextId) ??
-        shortText(response.headers.get("inin-correlation-id")),
+      genesysCode: quote(body.code),
+      correlationId: quote(body.contextId) ??
+        quote(response.headers.get("inin-correlation-id")),
     };
     if (status === 401) {
       return {
@@ -307,18 +308,17 @@ export function createGenesysAdminClient(
         parseRetryAfter(response.headers.get("retry-after"), clock.now()) ??
           retryAfterFromMessage(body.message);
       return {
-        kind: "retry",
-        retryAfterMs,
+        kind: "fail",
         error: new AdminRateLimitedError(details, retryAfterMs),
       };
     }
     if (status === 408 || status >= 500) {
       return {
-        kind: "retry",
+        kind: "fail",
         error: new PlatformApiUnavailableError(details, `HTTP ${status}`),
       };
     }
-    const message = shortText(body.message);
+    const message = quote(body.message);
     return {
       kind: "fail",
       error: new PlatformApiRequestError(
@@ -387,23 +387,7 @@ function retryVerdict(error: unknown, policy: RetryPolicy): RetryVerdict {
 }
 
 function resolveApiUrl(value: unknown): string {
-  if (typeof value !== "string" || value.trim() === "") {
-    throw new ConfigError("apiUrl", "must be a non-empty URL string");
-  }
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError("apiUrl", "is not a valid absolute URL");
-  }
-  const insecure = url.protocol === "http:" && !isLoopback(url.hostname);
-  if (insecure || (url.protocol !== "http:" && url.protocol !== "https:")) {
-    throw new ConfigError(
-      "apiUrl",
-      "must be an https:// URL (http:// only on loopback)",
-    );
-  }
-  return url.origin;
+  return resolveAllowedUrl("apiUrl", value).origin;
 }
 
 function requireClientId(clientId: unknown): void {
@@ -442,11 +426,6 @@ function parseObject(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
-}
-
-function shortText(value: unknown): string | undefined {
-  if (typeof value !== "string" || value === "") return undefined;
-  return value.length > MAX_MESSAGE ? `${value.slice(0, MAX_MESSAGE)}…` : value;
 }
 
 /** Genesys also puts the wait in its message: `Retry the request in [42] seconds`. */

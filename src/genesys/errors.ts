@@ -44,6 +44,8 @@ export interface GenesysApiErrorDetails {
 
 /** The base class of every error of the admin client. */
 export class GenesysApiError extends DualSecretAuthError {
+  /** One of {@linkcode GenesysErrorCode}. */
+  declare readonly code: GenesysErrorCode;
   /** What was attempted. */
   readonly operation: string;
   /** HTTP status, when the API answered at all. */
@@ -70,8 +72,6 @@ export class GenesysApiError extends DualSecretAuthError {
     const correlation = details.correlationId
       ? ` (correlation id ${details.correlationId})`
       : "";
-    // The base class types `code` as the core codes only; these codes are
-    // distinct strings of the same kind, so the cast changes no value.
     super(
       code,
       `Could not ${details.operation}: ${message}${correlation}`,
@@ -86,6 +86,8 @@ export class GenesysApiError extends DualSecretAuthError {
 
 /** The Platform API rejected the admin access token (HTTP 401). */
 export class AdminUnauthorizedError extends GenesysApiError {
+  /** Always {@linkcode GenesysErrorCode.ADMIN_UNAUTHORIZED}. */
+  declare readonly code: typeof GenesysErrorCode.ADMIN_UNAUTHORIZED;
   /**
    * Creates the error.
    *
@@ -104,6 +106,8 @@ export class AdminUnauthorizedError extends GenesysApiError {
 
 /** The admin credential lacks the permission the call needs (HTTP 403). */
 export class AdminForbiddenError extends GenesysApiError {
+  /** Always {@linkcode GenesysErrorCode.ADMIN_FORBIDDEN}. */
+  declare readonly code: typeof GenesysErrorCode.ADMIN_FORBIDDEN;
   /** The permission that is missing, such as `oauth:client:edit`. */
   readonly permission: string;
 
@@ -126,6 +130,8 @@ export class AdminForbiddenError extends GenesysApiError {
 
 /** No OAuth client has the id asked for (HTTP 404). */
 export class OAuthClientNotFoundError extends GenesysApiError {
+  /** Always {@linkcode GenesysErrorCode.OAUTH_CLIENT_NOT_FOUND}. */
+  declare readonly code: typeof GenesysErrorCode.OAUTH_CLIENT_NOT_FOUND;
   /** The client id that was not found. */
   readonly clientId: string;
 
@@ -148,6 +154,8 @@ export class OAuthClientNotFoundError extends GenesysApiError {
 
 /** The Platform API kept answering 429 and the bounded retries ran out. */
 export class AdminRateLimitedError extends GenesysApiError {
+  /** Always {@linkcode GenesysErrorCode.API_RATE_LIMITED}. */
+  declare readonly code: typeof GenesysErrorCode.API_RATE_LIMITED;
   /** How long the server last asked to wait, in ms, when it said. */
   readonly retryAfterMs?: number;
 
@@ -173,6 +181,8 @@ export class AdminRateLimitedError extends GenesysApiError {
 
 /** The Platform API answered 5xx, could not be reached, or timed out, and retries ran out. */
 export class PlatformApiUnavailableError extends GenesysApiError {
+  /** Always {@linkcode GenesysErrorCode.API_UNAVAILABLE}. */
+  declare readonly code: typeof GenesysErrorCode.API_UNAVAILABLE;
   /**
    * Creates the error.
    *
@@ -200,6 +210,8 @@ export class PlatformApiUnavailableError extends GenesysApiError {
  * 4xx) or answered with a body that is not what the API documents.
  */
 export class PlatformApiRequestError extends GenesysApiError {
+  /** Always {@linkcode GenesysErrorCode.API_REQUEST_FAILED}. */
+  declare readonly code: typeof GenesysErrorCode.API_REQUEST_FAILED;
   /**
    * Creates the error.
    *

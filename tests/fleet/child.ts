@@ -66,6 +66,7 @@ const redisFleet = config.redisUrl === undefined
   });
 const inFleet = kv !== undefined || redisFleet !== undefined;
 const warnings: string[] = [];
+const requested: { at: number; background: boolean; label: string }[] = [];
 const auth = createDualSecretAuth({
   credentials: config.credentials,
   tokenUrl: config.tokenUrl,
@@ -73,6 +74,13 @@ const auth = createDualSecretAuth({
   refreshMarginMs: config.refreshMarginMs,
   onEvent: (event) => {
     if (event.type === "warning") warnings.push(event.code);
+    if (event.type === "token.acquired") {
+      requested.push({
+        at: Date.now(),
+        background: event.background,
+        label: event.label,
+      });
+    }
   },
   ...(redisFleet === undefined ? {} : { fleet: redisFleet }),
   ...(kv === undefined ? {} : {
@@ -178,6 +186,7 @@ for await (const chunk of Deno.stdin.readable) {
         apiOk,
         api429,
         firstOkAt,
+        requested,
         errors: errors.slice(0, 5),
         warnings: [...new Set(warnings)],
         status: auth.status(),

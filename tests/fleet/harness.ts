@@ -40,28 +40,28 @@ export interface FleetChild {
  * @param config Its configuration.
  * @param kvDir The directory of the KV file (read and write permission).
  * @param runtime Another program to run instead of `deno run child.ts`
- *   (such as Node with a script speaking the same JSON lines); the config is
- *   appended to its arguments.
+ * (the configuration is appended as the last argument).
  * @returns The running child.
  */
 export function startFleetChild(
   config: ChildConfig,
   kvDir: string,
-  runtime?: { readonly program: string; readonly args: readonly string[] },
+  runtime?: { program: string; args: readonly string[] },
 ): FleetChild {
-  const command = new Deno.Command(runtime?.program ?? Deno.execPath(), {
-    args: runtime ? [...runtime.args, JSON.stringify(config)] : [
-      "run",
-      "--quiet",
-      "--unstable-kv",
-      `--config=${ROOT}deno.json`,
-      `--allow-read=${ROOT},${kvDir}`,
-      `--allow-write=${kvDir}`,
-      "--allow-net=127.0.0.1",
-      "--allow-env",
-      CHILD,
-      JSON.stringify(config),
-    ],
+  const program = runtime?.program ?? Deno.execPath();
+  const args = runtime?.args ?? [
+    "run",
+    "--quiet",
+    "--unstable-kv",
+    `--config=${ROOT}deno.json`,
+    `--allow-read=${ROOT},${kvDir}`,
+    `--allow-write=${kvDir}`,
+    "--allow-net=127.0.0.1",
+    "--allow-env",
+    CHILD,
+  ];
+  const command = new Deno.Command(program, {
+    args: [...args, JSON.stringify(config)],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",

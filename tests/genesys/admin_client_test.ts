@@ -11,7 +11,7 @@ import {
   PlatformApiRequestError,
   PlatformApiUnavailableError,
 } from "../../src/genesys/errors.ts";
-import { DualSecretAuthError } from "../../src/errors.ts";
+import { DualSecretAuthError, RedirectRefusedError } from "../../src/errors.ts";
 import { Secret } from "../../src/secret.ts";
 import {
   type GenesysEmulator,
@@ -304,5 +304,65 @@ Deno.test("admin client against the emulator", async (t) => {
       signal: controller.signal,
     }).catch((e) => e);
     assert.equal(error.code, "ABORTED");
+  });
+});
+
+Deno.test("admin client: server text and input are bounded", async (t) => {
+  const TOKEN = "CANARY-ADMIN-TOKEN-5a1e";
+  const client = (reply: () => Response) =>
+    createGenesysAdminClient({
+      apiUrl: "https://api.example.test",
+      getAccessToken: () => Promise.resolve(TOKEN),
+      fetch: () => Promise.resolve(reply()),
+      clock: new InstantClock(),
+      requestTimeoutMs: NEVER_FIRES,
+    });
+
+  await t.step(
+    "a message, code or correlation id echoing the bearer token is redacted",
+    async () => {
+      const admin = client(() =>
+        new Response(
+          JSON.stringify({
+            message: `Bad header Authorization: Bearer ${TOKEN}`,
+            code: TOKEN,
+            contextId: `ctx-${TOKEN}`,
+          }),
+          { status: 400, headers: { "inin-correlation-id": TOKEN } },
+        )
+      );
+      const error = await admin.getClient("green-id").catch((e) => e);
+      assert.ok(error instanceof PlatformApiRequestError);
+      assert.match(error.message, /Bearer \[redacted\]/);
+      const text = `${error.message} ${Deno.inspect(error)} ${
+        JSON.stringify(error)
+      }`;
+      assert.ok(!text.includes(TOKEN), text);
+      assert.equal(error.genesysCode, "[redacted]");
+    },
+  );
+
+  await t.step("a redirect is refused once, naming the host", async () => {
+    let calls = 0;
+    const admin = client(() => {
+      calls++;
+      return new Response(null, {
+        status: 301,
+        headers: { location: "https://api.elsewhere.example/api/v2" },
+      });
+    });
+    const error = await admin.getClient("green-id").catch((e) => e);
+    assert.ok(error instanceof RedirectRefusedError, String(error));
+    assert.equal(error.targetHost, "api.elsewhere.example");
+    assert.equal(calls, 1);
+  });
+
+  await t.step("a body over 64 KiB is refused, not buffered", async () => {
+    const admin = client(() =>
+      new Response(JSON.stringify({ id: "x", pad: "y".repeat(100_000) }))
+    );
+    const error = await admin.getClient("green-id").catch((e) => e);
+    assert.ok(error instanceof PlatformApiRequestError, String(error));
+    assert.match(error.message, /larger than 65536 bytes/);
   });
 });

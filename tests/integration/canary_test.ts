@@ -27,12 +27,41 @@ import {
 
 const { maxAttempts } = TEST_RETRY;
 
+/** Form encoding as RFC 6749 Appendix B asks (written out here, not imported). */
+function formEncoded(value: string): string {
+  return encodeURIComponent(value).replace(
+    /[!'()*~]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+}
+
 /**
- * What a secret may turn into on its way out: itself and the Basic
- * authorization value built from it.
+ * What a secret may turn into on its way out: itself, its URL and form
+ * encodings, and the Basic authorization values built from it (encoded as
+ * RFC 6749 asks, and raw).
  */
 function secretForms(clientId: string, secret: string): string[] {
-  return [secret, btoa(`${clientId}:${secret}`)];
+  return [
+    secret,
+    encodeURIComponent(secret),
+    formEncoded(secret),
+    btoa(`${formEncoded(clientId)}:${formEncoded(secret)}`),
+    btoa(
+      String.fromCharCode(...new TextEncoder().encode(`${clientId}:${secret}`)),
+    ),
+  ];
+}
+
+/** Every way a server might echo a credential back in its error text. */
+function echoes(clientId: string, secret: string): string {
+  return [
+    `Authorization: Basic ${
+      btoa(`${formEncoded(clientId)}:${formEncoded(secret)}`)
+    }`,
+    `raw ${secret}`,
+    `url ${encodeURIComponent(secret)}`,
+    `form client_secret=${formEncoded(secret)}`,
+  ].join("; ");
 }
 
 /** The codes of an error and of every cause below it. */
@@ -79,7 +108,8 @@ Deno.test("no secret or access token appears in errors, causes, events, status o
   const needles = new Set<string>();
   const codes = new Set<string>();
   const newSecret = (clientId: string) => {
-    const value = canary("SECRET");
+    // Characters that encode differently in URL, form and Basic forms.
+    const value = `${canary("SECRET")}/+=&é~`;
     secretForms(clientId, value).forEach((form) => needles.add(form));
     return value;
   };
@@ -208,6 +238,65 @@ Deno.test("no secret or access token appears in errors, causes, events, status o
     s.auth.getAccessToken(),
     ErrorCode.TOKEN_REQUEST_FAILED,
   );
+  // A server (or proxy) echoing the request back in its error text: the
+  // Basic header, the raw, URL- and form-encoded secrets of both
+  // credentials, and a secret as the OAuth error code itself.
+  for (
+    const body of [
+      {
+        error: "invalid_scope",
+        error_description: `${echoes(BLUE.clientId, blueSecret)} ${
+          echoes(GREEN.clientId, greenSecret)
+        }`,
+      },
+      { error: blueSecret, error_description: "x" },
+      { error: "invalid_request", error_description: greenSecret.repeat(40) },
+    ]
+  ) {
+    s.emulator.injectTokenFaults({
+      kind: "status",
+      status: 400,
+      body: JSON.stringify(body),
+    });
+    await failure(
+      "an echoing error description",
+      s.auth.getAccessToken(),
+      ErrorCode.TOKEN_REQUEST_FAILED,
+    );
+  }
+  // Bounded input: a redirect, an oversized body, a header-breaking token.
+  s.emulator.injectTokenFaults({
+    kind: "status",
+    status: 302,
+    headers: { location: "https://elsewhere.example/oauth/token" },
+  });
+  await failure(
+    "a redirect",
+    s.auth.getAccessToken(),
+    ErrorCode.REDIRECT_REFUSED,
+  );
+  for (
+    const body of [
+      JSON.stringify({
+        access_token: fakeToken(),
+        token_type: "bearer",
+        expires_in: 3600,
+        padding: "x".repeat(70_000),
+      }),
+      JSON.stringify({
+        access_token: `${fakeToken()}\r\nX-Injected: 1`,
+        token_type: "bearer",
+        expires_in: 3600,
+      }),
+    ]
+  ) {
+    s.emulator.injectTokenFaults({ kind: "body", body });
+    await failure(
+      "an unbounded or header-breaking token response",
+      s.auth.getAccessToken(),
+      ErrorCode.INVALID_TOKEN_RESPONSE,
+    );
+  }
   await served("after the faults");
   observe("after transient faults");
 
@@ -271,6 +360,13 @@ Deno.test("no secret or access token appears in errors, causes, events, status o
     ErrorCode.ALL_CREDENTIALS_REJECTED,
   );
   observe("with every credential rejected");
+  // Once the backoff passes, a call probes again (and is rejected again).
+  await s.clock.advance(1_000);
+  await failure(
+    "all rejected after a probe",
+    s.auth.getAccessToken(),
+    ErrorCode.ALL_CREDENTIALS_REJECTED,
+  );
   const invalidReload = [
     {
       label: BLUE.label,
@@ -357,6 +453,7 @@ Deno.test("no secret or access token appears in errors, causes, events, status o
     "token.acquired",
     "token.failed",
     "retry",
+    "reprobe",
     "failover",
     "rotated",
     "warning",

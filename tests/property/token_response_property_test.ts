@@ -30,9 +30,23 @@ const positiveExpiresIn = fc.oneof(
   fc.double({ min: Number.MIN_VALUE, max: Number.MAX_VALUE, noNaN: true }),
 );
 
+/** RFC 6750 b64token characters. */
+const B64TOKEN_CHARS =
+  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/";
+
+/** An RFC 6750 b64token: its characters, then optional `=` padding. */
+const b64token = fc.tuple(
+  fc.string({
+    unit: fc.constantFrom(...B64TOKEN_CHARS),
+    minLength: 1,
+    maxLength: 80,
+  }),
+  fc.nat({ max: 3 }),
+).map(([body, pad]) => body + "=".repeat(pad));
+
 /** A valid token response body as an object, with optional extra fields. */
 const validBody = fc.record({
-  access_token: fc.string({ minLength: 1 }),
+  access_token: b64token,
   token_type: bearerInAnyCase,
   expires_in: positiveExpiresIn,
   scope: fc.option(fc.string(), { nil: undefined }),
@@ -82,6 +96,9 @@ const anyText = fc.oneof(
 /** Whether a grant keeps every promise `TokenGrant` makes. */
 function assertWellFormed(grant: TokenGrant): void {
   assert.equal(typeof grant.accessToken, "string");
+  assert.match(grant.accessToken, /^[A-Za-z0-9\-._~+/]+=*$/, "not a b64token");
+  // Whatever is accepted can go in a header.
+  new Headers({ authorization: `Bearer ${grant.accessToken}` });
   assert.ok(grant.accessToken.length > 0, "empty access token accepted");
   assert.equal(grant.tokenType.toLowerCase(), "bearer");
   assert.ok(Number.isFinite(grant.lifetimeMs), "lifetime is not finite");
@@ -120,6 +137,39 @@ Deno.test("parseTokenResponse properties", async (t) => {
       assert.ok(cases.count >= 3_000);
     },
   );
+
+  await t.step("an access_token outside b64token is refused", () => {
+    const cases = new CaseCounter();
+    fc.assert(
+      fc.property(
+        fc.tuple(b64token, fc.string({ minLength: 1 }), b64token).map((
+          [head, bad, tail],
+        ) => head + bad + tail).filter((token) =>
+          !/^[A-Za-z0-9\-._~+/]+=*$/.test(token)
+        ),
+        successStatus,
+        (token, status) => {
+          cases.tick();
+          assert.throws(
+            () =>
+              parseTokenResponse(
+                JSON.stringify({
+                  access_token: token,
+                  token_type: "Bearer",
+                  expires_in: 60,
+                }),
+                status,
+              ),
+            (error) =>
+              error instanceof InvalidTokenResponseError &&
+              /b64token/.test(error.message) && !error.message.includes(token),
+          );
+        },
+      ),
+      propertyParameters(1_000),
+    );
+    assert.ok(cases.count >= 1_000);
+  });
 
   await t.step("valid responses round-trip", () => {
     const cases = new CaseCounter();
