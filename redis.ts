@@ -49,14 +49,16 @@ export type {
 export { FLEET_DEFAULTS, type FleetOptions } from "./src/fleet/member.ts";
 export {
   listRedisInstances,
-  RedisAuthError,
   type RedisClientLike,
-  RedisErrorCode,
   type RedisInstanceEntry,
-  RedisPermissionError,
   type RedisSubscriberLike,
-  RedisUnavailableError,
 } from "./src/fleet/redis_store.ts";
+export {
+  RedisAuthError,
+  RedisErrorCode,
+  RedisPermissionError,
+  RedisUnavailableError,
+} from "./src/fleet/redis_errors.ts";
 
 /** Options of {@linkcode createRedisFleet}. */
 export interface RedisFleetOptions extends FleetOptions {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { RedisErrorCode } from "./fleet/redis_errors.ts";
 import type { GenesysErrorCode } from "./genesys/errors.ts";
 import type { ENV_CONFIG_INVALID } from "./rotation/env_config.ts";
 import type { RotationErrorCode } from "./rotation/staged_rotation.ts";
@@ -49,13 +50,14 @@ export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
  * Every stable error code: the core's ({@linkcode ErrorCode}), the Genesys
  * admin client's (`GenesysErrorCode` of `./rotation`), the staged rotation's
  * (`RotationErrorCode`) and the environment configuration's
- * (`ENV_CONFIG_INVALID`).
+ * (`ENV_CONFIG_INVALID`) and the Redis fleet's (`RedisErrorCode` of `./redis`).
  */
 export type AnyErrorCode =
   | ErrorCode
   | GenesysErrorCode
   | RotationErrorCode
-  | typeof ENV_CONFIG_INVALID;
+  | typeof ENV_CONFIG_INVALID
+  | RedisErrorCode;
 
 /**
  * The base class of every error this library throws. Switch on `code`.

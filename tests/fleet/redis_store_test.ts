@@ -9,12 +9,14 @@ import {
   checkRedisPrefix,
   createRedisFleetStore,
   listRedisInstances,
-  RedisAuthError,
   type RedisClientLike,
-  RedisErrorCode,
   type RedisFleetStore,
-  RedisUnavailableError,
 } from "../../src/fleet/redis_store.ts";
+import {
+  RedisAuthError,
+  RedisErrorCode,
+  RedisUnavailableError,
+} from "../../src/fleet/redis_errors.ts";
 import { ConfigError } from "../../src/errors.ts";
 import type { InstanceRecord } from "../../src/fleet/store.ts";
 import {
