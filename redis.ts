@@ -48,6 +48,7 @@ export type {
 } from "./src/fleet/link.ts";
 export { FLEET_DEFAULTS, type FleetOptions } from "./src/fleet/member.ts";
 export {
+  connectRedis,
   listRedisInstances,
   type RedisClientLike,
   type RedisInstanceEntry,

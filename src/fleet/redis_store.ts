@@ -237,6 +237,19 @@ export function checkRedisPrefix(prefix: unknown): string {
   return prefix;
 }
 
+const DEFAULT_URL = "redis://127.0.0.1:6379";
+
+function checkRedisUrl(url: string | undefined): string {
+  if (url === undefined) return DEFAULT_URL;
+  if (typeof url !== "string" || !/^rediss?:\/\/[^/]/.test(url)) {
+    throw new ConfigError(
+      "fleet.url",
+      'must start with redis:// or rediss:// (TLS), such as "redis://127.0.0.1:6379"',
+    );
+  }
+  return url;
+}
+
 /** The keys of one fleet, all under the hash tag `{prefix}`. */
 function keysOf(prefix: string) {
   const tag = `{${prefix}}`;
@@ -296,96 +309,12 @@ export function createRedisFleetStore(
   options: RedisFleetStoreOptions,
 ): RedisFleetStore {
   const prefix = checkRedisPrefix(options.prefix);
-  const url = options.url ?? "redis://127.0.0.1:6379";
-  if (options.client === undefined && !/^rediss?:\/\//.test(url)) {
-    throw new ConfigError(
-      "fleet.url",
-      'must start with redis:// or rediss:// (TLS), such as "redis://127.0.0.1:6379"',
-    );
-  }
-  const username = userOf(url, options.username);
+  const url = options.client === undefined
+    ? checkRedisUrl(options.url)
+    : DEFAULT_URL;
   const keys = keysOf(prefix);
-  const owned = options.client === undefined;
-  // Commands fail at once while disconnected (no offline queue): the member
-  // then serves from its own cache instead of waiting on a dead server.
-  const client: RedisClientLike = options.client ?? createClient({
-    url,
-    ...(options.username === undefined ? {} : { username: options.username }),
-    ...(options.password === undefined ? {} : { password: options.password }),
-    disableOfflineQueue: true,
-    pingInterval: 5_000,
-    socket: {
-      connectTimeout: options.connectTimeoutMs ?? 2_000,
-      reconnectStrategy: (retries: number) =>
-        Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(retries, 6)) *
-        (0.5 + Math.random() / 2),
-    },
-  }) as unknown as RedisClientLike;
-  const ownedClient = owned
-    ? client as unknown as ReturnType<typeof createClient>
-    : undefined;
-  let lastError: Error | undefined;
-  let connecting: Promise<void> | undefined;
-  let closed = false;
-  const stateWaiters = new Set<() => void>();
-  const wake = () => stateWaiters.forEach((fn) => fn());
-  if (ownedClient !== undefined) {
-    ownedClient.on("error", (error: unknown) => {
-      lastError = classify(error, username, prefix);
-      wake();
-    });
-    ownedClient.on("ready", () => {
-      lastError = undefined;
-      wake();
-    });
-  }
-
-  /** Connects once (owned client); later reconnects are the client's own. */
-  const start = () => {
-    if (ownedClient === undefined || connecting !== undefined) return;
-    connecting = ownedClient.connect().then(() => undefined, (error) => {
-      lastError = classify(error, username, prefix);
-      wake();
-    });
-  };
-
-  /** Waits for the client to be ready; rejects at once with the last error while it is not. */
-  const ready = async (timeoutMs: number): Promise<void> => {
-    if (closed) throw new RedisUnavailableError("the fleet was closed");
-    start();
-    if (client.isReady) return;
-    const end = Date.now() + timeoutMs;
-    while (!client.isReady) {
-      if (lastError instanceof RedisAuthError) throw lastError;
-      const left = end - Date.now();
-      if (left <= 0) {
-        throw lastError ?? new RedisUnavailableError("still connecting");
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let waiter: (() => void) | undefined;
-      await new Promise<void>((resolve) => {
-        waiter = resolve;
-        stateWaiters.add(resolve);
-        timer = setTimeout(resolve, Math.min(left, 50));
-      });
-      clearTimeout(timer);
-      stateWaiters.delete(waiter!);
-    }
-  };
-
-  const send = async (args: string[]): Promise<unknown> => {
-    // A first call waits for the first connection; afterwards a disconnected
-    // client fails fast with why it is disconnected.
-    await ready(
-      connecting === undefined || lastError === undefined ? 2_000 : 0,
-    );
-    try {
-      return await client.sendCommand(args);
-    } catch (error) {
-      throw classify(error, username, prefix);
-    }
-  };
-
+  const connection = openRedisConnection({ ...options, url }, prefix);
+  const { client, send } = connection;
   const shas = new Map<ScriptName, string>();
   const script = async (
     name: ScriptName,
@@ -409,7 +338,7 @@ export function createRedisFleetStore(
   let subscriber: RedisSubscriberLike | undefined;
   const listeners = new Set<(message: string) => void>();
   const subscribe = () => {
-    if (subscriber !== undefined || closed) return;
+    if (subscriber !== undefined || connection.closed) return;
     subscriber = client.duplicate();
     subscriber.on("error", () => {
       // Pub/sub is a hint; the member's polling covers a lost connection.
@@ -559,13 +488,121 @@ export function createRedisFleetStore(
       subscribe();
       return () => void listeners.delete(listener);
     },
-    connected: (timeoutMs = 5_000) => ready(timeoutMs),
+    connected: (timeoutMs = 5_000) => connection.ready(timeoutMs),
     async close() {
-      if (closed) return;
-      closed = true;
       listeners.clear();
       subscriber?.destroy();
       subscriber = undefined;
+      await connection.close();
+    },
+  };
+}
+
+/** One Redis connection as the fleet uses it: fail-fast commands, typed errors. */
+interface RedisConnection {
+  /** The client. */
+  readonly client: RedisClientLike;
+  /** Whether {@linkcode RedisConnection.close} was called. */
+  readonly closed: boolean;
+  /** Waits until ready, at most `timeoutMs`; rejects with a typed error. */
+  ready(timeoutMs: number): Promise<void>;
+  /** Sends one command; rejects at once, typed, while not connected. */
+  send(args: string[]): Promise<unknown>;
+  /** Closes the client if it was opened here. */
+  close(): Promise<void>;
+}
+
+function openRedisConnection(
+  options: Omit<RedisFleetStoreOptions, "prefix"> & { url: string },
+  prefix: string,
+): RedisConnection {
+  const username = userOf(options.url, options.username);
+  // Commands fail at once while disconnected (no offline queue): the member
+  // then serves from its own cache instead of waiting on a dead server.
+  const ownedClient = options.client === undefined
+    ? createClient({
+      url: options.url,
+      ...(options.username === undefined ? {} : { username: options.username }),
+      ...(options.password === undefined ? {} : { password: options.password }),
+      disableOfflineQueue: true,
+      pingInterval: 5_000,
+      socket: {
+        connectTimeout: options.connectTimeoutMs ?? 2_000,
+        reconnectStrategy: (retries: number) =>
+          Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(retries, 6)) *
+          (0.5 + Math.random() / 2),
+      },
+    })
+    : undefined;
+  const client = options.client ??
+    ownedClient as unknown as RedisClientLike;
+  let lastError: Error | undefined;
+  let connecting: Promise<void> | undefined;
+  let closed = false;
+  const stateWaiters = new Set<() => void>();
+  const wake = () => stateWaiters.forEach((fn) => fn());
+  ownedClient?.on("error", (error: unknown) => {
+    lastError = classify(error, username, prefix);
+    wake();
+  });
+  ownedClient?.on("ready", () => {
+    lastError = undefined;
+    wake();
+  });
+
+  /** Connects once (owned client); later reconnects are the client's own. */
+  const start = () => {
+    if (ownedClient === undefined || connecting !== undefined) return;
+    connecting = ownedClient.connect().then(() => undefined, (error) => {
+      lastError = classify(error, username, prefix);
+      wake();
+    });
+  };
+
+  const ready = async (timeoutMs: number): Promise<void> => {
+    start();
+    const end = Date.now() + timeoutMs;
+    while (!client.isReady) {
+      if (closed) throw new RedisUnavailableError("the fleet was closed");
+      if (lastError instanceof RedisAuthError) throw lastError;
+      const left = end - Date.now();
+      if (left <= 0) {
+        throw lastError ?? new RedisUnavailableError("still connecting");
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let waiter: (() => void) | undefined;
+      await new Promise<void>((resolve) => {
+        waiter = resolve;
+        stateWaiters.add(resolve);
+        timer = setTimeout(resolve, Math.min(left, 50));
+      });
+      clearTimeout(timer);
+      stateWaiters.delete(waiter!);
+    }
+  };
+
+  return {
+    client,
+    get closed() {
+      return closed;
+    },
+    ready,
+    async send(args) {
+      if (closed) throw new RedisUnavailableError("the fleet was closed");
+      // A first call waits for the first connection; afterwards a
+      // disconnected client fails fast with why it is disconnected.
+      await ready(
+        connecting === undefined || lastError === undefined ? 2_000 : 0,
+      );
+      try {
+        return await client.sendCommand(args);
+      } catch (error) {
+        throw classify(error, username, prefix);
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
       if (ownedClient !== undefined) {
         if (ownedClient.isReady) {
           await ownedClient.close().catch(() => ownedClient.destroy());
@@ -577,6 +614,31 @@ export function createRedisFleetStore(
       wake();
     },
   };
+}
+
+/**
+ * Connects to Redis for a one-off read (such as `deno task fleet --redis`).
+ *
+ * @param options The server and credentials.
+ * @param timeoutMs How long to wait for the connection, in ms.
+ * @returns A ready client and a function that closes it.
+ * @throws {RedisAuthError} When Redis refuses the user or password.
+ * @throws {RedisUnavailableError} When Redis did not answer in time.
+ * @default timeoutMs 5000
+ */
+export async function connectRedis(
+  options: Pick<RedisFleetStoreOptions, "url" | "username" | "password">,
+  timeoutMs = 5_000,
+): Promise<{ client: RedisClientLike; close(): Promise<void> }> {
+  const url = checkRedisUrl(options.url);
+  const connection = openRedisConnection({ ...options, url }, "");
+  try {
+    await connection.ready(timeoutMs);
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+  return { client: connection.client, close: () => connection.close() };
 }
 
 /** A live heartbeat found by {@linkcode listRedisInstances}, with its fleet's prefix. */
