@@ -2,13 +2,16 @@
  * Fleet mode benchmark (part of `deno task bench`, never a timed test):
  *
  * 1. token requests per token lifetime for 16 processes, with and without
- *    the shared KV store;
+ *    the shared store (Deno KV, and Redis beside it);
  * 2. API 429s at the emulator's per-token limit with K = 1 and K sized;
- * 3. rotation propagation delay, p50 / p99 over every instance and rotation;
+ * 3. rotation propagation delay, p50 / p99 over every instance and rotation
+ *    (KV polls; Redis announces changes on pub/sub and polls as well);
  * 4. cached `getAccessToken()` with a fleet against without (goal ≤ 1.2×).
  *
  * Processes are `deno run` instances of tests/fleet/child.ts on one local KV
- * file. Prints markdown; `--json` prints the figures as JSON.
+ * file, or on one throwaway local redis-server (started here when the
+ * `redis-server` binary is found; otherwise the Redis figures are left out).
+ * Prints markdown; `--json` prints the figures as JSON.
  *
  * Usage: `deno run -A bench/scenarios/fleet.ts [--json] [--quick]`
  *
@@ -17,6 +20,7 @@
 import { parseArgs } from "node:util";
 import { createDualSecretAuth } from "../../mod.ts";
 import { createKvFleet } from "../../kv.ts";
+import { createRedisFleet } from "../../redis.ts";
 import { startGenesysEmulator } from "../../testing.ts";
 import { createFleet } from "../../src/fleet/member.ts";
 import { createMemoryFleetStore } from "../../src/fleet/store.ts";
@@ -26,6 +30,11 @@ import {
   type FleetChild,
   startFleet,
 } from "../../tests/fleet/harness.ts";
+import {
+  findRedisServer,
+  type RedisTestServer,
+  startRedisServer,
+} from "../../tests/support/redis_server.ts";
 import { median, percentile } from "../stats.ts";
 
 const { values } = parseArgs({
@@ -40,6 +49,9 @@ const CREDENTIALS = [
   { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
   { label: "green", clientId: "green-id", clientSecret: "green-secret" },
 ];
+type Engine = "kv" | "redis";
+let redisServer: RedisTestServer | undefined;
+let redisRuns = 0;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const progress = (text: string) =>
   Deno.stderr.writeSync(new TextEncoder().encode(text + "\n"));
@@ -47,6 +59,8 @@ const progress = (text: string) =>
 async function fleetRun(
   options: {
     shared: boolean;
+    /** The shared store's engine; default KV. */
+    engine?: Engine;
     lifetimeSeconds: number;
     tokensPerCredential?: number;
     apiRateLimitPerMinute?: number;
@@ -67,7 +81,11 @@ async function fleetRun(
     apiRateLimitPerMinute: options.apiRateLimitPerMinute,
   });
   const config = (i: number): ChildConfig => ({
-    ...(options.shared ? { kvPath: `${dir}/fleet.sqlite` } : {}),
+    ...(!options.shared
+      ? {}
+      : options.engine === "redis"
+      ? { redisUrl: redisServer!.url, redisPrefix: `bench:${redisRuns}` }
+      : { kvPath: `${dir}/fleet.sqlite` }),
     tokenUrl: emulator.tokenUrl,
     apiUrl: emulator.apiUrl,
     instanceId: `p${String(i).padStart(2, "0")}`,
@@ -77,6 +95,7 @@ async function fleetRun(
     refreshMarginMs: 1_000,
     pollIntervalMs: options.pollIntervalMs,
   });
+  redisRuns++;
   const children = await startFleet(PROCESSES, config, dir);
   const summaries: ChildMessage[] = [];
   try {
@@ -93,16 +112,23 @@ async function fleetRun(
 }
 
 /** 1: token requests per token lifetime. */
-async function tokenRequests(shared: boolean, lifetimes: number) {
+async function tokenRequests(
+  shared: boolean,
+  lifetimes: number,
+  engine?: Engine,
+) {
   const lifetimeSeconds = 4;
   let requests = 0;
-  await fleetRun({ shared, lifetimeSeconds }, async (children, emulator) => {
-    await Promise.all(
-      children.map((c) => c.send({ cmd: "traffic", intervalMs: 50 })),
-    );
-    await sleep(lifetimes * lifetimeSeconds * 1_000);
-    requests = emulator.stats().tokenRequests;
-  });
+  await fleetRun(
+    { shared, engine, lifetimeSeconds },
+    async (children, emulator) => {
+      await Promise.all(
+        children.map((c) => c.send({ cmd: "traffic", intervalMs: 50 })),
+      );
+      await sleep(lifetimes * lifetimeSeconds * 1_000);
+      requests = emulator.stats().tokenRequests;
+    },
+  );
   return requests / lifetimes;
 }
 
@@ -135,10 +161,14 @@ async function rateLimited(tokensPerCredential: number) {
 }
 
 /** 3: rotation propagation delays, in ms, over every instance and rotation. */
-async function propagation(rotations: number, pollIntervalMs?: number) {
+async function propagation(
+  rotations: number,
+  pollIntervalMs?: number,
+  engine?: Engine,
+) {
   const delays: number[] = [];
   await fleetRun(
-    { shared: true, lifetimeSeconds: 300, pollIntervalMs },
+    { shared: true, engine, lifetimeSeconds: 300, pollIntervalMs },
     async (children) => {
       await Promise.all(
         children.map((c) => c.send({ cmd: "traffic", intervalMs: 50 })),
@@ -180,9 +210,23 @@ async function hotPath(batches: number, batchSize: number) {
     ...base,
     fleet: createKvFleet(kv, { prefix: ["bench"] }),
   });
-  const contenders = { plain, memory, onKv };
+  const onRedis = redisServer === undefined ? undefined : createDualSecretAuth({
+    ...base,
+    fleet: createRedisFleet({ url: redisServer.url, prefix: "bench:hot" }),
+  });
+  const contenders: Record<string, ReturnType<typeof createDualSecretAuth>> = {
+    plain,
+    memory,
+    onKv,
+    ...(onRedis === undefined ? {} : { onRedis }),
+  };
   let sink = 0;
-  const times: Record<string, number[]> = { plain: [], memory: [], onKv: [] };
+  const times: Record<string, number[]> = {
+    plain: [],
+    memory: [],
+    onKv: [],
+    onRedis: [],
+  };
   try {
     for (const auth of Object.values(contenders)) await auth.getAccessToken();
     for (let b = 0; b < batches; b++) {
@@ -203,13 +247,19 @@ async function hotPath(batches: number, batchSize: number) {
     plainNs: median(times.plain),
     memoryNs: median(times.memory),
     kvNs: median(times.onKv),
+    ...(onRedis === undefined ? {} : { redisNs: median(times.onRedis) }),
   };
 }
 
 const quick = values.quick;
+if (findRedisServer() !== undefined) redisServer = await startRedisServer();
+else progress("redis-server not found: the Redis figures are left out");
 progress("fleet 1/4: token requests per lifetime, 16 processes");
 const withoutStore = await tokenRequests(false, quick ? 1 : 2);
 const withStore = await tokenRequests(true, quick ? 1 : 2);
+const withRedis = redisServer === undefined
+  ? undefined
+  : await tokenRequests(true, quick ? 1 : 2, "redis");
 progress("fleet 2/4: 429s at the per-token limit");
 const k1 = await rateLimited(1);
 const kSized = await rateLimited(8);
@@ -217,12 +267,28 @@ progress("fleet 3/4: rotation propagation");
 const rotations = quick ? 2 : 6;
 const delaysDefault = await propagation(rotations);
 const delaysFast = await propagation(rotations, 200);
+const redisDelaysDefault = redisServer === undefined
+  ? undefined
+  : await propagation(rotations, undefined, "redis");
+const redisDelaysFast = redisServer === undefined
+  ? undefined
+  : await propagation(rotations, 200, "redis");
 progress("fleet 4/4: cached getAccessToken");
 const hot = await hotPath(quick ? 20 : 100, 10_000);
+await redisServer?.[Symbol.asyncDispose]();
+const delayFigures = (delays: number[]) => ({
+  samples: delays.length,
+  p50: percentile(delays, 50),
+  p99: percentile(delays, 99),
+});
 
 const figures = {
   processes: PROCESSES,
-  tokenRequestsPerLifetime: { withoutStore, withStore },
+  tokenRequestsPerLifetime: {
+    withoutStore,
+    withStore,
+    ...(withRedis === undefined ? {} : { withRedis }),
+  },
   api429: {
     k1,
     kSized: { tokensPerCredential: 8, ...kSized },
@@ -240,11 +306,20 @@ const figures = {
       p50: percentile(delaysFast, 50),
       p99: percentile(delaysFast, 99),
     },
+    ...(redisDelaysDefault === undefined || redisDelaysFast === undefined
+      ? {}
+      : {
+        redisPollInterval1000: delayFigures(redisDelaysDefault),
+        redisPollInterval200: delayFigures(redisDelaysFast),
+      }),
   },
   hotPathNs: {
     ...hot,
     memoryRatio: hot.memoryNs / hot.plainNs,
     kvRatio: hot.kvNs / hot.plainNs,
+    ...(hot.redisNs === undefined
+      ? {}
+      : { redisRatio: hot.redisNs / hot.plainNs }),
   },
 };
 
@@ -253,34 +328,63 @@ if (values.json) {
 } else {
   const f = figures;
   const r = (n: number, d = 1) => n.toFixed(d);
-  console.log(`## Fleet mode (${PROCESSES} processes, one local KV file)
+  const rp = f.rotationPropagationMs;
+  const delayRow = (
+    name: string,
+    d: { samples: number; p50: number; p99: number } | undefined,
+  ) =>
+    d === undefined
+      ? ""
+      : `| ${name} | ${d.samples} | ${r(d.p50, 0)} | ${r(d.p99, 0)} |\n`;
+  const withRedis = f.tokenRequestsPerLifetime.withRedis;
+  console.log(
+    `## Fleet mode (${PROCESSES} processes, one local KV file${
+      withRedis === undefined ? "" : " or one local redis-server"
+    })
 
-| figure | without the store | with the store |
-|---|---|---|
+| figure | without the store | with the store (Deno KV) |${
+      withRedis === undefined ? "" : " with the store (Redis) |"
+    }
+|---|---|---|${withRedis === undefined ? "" : "---|"}
 | token requests per token lifetime (4 s tokens) | ${
-    r(f.tokenRequestsPerLifetime.withoutStore)
-  } | ${r(f.tokenRequestsPerLifetime.withStore)} |
+      r(f.tokenRequestsPerLifetime.withoutStore)
+    } | ${r(f.tokenRequestsPerLifetime.withStore)} |${
+      withRedis === undefined ? "" : ` ${r(withRedis)} |`
+    }
 
-| per-token API limit (${f.api429.load}) | API 429s | API calls served |
+| per-token API limit (${f.api429.load}; Deno KV) | API 429s | API calls served |
 |---|---|---|
 | K = 1 | ${f.api429.k1.api429} | ${f.api429.k1.apiOk} |
 | K = 8 | ${f.api429.kSized.api429} | ${f.api429.kSized.apiOk} |
 
 | rotation propagation | samples | p50 ms | p99 ms |
 |---|---|---|---|
-| pollIntervalMs 1000 (default) | ${f.rotationPropagationMs.pollInterval1000.samples} | ${
-    r(f.rotationPropagationMs.pollInterval1000.p50, 0)
-  } | ${r(f.rotationPropagationMs.pollInterval1000.p99, 0)} |
-| pollIntervalMs 200 | ${f.rotationPropagationMs.pollInterval200.samples} | ${
-    r(f.rotationPropagationMs.pollInterval200.p50, 0)
-  } | ${r(f.rotationPropagationMs.pollInterval200.p99, 0)} |
-
+${delayRow("Deno KV, pollIntervalMs 1000 (default)", rp.pollInterval1000)}${
+      delayRow("Deno KV, pollIntervalMs 200", rp.pollInterval200)
+    }${
+      delayRow(
+        "Redis (pub/sub + poll), pollIntervalMs 1000",
+        rp.redisPollInterval1000,
+      )
+    }${
+      delayRow(
+        "Redis (pub/sub + poll), pollIntervalMs 200",
+        rp.redisPollInterval200,
+      )
+    }
 | cached getAccessToken() | ns per call (median of batches) | ratio |
 |---|---|---|
 | no fleet | ${r(f.hotPathNs.plainNs)} | 1.00 |
 | fleet, memory store | ${r(f.hotPathNs.memoryNs)} | ${
-    r(f.hotPathNs.memoryRatio, 2)
-  } |
+      r(f.hotPathNs.memoryRatio, 2)
+    } |
 | fleet, Deno KV | ${r(f.hotPathNs.kvNs)} | ${r(f.hotPathNs.kvRatio, 2)} |
-`);
+${
+      f.hotPathNs.redisNs === undefined
+        ? ""
+        : `| fleet, Redis | ${r(f.hotPathNs.redisNs)} | ${
+          r(f.hotPathNs.redisRatio!, 2)
+        } |\n`
+    }`,
+  );
 }
