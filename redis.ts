@@ -86,6 +86,11 @@ export interface RedisFleetOptions extends FleetOptions {
   readonly username?: string;
   /** The password, when not in the URL. */
   readonly password?: string;
+  /**
+   * TLS settings for `rediss://` URLs: `ca`, PEM certificates to trust (a
+   * private CA), instead of the runtime's default roots.
+   */
+  readonly tls?: { readonly ca?: string | readonly string[] };
 }
 
 /** A fleet on Redis: a {@linkcode Fleet} that can also say whether Redis answers. */
@@ -130,6 +135,7 @@ export function createRedisFleet(options: RedisFleetOptions): RedisFleet {
     client: options.client,
     username: options.username,
     password: options.password,
+    tls: options.tls,
   });
   const fleet = createFleet(store, options);
   return Object.freeze({

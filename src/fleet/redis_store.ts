@@ -105,6 +105,11 @@ export interface RedisFleetStoreOptions {
   /** The password, when not in the URL. */
   readonly password?: string;
   /**
+   * TLS settings for `rediss://` URLs: `ca`, PEM certificates to trust (a
+   * private CA), instead of the runtime's default roots.
+   */
+  readonly tls?: { readonly ca?: string | readonly string[] };
+  /**
    * How long a connection attempt may take, in ms.
    *
    * @default 2000
@@ -527,6 +532,14 @@ function openRedisConnection(
       disableOfflineQueue: true,
       pingInterval: 5_000,
       socket: {
+        ...(options.url.startsWith("rediss:")
+          ? {
+            tls: true as const,
+            ...(options.tls?.ca === undefined
+              ? {}
+              : { ca: [options.tls.ca].flat() as string[] }),
+          }
+          : {}),
         connectTimeout: options.connectTimeoutMs ?? 2_000,
         reconnectStrategy: (retries: number) =>
           Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(retries, 6)) *
@@ -627,7 +640,10 @@ function openRedisConnection(
  * @default timeoutMs 5000
  */
 export async function connectRedis(
-  options: Pick<RedisFleetStoreOptions, "url" | "username" | "password">,
+  options: Pick<
+    RedisFleetStoreOptions,
+    "url" | "username" | "password" | "tls"
+  >,
   timeoutMs = 5_000,
 ): Promise<{ client: RedisClientLike; close(): Promise<void> }> {
   const url = checkRedisUrl(options.url);

@@ -391,3 +391,50 @@ Deno.test({
     },
   );
 });
+
+Deno.test({
+  name:
+    "Redis fleet store over TLS (rediss://): a trusted CA works, an untrusted certificate does not",
+  ignore,
+}, async (t) => {
+  await using server = await startRedisServer({
+    tls: true,
+    users: [{ username: "fleet", password: "tls-pass" }],
+  });
+  assert.match(server.url, /^rediss:\/\//);
+  await t.step("with the server's certificate as CA", async () => {
+    const store = createRedisFleetStore({
+      url: server.url,
+      prefix: "tls",
+      tls: { ca: server.certificate! },
+    });
+    try {
+      await store.connected(10_000);
+      assert.equal(
+        await store.compareAndSetActive("svc", 0, {
+          label: "blue",
+          generation: 1,
+          by: "a",
+          at: 1,
+          reason: "initial",
+        }),
+        true,
+      );
+      assert.equal((await store.readActive("svc"))?.label, "blue");
+    } finally {
+      await store.close();
+    }
+  });
+  await t.step("without it the connection is refused, typed", async () => {
+    const store = createRedisFleetStore({ url: server.url, prefix: "tls" });
+    try {
+      await assert.rejects(store.connected(3_000), (error: unknown) => {
+        assert.ok(error instanceof RedisUnavailableError, String(error));
+        assert.match(error.message, /certificate/i);
+        return true;
+      });
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -29,16 +29,23 @@ export interface StartRedisServerOptions {
    * the `default` user is disabled: a connection must authenticate.
    */
   readonly users?: readonly RedisTestUser[];
-  /** Keep data across {@linkcode RedisTestServer.restart} (AOF); default off. */
+  /** Keep data across a restart (AOF); default off. */
   readonly persistent?: boolean;
+  /**
+   * Serve TLS only (`rediss://`), with a self-signed certificate for
+   * 127.0.0.1 made with `openssl`; default off.
+   */
+  readonly tls?: boolean;
 }
 
 /** A redis-server started by {@linkcode startRedisServer}. */
 export interface RedisTestServer extends AsyncDisposable {
   /** Its port on 127.0.0.1. */
   readonly port: number;
-  /** `redis://127.0.0.1:<port>` with the first user's credentials, if any. */
+  /** `redis://127.0.0.1:<port>` (`rediss://` with TLS) with the first user's credentials, if any. */
   readonly url: string;
+  /** With TLS: the server's self-signed certificate (PEM), to trust as a CA. */
+  readonly certificate?: string;
   /**
    * A URL for a user and password (not necessarily valid ones).
    *
@@ -119,8 +126,17 @@ export async function startRedisServer(
   }
   const dir = await Deno.makeTempDir({ prefix: "dsa-redis-" });
   const port = freePort();
+  const certificate = options.tls ? await selfSigned(dir) : undefined;
   const lines = [
-    `port ${port}`,
+    ...(options.tls
+      ? [
+        "port 0",
+        `tls-port ${port}`,
+        `tls-cert-file ${dir}/cert.pem`,
+        `tls-key-file ${dir}/key.pem`,
+        "tls-auth-clients no",
+      ]
+      : [`port ${port}`]),
     "bind 127.0.0.1",
     "protected-mode no",
     `dir ${dir}`,
@@ -173,15 +189,17 @@ export async function startRedisServer(
   };
   await start();
   const first = options.users?.[0];
+  const scheme = options.tls ? "rediss" : "redis";
   const urlFor = (username: string, password: string) =>
-    `redis://${encodeURIComponent(username)}:${
+    `${scheme}://${encodeURIComponent(username)}:${
       encodeURIComponent(password)
     }@127.0.0.1:${port}`;
   const server: RedisTestServer = {
     port,
     url: first
       ? urlFor(first.username, first.password)
-      : `redis://127.0.0.1:${port}`,
+      : `${scheme}://127.0.0.1:${port}`,
+    ...(certificate === undefined ? {} : { certificate }),
     urlFor,
     start,
     stop: () => halt("SIGTERM"),
@@ -193,6 +211,36 @@ export async function startRedisServer(
     },
   };
   return server;
+}
+
+async function selfSigned(dir: string): Promise<string> {
+  const made = await new Deno.Command("openssl", {
+    args: [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      `${dir}/key.pem`,
+      "-out",
+      `${dir}/cert.pem`,
+      "-days",
+      "2",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output().catch((error) => {
+    throw new Error(`openssl is needed for the TLS test server: ${error}`);
+  });
+  if (!made.success) {
+    throw new Error(`openssl failed: ${new TextDecoder().decode(made.stderr)}`);
+  }
+  return await Deno.readTextFile(`${dir}/cert.pem`);
 }
 
 function freePort(): number {
