@@ -8,7 +8,9 @@
  * 4. cached `getAccessToken()` with a fleet against without (goal ≤ 1.2×).
  *
  * Processes are `deno run` instances of tests/fleet/child.ts on one local KV
- * file. Prints markdown; `--json` prints the figures as JSON.
+ * file. `deno task bench` runs it after the contender scenarios and writes
+ * `fleet.md` and `fleet.json` beside `latest.md`; alone it prints markdown
+ * (`--json`: the figures).
  *
  * Usage: `deno run -A bench/scenarios/fleet.ts [--json] [--quick]`
  *
@@ -28,21 +30,14 @@ import {
 } from "../../tests/fleet/harness.ts";
 import { median, percentile } from "../stats.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    json: { type: "boolean", default: false },
-    quick: { type: "boolean", default: false },
-  },
-});
 const PROCESSES = 16;
 const CREDENTIALS = [
   { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
   { label: "green", clientId: "green-id", clientSecret: "green-secret" },
 ];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const progress = (text: string) =>
-  Deno.stderr.writeSync(new TextEncoder().encode(text + "\n"));
+let progress: (text: string) => void = (text) =>
+  void Deno.stderr.writeSync(new TextEncoder().encode(text + "\n"));
 
 async function fleetRun(
   options: {
@@ -92,18 +87,21 @@ async function fleetRun(
   return summaries;
 }
 
-/** 1: token requests per token lifetime. */
+/** 1: token requests per token lifetime, in steady state (after the cold start). */
 async function tokenRequests(shared: boolean, lifetimes: number) {
   const lifetimeSeconds = 4;
-  let requests = 0;
+  let cold = 0;
+  let steady = 0;
   await fleetRun({ shared, lifetimeSeconds }, async (children, emulator) => {
     await Promise.all(
       children.map((c) => c.send({ cmd: "traffic", intervalMs: 50 })),
     );
+    await sleep(1_000);
+    cold = emulator.stats().tokenRequests;
     await sleep(lifetimes * lifetimeSeconds * 1_000);
-    requests = emulator.stats().tokenRequests;
+    steady = (emulator.stats().tokenRequests - cold) / lifetimes;
   });
-  return requests / lifetimes;
+  return { coldStart: cold, perLifetime: steady };
 }
 
 /** 2: API 429s at the per-token limit. */
@@ -206,60 +204,76 @@ async function hotPath(batches: number, batchSize: number) {
   };
 }
 
-const quick = values.quick;
-progress("fleet 1/4: token requests per lifetime, 16 processes");
-const withoutStore = await tokenRequests(false, quick ? 1 : 2);
-const withStore = await tokenRequests(true, quick ? 1 : 2);
-progress("fleet 2/4: 429s at the per-token limit");
-const k1 = await rateLimited(1);
-const kSized = await rateLimited(8);
-progress("fleet 3/4: rotation propagation");
-const rotations = quick ? 2 : 6;
-const delaysDefault = await propagation(rotations);
-const delaysFast = await propagation(rotations, 200);
-progress("fleet 4/4: cached getAccessToken");
-const hot = await hotPath(quick ? 20 : 100, 10_000);
+/** The fleet figures and their markdown section. */
+export interface FleetBenchResult {
+  /** Every figure. */
+  readonly figures: Record<string, unknown>;
+  /** The section for BENCHMARKS.md. */
+  readonly markdown: string;
+}
 
-const figures = {
-  processes: PROCESSES,
-  tokenRequestsPerLifetime: { withoutStore, withStore },
-  api429: {
-    k1,
-    kSized: { tokensPerCredential: 8, ...kSized },
-    load:
-      "16 processes x 10 API calls/s for 3 s; limit 100 per token per minute",
-  },
-  rotationPropagationMs: {
-    pollInterval1000: {
-      samples: delaysDefault.length,
-      p50: percentile(delaysDefault, 50),
-      p99: percentile(delaysDefault, 99),
-    },
-    pollInterval200: {
-      samples: delaysFast.length,
-      p50: percentile(delaysFast, 50),
-      p99: percentile(delaysFast, 99),
-    },
-  },
-  hotPathNs: {
-    ...hot,
-    memoryRatio: hot.memoryNs / hot.plainNs,
-    kvRatio: hot.kvNs / hot.plainNs,
-  },
-};
+/**
+ * Runs the four fleet measurements.
+ *
+ * @param options `quick`: fewer lifetimes, rotations and batches; `progress`: a status line sink.
+ * @returns The figures and their markdown.
+ */
+export async function runFleetBench(
+  options: { quick?: boolean; progress?: (text: string) => void } = {},
+): Promise<FleetBenchResult> {
+  const quick = options.quick ?? false;
+  if (options.progress) progress = options.progress;
+  progress("fleet 1/4: token requests per lifetime, 16 processes");
+  const withoutStore = await tokenRequests(false, quick ? 1 : 3);
+  const withStore = await tokenRequests(true, quick ? 1 : 3);
+  progress("fleet 2/4: 429s at the per-token limit");
+  const k1 = await rateLimited(1);
+  const kSized = await rateLimited(8);
+  progress("fleet 3/4: rotation propagation");
+  const rotations = quick ? 2 : 6;
+  const delaysDefault = await propagation(rotations);
+  const delaysFast = await propagation(rotations, 200);
+  progress("fleet 4/4: cached getAccessToken");
+  const hot = await hotPath(quick ? 20 : 100, 10_000);
 
-if (values.json) {
-  console.log(JSON.stringify(figures, null, 2));
-} else {
+  const figures = {
+    processes: PROCESSES,
+    tokenRequestsPerLifetime: { withoutStore, withStore },
+    api429: {
+      k1,
+      kSized: { tokensPerCredential: 8, ...kSized },
+      load:
+        "16 processes x 10 API calls/s for 3 s; limit 100 per token per minute",
+    },
+    rotationPropagationMs: {
+      pollInterval1000: {
+        samples: delaysDefault.length,
+        p50: percentile(delaysDefault, 50),
+        p99: percentile(delaysDefault, 99),
+      },
+      pollInterval200: {
+        samples: delaysFast.length,
+        p50: percentile(delaysFast, 50),
+        p99: percentile(delaysFast, 99),
+      },
+    },
+    hotPathNs: {
+      ...hot,
+      memoryRatio: hot.memoryNs / hot.plainNs,
+      kvRatio: hot.kvNs / hot.plainNs,
+    },
+  };
+
   const f = figures;
   const r = (n: number, d = 1) => n.toFixed(d);
-  console.log(`## Fleet mode (${PROCESSES} processes, one local KV file)
+  const markdown = `## Fleet mode (${PROCESSES} processes, one local KV file)
 
-| figure | without the store | with the store |
+| 4 s tokens, a call every 50 ms per process | without the store | with the store |
 |---|---|---|
-| token requests per token lifetime (4 s tokens) | ${
-    r(f.tokenRequestsPerLifetime.withoutStore)
-  } | ${r(f.tokenRequestsPerLifetime.withStore)} |
+| token requests at cold start | ${f.tokenRequestsPerLifetime.withoutStore.coldStart} | ${f.tokenRequestsPerLifetime.withStore.coldStart} |
+| token requests per token lifetime (steady state) | ${
+    r(f.tokenRequestsPerLifetime.withoutStore.perLifetime)
+  } | ${r(f.tokenRequestsPerLifetime.withStore.perLifetime)} |
 
 | per-token API limit (${f.api429.load}) | API 429s | API calls served |
 |---|---|---|
@@ -282,5 +296,18 @@ if (values.json) {
     r(f.hotPathNs.memoryRatio, 2)
   } |
 | fleet, Deno KV | ${r(f.hotPathNs.kvNs)} | ${r(f.hotPathNs.kvRatio, 2)} |
-`);
+`;
+  return { figures, markdown };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      json: { type: "boolean", default: false },
+      quick: { type: "boolean", default: false },
+    },
+  });
+  const { figures, markdown } = await runFleetBench({ quick: values.quick });
+  console.log(values.json ? JSON.stringify(figures, null, 2) : markdown);
 }
