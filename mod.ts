@@ -109,6 +109,7 @@ export {
   RateLimitedError,
   RedirectRefusedError,
   type RejectedCredentialSummary,
+  type RotationErrorCodeName,
   RotationFailedError,
   TokenEndpointUnavailableError,
   TokenRequestError,

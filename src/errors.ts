@@ -6,8 +6,6 @@
  * @module
  */
 import type { GenesysErrorCode } from "./genesys/errors.ts";
-import type { ENV_CONFIG_INVALID } from "./rotation/env_config.ts";
-import type { RotationErrorCode } from "./rotation/staged_rotation.ts";
 
 /** The stable error codes, one per error class. */
 export const ErrorCode: {
@@ -54,8 +52,22 @@ export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 export type AnyErrorCode =
   | ErrorCode
   | GenesysErrorCode
-  | RotationErrorCode
-  | typeof ENV_CONFIG_INVALID;
+  | RotationErrorCodeName
+  | "ENV_CONFIG_INVALID";
+
+/**
+ * The codes of the staged rotation's `StagedRotationError`, one per phase
+ * (`RotationErrorCode` of `./rotation`). Spelled out here because the core
+ * must not import the rotation tooling; the compiler checks that the two
+ * agree wherever a rotation error is constructed.
+ */
+export type RotationErrorCodeName = `ROTATION_${
+  | "PLAN"
+  | "REGENERATE"
+  | "TEST"
+  | "PUBLISH"
+  | "PROMOTE"
+  | "DONE"}_FAILED`;
 
 /**
  * The base class of every error this library throws. Switch on `code`.
