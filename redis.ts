@@ -51,6 +51,7 @@ export {
   connectRedis,
   listRedisInstances,
   type RedisClientLike,
+  type RedisConnectionOptions,
   type RedisInstanceEntry,
   type RedisSubscriberLike,
 } from "./src/fleet/redis_store.ts";

@@ -144,9 +144,9 @@ export interface AuthorizedFetchContext {
   readonly emit?: (event: ApiRateLimitedEvent) => void;
 }
 
-/** A request taken apart so it can be sent twice. */
+/** A request taken apart (or a Request without a body) so it can be sent twice. */
 interface ReplayableRequest {
-  readonly url: string | URL;
+  readonly url: string | URL | Request;
   readonly init: RequestInit;
 }
 
@@ -184,10 +184,15 @@ export async function authorizedFetch(
   if (callerSignal?.aborted) {
     throw new AbortedError({ cause: callerSignal.reason });
   }
-  const request =
-    input instanceof Request || init?.body instanceof ReadableStream
-      ? await buffered(input, init)
-      : { url: input, init: init ?? {} };
+  // Only a body that can be read once is buffered, so it can be sent twice;
+  // a Request without a body is sent as it is, with the token added.
+  const request = input instanceof Request
+    ? input.body === null && init === undefined
+      ? { url: input, init: { headers: input.headers } }
+      : await buffered(input, init)
+    : init?.body instanceof ReadableStream
+    ? await buffered(input, init)
+    : { url: input, init: init ?? {} };
   const { closeSignal } = context;
   // Without a caller signal the close signal goes as it is: no allocation.
   const signal = callerSignal === undefined
@@ -241,7 +246,10 @@ async function retryRateLimited(
   signal: AbortSignal | undefined,
 ): Promise<Response> {
   const limits = { ...DEFAULT_API_RATE_LIMIT, ...context.rateLimit };
-  const method = (request.init.method ?? "GET").toUpperCase();
+  const method =
+    (request.url instanceof Request
+      ? request.url.method
+      : request.init.method ?? "GET").toUpperCase();
   if (!limits.methods.includes(method)) return first;
   const clock = context.clock!;
   const verdict = (response: Response) => {
@@ -288,9 +296,9 @@ async function retryRateLimited(
 }
 
 /** A URL without its query and fragment, which may carry secrets. */
-function describeUrl(url: string | URL): string {
+function describeUrl(url: string | URL | Request): string {
   try {
-    const parsed = new URL(url);
+    const parsed = new URL(url instanceof Request ? url.url : url);
     return `${parsed.origin}${parsed.pathname}`;
   } catch {
     return "(relative URL)";

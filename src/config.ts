@@ -72,6 +72,15 @@ export interface DualSecretAuthOptions {
    * when listed); `false` returns every 429 at once.
    */
   readonly apiRateLimit?: ApiRateLimitOptions | false;
+  /**
+   * Keep a token of the healthiest standby credential cached too, refreshed
+   * along with the active one's, so a failover costs a caller one rejected
+   * request and no fresh token request. Costs one token request per refresh
+   * per standby.
+   *
+   * @default {false}
+   */
+  readonly warmStandby?: boolean;
   /** Receives events; see `AuthEvent`. */
   readonly onEvent?: AuthEventListener;
   /** Where grants are cached; default: in memory. */
@@ -132,6 +141,8 @@ export interface ResolvedConfig {
   readonly retry: RetryPolicy;
   /** How `auth.fetch` waits out 429s, or `false`. */
   readonly apiRateLimit: ApiRateLimitOptions | false;
+  /** Whether a standby's token is kept warm. */
+  readonly warmStandby: boolean;
   /** Tokens per credential (the pool). */
   readonly tokensPerCredential: number;
 }
@@ -210,6 +221,7 @@ export function resolveConfig(
     ),
     retry: resolveRetry(options.retry),
     apiRateLimit: resolveApiRateLimit(options.apiRateLimit),
+    warmStandby: flag("warmStandby", options.warmStandby),
     tokensPerCredential: poolSize(options.tokensPerCredential),
   });
 }
@@ -471,6 +483,13 @@ function resolveApiRateLimit(
     ...value,
     ...(methods ? { methods: methods.map((m) => m.toUpperCase()) } : {}),
   });
+}
+
+function flag(option: string, value: unknown): boolean {
+  if (value !== undefined && typeof value !== "boolean") {
+    throw new ConfigError(option, "must be true or false");
+  }
+  return value === true;
 }
 
 function nonNegative(option: string, value: unknown): number {

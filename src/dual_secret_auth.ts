@@ -193,6 +193,9 @@ export function createDualSecretAuth(
   let rotation: Promise<unknown> = Promise.resolve();
   let closed = false;
   let lastNow = clock.now();
+  let sharedAcquisition: Promise<string> | undefined;
+  let servedGrant: CachedGrant | undefined;
+  let servedToken: Promise<string> | undefined;
 
   const emit = (event: AuthEvent): void => {
     try {
@@ -286,24 +289,49 @@ export function createDualSecretAuth(
     return fallback;
   }
 
-  async function getAccessToken(
+  function getAccessToken(
     callOptions?: GetAccessTokenOptions,
   ): Promise<string> {
-    if (closed) throw new ClosedError();
-    const signal = callOptions?.signal;
-    if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
-    const now = clock.now();
-    if (now < lastNow) onClockWentBack(lastNow - now);
-    lastNow = now;
-    const label = activeStore.get() ?? "";
-    // Without a pool the credential's slot serves: no pool lookup here.
-    const slot = pooled ? servingSlot(label) : slots.get(label);
-    const grant = slot?.servable(now);
-    if (grant !== undefined && !slot!.needsRefresh(now, grant)) {
-      if (fleetLink !== undefined) fleetLink.used(label, now);
-      return grant.accessToken;
+    try {
+      if (closed) throw new ClosedError();
+      const signal = callOptions?.signal;
+      if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
+      const now = clock.now();
+      if (now < lastNow) onClockWentBack(lastNow - now);
+      lastNow = now;
+      const label = activeStore.get() ?? "";
+      // Without a pool the credential's slot serves: no pool lookup here.
+      const slot = pooled ? servingSlot(label) : slots.get(label);
+      const grant = slot?.servable(now);
+      if (grant !== undefined && !slot!.needsRefresh(now, grant)) {
+        if (fleetLink !== undefined) fleetLink.used(label, now);
+        // One settled promise per grant, shared by every caller it serves.
+        if (grant !== servedGrant) {
+          servedGrant = grant;
+          servedToken = Promise.resolve(grant.accessToken);
+        }
+        return servedToken!;
+      }
+      if (signal !== undefined) return acquire(signal, slot);
+      // Waiters without a signal share one acquisition: a cold herd costs
+      // one promise, not one async frame per caller.
+      if (sharedAcquisition === undefined) {
+        const acquisition = acquire(undefined, slot).finally(() => {
+          if (sharedAcquisition === acquisition) sharedAcquisition = undefined;
+        });
+        sharedAcquisition = acquisition;
+      }
+      return sharedAcquisition;
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return await acquire(signal, slot);
+  }
+
+  /** Forgets the promises shared among callers, so none outlives its grant. */
+  function dropSharedPromises(): void {
+    sharedAcquisition = undefined;
+    servedGrant = undefined;
+    servedToken = undefined;
   }
 
   /** The pool member that serves the next call: in turn over this instance's share of the pool. */
@@ -365,7 +393,10 @@ export function createDualSecretAuth(
       const now = clock.now();
       const cached = slot.servable(now);
       if (cached !== undefined) {
-        if (slot.needsRefresh(now, cached)) refreshAhead(slot, now);
+        if (slot.needsRefresh(now, cached)) {
+          refreshAhead(slot, now);
+          warmStandby(slot, now);
+        }
         if (fleetLink !== undefined) fleetLink.used(slot.label, now);
         return cached.accessToken;
       }
@@ -375,6 +406,7 @@ export function createDualSecretAuth(
         // A credential removed meanwhile must not serve; the next lap picks
         // from the current list.
         if (clock.now() < fresh.expiresAt && isCurrent(slot)) {
+          warmStandby(slot, clock.now());
           return fresh.accessToken;
         }
       } catch (error) {
@@ -439,6 +471,22 @@ export function createDualSecretAuth(
       { cause },
       probes.length === 0 ? undefined : { at: Math.min(...probes), now },
     );
+  }
+
+  /**
+   * With `warmStandby`, keeps a token of the healthiest standby cached,
+   * refreshed along with the active one's, so a failover serves at once.
+   * Its failures are only recorded (a rejection marks it, as any would).
+   */
+  function warmStandby(active: CredentialSlot, now: number): void {
+    if (!config.warmStandby || closed) return;
+    const standby = pickStandby(active.label);
+    if (standby === undefined || !standby.needsRefresh(now)) return;
+    const refresh = standby.refreshAhead(now);
+    if (refresh === undefined) return;
+    const tracked = refresh.catch(() => undefined)
+      .finally(() => background.delete(tracked));
+    background.add(tracked);
   }
 
   function refreshAhead(slot: CredentialSlot, now: number): void {
@@ -534,6 +582,7 @@ export function createDualSecretAuth(
   }
 
   function invalidate(token?: string): void {
+    dropSharedPromises();
     for (const pool of pools.values()) {
       for (const slot of pool) {
         if (
@@ -605,6 +654,7 @@ export function createDualSecretAuth(
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
+    dropSharedPromises();
     closeController.abort(new ClosedError());
     const pending = [...pools.values()].flat().map((slot) => slot.inflight);
     await Promise.allSettled([...pending, ...background, rotation]);

@@ -5,10 +5,7 @@
  *
  * @module
  */
-import type { RedisErrorCode } from "./fleet/redis_errors.ts";
 import type { GenesysErrorCode } from "./genesys/errors.ts";
-import type { ENV_CONFIG_INVALID } from "./rotation/env_config.ts";
-import type { RotationErrorCode } from "./rotation/staged_rotation.ts";
 
 /** The stable error codes, one per error class. */
 export const ErrorCode: {
@@ -55,9 +52,33 @@ export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 export type AnyErrorCode =
   | ErrorCode
   | GenesysErrorCode
-  | RotationErrorCode
-  | typeof ENV_CONFIG_INVALID
-  | RedisErrorCode;
+  | RotationErrorCodeName
+  | "ENV_CONFIG_INVALID"
+  | RedisErrorCodeName;
+
+/**
+ * The codes of the staged rotation's `StagedRotationError`, one per phase
+ * (`RotationErrorCode` of `./rotation`). Spelled out here because the core
+ * must not import the rotation tooling; the compiler checks that the two
+ * agree wherever a rotation error is constructed.
+ */
+export type RotationErrorCodeName = `ROTATION_${
+  | "PLAN"
+  | "REGENERATE"
+  | "TEST"
+  | "PUBLISH"
+  | "PROMOTE"
+  | "DONE"}_FAILED`;
+
+/**
+ * The codes of the Redis fleet's errors (`RedisErrorCode` of `./redis`),
+ * spelled out for the same reason; the compiler checks them where a Redis
+ * error is constructed.
+ */
+export type RedisErrorCodeName =
+  | "REDIS_AUTH_FAILED"
+  | "REDIS_NO_PERMISSION"
+  | "REDIS_UNAVAILABLE";
 
 /**
  * The base class of every error this library throws. Switch on `code`.

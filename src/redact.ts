@@ -51,15 +51,22 @@ export function formEncode(value: string): string {
  * ```
  */
 export function credentialForms(clientId: string, secret: string): string[] {
+  // Form encoding (space as +), and strict RFC 3986 percent-encoding
+  // (space as %20, !'()* encoded), which other clients send.
+  const strict = (text: string) => formEncode(text).replace(/\+/g, "%20");
   const forms = [
     secret,
     formEncode(secret),
+    strict(secret),
     encodeURIComponent(secret),
     btoa(`${formEncode(clientId)}:${formEncode(secret)}`),
+    btoa(`${strict(clientId)}:${strict(secret)}`),
     // The raw pair, as clients that skip the form encoding send it: as UTF-8
     // bytes, and as Latin-1 where it fits.
     btoa(
-      String.fromCharCode(...new TextEncoder().encode(`${clientId}:${secret}`)),
+      String.fromCharCode(
+        ...new TextEncoder().encode(`${clientId}:${secret}`),
+      ),
     ),
   ];
   if (/^[^\u0100-\uffff]*$/.test(`${clientId}:${secret}`)) {
@@ -119,8 +126,10 @@ export function quoteServerText(
   max: number = MAX_QUOTED_LENGTH,
 ): string | undefined {
   if (typeof value !== "string" || value === "") return undefined;
-  // Redact before cutting, so a cut never leaves half a secret behind.
+  // Redact before cutting, so a cut never leaves half a secret behind, and
+  // again once control characters are gone, as removing one may join a
+  // secret's halves.
   // deno-lint-ignore no-control-regex
-  const clean = redact(value).replace(/[\x00-\x1f\x7f]+/g, " ");
+  const clean = redact(redact(value).replace(/[\x00-\x1f\x7f]+/g, " "));
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }

@@ -398,6 +398,20 @@ Deno.test("auth.fetch: API 429", async (t) => {
     },
   );
 
+  await t.step("a body-less POST Request is not retried either", async () => {
+    const { endpoint, clock, auth } = setup();
+    await using _ = auth;
+    endpoint.queueApi(tooMany("1"), textResponse(204));
+    const response = await drive(
+      clock,
+      auth.fetch(new Request(`${endpoint.apiUrl}/x`, { method: "POST" })),
+    );
+    assert.equal(response.status, 429);
+    assert.equal(endpoint.apiRequests[0].method, "POST");
+    assert.equal(endpoint.apiCalls, 1);
+    await response.body?.cancel();
+  });
+
   await t.step(
     "POST only when opted in, with its body sent again",
     async () => {

@@ -591,3 +591,116 @@ Deno.test("abort follows one rule", async (t) => {
     },
   );
 });
+
+Deno.test("shared promises never outlive their grant", async (t) => {
+  await t.step(
+    "a cold herd shares one acquisition; invalidate() drops it",
+    async () => {
+      const { auth, endpoint } = setup();
+      const reply = deferred();
+      endpoint.queueToken(reply);
+      const herd = Array.from({ length: 1_000 }, () => auth.getAccessToken());
+      assert.ok(herd.every((p) => p === herd[0]), "one promise for the herd");
+      await reply.started;
+      auth.invalidate();
+      const after = auth.getAccessToken();
+      assert.notEqual(
+        after,
+        herd[0],
+        "invalidate() dropped the shared promise",
+      );
+      reply.resolve(tokenResponse("CANARY-TOKEN-first", 600));
+      await Promise.all(herd);
+      assert.ok((await after).startsWith(TOKEN_PREFIX));
+      await auth.close();
+    },
+  );
+
+  await t.step(
+    "the cached token's settled promise is dropped by invalidate()",
+    async () => {
+      const { auth, endpoint } = setup();
+      const first = auth.getAccessToken();
+      const token = await first;
+      assert.equal(auth.getAccessToken(), auth.getAccessToken());
+      auth.invalidate(token);
+      const next = await auth.getAccessToken();
+      assert.notEqual(next, token);
+      assert.equal(endpoint.tokenCalls, 2);
+      await auth.close();
+    },
+  );
+
+  await t.step(
+    "close() drops them: later calls reject with ClosedError",
+    async () => {
+      const { auth } = setup();
+      await auth.getAccessToken();
+      await auth.close();
+      assert.ok(
+        (await auth.getAccessToken().catch((e) => e)) instanceof ClosedError,
+      );
+    },
+  );
+});
+
+Deno.test("warmStandby keeps the standby's token cached for failover", async (t) => {
+  await t.step("off by default: one token request", async () => {
+    const { auth, endpoint, clock } = setup();
+    await auth.getAccessToken();
+    await clock.advance(0);
+    assert.equal(endpoint.tokenCalls, 1);
+    await auth.close();
+  });
+
+  await t.step(
+    "on: the standby is fetched too, and a failover serves from cache",
+    async () => {
+      const { auth, endpoint, clock, accepted, ofType } = setup({
+        warmStandby: true,
+      });
+      const blueToken = await auth.getAccessToken();
+      await clock.advance(0);
+      assert.deepEqual(endpoint.tokenRequests.map((r) => r.clientId), [
+        "blue-id",
+        "green-id",
+      ]);
+      assert.equal(auth.status().credentials[1].state, "ready");
+      // Blue's secret dies; the next caller fails over to green's cached token
+      // after exactly one (rejected) token request.
+      accepted.delete(`blue-id:${BLUE_SECRET}`);
+      auth.invalidate(blueToken);
+      const calls = endpoint.tokenCalls;
+      const token = await auth.getAccessToken();
+      assert.ok(token.includes("green-id"));
+      assert.equal(endpoint.tokenCalls, calls + 1);
+      assert.equal(ofType("failover").length, 1);
+      await auth.close();
+    },
+  );
+
+  await t.step(
+    "the standby is refreshed along with the active one",
+    async () => {
+      const { auth, endpoint, clock } = setup({ warmStandby: true });
+      await auth.getAccessToken();
+      await clock.advance(541_000); // inside the refresh margin of both
+      await auth.getAccessToken();
+      await clock.advance(0);
+      assert.deepEqual(endpoint.tokenRequests.map((r) => r.clientId), [
+        "blue-id",
+        "green-id",
+        "blue-id",
+        "green-id",
+      ]);
+      await auth.close();
+    },
+  );
+
+  await t.step("warmStandby must be a boolean", () => {
+    assert.throws(
+      () => setup({ warmStandby: "yes" as unknown as boolean }),
+      (e) => e instanceof ConfigError && e.option === "warmStandby",
+    );
+  });
+});

@@ -11,7 +11,9 @@
  * Processes are `deno run` instances of tests/fleet/child.ts on one local KV
  * file, or on one throwaway local redis-server (started here when the
  * `redis-server` binary is found; otherwise the Redis figures are left out).
- * Prints markdown; `--json` prints the figures as JSON.
+ * `deno task bench` runs it after the contender scenarios and writes
+ * `fleet.md` and `fleet.json` beside `latest.md`; alone it prints markdown
+ * (`--json`: the figures).
  *
  * Usage: `deno run -A bench/scenarios/fleet.ts [--json] [--quick]`
  *
@@ -37,13 +39,6 @@ import {
 } from "../../tests/support/redis_server.ts";
 import { median, percentile } from "../stats.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    json: { type: "boolean", default: false },
-    quick: { type: "boolean", default: false },
-  },
-});
 const PROCESSES = 16;
 const CREDENTIALS = [
   { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
@@ -53,8 +48,8 @@ type Engine = "kv" | "redis";
 let redisServer: RedisTestServer | undefined;
 let redisRuns = 0;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const progress = (text: string) =>
-  Deno.stderr.writeSync(new TextEncoder().encode(text + "\n"));
+let progress: (text: string) => void = (text) =>
+  void Deno.stderr.writeSync(new TextEncoder().encode(text + "\n"));
 
 async function fleetRun(
   options: {
@@ -111,25 +106,28 @@ async function fleetRun(
   return summaries;
 }
 
-/** 1: token requests per token lifetime. */
+/** 1: token requests per token lifetime, in steady state (after the cold start). */
 async function tokenRequests(
   shared: boolean,
   lifetimes: number,
   engine?: Engine,
 ) {
   const lifetimeSeconds = 4;
-  let requests = 0;
+  let cold = 0;
+  let steady = 0;
   await fleetRun(
     { shared, engine, lifetimeSeconds },
     async (children, emulator) => {
       await Promise.all(
         children.map((c) => c.send({ cmd: "traffic", intervalMs: 50 })),
       );
+      await sleep(1_000);
+      cold = emulator.stats().tokenRequests;
       await sleep(lifetimes * lifetimeSeconds * 1_000);
-      requests = emulator.stats().tokenRequests;
+      steady = (emulator.stats().tokenRequests - cold) / lifetimes;
     },
   );
-  return requests / lifetimes;
+  return { coldStart: cold, perLifetime: steady };
 }
 
 /** 2: API 429s at the per-token limit. */
@@ -251,81 +249,104 @@ async function hotPath(batches: number, batchSize: number) {
   };
 }
 
-const quick = values.quick;
-if (findRedisServer() !== undefined) redisServer = await startRedisServer();
-else progress("redis-server not found: the Redis figures are left out");
-progress("fleet 1/4: token requests per lifetime, 16 processes");
-const withoutStore = await tokenRequests(false, quick ? 1 : 2);
-const withStore = await tokenRequests(true, quick ? 1 : 2);
-const withRedis = redisServer === undefined
-  ? undefined
-  : await tokenRequests(true, quick ? 1 : 2, "redis");
-progress("fleet 2/4: 429s at the per-token limit");
-const k1 = await rateLimited(1);
-const kSized = await rateLimited(8);
-progress("fleet 3/4: rotation propagation");
-const rotations = quick ? 2 : 6;
-const delaysDefault = await propagation(rotations);
-const delaysFast = await propagation(rotations, 200);
-const redisDelaysDefault = redisServer === undefined
-  ? undefined
-  : await propagation(rotations, undefined, "redis");
-const redisDelaysFast = redisServer === undefined
-  ? undefined
-  : await propagation(rotations, 200, "redis");
-progress("fleet 4/4: cached getAccessToken");
-const hot = await hotPath(quick ? 20 : 100, 10_000);
-await redisServer?.[Symbol.asyncDispose]();
-const delayFigures = (delays: number[]) => ({
-  samples: delays.length,
-  p50: percentile(delays, 50),
-  p99: percentile(delays, 99),
-});
+/** The fleet figures and their markdown section. */
+export interface FleetBenchResult {
+  /** Every figure. */
+  readonly figures: Record<string, unknown>;
+  /** The section for BENCHMARKS.md. */
+  readonly markdown: string;
+}
 
-const figures = {
-  processes: PROCESSES,
-  tokenRequestsPerLifetime: {
-    withoutStore,
-    withStore,
-    ...(withRedis === undefined ? {} : { withRedis }),
-  },
-  api429: {
-    k1,
-    kSized: { tokensPerCredential: 8, ...kSized },
-    load:
-      "16 processes x 10 API calls/s for 3 s; limit 100 per token per minute",
-  },
-  rotationPropagationMs: {
-    pollInterval1000: {
-      samples: delaysDefault.length,
-      p50: percentile(delaysDefault, 50),
-      p99: percentile(delaysDefault, 99),
-    },
-    pollInterval200: {
-      samples: delaysFast.length,
-      p50: percentile(delaysFast, 50),
-      p99: percentile(delaysFast, 99),
-    },
-    ...(redisDelaysDefault === undefined || redisDelaysFast === undefined
-      ? {}
-      : {
-        redisPollInterval1000: delayFigures(redisDelaysDefault),
-        redisPollInterval200: delayFigures(redisDelaysFast),
-      }),
-  },
-  hotPathNs: {
-    ...hot,
-    memoryRatio: hot.memoryNs / hot.plainNs,
-    kvRatio: hot.kvNs / hot.plainNs,
-    ...(hot.redisNs === undefined
-      ? {}
-      : { redisRatio: hot.redisNs / hot.plainNs }),
-  },
-};
+/**
+ * Runs the four fleet measurements.
+ *
+ * @param options `quick`: fewer lifetimes, rotations and batches; `progress`: a status line sink.
+ * @returns The figures and their markdown.
+ */
+export async function runFleetBench(
+  options: { quick?: boolean; progress?: (text: string) => void } = {},
+): Promise<FleetBenchResult> {
+  const quick = options.quick ?? false;
+  if (options.progress) progress = options.progress;
+  if (findRedisServer() !== undefined) redisServer = await startRedisServer();
+  else progress("redis-server not found: the Redis figures are left out");
+  try {
+    return await measure(quick);
+  } finally {
+    await redisServer?.[Symbol.asyncDispose]();
+    redisServer = undefined;
+  }
+}
 
-if (values.json) {
-  console.log(JSON.stringify(figures, null, 2));
-} else {
+async function measure(quick: boolean): Promise<FleetBenchResult> {
+  progress("fleet 1/4: token requests per lifetime, 16 processes");
+  const withoutStore = await tokenRequests(false, quick ? 1 : 3);
+  const withStore = await tokenRequests(true, quick ? 1 : 3);
+  const withRedis = redisServer === undefined
+    ? undefined
+    : await tokenRequests(true, quick ? 1 : 3, "redis");
+  progress("fleet 2/4: 429s at the per-token limit");
+  const k1 = await rateLimited(1);
+  const kSized = await rateLimited(8);
+  progress("fleet 3/4: rotation propagation");
+  const rotations = quick ? 2 : 6;
+  const delaysDefault = await propagation(rotations);
+  const delaysFast = await propagation(rotations, 200);
+  const redisDelaysDefault = redisServer === undefined
+    ? undefined
+    : await propagation(rotations, undefined, "redis");
+  const redisDelaysFast = redisServer === undefined
+    ? undefined
+    : await propagation(rotations, 200, "redis");
+  progress("fleet 4/4: cached getAccessToken");
+  const hot = await hotPath(quick ? 20 : 100, 10_000);
+  const delayFigures = (delays: number[]) => ({
+    samples: delays.length,
+    p50: percentile(delays, 50),
+    p99: percentile(delays, 99),
+  });
+
+  const figures = {
+    processes: PROCESSES,
+    tokenRequestsPerLifetime: {
+      withoutStore,
+      withStore,
+      ...(withRedis === undefined ? {} : { withRedis }),
+    },
+    api429: {
+      k1,
+      kSized: { tokensPerCredential: 8, ...kSized },
+      load:
+        "16 processes x 10 API calls/s for 3 s; limit 100 per token per minute",
+    },
+    rotationPropagationMs: {
+      pollInterval1000: {
+        samples: delaysDefault.length,
+        p50: percentile(delaysDefault, 50),
+        p99: percentile(delaysDefault, 99),
+      },
+      pollInterval200: {
+        samples: delaysFast.length,
+        p50: percentile(delaysFast, 50),
+        p99: percentile(delaysFast, 99),
+      },
+      ...(redisDelaysDefault === undefined || redisDelaysFast === undefined
+        ? {}
+        : {
+          redisPollInterval1000: delayFigures(redisDelaysDefault),
+          redisPollInterval200: delayFigures(redisDelaysFast),
+        }),
+    },
+    hotPathNs: {
+      ...hot,
+      memoryRatio: hot.memoryNs / hot.plainNs,
+      kvRatio: hot.kvNs / hot.plainNs,
+      ...(hot.redisNs === undefined
+        ? {}
+        : { redisRatio: hot.redisNs / hot.plainNs }),
+    },
+  };
+
   const f = figures;
   const r = (n: number, d = 1) => n.toFixed(d);
   const rp = f.rotationPropagationMs;
@@ -336,21 +357,23 @@ if (values.json) {
     d === undefined
       ? ""
       : `| ${name} | ${d.samples} | ${r(d.p50, 0)} | ${r(d.p99, 0)} |\n`;
-  const withRedis = f.tokenRequestsPerLifetime.withRedis;
-  console.log(
-    `## Fleet mode (${PROCESSES} processes, one local KV file${
-      withRedis === undefined ? "" : " or one local redis-server"
-    })
+  const tr = f.tokenRequestsPerLifetime;
+  const redisCell = (cell: (x: typeof tr.withStore) => string) =>
+    tr.withRedis === undefined ? "" : ` ${cell(tr.withRedis)} |`;
+  const markdown = `## Fleet mode (${PROCESSES} processes, one local KV file${
+    tr.withRedis === undefined ? "" : " or one local redis-server"
+  })
 
-| figure | without the store | with the store (Deno KV) |${
-      withRedis === undefined ? "" : " with the store (Redis) |"
-    }
-|---|---|---|${withRedis === undefined ? "" : "---|"}
-| token requests per token lifetime (4 s tokens) | ${
-      r(f.tokenRequestsPerLifetime.withoutStore)
-    } | ${r(f.tokenRequestsPerLifetime.withStore)} |${
-      withRedis === undefined ? "" : ` ${r(withRedis)} |`
-    }
+| 4 s tokens, a call every 50 ms per process | without the store | with the store (Deno KV) |${
+    tr.withRedis === undefined ? "" : " with the store (Redis) |"
+  }
+|---|---|---|${tr.withRedis === undefined ? "" : "---|"}
+| token requests at cold start | ${tr.withoutStore.coldStart} | ${tr.withStore.coldStart} |${
+    redisCell((x) => String(x.coldStart))
+  }
+| token requests per token lifetime (steady state) | ${
+    r(tr.withoutStore.perLifetime)
+  } | ${r(tr.withStore.perLifetime)} |${redisCell((x) => r(x.perLifetime))}
 
 | per-token API limit (${f.api429.load}; Deno KV) | API 429s | API calls served |
 |---|---|---|
@@ -360,31 +383,43 @@ if (values.json) {
 | rotation propagation | samples | p50 ms | p99 ms |
 |---|---|---|---|
 ${delayRow("Deno KV, pollIntervalMs 1000 (default)", rp.pollInterval1000)}${
-      delayRow("Deno KV, pollIntervalMs 200", rp.pollInterval200)
-    }${
-      delayRow(
-        "Redis (pub/sub + poll), pollIntervalMs 1000",
-        rp.redisPollInterval1000,
-      )
-    }${
-      delayRow(
-        "Redis (pub/sub + poll), pollIntervalMs 200",
-        rp.redisPollInterval200,
-      )
-    }
+    delayRow("Deno KV, pollIntervalMs 200", rp.pollInterval200)
+  }${
+    delayRow(
+      "Redis (pub/sub + poll), pollIntervalMs 1000",
+      rp.redisPollInterval1000,
+    )
+  }${
+    delayRow(
+      "Redis (pub/sub + poll), pollIntervalMs 200",
+      rp.redisPollInterval200,
+    )
+  }
 | cached getAccessToken() | ns per call (median of batches) | ratio |
 |---|---|---|
 | no fleet | ${r(f.hotPathNs.plainNs)} | 1.00 |
 | fleet, memory store | ${r(f.hotPathNs.memoryNs)} | ${
-      r(f.hotPathNs.memoryRatio, 2)
-    } |
+    r(f.hotPathNs.memoryRatio, 2)
+  } |
 | fleet, Deno KV | ${r(f.hotPathNs.kvNs)} | ${r(f.hotPathNs.kvRatio, 2)} |
 ${
-      f.hotPathNs.redisNs === undefined
-        ? ""
-        : `| fleet, Redis | ${r(f.hotPathNs.redisNs)} | ${
-          r(f.hotPathNs.redisRatio!, 2)
-        } |\n`
-    }`,
-  );
+    f.hotPathNs.redisNs === undefined
+      ? ""
+      : `| fleet, Redis | ${r(f.hotPathNs.redisNs)} | ${
+        r(f.hotPathNs.redisRatio!, 2)
+      } |\n`
+  }`;
+  return { figures, markdown };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      json: { type: "boolean", default: false },
+      quick: { type: "boolean", default: false },
+    },
+  });
+  const { figures, markdown } = await runFleetBench({ quick: values.quick });
+  console.log(values.json ? JSON.stringify(figures, null, 2) : markdown);
 }

@@ -204,6 +204,8 @@ class Member implements FleetLink {
   readonly #known = new Map<string, Known>();
   readonly #rejections = new Map<string, RejectionRecord>();
   readonly #lastUsed = new Map<string, number>();
+  #usedLabel: string | undefined;
+  #usedAt = 0;
   readonly #closer = new AbortController();
   readonly #startedAt: number;
   #credentials: readonly FleetCredential[];
@@ -590,7 +592,8 @@ class Member implements FleetLink {
     try {
       const stored = await this.#toStored(key, grant);
       await this.#call(() => this.#store.writeGrant(key, stored, this.#id));
-      if (this.#rejections.size > 0) {
+      if (this.#rejections.has(`${known.ns}/${known.secretHash}`)) {
+        // The secret works after all (the rejection was a passing fault).
         await this.#call(() =>
           this.#store.clearRejections(known.ns, undefined)
         );
@@ -730,29 +733,38 @@ class Member implements FleetLink {
   }
 
   used(label: string, now: number): void {
-    this.#lastUsed.set(label, now);
+    // On the hot path: two field writes; the map is written on a change of label.
+    if (label !== this.#usedLabel) {
+      if (this.#usedLabel !== undefined) {
+        this.#lastUsed.set(this.#usedLabel, this.#usedAt);
+      }
+      this.#usedLabel = label;
+    }
+    this.#usedAt = now;
+  }
+
+  #lastUsedOf(label: string): number | undefined {
+    return label === this.#usedLabel ? this.#usedAt : this.#lastUsed.get(label);
   }
 
   credentialsChanged(credentials: readonly FleetCredential[]): void {
     this.#credentials = credentials;
-    for (const label of [...this.#known.keys()]) {
-      if (!credentials.some((c) => c.label === label)) {
+    // A removed or replaced credential is forgotten at once (its requests
+    // bypass the fleet until its namespace and secret hash are learnt), so
+    // the old secret's published rejection never applies to the new one;
+    // it stays published for instances still on the old secret.
+    for (const [label, known] of [...this.#known]) {
+      const now = credentials.find((c) => c.label === label);
+      if (
+        now === undefined || now.clientId !== known.credential.clientId ||
+        !now.clientSecret.equals(known.credential.clientSecret)
+      ) {
         this.#known.delete(label);
       }
     }
     const learning = this.#ready.then(() => this.#learn(credentials));
     this.#ready = learning;
     learning.catch(() => undefined);
-    // A replaced credential is no longer rejected: drop what was published of
-    // the old secret.
-    this.#track(learning.then(async () => {
-      for (const credential of credentials) {
-        const known = this.#known.get(credential.label)!;
-        await this.#call(() => this.#store.clearRejections(known.ns, undefined))
-          .catch(() => undefined);
-        this.#noteRejections([], known.ns);
-      }
-    }));
   }
 
   async instances(): Promise<InstanceRecord[]> {
@@ -850,7 +862,7 @@ class Member implements FleetLink {
       ...(host === undefined ? {} : { host }),
       active: this.#active,
       credentials: this.#credentials.map((credential) => {
-        const lastUsedAt = this.#lastUsed.get(credential.label);
+        const lastUsedAt = this.#lastUsedOf(credential.label);
         return {
           label: credential.label,
           clientId: credential.clientId,

@@ -84,22 +84,15 @@ export interface RedisSubscriberLike {
   destroy(): void;
 }
 
-/** Options of {@linkcode createRedisFleetStore}. */
-export interface RedisFleetStoreOptions {
-  /**
-   * The key prefix of this service's records, such as
-   * `dual-secret-auth:my-service`. Keys are `{prefix}:…` (one hash tag).
-   */
-  readonly prefix: string;
+/** Where and as whom to connect to Redis. */
+export interface RedisConnectionOptions {
   /**
    * The server: `redis://[user:password@]host:port[/db]`, or `rediss://` for
-   * TLS. Ignored when `client` is given.
+   * TLS. Ignored when a `client` is given.
    *
    * @default "redis://127.0.0.1:6379"
    */
   readonly url?: string;
-  /** An already connected client to use instead of `url`; it is not closed by the fleet. */
-  readonly client?: RedisClientLike;
   /** The ACL user, when not in the URL. */
   readonly username?: string;
   /** The password, when not in the URL. */
@@ -115,6 +108,17 @@ export interface RedisFleetStoreOptions {
    * @default 2000
    */
   readonly connectTimeoutMs?: number;
+}
+
+/** Options of {@linkcode createRedisFleetStore}. */
+export interface RedisFleetStoreOptions extends RedisConnectionOptions {
+  /**
+   * The key prefix of this service's records, such as
+   * `dual-secret-auth:my-service`. Keys are `{prefix}:…` (one hash tag).
+   */
+  readonly prefix: string;
+  /** An already connected client to use instead of `url`; it is not closed by the fleet. */
+  readonly client?: RedisClientLike;
 }
 
 /** A Redis {@linkcode FleetStore} that owns (or borrows) its connections. */
@@ -640,10 +644,7 @@ function openRedisConnection(
  * @default timeoutMs 5000
  */
 export async function connectRedis(
-  options: Pick<
-    RedisFleetStoreOptions,
-    "url" | "username" | "password" | "tls"
-  >,
+  options: RedisConnectionOptions,
   timeoutMs = 5_000,
 ): Promise<{ client: RedisClientLike; close(): Promise<void> }> {
   const url = checkRedisUrl(options.url);

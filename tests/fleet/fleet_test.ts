@@ -166,6 +166,42 @@ Deno.test("fleet mode in one process (memory store)", async (t) => {
   );
 
   await t.step(
+    "setCredentials with the new secret is not held to the old one's rejection",
+    async () => {
+      await using emulator = startGenesysEmulator({ clients: CLIENTS });
+      const auths = await fleetOf(
+        2,
+        emulator.tokenUrl,
+        createMemoryFleetStore(),
+      );
+      try {
+        const fresh = emulator.regenerateSecret("blue-id");
+        await auths[0].getAccessToken(); // blue rejected once, fleet on green
+        assert.equal(emulator.stats().tokenFailures, 1);
+        const replaced = [
+          { ...CREDENTIALS[0], clientSecret: fresh },
+          CREDENTIALS[1],
+        ];
+        for (const auth of auths) auth.setCredentials(replaced);
+        // At once: the old secret's hash must not apply while the new one's
+        // is being learnt.
+        await auths[1].rotate({ to: "blue" });
+        await until(
+          "every instance back on blue",
+          () => auths.every((a) => a.status().active === "blue"),
+        );
+        await Promise.all(auths.map((a) => a.getAccessToken()));
+        assert.equal(emulator.stats().tokenFailures, 1, "no second rejection");
+        assert.ok(
+          auths.every((a) => a.status().credentials[0].state === "ready"),
+        );
+      } finally {
+        await Promise.all(auths.map((a) => a.close()));
+      }
+    },
+  );
+
+  await t.step(
     "a failing store never fails a caller; a warning says so",
     async () => {
       await using emulator = startGenesysEmulator({ clients: CLIENTS });

@@ -341,6 +341,91 @@ const CASES: readonly FaultCase[] = [
     ErrorCode.TOKEN_REQUEST_FAILED,
     (error) => assert.equal(statusOf(error), 400),
   ),
+  permanentCase(
+    "a redirect from the token endpoint (refused once, not retried)",
+    {
+      kind: "status",
+      status: 302,
+      headers: { location: "https://sso.example.org/login" },
+    },
+    ErrorCode.REDIRECT_REFUSED,
+    (error) => assert.match(error.message, /redirect to sso\.example\.org/),
+  ),
+  permanentCase(
+    "a token response over 64 KiB (cancelled, not buffered)",
+    tokenBody({
+      access_token: "never-served",
+      token_type: "bearer",
+      expires_in: 3600,
+      padding: "x".repeat(200_000),
+    }),
+    ErrorCode.INVALID_TOKEN_RESPONSE,
+    (error) => assert.match(error.message, /larger than 65536 bytes/),
+  ),
+  permanentCase(
+    "an access_token with CR/LF (not an RFC 6750 b64token)",
+    tokenBody({
+      access_token: "never\r\nX-Injected: served",
+      token_type: "bearer",
+      expires_in: 3600,
+    }),
+    ErrorCode.INVALID_TOKEN_RESPONSE,
+    (error) => assert.match(error.message, /b64token/),
+  ),
+  {
+    name: "a bare 401 on both credentials for a moment (a proxy), then healthy",
+    failovers: 1,
+    async run(s) {
+      s.emulator.injectTokenFaults(
+        { kind: "status", status: 401, body: "" },
+        2,
+      );
+      const error = assertTypedError(
+        await rejectionOf(s.drive(s.auth.getAccessToken())),
+        ErrorCode.ALL_CREDENTIALS_REJECTED,
+      );
+      assert.ok(error instanceof AllCredentialsRejectedError);
+      assert.equal(error.nextProbeAt, s.clock.now() + 1_000);
+      // Within the backoff: no request.
+      assertTypedError(
+        await rejectionOf(s.auth.getAccessToken()),
+        ErrorCode.ALL_CREDENTIALS_REJECTED,
+      );
+      assert.equal(s.emulator.stats().tokenRequests, 2);
+      // After it, the endpoint is healthy again: one probe serves everyone.
+      await s.clock.advance(1_000);
+      const tokens = await s.drive(
+        Promise.all(Array.from({ length: 100 }, () => s.auth.getAccessToken())),
+      );
+      assert.ok(tokens.every((token) => s.issuedTokens.has(token)));
+      assert.equal(s.emulator.stats().tokenRequests, 3);
+      assert.equal(s.eventsOf("reprobe").length, 1);
+      assert.equal(s.auth.status().active, GREEN.label);
+    },
+  },
+  {
+    name: "the API answers 429 with Retry-After (auth.fetch waits, bounded)",
+    async run(s) {
+      s.emulator.injectApiFaults(
+        { kind: "status", status: 429, retryAfter: "2" },
+        2,
+      );
+      const started = s.clock.now();
+      assert.equal((await s.whoAmI()).status, 200);
+      assert.ok(s.clock.now() - started >= 4_000);
+      assert.deepEqual(
+        s.eventsOf("api.rate_limited").map((e) => [e.attempt, e.delayMs]),
+        [[1, 2_000], [2, 2_000]],
+      );
+      // More 429s than the retries allow: the last one comes back.
+      s.emulator.injectApiFaults(
+        { kind: "status", status: 429, retryAfter: "1" },
+        10,
+      );
+      assert.equal((await s.whoAmI()).status, 429);
+      s.emulator.clearFaults();
+    },
+  },
   {
     name: "expires_in huge (capped, then refreshed)",
     async run(s) {
