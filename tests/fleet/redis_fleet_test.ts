@@ -229,10 +229,10 @@ Deno.test({
     await Promise.all(traffic);
     assert.equal(failed, 0, `failed calls: ${errors.slice(0, 3).join("; ")}`);
     assert.ok(ok > 100, `${ok} calls`);
-    // Back on the store, one 4 s token lifetime costs about one request for
-    // the fleet, not one per instance (4).
+    // Back on the store, 4 s of 4 s tokens (refreshed about every 2 s) cost
+    // the fleet about 2 requests; 4 instances on their own would pay about 8.
     const after = emulator.stats().tokenRequests - before;
-    assert.ok(after <= 3, `${after} token requests in 4 s after the restart`);
+    assert.ok(after <= 4, `${after} token requests in 4 s after the restart`);
   } finally {
     stopping = true;
     await Promise.all(traffic);
