@@ -222,6 +222,9 @@ class Member implements FleetLink {
   #nextBeatAt = 0;
   #timer: unknown;
   #polling: Promise<void> | undefined;
+  /** A change was announced during a poll: poll again right after it. */
+  #pollAgain = false;
+  #unwatch: (() => void) | undefined;
   #closed = false;
   #warned = new Set<string>();
 
@@ -269,6 +272,25 @@ class Member implements FleetLink {
       this.#sealKey = await importSealKey(this.#options.sealKey);
     }
     await this.#learn(this.#credentials);
+    // Where the engine announces changes (Redis pub/sub), poll at once on
+    // one; the poll interval stays the bound when announcements are lost.
+    if (!this.#closed) {
+      this.#unwatch = this.#store.watch?.(
+        this.#service,
+        [],
+        () => this.#pollSoon(),
+      );
+    }
+  }
+
+  #pollSoon(): void {
+    if (this.#closed) return;
+    if (this.#polling !== undefined) {
+      this.#pollAgain = true;
+      return;
+    }
+    this.#context.clock.clearTimeout(this.#timer);
+    this.#schedule(0);
   }
 
   async #learn(credentials: readonly FleetCredential[]): Promise<void> {
@@ -777,7 +799,9 @@ class Member implements FleetLink {
     this.#timer = this.#context.clock.setTimeout(() => {
       this.#polling = this.#poll().catch(() => undefined).finally(() => {
         this.#polling = undefined;
-        this.#schedule(this.#options.pollIntervalMs);
+        const again = this.#pollAgain;
+        this.#pollAgain = false;
+        this.#schedule(again ? 0 : this.#options.pollIntervalMs);
       });
     }, ms);
   }
@@ -858,6 +882,7 @@ class Member implements FleetLink {
     this.#closed = true;
     this.#closer.abort();
     this.#context.clock.clearTimeout(this.#timer);
+    this.#unwatch?.();
     await this.#polling;
     await Promise.allSettled([...this.#tasks]);
     await this.#ready.catch(() => undefined);

@@ -277,6 +277,71 @@ Deno.test("fleet mode in one process (memory store)", async (t) => {
   );
 });
 
+Deno.test("a lapsed heartbeat drops out of instances()", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  const store = createMemoryFleetStore();
+  const auths = await fleetOf(1, emulator.tokenUrl, store);
+  try {
+    await until(
+      "the first heartbeat",
+      () => auths[0].status().fleet?.lastSyncAt !== undefined,
+    );
+    const now = Date.now();
+    await store.heartbeat({
+      instanceId: "dead",
+      active: "blue",
+      credentials: [],
+      version: "0.0.0",
+      startedAt: now - 60_000,
+      seenAt: now - 30_000,
+      until: now + 150,
+    });
+    assert.deepEqual(
+      (await auths[0].fleet!.instances()).map((i) => i.instanceId),
+      ["dead", "i0"],
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(
+      (await auths[0].fleet!.instances()).map((i) => i.instanceId),
+      ["i0"],
+      "expiry is read from the value, the record itself is still stored",
+    );
+    assert.equal((await store.listInstances()).length, 2);
+  } finally {
+    await Promise.all(auths.map((a) => a.close()));
+  }
+});
+
+Deno.test("where the store's watch delivers, a rotation arrives before the next poll", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  const store = createMemoryFleetStore();
+  const auths = Array.from({ length: 3 }, (_, i) =>
+    createDualSecretAuth({
+      credentials: CREDENTIALS,
+      tokenUrl: emulator.tokenUrl,
+      fleet: createFleet(store, {
+        instanceId: `w${i}`,
+        pollIntervalMs: 30_000,
+      }),
+    }));
+  try {
+    await until(
+      "every instance polled once",
+      () => auths.every((a) => a.status().fleet?.lastSyncAt !== undefined),
+    );
+    await auths[0].rotate({ to: "green" });
+    const rotatedAt = Date.now();
+    await until(
+      "all on green",
+      () => auths.every((a) => a.status().active === "green"),
+      2_000,
+    );
+    assert.ok(Date.now() - rotatedAt < 2_000);
+  } finally {
+    await Promise.all(auths.map((a) => a.close()));
+  }
+});
+
 Deno.test("fleet mode on Deno KV: sealed tokens, no plaintext in the store", async () => {
   await using emulator = startGenesysEmulator({ clients: CLIENTS });
   const kv = await Deno.openKv(":memory:");
