@@ -209,7 +209,7 @@ export class CredentialSlot {
       label: this.label,
       attempt: this.#probeFailures,
     });
-    return this.acquire();
+    return this.acquire(false, "probe");
   }
 
   /**
@@ -217,12 +217,17 @@ export class CredentialSlot {
    * failed request is not kept: the next call tries again.
    *
    * @param background Whether callers are being served meanwhile (for events).
-   * @param verify Whether only a request sent now will do (not a fleet's grant).
+   * @param purpose In a fleet: `verify`, only a request sent now will do (not
+   * the fleet's grant); `probe`, a rejected credential is tried again even if
+   * the fleet saw it rejected.
    * @returns The new grant.
    */
-  acquire(background = false, verify = false): Promise<CachedGrant> {
+  acquire(
+    background = false,
+    purpose: "serve" | "verify" | "probe" = "serve",
+  ): Promise<CachedGrant> {
     if (this.#inflight === undefined) {
-      this.#inflight = this.#throughFleet(background, verify).finally(() => {
+      this.#inflight = this.#throughFleet(background, purpose).finally(() => {
         this.#inflight = undefined;
       });
       // Callers that stopped waiting (aborted) must not leave the shared
@@ -240,7 +245,7 @@ export class CredentialSlot {
    */
   async verify(): Promise<CachedGrant> {
     await this.#inflight?.catch(() => undefined);
-    return await this.acquire(false, true);
+    return await this.acquire(false, "verify");
   }
 
   /**
@@ -273,7 +278,7 @@ export class CredentialSlot {
   /** A fleet's grant or lease first; else this instance's own request. */
   async #throughFleet(
     background: boolean,
-    verify: boolean,
+    purpose: "serve" | "verify" | "probe",
   ): Promise<CachedGrant> {
     const { fleet } = this.#context;
     if (fleet === undefined) return await this.#requestWithRetry(background);
@@ -282,7 +287,11 @@ export class CredentialSlot {
       const grant = await fleet.request(
         this.label,
         this.poolIndex,
-        { background, verify },
+        {
+          background,
+          verify: purpose === "verify",
+          probe: purpose === "probe",
+        },
         () => {
           sent = true;
           return this.#requestWithRetry(background);

@@ -277,6 +277,38 @@ Deno.test("fleet mode in one process (memory store)", async (t) => {
   );
 });
 
+Deno.test("a brief fault rejecting every credential: one probe for the fleet, then all serve", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  const auths = await fleetOf(3, emulator.tokenUrl, createMemoryFleetStore());
+  try {
+    emulator.injectTokenFaults({ kind: "status", status: 401 }, 2);
+    await assert.rejects(auths[0].getAccessToken(), /rejected/i);
+    assert.equal(emulator.stats().tokenRequests, 2, "blue, then green");
+    // The others skip both at once (published), without a request.
+    for (const auth of auths.slice(1)) {
+      await assert.rejects(auth.getAccessToken(), /rejected/i);
+    }
+    assert.equal(emulator.stats().tokenRequests, 2);
+    // Nothing serves, so each instance re-probes after its backoff (1 s);
+    // the fleet's published rejection must not stop that.
+    const end = Date.now() + 8_000;
+    const served = new Set<number>();
+    while (served.size < auths.length && Date.now() < end) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await Promise.all(
+        auths.map((auth, i) =>
+          auth.getAccessToken().then(() => served.add(i), () => {})
+        ),
+      );
+    }
+    assert.equal(served.size, auths.length, "every instance serves again");
+    const requests = emulator.stats().tokenRequests;
+    assert.ok(requests <= 4, `${requests} token requests: one probe shared`);
+  } finally {
+    await Promise.all(auths.map((a) => a.close()));
+  }
+});
+
 Deno.test("a lapsed heartbeat drops out of instances()", async () => {
   await using emulator = startGenesysEmulator({ clients: CLIENTS });
   const store = createMemoryFleetStore();
