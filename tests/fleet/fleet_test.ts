@@ -309,6 +309,37 @@ Deno.test("a brief fault rejecting every credential: one probe for the fleet, th
   }
 });
 
+Deno.test("keys are namespaced by scope and token URL: no token crosses them", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  await using other = startGenesysEmulator({ clients: CLIENTS });
+  const store = createMemoryFleetStore();
+  const make = (id: string, tokenUrl: string, scope?: string) =>
+    createDualSecretAuth({
+      credentials: CREDENTIALS,
+      tokenUrl,
+      scope,
+      fleet: createFleet(store, { ...FAST, instanceId: id }),
+    });
+  const auths = [
+    make("a1", emulator.tokenUrl, "users:readonly"),
+    make("a2", emulator.tokenUrl, "users:readonly"),
+    make("b1", emulator.tokenUrl, "analytics"),
+    make("c1", other.tokenUrl, "users:readonly"),
+  ];
+  try {
+    const [a1, a2, b1, c1] = await Promise.all(
+      auths.map((auth) => auth.getAccessToken()),
+    );
+    assert.equal(a1, a2, "same URL and scope: shared");
+    assert.notEqual(a1, b1, "another scope: its own token");
+    assert.notEqual(a1, c1, "another token URL: its own token");
+    assert.equal(emulator.stats().tokenRequests, 2);
+    assert.equal(other.stats().tokenRequests, 1);
+  } finally {
+    await Promise.all(auths.map((a) => a.close()));
+  }
+});
+
 Deno.test("a lapsed heartbeat drops out of instances()", async () => {
   await using emulator = startGenesysEmulator({ clients: CLIENTS });
   const store = createMemoryFleetStore();
