@@ -51,8 +51,13 @@ export interface SlotContext {
   readonly store: TokenStore;
   /** Emits an event. */
   readonly emit: (event: AuthEvent) => void;
-  /** Aborts every request when the instance closes. */
+  /**
+   * Aborted when the instance closes. Only read, never listened to: a
+   * listener on a long-lived signal leaves memory behind per instance.
+   */
   readonly closeSignal: AbortSignal;
+  /** The slots with a request in flight, for the owner's close to abort. */
+  readonly inFlight: Set<CredentialSlot>;
   /** Redacts every secret and token of the instance from server text. */
   readonly redact: Redactor;
   /** The fleet this instance joined: token requests go through its leases. */
@@ -93,6 +98,7 @@ export class CredentialSlot {
   #nextBackgroundAttemptAt = 0;
   #probeFailures = 0;
   #nextProbeAt = 0;
+  #controller: AbortController | undefined;
 
   /**
    * Creates an empty slot.
@@ -315,10 +321,26 @@ export class CredentialSlot {
     this.#probeFailures = 0;
   }
 
+  /**
+   * Aborts the request in flight, if any (the owner closing).
+   *
+   * @param reason The abort reason.
+   */
+  abort(reason: unknown): void {
+    this.#controller?.abort(reason);
+  }
+
   async #requestWithRetry(background: boolean): Promise<CachedGrant> {
-    const { config, closeSignal } = this.#context;
+    const { config, inFlight } = this.#context;
     const started = config.clock.now();
     let sentAt = started;
+    const controller = new AbortController();
+    const closeSignal = controller.signal;
+    this.#controller = controller;
+    inFlight.add(this);
+    if (this.#context.closeSignal.aborted) {
+      controller.abort(this.#context.closeSignal.reason);
+    }
     try {
       const grant = await withRetry(() => {
         sentAt = config.clock.now();
@@ -353,6 +375,9 @@ export class CredentialSlot {
       return this.#store(grant, sentAt, started, background);
     } catch (thrown) {
       throw this.#fail(this.#ours(thrown), background);
+    } finally {
+      this.#controller = undefined;
+      inFlight.delete(this);
     }
   }
 
