@@ -447,6 +447,40 @@ Deno.test("fleet mode on Deno KV: sealed tokens, no plaintext in the store", asy
   }
 });
 
+Deno.test("an instance without the seal key ignores sealed tokens, with a warning", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  const store = createMemoryFleetStore();
+  const events: AuthEvent[] = [];
+  const sealed = createDualSecretAuth({
+    credentials: CREDENTIALS,
+    tokenUrl: emulator.tokenUrl,
+    fleet: createFleet(store, {
+      ...FAST,
+      instanceId: "sealed",
+      sealKey: btoa("k".repeat(32)),
+    }),
+  });
+  const plain = createDualSecretAuth({
+    credentials: CREDENTIALS,
+    tokenUrl: emulator.tokenUrl,
+    onEvent: (event) => events.push(event),
+    fleet: createFleet(store, { ...FAST, instanceId: "plain" }),
+  });
+  try {
+    const token = await sealed.getAccessToken();
+    assert.notEqual(await plain.getAccessToken(), token);
+    assert.equal(emulator.stats().tokenRequests, 2);
+    assert.ok(
+      events.some((e) =>
+        e.type === "warning" && e.code === "FLEET_SEAL_MISMATCH"
+      ),
+    );
+  } finally {
+    await sealed.close();
+    await plain.close();
+  }
+});
+
 Deno.test("without a fleet, tokensPerCredential = K hands out K tokens in turn", async () => {
   await using emulator = startGenesysEmulator({ clients: CLIENTS });
   await using auth = createDualSecretAuth({
