@@ -409,6 +409,7 @@ export function createDualSecretAuth(
         // from the current list.
         if (clock.now() < fresh.expiresAt && isCurrent(slot)) {
           warmStandby(slot, clock.now());
+          if (fleetLink !== undefined) fleetLink.used(slot.label, clock.now());
           return fresh.accessToken;
         }
       } catch (error) {

@@ -871,6 +871,22 @@ class Member implements FleetLink {
     this.#lastSyncAt = clock.now();
   }
 
+  /** The latest expiry of this instance's unexpired tokens of a credential. */
+  #heldUntil(credential: FleetCredential, now: number): number | undefined {
+    let until: number | undefined;
+    for (let slot = 0; slot < this.#context.tokensPerCredential; slot++) {
+      const grant = this.#grants.get(poolKey(credential.label, slot));
+      if (
+        grant !== undefined && grant.clientId === credential.clientId &&
+        grant.expiresAt > now &&
+        (until === undefined || grant.expiresAt > until)
+      ) {
+        until = grant.expiresAt;
+      }
+    }
+    return until;
+  }
+
   #heartbeat(now: number): InstanceRecord {
     const host = hostName();
     return {
@@ -879,11 +895,13 @@ class Member implements FleetLink {
       active: this.#active,
       credentials: this.#credentials.map((credential) => {
         const lastUsedAt = this.#lastUsedOf(credential.label);
+        const heldUntil = this.#heldUntil(credential, now);
         return {
           label: credential.label,
           clientId: credential.clientId,
           slots: this.slotsOf(credential.label),
           ...(lastUsedAt === undefined ? {} : { lastUsedAt }),
+          ...(heldUntil === undefined ? {} : { heldUntil }),
         };
       }),
       version: LIBRARY_VERSION,

@@ -277,6 +277,30 @@ Deno.test("fleet mode in one process (memory store)", async (t) => {
   );
 });
 
+Deno.test("heartbeats say which client's token an instance holds, until when", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  const store = createMemoryFleetStore();
+  await using auth = createDualSecretAuth({
+    credentials: CREDENTIALS,
+    tokenUrl: emulator.tokenUrl,
+    fleet: createFleet(store, { ...FAST, instanceId: "h", heartbeatMs: 300 }),
+  });
+  await auth.getAccessToken();
+  const expiresAt = auth.status().credentials[0].expiresAt!;
+  let record;
+  const end = Date.now() + 5_000;
+  while (Date.now() < end) {
+    [record] = await auth.fleet!.instances();
+    if (record?.credentials[0].heldUntil !== undefined) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(record?.credentials[0].label, "blue");
+  assert.equal(record?.credentials[0].heldUntil, expiresAt);
+  assert.ok(record!.credentials[0].lastUsedAt! <= Date.now());
+  assert.equal(record?.credentials[1].label, "green");
+  assert.equal(record?.credentials[1].heldUntil, undefined, "none of green");
+});
+
 Deno.test("a brief fault rejecting every credential: one probe for the fleet, then all serve", async () => {
   await using emulator = startGenesysEmulator({ clients: CLIENTS });
   const auths = await fleetOf(3, emulator.tokenUrl, createMemoryFleetStore());
