@@ -147,9 +147,17 @@ async function propagation(rotations: number, pollIntervalMs?: number) {
         const rotator = children[r % children.length];
         await rotator.send({ cmd: "rotate", to });
         const done = await rotator.next("rotated", 15_000);
+        // The rotator reports its own switch too: consume it, or it would
+        // stand for the next rotation's arrival there.
+        await rotator.next("active", 15_000);
         for (const child of children) {
           if (child === rotator) continue;
           const seen = await child.next("active", 15_000);
+          if (seen.label !== to) {
+            throw new Error(
+              `${child.instanceId} switched to ${seen.label}, not ${to}`,
+            );
+          }
           delays.push((seen.at as number) - (done.at as number));
         }
         await sleep(200 + Math.random() * 300);
