@@ -72,7 +72,7 @@ export async function main(args: readonly string[]): Promise<number> {
         "INSTANCE",
         "HOST",
         "ACTIVE",
-        "CREDENTIALS (slots, last used, token held until UTC)",
+        "CREDENTIALS (slots, last used)",
         "VERSION",
         "SEEN",
       ],
@@ -82,13 +82,7 @@ export async function main(args: readonly string[]): Promise<number> {
         record.host ?? "-",
         record.active,
         record.credentials.map((c) =>
-          `${c.label} [${c.slots.join(",")}] ${ago(c.lastUsedAt)}${
-            c.heldUntil === undefined
-              ? ""
-              : `, token until ${
-                new Date(c.heldUntil).toISOString().slice(11, 19)
-              }`
-          }`
+          `${c.label} [${c.slots.join(",")}] ${ago(c.lastUsedAt)}`
         ).join("; "),
         record.version,
         ago(record.seenAt),
