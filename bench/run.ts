@@ -6,12 +6,14 @@
  * Then the fleet-mode measurements (bench/scenarios/fleet.ts: this module
  * only, 16 processes) into `fleet.md` and `fleet.json`, unless `--skip-fleet`.
  *
- * Usage: `deno run -A bench/run.ts [--runs 5] [--quick] [--skip-fleet] [--out DIR]`
+ * Usage: `deno run -A --v8-flags=--expose-gc bench/run.ts [--runs 5] [--quick] [--skip-fleet] [--out DIR]`
+ * (`deno task bench`); without `--expose-gc` the heap figures are noisier.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { CONTENDERS } from "./contenders/all.ts";
+import { EXTRA_SIZES, measureExtras } from "./extras.ts";
 import { machineInfo } from "./machine.ts";
 import { type BenchResults, type Cell, renderMarkdown } from "./report.ts";
 import { SCENARIOS } from "./scenarios/all.ts";
@@ -95,6 +97,11 @@ for (const scenario of SCENARIOS) {
   }
 }
 
+const extras = await measureExtras(
+  values.quick ? EXTRA_SIZES.quick : EXTRA_SIZES.full,
+  progress,
+);
+
 const results: BenchResults = {
   date: new Date().toISOString(),
   machine: await machineInfo(),
@@ -104,6 +111,7 @@ const results: BenchResults = {
   contenders: CONTENDERS.map((c) => c.name),
   loadErrors,
   cells,
+  extras,
 };
 const markdown = renderMarkdown(
   results,

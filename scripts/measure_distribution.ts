@@ -10,6 +10,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const RUNS = Number(Deno.args[0] ?? "10");
@@ -32,11 +33,9 @@ async function run(program: string, args: string[]): Promise<Uint8Array> {
   return result.stdout;
 }
 
-async function gzipSize(bytes: Uint8Array<ArrayBuffer>): Promise<number> {
-  const stream = new Blob([bytes]).stream().pipeThrough(
-    new CompressionStream("gzip"),
-  );
-  return (await new Response(stream).arrayBuffer()).byteLength;
+/** The size after `gzip -9`, the figure the bundle goal is stated in. */
+function gzipSize(bytes: Uint8Array<ArrayBuffer>): number {
+  return gzipSync(bytes, { level: 9 }).byteLength;
 }
 
 /**
@@ -101,7 +100,7 @@ try {
   for (const [name, path] of [["bundle", plain], ["minified", minified]]) {
     const bytes = await Deno.readFile(path);
     console.log(
-      `${name}: ${bytes.byteLength} B, gzip ${await gzipSize(bytes)} B`,
+      `${name}: ${bytes.byteLength} B, gzip -9 ${gzipSize(bytes)} B`,
     );
   }
 

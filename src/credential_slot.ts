@@ -51,8 +51,13 @@ export interface SlotContext {
   readonly store: TokenStore;
   /** Emits an event. */
   readonly emit: (event: AuthEvent) => void;
-  /** Aborts every request when the instance closes. */
+  /**
+   * Aborted when the instance closes. Only read, never listened to: a
+   * listener on a long-lived signal leaves memory behind per instance.
+   */
   readonly closeSignal: AbortSignal;
+  /** The slots with a request in flight, for the owner's close to abort. */
+  readonly inFlight: Set<CredentialSlot>;
   /** Redacts every secret and token of the instance from server text. */
   readonly redact: Redactor;
   /** The fleet this instance joined: token requests go through its leases. */
@@ -93,6 +98,7 @@ export class CredentialSlot {
   #nextBackgroundAttemptAt = 0;
   #probeFailures = 0;
   #nextProbeAt = 0;
+  #controller: AbortController | undefined;
 
   /**
    * Creates an empty slot.
@@ -209,7 +215,7 @@ export class CredentialSlot {
       label: this.label,
       attempt: this.#probeFailures,
     });
-    return this.acquire();
+    return this.acquire(false, "probe");
   }
 
   /**
@@ -217,12 +223,17 @@ export class CredentialSlot {
    * failed request is not kept: the next call tries again.
    *
    * @param background Whether callers are being served meanwhile (for events).
-   * @param verify Whether only a request sent now will do (not a fleet's grant).
+   * @param purpose In a fleet: `verify`, only a request sent now will do (not
+   * the fleet's grant); `probe`, a rejected credential is tried again even if
+   * the fleet saw it rejected.
    * @returns The new grant.
    */
-  acquire(background = false, verify = false): Promise<CachedGrant> {
+  acquire(
+    background = false,
+    purpose: "serve" | "verify" | "probe" = "serve",
+  ): Promise<CachedGrant> {
     if (this.#inflight === undefined) {
-      this.#inflight = this.#throughFleet(background, verify).finally(() => {
+      this.#inflight = this.#throughFleet(background, purpose).finally(() => {
         this.#inflight = undefined;
       });
       // Callers that stopped waiting (aborted) must not leave the shared
@@ -240,7 +251,7 @@ export class CredentialSlot {
    */
   async verify(): Promise<CachedGrant> {
     await this.#inflight?.catch(() => undefined);
-    return await this.acquire(false, true);
+    return await this.acquire(false, "verify");
   }
 
   /**
@@ -273,7 +284,7 @@ export class CredentialSlot {
   /** A fleet's grant or lease first; else this instance's own request. */
   async #throughFleet(
     background: boolean,
-    verify: boolean,
+    purpose: "serve" | "verify" | "probe",
   ): Promise<CachedGrant> {
     const { fleet } = this.#context;
     if (fleet === undefined) return await this.#requestWithRetry(background);
@@ -282,7 +293,11 @@ export class CredentialSlot {
       const grant = await fleet.request(
         this.label,
         this.poolIndex,
-        { background, verify },
+        {
+          background,
+          verify: purpose === "verify",
+          probe: purpose === "probe",
+        },
         () => {
           sent = true;
           return this.#requestWithRetry(background);
@@ -306,10 +321,26 @@ export class CredentialSlot {
     this.#probeFailures = 0;
   }
 
+  /**
+   * Aborts the request in flight, if any (the owner closing).
+   *
+   * @param reason The abort reason.
+   */
+  abort(reason: unknown): void {
+    this.#controller?.abort(reason);
+  }
+
   async #requestWithRetry(background: boolean): Promise<CachedGrant> {
-    const { config, closeSignal } = this.#context;
+    const { config, inFlight } = this.#context;
     const started = config.clock.now();
     let sentAt = started;
+    const controller = new AbortController();
+    const closeSignal = controller.signal;
+    this.#controller = controller;
+    inFlight.add(this);
+    if (this.#context.closeSignal.aborted) {
+      controller.abort(this.#context.closeSignal.reason);
+    }
     try {
       const grant = await withRetry(() => {
         sentAt = config.clock.now();
@@ -344,6 +375,9 @@ export class CredentialSlot {
       return this.#store(grant, sentAt, started, background);
     } catch (thrown) {
       throw this.#fail(this.#ours(thrown), background);
+    } finally {
+      this.#controller = undefined;
+      inFlight.delete(this);
     }
   }
 

@@ -218,11 +218,13 @@ export function createDualSecretAuth(
       }
     }
   });
+  const inFlight = new Set<CredentialSlot>();
   const slotContext = {
     config,
     store: tokenStore,
     emit,
     closeSignal: closeController.signal,
+    inFlight,
     redact,
     fleet: fleetLink,
   };
@@ -407,6 +409,7 @@ export function createDualSecretAuth(
         // from the current list.
         if (clock.now() < fresh.expiresAt && isCurrent(slot)) {
           warmStandby(slot, clock.now());
+          if (fleetLink !== undefined) fleetLink.used(slot.label, clock.now());
           return fresh.accessToken;
         }
       } catch (error) {
@@ -656,9 +659,17 @@ export function createDualSecretAuth(
     closed = true;
     dropSharedPromises();
     closeController.abort(new ClosedError());
-    const pending = [...pools.values()].flat().map((slot) => slot.inflight);
-    await Promise.allSettled([...pending, ...background, rotation]);
-    await fleetLink?.close();
+    // A fleet member leaving first ends waits on the fleet's leases, so
+    // they do not hold close() up.
+    const leaving = fleetLink?.close();
+    const pending = [...inFlight].map((slot) => {
+      const request = slot.inflight;
+      slot.abort(new ClosedError());
+      return request;
+    });
+    const waiting = [...pools.values()].flat().map((slot) => slot.inflight);
+    await Promise.allSettled([...pending, ...waiting, ...background, rotation]);
+    await leaving;
   }
 
   const fetchContext: AuthorizedFetchContext = {

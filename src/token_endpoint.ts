@@ -128,8 +128,10 @@ export async function requestToken(request: TokenRequest): Promise<TokenGrant> {
     request.clientId,
     request.clientSecret,
   );
-  const own = credentialForms(request.clientId, request.clientSecret.reveal());
-  const ownRedactor = createRedactor(() => own);
+  // Computed only when server text is quoted, i.e. on error paths.
+  const ownRedactor = createRedactor(() =>
+    credentialForms(request.clientId, request.clientSecret.reveal())
+  );
   const redact: Redactor = request.redact === undefined
     ? ownRedactor
     : (text) => ownRedactor(request.redact!(text));

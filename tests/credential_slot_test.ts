@@ -55,6 +55,7 @@ function setup(options: SetupOptions = {}) {
     store,
     emit: (event) => events.push(event),
     closeSignal: closer.signal,
+    inFlight: new Set(),
     redact: (text) => text,
   });
   const retries = () =>
@@ -412,6 +413,8 @@ Deno.test("CredentialSlot: retire and close", async (t) => {
       const acquiring = slot.acquire().catch((e) => e);
       await reply.started;
       closer.abort(new ClosedError());
+      slot.abort(new ClosedError());
+      slot.abort(new ClosedError());
       const error = await acquiring;
       assert.ok(error instanceof ClosedError);
       assert.equal(error.code, ErrorCode.CLOSED);
@@ -425,6 +428,7 @@ Deno.test("CredentialSlot: retire and close", async (t) => {
     const acquiring = slot.acquire().catch((e) => e);
     while (clock.pendingTimers === 0) await clock.advance(0);
     closer.abort(new ClosedError());
+    slot.abort(new ClosedError());
     const error = await acquiring;
     assert.ok(error instanceof ClosedError);
     assert.equal(error.code, ErrorCode.CLOSED);

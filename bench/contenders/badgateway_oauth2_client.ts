@@ -40,6 +40,8 @@ export const badgatewayOauth2Client: ContenderFactory = {
     return {
       getAccessToken: () => wrapper.getAccessToken(),
       get: async (url) => await consume(await wrapper.fetch(url)),
+      fetch: (input, init) =>
+        wrapper.fetch(input instanceof URL ? input.href : input, init),
       activeClientId: () => credential.clientId,
       updateSecret(clientId, secret) {
         if (clientId === credential.clientId) client = newClient(secret);

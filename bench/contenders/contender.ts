@@ -47,6 +47,11 @@ export interface Contender extends AsyncDisposable {
    * @returns The final HTTP status; rejects when the library throws.
    */
   get(url: string): Promise<number>;
+  /**
+   * The library's own authorized `fetch`, where it has one (for the input
+   * shapes of scenario 6).
+   */
+  fetch?(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /** The client id whose tokens it uses now. */
   activeClientId(): string;
   /**
@@ -64,6 +69,11 @@ export interface ContenderFactory {
   readonly name: string;
   /** How many credentials it can hold. */
   readonly credentialCount: 1 | 2;
+  /**
+   * The largest cold herd it is run with, for a library that sends one token
+   * request per caller (a full herd would take minutes and say nothing new).
+   */
+  readonly herdLimit?: number;
   /**
    * Loads the library (an npm package may fail to load under Deno).
    *

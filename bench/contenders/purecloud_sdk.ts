@@ -31,6 +31,8 @@ interface WithAuthData {
 export const purecloudSdk: ContenderFactory = {
   name: "purecloud-platform-client-v2",
   credentialCount: 1,
+  // One login per caller: 10,000 concurrent callers already take seconds.
+  herdLimit: 10_000,
   async load() {
     sdk ??= (await import("purecloud-platform-client-v2")).default;
   },

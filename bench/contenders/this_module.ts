@@ -28,6 +28,7 @@ export const thisModule: ContenderFactory = {
     return {
       getAccessToken: () => auth.getAccessToken(),
       get: async (url) => await consume(await auth.fetch(url)),
+      fetch: (input, init) => auth.fetch(input, init),
       activeClientId() {
         const { active, credentials } = auth.status();
         return credentials.find((c) => c.label === active)!.clientId;

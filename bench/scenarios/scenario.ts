@@ -77,7 +77,7 @@ export interface BenchSize {
 export const FULL_SIZE: BenchSize = Object.freeze({
   hotBatches: 200,
   hotBatchSize: 1_000,
-  herd: 10_000,
+  herd: 100_000,
   rotationRequests: 4_000,
   rotationWorkers: 20,
   stormRequests: 1_000,
@@ -94,7 +94,7 @@ export const FULL_SIZE: BenchSize = Object.freeze({
 export const QUICK_SIZE: BenchSize = Object.freeze({
   hotBatches: 20,
   hotBatchSize: 500,
-  herd: 1_000,
+  herd: 10_000,
   rotationRequests: 400,
   rotationWorkers: 10,
   stormRequests: 100,

@@ -47,6 +47,11 @@ export interface FleetRequestMode {
   readonly background: boolean;
   /** A proof (`rotate()`): always send a request, never take the store's grant. */
   readonly verify: boolean;
+  /**
+   * A probe of a rejected credential when nothing else serves: sent even if
+   * the fleet saw the credential rejected (once per fleet, under the lease).
+   */
+  readonly probe?: boolean;
 }
 
 /** A secret-free summary of the fleet, part of `status()`. */

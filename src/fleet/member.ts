@@ -478,8 +478,14 @@ class Member implements FleetLink {
     const known = (await this.#prepared()) ? this.#known.get(label) : undefined;
     if (known === undefined || this.#closed) return await send();
     const { clock } = this.#context;
-    const published = this.#rejectionOf(known, clock.now());
-    if (published !== undefined && !mode.verify) throw this.#asError(published);
+    const started = clock.now();
+    const published = this.#rejectionOf(known, started);
+    // A probe goes on: when nothing serves, one instance of the fleet (the
+    // lease holder) must try the credential again, or a brief fault would
+    // stop the whole fleet for as long as the rejection is honoured.
+    if (published !== undefined && !mode.verify && !mode.probe) {
+      throw this.#asError(published);
+    }
     const key = this.#grantKey(known, slot);
     // A dead holder's lease lapses within leaseMs and one waiter takes it
     // over; past a few lease lengths the store itself is suspect.
@@ -514,9 +520,13 @@ class Member implements FleetLink {
           );
           this.#noteRejections(records, known.ns);
           const rejection = this.#rejectionOf(known, clock.now());
-          if (rejection !== undefined) {
+          // A prober holding the lease sends; one waiting for the holder's
+          // probe gives up only on a rejection published since it started.
+          const stands = rejection !== undefined &&
+            (!mode.probe || (!leased && rejection.at >= started));
+          if (stands) {
             if (leased) await this.#release(key);
-            throw this.#asError(rejection);
+            throw this.#asError(rejection!);
           }
         }
         if (leased || mode.verify) {
@@ -623,7 +633,13 @@ class Member implements FleetLink {
       oauthError: error.oauthError,
     };
     this.#rejections.set(`${known.ns}/${known.secretHash}`, record);
-    await this.#call(() => this.#store.publishRejection(record));
+    const first = await this.#call(() => this.#store.publishRejection(record));
+    if (!first) {
+      // Rejected again (a probe): renew the record, so those waiting for
+      // this probe see a rejection newer than their start.
+      await this.#call(() => this.#store.clearRejections(known.ns, undefined));
+      await this.#call(() => this.#store.publishRejection(record));
+    }
   }
 
   #dropShared(key: string, grant: CachedGrant): void {
@@ -855,6 +871,22 @@ class Member implements FleetLink {
     this.#lastSyncAt = clock.now();
   }
 
+  /** The latest expiry of this instance's unexpired tokens of a credential. */
+  #heldUntil(credential: FleetCredential, now: number): number | undefined {
+    let until: number | undefined;
+    for (let slot = 0; slot < this.#context.tokensPerCredential; slot++) {
+      const grant = this.#grants.get(poolKey(credential.label, slot));
+      if (
+        grant !== undefined && grant.clientId === credential.clientId &&
+        grant.expiresAt > now &&
+        (until === undefined || grant.expiresAt > until)
+      ) {
+        until = grant.expiresAt;
+      }
+    }
+    return until;
+  }
+
   #heartbeat(now: number): InstanceRecord {
     const host = hostName();
     return {
@@ -863,11 +895,13 @@ class Member implements FleetLink {
       active: this.#active,
       credentials: this.#credentials.map((credential) => {
         const lastUsedAt = this.#lastUsedOf(credential.label);
+        const heldUntil = this.#heldUntil(credential, now);
         return {
           label: credential.label,
           clientId: credential.clientId,
           slots: this.slotsOf(credential.label),
           ...(lastUsedAt === undefined ? {} : { lastUsedAt }),
+          ...(heldUntil === undefined ? {} : { heldUntil }),
         };
       }),
       version: LIBRARY_VERSION,

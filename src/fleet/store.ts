@@ -112,6 +112,12 @@ export interface InstanceCredential {
   readonly slots: readonly number[];
   /** When it last served a token of this credential, in ms since the epoch (absent: never). */
   readonly lastUsedAt?: number;
+  /**
+   * Until when it holds a token of this credential (the latest expiry among
+   * its cached tokens of this client id), in ms since the epoch; absent: it
+   * holds none. What a revoke gate checks before deleting the old client.
+   */
+  readonly heldUntil?: number;
 }
 
 /** One instance's heartbeat. */

@@ -277,6 +277,158 @@ Deno.test("fleet mode in one process (memory store)", async (t) => {
   );
 });
 
+Deno.test("heartbeats say which client's token an instance holds, until when", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  const store = createMemoryFleetStore();
+  await using auth = createDualSecretAuth({
+    credentials: CREDENTIALS,
+    tokenUrl: emulator.tokenUrl,
+    fleet: createFleet(store, { ...FAST, instanceId: "h", heartbeatMs: 300 }),
+  });
+  await auth.getAccessToken();
+  const expiresAt = auth.status().credentials[0].expiresAt!;
+  let record;
+  const end = Date.now() + 5_000;
+  while (Date.now() < end) {
+    [record] = await auth.fleet!.instances();
+    if (record?.credentials[0].heldUntil !== undefined) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(record?.credentials[0].label, "blue");
+  assert.equal(record?.credentials[0].heldUntil, expiresAt);
+  assert.ok(record!.credentials[0].lastUsedAt! <= Date.now());
+  assert.equal(record?.credentials[1].label, "green");
+  assert.equal(record?.credentials[1].heldUntil, undefined, "none of green");
+});
+
+Deno.test("a brief fault rejecting every credential: one probe for the fleet, then all serve", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  const auths = await fleetOf(3, emulator.tokenUrl, createMemoryFleetStore());
+  try {
+    emulator.injectTokenFaults({ kind: "status", status: 401 }, 2);
+    await assert.rejects(auths[0].getAccessToken(), /rejected/i);
+    assert.equal(emulator.stats().tokenRequests, 2, "blue, then green");
+    // The others skip both at once (published), without a request.
+    for (const auth of auths.slice(1)) {
+      await assert.rejects(auth.getAccessToken(), /rejected/i);
+    }
+    assert.equal(emulator.stats().tokenRequests, 2);
+    // Nothing serves, so each instance re-probes after its backoff (1 s);
+    // the fleet's published rejection must not stop that.
+    const end = Date.now() + 8_000;
+    const served = new Set<number>();
+    while (served.size < auths.length && Date.now() < end) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await Promise.all(
+        auths.map((auth, i) =>
+          auth.getAccessToken().then(() => served.add(i), () => {})
+        ),
+      );
+    }
+    assert.equal(served.size, auths.length, "every instance serves again");
+    const requests = emulator.stats().tokenRequests;
+    assert.ok(requests <= 4, `${requests} token requests: one probe shared`);
+  } finally {
+    await Promise.all(auths.map((a) => a.close()));
+  }
+});
+
+Deno.test("keys are namespaced by scope and token URL: no token crosses them", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  await using other = startGenesysEmulator({ clients: CLIENTS });
+  const store = createMemoryFleetStore();
+  const make = (id: string, tokenUrl: string, scope?: string) =>
+    createDualSecretAuth({
+      credentials: CREDENTIALS,
+      tokenUrl,
+      scope,
+      fleet: createFleet(store, { ...FAST, instanceId: id }),
+    });
+  const auths = [
+    make("a1", emulator.tokenUrl, "users:readonly"),
+    make("a2", emulator.tokenUrl, "users:readonly"),
+    make("b1", emulator.tokenUrl, "analytics"),
+    make("c1", other.tokenUrl, "users:readonly"),
+  ];
+  try {
+    const [a1, a2, b1, c1] = await Promise.all(
+      auths.map((auth) => auth.getAccessToken()),
+    );
+    assert.equal(a1, a2, "same URL and scope: shared");
+    assert.notEqual(a1, b1, "another scope: its own token");
+    assert.notEqual(a1, c1, "another token URL: its own token");
+    assert.equal(emulator.stats().tokenRequests, 2);
+    assert.equal(other.stats().tokenRequests, 1);
+  } finally {
+    await Promise.all(auths.map((a) => a.close()));
+  }
+});
+
+Deno.test("a lapsed heartbeat drops out of instances()", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  const store = createMemoryFleetStore();
+  const auths = await fleetOf(1, emulator.tokenUrl, store);
+  try {
+    await until(
+      "the first heartbeat",
+      () => auths[0].status().fleet?.lastSyncAt !== undefined,
+    );
+    const now = Date.now();
+    await store.heartbeat({
+      instanceId: "dead",
+      active: "blue",
+      credentials: [],
+      version: "0.0.0",
+      startedAt: now - 60_000,
+      seenAt: now - 30_000,
+      until: now + 150,
+    });
+    assert.deepEqual(
+      (await auths[0].fleet!.instances()).map((i) => i.instanceId),
+      ["dead", "i0"],
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(
+      (await auths[0].fleet!.instances()).map((i) => i.instanceId),
+      ["i0"],
+      "expiry is read from the value, the record itself is still stored",
+    );
+    assert.equal((await store.listInstances()).length, 2);
+  } finally {
+    await Promise.all(auths.map((a) => a.close()));
+  }
+});
+
+Deno.test("where the store's watch delivers, a rotation arrives before the next poll", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  const store = createMemoryFleetStore();
+  const auths = Array.from({ length: 3 }, (_, i) =>
+    createDualSecretAuth({
+      credentials: CREDENTIALS,
+      tokenUrl: emulator.tokenUrl,
+      fleet: createFleet(store, {
+        instanceId: `w${i}`,
+        pollIntervalMs: 30_000,
+      }),
+    }));
+  try {
+    await until(
+      "every instance polled once",
+      () => auths.every((a) => a.status().fleet?.lastSyncAt !== undefined),
+    );
+    await auths[0].rotate({ to: "green" });
+    const rotatedAt = Date.now();
+    await until(
+      "all on green",
+      () => auths.every((a) => a.status().active === "green"),
+      2_000,
+    );
+    assert.ok(Date.now() - rotatedAt < 2_000);
+  } finally {
+    await Promise.all(auths.map((a) => a.close()));
+  }
+});
+
 Deno.test("fleet mode on Deno KV: sealed tokens, no plaintext in the store", async () => {
   await using emulator = startGenesysEmulator({ clients: CLIENTS });
   const kv = await Deno.openKv(":memory:");
@@ -316,6 +468,40 @@ Deno.test("fleet mode on Deno KV: sealed tokens, no plaintext in the store", asy
     await a.close();
     await b.close();
     kv.close();
+  }
+});
+
+Deno.test("an instance without the seal key ignores sealed tokens, with a warning", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  const store = createMemoryFleetStore();
+  const events: AuthEvent[] = [];
+  const sealed = createDualSecretAuth({
+    credentials: CREDENTIALS,
+    tokenUrl: emulator.tokenUrl,
+    fleet: createFleet(store, {
+      ...FAST,
+      instanceId: "sealed",
+      sealKey: btoa("k".repeat(32)),
+    }),
+  });
+  const plain = createDualSecretAuth({
+    credentials: CREDENTIALS,
+    tokenUrl: emulator.tokenUrl,
+    onEvent: (event) => events.push(event),
+    fleet: createFleet(store, { ...FAST, instanceId: "plain" }),
+  });
+  try {
+    const token = await sealed.getAccessToken();
+    assert.notEqual(await plain.getAccessToken(), token);
+    assert.equal(emulator.stats().tokenRequests, 2);
+    assert.ok(
+      events.some((e) =>
+        e.type === "warning" && e.code === "FLEET_SEAL_MISMATCH"
+      ),
+    );
+  } finally {
+    await sealed.close();
+    await plain.close();
   }
 });
 
