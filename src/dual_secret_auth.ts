@@ -36,6 +36,7 @@ import {
   createMemoryTokenStore,
 } from "./store.ts";
 import { followSource } from "./sources/follow.ts";
+import type { Secret } from "./secret.ts";
 import type { FleetHandle, FleetSummary } from "./fleet/link.ts";
 
 /** One credential in {@linkcode AuthStatus}. No secret, no token. */
@@ -181,6 +182,7 @@ export function createDualSecretAuth(
     clock,
     warn: (code, message, label) =>
       emitWarning({ code, message, ...(label ? { label } : {}) }),
+    adoptSecret,
   });
   const tokenStore = fleetLink?.tokens ?? options.tokenStore ??
     createMemoryTokenStore();
@@ -638,6 +640,47 @@ export function createDualSecretAuth(
           `The active credential "${active}" was removed; "${replacement.label}" is active now.`,
       });
     }
+  }
+
+  /**
+   * A secret distributed through the fleet: proven with one token request of
+   * its own (an instance of just that credential, public methods only), then
+   * put in place with setCredentials. A failed proof changes nothing.
+   */
+  async function adoptSecret(
+    label: string,
+    clientId: string,
+    clientSecret: Secret,
+  ): Promise<void> {
+    const before = slots.get(label);
+    if (before === undefined || before.credential.clientId !== clientId) {
+      throw new UnknownCredentialError(label, [...slots.keys()]);
+    }
+    // No `await using`: the bundle runs on Node 20.
+    const probe = createDualSecretAuth({
+      credentials: [{ label, clientId, clientSecret }],
+      tokenUrl: config.tokenUrl,
+      ...(config.scope === undefined ? {} : { scope: config.scope }),
+      fetch: config.fetch,
+      clock,
+      requestTimeoutMs: config.requestTimeoutMs,
+      ...(options.retry === undefined ? {} : { retry: options.retry }),
+    });
+    try {
+      await probe.getAccessToken();
+    } finally {
+      await probe.close();
+    }
+    if (closed || slots.get(label) !== before) return;
+    setCredentials(
+      [...slots.values()].map((slot) =>
+        slot.label === label ? { label, clientId, clientSecret } : {
+          label: slot.label,
+          clientId: slot.credential.clientId,
+          clientSecret: slot.credential.clientSecret,
+        }
+      ),
+    );
   }
 
   function status(): AuthStatus {

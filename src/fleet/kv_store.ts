@@ -11,12 +11,14 @@
 import { withRetry } from "../retry.ts";
 import type {
   ActiveRecord,
+  AuditEntry,
   FleetStore,
   GrantKey,
   InstanceRecord,
   Lease,
   RejectionRecord,
   SlotRecord,
+  StoredDocument,
   StoredGrant,
   Unwatch,
 } from "./store.ts";
@@ -208,6 +210,13 @@ export function createKvFleetStore(
     credential,
   ];
   const instancePrefix: KvKey = [...prefix, "instance"];
+  const documentKey = (service: string, name: string): KvKey => [
+    ...prefix,
+    "document",
+    service,
+    name,
+  ];
+  const auditPrefix = (service: string): KvKey => [...prefix, "audit", service];
 
   async function getMany(keys: KvKey[]): Promise<KvEntryLike[]> {
     const out: KvEntryLike[] = [];
@@ -382,6 +391,34 @@ export function createKvFleetStore(
     listInstances: () => list<InstanceRecord>(instancePrefix),
     async removeInstance(instanceId) {
       await write(() => kv.delete([...instancePrefix, instanceId]));
+    },
+    async readDocument(service, name) {
+      const entry = await kv.get(documentKey(service, name));
+      return (decode(entry.value) as StoredDocument | null) ?? undefined;
+    },
+    async writeDocument(service, name, expected, value) {
+      const key = documentKey(service, name);
+      const current = await kv.get(key);
+      const version = (decode(current.value) as StoredDocument | null)
+        ?.version ?? 0;
+      if (version !== expected) return false;
+      const result = await write(() =>
+        kv.atomic()
+          .check({ key, versionstamp: current.versionstamp })
+          .set(key, encode({ version: expected + 1, value }))
+          .commit()
+      );
+      return result.ok;
+    },
+    async appendAudit(service, entry) {
+      // The time first, so the list reads in order; a random tail keeps
+      // entries of one millisecond apart.
+      const key = [...auditPrefix(service), entry.at, crypto.randomUUID()];
+      await write(() => kv.set(key, encode(entry)));
+    },
+    async listAudit(service, limit) {
+      const all = await list<AuditEntry>(auditPrefix(service));
+      return all.slice(-limit);
     },
     ...(typeof kv.watch === "function"
       ? {

@@ -39,6 +39,16 @@ export interface FleetJoinContext {
   readonly clock: Clock;
   /** Emits a `warning` event. */
   readonly warn: (code: string, message: string, label?: string) => void;
+  /**
+   * Proves a secret distributed through the fleet with a token request and,
+   * if it works, puts it in place of the label's current one
+   * (`setCredentials`); rejects, changing nothing, when the proof fails.
+   */
+  readonly adoptSecret?: (
+    label: string,
+    clientId: string,
+    clientSecret: Secret,
+  ) => Promise<void>;
 }
 
 /** How a token request through the fleet is meant. */

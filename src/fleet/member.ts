@@ -20,6 +20,14 @@ import type {
   FleetSummary,
 } from "./link.ts";
 import { digest, importSealKey, seal, unseal } from "./seal.ts";
+import {
+  credentialDocument,
+  importSealKeyring,
+  isSealedCredentialRecord,
+  openCredential,
+  type SealKeyring,
+  serviceNamespace,
+} from "./distribution.ts";
 import type {
   ActiveRecord,
   FleetStore,
@@ -76,6 +84,13 @@ export interface FleetOptions {
    * tokens. Every instance of the fleet needs the same key.
    */
   readonly sealKey?: string;
+  /**
+   * The seal keys of distributed secrets (`DUAL_SECRET_SEAL_KEY`: base64 of
+   * 32 bytes, optionally `id:` first; several comma-separated or as a list).
+   * With them the instance picks up a newer secret a rotation published into
+   * the store, proves it with a token request and only then uses it.
+   */
+  readonly secretSealKeys?: string | readonly string[];
 }
 
 /** Defaults of {@linkcode FleetOptions}. */
@@ -155,6 +170,7 @@ export function createFleet(
       FLEET_DEFAULTS.storeTimeoutMs,
     ),
     sealKey: options.sealKey,
+    secretSealKeys: options.secretSealKeys,
   };
   if (resolved.instanceId === "" || resolved.instanceId.length > 200) {
     throw new ConfigError("fleet.instanceId", "must be 1 to 200 characters");
@@ -175,9 +191,13 @@ export function createFleet(
   });
 }
 
-type Resolved = Required<Omit<FleetOptions, "sealKey">> & {
+type Resolved = Required<Omit<FleetOptions, "sealKey" | "secretSealKeys">> & {
   sealKey?: string;
+  secretSealKeys?: string | readonly string[];
 };
+
+/** A distributed secret that failed its proof is tried again after this long. */
+const SECRET_RETRY_MS = 5_000;
 
 interface Known {
   readonly credential: FleetCredential;
@@ -211,6 +231,14 @@ class Member implements FleetLink {
   #credentials: readonly FleetCredential[];
   #service = "";
   #sealKey: CryptoKey | undefined;
+  #keyring: SealKeyring | undefined;
+  /** Per label, the distributed generation in use (or found equal to the one in use). */
+  readonly #secretGenerations = new Map<string, number>();
+  /** Per label, a distributed generation being proven or that failed, and when. */
+  readonly #secretAttempts = new Map<
+    string,
+    { generation: number; at: number; running: boolean }
+  >();
   #ready: Promise<void>;
   #active: string;
   #generation = 0;
@@ -267,9 +295,12 @@ class Member implements FleetLink {
 
   async #prepare(): Promise<void> {
     const { tokenUrl, scope } = this.#context;
-    this.#service = await digest("service", tokenUrl, scope ?? "");
+    this.#service = await serviceNamespace(tokenUrl, scope);
     if (this.#options.sealKey !== undefined) {
       this.#sealKey = await importSealKey(this.#options.sealKey);
+    }
+    if (this.#options.secretSealKeys !== undefined) {
+      this.#keyring = await importSealKeyring(this.#options.secretSealKeys);
     }
     await this.#learn(this.#credentials);
     // Where the engine announces changes (Redis pub/sub), poll at once on
@@ -311,9 +342,9 @@ class Member implements FleetLink {
     }
   }
 
-  #warnOnce(code: string, message: string, label?: string): void {
-    if (this.#warned.has(code)) return;
-    this.#warned.add(code);
+  #warnOnce(code: string, message: string, label?: string, key = code): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
     this.#context.warn(code, message, label);
   }
 
@@ -843,6 +874,7 @@ class Member implements FleetLink {
     } else if (active.generation > this.#generation) {
       this.#adoptActive(active);
     }
+    await this.#pickUpSecrets();
     const known = [...this.#known.values()];
     const rejections = await this.#call(() =>
       this.#store.readRejections(known.map((k) => k.ns))
@@ -869,6 +901,106 @@ class Member implements FleetLink {
       }
     }
     this.#lastSyncAt = clock.now();
+  }
+
+  /**
+   * Reads the distributed secrets of this instance's labels; a newer
+   * generation is opened and handed to the auth instance, which proves it
+   * before using it. A failure keeps the current secret, with a warning.
+   */
+  async #pickUpSecrets(): Promise<void> {
+    const adopt = this.#context.adoptSecret;
+    if (adopt === undefined) return;
+    const { clock } = this.#context;
+    for (const credential of this.#credentials) {
+      const { label } = credential;
+      const document = await this.#call(() =>
+        this.#store.readDocument(this.#service, credentialDocument(label))
+      );
+      if (document === undefined) continue;
+      const record = document.value;
+      if (!isSealedCredentialRecord(record) || record.label !== label) {
+        this.#warnOnce(
+          "FLEET_SECRET_INVALID",
+          `The fleet store's distributed secret of "${label}" is not a record this version can read; this instance keeps its current credentials.`,
+          label,
+        );
+        continue;
+      }
+      if (record.generation <= (this.#secretGenerations.get(label) ?? 0)) {
+        continue;
+      }
+      const attempt = this.#secretAttempts.get(label);
+      if (
+        attempt !== undefined && attempt.generation === record.generation &&
+        (attempt.running || clock.now() - attempt.at < SECRET_RETRY_MS)
+      ) {
+        continue;
+      }
+      const note = (running: boolean) =>
+        this.#secretAttempts.set(label, {
+          generation: record.generation,
+          at: clock.now(),
+          running,
+        });
+      if (record.clientId !== credential.clientId) {
+        note(false);
+        this.#warnOnce(
+          "FLEET_SECRET_CLIENT_MISMATCH",
+          `The fleet store's secret generation ${record.generation} of "${label}" is for client ${record.clientId}, but this instance has ${credential.clientId}; it keeps its current credentials. Configure the same client ids on every instance.`,
+          label,
+          `FLEET_SECRET_CLIENT_MISMATCH:${label}:${record.generation}`,
+        );
+        continue;
+      }
+      if (this.#keyring === undefined) {
+        note(false);
+        this.#warnOnce(
+          "FLEET_SECRET_NO_KEY",
+          `The fleet store holds a new sealed secret of "${label}" (generation ${record.generation}) but this instance has no seal key; it keeps its current credentials. Give it DUAL_SECRET_SEAL_KEY (the secretSealKeys option).`,
+          label,
+        );
+        continue;
+      }
+      const opened = await openCredential(this.#keyring, this.#service, record);
+      if (typeof opened === "string") {
+        note(false);
+        this.#warnOnce(
+          "FLEET_SECRET_SEAL_MISMATCH",
+          opened === "unknown-key"
+            ? `The new secret of "${label}" (generation ${record.generation}) is sealed with key id ${record.keyId}, which this instance does not have (it has ${
+              [...this.#keyring.keys.keys()].join(", ")
+            }); it keeps its current credentials. Give it the same DUAL_SECRET_SEAL_KEY as the rotation.`
+            : `The new secret of "${label}" (generation ${record.generation}) does not open with this instance's seal key ${record.keyId} (a wrong key with that id, or a tampered record); it keeps its current credentials. Give it the same DUAL_SECRET_SEAL_KEY as the rotation.`,
+          label,
+          `FLEET_SECRET_SEAL_MISMATCH:${label}:${record.generation}`,
+        );
+        continue;
+      }
+      if (opened.equals(credential.clientSecret)) {
+        this.#secretGenerations.set(label, record.generation);
+        continue;
+      }
+      note(true);
+      this.#track(
+        adopt(label, record.clientId, opened).then(() => {
+          this.#secretGenerations.set(label, record.generation);
+          this.#secretAttempts.delete(label);
+        }, (error) => {
+          note(false);
+          this.#warnOnce(
+            "FLEET_SECRET_PROOF_FAILED",
+            `The new secret of "${label}" (generation ${record.generation}) from the fleet store did not get a token (${
+              error instanceof Error ? error.message : String(error)
+            }); this instance keeps its current credentials and tries again in ${
+              SECRET_RETRY_MS / 1000
+            } s.`,
+            label,
+            `FLEET_SECRET_PROOF_FAILED:${label}:${record.generation}`,
+          );
+        }),
+      );
+    }
   }
 
   /** The latest expiry of this instance's unexpired tokens of a credential. */
@@ -902,6 +1034,11 @@ class Member implements FleetLink {
           slots: this.slotsOf(credential.label),
           ...(lastUsedAt === undefined ? {} : { lastUsedAt }),
           ...(heldUntil === undefined ? {} : { heldUntil }),
+          ...(this.#secretGenerations.has(credential.label)
+            ? {
+              secretGeneration: this.#secretGenerations.get(credential.label),
+            }
+            : {}),
         };
       }),
       version: LIBRARY_VERSION,

@@ -22,6 +22,7 @@ import {
 } from "./redis_errors.ts";
 import type {
   ActiveRecord,
+  AuditEntry,
   FleetStore,
   GrantKey,
   InstanceRecord,
@@ -140,6 +141,8 @@ export interface RedisFleetStore extends FleetStore {
 /** The key TTL beyond a value's own expiry: only to collect garbage. */
 const GARBAGE_GRACE_MS = 60_000;
 const MAX_BACKOFF_MS = 2_000;
+/** The audit trail keeps this many entries per service. */
+const AUDIT_KEPT = 10_000;
 
 // Numbers are compared in Lua but never re-encoded there: cjson would round
 // 13-digit epoch milliseconds. Values go in and out as the caller's JSON.
@@ -216,6 +219,16 @@ return 0`,
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 0`,
+  writeDocument: `
+local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0') or 0
+if version ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'value', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1`,
+  appendAudit: `
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+return 0`,
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -270,6 +283,9 @@ function keysOf(prefix: string) {
     rejections: (credential: string) => `${tag}:rejections:${credential}`,
     instance: (id: string) => `${tag}:instance:${id}`,
     instances: `${tag}:instances`,
+    document: (service: string, name: string) =>
+      `${tag}:document:${service}:${name}`,
+    audit: (service: string) => `${tag}:audit:${service}`,
     channel: `${tag}:changes`,
   };
 }
@@ -481,6 +497,46 @@ export function createRedisFleetStore(
         [keys.instance(instanceId), keys.instances],
         [instanceId],
       );
+    },
+    async readDocument(service: string, name: string) {
+      const [version, value] = await send([
+        "HMGET",
+        keys.document(service, name),
+        "version",
+        "value",
+      ]) as (string | null)[];
+      if (version === null || value === null) return undefined;
+      return { version: Number(version), value: JSON.parse(value) };
+    },
+    async writeDocument(
+      service: string,
+      name: string,
+      expected: number,
+      value: unknown,
+    ) {
+      return await script("writeDocument", [keys.document(service, name)], [
+        String(expected),
+        String(expected + 1),
+        JSON.stringify(value),
+        keys.channel,
+        message.active(service),
+      ]) === 1;
+    },
+    async appendAudit(service: string, entry: AuditEntry) {
+      await script("appendAudit", [keys.audit(service)], [
+        JSON.stringify(entry),
+        String(AUDIT_KEPT),
+      ]);
+    },
+    async listAudit(service: string, limit: number) {
+      const values = await send([
+        "LRANGE",
+        keys.audit(service),
+        String(-limit),
+        "-1",
+      ]) as string[];
+      return values.map((value) => parse<AuditEntry>(value))
+        .filter((entry): entry is AuditEntry => entry !== undefined);
     },
     watch(
       service: string,

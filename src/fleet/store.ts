@@ -118,6 +118,11 @@ export interface InstanceCredential {
    * holds none. What a revoke gate checks before deleting the old client.
    */
   readonly heldUntil?: number;
+  /**
+   * The generation of the secret distributed through the fleet that this
+   * instance uses for the credential (absent: the one it was started with).
+   */
+  readonly secretGeneration?: number;
 }
 
 /** One instance's heartbeat. */
@@ -138,6 +143,33 @@ export interface InstanceRecord {
   readonly seenAt: number;
   /** When the instance counts as gone unless it beats again (decided from this value). */
   readonly until: number;
+}
+
+/**
+ * A named record of the service (a sealed credential, the rotation's
+ * journal, lock or leader lease), versioned for compare-and-set.
+ */
+export interface StoredDocument {
+  /** Incremented by each write; 0 is never stored (it means "absent"). */
+  readonly version: number;
+  /** The JSON value. Never a secret in the clear. */
+  readonly value: unknown;
+}
+
+/** One step of the fleet's audit trail: who, when, what, outcome. Never a secret. */
+export interface AuditEntry {
+  /** When, in ms since the epoch. */
+  readonly at: number;
+  /** Who: an instance id or an operator's host and user. */
+  readonly by: string;
+  /** What, such as `rotate.regenerate` or `promote`. */
+  readonly action: string;
+  /** How it ended, such as `ok`, `failed`, `refused` or `forced`. */
+  readonly outcome: string;
+  /** The label concerned, if any. */
+  readonly label?: string;
+  /** Secret-free details, such as a generation or an error code. */
+  readonly detail?: string;
 }
 
 /** Stops a watch. */
@@ -260,6 +292,48 @@ export interface FleetStore {
    */
   removeInstance(instanceId: string): Promise<void>;
   /**
+   * Reads a named record of the service.
+   *
+   * @param service The service namespace.
+   * @param name The record's name, such as `credential/green`.
+   * @returns The record, if one was written.
+   */
+  readDocument(
+    service: string,
+    name: string,
+  ): Promise<StoredDocument | undefined>;
+  /**
+   * Writes a named record if its stored version is `expected` (0: absent);
+   * the written version is `expected + 1`. Atomic.
+   *
+   * @param service The service namespace.
+   * @param name The record's name.
+   * @param expected The version the caller read.
+   * @param value The JSON value (under 60 KiB).
+   * @returns Whether it was written.
+   */
+  writeDocument(
+    service: string,
+    name: string,
+    expected: number,
+    value: unknown,
+  ): Promise<boolean>;
+  /**
+   * Appends one entry to the service's audit trail.
+   *
+   * @param service The service namespace.
+   * @param entry The entry.
+   */
+  appendAudit(service: string, entry: AuditEntry): Promise<void>;
+  /**
+   * Reads the latest entries of the audit trail, oldest first.
+   *
+   * @param service The service namespace.
+   * @param limit At most this many, the most recent.
+   * @returns The entries.
+   */
+  listAudit(service: string, limit: number): Promise<AuditEntry[]>;
+  /**
    * Calls `onChange` when the active label or a slot may have changed. Optional
    * and best-effort: members poll regardless, since a watch may not see other
    * processes' writes (Deno KV on a local file does not).
@@ -300,6 +374,8 @@ export function createMemoryFleetStore(): FleetStore {
   const active = new Map<string, ActiveRecord>();
   const rejections = new Map<string, Map<string, RejectionRecord>>();
   const instances = new Map<string, InstanceRecord>();
+  const documents = new Map<string, StoredDocument>();
+  const audit = new Map<string, AuditEntry[]>();
   const listeners = new Set<() => void>();
   const changed = () => queueMicrotask(() => listeners.forEach((f) => f()));
   const slot = (key: GrantKey) => {
@@ -391,6 +467,25 @@ export function createMemoryFleetStore(): FleetStore {
       instances.delete(instanceId);
       return Promise.resolve();
     },
+    readDocument: (service, name) =>
+      Promise.resolve(clone(documents.get(`${service}/${name}`))),
+    writeDocument(service, name, expected, value) {
+      const id = `${service}/${name}`;
+      if ((documents.get(id)?.version ?? 0) !== expected) {
+        return Promise.resolve(false);
+      }
+      documents.set(id, { version: expected + 1, value: clone(value) });
+      changed();
+      return Promise.resolve(true);
+    },
+    appendAudit(service, entry) {
+      let list = audit.get(service);
+      if (list === undefined) audit.set(service, list = []);
+      list.push(clone(entry));
+      return Promise.resolve();
+    },
+    listAudit: (service, limit) =>
+      Promise.resolve(clone((audit.get(service) ?? []).slice(-limit))),
     watch(_service, _keys, onChange) {
       listeners.add(onChange);
       return () => void listeners.delete(onChange);

@@ -300,4 +300,84 @@ export async function fleetStoreContract(
       );
     },
   );
+
+  await step(
+    "documents: compare-and-set on the version, per service and name",
+    async (store) => {
+      assert.equal(
+        await store.readDocument("svc", "credential/green"),
+        undefined,
+      );
+      assert.equal(
+        await store.writeDocument("svc", "credential/green", 1, { a: 1 }),
+        false,
+        "a version that was never stored",
+      );
+      assert.equal(
+        await store.writeDocument("svc", "credential/green", 0, {
+          generation: 1,
+          at: 1_733_000_000_123,
+        }),
+        true,
+      );
+      assert.deepEqual(await store.readDocument("svc", "credential/green"), {
+        version: 1,
+        value: { generation: 1, at: 1_733_000_000_123 },
+      });
+      assert.equal(
+        await store.writeDocument("svc", "credential/green", 0, { b: 2 }),
+        false,
+        "a stale version",
+      );
+      const racers = await Promise.all(
+        ["x", "y", "z"].map((who) =>
+          store.writeDocument("svc", "credential/green", 1, { who })
+        ),
+      );
+      assert.equal(racers.filter(Boolean).length, 1, "one racer wins");
+      assert.equal(
+        (await store.readDocument("svc", "credential/green"))?.version,
+        2,
+      );
+      assert.equal(
+        await store.readDocument("other", "credential/green"),
+        undefined,
+      );
+      assert.equal(
+        await store.readDocument("svc", "credential/blue"),
+        undefined,
+      );
+    },
+  );
+
+  await step(
+    "audit trail: appended in order, the latest read back",
+    async (store) => {
+      assert.deepEqual(await store.listAudit("svc", 10), []);
+      for (let i = 0; i < 5; i++) {
+        await store.appendAudit("svc", {
+          at: 1_733_000_000_000 + i,
+          by: "ops@host",
+          action: "rotate.regenerate",
+          outcome: "ok",
+          label: "green",
+          detail: `step ${i}`,
+        });
+      }
+      await store.appendAudit("other", {
+        at: 1,
+        by: "x",
+        action: "promote",
+        outcome: "ok",
+      });
+      const latest = await store.listAudit("svc", 3);
+      assert.deepEqual(latest.map((e) => e.detail), [
+        "step 2",
+        "step 3",
+        "step 4",
+      ]);
+      assert.equal(latest[2].at, 1_733_000_000_004);
+      assert.equal((await store.listAudit("other", 10)).length, 1);
+    },
+  );
 }

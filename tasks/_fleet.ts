@@ -1,0 +1,148 @@
+/**
+ * What the fleet variants of the operator tasks share (`rotate --kv`,
+ * `promote --kv`): opening the store, the service namespace, the seal keys
+ * from `DUAL_SECRET_SEAL_KEY`, who acts, and their exit codes.
+ *
+ * @module
+ */
+import { openKvRetrying } from "../kv.ts";
+import { createKvFleetStore } from "../src/fleet/kv_store.ts";
+import {
+  importSealKeyring,
+  SEAL_KEY_VARIABLE,
+  type SealKeyring,
+  serviceNamespace,
+} from "../src/fleet/distribution.ts";
+import type { FleetTarget, GateBlocker } from "../src/fleet/operator.ts";
+import { type Cell, table, UsageError, useColour } from "./_cli.ts";
+
+/** Exit code: the revoke gate is shut (live instances still use the credential); nothing was changed. */
+export const EXIT_GATE_SHUT = 4;
+/** Exit code: the active label was set, but some live instances did not report it in time. */
+export const EXIT_STRAGGLERS = 5;
+
+/** The exit codes the fleet variants add, for `--help` and the README. */
+export const FLEET_EXIT_CODES_HELP =
+  `  4    (--kv) the revoke gate is shut: live instances still use the credential;
+       nothing was changed (the table names them; --force overrides)
+  5    (promote --kv) the active label was set, but some live instances did not
+       report it within --timeout (the table names them)`;
+
+/** An opened fleet store with its service namespace. */
+export interface OpenedFleet extends AsyncDisposable {
+  /** The store and who acts. */
+  readonly target: FleetTarget;
+}
+
+/**
+ * Opens the fleet store named on the command line.
+ *
+ * @param options The KV path, the key prefix (parts separated by `/`), the
+ * token URL and scope of the service (its namespace), and who acts.
+ * @returns The store; dispose it to close the database.
+ */
+export async function openFleetStore(options: {
+  kv: string;
+  prefix: string;
+  tokenUrl: string;
+  scope?: string;
+  by: string;
+}): Promise<OpenedFleet> {
+  const prefix = options.prefix.split("/").filter((part) => part !== "");
+  if (prefix.length === 0) throw new UsageError("--prefix needs a key prefix");
+  const kv = await openKvRetrying(options.kv);
+  const store = createKvFleetStore(kv, { prefix });
+  const service = await serviceNamespace(options.tokenUrl, options.scope);
+  return {
+    target: { store, service, by: options.by, now: () => Date.now() },
+    [Symbol.asyncDispose]() {
+      kv.close();
+      return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * Reads the seal keys from `DUAL_SECRET_SEAL_KEY`.
+ *
+ * @param required Whether a missing variable is a usage error.
+ * @returns The keyring, or undefined when not set and not required.
+ */
+export async function sealKeysFromEnv(
+  required: boolean,
+): Promise<SealKeyring | undefined> {
+  const text = Deno.env.get(SEAL_KEY_VARIABLE);
+  if (text === undefined || text.trim() === "") {
+    if (!required) return undefined;
+    throw new UsageError(
+      `${SEAL_KEY_VARIABLE} is not set: the new secret enters the fleet store only sealed. ` +
+        `Generate a key with \`openssl rand -base64 32\`, give the same key to every instance ` +
+        `(the secretSealKeys fleet option), and export it here.`,
+    );
+  }
+  try {
+    return await importSealKeyring(text);
+  } catch (error) {
+    throw new UsageError(
+      error instanceof Error ? error.message : String(error),
+    );
+  }
+}
+
+/**
+ * Who runs the task, for the audit trail: user and host, when readable.
+ *
+ * @returns Such as `ops@host-1`, or `operator`.
+ */
+export function operatorName(): string {
+  let user = "";
+  let host = "";
+  try {
+    user = Deno.env.get("USER") ?? "";
+  } catch {
+    // Not granted: the name goes without it.
+  }
+  try {
+    host = Deno.hostname();
+  } catch {
+    // Not granted.
+  }
+  return user && host ? `${user}@${host}` : user || host || "operator";
+}
+
+/**
+ * The table of instances that keep the gate shut (or did not follow).
+ *
+ * @param rows The instances.
+ * @param now The current time.
+ * @returns The lines.
+ */
+export function instanceTable(
+  rows: readonly (GateBlocker | {
+    instanceId: string;
+    host?: string;
+    active: string;
+    reason?: string;
+  })[],
+  now: number,
+): string[] {
+  const ago = (at: number | undefined) =>
+    at === undefined
+      ? "-"
+      : `${Math.max(0, Math.round((now - at) / 1000))} s ago`;
+  const until = (at: number | undefined) =>
+    at === undefined ? "-" : `${Math.max(0, Math.round((at - now) / 1000))} s`;
+  const cells: Cell[][] = rows.map((row) => [
+    row.instanceId,
+    row.host ?? "-",
+    row.active,
+    ("reason" in row && row.reason) || "-",
+    ago("lastUsedAt" in row ? row.lastUsedAt : undefined),
+    until("heldUntil" in row ? row.heldUntil : undefined),
+  ]);
+  return table(
+    ["INSTANCE", "HOST", "ACTIVE", "REASON", "LAST USED", "TOKEN LEFT"],
+    cells,
+    useColour(),
+  );
+}
