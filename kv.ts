@@ -44,6 +44,7 @@ import {
 } from "./src/fleet/kv_store.ts";
 import { createFleet, type FleetOptions } from "./src/fleet/member.ts";
 
+export type { AuditEntry } from "./src/fleet/store.ts";
 export type {
   Fleet,
   FleetHandle,
@@ -53,11 +54,13 @@ export type {
 } from "./src/fleet/link.ts";
 export {
   type KvAtomicLike,
+  type KvAuditEntry,
   type KvEntryLike,
   type KvInstanceEntry,
   type KvKey,
   type KvKeyPart,
   type KvLike,
+  listKvAudit,
   listKvInstances,
 } from "./src/fleet/kv_store.ts";
 export { FLEET_DEFAULTS, type FleetOptions } from "./src/fleet/member.ts";

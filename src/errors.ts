@@ -56,7 +56,9 @@ export type AnyErrorCode =
   | "ENV_CONFIG_INVALID"
   | SetupErrorCodeName
   | IncidentErrorCodeName
-  | RedisErrorCodeName;
+  | RedisErrorCodeName
+  | "FLEET_ROTATION_LOCKED"
+  | "SEAL_KEY_MISMATCH";
 
 /**
  * The codes of the twin set-up's `TwinSetupError` (`TwinSetupErrorCode` of

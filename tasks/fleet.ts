@@ -6,7 +6,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type KvKey, listKvInstances, openKvRetrying } from "../kv.ts";
+import {
+  type KvKey,
+  listKvAudit,
+  listKvInstances,
+  openKvRetrying,
+} from "../kv.ts";
 import { runTask, table, UsageError, useColour } from "./_cli.ts";
 
 const HELP = `Usage: deno task fleet --kv <path> | --redis <url> [options]
@@ -22,6 +27,10 @@ Options:
                      (or set REDIS_URL and pass --redis env)
   --prefix <a/b>     the key prefix, KV parts separated by "/" (Redis: the
                      start of the fleets' prefixes); default dual-secret-auth
+  --history          (--kv) show the audit trail instead: every rotation step
+                     and promotion, who, when, what, outcome (never a secret);
+                     --prefix must then be the fleet's own prefix
+  --limit <n>        with --history: the latest n entries (default 50)
   --json             print JSON instead of a table
   -h, --help         show this help
 `;
@@ -40,6 +49,8 @@ export async function main(args: readonly string[]): Promise<number> {
       redis: { type: "string" },
       prefix: { type: "string", default: "dual-secret-auth" },
       json: { type: "boolean", default: false },
+      history: { type: "boolean", default: false },
+      limit: { type: "string", default: "50" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -47,6 +58,21 @@ export async function main(args: readonly string[]): Promise<number> {
   if (values.help) {
     console.log(HELP);
     return 0;
+  }
+  if (values.history) {
+    if (values.kv === undefined) {
+      throw new UsageError("--history reads a Deno KV fleet: pass --kv <path>");
+    }
+    const limit = Number(values.limit);
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new UsageError("--limit needs a whole number, such as 50");
+    }
+    return await printHistory(
+      values.kv,
+      values.prefix.split("/").filter((part) => part !== ""),
+      limit,
+      values.json,
+    );
   }
   if ((values.kv === undefined) === (values.redis === undefined)) {
     throw new UsageError(
@@ -106,6 +132,48 @@ export async function main(args: readonly string[]): Promise<number> {
     useColour(),
   );
   console.log(lines.join("\n"));
+  return 0;
+}
+
+async function printHistory(
+  path: string,
+  prefix: KvKey,
+  limit: number,
+  json: boolean,
+): Promise<number> {
+  const kv = await openKvRetrying(path);
+  let entries;
+  try {
+    entries = await listKvAudit(kv, prefix, limit);
+  } finally {
+    kv.close();
+  }
+  if (json) {
+    console.log(JSON.stringify(
+      entries.map(({ service, entry }) => ({ service, ...entry })),
+      null,
+      2,
+    ));
+    return 0;
+  }
+  if (entries.length === 0) {
+    console.log(`No audit entries under ${JSON.stringify(prefix)}.`);
+    return 0;
+  }
+  console.log(
+    table(
+      ["TIME", "BY", "ACTION", "OUTCOME", "LABEL", "DETAIL"],
+      entries.map(({ entry }) => [
+        new Date(entry.at).toISOString(),
+        entry.by,
+        entry.action,
+        entry.outcome,
+        entry.label ?? "-",
+        entry.detail ?? "",
+      ]),
+      useColour(),
+    ).join("\n"),
+  );
   return 0;
 }
 

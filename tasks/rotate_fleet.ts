@@ -145,6 +145,13 @@ export async function main(args: readonly string[]): Promise<number> {
   });
   const { target } = fleet;
   const progress = (line: string) => console.error(line);
+  const storeArgs = [
+    `--kv ${values.kv}`,
+    ...(values.prefix === "dual-secret-auth"
+      ? []
+      : [`--prefix ${values.prefix}`]),
+    ...(values.scope === undefined ? [] : [`--scope ${values.scope}`]),
+  ].join(" ");
 
   const shared = await target.store.readActive(target.service);
   const active = shared?.label ?? config.active;
@@ -152,7 +159,7 @@ export async function main(args: readonly string[]): Promise<number> {
     config.credentials.find((c) => c.label !== active)!.label;
   if (standby === active) {
     throw new UsageError(
-      `"${standby}" is the fleet's active label; rotate the other one, or promote first (deno task promote --kv ${values.kv})`,
+      `"${standby}" is the fleet's active label; rotate the other one, or promote first (deno task promote ${storeArgs})`,
     );
   }
   const credentials = await currentCredentials(
@@ -227,7 +234,7 @@ export async function main(args: readonly string[]): Promise<number> {
         const message =
           `The revoke gate is shut: ${gate.blockers.length} of ${gate.instances} live instances still use "${standby}"; nothing was changed.\n` +
           `${lines.join("\n")}\n` +
-          `Next: promote the other label (deno task promote --kv ${values.kv}) and wait for the instances to drain, or pass --force to regenerate anyway.`;
+          `Next: promote the other label (deno task promote ${storeArgs}) and wait for the instances to drain, or pass --force to regenerate anyway.`;
         printFailure(
           { exitCode: EXIT_GATE_SHUT, code: "REVOKE_GATE_SHUT", message },
           values.json,
@@ -277,7 +284,8 @@ export async function main(args: readonly string[]): Promise<number> {
   });
   const sink = createSealedStoreSink(target, ring);
   let promotedStragglers = 0;
-  const audits: Promise<void>[] = [];
+  // One after the other, so the trail keeps the phases' order.
+  let audits: Promise<void> = Promise.resolve();
   let report: RotationReport;
   try {
     report = await runStagedRotation({
@@ -306,23 +314,24 @@ export async function main(args: readonly string[]): Promise<number> {
           progress(`${event.phase}: ${event.detail ?? ""}`);
         }
         if (event.status === "started" || event.status === "progress") return;
-        audits.push(audit(target, {
+        const entry = {
           action: `rotate.${event.phase}`,
           outcome: event.status,
           label: standby,
           ...(event.detail ? { detail: event.detail } : {}),
-        }));
+        };
+        audits = audits.then(() => audit(target, entry));
       },
       commands: {
         rerun: `run the same command again (deno task rotate ${
           args.filter((a) => a !== "--fresh").join(" ")
         })`,
-        promote: `run deno task promote --kv ${values.kv}`,
-        fresh: `run deno task rotate --kv ${values.kv} --yes --fresh`,
+        promote: `run deno task promote ${storeArgs}`,
+        fresh: `run deno task rotate ${storeArgs} --yes --fresh`,
       },
     });
   } catch (error) {
-    await Promise.all(audits);
+    await audits;
     if (!(error instanceof StagedRotationError)) throw error;
     const cause = describeFailure(error.cause, "rotate");
     const message =
@@ -337,7 +346,7 @@ export async function main(args: readonly string[]): Promise<number> {
     );
     return exitCode;
   }
-  await Promise.all(audits);
+  await audits;
   const generation = sink.generations.get(standby);
   if (values.json) {
     console.log(JSON.stringify(

@@ -507,3 +507,36 @@ export async function listKvInstances(
     a.record.instanceId.localeCompare(b.record.instanceId)
   );
 }
+
+/** An audit entry found by {@linkcode listKvAudit}, with its service namespace. */
+export interface KvAuditEntry {
+  /** The service namespace (a digest of token URL and scope). */
+  readonly service: string;
+  /** The entry. */
+  readonly entry: AuditEntry;
+}
+
+/**
+ * Lists the latest audit entries under a key prefix (of every service below
+ * it), oldest first. Reads only.
+ *
+ * @param kv The database.
+ * @param prefix The fleet's key prefix.
+ * @param limit At most this many, the most recent.
+ * @returns The entries.
+ */
+export async function listKvAudit(
+  kv: KvLike,
+  prefix: KvKey,
+  limit: number,
+): Promise<KvAuditEntry[]> {
+  const out: KvAuditEntry[] = [];
+  for await (const entry of kv.list({ prefix: [...prefix, "audit"] })) {
+    const value = decode(entry.value) as AuditEntry | null;
+    const service = entry.key[prefix.length + 1];
+    if (value !== null && typeof service === "string") {
+      out.push({ service, entry: value });
+    }
+  }
+  return out.sort((a, b) => a.entry.at - b.entry.at).slice(-limit);
+}

@@ -43,6 +43,8 @@ export interface ChildConfig {
   readonly storeTimeoutMs?: number;
   /** Fleet timing. */
   readonly heartbeatMs?: number;
+  /** Seal keys of distributed secrets (`secretSealKeys`). */
+  readonly secretSealKeys?: string;
 }
 
 const config: ChildConfig = JSON.parse(Deno.args[0]);
@@ -91,6 +93,9 @@ const auth = createDualSecretAuth({
       leaseMs: config.leaseMs,
       storeTimeoutMs: config.storeTimeoutMs,
       heartbeatMs: config.heartbeatMs,
+      ...(config.secretSealKeys === undefined
+        ? {}
+        : { secretSealKeys: config.secretSealKeys }),
     }),
   }),
 });
