@@ -12,8 +12,13 @@
 import { parseArgs } from "node:util";
 import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
-import { readRotationEnv } from "../src/rotation/env_config.ts";
 import {
+  readRotationEnv,
+  type RotationEnvConfig,
+} from "../src/rotation/env_config.ts";
+import type { RotationJournal } from "../src/rotation/journal.ts";
+import {
+  type RotationCommands,
   type RotationReport,
   runStagedRotation,
   StagedRotationError,
@@ -265,73 +270,44 @@ export async function main(args: readonly string[]): Promise<number> {
     }
   }
 
-  const adminCredential = config.admin
-    ? { label: "admin", ...config.admin }
-    : credentials.find((c) => c.label === active)!;
-  await using adminAuth = createDualSecretAuth({
-    credentials: [adminCredential],
-    tokenUrl: config.tokenUrl,
-  });
-  const admin = createGenesysAdminClient({
-    apiUrl: config.apiUrl,
-    getAccessToken: adminTokenSource(
-      (options) => adminAuth.getAccessToken(options),
-      config.admin
-        ? "GENESYS_ADMIN_CLIENT_SECRET"
-        : `GENESYS_CLIENT_SECRET_${active.toUpperCase()}`,
-    ),
-    invalidateToken: (token) => adminAuth.invalidate(token),
-  });
-  const sink = createSealedStoreSink(target, ring);
   let promotedStragglers = 0;
-  // One after the other, so the trail keeps the phases' order.
-  let audits: Promise<void> = Promise.resolve();
+  const rotation = stagedFleetRotation({
+    target,
+    ring,
+    config,
+    credentials,
+    active,
+    standby,
+    journal,
+    fresh: values.fresh,
+    propagationTimeoutMs: parseSeconds(
+      "--propagation-timeout",
+      values["propagation-timeout"],
+    ),
+    progress,
+    ...(values.promote
+      ? {
+        onPromote: async (label: string) => {
+          const outcome = await promoteAndWait(target, label, {
+            timeoutMs,
+            progress,
+          });
+          promotedStragglers = outcome.stragglers.length;
+        },
+      }
+      : {}),
+    commands: {
+      rerun: `run the same command again (deno task rotate ${
+        args.filter((a) => a !== "--fresh").join(" ")
+      })`,
+      promote: `run deno task promote ${storeArgs}`,
+      fresh: `run deno task rotate ${storeArgs} --yes --fresh`,
+    },
+  });
   let report: RotationReport;
   try {
-    report = await runStagedRotation({
-      credentials,
-      active,
-      standby,
-      tokenUrl: config.tokenUrl,
-      admin,
-      sink,
-      promote: values.promote,
-      onPromote: async (label) => {
-        const outcome = await promoteAndWait(target, label, {
-          timeoutMs,
-          progress,
-        });
-        promotedStragglers = outcome.stragglers.length;
-      },
-      fresh: values.fresh,
-      journal,
-      propagationTimeoutMs: parseSeconds(
-        "--propagation-timeout",
-        values["propagation-timeout"],
-      ),
-      onPhase: (event) => {
-        if (event.status === "progress") {
-          progress(`${event.phase}: ${event.detail ?? ""}`);
-        }
-        if (event.status === "started" || event.status === "progress") return;
-        const entry = {
-          action: `rotate.${event.phase}`,
-          outcome: event.status,
-          label: standby,
-          ...(event.detail ? { detail: event.detail } : {}),
-        };
-        audits = audits.then(() => audit(target, entry));
-      },
-      commands: {
-        rerun: `run the same command again (deno task rotate ${
-          args.filter((a) => a !== "--fresh").join(" ")
-        })`,
-        promote: `run deno task promote ${storeArgs}`,
-        fresh: `run deno task rotate ${storeArgs} --yes --fresh`,
-      },
-    });
+    report = await rotation.run();
   } catch (error) {
-    await audits;
     if (!(error instanceof StagedRotationError)) throw error;
     const cause = describeFailure(error.cause, "rotate");
     const message =
@@ -346,8 +322,7 @@ export async function main(args: readonly string[]): Promise<number> {
     );
     return exitCode;
   }
-  await audits;
-  const generation = sink.generations.get(standby);
+  const generation = rotation.generation();
   if (values.json) {
     console.log(JSON.stringify(
       { ok: true, ...report, generation, stragglers: promotedStragglers },
@@ -388,4 +363,105 @@ async function currentCredentials(
     );
   }
   return out;
+}
+
+/** What {@linkcode stagedFleetRotation} needs. */
+export interface StagedFleetRotationOptions {
+  /** The store and who acts. */
+  readonly target: FleetTarget;
+  /** The seal keys. */
+  readonly ring: SealKeyring;
+  /** The env configuration (URLs, admin client). */
+  readonly config: RotationEnvConfig;
+  /** The credentials, secrets as the store has them. */
+  readonly credentials: readonly CredentialInput[];
+  /** The label serving traffic. */
+  readonly active: string;
+  /** The label to rotate. */
+  readonly standby: string;
+  /** The journal (in the store). */
+  readonly journal: RotationJournal;
+  /** Start over. */
+  readonly fresh?: boolean;
+  /** How long the new secret is proven for. */
+  readonly propagationTimeoutMs?: number;
+  /** Progress lines. */
+  readonly progress: (line: string) => void;
+  /** Promotes after the proof, when given. */
+  readonly onPromote?: (label: string) => Promise<void>;
+  /** The words of next steps. */
+  readonly commands: RotationCommands;
+}
+
+/**
+ * The staged rotation of one fleet credential: the store as sink (sealed)
+ * and journal, every phase in the audit trail (in order). The admin client
+ * is the env file's, or else the active credential: never the one rotated.
+ *
+ * @param options What to rotate, where.
+ * @returns `run()` and, after it, the generation published.
+ */
+export function stagedFleetRotation(options: StagedFleetRotationOptions): {
+  run(): Promise<RotationReport>;
+  generation(): number | undefined;
+} {
+  const { target, config, active, standby } = options;
+  const sink = createSealedStoreSink(target, options.ring);
+  return {
+    generation: () => sink.generations.get(standby),
+    async run() {
+      const adminCredential = config.admin
+        ? { label: "admin", ...config.admin }
+        : options.credentials.find((c) => c.label === active)!;
+      await using adminAuth = createDualSecretAuth({
+        credentials: [adminCredential],
+        tokenUrl: config.tokenUrl,
+      });
+      const admin = createGenesysAdminClient({
+        apiUrl: config.apiUrl,
+        getAccessToken: adminTokenSource(
+          (o) => adminAuth.getAccessToken(o),
+          config.admin
+            ? "GENESYS_ADMIN_CLIENT_SECRET"
+            : `GENESYS_CLIENT_SECRET_${active.toUpperCase()}`,
+        ),
+        invalidateToken: (token) => adminAuth.invalidate(token),
+      });
+      // One after the other, so the trail keeps the phases' order.
+      let audits: Promise<void> = Promise.resolve();
+      try {
+        return await runStagedRotation({
+          credentials: options.credentials,
+          active,
+          standby,
+          tokenUrl: config.tokenUrl,
+          admin,
+          sink,
+          promote: options.onPromote !== undefined,
+          ...(options.onPromote ? { onPromote: options.onPromote } : {}),
+          fresh: options.fresh,
+          journal: options.journal,
+          propagationTimeoutMs: options.propagationTimeoutMs,
+          onPhase: (event) => {
+            if (event.status === "progress") {
+              options.progress(`${event.phase}: ${event.detail ?? ""}`);
+            }
+            if (event.status === "started" || event.status === "progress") {
+              return;
+            }
+            const entry = {
+              action: `rotate.${event.phase}`,
+              outcome: event.status,
+              label: standby,
+              ...(event.detail ? { detail: event.detail } : {}),
+            };
+            audits = audits.then(() => audit(target, entry));
+          },
+          commands: options.commands,
+        });
+      } finally {
+        await audits;
+      }
+    },
+  };
 }
