@@ -57,6 +57,8 @@ import {
 } from "./_fleet.ts";
 import { promoteAndWait } from "./promote_fleet.ts";
 import { parseSeconds } from "./rotate.ts";
+import { runSchedule } from "./rotate_schedule.ts";
+import { parsePeriod } from "../src/fleet/schedule.ts";
 
 const HELP = `Usage: deno task rotate --kv <path> [options]
 
@@ -88,6 +90,18 @@ Options:
   --json                     print the outcome as JSON
   -h, --help                 show this help
 
+Scheduled rotation (unattended; needs --yes):
+  --every <period>           run a full cycle each period (such as 30d, 12h, 90s):
+                             rotate the standby behind the gate, wait until every
+                             live instance loaded it, promote it, drain; blue and
+                             green alternate
+  --tick <period>            how often the scheduler looks (default 1s)
+  --lease <period>           the leader lease: one of many schedulers acts; a dead
+                             leader's cycle is resumed after this (default 30s)
+  --drain-bound <period>     the heartbeat bound for draining (default 30s)
+  --cycles <n>               stop once the store counts n completed cycles
+  --scheduler-id <id>        this scheduler's name in the lease and audit trail
+
 ${EXIT_CODES_HELP}
 ${FLEET_EXIT_CODES_HELP}
 `;
@@ -115,6 +129,12 @@ export async function main(args: readonly string[]): Promise<number> {
       fresh: { type: "boolean", default: false },
       yes: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
+      every: { type: "string" },
+      tick: { type: "string" },
+      lease: { type: "string" },
+      cycles: { type: "string" },
+      "drain-bound": { type: "string" },
+      "scheduler-id": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -158,6 +178,48 @@ export async function main(args: readonly string[]): Promise<number> {
     ...(values.scope === undefined ? [] : [`--scope ${values.scope}`]),
   ].join(" ");
 
+  if (values.every !== undefined) {
+    if (!values.yes) {
+      throw new UsageError("--every runs unattended: pass --yes as well");
+    }
+    const period = (
+      flag: string,
+      text: string | undefined,
+      fallback: number,
+    ) => {
+      if (text === undefined) return fallback;
+      const ms = parsePeriod(text);
+      if (ms === undefined) {
+        throw new UsageError(
+          `${flag} needs a period such as 30d, 12h, 15m or 90s`,
+        );
+      }
+      return ms;
+    };
+    const cycles = values.cycles === undefined
+      ? undefined
+      : Number(values.cycles);
+    if (cycles !== undefined && !(Number.isInteger(cycles) && cycles > 0)) {
+      throw new UsageError("--cycles needs a whole number, such as 3");
+    }
+    const scheduler = {
+      ...target,
+      by: values["scheduler-id"] ?? `${target.by}#${Deno.pid}`,
+    };
+    return await runSchedule(scheduler, ring, config, {
+      everyMs: period("--every", values.every, 0),
+      tickMs: period("--tick", values.tick, 1_000),
+      leaseMs: period("--lease", values.lease, 30_000),
+      drainBoundMs: period("--drain-bound", values["drain-bound"], 30_000),
+      tokenLifetimeMs,
+      ...(cycles === undefined ? {} : { cycles }),
+      propagationTimeoutMs: parseSeconds(
+        "--propagation-timeout",
+        values["propagation-timeout"],
+      ),
+      storeArgs,
+    });
+  }
   const shared = await target.store.readActive(target.service);
   const active = shared?.label ?? config.active;
   const standby = values.to ??

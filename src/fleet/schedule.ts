@@ -178,7 +178,9 @@ export async function scheduleTick(
     if (!written) return { leader: true, state, advanced };
     advanced.push(state.step);
     await audit(target, {
-      action: `schedule.${state.step}`,
+      action: state.step === "done"
+        ? "schedule.start"
+        : `schedule.${state.step}`,
       outcome: "completed",
       ...(next.standby ?? state.standby
         ? { label: next.standby ?? state.standby }
@@ -188,9 +190,13 @@ export async function scheduleTick(
       }${next.generation ? `, generation ${next.generation}` : ""}`,
     });
     options.onProgress?.(
-      `schedule: ${state.step} done (cycle ${
-        next.completed + (next.step === "done" ? 0 : 1)
-      }), next ${next.step}`,
+      state.step === "done"
+        ? `schedule: cycle ${
+          next.completed + 1
+        } started: rotating "${next.standby}"`
+        : `schedule: ${state.step} done (cycle ${
+          next.completed + (next.step === "done" ? 0 : 1)
+        })${next.step === "done" ? "; cycle complete" : `, next ${next.step}`}`,
     );
     if (next.step === "done") return { leader: true, state: next, advanced };
   }
@@ -246,6 +252,12 @@ async function advance(
         );
         return undefined;
       }
+      await audit(target, {
+        action: "rotate.gate",
+        outcome: "open",
+        label: credential.label,
+        detail: `${gate.instances} live instance(s), none uses it (scheduled)`,
+      });
       const generation = await options.rotate(
         credential.label,
         state.cycleStartedAt ?? state.stepStartedAt,
