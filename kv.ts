@@ -113,3 +113,65 @@ export function openKvRetrying(
 ): Promise<Deno.Kv> {
   return retryLocked(() => Deno.openKv(path), maxElapsedMs);
 }
+
+// Hands-free rotation: the operator's and the scheduler's side of the store.
+export {
+  createKvFleetStore,
+  type KvFleetStoreOptions,
+} from "./src/fleet/kv_store.ts";
+export type {
+  ActiveRecord,
+  FleetStore,
+  GrantKey,
+  Lease,
+  RejectionRecord,
+  SlotRecord,
+  StoredDocument,
+  StoredGrant,
+  Unwatch,
+} from "./src/fleet/store.ts";
+export {
+  credentialDocument,
+  importSealKeyring,
+  isSealedCredentialRecord,
+  openCredential,
+  publishSealedCredential,
+  type PublishSealedOptions,
+  SEAL_KEY_VARIABLE,
+  sealCredential,
+  type SealedCredentialRecord,
+  type SealKey,
+  type SealKeyring,
+  serviceNamespace,
+  type UnsealProblem,
+} from "./src/fleet/distribution.ts";
+export {
+  acquireStoreLock,
+  audit,
+  checkRevokeGate,
+  createSealedStoreSink,
+  createStoreJournal,
+  FLEET_ROTATION_LOCKED,
+  type FleetTarget,
+  type GateBlocker,
+  type GateReport,
+  readDistributedSecret,
+  SEAL_KEY_MISMATCH,
+  SealKeyMismatchError,
+  setSharedActive,
+  type StoreLock,
+  StoreLockedError,
+  type StoreLockRecord,
+  waitForFleet,
+  type WaitForFleetOptions,
+} from "./src/fleet/operator.ts";
+export {
+  type CycleStep,
+  parsePeriod,
+  readScheduleState,
+  type ScheduleOptions,
+  type ScheduleState,
+  scheduleTick,
+  takeLeadership,
+  type TickResult,
+} from "./src/fleet/schedule.ts";
