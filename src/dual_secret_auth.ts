@@ -123,6 +123,7 @@ export interface DualSecretAuth extends AsyncDisposable {
    * request fails, the active credential stays.
    *
    * @throws {RotationFailedError} When verification fails (cause: why).
+   * @throws {AbortedError} When the signal aborted (the active one stays).
    * @throws {UnknownCredentialError} When `to` is not configured.
    */
   rotate(options: RotateOptions): Promise<RotationResult>;
@@ -562,6 +563,8 @@ export function createDualSecretAuth(
     try {
       grant = await abortable(target.verify(), signal);
     } catch (error) {
+      // The abort rule: the caller's abort is AbortedError, as everywhere.
+      if (error instanceof AbortedError) throw error;
       throw new RotationFailedError(from, to, { cause: error });
     }
     if (slots.get(to) !== target) {

@@ -13,6 +13,8 @@ import {
   ErrorCode,
   Secret,
 } from "../../mod.ts";
+import { createGenesysAdminClient } from "../../rotation.ts";
+import { startGenesysEmulator } from "../../testing.ts";
 import { canary, LeakCollector } from "../support/canary.ts";
 import {
   assertTypedError,
@@ -566,4 +568,53 @@ Deno.test({
     );
     reportLeaks(collector, [password]);
   },
+});
+
+Deno.test("the admin API echoing the bearer token or a secret in its text is redacted", async () => {
+  const collector = new LeakCollector();
+  const secret = canary("SECRET");
+  await using emulator = startGenesysEmulator({
+    clients: [
+      {
+        clientId: "admin-id",
+        secret,
+        permissions: ["oauth:client:view", "oauth:client:edit"],
+      },
+      { clientId: "green-id", secret: canary("SECRET") },
+    ],
+  });
+  const token = emulator.issueToken("admin-id");
+  const admin = createGenesysAdminClient({
+    apiUrl: emulator.apiUrl,
+    getAccessToken: () => Promise.resolve(token),
+    retry: { maxAttempts: 1 },
+  });
+  for (
+    const body of [
+      {
+        message: `Invalid header: Authorization: Bearer ${token}`,
+        code: "bad",
+      },
+      { message: "x", code: token, contextId: `ctx ${token}` },
+      { message: `token=${encodeURIComponent(token)} ${token.slice(0, 8)}` },
+    ]
+  ) {
+    emulator.injectApiFaults({
+      kind: "status",
+      status: 400,
+      body: JSON.stringify(body),
+    });
+    const error = await rejectionOf(admin.getClient("green-id"));
+    assertTypedError(error, "GENESYS_API_REQUEST_FAILED");
+    collector.add("admin error echoing the token", error);
+  }
+  emulator.injectApiFaults({
+    kind: "status",
+    status: 302,
+    headers: { location: `https://${token.slice(0, 20)}.example/x` },
+  });
+  const redirect = await rejectionOf(admin.getClient("green-id"));
+  assertTypedError(redirect, ErrorCode.REDIRECT_REFUSED);
+  collector.add("admin redirect", redirect);
+  reportLeaks(collector, [token, secret]);
 });

@@ -8,13 +8,13 @@
  */
 import assert from "node:assert/strict";
 import {
+  type AnyErrorCode,
   type AuthEvent,
   createDualSecretAuth,
   type CredentialInput,
   type DualSecretAuth,
   DualSecretAuthError,
   type DualSecretAuthOptions,
-  type ErrorCode,
 } from "../../mod.ts";
 import {
   type EmulatorClient,
@@ -304,7 +304,7 @@ export function countUnhandledRejections(): RejectionCounter {
  */
 export function assertTypedError(
   error: unknown,
-  code: ErrorCode,
+  code: AnyErrorCode,
 ): DualSecretAuthError {
   assert.ok(
     error instanceof DualSecretAuthError,
