@@ -90,24 +90,17 @@ export async function sealKeysFromEnv(
 }
 
 /**
- * Who runs the task, for the audit trail: user and host, when readable.
+ * Who runs the task, for the audit trail: the host (the operator permission
+ * set grants `sys: hostname`, not the user's variables).
  *
- * @returns Such as `ops@host-1`, or `operator`.
+ * @returns Such as `operator@host-1`.
  */
 export function operatorName(): string {
-  let user = "";
-  let host = "";
   try {
-    user = Deno.env.get("USER") ?? "";
+    return `operator@${Deno.hostname()}`;
   } catch {
-    // Not granted: the name goes without it.
+    return "operator"; // Not granted.
   }
-  try {
-    host = Deno.hostname();
-  } catch {
-    // Not granted.
-  }
-  return user && host ? `${user}@${host}` : user || host || "operator";
 }
 
 /**
