@@ -14,6 +14,7 @@ import {
   serviceNamespace,
 } from "../src/fleet/distribution.ts";
 import type { FleetTarget, GateBlocker } from "../src/fleet/operator.ts";
+import type { FleetStore } from "../src/fleet/store.ts";
 import { type Cell, table, UsageError, useColour } from "./_cli.ts";
 
 /** Exit code: the revoke gate is shut (live instances still use the credential); nothing was changed. */
@@ -35,26 +36,58 @@ export interface OpenedFleet extends AsyncDisposable {
 }
 
 /**
- * Opens the fleet store named on the command line.
+ * Opens the fleet store named on the command line: a Deno KV database
+ * (`--kv`) or a Redis (`--redis`, loaded only then).
  *
- * @param options The KV path, the key prefix (parts separated by `/`), the
- * token URL and scope of the service (its namespace), and who acts.
- * @returns The store; dispose it to close the database.
+ * @param options The KV path or Redis URL, the key prefix (KV: parts
+ * separated by `/`; Redis: as the fleet's `prefix`), the token URL and scope
+ * of the service (its namespace), and who acts.
+ * @returns The store; dispose it to close the connection.
  */
 export async function openFleetStore(options: {
-  kv: string;
+  kv?: string;
+  redis?: string;
   prefix: string;
   tokenUrl: string;
   scope?: string;
   by: string;
 }): Promise<OpenedFleet> {
+  const service = await serviceNamespace(options.tokenUrl, options.scope);
+  const target = (store: FleetStore) => ({
+    store,
+    service,
+    by: options.by,
+    now: () => Date.now(),
+  });
+  if (options.redis !== undefined) {
+    const { createRedisFleetStore } = await import(
+      "../src/fleet/redis_store.ts"
+    );
+    const store = createRedisFleetStore({
+      url: options.redis,
+      prefix: options.prefix,
+    });
+    try {
+      await store.connected(5_000);
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return {
+      target: target(store),
+      [Symbol.asyncDispose]: () => store.close(),
+    };
+  }
+  if (options.kv === undefined || options.kv.trim() === "") {
+    throw new UsageError(
+      "pass the fleet's store: --kv <path> or --redis <url>",
+    );
+  }
   const prefix = options.prefix.split("/").filter((part) => part !== "");
   if (prefix.length === 0) throw new UsageError("--prefix needs a key prefix");
   const kv = await openKvRetrying(options.kv);
-  const store = createKvFleetStore(kv, { prefix });
-  const service = await serviceNamespace(options.tokenUrl, options.scope);
   return {
-    target: { store, service, by: options.by, now: () => Date.now() },
+    target: target(createKvFleetStore(kv, { prefix })),
     [Symbol.asyncDispose]() {
       kv.close();
       return Promise.resolve();

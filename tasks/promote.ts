@@ -71,7 +71,7 @@ export async function main(
   args: readonly string[] = Deno.args,
 ): Promise<number> {
   // A fleet's promotion through its Deno KV store: tasks/promote_fleet.ts.
-  if (args.some((arg) => /^--kv(=|$)/.test(arg))) {
+  if (args.some((arg) => /^--(kv|redis)(=|$)/.test(arg))) {
     return await promoteFleet(args);
   }
   const { values } = parseArgs({

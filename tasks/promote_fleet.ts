@@ -48,6 +48,7 @@ names the ones that did not follow. It never regenerates anything.
 
 Options:
   --kv <path>        the fleet's Deno KV database
+  --redis <url>      or the fleet's Redis (redis://user:password@host:port)
   --prefix <a/b>     the fleet's key prefix (default dual-secret-auth)
   --scope <scope>    the scope the service requests, if any
   --to <label>       the label to switch to (default: the one not active)
@@ -119,6 +120,7 @@ export async function main(args: readonly string[]): Promise<number> {
     args: [...args],
     options: {
       kv: { type: "string" },
+      redis: { type: "string" },
       prefix: { type: "string", default: "dual-secret-auth" },
       scope: { type: "string" },
       to: { type: "string" },
@@ -134,15 +136,18 @@ export async function main(args: readonly string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (values.kv === undefined || values.kv.trim() === "") {
-    throw new UsageError("--kv needs the fleet's Deno KV database");
+  if ((values.kv === undefined) === (values.redis === undefined)) {
+    throw new UsageError(
+      "pass the fleet's store: --kv <path> (Deno KV) or --redis <url> (Redis)",
+    );
   }
   const timeoutMs = parseSeconds("--timeout", values.timeout) ?? 60_000;
   const config = readRotationEnv(
     await readRotationVariables(values["env-file"]),
   );
   await using fleet = await openFleetStore({
-    kv: values.kv,
+    ...(values.kv === undefined ? {} : { kv: values.kv }),
+    ...(values.redis === undefined ? {} : { redis: values.redis }),
     prefix: values.prefix,
     tokenUrl: config.tokenUrl,
     scope: values.scope,

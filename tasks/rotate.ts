@@ -105,7 +105,7 @@ export async function main(
     return await respondToIncident(args);
   }
   // A fleet's rotation (the store as sink, journal and lock): tasks/rotate_fleet.ts.
-  if (args.some((arg) => /^--kv(=|$)/.test(arg))) {
+  if (args.some((arg) => /^--(kv|redis)(=|$)/.test(arg))) {
     return await rotateFleet(args);
   }
   const { values } = parseArgs({

@@ -76,6 +76,7 @@ of it, or used one within --token-lifetime.
 
 Options:
   --kv <path>                the fleet's Deno KV database (file path or KV Connect URL)
+  --redis <url>              or the fleet's Redis (redis://user:password@host:port)
   --prefix <a/b>             the fleet's key prefix, parts separated by "/" (default dual-secret-auth)
   --scope <scope>            the scope the service requests, if any (part of its namespace)
   --to <label>               rotate this label (default: the one the fleet does not use)
@@ -117,6 +118,7 @@ export async function main(args: readonly string[]): Promise<number> {
     args: [...args],
     options: {
       kv: { type: "string" },
+      redis: { type: "string" },
       prefix: { type: "string", default: "dual-secret-auth" },
       scope: { type: "string" },
       to: { type: "string" },
@@ -144,8 +146,10 @@ export async function main(args: readonly string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (values.kv === undefined || values.kv.trim() === "") {
-    throw new UsageError("--kv needs the fleet's Deno KV database");
+  if ((values.kv === undefined) === (values.redis === undefined)) {
+    throw new UsageError(
+      "pass the fleet's store: --kv <path> (Deno KV) or --redis <url> (Redis)",
+    );
   }
   const tokenLifetimeMs = parseSeconds(
     "--token-lifetime",
@@ -162,7 +166,8 @@ export async function main(args: readonly string[]): Promise<number> {
   });
   const config = readRotationEnv(variables);
   await using fleet = await openFleetStore({
-    kv: values.kv,
+    ...(values.kv === undefined ? {} : { kv: values.kv }),
+    ...(values.redis === undefined ? {} : { redis: values.redis }),
     prefix: values.prefix,
     tokenUrl: config.tokenUrl,
     scope: values.scope,
@@ -171,7 +176,7 @@ export async function main(args: readonly string[]): Promise<number> {
   const { target } = fleet;
   const progress = (line: string) => console.error(line);
   const storeArgs = [
-    `--kv ${values.kv}`,
+    values.kv === undefined ? "--redis <url>" : `--kv ${values.kv}`,
     ...(values.prefix === "dual-secret-auth"
       ? []
       : [`--prefix ${values.prefix}`]),
@@ -247,7 +252,9 @@ export async function main(args: readonly string[]): Promise<number> {
     }
     if (
       !confirm(
-        `Regenerate the secret of "${standby}" (${standbyCredential.clientId}) for the fleet in ${values.kv}?`,
+        `Regenerate the secret of "${standby}" (${standbyCredential.clientId}) for the fleet in ${
+          values.kv ?? "the Redis"
+        }?`,
       )
     ) {
       console.error("Cancelled; nothing was changed.");

@@ -65,6 +65,9 @@ const redisFleet = config.redisUrl === undefined
     leaseMs: config.leaseMs,
     storeTimeoutMs: config.storeTimeoutMs,
     heartbeatMs: config.heartbeatMs,
+    ...(config.secretSealKeys === undefined
+      ? {}
+      : { secretSealKeys: config.secretSealKeys }),
   });
 const inFleet = kv !== undefined || redisFleet !== undefined;
 const warnings: string[] = [];
