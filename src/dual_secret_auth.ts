@@ -671,7 +671,11 @@ export function createDualSecretAuth(
     } finally {
       await probe.close();
     }
-    if (closed || slots.get(label) !== before) return;
+    if (closed) throw new ClosedError();
+    if (slots.get(label) !== before) {
+      // Replaced meanwhile (setCredentials): the fleet looks again next poll.
+      throw new UnknownCredentialError(label, [...slots.keys()]);
+    }
     setCredentials(
       [...slots.values()].map((slot) =>
         slot.label === label ? { label, clientId, clientSecret } : {
