@@ -39,6 +39,7 @@ import {
   onInterrupt,
   refuseWrittenOverrides,
 } from "./_signals.ts";
+import { main as promoteFleet } from "./promote_fleet.ts";
 
 const HELP = `Usage: deno task promote [options]
        genesys-rotate promote [options]
@@ -72,6 +73,10 @@ ${EXIT_CODES_HELP}
 export async function main(
   args: readonly string[] = Deno.args,
 ): Promise<number> {
+  // A fleet's promotion through its Deno KV store: tasks/promote_fleet.ts.
+  if (args.some((arg) => /^--(kv|redis)(=|$)/.test(arg))) {
+    return await promoteFleet(args);
+  }
   const { values } = parseArgs({
     args: [...args],
     options: {

@@ -56,6 +56,7 @@ import {
   refuseWrittenOverrides,
 } from "./_signals.ts";
 import { main as respondToIncident } from "./incident.ts";
+import { main as rotateFleet } from "./rotate_fleet.ts";
 
 const HELP = `Usage: deno task rotate [options]
        genesys-rotate rotate [options]
@@ -80,6 +81,7 @@ Options:
   --print-secret             print the new secret once instead of writing the env file
   --compromised <label> [--kill-tokens]
                              incident mode: see deno task rotate --compromised --help
+  --kv <path>                a fleet's rotation through its Deno KV store: see deno task rotate --kv x --help
   --json                     print the outcome (success or failure) as JSON
   --verbose                  log debug details to stderr
   -h, --help                 show this help
@@ -104,6 +106,10 @@ export async function main(
   // Incident mode has its own options and steps: see tasks/incident.ts.
   if (args.some((arg) => /^--compromised(=|$)/.test(arg))) {
     return await respondToIncident(args);
+  }
+  // A fleet's rotation (the store as sink, journal and lock): tasks/rotate_fleet.ts.
+  if (args.some((arg) => /^--(kv|redis)(=|$)/.test(arg))) {
+    return await rotateFleet(args);
   }
   const { values } = parseArgs({
     args: [...args],

@@ -133,6 +133,10 @@ Deno.test("deno.json: the compile task bakes in the operator permission set", as
     assert.deepEqual(permissions.operator.env, [
       ...ROTATION_ENV_VARS,
       "NO_COLOR",
+      // rotate/promote --kv: the fleet's seal key; --redis: node-redis reads these.
+      "DUAL_SECRET_SEAL_KEY",
+      "REDIS_DEBUG_MAINTENANCE",
+      "REDIS_EMIT_DIAGNOSTICS",
     ]);
     assert.deepEqual(permissions.operator.read, ENV_FILES);
     assert.deepEqual(permissions.operator.write, ENV_FILES);

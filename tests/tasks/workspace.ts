@@ -50,7 +50,14 @@ export interface Workspace extends AsyncDisposable {
   writeEnv(values: Record<string, string>): Promise<void>;
   readEnv(): Promise<string>;
   task(
-    name: "verify" | "rotate" | "promote" | "emulator" | "setup" | "incident",
+    name:
+      | "verify"
+      | "rotate"
+      | "promote"
+      | "emulator"
+      | "setup"
+      | "incident"
+      | "fleet",
     args?: readonly string[],
     env?: Record<string, string>,
   ): Promise<TaskRun>;
@@ -66,7 +73,17 @@ export async function createWorkspace(): Promise<Workspace> {
   const dir = await Deno.makeTempDir({ prefix: "dual-secret-tasks-" });
   await Deno.copyFile(`${ROOT}deno.json`, `${dir}/deno.json`);
   await Deno.copyFile(`${ROOT}deno.lock`, `${dir}/deno.lock`);
-  for (const entry of ["src", "tasks", "mod.ts", "testing.ts", "sources.ts"]) {
+  for (
+    const entry of [
+      "src",
+      "tasks",
+      "mod.ts",
+      "testing.ts",
+      "sources.ts",
+      "kv.ts",
+      "redis.ts",
+    ]
+  ) {
     await Deno.symlink(`${ROOT}${entry}`, `${dir}/${entry}`);
   }
   const envPath = `${dir}/.env`;

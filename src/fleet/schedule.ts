@@ -1,0 +1,325 @@
+/**
+ * Scheduled rotation of a fleet: each period one full cycle — rotate the
+ * standby (behind the revoke gate) → propagate (every live instance reports
+ * the new secret's generation) → promote (the shared active label) → drain
+ * (every live instance reports it, or the heartbeat bound passed) —
+ * alternating blue and green.
+ *
+ * Many schedulers may run (`Deno.cron` fires in every process when
+ * self-hosted): a leader lease in the store lets one act. Every step is
+ * written to the store before the next begins, so a leader that dies
+ * mid-cycle is resumed where it stopped by whichever scheduler leads next.
+ * {@linkcode scheduleTick} does what is due and returns; call it on a timer
+ * or from `Deno.cron`.
+ *
+ * @module
+ */
+import {
+  audit,
+  checkRevokeGate,
+  type FleetTarget,
+  setSharedActive,
+} from "./operator.ts";
+import type { InstanceRecord } from "./store.ts";
+
+/** The steps of a cycle, in order. */
+export type CycleStep = "rotate" | "propagate" | "promote" | "drain" | "done";
+
+/** The scheduler's record in the store (`schedule/state`). No secrets. */
+export interface ScheduleState {
+  /** Cycles completed so far. */
+  readonly completed: number;
+  /** The step of the current cycle; `done` between cycles. */
+  readonly step: CycleStep;
+  /** The label being rotated in the current cycle. */
+  readonly standby?: string;
+  /** The label that served traffic when the cycle started. */
+  readonly from?: string;
+  /** The secret generation the rotation published, once it did. */
+  readonly generation?: number;
+  /** When the current step began, in ms since the epoch. */
+  readonly stepStartedAt: number;
+  /** When the current cycle began. */
+  readonly cycleStartedAt?: number;
+  /** When the last cycle finished. */
+  readonly lastCompletedAt?: number;
+}
+
+/** Options of {@linkcode scheduleTick}. */
+export interface ScheduleOptions {
+  /** The store and who acts (`by` is this scheduler's id: the leader's name). */
+  readonly target: FleetTarget;
+  /** The labels, such as `["blue", "green"]`, with their client ids. */
+  readonly credentials: readonly { label: string; clientId: string }[];
+  /** The label to assume active when the store has none yet. */
+  readonly initialActive: string;
+  /** The period between the end of one cycle and the start of the next, in ms. */
+  readonly everyMs: number;
+  /** How long the leader lease lasts unless renewed, in ms. */
+  readonly leaseMs: number;
+  /** A token's lifetime, for the revoke gate, in ms. */
+  readonly tokenLifetimeMs: number;
+  /**
+   * The heartbeat bound: draining ends after this even if some live instance
+   * never reported the new active label.
+   */
+  readonly drainBoundMs: number;
+  /**
+   * Regenerates the standby's secret and publishes it sealed into the store
+   * (the staged rotation with the store as sink and journal; resumable).
+   * Resolves with the generation published.
+   */
+  readonly rotate: (standby: string, cycleStartedAt: number) => Promise<number>;
+  /** Told of each step taken (secret-free lines). */
+  readonly onProgress?: (line: string) => void;
+}
+
+/** What one tick did. */
+export interface TickResult {
+  /** Whether this scheduler held the leader lease. */
+  readonly leader: boolean;
+  /** The state after the tick. */
+  readonly state?: ScheduleState;
+  /** The steps completed during this tick. */
+  readonly advanced: readonly CycleStep[];
+}
+
+const STATE = "schedule/state";
+const LEADER = "schedule/leader";
+
+interface LeaderRecord {
+  readonly holder: string;
+  readonly until: number;
+}
+
+/**
+ * Takes or renews the leader lease (compare-and-set, expiry in the value).
+ *
+ * @param target The store; `by` names the candidate.
+ * @param leaseMs The lease's length.
+ * @returns Whether `target.by` leads now.
+ */
+export async function takeLeadership(
+  target: FleetTarget,
+  leaseMs: number,
+): Promise<boolean> {
+  const current = await target.store.readDocument(target.service, LEADER);
+  const held = current?.value as LeaderRecord | undefined;
+  const now = target.now();
+  if (held !== undefined && held.holder !== target.by && held.until > now) {
+    return false;
+  }
+  const won = await target.store.writeDocument(
+    target.service,
+    LEADER,
+    current?.version ?? 0,
+    { holder: target.by, until: now + leaseMs } satisfies LeaderRecord,
+  );
+  if (won && held?.holder !== target.by) {
+    await audit(target, {
+      action: "schedule.leader",
+      outcome: "ok",
+      detail: held === undefined
+        ? "took the lead"
+        : `took the lead over from ${held.holder} (lease lapsed)`,
+    });
+  }
+  return won;
+}
+
+/**
+ * Reads the scheduler's state. Reads only.
+ *
+ * @param target The store.
+ * @returns The state, or undefined before the first cycle.
+ */
+export async function readScheduleState(
+  target: FleetTarget,
+): Promise<ScheduleState | undefined> {
+  const document = await target.store.readDocument(target.service, STATE);
+  return document?.value as ScheduleState | undefined;
+}
+
+/**
+ * Does what is due: takes or renews the leader lease, then advances the
+ * cycle as far as it can without waiting (a step that waits for the fleet —
+ * the revoke gate, propagation, draining — is looked at again next tick).
+ *
+ * @param options The store, timing and the rotation step.
+ * @returns What it did.
+ */
+export async function scheduleTick(
+  options: ScheduleOptions,
+): Promise<TickResult> {
+  const { target } = options;
+  const advanced: CycleStep[] = [];
+  if (!(await takeLeadership(target, options.leaseMs))) {
+    return { leader: false, advanced };
+  }
+  for (let guard = 0; guard < 6; guard++) {
+    const document = await target.store.readDocument(target.service, STATE);
+    const state = (document?.value as ScheduleState | undefined) ?? {
+      completed: 0,
+      step: "done" as const,
+      stepStartedAt: 0,
+    };
+    const next = await advance(options, state);
+    if (next === undefined) return { leader: true, state, advanced };
+    // Still the leader? A lapsed lease means another may have moved on.
+    if (!(await takeLeadership(target, options.leaseMs))) {
+      return { leader: false, state, advanced };
+    }
+    const written = await target.store.writeDocument(
+      target.service,
+      STATE,
+      document?.version ?? 0,
+      next,
+    );
+    if (!written) return { leader: true, state, advanced };
+    advanced.push(state.step);
+    await audit(target, {
+      action: state.step === "done"
+        ? "schedule.start"
+        : `schedule.${state.step}`,
+      outcome: "completed",
+      ...(next.standby ?? state.standby
+        ? { label: next.standby ?? state.standby }
+        : {}),
+      detail: `cycle ${
+        next.step === "done" ? next.completed : next.completed + 1
+      }${next.generation ? `, generation ${next.generation}` : ""}`,
+    });
+    options.onProgress?.(
+      state.step === "done"
+        ? `schedule: cycle ${
+          next.completed + 1
+        } started: rotating "${next.standby}"`
+        : `schedule: ${state.step} done (cycle ${
+          next.completed + (next.step === "done" ? 0 : 1)
+        })${next.step === "done" ? "; cycle complete" : `, next ${next.step}`}`,
+    );
+    if (next.step === "done") return { leader: true, state: next, advanced };
+  }
+  return { leader: true, advanced };
+}
+
+/** One step: the next state, or undefined when the step must wait. */
+async function advance(
+  options: ScheduleOptions,
+  state: ScheduleState,
+): Promise<ScheduleState | undefined> {
+  const { target } = options;
+  const now = target.now();
+  const live = async () =>
+    (await target.store.listInstances()).filter((r) => r.until > now);
+  switch (state.step) {
+    case "done": {
+      if (
+        state.lastCompletedAt !== undefined &&
+        now < state.lastCompletedAt + options.everyMs
+      ) return undefined;
+      const shared = await target.store.readActive(target.service);
+      const from = shared?.label ?? options.initialActive;
+      const standby = options.credentials.find((c) => c.label !== from)?.label;
+      if (standby === undefined) return undefined;
+      // Starting a cycle is itself a step ("done" → "rotate").
+      return {
+        completed: state.completed,
+        step: "rotate",
+        standby,
+        from,
+        stepStartedAt: now,
+        cycleStartedAt: now,
+        ...(state.lastCompletedAt === undefined
+          ? {}
+          : { lastCompletedAt: state.lastCompletedAt }),
+      };
+    }
+    case "rotate": {
+      const credential = options.credentials.find((c) =>
+        c.label === state.standby
+      )!;
+      const gate = await checkRevokeGate(
+        target,
+        credential,
+        options.tokenLifetimeMs,
+      );
+      if (!gate.open) {
+        options.onProgress?.(
+          `schedule: waiting for the gate of "${credential.label}" (${
+            gate.blockers.map((b) => `${b.instanceId}: ${b.reason}`).join(", ")
+          })`,
+        );
+        return undefined;
+      }
+      await audit(target, {
+        action: "rotate.gate",
+        outcome: "open",
+        label: credential.label,
+        detail: `${gate.instances} live instance(s), none uses it (scheduled)`,
+      });
+      const generation = await options.rotate(
+        credential.label,
+        state.cycleStartedAt ?? state.stepStartedAt,
+      );
+      return { ...state, step: "propagate", generation, stepStartedAt: now };
+    }
+    case "propagate": {
+      // Never promote while a live instance lacks the new secret: it would
+      // be left on a dead credential. A dead instance drops out of the
+      // heartbeats within their bound, so this wait is bounded by the live.
+      const behind = (await live()).filter((r) =>
+        secretGenerationOf(r, state.standby!) !== state.generation
+      );
+      if (behind.length > 0) {
+        options.onProgress?.(
+          `schedule: waiting for ${behind.length} instance(s) to load generation ${state.generation} of "${state.standby}": ${
+            behind.map((r) => r.instanceId).join(", ")
+          }`,
+        );
+        return undefined;
+      }
+      return { ...state, step: "promote", stepStartedAt: now };
+    }
+    case "promote": {
+      await setSharedActive(target, state.standby!);
+      return { ...state, step: "drain", stepStartedAt: now };
+    }
+    case "drain": {
+      const instances = await live();
+      const behind = instances.filter((r) => r.active !== state.standby);
+      if (
+        behind.length > 0 && now - state.stepStartedAt < options.drainBoundMs
+      ) return undefined;
+      return {
+        completed: state.completed + 1,
+        step: "done",
+        stepStartedAt: now,
+        lastCompletedAt: now,
+      };
+    }
+  }
+}
+
+function secretGenerationOf(
+  record: InstanceRecord,
+  label: string,
+): number | undefined {
+  return record.credentials.find((c) => c.label === label)?.secretGeneration;
+}
+
+/**
+ * Parses a period such as `30d`, `12h`, `15m`, `5s` or `500ms`.
+ *
+ * @param text The period.
+ * @returns Milliseconds, or undefined when it is not a period.
+ */
+export function parsePeriod(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  if (match === null) return undefined;
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    match[2] as "ms" | "s" | "m" | "h" | "d"
+  ];
+  const ms = Number(match[1]) * unit;
+  return ms > 0 ? ms : undefined;
+}

@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import {
+  acquireStoreLock,
+  checkRevokeGate,
+  createStoreJournal,
+  type FleetTarget,
+  setSharedActive,
+  StoreLockedError,
+  waitForFleet,
+} from "../../src/fleet/operator.ts";
+import {
+  createMemoryFleetStore,
+  type InstanceRecord,
+} from "../../src/fleet/store.ts";
+
+function target(now: { value: number }, by = "ops@a"): FleetTarget {
+  return {
+    store: createMemoryFleetStore(),
+    service: "svc",
+    by,
+    now: () => now.value,
+  };
+}
+
+const heartbeat = (
+  id: string,
+  over: Partial<InstanceRecord> & {
+    green?: { lastUsedAt?: number; heldUntil?: number };
+  } = {},
+): InstanceRecord => ({
+  instanceId: id,
+  active: "blue",
+  credentials: [
+    { label: "blue", clientId: "blue-id", slots: [0], lastUsedAt: 1_000 },
+    { label: "green", clientId: "green-id", slots: [0], ...over.green },
+  ],
+  version: "0",
+  startedAt: 0,
+  seenAt: 1_000,
+  until: 100_000,
+  ...over,
+});
+
+Deno.test("revoke gate", async (t) => {
+  const now = { value: 10_000 };
+  const green = { label: "green", clientId: "green-id" };
+
+  await t.step("open when no live instance uses the credential", async () => {
+    const fleet = target(now);
+    await fleet.store.heartbeat(heartbeat("a"));
+    await fleet.store.heartbeat(
+      heartbeat("gone", { active: "green", until: 9_000 }),
+    );
+    const report = await checkRevokeGate(fleet, green, 60_000);
+    assert.equal(report.open, true);
+    assert.equal(report.instances, 1, "a lapsed heartbeat does not count");
+  });
+
+  await t.step(
+    "shut while an instance has it active, holds a token of it, or used one within a lifetime",
+    async () => {
+      const fleet = target(now);
+      await fleet.store.heartbeat(heartbeat("active", { active: "green" }));
+      await fleet.store.heartbeat(
+        heartbeat("holder", {
+          green: { heldUntil: 12_000, lastUsedAt: 9_000 },
+        }),
+      );
+      await fleet.store.heartbeat(
+        heartbeat("recent", { green: { lastUsedAt: 5_000 } }),
+      );
+      await fleet.store.heartbeat(
+        heartbeat("long-ago", { green: { lastUsedAt: 1, heldUntil: 2 } }),
+      );
+      const report = await checkRevokeGate(fleet, green, 6_000);
+      assert.equal(report.open, false);
+      assert.deepEqual(
+        report.blockers.map((b) => [b.instanceId, b.reason]).sort(),
+        [
+          ["active", "active"],
+          ["holder", "holds-token"],
+          ["recent", "used-recently"],
+        ],
+      );
+    },
+  );
+
+  await t.step("another client id under the label does not count", async () => {
+    const fleet = target(now);
+    await fleet.store.heartbeat(
+      heartbeat("a", { green: { heldUntil: 50_000 } }),
+    );
+    const report = await checkRevokeGate(
+      fleet,
+      { label: "green", clientId: "other-id" },
+      6_000,
+    );
+    assert.equal(report.open, true);
+  });
+});
+
+Deno.test("store lock: one holder; a lapsed lock is taken over; released on dispose", async () => {
+  const now = { value: 1_000 };
+  const first = target(now, "ops@a");
+  const second: FleetTarget = { ...first, by: "ops@b" };
+  {
+    await using _held = await acquireStoreLock(first, "rotate --kv x", 5_000);
+    await assert.rejects(
+      () => acquireStoreLock(second, "promote --kv x", 5_000),
+      (error: unknown) =>
+        error instanceof StoreLockedError &&
+        error.code === "FLEET_ROTATION_LOCKED" &&
+        error.holder.holder === "ops@a" &&
+        /rotate --kv x/.test(error.message),
+    );
+  }
+  // Released: the other takes it, then dies holding it.
+  await acquireStoreLock(second, "promote --kv x", 5_000);
+  await assert.rejects(() => acquireStoreLock(first, "rotate", 5_000));
+  now.value += 5_001;
+  await using _again = await acquireStoreLock(first, "rotate", 5_000);
+});
+
+Deno.test("store journal: written and read back through the store", async () => {
+  const fleet = target({ value: 1 });
+  const journal = createStoreJournal(fleet);
+  assert.equal(await journal.read(), undefined);
+  const record = {
+    version: 1 as const,
+    rotationId: "r1",
+    active: "blue",
+    standby: "green",
+    clientId: "green-id",
+    sink: "fleet store (sealed)",
+    phase: "regenerate" as const,
+    startedAt: 1,
+  };
+  await journal.write(record);
+  await journal.write({ ...record, phase: "publish" });
+  assert.deepEqual(await journal.read(), { ...record, phase: "publish" });
+});
+
+Deno.test("promotion: the active label by compare-and-set; waiting reports stragglers", async () => {
+  const now = { value: 1_000 };
+  const fleet = target(now);
+  const first = await setSharedActive(fleet, "green");
+  assert.equal(first.generation, 1);
+  assert.equal((await setSharedActive(fleet, "green")).generation, 1);
+  assert.equal((await setSharedActive(fleet, "blue")).generation, 2);
+  await fleet.store.heartbeat(heartbeat("follows", { active: "blue" }));
+  await fleet.store.heartbeat(heartbeat("stuck", { active: "green" }));
+  const progress: string[] = [];
+  let slept = 0;
+  const stragglers = await waitForFleet(fleet, {
+    reached: (r) => r.active === "blue",
+    timeoutMs: 1_000,
+    pollMs: 250,
+    onProgress: (reached, live) => progress.push(`${reached}/${live}`),
+    sleep: (ms) => {
+      slept += ms;
+      now.value += ms;
+      return Promise.resolve();
+    },
+  });
+  assert.deepEqual(stragglers.map((s) => s.instanceId), ["stuck"]);
+  assert.deepEqual(progress, ["1/2"]);
+  assert.equal(slept, 1_000);
+});
