@@ -60,6 +60,17 @@ export type {
   CredentialSource,
   SourceWatch,
 } from "./src/sources/source.ts";
+export type {
+  Fleet,
+  FleetCredential,
+  FleetHandle,
+  FleetJoinContext,
+  FleetLink,
+  FleetRequestMode,
+  FleetSummary,
+  InstanceCredential,
+  InstanceRecord,
+} from "./src/fleet/link.ts";
 export { type Clock, systemClock, type TimerHandle } from "./src/clock.ts";
 export { type RetryOptions } from "./src/retry.ts";
 export { Secret } from "./src/secret.ts";
@@ -103,6 +114,7 @@ export {
   PermissionDeniedError,
   RateLimitedError,
   RedirectRefusedError,
+  type RedisErrorCodeName,
   type RejectedCredentialSummary,
   type RotationErrorCodeName,
   RotationFailedError,

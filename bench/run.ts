@@ -3,7 +3,10 @@
  * medians. Writes `latest.md` and `latest.json` (to bench/results/ unless
  * `--out` says otherwise) and prints the markdown.
  *
- * Usage: `deno run -A --v8-flags=--expose-gc bench/run.ts [--runs 5] [--quick] [--out DIR]`
+ * Then the fleet-mode measurements (bench/scenarios/fleet.ts: this module
+ * only, 16 processes) into `fleet.md` and `fleet.json`, unless `--skip-fleet`.
+ *
+ * Usage: `deno run -A --v8-flags=--expose-gc bench/run.ts [--runs 5] [--quick] [--skip-fleet] [--out DIR]`
  * (`deno task bench`); without `--expose-gc` the heap figures are noisier.
  *
  * @module
@@ -16,12 +19,14 @@ import { type BenchResults, type Cell, renderMarkdown } from "./report.ts";
 import { SCENARIOS } from "./scenarios/all.ts";
 import { type Figures, FULL_SIZE, QUICK_SIZE } from "./scenarios/scenario.ts";
 import { median } from "./stats.ts";
+import { runFleetBench } from "./scenarios/fleet.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
     runs: { type: "string", default: "5" },
     quick: { type: "boolean", default: false },
+    "skip-fleet": { type: "boolean", default: false },
     out: {
       type: "string",
       default: new URL("./results", import.meta.url).pathname,
@@ -120,3 +125,13 @@ await Deno.writeTextFile(
   JSON.stringify(results, null, 2) + "\n",
 );
 console.log(markdown);
+
+if (!values["skip-fleet"]) {
+  const fleet = await runFleetBench({ quick: values.quick, progress });
+  await Deno.writeTextFile(`${values.out}/fleet.md`, fleet.markdown);
+  await Deno.writeTextFile(
+    `${values.out}/fleet.json`,
+    JSON.stringify(fleet.figures, null, 2) + "\n",
+  );
+  console.log(fleet.markdown);
+}

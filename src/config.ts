@@ -19,6 +19,7 @@ import {
 } from "./send.ts";
 import type { ActiveStore, TokenStore } from "./store.ts";
 import { type CredentialSource, loadSource } from "./sources/source.ts";
+import type { Fleet } from "./fleet/link.ts";
 
 /** One OAuth client credential. */
 export interface CredentialInput {
@@ -93,6 +94,22 @@ export interface DualSecretAuthOptions {
    * instead of `credentials` and `active`.
    */
   readonly source?: CredentialSource;
+  /**
+   * Distinct tokens kept per credential (the pool). Genesys Cloud limits each
+   * token to 300 API requests a minute, so a load of R requests a minute
+   * needs at least R / 300. In a fleet the pool is fleet-wide and instances
+   * are spread evenly over it; alone, the instance hands its tokens out in
+   * turn. An integer from 1 to 64.
+   *
+   * @default 1
+   */
+  readonly tokensPerCredential?: number;
+  /**
+   * Shares grants, the active label, rejections and heartbeats with the other
+   * instances of the service, such as `createKvFleet(kv, { prefix })` from
+   * `./kv`. Replaces `tokenStore` and `activeStore`.
+   */
+  readonly fleet?: Fleet;
 }
 
 /** A validated credential. */
@@ -133,6 +150,8 @@ export interface ResolvedConfig {
   readonly apiRateLimit: ApiRateLimitOptions | false;
   /** Whether a standby's token is kept warm. */
   readonly warmStandby: boolean;
+  /** Tokens per credential (the pool). */
+  readonly tokensPerCredential: number;
 }
 
 /** A warning found while validating, emitted once the instance exists. */
@@ -177,6 +196,15 @@ export function resolveConfig(
   }
   const credentials = resolveCredentials(shorthandOrList(options), warnings);
   checkInjected(options);
+  if (
+    options.fleet !== undefined &&
+    (options.tokenStore !== undefined || options.activeStore !== undefined)
+  ) {
+    throw new ConfigError(
+      "fleet",
+      "the fleet keeps grants and the active label itself; drop tokenStore and activeStore",
+    );
+  }
   const active = options.active ?? credentials[0].label;
   if (typeof active !== "string") {
     throw new ConfigError("active", "must be a credential's label (a string)");
@@ -212,7 +240,24 @@ export function resolveConfig(
     retry: resolveRetry(options.retry),
     apiRateLimit: resolveApiRateLimit(options.apiRateLimit),
     warmStandby: flag("warmStandby", options.warmStandby),
+    tokensPerCredential: poolSize(options.tokensPerCredential),
   });
+}
+
+/** The largest `tokensPerCredential`. */
+export const MAX_TOKENS_PER_CREDENTIAL = 64;
+
+function poolSize(value: number | undefined): number {
+  if (value === undefined) return 1;
+  if (
+    !Number.isInteger(value) || value < 1 || value > MAX_TOKENS_PER_CREDENTIAL
+  ) {
+    throw new ConfigError(
+      "tokensPerCredential",
+      `must be an integer from 1 to ${MAX_TOKENS_PER_CREDENTIAL}, got ${value}`,
+    );
+  }
+  return value;
 }
 
 /**
@@ -367,6 +412,7 @@ const INJECTED: Readonly<Record<string, readonly string[]>> = {
   clock: ["now", "setTimeout", "clearTimeout"],
   tokenStore: ["get", "set", "delete"],
   activeStore: ["get", "set"],
+  fleet: ["join"],
 };
 
 function checkInjected(options: DualSecretAuthOptions): void {

@@ -18,6 +18,7 @@ import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
 import { type RetryVerdict, withRetry } from "./retry.ts";
 import type { Redactor } from "./redact.ts";
 import type { CachedGrant, TokenStore } from "./store.ts";
+import type { FleetLink } from "./fleet/link.ts";
 import { requestToken, type TokenGrant } from "./token_endpoint.ts";
 
 /**
@@ -59,6 +60,8 @@ export interface SlotContext {
   readonly inFlight: Set<CredentialSlot>;
   /** Redacts every secret and token of the instance from server text. */
   readonly redact: Redactor;
+  /** The fleet this instance joined: token requests go through its leases. */
+  readonly fleet?: FleetLink;
 }
 
 /** The first wait before a rejected credential is probed again, when nothing else serves. */
@@ -83,6 +86,10 @@ const REFRESH_JITTER = 0.2;
 export class CredentialSlot {
   /** The credential. */
   readonly credential: ResolvedCredential;
+  /** Which of the credential's pooled tokens this slot holds, from 0. */
+  readonly poolIndex: number;
+  /** Where its grant is stored: {@linkcode poolKey} of label and pool index. */
+  readonly key: string;
   readonly #context: SlotContext;
   #inflight: Promise<CachedGrant> | undefined;
   #rejection: CredentialRejectedError | undefined;
@@ -98,9 +105,16 @@ export class CredentialSlot {
    *
    * @param credential The credential.
    * @param context The owner's services.
+   * @param poolIndex Which of the credential's pooled tokens it holds.
    */
-  constructor(credential: ResolvedCredential, context: SlotContext) {
+  constructor(
+    credential: ResolvedCredential,
+    context: SlotContext,
+    poolIndex = 0,
+  ) {
     this.credential = credential;
+    this.poolIndex = poolIndex;
+    this.key = poolKey(credential.label, poolIndex);
     this.#context = context;
   }
 
@@ -141,7 +155,7 @@ export class CredentialSlot {
    * @returns The grant, or `undefined`.
    */
   servable(now: number): CachedGrant | undefined {
-    const grant = this.#context.store.get(this.label);
+    const grant = this.#context.store.get(this.key);
     return grant !== undefined && now < grant.expiresAt &&
         grant.clientId === this.credential.clientId &&
         this.#rejection === undefined
@@ -177,7 +191,7 @@ export class CredentialSlot {
       return this.needsRefresh(now, grant) ? "stale" : "ready";
     }
     if (this.#inflight) return "fetching";
-    const stored = this.#context.store.get(this.label);
+    const stored = this.#context.store.get(this.key);
     if (stored?.clientId === this.credential.clientId) return "expired";
     return this.#lastError ? "unavailable" : "idle";
   }
@@ -201,7 +215,7 @@ export class CredentialSlot {
       label: this.label,
       attempt: this.#probeFailures,
     });
-    return this.acquire();
+    return this.acquire(false, "probe");
   }
 
   /**
@@ -209,11 +223,17 @@ export class CredentialSlot {
    * failed request is not kept: the next call tries again.
    *
    * @param background Whether callers are being served meanwhile (for events).
+   * @param purpose In a fleet: `verify`, only a request sent now will do (not
+   * the fleet's grant); `probe`, a rejected credential is tried again even if
+   * the fleet saw it rejected.
    * @returns The new grant.
    */
-  acquire(background = false): Promise<CachedGrant> {
+  acquire(
+    background = false,
+    purpose: "serve" | "verify" | "probe" = "serve",
+  ): Promise<CachedGrant> {
     if (this.#inflight === undefined) {
-      this.#inflight = this.#requestWithRetry(background).finally(() => {
+      this.#inflight = this.#throughFleet(background, purpose).finally(() => {
         this.#inflight = undefined;
       });
       // Callers that stopped waiting (aborted) must not leave the shared
@@ -231,7 +251,7 @@ export class CredentialSlot {
    */
   async verify(): Promise<CachedGrant> {
     await this.#inflight?.catch(() => undefined);
-    return await this.acquire();
+    return await this.acquire(false, "verify");
   }
 
   /**
@@ -249,7 +269,7 @@ export class CredentialSlot {
 
   /** Drops the cached grant. */
   invalidate(): void {
-    this.#context.store.delete(this.label);
+    this.#context.store.delete(this.key);
   }
 
   /**
@@ -259,6 +279,46 @@ export class CredentialSlot {
   retire(): void {
     this.#retired = true;
     this.invalidate();
+  }
+
+  /** A fleet's grant or lease first; else this instance's own request. */
+  async #throughFleet(
+    background: boolean,
+    purpose: "serve" | "verify" | "probe",
+  ): Promise<CachedGrant> {
+    const { fleet } = this.#context;
+    if (fleet === undefined) return await this.#requestWithRetry(background);
+    let sent = false;
+    try {
+      const grant = await fleet.request(
+        this.label,
+        this.poolIndex,
+        {
+          background,
+          verify: purpose === "verify",
+          probe: purpose === "probe",
+        },
+        () => {
+          sent = true;
+          return this.#requestWithRetry(background);
+        },
+      );
+      if (!sent) this.#adopt(grant);
+      return grant;
+    } catch (error) {
+      // A rejection the fleet already saw: fail over without sending one.
+      throw sent ? error : this.#fail(this.#ours(error), background);
+    }
+  }
+
+  /** Takes a grant another instance of the fleet requested. */
+  #adopt(grant: CachedGrant): void {
+    if (this.#retired) return;
+    this.#context.store.set(this.key, grant);
+    this.#rejection = undefined;
+    this.#lastError = undefined;
+    this.#nextBackgroundAttemptAt = 0;
+    this.#probeFailures = 0;
   }
 
   /**
@@ -348,7 +408,7 @@ export class CredentialSlot {
       clientId: this.credential.clientId,
     };
     if (this.#retired) return cached;
-    this.#context.store.set(this.label, cached);
+    this.#context.store.set(this.key, cached);
     this.#rejection = undefined;
     this.#lastError = undefined;
     this.#nextBackgroundAttemptAt = 0;
@@ -385,4 +445,16 @@ export class CredentialSlot {
     });
     return error;
   }
+}
+
+/**
+ * The key a pool member's grant is stored under: the label for the first
+ * token of a credential, `label#i` for the others.
+ *
+ * @param label The credential's label.
+ * @param index The pool index, from 0.
+ * @returns The store key.
+ */
+export function poolKey(label: string, index: number): string {
+  return index === 0 ? label : `${label}#${index}`;
 }

@@ -36,6 +36,7 @@ import {
   createMemoryTokenStore,
 } from "./store.ts";
 import { followSource } from "./sources/follow.ts";
+import type { FleetHandle, FleetSummary } from "./fleet/link.ts";
 
 /** One credential in {@linkcode AuthStatus}. No secret, no token. */
 export interface CredentialStatus {
@@ -57,6 +58,8 @@ export interface AuthStatus {
   readonly active: string;
   /** Every credential, in configured order. */
   readonly credentials: readonly CredentialStatus[];
+  /** The fleet this instance joined, if any. */
+  readonly fleet?: FleetSummary;
 }
 
 /** What `rotate()` did. */
@@ -138,6 +141,8 @@ export interface DualSecretAuth extends AsyncDisposable {
   status(): AuthStatus;
   /** Aborts requests in flight (token requests and `fetch` calls) and waits for them; later calls throw {@linkcode ClosedError}. */
   close(): Promise<void>;
+  /** The fleet this instance joined (the `fleet` option), else `undefined`. */
+  readonly fleet?: FleetHandle;
 }
 
 /**
@@ -167,12 +172,26 @@ export function createDualSecretAuth(
   const warnings: ConfigWarning[] = [];
   const config = resolveConfig(options, warnings);
   const { clock } = config;
-  const tokenStore = options.tokenStore ?? createMemoryTokenStore();
-  const activeStore = options.activeStore ??
+  const fleetLink = options.fleet?.join({
+    tokenUrl: config.tokenUrl,
+    scope: config.scope,
+    credentials: config.credentials,
+    active: config.active,
+    tokensPerCredential: config.tokensPerCredential,
+    clock,
+    warn: (code, message, label) =>
+      emitWarning({ code, message, ...(label ? { label } : {}) }),
+  });
+  const tokenStore = fleetLink?.tokens ?? options.tokenStore ??
+    createMemoryTokenStore();
+  const activeStore = fleetLink?.active ?? options.activeStore ??
     createMemoryActiveStore(config.active);
   const closeController = new AbortController();
   const background = new Set<Promise<unknown>>();
   let slots = new Map<string, CredentialSlot>();
+  // Pool members of each credential; [0] is the credential's slot in `slots`.
+  let pools = new Map<string, CredentialSlot[]>();
+  let turn = 0;
   let rotation: Promise<unknown> = Promise.resolve();
   let closed = false;
   let lastNow = clock.now();
@@ -192,11 +211,13 @@ export function createDualSecretAuth(
   };
   /** Every secret and token this instance holds, in every echoed form. */
   const redact = createRedactor(function* () {
-    for (const slot of slots.values()) {
+    for (const [label, slot] of slots) {
       const { clientId, clientSecret } = slot.credential;
       yield* credentialForms(clientId, clientSecret.reveal());
-      const token = tokenStore.get(slot.label)?.accessToken;
-      if (token !== undefined) yield token;
+      for (const member of pools.get(label) ?? [slot]) {
+        const token = tokenStore.get(member.key)?.accessToken;
+        if (token !== undefined) yield token;
+      }
     }
   });
   const inFlight = new Set<CredentialSlot>();
@@ -207,13 +228,27 @@ export function createDualSecretAuth(
     closeSignal: closeController.signal,
     inFlight,
     redact,
+    fleet: fleetLink,
   };
   const newSlot = (credential: ResolvedCredential) =>
     new CredentialSlot(credential, slotContext);
+  const newPool = (first: CredentialSlot) => [
+    first,
+    ...Array.from(
+      { length: config.tokensPerCredential - 1 },
+      (_, i) => new CredentialSlot(first.credential, slotContext, i + 1),
+    ),
+  ];
+  const pooled = config.tokensPerCredential > 1;
+  const allPoolIndexes = Array.from(
+    { length: config.tokensPerCredential },
+    (_, i) => i,
+  );
 
   for (const credential of config.credentials) {
     slots.set(credential.label, newSlot(credential));
   }
+  for (const slot of slots.values()) pools.set(slot.label, newPool(slot));
   warnings.forEach(emitWarning);
   if (activeStore.get() === undefined) activeStore.set(config.active);
   else repairActive();
@@ -268,9 +303,12 @@ export function createDualSecretAuth(
       const now = clock.now();
       if (now < lastNow) onClockWentBack(lastNow - now);
       lastNow = now;
-      const slot = slots.get(activeStore.get() ?? "");
+      const label = activeStore.get() ?? "";
+      // Without a pool the credential's slot serves: no pool lookup here.
+      const slot = pooled ? servingSlot(label) : slots.get(label);
       const grant = slot?.servable(now);
       if (grant !== undefined && !slot!.needsRefresh(now, grant)) {
+        if (fleetLink !== undefined) fleetLink.used(label, now);
         // One settled promise per grant, shared by every caller it serves.
         if (grant !== servedGrant) {
           servedGrant = grant;
@@ -278,11 +316,11 @@ export function createDualSecretAuth(
         }
         return servedToken!;
       }
-      if (signal !== undefined) return acquire(signal);
+      if (signal !== undefined) return acquire(signal, slot);
       // Waiters without a signal share one acquisition: a cold herd costs
       // one promise, not one async frame per caller.
       if (sharedAcquisition === undefined) {
-        const acquisition = acquire(undefined).finally(() => {
+        const acquisition = acquire(undefined, slot).finally(() => {
           if (sharedAcquisition === acquisition) sharedAcquisition = undefined;
         });
         sharedAcquisition = acquisition;
@@ -300,6 +338,33 @@ export function createDualSecretAuth(
     servedToken = undefined;
   }
 
+  /** The pool member that serves the next call: in turn over this instance's share of the pool. */
+  function servingSlot(label: string): CredentialSlot | undefined {
+    const pool = pools.get(label);
+    if (pool === undefined || pool.length === 1) return pool?.[0];
+    const indexes = fleetLink?.slotsOf(label) ?? allPoolIndexes;
+    return pool[indexes[turn++ % indexes.length]] ?? pool[0];
+  }
+
+  /** Whether a slot still belongs to the configured credentials (not replaced). */
+  function isCurrent(slot: CredentialSlot): boolean {
+    return pools.get(slot.label)?.[slot.poolIndex] === slot;
+  }
+
+  /** A credential's rejected pool member, if any: the credential stands rejected. */
+  function rejectedMember(label: string): CredentialSlot | undefined {
+    const pool = pools.get(label);
+    if (pool === undefined || pool.length === 1) {
+      return pool?.[0].rejection ? pool[0] : undefined;
+    }
+    return pool.find((slot) => slot.rejection);
+  }
+
+  /** A credential's rejection, if any of its pool members was rejected. */
+  function rejectionOf(label: string): CredentialRejectedError | undefined {
+    return rejectedMember(label)?.rejection;
+  }
+
   /**
    * Expiry times are wall-clock times; after the clock steps back they would
    * outlive the server's view of the tokens, so every cached token goes.
@@ -313,12 +378,22 @@ export function createDualSecretAuth(
     });
   }
 
-  async function acquire(signal: AbortSignal | undefined): Promise<string> {
+  async function acquire(
+    signal: AbortSignal | undefined,
+    chosen?: CredentialSlot,
+  ): Promise<string> {
     // Each lap either returns or fails one credential over; a token that
     // expired on its way here (a clock jump, a tiny lifetime) costs a lap too.
     for (let lap = 0; lap <= slots.size + 2; lap++) {
       if (closed) throw new ClosedError();
-      const slot = repairActive();
+      const active = repairActive();
+      // The first lap keeps the pool member the fast path chose, so the pool
+      // is handed out in turn; a rejected member speaks for its credential.
+      const member = lap === 0 && chosen?.label === active.label &&
+          isCurrent(chosen)
+        ? chosen
+        : servingSlot(active.label) ?? active;
+      const slot = rejectedMember(member.label) ?? member;
       const now = clock.now();
       const cached = slot.servable(now);
       if (cached !== undefined) {
@@ -326,6 +401,7 @@ export function createDualSecretAuth(
           refreshAhead(slot, now);
           warmStandby(slot, now);
         }
+        if (fleetLink !== undefined) fleetLink.used(slot.label, now);
         return cached.accessToken;
       }
       try {
@@ -333,15 +409,16 @@ export function createDualSecretAuth(
         const fresh = await abortable(grant, signal);
         // A credential removed meanwhile must not serve; the next lap picks
         // from the current list.
-        if (clock.now() < fresh.expiresAt && slots.get(slot.label) === slot) {
+        if (clock.now() < fresh.expiresAt && isCurrent(slot)) {
           warmStandby(slot, clock.now());
+          if (fleetLink !== undefined) fleetLink.used(slot.label, clock.now());
           return fresh.accessToken;
         }
       } catch (error) {
         if (!(error instanceof CredentialRejectedError)) throw error;
         // A credential replaced while its request was in flight: its
         // successor gets its own request on the next lap.
-        if (slots.get(slot.label) === slot) failover(slot, error);
+        if (isCurrent(slot)) failover(slot, error);
       }
     }
     throw new TokenEndpointUnavailableError(
@@ -370,6 +447,7 @@ export function createDualSecretAuth(
       return probe.then((grant) => {
         if (slots.get(candidate.label) === candidate) {
           activeStore.set(candidate.label);
+          fleetLink?.failedOver(candidate.label);
           emit({
             type: "failover",
             from: slot.label,
@@ -392,8 +470,8 @@ export function createDualSecretAuth(
       [...slots.values()].map((slot) => ({
         label: slot.label,
         state: slot.state(now),
-        oauthError: slot.rejection?.oauthError,
-        status: slot.rejection?.status,
+        oauthError: rejectionOf(slot.label)?.oauthError,
+        status: rejectionOf(slot.label)?.status,
       })),
       { cause },
       probes.length === 0 ? undefined : { at: Math.min(...probes), now },
@@ -424,7 +502,7 @@ export function createDualSecretAuth(
       // rejection moves traffic to a standby before the token runs out.
       if (
         error instanceof CredentialRejectedError && !closed &&
-        slots.get(slot.label) === slot
+        isCurrent(slot)
       ) {
         try {
           failover(slot, error);
@@ -443,6 +521,7 @@ export function createDualSecretAuth(
     const next = pickStandby(from.label);
     if (next === undefined) throw allRejected(error);
     activeStore.set(next.label);
+    fleetLink?.failedOver(next.label);
     emit({
       type: "failover",
       from: from.label,
@@ -459,7 +538,7 @@ export function createDualSecretAuth(
     const rank = (slot: CredentialSlot) =>
       slot.servable(now) ? 0 : slot.lastError ? 2 : 1;
     return [...slots.values()]
-      .filter((slot) => slot.label !== exclude && !slot.rejection)
+      .filter((slot) => slot.label !== exclude && !rejectionOf(slot.label))
       .sort((a, b) => rank(a) - rank(b))[0];
   }
 
@@ -494,18 +573,30 @@ export function createDualSecretAuth(
         cause: new UnknownCredentialError(to, [...slots.keys()]),
       });
     }
+    // The proof clears the credential's rejection: pool members rejected
+    // before it start afresh.
+    const pool = pools.get(to)!;
+    for (let i = 1; i < pool.length; i++) {
+      if (pool[i].rejection) {
+        pool[i].retire();
+        pool[i] = new CredentialSlot(target.credential, slotContext, i);
+      }
+    }
     activeStore.set(to);
+    await fleetLink?.rotated(to);
     emit({ type: "rotated", from, to });
     return { from, to, expiresAt: grant.expiresAt };
   }
 
   function invalidate(token?: string): void {
     dropSharedPromises();
-    for (const slot of slots.values()) {
-      if (
-        token === undefined || tokenStore.get(slot.label)?.accessToken === token
-      ) {
-        slot.invalidate();
+    for (const pool of pools.values()) {
+      for (const slot of pool) {
+        if (
+          token === undefined || tokenStore.get(slot.key)?.accessToken === token
+        ) {
+          slot.invalidate();
+        }
       }
     }
   }
@@ -522,10 +613,19 @@ export function createDualSecretAuth(
         current.credential.clientSecret.equals(credential.clientSecret);
       next.set(credential.label, unchanged ? current : newSlot(credential));
     }
-    for (const [label, slot] of slots) {
-      if (next.get(label) !== slot) slot.retire();
+    const nextPools = new Map<string, CredentialSlot[]>();
+    for (const [label, slot] of next) {
+      nextPools.set(
+        label,
+        slots.get(label) === slot ? pools.get(label)! : newPool(slot),
+      );
+    }
+    for (const [label, pool] of pools) {
+      if (nextPools.get(label) !== pool) pool.forEach((slot) => slot.retire());
     }
     slots = next;
+    pools = nextPools;
+    fleetLink?.credentialsChanged(credentials);
     newWarnings.forEach(emitWarning);
     const active = activeStore.get();
     if (active === undefined || !slots.has(active)) {
@@ -554,6 +654,7 @@ export function createDualSecretAuth(
           ...(slot.lastError ? { lastError: slot.lastError } : {}),
         };
       }),
+      ...(fleetLink ? { fleet: fleetLink.summary() } : {}),
     };
   }
 
@@ -563,12 +664,17 @@ export function createDualSecretAuth(
     closed = true;
     dropSharedPromises();
     closeController.abort(new ClosedError());
+    // A fleet member leaving first ends waits on the fleet's leases, so
+    // they do not hold close() up.
+    const leaving = fleetLink?.close();
     const pending = [...inFlight].map((slot) => {
       const request = slot.inflight;
       slot.abort(new ClosedError());
       return request;
     });
-    await Promise.allSettled([...pending, ...background, rotation]);
+    const waiting = [...pools.values()].flat().map((slot) => slot.inflight);
+    await Promise.allSettled([...pending, ...waiting, ...background, rotation]);
+    await leaving;
   }
 
   const fetchContext: AuthorizedFetchContext = {
@@ -589,6 +695,14 @@ export function createDualSecretAuth(
     status,
     close,
     [Symbol.asyncDispose]: close,
+    ...(fleetLink
+      ? {
+        fleet: Object.freeze({
+          instanceId: options.fleet!.instanceId,
+          instances: () => fleetLink.instances(),
+        }),
+      }
+      : {}),
   };
   const follower = options.source
     ? followSource(auth, options.source, {

@@ -47,7 +47,7 @@ export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
  * Every stable error code: the core's ({@linkcode ErrorCode}), the Genesys
  * admin client's (`GenesysErrorCode` of `./rotation`), the staged rotation's
  * (`RotationErrorCode`) and the environment configuration's
- * (`ENV_CONFIG_INVALID`).
+ * (`ENV_CONFIG_INVALID`) and the Redis fleet's (`RedisErrorCode` of `./redis`).
  */
 export type AnyErrorCode =
   | ErrorCode
@@ -55,7 +55,8 @@ export type AnyErrorCode =
   | RotationErrorCodeName
   | "ENV_CONFIG_INVALID"
   | SetupErrorCodeName
-  | IncidentErrorCodeName;
+  | IncidentErrorCodeName
+  | RedisErrorCodeName;
 
 /**
  * The codes of the twin set-up's `TwinSetupError` (`TwinSetupErrorCode` of
@@ -94,6 +95,16 @@ export type RotationErrorCodeName = `ROTATION_${
   | "PUBLISH"
   | "PROMOTE"
   | "DONE"}_FAILED`;
+
+/**
+ * The codes of the Redis fleet's errors (`RedisErrorCode` of `./redis`),
+ * spelled out for the same reason; the compiler checks them where a Redis
+ * error is constructed.
+ */
+export type RedisErrorCodeName =
+  | "REDIS_AUTH_FAILED"
+  | "REDIS_NO_PERMISSION"
+  | "REDIS_UNAVAILABLE";
 
 /**
  * The base class of every error this library throws. Switch on `code`.

@@ -11,7 +11,7 @@ import { rotation } from "./rotation.ts";
 import type { Scenario } from "./scenario.ts";
 import { storm } from "./storm.ts";
 
-/** Scenarios 1 to 6 (7, fleet mode, is reported as not built). */
+/** Scenarios 1 to 6 (7, fleet mode, runs apart: bench/scenarios/fleet.ts). */
 export const SCENARIOS: readonly Scenario[] = [
   hotPath,
   coldHerd,
@@ -22,5 +22,6 @@ export const SCENARIOS: readonly Scenario[] = [
   fetchOverhead,
 ];
 
-/** Scenario 7's row: fleet mode does not exist yet. */
-export const FLEET_NOT_BUILT = "n/a (fleet mode not built yet)";
+/** Scenario 7's row: fleet mode runs apart, for this module only (the others share nothing across processes). */
+export const FLEET_NOT_BUILT =
+  "see Fleet mode (fleet.md, bench/scenarios/fleet.ts): many processes, this module only";

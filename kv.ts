@@ -1,0 +1,112 @@
+/**
+ * Fleet mode on Deno KV: instances of one service share token grants (a pool
+ * of `tokensPerCredential` per credential, one request per slot for the whole
+ * fleet), the active credential, rejections and heartbeats through one Deno
+ * KV database — a local file, Deno Deploy's bound KV, KV Connect to a
+ * self-hosted `denokv`, or `openKv()` of `npm:@deno/kv` under Node.
+ *
+ * @example Two auth instances sharing one database
+ * ```ts
+ * import { createDualSecretAuth } from "./mod.ts";
+ * import { createKvFleet } from "./kv.ts";
+ * import { startGenesysEmulator } from "./testing.ts";
+ *
+ * await using emulator = startGenesysEmulator({
+ *   clients: [{ clientId: "blue-id", secret: "blue-secret" }],
+ * });
+ * const kv = await Deno.openKv(":memory:");
+ * const make = (instanceId: string) =>
+ *   createDualSecretAuth({
+ *     credentials: [
+ *       { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
+ *     ],
+ *     tokenUrl: emulator.tokenUrl,
+ *     fleet: createKvFleet(kv, { prefix: ["my-service"], instanceId }),
+ *   });
+ * await using one = make("web-1");
+ * await using two = make("web-2");
+ * const token = await one.getAccessToken();
+ * if (await two.getAccessToken() !== token) throw new Error("not shared");
+ * if (emulator.stats().tokenRequests !== 1) throw new Error("two requests");
+ * await one.close();
+ * await two.close();
+ * kv.close();
+ * ```
+ *
+ * @module
+ */
+import type { Fleet } from "./src/fleet/link.ts";
+import {
+  createKvFleetStore,
+  type KvKey,
+  type KvLike,
+  retryLocked,
+} from "./src/fleet/kv_store.ts";
+import { createFleet, type FleetOptions } from "./src/fleet/member.ts";
+
+export type {
+  Fleet,
+  FleetHandle,
+  FleetSummary,
+  InstanceCredential,
+  InstanceRecord,
+} from "./src/fleet/link.ts";
+export {
+  type KvAtomicLike,
+  type KvEntryLike,
+  type KvInstanceEntry,
+  type KvKey,
+  type KvKeyPart,
+  type KvLike,
+  listKvInstances,
+} from "./src/fleet/kv_store.ts";
+export { FLEET_DEFAULTS, type FleetOptions } from "./src/fleet/member.ts";
+
+/** Options of {@linkcode createKvFleet}. */
+export interface KvFleetOptions extends FleetOptions {
+  /**
+   * The key prefix of this service's records, such as
+   * `["dual-secret-auth", "my-service"]`.
+   */
+  readonly prefix: KvKey;
+  /**
+   * How long a write is retried on `database is locked` (several processes
+   * writing one local file), in ms.
+   *
+   * @default 3000
+   */
+  readonly lockedRetryMs?: number;
+}
+
+/**
+ * A fleet on Deno KV, for the `fleet` option of `createDualSecretAuth`.
+ *
+ * @param kv A `Deno.Kv`, or any object with the methods of {@linkcode KvLike}
+ * (such as the `Kv` of `npm:@deno/kv`).
+ * @param options Prefix, instance id, timing and seal key.
+ * @returns The fleet; give each auth instance its own.
+ * @throws {ConfigError} When an option is invalid.
+ */
+export function createKvFleet(kv: KvLike, options: KvFleetOptions): Fleet {
+  const store = createKvFleetStore(kv, {
+    prefix: options.prefix,
+    lockedRetryMs: options.lockedRetryMs,
+  });
+  return createFleet(store, options);
+}
+
+/**
+ * Opens a Deno KV database, retrying while another process holds the file's
+ * lock (several processes opening one new local file at once).
+ *
+ * @param path A file path, a KV Connect URL, or nothing for the default database.
+ * @param maxElapsedMs The longest total wait, in ms.
+ * @returns The database.
+ * @default maxElapsedMs 5000
+ */
+export function openKvRetrying(
+  path?: string,
+  maxElapsedMs = 5_000,
+): Promise<Deno.Kv> {
+  return retryLocked(() => Deno.openKv(path), maxElapsedMs);
+}

@@ -1,0 +1,170 @@
+/**
+ * Fleet mode on Redis (or Valkey): instances of one service — containers
+ * behind a load balancer, Node, Bun and Deno processes alike — share token
+ * grants (a pool of `tokensPerCredential` per credential, one request per
+ * slot for the whole fleet), the active credential, rejections and heartbeats
+ * through one Redis. The same fleet contract as `./kv`, on a second engine.
+ *
+ * The client is node-redis (`npm:@redis/client`); give `url` (with
+ * `rediss://` for TLS and `user:password@` for an ACL user), or an already
+ * connected node-redis `client`.
+ *
+ * @example Two auth instances sharing one Redis
+ * ```ts ignore
+ * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
+ * import { createRedisFleet } from "@rotating/dual-secret-auth/redis";
+ *
+ * await using auth = createDualSecretAuth({
+ *   credentials: [
+ *     { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
+ *     { label: "green", clientId: "green-id", clientSecret: "green-secret" },
+ *   ],
+ *   environment: "mypurecloud.com",
+ *   tokensPerCredential: 4,
+ *   fleet: createRedisFleet({
+ *     url: "redis://fleet-user:password@127.0.0.1:6379",
+ *     prefix: "dual-secret-auth:my-service",
+ *     instanceId: "web-1",
+ *   }),
+ * });
+ * await auth.getAccessToken();
+ * ```
+ *
+ * @module
+ */
+import type { Fleet, FleetJoinContext, FleetLink } from "./src/fleet/link.ts";
+import { createFleet, type FleetOptions } from "./src/fleet/member.ts";
+import {
+  createRedisFleetStore,
+  type RedisClientLike,
+} from "./src/fleet/redis_store.ts";
+
+export type {
+  Fleet,
+  FleetHandle,
+  FleetSummary,
+  InstanceCredential,
+  InstanceRecord,
+} from "./src/fleet/link.ts";
+export { FLEET_DEFAULTS, type FleetOptions } from "./src/fleet/member.ts";
+export {
+  connectRedis,
+  listRedisInstances,
+  type RedisClientLike,
+  type RedisConnectionOptions,
+  type RedisInstanceEntry,
+  type RedisSubscriberLike,
+} from "./src/fleet/redis_store.ts";
+export {
+  RedisAuthError,
+  RedisErrorCode,
+  RedisPermissionError,
+  RedisUnavailableError,
+} from "./src/fleet/redis_errors.ts";
+
+/** Options of {@linkcode createRedisFleet}. */
+export interface RedisFleetOptions extends FleetOptions {
+  /**
+   * The key prefix of this service's records, such as
+   * `dual-secret-auth:my-service`. Keys are `{prefix}:…`: one hash tag, so a
+   * fleet's keys share one Redis Cluster slot.
+   */
+  readonly prefix: string;
+  /**
+   * The server: `redis://[user:password@]host:port[/db]`, or `rediss://` for
+   * TLS. Ignored when `client` is given.
+   *
+   * @default "redis://127.0.0.1:6379"
+   */
+  readonly url?: string;
+  /**
+   * An already connected node-redis client (v5 or later) to use instead of
+   * `url`. The fleet opens one more connection with `client.duplicate()` for
+   * pub/sub, and closes only that one.
+   */
+  readonly client?: RedisClientLike;
+  /** The ACL user, when not in the URL. */
+  readonly username?: string;
+  /** The password, when not in the URL. */
+  readonly password?: string;
+  /**
+   * TLS settings for `rediss://` URLs: `ca`, PEM certificates to trust (a
+   * private CA), instead of the runtime's default roots.
+   */
+  readonly tls?: { readonly ca?: string | readonly string[] };
+}
+
+/** A fleet on Redis: a {@linkcode Fleet} that can also say whether Redis answers. */
+export interface RedisFleet extends Fleet {
+  /**
+   * Waits until Redis answers (for a readiness probe, or to fail a deploy on
+   * wrong credentials). The fleet works without it: until Redis answers, each
+   * instance serves on its own.
+   *
+   * @param timeoutMs How long to wait, in ms.
+   * @returns When connected.
+   * @throws {RedisAuthError} When Redis refuses the user or password.
+   * @throws {RedisUnavailableError} When Redis did not answer in time.
+   * @default timeoutMs 5000
+   */
+  connected(timeoutMs?: number): Promise<void>;
+}
+
+/**
+ * A fleet on Redis, for the `fleet` option of `createDualSecretAuth`. Connects
+ * on first use; closing the auth instance closes the connections it opened.
+ *
+ * @param options Server, prefix, instance id, timing and seal key.
+ * @returns The fleet; give each auth instance its own.
+ * @throws {ConfigError} When an option is invalid.
+ *
+ * @example Fail a readiness probe on a wrong password
+ * ```ts ignore
+ * import { createRedisFleet, RedisErrorCode } from "@rotating/dual-secret-auth/redis";
+ * const fleet = createRedisFleet({ url: Deno.env.get("REDIS_URL"), prefix: "my-service" });
+ * try {
+ *   await fleet.connected();
+ * } catch (error) {
+ *   if ((error as { code?: string }).code === RedisErrorCode.REDIS_AUTH_FAILED) Deno.exit(1);
+ * }
+ * ```
+ */
+export function createRedisFleet(options: RedisFleetOptions): RedisFleet {
+  const store = createRedisFleetStore({
+    prefix: options.prefix,
+    url: options.url,
+    client: options.client,
+    username: options.username,
+    password: options.password,
+    tls: options.tls,
+  });
+  const fleet = createFleet(store, options);
+  return Object.freeze({
+    instanceId: fleet.instanceId,
+    connected: (timeoutMs?: number) => store.connected(timeoutMs),
+    join(context: FleetJoinContext): FleetLink {
+      const link = fleet.join(context);
+      return {
+        tokens: link.tokens,
+        active: link.active,
+        slotsOf: (label) => link.slotsOf(label),
+        request: (label, slot, mode, send) =>
+          link.request(label, slot, mode, send),
+        failedOver: (to) => link.failedOver(to),
+        rotated: (to) => link.rotated(to),
+        used: (label, now) => link.used(label, now),
+        credentialsChanged: (credentials) =>
+          link.credentialsChanged(credentials),
+        instances: () => link.instances(),
+        summary: () => link.summary(),
+        async close() {
+          try {
+            await link.close();
+          } finally {
+            await store.close();
+          }
+        },
+      };
+    },
+  });
+}

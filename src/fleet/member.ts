@@ -1,0 +1,927 @@
+/**
+ * The engine-agnostic fleet member: the local mirror (synchronous reads for
+ * the hot path), the poll loop, the lease protocol for token requests, the
+ * shared active label, published rejections, heartbeats and the even
+ * assignment of pool slots. Every engine entry (`./kv`, `./redis`) wraps its
+ * {@linkcode FleetStore} with {@linkcode createFleet}.
+ *
+ * @module
+ */
+import { poolKey } from "../credential_slot.ts";
+import { ConfigError, CredentialRejectedError } from "../errors.ts";
+import { delay } from "../retry.ts";
+import type { ActiveStore, CachedGrant, TokenStore } from "../store.ts";
+import type {
+  Fleet,
+  FleetCredential,
+  FleetJoinContext,
+  FleetLink,
+  FleetRequestMode,
+  FleetSummary,
+} from "./link.ts";
+import { digest, importSealKey, seal, unseal } from "./seal.ts";
+import type {
+  ActiveRecord,
+  FleetStore,
+  GrantKey,
+  InstanceRecord,
+  RejectionRecord,
+  StoredGrant,
+} from "./store.ts";
+
+/** The library version written into heartbeats. */
+export const LIBRARY_VERSION = "0.1.0";
+
+/** Options every fleet engine accepts. */
+export interface FleetOptions {
+  /**
+   * This instance's id, unique in the fleet.
+   *
+   * @default a random id
+   */
+  readonly instanceId?: string;
+  /**
+   * How often the instance reads the store (active label, grants,
+   * rejections, heartbeats), in ms: the bound on how late a change reaches it.
+   *
+   * @default 1000
+   */
+  readonly pollIntervalMs?: number;
+  /**
+   * How long a lease to request a token lasts, in ms. When the holder dies,
+   * one of the others takes the lease over once it lapses; a caller waits at
+   * most three lease lengths before it requests on its own.
+   *
+   * @default 10000
+   */
+  readonly leaseMs?: number;
+  /**
+   * How long a heartbeat stays valid, in ms: a dead instance drops out of
+   * {@linkcode FleetLink.instances} within this. The instance beats every
+   * third of it.
+   *
+   * @default 30000
+   */
+  readonly heartbeatMs?: number;
+  /**
+   * The longest one store call may take before the instance serves without
+   * the store, in ms.
+   *
+   * @default 1000
+   */
+  readonly storeTimeoutMs?: number;
+  /**
+   * An AES-256-GCM key (32 bytes, base64) to seal tokens with before they
+   * enter the store. Without it, whoever can read the store holds bearer
+   * tokens. Every instance of the fleet needs the same key.
+   */
+  readonly sealKey?: string;
+}
+
+/** Defaults of {@linkcode FleetOptions}. */
+export const FLEET_DEFAULTS: Readonly<{
+  pollIntervalMs: number;
+  leaseMs: number;
+  heartbeatMs: number;
+  storeTimeoutMs: number;
+}> = Object.freeze({
+  pollIntervalMs: 1_000,
+  leaseMs: 10_000,
+  heartbeatMs: 30_000,
+  storeTimeoutMs: 1_000,
+});
+
+/** A published rejection is honoured this long; then a probe may go through again. */
+const REJECTION_HONOURED_MS = 300_000;
+/** How many lease lengths a waiter waits at most before it requests on its own. */
+const WAIT_LEASES = 3;
+/** How often a waiter re-reads the store for the lease holder's grant. */
+const WAIT_STEP_MS = 50;
+
+class StoreTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`the fleet store did not answer within ${ms} ms`);
+  }
+}
+
+function positive(name: string, value: number | undefined, fallback: number) {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new ConfigError(
+      `fleet.${name}`,
+      `must be a positive number of ms, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Wraps a store as a {@linkcode Fleet} for the `fleet` option of
+ * `createDualSecretAuth`.
+ *
+ * @param store The engine.
+ * @param options Timing, instance id and seal key.
+ * @returns The fleet.
+ * @throws {ConfigError} When an option is invalid.
+ *
+ * @example
+ * ```ts
+ * import { createFleet } from "./member.ts";
+ * import { createMemoryFleetStore } from "./store.ts";
+ * const fleet = createFleet(createMemoryFleetStore(), { instanceId: "web-1" });
+ * if (fleet.instanceId !== "web-1") throw new Error();
+ * ```
+ */
+export function createFleet(
+  store: FleetStore,
+  options: FleetOptions = {},
+): Fleet {
+  const resolved = {
+    instanceId: options.instanceId ?? crypto.randomUUID().slice(0, 13),
+    pollIntervalMs: positive(
+      "pollIntervalMs",
+      options.pollIntervalMs,
+      FLEET_DEFAULTS.pollIntervalMs,
+    ),
+    leaseMs: positive("leaseMs", options.leaseMs, FLEET_DEFAULTS.leaseMs),
+    heartbeatMs: positive(
+      "heartbeatMs",
+      options.heartbeatMs,
+      FLEET_DEFAULTS.heartbeatMs,
+    ),
+    storeTimeoutMs: positive(
+      "storeTimeoutMs",
+      options.storeTimeoutMs,
+      FLEET_DEFAULTS.storeTimeoutMs,
+    ),
+    sealKey: options.sealKey,
+  };
+  if (resolved.instanceId === "" || resolved.instanceId.length > 200) {
+    throw new ConfigError("fleet.instanceId", "must be 1 to 200 characters");
+  }
+  let joined = false;
+  return Object.freeze({
+    instanceId: resolved.instanceId,
+    join(context: FleetJoinContext): FleetLink {
+      if (joined) {
+        throw new ConfigError(
+          "fleet",
+          "this fleet was already joined; create one fleet per auth instance",
+        );
+      }
+      joined = true;
+      return new Member(store, resolved, context);
+    },
+  });
+}
+
+type Resolved = Required<Omit<FleetOptions, "sealKey">> & {
+  sealKey?: string;
+};
+
+interface Known {
+  readonly credential: FleetCredential;
+  /** Namespace: hash of token URL, scope and client id. */
+  readonly ns: string;
+  /** Hash of the secret's generation. */
+  readonly secretHash: string;
+}
+
+function hostName(): string | undefined {
+  try {
+    return (globalThis as { Deno?: { hostname(): string } }).Deno?.hostname();
+  } catch {
+    return undefined; // No --allow-sys: the heartbeat goes without it.
+  }
+}
+
+class Member implements FleetLink {
+  readonly #store: FleetStore;
+  readonly #options: Resolved;
+  readonly #context: FleetJoinContext;
+  readonly #id: string;
+  readonly #grants = new Map<string, CachedGrant>();
+  readonly #known = new Map<string, Known>();
+  readonly #rejections = new Map<string, RejectionRecord>();
+  readonly #lastUsed = new Map<string, number>();
+  #usedLabel: string | undefined;
+  #usedAt = 0;
+  readonly #closer = new AbortController();
+  readonly #startedAt: number;
+  #credentials: readonly FleetCredential[];
+  #service = "";
+  #sealKey: CryptoKey | undefined;
+  #ready: Promise<void>;
+  #active: string;
+  #generation = 0;
+  #pendingActive: { label: string; reason: ActiveRecord["reason"] } | undefined;
+  #live: InstanceRecord[] = [];
+  #assigned: readonly number[] = [0];
+  #healthy = true;
+  #lastSyncAt: number | undefined;
+  #nextBeatAt = 0;
+  #timer: unknown;
+  #polling: Promise<void> | undefined;
+  /** A change was announced during a poll: poll again right after it. */
+  #pollAgain = false;
+  #unwatch: (() => void) | undefined;
+  #closed = false;
+  #warned = new Set<string>();
+
+  constructor(store: FleetStore, options: Resolved, context: FleetJoinContext) {
+    this.#store = store;
+    this.#options = options;
+    this.#context = context;
+    this.#id = options.instanceId;
+    this.#credentials = context.credentials;
+    this.#active = context.active;
+    this.#startedAt = context.clock.now();
+    this.#assign();
+    this.#ready = this.#prepare().catch((error) => {
+      this.#warnOnce(
+        "FLEET_SETUP_FAILED",
+        `The fleet could not be set up (${
+          error instanceof Error ? error.message : error
+        }); this instance serves on its own.`,
+      );
+      throw error;
+    });
+    this.#ready.catch(() => undefined);
+    this.#schedule(0);
+  }
+
+  readonly tokens: TokenStore = {
+    get: (key) => this.#grants.get(key),
+    set: (key, grant) => void this.#grants.set(key, grant),
+    delete: (key) => {
+      const grant = this.#grants.get(key);
+      this.#grants.delete(key);
+      if (grant !== undefined) this.#dropShared(key, grant);
+    },
+  };
+
+  readonly active: ActiveStore = {
+    get: () => this.#active,
+    set: (label) => void (this.#active = label),
+  };
+
+  async #prepare(): Promise<void> {
+    const { tokenUrl, scope } = this.#context;
+    this.#service = await digest("service", tokenUrl, scope ?? "");
+    if (this.#options.sealKey !== undefined) {
+      this.#sealKey = await importSealKey(this.#options.sealKey);
+    }
+    await this.#learn(this.#credentials);
+    // Where the engine announces changes (Redis pub/sub), poll at once on
+    // one; the poll interval stays the bound when announcements are lost.
+    if (!this.#closed) {
+      this.#unwatch = this.#store.watch?.(
+        this.#service,
+        [],
+        () => this.#pollSoon(),
+      );
+    }
+  }
+
+  #pollSoon(): void {
+    if (this.#closed) return;
+    if (this.#polling !== undefined) {
+      this.#pollAgain = true;
+      return;
+    }
+    this.#context.clock.clearTimeout(this.#timer);
+    this.#schedule(0);
+  }
+
+  async #learn(credentials: readonly FleetCredential[]): Promise<void> {
+    const { tokenUrl, scope } = this.#context;
+    for (const credential of credentials) {
+      const ns = await digest(
+        "credential",
+        tokenUrl,
+        scope ?? "",
+        credential.clientId,
+      );
+      const secretHash = await digest(
+        "secret-generation",
+        ns,
+        credential.clientSecret.reveal(),
+      );
+      this.#known.set(credential.label, { credential, ns, secretHash });
+    }
+  }
+
+  #warnOnce(code: string, message: string, label?: string): void {
+    if (this.#warned.has(code)) return;
+    this.#warned.add(code);
+    this.#context.warn(code, message, label);
+  }
+
+  /** One store call, bounded by `storeTimeoutMs`; a failure marks the store unavailable. */
+  async #call<T>(fn: () => Promise<T>): Promise<T> {
+    const { clock } = this.#context;
+    const ms = this.#options.storeTimeoutMs;
+    let timer: unknown;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = clock.setTimeout(() => reject(new StoreTimeoutError(ms)), ms);
+    });
+    try {
+      const result = await Promise.race([fn(), timeout]);
+      if (!this.#healthy) {
+        this.#healthy = true;
+        this.#warned.delete("FLEET_STORE_UNAVAILABLE");
+        this.#context.warn(
+          "FLEET_STORE_RECOVERED",
+          "The fleet store answers again; this instance shares tokens with the fleet again.",
+        );
+      }
+      return result;
+    } catch (error) {
+      this.#healthy = false;
+      this.#warnOnce(
+        "FLEET_STORE_UNAVAILABLE",
+        `The fleet store failed (${
+          error instanceof Error ? error.message : String(error)
+        }); this instance serves from its own cache and requests its own tokens until the store answers again.`,
+      );
+      throw error;
+    } finally {
+      clock.clearTimeout(timer);
+    }
+  }
+
+  /** Waits for setup, at most one store timeout; false when setup is not done. */
+  async #prepared(): Promise<boolean> {
+    const { clock } = this.#context;
+    let timer: unknown;
+    try {
+      return await Promise.race([
+        this.#ready.then(() => true, () => false),
+        new Promise<boolean>((resolve) => {
+          timer = clock.setTimeout(
+            () => resolve(false),
+            this.#options.storeTimeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clock.clearTimeout(timer);
+    }
+  }
+
+  #grantKey(known: Known, slot: number): GrantKey {
+    return { credential: known.ns, slot };
+  }
+
+  #aad(key: GrantKey): string {
+    return `grant/${key.credential}/${key.slot}`;
+  }
+
+  async #toStored(key: GrantKey, grant: CachedGrant): Promise<StoredGrant> {
+    const sealKey = this.#sealKey;
+    return {
+      token: sealKey === undefined
+        ? grant.accessToken
+        : await seal(sealKey, grant.accessToken, this.#aad(key)),
+      sealed: sealKey !== undefined,
+      clientId: grant.clientId,
+      expiresAt: grant.expiresAt,
+      refreshAt: grant.refreshAt,
+      writtenAt: this.#context.clock.now(),
+      writtenBy: this.#id,
+    };
+  }
+
+  async #fromStored(
+    key: GrantKey,
+    stored: StoredGrant | undefined,
+    known: Known,
+  ): Promise<CachedGrant | undefined> {
+    if (stored === undefined) return undefined;
+    if (stored.clientId !== known.credential.clientId) return undefined;
+    if (stored.sealed !== (this.#sealKey !== undefined)) {
+      this.#warnOnce(
+        "FLEET_SEAL_MISMATCH",
+        stored.sealed
+          ? "The fleet store holds sealed tokens but this instance has no sealKey; give every instance the same sealKey."
+          : "The fleet store holds unsealed tokens but this instance has a sealKey; they are ignored. Give every instance the same sealKey.",
+      );
+      return undefined;
+    }
+    const accessToken = this.#sealKey === undefined
+      ? stored.token
+      : await unseal(this.#sealKey, stored.token, this.#aad(key));
+    if (accessToken === undefined) {
+      this.#warnOnce(
+        "FLEET_SEAL_MISMATCH",
+        "A sealed token in the fleet store does not open with this instance's sealKey; give every instance the same sealKey.",
+      );
+      return undefined;
+    }
+    return {
+      accessToken,
+      expiresAt: stored.expiresAt,
+      refreshAt: stored.refreshAt,
+      clientId: stored.clientId,
+    };
+  }
+
+  #rejectionOf(known: Known, now: number): RejectionRecord | undefined {
+    const record = this.#rejections.get(`${known.ns}/${known.secretHash}`);
+    return record !== undefined && now - record.at < REJECTION_HONOURED_MS
+      ? record
+      : undefined;
+  }
+
+  #noteRejections(records: readonly RejectionRecord[], ns?: string): void {
+    for (const key of [...this.#rejections.keys()]) {
+      if (ns === undefined || key.startsWith(`${ns}/`)) {
+        this.#rejections.delete(key);
+      }
+    }
+    for (const record of records) {
+      this.#rejections.set(`${record.credential}/${record.secretHash}`, record);
+    }
+  }
+
+  slotsOf(_label: string): readonly number[] {
+    return this.#assigned;
+  }
+
+  /**
+   * Spreads the live instances evenly over the pool: by rank of instance id,
+   * instance r of N serves slot r mod K when N >= K, else every slot s with
+   * s mod N = r. Every instance computes the same from the same heartbeats.
+   */
+  #assign(): void {
+    const k = this.#context.tokensPerCredential;
+    const ids = new Set(this.#live.map((record) => record.instanceId));
+    ids.add(this.#id);
+    const sorted = [...ids].sort();
+    const rank = sorted.indexOf(this.#id);
+    const n = sorted.length;
+    if (n >= k) {
+      this.#assigned = [rank % k];
+      return;
+    }
+    const mine: number[] = [];
+    for (let slot = rank; slot < k; slot += n) mine.push(slot);
+    this.#assigned = mine;
+  }
+
+  async request(
+    label: string,
+    slot: number,
+    mode: FleetRequestMode,
+    send: () => Promise<CachedGrant>,
+  ): Promise<CachedGrant> {
+    const known = (await this.#prepared()) ? this.#known.get(label) : undefined;
+    if (known === undefined || this.#closed) return await send();
+    const { clock } = this.#context;
+    const started = clock.now();
+    const published = this.#rejectionOf(known, started);
+    // A probe goes on: when nothing serves, one instance of the fleet (the
+    // lease holder) must try the credential again, or a brief fault would
+    // stop the whole fleet for as long as the rejection is honoured.
+    if (published !== undefined && !mode.verify && !mode.probe) {
+      throw this.#asError(published);
+    }
+    const key = this.#grantKey(known, slot);
+    // A dead holder's lease lapses within leaseMs and one waiter takes it
+    // over; past a few lease lengths the store itself is suspect.
+    const deadline = clock.now() + WAIT_LEASES * this.#options.leaseMs;
+    for (let lap = 0;; lap++) {
+      const now = clock.now();
+      try {
+        if (!mode.verify) {
+          const grant = await this.#sharedGrant(known, key, mode, now);
+          if (grant !== undefined) return grant;
+        }
+        const leased = await this.#call(() =>
+          this.#store.tryLease(key, {
+            holder: this.#id,
+            until: now + this.#options.leaseMs,
+          }, now)
+        );
+        if (leased && !mode.verify) {
+          // The previous holder may have written and released between our
+          // read and our lease: read again before sending.
+          const grant = await this.#sharedGrant(known, key, mode, now);
+          if (grant !== undefined) {
+            await this.#release(key);
+            return grant;
+          }
+        }
+        if (!mode.verify && (leased || lap > 0)) {
+          // Read after taking the lease: a holder that was rejected published
+          // before it released, so this sees it and sends no second request.
+          const records = await this.#call(() =>
+            this.#store.readRejections([known.ns])
+          );
+          this.#noteRejections(records, known.ns);
+          const rejection = this.#rejectionOf(known, clock.now());
+          // A prober holding the lease sends; one waiting for the holder's
+          // probe gives up only on a rejection published since it started.
+          const stands = rejection !== undefined &&
+            (!mode.probe || (!leased && rejection.at >= started));
+          if (stands) {
+            if (leased) await this.#release(key);
+            throw this.#asError(rejection!);
+          }
+        }
+        if (leased || mode.verify) {
+          return await this.#sendAndShare(known, key, send, leased);
+        }
+      } catch (error) {
+        if (error instanceof CredentialRejectedError) throw error;
+        // The store failed: serve on our own.
+        return await this.#sendAndShare(known, key, send, false);
+      }
+      if (clock.now() >= deadline) {
+        // The holder is slow or gone: do not keep callers waiting on it.
+        return await this.#sendAndShare(known, key, send, false);
+      }
+      await delay(
+        Math.min(WAIT_STEP_MS, this.#options.pollIntervalMs),
+        clock,
+        this.#closer.signal,
+      ).catch(() => undefined);
+      if (this.#closed) return await send();
+    }
+  }
+
+  /** The store's grant of a slot if it serves this request (fresh enough), mirrored locally. */
+  async #sharedGrant(
+    known: Known,
+    key: GrantKey,
+    mode: FleetRequestMode,
+    now: number,
+  ): Promise<CachedGrant | undefined> {
+    const [record] = await this.#call(() => this.#store.readSlots([key]));
+    const grant = await this.#fromStored(key, record.grant, known);
+    const enough = grant !== undefined &&
+      (mode.background ? now < grant.refreshAt : now < grant.expiresAt);
+    if (!enough) return undefined;
+    this.#grants.set(poolKey(known.credential.label, key.slot), grant);
+    return grant;
+  }
+
+  #asError(record: RejectionRecord): CredentialRejectedError {
+    const label = this.#labelOf(record.credential) ?? record.label;
+    return new CredentialRejectedError(label, {
+      status: record.status ?? 400,
+      oauthError: record.oauthError,
+    });
+  }
+
+  #labelOf(ns: string): string | undefined {
+    for (const [label, known] of this.#known) {
+      if (known.ns === ns) return label;
+    }
+    return undefined;
+  }
+
+  async #sendAndShare(
+    known: Known,
+    key: GrantKey,
+    send: () => Promise<CachedGrant>,
+    leased: boolean,
+  ): Promise<CachedGrant> {
+    let grant: CachedGrant;
+    try {
+      grant = await send();
+    } catch (error) {
+      if (error instanceof CredentialRejectedError) {
+        await this.#publish(known, error).catch(() => undefined);
+      }
+      if (leased) await this.#release(key);
+      throw error;
+    }
+    this.#grants.set(poolKey(known.credential.label, key.slot), grant);
+    // Sharing is best-effort: the caller has its token either way.
+    try {
+      const stored = await this.#toStored(key, grant);
+      await this.#call(() => this.#store.writeGrant(key, stored, this.#id));
+      if (this.#rejections.has(`${known.ns}/${known.secretHash}`)) {
+        // The secret works after all (the rejection was a passing fault).
+        await this.#call(() =>
+          this.#store.clearRejections(known.ns, undefined)
+        );
+        this.#noteRejections([], known.ns);
+      }
+    } catch {
+      // Warned by #call.
+    }
+    return grant;
+  }
+
+  async #release(key: GrantKey): Promise<void> {
+    await this.#call(() => this.#store.releaseLease(key, this.#id)).catch(
+      () => undefined,
+    );
+  }
+
+  async #publish(known: Known, error: CredentialRejectedError): Promise<void> {
+    const record: RejectionRecord = {
+      credential: known.ns,
+      label: known.credential.label,
+      clientId: known.credential.clientId,
+      secretHash: known.secretHash,
+      at: this.#context.clock.now(),
+      by: this.#id,
+      status: error.status,
+      oauthError: error.oauthError,
+    };
+    this.#rejections.set(`${known.ns}/${known.secretHash}`, record);
+    const first = await this.#call(() => this.#store.publishRejection(record));
+    if (!first) {
+      // Rejected again (a probe): renew the record, so those waiting for
+      // this probe see a rejection newer than their start.
+      await this.#call(() => this.#store.clearRejections(known.ns, undefined));
+      await this.#call(() => this.#store.publishRejection(record));
+    }
+  }
+
+  #dropShared(key: string, grant: CachedGrant): void {
+    // An invalidated token must not come back from the store.
+    const [label, index] = key.includes("#")
+      ? [
+        key.slice(0, key.lastIndexOf("#")),
+        Number(key.slice(key.lastIndexOf("#") + 1)),
+      ]
+      : [key, 0];
+    const known = this.#known.get(label);
+    if (known === undefined || this.#closed) return;
+    const grantKey = this.#grantKey(known, index);
+    const task = (async () => {
+      const [record] = await this.#call(() =>
+        this.#store.readSlots([grantKey])
+      );
+      const stored = await this.#fromStored(grantKey, record.grant, known);
+      if (stored?.accessToken === grant.accessToken && record.grant) {
+        const token = record.grant.token;
+        await this.#call(() => this.#store.dropGrant(grantKey, token));
+      }
+    })();
+    this.#track(task);
+  }
+
+  readonly #tasks = new Set<Promise<unknown>>();
+  #track(task: Promise<unknown>): void {
+    const tracked = task.catch(() => undefined).finally(() =>
+      this.#tasks.delete(tracked)
+    );
+    this.#tasks.add(tracked);
+  }
+
+  failedOver(to: string): void {
+    this.#active = to;
+    this.#pendingActive = { label: to, reason: "failover" };
+    this.#track(this.#publishActive());
+  }
+
+  async rotated(to: string): Promise<void> {
+    this.#active = to;
+    this.#pendingActive = { label: to, reason: "rotate" };
+    await this.#publishActive().catch(() => undefined);
+    if (this.#pendingActive?.label === to) {
+      this.#context.warn(
+        "FLEET_ACTIVE_NOT_SHARED",
+        `"${to}" is active on this instance, but the fleet store could not record it yet; it is retried at every poll.`,
+        to,
+      );
+    }
+  }
+
+  /** Writes the pending active label with compare-and-set; on a lost race, adopts the winner. */
+  async #publishActive(): Promise<void> {
+    if (!(await this.#prepared())) return;
+    for (let lap = 0; lap < 5; lap++) {
+      const pending = this.#pendingActive;
+      if (pending === undefined) return;
+      const current = await this.#call(() =>
+        this.#store.readActive(this.#service)
+      );
+      const generation = current?.generation ?? 0;
+      if (current !== undefined && current.label === pending.label) {
+        this.#generation = generation;
+        this.#pendingActive = undefined;
+        return;
+      }
+      if (
+        pending.reason === "failover" && generation > this.#generation &&
+        current !== undefined && this.#known.has(current.label)
+      ) {
+        // Someone moved the fleet on since we last looked: follow them.
+        this.#adoptActive(current);
+        this.#pendingActive = undefined;
+        return;
+      }
+      const next: ActiveRecord = {
+        label: pending.label,
+        generation: generation + 1,
+        by: this.#id,
+        at: this.#context.clock.now(),
+        reason: pending.reason,
+      };
+      const won = await this.#call(() =>
+        this.#store.compareAndSetActive(this.#service, generation, next)
+      );
+      if (won) {
+        this.#generation = next.generation;
+        if (this.#pendingActive === pending) this.#pendingActive = undefined;
+        return;
+      }
+    }
+  }
+
+  #adoptActive(record: ActiveRecord): void {
+    this.#generation = record.generation;
+    if (this.#known.has(record.label)) {
+      this.#active = record.label;
+    } else {
+      this.#warnOnce(
+        "FLEET_ACTIVE_UNKNOWN",
+        `The fleet's active credential "${record.label}" is not configured on this instance; it keeps "${this.#active}". Configure the same labels on every instance.`,
+        record.label,
+      );
+    }
+  }
+
+  used(label: string, now: number): void {
+    // On the hot path: two field writes; the map is written on a change of label.
+    if (label !== this.#usedLabel) {
+      if (this.#usedLabel !== undefined) {
+        this.#lastUsed.set(this.#usedLabel, this.#usedAt);
+      }
+      this.#usedLabel = label;
+    }
+    this.#usedAt = now;
+  }
+
+  #lastUsedOf(label: string): number | undefined {
+    return label === this.#usedLabel ? this.#usedAt : this.#lastUsed.get(label);
+  }
+
+  credentialsChanged(credentials: readonly FleetCredential[]): void {
+    this.#credentials = credentials;
+    // A removed or replaced credential is forgotten at once (its requests
+    // bypass the fleet until its namespace and secret hash are learnt), so
+    // the old secret's published rejection never applies to the new one;
+    // it stays published for instances still on the old secret.
+    for (const [label, known] of [...this.#known]) {
+      const now = credentials.find((c) => c.label === label);
+      if (
+        now === undefined || now.clientId !== known.credential.clientId ||
+        !now.clientSecret.equals(known.credential.clientSecret)
+      ) {
+        this.#known.delete(label);
+      }
+    }
+    const learning = this.#ready.then(() => this.#learn(credentials));
+    this.#ready = learning;
+    learning.catch(() => undefined);
+  }
+
+  async instances(): Promise<InstanceRecord[]> {
+    const now = this.#context.clock.now();
+    const all = await this.#call(() => this.#store.listInstances());
+    return all.filter((record) => record.until > now).sort((a, b) =>
+      a.instanceId.localeCompare(b.instanceId)
+    );
+  }
+
+  summary(): FleetSummary {
+    const slots: Record<string, readonly number[]> = {};
+    for (const credential of this.#credentials) {
+      slots[credential.label] = this.slotsOf(credential.label);
+    }
+    const ids = new Set(this.#live.map((record) => record.instanceId));
+    ids.add(this.#id);
+    return {
+      instanceId: this.#id,
+      store: this.#healthy ? "ok" : "unavailable",
+      instances: ids.size,
+      activeGeneration: this.#generation,
+      slots,
+      ...(this.#lastSyncAt === undefined
+        ? {}
+        : { lastSyncAt: this.#lastSyncAt }),
+    };
+  }
+
+  #schedule(ms: number): void {
+    if (this.#closed) return;
+    this.#timer = this.#context.clock.setTimeout(() => {
+      this.#polling = this.#poll().catch(() => undefined).finally(() => {
+        this.#polling = undefined;
+        const again = this.#pollAgain;
+        this.#pollAgain = false;
+        this.#schedule(again ? 0 : this.#options.pollIntervalMs);
+      });
+    }, ms);
+  }
+
+  async #poll(): Promise<void> {
+    if (!(await this.#prepared()) || this.#closed) return;
+    const { clock } = this.#context;
+    const now = clock.now();
+    if (now >= this.#nextBeatAt) {
+      await this.#call(() => this.#store.heartbeat(this.#heartbeat(now)));
+      this.#nextBeatAt = now + this.#options.heartbeatMs / 3;
+    }
+    const instances = await this.#call(() => this.#store.listInstances());
+    this.#live = instances.filter((record) => record.until > clock.now());
+    this.#assign();
+    if (this.#pendingActive !== undefined) await this.#publishActive();
+    const active = await this.#call(() =>
+      this.#store.readActive(this.#service)
+    );
+    if (active === undefined) {
+      this.#pendingActive ??= { label: this.#active, reason: "initial" };
+      await this.#publishActive();
+    } else if (active.generation > this.#generation) {
+      this.#adoptActive(active);
+    }
+    const known = [...this.#known.values()];
+    const rejections = await this.#call(() =>
+      this.#store.readRejections(known.map((k) => k.ns))
+    );
+    this.#noteRejections(rejections);
+    const wanted = known.flatMap((k) =>
+      this.slotsOf(k.credential.label).map((slot) => ({ known: k, slot }))
+    );
+    const records = await this.#call(() =>
+      this.#store.readSlots(wanted.map((w) => this.#grantKey(w.known, w.slot)))
+    );
+    for (let i = 0; i < wanted.length; i++) {
+      const { known: k, slot } = wanted[i];
+      const key = this.#grantKey(k, slot);
+      const grant = await this.#fromStored(key, records[i].grant, k);
+      const local = poolKey(k.credential.label, slot);
+      const mine = this.#grants.get(local);
+      if (
+        grant !== undefined && clock.now() < grant.expiresAt &&
+        (mine === undefined || mine.clientId !== grant.clientId ||
+          grant.expiresAt > mine.expiresAt)
+      ) {
+        this.#grants.set(local, grant);
+      }
+    }
+    this.#lastSyncAt = clock.now();
+  }
+
+  /** The latest expiry of this instance's unexpired tokens of a credential. */
+  #heldUntil(credential: FleetCredential, now: number): number | undefined {
+    let until: number | undefined;
+    for (let slot = 0; slot < this.#context.tokensPerCredential; slot++) {
+      const grant = this.#grants.get(poolKey(credential.label, slot));
+      if (
+        grant !== undefined && grant.clientId === credential.clientId &&
+        grant.expiresAt > now &&
+        (until === undefined || grant.expiresAt > until)
+      ) {
+        until = grant.expiresAt;
+      }
+    }
+    return until;
+  }
+
+  #heartbeat(now: number): InstanceRecord {
+    const host = hostName();
+    return {
+      instanceId: this.#id,
+      ...(host === undefined ? {} : { host }),
+      active: this.#active,
+      credentials: this.#credentials.map((credential) => {
+        const lastUsedAt = this.#lastUsedOf(credential.label);
+        const heldUntil = this.#heldUntil(credential, now);
+        return {
+          label: credential.label,
+          clientId: credential.clientId,
+          slots: this.slotsOf(credential.label),
+          ...(lastUsedAt === undefined ? {} : { lastUsedAt }),
+          ...(heldUntil === undefined ? {} : { heldUntil }),
+        };
+      }),
+      version: LIBRARY_VERSION,
+      startedAt: this.#startedAt,
+      seenAt: now,
+      until: now + this.#options.heartbeatMs,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closer.abort();
+    this.#context.clock.clearTimeout(this.#timer);
+    this.#unwatch?.();
+    await this.#polling;
+    await Promise.allSettled([...this.#tasks]);
+    await this.#ready.catch(() => undefined);
+    await this.#call(() => this.#store.removeInstance(this.#id)).catch(
+      () => undefined,
+    );
+  }
+}

@@ -1,0 +1,399 @@
+/**
+ * The fleet store: the small interface every shared engine (Deno KV, Redis,
+ * memory) implements so that instances of one service share token grants,
+ * the active label, rejections and heartbeats.
+ *
+ * The engine is deliberately dumb: it stores JSON records under keys built
+ * from plain strings and offers three atomic steps (take a lease, write a
+ * grant, compare-and-set the active label). Sealing, namespacing, slot
+ * assignment and every timing rule live above it, in the engine-agnostic
+ * fleet member, so two engines cannot disagree on them.
+ *
+ * Rules every engine keeps:
+ * - every value is JSON and smaller than 64 KiB;
+ * - expiry is decided from the `until`/`expiresAt` fields in the value, never
+ *   from the engine's own key expiry (which may only be used as a hint to
+ *   collect garbage);
+ * - an atomic step needs at most 10 checks (Deno KV's limit);
+ * - reads never write;
+ * - a failed call rejects (the member treats the store as down and serves
+ *   from its own cache); it never half-applies an atomic step.
+ *
+ * @module
+ */
+
+/**
+ * Identifies one grant slot of the pool: a credential namespace (a hash of the
+ * token URL, the client id and the scope, computed by the member) and the
+ * pool index.
+ */
+export interface GrantKey {
+  /** The credential namespace: a hash of token URL, client id and scope. */
+  readonly credential: string;
+  /** The pool index, from 0 to `tokensPerCredential - 1`. */
+  readonly slot: number;
+}
+
+/** A grant as the store holds it. The token is sealed when the fleet has a seal key. */
+export interface StoredGrant {
+  /** The access token, or its sealed form (see `sealed`). */
+  readonly token: string;
+  /** Whether `token` is sealed with AES-256-GCM (`v1.` + base64url of iv and ciphertext). */
+  readonly sealed: boolean;
+  /** The client id the token was issued to. */
+  readonly clientId: string;
+  /** When the token expires, in ms since the epoch. */
+  readonly expiresAt: number;
+  /** From when one instance of the fleet refreshes it, in ms since the epoch. */
+  readonly refreshAt: number;
+  /** When it was written, in ms since the epoch. */
+  readonly writtenAt: number;
+  /** The instance that requested it. */
+  readonly writtenBy: string;
+}
+
+/** The right to request the token of one slot, held by one instance until `until`. */
+export interface Lease {
+  /** The instance holding it. */
+  readonly holder: string;
+  /** When it lapses, in ms since the epoch (decided from this value, not key expiry). */
+  readonly until: number;
+}
+
+/** What one slot holds. */
+export interface SlotRecord {
+  /** The last grant written, if any (it may have expired: check `expiresAt`). */
+  readonly grant?: StoredGrant;
+  /** The lease, if one was taken and not released (it may have lapsed: check `until`). */
+  readonly lease?: Lease;
+}
+
+/** The fleet's active credential. */
+export interface ActiveRecord {
+  /** The active label. */
+  readonly label: string;
+  /** Incremented by each change; the compare-and-set checks it. 0 means never set. */
+  readonly generation: number;
+  /** The instance that set it. */
+  readonly by: string;
+  /** When it was set, in ms since the epoch. */
+  readonly at: number;
+  /** Why: `rotate`, `failover` or `initial`. */
+  readonly reason: "rotate" | "failover" | "initial";
+}
+
+/** A published rejection: a credential the token endpoint refused. Never the secret. */
+export interface RejectionRecord {
+  /** The credential namespace (see {@linkcode GrantKey.credential}). */
+  readonly credential: string;
+  /** The credential's label at the publishing instance. */
+  readonly label: string;
+  /** The client id. */
+  readonly clientId: string;
+  /** A hash of the secret's generation (a keyed digest, never the secret). */
+  readonly secretHash: string;
+  /** When it was rejected, in ms since the epoch. */
+  readonly at: number;
+  /** The instance that saw it. */
+  readonly by: string;
+  /** The OAuth error code, if the endpoint sent one. */
+  readonly oauthError?: string;
+  /** The HTTP status. */
+  readonly status?: number;
+}
+
+/** Per credential, what an instance holds and last used (for the revoke gate). */
+export interface InstanceCredential {
+  /** The label. */
+  readonly label: string;
+  /** The client id. */
+  readonly clientId: string;
+  /** The pool slots this instance serves from. */
+  readonly slots: readonly number[];
+  /** When it last served a token of this credential, in ms since the epoch (absent: never). */
+  readonly lastUsedAt?: number;
+  /**
+   * Until when it holds a token of this credential (the latest expiry among
+   * its cached tokens of this client id), in ms since the epoch; absent: it
+   * holds none. What a revoke gate checks before deleting the old client.
+   */
+  readonly heldUntil?: number;
+}
+
+/** One instance's heartbeat. */
+export interface InstanceRecord {
+  /** The instance id. */
+  readonly instanceId: string;
+  /** The host name, when the runtime may read it. */
+  readonly host?: string;
+  /** The active label the instance serves. */
+  readonly active: string;
+  /** The credentials it holds tokens of. */
+  readonly credentials: readonly InstanceCredential[];
+  /** The library version. */
+  readonly version: string;
+  /** When the instance joined, in ms since the epoch. */
+  readonly startedAt: number;
+  /** When this heartbeat was written, in ms since the epoch. */
+  readonly seenAt: number;
+  /** When the instance counts as gone unless it beats again (decided from this value). */
+  readonly until: number;
+}
+
+/** Stops a watch. */
+export type Unwatch = () => void;
+
+/**
+ * The shared store of a fleet. Engines: {@linkcode createMemoryFleetStore}
+ * (one process, tests), Deno KV (`./kv`), Redis (`./redis`).
+ *
+ * `service` names the service-wide namespace (a hash of the token URL and the
+ * scope, computed by the member); keys are further prefixed by the engine's
+ * own prefix.
+ */
+export interface FleetStore {
+  /**
+   * Reads slots in one round trip where the engine allows.
+   *
+   * @param keys The slots.
+   * @returns One record per key, in order (empty when nothing is stored).
+   */
+  readSlots(keys: readonly GrantKey[]): Promise<SlotRecord[]>;
+  /**
+   * Takes the slot's lease if it is free, lapsed (`until <= now`) or already
+   * `holder`'s. Atomic: of concurrent callers at most one succeeds.
+   *
+   * @param key The slot.
+   * @param lease The lease to write.
+   * @param now The caller's time, to decide whether the current lease lapsed.
+   * @returns Whether `holder` holds the lease now.
+   */
+  tryLease(key: GrantKey, lease: Lease, now: number): Promise<boolean>;
+  /**
+   * Writes a grant unless the slot holds one that expires later, and releases
+   * the lease if `holder` holds it. Atomic.
+   *
+   * @param key The slot.
+   * @param grant The grant.
+   * @param holder The writing instance.
+   * @returns Whether the grant was written.
+   */
+  writeGrant(
+    key: GrantKey,
+    grant: StoredGrant,
+    holder: string,
+  ): Promise<boolean>;
+  /**
+   * Releases the lease if `holder` holds it (after a failed request).
+   *
+   * @param key The slot.
+   * @param holder The releasing instance.
+   */
+  releaseLease(key: GrantKey, holder: string): Promise<void>;
+  /**
+   * Drops a slot's grant if it is the one given (by token), so an invalidated
+   * token is not served again by the fleet.
+   *
+   * @param key The slot.
+   * @param token The stored (possibly sealed) token to drop.
+   */
+  dropGrant(key: GrantKey, token: string): Promise<void>;
+  /**
+   * Reads the active label.
+   *
+   * @param service The service namespace.
+   * @returns The record, if one was ever written.
+   */
+  readActive(service: string): Promise<ActiveRecord | undefined>;
+  /**
+   * Writes the active label if the stored generation is `expected` (0: none
+   * stored). Atomic.
+   *
+   * @param service The service namespace.
+   * @param expected The generation the caller saw.
+   * @param next The new record; its generation must be `expected + 1`.
+   * @returns Whether it was written.
+   */
+  compareAndSetActive(
+    service: string,
+    expected: number,
+    next: ActiveRecord,
+  ): Promise<boolean>;
+  /**
+   * Records a rejection unless one with the same credential and secret hash
+   * exists. Atomic.
+   *
+   * @param record The rejection.
+   * @returns Whether this call recorded it (the first publisher).
+   */
+  publishRejection(record: RejectionRecord): Promise<boolean>;
+  /**
+   * Reads the rejections of the credentials given.
+   *
+   * @param credentials Credential namespaces.
+   * @returns Every rejection recorded for them.
+   */
+  readRejections(credentials: readonly string[]): Promise<RejectionRecord[]>;
+  /**
+   * Drops every rejection of a credential whose secret hash is not `keep`.
+   *
+   * @param credential The credential namespace.
+   * @param keep A secret hash to keep, if any.
+   */
+  clearRejections(credential: string, keep?: string): Promise<void>;
+  /**
+   * Writes an instance's heartbeat.
+   *
+   * @param record The heartbeat.
+   */
+  heartbeat(record: InstanceRecord): Promise<void>;
+  /**
+   * Lists heartbeats, lapsed ones included (the caller filters on `until`).
+   *
+   * @returns Every heartbeat stored.
+   */
+  listInstances(): Promise<InstanceRecord[]>;
+  /**
+   * Removes an instance's heartbeat (on close).
+   *
+   * @param instanceId The instance.
+   */
+  removeInstance(instanceId: string): Promise<void>;
+  /**
+   * Calls `onChange` when the active label or a slot may have changed. Optional
+   * and best-effort: members poll regardless, since a watch may not see other
+   * processes' writes (Deno KV on a local file does not).
+   *
+   * @param service The service namespace.
+   * @param keys Slots to watch.
+   * @param onChange Called after a change.
+   * @returns A function that stops watching.
+   */
+  watch?(
+    service: string,
+    keys: readonly GrantKey[],
+    onChange: () => void,
+  ): Unwatch;
+}
+
+const clone = <T>(value: T): T => structuredClone(value);
+const slotId = (key: GrantKey) => `${key.credential}/${key.slot}`;
+
+/**
+ * A {@linkcode FleetStore} in this process's memory: for tests and for
+ * several auth instances in one process. Values are cloned in and out, as a
+ * real engine would serialise them.
+ *
+ * @returns A new empty store.
+ *
+ * @example
+ * ```ts
+ * import { createMemoryFleetStore } from "./store.ts";
+ * const store = createMemoryFleetStore();
+ * const key = { credential: "c", slot: 0 };
+ * if (!await store.tryLease(key, { holder: "a", until: 2 }, 1)) throw new Error();
+ * if (await store.tryLease(key, { holder: "b", until: 2 }, 1)) throw new Error();
+ * ```
+ */
+export function createMemoryFleetStore(): FleetStore {
+  const slots = new Map<string, { grant?: StoredGrant; lease?: Lease }>();
+  const active = new Map<string, ActiveRecord>();
+  const rejections = new Map<string, Map<string, RejectionRecord>>();
+  const instances = new Map<string, InstanceRecord>();
+  const listeners = new Set<() => void>();
+  const changed = () => queueMicrotask(() => listeners.forEach((f) => f()));
+  const slot = (key: GrantKey) => {
+    const id = slotId(key);
+    let record = slots.get(id);
+    if (record === undefined) slots.set(id, record = {});
+    return record;
+  };
+  return {
+    readSlots: (keys) =>
+      Promise.resolve(keys.map((key) => clone(slots.get(slotId(key)) ?? {}))),
+    tryLease(key, lease, now) {
+      const record = slot(key);
+      const current = record.lease;
+      if (
+        current !== undefined && current.until > now &&
+        current.holder !== lease.holder
+      ) {
+        return Promise.resolve(false);
+      }
+      record.lease = clone(lease);
+      return Promise.resolve(true);
+    },
+    writeGrant(key, grant, holder) {
+      const record = slot(key);
+      if (record.lease?.holder === holder) delete record.lease;
+      if (
+        record.grant !== undefined && record.grant.expiresAt > grant.expiresAt
+      ) {
+        return Promise.resolve(false);
+      }
+      record.grant = clone(grant);
+      changed();
+      return Promise.resolve(true);
+    },
+    releaseLease(key, holder) {
+      const record = slots.get(slotId(key));
+      if (record?.lease?.holder === holder) delete record.lease;
+      return Promise.resolve();
+    },
+    dropGrant(key, token) {
+      const record = slots.get(slotId(key));
+      if (record?.grant?.token === token) {
+        delete record.grant;
+        changed();
+      }
+      return Promise.resolve();
+    },
+    readActive: (service) => Promise.resolve(clone(active.get(service))),
+    compareAndSetActive(service, expected, next) {
+      if ((active.get(service)?.generation ?? 0) !== expected) {
+        return Promise.resolve(false);
+      }
+      active.set(service, clone(next));
+      changed();
+      return Promise.resolve(true);
+    },
+    publishRejection(record) {
+      let byHash = rejections.get(record.credential);
+      if (byHash === undefined) {
+        rejections.set(record.credential, byHash = new Map());
+      }
+      if (byHash.has(record.secretHash)) return Promise.resolve(false);
+      byHash.set(record.secretHash, clone(record));
+      changed();
+      return Promise.resolve(true);
+    },
+    readRejections: (credentials) =>
+      Promise.resolve(
+        credentials.flatMap((credential) =>
+          [
+            ...(rejections.get(credential)?.values() ?? []),
+          ].map(clone)
+        ),
+      ),
+    clearRejections(credential, keep) {
+      const byHash = rejections.get(credential);
+      for (const hash of [...(byHash?.keys() ?? [])]) {
+        if (hash !== keep) byHash!.delete(hash);
+      }
+      return Promise.resolve();
+    },
+    heartbeat(record) {
+      instances.set(record.instanceId, clone(record));
+      return Promise.resolve();
+    },
+    listInstances: () => Promise.resolve([...instances.values()].map(clone)),
+    removeInstance(instanceId) {
+      instances.delete(instanceId);
+      return Promise.resolve();
+    },
+    watch(_service, _keys, onChange) {
+      listeners.add(onChange);
+      return () => void listeners.delete(onChange);
+    },
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * `deno task fleet --kv <path>` or `--redis <url>`: lists the live instances
+ * of the fleets in a Deno KV database or a Redis from their heartbeats, as a
+ * table or `--json`. Reads only.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { type KvKey, listKvInstances, openKvRetrying } from "../kv.ts";
+import { runTask, table, UsageError, useColour } from "./_cli.ts";
+
+const HELP = `Usage: deno task fleet --kv <path> | --redis <url> [options]
+
+Lists the live instances of the fleets in a Deno KV database (fleet mode,
+createKvFleet) or a Redis (createRedisFleet) from their heartbeats: instance,
+host, active credential, the credentials it holds tokens of with their pool
+slots and last use, version.
+
+Options:
+  --kv <path>        the KV database: a file path or a KV Connect URL
+  --redis <url>      the Redis: redis://[user:password@]host:port, rediss:// for TLS
+                     (or set REDIS_URL and pass --redis env)
+  --prefix <a/b>     the key prefix, KV parts separated by "/" (Redis: the
+                     start of the fleets' prefixes); default dual-secret-auth
+  --json             print JSON instead of a table
+  -h, --help         show this help
+`;
+
+/**
+ * Runs the task.
+ *
+ * @param args The command-line arguments.
+ * @returns The exit code.
+ */
+export async function main(args: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      kv: { type: "string" },
+      redis: { type: "string" },
+      prefix: { type: "string", default: "dual-secret-auth" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if ((values.kv === undefined) === (values.redis === undefined)) {
+    throw new UsageError(
+      "pass the KV database with --kv <path> or the Redis with --redis <url>; see --help",
+    );
+  }
+  const prefix = values.prefix.split("/").filter((part) => part !== "");
+  const now = Date.now();
+  const found = values.redis === undefined
+    ? await kvEntries(values.kv!, prefix, now)
+    : await redisEntries(values.redis, values.prefix, now);
+  const entries = found.map(({ prefix, record }) => ({
+    prefix: typeof prefix === "string" ? [prefix] : prefix,
+    jsonPrefix: prefix,
+    record,
+  }));
+  if (values.json) {
+    console.log(JSON.stringify(
+      entries.map((entry) => ({
+        prefix: entry.jsonPrefix,
+        ...entry.record,
+      })),
+      null,
+      2,
+    ));
+    return 0;
+  }
+  if (entries.length === 0) {
+    console.log(`No live instances under ${JSON.stringify(prefix)}.`);
+    return 0;
+  }
+  const ago = (at: number | undefined) =>
+    at === undefined
+      ? "never"
+      : `${Math.max(0, Math.round((now - at) / 1000))} s ago`;
+  const lines = table(
+    [
+      "PREFIX",
+      "INSTANCE",
+      "HOST",
+      "ACTIVE",
+      "CREDENTIALS (slots, last used)",
+      "VERSION",
+      "SEEN",
+    ],
+    entries.map(({ prefix, record }) => [
+      prefix.map(String).join("/"),
+      record.instanceId,
+      record.host ?? "-",
+      record.active,
+      record.credentials.map((c) =>
+        `${c.label} [${c.slots.join(",")}] ${ago(c.lastUsedAt)}`
+      ).join("; "),
+      record.version,
+      ago(record.seenAt),
+    ]),
+    useColour(),
+  );
+  console.log(lines.join("\n"));
+  return 0;
+}
+
+async function kvEntries(path: string, prefix: KvKey, now: number) {
+  const kv = await openKvRetrying(path);
+  try {
+    return await listKvInstances(kv, prefix, now);
+  } finally {
+    kv.close();
+  }
+}
+
+async function redisEntries(url: string, prefix: string, now: number) {
+  // Loaded only for --redis, so --kv does not load the Redis client.
+  const { connectRedis, listRedisInstances } = await import("../redis.ts");
+  const redis = await connectRedis({
+    url: url === "env" ? Deno.env.get("REDIS_URL") : url,
+  });
+  try {
+    return await listRedisInstances(redis.client, prefix, now);
+  } finally {
+    await redis.close();
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(
+    await runTask(
+      "fleet",
+      main,
+      Deno.args,
+      "The fleet task reads the KV database named with --kv or the Redis named with --redis; run it with deno task fleet, whose permission set allows reading and writing files (SQLite needs both), the network (Redis) and REDIS_URL.",
+    ),
+  );
+}

@@ -1,0 +1,303 @@
+/**
+ * The engine-agnostic contract of a {@linkcode FleetStore}. Every engine's
+ * test calls {@linkcode fleetStoreContract} with a factory of fresh, empty
+ * stores (each call must return a store that shares nothing with earlier ones,
+ * e.g. under a new prefix).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import type {
+  ActiveRecord,
+  FleetStore,
+  GrantKey,
+  InstanceRecord,
+  RejectionRecord,
+  StoredGrant,
+} from "../../src/fleet/store.ts";
+
+/** Makes a fresh empty store; `close` (if any) is called after the step. */
+export type StoreFactory = () => Promise<
+  { store: FleetStore; close?: () => Promise<void> | void }
+>;
+
+const grant = (over: Partial<StoredGrant> = {}): StoredGrant => ({
+  token: "tok",
+  sealed: false,
+  clientId: "client",
+  expiresAt: 10_000,
+  refreshAt: 8_000,
+  writtenAt: 1_000,
+  writtenBy: "a",
+  ...over,
+});
+
+const rejection = (over: Partial<RejectionRecord> = {}): RejectionRecord => ({
+  credential: "cred",
+  label: "blue",
+  clientId: "client",
+  secretHash: "h1",
+  at: 1_000,
+  by: "a",
+  status: 400,
+  oauthError: "invalid_client",
+  ...over,
+});
+
+const active = (
+  label: string,
+  generation: number,
+): ActiveRecord => ({ label, generation, by: "a", at: 1, reason: "rotate" });
+
+const instance = (id: string, until: number): InstanceRecord => ({
+  instanceId: id,
+  host: "h",
+  active: "blue",
+  credentials: [{ label: "blue", clientId: "client", slots: [0] }],
+  version: "0.0.0",
+  startedAt: 1,
+  seenAt: 2,
+  until,
+});
+
+/**
+ * Registers the contract's steps.
+ *
+ * @param t The test context to add steps to.
+ * @param factory Makes fresh stores.
+ */
+export async function fleetStoreContract(
+  t: Deno.TestContext,
+  factory: StoreFactory,
+): Promise<void> {
+  const step = (name: string, fn: (store: FleetStore) => Promise<void>) =>
+    t.step(name, async () => {
+      const { store, close } = await factory();
+      try {
+        await fn(store);
+      } finally {
+        await close?.();
+      }
+    });
+  const key: GrantKey = { credential: "cred", slot: 0 };
+
+  await step("an empty slot reads as an empty record", async (store) => {
+    assert.deepEqual(await store.readSlots([key, { ...key, slot: 1 }]), [
+      {},
+      {},
+    ]);
+  });
+
+  await step(
+    "one lease at a time; lapsed or own leases are taken",
+    async (store) => {
+      assert.equal(
+        await store.tryLease(key, { holder: "a", until: 2_000 }, 1_000),
+        true,
+      );
+      assert.equal(
+        await store.tryLease(key, { holder: "b", until: 2_000 }, 1_500),
+        false,
+      );
+      assert.equal(
+        await store.tryLease(key, { holder: "a", until: 3_000 }, 1_500),
+        true,
+      );
+      assert.deepEqual((await store.readSlots([key]))[0].lease, {
+        holder: "a",
+        until: 3_000,
+      });
+      assert.equal(
+        await store.tryLease(key, { holder: "b", until: 5_000 }, 3_000),
+        true,
+      );
+      assert.equal(
+        await store.tryLease(
+          { ...key, slot: 1 },
+          { holder: "c", until: 5_000 },
+          3_000,
+        ),
+        true,
+        "slots lease independently",
+      );
+    },
+  );
+
+  await step("concurrent leases: exactly one winner", async (store) => {
+    const results = await Promise.all(
+      Array.from(
+        { length: 8 },
+        (_, i) => store.tryLease(key, { holder: `i${i}`, until: 9_000 }, 1_000),
+      ),
+    );
+    assert.equal(results.filter(Boolean).length, 1);
+  });
+
+  await step(
+    "writing a grant releases the writer's lease only",
+    async (store) => {
+      await store.tryLease(key, { holder: "a", until: 2_000 }, 1_000);
+      assert.equal(await store.writeGrant(key, grant(), "b"), true);
+      assert.deepEqual(await store.readSlots([key]), [{
+        grant: grant(),
+        lease: { holder: "a", until: 2_000 },
+      }]);
+      assert.equal(
+        await store.writeGrant(
+          key,
+          grant({ token: "t2", expiresAt: 11_000 }),
+          "a",
+        ),
+        true,
+      );
+      assert.deepEqual(await store.readSlots([key]), [{
+        grant: grant({ token: "t2", expiresAt: 11_000 }),
+      }]);
+    },
+  );
+
+  await step(
+    "a grant that expires earlier does not overwrite a later one",
+    async (store) => {
+      await store.writeGrant(key, grant({ expiresAt: 20_000 }), "a");
+      assert.equal(
+        await store.writeGrant(key, grant({ token: "old" }), "a"),
+        false,
+      );
+      assert.equal((await store.readSlots([key]))[0].grant?.expiresAt, 20_000);
+    },
+  );
+
+  await step("releaseLease drops only the holder's lease", async (store) => {
+    await store.tryLease(key, { holder: "a", until: 2_000 }, 1_000);
+    await store.releaseLease(key, "b");
+    assert.equal((await store.readSlots([key]))[0].lease?.holder, "a");
+    await store.releaseLease(key, "a");
+    assert.equal((await store.readSlots([key]))[0].lease, undefined);
+    assert.equal(
+      await store.tryLease(key, { holder: "b", until: 2_000 }, 1_000),
+      true,
+    );
+  });
+
+  await step("dropGrant drops only the token named", async (store) => {
+    await store.writeGrant(key, grant(), "a");
+    await store.dropGrant(key, "other");
+    assert.equal((await store.readSlots([key]))[0].grant?.token, "tok");
+    await store.dropGrant(key, "tok");
+    assert.equal((await store.readSlots([key]))[0].grant, undefined);
+  });
+
+  await step(
+    "active label: compare-and-set on the generation",
+    async (store) => {
+      assert.equal(await store.readActive("svc"), undefined);
+      assert.equal(
+        await store.compareAndSetActive("svc", 1, active("blue", 2)),
+        false,
+      );
+      assert.equal(
+        await store.compareAndSetActive("svc", 0, active("blue", 1)),
+        true,
+      );
+      assert.equal(
+        await store.compareAndSetActive("svc", 0, active("green", 1)),
+        false,
+      );
+      assert.deepEqual(await store.readActive("svc"), active("blue", 1));
+      assert.equal(
+        await store.compareAndSetActive("svc", 1, active("green", 2)),
+        true,
+      );
+      assert.deepEqual(await store.readActive("svc"), active("green", 2));
+      assert.equal(
+        await store.readActive("other"),
+        undefined,
+        "services are separate",
+      );
+    },
+  );
+
+  await step(
+    "concurrent compare-and-set: exactly one winner",
+    async (store) => {
+      const results = await Promise.all(
+        Array.from(
+          { length: 8 },
+          (_, i) => store.compareAndSetActive("svc", 0, active(`l${i}`, 1)),
+        ),
+      );
+      assert.equal(results.filter(Boolean).length, 1);
+    },
+  );
+
+  await step(
+    "rejections are published once per credential and secret hash",
+    async (store) => {
+      assert.equal(await store.publishRejection(rejection()), true);
+      assert.equal(await store.publishRejection(rejection({ by: "b" })), false);
+      assert.equal(
+        await store.publishRejection(rejection({ secretHash: "h2" })),
+        true,
+      );
+      await store.publishRejection(rejection({ credential: "other" }));
+      const seen = await store.readRejections(["cred"]);
+      assert.deepEqual(seen.map((r) => r.secretHash).sort(), ["h1", "h2"]);
+      assert.equal(seen.find((r) => r.secretHash === "h1")?.by, "a");
+      await store.clearRejections("cred", "h2");
+      assert.deepEqual(
+        (await store.readRejections(["cred"])).map((r) => r.secretHash),
+        ["h2"],
+      );
+      await store.clearRejections("cred");
+      assert.deepEqual(await store.readRejections(["cred"]), []);
+      assert.equal((await store.readRejections(["other", "cred"])).length, 1);
+    },
+  );
+
+  await step(
+    "heartbeats: written, listed with their until, removed",
+    async (store) => {
+      await store.heartbeat(instance("a", 5_000));
+      await store.heartbeat(instance("b", 1_000));
+      await store.heartbeat(instance("a", 6_000));
+      const listed = (await store.listInstances()).sort((x, y) =>
+        x.instanceId.localeCompare(y.instanceId)
+      );
+      assert.deepEqual(listed, [instance("a", 6_000), instance("b", 1_000)]);
+      await store.removeInstance("a");
+      assert.deepEqual((await store.listInstances()).map((i) => i.instanceId), [
+        "b",
+      ]);
+    },
+  );
+
+  await step("values round-trip as JSON", async (store) => {
+    const big = grant({ token: "x".repeat(8_000) });
+    await store.writeGrant(key, big, "a");
+    const [read] = await store.readSlots([key]);
+    assert.deepEqual(read.grant, JSON.parse(JSON.stringify(big)));
+  });
+
+  await step(
+    "readSlots takes more keys than one atomic read allows",
+    async (store) => {
+      const keys = Array.from(
+        { length: 23 },
+        (_, slot) => ({ credential: "c", slot }),
+      );
+      for (const k of keys) {
+        await store.writeGrant(
+          k,
+          grant({ token: `t${k.slot}` }),
+          "a",
+        );
+      }
+      const read = await store.readSlots(keys);
+      assert.deepEqual(
+        read.map((r) => r.grant?.token),
+        keys.map((k) => `t${k.slot}`),
+      );
+    },
+  );
+}

@@ -1,0 +1,190 @@
+/**
+ * Starts fleet instances as `deno run` subprocesses (tests/fleet/child.ts)
+ * sharing one local KV file, and talks to them over JSON lines.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import type { ChildConfig } from "./child.ts";
+
+const CHILD = fileURLToPath(new URL("./child.ts", import.meta.url));
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** One line a child printed. */
+export type ChildMessage = Record<string, unknown> & {
+  instanceId: string;
+  type: string;
+};
+
+/** A running child instance. */
+export interface FleetChild {
+  /** Its instance id. */
+  readonly instanceId: string;
+  /** Every message it printed so far. */
+  readonly messages: ChildMessage[];
+  /** Sends a command. */
+  send(command: Record<string, unknown>): Promise<void>;
+  /** Waits for a message of a type. */
+  next(type: string, timeoutMs?: number): Promise<ChildMessage>;
+  /** Sends SIGKILL. */
+  kill(): void;
+  /** Sends `stop` and returns its summary (or undefined if it died). */
+  stop(): Promise<ChildMessage | undefined>;
+  /** Its standard error so far. */
+  stderr(): string;
+}
+
+/**
+ * Starts a child and waits until it is ready.
+ *
+ * @param config Its configuration.
+ * @param kvDir The directory of the KV file (read and write permission).
+ * @param runtime Another program to run instead of `deno run child.ts`
+ * (the configuration is appended as the last argument).
+ * @returns The running child.
+ */
+export function startFleetChild(
+  config: ChildConfig,
+  kvDir: string,
+  runtime?: { program: string; args: readonly string[] },
+): FleetChild {
+  const program = runtime?.program ?? Deno.execPath();
+  const args = runtime?.args ?? [
+    "run",
+    "--quiet",
+    "--unstable-kv",
+    `--config=${ROOT}deno.json`,
+    `--allow-read=${ROOT},${kvDir}`,
+    `--allow-write=${kvDir}`,
+    "--allow-net=127.0.0.1",
+    "--allow-env",
+    CHILD,
+  ];
+  const command = new Deno.Command(program, {
+    args: [...args, JSON.stringify(config)],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const process = command.spawn();
+  const writer = process.stdin.getWriter();
+  const messages: ChildMessage[] = [];
+  const waiters: (() => void)[] = [];
+  let stderr = "";
+  let exited = false;
+  const decoder = new TextDecoder();
+  const pumpOut = (async () => {
+    let buffer = "";
+    for await (const chunk of process.stdout) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let newline;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        try {
+          messages.push(JSON.parse(line));
+        } catch {
+          stderr += `stdout: ${line}\n`;
+        }
+        waiters.splice(0).forEach((wake) => wake());
+      }
+    }
+  })();
+  const pumpErr = (async () => {
+    const errDecoder = new TextDecoder();
+    for await (const chunk of process.stderr) {
+      stderr += errDecoder.decode(chunk, { stream: true });
+    }
+  })();
+  const status = process.status.then((s) => {
+    exited = true;
+    waiters.splice(0).forEach((wake) => wake());
+    return s;
+  });
+  const done = Promise.all([pumpOut, pumpErr, status]);
+  const next = async (type: string, timeoutMs = 30_000) => {
+    const end = Date.now() + timeoutMs;
+    let seen = 0;
+    while (true) {
+      const found = messages.slice(seen).find((m) => m.type === type);
+      if (found) {
+        messages.splice(messages.indexOf(found), 1, {
+          ...found,
+          type: `${type}:seen`,
+        });
+        return found;
+      }
+      seen = 0;
+      if (exited) {
+        throw new Error(
+          `${config.instanceId} exited before "${type}": ${stderr}`,
+        );
+      }
+      if (Date.now() > end) {
+        throw new Error(
+          `${config.instanceId}: no "${type}" in ${timeoutMs} ms: ${stderr}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 50);
+        waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  };
+  return {
+    instanceId: config.instanceId,
+    messages,
+    async send(command) {
+      if (exited) return;
+      await writer.write(
+        new TextEncoder().encode(JSON.stringify(command) + "\n"),
+      )
+        .catch(() => undefined);
+    },
+    next,
+    kill() {
+      if (!exited) process.kill("SIGKILL");
+    },
+    async stop() {
+      let summary: ChildMessage | undefined;
+      if (!exited) {
+        await this.send({ cmd: "stop" });
+        summary = await next("summary", 30_000).catch(() => undefined);
+      }
+      await writer.close().catch(() => undefined);
+      if (!exited) process.kill("SIGKILL");
+      await done;
+      return summary;
+    },
+    stderr: () => stderr,
+  };
+}
+
+/**
+ * Starts `n` children and waits until each is ready.
+ *
+ * @param n How many.
+ * @param make Each one's configuration.
+ * @param kvDir The KV file's directory.
+ * @returns The ready children.
+ */
+export async function startFleet(
+  n: number,
+  make: (i: number) => ChildConfig,
+  kvDir: string,
+): Promise<FleetChild[]> {
+  const children = Array.from(
+    { length: n },
+    (_, i) => startFleetChild(make(i), kvDir),
+  );
+  try {
+    await Promise.all(children.map((child) => child.next("ready", 60_000)));
+  } catch (error) {
+    await Promise.all(children.map((child) => child.stop()));
+    throw error;
+  }
+  return children;
+}
