@@ -222,7 +222,7 @@ export function resolveConfig(
     tokenUrl: resolveTokenUrl(options),
     active,
     scope: resolveScope(options.scope),
-    fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+    fetch: options.fetch ?? globalFetch,
     clock: options.clock ?? systemClock,
     random: options.random ?? Math.random,
     refreshMarginMs: nonNegative(
@@ -451,7 +451,14 @@ function resolveScope(
   return joined === "" ? undefined : joined;
 }
 
+/** No `apiRateLimit` given: one shared object, not one per instance. */
+const NO_API_RATE_LIMIT_OPTIONS: ApiRateLimitOptions = Object.freeze({});
+/** The global fetch, looked up per call (so a test's stub of it is seen). */
+const globalFetch: typeof fetch = (input, init) =>
+  globalThis.fetch(input, init);
+
 function resolveRetry(retry: RetryOptions | undefined): RetryPolicy {
+  if (retry === undefined) return DEFAULT_RETRY;
   const merged = { ...DEFAULT_RETRY, ...retry };
   if (!Number.isInteger(merged.maxAttempts) || merged.maxAttempts < 1) {
     throw new ConfigError("retry.maxAttempts", "must be a whole number ≥ 1");
@@ -471,7 +478,8 @@ function resolveRetry(retry: RetryOptions | undefined): RetryPolicy {
 function resolveApiRateLimit(
   value: ApiRateLimitOptions | false | undefined,
 ): ApiRateLimitOptions | false {
-  if (value === false || value === undefined) return value ?? {};
+  if (value === false) return false;
+  if (value === undefined) return NO_API_RATE_LIMIT_OPTIONS;
   if (typeof value !== "object" || value === null) {
     throw new ConfigError("apiRateLimit", "must be an object or false");
   }

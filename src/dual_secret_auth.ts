@@ -16,8 +16,8 @@ import {
   type CredentialInput,
   type DualSecretAuthOptions,
   resolveConfig,
-  type ResolvedConfig,
   resolveCredentials,
+  type ResolvedConfig,
   type ResolvedCredential,
 } from "./config.ts";
 import {
@@ -186,7 +186,7 @@ export function createDualSecretAuth(
  */
 class Auth implements DualSecretAuth {
   readonly fleet?: FleetHandle;
-  readonly #options: DualSecretAuthOptions;
+  readonly #onEvent: DualSecretAuthOptions["onEvent"];
   readonly #config: ResolvedConfig;
   readonly #clock: Clock;
   readonly #fleetLink: FleetLink | undefined;
@@ -194,7 +194,8 @@ class Auth implements DualSecretAuth {
   readonly #activeStore: ActiveStore;
   readonly #closeController = new AbortController();
   readonly #slotContext: SlotContext;
-  readonly #fetchContext: AuthorizedFetchContext;
+  /** What `fetch` needs, made by the first call (many users only get tokens). */
+  #fetchContext: AuthorizedFetchContext | undefined;
   readonly #pooled: boolean;
   readonly #follower: { stop(): Promise<void> } | undefined;
   /** Background refreshes, created on the first one. */
@@ -218,7 +219,7 @@ class Auth implements DualSecretAuth {
   constructor(options: DualSecretAuthOptions) {
     const warnings: ConfigWarning[] = [];
     const config = this.#config = resolveConfig(options, warnings);
-    this.#options = options;
+    this.#onEvent = options.onEvent;
     const clock = this.#clock = config.clock;
     this.#lastNow = clock.now();
     const fleetLink = this.#fleetLink = options.fleet?.join({
@@ -245,17 +246,6 @@ class Auth implements DualSecretAuth {
       /** Every secret and token this instance holds, in every echoed form. */
       redact: createRedactor(() => this.#knownSecrets()),
       fleet: fleetLink,
-    };
-    this.#fetchContext = {
-      getAccessToken: (callOptions) => this.getAccessToken(callOptions),
-      invalidate: (token) => this.invalidate(token),
-      fetch: config.fetch,
-      closeSignal: this.#closeController.signal,
-      ...(config.apiRateLimit === false ? {} : {
-        clock,
-        rateLimit: config.apiRateLimit,
-        emit: (event) => this.#emit(event),
-      }),
     };
     for (const credential of config.credentials) {
       this.#slots.set(credential.label, this.#newSlot(credential));
@@ -295,7 +285,7 @@ class Auth implements DualSecretAuth {
     try {
       // A listener's bug, thrown or rejected, must not break authentication
       // nor crash the process with an unhandled rejection.
-      const result: unknown = this.#options.onEvent?.(event);
+      const result: unknown = this.#onEvent?.(event);
       if (result instanceof Promise) result.catch(() => undefined);
     } catch {
       // Dropped, as above.
@@ -418,7 +408,26 @@ class Auth implements DualSecretAuth {
   }
 
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-    return authorizedFetch(this.#fetchContext, input, init);
+    return authorizedFetch(
+      this.#fetchContext ??= this.#newFetchContext(),
+      input,
+      init,
+    );
+  }
+
+  #newFetchContext(): AuthorizedFetchContext {
+    const config = this.#config;
+    return {
+      getAccessToken: (callOptions) => this.getAccessToken(callOptions),
+      invalidate: (token) => this.invalidate(token),
+      fetch: config.fetch,
+      closeSignal: this.#closeController.signal,
+      ...(config.apiRateLimit === false ? {} : {
+        clock: this.#clock,
+        rateLimit: config.apiRateLimit,
+        emit: this.#slotContext.emit,
+      }),
+    };
   }
 
   /** Forgets the promises shared among callers, so none outlives its grant. */
@@ -774,7 +783,7 @@ class Auth implements DualSecretAuth {
     this.#closeController.abort(reason);
     // API calls with a caller's signal follow it through their own
     // controller (see authorizedFetch): abort those too.
-    for (const call of this.#fetchContext.linked ?? []) call.abort(reason);
+    for (const call of this.#fetchContext?.linked ?? []) call.abort(reason);
     // A fleet member leaving first ends waits on the fleet's leases, so
     // they do not hold close() up.
     const leaving = this.#fleetLink?.close();
