@@ -26,7 +26,7 @@ export interface AuthChallenge {
  *
  * @example
  * ```ts
- * import { parseWwwAuthenticate } from "./authorized_fetch.ts";
+ * import { parseWwwAuthenticate } from "@rotating/dual-secret-auth";
  * const [bearer] = parseWwwAuthenticate('Bearer realm="a, b", error="invalid_token"');
  * if (bearer.scheme !== "bearer" || bearer.params.error !== "invalid_token") throw new Error();
  * ```
