@@ -444,8 +444,10 @@ function resolveTokenUrl(options: DualSecretAuthOptions): string {
   if (options.tokenUrl === undefined) {
     return resolveRegion(options.environment ?? "mypurecloud.com").tokenUrl;
   }
-  const url = resolveAllowedUrl("tokenUrl", options.tokenUrl);
-  return url.href;
+  const { href } = resolveAllowedUrl("tokenUrl", options.tokenUrl);
+  // The caller's string when it is already normal: one copy per process, not
+  // one per instance.
+  return href === options.tokenUrl ? options.tokenUrl : href;
 }
 
 /** What each injected dependency must offer: its methods, or itself a function. */

@@ -201,8 +201,10 @@ class Auth implements DualSecretAuth {
   /** Background refreshes, created on the first one. */
   #background: Set<Promise<unknown>> | undefined;
   #slots = new Map<string, CredentialSlot>();
-  // Pool members of each credential; [0] is the credential's slot in `slots`.
-  #pools = new Map<string, CredentialSlot[]>();
+  // Pool members of each credential ([0] is the credential's slot in
+  // `slots`); only with a pool (tokensPerCredential > 1), else the slots are
+  // the members.
+  #pools: Map<string, CredentialSlot[]> | undefined;
   #turn = 0;
   #rotation: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -250,8 +252,11 @@ class Auth implements DualSecretAuth {
     for (const credential of config.credentials) {
       this.#slots.set(credential.label, this.#newSlot(credential));
     }
-    for (const slot of this.#slots.values()) {
-      this.#pools.set(slot.label, this.#newPool(slot));
+    if (this.#pooled) {
+      const pools = this.#pools = new Map();
+      for (const slot of this.#slots.values()) {
+        pools.set(slot.label, this.#newPool(slot));
+      }
     }
     warnings.forEach((warning) => this.#emitWarning(warning));
     if (activeStore.get() === undefined) activeStore.set(config.active);
@@ -274,7 +279,7 @@ class Auth implements DualSecretAuth {
     for (const [label, slot] of this.#slots) {
       const { clientId, clientSecret } = slot.credential;
       yield* credentialForms(clientId, clientSecret.reveal());
-      for (const member of this.#pools.get(label) ?? [slot]) {
+      for (const member of this.#pools?.get(label) ?? [slot]) {
         const token = this.#tokenStore.get(member.key)?.accessToken;
         if (token !== undefined) yield token;
       }
@@ -442,22 +447,32 @@ class Auth implements DualSecretAuth {
 
   /** The pool member that serves the next call: in turn over this instance's share of the pool. */
   #servingSlot(label: string): CredentialSlot | undefined {
-    const pool = this.#pools.get(label);
-    if (pool === undefined || pool.length === 1) return pool?.[0];
+    const pool = this.#pools?.get(label);
+    if (pool === undefined) return this.#slots.get(label);
     const indexes = this.#fleetLink?.slotsOf(label) ?? allIndexes(pool.length);
     return pool[indexes[this.#turn++ % indexes.length]] ?? pool[0];
   }
 
+  /** Every pool member (without a pool, every slot). */
+  #members(): CredentialSlot[] {
+    return this.#pools === undefined
+      ? [...this.#slots.values()]
+      : [...this.#pools.values()].flat();
+  }
+
   /** Whether a slot still belongs to the configured credentials (not replaced). */
   #isCurrent(slot: CredentialSlot): boolean {
-    return this.#pools.get(slot.label)?.[slot.poolIndex] === slot;
+    return (this.#pools === undefined
+      ? this.#slots.get(slot.label)
+      : this.#pools.get(slot.label)?.[slot.poolIndex]) === slot;
   }
 
   /** A credential's rejected pool member, if any: the credential stands rejected. */
   #rejectedMember(label: string): CredentialSlot | undefined {
-    const pool = this.#pools.get(label);
-    if (pool === undefined || pool.length === 1) {
-      return pool?.[0].rejection ? pool[0] : undefined;
+    const pool = this.#pools?.get(label);
+    if (pool === undefined) {
+      const slot = this.#slots.get(label);
+      return slot?.rejection ? slot : undefined;
     }
     return pool.find((slot) => slot.rejection);
   }
@@ -682,7 +697,7 @@ class Auth implements DualSecretAuth {
     }
     // The proof clears the credential's rejection: pool members rejected
     // before it start afresh.
-    const pool = this.#pools.get(to)!;
+    const pool = this.#pools?.get(to) ?? [];
     for (let i = 1; i < pool.length; i++) {
       if (pool[i].rejection) {
         pool[i].retire();
@@ -697,14 +712,12 @@ class Auth implements DualSecretAuth {
 
   invalidate(token?: string): void {
     this.#dropSharedPromises();
-    for (const pool of this.#pools.values()) {
-      for (const slot of pool) {
-        if (
-          token === undefined ||
-          this.#tokenStore.get(slot.key)?.accessToken === token
-        ) {
-          slot.invalidate();
-        }
+    for (const slot of this.#members()) {
+      if (
+        token === undefined ||
+        this.#tokenStore.get(slot.key)?.accessToken === token
+      ) {
+        slot.invalidate();
       }
     }
   }
@@ -726,18 +739,26 @@ class Auth implements DualSecretAuth {
         unchanged ? current : this.#newSlot(credential),
       );
     }
-    const nextPools = new Map<string, CredentialSlot[]>();
-    for (const [label, slot] of next) {
-      nextPools.set(
-        label,
-        slots.get(label) === slot ? pools.get(label)! : this.#newPool(slot),
-      );
-    }
-    for (const [label, pool] of pools) {
-      if (nextPools.get(label) !== pool) pool.forEach((slot) => slot.retire());
+    if (pools === undefined) {
+      for (const [label, slot] of slots) {
+        if (next.get(label) !== slot) slot.retire();
+      }
+    } else {
+      const nextPools = new Map<string, CredentialSlot[]>();
+      for (const [label, slot] of next) {
+        nextPools.set(
+          label,
+          slots.get(label) === slot ? pools.get(label)! : this.#newPool(slot),
+        );
+      }
+      for (const [label, pool] of pools) {
+        if (nextPools.get(label) !== pool) {
+          pool.forEach((slot) => slot.retire());
+        }
+      }
+      this.#pools = nextPools;
     }
     this.#slots = next;
-    this.#pools = nextPools;
     // The fast path's slot may be one just replaced.
     this.#servedLabel = undefined;
     this.#servedSlot = undefined;
@@ -792,9 +813,7 @@ class Auth implements DualSecretAuth {
       slot.abort(new ClosedError());
       return request;
     });
-    const waiting = [...this.#pools.values()].flat().map((slot) =>
-      slot.inflight
-    );
+    const waiting = this.#members().map((slot) => slot.inflight);
     await Promise.allSettled([
       ...pending,
       ...waiting,
