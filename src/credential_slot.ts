@@ -56,8 +56,11 @@ export interface SlotContext {
    * listener on a long-lived signal leaves memory behind per instance.
    */
   readonly closeSignal: AbortSignal;
-  /** The slots with a request in flight, for the owner's close to abort. */
-  readonly inFlight: Set<CredentialSlot>;
+  /**
+   * The slots with a request in flight, for the owner's close to abort;
+   * there only while one is (so an idle instance holds no set).
+   */
+  inFlight?: Set<CredentialSlot>;
   /** Redacts every secret and token of the instance from server text. */
   readonly redact: Redactor;
   /** The fleet this instance joined: token requests go through its leases. */
@@ -331,7 +334,9 @@ export class CredentialSlot {
   }
 
   async #requestWithRetry(background: boolean): Promise<CachedGrant> {
-    const { config, inFlight } = this.#context;
+    const context = this.#context;
+    const { config } = context;
+    const inFlight = context.inFlight ??= new Set();
     const started = config.clock.now();
     let sentAt = started;
     const controller = new AbortController();
@@ -378,6 +383,9 @@ export class CredentialSlot {
     } finally {
       this.#controller = undefined;
       inFlight.delete(this);
+      if (inFlight.size === 0 && context.inFlight === inFlight) {
+        context.inFlight = undefined;
+      }
     }
   }
 

@@ -35,7 +35,7 @@ import {
   UnknownCredentialError,
 } from "./errors.ts";
 import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
-import { createRedactor, credentialForms } from "./redact.ts";
+import { credentialForms, redactAll } from "./redact.ts";
 import {
   type ActiveStore,
   type CachedGrant,
@@ -244,9 +244,11 @@ class Auth implements DualSecretAuth {
       store: tokenStore,
       emit: (event) => this.#emit(event),
       closeSignal: this.#closeController.signal,
-      inFlight: new Set(),
+      // Set by the first request and dropped when none is in flight; named
+      // here so the object keeps its shape.
+      inFlight: undefined,
       /** Every secret and token this instance holds, in every echoed form. */
-      redact: createRedactor(() => this.#knownSecrets()),
+      redact: (text) => redactAll(text, this.#knownSecrets()),
       fleet: fleetLink,
     };
     for (const credential of config.credentials) {
@@ -808,7 +810,7 @@ class Auth implements DualSecretAuth {
     // A fleet member leaving first ends waits on the fleet's leases, so
     // they do not hold close() up.
     const leaving = this.#fleetLink?.close();
-    const pending = [...this.#slotContext.inFlight].map((slot) => {
+    const pending = [...this.#slotContext.inFlight ?? []].map((slot) => {
       const request = slot.inflight;
       slot.abort(new ClosedError());
       return request;
