@@ -52,10 +52,11 @@ export interface SlotContext {
   /** Emits an event. */
   readonly emit: (event: AuthEvent) => void;
   /**
-   * Aborted when the instance closes. Only read, never listened to: a
+   * Aborted when the instance closes; made by the owner when first needed
+   * (its first `fetch` or its close). Only read, never listened to: a
    * listener on a long-lived signal leaves memory behind per instance.
    */
-  readonly closeSignal: AbortSignal;
+  closeSignal?: AbortSignal;
   /**
    * The slots with a request in flight, for the owner's close to abort;
    * there only while one is (so an idle instance holds no set).
@@ -343,7 +344,7 @@ export class CredentialSlot {
     const closeSignal = controller.signal;
     this.#controller = controller;
     inFlight.add(this);
-    if (this.#context.closeSignal.aborted) {
+    if (this.#context.closeSignal?.aborted) {
       controller.abort(this.#context.closeSignal.reason);
     }
     try {
@@ -390,7 +391,7 @@ export class CredentialSlot {
   }
 
   #ours(thrown: unknown): DualSecretAuthError {
-    if (this.#context.closeSignal.aborted) return new ClosedError();
+    if (this.#context.closeSignal?.aborted) return new ClosedError();
     if (thrown instanceof DualSecretAuthError) return thrown;
     return new TokenEndpointUnavailableError("unexpected failure", undefined, {
       cause: thrown,

@@ -192,7 +192,8 @@ class Auth implements DualSecretAuth {
   readonly #fleetLink: FleetLink | undefined;
   readonly #tokenStore: TokenStore;
   readonly #activeStore: ActiveStore;
-  readonly #closeController = new AbortController();
+  /** Made when first needed: the first `fetch` or `close()`. */
+  #closeController: AbortController | undefined;
   readonly #slotContext: SlotContext;
   /** What `fetch` needs, made by the first call (many users only get tokens). */
   #fetchContext: AuthorizedFetchContext | undefined;
@@ -243,7 +244,7 @@ class Auth implements DualSecretAuth {
       config,
       store: tokenStore,
       emit: (event) => this.#emit(event),
-      closeSignal: this.#closeController.signal,
+      closeSignal: undefined,
       // Set by the first request and dropped when none is in flight; named
       // here so the object keeps its shape.
       inFlight: undefined,
@@ -422,13 +423,22 @@ class Auth implements DualSecretAuth {
     );
   }
 
+  /** The signal aborted by `close()`, made (and given to the slots) on first use. */
+  #closeSignal(): AbortSignal {
+    if (this.#closeController === undefined) {
+      this.#closeController = new AbortController();
+      this.#slotContext.closeSignal = this.#closeController.signal;
+    }
+    return this.#closeController.signal;
+  }
+
   #newFetchContext(): AuthorizedFetchContext {
     const config = this.#config;
     return {
       getAccessToken: (callOptions) => this.getAccessToken(callOptions),
       invalidate: (token) => this.invalidate(token),
       fetch: config.fetch,
-      closeSignal: this.#closeController.signal,
+      closeSignal: this.#closeSignal(),
       ...(config.apiRateLimit === false ? {} : {
         clock: this.#clock,
         rateLimit: config.apiRateLimit,
@@ -803,7 +813,8 @@ class Auth implements DualSecretAuth {
     this.#closed = true;
     this.#dropSharedPromises();
     const reason = new ClosedError();
-    this.#closeController.abort(reason);
+    this.#closeSignal();
+    this.#closeController!.abort(reason);
     // API calls with a caller's signal follow it through their own
     // controller (see authorizedFetch): abort those too.
     for (const call of this.#fetchContext?.linked ?? []) call.abort(reason);
