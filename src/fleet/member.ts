@@ -487,6 +487,11 @@ class Member implements FleetLink {
       throw this.#asError(published);
     }
     const key = this.#grantKey(known, slot);
+    if (!this.#healthy) {
+      // The store failed lately: serve on our own at once, without waiting
+      // on it; the poll finds out when it is back.
+      return await this.#sendAndShare(known, key, send, false, false);
+    }
     // A dead holder's lease lapses within leaseMs and one waiter takes it
     // over; past a few lease lengths the store itself is suspect.
     const deadline = clock.now() + WAIT_LEASES * this.#options.leaseMs;
@@ -586,6 +591,7 @@ class Member implements FleetLink {
     key: GrantKey,
     send: () => Promise<CachedGrant>,
     leased: boolean,
+    awaitShare = true,
   ): Promise<CachedGrant> {
     let grant: CachedGrant;
     try {
@@ -598,7 +604,15 @@ class Member implements FleetLink {
       throw error;
     }
     this.#grants.set(poolKey(known.credential.label, key.slot), grant);
-    // Sharing is best-effort: the caller has its token either way.
+    // Sharing is best-effort: the caller has its token either way. A store
+    // seen down is not waited for.
+    const sharing = this.#share(known, key, grant);
+    if (awaitShare) await sharing;
+    else this.#track(sharing);
+    return grant;
+  }
+
+  async #share(known: Known, key: GrantKey, grant: CachedGrant): Promise<void> {
     try {
       const stored = await this.#toStored(key, grant);
       await this.#call(() => this.#store.writeGrant(key, stored, this.#id));
@@ -612,7 +626,6 @@ class Member implements FleetLink {
     } catch {
       // Warned by #call.
     }
-    return grant;
   }
 
   async #release(key: GrantKey): Promise<void> {

@@ -505,6 +505,39 @@ Deno.test("an instance without the seal key ignores sealed tokens, with a warnin
   }
 });
 
+Deno.test("on Deno KV, kv.watch (where it delivers) brings a rotation before the next poll", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  // In one process a KV handle's watch sees its own writes, as Deploy's
+  // does across isolates (a local file does not, across processes).
+  const kv = await Deno.openKv(":memory:");
+  const make = (instanceId: string) =>
+    createDualSecretAuth({
+      credentials: CREDENTIALS,
+      tokenUrl: emulator.tokenUrl,
+      fleet: createKvFleet(kv, {
+        prefix: ["watch"],
+        instanceId,
+        pollIntervalMs: 30_000,
+      }),
+    });
+  const auths = [make("k1"), make("k2")];
+  try {
+    await until(
+      "every instance polled once",
+      () => auths.every((a) => a.status().fleet?.lastSyncAt !== undefined),
+    );
+    await auths[0].rotate({ to: "green" });
+    await until(
+      "k2 on green",
+      () => auths[1].status().active === "green",
+      3_000,
+    );
+  } finally {
+    await Promise.all(auths.map((a) => a.close()));
+    kv.close();
+  }
+});
+
 Deno.test("without a fleet, tokensPerCredential = K hands out K tokens in turn", async () => {
   await using emulator = startGenesysEmulator({ clients: CLIENTS });
   await using auth = createDualSecretAuth({

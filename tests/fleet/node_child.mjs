@@ -17,11 +17,13 @@ const say = (line) =>
 
 const kv = await openKv(config.kvPath);
 const requested = [];
+const warnings = [];
 const auth = createDualSecretAuth({
   credentials: config.credentials,
   tokenUrl: config.tokenUrl,
   onEvent: (event) => {
     if (event.type === "token.acquired") requested.push(event.label);
+    if (event.type === "warning") warnings.push(event.code);
   },
   fleet: createKvFleet(kv, {
     prefix: ["fleet-test"],
@@ -86,6 +88,7 @@ for await (const chunk of process.stdin) {
         errors: errors.slice(0, 5),
         tokens: tokens.size,
         requested,
+        warnings: [...new Set(warnings)],
         status: auth.status(),
       });
       await auth.close();

@@ -36,7 +36,10 @@ const CREDENTIALS = [
 const TIMING = {
   pollIntervalMs: 200,
   leaseMs: 1_500,
-  storeTimeoutMs: 400,
+  // Generous on a loaded machine: a slower store call counts as the store
+  // being down (then an instance requests its own token). A Redis that is
+  // down fails at once regardless (no offline queue).
+  storeTimeoutMs: 1_500,
   heartbeatMs: 6_000,
 };
 let unique = 0;

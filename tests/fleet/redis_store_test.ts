@@ -16,6 +16,7 @@ import {
 import {
   RedisAuthError,
   RedisErrorCode,
+  RedisPermissionError,
   RedisUnavailableError,
 } from "../../src/fleet/redis_errors.ts";
 import { ConfigError } from "../../src/errors.ts";
@@ -438,4 +439,91 @@ Deno.test({
       await store.close();
     }
   });
+});
+
+Deno.test({
+  name:
+    "Redis fleet store: the README's least-privilege ACL keeps the contract; a user without scripting gets RedisPermissionError",
+  ignore,
+}, async (t) => {
+  await using server = await startRedisServer({
+    users: [{ username: "admin", password: "admin-pass" }],
+  });
+  const admin = createClient({ url: server.url });
+  admin.on("error", () => undefined);
+  await admin.connect();
+  try {
+    // The rule the README gives, for the prefixes this test uses.
+    const least = (prefix: string) =>
+      `~{${prefix}}:* &{${prefix}}:* +@read +@write +@scripting +@pubsub +@connection`;
+    let n = 0;
+    const prefixes = Array.from({ length: 20 }, () => `least:${n++}`);
+    await admin.sendCommand([
+      "ACL",
+      "SETUSER",
+      "svc",
+      "on",
+      ">svc-pass",
+      "resetkeys",
+      "resetchannels",
+      ...prefixes.flatMap((p) => least(p).split(" ")),
+    ]);
+    await admin.sendCommand([
+      "ACL",
+      "SETUSER",
+      "noscript",
+      "on",
+      ">noscript-pass",
+      "~*",
+      "&*",
+      "+@all",
+      "-@scripting",
+    ]);
+    let next = 0;
+    await fleetStoreContract(t, () => {
+      const store = createRedisFleetStore({
+        url: server.urlFor("svc", "svc-pass"),
+        prefix: prefixes[next++],
+      });
+      return Promise.resolve({ store, close: () => store.close() });
+    });
+    await t.step("the same user is refused other prefixes' keys", async () => {
+      const store = createRedisFleetStore({
+        url: server.urlFor("svc", "svc-pass"),
+        prefix: "someone-else",
+      });
+      try {
+        await assert.rejects(store.readActive("svc"), RedisPermissionError);
+      } finally {
+        await store.close();
+      }
+    });
+    await t.step(
+      "no scripting: REDIS_NO_PERMISSION, saying what to grant",
+      async () => {
+        const store = createRedisFleetStore({
+          url: server.urlFor("noscript", "noscript-pass"),
+          prefix: "p",
+        });
+        try {
+          await assert.rejects(
+            store.tryLease({ credential: "c", slot: 0 }, {
+              holder: "a",
+              until: 2,
+            }, 1),
+            (error: unknown) => {
+              assert.ok(error instanceof RedisPermissionError, String(error));
+              assert.equal(error.code, RedisErrorCode.REDIS_NO_PERMISSION);
+              assert.match(error.message, /\+@scripting/);
+              return true;
+            },
+          );
+        } finally {
+          await store.close();
+        }
+      },
+    );
+  } finally {
+    admin.destroy();
+  }
 });
