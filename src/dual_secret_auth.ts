@@ -180,11 +180,30 @@ export function createDualSecretAuth(
   return Object.freeze(new Auth(options));
 }
 
+const inspect = Symbol.for("Deno.customInspect");
+
 /**
  * The instance: one class, so its methods live once on the prototype rather
  * than as closures per instance (about 60 B each).
  */
 class Auth implements DualSecretAuth {
+  // The methods are own fields, so they work detached and through a wrapper
+  // (`Object.create(auth)`, as ./otel's instrument does, or
+  // `const { getAccessToken } = auth`), as closures did; the code stays on
+  // the prototype, one small arrow each.
+  readonly getAccessToken = (callOptions?: GetAccessTokenOptions) =>
+    this.#getAccessToken(callOptions);
+  readonly fetch = (input: RequestInfo | URL, init?: RequestInit) =>
+    this.#fetch(input, init);
+  readonly rotate = (rotateOptions: RotateOptions) =>
+    this.#rotate(rotateOptions);
+  readonly invalidate = (token?: string) => this.#invalidate(token);
+  readonly setCredentials = (list: readonly CredentialInput[]) =>
+    this.#setCredentials(list);
+  readonly status = () => this.#status();
+  readonly close = () => this.#close();
+  readonly [Symbol.asyncDispose] = this.close;
+  readonly [inspect] = () => this.#inspect();
   readonly fleet?: FleetHandle;
   readonly #onEvent: DualSecretAuthOptions["onEvent"];
   readonly #config: ResolvedConfig;
@@ -358,7 +377,7 @@ class Auth implements DualSecretAuth {
     return fallback;
   }
 
-  getAccessToken(callOptions?: GetAccessTokenOptions): Promise<string> {
+  #getAccessToken(callOptions?: GetAccessTokenOptions): Promise<string> {
     try {
       if (this.#closed) throw new ClosedError();
       const signal = callOptions?.signal;
@@ -415,7 +434,7 @@ class Auth implements DualSecretAuth {
     }
   }
 
-  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  #fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     return authorizedFetch(
       this.#fetchContext ??= this.#newFetchContext(),
       input,
@@ -676,7 +695,7 @@ class Auth implements DualSecretAuth {
       .sort((a, b) => rank(a) - rank(b))[0];
   }
 
-  rotate(rotateOptions: RotateOptions): Promise<RotationResult> {
+  #rotate(rotateOptions: RotateOptions): Promise<RotationResult> {
     const signal = rotateOptions?.signal;
     if (signal?.aborted) {
       return Promise.reject(new AbortedError({ cause: signal.reason }));
@@ -722,7 +741,7 @@ class Auth implements DualSecretAuth {
     return { from, to, expiresAt: grant.expiresAt };
   }
 
-  invalidate(token?: string): void {
+  #invalidate(token?: string): void {
     this.#dropSharedPromises();
     for (const slot of this.#members()) {
       if (
@@ -734,7 +753,7 @@ class Auth implements DualSecretAuth {
     }
   }
 
-  setCredentials(list: readonly CredentialInput[]): void {
+  #setCredentials(list: readonly CredentialInput[]): void {
     if (this.#closed) throw new ClosedError();
     const newWarnings: ConfigWarning[] = [];
     const credentials = resolveCredentials(list, newWarnings);
@@ -789,7 +808,7 @@ class Auth implements DualSecretAuth {
     }
   }
 
-  status(): AuthStatus {
+  #status(): AuthStatus {
     const now = this.#clock.now();
     return {
       active: this.#activeLabel(),
@@ -807,7 +826,7 @@ class Auth implements DualSecretAuth {
     };
   }
 
-  async close(): Promise<void> {
+  async #close(): Promise<void> {
     if (this.#closed) return;
     await this.#follower?.stop();
     this.#closed = true;
@@ -836,11 +855,7 @@ class Auth implements DualSecretAuth {
     await leaving;
   }
 
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-
-  [Symbol.for("Deno.customInspect")](): string {
+  #inspect(): string {
     return `DualSecretAuth { active: "${this.#activeStore.get()}", credentials: [${
       [...this.#slots.keys()].map((label) => `"${label}"`).join(", ")
     }]${this.#closed ? ", closed" : ""} }`;

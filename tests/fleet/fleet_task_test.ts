@@ -24,7 +24,9 @@ async function runFleetTask(args: string[]) {
 }
 
 Deno.test("deno task fleet lists live instances as a table and as JSON", async () => {
-  const dir = await Deno.makeTempDir();
+  // Inside the project: the fleet permission set reads and writes only "."
+  // (tests/tasks/permissions_test.ts checks it refuses other paths).
+  const dir = await Deno.makeTempDir({ dir: ROOT, prefix: ".fleet-task-" });
   const path = `${dir}/fleet.sqlite`;
   await using emulator = startGenesysEmulator({
     clients: [{ clientId: "blue-id", secret: "blue-secret" }],
