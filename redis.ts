@@ -66,8 +66,8 @@ export {
 export interface RedisFleetOptions extends FleetOptions {
   /**
    * The key prefix of this service's records, such as
-   * `dual-secret-auth:my-service`. Keys are `{prefix}:…`: one hash tag, so a
-   * fleet's keys share one Redis Cluster slot.
+   * `dual-secret-auth:my-service`. Keys are `{prefix}:…` (one hash tag: one
+   * cluster slot; Redis Cluster itself is not supported yet).
    */
   readonly prefix: string;
   /**

@@ -7,8 +7,9 @@
  * index, and every expiry is decided from the value, the key's own TTL only
  * collecting garbage.
  *
- * All keys of one fleet share the hash tag `{prefix}`, so the scripts work on
- * Redis Cluster too (one fleet's few keys live on one shard).
+ * All keys of one fleet share the hash tag `{prefix}` (one cluster slot), so
+ * the scripts could run on Redis Cluster; the engine takes a single-endpoint
+ * client only for now.
  *
  * @module
  */

@@ -487,6 +487,39 @@ Deno.test({
       });
       return Promise.resolve({ store, close: () => store.close() });
     });
+    await t.step(
+      "the same user may subscribe to its fleet's announcements",
+      async () => {
+        const p = prefixes[next++];
+        const url = server.urlFor("svc", "svc-pass");
+        const writer = createRedisFleetStore({ url, prefix: p });
+        const watcher = createRedisFleetStore({ url, prefix: p });
+        try {
+          let seen = 0;
+          const unwatch = watcher.watch!("svc", [], () => seen++);
+          const end = Date.now() + 5_000;
+          for (
+            let generation = 0;
+            seen === 0 && Date.now() < end;
+            generation++
+          ) {
+            await writer.compareAndSetActive("svc", generation, {
+              label: "blue",
+              generation: generation + 1,
+              by: "w",
+              at: 1,
+              reason: "initial",
+            });
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+          unwatch();
+          assert.ok(seen > 0, "an announcement arrived");
+        } finally {
+          await writer.close();
+          await watcher.close();
+        }
+      },
+    );
     await t.step("the same user is refused other prefixes' keys", async () => {
       const store = createRedisFleetStore({
         url: server.urlFor("svc", "svc-pass"),
