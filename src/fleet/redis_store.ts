@@ -572,10 +572,13 @@ function openRedisConnection(
   /** Connects once (owned client); later reconnects are the client's own. */
   const start = () => {
     if (ownedClient === undefined || connecting !== undefined) return;
-    connecting = ownedClient.connect().then(() => undefined, (error) => {
-      lastError = classify(error, username, prefix);
-      wake();
-    });
+    connecting = ownedClient.connect().then(
+      () => undefined,
+      (error: unknown) => {
+        lastError = classify(error, username, prefix);
+        wake();
+      },
+    );
   };
 
   const ready = async (timeoutMs: number): Promise<void> => {
