@@ -15,8 +15,8 @@
  *
  * @example Quick start against the bundled Genesys Cloud emulator
  * ```ts
- * import { createDualSecretAuth } from "./mod.ts";
- * import { startGenesysEmulator } from "./testing.ts";
+ * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
+ * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
  *
  * await using emulator = startGenesysEmulator({
  *   clients: [

@@ -26,7 +26,7 @@ export interface AuthChallenge {
  *
  * @example
  * ```ts
- * import { parseWwwAuthenticate } from "./authorized_fetch.ts";
+ * import { parseWwwAuthenticate } from "@rotating/dual-secret-auth";
  * const [bearer] = parseWwwAuthenticate('Bearer realm="a, b", error="invalid_token"');
  * if (bearer.scheme !== "bearer" || bearer.params.error !== "invalid_token") throw new Error();
  * ```
@@ -136,6 +136,11 @@ export interface AuthorizedFetchContext {
   readonly fetch: typeof fetch;
   /** Aborts every call in flight when the owner closes (they reject with its reason). */
   readonly closeSignal?: AbortSignal;
+  /**
+   * Calls in flight with a caller's signal, each linked to it by one
+   * controller, which the owner aborts on close; created on first use.
+   */
+  linked?: Set<AbortController>;
   /** The clock of 429 waits; without it, a 429 is returned as it is. */
   readonly clock?: Clock;
   /** How 429s are waited out. */
@@ -195,11 +200,19 @@ export async function authorizedFetch(
     : { url: input, init: init ?? {} };
   const { closeSignal } = context;
   // Without a caller signal the close signal goes as it is: no allocation.
-  const signal = callerSignal === undefined
-    ? closeSignal
-    : closeSignal === undefined
-    ? callerSignal
-    : AbortSignal.any([callerSignal, closeSignal]);
+  // With one (a Request always has one), a controller follows it and the
+  // owner's close aborts it: AbortSignal.any costs some 15 µs a call in Deno
+  // 2.9, a controller and a listener about 1.5 µs.
+  let signal = closeSignal ?? callerSignal;
+  let linked: AbortController | undefined;
+  let follow: (() => void) | undefined;
+  if (callerSignal !== undefined && closeSignal !== undefined) {
+    const controller = linked = new AbortController();
+    follow = () => controller.abort(callerSignal.reason);
+    callerSignal.addEventListener("abort", follow, { once: true });
+    (context.linked ??= new Set()).add(controller);
+    signal = controller.signal;
+  }
   // Sending (url, init), rather than a Request built from another Request,
   // keeps the wrapper's cost per call small.
   const send = (token: string) =>
@@ -234,6 +247,11 @@ export async function authorizedFetch(
       throw new AbortedError({ cause: callerSignal.reason });
     }
     throw error;
+  } finally {
+    if (linked !== undefined) {
+      callerSignal!.removeEventListener("abort", follow!);
+      context.linked!.delete(linked);
+    }
   }
 }
 

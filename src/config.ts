@@ -41,23 +41,53 @@ export interface DualSecretAuthOptions {
   readonly secretA?: string | Secret;
   /** Seed shorthand: the second secret (label `b`). */
   readonly secretB?: string | Secret;
-  /** A Genesys Cloud region domain such as `mypurecloud.com`; gives `https://login.<env>/oauth/token`. */
+  /**
+   * A Genesys Cloud region domain such as `mypurecloud.com`; gives
+   * `https://login.<env>/oauth/token`. Used when `tokenUrl` is not given.
+   *
+   * @default {"mypurecloud.com"}
+   */
   readonly environment?: string;
   /** Any RFC 6749 token endpoint instead of `environment`. Must be `https:` unless on loopback. */
   readonly tokenUrl?: string;
-  /** The label to start with; default: the first credential. */
+  /**
+   * The label to start with.
+   *
+   * @default the first credential's label
+   */
   readonly active?: string;
   /** Scopes to request, space-separated or as a list. */
   readonly scope?: string | readonly string[];
-  /** The fetch to use; default: the global `fetch`. */
+  /**
+   * The fetch to use.
+   *
+   * @default the global `fetch`, looked up per call
+   */
   readonly fetch?: typeof fetch;
-  /** The clock to use; default: the system clock. */
+  /**
+   * The clock to use.
+   *
+   * @default {systemClock}
+   */
   readonly clock?: Clock;
-  /** Numbers in [0, 1) for jitter; default: `Math.random`. */
+  /**
+   * Numbers in [0, 1) for jitter.
+   *
+   * @default {Math.random}
+   */
   readonly random?: () => number;
-  /** Refresh this long before expiry (capped at half a token's lifetime, minus up to 20 % jitter). Default 300,000. */
+  /**
+   * Refresh this long before expiry (capped at half a token's lifetime, minus
+   * up to 20 % jitter).
+   *
+   * @default {300_000}
+   */
   readonly refreshMarginMs?: number;
-  /** Timeout of one token request, body included. Default 10,000. */
+  /**
+   * Timeout of one token request, body included.
+   *
+   * @default {10_000}
+   */
   readonly requestTimeoutMs?: number;
   /**
    * The largest token response body read; a longer one is cancelled and
@@ -66,11 +96,17 @@ export interface DualSecretAuthOptions {
    * @default {65_536}
    */
   readonly maxResponseBytes?: number;
-  /** Retry policy for transient token endpoint failures. */
+  /**
+   * Retry policy for transient token endpoint failures.
+   *
+   * @default {{ maxAttempts: 6, baseDelayMs: 200, maxDelayMs: 5_000, maxElapsedMs: 30_000, maxRetryAfterMs: 30_000 }}
+   */
   readonly retry?: RetryOptions;
   /**
    * How `auth.fetch` waits out an API's 429 for idempotent methods (POST only
    * when listed); `false` returns every 429 at once.
+   *
+   * @default {{ maxRetries: 2, maxRetryAfterMs: 60_000, methods: ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"] }}
    */
   readonly apiRateLimit?: ApiRateLimitOptions | false;
   /**
@@ -84,9 +120,17 @@ export interface DualSecretAuthOptions {
   readonly warmStandby?: boolean;
   /** Receives events; see `AuthEvent`. */
   readonly onEvent?: AuthEventListener;
-  /** Where grants are cached; default: in memory. */
+  /**
+   * Where grants are cached.
+   *
+   * @default {createMemoryTokenStore()}
+   */
   readonly tokenStore?: TokenStore;
-  /** Where the active label lives; default: in memory. */
+  /**
+   * Where the active label lives.
+   *
+   * @default {createMemoryActiveStore(active)}
+   */
   readonly activeStore?: ActiveStore;
   /**
    * Where the credentials and active label come from, followed while the
@@ -222,7 +266,7 @@ export function resolveConfig(
     tokenUrl: resolveTokenUrl(options),
     active,
     scope: resolveScope(options.scope),
-    fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+    fetch: options.fetch ?? globalFetch,
     clock: options.clock ?? systemClock,
     random: options.random ?? Math.random,
     refreshMarginMs: nonNegative(
@@ -400,8 +444,10 @@ function resolveTokenUrl(options: DualSecretAuthOptions): string {
   if (options.tokenUrl === undefined) {
     return resolveRegion(options.environment ?? "mypurecloud.com").tokenUrl;
   }
-  const url = resolveAllowedUrl("tokenUrl", options.tokenUrl);
-  return url.href;
+  const { href } = resolveAllowedUrl("tokenUrl", options.tokenUrl);
+  // The caller's string when it is already normal: one copy per process, not
+  // one per instance.
+  return href === options.tokenUrl ? options.tokenUrl : href;
 }
 
 /** What each injected dependency must offer: its methods, or itself a function. */
@@ -451,7 +497,14 @@ function resolveScope(
   return joined === "" ? undefined : joined;
 }
 
+/** No `apiRateLimit` given: one shared object, not one per instance. */
+const NO_API_RATE_LIMIT_OPTIONS: ApiRateLimitOptions = Object.freeze({});
+/** The global fetch, looked up per call (so a test's stub of it is seen). */
+const globalFetch: typeof fetch = (input, init) =>
+  globalThis.fetch(input, init);
+
 function resolveRetry(retry: RetryOptions | undefined): RetryPolicy {
+  if (retry === undefined) return DEFAULT_RETRY;
   const merged = { ...DEFAULT_RETRY, ...retry };
   if (!Number.isInteger(merged.maxAttempts) || merged.maxAttempts < 1) {
     throw new ConfigError("retry.maxAttempts", "must be a whole number ≥ 1");
@@ -471,7 +524,8 @@ function resolveRetry(retry: RetryOptions | undefined): RetryPolicy {
 function resolveApiRateLimit(
   value: ApiRateLimitOptions | false | undefined,
 ): ApiRateLimitOptions | false {
-  if (value === false || value === undefined) return value ?? {};
+  if (value === false) return false;
+  if (value === undefined) return NO_API_RATE_LIMIT_OPTIONS;
   if (typeof value !== "object" || value === null) {
     throw new ConfigError("apiRateLimit", "must be an object or false");
   }

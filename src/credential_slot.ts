@@ -52,12 +52,16 @@ export interface SlotContext {
   /** Emits an event. */
   readonly emit: (event: AuthEvent) => void;
   /**
-   * Aborted when the instance closes. Only read, never listened to: a
+   * Aborted when the instance closes; made by the owner when first needed
+   * (its first `fetch` or its close). Only read, never listened to: a
    * listener on a long-lived signal leaves memory behind per instance.
    */
-  readonly closeSignal: AbortSignal;
-  /** The slots with a request in flight, for the owner's close to abort. */
-  readonly inFlight: Set<CredentialSlot>;
+  closeSignal?: AbortSignal;
+  /**
+   * The slots with a request in flight, for the owner's close to abort;
+   * there only while one is (so an idle instance holds no set).
+   */
+  inFlight?: Set<CredentialSlot>;
   /** Redacts every secret and token of the instance from server text. */
   readonly redact: Redactor;
   /** The fleet this instance joined: token requests go through its leases. */
@@ -331,14 +335,16 @@ export class CredentialSlot {
   }
 
   async #requestWithRetry(background: boolean): Promise<CachedGrant> {
-    const { config, inFlight } = this.#context;
+    const context = this.#context;
+    const { config } = context;
+    const inFlight = context.inFlight ??= new Set();
     const started = config.clock.now();
     let sentAt = started;
     const controller = new AbortController();
     const closeSignal = controller.signal;
     this.#controller = controller;
     inFlight.add(this);
-    if (this.#context.closeSignal.aborted) {
+    if (this.#context.closeSignal?.aborted) {
       controller.abort(this.#context.closeSignal.reason);
     }
     try {
@@ -378,11 +384,14 @@ export class CredentialSlot {
     } finally {
       this.#controller = undefined;
       inFlight.delete(this);
+      if (inFlight.size === 0 && context.inFlight === inFlight) {
+        context.inFlight = undefined;
+      }
     }
   }
 
   #ours(thrown: unknown): DualSecretAuthError {
-    if (this.#context.closeSignal.aborted) return new ClosedError();
+    if (this.#context.closeSignal?.aborted) return new ClosedError();
     if (thrown instanceof DualSecretAuthError) return thrown;
     return new TokenEndpointUnavailableError("unexpected failure", undefined, {
       cause: thrown,

@@ -10,15 +10,21 @@ import {
   authorizedFetch,
   type AuthorizedFetchContext,
 } from "./authorized_fetch.ts";
+import type { Clock } from "./clock.ts";
 import {
   type ConfigWarning,
   type CredentialInput,
   type DualSecretAuthOptions,
   resolveConfig,
   resolveCredentials,
+  type ResolvedConfig,
   type ResolvedCredential,
 } from "./config.ts";
-import { CredentialSlot, type CredentialState } from "./credential_slot.ts";
+import {
+  CredentialSlot,
+  type CredentialState,
+  type SlotContext,
+} from "./credential_slot.ts";
 import {
   AbortedError,
   AllCredentialsRejectedError,
@@ -29,15 +35,17 @@ import {
   UnknownCredentialError,
 } from "./errors.ts";
 import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
-import { createRedactor, credentialForms } from "./redact.ts";
+import { credentialForms, redactAll } from "./redact.ts";
 import {
+  type ActiveStore,
   type CachedGrant,
   createMemoryActiveStore,
   createMemoryTokenStore,
+  type TokenStore,
 } from "./store.ts";
 import { followSource } from "./sources/follow.ts";
 import type { Secret } from "./secret.ts";
-import type { FleetHandle, FleetSummary } from "./fleet/link.ts";
+import type { FleetHandle, FleetLink, FleetSummary } from "./fleet/link.ts";
 
 /** One credential in {@linkcode AuthStatus}. No secret, no token. */
 export interface CredentialStatus {
@@ -156,7 +164,7 @@ export interface DualSecretAuth extends AsyncDisposable {
  *
  * @example Two Genesys Cloud OAuth clients, blue active
  * ```ts
- * import { createDualSecretAuth } from "./dual_secret_auth.ts";
+ * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
  * await using auth = createDualSecretAuth({
  *   credentials: [
  *     { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
@@ -170,108 +178,185 @@ export interface DualSecretAuth extends AsyncDisposable {
 export function createDualSecretAuth(
   options: DualSecretAuthOptions,
 ): DualSecretAuth {
-  const warnings: ConfigWarning[] = [];
-  const config = resolveConfig(options, warnings);
-  const { clock } = config;
-  const fleetLink = options.fleet?.join({
-    tokenUrl: config.tokenUrl,
-    scope: config.scope,
-    credentials: config.credentials,
-    active: config.active,
-    tokensPerCredential: config.tokensPerCredential,
-    clock,
-    warn: (code, message, label) =>
-      emitWarning({ code, message, ...(label ? { label } : {}) }),
-    adoptSecret,
-  });
-  const tokenStore = fleetLink?.tokens ?? options.tokenStore ??
-    createMemoryTokenStore();
-  const activeStore = fleetLink?.active ?? options.activeStore ??
-    createMemoryActiveStore(config.active);
-  const closeController = new AbortController();
-  const background = new Set<Promise<unknown>>();
-  let slots = new Map<string, CredentialSlot>();
-  // Pool members of each credential; [0] is the credential's slot in `slots`.
-  let pools = new Map<string, CredentialSlot[]>();
-  let turn = 0;
-  let rotation: Promise<unknown> = Promise.resolve();
-  let closed = false;
-  let lastNow = clock.now();
-  let sharedAcquisition: Promise<string> | undefined;
-  let servedGrant: CachedGrant | undefined;
-  let servedToken: Promise<string> | undefined;
+  return Object.freeze(new Auth(options));
+}
 
-  const emit = (event: AuthEvent): void => {
+const inspect = Symbol.for("Deno.customInspect");
+
+/**
+ * The instance: one class, so its methods live once on the prototype rather
+ * than as closures per instance (about 60 B each).
+ */
+class Auth implements DualSecretAuth {
+  // The methods are own fields, so they work detached and through a wrapper
+  // (`Object.create(auth)`, as ./otel's instrument does, or
+  // `const { getAccessToken } = auth`), as closures did; the code stays on
+  // the prototype, one small arrow each.
+  readonly getAccessToken = (callOptions?: GetAccessTokenOptions) =>
+    this.#getAccessToken(callOptions);
+  readonly fetch = (input: RequestInfo | URL, init?: RequestInit) =>
+    this.#fetch(input, init);
+  readonly rotate = (rotateOptions: RotateOptions) =>
+    this.#rotate(rotateOptions);
+  readonly invalidate = (token?: string) => this.#invalidate(token);
+  readonly setCredentials = (list: readonly CredentialInput[]) =>
+    this.#setCredentials(list);
+  readonly status = () => this.#status();
+  readonly close = () => this.#close();
+  readonly [Symbol.asyncDispose] = this.close;
+  readonly [inspect] = () => this.#inspect();
+  readonly fleet?: FleetHandle;
+  readonly #onEvent: DualSecretAuthOptions["onEvent"];
+  readonly #config: ResolvedConfig;
+  readonly #clock: Clock;
+  readonly #fleetLink: FleetLink | undefined;
+  readonly #tokenStore: TokenStore;
+  readonly #activeStore: ActiveStore;
+  /** Made when first needed: the first `fetch` or `close()`. */
+  #closeController: AbortController | undefined;
+  readonly #slotContext: SlotContext;
+  /** What `fetch` needs, made by the first call (many users only get tokens). */
+  #fetchContext: AuthorizedFetchContext | undefined;
+  readonly #pooled: boolean;
+  readonly #follower: { stop(): Promise<void> } | undefined;
+  /** Background refreshes, created on the first one. */
+  #background: Set<Promise<unknown>> | undefined;
+  #slots = new Map<string, CredentialSlot>();
+  // Pool members of each credential ([0] is the credential's slot in
+  // `slots`); only with a pool (tokensPerCredential > 1), else the slots are
+  // the members.
+  #pools: Map<string, CredentialSlot[]> | undefined;
+  #turn = 0;
+  #rotation: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  #lastNow: number;
+  #sharedAcquisition: Promise<string> | undefined;
+  // The grant served last (unpooled), its slot and label, and until when it
+  // may be served without a refresh: the fast path's one store read.
+  #servedGrant: CachedGrant | undefined;
+  #servedToken: Promise<string> | undefined;
+  #servedLabel: string | undefined;
+  #servedSlot: CredentialSlot | undefined;
+  #servedUntil = 0;
+
+  constructor(options: DualSecretAuthOptions) {
+    const warnings: ConfigWarning[] = [];
+    const config = this.#config = resolveConfig(options, warnings);
+    this.#onEvent = options.onEvent;
+    const clock = this.#clock = config.clock;
+    this.#lastNow = clock.now();
+    const fleetLink = this.#fleetLink = options.fleet?.join({
+      tokenUrl: config.tokenUrl,
+      scope: config.scope,
+      credentials: config.credentials,
+      active: config.active,
+      tokensPerCredential: config.tokensPerCredential,
+      clock,
+      warn: (code, message, label) =>
+        this.#emitWarning({ code, message, ...(label ? { label } : {}) }),
+      adoptSecret: (label, clientId, clientSecret) =>
+        this.#adoptSecret(label, clientId, clientSecret),
+    });
+    const tokenStore = this.#tokenStore = fleetLink?.tokens ??
+      options.tokenStore ?? createMemoryTokenStore();
+    const activeStore = this.#activeStore = fleetLink?.active ??
+      options.activeStore ?? createMemoryActiveStore(config.active);
+    this.#pooled = config.tokensPerCredential > 1;
+    this.#slotContext = {
+      config,
+      store: tokenStore,
+      emit: (event) => this.#emit(event),
+      closeSignal: undefined,
+      // Set by the first request and dropped when none is in flight; named
+      // here so the object keeps its shape.
+      inFlight: undefined,
+      /** Every secret and token this instance holds, in every echoed form. */
+      redact: (text) => redactAll(text, this.#knownSecrets()),
+      fleet: fleetLink,
+    };
+    for (const credential of config.credentials) {
+      this.#slots.set(credential.label, this.#newSlot(credential));
+    }
+    if (this.#pooled) {
+      const pools = this.#pools = new Map();
+      for (const slot of this.#slots.values()) {
+        pools.set(slot.label, this.#newPool(slot));
+      }
+    }
+    warnings.forEach((warning) => this.#emitWarning(warning));
+    if (activeStore.get() === undefined) activeStore.set(config.active);
+    else this.#repairActive();
+    if (fleetLink) {
+      this.fleet = Object.freeze({
+        instanceId: options.fleet!.instanceId,
+        instances: () => fleetLink.instances(),
+      });
+    }
+    this.#follower = options.source
+      ? followSource(this, options.source, {
+        credentials: config.credentials,
+        active: config.active,
+      }, (warning) => this.#emitWarning(warning))
+      : undefined;
+  }
+
+  *#knownSecrets(): Generator<string> {
+    for (const [label, slot] of this.#slots) {
+      const { clientId, clientSecret } = slot.credential;
+      yield* credentialForms(clientId, clientSecret.reveal());
+      for (const member of this.#pools?.get(label) ?? [slot]) {
+        const token = this.#tokenStore.get(member.key)?.accessToken;
+        if (token !== undefined) yield token;
+      }
+    }
+  }
+
+  #emit(event: AuthEvent): void {
     try {
       // A listener's bug, thrown or rejected, must not break authentication
       // nor crash the process with an unhandled rejection.
-      const result: unknown = options.onEvent?.(event);
+      const result: unknown = this.#onEvent?.(event);
       if (result instanceof Promise) result.catch(() => undefined);
     } catch {
       // Dropped, as above.
     }
-  };
-  /** Every secret and token this instance holds, in every echoed form. */
-  const redact = createRedactor(function* () {
-    for (const [label, slot] of slots) {
-      const { clientId, clientSecret } = slot.credential;
-      yield* credentialForms(clientId, clientSecret.reveal());
-      for (const member of pools.get(label) ?? [slot]) {
-        const token = tokenStore.get(member.key)?.accessToken;
-        if (token !== undefined) yield token;
-      }
-    }
-  });
-  const inFlight = new Set<CredentialSlot>();
-  const slotContext = {
-    config,
-    store: tokenStore,
-    emit,
-    closeSignal: closeController.signal,
-    inFlight,
-    redact,
-    fleet: fleetLink,
-  };
-  const newSlot = (credential: ResolvedCredential) =>
-    new CredentialSlot(credential, slotContext);
-  const newPool = (first: CredentialSlot) => [
-    first,
-    ...Array.from(
-      { length: config.tokensPerCredential - 1 },
-      (_, i) => new CredentialSlot(first.credential, slotContext, i + 1),
-    ),
-  ];
-  const pooled = config.tokensPerCredential > 1;
-  const allPoolIndexes = Array.from(
-    { length: config.tokensPerCredential },
-    (_, i) => i,
-  );
-
-  for (const credential of config.credentials) {
-    slots.set(credential.label, newSlot(credential));
   }
-  for (const slot of slots.values()) pools.set(slot.label, newPool(slot));
-  warnings.forEach(emitWarning);
-  if (activeStore.get() === undefined) activeStore.set(config.active);
-  else repairActive();
 
-  function emitWarning(warning: ConfigWarning): void {
-    emit({ type: "warning", ...warning });
+  #emitWarning(warning: ConfigWarning): void {
+    this.#emit({ type: "warning", ...warning });
+  }
+
+  #newSlot(credential: ResolvedCredential): CredentialSlot {
+    return new CredentialSlot(credential, this.#slotContext);
+  }
+
+  #newPool(first: CredentialSlot): CredentialSlot[] {
+    const pool = [first];
+    for (let i = 1; i < this.#config.tokensPerCredential; i++) {
+      pool.push(new CredentialSlot(first.credential, this.#slotContext, i));
+    }
+    return pool;
+  }
+
+  #track(promise: Promise<unknown>): void {
+    const background = this.#background ??= new Set();
+    const tracked = promise.finally(() => background.delete(tracked));
+    background.add(tracked);
   }
 
   /**
    * The active label, read only: the active store's, or, when it names no
-   * configured credential, the one {@linkcode repairActive} would pick.
+   * configured credential, the one {@linkcode Auth.#repairActive} would pick.
    */
-  function activeLabel(): string {
-    const label = activeStore.get();
-    return label !== undefined && slots.has(label)
+  #activeLabel(): string {
+    const label = this.#activeStore.get();
+    return label !== undefined && this.#slots.has(label)
       ? label
-      : fallbackSlot().label;
+      : this.#fallbackSlot().label;
   }
 
-  function fallbackSlot(): CredentialSlot {
-    return pickStandby(undefined) ?? slots.values().next().value!;
+  #fallbackSlot(): CredentialSlot {
+    return this.#pickStandby(undefined) ?? this.#slots.values().next().value!;
   }
 
   /**
@@ -279,148 +364,219 @@ export function createDualSecretAuth(
    * (a shared store written by another configuration), writes the fallback
    * there and says so with a warning. Only the serving path repairs.
    */
-  function repairActive(): CredentialSlot {
-    const label = activeStore.get();
-    const slot = label === undefined ? undefined : slots.get(label);
+  #repairActive(): CredentialSlot {
+    const label = this.#activeStore.get();
+    const slot = label === undefined ? undefined : this.#slots.get(label);
     if (slot !== undefined) return slot;
-    const fallback = fallbackSlot();
-    activeStore.set(fallback.label);
-    emitWarning({
+    const fallback = this.#fallbackSlot();
+    this.#activeStore.set(fallback.label);
+    this.#emitWarning({
       code: "ACTIVE_UNKNOWN",
       label: fallback.label,
       message: `The active store named "${label}", which is not configured (${
-        [...slots.keys()].join(", ")
+        [...this.#slots.keys()].join(", ")
       }); "${fallback.label}" is active now. Check what writes the shared active store.`,
     });
     return fallback;
   }
 
-  function getAccessToken(
-    callOptions?: GetAccessTokenOptions,
-  ): Promise<string> {
+  #getAccessToken(callOptions?: GetAccessTokenOptions): Promise<string> {
     try {
-      if (closed) throw new ClosedError();
+      if (this.#closed) throw new ClosedError();
       const signal = callOptions?.signal;
       if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
-      const now = clock.now();
-      if (now < lastNow) onClockWentBack(lastNow - now);
-      lastNow = now;
-      const label = activeStore.get() ?? "";
+      const now = this.#clock.now();
+      if (now < this.#lastNow) this.#onClockWentBack(this.#lastNow - now);
+      this.#lastNow = now;
+      const label = this.#activeStore.get() ?? "";
+      if (label === this.#servedLabel) {
+        // The grant served last, still in the store, before its refresh
+        // time: its slot checked its expiry and client id when it was served.
+        const slot = this.#servedSlot!;
+        if (
+          now < this.#servedUntil && slot.rejection === undefined &&
+          this.#tokenStore.get(slot.key) === this.#servedGrant
+        ) {
+          if (this.#fleetLink !== undefined) this.#fleetLink.used(label, now);
+          return this.#servedToken!;
+        }
+      }
       // Without a pool the credential's slot serves: no pool lookup here.
-      const slot = pooled ? servingSlot(label) : slots.get(label);
+      const slot = this.#pooled
+        ? this.#servingSlot(label)
+        : this.#slots.get(label);
       const grant = slot?.servable(now);
       if (grant !== undefined && !slot!.needsRefresh(now, grant)) {
-        if (fleetLink !== undefined) fleetLink.used(label, now);
+        if (this.#fleetLink !== undefined) this.#fleetLink.used(label, now);
         // One settled promise per grant, shared by every caller it serves.
-        if (grant !== servedGrant) {
-          servedGrant = grant;
-          servedToken = Promise.resolve(grant.accessToken);
+        if (grant !== this.#servedGrant) {
+          this.#servedGrant = grant;
+          this.#servedToken = Promise.resolve(grant.accessToken);
         }
-        return servedToken!;
+        if (!this.#pooled) {
+          this.#servedLabel = label;
+          this.#servedSlot = slot;
+          this.#servedUntil = Math.min(grant.refreshAt, grant.expiresAt);
+        }
+        return this.#servedToken!;
       }
-      if (signal !== undefined) return acquire(signal, slot);
+      if (signal !== undefined) return this.#acquire(signal, slot);
       // Waiters without a signal share one acquisition: a cold herd costs
       // one promise, not one async frame per caller.
-      if (sharedAcquisition === undefined) {
-        const acquisition = acquire(undefined, slot).finally(() => {
-          if (sharedAcquisition === acquisition) sharedAcquisition = undefined;
+      if (this.#sharedAcquisition === undefined) {
+        const acquisition = this.#acquire(undefined, slot).finally(() => {
+          if (this.#sharedAcquisition === acquisition) {
+            this.#sharedAcquisition = undefined;
+          }
         });
-        sharedAcquisition = acquisition;
+        this.#sharedAcquisition = acquisition;
       }
-      return sharedAcquisition;
+      return this.#sharedAcquisition;
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
+  #fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    return authorizedFetch(
+      this.#fetchContext ??= this.#newFetchContext(),
+      input,
+      init,
+    );
+  }
+
+  /** The signal aborted by `close()`, made (and given to the slots) on first use. */
+  #closeSignal(): AbortSignal {
+    if (this.#closeController === undefined) {
+      this.#closeController = new AbortController();
+      this.#slotContext.closeSignal = this.#closeController.signal;
+    }
+    return this.#closeController.signal;
+  }
+
+  #newFetchContext(): AuthorizedFetchContext {
+    const config = this.#config;
+    return {
+      getAccessToken: (callOptions) => this.getAccessToken(callOptions),
+      invalidate: (token) => this.invalidate(token),
+      fetch: config.fetch,
+      closeSignal: this.#closeSignal(),
+      ...(config.apiRateLimit === false ? {} : {
+        clock: this.#clock,
+        rateLimit: config.apiRateLimit,
+        emit: this.#slotContext.emit,
+      }),
+    };
+  }
+
   /** Forgets the promises shared among callers, so none outlives its grant. */
-  function dropSharedPromises(): void {
-    sharedAcquisition = undefined;
-    servedGrant = undefined;
-    servedToken = undefined;
+  #dropSharedPromises(): void {
+    this.#sharedAcquisition = undefined;
+    this.#servedGrant = undefined;
+    this.#servedToken = undefined;
+    this.#servedLabel = undefined;
+    this.#servedSlot = undefined;
+    this.#servedUntil = 0;
   }
 
   /** The pool member that serves the next call: in turn over this instance's share of the pool. */
-  function servingSlot(label: string): CredentialSlot | undefined {
-    const pool = pools.get(label);
-    if (pool === undefined || pool.length === 1) return pool?.[0];
-    const indexes = fleetLink?.slotsOf(label) ?? allPoolIndexes;
-    return pool[indexes[turn++ % indexes.length]] ?? pool[0];
+  #servingSlot(label: string): CredentialSlot | undefined {
+    const pool = this.#pools?.get(label);
+    if (pool === undefined) return this.#slots.get(label);
+    const indexes = this.#fleetLink?.slotsOf(label) ?? allIndexes(pool.length);
+    return pool[indexes[this.#turn++ % indexes.length]] ?? pool[0];
+  }
+
+  /** Every pool member (without a pool, every slot). */
+  #members(): CredentialSlot[] {
+    return this.#pools === undefined
+      ? [...this.#slots.values()]
+      : [...this.#pools.values()].flat();
   }
 
   /** Whether a slot still belongs to the configured credentials (not replaced). */
-  function isCurrent(slot: CredentialSlot): boolean {
-    return pools.get(slot.label)?.[slot.poolIndex] === slot;
+  #isCurrent(slot: CredentialSlot): boolean {
+    return (this.#pools === undefined
+      ? this.#slots.get(slot.label)
+      : this.#pools.get(slot.label)?.[slot.poolIndex]) === slot;
   }
 
   /** A credential's rejected pool member, if any: the credential stands rejected. */
-  function rejectedMember(label: string): CredentialSlot | undefined {
-    const pool = pools.get(label);
-    if (pool === undefined || pool.length === 1) {
-      return pool?.[0].rejection ? pool[0] : undefined;
+  #rejectedMember(label: string): CredentialSlot | undefined {
+    const pool = this.#pools?.get(label);
+    if (pool === undefined) {
+      const slot = this.#slots.get(label);
+      return slot?.rejection ? slot : undefined;
     }
     return pool.find((slot) => slot.rejection);
   }
 
   /** A credential's rejection, if any of its pool members was rejected. */
-  function rejectionOf(label: string): CredentialRejectedError | undefined {
-    return rejectedMember(label)?.rejection;
+  #rejectionOf(label: string): CredentialRejectedError | undefined {
+    return this.#rejectedMember(label)?.rejection;
   }
 
   /**
    * Expiry times are wall-clock times; after the clock steps back they would
    * outlive the server's view of the tokens, so every cached token goes.
    */
-  function onClockWentBack(byMs: number): void {
-    invalidate();
-    emitWarning({
+  #onClockWentBack(byMs: number): void {
+    this.invalidate();
+    this.#emitWarning({
       code: "CLOCK_WENT_BACK",
       message:
         `The clock went back by ${byMs} ms; cached tokens were dropped and will be requested again.`,
     });
   }
 
-  async function acquire(
+  #used(label: string, now: number): void {
+    if (this.#fleetLink !== undefined) this.#fleetLink.used(label, now);
+  }
+
+  async #acquire(
     signal: AbortSignal | undefined,
     chosen?: CredentialSlot,
   ): Promise<string> {
+    const clock = this.#clock;
     // Each lap either returns or fails one credential over; a token that
     // expired on its way here (a clock jump, a tiny lifetime) costs a lap too.
-    for (let lap = 0; lap <= slots.size + 2; lap++) {
-      if (closed) throw new ClosedError();
-      const active = repairActive();
+    for (let lap = 0; lap <= this.#slots.size + 2; lap++) {
+      if (this.#closed) throw new ClosedError();
+      const active = this.#repairActive();
       // The first lap keeps the pool member the fast path chose, so the pool
       // is handed out in turn; a rejected member speaks for its credential.
       const member = lap === 0 && chosen?.label === active.label &&
-          isCurrent(chosen)
+          this.#isCurrent(chosen)
         ? chosen
-        : servingSlot(active.label) ?? active;
-      const slot = rejectedMember(member.label) ?? member;
+        : this.#servingSlot(active.label) ?? active;
+      const slot = this.#rejectedMember(member.label) ?? member;
       const now = clock.now();
       const cached = slot.servable(now);
       if (cached !== undefined) {
         if (slot.needsRefresh(now, cached)) {
-          refreshAhead(slot, now);
-          warmStandby(slot, now);
+          this.#refreshAhead(slot, now);
+          this.#warmStandby(slot, now);
         }
-        if (fleetLink !== undefined) fleetLink.used(slot.label, now);
+        this.#used(slot.label, now);
         return cached.accessToken;
       }
       try {
-        const grant = slot.rejection ? probeOrFail(slot, now) : slot.acquire();
+        const grant = slot.rejection
+          ? this.#probeOrFail(slot, now)
+          : slot.acquire();
         const fresh = await abortable(grant, signal);
         // A credential removed meanwhile must not serve; the next lap picks
         // from the current list.
-        if (clock.now() < fresh.expiresAt && isCurrent(slot)) {
-          warmStandby(slot, clock.now());
-          if (fleetLink !== undefined) fleetLink.used(slot.label, clock.now());
+        if (clock.now() < fresh.expiresAt && this.#isCurrent(slot)) {
+          this.#warmStandby(slot, clock.now());
+          this.#used(slot.label, clock.now());
           return fresh.accessToken;
         }
       } catch (error) {
         if (!(error instanceof CredentialRejectedError)) throw error;
         // A credential replaced while its request was in flight: its
         // successor gets its own request on the next lap.
-        if (isCurrent(slot)) failover(slot, error);
+        if (this.#isCurrent(slot)) this.#failover(slot, error);
       }
     }
     throw new TokenEndpointUnavailableError(
@@ -435,22 +591,21 @@ export function createDualSecretAuth(
    * active one first; one in flight is joined). A probe that succeeds on
    * another credential makes it active.
    */
-  function probeOrFail(
-    slot: CredentialSlot,
-    now: number,
-  ): Promise<CachedGrant> {
+  #probeOrFail(slot: CredentialSlot, now: number): Promise<CachedGrant> {
     const rejection = slot.rejection!;
-    if (pickStandby(slot.label) !== undefined) return Promise.reject(rejection);
-    const others = [...slots.values()].filter((other) => other !== slot);
+    if (this.#pickStandby(slot.label) !== undefined) {
+      return Promise.reject(rejection);
+    }
+    const others = [...this.#slots.values()].filter((other) => other !== slot);
     for (const candidate of [slot, ...others]) {
       const probe = candidate.probe(now);
       if (probe === undefined) continue;
       if (candidate === slot) return probe;
       return probe.then((grant) => {
-        if (slots.get(candidate.label) === candidate) {
-          activeStore.set(candidate.label);
-          fleetLink?.failedOver(candidate.label);
-          emit({
+        if (this.#slots.get(candidate.label) === candidate) {
+          this.#activeStore.set(candidate.label);
+          this.#fleetLink?.failedOver(candidate.label);
+          this.#emit({
             type: "failover",
             from: slot.label,
             to: candidate.label,
@@ -460,20 +615,21 @@ export function createDualSecretAuth(
         return grant;
       });
     }
-    return Promise.reject(allRejected(rejection));
+    return Promise.reject(this.#allRejected(rejection));
   }
 
-  function allRejected(cause: unknown): AllCredentialsRejectedError {
-    const now = clock.now();
-    const probes = [...slots.values()]
+  #allRejected(cause: unknown): AllCredentialsRejectedError {
+    const now = this.#clock.now();
+    const slots = [...this.#slots.values()];
+    const probes = slots
       .map((slot) => slot.nextProbeAt)
       .filter((at): at is number => at !== undefined);
     return new AllCredentialsRejectedError(
-      [...slots.values()].map((slot) => ({
+      slots.map((slot) => ({
         label: slot.label,
         state: slot.state(now),
-        oauthError: rejectionOf(slot.label)?.oauthError,
-        status: rejectionOf(slot.label)?.status,
+        oauthError: this.#rejectionOf(slot.label)?.oauthError,
+        status: this.#rejectionOf(slot.label)?.status,
       })),
       { cause },
       probes.length === 0 ? undefined : { at: Math.min(...probes), now },
@@ -485,46 +641,44 @@ export function createDualSecretAuth(
    * refreshed along with the active one's, so a failover serves at once.
    * Its failures are only recorded (a rejection marks it, as any would).
    */
-  function warmStandby(active: CredentialSlot, now: number): void {
-    if (!config.warmStandby || closed) return;
-    const standby = pickStandby(active.label);
+  #warmStandby(active: CredentialSlot, now: number): void {
+    if (!this.#config.warmStandby || this.#closed) return;
+    const standby = this.#pickStandby(active.label);
     if (standby === undefined || !standby.needsRefresh(now)) return;
     const refresh = standby.refreshAhead(now);
     if (refresh === undefined) return;
-    const tracked = refresh.catch(() => undefined)
-      .finally(() => background.delete(tracked));
-    background.add(tracked);
+    this.#track(refresh.catch(() => undefined));
   }
 
-  function refreshAhead(slot: CredentialSlot, now: number): void {
+  #refreshAhead(slot: CredentialSlot, now: number): void {
     const refresh = slot.refreshAhead(now);
     if (refresh === undefined) return;
-    const tracked = refresh.catch((error) => {
+    this.#track(refresh.catch((error) => {
       // Transient failures keep the still-valid token in service; a
       // rejection moves traffic to a standby before the token runs out.
       if (
-        error instanceof CredentialRejectedError && !closed &&
-        isCurrent(slot)
+        error instanceof CredentialRejectedError && !this.#closed &&
+        this.#isCurrent(slot)
       ) {
         try {
-          failover(slot, error);
+          this.#failover(slot, error);
         } catch {
           // Every credential rejected: callers learn it once the token expires.
         }
       }
-    }).finally(() => background.delete(tracked));
-    background.add(tracked);
+    }));
   }
 
-  function failover(from: CredentialSlot, error: CredentialRejectedError) {
-    if (activeStore.get() !== from.label && slots.has(activeStore.get()!)) {
+  #failover(from: CredentialSlot, error: CredentialRejectedError): void {
+    const current = this.#activeStore.get();
+    if (current !== from.label && this.#slots.has(current!)) {
       return; // Another caller already moved traffic on.
     }
-    const next = pickStandby(from.label);
-    if (next === undefined) throw allRejected(error);
-    activeStore.set(next.label);
-    fleetLink?.failedOver(next.label);
-    emit({
+    const next = this.#pickStandby(from.label);
+    if (next === undefined) throw this.#allRejected(error);
+    this.#activeStore.set(next.label);
+    this.#fleetLink?.failedOver(next.label);
+    this.#emit({
       type: "failover",
       from: from.label,
       to: next.label,
@@ -533,35 +687,35 @@ export function createDualSecretAuth(
   }
 
   /** The healthiest credential that is not rejected: one with a token first, then one that has not failed, then configured order. */
-  function pickStandby(
-    exclude: string | undefined,
-  ): CredentialSlot | undefined {
-    const now = clock.now();
+  #pickStandby(exclude: string | undefined): CredentialSlot | undefined {
+    const now = this.#clock.now();
     const rank = (slot: CredentialSlot) =>
       slot.servable(now) ? 0 : slot.lastError ? 2 : 1;
-    return [...slots.values()]
-      .filter((slot) => slot.label !== exclude && !rejectionOf(slot.label))
+    return [...this.#slots.values()]
+      .filter((slot) =>
+        slot.label !== exclude && !this.#rejectionOf(slot.label)
+      )
       .sort((a, b) => rank(a) - rank(b))[0];
   }
 
-  function rotate(rotateOptions: RotateOptions): Promise<RotationResult> {
+  #rotate(rotateOptions: RotateOptions): Promise<RotationResult> {
     const signal = rotateOptions?.signal;
     if (signal?.aborted) {
       return Promise.reject(new AbortedError({ cause: signal.reason }));
     }
-    const run = rotation.then(() => rotateNow(rotateOptions));
-    rotation = run.catch(() => undefined);
+    const run = this.#rotation.then(() => this.#rotateNow(rotateOptions));
+    this.#rotation = run.catch(() => undefined);
     return run;
   }
 
-  async function rotateNow({ to, signal }: RotateOptions) {
-    if (closed) throw new ClosedError();
+  async #rotateNow({ to, signal }: RotateOptions): Promise<RotationResult> {
+    if (this.#closed) throw new ClosedError();
     if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
-    const target = slots.get(to);
+    const target = this.#slots.get(to);
     if (target === undefined) {
-      throw new UnknownCredentialError(to, [...slots.keys()]);
+      throw new UnknownCredentialError(to, [...this.#slots.keys()]);
     }
-    const from = activeLabel();
+    const from = this.#activeLabel();
     let grant;
     try {
       grant = await abortable(target.verify(), signal);
@@ -570,70 +724,85 @@ export function createDualSecretAuth(
       if (error instanceof AbortedError) throw error;
       throw new RotationFailedError(from, to, { cause: error });
     }
-    if (slots.get(to) !== target) {
+    if (this.#slots.get(to) !== target) {
       throw new RotationFailedError(from, to, {
-        cause: new UnknownCredentialError(to, [...slots.keys()]),
+        cause: new UnknownCredentialError(to, [...this.#slots.keys()]),
       });
     }
     // The proof clears the credential's rejection: pool members rejected
     // before it start afresh.
-    const pool = pools.get(to)!;
+    const pool = this.#pools?.get(to) ?? [];
     for (let i = 1; i < pool.length; i++) {
       if (pool[i].rejection) {
         pool[i].retire();
-        pool[i] = new CredentialSlot(target.credential, slotContext, i);
+        pool[i] = new CredentialSlot(target.credential, this.#slotContext, i);
       }
     }
-    activeStore.set(to);
-    await fleetLink?.rotated(to);
-    emit({ type: "rotated", from, to });
+    this.#activeStore.set(to);
+    await this.#fleetLink?.rotated(to);
+    this.#emit({ type: "rotated", from, to });
     return { from, to, expiresAt: grant.expiresAt };
   }
 
-  function invalidate(token?: string): void {
-    dropSharedPromises();
-    for (const pool of pools.values()) {
-      for (const slot of pool) {
-        if (
-          token === undefined || tokenStore.get(slot.key)?.accessToken === token
-        ) {
-          slot.invalidate();
-        }
+  #invalidate(token?: string): void {
+    this.#dropSharedPromises();
+    for (const slot of this.#members()) {
+      if (
+        token === undefined ||
+        this.#tokenStore.get(slot.key)?.accessToken === token
+      ) {
+        slot.invalidate();
       }
     }
   }
 
-  function setCredentials(list: readonly CredentialInput[]): void {
-    if (closed) throw new ClosedError();
+  #setCredentials(list: readonly CredentialInput[]): void {
+    if (this.#closed) throw new ClosedError();
     const newWarnings: ConfigWarning[] = [];
     const credentials = resolveCredentials(list, newWarnings);
+    const slots = this.#slots;
+    const pools = this.#pools;
     const next = new Map<string, CredentialSlot>();
     for (const credential of credentials) {
       const current = slots.get(credential.label);
       const unchanged = current !== undefined &&
         current.credential.clientId === credential.clientId &&
         current.credential.clientSecret.equals(credential.clientSecret);
-      next.set(credential.label, unchanged ? current : newSlot(credential));
-    }
-    const nextPools = new Map<string, CredentialSlot[]>();
-    for (const [label, slot] of next) {
-      nextPools.set(
-        label,
-        slots.get(label) === slot ? pools.get(label)! : newPool(slot),
+      next.set(
+        credential.label,
+        unchanged ? current : this.#newSlot(credential),
       );
     }
-    for (const [label, pool] of pools) {
-      if (nextPools.get(label) !== pool) pool.forEach((slot) => slot.retire());
+    if (pools === undefined) {
+      for (const [label, slot] of slots) {
+        if (next.get(label) !== slot) slot.retire();
+      }
+    } else {
+      const nextPools = new Map<string, CredentialSlot[]>();
+      for (const [label, slot] of next) {
+        nextPools.set(
+          label,
+          slots.get(label) === slot ? pools.get(label)! : this.#newPool(slot),
+        );
+      }
+      for (const [label, pool] of pools) {
+        if (nextPools.get(label) !== pool) {
+          pool.forEach((slot) => slot.retire());
+        }
+      }
+      this.#pools = nextPools;
     }
-    slots = next;
-    pools = nextPools;
-    fleetLink?.credentialsChanged(credentials);
-    newWarnings.forEach(emitWarning);
-    const active = activeStore.get();
-    if (active === undefined || !slots.has(active)) {
-      const replacement = pickStandby(undefined) ?? [...slots.values()][0];
-      activeStore.set(replacement.label);
-      emitWarning({
+    this.#slots = next;
+    // The fast path's slot may be one just replaced.
+    this.#servedLabel = undefined;
+    this.#servedSlot = undefined;
+    this.#fleetLink?.credentialsChanged(credentials);
+    newWarnings.forEach((warning) => this.#emitWarning(warning));
+    const active = this.#activeStore.get();
+    if (active === undefined || !next.has(active)) {
+      const replacement = this.#pickStandby(undefined) ?? [...next.values()][0];
+      this.#activeStore.set(replacement.label);
+      this.#emitWarning({
         code: "ACTIVE_REMOVED",
         label: replacement.label,
         message:
@@ -647,37 +816,38 @@ export function createDualSecretAuth(
    * its own (an instance of just that credential, public methods only), then
    * put in place with setCredentials. A failed proof changes nothing.
    */
-  async function adoptSecret(
+  async #adoptSecret(
     label: string,
     clientId: string,
     clientSecret: Secret,
   ): Promise<void> {
-    const before = slots.get(label);
+    const before = this.#slots.get(label);
     if (before === undefined || before.credential.clientId !== clientId) {
-      throw new UnknownCredentialError(label, [...slots.keys()]);
+      throw new UnknownCredentialError(label, [...this.#slots.keys()]);
     }
+    const config = this.#config;
     // No `await using`: the bundle runs on Node 20.
     const probe = createDualSecretAuth({
       credentials: [{ label, clientId, clientSecret }],
       tokenUrl: config.tokenUrl,
       ...(config.scope === undefined ? {} : { scope: config.scope }),
       fetch: config.fetch,
-      clock,
+      clock: this.#clock,
       requestTimeoutMs: config.requestTimeoutMs,
-      ...(options.retry === undefined ? {} : { retry: options.retry }),
+      retry: config.retry,
     });
     try {
       await probe.getAccessToken();
     } finally {
       await probe.close();
     }
-    if (closed) throw new ClosedError();
-    if (slots.get(label) !== before) {
+    if (this.#closed) throw new ClosedError();
+    if (this.#slots.get(label) !== before) {
       // Replaced meanwhile (setCredentials): the fleet looks again next poll.
-      throw new UnknownCredentialError(label, [...slots.keys()]);
+      throw new UnknownCredentialError(label, [...this.#slots.keys()]);
     }
-    setCredentials(
-      [...slots.values()].map((slot) =>
+    this.#setCredentials(
+      [...this.#slots.values()].map((slot) =>
         slot.label === label ? { label, clientId, clientSecret } : {
           label: slot.label,
           clientId: slot.credential.clientId,
@@ -687,11 +857,11 @@ export function createDualSecretAuth(
     );
   }
 
-  function status(): AuthStatus {
-    const now = clock.now();
+  #status(): AuthStatus {
+    const now = this.#clock.now();
     return {
-      active: activeLabel(),
-      credentials: [...slots.values()].map((slot) => {
+      active: this.#activeLabel(),
+      credentials: [...this.#slots.values()].map((slot) => {
         const grant = slot.servable(now);
         return {
           label: slot.label,
@@ -701,67 +871,48 @@ export function createDualSecretAuth(
           ...(slot.lastError ? { lastError: slot.lastError } : {}),
         };
       }),
-      ...(fleetLink ? { fleet: fleetLink.summary() } : {}),
+      ...(this.#fleetLink ? { fleet: this.#fleetLink.summary() } : {}),
     };
   }
 
-  async function close(): Promise<void> {
-    if (closed) return;
-    await follower?.stop();
-    closed = true;
-    dropSharedPromises();
-    closeController.abort(new ClosedError());
+  async #close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#follower?.stop();
+    this.#closed = true;
+    this.#dropSharedPromises();
+    const reason = new ClosedError();
+    this.#closeSignal();
+    this.#closeController!.abort(reason);
+    // API calls with a caller's signal follow it through their own
+    // controller (see authorizedFetch): abort those too.
+    for (const call of this.#fetchContext?.linked ?? []) call.abort(reason);
     // A fleet member leaving first ends waits on the fleet's leases, so
     // they do not hold close() up.
-    const leaving = fleetLink?.close();
-    const pending = [...inFlight].map((slot) => {
+    const leaving = this.#fleetLink?.close();
+    const pending = [...this.#slotContext.inFlight ?? []].map((slot) => {
       const request = slot.inflight;
       slot.abort(new ClosedError());
       return request;
     });
-    const waiting = [...pools.values()].flat().map((slot) => slot.inflight);
-    await Promise.allSettled([...pending, ...waiting, ...background, rotation]);
+    const waiting = this.#members().map((slot) => slot.inflight);
+    await Promise.allSettled([
+      ...pending,
+      ...waiting,
+      ...(this.#background ?? []),
+      this.#rotation,
+    ]);
     await leaving;
   }
 
-  const fetchContext: AuthorizedFetchContext = {
-    getAccessToken,
-    invalidate,
-    fetch: config.fetch,
-    closeSignal: closeController.signal,
-    ...(config.apiRateLimit === false
-      ? {}
-      : { clock, rateLimit: config.apiRateLimit, emit }),
-  };
-  const auth: DualSecretAuth = {
-    getAccessToken,
-    fetch: (input, init) => authorizedFetch(fetchContext, input, init),
-    rotate,
-    invalidate,
-    setCredentials,
-    status,
-    close,
-    [Symbol.asyncDispose]: close,
-    ...(fleetLink
-      ? {
-        fleet: Object.freeze({
-          instanceId: options.fleet!.instanceId,
-          instances: () => fleetLink.instances(),
-        }),
-      }
-      : {}),
-  };
-  const follower = options.source
-    ? followSource(auth, options.source, {
-      credentials: config.credentials,
-      active: config.active,
-    }, emitWarning)
-    : undefined;
-  Object.defineProperty(auth, Symbol.for("Deno.customInspect"), {
-    value: () =>
-      `DualSecretAuth { active: "${activeStore.get()}", credentials: [${
-        [...slots.keys()].map((label) => `"${label}"`).join(", ")
-      }]${closed ? ", closed" : ""} }`,
-  });
-  return Object.freeze(auth);
+  #inspect(): string {
+    return `DualSecretAuth { active: "${this.#activeStore.get()}", credentials: [${
+      [...this.#slots.keys()].map((label) => `"${label}"`).join(", ")
+    }]${this.#closed ? ", closed" : ""} }`;
+  }
+}
+
+/** 0 … length - 1, one array per pool size. */
+const indexesBySize: number[][] = [];
+function allIndexes(length: number): number[] {
+  return indexesBySize[length] ??= Array.from({ length }, (_, i) => i);
 }

@@ -92,18 +92,28 @@ export function credentialForms(clientId: string, secret: string): string[] {
  * @returns The redactor.
  */
 export function createRedactor(needles: () => Iterable<string>): Redactor {
-  return (text) => {
-    const list = [...needles()].filter((n) => n.length > 0)
-      // Longest first, so a secret inside its own encoding goes whole.
-      .sort((a, b) => b.length - a.length);
-    if (list.length === 0) return text;
-    const pattern = new RegExp(
-      list.map((n) => n.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")).join("|"),
-      // Percent-encodings may come back in either hex case.
-      "gi",
-    );
-    return text.replace(pattern, REDACTED);
-  };
+  return (text) => redactAll(text, needles());
+}
+
+/**
+ * Replaces every one of `needles` in `text` (case-insensitively, longest
+ * first) with {@linkcode REDACTED}; what a {@linkcode Redactor} does.
+ *
+ * @param text The text to scrub.
+ * @param needles The values to take out; empty ones are ignored.
+ * @returns The text without them.
+ */
+export function redactAll(text: string, needles: Iterable<string>): string {
+  const list = [...needles].filter((n) => n.length > 0)
+    // Longest first, so a secret inside its own encoding goes whole.
+    .sort((a, b) => b.length - a.length);
+  if (list.length === 0) return text;
+  const pattern = new RegExp(
+    list.map((n) => n.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")).join("|"),
+    // Percent-encodings may come back in either hex case.
+    "gi",
+  );
+  return text.replace(pattern, REDACTED);
 }
 
 /**

@@ -68,19 +68,29 @@ export interface ActiveStore {
  *
  * @example
  * ```ts
- * import { createMemoryTokenStore } from "./store.ts";
+ * import { createMemoryTokenStore } from "@rotating/dual-secret-auth";
  * const store = createMemoryTokenStore();
  * store.set("blue", { accessToken: "t", expiresAt: 2, refreshAt: 1, clientId: "c" });
  * if (store.get("blue")?.accessToken !== "t") throw new Error();
  * ```
  */
 export function createMemoryTokenStore(): TokenStore {
-  const grants = new Map<string, CachedGrant>();
-  return {
-    get: (label) => grants.get(label),
-    set: (label, grant) => void grants.set(label, grant),
-    delete: (label) => void grants.delete(label),
-  };
+  return new MemoryTokenStore();
+}
+
+// Classes, so the methods live once on the prototype, not as closures per
+// instance; the private field keeps the map out of reach as a closure did.
+class MemoryTokenStore implements TokenStore {
+  readonly #grants = new Map<string, CachedGrant>();
+  get(label: string): CachedGrant | undefined {
+    return this.#grants.get(label);
+  }
+  set(label: string, grant: CachedGrant): void {
+    this.#grants.set(label, grant);
+  }
+  delete(label: string): void {
+    this.#grants.delete(label);
+  }
 }
 
 /**
@@ -91,16 +101,25 @@ export function createMemoryTokenStore(): TokenStore {
  *
  * @example
  * ```ts
- * import { createMemoryActiveStore } from "./store.ts";
+ * import { createMemoryActiveStore } from "@rotating/dual-secret-auth";
  * const active = createMemoryActiveStore("blue");
  * active.set("green");
  * if (active.get() !== "green") throw new Error();
  * ```
  */
 export function createMemoryActiveStore(initial?: string): ActiveStore {
-  let active = initial;
-  return {
-    get: () => active,
-    set: (label) => void (active = label),
-  };
+  return new MemoryActiveStore(initial);
+}
+
+class MemoryActiveStore implements ActiveStore {
+  #active: string | undefined;
+  constructor(initial: string | undefined) {
+    this.#active = initial;
+  }
+  get(): string | undefined {
+    return this.#active;
+  }
+  set(label: string): void {
+    this.#active = label;
+  }
 }

@@ -571,13 +571,15 @@ Deno.test("abort follows one rule", async (t) => {
     "close() aborts auth.fetch calls in flight with ClosedError",
     async () => {
       const { auth, endpoint } = setup();
-      const replies = [deferred(), deferred()];
+      const replies = [deferred(), deferred(), deferred()];
       endpoint.queueApi(...replies);
       const pending = [
         auth.fetch(`${endpoint.apiUrl}/a`),
         auth.fetch(`${endpoint.apiUrl}/b`, {
           signal: new AbortController().signal,
         }),
+        // A Request always carries a signal of its own.
+        auth.fetch(new Request(`${endpoint.apiUrl}/c`)),
       ].map((p) => p.catch((e) => e));
       await Promise.all(replies.map((r) => r.started));
       await auth.close();
