@@ -6,7 +6,12 @@
  * Then the fleet-mode measurements (bench/scenarios/fleet.ts: this module
  * only, 16 processes) into `fleet.md` and `fleet.json`, unless `--skip-fleet`.
  *
- * Usage: `deno run -A --v8-flags=--expose-gc bench/run.ts [--runs 5] [--quick] [--skip-fleet] [--out DIR]`
+ * Then the scheduled rotation (bench/scenarios/schedule.ts: 6 processes, two
+ * schedulers, 3 full cycles) into `schedule.md` and `schedule.json`, unless
+ * `--skip-schedule` or `--quick` (it runs for cycles of real time, and the
+ * `--quick` smoke test must stay short).
+ *
+ * Usage: `deno run -A --v8-flags=--expose-gc bench/run.ts [--runs 5] [--quick] [--skip-fleet] [--skip-schedule] [--out DIR]`
  * (`deno task bench`); without `--expose-gc` the heap figures are noisier.
  *
  * @module
@@ -20,6 +25,7 @@ import { SCENARIOS } from "./scenarios/all.ts";
 import { type Figures, FULL_SIZE, QUICK_SIZE } from "./scenarios/scenario.ts";
 import { median } from "./stats.ts";
 import { runFleetBench } from "./scenarios/fleet.ts";
+import { runScheduleBench } from "./scenarios/schedule.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -27,6 +33,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "5" },
     quick: { type: "boolean", default: false },
     "skip-fleet": { type: "boolean", default: false },
+    "skip-schedule": { type: "boolean", default: false },
     out: {
       type: "string",
       default: new URL("./results", import.meta.url).pathname,
@@ -134,4 +141,15 @@ if (!values["skip-fleet"]) {
     JSON.stringify(fleet.figures, null, 2) + "\n",
   );
   console.log(fleet.markdown);
+}
+
+if (!values["skip-schedule"] && !values.quick) {
+  progress("schedule: scheduled rotation, 3 cycles");
+  const schedule = await runScheduleBench({ cycles: 3, progress });
+  await Deno.writeTextFile(`${values.out}/schedule.md`, schedule.markdown);
+  await Deno.writeTextFile(
+    `${values.out}/schedule.json`,
+    JSON.stringify(schedule.figures, null, 2) + "\n",
+  );
+  console.log(schedule.markdown);
 }

@@ -44,6 +44,8 @@ Deno.test("bench runner --quick prints every contender in every scenario", async
         "1",
         // The fleet measurements spawn 16 processes per figure: `deno task bench` only.
         "--skip-fleet",
+        // The scheduled rotation runs cycles of real time (--quick skips it too).
+        "--skip-schedule",
         "--out",
         out,
       ],
