@@ -53,6 +53,7 @@ import {
 } from "./_cli.ts";
 import {
   lockUnchanged,
+  noticePreviousHolder,
   onInterrupt,
   refuseWrittenOverrides,
 } from "./_signals.ts";
@@ -177,14 +178,7 @@ export async function main(
     `rotate ${args.join(" ")}`.trim(),
     variables,
   );
-  if (lock?.previousHolder) {
-    const previous = lock.previousHolder;
-    console.error(
-      `Notice: a previous run ("${previous.command}", pid ${previous.pid}, started ${previous.startedAt}) ` +
-        `ended without releasing ${lock.path} (killed?); the operating system released its lock. ` +
-        `The journal says what to resume.`,
-    );
-  }
+  noticePreviousHolder(lock);
 
   const adminCredential = config.admin
     ? { label: "admin", ...config.admin }
