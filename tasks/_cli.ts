@@ -333,6 +333,57 @@ export function overrideNotice(override: EnvOverride): string {
     `using the shell's value (unset it to use ${override.envFile}).`;
 }
 
+/**
+ * The `--env-file` option of a task, refused when blank.
+ *
+ * @param path The option's value.
+ * @returns The same path.
+ * @throws {UsageError} When the path is empty or only spaces.
+ */
+export function envFileOption(path: string): string {
+  if (path.trim() === "") throw new UsageError("--env-file needs a path");
+  return path;
+}
+
+/**
+ * The lowest level a task logs: `--verbose` shows debug details, `--json`
+ * keeps stderr to warnings so the report is the only output.
+ *
+ * @param options The task's `--verbose` and `--json` flags.
+ * @returns The level for {@linkcode setUpLogging}.
+ */
+export function taskLogLevel(
+  options: { readonly verbose: boolean; readonly json: boolean },
+): "debug" | "info" | "warning" {
+  return options.verbose ? "debug" : options.json ? "warning" : "info";
+}
+
+/** The rotation variables, and which of them the shell overrides. */
+export interface NotedRotationVariables {
+  /** The values by name, as {@linkcode readRotationVariables} returns them. */
+  readonly variables: Record<string, string | undefined>;
+  /** The variables the shell environment overrides, in reading order. */
+  readonly overrides: string[];
+}
+
+/**
+ * Reads the rotation variables and prints an {@linkcode overrideNotice} to
+ * stderr for each variable the shell overrides.
+ *
+ * @param envFile The env file.
+ * @returns The values and the overridden variables' names.
+ */
+export async function readRotationVariablesNoting(
+  envFile: string,
+): Promise<NotedRotationVariables> {
+  const overrides: string[] = [];
+  const variables = await readRotationVariables(envFile, (override) => {
+    overrides.push(override.variable);
+    console.error(overrideNotice(override));
+  });
+  return { variables, overrides };
+}
+
 /** Whether stdout gets colour: only on a terminal, never with `NO_COLOR`. */
 export function useColour(): boolean {
   return Deno.stdout.isTerminal() && !Deno.noColor;

@@ -172,3 +172,51 @@ export function instanceTable(
     useColour(),
   );
 }
+
+/** The store options that `rotate --kv|--redis` and `promote --kv|--redis` take. */
+export interface FleetStoreArgs {
+  /** `--kv`: the Deno KV database. */
+  readonly kv?: string | undefined;
+  /** `--redis`: the Redis URL. */
+  readonly redis?: string | undefined;
+  /** `--prefix`: the fleet's key prefix. */
+  readonly prefix: string;
+  /** `--scope`: the service's OAuth scope, part of its namespace. */
+  readonly scope?: string | undefined;
+}
+
+/**
+ * Refuses a command line that names no fleet store, or both.
+ *
+ * @param args The parsed store options.
+ * @throws {UsageError} Unless exactly one of `--kv` and `--redis` is given.
+ */
+export function requireOneFleetStore(args: FleetStoreArgs): void {
+  if ((args.kv === undefined) === (args.redis === undefined)) {
+    throw new UsageError(
+      "pass the fleet's store: --kv <path> (Deno KV) or --redis <url> (Redis)",
+    );
+  }
+}
+
+/**
+ * Opens the fleet store an operator task names, acting as
+ * {@linkcode operatorName}.
+ *
+ * @param args The parsed store options.
+ * @param tokenUrl The service's token URL (its namespace).
+ * @returns The store; dispose it to close the connection.
+ */
+export function openOperatorFleet(
+  args: FleetStoreArgs,
+  tokenUrl: string,
+): Promise<OpenedFleet> {
+  return openFleetStore({
+    ...(args.kv === undefined ? {} : { kv: args.kv }),
+    ...(args.redis === undefined ? {} : { redis: args.redis }),
+    prefix: args.prefix,
+    tokenUrl,
+    scope: args.scope,
+    by: operatorName(),
+  });
+}

@@ -116,3 +116,19 @@ export async function lockUnchanged(
   }
   return lock;
 }
+
+/**
+ * Tells the operator, on stderr, when a previous run died holding the env
+ * file's lock: the journal, not this run, says what to resume.
+ *
+ * @param lock The lock just taken, or undefined when none was (a dry run).
+ */
+export function noticePreviousHolder(lock: EnvFileLock | undefined): void {
+  if (!lock?.previousHolder) return;
+  const previous = lock.previousHolder;
+  console.error(
+    `Notice: a previous run ("${previous.command}", pid ${previous.pid}, started ${previous.startedAt}) ` +
+      `ended without releasing ${lock.path} (killed?); the operating system released its lock. ` +
+      `The journal says what to resume.`,
+  );
+}

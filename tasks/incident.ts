@@ -30,13 +30,14 @@ import {
 import type { Secret } from "../src/secret.ts";
 import {
   type Cell,
+  envFileOption,
   EXIT_FAILED,
-  overrideNotice,
   paint,
-  readRotationVariables,
+  readRotationVariablesNoting,
   runTask,
   setUpLogging,
   table,
+  taskLogLevel,
   UsageError,
   useColour,
 } from "./_cli.ts";
@@ -108,18 +109,10 @@ export async function main(
         : `--compromised: "${values.compromised}" is not blue or green.`,
     );
   }
-  const envFile = values["env-file"];
-  if (envFile.trim() === "") throw new UsageError("--env-file needs a path");
+  const envFile = envFileOption(values["env-file"]);
   const killTokens = values["kill-tokens"];
-  const log = await setUpLogging(
-    "incident",
-    values.verbose ? "debug" : values.json ? "warning" : "info",
-  );
-  const overrides: string[] = [];
-  const variables = await readRotationVariables(envFile, (override) => {
-    overrides.push(override.variable);
-    console.error(overrideNotice(override));
-  });
+  const log = await setUpLogging("incident", taskLogLevel(values));
+  const { variables, overrides } = await readRotationVariablesNoting(envFile);
   // It decides from GENESYS_ACTIVE and writes secrets and GENESYS_ACTIVE to
   // the file: a shell value that differs would make it act on the wrong label.
   refuseWrittenOverrides(overrides, envFile);

@@ -21,21 +21,23 @@ import {
 import { setEnvFileValue } from "../src/rotation/sinks.ts";
 import {
   describeFailure,
+  envFileOption,
   EXIT_CODES_HELP,
   EXIT_FAILED,
   EXIT_INTERRUPTED,
   explain,
   failpointHook,
-  overrideNotice,
   printFailure,
-  readRotationVariables,
+  readRotationVariablesNoting,
   reportingRateLimits,
   runTask,
   setUpLogging,
+  taskLogLevel,
   UsageError,
 } from "./_cli.ts";
 import {
   lockUnchanged,
+  noticePreviousHolder,
   onInterrupt,
   refuseWrittenOverrides,
 } from "./_signals.ts";
@@ -95,8 +97,7 @@ export async function main(
     console.log(HELP);
     return 0;
   }
-  const envFile = values["env-file"];
-  if (envFile.trim() === "") throw new UsageError("--env-file needs a path");
+  const envFile = envFileOption(values["env-file"]);
   const dryRun = values["dry-run"];
   const to = values.to?.trim().toLowerCase();
   if (
@@ -104,15 +105,8 @@ export async function main(
   ) {
     throw new UsageError(`--to "${values.to}" is not blue or green`);
   }
-  const log = await setUpLogging(
-    "promote",
-    values.verbose ? "debug" : values.json ? "warning" : "info",
-  );
-  const overrides: string[] = [];
-  const variables = await readRotationVariables(envFile, (override) => {
-    overrides.push(override.variable);
-    console.error(overrideNotice(override));
-  });
+  const log = await setUpLogging("promote", taskLogLevel(values));
+  const { variables, overrides } = await readRotationVariablesNoting(envFile);
   refuseWrittenOverrides(overrides, envFile);
   const config = readRotationEnv(variables);
   const journal = createFileJournal(`${envFile}.rotation.json`);
@@ -151,14 +145,7 @@ export async function main(
     `promote ${args.join(" ")}`.trim(),
     variables,
   );
-  if (lock?.previousHolder) {
-    const previous = lock.previousHolder;
-    console.error(
-      `Notice: a previous run ("${previous.command}", pid ${previous.pid}, started ${previous.startedAt}) ` +
-        `ended without releasing ${lock.path} (killed?); the operating system released its lock. ` +
-        `The journal says what to resume.`,
-    );
-  }
+  noticePreviousHolder(lock);
   const writable = await checkWritable(envFile);
   for (const warning of writable.warnings) log.warn(warning);
 

@@ -32,8 +32,8 @@ import {
   EXIT_STRAGGLERS,
   FLEET_EXIT_CODES_HELP,
   instanceTable,
-  openFleetStore,
-  operatorName,
+  openOperatorFleet,
+  requireOneFleetStore,
   sealKeysFromEnv,
 } from "./_fleet.ts";
 import { parseSeconds } from "./rotate.ts";
@@ -136,23 +136,12 @@ export async function main(args: readonly string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if ((values.kv === undefined) === (values.redis === undefined)) {
-    throw new UsageError(
-      "pass the fleet's store: --kv <path> (Deno KV) or --redis <url> (Redis)",
-    );
-  }
+  requireOneFleetStore(values);
   const timeoutMs = parseSeconds("--timeout", values.timeout) ?? 60_000;
   const config = readRotationEnv(
     await readRotationVariables(values["env-file"]),
   );
-  await using fleet = await openFleetStore({
-    ...(values.kv === undefined ? {} : { kv: values.kv }),
-    ...(values.redis === undefined ? {} : { redis: values.redis }),
-    prefix: values.prefix,
-    tokenUrl: config.tokenUrl,
-    scope: values.scope,
-    by: operatorName(),
-  });
+  await using fleet = await openOperatorFleet(values, config.tokenUrl);
   const { target } = fleet;
   const shared = await target.store.readActive(target.service);
   const from = shared?.label ?? config.active;

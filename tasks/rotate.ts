@@ -33,25 +33,27 @@ import {
   adminTokenSource,
   type Cell,
   describeFailure,
+  envFileOption,
   EXIT_CODES_HELP,
   EXIT_FAILED,
   EXIT_INTERRUPTED,
   EXIT_USAGE,
   explain,
   failpointHook,
-  overrideNotice,
   paint,
   printFailure,
-  readRotationVariables,
+  readRotationVariablesNoting,
   reportingRateLimits,
   runTask,
   setUpLogging,
   table,
+  taskLogLevel,
   UsageError,
   useColour,
 } from "./_cli.ts";
 import {
   lockUnchanged,
+  noticePreviousHolder,
   onInterrupt,
   refuseWrittenOverrides,
 } from "./_signals.ts";
@@ -133,8 +135,7 @@ export async function main(
     console.log(HELP);
     return 0;
   }
-  const envFile = values["env-file"];
-  if (envFile.trim() === "") throw new UsageError("--env-file needs a path");
+  const envFile = envFileOption(values["env-file"]);
   const promote = values.promote || values.to !== undefined;
   const dryRun = values["dry-run"];
   const propagationTimeoutMs = parseSeconds(
@@ -147,15 +148,8 @@ export async function main(
         "Rotate with --print-secret, store the secret, then switch GENESYS_ACTIVE where you stored it.",
     );
   }
-  const log = await setUpLogging(
-    "rotate",
-    values.verbose ? "debug" : values.json ? "warning" : "info",
-  );
-  const overrides: string[] = [];
-  const variables = await readRotationVariables(envFile, (override) => {
-    overrides.push(override.variable);
-    console.error(overrideNotice(override));
-  });
+  const log = await setUpLogging("rotate", taskLogLevel(values));
+  const { variables, overrides } = await readRotationVariablesNoting(envFile);
   if (!values["print-secret"]) refuseWrittenOverrides(overrides, envFile);
   const config = readRotationEnv(variables, { standby: values.to });
   const standby = config.credentials.find((c) => c.label === config.standby)!;
@@ -184,14 +178,7 @@ export async function main(
     `rotate ${args.join(" ")}`.trim(),
     variables,
   );
-  if (lock?.previousHolder) {
-    const previous = lock.previousHolder;
-    console.error(
-      `Notice: a previous run ("${previous.command}", pid ${previous.pid}, started ${previous.startedAt}) ` +
-        `ended without releasing ${lock.path} (killed?); the operating system released its lock. ` +
-        `The journal says what to resume.`,
-    );
-  }
+  noticePreviousHolder(lock);
 
   const adminCredential = config.admin
     ? { label: "admin", ...config.admin }

@@ -51,8 +51,8 @@ import {
   EXIT_GATE_SHUT,
   FLEET_EXIT_CODES_HELP,
   instanceTable,
-  openFleetStore,
-  operatorName,
+  openOperatorFleet,
+  requireOneFleetStore,
   sealKeysFromEnv,
 } from "./_fleet.ts";
 import { promoteAndWait } from "./promote_fleet.ts";
@@ -146,11 +146,7 @@ export async function main(args: readonly string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if ((values.kv === undefined) === (values.redis === undefined)) {
-    throw new UsageError(
-      "pass the fleet's store: --kv <path> (Deno KV) or --redis <url> (Redis)",
-    );
-  }
+  requireOneFleetStore(values);
   const tokenLifetimeMs = parseSeconds(
     "--token-lifetime",
     values["token-lifetime"],
@@ -165,14 +161,7 @@ export async function main(args: readonly string[]): Promise<number> {
     );
   });
   const config = readRotationEnv(variables);
-  await using fleet = await openFleetStore({
-    ...(values.kv === undefined ? {} : { kv: values.kv }),
-    ...(values.redis === undefined ? {} : { redis: values.redis }),
-    prefix: values.prefix,
-    tokenUrl: config.tokenUrl,
-    scope: values.scope,
-    by: operatorName(),
-  });
+  await using fleet = await openOperatorFleet(values, config.tokenUrl);
   const { target } = fleet;
   const progress = (line: string) => console.error(line);
   const storeArgs = [

@@ -22,14 +22,15 @@ import {
 } from "../src/rotation/twin_setup.ts";
 import {
   type Cell,
+  envFileOption,
   EXIT_FAILED,
   EXIT_USAGE,
-  overrideNotice,
   paint,
-  readRotationVariables,
+  readRotationVariablesNoting,
   runTask,
   setUpLogging,
   table,
+  taskLogLevel,
   UsageError,
   useColour,
 } from "./_cli.ts";
@@ -100,17 +101,9 @@ export async function main(
       "Name the existing client with --from blue or --from green. Run with --help for the options.",
     );
   }
-  const envFile = values["env-file"];
-  if (envFile.trim() === "") throw new UsageError("--env-file needs a path");
-  const log = await setUpLogging(
-    "setup",
-    values.verbose ? "debug" : values.json ? "warning" : "info",
-  );
-  const overrides: string[] = [];
-  const variables = await readRotationVariables(envFile, (override) => {
-    overrides.push(override.variable);
-    console.error(overrideNotice(override));
-  });
+  const envFile = envFileOption(values["env-file"]);
+  const log = await setUpLogging("setup", taskLogLevel(values));
+  const { variables, overrides } = await readRotationVariablesNoting(envFile);
   const config = readSetupEnv(variables, values.from);
   const { from, to } = config;
   // Which label serves traffic, and the twin's secret, must be the file's:

@@ -31,6 +31,7 @@ import {
   runTask,
   setUpLogging,
   table,
+  taskLogLevel,
   useColour,
 } from "./_cli.ts";
 
@@ -91,10 +92,7 @@ export async function main(
     console.log(HELP);
     return 0;
   }
-  const log = await setUpLogging(
-    "verify",
-    values.verbose ? "debug" : values.json ? "warning" : "info",
-  );
+  const log = await setUpLogging("verify", taskLogLevel(values));
   const config = readRotationEnv(
     await readRotationVariables(
       values["env-file"],

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import type { ChildConfig } from "./child.ts";
 
@@ -187,4 +188,25 @@ export async function startFleet(
     throw error;
   }
   return children;
+}
+
+/**
+ * Asserts that every live instance reported, made calls, and had none fail.
+ *
+ * @param summaries The instances' final summaries.
+ * @param expected How many instances must have reported.
+ */
+export function assertNoFailures(
+  summaries: ChildMessage[],
+  expected: number,
+): void {
+  assert.equal(summaries.length, expected, "every live instance reported");
+  for (const summary of summaries) {
+    assert.equal(
+      summary.failed,
+      0,
+      `${summary.instanceId} failed calls: ${JSON.stringify(summary.errors)}`,
+    );
+    assert.ok((summary.ok as number) > 0, `${summary.instanceId} made calls`);
+  }
 }

@@ -6,7 +6,12 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { startGenesysEmulator } from "../../testing.ts";
 import type { ChildConfig } from "./child.ts";
-import { type ChildMessage, type FleetChild, startFleet } from "./harness.ts";
+import {
+  assertNoFailures,
+  type ChildMessage,
+  type FleetChild,
+  startFleet,
+} from "./harness.ts";
 
 const N = 8;
 const LOCK_FILE = fileURLToPath(new URL("./lock_file.ts", import.meta.url));
@@ -79,18 +84,6 @@ async function withFleet(
     await Deno.remove(dir, { recursive: true }).catch(() => undefined);
   }
   return summaries;
-}
-
-function assertNoFailures(summaries: ChildMessage[], expected: number) {
-  assert.equal(summaries.length, expected, "every live instance reported");
-  for (const summary of summaries) {
-    assert.equal(
-      summary.failed,
-      0,
-      `${summary.instanceId} failed calls: ${JSON.stringify(summary.errors)}`,
-    );
-    assert.ok((summary.ok as number) > 0, `${summary.instanceId} made calls`);
-  }
 }
 
 Deno.test({

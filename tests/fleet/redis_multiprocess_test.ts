@@ -17,6 +17,7 @@ import {
 } from "../support/redis_server.ts";
 import type { ChildConfig } from "./child.ts";
 import {
+  assertNoFailures,
   type ChildMessage,
   type FleetChild,
   startFleet,
@@ -101,18 +102,6 @@ async function withRedisFleet(
     await Deno.remove(dir, { recursive: true }).catch(() => undefined);
   }
   return summaries;
-}
-
-function assertNoFailures(summaries: ChildMessage[], expected: number) {
-  assert.equal(summaries.length, expected, "every live instance reported");
-  for (const summary of summaries) {
-    assert.equal(
-      summary.failed,
-      0,
-      `${summary.instanceId} failed calls: ${JSON.stringify(summary.errors)}`,
-    );
-    assert.ok((summary.ok as number) > 0, `${summary.instanceId} made calls`);
-  }
 }
 
 const MULTI = { ignore, sanitizeResources: false, sanitizeOps: false };

@@ -7,7 +7,6 @@
  * working secret is in `.env`, and the re-run says what it resumed.
  */
 import assert from "node:assert/strict";
-import { ROTATION_ENV_VARS } from "../../src/rotation/env_config.ts";
 import { readEnvValues } from "../../src/rotation/env_file.ts";
 import {
   ROTATION_FAILPOINTS,
@@ -20,28 +19,14 @@ import {
 import {
   createWorkspace,
   emulatorConfig,
+  FAILPOINT_VAR,
+  withFailpoint,
   type Workspace,
 } from "./workspace.ts";
 
 const BLUE_SECRET = "blue-CANARY-c7a1";
 const GREEN_SECRET = "green-CANARY-0d4e";
 const EDIT = ["oauth:client:view", "oauth:client:edit"];
-const FAILPOINT_VAR = "DUAL_SECRET_AUTH_FAILPOINT";
-
-/** `deno run` of a task with its permission set plus the failpoint variable. */
-function withFailpoint(task: "rotate" | "promote", args: string[]): string[] {
-  return [
-    "run",
-    "-q",
-    "-P=operator",
-    // An --allow-env flag replaces the set's list, so repeat it.
-    `--allow-env=${
-      [...ROTATION_ENV_VARS, "NO_COLOR", FAILPOINT_VAR].join(",")
-    }`,
-    `tasks/${task}.ts`,
-    ...args,
-  ];
-}
 
 async function tokenWorks(
   emulator: GenesysEmulator,

@@ -6,7 +6,6 @@
  * JSON for every outcome.
  */
 import assert from "node:assert/strict";
-import { ROTATION_ENV_VARS } from "../../src/rotation/env_config.ts";
 import { readEnvValues } from "../../src/rotation/env_file.ts";
 import {
   type GenesysEmulator,
@@ -15,7 +14,9 @@ import {
 import {
   createWorkspace,
   emulatorConfig,
+  FAILPOINT_VAR,
   type TaskRun,
+  withFailpoint,
   type Workspace,
 } from "./workspace.ts";
 
@@ -23,7 +24,6 @@ const BLUE_SECRET = "blue-CANARY-41aa";
 const GREEN_SECRET = "green-CANARY-93bf";
 const ADMIN_SECRET = "admin-CANARY-6d02";
 const EDIT = ["oauth:client:view", "oauth:client:edit"];
-const FAILPOINT_VAR = "DUAL_SECRET_AUTH_FAILPOINT";
 /** Whether this runs as root: a fresh file's owner says, without sys permission. */
 const IS_ROOT = (() => {
   if (Deno.build.os === "windows") return false;
@@ -74,19 +74,6 @@ function assertClean(run: TaskRun, emulator: GenesysEmulator): void {
     assert.ok(!output.includes(secret), "a secret leaked into task output");
   }
   assert.doesNotMatch(output, /^\s+at .*:\d+:\d+\)?$/m, "a stack trace");
-}
-
-function withFailpoint(task: string, args: string[]): string[] {
-  return [
-    "run",
-    "-q",
-    "-P=operator",
-    `--allow-env=${
-      [...ROTATION_ENV_VARS, "NO_COLOR", FAILPOINT_VAR].join(",")
-    }`,
-    `tasks/${task}.ts`,
-    ...args,
-  ];
 }
 
 async function values(ws: Workspace): Promise<Record<string, string>> {

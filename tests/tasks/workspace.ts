@@ -5,9 +5,34 @@
  * and `tasks` linked, and a `.env` of the test's own.
  */
 import { fileURLToPath } from "node:url";
+import { ROTATION_ENV_VARS } from "../../src/rotation/env_config.ts";
 import type { GenesysEmulator } from "../../testing.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** The variable that makes a task stop at a named failpoint. */
+export const FAILPOINT_VAR = "DUAL_SECRET_AUTH_FAILPOINT";
+
+/**
+ * `deno run` of a task with its permission set plus the failpoint variable.
+ *
+ * @param task The task file's name in `tasks/`, such as `rotate`.
+ * @param args The task's arguments.
+ * @returns The arguments for `deno`.
+ */
+export function withFailpoint(task: string, args: string[]): string[] {
+  return [
+    "run",
+    "-q",
+    "-P=operator",
+    // An --allow-env flag replaces the set's list, so repeat it.
+    `--allow-env=${
+      [...ROTATION_ENV_VARS, "NO_COLOR", FAILPOINT_VAR].join(",")
+    }`,
+    `tasks/${task}.ts`,
+    ...args,
+  ];
+}
 
 /** The result of one task run. */
 export interface TaskRun {
