@@ -123,6 +123,7 @@ export {
   TokenRequestError,
   UnknownCredentialError,
 } from "./src/errors.ts";
+export type { GenesysErrorCode } from "./src/genesys/errors.ts";
 export {
   type ApiRateLimitOptions,
   type AuthChallenge,
