@@ -79,12 +79,6 @@ export async function runSchedule(
           leaseMs: settings.leaseMs,
           tokenLifetimeMs: settings.tokenLifetimeMs,
           drainBoundMs: settings.drainBoundMs,
-          // As long as the one-shot rotate holds it: a scheduler killed
-          // mid-step frees the lock for manual runs after this.
-          lockTtlMs: Math.max(
-            120_000,
-            (settings.propagationTimeoutMs ?? 0) * 2,
-          ),
           onProgress: progress,
           rotate: (standby, cycleStartedAt) =>
             rotateForCycle(

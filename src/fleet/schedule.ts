@@ -81,10 +81,11 @@ export interface ScheduleOptions {
   readonly onProgress?: (line: string) => void;
   /**
    * How long the store's rotation lock (the one `rotate` and `promote` take)
-   * is held by a rotate or promote step unless released, in ms: a scheduler
-   * killed mid-step frees it after this.
+   * lasts without renewal, in ms. A rotate or promote step renews it every
+   * third of this while it runs, so a scheduler killed mid-step frees it
+   * about when its leader lease lapses.
    *
-   * @default 120000
+   * @default leaseMs
    */
   readonly lockTtlMs?: number;
 }
@@ -187,10 +188,10 @@ export async function scheduleTick(
     let lock: StoreLock | undefined;
     if (LOCKED_STEPS.has(state.step)) {
       try {
-        lock = await acquireStoreLock(
+        lock = await holdStoreLock(
           target,
           `rotate --every (scheduled ${state.step} of "${state.standby}")`,
-          options.lockTtlMs ?? 120_000,
+          options.lockTtlMs ?? options.leaseMs,
         );
       } catch (error) {
         if (!(error instanceof StoreLockedError)) throw error;
@@ -239,6 +240,28 @@ export async function scheduleTick(
     if (next.step === "done") return { leader: true, state: next, advanced };
   }
   return { leader: true, advanced };
+}
+
+/** The store lock, renewed every third of `ttlMs` until disposed. */
+async function holdStoreLock(
+  target: FleetTarget,
+  command: string,
+  ttlMs: number,
+): Promise<StoreLock> {
+  const lock = await acquireStoreLock(target, command, ttlMs);
+  // A failed renewal is not fatal here: the leader check after the step
+  // finds out whether another took over.
+  const timer = setInterval(
+    () => lock.renew().catch(() => undefined),
+    Math.max(1, Math.floor(ttlMs / 3)),
+  );
+  return {
+    renew: () => lock.renew(),
+    async [Symbol.asyncDispose]() {
+      clearInterval(timer);
+      await lock[Symbol.asyncDispose]();
+    },
+  };
 }
 
 /** One step: the next state, or undefined when the step must wait. */

@@ -196,3 +196,33 @@ Deno.test({
     }
   },
 });
+
+Deno.test("scheduler: a rotate step longer than the lock's lifetime keeps it renewed, and frees it after", async () => {
+  const scheduler: FleetTarget = {
+    store: createMemoryFleetStore(),
+    service: "svc",
+    by: "scheduler-1",
+    now: () => Date.now(),
+  };
+  const operator: FleetTarget = { ...scheduler, by: "ops@host" };
+  let refusedLate = false;
+  const result = await scheduleTick({
+    ...timing,
+    lockTtlMs: 300,
+    target: scheduler,
+    credentials: CREDENTIALS,
+    rotate: async () => {
+      // Past two lifetimes of the lock: still held, because renewed.
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      await assert.rejects(
+        () => acquireStoreLock(operator, "rotate --kv fleet.db", 60_000),
+        StoreLockedError,
+      );
+      refusedLate = true;
+      return 1;
+    },
+  });
+  assert.equal(refusedLate, true);
+  assert.ok(result.advanced.includes("rotate"));
+  await using _free = await acquireStoreLock(operator, "rotate", 60_000);
+});
