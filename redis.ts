@@ -49,7 +49,9 @@ export type {
 export { FLEET_DEFAULTS, type FleetOptions } from "./src/fleet/member.ts";
 export {
   connectRedis,
+  listRedisAudit,
   listRedisInstances,
+  type RedisAuditEntry,
   type RedisClientLike,
   type RedisConnectionOptions,
   type RedisInstanceEntry,

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import {
+  type AuditEntry,
   type KvKey,
   listKvAudit,
   listKvInstances,
@@ -27,7 +28,7 @@ Options:
                      (or set REDIS_URL and pass --redis env)
   --prefix <a/b>     the key prefix, KV parts separated by "/" (Redis: the
                      start of the fleets' prefixes); default dual-secret-auth
-  --history          (--kv) show the audit trail instead: every rotation step
+  --history          show the audit trail instead: every rotation step
                      and promotion, who, when, what, outcome (never a secret);
                      --prefix must then be the fleet's own prefix
   --limit <n>        with --history: the latest n entries (default 50)
@@ -59,24 +60,22 @@ export async function main(args: readonly string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
+  if ((values.kv === undefined) === (values.redis === undefined)) {
+    throw new UsageError(
+      "pass the KV database with --kv <path> or the Redis with --redis <url>; see --help",
+    );
+  }
   if (values.history) {
-    if (values.kv === undefined) {
-      throw new UsageError("--history reads a Deno KV fleet: pass --kv <path>");
-    }
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) {
       throw new UsageError("--limit needs a whole number, such as 50");
     }
-    return await printHistory(
-      values.kv,
-      values.prefix.split("/").filter((part) => part !== ""),
-      limit,
+    return printHistory(
+      values.redis === undefined
+        ? await kvAudit(values.kv!, values.prefix, limit)
+        : await redisAudit(values.redis, values.prefix, limit),
+      values.prefix,
       values.json,
-    );
-  }
-  if ((values.kv === undefined) === (values.redis === undefined)) {
-    throw new UsageError(
-      "pass the KV database with --kv <path> or the Redis with --redis <url>; see --help",
     );
   }
   const prefix = values.prefix.split("/").filter((part) => part !== "");
@@ -135,19 +134,11 @@ export async function main(args: readonly string[]): Promise<number> {
   return 0;
 }
 
-async function printHistory(
-  path: string,
-  prefix: KvKey,
-  limit: number,
+function printHistory(
+  entries: readonly { service: string; entry: AuditEntry }[],
+  prefix: string,
   json: boolean,
-): Promise<number> {
-  const kv = await openKvRetrying(path);
-  let entries;
-  try {
-    entries = await listKvAudit(kv, prefix, limit);
-  } finally {
-    kv.close();
-  }
+): number {
   if (json) {
     console.log(JSON.stringify(
       entries.map(({ service, entry }) => ({ service, ...entry })),
@@ -157,7 +148,7 @@ async function printHistory(
     return 0;
   }
   if (entries.length === 0) {
-    console.log(`No audit entries under ${JSON.stringify(prefix)}.`);
+    console.log(`No audit entries under ${prefix}.`);
     return 0;
   }
   console.log(
@@ -175,6 +166,31 @@ async function printHistory(
     ).join("\n"),
   );
   return 0;
+}
+
+async function kvAudit(path: string, prefix: string, limit: number) {
+  const kv = await openKvRetrying(path);
+  try {
+    return await listKvAudit(
+      kv,
+      prefix.split("/").filter((part) => part !== ""),
+      limit,
+    );
+  } finally {
+    kv.close();
+  }
+}
+
+async function redisAudit(url: string, prefix: string, limit: number) {
+  const { connectRedis, listRedisAudit } = await import("../redis.ts");
+  const redis = await connectRedis({
+    url: url === "env" ? Deno.env.get("REDIS_URL") : url,
+  });
+  try {
+    return await listRedisAudit(redis.client, prefix, limit);
+  } finally {
+    await redis.close();
+  }
 }
 
 async function kvEntries(path: string, prefix: KvKey, now: number) {

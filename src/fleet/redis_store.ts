@@ -786,3 +786,59 @@ export async function listRedisInstances(
     a.record.instanceId.localeCompare(b.record.instanceId)
   );
 }
+
+/** An audit entry found by {@linkcode listRedisAudit}, with its service namespace. */
+export interface RedisAuditEntry {
+  /** The service namespace (a digest of token URL and scope). */
+  readonly service: string;
+  /** The entry. */
+  readonly entry: AuditEntry;
+}
+
+/**
+ * Lists the latest audit entries of one fleet (of every service in it),
+ * oldest first, as `listKvAudit` does on Deno KV. Reads only.
+ *
+ * @param client A connected client.
+ * @param prefix The fleet's own key prefix.
+ * @param limit At most this many, the most recent.
+ * @returns The entries.
+ */
+export async function listRedisAudit(
+  client: RedisClientLike,
+  prefix: string,
+  limit: number,
+): Promise<RedisAuditEntry[]> {
+  const keys = keysOf(prefix);
+  const start = keys.audit("");
+  const glob = start.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+  const found = new Set<string>();
+  let cursor = "0";
+  do {
+    const [next, batch] = await client.sendCommand([
+      "SCAN",
+      cursor,
+      "MATCH",
+      `${glob}*`,
+      "COUNT",
+      "1000",
+    ]) as [string, string[]];
+    cursor = next;
+    batch.forEach((key) => found.add(key));
+  } while (cursor !== "0");
+  const out: RedisAuditEntry[] = [];
+  for (const key of found) {
+    const service = key.slice(start.length);
+    const values = await client.sendCommand([
+      "LRANGE",
+      key,
+      String(-limit),
+      "-1",
+    ]) as string[];
+    for (const value of values) {
+      const entry = parse<AuditEntry>(value);
+      if (entry !== undefined) out.push({ service, entry });
+    }
+  }
+  return out.sort((a, b) => a.entry.at - b.entry.at).slice(-limit);
+}

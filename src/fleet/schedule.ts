@@ -9,16 +9,23 @@
  * self-hosted): a leader lease in the store lets one act. Every step is
  * written to the store before the next begins, so a leader that dies
  * mid-cycle is resumed where it stopped by whichever scheduler leads next.
+ * The rotate and promote steps also hold the store's rotation lock (the one
+ * `deno task rotate --kv|--redis` and `promote` take) until their outcome is
+ * recorded, so a manual run refuses while a cycle is mid-rotation, and a
+ * cycle waits for its next tick while a manual run holds the lock.
  * {@linkcode scheduleTick} does what is due and returns; call it on a timer
  * or from `Deno.cron`.
  *
  * @module
  */
 import {
+  acquireStoreLock,
   audit,
   checkRevokeGate,
   type FleetTarget,
   setSharedActive,
+  type StoreLock,
+  StoreLockedError,
 } from "./operator.ts";
 import type { InstanceRecord } from "./store.ts";
 
@@ -72,7 +79,19 @@ export interface ScheduleOptions {
   readonly rotate: (standby: string, cycleStartedAt: number) => Promise<number>;
   /** Told of each step taken (secret-free lines). */
   readonly onProgress?: (line: string) => void;
+  /**
+   * How long the store's rotation lock (the one `rotate` and `promote` take)
+   * lasts without renewal, in ms. A rotate or promote step renews it every
+   * third of this while it runs, so a scheduler killed mid-step frees it
+   * about when its leader lease lapses.
+   *
+   * @default leaseMs
+   */
+  readonly lockTtlMs?: number;
 }
+
+/** The steps that change credentials or the active label: they hold the store's rotation lock. */
+const LOCKED_STEPS: ReadonlySet<CycleStep> = new Set(["rotate", "promote"]);
 
 /** What one tick did. */
 export interface TickResult {
@@ -163,6 +182,26 @@ export async function scheduleTick(
       step: "done" as const,
       stepStartedAt: 0,
     };
+    // A manual rotate or promote holds the lock while it changes anything,
+    // and so does this step, until its outcome is recorded: neither runs
+    // beside the other.
+    let lock: StoreLock | undefined;
+    if (LOCKED_STEPS.has(state.step)) {
+      try {
+        lock = await holdStoreLock(
+          target,
+          `rotate --every (scheduled ${state.step} of "${state.standby}")`,
+          options.lockTtlMs ?? options.leaseMs,
+        );
+      } catch (error) {
+        if (!(error instanceof StoreLockedError)) throw error;
+        options.onProgress?.(
+          `schedule: waiting for the rotation lock (${error.holder.command} by ${error.holder.holder}); ${state.step} retried at the next tick`,
+        );
+        return { leader: true, state, advanced };
+      }
+    }
+    await using _lock = lock;
     const next = await advance(options, state);
     if (next === undefined) return { leader: true, state, advanced };
     // Still the leader? A lapsed lease means another may have moved on.
@@ -201,6 +240,28 @@ export async function scheduleTick(
     if (next.step === "done") return { leader: true, state: next, advanced };
   }
   return { leader: true, advanced };
+}
+
+/** The store lock, renewed every third of `ttlMs` until disposed. */
+async function holdStoreLock(
+  target: FleetTarget,
+  command: string,
+  ttlMs: number,
+): Promise<StoreLock> {
+  const lock = await acquireStoreLock(target, command, ttlMs);
+  // A failed renewal is not fatal here: the leader check after the step
+  // finds out whether another took over.
+  const timer = setInterval(
+    () => lock.renew().catch(() => undefined),
+    Math.max(1, Math.floor(ttlMs / 3)),
+  );
+  return {
+    renew: () => lock.renew(),
+    async [Symbol.asyncDispose]() {
+      clearInterval(timer);
+      await lock[Symbol.asyncDispose]();
+    },
+  };
 }
 
 /** One step: the next state, or undefined when the step must wait. */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { createDualSecretAuth } from "../../mod.ts";
 import { createRedisFleet } from "../../redis.ts";
+import { createRedisFleetStore } from "../../src/fleet/redis_store.ts";
 import { startGenesysEmulator } from "../../testing.ts";
 import {
   ignoreWithoutRedis,
@@ -97,4 +98,75 @@ Deno.test({
   } finally {
     await Promise.all(auths.map((auth) => auth.close()));
   }
+});
+
+Deno.test({
+  name:
+    "deno task fleet --redis --history shows the fleet's audit trail (table, JSON, --limit)",
+  ignore: ignoreWithoutRedis(),
+}, async () => {
+  await using server = await startRedisServer();
+  const store = createRedisFleetStore({
+    url: server.url,
+    prefix: "dual-secret-auth:svc",
+  });
+  try {
+    await store.appendAudit("svc-a", {
+      at: Date.UTC(2026, 0, 1),
+      by: "ops@host",
+      action: "rotate.regenerate",
+      outcome: "ok",
+      label: "green",
+      detail: "generation 2",
+    });
+    await store.appendAudit("svc-b", {
+      at: Date.UTC(2026, 0, 2),
+      by: "ops@host",
+      action: "promote",
+      outcome: "ok",
+      label: "green",
+    });
+    // Another fleet's trail is not shown.
+    const other = createRedisFleetStore({ url: server.url, prefix: "other" });
+    try {
+      await other.appendAudit("svc-a", {
+        at: Date.UTC(2026, 0, 3),
+        by: "x",
+        action: "promote",
+        outcome: "failed",
+      });
+    } finally {
+      await other.close();
+    }
+  } finally {
+    await store.close();
+  }
+  const args = ["--redis", server.url, "--prefix", "dual-secret-auth:svc"];
+  const json = await runFleetTask([...args, "--history", "--json"]);
+  assert.equal(json.code, 0, json.stderr);
+  assert.deepEqual(
+    JSON.parse(json.stdout).map((e: { service: string; action: string }) =>
+      `${e.service} ${e.action}`
+    ),
+    ["svc-a rotate.regenerate", "svc-b promote"],
+  );
+  const text = await runFleetTask([...args, "--history"]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /TIME +BY +ACTION/);
+  assert.match(
+    text.stdout,
+    /2026-01-01T00:00:00.000Z +ops@host +rotate.regenerate +ok +green +generation 2/,
+  );
+  const latest = await runFleetTask([...args, "--history", "--limit", "1"]);
+  assert.doesNotMatch(latest.stdout, /rotate.regenerate/);
+  assert.match(latest.stdout, /promote/);
+  const none = await runFleetTask([
+    "--redis",
+    server.url,
+    "--prefix",
+    "nobody",
+    "--history",
+  ]);
+  assert.equal(none.code, 0, none.stderr);
+  assert.match(none.stdout, /No audit entries under nobody/);
 });
