@@ -28,13 +28,15 @@ import {
   type SealKeyring,
   serviceNamespace,
 } from "./distribution.ts";
-import type {
-  ActiveRecord,
-  FleetStore,
-  GrantKey,
-  InstanceRecord,
-  RejectionRecord,
-  StoredGrant,
+import {
+  type ActiveRecord,
+  type FleetStore,
+  type GrantKey,
+  type InstanceRecord,
+  isActiveRecord,
+  isStoredGrant,
+  type RejectionRecord,
+  type StoredGrant,
 } from "./store.ts";
 
 /** The library version written into heartbeats. */
@@ -429,6 +431,15 @@ class Member implements FleetLink {
     known: Known,
   ): Promise<CachedGrant | undefined> {
     if (stored === undefined) return undefined;
+    if (!isStoredGrant(stored)) {
+      this.#warnOnce(
+        "FLEET_RECORD_INVALID",
+        "The fleet store holds a token record this version cannot read (written by another version or process); this instance ignores it and requests its own token.",
+        undefined,
+        "FLEET_RECORD_INVALID:grant",
+      );
+      return undefined;
+    }
     if (stored.clientId !== known.credential.clientId) return undefined;
     if (stored.sealed !== (this.#sealKey !== undefined)) {
       this.#warnOnce(
@@ -743,9 +754,8 @@ class Member implements FleetLink {
     for (let lap = 0; lap < 5; lap++) {
       const pending = this.#pendingActive;
       if (pending === undefined) return;
-      const current = await this.#call(() =>
-        this.#store.readActive(this.#service)
-      );
+      const current = await this.#readActive();
+      if (current === "invalid") return;
       const generation = current?.generation ?? 0;
       if (current !== undefined && current.label === pending.label) {
         this.#generation = generation;
@@ -777,6 +787,21 @@ class Member implements FleetLink {
         return;
       }
     }
+  }
+
+  /** The shared active record, or `"invalid"` (with a warning) when it is malformed. */
+  async #readActive(): Promise<ActiveRecord | undefined | "invalid"> {
+    const record = await this.#call(() =>
+      this.#store.readActive(this.#service)
+    );
+    if (record === undefined || isActiveRecord(record)) return record;
+    this.#warnOnce(
+      "FLEET_RECORD_INVALID",
+      "The fleet store's active credential record is not one this version can read; this instance keeps its active credential. Run `deno task promote` with --kv or --redis to write a valid one.",
+      undefined,
+      "FLEET_RECORD_INVALID:active",
+    );
+    return "invalid";
   }
 
   #adoptActive(record: ActiveRecord): void {
@@ -878,10 +903,10 @@ class Member implements FleetLink {
     this.#live = instances.filter((record) => record.until > clock.now());
     this.#assign();
     if (this.#pendingActive !== undefined) await this.#publishActive();
-    const active = await this.#call(() =>
-      this.#store.readActive(this.#service)
-    );
-    if (active === undefined) {
+    const active = await this.#readActive();
+    if (active === "invalid") {
+      // Neither followed nor overwritten: the operator repairs it (promote).
+    } else if (active === undefined) {
       this.#pendingActive ??= { label: this.#active, reason: "initial" };
       await this.#publishActive();
     } else if (active.generation > this.#generation) {

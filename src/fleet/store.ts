@@ -82,6 +82,36 @@ export interface ActiveRecord {
   readonly reason: "rotate" | "failover" | "initial";
 }
 
+/**
+ * Whether a value read from the store is an {@linkcode ActiveRecord}: another
+ * process (an older version, or a hostile writer) may have written anything.
+ *
+ * @param value The value.
+ * @returns Whether it has a string label and a non-negative safe integer generation.
+ */
+export function isActiveRecord(value: unknown): value is ActiveRecord {
+  const record = value as Partial<ActiveRecord> | null;
+  return typeof record === "object" && record !== null &&
+    typeof record.label === "string" &&
+    Number.isSafeInteger(record.generation) && record.generation! >= 0;
+}
+
+/**
+ * Whether a value read from the store is a {@linkcode StoredGrant} this
+ * version can serve.
+ *
+ * @param value The value.
+ * @returns Whether its token, seal flag, client id and times have their types.
+ */
+export function isStoredGrant(value: unknown): value is StoredGrant {
+  const grant = value as Partial<StoredGrant> | null;
+  return typeof grant === "object" && grant !== null &&
+    typeof grant.token === "string" && grant.token !== "" &&
+    typeof grant.sealed === "boolean" &&
+    typeof grant.clientId === "string" &&
+    Number.isFinite(grant.expiresAt) && Number.isFinite(grant.refreshAt);
+}
+
 /** A published rejection: a credential the token endpoint refused. Never the secret. */
 export interface RejectionRecord {
   /** The credential namespace (see {@linkcode GrantKey.credential}). */

@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { createDualSecretAuth } from "../../mod.ts";
+import type { AuthEvent } from "../../src/events.ts";
+import { startGenesysEmulator } from "../../testing.ts";
+import { createFleet } from "../../src/fleet/member.ts";
+import {
+  type ActiveRecord,
+  createMemoryFleetStore,
+  type FleetStore,
+  type StoredGrant,
+} from "../../src/fleet/store.ts";
+
+const CLIENTS = [
+  { clientId: "blue-id", secret: "blue-secret", tokenLifetimeSeconds: 600 },
+  { clientId: "green-id", secret: "green-secret", tokenLifetimeSeconds: 600 },
+];
+const CREDENTIALS = [
+  { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
+  { label: "green", clientId: "green-id", clientSecret: "green-secret" },
+];
+const FAST = { pollIntervalMs: 20, leaseMs: 2_000, storeTimeoutMs: 500 };
+
+/** A store another process has written malformed records into. */
+function hostile(
+  store: FleetStore,
+  records: { active?: unknown; grant?: unknown },
+): FleetStore {
+  return {
+    ...store,
+    readActive: async (service) =>
+      "active" in records
+        ? records.active as ActiveRecord
+        : await store.readActive(service),
+    readSlots: async (keys) =>
+      "grant" in records
+        ? keys.map(() => ({ grant: records.grant as StoredGrant }))
+        : await store.readSlots(keys),
+  };
+}
+
+const polls = () => new Promise((resolve) => setTimeout(resolve, 200));
+
+Deno.test("an active record of the wrong types is ignored: no switch, the generation stays a number", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  const events: AuthEvent[] = [];
+  const store = hostile(createMemoryFleetStore(), {
+    active: { label: "green", generation: "9", by: "x", at: 0, reason: "x" },
+  });
+  await using auth = createDualSecretAuth({
+    credentials: CREDENTIALS,
+    tokenUrl: emulator.tokenUrl,
+    onEvent: (event) => events.push(event),
+    fleet: createFleet(store, { ...FAST, instanceId: "a" }),
+  });
+  await auth.getAccessToken();
+  await polls();
+  assert.equal(auth.status().active, "blue");
+  assert.equal(typeof auth.status().fleet?.activeGeneration, "number");
+  assert.ok(
+    events.some((e) =>
+      e.type === "warning" && e.code === "FLEET_RECORD_INVALID"
+    ),
+  );
+});
+
+Deno.test("a stored grant of the wrong types is never served", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  for (
+    const grant of [
+      { token: 42, sealed: false, clientId: "blue-id" },
+      { token: { a: 1 }, sealed: false, clientId: "blue-id" },
+      { token: "t", sealed: "no", clientId: "blue-id" },
+      {
+        token: "forged",
+        sealed: false,
+        clientId: "blue-id",
+        expiresAt: "9e15",
+      },
+    ]
+  ) {
+    const store = hostile(createMemoryFleetStore(), {
+      grant: {
+        expiresAt: Date.now() + 600_000,
+        refreshAt: Date.now() + 500_000,
+        writtenAt: 0,
+        writtenBy: "x",
+        ...grant,
+      },
+    });
+    await using auth = createDualSecretAuth({
+      credentials: CREDENTIALS,
+      tokenUrl: emulator.tokenUrl,
+      onEvent: () => {},
+      fleet: createFleet(store, { ...FAST, instanceId: "a" }),
+    });
+    const token = await auth.getAccessToken();
+    assert.equal(typeof token, "string", JSON.stringify(grant));
+    assert.notEqual(token, "t");
+    assert.notEqual(token, "forged");
+    await polls();
+    const again = await auth.getAccessToken();
+    assert.equal(typeof again, "string", JSON.stringify(grant));
+    assert.notEqual(again, "forged");
+  }
+});
