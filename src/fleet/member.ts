@@ -19,7 +19,7 @@ import type {
   FleetRequestMode,
   FleetSummary,
 } from "./link.ts";
-import { digest, importSealKey, seal, unseal } from "./seal.ts";
+import { digest, importSealKey, seal, sealKeyBytes, unseal } from "./seal.ts";
 import {
   credentialDocument,
   importSealKeyring,
@@ -174,6 +174,28 @@ export function createFleet(
     sealKey: options.sealKey,
     secretSealKeys: options.secretSealKeys,
   };
+  // A malformed key is a configuration error, not a fleet that quietly
+  // serves on its own: refuse it here, synchronously.
+  const keyTexts = [
+    ...(options.sealKey === undefined
+      ? []
+      : [["fleet.sealKey", options.sealKey]]),
+    ...(options.secretSealKeys === undefined ? [] : (typeof options
+        .secretSealKeys === "string"
+      ? options.secretSealKeys.split(",")
+      : options.secretSealKeys).map((text) => [
+        "fleet.secretSealKeys",
+        text.slice(text.indexOf(":") + 1),
+      ])),
+  ];
+  for (const [option, material] of keyTexts) {
+    if (material.trim() === "" && option !== "fleet.sealKey") continue;
+    try {
+      sealKeyBytes(material);
+    } catch (error) {
+      throw new ConfigError(option, (error as Error).message);
+    }
+  }
   if (resolved.instanceId === "" || resolved.instanceId.length > 200) {
     throw new ConfigError("fleet.instanceId", "must be 1 to 200 characters");
   }

@@ -3,6 +3,7 @@ import { createDualSecretAuth } from "../../mod.ts";
 import type { AuthEvent } from "../../src/events.ts";
 import { startGenesysEmulator } from "../../testing.ts";
 import { createFleet } from "../../src/fleet/member.ts";
+import { ConfigError } from "../../src/errors.ts";
 import {
   type ActiveRecord,
   createMemoryFleetStore,
@@ -101,5 +102,34 @@ Deno.test("a stored grant of the wrong types is never served", async () => {
     const again = await auth.getAccessToken();
     assert.equal(typeof again, "string", JSON.stringify(grant));
     assert.notEqual(again, "forged");
+  }
+});
+
+Deno.test("a malformed sealKey or secretSealKeys is a ConfigError at createFleet, without the key in it", async (t) => {
+  const store = createMemoryFleetStore();
+  const good = btoa("k".repeat(32));
+  const cases = [
+    { sealKey: good.slice(0, 20) },
+    { sealKey: "not base64 at all!!" + "s3cr3t" },
+    { secretSealKeys: `k1:${good.slice(0, 30)}` },
+    { secretSealKeys: "k1:%%%s3cr3t%%%" },
+  ];
+  await t.step("each case throws", () => {
+    for (const options of cases) {
+      assert.throws(() => createFleet(store, options), ConfigError);
+    }
+  });
+  for (const options of cases) {
+    let caught: unknown;
+    try {
+      createFleet(store, options);
+    } catch (error) {
+      caught = error;
+    }
+    assert.ok(caught instanceof ConfigError, String(caught));
+    const text = `${caught.message} ${caught.option}`;
+    const key = Object.values(options)[0]!;
+    assert.ok(!text.includes(key.replace(/^k1:/, "")), text);
+    assert.ok(!text.includes("s3cr3t"), text);
   }
 });
