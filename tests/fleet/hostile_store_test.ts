@@ -133,3 +133,45 @@ Deno.test("a malformed sealKey or secretSealKeys is a ConfigError at createFleet
     assert.ok(!text.includes("s3cr3t"), text);
   }
 });
+
+Deno.test("a lease held far into the future by another process: waiters serve within the bound; close() during the wait leaks nothing", async (t) => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  const held = (): FleetStore => ({
+    ...createMemoryFleetStore(),
+    tryLease: () => Promise.resolve(false),
+  });
+  await t.step("the wait is bounded", async () => {
+    await using auth = createDualSecretAuth({
+      credentials: CREDENTIALS,
+      tokenUrl: emulator.tokenUrl,
+      onEvent: () => {},
+      fleet: createFleet(held(), { ...FAST, leaseMs: 100, instanceId: "a" }),
+    });
+    const started = Date.now();
+    assert.equal(typeof await auth.getAccessToken(), "string");
+    assert.ok(Date.now() - started < 5_000);
+  });
+  await t.step("close() while waiting", async () => {
+    const auth = createDualSecretAuth({
+      credentials: CREDENTIALS,
+      tokenUrl: emulator.tokenUrl,
+      onEvent: () => {},
+      fleet: createFleet(held(), {
+        ...FAST,
+        leaseMs: 60_000,
+        instanceId: "b",
+      }),
+    });
+    const before = emulator.stats().tokenRequests;
+    const pending = auth.getAccessToken().then(
+      (token) => ({ token }),
+      (error) => ({ error }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await auth.close();
+    const outcome = await pending;
+    assert.ok("error" in outcome, "a closed instance serves no token");
+    assert.equal((outcome.error as { code?: string }).code, "CLOSED");
+    assert.equal(emulator.stats().tokenRequests - before, 0);
+  });
+});
