@@ -34,6 +34,7 @@ import {
   type GrantKey,
   type InstanceRecord,
   isActiveRecord,
+  isInstanceRecord,
   isStoredGrant,
   type RejectionRecord,
   type StoredGrant,
@@ -811,6 +812,23 @@ class Member implements FleetLink {
     }
   }
 
+  /** The heartbeats this version can read; others (another version's, a hostile writer's) are skipped. */
+  async #listInstances(): Promise<InstanceRecord[]> {
+    const all = await this.#call(() => this.#store.listInstances());
+    const readable = all.filter(isInstanceRecord);
+    if (readable.length < all.length) {
+      this.#warnOnce(
+        "FLEET_RECORD_INVALID",
+        `${
+          all.length - readable.length
+        } heartbeat(s) in the fleet store are not records this version can read; they are left out of the instances and of the pool assignment.`,
+        undefined,
+        "FLEET_RECORD_INVALID:instance",
+      );
+    }
+    return readable;
+  }
+
   /** The shared active record, or `"invalid"` (with a warning) when it is malformed. */
   async #readActive(): Promise<ActiveRecord | undefined | "invalid"> {
     const record = await this.#call(() =>
@@ -876,7 +894,7 @@ class Member implements FleetLink {
 
   async instances(): Promise<InstanceRecord[]> {
     const now = this.#context.clock.now();
-    const all = await this.#call(() => this.#store.listInstances());
+    const all = await this.#listInstances();
     return all.filter((record) => record.until > now).sort((a, b) =>
       a.instanceId.localeCompare(b.instanceId)
     );
@@ -921,7 +939,7 @@ class Member implements FleetLink {
       await this.#call(() => this.#store.heartbeat(this.#heartbeat(now)));
       this.#nextBeatAt = now + this.#options.heartbeatMs / 3;
     }
-    const instances = await this.#call(() => this.#store.listInstances());
+    const instances = await this.#listInstances();
     this.#live = instances.filter((record) => record.until > clock.now());
     this.#assign();
     if (this.#pendingActive !== undefined) await this.#publishActive();

@@ -112,6 +112,27 @@ export function isStoredGrant(value: unknown): value is StoredGrant {
     Number.isFinite(grant.expiresAt) && Number.isFinite(grant.refreshAt);
 }
 
+/**
+ * Whether a value read from the store is an {@linkcode InstanceRecord} with
+ * the fields a member relies on.
+ *
+ * @param value The value.
+ * @returns Whether its id, active label, credentials and expiry have their types.
+ */
+export function isInstanceRecord(value: unknown): value is InstanceRecord {
+  const record = value as Partial<InstanceRecord> | null;
+  return typeof record === "object" && record !== null &&
+    typeof record.instanceId === "string" &&
+    typeof record.active === "string" && Number.isFinite(record.until) &&
+    Array.isArray(record.credentials) &&
+    record.credentials.every((credential) =>
+      typeof credential === "object" && credential !== null &&
+      typeof credential.label === "string" &&
+      typeof credential.clientId === "string" &&
+      Array.isArray(credential.slots)
+    );
+}
+
 /** A published rejection: a credential the token endpoint refused. Never the secret. */
 export interface RejectionRecord {
   /** The credential namespace (see {@linkcode GrantKey.credential}). */

@@ -8,6 +8,7 @@ import {
   type ActiveRecord,
   createMemoryFleetStore,
   type FleetStore,
+  type InstanceRecord,
   type StoredGrant,
 } from "../../src/fleet/store.ts";
 
@@ -174,4 +175,36 @@ Deno.test("a lease held far into the future by another process: waiters serve wi
     assert.equal((outcome.error as { code?: string }).code, "CLOSED");
     assert.equal(emulator.stats().tokenRequests - before, 0);
   });
+});
+
+Deno.test("heartbeats of the wrong types from another process: the member keeps serving", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  const until = Date.now() + 1e12;
+  const memory = createMemoryFleetStore();
+  const store: FleetStore = {
+    ...memory,
+    listInstances: async () => [
+      ...await memory.listInstances(),
+      ...[
+        { until, instanceId: 5, credentials: "x", active: {} },
+        { until, instanceId: null, credentials: [{ label: 1 }] },
+        { until: "soon", instanceId: "z" },
+        null,
+      ] as unknown as InstanceRecord[],
+    ],
+  };
+  const events: AuthEvent[] = [];
+  await using auth = createDualSecretAuth({
+    credentials: CREDENTIALS,
+    tokenUrl: emulator.tokenUrl,
+    tokensPerCredential: 2,
+    onEvent: (event) => events.push(event),
+    fleet: createFleet(store, { ...FAST, instanceId: "a" }),
+  });
+  assert.equal(typeof await auth.getAccessToken(), "string");
+  await polls();
+  assert.equal(typeof await auth.getAccessToken(), "string");
+  const live = await auth.fleet!.instances();
+  assert.ok(live.every((record) => typeof record.instanceId === "string"));
+  assert.equal(typeof auth.status().fleet?.instances, "number");
 });
