@@ -3,6 +3,7 @@ import { createDualSecretAuth } from "../../mod.ts";
 import type { AuthEvent } from "../../src/events.ts";
 import { startGenesysEmulator } from "../../testing.ts";
 import { createFleet } from "../../src/fleet/member.ts";
+import { listKvInstances } from "../../src/fleet/kv_store.ts";
 import { ConfigError } from "../../src/errors.ts";
 import {
   type ActiveRecord,
@@ -207,4 +208,38 @@ Deno.test("heartbeats of the wrong types from another process: the member keeps 
   const live = await auth.fleet!.instances();
   assert.ok(live.every((record) => typeof record.instanceId === "string"));
   assert.equal(typeof auth.status().fleet?.instances, "number");
+});
+
+Deno.test("listKvInstances (deno task fleet) skips heartbeats of the wrong types instead of throwing", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const encode = (value: unknown) =>
+      new TextEncoder().encode(JSON.stringify(value));
+    const until = Date.now() + 1e12;
+    const prefix = ["dual-secret-auth", "svc"];
+    await kv.set(
+      [...prefix, "instance", "a"],
+      encode({ until, instanceId: 5 }),
+    );
+    await kv.set(
+      [...prefix, "instance", "b"],
+      encode({ until, instanceId: null }),
+    );
+    await kv.set(
+      [...prefix, "instance", "c"],
+      encode({
+        until,
+        instanceId: "c",
+        active: "blue",
+        credentials: [],
+        version: "x",
+        startedAt: 0,
+        seenAt: 0,
+      }),
+    );
+    const live = await listKvInstances(kv, ["dual-secret-auth"], Date.now());
+    assert.deepEqual(live.map((entry) => entry.record.instanceId), ["c"]);
+  } finally {
+    kv.close();
+  }
 });
