@@ -786,7 +786,7 @@ class Member implements FleetLink {
         return;
       }
       if (
-        pending.reason === "failover" && generation > this.#generation &&
+        pending.reason !== "rotate" && generation > this.#generation &&
         current !== undefined && this.#known.has(current.label)
       ) {
         // Someone moved the fleet on since we last looked: follow them.
@@ -796,7 +796,9 @@ class Member implements FleetLink {
       }
       const next: ActiveRecord = {
         label: pending.label,
-        generation: generation + 1,
+        // Past both: a store restored from an old backup (its generation
+        // went back) is overwritten with a generation every instance follows.
+        generation: Math.max(generation, this.#generation) + 1,
         by: this.#id,
         at: this.#context.clock.now(),
         reason: pending.reason,
@@ -951,6 +953,16 @@ class Member implements FleetLink {
       await this.#publishActive();
     } else if (active.generation > this.#generation) {
       this.#adoptActive(active);
+    } else if (
+      active.generation < this.#generation && active.label !== this.#active
+    ) {
+      // The store went back (restored, or written by another process): do
+      // not follow a label this instance has not seen proven; republish its
+      // own above both generations, so later rotations reach it again.
+      this.#pendingActive ??= { label: this.#active, reason: "initial" };
+      await this.#publishActive();
+    } else if (active.generation < this.#generation) {
+      this.#generation = active.generation;
     }
     await this.#pickUpSecrets();
     const known = [...this.#known.values()];

@@ -4,6 +4,7 @@ import type { AuthEvent } from "../../src/events.ts";
 import { startGenesysEmulator } from "../../testing.ts";
 import { createFleet } from "../../src/fleet/member.ts";
 import { listKvInstances } from "../../src/fleet/kv_store.ts";
+import { serviceNamespace } from "../../src/fleet/distribution.ts";
 import { ConfigError } from "../../src/errors.ts";
 import {
   type ActiveRecord,
@@ -241,5 +242,58 @@ Deno.test("listKvInstances (deno task fleet) skips heartbeats of the wrong types
     assert.deepEqual(live.map((entry) => entry.record.instanceId), ["c"]);
   } finally {
     kv.close();
+  }
+});
+
+const untilTrue = async (what: string, check: () => boolean, ms = 3_000) => {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+};
+
+Deno.test("a store whose active generation went back (restored from a backup): the instances do not follow its label, and a later rotation reaches them all", async () => {
+  await using emulator = startGenesysEmulator({ clients: CLIENTS });
+  let inner = createMemoryFleetStore();
+  const store = new Proxy({} as FleetStore, {
+    get: (_, key) => {
+      const value = (inner as unknown as Record<PropertyKey, unknown>)[key];
+      return typeof value === "function" ? value.bind(inner) : value;
+    },
+  });
+  const auths = [0, 1].map((i) =>
+    createDualSecretAuth({
+      credentials: CREDENTIALS,
+      tokenUrl: emulator.tokenUrl,
+      onEvent: () => {},
+      fleet: createFleet(store, { pollIntervalMs: 20, instanceId: `i${i}` }),
+    })
+  );
+  try {
+    await Promise.all(auths.map((a) => a.getAccessToken()));
+    for (const to of ["green", "blue", "green", "blue"] as const) {
+      await auths[0].rotate({ to });
+      await untilTrue(to, () => auths.every((a) => a.status().active === to));
+    }
+    const fresh = createMemoryFleetStore();
+    const service = await serviceNamespace(emulator.tokenUrl);
+    await fresh.compareAndSetActive(service, 0, {
+      label: "green",
+      generation: 1,
+      by: "restore",
+      at: Date.now(),
+      reason: "rotate",
+    });
+    inner = fresh; // restored from an old backup: generation 1
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(auths.every((a) => a.status().active === "blue"));
+    await auths[0].rotate({ to: "green" });
+    await untilTrue(
+      "green after the flush",
+      () => auths.every((a) => a.status().active === "green"),
+    );
+  } finally {
+    await Promise.all(auths.map((a) => a.close()));
   }
 });
