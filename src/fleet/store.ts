@@ -82,18 +82,24 @@ export interface ActiveRecord {
   readonly reason: "rotate" | "failover" | "initial";
 }
 
+const MAX_ACTIVE_GENERATION = 2 ** 48;
+
 /**
  * Whether a value read from the store is an {@linkcode ActiveRecord}: another
  * process (an older version, or a hostile writer) may have written anything.
  *
  * @param value The value.
- * @returns Whether it has a string label and a non-negative safe integer generation.
+ * @returns Whether it has a string label and an integer generation from 0
+ * to below 2^48.
  */
 export function isActiveRecord(value: unknown): value is ActiveRecord {
   const record = value as Partial<ActiveRecord> | null;
   return typeof record === "object" && record !== null &&
     typeof record.label === "string" &&
-    Number.isSafeInteger(record.generation) && record.generation! >= 0;
+    Number.isSafeInteger(record.generation) && record.generation! >= 0 &&
+    // No fleet counts this far; near 2^53 a + 1 no longer changes the
+    // number, and every later compare-and-set would be stuck on it.
+    record.generation! < MAX_ACTIVE_GENERATION;
 }
 
 /**

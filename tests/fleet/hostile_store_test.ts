@@ -44,28 +44,32 @@ function hostile(
 
 const polls = () => new Promise((resolve) => setTimeout(resolve, 200));
 
-Deno.test("an active record of the wrong types is ignored: no switch, the generation stays a number", async () => {
-  await using emulator = startGenesysEmulator({ clients: CLIENTS });
-  const events: AuthEvent[] = [];
-  const store = hostile(createMemoryFleetStore(), {
-    active: { label: "green", generation: "9", by: "x", at: 0, reason: "x" },
+for (
+  const generation of ["9", Number.MAX_SAFE_INTEGER, -1, 1.5] as unknown[]
+) {
+  Deno.test(`an active record of generation ${JSON.stringify(generation)} is ignored: no switch, the generation stays a number`, async () => {
+    await using emulator = startGenesysEmulator({ clients: CLIENTS });
+    const events: AuthEvent[] = [];
+    const store = hostile(createMemoryFleetStore(), {
+      active: { label: "green", generation, by: "x", at: 0, reason: "x" },
+    });
+    await using auth = createDualSecretAuth({
+      credentials: CREDENTIALS,
+      tokenUrl: emulator.tokenUrl,
+      onEvent: (event) => events.push(event),
+      fleet: createFleet(store, { ...FAST, instanceId: "a" }),
+    });
+    await auth.getAccessToken();
+    await polls();
+    assert.equal(auth.status().active, "blue");
+    assert.equal(typeof auth.status().fleet?.activeGeneration, "number");
+    assert.ok(
+      events.some((e) =>
+        e.type === "warning" && e.code === "FLEET_RECORD_INVALID"
+      ),
+    );
   });
-  await using auth = createDualSecretAuth({
-    credentials: CREDENTIALS,
-    tokenUrl: emulator.tokenUrl,
-    onEvent: (event) => events.push(event),
-    fleet: createFleet(store, { ...FAST, instanceId: "a" }),
-  });
-  await auth.getAccessToken();
-  await polls();
-  assert.equal(auth.status().active, "blue");
-  assert.equal(typeof auth.status().fleet?.activeGeneration, "number");
-  assert.ok(
-    events.some((e) =>
-      e.type === "warning" && e.code === "FLEET_RECORD_INVALID"
-    ),
-  );
-});
+}
 
 Deno.test("a stored grant of the wrong types is never served", async () => {
   await using emulator = startGenesysEmulator({ clients: CLIENTS });
