@@ -22,6 +22,7 @@ import type {
   StoredGrant,
   Unwatch,
 } from "./store.ts";
+import { isInstanceRecord } from "./store.ts";
 
 /** One part of a Deno KV key. */
 export type KvKeyPart =
@@ -493,10 +494,9 @@ export async function listKvInstances(
 ): Promise<KvInstanceEntry[]> {
   const out: KvInstanceEntry[] = [];
   for await (const entry of kv.list({ prefix })) {
-    const record = decode(entry.value) as InstanceRecord | null;
+    const record = decode(entry.value);
     if (
-      entry.key.at(-2) === "instance" && record !== null &&
-      typeof record === "object" && typeof record.until === "number" &&
+      entry.key.at(-2) === "instance" && isInstanceRecord(record) &&
       record.until > now
     ) {
       out.push({ prefix: entry.key.slice(0, -2), record });

@@ -19,7 +19,7 @@ import type {
   FleetRequestMode,
   FleetSummary,
 } from "./link.ts";
-import { digest, importSealKey, seal, unseal } from "./seal.ts";
+import { digest, importSealKey, seal, sealKeyBytes, unseal } from "./seal.ts";
 import {
   credentialDocument,
   importSealKeyring,
@@ -28,13 +28,16 @@ import {
   type SealKeyring,
   serviceNamespace,
 } from "./distribution.ts";
-import type {
-  ActiveRecord,
-  FleetStore,
-  GrantKey,
-  InstanceRecord,
-  RejectionRecord,
-  StoredGrant,
+import {
+  type ActiveRecord,
+  type FleetStore,
+  type GrantKey,
+  type InstanceRecord,
+  isActiveRecord,
+  isInstanceRecord,
+  isStoredGrant,
+  type RejectionRecord,
+  type StoredGrant,
 } from "./store.ts";
 
 /** The library version written into heartbeats. */
@@ -172,6 +175,28 @@ export function createFleet(
     sealKey: options.sealKey,
     secretSealKeys: options.secretSealKeys,
   };
+  // A malformed key is a configuration error, not a fleet that quietly
+  // serves on its own: refuse it here, synchronously.
+  const keyTexts = [
+    ...(options.sealKey === undefined
+      ? []
+      : [["fleet.sealKey", options.sealKey]]),
+    ...(options.secretSealKeys === undefined ? [] : (typeof options
+        .secretSealKeys === "string"
+      ? options.secretSealKeys.split(",")
+      : options.secretSealKeys).map((text) => [
+        "fleet.secretSealKeys",
+        text.slice(text.indexOf(":") + 1),
+      ])),
+  ];
+  for (const [option, material] of keyTexts) {
+    if (material.trim() === "" && option !== "fleet.sealKey") continue;
+    try {
+      sealKeyBytes(material);
+    } catch (error) {
+      throw new ConfigError(option, (error as Error).message);
+    }
+  }
   if (resolved.instanceId === "" || resolved.instanceId.length > 200) {
     throw new ConfigError("fleet.instanceId", "must be 1 to 200 characters");
   }
@@ -429,6 +454,15 @@ class Member implements FleetLink {
     known: Known,
   ): Promise<CachedGrant | undefined> {
     if (stored === undefined) return undefined;
+    if (!isStoredGrant(stored)) {
+      this.#warnOnce(
+        "FLEET_RECORD_INVALID",
+        "The fleet store holds a token record this version cannot read (written by another version or process); this instance ignores it and requests its own token.",
+        undefined,
+        "FLEET_RECORD_INVALID:grant",
+      );
+      return undefined;
+    }
     if (stored.clientId !== known.credential.clientId) return undefined;
     if (stored.sealed !== (this.#sealKey !== undefined)) {
       this.#warnOnce(
@@ -743,9 +777,8 @@ class Member implements FleetLink {
     for (let lap = 0; lap < 5; lap++) {
       const pending = this.#pendingActive;
       if (pending === undefined) return;
-      const current = await this.#call(() =>
-        this.#store.readActive(this.#service)
-      );
+      const current = await this.#readActive();
+      if (current === "invalid") return;
       const generation = current?.generation ?? 0;
       if (current !== undefined && current.label === pending.label) {
         this.#generation = generation;
@@ -753,7 +786,7 @@ class Member implements FleetLink {
         return;
       }
       if (
-        pending.reason === "failover" && generation > this.#generation &&
+        pending.reason !== "rotate" && generation > this.#generation &&
         current !== undefined && this.#known.has(current.label)
       ) {
         // Someone moved the fleet on since we last looked: follow them.
@@ -763,7 +796,9 @@ class Member implements FleetLink {
       }
       const next: ActiveRecord = {
         label: pending.label,
-        generation: generation + 1,
+        // Past both: a store restored from an old backup (its generation
+        // went back) is overwritten with a generation every instance follows.
+        generation: Math.max(generation, this.#generation) + 1,
         by: this.#id,
         at: this.#context.clock.now(),
         reason: pending.reason,
@@ -777,6 +812,38 @@ class Member implements FleetLink {
         return;
       }
     }
+  }
+
+  /** The heartbeats this version can read; others (another version's, a hostile writer's) are skipped. */
+  async #listInstances(): Promise<InstanceRecord[]> {
+    const all = await this.#call(() => this.#store.listInstances());
+    const readable = all.filter(isInstanceRecord);
+    if (readable.length < all.length) {
+      this.#warnOnce(
+        "FLEET_RECORD_INVALID",
+        `${
+          all.length - readable.length
+        } heartbeat(s) in the fleet store are not records this version can read; they are left out of the instances and of the pool assignment.`,
+        undefined,
+        "FLEET_RECORD_INVALID:instance",
+      );
+    }
+    return readable;
+  }
+
+  /** The shared active record, or `"invalid"` (with a warning) when it is malformed. */
+  async #readActive(): Promise<ActiveRecord | undefined | "invalid"> {
+    const record = await this.#call(() =>
+      this.#store.readActive(this.#service)
+    );
+    if (record === undefined || isActiveRecord(record)) return record;
+    this.#warnOnce(
+      "FLEET_RECORD_INVALID",
+      "The fleet store's active credential record is not one this version can read; this instance keeps its active credential. Run `deno task promote` with --kv or --redis to write a valid one.",
+      undefined,
+      "FLEET_RECORD_INVALID:active",
+    );
+    return "invalid";
   }
 
   #adoptActive(record: ActiveRecord): void {
@@ -829,7 +896,7 @@ class Member implements FleetLink {
 
   async instances(): Promise<InstanceRecord[]> {
     const now = this.#context.clock.now();
-    const all = await this.#call(() => this.#store.listInstances());
+    const all = await this.#listInstances();
     return all.filter((record) => record.until > now).sort((a, b) =>
       a.instanceId.localeCompare(b.instanceId)
     );
@@ -874,18 +941,28 @@ class Member implements FleetLink {
       await this.#call(() => this.#store.heartbeat(this.#heartbeat(now)));
       this.#nextBeatAt = now + this.#options.heartbeatMs / 3;
     }
-    const instances = await this.#call(() => this.#store.listInstances());
+    const instances = await this.#listInstances();
     this.#live = instances.filter((record) => record.until > clock.now());
     this.#assign();
     if (this.#pendingActive !== undefined) await this.#publishActive();
-    const active = await this.#call(() =>
-      this.#store.readActive(this.#service)
-    );
-    if (active === undefined) {
+    const active = await this.#readActive();
+    if (active === "invalid") {
+      // Neither followed nor overwritten: the operator repairs it (promote).
+    } else if (active === undefined) {
       this.#pendingActive ??= { label: this.#active, reason: "initial" };
       await this.#publishActive();
     } else if (active.generation > this.#generation) {
       this.#adoptActive(active);
+    } else if (
+      active.generation < this.#generation && active.label !== this.#active
+    ) {
+      // The store went back (restored, or written by another process): do
+      // not follow a label this instance has not seen proven; republish its
+      // own above both generations, so later rotations reach it again.
+      this.#pendingActive ??= { label: this.#active, reason: "initial" };
+      await this.#publishActive();
+    } else if (active.generation < this.#generation) {
+      this.#generation = active.generation;
     }
     await this.#pickUpSecrets();
     const known = [...this.#known.values()];

@@ -33,6 +33,7 @@ import type {
   StoredGrant,
   Unwatch,
 } from "./store.ts";
+import { isInstanceRecord } from "./store.ts";
 
 /**
  * What the engine needs of a Redis client: node-redis (`npm:redis`,
@@ -773,10 +774,7 @@ export async function listRedisInstances(
     ]) as unknown[];
     for (const value of values) {
       const record = parse<InstanceRecord>(value);
-      if (
-        record !== undefined && typeof record.until === "number" &&
-        record.until > now
-      ) {
+      if (isInstanceRecord(record) && record.until > now) {
         out.push({ prefix: fleetPrefix, record });
       }
     }

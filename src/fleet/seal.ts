@@ -25,6 +25,31 @@ function fromBase64(text: string): Uint8Array<ArrayBuffer> {
 }
 
 /**
+ * Decodes a seal key synchronously, so a malformed one is refused where it is
+ * configured; the message never contains the key.
+ *
+ * @param base64 The key, as `openssl rand -base64 32` prints it.
+ * @returns Its 32 bytes.
+ * @throws {TypeError} When the key is not 32 bytes of base64.
+ */
+export function sealKeyBytes(base64: string): Uint8Array<ArrayBuffer> {
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = fromBase64(base64.trim());
+  } catch {
+    throw new TypeError(
+      "sealKey is not base64; generate one with `openssl rand -base64 32`",
+    );
+  }
+  if (bytes.length !== 32) {
+    throw new TypeError(
+      `sealKey must be 32 bytes (AES-256), got ${bytes.length}; generate one with \`openssl rand -base64 32\``,
+    );
+  }
+  return bytes;
+}
+
+/**
  * Imports a seal key: 32 bytes, base64 or base64url encoded.
  *
  * @param base64 The key, as `openssl rand -base64 32` prints it.
@@ -40,22 +65,9 @@ function fromBase64(text: string): Uint8Array<ArrayBuffer> {
  * ```
  */
 export async function importSealKey(base64: string): Promise<CryptoKey> {
-  let bytes: Uint8Array<ArrayBuffer>;
-  try {
-    bytes = fromBase64(base64.trim());
-  } catch {
-    throw new TypeError(
-      "sealKey is not base64; generate one with `openssl rand -base64 32`",
-    );
-  }
-  if (bytes.length !== 32) {
-    throw new TypeError(
-      `sealKey must be 32 bytes (AES-256), got ${bytes.length}; generate one with \`openssl rand -base64 32\``,
-    );
-  }
   return await crypto.subtle.importKey(
     "raw",
-    bytes,
+    sealKeyBytes(base64),
     "AES-GCM",
     false,
     ["encrypt", "decrypt"],

@@ -82,6 +82,63 @@ export interface ActiveRecord {
   readonly reason: "rotate" | "failover" | "initial";
 }
 
+const MAX_ACTIVE_GENERATION = 2 ** 48;
+
+/**
+ * Whether a value read from the store is an {@linkcode ActiveRecord}: another
+ * process (an older version, or a hostile writer) may have written anything.
+ *
+ * @param value The value.
+ * @returns Whether it has a string label and an integer generation from 0
+ * to below 2^48.
+ */
+export function isActiveRecord(value: unknown): value is ActiveRecord {
+  const record = value as Partial<ActiveRecord> | null;
+  return typeof record === "object" && record !== null &&
+    typeof record.label === "string" &&
+    Number.isSafeInteger(record.generation) && record.generation! >= 0 &&
+    // No fleet counts this far; near 2^53 a + 1 no longer changes the
+    // number, and every later compare-and-set would be stuck on it.
+    record.generation! < MAX_ACTIVE_GENERATION;
+}
+
+/**
+ * Whether a value read from the store is a {@linkcode StoredGrant} this
+ * version can serve.
+ *
+ * @param value The value.
+ * @returns Whether its token, seal flag, client id and times have their types.
+ */
+export function isStoredGrant(value: unknown): value is StoredGrant {
+  const grant = value as Partial<StoredGrant> | null;
+  return typeof grant === "object" && grant !== null &&
+    typeof grant.token === "string" && grant.token !== "" &&
+    typeof grant.sealed === "boolean" &&
+    typeof grant.clientId === "string" &&
+    Number.isFinite(grant.expiresAt) && Number.isFinite(grant.refreshAt);
+}
+
+/**
+ * Whether a value read from the store is an {@linkcode InstanceRecord} with
+ * the fields a member relies on.
+ *
+ * @param value The value.
+ * @returns Whether its id, active label, credentials and expiry have their types.
+ */
+export function isInstanceRecord(value: unknown): value is InstanceRecord {
+  const record = value as Partial<InstanceRecord> | null;
+  return typeof record === "object" && record !== null &&
+    typeof record.instanceId === "string" &&
+    typeof record.active === "string" && Number.isFinite(record.until) &&
+    Array.isArray(record.credentials) &&
+    record.credentials.every((credential) =>
+      typeof credential === "object" && credential !== null &&
+      typeof credential.label === "string" &&
+      typeof credential.clientId === "string" &&
+      Array.isArray(credential.slots)
+    );
+}
+
 /** A published rejection: a credential the token endpoint refused. Never the secret. */
 export interface RejectionRecord {
   /** The credential namespace (see {@linkcode GrantKey.credential}). */
