@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import type { DualSecretAuthOptions } from "../src/config.ts";
-import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
 import {
   AbortedError,
   AllCredentialsRejectedError,
@@ -17,61 +16,35 @@ import {
   RedirectRefusedError,
   TokenRequestError,
 } from "../src/errors.ts";
-import type { AuthEvent } from "../src/events.ts";
 import {
   createMemoryActiveStore,
   createMemoryTokenStore,
 } from "../src/store.ts";
-import { FakeClock } from "../src/testing/fake_clock.ts";
 import {
-  acceptingHandler,
   deferred,
-  FakeTokenEndpoint,
   jsonResponse,
   oauthErrorResponse,
   textResponse,
   tokenResponse,
 } from "./support/fake_token_endpoint.ts";
 import { countUnhandledRejections } from "./integration/harness.ts";
+import {
+  fixtureCredentials,
+  startDualAuthFixture,
+  TOKEN_PREFIX,
+} from "./support/dual_auth_fixture.ts";
 
 // Characters that differ in raw, URL, form and Basic forms.
 const BLUE_SECRET = "CANARY-SECRET-blue/+=&é~91f2";
 const GREEN_SECRET = "CANARY-SECRET-green/+=&é~4c7d";
-const TOKEN_PREFIX = "CANARY-TOKEN-";
-const BLUE = { label: "blue", clientId: "blue-id", clientSecret: BLUE_SECRET };
-const GREEN = {
-  label: "green",
-  clientId: "green-id",
-  clientSecret: GREEN_SECRET,
-};
+const CREDENTIALS = fixtureCredentials(BLUE_SECRET, GREEN_SECRET);
+const { blue: BLUE, green: GREEN } = CREDENTIALS;
 
 function setup(options: Partial<DualSecretAuthOptions> = {}) {
-  const accepted = new Set([
-    `blue-id:${BLUE_SECRET}`,
-    `green-id:${GREEN_SECRET}`,
-  ]);
-  const endpoint = new FakeTokenEndpoint({
-    tokenHandler: acceptingHandler(accepted, {
-      prefix: TOKEN_PREFIX,
-      expiresIn: 600,
-    }),
-  });
-  const clock = new FakeClock(0);
-  const events: AuthEvent[] = [];
-  const auth = createDualSecretAuth({
-    credentials: [BLUE, GREEN],
-    tokenUrl: endpoint.tokenUrl,
-    fetch: endpoint.fetch,
-    clock,
-    random: () => 0,
-    refreshMarginMs: 60_000,
+  return startDualAuthFixture(CREDENTIALS, {
     retry: { maxAttempts: 1 },
-    onEvent: (event) => events.push(event),
     ...options,
   });
-  const ofType = <T extends AuthEvent["type"]>(type: T) =>
-    events.filter((e): e is Extract<AuthEvent, { type: T }> => e.type === type);
-  return { accepted, endpoint, clock, events, auth, ofType };
 }
 
 /** Form encoding as RFC 6749 Appendix B asks, written out independently. */
