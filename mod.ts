@@ -88,6 +88,7 @@ export {
 } from "./src/store.ts";
 export type {
   ApiRateLimitedEvent,
+  ApiReplaySkippedEvent,
   AuthEvent,
   AuthEventListener,
   ErrorSummary,

@@ -18,6 +18,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
 } from "./send.ts";
 import type { ActiveStore, TokenStore } from "./store.ts";
+import { DEFAULT_EXPIRES_IN_SECONDS } from "./token_endpoint.ts";
 import { type CredentialSource, loadSource } from "./sources/source.ts";
 import type { Fleet } from "./fleet/link.ts";
 
@@ -96,6 +97,18 @@ export interface DualSecretAuthOptions {
    * @default {65_536}
    */
   readonly maxResponseBytes?: number;
+  /**
+   * The token lifetime assumed, in seconds, when the token endpoint sends no
+   * `expires_in` (RFC 6749 §5.1 does not require it); the first such
+   * response emits a `warning` (`EXPIRES_IN_MISSING`). 300 s is the shortest
+   * lifetime of the endpoints the library knows: a guess too long would serve
+   * tokens the server already expired (a 401 and a replay per call), a guess
+   * too short only costs a token request every few minutes. Set it to the
+   * lifetime your endpoint documents.
+   *
+   * @default {300}
+   */
+  readonly defaultExpiresInSeconds?: number;
   /**
    * Retry policy for transient token endpoint failures.
    *
@@ -188,6 +201,8 @@ export interface ResolvedConfig {
   readonly requestTimeoutMs: number;
   /** The largest token response body read, in bytes. */
   readonly maxResponseBytes: number;
+  /** The lifetime assumed without `expires_in`, in seconds. */
+  readonly defaultExpiresInSeconds: number;
   /** Retry policy. */
   readonly retry: RetryPolicy;
   /** How `auth.fetch` waits out 429s, or `false`. */
@@ -280,6 +295,10 @@ export function resolveConfig(
     maxResponseBytes: positive(
       "maxResponseBytes",
       options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    ),
+    defaultExpiresInSeconds: positive(
+      "defaultExpiresInSeconds",
+      options.defaultExpiresInSeconds ?? DEFAULT_EXPIRES_IN_SECONDS,
     ),
     retry: resolveRetry(options.retry),
     apiRateLimit: resolveApiRateLimit(options.apiRateLimit),
