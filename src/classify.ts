@@ -25,11 +25,14 @@ const REJECTION_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * An `invalid_request` description that means throttling. Genesys Cloud
- * answers a token request past its creation limit with `400 invalid_request`
- * and `rate limit exceeded` (its Terraform provider retries on exactly that).
+ * An `invalid_request` description that says a rate limit was exceeded.
+ * Genesys Cloud answers a token request past its creation limit with
+ * `400 invalid_request` and `rate limit exceeded` (its Terraform provider
+ * retries on exactly that). A description that only mentions a rate limit
+ * ("rate limit policy") is not throttling.
  */
-const RATE_LIMIT_TEXT = /rate[ _-]?limit/i;
+const RATE_LIMIT_TEXT =
+  /rate[ _-]?limit(?:ed\b|[^.;]*\bexceed)|too many requests/i;
 
 /**
  * Whether an error may go away by itself, so the request should be retried.
@@ -48,8 +51,8 @@ export function isRetryable(error: DualSecretAuthError): boolean {
  * - 400/401 with `invalid_client`, `unauthorized_client`, `invalid_grant`, and
  *   a 401 without another OAuth error (RFC 6749 §5.2 keeps 401 for client
  *   authentication): the credential is rejected.
- * - 429, and a 400 `invalid_request` whose description mentions a rate limit
- *   (Genesys Cloud's `rate limit exceeded`): rate limited, with the server's
+ * - 429, and a 400 `invalid_request` whose description says a rate limit was
+ *   exceeded (Genesys Cloud's `rate limit exceeded`): rate limited, with the server's
  *   `Retry-After`; retried, never failed over.
  * - 408 and 5xx: transient.
  * - Anything else: a request error that no other credential would fix.

@@ -104,7 +104,7 @@ export interface DualSecretAuthOptions {
    * lifetime of the endpoints the library knows: a guess too long would serve
    * tokens the server already expired (a 401 and a replay per call), a guess
    * too short only costs a token request every few minutes. Set it to the
-   * lifetime your endpoint documents.
+   * lifetime your endpoint documents (at least 1).
    *
    * @default {300}
    */
@@ -296,8 +296,7 @@ export function resolveConfig(
       "maxResponseBytes",
       options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     ),
-    defaultExpiresInSeconds: positive(
-      "defaultExpiresInSeconds",
+    defaultExpiresInSeconds: atLeastOneSecond(
       options.defaultExpiresInSeconds ?? DEFAULT_EXPIRES_IN_SECONDS,
     ),
     retry: resolveRetry(options.retry),
@@ -586,6 +585,17 @@ function flag(option: string, value: unknown): boolean {
 function nonNegative(option: string, value: unknown): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
     throw new ConfigError(option, "must be a finite number ≥ 0");
+  }
+  return value;
+}
+
+/** Less than a second would make every call a token request. */
+function atLeastOneSecond(value: unknown): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 1) {
+    throw new ConfigError(
+      "defaultExpiresInSeconds",
+      "must be a finite number of seconds ≥ 1 (the lifetime your token endpoint documents)",
+    );
   }
   return value;
 }

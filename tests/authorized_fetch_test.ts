@@ -683,6 +683,20 @@ Deno.test("authorizedFetch: a 401 storm cannot drain the token budget", async (t
     },
   );
 
+  await t.step("the replays remembered stay bounded", async () => {
+    const clock = new FakeClock(0);
+    const c = replayContext({ clock });
+    for (let i = 0; i < 400; i++) {
+      c.refresh();
+      await c.call();
+      await clock.advance(REPLAY_COOLDOWN_MS);
+    }
+    // Each round replayed once; the oldest records were let go.
+    assert.equal(c.issued(), 800);
+    assert.equal(c.events.length, 0);
+    assert.ok(c.context.replays!.size <= 256, `${c.context.replays!.size}`);
+  });
+
   await t.step(
     "without a clock a replay-fetched token is never replayed again",
     async () => {
@@ -728,17 +742,29 @@ const STEP_MS = 50;
  * `invalid_request`, `rate limit exceeded`).
  */
 async function simulateStorm(
-  options: { storm: boolean; healthyCallers: number; durationMs: number },
+  options: {
+    storm: boolean;
+    healthyCallers: number;
+    durationMs: number;
+    /** `tokensPerCredential`. */
+    pool?: number;
+    /** When to rotate from blue to green, if at all. */
+    rotateAtMs?: number;
+    /** Whether each bad call is aborted once its first 401 is in. */
+    abortBad?: boolean;
+  },
 ) {
   const clock = new FakeClock(0);
-  const created: number[] = [];
+  const createdBy = new Map<string, number[]>();
   const valid = new Map<string, number>();
   let throttled = 0;
   const endpoint = new FakeTokenEndpoint({
-    tokenHandler: () =>
+    tokenHandler: (request) =>
       new Promise((resolve) =>
         clock.setTimeout(() => {
           const now = clock.now();
+          const created = createdBy.get(request.clientId) ?? [];
+          createdBy.set(request.clientId, created);
           if (
             created.filter((at) => now - at < 60_000).length >=
               TOKEN_CREATIONS_PER_MINUTE
@@ -751,7 +777,7 @@ async function simulateStorm(
             }));
           }
           created.push(now);
-          const token = `tok-${created.length}`;
+          const token = `tok-${request.clientId}-${created.length}`;
           valid.set(token, now + 3_600_000);
           resolve(tokenResponse(token, 3600));
         }, TOKEN_LATENCY_MS)
@@ -768,11 +794,13 @@ async function simulateStorm(
   const auth = createDualSecretAuth({
     credentials: [
       { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
+      { label: "green", clientId: "green-id", clientSecret: "green-secret" },
     ],
     tokenUrl: endpoint.tokenUrl,
     fetch: endpoint.fetch,
     clock,
     random: () => 0.5,
+    tokensPerCredential: options.pool,
     onEvent: (event) => events.push(event),
   });
   const latencies: number[] = [];
@@ -795,16 +823,28 @@ async function simulateStorm(
   };
   const bad = async () => {
     let outcome: number | string;
+    const controller = new AbortController();
+    // Gives up 1 ms in: while a replay waits for its token, if there is one.
+    const timer = options.abortBad
+      ? clock.setTimeout(() => controller.abort(new Error("gave up")), 1)
+      : undefined;
     try {
-      const response = await auth.fetch(`${endpoint.apiUrl}/api/v2/bad`);
+      const response = await auth.fetch(`${endpoint.apiUrl}/api/v2/bad`, {
+        signal: controller.signal,
+      });
       await response.body?.cancel();
       outcome = response.status;
     } catch (error) {
       outcome = (error as { code?: string }).code ?? String(error);
     }
+    if (timer !== undefined) clock.clearTimeout(timer);
     badStatuses.set(outcome, (badStatuses.get(outcome) ?? 0) + 1);
   };
+  let rotation: Promise<unknown> | undefined;
   for (let at = 0; at < options.durationMs; at += STEP_MS) {
+    if (at === options.rotateAtMs) {
+      rotation = auth.rotate({ to: "green" });
+    }
     if (options.storm) inFlight.push(bad());
     for (let caller = 0; caller < options.healthyCallers; caller++) {
       // A caller still waiting sends nothing new (a closed loop).
@@ -814,6 +854,7 @@ async function simulateStorm(
   }
   while (busy.size > 0) await clock.advance(STEP_MS);
   await Promise.all(inFlight);
+  await rotation;
   await auth.close();
   latencies.sort((a, b) => a - b);
   return {
@@ -822,6 +863,9 @@ async function simulateStorm(
     failures,
     badStatuses,
     tokenRequests: endpoint.tokenCalls,
+    tokenRequestsBy: Object.fromEntries(
+      [...createdBy].map(([id, times]) => [id, times.length]),
+    ),
     throttled,
     skipped: events.filter((e) => e.type === "api.replay_skipped").length,
   };
@@ -864,5 +908,60 @@ Deno.test(
       storm.skipped,
       durationMs / STEP_MS - (storm.tokenRequests - 1),
     );
+  },
+);
+
+Deno.test(
+  "auth.fetch: a 401 storm stays bounded with a pool, a rotation, and aborted calls",
+  async (t) => {
+    const durationMs = 12_000;
+    const drops = Math.ceil(durationMs / REPLAY_COOLDOWN_MS);
+    const run = async (variant: Parameters<typeof simulateStorm>[0]) => {
+      const result = await simulateStorm(variant);
+      assert.deepEqual(result.failures, []);
+      // At the 99th percentile a healthy call waits for one token request at most.
+      assert.ok(result.p99 <= TOKEN_LATENCY_MS, `p99 ${result.p99} ms`);
+      assert.equal(result.throttled, 0);
+      return result;
+    };
+    const storm = { storm: true, healthyCallers: 8, durationMs };
+
+    await t.step(
+      "a pool of 4 loses at most one token per cooldown",
+      async () => {
+        const result = await run({ ...storm, pool: 4 });
+        assert.ok(
+          result.tokenRequests <= 4 + drops,
+          `${result.tokenRequests} token requests`,
+        );
+        assert.deepEqual([...result.badStatuses], [[
+          401,
+          durationMs / STEP_MS,
+        ]]);
+      },
+    );
+
+    await t.step("a rotation mid-storm starts one new chain", async () => {
+      const result = await run({ ...storm, rotateAtMs: durationMs / 2 });
+      const { "blue-id": blue, "green-id": green } = result.tokenRequestsBy;
+      assert.ok(blue <= 1 + drops, `blue ${blue}`);
+      // The proof of green, then its own replays.
+      assert.ok(green >= 1 && green <= 1 + drops, `green ${green}`);
+    });
+
+    await t.step("bad calls aborted during their replay", async () => {
+      const result = await run({ ...storm, pool: 4, abortBad: true });
+      assert.ok(result.tokenRequests <= 4 + drops);
+      const outcomes = [...result.badStatuses.keys()].sort();
+      assert.ok(
+        outcomes.every((outcome) => outcome === 401 || outcome === "ABORTED"),
+        `${outcomes}`,
+      );
+      assert.equal(
+        [...result.badStatuses.values()].reduce((a, b) => a + b),
+        durationMs / STEP_MS,
+      );
+      assert.ok((result.badStatuses.get("ABORTED") ?? 0) > 0);
+    });
   },
 );

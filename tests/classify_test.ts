@@ -123,6 +123,12 @@ Deno.test("classifyErrorResponse", async (t) => {
         },
         { error: "invalid_request", description: "Rate Limit Exceeded" },
         { error: "invalid_request", error_description: "rate-limited" },
+        {
+          error: "invalid_request",
+          error_description:
+            "The rate limit for this client has been exceeded.",
+        },
+        { error: "invalid_request", error_description: "Too Many Requests" },
       ];
       for (const body of bodies) {
         for (const quoting of [true, false]) {
@@ -182,6 +188,11 @@ Deno.test("classifyErrorResponse", async (t) => {
         TokenRequestError,
       ],
       [400, "rate limit exceeded", TokenRequestError],
+      // Mentioning a rate limit is not saying it was exceeded.
+      [400, {
+        error: "invalid_request",
+        error_description: "rate limit policy missing. Exceeded nothing",
+      }, TokenRequestError],
     ];
     for (const [status, body, type] of cases) {
       const error = classify(status, body);

@@ -290,6 +290,7 @@ Deno.test("resolveConfig: scope, timing and retry", async (t) => {
       [{ requestTimeoutMs: Infinity }, "requestTimeoutMs"],
       [{ defaultExpiresInSeconds: 0 }, "defaultExpiresInSeconds"],
       [{ defaultExpiresInSeconds: -1 }, "defaultExpiresInSeconds"],
+      [{ defaultExpiresInSeconds: 0.5 }, "defaultExpiresInSeconds"],
       [{ defaultExpiresInSeconds: NaN }, "defaultExpiresInSeconds"],
       [{ defaultExpiresInSeconds: Infinity }, "defaultExpiresInSeconds"],
       [
