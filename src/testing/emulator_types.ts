@@ -145,6 +145,32 @@ export interface GenesysEmulatorOptions {
    */
   apiRateLimitPerMinute?: number;
   /**
+   * Tokens one client may create per minute at `/oauth/token`, or no limit.
+   * Genesys limits this per client (`client.credentials.token.rate.per.minute`,
+   * 300). Past it the emulator answers 400 `invalid_request` with a
+   * description starting `rate limit exceeded;`, the text Genesys's own
+   * Terraform provider retries on; failed authentications do not count.
+   *
+   * @default undefined (no limit)
+   */
+  tokenRateLimitPerMinute?: number;
+  /**
+   * The division that roles granted through the deprecated `roleIds` field
+   * of a create or update body land in (Genesys grants them in the home
+   * division).
+   *
+   * @default "00000000-0000-4000-8000-0000000d0000"
+   */
+  homeDivisionId?: string;
+  /**
+   * How many times a usage query's results answer `queryStatus: "Running"`
+   * before they answer `"Complete"` with the rows, so that a client must poll
+   * as it must on Genesys.
+   *
+   * @default 1
+   */
+  usageQueryRunningPolls?: number;
+  /**
    * The `token_type` of issued tokens.
    *
    * @default "bearer"
@@ -331,6 +357,7 @@ export const RATE_WINDOW_MS = 60_000;
  * enough that a client throttling itself on the headers never slows down.
  */
 export const UNLIMITED_ADVERTISED = 2_147_483_647;
+export const DEFAULT_HOME_DIVISION_ID = "00000000-0000-4000-8000-0000000d0000";
 export const DEFAULT_ORGANIZATION = Object.freeze({
   id: "00000000-0000-4000-8000-00000000e0e0",
   name: "Genesys Emulator",
@@ -356,6 +383,12 @@ export interface ClientRecord {
   dateModified: string;
 }
 
+/** Tokens a client created in the current one-minute window. */
+export interface TokenWindow {
+  start: number;
+  count: number;
+}
+
 export interface TokenRecord {
   readonly clientId: string;
   readonly expiresAt: number;
@@ -379,7 +412,10 @@ export type ApiRoute =
   | { kind: "tokensMe" }
   | { kind: "clients" }
   | { kind: "client"; id: string }
-  | { kind: "clientSecret"; id: string };
+  | { kind: "clientSecret"; id: string }
+  | { kind: "usageQuery"; id: string }
+  | { kind: "usageSummary"; id: string }
+  | { kind: "usageResults"; id: string; executionId: string };
 
 /** What an authenticated API handler gets to work with. */
 export interface ApiContext {
