@@ -657,14 +657,13 @@ class Emulator implements GenesysEmulator {
 
   #tokensMe(context: ApiContext, head: boolean): Response {
     const client = this.#clients.get(context.record.clientId);
-    const organization = {
-      ...this.#organization,
-      selfUri: `/api/v2/organizations/${this.#organization.id}`,
-    };
+    // A NamedEntity in the SDK's TokenInfo: id and name only.
+    const organization = { ...this.#organization };
     const body = {
       organization,
       homeOrganization: organization,
-      // Genesys's OrgOAuthClient: name and authorizedGrantType are required.
+      // Genesys's OrgOAuthClient: name and authorizedGrantType are required;
+      // unlike OAuthClient it has no selfUri.
       OAuthClient: {
         id: context.record.clientId,
         name: client?.name ?? context.record.clientId,
@@ -678,9 +677,6 @@ class Emulator implements GenesysEmulator {
         })),
         state: client?.state ?? "active",
         organization: { id: this.#organization.id },
-        selfUri: `/api/v2/oauth/clients/${
-          encodeURIComponent(context.record.clientId)
-        }`,
       },
       authorizedScope: [...context.record.scopes],
     };

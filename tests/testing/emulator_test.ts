@@ -235,7 +235,6 @@ Deno.test("tokens/me", async (t) => {
     assert.deepEqual(body.organization, {
       id: "org-1",
       name: "Org One",
-      selfUri: "/api/v2/organizations/org-1",
     });
     assert.deepEqual(body.homeOrganization, body.organization);
     const { dateCreated, dateModified, ...client } = body.OAuthClient;
@@ -248,7 +247,6 @@ Deno.test("tokens/me", async (t) => {
       roleDivisions: [],
       state: "active",
       organization: { id: "org-1" },
-      selfUri: "/api/v2/oauth/clients/app",
     });
     assert.deepEqual(body.authorizedScope, []);
   });
