@@ -1,7 +1,10 @@
 /**
  * A local stand-in for Genesys Cloud: the client-credentials token endpoint,
- * `/api/v2/tokens/me` and the OAuth client administration API, with fault
- * injection, per-token rate limiting and request statistics.
+ * `/api/v2/tokens/me` and the OAuth client administration API (list, read,
+ * create, update, delete, regenerate the secret, usage queries), with fault
+ * injection, the per-token API limit and the per-client token-creation limit,
+ * and request statistics. Its answers follow the models of Genesys's official
+ * JavaScript SDK (`purecloud-platform-client-v2`), which a test drives it with.
  *
  * One HTTP server plays both the login host (`login.<domain>`) and the API
  * host (`api.<domain>`). Time-dependent behaviour (token expiry, rate-limit
@@ -538,8 +541,7 @@ class Emulator implements GenesysEmulator {
     request: Request,
     contextId: string,
   ): Promise<Response> {
-    const path = new URL(request.url).pathname;
-    const route = matchRoute(path);
+    const route = matchRoute(new URL(request.url).pathname);
     if (!route) return notFound(contextId);
     const auth = this.#authenticateToken(request, contextId);
     if (auth instanceof Response) return auth;
@@ -550,7 +552,7 @@ class Emulator implements GenesysEmulator {
       auth.record.clientId,
       this.#clock.now(),
       request.method,
-      templateUriOf(route, path),
+      templateUriOf(route),
       response.status,
     );
     return response;

@@ -124,15 +124,10 @@ export function permissionMatches(granted: string, needed: string): boolean {
 
 /**
  * The route's template as Genesys's usage rows name it (`templateUri`:
- * no leading slash, path parameters in braces); an unknown path as it is.
+ * no leading slash, path parameters in braces).
  */
-export function templateUriOf(
-  route: ApiRoute | undefined,
-  path: string,
-): string {
-  switch (route?.kind) {
-    case undefined:
-      return path.replace(/^\/+/, "");
+export function templateUriOf(route: ApiRoute): string {
+  switch (route.kind) {
     case "tokensMe":
       return "api/v2/tokens/me";
     case "clients":
