@@ -163,6 +163,6 @@ export function tokenRateLimited(limit: number): Response {
   return oauthError(
     400,
     "invalid_request",
-    `rate limit exceeded; client.credentials.token.rate.per.minute allows ${limit} tokens a minute per client`,
+    `rate limit exceeded; client.credentials.token.rate.per.minute is ${limit} for this client`,
   );
 }
