@@ -18,7 +18,7 @@ async function tokenResponse(
   return { status: response.status, body: await response.json() };
 }
 
-Deno.test("deno task emulator --blue-only --token-lifetime: setup can be rehearsed on it", async () => {
+Deno.test("deno task emulator --blue-only --token-lifetime: setup and incident can be rehearsed on it", async () => {
   await using ws = await createWorkspace();
   const run = ws.spawn([
     "task",
@@ -59,6 +59,33 @@ Deno.test("deno task emulator --blue-only --token-lifetime: setup can be rehears
     }
     const verify = await ws.task("verify");
     assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+
+    // Incident mode on the new twin: its admin may read, disable, regenerate
+    // and re-enable it (oauth:client:view and oauth:client:edit).
+    const incident = await ws.task("incident", [
+      "--compromised",
+      "green",
+      "--kill-tokens",
+      "--yes",
+    ]);
+    assert.equal(incident.code, 0, incident.stdout + incident.stderr);
+    const healed = readEnvValues(await ws.readEnv());
+    assert.notEqual(
+      healed.GENESYS_CLIENT_SECRET_GREEN,
+      after.GENESYS_CLIENT_SECRET_GREEN,
+    );
+    const leaked = await tokenResponse(
+      after.GENESYS_TOKEN_URL,
+      after.GENESYS_CLIENT_ID_GREEN,
+      after.GENESYS_CLIENT_SECRET_GREEN,
+    );
+    assert.equal(leaked.status, 401, "the leaked secret gets no token");
+    const fresh = await tokenResponse(
+      after.GENESYS_TOKEN_URL,
+      healed.GENESYS_CLIENT_ID_GREEN,
+      healed.GENESYS_CLIENT_SECRET_GREEN,
+    );
+    assert.equal(fresh.status, 200, "green is active again");
   } finally {
     run.child.kill("SIGTERM");
     const done = await run.finished();
