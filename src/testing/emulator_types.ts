@@ -138,8 +138,10 @@ export interface GenesysEmulatorOptions {
    */
   revokeTokensOnRegenerate?: boolean;
   /**
-   * Requests per token per minute on `/api/v2/*`, or no limit. Real Genesys
-   * allows 300 for client-credentials tokens.
+   * Requests per token per minute on `/api/v2/*`, or no limit. Genesys
+   * allows a client-credentials token 300 (`token.rate.per.minute`); past it
+   * the emulator answers 429 `too.many.requests.retry.after` with
+   * `Retry-After`, as Genesys does.
    *
    * @default undefined (no limit)
    */
