@@ -74,6 +74,7 @@ import {
   randomBase64Url,
   timingSafeEqual,
   validLifetime,
+  validLimitStatus,
   validPolls,
   validRateLimit,
 } from "./emulator_helpers.ts";
@@ -144,6 +145,7 @@ class Emulator implements GenesysEmulator {
   readonly #revokeOnRegenerate: boolean;
   readonly #rateLimit: number | undefined;
   readonly #tokenRateLimit: number | undefined;
+  readonly #tokenRateLimitStatus: 400 | 429;
   readonly #homeDivisionId: string;
   readonly #tokenType: string;
   readonly #tokenWindows = new Map<string, TokenWindow>();
@@ -170,6 +172,7 @@ class Emulator implements GenesysEmulator {
       options.tokenRateLimitPerMinute,
       "tokenRateLimitPerMinute",
     );
+    this.#tokenRateLimitStatus = validLimitStatus(options.tokenRateLimitStatus);
     this.#homeDivisionId = options.homeDivisionId ?? DEFAULT_HOME_DIVISION_ID;
     this.#usage = new UsageLog(validPolls(options.usageQueryRunningPolls));
     this.#tokenType = options.tokenType ?? "bearer";
@@ -487,18 +490,24 @@ class Emulator implements GenesysEmulator {
         `Unsupported grant type: ${grantType}`,
       );
     }
-    if (!this.#takeTokenSlot(client.id)) {
-      return tokenRateLimited(this.#tokenRateLimit ?? 0);
+    const waitSeconds = this.#takeTokenSlot(client.id);
+    if (waitSeconds !== undefined) {
+      return tokenRateLimited(
+        this.#tokenRateLimit ?? 0,
+        this.#tokenRateLimitStatus,
+        waitSeconds,
+      );
     }
     return this.#tokenSuccess(client, scopesOf(form));
   }
 
   /**
-   * Counts one token creation in the client's one-minute window; false once
-   * the window is full (`client.credentials.token.rate.per.minute`).
+   * Counts one token creation in the client's one-minute window; once the
+   * window is full (`client.credentials.token.rate.per.minute`), the seconds
+   * until it ends instead.
    */
-  #takeTokenSlot(clientId: string): boolean {
-    if (this.#tokenRateLimit === undefined) return true;
+  #takeTokenSlot(clientId: string): number | undefined {
+    if (this.#tokenRateLimit === undefined) return undefined;
     const now = this.#clock.now();
     let window = this.#tokenWindows.get(clientId);
     if (
@@ -507,9 +516,14 @@ class Emulator implements GenesysEmulator {
       window = { start: now, count: 0 };
       this.#tokenWindows.set(clientId, window);
     }
-    if (window.count >= this.#tokenRateLimit) return false;
+    if (window.count >= this.#tokenRateLimit) {
+      return Math.max(
+        1,
+        Math.ceil((window.start + RATE_WINDOW_MS - now) / 1000),
+      );
+    }
     window.count++;
-    return true;
+    return undefined;
   }
 
   /** The active client matching the Basic credentials, if any. */

@@ -65,6 +65,16 @@ export function validRateLimit(
   return limit;
 }
 
+export function validLimitStatus(status: number | undefined): 400 | 429 {
+  const value = status ?? 400;
+  if (value !== 400 && value !== 429) {
+    throw new RangeError(
+      `tokenRateLimitStatus must be 400 or 429, got ${value}`,
+    );
+  }
+  return value;
+}
+
 export function validPolls(polls: number | undefined): number {
   const value = polls ?? 1;
   if (!Number.isInteger(value) || value < 0) {

@@ -157,12 +157,18 @@ export function publicClient(client: ClientRecord) {
 /**
  * The answer past the token-creation limit. Genesys does not document it;
  * its Terraform provider retries on `400 - invalid_request (rate limit
- * exceeded;`, so the description starts with exactly that text.
+ * exceeded;`, so the description starts with exactly that text. As a 429 it
+ * also says when the window ends (`Retry-After`).
  */
-export function tokenRateLimited(limit: number): Response {
+export function tokenRateLimited(
+  limit: number,
+  status: 400 | 429,
+  waitSeconds: number,
+): Response {
   return oauthError(
-    400,
+    status,
     "invalid_request",
     `rate limit exceeded; client.credentials.token.rate.per.minute is ${limit} for this client`,
+    status === 429 ? { "retry-after": String(waitSeconds) } : undefined,
   );
 }

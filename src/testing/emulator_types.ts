@@ -157,6 +157,15 @@ export interface GenesysEmulatorOptions {
    */
   tokenRateLimitPerMinute?: number;
   /**
+   * The status past {@linkcode GenesysEmulatorOptions.tokenRateLimitPerMinute}:
+   * 400 (`invalid_request`, what Genesys's Terraform provider expects) or 429
+   * (with `Retry-After`). Genesys does not document which; a client should
+   * treat both as throttling.
+   *
+   * @default 400
+   */
+  tokenRateLimitStatus?: 400 | 429;
+  /**
    * The division that roles granted through the deprecated `roleIds` field
    * of a create or update body land in (Genesys grants them in the home
    * division).

@@ -832,7 +832,32 @@ Deno.test("token-creation limit per client", async (t) => {
       () => startGenesysEmulator({ tokenRateLimitPerMinute: 0 }),
       /tokenRateLimitPerMinute must be a positive integer/,
     );
+    assert.throws(
+      () =>
+        startGenesysEmulator({
+          tokenRateLimitStatus: 503 as unknown as 429,
+        }),
+      /tokenRateLimitStatus must be 400 or 429/,
+    );
   });
+});
+
+Deno.test("token-creation limit answered as a 429", async () => {
+  const clock = new FakeClock(Date.UTC(2026, 0, 1));
+  await using emulator = startGenesysEmulator({
+    clock,
+    clients: [APP],
+    tokenRateLimitPerMinute: 1,
+    tokenRateLimitStatus: 429,
+  });
+  await token(emulator, "app", "app-secret");
+  await clock.advance(20_000);
+  const limited = await requestToken(emulator, "app", "app-secret");
+  assert.equal(limited.status, 429);
+  assert.equal(limited.headers.get("retry-after"), "40");
+  const body = await limited.json();
+  assert.equal(body.error, "invalid_request");
+  assert.match(body.error_description, /^rate limit exceeded;/);
 });
 
 Deno.test("stats", async () => {
