@@ -221,19 +221,20 @@ export async function startRedisCluster(
       nodes,
       urls: nodes.map((node) => `redis://127.0.0.1:${node.port}`),
       async masterOf(key: string) {
-        const slot = await redisCommand(nodes[0].port, [
-          "CLUSTER",
-          "KEYSLOT",
-          key,
-        ]) as number;
+        let slot: number | undefined;
         for (const node of nodes) {
           try {
+            slot ??= await redisCommand(node.port, [
+              "CLUSTER",
+              "KEYSLOT",
+              key,
+            ]) as number;
             const slots = await redisCommand(node.port, [
               "CLUSTER",
               "SLOTS",
             ]) as [number, number, [string, number]][];
             const range = slots.find(([from, to]) =>
-              from <= slot && slot <= to
+              from <= slot! && slot! <= to
             );
             if (range !== undefined) return range[2][1];
           } catch {
