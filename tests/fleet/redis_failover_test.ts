@@ -5,15 +5,12 @@
  * and the time that took is reported.
  */
 import assert from "node:assert/strict";
+import { ignoreWithoutRedis } from "../support/redis_server.ts";
 import { ignoreWithoutRedisSentinel } from "../support/redis_topology.ts";
 import { assertNoFailures } from "./harness.ts";
 import { type RedisFailoverRun, runRedisFailover } from "./redis_failover.ts";
 
-const MULTI = {
-  ignore: ignoreWithoutRedisSentinel(),
-  sanitizeResources: false,
-  sanitizeOps: false,
-};
+const MULTI = { sanitizeResources: false, sanitizeOps: false };
 const N = 8;
 
 function check(run: RedisFailoverRun): void {
@@ -45,6 +42,7 @@ function check(run: RedisFailoverRun): void {
 
 Deno.test({
   ...MULTI,
+  ignore: ignoreWithoutRedisSentinel(),
   name:
     "Redis Sentinel, 8 processes: SENTINEL FAILOVER mid-traffic, 0 failed calls, the fleet rejoins the new master",
 }, async () => {
@@ -53,6 +51,7 @@ Deno.test({
 
 Deno.test({
   ...MULTI,
+  ignore: ignoreWithoutRedis(),
   name:
     "Redis Cluster, 8 processes: the fleet's master killed mid-traffic, 0 failed calls, the fleet rejoins the promoted replica",
 }, async () => {

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../../src/errors.ts";
 import { createRedisFleetStore } from "../../src/fleet/redis_store.ts";
+import { ignoreWithoutRedis } from "../support/redis_server.ts";
 import {
   ignoreWithoutRedisSentinel,
   redisCommand,
@@ -14,13 +15,15 @@ import {
 } from "../support/redis_topology.ts";
 import { fleetStoreContract } from "./contract.ts";
 
-const ignore = ignoreWithoutRedisSentinel();
+// The Cluster needs redis-server only; the Sentinel set redis-sentinel too.
+const ignoreCluster = ignoreWithoutRedis();
+const ignoreSentinel = ignoreWithoutRedisSentinel();
 let unique = 0;
 const prefix = () => `topology:${Date.now()}:${unique++}`;
 
 Deno.test({
   name: "Redis fleet store keeps the contract on a 3-master Redis Cluster",
-  ignore,
+  ignore: ignoreCluster,
 }, async (t) => {
   await using cluster = await startRedisCluster({ masters: 3 });
   await fleetStoreContract(t, () => {
@@ -112,7 +115,7 @@ Deno.test({
 Deno.test({
   name:
     "Redis fleet store keeps the contract on a master, a replica and three sentinels",
-  ignore,
+  ignore: ignoreSentinel,
 }, async (t) => {
   await using set = await startRedisSentinelSet();
   await fleetStoreContract(t, () => {

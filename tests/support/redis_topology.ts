@@ -60,7 +60,7 @@ export function ignoreWithoutRedisSentinel(): boolean {
   if (!notedMissing) {
     notedMissing = true;
     console.warn(
-      "redis-server or redis-sentinel not found: Sentinel and Cluster tests ignored (apt-get install -y redis-server redis-sentinel; CI fails instead)",
+      "redis-server or redis-sentinel not found: Redis Sentinel tests ignored (apt-get install -y redis-server redis-sentinel; CI fails instead)",
     );
   }
   return true;
