@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { ConfigError } from "../../src/errors.ts";
+import { RedisAuthError } from "../../src/fleet/redis_errors.ts";
 import { createRedisFleetStore } from "../../src/fleet/redis_store.ts";
 import { ignoreWithoutRedis } from "../support/redis_server.ts";
 import {
@@ -110,7 +111,32 @@ Deno.test({
       }
     },
   );
+  await t.step("a refused user is a RedisAuthError", async () => {
+    await assertAuthRefused(createRedisFleetStore({
+      cluster: { nodes: cluster.urls },
+      username: "nobody",
+      password: "wrong",
+      prefix: prefix(),
+    }));
+  });
 });
+
+/** The nodes have only the default user: any other is refused (WRONGPASS). */
+async function assertAuthRefused(
+  store: ReturnType<typeof createRedisFleetStore>,
+): Promise<void> {
+  try {
+    await assert.rejects(() => store.connected(5_000), (error: Error) => {
+      assert.ok(error instanceof RedisAuthError, String(error));
+      assert.equal(error.code, "REDIS_AUTH_FAILED");
+      assert.match(error.message, /nobody/);
+      assert.doesNotMatch(error.message, /wrong/);
+      return true;
+    });
+  } finally {
+    await store.close();
+  }
+}
 
 Deno.test({
   name:
@@ -124,6 +150,14 @@ Deno.test({
       prefix: prefix(),
     });
     return Promise.resolve({ store, close: () => store.close() });
+  });
+  await t.step("a refused user is a RedisAuthError", async () => {
+    await assertAuthRefused(createRedisFleetStore({
+      sentinel: { name: set.name, sentinels: set.sentinelUrls },
+      username: "nobody",
+      password: "wrong",
+      prefix: prefix(),
+    }));
   });
   await t.step("an unknown master name is not reachable", async () => {
     const store = createRedisFleetStore({
