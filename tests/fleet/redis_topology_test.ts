@@ -111,6 +111,12 @@ Deno.test({
       }
     },
   );
+  await t.step("a change is announced over pub/sub", async () => {
+    const p = prefix();
+    await assertAnnounced(() =>
+      createRedisFleetStore({ cluster: { nodes: cluster.urls }, prefix: p })
+    );
+  });
   await t.step("a refused user is a RedisAuthError", async () => {
     await assertAuthRefused(createRedisFleetStore({
       cluster: { nodes: cluster.urls },
@@ -120,6 +126,38 @@ Deno.test({
     }));
   });
 });
+
+/** A change written by one store is announced to another one's watch. */
+async function assertAnnounced(
+  make: () => ReturnType<typeof createRedisFleetStore>,
+): Promise<void> {
+  const writer = make();
+  const watcher = make();
+  try {
+    let seen = 0;
+    const unwatch = watcher.watch!("svc", [], () => seen++);
+    const end = Date.now() + 10_000;
+    // The subscription is made in the background: write until one arrives.
+    for (let generation = 0; seen === 0 && Date.now() < end; generation++) {
+      assert.equal(
+        await writer.compareAndSetActive("svc", generation, {
+          label: "blue",
+          generation: generation + 1,
+          by: "w",
+          at: 1,
+          reason: "initial",
+        }),
+        true,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    unwatch();
+    assert.ok(seen > 0, "an announcement arrived");
+  } finally {
+    await writer.close();
+    await watcher.close();
+  }
+}
 
 /** The nodes have only the default user: any other is refused (WRONGPASS). */
 async function assertAuthRefused(
@@ -150,6 +188,15 @@ Deno.test({
       prefix: prefix(),
     });
     return Promise.resolve({ store, close: () => store.close() });
+  });
+  await t.step("a change is announced over pub/sub", async () => {
+    const p = prefix();
+    await assertAnnounced(() =>
+      createRedisFleetStore({
+        sentinel: { name: set.name, sentinels: set.sentinelUrls },
+        prefix: p,
+      })
+    );
   });
   await t.step("a refused user is a RedisAuthError", async () => {
     await assertAuthRefused(createRedisFleetStore({
