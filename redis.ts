@@ -95,8 +95,8 @@ export interface RedisFleetOptions extends FleetOptions {
   /**
    * A Sentinel set instead of `url`: the fleet sends every command to the
    * master the sentinels name and follows a failover. `username` and
-   * `password` are the nodes' credentials; the sentinels' own go in their
-   * URLs.
+   * `password` are the nodes' credentials; the sentinels' own (if any) go
+   * in the first sentinel's URL.
    */
   readonly sentinel?: RedisSentinelConfig;
   /**

@@ -128,9 +128,10 @@ export interface RedisSentinelConfig {
   readonly name: string;
   /**
    * Some sentinels of the set (three is usual; one that answers is enough),
-   * as `redis://[user:password@]host:port`, with the sentinels' own
-   * credentials if they require any; `rediss://` for TLS to the sentinels and
-   * the nodes. The nodes' credentials are `username` and `password`.
+   * as `redis://[user:password@]host:port`; credentials in the first URL are
+   * the sentinels' own (if they require any) and apply to every sentinel;
+   * `rediss://` for TLS to the sentinels and the nodes. The nodes'
+   * credentials are `username` and `password`.
    */
   readonly sentinels: readonly string[];
 }
@@ -631,18 +632,6 @@ function innermost(error: unknown): unknown {
   return current;
 }
 
-/** Commands without a key: a Cluster may answer them from any node. */
-const KEYLESS = new Set(["PUBLISH", "SCAN", "PING", "TIME", "INFO"]);
-
-/** The key a Cluster routes a command by (every key of a fleet shares one slot). */
-function firstKeyOf(args: readonly string[]): string | undefined {
-  const command = (args[0] ?? "").toUpperCase();
-  if (command === "EVAL" || command === "EVALSHA") {
-    return Number(args[2]) > 0 ? args[3] : undefined;
-  }
-  return KEYLESS.has(command) ? undefined : args[1];
-}
-
 interface ParsedNode {
   host: string;
   port: number;
@@ -742,6 +731,7 @@ function checkTopology(options: RedisFleetStoreOptions): void {
  */
 function openOwnedClient(
   options: Omit<RedisFleetStoreOptions, "prefix"> & { url: string },
+  slotKey: string,
 ): { redis: OwnedRedis; client: RedisClientLike; readyEvent: string } {
   const nodeOptions = (tls: boolean) => ({
     disableOfflineQueue: true,
@@ -819,8 +809,10 @@ function openOwnedClient(
         get isReady() {
           return cluster.isReady;
         },
-        sendCommand: (args) =>
-          cluster.sendCommand(firstKeyOf(args), false, args),
+        // Every key of the fleet is in the slot of `{prefix}`: routing each
+        // command (keyless ones too, such as TIME) by it keeps the whole
+        // fleet on that slot's master, whatever the command.
+        sendCommand: (args) => cluster.sendCommand(slotKey, false, args),
         duplicate: () =>
           // Pub/sub needs one node, not a connection to every master.
           cluster.duplicate({
@@ -864,7 +856,7 @@ function openRedisConnection(
     options.username,
   );
   const owned = options.client === undefined
-    ? openOwnedClient(options)
+    ? openOwnedClient(options, `{${prefix}}`)
     : undefined;
   const ownedClient = owned?.redis;
   const client = options.client ?? owned!.client;
