@@ -83,9 +83,14 @@ export async function runRedisFailover(
   const prefix = `failover:${options.topology}:${Date.now()}`;
   const tag = `{${prefix}}`;
   const heartbeatMs = options.heartbeatMs ?? 1_500;
+  // As quick to notice a dead node as a production set-up might be.
   await using topology = options.topology === "sentinel"
-    ? await startRedisSentinelSet()
-    : await startRedisCluster({ masters: 3, replicasPerMaster: 1 });
+    ? await startRedisSentinelSet("dsa-master", 1_000)
+    : await startRedisCluster({
+      masters: 3,
+      replicasPerMaster: 1,
+      nodeTimeoutMs: 1_000,
+    });
   await using emulator = startGenesysEmulator({
     clients: CREDENTIALS.map((c) => ({
       clientId: c.clientId,

@@ -124,14 +124,19 @@ export interface RedisTestCluster extends AsyncDisposable {
 
 /**
  * Starts a Redis Cluster on loopback: `masters` masters splitting the 16384
- * slots, each with `replicasPerMaster` replicas, a 1 s node timeout (a killed
- * master is replaced in about 2 s).
+ * slots, each with `replicasPerMaster` replicas.
  *
- * @param options How many masters and replicas.
+ * @param options How many masters and replicas, and `nodeTimeoutMs`
+ *   (`cluster-node-timeout`; default 5000, so that a loaded machine does not
+ *   fail a node over by itself; 1000 replaces a killed master in about 2 s).
  * @returns The running cluster, healthy; dispose it.
  */
 export async function startRedisCluster(
-  options: { masters?: number; replicasPerMaster?: number } = {},
+  options: {
+    masters?: number;
+    replicasPerMaster?: number;
+    nodeTimeoutMs?: number;
+  } = {},
 ): Promise<RedisTestCluster> {
   const masters = options.masters ?? 3;
   const replicas = options.replicasPerMaster ?? 0;
@@ -148,7 +153,7 @@ export async function startRedisCluster(
           config: [
             "cluster-enabled yes",
             "cluster-config-file nodes.conf",
-            "cluster-node-timeout 1000",
+            `cluster-node-timeout ${options.nodeTimeoutMs ?? 5_000}`,
             `cluster-port ${buses[i]}`,
             // A replica may take over however long its link was down.
             "cluster-replica-validity-factor 0",
@@ -278,15 +283,18 @@ export interface RedisTestSentinelSet extends AsyncDisposable {
 }
 
 /**
- * Starts a master, one replica and three sentinels (quorum 2, a master
- * unanswered for 1 s is down) on loopback.
+ * Starts a master, one replica and three sentinels (quorum 2) on loopback.
  *
  * @param name The master's name.
+ * @param downAfterMs `down-after-milliseconds`: how long a master may not
+ *   answer before the sentinels fail it over by themselves; default 5000, so
+ *   that a loaded machine does not fail it over unasked.
  * @returns The running set, once the sentinels know the replica and each
  *   other; dispose it.
  */
 export async function startRedisSentinelSet(
   name = "dsa-master",
+  downAfterMs = 5_000,
 ): Promise<RedisTestSentinelSet> {
   const binary = findRedisSentinel();
   if (binary === undefined) {
@@ -330,7 +338,7 @@ export async function startRedisSentinelSet(
           `dir ${dir}`,
           'logfile ""',
           `sentinel monitor ${name} 127.0.0.1 ${servers[0].port} 2`,
-          `sentinel down-after-milliseconds ${name} 1000`,
+          `sentinel down-after-milliseconds ${name} ${downAfterMs}`,
           `sentinel failover-timeout ${name} 10000`,
           "",
         ].join("\n"),
