@@ -19,7 +19,7 @@ import {
   startRedisSentinelSet,
 } from "../support/redis_topology.ts";
 import type { ChildConfig } from "./child.ts";
-import { type ChildMessage, startFleet } from "./harness.ts";
+import { type ChildMessage, type FleetChild, startFleet } from "./harness.ts";
 
 /** Options of {@linkcode runRedisFailover}. */
 export interface RedisFailoverOptions {
@@ -125,11 +125,12 @@ export async function runRedisFailover(
     storeTimeoutMs: 1_500,
     heartbeatMs,
   });
-  const children = await startFleet(n, config, dir);
+  const children: FleetChild[] = [];
   const summaries: ChildMessage[] = [];
   let failoverMs = 0;
   const rejoined: Record<string, number> = {};
   try {
+    children.push(...await startFleet(n, config, dir));
     await Promise.all(
       children.map((c) =>
         c.send({ cmd: "traffic", intervalMs: options.intervalMs ?? 30 })
