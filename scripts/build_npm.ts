@@ -125,8 +125,9 @@ async function npmImports(
   for (const entry of entries) {
     const found = new Map<string, NpmImport>();
     const info = JSON.parse(
-      // deno.dev.lock: ./otel's @opentelemetry/api is not in deno.lock, which
-      // holds only what the tasks run (see tests/distribution/first_run_test.ts).
+      // deno.dev.lock: ./otel's npm:@opentelemetry/api specifier is not in
+      // deno.lock, which holds only what the tasks run (see
+      // tests/distribution/first_run_test.ts).
       await run(Deno.execPath(), [
         "info",
         "--lock=deno.dev.lock",
