@@ -22,7 +22,7 @@ import {
   scopesOf,
 } from "../emulator_parsing.ts";
 import { json } from "../emulator_responses.ts";
-import { type SigV4Key, verifySigV4 } from "./cognito_sigv4.ts";
+import { verifySigV4 } from "./cognito_sigv4.ts";
 import {
   copyStats,
   countTokenRequest,
@@ -74,7 +74,7 @@ export interface CognitoAppClient {
 }
 
 /** An IAM principal's access key and the actions its policies allow. */
-export interface CognitoIamPrincipal extends SigV4Key {
+export interface CognitoIamPrincipal {
   /** The access key id, such as `AKIAEXAMPLE`. */
   readonly accessKeyId: string;
   /** The secret access key the emulator checks signatures with. */
