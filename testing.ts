@@ -50,3 +50,12 @@ export type {
   ProviderEmulatorStats,
   RateLimit,
 } from "./src/testing/providers/shared_cognito_auth0.ts";
+export {
+  type Auth0Api,
+  type Auth0Client,
+  type Auth0ClientGrant,
+  type Auth0Emulator,
+  type Auth0EmulatorOptions,
+  type Auth0TokenEndpointAuthMethod,
+  startAuth0Emulator,
+} from "./src/testing/providers/auth0.ts";

@@ -7,6 +7,7 @@
  * @module
  */
 import { timingSafeEqual } from "../emulator_helpers.ts";
+import { safeDecodeURIComponent } from "../emulator_parsing.ts";
 
 /** An AWS access key the emulator knows. */
 export interface SigV4Key {
@@ -169,7 +170,7 @@ export async function canonicalRequest(
   const url = new URL(request.url);
   const path =
     url.pathname.split("/").map((segment) =>
-      awsEncode(awsEncode(safeDecode(segment)))
+      awsEncode(awsEncode(safeDecodeURIComponent(segment)))
     ).join("/") || "/";
   const query = [...url.searchParams]
     .map(([name, value]) => [awsEncode(name), awsEncode(value)])
@@ -233,14 +234,6 @@ function awsEncode(text: string): string {
     /[!'()*]/g,
     (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`,
   );
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }
 
 function encode(text: string): Uint8Array<ArrayBuffer> {
