@@ -36,8 +36,10 @@ import {
   RESOURCE_PATH,
   resourceResponse,
   TokenBook,
+  TokenFaults,
   validMs,
 } from "./shared_cognito_auth0.ts";
+import type { EmulatorFault } from "../emulator_types.ts";
 
 export type { ProviderEmulatorStats, RateLimit };
 
@@ -224,6 +226,17 @@ export interface Auth0Emulator extends AsyncDisposable {
    */
   revokeTokensOf(clientId: string): void;
   /**
+   * Makes the next `count` token requests fail with `fault` (as the Genesys
+   * emulator's faults do); an injected status without a body gets this
+   * provider's error body.
+   *
+   * @param fault What to do.
+   * @param count How many requests; 1 if left out.
+   */
+  injectTokenFaults(fault: EmulatorFault, count?: number): void;
+  /** Drops every fault not yet delivered. */
+  clearFaults(): void;
+  /**
    * Reads the counters.
    *
    * @returns A snapshot.
@@ -341,6 +354,7 @@ class Auth0 implements Auth0Emulator {
   readonly #apis = new Map<string, number>();
   readonly #clients = new Map<string, ClientRecord>();
   readonly #book: TokenBook;
+  readonly #faults: TokenFaults;
   readonly #server: EmulatorServer;
   #stats: ProviderEmulatorStats = emptyProviderStats();
 
@@ -368,6 +382,7 @@ class Auth0 implements Auth0Emulator {
       this.#apis.set(api.identifier, lifetime);
     }
     this.#book = new TokenBook(this.#clock);
+    this.#faults = new TokenFaults(faultBody);
     for (const client of options.clients ?? []) this.addClient(client);
     this.#server = new EmulatorServer(
       "Auth0",
@@ -444,6 +459,14 @@ class Auth0 implements Auth0Emulator {
     this.#book.revokeWhere(clientId);
   }
 
+  injectTokenFaults(fault: EmulatorFault, count: number = 1): void {
+    this.#faults.inject(fault, count);
+  }
+
+  clearFaults(): void {
+    this.#faults.clear();
+  }
+
   stats(): ProviderEmulatorStats {
     return copyStats(this.#stats);
   }
@@ -453,6 +476,8 @@ class Auth0 implements Auth0Emulator {
   }
 
   close(): Promise<void> {
+    // Held-back responses would keep the server's shutdown waiting.
+    this.#faults.releaseAll();
     return this.#server.close();
   }
 
@@ -478,7 +503,17 @@ class Auth0 implements Auth0Emulator {
   async #handle(request: Request): Promise<Response> {
     const path = new URL(request.url).pathname;
     if (path === "/oauth/token") {
-      const response = await this.#token(request);
+      const response = await this.#faults.apply(
+        request,
+        this.#clock.now(),
+        () => this.#token(request),
+        () =>
+          countTokenRequest(
+            this.#stats,
+            parseBasicCredentials(request.headers.get("authorization"))?.[0]
+              ?.id,
+          ),
+      );
       if (response.status >= 400) this.#stats.tokenFailures++;
       return response;
     }
@@ -913,4 +948,16 @@ function noSuchClient(headers: Headers): Response {
 
 function invalidBody(message: string, headers: Headers): Response {
   return managementError(400, "Bad Request", message, "invalid_body", headers);
+}
+
+/** The body of an injected token-endpoint status, in Auth0's shape. */
+function faultBody(status: number): string {
+  const [error, description] = status === 429
+    ? ["too_many_requests", GLOBAL_LIMIT]
+    : status === 401
+    ? ["access_denied", "Unauthorized"]
+    : status >= 500
+    ? ["server_error", "Internal Server Error"]
+    : ["invalid_request", "Bad Request"];
+  return JSON.stringify({ error, error_description: description });
 }

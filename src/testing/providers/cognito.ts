@@ -35,8 +35,10 @@ import {
   RESOURCE_PATH,
   resourceResponse,
   TokenBook,
+  TokenFaults,
   validMs,
 } from "./shared_cognito_auth0.ts";
+import type { EmulatorFault } from "../emulator_types.ts";
 
 export type { ProviderEmulatorStats, RateLimit };
 
@@ -239,6 +241,17 @@ export interface CognitoEmulator extends AsyncDisposable {
    */
   revokeTokensOf(clientId: string): void;
   /**
+   * Makes the next `count` token requests fail with `fault` (as the Genesys
+   * emulator's faults do); an injected status without a body gets this
+   * provider's error body.
+   *
+   * @param fault What to do.
+   * @param count How many requests; 1 if left out.
+   */
+  injectTokenFaults(fault: EmulatorFault, count?: number): void;
+  /** Drops every fault not yet delivered. */
+  clearFaults(): void;
+  /**
    * Reads the counters.
    *
    * @returns A snapshot.
@@ -328,6 +341,7 @@ class Cognito implements CognitoEmulator {
   readonly #clients = new Map<string, ClientRecord>();
   readonly #principals = new Map<string, CognitoIamPrincipal>();
   readonly #book: TokenBook;
+  readonly #faults: TokenFaults;
   readonly #server: EmulatorServer;
   #lastSecretMs = 0;
   #stats: ProviderEmulatorStats = emptyProviderStats();
@@ -351,6 +365,7 @@ class Cognito implements CognitoEmulator {
       ? undefined
       : new FixedWindow(options.apiRateLimit, this.#clock);
     this.#book = new TokenBook(this.#clock);
+    this.#faults = new TokenFaults(faultBody);
     for (const principal of options.principals ?? []) {
       this.#principals.set(principal.accessKeyId, principal);
     }
@@ -447,6 +462,14 @@ class Cognito implements CognitoEmulator {
     this.#book.revokeWhere(clientId);
   }
 
+  injectTokenFaults(fault: EmulatorFault, count: number = 1): void {
+    this.#faults.inject(fault, count);
+  }
+
+  clearFaults(): void {
+    this.#faults.clear();
+  }
+
   stats(): ProviderEmulatorStats {
     return copyStats(this.#stats);
   }
@@ -456,6 +479,8 @@ class Cognito implements CognitoEmulator {
   }
 
   close(): Promise<void> {
+    // Held-back responses would keep the server's shutdown waiting.
+    this.#faults.releaseAll();
     return this.#server.close();
   }
 
@@ -503,7 +528,17 @@ class Cognito implements CognitoEmulator {
   async #handle(request: Request): Promise<Response> {
     const path = new URL(request.url).pathname;
     if (path === "/oauth2/token") {
-      const response = await this.#token(request);
+      const response = await this.#faults.apply(
+        request,
+        this.#clock.now(),
+        () => this.#token(request),
+        () =>
+          countTokenRequest(
+            this.#stats,
+            parseBasicCredentials(request.headers.get("authorization"))?.[0]
+              ?.id,
+          ),
+      );
       if (response.status >= 400) this.#stats.tokenFailures++;
       return response;
     }
@@ -809,4 +844,17 @@ function awsError(
 
 function invalidParameter(message: string): Response {
   return awsError(400, "InvalidParameterException", message);
+}
+
+/** The body of an injected token-endpoint status: the code alone, as Cognito answers. */
+function faultBody(status: number): string {
+  return JSON.stringify({
+    error: status === 429
+      ? "too_many_requests"
+      : status >= 500
+      ? "server_error"
+      : status === 401
+      ? "invalid_client"
+      : "invalid_request",
+  });
 }

@@ -7,9 +7,17 @@
  * @module
  */
 import type { Clock } from "../../clock.ts";
+import {
+  bodyFaultResponse,
+  pendingFault,
+  resetResponse,
+  statusFaultResponse,
+  takeFault,
+} from "../emulator_faults.ts";
 import { increment, randomBase64Url } from "../emulator_helpers.ts";
 import { bearerToken } from "../emulator_parsing.ts";
 import { json } from "../emulator_responses.ts";
+import type { EmulatorFault, PendingFault } from "../emulator_types.ts";
 import { type LocalServer, serveLocally } from "../http_server.ts";
 
 /** Counters kept by a provider emulator since it started or since the last reset. */
@@ -281,4 +289,84 @@ export function validMs(name: string, value: number | undefined): number {
     );
   }
   return ms;
+}
+
+/**
+ * Faults injected into upcoming token requests, delivered as the Genesys
+ * emulator delivers them; an injected status without a body gets the
+ * provider's own error body.
+ */
+export class TokenFaults {
+  readonly #queue: PendingFault[] = [];
+  readonly #held = new Set<() => void>();
+  readonly #defaultBody: (status: number) => string;
+  #closed = false;
+
+  constructor(defaultBody: (status: number) => string) {
+    this.#defaultBody = defaultBody;
+  }
+
+  inject(fault: EmulatorFault, count: number): void {
+    this.#queue.push(pendingFault(fault, count));
+  }
+
+  clear(): void {
+    this.#queue.length = 0;
+  }
+
+  /** Answers through the next fault, if any, else with `process()`. */
+  async apply(
+    request: Request,
+    now: number,
+    process: () => Promise<Response>,
+    unprocessed: () => void,
+  ): Promise<Response> {
+    const fault = takeFault(this.#queue);
+    switch (fault?.kind) {
+      case undefined:
+        return await process();
+      case "status": {
+        unprocessed();
+        const json = (fault.contentType ?? "application/json").includes("json");
+        const body = fault.body ??
+          (json ? this.#defaultBody(fault.status) : undefined);
+        return statusFaultResponse(
+          { ...fault, body },
+          request,
+          "token",
+          "",
+          now,
+        );
+      }
+      case "body":
+        unprocessed();
+        return bodyFaultResponse(fault, "token", "");
+      case "delay": {
+        const response = await process();
+        await this.#hold(fault.ms);
+        return response;
+      }
+      case "reset":
+        return resetResponse(await process());
+    }
+  }
+
+  /** Releases every held response, so the server can stop. */
+  releaseAll(): void {
+    this.#closed = true;
+    for (const release of [...this.#held]) release();
+  }
+
+  #hold(ms: number): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const release = () => {
+        clearTimeout(timer);
+        this.#held.delete(release);
+        resolve();
+      };
+      const timer = setTimeout(release, ms);
+      this.#held.add(release);
+    });
+  }
 }

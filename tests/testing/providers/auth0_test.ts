@@ -571,3 +571,35 @@ Deno.test("createDualSecretAuth on Auth0: the core does not yet take 401 access_
   });
   assert.equal(auth.status().active, "blue");
 });
+
+Deno.test("Auth0 token faults: an injected 429 in Auth0's shape, a reset connection, a held response released by close()", async () => {
+  const auth0 = start();
+  try {
+    auth0.injectTokenFaults({ kind: "status", status: 429, retryAfter: "2" });
+    const limited = await tokenRequest(auth0, cc("blue", "blue-secret"));
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get("retry-after"), "2");
+    assert.deepEqual(await limited.json(), {
+      error: "too_many_requests",
+      error_description: "Global limit has been reached",
+    });
+    auth0.injectTokenFaults({ kind: "reset" });
+    await assert.rejects(async () => {
+      const reset = await tokenRequest(auth0, cc("blue", "blue-secret"));
+      await reset.text();
+    });
+    auth0.injectTokenFaults({ kind: "delay", ms: 60_000 });
+    const held = tokenRequest(auth0, cc("blue", "blue-secret"));
+    // The request reaches the server before close() releases it.
+    while (auth0.stats().tokenRequests < 3) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const closing = auth0.close();
+    const response = await held;
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+    await closing;
+  } finally {
+    await auth0.close();
+  }
+});

@@ -466,3 +466,28 @@ Deno.test("createDualSecretAuth on Cognito: two secrets of one client, failover 
   assert.equal(auth.status().active, "new");
   assert.equal(cognito.stats().tokenFailures, 1);
 });
+
+Deno.test("Cognito token faults: an injected 503 has Cognito's bare body; createDualSecretAuth retries through it without failing over", async () => {
+  await using cognito = start();
+  cognito.injectTokenFaults({ kind: "status", status: 503 });
+  const faulted = await token(cognito, { authorization: basic("app", FIRST) });
+  assert.equal(faulted.status, 503);
+  assert.deepEqual(await faulted.json(), { error: "server_error" });
+
+  cognito.addSecret("app", SECOND);
+  cognito.injectTokenFaults({ kind: "status", status: 500 }, 2);
+  await using auth = createDualSecretAuth({
+    credentials: [
+      { label: "old", clientId: "app", clientSecret: FIRST },
+      { label: "new", clientId: "app", clientSecret: SECOND },
+    ],
+    tokenUrl: cognito.tokenUrl,
+    retry: { baseDelayMs: 1, maxDelayMs: 5 },
+  });
+  await auth.getAccessToken();
+  assert.equal(auth.status().active, "old");
+  const stats = cognito.stats();
+  assert.equal(stats.tokenRequests, 4);
+  assert.equal(stats.tokenRequestsByClient.app, 4);
+  assert.equal(stats.tokenFailures, 3);
+});
