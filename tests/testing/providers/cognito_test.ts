@@ -68,9 +68,9 @@ async function call(
   operation: string,
   input: unknown,
   key: { accessKeyId: string; secretAccessKey: string } | null = ADMIN,
-  options: { region?: string; at?: number } = {},
+  options: { region?: string; at?: number; sendInstead?: unknown } = {},
 ): Promise<{ status: number; body: Record<string, unknown> }> {
-  const body = JSON.stringify(input);
+  const signedBody = JSON.stringify(input);
   const amzDate = amzStamp(options.at ?? Date.now());
   const headers = new Headers({
     host: new URL(cognito.apiUrl).host,
@@ -85,7 +85,7 @@ async function call(
     }/cognito-idp/aws4_request`;
     const canonical = await canonicalRequest(
       new Request(cognito.apiUrl, { method: "POST", headers }),
-      body,
+      signedBody,
       signed,
     );
     const signature = await signatureOf(
@@ -102,6 +102,9 @@ async function call(
     );
   }
   headers.delete("host");
+  const body = "sendInstead" in options
+    ? JSON.stringify(options.sendInstead)
+    : signedBody;
   const response = await fetch(cognito.apiUrl, {
     method: "POST",
     headers,
@@ -369,6 +372,24 @@ Deno.test("Cognito API: missing IAM permission, unsigned, unknown key, wrong key
       await call(cognito, "ListUserPoolClientSecrets", target, ADMIN, {
         at: Date.now() - 6 * 60_000,
       }),
+      "InvalidSignatureException",
+    ],
+    [
+      await call(
+        cognito,
+        "DeleteUserPoolClientSecret",
+        {
+          ...target,
+          ClientSecretId: "app--1",
+        },
+        ADMIN,
+        {
+          sendInstead: {
+            ...target,
+            ClientSecretId: cognito.secrets("app")[0].secretId,
+          },
+        },
+      ),
       "InvalidSignatureException",
     ],
   ];
