@@ -35,3 +35,27 @@ export {
   type TimerHandle,
 } from "./src/testing/emulator.ts";
 export { FakeClock } from "./src/testing/fake_clock.ts";
+
+// ---- AWS Cognito and Auth0 emulators (issue 20, branch emu-b) ----
+export {
+  COGNITO_SECRET_ACTIONS,
+  type CognitoAppClient,
+  type CognitoEmulator,
+  type CognitoEmulatorOptions,
+  type CognitoIamPrincipal,
+  type CognitoSecret,
+  startCognitoEmulator,
+} from "./src/testing/providers/cognito.ts";
+export type {
+  ProviderEmulatorStats,
+  RateLimit,
+} from "./src/testing/providers/shared_cognito_auth0.ts";
+export {
+  type Auth0Api,
+  type Auth0Client,
+  type Auth0ClientGrant,
+  type Auth0Emulator,
+  type Auth0EmulatorOptions,
+  type Auth0TokenEndpointAuthMethod,
+  startAuth0Emulator,
+} from "./src/testing/providers/auth0.ts";
