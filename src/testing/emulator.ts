@@ -59,6 +59,7 @@ import {
   parseBasicCredentials,
   permissionMatches,
   readForm,
+  readJson,
   scopesOf,
 } from "./emulator_parsing.ts";
 import {
@@ -774,14 +775,5 @@ class Emulator implements GenesysEmulator {
       context.contextId,
       context.headers,
     );
-  }
-}
-
-/** The body as JSON, or `undefined` when it is not JSON. */
-async function readJson(request: Request): Promise<unknown> {
-  try {
-    return JSON.parse(await request.text());
-  } catch {
-    return undefined;
   }
 }

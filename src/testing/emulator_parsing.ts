@@ -102,3 +102,12 @@ export function permissionMatches(granted: string, needed: string): boolean {
   return have.length === want.length &&
     have.every((part, i) => part === "*" || part === want[i]);
 }
+
+/** The body as JSON, or `undefined` when it is not JSON. */
+export async function readJson(request: Request): Promise<unknown> {
+  try {
+    return JSON.parse(await request.text());
+  } catch {
+    return undefined;
+  }
+}
