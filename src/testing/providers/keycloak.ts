@@ -16,7 +16,6 @@
 import {
   type IssuedToken,
   noStore,
-  propagated,
   type ProviderEmulator,
   type ProviderEmulatorOptions,
   type ProviderEmulatorStats,
@@ -198,8 +197,10 @@ interface KeycloakSecret {
   /** The emulator's own id of this value, for statistics and revocation. */
   readonly id: string;
   readonly value: string;
-  /** ms on the clock, for the propagation delay. */
+  /** ms on the clock. */
   readonly createdAt: number;
+  /** ms on the clock from which the token endpoint accepts it. */
+  readonly usableAt: number;
   /** ms on the clock, or undefined without the policy. */
   readonly expiresAt: number | undefined;
 }
@@ -345,7 +346,7 @@ class Keycloak implements KeycloakEmulator {
         300,
       ),
       // Seeded secrets stand for old ones: no propagation delay.
-      main: this.#secret(client.secret, -Infinity),
+      main: this.#secret(client.secret, false),
       rotated: undefined,
     });
   }
@@ -361,9 +362,7 @@ class Keycloak implements KeycloakEmulator {
     return {
       secret: client.main.value,
       secretId: client.main.id,
-      creationTime: Math.floor(
-        Math.max(client.main.createdAt, 0) / 1000,
-      ),
+      creationTime: Math.floor(client.main.createdAt / 1000),
       expirationTime: seconds(client.main.expiresAt),
       rotated: client.rotated?.value,
       rotatedSecretId: client.rotated?.id,
@@ -375,7 +374,7 @@ class Keycloak implements KeycloakEmulator {
     const client = this.#client(clientId);
     const now = this.#host.clock.now();
     const old = client.main;
-    client.main = this.#secret(value ?? secretValue(), now);
+    client.main = this.#secret(value ?? secretValue(), true);
     if (this.#policy) {
       client.rotated = {
         ...old,
@@ -395,8 +394,7 @@ class Keycloak implements KeycloakEmulator {
       client.main = {
         ...client.main,
         expiresAt: this.#policy
-          ? Math.max(client.main.createdAt, this.#host.clock.now()) +
-            this.#policy.expiration * 1000
+          ? this.#host.clock.now() + this.#policy.expiration * 1000
           : undefined,
       };
     }
@@ -432,16 +430,15 @@ class Keycloak implements KeycloakEmulator {
     return client;
   }
 
-  #secret(value: string, createdAt: number): KeycloakSecret {
-    const base = Number.isFinite(createdAt)
-      ? createdAt
-      : this.#host.clock.now();
+  #secret(value: string, propagates: boolean): KeycloakSecret {
+    const now = this.#host.clock.now();
     return {
       id: `kcs-${++this.#secretCount}`,
       value,
-      createdAt,
+      createdAt: now,
+      usableAt: propagates ? now + this.#host.propagationDelayMs : now,
       expiresAt: this.#policy
-        ? base + this.#policy.expiration * 1000
+        ? now + this.#policy.expiration * 1000
         : undefined,
     };
   }
@@ -518,7 +515,7 @@ class Keycloak implements KeycloakEmulator {
     const now = this.#host.clock.now();
     const live = (secret: KeycloakSecret | undefined) =>
       secret !== undefined &&
-      propagated(secret.createdAt, this.#host.propagationDelayMs, now) &&
+      now >= secret.usableAt &&
       (secret.expiresAt === undefined || now < secret.expiresAt) &&
       offered.some((value) =>
         value !== undefined && timingSafeEqual(secret.value, value)
