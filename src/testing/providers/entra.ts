@@ -9,6 +9,18 @@
  * `scope=https://graph.microsoft.com/.default`; their roles are the calling
  * application's {@linkcode EntraEmulatorApplication.graphPermissions}.
  *
+ * From the facts file: the error body (`error_codes`, `timestamp`,
+ * `trace_id`, `correlation_id`), AADSTS7000215, 7000222 and 90055, `scope`
+ * required with one `/.default` resource, Basic or form credentials (the form
+ * wins when both are sent), `expires_in` 3599, `secretText` shown once with
+ * `hint` its first three characters, a two-year default end, `removePassword`
+ * 204, and least privilege `Application.ReadWrite.OwnedBy` on owned
+ * applications. Open in the facts and switchable here: the status of
+ * `invalid_client` (401 by default) and of throttling (429 by default), the
+ * propagation delay (0 by default; 4–18 s reported). Modelled without a
+ * source: AADSTS900144, 1002012, 28000, 700016, 90002, 500011 bodies, the
+ * 400 for an unknown `keyId`, and removal taking effect at once.
+ *
  * @module
  */
 import {

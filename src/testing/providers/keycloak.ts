@@ -11,6 +11,17 @@
  * value. Admin callers present a Bearer token of a client of the same realm
  * whose service account holds `realm-management` roles.
  *
+ * From the facts file: 401 `unauthorized_client` "Invalid client or Invalid
+ * client credentials" for a wrong (or expired) secret, Basic credentials
+ * form-URL-decoded, `client_secret_post`, `scope` optional, the
+ * `{type, value}` credential, 404 "Client does not have a rotated secret",
+ * `DELETE …/rotated` 204 (also when nothing was rotated, as reported of a
+ * measured 26.7.1), the policy's defaults (30 d, 2 d) and its client
+ * attributes in epoch seconds. Modelled without a source: 401
+ * `invalid_client` for an unknown client, the 403 body, the client-policy
+ * documents' exact shape, and 429 when throttled (Keycloak has no rate
+ * limit of its own; the answer stands for a proxy in front of it).
+ *
  * @module
  */
 import {

@@ -10,6 +10,16 @@
  * configured admin token; its scopes stand for both an API token's admin and
  * a service app's granted scopes.
  *
+ * Reproduced as `../shared/identity-provider-facts.md` states them: the
+ * wrong-secret body, `invalid_scope` "No scopes were requested.", 400 for
+ * credentials in both header and body, the 429 `E0000047` envelope with
+ * `X-Rate-Limit-*` headers, the secret object, the two-secret limit and the
+ * deactivate/delete refusals with `E0000001`, 401 `E0000011`, 403
+ * `E0000006`. Modelled without a source (texts plausible, not verified): the
+ * answer to the other client authentication method (401 `invalid_client`),
+ * an unknown client, the org server's refusal, 404 `E0000007`, and the
+ * 14–100 character check's wording. Okta sends no `Retry-After` on 429.
+ *
  * @module
  */
 import {
