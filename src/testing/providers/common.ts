@@ -319,17 +319,20 @@ export const RESOURCE_PATH = "/__emulator/resource";
 
 /**
  * The server, counters, throttling and token book behind each provider
- * emulator. A provider emulator holds one and delegates to it.
+ * emulator. A provider emulator holds one, sets up its state, then calls
+ * {@linkcode ProviderHost.listen}: a set-up that throws leaves no server
+ * behind.
  */
 export class ProviderHost {
-  readonly ready: Promise<void>;
   readonly clock: Clock;
   readonly tokens: TokenBook;
   readonly propagationDelayMs: number;
   readonly revokeTokensWithSecret: boolean;
   readonly #name: string;
-  readonly #server: LocalServer;
+  readonly #hostname: string;
+  readonly #port: number;
   readonly #routes: ProviderRoutes;
+  #server: LocalServer | undefined;
   #throttles = 0;
   #stats: ProviderEmulatorStats = emptyProviderStats();
   #closing: Promise<void> | undefined;
@@ -348,16 +351,27 @@ export class ProviderHost {
       options.propagationDelayMs,
     );
     this.revokeTokensWithSecret = options.revokeTokensWithSecret ?? false;
+    this.#hostname = options.hostname ?? "127.0.0.1";
+    this.#port = options.port ?? 0;
+  }
+
+  /**
+   * Starts serving; call once, after the provider's set-up.
+   *
+   * @returns Resolves once the server accepts connections.
+   */
+  listen(): Promise<void> {
+    if (this.#server) throw new Error("listen() was already called");
     this.#server = serveLocally({
-      hostname: options.hostname ?? "127.0.0.1",
-      port: options.port ?? 0,
-      onError: () => routes.serverError(),
+      hostname: this.#hostname,
+      port: this.#port,
+      onError: () => this.#routes.serverError(),
     }, (request) => this.#handle(request));
-    this.ready = this.#server.listening.then(() => {});
+    return this.#server.listening.then(() => {});
   }
 
   get url(): string {
-    const origin = this.#server.origin();
+    const origin = this.#server?.origin();
     if (origin === undefined) {
       throw new Error(
         `The ${this.#name} emulator is still starting: await emulator.ready before reading its URL (needed on Node)`,
@@ -399,7 +413,7 @@ export class ProviderHost {
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#server.shutdown();
+    this.#closing ??= this.#server?.shutdown() ?? Promise.resolve();
     return this.#closing;
   }
 

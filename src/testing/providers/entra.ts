@@ -328,7 +328,7 @@ class Entra implements EntraEmulator {
     for (const application of options.applications ?? []) {
       this.addApplication(application);
     }
-    this.ready = this.#host.ready;
+    this.ready = this.#host.listen();
   }
 
   get url(): string {

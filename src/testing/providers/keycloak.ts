@@ -318,7 +318,7 @@ class Keycloak implements KeycloakEmulator {
         }),
     });
     for (const client of options.clients ?? []) this.addClient(client);
-    this.ready = this.#host.ready;
+    this.ready = this.#host.listen();
   }
 
   get url(): string {

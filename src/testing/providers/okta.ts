@@ -312,7 +312,7 @@ class Okta implements OktaEmulator {
       serverError: () => oktaError(500, "E0000009", "Internal Server Error"),
     });
     for (const app of options.apps ?? []) this.addApp(app);
-    this.ready = this.#host.ready;
+    this.ready = this.#host.listen();
   }
 
   get url(): string {
