@@ -401,7 +401,11 @@ class Keycloak implements KeycloakEmulator {
   setSecretRotation(policy: KeycloakSecretRotationPolicy | false): void {
     this.#policy = resolvePolicy(policy);
     for (const client of this.#clients.values()) {
-      if (!this.#policy) client.rotated = undefined;
+      const rotated = client.rotated;
+      if (!this.#policy && rotated) {
+        client.rotated = undefined;
+        this.#host.secretRemoved(client.clientId, rotated.id);
+      }
       client.main = {
         ...client.main,
         expiresAt: this.#policy

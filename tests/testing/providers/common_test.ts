@@ -129,3 +129,102 @@ Deno.test("control methods keep the provider's own limits", async () => {
   keycloak.regenerateSecret("svc", "newer");
   assert.equal(keycloak.secretState("svc").rotated, "new");
 });
+
+/** Each provider: one token, then its secret removed the provider's way. */
+const REMOVALS: {
+  name: string;
+  run: (revoke: boolean) => Promise<{ before: number; after: number }>;
+}[] = [
+  {
+    name: "Okta (deactivate)",
+    run: async (revokeTokensWithSecret) => {
+      await using okta = startOktaEmulator({
+        revokeTokensWithSecret,
+        apps: [{
+          clientId: "0oa",
+          secrets: ["secret-value-00001", "secret-value-00002"],
+        }],
+        adminTokens: [{ token: "t" }],
+      });
+      const response = await postForm(
+        okta.tokenUrl,
+        { grant_type: "client_credentials", scope: "api" },
+        basic("0oa", "secret-value-00001"),
+      );
+      const token = `Bearer ${(await response.json()).access_token}`;
+      const before = (await call(okta.resourceUrl, token)).status;
+      const [first] = okta.secrets("0oa");
+      await call(
+        `${okta.apiUrl}/api/v1/apps/0oa/credentials/secrets/${first.id}/lifecycle/deactivate`,
+        "SSWS t",
+        "POST",
+      );
+      return { before, after: (await call(okta.resourceUrl, token)).status };
+    },
+  },
+  {
+    name: "Entra ID (removePassword)",
+    run: async (revokeTokensWithSecret) => {
+      await using entra = startEntraEmulator({
+        revokeTokensWithSecret,
+        applications: [{ appId: "app", secrets: ["s1", "s2"] }],
+      });
+      const response = await postForm(entra.tokenUrl, {
+        grant_type: "client_credentials",
+        client_id: "app",
+        client_secret: "s1",
+        scope: "api://app/.default",
+      });
+      const token = `Bearer ${(await response.json()).access_token}`;
+      const before = (await call(entra.resourceUrl, token)).status;
+      const [first] = entra.passwordCredentials("app");
+      entra.removePassword("app", first.keyId);
+      return { before, after: (await call(entra.resourceUrl, token)).status };
+    },
+  },
+  {
+    name: "Keycloak (delete rotated)",
+    run: async (revokeTokensWithSecret) => {
+      await using keycloak = startKeycloakEmulator({
+        revokeTokensWithSecret,
+        secretRotation: {},
+        clients: [{ clientId: "svc", secret: "old" }, {
+          clientId: "admin",
+          secret: "admin",
+          realmManagementRoles: ["manage-clients"],
+        }],
+      });
+      keycloak.regenerateSecret("svc");
+      const admin = await postForm(
+        keycloak.tokenUrl,
+        { grant_type: "client_credentials" },
+        basic("admin", "admin"),
+      );
+      const adminToken = `Bearer ${(await admin.json()).access_token}`;
+      const response = await postForm(
+        keycloak.tokenUrl,
+        { grant_type: "client_credentials" },
+        basic("svc", "old"),
+      );
+      const token = `Bearer ${(await response.json()).access_token}`;
+      const before = (await call(keycloak.resourceUrl, token)).status;
+      const uuid = keycloak.uuidOf("svc");
+      await call(
+        `${keycloak.apiUrl}/clients/${uuid}/client-secret/rotated`,
+        adminToken,
+        "DELETE",
+      );
+      return {
+        before,
+        after: (await call(keycloak.resourceUrl, token)).status,
+      };
+    },
+  },
+];
+
+for (const removal of REMOVALS) {
+  Deno.test(`${removal.name}: tokens survive a removed secret unless revokeTokensWithSecret`, async () => {
+    assert.deepEqual(await removal.run(false), { before: 200, after: 200 });
+    assert.deepEqual(await removal.run(true), { before: 200, after: 401 });
+  });
+}
