@@ -303,12 +303,7 @@ class Okta implements OktaEmulator {
       token: (request, path) => this.#token(request, path),
       throttled: () => this.#throttled(),
       api: (request, path) => this.#api(request, path),
-      notFound: () =>
-        oktaError(
-          404,
-          "E0000022",
-          "The endpoint does not support the provided HTTP method",
-        ),
+      notFound: () => unknownPath(),
       serverError: () => oktaError(500, "E0000009", "Internal Server Error"),
     });
     for (const app of options.apps ?? []) this.addApp(app);
@@ -621,13 +616,7 @@ class Okta implements OktaEmulator {
     const match = path.match(
       /^\/api\/v1\/apps\/([^/]+)(?:\/credentials\/secrets(?:\/([^/]+)(?:\/lifecycle\/(activate|deactivate))?)?)?\/?$/,
     );
-    if (!match) {
-      return oktaError(
-        404,
-        "E0000022",
-        "The endpoint does not support the provided HTTP method",
-      );
-    }
+    if (!match) return unknownPath();
     const method = request.method;
     const write = method !== "GET";
     const denied = this.#authorize(request, write);
@@ -805,6 +794,10 @@ function tokenError(
   description: string,
 ): Response {
   return noStore(status, { error, error_description: description });
+}
+
+function unknownPath(): Response {
+  return oktaError(404, "E0000007", "Not found: Resource not found");
 }
 
 function methodNotAllowed(): Response {
