@@ -56,16 +56,27 @@ export interface ProviderEmulatorOptions {
   readonly revokeTokensWithSecret?: boolean;
 }
 
-/** Counters kept by a provider emulator since it started or was reset. */
+/**
+ * Counters kept by a provider emulator since it started or was reset. The
+ * fields are those of the Cognito and Auth0 emulators' stats (branch emu-b),
+ * plus `tokensBySecret`, so one type can serve every provider.
+ */
 export interface ProviderEmulatorStats {
   /** Requests to the token endpoint, whatever their outcome. */
   tokenRequests: number;
+  /** Token requests by the client id they presented (header or body). */
+  tokenRequestsByClient: Record<string, number>;
   /** Token requests answered with a status of 400 or more. */
   tokenFailures: number;
-  /** Tokens issued, by client id. */
-  tokensByClient: Record<string, number>;
-  /** Tokens issued, by the id of the secret that authenticated the request. */
-  tokensBySecret: Record<string, number>;
+  /** Tokens issued by the token endpoint. */
+  tokensIssued: number;
+  /**
+   * Tokens issued, by the id of the secret that authenticated the request
+   * (Okta's `ocs…` id, Entra's `keyId`, Keycloak's `secretState().secretId`).
+   *
+   * @default {} (present on the Okta, Entra ID and Keycloak emulators)
+   */
+  tokensBySecret?: Record<string, number>;
   /** Requests to the secret-management API, whatever their outcome. */
   apiRequests: number;
   /** API requests answered with a status of 400 or more. */
@@ -74,6 +85,10 @@ export interface ProviderEmulatorStats {
   resourceRequests: number;
   /** Resource requests answered 401. */
   resourceUnauthorized: number;
+  /** Secrets created or regenerated, through the API or the control methods. */
+  secretsCreated: number;
+  /** Secrets deleted, deactivated or replaced. */
+  secretsRevoked: number;
 }
 
 /** What every provider emulator offers besides its own controls. */
@@ -144,24 +159,6 @@ export interface ClientAuthentication {
   readonly bodyId: string | undefined;
   /** `client_secret` of the form body. */
   readonly bodySecret: string | undefined;
-}
-
-/**
- * Reads client authentication from both places a client may put it.
- *
- * @param request The token request.
- * @param form Its form body.
- * @returns What was sent where.
- */
-export function readClientAuthentication(
-  request: Request,
-  form: URLSearchParams,
-): ClientAuthentication {
-  return {
-    basic: parseBasicCredentials(request.headers.get("authorization")),
-    bodyId: form.get("client_id") ?? undefined,
-    bodySecret: form.get("client_secret") ?? undefined,
-  };
 }
 
 /** Whether a secret created at `createdAt` works yet, given the delay. */
@@ -314,8 +311,8 @@ export interface ProviderRoutes {
   serverError(): Response;
 }
 
-/** The path of the stand-in protected resource. */
-export const RESOURCE_PATH = "/__emulator/resource";
+/** The path of the stand-in protected resource (as on branch emu-b). */
+export const RESOURCE_PATH = "/resource";
 
 /**
  * The server, counters, throttling and token book behind each provider
@@ -384,16 +381,46 @@ export class ProviderHost {
     this.#throttles += validCount(count);
   }
 
-  /** Counts a token issued with a secret. */
-  issued(clientId: string, secretId: string | undefined): void {
-    increment(this.#stats.tokensByClient, clientId);
-    if (secretId !== undefined) {
-      increment(this.#stats.tokensBySecret, secretId);
+  /**
+   * Reads client authentication from both places a client may put it, and
+   * counts a client id sent only in the form.
+   *
+   * @param request The token request.
+   * @param form Its form body.
+   * @returns What was sent where.
+   */
+  readClientAuthentication(
+    request: Request,
+    form: URLSearchParams,
+  ): ClientAuthentication {
+    const auth: ClientAuthentication = {
+      basic: parseBasicCredentials(request.headers.get("authorization")),
+      bodyId: form.get("client_id") ?? undefined,
+      bodySecret: form.get("client_secret") ?? undefined,
+    };
+    if (!auth.basic && auth.bodyId !== undefined) {
+      increment(this.#stats.tokenRequestsByClient, auth.bodyId);
     }
+    return auth;
   }
 
-  /** Kills the tokens of a removed secret when the switch says so. */
+  /** Counts a token issued with a secret. */
+  issued(secretId: string): void {
+    this.#stats.tokensIssued++;
+    increment(this.#stats.tokensBySecret!, secretId);
+  }
+
+  /** Counts a secret created after start (seeded ones are not counted). */
+  secretCreated(): void {
+    this.#stats.secretsCreated++;
+  }
+
+  /**
+   * Counts a secret that stopped working by request, and kills its tokens
+   * when the switch says so.
+   */
   secretRemoved(clientId: string, secretId: string): void {
+    this.#stats.secretsRevoked++;
     if (!this.revokeTokensWithSecret) return;
     this.tokens.revokeWhere((record) =>
       record.clientId === clientId && record.secretId === secretId
@@ -403,7 +430,7 @@ export class ProviderHost {
   stats(): ProviderEmulatorStats {
     return {
       ...this.#stats,
-      tokensByClient: { ...this.#stats.tokensByClient },
+      tokenRequestsByClient: { ...this.#stats.tokenRequestsByClient },
       tokensBySecret: { ...this.#stats.tokensBySecret },
     };
   }
@@ -421,6 +448,11 @@ export class ProviderHost {
     const path = new URL(request.url).pathname;
     if (this.#routes.isTokenPath(path)) {
       this.#stats.tokenRequests++;
+      // A form's client id is counted when the provider reads the form
+      // (readClientAuthentication): cloning the request here would make
+      // Deno warn about request.signal on every response.
+      const basic = parseBasicCredentials(request.headers.get("authorization"));
+      if (basic) increment(this.#stats.tokenRequestsByClient, basic[0].id);
       let response: Response;
       if (this.#throttles > 0) {
         this.#throttles--;
@@ -447,10 +479,12 @@ export class ProviderHost {
     const record = token === undefined ? "unknown" : this.tokens.lookup(token);
     if (typeof record === "string") {
       this.#stats.resourceUnauthorized++;
-      return json(401, { error: "invalid_token" }, {
+      return json(401, { message: "Unauthorized" }, {
         "www-authenticate": token === undefined
           ? 'Bearer realm="emulator"'
-          : `Bearer realm="emulator", error="invalid_token", error_description="token ${record}"`,
+          : `Bearer realm="emulator", error="invalid_token", error_description="The access token is ${
+            record === "expired" ? "expired" : "invalid"
+          }"`,
       });
     }
     return json(200, {
@@ -464,13 +498,16 @@ export class ProviderHost {
 function emptyProviderStats(): ProviderEmulatorStats {
   return {
     tokenRequests: 0,
+    tokenRequestsByClient: {},
     tokenFailures: 0,
-    tokensByClient: {},
+    tokensIssued: 0,
     tokensBySecret: {},
     apiRequests: 0,
     apiFailures: 0,
     resourceRequests: 0,
     resourceUnauthorized: 0,
+    secretsCreated: 0,
+    secretsRevoked: 0,
   };
 }
 

@@ -33,7 +33,6 @@ import {
   type ProviderEmulatorStats,
   ProviderHost,
   randomFrom,
-  readClientAuthentication,
   RESOURCE_PATH,
   validSeconds,
 } from "./common.ts";
@@ -393,6 +392,7 @@ class Entra implements EntraEmulator {
   ): EntraPasswordCredential {
     const app = this.#app(appId);
     const password = this.#add(app, options, this.#host.clock.now());
+    this.#host.secretCreated();
     return { ...listed(password), secretText: password.value };
   }
 
@@ -528,7 +528,7 @@ class Entra implements EntraEmulator {
         `The app requested an unsupported grant type '${grantType}'.`,
       );
     }
-    const auth = readClientAuthentication(request, form);
+    const auth = this.#host.readClientAuthentication(request, form);
     const candidates = auth.bodyId !== undefined
       ? [{ id: auth.bodyId, secret: auth.bodySecret }]
       : auth.basic ?? [];
@@ -647,7 +647,7 @@ class Entra implements EntraEmulator {
       roles,
       ver: "1.0",
     });
-    this.#host.issued(app.appId, password.keyId);
+    this.#host.issued(password.keyId);
     return noStore(200, {
       token_type: "Bearer",
       expires_in: app.lifetimeSeconds,
@@ -832,6 +832,7 @@ class Entra implements EntraEmulator {
     let password: EntraPassword;
     try {
       password = this.#add(app, options, this.#host.clock.now());
+      this.#host.secretCreated();
     } catch {
       return this.#graphError(
         400,

@@ -32,7 +32,6 @@ import {
   type ProviderEmulatorStats,
   ProviderHost,
   randomFrom,
-  readClientAuthentication,
   RESOURCE_PATH,
   validSeconds,
 } from "./common.ts";
@@ -385,7 +384,11 @@ class Keycloak implements KeycloakEmulator {
     const client = this.#client(clientId);
     const now = this.#host.clock.now();
     const old = client.main;
+    const replaced = client.rotated;
     client.main = this.#secret(value ?? secretValue(), true);
+    this.#host.secretCreated();
+    // Only one rotated secret is kept: a second regeneration drops the first.
+    if (replaced) this.#host.secretRemoved(client.clientId, replaced.id);
     if (this.#policy) {
       client.rotated = {
         ...old,
@@ -471,7 +474,7 @@ class Keycloak implements KeycloakEmulator {
         error_description: form,
       });
     }
-    const auth = readClientAuthentication(request, form);
+    const auth = this.#host.readClientAuthentication(request, form);
     // Keycloak reads the Authorization header first, the form second.
     const candidates = auth.basic ??
       (auth.bodyId === undefined
@@ -567,7 +570,7 @@ class Keycloak implements KeycloakEmulator {
         ? { "realm-management": { roles } }
         : {},
     });
-    this.#host.issued(client.clientId, secret.id);
+    this.#host.issued(secret.id);
     return noStore(200, {
       access_token: token,
       expires_in: client.lifetimeSeconds,

@@ -32,7 +32,6 @@ import {
   type ProviderEmulatorStats,
   ProviderHost,
   randomFrom,
-  readClientAuthentication,
   RESOURCE_PATH,
   validSeconds,
 } from "./common.ts";
@@ -362,17 +361,20 @@ class Okta implements OktaEmulator {
 
   addSecret(clientId: string, value?: string): OktaSecretView {
     const app = this.#app(clientId);
-    return this.#view(
-      this.#create(app, value, "ACTIVE", this.#host.clock.now()),
-    );
+    const secret = this.#create(app, value, "ACTIVE", this.#host.clock.now());
+    this.#host.secretCreated();
+    return this.#view(secret);
   }
 
   removeSecret(clientId: string, secretId: string): void {
     const app = this.#app(clientId);
     const index = app.secrets.findIndex((secret) => secret.id === secretId);
     if (index < 0) throw notFound(secretId, "OAuth2ClientSecret");
-    app.secrets.splice(index, 1);
-    this.#host.secretRemoved(clientId, secretId);
+    const [removed] = app.secrets.splice(index, 1);
+    // An INACTIVE secret stopped working (and was counted) when deactivated.
+    if (removed.status === "ACTIVE") {
+      this.#host.secretRemoved(clientId, secretId);
+    }
   }
 
   throttleTokenRequests(count: number = 1): void {
@@ -498,7 +500,7 @@ class Okta implements OktaEmulator {
     if (typeof form === "string") {
       return tokenError(400, "invalid_request", form);
     }
-    const auth = readClientAuthentication(request, form);
+    const auth = this.#host.readClientAuthentication(request, form);
     if (auth.basic && auth.bodySecret !== undefined) {
       return tokenError(
         400,
@@ -592,7 +594,7 @@ class Okta implements OktaEmulator {
       sub: app.clientId,
       scp: scope.split(" "),
     });
-    this.#host.issued(app.clientId, secret.id);
+    this.#host.issued(secret.id);
     return noStore(200, {
       token_type: "Bearer",
       expires_in: app.lifetimeSeconds,
@@ -721,6 +723,7 @@ class Okta implements OktaEmulator {
       ]);
     }
     const secret = this.#create(app, value, status, this.#host.clock.now());
+    this.#host.secretCreated();
     return json(201, this.#linked(app, secret));
   }
 

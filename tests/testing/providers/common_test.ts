@@ -61,7 +61,8 @@ Deno.test("provider emulators share one host: resource, revocation, expiry, stat
     const stats = emulator.stats();
     assert.equal(stats.tokenRequests, 3);
     assert.equal(stats.tokenFailures, 0);
-    assert.equal(stats.tokensByClient.svc, 3);
+    assert.equal(stats.tokensIssued, 3);
+    assert.deepEqual(stats.tokenRequestsByClient, { svc: 3 });
     assert.equal(stats.resourceRequests, 6);
     assert.equal(stats.resourceUnauthorized, 4);
     emulator.resetStats();

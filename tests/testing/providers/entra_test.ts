@@ -258,6 +258,8 @@ Deno.test("Graph password API: addPassword, list, removePassword, permissions", 
     });
     assert.equal(response.status, 204);
     assert.equal(entra.passwordCredentials("service-app").length, 1);
+    assert.equal(entra.stats().secretsCreated, 1);
+    assert.equal(entra.stats().secretsRevoked, 1);
     const refused = await postForm(entra.tokenUrl, form("service-app", FIRST));
     assert.equal(refused.status, 401);
     await refused.body?.cancel();
@@ -334,11 +336,11 @@ Deno.test("createDualSecretAuth on one Entra application with two secrets fails 
   const response = await auth.fetch(entra.resourceUrl);
   assert.equal(response.status, 200);
   assert.equal((await response.json()).aud, "api://orders");
-  assert.equal(entra.stats().tokensBySecret[first.keyId], 1);
+  assert.equal(entra.stats().tokensBySecret?.[first.keyId], 1);
 
   entra.removePassword("service-app", first.keyId);
   auth.invalidate();
   await auth.getAccessToken();
   assert.equal(auth.status().active, "second");
-  assert.equal(entra.stats().tokensBySecret[second.keyId], 1);
+  assert.equal(entra.stats().tokensBySecret?.[second.keyId], 1);
 });

@@ -152,6 +152,9 @@ Deno.test("Keycloak without the rotation policy: regenerating kills the old secr
   assert.deepEqual(rotated.body, {
     error: "Client does not have a rotated secret",
   });
+  const stats = keycloak.stats();
+  assert.equal(stats.secretsCreated, 1);
+  assert.equal(stats.secretsRevoked, 1, "the old secret died at once");
   const policies = await call(
     `${keycloak.apiUrl}/client-policies/policies`,
     admin,
@@ -336,7 +339,7 @@ Deno.test("createDualSecretAuth on one Keycloak client (main + rotated) fails ov
   const response = await auth.fetch(keycloak.resourceUrl);
   assert.equal(response.status, 200);
   assert.equal((await response.json()).client_id, "service");
-  assert.equal(keycloak.stats().tokensBySecret[state.rotatedSecretId!], 1);
+  assert.equal(keycloak.stats().tokensBySecret?.[state.rotatedSecretId!], 1);
 
   const admin = await adminToken(keycloak);
   const deleted = await fetch(
@@ -349,5 +352,5 @@ Deno.test("createDualSecretAuth on one Keycloak client (main + rotated) fails ov
   auth.invalidate();
   await auth.getAccessToken();
   assert.equal(auth.status().active, "new");
-  assert.equal(keycloak.stats().tokensBySecret[state.secretId], 1);
+  assert.equal(keycloak.stats().tokensBySecret?.[state.secretId], 1);
 });

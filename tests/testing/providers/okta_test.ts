@@ -237,6 +237,9 @@ Deno.test("Okta secret API: lifecycle, limits and permissions", async (t) => {
     });
     assert.equal(deleted.status, 204);
     assert.equal(okta.secrets("0oaservice").length, 1);
+    const stats = okta.stats();
+    assert.equal(stats.secretsCreated, 1, "the API's one created secret");
+    assert.equal(stats.secretsRevoked, 1, "deactivated, then deleted");
   });
 
   await t.step("the only active secret cannot be deactivated", async () => {
@@ -320,13 +323,13 @@ Deno.test("createDualSecretAuth on one Okta client with two secrets fails over w
   const response = await auth.fetch(okta.resourceUrl);
   assert.equal(response.status, 200);
   assert.equal((await response.json()).client_id, "0oaservice");
-  assert.equal(okta.stats().tokensBySecret[first.id], 1);
+  assert.equal(okta.stats().tokensBySecret?.[first.id], 1);
 
   okta.removeSecret("0oaservice", first.id);
   auth.invalidate();
   await auth.getAccessToken();
   assert.equal(auth.status().active, "second");
-  assert.equal(okta.stats().tokensBySecret[second.id], 1);
+  assert.equal(okta.stats().tokensBySecret?.[second.id], 1);
   const after = await auth.fetch(okta.resourceUrl);
   assert.equal(after.status, 200);
   await after.body?.cancel();
