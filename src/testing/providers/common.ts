@@ -40,12 +40,14 @@ export interface ProviderEmulatorOptions {
   readonly port?: number;
   /**
    * How long a newly created secret is refused by the token endpoint (as a
-   * wrong secret) before it starts to work, in ms on the emulator's clock.
-   * No provider documents a delay; users of Entra ID report 4 000–18 000 ms.
+   * wrong secret) before it starts to work, in ms on the emulator's clock: a
+   * number, or a function called once per new secret (say, a draw from the
+   * 4 000–18 000 ms users of Entra ID report). No provider documents a
+   * delay. Secrets given in the options work at once.
    *
    * @default 0
    */
-  readonly propagationDelayMs?: number;
+  readonly propagationDelayMs?: number | (() => number);
   /**
    * Whether removing or deactivating a secret also kills the access tokens
    * issued with it. The providers issue self-contained JWTs and document no
@@ -159,15 +161,6 @@ export interface ClientAuthentication {
   readonly bodyId: string | undefined;
   /** `client_secret` of the form body. */
   readonly bodySecret: string | undefined;
-}
-
-/** Whether a secret created at `createdAt` works yet, given the delay. */
-export function propagated(
-  createdAt: number,
-  delayMs: number,
-  now: number,
-): boolean {
-  return now >= createdAt + delayMs;
 }
 
 /** A non-negative finite number of ms, or a RangeError naming the option. */
@@ -323,7 +316,7 @@ export const RESOURCE_PATH = "/resource";
 export class ProviderHost {
   readonly clock: Clock;
   readonly tokens: TokenBook;
-  readonly propagationDelayMs: number;
+  readonly #propagationDelay: () => number;
   readonly revokeTokensWithSecret: boolean;
   readonly #name: string;
   readonly #hostname: string;
@@ -343,10 +336,10 @@ export class ProviderHost {
     this.#routes = routes;
     this.clock = options.clock ?? systemClock;
     this.tokens = new TokenBook(this.clock);
-    this.propagationDelayMs = validDelay(
-      "propagationDelayMs",
-      options.propagationDelayMs,
-    );
+    const delay = options.propagationDelayMs;
+    this.#propagationDelay = typeof delay === "function"
+      ? () => validDelay("propagationDelayMs()", delay())
+      : ((ms) => () => ms)(validDelay("propagationDelayMs", delay));
     this.revokeTokensWithSecret = options.revokeTokensWithSecret ?? false;
     this.#hostname = options.hostname ?? "127.0.0.1";
     this.#port = options.port ?? 0;
@@ -402,6 +395,15 @@ export class ProviderHost {
       increment(this.#stats.tokenRequestsByClient, auth.bodyId);
     }
     return auth;
+  }
+
+  /**
+   * When a secret created now starts to work.
+   *
+   * @returns A time in ms on the clock.
+   */
+  usableAt(): number {
+    return this.clock.now() + this.#propagationDelay();
   }
 
   /** Counts a token issued with a secret. */

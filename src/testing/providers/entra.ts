@@ -27,7 +27,6 @@ import {
   isRecord,
   type IssuedToken,
   noStore,
-  propagated,
   type ProviderEmulator,
   type ProviderEmulatorOptions,
   type ProviderEmulatorStats,
@@ -241,8 +240,8 @@ interface EntraPassword {
   readonly displayName: string | null;
   readonly start: number;
   readonly end: number;
-  /** When it was added, for the propagation delay. */
-  readonly addedAt: number;
+  /** When the token endpoint starts to accept it (propagation). */
+  readonly usableAt: number;
 }
 
 interface EntraApp {
@@ -374,7 +373,7 @@ class Entra implements EntraEmulator {
       this.#add(app, {
         startDateTime: new Date(this.#started - DAY_MS).toISOString(),
         ...given,
-      }, -Infinity);
+      }, false);
     }
   }
 
@@ -391,7 +390,7 @@ class Entra implements EntraEmulator {
     options: Partial<EntraEmulatorSecret> = {},
   ): EntraPasswordCredential {
     const app = this.#app(appId);
-    const password = this.#add(app, options, this.#host.clock.now());
+    const password = this.#add(app, options, true);
     this.#host.secretCreated();
     return { ...listed(password), secretText: password.value };
   }
@@ -439,7 +438,7 @@ class Entra implements EntraEmulator {
   #add(
     app: EntraApp,
     options: Partial<EntraEmulatorSecret>,
-    addedAt: number,
+    propagates: boolean,
   ): EntraPassword {
     const now = this.#host.clock.now();
     const start = options.startDateTime === undefined
@@ -463,7 +462,7 @@ class Entra implements EntraEmulator {
       displayName: options.displayName ?? null,
       start,
       end,
-      addedAt,
+      usableAt: propagates ? this.#host.usableAt() : now,
     };
     app.passwords.push(password);
     return password;
@@ -564,7 +563,7 @@ class Entra implements EntraEmulator {
       offered.some((value) => timingSafeEqual(password.value, value))
     );
     const usable = matching.find((password) =>
-      propagated(password.addedAt, this.#host.propagationDelayMs, now) &&
+      now >= password.usableAt &&
       now >= password.start && now < password.end
     );
     if (usable) return this.#grant(app, usable, resource);
@@ -831,7 +830,7 @@ class Entra implements EntraEmulator {
     }
     let password: EntraPassword;
     try {
-      password = this.#add(app, options, this.#host.clock.now());
+      password = this.#add(app, options, true);
       this.#host.secretCreated();
     } catch {
       return this.#graphError(

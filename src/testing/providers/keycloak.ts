@@ -454,7 +454,7 @@ class Keycloak implements KeycloakEmulator {
       id: `kcs-${++this.#secretCount}`,
       value,
       createdAt: now,
-      usableAt: propagates ? now + this.#host.propagationDelayMs : now,
+      usableAt: propagates ? this.#host.usableAt() : now,
       expiresAt: this.#policy
         ? now + this.#policy.expiration * 1000
         : undefined,

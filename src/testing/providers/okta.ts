@@ -26,7 +26,6 @@ import {
   isRecord,
   type IssuedToken,
   noStore,
-  propagated,
   type ProviderEmulator,
   type ProviderEmulatorOptions,
   type ProviderEmulatorStats,
@@ -194,6 +193,8 @@ interface OktaSecret {
   readonly value: string;
   readonly hash: string;
   readonly createdAt: number;
+  /** When the token endpoint starts to accept it (propagation). */
+  readonly usableAt: number;
   updatedAt: number;
 }
 
@@ -345,12 +346,7 @@ class Okta implements OktaEmulator {
     this.#apps.set(app.clientId, record);
     // Seeded secrets work at once: they stand for secrets created long ago.
     for (const value of app.secrets ?? []) {
-      this.#create(
-        record,
-        value,
-        "ACTIVE",
-        now - this.#host.propagationDelayMs,
-      );
+      this.#create(record, value, "ACTIVE", false);
     }
   }
 
@@ -361,7 +357,7 @@ class Okta implements OktaEmulator {
 
   addSecret(clientId: string, value?: string): OktaSecretView {
     const app = this.#app(clientId);
-    const secret = this.#create(app, value, "ACTIVE", this.#host.clock.now());
+    const secret = this.#create(app, value, "ACTIVE", true);
     this.#host.secretCreated();
     return this.#view(secret);
   }
@@ -412,7 +408,7 @@ class Okta implements OktaEmulator {
     app: OktaApp,
     value: string | undefined,
     status: OktaSecretStatus,
-    createdAt: number,
+    propagates: boolean,
   ): OktaSecret {
     if (app.secrets.length >= MAX_SECRETS) {
       throw new OktaRefusal(
@@ -432,13 +428,15 @@ class Okta implements OktaEmulator {
         ],
       );
     }
+    const now = this.#host.clock.now();
     const secret: OktaSecret = {
       id: `ocs${randomFrom(SECRET_ALPHABET.slice(0, 62), 17)}`,
       status,
       value: value ?? randomFrom(SECRET_ALPHABET, 64),
       hash: randomBase64Url(16),
-      createdAt,
-      updatedAt: createdAt,
+      createdAt: now,
+      usableAt: propagates ? this.#host.usableAt() : now,
+      updatedAt: now,
     };
     app.secrets.push(secret);
     return secret;
@@ -572,7 +570,7 @@ class Okta implements OktaEmulator {
     const now = this.#host.clock.now();
     return app.secrets.find((secret) =>
       secret.status === "ACTIVE" &&
-      propagated(secret.createdAt, this.#host.propagationDelayMs, now) &&
+      now >= secret.usableAt &&
       offered.some((value) => timingSafeEqual(secret.value, value))
     );
   }
@@ -722,7 +720,7 @@ class Okta implements OktaEmulator {
         "status: 'status' must be ACTIVE or INACTIVE.",
       ]);
     }
-    const secret = this.#create(app, value, status, this.#host.clock.now());
+    const secret = this.#create(app, value, status, true);
     this.#host.secretCreated();
     return json(201, this.#linked(app, secret));
   }

@@ -344,3 +344,37 @@ Deno.test("createDualSecretAuth on one Entra application with two secrets fails 
   assert.equal(auth.status().active, "second");
   assert.equal(entra.stats().tokensBySecret?.[second.keyId], 1);
 });
+
+Deno.test("Entra propagation delay drawn per secret (the reported 4-18 s)", async () => {
+  const clock = new FakeClock();
+  const draws = [4_000, 18_000];
+  await using entra = startEntraEmulator({
+    clock,
+    propagationDelayMs: () => draws.shift()!,
+    applications: [{ appId: "app", secrets: [FIRST] }],
+  });
+  const fast = entra.addPassword("app").secretText!;
+  const slow = entra.addPassword("app").secretText!;
+  const status = async (secret: string) => {
+    const response = await postForm(entra.tokenUrl, form("app", secret));
+    await response.body?.cancel();
+    return response.status;
+  };
+  assert.deepEqual(
+    [await status(FIRST), await status(fast), await status(slow)],
+    [200, 401, 401],
+  );
+  await clock.advance(4_000);
+  assert.deepEqual([await status(fast), await status(slow)], [200, 401]);
+  await clock.advance(14_000);
+  assert.equal(await status(slow), 200);
+  assert.deepEqual(draws, [], "one draw per new secret, none for seeds");
+});
+
+Deno.test("Entra propagation delay function must return ms >= 0", async () => {
+  await using entra = startEntraEmulator({
+    propagationDelayMs: () => -1,
+    applications: [{ appId: "app" }],
+  });
+  assert.throws(() => entra.addPassword("app"), RangeError);
+});
