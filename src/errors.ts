@@ -78,6 +78,8 @@ export type SetupErrorCodeName = `SETUP_${
 export type IncidentErrorCodeName = `INCIDENT_${
   | "PLAN"
   | "ROTATE_OTHER"
+  | "PROPAGATE"
+  | "PROMOTE"
   | "DISABLE"
   | "REGENERATE"
   | "STORE"
