@@ -1,0 +1,168 @@
+/**
+ * `deno task incident --kv|--redis`: incident mode on a fleet of 6 `deno run`
+ * instances that take their secrets from the store, under traffic. Green's
+ * new secret is sealed into the store and every instance proves it (its
+ * heartbeat) before green is promoted, and every instance serves green before
+ * blue is disabled and regenerated: 0 failed calls. Killed at a step with
+ * SIGKILL, the same command run again finishes it, still with 0 failed calls.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  ignoreWithoutRedis,
+  startRedisServer,
+} from "../support/redis_server.ts";
+import {
+  type FleetIncidentOptions,
+  type FleetIncidentOutcome,
+  INCIDENT_SECRETS,
+  runFleetIncident,
+} from "./incident_scenario.ts";
+
+const N = 6;
+
+function assertRecovered(outcome: FleetIncidentOutcome): void {
+  const output = outcome.run.stdout + outcome.run.stderr;
+  assert.equal(outcome.run.code, 0, output);
+  assert.equal(outcome.failed, 0, `failed calls: ${outcome.errors.join("; ")}`);
+  assert.equal(outcome.summaries.length, N, "every instance reported");
+  for (const summary of outcome.summaries) {
+    assert.ok(Number(summary.ok) > 0, `${summary.instanceId} made calls`);
+  }
+  // Both clients have new secrets; blue is enabled again.
+  assert.notEqual(outcome.clients.blue.secret, INCIDENT_SECRETS.blue);
+  assert.notEqual(outcome.clients.green.secret, INCIDENT_SECRETS.green);
+  assert.equal(outcome.clients.blue.state, "active");
+  // Every instance serves green and holds blue's new secret as its standby.
+  assert.equal(
+    outcome.heartbeats.length,
+    N,
+    JSON.stringify(outcome.heartbeats),
+  );
+  for (const record of outcome.heartbeats) {
+    assert.equal(record.active, "green", record.instanceId);
+    assert.ok(
+      record.credentials.find((c) => c.label === "blue")?.secretGeneration !==
+        undefined,
+      `${record.instanceId} loaded blue's new secret`,
+    );
+  }
+  for (
+    const secret of [
+      ...Object.values(INCIDENT_SECRETS),
+      outcome.clients.blue.secret,
+      outcome.clients.green.secret,
+    ]
+  ) {
+    for (const run of [outcome.run, ...outcome.killed]) {
+      assert.ok(
+        !(run.stdout + run.stderr).includes(secret),
+        "a secret in the task's output",
+      );
+    }
+  }
+}
+
+async function withEngine(
+  engine: "kv" | "redis",
+  options: Omit<FleetIncidentOptions, "engine" | "redisUrl"> = {},
+): Promise<FleetIncidentOutcome> {
+  if (engine === "kv") return await runFleetIncident({ engine, ...options });
+  await using redis = await startRedisServer();
+  return await runFleetIncident({ engine, redisUrl: redis.url, ...options });
+}
+
+for (const engine of ["kv", "redis"] as const) {
+  Deno.test({
+    name:
+      `incident --${engine} on ${N} store-driven processes: green proved loaded and served before blue is disabled, 0 failed calls`,
+    ignore: engine === "redis" && ignoreWithoutRedis(),
+    sanitizeResources: false,
+    async fn() {
+      const outcome = await withEngine(engine);
+      assertRecovered(outcome);
+      const { stdout } = outcome.run;
+      // The timeline: green rotated, proved loaded by every heartbeat, promoted
+      // and served by every instance, then blue disabled, regenerated, enabled.
+      for (
+        const step of [
+          "plan",
+          "rotate-other",
+          "propagate",
+          "promote",
+          "disable",
+          "regenerate",
+          "store",
+          "enable",
+          "verify",
+        ]
+      ) {
+        assert.match(
+          stdout,
+          new RegExp(`^\\+\\d+\\.\\d\\d s\\s+${step}\\s+completed`, "m"),
+          stdout,
+        );
+      }
+      assert.match(
+        stdout,
+        new RegExp(
+          `propagate\\s+completed\\s+${N}/${N} live instances report generation 1 of "green"`,
+        ),
+      );
+      assert.match(
+        stdout,
+        new RegExp(
+          `promote\\s+completed\\s+green serves traffic now; ${N}/${N} live instances report generation 1 of "green" and "green" active`,
+        ),
+      );
+      assert.match(
+        stdout,
+        /stored the new blue secret in fleet store \(sealed\)/,
+      );
+      for (
+        const entry of [
+          "incident.plan:completed:blue",
+          "secret.publish:ok:green",
+          "incident.propagate:completed:blue",
+          "promote:ok:green",
+          "incident.disable:completed:blue",
+          "secret.publish:ok:blue",
+          "incident.verify:completed:blue",
+        ]
+      ) {
+        assert.ok(
+          outcome.audit.includes(entry),
+          `${entry} in ${outcome.audit.join(", ")}`,
+        );
+      }
+      console.log(
+        `incident --${engine}, ${N} processes: ${
+          Math.round(outcome.durationMs)
+        } ms, ${outcome.tokenRequests} token requests, ${outcome.calls} calls, ${outcome.failed} failed`,
+      );
+    },
+  });
+}
+
+for (
+  const [engine, point] of [
+    ["kv", "incident:rotate-other"],
+    ["kv", "incident:promote"],
+    ["redis", "incident:propagate"],
+    ["redis", "incident:store"],
+  ] as const
+) {
+  Deno.test({
+    name:
+      `incident --${engine} killed with SIGKILL at ${point}, then run again: finished, 0 failed calls`,
+    ignore: engine === "redis" && ignoreWithoutRedis(),
+    sanitizeResources: false,
+    async fn() {
+      const outcome = await withEngine(engine, { killAt: point });
+      assert.equal(outcome.killed.length, 1);
+      assert.notEqual(outcome.killed[0].code, 0);
+      assertRecovered(outcome);
+    },
+  });
+}
