@@ -269,7 +269,7 @@ async function killAt(
     [
       ...withFailpoint("incident", args).map((arg) =>
         arg.startsWith("--allow-env=")
-          ? `${arg},DUAL_SECRET_SEAL_KEY,REDIS_URL`
+          ? `${arg},DUAL_SECRET_SEAL_KEY,REDIS_URL,REDIS_DEBUG_MAINTENANCE,REDIS_EMIT_DIAGNOSTICS`
           : arg
       ),
     ],
