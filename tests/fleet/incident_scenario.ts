@@ -44,6 +44,8 @@ export interface FleetIncidentOutcome {
   readonly durationMs: number;
   /** Token requests the emulator saw while it ran, every client. */
   readonly tokenRequests: number;
+  /** Of them, per client id. */
+  readonly tokenRequestsByClient: Readonly<Record<string, number>>;
   /** Of them, answered with an error. */
   readonly tokenFailures: number;
   /** Calls the instances made over the whole run, and how many failed. */
@@ -228,6 +230,12 @@ export async function runFleetIncident(
       killed,
       durationMs,
       tokenRequests: after.tokenRequests - before.tokenRequests,
+      tokenRequestsByClient: Object.fromEntries(
+        Object.entries(after.tokenRequestsByClient).map(([id, count]) => [
+          id,
+          count - (before.tokenRequestsByClient[id] ?? 0),
+        ]),
+      ),
       tokenFailures: after.tokenFailures - before.tokenFailures,
       calls: summaries.reduce((sum, s) => sum + Number(s.ok), 0),
       failed: summaries.reduce(
