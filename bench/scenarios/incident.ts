@@ -51,6 +51,8 @@ export interface IncidentFigures {
   readonly calls: number;
   /** Calls that failed: getAccessToken() threw or the API answered an error. */
   readonly failedCalls: number;
+  /** The warning codes the instances emitted over the run. */
+  readonly instanceWarnings: readonly string[];
 }
 
 /**
@@ -92,6 +94,11 @@ export async function runIncidentBench(
       tokenFailures: outcome.tokenFailures,
       calls: outcome.calls,
       failedCalls: outcome.failed,
+      instanceWarnings: [
+        ...new Set(
+          outcome.summaries.flatMap((summary) => summary.warnings as string[]),
+        ),
+      ].sort(),
     });
   }
   return { figures, markdown: renderMarkdown(figures) };
@@ -103,7 +110,9 @@ function renderMarkdown(figures: readonly IncidentFigures[]): string {
   const rows = figures.map((f) =>
     `| ${f.engine} | ${f.exitCode} | ${(f.durationMs / 1000).toFixed(2)} | ${
       INCIDENT_STEPS.map((step) => at(f, step)).join(" | ")
-    } | ${f.tokenRequests} | ${f.adminTokenRequests} | ${f.tokenFailures} | ${f.calls} | ${f.failedCalls} |`
+    } | ${f.tokenRequests} | ${f.adminTokenRequests} | ${f.tokenFailures} | ${f.calls} | ${f.failedCalls} | ${
+      f.instanceWarnings.join(", ") || "none"
+    } |`
   ).join("\n");
   return `## Incident on a fleet (${PROCESSES} processes, secrets from the store)
 
