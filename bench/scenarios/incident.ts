@@ -120,8 +120,10 @@ function renderMarkdown(figures: readonly IncidentFigures[]): string {
 
 | engine | exit | duration s | ${
     INCIDENT_STEPS.join(" | ")
-  } | token requests | of them admin | token failures | calls | failed calls |
-|---|---|---|${INCIDENT_STEPS.map(() => "---").join("|")}|---|---|---|---|---|
+  } | token requests | of them admin | token failures | calls | failed calls | instance warnings |
+|---|---|---|${
+    INCIDENT_STEPS.map(() => "---").join("|")
+  }|---|---|---|---|---|---|
 ${rows}
 `;
 }
