@@ -155,11 +155,17 @@ for (
 ) {
   Deno.test({
     name:
-      `incident --${engine} killed with SIGKILL at ${point}, then run again: finished, 0 failed calls`,
+      `incident --${engine} killed with SIGKILL at ${point}, then run again${
+        point === "incident:promote" ? " (as rotate --compromised)" : ""
+      }: finished, 0 failed calls`,
     ignore: engine === "redis" && ignoreWithoutRedis(),
     sanitizeResources: false,
     async fn() {
-      const outcome = await withEngine(engine, { killAt: point });
+      const outcome = await withEngine(engine, {
+        killAt: point,
+        // `rotate --kv|--redis --compromised` is incident mode too.
+        viaRotate: point === "incident:promote",
+      });
       assert.equal(outcome.killed.length, 1);
       assert.notEqual(outcome.killed[0].code, 0);
       assertRecovered(outcome);

@@ -84,8 +84,15 @@ export interface FleetIncidentOptions {
    * SIGKILL, then run the same command again.
    */
   readonly killAt?: string;
-  /** Called with the workspace before the incident, such as to add flags. */
+  /** More flags for the incident. */
   readonly extraArgs?: readonly string[];
+  /**
+   * Run (or re-run) it as `deno task rotate --compromised …` (which hands
+   * over to incident mode) instead of `deno task incident`.
+   *
+   * @default false
+   */
+  readonly viaRotate?: boolean;
 }
 
 /**
@@ -187,7 +194,11 @@ export async function runFleetIncident(
     if (options.killAt !== undefined) {
       killed.push(await killAt(ws, args, env, options.killAt));
     }
-    const run = await ws.task("incident", args, env);
+    const run = await ws.task(
+      options.viaRotate ? "rotate" : "incident",
+      args,
+      env,
+    );
     const durationMs = performance.now() - started;
     const after = emulator.stats();
     // The instances load blue's new secret as their standby.
