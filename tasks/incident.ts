@@ -13,6 +13,7 @@
 import { parseArgs } from "node:util";
 import type { CredentialInput } from "../src/config.ts";
 import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
+import { AbortedError } from "../src/errors.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
 import {
   ACTIVE_ENV_VAR,
@@ -52,6 +53,7 @@ import {
   type Cell,
   envFileOption,
   EXIT_FAILED,
+  EXIT_INTERRUPTED,
   EXIT_LOCKED,
   failpointHook,
   paint,
@@ -336,6 +338,7 @@ export async function main(
     : envFileLoadProof(envFile, { reloadWaitMs });
   // The audit trail keeps the steps in order: one write after the other.
   let audits: Promise<void> = Promise.resolve();
+  const timeline: IncidentEvent[] = [];
   const failpoint = failpointHook();
 
   // SIGTERM too: killed during the regenerate call, the new secret would be lost.
@@ -354,6 +357,7 @@ export async function main(
       killTokens,
       signal: interrupt.signal,
       onStep: (event) => {
+        timeline.push(event);
         logStep(log, event);
         if (target) {
           audits = audits.then(async () => {
@@ -373,6 +377,27 @@ export async function main(
     });
   } catch (error) {
     await audits;
+    if (error instanceof AbortedError) {
+      const state = interruptedState(
+        timeline,
+        label,
+        other.label,
+        active === label,
+      );
+      if (!values.json) printTimeline(timeline);
+      printFailure(
+        {
+          exitCode: EXIT_INTERRUPTED,
+          code: error.code,
+          message: `Interrupted (Ctrl-C or SIGTERM) after the step "${
+            timeline.at(-1)?.step ?? "none"
+          }".\nState: ${state}\nNext: run the same command again; it finishes the response.`,
+        },
+        values.json,
+        { steps: timeline },
+      );
+      return EXIT_INTERRUPTED;
+    }
     if (!(error instanceof IncidentError)) throw error;
     const stragglers = error.cause instanceof FleetNotLoadedError
       ? error.cause.stragglers
@@ -414,6 +439,35 @@ export async function main(
     console.log(`Next: ${report.nextStep}`);
   }
   return 0;
+}
+
+/** What an interrupted response leaves, from the last step it recorded. */
+function interruptedState(
+  steps: readonly IncidentEvent[],
+  compromised: string,
+  other: string,
+  compromisedWasActive: boolean,
+): string {
+  const done = new Set(
+    steps.filter((s) => s.status !== "failed").map((s) => s.step),
+  );
+  if (done.has("verify") || done.has("enable")) {
+    return `${compromised} has a new secret, stored and enabled; ${other} serves traffic. Only the final proof did not run.`;
+  }
+  if (done.has("disable") && steps.at(-1)?.status === "completed") {
+    return `${compromised} is disabled (its tokens are dead) and its leaked secret is not yet regenerated; ${other} serves traffic.`;
+  }
+  if (done.has("propagate") && !done.has("promote") && compromisedWasActive) {
+    return `${other} has a new secret the instances loaded, and the switch to it may have begun; ${compromised} is unchanged (not disabled, not regenerated).`;
+  }
+  if (done.has("promote") || !compromisedWasActive) {
+    return `${other} serves traffic; ${compromised} is unchanged (not disabled, not regenerated).`;
+  }
+  return `${compromised} still serves traffic${
+    done.has("rotate-other")
+      ? ` (${other} has a new secret, stored, not yet promoted)`
+      : ""
+  }; ${compromised} is unchanged (not disabled, not regenerated).`;
 }
 
 /** The admin credential must not be one whose secret (or state) changes here. */

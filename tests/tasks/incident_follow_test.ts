@@ -207,6 +207,10 @@ Deno.test({
           const outcome = await interrupted.finished();
           runs.push(outcome);
           assert.equal(outcome.code, 130, outcome.stdout + outcome.stderr);
+          assert.match(
+            outcome.stderr,
+            /Interrupted \(Ctrl-C or SIGTERM\) after the step "(propagate|promote)"\.\nState: .*(blue|green) is unchanged \(not disabled, not regenerated\)\.\nNext: run the same command again/,
+          );
           // Nothing of the compromised credential was touched.
           assert.equal(
             emulator.getClientSecret(`${compromised}-id`),
