@@ -9,6 +9,9 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { startGenesysEmulator } from "../../testing.ts";
+import { createWorkspace, emulatorConfig } from "../tasks/workspace.ts";
+import { startFleet } from "./harness.ts";
 import {
   ignoreWithoutRedis,
   startRedisServer,
@@ -16,11 +19,13 @@ import {
 import {
   type FleetIncidentOptions,
   type FleetIncidentOutcome,
+  INCIDENT_SEAL_KEY,
   INCIDENT_SECRETS,
   runFleetIncident,
 } from "./incident_scenario.ts";
 
 const N = 6;
+const EDIT = ["oauth:client:view", "oauth:client:edit"];
 
 function assertRecovered(outcome: FleetIncidentOutcome): void {
   const output = outcome.run.stdout + outcome.run.stderr;
@@ -172,3 +177,94 @@ for (
     },
   });
 }
+
+Deno.test({
+  name:
+    "incident --kv: an instance that cannot open green's new secret (another seal key) stops the response before blue is touched, and is named",
+  sanitizeResources: false,
+  async fn() {
+    await using emulator = startGenesysEmulator({
+      clients: [
+        {
+          clientId: "blue-id",
+          secret: INCIDENT_SECRETS.blue,
+          permissions: EDIT,
+        },
+        {
+          clientId: "green-id",
+          secret: INCIDENT_SECRETS.green,
+          permissions: EDIT,
+        },
+        {
+          clientId: "admin-id",
+          secret: INCIDENT_SECRETS.admin,
+          permissions: EDIT,
+        },
+      ],
+    });
+    await using ws = await createWorkspace();
+    await ws.writeEnv({
+      ...emulatorConfig(emulator, INCIDENT_SECRETS),
+      GENESYS_ADMIN_CLIENT_ID: "admin-id",
+      GENESYS_ADMIN_CLIENT_SECRET: INCIDENT_SECRETS.admin,
+    });
+    const otherKey = btoa(String.fromCharCode(...new Uint8Array(32).fill(99)));
+    const children = await startFleet(3, (i) => ({
+      kvPath: `${ws.dir}/fleet.db`,
+      tokenUrl: emulator.tokenUrl,
+      apiUrl: emulator.apiUrl,
+      instanceId: `web-${i}`,
+      fleetSize: 3,
+      credentials: [
+        {
+          label: "blue",
+          clientId: "blue-id",
+          clientSecret: INCIDENT_SECRETS.blue,
+        },
+        {
+          label: "green",
+          clientId: "green-id",
+          clientSecret: INCIDENT_SECRETS.green,
+        },
+      ],
+      pollIntervalMs: 200,
+      heartbeatMs: 900,
+      secretSealKeys: i === 2 ? otherKey : INCIDENT_SEAL_KEY,
+    }), ws.dir);
+    try {
+      for (const child of children) {
+        await child.send({ cmd: "traffic", intervalMs: 20, api: true });
+      }
+      const run = await ws.task("incident", [
+        "--compromised",
+        "blue",
+        "--kill-tokens",
+        "--yes",
+        "--kv",
+        "fleet.db",
+        "--prefix",
+        "fleet-test",
+        "--timeout",
+        "4",
+      ], { DUAL_SECRET_SEAL_KEY: INCIDENT_SEAL_KEY });
+      const output = run.stdout + run.stderr;
+      assert.equal(run.code, 1, output);
+      assert.match(
+        output,
+        /propagate\s+failed\s+Not every instance has loaded the secret of green: 1 of 3 live instances did not report generation 1 of "green" within 4 s: web-2\./,
+      );
+      assert.match(output, /blue still serves traffic; blue is unchanged/);
+      assert.match(output, /INSTANCE\s+HOST\s+ACTIVE[\s\S]*web-2/);
+      // Blue is untouched; the fleet stays on it.
+      assert.equal(emulator.getClientSecret("blue-id"), INCIDENT_SECRETS.blue);
+      assert.equal(emulator.getClientState("blue-id"), "active");
+    } finally {
+      const summaries = await Promise.all(children.map((c) => c.stop()));
+      const failed = summaries.reduce(
+        (sum, s) => sum + Number(s?.failed ?? 1) + Number(s?.apiFailed ?? 0),
+        0,
+      );
+      assert.equal(failed, 0, JSON.stringify(summaries.map((s) => s?.errors)));
+    }
+  },
+});
