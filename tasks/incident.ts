@@ -76,6 +76,9 @@ import {
   refuseWrittenOverrides,
 } from "./_signals.ts";
 
+/** The longest `--reload-wait`, in ms. */
+const MAX_RELOAD_WAIT_MS = 300_000;
+
 const HELP = `Usage: deno task rotate --compromised <blue|green> [options]
        deno task incident --compromised <blue|green> [options]
        deno task incident --compromised <blue|green> --kv <path> | --redis <url|env> [options]
@@ -103,7 +106,8 @@ Options:
                          load a change (default ${
   DEFAULT_RELOAD_WAIT_MS / 1000
 }: envFileSource re-reads every
-                         second, then proves a new active label with a token request)
+                         second, then proves a new active label with a token request;
+                         at most 300)
   --kv <path>            a fleet's Deno KV database: the new secrets are sealed
                          into it (DUAL_SECRET_SEAL_KEY) and the heartbeats prove them
   --redis <url|env>      or a fleet's Redis (env: REDIS_URL)
@@ -190,6 +194,15 @@ export async function main(
   }
   const reloadWaitMs = parseSeconds("--reload-wait", values["reload-wait"]) ??
     DEFAULT_RELOAD_WAIT_MS;
+  // Bounded: the leaked credential stays valid while it runs, and a timer
+  // past 2^31 - 1 ms would fire at once.
+  if (reloadWaitMs > MAX_RELOAD_WAIT_MS) {
+    throw new UsageError(
+      `--reload-wait: at most ${
+        MAX_RELOAD_WAIT_MS / 1000
+      } seconds (the leaked credential stays valid while it waits)`,
+    );
+  }
   const timeoutMs = parseSeconds("--timeout", values.timeout) ?? 60_000;
   const envFile = envFileOption(values["env-file"]);
   const killTokens = values["kill-tokens"];
