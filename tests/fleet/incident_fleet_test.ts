@@ -85,7 +85,10 @@ for (const engine of ["kv", "redis"] as const) {
     ignore: engine === "redis" && ignoreWithoutRedis(),
     sanitizeResources: false,
     async fn() {
-      const outcome = await withEngine(engine);
+      // The Redis is named as --redis env (REDIS_URL), as the README says.
+      const outcome = await withEngine(engine, {
+        redisFromEnv: engine === "redis",
+      });
       assertRecovered(outcome);
       const { stdout } = outcome.run;
       // The timeline: green rotated, proved loaded by every heartbeat, promoted

@@ -93,6 +93,12 @@ export interface FleetIncidentOptions {
    * @default false
    */
   readonly viaRotate?: boolean;
+  /**
+   * Name the Redis as `--redis env` with `REDIS_URL` set.
+   *
+   * @default false
+   */
+  readonly redisFromEnv?: boolean;
 }
 
 /**
@@ -135,7 +141,12 @@ export async function runFleetIncident(
   const kvPath = `${ws.dir}/fleet.db`;
   const storeArgs = options.engine === "kv"
     ? ["--kv", "fleet.db", "--prefix", PREFIX]
-    : ["--redis", options.redisUrl!, "--prefix", PREFIX];
+    : [
+      "--redis",
+      options.redisFromEnv ? "env" : options.redisUrl!,
+      "--prefix",
+      PREFIX,
+    ];
   const children: FleetChild[] = await startFleet(n, (i) => ({
     ...(options.engine === "kv"
       ? { kvPath }
@@ -170,7 +181,10 @@ export async function runFleetIncident(
   }
   const live = async () =>
     (await store.listInstances()).filter((r) => r.until > Date.now());
-  const env = { DUAL_SECRET_SEAL_KEY: INCIDENT_SEAL_KEY };
+  const env: Record<string, string> = {
+    DUAL_SECRET_SEAL_KEY: INCIDENT_SEAL_KEY,
+    ...(options.redisFromEnv ? { REDIS_URL: options.redisUrl! } : {}),
+  };
   const args = [
     "--compromised",
     "blue",
@@ -224,7 +238,7 @@ export async function runFleetIncident(
       "--json",
       "--limit",
       "200",
-    ]);
+    ], env);
     const audit = history.code === 0
       ? (JSON.parse(history.stdout) as {
         action: string;
