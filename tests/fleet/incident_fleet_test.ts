@@ -22,6 +22,7 @@ import {
   INCIDENT_SEAL_KEY,
   INCIDENT_SECRETS,
   runFleetIncident,
+  spawnIncident,
 } from "./incident_scenario.ts";
 
 const N = 6;
@@ -153,12 +154,18 @@ for (const engine of ["kv", "redis"] as const) {
   });
 }
 
+// Every step, across the two engines (a fleet per test): killed with
+// SIGKILL after it, then the same command again.
 for (
   const [engine, point] of [
+    ["redis", "incident:plan"],
     ["kv", "incident:rotate-other"],
-    ["kv", "incident:promote"],
     ["redis", "incident:propagate"],
+    ["kv", "incident:promote"],
+    ["kv", "incident:disable"],
+    ["redis", "incident:regenerate"],
     ["redis", "incident:store"],
+    ["kv", "incident:enable"],
   ] as const
 ) {
   Deno.test({
@@ -183,7 +190,7 @@ for (
 
 Deno.test({
   name:
-    "incident --kv: an instance that cannot open green's new secret (another seal key) stops the response before blue is touched, and is named",
+    "incident --kv: an instance that cannot open green's new secret (another seal key) holds the response before blue is touched: SIGINT meanwhile exits 130 with the state; a --timeout names it",
   sanitizeResources: false,
   async fn() {
     await using emulator = startGenesysEmulator({
@@ -238,7 +245,7 @@ Deno.test({
       for (const child of children) {
         await child.send({ cmd: "traffic", intervalMs: 20, api: true });
       }
-      const run = await ws.task("incident", [
+      const args = [
         "--compromised",
         "blue",
         "--kill-tokens",
@@ -247,14 +254,32 @@ Deno.test({
         "fleet.db",
         "--prefix",
         "fleet-test",
-        "--timeout",
-        "4",
-      ], { DUAL_SECRET_SEAL_KEY: INCIDENT_SEAL_KEY });
+      ];
+      const env = { DUAL_SECRET_SEAL_KEY: INCIDENT_SEAL_KEY };
+      // Interrupted while it waits for web-2: exit 130, the state, blue untouched.
+      const waiting = spawnIncident(ws, [...args, "--timeout", "60"], env);
+      await waiting.waitFor(
+        /2\/3 live instances report generation 1 of "green"/,
+      );
+      waiting.child.kill("SIGINT");
+      const interrupted = await waiting.finished();
+      assert.equal(
+        interrupted.code,
+        130,
+        interrupted.stdout + interrupted.stderr,
+      );
+      assert.match(
+        interrupted.stderr,
+        /after the step "rotate-other"\.\nState: blue still serves traffic \(green has a new secret, stored, not yet promoted\); blue is unchanged \(not disabled, not regenerated\)\.\nNext: run the same command again/,
+      );
+      assert.equal(emulator.getClientSecret("blue-id"), INCIDENT_SECRETS.blue);
+      // Run again with a short --timeout: it stops at propagate, naming web-2.
+      const run = await ws.task("incident", [...args, "--timeout", "4"], env);
       const output = run.stdout + run.stderr;
       assert.equal(run.code, 1, output);
       assert.match(
         output,
-        /propagate\s+failed\s+Not every instance has loaded the secret of green: 1 of 3 live instances did not report generation 1 of "green" within 4 s: web-2\./,
+        /propagate\s+failed\s+Not every instance has loaded the secret of green: 1 of 3 live instances did not report generation 2 of "green" within 4 s: web-2\./,
       );
       assert.match(output, /blue still serves traffic; blue is unchanged/);
       assert.match(output, /INSTANCE\s+HOST\s+ACTIVE[\s\S]*web-2/);

@@ -15,6 +15,7 @@ import {
   createWorkspace,
   emulatorConfig,
   FAILPOINT_VAR,
+  type SpawnedTask,
   type TaskRun,
   withFailpoint,
   type Workspace,
@@ -291,6 +292,31 @@ export async function runFleetIncident(
   }
 }
 
+/**
+ * Starts `tasks/incident.ts` in its own process under the operator
+ * permission set (plus the failpoint, seal key and Redis variables), so a
+ * signal reaches it.
+ *
+ * @param ws The workspace.
+ * @param args The incident's arguments.
+ * @param env Its environment (the seal key, a failpoint).
+ * @returns The running task.
+ */
+export function spawnIncident(
+  ws: Workspace,
+  args: readonly string[],
+  env: Record<string, string>,
+): SpawnedTask {
+  return ws.spawn(
+    withFailpoint("incident", [...args]).map((arg) =>
+      arg.startsWith("--allow-env=")
+        ? `${arg},DUAL_SECRET_SEAL_KEY,REDIS_URL,REDIS_DEBUG_MAINTENANCE,REDIS_EMIT_DIAGNOSTICS`
+        : arg
+    ),
+    env,
+  );
+}
+
 /** Starts the incident at a failpoint, waits for it, and kills it with SIGKILL. */
 async function killAt(
   ws: Workspace,
@@ -298,16 +324,7 @@ async function killAt(
   env: Record<string, string>,
   point: string,
 ): Promise<TaskRun> {
-  const run = ws.spawn(
-    [
-      ...withFailpoint("incident", args).map((arg) =>
-        arg.startsWith("--allow-env=")
-          ? `${arg},DUAL_SECRET_SEAL_KEY,REDIS_URL,REDIS_DEBUG_MAINTENANCE,REDIS_EMIT_DIAGNOSTICS`
-          : arg
-      ),
-    ],
-    { ...env, [FAILPOINT_VAR]: point },
-  );
+  const run = spawnIncident(ws, args, { ...env, [FAILPOINT_VAR]: point });
   try {
     await run.waitFor(new RegExp(`failpoint ${point} reached`), 60_000);
   } finally {
