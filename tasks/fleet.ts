@@ -14,6 +14,7 @@ import {
   openKvRetrying,
 } from "../kv.ts";
 import { runTask, table, UsageError, useColour } from "./_cli.ts";
+import { requireExistingKvPath } from "./_fleet.ts";
 
 const HELP = `Usage: deno task fleet --kv <path> | --redis <url> [options]
 
@@ -23,7 +24,7 @@ host, active credential, the credentials it holds tokens of with their pool
 slots and last use, version.
 
 Options:
-  --kv <path>        the KV database: a file path or a KV Connect URL
+  --kv <path>        the KV database: a file path (it must exist) or a KV Connect URL
   --redis <url>      the Redis: redis://[user:password@]host:port, rediss:// for TLS
                      (or set REDIS_URL and pass --redis env)
   --prefix <a/b>     the key prefix, KV parts separated by "/" (Redis: the
@@ -65,6 +66,8 @@ export async function main(args: readonly string[]): Promise<number> {
       "pass the KV database with --kv <path> or the Redis with --redis <url>; see --help",
     );
   }
+  // Reads never write: a mistyped path must not become a new, empty database.
+  if (values.kv !== undefined) await requireExistingKvPath(values.kv);
   if (values.history) {
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) {

@@ -31,6 +31,7 @@ import {
 } from "../src/rotation/staged_rotation.ts";
 import {
   adminTokenSource,
+  boundedMs,
   type Cell,
   describeFailure,
   envFileOption,
@@ -312,7 +313,7 @@ export function parseSeconds(
   if (!Number.isFinite(seconds) || seconds < 0 || text.trim() === "") {
     throw new UsageError(`${flag} needs a number of seconds, such as 60`);
   }
-  return seconds * 1000;
+  return boundedMs(flag, seconds * 1000, text);
 }
 
 function logPhase(

@@ -16,6 +16,7 @@ import type {
 import type { SecretSink } from "../rotation/sinks.ts";
 import {
   credentialDocument,
+  credentialFingerprint,
   isSealedCredentialRecord,
   openCredential,
   publishSealedCredential,
@@ -404,6 +405,8 @@ export interface WaitForFleetOptions {
   readonly onProgress?: (reached: number, live: number) => void;
   /** Sleeps (injected for tests). */
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Ends the wait early (Ctrl-C): the stragglers of the last read are returned. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -433,9 +436,231 @@ export async function waitForFleet(
       lastReport = report;
       options.onProgress?.(live.length - stragglers.length, live.length);
     }
-    if (stragglers.length === 0 || target.now() >= deadline) {
+    if (
+      stragglers.length === 0 || target.now() >= deadline ||
+      options.signal?.aborted
+    ) {
       return stragglers;
     }
-    await sleep(options.pollMs);
+    let wake = () => {};
+    const woken = new Promise<void>((resolve) => wake = resolve);
+    options.signal?.addEventListener("abort", wake, { once: true });
+    try {
+      await Promise.race([sleep(options.pollMs), woken]);
+    } finally {
+      options.signal?.removeEventListener("abort", wake);
+    }
   }
+}
+
+/** A live instance the operator did not expect to find, or did not find where expected. */
+export interface SeenInstance {
+  /** The key prefix (namespace) it reports under, as the command line names it. */
+  readonly namespace: string;
+  /** The instance. */
+  readonly instanceId: string;
+  /** Its host, if it reported one. */
+  readonly host?: string;
+  /** The label it serves. */
+  readonly active: string;
+}
+
+/** What a command saw of the fleet before it changes anything. */
+export interface FleetPresence {
+  /** Live instances in the namespace the command acts on. */
+  readonly live: number;
+  /** The namespace's active record, if any (instances write one when they join). */
+  readonly activeRecord?: ActiveRecord;
+  /** Live instances of other namespaces of the same store. */
+  readonly elsewhere: readonly SeenInstance[];
+}
+
+/** How the operator said to treat an empty namespace. */
+export interface PresenceExpectation {
+  /** Proceed only when at least this many live instances are seen (0: proceed with none). */
+  readonly expectInstances?: number;
+  /** Proceed although no live instance is seen. */
+  readonly allowEmpty?: boolean;
+}
+
+/** The verdict of {@linkcode judgeFleetPresence}. */
+export type PresenceVerdict =
+  | { readonly proceed: true }
+  | {
+    readonly proceed: false;
+    /** Why, for people (the caller adds the list and the flags). */
+    readonly reason: string;
+  };
+
+/**
+ * Whether a command that changes a fleet's credentials may go on with the
+ * live instances it sees. Seeing none is refused unless the operator said so
+ * (`allowEmpty`, or `expectInstances` of 0): a forgotten `--prefix` or
+ * `--scope`, a mistyped store, or a fleet that is down all look like that,
+ * and in each of them the active label cannot be read from the instances.
+ * With `expectInstances`, fewer live instances than expected are refused.
+ *
+ * @param presence What the command saw.
+ * @param expectation The operator's flags.
+ * @returns Proceed, or why not.
+ *
+ * @example
+ * ```ts
+ * import { judgeFleetPresence } from "./operator.ts";
+ * const verdict = judgeFleetPresence({ live: 0, elsewhere: [] }, {});
+ * if (verdict.proceed) throw new Error("an empty namespace must be refused");
+ * ```
+ */
+export function judgeFleetPresence(
+  presence: FleetPresence,
+  expectation: PresenceExpectation,
+): PresenceVerdict {
+  const { live, activeRecord, elsewhere } = presence;
+  if (expectation.expectInstances !== undefined) {
+    return live >= expectation.expectInstances ? { proceed: true } : {
+      proceed: false,
+      reason:
+        `${live} live instance(s) report in this namespace; --expect-instances ${expectation.expectInstances} asked for at least that many`,
+    };
+  }
+  if (live > 0 || expectation.allowEmpty) return { proceed: true };
+  const where = elsewhere.length > 0
+    ? `; ${elsewhere.length} live instance(s) report under another prefix of this store (a forgotten or mistyped --prefix or --scope?)`
+    : "";
+  const history = activeRecord === undefined
+    ? "no instance has ever reported in this namespace"
+    : `instances reported here before (the active label "${activeRecord.label}" was set by ${activeRecord.by} at ${
+      new Date(activeRecord.at).toISOString()
+    }), so they may all be down or restarting`;
+  return {
+    proceed: false,
+    reason: `no live instance reports in this namespace: ${history}${where}`,
+  };
+}
+
+/** The fleet's active label as the target says it, and where it was read. */
+export interface TargetActive {
+  /** The label. */
+  readonly label: string;
+  /** `store`: the active record; `instances`: the live heartbeats, all naming it. */
+  readonly source: "store" | "instances";
+}
+
+/**
+ * The fleet's active label from the target: its active record, or else the
+ * label every live instance reports. Never from an env file, whose
+ * `GENESYS_ACTIVE` a fleet does not follow. Reads only.
+ *
+ * @param target The store.
+ * @param live The live heartbeats of the namespace.
+ * @returns The label, or undefined when the store has no record and the
+ * instances (if any) do not agree.
+ */
+export async function readTargetActive(
+  target: FleetTarget,
+  live: readonly InstanceRecord[],
+): Promise<TargetActive | undefined> {
+  const record = await target.store.readActive(target.service);
+  if (record !== undefined) return { label: record.label, source: "store" };
+  const labels = new Set(live.map((r) => r.active));
+  return labels.size === 1
+    ? { label: [...labels][0], source: "instances" }
+    : undefined;
+}
+
+/**
+ * The live heartbeats of the target's namespace. Reads only.
+ *
+ * @param target The store.
+ * @returns The instances whose heartbeat has not lapsed.
+ */
+export async function listLive(target: FleetTarget): Promise<InstanceRecord[]> {
+  const now = target.now();
+  return (await target.store.listInstances()).filter((r) => r.until > now);
+}
+
+/** The store's current sealed secret of a label, named by its fingerprint. */
+export interface StoredSecretIdentity {
+  /** The record's fingerprint (`credentialFingerprint`). */
+  readonly fingerprint: string;
+  /** The record's generation. */
+  readonly generation: number;
+}
+
+/**
+ * The fingerprint of the store's current sealed secret of a label: what a
+ * live instance's heartbeat must report before it counts as having loaded
+ * it. Reads only; needs no seal key.
+ *
+ * @param target The store.
+ * @param label The label.
+ * @returns The fingerprint and generation, or undefined when the store holds
+ * no sealed secret of the label.
+ */
+export async function readStoredSecretIdentity(
+  target: FleetTarget,
+  label: string,
+): Promise<StoredSecretIdentity | undefined> {
+  const document = await target.store.readDocument(
+    target.service,
+    credentialDocument(label),
+  );
+  if (document === undefined || !isSealedCredentialRecord(document.value)) {
+    return undefined;
+  }
+  return {
+    fingerprint: await credentialFingerprint(document.value),
+    generation: document.value.generation,
+  };
+}
+
+/** A live instance that has not proved a secret, and why. */
+export interface SecretStraggler {
+  /** The instance. */
+  readonly instanceId: string;
+  /** Its host, if it reported one. */
+  readonly host?: string;
+  /** The label it serves. */
+  readonly active: string;
+  /**
+   * Why: the reason its heartbeat gives (`seal key mismatch`, `proof
+   * failed`, ...), `not loaded yet` when it gives none, or `loaded another
+   * secret` when it proved an older one.
+   */
+  readonly reason: string;
+}
+
+/**
+ * The live instances whose heartbeat does not report the proved fingerprint
+ * of a label's current secret, each with its reason.
+ *
+ * @param live The live heartbeats.
+ * @param label The label.
+ * @param fingerprint The fingerprint of the store's current secret of it.
+ * @returns The stragglers (empty when every live instance proved it).
+ */
+export function secretStragglers(
+  live: readonly InstanceRecord[],
+  label: string,
+  fingerprint: string,
+): SecretStraggler[] {
+  const out: SecretStraggler[] = [];
+  for (const record of live) {
+    const credential = record.credentials.find((c) => c.label === label);
+    if (credential?.secretFingerprint === fingerprint) continue;
+    const problem = credential?.secretProblem;
+    out.push({
+      instanceId: record.instanceId,
+      ...(record.host === undefined ? {} : { host: record.host }),
+      active: record.active,
+      reason: credential === undefined
+        ? `no credential "${label}"`
+        : problem?.fingerprint === fingerprint
+        ? problem.reason
+        : credential.secretFingerprint !== undefined
+        ? "loaded another secret"
+        : "not loaded yet",
+    });
+  }
+  return out;
 }

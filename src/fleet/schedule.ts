@@ -23,6 +23,9 @@ import {
   audit,
   checkRevokeGate,
   type FleetTarget,
+  readStoredSecretIdentity,
+  readTargetActive,
+  secretStragglers,
   setSharedActive,
   type StoreLock,
   StoreLockedError,
@@ -44,6 +47,12 @@ export interface ScheduleState {
   readonly from?: string;
   /** The secret generation the rotation published, once it did. */
   readonly generation?: number;
+  /**
+   * The fingerprint of the secret the rotation published, once it did: the
+   * propagate step waits until every live instance reports it proved (a
+   * generation alone repeats when the store lost its data).
+   */
+  readonly fingerprint?: string;
   /** When the current step began, in ms since the epoch. */
   readonly stepStartedAt: number;
   /** When the current cycle began. */
@@ -279,8 +288,8 @@ async function advance(
         state.lastCompletedAt !== undefined &&
         now < state.lastCompletedAt + options.everyMs
       ) return undefined;
-      const shared = await target.store.readActive(target.service);
-      const from = shared?.label ?? options.initialActive;
+      const from = (await readTargetActive(target, await live()))?.label ??
+        options.initialActive;
       const standby = options.credentials.find((c) => c.label !== from)?.label;
       if (standby === undefined) return undefined;
       // Starting a cycle is itself a step ("done" → "rotate").
@@ -323,19 +332,36 @@ async function advance(
         credential.label,
         state.cycleStartedAt ?? state.stepStartedAt,
       );
-      return { ...state, step: "propagate", generation, stepStartedAt: now };
+      const identity = await readStoredSecretIdentity(
+        target,
+        credential.label,
+      );
+      return {
+        ...state,
+        step: "propagate",
+        generation,
+        ...(identity === undefined
+          ? {}
+          : { fingerprint: identity.fingerprint }),
+        stepStartedAt: now,
+      };
     }
     case "propagate": {
-      // Never promote while a live instance lacks the new secret: it would
-      // be left on a dead credential. A dead instance drops out of the
-      // heartbeats within their bound, so this wait is bounded by the live.
-      const behind = (await live()).filter((r) =>
-        secretGenerationOf(r, state.standby!) !== state.generation
-      );
+      // Never promote while a live instance has not proved the new secret:
+      // it would be left on a dead credential. A dead instance drops out of
+      // the heartbeats within their bound, so this wait is bounded by the
+      // live.
+      const instances = await live();
+      const behind = state.fingerprint !== undefined
+        ? secretStragglers(instances, state.standby!, state.fingerprint)
+          .map((s) => `${s.instanceId} (${s.reason})`)
+        : instances.filter((r) =>
+          secretGenerationOf(r, state.standby!) !== state.generation
+        ).map((r) => r.instanceId);
       if (behind.length > 0) {
         options.onProgress?.(
-          `schedule: waiting for ${behind.length} instance(s) to load generation ${state.generation} of "${state.standby}": ${
-            behind.map((r) => r.instanceId).join(", ")
+          `schedule: waiting for ${behind.length} instance(s) to prove generation ${state.generation} of "${state.standby}": ${
+            behind.join(", ")
           }`,
         );
         return undefined;
