@@ -177,6 +177,8 @@ Deno.test({
             "--prefix",
             "fleet-test",
             "--yes",
+            // No instance runs in this test: only the lock is under test.
+            "--allow-empty",
           ], { DUAL_SECRET_SEAL_KEY: KEY });
           manual = { code: run.code, output: run.stdout + run.stderr };
           return 1;
