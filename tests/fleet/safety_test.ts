@@ -283,7 +283,7 @@ for (const name of ["kv", "redis"] as const) {
       // A mistyped store: refused, nothing created, nothing regenerated.
       const typo = name === "kv"
         ? ["--kv", "fleetw.bd"]
-        : ["--redis", `redis://127.0.0.1:${await freePort()}`];
+        : ["--redis", `redis://127.0.0.1:${freePort()}`];
       for (const task of ["rotate", "promote", "fleet"] as const) {
         const run = await s.task(task, [
           ...typo,
@@ -374,10 +374,7 @@ for (const name of ["kv", "redis"] as const) {
         {
           step: "test (proving the new secret)",
           signal: "SIGINT",
-          async hold(s) {
-            const slow = slowPropagation(s.emulator);
-            return slow;
-          },
+          hold: (s) => Promise.resolve(slowPropagation(s.emulator)),
           regeneratedBefore: 1,
           state:
             /stored in fleet store \(sealed\) and kept, but the run was interrupted/,
@@ -669,7 +666,7 @@ Deno.test("fleet options past what a timer can wait are refused", () => {
   }
 });
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
