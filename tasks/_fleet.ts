@@ -22,7 +22,14 @@ import {
 } from "../src/fleet/operator.ts";
 import type { InstanceRecord } from "../src/fleet/store.ts";
 import type { FleetStore } from "../src/fleet/store.ts";
-import { type Cell, table, UsageError, useColour } from "./_cli.ts";
+import {
+  type Cell,
+  networkProblem,
+  OperatorError,
+  table,
+  UsageError,
+  useColour,
+} from "./_cli.ts";
 
 /**
  * Exit code: the fleet is not ready for the change (the revoke gate is shut,
@@ -120,7 +127,19 @@ export async function openFleetStore(options: {
       await store.connected(5_000);
     } catch (error) {
       await store.close();
-      throw error;
+      const { RedisUnavailableError } = await import(
+        "../src/fleet/redis_errors.ts"
+      );
+      if (!(error instanceof RedisUnavailableError)) throw error;
+      // The library's words are for an instance (it serves on its own
+      // meanwhile); an operator's command stops, having changed nothing.
+      throw new OperatorError(
+        "FLEET_STORE_UNREACHABLE",
+        `The Redis named with --redis did not answer (${
+          networkProblem(error) ?? "no connection"
+        }); nothing was changed. Check the host, the port and TLS (rediss://) in --redis: it must be the Redis the fleet's instances use.`,
+        { cause: error },
+      );
     }
     const url = options.redis;
     return {
