@@ -200,6 +200,7 @@ export async function main(args: readonly string[]): Promise<number> {
     return await runSchedule(scheduler, ring, config, {
       ...schedule,
       signal: interrupt.signal,
+      presence: expectation,
       tokenLifetimeMs,
       propagationTimeoutMs: parseSeconds(
         "--propagation-timeout",

@@ -12,6 +12,7 @@ import type { SealKeyring } from "../src/fleet/distribution.ts";
 import {
   createStoreJournal,
   type FleetTarget,
+  type PresenceExpectation,
   readDistributedSecret,
 } from "../src/fleet/operator.ts";
 import { readScheduleState, scheduleTick } from "../src/fleet/schedule.ts";
@@ -41,6 +42,8 @@ export interface ScheduleSettings {
    * in progress, and a rotation in progress seals its secret first.
    */
   readonly signal: AbortSignal;
+  /** `--allow-empty` and `--expect-instances`. */
+  readonly presence: PresenceExpectation;
 }
 
 /**
@@ -80,6 +83,7 @@ export async function runSchedule(
         tokenLifetimeMs: settings.tokenLifetimeMs,
         drainBoundMs: settings.drainBoundMs,
         onProgress: progress,
+        presence: settings.presence,
         rotate: (standby, cycleStartedAt) =>
           rotateForCycle(
             target,

@@ -23,6 +23,8 @@ import {
   audit,
   checkRevokeGate,
   type FleetTarget,
+  judgeFleetPresence,
+  type PresenceExpectation,
   readStoredSecretIdentity,
   readTargetActive,
   secretStragglers,
@@ -88,6 +90,15 @@ export interface ScheduleOptions {
   readonly rotate: (standby: string, cycleStartedAt: number) => Promise<number>;
   /** Told of each step taken (secret-free lines). */
   readonly onProgress?: (line: string) => void;
+  /**
+   * How to treat a namespace where no live instance reports: by default the
+   * rotate step waits (a wrong prefix or scope, or a fleet that is down,
+   * looks like that); `allowEmpty` rotates anyway, `expectInstances` waits
+   * for at least that many.
+   *
+   * @default {}
+   */
+  readonly presence?: PresenceExpectation;
   /**
    * How long the store's rotation lock (the one `rotate` and `promote` take)
    * lasts without renewal, in ms. A rotate or promote step renews it every
@@ -309,6 +320,18 @@ async function advance(
       const credential = options.credentials.find((c) =>
         c.label === state.standby
       )!;
+      const activeRecord = await target.store.readActive(target.service);
+      const verdict = judgeFleetPresence({
+        live: (await live()).length,
+        ...(activeRecord === undefined ? {} : { activeRecord }),
+        elsewhere: [],
+      }, options.presence ?? {});
+      if (!verdict.proceed) {
+        options.onProgress?.(
+          `schedule: not rotating "${credential.label}": ${verdict.reason}; waiting (--allow-empty rotates anyway)`,
+        );
+        return undefined;
+      }
       const gate = await checkRevokeGate(
         target,
         credential,
