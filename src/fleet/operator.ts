@@ -421,8 +421,6 @@ export async function waitForFleet(
   target: FleetTarget,
   options: WaitForFleetOptions,
 ): Promise<InstanceRecord[]> {
-  const sleep = options.sleep ??
-    ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const deadline = target.now() + options.timeoutMs;
   let lastReport = "";
   for (;;) {
@@ -442,14 +440,18 @@ export async function waitForFleet(
     ) {
       return stragglers;
     }
-    let wake = () => {};
-    const woken = new Promise<void>((resolve) => wake = resolve);
-    options.signal?.addEventListener("abort", wake, { once: true });
-    try {
-      await Promise.race([sleep(options.pollMs), woken]);
-    } finally {
-      options.signal?.removeEventListener("abort", wake);
-    }
+    await new Promise<void>((resolve) => {
+      const { signal } = options;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", finish);
+        resolve();
+      };
+      signal?.addEventListener("abort", finish, { once: true });
+      if (options.sleep) options.sleep(options.pollMs).then(finish, finish);
+      else timer = setTimeout(finish, options.pollMs);
+    });
   }
 }
 
