@@ -32,6 +32,7 @@ import {
   type StoreLock,
   StoreLockedError,
 } from "./operator.ts";
+import { ConfigError } from "../errors.ts";
 import type { InstanceRecord } from "./store.ts";
 
 /** The steps of a cycle, in order. */
@@ -186,11 +187,28 @@ export async function readScheduleState(
  *
  * @param options The store, timing and the rotation step.
  * @returns What it did.
+ * @throws {ConfigError} When `leaseMs` or `lockTtlMs` is not a positive
+ * number of ms up to 2^31 - 1.
  */
 export async function scheduleTick(
   options: ScheduleOptions,
 ): Promise<TickResult> {
   const { target } = options;
+  // The lock's renewal is an interval timer of a third of its lifetime, and
+  // a timer past 2^31 - 1 ms fires at once: a busy loop of store writes.
+  for (
+    const [name, ms] of [
+      ["leaseMs", options.leaseMs],
+      ["lockTtlMs", options.lockTtlMs ?? options.leaseMs],
+    ] as const
+  ) {
+    if (!Number.isFinite(ms) || ms <= 0 || ms > 2 ** 31 - 1) {
+      throw new ConfigError(
+        `schedule.${name}`,
+        `must be a positive number of ms up to 2147483647 (about 24.8 days), got ${ms}`,
+      );
+    }
+  }
   const advanced: CycleStep[] = [];
   if (!(await takeLeadership(target, options.leaseMs))) {
     return { leader: false, advanced };

@@ -230,3 +230,33 @@ Deno.test("scheduler: a rotate step longer than the lock's lifetime keeps it ren
   assert.ok(result.advanced.includes("rotate"));
   await using _free = await acquireStoreLock(operator, "rotate", 60_000);
 });
+
+Deno.test("scheduler: a lease past what a timer can wait is refused before anything is written", async () => {
+  const scheduler: FleetTarget = {
+    store: createMemoryFleetStore(),
+    service: "svc",
+    by: "scheduler-1",
+    now: () => Date.now(),
+  };
+  for (
+    const over of [{ leaseMs: 30 * 86_400_000 }, { lockTtlMs: 2 ** 31 }]
+  ) {
+    await assert.rejects(
+      () =>
+        scheduleTick({
+          ...timing,
+          ...over,
+          target: scheduler,
+          credentials: CREDENTIALS,
+          rotate: () => Promise.resolve(1),
+        }),
+      (error: Error & { code?: string }) =>
+        error.code === "CONFIG_INVALID" &&
+        /schedule\.(leaseMs|lockTtlMs)/.test(error.message),
+    );
+  }
+  assert.equal(
+    await scheduler.store.readDocument("svc", "schedule/leader"),
+    undefined,
+  );
+});
