@@ -20,7 +20,7 @@ import {
   type PresenceExpectation,
   type SeenInstance,
 } from "../src/fleet/operator.ts";
-import type { InstanceRecord } from "../src/fleet/store.ts";
+import { type InstanceRecord, isActiveRecord } from "../src/fleet/store.ts";
 import type { FleetStore } from "../src/fleet/store.ts";
 import {
   type Cell,
@@ -371,7 +371,8 @@ export async function checkFleetPresence(
   verb: string,
 ): Promise<PresenceRefusal | undefined> {
   const { target } = fleet;
-  const activeRecord = await target.store.readActive(target.service);
+  const stored = await target.store.readActive(target.service);
+  const activeRecord = isActiveRecord(stored) ? stored : undefined;
   const elsewhere = live.length > 0 ? [] : await fleet.elsewhere(target.now());
   const verdict = judgeFleetPresence({
     live: live.length,

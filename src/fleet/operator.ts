@@ -22,11 +22,12 @@ import {
   publishSealedCredential,
   type SealKeyring,
 } from "./distribution.ts";
-import type {
-  ActiveRecord,
-  AuditEntry,
-  FleetStore,
-  InstanceRecord,
+import {
+  type ActiveRecord,
+  type AuditEntry,
+  type FleetStore,
+  type InstanceRecord,
+  isActiveRecord,
 } from "./store.ts";
 
 /** Where the operator's records live: the store and the service namespace. */
@@ -531,8 +532,11 @@ export function judgeFleetPresence(
     : "";
   const history = activeRecord === undefined
     ? "no instance has ever reported in this namespace"
-    : `instances reported here before (the active label "${activeRecord.label}" was set by ${activeRecord.by} at ${
-      new Date(activeRecord.at).toISOString()
+    : `instances reported here before (the active label "${activeRecord.label}" was set by ${activeRecord.by}${
+      Number.isFinite(activeRecord.at) &&
+        Math.abs(activeRecord.at) < 8.64e15
+        ? ` at ${new Date(activeRecord.at).toISOString()}`
+        : ""
     }), so they may all be down or restarting`;
   return {
     proceed: false,
@@ -555,15 +559,17 @@ export interface TargetActive {
  *
  * @param target The store.
  * @param live The live heartbeats of the namespace.
- * @returns The label, or undefined when the store has no record and the
- * instances (if any) do not agree.
+ * @returns The label, or undefined when the store has no (readable) record
+ * and the instances (if any) do not agree.
  */
 export async function readTargetActive(
   target: FleetTarget,
   live: readonly InstanceRecord[],
 ): Promise<TargetActive | undefined> {
   const record = await target.store.readActive(target.service);
-  if (record !== undefined) return { label: record.label, source: "store" };
+  // A record this version cannot read (another version's, a hostile
+  // writer's) says nothing: the instances' word is taken instead.
+  if (isActiveRecord(record)) return { label: record.label, source: "store" };
   const labels = new Set(live.map((r) => r.active));
   return labels.size === 1
     ? { label: [...labels][0], source: "instances" }

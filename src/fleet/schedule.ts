@@ -33,7 +33,7 @@ import {
   StoreLockedError,
 } from "./operator.ts";
 import { ConfigError } from "../errors.ts";
-import type { InstanceRecord } from "./store.ts";
+import { type InstanceRecord, isActiveRecord } from "./store.ts";
 
 /** The steps of a cycle, in order. */
 export type CycleStep = "rotate" | "propagate" | "promote" | "drain" | "done";
@@ -341,7 +341,7 @@ async function advance(
       const activeRecord = await target.store.readActive(target.service);
       const verdict = judgeFleetPresence({
         live: (await live()).length,
-        ...(activeRecord === undefined ? {} : { activeRecord }),
+        ...(isActiveRecord(activeRecord) ? { activeRecord } : {}),
         elsewhere: [],
       }, options.presence ?? {});
       if (!verdict.proceed) {
