@@ -259,6 +259,7 @@ export async function main(args: readonly string[]): Promise<number> {
   const live = await listLive(target);
   const current = await readTargetActive(target, live);
   const from = current?.label;
+  const fromWords = from === undefined ? "no active label" : `"${from}"`;
   const lastRotated = await createStoreJournal(target).read().then(
     (record) => record?.standby,
     () => undefined,
@@ -308,7 +309,7 @@ export async function main(args: readonly string[]): Promise<number> {
       !confirm(
         `Switch the fleet in ${
           values.kv ?? "the Redis"
-        } from "${from}" to "${to}"?`,
+        } from ${fromWords} to "${to}"?`,
       )
     ) {
       console.error("Cancelled; nothing was changed.");
@@ -365,10 +366,10 @@ export async function main(args: readonly string[]): Promise<number> {
           exitCode: interrupted ? EXIT_INTERRUPTED : EXIT_FAILED,
           code: interrupted ? "ABORTED" : "PROMOTE_PROOF_FAILED",
           message: interrupted
-            ? `Interrupted while proving "${to}"; nothing was changed: the fleet stays on "${from}".\nNext: run the same command again.`
+            ? `Interrupted while proving "${to}"; nothing was changed: the fleet stays on ${fromWords}.\nNext: run the same command again.`
             : `"${to}" did not get a token (${
               explain(error).message.replace(/\.$/, "")
-            }); the fleet stays on "${from}".`,
+            }); the fleet stays on ${fromWords}.`,
         },
         values.json,
         { interrupted },
@@ -428,7 +429,7 @@ export async function main(args: readonly string[]): Promise<number> {
         exitCode: EXIT_INTERRUPTED,
         code: error.code,
         message:
-          `Interrupted while waiting for the instances to prove the secret of "${to}"; nothing was changed: the fleet stays on "${from}".\nNext: run the same command again.`,
+          `Interrupted while waiting for the instances to prove the secret of "${to}"; nothing was changed: the fleet stays on ${fromWords}.\nNext: run the same command again.`,
       },
       values.json,
       { interrupted: true },
@@ -440,7 +441,7 @@ export async function main(args: readonly string[]): Promise<number> {
     const message =
       `Refusing to promote "${to}": ${outcome.stragglers.length} live instance(s) have not proved its secret in the store (generation ${outcome.identity.generation}) within ${
         timeoutMs / 1000
-      } s; an instance that switched to it would fail and fail the fleet back. Nothing was changed; the fleet stays on "${from}".\n` +
+      } s; an instance that switched to it would fail and fail the fleet back. Nothing was changed; the fleet stays on ${fromWords}.\n` +
       `${instanceTable(outcome.stragglers, now).join("\n")}\n` +
       `Next: fix the instances' reason (seal key mismatch: give them the DUAL_SECRET_SEAL_KEY of the rotation; proof failed: check their token URL and client), or stop them; then run the same command again.`;
     printFailure(
