@@ -21,7 +21,8 @@ const HELP = `Usage: deno task fleet --kv <path> | --redis <url> [options]
 Lists the live instances of the fleets in a Deno KV database (fleet mode,
 createKvFleet) or a Redis (createRedisFleet) from their heartbeats: instance,
 host, active credential, the credentials it holds tokens of with their pool
-slots and last use, version.
+slots and last use (and why the store's sealed secret of one is not loaded:
+seal key mismatch, no seal key, proof failed), version.
 
 Options:
   --kv <path>        the KV database: a file path (it must exist) or a KV Connect URL
@@ -126,7 +127,11 @@ export async function main(args: readonly string[]): Promise<number> {
       record.host ?? "-",
       record.active,
       record.credentials.map((c) =>
-        `${c.label} [${c.slots.join(",")}] ${ago(c.lastUsedAt)}`
+        `${c.label} [${c.slots.join(",")}] ${ago(c.lastUsedAt)}${
+          c.secretProblem === undefined
+            ? ""
+            : ` (store's secret not loaded: ${c.secretProblem.reason})`
+        }`
       ).join("; "),
       record.version,
       ago(record.seenAt),

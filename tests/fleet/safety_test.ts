@@ -550,6 +550,12 @@ for (const name of ["kv", "redis"] as const) {
         (emulator.stats().tokenRequestsByClient["green-id"] ?? 0) >= 2,
       );
 
+      const listed = await s.task("fleet", engine.args);
+      assert.equal(listed.code, 0, output(listed));
+      assert.match(
+        listed.stdout,
+        /web-3 .*green \[\S*\] \S+( s ago)? \(store's secret not loaded: seal key mismatch\)/,
+      );
       const refused = await s.task("promote", [
         ...engine.args,
         "--yes",
