@@ -21,7 +21,7 @@
  *       { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
  *     ],
  *     tokenUrl: emulator.tokenUrl,
- *     fleet: createKvFleet(kv, { prefix: ["my-service"], instanceId }),
+ *     shared: createKvFleet(kv, { prefix: ["my-service"], instanceId }),
  *   });
  * await using one = make("web-1");
  * await using two = make("web-2");
@@ -47,7 +47,6 @@ import { createFleet, type FleetOptions } from "./src/fleet/member.ts";
 export type { AuditEntry } from "./src/fleet/store.ts";
 export type {
   Fleet,
-  FleetHandle,
   FleetSummary,
   InstanceCredential,
   InstanceRecord,
@@ -82,7 +81,7 @@ export interface KvFleetOptions extends FleetOptions {
 }
 
 /**
- * A fleet on Deno KV, for the `fleet` option of `createDualSecretAuth`.
+ * A fleet on Deno KV, for the `shared` option of `createDualSecretAuth`.
  *
  * @param kv A `Deno.Kv`, or any object with the methods of {@linkcode KvLike}
  * (such as the `Kv` of `npm:@deno/kv`).

@@ -21,7 +21,7 @@
  *   ],
  *   environment: "mypurecloud.com",
  *   tokensPerCredential: 4,
- *   fleet: createRedisFleet({
+ *   shared: createRedisFleet({
  *     url: "redis://fleet-user:password@127.0.0.1:6379",
  *     prefix: "dual-secret-auth:my-service",
  *     instanceId: "web-1",
@@ -32,7 +32,7 @@
  *
  * @module
  */
-import type { Fleet, FleetJoinContext, FleetLink } from "./src/fleet/link.ts";
+import type { Fleet } from "./src/fleet/link.ts";
 import { createFleet, type FleetOptions } from "./src/fleet/member.ts";
 import {
   createRedisFleetStore,
@@ -41,7 +41,6 @@ import {
 
 export type {
   Fleet,
-  FleetHandle,
   FleetSummary,
   InstanceCredential,
   InstanceRecord,
@@ -113,7 +112,7 @@ export interface RedisFleet extends Fleet {
 }
 
 /**
- * A fleet on Redis, for the `fleet` option of `createDualSecretAuth`. Connects
+ * A fleet on Redis, for the `shared` option of `createDualSecretAuth`. Connects
  * on first use; closing the auth instance closes the connections it opened.
  *
  * @param options Server, prefix, instance id, timing and seal key.
@@ -140,33 +139,9 @@ export function createRedisFleet(options: RedisFleetOptions): RedisFleet {
     password: options.password,
     tls: options.tls,
   });
-  const fleet = createFleet(store, options);
+  const fleet = createFleet(store, options, () => store.close());
   return Object.freeze({
-    instanceId: fleet.instanceId,
+    ...fleet,
     connected: (timeoutMs?: number) => store.connected(timeoutMs),
-    join(context: FleetJoinContext): FleetLink {
-      const link = fleet.join(context);
-      return {
-        tokens: link.tokens,
-        active: link.active,
-        slotsOf: (label) => link.slotsOf(label),
-        request: (label, slot, mode, send) =>
-          link.request(label, slot, mode, send),
-        failedOver: (to) => link.failedOver(to),
-        rotated: (to) => link.rotated(to),
-        used: (label, now) => link.used(label, now),
-        credentialsChanged: (credentials) =>
-          link.credentialsChanged(credentials),
-        instances: () => link.instances(),
-        summary: () => link.summary(),
-        async close() {
-          try {
-            await link.close();
-          } finally {
-            await store.close();
-          }
-        },
-      };
-    },
   });
 }

@@ -69,7 +69,18 @@ const redisFleet = config.redisUrl === undefined
       ? {}
       : { secretSealKeys: config.secretSealKeys }),
   });
-const inFleet = kv !== undefined || redisFleet !== undefined;
+const fleet = redisFleet ?? (kv === undefined ? undefined : createKvFleet(kv, {
+  prefix: ["fleet-test"],
+  instanceId: config.instanceId,
+  pollIntervalMs: config.pollIntervalMs,
+  leaseMs: config.leaseMs,
+  storeTimeoutMs: config.storeTimeoutMs,
+  heartbeatMs: config.heartbeatMs,
+  ...(config.secretSealKeys === undefined
+    ? {}
+    : { secretSealKeys: config.secretSealKeys }),
+}));
+const inFleet = fleet !== undefined;
 const warnings: string[] = [];
 const requested: { at: number; background: boolean; label: string }[] = [];
 const auth = createDualSecretAuth({
@@ -87,20 +98,7 @@ const auth = createDualSecretAuth({
       });
     }
   },
-  ...(redisFleet === undefined ? {} : { fleet: redisFleet }),
-  ...(kv === undefined ? {} : {
-    fleet: createKvFleet(kv, {
-      prefix: ["fleet-test"],
-      instanceId: config.instanceId,
-      pollIntervalMs: config.pollIntervalMs,
-      leaseMs: config.leaseMs,
-      storeTimeoutMs: config.storeTimeoutMs,
-      heartbeatMs: config.heartbeatMs,
-      ...(config.secretSealKeys === undefined
-        ? {}
-        : { secretSealKeys: config.secretSealKeys }),
-    }),
-  }),
+  ...(fleet === undefined ? {} : { shared: fleet }),
 });
 
 let ok = 0;
@@ -159,12 +157,12 @@ async function run(intervalMs: number, api: boolean): Promise<void> {
 const readyBy = Date.now() + 20_000;
 while (
   inFleet &&
-  (auth.status().fleet?.instances ?? 0) < config.fleetSize &&
+  (fleet?.summary()?.instances ?? 0) < config.fleetSize &&
   Date.now() < readyBy
 ) {
   await new Promise((resolve) => setTimeout(resolve, 20));
 }
-say({ type: "ready", slots: auth.status().fleet?.slots });
+say({ type: "ready", slots: fleet?.summary()?.slots });
 
 const decoder = new TextDecoder();
 let buffer = "";
@@ -197,7 +195,7 @@ for await (const chunk of Deno.stdin.readable) {
         requested,
         errors: errors.slice(0, 5),
         warnings: [...new Set(warnings)],
-        status: auth.status(),
+        status: { ...auth.status(), fleet: fleet?.summary() },
       });
       await auth.close();
       kv?.close();
