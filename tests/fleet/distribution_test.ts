@@ -78,14 +78,14 @@ function setUp(options: { instanceKey?: string } = {}) {
       return me?.credentials.find((c) => c.label === label)?.secretGeneration;
     },
     async credentialSeen(label: string) {
-      const [me] = await auth.fleet!.instances();
+      const [me] = await fleetFor(auth).instances();
       return me?.credentials.find((c) => c.label === label);
     },
     /** The heartbeat's credential once it reports a problem (beats lag the poll). */
     async problemSeen(label: string) {
       const deadline = Date.now() + 5_000;
       for (;;) {
-        const [me] = await auth.fleet!.instances();
+        const [me] = await fleetFor(auth).instances();
         const seen = me?.credentials.find((c) => c.label === label);
         if (seen?.secretProblem !== undefined) return seen;
         if (Date.now() > deadline) throw new Error("no problem reported");

@@ -172,7 +172,7 @@ async function scene(name: EngineName): Promise<Scene> {
           { label: "green", clientId: "green-id", clientSecret: GREEN },
         ],
         tokenUrl: emulator.tokenUrl,
-        fleet: engine.fleet(id, secretSealKeys),
+        shared: engine.fleet(id, secretSealKeys),
       });
       instances.set(id, auth);
       await until(
