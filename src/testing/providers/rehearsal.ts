@@ -257,6 +257,9 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
         ["AUTH_CLIENT_SECRET_GREEN", green],
         ["AUTH_ACTIVE", "blue"],
         ["AUTH_AUDIENCE", audience],
+        // The Management API's audience names the tenant's domain, which the
+        // emulator's URL does not show.
+        ["AUTH_ADMIN_AUDIENCE", emulator.managementAudience],
         ["AUTH_ADMIN_CLIENT_ID", "rotation-admin"],
         ["AUTH_ADMIN_CLIENT_SECRET", admin],
       ],
