@@ -185,12 +185,7 @@ export async function main(
   if (values["no-env-file"]) {
     console.log(text);
   } else {
-    try {
-      await Deno.writeTextFile(envFile, text, { createNew: true, mode: 0o600 });
-    } catch (error) {
-      await emulator.close();
-      throw error;
-    }
+    await writeNewEnvFile(envFile, text, emulator);
   }
   console.log(`Genesys emulator listening on ${emulator.url}`);
   if (!values["no-env-file"]) {
@@ -255,18 +250,11 @@ async function provider(args: readonly string[]): Promise<number> {
     ...rehearsal.settings.map(([key, value]) => `${key}=${value}`),
     "",
   ].join("\n");
-  if (values["no-env-file"]) {
-    console.log(text);
-  } else {
-    try {
-      await Deno.writeTextFile(envFile, text, { createNew: true, mode: 0o600 });
-    } catch (error) {
-      await emulator.close();
-      throw error;
-    }
-    // Printed too: the operator copies what a service needs from here.
-    console.log(text);
+  if (!values["no-env-file"]) {
+    await writeNewEnvFile(envFile, text, emulator);
   }
+  // Printed either way: the operator copies what a service needs from here.
+  console.log(text);
   console.log(`${rehearsal.title} emulator listening on ${emulator.url}`);
   if (!values["no-env-file"]) {
     console.log(`Wrote ${envFile} (${rehearsal.summary}).`);
@@ -291,6 +279,23 @@ async function refuseExisting(envFile: string): Promise<void> {
     `${envFile} exists already; the emulator never overwrites it. ` +
       `Move it away, or pass --env-file <another path> (or --no-env-file).`,
   );
+}
+
+/**
+ * Writes the env file, which must not exist (owner-only); on failure stops
+ * the emulator, which nothing else would stop.
+ */
+async function writeNewEnvFile(
+  envFile: string,
+  text: string,
+  emulator: { close(): Promise<void> },
+): Promise<void> {
+  try {
+    await Deno.writeTextFile(envFile, text, { createNew: true, mode: 0o600 });
+  } catch (error) {
+    await emulator.close();
+    throw error;
+  }
 }
 
 /** Resolves on SIGINT or SIGTERM. */
