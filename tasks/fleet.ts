@@ -13,6 +13,12 @@ import {
   listKvInstances,
   openKvRetrying,
 } from "../kv.ts";
+import {
+  type FleetStatusSource,
+  kvStatusSource,
+  readFleetStatus,
+} from "../src/fleet/fleet_status.ts";
+import { serveFleetStatus } from "../src/fleet/status_page.ts";
 import { runTask, table, UsageError, useColour } from "./_cli.ts";
 
 const HELP = `Usage: deno task fleet --kv <path> | --redis <url> [options]
@@ -33,6 +39,17 @@ Options:
                      --prefix must then be the fleet's own prefix
   --limit <n>        with --history: the latest n entries (default 50)
   --json             print JSON instead of a table
+  --serve            serve a status page that refreshes by itself (instances,
+                     active label and its history, rotation in progress, gate
+                     and drain, schedule, secrets' age, audit timeline; never
+                     a secret or token); --prefix must be the fleet's own.
+                     Runs until Ctrl-C
+  --port <n>         with --serve: the port (default 8787; 0 picks a free one)
+  --host <addr>      with --serve: the address (default 127.0.0.1); anything
+                     but loopback needs --token
+  --token <t|env>    with --serve: the viewer opens the page once with
+                     ?token=<t>; env reads FLEET_STATUS_TOKEN
+  --refresh <s>      with --serve: the page's refresh period (default 2)
   -h, --help         show this help
 `;
 
@@ -53,6 +70,11 @@ export async function main(args: readonly string[]): Promise<number> {
       history: { type: "boolean", default: false },
       limit: { type: "string", default: "50" },
       help: { type: "boolean", short: "h", default: false },
+      serve: { type: "boolean", default: false },
+      port: { type: "string", default: "8787" },
+      host: { type: "string", default: "127.0.0.1" },
+      token: { type: "string" },
+      refresh: { type: "string", default: "2" },
     },
     strict: true,
   });
@@ -65,6 +87,7 @@ export async function main(args: readonly string[]): Promise<number> {
       "pass the KV database with --kv <path> or the Redis with --redis <url>; see --help",
     );
   }
+  if (values.serve) return await serve(values);
   if (values.history) {
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) {
@@ -165,6 +188,82 @@ function printHistory(
       useColour(),
     ).join("\n"),
   );
+  return 0;
+}
+
+async function serve(values: {
+  kv?: string;
+  redis?: string;
+  prefix: string;
+  port: string;
+  host: string;
+  token?: string;
+  refresh: string;
+}): Promise<number> {
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new UsageError("--port needs a port number, such as 8787");
+  }
+  const refresh = Number(values.refresh);
+  if (!(refresh > 0)) {
+    throw new UsageError("--refresh needs a number of seconds, such as 2");
+  }
+  const token = values.token === "env"
+    ? Deno.env.get("FLEET_STATUS_TOKEN")
+    : values.token;
+  if (values.token === "env" && token === undefined) {
+    throw new UsageError(
+      "--token env reads FLEET_STATUS_TOKEN, which is unset",
+    );
+  }
+  let source: FleetStatusSource;
+  let closeStore: () => Promise<void> | void;
+  if (values.redis === undefined) {
+    const kv = await openKvRetrying(values.kv!);
+    source = kvStatusSource(
+      kv,
+      values.prefix.split("/").filter((part) => part !== ""),
+      `Deno KV ${values.kv}, prefix ${values.prefix}`,
+    );
+    closeStore = () => kv.close();
+  } else {
+    const { connectRedis } = await import("../redis.ts");
+    const { redisStatusSource } = await import(
+      "../src/fleet/fleet_status_redis.ts"
+    );
+    const redis = await connectRedis({
+      url: values.redis === "env" ? Deno.env.get("REDIS_URL") : values.redis,
+    });
+    // The page names the Redis by its prefix only: the URL may hold a password.
+    source = redisStatusSource(
+      redis.client,
+      values.prefix,
+      `Redis, prefix ${values.prefix}`,
+    );
+    closeStore = () => redis.close();
+  }
+  try {
+    await using server = serveFleetStatus({
+      read: () => readFleetStatus(source, { now: Date.now() }),
+      hostname: values.host,
+      port,
+      ...(token === undefined ? {} : { token }),
+      refreshMs: refresh * 1000,
+    });
+    console.log(`Fleet status page: ${server.url}`);
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        Deno.removeSignalListener("SIGINT", stop);
+        Deno.removeSignalListener("SIGTERM", stop);
+        resolve();
+      };
+      Deno.addSignalListener("SIGINT", stop);
+      Deno.addSignalListener("SIGTERM", stop);
+    });
+  } finally {
+    await source.close();
+    await closeStore();
+  }
   return 0;
 }
 
