@@ -23,6 +23,7 @@ import {
   audit,
   checkRevokeGate,
   type FleetTarget,
+  type GateBlocker,
   setSharedActive,
   type StoreLock,
   StoreLockedError,
@@ -308,8 +309,9 @@ async function advance(
       if (!gate.open) {
         options.onProgress?.(
           `schedule: waiting for the gate of "${credential.label}" (${
-            gate.blockers.map((b) => `${b.instanceId}: ${b.reason}`).join(", ")
-          })`,
+            gate.blockers.map((b) => gateWait(b, options.tokenLifetimeMs))
+              .join(", ")
+          }), since ${new Date(state.stepStartedAt).toISOString()}`,
         );
         return undefined;
       }
@@ -336,7 +338,11 @@ async function advance(
         options.onProgress?.(
           `schedule: waiting for ${behind.length} instance(s) to load generation ${state.generation} of "${state.standby}": ${
             behind.map((r) => r.instanceId).join(", ")
-          }`,
+          }, since ${
+            new Date(state.stepStartedAt).toISOString()
+          } (an instance that stops beating drops out by ${
+            new Date(Math.max(...behind.map((r) => r.until))).toISOString()
+          })`,
         );
         return undefined;
       }
@@ -359,6 +365,26 @@ async function advance(
         lastCompletedAt: now,
       };
     }
+  }
+}
+
+/** What one gate blocker waits for, and until when, in the scheduler's words. */
+function gateWait(
+  blocker: GateBlocker,
+  tokenLifetimeMs: number,
+): string {
+  const at = (ms: number) => new Date(ms).toISOString();
+  switch (blocker.reason) {
+    case "active":
+      return `${blocker.instanceId}: serves it (until a promotion moves it)`;
+    case "holds-token":
+      return `${blocker.instanceId}: holds a token of it until ${
+        at(blocker.heldUntil!)
+      }`;
+    case "used-recently":
+      return `${blocker.instanceId}: used it at ${
+        at(blocker.lastUsedAt!)
+      }, clear at ${at(blocker.lastUsedAt! + tokenLifetimeMs)}`;
   }
 }
 
