@@ -19,6 +19,8 @@ import {
   readFleetStatus,
 } from "../src/fleet/fleet_status.ts";
 import { serveFleetStatus } from "../src/fleet/status_page.ts";
+import { type AlertBounds, createAlertNotifier } from "../src/fleet/alerts.ts";
+import { parsePeriod } from "../src/fleet/schedule.ts";
 import { runTask, table, UsageError, useColour } from "./_cli.ts";
 
 const HELP = `Usage: deno task fleet --kv <path> | --redis <url> [options]
@@ -49,7 +51,22 @@ Options:
                      but loopback needs --token
   --token <t|env>    with --serve: the viewer opens the page once with
                      ?token=<t>; env reads FLEET_STATUS_TOKEN
-  --refresh <s>      with --serve: the page's refresh period (default 2)
+  --refresh <s>      with --serve or --alert-webhook: how often the store is
+                     read (default 2)
+  --alert-webhook <url>
+                     watch the fleet (with or without --serve) and POST a JSON
+                     alert, once per condition, when a step is older than
+                     --alert-step, a promotion leaves stragglers past
+                     --alert-stragglers, the revoke gate stays shut past
+                     --alert-gate (naming the instances that hold it and when
+                     their tokens expire), or a distributed secret is older
+                     than --max-age. Payloads carry no secret. The fleet
+                     permission set reaches loopback only: for another host
+                     add --allow-net=<host> (deno run -P=fleet ...)
+  --alert-step <period>       default 30m (periods: 30d, 12h, 15m, 5s, 500ms)
+  --alert-stragglers <period> default 10m
+  --alert-gate <period>       default 1h
+  --max-age <period>          default: no age alert
   -h, --help         show this help
 `;
 
@@ -75,6 +92,11 @@ export async function main(args: readonly string[]): Promise<number> {
       host: { type: "string", default: "127.0.0.1" },
       token: { type: "string" },
       refresh: { type: "string", default: "2" },
+      "alert-webhook": { type: "string" },
+      "alert-step": { type: "string", default: "30m" },
+      "alert-stragglers": { type: "string", default: "10m" },
+      "alert-gate": { type: "string", default: "1h" },
+      "max-age": { type: "string" },
     },
     strict: true,
   });
@@ -87,7 +109,9 @@ export async function main(args: readonly string[]): Promise<number> {
       "pass the KV database with --kv <path> or the Redis with --redis <url>; see --help",
     );
   }
-  if (values.serve) return await serve(values);
+  if (values.serve || values["alert-webhook"] !== undefined) {
+    return await serve(values);
+  }
   if (values.history) {
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) {
@@ -191,15 +215,45 @@ function printHistory(
   return 0;
 }
 
+function period(flag: string, text: string): number {
+  const ms = parsePeriod(text);
+  if (ms === undefined) {
+    throw new UsageError(
+      `${flag} needs a period such as 30d, 12h, 15m or 5s (got "${text}")`,
+    );
+  }
+  return ms;
+}
+
 async function serve(values: {
   kv?: string;
   redis?: string;
   prefix: string;
+  serve: boolean;
   port: string;
   host: string;
   token?: string;
   refresh: string;
+  "alert-webhook"?: string;
+  "alert-step": string;
+  "alert-stragglers": string;
+  "alert-gate": string;
+  "max-age"?: string;
 }): Promise<number> {
+  const webhook = values["alert-webhook"];
+  if (webhook !== undefined && !URL.canParse(webhook)) {
+    throw new UsageError(
+      `--alert-webhook needs a URL such as http://127.0.0.1:9000/alerts (got "${webhook}")`,
+    );
+  }
+  const bounds: AlertBounds = {
+    stepMs: period("--alert-step", values["alert-step"]),
+    stragglerMs: period("--alert-stragglers", values["alert-stragglers"]),
+    gateMs: period("--alert-gate", values["alert-gate"]),
+    ...(values["max-age"] === undefined
+      ? {}
+      : { maxAgeMs: period("--max-age", values["max-age"]) }),
+  };
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new UsageError("--port needs a port number, such as 8787");
@@ -242,15 +296,50 @@ async function serve(values: {
     );
     closeStore = () => redis.close();
   }
+  const read = () => readFleetStatus(source, { now: Date.now() });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
   try {
-    await using server = serveFleetStatus({
-      read: () => readFleetStatus(source, { now: Date.now() }),
-      hostname: values.host,
-      port,
-      ...(token === undefined ? {} : { token }),
-      refreshMs: refresh * 1000,
-    });
-    console.log(`Fleet status page: ${server.url}`);
+    await using server = values.serve
+      ? serveFleetStatus({
+        read,
+        hostname: values.host,
+        port,
+        ...(token === undefined ? {} : { token }),
+        refreshMs: refresh * 1000,
+      })
+      : undefined;
+    if (server !== undefined) console.log(`Fleet status page: ${server.url}`);
+    if (webhook !== undefined) {
+      const notifier = createAlertNotifier({
+        bounds,
+        webhookUrl: webhook,
+        onAlert: (alert) =>
+          console.error(`ALERT ${alert.kind}: ${alert.summary}`),
+        onError: (error, alert) =>
+          console.error(
+            `alert ${alert.kind} not delivered (${
+              error instanceof Error ? error.message : String(error)
+            }); retried at the next read`,
+          ),
+      });
+      console.log(
+        `Watching the fleet every ${refresh} s; alerts go to the webhook.`,
+      );
+      const watch = async () => {
+        try {
+          await notifier.check(await read());
+        } catch (error) {
+          console.error(
+            `the fleet store could not be read (${
+              error instanceof Error ? error.message : String(error)
+            }); retried in ${refresh} s`,
+          );
+        }
+        if (!stopped) timer = setTimeout(watch, refresh * 1000);
+      };
+      await watch();
+    }
     await new Promise<void>((resolve) => {
       const stop = () => {
         Deno.removeSignalListener("SIGINT", stop);
@@ -261,6 +350,8 @@ async function serve(values: {
       Deno.addSignalListener("SIGTERM", stop);
     });
   } finally {
+    stopped = true;
+    clearTimeout(timer);
     await source.close();
     await closeStore();
   }
