@@ -338,11 +338,7 @@ async function advance(
         options.onProgress?.(
           `schedule: waiting for ${behind.length} instance(s) to load generation ${state.generation} of "${state.standby}": ${
             behind.map((r) => r.instanceId).join(", ")
-          }, since ${
-            new Date(state.stepStartedAt).toISOString()
-          } (an instance that stops beating drops out by ${
-            new Date(Math.max(...behind.map((r) => r.until))).toISOString()
-          })`,
+          }`,
         );
         return undefined;
       }
