@@ -60,7 +60,9 @@ Options:
                      --alert-stragglers, the revoke gate stays shut past
                      --alert-gate (naming the instances that hold it and when
                      their tokens expire), or a distributed secret is older
-                     than --max-age. Payloads carry no secret. The fleet
+                     than --max-age. Payloads carry no secret. Each alert is
+                     also an OpenTelemetry span (dual_secret_auth.fleet.alert;
+                     exported with OTEL_DENO=true). The fleet
                      permission set reaches loopback only: for another host
                      add --allow-net=<host> (deno run -P=fleet ...)
   --alert-step <period>       default 30m (periods: 30d, 12h, 15m, 5s, 500ms)
@@ -311,11 +313,18 @@ async function serve(values: {
       : undefined;
     if (server !== undefined) console.log(`Fleet status page: ${server.url}`);
     if (webhook !== undefined) {
+      // Loaded only with --alert-webhook: the OpenTelemetry API is not
+      // needed to list or serve.
+      const { recordAlertEvent } = await import(
+        "../src/fleet/alert_telemetry.ts"
+      );
       const notifier = createAlertNotifier({
         bounds,
         webhookUrl: webhook,
-        onAlert: (alert) =>
-          console.error(`ALERT ${alert.kind}: ${alert.summary}`),
+        onAlert: (alert) => {
+          console.error(`ALERT ${alert.kind}: ${alert.summary}`);
+          recordAlertEvent(alert);
+        },
         onError: (error, alert) =>
           console.error(
             `alert ${alert.kind} not delivered (${

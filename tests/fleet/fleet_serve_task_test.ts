@@ -39,6 +39,18 @@ Deno.test({
       ?.value as { sealed: string }).sealed;
     kv.close();
 
+    // An OTLP/HTTP receiver on loopback for the alert's span.
+    const otlp: string[] = [];
+    const receiver = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen: () => {},
+    }, async (request) => {
+      if (new URL(request.url).pathname === "/v1/traces") {
+        otlp.push(await request.text());
+      } else await request.body?.cancel();
+      return Response.json({});
+    });
     const bodies: string[] = [];
     const hook = Deno.serve({
       hostname: "127.0.0.1",
@@ -65,7 +77,12 @@ Deno.test({
       `http://127.0.0.1:${hook.addr.port}/hook`,
       "--max-age",
       "1h",
-    ]);
+    ], {
+      OTEL_DENO: "true",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.addr.port}`,
+      OTEL_SERVICE_NAME: "fleet-alert-test",
+    });
     try {
       await task.waitFor(/Fleet status page: http:\/\/127\.0\.0\.1:\d+\//);
       const url = /Fleet status page: (\S+)/.exec(task.stdout())![1];
@@ -98,7 +115,15 @@ Deno.test({
       task.child.kill("SIGTERM");
       const run = await task.finished();
       await hook.shutdown();
+      await receiver.shutdown();
       assert.equal(run.code, 0, run.stdout + run.stderr);
+    }
+    // Spans are flushed at exit: the alert's span, with its kind, no secret.
+    const spans = otlp.join("\n");
+    assert.match(spans, /dual_secret_auth\.fleet\.alert/);
+    assert.match(spans, /secret-too-old/);
+    for (const secret of [SECRET, sealed, KEY]) {
+      assert.ok(!spans.includes(secret), "a secret was exported");
     }
   },
 });
