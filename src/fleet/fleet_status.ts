@@ -115,7 +115,10 @@ export interface StatusInstance {
   readonly startedAt: number;
   /** When it last beat. */
   readonly seenAt: number;
-  /** `ok`, or why its seal keys do not open the store's secret. */
+  /**
+   * `ok` (it opened a distributed secret), why its seal keys do not open the
+   * store's secret, or `not reported` (it has opened none and says nothing).
+   */
   readonly sealKey: string;
   /** Its credentials. */
   readonly credentials: readonly StatusCredential[];
@@ -296,9 +299,15 @@ function instanceOf(
     version: str(record.version) ?? "",
     startedAt: num(record.startedAt) ?? 0,
     seenAt: num(record.seenAt) ?? 0,
-    sealKey: sealProblem === undefined
+    // "ok" only on evidence: the instance opened a distributed secret.
+    sealKey: sealProblem !== undefined
+      ? `${sealProblem.secretProblem} (${sealProblem.label})`
+      : credentials.some((c) =>
+          c.secretGeneration !== undefined ||
+          c.secretFingerprint !== undefined
+        )
       ? "ok"
-      : `${sealProblem.secretProblem} (${sealProblem.label})`,
+      : "not reported",
     credentials,
   };
 }

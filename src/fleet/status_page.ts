@@ -359,9 +359,10 @@ function draw(status) {
     const held = i.credentials.map((c) => c.label + " g" + (c.secretGeneration ?? "0") + (c.secretFingerprint ? " " + c.secretFingerprint.slice(0, 12) : "") + (c.secretProblem ? " (" + c.secretProblem + ")" : "")).join(", ");
     const tokens = i.credentials.filter((c) => c.tokenLeftMs !== undefined).map((c) => c.label + " " + left(c.tokenLeftMs)).join(", ") || "-";
     const used = i.credentials.filter((c) => c.lastUsedAt).map((c) => c.label + " " + ago(c.lastUsedAt, now)).join(", ") || "never";
-    const tr = row([i.instanceId, i.host || "-", el("td", i.active, "label-" + i.active), held, el("td", i.sealKey, i.sealKey === "ok" ? "ok" : "bad"), tokens, used, ago(i.seenAt, now)]);
+    const tr = row([i.instanceId, i.host || "-", el("td", i.active, "label-" + i.active), held, el("td", i.sealKey, i.sealKey === "ok" ? "ok" : i.sealKey === "not reported" ? "muted" : "bad"), tokens, used, ago(i.seenAt, now)]);
     tr.dataset.instance = i.instanceId;
     tr.dataset.active = i.active;
+    tr.dataset.sealKey = i.sealKey;
     tr.dataset.generations = i.credentials.map((c) => c.label + ":" + (c.secretGeneration ?? 0)).join(",");
     return tr;
   }));

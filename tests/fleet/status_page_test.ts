@@ -234,6 +234,7 @@ Deno.test({
               id: (tr as unknown as Data).dataset.instance,
               active: (tr as unknown as Data).dataset.active,
               generations: (tr as unknown as Data).dataset.generations,
+              sealKey: (tr as unknown as Data).dataset.sealKey,
             })),
         );
       const activeLabel = () =>
@@ -262,6 +263,11 @@ Deno.test({
         (r) =>
           r.length === N &&
           r.every((row) => row.generations === "blue:0,green:1"),
+      );
+      // Each instance opened the sealed secret with its key.
+      assert.deepEqual(
+        (await rows()).map((row) => row.sealKey),
+        Array(N).fill("ok"),
       );
       const secretText = await page.$eval(
         '[data-secret="green"]',
