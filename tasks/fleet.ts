@@ -5,14 +5,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import {
-  type AuditEntry,
-  type KvKey,
-  listKvAudit,
-  listKvInstances,
-  openKvRetrying,
-} from "../kv.ts";
 import {
   type FleetStatusSource,
   kvStatusSource,
@@ -21,6 +13,14 @@ import {
 import { serveFleetStatus } from "../src/fleet/status_page.ts";
 import { type AlertBounds, createAlertNotifier } from "../src/fleet/alerts.ts";
 import { parsePeriod } from "../src/fleet/schedule.ts";
+import { parseArgs } from "node:util";
+import {
+  type AuditEntry,
+  type KvKey,
+  listKvAudit,
+  listKvInstances,
+  openKvRetrying,
+} from "../kv.ts";
 import { runTask, table, UsageError, useColour } from "./_cli.ts";
 
 const HELP = `Usage: deno task fleet --kv <path> | --redis <url> [options]
@@ -111,9 +111,6 @@ export async function main(args: readonly string[]): Promise<number> {
       "pass the KV database with --kv <path> or the Redis with --redis <url>; see --help",
     );
   }
-  if (values.serve || values["alert-webhook"] !== undefined) {
-    return await serve(values);
-  }
   if (values.history) {
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) {
@@ -126,6 +123,9 @@ export async function main(args: readonly string[]): Promise<number> {
       values.prefix,
       values.json,
     );
+  }
+  if (values.serve || values["alert-webhook"] !== undefined) {
+    return await serve(values);
   }
   const prefix = values.prefix.split("/").filter((part) => part !== "");
   const now = Date.now();

@@ -23,7 +23,6 @@ import {
   audit,
   checkRevokeGate,
   type FleetTarget,
-  type GateBlocker,
   setSharedActive,
   type StoreLock,
   StoreLockedError,
@@ -364,9 +363,16 @@ async function advance(
   }
 }
 
+function secretGenerationOf(
+  record: InstanceRecord,
+  label: string,
+): number | undefined {
+  return record.credentials.find((c) => c.label === label)?.secretGeneration;
+}
+
 /** What one gate blocker waits for, and until when, in the scheduler's words. */
 function gateWait(
-  blocker: GateBlocker,
+  blocker: Awaited<ReturnType<typeof checkRevokeGate>>["blockers"][number],
   tokenLifetimeMs: number,
 ): string {
   const at = (ms: number) => new Date(ms).toISOString();
@@ -382,13 +388,6 @@ function gateWait(
         at(blocker.lastUsedAt!)
       }, clear at ${at(blocker.lastUsedAt! + tokenLifetimeMs)}`;
   }
-}
-
-function secretGenerationOf(
-  record: InstanceRecord,
-  label: string,
-): number | undefined {
-  return record.credentials.find((c) => c.label === label)?.secretGeneration;
 }
 
 /**
