@@ -130,6 +130,8 @@ Deno.test({
 
 Deno.test("fleet --serve --host 0.0.0.0 without --token: refused, nothing listens", async () => {
   await using ws = await createWorkspace();
+  // An existing (empty) database: the refusal is about the address alone.
+  (await Deno.openKv(`${ws.dir}/fleet.db`)).close();
   const run = await ws.task("fleet", [
     "--kv",
     "fleet.db",
