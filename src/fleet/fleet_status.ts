@@ -453,9 +453,11 @@ async function readService(
         reason: str(shared.reason) ?? "",
       },
     }),
+    // Changes only: a rotation that skipped its promotion changed nothing.
     activeHistory: audit.filter((entry) =>
       entry.service === service &&
-      /(^|\.)promote$|failover|incident/.test(entry.action)
+      /(^|\.)promote$|failover|incident/.test(entry.action) &&
+      entry.outcome !== "skipped"
     ).map(auditOf),
     ...(journal === undefined ? {} : {
       rotation: {
