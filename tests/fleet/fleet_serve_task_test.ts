@@ -146,3 +146,55 @@ Deno.test("fleet --serve --host 0.0.0.0 without --token: refused, nothing listen
   assert.match(run.stdout + run.stderr, /--token/);
   assert.doesNotMatch(run.stdout, /Fleet status page:/);
 });
+
+Deno.test({
+  name:
+    "fleet --serve --token env: the token comes from FLEET_STATUS_TOKEN (never the command line), the page refuses without it",
+  sanitizeResources: false,
+}, async () => {
+  await using ws = await createWorkspace();
+  (await Deno.openKv(`${ws.dir}/fleet.db`)).close();
+  const unset = await ws.task("fleet", [
+    "--kv",
+    "fleet.db",
+    "--serve",
+    "--port",
+    "0",
+    "--token",
+    "env",
+  ]);
+  assert.notEqual(unset.code, 0);
+  assert.match(unset.stdout + unset.stderr, /FLEET_STATUS_TOKEN/);
+  const token = "status-token-CANARY-4b7e1f";
+  const task = ws.spawn([
+    "task",
+    "-q",
+    "fleet",
+    "--kv",
+    "fleet.db",
+    "--serve",
+    "--port",
+    "0",
+    "--token",
+    "env",
+  ], { FLEET_STATUS_TOKEN: token });
+  try {
+    await task.waitFor(/Fleet status page: http:\/\/127\.0\.0\.1:\d+\//);
+    const url = /Fleet status page: (\S+)/.exec(task.stdout())![1];
+    const refused = await fetch(`${url}status.json`);
+    assert.equal(refused.status, 401);
+    await refused.body?.cancel();
+    const opened = await fetch(`${url}?token=${token}`, { redirect: "manual" });
+    assert.equal(opened.status, 303);
+    await opened.body?.cancel();
+    const cookie = (opened.headers.get("set-cookie") ?? "").split(";")[0];
+    const json = await fetch(`${url}status.json`, { headers: { cookie } });
+    assert.equal(json.status, 200);
+    assert.ok(!(await json.text()).includes(token));
+  } finally {
+    task.child.kill("SIGTERM");
+    const run = await task.finished();
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.ok(!(run.stdout + run.stderr).includes(token));
+  }
+});
