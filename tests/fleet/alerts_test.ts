@@ -123,6 +123,8 @@ Deno.test("alerts: a scheduled cycle stuck at a shut gate fires step-stalled and
   await store.heartbeat(beat("web-0", "blue", now, { green: tokenUntil }));
   await store.heartbeat(beat("web-1", "blue", now));
   const progress: string[] = [];
+  // One listener for every tick, as the scheduler task passes it.
+  const onProgress = (line: string) => void progress.push(line);
   const tick = () =>
     scheduleTick({
       target,
@@ -136,11 +138,17 @@ Deno.test("alerts: a scheduled cycle stuck at a shut gate fires step-stalled and
       tokenLifetimeMs: MINUTE,
       drainBoundMs: MINUTE,
       rotate: () => Promise.reject(new Error("the gate is shut: not reached")),
-      onProgress: (line) => progress.push(line),
+      onProgress,
     });
   await tick();
-  // The cycle started and waits at the gate of green, held by web-0's token.
-  assert.ok(progress.some((l) => /waiting for the gate of "green"/.test(l)));
+  await tick();
+  // The cycle started and waits at the gate of green, held by web-0's token;
+  // a second tick at once does not repeat the line.
+  assert.equal(
+    progress.filter((l) => /waiting for the gate of "green"/.test(l)).length,
+    1,
+    progress.join("\n"),
+  );
   const webhook = startWebhook();
   try {
     const notifier = createAlertNotifier({
