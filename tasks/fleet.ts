@@ -1,7 +1,9 @@
 /**
  * `deno task fleet --kv <path>` or `--redis <url>`: lists the live instances
  * of the fleets in a Deno KV database or a Redis from their heartbeats, as a
- * table or `--json`. Reads only.
+ * table or `--json`; `--serve` serves the fleet's status page and
+ * `--alert-webhook` sends alerts when a rotation stalls (both built in
+ * src/fleet). Reads only.
  *
  * @module
  */
