@@ -1,8 +1,8 @@
 /**
  * Interop with a real, independently written OAuth 2.0 server (oidc-provider,
  * in-process on 127.0.0.1): Basic and form-body (client_secret_post) client
- * authentication, scope, failover on a
- * changed secret, and how its error answers are classified.
+ * authentication, scope, failover on a changed secret, and how its error
+ * answers are classified.
  */
 import assert from "node:assert/strict";
 import {
