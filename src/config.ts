@@ -72,7 +72,9 @@ export interface DualSecretAuthOptions {
   /**
    * Further parameters of every token request, such as Auth0's
    * `{ audience }`. Cannot set `grant_type`, `scope`, `client_id` or
-   * `client_secret`.
+   * `client_secret`. Unlike `tokenUrl` and `scope`, they are not part of a
+   * fleet's namespace: services whose tokens differ only by these (two
+   * audiences of one client) need fleets of their own (another `prefix`).
    */
   readonly tokenParams?: Readonly<Record<string, string>>;
   /**
