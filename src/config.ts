@@ -513,22 +513,17 @@ function resolveScope(
 
 function resolveTokenParams(params: unknown): ResolvedConfig["tokenParams"] {
   if (params === undefined) return undefined;
-  // A non-object fails as a parameter without a name.
-  const entries: [string, unknown][] =
-    typeof params === "object" && params !== null
-      ? Object.entries(params)
-      : [["", undefined]];
-  for (const [name, value] of entries) {
-    if (
-      typeof value !== "string" ||
-      /^(grant_type|scope|client_id|client_secret)$/.test(name)
-    ) {
+  if (typeof params !== "object" || params === null) {
+    throw new ConfigError("tokenParams", "must be an object of strings");
+  }
+  for (const [name, value] of Object.entries(params)) {
+    if (/^(grant_type|scope|client_id|client_secret)$/.test(name)) {
       throw new ConfigError(
-        `tokenParams${name && "." + name}`,
-        "must map names other than grant_type, scope, client_id and client_secret to strings",
+        `tokenParams.${name}`,
+        "is set by the library; use scope or the credentials",
       );
     }
-    encodable(`tokenParams.${name}`, value);
+    requiredText(`tokenParams.${name}`, value, false);
   }
   return Object.freeze({ ...params as Record<string, string> });
 }

@@ -455,6 +455,7 @@ Deno.test("resolveConfig: client authentication and token parameters", async (t)
         [{ client_id: "x" }, "tokenParams.client_id"],
         [{ client_secret: SECRET_CANARY }, "tokenParams.client_secret"],
         [{ audience: 1 }, "tokenParams.audience"],
+        [{ audience: "" }, "tokenParams.audience"],
         [{ audience: "\ud800" }, "tokenParams.audience"],
         ["audience=x", "tokenParams"],
         [null, "tokenParams"],
