@@ -179,7 +179,10 @@ function readOAuthError(
     oauthError: code === error ? code : undefined,
     description: quote(description),
     // Entra ID starts every description with its code, "AADSTS7000215: …".
-    aad: ENTRA_CODE.exec(String(description))?.[1],
+    // Not String(description): a body's {"toString": 1} would throw.
+    aad: typeof description === "string"
+      ? ENTRA_CODE.exec(description)?.[1]
+      : undefined,
     // Read raw, not quoted: quoting may be off, and is only for messages.
     // Genesys Cloud sends its text in `description` as well.
     // Only the start is read: the pattern scans ahead for "exceed", which

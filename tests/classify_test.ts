@@ -124,6 +124,17 @@ Deno.test("classifyErrorResponse", async (t) => {
     },
   );
 
+  await t.step(
+    "a hostile error_description object is classified, not thrown",
+    () => {
+      const error = classify(401, {
+        error: "invalid_client",
+        error_description: { toString: 1, valueOf: 1 },
+      });
+      assert.ok(error instanceof CredentialRejectedError, String(error));
+    },
+  );
+
   await t.step("Entra ID's AADSTS90055 is throttling on any status", () => {
     for (const status of [400, 401, 403, 429, 500, 503]) {
       const error = classify(status, {
