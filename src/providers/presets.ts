@@ -136,6 +136,10 @@ export function okta(options: OktaPresetOptions): ProviderPreset {
   });
 }
 
+/** A tenant id (GUID) or a domain name. */
+const TENANT =
+  /^(?:[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+)$/i;
+
 /** Tenant names that mean "any tenant": client credentials need one tenant. */
 const MULTI_TENANT = /^(common|organizations|consumers)$/i;
 
@@ -165,7 +169,7 @@ export function entra(options: EntraPresetOptions): ProviderPreset {
     object("entra", options);
   if (
     typeof tenantId !== "string" || MULTI_TENANT.test(tenantId) ||
-    !/^[\w.-]+$/.test(tenantId)
+    !TENANT.test(tenantId)
   ) {
     throw new ConfigError(
       "entra.tenantId",
@@ -218,7 +222,8 @@ export function keycloak(options: KeycloakPresetOptions): ProviderPreset {
       "must be the server's base URL, without a query or fragment",
     );
   }
-  if (typeof realm !== "string" || realm.trim() === "") {
+  // "." and ".." would be resolved away as URL path segments.
+  if (typeof realm !== "string" || /^\s*\.{0,2}\s*$/.test(realm)) {
     throw new ConfigError("keycloak.realm", "must be the realm's name");
   }
   return withScope({

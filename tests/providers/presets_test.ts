@@ -115,7 +115,18 @@ Deno.test("entra derives the tenant's v2.0 token URL and <resource>/.default", a
     );
   });
   await t.step("bad input names the field", () => {
-    for (const bad of ["", "common", "Organizations", "consumers", "a/b"]) {
+    for (
+      const bad of [
+        "",
+        "common",
+        "Organizations",
+        "consumers",
+        "a/b",
+        "..",
+        "contoso",
+        "72f988bf-86f1-41af-91ab",
+      ]
+    ) {
       refuses(
         () => entra({ tenantId: bad, resource: "api://x" }),
         "entra.tenantId",
@@ -178,10 +189,12 @@ Deno.test("keycloak derives the realm's token URL", async (t) => {
       "keycloak.baseUrl",
     );
     refuses(() => keycloak({ baseUrl: "sso", realm: "r" }), "keycloak.baseUrl");
-    refuses(
-      () => keycloak({ baseUrl: "https://sso.example.com", realm: " " }),
-      "keycloak.realm",
-    );
+    for (const realm of [" ", ".", "..", undefined]) {
+      refuses(
+        () => keycloak({ baseUrl: "https://sso.example.com", realm } as never),
+        "keycloak.realm",
+      );
+    }
   });
 });
 
@@ -268,7 +281,7 @@ Deno.test("auth0 derives the tenant's token URL and sends the audience", async (
 Deno.test("every preset spreads into createDualSecretAuth and is frozen", async () => {
   const presets: ProviderPreset[] = [
     okta({ domain: "dev-1.okta.com", scope: "a" }),
-    entra({ tenantId: "t", resource: "api://x" }),
+    entra({ tenantId: "contoso.onmicrosoft.com", resource: "api://x" }),
     keycloak({ baseUrl: "https://sso.example.com", realm: "r" }),
     cognito({ userPoolDomain: "p", region: "eu-west-1" }),
     auth0({ domain: "t.auth0.com", audience: "https://api" }),
