@@ -65,6 +65,7 @@ import {
   parseBasicCredentials,
   permissionMatches,
   readForm,
+  readJson,
   scopesOf,
   templateUriOf,
 } from "./emulator_parsing.ts";
@@ -987,13 +988,4 @@ function readPageParameter(
   if (value === null) return fallback;
   const number = Number(value);
   return Number.isInteger(number) && number >= 1 ? number : undefined;
-}
-
-/** The body as JSON, or `undefined` when it is not JSON. */
-async function readJson(request: Request): Promise<unknown> {
-  try {
-    return JSON.parse(await request.text());
-  } catch {
-    return undefined;
-  }
 }

@@ -144,3 +144,12 @@ export function templateUriOf(route: ApiRoute): string {
       return "api/v2/oauth/clients/{clientId}/usage/query/results/{executionId}";
   }
 }
+
+/** The body as JSON, or `undefined` when it is not JSON. */
+export async function readJson(request: Request): Promise<unknown> {
+  try {
+    return JSON.parse(await request.text());
+  } catch {
+    return undefined;
+  }
+}
