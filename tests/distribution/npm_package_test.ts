@@ -167,7 +167,7 @@ const make = (instanceId: string) =>
       { label: "blue", clientId: "blue-id", clientSecret: "blue-secret-kv-0001" },
     ],
     tokenUrl: emulator.tokenUrl,
-    fleet: createKvFleet(kv, { prefix: ["npm-consumer"], instanceId }),
+    shared: createKvFleet(kv, { prefix: ["npm-consumer"], instanceId }),
   });
 const one = make("web-1");
 const two = make("web-2");
