@@ -32,6 +32,7 @@ import {
   type FleetStore,
   type InstanceRecord,
   isActiveRecord,
+  isInstanceRecord,
 } from "./store.ts";
 
 /** Where the operator's records live: the store and the service namespace. */
@@ -367,9 +368,7 @@ export async function checkRevokeGate(
   tokenLifetimeMs: number,
 ): Promise<GateReport> {
   const now = target.now();
-  const live = (await target.store.listInstances()).filter((record) =>
-    record.until > now
-  );
+  const live = await listLive(target, now);
   const blockers: GateBlocker[] = [];
   for (const record of live) {
     const held = record.credentials.find((c) =>
@@ -460,10 +459,7 @@ export async function waitForFleet(
   const deadline = target.now() + options.timeoutMs;
   let lastReport = "";
   for (;;) {
-    const now = target.now();
-    const live = (await target.store.listInstances()).filter((record) =>
-      record.until > now
-    );
+    const live = await listLive(target);
     const stragglers = live.filter((record) => !options.reached(record));
     const report = `${live.length - stragglers.length}/${live.length}`;
     if (report !== lastReport) {
@@ -714,14 +710,22 @@ export async function readTargetActive(
 }
 
 /**
- * The live heartbeats of the target's namespace. Reads only.
+ * The live heartbeats of the target's namespace: every operator step and
+ * the scheduler read them here. A record this version cannot read (another
+ * version's, a corrupted or hostile write) is left out, as instances leave
+ * it out of the pool assignment, instead of failing the step. Reads only.
  *
  * @param target The store.
- * @returns The instances whose heartbeat has not lapsed.
+ * @param now The current time; default `target.now()`.
+ * @returns The readable instances whose heartbeat has not lapsed.
  */
-export async function listLive(target: FleetTarget): Promise<InstanceRecord[]> {
-  const now = target.now();
-  return (await target.store.listInstances()).filter((r) => r.until > now);
+export async function listLive(
+  target: FleetTarget,
+  now: number = target.now(),
+): Promise<InstanceRecord[]> {
+  return (await target.store.listInstances()).filter((record) =>
+    isInstanceRecord(record) && record.until > now
+  );
 }
 
 /** The store's current sealed secret of a label, named by its fingerprint. */

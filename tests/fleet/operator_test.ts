@@ -5,6 +5,7 @@ import {
   createStoreJournal,
   type FleetTarget,
   judgeFleetPresence,
+  listLive,
   readTargetActive,
   secretStragglers,
   setSharedActive,
@@ -293,4 +294,39 @@ Deno.test("waitForFleet: an interrupt ends the wait with the stragglers of the l
   const stragglers = await waiting;
   assert.deepEqual(stragglers.map((s) => s.instanceId), ["a"]);
   assert.ok(Date.now() - started < 5_000);
+});
+
+Deno.test("a heartbeat the store holds but this version cannot read is left out, not a crash of every operator step", async () => {
+  // Written straight into the store (another version, a corrupted or
+  // hostile write): rotate --kv and promote --kv died on it with
+  // "Cannot read properties of null (reading 'until')".
+  const now = { value: 10_000 };
+  const fleet = target(now);
+  await fleet.store.heartbeat(heartbeat("a"));
+  const store = {
+    ...fleet.store,
+    listInstances: async () =>
+      [
+        ...await fleet.store.listInstances(),
+        null,
+        { instanceId: "ghost", active: "green", until: 1e15 },
+        "not a record",
+      ] as unknown as InstanceRecord[],
+  };
+  const hostile: FleetTarget = { ...fleet, store };
+  const green = { label: "green", clientId: "green-id" };
+  const gate = await checkRevokeGate(hostile, green, 60_000);
+  assert.equal(gate.open, true);
+  assert.equal(gate.instances, 1);
+  assert.deepEqual(
+    (await listLive(hostile)).map((record) => record.instanceId),
+    ["a"],
+  );
+  const stragglers = await waitForFleet(hostile, {
+    reached: (record) => record.active === "blue",
+    timeoutMs: 0,
+    pollMs: 1,
+    sleep: () => Promise.resolve(),
+  });
+  assert.deepEqual(stragglers, []);
 });
