@@ -492,16 +492,25 @@ export const FLEET_NOT_LOADED = "FLEET_NOT_LOADED" as const;
 
 /** Some live instances did not report a secret generation or an active label in time. */
 export class FleetNotLoadedError extends DualSecretAuthError {
-  /** The live instances that did not. */
-  readonly stragglers: readonly InstanceRecord[];
+  /**
+   * The live instances that did not, each with its reason when its
+   * heartbeat gives one (`seal key mismatch`, `proof failed`, …), so a table
+   * of them says what the message says.
+   */
+  readonly stragglers: readonly (InstanceRecord & {
+    readonly reason?: string;
+  })[];
 
   /**
    * Creates the error.
    *
    * @param message What they did not report.
-   * @param stragglers The instances.
+   * @param stragglers The instances, with their reasons.
    */
-  constructor(message: string, stragglers: readonly InstanceRecord[]) {
+  constructor(
+    message: string,
+    stragglers: readonly (InstanceRecord & { readonly reason?: string })[],
+  ) {
     super(FLEET_NOT_LOADED as never, message);
     this.stragglers = stragglers;
   }
@@ -568,19 +577,20 @@ export function fleetLoadProof(
       const reasons = stored === undefined
         ? []
         : secretStragglers(stragglers, label, stored.fingerprint);
+      const named = stragglers.map((s) => {
+        const reason = reasons.find((r) => r.instanceId === s.instanceId)
+          ?.reason;
+        return reason === undefined ? s : { ...s, reason };
+      });
       throw new FleetNotLoadedError(
         `${stragglers.length} of ${seen.live} live instances did not report ${what} within ${
           Math.round(options.timeoutMs / 1000)
         } s: ${
-          stragglers.map((s) => {
-            const reason = reasons.find((r) => r.instanceId === s.instanceId)
-              ?.reason;
-            return reason === undefined
-              ? s.instanceId
-              : `${s.instanceId} (${reason})`;
-          }).join(", ")
+          named.map((s) =>
+            "reason" in s ? `${s.instanceId} (${s.reason})` : s.instanceId
+          ).join(", ")
         }.`,
-        stragglers,
+        named,
       );
     }
     return what === ""
