@@ -92,6 +92,28 @@ export async function requireExistingKvPath(path: string): Promise<void> {
 }
 
 /**
+ * The Redis URL that `--redis` names: the value itself, or `REDIS_URL` for
+ * `env`. Every command resolves it here, so none falls back to the client's
+ * default (127.0.0.1:6379, which may be another fleet's Redis) when
+ * `REDIS_URL` is unset.
+ *
+ * @param value The `--redis` value.
+ * @returns The URL.
+ * @throws {UsageError} When it is empty, or `env` and `REDIS_URL` is unset or empty.
+ */
+export function redisUrlOf(value: string): string {
+  const url = value === "env" ? Deno.env.get("REDIS_URL") : value;
+  if (url === undefined || url.trim() === "") {
+    throw new UsageError(
+      value === "env"
+        ? "--redis env: REDIS_URL is not set; export it or pass --redis redis://host:port; nothing was read or changed"
+        : "--redis needs a URL such as redis://host:port (or env for REDIS_URL)",
+    );
+  }
+  return url;
+}
+
+/**
  * Opens the fleet store named on the command line: a Deno KV database
  * (`--kv`) or a Redis (`--redis`, loaded only then).
  *
@@ -119,14 +141,7 @@ export async function openFleetStore(options: {
     const { createRedisFleetStore } = await import(
       "../src/fleet/redis_store.ts"
     );
-    const url = options.redis === "env"
-      ? Deno.env.get("REDIS_URL")
-      : options.redis;
-    if (url === undefined || url.trim() === "") {
-      throw new UsageError(
-        "--redis env: REDIS_URL is not set; export it or pass --redis redis://host:port",
-      );
-    }
+    const url = redisUrlOf(options.redis);
     const store = createRedisFleetStore({
       url,
       prefix: options.prefix,

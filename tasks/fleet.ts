@@ -23,8 +23,8 @@ import {
   listKvInstances,
   openKvRetrying,
 } from "../kv.ts";
-import { runTask, table, UsageError, useColour } from "./_cli.ts";
-import { requireExistingKvPath } from "./_fleet.ts";
+import { parseSeconds, runTask, table, UsageError, useColour } from "./_cli.ts";
+import { redisUrlOf, requireExistingKvPath } from "./_fleet.ts";
 
 const HELP = `Usage: deno task fleet --kv <path> | --redis <url> [options]
 
@@ -117,6 +117,7 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   // Reads never write: a mistyped path must not become a new, empty database.
   if (values.kv !== undefined) await requireExistingKvPath(values.kv);
+  if (values.redis !== undefined) values.redis = redisUrlOf(values.redis);
   if (values.history) {
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) {
@@ -270,7 +271,9 @@ async function serve(values: {
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new UsageError("--port needs a port number, such as 8787");
   }
-  const refresh = Number(values.refresh);
+  // Bounded like every duration: past 2^31 - 1 ms a timer fires at once,
+  // and the watch loop would read the store without pause.
+  const refresh = (parseSeconds("--refresh", values.refresh) ?? 0) / 1000;
   if (!(refresh > 0)) {
     throw new UsageError("--refresh needs a number of seconds, such as 2");
   }
@@ -298,7 +301,7 @@ async function serve(values: {
       "../src/fleet/fleet_status_redis.ts"
     );
     const redis = await connectRedis({
-      url: values.redis === "env" ? Deno.env.get("REDIS_URL") : values.redis,
+      url: values.redis,
     });
     // The page names the Redis by its prefix only: the URL may hold a password.
     source = redisStatusSource(
@@ -393,7 +396,7 @@ async function kvAudit(path: string, prefix: string, limit: number) {
 async function redisAudit(url: string, prefix: string, limit: number) {
   const { connectRedis, listRedisAudit } = await import("../redis.ts");
   const redis = await connectRedis({
-    url: url === "env" ? Deno.env.get("REDIS_URL") : url,
+    url,
   });
   try {
     return await listRedisAudit(redis.client, prefix, limit);
@@ -415,7 +418,7 @@ async function redisEntries(url: string, prefix: string, now: number) {
   // Loaded only for --redis, so --kv does not load the Redis client.
   const { connectRedis, listRedisInstances } = await import("../redis.ts");
   const redis = await connectRedis({
-    url: url === "env" ? Deno.env.get("REDIS_URL") : url,
+    url,
   });
   try {
     return await listRedisInstances(redis.client, prefix, now);

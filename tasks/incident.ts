@@ -273,6 +273,14 @@ export async function main(
   }
 
   const command = `incident ${args.join(" ")}`.trim();
+  // One command per env file at a time, as rotate and promote: a rotation
+  // running meanwhile would regenerate or overwrite what this one stores.
+  // With a store too: its lock lets the same operator name in again (to
+  // resume after a crash), and this OS lock, dropped when its holder dies,
+  // keeps a second run from this host out while the first is alive.
+  await using _fleetEnvLock = target
+    ? await lockUnchanged(envFile, command, variables)
+    : undefined;
   let storeLock: StoreLock | undefined;
   if (target) {
     try {
@@ -297,8 +305,6 @@ export async function main(
     for (const warning of writable.warnings) log.warn(warning);
   }
   await using _storeLock = storeLock;
-  // One command per env file at a time, as rotate and promote: a rotation
-  // running meanwhile would regenerate or overwrite what this one stores.
   await using _envLock = target
     ? undefined
     : await lockUnchanged(envFile, command, variables);

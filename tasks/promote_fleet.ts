@@ -55,7 +55,7 @@ import {
   requireOneFleetStore,
   sealKeysFromEnv,
 } from "./_fleet.ts";
-import { onInterrupt } from "./_signals.ts";
+import { lockUnchanged, onInterrupt } from "./_signals.ts";
 import { parseSeconds } from "./rotate.ts";
 
 const HELP =
@@ -250,9 +250,8 @@ export async function main(args: readonly string[]): Promise<number> {
     throw new UsageError(`--to "${values.to}" is not blue or green`);
   }
   await using interrupt = onInterrupt();
-  const config = readRotationEnv(
-    await readRotationVariables(values["env-file"]),
-  );
+  const variables = await readRotationVariables(values["env-file"]);
+  const config = readRotationEnv(variables);
   await using fleet = await openOperatorFleet(values, config.tokenUrl);
   const { target } = fleet;
   const storeArgs = fleetStoreArgs(values);
@@ -316,6 +315,14 @@ export async function main(args: readonly string[]): Promise<number> {
       return EXIT_FAILED;
     }
   }
+  // As rotate --kv: the env file's OS lock keeps a second run from this
+  // host out while the first is alive (the store lock lets the same
+  // operator name in again, to resume after a crash).
+  await using _envLock = dryRun ? undefined : await lockUnchanged(
+    values["env-file"],
+    `promote ${args.join(" ")}`,
+    variables,
+  );
   let lock;
   if (!dryRun) {
     try {

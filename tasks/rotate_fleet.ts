@@ -63,7 +63,7 @@ import {
   requireOneFleetStore,
   sealKeysFromEnv,
 } from "./_fleet.ts";
-import { onInterrupt } from "./_signals.ts";
+import { lockUnchanged, onInterrupt } from "./_signals.ts";
 import { promoteAndWait } from "./promote_fleet.ts";
 import { parseSeconds } from "./rotate.ts";
 import { runSchedule } from "./rotate_schedule.ts";
@@ -291,6 +291,15 @@ export async function main(args: readonly string[]): Promise<number> {
     }
   }
 
+  // The store lock lets its holder's name ("operator@<host>") in again, so
+  // that a re-run resumes after a crash; the env file's OS lock, dropped
+  // when its holder dies, is what keeps a second run from this host out
+  // while the first is alive.
+  await using _envLock = await lockUnchanged(
+    values["env-file"],
+    `rotate ${args.join(" ")}`.trim(),
+    variables,
+  );
   let lock;
   try {
     lock = await acquireStoreLock(

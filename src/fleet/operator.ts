@@ -32,6 +32,7 @@ import {
   type FleetStore,
   type InstanceRecord,
   isActiveRecord,
+  isInstanceRecord,
 } from "./store.ts";
 
 /** Where the operator's records live: the store and the service namespace. */
@@ -367,9 +368,7 @@ export async function checkRevokeGate(
   tokenLifetimeMs: number,
 ): Promise<GateReport> {
   const now = target.now();
-  const live = (await target.store.listInstances()).filter((record) =>
-    record.until > now
-  );
+  const live = await listLive(target, now);
   const blockers: GateBlocker[] = [];
   for (const record of live) {
     const held = record.credentials.find((c) =>
@@ -460,10 +459,7 @@ export async function waitForFleet(
   const deadline = target.now() + options.timeoutMs;
   let lastReport = "";
   for (;;) {
-    const now = target.now();
-    const live = (await target.store.listInstances()).filter((record) =>
-      record.until > now
-    );
+    const live = await listLive(target);
     const stragglers = live.filter((record) => !options.reached(record));
     const report = `${live.length - stragglers.length}/${live.length}`;
     if (report !== lastReport) {
@@ -496,16 +492,25 @@ export const FLEET_NOT_LOADED = "FLEET_NOT_LOADED" as const;
 
 /** Some live instances did not report a secret generation or an active label in time. */
 export class FleetNotLoadedError extends DualSecretAuthError {
-  /** The live instances that did not. */
-  readonly stragglers: readonly InstanceRecord[];
+  /**
+   * The live instances that did not, each with its reason when its
+   * heartbeat gives one (`seal key mismatch`, `proof failed`, …), so a table
+   * of them says what the message says.
+   */
+  readonly stragglers: readonly (InstanceRecord & {
+    readonly reason?: string;
+  })[];
 
   /**
    * Creates the error.
    *
    * @param message What they did not report.
-   * @param stragglers The instances.
+   * @param stragglers The instances, with their reasons.
    */
-  constructor(message: string, stragglers: readonly InstanceRecord[]) {
+  constructor(
+    message: string,
+    stragglers: readonly (InstanceRecord & { readonly reason?: string })[],
+  ) {
     super(FLEET_NOT_LOADED as never, message);
     this.stragglers = stragglers;
   }
@@ -572,19 +577,20 @@ export function fleetLoadProof(
       const reasons = stored === undefined
         ? []
         : secretStragglers(stragglers, label, stored.fingerprint);
+      const named = stragglers.map((s) => {
+        const reason = reasons.find((r) => r.instanceId === s.instanceId)
+          ?.reason;
+        return reason === undefined ? s : { ...s, reason };
+      });
       throw new FleetNotLoadedError(
         `${stragglers.length} of ${seen.live} live instances did not report ${what} within ${
           Math.round(options.timeoutMs / 1000)
         } s: ${
-          stragglers.map((s) => {
-            const reason = reasons.find((r) => r.instanceId === s.instanceId)
-              ?.reason;
-            return reason === undefined
-              ? s.instanceId
-              : `${s.instanceId} (${reason})`;
-          }).join(", ")
+          named.map((s) =>
+            "reason" in s ? `${s.instanceId} (${s.reason})` : s.instanceId
+          ).join(", ")
         }.`,
-        stragglers,
+        named,
       );
     }
     return what === ""
@@ -714,14 +720,22 @@ export async function readTargetActive(
 }
 
 /**
- * The live heartbeats of the target's namespace. Reads only.
+ * The live heartbeats of the target's namespace: every operator step and
+ * the scheduler read them here. A record this version cannot read (another
+ * version's, a corrupted or hostile write) is left out, as instances leave
+ * it out of the pool assignment, instead of failing the step. Reads only.
  *
  * @param target The store.
- * @returns The instances whose heartbeat has not lapsed.
+ * @param now The current time; default `target.now()`.
+ * @returns The readable instances whose heartbeat has not lapsed.
  */
-export async function listLive(target: FleetTarget): Promise<InstanceRecord[]> {
-  const now = target.now();
-  return (await target.store.listInstances()).filter((r) => r.until > now);
+export async function listLive(
+  target: FleetTarget,
+  now: number = target.now(),
+): Promise<InstanceRecord[]> {
+  return (await target.store.listInstances()).filter((record) =>
+    isInstanceRecord(record) && record.until > now
+  );
 }
 
 /** The store's current sealed secret of a label, named by its fingerprint. */

@@ -24,6 +24,7 @@ import {
   checkRevokeGate,
   type FleetTarget,
   judgeFleetPresence,
+  listLive,
   type PresenceExpectation,
   readStoredSecretIdentity,
   readTargetActive,
@@ -309,8 +310,7 @@ async function advance(
 ): Promise<ScheduleState | undefined> {
   const { target } = options;
   const now = target.now();
-  const live = async () =>
-    (await target.store.listInstances()).filter((r) => r.until > now);
+  const live = () => listLive(target, now);
   switch (state.step) {
     case "done": {
       if (

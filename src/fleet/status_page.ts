@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { DualSecretAuthError } from "../errors.ts";
+import { ConfigError, DualSecretAuthError } from "../errors.ts";
 import type { FleetStatus } from "./fleet_status.ts";
 
 /** The code of {@linkcode StatusPageError}. */
@@ -51,7 +51,9 @@ export interface FleetStatusServerOptions {
    */
   readonly token?: string;
   /**
-   * How often the page reads `status.json`, in ms.
+   * How often the page reads `status.json`, in ms: a positive number up to
+   * 2^31 - 1 (a browser's timer fires at once past it, so every open page
+   * would read the store without pause).
    *
    * @default 2000
    */
@@ -119,6 +121,7 @@ const SECURITY_HEADERS = {
  * @param options What to read, where to listen, the token.
  * @returns The running server.
  * @throws {StatusPageError} When `hostname` is not loopback and no token is given.
+ * @throws {ConfigError} When `refreshMs` is not a positive number of ms up to 2^31 - 1.
  */
 export function serveFleetStatus(
   options: FleetStatusServerOptions,
@@ -131,6 +134,12 @@ export function serveFleetStatus(
     );
   }
   const refreshMs = options.refreshMs ?? 2_000;
+  if (!(refreshMs > 0 && refreshMs <= 2 ** 31 - 1)) {
+    throw new ConfigError(
+      "refreshMs",
+      `must be a positive number of ms up to 2147483647 (about 24.8 days), got ${refreshMs}`,
+    );
+  }
   const controller = new AbortController();
   const respond = (
     body: string,

@@ -6,7 +6,7 @@ import { startGenesysEmulator } from "../../testing.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-async function runFleetTask(args: string[]) {
+async function runFleetTask(args: string[], signal?: AbortSignal) {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "-P=fleet", "tasks/fleet.ts", ...args],
     cwd: ROOT,
@@ -14,6 +14,7 @@ async function runFleetTask(args: string[]) {
     clearEnv: true,
     stdout: "piped",
     stderr: "piped",
+    ...(signal === undefined ? {} : { signal }),
   }).output();
   const decoder = new TextDecoder();
   return {
@@ -75,6 +76,45 @@ Deno.test("deno task fleet lists live instances as a table and as JSON", async (
   } finally {
     await Promise.all(auths.map((auth) => auth.close()));
     kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task fleet --redis env without REDIS_URL stops with a usage error, never reads the default Redis", async () => {
+  // clearEnv: REDIS_URL is unset. Falling back to the client's default
+  // (127.0.0.1:6379) would read, serve or alert on another fleet's Redis.
+  for (
+    const extra of [[], ["--history"], ["--serve", "--port", "0"], [
+      "--alert-webhook",
+      "http://127.0.0.1:9/",
+    ]]
+  ) {
+    const result = await runFleetTask(["--redis", "env", ...extra]);
+    assert.equal(result.code, 2, `${extra.join(" ")}: ${result.stderr}`);
+    assert.match(result.stderr, /REDIS_URL is not set/);
+    assert.doesNotMatch(result.stderr, /6379/);
+  }
+});
+
+Deno.test("deno task fleet --refresh past what a timer can wait is refused, not a busy loop of store reads", async () => {
+  const dir = await Deno.makeTempDir({ dir: ROOT, prefix: ".tmp-fleet-" });
+  try {
+    const path = `${dir}/fleet.sqlite`;
+    (await Deno.openKv(path)).close();
+    for (const refresh of ["3000000", "Infinity", "0"]) {
+      // Before the bound, the watch ran until killed: 1 ms between reads.
+      const result = await runFleetTask([
+        "--kv",
+        path,
+        "--alert-webhook",
+        "http://127.0.0.1:9/",
+        "--refresh",
+        refresh,
+      ], AbortSignal.timeout(30_000));
+      assert.equal(result.code, 2, `--refresh ${refresh}: ${result.stderr}`);
+      assert.match(result.stderr, /--refresh/);
+    }
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -3,8 +3,11 @@ import {
   acquireStoreLock,
   checkRevokeGate,
   createStoreJournal,
+  fleetLoadProof,
+  FleetNotLoadedError,
   type FleetTarget,
   judgeFleetPresence,
+  listLive,
   readTargetActive,
   secretStragglers,
   setSharedActive,
@@ -15,6 +18,10 @@ import {
   createMemoryFleetStore,
   type InstanceRecord,
 } from "../../src/fleet/store.ts";
+import {
+  credentialDocument,
+  credentialFingerprint,
+} from "../../src/fleet/distribution.ts";
 
 function target(now: { value: number }, by = "ops@a"): FleetTarget {
   return {
@@ -293,4 +300,97 @@ Deno.test("waitForFleet: an interrupt ends the wait with the stragglers of the l
   const stragglers = await waiting;
   assert.deepEqual(stragglers.map((s) => s.instanceId), ["a"]);
   assert.ok(Date.now() - started < 5_000);
+});
+
+Deno.test("a heartbeat the store holds but this version cannot read is left out, not a crash of every operator step", async () => {
+  // Written straight into the store (another version, a corrupted or
+  // hostile write): rotate --kv and promote --kv died on it with
+  // "Cannot read properties of null (reading 'until')".
+  const now = { value: 10_000 };
+  const fleet = target(now);
+  await fleet.store.heartbeat(heartbeat("a"));
+  const store = {
+    ...fleet.store,
+    listInstances: async () =>
+      [
+        ...await fleet.store.listInstances(),
+        null,
+        { instanceId: "ghost", active: "green", until: 1e15 },
+        "not a record",
+      ] as unknown as InstanceRecord[],
+  };
+  const hostile: FleetTarget = { ...fleet, store };
+  const green = { label: "green", clientId: "green-id" };
+  const gate = await checkRevokeGate(hostile, green, 60_000);
+  assert.equal(gate.open, true);
+  assert.equal(gate.instances, 1);
+  assert.deepEqual(
+    (await listLive(hostile)).map((record) => record.instanceId),
+    ["a"],
+  );
+  const stragglers = await waitForFleet(hostile, {
+    reached: (record) => record.active === "blue",
+    timeoutMs: 0,
+    pollMs: 1,
+    sleep: () => Promise.resolve(),
+  });
+  assert.deepEqual(stragglers, []);
+});
+
+Deno.test("the incident's load proof names each straggler's reason in its stragglers, as in its message", async () => {
+  // incident --kv printed "web-9 (seal key mismatch)" in the message and
+  // "-" in the REASON column of the table built from the stragglers.
+  const now = { value: 10_000 };
+  const fleet = target(now);
+  const record = {
+    label: "green",
+    clientId: "green-id",
+    generation: 1,
+    keyId: "k1",
+    sealed: "v1.sealed",
+    publishedAt: 1_000,
+    publishedBy: "ops@a",
+  };
+  assert.ok(
+    await fleet.store.writeDocument(
+      "svc",
+      credentialDocument("green"),
+      0,
+      record,
+    ),
+  );
+  const fingerprint = await credentialFingerprint(record);
+  await fleet.store.heartbeat(heartbeat("web-8", {
+    credentials: [{
+      label: "green",
+      clientId: "green-id",
+      slots: [0],
+      secretFingerprint: fingerprint,
+    }],
+  }));
+  await fleet.store.heartbeat(heartbeat("web-9", {
+    credentials: [{
+      label: "green",
+      clientId: "green-id",
+      slots: [0],
+      secretProblem: { fingerprint, reason: "seal key mismatch" },
+    }],
+  }));
+  const proof = fleetLoadProof(fleet, { timeoutMs: 0, pollMs: 1 });
+  await assert.rejects(
+    proof({
+      label: "green",
+      active: false,
+      signal: new AbortController().signal,
+    }),
+    (error: unknown) => {
+      assert.ok(error instanceof FleetNotLoadedError);
+      assert.match(error.message, /web-9 \(seal key mismatch\)/);
+      assert.deepEqual(
+        error.stragglers.map((s) => [s.instanceId, s.reason]),
+        [["web-9", "seal key mismatch"]],
+      );
+      return true;
+    },
+  );
 });

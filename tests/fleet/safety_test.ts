@@ -651,6 +651,40 @@ for (const name of ["kv", "redis"] as const) {
       assert.equal(s.emulator.stats().secretRegenerations, 0);
     },
   });
+
+  Deno.test({
+    name:
+      `${name}: a second rotate by the same operator on the same host, while the first runs, is refused (exit 3), not a second regeneration`,
+    ignore,
+    async fn() {
+      // The store lock named its holder "operator@<host>" and let that name
+      // in again: two rotate --kv runs from one shell both regenerated green.
+      await using s = await scene(name);
+      const { emulator, engine } = s;
+      await s.instance("web-1", KEY);
+      const held = slowPropagation(emulator);
+      const first = s.ws.spawn(
+        ["task", "-q", "rotate", ...engine.args, "--yes", "--json"],
+        { DUAL_SECRET_SEAL_KEY: KEY },
+      );
+      try {
+        await first.waitFor(/test: attempt 1 failed/);
+        const second = await s.task("rotate", [
+          ...engine.args,
+          "--yes",
+          "--json",
+        ]);
+        assert.equal(second.code, 3, output(second));
+        assert.equal(JSON.parse(second.stdout).error.code, "ROTATION_LOCKED");
+        assert.equal(emulator.stats().secretRegenerations, 1);
+      } finally {
+        await held.release();
+      }
+      const done = await first.finished();
+      assert.equal(done.code, 0, done.stdout + done.stderr);
+      assert.equal(emulator.stats().secretRegenerations, 1);
+    },
+  });
 }
 
 Deno.test("fleet options past what a timer can wait are refused", () => {

@@ -28,6 +28,7 @@ import {
   StatusPageError,
 } from "../../src/fleet/status_page.ts";
 import { createWorkspace, emulatorConfig } from "../tasks/workspace.ts";
+import { ConfigError } from "../../src/errors.ts";
 import { assertNoFailures, type FleetChild, startFleet } from "./harness.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -80,6 +81,18 @@ Deno.test("status page: beyond loopback only with a token", () => {
     assert.throws(
       () => serveFleetStatus({ read, hostname, port: 0, token: "short" }),
       StatusPageError,
+    );
+  }
+});
+
+Deno.test("status page: a refresh period a browser timer cannot wait is refused", () => {
+  const read = () => readFleetStatus(emptySource(), { now: 0 });
+  for (const refreshMs of [2 ** 31, Infinity, 0, -1, Number.NaN]) {
+    assert.throws(
+      () => serveFleetStatus({ read, port: 0, refreshMs }),
+      (error: unknown) =>
+        error instanceof ConfigError && error.option === "refreshMs",
+      String(refreshMs),
     );
   }
 });
