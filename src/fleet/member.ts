@@ -305,13 +305,25 @@ class Member implements FleetLink {
 
   readonly tokens: TokenStore = {
     get: (key) => this.#grants.get(key),
-    set: (key, grant) => void this.#grants.set(key, grant),
+    set: (key, grant) => {
+      // A token this instance dropped (a 401) never comes back to it.
+      if (!this.#revoked.has(grant.accessToken)) this.#grants.set(key, grant);
+    },
     delete: (key) => {
       const grant = this.#grants.get(key);
       this.#grants.delete(key);
       if (grant !== undefined) this.#dropShared(key, grant);
     },
   };
+
+  /**
+   * Access tokens this instance dropped (a 401 said they are dead), until
+   * they expire: never served again, from the store or from a poll that
+   * read the store before the drop landed.
+   */
+  readonly #revoked = new Map<string, number>();
+  /** Per pool key, the removal of a dropped grant from the store, while it runs. */
+  readonly #drops = new Map<string, Promise<void>>();
 
   readonly active: ActiveStore = {
     get: () => this.#active,
@@ -542,6 +554,10 @@ class Member implements FleetLink {
   ): Promise<CachedGrant> {
     const known = (await this.#prepared()) ? this.#known.get(label) : undefined;
     if (known === undefined || this.#closed) return await send();
+    // A replay after a 401 comes here: the dead grant leaves the store
+    // first, so neither this instance nor another gets it back (bounded by
+    // the store timeout; on a failure the tombstone still keeps it out here).
+    await this.#drops.get(poolKey(label, slot));
     const { clock } = this.#context;
     const started = clock.now();
     const published = this.#rejectionOf(known, started);
@@ -630,6 +646,7 @@ class Member implements FleetLink {
     const [record] = await this.#call(() => this.#store.readSlots([key]));
     const grant = await this.#fromStored(key, record.grant, known);
     const enough = grant !== undefined &&
+      !this.#revoked.has(grant.accessToken) &&
       (mode.background ? now < grant.refreshAt : now < grant.expiresAt);
     if (!enough) return undefined;
     this.#grants.set(poolKey(known.credential.label, key.slot), grant);
@@ -722,6 +739,7 @@ class Member implements FleetLink {
 
   #dropShared(key: string, grant: CachedGrant): void {
     // An invalidated token must not come back from the store.
+    this.#revoked.set(grant.accessToken, grant.expiresAt);
     const [label, index] = key.includes("#")
       ? [
         key.slice(0, key.lastIndexOf("#")),
@@ -737,10 +755,15 @@ class Member implements FleetLink {
       );
       const stored = await this.#fromStored(grantKey, record.grant, known);
       if (stored?.accessToken === grant.accessToken && record.grant) {
+        // Compare-and-delete: only this very grant, never a newer one
+        // another instance wrote meanwhile.
         const token = record.grant.token;
         await this.#call(() => this.#store.dropGrant(grantKey, token));
       }
-    })();
+    })().catch(() => undefined).finally(() => {
+      if (this.#drops.get(key) === task) this.#drops.delete(key);
+    });
+    this.#drops.set(key, task);
     this.#track(task);
   }
 
@@ -964,6 +987,9 @@ class Member implements FleetLink {
     } else if (active.generation < this.#generation) {
       this.#generation = active.generation;
     }
+    for (const [token, expiresAt] of this.#revoked) {
+      if (expiresAt <= now) this.#revoked.delete(token);
+    }
     await this.#pickUpSecrets();
     const known = [...this.#known.values()];
     const rejections = await this.#call(() =>
@@ -984,6 +1010,7 @@ class Member implements FleetLink {
       const mine = this.#grants.get(local);
       if (
         grant !== undefined && clock.now() < grant.expiresAt &&
+        !this.#revoked.has(grant.accessToken) &&
         (mine === undefined || mine.clientId !== grant.clientId ||
           grant.expiresAt > mine.expiresAt)
       ) {
