@@ -100,21 +100,51 @@ export function createKvFleet(kv: KvLike, options: KvFleetOptions): Fleet {
 
 /**
  * Opens a Deno KV database, retrying while another process holds the file's
- * lock (several processes opening one new local file at once).
+ * lock (several processes opening one new local file at once). A local file
+ * it creates is made readable and writable by its owner only (0600), with
+ * its SQLite journal files: it holds the fleet's tokens and control records.
  *
  * @param path A file path, a KV Connect URL, or nothing for the default database.
  * @param maxElapsedMs The longest total wait, in ms.
  * @returns The database.
  * @default maxElapsedMs 5000
  */
-export function openKvRetrying(
+export async function openKvRetrying(
   path?: string,
   maxElapsedMs = 5_000,
 ): Promise<Deno.Kv> {
-  return retryLocked(() => Deno.openKv(path), maxElapsedMs);
+  const local = path !== undefined && path !== ":memory:" &&
+    !/^[a-z][a-z0-9+.-]*:\/\//i.test(path);
+  const created = local && !(await exists(path));
+  const kv = await retryLocked(() => Deno.openKv(path), maxElapsedMs);
+  if (created) {
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+      // Best effort: not on Windows, and the journal files may not exist yet
+      // (SQLite gives them the database file's mode when it makes them).
+      await Deno.chmod(file, 0o600).catch(() => undefined);
+    }
+  }
+  return kv;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    return true; // Unknown: leave its mode alone.
+  }
 }
 
 // Hands-free rotation: the operator's and the scheduler's side of the store.
+export {
+  authenticateStore,
+  type ControlRecordKind,
+  keyedSecretHash,
+  signRecord,
+  verifyRecord,
+} from "./src/fleet/control.ts";
 export {
   createKvFleetStore,
   type KvFleetStoreOptions,

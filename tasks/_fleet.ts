@@ -14,6 +14,7 @@ import {
   serviceNamespace,
 } from "../src/fleet/distribution.ts";
 import type { FleetTarget, GateBlocker } from "../src/fleet/operator.ts";
+import { authenticateStore } from "../src/fleet/control.ts";
 import type { FleetStore } from "../src/fleet/store.ts";
 import { type Cell, table, UsageError, useColour } from "./_cli.ts";
 
@@ -53,8 +54,22 @@ export async function openFleetStore(options: {
   by: string;
 }): Promise<OpenedFleet> {
   const service = await serviceNamespace(options.tokenUrl, options.scope);
+  // With the seal key, what this task reads is authenticated and what it
+  // writes is signed: instances ignore control records without a valid MAC.
+  const ring = await sealKeysFromEnv(false);
+  const warned = new Set<string>();
   const target = (store: FleetStore) => ({
-    store,
+    store: ring === undefined ? store : authenticateStore(
+      store,
+      ring,
+      (kind, where, why) => {
+        if (warned.has(kind)) return;
+        warned.add(kind);
+        console.error(
+          `Warning: a ${kind} record in the fleet store (${where}) is ignored: ${why}. It was written without ${SEAL_KEY_VARIABLE} or with another key; check who writes to the store.`,
+        );
+      },
+    ),
     service,
     by: options.by,
     now: () => Date.now(),

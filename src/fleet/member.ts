@@ -20,6 +20,7 @@ import type {
   FleetSummary,
 } from "./link.ts";
 import { digest, importSealKey, seal, sealKeyBytes, unseal } from "./seal.ts";
+import { authenticateStore, keyedSecretHash } from "./control.ts";
 import {
   credentialDocument,
   importSealKeyring,
@@ -241,7 +242,8 @@ function hostName(): string | undefined {
 }
 
 class Member implements FleetLink {
-  readonly #store: FleetStore;
+  /** The engine; wrapped by `authenticateStore` once a seal key is imported. */
+  #store: FleetStore;
   readonly #options: Resolved;
   readonly #context: FleetJoinContext;
   readonly #id: string;
@@ -257,6 +259,8 @@ class Member implements FleetLink {
   #service = "";
   #sealKey: CryptoKey | undefined;
   #keyring: SealKeyring | undefined;
+  /** The keys of the control plane's MACs and of the keyed secret hash, if any. */
+  #control: SealKeyring | undefined;
   /** Per label, the distributed generation in use (or found equal to the one in use). */
   readonly #secretGenerations = new Map<string, number>();
   /** Per label, a distributed generation being proven or that failed, and when. */
@@ -339,6 +343,27 @@ class Member implements FleetLink {
     if (this.#options.secretSealKeys !== undefined) {
       this.#keyring = await importSealKeyring(this.#options.secretSealKeys);
     }
+    // The control plane is authenticated with the fleet's seal keys (the
+    // secrets' keyring, else the tokens' key): a store writer without them
+    // cannot steer this instance.
+    const control = this.#keyring ??
+      (this.#options.sealKey === undefined
+        ? undefined
+        : await importSealKeyring(this.#options.sealKey));
+    if (control !== undefined) {
+      this.#control = control;
+      this.#store = authenticateStore(
+        this.#store,
+        control,
+        (kind, where, why) =>
+          this.#warnOnce(
+            "FLEET_RECORD_FORGED",
+            `A ${kind} record in the fleet store (${where}) is ignored: ${why}. It was written without the fleet's seal key, or with another one. Check who writes to the store, and give every instance and operator the same seal key (DUAL_SECRET_SEAL_KEY, or sealKey).`,
+            undefined,
+            `FLEET_RECORD_FORGED:${kind}`,
+          ),
+      );
+    }
     await this.#learn(this.#credentials);
     // Where the engine announces changes (Redis pub/sub), poll at once on
     // one; the poll interval stays the bound when announcements are lost.
@@ -370,11 +395,15 @@ class Member implements FleetLink {
         scope ?? "",
         credential.clientId,
       );
-      const secretHash = await digest(
-        "secret-generation",
-        ns,
-        credential.clientSecret.reveal(),
-      );
+      // Keyed, so the store's reader cannot test candidate secrets against
+      // it; without a key there is no hash: a rejection names the credential.
+      const secretHash = this.#control === undefined
+        ? ""
+        : await keyedSecretHash(
+          this.#control,
+          ns,
+          credential.clientSecret.reveal(),
+        );
       this.#known.set(credential.label, { credential, ns, secretHash });
     }
   }
@@ -441,8 +470,19 @@ class Member implements FleetLink {
     return { credential: known.ns, slot };
   }
 
-  #aad(key: GrantKey): string {
-    return `grant/${key.credential}/${key.slot}`;
+  /** Binds a sealed token to its slot, client and times: a writer without the key cannot extend it. */
+  #aad(
+    key: GrantKey,
+    grant: Pick<StoredGrant, "clientId" | "expiresAt" | "refreshAt">,
+  ): string {
+    return JSON.stringify([
+      "grant/v2",
+      key.credential,
+      key.slot,
+      grant.clientId,
+      grant.expiresAt,
+      grant.refreshAt,
+    ]);
   }
 
   async #toStored(key: GrantKey, grant: CachedGrant): Promise<StoredGrant> {
@@ -450,7 +490,7 @@ class Member implements FleetLink {
     return {
       token: sealKey === undefined
         ? grant.accessToken
-        : await seal(sealKey, grant.accessToken, this.#aad(key)),
+        : await seal(sealKey, grant.accessToken, this.#aad(key, grant)),
       sealed: sealKey !== undefined,
       clientId: grant.clientId,
       expiresAt: grant.expiresAt,
@@ -487,7 +527,7 @@ class Member implements FleetLink {
     }
     const accessToken = this.#sealKey === undefined
       ? stored.token
-      : await unseal(this.#sealKey, stored.token, this.#aad(key));
+      : await unseal(this.#sealKey, stored.token, this.#aad(key, stored));
     if (accessToken === undefined) {
       this.#warnOnce(
         "FLEET_SEAL_MISMATCH",
