@@ -19,7 +19,7 @@ import type {
   FleetRequestMode,
   FleetSummary,
 } from "./link.ts";
-import { digest, importSealKey, seal, sealKeyBytes, unseal } from "./seal.ts";
+import { digest, seal, sealKeyBytes, unseal } from "./seal.ts";
 import { authenticateStore, keyedSecretHash } from "./control.ts";
 import {
   credentialDocument,
@@ -83,11 +83,15 @@ export interface FleetOptions {
    */
   readonly storeTimeoutMs?: number;
   /**
-   * An AES-256-GCM key (32 bytes, base64) to seal tokens with before they
-   * enter the store. Without it, whoever can read the store holds bearer
-   * tokens. Every instance of the fleet needs the same key.
+   * The keys to seal tokens with (AES-256-GCM) before they enter the store:
+   * base64 of 32 bytes (`openssl rand -base64 32`), optionally `id:` first;
+   * several comma-separated or as a list while changing keys (the first
+   * seals, every one opens). Without it, whoever can read the store holds
+   * bearer tokens. Every instance of the fleet needs the same keys.
+   *
+   * @default secretSealKeys (one keyring seals tokens and secrets)
    */
-  readonly sealKey?: string;
+  readonly sealKey?: string | readonly string[];
   /**
    * The seal keys of distributed secrets (`DUAL_SECRET_SEAL_KEY`: base64 of
    * 32 bytes, optionally `id:` first; several comma-separated or as a list).
@@ -178,20 +182,29 @@ export function createFleet(
   };
   // A malformed key is a configuration error, not a fleet that quietly
   // serves on its own: refuse it here, synchronously.
-  const keyTexts = [
-    ...(options.sealKey === undefined
+  const texts = (option: string, input?: string | readonly string[]) =>
+    input === undefined
       ? []
-      : [["fleet.sealKey", options.sealKey]]),
-    ...(options.secretSealKeys === undefined ? [] : (typeof options
-        .secretSealKeys === "string"
-      ? options.secretSealKeys.split(",")
-      : options.secretSealKeys).map((text) => [
-        "fleet.secretSealKeys",
-        text.slice(text.indexOf(":") + 1),
-      ])),
+      : (typeof input === "string" ? input.split(",") : input).map((
+        text,
+      ) => [option, text.slice(text.indexOf(":") + 1)]);
+  const keyTexts = [
+    ...texts("fleet.sealKey", options.sealKey),
+    ...texts("fleet.secretSealKeys", options.secretSealKeys),
   ];
+  if (
+    options.sealKey !== undefined &&
+    keyTexts.every(([option, text]) =>
+      option !== "fleet.sealKey" || text.trim() === ""
+    )
+  ) {
+    throw new ConfigError(
+      "fleet.sealKey",
+      "is empty; generate a key with `openssl rand -base64 32`",
+    );
+  }
   for (const [option, material] of keyTexts) {
-    if (material.trim() === "" && option !== "fleet.sealKey") continue;
+    if (material.trim() === "") continue;
     try {
       sealKeyBytes(material);
     } catch (error) {
@@ -218,9 +231,12 @@ export function createFleet(
 }
 
 type Resolved = Required<Omit<FleetOptions, "sealKey" | "secretSealKeys">> & {
-  sealKey?: string;
+  sealKey?: string | readonly string[];
   secretSealKeys?: string | readonly string[];
 };
+
+/** The roster: its lock (one keeper) and its document (a digest of the live instance ids). */
+const ROSTER = "fleet/roster";
 
 /** A distributed secret that failed its proof is tried again after this long. */
 const SECRET_RETRY_MS = 5_000;
@@ -229,8 +245,14 @@ interface Known {
   readonly credential: FleetCredential;
   /** Namespace: hash of token URL, scope and client id. */
   readonly ns: string;
-  /** Hash of the secret's generation. */
+  /** A keyed hash of the secret; "" without a seal key. */
   readonly secretHash: string;
+  /**
+   * When this instance replaced the credential's secret (0: configured at
+   * start). Without a key a rejection names no secret, so one published
+   * before the replacement is taken as the old secret's.
+   */
+  readonly learnedAt: number;
 }
 
 function hostName(): string | undefined {
@@ -257,7 +279,8 @@ class Member implements FleetLink {
   readonly #startedAt: number;
   #credentials: readonly FleetCredential[];
   #service = "";
-  #sealKey: CryptoKey | undefined;
+  /** The keys tokens are sealed with (the first) and opened with (any), if any. */
+  #sealKey: SealKeyring | undefined;
   #keyring: SealKeyring | undefined;
   /** The keys of the control plane's MACs and of the keyed secret hash, if any. */
   #control: SealKeyring | undefined;
@@ -273,6 +296,12 @@ class Member implements FleetLink {
   #generation = 0;
   #pendingActive: { label: string; reason: ActiveRecord["reason"] } | undefined;
   #live: InstanceRecord[] = [];
+  /** The roster digest the current `#live` was listed for (undefined: never listed). */
+  #rosterSeen: string | undefined;
+  /** Whether the configured credentials were learnt (later ones replace them). */
+  #learnedOnce = false;
+  /** The fence of this instance's hold of the roster lock, while it keeps the roster. */
+  #rosterFence: number | undefined;
   #assigned: readonly number[] = [0];
   #healthy = true;
   #lastSyncAt: number | undefined;
@@ -337,19 +366,18 @@ class Member implements FleetLink {
   async #prepare(): Promise<void> {
     const { tokenUrl, scope } = this.#context;
     this.#service = await serviceNamespace(tokenUrl, scope);
-    if (this.#options.sealKey !== undefined) {
-      this.#sealKey = await importSealKey(this.#options.sealKey);
-    }
     if (this.#options.secretSealKeys !== undefined) {
       this.#keyring = await importSealKeyring(this.#options.secretSealKeys);
     }
+    // One keyring: without a token key of their own, tokens are sealed
+    // with the secrets' keys.
+    this.#sealKey = this.#options.sealKey === undefined
+      ? this.#keyring
+      : await importSealKeyring(this.#options.sealKey);
     // The control plane is authenticated with the fleet's seal keys (the
     // secrets' keyring, else the tokens' key): a store writer without them
     // cannot steer this instance.
-    const control = this.#keyring ??
-      (this.#options.sealKey === undefined
-        ? undefined
-        : await importSealKeyring(this.#options.sealKey));
+    const control = this.#keyring ?? this.#sealKey;
     if (control !== undefined) {
       this.#control = control;
       this.#store = authenticateStore(
@@ -404,8 +432,20 @@ class Member implements FleetLink {
           ns,
           credential.clientSecret.reveal(),
         );
-      this.#known.set(credential.label, { credential, ns, secretHash });
+      const previous = this.#known.get(credential.label);
+      const learnedAt = previous !== undefined
+        ? previous.learnedAt
+        : this.#learnedOnce
+        ? this.#context.clock.now()
+        : 0;
+      this.#known.set(credential.label, {
+        credential,
+        ns,
+        secretHash,
+        learnedAt,
+      });
     }
+    this.#learnedOnce = true;
   }
 
   #warnOnce(code: string, message: string, label?: string, key = code): void {
@@ -486,12 +526,15 @@ class Member implements FleetLink {
   }
 
   async #toStored(key: GrantKey, grant: CachedGrant): Promise<StoredGrant> {
-    const sealKey = this.#sealKey;
+    const ring = this.#sealKey;
     return {
-      token: sealKey === undefined
-        ? grant.accessToken
-        : await seal(sealKey, grant.accessToken, this.#aad(key, grant)),
-      sealed: sealKey !== undefined,
+      token: ring === undefined ? grant.accessToken : await seal(
+        ring.current.key,
+        grant.accessToken,
+        this.#aad(key, grant),
+      ),
+      sealed: ring !== undefined,
+      ...(ring === undefined ? {} : { keyId: ring.current.id }),
       clientId: grant.clientId,
       expiresAt: grant.expiresAt,
       refreshAt: grant.refreshAt,
@@ -527,7 +570,7 @@ class Member implements FleetLink {
     }
     const accessToken = this.#sealKey === undefined
       ? stored.token
-      : await unseal(this.#sealKey, stored.token, this.#aad(key, stored));
+      : await this.#unsealToken(key, stored, this.#sealKey);
     if (accessToken === undefined) {
       this.#warnOnce(
         "FLEET_SEAL_MISMATCH",
@@ -543,9 +586,30 @@ class Member implements FleetLink {
     };
   }
 
+  /** Opens a sealed token with the key its id names (any key, for a token without one). */
+  async #unsealToken(
+    key: GrantKey,
+    stored: StoredGrant,
+    ring: SealKeyring,
+  ): Promise<string | undefined> {
+    const keys = typeof stored.keyId === "string"
+      ? [ring.keys.get(stored.keyId)].filter((k) => k !== undefined)
+      : [...ring.keys.values()];
+    for (const { key: cryptoKey } of keys) {
+      const plain = await unseal(
+        cryptoKey,
+        stored.token,
+        this.#aad(key, stored),
+      );
+      if (plain !== undefined) return plain;
+    }
+    return undefined;
+  }
+
   #rejectionOf(known: Known, now: number): RejectionRecord | undefined {
     const record = this.#rejections.get(`${known.ns}/${known.secretHash}`);
-    return record !== undefined && now - record.at < REJECTION_HONOURED_MS
+    return record !== undefined && now - record.at < REJECTION_HONOURED_MS &&
+        (known.secretHash !== "" || record.at >= known.learnedAt)
       ? record
       : undefined;
   }
@@ -1003,10 +1067,10 @@ class Member implements FleetLink {
     if (now >= this.#nextBeatAt) {
       await this.#call(() => this.#store.heartbeat(this.#heartbeat(now)));
       this.#nextBeatAt = now + this.#options.heartbeatMs / 3;
+      await this.#claimRoster();
     }
-    const instances = await this.#listInstances();
-    this.#live = instances.filter((record) => record.until > clock.now());
-    this.#assign();
+    if (this.#rosterFence !== undefined) await this.#keepRoster();
+    else await this.#followRoster();
     if (this.#pendingActive !== undefined) await this.#publishActive();
     const active = await this.#readActive();
     if (active === "invalid") {
@@ -1217,5 +1281,80 @@ class Member implements FleetLink {
     await this.#call(() => this.#store.removeInstance(this.#id)).catch(
       () => undefined,
     );
+    if (this.#rosterFence !== undefined) {
+      // Another instance keeps the roster from its next beat.
+      const fence = this.#rosterFence;
+      await this.#call(() =>
+        this.#store.releaseLock(this.#service, ROSTER, this.#id, fence)
+      ).catch(() => undefined);
+    }
+  }
+
+  /** Takes or renews the roster lock at each beat: one instance of the fleet keeps the roster. */
+  async #claimRoster(): Promise<void> {
+    const lock = await this.#call(() =>
+      this.#store.claimLock(this.#service, ROSTER, {
+        holder: this.#id,
+        ttlMs: Math.min(2 ** 31 - 1, Math.ceil(this.#options.heartbeatMs)),
+        note: "keeps the fleet's roster",
+      })
+    ).catch(() => undefined);
+    this.#rosterFence = lock?.held ? lock.fence : undefined;
+  }
+
+  /**
+   * The roster keeper lists the heartbeats at each poll (the one instance
+   * whose reads grow with the fleet) and records a digest of the live ids
+   * when it changed; the others list only when the digest changes.
+   */
+  async #keepRoster(): Promise<void> {
+    await this.#list();
+    const ids = this.#live.map((record) => record.instanceId);
+    ids.push(this.#id);
+    const unique = [...new Set(ids)].sort();
+    const roster = { count: unique.length, digest: await digest(...unique) };
+    if (roster.digest === this.#rosterSeen) return;
+    const document = await this.#call(() =>
+      this.#store.readDocument(this.#service, ROSTER)
+    );
+    if (
+      (document?.value as { digest?: unknown } | undefined)?.digest !==
+        roster.digest
+    ) {
+      const written = await this.#call(() =>
+        this.#store.writeDocument(
+          this.#service,
+          ROSTER,
+          document?.version ?? 0,
+          roster,
+        )
+      );
+      if (!written) return; // Tried again at the next poll.
+    }
+    this.#rosterSeen = roster.digest;
+  }
+
+  /**
+   * Lists the heartbeats only when the roster changed (or never listed):
+   * a poll reads one roster entry, not one per instance of the fleet.
+   */
+  async #followRoster(): Promise<void> {
+    const document = await this.#call(() =>
+      this.#store.readDocument(this.#service, ROSTER)
+    );
+    const value = (document?.value as { digest?: unknown } | undefined)
+      ?.digest;
+    const current = typeof value === "string" ? value : "";
+    if (current === this.#rosterSeen) return;
+    await this.#list();
+    this.#rosterSeen = current;
+  }
+
+  async #list(): Promise<void> {
+    const instances = await this.#listInstances();
+    this.#live = instances.filter((record) =>
+      record.until > this.#context.clock.now()
+    );
+    this.#assign();
   }
 }

@@ -40,6 +40,8 @@ export interface StoredGrant {
   readonly token: string;
   /** Whether `token` is sealed with AES-256-GCM (`v1.` + base64url of iv and ciphertext). */
   readonly sealed: boolean;
+  /** The id of the seal key that sealed it (absent: unsealed, or sealed by an older version). */
+  readonly keyId?: string;
   /** The client id the token was issued to. */
   readonly clientId: string;
   /** When the token expires, in ms since the epoch. */
