@@ -151,9 +151,12 @@ export {
 } from "./src/fleet/kv_store.ts";
 export type {
   ActiveRecord,
+  Fence,
   FleetStore,
   GrantKey,
   Lease,
+  LockClaim,
+  LockState,
   RejectionRecord,
   SlotRecord,
   StoredDocument,
