@@ -21,7 +21,7 @@
  *       { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
  *     ],
  *     tokenUrl: emulator.tokenUrl,
- *     fleet: createKvFleet(kv, { prefix: ["my-service"], instanceId }),
+ *     shared: createKvFleet(kv, { prefix: ["my-service"], instanceId }),
  *   });
  * await using one = make("web-1");
  * await using two = make("web-2");
@@ -43,11 +43,11 @@ import {
   retryLocked,
 } from "./src/fleet/kv_store.ts";
 import { createFleet, type FleetOptions } from "./src/fleet/member.ts";
+import { assertDeno } from "./src/runtime/deno.ts";
 
 export type { AuditEntry } from "./src/fleet/store.ts";
 export type {
   Fleet,
-  FleetHandle,
   FleetSummary,
   InstanceCredential,
   InstanceRecord,
@@ -82,7 +82,7 @@ export interface KvFleetOptions extends FleetOptions {
 }
 
 /**
- * A fleet on Deno KV, for the `fleet` option of `createDualSecretAuth`.
+ * A fleet on Deno KV, for the `shared` option of `createDualSecretAuth`.
  *
  * @param kv A `Deno.Kv`, or any object with the methods of {@linkcode KvLike}
  * (such as the `Kv` of `npm:@deno/kv`).
@@ -99,20 +99,37 @@ export function createKvFleet(kv: KvLike, options: KvFleetOptions): Fleet {
 }
 
 /**
+ * A database {@linkcode openKvRetrying} opens: what the fleet uses, and
+ * `close`. Structural rather than `Deno.Kv`, so that the declarations need no
+ * `Deno` global type under Node and Bun; a `Deno.Kv` and the `Kv` of
+ * `npm:@deno/kv` both fit.
+ */
+export interface KvDatabase extends KvLike {
+  /** Closes the database. */
+  close(): void;
+}
+
+/**
  * Opens a Deno KV database, retrying while another process holds the file's
  * lock (several processes opening one new local file at once). A local file
  * it creates is made readable and writable by its owner only (0600), with
  * its SQLite journal files: it holds the fleet's tokens and control records.
+ * Needs Deno; under Node, open one with `openKv` of `npm:@deno/kv` instead.
  *
  * @param path A file path, a KV Connect URL, or nothing for the default database.
  * @param maxElapsedMs The longest total wait, in ms.
  * @returns The database.
+ * @throws {DenoRequiredError} On Node and Bun (code `DENO_REQUIRED`).
  * @default maxElapsedMs 5000
  */
 export async function openKvRetrying(
   path?: string,
   maxElapsedMs = 5_000,
-): Promise<Deno.Kv> {
+): Promise<KvDatabase> {
+  assertDeno(
+    "openKvRetrying",
+    "On Node, open the database with openKv of npm:@deno/kv.",
+  );
   const local = path !== undefined && path !== ":memory:" &&
     !/^[a-z][a-z0-9+.-]*:\/\//i.test(path);
   const created = local && !(await exists(path));

@@ -55,22 +55,6 @@ export {
 } from "./src/dual_secret_auth.ts";
 export type { CredentialInput, DualSecretAuthOptions } from "./src/config.ts";
 export type { CredentialState } from "./src/credential_slot.ts";
-export type {
-  CredentialSnapshot,
-  CredentialSource,
-  SourceWatch,
-} from "./src/sources/source.ts";
-export type {
-  Fleet,
-  FleetCredential,
-  FleetHandle,
-  FleetJoinContext,
-  FleetLink,
-  FleetRequestMode,
-  FleetSummary,
-  InstanceCredential,
-  InstanceRecord,
-} from "./src/fleet/link.ts";
 export { type Clock, systemClock, type TimerHandle } from "./src/clock.ts";
 export { type RetryOptions } from "./src/retry.ts";
 export { Secret } from "./src/secret.ts";
@@ -80,14 +64,17 @@ export {
   resolveRegion,
 } from "./src/regions.ts";
 export {
-  type ActiveStore,
+  type ActiveChange,
   type CachedGrant,
-  createMemoryActiveStore,
-  createMemoryTokenStore,
-  type TokenStore,
+  createMemorySharedState,
+  type GrantRequestMode,
+  type SharedCredential,
+  type SharedState,
+  type SharedStateContext,
 } from "./src/store.ts";
 export type {
   ApiRateLimitedEvent,
+  ApiReplaySkippedEvent,
   AuthEvent,
   AuthEventListener,
   ErrorSummary,
@@ -102,28 +89,22 @@ export type {
 export {
   AbortedError,
   AllCredentialsRejectedError,
-  type AnyErrorCode,
   ClosedError,
   ConfigError,
   CredentialRejectedError,
   DualSecretAuthError,
   ErrorCode,
-  type IncidentErrorCodeName,
   InvalidTokenResponseError,
   type OAuthErrorDetails,
   PermissionDeniedError,
   RateLimitedError,
   RedirectRefusedError,
-  type RedisErrorCodeName,
   type RejectedCredentialSummary,
-  type RotationErrorCodeName,
   RotationFailedError,
-  type SetupErrorCodeName,
   TokenEndpointUnavailableError,
   TokenRequestError,
   UnknownCredentialError,
 } from "./src/errors.ts";
-export type { GenesysErrorCode } from "./src/genesys/errors.ts";
 export {
   type ApiRateLimitOptions,
   type AuthChallenge,

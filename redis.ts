@@ -6,8 +6,11 @@
  * through one Redis. The same fleet contract as `./kv`, on a second engine.
  *
  * The client is node-redis (`npm:@redis/client`); give `url` (with
- * `rediss://` for TLS and `user:password@` for an ACL user), or an already
- * connected node-redis `client`.
+ * `rediss://` for TLS and `user:password@` for an ACL user), a Sentinel set
+ * (`sentinel`: the master's name and some sentinels), a Redis Cluster
+ * (`cluster`: some seed nodes), or an already connected node-redis `client`.
+ * Every key of a fleet shares one hash tag, so on a Cluster the fleet lives
+ * in one slot: its scripts and multi-key reads run on one master.
  *
  * @example Two auth instances sharing one Redis
  * ```ts ignore
@@ -21,7 +24,7 @@
  *   ],
  *   environment: "mypurecloud.com",
  *   tokensPerCredential: 4,
- *   fleet: createRedisFleet({
+ *   shared: createRedisFleet({
  *     url: "redis://fleet-user:password@127.0.0.1:6379",
  *     prefix: "dual-secret-auth:my-service",
  *     instanceId: "web-1",
@@ -32,16 +35,17 @@
  *
  * @module
  */
-import type { Fleet, FleetJoinContext, FleetLink } from "./src/fleet/link.ts";
+import type { Fleet } from "./src/fleet/link.ts";
 import { createFleet, type FleetOptions } from "./src/fleet/member.ts";
 import {
   createRedisFleetStore,
   type RedisClientLike,
+  type RedisClusterConfig,
+  type RedisSentinelConfig,
 } from "./src/fleet/redis_store.ts";
 
 export type {
   Fleet,
-  FleetHandle,
   FleetSummary,
   InstanceCredential,
   InstanceRecord,
@@ -53,8 +57,10 @@ export {
   listRedisInstances,
   type RedisAuditEntry,
   type RedisClientLike,
+  type RedisClusterConfig,
   type RedisConnectionOptions,
   type RedisInstanceEntry,
+  type RedisSentinelConfig,
   type RedisSubscriberLike,
 } from "./src/fleet/redis_store.ts";
 export {
@@ -69,7 +75,7 @@ export interface RedisFleetOptions extends FleetOptions {
   /**
    * The key prefix of this service's records, such as
    * `dual-secret-auth:my-service`. Keys are `{prefix}:…` (one hash tag: one
-   * cluster slot; Redis Cluster itself is not supported yet).
+   * cluster slot).
    */
   readonly prefix: string;
   /**
@@ -85,6 +91,18 @@ export interface RedisFleetOptions extends FleetOptions {
    * pub/sub, and closes only that one.
    */
   readonly client?: RedisClientLike;
+  /**
+   * A Sentinel set instead of `url`: the fleet sends every command to the
+   * master the sentinels name and follows a failover. `username` and
+   * `password` are the nodes' credentials; the sentinels' own (if any) go
+   * in the first sentinel's URL.
+   */
+  readonly sentinel?: RedisSentinelConfig;
+  /**
+   * A Redis Cluster instead of `url`: the fleet discovers the slots from
+   * these seed nodes and follows a master's replacement.
+   */
+  readonly cluster?: RedisClusterConfig;
   /** The ACL user, when not in the URL. */
   readonly username?: string;
   /** The password, when not in the URL. */
@@ -113,12 +131,32 @@ export interface RedisFleet extends Fleet {
 }
 
 /**
- * A fleet on Redis, for the `fleet` option of `createDualSecretAuth`. Connects
+ * A fleet on Redis, for the `shared` option of `createDualSecretAuth`. Connects
  * on first use; closing the auth instance closes the connections it opened.
  *
- * @param options Server, prefix, instance id, timing and seal key.
+ * @param options Server (one endpoint, a Sentinel set or a Cluster), prefix,
+ *   instance id, timing and seal key.
  * @returns The fleet; give each auth instance its own.
- * @throws {ConfigError} When an option is invalid.
+ * @throws {ConfigError} When an option is invalid, or `sentinel` or
+ *   `cluster` comes with another way to reach Redis.
+ *
+ * @example A Sentinel set, or a Cluster
+ * ```ts ignore
+ * import { createRedisFleet } from "@rotating/dual-secret-auth/redis";
+ * const replicated = createRedisFleet({
+ *   sentinel: {
+ *     name: "mymaster",
+ *     sentinels: ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379", "redis://10.0.0.3:26379"],
+ *   },
+ *   username: "fleet-user",
+ *   password: "password",
+ *   prefix: "dual-secret-auth:my-service",
+ * });
+ * const sharded = createRedisFleet({
+ *   cluster: { nodes: ["redis://fleet-user:password@10.0.0.1:7000", "redis://10.0.0.2:7000"] },
+ *   prefix: "dual-secret-auth:my-service",
+ * });
+ * ```
  *
  * @example Fail a readiness probe on a wrong password
  * ```ts ignore
@@ -136,37 +174,15 @@ export function createRedisFleet(options: RedisFleetOptions): RedisFleet {
     prefix: options.prefix,
     url: options.url,
     client: options.client,
+    sentinel: options.sentinel,
+    cluster: options.cluster,
     username: options.username,
     password: options.password,
     tls: options.tls,
   });
-  const fleet = createFleet(store, options);
+  const fleet = createFleet(store, options, () => store.close());
   return Object.freeze({
-    instanceId: fleet.instanceId,
+    ...fleet,
     connected: (timeoutMs?: number) => store.connected(timeoutMs),
-    join(context: FleetJoinContext): FleetLink {
-      const link = fleet.join(context);
-      return {
-        tokens: link.tokens,
-        active: link.active,
-        slotsOf: (label) => link.slotsOf(label),
-        request: (label, slot, mode, send) =>
-          link.request(label, slot, mode, send),
-        failedOver: (to) => link.failedOver(to),
-        rotated: (to) => link.rotated(to),
-        used: (label, now) => link.used(label, now),
-        credentialsChanged: (credentials) =>
-          link.credentialsChanged(credentials),
-        instances: () => link.instances(),
-        summary: () => link.summary(),
-        async close() {
-          try {
-            await link.close();
-          } finally {
-            await store.close();
-          }
-        },
-      };
-    },
   });
 }

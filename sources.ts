@@ -1,8 +1,8 @@
 /**
  * Credential sources a running service follows, so it picks up a rotation
  * done by `deno task rotate` / `deno task promote` (one host: the env file)
- * or by Kubernetes (a mounted Secret) without a restart. Pass one as
- * `source` to `createDualSecretAuth`: new secrets are loaded with
+ * or by Kubernetes (a mounted Secret) without a restart. Create the instance
+ * from the source (`loadSource`) and follow it (`followSource`): new secrets are loaded with
  * `setCredentials`, a new active label is switched to only after the target
  * gets a token (else the current one stays and a `warning` event says why),
  * and a malformed or half-written source keeps the last good configuration
@@ -12,7 +12,11 @@
  * @example Follow the env file the tasks rewrite
  * ```ts
  * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
- * import { envFileSource } from "@rotating/dual-secret-auth/sources";
+ * import {
+ *   envFileSource,
+ *   followSource,
+ *   loadSource,
+ * } from "@rotating/dual-secret-auth/sources";
  * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
  *
  * await using emulator = startGenesysEmulator({
@@ -27,11 +31,13 @@
  *   "GENESYS_CLIENT_ID_GREEN=green-id", "GENESYS_CLIENT_SECRET_GREEN=green-secret",
  *   "GENESYS_ACTIVE=blue", "",
  * ].join("\n"));
+ * const source = envFileSource(`${dir}/.env`);
  * {
  *   await using auth = createDualSecretAuth({
- *     source: envFileSource(`${dir}/.env`),
+ *     ...loadSource(source),
  *     tokenUrl: emulator.tokenUrl,
  *   });
+ *   await using _follower = followSource(auth, source);
  *   if (auth.status().active !== "blue") throw new Error();
  * }
  * await Deno.remove(dir, { recursive: true });
@@ -43,6 +49,7 @@ export {
   type CredentialSnapshot,
   type CredentialSource,
   DEFAULT_SOURCE_POLL_INTERVAL_MS,
+  loadSource,
   SOURCE_INVALID,
   SourceInvalidError,
   type SourceVariables,
@@ -56,3 +63,8 @@ export {
   secretDirectorySource,
   type SecretDirectorySourceOptions,
 } from "./src/sources/secret_directory_source.ts";
+export {
+  followSource,
+  type FollowSourceOptions,
+  type SourceFollower,
+} from "./src/sources/follow.ts";

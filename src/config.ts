@@ -17,9 +17,8 @@ import {
   DEFAULT_MAX_RESPONSE_BYTES,
   DEFAULT_REQUEST_TIMEOUT_MS,
 } from "./send.ts";
-import type { ActiveStore, TokenStore } from "./store.ts";
-import { type CredentialSource, loadSource } from "./sources/source.ts";
-import type { Fleet } from "./fleet/link.ts";
+import type { SharedState } from "./store.ts";
+import { DEFAULT_EXPIRES_IN_SECONDS } from "./token_endpoint.ts";
 
 /** One OAuth client credential. */
 export interface CredentialInput {
@@ -97,6 +96,18 @@ export interface DualSecretAuthOptions {
    */
   readonly maxResponseBytes?: number;
   /**
+   * The token lifetime assumed, in seconds, when the token endpoint sends no
+   * `expires_in` (RFC 6749 §5.1 does not require it); the first such
+   * response emits a `warning` (`EXPIRES_IN_MISSING`). 300 s is the shortest
+   * lifetime of the endpoints the library knows: a guess too long would serve
+   * tokens the server already expired (a 401 and a replay per call), a guess
+   * too short only costs a token request every few minutes. Set it to the
+   * lifetime your endpoint documents (at least 1).
+   *
+   * @default {300}
+   */
+  readonly defaultExpiresInSeconds?: number;
+  /**
    * Retry policy for transient token endpoint failures.
    *
    * @default {{ maxAttempts: 6, baseDelayMs: 200, maxDelayMs: 5_000, maxElapsedMs: 30_000, maxRetryAfterMs: 30_000 }}
@@ -121,24 +132,6 @@ export interface DualSecretAuthOptions {
   /** Receives events; see `AuthEvent`. */
   readonly onEvent?: AuthEventListener;
   /**
-   * Where grants are cached.
-   *
-   * @default {createMemoryTokenStore()}
-   */
-  readonly tokenStore?: TokenStore;
-  /**
-   * Where the active label lives.
-   *
-   * @default {createMemoryActiveStore(active)}
-   */
-  readonly activeStore?: ActiveStore;
-  /**
-   * Where the credentials and active label come from, followed while the
-   * instance runs (such as `envFileSource(".env")` from `./sources`);
-   * instead of `credentials` and `active`.
-   */
-  readonly source?: CredentialSource;
-  /**
    * Distinct tokens kept per credential (the pool). Genesys Cloud limits each
    * token to 300 API requests a minute, so a load of R requests a minute
    * needs at least R / 300. In a fleet the pool is fleet-wide and instances
@@ -149,11 +142,13 @@ export interface DualSecretAuthOptions {
    */
   readonly tokensPerCredential?: number;
   /**
-   * Shares grants, the active label, rejections and heartbeats with the other
-   * instances of the service, such as `createKvFleet(kv, { prefix })` from
-   * `./kv`. Replaces `tokenStore` and `activeStore`.
+   * Where grants and the active label live: the core's one port. A fleet
+   * (`createKvFleet` of `./kv`, `createRedisFleet` of `./redis`) shares them
+   * with the other instances of the service.
+   *
+   * @default {createMemorySharedState(active)}
    */
-  readonly fleet?: Fleet;
+  readonly shared?: SharedState;
 }
 
 /** A validated credential. */
@@ -188,6 +183,8 @@ export interface ResolvedConfig {
   readonly requestTimeoutMs: number;
   /** The largest token response body read, in bytes. */
   readonly maxResponseBytes: number;
+  /** The lifetime assumed without `expires_in`, in seconds. */
+  readonly defaultExpiresInSeconds: number;
   /** Retry policy. */
   readonly retry: RetryPolicy;
   /** How `auth.fetch` waits out 429s, or `false`. */
@@ -227,28 +224,8 @@ export function resolveConfig(
   if (typeof options !== "object" || options === null) {
     throw new ConfigError("options", "pass an options object");
   }
-  if (options.source !== undefined) {
-    if (options.credentials !== undefined || options.clientId !== undefined) {
-      throw new ConfigError("source", "give either source or credentials");
-    }
-    const snapshot = loadSource(options.source);
-    options = {
-      ...options,
-      ...snapshot,
-      active: options.active ?? snapshot.active,
-    };
-  }
   const credentials = resolveCredentials(shorthandOrList(options), warnings);
   checkInjected(options);
-  if (
-    options.fleet !== undefined &&
-    (options.tokenStore !== undefined || options.activeStore !== undefined)
-  ) {
-    throw new ConfigError(
-      "fleet",
-      "the fleet keeps grants and the active label itself; drop tokenStore and activeStore",
-    );
-  }
   const active = options.active ?? credentials[0].label;
   if (typeof active !== "string") {
     throw new ConfigError("active", "must be a credential's label (a string)");
@@ -280,6 +257,9 @@ export function resolveConfig(
     maxResponseBytes: positive(
       "maxResponseBytes",
       options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    ),
+    defaultExpiresInSeconds: atLeastOneSecond(
+      options.defaultExpiresInSeconds ?? DEFAULT_EXPIRES_IN_SECONDS,
     ),
     retry: resolveRetry(options.retry),
     apiRateLimit: resolveApiRateLimit(options.apiRateLimit),
@@ -456,9 +436,7 @@ const INJECTED: Readonly<Record<string, readonly string[]>> = {
   random: [],
   onEvent: [],
   clock: ["now", "setTimeout", "clearTimeout"],
-  tokenStore: ["get", "set", "delete"],
-  activeStore: ["get", "set"],
-  fleet: ["join"],
+  shared: ["getGrant", "setGrant", "deleteGrant", "getActive", "setActive"],
 };
 
 function checkInjected(options: DualSecretAuthOptions): void {
@@ -567,6 +545,17 @@ function flag(option: string, value: unknown): boolean {
 function nonNegative(option: string, value: unknown): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
     throw new ConfigError(option, "must be a finite number ≥ 0");
+  }
+  return value;
+}
+
+/** Less than a second would make every call a token request. */
+function atLeastOneSecond(value: unknown): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 1) {
+    throw new ConfigError(
+      "defaultExpiresInSeconds",
+      "must be a finite number of seconds ≥ 1 (the lifetime your token endpoint documents)",
+    );
   }
   return value;
 }

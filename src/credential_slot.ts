@@ -17,8 +17,7 @@ import {
 import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
 import { type RetryVerdict, withRetry } from "./retry.ts";
 import type { Redactor } from "./redact.ts";
-import type { CachedGrant, TokenStore } from "./store.ts";
-import type { FleetLink } from "./fleet/link.ts";
+import type { CachedGrant, SharedState } from "./store.ts";
 import { requestToken, type TokenGrant } from "./token_endpoint.ts";
 
 /**
@@ -47,8 +46,8 @@ export type CredentialState =
 export interface SlotContext {
   /** The resolved options. */
   readonly config: ResolvedConfig;
-  /** Where grants are cached. */
-  readonly store: TokenStore;
+  /** Where grants are cached (and, in a fleet, requested through its leases). */
+  readonly store: SharedState;
   /** Emits an event. */
   readonly emit: (event: AuthEvent) => void;
   /**
@@ -64,8 +63,11 @@ export interface SlotContext {
   inFlight?: Set<CredentialSlot>;
   /** Redacts every secret and token of the instance from server text. */
   readonly redact: Redactor;
-  /** The fleet this instance joined: token requests go through its leases. */
-  readonly fleet?: FleetLink;
+  /**
+   * Set once a grant without `expires_in` was warned about, so the warning
+   * comes once per instance, not once per refresh.
+   */
+  lifetimeAssumedWarned?: boolean;
 }
 
 /** The first wait before a rejected credential is probed again, when nothing else serves. */
@@ -159,7 +161,7 @@ export class CredentialSlot {
    * @returns The grant, or `undefined`.
    */
   servable(now: number): CachedGrant | undefined {
-    const grant = this.#context.store.get(this.key);
+    const grant = this.#context.store.getGrant(this.key);
     return grant !== undefined && now < grant.expiresAt &&
         grant.clientId === this.credential.clientId &&
         this.#rejection === undefined
@@ -195,7 +197,7 @@ export class CredentialSlot {
       return this.needsRefresh(now, grant) ? "stale" : "ready";
     }
     if (this.#inflight) return "fetching";
-    const stored = this.#context.store.get(this.key);
+    const stored = this.#context.store.getGrant(this.key);
     if (stored?.clientId === this.credential.clientId) return "expired";
     return this.#lastError ? "unavailable" : "idle";
   }
@@ -271,9 +273,15 @@ export class CredentialSlot {
     return this.acquire(true);
   }
 
-  /** Drops the cached grant. */
-  invalidate(): void {
-    this.#context.store.delete(this.key);
+  /**
+   * Drops the cached grant: exactly the one given, or whichever is cached
+   * (a newer grant written meanwhile by another caller stays when one is
+   * given).
+   *
+   * @param grant The grant to drop.
+   */
+  invalidate(grant = this.#context.store.getGrant(this.key)): void {
+    if (grant !== undefined) this.#context.store.deleteGrant(this.key, grant);
   }
 
   /**
@@ -290,11 +298,13 @@ export class CredentialSlot {
     background: boolean,
     purpose: "serve" | "verify" | "probe",
   ): Promise<CachedGrant> {
-    const { fleet } = this.#context;
-    if (fleet === undefined) return await this.#requestWithRetry(background);
+    const { store } = this.#context;
+    if (store.request === undefined) {
+      return await this.#requestWithRetry(background);
+    }
     let sent = false;
     try {
-      const grant = await fleet.request(
+      const grant = await store.request(
         this.label,
         this.poolIndex,
         {
@@ -318,7 +328,7 @@ export class CredentialSlot {
   /** Takes a grant another instance of the fleet requested. */
   #adopt(grant: CachedGrant): void {
     if (this.#retired) return;
-    this.#context.store.set(this.key, grant);
+    this.#context.store.setGrant(this.key, grant);
     this.#rejection = undefined;
     this.#lastError = undefined;
     this.#nextBackgroundAttemptAt = 0;
@@ -360,6 +370,7 @@ export class CredentialSlot {
           clock: config.clock,
           timeoutMs: config.requestTimeoutMs,
           maxResponseBytes: config.maxResponseBytes,
+          defaultExpiresInSeconds: config.defaultExpiresInSeconds,
           signal: closeSignal,
           redact: this.#context.redact,
         });
@@ -417,11 +428,22 @@ export class CredentialSlot {
       clientId: this.credential.clientId,
     };
     if (this.#retired) return cached;
-    this.#context.store.set(this.key, cached);
+    this.#context.store.setGrant(this.key, cached);
     this.#rejection = undefined;
     this.#lastError = undefined;
     this.#nextBackgroundAttemptAt = 0;
     this.#probeFailures = 0;
+    if (grant.lifetimeAssumed && !this.#context.lifetimeAssumedWarned) {
+      this.#context.lifetimeAssumedWarned = true;
+      this.#context.emit({
+        type: "warning",
+        code: "EXPIRES_IN_MISSING",
+        label: this.label,
+        message:
+          `The token endpoint sent no expires_in; tokens are assumed to live ${config.defaultExpiresInSeconds} s. ` +
+          `Set defaultExpiresInSeconds to the lifetime the endpoint documents.`,
+      });
+    }
     this.#context.emit({
       type: "token.acquired",
       label: this.label,

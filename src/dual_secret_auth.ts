@@ -37,15 +37,10 @@ import {
 import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
 import { credentialForms, redactAll } from "./redact.ts";
 import {
-  type ActiveStore,
   type CachedGrant,
-  createMemoryActiveStore,
-  createMemoryTokenStore,
-  type TokenStore,
+  createMemorySharedState,
+  type SharedState,
 } from "./store.ts";
-import { followSource } from "./sources/follow.ts";
-import type { Secret } from "./secret.ts";
-import type { FleetHandle, FleetLink, FleetSummary } from "./fleet/link.ts";
 
 /** One credential in {@linkcode AuthStatus}. No secret, no token. */
 export interface CredentialStatus {
@@ -67,8 +62,6 @@ export interface AuthStatus {
   readonly active: string;
   /** Every credential, in configured order. */
   readonly credentials: readonly CredentialStatus[];
-  /** The fleet this instance joined, if any. */
-  readonly fleet?: FleetSummary;
 }
 
 /** What `rotate()` did. */
@@ -120,7 +113,10 @@ export interface DualSecretAuth extends AsyncDisposable {
   getAccessToken(options?: GetAccessTokenOptions): Promise<string>;
   /**
    * `fetch` with `Authorization: Bearer`; a 401 with a stale-token challenge
-   * invalidates that token and replays the request once; a 429 for an
+   * invalidates that token and replays the request once, unless that token
+   * came from a replay moments ago or ended a chain of them (then the 401 is
+   * returned with an `api.replay_skipped` event, so a 401 storm cannot drain
+   * the token budget; see the README's 401 replay rule); a 429 for an
    * idempotent method waits `Retry-After` and sends again (see
    * `apiRateLimit`). Responses are returned as `fetch` returns them.
    *
@@ -150,8 +146,6 @@ export interface DualSecretAuth extends AsyncDisposable {
   status(): AuthStatus;
   /** Aborts requests in flight (token requests and `fetch` calls) and waits for them; later calls throw {@linkcode ClosedError}. */
   close(): Promise<void>;
-  /** The fleet this instance joined (the `fleet` option), else `undefined`. */
-  readonly fleet?: FleetHandle;
 }
 
 /**
@@ -205,20 +199,18 @@ class Auth implements DualSecretAuth {
   readonly close = () => this.#close();
   readonly [Symbol.asyncDispose] = this.close;
   readonly [inspect] = () => this.#inspect();
-  readonly fleet?: FleetHandle;
   readonly #onEvent: DualSecretAuthOptions["onEvent"];
   readonly #config: ResolvedConfig;
   readonly #clock: Clock;
-  readonly #fleetLink: FleetLink | undefined;
-  readonly #tokenStore: TokenStore;
-  readonly #activeStore: ActiveStore;
+  readonly #shared: SharedState;
+  /** Whether the shared state wants to hear which credential served (a fleet's heartbeat). */
+  readonly #notesUse: boolean;
   /** Made when first needed: the first `fetch` or `close()`. */
   #closeController: AbortController | undefined;
   readonly #slotContext: SlotContext;
   /** What `fetch` needs, made by the first call (many users only get tokens). */
   #fetchContext: AuthorizedFetchContext | undefined;
   readonly #pooled: boolean;
-  readonly #follower: { stop(): Promise<void> } | undefined;
   /** Background refreshes, created on the first one. */
   #background: Set<Promise<unknown>> | undefined;
   #slots = new Map<string, CredentialSlot>();
@@ -245,26 +237,27 @@ class Auth implements DualSecretAuth {
     this.#onEvent = options.onEvent;
     const clock = this.#clock = config.clock;
     this.#lastNow = clock.now();
-    const fleetLink = this.#fleetLink = options.fleet?.join({
+    const shared = this.#shared = options.shared ??
+      createMemorySharedState(config.active);
+    shared.attach?.({
       tokenUrl: config.tokenUrl,
-      scope: config.scope,
+      ...(config.scope === undefined ? {} : { scope: config.scope }),
       credentials: config.credentials,
       active: config.active,
       tokensPerCredential: config.tokensPerCredential,
       clock,
+      fetch: config.fetch,
+      requestTimeoutMs: config.requestTimeoutMs,
+      retry: config.retry,
       warn: (code, message, label) =>
         this.#emitWarning({ code, message, ...(label ? { label } : {}) }),
-      adoptSecret: (label, clientId, clientSecret) =>
-        this.#adoptSecret(label, clientId, clientSecret),
+      setCredentials: this.setCredentials,
     });
-    const tokenStore = this.#tokenStore = fleetLink?.tokens ??
-      options.tokenStore ?? createMemoryTokenStore();
-    const activeStore = this.#activeStore = fleetLink?.active ??
-      options.activeStore ?? createMemoryActiveStore(config.active);
+    this.#notesUse = typeof shared.used === "function";
     this.#pooled = config.tokensPerCredential > 1;
     this.#slotContext = {
       config,
-      store: tokenStore,
+      store: shared,
       emit: (event) => this.#emit(event),
       closeSignal: undefined,
       // Set by the first request and dropped when none is in flight; named
@@ -272,7 +265,6 @@ class Auth implements DualSecretAuth {
       inFlight: undefined,
       /** Every secret and token this instance holds, in every echoed form. */
       redact: (text) => redactAll(text, this.#knownSecrets()),
-      fleet: fleetLink,
     };
     for (const credential of config.credentials) {
       this.#slots.set(credential.label, this.#newSlot(credential));
@@ -284,20 +276,9 @@ class Auth implements DualSecretAuth {
       }
     }
     warnings.forEach((warning) => this.#emitWarning(warning));
-    if (activeStore.get() === undefined) activeStore.set(config.active);
-    else this.#repairActive();
-    if (fleetLink) {
-      this.fleet = Object.freeze({
-        instanceId: options.fleet!.instanceId,
-        instances: () => fleetLink.instances(),
-      });
-    }
-    this.#follower = options.source
-      ? followSource(this, options.source, {
-        credentials: config.credentials,
-        active: config.active,
-      }, (warning) => this.#emitWarning(warning))
-      : undefined;
+    if (shared.getActive() === undefined) {
+      shared.setActive(config.active, "start");
+    } else this.#repairActive();
   }
 
   *#knownSecrets(): Generator<string> {
@@ -305,7 +286,7 @@ class Auth implements DualSecretAuth {
       const { clientId, clientSecret } = slot.credential;
       yield* credentialForms(clientId, clientSecret.reveal());
       for (const member of this.#pools?.get(label) ?? [slot]) {
-        const token = this.#tokenStore.get(member.key)?.accessToken;
+        const token = this.#shared.getGrant(member.key)?.accessToken;
         if (token !== undefined) yield token;
       }
     }
@@ -349,7 +330,7 @@ class Auth implements DualSecretAuth {
    * configured credential, the one {@linkcode Auth.#repairActive} would pick.
    */
   #activeLabel(): string {
-    const label = this.#activeStore.get();
+    const label = this.#shared.getActive();
     return label !== undefined && this.#slots.has(label)
       ? label
       : this.#fallbackSlot().label;
@@ -365,11 +346,11 @@ class Auth implements DualSecretAuth {
    * there and says so with a warning. Only the serving path repairs.
    */
   #repairActive(): CredentialSlot {
-    const label = this.#activeStore.get();
+    const label = this.#shared.getActive();
     const slot = label === undefined ? undefined : this.#slots.get(label);
     if (slot !== undefined) return slot;
     const fallback = this.#fallbackSlot();
-    this.#activeStore.set(fallback.label);
+    this.#shared.setActive(fallback.label, "repair");
     this.#emitWarning({
       code: "ACTIVE_UNKNOWN",
       label: fallback.label,
@@ -388,16 +369,16 @@ class Auth implements DualSecretAuth {
       const now = this.#clock.now();
       if (now < this.#lastNow) this.#onClockWentBack(this.#lastNow - now);
       this.#lastNow = now;
-      const label = this.#activeStore.get() ?? "";
+      const label = this.#shared.getActive() ?? "";
       if (label === this.#servedLabel) {
         // The grant served last, still in the store, before its refresh
         // time: its slot checked its expiry and client id when it was served.
         const slot = this.#servedSlot!;
         if (
           now < this.#servedUntil && slot.rejection === undefined &&
-          this.#tokenStore.get(slot.key) === this.#servedGrant
+          this.#shared.getGrant(slot.key) === this.#servedGrant
         ) {
-          if (this.#fleetLink !== undefined) this.#fleetLink.used(label, now);
+          if (this.#notesUse) this.#shared.used!(label, now);
           return this.#servedToken!;
         }
       }
@@ -407,7 +388,7 @@ class Auth implements DualSecretAuth {
         : this.#slots.get(label);
       const grant = slot?.servable(now);
       if (grant !== undefined && !slot!.needsRefresh(now, grant)) {
-        if (this.#fleetLink !== undefined) this.#fleetLink.used(label, now);
+        if (this.#notesUse) this.#shared.used!(label, now);
         // One settled promise per grant, shared by every caller it serves.
         if (grant !== this.#servedGrant) {
           this.#servedGrant = grant;
@@ -483,7 +464,7 @@ class Auth implements DualSecretAuth {
   #servingSlot(label: string): CredentialSlot | undefined {
     const pool = this.#pools?.get(label);
     if (pool === undefined) return this.#slots.get(label);
-    const indexes = this.#fleetLink?.slotsOf(label) ?? allIndexes(pool.length);
+    const indexes = this.#shared.slotsOf?.(label) ?? allIndexes(pool.length);
     return pool[indexes[this.#turn++ % indexes.length]] ?? pool[0];
   }
 
@@ -530,7 +511,7 @@ class Auth implements DualSecretAuth {
   }
 
   #used(label: string, now: number): void {
-    if (this.#fleetLink !== undefined) this.#fleetLink.used(label, now);
+    if (this.#notesUse) this.#shared.used!(label, now);
   }
 
   async #acquire(
@@ -603,8 +584,7 @@ class Auth implements DualSecretAuth {
       if (candidate === slot) return probe;
       return probe.then((grant) => {
         if (this.#slots.get(candidate.label) === candidate) {
-          this.#activeStore.set(candidate.label);
-          this.#fleetLink?.failedOver(candidate.label);
+          this.#shared.setActive(candidate.label, "failover");
           this.#emit({
             type: "failover",
             from: slot.label,
@@ -670,14 +650,13 @@ class Auth implements DualSecretAuth {
   }
 
   #failover(from: CredentialSlot, error: CredentialRejectedError): void {
-    const current = this.#activeStore.get();
+    const current = this.#shared.getActive();
     if (current !== from.label && this.#slots.has(current!)) {
       return; // Another caller already moved traffic on.
     }
     const next = this.#pickStandby(from.label);
     if (next === undefined) throw this.#allRejected(error);
-    this.#activeStore.set(next.label);
-    this.#fleetLink?.failedOver(next.label);
+    this.#shared.setActive(next.label, "failover");
     this.#emit({
       type: "failover",
       from: from.label,
@@ -738,8 +717,7 @@ class Auth implements DualSecretAuth {
         pool[i] = new CredentialSlot(target.credential, this.#slotContext, i);
       }
     }
-    this.#activeStore.set(to);
-    await this.#fleetLink?.rotated(to);
+    await this.#shared.setActive(to, "rotate");
     this.#emit({ type: "rotated", from, to });
     return { from, to, expiresAt: grant.expiresAt };
   }
@@ -747,11 +725,12 @@ class Auth implements DualSecretAuth {
   #invalidate(token?: string): void {
     this.#dropSharedPromises();
     for (const slot of this.#members()) {
+      const grant = this.#shared.getGrant(slot.key);
       if (
-        token === undefined ||
-        this.#tokenStore.get(slot.key)?.accessToken === token
+        grant !== undefined &&
+        (token === undefined || grant.accessToken === token)
       ) {
-        slot.invalidate();
+        slot.invalidate(grant);
       }
     }
   }
@@ -796,12 +775,12 @@ class Auth implements DualSecretAuth {
     // The fast path's slot may be one just replaced.
     this.#servedLabel = undefined;
     this.#servedSlot = undefined;
-    this.#fleetLink?.credentialsChanged(credentials);
+    this.#shared.credentialsChanged?.(credentials);
     newWarnings.forEach((warning) => this.#emitWarning(warning));
-    const active = this.#activeStore.get();
+    const active = this.#shared.getActive();
     if (active === undefined || !next.has(active)) {
       const replacement = this.#pickStandby(undefined) ?? [...next.values()][0];
-      this.#activeStore.set(replacement.label);
+      this.#shared.setActive(replacement.label, "repair");
       this.#emitWarning({
         code: "ACTIVE_REMOVED",
         label: replacement.label,
@@ -809,52 +788,6 @@ class Auth implements DualSecretAuth {
           `The active credential "${active}" was removed; "${replacement.label}" is active now.`,
       });
     }
-  }
-
-  /**
-   * A secret distributed through the fleet: proven with one token request of
-   * its own (an instance of just that credential, public methods only), then
-   * put in place with setCredentials. A failed proof changes nothing.
-   */
-  async #adoptSecret(
-    label: string,
-    clientId: string,
-    clientSecret: Secret,
-  ): Promise<void> {
-    const before = this.#slots.get(label);
-    if (before === undefined || before.credential.clientId !== clientId) {
-      throw new UnknownCredentialError(label, [...this.#slots.keys()]);
-    }
-    const config = this.#config;
-    // No `await using`: the bundle runs on Node 20.
-    const probe = createDualSecretAuth({
-      credentials: [{ label, clientId, clientSecret }],
-      tokenUrl: config.tokenUrl,
-      ...(config.scope === undefined ? {} : { scope: config.scope }),
-      fetch: config.fetch,
-      clock: this.#clock,
-      requestTimeoutMs: config.requestTimeoutMs,
-      retry: config.retry,
-    });
-    try {
-      await probe.getAccessToken();
-    } finally {
-      await probe.close();
-    }
-    if (this.#closed) throw new ClosedError();
-    if (this.#slots.get(label) !== before) {
-      // Replaced meanwhile (setCredentials): the fleet looks again next poll.
-      throw new UnknownCredentialError(label, [...this.#slots.keys()]);
-    }
-    this.#setCredentials(
-      [...this.#slots.values()].map((slot) =>
-        slot.label === label ? { label, clientId, clientSecret } : {
-          label: slot.label,
-          clientId: slot.credential.clientId,
-          clientSecret: slot.credential.clientSecret,
-        }
-      ),
-    );
   }
 
   #status(): AuthStatus {
@@ -871,13 +804,11 @@ class Auth implements DualSecretAuth {
           ...(slot.lastError ? { lastError: slot.lastError } : {}),
         };
       }),
-      ...(this.#fleetLink ? { fleet: this.#fleetLink.summary() } : {}),
     };
   }
 
   async #close(): Promise<void> {
     if (this.#closed) return;
-    await this.#follower?.stop();
     this.#closed = true;
     this.#dropSharedPromises();
     const reason = new ClosedError();
@@ -886,9 +817,9 @@ class Auth implements DualSecretAuth {
     // API calls with a caller's signal follow it through their own
     // controller (see authorizedFetch): abort those too.
     for (const call of this.#fetchContext?.linked ?? []) call.abort(reason);
-    // A fleet member leaving first ends waits on the fleet's leases, so
-    // they do not hold close() up.
-    const leaving = this.#fleetLink?.close();
+    // Shared state (a fleet member) leaving first ends waits on the fleet's
+    // leases, so they do not hold close() up.
+    const leaving = this.#shared.close?.();
     const pending = [...this.#slotContext.inFlight ?? []].map((slot) => {
       const request = slot.inflight;
       slot.abort(new ClosedError());
@@ -905,7 +836,7 @@ class Auth implements DualSecretAuth {
   }
 
   #inspect(): string {
-    return `DualSecretAuth { active: "${this.#activeStore.get()}", credentials: [${
+    return `DualSecretAuth { active: "${this.#shared.getActive()}", credentials: [${
       [...this.#slots.keys()].map((label) => `"${label}"`).join(", ")
     }]${this.#closed ? ", closed" : ""} }`;
   }

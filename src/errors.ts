@@ -5,8 +5,6 @@
  *
  * @module
  */
-import type { GenesysErrorCode } from "./genesys/errors.ts";
-
 /** The stable error codes, one per error class. */
 export const ErrorCode: {
   readonly CONFIG_INVALID: "CONFIG_INVALID";
@@ -44,71 +42,6 @@ export const ErrorCode: {
 export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 
 /**
- * Every stable error code: the core's ({@linkcode ErrorCode}), the Genesys
- * admin client's (`GenesysErrorCode` of `./rotation`), the staged rotation's
- * (`RotationErrorCode`) and the environment configuration's
- * (`ENV_CONFIG_INVALID`) and the Redis fleet's (`RedisErrorCode` of `./redis`).
- */
-export type AnyErrorCode =
-  | ErrorCode
-  | GenesysErrorCode
-  | RotationErrorCodeName
-  | "ENV_CONFIG_INVALID"
-  | SetupErrorCodeName
-  | IncidentErrorCodeName
-  | RedisErrorCodeName
-  | "FLEET_ROTATION_LOCKED"
-  | "SEAL_KEY_MISMATCH";
-
-/**
- * The codes of the twin set-up's `TwinSetupError` (`TwinSetupErrorCode` of
- * `./rotation`), one per step; spelled out here for the same reason as
- * {@linkcode RotationErrorCodeName}.
- */
-export type SetupErrorCodeName = `SETUP_${
-  | "READ"
-  | "CREATE"
-  | "STORE"
-  | "VERIFY"}_FAILED`;
-
-/**
- * The codes of the incident response's `IncidentError`
- * (`IncidentErrorCode` of `./rotation`), one per step.
- */
-export type IncidentErrorCodeName = `INCIDENT_${
-  | "PLAN"
-  | "ROTATE_OTHER"
-  | "DISABLE"
-  | "REGENERATE"
-  | "STORE"
-  | "ENABLE"
-  | "VERIFY"}_FAILED`;
-
-/**
- * The codes of the staged rotation's `StagedRotationError`, one per phase
- * (`RotationErrorCode` of `./rotation`). Spelled out here because the core
- * must not import the rotation tooling; the compiler checks that the two
- * agree wherever a rotation error is constructed.
- */
-export type RotationErrorCodeName = `ROTATION_${
-  | "PLAN"
-  | "REGENERATE"
-  | "TEST"
-  | "PUBLISH"
-  | "PROMOTE"
-  | "DONE"}_FAILED`;
-
-/**
- * The codes of the Redis fleet's errors (`RedisErrorCode` of `./redis`),
- * spelled out for the same reason; the compiler checks them where a Redis
- * error is constructed.
- */
-export type RedisErrorCodeName =
-  | "REDIS_AUTH_FAILED"
-  | "REDIS_NO_PERMISSION"
-  | "REDIS_UNAVAILABLE";
-
-/**
  * The base class of every error this library throws. Switch on `code`.
  *
  * @example Handle a configuration mistake by its code
@@ -127,8 +60,12 @@ export type RedisErrorCodeName =
  * ```
  */
 export class DualSecretAuthError extends Error {
-  /** A stable, machine-readable code; switch on this, not on the message. */
-  readonly code: AnyErrorCode;
+  /**
+   * A stable, machine-readable code; switch on this, not on the message.
+   * Each module exports its own codes as constants (the core's are
+   * {@linkcode ErrorCode}) and its classes narrow this to them.
+   */
+  readonly code: string;
 
   /**
    * Creates the error.
@@ -137,7 +74,7 @@ export class DualSecretAuthError extends Error {
    * @param message What went wrong and what to do next.
    * @param options The underlying `cause`, if any.
    */
-  constructor(code: AnyErrorCode, message: string, options?: ErrorOptions) {
+  constructor(code: string, message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;

@@ -1,9 +1,14 @@
 /**
- * Where cached grants and the active label live. In-memory by default; fleet
- * mode puts both in a shared store (Deno KV) behind the same interfaces.
+ * The core's one port: {@linkcode SharedState}, where an instance keeps its
+ * grants and its active label. In memory by default; fleet mode (`./fleet`
+ * with `./kv` or `./redis`) implements it outside the core to share both
+ * among the instances of a service.
  *
  * @module
  */
+import type { Clock } from "./clock.ts";
+import type { RetryOptions } from "./retry.ts";
+import type { Secret } from "./secret.ts";
 
 /** A cached access token and its timing. */
 export interface CachedGrant {
@@ -17,109 +22,194 @@ export interface CachedGrant {
   readonly clientId: string;
 }
 
+/** One credential as shared state sees it. */
+export interface SharedCredential {
+  /** The label. */
+  readonly label: string;
+  /** The client id. */
+  readonly clientId: string;
+  /** The secret: for hashing or proving, never to be stored in the clear. */
+  readonly clientSecret: Secret;
+}
+
+/** What an auth instance tells shared state when it attaches. */
+export interface SharedStateContext {
+  /** The token endpoint (part of every shared key's namespace). */
+  readonly tokenUrl: string;
+  /** The scope requested, if any (part of every shared key's namespace). */
+  readonly scope?: string;
+  /** The credentials, in configured order. */
+  readonly credentials: readonly SharedCredential[];
+  /** The active label configured locally (used when nothing is shared yet). */
+  readonly active: string;
+  /** Distinct tokens per credential (the pool). */
+  readonly tokensPerCredential: number;
+  /** The instance's clock. */
+  readonly clock: Clock;
+  /** The instance's fetch, for proving a secret that shared state hands over. */
+  readonly fetch: typeof fetch;
+  /** The instance's token request timeout, for the same proof. */
+  readonly requestTimeoutMs: number;
+  /** The instance's retry policy, for the same proof. */
+  readonly retry: RetryOptions;
+  /** Emits a `warning` event on the instance. */
+  readonly warn: (code: string, message: string, label?: string) => void;
+  /**
+   * The instance's `setCredentials`: how shared state puts a proven secret
+   * in place.
+   */
+  readonly setCredentials: (credentials: readonly SharedCredential[]) => void;
+}
+
+/** How a token request through {@linkcode SharedState.request} is meant. */
+export interface GrantRequestMode {
+  /** A refresh ahead of expiry: a valid token is being served meanwhile. */
+  readonly background: boolean;
+  /** A proof (`rotate()`): always send a request, never take a shared grant. */
+  readonly verify: boolean;
+  /** A probe of a rejected credential when nothing else serves. */
+  readonly probe?: boolean;
+}
+
+/** Why the active label changed, for {@linkcode SharedState.setActive}. */
+export type ActiveChange = "start" | "repair" | "failover" | "rotate";
+
 /**
- * Holds cached grants by credential label. Reads are synchronous so the hot
- * path stays a map lookup; a shared store keeps a local mirror and writes
- * through.
+ * The core's one port: grants by key, the active label, and the hooks that
+ * let a shared implementation (fleet mode) follow the instance. Reads are
+ * synchronous so the hot path stays a map lookup: a shared implementation
+ * keeps a local mirror and writes through. The optional members let a fleet
+ * coordinate token requests; without them the instance requests its own.
+ *
+ * Grant keys are a credential's label, or `label#i` for pool member `i`.
  */
-export interface TokenStore {
+export interface SharedState {
+  /**
+   * Called once by `createDualSecretAuth`, before any other member.
+   *
+   * @param context The instance's configuration.
+   */
+  attach?(context: SharedStateContext): void;
   /**
    * Reads a cached grant.
    *
-   * @param label The credential's label.
-   * @returns The cached grant, if any.
+   * @param key The grant's key.
+   * @returns The grant, if any.
    */
-  get(label: string): CachedGrant | undefined;
+  getGrant(key: string): CachedGrant | undefined;
   /**
    * Caches a grant.
    *
-   * @param label The credential's label.
-   * @param grant The grant to cache.
+   * @param key The grant's key.
+   * @param grant The grant.
    */
-  set(label: string, grant: CachedGrant): void;
+  setGrant(key: string, grant: CachedGrant): void;
   /**
-   * Drops a cached grant.
+   * Removes exactly `grant` (compare-and-delete): a newer grant under the
+   * same key, written meanwhile by another caller or instance, stays.
    *
-   * @param label The credential whose grant to drop.
+   * @param key The grant's key.
+   * @param grant The grant to remove.
    */
-  delete(label: string): void;
-}
-
-/** Holds which credential is active; a shared store lets a fleet agree on it. */
-export interface ActiveStore {
+  deleteGrant(key: string, grant: CachedGrant): void;
   /**
    * Reads the active label.
    *
    * @returns The active label, if one was set.
    */
-  get(): string | undefined;
+  getActive(): string | undefined;
   /**
-   * Sets the active label.
+   * Sets the active label. For `rotate`, `rotate()` waits for a returned
+   * promise (a fleet publishing the switch).
    *
    * @param label The new active label.
+   * @param why Why it changed.
+   * @returns Nothing, or a promise settled once the change is shared.
    */
-  set(label: string): void;
+  setActive(label: string, why: ActiveChange): void | Promise<void>;
+  /**
+   * Called after `setCredentials` replaced the list.
+   *
+   * @param credentials The new list.
+   */
+  credentialsChanged?(credentials: readonly SharedCredential[]): void;
+  /**
+   * The pool members this instance serves a credential from.
+   *
+   * @param label The credential.
+   * @returns Pool indices, never empty.
+   */
+  slotsOf?(label: string): readonly number[];
+  /**
+   * Gets a grant through shared state: a shared one, or `send()` under a
+   * lease. Without it, the instance calls `send()` itself.
+   *
+   * @param label The credential.
+   * @param slot The pool index.
+   * @param mode Background refresh, proof or probe.
+   * @param send Sends the token request (with retries).
+   * @returns The grant.
+   */
+  request?(
+    label: string,
+    slot: number,
+    mode: GrantRequestMode,
+    send: () => Promise<CachedGrant>,
+  ): Promise<CachedGrant>;
+  /**
+   * Notes that a token of a credential was served.
+   *
+   * @param label The credential.
+   * @param now The current time.
+   */
+  used?(label: string, now: number): void;
+  /** Called by `close()`; the instance waits for it. */
+  close?(): Promise<void>;
 }
 
 /**
- * The default {@linkcode TokenStore}: a `Map` in this process.
+ * The default {@linkcode SharedState}: a `Map` and a variable in this process.
  *
- * @returns A new empty store.
+ * @param active The label active at start.
+ * @returns A new, empty state.
  *
  * @example
  * ```ts
- * import { createMemoryTokenStore } from "@rotating/dual-secret-auth";
- * const store = createMemoryTokenStore();
- * store.set("blue", { accessToken: "t", expiresAt: 2, refreshAt: 1, clientId: "c" });
- * if (store.get("blue")?.accessToken !== "t") throw new Error();
+ * import { createMemorySharedState } from "@rotating/dual-secret-auth";
+ * const state = createMemorySharedState("blue");
+ * const grant = { accessToken: "t", expiresAt: 2, refreshAt: 1, clientId: "c" };
+ * state.setGrant("blue", grant);
+ * state.setActive("green", "rotate");
+ * if (state.getGrant("blue") !== grant || state.getActive() !== "green") {
+ *   throw new Error();
+ * }
  * ```
  */
-export function createMemoryTokenStore(): TokenStore {
-  return new MemoryTokenStore();
+export function createMemorySharedState(active?: string): SharedState {
+  return new MemorySharedState(active);
 }
 
-// Classes, so the methods live once on the prototype, not as closures per
-// instance; the private field keeps the map out of reach as a closure did.
-class MemoryTokenStore implements TokenStore {
+// A class, so the methods live once on the prototype, not as closures per
+// instance; the private fields keep the state out of reach as a closure did.
+class MemorySharedState implements SharedState {
   readonly #grants = new Map<string, CachedGrant>();
-  get(label: string): CachedGrant | undefined {
-    return this.#grants.get(label);
-  }
-  set(label: string, grant: CachedGrant): void {
-    this.#grants.set(label, grant);
-  }
-  delete(label: string): void {
-    this.#grants.delete(label);
-  }
-}
-
-/**
- * The default {@linkcode ActiveStore}: a variable in this process.
- *
- * @param initial The label active at start.
- * @returns A new store.
- *
- * @example
- * ```ts
- * import { createMemoryActiveStore } from "@rotating/dual-secret-auth";
- * const active = createMemoryActiveStore("blue");
- * active.set("green");
- * if (active.get() !== "green") throw new Error();
- * ```
- */
-export function createMemoryActiveStore(initial?: string): ActiveStore {
-  return new MemoryActiveStore(initial);
-}
-
-class MemoryActiveStore implements ActiveStore {
   #active: string | undefined;
-  constructor(initial: string | undefined) {
-    this.#active = initial;
+  constructor(active: string | undefined) {
+    this.#active = active;
   }
-  get(): string | undefined {
+  getGrant(key: string): CachedGrant | undefined {
+    return this.#grants.get(key);
+  }
+  setGrant(key: string, grant: CachedGrant): void {
+    this.#grants.set(key, grant);
+  }
+  deleteGrant(key: string, grant: CachedGrant): void {
+    if (this.#grants.get(key) === grant) this.#grants.delete(key);
+  }
+  getActive(): string | undefined {
     return this.#active;
   }
-  set(label: string): void {
+  setActive(label: string): void {
     this.#active = label;
   }
 }

@@ -13,7 +13,7 @@ import {
   TokenRequestError,
 } from "../src/errors.ts";
 import type { AuthEvent, RetryEvent } from "../src/events.ts";
-import { createMemoryTokenStore } from "../src/store.ts";
+import { createMemorySharedState } from "../src/store.ts";
 import { FakeClock } from "../src/testing/fake_clock.ts";
 import {
   deferred,
@@ -35,7 +35,7 @@ function setup(options: SetupOptions = {}) {
   const clock = new FakeClock(0);
   const endpoint = new FakeTokenEndpoint();
   const times: number[] = [];
-  const store = createMemoryTokenStore();
+  const store = createMemorySharedState();
   const events: AuthEvent[] = [];
   const closer = new AbortController();
   const config = resolveConfig({
@@ -270,7 +270,7 @@ Deno.test("CredentialSlot: state and grants", async (t) => {
       assert.equal(error.code, ErrorCode.CREDENTIAL_REJECTED);
       assert.equal(slot.rejection, error);
       assert.equal(slot.state(clock.now()), "rejected");
-      assert.equal(store.get("blue"), undefined);
+      assert.equal(store.getGrant("blue"), undefined);
       assert.equal(slot.lastError?.oauthError, "invalid_grant");
       endpoint.queueToken(tokenResponse("again"));
       await slot.verify();
@@ -384,7 +384,7 @@ Deno.test("CredentialSlot: retire and close", async (t) => {
     slot.retire();
     reply.resolve(tokenResponse("late"));
     assert.equal((await acquiring).accessToken, "late");
-    assert.equal(store.get("blue"), undefined);
+    assert.equal(store.getGrant("blue"), undefined);
     assert.equal(events.length, 0);
     assert.equal(slot.state(clock.now()), "idle");
   });

@@ -16,10 +16,7 @@ import {
   RedirectRefusedError,
   TokenRequestError,
 } from "../src/errors.ts";
-import {
-  createMemoryActiveStore,
-  createMemoryTokenStore,
-} from "../src/store.ts";
+import { createMemorySharedState, type SharedState } from "../src/store.ts";
 import {
   deferred,
   jsonResponse,
@@ -434,14 +431,14 @@ Deno.test("the seams a shared store hits", async (t) => {
   await t.step(
     "a cached grant of another client id is never served",
     async () => {
-      const tokenStore = createMemoryTokenStore();
-      tokenStore.set("blue", {
+      const shared = createMemorySharedState();
+      shared.setGrant("blue", {
         accessToken: "foreign-token",
         expiresAt: 10_000_000,
         refreshAt: 9_000_000,
         clientId: "someone-else",
       });
-      const { auth } = setup({ tokenStore });
+      const { auth } = setup({ shared });
       assert.equal(auth.status().credentials[0].state, "idle");
       const token = await auth.getAccessToken();
       assert.notEqual(token, "foreign-token");
@@ -462,24 +459,28 @@ Deno.test("the seams a shared store hits", async (t) => {
   await t.step(
     "status() never writes the active store; serving repairs it with a warning",
     async () => {
-      const activeStore = createMemoryActiveStore("blue");
+      const activeStore = createMemorySharedState("blue");
       const writes: string[] = [];
-      const recording = {
-        get: () => activeStore.get(),
-        set: (label: string) => {
+      const recording: SharedState = {
+        getGrant: (key) => activeStore.getGrant(key),
+        setGrant: (key, grant) => activeStore.setGrant(key, grant),
+        deleteGrant: (key, grant) => activeStore.deleteGrant(key, grant),
+        getActive: () => activeStore.getActive(),
+        setActive: (label, why) => {
           writes.push(label);
-          activeStore.set(label);
+          return activeStore.setActive(label, why);
         },
       };
-      const { auth, ofType } = setup({ activeStore: recording });
-      activeStore.set("purple"); // Another configuration wrote the shared store.
+      const { auth, ofType } = setup({ shared: recording });
+      // Another configuration wrote the shared state.
+      activeStore.setActive("purple", "rotate");
       assert.equal(auth.status().active, "blue");
       assert.equal(auth.status().active, "blue");
-      assert.equal(activeStore.get(), "purple");
+      assert.equal(activeStore.getActive(), "purple");
       assert.deepEqual(writes, []);
       assert.equal(ofType("warning").length, 0);
       await auth.getAccessToken();
-      assert.equal(activeStore.get(), "blue");
+      assert.equal(activeStore.getActive(), "blue");
       assert.deepEqual(writes, ["blue"]);
       const [warning] = ofType("warning");
       assert.equal(warning.code, "ACTIVE_UNKNOWN");

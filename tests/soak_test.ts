@@ -12,7 +12,7 @@ import {
   type AuthEvent,
   type CachedGrant,
   createDualSecretAuth,
-  type TokenStore,
+  type SharedState,
 } from "../mod.ts";
 import { FakeClock } from "../testing.ts";
 import { seededRandom } from "./support/seeded_random.ts";
@@ -79,19 +79,26 @@ class SoakTokenServer {
 }
 
 /** A Map-backed token store that can say how many grants it holds. */
-class CountingTokenStore implements TokenStore {
+class CountingTokenStore implements SharedState {
   readonly #grants = new Map<string, CachedGrant>();
+  #active: string | undefined;
   get size(): number {
     return this.#grants.size;
   }
-  get(label: string): CachedGrant | undefined {
+  getGrant(label: string): CachedGrant | undefined {
     return this.#grants.get(label);
   }
-  set(label: string, grant: CachedGrant): void {
+  setGrant(label: string, grant: CachedGrant): void {
     this.#grants.set(label, grant);
   }
-  delete(label: string): void {
-    this.#grants.delete(label);
+  deleteGrant(label: string, grant: CachedGrant): void {
+    if (this.#grants.get(label) === grant) this.#grants.delete(label);
+  }
+  getActive(): string | undefined {
+    return this.#active;
+  }
+  setActive(label: string): void {
+    this.#active = label;
   }
 }
 
@@ -168,7 +175,7 @@ Deno.test("soak: 30 simulated days of traffic, refreshes and faults", async () =
     clock,
     random: seededRandom(20260101),
     refreshMarginMs: REFRESH_MARGIN_MS,
-    tokenStore: store,
+    shared: store,
     onEvent: (event) => {
       events.push(event);
       if (event.type === "failover" || event.type === "rotated") {

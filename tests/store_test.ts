@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
 import {
   type CachedGrant,
-  createMemoryActiveStore,
-  createMemoryTokenStore,
-  type TokenStore,
+  createMemorySharedState,
+  type SharedState,
 } from "../src/store.ts";
 import { FakeClock } from "../src/testing/fake_clock.ts";
 import {
@@ -19,43 +18,68 @@ const grant = (accessToken: string): CachedGrant => ({
   clientId: "c",
 });
 
-Deno.test("createMemoryTokenStore", async (t) => {
-  await t.step("set, get and delete per label", () => {
-    const store = createMemoryTokenStore();
-    assert.equal(store.get("blue"), undefined);
-    store.set("blue", grant("b"));
-    store.set("green", grant("g"));
-    assert.equal(store.get("blue")?.accessToken, "b");
-    store.set("blue", grant("b2"));
-    assert.equal(store.get("blue")?.accessToken, "b2");
-    store.delete("blue");
-    store.delete("unknown");
-    assert.equal(store.get("blue"), undefined);
-    assert.equal(store.get("green")?.accessToken, "g");
+Deno.test("createMemorySharedState", async (t) => {
+  await t.step("set, get and delete per key", () => {
+    const store = createMemorySharedState();
+    assert.equal(store.getGrant("blue"), undefined);
+    const b = grant("b");
+    store.setGrant("blue", b);
+    store.setGrant("green", grant("g"));
+    assert.equal(store.getGrant("blue")?.accessToken, "b");
+    const b2 = grant("b2");
+    store.setGrant("blue", b2);
+    assert.equal(store.getGrant("blue")?.accessToken, "b2");
+    store.deleteGrant("blue", b2);
+    store.deleteGrant("unknown", b2);
+    assert.equal(store.getGrant("blue"), undefined);
+    assert.equal(store.getGrant("green")?.accessToken, "g");
   });
 
-  await t.step("stores are independent", () => {
-    const one = createMemoryTokenStore();
-    const two = createMemoryTokenStore();
-    one.set("blue", grant("b"));
-    assert.equal(two.get("blue"), undefined);
-  });
-});
+  await t.step(
+    "delete removes only the grant given (compare-and-delete)",
+    () => {
+      const store = createMemorySharedState();
+      const old = grant("old");
+      const fresh = grant("fresh");
+      store.setGrant("blue", old);
+      store.setGrant("blue", fresh); // Another caller refreshed meanwhile.
+      store.deleteGrant("blue", old);
+      assert.equal(store.getGrant("blue"), fresh);
+    },
+  );
 
-Deno.test("createMemoryActiveStore", async (t) => {
+  await t.step("states are independent", () => {
+    const one = createMemorySharedState();
+    const two = createMemorySharedState();
+    one.setGrant("blue", grant("b"));
+    assert.equal(two.getGrant("blue"), undefined);
+  });
+
   await t.step("holds the initial label, then the one set", () => {
-    const store = createMemoryActiveStore("blue");
-    assert.equal(store.get(), "blue");
-    store.set("green");
-    assert.equal(store.get(), "green");
+    const store = createMemorySharedState("blue");
+    assert.equal(store.getActive(), "blue");
+    store.setActive("green", "rotate");
+    assert.equal(store.getActive(), "green");
   });
 
   await t.step("starts empty without an initial label", () => {
-    assert.equal(createMemoryActiveStore().get(), undefined);
+    assert.equal(createMemorySharedState().getActive(), undefined);
   });
 });
 
-Deno.test("createDualSecretAuth uses injected stores", async (t) => {
+/** Own grants, but the active label of `active` (shared by several instances). */
+function sharingActive(active: SharedState): SharedState {
+  const own = createMemorySharedState();
+  return {
+    getGrant: (key) => own.getGrant(key),
+    setGrant: (key, value) => own.setGrant(key, value),
+    deleteGrant: (key, value) => own.deleteGrant(key, value),
+    getActive: () => active.getActive(),
+    setActive: (label, why) => active.setActive(label, why),
+  };
+}
+
+Deno.test("createDualSecretAuth uses injected shared state", async (t) => {
   const credentials = [
     { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
     { label: "green", clientId: "green-id", clientSecret: "green-secret" },
@@ -68,14 +92,16 @@ Deno.test("createDualSecretAuth uses injected stores", async (t) => {
         tokenHandler: acceptingHandler(new Set(["blue-id:blue-secret"])),
       });
       const writes: [string, CachedGrant][] = [];
-      const inner = createMemoryTokenStore();
-      const store: TokenStore = {
-        get: (label) => inner.get(label),
-        set: (label, value) => {
+      const inner = createMemorySharedState();
+      const store: SharedState = {
+        getGrant: (label) => inner.getGrant(label),
+        setGrant: (label, value) => {
           writes.push([label, value]);
-          inner.set(label, value);
+          inner.setGrant(label, value);
         },
-        delete: (label) => inner.delete(label),
+        deleteGrant: (label, value) => inner.deleteGrant(label, value),
+        getActive: () => inner.getActive(),
+        setActive: (label, why) => inner.setActive(label, why),
       };
       const clock = new FakeClock(0);
       await using auth = createDualSecretAuth({
@@ -83,7 +109,7 @@ Deno.test("createDualSecretAuth uses injected stores", async (t) => {
         tokenUrl: endpoint.tokenUrl,
         fetch: endpoint.fetch,
         clock,
-        tokenStore: store,
+        shared: store,
       });
       const token = await auth.getAccessToken();
       assert.equal(writes.length, 1);
@@ -92,7 +118,7 @@ Deno.test("createDualSecretAuth uses injected stores", async (t) => {
       assert.equal(writes[0][1].clientId, "blue-id");
 
       // A grant placed by another instance (a shared store) is served as is.
-      inner.set("blue", {
+      inner.setGrant("blue", {
         ...grant("from-elsewhere"),
         expiresAt: 3_600_000,
         refreshAt: 3_000_000,
@@ -104,26 +130,31 @@ Deno.test("createDualSecretAuth uses injected stores", async (t) => {
   );
 
   await t.step(
-    "a shared active store moves every instance on failover",
+    "a shared active label moves every instance on failover",
     async () => {
       const accepted = new Set(["green-id:green-secret"]);
       const endpoint = new FakeTokenEndpoint({
         tokenHandler: acceptingHandler(accepted),
       });
-      const activeStore = createMemoryActiveStore();
+      const activeStore = createMemorySharedState();
       const clock = new FakeClock(0);
       const options = {
         credentials,
         tokenUrl: endpoint.tokenUrl,
         fetch: endpoint.fetch,
         clock,
-        activeStore,
       };
-      await using one = createDualSecretAuth(options);
-      await using two = createDualSecretAuth(options);
-      assert.equal(activeStore.get(), "blue");
+      await using one = createDualSecretAuth({
+        ...options,
+        shared: sharingActive(activeStore),
+      });
+      await using two = createDualSecretAuth({
+        ...options,
+        shared: sharingActive(activeStore),
+      });
+      assert.equal(activeStore.getActive(), "blue");
       await one.getAccessToken(); // blue rejected: one moves to green
-      assert.equal(activeStore.get(), "green");
+      assert.equal(activeStore.getActive(), "green");
       assert.equal(two.status().active, "green");
       const before = endpoint.tokenCalls;
       await two.getAccessToken();
@@ -144,7 +175,7 @@ Deno.test("createDualSecretAuth uses injected stores", async (t) => {
         tokenUrl: endpoint.tokenUrl,
         fetch: endpoint.fetch,
         clock: new FakeClock(0),
-        activeStore: createMemoryActiveStore("purple"),
+        shared: createMemorySharedState("purple"),
       });
       assert.equal(auth.status().active, "blue");
       assert.match(await auth.getAccessToken(), /^tok-blue-id-/);

@@ -210,15 +210,15 @@ async function hotPath(batches: number, batchSize: number) {
   const plain = createDualSecretAuth(base);
   const memory = createDualSecretAuth({
     ...base,
-    fleet: createFleet(createMemoryFleetStore()),
+    shared: createFleet(createMemoryFleetStore()),
   });
   const onKv = createDualSecretAuth({
     ...base,
-    fleet: createKvFleet(kv, { prefix: ["bench"] }),
+    shared: createKvFleet(kv, { prefix: ["bench"] }),
   });
   const onRedis = redisServer === undefined ? undefined : createDualSecretAuth({
     ...base,
-    fleet: createRedisFleet({ url: redisServer.url, prefix: "bench:hot" }),
+    shared: createRedisFleet({ url: redisServer.url, prefix: "bench:hot" }),
   });
   const contenders: Record<string, ReturnType<typeof createDualSecretAuth>> = {
     plain,

@@ -14,7 +14,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { createDualSecretAuth } from "../../mod.ts";
+import { createFleetAuth, fleetFor } from "../../tests/support/fleet_auth.ts";
 import { startGenesysEmulator } from "../../testing.ts";
 import { createFleet } from "../../src/fleet/member.ts";
 import { createKvFleetStore } from "../../src/fleet/kv_store.ts";
@@ -137,7 +137,7 @@ async function measure(
       () => ({ read: 0, written: 0 }),
     );
     const auths = Array.from({ length: REAL }, (_, i) =>
-      createDualSecretAuth({
+      createFleetAuth({
         credentials: [
           { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
           {
@@ -147,7 +147,7 @@ async function measure(
           },
         ],
         tokenUrl: emulator.tokenUrl,
-        fleet: createFleet(counting(store, counts[i]), {
+        shared: createFleet(counting(store, counts[i]), {
           instanceId: `real-${i}`,
           storeTimeoutMs: 5_000,
         }),
@@ -169,7 +169,7 @@ async function measure(
         "fleet/roster",
       ))?.holder;
       const index = auths.findIndex((auth) =>
-        auth.fleet?.instanceId === keeper
+        fleetFor(auth).instanceId === keeper
       );
       const others = counts.filter((_, i) => i !== index);
       const mean = (f: (c: Counts) => number) =>

@@ -1,26 +1,67 @@
 /**
- * The seam between `createDualSecretAuth` and a fleet: types only, so that
- * `mod.ts` names them without pulling any engine into its graph. An engine
- * entry (`./kv`, `./redis`) builds a {@linkcode Fleet}; the auth instance
- * joins it once and talks to the {@linkcode FleetLink} it gets back.
+ * Fleet mode as the core sees it: a {@linkcode Fleet} implements the core's
+ * one port, `SharedState`, over a fleet member ({@linkcode FleetLink}), and
+ * adopts the sealed secrets the fleet distributes (proven first with a token
+ * request of their own). The core imports nothing of this folder.
  *
  * @module
  */
+import { createDualSecretAuth } from "../dual_secret_auth.ts";
+import { ConfigError, UnknownCredentialError } from "../errors.ts";
 import type { Clock } from "../clock.ts";
 import type { Secret } from "../secret.ts";
-import type { ActiveStore, CachedGrant, TokenStore } from "../store.ts";
+import type {
+  CachedGrant,
+  GrantRequestMode,
+  SharedCredential,
+  SharedState,
+  SharedStateContext,
+} from "../store.ts";
 import type { InstanceRecord } from "./store.ts";
 
 export type { InstanceCredential, InstanceRecord } from "./store.ts";
 
-/** One credential as the fleet sees it. */
-export interface FleetCredential {
-  /** The label. */
-  readonly label: string;
-  /** The client id. */
-  readonly clientId: string;
-  /** The secret: only hashed (for the rejection record), never stored. */
-  readonly clientSecret: Secret;
+/** One credential as the fleet sees it: the secret is only hashed or proven, never stored in the clear. */
+export type FleetCredential = SharedCredential;
+
+/** A fleet member's mirror of the fleet's grants (synchronous reads). */
+export interface TokenStore {
+  /**
+   * Reads a grant.
+   *
+   * @param key The grant's key.
+   * @returns The grant, if any.
+   */
+  get(key: string): CachedGrant | undefined;
+  /**
+   * Writes a grant.
+   *
+   * @param key The grant's key.
+   * @param grant The grant.
+   */
+  set(key: string, grant: CachedGrant): void;
+  /**
+   * Drops a grant (and the fleet's copy of it).
+   *
+   * @param key The grant's key.
+   */
+  delete(key: string): void;
+}
+
+/** A fleet member's mirror of the fleet's active label. */
+export interface ActiveStore {
+  /**
+   * Reads the active label.
+   *
+   * @returns The label.
+   */
+  get(): string | undefined;
+  /**
+   * Sets the active label locally (not published).
+   *
+   * @param label The label.
+   */
+  set(label: string): void;
 }
 
 /** What an auth instance tells the fleet when it joins. */
@@ -52,17 +93,7 @@ export interface FleetJoinContext {
 }
 
 /** How a token request through the fleet is meant. */
-export interface FleetRequestMode {
-  /** A refresh ahead of expiry: a valid token is being served meanwhile. */
-  readonly background: boolean;
-  /** A proof (`rotate()`): always send a request, never take the store's grant. */
-  readonly verify: boolean;
-  /**
-   * A probe of a rejected credential when nothing else serves: sent even if
-   * the fleet saw the credential rejected (once per fleet, under the lease).
-   */
-  readonly probe?: boolean;
-}
+export type FleetRequestMode = GrantRequestMode;
 
 /** A secret-free summary of the fleet, part of `status()`. */
 export interface FleetSummary {
@@ -157,27 +188,158 @@ export interface FleetLink {
   close(): Promise<void>;
 }
 
-/** A fleet to join: what `createKvFleet` (`./kv`) or `createRedisFleet` (`./redis`) return. */
-export interface Fleet {
-  /** This instance's id. */
-  readonly instanceId: string;
-  /**
-   * Joins the fleet; called once by `createDualSecretAuth`.
-   *
-   * @param context The instance's configuration.
-   * @returns The link.
-   */
-  join(context: FleetJoinContext): FleetLink;
-}
-
-/** The fleet part of an auth instance: `auth.fleet`. */
-export interface FleetHandle {
+/**
+ * A fleet for the `shared` option of `createDualSecretAuth`: what
+ * `createKvFleet` (`./kv`) and `createRedisFleet` (`./redis`) return. Give
+ * each auth instance its own.
+ */
+export interface Fleet extends SharedState {
   /** This instance's id. */
   readonly instanceId: string;
   /**
    * Lists the live instances of the fleet from their heartbeats.
    *
-   * @returns The instances whose heartbeat has not lapsed.
+   * @returns The instances whose heartbeat has not lapsed (none before an
+   *   auth instance attached).
    */
   instances(): Promise<InstanceRecord[]>;
+  /**
+   * A secret-free summary, for a health endpoint beside `auth.status()`.
+   *
+   * @returns The summary, or `undefined` before an auth instance attached.
+   */
+  summary(): FleetSummary | undefined;
+}
+
+/**
+ * Makes a {@linkcode Fleet} of a way to join one: the core's port mapped onto
+ * the member, plus the adoption of distributed secrets.
+ *
+ * @param instanceId This instance's id.
+ * @param join Creates the member once an auth instance attaches.
+ * @param onClose Runs after the member left (an engine closing its connections).
+ * @returns The fleet.
+ */
+export function fleetSharedState(
+  instanceId: string,
+  join: (context: FleetJoinContext) => FleetLink,
+  onClose?: () => Promise<void>,
+): Fleet {
+  let link: FleetLink | undefined;
+  // The instance's credentials now, for adopting a distributed secret.
+  let credentials: readonly FleetCredential[] = [];
+  const joined = (): FleetLink => {
+    if (link === undefined) {
+      throw new ConfigError(
+        "shared",
+        "this fleet was not attached; pass it as the shared option of createDualSecretAuth",
+      );
+    }
+    return link;
+  };
+  return Object.freeze({
+    instanceId,
+    attach(context: SharedStateContext): void {
+      if (link !== undefined) {
+        throw new ConfigError(
+          "shared",
+          "this fleet was already joined; create one fleet per auth instance",
+        );
+      }
+      credentials = context.credentials;
+      link = join({
+        tokenUrl: context.tokenUrl,
+        ...(context.scope === undefined ? {} : { scope: context.scope }),
+        credentials,
+        active: context.active,
+        tokensPerCredential: context.tokensPerCredential,
+        clock: context.clock,
+        warn: context.warn,
+        adoptSecret: (label, clientId, clientSecret) =>
+          adoptSecret(
+            context,
+            () => credentials,
+            label,
+            clientId,
+            clientSecret,
+          ),
+      });
+    },
+    getGrant: (key: string) => joined().tokens.get(key),
+    setGrant: (key: string, grant: CachedGrant) =>
+      joined().tokens.set(key, grant),
+    deleteGrant(key: string, grant: CachedGrant): void {
+      const tokens = joined().tokens;
+      if (tokens.get(key) === grant) tokens.delete(key);
+    },
+    getActive: () => joined().active.get(),
+    setActive(label: string, why: string): void | Promise<void> {
+      const member = joined();
+      if (why === "rotate") return member.rotated(label);
+      if (why === "failover") member.failedOver(label);
+      else member.active.set(label);
+    },
+    credentialsChanged(next: readonly FleetCredential[]): void {
+      credentials = next;
+      joined().credentialsChanged(next);
+    },
+    slotsOf: (label: string) => joined().slotsOf(label),
+    request: (
+      label: string,
+      slot: number,
+      mode: GrantRequestMode,
+      send: () => Promise<CachedGrant>,
+    ) => joined().request(label, slot, mode, send),
+    used: (label: string, now: number) => joined().used(label, now),
+    instances: () => link?.instances() ?? Promise.resolve([]),
+    summary: () => link?.summary(),
+    async close(): Promise<void> {
+      try {
+        await link?.close();
+      } finally {
+        await onClose?.();
+      }
+    },
+  });
+}
+
+/**
+ * A secret distributed through the fleet: proven with one token request of
+ * its own (an instance of just that credential), then put in place with the
+ * instance's `setCredentials`. A failed proof changes nothing.
+ */
+async function adoptSecret(
+  context: SharedStateContext,
+  current: () => readonly FleetCredential[],
+  label: string,
+  clientId: string,
+  clientSecret: Secret,
+): Promise<void> {
+  const before = current().find((c) => c.label === label);
+  if (before === undefined || before.clientId !== clientId) {
+    throw new UnknownCredentialError(label, current().map((c) => c.label));
+  }
+  // No `await using`: the bundle runs on Node 20.
+  const probe = createDualSecretAuth({
+    credentials: [{ label, clientId, clientSecret }],
+    tokenUrl: context.tokenUrl,
+    ...(context.scope === undefined ? {} : { scope: context.scope }),
+    fetch: context.fetch,
+    clock: context.clock,
+    requestTimeoutMs: context.requestTimeoutMs,
+    retry: context.retry,
+  });
+  try {
+    await probe.getAccessToken();
+  } finally {
+    await probe.close();
+  }
+  const now = current();
+  if (now.find((c) => c.label === label) !== before) {
+    // Replaced meanwhile (setCredentials): the fleet looks again next poll.
+    throw new UnknownCredentialError(label, now.map((c) => c.label));
+  }
+  context.setCredentials(
+    now.map((c) => c.label === label ? { label, clientId, clientSecret } : c),
+  );
 }

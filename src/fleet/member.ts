@@ -10,14 +10,17 @@
 import { poolKey } from "../credential_slot.ts";
 import { ConfigError, CredentialRejectedError } from "../errors.ts";
 import { delay } from "../retry.ts";
-import type { ActiveStore, CachedGrant, TokenStore } from "../store.ts";
-import type {
-  Fleet,
-  FleetCredential,
-  FleetJoinContext,
-  FleetLink,
-  FleetRequestMode,
-  FleetSummary,
+import type { CachedGrant } from "../store.ts";
+import {
+  type ActiveStore,
+  type Fleet,
+  type FleetCredential,
+  type FleetJoinContext,
+  type FleetLink,
+  type FleetRequestMode,
+  fleetSharedState,
+  type FleetSummary,
+  type TokenStore,
 } from "./link.ts";
 import { digest, seal, sealKeyBytes, unseal } from "./seal.ts";
 import { authenticateStore, keyedSecretHash } from "./control.ts";
@@ -139,11 +142,12 @@ function positive(name: string, value: number | undefined, fallback: number) {
 }
 
 /**
- * Wraps a store as a {@linkcode Fleet} for the `fleet` option of
+ * Wraps a store as a {@linkcode Fleet} for the `shared` option of
  * `createDualSecretAuth`.
  *
  * @param store The engine.
  * @param options Timing, instance id and seal key.
+ * @param onClose Runs when the auth instance closed and the member left.
  * @returns The fleet.
  * @throws {ConfigError} When an option is invalid.
  *
@@ -158,6 +162,7 @@ function positive(name: string, value: number | undefined, fallback: number) {
 export function createFleet(
   store: FleetStore,
   options: FleetOptions = {},
+  onClose?: () => Promise<void>,
 ): Fleet {
   const resolved = {
     instanceId: options.instanceId ?? crypto.randomUUID().slice(0, 13),
@@ -214,20 +219,11 @@ export function createFleet(
   if (resolved.instanceId === "" || resolved.instanceId.length > 200) {
     throw new ConfigError("fleet.instanceId", "must be 1 to 200 characters");
   }
-  let joined = false;
-  return Object.freeze({
-    instanceId: resolved.instanceId,
-    join(context: FleetJoinContext): FleetLink {
-      if (joined) {
-        throw new ConfigError(
-          "fleet",
-          "this fleet was already joined; create one fleet per auth instance",
-        );
-      }
-      joined = true;
-      return new Member(store, resolved, context);
-    },
-  });
+  return fleetSharedState(
+    resolved.instanceId,
+    (context) => new Member(store, resolved, context),
+    onClose,
+  );
 }
 
 type Resolved = Required<Omit<FleetOptions, "sealKey" | "secretSealKeys">> & {

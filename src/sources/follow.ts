@@ -12,40 +12,95 @@
 import { abortable } from "../abortable.ts";
 import type { ConfigWarning, CredentialInput } from "../config.ts";
 import type { DualSecretAuth } from "../dual_secret_auth.ts";
+import type { AuthEventListener } from "../events.ts";
 import {
   type CredentialSnapshot,
   type CredentialSource,
   DEFAULT_SOURCE_POLL_INTERVAL_MS,
+  loadSource,
   type SourceWatch,
 } from "./source.ts";
 
 /** A target that failed to verify is tried again after this long (or when the source changes). */
 const SWITCH_RETRY_MS = 5_000;
 
-/** A running follower; stop it when the auth instance closes. */
-export interface SourceFollower {
+/** A running follower; stop it before closing the auth instance (`await using` does, in reverse order). */
+export interface SourceFollower extends AsyncDisposable {
   /** Re-reads the source now and applies what changed. */
   refresh(): Promise<void>;
   /** Stops watching and polling; resolves once the last re-read settled. */
   stop(): Promise<void>;
 }
 
+/** Options of {@linkcode followSource}. */
+export interface FollowSourceOptions {
+  /**
+   * Receives the follower's `warning` events (`SOURCE_INVALID`,
+   * `SOURCE_SWITCH_FAILED`); give it the auth instance's `onEvent`.
+   */
+  readonly onEvent?: AuthEventListener;
+}
+
 /**
- * Starts following `source` for `auth`.
+ * Starts following `source` for `auth`, an instance created from the same
+ * source (`createDualSecretAuth({ ...loadSource(source), tokenUrl })`).
  *
  * @param auth The auth instance (only its public methods are used).
  * @param source The source it was created from.
- * @param initial The snapshot it was created with.
- * @param warn Emits a `warning` event on the instance.
- * @returns The follower.
+ * @param options Where warnings go.
+ * @returns The follower; stop it before closing `auth`.
+ *
+ * @example Follow the env file the tasks rewrite
+ * ```ts
+ * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
+ * import {
+ *   envFileSource,
+ *   followSource,
+ *   loadSource,
+ * } from "@rotating/dual-secret-auth/sources";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/.env`, [
+ *   "GENESYS_CLIENT_ID_BLUE=blue-id", "GENESYS_CLIENT_SECRET_BLUE=blue-secret",
+ *   "GENESYS_CLIENT_ID_GREEN=green-id", "GENESYS_CLIENT_SECRET_GREEN=green-secret",
+ *   "GENESYS_ACTIVE=green", "",
+ * ].join("\n"));
+ * const source = envFileSource(`${dir}/.env`);
+ * {
+ *   await using auth = createDualSecretAuth({
+ *     ...loadSource(source),
+ *     environment: "mypurecloud.ie",
+ *   });
+ *   await using _follower = followSource(auth, source);
+ *   if (auth.status().active !== "green") throw new Error();
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export function followSource(
   auth: Pick<DualSecretAuth, "setCredentials" | "rotate" | "status">,
   source: CredentialSource,
-  initial: CredentialSnapshot,
-  warn: (warning: ConfigWarning) => void,
+  options: FollowSourceOptions = {},
 ): SourceFollower {
-  let current = fingerprint(initial.credentials);
+  const warn = (warning: ConfigWarning) => {
+    try {
+      // A listener's bug must not stop the follower.
+      const result: unknown = options.onEvent?.({
+        type: "warning",
+        ...warning,
+      });
+      if (result instanceof Promise) result.catch(() => undefined);
+    } catch {
+      // Dropped, as above.
+    }
+  };
+  let current = "";
+  try {
+    // The instance was created from this snapshot: only a change is applied.
+    current = fingerprint(loadSource(source).credentials);
+  } catch {
+    // Unreadable now: the first re-read applies whatever it finds.
+  }
   let stopped = false;
   let lastWarning = "";
   let failedSwitch: { to: string; at: number; credentials: string } | undefined;
@@ -152,17 +207,15 @@ export function followSource(
     // A source that cannot watch is still re-read periodically.
   }
 
-  return {
-    refresh,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      stopping.abort();
-      clearInterval(poll);
-      await watch?.close().catch(() => {});
-      await running;
-    },
-  };
+  async function stop(): Promise<void> {
+    if (stopped) return;
+    stopped = true;
+    stopping.abort();
+    clearInterval(poll);
+    await watch?.close().catch(() => {});
+    await running;
+  }
+  return { refresh, stop, [Symbol.asyncDispose]: stop };
 }
 
 /** A comparable form of a credential list (kept in memory only, like the credentials). */

@@ -218,10 +218,11 @@ export function snapshotFromVariables(
 }
 
 /**
- * Checks a `source` option and reads it once, for `createDualSecretAuth`.
+ * Checks a source and reads it once, for `createDualSecretAuth`
+ * (`{ ...loadSource(source), tokenUrl }`).
  *
- * @param source The option as given.
- * @returns The snapshot to start with.
+ * @param source The source.
+ * @returns The snapshot to start with: `credentials` and `active`.
  * @throws {ConfigError} When it is not a source or is not usable now.
  */
 export function loadSource(source: unknown): CredentialSnapshot {

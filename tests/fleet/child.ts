@@ -15,6 +15,10 @@ export interface ChildConfig {
   readonly kvPath?: string;
   /** The shared Redis instead of a KV file (`./redis`). */
   readonly redisUrl?: string;
+  /** A Redis Sentinel set instead of `redisUrl`. */
+  readonly redisSentinel?: { name: string; sentinels: string[] };
+  /** A Redis Cluster instead of `redisUrl`. */
+  readonly redisCluster?: { nodes: string[] };
   /** The Redis key prefix; default `fleet-test`. */
   readonly redisPrefix?: string;
   /** The emulator's token endpoint. */
@@ -55,10 +59,18 @@ const kv = config.kvPath === undefined
   ? undefined
   : await openKvRetrying(config.kvPath);
 // Imported only when asked for, so KV children do not load the Redis client.
-const redisFleet = config.redisUrl === undefined
+const onRedis = config.redisUrl !== undefined ||
+  config.redisSentinel !== undefined || config.redisCluster !== undefined;
+const redisFleet = !onRedis
   ? undefined
   : (await import("../../redis.ts")).createRedisFleet({
-    url: config.redisUrl,
+    ...(config.redisUrl === undefined ? {} : { url: config.redisUrl }),
+    ...(config.redisSentinel === undefined
+      ? {}
+      : { sentinel: config.redisSentinel }),
+    ...(config.redisCluster === undefined
+      ? {}
+      : { cluster: config.redisCluster }),
     prefix: config.redisPrefix ?? "fleet-test",
     instanceId: config.instanceId,
     pollIntervalMs: config.pollIntervalMs,
@@ -69,7 +81,18 @@ const redisFleet = config.redisUrl === undefined
       ? {}
       : { secretSealKeys: config.secretSealKeys }),
   });
-const inFleet = kv !== undefined || redisFleet !== undefined;
+const fleet = redisFleet ?? (kv === undefined ? undefined : createKvFleet(kv, {
+  prefix: ["fleet-test"],
+  instanceId: config.instanceId,
+  pollIntervalMs: config.pollIntervalMs,
+  leaseMs: config.leaseMs,
+  storeTimeoutMs: config.storeTimeoutMs,
+  heartbeatMs: config.heartbeatMs,
+  ...(config.secretSealKeys === undefined
+    ? {}
+    : { secretSealKeys: config.secretSealKeys }),
+}));
+const inFleet = fleet !== undefined;
 const warnings: string[] = [];
 const requested: { at: number; background: boolean; label: string }[] = [];
 const auth = createDualSecretAuth({
@@ -87,20 +110,7 @@ const auth = createDualSecretAuth({
       });
     }
   },
-  ...(redisFleet === undefined ? {} : { fleet: redisFleet }),
-  ...(kv === undefined ? {} : {
-    fleet: createKvFleet(kv, {
-      prefix: ["fleet-test"],
-      instanceId: config.instanceId,
-      pollIntervalMs: config.pollIntervalMs,
-      leaseMs: config.leaseMs,
-      storeTimeoutMs: config.storeTimeoutMs,
-      heartbeatMs: config.heartbeatMs,
-      ...(config.secretSealKeys === undefined
-        ? {}
-        : { secretSealKeys: config.secretSealKeys }),
-    }),
-  }),
+  ...(fleet === undefined ? {} : { shared: fleet }),
 });
 
 let ok = 0;
@@ -190,12 +200,12 @@ async function run(
 const readyBy = Date.now() + 20_000;
 while (
   inFleet &&
-  (auth.status().fleet?.instances ?? 0) < config.fleetSize &&
+  (fleet?.summary()?.instances ?? 0) < config.fleetSize &&
   Date.now() < readyBy
 ) {
   await new Promise((resolve) => setTimeout(resolve, 20));
 }
-say({ type: "ready", slots: auth.status().fleet?.slots });
+say({ type: "ready", slots: fleet?.summary()?.slots });
 
 const decoder = new TextDecoder();
 let buffer = "";
@@ -232,7 +242,7 @@ for await (const chunk of Deno.stdin.readable) {
         requested,
         errors: errors.slice(0, 5),
         warnings: [...new Set(warnings)],
-        status: auth.status(),
+        status: { ...auth.status(), fleet: fleet?.summary() },
       });
       await auth.close();
       kv?.close();

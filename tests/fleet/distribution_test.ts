@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createDualSecretAuth } from "../../mod.ts";
+import { createFleetAuth, fleetFor } from "../support/fleet_auth.ts";
 import { startGenesysEmulator } from "../../testing.ts";
 import type { AuthEvent } from "../../mod.ts";
 import { createFleet } from "../../src/fleet/member.ts";
@@ -38,14 +38,14 @@ function setUp(options: { instanceKey?: string } = {}) {
   });
   const store = createMemoryFleetStore();
   const events: AuthEvent[] = [];
-  const auth = createDualSecretAuth({
+  const auth = createFleetAuth({
     credentials: [
       { label: "blue", clientId: "blue-id", clientSecret: "blue-1" },
       { label: "green", clientId: "green-id", clientSecret: "green-1" },
     ],
     tokenUrl: emulator.tokenUrl,
     onEvent: (event) => void events.push(event),
-    fleet: createFleet(store, {
+    shared: createFleet(store, {
       instanceId: "web-1",
       pollIntervalMs: 20,
       heartbeatMs: 150,
@@ -76,7 +76,7 @@ function setUp(options: { instanceKey?: string } = {}) {
       }, { label, clientId, secret: new Secret(secret) });
     },
     async generationSeen(label: string): Promise<number | undefined> {
-      const [me] = await auth.fleet!.instances();
+      const [me] = await fleetFor(auth).instances();
       return me?.credentials.find((c) => c.label === label)?.secretGeneration;
     },
     async [Symbol.asyncDispose]() {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { createFleetAuth, fleetFor } from "../support/fleet_auth.ts";
 import { fileURLToPath } from "node:url";
-import { createDualSecretAuth } from "../../mod.ts";
 import { createKvFleet } from "../../kv.ts";
 import { startGenesysEmulator } from "../../testing.ts";
 
@@ -32,14 +32,14 @@ Deno.test("deno task fleet lists live instances as a table and as JSON", async (
   });
   const kv = await Deno.openKv(path);
   const auths = ["web-1", "web-2"].map((instanceId) =>
-    createDualSecretAuth({
+    createFleetAuth({
       credentials: [{
         label: "blue",
         clientId: "blue-id",
         clientSecret: "blue-secret",
       }],
       tokenUrl: emulator.tokenUrl,
-      fleet: createKvFleet(kv, {
+      shared: createKvFleet(kv, {
         prefix: ["dual-secret-auth", "svc"],
         instanceId,
         pollIntervalMs: 50,
@@ -49,7 +49,7 @@ Deno.test("deno task fleet lists live instances as a table and as JSON", async (
   try {
     await Promise.all(auths.map((auth) => auth.getAccessToken()));
     const end = Date.now() + 5_000;
-    while ((await auths[0].fleet!.instances()).length < 2) {
+    while ((await fleetFor(auths[0]).instances()).length < 2) {
       if (Date.now() > end) throw new Error("no heartbeats");
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

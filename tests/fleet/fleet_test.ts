@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createFleetAuth, fleetFor } from "../support/fleet_auth.ts";
 import { createDualSecretAuth, type DualSecretAuth } from "../../mod.ts";
 import { createKvFleet } from "../../kv.ts";
 import { startGenesysEmulator } from "../../testing.ts";
@@ -38,12 +39,12 @@ async function fleetOf(
   } = {},
 ): Promise<DualSecretAuth[]> {
   const auths = Array.from({ length: n }, (_, i) =>
-    createDualSecretAuth({
+    createFleetAuth({
       credentials: CREDENTIALS,
       tokenUrl,
       tokensPerCredential: extra.tokensPerCredential,
       onEvent: (event) => extra.events?.push(event),
-      fleet: createFleet(store, {
+      shared: createFleet(store, {
         ...FAST,
         instanceId: `i${i}`,
         sealKey: extra.sealKey,
@@ -52,7 +53,7 @@ async function fleetOf(
   // Let every instance beat once, so the pool assignment is settled.
   await until(
     "heartbeats",
-    () => auths.every((auth) => auth.status().fleet?.instances === n),
+    () => auths.every((auth) => fleetFor(auth).summary()?.instances === n),
   );
   return auths;
 }
@@ -86,7 +87,7 @@ Deno.test("fleet mode in one process (memory store)", async (t) => {
         const tokens = await Promise.all(auths.map((a) => a.getAccessToken()));
         assert.equal(new Set(tokens).size, 4);
         assert.equal(emulator.stats().tokenRequests, 4);
-        const slots = auths.map((a) => a.status().fleet!.slots.blue);
+        const slots = auths.map((a) => fleetFor(a).summary()!.slots.blue);
         assert.deepEqual(
           slots.flat().sort(),
           [0, 0, 1, 1, 2, 2, 3, 3],
@@ -132,7 +133,9 @@ Deno.test("fleet mode in one process (memory store)", async (t) => {
         "every instance on green",
         () => auths.every((a) => a.status().active === "green"),
       );
-      assert.ok(auths.every((a) => a.status().fleet!.activeGeneration >= 2));
+      assert.ok(
+        auths.every((a) => fleetFor(a).summary()!.activeGeneration >= 2),
+      );
     } finally {
       await Promise.all(auths.map((a) => a.close()));
     }
@@ -230,12 +233,13 @@ Deno.test("fleet mode in one process (memory store)", async (t) => {
         );
         await until(
           "store seen down",
-          () => auths.every((a) => a.status().fleet!.store === "unavailable"),
+          () =>
+            auths.every((a) => fleetFor(a).summary()!.store === "unavailable"),
         );
         down = false;
         await until(
           "store seen back",
-          () => auths.every((a) => a.status().fleet!.store === "ok"),
+          () => auths.every((a) => fleetFor(a).summary()!.store === "ok"),
         );
         assert.ok(
           events.some((e) =>
@@ -260,14 +264,14 @@ Deno.test("fleet mode in one process (memory store)", async (t) => {
       );
       try {
         await auths[1].getAccessToken();
-        const list = await auths[0].fleet!.instances();
+        const list = await fleetFor(auths[0]).instances();
         assert.deepEqual(list.map((i) => i.instanceId), ["i0", "i1", "i2"]);
         assert.ok(list.every((i) => i.version && i.until > Date.now()));
         assert.equal(list[0].credentials[0].label, "blue");
         assert.doesNotMatch(JSON.stringify(list), /secret/);
         await auths[2].close();
         assert.deepEqual(
-          (await auths[0].fleet!.instances()).map((i) => i.instanceId),
+          (await fleetFor(auths[0]).instances()).map((i) => i.instanceId),
           ["i0", "i1"],
         );
       } finally {
@@ -280,17 +284,17 @@ Deno.test("fleet mode in one process (memory store)", async (t) => {
 Deno.test("heartbeats say which client's token an instance holds, until when", async () => {
   await using emulator = startGenesysEmulator({ clients: CLIENTS });
   const store = createMemoryFleetStore();
-  await using auth = createDualSecretAuth({
+  await using auth = createFleetAuth({
     credentials: CREDENTIALS,
     tokenUrl: emulator.tokenUrl,
-    fleet: createFleet(store, { ...FAST, instanceId: "h", heartbeatMs: 300 }),
+    shared: createFleet(store, { ...FAST, instanceId: "h", heartbeatMs: 300 }),
   });
   await auth.getAccessToken();
   const expiresAt = auth.status().credentials[0].expiresAt!;
   let record;
   const end = Date.now() + 5_000;
   while (Date.now() < end) {
-    [record] = await auth.fleet!.instances();
+    [record] = await fleetFor(auth).instances();
     if (record?.credentials[0].heldUntil !== undefined) break;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -338,11 +342,11 @@ Deno.test("keys are namespaced by scope and token URL: no token crosses them", a
   await using other = startGenesysEmulator({ clients: CLIENTS });
   const store = createMemoryFleetStore();
   const make = (id: string, tokenUrl: string, scope?: string) =>
-    createDualSecretAuth({
+    createFleetAuth({
       credentials: CREDENTIALS,
       tokenUrl,
       scope,
-      fleet: createFleet(store, { ...FAST, instanceId: id }),
+      shared: createFleet(store, { ...FAST, instanceId: id }),
     });
   const auths = [
     make("a1", emulator.tokenUrl, "users:readonly"),
@@ -371,7 +375,7 @@ Deno.test("a lapsed heartbeat drops out of instances()", async () => {
   try {
     await until(
       "the first heartbeat",
-      () => auths[0].status().fleet?.lastSyncAt !== undefined,
+      () => fleetFor(auths[0]).summary()?.lastSyncAt !== undefined,
     );
     const now = Date.now();
     await store.heartbeat({
@@ -384,12 +388,12 @@ Deno.test("a lapsed heartbeat drops out of instances()", async () => {
       until: now + 150,
     });
     assert.deepEqual(
-      (await auths[0].fleet!.instances()).map((i) => i.instanceId),
+      (await fleetFor(auths[0]).instances()).map((i) => i.instanceId),
       ["dead", "i0"],
     );
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.deepEqual(
-      (await auths[0].fleet!.instances()).map((i) => i.instanceId),
+      (await fleetFor(auths[0]).instances()).map((i) => i.instanceId),
       ["i0"],
       "expiry is read from the value, the record itself is still stored",
     );
@@ -403,10 +407,10 @@ Deno.test("where the store's watch delivers, a rotation arrives before the next 
   await using emulator = startGenesysEmulator({ clients: CLIENTS });
   const store = createMemoryFleetStore();
   const auths = Array.from({ length: 3 }, (_, i) =>
-    createDualSecretAuth({
+    createFleetAuth({
       credentials: CREDENTIALS,
       tokenUrl: emulator.tokenUrl,
-      fleet: createFleet(store, {
+      shared: createFleet(store, {
         instanceId: `w${i}`,
         pollIntervalMs: 30_000,
       }),
@@ -414,7 +418,7 @@ Deno.test("where the store's watch delivers, a rotation arrives before the next 
   try {
     await until(
       "every instance polled once",
-      () => auths.every((a) => a.status().fleet?.lastSyncAt !== undefined),
+      () => auths.every((a) => fleetFor(a).summary()?.lastSyncAt !== undefined),
     );
     await auths[0].rotate({ to: "green" });
     const rotatedAt = Date.now();
@@ -436,10 +440,10 @@ Deno.test("fleet mode on Deno KV: sealed tokens, no plaintext in the store", asy
     String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))),
   );
   const make = (id: string, key = sealKey) =>
-    createDualSecretAuth({
+    createFleetAuth({
       credentials: CREDENTIALS,
       tokenUrl: emulator.tokenUrl,
-      fleet: createKvFleet(kv, {
+      shared: createKvFleet(kv, {
         prefix: ["svc"],
         instanceId: id,
         sealKey: key,
@@ -475,20 +479,20 @@ Deno.test("an instance without the seal key ignores sealed tokens, with a warnin
   await using emulator = startGenesysEmulator({ clients: CLIENTS });
   const store = createMemoryFleetStore();
   const events: AuthEvent[] = [];
-  const sealed = createDualSecretAuth({
+  const sealed = createFleetAuth({
     credentials: CREDENTIALS,
     tokenUrl: emulator.tokenUrl,
-    fleet: createFleet(store, {
+    shared: createFleet(store, {
       ...FAST,
       instanceId: "sealed",
       sealKey: btoa("k".repeat(32)),
     }),
   });
-  const plain = createDualSecretAuth({
+  const plain = createFleetAuth({
     credentials: CREDENTIALS,
     tokenUrl: emulator.tokenUrl,
     onEvent: (event) => events.push(event),
-    fleet: createFleet(store, { ...FAST, instanceId: "plain" }),
+    shared: createFleet(store, { ...FAST, instanceId: "plain" }),
   });
   try {
     const token = await sealed.getAccessToken();
@@ -511,10 +515,10 @@ Deno.test("on Deno KV, kv.watch (where it delivers) brings a rotation before the
   // does across isolates (a local file does not, across processes).
   const kv = await Deno.openKv(":memory:");
   const make = (instanceId: string) =>
-    createDualSecretAuth({
+    createFleetAuth({
       credentials: CREDENTIALS,
       tokenUrl: emulator.tokenUrl,
-      fleet: createKvFleet(kv, {
+      shared: createKvFleet(kv, {
         prefix: ["watch"],
         instanceId,
         pollIntervalMs: 30_000,
@@ -524,7 +528,7 @@ Deno.test("on Deno KV, kv.watch (where it delivers) brings a rotation before the
   try {
     await until(
       "every instance polled once",
-      () => auths.every((a) => a.status().fleet?.lastSyncAt !== undefined),
+      () => auths.every((a) => fleetFor(a).summary()?.lastSyncAt !== undefined),
     );
     await auths[0].rotate({ to: "green" });
     await until(

@@ -8,7 +8,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createDualSecretAuth } from "../../mod.ts";
+import { createFleetAuth, fleetFor } from "../support/fleet_auth.ts";
 import type { AuthEvent } from "../../src/events.ts";
 import { startGenesysEmulator } from "../../testing.ts";
 import { createFleet } from "../../src/fleet/member.ts";
@@ -66,11 +66,11 @@ async function forgedRecordsAreIgnored(
       e.type === "warning" ? [e.code + " " + e.message] : []
     );
   const make = (id: string, sink?: AuthEvent[]) =>
-    createDualSecretAuth({
+    createFleetAuth({
       credentials: CREDENTIALS,
       tokenUrl: emulator.tokenUrl,
       onEvent: (event) => sink?.push(event),
-      fleet: createFleet(stores.fleet, {
+      shared: createFleet(stores.fleet, {
         instanceId: id,
         pollIntervalMs: 20,
         storeTimeoutMs: 1_000,
@@ -134,7 +134,7 @@ async function forgedRecordsAreIgnored(
     "the forged active is not followed",
   );
   assert.deepEqual(
-    (await auth.fleet!.instances()).map((r) => r.instanceId),
+    (await fleetFor(auth).instances()).map((r) => r.instanceId),
     ["web-1"],
     "the forged heartbeat is not listed",
   );

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createDualSecretAuth } from "../../mod.ts";
+import { createFleetAuth, fleetFor } from "../support/fleet_auth.ts";
 import type { AuthEvent } from "../../src/events.ts";
 import { startGenesysEmulator } from "../../testing.ts";
 import { createFleet } from "../../src/fleet/member.ts";
@@ -53,16 +53,16 @@ for (
     const store = hostile(createMemoryFleetStore(), {
       active: { label: "green", generation, by: "x", at: 0, reason: "x" },
     });
-    await using auth = createDualSecretAuth({
+    await using auth = createFleetAuth({
       credentials: CREDENTIALS,
       tokenUrl: emulator.tokenUrl,
       onEvent: (event) => events.push(event),
-      fleet: createFleet(store, { ...FAST, instanceId: "a" }),
+      shared: createFleet(store, { ...FAST, instanceId: "a" }),
     });
     await auth.getAccessToken();
     await polls();
     assert.equal(auth.status().active, "blue");
-    assert.equal(typeof auth.status().fleet?.activeGeneration, "number");
+    assert.equal(typeof fleetFor(auth).summary()?.activeGeneration, "number");
     assert.ok(
       events.some((e) =>
         e.type === "warning" && e.code === "FLEET_RECORD_INVALID"
@@ -95,11 +95,11 @@ Deno.test("a stored grant of the wrong types is never served", async () => {
         ...grant,
       },
     });
-    await using auth = createDualSecretAuth({
+    await using auth = createFleetAuth({
       credentials: CREDENTIALS,
       tokenUrl: emulator.tokenUrl,
       onEvent: () => {},
-      fleet: createFleet(store, { ...FAST, instanceId: "a" }),
+      shared: createFleet(store, { ...FAST, instanceId: "a" }),
     });
     const token = await auth.getAccessToken();
     assert.equal(typeof token, "string", JSON.stringify(grant));
@@ -148,22 +148,22 @@ Deno.test("a lease held far into the future by another process: waiters serve wi
     tryLease: () => Promise.resolve(false),
   });
   await t.step("the wait is bounded", async () => {
-    await using auth = createDualSecretAuth({
+    await using auth = createFleetAuth({
       credentials: CREDENTIALS,
       tokenUrl: emulator.tokenUrl,
       onEvent: () => {},
-      fleet: createFleet(held(), { ...FAST, leaseMs: 100, instanceId: "a" }),
+      shared: createFleet(held(), { ...FAST, leaseMs: 100, instanceId: "a" }),
     });
     const started = Date.now();
     assert.equal(typeof await auth.getAccessToken(), "string");
     assert.ok(Date.now() - started < 5_000);
   });
   await t.step("close() while waiting", async () => {
-    const auth = createDualSecretAuth({
+    const auth = createFleetAuth({
       credentials: CREDENTIALS,
       tokenUrl: emulator.tokenUrl,
       onEvent: () => {},
-      fleet: createFleet(held(), {
+      shared: createFleet(held(), {
         ...FAST,
         leaseMs: 60_000,
         instanceId: "b",
@@ -200,19 +200,19 @@ Deno.test("heartbeats of the wrong types from another process: the member keeps 
     ],
   };
   const events: AuthEvent[] = [];
-  await using auth = createDualSecretAuth({
+  await using auth = createFleetAuth({
     credentials: CREDENTIALS,
     tokenUrl: emulator.tokenUrl,
     tokensPerCredential: 2,
     onEvent: (event) => events.push(event),
-    fleet: createFleet(store, { ...FAST, instanceId: "a" }),
+    shared: createFleet(store, { ...FAST, instanceId: "a" }),
   });
   assert.equal(typeof await auth.getAccessToken(), "string");
   await polls();
   assert.equal(typeof await auth.getAccessToken(), "string");
-  const live = await auth.fleet!.instances();
+  const live = await fleetFor(auth).instances();
   assert.ok(live.every((record) => typeof record.instanceId === "string"));
-  assert.equal(typeof auth.status().fleet?.instances, "number");
+  assert.equal(typeof fleetFor(auth).summary()?.instances, "number");
 });
 
 Deno.test("listKvInstances (deno task fleet) skips heartbeats of the wrong types instead of throwing", async () => {
@@ -267,11 +267,11 @@ Deno.test("a store whose active generation went back (restored from a backup): t
     },
   });
   const auths = [0, 1].map((i) =>
-    createDualSecretAuth({
+    createFleetAuth({
       credentials: CREDENTIALS,
       tokenUrl: emulator.tokenUrl,
       onEvent: () => {},
-      fleet: createFleet(store, { pollIntervalMs: 20, instanceId: `i${i}` }),
+      shared: createFleet(store, { pollIntervalMs: 20, instanceId: `i${i}` }),
     })
   );
   try {

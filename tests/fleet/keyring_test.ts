@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createDualSecretAuth } from "../../mod.ts";
+import { createFleetAuth } from "../support/fleet_auth.ts";
 import { startGenesysEmulator } from "../../testing.ts";
 import { createFleet } from "../../src/fleet/member.ts";
 import { digest } from "../../src/fleet/seal.ts";
@@ -27,10 +27,10 @@ function member(
   id: string,
   keys: { sealKey?: string; secretSealKeys?: string },
 ) {
-  return createDualSecretAuth({
+  return createFleetAuth({
     credentials: CREDENTIALS,
     tokenUrl,
-    fleet: createFleet(store, {
+    shared: createFleet(store, {
       instanceId: id,
       pollIntervalMs: 20,
       heartbeatMs: 300,

@@ -18,6 +18,14 @@ const say = (line) =>
 const kv = await openKv(config.kvPath);
 const requested = [];
 const warnings = [];
+const fleet = createKvFleet(kv, {
+  prefix: ["fleet-test"],
+  instanceId: config.instanceId,
+  pollIntervalMs: config.pollIntervalMs,
+  leaseMs: config.leaseMs,
+  storeTimeoutMs: config.storeTimeoutMs,
+  heartbeatMs: config.heartbeatMs,
+});
 const auth = createDualSecretAuth({
   credentials: config.credentials,
   tokenUrl: config.tokenUrl,
@@ -25,14 +33,7 @@ const auth = createDualSecretAuth({
     if (event.type === "token.acquired") requested.push(event.label);
     if (event.type === "warning") warnings.push(event.code);
   },
-  fleet: createKvFleet(kv, {
-    prefix: ["fleet-test"],
-    instanceId: config.instanceId,
-    pollIntervalMs: config.pollIntervalMs,
-    leaseMs: config.leaseMs,
-    storeTimeoutMs: config.storeTimeoutMs,
-    heartbeatMs: config.heartbeatMs,
-  }),
+  shared: fleet,
 });
 
 let ok = 0;
@@ -60,12 +61,12 @@ async function run(intervalMs) {
 
 const readyBy = Date.now() + 20_000;
 while (
-  (auth.status().fleet?.instances ?? 0) < config.fleetSize &&
+  (fleet.summary()?.instances ?? 0) < config.fleetSize &&
   Date.now() < readyBy
 ) {
   await new Promise((resolve) => setTimeout(resolve, 20));
 }
-say({ type: "ready", slots: auth.status().fleet?.slots });
+say({ type: "ready", slots: fleet.summary()?.slots });
 
 let buffer = "";
 process.stdin.setEncoding("utf8");
@@ -89,7 +90,7 @@ for await (const chunk of process.stdin) {
         tokens: tokens.size,
         requested,
         warnings: [...new Set(warnings)],
-        status: auth.status(),
+        status: { ...auth.status(), fleet: fleet.summary() },
       });
       await auth.close();
       kv.close();

@@ -5,6 +5,7 @@
  * `mod.ts`'s graph.
  */
 import assert from "node:assert/strict";
+import { createFleetAuth, fleetFor } from "../support/fleet_auth.ts";
 import { fileURLToPath } from "node:url";
 // deno-lint-ignore no-import-prefix
 import { createClient } from "npm:@redis/client@^6.3.1";
@@ -53,12 +54,12 @@ async function fleetOf(
 ): Promise<DualSecretAuth[]> {
   const prefix = `fleet-test:${Date.now()}:${unique++}`;
   const auths = Array.from({ length: n }, (_, i) =>
-    createDualSecretAuth({
+    createFleetAuth({
       credentials: CREDENTIALS,
       tokenUrl,
       tokensPerCredential: extra.tokensPerCredential,
       onEvent: (event) => extra.events?.push(event),
-      fleet: createRedisFleet({
+      shared: createRedisFleet({
         ...FAST,
         ...fleet,
         prefix,
@@ -67,7 +68,7 @@ async function fleetOf(
     }));
   await until(
     "heartbeats",
-    () => auths.every((auth) => auth.status().fleet?.instances === n),
+    () => auths.every((auth) => fleetFor(auth).summary()?.instances === n),
   );
   return auths;
 }
@@ -82,7 +83,7 @@ Deno.test({ name: "fleet mode on Redis in one process", ignore }, async (t) => {
       const tokens = await Promise.all(auths.map((a) => a.getAccessToken()));
       assert.equal(new Set(tokens).size, 1);
       assert.equal(emulator.stats().tokenRequests, 1);
-      assert.equal((await auths[0].fleet!.instances()).length, 5);
+      assert.equal((await fleetFor(auths[0]).instances()).length, 5);
     } finally {
       await Promise.all(auths.map((a) => a.close()));
     }
@@ -171,7 +172,7 @@ Deno.test({
     credentials: CREDENTIALS,
     tokenUrl: emulator.tokenUrl,
     onEvent: (event) => events.push(event),
-    fleet,
+    shared: fleet,
   });
   assert.equal(typeof await auth.getAccessToken(), "string");
   await until(
@@ -184,7 +185,7 @@ Deno.test({
   );
   const text = JSON.stringify(events);
   assert.ok(!text.includes("wrong-password"), "no password in any event");
-  assert.equal(auth.status().fleet?.store, "unavailable");
+  assert.equal(fleet.summary()?.store, "unavailable");
 });
 
 Deno.test({
@@ -221,7 +222,7 @@ Deno.test({
     await server.start();
     await until(
       "every instance back on the store",
-      () => auths.every((a) => a.status().fleet?.store === "ok"),
+      () => auths.every((a) => fleetFor(a).summary()?.store === "ok"),
       20_000,
     );
     const before = emulator.stats().tokenRequests;

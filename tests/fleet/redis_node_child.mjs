@@ -15,6 +15,15 @@ const say = (line) =>
   );
 
 const warnings = [];
+const fleet = createRedisFleet({
+  url: config.redisUrl,
+  prefix: config.redisPrefix ?? "fleet-test",
+  instanceId: config.instanceId,
+  pollIntervalMs: config.pollIntervalMs,
+  leaseMs: config.leaseMs,
+  storeTimeoutMs: config.storeTimeoutMs,
+  heartbeatMs: config.heartbeatMs,
+});
 const auth = createDualSecretAuth({
   credentials: config.credentials,
   tokenUrl: config.tokenUrl,
@@ -23,15 +32,7 @@ const auth = createDualSecretAuth({
   onEvent: (event) => {
     if (event.type === "warning") warnings.push(event.code);
   },
-  fleet: createRedisFleet({
-    url: config.redisUrl,
-    prefix: config.redisPrefix ?? "fleet-test",
-    instanceId: config.instanceId,
-    pollIntervalMs: config.pollIntervalMs,
-    leaseMs: config.leaseMs,
-    storeTimeoutMs: config.storeTimeoutMs,
-    heartbeatMs: config.heartbeatMs,
-  }),
+  shared: fleet,
 });
 
 let ok = 0;
@@ -69,12 +70,12 @@ async function run(intervalMs) {
 
 const readyBy = Date.now() + 20_000;
 while (
-  (auth.status().fleet?.instances ?? 0) < config.fleetSize &&
+  (fleet.summary()?.instances ?? 0) < config.fleetSize &&
   Date.now() < readyBy
 ) {
   await new Promise((resolve) => setTimeout(resolve, 20));
 }
-say({ type: "ready", slots: auth.status().fleet?.slots, runtime: "node" });
+say({ type: "ready", slots: fleet.summary()?.slots, runtime: "node" });
 
 let buffer = "";
 process.stdin.setEncoding("utf8");
@@ -106,8 +107,8 @@ for await (const chunk of process.stdin) {
         tokens: tokens.size,
         errors: errors.slice(0, 5),
         warnings: [...new Set(warnings)],
-        status: auth.status(),
-        instances: (await auth.fleet.instances()).map((i) => i.instanceId),
+        status: { ...auth.status(), fleet: fleet.summary() },
+        instances: (await fleet.instances()).map((i) => i.instanceId),
       });
       await auth.close();
       process.exit(0);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { createFleetAuth, fleetFor } from "../support/fleet_auth.ts";
 import { fileURLToPath } from "node:url";
-import { createDualSecretAuth } from "../../mod.ts";
 import { createRedisFleet } from "../../redis.ts";
 import { createRedisFleetStore } from "../../src/fleet/redis_store.ts";
 import { startGenesysEmulator } from "../../testing.ts";
@@ -40,14 +40,14 @@ Deno.test({
     clients: [{ clientId: "blue-id", secret: "blue-secret" }],
   });
   const auths = ["web-1", "web-2"].map((instanceId) =>
-    createDualSecretAuth({
+    createFleetAuth({
       credentials: [{
         label: "blue",
         clientId: "blue-id",
         clientSecret: "blue-secret",
       }],
       tokenUrl: emulator.tokenUrl,
-      fleet: createRedisFleet({
+      shared: createRedisFleet({
         url: server.url,
         prefix: "dual-secret-auth:svc",
         instanceId,
@@ -58,7 +58,7 @@ Deno.test({
   try {
     await Promise.all(auths.map((auth) => auth.getAccessToken()));
     const end = Date.now() + 5_000;
-    while ((await auths[0].fleet!.instances()).length < 2) {
+    while ((await fleetFor(auths[0]).instances()).length < 2) {
       if (Date.now() > end) throw new Error("no heartbeats");
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

@@ -8,7 +8,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  type AnyErrorCode,
   type AuthEvent,
   createDualSecretAuth,
   type CredentialInput,
@@ -304,7 +303,7 @@ export function countUnhandledRejections(): RejectionCounter {
  */
 export function assertTypedError(
   error: unknown,
-  code: AnyErrorCode,
+  code: string,
 ): DualSecretAuthError {
   assert.ok(
     error instanceof DualSecretAuthError,

@@ -5,25 +5,24 @@
  *
  * Usage: deno run --allow-read=<dir> --allow-net=127.0.0.1 runbook_service.ts <env file> <token URL> <API URL>
  */
-import { createDualSecretAuth } from "../../mod.ts";
-import { envFileSource } from "../../sources.ts";
+import { type AuthEvent, createDualSecretAuth } from "../../mod.ts";
+import { envFileSource, followSource, loadSource } from "../../sources.ts";
 
 const [envFile, tokenUrl, apiUrl] = Deno.args;
 const switches: string[] = [];
 const warnings: string[] = [];
 const failures: string[] = [];
 let ok = 0;
-const auth = createDualSecretAuth({
-  source: envFileSource(envFile),
-  tokenUrl,
-  onEvent: (event) => {
-    if (event.type === "rotated") switches.push(`${event.from}->${event.to}`);
-    if (event.type === "failover") {
-      switches.push(`failover ${event.from}->${event.to}`);
-    }
-    if (event.type === "warning") warnings.push(event.code);
-  },
-});
+const onEvent = (event: AuthEvent) => {
+  if (event.type === "rotated") switches.push(`${event.from}->${event.to}`);
+  if (event.type === "failover") {
+    switches.push(`failover ${event.from}->${event.to}`);
+  }
+  if (event.type === "warning") warnings.push(event.code);
+};
+const source = envFileSource(envFile);
+const auth = createDualSecretAuth({ ...loadSource(source), tokenUrl, onEvent });
+const follower = followSource(auth, source, { onEvent });
 let running = true;
 Deno.addSignalListener("SIGTERM", () => void (running = false));
 let announced = false;
@@ -46,6 +45,7 @@ while (running) {
   }
   await new Promise((resolve) => setTimeout(resolve, 10));
 }
+await follower.stop();
 await auth.close();
 console.log(
   JSON.stringify({

@@ -8,6 +8,7 @@ import { createDualSecretAuth } from "../../src/dual_secret_auth.ts";
 import type { AuthEvent } from "../../src/events.ts";
 import { envFileSource } from "../../src/sources/env_file_source.ts";
 import { secretDirectorySource } from "../../src/sources/secret_directory_source.ts";
+import { followSource } from "../../src/sources/follow.ts";
 import type {
   CredentialSnapshot,
   CredentialSource,
@@ -95,14 +96,16 @@ Deno.test("close() while the follower proves a new active label whose token endp
     });
   };
   const auth = createDualSecretAuth({
-    source: memory.source,
+    ...memory.source.loadSync(),
     tokenUrl: TOKEN_URL,
     fetch: fetchFn,
   });
+  const follower = followSource(auth, memory.source);
   await auth.getAccessToken();
   memory.setActive("green");
   await waitFor("the green proof to start", () => greenPending > 0);
   const started = performance.now();
+  await follower.stop();
   await auth.close();
   const elapsed = performance.now() - started;
   assert.ok(
@@ -129,12 +132,14 @@ Deno.test("a source naming an active label whose token endpoint echoes the secre
       } ${btoa(GREEN_SECRET)}`,
     }, { status: 401 }));
   };
+  const onEvent = (event: AuthEvent) => void events.push(event);
   await using auth = createDualSecretAuth({
-    source: memory.source,
+    ...memory.source.loadSync(),
     tokenUrl: TOKEN_URL,
     fetch: fetchFn,
-    onEvent: (event) => events.push(event),
+    onEvent,
   });
+  await using _follower = followSource(auth, memory.source, { onEvent });
   await auth.getAccessToken();
   memory.setActive("green");
   await waitFor(
@@ -166,13 +171,15 @@ Deno.test("close() while the source's read hangs (a stuck network mount): resolv
     },
   };
   const auth = createDualSecretAuth({
-    source: stuck,
+    ...stuck.loadSync(),
     tokenUrl: TOKEN_URL,
     fetch: () => Promise.resolve(tokenResponse()),
   });
+  const follower = followSource(auth, stuck);
   memory.setActive("green");
   await waitFor("the read to start", () => reads > 0);
   const started = performance.now();
+  await follower.stop();
   await auth.close();
   const elapsed = performance.now() - started;
   release?.();
@@ -209,11 +216,13 @@ Deno.test("pollIntervalMs 0 (or not a number) never re-reads the source in a bus
         },
       };
       const auth = createDualSecretAuth({
-        source,
+        ...source.loadSync(),
         tokenUrl: TOKEN_URL,
         fetch: () => Promise.resolve(tokenResponse()),
       });
+      const follower = followSource(auth, source);
       await new Promise((resolve) => setTimeout(resolve, 300));
+      await follower.stop();
       await auth.close();
       assert.ok(reads <= 2, `${reads} reads in 300 ms`);
     },
