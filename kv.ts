@@ -133,7 +133,10 @@ export async function openKvRetrying(
   const local = path !== undefined && path !== ":memory:" &&
     !/^[a-z][a-z0-9+.-]*:\/\//i.test(path);
   const created = local && !(await exists(path));
-  const kv = await retryLocked(() => Deno.openKv(path), maxElapsedMs);
+  const kv = await retryLocked<KvDatabase>(
+    () => Deno.openKv(path),
+    maxElapsedMs,
+  );
   if (created) {
     for (const file of [path, `${path}-wal`, `${path}-shm`]) {
       // Best effort: not on Windows, and the journal files may not exist yet
