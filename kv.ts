@@ -160,6 +160,7 @@ async function exists(path: string): Promise<boolean> {
 // Hands-free rotation: the operator's and the scheduler's side of the store.
 export {
   authenticateStore,
+  type AuthenticateStoreOptions,
   type ControlRecordKind,
   keyedSecretHash,
   signRecord,

@@ -66,9 +66,14 @@ export async function openFleetStore(options: {
         if (warned.has(kind)) return;
         warned.add(kind);
         console.error(
-          `Warning: a ${kind} record in the fleet store (${where}) is ignored: ${why}. It was written without ${SEAL_KEY_VARIABLE} or with another key; check who writes to the store.`,
+          kind === "heartbeat"
+            ? `Warning: a heartbeat in the fleet store (${where}) has no valid MAC: ${why}. It still counts for the revoke gate and the waits (the cautious side). Give every instance ${SEAL_KEY_VARIABLE}, or check who writes to the store.`
+            : `Warning: a ${kind} record in the fleet store (${where}) is ignored: ${why}. It was written without ${SEAL_KEY_VARIABLE} or with another key; check who writes to the store.`,
         );
       },
+      // The gate and the waits count a heartbeat they cannot verify: an
+      // instance without the key must still hold the gate shut.
+      { keepUnverifiedHeartbeats: true },
     ),
     service,
     by: options.by,

@@ -167,6 +167,20 @@ function whyNot(ring: SealKeyring, record: unknown): string {
     })`;
 }
 
+/** Options of {@linkcode authenticateStore}. */
+export interface AuthenticateStoreOptions {
+  /**
+   * Keep heartbeats without a valid MAC in `listInstances` (they are still
+   * reported to `onRejected`). For an operator: the revoke gate and the
+   * waits for the fleet then count them, the cautious side (an instance
+   * without the key still holds the gate shut); an instance leaves them out
+   * of its pool assignment.
+   *
+   * @default false
+   */
+  readonly keepUnverifiedHeartbeats?: boolean;
+}
+
 /** A document value that is not a plain object travels wrapped, so it can carry a MAC. */
 const WRAPPED = "$value";
 
@@ -182,12 +196,14 @@ const WRAPPED = "$value";
  * @param store The engine.
  * @param ring The keys.
  * @param onRejected Told of each record left out: its kind, where it is and why.
+ * @param options Whether unverified heartbeats are kept (still reported).
  * @returns The wrapped store.
  */
 export function authenticateStore(
   store: FleetStore,
   ring: SealKeyring,
   onRejected: (kind: ControlRecordKind, where: string, why: string) => void,
+  options: AuthenticateStoreOptions = {},
 ): FleetStore {
   const verified = async <T extends object>(
     kind: ControlRecordKind,
@@ -263,6 +279,7 @@ export function authenticateStore(
           record,
         );
         if (fields !== undefined) out.push(fields);
+        else if (options.keepUnverifiedHeartbeats) out.push(record);
       }
       return out;
     },

@@ -19,7 +19,7 @@ import {
 } from "../../src/fleet/distribution.ts";
 import { createKvFleetStore } from "../../src/fleet/kv_store.ts";
 import { createRedisFleetStore } from "../../src/fleet/redis_store.ts";
-import type { FleetTarget } from "../../src/fleet/operator.ts";
+import { checkRevokeGate, type FleetTarget } from "../../src/fleet/operator.ts";
 import { readScheduleState, scheduleTick } from "../../src/fleet/schedule.ts";
 import { digest } from "../../src/fleet/seal.ts";
 import type { FleetStore } from "../../src/fleet/store.ts";
@@ -217,6 +217,25 @@ async function forgedRecordsAreIgnored(
   // The forged active record reads as no label: the cycle starts from the
   // instances' configured active, so green is the one rotated.
   assert.equal((await readScheduleState(target))?.standby, "green");
+  // The operator's tasks keep unverified heartbeats for the revoke gate
+  // (the cautious side): the ghost naming green active holds it shut.
+  const cautious: FleetTarget = {
+    ...target,
+    store: authenticateStore(
+      stores.fleet,
+      await importSealKeyring(KEY),
+      () => undefined,
+      { keepUnverifiedHeartbeats: true },
+    ),
+  };
+  const gate = await checkRevokeGate(cautious, {
+    label: "green",
+    clientId: "green-id",
+  }, 0);
+  assert.ok(
+    gate.blockers.some((b) => b.instanceId === "ghost"),
+    JSON.stringify(gate),
+  );
 }
 
 Deno.test("Deno KV: forged control records without the seal key are ignored, with warnings", async () => {
