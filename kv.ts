@@ -209,6 +209,7 @@ export {
   type FleetTarget,
   type GateBlocker,
   type GateReport,
+  type PresenceExpectation,
   readDistributedSecret,
   SEAL_KEY_MISMATCH,
   SealKeyMismatchError,

@@ -18,6 +18,7 @@ import type {
   FleetStore,
   InstanceRecord,
   RejectionRecord,
+  StoredDocument,
 } from "./store.ts";
 
 /** The kinds of control records, as {@linkcode authenticateStore} reports a rejected one. */
@@ -181,6 +182,22 @@ export interface AuthenticateStoreOptions {
   readonly keepUnverifiedHeartbeats?: boolean;
 }
 
+const UNVERIFIED = Symbol("unverified");
+
+/**
+ * What a document read through {@linkcode authenticateStore} held when its
+ * MAC did not verify (its `value` is then undefined): for a report, such as
+ * an instance naming the record it could not load. Never to be used.
+ *
+ * @param document A document read through the wrapped store.
+ * @returns The unverified value, if the document was refused.
+ */
+export function unverifiedValue(
+  document: StoredDocument | undefined,
+): unknown {
+  return (document as { [UNVERIFIED]?: unknown } | undefined)?.[UNVERIFIED];
+}
+
 /** A document value that is not a plain object travels wrapped, so it can carry a MAC. */
 const WRAPPED = "$value";
 
@@ -297,8 +314,13 @@ export function authenticateStore(
         document.value,
       );
       if (fields === undefined) {
-        // Read as absent, at its version: the next write replaces it.
-        return { version: document.version, value: undefined };
+        // Read as absent, at its version: the next write replaces it. What
+        // was there stays reachable for a report (never for use).
+        return {
+          version: document.version,
+          value: undefined,
+          [UNVERIFIED]: document.value,
+        } as StoredDocument;
       }
       return {
         version: document.version,

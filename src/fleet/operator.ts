@@ -7,8 +7,12 @@
  *
  * @module
  */
+import { systemClock } from "../clock.ts";
+import type { CredentialInput } from "../config.ts";
 import { DualSecretAuthError } from "../errors.ts";
+import { delay } from "../retry.ts";
 import type { Secret } from "../secret.ts";
+import type { LoadRequest } from "../rotation/incident.ts";
 import type {
   RotationJournal,
   RotationJournalRecord,
@@ -16,17 +20,19 @@ import type {
 import type { SecretSink } from "../rotation/sinks.ts";
 import {
   credentialDocument,
+  credentialFingerprint,
   isSealedCredentialRecord,
   openCredential,
   publishSealedCredential,
   type SealKeyring,
 } from "./distribution.ts";
-import type {
-  ActiveRecord,
-  AuditEntry,
-  Fence,
-  FleetStore,
-  InstanceRecord,
+import {
+  type ActiveRecord,
+  type AuditEntry,
+  type Fence,
+  type FleetStore,
+  type InstanceRecord,
+  isActiveRecord,
 } from "./store.ts";
 
 /** Where the operator's records live: the store and the service namespace. */
@@ -133,6 +139,37 @@ export async function readDistributedSecret(
     throw new SealKeyMismatchError(label, document.value.keyId);
   }
   return { secret: opened, generation: document.value.generation };
+}
+
+/**
+ * The credentials as the fleet uses them: each secret replaced by the one
+ * sealed in the store, when it holds one.
+ *
+ * @param target The store.
+ * @param ring The seal keys.
+ * @param credentials The credentials of the env file (ids and first secrets).
+ * @returns The same credentials, with the store's secrets.
+ * @throws {SealKeyMismatchError} When a stored secret does not open with these keys.
+ */
+export async function credentialsFromStore(
+  target: FleetTarget,
+  ring: SealKeyring,
+  credentials: readonly CredentialInput[],
+): Promise<CredentialInput[]> {
+  const out: CredentialInput[] = [];
+  for (const credential of credentials) {
+    const distributed = await readDistributedSecret(
+      target,
+      ring,
+      credential.label,
+    );
+    out.push(
+      distributed === undefined
+        ? credential
+        : { ...credential, clientSecret: distributed.secret },
+    );
+  }
+  return out;
 }
 
 /** The code of {@linkcode SealKeyMismatchError}. */
@@ -409,6 +446,8 @@ export interface WaitForFleetOptions {
   readonly onProgress?: (reached: number, live: number) => void;
   /** Sleeps (injected for tests). */
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Ends the wait early (Ctrl-C): the stragglers of the last read are returned. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -423,8 +462,6 @@ export async function waitForFleet(
   target: FleetTarget,
   options: WaitForFleetOptions,
 ): Promise<InstanceRecord[]> {
-  const sleep = options.sleep ??
-    ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const deadline = target.now() + options.timeoutMs;
   let lastReport = "";
   for (;;) {
@@ -438,9 +475,342 @@ export async function waitForFleet(
       lastReport = report;
       options.onProgress?.(live.length - stragglers.length, live.length);
     }
-    if (stragglers.length === 0 || target.now() >= deadline) {
+    if (
+      stragglers.length === 0 || target.now() >= deadline ||
+      options.signal?.aborted
+    ) {
       return stragglers;
     }
-    await sleep(options.pollMs);
+    await new Promise<void>((resolve) => {
+      const { signal } = options;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", finish);
+        resolve();
+      };
+      signal?.addEventListener("abort", finish, { once: true });
+      if (options.sleep) options.sleep(options.pollMs).then(finish, finish);
+      else timer = setTimeout(finish, options.pollMs);
+    });
   }
+}
+
+/** The code of {@linkcode FleetNotLoadedError}. */
+export const FLEET_NOT_LOADED = "FLEET_NOT_LOADED" as const;
+
+/** Some live instances did not report a secret generation or an active label in time. */
+export class FleetNotLoadedError extends DualSecretAuthError {
+  /** The live instances that did not. */
+  readonly stragglers: readonly InstanceRecord[];
+
+  /**
+   * Creates the error.
+   *
+   * @param message What they did not report.
+   * @param stragglers The instances.
+   */
+  constructor(message: string, stragglers: readonly InstanceRecord[]) {
+    super(FLEET_NOT_LOADED as never, message);
+    this.stragglers = stragglers;
+  }
+}
+
+/** Options of {@linkcode fleetLoadProof}. */
+export interface FleetLoadProofOptions {
+  /** The longest wait for the heartbeats, in ms. */
+  readonly timeoutMs: number;
+  /**
+   * How often the heartbeats are read, in ms.
+   *
+   * @default 250
+   */
+  readonly pollMs?: number;
+  /** Progress lines for people. */
+  readonly onProgress?: (line: string) => void;
+}
+
+/**
+ * The incident's load proof on a fleet store: waits until every live
+ * instance's heartbeat reports the fingerprint of the label's secret sealed
+ * in the store (reported only once the instance proved it with a token
+ * request; a fingerprint, unlike a generation, cannot repeat after the store
+ * lost its data) and, for `active: true`, names the label active. Reads only.
+ *
+ * @param target The store.
+ * @param options The wait.
+ * @returns The `awaitLoaded` port of `respondToCompromise`; it rejects with
+ * {@linkcode FleetNotLoadedError} naming the stragglers after `timeoutMs`.
+ */
+export function fleetLoadProof(
+  target: FleetTarget,
+  options: FleetLoadProofOptions,
+): (request: LoadRequest) => Promise<string> {
+  return async ({ label, active, signal }) => {
+    const stored = await readStoredSecretIdentity(target, label);
+    const what = [
+      ...(stored === undefined
+        ? []
+        : [`secret ${stored.fingerprint} of "${label}"`]),
+      ...(active ? [`"${label}" active`] : []),
+    ].join(" and ");
+    let seen = { reached: 0, live: 0 };
+    const stragglers = await waitForFleet(target, {
+      reached: (record) =>
+        (stored === undefined ||
+          secretStragglers([record], label, stored.fingerprint).length ===
+            0) &&
+        (!active || record.active === label),
+      timeoutMs: options.timeoutMs,
+      pollMs: options.pollMs ?? 250,
+      onProgress: (reached, live) => {
+        seen = { reached, live };
+        if (what !== "") {
+          options.onProgress?.(
+            `${reached}/${live} live instances report ${what}`,
+          );
+        }
+      },
+      sleep: (ms) => delay(ms, systemClock, signal),
+    });
+    if (stragglers.length > 0) {
+      const reasons = stored === undefined
+        ? []
+        : secretStragglers(stragglers, label, stored.fingerprint);
+      throw new FleetNotLoadedError(
+        `${stragglers.length} of ${seen.live} live instances did not report ${what} within ${
+          Math.round(options.timeoutMs / 1000)
+        } s: ${
+          stragglers.map((s) => {
+            const reason = reasons.find((r) => r.instanceId === s.instanceId)
+              ?.reason;
+            return reason === undefined
+              ? s.instanceId
+              : `${s.instanceId} (${reason})`;
+          }).join(", ")
+        }.`,
+        stragglers,
+      );
+    }
+    return what === ""
+      ? "nothing stored to wait for"
+      : `${seen.live}/${seen.live} live instances report ${what}`;
+  };
+}
+
+/** A live instance the operator did not expect to find, or did not find where expected. */
+export interface SeenInstance {
+  /** The key prefix (namespace) it reports under, as the command line names it. */
+  readonly namespace: string;
+  /** The instance. */
+  readonly instanceId: string;
+  /** Its host, if it reported one. */
+  readonly host?: string;
+  /** The label it serves. */
+  readonly active: string;
+}
+
+/** What a command saw of the fleet before it changes anything. */
+export interface FleetPresence {
+  /** Live instances in the namespace the command acts on. */
+  readonly live: number;
+  /** The namespace's active record, if any (instances write one when they join). */
+  readonly activeRecord?: ActiveRecord;
+  /** Live instances of other namespaces of the same store. */
+  readonly elsewhere: readonly SeenInstance[];
+}
+
+/** How the operator said to treat an empty namespace. */
+export interface PresenceExpectation {
+  /** Proceed only when at least this many live instances are seen (0: proceed with none). */
+  readonly expectInstances?: number;
+  /** Proceed although no live instance is seen. */
+  readonly allowEmpty?: boolean;
+}
+
+/** The verdict of {@linkcode judgeFleetPresence}. */
+export type PresenceVerdict =
+  | { readonly proceed: true }
+  | {
+    readonly proceed: false;
+    /** Why, for people (the caller adds the list and the flags). */
+    readonly reason: string;
+  };
+
+/**
+ * Whether a command that changes a fleet's credentials may go on with the
+ * live instances it sees. Seeing none is refused unless the operator said so
+ * (`allowEmpty`, or `expectInstances` of 0): a forgotten `--prefix` or
+ * `--scope`, a mistyped store, or a fleet that is down all look like that,
+ * and in each of them the active label cannot be read from the instances.
+ * With `expectInstances`, fewer live instances than expected are refused.
+ *
+ * @param presence What the command saw.
+ * @param expectation The operator's flags.
+ * @returns Proceed, or why not.
+ *
+ * @example
+ * ```ts
+ * import { judgeFleetPresence } from "./operator.ts";
+ * const verdict = judgeFleetPresence({ live: 0, elsewhere: [] }, {});
+ * if (verdict.proceed) throw new Error("an empty namespace must be refused");
+ * ```
+ */
+export function judgeFleetPresence(
+  presence: FleetPresence,
+  expectation: PresenceExpectation,
+): PresenceVerdict {
+  const { live, activeRecord, elsewhere } = presence;
+  if (expectation.expectInstances !== undefined) {
+    return live >= expectation.expectInstances ? { proceed: true } : {
+      proceed: false,
+      reason:
+        `${live} live instance(s) report in this namespace; --expect-instances ${expectation.expectInstances} asked for at least that many`,
+    };
+  }
+  if (live > 0 || expectation.allowEmpty) return { proceed: true };
+  const where = elsewhere.length > 0
+    ? `; ${elsewhere.length} live instance(s) report under another prefix of this store (a forgotten or mistyped --prefix or --scope?)`
+    : "";
+  const history = activeRecord === undefined
+    ? "no instance has ever reported in this namespace"
+    : `instances reported here before (the active label "${activeRecord.label}" was set by ${activeRecord.by}${
+      Number.isFinite(activeRecord.at) &&
+        Math.abs(activeRecord.at) < 8.64e15
+        ? ` at ${new Date(activeRecord.at).toISOString()}`
+        : ""
+    }), so they may all be down or restarting`;
+  return {
+    proceed: false,
+    reason: `no live instance reports in this namespace: ${history}${where}`,
+  };
+}
+
+/** The fleet's active label as the target says it, and where it was read. */
+export interface TargetActive {
+  /** The label. */
+  readonly label: string;
+  /** `store`: the active record; `instances`: the live heartbeats, all naming it. */
+  readonly source: "store" | "instances";
+}
+
+/**
+ * The fleet's active label from the target: its active record, or else the
+ * label every live instance reports. Never from an env file, whose
+ * `GENESYS_ACTIVE` a fleet does not follow. Reads only.
+ *
+ * @param target The store.
+ * @param live The live heartbeats of the namespace.
+ * @returns The label, or undefined when the store has no (readable) record
+ * and the instances (if any) do not agree.
+ */
+export async function readTargetActive(
+  target: FleetTarget,
+  live: readonly InstanceRecord[],
+): Promise<TargetActive | undefined> {
+  const record = await target.store.readActive(target.service);
+  // A record this version cannot read (another version's, a hostile
+  // writer's) says nothing: the instances' word is taken instead.
+  if (isActiveRecord(record)) return { label: record.label, source: "store" };
+  const labels = new Set(live.map((r) => r.active));
+  return labels.size === 1
+    ? { label: [...labels][0], source: "instances" }
+    : undefined;
+}
+
+/**
+ * The live heartbeats of the target's namespace. Reads only.
+ *
+ * @param target The store.
+ * @returns The instances whose heartbeat has not lapsed.
+ */
+export async function listLive(target: FleetTarget): Promise<InstanceRecord[]> {
+  const now = target.now();
+  return (await target.store.listInstances()).filter((r) => r.until > now);
+}
+
+/** The store's current sealed secret of a label, named by its fingerprint. */
+export interface StoredSecretIdentity {
+  /** The record's fingerprint (`credentialFingerprint`). */
+  readonly fingerprint: string;
+  /** The record's generation. */
+  readonly generation: number;
+}
+
+/**
+ * The fingerprint of the store's current sealed secret of a label: what a
+ * live instance's heartbeat must report before it counts as having loaded
+ * it. Reads only; needs no seal key.
+ *
+ * @param target The store.
+ * @param label The label.
+ * @returns The fingerprint and generation, or undefined when the store holds
+ * no sealed secret of the label.
+ */
+export async function readStoredSecretIdentity(
+  target: FleetTarget,
+  label: string,
+): Promise<StoredSecretIdentity | undefined> {
+  const document = await target.store.readDocument(
+    target.service,
+    credentialDocument(label),
+  );
+  if (document === undefined || !isSealedCredentialRecord(document.value)) {
+    return undefined;
+  }
+  return {
+    fingerprint: await credentialFingerprint(document.value),
+    generation: document.value.generation,
+  };
+}
+
+/** A live instance that has not proved a secret, and why. */
+export interface SecretStraggler {
+  /** The instance. */
+  readonly instanceId: string;
+  /** Its host, if it reported one. */
+  readonly host?: string;
+  /** The label it serves. */
+  readonly active: string;
+  /**
+   * Why: the reason its heartbeat gives (`seal key mismatch`, `proof
+   * failed`, ...), `not loaded yet` when it gives none, or `loaded another
+   * secret` when it proved an older one.
+   */
+  readonly reason: string;
+}
+
+/**
+ * The live instances whose heartbeat does not report the proved fingerprint
+ * of a label's current secret, each with its reason.
+ *
+ * @param live The live heartbeats.
+ * @param label The label.
+ * @param fingerprint The fingerprint of the store's current secret of it.
+ * @returns The stragglers (empty when every live instance proved it).
+ */
+export function secretStragglers(
+  live: readonly InstanceRecord[],
+  label: string,
+  fingerprint: string,
+): SecretStraggler[] {
+  const out: SecretStraggler[] = [];
+  for (const record of live) {
+    const credential = record.credentials.find((c) => c.label === label);
+    if (credential?.secretFingerprint === fingerprint) continue;
+    const problem = credential?.secretProblem;
+    out.push({
+      instanceId: record.instanceId,
+      ...(record.host === undefined ? {} : { host: record.host }),
+      active: record.active,
+      reason: credential === undefined
+        ? `no credential "${label}"`
+        : problem?.fingerprint === fingerprint
+        ? problem.reason
+        : credential.secretFingerprint !== undefined
+        ? "loaded another secret"
+        : "not loaded yet",
+    });
+  }
+  return out;
 }

@@ -117,6 +117,7 @@ let ok = 0;
 let failed = 0;
 let api429 = 0;
 let apiOk = 0;
+let apiFailed = 0;
 let firstOkAt: number | undefined;
 const errors: string[] = [];
 let traffic: Promise<void> | undefined;
@@ -168,7 +169,10 @@ async function oneCall(api: boolean): Promise<void> {
       await response.body?.cancel();
       if (response.status === 429) api429++;
       else if (response.ok) apiOk++;
-      else errors.push(`api ${response.status}`);
+      else {
+        apiFailed++;
+        errors.push(`api ${response.status}`);
+      }
     }
   } catch (error) {
     failed++;
@@ -238,6 +242,7 @@ for await (const chunk of Deno.stdin.readable) {
         failed,
         apiOk,
         api429,
+        apiFailed,
         firstOkAt,
         requested,
         errors: errors.slice(0, 5),
