@@ -111,8 +111,10 @@ export interface KvDatabase extends KvLike {
 
 /**
  * Opens a Deno KV database, retrying while another process holds the file's
- * lock (several processes opening one new local file at once). Needs Deno;
- * under Node, open one with `openKv` of `npm:@deno/kv` instead.
+ * lock (several processes opening one new local file at once). A local file
+ * it creates is made readable and writable by its owner only (0600), with
+ * its SQLite journal files: it holds the fleet's tokens and control records.
+ * Needs Deno; under Node, open one with `openKv` of `npm:@deno/kv` instead.
  *
  * @param path A file path, a KV Connect URL, or nothing for the default database.
  * @param maxElapsedMs The longest total wait, in ms.
@@ -128,19 +130,54 @@ export async function openKvRetrying(
     "openKvRetrying",
     "On Node, open the database with openKv of npm:@deno/kv.",
   );
-  return await retryLocked(() => Deno.openKv(path), maxElapsedMs);
+  const local = path !== undefined && path !== ":memory:" &&
+    !/^[a-z][a-z0-9+.-]*:\/\//i.test(path);
+  const created = local && !(await exists(path));
+  const kv = await retryLocked<KvDatabase>(
+    () => Deno.openKv(path),
+    maxElapsedMs,
+  );
+  if (created) {
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+      // Best effort: not on Windows, and the journal files may not exist yet
+      // (SQLite gives them the database file's mode when it makes them).
+      await Deno.chmod(file, 0o600).catch(() => undefined);
+    }
+  }
+  return kv;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    return true; // Unknown: leave its mode alone.
+  }
 }
 
 // Hands-free rotation: the operator's and the scheduler's side of the store.
+export {
+  authenticateStore,
+  type AuthenticateStoreOptions,
+  type ControlRecordKind,
+  keyedSecretHash,
+  signRecord,
+  verifyRecord,
+} from "./src/fleet/control.ts";
 export {
   createKvFleetStore,
   type KvFleetStoreOptions,
 } from "./src/fleet/kv_store.ts";
 export type {
   ActiveRecord,
+  Fence,
   FleetStore,
   GrantKey,
   Lease,
+  LockClaim,
+  LockState,
   RejectionRecord,
   SlotRecord,
   StoredDocument,

@@ -19,6 +19,7 @@
  * @module
  */
 import {
+  authenticateStore,
   createKvFleetStore,
   createSealedStoreSink,
   createStoreJournal,
@@ -40,15 +41,23 @@ const TICK = "*/5 * * * *"; // look every 5 minutes
 
 const env = readRotationEnv(Deno.env.toObject());
 const kv = await Deno.openKv();
+const ring = await importSealKeyring(
+  Deno.env.get("DUAL_SECRET_SEAL_KEY") ?? "",
+);
 const target: FleetTarget = {
-  store: createKvFleetStore(kv, { prefix: ["dual-secret-auth", "my-service"] }),
+  // Signed and verified with the seal key: instances ignore control
+  // records without a valid MAC.
+  store: authenticateStore(
+    createKvFleetStore(kv, { prefix: ["dual-secret-auth", "my-service"] }),
+    ring,
+    (kind, where) => console.warn(`no valid MAC on a ${kind} record: ${where}`),
+    // The revoke gate counts heartbeats it cannot verify (the cautious side).
+    { keepUnverifiedHeartbeats: true },
+  ),
   service: await serviceNamespace(env.tokenUrl),
   by: `deploy-cron-${crypto.randomUUID().slice(0, 8)}`,
   now: () => Date.now(),
 };
-const ring = await importSealKeyring(
-  Deno.env.get("DUAL_SECRET_SEAL_KEY") ?? "",
-);
 
 /** The rotate step: the staged rotation with the store as sink and journal. */
 async function rotate(standby: string): Promise<number> {

@@ -20,6 +20,7 @@ import {
   type PresenceExpectation,
   type SeenInstance,
 } from "../src/fleet/operator.ts";
+import { authenticateStore } from "../src/fleet/control.ts";
 import { type InstanceRecord, isActiveRecord } from "../src/fleet/store.ts";
 import type { FleetStore } from "../src/fleet/store.ts";
 import {
@@ -131,8 +132,27 @@ export async function openFleetStore(options: {
   by: string;
 }): Promise<OpenedFleet> {
   const service = await serviceNamespace(options.tokenUrl, options.scope);
+  // With the seal key, what this task reads is authenticated and what it
+  // writes is signed: instances ignore control records without a valid MAC.
+  const ring = await sealKeysFromEnv(false);
+  const warned = new Set<string>();
   const target = (store: FleetStore) => ({
-    store,
+    store: ring === undefined ? store : authenticateStore(
+      store,
+      ring,
+      (kind, where, why) => {
+        if (warned.has(kind)) return;
+        warned.add(kind);
+        console.error(
+          kind === "heartbeat"
+            ? `Warning: a heartbeat in the fleet store (${where}) has no valid MAC: ${why}. It still counts for the revoke gate and the waits (the cautious side). Give every instance ${SEAL_KEY_VARIABLE}, or check who writes to the store.`
+            : `Warning: a ${kind} record in the fleet store (${where}) is ignored: ${why}. It was written without ${SEAL_KEY_VARIABLE} or with another key; check who writes to the store.`,
+        );
+      },
+      // The gate and the waits count a heartbeat they cannot verify: an
+      // instance without the key must still hold the gate shut.
+      { keepUnverifiedHeartbeats: true },
+    ),
     service,
     by: options.by,
     now: () => Date.now(),

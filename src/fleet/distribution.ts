@@ -14,7 +14,7 @@
  */
 import { ConfigError } from "../errors.ts";
 import { Secret } from "../secret.ts";
-import { digest, importSealKey, seal, unseal } from "./seal.ts";
+import { digest, importSealKey, seal, sealKeyBytes, unseal } from "./seal.ts";
 import type { FleetStore } from "./store.ts";
 
 /** The name of the environment variable the tasks read the seal key from. */
@@ -26,6 +26,12 @@ export interface SealKey {
   readonly id: string;
   /** The WebCrypto AES-256-GCM key. */
   readonly key: CryptoKey;
+  /**
+   * The control plane's MAC key (HMAC-SHA-256), derived from the seal key
+   * with HKDF-SHA-256: it authenticates heartbeats, the active record,
+   * documents, audit entries and rejections (see `./control.ts`).
+   */
+  readonly control: CryptoKey;
 }
 
 /** Seal keys: the first seals, every one opens. */
@@ -81,11 +87,34 @@ export async function importSealKeyring(
     const id = colon === -1
       ? (await digest("seal-key-id", material.trim())).slice(0, 12)
       : text.slice(0, colon);
-    const entry = { id, key };
+    const entry = { id, key, control: await deriveControlKey(material) };
     current ??= entry;
     keys.set(id, entry);
   }
   return Object.freeze({ current: current!, keys });
+}
+
+/** HKDF-SHA-256 of the seal key to an HMAC key: the key's one other use, kept apart by its info. */
+async function deriveControlKey(material: string): Promise<CryptoKey> {
+  const base = await crypto.subtle.importKey(
+    "raw",
+    sealKeyBytes(material),
+    "HKDF",
+    false,
+    ["deriveKey"],
+  );
+  return await crypto.subtle.deriveKey(
+    {
+      name: "HKDF",
+      hash: "SHA-256",
+      salt: new Uint8Array(32),
+      info: new TextEncoder().encode("dual-secret-auth/control/v1"),
+    },
+    base,
+    { name: "HMAC", hash: "SHA-256", length: 256 },
+    false,
+    ["sign"],
+  );
 }
 
 /** What the store holds of a distributed credential: never the secret in the clear. */

@@ -22,7 +22,7 @@ import type {
   StoredGrant,
   Unwatch,
 } from "./store.ts";
-import { isInstanceRecord } from "./store.ts";
+import { checkLockTtl, isInstanceRecord, type LockState } from "./store.ts";
 
 /** One part of a Deno KV key. */
 export type KvKeyPart =
@@ -107,6 +107,14 @@ export interface KvFleetStoreOptions {
    * @default 3000
    */
   readonly lockedRetryMs?: number;
+  /**
+   * This process's monotonic clock, in ms. A lock held by another is taken
+   * over only after this store saw its record unchanged (same versionstamp)
+   * for the lock's duration on this clock, so no wall clock is trusted.
+   *
+   * @default performance.now
+   */
+  readonly monotonic?: () => number;
 }
 
 /** Extra time a key is kept after its value says it lapsed (a garbage-collection hint). */
@@ -171,6 +179,29 @@ function decode(value: unknown): unknown {
   }
 }
 
+/** A lock record read back: undefined when absent, released or not ours. */
+function readLock(value: unknown): Omit<LockState, "held"> | undefined {
+  const record = decode(value) as Partial<LockState> | null;
+  if (
+    typeof record !== "object" || record === null ||
+    typeof record.holder !== "string" || record.holder === "" ||
+    !Number.isSafeInteger(record.fence) ||
+    !Number.isSafeInteger(record.ttlMs)
+  ) return undefined;
+  return {
+    holder: record.holder,
+    fence: record.fence!,
+    note: typeof record.note === "string" ? record.note : "",
+    ttlMs: record.ttlMs!,
+  };
+}
+
+/** The fence of a lock record, held or released, if it has one. */
+function lastFence(value: unknown): number | undefined {
+  const fence = (decode(value) as { fence?: unknown } | null)?.fence;
+  return Number.isSafeInteger(fence) ? fence as number : undefined;
+}
+
 const hint = (until: number) =>
   Math.max(1_000, until - Date.now() + KEEP_AFTER_MS);
 
@@ -227,6 +258,15 @@ export function createKvFleetStore(
     name,
   ];
   const auditPrefix = (service: string): KvKey => [...prefix, "audit", service];
+  const lockKey = (service: string, name: string): KvKey => [
+    ...prefix,
+    "lock",
+    service,
+    name,
+  ];
+  const monotonic = options.monotonic ?? (() => performance.now());
+  /** Per lock and claimant: the versionstamp last seen and since when (monotonic). */
+  const observed = new Map<string, { versionstamp: string; since: number }>();
 
   async function getMany(keys: KvKey[]): Promise<KvEntryLike[]> {
     const out: KvEntryLike[] = [];
@@ -406,19 +446,96 @@ export function createKvFleetStore(
       const entry = await kv.get(documentKey(service, name));
       return (decode(entry.value) as StoredDocument | null) ?? undefined;
     },
-    async writeDocument(service, name, expected, value) {
+    async writeDocument(service, name, expected, value, fence) {
       const key = documentKey(service, name);
-      const current = await kv.get(key);
+      const [current, lock] = await kv.getMany([
+        key,
+        fence === undefined ? key : lockKey(service, fence.lock),
+      ]);
       const version = (decode(current.value) as StoredDocument | null)
         ?.version ?? 0;
       if (version !== expected) return false;
+      if (fence !== undefined) {
+        const held = readLock(lock.value);
+        if (held?.holder !== fence.holder || held.fence !== fence.fence) {
+          return false;
+        }
+      }
       const result = await write(() =>
         kv.atomic()
-          .check({ key, versionstamp: current.versionstamp })
+          .check(
+            { key, versionstamp: current.versionstamp },
+            // The lock unchanged since it was read: no one took it over.
+            ...(fence === undefined
+              ? []
+              : [{ key: lock.key, versionstamp: lock.versionstamp }]),
+          )
           .set(key, encode({ version: expected + 1, value }))
           .commit()
       );
       return result.ok;
+    },
+    claimLock(service, name, claim) {
+      checkLockTtl(claim.ttlMs);
+      const key = lockKey(service, name);
+      const seen = `${JSON.stringify([service, name])}\n${claim.holder}`;
+      return optimistic<LockState>(async () => {
+        const entry = await kv.get(key);
+        const current = readLock(entry.value);
+        if (
+          current !== undefined && current.holder !== claim.holder &&
+          entry.versionstamp !== null
+        ) {
+          // Lapsed only once this process saw the very same record for its
+          // whole duration: the holder's renewals change the versionstamp.
+          const now = monotonic();
+          const last = observed.get(seen);
+          if (last?.versionstamp !== entry.versionstamp) {
+            observed.set(seen, {
+              versionstamp: entry.versionstamp,
+              since: now,
+            });
+            return { result: { held: false, ...current } };
+          }
+          if (now - last.since < current.ttlMs) {
+            return { result: { held: false, ...current } };
+          }
+        }
+        const fence = current?.holder === claim.holder
+          ? current.fence
+          : (lastFence(entry.value) ?? 0) + 1;
+        const next = { ...claim, fence };
+        return {
+          op: () =>
+            kv.atomic().check({ key, versionstamp: entry.versionstamp })
+              .set(key, encode(next)),
+          result: { held: true, ...next },
+        };
+      }).then((state) => {
+        if (state.held) observed.delete(seen);
+        return state;
+      });
+    },
+    releaseLock(service, name, holder, fence) {
+      const key = lockKey(service, name);
+      return optimistic(async () => {
+        const entry = await kv.get(key);
+        const current = readLock(entry.value);
+        if (current?.holder !== holder || current.fence !== fence) {
+          return { result: undefined };
+        }
+        // The fence stays in a released record, so the next holder's grows.
+        return {
+          op: () =>
+            kv.atomic().check({ key, versionstamp: entry.versionstamp })
+              .set(key, encode({ released: true, fence })),
+          result: undefined,
+        };
+      });
+    },
+    async readLock(service, name) {
+      const current = readLock((await kv.get(lockKey(service, name))).value);
+      return current === undefined ? undefined : { held: false, ...current };
     },
     async appendAudit(service, entry) {
       // The time first, so the list reads in order; a random tail keeps

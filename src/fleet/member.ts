@@ -22,7 +22,12 @@ import {
   type FleetSummary,
   type TokenStore,
 } from "./link.ts";
-import { digest, importSealKey, seal, sealKeyBytes, unseal } from "./seal.ts";
+import { digest, seal, sealKeyBytes, unseal } from "./seal.ts";
+import {
+  authenticateStore,
+  keyedSecretHash,
+  unverifiedValue,
+} from "./control.ts";
 import {
   credentialDocument,
   credentialFingerprint,
@@ -87,11 +92,15 @@ export interface FleetOptions {
    */
   readonly storeTimeoutMs?: number;
   /**
-   * An AES-256-GCM key (32 bytes, base64) to seal tokens with before they
-   * enter the store. Without it, whoever can read the store holds bearer
-   * tokens. Every instance of the fleet needs the same key.
+   * The keys to seal tokens with (AES-256-GCM) before they enter the store:
+   * base64 of 32 bytes (`openssl rand -base64 32`), optionally `id:` first;
+   * several comma-separated or as a list while changing keys (the first
+   * seals, every one opens). Without it, whoever can read the store holds
+   * bearer tokens. Every instance of the fleet needs the same keys.
+   *
+   * @default secretSealKeys (one keyring seals tokens and secrets)
    */
-  readonly sealKey?: string;
+  readonly sealKey?: string | readonly string[];
   /**
    * The seal keys of distributed secrets (`DUAL_SECRET_SEAL_KEY`: base64 of
    * 32 bytes, optionally `id:` first; several comma-separated or as a list).
@@ -189,20 +198,29 @@ export function createFleet(
   };
   // A malformed key is a configuration error, not a fleet that quietly
   // serves on its own: refuse it here, synchronously.
-  const keyTexts = [
-    ...(options.sealKey === undefined
+  const texts = (option: string, input?: string | readonly string[]) =>
+    input === undefined
       ? []
-      : [["fleet.sealKey", options.sealKey]]),
-    ...(options.secretSealKeys === undefined ? [] : (typeof options
-        .secretSealKeys === "string"
-      ? options.secretSealKeys.split(",")
-      : options.secretSealKeys).map((text) => [
-        "fleet.secretSealKeys",
-        text.slice(text.indexOf(":") + 1),
-      ])),
+      : (typeof input === "string" ? input.split(",") : input).map((
+        text,
+      ) => [option, text.slice(text.indexOf(":") + 1)]);
+  const keyTexts = [
+    ...texts("fleet.sealKey", options.sealKey),
+    ...texts("fleet.secretSealKeys", options.secretSealKeys),
   ];
+  if (
+    options.sealKey !== undefined &&
+    keyTexts.every(([option, text]) =>
+      option !== "fleet.sealKey" || text.trim() === ""
+    )
+  ) {
+    throw new ConfigError(
+      "fleet.sealKey",
+      "is empty; generate a key with `openssl rand -base64 32`",
+    );
+  }
   for (const [option, material] of keyTexts) {
-    if (material.trim() === "" && option !== "fleet.sealKey") continue;
+    if (material.trim() === "") continue;
     try {
       sealKeyBytes(material);
     } catch (error) {
@@ -220,9 +238,12 @@ export function createFleet(
 }
 
 type Resolved = Required<Omit<FleetOptions, "sealKey" | "secretSealKeys">> & {
-  sealKey?: string;
+  sealKey?: string | readonly string[];
   secretSealKeys?: string | readonly string[];
 };
+
+/** The roster: its lock (one keeper) and its document (a digest of the live instance ids). */
+const ROSTER = "fleet/roster";
 
 /** A distributed secret that failed its proof is tried again after this long. */
 const SECRET_RETRY_MS = 5_000;
@@ -231,8 +252,14 @@ interface Known {
   readonly credential: FleetCredential;
   /** Namespace: hash of token URL, scope and client id. */
   readonly ns: string;
-  /** Hash of the secret's generation. */
+  /** A keyed hash of the secret; "" without a seal key. */
   readonly secretHash: string;
+  /**
+   * When this instance replaced the credential's secret (0: configured at
+   * start). Without a key a rejection names no secret, so one published
+   * before the replacement is taken as the old secret's.
+   */
+  readonly learnedAt: number;
 }
 
 function hostName(): string | undefined {
@@ -245,7 +272,8 @@ function hostName(): string | undefined {
 }
 
 class Member implements FleetLink {
-  readonly #store: FleetStore;
+  /** The engine; wrapped by `authenticateStore` once a seal key is imported. */
+  #store: FleetStore;
   readonly #options: Resolved;
   readonly #context: FleetJoinContext;
   readonly #id: string;
@@ -259,8 +287,11 @@ class Member implements FleetLink {
   readonly #startedAt: number;
   #credentials: readonly FleetCredential[];
   #service = "";
-  #sealKey: CryptoKey | undefined;
+  /** The keys tokens are sealed with (the first) and opened with (any), if any. */
+  #sealKey: SealKeyring | undefined;
   #keyring: SealKeyring | undefined;
+  /** The keys of the control plane's MACs and of the keyed secret hash, if any. */
+  #control: SealKeyring | undefined;
   /**
    * Per label, the distributed secret in use (or found equal to the one in
    * use): its record's fingerprint, which the heartbeat reports, and
@@ -291,6 +322,12 @@ class Member implements FleetLink {
   #generation = 0;
   #pendingActive: { label: string; reason: ActiveRecord["reason"] } | undefined;
   #live: InstanceRecord[] = [];
+  /** The roster digest the current `#live` was listed for (undefined: never listed). */
+  #rosterSeen: string | undefined;
+  /** Whether the configured credentials were learnt (later ones replace them). */
+  #learnedOnce = false;
+  /** The fence of this instance's hold of the roster lock, while it keeps the roster. */
+  #rosterFence: number | undefined;
   #assigned: readonly number[] = [0];
   #healthy = true;
   #lastSyncAt: number | undefined;
@@ -327,13 +364,25 @@ class Member implements FleetLink {
 
   readonly tokens: TokenStore = {
     get: (key) => this.#grants.get(key),
-    set: (key, grant) => void this.#grants.set(key, grant),
+    set: (key, grant) => {
+      // A token this instance dropped (a 401) never comes back to it.
+      if (!this.#revoked.has(grant.accessToken)) this.#grants.set(key, grant);
+    },
     delete: (key) => {
       const grant = this.#grants.get(key);
       this.#grants.delete(key);
       if (grant !== undefined) this.#dropShared(key, grant);
     },
   };
+
+  /**
+   * Access tokens this instance dropped (a 401 said they are dead), until
+   * they expire: never served again, from the store or from a poll that
+   * read the store before the drop landed.
+   */
+  readonly #revoked = new Map<string, number>();
+  /** Per pool key, the removal of a dropped grant from the store, while it runs. */
+  readonly #drops = new Map<string, Promise<void>>();
 
   readonly active: ActiveStore = {
     get: () => this.#active,
@@ -343,11 +392,31 @@ class Member implements FleetLink {
   async #prepare(): Promise<void> {
     const { tokenUrl, scope } = this.#context;
     this.#service = await serviceNamespace(tokenUrl, scope);
-    if (this.#options.sealKey !== undefined) {
-      this.#sealKey = await importSealKey(this.#options.sealKey);
-    }
     if (this.#options.secretSealKeys !== undefined) {
       this.#keyring = await importSealKeyring(this.#options.secretSealKeys);
+    }
+    // One keyring: without a token key of their own, tokens are sealed
+    // with the secrets' keys.
+    this.#sealKey = this.#options.sealKey === undefined
+      ? this.#keyring
+      : await importSealKeyring(this.#options.sealKey);
+    // The control plane is authenticated with the fleet's seal keys (the
+    // secrets' keyring, else the tokens' key): a store writer without them
+    // cannot steer this instance.
+    const control = this.#keyring ?? this.#sealKey;
+    if (control !== undefined) {
+      this.#control = control;
+      this.#store = authenticateStore(
+        this.#store,
+        control,
+        (kind, where, why) =>
+          this.#warnOnce(
+            "FLEET_RECORD_FORGED",
+            `A ${kind} record in the fleet store (${where}) is ignored: ${why}. It was written without the fleet's seal key, or with another one. Check who writes to the store, and give every instance and operator the same seal key (DUAL_SECRET_SEAL_KEY, or sealKey).`,
+            undefined,
+            `FLEET_RECORD_FORGED:${kind}`,
+          ),
+      );
     }
     await this.#learn(this.#credentials);
     // Where the engine announces changes (Redis pub/sub), poll at once on
@@ -380,13 +449,29 @@ class Member implements FleetLink {
         scope ?? "",
         credential.clientId,
       );
-      const secretHash = await digest(
-        "secret-generation",
+      // Keyed, so the store's reader cannot test candidate secrets against
+      // it; without a key there is no hash: a rejection names the credential.
+      const secretHash = this.#control === undefined
+        ? ""
+        : await keyedSecretHash(
+          this.#control,
+          ns,
+          credential.clientSecret.reveal(),
+        );
+      const previous = this.#known.get(credential.label);
+      const learnedAt = previous !== undefined
+        ? previous.learnedAt
+        : this.#learnedOnce
+        ? this.#context.clock.now()
+        : 0;
+      this.#known.set(credential.label, {
+        credential,
         ns,
-        credential.clientSecret.reveal(),
-      );
-      this.#known.set(credential.label, { credential, ns, secretHash });
+        secretHash,
+        learnedAt,
+      });
     }
+    this.#learnedOnce = true;
   }
 
   #warnOnce(code: string, message: string, label?: string, key = code): void {
@@ -451,17 +536,31 @@ class Member implements FleetLink {
     return { credential: known.ns, slot };
   }
 
-  #aad(key: GrantKey): string {
-    return `grant/${key.credential}/${key.slot}`;
+  /** Binds a sealed token to its slot, client and times: a writer without the key cannot extend it. */
+  #aad(
+    key: GrantKey,
+    grant: Pick<StoredGrant, "clientId" | "expiresAt" | "refreshAt">,
+  ): string {
+    return JSON.stringify([
+      "grant/v2",
+      key.credential,
+      key.slot,
+      grant.clientId,
+      grant.expiresAt,
+      grant.refreshAt,
+    ]);
   }
 
   async #toStored(key: GrantKey, grant: CachedGrant): Promise<StoredGrant> {
-    const sealKey = this.#sealKey;
+    const ring = this.#sealKey;
     return {
-      token: sealKey === undefined
-        ? grant.accessToken
-        : await seal(sealKey, grant.accessToken, this.#aad(key)),
-      sealed: sealKey !== undefined,
+      token: ring === undefined ? grant.accessToken : await seal(
+        ring.current.key,
+        grant.accessToken,
+        this.#aad(key, grant),
+      ),
+      sealed: ring !== undefined,
+      ...(ring === undefined ? {} : { keyId: ring.current.id }),
       clientId: grant.clientId,
       expiresAt: grant.expiresAt,
       refreshAt: grant.refreshAt,
@@ -497,7 +596,7 @@ class Member implements FleetLink {
     }
     const accessToken = this.#sealKey === undefined
       ? stored.token
-      : await unseal(this.#sealKey, stored.token, this.#aad(key));
+      : await this.#unsealToken(key, stored, this.#sealKey);
     if (accessToken === undefined) {
       this.#warnOnce(
         "FLEET_SEAL_MISMATCH",
@@ -513,9 +612,30 @@ class Member implements FleetLink {
     };
   }
 
+  /** Opens a sealed token with the key its id names (any key, for a token without one). */
+  async #unsealToken(
+    key: GrantKey,
+    stored: StoredGrant,
+    ring: SealKeyring,
+  ): Promise<string | undefined> {
+    const keys = typeof stored.keyId === "string"
+      ? [ring.keys.get(stored.keyId)].filter((k) => k !== undefined)
+      : [...ring.keys.values()];
+    for (const { key: cryptoKey } of keys) {
+      const plain = await unseal(
+        cryptoKey,
+        stored.token,
+        this.#aad(key, stored),
+      );
+      if (plain !== undefined) return plain;
+    }
+    return undefined;
+  }
+
   #rejectionOf(known: Known, now: number): RejectionRecord | undefined {
     const record = this.#rejections.get(`${known.ns}/${known.secretHash}`);
-    return record !== undefined && now - record.at < REJECTION_HONOURED_MS
+    return record !== undefined && now - record.at < REJECTION_HONOURED_MS &&
+        (known.secretHash !== "" || record.at >= known.learnedAt)
       ? record
       : undefined;
   }
@@ -564,6 +684,10 @@ class Member implements FleetLink {
   ): Promise<CachedGrant> {
     const known = (await this.#prepared()) ? this.#known.get(label) : undefined;
     if (known === undefined || this.#closed) return await send();
+    // A replay after a 401 comes here: the dead grant leaves the store
+    // first, so neither this instance nor another gets it back (bounded by
+    // the store timeout; on a failure the tombstone still keeps it out here).
+    await this.#drops.get(poolKey(label, slot));
     const { clock } = this.#context;
     const started = clock.now();
     const published = this.#rejectionOf(known, started);
@@ -652,6 +776,7 @@ class Member implements FleetLink {
     const [record] = await this.#call(() => this.#store.readSlots([key]));
     const grant = await this.#fromStored(key, record.grant, known);
     const enough = grant !== undefined &&
+      !this.#revoked.has(grant.accessToken) &&
       (mode.background ? now < grant.refreshAt : now < grant.expiresAt);
     if (!enough) return undefined;
     this.#grants.set(poolKey(known.credential.label, key.slot), grant);
@@ -744,6 +869,7 @@ class Member implements FleetLink {
 
   #dropShared(key: string, grant: CachedGrant): void {
     // An invalidated token must not come back from the store.
+    this.#revoked.set(grant.accessToken, grant.expiresAt);
     const [label, index] = key.includes("#")
       ? [
         key.slice(0, key.lastIndexOf("#")),
@@ -759,10 +885,15 @@ class Member implements FleetLink {
       );
       const stored = await this.#fromStored(grantKey, record.grant, known);
       if (stored?.accessToken === grant.accessToken && record.grant) {
+        // Compare-and-delete: only this very grant, never a newer one
+        // another instance wrote meanwhile.
         const token = record.grant.token;
         await this.#call(() => this.#store.dropGrant(grantKey, token));
       }
-    })();
+    })().catch(() => undefined).finally(() => {
+      if (this.#drops.get(key) === task) this.#drops.delete(key);
+    });
+    this.#drops.set(key, task);
     this.#track(task);
   }
 
@@ -965,10 +1096,10 @@ class Member implements FleetLink {
     if (now >= this.#nextBeatAt) {
       await this.#call(() => this.#store.heartbeat(this.#heartbeat(now)));
       this.#nextBeatAt = now + this.#options.heartbeatMs / 3;
+      await this.#claimRoster();
     }
-    const instances = await this.#listInstances();
-    this.#live = instances.filter((record) => record.until > clock.now());
-    this.#assign();
+    if (this.#rosterFence !== undefined) await this.#keepRoster();
+    else await this.#followRoster();
     if (this.#pendingActive !== undefined) await this.#publishActive();
     const active = await this.#readActive();
     if (active === "invalid") {
@@ -988,6 +1119,9 @@ class Member implements FleetLink {
       await this.#publishActive();
     } else if (active.generation < this.#generation) {
       this.#generation = active.generation;
+    }
+    for (const [token, expiresAt] of this.#revoked) {
+      if (expiresAt <= now) this.#revoked.delete(token);
     }
     await this.#pickUpSecrets();
     const known = [...this.#known.values()];
@@ -1009,6 +1143,7 @@ class Member implements FleetLink {
       const mine = this.#grants.get(local);
       if (
         grant !== undefined && clock.now() < grant.expiresAt &&
+        !this.#revoked.has(grant.accessToken) &&
         (mine === undefined || mine.clientId !== grant.clientId ||
           grant.expiresAt > mine.expiresAt)
       ) {
@@ -1036,6 +1171,18 @@ class Member implements FleetLink {
       );
       if (document === undefined) continue;
       const record = document.value;
+      const refused = unverifiedValue(document);
+      if (isSealedCredentialRecord(refused)) {
+        // No valid MAC for this instance's keys (warned by the wrapper):
+        // reported as a straggler's reason, never opened.
+        this.#secretAttempts.set(label, {
+          fingerprint: await credentialFingerprint(refused),
+          at: clock.now(),
+          running: false,
+          reason: "seal key mismatch",
+        });
+        continue;
+      }
       if (!isSealedCredentialRecord(record) || record.label !== label) {
         this.#warnOnce(
           "FLEET_SECRET_INVALID",
@@ -1212,5 +1359,80 @@ class Member implements FleetLink {
     await this.#call(() => this.#store.removeInstance(this.#id)).catch(
       () => undefined,
     );
+    if (this.#rosterFence !== undefined) {
+      // Another instance keeps the roster from its next beat.
+      const fence = this.#rosterFence;
+      await this.#call(() =>
+        this.#store.releaseLock(this.#service, ROSTER, this.#id, fence)
+      ).catch(() => undefined);
+    }
+  }
+
+  /** Takes or renews the roster lock at each beat: one instance of the fleet keeps the roster. */
+  async #claimRoster(): Promise<void> {
+    const lock = await this.#call(() =>
+      this.#store.claimLock(this.#service, ROSTER, {
+        holder: this.#id,
+        ttlMs: Math.min(2 ** 31 - 1, Math.ceil(this.#options.heartbeatMs)),
+        note: "keeps the fleet's roster",
+      })
+    ).catch(() => undefined);
+    this.#rosterFence = lock?.held ? lock.fence : undefined;
+  }
+
+  /**
+   * The roster keeper lists the heartbeats at each poll (the one instance
+   * whose reads grow with the fleet) and records a digest of the live ids
+   * when it changed; the others list only when the digest changes.
+   */
+  async #keepRoster(): Promise<void> {
+    await this.#list();
+    const ids = this.#live.map((record) => record.instanceId);
+    ids.push(this.#id);
+    const unique = [...new Set(ids)].sort();
+    const roster = { count: unique.length, digest: await digest(...unique) };
+    if (roster.digest === this.#rosterSeen) return;
+    const document = await this.#call(() =>
+      this.#store.readDocument(this.#service, ROSTER)
+    );
+    if (
+      (document?.value as { digest?: unknown } | undefined)?.digest !==
+        roster.digest
+    ) {
+      const written = await this.#call(() =>
+        this.#store.writeDocument(
+          this.#service,
+          ROSTER,
+          document?.version ?? 0,
+          roster,
+        )
+      );
+      if (!written) return; // Tried again at the next poll.
+    }
+    this.#rosterSeen = roster.digest;
+  }
+
+  /**
+   * Lists the heartbeats only when the roster changed (or never listed):
+   * a poll reads one roster entry, not one per instance of the fleet.
+   */
+  async #followRoster(): Promise<void> {
+    const document = await this.#call(() =>
+      this.#store.readDocument(this.#service, ROSTER)
+    );
+    const value = (document?.value as { digest?: unknown } | undefined)
+      ?.digest;
+    const current = typeof value === "string" ? value : "";
+    if (current === this.#rosterSeen) return;
+    await this.#list();
+    this.#rosterSeen = current;
+  }
+
+  async #list(): Promise<void> {
+    const instances = await this.#listInstances();
+    this.#live = instances.filter((record) =>
+      record.until > this.#context.clock.now()
+    );
+    this.#assign();
   }
 }

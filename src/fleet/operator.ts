@@ -29,6 +29,7 @@ import {
 import {
   type ActiveRecord,
   type AuditEntry,
+  type Fence,
   type FleetStore,
   type InstanceRecord,
   isActiveRecord,
@@ -273,13 +274,20 @@ export class StoreLockedError extends DualSecretAuthError {
 
 /** A held store lock. */
 export interface StoreLock extends AsyncDisposable {
-  /** Extends the lock by its length again. */
+  /**
+   * Extends the lock by its length again.
+   *
+   * @throws {StoreLockedError} When another took it over meanwhile.
+   */
   renew(): Promise<void>;
+  /** The fence of this hold: writes that carry it are refused once another holds the lock. */
+  readonly fence?: Fence;
 }
 
 /**
- * Takes the fleet's rotation lock (a document with compare-and-set, its
- * expiry in the value, so a killed holder's lock lapses after `ttlMs`).
+ * Takes the fleet's rotation lock: a lock of the store (see
+ * `FleetStore.claimLock`), whose lapse the store judges, so a killed
+ * holder's lock lapses after `ttlMs` and no caller's clock decides it.
  *
  * @param target The store and who acts (`by` is the holder).
  * @param command What runs, for the message of whoever finds it held.
@@ -293,35 +301,32 @@ export async function acquireStoreLock(
   ttlMs: number,
 ): Promise<StoreLock> {
   const { store, service, by } = target;
-  const take = async (release: boolean) => {
-    for (let lap = 0; lap < 10; lap++) {
-      const current = await store.readDocument(service, LOCK);
-      const held = current?.value as StoreLockRecord | undefined;
-      if (
-        held !== undefined && held.holder !== by && held.until > target.now()
-      ) {
-        if (release) return;
-        throw new StoreLockedError(held);
-      }
-      if (release && held?.holder !== by) return;
-      const next: StoreLockRecord = {
-        holder: by,
-        command,
-        until: release ? 0 : target.now() + ttlMs,
-      };
-      if (
-        await store.writeDocument(service, LOCK, current?.version ?? 0, next)
-      ) {
-        return;
-      }
+  const take = async () => {
+    const state = await store.claimLock(service, LOCK, {
+      holder: by,
+      ttlMs,
+      note: command,
+    });
+    if (!state.held) {
+      throw new StoreLockedError({
+        holder: state.holder,
+        command: state.note,
+        // As this process reckons it: the store decides the real lapse.
+        until: target.now() + state.ttlMs,
+      });
     }
-    throw new Error("the fleet's rotation lock kept changing");
+    return state.fence;
   };
-  await take(false);
+  const fence = await take();
   return {
-    renew: () => take(false),
+    fence: { lock: LOCK, holder: by, fence },
+    async renew() {
+      if (await take() !== fence) {
+        throw new Error("the fleet's rotation lock was taken over meanwhile");
+      }
+    },
     async [Symbol.asyncDispose]() {
-      await take(true).catch(() => undefined);
+      await store.releaseLock(service, LOCK, by, fence).catch(() => undefined);
     },
   };
 }

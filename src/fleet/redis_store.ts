@@ -29,16 +29,18 @@ import {
 import type {
   ActiveRecord,
   AuditEntry,
+  Fence,
   FleetStore,
   GrantKey,
   InstanceRecord,
   Lease,
+  LockClaim,
   RejectionRecord,
   SlotRecord,
   StoredGrant,
   Unwatch,
 } from "./store.ts";
-import { isInstanceRecord } from "./store.ts";
+import { checkLockTtl, isInstanceRecord } from "./store.ts";
 
 /**
  * What the engine needs of a Redis client: node-redis (`npm:redis`,
@@ -264,9 +266,27 @@ return 0`,
   writeDocument: `
 local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0') or 0
 if version ~= tonumber(ARGV[1]) then return 0 end
+if KEYS[2] then
+  local lock = redis.call('HMGET', KEYS[2], 'holder', 'fence')
+  if lock[1] ~= ARGV[6] or lock[2] ~= ARGV[7] then return 0 end
+end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'value', ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1`,
+  claimLock: `
+local lock = redis.call('HMGET', KEYS[1], 'holder', 'fence', 'note', 'ttl')
+if lock[1] and lock[1] ~= ARGV[1] then
+  return {0, lock[1], lock[2], lock[3] or '', lock[4] or '0'}
+end
+local fence = lock[2]
+if not lock[1] then fence = tostring(redis.call('INCR', KEYS[2])) end
+redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'fence', fence, 'note', ARGV[3], 'ttl', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {1, ARGV[1], fence, ARGV[3], ARGV[2]}`,
+  releaseLock: `
+local lock = redis.call('HMGET', KEYS[1], 'holder', 'fence')
+if lock[1] == ARGV[1] and lock[2] == ARGV[2] then redis.call('DEL', KEYS[1]) end
+return 0`,
   appendAudit: `
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
@@ -328,6 +348,8 @@ function keysOf(prefix: string) {
     document: (service: string, name: string) =>
       `${tag}:document:${service}:${name}`,
     audit: (service: string) => `${tag}:audit:${service}`,
+    lock: (service: string, name: string) => `${tag}:lock:${service}:${name}`,
+    fence: (service: string, name: string) => `${tag}:fence:${service}:${name}`,
     channel: `${tag}:changes`,
   };
 }
@@ -557,14 +579,63 @@ export function createRedisFleetStore(
       name: string,
       expected: number,
       value: unknown,
+      fence?: Fence,
     ) {
-      return await script("writeDocument", [keys.document(service, name)], [
+      return await script("writeDocument", [
+        keys.document(service, name),
+        ...(fence === undefined ? [] : [keys.lock(service, fence.lock)]),
+      ], [
         String(expected),
         String(expected + 1),
         JSON.stringify(value),
         keys.channel,
         message.active(service),
+        ...(fence === undefined ? [] : [fence.holder, String(fence.fence)]),
       ]) === 1;
+    },
+    async claimLock(service: string, name: string, claim: LockClaim) {
+      checkLockTtl(claim.ttlMs);
+      // The server expires the lock (PEXPIRE): no caller's clock decides.
+      const [held, holder, fence, note, ttlMs] = await script("claimLock", [
+        keys.lock(service, name),
+        keys.fence(service, name),
+      ], [claim.holder, String(claim.ttlMs), claim.note]) as unknown[];
+      return {
+        held: held === 1,
+        holder: String(holder),
+        fence: Number(fence),
+        note: String(note),
+        ttlMs: Number(ttlMs),
+      };
+    },
+    async releaseLock(
+      service: string,
+      name: string,
+      holder: string,
+      fence: number,
+    ) {
+      await script("releaseLock", [keys.lock(service, name)], [
+        holder,
+        String(fence),
+      ]);
+    },
+    async readLock(service: string, name: string) {
+      const [holder, fence, note, ttlMs] = await send([
+        "HMGET",
+        keys.lock(service, name),
+        "holder",
+        "fence",
+        "note",
+        "ttl",
+      ]) as (string | null)[];
+      if (holder === null || fence === null) return undefined;
+      return {
+        held: false,
+        holder,
+        fence: Number(fence),
+        note: note ?? "",
+        ttlMs: Number(ttlMs ?? 0),
+      };
     },
     async appendAudit(service: string, entry: AuditEntry) {
       await script("appendAudit", [keys.audit(service)], [

@@ -34,7 +34,7 @@ import {
   StoreLockedError,
 } from "./operator.ts";
 import { ConfigError } from "../errors.ts";
-import { type InstanceRecord, isActiveRecord } from "./store.ts";
+import { type Fence, type InstanceRecord, isActiveRecord } from "./store.ts";
 
 /** The steps of a cycle, in order. */
 export type CycleStep = "rotate" | "propagate" | "promote" | "drain" | "done";
@@ -110,6 +110,14 @@ export interface ScheduleOptions {
    * @default leaseMs
    */
   readonly lockTtlMs?: number;
+  /**
+   * This scheduler's monotonic clock, in ms: a cycle is also due once this
+   * scheduler saw the finished state unchanged for `everyMs` on it, so a
+   * skewed wall clock delays a cycle by one period at most.
+   *
+   * @default performance.now
+   */
+  readonly monotonic?: () => number;
 }
 
 /** The steps that change credentials or the active label: they hold the store's rotation lock. */
@@ -128,44 +136,39 @@ export interface TickResult {
 const STATE = "schedule/state";
 const LEADER = "schedule/leader";
 
-interface LeaderRecord {
-  readonly holder: string;
-  readonly until: number;
-}
-
 /**
- * Takes or renews the leader lease (compare-and-set, expiry in the value).
+ * Takes or renews the leader lease: a lock of the store (see
+ * `FleetStore.claimLock`), so its lapse is judged by the store and never by
+ * a scheduler's clock; two schedulers whose clocks disagree by minutes still
+ * have one leader at a time.
  *
  * @param target The store; `by` names the candidate.
- * @param leaseMs The lease's length.
- * @returns Whether `target.by` leads now.
+ * @param leaseMs The lease's length, in ms (1 to 2^31 - 1).
+ * @returns The fence of this scheduler's hold (its writes of the schedule's
+ * state carry it, so a former leader's are refused), or undefined when
+ * another leads.
  */
 export async function takeLeadership(
   target: FleetTarget,
   leaseMs: number,
-): Promise<boolean> {
-  const current = await target.store.readDocument(target.service, LEADER);
-  const held = current?.value as LeaderRecord | undefined;
-  const now = target.now();
-  if (held !== undefined && held.holder !== target.by && held.until > now) {
-    return false;
-  }
-  const won = await target.store.writeDocument(
-    target.service,
-    LEADER,
-    current?.version ?? 0,
-    { holder: target.by, until: now + leaseMs } satisfies LeaderRecord,
-  );
-  if (won && held?.holder !== target.by) {
+): Promise<Fence | undefined> {
+  const before = await target.store.readLock(target.service, LEADER);
+  const state = await target.store.claimLock(target.service, LEADER, {
+    holder: target.by,
+    ttlMs: leaseMs,
+    note: "rotate --every",
+  });
+  if (!state.held) return undefined;
+  if (before?.holder !== target.by || before.fence !== state.fence) {
     await audit(target, {
       action: "schedule.leader",
       outcome: "ok",
-      detail: held === undefined
-        ? "took the lead"
-        : `took the lead over from ${held.holder} (lease lapsed)`,
+      detail: before === undefined || before.holder === target.by
+        ? `took the lead (fence ${state.fence})`
+        : `took the lead over from ${before.holder} (lease lapsed; fence ${state.fence})`,
     });
   }
-  return won;
+  return { lock: LEADER, holder: target.by, fence: state.fence };
 }
 
 /**
@@ -211,9 +214,11 @@ export async function scheduleTick(
     }
   }
   const advanced: CycleStep[] = [];
-  if (!(await takeLeadership(target, options.leaseMs))) {
-    return { leader: false, advanced };
-  }
+  const fence = await takeLeadership(target, options.leaseMs);
+  if (fence === undefined) return { leader: false, advanced };
+  // A step may outlast the lease (a rotation waits on the token endpoint):
+  // renew it meanwhile, so only a scheduler that stopped loses the lead.
+  await using _renewal = keepLeading(target, fence, options.leaseMs);
   for (let guard = 0; guard < 6; guard++) {
     const document = await target.store.readDocument(target.service, STATE);
     const state = (document?.value as ScheduleState | undefined) ?? {
@@ -241,19 +246,25 @@ export async function scheduleTick(
       }
     }
     await using _lock = lock;
-    const next = await advance(options, state);
+    const next = await advance(options, state, document?.version ?? 0);
     if (next === undefined) return { leader: true, state, advanced };
-    // Still the leader? A lapsed lease means another may have moved on.
-    if (!(await takeLeadership(target, options.leaseMs))) {
-      return { leader: false, state, advanced };
-    }
+    // Fenced: refused when another scheduler took the lead meanwhile (this
+    // one was paused past its lease), so a stale leader records nothing.
     const written = await target.store.writeDocument(
       target.service,
       STATE,
       document?.version ?? 0,
       next,
+      fence,
     );
-    if (!written) return { leader: true, state, advanced };
+    if (!written) {
+      const lock = await target.store.readLock(target.service, LEADER);
+      return {
+        leader: lock?.holder === target.by && lock.fence === fence.fence,
+        state,
+        advanced,
+      };
+    }
     advanced.push(state.step);
     await audit(target, {
       action: state.step === "done"
@@ -281,6 +292,29 @@ export async function scheduleTick(
   return { leader: true, advanced };
 }
 
+/** Renews the leader lease every third of its length until disposed. */
+function keepLeading(
+  target: FleetTarget,
+  fence: Fence,
+  leaseMs: number,
+): AsyncDisposable {
+  let renewing: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    // A lost lead is found by the fenced write after the step.
+    renewing = target.store.claimLock(target.service, fence.lock, {
+      holder: fence.holder,
+      ttlMs: leaseMs,
+      note: "rotate --every",
+    }).catch(() => undefined);
+  }, Math.max(1, Math.floor(leaseMs / 3)));
+  return {
+    async [Symbol.asyncDispose]() {
+      clearInterval(timer);
+      await renewing;
+    },
+  };
+}
+
 /** The store lock, renewed every third of `ttlMs` until disposed. */
 async function holdStoreLock(
   target: FleetTarget,
@@ -296,6 +330,7 @@ async function holdStoreLock(
   );
   return {
     renew: () => lock.renew(),
+    ...(lock.fence === undefined ? {} : { fence: lock.fence }),
     async [Symbol.asyncDispose]() {
       clearInterval(timer);
       await lock[Symbol.asyncDispose]();
@@ -307,6 +342,7 @@ async function holdStoreLock(
 async function advance(
   options: ScheduleOptions,
   state: ScheduleState,
+  version: number,
 ): Promise<ScheduleState | undefined> {
   const { target } = options;
   const now = target.now();
@@ -315,7 +351,8 @@ async function advance(
     case "done": {
       if (
         state.lastCompletedAt !== undefined &&
-        now < state.lastCompletedAt + options.everyMs
+        now < state.lastCompletedAt + options.everyMs &&
+        !idleFor(options, version)
       ) return undefined;
       const from = (await readTargetActive(target, await live()))?.label ??
         options.initialActive;
@@ -337,8 +374,19 @@ async function advance(
     case "rotate": {
       const credential = options.credentials.find((c) =>
         c.label === state.standby
-      )!;
+      );
+      if (credential === undefined) return undefined;
       const activeRecord = await target.store.readActive(target.service);
+      // Never the label the fleet serves, whatever the recorded state says
+      // (a forged or stale `schedule/state` must not regenerate it).
+      if (
+        isActiveRecord(activeRecord) && activeRecord.label === credential.label
+      ) {
+        options.onProgress?.(
+          `schedule: "${credential.label}" is the fleet's active credential (generation ${activeRecord.generation}); it is not regenerated. Promote the other label or repair schedule/state.`,
+        );
+        return undefined;
+      }
       const verdict = judgeFleetPresence({
         live: (await live()).length,
         ...(isActiveRecord(activeRecord) ? { activeRecord } : {}),
@@ -429,6 +477,27 @@ async function advance(
       };
     }
   }
+}
+
+/** Per service and scheduler: the state version last seen between cycles, and since when (monotonic). */
+const idleSince = new Map<string, { version: number; since: number }>();
+
+/**
+ * Whether this scheduler saw the same finished state for a whole period on
+ * its own monotonic clock: then the cycle is due even if the finishing
+ * leader's clock was ahead of this one's (its `lastCompletedAt` lies in
+ * this one's future), so clock skew delays a cycle by at most one period.
+ */
+function idleFor(options: ScheduleOptions, version: number): boolean {
+  const { target } = options;
+  const key = `${target.service}\n${target.by}`;
+  const now = (options.monotonic ?? (() => performance.now()))();
+  const seen = idleSince.get(key);
+  if (seen?.version !== version) {
+    idleSince.set(key, { version, since: now });
+    return false;
+  }
+  return now - seen.since >= options.everyMs;
 }
 
 function secretGenerationOf(

@@ -40,6 +40,8 @@ export interface StoredGrant {
   readonly token: string;
   /** Whether `token` is sealed with AES-256-GCM (`v1.` + base64url of iv and ciphertext). */
   readonly sealed: boolean;
+  /** The id of the seal key that sealed it (absent: unsealed, or sealed by an older version). */
+  readonly keyId?: string;
   /** The client id the token was issued to. */
   readonly clientId: string;
   /** When the token expires, in ms since the epoch. */
@@ -256,6 +258,65 @@ export interface AuditEntry {
   readonly detail?: string;
 }
 
+/**
+ * A named lock of the service (the scheduler's leader lease, the rotation
+ * lock) as the store sees it. Its lapse is judged by the store, never by a
+ * caller's clock: Redis expires the key on the server (`PX`); Deno KV and the
+ * memory store let a contender take over only after it has seen the same
+ * record unchanged for `ttlMs` on its own monotonic clock.
+ */
+export interface LockState {
+  /** Whether the claimant holds it now (false: someone else does). */
+  readonly held: boolean;
+  /** Its holder (the claimant, when `held`). */
+  readonly holder: string;
+  /**
+   * The fencing token: it grows with every new holder, so a write fenced
+   * with an older one (a stale holder's) is refused.
+   */
+  readonly fence: number;
+  /** The holder's secret-free note, such as the command it runs. */
+  readonly note: string;
+  /** How long the holder holds it without renewal, in ms. */
+  readonly ttlMs: number;
+}
+
+/** A claim of a {@linkcode LockState}: take it when free or lapsed, renew it when held. */
+export interface LockClaim {
+  /** The claimant. */
+  readonly holder: string;
+  /** How long the lock holds without renewal, in ms (1 to 2^31 - 1). */
+  readonly ttlMs: number;
+  /** A secret-free note for whoever finds it held, such as the command. */
+  readonly note: string;
+}
+
+/** Ties a write to a held lock: the store refuses it unless the lock still has this holder and fence. */
+export interface Fence {
+  /** The lock's name, such as `schedule/leader`. */
+  readonly lock: string;
+  /** The holder. */
+  readonly holder: string;
+  /** The fencing token of its hold ({@linkcode LockState.fence}). */
+  readonly fence: number;
+}
+
+/**
+ * Checks a lock's duration.
+ *
+ * @param ttlMs The duration.
+ * @returns It, unchanged.
+ * @throws {RangeError} When it is not an integer from 1 to 2^31 - 1 ms.
+ */
+export function checkLockTtl(ttlMs: number): number {
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > 2 ** 31 - 1) {
+    throw new RangeError(
+      `a lock lasts 1 to ${2 ** 31 - 1} ms, got ${ttlMs}`,
+    );
+  }
+  return ttlMs;
+}
+
 /** Stops a watch. */
 export type Unwatch = () => void;
 
@@ -394,6 +455,8 @@ export interface FleetStore {
    * @param name The record's name.
    * @param expected The version the caller read.
    * @param value The JSON value (under 60 KiB).
+   * @param fence When given, the write is refused (false) unless the lock
+   * it names still has that holder and fencing token.
    * @returns Whether it was written.
    */
   writeDocument(
@@ -401,7 +464,46 @@ export interface FleetStore {
     name: string,
     expected: number,
     value: unknown,
+    fence?: Fence,
   ): Promise<boolean>;
+  /**
+   * Claims a named lock of the service: takes it when it is free, released
+   * or lapsed as the store judges it (see {@linkcode LockState}), renews it
+   * when the claimant holds it. Atomic: at most one holder at a time.
+   *
+   * @param service The service namespace.
+   * @param name The lock's name, such as `schedule/leader`.
+   * @param claim Who claims it, for how long, and why.
+   * @returns The lock as it stands after the claim.
+   */
+  claimLock(
+    service: string,
+    name: string,
+    claim: LockClaim,
+  ): Promise<LockState>;
+  /**
+   * Releases a lock if `holder` still holds it with `fence` (the next holder
+   * gets a higher fence).
+   *
+   * @param service The service namespace.
+   * @param name The lock's name.
+   * @param holder The holder.
+   * @param fence Its fencing token.
+   */
+  releaseLock(
+    service: string,
+    name: string,
+    holder: string,
+    fence: number,
+  ): Promise<void>;
+  /**
+   * Reads a lock. Reads only (`held` is always false).
+   *
+   * @param service The service namespace.
+   * @param name The lock's name.
+   * @returns The lock, if someone holds it (it may have lapsed on Deno KV).
+   */
+  readLock(service: string, name: string): Promise<LockState | undefined>;
   /**
    * Appends one entry to the service's audit trail.
    *
@@ -437,11 +539,23 @@ export interface FleetStore {
 const clone = <T>(value: T): T => structuredClone(value);
 const slotId = (key: GrantKey) => `${key.credential}/${key.slot}`;
 
+/** Options of {@linkcode createMemoryFleetStore}. */
+export interface MemoryFleetStoreOptions {
+  /**
+   * The store's own monotonic clock, in ms: it judges when a lock lapses
+   * (the memory store is its own server).
+   *
+   * @default performance.now
+   */
+  readonly monotonic?: () => number;
+}
+
 /**
  * A {@linkcode FleetStore} in this process's memory: for tests and for
  * several auth instances in one process. Values are cloned in and out, as a
  * real engine would serialise them.
  *
+ * @param options The store's clock.
  * @returns A new empty store.
  *
  * @example
@@ -453,7 +567,16 @@ const slotId = (key: GrantKey) => `${key.credential}/${key.slot}`;
  * if (await store.tryLease(key, { holder: "b", until: 2 }, 1)) throw new Error();
  * ```
  */
-export function createMemoryFleetStore(): FleetStore {
+export function createMemoryFleetStore(
+  options: MemoryFleetStoreOptions = {},
+): FleetStore {
+  const monotonic = options.monotonic ?? (() => performance.now());
+  const locks = new Map<
+    string,
+    { holder: string; fence: number; note: string; ttlMs: number; at: number }
+  >();
+  /** The last fence of each lock, kept after a release so fences only grow. */
+  const fences = new Map<string, number>();
   const slots = new Map<string, { grant?: StoredGrant; lease?: Lease }>();
   const active = new Map<string, ActiveRecord>();
   const rejections = new Map<string, Map<string, RejectionRecord>>();
@@ -553,10 +676,52 @@ export function createMemoryFleetStore(): FleetStore {
     },
     readDocument: (service, name) =>
       Promise.resolve(clone(documents.get(`${service}/${name}`))),
-    writeDocument(service, name, expected, value) {
+    claimLock(service, name, claim) {
+      checkLockTtl(claim.ttlMs);
+      const id = `${service}/${name}`;
+      const now = monotonic();
+      const current = locks.get(id);
+      if (
+        current !== undefined && current.holder !== claim.holder &&
+        now - current.at < current.ttlMs
+      ) {
+        const { holder, fence, note, ttlMs } = current;
+        return Promise.resolve({ held: false, holder, fence, note, ttlMs });
+      }
+      const fence = current?.holder === claim.holder
+        ? current.fence
+        : (fences.get(id) ?? 0) + 1;
+      fences.set(id, fence);
+      locks.set(id, { ...claim, fence, at: now });
+      return Promise.resolve({ held: true, ...claim, fence });
+    },
+    releaseLock(service, name, holder, fence) {
+      const id = `${service}/${name}`;
+      const current = locks.get(id);
+      if (current?.holder === holder && current.fence === fence) {
+        locks.delete(id);
+      }
+      return Promise.resolve();
+    },
+    readLock(service, name) {
+      const current = locks.get(`${service}/${name}`);
+      if (current === undefined) return Promise.resolve(undefined);
+      const { holder, fence, note, ttlMs } = current;
+      return Promise.resolve({ held: false, holder, fence, note, ttlMs });
+    },
+    writeDocument(service, name, expected, value, fence) {
       const id = `${service}/${name}`;
       if ((documents.get(id)?.version ?? 0) !== expected) {
         return Promise.resolve(false);
+      }
+      if (fence !== undefined) {
+        const lock = locks.get(`${service}/${fence.lock}`);
+        if (
+          lock?.holder !== fence.holder || lock.fence !== fence.fence ||
+          monotonic() - lock.at >= lock.ttlMs
+        ) {
+          return Promise.resolve(false);
+        }
       }
       documents.set(id, { version: expected + 1, value: clone(value) });
       changed();

@@ -132,6 +132,31 @@ const watcher = setInterval(() => {
   }
 }, 5);
 
+/** One API call through `auth.fetch` (its 401 replay): failed unless 2xx. */
+async function oneAuthFetch(): Promise<void> {
+  try {
+    const response = await auth.fetch(`${config.apiUrl}/api/v2/tokens/me`);
+    await response.body?.cancel();
+    if (response.ok) {
+      ok++;
+      apiOk++;
+      firstOkAt ??= Date.now();
+    } else if (response.status === 429) {
+      api429++;
+    } else {
+      failed++;
+      errors.push(`auth.fetch ${response.status}`);
+    }
+  } catch (error) {
+    failed++;
+    errors.push(
+      error instanceof Error
+        ? `${error.name}: ${error.message}`
+        : String(error),
+    );
+  }
+}
+
 async function oneCall(api: boolean): Promise<void> {
   try {
     const token = await auth.getAccessToken();
@@ -159,10 +184,16 @@ async function oneCall(api: boolean): Promise<void> {
   }
 }
 
-async function run(intervalMs: number, api: boolean): Promise<void> {
+async function run(
+  intervalMs: number,
+  api: boolean,
+  viaAuth: boolean,
+): Promise<void> {
   const pending = new Set<Promise<void>>();
   while (!stopping) {
-    const call = oneCall(api).finally(() => pending.delete(call));
+    const call = (viaAuth ? oneAuthFetch() : oneCall(api)).finally(() =>
+      pending.delete(call)
+    );
     pending.add(call);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
@@ -189,7 +220,11 @@ for await (const chunk of Deno.stdin.readable) {
     const command = JSON.parse(buffer.slice(0, newline));
     buffer = buffer.slice(newline + 1);
     if (command.cmd === "traffic") {
-      traffic = run(command.intervalMs ?? 20, command.api ?? false);
+      traffic = run(
+        command.intervalMs ?? 20,
+        command.api ?? false,
+        command.viaAuth ?? false,
+      );
     } else if (command.cmd === "rotate") {
       try {
         await auth.rotate({ to: command.to });

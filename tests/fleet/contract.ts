@@ -380,4 +380,122 @@ export async function fleetStoreContract(
       assert.equal((await store.listAudit("other", 10)).length, 1);
     },
   );
+
+  await step(
+    "locks: one holder, renewed by it, a fence that grows with each new holder; fenced writes of a former holder are refused",
+    async (store) => {
+      const a = { holder: "a", ttlMs: 60_000, note: "rotate --kv" };
+      const first = await store.claimLock("svc", "rotation", a);
+      assert.deepEqual(first, { held: true, ...a, fence: 1 });
+      const refused = await store.claimLock("svc", "rotation", {
+        holder: "b",
+        ttlMs: 60_000,
+        note: "promote",
+      });
+      assert.equal(refused.held, false);
+      assert.equal(refused.holder, "a");
+      assert.equal(refused.note, "rotate --kv");
+      assert.equal(refused.fence, 1);
+      assert.equal((await store.claimLock("svc", "rotation", a)).fence, 1);
+      assert.equal((await store.readLock("svc", "rotation"))?.holder, "a");
+      assert.equal(
+        (await store.claimLock("other", "rotation", { ...a, holder: "c" }))
+          .held,
+        true,
+        "locks of other services are apart",
+      );
+      const fenceA = { lock: "rotation", holder: "a", fence: 1 };
+      assert.equal(
+        await store.writeDocument("svc", "doc", 0, { n: 1 }, fenceA),
+        true,
+      );
+      await store.releaseLock("svc", "rotation", "b", 1); // Not b's: no effect.
+      assert.equal((await store.readLock("svc", "rotation"))?.holder, "a");
+      await store.releaseLock("svc", "rotation", "a", 1);
+      assert.equal(await store.readLock("svc", "rotation"), undefined);
+      const b = await store.claimLock("svc", "rotation", {
+        holder: "b",
+        ttlMs: 60_000,
+        note: "promote",
+      });
+      assert.equal(b.held, true);
+      assert.equal(b.fence, 2);
+      assert.equal(
+        await store.writeDocument("svc", "doc", 1, { n: 2 }, fenceA),
+        false,
+        "a's fence is stale",
+      );
+      assert.equal(
+        await store.writeDocument("svc", "doc", 1, { n: 2 }, {
+          ...fenceA,
+          holder: "b",
+          fence: 2,
+        }),
+        true,
+      );
+      assert.deepEqual((await store.readDocument("svc", "doc"))?.value, {
+        n: 2,
+      });
+      await assert.rejects(
+        async () =>
+          await store.claimLock("svc", "x", {
+            holder: "a",
+            ttlMs: 2 ** 31,
+            note: "",
+          }),
+        RangeError,
+      );
+    },
+  );
+
+  await step(
+    "locks: concurrent claims, exactly one holder",
+    async (store) => {
+      const states = await Promise.all(
+        Array.from(
+          { length: 8 },
+          (_, i) =>
+            store.claimLock("svc", "schedule/leader", {
+              holder: `s${i}`,
+              ttlMs: 60_000,
+              note: "",
+            }),
+        ),
+      );
+      assert.equal(states.filter((s) => s.held).length, 1);
+      const holder = states.find((s) => s.held)!.holder;
+      assert.ok(states.every((s) => s.holder === holder && s.fence === 1));
+    },
+  );
+
+  await step(
+    "locks lapse as the store judges it: kept while renewed, taken over one duration after the last renewal",
+    async (store) => {
+      const ttlMs = 300;
+      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      const claim = (holder: string) =>
+        store.claimLock("svc", "schedule/leader", { holder, ttlMs, note: "" });
+      assert.equal((await claim("a")).held, true);
+      for (let i = 0; i < 4; i++) {
+        assert.equal((await claim("b")).held, false, `renewed, lap ${i}`);
+        await sleep(ttlMs / 3);
+        assert.equal((await claim("a")).held, true);
+      }
+      // a stops renewing: b sees the same record for a whole duration.
+      assert.equal((await claim("b")).held, false);
+      await sleep(ttlMs + 150);
+      const taken = await claim("b");
+      assert.equal(taken.held, true);
+      assert.equal(taken.fence, 2);
+      assert.equal((await claim("a")).held, false, "a lost it");
+      assert.equal(
+        await store.writeDocument("svc", "state", 0, {}, {
+          lock: "schedule/leader",
+          holder: "a",
+          fence: 1,
+        }),
+        false,
+      );
+    },
+  );
 }

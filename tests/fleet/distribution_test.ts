@@ -14,6 +14,7 @@ import {
   serviceNamespace,
 } from "../../src/fleet/distribution.ts";
 import { Secret } from "../../src/secret.ts";
+import { authenticateStore } from "../../src/fleet/control.ts";
 
 const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)));
 const OTHER_KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(9)));
@@ -65,10 +66,12 @@ function setUp(options: { instanceKey?: string } = {}) {
         { type: "warning" }
       >[],
     async publish(label: string, clientId: string, secret: string, key = KEY) {
+      const ring = await importSealKeyring(key);
       return await publishSealedCredential({
-        store,
+        // As the operator's tasks do: signed with the seal key.
+        store: authenticateStore(store, ring, () => undefined),
         service: await serviceNamespace(emulator.tokenUrl),
-        ring: await importSealKeyring(key),
+        ring,
         by: "ops@test",
         now: Date.now(),
       }, { label, clientId, secret: new Secret(secret) });
@@ -222,8 +225,14 @@ Deno.test("sealed secret distribution", async (t) => {
         publishedAt: Date.now(),
         publishedBy: "ops@test",
       };
+      // Written as the operator's tasks write: signed with the seal key.
+      const signed = authenticateStore(
+        env.store,
+        await importSealKeyring(KEY),
+        () => undefined,
+      );
       assert.ok(
-        await env.store.writeDocument(service, name, stored!.version, record),
+        await signed.writeDocument(service, name, stored!.version, record),
       );
       const secondFingerprint = await credentialFingerprint(record);
       assert.notEqual(secondFingerprint, firstFingerprint);
@@ -249,14 +258,16 @@ Deno.test("sealed secret distribution", async (t) => {
       const token = await env.auth.getAccessToken();
       const newBlue = env.emulator.regenerateSecret("blue-id");
       await env.publish("blue", "blue-id", newBlue);
+      // Signed with a key it does not hold: the record is foreign to it.
       await waitUntil(() =>
-        env.warnings().some((w) => w.code === "FLEET_SECRET_SEAL_MISMATCH")
+        env.warnings().some((w) =>
+          w.code === "FLEET_RECORD_FORGED" && /credential\/blue/.test(w.message)
+        )
       );
       const warning = env.warnings().find((w) =>
-        w.code === "FLEET_SECRET_SEAL_MISMATCH"
+        w.code === "FLEET_RECORD_FORGED"
       )!;
-      assert.equal(warning.label, "blue");
-      assert.match(warning.message, /keeps its current credentials/);
+      assert.match(warning.message, /not among this process's keys/);
       assert.match(warning.message, /DUAL_SECRET_SEAL_KEY/);
       assert.doesNotMatch(warning.message, new RegExp(newBlue));
       // Still served from what it has; the store's generation is not adopted.
@@ -271,8 +282,7 @@ Deno.test("sealed secret distribution", async (t) => {
       // Warned once per generation, not at every poll.
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(
-        env.warnings().filter((w) => w.code === "FLEET_SECRET_SEAL_MISMATCH")
-          .length,
+        env.warnings().filter((w) => w.code === "FLEET_RECORD_FORGED").length,
         1,
       );
     },

@@ -1,3 +1,4 @@
+import { openKvRetrying } from "../../kv.ts";
 import assert from "node:assert/strict";
 import {
   createKvFleetStore,
@@ -112,5 +113,27 @@ Deno.test("no atomic operation uses more than 10 checks; getMany at most 10 keys
     assert.ok(Math.max(...manySizes) <= 10);
   } finally {
     kv.close();
+  }
+});
+
+Deno.test({
+  name:
+    "openKvRetrying creates a new KV file readable by its owner only (0600); an existing file keeps its mode",
+  ignore: Deno.build.os === "windows",
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kv-mode-" });
+  try {
+    const path = `${dir}/fleet.db`;
+    const kv = await openKvRetrying(path);
+    await kv.set(["k"], 1);
+    kv.close();
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    const shared = `${dir}/shared.db`;
+    (await Deno.openKv(shared)).close();
+    await Deno.chmod(shared, 0o640);
+    (await openKvRetrying(shared)).close();
+    assert.equal((await Deno.stat(shared)).mode! & 0o777, 0o640);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -25,7 +25,8 @@ import {
 
 function target(now: { value: number }, by = "ops@a"): FleetTarget {
   return {
-    store: createMemoryFleetStore(),
+    // The store judges locks by its own clock: here the same one.
+    store: createMemoryFleetStore({ monotonic: () => now.value }),
     service: "svc",
     by,
     now: () => now.value,

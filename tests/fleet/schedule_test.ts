@@ -88,9 +88,7 @@ Deno.test({
         | ScheduleState
         | undefined;
     const leader = async () =>
-      ((await store.readDocument(service, "schedule/leader"))?.value as
-        | { holder: string }
-        | undefined)?.holder;
+      (await store.readLock(service, "schedule/leader"))?.holder;
     const schedulers = new Map<string, SpawnedTask>();
     const startScheduler = (id: string) =>
       schedulers.set(
