@@ -171,7 +171,10 @@ Deno.test("deno task incident --compromised blue --kill-tokens", async (t) => {
     async () => {
       const help = await ws.task("rotate", ["--compromised", "blue", "--help"]);
       assert.equal(help.code, 0);
-      assert.match(help.stdout, /Usage: deno task rotate --compromised/);
+      assert.match(
+        help.stdout,
+        /Usage: deno task incident --compromised[\s\S]*deno task rotate --compromised/,
+      );
       const before = emulator.getClientSecret("green-id");
       const run = await ws.task("rotate", ["--compromised=green", "--yes"]);
       assert.equal(run.code, 0, run.stdout + run.stderr);

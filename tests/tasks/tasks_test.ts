@@ -254,9 +254,12 @@ Deno.test("deno task rotate", async (t) => {
     async () => {
       await ws.writeEnv(config(emulator));
       const cases: [string[], RegExp][] = [
-        [["--bogus"], /Unknown option '--bogus'/],
+        [["--bogus"], /unknown option --bogus/],
         [["--to", "blue", "--yes"], /"blue" is the active credential/],
-        [["--to", "purple", "--yes"], /"purple" is not blue or green/],
+        [
+          ["--to", "purple", "--yes"],
+          /--to purple: not a label; use blue or green/,
+        ],
         [["--promote", "--print-secret", "--yes"], /cannot be combined/],
         [
           ["--env-file", "/etc/other.env", "--dry-run"],

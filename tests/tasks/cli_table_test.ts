@@ -1,0 +1,181 @@
+/**
+ * Help and flag behaviour of every command, from one table: `--help` exits 0
+ * and documents every option the command's parser accepts (read from the
+ * parser's own table, so an undocumented option fails here) and every exit
+ * code; an unknown option exits 2 with a "did you mean"; `--version` prints
+ * the version in deno.json.
+ */
+import assert from "node:assert/strict";
+import denoJson from "../../deno.json" with { type: "json" };
+import { runTask, type TaskMain, type TaskOptions } from "../../tasks/_cli.ts";
+import * as demo from "../../tasks/demo.ts";
+import * as emulator from "../../tasks/emulator.ts";
+import * as fleet from "../../tasks/fleet.ts";
+import * as incident from "../../tasks/incident.ts";
+import * as promote from "../../tasks/promote.ts";
+import * as promoteFleet from "../../tasks/promote_fleet.ts";
+import * as rotate from "../../tasks/rotate.ts";
+import * as rotateFleet from "../../tasks/rotate_fleet.ts";
+import * as setup from "../../tasks/setup.ts";
+import * as verify from "../../tasks/verify.ts";
+
+interface Row {
+  /** The command as typed after `deno task`. */
+  readonly command: string;
+  readonly main: TaskMain;
+  /** Every parser the command's `--help` speaks for (a variant's too). */
+  readonly options: readonly TaskOptions[];
+  /** The exit codes it can return. */
+  readonly exitCodes: readonly number[];
+  /** Arguments that select the variant, if any (such as `--kv x`). */
+  readonly prefix?: readonly string[];
+}
+
+const OPERATOR = [0, 1, 2, 3, 130];
+const FLEET = [...OPERATOR, 4, 5];
+
+const ROWS: readonly Row[] = [
+  {
+    command: "verify",
+    main: verify.main,
+    options: [verify.OPTIONS],
+    exitCodes: OPERATOR,
+  },
+  {
+    command: "rotate",
+    main: rotate.main,
+    options: [rotate.OPTIONS, rotateFleet.OPTIONS],
+    exitCodes: FLEET,
+  },
+  {
+    command: "rotate --kv",
+    main: rotate.main,
+    options: [rotateFleet.OPTIONS],
+    exitCodes: FLEET,
+    prefix: ["--kv", "fleet.db"],
+  },
+  {
+    command: "promote",
+    main: promote.main,
+    options: [promote.OPTIONS, promoteFleet.OPTIONS],
+    exitCodes: FLEET,
+  },
+  {
+    command: "promote --kv",
+    main: promote.main,
+    options: [promoteFleet.OPTIONS],
+    exitCodes: FLEET,
+    prefix: ["--kv", "fleet.db"],
+  },
+  {
+    command: "setup",
+    main: setup.main,
+    options: [setup.OPTIONS],
+    exitCodes: OPERATOR,
+  },
+  {
+    command: "incident",
+    main: incident.main,
+    options: [incident.OPTIONS],
+    exitCodes: FLEET,
+  },
+  {
+    command: "fleet",
+    main: fleet.main,
+    options: [fleet.OPTIONS],
+    exitCodes: [0, 1, 2],
+  },
+  {
+    command: "emulator",
+    main: emulator.main,
+    options: [emulator.OPTIONS],
+    exitCodes: [0, 2],
+  },
+  {
+    command: "demo",
+    main: demo.main,
+    options: [demo.OPTIONS],
+    exitCodes: [0, 1, 2],
+  },
+];
+
+/** Runs a command in-process, capturing what it prints. */
+async function run(
+  row: Row,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const { log, error } = console;
+  console.log = (...parts: unknown[]) => out.push(parts.join(" "));
+  console.error = (...parts: unknown[]) => err.push(parts.join(" "));
+  try {
+    const code = await runTask(row.command, row.main, [
+      ...(row.prefix ?? []),
+      ...args,
+    ]);
+    return { code, stdout: out.join("\n"), stderr: err.join("\n") };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+for (const row of ROWS) {
+  Deno.test(`${row.command} --help documents every option and exit code`, async () => {
+    const { code, stdout } = await run(row, ["--help"]);
+    assert.equal(code, 0);
+    const names = new Set(row.options.flatMap((table) => Object.keys(table)));
+    const missing = [...names].filter((name) =>
+      !new RegExp(`(^|[\\s,|\\[])--${name}\\b`, "m").test(stdout)
+    );
+    assert.deepEqual(missing, [], `${row.command} --help lacks these options`);
+    for (const table of row.options) {
+      for (const [name, option] of Object.entries(table)) {
+        if (option.short === undefined) continue;
+        assert.match(stdout, new RegExp(`-${option.short}, --${name}\\b`));
+      }
+    }
+    const listed = [...stdout.matchAll(/^\s{2}(\d+)\s{2,}/gm)].map((m) =>
+      Number(m[1])
+    );
+    const undocumented = row.exitCodes.filter((c) => !listed.includes(c));
+    assert.deepEqual(
+      undocumented,
+      [],
+      `${row.command} --help lacks these exit codes`,
+    );
+    assert.match(stdout, /^Exit codes:$/m);
+    assert.match(
+      stdout,
+      new RegExp(`^Usage: deno task ${row.command.split(" ")[0]}\\b`),
+    );
+  });
+
+  Deno.test(`${row.command}: an unknown option exits 2 with a did-you-mean`, async () => {
+    const [first] = Object.keys(row.options[0]).filter((name) =>
+      name.length >= 5
+    );
+    // A typo: the option's second letter dropped.
+    const typo = `--${first[0]}${first.slice(2)}`;
+    const { code, stdout, stderr } = await run(row, [typo]);
+    assert.equal(code, 2, stdout + stderr);
+    assert.match(stderr, new RegExp(`did you mean --${first}\\?`));
+    assert.match(stderr, new RegExp(`--${first.slice(0, 1)}${first.slice(2)}`));
+    const far = await run(row, ["--zzzzzzzzzz"]);
+    assert.equal(far.code, 2);
+    assert.match(far.stderr, /unknown option --zzzzzzzzzz/);
+    assert.doesNotMatch(far.stderr, /did you mean/);
+  });
+
+  Deno.test(`${row.command} --version prints the package version`, async () => {
+    for (const flag of ["--version", "-V"]) {
+      const { code, stdout } = await run(row, [flag]);
+      assert.equal(code, 0);
+      assert.match(
+        stdout,
+        new RegExp(`\\b${denoJson.version.replaceAll(".", "\\.")}$`),
+      );
+    }
+  });
+}
