@@ -334,7 +334,9 @@ function logPhase(
   } else if (event.status === "started") {
     log.debug("{phase} started", properties);
   } else {
-    log.info("{phase} {status}: {detail}", properties);
+    // The report's table prints each phase once at the end; live, only the
+    // waits (progress) are shown, unless --verbose.
+    log.debug("{phase} {status}: {detail}", properties);
   }
 }
 
