@@ -242,6 +242,9 @@ Deno.test("deno task incident --compromised blue --kill-tokens", async (t) => {
   await t.step("usage: a bad label is exit 2", async () => {
     const run = await ws.task("incident", ["--compromised", "red", "--yes"]);
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /--compromised red: not a label; use blue or green/);
+    assert.match(
+      run.stderr,
+      /--compromised red: not a label; use blue or green/,
+    );
   });
 });
