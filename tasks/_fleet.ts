@@ -403,15 +403,16 @@ export async function checkFleetPresence(
 }
 
 /**
- * The store options as a next step repeats them (a Redis URL is not
- * repeated: it may hold a password).
+ * The store options as a next step repeats them. A Redis URL is never
+ * repeated (it may hold a password): the step says `--redis env`, which reads
+ * REDIS_URL.
  *
  * @param args The parsed store options.
  * @returns Such as `--kv fleet.db --prefix svc`.
  */
 export function fleetStoreArgs(args: FleetStoreArgs): string {
   return [
-    args.kv === undefined ? "--redis <url>" : `--kv ${args.kv}`,
+    args.kv === undefined ? "--redis env" : `--kv ${args.kv}`,
     ...(args.prefix === "dual-secret-auth" ? [] : [`--prefix ${args.prefix}`]),
     ...(args.scope === undefined ? [] : [`--scope ${args.scope}`]),
   ].join(" ");

@@ -7,7 +7,16 @@
  */
 import assert from "node:assert/strict";
 import denoJson from "../../deno.json" with { type: "json" };
-import { runTask, type TaskMain, type TaskOptions } from "../../tasks/_cli.ts";
+import {
+  didYouMean,
+  editDistance,
+  labelOption,
+  redactUserinfo,
+  runTask,
+  type TaskMain,
+  type TaskOptions,
+  UsageError,
+} from "../../tasks/_cli.ts";
 import * as demo from "../../tasks/demo.ts";
 import * as emulator from "../../tasks/emulator.ts";
 import * as fleet from "../../tasks/fleet.ts";
@@ -179,3 +188,57 @@ for (const row of ROWS) {
     }
   });
 }
+
+Deno.test("did you mean: a typo or an unambiguous prefix, never a far guess", () => {
+  const options = {
+    force: { type: "boolean" },
+    "propagation-timeout": { type: "string" },
+    prefix: { type: "string" },
+    promote: { type: "boolean" },
+  } as const;
+  assert.equal(didYouMean("--frce", options), "--force");
+  assert.equal(didYouMean("--promot", options), "--promote");
+  assert.equal(didYouMean("--propagation", options), "--propagation-timeout");
+  assert.equal(didYouMean("--prefx=svc", options), "--prefix");
+  assert.equal(didYouMean("--zzzz", options), undefined);
+  assert.equal(didYouMean("--pr", options), undefined);
+  assert.equal(editDistance("kitten", "sitting"), 3);
+  assert.equal(editDistance("", "abc"), 3);
+});
+
+Deno.test("a failure never echoes a URL's password", async () => {
+  assert.equal(
+    redactUserinfo("could not reach redis://:s3cret@10.0.0.1:6379/0 (refused)"),
+    "could not reach redis://***@10.0.0.1:6379/0 (refused)",
+  );
+  assert.equal(
+    redactUserinfo("rediss://user:pw@host:6380 and https://a:b@x.example/"),
+    "rediss://***@host:6380 and https://***@x.example/",
+  );
+  assert.equal(redactUserinfo("redis://host:6379"), "redis://host:6379");
+  // Through runTask, as every entry point reports a failure.
+  const err: string[] = [];
+  const { error } = console;
+  console.error = (...parts: unknown[]) => err.push(parts.join(" "));
+  try {
+    const code = await runTask("fleet", () => {
+      throw new UsageError("--redis redis://:hunter2@127.0.0.1:1 is wrong");
+    }, []);
+    assert.equal(code, 2);
+  } finally {
+    console.error = error;
+  }
+  assert.doesNotMatch(err.join("\n"), /hunter2/);
+  assert.match(err.join("\n"), /redis:\/\/\*\*\*@127\.0\.0\.1:1/);
+});
+
+Deno.test("a label is refused in the operator's words", () => {
+  assert.throws(
+    () => labelOption("--to", "purple"),
+    (error: Error) =>
+      error instanceof UsageError &&
+      /^--to purple: not a label; use blue or green/.test(error.message),
+  );
+  assert.equal(labelOption("--to", " Green "), "green");
+  assert.equal(labelOption("--to", undefined), undefined);
+});
