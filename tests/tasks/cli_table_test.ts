@@ -26,6 +26,7 @@ import * as promoteFleet from "../../tasks/promote_fleet.ts";
 import * as rotate from "../../tasks/rotate.ts";
 import * as rotateFleet from "../../tasks/rotate_fleet.ts";
 import * as setup from "../../tasks/setup.ts";
+import * as status from "../../tasks/status.ts";
 import * as verify from "../../tasks/verify.ts";
 
 interface Row {
@@ -92,6 +93,12 @@ const ROWS: readonly Row[] = [
     command: "fleet",
     main: fleet.main,
     options: [fleet.OPTIONS],
+    exitCodes: [0, 1, 2],
+  },
+  {
+    command: "status",
+    main: status.main,
+    options: [status.OPTIONS],
     exitCodes: [0, 1, 2],
   },
   {
