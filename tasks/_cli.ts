@@ -882,3 +882,24 @@ export function labelOption(
     `${flag} ${text}: not a label; use blue or green. Nothing was changed.`,
   );
 }
+
+/**
+ * The Redis URL named by `--redis`: `env` reads `REDIS_URL` (so a password
+ * never appears on a command line), refused when it is unset rather than
+ * falling back to a default Redis.
+ *
+ * @param text The option's value.
+ * @returns The URL.
+ * @throws {UsageError} When `--redis env` finds `REDIS_URL` unset or blank.
+ */
+export function redisUrlOption(text: string): string {
+  const url = text === "env" ? Deno.env.get("REDIS_URL") : text;
+  if (url === undefined || url.trim() === "") {
+    throw new UsageError(
+      text === "env"
+        ? "--redis env: REDIS_URL is not set; export it (export REDIS_URL=redis://host:port) and run the command again; nothing was read or changed"
+        : "--redis needs a URL, or env to read REDIS_URL",
+    );
+  }
+  return url;
+}

@@ -26,6 +26,7 @@ import {
   type Cell,
   networkProblem,
   OperatorError,
+  redisUrlOption,
   table,
   UsageError,
   useColour,
@@ -119,14 +120,7 @@ export async function openFleetStore(options: {
     const { createRedisFleetStore } = await import(
       "../src/fleet/redis_store.ts"
     );
-    const url = options.redis === "env"
-      ? Deno.env.get("REDIS_URL")
-      : options.redis;
-    if (url === undefined || url.trim() === "") {
-      throw new UsageError(
-        "--redis env: REDIS_URL is not set; export it or pass --redis redis://host:port",
-      );
-    }
+    const url = redisUrlOption(options.redis);
     const store = createRedisFleetStore({
       url,
       prefix: options.prefix,

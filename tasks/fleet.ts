@@ -25,6 +25,7 @@ import {
 import {
   COMMON_OPTIONS,
   parseTaskArgs,
+  redisUrlOption,
   runTask,
   table,
   type TaskOptions,
@@ -307,7 +308,7 @@ async function serve(values: {
       "../src/fleet/fleet_status_redis.ts"
     );
     const redis = await connectRedis({
-      url: values.redis === "env" ? Deno.env.get("REDIS_URL") : values.redis,
+      url: redisUrlOption(values.redis),
     });
     // The page names the Redis by its prefix only: the URL may hold a password.
     source = redisStatusSource(
@@ -402,7 +403,7 @@ async function kvAudit(path: string, prefix: string, limit: number) {
 async function redisAudit(url: string, prefix: string, limit: number) {
   const { connectRedis, listRedisAudit } = await import("../redis.ts");
   const redis = await connectRedis({
-    url: url === "env" ? Deno.env.get("REDIS_URL") : url,
+    url: redisUrlOption(url),
   });
   try {
     return await listRedisAudit(redis.client, prefix, limit);
@@ -424,7 +425,7 @@ async function redisEntries(url: string, prefix: string, now: number) {
   // Loaded only for --redis, so --kv does not load the Redis client.
   const { connectRedis, listRedisInstances } = await import("../redis.ts");
   const redis = await connectRedis({
-    url: url === "env" ? Deno.env.get("REDIS_URL") : url,
+    url: redisUrlOption(url),
   });
   try {
     return await listRedisInstances(redis.client, prefix, now);

@@ -23,6 +23,7 @@ import {
   EXIT_CODES_HELP,
   parseTaskArgs,
   readRotationVariables,
+  redisUrlOption,
   runTask,
   table,
   type TaskOptions,
@@ -330,14 +331,7 @@ export async function main(
       close = () => kv.close();
       storeArgs = `--kv ${values.kv}${prefixArg}`;
     } else {
-      const url = values.redis === "env"
-        ? Deno.env.get("REDIS_URL")
-        : values.redis;
-      if (url === undefined || url.trim() === "") {
-        throw new UsageError(
-          "--redis env: REDIS_URL is not set; export it or pass --redis redis://host:port",
-        );
-      }
+      const url = redisUrlOption(values.redis!);
       const { connectRedis } = await import("../redis.ts");
       const { redisStatusSource } = await import(
         "../src/fleet/fleet_status_redis.ts"

@@ -249,3 +249,30 @@ Deno.test("a label is refused in the operator's words", () => {
   assert.equal(labelOption("--to", " Green "), "green");
   assert.equal(labelOption("--to", undefined), undefined);
 });
+
+Deno.test("--redis env refuses an unset REDIS_URL in every command that takes a store", async () => {
+  const saved = Deno.env.get("REDIS_URL");
+  Deno.env.delete("REDIS_URL");
+  try {
+    for (
+      const [row, args] of [
+        [fleet, ["--redis", "env"]],
+        [status, ["--redis", "env"]],
+      ] as const
+    ) {
+      const err: string[] = [];
+      const { error } = console;
+      console.error = (...parts: unknown[]) => err.push(parts.join(" "));
+      let code: number;
+      try {
+        code = await runTask("store", row.main, [...args]);
+      } finally {
+        console.error = error;
+      }
+      assert.equal(code, 2, err.join("\n"));
+      assert.match(err.join("\n"), /--redis env: REDIS_URL is not set/);
+    }
+  } finally {
+    if (saved !== undefined) Deno.env.set("REDIS_URL", saved);
+  }
+});
