@@ -89,6 +89,7 @@ export const OPTIONS = {
   "env-file": { type: "string", default: ".env" },
   "propagation-timeout": { type: "string" },
   fresh: { type: "boolean", default: false },
+  "dry-run": { type: "boolean", default: false },
   yes: { type: "boolean", default: false },
   json: { type: "boolean", default: false },
   every: { type: "string" },
@@ -135,6 +136,8 @@ Options:
   --env-file <path>          the env file with client ids, the admin client and the region (default .env)
   --propagation-timeout <s>  how long to keep proving the new secret (default 60)
   --fresh                    ignore an unfinished journal and start over
+  --dry-run                  read the store, plan, check the revoke gate (exit 4 when shut)
+                             and the journal; change nothing (no lock, no audit entry)
   --yes                      do not ask for confirmation (required without a terminal)
   --json                     print the outcome as JSON
   -h, --help                 show this help
@@ -271,6 +274,17 @@ export async function main(args: readonly string[]): Promise<number> {
   const standbyCredential = credentials.find((c) => c.label === standby);
   if (standbyCredential === undefined) {
     throw new UsageError(`"${standby}" is not blue or green`);
+  }
+
+  if (values["dry-run"]) {
+    return await dryRun(target, {
+      active,
+      standby,
+      clientId: standbyCredential.clientId,
+      tokenLifetimeMs,
+      json: values.json,
+      storeArgs,
+    });
   }
 
   if (!values.yes) {
@@ -632,4 +646,75 @@ function scheduleSettings(values: {
     drainBoundMs: period("--drain-bound", values["drain-bound"], 30_000, true),
     ...(cycles === undefined ? {} : { cycles }),
   };
+}
+
+/**
+ * `rotate --kv … --dry-run`: what a rotation would do, read from the store.
+ * Reads only: no lock, no audit entry, no journal write.
+ */
+async function dryRun(
+  target: FleetTarget,
+  plan: {
+    active: string;
+    standby: string;
+    clientId: string;
+    tokenLifetimeMs: number;
+    json: boolean;
+    storeArgs: string;
+  },
+): Promise<number> {
+  const gate = await checkRevokeGate(
+    target,
+    { label: plan.standby, clientId: plan.clientId },
+    plan.tokenLifetimeMs,
+  );
+  const unfinished = await createStoreJournal(target).read();
+  const open = unfinished !== undefined && unfinished.completedAt === undefined
+    ? unfinished
+    : undefined;
+  const exitCode = gate.open ? 0 : EXIT_GATE_SHUT;
+  if (plan.json) {
+    console.log(JSON.stringify(
+      {
+        ok: gate.open,
+        dryRun: true,
+        exitCode,
+        active: plan.active,
+        standby: plan.standby,
+        clientId: plan.clientId,
+        gate: {
+          open: gate.open,
+          instances: gate.instances,
+          blockers: gate.blockers,
+        },
+        ...(open === undefined
+          ? {}
+          : { unfinished: { standby: open.standby, phase: open.phase } }),
+      },
+      null,
+      2,
+    ));
+    return exitCode;
+  }
+  console.log(
+    `Plan: regenerate "${plan.standby}" (${plan.clientId}) while "${plan.active}" serves the fleet; seal it into the store.`,
+  );
+  if (open !== undefined) {
+    console.log(
+      `Unfinished rotation of "${open.standby}" (last phase: ${open.phase}): the same command without --dry-run resumes it.`,
+    );
+  }
+  if (gate.open) {
+    console.log(
+      `Revoke gate: open (${gate.instances} live instance(s), none uses "${plan.standby}").`,
+    );
+  } else {
+    console.log(
+      `Revoke gate: shut: ${gate.blockers.length} of ${gate.instances} live instances still use "${plan.standby}":\n${
+        instanceTable(gate.blockers, target.now()).join("\n")
+      }\nNext: promote the other label (deno task promote ${plan.storeArgs}) and wait for the instances to drain.`,
+    );
+  }
+  console.log("Dry run: nothing was changed.");
+  return exitCode;
 }
