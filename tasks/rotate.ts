@@ -104,7 +104,7 @@ Options:
   --fresh                    ignore an unfinished, stale or foreign journal and start over
   --print-secret             print the new secret once instead of writing the env file
   --compromised <label> [--kill-tokens]
-                             incident mode: see deno task rotate --compromised --help
+                             incident mode, the same as deno task incident (see its --help)
 
 A fleet's rotation through its store (the journal and the lock in the store;
 refuses an unseen fleet, a missing KV file; details: rotate --kv x --help):
