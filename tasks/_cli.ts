@@ -20,6 +20,8 @@ import {
   RateLimitedError,
   TokenEndpointUnavailableError,
 } from "../src/errors.ts";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import denoJson from "../deno.json" with { type: "json" };
 import { readEnvValues } from "../src/rotation/env_file.ts";
 import {
   clientSecretEnvVar,
@@ -679,7 +681,11 @@ export async function runTask(
   try {
     return await main(args);
   } catch (error) {
-    const failure = describeFailure(error, task, permissionHint);
+    const described = describeFailure(error, task, permissionHint);
+    const failure = {
+      ...described,
+      message: redactUserinfo(described.message),
+    };
     printFailure(failure, args.includes("--json"));
     return failure.exitCode;
   }
@@ -688,4 +694,212 @@ export async function runTask(
 function isParseArgsError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   return typeof code === "string" && code.startsWith("ERR_PARSE_ARGS");
+}
+
+/** A parser option, as `node:util` `parseArgs` takes it. */
+export interface TaskOption {
+  /** Whether the option takes a value. */
+  readonly type: "boolean" | "string";
+  /** A one-letter alias, such as `h`. @default undefined */
+  readonly short?: string;
+  /** Whether the option may repeat. @default false */
+  readonly multiple?: boolean;
+  /** Its value when not given. @default undefined */
+  readonly default?: string | boolean;
+}
+
+/** A task's option table: option name (without `--`) to its parser settings. */
+export type TaskOptions = Readonly<Record<string, TaskOption>>;
+
+/**
+ * The options every task accepts: `--help` and `--version`. Spread into each
+ * task's own table so one parser knows them all.
+ */
+export const COMMON_OPTIONS = {
+  help: { type: "boolean", short: "h", default: false },
+  version: { type: "boolean", short: "V", default: false },
+} as const satisfies TaskOptions;
+
+/** The package version, from deno.json. */
+export const VERSION: string = denoJson.version;
+
+/**
+ * The edit distance (Levenshtein) between two words, for "did you mean".
+ *
+ * @param a One word.
+ * @param b The other.
+ * @returns The number of single-character edits between them.
+ */
+export function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+/**
+ * The known option closest to an unknown one, when it is close enough to be
+ * a typo (at most a third of its length, and at most 3 edits).
+ *
+ * @param typed The unknown option as typed, such as `--frce` or `--frce=1`.
+ * @param options The task's option table.
+ * @returns Such as `--force`, or undefined.
+ */
+export function didYouMean(
+  typed: string,
+  options: TaskOptions,
+): string | undefined {
+  const word = typed.replace(/^-+/, "").replace(/=.*$/, "");
+  let best: { name: string; distance: number } | undefined;
+  for (const name of Object.keys(options)) {
+    const distance = editDistance(word, name);
+    if (best === undefined || distance < best.distance) {
+      best = { name, distance };
+    }
+  }
+  if (best === undefined) return undefined;
+  const bound = Math.min(3, Math.max(1, Math.floor(word.length / 3)));
+  // A prefix of a long option (`--prop` for `--propagation-timeout`) is a
+  // typo too, though far by edits.
+  const prefix = word.length >= 3 &&
+      Object.keys(options).filter((name) => name.startsWith(word)).length === 1
+    ? Object.keys(options).find((name) => name.startsWith(word))
+    : undefined;
+  if (best.distance <= bound) return `--${best.name}`;
+  return prefix === undefined ? undefined : `--${prefix}`;
+}
+
+/** What {@linkcode parseTaskArgs} returns: the values, unless it already answered. */
+export type ParsedTaskArgs = Record<string, string | boolean | undefined>;
+
+/**
+ * The one parser of every task: `--help` and `--version` answered at once
+ * (even beside other mistakes), an unknown option refused with a "did you
+ * mean", positionals refused, every other option parsed by `parseArgs`
+ * against the task's own table (the table `--help` is tested against).
+ *
+ * @param command The command as the operator types it, such as `deno task rotate`.
+ * @param options The task's option table (with {@linkcode COMMON_OPTIONS}).
+ * @param help The task's `--help` text.
+ * @param args The arguments.
+ * @returns The values, or undefined when `--help` or `--version` was answered
+ *   (the task then exits 0).
+ * @throws {UsageError} On an unknown option, a missing value or a positional.
+ */
+export function parseTaskArgs<const O extends TaskOptions>(
+  command: string,
+  options: O,
+  help: string,
+  args: readonly string[],
+):
+  | {
+    [K in keyof O]: O[K]["type"] extends "boolean"
+      ? O[K]["default"] extends boolean ? boolean : boolean | undefined
+      : O[K]["default"] extends string ? string
+      : string | undefined;
+  }
+  | undefined {
+  const until = args.indexOf("--");
+  const flags = until === -1 ? args : args.slice(0, until);
+  if (flags.includes("--help") || flags.includes("-h")) {
+    console.log(help);
+    return undefined;
+  }
+  if (flags.includes("--version") || flags.includes("-V")) {
+    console.log(`${command} ${VERSION}`);
+    return undefined;
+  }
+  for (const arg of flags) {
+    if (!arg.startsWith("--")) continue;
+    const name = arg.slice(2).replace(/=.*$/, "");
+    if (Object.hasOwn(options, name)) continue;
+    const guess = didYouMean(arg, options);
+    throw new UsageError(
+      `unknown option --${name}${
+        guess ? `; did you mean ${guess}?` : ""
+      } Run ${command} --help for the options.`,
+    );
+  }
+  try {
+    const { values } = parseArgs({
+      args: [...args],
+      options: options as ParseArgsOptionsConfig,
+      strict: true,
+      allowPositionals: false,
+    });
+    // deno-lint-ignore no-explicit-any
+    return values as any;
+  } catch (error) {
+    if (!isParseArgsError(error)) throw error;
+    throw new UsageError(
+      `${
+        (error as Error).message.replace(/\s*To specify a positional.*$/s, "")
+      }. Run ${command} --help for the options.`,
+    );
+  }
+}
+
+/**
+ * Hides the password (the userinfo) of every URL in a message, such as a
+ * `--redis redis://:password@host` echoed back by a library's error.
+ *
+ * @param text The message.
+ * @returns The same message with `scheme://***@host`.
+ */
+export function redactUserinfo(text: string): string {
+  return text.replace(
+    /\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi,
+    "$1***@",
+  );
+}
+
+/**
+ * A label given on the command line (`--to`, `--from`, `--compromised`),
+ * refused in the operator's words when it is not blue or green.
+ *
+ * @param flag The flag, such as `--to`.
+ * @param text Its value, if given.
+ * @returns `blue`, `green`, or undefined when not given.
+ * @throws {UsageError} Such as `--to purple: not a label; use blue or green`.
+ */
+export function labelOption(
+  flag: string,
+  text: string | undefined,
+): "blue" | "green" | undefined {
+  if (text === undefined) return undefined;
+  const label = text.trim().toLowerCase();
+  if (label === "blue" || label === "green") return label;
+  throw new UsageError(
+    `${flag} ${text}: not a label; use blue or green. Nothing was changed.`,
+  );
+}
+
+/**
+ * The Redis URL named by `--redis`: `env` reads `REDIS_URL` (so a password
+ * never appears on a command line), refused when it is unset rather than
+ * falling back to a default Redis.
+ *
+ * @param text The option's value.
+ * @returns The URL.
+ * @throws {UsageError} When `--redis env` finds `REDIS_URL` unset or blank.
+ */
+export function redisUrlOption(text: string): string {
+  const url = text === "env" ? Deno.env.get("REDIS_URL") : text;
+  if (url === undefined || url.trim() === "") {
+    throw new UsageError(
+      text === "env"
+        ? "--redis env: REDIS_URL is not set; export it (export REDIS_URL=redis://host:port) and run the command again; nothing was read or changed"
+        : "--redis needs a URL, or env to read REDIS_URL",
+    );
+  }
+  return url;
 }

@@ -27,6 +27,7 @@ import {
   type Cell,
   networkProblem,
   OperatorError,
+  redisUrlOption,
   table,
   UsageError,
   useColour,
@@ -93,28 +94,6 @@ export async function requireExistingKvPath(path: string): Promise<void> {
 }
 
 /**
- * The Redis URL that `--redis` names: the value itself, or `REDIS_URL` for
- * `env`. Every command resolves it here, so none falls back to the client's
- * default (127.0.0.1:6379, which may be another fleet's Redis) when
- * `REDIS_URL` is unset.
- *
- * @param value The `--redis` value.
- * @returns The URL.
- * @throws {UsageError} When it is empty, or `env` and `REDIS_URL` is unset or empty.
- */
-export function redisUrlOf(value: string): string {
-  const url = value === "env" ? Deno.env.get("REDIS_URL") : value;
-  if (url === undefined || url.trim() === "") {
-    throw new UsageError(
-      value === "env"
-        ? "--redis env: REDIS_URL is not set; export it or pass --redis redis://host:port; nothing was read or changed"
-        : "--redis needs a URL such as redis://host:port (or env for REDIS_URL)",
-    );
-  }
-  return url;
-}
-
-/**
  * Opens the fleet store named on the command line: a Deno KV database
  * (`--kv`) or a Redis (`--redis`, loaded only then).
  *
@@ -161,7 +140,7 @@ export async function openFleetStore(options: {
     const { createRedisFleetStore } = await import(
       "../src/fleet/redis_store.ts"
     );
-    const url = redisUrlOf(options.redis);
+    const url = redisUrlOption(options.redis);
     const store = createRedisFleetStore({
       url,
       prefix: options.prefix,
@@ -438,15 +417,16 @@ export async function checkFleetPresence(
 }
 
 /**
- * The store options as a next step repeats them (a Redis URL is not
- * repeated: it may hold a password).
+ * The store options as a next step repeats them. A Redis URL is never
+ * repeated (it may hold a password): the step says `--redis env`, which reads
+ * REDIS_URL.
  *
  * @param args The parsed store options.
  * @returns Such as `--kv fleet.db --prefix svc`.
  */
 export function fleetStoreArgs(args: FleetStoreArgs): string {
   return [
-    args.kv === undefined ? "--redis <url>" : `--kv ${args.kv}`,
+    args.kv === undefined ? "--redis env" : `--kv ${args.kv}`,
     ...(args.prefix === "dual-secret-auth" ? [] : [`--prefix ${args.prefix}`]),
     ...(args.scope === undefined ? [] : [`--scope ${args.scope}`]),
   ].join(" ");

@@ -24,6 +24,9 @@ export function onInterrupt(): Interrupt {
   const listeners: [Deno.Signal, () => void][] = [];
   for (const name of ["SIGINT", "SIGTERM"] as const) {
     const listener = () => {
+      // Ctrl-C under `deno task` arrives twice (the terminal signals the
+      // process group, and deno task forwards it): say it once.
+      if (controller.signal.aborted) return;
       console.error(
         `Received ${name}: stopping once what is in progress is safely stored.`,
       );

@@ -1,5 +1,6 @@
 /**
- * `genesys-rotate`: the verify, rotate and promote tasks as one program, for
+ * `genesys-rotate`: every operator command (verify, rotate, promote, setup,
+ * incident, fleet, status) as one program, for
  * `deno compile` (`deno task compile`) and for `deno run -P=operator tasks/cli.ts`.
  * The compiled binary has its permissions fixed at build time, so it needs
  * neither Deno nor deno.json where it runs.
@@ -7,9 +8,20 @@
  * @module
  */
 import denoJson from "../deno.json" with { type: "json" };
+import { main as fleet } from "./fleet.ts";
+import { main as incident } from "./incident.ts";
 import { main as promote } from "./promote.ts";
 import { main as rotate } from "./rotate.ts";
-import { EXIT_CODES_HELP, EXIT_USAGE, runTask, type TaskMain } from "./_cli.ts";
+import { main as setup } from "./setup.ts";
+import { main as status } from "./status.ts";
+import {
+  didYouMean,
+  EXIT_CODES_HELP,
+  EXIT_USAGE,
+  runTask,
+  type TaskMain,
+} from "./_cli.ts";
+import { FLEET_EXIT_CODES_HELP } from "./_fleet.ts";
 import { main as verify } from "./verify.ts";
 
 /** The program's name, as built by `deno task compile`. */
@@ -22,18 +34,36 @@ const SUBCOMMANDS: Readonly<Record<string, TaskMain>> = {
   verify,
   rotate,
   promote,
+  setup,
+  incident,
+  fleet,
+  status,
 };
+
+/** The subcommands that read an env file (fleet reads only its store). */
+const READS_ENV_FILE = new Set([
+  "verify",
+  "rotate",
+  "promote",
+  "setup",
+  "incident",
+  "status",
+]);
 
 const USAGE = `Usage: ${PROGRAM} <command> [options]
 
 Zero-downtime rotation of Genesys Cloud OAuth client secrets (blue/green).
 
 Commands:
-  verify   check that every configured credential gets a token and can call the API
-  rotate   regenerate the standby credential's secret, store it, prove it
-  promote  switch GENESYS_ACTIVE to a credential that is proven to work
+  verify    check that every configured credential gets a token and can call the API
+  rotate    regenerate the standby credential's secret, store it, prove it
+  promote   switch GENESYS_ACTIVE to a credential that is proven to work
+  setup     create the twin of an existing OAuth client and store it
+  incident  respond to a leaked secret: take it out of service, regenerate it
+  fleet     list a fleet's live instances (--kv <path> or --redis env)
+  status    the active label, each secret's age, an unfinished rotation, the schedule
 
-All read the GENESYS_* variables from ./${DEFAULT_ENV_FILE} (or --env-file <path>);
+All but fleet read the GENESYS_* variables from ./${DEFAULT_ENV_FILE} (or --env-file <path>);
 a variable set in the shell environment wins, with a notice. Run
 "${PROGRAM} <command> --help" for the options of a command.
 
@@ -42,6 +72,7 @@ Options:
   -V, --version  show the version
 
 ${EXIT_CODES_HELP}
+${FLEET_EXIT_CODES_HELP}
 `;
 
 /**
@@ -51,7 +82,7 @@ ${EXIT_CODES_HELP}
 const PERMISSION_HINT =
   `${PROGRAM} runs with permissions fixed when it was built (deno task compile; ` +
   `the set "operator" in deno.json): only files in the directory it runs in, ` +
-  `the GENESYS_* variables and NO_COLOR, ` +
+  `the GENESYS_* variables, NO_COLOR, DUAL_SECRET_SEAL_KEY and REDIS_URL, ` +
   `and the hosts of the Genesys Cloud region domains plus 127.0.0.1 and localhost. ` +
   `Run it in the directory that holds .env, or rebuild it with the extra --allow-* flag.`;
 
@@ -74,10 +105,18 @@ export async function runCli(args: readonly string[]): Promise<number> {
     return 0;
   }
   if (command === undefined || !Object.hasOwn(SUBCOMMANDS, command)) {
+    const guess = command === undefined ? undefined : didYouMean(
+      command,
+      Object.fromEntries(
+        Object.keys(SUBCOMMANDS).map((name) => [name, { type: "boolean" }]),
+      ),
+    )?.replace(/^--/, "");
     console.error(
       command === undefined
         ? "Missing command."
-        : `Unknown command "${command}".`,
+        : `Unknown command "${command}"${
+          guess ? `; did you mean ${guess}?` : "."
+        }`,
     );
     console.error(USAGE);
     return EXIT_USAGE;
@@ -87,7 +126,9 @@ export async function runCli(args: readonly string[]): Promise<number> {
   return await runTask(
     command,
     SUBCOMMANDS[command],
-    ["--env-file", DEFAULT_ENV_FILE, ...rest],
+    READS_ENV_FILE.has(command)
+      ? ["--env-file", DEFAULT_ENV_FILE, ...rest]
+      : rest,
     PERMISSION_HINT,
   );
 }

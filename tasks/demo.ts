@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { type AuthEvent, createDualSecretAuth } from "../mod.ts";
 import { startGenesysEmulator } from "../testing.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
@@ -19,7 +18,17 @@ import {
 } from "../src/rotation/staged_rotation.ts";
 import { createCallbackSink } from "../src/rotation/sinks.ts";
 import type { CredentialInput } from "../src/config.ts";
-import { paint, setUpLogging, table, useColour } from "./_cli.ts";
+import {
+  COMMON_OPTIONS,
+  paint,
+  parseTaskArgs,
+  runTask,
+  setUpLogging,
+  table,
+  type TaskOptions,
+  UsageError,
+  useColour,
+} from "./_cli.ts";
 
 /** How the demo runs. */
 export interface DemoOptions {
@@ -372,30 +381,52 @@ async function waitFor(condition: () => boolean, timeoutMs: number) {
   while (!condition() && Date.now() < deadline) await sleep(10);
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      workers: { type: "string", default: "32" },
-      "step-ms": { type: "string", default: "1500" },
-      verbose: { type: "boolean", short: "v", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
-  if (values.help) {
-    console.log(
-      "Usage: deno task demo [--workers N] [--step-ms MS] [--verbose]\n\n" +
-        "Runs application traffic against a local Genesys Cloud emulator while\n" +
-        "rotating secrets; exits 0 only if no request failed. --verbose logs\n" +
-        "every library event to stderr.",
-    );
-    Deno.exit(0);
-  }
+/** The options the demo parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
+export const OPTIONS = {
+  ...COMMON_OPTIONS,
+  workers: { type: "string", default: "32" },
+  "step-ms": { type: "string", default: "1500" },
+  verbose: { type: "boolean", short: "v", default: false },
+} as const satisfies TaskOptions;
+
+const HELP = `Usage: deno task demo [options]
+
+Runs application traffic against a local Genesys Cloud emulator while
+rotating secrets and failing over; no set-up, no secrets. Touches nothing
+outside the process (only 127.0.0.1).
+
+Options:
+  --workers <n>    concurrent application workers (default 32)
+  --step-ms <ms>   pause between the demo's phases (default 1500)
+  -v, --verbose    log every library event to stderr
+  -h, --help       show this help
+  -V, --version    show the version
+
+Exit codes:
+  0    no request failed across every rotation and the failover
+  1    some requests failed (the summary says how many)
+  2    bad option
+`;
+
+/**
+ * Runs the demo. Errors are thrown: wrap it in {@linkcode runTask}.
+ *
+ * @param args The command-line arguments (default `Deno.args`).
+ * @returns The exit code: 0 when no request failed.
+ */
+export async function main(
+  args: readonly string[] = Deno.args,
+): Promise<number> {
+  const values = parseTaskArgs("deno task demo", OPTIONS, HELP, args);
+  if (values === undefined) return 0;
   const workers = Number(values.workers);
   const stepMs = Number(values["step-ms"]);
   if (!(Number.isInteger(workers) && workers > 0 && stepMs >= 0)) {
-    console.error("--workers takes a whole number > 0, --step-ms a number ≥ 0");
-    Deno.exit(2);
+    throw new UsageError(
+      `--workers ${values.workers} --step-ms ${
+        values["step-ms"]
+      }: --workers takes a whole number > 0, --step-ms a number ≥ 0`,
+    );
   }
   const logger = await setUpLogging(
     "demo",
@@ -420,5 +451,9 @@ if (import.meta.main) {
       ? "\nZero requests failed across every rotation and the failover."
       : `\n${result.failed} requests failed.`,
   );
-  Deno.exit(result.failed === 0 ? 0 : 1);
+  return result.failed === 0 ? 0 : 1;
+}
+
+if (import.meta.main) {
+  Deno.exit(await runTask("demo", main, Deno.args));
 }

@@ -15,7 +15,28 @@ import {
   REHEARSAL_PROVIDERS,
   startProviderRehearsal,
 } from "../src/testing/providers/rehearsal.ts";
-import { EXIT_USAGE, OperatorError, runTask, UsageError } from "./_cli.ts";
+import {
+  COMMON_OPTIONS,
+  EXIT_USAGE,
+  OperatorError,
+  parseTaskArgs,
+  runTask,
+  type TaskOptions,
+  UsageError,
+} from "./_cli.ts";
+
+/** The options the emulator parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
+export const OPTIONS = {
+  ...COMMON_OPTIONS,
+  port: { type: "string", default: "8080" },
+  "env-file": { type: "string", default: ".env" },
+  "no-env-file": { type: "boolean", default: false },
+  "blue-only": { type: "boolean", default: false },
+  "token-lifetime": { type: "string", default: "86400" },
+  "token-rate-limit": { type: "string", default: "300" },
+  "api-rate-limit": { type: "string", default: "300" },
+  provider: { type: "string", default: "genesys" },
+} as const satisfies TaskOptions;
 
 const HELP = `Usage: deno task emulator [options]
 
@@ -45,6 +66,7 @@ Options:
   --api-rate-limit <n>     API requests one token may make a minute (default 300, Genesys's
                            token.rate.per.minute; 0 for no limit)
   -h, --help               show this help
+  -V, --version            show the version
 
 Exit codes:
   0    stopped with Ctrl-C or SIGTERM
@@ -60,26 +82,8 @@ Exit codes:
 export async function main(
   args: readonly string[] = Deno.args,
 ): Promise<number> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      port: { type: "string", default: "8080" },
-      "env-file": { type: "string", default: ".env" },
-      "no-env-file": { type: "boolean", default: false },
-      "blue-only": { type: "boolean", default: false },
-      "token-lifetime": { type: "string", default: "86400" },
-      "token-rate-limit": { type: "string", default: "300" },
-      "api-rate-limit": { type: "string", default: "300" },
-      help: { type: "boolean", short: "h", default: false },
-      provider: { type: "string", default: "genesys" },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = parseTaskArgs("deno task emulator", OPTIONS, HELP, args);
+  if (values === undefined) return 0;
   if (values.provider !== "genesys") return await provider(args);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {

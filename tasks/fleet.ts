@@ -15,7 +15,6 @@ import {
 import { serveFleetStatus } from "../src/fleet/status_page.ts";
 import { type AlertBounds, createAlertNotifier } from "../src/fleet/alerts.ts";
 import { parsePeriod } from "../src/fleet/schedule.ts";
-import { parseArgs } from "node:util";
 import {
   type AuditEntry,
   type KvKey,
@@ -23,10 +22,41 @@ import {
   listKvInstances,
   openKvRetrying,
 } from "../kv.ts";
-import { parseSeconds, runTask, table, UsageError, useColour } from "./_cli.ts";
-import { redisUrlOf, requireExistingKvPath } from "./_fleet.ts";
+import {
+  COMMON_OPTIONS,
+  parseSeconds,
+  parseTaskArgs,
+  redisUrlOption,
+  runTask,
+  table,
+  type TaskOptions,
+  UsageError,
+  useColour,
+} from "./_cli.ts";
+import { requireExistingKvPath } from "./_fleet.ts";
 
-const HELP = `Usage: deno task fleet --kv <path> | --redis <url> [options]
+/** The options the fleet parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
+export const OPTIONS = {
+  ...COMMON_OPTIONS,
+  kv: { type: "string" },
+  redis: { type: "string" },
+  prefix: { type: "string", default: "dual-secret-auth" },
+  json: { type: "boolean", default: false },
+  history: { type: "boolean", default: false },
+  limit: { type: "string", default: "50" },
+  serve: { type: "boolean", default: false },
+  port: { type: "string", default: "8787" },
+  host: { type: "string", default: "127.0.0.1" },
+  token: { type: "string" },
+  refresh: { type: "string", default: "2" },
+  "alert-webhook": { type: "string" },
+  "alert-step": { type: "string", default: "30m" },
+  "alert-stragglers": { type: "string", default: "10m" },
+  "alert-gate": { type: "string", default: "1h" },
+  "max-age": { type: "string" },
+} as const satisfies TaskOptions;
+
+const HELP = `Usage: deno task fleet --kv <path> | --redis <url|env> [options]
 
 Lists the live instances of the fleets in a Deno KV database (fleet mode,
 createKvFleet) or a Redis (createRedisFleet) from their heartbeats: instance,
@@ -36,8 +66,8 @@ seal key mismatch, no seal key, proof failed), version.
 
 Options:
   --kv <path>        the KV database: a file path (it must exist) or a KV Connect URL
-  --redis <url>      the Redis: redis://[user:password@]host:port, rediss:// for TLS
-                     (or set REDIS_URL and pass --redis env)
+  --redis <url|env>  the Redis; env reads REDIS_URL, which keeps a password off
+                     the command line (else redis://host:port, rediss:// for TLS)
   --prefix <a/b>     the key prefix, KV parts separated by "/" (Redis: the
                      start of the fleets' prefixes); default dual-secret-auth
   --history          show the audit trail instead: every rotation step
@@ -74,6 +104,12 @@ Options:
   --alert-gate <period>       default 1h
   --max-age <period>          default: no age alert
   -h, --help         show this help
+  -V, --version      show the version
+
+Exit codes:
+  0    listed (or, with --serve, stopped with Ctrl-C or SIGTERM)
+  1    the store could not be read (the message says why)
+  2    bad option, or the store does not exist; nothing was read
 `;
 
 /**
@@ -83,33 +119,8 @@ Options:
  * @returns The exit code.
  */
 export async function main(args: readonly string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      kv: { type: "string" },
-      redis: { type: "string" },
-      prefix: { type: "string", default: "dual-secret-auth" },
-      json: { type: "boolean", default: false },
-      history: { type: "boolean", default: false },
-      limit: { type: "string", default: "50" },
-      help: { type: "boolean", short: "h", default: false },
-      serve: { type: "boolean", default: false },
-      port: { type: "string", default: "8787" },
-      host: { type: "string", default: "127.0.0.1" },
-      token: { type: "string" },
-      refresh: { type: "string", default: "2" },
-      "alert-webhook": { type: "string" },
-      "alert-step": { type: "string", default: "30m" },
-      "alert-stragglers": { type: "string", default: "10m" },
-      "alert-gate": { type: "string", default: "1h" },
-      "max-age": { type: "string" },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = parseTaskArgs("deno task fleet", OPTIONS, HELP, args);
+  if (values === undefined) return 0;
   if ((values.kv === undefined) === (values.redis === undefined)) {
     throw new UsageError(
       "pass the KV database with --kv <path> or the Redis with --redis <url>; see --help",
@@ -117,7 +128,8 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   // Reads never write: a mistyped path must not become a new, empty database.
   if (values.kv !== undefined) await requireExistingKvPath(values.kv);
-  if (values.redis !== undefined) values.redis = redisUrlOf(values.redis);
+  // `--redis env` without REDIS_URL stops here, before any store is read.
+  if (values.redis !== undefined) redisUrlOption(values.redis);
   if (values.history) {
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) {
@@ -301,7 +313,7 @@ async function serve(values: {
       "../src/fleet/fleet_status_redis.ts"
     );
     const redis = await connectRedis({
-      url: values.redis,
+      url: redisUrlOption(values.redis),
     });
     // The page names the Redis by its prefix only: the URL may hold a password.
     source = redisStatusSource(
@@ -396,7 +408,7 @@ async function kvAudit(path: string, prefix: string, limit: number) {
 async function redisAudit(url: string, prefix: string, limit: number) {
   const { connectRedis, listRedisAudit } = await import("../redis.ts");
   const redis = await connectRedis({
-    url,
+    url: redisUrlOption(url),
   });
   try {
     return await listRedisAudit(redis.client, prefix, limit);
@@ -418,7 +430,7 @@ async function redisEntries(url: string, prefix: string, now: number) {
   // Loaded only for --redis, so --kv does not load the Redis client.
   const { connectRedis, listRedisInstances } = await import("../redis.ts");
   const redis = await connectRedis({
-    url,
+    url: redisUrlOption(url),
   });
   try {
     return await listRedisInstances(redis.client, prefix, now);

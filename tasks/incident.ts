@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import type { CredentialInput } from "../src/config.ts";
 import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
 import { AbortedError } from "../src/errors.ts";
@@ -51,13 +50,17 @@ import {
 import type { Secret } from "../src/secret.ts";
 import {
   type Cell,
+  COMMON_OPTIONS,
   envFileOption,
+  EXIT_CODES_HELP,
   EXIT_FAILED,
   EXIT_INTERRUPTED,
   EXIT_LOCKED,
   failpointHook,
+  labelOption,
   paint,
   parseSeconds,
+  parseTaskArgs,
   printFailure,
   readRotationVariables,
   readRotationVariablesNoting,
@@ -65,10 +68,16 @@ import {
   setUpLogging,
   table,
   taskLogLevel,
+  type TaskOptions,
   UsageError,
   useColour,
 } from "./_cli.ts";
-import { instanceTable, openOperatorFleet, sealKeysFromEnv } from "./_fleet.ts";
+import {
+  FLEET_EXIT_CODES_HELP,
+  instanceTable,
+  openOperatorFleet,
+  sealKeysFromEnv,
+} from "./_fleet.ts";
 import { checkWritable } from "../src/rotation/preflight.ts";
 import {
   lockUnchanged,
@@ -79,9 +88,27 @@ import {
 /** The longest `--reload-wait`, in ms. */
 const MAX_RELOAD_WAIT_MS = 300_000;
 
-const HELP = `Usage: deno task rotate --compromised <blue|green> [options]
-       deno task incident --compromised <blue|green> [options]
+/** The options the incident parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
+export const OPTIONS = {
+  ...COMMON_OPTIONS,
+  compromised: { type: "string" },
+  "kill-tokens": { type: "boolean", default: false },
+  yes: { type: "boolean", default: false },
+  "env-file": { type: "string", default: ".env" },
+  "reload-wait": { type: "string" },
+  kv: { type: "string" },
+  redis: { type: "string" },
+  prefix: { type: "string", default: "dual-secret-auth" },
+  scope: { type: "string" },
+  timeout: { type: "string" },
+  force: { type: "boolean", default: false },
+  json: { type: "boolean", default: false },
+  verbose: { type: "boolean", default: false },
+} as const satisfies TaskOptions;
+
+const HELP = `Usage: deno task incident --compromised <blue|green> [options]
        deno task incident --compromised <blue|green> --kv <path> | --redis <url|env> [options]
+       (deno task rotate --compromised <blue|green> runs the same)
 
 Incident mode: the secret of <label> has leaked. No instance is ever left
 without a working credential:
@@ -110,7 +137,8 @@ Options:
                          at most 300)
   --kv <path>            a fleet's Deno KV database: the new secrets are sealed
                          into it (DUAL_SECRET_SEAL_KEY) and the heartbeats prove them
-  --redis <url|env>      or a fleet's Redis (env: REDIS_URL)
+  --redis <url|env>      or a fleet's Redis; env reads REDIS_URL, which keeps a
+                         password off the command line
   --prefix <a/b>         the fleet's key prefix (default dual-secret-auth)
   --scope <scope>        the scope the service requests, if any (part of its namespace)
   --timeout <s>          fleet: how long to wait for the heartbeats at each
@@ -120,10 +148,10 @@ Options:
   --json                 print the report as JSON
   --verbose              log debug details to stderr
   -h, --help             show this help
+  -V, --version          show the version
 
-Exit codes: 0 done, 1 failed (the message says what state is left), 2 bad input,
-3 another rotate, promote, setup or incident holds the lock (the env file's, or
-the fleet store's), 130 interrupted.
+${EXIT_CODES_HELP}
+${FLEET_EXIT_CODES_HELP}
 `;
 
 /**
@@ -136,32 +164,9 @@ the fleet store's), 130 interrupted.
 export async function main(
   args: readonly string[] = Deno.args,
 ): Promise<number> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      compromised: { type: "string" },
-      "kill-tokens": { type: "boolean", default: false },
-      yes: { type: "boolean", default: false },
-      "env-file": { type: "string", default: ".env" },
-      "reload-wait": { type: "string" },
-      kv: { type: "string" },
-      redis: { type: "string" },
-      prefix: { type: "string", default: "dual-secret-auth" },
-      scope: { type: "string" },
-      timeout: { type: "string" },
-      force: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      verbose: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const label = values.compromised?.trim().toLowerCase();
+  const values = parseTaskArgs("deno task incident", OPTIONS, HELP, args);
+  if (values === undefined) return 0;
+  const label = labelOption("--compromised", values.compromised);
   if (label !== "blue" && label !== "green") {
     throw new UsageError(
       values.compromised === undefined

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import {
   ACTIVE_ENV_VAR,
   readRotationEnv,
@@ -20,6 +19,7 @@ import {
 } from "../src/rotation/promotion.ts";
 import { setEnvFileValue } from "../src/rotation/sinks.ts";
 import {
+  COMMON_OPTIONS,
   describeFailure,
   envFileOption,
   EXIT_CODES_HELP,
@@ -27,14 +27,18 @@ import {
   EXIT_INTERRUPTED,
   explain,
   failpointHook,
+  labelOption,
+  parseTaskArgs,
   printFailure,
   readRotationVariablesNoting,
   reportingRateLimits,
   runTask,
   setUpLogging,
   taskLogLevel,
+  type TaskOptions,
   UsageError,
 } from "./_cli.ts";
+import { FLEET_EXIT_CODES_HELP } from "./_fleet.ts";
 import {
   lockUnchanged,
   noticePreviousHolder,
@@ -42,6 +46,17 @@ import {
   refuseWrittenOverrides,
 } from "./_signals.ts";
 import { main as promoteFleet } from "./promote_fleet.ts";
+
+/** The options the promote parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
+export const OPTIONS = {
+  ...COMMON_OPTIONS,
+  to: { type: "string" },
+  "env-file": { type: "string", default: ".env" },
+  "dry-run": { type: "boolean", default: false },
+  yes: { type: "boolean", default: false },
+  json: { type: "boolean", default: false },
+  verbose: { type: "boolean", default: false },
+} as const satisfies TaskOptions;
 
 const HELP = `Usage: deno task promote [options]
        genesys-rotate promote [options]
@@ -59,13 +74,23 @@ Options:
   --dry-run          prove the target and check the file; change nothing
   --yes              do not ask for confirmation (required without a terminal)
   --json             print the outcome (success or failure) as JSON
-  --kv <path> | --redis <url>
-                     a fleet's promotion through its store: see
-                     deno task promote --kv x --help
+
+A fleet's promotion through its store (details: promote --kv x --help):
+  --kv <path>        the fleet's Deno KV database (it must exist)
+  --redis <url|env>  or the fleet's Redis; env reads REDIS_URL, which keeps a
+                     password off the command line (else redis://host:port)
+  --prefix <a/b>     the fleet's key prefix (default dual-secret-auth)
+  --scope <scope>    the scope the service requests, if any
+  --timeout <s>      how long to wait for the instances, each wait (default 60)
+  --allow-empty      proceed although no live instance reports in the namespace
+  --expect-instances <n>
+                     proceed only when at least n live instances report
   --verbose          log debug details to stderr
   -h, --help         show this help
+  -V, --version      show the version
 
 ${EXIT_CODES_HELP}
+${FLEET_EXIT_CODES_HELP}
 `;
 
 /**
@@ -82,32 +107,11 @@ export async function main(
   if (args.some((arg) => /^--(kv|redis)(=|$)/.test(arg))) {
     return await promoteFleet(args);
   }
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      to: { type: "string" },
-      "env-file": { type: "string", default: ".env" },
-      "dry-run": { type: "boolean", default: false },
-      yes: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      verbose: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = parseTaskArgs("deno task promote", OPTIONS, HELP, args);
+  if (values === undefined) return 0;
   const envFile = envFileOption(values["env-file"]);
   const dryRun = values["dry-run"];
-  const to = values.to?.trim().toLowerCase();
-  if (
-    to !== undefined && !(ROTATION_LABELS as readonly string[]).includes(to)
-  ) {
-    throw new UsageError(`--to "${values.to}" is not blue or green`);
-  }
+  const to = labelOption("--to", values.to);
   const log = await setUpLogging("promote", taskLogLevel(values));
   const { variables, overrides } = await readRotationVariablesNoting(envFile);
   refuseWrittenOverrides(overrides, envFile);

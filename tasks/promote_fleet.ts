@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
 import { AbortedError } from "../src/errors.ts";
 import {
@@ -34,13 +33,17 @@ import {
 } from "../src/fleet/operator.ts";
 import type { InstanceRecord } from "../src/fleet/store.ts";
 import {
+  COMMON_OPTIONS,
   EXIT_CODES_HELP,
   EXIT_FAILED,
   EXIT_INTERRUPTED,
   EXIT_LOCKED,
   explain,
+  labelOption,
+  parseTaskArgs,
   printFailure,
   readRotationVariables,
+  type TaskOptions,
   UsageError,
 } from "./_cli.ts";
 import {
@@ -58,8 +61,25 @@ import {
 import { lockUnchanged, onInterrupt } from "./_signals.ts";
 import { parseSeconds } from "./rotate.ts";
 
+/** The options the promote parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
+export const OPTIONS = {
+  ...COMMON_OPTIONS,
+  kv: { type: "string" },
+  redis: { type: "string" },
+  prefix: { type: "string", default: "dual-secret-auth" },
+  scope: { type: "string" },
+  to: { type: "string" },
+  timeout: { type: "string" },
+  "allow-empty": { type: "boolean", default: false },
+  "expect-instances": { type: "string" },
+  "env-file": { type: "string", default: ".env" },
+  "dry-run": { type: "boolean", default: false },
+  yes: { type: "boolean", default: false },
+  json: { type: "boolean", default: false },
+} as const satisfies TaskOptions;
+
 const HELP =
-  `Usage: deno task promote --kv <path> | --redis <url> [--to LABEL] [options]
+  `Usage: deno task promote --kv <path> | --redis <url|env> [--to LABEL] [options]
 
 Switches a fleet that shares a store (createKvFleet, createRedisFleet) to
 another credential: proves it with a token request (using the secret sealed in
@@ -71,7 +91,8 @@ and names the ones that did not follow. It never regenerates anything.
 
 Options:
   --kv <path>             the fleet's Deno KV database (it must exist)
-  --redis <url>           or the fleet's Redis (redis://user:password@host:port)
+  --redis <url|env>       or the fleet's Redis; env reads REDIS_URL, which keeps a
+                          password off the command line (else redis://host:port)
   --prefix <a/b>          the fleet's key prefix (default dual-secret-auth)
   --scope <scope>         the scope the service requests, if any
   --to <label>            the label to make active (default: the label the last
@@ -87,6 +108,7 @@ Options:
   --yes                   do not ask for confirmation (required without a terminal)
   --json                  print the outcome (success or failure) as JSON
   -h, --help              show this help
+  -V, --version           show the version
 
 ${EXIT_CODES_HELP}
 ${FLEET_EXIT_CODES_HELP}
@@ -214,41 +236,13 @@ export async function promoteAndWait(
  * @returns The exit code.
  */
 export async function main(args: readonly string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      kv: { type: "string" },
-      redis: { type: "string" },
-      prefix: { type: "string", default: "dual-secret-auth" },
-      scope: { type: "string" },
-      to: { type: "string" },
-      timeout: { type: "string" },
-      "allow-empty": { type: "boolean", default: false },
-      "expect-instances": { type: "string" },
-      "env-file": { type: "string", default: ".env" },
-      "dry-run": { type: "boolean", default: false },
-      yes: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = parseTaskArgs("deno task promote", OPTIONS, HELP, args);
+  if (values === undefined) return 0;
   requireOneFleetStore(values);
   const timeoutMs = parseSeconds("--timeout", values.timeout) ?? 60_000;
   const expectation = presenceExpectation(values);
   const dryRun = values["dry-run"];
-  const wanted = values.to?.trim().toLowerCase();
-  if (
-    wanted !== undefined &&
-    !(ROTATION_LABELS as readonly string[]).includes(wanted)
-  ) {
-    throw new UsageError(`--to "${values.to}" is not blue or green`);
-  }
+  const wanted = labelOption("--to", values.to);
   await using interrupt = onInterrupt();
   const variables = await readRotationVariables(values["env-file"]);
   const config = readRotationEnv(variables);

@@ -8,7 +8,6 @@
  * @module
  */
 import type { Logger } from "@logtape/logtape";
-import { parseArgs } from "node:util";
 import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
 import {
@@ -32,6 +31,7 @@ import {
 import {
   adminTokenSource,
   type Cell,
+  COMMON_OPTIONS,
   describeFailure,
   envFileOption,
   EXIT_CODES_HELP,
@@ -40,8 +40,10 @@ import {
   EXIT_USAGE,
   explain,
   failpointHook,
+  labelOption,
   paint,
   parseSeconds,
+  parseTaskArgs,
   printFailure,
   readRotationVariablesNoting,
   reportingRateLimits,
@@ -49,9 +51,11 @@ import {
   setUpLogging,
   table,
   taskLogLevel,
+  type TaskOptions,
   UsageError,
   useColour,
 } from "./_cli.ts";
+import { FLEET_EXIT_CODES_HELP } from "./_fleet.ts";
 import {
   lockUnchanged,
   noticePreviousHolder,
@@ -62,6 +66,21 @@ import { main as respondToIncident } from "./incident.ts";
 // Moved to _cli.ts (incident needs it too); kept here for its importers.
 export { parseSeconds } from "./_cli.ts";
 import { main as rotateFleet } from "./rotate_fleet.ts";
+
+/** The options the rotate parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
+export const OPTIONS = {
+  ...COMMON_OPTIONS,
+  "dry-run": { type: "boolean", default: false },
+  yes: { type: "boolean", default: false },
+  promote: { type: "boolean", default: false },
+  to: { type: "string" },
+  "env-file": { type: "string", default: ".env" },
+  "propagation-timeout": { type: "string" },
+  fresh: { type: "boolean", default: false },
+  "print-secret": { type: "boolean", default: false },
+  json: { type: "boolean", default: false },
+  verbose: { type: "boolean", default: false },
+} as const satisfies TaskOptions;
 
 const HELP = `Usage: deno task rotate [options]
        genesys-rotate rotate [options]
@@ -85,19 +104,39 @@ Options:
   --fresh                    ignore an unfinished, stale or foreign journal and start over
   --print-secret             print the new secret once instead of writing the env file
   --compromised <label> [--kill-tokens]
-                             incident mode: see deno task rotate --compromised --help
-  --kv <path> | --redis <url>
-                             a fleet's rotation through its store (refuses an unseen
-                             fleet, a missing KV file): see deno task rotate --kv x --help
+                             incident mode, the same as deno task incident (see its --help)
+
+A fleet's rotation through its store (the journal and the lock in the store;
+refuses an unseen fleet, a missing KV file; details: rotate --kv x --help):
+  --kv <path>                the fleet's Deno KV database (a file that exists, or a KV Connect URL)
+  --redis <url|env>          or the fleet's Redis; env reads REDIS_URL, which keeps a
+                             password off the command line (else redis://host:port)
+  --prefix <a/b>             the fleet's key prefix (default dual-secret-auth)
+  --scope <scope>            the scope the service requests, if any (part of its namespace)
+  --allow-empty              proceed although no live instance reports in the namespace
+  --expect-instances <n>     proceed only when at least n live instances report
+  --timeout <s>              with --promote: how long to wait for the instances (default 60)
+  --token-lifetime <s>       how long a token lives, for the revoke gate (default 86400)
+  --force                    regenerate even though the gate is shut (recorded in the audit trail)
+  --every <period>           scheduled rotation: a full cycle each period (such as 30d);
+                             with --tick, --lease, --drain-bound, --cycles, --scheduler-id
+                             (see rotate --kv x --help)
+  --tick <period>            how often the scheduler looks (default 1s)
+  --lease <period>           the scheduler's leader lease (default 30s)
+  --drain-bound <period>     the heartbeat bound for draining (default 30s)
+  --cycles <n>               stop once the store counts n completed cycles
+  --scheduler-id <id>        this scheduler's name in the lease and audit trail
   --json                     print the outcome (success or failure) as JSON
   --verbose                  log debug details to stderr
   -h, --help                 show this help
+  -V, --version              show the version
 
 Variables set in the shell environment win over the env file (a notice names
 each one that differs); rotate refuses when the shell overrides a variable it
 writes (GENESYS_ACTIVE, GENESYS_CLIENT_SECRET_*).
 
 ${EXIT_CODES_HELP}
+${FLEET_EXIT_CODES_HELP}
 `;
 
 /**
@@ -118,29 +157,10 @@ export async function main(
   if (args.some((arg) => /^--(kv|redis)(=|$)/.test(arg))) {
     return await rotateFleet(args);
   }
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      "dry-run": { type: "boolean", default: false },
-      yes: { type: "boolean", default: false },
-      promote: { type: "boolean", default: false },
-      to: { type: "string" },
-      "env-file": { type: "string", default: ".env" },
-      "propagation-timeout": { type: "string" },
-      fresh: { type: "boolean", default: false },
-      "print-secret": { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      verbose: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = parseTaskArgs("deno task rotate", OPTIONS, HELP, args);
+  if (values === undefined) return 0;
   const envFile = envFileOption(values["env-file"]);
+  labelOption("--to", values.to);
   const promote = values.promote || values.to !== undefined;
   const dryRun = values["dry-run"];
   const propagationTimeoutMs = parseSeconds(
@@ -314,7 +334,9 @@ function logPhase(
   } else if (event.status === "started") {
     log.debug("{phase} started", properties);
   } else {
-    log.info("{phase} {status}: {detail}", properties);
+    // The report's table prints each phase once at the end; live, only the
+    // waits (progress) are shown, unless --verbose.
+    log.debug("{phase} {status}: {detail}", properties);
   }
 }
 

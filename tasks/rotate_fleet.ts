@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
 import {
@@ -40,6 +39,7 @@ import type { SealKeyring } from "../src/fleet/distribution.ts";
 import {
   adminTokenSource,
   boundedMs,
+  COMMON_OPTIONS,
   describeFailure,
   EXIT_CODES_HELP,
   EXIT_FAILED,
@@ -47,9 +47,12 @@ import {
   EXIT_LOCKED,
   EXIT_USAGE,
   explain,
+  labelOption,
   OperatorError,
+  parseTaskArgs,
   printFailure,
   readRotationVariables,
+  type TaskOptions,
   UsageError,
 } from "./_cli.ts";
 import {
@@ -69,7 +72,35 @@ import { parseSeconds } from "./rotate.ts";
 import { runSchedule } from "./rotate_schedule.ts";
 import { parsePeriod } from "../src/fleet/schedule.ts";
 
-const HELP = `Usage: deno task rotate --kv <path> [options]
+/** The options the rotate parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
+export const OPTIONS = {
+  ...COMMON_OPTIONS,
+  kv: { type: "string" },
+  redis: { type: "string" },
+  prefix: { type: "string", default: "dual-secret-auth" },
+  scope: { type: "string" },
+  to: { type: "string" },
+  "allow-empty": { type: "boolean", default: false },
+  "expect-instances": { type: "string" },
+  promote: { type: "boolean", default: false },
+  timeout: { type: "string" },
+  "token-lifetime": { type: "string" },
+  force: { type: "boolean", default: false },
+  "env-file": { type: "string", default: ".env" },
+  "propagation-timeout": { type: "string" },
+  fresh: { type: "boolean", default: false },
+  "dry-run": { type: "boolean", default: false },
+  yes: { type: "boolean", default: false },
+  json: { type: "boolean", default: false },
+  every: { type: "string" },
+  tick: { type: "string" },
+  lease: { type: "string" },
+  cycles: { type: "string" },
+  "drain-bound": { type: "string" },
+  "scheduler-id": { type: "string" },
+} as const satisfies TaskOptions;
+
+const HELP = `Usage: deno task rotate --kv <path> | --redis <url|env> [options]
 
 Rotates the standby credential of a fleet that shares a Deno KV store
 (createKvFleet): regenerates its secret, seals it with DUAL_SECRET_SEAL_KEY
@@ -90,7 +121,8 @@ store first, then exit 130 with the state and the next step.
 
 Options:
   --kv <path>                the fleet's Deno KV database (a file that exists, or a KV Connect URL)
-  --redis <url>              or the fleet's Redis (redis://user:password@host:port)
+  --redis <url|env>          or the fleet's Redis; env reads REDIS_URL, which keeps a
+                             password off the command line (else redis://host:port)
   --prefix <a/b>             the fleet's key prefix, parts separated by "/" (default dual-secret-auth)
   --scope <scope>            the scope the service requests, if any (part of its namespace)
   --to <label>               rotate this label (default: the one the fleet does not use)
@@ -104,9 +136,12 @@ Options:
   --env-file <path>          the env file with client ids, the admin client and the region (default .env)
   --propagation-timeout <s>  how long to keep proving the new secret (default 60)
   --fresh                    ignore an unfinished journal and start over
+  --dry-run                  read the store, plan, check the revoke gate (exit 4 when shut)
+                             and the journal; change nothing (no lock, no audit entry)
   --yes                      do not ask for confirmation (required without a terminal)
   --json                     print the outcome as JSON
   -h, --help                 show this help
+  -V, --version              show the version
 
 Scheduled rotation (unattended; needs --yes):
   --every <period>           run a full cycle each period (such as 30d, 12h, 90s):
@@ -131,40 +166,8 @@ ${FLEET_EXIT_CODES_HELP}
  * @returns The exit code.
  */
 export async function main(args: readonly string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      kv: { type: "string" },
-      redis: { type: "string" },
-      prefix: { type: "string", default: "dual-secret-auth" },
-      scope: { type: "string" },
-      to: { type: "string" },
-      "allow-empty": { type: "boolean", default: false },
-      "expect-instances": { type: "string" },
-      promote: { type: "boolean", default: false },
-      timeout: { type: "string" },
-      "token-lifetime": { type: "string" },
-      force: { type: "boolean", default: false },
-      "env-file": { type: "string", default: ".env" },
-      "propagation-timeout": { type: "string" },
-      fresh: { type: "boolean", default: false },
-      yes: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      every: { type: "string" },
-      tick: { type: "string" },
-      lease: { type: "string" },
-      cycles: { type: "string" },
-      "drain-bound": { type: "string" },
-      "scheduler-id": { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = parseTaskArgs("deno task rotate", OPTIONS, HELP, args);
+  if (values === undefined) return 0;
   requireOneFleetStore(values);
   const tokenLifetimeMs = parseSeconds(
     "--token-lifetime",
@@ -256,7 +259,7 @@ export async function main(args: readonly string[]): Promise<number> {
       }.`,
     );
   }
-  const standby = values.to ??
+  const standby = labelOption("--to", values.to) ??
     config.credentials.find((c) => c.label !== active)!.label;
   if (standby === active) {
     throw new UsageError(
@@ -271,6 +274,17 @@ export async function main(args: readonly string[]): Promise<number> {
   const standbyCredential = credentials.find((c) => c.label === standby);
   if (standbyCredential === undefined) {
     throw new UsageError(`"${standby}" is not blue or green`);
+  }
+
+  if (values["dry-run"]) {
+    return await dryRun(target, {
+      active,
+      standby,
+      clientId: standbyCredential.clientId,
+      tokenLifetimeMs,
+      json: values.json,
+      storeArgs,
+    });
   }
 
   if (!values.yes) {
@@ -641,4 +655,75 @@ function scheduleSettings(values: {
     drainBoundMs: period("--drain-bound", values["drain-bound"], 30_000, true),
     ...(cycles === undefined ? {} : { cycles }),
   };
+}
+
+/**
+ * `rotate --kv … --dry-run`: what a rotation would do, read from the store.
+ * Reads only: no lock, no audit entry, no journal write.
+ */
+async function dryRun(
+  target: FleetTarget,
+  plan: {
+    active: string;
+    standby: string;
+    clientId: string;
+    tokenLifetimeMs: number;
+    json: boolean;
+    storeArgs: string;
+  },
+): Promise<number> {
+  const gate = await checkRevokeGate(
+    target,
+    { label: plan.standby, clientId: plan.clientId },
+    plan.tokenLifetimeMs,
+  );
+  const unfinished = await createStoreJournal(target).read();
+  const open = unfinished !== undefined && unfinished.completedAt === undefined
+    ? unfinished
+    : undefined;
+  const exitCode = gate.open ? 0 : EXIT_GATE_SHUT;
+  if (plan.json) {
+    console.log(JSON.stringify(
+      {
+        ok: gate.open,
+        dryRun: true,
+        exitCode,
+        active: plan.active,
+        standby: plan.standby,
+        clientId: plan.clientId,
+        gate: {
+          open: gate.open,
+          instances: gate.instances,
+          blockers: gate.blockers,
+        },
+        ...(open === undefined
+          ? {}
+          : { unfinished: { standby: open.standby, phase: open.phase } }),
+      },
+      null,
+      2,
+    ));
+    return exitCode;
+  }
+  console.log(
+    `Plan: regenerate "${plan.standby}" (${plan.clientId}) while "${plan.active}" serves the fleet; seal it into the store.`,
+  );
+  if (open !== undefined) {
+    console.log(
+      `Unfinished rotation of "${open.standby}" (last phase: ${open.phase}): the same command without --dry-run resumes it.`,
+    );
+  }
+  if (gate.open) {
+    console.log(
+      `Revoke gate: open (${gate.instances} live instance(s), none uses "${plan.standby}").`,
+    );
+  } else {
+    console.log(
+      `Revoke gate: shut: ${gate.blockers.length} of ${gate.instances} live instances still use "${plan.standby}":\n${
+        instanceTable(gate.blockers, target.now()).join("\n")
+      }\nNext: promote the other label (deno task promote ${plan.storeArgs}) and wait for the instances to drain.`,
+    );
+  }
+  console.log("Dry run: nothing was changed.");
+  return exitCode;
 }

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
 import {
@@ -22,15 +21,20 @@ import {
 } from "../src/rotation/twin_setup.ts";
 import {
   type Cell,
+  COMMON_OPTIONS,
   envFileOption,
+  EXIT_CODES_HELP,
   EXIT_FAILED,
   EXIT_USAGE,
+  labelOption,
   paint,
+  parseTaskArgs,
   readRotationVariablesNoting,
   runTask,
   setUpLogging,
   table,
   taskLogLevel,
+  type TaskOptions,
   UsageError,
   useColour,
 } from "./_cli.ts";
@@ -40,6 +44,17 @@ import {
   onInterrupt,
   refuseWrittenOverrides,
 } from "./_signals.ts";
+
+/** The options the setup parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
+export const OPTIONS = {
+  ...COMMON_OPTIONS,
+  from: { type: "string" },
+  "dry-run": { type: "boolean", default: false },
+  force: { type: "boolean", default: false },
+  "env-file": { type: "string", default: ".env" },
+  json: { type: "boolean", default: false },
+  verbose: { type: "boolean", default: false },
+} as const satisfies TaskOptions;
 
 const HELP = `Usage: deno task setup --from <blue|green> [options]
 
@@ -63,9 +78,9 @@ Options:
   --json             print the report as JSON
   --verbose          log debug details to stderr
   -h, --help         show this help
+  -V, --version      show the version
 
-Exit codes: 0 done, 1 failed, 2 bad input, a refusal or a missing permission,
-3 another rotate, promote, setup or incident holds the env file's lock, 130 interrupted.
+${EXIT_CODES_HELP}
 `;
 
 /**
@@ -78,24 +93,8 @@ Exit codes: 0 done, 1 failed, 2 bad input, a refusal or a missing permission,
 export async function main(
   args: readonly string[] = Deno.args,
 ): Promise<number> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      from: { type: "string" },
-      "dry-run": { type: "boolean", default: false },
-      force: { type: "boolean", default: false },
-      "env-file": { type: "string", default: ".env" },
-      json: { type: "boolean", default: false },
-      verbose: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = parseTaskArgs("deno task setup", OPTIONS, HELP, args);
+  if (values === undefined) return 0;
   if (values.from === undefined) {
     throw new UsageError(
       "Name the existing client with --from blue or --from green. Run with --help for the options.",
@@ -104,7 +103,7 @@ export async function main(
   const envFile = envFileOption(values["env-file"]);
   const log = await setUpLogging("setup", taskLogLevel(values));
   const { variables, overrides } = await readRotationVariablesNoting(envFile);
-  const config = readSetupEnv(variables, values.from);
+  const config = readSetupEnv(variables, labelOption("--from", values.from)!);
   const { from, to } = config;
   // Which label serves traffic, and the twin's secret, must be the file's:
   // setup decides from the one and writes the other there.

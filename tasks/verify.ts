@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { systemClock } from "../src/clock.ts";
 import {
   CredentialRejectedError,
@@ -23,17 +22,28 @@ import { createRedactor, credentialForms } from "../src/redact.ts";
 import { send, SendFailure } from "../src/send.ts";
 import { requestToken } from "../src/token_endpoint.ts";
 import {
+  COMMON_OPTIONS,
   EXIT_CODES_HELP,
   EXIT_FAILED,
   explain,
   overrideNotice,
+  parseTaskArgs,
   readRotationVariables,
   runTask,
   setUpLogging,
   table,
   taskLogLevel,
+  type TaskOptions,
   useColour,
 } from "./_cli.ts";
+
+/** The options the verify parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
+export const OPTIONS = {
+  ...COMMON_OPTIONS,
+  "env-file": { type: "string", default: ".env" },
+  json: { type: "boolean", default: false },
+  verbose: { type: "boolean", default: false },
+} as const satisfies TaskOptions;
 
 const HELP = `Usage: deno task verify [options]
        genesys-rotate verify [options]
@@ -52,6 +62,7 @@ Options:
   --json             print JSON instead of a table (failures too)
   --verbose          log debug details to stderr
   -h, --help         show this help
+  -V, --version      show the version
 
 ${EXIT_CODES_HELP}
 `;
@@ -79,21 +90,8 @@ interface Row {
 export async function main(
   args: readonly string[] = Deno.args,
 ): Promise<number> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      "env-file": { type: "string", default: ".env" },
-      json: { type: "boolean", default: false },
-      verbose: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = parseTaskArgs("deno task verify", OPTIONS, HELP, args);
+  if (values === undefined) return 0;
   const log = await setUpLogging("verify", taskLogLevel(values));
   const config = readRotationEnv(
     await readRotationVariables(

@@ -41,5 +41,5 @@ Deno.test("deno task demo --help explains the flags and exits 0", async () => {
     stderr: "piped",
   }).output();
   assert.equal(output.code, 0);
-  assert.match(new TextDecoder().decode(output.stdout), /--workers N/);
+  assert.match(new TextDecoder().decode(output.stdout), /--workers <n>/);
 });

@@ -171,7 +171,10 @@ Deno.test("deno task incident --compromised blue --kill-tokens", async (t) => {
     async () => {
       const help = await ws.task("rotate", ["--compromised", "blue", "--help"]);
       assert.equal(help.code, 0);
-      assert.match(help.stdout, /Usage: deno task rotate --compromised/);
+      assert.match(
+        help.stdout,
+        /Usage: deno task incident --compromised[\s\S]*deno task rotate --compromised/,
+      );
       const before = emulator.getClientSecret("green-id");
       const run = await ws.task("rotate", ["--compromised=green", "--yes"]);
       assert.equal(run.code, 0, run.stdout + run.stderr);
@@ -239,6 +242,9 @@ Deno.test("deno task incident --compromised blue --kill-tokens", async (t) => {
   await t.step("usage: a bad label is exit 2", async () => {
     const run = await ws.task("incident", ["--compromised", "red", "--yes"]);
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /"red" is not blue or green/);
+    assert.match(
+      run.stderr,
+      /--compromised red: not a label; use blue or green/,
+    );
   });
 });

@@ -336,7 +336,7 @@ Deno.test("deno task setup: missing permission and roles", async (t) => {
     assert.match(none.stderr, /--from blue or --from green/);
     const bad = await ws.task("setup", ["--from", "purple"]);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /"purple" is not blue or green/);
+    assert.match(bad.stderr, /--from purple: not a label; use blue or green/);
     await Deno.writeTextFile(ws.envPath, "# empty\n");
     const empty = await ws.task("setup", ["--from", "green"]);
     assert.equal(empty.code, 2);

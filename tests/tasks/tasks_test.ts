@@ -181,6 +181,8 @@ Deno.test("deno task rotate", async (t) => {
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^plan\s+completed\s+regenerate "green"/m);
     assert.match(run.stdout, /Dry run: nothing was changed/);
+    // Each phase is printed once: in the table, not also as a log line.
+    assert.doesNotMatch(run.stderr, /plan completed/);
     assert.equal(await ws.readEnv(), before);
     assert.equal(emulator.stats().secretRegenerations, 0);
     await assert.rejects(
@@ -254,9 +256,12 @@ Deno.test("deno task rotate", async (t) => {
     async () => {
       await ws.writeEnv(config(emulator));
       const cases: [string[], RegExp][] = [
-        [["--bogus"], /Unknown option '--bogus'/],
+        [["--bogus"], /unknown option --bogus/],
         [["--to", "blue", "--yes"], /"blue" is the active credential/],
-        [["--to", "purple", "--yes"], /"purple" is not blue or green/],
+        [
+          ["--to", "purple", "--yes"],
+          /--to purple: not a label; use blue or green/,
+        ],
         [["--promote", "--print-secret", "--yes"], /cannot be combined/],
         [
           ["--env-file", "/etc/other.env", "--dry-run"],
