@@ -88,7 +88,6 @@ export type {
 export {
   AbortedError,
   AllCredentialsRejectedError,
-  ClosedError,
   ConfigError,
   CredentialRejectedError,
   DualSecretAuthError,
@@ -102,7 +101,6 @@ export {
   RotationFailedError,
   TokenEndpointUnavailableError,
   TokenRequestError,
-  UnknownCredentialError,
 } from "./src/errors.ts";
 export {
   type ApiRateLimitOptions,

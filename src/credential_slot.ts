@@ -8,7 +8,7 @@
 import { isRetryable } from "./classify.ts";
 import type { ResolvedConfig, ResolvedCredential } from "./config.ts";
 import {
-  ClosedError,
+  AbortedError,
   CredentialRejectedError,
   DualSecretAuthError,
   RateLimitedError,
@@ -396,7 +396,9 @@ export class CredentialSlot {
   }
 
   #ours(thrown: unknown): DualSecretAuthError {
-    if (this.#context.closeSignal?.aborted) return new ClosedError();
+    if (this.#context.closeSignal?.aborted) {
+      return new AbortedError({ closed: true });
+    }
     if (thrown instanceof DualSecretAuthError) return thrown;
     return new TokenEndpointUnavailableError("unexpected failure", undefined, {
       cause: thrown,

@@ -28,11 +28,9 @@ import {
 import {
   AbortedError,
   AllCredentialsRejectedError,
-  ClosedError,
   CredentialRejectedError,
   RotationFailedError,
   TokenEndpointUnavailableError,
-  UnknownCredentialError,
 } from "./errors.ts";
 import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
 import { credentialForms, redactAll } from "./redact.ts";
@@ -96,7 +94,7 @@ export interface GetAccessTokenOptions {
  * `signal.reason`) before any cache read or request; an abort while waiting
  * (for a token, the API, or a 429 wait) rejects with `AbortedError` too. A
  * shared token request goes on for the other callers. `close()` rejects the
- * calls in flight with `ClosedError`.
+ * calls in flight with `AbortedError` (code `CLOSED`).
  */
 export interface DualSecretAuth extends AsyncDisposable {
   /**
@@ -118,16 +116,16 @@ export interface DualSecretAuth extends AsyncDisposable {
    * `apiRateLimit`). Responses are returned as `fetch` returns them.
    *
    * @throws {AbortedError} When the signal aborted (see the abort rule).
-   * @throws {ClosedError} When the instance closed meanwhile.
+   * @throws {AbortedError} When the instance closed meanwhile (code `CLOSED`).
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /**
    * Verifies `to` with a fresh token request, then makes it active. If the
    * request fails, the active credential stays.
    *
-   * @throws {RotationFailedError} When verification fails (cause: why).
+   * @throws {RotationFailedError} When verification fails (cause: why), or
+   *   `to` is not configured (code `UNKNOWN_CREDENTIAL`).
    * @throws {AbortedError} When the signal aborted (the active one stays).
-   * @throws {UnknownCredentialError} When `to` is not configured.
    */
   rotate(options: RotateOptions): Promise<RotationResult>;
   /** Drops the cached token given, or every cached token. */
@@ -141,7 +139,7 @@ export interface DualSecretAuth extends AsyncDisposable {
   setCredentials(credentials: readonly CredentialInput[]): void;
   /** A snapshot without secrets or tokens. It only reads: safe for a health endpoint. */
   status(): AuthStatus;
-  /** Aborts requests in flight (token requests and `fetch` calls) and waits for them; later calls throw {@linkcode ClosedError}. */
+  /** Aborts requests in flight (token requests and `fetch` calls) and waits for them; later calls throw {@linkcode AbortedError} (code `CLOSED`). */
   close(): Promise<void>;
 }
 
@@ -360,7 +358,7 @@ class Auth implements DualSecretAuth {
 
   #getAccessToken(callOptions?: GetAccessTokenOptions): Promise<string> {
     try {
-      if (this.#closed) throw new ClosedError();
+      if (this.#closed) throw new AbortedError({ closed: true });
       const signal = callOptions?.signal;
       if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
       const now = this.#clock.now();
@@ -519,7 +517,7 @@ class Auth implements DualSecretAuth {
     // Each lap either returns or fails one credential over; a token that
     // expired on its way here (a clock jump, a tiny lifetime) costs a lap too.
     for (let lap = 0; lap <= this.#slots.size + 2; lap++) {
-      if (this.#closed) throw new ClosedError();
+      if (this.#closed) throw new AbortedError({ closed: true });
       const active = this.#repairActive();
       // The first lap keeps the pool member the fast path chose, so the pool
       // is handed out in turn; a rejected member speaks for its credential.
@@ -685,11 +683,13 @@ class Auth implements DualSecretAuth {
   }
 
   async #rotateNow({ to, signal }: RotateOptions): Promise<RotationResult> {
-    if (this.#closed) throw new ClosedError();
+    if (this.#closed) throw new AbortedError({ closed: true });
     if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
     const target = this.#slots.get(to);
     if (target === undefined) {
-      throw new UnknownCredentialError(to, [...this.#slots.keys()]);
+      throw new RotationFailedError(this.#activeLabel(), to, {
+        known: [...this.#slots.keys()],
+      });
     }
     const from = this.#activeLabel();
     let grant;
@@ -702,7 +702,7 @@ class Auth implements DualSecretAuth {
     }
     if (this.#slots.get(to) !== target) {
       throw new RotationFailedError(from, to, {
-        cause: new UnknownCredentialError(to, [...this.#slots.keys()]),
+        known: [...this.#slots.keys()],
       });
     }
     // The proof clears the credential's rejection: pool members rejected
@@ -733,7 +733,7 @@ class Auth implements DualSecretAuth {
   }
 
   #setCredentials(list: readonly CredentialInput[]): void {
-    if (this.#closed) throw new ClosedError();
+    if (this.#closed) throw new AbortedError({ closed: true });
     const newWarnings: ConfigWarning[] = [];
     const credentials = resolveCredentials(list, newWarnings);
     const slots = this.#slots;
@@ -808,7 +808,7 @@ class Auth implements DualSecretAuth {
     if (this.#closed) return;
     this.#closed = true;
     this.#dropSharedPromises();
-    const reason = new ClosedError();
+    const reason = new AbortedError({ closed: true });
     this.#closeSignal();
     this.#closeController!.abort(reason);
     // API calls with a caller's signal follow it through their own
@@ -819,7 +819,7 @@ class Auth implements DualSecretAuth {
     const leaving = this.#shared.close?.();
     const pending = [...this.#slotContext.inFlight ?? []].map((slot) => {
       const request = slot.inflight;
-      slot.abort(new ClosedError());
+      slot.abort(new AbortedError({ closed: true }));
       return request;
     });
     const waiting = this.#members().map((slot) => slot.inflight);

@@ -108,3 +108,21 @@ Deno.test("no module mod.ts reaches imports a satellite folder, as a type or a v
     [],
   );
 });
+
+Deno.test("mod.ts exports at most 12 error classes, each a DualSecretAuthError", async () => {
+  const mod: Record<string, unknown> = await import("../mod.ts");
+  const base = mod.DualSecretAuthError as typeof Error;
+  const classes = Object.entries(mod)
+    .filter(([, value]) =>
+      typeof value === "function" &&
+      (value === Error || value.prototype instanceof Error)
+    )
+    .map(([name, value]) => {
+      assert.ok(
+        value === base || (value as typeof Error).prototype instanceof base,
+        `${name} is not a DualSecretAuthError`,
+      );
+      return name;
+    });
+  assert.ok(classes.length <= 12, `${classes.length}: ${classes.join(", ")}`);
+});
