@@ -54,3 +54,6 @@ export {
   INSTRUMENTATION_NAME,
   INSTRUMENTATION_VERSION,
 } from "./src/otel/version.ts";
+
+// Types named by the signatures above, from the modules that own them.
+export type { ApiRateLimitedEvent, ReprobeEvent } from "./src/events.ts";

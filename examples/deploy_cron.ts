@@ -18,8 +18,8 @@
  *
  * @module
  */
+import { createKvFleetStore } from "../kv.ts";
 import {
-  createKvFleetStore,
   createSealedStoreSink,
   createStoreJournal,
   type FleetTarget,
@@ -27,12 +27,9 @@ import {
   readDistributedSecret,
   scheduleTick,
   serviceNamespace,
-} from "../kv.ts";
-import {
-  createGenesysAdminClient,
-  readRotationEnv,
-  runStagedRotation,
-} from "../rotation.ts";
+} from "../fleet.ts";
+import { createGenesysAdminClient, readRotationEnv } from "../genesys.ts";
+import { runStagedRotation } from "../rotation.ts";
 import { createDualSecretAuth } from "../mod.ts";
 
 const PERIOD_MS = 30 * 86_400_000; // a full cycle every 30 days

@@ -6,13 +6,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import {
-  type AuditEntry,
-  type KvKey,
-  listKvAudit,
-  listKvInstances,
-  openKvRetrying,
-} from "../kv.ts";
+import type { AuditEntry } from "../fleet.ts";
+import { type KvKey, openKvRetrying } from "../kv.ts";
+import { listKvAudit, listKvInstances } from "../src/fleet/kv_store.ts";
 import { runTask, table, UsageError, useColour } from "./_cli.ts";
 
 const HELP = `Usage: deno task fleet --kv <path> | --redis <url> [options]
@@ -182,7 +178,9 @@ async function kvAudit(path: string, prefix: string, limit: number) {
 }
 
 async function redisAudit(url: string, prefix: string, limit: number) {
-  const { connectRedis, listRedisAudit } = await import("../redis.ts");
+  const { connectRedis, listRedisAudit } = await import(
+    "../src/fleet/redis_store.ts"
+  );
   const redis = await connectRedis({
     url: url === "env" ? Deno.env.get("REDIS_URL") : url,
   });
@@ -204,7 +202,9 @@ async function kvEntries(path: string, prefix: KvKey, now: number) {
 
 async function redisEntries(url: string, prefix: string, now: number) {
   // Loaded only for --redis, so --kv does not load the Redis client.
-  const { connectRedis, listRedisInstances } = await import("../redis.ts");
+  const { connectRedis, listRedisInstances } = await import(
+    "../src/fleet/redis_store.ts"
+  );
   const redis = await connectRedis({
     url: url === "env" ? Deno.env.get("REDIS_URL") : url,
   });
