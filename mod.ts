@@ -74,6 +74,7 @@ export {
 } from "./src/store.ts";
 export type {
   ApiRateLimitedEvent,
+  ApiReplaySkippedEvent,
   AuthEvent,
   AuthEventListener,
   ErrorSummary,

@@ -6,7 +6,7 @@
  */
 import type { Clock } from "./clock.ts";
 import { AbortedError } from "./errors.ts";
-import type { ApiRateLimitedEvent } from "./events.ts";
+import type { ApiRateLimitedEvent, ApiReplaySkippedEvent } from "./events.ts";
 import { parseRetryAfter, withRetry } from "./retry.ts";
 
 /** One challenge of a `WWW-Authenticate` header. */
@@ -126,6 +126,35 @@ export const DEFAULT_API_RATE_LIMIT: Readonly<
   methods: Object.freeze(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]),
 });
 
+/**
+ * A 401 on a token that a replay fetched less than this long ago is returned
+ * without another replay: a token that fresh is not stale, so the API (a
+ * proxy, a wrong region, an outage) refuses good tokens, and replaying would
+ * only spend the token endpoint's budget (Genesys Cloud: 300 tokens a minute
+ * per client).
+ */
+export const REPLAY_COOLDOWN_MS: number = 10_000;
+
+/**
+ * The most replays in a row, each on the token the previous one fetched,
+ * before 401s on the last token are returned without one. The count starts
+ * again with a token no replay fetched (the refresh ahead of expiry, once per
+ * token lifetime), so a 401 storm costs at most this many token requests per
+ * token lifetime.
+ */
+export const MAX_REPLAYS_PER_TOKEN_LIFETIME: number = 3;
+
+/** The most tokens whose replays are remembered; the oldest is forgotten first. */
+const MAX_TRACKED_REPLAYS = 256;
+
+/** A token a replay fetched: when, and after how many replays in a row. */
+export interface ReplayRecord {
+  /** When the replay got it (the context's clock), in ms. */
+  readonly at: number;
+  /** Replays in a row that led to it, from 1. */
+  readonly count: number;
+}
+
 /** What {@linkcode authorizedFetch} needs. */
 export interface AuthorizedFetchContext {
   /** Gets a valid token. */
@@ -141,12 +170,23 @@ export interface AuthorizedFetchContext {
    * controller, which the owner aborts on close; created on first use.
    */
   linked?: Set<AbortController>;
-  /** The clock of 429 waits; without it, a 429 is returned as it is. */
+  /**
+   * The clock of 429 waits and of {@linkcode REPLAY_COOLDOWN_MS}; without
+   * it, a 429 is returned as it is and a token a replay fetched is never
+   * replayed again.
+   */
   readonly clock?: Clock;
   /** How 429s are waited out. */
   readonly rateLimit?: ApiRateLimitOptions;
-  /** Receives an event before each 429 wait. */
-  readonly emit?: (event: ApiRateLimitedEvent) => void;
+  /** Receives an event before each 429 wait and for each replay skipped. */
+  readonly emit?: (event: ApiRateLimitedEvent | ApiReplaySkippedEvent) => void;
+  /**
+   * The tokens replays fetched, newest last; created on the first replay
+   * (so an instance that never replays holds no map).
+   */
+  replays?: Map<string, ReplayRecord>;
+  /** The token a replay dropped last, and when; set on the first replay. */
+  lastDropped?: { readonly token: string; readonly at: number };
 }
 
 /** A request taken apart (or a Request without a body) so it can be sent twice. */
@@ -167,6 +207,17 @@ class RetriableResponse {
  * waits `Retry-After` (bounded) and sends again, a bounded number of times. A
  * stream body is buffered first so it can be sent twice. 403 and other
  * statuses are returned as they are.
+ *
+ * Replay rule (a 401 storm cannot drain the token budget): a stale-token 401
+ * is returned as it is, with an `api.replay_skipped` event and no token
+ * request, when its token was itself fetched by a replay less than
+ * {@linkcode REPLAY_COOLDOWN_MS} ago (or at all, without a clock), or after
+ * {@linkcode MAX_REPLAYS_PER_TOKEN_LIFETIME} replays in a row, or when a
+ * replay dropped another token less than {@linkcode REPLAY_COOLDOWN_MS} ago
+ * (a token pool would otherwise lose its tokens one by one). An API that
+ * answers 401 to every token then costs at most one token request per
+ * cooldown and a few per token lifetime, and the callers sharing the token
+ * keep it.
  *
  * Abort rule: a signal already aborted rejects at once with
  * `AbortedError` (cause: `signal.reason`), and so does an abort during the
@@ -227,9 +278,27 @@ export async function authorizedFetch(
     if (response.status !== 401 || !isStaleTokenChallenge(response)) {
       return response;
     }
+    const prior = context.replays?.get(token);
+    const skipped = replaySkipped(context, token, prior);
+    if (skipped !== undefined) {
+      context.emit?.({
+        type: "api.replay_skipped",
+        method: methodOf(request),
+        url: describeUrl(request.url),
+        reason: skipped,
+        replays: prior?.count ?? 0,
+      });
+      return response;
+    }
     await response.body?.cancel();
+    const droppedAt = context.clock?.now() ?? 0;
+    if (context.lastDropped?.token !== token) {
+      context.lastDropped = { token, at: droppedAt };
+    }
     context.invalidate(token);
-    return await send(await context.getAccessToken({ signal: callerSignal }));
+    const fresh = await context.getAccessToken({ signal: callerSignal });
+    recordReplay(context, token, fresh, prior, context.clock?.now() ?? 0);
+    return await send(fresh);
   };
   try {
     const first = await sendWithReplay();
@@ -264,10 +333,7 @@ async function retryRateLimited(
   signal: AbortSignal | undefined,
 ): Promise<Response> {
   const limits = { ...DEFAULT_API_RATE_LIMIT, ...context.rateLimit };
-  const method =
-    (request.url instanceof Request
-      ? request.url.method
-      : request.init.method ?? "GET").toUpperCase();
+  const method = methodOf(request);
   if (!limits.methods.includes(method)) return first;
   const clock = context.clock!;
   const verdict = (response: Response) => {
@@ -311,6 +377,65 @@ async function retryRateLimited(
     if (thrown instanceof RetriableResponse) return thrown.response;
     throw thrown;
   }
+}
+
+/**
+ * Why a stale-token 401 is returned without a replay, if it is: its token came
+ * from a replay moments ago or at the end of a chain of them, or another token
+ * was dropped moments ago (a pool hands out several tokens, each of which
+ * would otherwise be dropped in turn).
+ */
+function replaySkipped(
+  context: AuthorizedFetchContext,
+  token: string,
+  prior: ReplayRecord | undefined,
+): "recent" | "limit" | undefined {
+  const now = context.clock?.now();
+  // A clock that went back makes nothing recent: the count still bounds.
+  const recent = (at: number) =>
+    now === undefined || (now - at >= 0 && now - at < REPLAY_COOLDOWN_MS);
+  if (prior !== undefined) {
+    if (recent(prior.at)) return "recent";
+    if (prior.count >= MAX_REPLAYS_PER_TOKEN_LIFETIME) return "limit";
+  }
+  const dropped = context.lastDropped;
+  // Without a clock this rule is off: it would stop every later drop.
+  return now !== undefined && dropped !== undefined &&
+      dropped.token !== token && recent(dropped.at)
+    ? "recent"
+    : undefined;
+}
+
+/**
+ * Remembers that a replay dropped `stale` and got `fresh`. The chain moves on
+ * to `fresh` (a late 401 on `stale` finds it no longer cached, so its replay
+ * costs no token request); a token another replay already recorded keeps its
+ * record, so concurrent 401s on one token count as one replay.
+ */
+function recordReplay(
+  context: AuthorizedFetchContext,
+  stale: string,
+  fresh: string,
+  prior: ReplayRecord | undefined,
+  at: number,
+): void {
+  const replays = context.replays ??= new Map();
+  if (fresh !== stale) {
+    replays.delete(stale);
+    if (replays.has(fresh)) return;
+  }
+  replays.delete(fresh);
+  replays.set(fresh, { at, count: (prior?.count ?? 0) + 1 });
+  if (replays.size > MAX_TRACKED_REPLAYS) {
+    replays.delete(replays.keys().next().value!);
+  }
+}
+
+/** The request's method, upper-cased. */
+function methodOf(request: ReplayableRequest): string {
+  return (request.url instanceof Request
+    ? request.url.method
+    : request.init.method ?? "GET").toUpperCase();
 }
 
 /** A URL without its query and fragment, which may carry secrets. */

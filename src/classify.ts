@@ -25,6 +25,16 @@ const REJECTION_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * An `invalid_request` description that says a rate limit was exceeded.
+ * Genesys Cloud answers a token request past its creation limit with
+ * `400 invalid_request` and `rate limit exceeded` (its Terraform provider
+ * retries on exactly that). A description that only mentions a rate limit
+ * ("rate limit policy") is not throttling.
+ */
+const RATE_LIMIT_TEXT =
+  /rate[ _-]?limit(?:ed\b|[^.;]*\bexceed)|too many requests/i;
+
+/**
  * Whether an error may go away by itself, so the request should be retried.
  *
  * @param error A classified error.
@@ -41,7 +51,9 @@ export function isRetryable(error: DualSecretAuthError): boolean {
  * - 400/401 with `invalid_client`, `unauthorized_client`, `invalid_grant`, and
  *   a 401 without another OAuth error (RFC 6749 §5.2 keeps 401 for client
  *   authentication): the credential is rejected.
- * - 429: rate limited, with the server's `Retry-After`.
+ * - 429, and a 400 `invalid_request` whose description says a rate limit was
+ *   exceeded (Genesys Cloud's `rate limit exceeded`): rate limited, with the server's
+ *   `Retry-After`; retried, never failed over.
  * - 408 and 5xx: transient.
  * - Anything else: a request error that no other credential would fix.
  *
@@ -61,10 +73,14 @@ export function classifyErrorResponse(
   quote: (value: unknown) => string | undefined = () => undefined,
 ): DualSecretAuthError {
   const { status } = response;
-  const body = readOAuthError(text, quote);
-  if (status === 429) {
+  const { throttled, ...body } = readOAuthError(text, quote);
+  if (status === 429 || (status === 400 && throttled)) {
     return new RateLimitedError(
       parseRetryAfter(response.headers.get("retry-after"), now),
+      // The cause keeps what a 400 said; the class keeps it retried.
+      status === 429
+        ? undefined
+        : { cause: new TokenRequestError(label, { status, ...body }) },
     );
   }
   if (status === 408 || status >= 500) {
@@ -116,7 +132,7 @@ export function classifyFetchFailure(error: unknown): DualSecretAuthError {
 function readOAuthError(
   text: string,
   quote: (value: unknown) => string | undefined,
-): { oauthError?: string; description?: string } {
+): { oauthError?: string; description?: string; throttled?: boolean } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -124,10 +140,8 @@ function readOAuthError(
     return {};
   }
   if (typeof parsed !== "object" || parsed === null) return {};
-  const { error, error_description: description } = parsed as Record<
-    string,
-    unknown
-  >;
+  const { error, error_description: description, description: genesys } =
+    parsed as Record<string, unknown>;
   const code = typeof error === "string" && /^[\x20-\x7e]{1,64}$/.test(error)
     ? quote(error)
     : undefined;
@@ -135,5 +149,11 @@ function readOAuthError(
     // A code that had to be redacted is no OAuth code at all.
     oauthError: code === error ? code : undefined,
     description: quote(description),
+    // Read raw, not quoted: quoting may be off, and is only for messages.
+    // Genesys Cloud sends its text in `description` as well.
+    throttled: error === "invalid_request" &&
+      [description, genesys].some((text) =>
+        typeof text === "string" && RATE_LIMIT_TEXT.test(text)
+      ),
   };
 }

@@ -18,6 +18,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
 } from "./send.ts";
 import type { SharedState } from "./store.ts";
+import { DEFAULT_EXPIRES_IN_SECONDS } from "./token_endpoint.ts";
 
 /** One OAuth client credential. */
 export interface CredentialInput {
@@ -95,6 +96,18 @@ export interface DualSecretAuthOptions {
    */
   readonly maxResponseBytes?: number;
   /**
+   * The token lifetime assumed, in seconds, when the token endpoint sends no
+   * `expires_in` (RFC 6749 §5.1 does not require it); the first such
+   * response emits a `warning` (`EXPIRES_IN_MISSING`). 300 s is the shortest
+   * lifetime of the endpoints the library knows: a guess too long would serve
+   * tokens the server already expired (a 401 and a replay per call), a guess
+   * too short only costs a token request every few minutes. Set it to the
+   * lifetime your endpoint documents (at least 1).
+   *
+   * @default {300}
+   */
+  readonly defaultExpiresInSeconds?: number;
+  /**
    * Retry policy for transient token endpoint failures.
    *
    * @default {{ maxAttempts: 6, baseDelayMs: 200, maxDelayMs: 5_000, maxElapsedMs: 30_000, maxRetryAfterMs: 30_000 }}
@@ -170,6 +183,8 @@ export interface ResolvedConfig {
   readonly requestTimeoutMs: number;
   /** The largest token response body read, in bytes. */
   readonly maxResponseBytes: number;
+  /** The lifetime assumed without `expires_in`, in seconds. */
+  readonly defaultExpiresInSeconds: number;
   /** Retry policy. */
   readonly retry: RetryPolicy;
   /** How `auth.fetch` waits out 429s, or `false`. */
@@ -242,6 +257,9 @@ export function resolveConfig(
     maxResponseBytes: positive(
       "maxResponseBytes",
       options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    ),
+    defaultExpiresInSeconds: atLeastOneSecond(
+      options.defaultExpiresInSeconds ?? DEFAULT_EXPIRES_IN_SECONDS,
     ),
     retry: resolveRetry(options.retry),
     apiRateLimit: resolveApiRateLimit(options.apiRateLimit),
@@ -527,6 +545,17 @@ function flag(option: string, value: unknown): boolean {
 function nonNegative(option: string, value: unknown): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
     throw new ConfigError(option, "must be a finite number ≥ 0");
+  }
+  return value;
+}
+
+/** Less than a second would make every call a token request. */
+function atLeastOneSecond(value: unknown): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 1) {
+    throw new ConfigError(
+      "defaultExpiresInSeconds",
+      "must be a finite number of seconds ≥ 1 (the lifetime your token endpoint documents)",
+    );
   }
   return value;
 }

@@ -63,6 +63,11 @@ export interface SlotContext {
   inFlight?: Set<CredentialSlot>;
   /** Redacts every secret and token of the instance from server text. */
   readonly redact: Redactor;
+  /**
+   * Set once a grant without `expires_in` was warned about, so the warning
+   * comes once per instance, not once per refresh.
+   */
+  lifetimeAssumedWarned?: boolean;
 }
 
 /** The first wait before a rejected credential is probed again, when nothing else serves. */
@@ -365,6 +370,7 @@ export class CredentialSlot {
           clock: config.clock,
           timeoutMs: config.requestTimeoutMs,
           maxResponseBytes: config.maxResponseBytes,
+          defaultExpiresInSeconds: config.defaultExpiresInSeconds,
           signal: closeSignal,
           redact: this.#context.redact,
         });
@@ -429,6 +435,17 @@ export class CredentialSlot {
     this.#lastError = undefined;
     this.#nextBackgroundAttemptAt = 0;
     this.#probeFailures = 0;
+    if (grant.lifetimeAssumed && !this.#context.lifetimeAssumedWarned) {
+      this.#context.lifetimeAssumedWarned = true;
+      this.#context.emit({
+        type: "warning",
+        code: "EXPIRES_IN_MISSING",
+        label: this.label,
+        message:
+          `The token endpoint sent no expires_in; tokens are assumed to live ${config.defaultExpiresInSeconds} s. ` +
+          `Set defaultExpiresInSeconds to the lifetime the endpoint documents.`,
+      });
+    }
     this.#context.emit({
       type: "token.acquired",
       label: this.label,

@@ -87,6 +87,28 @@ export interface ApiRateLimitedEvent {
   readonly delayMs: number;
 }
 
+/**
+ * `auth.fetch` got a 401 saying its token is stale but sent no replay and
+ * requested no token: the token was itself fetched by a replay moments ago,
+ * or its replays ran out (see `authorizedFetch`). The 401 is returned.
+ */
+export interface ApiReplaySkippedEvent {
+  /** Discriminant. */
+  readonly type: "api.replay_skipped";
+  /** The request's method. */
+  readonly method: string;
+  /** The request's origin and path (no query, which may hold secrets). */
+  readonly url: string;
+  /**
+   * `recent`: the token came from a replay less than 10 s ago, or a replay
+   * dropped another token less than 10 s ago; `limit`: 3 replays in a row
+   * led to it.
+   */
+  readonly reason: "recent" | "limit";
+  /** How many replays in a row led to the token. */
+  readonly replays: number;
+}
+
 /** The active credential was rejected and another took over. */
 export interface FailoverEvent {
   /** Discriminant. */
@@ -116,7 +138,8 @@ export interface WarningEvent {
   /**
    * A stable code: `WHITESPACE_TRIMMED`, `ACTIVE_REMOVED`, `ACTIVE_UNKNOWN`
    * (the active store named no configured credential and was repaired),
-   * `CLOCK_WENT_BACK`.
+   * `CLOCK_WENT_BACK`, `EXPIRES_IN_MISSING` (the token endpoint sent no
+   * `expires_in`; `defaultExpiresInSeconds` is assumed; once per instance).
    */
   readonly code: string;
   /** What happened and what to do. */
@@ -132,6 +155,7 @@ export type AuthEvent =
   | RetryEvent
   | ReprobeEvent
   | ApiRateLimitedEvent
+  | ApiReplaySkippedEvent
   | FailoverEvent
   | RotatedEvent
   | WarningEvent;

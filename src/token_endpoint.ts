@@ -23,6 +23,19 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 /** The longest token lifetime the library believes; longer ones are cut to this. */
 export const MAX_TOKEN_LIFETIME_MS: number = 7 * 24 * 60 * 60 * 1000;
 
+/**
+ * The lifetime assumed, in seconds, when a token response has no
+ * `expires_in` (RFC 6749 §5.1 makes it RECOMMENDED, not required): 300 s, the
+ * shortest lifetime among the endpoints this library knows (Genesys Cloud's
+ * minimum, Keycloak's default). A guess too long would serve a token the
+ * server already expired, so every call would pay a 401 and a replay; a guess
+ * too short costs only a token request every few minutes.
+ */
+export const DEFAULT_EXPIRES_IN_SECONDS: number = 300;
+
+/** `expires_in` sent as a JSON string: decimal digits, optionally a fraction ("3599"). */
+const NUMERIC_STRING = /^[0-9]+(\.[0-9]+)?$/;
+
 /** What a token request needs. */
 export interface TokenRequest {
   /** The token endpoint URL. */
@@ -54,6 +67,12 @@ export interface TokenRequest {
   /** Aborts the request. */
   readonly signal?: AbortSignal;
   /**
+   * The lifetime assumed when the response has no `expires_in`, in seconds.
+   *
+   * @default {300}
+   */
+  readonly defaultExpiresInSeconds?: number;
+  /**
    * What else to redact from the server's text, besides this credential
    * (which is always redacted): other secrets and tokens of the caller.
    */
@@ -70,6 +89,11 @@ export interface TokenGrant {
   readonly lifetimeMs: number;
   /** The granted scope, if the server said. */
   readonly scope?: string;
+  /**
+   * True when the response had no `expires_in` and `lifetimeMs` is the
+   * assumed default, so the owner can warn.
+   */
+  readonly lifetimeAssumed?: boolean;
 }
 
 /**
@@ -166,27 +190,41 @@ export async function requestToken(request: TokenRequest): Promise<TokenGrant> {
       sent.quote,
     );
   }
-  return parseTokenResponse(text, response.status);
+  return parseTokenResponse(
+    text,
+    response.status,
+    request.defaultExpiresInSeconds,
+  );
 }
 
 /**
  * Validates a token response body strictly: a non-empty string
- * `access_token`, a `token_type` of bearer in any case, and a positive finite
- * number `expires_in`.
+ * `access_token`, a `token_type` of bearer in any case, and an `expires_in`
+ * of a positive finite number of seconds, or a string of decimal digits
+ * such as `"3599"` (some servers send one). A missing (or `null`)
+ * `expires_in` is allowed, as RFC 6749 §5.1 allows it: the grant then lives
+ * `defaultExpiresInSeconds` and says so (`lifetimeAssumed`).
  *
  * @param text The response body.
  * @param status The HTTP status, for the error.
+ * @param defaultExpiresInSeconds The lifetime assumed without `expires_in`.
  * @returns The grant.
  * @throws {InvalidTokenResponseError} When any rule fails.
  *
  * @example
  * ```ts
  * import { parseTokenResponse } from "./token_endpoint.ts";
- * const grant = parseTokenResponse('{"access_token":"t","token_type":"Bearer","expires_in":60}', 200);
+ * const grant = parseTokenResponse('{"access_token":"t","token_type":"Bearer","expires_in":"60"}', 200);
  * if (grant.lifetimeMs !== 60_000) throw new Error();
+ * const assumed = parseTokenResponse('{"access_token":"t","token_type":"Bearer"}', 200, 120);
+ * if (assumed.lifetimeMs !== 120_000 || !assumed.lifetimeAssumed) throw new Error();
  * ```
  */
-export function parseTokenResponse(text: string, status: number): TokenGrant {
+export function parseTokenResponse(
+  text: string,
+  status: number,
+  defaultExpiresInSeconds: number = DEFAULT_EXPIRES_IN_SECONDS,
+): TokenGrant {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -218,9 +256,14 @@ export function parseTokenResponse(text: string, status: number): TokenGrant {
       status,
     );
   }
+  const assumed = expires_in === undefined || expires_in === null;
+  const seconds = assumed
+    ? defaultExpiresInSeconds
+    : typeof expires_in === "string" && NUMERIC_STRING.test(expires_in)
+    ? Number(expires_in)
+    : expires_in;
   if (
-    typeof expires_in !== "number" || !Number.isFinite(expires_in) ||
-    expires_in <= 0
+    typeof seconds !== "number" || !Number.isFinite(seconds) || seconds <= 0
   ) {
     throw new InvalidTokenResponseError(
       `expires_in is ${
@@ -232,8 +275,9 @@ export function parseTokenResponse(text: string, status: number): TokenGrant {
   return {
     accessToken: access_token,
     tokenType: token_type,
-    lifetimeMs: Math.min(expires_in * 1000, MAX_TOKEN_LIFETIME_MS),
+    lifetimeMs: Math.min(seconds * 1000, MAX_TOKEN_LIFETIME_MS),
     scope: typeof scope === "string" ? scope : undefined,
+    ...(assumed ? { lifetimeAssumed: true } : {}),
   };
 }
 

@@ -2,8 +2,11 @@ import assert from "node:assert/strict";
 import { ClosedError } from "./support/closed_error.ts";
 import {
   authorizedFetch,
+  type AuthorizedFetchContext,
   isStaleTokenChallenge,
+  MAX_REPLAYS_PER_TOKEN_LIFETIME,
   parseWwwAuthenticate,
+  REPLAY_COOLDOWN_MS,
 } from "../src/authorized_fetch.ts";
 import type { DualSecretAuthOptions } from "../src/config.ts";
 import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
@@ -13,7 +16,9 @@ import { FakeClock } from "../src/testing/fake_clock.ts";
 import {
   acceptingHandler,
   FakeTokenEndpoint,
+  jsonResponse,
   textResponse,
+  tokenResponse,
 } from "./support/fake_token_endpoint.ts";
 
 Deno.test("parseWwwAuthenticate", async (t) => {
@@ -515,3 +520,449 @@ Deno.test("auth.fetch: API 429", async (t) => {
     await response.body?.cancel();
   });
 });
+
+/**
+ * A context over a fake token cache: `pool` tokens handed out in turn, a
+ * token request (`issued`) whenever a dropped one is needed again, and an API
+ * that answers every call with `reply` (a stale-token 401 by default).
+ */
+function replayContext(
+  options: {
+    clock?: FakeClock;
+    pool?: number;
+    reply?: (token: string) => Response;
+  } = {},
+) {
+  const pool = options.pool ?? 1;
+  const cache: (string | undefined)[] = Array(pool).fill(undefined);
+  const events: AuthEvent[] = [];
+  const sent: string[] = [];
+  let issued = 0;
+  let turn = 0;
+  const context: AuthorizedFetchContext = {
+    getAccessToken: () => {
+      const i = turn++ % pool;
+      return Promise.resolve(cache[i] ??= `t${++issued}`);
+    },
+    invalidate: (token) => {
+      const i = cache.indexOf(token);
+      if (i >= 0) cache[i] = undefined;
+    },
+    fetch: (_input, init) => {
+      const token = new Headers(init?.headers).get("authorization")!.slice(7);
+      sent.push(token);
+      return Promise.resolve((options.reply ?? invalidToken)(token));
+    },
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+    emit: (event) => events.push(event),
+  };
+  const call = async () => {
+    const response = await authorizedFetch(
+      context,
+      "https://api.example.test/bad?secret=1",
+    );
+    await response.body?.cancel();
+    return response.status;
+  };
+  return {
+    context,
+    events,
+    sent,
+    call,
+    /** Token requests so far. */
+    issued: () => issued,
+    /** A refresh ahead of expiry: a new token no replay fetched. */
+    refresh: (i = 0) => void (cache[i] = `t${++issued}`),
+    skipped: (): [string, number][] => replaysSkipped(events),
+  };
+}
+
+/** The `api.replay_skipped` events as `[reason, replays]`. */
+function replaysSkipped(events: AuthEvent[]): [string, number][] {
+  return events.flatMap((e) =>
+    e.type === "api.replay_skipped" ? [[e.reason, e.replays]] : []
+  );
+}
+
+Deno.test("authorizedFetch: a 401 storm cannot drain the token budget", async (t) => {
+  await t.step(
+    "a 401 on a token a replay fetched moments ago is returned, with an event",
+    async () => {
+      const clock = new FakeClock(0);
+      const c = replayContext({ clock });
+      assert.equal(await c.call(), 401);
+      // The first 401 replays once, with a fresh token that is refused too.
+      assert.deepEqual(c.sent, ["t1", "t2"]);
+      assert.equal(c.issued(), 2);
+      await clock.advance(REPLAY_COOLDOWN_MS - 1);
+      assert.equal(await c.call(), 401);
+      assert.deepEqual(c.sent, ["t1", "t2", "t2"]);
+      assert.equal(c.issued(), 2);
+      assert.deepEqual(c.events, [{
+        type: "api.replay_skipped",
+        method: "GET",
+        url: "https://api.example.test/bad",
+        reason: "recent",
+        replays: 1,
+      }]);
+    },
+  );
+
+  await t.step(
+    "after the cooldown it replays again, up to the limit per token lifetime",
+    async () => {
+      const clock = new FakeClock(0);
+      const c = replayContext({ clock });
+      for (let i = 0; i < MAX_REPLAYS_PER_TOKEN_LIFETIME + 3; i++) {
+        assert.equal(await c.call(), 401);
+        await clock.advance(REPLAY_COOLDOWN_MS);
+      }
+      assert.equal(c.issued(), 1 + MAX_REPLAYS_PER_TOKEN_LIFETIME);
+      assert.deepEqual(
+        c.skipped(),
+        Array(3).fill(["limit", MAX_REPLAYS_PER_TOKEN_LIFETIME]),
+      );
+      // A token no replay fetched (the refresh ahead of expiry) starts over.
+      c.refresh();
+      assert.equal(await c.call(), 401);
+      assert.equal(c.issued(), 3 + MAX_REPLAYS_PER_TOKEN_LIFETIME);
+    },
+  );
+
+  await t.step(
+    "a pool loses at most one token per cooldown",
+    async () => {
+      const clock = new FakeClock(0);
+      const c = replayContext({ clock, pool: 4 });
+      for (let i = 0; i < 12; i++) assert.equal(await c.call(), 401);
+      // One drop (t1) and its refill; every other 401 is returned.
+      assert.equal(c.issued(), 5);
+      assert.equal(c.skipped().length, 11);
+      assert.ok(c.skipped().every(([reason]) => reason === "recent"));
+      await clock.advance(REPLAY_COOLDOWN_MS);
+      for (let i = 0; i < 12; i++) assert.equal(await c.call(), 401);
+      assert.equal(c.issued(), 6);
+    },
+  );
+
+  await t.step(
+    "a real stale token is still replayed and served",
+    async () => {
+      const clock = new FakeClock(0);
+      let first = true;
+      const c = replayContext({
+        clock,
+        reply: () => {
+          const reply = first ? invalidToken() : textResponse(200, "ok");
+          first = false;
+          return reply;
+        },
+      });
+      assert.equal(await c.call(), 200);
+      assert.deepEqual(c.sent, ["t1", "t2"]);
+      assert.equal(c.events.length, 0);
+    },
+  );
+
+  await t.step(
+    "concurrent 401s on one token: one token request, every call replayed",
+    async () => {
+      const clock = new FakeClock(0);
+      const c = replayContext({
+        clock,
+        reply: (token) =>
+          token === "t1" ? invalidToken() : textResponse(200, "ok"),
+      });
+      assert.deepEqual(await Promise.all([c.call(), c.call(), c.call()]), [
+        200,
+        200,
+        200,
+      ]);
+      assert.deepEqual(c.sent, ["t1", "t1", "t1", "t2", "t2", "t2"]);
+      assert.equal(c.issued(), 2);
+      assert.equal(c.events.length, 0);
+    },
+  );
+
+  await t.step("the replays remembered stay bounded", async () => {
+    const clock = new FakeClock(0);
+    const c = replayContext({ clock });
+    for (let i = 0; i < 400; i++) {
+      c.refresh();
+      await c.call();
+      await clock.advance(REPLAY_COOLDOWN_MS);
+    }
+    // Each round replayed once; the oldest records were let go.
+    assert.equal(c.issued(), 800);
+    assert.equal(c.events.length, 0);
+    assert.ok(c.context.replays!.size <= 256, `${c.context.replays!.size}`);
+  });
+
+  await t.step(
+    "without a clock a replay-fetched token is never replayed again",
+    async () => {
+      const c = replayContext();
+      for (let i = 0; i < 5; i++) assert.equal(await c.call(), 401);
+      assert.equal(c.issued(), 2);
+      assert.deepEqual(c.skipped(), Array(4).fill(["recent", 1]));
+    },
+  );
+
+  await t.step(
+    "a clock that went back does not stop replays for good",
+    async () => {
+      const clock = new FakeClock(1_000_000);
+      const c = replayContext({ clock });
+      await c.call();
+      clock.set(0);
+      // The record lies in the future: not recent, so the count alone bounds.
+      assert.equal(await c.call(), 401);
+      assert.equal(c.issued(), 3);
+      for (let i = 0; i < 5; i++) {
+        await clock.advance(REPLAY_COOLDOWN_MS);
+        await c.call();
+      }
+      assert.equal(c.issued(), 1 + MAX_REPLAYS_PER_TOKEN_LIFETIME);
+    },
+  );
+});
+
+/** Token creations allowed per client per minute (Genesys Cloud's `client.credentials.token.rate.per.minute`). */
+const TOKEN_CREATIONS_PER_MINUTE = 300;
+/** How long a token request takes, in simulated ms. */
+const TOKEN_LATENCY_MS = 20;
+/** One simulated step: each caller sends one request per step. */
+const STEP_MS = 50;
+
+/**
+ * Runs `durationMs` of simulated time against an API with a healthy path and,
+ * if `storm`, a bad one that answers 401 to valid tokens, called once per
+ * step (20 times a second) beside `healthyCallers` callers of the healthy
+ * path. The token endpoint creates at most {@linkcode TOKEN_CREATIONS_PER_MINUTE}
+ * tokens a minute and then answers as Genesys Cloud does (400
+ * `invalid_request`, `rate limit exceeded`).
+ */
+async function simulateStorm(
+  options: {
+    storm: boolean;
+    healthyCallers: number;
+    durationMs: number;
+    /** `tokensPerCredential`. */
+    pool?: number;
+    /** When to rotate from blue to green, if at all. */
+    rotateAtMs?: number;
+    /** Whether each bad call is aborted once its first 401 is in. */
+    abortBad?: boolean;
+  },
+) {
+  const clock = new FakeClock(0);
+  const createdBy = new Map<string, number[]>();
+  const valid = new Map<string, number>();
+  let throttled = 0;
+  const endpoint = new FakeTokenEndpoint({
+    tokenHandler: (request) =>
+      new Promise((resolve) =>
+        clock.setTimeout(() => {
+          const now = clock.now();
+          const created = createdBy.get(request.clientId) ?? [];
+          createdBy.set(request.clientId, created);
+          if (
+            created.filter((at) => now - at < 60_000).length >=
+              TOKEN_CREATIONS_PER_MINUTE
+          ) {
+            throttled++;
+            return resolve(jsonResponse(400, {
+              error: "invalid_request",
+              description: "rate limit exceeded; try again later",
+              error_description: "rate limit exceeded; try again later",
+            }));
+          }
+          created.push(now);
+          const token = `tok-${request.clientId}-${created.length}`;
+          valid.set(token, now + 3_600_000);
+          resolve(tokenResponse(token, 3600));
+        }, TOKEN_LATENCY_MS)
+      ),
+    apiHandler: (request) => {
+      const token = request.headers.get("authorization")?.slice(7) ?? "";
+      const good = (valid.get(token) ?? 0) > clock.now();
+      return good && !request.url.endsWith("/bad")
+        ? textResponse(200, "ok")
+        : invalidToken();
+    },
+  });
+  const events: AuthEvent[] = [];
+  const auth = createDualSecretAuth({
+    credentials: [
+      { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
+      { label: "green", clientId: "green-id", clientSecret: "green-secret" },
+    ],
+    tokenUrl: endpoint.tokenUrl,
+    fetch: endpoint.fetch,
+    clock,
+    random: () => 0.5,
+    tokensPerCredential: options.pool,
+    onEvent: (event) => events.push(event),
+  });
+  const latencies: number[] = [];
+  const failures: string[] = [];
+  const badStatuses = new Map<number | string, number>();
+  const busy = new Set<number>();
+  const inFlight: Promise<void>[] = [];
+  const healthy = async (caller: number) => {
+    busy.add(caller);
+    const started = clock.now();
+    try {
+      const response = await auth.fetch(`${endpoint.apiUrl}/api/v2/ok`);
+      await response.body?.cancel();
+      if (response.status !== 200) failures.push(`HTTP ${response.status}`);
+    } catch (error) {
+      failures.push((error as { code?: string }).code ?? String(error));
+    }
+    latencies.push(clock.now() - started);
+    busy.delete(caller);
+  };
+  const bad = async () => {
+    let outcome: number | string;
+    const controller = new AbortController();
+    // Gives up 1 ms in: while a replay waits for its token, if there is one.
+    const timer = options.abortBad
+      ? clock.setTimeout(() => controller.abort(new Error("gave up")), 1)
+      : undefined;
+    try {
+      const response = await auth.fetch(`${endpoint.apiUrl}/api/v2/bad`, {
+        signal: controller.signal,
+      });
+      await response.body?.cancel();
+      outcome = response.status;
+    } catch (error) {
+      outcome = (error as { code?: string }).code ?? String(error);
+    }
+    if (timer !== undefined) clock.clearTimeout(timer);
+    badStatuses.set(outcome, (badStatuses.get(outcome) ?? 0) + 1);
+  };
+  let rotation: Promise<unknown> | undefined;
+  for (let at = 0; at < options.durationMs; at += STEP_MS) {
+    if (at === options.rotateAtMs) {
+      rotation = auth.rotate({ to: "green" });
+    }
+    if (options.storm) inFlight.push(bad());
+    for (let caller = 0; caller < options.healthyCallers; caller++) {
+      // A caller still waiting sends nothing new (a closed loop).
+      if (!busy.has(caller)) inFlight.push(healthy(caller));
+    }
+    await clock.advance(STEP_MS);
+  }
+  while (busy.size > 0) await clock.advance(STEP_MS);
+  await Promise.all(inFlight);
+  await rotation;
+  await auth.close();
+  latencies.sort((a, b) => a - b);
+  return {
+    p99: latencies[Math.ceil(latencies.length * 0.99) - 1],
+    calls: latencies.length,
+    failures,
+    badStatuses,
+    tokenRequests: endpoint.tokenCalls,
+    tokenRequestsBy: Object.fromEntries(
+      [...createdBy].map(([id, times]) => [id, times.length]),
+    ),
+    throttled,
+    skipped: events.filter((e) => e.type === "api.replay_skipped").length,
+  };
+}
+
+Deno.test(
+  "auth.fetch: a 401 storm beside 8 healthy callers spends a bounded number of tokens",
+  async () => {
+    const durationMs = 30_000;
+    const baseline = await simulateStorm({
+      storm: false,
+      healthyCallers: 8,
+      durationMs,
+    });
+    const storm = await simulateStorm({
+      storm: true,
+      healthyCallers: 8,
+      durationMs,
+    });
+    // The healthy callers notice nothing.
+    assert.deepEqual(storm.failures, []);
+    assert.ok(
+      storm.p99 <= baseline.p99,
+      `healthy p99 ${storm.p99} ms in the storm, ${baseline.p99} ms without`,
+    );
+    assert.ok(storm.calls >= baseline.calls);
+    // Every bad call got its 401, none an error.
+    assert.deepEqual([...storm.badStatuses], [[401, durationMs / STEP_MS]]);
+    // Token requests: the first, then one replay per cooldown up to the limit.
+    assert.equal(storm.throttled, 0);
+    assert.ok(
+      storm.tokenRequests <=
+        1 + Math.min(
+            MAX_REPLAYS_PER_TOKEN_LIFETIME,
+            Math.ceil(durationMs / REPLAY_COOLDOWN_MS),
+          ),
+      `${storm.tokenRequests} token requests`,
+    );
+    assert.equal(
+      storm.skipped,
+      durationMs / STEP_MS - (storm.tokenRequests - 1),
+    );
+  },
+);
+
+Deno.test(
+  "auth.fetch: a 401 storm stays bounded with a pool, a rotation, and aborted calls",
+  async (t) => {
+    const durationMs = 12_000;
+    const drops = Math.ceil(durationMs / REPLAY_COOLDOWN_MS);
+    const run = async (variant: Parameters<typeof simulateStorm>[0]) => {
+      const result = await simulateStorm(variant);
+      assert.deepEqual(result.failures, []);
+      // At the 99th percentile a healthy call waits for one token request at most.
+      assert.ok(result.p99 <= TOKEN_LATENCY_MS, `p99 ${result.p99} ms`);
+      assert.equal(result.throttled, 0);
+      return result;
+    };
+    const storm = { storm: true, healthyCallers: 8, durationMs };
+
+    await t.step(
+      "a pool of 4 loses at most one token per cooldown",
+      async () => {
+        const result = await run({ ...storm, pool: 4 });
+        assert.ok(
+          result.tokenRequests <= 4 + drops,
+          `${result.tokenRequests} token requests`,
+        );
+        assert.deepEqual([...result.badStatuses], [[
+          401,
+          durationMs / STEP_MS,
+        ]]);
+      },
+    );
+
+    await t.step("a rotation mid-storm starts one new chain", async () => {
+      const result = await run({ ...storm, rotateAtMs: durationMs / 2 });
+      const { "blue-id": blue, "green-id": green } = result.tokenRequestsBy;
+      assert.ok(blue <= 1 + drops, `blue ${blue}`);
+      // The proof of green, then its own replays.
+      assert.ok(green >= 1 && green <= 1 + drops, `green ${green}`);
+    });
+
+    await t.step("bad calls aborted during their replay", async () => {
+      const result = await run({ ...storm, pool: 4, abortBad: true });
+      assert.ok(result.tokenRequests <= 4 + drops);
+      const outcomes = [...result.badStatuses.keys()].sort();
+      assert.ok(
+        outcomes.every((outcome) => outcome === 401 || outcome === "ABORTED"),
+        `${outcomes}`,
+      );
+      assert.equal(
+        [...result.badStatuses.values()].reduce((a, b) => a + b),
+        durationMs / STEP_MS,
+      );
+      assert.ok((result.badStatuses.get("ABORTED") ?? 0) > 0);
+    });
+  },
+);

@@ -16,8 +16,18 @@ import {
   TokenEndpointUnavailableError,
   TokenRequestError,
 } from "../src/errors.ts";
+import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
+import type { AuthEvent } from "../src/events.ts";
 import { quoteServerText } from "../src/redact.ts";
 import { SendFailure } from "../src/send.ts";
+import { FakeClock } from "../src/testing/fake_clock.ts";
+import {
+  acceptingHandler,
+  driveClock,
+  FakeTokenEndpoint,
+  jsonResponse,
+  textResponse,
+} from "./support/fake_token_endpoint.ts";
 
 const NOW = Date.UTC(2026, 0, 1);
 
@@ -98,6 +108,97 @@ Deno.test("classifyErrorResponse", async (t) => {
     assert.equal(error.code, ErrorCode.RATE_LIMITED);
     assert.equal(error.retryAfterMs, 42_000);
     assert.equal(isRetryable(error), true);
+  });
+
+  await t.step(
+    "a 400 invalid_request saying the rate limit was exceeded is throttling",
+    () => {
+      // Genesys Cloud's text (its Terraform provider retries on
+      // "400 - invalid_request (rate limit exceeded;"), in either field.
+      const bodies = [
+        {
+          error: "invalid_request",
+          description: "rate limit exceeded; retry later",
+          error_description: "rate limit exceeded; retry later",
+        },
+        { error: "invalid_request", description: "Rate Limit Exceeded" },
+        { error: "invalid_request", error_description: "rate-limited" },
+        {
+          error: "invalid_request",
+          error_description:
+            "The rate limit for this client has been exceeded.",
+        },
+        { error: "invalid_request", error_description: "Too Many Requests" },
+      ];
+      for (const body of bodies) {
+        for (const quoting of [true, false]) {
+          const error = classifyErrorResponse(
+            new Response(null, {
+              status: 400,
+              headers: { "retry-after": "3" },
+            }),
+            JSON.stringify(body),
+            "blue",
+            NOW,
+            // Throttling is recognised whether server text is quoted or not.
+            quoting
+              ? (value) => quoteServerText(value, (text) => text)
+              : undefined,
+          );
+          assert.ok(error instanceof RateLimitedError, JSON.stringify(body));
+          assert.equal(error.code, ErrorCode.RATE_LIMITED);
+          assert.equal(error.retryAfterMs, 3_000);
+          assert.equal(isRetryable(error), true);
+          // What the 400 said stays in the cause.
+          assert.ok(error.cause instanceof TokenRequestError);
+          assert.equal(error.cause.status, 400);
+          assert.equal(
+            error.cause.oauthError,
+            quoting ? "invalid_request" : undefined,
+          );
+        }
+      }
+    },
+  );
+
+  await t.step("rate limit text elsewhere is not throttling", () => {
+    const cases: [number, unknown, new (...args: never[]) => Error][] = [
+      // Another OAuth error, whatever it says, keeps its meaning.
+      [400, {
+        error: "invalid_client",
+        error_description: "rate limit exceeded",
+      }, CredentialRejectedError],
+      [400, {
+        error: "invalid_scope",
+        error_description: "rate limit exceeded",
+      }, TokenRequestError],
+      // invalid_request without the text, or on another status.
+      [
+        400,
+        { error: "invalid_request", error_description: "bad" },
+        TokenRequestError,
+      ],
+      [403, {
+        error: "invalid_request",
+        error_description: "rate limit exceeded",
+      }, TokenRequestError],
+      [
+        400,
+        { error: "invalid_request", error_description: 42 },
+        TokenRequestError,
+      ],
+      [400, "rate limit exceeded", TokenRequestError],
+      // Mentioning a rate limit is not saying it was exceeded.
+      [400, {
+        error: "invalid_request",
+        error_description: "rate limit policy missing. Exceeded nothing",
+      }, TokenRequestError],
+    ];
+    for (const [status, body, type] of cases) {
+      const error = classify(status, body);
+      assert.ok(error instanceof type, JSON.stringify(body));
+      assert.notEqual(error.code, ErrorCode.RATE_LIMITED);
+    }
   });
 
   await t.step("429 with an HTTP date counts from now", () => {
@@ -217,4 +318,73 @@ Deno.test("isRetryable: only rate limiting and unavailability", () => {
   assert.equal(isRetryable(new InvalidTokenResponseError("x", 200)), false);
   assert.equal(isRetryable(new RateLimitedError(undefined)), true);
   assert.equal(isRetryable(new TokenEndpointUnavailableError("x")), true);
+});
+
+Deno.test("token endpoint throttling: retried with backoff, never failed over, ends RATE_LIMITED", async (t) => {
+  const genesysThrottle = () =>
+    jsonResponse(400, {
+      error: "invalid_request",
+      description: "rate limit exceeded; try again later",
+      error_description: "rate limit exceeded; try again later",
+    });
+  const plain429 = () => textResponse(429, "slow down");
+  for (
+    const [name, throttle] of [
+      ["Genesys's 400 invalid_request", genesysThrottle],
+      ["a 429", plain429],
+    ] as const
+  ) {
+    await t.step(name, async () => {
+      const clock = new FakeClock(0);
+      const endpoint = new FakeTokenEndpoint({
+        tokenHandler: acceptingHandler(
+          new Set(["blue-id:blue-secret", "green-id:green-secret"]),
+        ),
+      });
+      const events: AuthEvent[] = [];
+      await using auth = createDualSecretAuth({
+        credentials: [
+          { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
+          {
+            label: "green",
+            clientId: "green-id",
+            clientSecret: "green-secret",
+          },
+        ],
+        tokenUrl: endpoint.tokenUrl,
+        fetch: endpoint.fetch,
+        clock,
+        random: () => 0.5,
+        retry: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1_000 },
+        onEvent: (event) => events.push(event),
+      });
+      endpoint.queueToken(throttle(), throttle(), throttle(), throttle());
+      const error = await driveClock(clock, auth.getAccessToken()).catch((
+        e,
+      ) => e);
+      assert.ok(error instanceof RateLimitedError, String(error));
+      assert.equal(error.code, ErrorCode.RATE_LIMITED);
+      // Four attempts, all for blue: green was never asked, nothing failed over.
+      assert.deepEqual(
+        endpoint.tokenRequests.map((r) => r.clientId),
+        ["blue-id", "blue-id", "blue-id", "blue-id"],
+      );
+      const retries = events.filter((e) => e.type === "retry");
+      // Full jitter at random() = 0.5: half of 100, 200, 400 ms.
+      assert.deepEqual(retries.map((e) => e.delayMs), [50, 100, 200]);
+      assert.ok(
+        retries.every((e) => e.error.code === ErrorCode.RATE_LIMITED),
+      );
+      assert.equal(events.filter((e) => e.type === "failover").length, 0);
+      assert.equal(auth.status().active, "blue");
+
+      // Once throttling stops, blue serves.
+      endpoint.queueToken(throttle());
+      assert.equal(
+        await driveClock(clock, auth.getAccessToken()),
+        "tok-blue-id-1",
+      );
+      assert.equal(auth.status().active, "blue");
+    });
+  }
 });

@@ -288,6 +288,15 @@ Deno.test("resolveConfig: scope, timing and retry", async (t) => {
       [{ refreshMarginMs: NaN }, "refreshMarginMs"],
       [{ requestTimeoutMs: 0 }, "requestTimeoutMs"],
       [{ requestTimeoutMs: Infinity }, "requestTimeoutMs"],
+      [{ defaultExpiresInSeconds: 0 }, "defaultExpiresInSeconds"],
+      [{ defaultExpiresInSeconds: -1 }, "defaultExpiresInSeconds"],
+      [{ defaultExpiresInSeconds: 0.5 }, "defaultExpiresInSeconds"],
+      [{ defaultExpiresInSeconds: NaN }, "defaultExpiresInSeconds"],
+      [{ defaultExpiresInSeconds: Infinity }, "defaultExpiresInSeconds"],
+      [
+        { defaultExpiresInSeconds: "300" as unknown as number },
+        "defaultExpiresInSeconds",
+      ],
       [{ retry: { maxAttempts: 0 } }, "retry.maxAttempts"],
       [{ retry: { maxAttempts: 1.5 } }, "retry.maxAttempts"],
       [{ retry: { baseDelayMs: -5 } }, "retry.baseDelayMs"],
@@ -301,6 +310,15 @@ Deno.test("resolveConfig: scope, timing and retry", async (t) => {
         option,
       );
     }
+  });
+
+  await t.step("defaultExpiresInSeconds: 300 unless given", () => {
+    assert.equal(resolve({ credentials: TWO }).defaultExpiresInSeconds, 300);
+    assert.equal(
+      resolve({ credentials: TWO, defaultExpiresInSeconds: 3600 })
+        .defaultExpiresInSeconds,
+      3600,
+    );
   });
 
   await t.step("retry options merge over the defaults", () => {

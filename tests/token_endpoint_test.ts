@@ -11,10 +11,13 @@ import {
   TokenRequestError,
 } from "../src/errors.ts";
 import { systemClock } from "../src/clock.ts";
+import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
+import type { AuthEvent } from "../src/events.ts";
 import { Secret } from "../src/secret.ts";
 import { FakeClock } from "../src/testing/fake_clock.ts";
 import {
   basicAuthorization,
+  DEFAULT_EXPIRES_IN_SECONDS,
   MAX_TOKEN_LIFETIME_MS,
   parseTokenResponse,
   requestToken,
@@ -372,13 +375,18 @@ Deno.test("parseTokenResponse: strict validation", async (t) => {
     ["missing token_type", JSON.stringify({ ...valid, token_type: undefined })],
     ["token_type mac", JSON.stringify({ ...valid, token_type: "mac" })],
     ["token_type DPoP", JSON.stringify({ ...valid, token_type: "DPoP" })],
-    ["missing expires_in", JSON.stringify({ ...valid, expires_in: undefined })],
     ["expires_in 0", JSON.stringify({ ...valid, expires_in: 0 })],
     ["expires_in negative", JSON.stringify({ ...valid, expires_in: -60 })],
-    ["expires_in string", JSON.stringify({ ...valid, expires_in: "3600" })],
     ["expires_in NaN string", JSON.stringify({ ...valid, expires_in: "NaN" })],
-    ["expires_in null", JSON.stringify({ ...valid, expires_in: null })],
     ["expires_in infinite", JSON.stringify(valid).replace("3600", "1e400")],
+    // Only plain decimal digits count as a number of seconds.
+    ...["", "0", "-60", " 3600", "3600 ", "3600s", "1e3", "0x10", "Infinity"]
+      .map((text): [string, string] => [
+        `expires_in string ${JSON.stringify(text)}`,
+        JSON.stringify({ ...valid, expires_in: text }),
+      ]),
+    ["expires_in an array", JSON.stringify({ ...valid, expires_in: [3600] })],
+    ["expires_in true", JSON.stringify({ ...valid, expires_in: true })],
   ];
   for (const [name, body] of invalid) {
     await t.step(`${name} is InvalidTokenResponseError`, () => {
@@ -395,6 +403,53 @@ Deno.test("parseTokenResponse: strict validation", async (t) => {
     });
   }
 
+  await t.step("expires_in as a numeric string is accepted", () => {
+    for (
+      const [text, ms] of [["3599", 3_599_000], ["60.5", 60_500], [
+        "007",
+        7_000,
+      ]]
+    ) {
+      const grant = parseTokenResponse(
+        JSON.stringify({ ...valid, expires_in: text }),
+        200,
+      );
+      assert.equal(grant.lifetimeMs, ms, `${text}`);
+      assert.equal(grant.lifetimeAssumed, undefined);
+    }
+  });
+
+  await t.step("a missing or null expires_in assumes the default", () => {
+    for (const expiresIn of [undefined, null]) {
+      const body = JSON.stringify({ ...valid, expires_in: expiresIn });
+      assert.deepEqual(parseTokenResponse(body, 200), {
+        accessToken: TOKEN_CANARY,
+        tokenType: "bearer",
+        lifetimeMs: DEFAULT_EXPIRES_IN_SECONDS * 1000,
+        scope: undefined,
+        lifetimeAssumed: true,
+      });
+      assert.equal(parseTokenResponse(body, 200, 45).lifetimeMs, 45_000);
+      assert.equal(
+        parseTokenResponse(body, 200, 1e12).lifetimeMs,
+        MAX_TOKEN_LIFETIME_MS,
+      );
+    }
+  });
+
+  await t.step("requestToken passes defaultExpiresInSeconds", async () => {
+    const { endpoint, request } = setup();
+    endpoint.queueToken(
+      jsonResponse(200, { access_token: "t", token_type: "Bearer" }),
+    );
+    const grant = await requestToken({
+      ...request,
+      defaultExpiresInSeconds: 90,
+    });
+    assert.equal(grant.lifetimeMs, 90_000);
+    assert.equal(grant.lifetimeAssumed, true);
+  });
+
   await t.step("requestToken applies it to 2xx answers", async () => {
     const { endpoint, request } = setup();
     endpoint.queueToken(
@@ -409,5 +464,86 @@ Deno.test("parseTokenResponse: strict validation", async (t) => {
     assert.equal(error.code, ErrorCode.INVALID_TOKEN_RESPONSE);
     assert.equal(error.status, 201);
     assertNoLeak(error);
+  });
+});
+
+Deno.test("createDualSecretAuth without expires_in: the default lifetime, one warning", async (t) => {
+  const start = (defaultExpiresInSeconds?: number) => {
+    const clock = new FakeClock(0);
+    const endpoint = new FakeTokenEndpoint();
+    let issued = 0;
+    const events: AuthEvent[] = [];
+    const auth = createDualSecretAuth({
+      credentials: [
+        { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
+        { label: "green", clientId: "green-id", clientSecret: "green-secret" },
+      ],
+      tokenUrl: endpoint.tokenUrl,
+      fetch: endpoint.fetch,
+      clock,
+      random: () => 0,
+      refreshMarginMs: 0,
+      defaultExpiresInSeconds,
+      onEvent: (event) => events.push(event),
+    });
+    const serve = (expiresIn?: unknown) =>
+      endpoint.queueToken(
+        jsonResponse(200, {
+          access_token: `tok-${++issued}`,
+          token_type: "Bearer",
+          ...(expiresIn === undefined ? {} : { expires_in: expiresIn }),
+        }),
+      );
+    const warnings = () =>
+      events.filter((e) =>
+        e.type === "warning" && e.code === "EXPIRES_IN_MISSING"
+      );
+    return { clock, endpoint, auth, events, serve, warnings };
+  };
+
+  await t.step(
+    "300 s by default, warned once across refreshes and credentials",
+    async () => {
+      const { clock, endpoint, auth, serve, warnings } = start();
+      await using _ = auth;
+      serve();
+      assert.equal(await auth.getAccessToken(), "tok-1");
+      assert.equal(
+        auth.status().credentials[0].expiresAt,
+        DEFAULT_EXPIRES_IN_SECONDS * 1000,
+      );
+      // Still served just before the assumed expiry, refreshed at it.
+      await clock.advance(DEFAULT_EXPIRES_IN_SECONDS * 1000 - 1);
+      assert.equal(await auth.getAccessToken(), "tok-1");
+      await clock.advance(1);
+      serve();
+      assert.equal(await auth.getAccessToken(), "tok-2");
+      // A rotation to green without expires_in warns no more.
+      serve();
+      await auth.rotate({ to: "green" });
+      assert.equal(endpoint.tokenCalls, 3);
+      assert.equal(warnings().length, 1);
+      const [warning] = warnings();
+      assert.ok(warning.type === "warning");
+      assert.equal(warning.label, "blue");
+      assert.match(warning.message, /defaultExpiresInSeconds/);
+    },
+  );
+
+  await t.step("defaultExpiresInSeconds is used as given", async () => {
+    const { auth, serve } = start(90);
+    await using _ = auth;
+    serve();
+    await auth.getAccessToken();
+    assert.equal(auth.status().credentials[0].expiresAt, 90_000);
+  });
+
+  await t.step("a numeric string is accepted, without a warning", async () => {
+    const { auth, serve, warnings } = start();
+    await using _ = auth;
+    serve("3599");
+    assert.equal(await auth.getAccessToken(), "tok-1");
+    assert.equal(auth.status().credentials[0].expiresAt, 3_599_000);
+    assert.equal(warnings().length, 0);
   });
 });

@@ -305,10 +305,9 @@ const CASES: readonly FaultCase[] = [
     (error) => assert.match(error.message, /access_token/),
   ),
   ...([
-    ["missing", undefined],
     ["zero", 0],
     ["negative", -60],
-    ["a string", "3600"],
+    ["a string that is no number", "soon"],
   ] as const).map(([what, value]) =>
     permanentCase(
       `expires_in ${what}`,
@@ -426,6 +425,35 @@ const CASES: readonly FaultCase[] = [
       s.emulator.clearFaults();
     },
   },
+  ...([
+    ["missing (the default lifetime, one warning)", undefined, 300],
+    ["a numeric string", "3600", 3600],
+  ] as const).map(([what, value, seconds]): FaultCase => ({
+    name: `expires_in ${what}`,
+    async run(s) {
+      for (let i = 1; i <= 2; i++) {
+        s.emulator.injectTokenFaults(tokenBody({
+          access_token: `served-${i}`,
+          token_type: "bearer",
+          expires_in: value,
+        }));
+        assert.equal(await s.drive(s.auth.getAccessToken()), `served-${i}`);
+        assert.equal(
+          s.auth.status().credentials[0].expiresAt,
+          s.clock.now() + seconds * 1000,
+        );
+        await s.clock.advance(seconds * 1000);
+      }
+      assert.equal(s.emulator.stats().tokenRequests, 2);
+      assert.equal(
+        s.eventsOf("warning").filter((w) => w.code === "EXPIRES_IN_MISSING")
+          .length,
+        value === undefined ? 1 : 0,
+      );
+      assert.equal(s.eventsOf("token.failed").length, 0);
+      assert.equal(s.auth.status().active, BLUE.label);
+    },
+  })),
   {
     name: "expires_in huge (capped, then refreshed)",
     async run(s) {

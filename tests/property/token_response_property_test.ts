@@ -210,7 +210,7 @@ Deno.test("parseTokenResponse properties", async (t) => {
           fc.array(fc.jsonValue(), { maxLength: 2 }),
           fc.string().filter((s) => s.toLowerCase() !== "bearer"),
         ),
-      ).filter(([, field, value]) => !isValidValue(field, value));
+      ).filter(([, field, value]) => !isValidValue(field, onTheWire(value)));
       fc.assert(
         fc.property(
           breakOneField,
@@ -229,6 +229,36 @@ Deno.test("parseTokenResponse properties", async (t) => {
         propertyParameters(2_000),
       );
       assert.ok(cases.count >= 2_000);
+    },
+  );
+
+  await t.step(
+    "expires_in as decimal digits in a string means the same as the number",
+    () => {
+      const cases = new CaseCounter();
+      fc.assert(
+        fc.property(
+          validBody,
+          fc.integer({ min: 1, max: 2 ** 31 }),
+          fc.nat({ max: 999 }),
+          (body, whole, fraction) => {
+            cases.tick();
+            const text = fraction === 0 ? `${whole}` : `${whole}.${fraction}`;
+            const asString = parseTokenResponse(
+              JSON.stringify({ ...body, expires_in: text }),
+              200,
+            );
+            const asNumber = parseTokenResponse(
+              JSON.stringify({ ...body, expires_in: Number(text) }),
+              200,
+            );
+            assert.equal(asString.lifetimeMs, asNumber.lifetimeMs);
+            assert.equal(asString.lifetimeAssumed, undefined);
+          },
+        ),
+        propertyParameters(500),
+      );
+      assert.ok(cases.count >= 500);
     },
   );
 
@@ -264,8 +294,8 @@ Deno.test("parseTokenResponse properties", async (t) => {
               return;
             }
             // Only reachable when the random fields happen to be valid.
-            assert.ok(isValidValue("token_type", rest.token_type));
-            assert.ok(isValidValue("expires_in", rest.expires_in));
+            assert.ok(isValidValue("token_type", onTheWire(rest.token_type)));
+            assert.ok(isValidValue("expires_in", onTheWire(rest.expires_in)));
           },
         ),
         propertyParameters(1_000),
@@ -275,14 +305,28 @@ Deno.test("parseTokenResponse properties", async (t) => {
   );
 });
 
+/** A value as JSON carries it: a non-finite number becomes `null`. */
+function onTheWire(value: unknown): unknown {
+  return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+}
+
 function isValidValue(field: string, value: unknown): boolean {
   switch (field) {
     case "access_token":
       return typeof value === "string" && value.length > 0;
     case "token_type":
       return typeof value === "string" && value.toLowerCase() === "bearer";
-    default:
-      return typeof value === "number" && Number.isFinite(value) && value > 0;
+    default: {
+      // expires_in may be absent (the default lifetime is assumed), or a
+      // positive number of seconds, as JSON or as decimal digits in a string.
+      if (value === undefined || value === null) return true;
+      const seconds =
+        typeof value === "string" && /^[0-9]+(\.[0-9]+)?$/.test(value)
+          ? Number(value)
+          : value;
+      return typeof seconds === "number" && Number.isFinite(seconds) &&
+        seconds > 0;
+    }
   }
 }
 
