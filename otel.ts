@@ -56,4 +56,8 @@ export {
 } from "./src/otel/version.ts";
 
 // Types named by the signatures above, from the modules that own them.
-export type { ApiRateLimitedEvent, ReprobeEvent } from "./src/events.ts";
+export type {
+  ApiRateLimitedEvent,
+  ApiReplaySkippedEvent,
+  ReprobeEvent,
+} from "./src/events.ts";
