@@ -14,7 +14,12 @@ import {
   RateLimitedError,
   TokenEndpointUnavailableError,
 } from "./errors.ts";
-import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
+import {
+  type AuthEventListener,
+  deliver,
+  type ErrorSummary,
+  summariseError,
+} from "./events.ts";
 import { type RetryVerdict, withRetry } from "./retry.ts";
 import type { Redactor } from "./redact.ts";
 import type { CachedGrant, SharedState } from "./store.ts";
@@ -48,8 +53,8 @@ export interface SlotContext {
   readonly config: ResolvedConfig;
   /** Where grants are cached (and, in a fleet, requested through its leases). */
   readonly store: SharedState;
-  /** Emits an event. */
-  readonly emit: (event: AuthEvent) => void;
+  /** Receives events (through {@linkcode deliver}). */
+  readonly onEvent: AuthEventListener | undefined;
   /**
    * Aborted when the instance closes; made by the owner when first needed
    * (its first `fetch` or its close). Only read, never listened to: a
@@ -216,7 +221,7 @@ export class CredentialSlot {
     if (this.#rejection === undefined) return undefined;
     if (this.#inflight) return this.#inflight;
     if (now < this.#nextProbeAt) return undefined;
-    this.#context.emit({
+    deliver(this.#context.onEvent, {
       type: "reprobe",
       label: this.label,
       attempt: this.#probeFailures,
@@ -372,7 +377,7 @@ export class CredentialSlot {
           maxResponseBytes: config.maxResponseBytes,
           defaultExpiresInSeconds: config.defaultExpiresInSeconds,
           signal: closeSignal,
-          redact: this.#context.redact,
+          redact: (text) => context.redact(text),
         });
       }, {
         ...config.retry,
@@ -381,7 +386,7 @@ export class CredentialSlot {
         signal: closeSignal,
         isRetriable: (error) => retryVerdict(this.#ours(error)),
         onRetry: ({ attempt, delayMs, error }) =>
-          this.#context.emit({
+          deliver(this.#context.onEvent, {
             type: "retry",
             label: this.label,
             attempt,
@@ -437,7 +442,7 @@ export class CredentialSlot {
     this.#probeFailures = 0;
     if (grant.lifetimeAssumed && !this.#context.lifetimeAssumedWarned) {
       this.#context.lifetimeAssumedWarned = true;
-      this.#context.emit({
+      deliver(this.#context.onEvent, {
         type: "warning",
         code: "EXPIRES_IN_MISSING",
         label: this.label,
@@ -446,7 +451,7 @@ export class CredentialSlot {
           `Set defaultExpiresInSeconds to the lifetime the endpoint documents.`,
       });
     }
-    this.#context.emit({
+    deliver(this.#context.onEvent, {
       type: "token.acquired",
       label: this.label,
       clientId: this.credential.clientId,
@@ -470,7 +475,7 @@ export class CredentialSlot {
       this.#probeFailures++;
       this.invalidate();
     }
-    this.#context.emit({
+    deliver(this.#context.onEvent, {
       type: "token.failed",
       label: this.label,
       error: this.#lastError,

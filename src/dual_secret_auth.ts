@@ -10,7 +10,6 @@ import {
   authorizedFetch,
   type AuthorizedFetchContext,
 } from "./authorized_fetch.ts";
-import type { Clock } from "./clock.ts";
 import {
   type ConfigWarning,
   type CredentialInput,
@@ -32,7 +31,13 @@ import {
   RotationFailedError,
   TokenEndpointUnavailableError,
 } from "./errors.ts";
-import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
+import {
+  type AuthEvent,
+  type AuthEventListener,
+  deliver,
+  type ErrorSummary,
+  summariseError,
+} from "./events.ts";
 import { credentialForms, redactAll } from "./redact.ts";
 import {
   type CachedGrant,
@@ -177,26 +182,38 @@ const inspect = Symbol.for("Deno.customInspect");
  * than as closures per instance (about 60 B each).
  */
 class Auth implements DualSecretAuth {
-  // The methods are own fields, so they work detached and through a wrapper
-  // (`Object.create(auth)`, as ./otel's instrument does, or
-  // `const { getAccessToken } = auth`), as closures did; the code stays on
-  // the prototype, one small arrow each.
-  readonly getAccessToken = (callOptions?: GetAccessTokenOptions) =>
-    this.#getAccessToken(callOptions);
-  readonly fetch = (input: RequestInfo | URL, init?: RequestInit) =>
-    this.#fetch(input, init);
-  readonly rotate = (rotateOptions: RotateOptions) =>
-    this.#rotate(rotateOptions);
-  readonly invalidate = (token?: string) => this.#invalidate(token);
-  readonly setCredentials = (list: readonly CredentialInput[]) =>
+  // The methods live once on the prototype: own arrow fields (so that they
+  // worked detached) cost about 40 B each per instance. Call them on the
+  // instance; a wrapper (./otel's instrument) delegates.
+  getAccessToken(callOptions?: GetAccessTokenOptions): Promise<string> {
+    return this.#getAccessToken(callOptions);
+  }
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    return this.#fetch(input, init);
+  }
+  rotate(rotateOptions: RotateOptions): Promise<RotationResult> {
+    return this.#rotate(rotateOptions);
+  }
+  invalidate(token?: string): void {
+    this.#invalidate(token);
+  }
+  setCredentials(list: readonly CredentialInput[]): void {
     this.#setCredentials(list);
-  readonly status = () => this.#status();
-  readonly close = () => this.#close();
-  readonly [Symbol.asyncDispose] = this.close;
-  readonly [inspect] = () => this.#inspect();
+  }
+  status(): AuthStatus {
+    return this.#status();
+  }
+  close(): Promise<void> {
+    return this.#close();
+  }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.#close();
+  }
+  [inspect](): string {
+    return this.#inspect();
+  }
   readonly #onEvent: DualSecretAuthOptions["onEvent"];
   readonly #config: ResolvedConfig;
-  readonly #clock: Clock;
   readonly #shared: SharedState;
   /** Whether the shared state wants to hear which credential served (a fleet's heartbeat). */
   readonly #notesUse: boolean;
@@ -205,7 +222,6 @@ class Auth implements DualSecretAuth {
   readonly #slotContext: SlotContext;
   /** What `fetch` needs, made by the first call (many users only get tokens). */
   #fetchContext: AuthorizedFetchContext | undefined;
-  readonly #pooled: boolean;
   /** Background refreshes, created on the first one. */
   #background: Set<Promise<unknown>> | undefined;
   #slots = new Map<string, CredentialSlot>();
@@ -214,7 +230,8 @@ class Auth implements DualSecretAuth {
   // the members.
   #pools: Map<string, CredentialSlot[]> | undefined;
   #turn = 0;
-  #rotation: Promise<unknown> = Promise.resolve();
+  /** The last rotation, which the next one waits for; made by the first. */
+  #rotation: Promise<unknown> | undefined;
   #closed = false;
   #lastNow: number;
   #sharedAcquisition: Promise<string> | undefined;
@@ -230,50 +247,69 @@ class Auth implements DualSecretAuth {
     const warnings: ConfigWarning[] = [];
     const config = this.#config = resolveConfig(options, warnings);
     this.#onEvent = options.onEvent;
-    const clock = this.#clock = config.clock;
-    this.#lastNow = clock.now();
+    this.#lastNow = config.clock.now();
     const shared = this.#shared = options.shared ??
       createMemorySharedState(config.active);
-    shared.attach?.({
-      tokenUrl: config.tokenUrl,
-      ...(config.scope === undefined ? {} : { scope: config.scope }),
-      credentials: config.credentials,
-      active: config.active,
-      tokensPerCredential: config.tokensPerCredential,
-      clock,
-      fetch: config.fetch,
-      requestTimeoutMs: config.requestTimeoutMs,
-      retry: config.retry,
-      warn: (code, message, label) =>
-        this.#emitWarning({ code, message, ...(label ? { label } : {}) }),
-      setCredentials: this.setCredentials,
-    });
+    if (shared.attach !== undefined) this.#attach(shared, config);
     this.#notesUse = typeof shared.used === "function";
-    this.#pooled = config.tokensPerCredential > 1;
-    this.#slotContext = {
+    this.#slotContext = new Auth.#SlotServices(
+      this,
       config,
-      store: shared,
-      emit: (event) => this.#emit(event),
-      closeSignal: undefined,
-      // Set by the first request and dropped when none is in flight; named
-      // here so the object keeps its shape.
-      inFlight: undefined,
-      /** Every secret and token this instance holds, in every echoed form. */
-      redact: (text) => redactAll(text, this.#knownSecrets()),
-    };
+      shared,
+      options.onEvent,
+    );
     for (const credential of config.credentials) {
       this.#slots.set(credential.label, this.#newSlot(credential));
     }
-    if (this.#pooled) {
+    if (config.tokensPerCredential > 1) {
       const pools = this.#pools = new Map();
       for (const slot of this.#slots.values()) {
         pools.set(slot.label, this.#newPool(slot));
       }
     }
-    warnings.forEach((warning) => this.#emitWarning(warning));
+    for (const warning of warnings) this.#emitWarning(warning);
     if (shared.getActive() === undefined) {
       shared.setActive(config.active, "start");
     } else this.#repairActive();
+  }
+
+  /**
+   * What the slots use of the instance. A class, so `redact` lives on its
+   * prototype rather than as a closure per instance; nested here, so it
+   * reaches the instance's secrets.
+   */
+  static readonly #SlotServices = class implements SlotContext {
+    closeSignal: AbortSignal | undefined = undefined;
+    // Set by the first request and dropped when none is in flight.
+    inFlight: Set<CredentialSlot> | undefined = undefined;
+    constructor(
+      readonly owner: Auth,
+      readonly config: ResolvedConfig,
+      readonly store: SharedState,
+      readonly onEvent: AuthEventListener | undefined,
+    ) {}
+    /** Every secret and token the instance holds, in every echoed form. */
+    redact(text: string): string {
+      return redactAll(text, this.owner.#knownSecrets());
+    }
+  };
+
+  /** Attaches shared state that wants to know the instance (a fleet). */
+  #attach(shared: SharedState, config: ResolvedConfig): void {
+    shared.attach!({
+      tokenUrl: config.tokenUrl,
+      ...(config.scope === undefined ? {} : { scope: config.scope }),
+      credentials: config.credentials,
+      active: config.active,
+      tokensPerCredential: config.tokensPerCredential,
+      clock: config.clock,
+      fetch: config.fetch,
+      requestTimeoutMs: config.requestTimeoutMs,
+      retry: config.retry,
+      warn: (code, message, label) =>
+        this.#emitWarning({ code, message, ...(label ? { label } : {}) }),
+      setCredentials: (list) => this.#setCredentials(list),
+    });
   }
 
   *#knownSecrets(): Generator<string> {
@@ -288,14 +324,7 @@ class Auth implements DualSecretAuth {
   }
 
   #emit(event: AuthEvent): void {
-    try {
-      // A listener's bug, thrown or rejected, must not break authentication
-      // nor crash the process with an unhandled rejection.
-      const result: unknown = this.#onEvent?.(event);
-      if (result instanceof Promise) result.catch(() => undefined);
-    } catch {
-      // Dropped, as above.
-    }
+    deliver(this.#onEvent, event);
   }
 
   #emitWarning(warning: ConfigWarning): void {
@@ -361,7 +390,7 @@ class Auth implements DualSecretAuth {
       if (this.#closed) throw new AbortedError({ closed: true });
       const signal = callOptions?.signal;
       if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
-      const now = this.#clock.now();
+      const now = this.#config.clock.now();
       if (now < this.#lastNow) this.#onClockWentBack(this.#lastNow - now);
       this.#lastNow = now;
       const label = this.#shared.getActive() ?? "";
@@ -378,7 +407,7 @@ class Auth implements DualSecretAuth {
         }
       }
       // Without a pool the credential's slot serves: no pool lookup here.
-      const slot = this.#pooled
+      const slot = this.#pools !== undefined
         ? this.#servingSlot(label)
         : this.#slots.get(label);
       const grant = slot?.servable(now);
@@ -389,7 +418,7 @@ class Auth implements DualSecretAuth {
           this.#servedGrant = grant;
           this.#servedToken = Promise.resolve(grant.accessToken);
         }
-        if (!this.#pooled) {
+        if (this.#pools === undefined) {
           this.#servedLabel = label;
           this.#servedSlot = slot;
           this.#servedUntil = Math.min(grant.refreshAt, grant.expiresAt);
@@ -438,9 +467,9 @@ class Auth implements DualSecretAuth {
       fetch: config.fetch,
       closeSignal: this.#closeSignal(),
       ...(config.apiRateLimit === false ? {} : {
-        clock: this.#clock,
+        clock: this.#config.clock,
         rateLimit: config.apiRateLimit,
-        emit: this.#slotContext.emit,
+        emit: (event) => deliver(this.#onEvent, event),
       }),
     };
   }
@@ -513,7 +542,7 @@ class Auth implements DualSecretAuth {
     signal: AbortSignal | undefined,
     chosen?: CredentialSlot,
   ): Promise<string> {
-    const clock = this.#clock;
+    const clock = this.#config.clock;
     // Each lap either returns or fails one credential over; a token that
     // expired on its way here (a clock jump, a tiny lifetime) costs a lap too.
     for (let lap = 0; lap <= this.#slots.size + 2; lap++) {
@@ -594,7 +623,7 @@ class Auth implements DualSecretAuth {
   }
 
   #allRejected(cause: unknown): AllCredentialsRejectedError {
-    const now = this.#clock.now();
+    const now = this.#config.clock.now();
     const slots = [...this.#slots.values()];
     const probes = slots
       .map((slot) => slot.nextProbeAt)
@@ -662,7 +691,7 @@ class Auth implements DualSecretAuth {
 
   /** The healthiest credential that is not rejected: one with a token first, then one that has not failed, then configured order. */
   #pickStandby(exclude: string | undefined): CredentialSlot | undefined {
-    const now = this.#clock.now();
+    const now = this.#config.clock.now();
     const rank = (slot: CredentialSlot) =>
       slot.servable(now) ? 0 : slot.lastError ? 2 : 1;
     return [...this.#slots.values()]
@@ -677,7 +706,9 @@ class Auth implements DualSecretAuth {
     if (signal?.aborted) {
       return Promise.reject(new AbortedError({ cause: signal.reason }));
     }
-    const run = this.#rotation.then(() => this.#rotateNow(rotateOptions));
+    const run = (this.#rotation ?? Promise.resolve()).then(() =>
+      this.#rotateNow(rotateOptions)
+    );
     this.#rotation = run.catch(() => undefined);
     return run;
   }
@@ -788,7 +819,7 @@ class Auth implements DualSecretAuth {
   }
 
   #status(): AuthStatus {
-    const now = this.#clock.now();
+    const now = this.#config.clock.now();
     return {
       active: this.#activeLabel(),
       credentials: [...this.#slots.values()].map((slot) => {

@@ -54,7 +54,7 @@ function setup(options: SetupOptions = {}) {
   const slot = new CredentialSlot(config.credentials[0], {
     config,
     store,
-    emit: (event) => events.push(event),
+    onEvent: (event) => void events.push(event),
     closeSignal: closer.signal,
     inFlight: new Set(),
     redact: (text) => text,

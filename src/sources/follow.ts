@@ -11,7 +11,7 @@
  */
 import { abortable } from "../abortable.ts";
 import type { ConfigWarning, CredentialInput } from "../config.ts";
-import type { WarningEvent } from "../events.ts";
+import { deliver, type WarningEvent } from "../events.ts";
 import {
   type CredentialSnapshot,
   type CredentialSource,
@@ -106,18 +106,8 @@ export function followSource(
   source: CredentialSource,
   options: FollowSourceOptions = {},
 ): SourceFollower {
-  const warn = (warning: ConfigWarning) => {
-    try {
-      // A listener's bug must not stop the follower.
-      const result: unknown = options.onEvent?.({
-        type: "warning",
-        ...warning,
-      });
-      if (result instanceof Promise) result.catch(() => undefined);
-    } catch {
-      // Dropped, as above.
-    }
-  };
+  const warn = (warning: ConfigWarning) =>
+    deliver(options.onEvent, { type: "warning", ...warning });
   let current = "";
   try {
     // The instance was created from this snapshot: only a change is applied.
