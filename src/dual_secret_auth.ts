@@ -28,6 +28,7 @@ import {
   AbortedError,
   AllCredentialsRejectedError,
   CredentialRejectedError,
+  ErrorCode,
   RotationFailedError,
   TokenEndpointUnavailableError,
 } from "./errors.ts";
@@ -727,8 +728,11 @@ class Auth implements DualSecretAuth {
     try {
       grant = await abortable(target.verify(), signal);
     } catch (error) {
-      // The abort rule: the caller's abort is AbortedError, as everywhere.
-      if (error instanceof AbortedError) throw error;
+      // The abort rule: the caller's abort is AbortedError, as everywhere;
+      // close() meanwhile is a failed rotation (cause: CLOSED).
+      if (error instanceof AbortedError && error.code === ErrorCode.ABORTED) {
+        throw error;
+      }
       throw new RotationFailedError(from, to, { cause: error });
     }
     if (this.#slots.get(to) !== target) {
