@@ -71,6 +71,10 @@ export {
   type TwinSetupStep,
 } from "./src/rotation/twin_setup.ts";
 export {
+  DEFAULT_RELOAD_WAIT_MS,
+  envFileLoadProof,
+  type EnvFileLoadProofOptions,
+  INCIDENT_STEPS,
   type IncidentAdmin,
   IncidentError,
   IncidentErrorCode,
@@ -78,6 +82,7 @@ export {
   type IncidentOptions,
   type IncidentReport,
   type IncidentStep,
+  type LoadRequest,
   respondToCompromise,
 } from "./src/rotation/incident.ts";
 export {

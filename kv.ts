@@ -43,6 +43,7 @@ import {
   retryLocked,
 } from "./src/fleet/kv_store.ts";
 import { createFleet, type FleetOptions } from "./src/fleet/member.ts";
+import { assertDeno } from "./src/runtime/deno.ts";
 
 export {
   type KvAtomicLike,
@@ -86,19 +87,36 @@ export function createKvFleet(kv: KvLike, options: KvFleetOptions): Fleet {
 }
 
 /**
+ * A database {@linkcode openKvRetrying} opens: what the fleet uses, and
+ * `close`. Structural rather than `Deno.Kv`, so that the declarations need no
+ * `Deno` global type under Node and Bun; a `Deno.Kv` and the `Kv` of
+ * `npm:@deno/kv` both fit.
+ */
+export interface KvDatabase extends KvLike {
+  /** Closes the database. */
+  close(): void;
+}
+
+/**
  * Opens a Deno KV database, retrying while another process holds the file's
- * lock (several processes opening one new local file at once).
+ * lock (several processes opening one new local file at once). Needs Deno;
+ * under Node, open one with `openKv` of `npm:@deno/kv` instead.
  *
  * @param path A file path, a KV Connect URL, or nothing for the default database.
  * @param maxElapsedMs The longest total wait, in ms.
  * @returns The database.
+ * @throws {DenoRequiredError} On Node and Bun (code `DENO_REQUIRED`).
  * @default maxElapsedMs 5000
  */
-export function openKvRetrying(
+export async function openKvRetrying(
   path?: string,
   maxElapsedMs = 5_000,
-): Promise<Deno.Kv> {
-  return retryLocked(() => Deno.openKv(path), maxElapsedMs);
+): Promise<KvDatabase> {
+  assertDeno(
+    "openKvRetrying",
+    "On Node, open the database with openKv of npm:@deno/kv.",
+  );
+  return await retryLocked(() => Deno.openKv(path), maxElapsedMs);
 }
 
 export {

@@ -6,8 +6,11 @@
  * through one Redis. The same fleet contract as `./kv`, on a second engine.
  *
  * The client is node-redis (`npm:@redis/client`); give `url` (with
- * `rediss://` for TLS and `user:password@` for an ACL user), or an already
- * connected node-redis `client`.
+ * `rediss://` for TLS and `user:password@` for an ACL user), a Sentinel set
+ * (`sentinel`: the master's name and some sentinels), a Redis Cluster
+ * (`cluster`: some seed nodes), or an already connected node-redis `client`.
+ * Every key of a fleet shares one hash tag, so on a Cluster the fleet lives
+ * in one slot: its scripts and multi-key reads run on one master.
  *
  * @example Two auth instances sharing one Redis
  * ```ts ignore
@@ -37,14 +40,18 @@ import { createFleet, type FleetOptions } from "./src/fleet/member.ts";
 import {
   createRedisFleetStore,
   type RedisClientLike,
+  type RedisClusterConfig,
+  type RedisSentinelConfig,
 } from "./src/fleet/redis_store.ts";
 
 export {
   createRedisFleetStore,
   type RedisClientLike,
+  type RedisClusterConfig,
   type RedisConnectionOptions,
   type RedisFleetStore,
   type RedisFleetStoreOptions,
+  type RedisSentinelConfig,
   type RedisSubscriberLike,
 } from "./src/fleet/redis_store.ts";
 export {
@@ -59,7 +66,7 @@ export interface RedisFleetOptions extends FleetOptions {
   /**
    * The key prefix of this service's records, such as
    * `dual-secret-auth:my-service`. Keys are `{prefix}:…` (one hash tag: one
-   * cluster slot; Redis Cluster itself is not supported yet).
+   * cluster slot).
    */
   readonly prefix: string;
   /**
@@ -75,6 +82,18 @@ export interface RedisFleetOptions extends FleetOptions {
    * pub/sub, and closes only that one.
    */
   readonly client?: RedisClientLike;
+  /**
+   * A Sentinel set instead of `url`: the fleet sends every command to the
+   * master the sentinels name and follows a failover. `username` and
+   * `password` are the nodes' credentials; the sentinels' own (if any) go
+   * in the first sentinel's URL.
+   */
+  readonly sentinel?: RedisSentinelConfig;
+  /**
+   * A Redis Cluster instead of `url`: the fleet discovers the slots from
+   * these seed nodes and follows a master's replacement.
+   */
+  readonly cluster?: RedisClusterConfig;
   /** The ACL user, when not in the URL. */
   readonly username?: string;
   /** The password, when not in the URL. */
@@ -106,9 +125,29 @@ export interface RedisFleet extends Fleet {
  * A fleet on Redis, for the `shared` option of `createDualSecretAuth`. Connects
  * on first use; closing the auth instance closes the connections it opened.
  *
- * @param options Server, prefix, instance id, timing and seal key.
+ * @param options Server (one endpoint, a Sentinel set or a Cluster), prefix,
+ *   instance id, timing and seal key.
  * @returns The fleet; give each auth instance its own.
- * @throws {ConfigError} When an option is invalid.
+ * @throws {ConfigError} When an option is invalid, or `sentinel` or
+ *   `cluster` comes with another way to reach Redis.
+ *
+ * @example A Sentinel set, or a Cluster
+ * ```ts ignore
+ * import { createRedisFleet } from "@rotating/dual-secret-auth/redis";
+ * const replicated = createRedisFleet({
+ *   sentinel: {
+ *     name: "mymaster",
+ *     sentinels: ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379", "redis://10.0.0.3:26379"],
+ *   },
+ *   username: "fleet-user",
+ *   password: "password",
+ *   prefix: "dual-secret-auth:my-service",
+ * });
+ * const sharded = createRedisFleet({
+ *   cluster: { nodes: ["redis://fleet-user:password@10.0.0.1:7000", "redis://10.0.0.2:7000"] },
+ *   prefix: "dual-secret-auth:my-service",
+ * });
+ * ```
  *
  * @example Fail a readiness probe on a wrong password
  * ```ts ignore
@@ -126,6 +165,8 @@ export function createRedisFleet(options: RedisFleetOptions): RedisFleet {
     prefix: options.prefix,
     url: options.url,
     client: options.client,
+    sentinel: options.sentinel,
+    cluster: options.cluster,
     username: options.username,
     password: options.password,
     tls: options.tls,

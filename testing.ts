@@ -1,7 +1,8 @@
 /**
  * Test helpers shipped with the package: a local Genesys Cloud emulator (token
- * endpoint, Platform API, OAuth client admin API, fault injection) and a fake
- * clock. The emulator runs on Deno, Node (≥ 20) and Bun; on Node, await
+ * endpoint, Platform API, OAuth client admin API, fault injection), emulators
+ * of Okta, Microsoft Entra ID and Keycloak (token endpoint and secret
+ * management API each), and a fake clock. The emulator runs on Deno, Node (≥ 20) and Bun; on Node, await
  * `emulator.ready` before reading its URLs.
  *
  * @example
@@ -35,3 +36,58 @@ export {
   type TimerHandle,
 } from "./src/testing/emulator.ts";
 export { FakeClock } from "./src/testing/fake_clock.ts";
+export type {
+  ProviderEmulator,
+  ProviderEmulatorOptions,
+  ProviderEmulatorStats,
+} from "./src/testing/providers/common.ts";
+export {
+  type OktaAdminScope,
+  type OktaEmulator,
+  type OktaEmulatorAdminToken,
+  type OktaEmulatorApp,
+  type OktaEmulatorOptions,
+  type OktaSecretStatus,
+  type OktaSecretView,
+  type OktaTokenEndpointAuthMethod,
+  startOktaEmulator,
+} from "./src/testing/providers/okta.ts";
+export {
+  type EntraEmulator,
+  type EntraEmulatorApplication,
+  type EntraEmulatorOptions,
+  type EntraEmulatorSecret,
+  type EntraGraphPermission,
+  type EntraPasswordCredential,
+  startEntraEmulator,
+} from "./src/testing/providers/entra.ts";
+export {
+  type KeycloakEmulator,
+  type KeycloakEmulatorClient,
+  type KeycloakEmulatorOptions,
+  type KeycloakRealmManagementRole,
+  type KeycloakSecretRotationPolicy,
+  type KeycloakSecretState,
+  startKeycloakEmulator,
+} from "./src/testing/providers/keycloak.ts";
+
+// ---- AWS Cognito and Auth0 emulators (issue 20, branch emu-b) ----
+export {
+  COGNITO_SECRET_ACTIONS,
+  type CognitoAppClient,
+  type CognitoEmulator,
+  type CognitoEmulatorOptions,
+  type CognitoIamPrincipal,
+  type CognitoSecret,
+  startCognitoEmulator,
+} from "./src/testing/providers/cognito.ts";
+export type { RateLimit } from "./src/testing/providers/shared_cognito_auth0.ts";
+export {
+  type Auth0Api,
+  type Auth0Client,
+  type Auth0ClientGrant,
+  type Auth0Emulator,
+  type Auth0EmulatorOptions,
+  type Auth0TokenEndpointAuthMethod,
+  startAuth0Emulator,
+} from "./src/testing/providers/auth0.ts";

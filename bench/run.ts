@@ -11,7 +11,11 @@
  * `--skip-schedule` or `--quick` (it runs for cycles of real time, and the
  * `--quick` smoke test must stay short).
  *
- * Usage: `deno run -A --v8-flags=--expose-gc bench/run.ts [--runs 5] [--quick] [--skip-fleet] [--skip-schedule] [--out DIR]`
+ * Then incident mode on a fleet (bench/scenarios/incident.ts: 6 processes
+ * with their secrets in the store, KV and Redis) into `incident.md` and
+ * `incident.json`, unless `--skip-incident` or `--quick`.
+ *
+ * Usage: `deno run -A --v8-flags=--expose-gc bench/run.ts [--runs 5] [--quick] [--skip-fleet] [--skip-schedule] [--skip-incident] [--out DIR]`
  * (`deno task bench`); without `--expose-gc` the heap figures are noisier.
  *
  * @module
@@ -26,6 +30,7 @@ import { type Figures, FULL_SIZE, QUICK_SIZE } from "./scenarios/scenario.ts";
 import { median } from "./stats.ts";
 import { runFleetBench } from "./scenarios/fleet.ts";
 import { runScheduleBench } from "./scenarios/schedule.ts";
+import { runIncidentBench } from "./scenarios/incident.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -34,6 +39,7 @@ const { values } = parseArgs({
     quick: { type: "boolean", default: false },
     "skip-fleet": { type: "boolean", default: false },
     "skip-schedule": { type: "boolean", default: false },
+    "skip-incident": { type: "boolean", default: false },
     out: {
       type: "string",
       default: new URL("./results", import.meta.url).pathname,
@@ -152,4 +158,15 @@ if (!values["skip-schedule"] && !values.quick) {
     JSON.stringify(schedule.figures, null, 2) + "\n",
   );
   console.log(schedule.markdown);
+}
+
+if (!values["skip-incident"] && !values.quick) {
+  progress("incident: incident mode on a 6-process fleet (KV, Redis)");
+  const incident = await runIncidentBench({ progress });
+  await Deno.writeTextFile(`${values.out}/incident.md`, incident.markdown);
+  await Deno.writeTextFile(
+    `${values.out}/incident.json`,
+    JSON.stringify(incident.figures, null, 2) + "\n",
+  );
+  console.log(incident.markdown);
 }

@@ -34,6 +34,9 @@ const REJECTION_CODES: ReadonlySet<string> = new Set([
 const RATE_LIMIT_TEXT =
   /rate[ _-]?limit(?:ed\b|[^.;]*\bexceed)|too many requests/i;
 
+/** How much of a description is searched for throttling text. */
+const MAX_THROTTLE_TEXT = 200;
+
 /**
  * Whether an error may go away by itself, so the request should be retried.
  *
@@ -151,9 +154,12 @@ function readOAuthError(
     description: quote(description),
     // Read raw, not quoted: quoting may be off, and is only for messages.
     // Genesys Cloud sends its text in `description` as well.
+    // Only the start is read: the pattern scans ahead for "exceed", which
+    // on 64 KiB of "rate limit rate limit …" would cost seconds.
     throttled: error === "invalid_request" &&
       [description, genesys].some((text) =>
-        typeof text === "string" && RATE_LIMIT_TEXT.test(text)
+        typeof text === "string" &&
+        RATE_LIMIT_TEXT.test(text.slice(0, MAX_THROTTLE_TEXT))
       ),
   };
 }

@@ -117,7 +117,10 @@ export interface DualSecretAuth extends AsyncDisposable {
   getAccessToken(options?: GetAccessTokenOptions): Promise<string>;
   /**
    * `fetch` with `Authorization: Bearer`; a 401 with a stale-token challenge
-   * invalidates that token and replays the request once; a 429 for an
+   * invalidates that token and replays the request once, unless that token
+   * came from a replay moments ago or ended a chain of them (then the 401 is
+   * returned with an `api.replay_skipped` event, so a 401 storm cannot drain
+   * the token budget; see the README's 401 replay rule); a 429 for an
    * idempotent method waits `Retry-After` and sends again (see
    * `apiRateLimit`). Responses are returned as `fetch` returns them.
    *

@@ -277,6 +277,25 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * Parses a number of seconds given on the command line.
+ *
+ * @param flag The flag, for the message.
+ * @param text Its value, if given.
+ * @returns Milliseconds, or undefined when not given.
+ */
+export function parseSeconds(
+  flag: string,
+  text: string | undefined,
+): number | undefined {
+  if (text === undefined) return undefined;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds < 0 || text.trim() === "") {
+    throw new UsageError(`${flag} needs a number of seconds, such as 60`);
+  }
+  return seconds * 1000;
+}
+
 /** A variable set in the shell environment that differs from the env file. */
 export interface EnvOverride {
   /** The variable. */

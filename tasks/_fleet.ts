@@ -39,7 +39,7 @@ export interface OpenedFleet extends AsyncDisposable {
  * Opens the fleet store named on the command line: a Deno KV database
  * (`--kv`) or a Redis (`--redis`, loaded only then).
  *
- * @param options The KV path or Redis URL, the key prefix (KV: parts
+ * @param options The KV path or Redis URL (`env`: `REDIS_URL`), the key prefix (KV: parts
  * separated by `/`; Redis: as the fleet's `prefix`), the token URL and scope
  * of the service (its namespace), and who acts.
  * @returns The store; dispose it to close the connection.
@@ -63,8 +63,16 @@ export async function openFleetStore(options: {
     const { createRedisFleetStore } = await import(
       "../src/fleet/redis_store.ts"
     );
+    const url = options.redis === "env"
+      ? Deno.env.get("REDIS_URL")
+      : options.redis;
+    if (url === undefined || url.trim() === "") {
+      throw new UsageError(
+        "--redis env: REDIS_URL is not set; export it or pass --redis redis://host:port",
+      );
+    }
     const store = createRedisFleetStore({
-      url: options.redis,
+      url,
       prefix: options.prefix,
     });
     try {

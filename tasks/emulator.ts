@@ -1,7 +1,8 @@
 /**
  * `deno task emulator`: the bundled Genesys Cloud emulator, standalone, so
  * the runbook can be rehearsed locally. It serves blue, green and an admin
- * client and writes a matching env file (never over an existing one).
+ * client allowed everything the runbook does (verify, rotate, setup,
+ * incident) and writes a matching env file (never over an existing one).
  *
  * @module
  */
@@ -12,16 +13,27 @@ import { EXIT_USAGE, OperatorError, runTask, UsageError } from "./_cli.ts";
 const HELP = `Usage: deno task emulator [options]
 
 Starts the bundled Genesys Cloud emulator (token endpoint, Platform API and
-OAuth client API) on 127.0.0.1 with three OAuth clients: blue, green and an
-admin client allowed to regenerate secrets. Writes a matching env file so that
-"deno task verify", "deno task rotate" and "deno task promote" run against it.
-Secrets are random per start. Stop it with Ctrl-C.
+OAuth client API) on 127.0.0.1 with three OAuth clients: blue and green, which
+hold the role "App" in all divisions, and an admin client with the role
+"OAuth admin" (oauth:client:view, add, edit and delete) and "App", so that it
+may read, regenerate, create and disable clients and grant a twin blue's role.
+Writes a matching env file so that "deno task verify", "rotate", "promote",
+"setup" and "incident" run against it. Secrets are random per start. Stop it
+with Ctrl-C.
 
 Options:
-  --port <n>         the port to listen on (default 8080, as .env.example suggests; 0 for any)
-  --env-file <path>  the env file to write (default .env); an existing file is never overwritten
-  --no-env-file      write no env file (print the variables instead)
-  -h, --help         show this help
+  --port <n>               the port to listen on (default 8080, as .env.example suggests; 0 for any)
+  --env-file <path>        the env file to write (default .env); an existing file is never overwritten
+  --no-env-file            write no env file (print the variables instead)
+  --blue-only              create no green client and leave it out of the env file, to rehearse
+                           "deno task setup --from blue"
+  --token-lifetime <s>     lifetime of the clients' tokens in seconds (default 86400, Genesys's
+                           default; Genesys allows 300 to 172800, shorter ones rehearse expiry)
+  --token-rate-limit <n>   tokens one client may create a minute (default 300, Genesys's
+                           client.credentials.token.rate.per.minute; 0 for no limit)
+  --api-rate-limit <n>     API requests one token may make a minute (default 300, Genesys's
+                           token.rate.per.minute; 0 for no limit)
+  -h, --help               show this help
 
 Exit codes:
   0    stopped with Ctrl-C or SIGTERM
@@ -43,6 +55,10 @@ export async function main(
       port: { type: "string", default: "8080" },
       "env-file": { type: "string", default: ".env" },
       "no-env-file": { type: "boolean", default: false },
+      "blue-only": { type: "boolean", default: false },
+      "token-lifetime": { type: "string", default: "86400" },
+      "token-rate-limit": { type: "string", default: "300" },
+      "api-rate-limit": { type: "string", default: "300" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -56,6 +72,21 @@ export async function main(
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new UsageError(`--port "${values.port}" is not a port number`);
   }
+  const tokenLifetime = wholeNumber(
+    values["token-lifetime"],
+    "--token-lifetime",
+  );
+  if (tokenLifetime === 0) {
+    throw new UsageError("--token-lifetime must be at least 1 second");
+  }
+  const tokenRateLimit = wholeNumber(
+    values["token-rate-limit"],
+    "--token-rate-limit",
+  );
+  const apiRateLimit = wholeNumber(
+    values["api-rate-limit"],
+    "--api-rate-limit",
+  );
   const envFile = values["env-file"];
   if (!values["no-env-file"]) {
     try {
@@ -70,24 +101,60 @@ export async function main(
     }
   }
   const secret = () => crypto.randomUUID().replaceAll("-", "");
+  const app = [{ roleId: "role-app", divisionId: "*" }];
   const clients = {
-    blue: { clientId: "blue-client-id", secret: `blue-${secret()}` },
-    green: { clientId: "green-client-id", secret: `green-${secret()}` },
+    blue: {
+      clientId: "blue-client-id",
+      secret: `blue-${secret()}`,
+      name: "App (blue)",
+      tokenLifetimeSeconds: tokenLifetime,
+      roleDivisions: app,
+    },
+    green: {
+      clientId: "green-client-id",
+      secret: `green-${secret()}`,
+      name: "App (green)",
+      tokenLifetimeSeconds: tokenLifetime,
+      roleDivisions: app,
+    },
     admin: {
       clientId: "admin-client-id",
       secret: `admin-${secret()}`,
-      permissions: ["oauth:client:view", "oauth:client:edit"],
+      name: "Rotation admin",
+      tokenLifetimeSeconds: tokenLifetime,
+      // "App" too: a client may grant only the roles it holds itself.
+      roleDivisions: [{ roleId: "role-oauth-admin", divisionId: "*" }, ...app],
     },
   };
+  const blueOnly = values["blue-only"];
   let emulator;
   try {
     emulator = startGenesysEmulator({
       port,
-      clients: [clients.blue, clients.green, clients.admin],
+      roles: [
+        { id: "role-app", name: "App", permissions: ["routing:queue:view"] },
+        {
+          id: "role-oauth-admin",
+          name: "OAuth admin",
+          permissions: [
+            "oauth:client:view",
+            "oauth:client:add",
+            "oauth:client:edit",
+            "oauth:client:delete",
+          ],
+        },
+      ],
+      clients: blueOnly
+        ? [clients.blue, clients.admin]
+        : [clients.blue, clients.green, clients.admin],
       organization: { id: "emulated-org", name: "Emulated organization" },
       // Stricter than Genesys documents: a regenerated client's tokens die
       // at once, so a rehearsal shows any service still using them.
       revokeTokensOnRegenerate: true,
+      ...(tokenRateLimit === 0
+        ? {}
+        : { tokenRateLimitPerMinute: tokenRateLimit }),
+      ...(apiRateLimit === 0 ? {} : { apiRateLimitPerMinute: apiRateLimit }),
     });
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
@@ -104,8 +171,10 @@ export async function main(
     `GENESYS_API_URL=${emulator.apiUrl}`,
     `GENESYS_CLIENT_ID_BLUE=${clients.blue.clientId}`,
     `GENESYS_CLIENT_SECRET_BLUE=${clients.blue.secret}`,
-    `GENESYS_CLIENT_ID_GREEN=${clients.green.clientId}`,
-    `GENESYS_CLIENT_SECRET_GREEN=${clients.green.secret}`,
+    ...(blueOnly ? [] : [
+      `GENESYS_CLIENT_ID_GREEN=${clients.green.clientId}`,
+      `GENESYS_CLIENT_SECRET_GREEN=${clients.green.secret}`,
+    ]),
     "GENESYS_ACTIVE=blue",
     `GENESYS_ADMIN_CLIENT_ID=${clients.admin.clientId}`,
     `GENESYS_ADMIN_CLIENT_SECRET=${clients.admin.secret}`,
@@ -124,7 +193,9 @@ export async function main(
   console.log(`Genesys emulator listening on ${emulator.url}`);
   if (!values["no-env-file"]) {
     console.log(
-      `Wrote ${envFile} (blue active, green standby, admin client). Try: deno task verify`,
+      blueOnly
+        ? `Wrote ${envFile} (blue active, no green yet, admin client). Try: deno task setup --from blue`
+        : `Wrote ${envFile} (blue active, green standby, admin client). Try: deno task verify`,
     );
   }
   console.log("Stop it with Ctrl-C.");
@@ -141,6 +212,15 @@ export async function main(
   await emulator.close();
   console.log("Emulator stopped.");
   return 0;
+}
+
+/** A whole number of at least 0 from an option's text, or a usage error. */
+function wholeNumber(text: string, option: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) {
+    throw new UsageError(`${option} "${text}" is not a whole number`);
+  }
+  return value;
 }
 
 if (import.meta.main) {

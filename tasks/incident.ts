@@ -1,25 +1,34 @@
 /**
  * `deno task incident --compromised <label> [--kill-tokens]`: incident mode
- * for one host (the env file): take the compromised credential out of
- * service, regenerate it at once, and with `--kill-tokens` invalidate every
- * token it issued. `deno task rotate --compromised` hands over to it.
+ * on every target: the env file (one host, or services that follow it) or a
+ * fleet store (`--kv`, `--redis`; the new secrets sealed into it). Rotates
+ * the other label when the compromised one serves traffic, proves that every
+ * instance has loaded it and serves it (heartbeats; for the env file, the
+ * `--reload-wait`), then regenerates the compromised credential, with
+ * `--kill-tokens` disabling it first to invalidate every token it issued.
+ * `deno task rotate --compromised` hands over to it.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import type { CredentialInput } from "../src/config.ts";
 import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
+import { AbortedError } from "../src/errors.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
 import {
   ACTIVE_ENV_VAR,
   clientSecretEnvVar,
   readRotationEnv,
+  type RotationEnvConfig,
 } from "../src/rotation/env_config.ts";
 import {
+  DEFAULT_RELOAD_WAIT_MS,
+  envFileLoadProof,
   type IncidentAdmin,
   IncidentError,
   type IncidentEvent,
   type IncidentReport,
+  type LoadRequest,
   respondToCompromise,
 } from "../src/rotation/incident.ts";
 import {
@@ -27,12 +36,30 @@ import {
   type SecretSink,
   setEnvFileValue,
 } from "../src/rotation/sinks.ts";
+import {
+  acquireStoreLock,
+  audit,
+  createSealedStoreSink,
+  credentialsFromStore,
+  fleetLoadProof,
+  FleetNotLoadedError,
+  type FleetTarget,
+  setSharedActive,
+  type StoreLock,
+  StoreLockedError,
+} from "../src/fleet/operator.ts";
 import type { Secret } from "../src/secret.ts";
 import {
   type Cell,
   envFileOption,
   EXIT_FAILED,
+  EXIT_INTERRUPTED,
+  EXIT_LOCKED,
+  failpointHook,
   paint,
+  parseSeconds,
+  printFailure,
+  readRotationVariables,
   readRotationVariablesNoting,
   runTask,
   setUpLogging,
@@ -41,6 +68,7 @@ import {
   UsageError,
   useColour,
 } from "./_cli.ts";
+import { instanceTable, openOperatorFleet, sealKeysFromEnv } from "./_fleet.ts";
 import { checkWritable } from "../src/rotation/preflight.ts";
 import {
   lockUnchanged,
@@ -48,29 +76,54 @@ import {
   refuseWrittenOverrides,
 } from "./_signals.ts";
 
+/** The longest `--reload-wait`, in ms. */
+const MAX_RELOAD_WAIT_MS = 300_000;
+
 const HELP = `Usage: deno task rotate --compromised <blue|green> [options]
        deno task incident --compromised <blue|green> [options]
+       deno task incident --compromised <blue|green> --kv <path> | --redis <url|env> [options]
 
-Incident mode: the secret of <label> has leaked. If <label> serves traffic
-(GENESYS_ACTIVE), the other client is rotated and promoted first, without
-waiting for a drain (a process still on <label> gets a 401 and fails over).
-Then <label>'s secret is regenerated at once and stored in the env file.
-
-With --kill-tokens, <label>'s OAuth client is disabled first (Genesys then
-rejects every token it issued and gives it no new ones), regenerated while
-disabled, and enabled again with its new secret: tokens from before stay dead.
+Incident mode: the secret of <label> has leaked. No instance is ever left
+without a working credential:
+  1. If <label> serves traffic, the other client is rotated: its new secret is
+     stored where the instances read it (the env file; or sealed into the
+     fleet store with --kv/--redis, as rotate --kv does) and proved.
+  2. Every instance must have loaded it: a fleet's heartbeats report the
+     secret generation each instance proved; services that follow the env
+     file get --reload-wait after its last write.
+  3. The other label is promoted, and again every instance must serve it.
+  4. Only then is <label> touched: with --kill-tokens its OAuth client is
+     disabled (Genesys then rejects every token it issued), its secret is
+     regenerated at once and stored, and it is enabled again.
+A timeline of the steps is printed at the end.
 
 Options:
   --compromised <label>  the leaked credential: blue or green (required)
   --kill-tokens          also invalidate every outstanding token of it
   --yes                  do not ask for confirmation (required without a terminal)
-  --env-file <path>      the env file to read and update (default .env)
+  --env-file <path>      the env file to read (and, without a store, update) (default .env)
+  --reload-wait <s>      env file: how long services that follow it take to
+                         load a change (default ${
+  DEFAULT_RELOAD_WAIT_MS / 1000
+}: envFileSource re-reads every
+                         second, then proves a new active label with a token request;
+                         at most 300)
+  --kv <path>            a fleet's Deno KV database: the new secrets are sealed
+                         into it (DUAL_SECRET_SEAL_KEY) and the heartbeats prove them
+  --redis <url|env>      or a fleet's Redis (env: REDIS_URL)
+  --prefix <a/b>         the fleet's key prefix (default dual-secret-auth)
+  --scope <scope>        the scope the service requests, if any (part of its namespace)
+  --timeout <s>          fleet: how long to wait for the heartbeats at each
+                         step (default 60)
+  --force                fleet: go on after --timeout although some instances
+                         did not report (they may fail calls; recorded in the audit trail)
   --json                 print the report as JSON
   --verbose              log debug details to stderr
   -h, --help             show this help
 
 Exit codes: 0 done, 1 failed (the message says what state is left), 2 bad input,
-3 another rotate, promote, setup or incident holds the env file's lock, 130 interrupted.
+3 another rotate, promote, setup or incident holds the lock (the env file's, or
+the fleet store's), 130 interrupted.
 `;
 
 /**
@@ -90,6 +143,13 @@ export async function main(
       "kill-tokens": { type: "boolean", default: false },
       yes: { type: "boolean", default: false },
       "env-file": { type: "string", default: ".env" },
+      "reload-wait": { type: "string" },
+      kv: { type: "string" },
+      redis: { type: "string" },
+      prefix: { type: "string", default: "dual-secret-auth" },
+      scope: { type: "string" },
+      timeout: { type: "string" },
+      force: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       verbose: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -109,34 +169,90 @@ export async function main(
         : `--compromised: "${values.compromised}" is not blue or green.`,
     );
   }
+  if (values.kv !== undefined && values.redis !== undefined) {
+    throw new UsageError(
+      "pass one fleet store: --kv <path> or --redis <url>, not both",
+    );
+  }
+  const fleet = values.kv !== undefined || values.redis !== undefined;
+  for (
+    const [flag, given] of [
+      ["--timeout", values.timeout !== undefined],
+      ["--force", values.force],
+      ["--prefix", values.prefix !== "dual-secret-auth"],
+      ["--scope", values.scope !== undefined],
+    ] as const
+  ) {
+    if (given && !fleet) {
+      throw new UsageError(`${flag} needs a fleet store: --kv or --redis`);
+    }
+  }
+  if (fleet && values["reload-wait"] !== undefined) {
+    throw new UsageError(
+      "--reload-wait is for services that follow the env file; a fleet's instances report what they loaded (--timeout bounds the wait)",
+    );
+  }
+  const reloadWaitMs = parseSeconds("--reload-wait", values["reload-wait"]) ??
+    DEFAULT_RELOAD_WAIT_MS;
+  // Bounded: the leaked credential stays valid while it runs, and a timer
+  // past 2^31 - 1 ms would fire at once.
+  if (reloadWaitMs > MAX_RELOAD_WAIT_MS) {
+    throw new UsageError(
+      `--reload-wait: at most ${
+        MAX_RELOAD_WAIT_MS / 1000
+      } seconds (the leaked credential stays valid while it waits)`,
+    );
+  }
+  const timeoutMs = parseSeconds("--timeout", values.timeout) ?? 60_000;
   const envFile = envFileOption(values["env-file"]);
   const killTokens = values["kill-tokens"];
   const log = await setUpLogging("incident", taskLogLevel(values));
-  const { variables, overrides } = await readRotationVariablesNoting(envFile);
-  // It decides from GENESYS_ACTIVE and writes secrets and GENESYS_ACTIVE to
-  // the file: a shell value that differs would make it act on the wrong label.
-  refuseWrittenOverrides(overrides, envFile);
-  const config = readRotationEnv(variables);
-  const compromised = config.credentials.find((c) => c.label === label)!;
-  const other = config.credentials.find((c) => c.label !== label)!;
-  // The admin credential must not be one whose secret (or state) changes here.
-  const changed = config.active === label
-    ? [compromised, other]
-    : [compromised];
-  const adminChanged = changed.find((c) =>
-    c.clientId === config.admin?.clientId
-  );
-  if (adminChanged) {
-    throw new UsageError(
-      `GENESYS_ADMIN_CLIENT_ID is the ${adminChanged.label} client ${adminChanged.clientId}, whose secret this ` +
-        `incident response changes${
-          adminChanged === compromised && killTokens
-            ? " (and disabling it would end its own admin token)"
-            : ""
-        }. Set GENESYS_ADMIN_CLIENT_ID/SECRET to a third client, or unset them.`,
-    );
-  }
 
+  let variables: Record<string, string | undefined>;
+  if (fleet) {
+    // The env file gives the client ids, the admin client and the region;
+    // nothing is written to it.
+    variables = await readRotationVariables(envFile, (o) => {
+      console.error(
+        `Notice: ${o.variable} from the shell environment wins over ${envFile}.`,
+      );
+    });
+  } else {
+    const read = await readRotationVariablesNoting(envFile);
+    // It decides from GENESYS_ACTIVE and writes secrets and GENESYS_ACTIVE to
+    // the file: a shell value that differs would make it act on the wrong label.
+    refuseWrittenOverrides(read.overrides, envFile);
+    variables = read.variables;
+  }
+  const config = readRotationEnv(variables);
+  const ring = fleet ? await sealKeysFromEnv(true) : undefined;
+  await using opened = fleet
+    ? await openOperatorFleet(values, config.tokenUrl)
+    : undefined;
+  const target = opened?.target;
+  const shared = target && await target.store.readActive(target.service);
+  // A fleet's active label and secrets are the store's: the env file's may
+  // be long out of date.
+  const active = shared?.label ?? config.active;
+  const credentials = target
+    ? await credentialsFromStore(target, ring!, config.credentials)
+    : [...config.credentials];
+  const compromised = credentials.find((c) => c.label === label)!;
+  const other = credentials.find((c) => c.label !== label)!;
+  refuseChangedAdmin(
+    config,
+    active === label ? [compromised, other] : [
+      compromised,
+    ],
+    compromised,
+    killTokens,
+  );
+
+  const where = values.kv !== undefined
+    ? `the fleet in ${values.kv}`
+    : values.redis !== undefined
+    ? "the fleet in the Redis"
+    : envFile;
   if (!values.yes) {
     if (!Deno.stdin.isTerminal()) {
       throw new UsageError(
@@ -144,50 +260,99 @@ export async function main(
       );
     }
     const question = `${
-      config.active === label
+      active === label
         ? `Rotate and promote "${other.label}", then regenerate`
         : "Regenerate"
     } "${label}" (OAuth client ${compromised.clientId})${
       killTokens ? ", disabling it to kill its tokens," : ""
-    } now?`;
+    } for ${where} now?`;
     if (!confirm(question)) {
       console.error("Cancelled; nothing was changed.");
       return EXIT_FAILED;
     }
   }
 
-  // Before anything is created or regenerated: its secret is shown once,
-  // and goes straight into this file (rotate checks the same way).
-  const writable = await checkWritable(envFile);
-  for (const warning of writable.warnings) log.warn(warning);
+  const command = `incident ${args.join(" ")}`.trim();
+  let storeLock: StoreLock | undefined;
+  if (target) {
+    try {
+      // Renewed at every step; a killed run's lock lapses after this.
+      storeLock = await acquireStoreLock(
+        target,
+        command,
+        Math.max(120_000, timeoutMs * 2),
+      );
+    } catch (error) {
+      if (!(error instanceof StoreLockedError)) throw error;
+      printFailure(
+        { exitCode: EXIT_LOCKED, code: error.code, message: error.message },
+        values.json,
+      );
+      return EXIT_LOCKED;
+    }
+  } else {
+    // Before anything is created or regenerated: its secret is shown once,
+    // and goes straight into this file (rotate checks the same way).
+    const writable = await checkWritable(envFile);
+    for (const warning of writable.warnings) log.warn(warning);
+  }
+  await using _storeLock = storeLock;
   // One command per env file at a time, as rotate and promote: a rotation
   // running meanwhile would regenerate or overwrite what this one stores.
-  await using _lock = await lockUnchanged(
-    envFile,
-    `incident ${args.join(" ")}`.trim(),
-    variables,
-  );
+  await using _envLock = target
+    ? undefined
+    : await lockUnchanged(envFile, command, variables);
+
   // The latest secret of each label: the other one changes on the way.
   const latest = new Map<string, Secret>(
-    config.credentials.map((c) => [c.label, c.clientSecret as Secret]),
+    credentials.map((c) => [c.label, c.clientSecret as Secret]),
   );
-  const envSink = createEnvFileSink(envFile, { keyFor: clientSecretEnvVar });
+  const inner: SecretSink = target
+    ? createSealedStoreSink(target, ring!)
+    : createEnvFileSink(envFile, { keyFor: clientSecretEnvVar });
   const sink: SecretSink = {
-    name: envSink.name,
+    name: inner.name,
     async publish(update) {
-      await envSink.publish(update);
+      await inner.publish(update);
       latest.set(update.label, update.secret);
     },
   };
   await using admins = new AdminPool(config.tokenUrl, config.apiUrl);
-  const adminFor = (target: "other" | "compromised"): IncidentAdmin => {
+  const adminFor = (to: "other" | "compromised"): IncidentAdmin => {
     if (config.admin) return admins.for({ label: "admin", ...config.admin });
     // Never the credential being changed: rotating the other label is
     // administered by the compromised one (still valid until disabled),
     // everything on the compromised one by the other, with its new secret.
-    const by = target === "other" ? compromised : other;
+    const by = to === "other" ? compromised : other;
     return admins.for({ ...by, clientSecret: latest.get(by.label)! });
   };
+  const progress = (line: string) => console.error(line);
+  const onPromote = target
+    ? async (to: string) => {
+      const record = await setSharedActive(target, to);
+      await audit(target, {
+        action: "promote",
+        outcome: "ok",
+        label: to,
+        detail: `active generation ${record.generation} (incident)`,
+      });
+    }
+    : (to: string) => setEnvFileValue(envFile, ACTIVE_ENV_VAR, to);
+  const awaitLoaded = target
+    ? forcible(
+      target,
+      fleetLoadProof(target, {
+        ring,
+        timeoutMs,
+        onProgress: (line) => progress(`incident: ${line}`),
+      }),
+      values.force,
+    )
+    : envFileLoadProof(envFile, { reloadWaitMs });
+  // The audit trail keeps the steps in order: one write after the other.
+  let audits: Promise<void> = Promise.resolve();
+  const timeline: IncidentEvent[] = [];
+  const failpoint = failpointHook();
 
   // SIGTERM too: killed during the regenerate call, the new secret would be lost.
   await using interrupt = onInterrupt();
@@ -195,24 +360,70 @@ export async function main(
   try {
     report = await respondToCompromise({
       compromised: label,
-      credentials: config.credentials,
-      active: config.active,
+      credentials,
+      active,
       tokenUrl: config.tokenUrl,
       adminFor,
       sink,
-      onPromote: (to) => setEnvFileValue(envFile, ACTIVE_ENV_VAR, to),
+      onPromote,
+      awaitLoaded,
       killTokens,
       signal: interrupt.signal,
-      onStep: (event) => logStep(log, event),
+      onStep: (event) => {
+        timeline.push(event);
+        logStep(log, event);
+        if (target) {
+          audits = audits.then(async () => {
+            await audit(target, {
+              action: `incident.${event.step}`,
+              outcome: event.status,
+              label,
+              detail: event.detail,
+            });
+            await storeLock?.renew().catch(() => undefined);
+          });
+        }
+      },
+      ...(failpoint
+        ? { failpoint: (step: string) => failpoint(`incident:${step}`) }
+        : {}),
     });
   } catch (error) {
+    await audits;
+    if (error instanceof AbortedError) {
+      const state = interruptedState(
+        timeline,
+        label,
+        other.label,
+        active === label,
+      );
+      if (!values.json) printTimeline(timeline);
+      printFailure(
+        {
+          exitCode: EXIT_INTERRUPTED,
+          code: error.code,
+          message: `Interrupted (Ctrl-C or SIGTERM) after the step "${
+            timeline.at(-1)?.step ?? "none"
+          }".\nState: ${state}\nNext: run the same command again; it finishes the response.`,
+        },
+        values.json,
+        { steps: timeline },
+      );
+      return EXIT_INTERRUPTED;
+    }
     if (!(error instanceof IncidentError)) throw error;
+    const stragglers = error.cause instanceof FleetNotLoadedError
+      ? error.cause.stragglers
+      : [];
     if (values.json) {
       console.log(JSON.stringify(
         {
           ok: false,
           error: { code: error.code, step: error.step, message: error.message },
           steps: error.steps,
+          ...(stragglers.length === 0
+            ? {}
+            : { stragglers: stragglers.map((s) => s.instanceId) }),
         },
         null,
         2,
@@ -220,9 +431,13 @@ export async function main(
     } else {
       printTimeline(error.steps);
       console.error(error.message);
+      if (stragglers.length > 0) {
+        console.error(instanceTable(stragglers, Date.now()).join("\n"));
+      }
     }
     return EXIT_FAILED;
   }
+  await audits;
   if (values.json) {
     console.log(JSON.stringify({ ok: true, ...report }, null, 2));
   } else {
@@ -237,6 +452,88 @@ export async function main(
     console.log(`Next: ${report.nextStep}`);
   }
   return 0;
+}
+
+/** What an interrupted response leaves, from the last step it recorded. */
+function interruptedState(
+  steps: readonly IncidentEvent[],
+  compromised: string,
+  other: string,
+  compromisedWasActive: boolean,
+): string {
+  const done = new Set(
+    steps.filter((s) => s.status !== "failed").map((s) => s.step),
+  );
+  if (done.has("verify") || done.has("enable")) {
+    return `${compromised} has a new secret, stored and enabled; ${other} serves traffic. Only the final proof did not run.`;
+  }
+  if (done.has("disable") && steps.at(-1)?.status === "completed") {
+    return `${compromised} is disabled (its tokens are dead) and its leaked secret is not yet regenerated; ${other} serves traffic.`;
+  }
+  if (done.has("propagate") && !done.has("promote") && compromisedWasActive) {
+    return `${other} has a new secret the instances loaded, and the switch to it may have begun; ${compromised} is unchanged (not disabled, not regenerated).`;
+  }
+  if (done.has("promote") || !compromisedWasActive) {
+    return `${other} serves traffic; ${compromised} is unchanged (not disabled, not regenerated).`;
+  }
+  return `${compromised} still serves traffic${
+    done.has("rotate-other")
+      ? ` (${other} has a new secret, stored, not yet promoted)`
+      : ""
+  }; ${compromised} is unchanged (not disabled, not regenerated).`;
+}
+
+/** The admin credential must not be one whose secret (or state) changes here. */
+function refuseChangedAdmin(
+  config: RotationEnvConfig,
+  changed: readonly CredentialInput[],
+  compromised: CredentialInput,
+  killTokens: boolean,
+): void {
+  const adminChanged = changed.find((c) =>
+    c.clientId === config.admin?.clientId
+  );
+  if (adminChanged) {
+    throw new UsageError(
+      `GENESYS_ADMIN_CLIENT_ID is the ${adminChanged.label} client ${adminChanged.clientId}, whose secret this ` +
+        `incident response changes${
+          adminChanged === compromised && killTokens
+            ? " (and disabling it would end its own admin token)"
+            : ""
+        }. Set GENESYS_ADMIN_CLIENT_ID/SECRET to a third client, or unset them.`,
+    );
+  }
+}
+
+/**
+ * The fleet's load proof; with `--force`, stragglers after the timeout are
+ * warned about and recorded in the audit trail, and the response goes on.
+ */
+function forcible(
+  target: FleetTarget,
+  proof: (request: LoadRequest) => Promise<string>,
+  force: boolean,
+): (request: LoadRequest) => Promise<string> {
+  if (!force) return proof;
+  return async (request) => {
+    try {
+      return await proof(request);
+    } catch (error) {
+      if (!(error instanceof FleetNotLoadedError)) throw error;
+      console.error(
+        `WARNING: --force: going on although ${error.message}\n${
+          instanceTable(error.stragglers, Date.now()).join("\n")
+        }`,
+      );
+      await audit(target, {
+        action: "incident.wait",
+        outcome: "forced",
+        label: request.label,
+        detail: error.message,
+      });
+      return `--force: went on although ${error.message}`;
+    }
+  };
 }
 
 /** One admin client per credential, and their token caches, closed together. */

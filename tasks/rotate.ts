@@ -41,6 +41,7 @@ import {
   explain,
   failpointHook,
   paint,
+  parseSeconds,
   printFailure,
   readRotationVariablesNoting,
   reportingRateLimits,
@@ -58,6 +59,8 @@ import {
   refuseWrittenOverrides,
 } from "./_signals.ts";
 import { main as respondToIncident } from "./incident.ts";
+// Moved to _cli.ts (incident needs it too); kept here for its importers.
+export { parseSeconds } from "./_cli.ts";
 import { main as rotateFleet } from "./rotate_fleet.ts";
 
 const HELP = `Usage: deno task rotate [options]
@@ -294,25 +297,6 @@ export async function main(
     printReport(report, printed);
   }
   return 0;
-}
-
-/**
- * Parses a number of seconds given on the command line.
- *
- * @param flag The flag, for the message.
- * @param text Its value, if given.
- * @returns Milliseconds, or undefined when not given.
- */
-export function parseSeconds(
-  flag: string,
-  text: string | undefined,
-): number | undefined {
-  if (text === undefined) return undefined;
-  const seconds = Number(text);
-  if (!Number.isFinite(seconds) || seconds < 0 || text.trim() === "") {
-    throw new UsageError(`${flag} needs a number of seconds, such as 60`);
-  }
-  return seconds * 1000;
 }
 
 function logPhase(

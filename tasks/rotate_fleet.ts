@@ -29,8 +29,8 @@ import {
   checkRevokeGate,
   createSealedStoreSink,
   createStoreJournal,
+  credentialsFromStore,
   type FleetTarget,
-  readDistributedSecret,
   StoreLockedError,
 } from "../src/fleet/operator.ts";
 import type { CredentialInput } from "../src/config.ts";
@@ -223,7 +223,7 @@ export async function main(args: readonly string[]): Promise<number> {
       `"${standby}" is the fleet's active label; rotate the other one, or promote first (deno task promote ${storeArgs})`,
     );
   }
-  const credentials = await currentCredentials(
+  const credentials = await credentialsFromStore(
     target,
     ring,
     config.credentials,
@@ -399,28 +399,6 @@ export async function main(args: readonly string[]): Promise<number> {
     console.log(`Next: ${report.nextStep}`);
   }
   return 0;
-}
-
-/** The env file's credentials, each secret replaced by the store's newer one. */
-async function currentCredentials(
-  target: FleetTarget,
-  ring: SealKeyring,
-  fromEnv: readonly CredentialInput[],
-): Promise<CredentialInput[]> {
-  const out: CredentialInput[] = [];
-  for (const credential of fromEnv) {
-    const distributed = await readDistributedSecret(
-      target,
-      ring,
-      credential.label,
-    );
-    out.push(
-      distributed === undefined
-        ? credential
-        : { ...credential, clientSecret: distributed.secret },
-    );
-  }
-  return out;
 }
 
 /** What {@linkcode stagedFleetRotation} needs. */

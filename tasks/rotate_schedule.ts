@@ -7,10 +7,10 @@
  *
  * @module
  */
-import type { CredentialInput } from "../src/config.ts";
 import type { SealKeyring } from "../src/fleet/distribution.ts";
 import {
   createStoreJournal,
+  credentialsFromStore,
   type FleetTarget,
   readDistributedSecret,
 } from "../src/fleet/operator.ts";
@@ -140,19 +140,11 @@ async function rotateForCycle(
     const stored = await readDistributedSecret(target, ring, standby);
     if (stored !== undefined) return stored.generation;
   }
-  const credentials: CredentialInput[] = [];
-  for (const credential of config.credentials) {
-    const distributed = await readDistributedSecret(
-      target,
-      ring,
-      credential.label,
-    );
-    credentials.push(
-      distributed === undefined
-        ? credential
-        : { ...credential, clientSecret: distributed.secret },
-    );
-  }
+  const credentials = await credentialsFromStore(
+    target,
+    ring,
+    config.credentials,
+  );
   const active = credentials.find((c) => c.label !== standby)!.label;
   const rotation = stagedFleetRotation({
     target,

@@ -201,6 +201,17 @@ Deno.test("classifyErrorResponse", async (t) => {
     }
   });
 
+  await t.step("a huge hostile description is classified at once", () => {
+    const started = performance.now();
+    const error = classify(400, {
+      error: "invalid_request",
+      error_description: "rate limit ".repeat(6_500),
+    });
+    assert.ok(error instanceof TokenRequestError);
+    // The whole text would take seconds to scan; the first 200 characters, microseconds.
+    assert.ok(performance.now() - started < 250, "too slow");
+  });
+
   await t.step("429 with an HTTP date counts from now", () => {
     const error = classify(429, "", {
       "retry-after": new Date(NOW + 12_000).toUTCString(),

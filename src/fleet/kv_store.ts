@@ -71,7 +71,7 @@ export interface KvLike {
   /** Reads one key. */
   get(key: KvKey): Promise<KvEntryLike>;
   /** Reads up to 10 keys at once. */
-  getMany(keys: KvKey[]): Promise<KvEntryLike[]>;
+  getMany(keys: readonly KvKey[]): Promise<KvEntryLike[]>;
   /** Writes one key. */
   set(
     key: KvKey,
@@ -80,12 +80,21 @@ export interface KvLike {
   ): Promise<unknown>;
   /** Deletes one key. */
   delete(key: KvKey): Promise<void>;
-  /** Lists a prefix. */
-  list(selector: { prefix: KvKey }): AsyncIterable<KvEntryLike>;
+  /**
+   * Lists a prefix (the fleet passes only `prefix`; the selector has the
+   * shape of `Deno.KvListSelector` so that `npm:@deno/kv`'s `Kv` fits too).
+   */
+  list(
+    selector:
+      | { prefix: KvKey }
+      | { prefix: KvKey; start: KvKey }
+      | { prefix: KvKey; end: KvKey }
+      | { start: KvKey; end: KvKey },
+  ): AsyncIterable<KvEntryLike>;
   /** Starts an atomic operation. */
   atomic(): KvAtomicLike;
   /** Watches keys (optional; a local file does not see other processes' writes). */
-  watch?(keys: KvKey[]): ReadableStream<unknown>;
+  watch?(keys: readonly KvKey[]): ReadableStream<unknown>;
 }
 
 /** Options of {@linkcode createKvFleetStore}. */

@@ -7,8 +7,12 @@
  *
  * @module
  */
+import { systemClock } from "../clock.ts";
+import type { CredentialInput } from "../config.ts";
 import { DualSecretAuthError } from "../errors.ts";
+import { delay } from "../retry.ts";
 import type { Secret } from "../secret.ts";
+import type { LoadRequest } from "../rotation/incident.ts";
 import type {
   RotationJournal,
   RotationJournalRecord,
@@ -132,6 +136,37 @@ export async function readDistributedSecret(
     throw new SealKeyMismatchError(label, document.value.keyId);
   }
   return { secret: opened, generation: document.value.generation };
+}
+
+/**
+ * The credentials as the fleet uses them: each secret replaced by the one
+ * sealed in the store, when it holds one.
+ *
+ * @param target The store.
+ * @param ring The seal keys.
+ * @param credentials The credentials of the env file (ids and first secrets).
+ * @returns The same credentials, with the store's secrets.
+ * @throws {SealKeyMismatchError} When a stored secret does not open with these keys.
+ */
+export async function credentialsFromStore(
+  target: FleetTarget,
+  ring: SealKeyring,
+  credentials: readonly CredentialInput[],
+): Promise<CredentialInput[]> {
+  const out: CredentialInput[] = [];
+  for (const credential of credentials) {
+    const distributed = await readDistributedSecret(
+      target,
+      ring,
+      credential.label,
+    );
+    out.push(
+      distributed === undefined
+        ? credential
+        : { ...credential, clientSecret: distributed.secret },
+    );
+  }
+  return out;
 }
 
 /** The code of {@linkcode SealKeyMismatchError}. */
@@ -438,4 +473,103 @@ export async function waitForFleet(
     }
     await sleep(options.pollMs);
   }
+}
+
+/** The code of {@linkcode FleetNotLoadedError}. */
+export const FLEET_NOT_LOADED = "FLEET_NOT_LOADED" as const;
+
+/** Some live instances did not report a secret generation or an active label in time. */
+export class FleetNotLoadedError extends DualSecretAuthError {
+  /** The live instances that did not. */
+  readonly stragglers: readonly InstanceRecord[];
+
+  /**
+   * Creates the error.
+   *
+   * @param message What they did not report.
+   * @param stragglers The instances.
+   */
+  constructor(message: string, stragglers: readonly InstanceRecord[]) {
+    super(FLEET_NOT_LOADED as never, message);
+    this.stragglers = stragglers;
+  }
+}
+
+/** Options of {@linkcode fleetLoadProof}. */
+export interface FleetLoadProofOptions {
+  /**
+   * The seal keys, to read the generation of the label's stored secret.
+   * Without them (or when the store holds none), only the active label is
+   * checked.
+   */
+  readonly ring?: SealKeyring;
+  /** The longest wait for the heartbeats, in ms. */
+  readonly timeoutMs: number;
+  /**
+   * How often the heartbeats are read, in ms.
+   *
+   * @default 250
+   */
+  readonly pollMs?: number;
+  /** Progress lines for people. */
+  readonly onProgress?: (line: string) => void;
+}
+
+/**
+ * The incident's load proof on a fleet store: waits until every live
+ * instance's heartbeat reports the generation of the label's secret sealed
+ * in the store (the one it proved with a token request before using it)
+ * and, for `active: true`, names the label active. Reads only.
+ *
+ * @param target The store.
+ * @param options The seal keys and the wait.
+ * @returns The `awaitLoaded` port of `respondToCompromise`; it rejects with
+ * {@linkcode FleetNotLoadedError} naming the stragglers after `timeoutMs`.
+ */
+export function fleetLoadProof(
+  target: FleetTarget,
+  options: FleetLoadProofOptions,
+): (request: LoadRequest) => Promise<string> {
+  return async ({ label, active, signal }) => {
+    const stored = options.ring === undefined
+      ? undefined
+      : await readDistributedSecret(target, options.ring, label);
+    const generation = stored?.generation;
+    const what = [
+      ...(generation === undefined
+        ? []
+        : [`generation ${generation} of "${label}"`]),
+      ...(active ? [`"${label}" active`] : []),
+    ].join(" and ");
+    let seen = { reached: 0, live: 0 };
+    const stragglers = await waitForFleet(target, {
+      reached: (record) =>
+        (generation === undefined ||
+          record.credentials.find((c) => c.label === label)
+              ?.secretGeneration === generation) &&
+        (!active || record.active === label),
+      timeoutMs: options.timeoutMs,
+      pollMs: options.pollMs ?? 250,
+      onProgress: (reached, live) => {
+        seen = { reached, live };
+        if (what !== "") {
+          options.onProgress?.(
+            `${reached}/${live} live instances report ${what}`,
+          );
+        }
+      },
+      sleep: (ms) => delay(ms, systemClock, signal),
+    });
+    if (stragglers.length > 0) {
+      throw new FleetNotLoadedError(
+        `${stragglers.length} of ${seen.live} live instances did not report ${what} within ${
+          Math.round(options.timeoutMs / 1000)
+        } s: ${stragglers.map((s) => s.instanceId).join(", ")}.`,
+        stragglers,
+      );
+    }
+    return what === ""
+      ? "nothing stored to wait for"
+      : `${seen.live}/${seen.live} live instances report ${what}`;
+  };
 }

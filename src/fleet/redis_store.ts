@@ -8,13 +8,18 @@
  * collecting garbage.
  *
  * All keys of one fleet share the hash tag `{prefix}` (one cluster slot), so
- * the scripts could run on Redis Cluster; the engine takes a single-endpoint
- * client only for now.
+ * every script and multi-key command runs on one node of a Redis Cluster; the
+ * engine connects to one endpoint, a Sentinel set (always to its master) or a
+ * Cluster (by seed nodes).
  *
  * @module
  */
-// deno-lint-ignore no-import-prefix
-import { createClient } from "npm:@redis/client@^6.3.1";
+import {
+  createClient,
+  createCluster,
+  createSentinel,
+  // deno-lint-ignore no-import-prefix
+} from "npm:@redis/client@^6.3.1";
 import { ConfigError, DualSecretAuthError } from "../errors.ts";
 import {
   RedisAuthError,
@@ -114,6 +119,37 @@ export interface RedisConnectionOptions {
   readonly connectTimeoutMs?: number;
 }
 
+/**
+ * A Redis Sentinel set: the fleet asks the sentinels for the current master,
+ * sends every command to it, and follows a failover.
+ */
+export interface RedisSentinelConfig {
+  /** The master's name as the sentinels know it (`sentinel monitor <name> …`). */
+  readonly name: string;
+  /**
+   * Some sentinels of the set (three is usual; one that answers is enough),
+   * as `redis://[user:password@]host:port`; credentials in the first URL are
+   * the sentinels' own (if they require any) and apply to every sentinel;
+   * `rediss://` for TLS to the sentinels and the nodes. The nodes'
+   * credentials are `username` and `password`.
+   */
+  readonly sentinels: readonly string[];
+}
+
+/**
+ * A Redis Cluster: the fleet discovers the slots from the seed nodes and sends
+ * each command to the master of the fleet's one slot.
+ */
+export interface RedisClusterConfig {
+  /**
+   * Some nodes of the cluster (three is usual; one that answers is enough), as
+   * `redis://[user:password@]host:port`, `rediss://` for TLS. Credentials in
+   * the first URL apply to every node unless `username` and `password` are
+   * given.
+   */
+  readonly nodes: readonly string[];
+}
+
 /** Options of {@linkcode createRedisFleetStore}. */
 export interface RedisFleetStoreOptions extends RedisConnectionOptions {
   /**
@@ -123,6 +159,10 @@ export interface RedisFleetStoreOptions extends RedisConnectionOptions {
   readonly prefix: string;
   /** An already connected client to use instead of `url`; it is not closed by the fleet. */
   readonly client?: RedisClientLike;
+  /** A Sentinel set instead of `url`. */
+  readonly sentinel?: RedisSentinelConfig;
+  /** A Redis Cluster instead of `url`. */
+  readonly cluster?: RedisClusterConfig;
 }
 
 /** A Redis {@linkcode FleetStore} that owns (or borrows) its connections. */
@@ -337,7 +377,9 @@ export function createRedisFleetStore(
   options: RedisFleetStoreOptions,
 ): RedisFleetStore {
   const prefix = checkRedisPrefix(options.prefix);
-  const url = options.client === undefined
+  checkTopology(options);
+  const url = options.client === undefined && options.sentinel === undefined &&
+      options.cluster === undefined
     ? checkRedisUrl(options.url)
     : DEFAULT_URL;
   const keys = keysOf(prefix);
@@ -566,6 +608,231 @@ export function createRedisFleetStore(
   };
 }
 
+/** What the connection needs of a client it opened itself, of any kind. */
+interface OwnedRedis {
+  readonly isReady: boolean;
+  readonly isOpen: boolean;
+  on(event: string, listener: (value: unknown) => void): unknown;
+  connect(): Promise<unknown>;
+  close(): Promise<unknown>;
+  destroy(): unknown;
+}
+
+/**
+ * Sentinel and Cluster clients wrap a node's error ("Master Client (…): …");
+ * the node's own reply (WRONGPASS, NOPERM) says what to do.
+ */
+function innermost(error: unknown): unknown {
+  let current = error;
+  for (let depth = 0; depth < 5; depth++) {
+    if (!(current instanceof Error) || !(current.cause instanceof Error)) break;
+    if (/^[A-Z]+ /.test(current.message)) break; // Already a server reply.
+    current = current.cause;
+  }
+  return current;
+}
+
+interface ParsedNode {
+  host: string;
+  port: number;
+  tls: boolean;
+  username?: string;
+  password?: string;
+}
+
+function parseNodeUrl(url: unknown, option: string): ParsedNode {
+  const fail = () =>
+    new ConfigError(
+      option,
+      'must be redis://[user:password@]host:port or rediss:// (TLS), such as "redis://10.0.0.1:26379"',
+    );
+  if (typeof url !== "string" || !/^rediss?:\/\/[^/]/.test(url)) throw fail();
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw fail();
+  }
+  const port = Number(parsed.port || 6379);
+  if (parsed.hostname === "" || !Number.isInteger(port)) throw fail();
+  return {
+    host: parsed.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port,
+    tls: parsed.protocol === "rediss:",
+    ...(parsed.username === ""
+      ? {}
+      : { username: decodeURIComponent(parsed.username) }),
+    ...(parsed.password === ""
+      ? {}
+      : { password: decodeURIComponent(parsed.password) }),
+  };
+}
+
+function parseNodeList(
+  list: unknown,
+  option: string,
+): ParsedNode[] {
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new ConfigError(
+      option,
+      'must list at least one node, such as ["redis://10.0.0.1:26379"]',
+    );
+  }
+  const nodes = list.map((url, i) => parseNodeUrl(url, `${option}[${i}]`));
+  if (nodes.some((node) => node.tls !== nodes[0].tls)) {
+    throw new ConfigError(
+      option,
+      "must be all redis:// or all rediss:// (TLS is on for every node or none)",
+    );
+  }
+  return nodes;
+}
+
+/**
+ * Checks that exactly one way to reach Redis is given.
+ *
+ * @throws {ConfigError} When `sentinel` or `cluster` comes with another of
+ *   `url`, `client`, `sentinel` and `cluster`, or is malformed.
+ */
+function checkTopology(options: RedisFleetStoreOptions): void {
+  // `url` with `client` stays allowed (the client wins), as before.
+  const given = (["url", "client", "sentinel", "cluster"] as const)
+    .filter((name) => options[name] !== undefined);
+  const clustered = options.sentinel !== undefined ||
+    options.cluster !== undefined;
+  if (clustered && given.length > 1) {
+    throw new ConfigError(
+      `fleet.${given[1]}`,
+      `give one of url, client, sentinel or cluster, not ${
+        given.join(" and ")
+      }`,
+    );
+  }
+  if (options.sentinel !== undefined) {
+    const name = options.sentinel.name;
+    if (typeof name !== "string" || name === "" || /\s/.test(name)) {
+      throw new ConfigError(
+        "fleet.sentinel.name",
+        'must be the master\'s name as the sentinels know it, such as "mymaster"',
+      );
+    }
+    parseNodeList(options.sentinel.sentinels, "fleet.sentinel.sentinels");
+  }
+  if (options.cluster !== undefined) {
+    parseNodeList(options.cluster.nodes, "fleet.cluster.nodes");
+  }
+}
+
+/**
+ * Opens the client of the fleet's own: one endpoint, a Sentinel set or a
+ * Cluster, all with the same per-node behaviour. Commands fail at once while
+ * disconnected (no offline queue): the member then serves from its own cache
+ * instead of waiting on a dead server.
+ */
+function openOwnedClient(
+  options: Omit<RedisFleetStoreOptions, "prefix"> & { url: string },
+  slotKey: string,
+): { redis: OwnedRedis; client: RedisClientLike; readyEvent: string } {
+  const nodeOptions = (tls: boolean) => ({
+    disableOfflineQueue: true,
+    pingInterval: 5_000,
+    socket: {
+      ...(tls
+        ? {
+          tls: true as const,
+          ...(options.tls?.ca === undefined
+            ? {}
+            : { ca: [options.tls.ca].flat() as string[] }),
+        }
+        : {}),
+      connectTimeout: options.connectTimeoutMs ?? 2_000,
+      reconnectStrategy: (retries: number) =>
+        Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(retries, 6)) *
+        (0.5 + Math.random() / 2),
+    },
+  });
+  const credentials = (username?: string, password?: string) => ({
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
+  });
+  if (options.sentinel !== undefined) {
+    const sentinels = parseNodeList(
+      options.sentinel.sentinels,
+      "fleet.sentinel.sentinels",
+    );
+    const sentinel = createSentinel({
+      name: options.sentinel.name,
+      sentinelRootNodes: sentinels.map(({ host, port }) => ({ host, port })),
+      nodeClientOptions: {
+        ...nodeOptions(sentinels[0].tls),
+        ...credentials(options.username, options.password),
+      } as never,
+      sentinelClientOptions: {
+        ...nodeOptions(sentinels[0].tls),
+        ...credentials(sentinels[0].username, sentinels[0].password),
+      } as never,
+      // Node errors reach the "error" listener, for WRONGPASS and the like.
+      passthroughClientErrorEvents: true,
+    });
+    return {
+      redis: sentinel as unknown as OwnedRedis,
+      readyEvent: "ready",
+      client: {
+        get isReady() {
+          return sentinel.isReady;
+        },
+        // Never a replica: a lagging one would undo compare-and-set.
+        sendCommand: (args) => sentinel.sendCommand(false, args),
+        duplicate: () => sentinel.duplicate() as unknown as RedisSubscriberLike,
+      },
+    };
+  }
+  if (options.cluster !== undefined) {
+    const nodes = parseNodeList(options.cluster.nodes, "fleet.cluster.nodes");
+    const cluster = createCluster({
+      rootNodes: options.cluster.nodes.map((url) => ({ url })),
+      defaults: {
+        ...nodeOptions(nodes[0].tls),
+        ...credentials(
+          options.username ?? nodes[0].username,
+          options.password ?? nodes[0].password,
+        ),
+      } as never,
+      // A master that stops answering is probably being replaced: ask the
+      // cluster for the new slot owner after 1 s instead of the default 5 s.
+      topologyRefreshOnReconnectionAttemptStrategy: 1_000,
+    });
+    return {
+      redis: cluster as unknown as OwnedRedis,
+      readyEvent: "connect",
+      client: {
+        get isReady() {
+          return cluster.isReady;
+        },
+        // Every key of the fleet is in the slot of `{prefix}`: routing each
+        // command (keyless ones too, such as TIME) by it keeps the whole
+        // fleet on that slot's master, whatever the command.
+        sendCommand: (args) => cluster.sendCommand(slotKey, false, args),
+        duplicate: () =>
+          // Pub/sub needs one node, not a connection to every master.
+          cluster.duplicate({
+            minimizeConnections: true,
+          }) as unknown as RedisSubscriberLike,
+      },
+    };
+  }
+  const single = createClient({
+    url: options.url,
+    ...credentials(options.username, options.password),
+    ...nodeOptions(options.url.startsWith("rediss:")),
+  });
+  return {
+    redis: single as unknown as OwnedRedis,
+    readyEvent: "ready",
+    client: single as unknown as RedisClientLike,
+  };
+}
+
 /** One Redis connection as the fleet uses it: fail-fast commands, typed errors. */
 interface RedisConnection {
   /** The client. */
@@ -584,44 +851,33 @@ function openRedisConnection(
   options: Omit<RedisFleetStoreOptions, "prefix"> & { url: string },
   prefix: string,
 ): RedisConnection {
-  const username = userOf(options.url, options.username);
-  // Commands fail at once while disconnected (no offline queue): the member
-  // then serves from its own cache instead of waiting on a dead server.
-  const ownedClient = options.client === undefined
-    ? createClient({
-      url: options.url,
-      ...(options.username === undefined ? {} : { username: options.username }),
-      ...(options.password === undefined ? {} : { password: options.password }),
-      disableOfflineQueue: true,
-      pingInterval: 5_000,
-      socket: {
-        ...(options.url.startsWith("rediss:")
-          ? {
-            tls: true as const,
-            ...(options.tls?.ca === undefined
-              ? {}
-              : { ca: [options.tls.ca].flat() as string[] }),
-          }
-          : {}),
-        connectTimeout: options.connectTimeoutMs ?? 2_000,
-        reconnectStrategy: (retries: number) =>
-          Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(retries, 6)) *
-          (0.5 + Math.random() / 2),
-      },
-    })
+  const username = userOf(
+    options.cluster?.nodes[0] ?? options.url,
+    options.username,
+  );
+  const owned = options.client === undefined
+    ? openOwnedClient(options, `{${prefix}}`)
     : undefined;
-  const client = options.client ??
-    ownedClient as unknown as RedisClientLike;
+  const ownedClient = owned?.redis;
+  const client = options.client ?? owned!.client;
   let lastError: Error | undefined;
   let connecting: Promise<void> | undefined;
   let closed = false;
   const stateWaiters = new Set<() => void>();
   const wake = () => stateWaiters.forEach((fn) => fn());
+  // A reply on the connection itself (a Sentinel set that knows no such
+  // master) means Redis is unusable, not that one command failed.
+  const connectionError = (error: unknown): Error => {
+    const classified = classify(innermost(error), username, prefix);
+    return classified instanceof DualSecretAuthError
+      ? classified
+      : new RedisUnavailableError(classified.message, { cause: error });
+  };
   ownedClient?.on("error", (error: unknown) => {
-    lastError = classify(error, username, prefix);
+    lastError = connectionError(error);
     wake();
   });
-  ownedClient?.on("ready", () => {
+  ownedClient?.on(owned!.readyEvent, () => {
     lastError = undefined;
     wake();
   });
@@ -632,7 +888,7 @@ function openRedisConnection(
     connecting = ownedClient.connect().then(
       () => undefined,
       (error: unknown) => {
-        lastError = classify(error, username, prefix);
+        lastError = connectionError(error);
         wake();
       },
     );
@@ -686,7 +942,8 @@ function openRedisConnection(
         if (ownedClient.isReady) {
           await ownedClient.close().catch(() => ownedClient.destroy());
         } else if (ownedClient.isOpen) {
-          ownedClient.destroy();
+          // A Sentinel client's destroy() is async: wait for its sockets.
+          await ownedClient.destroy();
         }
         await connecting;
       }

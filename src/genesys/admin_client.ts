@@ -135,8 +135,10 @@ export interface GenesysAdminClientOptions {
   readonly apiUrl: string;
   /**
    * Gives an access token of a client allowed to manage OAuth clients
-   * (`oauth:client:edit`), typically `auth.getAccessToken` of the active
-   * credential or of separate admin credentials.
+   * (`oauth:client:view` to read them, `oauth:client:edit` to regenerate or
+   * change them, `oauth:client:add` to create them), typically
+   * `auth.getAccessToken` of the active credential or of separate admin
+   * credentials.
    */
   readonly getAccessToken: (
     options?: { signal?: AbortSignal },
@@ -248,7 +250,9 @@ export interface GenesysOAuthClientAdmin extends GenesysAdminClient {
   /**
    * Sets a client's state (`PUT /api/v2/oauth/clients/{id}`, permission
    * `oauth:client:edit`). Genesys's PUT replaces the whole client, so the
-   * client is read first and written back with only `state` changed. A
+   * client is read first (`oauth:client:view`: an admin with edit alone gets
+   * an `AdminForbiddenError` naming it, and nothing changes) and written back
+   * with only `state` changed. A
    * client set `disabled` (or `inactive`) can get no tokens and the tokens
    * it holds stop working; set `active` again, it gets new tokens, the old
    * ones stay dead.
@@ -300,7 +304,8 @@ interface Call {
  * });
  * const admin = createGenesysAdminClient({
  *   apiUrl: emulator.apiUrl,
- *   // Normally auth.getAccessToken of a client with oauth:client:edit.
+ *   // Normally auth.getAccessToken of a client with oauth:client:view and
+ *   // oauth:client:edit.
  *   getAccessToken: () => Promise.resolve(emulator.issueToken("green")),
  * });
  * const denied = await admin.regenerateSecret("green").catch((e) => e);

@@ -2,8 +2,11 @@
  * Incident response for a compromised credential: take it out of service
  * first, then regenerate it at once, optionally killing every token it has
  * issued. If the compromised label serves traffic, the other one is rotated
- * and promoted first (without waiting for a drain: a process still holding a
- * token of the compromised one gets a 401 and fails over). With
+ * first and its new secret stored where the instances read it; the
+ * compromised one is touched only once the target proves every instance has
+ * loaded that secret and serves the other label (`awaitLoaded`: the fleet's
+ * heartbeats, or a bounded wait for services that follow an env file), so no
+ * instance is ever left without a working credential. With
  * `killTokens`, the compromised OAuth client is set `disabled` (Genesys:
  * tokens created by a disabled client are invalid and no new ones can be
  * made), regenerated while disabled, and set `active` again with its new
@@ -20,6 +23,7 @@ import type {
   GenesysOAuthClientAdmin,
 } from "../genesys/admin_client.ts";
 import type { Secret } from "../secret.ts";
+import { delay } from "../retry.ts";
 import { describeError } from "./describe_error.ts";
 import { proveCredential } from "./prove_credential.ts";
 import type { SecretSink } from "./sinks.ts";
@@ -29,6 +33,8 @@ import { runStagedRotation } from "./staged_rotation.ts";
 export const IncidentErrorCode: {
   readonly PLAN_FAILED: "INCIDENT_PLAN_FAILED";
   readonly ROTATE_OTHER_FAILED: "INCIDENT_ROTATE_OTHER_FAILED";
+  readonly PROPAGATE_FAILED: "INCIDENT_PROPAGATE_FAILED";
+  readonly PROMOTE_FAILED: "INCIDENT_PROMOTE_FAILED";
   readonly DISABLE_FAILED: "INCIDENT_DISABLE_FAILED";
   readonly REGENERATE_FAILED: "INCIDENT_REGENERATE_FAILED";
   readonly STORE_FAILED: "INCIDENT_STORE_FAILED";
@@ -38,6 +44,8 @@ export const IncidentErrorCode: {
   {
     PLAN_FAILED: "INCIDENT_PLAN_FAILED",
     ROTATE_OTHER_FAILED: "INCIDENT_ROTATE_OTHER_FAILED",
+    PROPAGATE_FAILED: "INCIDENT_PROPAGATE_FAILED",
+    PROMOTE_FAILED: "INCIDENT_PROMOTE_FAILED",
     DISABLE_FAILED: "INCIDENT_DISABLE_FAILED",
     REGENERATE_FAILED: "INCIDENT_REGENERATE_FAILED",
     STORE_FAILED: "INCIDENT_STORE_FAILED",
@@ -54,6 +62,8 @@ export type IncidentErrorCode =
 export type IncidentStep =
   | "plan"
   | "rotate-other"
+  | "propagate"
+  | "promote"
   | "disable"
   | "regenerate"
   | "store"
@@ -72,6 +82,35 @@ export interface IncidentEvent {
   readonly at: string;
   /** Milliseconds since the response started. */
   readonly elapsedMs: number;
+}
+
+/** Every {@linkcode IncidentStep}, in the order a response reaches them. */
+export const INCIDENT_STEPS: readonly IncidentStep[] = Object.freeze(
+  [
+    "plan",
+    "rotate-other",
+    "propagate",
+    "promote",
+    "disable",
+    "regenerate",
+    "store",
+    "enable",
+    "verify",
+  ] as const,
+);
+
+/** What {@linkcode IncidentOptions.awaitLoaded} is asked to prove. */
+export interface LoadRequest {
+  /** The clean label (the one that keeps or takes the traffic). */
+  readonly label: string;
+  /**
+   * `false`: every instance has loaded the label's current secret (before
+   * it is promoted). `true`: every instance also serves the label (before
+   * the compromised one is disabled or regenerated).
+   */
+  readonly active: boolean;
+  /** Stops the wait; it then rejects. */
+  readonly signal?: AbortSignal;
 }
 
 /** What an admin client must do for the incident response. */
@@ -101,6 +140,18 @@ export interface IncidentOptions {
   readonly sink: SecretSink;
   /** How traffic is switched to the other label, when it must be. */
   readonly onPromote: (label: string) => Promise<void> | void;
+  /**
+   * The target's proof that the instances have loaded what was stored:
+   * resolves with a line for the timeline once they have (see
+   * {@linkcode LoadRequest}), rejects when they did not in time. The
+   * compromised credential is disabled or regenerated only after it
+   * resolved with `active: true`. A fleet store reads the heartbeats (the
+   * secret generation each instance proved, its active label); an env file
+   * waits until its followers have re-read it.
+   *
+   * @default undefined (no instances to wait for: the step is skipped)
+   */
+  readonly awaitLoaded?: (request: LoadRequest) => Promise<string>;
   /**
    * Also invalidate every outstanding token of the compromised client:
    * disable → regenerate → re-enable.
@@ -140,6 +191,8 @@ export interface IncidentOptions {
   readonly signal?: AbortSignal;
   /** Called after each step. */
   readonly onStep?: (event: IncidentEvent) => void;
+  /** A test hook: awaited after each step is recorded, such as to stop the process there. */
+  readonly failpoint?: (step: IncidentStep) => void | Promise<void>;
 }
 
 /** What the incident response did. No secrets. */
@@ -152,7 +205,7 @@ export interface IncidentReport {
   readonly previousActive: string;
   /** The label serving traffic now (never the compromised one). */
   readonly active: string;
-  /** Whether the other label was rotated and promoted first. */
+  /** Whether the other label was rotated and promoted first (in this run). */
   readonly promotedOther: boolean;
   /** Whether the compromised client's outstanding tokens were invalidated. */
   readonly tokensKilled: boolean;
@@ -199,9 +252,10 @@ export class IncidentError extends DualSecretAuthError {
 
 /**
  * Takes a compromised credential out of service and regenerates it at once.
- * If it is active, the other label is rotated and promoted first (no drain
- * wait); with `killTokens`, its tokens are invalidated by disabling it
- * around the regeneration.
+ * If it is active, the other label is rotated first; the other label's
+ * secret is proved loaded (`awaitLoaded`), promoted, and proved served
+ * before the compromised one is touched; with `killTokens`, its tokens are
+ * invalidated by disabling it around the regeneration.
  *
  * @param options The labels, the admin clients, the sink and the I/O.
  * @returns The report with the timeline.
@@ -302,7 +356,7 @@ export async function respondToCompromise(
     "plan",
     "completed",
     wasActive
-      ? `${compromised.label} (${compromised.clientId}) serves traffic: rotate and promote ${other.label} first, then regenerate ${compromised.label}${
+      ? `${compromised.label} (${compromised.clientId}) serves traffic: rotate ${other.label}, wait until every instance has loaded it, promote it, then regenerate ${compromised.label}${
         killTokens ? " while disabled" : ""
       }`
       : `${compromised.label} (${compromised.clientId}) is the standby: regenerate it${
@@ -310,7 +364,10 @@ export async function respondToCompromise(
       }; ${other.label} keeps serving`,
   );
 
-  // rotate-other: the one staged rotation, promoting at the end.
+  await options.failpoint?.("plan");
+
+  // rotate-other: the one staged rotation, not promoting: traffic moves
+  // only once the instances have loaded the new secret (propagate).
   checkAborted(options.signal);
   if (wasActive) {
     try {
@@ -321,8 +378,6 @@ export async function respondToCompromise(
         tokenUrl: options.tokenUrl,
         admin: options.adminFor("other"),
         sink: options.sink,
-        promote: true,
-        onPromote: options.onPromote,
         fetch: options.fetch,
         clock,
         testAttempts: options.verifyAttempts,
@@ -332,9 +387,7 @@ export async function respondToCompromise(
     } catch (error) {
       return fail(
         "rotate-other",
-        `Could not rotate and promote ${other.label}: ${
-          describeError(error)
-        } ` +
+        `Could not rotate ${other.label}: ${describeError(error)} ` +
           `${compromised.label} still serves traffic with its compromised secret; nothing of it was changed. ` +
           `Fix the cause and run the incident response again at once.`,
         error,
@@ -343,7 +396,7 @@ export async function respondToCompromise(
     record(
       "rotate-other",
       "completed",
-      `${other.label} has a new secret, proven and stored, and serves traffic now (no drain wait)`,
+      `${other.label} has a new secret, proven and stored in ${options.sink.name}`,
     );
   } else {
     record(
@@ -352,6 +405,77 @@ export async function respondToCompromise(
       `${other.label} already serves traffic`,
     );
   }
+  await options.failpoint?.("rotate-other");
+
+  // propagate: every instance holds the clean label's current secret.
+  const untouched =
+    `${compromised.label} is unchanged (not disabled, not regenerated)`;
+  const awaitLoaded = options.awaitLoaded;
+  checkAborted(options.signal);
+  if (awaitLoaded === undefined) {
+    record("propagate", "skipped", "no instances to wait for");
+  } else {
+    let detail: string;
+    try {
+      detail = await awaitLoaded({
+        label: other.label,
+        active: false,
+        signal: options.signal,
+      });
+    } catch (error) {
+      checkAborted(options.signal);
+      return fail(
+        "propagate",
+        `Not every instance has loaded the secret of ${other.label}: ${
+          describeError(error)
+        } ${
+          wasActive ? compromised.label : other.label
+        } still serves traffic; ${untouched}. ` +
+          `Fix the instances named above (or wait longer) and run the incident response again at once.`,
+        error,
+      );
+    }
+    record("propagate", "completed", detail);
+  }
+  await options.failpoint?.("propagate");
+
+  // promote, then the proof that every instance serves the clean label:
+  // only then is the compromised one taken away from anybody.
+  checkAborted(options.signal);
+  try {
+    if (wasActive) await options.onPromote(other.label);
+  } catch (error) {
+    checkAborted(options.signal);
+    return fail(
+      "promote",
+      `Could not switch traffic to ${other.label}: ${describeError(error)} ` +
+        `${compromised.label} still serves traffic; ${untouched}. Fix the cause and run the incident response again at once.`,
+      error,
+    );
+  }
+  let served = `${other.label} serves traffic${
+    wasActive ? " now" : " already"
+  }`;
+  if (awaitLoaded !== undefined) {
+    try {
+      served = `${served}; ${await awaitLoaded({
+        label: other.label,
+        active: true,
+        signal: options.signal,
+      })}`;
+    } catch (error) {
+      checkAborted(options.signal);
+      return fail(
+        "promote",
+        `${other.label} is the active label, but not every instance serves it yet: ${
+          describeError(error)
+        } ${untouched}. Fix the instances named above (or wait longer) and run the incident response again at once.`,
+        error,
+      );
+    }
+  }
+  record("promote", wasActive ? "completed" : "skipped", served);
+  await options.failpoint?.("promote");
 
   const admin = options.adminFor("compromised");
   const id = compromised.clientId;
@@ -383,6 +507,7 @@ export async function respondToCompromise(
       "outstanding tokens were left to expire (no --kill-tokens)",
     );
   }
+  await options.failpoint?.("disable");
 
   // regenerate
   checkAborted(options.signal);
@@ -408,6 +533,7 @@ export async function respondToCompromise(
     "completed",
     `${compromised.label} has a new secret; the compromised one no longer gets tokens`,
   );
+  await options.failpoint?.("regenerate");
 
   // store
   let stored = true;
@@ -436,6 +562,8 @@ export async function respondToCompromise(
     );
   }
 
+  await options.failpoint?.("store");
+
   // enable
   if (killTokens) {
     try {
@@ -459,6 +587,7 @@ export async function respondToCompromise(
   } else {
     record("enable", "skipped", "it was never disabled");
   }
+  await options.failpoint?.("enable");
 
   if (!stored) {
     return fail(
@@ -516,6 +645,76 @@ export async function respondToCompromise(
         : "; tokens issued before the incident stay valid until they expire (use --kill-tokens to end them)") +
       ". Find how the secret leaked before promoting it again.",
   });
+}
+
+/**
+ * How long services that follow an env file (`envFileSource`: a watch plus
+ * a re-read every second, then a token request before switching labels) may
+ * take to serve what it says, with slack: the default of
+ * {@linkcode envFileLoadProof}.
+ */
+export const DEFAULT_RELOAD_WAIT_MS = 3_000;
+
+/** Options of {@linkcode envFileLoadProof}. */
+export interface EnvFileLoadProofOptions {
+  /**
+   * How long the services take to re-read the file and serve it, in ms.
+   *
+   * @default DEFAULT_RELOAD_WAIT_MS
+   */
+  readonly reloadWaitMs?: number;
+  /**
+   * The clock of the wait (wall-clock time: it is compared with the file's
+   * modification time).
+   *
+   * @default systemClock
+   */
+  readonly clock?: Clock;
+}
+
+/**
+ * The incident's load proof for services that follow an env file: they
+ * cannot report what they loaded, so the proof is time. `active: true`
+ * resolves once `reloadWaitMs` has passed since the file was last written
+ * (at once when that was longer ago, such as on a re-run); `active: false`
+ * resolves at once, since a follower reads a secret and the active label in
+ * one read and the `active: true` wait follows the promotion.
+ *
+ * @param path The env file the services follow.
+ * @param options The wait and the clock.
+ * @returns The `awaitLoaded` port of {@linkcode respondToCompromise}.
+ *
+ * @example The wait after a write
+ * ```ts
+ * import { envFileLoadProof } from "@rotating/dual-secret-auth/rotation";
+ *
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "GENESYS_ACTIVE=green\n");
+ * const proof = envFileLoadProof(path, { reloadWaitMs: 50 });
+ * const started = Date.now();
+ * await proof({ label: "green", active: true });
+ * if (Date.now() - started < 20) throw new Error("did not wait");
+ * await Deno.remove(path);
+ * ```
+ */
+export function envFileLoadProof(
+  path: string,
+  options: EnvFileLoadProofOptions = {},
+): (request: LoadRequest) => Promise<string> {
+  const reloadWaitMs = options.reloadWaitMs ?? DEFAULT_RELOAD_WAIT_MS;
+  const clock = options.clock ?? systemClock;
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  return async ({ label, active, signal }) => {
+    if (!active) {
+      return `services that follow ${path} read ${label}'s secret with the active label (the wait follows the promotion)`;
+    }
+    const written = (await Deno.stat(path)).mtime?.getTime() ?? clock.now();
+    const wait = Math.max(0, written + reloadWaitMs - clock.now());
+    if (wait > 0) await delay(wait, clock, signal);
+    return `services that follow ${path} re-read it within ${
+      seconds(reloadWaitMs)
+    } (--reload-wait): waited ${seconds(wait)}`;
+  };
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {

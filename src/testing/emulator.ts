@@ -1,7 +1,10 @@
 /**
  * A local stand-in for Genesys Cloud: the client-credentials token endpoint,
- * `/api/v2/tokens/me` and the OAuth client administration API, with fault
- * injection, per-token rate limiting and request statistics.
+ * `/api/v2/tokens/me` and the OAuth client administration API (list, read,
+ * create, update, delete, regenerate the secret, usage queries), with fault
+ * injection, the per-token API limit and the per-client token-creation limit,
+ * and request statistics. Its answers follow the models of Genesys's official
+ * JavaScript SDK (`purecloud-platform-client-v2`), which a test drives it with.
  *
  * One HTTP server plays both the login host (`login.<domain>`) and the API
  * host (`api.<domain>`). Time-dependent behaviour (token expiry, rate-limit
@@ -27,8 +30,10 @@ import type {
   PendingDelay,
   PendingFault,
   TokenRecord,
+  TokenWindow,
 } from "./emulator_types.ts";
 import {
+  DEFAULT_HOME_DIVISION_ID,
   DEFAULT_ORGANIZATION,
   INVALID_CLIENT_DESCRIPTION,
   RATE_WINDOW_MS,
@@ -52,6 +57,7 @@ import {
   oauthError,
   publicClient,
   rateLimited,
+  tokenRateLimited,
 } from "./emulator_responses.ts";
 import {
   bearerToken,
@@ -59,7 +65,9 @@ import {
   parseBasicCredentials,
   permissionMatches,
   readForm,
+  readJson,
   scopesOf,
+  templateUriOf,
 } from "./emulator_parsing.ts";
 import {
   emptyStats,
@@ -67,6 +75,8 @@ import {
   randomBase64Url,
   timingSafeEqual,
   validLifetime,
+  validLimitStatus,
+  validPolls,
   validRateLimit,
 } from "./emulator_helpers.ts";
 import { type LocalServer, serveLocally } from "./http_server.ts";
@@ -76,6 +86,7 @@ import {
   ROLE_NOT_HELD_CODE,
   roleNotHeldMessage,
 } from "./emulator_admin.ts";
+import { readUsageQuery, summaryQuery, UsageLog } from "./emulator_usage.ts";
 
 // Re-exported so the public options type refers to a documented type.
 export type { Clock, TimerHandle } from "../clock.ts";
@@ -134,7 +145,12 @@ class Emulator implements GenesysEmulator {
   readonly #organization: { id: string; name: string };
   readonly #revokeOnRegenerate: boolean;
   readonly #rateLimit: number | undefined;
+  readonly #tokenRateLimit: number | undefined;
+  readonly #tokenRateLimitStatus: 400 | 429;
+  readonly #homeDivisionId: string;
   readonly #tokenType: string;
+  readonly #tokenWindows = new Map<string, TokenWindow>();
+  readonly #usage: UsageLog;
   readonly #clients = new Map<string, ClientRecord>();
   readonly #roles = new Map<string, EmulatorRole>();
   readonly #tokens = new Map<string, TokenRecord>();
@@ -149,7 +165,17 @@ class Emulator implements GenesysEmulator {
     this.#clock = options.clock ?? systemClock;
     this.#organization = { ...(options.organization ?? DEFAULT_ORGANIZATION) };
     this.#revokeOnRegenerate = options.revokeTokensOnRegenerate ?? false;
-    this.#rateLimit = validRateLimit(options.apiRateLimitPerMinute);
+    this.#rateLimit = validRateLimit(
+      options.apiRateLimitPerMinute,
+      "apiRateLimitPerMinute",
+    );
+    this.#tokenRateLimit = validRateLimit(
+      options.tokenRateLimitPerMinute,
+      "tokenRateLimitPerMinute",
+    );
+    this.#tokenRateLimitStatus = validLimitStatus(options.tokenRateLimitStatus);
+    this.#homeDivisionId = options.homeDivisionId ?? DEFAULT_HOME_DIVISION_ID;
+    this.#usage = new UsageLog(validPolls(options.usageQueryRunningPolls));
     this.#tokenType = options.tokenType ?? "bearer";
     for (const role of options.roles ?? []) {
       if (this.#roles.has(role.id)) {
@@ -465,7 +491,40 @@ class Emulator implements GenesysEmulator {
         `Unsupported grant type: ${grantType}`,
       );
     }
+    const waitSeconds = this.#takeTokenSlot(client.id);
+    if (waitSeconds !== undefined) {
+      return tokenRateLimited(
+        this.#tokenRateLimit ?? 0,
+        this.#tokenRateLimitStatus,
+        waitSeconds,
+      );
+    }
     return this.#tokenSuccess(client, scopesOf(form));
+  }
+
+  /**
+   * Counts one token creation in the client's one-minute window; once the
+   * window is full (`client.credentials.token.rate.per.minute`), the seconds
+   * until it ends instead.
+   */
+  #takeTokenSlot(clientId: string): number | undefined {
+    if (this.#tokenRateLimit === undefined) return undefined;
+    const now = this.#clock.now();
+    let window = this.#tokenWindows.get(clientId);
+    if (
+      !window || now >= window.start + RATE_WINDOW_MS || now < window.start
+    ) {
+      window = { start: now, count: 0 };
+      this.#tokenWindows.set(clientId, window);
+    }
+    if (window.count >= this.#tokenRateLimit) {
+      return Math.max(
+        1,
+        Math.ceil((window.start + RATE_WINDOW_MS - now) / 1000),
+      );
+    }
+    window.count++;
+    return undefined;
   }
 
   /** The active client matching the Basic credentials, if any. */
@@ -493,17 +552,25 @@ class Emulator implements GenesysEmulator {
 
   // ---- /api/v2/* ----------------------------------------------------------
 
-  #handleApi(
+  async #handleApi(
     request: Request,
     contextId: string,
-  ): Response | Promise<Response> {
+  ): Promise<Response> {
     const route = matchRoute(new URL(request.url).pathname);
     if (!route) return notFound(contextId);
     const auth = this.#authenticateToken(request, contextId);
     if (auth instanceof Response) return auth;
-    const limited = this.#applyRateLimit(auth);
-    if (limited) return limited;
-    return this.#route(route, auth);
+    const response = this.#applyRateLimit(auth) ??
+      await this.#route(route, auth);
+    // Counted when answered, on the day the emulator's clock says.
+    this.#usage.record(
+      auth.record.clientId,
+      this.#clock.now(),
+      request.method,
+      templateUriOf(route),
+      response.status,
+    );
+    return response;
   }
 
   /** Resolves the bearer token, or answers 401 the way Genesys does. */
@@ -586,29 +653,47 @@ class Emulator implements GenesysEmulator {
       case "client":
         if (method === "GET") return this.#getClient(context, route.id);
         if (method === "PUT") return this.#updateClient(context, route.id);
-        return methodNotAllowed(context, "GET, PUT");
+        if (method === "DELETE") return this.#deleteClient(context, route.id);
+        return methodNotAllowed(context, "GET, PUT, DELETE");
       case "clientSecret":
         if (method === "POST") return this.#regenerateViaApi(context, route.id);
         return methodNotAllowed(context, "POST");
+      case "usageQuery":
+        if (method === "POST") return this.#queryUsage(context, route.id);
+        return methodNotAllowed(context, "POST");
+      case "usageSummary":
+        if (method === "GET") return this.#summarizeUsage(context, route.id);
+        return methodNotAllowed(context, "GET");
+      case "usageResults":
+        if (method === "GET") {
+          return this.#usageResults(context, route.id, route.executionId);
+        }
+        return methodNotAllowed(context, "GET");
     }
   }
 
   #tokensMe(context: ApiContext, head: boolean): Response {
     const client = this.#clients.get(context.record.clientId);
-    const organization = {
-      ...this.#organization,
-      selfUri: `/api/v2/organizations/${this.#organization.id}`,
-    };
+    // A NamedEntity in the SDK's TokenInfo: id and name only.
+    const organization = { ...this.#organization };
     const body = {
       organization,
       homeOrganization: organization,
+      // Genesys's OrgOAuthClient: name and authorizedGrantType are required;
+      // unlike OAuthClient it has no selfUri.
       OAuthClient: {
         id: context.record.clientId,
         name: client?.name ?? context.record.clientId,
+        ...(client === undefined ? {} : {
+          dateCreated: client.dateCreated,
+          dateModified: client.dateModified,
+        }),
+        authorizedGrantType: "CLIENT-CREDENTIALS",
+        roleDivisions: (client?.roleDivisions ?? []).map((pair) => ({
+          ...pair,
+        })),
+        state: client?.state ?? "active",
         organization: { id: this.#organization.id },
-        selfUri: `/api/v2/oauth/clients/${
-          encodeURIComponent(context.record.clientId)
-        }`,
       },
       authorizedScope: [...context.record.scopes],
     };
@@ -620,24 +705,47 @@ class Emulator implements GenesysEmulator {
     return apiResponse(context, 204, null);
   }
 
+  /**
+   * `GET /api/v2/oauth/clients`: an entity listing. The SDK passes no paging
+   * parameters to it, so by default every client is on page 1; `pageSize`
+   * and `pageNumber` are honoured when given.
+   */
   #listClients(context: ApiContext): Response {
-    const denied = this.#requirePermission(context, [
-      "oauth:client:view",
-      "oauth:client:edit",
-    ]);
+    const denied = this.#requirePermission(context, ["oauth:client:view"]);
     if (denied) return denied;
-    const entities = [...this.#clients.values()].map(publicClient);
+    const all = [...this.#clients.values()];
+    const query = new URL(context.request.url).searchParams;
+    const pageSize = readPageParameter(
+      query.get("pageSize"),
+      Math.max(all.length, 1),
+    );
+    const pageNumber = readPageParameter(query.get("pageNumber"), 1);
+    if (pageSize === undefined || pageNumber === undefined) {
+      return badRequest(
+        context,
+        "pageSize and pageNumber must be whole numbers of at least 1.",
+      );
+    }
+    const pageCount = Math.ceil(all.length / pageSize);
+    const start = (pageNumber - 1) * pageSize;
+    const page = (n: number) =>
+      `/api/v2/oauth/clients?pageSize=${pageSize}&pageNumber=${n}`;
     return apiResponse(context, 200, {
-      entities,
-      selfUri: "/api/v2/oauth/clients",
+      entities: all.slice(start, start + pageSize).map(publicClient),
+      pageSize,
+      pageNumber,
+      total: all.length,
+      firstUri: page(1),
+      selfUri: page(pageNumber),
+      lastUri: page(Math.max(pageCount, 1)),
+      ...(pageNumber < pageCount ? { nextUri: page(pageNumber + 1) } : {}),
+      ...(pageNumber > 1 ? { previousUri: page(pageNumber - 1) } : {}),
+      pageCount,
     });
   }
 
   #getClient(context: ApiContext, clientId: string): Response {
-    const denied = this.#requirePermission(context, [
-      "oauth:client:view",
-      "oauth:client:edit",
-    ]);
+    const denied = this.#requirePermission(context, ["oauth:client:view"]);
     if (denied) return denied;
     const client = this.#clients.get(clientId);
     if (!client) return clientNotFound(context, clientId);
@@ -666,6 +774,7 @@ class Emulator implements GenesysEmulator {
     const request = readClientRequest(
       await readJson(context.request),
       this.#roles,
+      this.#homeDivisionId,
     );
     if (typeof request === "string") return badRequest(context, request);
     const refused = this.#refuseRolesNotHeld(context, request.roleDivisions);
@@ -704,6 +813,7 @@ class Emulator implements GenesysEmulator {
     const request = readClientRequest(
       await readJson(context.request),
       this.#roles,
+      this.#homeDivisionId,
     );
     if (typeof request === "string") return badRequest(context, request);
     const added = notHeld(client.roleDivisions, request.roleDivisions);
@@ -718,6 +828,99 @@ class Emulator implements GenesysEmulator {
       revokeTokens: request.state !== "active",
     });
     return apiResponse(context, 200, publicClient(client));
+  }
+
+  /**
+   * `DELETE /api/v2/oauth/clients/{id}`: the client and every token it holds
+   * are gone; its id is unknown from then on.
+   */
+  #deleteClient(context: ApiContext, clientId: string): Response {
+    const denied = this.#requirePermission(context, ["oauth:client:delete"]);
+    if (denied) return denied;
+    if (!this.#clients.has(clientId)) return clientNotFound(context, clientId);
+    this.revokeTokensOf(clientId);
+    this.#clients.delete(clientId);
+    this.#tokenWindows.delete(clientId);
+    return apiResponse(context, 204, null);
+  }
+
+  /** `POST .../usage/query`: runs the query and answers its execution id. */
+  async #queryUsage(
+    context: ApiContext,
+    clientId: string,
+  ): Promise<Response> {
+    const denied = this.#requireUsageView(context, clientId);
+    if (denied) return denied;
+    const query = readUsageQuery(await readJson(context.request));
+    if (typeof query === "string") return badRequest(context, query);
+    return this.#startUsageExecution(context, clientId, query);
+  }
+
+  /** `GET .../usage/summary?days=N`: the last N whole days, by route. */
+  #summarizeUsage(context: ApiContext, clientId: string): Response {
+    const denied = this.#requireUsageView(context, clientId);
+    if (denied) return denied;
+    const days = new URL(context.request.url).searchParams.get("days");
+    const query = summaryQuery(days, this.#clock.now());
+    if (typeof query === "string") return badRequest(context, query);
+    return this.#startUsageExecution(context, clientId, query);
+  }
+
+  #startUsageExecution(
+    context: ApiContext,
+    clientId: string,
+    query: Exclude<ReturnType<typeof readUsageQuery>, string>,
+  ): Response {
+    const client = this.#client(clientId);
+    const executionId = this.#usage.execute(
+      {
+        clientId,
+        clientName: client.name,
+        organizationId: this.#organization.id,
+      },
+      query,
+      this.#clock.now(),
+    );
+    return apiResponse(context, 202, {
+      executionId,
+      resultsUri: `/api/v2/oauth/clients/${
+        encodeURIComponent(clientId)
+      }/usage/query/results/${executionId}`,
+    });
+  }
+
+  /** `GET .../usage/query/results/{executionId}`: `Running`, then the rows. */
+  #usageResults(
+    context: ApiContext,
+    clientId: string,
+    executionId: string,
+  ): Response {
+    const denied = this.#requireUsageView(context, clientId);
+    if (denied) return denied;
+    const results = this.#usage.results(clientId, executionId);
+    if (!results) {
+      return genesysError(
+        404,
+        "not.found",
+        `Unable to find a usage query execution ${executionId} of OAuth client ${clientId}`,
+        context.contextId,
+        context.headers,
+      );
+    }
+    return apiResponse(context, 200, results);
+  }
+
+  /** The usage endpoints need either permission, and an existing client. */
+  #requireUsageView(
+    context: ApiContext,
+    clientId: string,
+  ): Response | undefined {
+    return this.#requirePermission(context, [
+      "oauth:client:view",
+      "usage:client:view",
+    ]) ?? (this.#clients.has(clientId)
+      ? undefined
+      : clientNotFound(context, clientId));
   }
 
   /** Answers 403 when the caller grants a role-division pair it does not hold. */
@@ -777,11 +980,12 @@ class Emulator implements GenesysEmulator {
   }
 }
 
-/** The body as JSON, or `undefined` when it is not JSON. */
-async function readJson(request: Request): Promise<unknown> {
-  try {
-    return JSON.parse(await request.text());
-  } catch {
-    return undefined;
-  }
+/** A paging parameter: its default when absent, `undefined` when invalid. */
+function readPageParameter(
+  value: string | null,
+  fallback: number,
+): number | undefined {
+  if (value === null) return fallback;
+  const number = Number(value);
+  return Number.isInteger(number) && number >= 1 ? number : undefined;
 }

@@ -44,11 +44,13 @@ export interface OAuthClientRequestBody {
 
 /**
  * Checks a create or update body; the answer is the request, or the message
- * of a 400 `bad.request`.
+ * of a 400 `bad.request`. The deprecated `roleIds` is still accepted, as
+ * Genesys accepts it: each role is granted in the home division.
  */
 export function readClientRequest(
   body: unknown,
   roles: ReadonlyMap<string, EmulatorRole>,
+  homeDivisionId: string,
 ): OAuthClientRequestBody | string {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     return "The request body must be a JSON object (OAuthClientRequest).";
@@ -67,9 +69,6 @@ export function readClientRequest(
       ? `The emulator implements only the CLIENT-CREDENTIALS grant, not ${authorizedGrantType}.`
       : "authorizedGrantType is required and must be a valid grant type such as CLIENT-CREDENTIALS.";
   }
-  if (fields.roleIds !== undefined) {
-    return "roleIds is deprecated: give roleDivisions ([{ roleId, divisionId }]).";
-  }
   const lifetime = fields.accessTokenValiditySeconds ??
     DEFAULT_TOKEN_LIFETIME_SECONDS;
   if (
@@ -85,6 +84,15 @@ export function readClientRequest(
   }
   const roleDivisions = readRoleDivisions(fields.roleDivisions ?? [], roles);
   if (typeof roleDivisions === "string") return roleDivisions;
+  const fromRoleIds = readRoleIds(fields.roleIds, roles);
+  if (typeof fromRoleIds === "string") return fromRoleIds;
+  // A GET answer written back carries both fields: a role that roleDivisions
+  // already grants is not granted again in the home division.
+  for (const roleId of fromRoleIds) {
+    if (!roleDivisions.some((pair) => pair.roleId === roleId)) {
+      roleDivisions.push({ roleId, divisionId: homeDivisionId });
+    }
+  }
   return {
     name,
     ...(description === undefined ? {} : { description }),
@@ -92,6 +100,25 @@ export function readClientRequest(
     roleDivisions,
     state: state as EmulatorClientState,
   };
+}
+
+function readRoleIds(
+  value: unknown,
+  roles: ReadonlyMap<string, EmulatorRole>,
+): string[] | string {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) {
+    return "roleIds must be an array of role ids (deprecated: prefer roleDivisions).";
+  }
+  const ids: string[] = [];
+  for (const roleId of value) {
+    if (typeof roleId !== "string" || roleId === "") {
+      return "Each roleIds entry must be a role id.";
+    }
+    if (!roles.has(roleId)) return `Role ${roleId} does not exist.`;
+    if (!ids.includes(roleId)) ids.push(roleId);
+  }
+  return ids;
 }
 
 function readRoleDivisions(

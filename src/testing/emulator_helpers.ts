@@ -54,14 +54,35 @@ export function validLifetime(seconds: number | undefined): number {
   return value;
 }
 
-export function validRateLimit(limit: number | undefined): number | undefined {
+export function validRateLimit(
+  limit: number | undefined,
+  option: string,
+): number | undefined {
   if (limit === undefined) return undefined;
   if (!Number.isInteger(limit) || limit < 1) {
-    throw new RangeError(
-      `apiRateLimitPerMinute must be a positive integer, got ${limit}`,
-    );
+    throw new RangeError(`${option} must be a positive integer, got ${limit}`);
   }
   return limit;
+}
+
+export function validLimitStatus(status: number | undefined): 400 | 429 {
+  const value = status ?? 400;
+  if (value !== 400 && value !== 429) {
+    throw new RangeError(
+      `tokenRateLimitStatus must be 400 or 429, got ${value}`,
+    );
+  }
+  return value;
+}
+
+export function validPolls(polls: number | undefined): number {
+  const value = polls ?? 1;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RangeError(
+      `usageQueryRunningPolls must be an integer >= 0, got ${value}`,
+    );
+  }
+  return value;
 }
 
 export const STATUS_TEXT: Readonly<Record<number, string>> = {

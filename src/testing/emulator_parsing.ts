@@ -86,6 +86,25 @@ export function matchRoute(path: string): ApiRoute | undefined {
     : path;
   if (trimmed === "/api/v2/tokens/me") return { kind: "tokensMe" };
   if (trimmed === "/api/v2/oauth/clients") return { kind: "clients" };
+  const results = trimmed.match(
+    /^\/api\/v2\/oauth\/clients\/([^/]+)\/usage\/query\/results\/([^/]+)$/,
+  );
+  if (results) {
+    return {
+      kind: "usageResults",
+      id: safeDecodeURIComponent(results[1]),
+      executionId: safeDecodeURIComponent(results[2]),
+    };
+  }
+  const usage = trimmed.match(
+    /^\/api\/v2\/oauth\/clients\/([^/]+)\/usage\/(query|summary)$/,
+  );
+  if (usage) {
+    return {
+      kind: usage[2] === "query" ? "usageQuery" : "usageSummary",
+      id: safeDecodeURIComponent(usage[1]),
+    };
+  }
   const secret = trimmed.match(/^\/api\/v2\/oauth\/clients\/([^/]+)\/secret$/);
   if (secret) {
     return { kind: "clientSecret", id: safeDecodeURIComponent(secret[1]) };
@@ -101,4 +120,36 @@ export function permissionMatches(granted: string, needed: string): boolean {
   const want = needed.split(":");
   return have.length === want.length &&
     have.every((part, i) => part === "*" || part === want[i]);
+}
+
+/**
+ * The route's template as Genesys's usage rows name it (`templateUri`:
+ * no leading slash, path parameters in braces).
+ */
+export function templateUriOf(route: ApiRoute): string {
+  switch (route.kind) {
+    case "tokensMe":
+      return "api/v2/tokens/me";
+    case "clients":
+      return "api/v2/oauth/clients";
+    case "client":
+      return "api/v2/oauth/clients/{clientId}";
+    case "clientSecret":
+      return "api/v2/oauth/clients/{clientId}/secret";
+    case "usageQuery":
+      return "api/v2/oauth/clients/{clientId}/usage/query";
+    case "usageSummary":
+      return "api/v2/oauth/clients/{clientId}/usage/summary";
+    case "usageResults":
+      return "api/v2/oauth/clients/{clientId}/usage/query/results/{executionId}";
+  }
+}
+
+/** The body as JSON, or `undefined` when it is not JSON. */
+export async function readJson(request: Request): Promise<unknown> {
+  try {
+    return JSON.parse(await request.text());
+  } catch {
+    return undefined;
+  }
 }

@@ -143,6 +143,8 @@ export function publicClient(client: ClientRecord) {
     authorizedGrantType: "CLIENT-CREDENTIALS",
     state: client.state,
     roleDivisions: client.roleDivisions.map((pair) => ({ ...pair })),
+    // Deprecated but still in Genesys's OAuthClient model: the roles' ids.
+    roleIds: [...new Set(client.roleDivisions.map((pair) => pair.roleId))],
     ...(client.description === undefined
       ? {}
       : { description: client.description }),
@@ -150,4 +152,23 @@ export function publicClient(client: ClientRecord) {
     dateModified: client.dateModified,
     selfUri: `/api/v2/oauth/clients/${encodeURIComponent(client.id)}`,
   };
+}
+
+/**
+ * The answer past the token-creation limit. Genesys does not document it;
+ * its Terraform provider retries on `400 - invalid_request (rate limit
+ * exceeded;`, so the description starts with exactly that text. As a 429 it
+ * also says when the window ends (`Retry-After`).
+ */
+export function tokenRateLimited(
+  limit: number,
+  status: 400 | 429,
+  waitSeconds: number,
+): Response {
+  return oauthError(
+    status,
+    "invalid_request",
+    `rate limit exceeded; client.credentials.token.rate.per.minute is ${limit} for this client`,
+    status === 429 ? { "retry-after": String(waitSeconds) } : undefined,
+  );
 }

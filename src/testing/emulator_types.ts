@@ -138,12 +138,49 @@ export interface GenesysEmulatorOptions {
    */
   revokeTokensOnRegenerate?: boolean;
   /**
-   * Requests per token per minute on `/api/v2/*`, or no limit. Real Genesys
-   * allows 300 for client-credentials tokens.
+   * Requests per token per minute on `/api/v2/*`, or no limit. Genesys
+   * allows a client-credentials token 300 (`token.rate.per.minute`); past it
+   * the emulator answers 429 `too.many.requests.retry.after` with
+   * `Retry-After`, as Genesys does.
    *
    * @default undefined (no limit)
    */
   apiRateLimitPerMinute?: number;
+  /**
+   * Tokens one client may create per minute at `/oauth/token`, or no limit.
+   * Genesys limits this per client (`client.credentials.token.rate.per.minute`,
+   * 300). Past it the emulator answers 400 `invalid_request` with a
+   * description starting `rate limit exceeded;`, the text Genesys's own
+   * Terraform provider retries on; failed authentications do not count.
+   *
+   * @default undefined (no limit)
+   */
+  tokenRateLimitPerMinute?: number;
+  /**
+   * The status past {@linkcode GenesysEmulatorOptions.tokenRateLimitPerMinute}:
+   * 400 (`invalid_request`, what Genesys's Terraform provider expects) or 429
+   * (with `Retry-After`). Genesys does not document which; a client should
+   * treat both as throttling.
+   *
+   * @default 400
+   */
+  tokenRateLimitStatus?: 400 | 429;
+  /**
+   * The division that roles granted through the deprecated `roleIds` field
+   * of a create or update body land in (Genesys grants them in the home
+   * division).
+   *
+   * @default "00000000-0000-4000-8000-0000000d0000"
+   */
+  homeDivisionId?: string;
+  /**
+   * How many times a usage query's results answer `queryStatus: "Running"`
+   * before they answer `"Complete"` with the rows, so that a client must poll
+   * as it must on Genesys.
+   *
+   * @default 1
+   */
+  usageQueryRunningPolls?: number;
   /**
    * The `token_type` of issued tokens.
    *
@@ -331,6 +368,7 @@ export const RATE_WINDOW_MS = 60_000;
  * enough that a client throttling itself on the headers never slows down.
  */
 export const UNLIMITED_ADVERTISED = 2_147_483_647;
+export const DEFAULT_HOME_DIVISION_ID = "00000000-0000-4000-8000-0000000d0000";
 export const DEFAULT_ORGANIZATION = Object.freeze({
   id: "00000000-0000-4000-8000-00000000e0e0",
   name: "Genesys Emulator",
@@ -356,6 +394,12 @@ export interface ClientRecord {
   dateModified: string;
 }
 
+/** Tokens a client created in the current one-minute window. */
+export interface TokenWindow {
+  start: number;
+  count: number;
+}
+
 export interface TokenRecord {
   readonly clientId: string;
   readonly expiresAt: number;
@@ -379,7 +423,10 @@ export type ApiRoute =
   | { kind: "tokensMe" }
   | { kind: "clients" }
   | { kind: "client"; id: string }
-  | { kind: "clientSecret"; id: string };
+  | { kind: "clientSecret"; id: string }
+  | { kind: "usageQuery"; id: string }
+  | { kind: "usageSummary"; id: string }
+  | { kind: "usageResults"; id: string; executionId: string };
 
 /** What an authenticated API handler gets to work with. */
 export interface ApiContext {

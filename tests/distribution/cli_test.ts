@@ -135,6 +135,8 @@ Deno.test("deno.json: the compile task bakes in the operator permission set", as
       "NO_COLOR",
       // rotate/promote --kv: the fleet's seal key; --redis: node-redis reads these.
       "DUAL_SECRET_SEAL_KEY",
+      // --redis env (rotate, promote, incident): the Redis URL.
+      "REDIS_URL",
       "REDIS_DEBUG_MAINTENANCE",
       "REDIS_EMIT_DIAGNOSTICS",
     ]);

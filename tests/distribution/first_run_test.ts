@@ -3,8 +3,10 @@
  * deno.json's import map and of the lockfile it reads before running
  * anything, so deno.lock holds exactly the npm packages that the tasks and
  * the runtime entry points (`.`, `./testing`, `./rotation`) import, with
- * their dependencies. Everything else — the tests', the benchmarks' and the
- * optional peers of other entry points such as `./otel` — is locked in
+ * their dependencies (`@redis/client` with its optional peer
+ * `@opentelemetry/api`, locked deliberately, see stable_lock_test.ts).
+ * Everything else — the tests', the benchmarks' and `./otel`'s own
+ * `npm:@opentelemetry/api` specifier — is locked in
  * deno.dev.lock (`deno task test` and `deno task bench` pass
  * `--lock=deno.dev.lock`), and the import map maps no bare name to `npm:`
  * except the tasks' logger.

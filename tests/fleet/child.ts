@@ -15,6 +15,10 @@ export interface ChildConfig {
   readonly kvPath?: string;
   /** The shared Redis instead of a KV file (`./redis`). */
   readonly redisUrl?: string;
+  /** A Redis Sentinel set instead of `redisUrl`. */
+  readonly redisSentinel?: { name: string; sentinels: string[] };
+  /** A Redis Cluster instead of `redisUrl`. */
+  readonly redisCluster?: { nodes: string[] };
   /** The Redis key prefix; default `fleet-test`. */
   readonly redisPrefix?: string;
   /** The emulator's token endpoint. */
@@ -55,10 +59,18 @@ const kv = config.kvPath === undefined
   ? undefined
   : await openKvRetrying(config.kvPath);
 // Imported only when asked for, so KV children do not load the Redis client.
-const redisFleet = config.redisUrl === undefined
+const onRedis = config.redisUrl !== undefined ||
+  config.redisSentinel !== undefined || config.redisCluster !== undefined;
+const redisFleet = !onRedis
   ? undefined
   : (await import("../../redis.ts")).createRedisFleet({
-    url: config.redisUrl,
+    ...(config.redisUrl === undefined ? {} : { url: config.redisUrl }),
+    ...(config.redisSentinel === undefined
+      ? {}
+      : { sentinel: config.redisSentinel }),
+    ...(config.redisCluster === undefined
+      ? {}
+      : { cluster: config.redisCluster }),
     prefix: config.redisPrefix ?? "fleet-test",
     instanceId: config.instanceId,
     pollIntervalMs: config.pollIntervalMs,
@@ -105,6 +117,7 @@ let ok = 0;
 let failed = 0;
 let api429 = 0;
 let apiOk = 0;
+let apiFailed = 0;
 let firstOkAt: number | undefined;
 const errors: string[] = [];
 let traffic: Promise<void> | undefined;
@@ -131,7 +144,10 @@ async function oneCall(api: boolean): Promise<void> {
       await response.body?.cancel();
       if (response.status === 429) api429++;
       else if (response.ok) apiOk++;
-      else errors.push(`api ${response.status}`);
+      else {
+        apiFailed++;
+        errors.push(`api ${response.status}`);
+      }
     }
   } catch (error) {
     failed++;
@@ -191,6 +207,7 @@ for await (const chunk of Deno.stdin.readable) {
         failed,
         apiOk,
         api429,
+        apiFailed,
         firstOkAt,
         requested,
         errors: errors.slice(0, 5),

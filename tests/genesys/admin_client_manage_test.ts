@@ -296,3 +296,30 @@ Deno.test("admin client: describe, create, set state", async (t) => {
     },
   );
 });
+
+Deno.test("setClientState with oauth:client:edit alone: forbidden on the read, naming oauth:client:view", async () => {
+  const emulator = startGenesysEmulator({
+    roles: ROLES,
+    clients: [BLUE, {
+      clientId: "edit-only-id",
+      secret: "edit-only-CANARY",
+      permissions: ["oauth:client:edit"],
+    }],
+  });
+  await using _ = emulator;
+  const admin = createGenesysAdminClient({
+    apiUrl: emulator.apiUrl,
+    getAccessToken: () => Promise.resolve(emulator.issueToken("edit-only-id")),
+    clock: new InstantClock(),
+    requestTimeoutMs: NEVER_FIRES,
+  });
+  // Genesys's PUT takes the whole client, so it is read first: a real org
+  // refuses that read to an admin without oauth:client:view.
+  const error = await admin.setClientState(BLUE.clientId, "disabled").catch(
+    (e) => e,
+  );
+  assert.ok(error instanceof AdminForbiddenError);
+  assert.equal(error.permission, "oauth:client:view");
+  assert.match(error.message, /lacks oauth:client:view/);
+  assert.equal(emulator.getClientState(BLUE.clientId), "active");
+});

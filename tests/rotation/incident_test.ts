@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { FleetNotLoadedError } from "../../src/fleet/operator.ts";
 import { createGenesysAdminClient } from "../../src/genesys/admin_client.ts";
 import {
+  envFileLoadProof,
   type IncidentEvent,
   type IncidentOptions,
   respondToCompromise,
@@ -98,6 +100,8 @@ Deno.test("incident: compromised active credential, --kill-tokens", async () => 
     [
       "plan:completed",
       "rotate-other:completed",
+      "propagate:skipped",
+      "promote:completed",
       "disable:completed",
       "regenerate:completed",
       "store:completed",
@@ -135,6 +139,8 @@ Deno.test("incident: compromised standby without --kill-tokens leaves old tokens
     [
       "plan:completed",
       "rotate-other:skipped",
+      "propagate:skipped",
+      "promote:skipped",
       "disable:skipped",
       "regenerate:completed",
       "store:completed",
@@ -179,4 +185,132 @@ Deno.test("incident: a failed rotation of the other label changes nothing of the
   assert.equal(state.active, "blue");
   assert.equal(emulator.getClientSecret(BLUE.clientId), BLUE.secret);
   assert.equal(emulator.getClientState(BLUE.clientId), "active");
+});
+
+Deno.test("incident: the compromised credential is touched only after the instances proved the other's secret, then its promotion", async () => {
+  const { emulator, options } = scenario({ killTokens: true });
+  await using _ = emulator;
+  const order: string[] = [];
+  const admin = options.adminFor("compromised");
+  const report = await respondToCompromise({
+    ...options,
+    sink: createCallbackSink("memory", (update) => {
+      order.push(`store ${update.label}`);
+    }),
+    onPromote: (label) => void order.push(`promote ${label}`),
+    awaitLoaded: ({ label, active }) => {
+      // What the instances would load now: green's regenerated secret.
+      assert.equal(label, "green");
+      order.push(`loaded ${label}${active ? " active" : ""}`);
+      return Promise.resolve(`instances report ${label}`);
+    },
+    adminFor: () => ({
+      ...admin,
+      setClientState: (id, state, o) => {
+        order.push(`${state} ${id}`);
+        return admin.setClientState(id, state, o);
+      },
+      regenerateSecret: (id) => {
+        order.push(`regenerate ${id}`);
+        return admin.regenerateSecret(id);
+      },
+    }),
+  });
+  assert.deepEqual(order, [
+    "regenerate green-id",
+    "store green",
+    "loaded green",
+    "promote green",
+    "loaded green active",
+    "disabled blue-id",
+    "regenerate blue-id",
+    "store blue",
+    "active blue-id",
+  ]);
+  const propagate = report.steps.find((s) => s.step === "propagate")!;
+  assert.equal(propagate.status, "completed");
+  assert.equal(propagate.detail, "instances report green");
+  assert.match(
+    report.steps.find((s) => s.step === "promote")!.detail,
+    /green serves traffic now; instances report green/,
+  );
+});
+
+for (const active of [false, true]) {
+  Deno.test(
+    `incident: instances that did not load the other's secret${
+      active ? " (or do not serve it)" : ""
+    } stop the response before the compromised credential is touched`,
+    async () => {
+      const { emulator, state, options } = scenario({ killTokens: true });
+      await using _ = emulator;
+      const error = await respondToCompromise({
+        ...options,
+        awaitLoaded: (request) =>
+          request.active === active
+            ? Promise.reject(
+              new FleetNotLoadedError("web-3 did not report generation 1", []),
+            )
+            : Promise.resolve("ok"),
+      }).catch((e) => e);
+      assert.equal(
+        error.code,
+        active ? "INCIDENT_PROMOTE_FAILED" : "INCIDENT_PROPAGATE_FAILED",
+      );
+      assert.match(error.message, /web-3 did not report generation 1/);
+      assert.match(
+        error.message,
+        /blue is unchanged \(not disabled, not regenerated\)/,
+      );
+      assert.equal(state.active, active ? "green" : "blue");
+      assert.equal(emulator.getClientSecret(BLUE.clientId), BLUE.secret);
+      assert.equal(emulator.getClientState(BLUE.clientId), "active");
+      assert.equal(error.steps.at(-1).status, "failed");
+    },
+  );
+}
+
+Deno.test("incident: an interrupt during the wait for the instances stops it, the compromised credential untouched", async () => {
+  const { emulator, options } = scenario({ killTokens: true });
+  await using _ = emulator;
+  const stop = new AbortController();
+  const error = await respondToCompromise({
+    ...options,
+    signal: stop.signal,
+    awaitLoaded: ({ signal }) =>
+      new Promise((_resolve, reject) => {
+        signal!.addEventListener("abort", () => reject(signal!.reason));
+        stop.abort(new Error("SIGINT"));
+      }),
+  }).catch((e) => e);
+  assert.equal(error.code, "ABORTED");
+  assert.equal(emulator.getClientSecret(BLUE.clientId), BLUE.secret);
+  assert.equal(emulator.getClientState(BLUE.clientId), "active");
+});
+
+Deno.test("envFileLoadProof: waits --reload-wait after the file's last write, not again once that has passed", async () => {
+  const path = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(path, "GENESYS_ACTIVE=green\n");
+    const proof = envFileLoadProof(path, { reloadWaitMs: 300 });
+    assert.match(
+      await proof({ label: "green", active: false }),
+      /read green's secret with the active label/,
+    );
+    const written = (await Deno.stat(path)).mtime!.getTime();
+    const line = await proof({ label: "green", active: true });
+    assert.ok(
+      Date.now() >= written + 300,
+      "waited until 300 ms after the write",
+    );
+    assert.match(line, /within 0\.3 s \(--reload-wait\): waited 0\.[0-3] s/);
+    const started = Date.now();
+    assert.match(
+      await proof({ label: "green", active: true }),
+      /waited 0\.0 s/,
+    );
+    assert.ok(Date.now() - started < 200);
+  } finally {
+    await Deno.remove(path);
+  }
 });

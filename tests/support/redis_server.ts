@@ -36,6 +36,8 @@ export interface StartRedisServerOptions {
    * 127.0.0.1 made with `openssl`; default off.
    */
   readonly tls?: boolean;
+  /** More configuration lines (`cluster-enabled yes`, `replicaof …`). */
+  readonly config?: readonly string[];
 }
 
 /** A redis-server started by {@linkcode startRedisServer}. */
@@ -147,6 +149,7 @@ export async function startRedisServer(
     "loglevel notice",
     "databases 1",
   ];
+  lines.push(...(options.config ?? []));
   if (options.users && options.users.length > 0) {
     lines.push("user default off");
     for (const user of options.users) {
@@ -243,7 +246,12 @@ async function selfSigned(dir: string): Promise<string> {
   return await Deno.readTextFile(`${dir}/cert.pem`);
 }
 
-function freePort(): number {
+/**
+ * A free loopback port (for a server about to bind it).
+ *
+ * @returns The port.
+ */
+export function freePort(): number {
   // The kernel picks a free port; redis-server binds it right after. A
   // collision in between makes the start fail loudly, not flakily pass.
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

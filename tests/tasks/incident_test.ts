@@ -208,6 +208,34 @@ Deno.test("deno task incident --compromised blue --kill-tokens", async (t) => {
     },
   );
 
+  await t.step(
+    "usage: an unbounded --reload-wait, fleet flags without a store: exit 2, nothing changed",
+    async () => {
+      const regenerations = emulator.stats().secretRegenerations;
+      const cases: [string[], RegExp][] = [
+        [["--reload-wait", "301"], /--reload-wait: at most 300 seconds/],
+        [["--reload-wait", "soon"], /--reload-wait needs a number of seconds/],
+        [["--force"], /--force needs a fleet store: --kv or --redis/],
+        [["--timeout", "5"], /--timeout needs a fleet store/],
+        [
+          ["--kv", "fleet.db", "--reload-wait", "2"],
+          /--reload-wait is for services that follow the env file/,
+        ],
+      ];
+      for (const [extra, message] of cases) {
+        const run = await ws.task("incident", [
+          "--compromised",
+          "blue",
+          "--yes",
+          ...extra,
+        ]);
+        assert.equal(run.code, 2, `${extra.join(" ")}: ${run.stderr}`);
+        assert.match(run.stderr, message);
+      }
+      assert.equal(emulator.stats().secretRegenerations, regenerations);
+    },
+  );
+
   await t.step("usage: a bad label is exit 2", async () => {
     const run = await ws.task("incident", ["--compromised", "red", "--yes"]);
     assert.equal(run.code, 2);

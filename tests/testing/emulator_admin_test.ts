@@ -400,17 +400,20 @@ Deno.test("PUT /api/v2/oauth/clients/{id}: state changes", async (t) => {
     },
   );
 
-  await t.step("other methods on a client: 405 naming GET, PUT", async () => {
-    const response = await call(
-      emulator,
-      "DELETE",
-      `/api/v2/oauth/clients/${id}`,
-      creator,
-    );
-    assert.equal(response.status, 405);
-    assert.equal(response.headers.get("allow"), "GET, PUT");
-    await response.body?.cancel();
-  });
+  await t.step(
+    "other methods on a client: 405 naming GET, PUT, DELETE",
+    async () => {
+      const response = await call(
+        emulator,
+        "PATCH",
+        `/api/v2/oauth/clients/${id}`,
+        creator,
+      );
+      assert.equal(response.status, 405);
+      assert.equal(response.headers.get("allow"), "GET, PUT, DELETE");
+      await response.body?.cancel();
+    },
+  );
 });
 
 Deno.test("setClientState: tokens survive inactive unless asked; disabled revokes", async () => {
@@ -438,5 +441,155 @@ Deno.test("setClientState: tokens survive inactive unless asked; disabled revoke
         roleDivisions: [{ roleId: "nope", divisionId: "*" }],
       }),
     /role nope/,
+  );
+});
+
+Deno.test("roleIds (deprecated) is still accepted", async (t) => {
+  await using emulator = startGenesysEmulator({
+    roles: ROLES,
+    clients: [CREATOR],
+    homeDivisionId: "home-div",
+  });
+  const creator = emulator.issueToken("creator");
+  let id = "";
+
+  await t.step("create: each role lands in the home division", async () => {
+    const response = await call(
+      emulator,
+      "POST",
+      "/api/v2/oauth/clients",
+      creator,
+      {
+        name: "legacy",
+        authorizedGrantType: "CLIENT-CREDENTIALS",
+        roleIds: ["role-api", "role-api"],
+      },
+    );
+    assert.equal(response.status, 200);
+    const body = await response.json();
+    id = body.id;
+    assert.deepEqual(body.roleDivisions, [
+      { roleId: "role-api", divisionId: "home-div" },
+    ]);
+    assert.deepEqual(body.roleIds, ["role-api"]);
+  });
+
+  await t.step(
+    "a GET written back with both fields grants nothing new",
+    async () => {
+      const got = await (await call(
+        emulator,
+        "GET",
+        `/api/v2/oauth/clients/${id}`,
+        creator,
+      )).json();
+      const put = await call(
+        emulator,
+        "PUT",
+        `/api/v2/oauth/clients/${id}`,
+        creator,
+        {
+          name: got.name,
+          authorizedGrantType: got.authorizedGrantType,
+          roleIds: got.roleIds,
+          roleDivisions: got.roleDivisions,
+          state: "active",
+        },
+      );
+      assert.equal(put.status, 200);
+      assert.deepEqual((await put.json()).roleDivisions, [
+        { roleId: "role-api", divisionId: "home-div" },
+      ]);
+    },
+  );
+
+  await t.step("roleIds still obey the role-subset rule", async () => {
+    const response = await call(
+      emulator,
+      "POST",
+      "/api/v2/oauth/clients",
+      creator,
+      {
+        name: "too much",
+        authorizedGrantType: "CLIENT-CREDENTIALS",
+        roleIds: ["role-reports"],
+      },
+    );
+    assert.equal(response.status, 403);
+    assert.match((await response.json()).message, /role-reports/);
+  });
+
+  await t.step("a roleIds that is not a list of ids: 400", async () => {
+    for (const roleIds of ["role-api", [""], [42]]) {
+      const response = await call(
+        emulator,
+        "POST",
+        "/api/v2/oauth/clients",
+        creator,
+        { name: "x", authorizedGrantType: "CLIENT-CREDENTIALS", roleIds },
+      );
+      assert.equal(response.status, 400, JSON.stringify(roleIds));
+      assert.equal((await response.json()).code, "bad.request");
+    }
+  });
+});
+
+Deno.test("DELETE /api/v2/oauth/clients/{id}", async (t) => {
+  await using emulator = startGenesysEmulator({
+    roles: ROLES,
+    clients: [
+      CREATOR,
+      VIEWER,
+      {
+        clientId: "deleter",
+        secret: "deleter-secret",
+        permissions: ["oauth:client:delete"],
+      },
+    ],
+  });
+  const viewerToken = await tokenOf(emulator, "viewer", "viewer-secret");
+
+  await t.step("without oauth:client:delete: 403 naming it", async () => {
+    const response = await call(
+      emulator,
+      "DELETE",
+      "/api/v2/oauth/clients/viewer",
+      emulator.issueToken("creator"),
+    );
+    assert.equal(response.status, 403);
+    const body = await response.json();
+    assert.equal(body.code, "missing.any.permissions");
+    assert.match(body.message, /\[oauth:client:delete\]/);
+    assert.deepEqual(emulator.clientIds(), ["creator", "viewer", "deleter"]);
+  });
+
+  await t.step(
+    "204; the client, its tokens and its secret are gone",
+    async () => {
+      const deleter = emulator.issueToken("deleter");
+      assert.equal(
+        await status(
+          call(emulator, "DELETE", "/api/v2/oauth/clients/viewer", deleter),
+        ),
+        204,
+      );
+      assert.deepEqual(emulator.clientIds(), ["creator", "deleter"]);
+      assert.equal(
+        await status(call(emulator, "GET", "/api/v2/tokens/me", viewerToken)),
+        401,
+      );
+      assert.equal(
+        await status(requestToken(emulator, "viewer", "viewer-secret")),
+        401,
+      );
+      const again = await call(
+        emulator,
+        "DELETE",
+        "/api/v2/oauth/clients/viewer",
+        deleter,
+      );
+      assert.equal(again.status, 404);
+      assert.equal((await again.json()).code, "not.found");
+    },
   );
 });

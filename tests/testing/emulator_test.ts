@@ -235,14 +235,18 @@ Deno.test("tokens/me", async (t) => {
     assert.deepEqual(body.organization, {
       id: "org-1",
       name: "Org One",
-      selfUri: "/api/v2/organizations/org-1",
     });
     assert.deepEqual(body.homeOrganization, body.organization);
-    assert.deepEqual(body.OAuthClient, {
+    const { dateCreated, dateModified, ...client } = body.OAuthClient;
+    assert.equal(typeof dateCreated, "string");
+    assert.equal(typeof dateModified, "string");
+    assert.deepEqual(client, {
       id: "app",
       name: "app",
+      authorizedGrantType: "CLIENT-CREDENTIALS",
+      roleDivisions: [],
+      state: "active",
       organization: { id: "org-1" },
-      selfUri: "/api/v2/oauth/clients/app",
     });
     assert.deepEqual(body.authorizedScope, []);
   });
@@ -405,7 +409,7 @@ Deno.test("OAuth client administration API", async (t) => {
     assert.equal("secret" in body, false);
   });
 
-  await t.step("list has no secrets", async () => {
+  await t.step("list: one page of every client, without secrets", async () => {
     const response = await api(emulator, "/api/v2/oauth/clients", admin);
     const body = await response.json();
     assert.deepEqual(
@@ -413,6 +417,42 @@ Deno.test("OAuth client administration API", async (t) => {
       ["admin", "app", "viewer"],
     );
     assert.ok(body.entities.every((c: object) => !("secret" in c)));
+    const { entities: _, ...paging } = body;
+    assert.deepEqual(paging, {
+      pageSize: 3,
+      pageNumber: 1,
+      total: 3,
+      firstUri: "/api/v2/oauth/clients?pageSize=3&pageNumber=1",
+      selfUri: "/api/v2/oauth/clients?pageSize=3&pageNumber=1",
+      lastUri: "/api/v2/oauth/clients?pageSize=3&pageNumber=1",
+      pageCount: 1,
+    });
+  });
+
+  await t.step("list: pageSize and pageNumber are honoured", async () => {
+    const response = await api(
+      emulator,
+      "/api/v2/oauth/clients?pageSize=2&pageNumber=2",
+      admin,
+    );
+    const body = await response.json();
+    assert.deepEqual(body.entities.map((c: { id: string }) => c.id), [
+      "viewer",
+    ]);
+    assert.equal(body.pageSize, 2);
+    assert.equal(body.pageNumber, 2);
+    assert.equal(body.total, 3);
+    assert.equal(body.pageCount, 2);
+    assert.equal(
+      body.previousUri,
+      "/api/v2/oauth/clients?pageSize=2&pageNumber=1",
+    );
+    assert.equal("nextUri" in body, false);
+    for (const query of ["pageSize=0", "pageNumber=x", "pageSize=1.5"]) {
+      const bad = await api(emulator, `/api/v2/oauth/clients?${query}`, admin);
+      assert.equal(bad.status, 400, query);
+      assert.equal((await bad.json()).code, "bad.request");
+    }
   });
 
   await t.step("unknown id: 404 not.found", async () => {
@@ -475,6 +515,20 @@ Deno.test("OAuth client administration API", async (t) => {
     );
     assert.equal(edit.status, 403);
     assert.match((await edit.json()).message, /oauth:client:edit/);
+  });
+
+  await t.step("oauth:client:edit alone may not read a client", async () => {
+    emulator.addClient({
+      clientId: "editor",
+      secret: "e",
+      permissions: ["oauth:client:edit"],
+    });
+    const editor = emulator.issueToken("editor");
+    for (const path of ["/api/v2/oauth/clients/app", "/api/v2/oauth/clients"]) {
+      const response = await api(emulator, path, editor);
+      assert.equal(response.status, 403, path);
+      assert.match((await response.json()).message, /\[oauth:client:view\]/);
+    }
   });
 
   await t.step("wildcard permissions", async () => {
@@ -727,6 +781,83 @@ Deno.test("rate limit", async (t) => {
     assert.equal(response.headers.get("inin-ratelimit-count"), "1");
     await response.body?.cancel();
   });
+});
+
+Deno.test("token-creation limit per client", async (t) => {
+  const clock = new FakeClock(Date.UTC(2026, 0, 1));
+  await using emulator = startGenesysEmulator({
+    clock,
+    clients: [APP, ADMIN],
+    tokenRateLimitPerMinute: 2,
+  });
+
+  await t.step(
+    "past the limit: 400 invalid_request, rate limit exceeded;",
+    async () => {
+      await token(emulator, "app", "app-secret");
+      const wrong = await requestToken(emulator, "app", "wrong");
+      assert.equal(wrong.status, 401, "a failed login takes no slot");
+      await wrong.body?.cancel();
+      await token(emulator, "app", "app-secret");
+      const limited = await requestToken(emulator, "app", "app-secret");
+      assert.equal(limited.status, 400);
+      const body = await limited.json();
+      assert.equal(body.error, "invalid_request");
+      assert.match(body.error_description, /^rate limit exceeded;/);
+      assert.equal(body.description, body.error_description);
+      // What Genesys's Terraform provider matches, formatted as the Go SDK does.
+      assert.ok(
+        `400 - ${body.error} (${body.error_description})`.startsWith(
+          "400 - invalid_request (rate limit exceeded;",
+        ),
+      );
+    },
+  );
+
+  await t.step("the limit is per client", async () => {
+    await token(emulator, "admin", "admin-secret");
+  });
+
+  await t.step("the window ends a minute after it began", async () => {
+    await clock.advance(59_999);
+    const still = await requestToken(emulator, "app", "app-secret");
+    assert.equal(still.status, 400);
+    await still.body?.cancel();
+    await clock.advance(1);
+    await token(emulator, "app", "app-secret");
+  });
+
+  await t.step("options are checked", () => {
+    assert.throws(
+      () => startGenesysEmulator({ tokenRateLimitPerMinute: 0 }),
+      /tokenRateLimitPerMinute must be a positive integer/,
+    );
+    assert.throws(
+      () =>
+        startGenesysEmulator({
+          tokenRateLimitStatus: 503 as unknown as 429,
+        }),
+      /tokenRateLimitStatus must be 400 or 429/,
+    );
+  });
+});
+
+Deno.test("token-creation limit answered as a 429", async () => {
+  const clock = new FakeClock(Date.UTC(2026, 0, 1));
+  await using emulator = startGenesysEmulator({
+    clock,
+    clients: [APP],
+    tokenRateLimitPerMinute: 1,
+    tokenRateLimitStatus: 429,
+  });
+  await token(emulator, "app", "app-secret");
+  await clock.advance(20_000);
+  const limited = await requestToken(emulator, "app", "app-secret");
+  assert.equal(limited.status, 429);
+  assert.equal(limited.headers.get("retry-after"), "40");
+  const body = await limited.json();
+  assert.equal(body.error, "invalid_request");
+  assert.match(body.error_description, /^rate limit exceeded;/);
 });
 
 Deno.test("stats", async () => {

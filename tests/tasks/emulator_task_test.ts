@@ -1,0 +1,151 @@
+import assert from "node:assert/strict";
+import { readEnvValues } from "../../src/rotation/env_file.ts";
+import { createWorkspace } from "./workspace.ts";
+
+async function tokenResponse(
+  tokenUrl: string,
+  id: string,
+  secret: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(tokenUrl, {
+    method: "POST",
+    headers: {
+      authorization: `Basic ${btoa(`${id}:${secret}`)}`,
+      "content-type": "application/x-www-form-urlencoded",
+    },
+    body: "grant_type=client_credentials",
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+Deno.test("deno task emulator --blue-only --token-lifetime: setup and incident can be rehearsed on it", async () => {
+  await using ws = await createWorkspace();
+  const run = ws.spawn([
+    "task",
+    "-q",
+    "emulator",
+    "--port",
+    "0",
+    "--blue-only",
+    "--token-lifetime",
+    "600",
+    "--token-rate-limit",
+    "0",
+  ]);
+  try {
+    await run.waitFor(/Wrote \.env \(blue active, no green yet/);
+    const before = readEnvValues(await ws.readEnv());
+    assert.equal(before.GENESYS_CLIENT_ID_GREEN, undefined);
+
+    const setup = await ws.task("setup", ["--from", "blue"]);
+    assert.equal(setup.code, 0, setup.stdout + setup.stderr);
+
+    const after = readEnvValues(await ws.readEnv());
+    assert.ok(after.GENESYS_CLIENT_ID_GREEN, "setup stored the twin's id");
+    const credentials = [
+      ["GENESYS_CLIENT_ID_BLUE", "GENESYS_CLIENT_SECRET_BLUE"],
+      ["GENESYS_CLIENT_ID_GREEN", "GENESYS_CLIENT_SECRET_GREEN"],
+      ["GENESYS_ADMIN_CLIENT_ID", "GENESYS_ADMIN_CLIENT_SECRET"],
+    ];
+    for (const [id, secret] of credentials) {
+      const { status, body } = await tokenResponse(
+        after.GENESYS_TOKEN_URL,
+        after[id],
+        after[secret],
+      );
+      assert.equal(status, 200, id);
+      // The twin copies blue's lifetime, so --token-lifetime reaches it too.
+      assert.equal(body.expires_in, 600, id);
+    }
+    const verify = await ws.task("verify");
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+
+    // Incident mode on the new twin: its admin may read, disable, regenerate
+    // and re-enable it (oauth:client:view and oauth:client:edit).
+    const incident = await ws.task("incident", [
+      "--compromised",
+      "green",
+      "--kill-tokens",
+      "--yes",
+    ]);
+    assert.equal(incident.code, 0, incident.stdout + incident.stderr);
+    const healed = readEnvValues(await ws.readEnv());
+    assert.notEqual(
+      healed.GENESYS_CLIENT_SECRET_GREEN,
+      after.GENESYS_CLIENT_SECRET_GREEN,
+    );
+    const leaked = await tokenResponse(
+      after.GENESYS_TOKEN_URL,
+      after.GENESYS_CLIENT_ID_GREEN,
+      after.GENESYS_CLIENT_SECRET_GREEN,
+    );
+    assert.equal(leaked.status, 401, "the leaked secret gets no token");
+    const fresh = await tokenResponse(
+      after.GENESYS_TOKEN_URL,
+      healed.GENESYS_CLIENT_ID_GREEN,
+      healed.GENESYS_CLIENT_SECRET_GREEN,
+    );
+    assert.equal(fresh.status, 200, "green is active again");
+  } finally {
+    run.child.kill("SIGTERM");
+    const done = await run.finished();
+    assert.equal(done.code, 0, done.stderr);
+  }
+});
+
+Deno.test("deno task emulator --token-rate-limit: the token-creation limit", async () => {
+  await using ws = await createWorkspace();
+  const run = ws.spawn([
+    "task",
+    "-q",
+    "emulator",
+    "--port",
+    "0",
+    "--token-rate-limit",
+    "1",
+  ]);
+  try {
+    await run.waitFor(/Wrote \.env/);
+    const env = readEnvValues(await ws.readEnv());
+    const login = () =>
+      tokenResponse(
+        env.GENESYS_TOKEN_URL,
+        env.GENESYS_CLIENT_ID_BLUE,
+        env.GENESYS_CLIENT_SECRET_BLUE,
+      );
+    assert.equal((await login()).status, 200);
+    const limited = await login();
+    assert.equal(limited.status, 400);
+    assert.equal(limited.body.error, "invalid_request");
+    assert.match(
+      String(limited.body.error_description),
+      /^rate limit exceeded;/,
+    );
+  } finally {
+    run.child.kill("SIGTERM");
+    const done = await run.finished();
+    assert.equal(done.code, 0, done.stderr);
+  }
+});
+
+Deno.test("deno task emulator: bad numbers are usage errors", async () => {
+  await using ws = await createWorkspace();
+  for (
+    const args of [
+      ["--token-lifetime", "0"],
+      ["--token-lifetime", "1.5"],
+      ["--token-rate-limit", "-1"],
+      ["--api-rate-limit", "many"],
+    ]
+  ) {
+    const run = await ws.task("emulator", ["--port", "0", ...args]);
+    assert.equal(run.code, 2, args.join(" "));
+    assert.match(run.stderr, new RegExp(args[0]));
+  }
+  const help = await ws.task("emulator", ["--help"]);
+  for (
+    const flag of ["--token-lifetime", "--blue-only", "--token-rate-limit"]
+  ) {
+    assert.match(help.stdout, new RegExp(flag));
+  }
+});
