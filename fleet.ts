@@ -81,6 +81,7 @@ export {
   type FleetTarget,
   type GateBlocker,
   type GateReport,
+  type PresenceExpectation,
   readDistributedSecret,
   SEAL_KEY_MISMATCH,
   SealKeyMismatchError,

@@ -1,9 +1,11 @@
 /**
  * Test helpers shipped with the package: a local Genesys Cloud emulator (token
- * endpoint, Platform API, OAuth client admin API, fault injection), emulators
- * of Okta, Microsoft Entra ID and Keycloak (token endpoint and secret
- * management API each), and a fake clock. The emulator runs on Deno, Node (≥ 20) and Bun; on Node, await
- * `emulator.ready` before reading its URLs.
+ * endpoint, Platform API, OAuth client admin API, fault injection), five
+ * provider emulators (Okta, Microsoft Entra ID, Keycloak, AWS Cognito and
+ * Auth0: each a token endpoint and that provider's secret-management API,
+ * built on one shared host with a stand-in protected resource, statistics
+ * and throttling), and a fake clock. The emulators run on Deno, Node (≥ 20)
+ * and Bun; on Node, await `emulator.ready` before reading their URLs.
  *
  * @example
  * ```ts
@@ -40,6 +42,8 @@ export type {
   ProviderEmulator,
   ProviderEmulatorOptions,
   ProviderEmulatorStats,
+  RateLimit,
+  TokenFaultInjection,
 } from "./src/testing/providers/common.ts";
 export {
   type OktaAdminScope,
@@ -70,8 +74,6 @@ export {
   type KeycloakSecretState,
   startKeycloakEmulator,
 } from "./src/testing/providers/keycloak.ts";
-
-// ---- AWS Cognito and Auth0 emulators (issue 20, branch emu-b) ----
 export {
   COGNITO_SECRET_ACTIONS,
   type CognitoAppClient,
@@ -81,7 +83,6 @@ export {
   type CognitoSecret,
   startCognitoEmulator,
 } from "./src/testing/providers/cognito.ts";
-export type { RateLimit } from "./src/testing/providers/shared_cognito_auth0.ts";
 export {
   type Auth0Api,
   type Auth0Client,

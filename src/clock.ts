@@ -20,8 +20,19 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
+/** The longest delay the global timers take as it is; past it they fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A timer longer than the global timers take, re-armed in steps until due. */
+interface ChunkedTimer {
+  /** The global timer of the current step. */
+  id: unknown;
+}
+
 /**
- * The real clock: `Date.now()` and the global timers.
+ * The real clock: `Date.now()` and the global timers. A delay longer than
+ * the global timers take (2^31 - 1 ms, about 24.8 days; past it they fire at
+ * once) waits in steps, so every delay is exact.
  *
  * @example Read the time
  * ```ts
@@ -32,7 +43,24 @@ export interface Clock {
  */
 export const systemClock: Clock = Object.freeze({
   now: (): number => Date.now(),
-  setTimeout: (callback: () => void, ms: number): TimerHandle =>
-    setTimeout(callback, ms),
-  clearTimeout: (handle: TimerHandle): void => clearTimeout(handle as number),
+  setTimeout: (callback: () => void, ms: number): TimerHandle => {
+    if (!(ms > MAX_TIMER_MS)) return setTimeout(callback, ms);
+    const due = Date.now() + ms;
+    const timer: ChunkedTimer = { id: 0 };
+    const arm = () => {
+      const left = due - Date.now();
+      timer.id = left > MAX_TIMER_MS
+        ? setTimeout(arm, MAX_TIMER_MS)
+        : setTimeout(callback, Math.max(0, left));
+    };
+    arm();
+    return timer;
+  },
+  clearTimeout: (handle: TimerHandle): void => {
+    clearTimeout(
+      typeof handle === "object" && handle !== null && "id" in handle
+        ? (handle as ChunkedTimer).id as number
+        : handle as number,
+    );
+  },
 });

@@ -264,6 +264,28 @@ export function failpointHook():
   };
 }
 
+/** The longest duration a task accepts: a timer takes at most 2^31 - 1 ms (about 24.8 days) and fires at once past it. */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+/**
+ * Refuses a duration a timer cannot wait: past {@linkcode MAX_DURATION_MS}
+ * it would fire at once, turning a long wait into a busy loop.
+ *
+ * @param flag The flag, for the message.
+ * @param ms The duration, in ms.
+ * @param text The value as given, for the message.
+ * @returns The same duration.
+ * @throws {UsageError} When it is longer than {@linkcode MAX_DURATION_MS}.
+ */
+export function boundedMs(flag: string, ms: number, text: string): number {
+  if (ms > MAX_DURATION_MS) {
+    throw new UsageError(
+      `${flag} ${text} is too long: durations go up to 24 days (${MAX_DURATION_MS} ms, what a timer can wait); nothing was changed`,
+    );
+  }
+  return ms;
+}
+
 /** A mistake in how the task was called; reported without a stack trace. */
 export class UsageError extends Error {
   /**
@@ -293,7 +315,7 @@ export function parseSeconds(
   if (!Number.isFinite(seconds) || seconds < 0 || text.trim() === "") {
     throw new UsageError(`${flag} needs a number of seconds, such as 60`);
   }
-  return seconds * 1000;
+  return boundedMs(flag, seconds * 1000, text);
 }
 
 /** A variable set in the shell environment that differs from the env file. */

@@ -6,33 +6,89 @@
  * @module
  */
 import { openKvRetrying } from "../kv.ts";
-import { createKvFleetStore } from "../src/fleet/kv_store.ts";
+import { createKvFleetStore, listKvInstances } from "../src/fleet/kv_store.ts";
 import {
   importSealKeyring,
   SEAL_KEY_VARIABLE,
   type SealKeyring,
   serviceNamespace,
 } from "../src/fleet/distribution.ts";
-import type { FleetTarget, GateBlocker } from "../src/fleet/operator.ts";
+import {
+  type FleetTarget,
+  type GateBlocker,
+  judgeFleetPresence,
+  type PresenceExpectation,
+  type SeenInstance,
+} from "../src/fleet/operator.ts";
+import { type InstanceRecord, isActiveRecord } from "../src/fleet/store.ts";
 import type { FleetStore } from "../src/fleet/store.ts";
-import { type Cell, table, UsageError, useColour } from "./_cli.ts";
+import {
+  type Cell,
+  networkProblem,
+  OperatorError,
+  table,
+  UsageError,
+  useColour,
+} from "./_cli.ts";
 
-/** Exit code: the revoke gate is shut (live instances still use the credential); nothing was changed. */
+/**
+ * Exit code: the fleet is not ready for the change (the revoke gate is shut,
+ * no live instance was seen, or live instances have not proved the target's
+ * secret); nothing was changed.
+ */
 export const EXIT_GATE_SHUT = 4;
 /** Exit code: the active label was set, but some live instances did not report it in time. */
 export const EXIT_STRAGGLERS = 5;
 
 /** The exit codes the fleet variants add, for `--help` and the README. */
 export const FLEET_EXIT_CODES_HELP =
-  `  4    (--kv) the revoke gate is shut: live instances still use the credential;
-       nothing was changed (the table names them; --force overrides)
-  5    (promote --kv) the active label was set, but some live instances did not
-       report it within --timeout (the table names them)`;
+  `  4    (--kv|--redis) the fleet is not ready; nothing was changed: rotate's revoke
+       gate is shut (live instances still use the credential; --force overrides),
+       no live instance reports in the namespace (--allow-empty or
+       --expect-instances N proceeds), or (promote) live instances have not
+       proved the target's secret (the table names them and why)
+  5    (promote --kv|--redis) the active label was set, but some live instances
+       did not report it within --timeout (the table names them)`;
 
 /** An opened fleet store with its service namespace. */
 export interface OpenedFleet extends AsyncDisposable {
   /** The store and who acts. */
   readonly target: FleetTarget;
+  /**
+   * The live instances of the store's other namespaces (other prefixes).
+   * Reads only.
+   *
+   * @param now The current time.
+   * @returns Them, with the prefix each reports under.
+   */
+  elsewhere(now: number): Promise<SeenInstance[]>;
+}
+
+/**
+ * Refuses a Deno KV file path that does not exist: opening it would create
+ * an empty database, and a command that then sees no fleet could act on
+ * defaults. KV Connect URLs are left to the server.
+ *
+ * @param path The `--kv` value.
+ * @throws {UsageError} When the file does not exist or is not a file.
+ */
+export async function requireExistingKvPath(path: string): Promise<void> {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) || path === ":memory:") return;
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    throw new UsageError(
+      `The Deno KV database "${path}" does not exist; nothing was created or changed. ` +
+        `Check the path: it must be the file the fleet's instances open (createKvFleet).`,
+    );
+  }
+  if (!info.isFile) {
+    throw new UsageError(
+      `"${path}" is not a Deno KV database file; nothing was changed. Check the path.`,
+    );
+  }
 }
 
 /**
@@ -79,10 +135,35 @@ export async function openFleetStore(options: {
       await store.connected(5_000);
     } catch (error) {
       await store.close();
-      throw error;
+      const { RedisUnavailableError } = await import(
+        "../src/fleet/redis_errors.ts"
+      );
+      if (!(error instanceof RedisUnavailableError)) throw error;
+      // The library's words are for an instance (it serves on its own
+      // meanwhile); an operator's command stops, having changed nothing.
+      throw new OperatorError(
+        "FLEET_STORE_UNREACHABLE",
+        `The Redis named with --redis did not answer (${
+          networkProblem(error) ?? "no connection"
+        }); nothing was changed. Check the host, the port and TLS (rediss://) in --redis: it must be the Redis the fleet's instances use.`,
+        { cause: error },
+      );
     }
     return {
       target: target(store),
+      async elsewhere(now) {
+        const { connectRedis, listRedisInstances } = await import(
+          "../src/fleet/redis_store.ts"
+        );
+        const redis = await connectRedis({ url });
+        try {
+          return (await listRedisInstances(redis.client, "", now))
+            .filter((entry) => entry.prefix !== options.prefix)
+            .map((entry) => seen(entry.prefix, entry.record));
+        } finally {
+          await redis.close();
+        }
+      },
       [Symbol.asyncDispose]: () => store.close(),
     };
   }
@@ -93,13 +174,32 @@ export async function openFleetStore(options: {
   }
   const prefix = options.prefix.split("/").filter((part) => part !== "");
   if (prefix.length === 0) throw new UsageError("--prefix needs a key prefix");
+  await requireExistingKvPath(options.kv);
   const kv = await openKvRetrying(options.kv);
   return {
     target: target(createKvFleetStore(kv, { prefix })),
+    async elsewhere(now) {
+      const own = JSON.stringify(prefix);
+      return (await listKvInstances(kv, [], now))
+        .filter((entry) => JSON.stringify(entry.prefix) !== own)
+        .map((entry) => seen(entry.prefix.map(String).join("/"), entry.record));
+    },
     [Symbol.asyncDispose]() {
       kv.close();
       return Promise.resolve();
     },
+  };
+}
+
+function seen(
+  namespace: string,
+  record: { instanceId: string; host?: string; active: string },
+): SeenInstance {
+  return {
+    namespace,
+    instanceId: record.instanceId,
+    ...(record.host === undefined ? {} : { host: record.host }),
+    active: record.active,
   };
 }
 
@@ -227,4 +327,92 @@ export function openOperatorFleet(
     scope: args.scope,
     by: operatorName(),
   });
+}
+
+/** The `--expect-instances` and `--allow-empty` options, parsed. */
+export function presenceExpectation(values: {
+  readonly "expect-instances"?: string | undefined;
+  readonly "allow-empty"?: boolean | undefined;
+}): PresenceExpectation {
+  const text = values["expect-instances"];
+  let expectInstances: number | undefined;
+  if (text !== undefined) {
+    expectInstances = Number(text);
+    if (
+      text.trim() === "" || !Number.isSafeInteger(expectInstances) ||
+      expectInstances < 0
+    ) {
+      throw new UsageError(
+        "--expect-instances needs a whole number of instances, such as 6 (0: none)",
+      );
+    }
+  }
+  return {
+    ...(expectInstances === undefined ? {} : { expectInstances }),
+    allowEmpty: values["allow-empty"] === true,
+  };
+}
+
+/** A refusal of {@linkcode checkFleetPresence}: the words and what was seen. */
+export interface PresenceRefusal {
+  /** For people: what was seen, the list, and the flags that proceed. */
+  readonly message: string;
+  /** The live instances of other namespaces. */
+  readonly elsewhere: readonly SeenInstance[];
+}
+
+/**
+ * Refuses to change a fleet whose namespace shows no live instance (or
+ * fewer than `--expect-instances`), unless told to proceed. Reads only.
+ *
+ * @param fleet The opened store.
+ * @param live The live heartbeats of the namespace.
+ * @param expectation The operator's flags.
+ * @param verb What the command would do, such as `regenerate "green"`.
+ * @returns The refusal, or undefined to proceed.
+ */
+export async function checkFleetPresence(
+  fleet: OpenedFleet,
+  live: readonly InstanceRecord[],
+  expectation: PresenceExpectation,
+  verb: string,
+): Promise<PresenceRefusal | undefined> {
+  const { target } = fleet;
+  const stored = await target.store.readActive(target.service);
+  const activeRecord = isActiveRecord(stored) ? stored : undefined;
+  const elsewhere = live.length > 0 ? [] : await fleet.elsewhere(target.now());
+  const verdict = judgeFleetPresence({
+    live: live.length,
+    ...(activeRecord === undefined ? {} : { activeRecord }),
+    elsewhere,
+  }, expectation);
+  if (verdict.proceed) return undefined;
+  const lines = elsewhere.length === 0 ? [] : table(
+    ["PREFIX", "INSTANCE", "HOST", "ACTIVE"],
+    elsewhere.map((e) => [e.namespace, e.instanceId, e.host ?? "-", e.active]),
+    useColour(),
+  );
+  return {
+    message: `Refusing to ${verb}: ${verdict.reason}. Nothing was changed.\n` +
+      (lines.length > 0 ? `${lines.join("\n")}\n` : "") +
+      `Next: check --kv/--redis, --prefix and --scope (they must be the fleet's own); ` +
+      `if the fleet really has no live instance, pass --allow-empty; ` +
+      `to require a number of live instances, pass --expect-instances N.`,
+    elsewhere,
+  };
+}
+
+/**
+ * The store options as a next step repeats them (a Redis URL is not
+ * repeated: it may hold a password).
+ *
+ * @param args The parsed store options.
+ * @returns Such as `--kv fleet.db --prefix svc`.
+ */
+export function fleetStoreArgs(args: FleetStoreArgs): string {
+  return [
+    args.kv === undefined ? "--redis <url>" : `--kv ${args.kv}`,
+    ...(args.prefix === "dual-secret-auth" ? [] : [`--prefix ${args.prefix}`]),
+    ...(args.scope === undefined ? [] : [`--scope ${args.scope}`]),
+  ].join(" ");
 }

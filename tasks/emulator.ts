@@ -3,11 +3,18 @@
  * the runbook can be rehearsed locally. It serves blue, green and an admin
  * client allowed everything the runbook does (verify, rotate, setup,
  * incident) and writes a matching env file (never over an existing one).
+ * `--provider okta|entra|keycloak|cognito|auth0` starts that provider's
+ * emulator instead and writes `.env.<provider>`.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { startGenesysEmulator } from "../testing.ts";
+import {
+  isRehearsalProvider,
+  REHEARSAL_PROVIDERS,
+  startProviderRehearsal,
+} from "../src/testing/providers/rehearsal.ts";
 import { EXIT_USAGE, OperatorError, runTask, UsageError } from "./_cli.ts";
 
 const HELP = `Usage: deno task emulator [options]
@@ -22,6 +29,10 @@ Writes a matching env file so that "deno task verify", "rotate", "promote",
 with Ctrl-C.
 
 Options:
+  --provider <name>        okta, entra, keycloak, cognito or auth0: start that provider's emulator
+                           instead, with one client holding two secrets (twin clients for auth0)
+                           and an admin, and write .env.<name>; takes only --port, --env-file,
+                           --no-env-file (default genesys: everything below)
   --port <n>               the port to listen on (default 8080, as .env.example suggests; 0 for any)
   --env-file <path>        the env file to write (default .env); an existing file is never overwritten
   --no-env-file            write no env file (print the variables instead)
@@ -60,6 +71,7 @@ export async function main(
       "token-rate-limit": { type: "string", default: "300" },
       "api-rate-limit": { type: "string", default: "300" },
       help: { type: "boolean", short: "h", default: false },
+      provider: { type: "string", default: "genesys" },
     },
     strict: true,
     allowPositionals: false,
@@ -68,6 +80,7 @@ export async function main(
     console.log(HELP);
     return 0;
   }
+  if (values.provider !== "genesys") return await provider(args);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new UsageError(`--port "${values.port}" is not a port number`);
@@ -88,18 +101,7 @@ export async function main(
     "--api-rate-limit",
   );
   const envFile = values["env-file"];
-  if (!values["no-env-file"]) {
-    try {
-      await Deno.lstat(envFile);
-      throw new OperatorError(
-        "ENV_FILE_EXISTS",
-        `${envFile} exists already; the emulator never overwrites it. ` +
-          `Move it away, or pass --env-file <another path> (or --no-env-file).`,
-      );
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-  }
+  if (!values["no-env-file"]) await refuseExisting(envFile);
   const secret = () => crypto.randomUUID().replaceAll("-", "");
   const app = [{ roleId: "role-app", divisionId: "*" }];
   const clients = {
@@ -183,12 +185,7 @@ export async function main(
   if (values["no-env-file"]) {
     console.log(text);
   } else {
-    try {
-      await Deno.writeTextFile(envFile, text, { createNew: true, mode: 0o600 });
-    } catch (error) {
-      await emulator.close();
-      throw error;
-    }
+    await writeNewEnvFile(envFile, text, emulator);
   }
   console.log(`Genesys emulator listening on ${emulator.url}`);
   if (!values["no-env-file"]) {
@@ -199,7 +196,111 @@ export async function main(
     );
   }
   console.log("Stop it with Ctrl-C.");
-  await new Promise<void>((resolve) => {
+  await untilSignal();
+  await emulator.close();
+  console.log("Emulator stopped.");
+  return 0;
+}
+
+/**
+ * Runs a provider's emulator (`--provider`) until SIGINT or SIGTERM.
+ *
+ * @param args The command-line arguments.
+ * @returns The exit code.
+ */
+async function provider(args: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      provider: { type: "string" },
+      port: { type: "string", default: "8080" },
+      "env-file": { type: "string" },
+      "no-env-file": { type: "boolean", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const name = values.provider ?? "";
+  if (!isRehearsalProvider(name)) {
+    throw new UsageError(
+      `--provider "${name}" is not one of genesys, ${
+        REHEARSAL_PROVIDERS.join(", ")
+      }`,
+    );
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new UsageError(`--port "${values.port}" is not a port number`);
+  }
+  const envFile = values["env-file"] ?? `.env.${name}`;
+  if (!values["no-env-file"]) await refuseExisting(envFile);
+  let rehearsal;
+  try {
+    rehearsal = await startProviderRehearsal(name, { port });
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      console.error(`Port ${port} is in use; pass --port <another>.`);
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
+  const { emulator } = rehearsal;
+  const text = [
+    `# Written by deno task emulator --provider ${name}: a local rehearsal, not ${rehearsal.title}.`,
+    ...rehearsal.settings.map(([key, value]) => `${key}=${value}`),
+    "",
+  ].join("\n");
+  if (!values["no-env-file"]) {
+    await writeNewEnvFile(envFile, text, emulator);
+  }
+  // Printed either way: the operator copies what a service needs from here.
+  console.log(text);
+  console.log(`${rehearsal.title} emulator listening on ${emulator.url}`);
+  if (!values["no-env-file"]) {
+    console.log(`Wrote ${envFile} (${rehearsal.summary}).`);
+  }
+  console.log("Stop it with Ctrl-C.");
+  await untilSignal();
+  await emulator.close();
+  console.log("Emulator stopped.");
+  return 0;
+}
+
+/** Refuses an env file that exists already: the emulator never overwrites. */
+async function refuseExisting(envFile: string): Promise<void> {
+  try {
+    await Deno.lstat(envFile);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  throw new OperatorError(
+    "ENV_FILE_EXISTS",
+    `${envFile} exists already; the emulator never overwrites it. ` +
+      `Move it away, or pass --env-file <another path> (or --no-env-file).`,
+  );
+}
+
+/**
+ * Writes the env file, which must not exist (owner-only); on failure stops
+ * the emulator, which nothing else would stop.
+ */
+async function writeNewEnvFile(
+  envFile: string,
+  text: string,
+  emulator: { close(): Promise<void> },
+): Promise<void> {
+  try {
+    await Deno.writeTextFile(envFile, text, { createNew: true, mode: 0o600 });
+  } catch (error) {
+    await emulator.close();
+    throw error;
+  }
+}
+
+/** Resolves on SIGINT or SIGTERM. */
+function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
     const stop = () => resolve();
     for (const name of ["SIGINT", "SIGTERM"] as const) {
       try {
@@ -209,9 +310,6 @@ export async function main(
       }
     }
   });
-  await emulator.close();
-  console.log("Emulator stopped.");
-  return 0;
 }
 
 /** A whole number of at least 0 from an option's text, or a usage error. */

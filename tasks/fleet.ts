@@ -10,16 +10,18 @@ import type { AuditEntry } from "../fleet.ts";
 import { type KvKey, openKvRetrying } from "../kv.ts";
 import { listKvAudit, listKvInstances } from "../src/fleet/kv_store.ts";
 import { runTask, table, UsageError, useColour } from "./_cli.ts";
+import { requireExistingKvPath } from "./_fleet.ts";
 
 const HELP = `Usage: deno task fleet --kv <path> | --redis <url> [options]
 
 Lists the live instances of the fleets in a Deno KV database (fleet mode,
 createKvFleet) or a Redis (createRedisFleet) from their heartbeats: instance,
 host, active credential, the credentials it holds tokens of with their pool
-slots and last use, version.
+slots and last use (and why the store's sealed secret of one is not loaded:
+seal key mismatch, no seal key, proof failed), version.
 
 Options:
-  --kv <path>        the KV database: a file path or a KV Connect URL
+  --kv <path>        the KV database: a file path (it must exist) or a KV Connect URL
   --redis <url>      the Redis: redis://[user:password@]host:port, rediss:// for TLS
                      (or set REDIS_URL and pass --redis env)
   --prefix <a/b>     the key prefix, KV parts separated by "/" (Redis: the
@@ -61,6 +63,8 @@ export async function main(args: readonly string[]): Promise<number> {
       "pass the KV database with --kv <path> or the Redis with --redis <url>; see --help",
     );
   }
+  // Reads never write: a mistyped path must not become a new, empty database.
+  if (values.kv !== undefined) await requireExistingKvPath(values.kv);
   if (values.history) {
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) {
@@ -119,7 +123,11 @@ export async function main(args: readonly string[]): Promise<number> {
       record.host ?? "-",
       record.active,
       record.credentials.map((c) =>
-        `${c.label} [${c.slots.join(",")}] ${ago(c.lastUsedAt)}`
+        `${c.label} [${c.slots.join(",")}] ${ago(c.lastUsedAt)}${
+          c.secretProblem === undefined
+            ? ""
+            : ` (store's secret not loaded: ${c.secretProblem.reason})`
+        }`
       ).join("; "),
       record.version,
       ago(record.seenAt),

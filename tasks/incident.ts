@@ -342,7 +342,6 @@ export async function main(
     ? forcible(
       target,
       fleetLoadProof(target, {
-        ring,
         timeoutMs,
         onProgress: (line) => progress(`incident: ${line}`),
       }),

@@ -59,6 +59,9 @@ Options:
   --dry-run          prove the target and check the file; change nothing
   --yes              do not ask for confirmation (required without a terminal)
   --json             print the outcome (success or failure) as JSON
+  --kv <path> | --redis <url>
+                     a fleet's promotion through its store: see
+                     deno task promote --kv x --help
   --verbose          log debug details to stderr
   -h, --help         show this help
 

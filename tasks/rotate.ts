@@ -86,7 +86,9 @@ Options:
   --print-secret             print the new secret once instead of writing the env file
   --compromised <label> [--kill-tokens]
                              incident mode: see deno task rotate --compromised --help
-  --kv <path>                a fleet's rotation through its Deno KV store: see deno task rotate --kv x --help
+  --kv <path> | --redis <url>
+                             a fleet's rotation through its store (refuses an unseen
+                             fleet, a missing KV file): see deno task rotate --kv x --help
   --json                     print the outcome (success or failure) as JSON
   --verbose                  log debug details to stderr
   -h, --help                 show this help

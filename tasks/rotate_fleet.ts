@@ -31,30 +31,39 @@ import {
   createStoreJournal,
   credentialsFromStore,
   type FleetTarget,
+  listLive,
+  readTargetActive,
   StoreLockedError,
 } from "../src/fleet/operator.ts";
 import type { CredentialInput } from "../src/config.ts";
 import type { SealKeyring } from "../src/fleet/distribution.ts";
 import {
   adminTokenSource,
+  boundedMs,
   describeFailure,
   EXIT_CODES_HELP,
   EXIT_FAILED,
+  EXIT_INTERRUPTED,
   EXIT_LOCKED,
   EXIT_USAGE,
   explain,
+  OperatorError,
   printFailure,
   readRotationVariables,
   UsageError,
 } from "./_cli.ts";
 import {
+  checkFleetPresence,
   EXIT_GATE_SHUT,
   FLEET_EXIT_CODES_HELP,
+  fleetStoreArgs,
   instanceTable,
   openOperatorFleet,
+  presenceExpectation,
   requireOneFleetStore,
   sealKeysFromEnv,
 } from "./_fleet.ts";
+import { onInterrupt } from "./_signals.ts";
 import { promoteAndWait } from "./promote_fleet.ts";
 import { parseSeconds } from "./rotate.ts";
 import { runSchedule } from "./rotate_schedule.ts";
@@ -72,14 +81,22 @@ host by running the same command again.
 
 Before regenerating, it reads the instances' heartbeats and refuses (exit 4,
 with a table) while any live instance has the credential active, holds a token
-of it, or used one within --token-lifetime.
+of it, or used one within --token-lifetime; and when no live instance reports
+in the namespace (a forgotten --prefix or --scope, a fleet that is down), with
+the instances it sees under other prefixes. The active label is the store's
+(its active record, or what every live instance reports), never the env file's
+GENESYS_ACTIVE. Ctrl-C and SIGTERM let a regenerated secret be sealed into the
+store first, then exit 130 with the state and the next step.
 
 Options:
-  --kv <path>                the fleet's Deno KV database (file path or KV Connect URL)
+  --kv <path>                the fleet's Deno KV database (a file that exists, or a KV Connect URL)
   --redis <url>              or the fleet's Redis (redis://user:password@host:port)
   --prefix <a/b>             the fleet's key prefix, parts separated by "/" (default dual-secret-auth)
   --scope <scope>            the scope the service requests, if any (part of its namespace)
   --to <label>               rotate this label (default: the one the fleet does not use)
+  --allow-empty              proceed although no live instance reports in the namespace
+                             (the store's active label, or else GENESYS_ACTIVE, is kept)
+  --expect-instances <n>     proceed only when at least n live instances report
   --promote                  after proving the new secret, make it the fleet's active label
   --timeout <s>              with --promote: how long to wait for the instances (default 60)
   --token-lifetime <s>       how long a token lives, for the gate (default 86400)
@@ -96,7 +113,7 @@ Scheduled rotation (unattended; needs --yes):
                              rotate the standby behind the gate, wait until every
                              live instance loaded it, promote it, drain; blue and
                              green alternate
-  --tick <period>            how often the scheduler looks (default 1s)
+  --tick <period>            how often the scheduler looks (default 1s; at most 24d)
   --lease <period>           the leader lease: one of many schedulers acts; a dead
                              leader's cycle is resumed after this (default 30s)
   --drain-bound <period>     the heartbeat bound for draining (default 30s)
@@ -122,6 +139,8 @@ export async function main(args: readonly string[]): Promise<number> {
       prefix: { type: "string", default: "dual-secret-auth" },
       scope: { type: "string" },
       to: { type: "string" },
+      "allow-empty": { type: "boolean", default: false },
+      "expect-instances": { type: "string" },
       promote: { type: "boolean", default: false },
       timeout: { type: "string" },
       "token-lifetime": { type: "string" },
@@ -152,6 +171,13 @@ export async function main(args: readonly string[]): Promise<number> {
     values["token-lifetime"],
   ) ?? 86_400_000;
   const timeoutMs = parseSeconds("--timeout", values.timeout) ?? 60_000;
+  const expectation = presenceExpectation(values);
+  const schedule = values.every === undefined ? undefined : scheduleSettings(
+    values,
+  );
+  // From here on Ctrl-C and SIGTERM abort a signal instead of killing the
+  // process: a secret regenerated meanwhile is sealed into the store first.
+  await using interrupt = onInterrupt();
   const ring = (await sealKeysFromEnv(true))!;
   const variables = await readRotationVariables(values["env-file"], (o) => {
     console.error(
@@ -164,49 +190,18 @@ export async function main(args: readonly string[]): Promise<number> {
   await using fleet = await openOperatorFleet(values, config.tokenUrl);
   const { target } = fleet;
   const progress = (line: string) => console.error(line);
-  const storeArgs = [
-    values.kv === undefined ? "--redis <url>" : `--kv ${values.kv}`,
-    ...(values.prefix === "dual-secret-auth"
-      ? []
-      : [`--prefix ${values.prefix}`]),
-    ...(values.scope === undefined ? [] : [`--scope ${values.scope}`]),
-  ].join(" ");
+  const storeArgs = fleetStoreArgs(values);
 
-  if (values.every !== undefined) {
-    if (!values.yes) {
-      throw new UsageError("--every runs unattended: pass --yes as well");
-    }
-    const period = (
-      flag: string,
-      text: string | undefined,
-      fallback: number,
-    ) => {
-      if (text === undefined) return fallback;
-      const ms = parsePeriod(text);
-      if (ms === undefined) {
-        throw new UsageError(
-          `${flag} needs a period such as 30d, 12h, 15m or 90s`,
-        );
-      }
-      return ms;
-    };
-    const cycles = values.cycles === undefined
-      ? undefined
-      : Number(values.cycles);
-    if (cycles !== undefined && !(Number.isInteger(cycles) && cycles > 0)) {
-      throw new UsageError("--cycles needs a whole number, such as 3");
-    }
+  if (schedule !== undefined) {
     const scheduler = {
       ...target,
       by: values["scheduler-id"] ?? `${target.by}#${Deno.pid}`,
     };
     return await runSchedule(scheduler, ring, config, {
-      everyMs: period("--every", values.every, 0),
-      tickMs: period("--tick", values.tick, 1_000),
-      leaseMs: period("--lease", values.lease, 30_000),
-      drainBoundMs: period("--drain-bound", values["drain-bound"], 30_000),
+      ...schedule,
+      signal: interrupt.signal,
+      presence: expectation,
       tokenLifetimeMs,
-      ...(cycles === undefined ? {} : { cycles }),
       propagationTimeoutMs: parseSeconds(
         "--propagation-timeout",
         values["propagation-timeout"],
@@ -214,8 +209,53 @@ export async function main(args: readonly string[]): Promise<number> {
       storeArgs,
     });
   }
-  const shared = await target.store.readActive(target.service);
-  const active = shared?.label ?? config.active;
+  const live = await listLive(target);
+  const fromTarget = await readTargetActive(target, live);
+  if (fromTarget === undefined && live.length > 0) {
+    const labels = [...new Set(live.map((r) => r.active))].sort();
+    printFailure(
+      {
+        exitCode: EXIT_GATE_SHUT,
+        code: "FLEET_ACTIVE_UNKNOWN",
+        message:
+          `The fleet store has no active label and its ${live.length} live instances disagree (${
+            labels.join(", ")
+          }); nothing was changed.\n${
+            instanceTable(live, target.now()).join("\n")
+          }\nNext: promote one label (deno task promote ${storeArgs} --to <label>), then rotate the other.`,
+      },
+      values.json,
+    );
+    return EXIT_GATE_SHUT;
+  }
+  const refusal = await checkFleetPresence(
+    fleet,
+    live,
+    expectation,
+    "regenerate a credential of this fleet",
+  );
+  if (refusal !== undefined) {
+    printFailure(
+      {
+        exitCode: EXIT_GATE_SHUT,
+        code: "FLEET_NOT_SEEN",
+        message: refusal.message,
+      },
+      values.json,
+      { elsewhere: refusal.elsewhere },
+    );
+    return EXIT_GATE_SHUT;
+  }
+  // Only an empty namespace the operator allowed gets here without a label
+  // from the store: its GENESYS_ACTIVE is the only word there is.
+  const active = fromTarget?.label ?? config.active;
+  if (fromTarget === undefined) {
+    console.error(
+      `Notice: the fleet store holds no active label and no live instance reports; taking "${active}" as active from GENESYS_ACTIVE in ${
+        values["env-file"]
+      }.`,
+    );
+  }
   const standby = values.to ??
     config.credentials.find((c) => c.label !== active)!.label;
   if (standby === active) {
@@ -343,13 +383,26 @@ export async function main(args: readonly string[]): Promise<number> {
       values["propagation-timeout"],
     ),
     progress,
+    signal: interrupt.signal,
     ...(values.promote
       ? {
         onPromote: async (label: string) => {
           const outcome = await promoteAndWait(target, label, {
             timeoutMs,
             progress,
+            signal: interrupt.signal,
           });
+          if (outcome.kind === "refused") {
+            throw new OperatorError(
+              "PROMOTE_NOT_LOADED",
+              `${outcome.stragglers.length} live instance(s) have not proved the new secret of "${label}" within ${
+                timeoutMs / 1000
+              } s (${
+                outcome.stragglers.map((s) => `${s.instanceId}: ${s.reason}`)
+                  .join(", ")
+              }), so the active label was not changed`,
+            );
+          }
           promotedStragglers = outcome.stragglers.length;
         },
       }
@@ -372,15 +425,38 @@ export async function main(args: readonly string[]): Promise<number> {
       `Rotation of "${error.standby}" failed in phase ${error.phase}: ${
         explain(error.cause).message.replace(/\.$/, "")
       }.\nState: ${error.state}\nNext: ${error.nextStep}`;
-    const exitCode = cause.exitCode === EXIT_USAGE ? EXIT_USAGE : EXIT_FAILED;
+    const exitCode = error.interrupted
+      ? EXIT_INTERRUPTED
+      : cause.exitCode === EXIT_USAGE
+      ? EXIT_USAGE
+      : EXIT_FAILED;
     printFailure(
       { exitCode, code: error.code, causeCode: cause.code, message },
       values.json,
-      { phase: error.phase, state: error.state, nextStep: error.nextStep },
+      {
+        phase: error.phase,
+        state: error.state,
+        nextStep: error.nextStep,
+        interrupted: error.interrupted,
+      },
     );
     return exitCode;
   }
   const generation = rotation.generation();
+  if (interrupt.signal.aborted) {
+    // The signal came after the last phase that stops for it (while the
+    // promotion waited for the instances): the work is done and recorded.
+    const message =
+      `Interrupted after the rotation completed: "${standby}" has a new secret sealed in the fleet store${
+        values.promote ? ` and is the fleet's active label` : ""
+      }; not every live instance was seen to follow.\nNext: check the instances (deno task fleet ${storeArgs}), or run deno task promote ${storeArgs} to wait for them (it changes nothing).`;
+    printFailure(
+      { exitCode: EXIT_INTERRUPTED, code: "ABORTED", message },
+      values.json,
+      { interrupted: true, generation, state: "complete" },
+    );
+    return EXIT_INTERRUPTED;
+  }
   if (values.json) {
     console.log(JSON.stringify(
       { ok: true, ...report, generation, stragglers: promotedStragglers },
@@ -425,6 +501,11 @@ export interface StagedFleetRotationOptions {
   readonly progress: (line: string) => void;
   /** Promotes after the proof, when given. */
   readonly onPromote?: (label: string) => Promise<void>;
+  /**
+   * Ctrl-C and SIGTERM: stop between phases and while proving, never
+   * between the regenerate call and the new secret being sealed.
+   */
+  readonly signal?: AbortSignal;
   /** The words of next steps. */
   readonly commands: RotationCommands;
 }
@@ -476,6 +557,7 @@ export function stagedFleetRotation(options: StagedFleetRotationOptions): {
           promote: options.onPromote !== undefined,
           ...(options.onPromote ? { onPromote: options.onPromote } : {}),
           fresh: options.fresh,
+          ...(options.signal ? { signal: options.signal } : {}),
           journal: options.journal,
           propagationTimeoutMs: options.propagationTimeoutMs,
           onPhase: (event) => {
@@ -499,5 +581,55 @@ export function stagedFleetRotation(options: StagedFleetRotationOptions): {
         await audits;
       }
     },
+  };
+}
+
+/** The scheduler's options, validated before anything is opened. */
+function scheduleSettings(values: {
+  readonly yes: boolean;
+  readonly every?: string | undefined;
+  readonly tick?: string | undefined;
+  readonly lease?: string | undefined;
+  readonly "drain-bound"?: string | undefined;
+  readonly cycles?: string | undefined;
+}): {
+  everyMs: number;
+  tickMs: number;
+  leaseMs: number;
+  drainBoundMs: number;
+  cycles?: number;
+} {
+  if (!values.yes) {
+    throw new UsageError("--every runs unattended: pass --yes as well");
+  }
+  // `timer`: the value (or a third of it) goes to a timer, and a timer past
+  // 2^31 - 1 ms fires at once; --every is only compared with timestamps.
+  const period = (
+    flag: string,
+    text: string | undefined,
+    fallback: number,
+    timer: boolean,
+  ) => {
+    if (text === undefined) return fallback;
+    const ms = parsePeriod(text);
+    if (ms === undefined || !Number.isSafeInteger(Math.round(ms))) {
+      throw new UsageError(
+        `${flag} needs a period such as 30d, 12h, 15m or 90s`,
+      );
+    }
+    return timer ? boundedMs(flag, ms, text) : ms;
+  };
+  const cycles = values.cycles === undefined
+    ? undefined
+    : Number(values.cycles);
+  if (cycles !== undefined && !(Number.isInteger(cycles) && cycles > 0)) {
+    throw new UsageError("--cycles needs a whole number, such as 3");
+  }
+  return {
+    everyMs: period("--every", values.every, 0, false),
+    tickMs: period("--tick", values.tick, 1_000, true),
+    leaseMs: period("--lease", values.lease, 30_000, true),
+    drainBoundMs: period("--drain-bound", values["drain-bound"], 30_000, true),
+    ...(cycles === undefined ? {} : { cycles }),
   };
 }

@@ -12,6 +12,7 @@ import {
   createStoreJournal,
   credentialsFromStore,
   type FleetTarget,
+  type PresenceExpectation,
   readDistributedSecret,
 } from "../src/fleet/operator.ts";
 import { readScheduleState, scheduleTick } from "../src/fleet/schedule.ts";
@@ -36,6 +37,13 @@ export interface ScheduleSettings {
   readonly propagationTimeoutMs?: number;
   /** The command's store arguments, for next steps. */
   readonly storeArgs: string;
+  /**
+   * Ctrl-C and SIGTERM (`onInterrupt`): the scheduler stops after the step
+   * in progress, and a rotation in progress seals its secret first.
+   */
+  readonly signal: AbortSignal;
+  /** `--allow-empty` and `--expect-instances`. */
+  readonly presence: PresenceExpectation;
 }
 
 /**
@@ -54,60 +62,57 @@ export async function runSchedule(
   settings: ScheduleSettings,
 ): Promise<number> {
   const progress = (line: string) => console.error(line);
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   console.error(
     `Scheduler ${target.by}: a cycle every ${
       settings.everyMs / 1000
     } s; leader lease ${settings.leaseMs / 1000} s.`,
   );
-  try {
-    while (!stop.signal.aborted) {
-      const state = await readScheduleState(target);
-      if (
-        settings.cycles !== undefined &&
-        (state?.completed ?? 0) >= settings.cycles
-      ) break;
-      try {
-        await scheduleTick({
-          target,
-          credentials: config.credentials,
-          initialActive: config.active,
-          everyMs: settings.everyMs,
-          leaseMs: settings.leaseMs,
-          tokenLifetimeMs: settings.tokenLifetimeMs,
-          drainBoundMs: settings.drainBoundMs,
-          onProgress: progress,
-          rotate: (standby, cycleStartedAt) =>
-            rotateForCycle(
-              target,
-              ring,
-              config,
-              settings,
-              standby,
-              cycleStartedAt,
-            ),
-        });
-      } catch (error) {
-        // The next tick retries; the store keeps where the cycle is.
-        progress(
-          `schedule: a step failed (${
-            error instanceof Error ? error.message : String(error)
-          }); retried at the next tick`,
-        );
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, settings.tickMs);
-        stop.signal.addEventListener("abort", () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
+  while (!settings.signal.aborted) {
+    const state = await readScheduleState(target);
+    if (
+      settings.cycles !== undefined &&
+      (state?.completed ?? 0) >= settings.cycles
+    ) break;
+    try {
+      await scheduleTick({
+        target,
+        credentials: config.credentials,
+        initialActive: config.active,
+        everyMs: settings.everyMs,
+        leaseMs: settings.leaseMs,
+        tokenLifetimeMs: settings.tokenLifetimeMs,
+        drainBoundMs: settings.drainBoundMs,
+        onProgress: progress,
+        presence: settings.presence,
+        rotate: (standby, cycleStartedAt) =>
+          rotateForCycle(
+            target,
+            ring,
+            config,
+            settings,
+            standby,
+            cycleStartedAt,
+          ),
       });
+    } catch (error) {
+      // The next tick retries; the store keeps where the cycle is.
+      progress(
+        `schedule: a step failed (${
+          error instanceof Error ? error.message : String(error)
+        }); retried at the next tick`,
+      );
     }
-  } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        settings.signal.removeEventListener("abort", wake);
+        resolve();
+      }, settings.tickMs);
+      settings.signal.addEventListener("abort", wake, { once: true });
+    });
   }
   const state = await readScheduleState(target);
   console.log(
@@ -158,6 +163,7 @@ async function rotateForCycle(
     // one (an earlier cycle's) starts over.
     fresh: previous?.completedAt !== undefined,
     propagationTimeoutMs: settings.propagationTimeoutMs,
+    signal: settings.signal,
     progress: (line) => console.error(line),
     commands: {
       rerun: "let the scheduler retry at its next tick",

@@ -42,7 +42,9 @@ Checks every configured Genesys Cloud credential (blue, green, and admin when
 GENESYS_ADMIN_CLIENT_ID is set): gets a token and calls GET /api/v2/tokens/me.
 Then checks that the admin credential (or the active one, without a separate
 admin) may read the standby's OAuth client, as a rotation must. Exits 1 when
-the active credential is not usable or the admin credential cannot rotate.
+the active credential is not usable, when the standby is not (failover is then
+unavailable: a rejected active credential would have nothing to fail over
+to), or when the admin credential cannot rotate.
 
 Options:
   --env-file <path>  read the GENESYS_* variables from this file (default .env;
@@ -128,6 +130,15 @@ export async function main(
   }
   const activeRow = rows.find((row) => row.active)!;
   const usable = activeRow.status === "ok";
+  const standbyRow = rows.find((row) => row.label === config.standby)!;
+  const failover = standbyRow.status === "ok";
+  const failoverProblem = failover
+    ? undefined
+    : `the standby "${config.standby}" does not work (${
+      standbyRow.detail ?? standbyRow.status
+    }), so a failure of "${config.active}" has nothing to fail over to. Check ${
+      clientSecretEnvVar(config.standby)
+    }; a fleet rotated through its store (rotate --kv|--redis) keeps the new secret there, not in this file`;
   const adminLabel = config.admin ? "admin" : config.active;
   const adminRow = rows.find((row) => row.label === adminLabel)!;
   const standbyId =
@@ -156,9 +167,11 @@ export async function main(
     console.log(
       JSON.stringify(
         {
-          ok: usable && canRotate.ok,
+          ok: usable && failover && canRotate.ok,
           active: config.active,
           usable,
+          failover,
+          ...(failoverProblem === undefined ? {} : { failoverProblem }),
           canRotate: canRotate.ok,
           ...(canRotate.ok ? {} : { rotateProblem: canRotate.detail }),
           credentials: rows,
@@ -176,13 +189,16 @@ export async function main(
           activeRow.detail ?? activeRow.status
         }`,
     );
+    if (failoverProblem !== undefined) {
+      console.log(`Failover is NOT available: ${failoverProblem}.`);
+    }
     console.log(
       canRotate.ok
         ? `The admin credential "${adminLabel}" can read the standby's OAuth client (${standbyId}); rotation can proceed.`
         : `The admin credential "${adminLabel}" CANNOT rotate: ${canRotate.detail}`,
     );
   }
-  return usable && canRotate.ok ? 0 : EXIT_FAILED;
+  return usable && failover && canRotate.ok ? 0 : EXIT_FAILED;
 }
 
 /**

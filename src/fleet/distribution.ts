@@ -198,6 +198,32 @@ export async function openCredential(
 }
 
 /**
+ * The fingerprint of a sealed credential record: a digest of its ciphertext,
+ * which a fresh IV makes unique to each publication. It names the secret a
+ * record carries without revealing anything of it, and it differs between
+ * two publications that share a generation (a store that lost its data and
+ * counted again from 1), so instances compare it, never the counter, to know
+ * whether a record is new to them. Heartbeats report the fingerprint an
+ * instance proved; the operator and the scheduler compare it with the
+ * store's record.
+ *
+ * @param record The record.
+ * @returns 16 hex characters.
+ *
+ * @example
+ * ```ts
+ * import { credentialFingerprint } from "./distribution.ts";
+ * const fingerprint = await credentialFingerprint({ sealed: "v1.abc" });
+ * if (fingerprint.length !== 16) throw new Error();
+ * ```
+ */
+export async function credentialFingerprint(
+  record: Pick<SealedCredentialRecord, "sealed">,
+): Promise<string> {
+  return (await digest("sealed-credential", record.sealed)).slice(0, 16);
+}
+
+/**
  * Whether a value read from the store is a {@linkcode SealedCredentialRecord}.
  *
  * @param value The value.

@@ -25,6 +25,7 @@ import {
 import { digest, importSealKey, seal, sealKeyBytes, unseal } from "./seal.ts";
 import {
   credentialDocument,
+  credentialFingerprint,
   importSealKeyring,
   isSealedCredentialRecord,
   openCredential,
@@ -35,6 +36,7 @@ import {
   type ActiveRecord,
   type FleetStore,
   type GrantKey,
+  type InstanceCredential,
   type InstanceRecord,
   isActiveRecord,
   isInstanceRecord,
@@ -125,12 +127,17 @@ class StoreTimeoutError extends Error {
   }
 }
 
+/** The longest delay a timer takes as it is (2^31 - 1 ms, about 24.8 days): longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 function positive(name: string, value: number | undefined, fallback: number) {
   if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) {
+  // Every one of these ends up in a timer (or a third of it does), and a
+  // timer past 2^31 - 1 ms fires at once: a busy loop, not a long wait.
+  if (!Number.isFinite(value) || value <= 0 || value > MAX_TIMER_MS) {
     throw new ConfigError(
       `fleet.${name}`,
-      `must be a positive number of ms, got ${value}`,
+      `must be a positive number of ms up to ${MAX_TIMER_MS} (about 24.8 days), got ${value}`,
     );
   }
   return value;
@@ -253,12 +260,30 @@ class Member implements FleetLink {
   #service = "";
   #sealKey: CryptoKey | undefined;
   #keyring: SealKeyring | undefined;
-  /** Per label, the distributed generation in use (or found equal to the one in use). */
-  readonly #secretGenerations = new Map<string, number>();
-  /** Per label, a distributed generation being proven or that failed, and when. */
+  /**
+   * Per label, the distributed secret in use (or found equal to the one in
+   * use): its record's fingerprint, which the heartbeat reports, and
+   * generation. The fingerprint decides what is new, never the counter: a
+   * store that lost its data counts from 1 again.
+   */
+  readonly #secretLoaded = new Map<
+    string,
+    { fingerprint: string; generation: number }
+  >();
+  /** Per label, a distributed secret being proven or that failed, when, and why. */
   readonly #secretAttempts = new Map<
     string,
-    { generation: number; at: number; running: boolean }
+    {
+      fingerprint: string;
+      at: number;
+      running: boolean;
+      reason: NonNullable<InstanceCredential["secretProblem"]>["reason"];
+    }
+  >();
+  /** Per label, the last sealed text read and its fingerprint (one digest per new record). */
+  readonly #sealedSeen = new Map<
+    string,
+    { sealed: string; fingerprint: string }
   >();
   #ready: Promise<void>;
   #active: string;
@@ -883,6 +908,9 @@ class Member implements FleetLink {
         !now.clientSecret.equals(known.credential.clientSecret)
       ) {
         this.#known.delete(label);
+        // The heartbeat must not report a secret no longer in use: the next
+        // poll compares the store's record with the new secret again.
+        this.#secretLoaded.delete(label);
       }
     }
     const learning = this.#ready.then(() => this.#learn(credentials));
@@ -990,9 +1018,11 @@ class Member implements FleetLink {
   }
 
   /**
-   * Reads the distributed secrets of this instance's labels; a newer
-   * generation is opened and handed to the auth instance, which proves it
-   * before using it. A failure keeps the current secret, with a warning.
+   * Reads the distributed secrets of this instance's labels; a record whose
+   * fingerprint differs from the one loaded (whatever its generation) is
+   * opened and, when its secret differs from the one in use, handed to the
+   * auth instance, which proves it before using it. A failure keeps the
+   * current secret, with a warning, and the heartbeat says why.
    */
   async #pickUpSecrets(): Promise<void> {
     const adopt = this.#context.adoptSecret;
@@ -1013,34 +1043,44 @@ class Member implements FleetLink {
         );
         continue;
       }
-      if (record.generation <= (this.#secretGenerations.get(label) ?? 0)) {
-        continue;
+      let seen = this.#sealedSeen.get(label);
+      if (seen?.sealed !== record.sealed) {
+        seen = {
+          sealed: record.sealed,
+          fingerprint: await credentialFingerprint(record),
+        };
+        this.#sealedSeen.set(label, seen);
       }
+      const { fingerprint } = seen;
+      if (this.#secretLoaded.get(label)?.fingerprint === fingerprint) continue;
       const attempt = this.#secretAttempts.get(label);
       if (
-        attempt !== undefined && attempt.generation === record.generation &&
+        attempt !== undefined && attempt.fingerprint === fingerprint &&
         (attempt.running || clock.now() - attempt.at < SECRET_RETRY_MS)
       ) {
         continue;
       }
-      const note = (running: boolean) =>
+      const note = (
+        reason: NonNullable<InstanceCredential["secretProblem"]>["reason"],
+      ) =>
         this.#secretAttempts.set(label, {
-          generation: record.generation,
+          fingerprint,
           at: clock.now(),
-          running,
+          running: reason === "proving",
+          reason,
         });
       if (record.clientId !== credential.clientId) {
-        note(false);
+        note("client mismatch");
         this.#warnOnce(
           "FLEET_SECRET_CLIENT_MISMATCH",
           `The fleet store's secret generation ${record.generation} of "${label}" is for client ${record.clientId}, but this instance has ${credential.clientId}; it keeps its current credentials. Configure the same client ids on every instance.`,
           label,
-          `FLEET_SECRET_CLIENT_MISMATCH:${label}:${record.generation}`,
+          `FLEET_SECRET_CLIENT_MISMATCH:${label}:${fingerprint}`,
         );
         continue;
       }
       if (this.#keyring === undefined) {
-        note(false);
+        note("no seal key");
         this.#warnOnce(
           "FLEET_SECRET_NO_KEY",
           `The fleet store holds a new sealed secret of "${label}" (generation ${record.generation}) but this instance has no seal key; it keeps its current credentials. Give it DUAL_SECRET_SEAL_KEY (the secretSealKeys option).`,
@@ -1050,7 +1090,7 @@ class Member implements FleetLink {
       }
       const opened = await openCredential(this.#keyring, this.#service, record);
       if (typeof opened === "string") {
-        note(false);
+        note("seal key mismatch");
         this.#warnOnce(
           "FLEET_SECRET_SEAL_MISMATCH",
           opened === "unknown-key"
@@ -1059,21 +1099,25 @@ class Member implements FleetLink {
             }); it keeps its current credentials. Give it the same DUAL_SECRET_SEAL_KEY as the rotation.`
             : `The new secret of "${label}" (generation ${record.generation}) does not open with this instance's seal key ${record.keyId} (a wrong key with that id, or a tampered record); it keeps its current credentials. Give it the same DUAL_SECRET_SEAL_KEY as the rotation.`,
           label,
-          `FLEET_SECRET_SEAL_MISMATCH:${label}:${record.generation}`,
+          `FLEET_SECRET_SEAL_MISMATCH:${label}:${fingerprint}`,
         );
         continue;
       }
+      const loaded = { fingerprint, generation: record.generation };
       if (opened.equals(credential.clientSecret)) {
-        this.#secretGenerations.set(label, record.generation);
+        // The secret this instance already uses (the operator proved it
+        // before publishing it): nothing to prove or put in place.
+        this.#secretLoaded.set(label, loaded);
+        this.#secretAttempts.delete(label);
         continue;
       }
-      note(true);
+      note("proving");
       this.#track(
         adopt(label, record.clientId, opened).then(() => {
-          this.#secretGenerations.set(label, record.generation);
+          this.#secretLoaded.set(label, loaded);
           this.#secretAttempts.delete(label);
         }, (error) => {
-          note(false);
+          note("proof failed");
           this.#warnOnce(
             "FLEET_SECRET_PROOF_FAILED",
             `The new secret of "${label}" (generation ${record.generation}) from the fleet store did not get a token (${
@@ -1082,7 +1126,7 @@ class Member implements FleetLink {
               SECRET_RETRY_MS / 1000
             } s.`,
             label,
-            `FLEET_SECRET_PROOF_FAILED:${label}:${record.generation}`,
+            `FLEET_SECRET_PROOF_FAILED:${label}:${fingerprint}`,
           );
         }),
       );
@@ -1105,6 +1149,31 @@ class Member implements FleetLink {
     return until;
   }
 
+  /** What the heartbeat says of a label's distributed secret: loaded, or why not. */
+  #secretReport(
+    label: string,
+  ): Pick<
+    InstanceCredential,
+    "secretGeneration" | "secretFingerprint" | "secretProblem"
+  > {
+    const loaded = this.#secretLoaded.get(label);
+    const attempt = this.#secretAttempts.get(label);
+    return {
+      ...(loaded === undefined ? {} : {
+        secretGeneration: loaded.generation,
+        secretFingerprint: loaded.fingerprint,
+      }),
+      ...(attempt === undefined || attempt.fingerprint === loaded?.fingerprint
+        ? {}
+        : {
+          secretProblem: {
+            fingerprint: attempt.fingerprint,
+            reason: attempt.reason,
+          },
+        }),
+    };
+  }
+
   #heartbeat(now: number): InstanceRecord {
     const host = hostName();
     return {
@@ -1120,11 +1189,7 @@ class Member implements FleetLink {
           slots: this.slotsOf(credential.label),
           ...(lastUsedAt === undefined ? {} : { lastUsedAt }),
           ...(heldUntil === undefined ? {} : { heldUntil }),
-          ...(this.#secretGenerations.has(credential.label)
-            ? {
-              secretGeneration: this.#secretGenerations.get(credential.label),
-            }
-            : {}),
+          ...this.#secretReport(credential.label),
         };
       }),
       version: LIBRARY_VERSION,

@@ -20,16 +20,18 @@ import type {
 import type { SecretSink } from "../rotation/sinks.ts";
 import {
   credentialDocument,
+  credentialFingerprint,
   isSealedCredentialRecord,
   openCredential,
   publishSealedCredential,
   type SealKeyring,
 } from "./distribution.ts";
-import type {
-  ActiveRecord,
-  AuditEntry,
-  FleetStore,
-  InstanceRecord,
+import {
+  type ActiveRecord,
+  type AuditEntry,
+  type FleetStore,
+  type InstanceRecord,
+  isActiveRecord,
 } from "./store.ts";
 
 /** Where the operator's records live: the store and the service namespace. */
@@ -439,6 +441,8 @@ export interface WaitForFleetOptions {
   readonly onProgress?: (reached: number, live: number) => void;
   /** Sleeps (injected for tests). */
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Ends the wait early (Ctrl-C): the stragglers of the last read are returned. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -453,8 +457,6 @@ export async function waitForFleet(
   target: FleetTarget,
   options: WaitForFleetOptions,
 ): Promise<InstanceRecord[]> {
-  const sleep = options.sleep ??
-    ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const deadline = target.now() + options.timeoutMs;
   let lastReport = "";
   for (;;) {
@@ -468,10 +470,24 @@ export async function waitForFleet(
       lastReport = report;
       options.onProgress?.(live.length - stragglers.length, live.length);
     }
-    if (stragglers.length === 0 || target.now() >= deadline) {
+    if (
+      stragglers.length === 0 || target.now() >= deadline ||
+      options.signal?.aborted
+    ) {
       return stragglers;
     }
-    await sleep(options.pollMs);
+    await new Promise<void>((resolve) => {
+      const { signal } = options;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", finish);
+        resolve();
+      };
+      signal?.addEventListener("abort", finish, { once: true });
+      if (options.sleep) options.sleep(options.pollMs).then(finish, finish);
+      else timer = setTimeout(finish, options.pollMs);
+    });
   }
 }
 
@@ -497,12 +513,6 @@ export class FleetNotLoadedError extends DualSecretAuthError {
 
 /** Options of {@linkcode fleetLoadProof}. */
 export interface FleetLoadProofOptions {
-  /**
-   * The seal keys, to read the generation of the label's stored secret.
-   * Without them (or when the store holds none), only the active label is
-   * checked.
-   */
-  readonly ring?: SealKeyring;
   /** The longest wait for the heartbeats, in ms. */
   readonly timeoutMs: number;
   /**
@@ -517,12 +527,13 @@ export interface FleetLoadProofOptions {
 
 /**
  * The incident's load proof on a fleet store: waits until every live
- * instance's heartbeat reports the generation of the label's secret sealed
- * in the store (the one it proved with a token request before using it)
- * and, for `active: true`, names the label active. Reads only.
+ * instance's heartbeat reports the fingerprint of the label's secret sealed
+ * in the store (reported only once the instance proved it with a token
+ * request; a fingerprint, unlike a generation, cannot repeat after the store
+ * lost its data) and, for `active: true`, names the label active. Reads only.
  *
  * @param target The store.
- * @param options The seal keys and the wait.
+ * @param options The wait.
  * @returns The `awaitLoaded` port of `respondToCompromise`; it rejects with
  * {@linkcode FleetNotLoadedError} naming the stragglers after `timeoutMs`.
  */
@@ -531,22 +542,19 @@ export function fleetLoadProof(
   options: FleetLoadProofOptions,
 ): (request: LoadRequest) => Promise<string> {
   return async ({ label, active, signal }) => {
-    const stored = options.ring === undefined
-      ? undefined
-      : await readDistributedSecret(target, options.ring, label);
-    const generation = stored?.generation;
+    const stored = await readStoredSecretIdentity(target, label);
     const what = [
-      ...(generation === undefined
+      ...(stored === undefined
         ? []
-        : [`generation ${generation} of "${label}"`]),
+        : [`secret ${stored.fingerprint} of "${label}"`]),
       ...(active ? [`"${label}" active`] : []),
     ].join(" and ");
     let seen = { reached: 0, live: 0 };
     const stragglers = await waitForFleet(target, {
       reached: (record) =>
-        (generation === undefined ||
-          record.credentials.find((c) => c.label === label)
-              ?.secretGeneration === generation) &&
+        (stored === undefined ||
+          secretStragglers([record], label, stored.fingerprint).length ===
+            0) &&
         (!active || record.active === label),
       timeoutMs: options.timeoutMs,
       pollMs: options.pollMs ?? 250,
@@ -561,10 +569,21 @@ export function fleetLoadProof(
       sleep: (ms) => delay(ms, systemClock, signal),
     });
     if (stragglers.length > 0) {
+      const reasons = stored === undefined
+        ? []
+        : secretStragglers(stragglers, label, stored.fingerprint);
       throw new FleetNotLoadedError(
         `${stragglers.length} of ${seen.live} live instances did not report ${what} within ${
           Math.round(options.timeoutMs / 1000)
-        } s: ${stragglers.map((s) => s.instanceId).join(", ")}.`,
+        } s: ${
+          stragglers.map((s) => {
+            const reason = reasons.find((r) => r.instanceId === s.instanceId)
+              ?.reason;
+            return reason === undefined
+              ? s.instanceId
+              : `${s.instanceId} (${reason})`;
+          }).join(", ")
+        }.`,
         stragglers,
       );
     }
@@ -572,4 +591,221 @@ export function fleetLoadProof(
       ? "nothing stored to wait for"
       : `${seen.live}/${seen.live} live instances report ${what}`;
   };
+}
+
+/** A live instance the operator did not expect to find, or did not find where expected. */
+export interface SeenInstance {
+  /** The key prefix (namespace) it reports under, as the command line names it. */
+  readonly namespace: string;
+  /** The instance. */
+  readonly instanceId: string;
+  /** Its host, if it reported one. */
+  readonly host?: string;
+  /** The label it serves. */
+  readonly active: string;
+}
+
+/** What a command saw of the fleet before it changes anything. */
+export interface FleetPresence {
+  /** Live instances in the namespace the command acts on. */
+  readonly live: number;
+  /** The namespace's active record, if any (instances write one when they join). */
+  readonly activeRecord?: ActiveRecord;
+  /** Live instances of other namespaces of the same store. */
+  readonly elsewhere: readonly SeenInstance[];
+}
+
+/** How the operator said to treat an empty namespace. */
+export interface PresenceExpectation {
+  /** Proceed only when at least this many live instances are seen (0: proceed with none). */
+  readonly expectInstances?: number;
+  /** Proceed although no live instance is seen. */
+  readonly allowEmpty?: boolean;
+}
+
+/** The verdict of {@linkcode judgeFleetPresence}. */
+export type PresenceVerdict =
+  | { readonly proceed: true }
+  | {
+    readonly proceed: false;
+    /** Why, for people (the caller adds the list and the flags). */
+    readonly reason: string;
+  };
+
+/**
+ * Whether a command that changes a fleet's credentials may go on with the
+ * live instances it sees. Seeing none is refused unless the operator said so
+ * (`allowEmpty`, or `expectInstances` of 0): a forgotten `--prefix` or
+ * `--scope`, a mistyped store, or a fleet that is down all look like that,
+ * and in each of them the active label cannot be read from the instances.
+ * With `expectInstances`, fewer live instances than expected are refused.
+ *
+ * @param presence What the command saw.
+ * @param expectation The operator's flags.
+ * @returns Proceed, or why not.
+ *
+ * @example
+ * ```ts
+ * import { judgeFleetPresence } from "./operator.ts";
+ * const verdict = judgeFleetPresence({ live: 0, elsewhere: [] }, {});
+ * if (verdict.proceed) throw new Error("an empty namespace must be refused");
+ * ```
+ */
+export function judgeFleetPresence(
+  presence: FleetPresence,
+  expectation: PresenceExpectation,
+): PresenceVerdict {
+  const { live, activeRecord, elsewhere } = presence;
+  if (expectation.expectInstances !== undefined) {
+    return live >= expectation.expectInstances ? { proceed: true } : {
+      proceed: false,
+      reason:
+        `${live} live instance(s) report in this namespace; --expect-instances ${expectation.expectInstances} asked for at least that many`,
+    };
+  }
+  if (live > 0 || expectation.allowEmpty) return { proceed: true };
+  const where = elsewhere.length > 0
+    ? `; ${elsewhere.length} live instance(s) report under another prefix of this store (a forgotten or mistyped --prefix or --scope?)`
+    : "";
+  const history = activeRecord === undefined
+    ? "no instance has ever reported in this namespace"
+    : `instances reported here before (the active label "${activeRecord.label}" was set by ${activeRecord.by}${
+      Number.isFinite(activeRecord.at) &&
+        Math.abs(activeRecord.at) < 8.64e15
+        ? ` at ${new Date(activeRecord.at).toISOString()}`
+        : ""
+    }), so they may all be down or restarting`;
+  return {
+    proceed: false,
+    reason: `no live instance reports in this namespace: ${history}${where}`,
+  };
+}
+
+/** The fleet's active label as the target says it, and where it was read. */
+export interface TargetActive {
+  /** The label. */
+  readonly label: string;
+  /** `store`: the active record; `instances`: the live heartbeats, all naming it. */
+  readonly source: "store" | "instances";
+}
+
+/**
+ * The fleet's active label from the target: its active record, or else the
+ * label every live instance reports. Never from an env file, whose
+ * `GENESYS_ACTIVE` a fleet does not follow. Reads only.
+ *
+ * @param target The store.
+ * @param live The live heartbeats of the namespace.
+ * @returns The label, or undefined when the store has no (readable) record
+ * and the instances (if any) do not agree.
+ */
+export async function readTargetActive(
+  target: FleetTarget,
+  live: readonly InstanceRecord[],
+): Promise<TargetActive | undefined> {
+  const record = await target.store.readActive(target.service);
+  // A record this version cannot read (another version's, a hostile
+  // writer's) says nothing: the instances' word is taken instead.
+  if (isActiveRecord(record)) return { label: record.label, source: "store" };
+  const labels = new Set(live.map((r) => r.active));
+  return labels.size === 1
+    ? { label: [...labels][0], source: "instances" }
+    : undefined;
+}
+
+/**
+ * The live heartbeats of the target's namespace. Reads only.
+ *
+ * @param target The store.
+ * @returns The instances whose heartbeat has not lapsed.
+ */
+export async function listLive(target: FleetTarget): Promise<InstanceRecord[]> {
+  const now = target.now();
+  return (await target.store.listInstances()).filter((r) => r.until > now);
+}
+
+/** The store's current sealed secret of a label, named by its fingerprint. */
+export interface StoredSecretIdentity {
+  /** The record's fingerprint (`credentialFingerprint`). */
+  readonly fingerprint: string;
+  /** The record's generation. */
+  readonly generation: number;
+}
+
+/**
+ * The fingerprint of the store's current sealed secret of a label: what a
+ * live instance's heartbeat must report before it counts as having loaded
+ * it. Reads only; needs no seal key.
+ *
+ * @param target The store.
+ * @param label The label.
+ * @returns The fingerprint and generation, or undefined when the store holds
+ * no sealed secret of the label.
+ */
+export async function readStoredSecretIdentity(
+  target: FleetTarget,
+  label: string,
+): Promise<StoredSecretIdentity | undefined> {
+  const document = await target.store.readDocument(
+    target.service,
+    credentialDocument(label),
+  );
+  if (document === undefined || !isSealedCredentialRecord(document.value)) {
+    return undefined;
+  }
+  return {
+    fingerprint: await credentialFingerprint(document.value),
+    generation: document.value.generation,
+  };
+}
+
+/** A live instance that has not proved a secret, and why. */
+export interface SecretStraggler {
+  /** The instance. */
+  readonly instanceId: string;
+  /** Its host, if it reported one. */
+  readonly host?: string;
+  /** The label it serves. */
+  readonly active: string;
+  /**
+   * Why: the reason its heartbeat gives (`seal key mismatch`, `proof
+   * failed`, ...), `not loaded yet` when it gives none, or `loaded another
+   * secret` when it proved an older one.
+   */
+  readonly reason: string;
+}
+
+/**
+ * The live instances whose heartbeat does not report the proved fingerprint
+ * of a label's current secret, each with its reason.
+ *
+ * @param live The live heartbeats.
+ * @param label The label.
+ * @param fingerprint The fingerprint of the store's current secret of it.
+ * @returns The stragglers (empty when every live instance proved it).
+ */
+export function secretStragglers(
+  live: readonly InstanceRecord[],
+  label: string,
+  fingerprint: string,
+): SecretStraggler[] {
+  const out: SecretStraggler[] = [];
+  for (const record of live) {
+    const credential = record.credentials.find((c) => c.label === label);
+    if (credential?.secretFingerprint === fingerprint) continue;
+    const problem = credential?.secretProblem;
+    out.push({
+      instanceId: record.instanceId,
+      ...(record.host === undefined ? {} : { host: record.host }),
+      active: record.active,
+      reason: credential === undefined
+        ? `no credential "${label}"`
+        : problem?.fingerprint === fingerprint
+        ? problem.reason
+        : credential.secretFingerprint !== undefined
+        ? "loaded another secret"
+        : "not loaded yet",
+    });
+  }
+  return out;
 }

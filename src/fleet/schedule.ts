@@ -23,11 +23,17 @@ import {
   audit,
   checkRevokeGate,
   type FleetTarget,
+  judgeFleetPresence,
+  type PresenceExpectation,
+  readStoredSecretIdentity,
+  readTargetActive,
+  secretStragglers,
   setSharedActive,
   type StoreLock,
   StoreLockedError,
 } from "./operator.ts";
-import type { InstanceRecord } from "./store.ts";
+import { ConfigError } from "../errors.ts";
+import { type InstanceRecord, isActiveRecord } from "./store.ts";
 
 /** The steps of a cycle, in order. */
 export type CycleStep = "rotate" | "propagate" | "promote" | "drain" | "done";
@@ -44,6 +50,12 @@ export interface ScheduleState {
   readonly from?: string;
   /** The secret generation the rotation published, once it did. */
   readonly generation?: number;
+  /**
+   * The fingerprint of the secret the rotation published, once it did: the
+   * propagate step waits until every live instance reports it proved (a
+   * generation alone repeats when the store lost its data).
+   */
+  readonly fingerprint?: string;
   /** When the current step began, in ms since the epoch. */
   readonly stepStartedAt: number;
   /** When the current cycle began. */
@@ -79,6 +91,15 @@ export interface ScheduleOptions {
   readonly rotate: (standby: string, cycleStartedAt: number) => Promise<number>;
   /** Told of each step taken (secret-free lines). */
   readonly onProgress?: (line: string) => void;
+  /**
+   * How to treat a namespace where no live instance reports: by default the
+   * rotate step waits (a wrong prefix or scope, or a fleet that is down,
+   * looks like that); `allowEmpty` rotates anyway, `expectInstances` waits
+   * for at least that many.
+   *
+   * @default {}
+   */
+  readonly presence?: PresenceExpectation;
   /**
    * How long the store's rotation lock (the one `rotate` and `promote` take)
    * lasts without renewal, in ms. A rotate or promote step renews it every
@@ -166,11 +187,28 @@ export async function readScheduleState(
  *
  * @param options The store, timing and the rotation step.
  * @returns What it did.
+ * @throws {ConfigError} When `leaseMs` or `lockTtlMs` is not a positive
+ * number of ms up to 2^31 - 1.
  */
 export async function scheduleTick(
   options: ScheduleOptions,
 ): Promise<TickResult> {
   const { target } = options;
+  // The lock's renewal is an interval timer of a third of its lifetime, and
+  // a timer past 2^31 - 1 ms fires at once: a busy loop of store writes.
+  for (
+    const [name, ms] of [
+      ["leaseMs", options.leaseMs],
+      ["lockTtlMs", options.lockTtlMs ?? options.leaseMs],
+    ] as const
+  ) {
+    if (!Number.isFinite(ms) || ms <= 0 || ms > 2 ** 31 - 1) {
+      throw new ConfigError(
+        `schedule.${name}`,
+        `must be a positive number of ms up to 2147483647 (about 24.8 days), got ${ms}`,
+      );
+    }
+  }
   const advanced: CycleStep[] = [];
   if (!(await takeLeadership(target, options.leaseMs))) {
     return { leader: false, advanced };
@@ -279,8 +317,8 @@ async function advance(
         state.lastCompletedAt !== undefined &&
         now < state.lastCompletedAt + options.everyMs
       ) return undefined;
-      const shared = await target.store.readActive(target.service);
-      const from = shared?.label ?? options.initialActive;
+      const from = (await readTargetActive(target, await live()))?.label ??
+        options.initialActive;
       const standby = options.credentials.find((c) => c.label !== from)?.label;
       if (standby === undefined) return undefined;
       // Starting a cycle is itself a step ("done" → "rotate").
@@ -300,6 +338,18 @@ async function advance(
       const credential = options.credentials.find((c) =>
         c.label === state.standby
       )!;
+      const activeRecord = await target.store.readActive(target.service);
+      const verdict = judgeFleetPresence({
+        live: (await live()).length,
+        ...(isActiveRecord(activeRecord) ? { activeRecord } : {}),
+        elsewhere: [],
+      }, options.presence ?? {});
+      if (!verdict.proceed) {
+        options.onProgress?.(
+          `schedule: not rotating "${credential.label}": ${verdict.reason}; waiting (--allow-empty rotates anyway)`,
+        );
+        return undefined;
+      }
       const gate = await checkRevokeGate(
         target,
         credential,
@@ -323,19 +373,36 @@ async function advance(
         credential.label,
         state.cycleStartedAt ?? state.stepStartedAt,
       );
-      return { ...state, step: "propagate", generation, stepStartedAt: now };
+      const identity = await readStoredSecretIdentity(
+        target,
+        credential.label,
+      );
+      return {
+        ...state,
+        step: "propagate",
+        generation,
+        ...(identity === undefined
+          ? {}
+          : { fingerprint: identity.fingerprint }),
+        stepStartedAt: now,
+      };
     }
     case "propagate": {
-      // Never promote while a live instance lacks the new secret: it would
-      // be left on a dead credential. A dead instance drops out of the
-      // heartbeats within their bound, so this wait is bounded by the live.
-      const behind = (await live()).filter((r) =>
-        secretGenerationOf(r, state.standby!) !== state.generation
-      );
+      // Never promote while a live instance has not proved the new secret:
+      // it would be left on a dead credential. A dead instance drops out of
+      // the heartbeats within their bound, so this wait is bounded by the
+      // live.
+      const instances = await live();
+      const behind = state.fingerprint !== undefined
+        ? secretStragglers(instances, state.standby!, state.fingerprint)
+          .map((s) => `${s.instanceId} (${s.reason})`)
+        : instances.filter((r) =>
+          secretGenerationOf(r, state.standby!) !== state.generation
+        ).map((r) => r.instanceId);
       if (behind.length > 0) {
         options.onProgress?.(
-          `schedule: waiting for ${behind.length} instance(s) to load generation ${state.generation} of "${state.standby}": ${
-            behind.map((r) => r.instanceId).join(", ")
+          `schedule: waiting for ${behind.length} instance(s) to prove generation ${state.generation} of "${state.standby}": ${
+            behind.join(", ")
           }`,
         );
         return undefined;

@@ -180,6 +180,33 @@ export interface InstanceCredential {
    * instance uses for the credential (absent: the one it was started with).
    */
   readonly secretGeneration?: number;
+  /**
+   * The fingerprint (`credentialFingerprint`) of the store's sealed secret
+   * of this credential that the instance opened and proved, or found to be
+   * the secret it already uses. Absent: it has loaded none.
+   */
+  readonly secretFingerprint?: string;
+  /**
+   * The store's sealed secret of this credential that the instance could
+   * not load, and why; absent once it loads one.
+   */
+  readonly secretProblem?: {
+    /** The fingerprint of the record it could not load. */
+    readonly fingerprint: string;
+    /**
+     * Why, in the operator's words: `seal key mismatch` (it does not open
+     * with the instance's keys), `no seal key` (the instance has none),
+     * `client mismatch` (the record is for another client id), `proof
+     * failed` (the token endpoint did not accept it), `proving` (the proof
+     * is under way).
+     */
+    readonly reason:
+      | "seal key mismatch"
+      | "no seal key"
+      | "client mismatch"
+      | "proof failed"
+      | "proving";
+  };
 }
 
 /** One instance's heartbeat. */

@@ -431,8 +431,10 @@ const PHASES: readonly PhaseSpec[] = [
       await run.options.failpoint?.("regenerate:after");
       return `new secret for ${standby.clientId}`;
     },
-    onFailure: (run, _error, acted) => {
+    onFailure: (run, error, acted) => {
       const { active, standby } = labels(run);
+      // Interrupted before anything was sent: the journal is fine.
+      if (!acted && error instanceof AbortedError) return untouched(run);
       if (!acted) {
         return {
           state: `Nothing was changed; "${active}" still serves traffic.`,

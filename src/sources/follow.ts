@@ -208,9 +208,10 @@ export function followSource(
   }
 
   // A custom source's interval is not checked at construction: one that is
-  // missing, 0 or not a number would re-read in a busy loop.
+  // missing, 0, not a number or past what a timer takes (2^31 - 1 ms) would
+  // re-read in a busy loop.
   const interval = Number.isFinite(source.pollIntervalMs) &&
-      source.pollIntervalMs > 0
+      source.pollIntervalMs > 0 && source.pollIntervalMs <= 2 ** 31 - 1
     ? source.pollIntervalMs
     : DEFAULT_SOURCE_POLL_INTERVAL_MS;
   const poll = setInterval(() => void refresh(), interval);

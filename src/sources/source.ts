@@ -130,10 +130,14 @@ export const DEFAULT_SOURCE_POLL_INTERVAL_MS = 1_000;
  */
 export function sourcePollInterval(value: number | undefined): number {
   if (value === undefined) return DEFAULT_SOURCE_POLL_INTERVAL_MS;
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+  // An interval timer past 2^31 - 1 ms fires at once: a busy loop.
+  if (
+    typeof value !== "number" || !Number.isFinite(value) || value <= 0 ||
+    value > 2 ** 31 - 1
+  ) {
     throw new ConfigError(
       "pollIntervalMs",
-      `must be a positive number of milliseconds (default ${DEFAULT_SOURCE_POLL_INTERVAL_MS}); ` +
+      `must be a positive number of milliseconds up to 2147483647 (default ${DEFAULT_SOURCE_POLL_INTERVAL_MS}); ` +
         "the source is re-read that often even without a change notice",
     );
   }

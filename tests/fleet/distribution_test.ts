@@ -6,6 +6,7 @@ import { createFleet } from "../../src/fleet/member.ts";
 import { createMemoryFleetStore } from "../../src/fleet/store.ts";
 import {
   credentialDocument,
+  credentialFingerprint,
   importSealKeyring,
   openCredential,
   publishSealedCredential,
@@ -75,6 +76,21 @@ function setUp(options: { instanceKey?: string } = {}) {
     async generationSeen(label: string): Promise<number | undefined> {
       const [me] = await fleetFor(auth).instances();
       return me?.credentials.find((c) => c.label === label)?.secretGeneration;
+    },
+    async credentialSeen(label: string) {
+      const [me] = await fleetFor(auth).instances();
+      return me?.credentials.find((c) => c.label === label);
+    },
+    /** The heartbeat's credential once it reports a problem (beats lag the poll). */
+    async problemSeen(label: string) {
+      const deadline = Date.now() + 5_000;
+      for (;;) {
+        const [me] = await fleetFor(auth).instances();
+        const seen = me?.credentials.find((c) => c.label === label);
+        if (seen?.secretProblem !== undefined) return seen;
+        if (Date.now() > deadline) throw new Error("no problem reported");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
     },
     async [Symbol.asyncDispose]() {
       await auth.close();
@@ -170,6 +186,63 @@ Deno.test("sealed secret distribution", async (t) => {
   );
 
   await t.step(
+    "a store that lost its data counts from 1 again: the new record is loaded all the same (fingerprint, not generation)",
+    async () => {
+      await using env = setUp({ instanceKey: KEY });
+      await env.auth.getAccessToken();
+      const service = await serviceNamespace(env.emulator.tokenUrl);
+      const first = env.emulator.regenerateSecret("green-id");
+      assert.equal(await env.publish("green", "green-id", first), 1);
+      const name = credentialDocument("green");
+      const stored = await env.store.readDocument(service, name);
+      const firstFingerprint = await credentialFingerprint(
+        stored!.value as { sealed: string },
+      );
+      const deadline = Date.now() + 5_000;
+      while (
+        (await env.credentialSeen("green"))?.secretFingerprint !==
+          firstFingerprint
+      ) {
+        if (Date.now() > deadline) throw new Error("first not loaded");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // As after the loss: generation 1 again, another secret.
+      const second = env.emulator.regenerateSecret("green-id");
+      const sealed = await sealCredential(
+        await importSealKeyring(KEY),
+        service,
+        { label: "green", clientId: "green-id", generation: 1 },
+        new Secret(second),
+      );
+      const record = {
+        label: "green",
+        clientId: "green-id",
+        generation: 1,
+        ...sealed,
+        publishedAt: Date.now(),
+        publishedBy: "ops@test",
+      };
+      assert.ok(
+        await env.store.writeDocument(service, name, stored!.version, record),
+      );
+      const secondFingerprint = await credentialFingerprint(record);
+      assert.notEqual(secondFingerprint, firstFingerprint);
+      while (
+        (await env.credentialSeen("green"))?.secretFingerprint !==
+          secondFingerprint
+      ) {
+        if (Date.now() > deadline + 5_000) throw new Error("second ignored");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(await env.generationSeen("green"), 1);
+      // It proved and uses the second secret: a switch to green works.
+      await env.auth.rotate({ to: "green" });
+      assert.equal(env.auth.status().active, "green");
+      assert.deepEqual(env.warnings(), []);
+    },
+  );
+
+  await t.step(
     "a wrong seal key keeps the current credentials, with a clear warning",
     async () => {
       await using env = setUp({ instanceKey: OTHER_KEY });
@@ -190,6 +263,11 @@ Deno.test("sealed secret distribution", async (t) => {
       assert.equal(await env.auth.getAccessToken(), token);
       assert.equal(env.auth.status().active, "blue");
       assert.equal(await env.generationSeen("blue"), undefined);
+      // The heartbeat says why, naming the record by its fingerprint.
+      const seen = await env.problemSeen("blue");
+      assert.equal(seen?.secretProblem?.reason, "seal key mismatch");
+      assert.match(seen?.secretProblem?.fingerprint ?? "", /^[0-9a-f]{16}$/);
+      assert.equal(seen?.secretFingerprint, undefined);
       // Warned once per generation, not at every poll.
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(
@@ -210,6 +288,10 @@ Deno.test("sealed secret distribution", async (t) => {
         env.warnings().some((w) => w.code === "FLEET_SECRET_PROOF_FAILED")
       );
       assert.equal(await env.generationSeen("green"), undefined);
+      assert.equal(
+        (await env.problemSeen("green")).secretProblem?.reason,
+        "proof failed",
+      );
       // green still has its working secret: a switch to it works.
       await env.auth.rotate({ to: "green" });
       assert.equal(env.auth.status().active, "green");

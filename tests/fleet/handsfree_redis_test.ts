@@ -90,6 +90,7 @@ Deno.test({
         "green",
         "--timeout",
         "20",
+        "--yes",
       ], { DUAL_SECRET_SEAL_KEY: KEY });
       assert.equal(promoted.code, 0, promoted.stdout + promoted.stderr);
       assert.match(promoted.stderr, new RegExp(`${N}/${N} live instances`));

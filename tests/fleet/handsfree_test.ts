@@ -117,6 +117,7 @@ Deno.test({
         "green",
         "--timeout",
         "20",
+        "--yes",
       ], sealEnv);
       assert.equal(promoted.code, 0, promoted.stdout + promoted.stderr);
       assert.match(

@@ -116,13 +116,13 @@ for (const engine of ["kv", "redis"] as const) {
       assert.match(
         stdout,
         new RegExp(
-          `propagate\\s+completed\\s+${N}/${N} live instances report generation 1 of "green"`,
+          `propagate\\s+completed\\s+${N}/${N} live instances report secret [0-9a-f]{16} of "green"`,
         ),
       );
       assert.match(
         stdout,
         new RegExp(
-          `promote\\s+completed\\s+green serves traffic now; ${N}/${N} live instances report generation 1 of "green" and "green" active`,
+          `promote\\s+completed\\s+green serves traffic now; ${N}/${N} live instances report secret [0-9a-f]{16} of "green" and "green" active`,
         ),
       );
       assert.match(
@@ -259,7 +259,7 @@ Deno.test({
       // Interrupted while it waits for web-2: exit 130, the state, blue untouched.
       const waiting = spawnIncident(ws, [...args, "--timeout", "60"], env);
       await waiting.waitFor(
-        /2\/3 live instances report generation 1 of "green"/,
+        /2\/3 live instances report secret [0-9a-f]{16} of "green"/,
       );
       waiting.child.kill("SIGINT");
       const interrupted = await waiting.finished();
@@ -279,7 +279,7 @@ Deno.test({
       assert.equal(run.code, 1, output);
       assert.match(
         output,
-        /propagate\s+failed\s+Not every instance has loaded the secret of green: 1 of 3 live instances did not report generation 2 of "green" within 4 s: web-2\./,
+        /propagate\s+failed\s+Not every instance has loaded the secret of green: 1 of 3 live instances did not report secret [0-9a-f]{16} of "green" within 4 s: web-2 \(seal key mismatch\)\./,
       );
       assert.match(output, /blue still serves traffic; blue is unchanged/);
       assert.match(output, /INSTANCE\s+HOST\s+ACTIVE[\s\S]*web-2/);

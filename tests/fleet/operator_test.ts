@@ -4,6 +4,9 @@ import {
   checkRevokeGate,
   createStoreJournal,
   type FleetTarget,
+  judgeFleetPresence,
+  readTargetActive,
+  secretStragglers,
   setSharedActive,
   StoreLockedError,
   waitForFleet,
@@ -165,4 +168,129 @@ Deno.test("promotion: the active label by compare-and-set; waiting reports strag
   assert.deepEqual(stragglers.map((s) => s.instanceId), ["stuck"]);
   assert.deepEqual(progress, ["1/2"]);
   assert.equal(slept, 1_000);
+});
+
+Deno.test("presence: no live instance is refused unless told; the reason names the history and other prefixes", () => {
+  const elsewhere = [{
+    namespace: "dual-secret-auth/my-service",
+    instanceId: "web-1",
+    active: "green",
+  }];
+  const empty = judgeFleetPresence({ live: 0, elsewhere }, {});
+  assert.equal(empty.proceed, false);
+  assert.match(
+    !empty.proceed ? empty.reason : "",
+    /no instance has ever reported in this namespace; 1 live instance\(s\) report under another prefix/,
+  );
+  const before = judgeFleetPresence({
+    live: 0,
+    elsewhere: [],
+    activeRecord: {
+      label: "green",
+      generation: 3,
+      by: "web-1",
+      at: 0,
+      reason: "initial",
+    },
+  }, {});
+  assert.match(
+    !before.proceed ? before.reason : "",
+    /instances reported here before \(the active label "green" was set by web-1/,
+  );
+  assert.equal(
+    judgeFleetPresence({ live: 0, elsewhere }, { allowEmpty: true }).proceed,
+    true,
+  );
+  assert.equal(
+    judgeFleetPresence({ live: 0, elsewhere }, { expectInstances: 0 }).proceed,
+    true,
+  );
+  assert.equal(
+    judgeFleetPresence({ live: 2, elsewhere: [] }, {}).proceed,
+    true,
+  );
+  const fewer = judgeFleetPresence({ live: 2, elsewhere: [] }, {
+    expectInstances: 3,
+  });
+  assert.match(
+    !fewer.proceed ? fewer.reason : "",
+    /2 live instance\(s\) report in this namespace; --expect-instances 3/,
+  );
+});
+
+Deno.test("the active label comes from the store's record, else from heartbeats that agree", async () => {
+  const now = { value: 1_000 };
+  const t = target(now);
+  assert.equal(await readTargetActive(t, []), undefined);
+  assert.deepEqual(
+    await readTargetActive(t, [heartbeat("a", { active: "green" })]),
+    { label: "green", source: "instances" },
+  );
+  assert.equal(
+    await readTargetActive(t, [
+      heartbeat("a", { active: "green" }),
+      heartbeat("b", { active: "blue" }),
+    ]),
+    undefined,
+  );
+  await setSharedActive(t, "blue");
+  assert.deepEqual(
+    await readTargetActive(t, [heartbeat("a", { active: "green" })]),
+    { label: "blue", source: "store" },
+  );
+});
+
+Deno.test("secret stragglers: counted only with the proved fingerprint; each with its reason", () => {
+  const withGreen = (
+    id: string,
+    green: Record<string, unknown>,
+  ): InstanceRecord => ({
+    ...heartbeat(id),
+    credentials: [
+      { label: "blue", clientId: "blue-id", slots: [0] },
+      { label: "green", clientId: "green-id", slots: [0], ...green },
+    ],
+  });
+  const live = [
+    withGreen("proved", { secretFingerprint: "f2", secretGeneration: 1 }),
+    // Same generation, another secret: the store lost its data in between.
+    withGreen("old", { secretFingerprint: "f1", secretGeneration: 1 }),
+    withGreen("wrong-key", {
+      secretProblem: { fingerprint: "f2", reason: "seal key mismatch" },
+    }),
+    withGreen("failed", {
+      secretFingerprint: "f1",
+      secretProblem: { fingerprint: "f2", reason: "proof failed" },
+    }),
+    withGreen("slow", {}),
+  ];
+  assert.deepEqual(
+    secretStragglers(live, "green", "f2").map((s) =>
+      `${s.instanceId}: ${s.reason}`
+    ),
+    [
+      "old: loaded another secret",
+      "wrong-key: seal key mismatch",
+      "failed: proof failed",
+      "slow: not loaded yet",
+    ],
+  );
+});
+
+Deno.test("waitForFleet: an interrupt ends the wait with the stragglers of the last read", async () => {
+  const now = { value: 1_000 };
+  const t = target(now);
+  await t.store.heartbeat(heartbeat("a"));
+  const controller = new AbortController();
+  const started = Date.now();
+  const waiting = waitForFleet(t, {
+    reached: () => false,
+    timeoutMs: 60_000,
+    pollMs: 30_000,
+    signal: controller.signal,
+  });
+  setTimeout(() => controller.abort(), 20);
+  const stragglers = await waiting;
+  assert.deepEqual(stragglers.map((s) => s.instanceId), ["a"]);
+  assert.ok(Date.now() - started < 5_000);
 });

@@ -35,6 +35,8 @@ const timing = {
   tokenLifetimeMs: 1_000,
   drainBoundMs: 1_000,
   lockTtlMs: 60_000,
+  // No instance runs in these tests: only the lock is under test.
+  presence: { allowEmpty: true },
 };
 
 Deno.test("scheduler: a rotate or promote step waits while a manual run holds the rotation lock, and holds it while it acts", async () => {
@@ -177,6 +179,8 @@ Deno.test({
             "--prefix",
             "fleet-test",
             "--yes",
+            // No instance runs in this test: only the lock is under test.
+            "--allow-empty",
           ], { DUAL_SECRET_SEAL_KEY: KEY });
           manual = { code: run.code, output: run.stdout + run.stderr };
           return 1;
@@ -225,4 +229,34 @@ Deno.test("scheduler: a rotate step longer than the lock's lifetime keeps it ren
   assert.equal(refusedLate, true);
   assert.ok(result.advanced.includes("rotate"));
   await using _free = await acquireStoreLock(operator, "rotate", 60_000);
+});
+
+Deno.test("scheduler: a lease past what a timer can wait is refused before anything is written", async () => {
+  const scheduler: FleetTarget = {
+    store: createMemoryFleetStore(),
+    service: "svc",
+    by: "scheduler-1",
+    now: () => Date.now(),
+  };
+  for (
+    const over of [{ leaseMs: 30 * 86_400_000 }, { lockTtlMs: 2 ** 31 }]
+  ) {
+    await assert.rejects(
+      () =>
+        scheduleTick({
+          ...timing,
+          ...over,
+          target: scheduler,
+          credentials: CREDENTIALS,
+          rotate: () => Promise.resolve(1),
+        }),
+      (error: Error & { code?: string }) =>
+        error.code === "CONFIG_INVALID" &&
+        /schedule\.(leaseMs|lockTtlMs)/.test(error.message),
+    );
+  }
+  assert.equal(
+    await scheduler.store.readDocument("svc", "schedule/leader"),
+    undefined,
+  );
 });

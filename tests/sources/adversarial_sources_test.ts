@@ -188,7 +188,8 @@ Deno.test("close() while the source's read hangs (a stuck network mount): resolv
 
 Deno.test("pollIntervalMs 0 (or not a number) never re-reads the source in a busy loop", async (t) => {
   await t.step("envFileSource and secretDirectorySource refuse it", () => {
-    for (const bad of [0, -1, Number.NaN, Infinity]) {
+    // 30 days: past what an interval timer takes, it would fire at once.
+    for (const bad of [0, -1, Number.NaN, Infinity, 30 * 86_400_000]) {
       assert.throws(
         () => envFileSource("/nonexistent/.env", { pollIntervalMs: bad }),
         (error: Error & { code?: string }) =>

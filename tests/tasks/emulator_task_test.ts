@@ -149,3 +149,99 @@ Deno.test("deno task emulator: bad numbers are usage errors", async () => {
     assert.match(help.stdout, new RegExp(flag));
   }
 });
+
+Deno.test("deno task emulator --provider: each provider's emulator, its settings in a new .env.<provider>", async (t) => {
+  await using ws = await createWorkspace();
+  for (const provider of ["okta", "entra", "keycloak", "cognito", "auth0"]) {
+    await t.step(provider, async () => {
+      const run = ws.spawn([
+        "task",
+        "-q",
+        "emulator",
+        "--provider",
+        provider,
+        "--port",
+        "0",
+      ]);
+      const path = `${ws.dir}/.env.${provider}`;
+      try {
+        await run.waitFor(new RegExp(`Wrote \\.env\\.${provider} \\(`));
+        const text = await Deno.readTextFile(path);
+        const env = readEnvValues(text);
+        assert.equal(env.AUTH_PROVIDER, provider);
+        assert.equal(env.AUTH_ACTIVE, "blue");
+        // What was written is what was printed.
+        assert.ok(run.stdout().includes(text.trim()), run.stdout());
+        assert.notEqual(
+          env.AUTH_CLIENT_SECRET_BLUE,
+          env.AUTH_CLIENT_SECRET_GREEN,
+        );
+        if (provider === "auth0") {
+          assert.notEqual(env.AUTH_CLIENT_ID_BLUE, env.AUTH_CLIENT_ID_GREEN);
+        } else {
+          assert.equal(env.AUTH_CLIENT_ID_BLUE, env.AUTH_CLIENT_ID_GREEN);
+        }
+        // Both secrets get a token from the emulator's token endpoint.
+        for (const label of ["BLUE", "GREEN"]) {
+          const form = new URLSearchParams({
+            grant_type: "client_credentials",
+            ...(env.AUTH_SCOPE ? { scope: env.AUTH_SCOPE } : {}),
+            ...(env.AUTH_AUDIENCE ? { audience: env.AUTH_AUDIENCE } : {}),
+            ...(provider === "auth0"
+              ? {
+                client_id: env[`AUTH_CLIENT_ID_${label}`],
+                client_secret: env[`AUTH_CLIENT_SECRET_${label}`],
+              }
+              : {}),
+          });
+          const response = await fetch(env.AUTH_TOKEN_URL, {
+            method: "POST",
+            headers: {
+              "content-type": "application/x-www-form-urlencoded",
+              ...(provider === "auth0" ? {} : {
+                authorization: `Basic ${
+                  btoa(
+                    `${env[`AUTH_CLIENT_ID_${label}`]}:${
+                      env[`AUTH_CLIENT_SECRET_${label}`]
+                    }`,
+                  )
+                }`,
+              }),
+            },
+            body: form,
+          });
+          const body = await response.json();
+          assert.equal(
+            response.status,
+            200,
+            `${label}: ${JSON.stringify(body)}`,
+          );
+          assert.equal(body.token_type, "Bearer");
+        }
+        // The admin credential is there, named for the provider's API.
+        assert.ok(
+          env.AUTH_ADMIN_TOKEN ?? env.AUTH_ADMIN_CLIENT_SECRET ??
+            env.AUTH_ADMIN_SECRET_ACCESS_KEY,
+        );
+      } finally {
+        run.child.kill("SIGTERM");
+        const done = await run.finished();
+        assert.equal(done.code, 0, done.stderr);
+      }
+      // A second start never overwrites the file.
+      const before = await Deno.readTextFile(path);
+      const again = await ws.task("emulator", [
+        "--provider",
+        provider,
+        "--port",
+        "0",
+      ]);
+      assert.equal(again.code, 2, again.stderr);
+      assert.match(again.stderr, /exists already/);
+      assert.equal(await Deno.readTextFile(path), before);
+    });
+  }
+  const unknown = await ws.task("emulator", ["--provider", "ping"]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /--provider "ping"/);
+});

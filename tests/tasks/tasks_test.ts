@@ -105,13 +105,28 @@ Deno.test("deno task verify", async (t) => {
     );
   });
 
-  await t.step("a rejected standby does not fail the run", async () => {
-    emulator.regenerateSecret("green-id");
-    const run = await ws.task("verify");
-    assert.equal(run.code, 0);
-    assert.match(run.stdout, /^green\s+green-id\s+rejected/m);
-    assertClean(run, secretsOf(emulator));
-  });
+  await t.step(
+    "a rejected standby exits 1: failover is unavailable",
+    async () => {
+      emulator.regenerateSecret("green-id");
+      const run = await ws.task("verify");
+      assert.equal(run.code, 1);
+      assert.match(run.stdout, /^green\s+green-id\s+rejected/m);
+      assert.match(run.stdout, /"blue" is usable/);
+      assert.match(
+        run.stdout,
+        /Failover is NOT available: the standby "green"/,
+      );
+      assertClean(run, secretsOf(emulator));
+      const json = await ws.task("verify", ["--json"]);
+      assert.equal(json.code, 1);
+      const report = JSON.parse(json.stdout);
+      assert.equal(report.ok, false);
+      assert.equal(report.usable, true);
+      assert.equal(report.failover, false);
+      assert.match(report.failoverProblem, /GENESYS_CLIENT_SECRET_GREEN/);
+    },
+  );
 
   await t.step("a rejected active credential exits 1", async () => {
     emulator.regenerateSecret("blue-id");

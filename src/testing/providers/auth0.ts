@@ -9,13 +9,12 @@
  * Auth0 gives a client one secret and rotating it kills the old one at once,
  * so zero downtime needs twin clients. What Auth0 leaves open is a switch:
  * how long a new secret takes to work (Auth0 says up to thirty seconds;
- * `secretPropagationMs`) and whether rotating revokes the tokens got with
- * the old secret (`revokeTokensOnRotate`).
+ * `propagationDelayMs`) and whether rotating revokes the tokens got with
+ * the old secret (`revokeTokensWithSecret`). `throttleTokenRequests`
+ * answers as the token rate limit does (429 `too_many_requests`).
  *
  * @module
  */
-import type { Clock } from "../../clock.ts";
-import { systemClock } from "../../clock.ts";
 import { randomBase64Url, timingSafeEqual } from "../emulator_helpers.ts";
 import {
   bearerToken,
@@ -24,24 +23,17 @@ import {
 } from "../emulator_parsing.ts";
 import { json } from "../emulator_responses.ts";
 import {
-  copyStats,
-  countTokenRequest,
-  emptyProviderStats,
-  EmulatorServer,
+  FaultInjectingProviderEmulator,
   FixedWindow,
-  type ProviderEmulatorStats,
+  noStore,
+  type ProviderEmulator,
+  type ProviderEmulatorOptions,
+  type ProviderRoutes,
   type RateDecision,
   type RateLimit,
   readText,
-  RESOURCE_PATH,
-  resourceResponse,
-  TokenBook,
-  TokenFaults,
-  validMs,
-} from "./shared_cognito_auth0.ts";
-import type { EmulatorFault } from "../emulator_types.ts";
-
-export type { ProviderEmulatorStats, RateLimit };
+  type TokenFaultInjection,
+} from "./common.ts";
 
 /** How a client authenticates at the token endpoint. */
 export type Auth0TokenEndpointAuthMethod =
@@ -100,7 +92,7 @@ export interface Auth0Client {
 }
 
 /** Options for {@linkcode startAuth0Emulator}. */
-export interface Auth0EmulatorOptions {
+export interface Auth0EmulatorOptions extends ProviderEmulatorOptions {
   /**
    * The tenant's domain; the Management API's audience is
    * `https://<domain>/api/v2/`.
@@ -121,23 +113,6 @@ export interface Auth0EmulatorOptions {
    */
   readonly clients?: readonly Auth0Client[];
   /**
-   * Milliseconds after a rotation before the token endpoint accepts the new
-   * secret; the old one dies at once, so nothing works in between. Auth0
-   * says new secrets "may be delayed up to thirty seconds"; 30000 models the
-   * worst case.
-   *
-   * @default 0
-   */
-  readonly secretPropagationMs?: number;
-  /**
-   * Whether rotating a secret also invalidates the client's tokens. Auth0's
-   * access tokens are JWTs checked by signature, so the default keeps them
-   * valid until they expire.
-   *
-   * @default false
-   */
-  readonly revokeTokensOnRotate?: boolean;
-  /**
    * A limit on token requests, answered 429 with `x-ratelimit-*` headers.
    *
    * @default undefined (no limit)
@@ -149,46 +124,18 @@ export interface Auth0EmulatorOptions {
    * @default undefined (no limit)
    */
   readonly managementRateLimit?: RateLimit;
-  /**
-   * Source of time for token expiry, rate-limit windows and propagation.
-   *
-   * @default systemClock
-   */
-  readonly clock?: Clock;
-  /**
-   * Interface to listen on.
-   *
-   * @default "127.0.0.1"
-   */
-  readonly hostname?: string;
-  /**
-   * Port to listen on; 0 picks any free port.
-   *
-   * @default 0
-   */
-  readonly port?: number;
 }
 
 /** A running Auth0 emulator; close it with `close()` or `await using`. */
-export interface Auth0Emulator extends AsyncDisposable {
-  /** Base URL, such as `http://127.0.0.1:PORT`: where the tenant's domain points. */
-  readonly url: string;
+export interface Auth0Emulator extends ProviderEmulator, TokenFaultInjection {
   /** The token endpoint: `url` + `/oauth/token`. */
   readonly tokenUrl: string;
   /** The Management API's base: `url` + `/api/v2`. */
   readonly apiUrl: string;
-  /**
-   * A stand-in for the caller's own API that accepts the emulator's tokens
-   * (200) and refuses others with a Bearer challenge (401); not an Auth0
-   * endpoint.
-   */
-  readonly resourceUrl: string;
   /** The tenant's domain, as configured. */
   readonly domain: string;
   /** The Management API's identifier: `https://<domain>/api/v2/`. */
   readonly managementAudience: string;
-  /** Resolves once the server accepts connections (needed on Node). */
-  readonly ready: Promise<void>;
   /**
    * Adds a client.
    *
@@ -204,7 +151,7 @@ export interface Auth0Emulator extends AsyncDisposable {
   getClientSecret(clientId: string): string;
   /**
    * Rotates a client's secret behind the API's back: the old one dies at
-   * once, the new one works after `secretPropagationMs`.
+   * once, the new one works after `propagationDelayMs`.
    *
    * @param clientId An existing client id.
    * @param newSecret The new secret; a generated one if left out.
@@ -219,37 +166,6 @@ export interface Auth0Emulator extends AsyncDisposable {
    * @returns The access token.
    */
   issueToken(clientId: string, audience: string): string;
-  /**
-   * Invalidates every access token of a client.
-   *
-   * @param clientId The client id.
-   */
-  revokeTokensOf(clientId: string): void;
-  /**
-   * Makes the next `count` token requests fail with `fault` (as the Genesys
-   * emulator's faults do); an injected status without a body gets this
-   * provider's error body.
-   *
-   * @param fault What to do.
-   * @param count How many requests; 1 if left out.
-   */
-  injectTokenFaults(fault: EmulatorFault, count?: number): void;
-  /** Drops every fault not yet delivered. */
-  clearFaults(): void;
-  /**
-   * Reads the counters.
-   *
-   * @returns A snapshot.
-   */
-  stats(): ProviderEmulatorStats;
-  /** Sets every counter back to zero. */
-  resetStats(): void;
-  /**
-   * Stops the server; calling it again returns the same promise.
-   *
-   * @returns A promise that resolves once the server has stopped.
-   */
-  close(): Promise<void>;
 }
 
 const DEFAULT_LIFETIME_SECONDS = 86_400;
@@ -341,36 +257,23 @@ interface Credentials {
   readonly via: "header" | "body" | "none";
 }
 
-class Auth0 implements Auth0Emulator {
+class Auth0 extends FaultInjectingProviderEmulator implements Auth0Emulator {
   readonly domain: string;
   readonly managementAudience: string;
-  readonly ready: Promise<void>;
 
-  readonly #clock: Clock;
-  readonly #propagationMs: number;
-  readonly #revokeOnRotate: boolean;
   readonly #tokenLimiter: FixedWindow | undefined;
   readonly #managementLimiter: FixedWindow | undefined;
   readonly #apis = new Map<string, number>();
   readonly #clients = new Map<string, ClientRecord>();
-  readonly #book: TokenBook;
-  readonly #faults: TokenFaults;
-  readonly #server: EmulatorServer;
-  #stats: ProviderEmulatorStats = emptyProviderStats();
 
   constructor(options: Auth0EmulatorOptions) {
-    this.#clock = options.clock ?? systemClock;
+    super("Auth0", options, faultBody);
     this.domain = options.domain ?? "emulator.auth0.local";
     this.managementAudience = `https://${this.domain}/api/v2/`;
-    this.#propagationMs = validMs(
-      "secretPropagationMs",
-      options.secretPropagationMs,
-    );
-    this.#revokeOnRotate = options.revokeTokensOnRotate ?? false;
     this.#tokenLimiter = options.tokenRateLimit &&
-      new FixedWindow(options.tokenRateLimit, this.#clock);
+      new FixedWindow(options.tokenRateLimit, this.host.clock);
     this.#managementLimiter = options.managementRateLimit &&
-      new FixedWindow(options.managementRateLimit, this.#clock);
+      new FixedWindow(options.managementRateLimit, this.host.clock);
     this.#apis.set(this.managementAudience, DEFAULT_LIFETIME_SECONDS);
     for (const api of options.apis ?? []) {
       const lifetime = api.tokenLifetimeSeconds ?? DEFAULT_LIFETIME_SECONDS;
@@ -381,20 +284,19 @@ class Auth0 implements Auth0Emulator {
       }
       this.#apis.set(api.identifier, lifetime);
     }
-    this.#book = new TokenBook(this.#clock);
-    this.#faults = new TokenFaults(faultBody);
     for (const client of options.clients ?? []) this.addClient(client);
-    this.#server = new EmulatorServer(
-      "Auth0",
-      options,
-      () => managementError(500, "Internal Server Error", "Internal error"),
-      (request) => this.#handle(request),
-    );
-    this.ready = this.#server.ready;
-  }
-
-  get url(): string {
-    return this.#server.url;
+    const routes: ProviderRoutes = {
+      isTokenPath: (path) => path === "/oauth/token",
+      isApiPath: (path) => path.startsWith("/api/v2/"),
+      token: (request) => this.faulted(request, () => this.#token(request)),
+      throttled: () =>
+        tokenError(429, "too_many_requests", GLOBAL_LIMIT, new Headers()),
+      api: (request, path) => this.#management(request, path),
+      notFound: () => managementError(404, "Not Found", "Not Found"),
+      serverError: () =>
+        managementError(500, "Internal Server Error", "Internal error"),
+    };
+    this.host.listen(routes);
   }
 
   get tokenUrl(): string {
@@ -403,10 +305,6 @@ class Auth0 implements Auth0Emulator {
 
   get apiUrl(): string {
     return `${this.url}/api/v2`;
-  }
-
-  get resourceUrl(): string {
-    return `${this.url}${RESOURCE_PATH}`;
   }
 
   addClient(client: Auth0Client): void {
@@ -447,42 +345,12 @@ class Auth0 implements Auth0Emulator {
   issueToken(clientId: string, audience: string): string {
     const client = this.#client(clientId);
     const grant = client.grants.find((grant) => grant.audience === audience);
-    return this.#book.mint({
-      clientId,
+    return this.#mint(
+      client,
       audience,
-      scopes: grant?.scopes ?? [],
-      secretId: String(client.generation),
-    }, this.#apis.get(audience) ?? DEFAULT_LIFETIME_SECONDS);
-  }
-
-  revokeTokensOf(clientId: string): void {
-    this.#book.revokeWhere(clientId);
-  }
-
-  injectTokenFaults(fault: EmulatorFault, count: number = 1): void {
-    this.#faults.inject(fault, count);
-  }
-
-  clearFaults(): void {
-    this.#faults.clear();
-  }
-
-  stats(): ProviderEmulatorStats {
-    return copyStats(this.#stats);
-  }
-
-  resetStats(): void {
-    this.#stats = emptyProviderStats();
-  }
-
-  close(): Promise<void> {
-    // Held-back responses would keep the server's shutdown waiting.
-    this.#faults.releaseAll();
-    return this.#server.close();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+      grant?.scopes ?? [],
+      this.#apis.get(audience) ?? DEFAULT_LIFETIME_SECONDS,
+    );
   }
 
   #client(clientId: string): ClientRecord {
@@ -492,51 +360,50 @@ class Auth0 implements Auth0Emulator {
   }
 
   #replaceSecret(client: ClientRecord, secret: string): void {
-    if (this.#revokeOnRotate) this.#book.revokeWhere(client.id);
+    // A client's secret is known by its rotation count, so tokens got with
+    // the old one can be told from those got with the new one.
+    this.host.secretRemoved(client.id, String(client.generation));
     client.secret = secret;
     client.generation++;
-    client.usableFrom = this.#clock.now() + this.#propagationMs;
-    this.#stats.secretsCreated++;
-    this.#stats.secretsRevoked++;
-  }
-
-  async #handle(request: Request): Promise<Response> {
-    const path = new URL(request.url).pathname;
-    if (path === "/oauth/token") {
-      const response = await this.#faults.apply(
-        request,
-        this.#clock.now(),
-        () => this.#token(request),
-        () =>
-          countTokenRequest(
-            this.#stats,
-            parseBasicCredentials(request.headers.get("authorization"))?.[0]
-              ?.id,
-          ),
-      );
-      if (response.status >= 400) this.#stats.tokenFailures++;
-      return response;
-    }
-    if (path === RESOURCE_PATH) {
-      return resourceResponse(request, this.#book, this.#stats);
-    }
-    if (path.startsWith("/api/v2/")) {
-      this.#stats.apiRequests++;
-      const response = await this.#management(request, path);
-      if (response.status >= 400) this.#stats.apiFailures++;
-      return response;
-    }
-    return managementError(404, "Not Found", "Not Found");
+    client.usableFrom = this.host.usableAt();
+    this.host.secretCreated();
   }
 
   // ---- /oauth/token -------------------------------------------------------
+
+  /** A token shaped as Auth0's client-credentials access token (a JWT). */
+  #mint(
+    client: ClientRecord,
+    audience: string,
+    scopes: readonly string[],
+    lifetimeSeconds: number,
+  ): string {
+    const scope = scopes.join(" ");
+    return this.host.tokens.mint(
+      {
+        clientId: client.id,
+        audience,
+        scope,
+        secretId: String(client.generation),
+      },
+      lifetimeSeconds,
+      {
+        iss: `https://${this.domain}/`,
+        sub: `${client.id}@clients`,
+        aud: audience,
+        azp: client.id,
+        ...(scope === "" ? {} : { scope }),
+        gty: "client-credentials",
+      },
+    );
+  }
 
   async #token(request: Request): Promise<Response> {
     const params = request.method === "POST"
       ? await readParams(request)
       : undefined;
     const credentials = credentialsOf(request, params);
-    countTokenRequest(this.#stats, credentials.id);
+    if (credentials.via !== "header") this.host.countBodyClient(credentials.id);
     const limit = this.#tokenLimiter?.take();
     const headers = limit ? rateHeaders(limit) : new Headers();
     if (limit && !limit.allowed) {
@@ -597,7 +464,7 @@ class Auth0 implements Auth0Emulator {
     if (!client || credentials.secret === undefined) return undefined;
     const via = client.method === "client_secret_basic" ? "header" : "body";
     if (credentials.via !== via) return undefined;
-    if (this.#clock.now() < client.usableFrom) return undefined;
+    if (this.host.clock.now() < client.usableFrom) return undefined;
     return timingSafeEqual(client.secret, credentials.secret)
       ? client
       : undefined;
@@ -649,16 +516,9 @@ class Auth0 implements Auth0Emulator {
       );
     }
     const scopes = requested.length > 0 ? requested : granted;
-    const token = this.#book.mint({
-      clientId: client.id,
-      audience,
-      scopes,
-      secretId: String(client.generation),
-    }, lifetime);
-    this.#stats.tokensIssued++;
-    headers.set("cache-control", "no-store");
-    headers.set("pragma", "no-cache");
-    return json(200, {
+    const token = this.#mint(client, audience, scopes, lifetime);
+    this.host.issued(String(client.generation));
+    return noStore(200, {
       access_token: token,
       ...(scopes.length > 0 ? { scope: scopes.join(" ") } : {}),
       expires_in: lifetime,
@@ -669,25 +529,25 @@ class Auth0 implements Auth0Emulator {
   // ---- /api/v2 ------------------------------------------------------------
 
   async #management(request: Request, path: string): Promise<Response> {
-    const check = this.#book.check(
+    const token = this.host.tokens.lookup(
       bearerToken(request.headers.get("authorization")),
     );
-    if (!check.ok) {
+    if (typeof token === "string") {
       return managementError(
         401,
         "Unauthorized",
-        check.reason === "missing"
+        token === "missing"
           ? "Missing authentication"
-          : check.reason === "expired"
+          : token === "expired"
           ? "Expired token received for JSON Web Token validation"
           : "Invalid token",
       );
     }
-    if (check.token.audience !== this.managementAudience) {
+    if (token.audience !== this.managementAudience) {
       return managementError(
         401,
         "Unauthorized",
-        `Bad audience: ${check.token.audience ?? ""}`,
+        `Bad audience: ${token.audience ?? ""}`,
       );
     }
     const limit = this.#managementLimiter?.take();
@@ -701,7 +561,7 @@ class Auth0 implements Auth0Emulator {
         headers,
       );
     }
-    const scopes = check.token.scopes;
+    const scopes = token.scope.split(" ").filter((scope) => scope !== "");
     const rotate = path.match(/^\/api\/v2\/clients\/([^/]+)\/rotate-secret$/);
     if (rotate && request.method === "POST") {
       return this.#rotateViaApi(

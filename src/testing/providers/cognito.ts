@@ -8,39 +8,29 @@
  * the injected clock.
  *
  * What AWS does not document is a switch: how long a new secret takes to
- * work (`secretPropagationMs`) and whether deleting a secret revokes the
- * tokens got with it (`revokeTokensOnSecretDelete`).
+ * work (`propagationDelayMs`) and whether deleting a secret revokes the
+ * tokens got with it (`revokeTokensWithSecret`). The token endpoint's
+ * throttling answer (`throttleTokenRequests`: 429 `too_many_requests`) is
+ * modelled without a source. The clock also judges SigV4 dates (5 minutes
+ * of skew at most).
  *
  * @module
  */
-import type { Clock } from "../../clock.ts";
-import { systemClock } from "../../clock.ts";
 import { timingSafeEqual } from "../emulator_helpers.ts";
-import {
-  parseBasicCredentials,
-  readForm,
-  scopesOf,
-} from "../emulator_parsing.ts";
+import { readForm, scopesOf } from "../emulator_parsing.ts";
 import { json } from "../emulator_responses.ts";
 import { verifySigV4 } from "./cognito_sigv4.ts";
 import {
-  copyStats,
-  countTokenRequest,
-  emptyProviderStats,
-  EmulatorServer,
+  FaultInjectingProviderEmulator,
   FixedWindow,
-  type ProviderEmulatorStats,
+  noStore,
+  type ProviderEmulator,
+  type ProviderEmulatorOptions,
+  type ProviderRoutes,
   type RateLimit,
   readText,
-  RESOURCE_PATH,
-  resourceResponse,
-  TokenBook,
-  TokenFaults,
-  validMs,
-} from "./shared_cognito_auth0.ts";
-import type { EmulatorFault } from "../emulator_types.ts";
-
-export type { ProviderEmulatorStats, RateLimit };
+  type TokenFaultInjection,
+} from "./common.ts";
 
 /** An app client of the emulated user pool (client-credentials flow). */
 export interface CognitoAppClient {
@@ -48,7 +38,7 @@ export interface CognitoAppClient {
   readonly clientId: string;
   /**
    * The client's secrets at start, one or two (Cognito allows two active).
-   * They work at once, whatever `secretPropagationMs` says.
+   * They work at once, whatever `propagationDelayMs` says.
    */
   readonly secrets: readonly string[];
   /**
@@ -105,7 +95,7 @@ export interface CognitoIamPrincipal {
 }
 
 /** Options for {@linkcode startCognitoEmulator}. */
-export interface CognitoEmulatorOptions {
+export interface CognitoEmulatorOptions extends ProviderEmulatorOptions {
   /**
    * The user pool's id; its prefix before `_` is the region.
    *
@@ -125,46 +115,11 @@ export interface CognitoEmulatorOptions {
    */
   readonly principals?: readonly CognitoIamPrincipal[];
   /**
-   * Milliseconds after `AddUserPoolClientSecret` before the token endpoint
-   * accepts the new secret (`invalid_client` until then). AWS documents no
-   * delay; 0 models none.
-   *
-   * @default 0
-   */
-  readonly secretPropagationMs?: number;
-  /**
-   * Whether deleting a secret also invalidates the access tokens obtained
-   * with it. Cognito's access tokens are JWTs checked by signature, so the
-   * default keeps them valid until they expire.
-   *
-   * @default false
-   */
-  readonly revokeTokensOnSecretDelete?: boolean;
-  /**
    * A limit on API requests, answered with `TooManyRequestsException`.
    *
    * @default undefined (no limit)
    */
   readonly apiRateLimit?: RateLimit;
-  /**
-   * Source of time for token expiry, secret dates, propagation and the
-   * SigV4 date check (5 minutes of skew at most).
-   *
-   * @default systemClock
-   */
-  readonly clock?: Clock;
-  /**
-   * Interface to listen on.
-   *
-   * @default "127.0.0.1"
-   */
-  readonly hostname?: string;
-  /**
-   * Port to listen on; 0 picks any free port.
-   *
-   * @default 0
-   */
-  readonly port?: number;
 }
 
 /** One secret of an app client, as the emulator's control methods show it. */
@@ -180,25 +135,15 @@ export interface CognitoSecret {
 }
 
 /** A running Cognito emulator; close it with `close()` or `await using`. */
-export interface CognitoEmulator extends AsyncDisposable {
-  /** Base URL, such as `http://127.0.0.1:PORT`. */
-  readonly url: string;
+export interface CognitoEmulator extends ProviderEmulator, TokenFaultInjection {
   /** The user-pool domain's token endpoint: `url` + `/oauth2/token`. */
   readonly tokenUrl: string;
   /** The `cognito-idp` API endpoint (an SDK's `endpoint`): `url` + `/`. */
   readonly apiUrl: string;
-  /**
-   * A stand-in for the caller's own API that accepts the emulator's tokens
-   * (200) and refuses others with a Bearer challenge (401); not a Cognito
-   * endpoint.
-   */
-  readonly resourceUrl: string;
   /** The user pool's id. */
   readonly userPoolId: string;
   /** The region, from the user pool's id; what SigV4 scopes must name. */
   readonly region: string;
-  /** Resolves once the server accepts connections (needed on Node). */
-  readonly ready: Promise<void>;
   /**
    * Adds an app client.
    *
@@ -234,37 +179,6 @@ export interface CognitoEmulator extends AsyncDisposable {
    * @returns The access token.
    */
   issueToken(clientId: string): string;
-  /**
-   * Invalidates every access token of a client.
-   *
-   * @param clientId The client id.
-   */
-  revokeTokensOf(clientId: string): void;
-  /**
-   * Makes the next `count` token requests fail with `fault` (as the Genesys
-   * emulator's faults do); an injected status without a body gets this
-   * provider's error body.
-   *
-   * @param fault What to do.
-   * @param count How many requests; 1 if left out.
-   */
-  injectTokenFaults(fault: EmulatorFault, count?: number): void;
-  /** Drops every fault not yet delivered. */
-  clearFaults(): void;
-  /**
-   * Reads the counters.
-   *
-   * @returns A snapshot.
-   */
-  stats(): ProviderEmulatorStats;
-  /** Sets every counter back to zero. */
-  resetStats(): void;
-  /**
-   * Stops the server; calling it again returns the same promise.
-   *
-   * @returns A promise that resolves once the server has stopped.
-   */
-  close(): Promise<void>;
 }
 
 /** The IAM actions of the three secret operations. */
@@ -329,25 +243,18 @@ type Operation = (
   input: Record<string, unknown>,
 ) => Response;
 
-class Cognito implements CognitoEmulator {
+class Cognito extends FaultInjectingProviderEmulator
+  implements CognitoEmulator {
   readonly userPoolId: string;
   readonly region: string;
-  readonly ready: Promise<void>;
 
-  readonly #clock: Clock;
-  readonly #propagationMs: number;
-  readonly #revokeOnDelete: boolean;
   readonly #limiter: FixedWindow | undefined;
   readonly #clients = new Map<string, ClientRecord>();
   readonly #principals = new Map<string, CognitoIamPrincipal>();
-  readonly #book: TokenBook;
-  readonly #faults: TokenFaults;
-  readonly #server: EmulatorServer;
   #lastSecretMs = 0;
-  #stats: ProviderEmulatorStats = emptyProviderStats();
 
   constructor(options: CognitoEmulatorOptions) {
-    this.#clock = options.clock ?? systemClock;
+    super("Cognito", options, faultBody);
     this.userPoolId = options.userPoolId ?? "us-east-1_EMULATOR";
     const match = this.userPoolId.match(/^([\w-]+)_[0-9a-zA-Z]+$/);
     if (!match) {
@@ -356,31 +263,25 @@ class Cognito implements CognitoEmulator {
       );
     }
     this.region = match[1];
-    this.#propagationMs = validMs(
-      "secretPropagationMs",
-      options.secretPropagationMs,
-    );
-    this.#revokeOnDelete = options.revokeTokensOnSecretDelete ?? false;
     this.#limiter = options.apiRateLimit === undefined
       ? undefined
-      : new FixedWindow(options.apiRateLimit, this.#clock);
-    this.#book = new TokenBook(this.#clock);
-    this.#faults = new TokenFaults(faultBody);
+      : new FixedWindow(options.apiRateLimit, this.host.clock);
     for (const principal of options.principals ?? []) {
       this.#principals.set(principal.accessKeyId, principal);
     }
     for (const client of options.clients ?? []) this.addClient(client);
-    this.#server = new EmulatorServer(
-      "Cognito",
-      options,
-      () => awsError(500, "InternalErrorException", "Internal server error"),
-      (request) => this.#handle(request),
-    );
-    this.ready = this.#server.ready;
-  }
-
-  get url(): string {
-    return this.#server.url;
+    const routes: ProviderRoutes = {
+      isTokenPath: (path) => path === "/oauth2/token",
+      isApiPath: (path) => path === "/",
+      token: (request) => this.faulted(request, () => this.#token(request)),
+      throttled: () => oauthError(429, "too_many_requests"),
+      api: (request) =>
+        request.method === "POST" ? this.#api(request) : notFound(),
+      notFound,
+      serverError: () =>
+        awsError(500, "InternalErrorException", "Internal server error"),
+    };
+    this.host.listen(routes);
   }
 
   get tokenUrl(): string {
@@ -389,10 +290,6 @@ class Cognito implements CognitoEmulator {
 
   get apiUrl(): string {
     return `${this.url}/`;
-  }
-
-  get resourceUrl(): string {
-    return `${this.url}${RESOURCE_PATH}`;
   }
 
   addClient(client: CognitoAppClient): void {
@@ -424,7 +321,7 @@ class Cognito implements CognitoEmulator {
       secrets: [],
     };
     this.#clients.set(client.clientId, record);
-    for (const value of client.secrets) this.#createSecret(record, value, 0);
+    for (const value of client.secrets) this.#createSecret(record, value, true);
   }
 
   addSecret(clientId: string, value?: string): CognitoSecret {
@@ -434,7 +331,7 @@ class Cognito implements CognitoEmulator {
         `App client ${clientId} already has ${MAX_SECRETS} secrets, the most Cognito allows`,
       );
     }
-    return { ...this.#createSecret(client, value, this.#propagationMs) };
+    return { ...this.#createSecret(client, value, false) };
   }
 
   deleteSecret(clientId: string, secretId: string): void {
@@ -450,42 +347,7 @@ class Cognito implements CognitoEmulator {
 
   issueToken(clientId: string): string {
     const client = this.#client(clientId);
-    return this.#book.mint({
-      clientId,
-      audience: undefined,
-      scopes: client.allowedScopes,
-      secretId: undefined,
-    }, client.lifetimeSeconds);
-  }
-
-  revokeTokensOf(clientId: string): void {
-    this.#book.revokeWhere(clientId);
-  }
-
-  injectTokenFaults(fault: EmulatorFault, count: number = 1): void {
-    this.#faults.inject(fault, count);
-  }
-
-  clearFaults(): void {
-    this.#faults.clear();
-  }
-
-  stats(): ProviderEmulatorStats {
-    return copyStats(this.#stats);
-  }
-
-  resetStats(): void {
-    this.#stats = emptyProviderStats();
-  }
-
-  close(): Promise<void> {
-    // Held-back responses would keep the server's shutdown waiting.
-    this.#faults.releaseAll();
-    return this.#server.close();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    return this.#mint(client, client.allowedScopes, undefined);
   }
 
   #client(clientId: string): ClientRecord {
@@ -497,9 +359,9 @@ class Cognito implements CognitoEmulator {
   #createSecret(
     client: ClientRecord,
     value: string | undefined,
-    delayMs: number,
+    seeded: boolean,
   ): SecretRecord {
-    const now = this.#clock.now();
+    const now = this.host.clock.now();
     // Ids carry the creation time; two in the same millisecond stay distinct.
     const stamp = Math.max(now, this.#lastSecretMs + 1);
     this.#lastSecretMs = stamp;
@@ -507,10 +369,10 @@ class Cognito implements CognitoEmulator {
       secretId: `${client.id}--${stamp}`,
       value: value ?? generatedSecret(),
       createdAt: now,
-      usableFrom: now + delayMs,
+      usableFrom: seeded ? now : this.host.usableAt(),
     };
     client.secrets.push(secret);
-    this.#stats.secretsCreated++;
+    if (!seeded) this.host.secretCreated();
     return secret;
   }
 
@@ -520,59 +382,53 @@ class Cognito implements CognitoEmulator {
     );
     if (index < 0) return false;
     client.secrets.splice(index, 1);
-    this.#stats.secretsRevoked++;
-    if (this.#revokeOnDelete) this.#book.revokeWhere(client.id, secretId);
+    this.host.secretRemoved(client.id, secretId);
     return true;
-  }
-
-  async #handle(request: Request): Promise<Response> {
-    const path = new URL(request.url).pathname;
-    if (path === "/oauth2/token") {
-      const response = await this.#faults.apply(
-        request,
-        this.#clock.now(),
-        () => this.#token(request),
-        () =>
-          countTokenRequest(
-            this.#stats,
-            parseBasicCredentials(request.headers.get("authorization"))?.[0]
-              ?.id,
-          ),
-      );
-      if (response.status >= 400) this.#stats.tokenFailures++;
-      return response;
-    }
-    if (path === RESOURCE_PATH) {
-      return resourceResponse(request, this.#book, this.#stats);
-    }
-    if (path === "/" && request.method === "POST") {
-      this.#stats.apiRequests++;
-      const response = await this.#api(request);
-      if (response.status >= 400) this.#stats.apiFailures++;
-      return response;
-    }
-    return json(404, { message: "Not Found" });
   }
 
   // ---- /oauth2/token ------------------------------------------------------
 
+  /** A token shaped as Cognito's access token (a JWT, `token_use` access). */
+  #mint(
+    client: ClientRecord,
+    scopes: readonly string[],
+    secretId: string | undefined,
+  ): string {
+    const scope = scopes.join(" ");
+    return this.host.tokens.mint(
+      {
+        clientId: client.id,
+        audience: undefined,
+        scope,
+        secretId,
+      },
+      client.lifetimeSeconds,
+      {
+        sub: client.id,
+        token_use: "access",
+        scope,
+        iss:
+          `https://cognito-idp.${this.region}.amazonaws.com/${this.userPoolId}`,
+        version: 2,
+        jti: crypto.randomUUID(),
+        client_id: client.id,
+      },
+    );
+  }
+
   async #token(request: Request): Promise<Response> {
-    const basic = parseBasicCredentials(request.headers.get("authorization"));
-    if (request.method !== "POST") {
-      countTokenRequest(this.#stats, basic?.[0]?.id);
-      return oauthError(405, "invalid_request");
-    }
+    if (request.method !== "POST") return oauthError(405, "invalid_request");
     const form = await readForm(request);
-    const bodyId = typeof form === "string"
-      ? undefined
-      : form.get("client_id") ?? undefined;
-    countTokenRequest(this.#stats, basic?.[0]?.id ?? bodyId);
     if (typeof form === "string") return oauthError(400, "invalid_request");
+    const { basic, bodyId, bodySecret } = this.host.readClientAuthentication(
+      request,
+      form,
+    );
     const grantType = form.get("grant_type");
     if (grantType === null) return oauthError(400, "invalid_request");
     const candidates = basic ?? (bodyId === undefined ? [] : [{
       id: bodyId,
-      secret: form.get("client_secret") ?? "",
+      secret: bodySecret ?? "",
     }]);
     if (basic && bodyId !== undefined && basic[0].id !== bodyId) {
       return oauthError(400, "invalid_client");
@@ -596,24 +452,19 @@ class Cognito implements CognitoEmulator {
       return oauthError(400, "invalid_scope");
     }
     const scopes = requested.length > 0 ? requested : auth.client.allowedScopes;
-    const token = this.#book.mint({
-      clientId: auth.client.id,
-      audience: undefined,
-      scopes,
-      secretId: auth.secret.secretId,
-    }, auth.client.lifetimeSeconds);
-    this.#stats.tokensIssued++;
-    return json(200, {
+    const token = this.#mint(auth.client, scopes, auth.secret.secretId);
+    this.host.issued(auth.secret.secretId);
+    return noStore(200, {
       access_token: token,
       expires_in: auth.client.lifetimeSeconds,
       token_type: "Bearer",
-    }, { "cache-control": "no-store", pragma: "no-cache" });
+    });
   }
 
   #authenticate(
     candidates: readonly { id: string; secret: string }[],
   ): { client: ClientRecord; secret: SecretRecord } | undefined {
-    const now = this.#clock.now();
+    const now = this.host.clock.now();
     for (const candidate of candidates) {
       const client = this.#clients.get(candidate.id);
       const secret = client?.secrets.find((secret) =>
@@ -632,7 +483,7 @@ class Cognito implements CognitoEmulator {
     const signer = await verifySigV4(request, body, this.#principals, {
       region: this.region,
       service: "cognito-idp",
-    }, this.#clock.now());
+    }, this.host.clock.now());
     if ("type" in signer) return awsError(400, signer.type, signer.message);
     const target = request.headers.get("x-amz-target") ?? "";
     const name = target.startsWith(TARGET_PREFIX)
@@ -745,7 +596,7 @@ class Cognito implements CognitoEmulator {
     const secret = this.#createSecret(
       client,
       given as string | undefined,
-      this.#propagationMs,
+      false,
     );
     return awsJson({
       ClientSecretDescriptor: {
@@ -805,6 +656,10 @@ function generatedSecret(): string {
 }
 
 /** Cognito's token-endpoint errors carry the code alone. */
+function notFound(): Response {
+  return json(404, { message: "Not Found" });
+}
+
 function oauthError(status: number, error: string): Response {
   return json(status, { error }, { "cache-control": "no-store" });
 }

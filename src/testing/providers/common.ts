@@ -1,9 +1,11 @@
 /**
- * What the Okta, Entra ID and Keycloak emulators share: the server and its
- * lifecycle, JWT-shaped tokens and their book, client authentication read
- * from a Basic header or the form body, the stand-in protected resource,
- * throttling and statistics. Each provider's module keeps its own bodies,
- * status codes and rules; only the plumbing is here.
+ * What the five provider emulators (Okta, Entra ID, Keycloak, Cognito and
+ * Auth0) share: the server and its lifecycle, JWT-shaped tokens and their
+ * book on the injected clock, client authentication read from a Basic header
+ * or the form body, the stand-in protected resource, injected throttling, a
+ * fixed-window rate limiter, injected token faults, and statistics. Each
+ * provider's module keeps its own bodies, status codes and rules; only the
+ * plumbing is here.
  *
  * @module
  */
@@ -17,6 +19,14 @@ import {
   parseBasicCredentials,
 } from "../emulator_parsing.ts";
 import { increment, randomBase64Url } from "../emulator_helpers.ts";
+import {
+  bodyFaultResponse,
+  pendingFault,
+  resetResponse,
+  statusFaultResponse,
+  takeFault,
+} from "../emulator_faults.ts";
+import type { EmulatorFault, PendingFault } from "../emulator_types.ts";
 
 /** Options every provider emulator takes. */
 export interface ProviderEmulatorOptions {
@@ -58,11 +68,7 @@ export interface ProviderEmulatorOptions {
   readonly revokeTokensWithSecret?: boolean;
 }
 
-/**
- * Counters kept by a provider emulator since it started or was reset. The
- * fields are those of the Cognito and Auth0 emulators' stats (branch emu-b),
- * plus `tokensBySecret`, so one type can serve every provider.
- */
+/** Counters kept by a provider emulator since it started or was reset. */
 export interface ProviderEmulatorStats {
   /** Requests to the token endpoint, whatever their outcome. */
   tokenRequests: number;
@@ -73,12 +79,12 @@ export interface ProviderEmulatorStats {
   /** Tokens issued by the token endpoint. */
   tokensIssued: number;
   /**
-   * Tokens issued, by the id of the secret that authenticated the request
-   * (Okta's `ocs…` id, Entra's `keyId`, Keycloak's `secretState().secretId`).
-   *
-   * @default {} (present on the Okta, Entra ID and Keycloak emulators)
+   * Tokens issued by the token endpoint, by the id of the secret that
+   * authenticated the request (Okta's `ocs…` id, Entra's `keyId`, Keycloak's
+   * `secretState().secretId`, Cognito's `ClientSecretId`, Auth0's rotation
+   * count of the client, from `"0"`).
    */
-  tokensBySecret?: Record<string, number>;
+  tokensBySecret: Record<string, number>;
   /** Requests to the secret-management API, whatever their outcome. */
   apiRequests: number;
   /** API requests answered with a status of 400 or more. */
@@ -145,8 +151,10 @@ export interface ProviderEmulator extends AsyncDisposable {
 /** What the book knows of an issued token. */
 export interface IssuedToken {
   readonly clientId: string;
+  /** The secret it was obtained with (its id), so a revoke can reach it. */
   readonly secretId: string | undefined;
-  readonly audience: string;
+  /** Its audience; a resource answer leaves `aud` out when there is none. */
+  readonly audience: string | undefined;
   readonly scope: string;
   readonly expiresAt: number;
   readonly claims: Readonly<Record<string, unknown>>;
@@ -257,7 +265,10 @@ export class TokenBook {
   }
 
   /** The live record of a token, or why it is not live. */
-  lookup(token: string): IssuedToken | "unknown" | "revoked" | "expired" {
+  lookup(
+    token: string | undefined,
+  ): IssuedToken | "missing" | "unknown" | "revoked" | "expired" {
+    if (token === undefined) return "missing";
     const record = this.#tokens.get(token);
     if (!record) return "unknown";
     if (record.revoked) return "revoked";
@@ -286,7 +297,7 @@ function base64UrlJson(value: unknown): string {
   ).replace(/=+$/, "");
 }
 
-/** Routes of one provider, given to {@linkcode ProviderHost}. */
+/** Routes of one provider, given to {@linkcode ProviderHost.listen}. */
 export interface ProviderRoutes {
   /** Whether `path` is the token endpoint (counted as a token request). */
   isTokenPath(path: string): boolean;
@@ -304,7 +315,7 @@ export interface ProviderRoutes {
   serverError(): Response;
 }
 
-/** The path of the stand-in protected resource (as on branch emu-b). */
+/** The path of the stand-in protected resource every emulator serves. */
 export const RESOURCE_PATH = "/resource";
 
 /**
@@ -321,19 +332,14 @@ export class ProviderHost {
   readonly #name: string;
   readonly #hostname: string;
   readonly #port: number;
-  readonly #routes: ProviderRoutes;
   #server: LocalServer | undefined;
+  #ready: Promise<void> | undefined;
   #throttles = 0;
   #stats: ProviderEmulatorStats = emptyProviderStats();
   #closing: Promise<void> | undefined;
 
-  constructor(
-    name: string,
-    options: ProviderEmulatorOptions,
-    routes: ProviderRoutes,
-  ) {
+  constructor(name: string, options: ProviderEmulatorOptions) {
     this.#name = name;
-    this.#routes = routes;
     this.clock = options.clock ?? systemClock;
     this.tokens = new TokenBook(this.clock);
     const delay = options.propagationDelayMs;
@@ -348,16 +354,24 @@ export class ProviderHost {
   /**
    * Starts serving; call once, after the provider's set-up.
    *
+   * @param routes The provider's answers.
    * @returns Resolves once the server accepts connections.
    */
-  listen(): Promise<void> {
+  listen(routes: ProviderRoutes): Promise<void> {
     if (this.#server) throw new Error("listen() was already called");
     this.#server = serveLocally({
       hostname: this.#hostname,
       port: this.#port,
-      onError: () => this.#routes.serverError(),
-    }, (request) => this.#handle(request));
-    return this.#server.listening.then(() => {});
+      onError: () => routes.serverError(),
+    }, (request) => this.#handle(request, routes));
+    this.#ready = this.#server.listening.then(() => {});
+    return this.#ready;
+  }
+
+  /** What {@linkcode ProviderHost.listen} returned. */
+  get ready(): Promise<void> {
+    if (!this.#ready) throw new Error("listen() was not called");
+    return this.#ready;
   }
 
   get url(): string {
@@ -391,10 +405,20 @@ export class ProviderHost {
       bodyId: form.get("client_id") ?? undefined,
       bodySecret: form.get("client_secret") ?? undefined,
     };
-    if (!auth.basic && auth.bodyId !== undefined) {
-      increment(this.#stats.tokenRequestsByClient, auth.bodyId);
-    }
+    if (!auth.basic) this.countBodyClient(auth.bodyId);
     return auth;
+  }
+
+  /**
+   * Counts the client id of a token request's body when the request had no
+   * Basic header (whose id the host counted when the request came in).
+   *
+   * @param clientId The body's `client_id`, if any.
+   */
+  countBodyClient(clientId: string | undefined): void {
+    if (clientId !== undefined) {
+      increment(this.#stats.tokenRequestsByClient, clientId);
+    }
   }
 
   /**
@@ -409,7 +433,7 @@ export class ProviderHost {
   /** Counts a token issued with a secret. */
   issued(secretId: string): void {
     this.#stats.tokensIssued++;
-    increment(this.#stats.tokensBySecret!, secretId);
+    increment(this.#stats.tokensBySecret, secretId);
   }
 
   /** Counts a secret created after start (seeded ones are not counted). */
@@ -446,43 +470,43 @@ export class ProviderHost {
     return this.#closing;
   }
 
-  async #handle(request: Request): Promise<Response> {
+  async #handle(request: Request, routes: ProviderRoutes): Promise<Response> {
     const path = new URL(request.url).pathname;
-    if (this.#routes.isTokenPath(path)) {
+    if (routes.isTokenPath(path)) {
       this.#stats.tokenRequests++;
       // A form's client id is counted when the provider reads the form
-      // (readClientAuthentication): cloning the request here would make
-      // Deno warn about request.signal on every response.
+      // (countBodyClient): cloning the request here would make Deno warn
+      // about request.signal on every response.
       const basic = parseBasicCredentials(request.headers.get("authorization"));
       if (basic) increment(this.#stats.tokenRequestsByClient, basic[0].id);
       let response: Response;
       if (this.#throttles > 0) {
         this.#throttles--;
-        response = this.#routes.throttled();
+        response = routes.throttled();
       } else {
-        response = await this.#routes.token(request, path);
+        response = await routes.token(request, path);
       }
       if (response.status >= 400) this.#stats.tokenFailures++;
       return response;
     }
     if (path === RESOURCE_PATH) return this.#resource(request);
-    if (this.#routes.isApiPath(path)) {
+    if (routes.isApiPath(path)) {
       this.#stats.apiRequests++;
-      const response = await this.#routes.api(request, path);
+      const response = await routes.api(request, path);
       if (response.status >= 400) this.#stats.apiFailures++;
       return response;
     }
-    return this.#routes.notFound();
+    return routes.notFound();
   }
 
   #resource(request: Request): Response {
     this.#stats.resourceRequests++;
     const token = bearerToken(request.headers.get("authorization"));
-    const record = token === undefined ? "unknown" : this.tokens.lookup(token);
+    const record = this.tokens.lookup(token);
     if (typeof record === "string") {
       this.#stats.resourceUnauthorized++;
       return json(401, { message: "Unauthorized" }, {
-        "www-authenticate": token === undefined
+        "www-authenticate": record === "missing"
           ? 'Bearer realm="emulator"'
           : `Bearer realm="emulator", error="invalid_token", error_description="The access token is ${
             record === "expired" ? "expired" : "invalid"
@@ -492,8 +516,118 @@ export class ProviderHost {
     return json(200, {
       client_id: record.clientId,
       scope: record.scope,
-      aud: record.audience,
+      ...(record.audience === undefined ? {} : { aud: record.audience }),
     });
+  }
+}
+
+/**
+ * The controls every provider emulator offers, delegated to its
+ * {@linkcode ProviderHost}; a provider's class extends it, sets up its state
+ * and calls `host.listen(routes)` at the end of its constructor.
+ */
+export abstract class HostedProviderEmulator implements ProviderEmulator {
+  /** The shared plumbing; for the provider's class only. */
+  protected readonly host: ProviderHost;
+
+  constructor(name: string, options: ProviderEmulatorOptions) {
+    this.host = new ProviderHost(name, options);
+  }
+
+  abstract readonly tokenUrl: string;
+  abstract readonly apiUrl: string;
+
+  get ready(): Promise<void> {
+    return this.host.ready;
+  }
+
+  get url(): string {
+    return this.host.url;
+  }
+
+  get resourceUrl(): string {
+    return `${this.url}${RESOURCE_PATH}`;
+  }
+
+  throttleTokenRequests(count: number = 1): void {
+    this.host.throttle(count);
+  }
+
+  revokeTokensOf(clientId: string): void {
+    this.host.tokens.revokeWhere((record) => record.clientId === clientId);
+  }
+
+  stats(): ProviderEmulatorStats {
+    return this.host.stats();
+  }
+
+  resetStats(): void {
+    this.host.resetStats();
+  }
+
+  close(): Promise<void> {
+    return this.host.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** Token-fault controls of the emulators that offer them (Cognito, Auth0). */
+export interface TokenFaultInjection {
+  /**
+   * Makes the next `count` token requests fail with `fault` (as the Genesys
+   * emulator's faults do); an injected status without a body gets this
+   * provider's error body.
+   *
+   * @param fault What to do.
+   * @param count How many requests; 1 if left out.
+   */
+  injectTokenFaults(fault: EmulatorFault, count?: number): void;
+  /** Drops every fault not yet delivered. */
+  clearFaults(): void;
+}
+
+/**
+ * A {@linkcode HostedProviderEmulator} whose token endpoint also delivers
+ * injected faults: the provider's `token` route answers through
+ * {@linkcode FaultInjectingProviderEmulator.faulted}.
+ */
+export abstract class FaultInjectingProviderEmulator
+  extends HostedProviderEmulator
+  implements TokenFaultInjection {
+  readonly #faults: TokenFaults;
+
+  constructor(
+    name: string,
+    options: ProviderEmulatorOptions,
+    faultBody: (status: number) => string,
+  ) {
+    super(name, options);
+    this.#faults = new TokenFaults(faultBody);
+  }
+
+  injectTokenFaults(fault: EmulatorFault, count: number = 1): void {
+    this.#faults.inject(fault, count);
+  }
+
+  clearFaults(): void {
+    this.#faults.clear();
+  }
+
+  override close(): Promise<void> {
+    // Held-back responses would keep the server's shutdown waiting.
+    this.#faults.releaseAll();
+    return super.close();
+  }
+
+  /** Answers a token request through the next fault, else with `process`. */
+  protected faulted(
+    request: Request,
+    process: () => Promise<Response>,
+  ): Promise<Response> {
+    return this.#faults.apply(request, this.host.clock.now(), process);
   }
 }
 
@@ -516,4 +650,150 @@ function emptyProviderStats(): ProviderEmulatorStats {
 /** Whether a value is a plain JSON object. */
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The body as text, or `undefined` when it cannot be read. */
+export async function readText(request: Request): Promise<string | undefined> {
+  try {
+    return await request.text();
+  } catch {
+    return undefined;
+  }
+}
+
+/** A fixed-window limit: `limit` requests per `windowSeconds`. */
+export interface RateLimit {
+  /** Requests allowed in one window. */
+  readonly limit: number;
+  /** The window's length in seconds. */
+  readonly windowSeconds: number;
+}
+
+/** The outcome of counting one request against a {@linkcode RateLimit}. */
+export interface RateDecision {
+  readonly allowed: boolean;
+  readonly limit: number;
+  readonly remaining: number;
+  /** When the window ends, in epoch seconds. */
+  readonly resetEpochSeconds: number;
+  /** Seconds until then, at least 1. */
+  readonly retryAfterSeconds: number;
+}
+
+/** Counts requests against a {@linkcode RateLimit} on the emulator's clock. */
+export class FixedWindow {
+  readonly #limit: RateLimit;
+  readonly #clock: Clock;
+  #start = Number.NEGATIVE_INFINITY;
+  #count = 0;
+
+  constructor(limit: RateLimit, clock: Clock) {
+    if (!Number.isInteger(limit.limit) || limit.limit < 1) {
+      throw new RangeError(
+        `A rate limit must allow a positive whole number of requests, got ${limit.limit}`,
+      );
+    }
+    if (!(limit.windowSeconds > 0 && Number.isFinite(limit.windowSeconds))) {
+      throw new RangeError(
+        `A rate-limit window must be a positive number of seconds, got ${limit.windowSeconds}`,
+      );
+    }
+    this.#limit = limit;
+    this.#clock = clock;
+  }
+
+  take(): RateDecision {
+    const now = this.#clock.now();
+    const windowMs = this.#limit.windowSeconds * 1000;
+    if (now >= this.#start + windowMs || now < this.#start) {
+      this.#start = now;
+      this.#count = 0;
+    }
+    this.#count++;
+    const end = this.#start + windowMs;
+    return {
+      allowed: this.#count <= this.#limit.limit,
+      limit: this.#limit.limit,
+      remaining: Math.max(0, this.#limit.limit - this.#count),
+      resetEpochSeconds: Math.ceil(end / 1000),
+      retryAfterSeconds: Math.max(1, Math.ceil((end - now) / 1000)),
+    };
+  }
+}
+
+/**
+ * Faults injected into upcoming token requests, delivered as the Genesys
+ * emulator delivers them; an injected status without a body gets the
+ * provider's own error body. The host has counted the request already.
+ */
+export class TokenFaults {
+  readonly #queue: PendingFault[] = [];
+  readonly #held = new Set<() => void>();
+  readonly #defaultBody: (status: number) => string;
+  #closed = false;
+
+  constructor(defaultBody: (status: number) => string) {
+    this.#defaultBody = defaultBody;
+  }
+
+  inject(fault: EmulatorFault, count: number): void {
+    this.#queue.push(pendingFault(fault, count));
+  }
+
+  clear(): void {
+    this.#queue.length = 0;
+  }
+
+  /** Answers through the next fault, if any, else with `process()`. */
+  async apply(
+    request: Request,
+    now: number,
+    process: () => Promise<Response>,
+  ): Promise<Response> {
+    const fault = takeFault(this.#queue);
+    switch (fault?.kind) {
+      case undefined:
+        return await process();
+      case "status": {
+        const json = (fault.contentType ?? "application/json").includes("json");
+        const body = fault.body ??
+          (json ? this.#defaultBody(fault.status) : undefined);
+        return statusFaultResponse(
+          { ...fault, body },
+          request,
+          "token",
+          "",
+          now,
+        );
+      }
+      case "body":
+        return bodyFaultResponse(fault, "token", "");
+      case "delay": {
+        const response = await process();
+        await this.#hold(fault.ms);
+        return response;
+      }
+      case "reset":
+        return resetResponse(await process());
+    }
+  }
+
+  /** Releases every held response, so the server can stop. */
+  releaseAll(): void {
+    this.#closed = true;
+    for (const release of [...this.#held]) release();
+  }
+
+  #hold(ms: number): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const release = () => {
+        clearTimeout(timer);
+        this.#held.delete(release);
+        resolve();
+      };
+      const timer = setTimeout(release, ms);
+      this.#held.add(release);
+    });
+  }
 }

@@ -24,15 +24,14 @@
  * @module
  */
 import {
+  HostedProviderEmulator,
   isRecord,
   type IssuedToken,
   noStore,
   type ProviderEmulator,
   type ProviderEmulatorOptions,
-  type ProviderEmulatorStats,
-  ProviderHost,
+  type ProviderRoutes,
   randomFrom,
-  RESOURCE_PATH,
   validSeconds,
 } from "./common.ts";
 import { json } from "../emulator_responses.ts";
@@ -288,10 +287,8 @@ export function startEntraEmulator(
   return new Entra(options ?? {});
 }
 
-class Entra implements EntraEmulator {
-  readonly ready: Promise<void>;
+class Entra extends HostedProviderEmulator implements EntraEmulator {
   readonly tenantId: string;
-  readonly #host: ProviderHost;
   readonly #resources: ReadonlySet<string> | undefined;
   readonly #invalidClientStatus: 400 | 401;
   readonly #throttleStatus: 400 | 429;
@@ -299,13 +296,14 @@ class Entra implements EntraEmulator {
   readonly #started: number;
 
   constructor(options: EntraEmulatorOptions) {
+    super("Entra ID", options);
     this.tenantId = options.tenantId ?? "00000000-0000-4000-8000-00000000e17a";
     this.#resources = options.resources
       ? new Set([GRAPH, ...options.resources])
       : undefined;
     this.#invalidClientStatus = options.invalidClientStatus ?? 401;
     this.#throttleStatus = options.throttleStatus ?? 429;
-    this.#host = new ProviderHost("Entra ID", options, {
+    const routes: ProviderRoutes = {
       isTokenPath: (path) => /^\/[^/]+\/oauth2\/v2\.0\/token$/.test(path),
       isApiPath: (path) => path === "/v1.0" || path.startsWith("/v1.0/"),
       token: (request, path) => this.#token(request, path),
@@ -321,16 +319,12 @@ class Entra implements EntraEmulator {
       notFound: () => new Response(null, { status: 404 }),
       serverError: () =>
         this.#graphError(500, "InternalServerError", "Internal server error."),
-    });
-    this.#started = this.#host.clock.now();
+    };
+    this.#started = this.host.clock.now();
     for (const application of options.applications ?? []) {
       this.addApplication(application);
     }
-    this.ready = this.#host.listen();
-  }
-
-  get url(): string {
-    return this.#host.url;
+    this.host.listen(routes);
   }
 
   get tokenUrl(): string {
@@ -339,10 +333,6 @@ class Entra implements EntraEmulator {
 
   get apiUrl(): string {
     return `${this.url}/v1.0`;
-  }
-
-  get resourceUrl(): string {
-    return `${this.url}${RESOURCE_PATH}`;
   }
 
   addApplication(application: EntraEmulatorApplication): void {
@@ -364,7 +354,7 @@ class Entra implements EntraEmulator {
         application.tokenLifetimeSeconds,
         3599,
       ),
-      createdAt: this.#host.clock.now(),
+      createdAt: this.host.clock.now(),
     };
     this.#apps.set(app.appId, app);
     for (const secret of application.secrets ?? []) {
@@ -391,7 +381,7 @@ class Entra implements EntraEmulator {
   ): EntraPasswordCredential {
     const app = this.#app(appId);
     const password = this.#add(app, options, true);
-    this.#host.secretCreated();
+    this.host.secretCreated();
     return { ...listed(password), secretText: password.value };
   }
 
@@ -402,31 +392,7 @@ class Entra implements EntraEmulator {
       throw new Error(`Application ${appId} has no password ${keyId}`);
     }
     app.passwords.splice(index, 1);
-    this.#host.secretRemoved(appId, keyId);
-  }
-
-  throttleTokenRequests(count: number = 1): void {
-    this.#host.throttle(count);
-  }
-
-  revokeTokensOf(clientId: string): void {
-    this.#host.tokens.revokeWhere((record) => record.clientId === clientId);
-  }
-
-  stats(): ProviderEmulatorStats {
-    return this.#host.stats();
-  }
-
-  resetStats(): void {
-    this.#host.resetStats();
-  }
-
-  close(): Promise<void> {
-    return this.#host.close();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    this.host.secretRemoved(appId, keyId);
   }
 
   #app(appId: string): EntraApp {
@@ -440,7 +406,7 @@ class Entra implements EntraEmulator {
     options: Partial<EntraEmulatorSecret>,
     propagates: boolean,
   ): EntraPassword {
-    const now = this.#host.clock.now();
+    const now = this.host.clock.now();
     const start = options.startDateTime === undefined
       ? now
       : Date.parse(options.startDateTime);
@@ -462,7 +428,7 @@ class Entra implements EntraEmulator {
       displayName: options.displayName ?? null,
       start,
       end,
-      usableAt: propagates ? this.#host.usableAt() : now,
+      usableAt: propagates ? this.host.usableAt() : now,
     };
     app.passwords.push(password);
     return password;
@@ -479,7 +445,7 @@ class Entra implements EntraEmulator {
   ): Response {
     const traceId = crypto.randomUUID();
     const correlationId = crypto.randomUUID();
-    const timestamp = new Date(this.#host.clock.now()).toISOString()
+    const timestamp = new Date(this.host.clock.now()).toISOString()
       .replace("T", " ").replace(/\.\d+Z$/, "Z");
     return noStore(status, {
       error,
@@ -527,7 +493,7 @@ class Entra implements EntraEmulator {
         `The app requested an unsupported grant type '${grantType}'.`,
       );
     }
-    const auth = this.#host.readClientAuthentication(request, form);
+    const auth = this.host.readClientAuthentication(request, form);
     const candidates = auth.bodyId !== undefined
       ? [{ id: auth.bodyId, secret: auth.bodySecret }]
       : auth.basic ?? [];
@@ -558,7 +524,7 @@ class Entra implements EntraEmulator {
         "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
       );
     }
-    const now = this.#host.clock.now();
+    const now = this.host.clock.now();
     const matching = app.passwords.filter((password) =>
       offered.some((value) => timingSafeEqual(password.value, value))
     );
@@ -635,7 +601,7 @@ class Entra implements EntraEmulator {
       audience: resource,
       scope: `${resource}/.default`,
     };
-    const token = this.#host.tokens.mint(issued, app.lifetimeSeconds, {
+    const token = this.host.tokens.mint(issued, app.lifetimeSeconds, {
       aud: resource,
       iss: `https://sts.windows.net/${this.tenantId}/`,
       appid: app.appId,
@@ -646,7 +612,7 @@ class Entra implements EntraEmulator {
       roles,
       ver: "1.0",
     });
-    this.#host.issued(password.keyId);
+    this.host.issued(password.keyId);
     return noStore(200, {
       token_type: "Bearer",
       expires_in: app.lifetimeSeconds,
@@ -658,7 +624,7 @@ class Entra implements EntraEmulator {
   // ---- Graph -------------------------------------------------------------
 
   #graphError(status: number, code: string, message: string): Response {
-    return graphError(status, code, message, this.#host.clock.now());
+    return graphError(status, code, message, this.host.clock.now());
   }
 
   async #graph(request: Request, path: string): Promise<Response> {
@@ -721,7 +687,7 @@ class Entra implements EntraEmulator {
         "Access token is empty.",
       );
     }
-    const record = this.#host.tokens.lookup(token);
+    const record = this.host.tokens.lookup(token);
     if (record === "expired") {
       return this.#graphError(
         401,
@@ -831,7 +797,7 @@ class Entra implements EntraEmulator {
     let password: EntraPassword;
     try {
       password = this.#add(app, options, true);
-      this.#host.secretCreated();
+      this.host.secretCreated();
     } catch {
       return this.#graphError(
         400,

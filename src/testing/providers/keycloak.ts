@@ -25,14 +25,13 @@
  * @module
  */
 import {
+  HostedProviderEmulator,
   type IssuedToken,
   noStore,
   type ProviderEmulator,
   type ProviderEmulatorOptions,
-  type ProviderEmulatorStats,
-  ProviderHost,
+  type ProviderRoutes,
   randomFrom,
-  RESOURCE_PATH,
   validSeconds,
 } from "./common.ts";
 import { json } from "../emulator_responses.ts";
@@ -281,19 +280,18 @@ function resolvePolicy(
   };
 }
 
-class Keycloak implements KeycloakEmulator {
-  readonly ready: Promise<void>;
+class Keycloak extends HostedProviderEmulator implements KeycloakEmulator {
   readonly realm: string;
-  readonly #host: ProviderHost;
   readonly #clients = new Map<string, KeycloakClient>();
   #policy: ResolvedPolicy | undefined;
   #secretCount = 0;
 
   constructor(options: KeycloakEmulatorOptions) {
+    super("Keycloak", options);
     this.realm = options.realm ?? "emulator";
     this.#policy = resolvePolicy(options.secretRotation);
     const realmPath = `/realms/${encodeURIComponent(this.realm)}`;
-    this.#host = new ProviderHost("Keycloak", options, {
+    const routes: ProviderRoutes = {
       isTokenPath: (path) =>
         /^\/realms\/[^/]+\/protocol\/openid-connect\/token$/.test(path),
       isApiPath: (path) => path.startsWith("/admin/realms/"),
@@ -315,13 +313,9 @@ class Keycloak implements KeycloakEmulator {
           error: "unknown_error",
           error_description: "For more on this error consult the server log.",
         }),
-    });
+    };
     for (const client of options.clients ?? []) this.addClient(client);
-    this.ready = this.#host.listen();
-  }
-
-  get url(): string {
-    return this.#host.url;
+    this.host.listen(routes);
   }
 
   get tokenUrl(): string {
@@ -332,10 +326,6 @@ class Keycloak implements KeycloakEmulator {
 
   get apiUrl(): string {
     return `${this.url}/admin/realms/${encodeURIComponent(this.realm)}`;
-  }
-
-  get resourceUrl(): string {
-    return `${this.url}${RESOURCE_PATH}`;
   }
 
   addClient(client: KeycloakEmulatorClient): void {
@@ -382,13 +372,13 @@ class Keycloak implements KeycloakEmulator {
 
   regenerateSecret(clientId: string, value?: string): string {
     const client = this.#client(clientId);
-    const now = this.#host.clock.now();
+    const now = this.host.clock.now();
     const old = client.main;
     const replaced = client.rotated;
     client.main = this.#secret(value ?? secretValue(), true);
-    this.#host.secretCreated();
+    this.host.secretCreated();
     // Only one rotated secret is kept: a second regeneration drops the first.
-    if (replaced) this.#host.secretRemoved(client.clientId, replaced.id);
+    if (replaced) this.host.secretRemoved(client.clientId, replaced.id);
     if (this.#policy) {
       client.rotated = {
         ...old,
@@ -396,7 +386,7 @@ class Keycloak implements KeycloakEmulator {
       };
     } else {
       client.rotated = undefined;
-      this.#host.secretRemoved(client.clientId, old.id);
+      this.host.secretRemoved(client.clientId, old.id);
     }
     return client.main.value;
   }
@@ -407,39 +397,15 @@ class Keycloak implements KeycloakEmulator {
       const rotated = client.rotated;
       if (!this.#policy && rotated) {
         client.rotated = undefined;
-        this.#host.secretRemoved(client.clientId, rotated.id);
+        this.host.secretRemoved(client.clientId, rotated.id);
       }
       client.main = {
         ...client.main,
         expiresAt: this.#policy
-          ? this.#host.clock.now() + this.#policy.expiration * 1000
+          ? this.host.clock.now() + this.#policy.expiration * 1000
           : undefined,
       };
     }
-  }
-
-  throttleTokenRequests(count: number = 1): void {
-    this.#host.throttle(count);
-  }
-
-  revokeTokensOf(clientId: string): void {
-    this.#host.tokens.revokeWhere((record) => record.clientId === clientId);
-  }
-
-  stats(): ProviderEmulatorStats {
-    return this.#host.stats();
-  }
-
-  resetStats(): void {
-    this.#host.resetStats();
-  }
-
-  close(): Promise<void> {
-    return this.#host.close();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 
   #client(clientId: string): KeycloakClient {
@@ -449,12 +415,12 @@ class Keycloak implements KeycloakEmulator {
   }
 
   #secret(value: string, propagates: boolean): KeycloakSecret {
-    const now = this.#host.clock.now();
+    const now = this.host.clock.now();
     return {
       id: `kcs-${++this.#secretCount}`,
       value,
       createdAt: now,
-      usableAt: propagates ? this.#host.usableAt() : now,
+      usableAt: propagates ? this.host.usableAt() : now,
       expiresAt: this.#policy
         ? now + this.#policy.expiration * 1000
         : undefined,
@@ -474,7 +440,7 @@ class Keycloak implements KeycloakEmulator {
         error_description: form,
       });
     }
-    const auth = this.#host.readClientAuthentication(request, form);
+    const auth = this.host.readClientAuthentication(request, form);
     // Keycloak reads the Authorization header first, the form second.
     const candidates = auth.basic ??
       (auth.bodyId === undefined
@@ -530,7 +496,7 @@ class Keycloak implements KeycloakEmulator {
     client: KeycloakClient,
     offered: readonly (string | undefined)[],
   ): KeycloakSecret | undefined {
-    const now = this.#host.clock.now();
+    const now = this.host.clock.now();
     const live = (secret: KeycloakSecret | undefined) =>
       secret !== undefined &&
       now >= secret.usableAt &&
@@ -557,7 +523,7 @@ class Keycloak implements KeycloakEmulator {
       scope,
     };
     const roles = [...client.roles];
-    const token = this.#host.tokens.mint(issued, client.lifetimeSeconds, {
+    const token = this.host.tokens.mint(issued, client.lifetimeSeconds, {
       jti: crypto.randomUUID(),
       iss: issuer,
       aud: roles.length > 0 ? ["realm-management", "account"] : "account",
@@ -570,7 +536,7 @@ class Keycloak implements KeycloakEmulator {
         ? { "realm-management": { roles } }
         : {},
     });
-    this.#host.issued(secret.id);
+    this.host.issued(secret.id);
     return noStore(200, {
       access_token: token,
       expires_in: client.lifetimeSeconds,
@@ -643,7 +609,7 @@ class Keycloak implements KeycloakEmulator {
       const rotated = client.rotated;
       if (rotated) {
         client.rotated = undefined;
-        this.#host.secretRemoved(client.clientId, rotated.id);
+        this.host.secretRemoved(client.clientId, rotated.id);
       }
       return new Response(null, { status: 204 });
     }
@@ -653,7 +619,7 @@ class Keycloak implements KeycloakEmulator {
   #liveRotated(client: KeycloakClient): KeycloakSecret | undefined {
     const rotated = client.rotated;
     if (rotated?.expiresAt !== undefined) {
-      if (this.#host.clock.now() >= rotated.expiresAt) return undefined;
+      if (this.host.clock.now() >= rotated.expiresAt) return undefined;
     }
     return rotated;
   }
@@ -663,7 +629,7 @@ class Keycloak implements KeycloakEmulator {
     const token = bearerToken(request.headers.get("authorization"));
     const record = token === undefined
       ? "unknown"
-      : this.#host.tokens.lookup(token);
+      : this.host.tokens.lookup(token);
     const caller = typeof record === "string"
       ? undefined
       : this.#clients.get(record.clientId);

@@ -23,15 +23,14 @@
  * @module
  */
 import {
+  HostedProviderEmulator,
   isRecord,
   type IssuedToken,
   noStore,
   type ProviderEmulator,
   type ProviderEmulatorOptions,
-  type ProviderEmulatorStats,
-  ProviderHost,
+  type ProviderRoutes,
   randomFrom,
-  RESOURCE_PATH,
   validSeconds,
 } from "./common.ts";
 import { json } from "../emulator_responses.ts";
@@ -280,15 +279,14 @@ export function startOktaEmulator(options?: OktaEmulatorOptions): OktaEmulator {
   return new Okta(options ?? {});
 }
 
-class Okta implements OktaEmulator {
-  readonly ready: Promise<void>;
-  readonly #host: ProviderHost;
+class Okta extends HostedProviderEmulator implements OktaEmulator {
   readonly #authServerId: string;
   readonly #scopes: ReadonlySet<string> | undefined;
   readonly #apps = new Map<string, OktaApp>();
   readonly #admins = new Map<string, ReadonlySet<OktaAdminScope>>();
 
   constructor(options: OktaEmulatorOptions) {
+    super("Okta", options);
     this.#authServerId = options.authServerId ?? "default";
     this.#scopes = options.scopes ? new Set(options.scopes) : undefined;
     for (const admin of options.adminTokens ?? []) {
@@ -297,7 +295,7 @@ class Okta implements OktaEmulator {
         new Set(admin.scopes ?? ["okta.apps.read", "okta.apps.manage"]),
       );
     }
-    this.#host = new ProviderHost("Okta", options, {
+    const routes: ProviderRoutes = {
       isTokenPath: (path) => /^\/oauth2\/(?:[^/]+\/)?v1\/token$/.test(path),
       isApiPath: (path) => path.startsWith("/api/v1/"),
       token: (request, path) => this.#token(request, path),
@@ -305,13 +303,9 @@ class Okta implements OktaEmulator {
       api: (request, path) => this.#api(request, path),
       notFound: () => unknownPath(),
       serverError: () => oktaError(500, "E0000009", "Internal Server Error"),
-    });
+    };
     for (const app of options.apps ?? []) this.addApp(app);
-    this.ready = this.#host.listen();
-  }
-
-  get url(): string {
-    return this.#host.url;
+    this.host.listen(routes);
   }
 
   get tokenUrl(): string {
@@ -322,15 +316,11 @@ class Okta implements OktaEmulator {
     return this.url;
   }
 
-  get resourceUrl(): string {
-    return `${this.url}${RESOURCE_PATH}`;
-  }
-
   addApp(app: OktaEmulatorApp): void {
     if (this.#apps.has(app.clientId)) {
       throw new Error(`Okta app ${app.clientId} already exists`);
     }
-    const now = this.#host.clock.now();
+    const now = this.host.clock.now();
     const record: OktaApp = {
       clientId: app.clientId,
       label: app.label ?? app.clientId,
@@ -358,7 +348,7 @@ class Okta implements OktaEmulator {
   addSecret(clientId: string, value?: string): OktaSecretView {
     const app = this.#app(clientId);
     const secret = this.#create(app, value, "ACTIVE", true);
-    this.#host.secretCreated();
+    this.host.secretCreated();
     return this.#view(secret);
   }
 
@@ -369,32 +359,8 @@ class Okta implements OktaEmulator {
     const [removed] = app.secrets.splice(index, 1);
     // An INACTIVE secret stopped working (and was counted) when deactivated.
     if (removed.status === "ACTIVE") {
-      this.#host.secretRemoved(clientId, secretId);
+      this.host.secretRemoved(clientId, secretId);
     }
-  }
-
-  throttleTokenRequests(count: number = 1): void {
-    this.#host.throttle(count);
-  }
-
-  revokeTokensOf(clientId: string): void {
-    this.#host.tokens.revokeWhere((record) => record.clientId === clientId);
-  }
-
-  stats(): ProviderEmulatorStats {
-    return this.#host.stats();
-  }
-
-  resetStats(): void {
-    this.#host.resetStats();
-  }
-
-  close(): Promise<void> {
-    return this.#host.close();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 
   #app(clientId: string): OktaApp {
@@ -428,14 +394,14 @@ class Okta implements OktaEmulator {
         ],
       );
     }
-    const now = this.#host.clock.now();
+    const now = this.host.clock.now();
     const secret: OktaSecret = {
       id: `ocs${randomFrom(SECRET_ALPHABET.slice(0, 62), 17)}`,
       status,
       value: value ?? randomFrom(SECRET_ALPHABET, 64),
       hash: randomBase64Url(16),
       createdAt: now,
-      usableAt: propagates ? this.#host.usableAt() : now,
+      usableAt: propagates ? this.host.usableAt() : now,
       updatedAt: now,
     };
     app.secrets.push(secret);
@@ -456,7 +422,7 @@ class Okta implements OktaEmulator {
   // ---- token endpoint ----------------------------------------------------
 
   #throttled(): Response {
-    const reset = Math.ceil(this.#host.clock.now() / 1000) + 60;
+    const reset = Math.ceil(this.host.clock.now() / 1000) + 60;
     return oktaError(
       429,
       "E0000047",
@@ -498,7 +464,7 @@ class Okta implements OktaEmulator {
     if (typeof form === "string") {
       return tokenError(400, "invalid_request", form);
     }
-    const auth = this.#host.readClientAuthentication(request, form);
+    const auth = this.host.readClientAuthentication(request, form);
     if (auth.basic && auth.bodySecret !== undefined) {
       return tokenError(
         400,
@@ -567,7 +533,7 @@ class Okta implements OktaEmulator {
     app: OktaApp,
     offered: readonly string[],
   ): OktaSecret | undefined {
-    const now = this.#host.clock.now();
+    const now = this.host.clock.now();
     return app.secrets.find((secret) =>
       secret.status === "ACTIVE" &&
       now >= secret.usableAt &&
@@ -583,7 +549,7 @@ class Okta implements OktaEmulator {
       audience: "api://default",
       scope,
     };
-    const token = this.#host.tokens.mint(issued, app.lifetimeSeconds, {
+    const token = this.host.tokens.mint(issued, app.lifetimeSeconds, {
       ver: 1,
       jti: `AT.${randomBase64Url(24)}`,
       iss: issuer,
@@ -592,7 +558,7 @@ class Okta implements OktaEmulator {
       sub: app.clientId,
       scp: scope.split(" "),
     });
-    this.#host.issued(secret.id);
+    this.host.issued(secret.id);
     return noStore(200, {
       token_type: "Bearer",
       expires_in: app.lifetimeSeconds,
@@ -721,7 +687,7 @@ class Okta implements OktaEmulator {
       ]);
     }
     const secret = this.#create(app, value, status, true);
-    this.#host.secretCreated();
+    this.host.secretCreated();
     return json(201, this.#linked(app, secret));
   }
 
@@ -738,9 +704,9 @@ class Okta implements OktaEmulator {
       }
     }
     secret.status = status;
-    secret.updatedAt = this.#host.clock.now();
+    secret.updatedAt = this.host.clock.now();
     if (status === "INACTIVE") {
-      this.#host.secretRemoved(app.clientId, secret.id);
+      this.host.secretRemoved(app.clientId, secret.id);
     }
   }
 

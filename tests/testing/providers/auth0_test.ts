@@ -407,12 +407,12 @@ Deno.test("Auth0 PATCH sets a caller's secret with update:client_keys", async ()
   await works.body?.cancel();
 });
 
-Deno.test("Auth0 switches: the new secret waits secretPropagationMs (the old one is dead meanwhile); rotation can revoke tokens", async () => {
+Deno.test("Auth0 switches: the new secret waits propagationDelayMs (the old one is dead meanwhile); rotation can revoke tokens", async () => {
   const clock = new FakeClock(Date.now());
   await using auth0 = start({
     clock,
-    secretPropagationMs: 30_000,
-    revokeTokensOnRotate: true,
+    propagationDelayMs: 30_000,
+    revokeTokensWithSecret: true,
   });
   const before = (await (await tokenRequest(auth0, cc("green", "green-secret")))
     .json()).access_token;

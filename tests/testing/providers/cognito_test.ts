@@ -406,12 +406,12 @@ Deno.test("Cognito API: missing IAM permission, unsigned, unknown key, wrong key
   assert.equal(cognito.secrets("app").length, 1, "nothing was added");
 });
 
-Deno.test("Cognito switches: a new secret works only after secretPropagationMs; deleting can revoke its tokens", async () => {
+Deno.test("Cognito switches: a new secret works only after propagationDelayMs; deleting can revoke its tokens", async () => {
   const clock = new FakeClock(Date.now());
   await using cognito = start({
     clock,
-    secretPropagationMs: 10_000,
-    revokeTokensOnSecretDelete: true,
+    propagationDelayMs: 10_000,
+    revokeTokensWithSecret: true,
   });
   const firstToken = (await (await token(cognito, {
     authorization: basic("app", FIRST),

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import {
   FakeClock,
+  startAuth0Emulator,
+  startCognitoEmulator,
   startEntraEmulator,
   startKeycloakEmulator,
   startOktaEmulator,
@@ -229,3 +231,80 @@ for (const removal of REMOVALS) {
     assert.deepEqual(await removal.run(true), { before: 200, after: 401 });
   });
 }
+
+/** The claims of a JWT-shaped token, unchecked. */
+function claimsOf(token: string): Record<string, unknown> {
+  const payload = token.split(".")[1].replaceAll("-", "+").replaceAll("_", "/");
+  return JSON.parse(atob(payload));
+}
+
+Deno.test("Cognito and Auth0 run on the same host: throttling, JWT-shaped tokens, tokens by secret, the resource", async () => {
+  const cognitoSecret = "cognito-secret-value-00001";
+  await using cognito = startCognitoEmulator({
+    clients: [{ clientId: "app", secrets: [cognitoSecret] }],
+  });
+  const cognitoLogin = () =>
+    postForm(
+      cognito.tokenUrl,
+      { grant_type: "client_credentials" },
+      basic("app", cognitoSecret),
+    );
+  cognito.throttleTokenRequests();
+  const throttled = await cognitoLogin();
+  assert.equal(throttled.status, 429);
+  assert.deepEqual(await throttled.json(), { error: "too_many_requests" });
+  const issued = await cognitoLogin();
+  assert.equal(issued.status, 200);
+  const cognitoToken = (await issued.json()).access_token;
+  assert.equal(claimsOf(cognitoToken).token_use, "access");
+  assert.equal(claimsOf(cognitoToken).client_id, "app");
+  const [first] = cognito.secrets("app");
+  const stats = cognito.stats();
+  assert.deepEqual(stats.tokensBySecret, { [first.secretId]: 1 });
+  assert.equal(stats.tokenRequests, 2);
+  assert.equal(stats.tokenFailures, 1);
+  const resource = await call(cognito.resourceUrl, `Bearer ${cognitoToken}`);
+  assert.equal(resource.status, 200);
+  // Cognito's client-credentials tokens carry no audience.
+  assert.deepEqual(resource.body, { client_id: "app", scope: "default/m2m" });
+
+  const audience = "https://api.example/";
+  await using auth0 = startAuth0Emulator({
+    apis: [{ identifier: audience }],
+    clients: [{
+      clientId: "svc",
+      secret: "auth0-secret-1",
+      grants: [{ audience, scopes: ["read"] }],
+    }],
+  });
+  const auth0Login = (secret: string) =>
+    postForm(auth0.tokenUrl, {
+      grant_type: "client_credentials",
+      client_id: "svc",
+      client_secret: secret,
+      audience,
+    });
+  auth0.throttleTokenRequests();
+  const limited = await auth0Login("auth0-secret-1");
+  assert.equal(limited.status, 429);
+  assert.equal((await limited.json()).error, "too_many_requests");
+  assert.equal((await auth0Login("auth0-secret-1")).status, 200);
+  const rotated = auth0.rotateSecret("svc");
+  const after = await auth0Login(rotated);
+  assert.equal(after.status, 200);
+  const auth0Token = (await after.json()).access_token;
+  assert.equal(claimsOf(auth0Token).sub, "svc@clients");
+  assert.equal(claimsOf(auth0Token).aud, audience);
+  // A client's one secret is known by its rotation count.
+  assert.deepEqual(auth0.stats().tokensBySecret, { "0": 1, "1": 1 });
+  // The throttled request was answered before its form was read, so only
+  // the two read ones name their client.
+  assert.equal(auth0.stats().tokenRequests, 3);
+  assert.deepEqual(auth0.stats().tokenRequestsByClient, { svc: 2 });
+  const live = await call(auth0.resourceUrl, `Bearer ${auth0Token}`);
+  assert.deepEqual(live.body, {
+    client_id: "svc",
+    scope: "read",
+    aud: audience,
+  });
+});
