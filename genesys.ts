@@ -111,3 +111,4 @@ export type { SecretSink } from "./src/rotation/sinks.ts";
 export type { Secret } from "./src/secret.ts";
 export type { TimerHandle } from "./src/clock.ts";
 export type { SecretUpdate } from "./src/rotation/sinks.ts";
+export type { TokenAuthMethod } from "./src/token_endpoint.ts";

@@ -54,6 +54,7 @@ export {
   type RotationResult,
 } from "./src/dual_secret_auth.ts";
 export type { CredentialInput, DualSecretAuthOptions } from "./src/config.ts";
+export type { TokenAuthMethod } from "./src/token_endpoint.ts";
 export type { CredentialState } from "./src/credential_slot.ts";
 export { type Clock, systemClock, type TimerHandle } from "./src/clock.ts";
 export { type RetryOptions } from "./src/retry.ts";

@@ -122,3 +122,4 @@ export type {
   OAuthClientInfo,
   RegeneratedOAuthClient,
 } from "./src/genesys/admin_client.ts";
+export type { TokenAuthMethod } from "./src/token_endpoint.ts";

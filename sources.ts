@@ -75,3 +75,4 @@ export type { CredentialInput } from "./src/config.ts";
 export type { DualSecretAuthError } from "./src/errors.ts";
 export type { WarningEvent } from "./src/events.ts";
 export type { Secret } from "./src/secret.ts";
+export type { TokenAuthMethod } from "./src/token_endpoint.ts";

@@ -17,12 +17,25 @@ import {
 import { parseRetryAfter } from "./retry.ts";
 import { SendFailure } from "./send.ts";
 
-/** OAuth error codes that mean "this credential does not work". */
+/**
+ * OAuth error codes that mean "this credential does not work". Keycloak
+ * answers a wrong secret with `unauthorized_client`, Auth0 with
+ * `access_denied`.
+ */
 const REJECTION_CODES: ReadonlySet<string> = new Set([
   "invalid_client",
   "unauthorized_client",
   "invalid_grant",
+  "access_denied",
 ]);
+
+/**
+ * The Entra ID codes read from the start of `error_description`
+ * ("AADSTS7000215: …"): an invalid (7000215) or expired (7000222) secret, a
+ * rejection whatever OAuth code comes with it; tenant throttling (90055,
+ * `TenantThrottlingError`), rate limiting whatever the status.
+ */
+const ENTRA_CODE = /^AADSTS(7000215|7000222|90055)\b/;
 
 /**
  * An `invalid_request` description that says a rate limit was exceeded.
@@ -51,12 +64,17 @@ export function isRetryable(error: DualSecretAuthError): boolean {
 /**
  * Classifies a non-2xx token endpoint response.
  *
- * - 400/401 with `invalid_client`, `unauthorized_client`, `invalid_grant`, and
- *   a 401 without another OAuth error (RFC 6749 §5.2 keeps 401 for client
- *   authentication): the credential is rejected.
- * - 429, and a 400 `invalid_request` whose description says a rate limit was
- *   exceeded (Genesys Cloud's `rate limit exceeded`): rate limited, with the server's
- *   `Retry-After`; retried, never failed over.
+ * - 400/401 with `invalid_client`, `unauthorized_client`, `invalid_grant`,
+ *   `access_denied` (Auth0) or an Entra ID description starting
+ *   `AADSTS7000215`/`AADSTS7000222`, and a 401 without another OAuth error
+ *   (RFC 6749 §5.2 keeps 401 for client authentication): the credential is
+ *   rejected.
+ * - 429, a 400 `invalid_request` whose description says a rate limit was
+ *   exceeded (Genesys Cloud's `rate limit exceeded`), and Entra ID's
+ *   `AADSTS90055` on any status: rate limited, with the server's
+ *   `Retry-After`; retried, never failed over. (Okta's and Auth0's
+ *   `X-Rate-Limit-Reset` are not read: the core stays small, and the
+ *   backoff waits without them.)
  * - 408 and 5xx: transient.
  * - Anything else: a request error that no other credential would fix.
  *
@@ -76,8 +94,10 @@ export function classifyErrorResponse(
   quote: (value: unknown) => string | undefined = () => undefined,
 ): DualSecretAuthError {
   const { status } = response;
-  const { throttled, ...body } = readOAuthError(text, quote);
-  if (status === 429 || (status === 400 && throttled)) {
+  const { throttled, aad, ...body } = readOAuthError(text, quote);
+  if (
+    status === 429 || (status === 400 && throttled) || aad === "90055"
+  ) {
     return new RateLimitedError(
       parseRetryAfter(response.headers.get("retry-after"), now),
       // The cause keeps what a 400 said; the class keeps it retried.
@@ -91,9 +111,10 @@ export function classifyErrorResponse(
   }
   const details = { status, ...body };
   const rejected = (status === 400 || status === 401) &&
-    (body.oauthError === undefined
-      ? status === 401
-      : REJECTION_CODES.has(body.oauthError));
+    (!!aad ||
+      (body.oauthError === undefined
+        ? status === 401
+        : REJECTION_CODES.has(body.oauthError)));
   return rejected
     ? new CredentialRejectedError(label, details)
     : new TokenRequestError(label, details);
@@ -135,7 +156,12 @@ export function classifyFetchFailure(error: unknown): DualSecretAuthError {
 function readOAuthError(
   text: string,
   quote: (value: unknown) => string | undefined,
-): { oauthError?: string; description?: string; throttled?: boolean } {
+): {
+  oauthError?: string;
+  description?: string;
+  throttled?: boolean;
+  aad?: string;
+} {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -152,6 +178,11 @@ function readOAuthError(
     // A code that had to be redacted is no OAuth code at all.
     oauthError: code === error ? code : undefined,
     description: quote(description),
+    // Entra ID starts every description with its code, "AADSTS7000215: …".
+    // Not String(description): a body's {"toString": 1} would throw.
+    aad: typeof description === "string"
+      ? ENTRA_CODE.exec(description)?.[1]
+      : undefined,
     // Read raw, not quoted: quoting may be off, and is only for messages.
     // Genesys Cloud sends its text in `description` as well.
     // Only the start is read: the pattern scans ahead for "exceed", which

@@ -18,7 +18,10 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
 } from "./send.ts";
 import type { SharedState } from "./store.ts";
-import { DEFAULT_EXPIRES_IN_SECONDS } from "./token_endpoint.ts";
+import {
+  DEFAULT_EXPIRES_IN_SECONDS,
+  type TokenAuthMethod,
+} from "./token_endpoint.ts";
 
 /** One OAuth client credential. */
 export interface CredentialInput {
@@ -28,6 +31,15 @@ export interface CredentialInput {
   readonly clientId: string;
   /** The client secret, as a string or a {@linkcode Secret}. */
   readonly clientSecret: string | Secret;
+  /**
+   * How this client authenticates at the token endpoint: an
+   * `Authorization: Basic` header, or `client_id` and `client_secret` in the
+   * form body (what the client is registered for; Auth0's applications
+   * default to `client_secret_post`).
+   *
+   * @default {"client_secret_basic"}
+   */
+  readonly authMethod?: TokenAuthMethod;
 }
 
 /** Options of `createDualSecretAuth`. */
@@ -57,6 +69,14 @@ export interface DualSecretAuthOptions {
   readonly active?: string;
   /** Scopes to request, space-separated or as a list. */
   readonly scope?: string | readonly string[];
+  /**
+   * Further parameters of every token request, such as Auth0's
+   * `{ audience }`. Cannot set `grant_type`, `scope`, `client_id` or
+   * `client_secret`. Unlike `tokenUrl` and `scope`, they are not part of a
+   * fleet's namespace: services whose tokens differ only by these (two
+   * audiences of one client) need fleets of their own (another `prefix`).
+   */
+  readonly tokenParams?: Readonly<Record<string, string>>;
   /**
    * The fetch to use.
    *
@@ -159,6 +179,8 @@ export interface ResolvedCredential {
   readonly clientId: string;
   /** Its secret. */
   readonly clientSecret: Secret;
+  /** How it authenticates; absent means Basic. */
+  readonly authMethod?: TokenAuthMethod;
 }
 
 /** Validated options with defaults filled in. */
@@ -171,6 +193,8 @@ export interface ResolvedConfig {
   readonly active: string;
   /** Space-separated scopes, if any. */
   readonly scope?: string;
+  /** Further token request parameters, if any. */
+  readonly tokenParams?: Readonly<Record<string, string>>;
   /** The fetch. */
   readonly fetch: typeof fetch;
   /** The clock. */
@@ -243,6 +267,7 @@ export function resolveConfig(
     tokenUrl: resolveTokenUrl(options),
     active,
     scope: resolveScope(options.scope),
+    tokenParams: resolveTokenParams(options.tokenParams),
     fetch: options.fetch ?? globalFetch,
     clock: options.clock ?? systemClock,
     random: options.random ?? Math.random,
@@ -324,6 +349,16 @@ export function resolveCredentials(
       label,
       warnings,
     );
+    const { authMethod } = input;
+    if (
+      authMethod !== undefined &&
+      !/^client_secret_(basic|post)$/.test(authMethod)
+    ) {
+      throw new ConfigError(
+        `${at}.authMethod`,
+        "must be client_secret_basic or client_secret_post",
+      );
+    }
     return Object.freeze({
       label,
       clientId,
@@ -333,6 +368,7 @@ export function resolveCredentials(
         label,
         warnings,
       ),
+      authMethod,
     });
   }));
 }
@@ -473,6 +509,23 @@ function resolveScope(
   }
   const joined = list.map((s) => s.trim()).filter(Boolean).join(" ");
   return joined === "" ? undefined : joined;
+}
+
+function resolveTokenParams(params: unknown): ResolvedConfig["tokenParams"] {
+  if (params === undefined) return undefined;
+  if (typeof params !== "object" || params === null) {
+    throw new ConfigError("tokenParams", "must be an object of strings");
+  }
+  for (const [name, value] of Object.entries(params)) {
+    if (/^(grant_type|scope|client_id|client_secret)$/.test(name)) {
+      throw new ConfigError(
+        `tokenParams.${name}`,
+        "is set by the library; use scope or the credentials",
+      );
+    }
+    requiredText(`tokenParams.${name}`, value, false);
+  }
+  return Object.freeze({ ...params as Record<string, string> });
 }
 
 /** No `apiRateLimit` given: one shared object, not one per instance. */

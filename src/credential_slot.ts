@@ -371,6 +371,8 @@ export class CredentialSlot {
           clientId: this.credential.clientId,
           clientSecret: this.credential.clientSecret,
           scope: config.scope,
+          authMethod: this.credential.authMethod,
+          params: config.tokenParams,
           fetch: config.fetch,
           clock: config.clock,
           timeoutMs: config.requestTimeoutMs,

@@ -781,6 +781,7 @@ class Auth implements DualSecretAuth {
       const current = slots.get(credential.label);
       const unchanged = current !== undefined &&
         current.credential.clientId === credential.clientId &&
+        current.credential.authMethod === credential.authMethod &&
         current.credential.clientSecret.equals(credential.clientSecret);
       next.set(
         credential.label,

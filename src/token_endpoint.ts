@@ -1,6 +1,6 @@
 /**
- * One client-credentials token request (RFC 6749 §4.4): Basic client
- * authentication, a form body, a timeout, and strict response validation.
+ * One client-credentials token request (RFC 6749 §4.4): Basic or form-body
+ * (`client_secret_post`) client authentication, a form body, a timeout, and strict response validation.
  *
  * @module
  */
@@ -48,6 +48,16 @@ export interface TokenRequest {
   readonly clientSecret: Secret;
   /** Space-separated scopes, if any. */
   readonly scope?: string;
+  /**
+   * How the client authenticates (RFC 7591 `token_endpoint_auth_method`):
+   * an `Authorization: Basic` header, or `client_id` and `client_secret` in
+   * the form body.
+   *
+   * @default {"client_secret_basic"}
+   */
+  readonly authMethod?: TokenAuthMethod;
+  /** Further form parameters, such as Auth0's `audience`. */
+  readonly params?: Readonly<Record<string, string>>;
   /** The fetch to send with. */
   readonly fetch: typeof fetch;
   /** The clock for the timeout and `Retry-After` dates. */
@@ -78,6 +88,9 @@ export interface TokenRequest {
    */
   readonly redact?: Redactor;
 }
+
+/** How a client authenticates at the token endpoint (RFC 7591 names). */
+export type TokenAuthMethod = "client_secret_basic" | "client_secret_post";
 
 /** A validated token response. */
 export interface TokenGrant {
@@ -148,10 +161,21 @@ function encoded(option: string, value: string): string {
  *   refused, or aborted.
  */
 export async function requestToken(request: TokenRequest): Promise<TokenGrant> {
+  // Built for post too: it refuses an id or secret no request could carry.
   const authorization = basicAuthorization(
     request.clientId,
     request.clientSecret,
   );
+  const post = request.authMethod === "client_secret_post";
+  const body = new URLSearchParams({
+    ...request.params,
+    grant_type: "client_credentials",
+  });
+  if (request.scope) body.set("scope", request.scope);
+  if (post) {
+    body.set("client_id", request.clientId);
+    body.set("client_secret", request.clientSecret.reveal());
+  }
   // Computed only when server text is quoted, i.e. on error paths.
   const ownRedactor = createRedactor(() =>
     credentialForms(request.clientId, request.clientSecret.reveal())
@@ -164,11 +188,11 @@ export async function requestToken(request: TokenRequest): Promise<TokenGrant> {
     sent = await send(request.tokenUrl, {
       method: "POST",
       headers: {
-        "authorization": authorization,
+        ...post ? {} : { authorization },
         "content-type": "application/x-www-form-urlencoded",
         "accept": "application/json",
       },
-      body: formBody(request.scope),
+      body,
     }, {
       fetch: request.fetch,
       clock: request.clock,
@@ -296,10 +320,4 @@ function describe(value: unknown): string {
     : Array.isArray(value)
     ? "an array"
     : "an object";
-}
-
-function formBody(scope: string | undefined): URLSearchParams {
-  const body = new URLSearchParams({ grant_type: "client_credentials" });
-  if (scope) body.set("scope", scope);
-  return body;
 }

@@ -1,10 +1,20 @@
 /**
  * `deno task fleet --kv <path>` or `--redis <url>`: lists the live instances
  * of the fleets in a Deno KV database or a Redis from their heartbeats, as a
- * table or `--json`. Reads only.
+ * table or `--json`; `--serve` serves the fleet's status page and
+ * `--alert-webhook` sends alerts when a rotation stalls (both built in
+ * src/fleet). Reads only.
  *
  * @module
  */
+import {
+  type FleetStatusSource,
+  kvStatusSource,
+  readFleetStatus,
+} from "../src/fleet/fleet_status.ts";
+import { serveFleetStatus } from "../src/fleet/status_page.ts";
+import { type AlertBounds, createAlertNotifier } from "../src/fleet/alerts.ts";
+import { parsePeriod } from "../src/fleet/schedule.ts";
 import { parseArgs } from "node:util";
 import type { AuditEntry } from "../fleet.ts";
 import { type KvKey, openKvRetrying } from "../kv.ts";
@@ -31,6 +41,34 @@ Options:
                      --prefix must then be the fleet's own prefix
   --limit <n>        with --history: the latest n entries (default 50)
   --json             print JSON instead of a table
+  --serve            serve a status page that refreshes by itself (instances,
+                     active label and its history, rotation in progress, gate
+                     and drain, schedule, secrets' age, audit timeline; never
+                     a secret or token); --prefix must be the fleet's own.
+                     Runs until Ctrl-C
+  --port <n>         with --serve: the port (default 8787; 0 picks a free one)
+  --host <addr>      with --serve: the address (default 127.0.0.1); anything
+                     but loopback needs --token
+  --token <t|env>    with --serve: the viewer opens the page once with
+                     ?token=<t>; env reads FLEET_STATUS_TOKEN
+  --refresh <s>      with --serve or --alert-webhook: how often the store is
+                     read (default 2)
+  --alert-webhook <url>
+                     watch the fleet (with or without --serve) and POST a JSON
+                     alert, once per condition, when a step is older than
+                     --alert-step, a promotion leaves stragglers past
+                     --alert-stragglers, the revoke gate stays shut past
+                     --alert-gate (naming the instances that hold it and when
+                     their tokens expire), or a distributed secret is older
+                     than --max-age. Payloads carry no secret. Each alert is
+                     also an OpenTelemetry span (dual_secret_auth.fleet.alert;
+                     exported with OTEL_DENO=true). The fleet
+                     permission set reaches loopback only: for another host
+                     add --allow-net=<host> (deno run -P=fleet ...)
+  --alert-step <period>       default 30m (periods: 30d, 12h, 15m, 5s, 500ms)
+  --alert-stragglers <period> default 10m
+  --alert-gate <period>       default 1h
+  --max-age <period>          default: no age alert
   -h, --help         show this help
 `;
 
@@ -51,6 +89,16 @@ export async function main(args: readonly string[]): Promise<number> {
       history: { type: "boolean", default: false },
       limit: { type: "string", default: "50" },
       help: { type: "boolean", short: "h", default: false },
+      serve: { type: "boolean", default: false },
+      port: { type: "string", default: "8787" },
+      host: { type: "string", default: "127.0.0.1" },
+      token: { type: "string" },
+      refresh: { type: "string", default: "2" },
+      "alert-webhook": { type: "string" },
+      "alert-step": { type: "string", default: "30m" },
+      "alert-stragglers": { type: "string", default: "10m" },
+      "alert-gate": { type: "string", default: "1h" },
+      "max-age": { type: "string" },
     },
     strict: true,
   });
@@ -77,6 +125,9 @@ export async function main(args: readonly string[]): Promise<number> {
       values.prefix,
       values.json,
     );
+  }
+  if (values.serve || values["alert-webhook"] !== undefined) {
+    return await serve(values);
   }
   const prefix = values.prefix.split("/").filter((part) => part !== "");
   const now = Date.now();
@@ -169,6 +220,156 @@ function printHistory(
       useColour(),
     ).join("\n"),
   );
+  return 0;
+}
+
+function period(flag: string, text: string): number {
+  const ms = parsePeriod(text);
+  if (ms === undefined) {
+    throw new UsageError(
+      `${flag} needs a period such as 30d, 12h, 15m or 5s (got "${text}")`,
+    );
+  }
+  return ms;
+}
+
+async function serve(values: {
+  kv?: string;
+  redis?: string;
+  prefix: string;
+  serve: boolean;
+  port: string;
+  host: string;
+  token?: string;
+  refresh: string;
+  "alert-webhook"?: string;
+  "alert-step": string;
+  "alert-stragglers": string;
+  "alert-gate": string;
+  "max-age"?: string;
+}): Promise<number> {
+  const webhook = values["alert-webhook"];
+  if (webhook !== undefined && !URL.canParse(webhook)) {
+    throw new UsageError(
+      `--alert-webhook needs a URL such as http://127.0.0.1:9000/alerts (got "${webhook}")`,
+    );
+  }
+  const bounds: AlertBounds = {
+    stepMs: period("--alert-step", values["alert-step"]),
+    stragglerMs: period("--alert-stragglers", values["alert-stragglers"]),
+    gateMs: period("--alert-gate", values["alert-gate"]),
+    ...(values["max-age"] === undefined
+      ? {}
+      : { maxAgeMs: period("--max-age", values["max-age"]) }),
+  };
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new UsageError("--port needs a port number, such as 8787");
+  }
+  const refresh = Number(values.refresh);
+  if (!(refresh > 0)) {
+    throw new UsageError("--refresh needs a number of seconds, such as 2");
+  }
+  const token = values.token === "env"
+    ? Deno.env.get("FLEET_STATUS_TOKEN")
+    : values.token;
+  if (values.token === "env" && token === undefined) {
+    throw new UsageError(
+      "--token env reads FLEET_STATUS_TOKEN, which is unset",
+    );
+  }
+  let source: FleetStatusSource;
+  let closeStore: () => Promise<void> | void;
+  if (values.redis === undefined) {
+    const kv = await openKvRetrying(values.kv!);
+    source = kvStatusSource(
+      kv,
+      values.prefix.split("/").filter((part) => part !== ""),
+      `Deno KV ${values.kv}, prefix ${values.prefix}`,
+    );
+    closeStore = () => kv.close();
+  } else {
+    const { connectRedis } = await import("../src/fleet/redis_store.ts");
+    const { redisStatusSource } = await import(
+      "../src/fleet/fleet_status_redis.ts"
+    );
+    const redis = await connectRedis({
+      url: values.redis === "env" ? Deno.env.get("REDIS_URL") : values.redis,
+    });
+    // The page names the Redis by its prefix only: the URL may hold a password.
+    source = redisStatusSource(
+      redis.client,
+      values.prefix,
+      `Redis, prefix ${values.prefix}`,
+    );
+    closeStore = () => redis.close();
+  }
+  const read = () => readFleetStatus(source, { now: Date.now() });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  try {
+    await using server = values.serve
+      ? serveFleetStatus({
+        read,
+        hostname: values.host,
+        port,
+        ...(token === undefined ? {} : { token }),
+        refreshMs: refresh * 1000,
+      })
+      : undefined;
+    if (server !== undefined) console.log(`Fleet status page: ${server.url}`);
+    if (webhook !== undefined) {
+      // Loaded only with --alert-webhook: the OpenTelemetry API is not
+      // needed to list or serve.
+      const { recordAlertEvent } = await import(
+        "../src/fleet/alert_telemetry.ts"
+      );
+      const notifier = createAlertNotifier({
+        bounds,
+        webhookUrl: webhook,
+        onAlert: (alert) => {
+          console.error(`ALERT ${alert.kind}: ${alert.summary}`);
+          recordAlertEvent(alert);
+        },
+        onError: (error, alert) =>
+          console.error(
+            `alert ${alert.kind} not delivered (${
+              error instanceof Error ? error.message : String(error)
+            }); retried at the next read`,
+          ),
+      });
+      console.log(
+        `Watching the fleet every ${refresh} s; alerts go to the webhook.`,
+      );
+      const watch = async () => {
+        try {
+          await notifier.check(await read());
+        } catch (error) {
+          console.error(
+            `the fleet store could not be read (${
+              error instanceof Error ? error.message : String(error)
+            }); retried in ${refresh} s`,
+          );
+        }
+        if (!stopped) timer = setTimeout(watch, refresh * 1000);
+      };
+      await watch();
+    }
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        Deno.removeSignalListener("SIGINT", stop);
+        Deno.removeSignalListener("SIGTERM", stop);
+        resolve();
+      };
+      Deno.addSignalListener("SIGINT", stop);
+      Deno.addSignalListener("SIGTERM", stop);
+    });
+  } finally {
+    stopped = true;
+    clearTimeout(timer);
+    await source.close();
+    await closeStore();
+  }
   return 0;
 }
 

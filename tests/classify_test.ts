@@ -70,6 +70,85 @@ Deno.test("classifyErrorResponse", async (t) => {
     }
   });
 
+  await t.step(
+    "Auth0's access_denied and Entra ID's secret codes reject",
+    () => {
+      const cases: [number, unknown][] = [
+        [401, { error: "access_denied", error_description: "Unauthorized" }],
+        [400, { error: "access_denied" }],
+        [401, {
+          error: "invalid_client",
+          error_description: "AADSTS7000215: x",
+        }],
+        // Entra's codes count beside any OAuth code, or none.
+        [400, {
+          error: "invalid_request",
+          error_description: "AADSTS7000222: x",
+        }],
+        [400, { error_description: "AADSTS7000215: x" }],
+      ];
+      for (const [status, body] of cases) {
+        const error = classify(status, body);
+        assert.ok(
+          error instanceof CredentialRejectedError,
+          JSON.stringify(body),
+        );
+        assert.equal(isRetryable(error), false);
+      }
+      // Not on another status, not another code, not mid-text.
+      const others: [number, unknown][] = [
+        [403, { error: "access_denied" }],
+        [403, {
+          error: "invalid_request",
+          error_description: "AADSTS7000215: x",
+        }],
+        [400, {
+          error: "invalid_request",
+          error_description: "AADSTS70002150",
+        }],
+        [400, {
+          error: "invalid_request",
+          error_description: "x AADSTS7000215",
+        }],
+        [400, {
+          error: "invalid_request",
+          error_description: "AADSTS700016: x",
+        }],
+      ];
+      for (const [status, body] of others) {
+        assert.ok(
+          classify(status, body) instanceof TokenRequestError,
+          JSON.stringify(body),
+        );
+      }
+    },
+  );
+
+  await t.step(
+    "a hostile error_description object is classified, not thrown",
+    () => {
+      const error = classify(401, {
+        error: "invalid_client",
+        error_description: { toString: 1, valueOf: 1 },
+      });
+      assert.ok(error instanceof CredentialRejectedError, String(error));
+    },
+  );
+
+  await t.step("Entra ID's AADSTS90055 is throttling on any status", () => {
+    for (const status of [400, 401, 403, 429, 500, 503]) {
+      const error = classify(status, {
+        error: "temporarily_unavailable",
+        error_description: "AADSTS90055: TenantThrottlingError",
+        error_codes: [90055],
+      }, { "retry-after": "7" });
+      assert.ok(error instanceof RateLimitedError, `${status}`);
+      assert.equal(error.code, ErrorCode.RATE_LIMITED);
+      assert.equal(error.retryAfterMs, 7_000);
+      assert.equal(isRetryable(error), true);
+    }
+  });
+
   await t.step("401 without an OAuth body rejects as invalid_client", () => {
     for (const body of ["", "Unauthorized", "<html></html>", "[]", "{}"]) {
       const error = classify(401, body);

@@ -411,3 +411,84 @@ Deno.test("createDualSecretAuth: config in practice", async (t) => {
     );
   });
 });
+
+Deno.test("resolveConfig: client authentication and token parameters", async (t) => {
+  await t.step("authMethod per credential; absent means Basic", () => {
+    const config = resolve({
+      credentials: [
+        { ...TWO[0], authMethod: "client_secret_post" },
+        { ...TWO[1], authMethod: "client_secret_basic" },
+        { label: "c", clientId: "c-id", clientSecret: "c-secret" },
+      ],
+    });
+    assert.deepEqual(
+      config.credentials.map((c) => c.authMethod),
+      ["client_secret_post", "client_secret_basic", undefined],
+    );
+  });
+
+  await t.step("an unknown authMethod names the credential", () => {
+    for (const authMethod of ["private_key_jwt", "post", "", 1]) {
+      const error = configError({
+        credentials: [TWO[0], { ...TWO[1], authMethod }],
+      });
+      assert.equal(error.option, "credentials[1].authMethod");
+      assert.match(error.message, /client_secret_basic or client_secret_post/);
+    }
+  });
+
+  await t.step("tokenParams: strings, frozen, a copy", () => {
+    const params = { audience: "https://api.example.com", resource: "r" };
+    const config = resolve({ credentials: TWO, tokenParams: params });
+    assert.deepEqual(config.tokenParams, params);
+    assert.notEqual(config.tokenParams, params);
+    assert.ok(Object.isFrozen(config.tokenParams));
+    assert.equal(resolve({ credentials: TWO }).tokenParams, undefined);
+  });
+
+  await t.step(
+    "tokenParams refuses what the library sets, and non-strings",
+    () => {
+      const cases: [unknown, string][] = [
+        [{ grant_type: "password" }, "tokenParams.grant_type"],
+        [{ scope: "a" }, "tokenParams.scope"],
+        [{ client_id: "x" }, "tokenParams.client_id"],
+        [{ client_secret: SECRET_CANARY }, "tokenParams.client_secret"],
+        [{ audience: 1 }, "tokenParams.audience"],
+        [{ audience: "" }, "tokenParams.audience"],
+        [{ audience: "\ud800" }, "tokenParams.audience"],
+        ["audience=x", "tokenParams"],
+        [null, "tokenParams"],
+      ];
+      for (const [tokenParams, option] of cases) {
+        assert.equal(
+          configError({ credentials: TWO, tokenParams }).option,
+          option,
+          JSON.stringify(tokenParams),
+        );
+      }
+    },
+  );
+
+  await t.step(
+    "setCredentials changing only authMethod takes effect",
+    async () => {
+      const endpoint = new FakeTokenEndpoint({
+        tokenHandler: acceptingHandler(new Set(["blue-id:blue-secret"])),
+      });
+      await using auth = createDualSecretAuth({
+        credentials: [TWO[0]],
+        tokenUrl: endpoint.tokenUrl,
+        fetch: endpoint.fetch,
+        clock: new FakeClock(0),
+      });
+      await auth.getAccessToken();
+      auth.setCredentials([{ ...TWO[0], authMethod: "client_secret_post" }]);
+      await auth.getAccessToken();
+      assert.deepEqual(
+        endpoint.tokenRequests.map((r) => r.authMethod),
+        ["client_secret_basic", "client_secret_post"],
+      );
+    },
+  );
+});

@@ -138,6 +138,72 @@ Deno.test("requestToken: request shape", async (t) => {
   });
 
   await t.step(
+    "client_secret_post: id and secret in the form, no Authorization header",
+    async () => {
+      const secret = "se:cr%et+ with spaces/ñ€😀";
+      const { endpoint, request } = setup({
+        clientId: "id:ü %+",
+        clientSecret: new Secret(secret),
+        authMethod: "client_secret_post",
+        scope: "read",
+      });
+      endpoint.queueToken(tokenResponse("tok"));
+      await requestToken(request);
+      const sent = endpoint.tokenRequests[0];
+      assert.equal(sent.headers.has("authorization"), false);
+      assert.equal(sent.authMethod, "client_secret_post");
+      assert.deepEqual([...sent.form], [
+        ["grant_type", "client_credentials"],
+        ["scope", "read"],
+        ["client_id", "id:ü %+"],
+        ["client_secret", secret],
+      ]);
+    },
+  );
+
+  await t.step(
+    "client_secret_basic, named, is the default's request",
+    async () => {
+      const { endpoint, request } = setup({
+        authMethod: "client_secret_basic",
+      });
+      endpoint.queueToken(tokenResponse("tok"));
+      await requestToken(request);
+      const sent = endpoint.tokenRequests[0];
+      assert.equal(sent.authMethod, "client_secret_basic");
+      assert.equal(sent.body, "grant_type=client_credentials");
+    },
+  );
+
+  await t.step("params are sent, and cannot replace grant_type", async () => {
+    const { endpoint, request } = setup({
+      params: { audience: "https://api.example.com", grant_type: "password" },
+    });
+    endpoint.queueToken(tokenResponse("tok"));
+    await requestToken(request);
+    const form = endpoint.tokenRequests[0].form;
+    assert.equal(form.get("audience"), "https://api.example.com");
+    assert.deepEqual(form.getAll("grant_type"), ["client_credentials"]);
+  });
+
+  await t.step(
+    "client_secret_post: a server echoing the form is quoted redacted",
+    async () => {
+      const { endpoint, request } = setup({ authMethod: "client_secret_post" });
+      endpoint.queueToken((sent) =>
+        jsonResponse(400, {
+          error: "invalid_request",
+          error_description: `bad body: ${sent.body}`,
+        })
+      );
+      const error = await requestToken(request).catch((e) => e);
+      assert.ok(error instanceof TokenRequestError, String(error));
+      assert.match(error.message, /\[redacted\]/);
+      assertNoLeak(error);
+    },
+  );
+
+  await t.step(
     "a redirect is never followed (real loopback server)",
     async () => {
       const seen: string[] = [];

@@ -237,7 +237,8 @@ interface Known {
 
 function hostName(): string | undefined {
   try {
-    return (globalThis as { Deno?: { hostname(): string } }).Deno?.hostname();
+    return (globalThis as unknown as { Deno?: { hostname(): string } }).Deno
+      ?.hostname();
   } catch {
     return undefined; // No --allow-sys: the heartbeat goes without it.
   }

@@ -356,10 +356,12 @@ async function advance(
         options.tokenLifetimeMs,
       );
       if (!gate.open) {
-        options.onProgress?.(
+        tellWait(
+          options,
           `schedule: waiting for the gate of "${credential.label}" (${
-            gate.blockers.map((b) => `${b.instanceId}: ${b.reason}`).join(", ")
-          })`,
+            gate.blockers.map((b) => gateWait(b, options.tokenLifetimeMs))
+              .join(", ")
+          }), since ${new Date(state.stepStartedAt).toISOString()}`,
         );
         return undefined;
       }
@@ -434,6 +436,47 @@ function secretGenerationOf(
   label: string,
 ): number | undefined {
   return record.credentials.find((c) => c.label === label)?.secretGeneration;
+}
+
+/** The last waiting line told to each listener, and when. */
+const lastWaits = new WeakMap<
+  (line: string) => void,
+  { line: string; at: number }
+>();
+
+/**
+ * Tells a waiting line unless the same listener was told the same line less
+ * than a minute ago: a scheduler ticking every second at a shut gate says so
+ * once a minute, not once a tick.
+ */
+function tellWait(options: ScheduleOptions, line: string): void {
+  const listener = options.onProgress;
+  if (listener === undefined) return;
+  const now = options.target.now();
+  const last = lastWaits.get(listener);
+  if (last?.line === line && now - last.at < 60_000) return;
+  lastWaits.set(listener, { line, at: now });
+  listener(line);
+}
+
+/** What one gate blocker waits for, and until when, in the scheduler's words. */
+function gateWait(
+  blocker: Awaited<ReturnType<typeof checkRevokeGate>>["blockers"][number],
+  tokenLifetimeMs: number,
+): string {
+  const at = (ms: number) => new Date(ms).toISOString();
+  switch (blocker.reason) {
+    case "active":
+      return `${blocker.instanceId}: serves it (until a promotion moves it)`;
+    case "holds-token":
+      return `${blocker.instanceId}: holds a token of it until ${
+        at(blocker.heldUntil!)
+      }`;
+    case "used-recently":
+      return `${blocker.instanceId}: used it at ${
+        at(blocker.lastUsedAt!)
+      }, clear at ${at(blocker.lastUsedAt! + tokenLifetimeMs)}`;
+  }
 }
 
 /**

@@ -233,6 +233,7 @@ export async function runPromotion(
         label: credential.label,
         clientId: credential.clientId,
         clientSecret: credential.clientSecret,
+        authMethod: credential.authMethod,
         fetch: fetchFn,
         clock,
         timeoutMs: 10_000,

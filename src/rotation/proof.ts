@@ -127,6 +127,7 @@ export function oneTokenRequest(
     label: credential.label,
     clientId: credential.clientId,
     clientSecret: secret,
+    authMethod: credential.authMethod,
     fetch: io.fetchFn,
     clock: io.clock,
     timeoutMs: TOKEN_TIMEOUT_MS,

@@ -32,10 +32,21 @@ export interface RecordedRequest {
 
 /** A token request, with its client authentication and form decoded. */
 export interface RecordedTokenRequest extends RecordedRequest {
-  /** The client id from the Basic header (form-decoded), or "" without one. */
+  /**
+   * The client id from the Basic header (form-decoded), else from the form's
+   * `client_id`, or "" without either.
+   */
   readonly clientId: string;
-  /** The client secret from the Basic header (form-decoded), or "" without one. */
+  /**
+   * The client secret from the Basic header (form-decoded), else from the
+   * form's `client_secret`, or "" without either.
+   */
   readonly clientSecret: string;
+  /**
+   * Where the client authenticated: the Basic header, the form body, or
+   * nowhere. A request with both counts as Basic; `form` shows the rest.
+   */
+  readonly authMethod: "client_secret_basic" | "client_secret_post" | "none";
   /** The form body. */
   readonly form: URLSearchParams;
 }
@@ -355,19 +366,25 @@ function stripQuery(url: string): string {
 
 function decodeTokenRequest(recorded: RecordedRequest): RecordedTokenRequest {
   const authorization = recorded.headers.get("authorization") ?? "";
-  let clientId = "";
-  let clientSecret = "";
+  const form = new URLSearchParams(recorded.body);
   if (/^basic /i.test(authorization)) {
     const decoded = atob(authorization.slice(6).trim());
     const colon = decoded.indexOf(":");
-    clientId = formDecode(decoded.slice(0, colon));
-    clientSecret = formDecode(decoded.slice(colon + 1));
+    return {
+      ...recorded,
+      clientId: formDecode(decoded.slice(0, colon)),
+      clientSecret: formDecode(decoded.slice(colon + 1)),
+      authMethod: "client_secret_basic",
+      form,
+    };
   }
+  const clientId = form.get("client_id");
   return {
     ...recorded,
-    clientId,
-    clientSecret,
-    form: new URLSearchParams(recorded.body),
+    clientId: clientId ?? "",
+    clientSecret: form.get("client_secret") ?? "",
+    authMethod: clientId === null ? "none" : "client_secret_post",
+    form,
   };
 }
 

@@ -43,6 +43,8 @@ export interface OidcClientSpec {
   clientSecret: string;
   /** Space-separated scopes this client may request; omit for "no scope restrictions". */
   scope?: string;
+  /** The client's registered `token_endpoint_auth_method`; default `client_secret_basic`. */
+  authMethod?: "client_secret_basic" | "client_secret_post";
 }
 
 /** Handle to a running test authorization server. */
@@ -119,7 +121,7 @@ function clientMetadata(spec: OidcClientSpec): AnyRecord {
     grant_types: ["client_credentials"],
     response_types: [],
     redirect_uris: [],
-    token_endpoint_auth_method: "client_secret_basic",
+    token_endpoint_auth_method: spec.authMethod ?? "client_secret_basic",
     id_token_signed_response_alg: "ES256",
   };
   if (spec.scope !== undefined) metadata.scope = spec.scope;

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { createDualSecretAuth, ErrorCode } from "../../../mod.ts";
+import {
+  type AuthEvent,
+  createDualSecretAuth,
+  ErrorCode,
+} from "../../../mod.ts";
 import { FakeClock } from "../../../src/testing/fake_clock.ts";
 import {
   type Auth0Emulator,
@@ -457,27 +461,6 @@ Deno.test("Auth0 by default: tokens outlive a rotation until they expire", async
   await expired.body?.cancel();
 });
 
-/**
- * The core sends neither `audience` nor `client_secret_post` (issue 20 item
- * 2): a `fetch` that adds `audience` to the form lets it talk to Auth0 today,
- * with twin clients set to `client_secret_basic`.
- */
-function withAudience(tokenUrl: string, audience: string): typeof fetch {
-  return async (input, init) => {
-    const request = new Request(input, init);
-    // auth.fetch sends API calls through the same fetch: only token requests change.
-    if (request.url !== tokenUrl) return fetch(request);
-    const form = new URLSearchParams(await request.text());
-    form.set("audience", audience);
-    return fetch(request.url, {
-      method: request.method,
-      headers: request.headers,
-      body: form,
-      signal: request.signal,
-    });
-  };
-}
-
 function twinClients(auth0: Auth0Emulator): void {
   for (const id of ["blue-basic", "green-basic"]) {
     auth0.addClient({
@@ -506,7 +489,7 @@ Deno.test("createDualSecretAuth on Auth0: twin clients, the standby rotated thro
       },
     ],
     tokenUrl: auth0.tokenUrl,
-    fetch: withAudience(auth0.tokenUrl, ORDERS),
+    tokenParams: { audience: ORDERS },
   });
   const first = await auth.fetch(auth0.resourceUrl);
   assert.deepEqual(await first.json(), {
@@ -537,9 +520,10 @@ Deno.test("createDualSecretAuth on Auth0: twin clients, the standby rotated thro
   assert.equal((await after.json()).client_id, "green-basic");
 });
 
-Deno.test("createDualSecretAuth on Auth0: the core does not yet take 401 access_denied as a rejection, so it does not fail over", async () => {
+Deno.test("createDualSecretAuth on Auth0: 401 access_denied is a rejection, so it fails over", async () => {
   await using auth0 = start();
   twinClients(auth0);
+  const events: AuthEvent[] = [];
   await using auth = createDualSecretAuth({
     credentials: [
       {
@@ -554,22 +538,20 @@ Deno.test("createDualSecretAuth on Auth0: the core does not yet take 401 access_
       },
     ],
     tokenUrl: auth0.tokenUrl,
-    fetch: withAudience(auth0.tokenUrl, ORDERS),
+    tokenParams: { audience: ORDERS },
+    onEvent: (event) => events.push(event),
   });
   await auth.getAccessToken();
   auth0.rotateSecret("blue-basic");
   auth.invalidate();
-  // Issue 20 item 2 asks the core to classify Auth0's 401 access_denied as a
-  // rejection; until then the caller gets the error and blue stays active.
-  // When the core learns it, this test must change to expect a failover.
-  await assert.rejects(auth.getAccessToken(), (error: unknown) => {
-    assert.equal(
-      (error as { code?: string }).code,
-      ErrorCode.TOKEN_REQUEST_FAILED,
-    );
-    return true;
-  });
-  assert.equal(auth.status().active, "blue");
+  // Issue 20 item 2: the core classifies Auth0's 401 access_denied as a
+  // rejection, so green serves.
+  await auth.getAccessToken();
+  assert.equal(auth.status().active, "green");
+  const failovers = events.filter((e) => e.type === "failover");
+  assert.equal(failovers.length, 1);
+  assert.equal(failovers[0].error.code, ErrorCode.CREDENTIAL_REJECTED);
+  assert.equal(failovers[0].error.oauthError, "access_denied");
 });
 
 Deno.test("Auth0 token faults: an injected 429 in Auth0's shape, a reset connection, a held response released by close()", async () => {

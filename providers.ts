@@ -1,0 +1,37 @@
+/**
+ * Token endpoint presets for Okta, Microsoft Entra ID, Keycloak, AWS Cognito
+ * and Auth0: each derives the token URL, and the scope or parameters the
+ * provider requires, from the values its console shows. Spread one into
+ * `createDualSecretAuth`'s options beside the credentials. Genesys Cloud
+ * needs none: the core's `environment` option does the same for it.
+ *
+ * @example Okta, with both secrets of one client
+ * ```ts
+ * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
+ * import { okta } from "@rotating/dual-secret-auth/providers";
+ *
+ * await using auth = createDualSecretAuth({
+ *   ...okta({ domain: "dev-123456.okta.com", authServerId: "default", scope: "orders.read" }),
+ *   credentials: [
+ *     { label: "a", clientId: "0oa1", clientSecret: "first-secret" },
+ *     { label: "b", clientId: "0oa1", clientSecret: "second-secret", authMethod: "client_secret_post" },
+ *   ],
+ * });
+ * ```
+ *
+ * @module
+ */
+export {
+  auth0,
+  type Auth0PresetOptions,
+  cognito,
+  type CognitoPresetOptions,
+  entra,
+  type EntraPresetOptions,
+  keycloak,
+  type KeycloakPresetOptions,
+  okta,
+  type OktaPresetOptions,
+  type ProviderPreset,
+  type Scope,
+} from "./src/providers/presets.ts";
