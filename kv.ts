@@ -45,25 +45,13 @@ import {
 import { createFleet, type FleetOptions } from "./src/fleet/member.ts";
 import { assertDeno } from "./src/runtime/deno.ts";
 
-export type { AuditEntry } from "./src/fleet/store.ts";
-export type {
-  Fleet,
-  FleetSummary,
-  InstanceCredential,
-  InstanceRecord,
-} from "./src/fleet/link.ts";
 export {
   type KvAtomicLike,
-  type KvAuditEntry,
   type KvEntryLike,
-  type KvInstanceEntry,
   type KvKey,
   type KvKeyPart,
   type KvLike,
-  listKvAudit,
-  listKvInstances,
 } from "./src/fleet/kv_store.ts";
-export { FLEET_DEFAULTS, type FleetOptions } from "./src/fleet/member.ts";
 
 /** Options of {@linkcode createKvFleet}. */
 export interface KvFleetOptions extends FleetOptions {
@@ -157,24 +145,22 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-// Hands-free rotation: the operator's and the scheduler's side of the store.
-export {
-  authenticateStore,
-  type AuthenticateStoreOptions,
-  type ControlRecordKind,
-  keyedSecretHash,
-  signRecord,
-  verifyRecord,
-} from "./src/fleet/control.ts";
 export {
   createKvFleetStore,
   type KvFleetStoreOptions,
 } from "./src/fleet/kv_store.ts";
+
+// Types named by the signatures above, from the modules that own them.
+export type { Fleet } from "./src/fleet/link.ts";
+export type { FleetOptions } from "./src/fleet/member.ts";
+export type { FleetStore } from "./src/fleet/store.ts";
+export type { FleetSummary } from "./src/fleet/link.ts";
 export type {
   ActiveRecord,
+  AuditEntry,
   Fence,
-  FleetStore,
   GrantKey,
+  InstanceRecord,
   Lease,
   LockClaim,
   LockState,
@@ -184,49 +170,16 @@ export type {
   StoredGrant,
   Unwatch,
 } from "./src/fleet/store.ts";
-export {
-  credentialDocument,
-  importSealKeyring,
-  isSealedCredentialRecord,
-  openCredential,
-  publishSealedCredential,
-  type PublishSealedOptions,
-  SEAL_KEY_VARIABLE,
-  sealCredential,
-  type SealedCredentialRecord,
-  type SealKey,
-  type SealKeyring,
-  serviceNamespace,
-  type UnsealProblem,
-} from "./src/fleet/distribution.ts";
-export {
-  acquireStoreLock,
-  audit,
-  checkRevokeGate,
-  createSealedStoreSink,
-  createStoreJournal,
-  FLEET_ROTATION_LOCKED,
-  type FleetTarget,
-  type GateBlocker,
-  type GateReport,
-  type PresenceExpectation,
-  readDistributedSecret,
-  SEAL_KEY_MISMATCH,
-  SealKeyMismatchError,
-  setSharedActive,
-  type StoreLock,
-  StoreLockedError,
-  type StoreLockRecord,
-  waitForFleet,
-  type WaitForFleetOptions,
-} from "./src/fleet/operator.ts";
-export {
-  type CycleStep,
-  parsePeriod,
-  readScheduleState,
-  type ScheduleOptions,
-  type ScheduleState,
-  scheduleTick,
-  takeLeadership,
-  type TickResult,
-} from "./src/fleet/schedule.ts";
+export type { SharedState } from "./src/store.ts";
+export type { InstanceCredential } from "./src/fleet/store.ts";
+export type {
+  ActiveChange,
+  CachedGrant,
+  GrantRequestMode,
+  SharedCredential,
+  SharedStateContext,
+} from "./src/store.ts";
+export type { Clock } from "./src/clock.ts";
+export type { RetryOptions } from "./src/retry.ts";
+export type { Secret } from "./src/secret.ts";
+export type { TimerHandle } from "./src/clock.ts";

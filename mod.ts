@@ -90,7 +90,6 @@ export type {
 export {
   AbortedError,
   AllCredentialsRejectedError,
-  ClosedError,
   ConfigError,
   CredentialRejectedError,
   DualSecretAuthError,
@@ -104,7 +103,6 @@ export {
   RotationFailedError,
   TokenEndpointUnavailableError,
   TokenRequestError,
-  UnknownCredentialError,
 } from "./src/errors.ts";
 export {
   type ApiRateLimitOptions,

@@ -54,3 +54,10 @@ export {
   INSTRUMENTATION_NAME,
   INSTRUMENTATION_VERSION,
 } from "./src/otel/version.ts";
+
+// Types named by the signatures above, from the modules that own them.
+export type {
+  ApiRateLimitedEvent,
+  ApiReplaySkippedEvent,
+  ReprobeEvent,
+} from "./src/events.ts";

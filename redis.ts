@@ -44,22 +44,13 @@ import {
   type RedisSentinelConfig,
 } from "./src/fleet/redis_store.ts";
 
-export type {
-  Fleet,
-  FleetSummary,
-  InstanceCredential,
-  InstanceRecord,
-} from "./src/fleet/link.ts";
-export { FLEET_DEFAULTS, type FleetOptions } from "./src/fleet/member.ts";
 export {
-  connectRedis,
-  listRedisAudit,
-  listRedisInstances,
-  type RedisAuditEntry,
+  createRedisFleetStore,
   type RedisClientLike,
   type RedisClusterConfig,
   type RedisConnectionOptions,
-  type RedisInstanceEntry,
+  type RedisFleetStore,
+  type RedisFleetStoreOptions,
   type RedisSentinelConfig,
   type RedisSubscriberLike,
 } from "./src/fleet/redis_store.ts";
@@ -186,3 +177,36 @@ export function createRedisFleet(options: RedisFleetOptions): RedisFleet {
     connected: (timeoutMs?: number) => store.connected(timeoutMs),
   });
 }
+
+// Types named by the signatures above, from the modules that own them.
+export type { DualSecretAuthError } from "./src/errors.ts";
+export type { Fleet } from "./src/fleet/link.ts";
+export type { FleetOptions } from "./src/fleet/member.ts";
+export type { FleetStore } from "./src/fleet/store.ts";
+export type { FleetSummary } from "./src/fleet/link.ts";
+export type {
+  ActiveRecord,
+  AuditEntry,
+  GrantKey,
+  InstanceRecord,
+  Lease,
+  RejectionRecord,
+  SlotRecord,
+  StoredDocument,
+  StoredGrant,
+  Unwatch,
+} from "./src/fleet/store.ts";
+export type { SharedState } from "./src/store.ts";
+export type { InstanceCredential } from "./src/fleet/store.ts";
+export type {
+  ActiveChange,
+  CachedGrant,
+  GrantRequestMode,
+  SharedCredential,
+  SharedStateContext,
+} from "./src/store.ts";
+export type { Clock } from "./src/clock.ts";
+export type { RetryOptions } from "./src/retry.ts";
+export type { Secret } from "./src/secret.ts";
+export type { TimerHandle } from "./src/clock.ts";
+export type { Fence, LockClaim, LockState } from "./src/fleet/store.ts";

@@ -1,10 +1,10 @@
 /**
- * Staged, verified rotation of Genesys Cloud OAuth client secrets: the admin
- * client for the Platform API's OAuth client endpoints, the rotation state
- * machine (plan → regenerate → publish → test → promote → done), promotion on
- * its own, where a new secret goes (secret sinks), the resume journal, the
- * per-env-file lock, pre-flight checks, and the `GENESYS_*` environment
- * configuration the tasks read.
+ * The rotation engine: the staged rotation state machine (plan → regenerate
+ * → publish → test → promote → done), promotion on its own, where a new
+ * secret goes (secret sinks: an env file, a callback, stdout), the resume
+ * journal, the per-env-file lock and pre-flight checks. The Genesys Cloud
+ * side (admin client, twin set-up, incident mode, the `GENESYS_*`
+ * configuration) is `./genesys`; the fleet's store as a target is `./fleet`.
  *
  * Genesys Cloud has one secret per OAuth client, so rotation regenerates only
  * the *standby* of two clients with the same roles, proves the new secret
@@ -14,9 +14,9 @@
  * ```ts
  * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
  * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
+ * import { createGenesysAdminClient } from "@rotating/dual-secret-auth/genesys";
  * import {
  *   createCallbackSink,
- *   createGenesysAdminClient,
  *   runStagedRotation,
  * } from "@rotating/dual-secret-auth/rotation";
  *
@@ -108,73 +108,18 @@ export {
   type RotationJournalRecord,
   type RotationPhase,
 } from "./src/rotation/journal.ts";
-export {
-  ACTIVE_ENV_VAR,
-  clientIdEnvVar,
-  clientSecretEnvVar,
-  ENV_CONFIG_INVALID,
-  EnvConfigError,
-  type EnvProblem,
-  readRotationEnv,
-  type ReadRotationEnvOptions,
-  readSetupEnv,
-  ROTATION_ENV_VARS,
-  ROTATION_LABELS,
-  type RotationEnvConfig,
-  type RotationLabel,
-  type SetupEnvConfig,
-} from "./src/rotation/env_config.ts";
-export {
-  type AdminCallOptions,
-  type CreatedOAuthClient,
-  createGenesysAdminClient,
-  type GenesysAdminClient,
-  type GenesysAdminClientOptions,
-  type GenesysOAuthClientAdmin,
-  type NewOAuthClient,
-  type OAuthClientDetails,
-  type OAuthClientInfo,
-  type OAuthClientState,
-  type OAuthRoleDivision,
-  type RegeneratedOAuthClient,
-} from "./src/genesys/admin_client.ts";
-export {
-  AdminForbiddenError,
-  AdminRateLimitedError,
-  AdminUnauthorizedError,
-  GenesysApiError,
-  type GenesysApiErrorDetails,
-  GenesysErrorCode,
-  OAuthClientNotFoundError,
-  PlatformApiRequestError,
-  PlatformApiUnavailableError,
-  RoleGrantRefusedError,
-} from "./src/genesys/errors.ts";
 export { DENO_REQUIRED, DenoRequiredError } from "./src/runtime/deno.ts";
-export {
-  createEnvFileClientSink,
-  setUpTwinClient,
-  type TwinDefinition,
-  twinName,
-  TwinSetupError,
-  TwinSetupErrorCode,
-  type TwinSetupEvent,
-  type TwinSetupOptions,
-  type TwinSetupReport,
-  type TwinSetupStep,
-} from "./src/rotation/twin_setup.ts";
-export {
-  DEFAULT_RELOAD_WAIT_MS,
-  envFileLoadProof,
-  type EnvFileLoadProofOptions,
-  INCIDENT_STEPS,
-  type IncidentAdmin,
-  IncidentError,
-  IncidentErrorCode,
-  type IncidentEvent,
-  type IncidentOptions,
-  type IncidentReport,
-  type IncidentStep,
-  type LoadRequest,
-  respondToCompromise,
-} from "./src/rotation/incident.ts";
+
+// Types named by the signatures above, from the modules that own them.
+export type { Clock } from "./src/clock.ts";
+export type { CredentialInput } from "./src/config.ts";
+export type { DualSecretAuthError } from "./src/errors.ts";
+export type { GenesysAdminClient } from "./src/genesys/admin_client.ts";
+export type { Secret } from "./src/secret.ts";
+export type { TimerHandle } from "./src/clock.ts";
+export type {
+  AdminCallOptions,
+  OAuthClientInfo,
+  RegeneratedOAuthClient,
+} from "./src/genesys/admin_client.ts";
+export type { TokenAuthMethod } from "./src/token_endpoint.ts";

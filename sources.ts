@@ -64,7 +64,15 @@ export {
   type SecretDirectorySourceOptions,
 } from "./src/sources/secret_directory_source.ts";
 export {
+  type FollowedAuth,
   followSource,
   type FollowSourceOptions,
   type SourceFollower,
 } from "./src/sources/follow.ts";
+
+// Types named by the signatures above, from the modules that own them.
+export type { CredentialInput } from "./src/config.ts";
+export type { DualSecretAuthError } from "./src/errors.ts";
+export type { WarningEvent } from "./src/events.ts";
+export type { Secret } from "./src/secret.ts";
+export type { TokenAuthMethod } from "./src/token_endpoint.ts";

@@ -114,32 +114,38 @@ const tokenEndpoint: typeof fetch = () =>
     ),
   );
 
-interface Measured {
-  getToken(): Promise<string>;
-  invalidate?(): void;
-  close?(): Promise<void>;
+/**
+ * How to drive one library's instances: shared functions, so that only the
+ * library's own objects are held per instance (a wrapper object with
+ * closures per instance would be counted as the library's).
+ */
+interface Driver<T> {
+  make(index: number): T;
+  getToken(instance: T): Promise<string>;
+  invalidate?(instance: T): void;
+  close?(instance: T): Promise<void>;
 }
 
-async function measureMemory(
-  make: (index: number) => Measured,
+async function measureMemory<T>(
+  driver: Driver<T>,
   count: number,
 ): Promise<MemoryFigures> {
   // Warm up the code paths so compiled code is not counted.
   for (let i = 0; i < 20; i++) {
-    const warm = make(i);
-    await warm.getToken();
-    warm.invalidate?.();
-    await warm.close?.();
+    const warm = driver.make(i);
+    await driver.getToken(warm);
+    driver.invalidate?.(warm);
+    await driver.close?.(warm);
   }
-  const instances: Measured[] = new Array(count);
+  const instances: T[] = new Array(count);
   const base = heapUsed();
-  for (let i = 0; i < count; i++) instances[i] = make(i);
+  for (let i = 0; i < count; i++) instances[i] = driver.make(i);
   const created = heapUsed();
-  await Promise.all(instances.map((instance) => instance.getToken()));
+  await Promise.all(instances.map((instance) => driver.getToken(instance)));
   const cached = heapUsed();
   let invalidated: number | undefined;
-  if (instances[0].invalidate) {
-    instances.forEach((instance) => instance.invalidate!());
+  if (driver.invalidate) {
+    instances.forEach((instance) => driver.invalidate!(instance));
     invalidated = heapUsed();
   }
   const figures: MemoryFigures = {
@@ -149,7 +155,7 @@ async function measureMemory(
       ? {}
       : { afterInvalidate: (invalidated - created) / count }),
   };
-  await Promise.all(instances.map((instance) => instance.close?.()));
+  await Promise.all(instances.map((instance) => driver.close?.(instance)));
   return figures;
 }
 
@@ -157,42 +163,43 @@ async function memoryFigures(
   count: number,
 ): Promise<Record<string, MemoryFigures>> {
   const results: Record<string, MemoryFigures> = {};
-  results["this module"] = await measureMemory((i) => {
-    const auth = createDualSecretAuth({
-      credentials: [
-        { label: "blue", clientId: `blue-${i}`, clientSecret: "blue-secret" },
-        {
-          label: "green",
-          clientId: `green-${i}`,
-          clientSecret: "green-secret",
-        },
-      ],
-      tokenUrl: "https://login.example.test/oauth/token",
-      fetch: tokenEndpoint,
-    });
-    return {
-      getToken: () => auth.getAccessToken(),
-      invalidate: () => auth.invalidate(),
-      close: () => auth.close(),
-    };
+  results["this module"] = await measureMemory({
+    make: (i) =>
+      createDualSecretAuth({
+        credentials: [
+          { label: "blue", clientId: `blue-${i}`, clientSecret: "blue-secret" },
+          {
+            label: "green",
+            clientId: `green-${i}`,
+            clientSecret: "green-secret",
+          },
+        ],
+        tokenUrl: "https://login.example.test/oauth/token",
+        fetch: tokenEndpoint,
+      }),
+    getToken: (auth) => auth.getAccessToken(),
+    invalidate: (auth) => auth.invalidate(),
+    close: (auth) => auth.close(),
   }, count);
   const { OAuth2Client, OAuth2Fetch } = await import(
     // deno-lint-ignore no-import-prefix -- a benchmark-only package, kept out of deno.lock (see deno.dev.lock)
     "npm:@badgateway/oauth2-client@3.3.1"
   );
-  results["@badgateway/oauth2-client"] = await measureMemory((i) => {
-    const client = new OAuth2Client({
-      server: "https://login.example.test",
-      tokenEndpoint: "/oauth/token",
-      clientId: `blue-${i}`,
-      clientSecret: "blue-secret",
-      fetch: tokenEndpoint,
-    });
-    const wrapper = new OAuth2Fetch({
-      client,
-      getNewToken: () => client.clientCredentials(),
-    });
-    return { getToken: () => wrapper.getAccessToken() };
+  results["@badgateway/oauth2-client"] = await measureMemory({
+    make: (i) => {
+      const client = new OAuth2Client({
+        server: "https://login.example.test",
+        tokenEndpoint: "/oauth/token",
+        clientId: `blue-${i}`,
+        clientSecret: "blue-secret",
+        fetch: tokenEndpoint,
+      });
+      return new OAuth2Fetch({
+        client,
+        getNewToken: () => client.clientCredentials(),
+      });
+    },
+    getToken: (wrapper) => wrapper.getAccessToken(),
   }, count);
   return results;
 }

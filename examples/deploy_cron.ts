@@ -18,9 +18,9 @@
  *
  * @module
  */
+import { createKvFleetStore } from "../kv.ts";
 import {
   authenticateStore,
-  createKvFleetStore,
   createSealedStoreSink,
   createStoreJournal,
   type FleetTarget,
@@ -28,12 +28,9 @@ import {
   readDistributedSecret,
   scheduleTick,
   serviceNamespace,
-} from "../kv.ts";
-import {
-  createGenesysAdminClient,
-  readRotationEnv,
-  runStagedRotation,
-} from "../rotation.ts";
+} from "../fleet.ts";
+import { createGenesysAdminClient, readRotationEnv } from "../genesys.ts";
+import { runStagedRotation } from "../rotation.ts";
 import { createDualSecretAuth } from "../mod.ts";
 
 const PERIOD_MS = 30 * 86_400_000; // a full cycle every 30 days

@@ -222,7 +222,7 @@ class RetriableResponse {
  * Abort rule: a signal already aborted rejects at once with
  * `AbortedError` (cause: `signal.reason`), and so does an abort during the
  * token wait, the request or a 429 wait; the owner's close rejects calls in
- * flight with its reason (`ClosedError`).
+ * flight with its reason (`AbortedError`, code `CLOSED`).
  *
  * @param context Token source, fetch, and the owner's close signal and clock.
  * @param input What `fetch` takes.

@@ -8,13 +8,18 @@
 import { isRetryable } from "./classify.ts";
 import type { ResolvedConfig, ResolvedCredential } from "./config.ts";
 import {
-  ClosedError,
+  AbortedError,
   CredentialRejectedError,
   DualSecretAuthError,
   RateLimitedError,
   TokenEndpointUnavailableError,
 } from "./errors.ts";
-import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
+import {
+  type AuthEventListener,
+  deliver,
+  type ErrorSummary,
+  summariseError,
+} from "./events.ts";
 import { type RetryVerdict, withRetry } from "./retry.ts";
 import type { Redactor } from "./redact.ts";
 import type { CachedGrant, SharedState } from "./store.ts";
@@ -48,8 +53,8 @@ export interface SlotContext {
   readonly config: ResolvedConfig;
   /** Where grants are cached (and, in a fleet, requested through its leases). */
   readonly store: SharedState;
-  /** Emits an event. */
-  readonly emit: (event: AuthEvent) => void;
+  /** Receives events (through {@linkcode deliver}). */
+  readonly onEvent: AuthEventListener | undefined;
   /**
    * Aborted when the instance closes; made by the owner when first needed
    * (its first `fetch` or its close). Only read, never listened to: a
@@ -216,7 +221,7 @@ export class CredentialSlot {
     if (this.#rejection === undefined) return undefined;
     if (this.#inflight) return this.#inflight;
     if (now < this.#nextProbeAt) return undefined;
-    this.#context.emit({
+    deliver(this.#context.onEvent, {
       type: "reprobe",
       label: this.label,
       attempt: this.#probeFailures,
@@ -374,7 +379,7 @@ export class CredentialSlot {
           maxResponseBytes: config.maxResponseBytes,
           defaultExpiresInSeconds: config.defaultExpiresInSeconds,
           signal: closeSignal,
-          redact: this.#context.redact,
+          redact: (text) => context.redact(text),
         });
       }, {
         ...config.retry,
@@ -383,7 +388,7 @@ export class CredentialSlot {
         signal: closeSignal,
         isRetriable: (error) => retryVerdict(this.#ours(error)),
         onRetry: ({ attempt, delayMs, error }) =>
-          this.#context.emit({
+          deliver(this.#context.onEvent, {
             type: "retry",
             label: this.label,
             attempt,
@@ -404,7 +409,9 @@ export class CredentialSlot {
   }
 
   #ours(thrown: unknown): DualSecretAuthError {
-    if (this.#context.closeSignal?.aborted) return new ClosedError();
+    if (this.#context.closeSignal?.aborted) {
+      return new AbortedError({ closed: true });
+    }
     if (thrown instanceof DualSecretAuthError) return thrown;
     return new TokenEndpointUnavailableError("unexpected failure", undefined, {
       cause: thrown,
@@ -437,7 +444,7 @@ export class CredentialSlot {
     this.#probeFailures = 0;
     if (grant.lifetimeAssumed && !this.#context.lifetimeAssumedWarned) {
       this.#context.lifetimeAssumedWarned = true;
-      this.#context.emit({
+      deliver(this.#context.onEvent, {
         type: "warning",
         code: "EXPIRES_IN_MISSING",
         label: this.label,
@@ -446,7 +453,7 @@ export class CredentialSlot {
           `Set defaultExpiresInSeconds to the lifetime the endpoint documents.`,
       });
     }
-    this.#context.emit({
+    deliver(this.#context.onEvent, {
       type: "token.acquired",
       label: this.label,
       clientId: this.credential.clientId,
@@ -470,7 +477,7 @@ export class CredentialSlot {
       this.#probeFailures++;
       this.invalidate();
     }
-    this.#context.emit({
+    deliver(this.#context.onEvent, {
       type: "token.failed",
       label: this.label,
       error: this.#lastError,

@@ -10,7 +10,6 @@ import {
   authorizedFetch,
   type AuthorizedFetchContext,
 } from "./authorized_fetch.ts";
-import type { Clock } from "./clock.ts";
 import {
   type ConfigWarning,
   type CredentialInput,
@@ -28,13 +27,18 @@ import {
 import {
   AbortedError,
   AllCredentialsRejectedError,
-  ClosedError,
   CredentialRejectedError,
+  ErrorCode,
   RotationFailedError,
   TokenEndpointUnavailableError,
-  UnknownCredentialError,
 } from "./errors.ts";
-import { type AuthEvent, type ErrorSummary, summariseError } from "./events.ts";
+import {
+  type AuthEvent,
+  type AuthEventListener,
+  deliver,
+  type ErrorSummary,
+  summariseError,
+} from "./events.ts";
 import { credentialForms, redactAll } from "./redact.ts";
 import {
   type CachedGrant,
@@ -96,7 +100,7 @@ export interface GetAccessTokenOptions {
  * `signal.reason`) before any cache read or request; an abort while waiting
  * (for a token, the API, or a 429 wait) rejects with `AbortedError` too. A
  * shared token request goes on for the other callers. `close()` rejects the
- * calls in flight with `ClosedError`.
+ * calls in flight with `AbortedError` (code `CLOSED`).
  */
 export interface DualSecretAuth extends AsyncDisposable {
   /**
@@ -121,16 +125,16 @@ export interface DualSecretAuth extends AsyncDisposable {
    * `apiRateLimit`). Responses are returned as `fetch` returns them.
    *
    * @throws {AbortedError} When the signal aborted (see the abort rule).
-   * @throws {ClosedError} When the instance closed meanwhile.
+   * @throws {AbortedError} When the instance closed meanwhile (code `CLOSED`).
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /**
    * Verifies `to` with a fresh token request, then makes it active. If the
    * request fails, the active credential stays.
    *
-   * @throws {RotationFailedError} When verification fails (cause: why).
+   * @throws {RotationFailedError} When verification fails (cause: why), or
+   *   `to` is not configured (code `UNKNOWN_CREDENTIAL`).
    * @throws {AbortedError} When the signal aborted (the active one stays).
-   * @throws {UnknownCredentialError} When `to` is not configured.
    */
   rotate(options: RotateOptions): Promise<RotationResult>;
   /** Drops the cached token given, or every cached token. */
@@ -144,7 +148,7 @@ export interface DualSecretAuth extends AsyncDisposable {
   setCredentials(credentials: readonly CredentialInput[]): void;
   /** A snapshot without secrets or tokens. It only reads: safe for a health endpoint. */
   status(): AuthStatus;
-  /** Aborts requests in flight (token requests and `fetch` calls) and waits for them; later calls throw {@linkcode ClosedError}. */
+  /** Aborts requests in flight (token requests and `fetch` calls) and waits for them; later calls throw {@linkcode AbortedError} (code `CLOSED`). */
   close(): Promise<void>;
 }
 
@@ -182,26 +186,38 @@ const inspect = Symbol.for("Deno.customInspect");
  * than as closures per instance (about 60 B each).
  */
 class Auth implements DualSecretAuth {
-  // The methods are own fields, so they work detached and through a wrapper
-  // (`Object.create(auth)`, as ./otel's instrument does, or
-  // `const { getAccessToken } = auth`), as closures did; the code stays on
-  // the prototype, one small arrow each.
-  readonly getAccessToken = (callOptions?: GetAccessTokenOptions) =>
-    this.#getAccessToken(callOptions);
-  readonly fetch = (input: RequestInfo | URL, init?: RequestInit) =>
-    this.#fetch(input, init);
-  readonly rotate = (rotateOptions: RotateOptions) =>
-    this.#rotate(rotateOptions);
-  readonly invalidate = (token?: string) => this.#invalidate(token);
-  readonly setCredentials = (list: readonly CredentialInput[]) =>
+  // The methods live once on the prototype: own arrow fields (so that they
+  // worked detached) cost about 40 B each per instance. Call them on the
+  // instance; a wrapper (./otel's instrument) delegates.
+  getAccessToken(callOptions?: GetAccessTokenOptions): Promise<string> {
+    return this.#getAccessToken(callOptions);
+  }
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    return this.#fetch(input, init);
+  }
+  rotate(rotateOptions: RotateOptions): Promise<RotationResult> {
+    return this.#rotate(rotateOptions);
+  }
+  invalidate(token?: string): void {
+    this.#invalidate(token);
+  }
+  setCredentials(list: readonly CredentialInput[]): void {
     this.#setCredentials(list);
-  readonly status = () => this.#status();
-  readonly close = () => this.#close();
-  readonly [Symbol.asyncDispose] = this.close;
-  readonly [inspect] = () => this.#inspect();
+  }
+  status(): AuthStatus {
+    return this.#status();
+  }
+  close(): Promise<void> {
+    return this.#close();
+  }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.#close();
+  }
+  [inspect](): string {
+    return this.#inspect();
+  }
   readonly #onEvent: DualSecretAuthOptions["onEvent"];
   readonly #config: ResolvedConfig;
-  readonly #clock: Clock;
   readonly #shared: SharedState;
   /** Whether the shared state wants to hear which credential served (a fleet's heartbeat). */
   readonly #notesUse: boolean;
@@ -210,7 +226,6 @@ class Auth implements DualSecretAuth {
   readonly #slotContext: SlotContext;
   /** What `fetch` needs, made by the first call (many users only get tokens). */
   #fetchContext: AuthorizedFetchContext | undefined;
-  readonly #pooled: boolean;
   /** Background refreshes, created on the first one. */
   #background: Set<Promise<unknown>> | undefined;
   #slots = new Map<string, CredentialSlot>();
@@ -219,7 +234,8 @@ class Auth implements DualSecretAuth {
   // the members.
   #pools: Map<string, CredentialSlot[]> | undefined;
   #turn = 0;
-  #rotation: Promise<unknown> = Promise.resolve();
+  /** The last rotation, which the next one waits for; made by the first. */
+  #rotation: Promise<unknown> | undefined;
   #closed = false;
   #lastNow: number;
   #sharedAcquisition: Promise<string> | undefined;
@@ -235,50 +251,69 @@ class Auth implements DualSecretAuth {
     const warnings: ConfigWarning[] = [];
     const config = this.#config = resolveConfig(options, warnings);
     this.#onEvent = options.onEvent;
-    const clock = this.#clock = config.clock;
-    this.#lastNow = clock.now();
+    this.#lastNow = config.clock.now();
     const shared = this.#shared = options.shared ??
       createMemorySharedState(config.active);
-    shared.attach?.({
-      tokenUrl: config.tokenUrl,
-      ...(config.scope === undefined ? {} : { scope: config.scope }),
-      credentials: config.credentials,
-      active: config.active,
-      tokensPerCredential: config.tokensPerCredential,
-      clock,
-      fetch: config.fetch,
-      requestTimeoutMs: config.requestTimeoutMs,
-      retry: config.retry,
-      warn: (code, message, label) =>
-        this.#emitWarning({ code, message, ...(label ? { label } : {}) }),
-      setCredentials: this.setCredentials,
-    });
+    if (shared.attach !== undefined) this.#attach(shared, config);
     this.#notesUse = typeof shared.used === "function";
-    this.#pooled = config.tokensPerCredential > 1;
-    this.#slotContext = {
+    this.#slotContext = new Auth.#SlotServices(
+      this,
       config,
-      store: shared,
-      emit: (event) => this.#emit(event),
-      closeSignal: undefined,
-      // Set by the first request and dropped when none is in flight; named
-      // here so the object keeps its shape.
-      inFlight: undefined,
-      /** Every secret and token this instance holds, in every echoed form. */
-      redact: (text) => redactAll(text, this.#knownSecrets()),
-    };
+      shared,
+      options.onEvent,
+    );
     for (const credential of config.credentials) {
       this.#slots.set(credential.label, this.#newSlot(credential));
     }
-    if (this.#pooled) {
+    if (config.tokensPerCredential > 1) {
       const pools = this.#pools = new Map();
       for (const slot of this.#slots.values()) {
         pools.set(slot.label, this.#newPool(slot));
       }
     }
-    warnings.forEach((warning) => this.#emitWarning(warning));
+    for (const warning of warnings) this.#emitWarning(warning);
     if (shared.getActive() === undefined) {
       shared.setActive(config.active, "start");
     } else this.#repairActive();
+  }
+
+  /**
+   * What the slots use of the instance. A class, so `redact` lives on its
+   * prototype rather than as a closure per instance; nested here, so it
+   * reaches the instance's secrets.
+   */
+  static readonly #SlotServices = class implements SlotContext {
+    closeSignal: AbortSignal | undefined = undefined;
+    // Set by the first request and dropped when none is in flight.
+    inFlight: Set<CredentialSlot> | undefined = undefined;
+    constructor(
+      readonly owner: Auth,
+      readonly config: ResolvedConfig,
+      readonly store: SharedState,
+      readonly onEvent: AuthEventListener | undefined,
+    ) {}
+    /** Every secret and token the instance holds, in every echoed form. */
+    redact(text: string): string {
+      return redactAll(text, this.owner.#knownSecrets());
+    }
+  };
+
+  /** Attaches shared state that wants to know the instance (a fleet). */
+  #attach(shared: SharedState, config: ResolvedConfig): void {
+    shared.attach!({
+      tokenUrl: config.tokenUrl,
+      ...(config.scope === undefined ? {} : { scope: config.scope }),
+      credentials: config.credentials,
+      active: config.active,
+      tokensPerCredential: config.tokensPerCredential,
+      clock: config.clock,
+      fetch: config.fetch,
+      requestTimeoutMs: config.requestTimeoutMs,
+      retry: config.retry,
+      warn: (code, message, label) =>
+        this.#emitWarning({ code, message, ...(label ? { label } : {}) }),
+      setCredentials: (list) => this.#setCredentials(list),
+    });
   }
 
   *#knownSecrets(): Generator<string> {
@@ -293,14 +328,7 @@ class Auth implements DualSecretAuth {
   }
 
   #emit(event: AuthEvent): void {
-    try {
-      // A listener's bug, thrown or rejected, must not break authentication
-      // nor crash the process with an unhandled rejection.
-      const result: unknown = this.#onEvent?.(event);
-      if (result instanceof Promise) result.catch(() => undefined);
-    } catch {
-      // Dropped, as above.
-    }
+    deliver(this.#onEvent, event);
   }
 
   #emitWarning(warning: ConfigWarning): void {
@@ -363,10 +391,10 @@ class Auth implements DualSecretAuth {
 
   #getAccessToken(callOptions?: GetAccessTokenOptions): Promise<string> {
     try {
-      if (this.#closed) throw new ClosedError();
+      if (this.#closed) throw new AbortedError({ closed: true });
       const signal = callOptions?.signal;
       if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
-      const now = this.#clock.now();
+      const now = this.#config.clock.now();
       if (now < this.#lastNow) this.#onClockWentBack(this.#lastNow - now);
       this.#lastNow = now;
       const label = this.#shared.getActive() ?? "";
@@ -383,7 +411,7 @@ class Auth implements DualSecretAuth {
         }
       }
       // Without a pool the credential's slot serves: no pool lookup here.
-      const slot = this.#pooled
+      const slot = this.#pools !== undefined
         ? this.#servingSlot(label)
         : this.#slots.get(label);
       const grant = slot?.servable(now);
@@ -394,7 +422,7 @@ class Auth implements DualSecretAuth {
           this.#servedGrant = grant;
           this.#servedToken = Promise.resolve(grant.accessToken);
         }
-        if (!this.#pooled) {
+        if (this.#pools === undefined) {
           this.#servedLabel = label;
           this.#servedSlot = slot;
           this.#servedUntil = Math.min(grant.refreshAt, grant.expiresAt);
@@ -443,9 +471,9 @@ class Auth implements DualSecretAuth {
       fetch: config.fetch,
       closeSignal: this.#closeSignal(),
       ...(config.apiRateLimit === false ? {} : {
-        clock: this.#clock,
+        clock: this.#config.clock,
         rateLimit: config.apiRateLimit,
-        emit: this.#slotContext.emit,
+        emit: (event) => deliver(this.#onEvent, event),
       }),
     };
   }
@@ -518,11 +546,11 @@ class Auth implements DualSecretAuth {
     signal: AbortSignal | undefined,
     chosen?: CredentialSlot,
   ): Promise<string> {
-    const clock = this.#clock;
+    const clock = this.#config.clock;
     // Each lap either returns or fails one credential over; a token that
     // expired on its way here (a clock jump, a tiny lifetime) costs a lap too.
     for (let lap = 0; lap <= this.#slots.size + 2; lap++) {
-      if (this.#closed) throw new ClosedError();
+      if (this.#closed) throw new AbortedError({ closed: true });
       const active = this.#repairActive();
       // The first lap keeps the pool member the fast path chose, so the pool
       // is handed out in turn; a rejected member speaks for its credential.
@@ -599,7 +627,7 @@ class Auth implements DualSecretAuth {
   }
 
   #allRejected(cause: unknown): AllCredentialsRejectedError {
-    const now = this.#clock.now();
+    const now = this.#config.clock.now();
     const slots = [...this.#slots.values()];
     const probes = slots
       .map((slot) => slot.nextProbeAt)
@@ -667,7 +695,7 @@ class Auth implements DualSecretAuth {
 
   /** The healthiest credential that is not rejected: one with a token first, then one that has not failed, then configured order. */
   #pickStandby(exclude: string | undefined): CredentialSlot | undefined {
-    const now = this.#clock.now();
+    const now = this.#config.clock.now();
     const rank = (slot: CredentialSlot) =>
       slot.servable(now) ? 0 : slot.lastError ? 2 : 1;
     return [...this.#slots.values()]
@@ -682,30 +710,37 @@ class Auth implements DualSecretAuth {
     if (signal?.aborted) {
       return Promise.reject(new AbortedError({ cause: signal.reason }));
     }
-    const run = this.#rotation.then(() => this.#rotateNow(rotateOptions));
+    const run = (this.#rotation ?? Promise.resolve()).then(() =>
+      this.#rotateNow(rotateOptions)
+    );
     this.#rotation = run.catch(() => undefined);
     return run;
   }
 
   async #rotateNow({ to, signal }: RotateOptions): Promise<RotationResult> {
-    if (this.#closed) throw new ClosedError();
+    if (this.#closed) throw new AbortedError({ closed: true });
     if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
     const target = this.#slots.get(to);
     if (target === undefined) {
-      throw new UnknownCredentialError(to, [...this.#slots.keys()]);
+      throw new RotationFailedError(this.#activeLabel(), to, {
+        known: [...this.#slots.keys()],
+      });
     }
     const from = this.#activeLabel();
     let grant;
     try {
       grant = await abortable(target.verify(), signal);
     } catch (error) {
-      // The abort rule: the caller's abort is AbortedError, as everywhere.
-      if (error instanceof AbortedError) throw error;
+      // The abort rule: the caller's abort is AbortedError, as everywhere;
+      // close() meanwhile is a failed rotation (cause: CLOSED).
+      if (error instanceof AbortedError && error.code === ErrorCode.ABORTED) {
+        throw error;
+      }
       throw new RotationFailedError(from, to, { cause: error });
     }
     if (this.#slots.get(to) !== target) {
       throw new RotationFailedError(from, to, {
-        cause: new UnknownCredentialError(to, [...this.#slots.keys()]),
+        known: [...this.#slots.keys()],
       });
     }
     // The proof clears the credential's rejection: pool members rejected
@@ -736,7 +771,7 @@ class Auth implements DualSecretAuth {
   }
 
   #setCredentials(list: readonly CredentialInput[]): void {
-    if (this.#closed) throw new ClosedError();
+    if (this.#closed) throw new AbortedError({ closed: true });
     const newWarnings: ConfigWarning[] = [];
     const credentials = resolveCredentials(list, newWarnings);
     const slots = this.#slots;
@@ -792,7 +827,7 @@ class Auth implements DualSecretAuth {
   }
 
   #status(): AuthStatus {
-    const now = this.#clock.now();
+    const now = this.#config.clock.now();
     return {
       active: this.#activeLabel(),
       credentials: [...this.#slots.values()].map((slot) => {
@@ -812,7 +847,7 @@ class Auth implements DualSecretAuth {
     if (this.#closed) return;
     this.#closed = true;
     this.#dropSharedPromises();
-    const reason = new ClosedError();
+    const reason = new AbortedError({ closed: true });
     this.#closeSignal();
     this.#closeController!.abort(reason);
     // API calls with a caller's signal follow it through their own
@@ -823,7 +858,7 @@ class Auth implements DualSecretAuth {
     const leaving = this.#shared.close?.();
     const pending = [...this.#slotContext.inFlight ?? []].map((slot) => {
       const request = slot.inflight;
-      slot.abort(new ClosedError());
+      slot.abort(new AbortedError({ closed: true }));
       return request;
     });
     const waiting = this.#members().map((slot) => slot.inflight);

@@ -312,53 +312,46 @@ export class AllCredentialsRejectedError extends DualSecretAuthError {
   }
 }
 
-/** A label was named that is not configured. */
-export class UnknownCredentialError extends DualSecretAuthError {
-  /** Always {@linkcode ErrorCode.UNKNOWN_CREDENTIAL}. */
-  declare readonly code: typeof ErrorCode.UNKNOWN_CREDENTIAL;
-  /** The unknown label. */
-  readonly label: string;
-
-  /**
-   * Creates the error.
-   *
-   * @param label The label that was asked for.
-   * @param known The labels that are configured.
-   */
-  constructor(label: string, known: readonly string[]) {
-    super(
-      ErrorCode.UNKNOWN_CREDENTIAL,
-      `No credential is labelled "${label}". Configured labels: ${
-        known.join(", ")
-      }.`,
-    );
-    this.label = label;
-  }
-}
-
-/** `rotate()` could not verify the target credential; the active one stays. */
+/**
+ * `rotate()` did not switch; the active credential stays. `code` says why:
+ * {@linkcode ErrorCode.ROTATION_FAILED} when the target's token request
+ * failed (`cause` says how), {@linkcode ErrorCode.UNKNOWN_CREDENTIAL} when
+ * the target is not configured (or was replaced meanwhile).
+ */
 export class RotationFailedError extends DualSecretAuthError {
-  /** Always {@linkcode ErrorCode.ROTATION_FAILED}. */
-  declare readonly code: typeof ErrorCode.ROTATION_FAILED;
+  /** {@linkcode ErrorCode.ROTATION_FAILED} or {@linkcode ErrorCode.UNKNOWN_CREDENTIAL}. */
+  declare readonly code:
+    | typeof ErrorCode.ROTATION_FAILED
+    | typeof ErrorCode.UNKNOWN_CREDENTIAL;
   /** The credential that stays active. */
   readonly active: string;
-  /** The credential that failed verification. */
+  /** The credential that was asked for. */
   readonly target: string;
 
   /**
    * Creates the error.
    *
    * @param active The label that stays active.
-   * @param target The label that failed verification.
-   * @param options The verification failure, as cause.
+   * @param target The label asked for.
+   * @param options The verification failure, as cause; or `known`, the
+   *   configured labels, when the target is not one of them.
    */
-  constructor(active: string, target: string, options?: ErrorOptions) {
+  constructor(
+    active: string,
+    target: string,
+    options?: ErrorOptions & { readonly known?: readonly string[] },
+  ) {
+    const known = options?.known;
     const reason = options?.cause instanceof Error
       ? options.cause.message
       : "verification failed";
     super(
-      ErrorCode.ROTATION_FAILED,
-      `Rotation to "${target}" failed; "${active}" stays active. ${reason}`,
+      known ? ErrorCode.UNKNOWN_CREDENTIAL : ErrorCode.ROTATION_FAILED,
+      known
+        ? `No credential is labelled "${target}" (configured: ${
+          known.join(", ")
+        }); "${active}" stays active.`
+        : `Rotation to "${target}" failed; "${active}" stays active. ${reason}`,
       options,
     );
     this.active = active;
@@ -389,32 +382,25 @@ export class PermissionDeniedError extends DualSecretAuthError {
   }
 }
 
-/** The instance was closed; create a new one. */
-export class ClosedError extends DualSecretAuthError {
-  /** Always {@linkcode ErrorCode.CLOSED}. */
-  declare readonly code: typeof ErrorCode.CLOSED;
-  /** Creates the error. */
-  constructor() {
-    super(
-      ErrorCode.CLOSED,
-      "This auth instance is closed. Create a new one with createDualSecretAuth().",
-    );
-  }
-}
-
-/** The caller's `AbortSignal` aborted the operation. */
+/**
+ * The call was stopped on purpose: the caller's `AbortSignal` aborted it
+ * ({@linkcode ErrorCode.ABORTED}, `cause`: the signal's reason), or the
+ * instance was closed ({@linkcode ErrorCode.CLOSED}: create a new one).
+ */
 export class AbortedError extends DualSecretAuthError {
-  /** Always {@linkcode ErrorCode.ABORTED}. */
-  declare readonly code: typeof ErrorCode.ABORTED;
+  /** {@linkcode ErrorCode.ABORTED} or {@linkcode ErrorCode.CLOSED}. */
+  declare readonly code: typeof ErrorCode.ABORTED | typeof ErrorCode.CLOSED;
   /**
    * Creates the error.
    *
-   * @param options The abort reason, as cause.
+   * @param options The abort reason, as cause; `closed` when `close()` stopped it.
    */
-  constructor(options?: ErrorOptions) {
+  constructor(options?: ErrorOptions & { readonly closed?: boolean }) {
     super(
-      ErrorCode.ABORTED,
-      "The operation was aborted by its signal.",
+      options?.closed ? ErrorCode.CLOSED : ErrorCode.ABORTED,
+      options?.closed
+        ? "This auth instance is closed. Create a new one with createDualSecretAuth()."
+        : "The operation was aborted by its signal.",
       options,
     );
   }

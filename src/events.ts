@@ -193,3 +193,23 @@ export function summariseError(error: unknown): ErrorSummary {
     ...(typeof fields.status === "number" ? { status: fields.status } : {}),
   };
 }
+
+/**
+ * Hands an event to a listener. A listener's bug, thrown or rejected, must
+ * not break authentication nor crash the process with an unhandled
+ * rejection: it is dropped. The one path every event takes.
+ *
+ * @param listener The listener, if any.
+ * @param event The event.
+ */
+export function deliver<E>(
+  listener: ((event: E) => unknown) | undefined,
+  event: E,
+): void {
+  try {
+    const result: unknown = listener?.(event);
+    if (result instanceof Promise) result.catch(() => undefined);
+  } catch {
+    // Dropped, as above.
+  }
+}

@@ -15,13 +15,9 @@ import {
 import { serveFleetStatus } from "../src/fleet/status_page.ts";
 import { type AlertBounds, createAlertNotifier } from "../src/fleet/alerts.ts";
 import { parsePeriod } from "../src/fleet/schedule.ts";
-import {
-  type AuditEntry,
-  type KvKey,
-  listKvAudit,
-  listKvInstances,
-  openKvRetrying,
-} from "../kv.ts";
+import type { AuditEntry } from "../fleet.ts";
+import { type KvKey, openKvRetrying } from "../kv.ts";
+import { listKvAudit, listKvInstances } from "../src/fleet/kv_store.ts";
 import {
   COMMON_OPTIONS,
   parseSeconds,
@@ -308,7 +304,7 @@ async function serve(values: {
     );
     closeStore = () => kv.close();
   } else {
-    const { connectRedis } = await import("../redis.ts");
+    const { connectRedis } = await import("../src/fleet/redis_store.ts");
     const { redisStatusSource } = await import(
       "../src/fleet/fleet_status_redis.ts"
     );
@@ -406,7 +402,9 @@ async function kvAudit(path: string, prefix: string, limit: number) {
 }
 
 async function redisAudit(url: string, prefix: string, limit: number) {
-  const { connectRedis, listRedisAudit } = await import("../redis.ts");
+  const { connectRedis, listRedisAudit } = await import(
+    "../src/fleet/redis_store.ts"
+  );
   const redis = await connectRedis({
     url: redisUrlOption(url),
   });
@@ -428,7 +426,9 @@ async function kvEntries(path: string, prefix: KvKey, now: number) {
 
 async function redisEntries(url: string, prefix: string, now: number) {
   // Loaded only for --redis, so --kv does not load the Redis client.
-  const { connectRedis, listRedisInstances } = await import("../redis.ts");
+  const { connectRedis, listRedisInstances } = await import(
+    "../src/fleet/redis_store.ts"
+  );
   const redis = await connectRedis({
     url: redisUrlOption(url),
   });

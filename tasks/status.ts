@@ -332,7 +332,7 @@ export async function main(
       storeArgs = `--kv ${values.kv}${prefixArg}`;
     } else {
       const url = redisUrlOption(values.redis!);
-      const { connectRedis } = await import("../redis.ts");
+      const { connectRedis } = await import("../src/fleet/redis_store.ts");
       const { redisStatusSource } = await import(
         "../src/fleet/fleet_status_redis.ts"
       );

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ClosedError } from "./support/closed_error.ts";
 import {
   authorizedFetch,
   type AuthorizedFetchContext,
@@ -9,7 +10,7 @@ import {
 } from "../src/authorized_fetch.ts";
 import type { DualSecretAuthOptions } from "../src/config.ts";
 import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
-import { AbortedError, ClosedError } from "../src/errors.ts";
+import { AbortedError } from "../src/errors.ts";
 import type { AuthEvent } from "../src/events.ts";
 import { FakeClock } from "../src/testing/fake_clock.ts";
 import {

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
+import { ClosedError } from "./support/closed_error.ts";
 import { resolveConfig } from "../src/config.ts";
 import type { RetryOptions } from "../src/retry.ts";
 import { CredentialSlot } from "../src/credential_slot.ts";
 import {
-  ClosedError,
+  AbortedError,
   CredentialRejectedError,
   type DualSecretAuthError,
   ErrorCode,
@@ -53,7 +54,7 @@ function setup(options: SetupOptions = {}) {
   const slot = new CredentialSlot(config.credentials[0], {
     config,
     store,
-    emit: (event) => events.push(event),
+    onEvent: (event) => void events.push(event),
     closeSignal: closer.signal,
     inFlight: new Set(),
     redact: (text) => text,
@@ -412,9 +413,9 @@ Deno.test("CredentialSlot: retire and close", async (t) => {
       endpoint.queueToken(reply);
       const acquiring = slot.acquire().catch((e) => e);
       await reply.started;
-      closer.abort(new ClosedError());
-      slot.abort(new ClosedError());
-      slot.abort(new ClosedError());
+      closer.abort(new AbortedError({ closed: true }));
+      slot.abort(new AbortedError({ closed: true }));
+      slot.abort(new AbortedError({ closed: true }));
       const error = await acquiring;
       assert.ok(error instanceof ClosedError);
       assert.equal(error.code, ErrorCode.CLOSED);
@@ -427,8 +428,8 @@ Deno.test("CredentialSlot: retire and close", async (t) => {
     endpoint.queueToken(textResponse(503));
     const acquiring = slot.acquire().catch((e) => e);
     while (clock.pendingTimers === 0) await clock.advance(0);
-    closer.abort(new ClosedError());
-    slot.abort(new ClosedError());
+    closer.abort(new AbortedError({ closed: true }));
+    slot.abort(new AbortedError({ closed: true }));
     const error = await acquiring;
     assert.ok(error instanceof ClosedError);
     assert.equal(error.code, ErrorCode.CLOSED);

@@ -1,16 +1,15 @@
 import assert from "node:assert/strict";
+import { ClosedError } from "./support/closed_error.ts";
 import type { DualSecretAuthOptions } from "../src/config.ts";
 import {
   AbortedError,
   AllCredentialsRejectedError,
-  ClosedError,
   ConfigError,
   CredentialRejectedError,
   ErrorCode,
   RateLimitedError,
   RotationFailedError,
   TokenEndpointUnavailableError,
-  UnknownCredentialError,
 } from "../src/errors.ts";
 import {
   deferred,
@@ -458,16 +457,20 @@ Deno.test("rotate", async (t) => {
     );
   });
 
-  await t.step("an unknown label is UnknownCredentialError", async () => {
-    const { auth, endpoint } = setup();
-    await using _ = auth;
-    const error = await auth.rotate({ to: "purple" }).catch((e) => e);
-    assert.ok(error instanceof UnknownCredentialError);
-    assert.equal(error.code, ErrorCode.UNKNOWN_CREDENTIAL);
-    assert.equal(error.label, "purple");
-    assert.match(error.message, /blue, green/);
-    assert.equal(endpoint.tokenCalls, 0);
-  });
+  await t.step(
+    "an unknown label is RotationFailedError UNKNOWN_CREDENTIAL",
+    async () => {
+      const { auth, endpoint } = setup();
+      await using _ = auth;
+      const error = await auth.rotate({ to: "purple" }).catch((e) => e);
+      assert.ok(error instanceof RotationFailedError);
+      assert.equal(error.code, ErrorCode.UNKNOWN_CREDENTIAL);
+      assert.equal(error.target, "purple");
+      assert.equal(error.active, "blue");
+      assert.match(error.message, /blue, green/);
+      assert.equal(endpoint.tokenCalls, 0);
+    },
+  );
 
   await t.step("re-verifies a rejected credential", async () => {
     const { auth, accepted } = setup();

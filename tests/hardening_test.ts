@@ -5,11 +5,11 @@
  * shared store hits, and abort handling.
  */
 import assert from "node:assert/strict";
+import { ClosedError } from "./support/closed_error.ts";
 import type { DualSecretAuthOptions } from "../src/config.ts";
 import {
   AbortedError,
   AllCredentialsRejectedError,
-  ClosedError,
   ConfigError,
   ErrorCode,
   InvalidTokenResponseError,

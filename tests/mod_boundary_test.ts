@@ -108,3 +108,44 @@ Deno.test("no module mod.ts reaches imports a satellite folder, as a type or a v
     [],
   );
 });
+
+Deno.test("mod.ts exports at most 12 error classes, each a DualSecretAuthError", async () => {
+  const mod: Record<string, unknown> = await import("../mod.ts");
+  const base = mod.DualSecretAuthError as typeof Error;
+  const classes = Object.entries(mod)
+    .filter(([, value]) =>
+      typeof value === "function" &&
+      (value === Error || value.prototype instanceof Error)
+    )
+    .map(([name, value]) => {
+      assert.ok(
+        value === base || (value as typeof Error).prototype instanceof base,
+        `${name} is not a DualSecretAuthError`,
+      );
+      return name;
+    });
+  assert.ok(classes.length <= 12, `${classes.length}: ${classes.join(", ")}`);
+});
+
+Deno.test("a user of one fleet engine never loads the other's code; ./fleet loads neither", async () => {
+  const modulesOf = async (entry: string) => {
+    const { code, stdout, stderr } = await runToEnd(
+      Deno.execPath(),
+      ["info", "--json", entry],
+      { cwd: ROOT },
+    );
+    assert.equal(code, 0, stderr);
+    return (JSON.parse(stdout) as Graph).modules.map((m) => m.specifier);
+  };
+  const redisCode = (s: string) =>
+    /\/src\/fleet\/redis_/.test(s) || s.includes("redis/client");
+  const kvCode = (s: string) => s.endsWith("/src/fleet/kv_store.ts");
+  const kv = await modulesOf("kv.ts");
+  assert.ok(kv.some(kvCode));
+  assert.deepEqual(kv.filter(redisCode), []);
+  const redis = await modulesOf("redis.ts");
+  assert.ok(redis.some(redisCode));
+  assert.deepEqual(redis.filter(kvCode), []);
+  const fleet = await modulesOf("fleet.ts");
+  assert.deepEqual(fleet.filter((s) => redisCode(s) || kvCode(s)), []);
+});

@@ -7,7 +7,7 @@
  * @module
  */
 import { createDualSecretAuth } from "../dual_secret_auth.ts";
-import { ConfigError, UnknownCredentialError } from "../errors.ts";
+import { ConfigError } from "../errors.ts";
 import type { Clock } from "../clock.ts";
 import type { Secret } from "../secret.ts";
 import type {
@@ -317,7 +317,10 @@ async function adoptSecret(
 ): Promise<void> {
   const before = current().find((c) => c.label === label);
   if (before === undefined || before.clientId !== clientId) {
-    throw new UnknownCredentialError(label, current().map((c) => c.label));
+    throw new ConfigError(
+      "shared",
+      `"${label}" with client ${clientId} is not configured on this instance`,
+    );
   }
   // No `await using`: the bundle runs on Node 20.
   const probe = createDualSecretAuth({
@@ -337,7 +340,10 @@ async function adoptSecret(
   const now = current();
   if (now.find((c) => c.label === label) !== before) {
     // Replaced meanwhile (setCredentials): the fleet looks again next poll.
-    throw new UnknownCredentialError(label, now.map((c) => c.label));
+    throw new ConfigError(
+      "shared",
+      `"${label}" was replaced while its new secret was being proven`,
+    );
   }
   context.setCredentials(
     now.map((c) => c.label === label ? { label, clientId, clientSecret } : c),

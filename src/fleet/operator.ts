@@ -191,7 +191,7 @@ export class SealKeyMismatchError extends DualSecretAuthError {
    */
   constructor(label: string, keyId: string) {
     super(
-      SEAL_KEY_MISMATCH as never,
+      SEAL_KEY_MISMATCH,
       `The fleet store's secret of "${label}" is sealed with key id ${keyId} and does not open with DUAL_SECRET_SEAL_KEY. Set DUAL_SECRET_SEAL_KEY to the key the fleet uses (several, comma-separated, while changing keys).`,
     );
     this.label = label;
@@ -263,7 +263,7 @@ export class StoreLockedError extends DualSecretAuthError {
    */
   constructor(holder: StoreLockRecord) {
     super(
-      FLEET_ROTATION_LOCKED as never,
+      FLEET_ROTATION_LOCKED,
       `"${holder.command}" by ${holder.holder} holds the fleet's rotation lock until ${
         new Date(holder.until).toISOString()
       }. Nothing was changed. Wait for it to finish (or for the lock to lapse) and run the command again.`,

@@ -1,7 +1,7 @@
 /**
- * The Redis fleet engine's errors and their stable codes. Kept apart from the
- * engine (and free of the Redis client) so that `src/errors.ts` can name the
- * codes in `AnyErrorCode` without pulling `./redis` into `mod.ts`'s graph.
+ * The Redis fleet engine's errors and their stable codes, owned here (the
+ * core's `code` is a plain string). Kept apart from the engine, so that they
+ * load without the Redis client.
  *
  * @module
  */

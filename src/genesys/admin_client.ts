@@ -296,7 +296,7 @@ interface Call {
  *
  * @example Regenerate a standby client's secret on the emulator
  * ```ts
- * import { createGenesysAdminClient } from "@rotating/dual-secret-auth/rotation";
+ * import { createGenesysAdminClient } from "@rotating/dual-secret-auth/genesys";
  * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
  *
  * await using emulator = startGenesysEmulator({

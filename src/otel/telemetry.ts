@@ -148,8 +148,8 @@ export interface AuthTelemetry {
    * by concurrent callers is a miss for each of them).
    *
    * @param auth The instance.
-   * @returns An object that inherits everything from `auth` but records
-   * its `getAccessToken()` calls.
+   * @returns A view of `auth` with every method and property of it, whose
+   * `getAccessToken()` calls are recorded.
    */
   instrument<Auth extends InstrumentableAuth>(auth: Auth): Auth;
 }
@@ -357,13 +357,22 @@ export function createAuthTelemetry(
           span.end();
         }
       });
-    // The instance as prototype rather than a copy: its symbols (dispose,
-    // inspect) and methods stay its own; only getAccessToken is shadowed.
-    return Object.freeze(
-      Object.create(auth, {
-        getAccessToken: { value: getAccessToken, enumerable: true },
-      }),
-    );
+    // A view of the instance: its methods live on its prototype and need it
+    // as `this`, so they are bound once each; only getAccessToken is
+    // instrumented.
+    const bound = new Map<PropertyKey, unknown>([
+      ["getAccessToken", getAccessToken],
+    ]);
+    return new Proxy(auth, {
+      get(target, key) {
+        if (bound.has(key)) return bound.get(key);
+        const value: unknown = Reflect.get(target, key, target);
+        if (typeof value !== "function") return value;
+        const method = value.bind(target);
+        bound.set(key, method);
+        return method;
+      },
+    });
   }
 
   return { onEvent, instrument };

@@ -129,7 +129,7 @@ export interface ReadRotationEnvOptions {
  *
  * @example
  * ```ts
- * import { readRotationEnv } from "@rotating/dual-secret-auth/rotation";
+ * import { readRotationEnv } from "@rotating/dual-secret-auth/genesys";
  * const config = readRotationEnv({
  *   GENESYS_ENVIRONMENT: "mypurecloud.ie",
  *   GENESYS_CLIENT_ID_BLUE: "b", GENESYS_CLIENT_SECRET_BLUE: "bs",
@@ -422,7 +422,7 @@ export interface SetupEnvConfig {
  *
  * @example
  * ```ts
- * import { readSetupEnv } from "@rotating/dual-secret-auth/rotation";
+ * import { readSetupEnv } from "@rotating/dual-secret-auth/genesys";
  * const config = readSetupEnv({
  *   GENESYS_ENVIRONMENT: "mypurecloud.ie",
  *   GENESYS_CLIENT_ID_BLUE: "b", GENESYS_CLIENT_SECRET_BLUE: "bs",

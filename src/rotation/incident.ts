@@ -264,9 +264,9 @@ export class IncidentError extends DualSecretAuthError {
  * @example Blue's secret leaked while blue serves traffic
  * ```ts
  * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
- * import { createGenesysAdminClient } from "@rotating/dual-secret-auth/rotation";
+ * import { createGenesysAdminClient } from "@rotating/dual-secret-auth/genesys";
  * import { createCallbackSink } from "@rotating/dual-secret-auth/rotation";
- * import { respondToCompromise } from "@rotating/dual-secret-auth/rotation";
+ * import { respondToCompromise } from "@rotating/dual-secret-auth/genesys";
  *
  * await using emulator = startGenesysEmulator({
  *   clients: [

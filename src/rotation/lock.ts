@@ -47,7 +47,7 @@ export class RotationLockedError extends DualSecretAuthError {
       }, started ${holder.startedAt})`
       : "another process";
     super(
-      ROTATION_LOCKED as never,
+      ROTATION_LOCKED,
       `${who} holds this env file's lock ${lockPath} (rotate, promote, setup and incident take turns). ` +
         `Nothing was changed. Wait for it to finish and run the command again.`,
     );

@@ -28,7 +28,7 @@ export class FileNotWritableError extends DualSecretAuthError {
     // The base class types `code` as the core codes only; this is a
     // distinct string of the same kind.
     super(
-      FILE_NOT_WRITABLE as never,
+      FILE_NOT_WRITABLE,
       `${path} ${problem} Nothing was changed.`,
       options,
     );

@@ -125,7 +125,7 @@ export class PromotionError extends DualSecretAuthError {
       ? ` ${options.cause.message}`
       : "";
     super(
-      PROMOTION_FAILED as never,
+      PROMOTION_FAILED,
       `Promotion of "${context.target}" failed.${reason} State: ${context.state} Next: ${context.nextStep}`,
       options,
     );

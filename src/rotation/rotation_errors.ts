@@ -125,7 +125,7 @@ export class RotationJournalError extends DualSecretAuthError {
     record: RotationJournalRecord,
     message: string,
   ) {
-    super(code as never, message);
+    super(code, message);
     this.record = record;
   }
 }

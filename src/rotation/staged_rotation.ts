@@ -595,7 +595,7 @@ const ACTIVE_WORDS = "the active label";
  * ```ts
  * import { runStagedRotation } from "@rotating/dual-secret-auth/rotation";
  * import { createCallbackSink } from "@rotating/dual-secret-auth/rotation";
- * import { createGenesysAdminClient } from "@rotating/dual-secret-auth/rotation";
+ * import { createGenesysAdminClient } from "@rotating/dual-secret-auth/genesys";
  * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
  *
  * await using emulator = startGenesysEmulator({

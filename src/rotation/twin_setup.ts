@@ -235,7 +235,7 @@ export class TwinSetupError extends DualSecretAuthError {
  *
  * @example
  * ```ts
- * import { twinName } from "@rotating/dual-secret-auth/rotation";
+ * import { twinName } from "@rotating/dual-secret-auth/genesys";
  * if (twinName("Orders (blue)", "green") !== "Orders (green)") throw new Error();
  * if (twinName("Orders", "green") !== "Orders (green)") throw new Error();
  * ```
@@ -258,9 +258,9 @@ export function twinName(sourceName: string, to: string): string {
  * @example Create green from blue on the emulator
  * ```ts
  * import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
- * import { createGenesysAdminClient } from "@rotating/dual-secret-auth/rotation";
+ * import { createGenesysAdminClient } from "@rotating/dual-secret-auth/genesys";
  * import { createCallbackSink } from "@rotating/dual-secret-auth/rotation";
- * import { setUpTwinClient } from "@rotating/dual-secret-auth/rotation";
+ * import { setUpTwinClient } from "@rotating/dual-secret-auth/genesys";
  *
  * await using emulator = startGenesysEmulator({
  *   roles: [{ id: "r", permissions: ["oauth:client:add", "oauth:client:view"] }],
@@ -508,7 +508,7 @@ export async function setUpTwinClient(
  *
  * @example
  * ```ts
- * import { createEnvFileClientSink } from "@rotating/dual-secret-auth/rotation";
+ * import { createEnvFileClientSink } from "@rotating/dual-secret-auth/genesys";
  * import { Secret } from "@rotating/dual-secret-auth";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/.env`, "GENESYS_ACTIVE=blue\n");

@@ -11,8 +11,7 @@
  */
 import { abortable } from "../abortable.ts";
 import type { ConfigWarning, CredentialInput } from "../config.ts";
-import type { DualSecretAuth } from "../dual_secret_auth.ts";
-import type { AuthEventListener } from "../events.ts";
+import { deliver, type WarningEvent } from "../events.ts";
 import {
   type CredentialSnapshot,
   type CredentialSource,
@@ -38,7 +37,32 @@ export interface FollowSourceOptions {
    * Receives the follower's `warning` events (`SOURCE_INVALID`,
    * `SOURCE_SWITCH_FAILED`); give it the auth instance's `onEvent`.
    */
-  readonly onEvent?: AuthEventListener;
+  readonly onEvent?: (event: WarningEvent) => unknown;
+}
+
+/** What the follower uses of an auth instance: its public methods. */
+export interface FollowedAuth {
+  /**
+   * Replaces the credentials (`auth.setCredentials`).
+   *
+   * @param credentials The new list.
+   */
+  setCredentials(credentials: readonly CredentialInput[]): void;
+  /**
+   * Verifies and switches (`auth.rotate`).
+   *
+   * @param options The target and a signal.
+   * @returns Once switched.
+   */
+  rotate(
+    options: { readonly to: string; readonly signal?: AbortSignal },
+  ): Promise<unknown>;
+  /**
+   * The status (`auth.status`); only `active` is read.
+   *
+   * @returns The status.
+   */
+  status(): { readonly active: string };
 }
 
 /**
@@ -78,22 +102,12 @@ export interface FollowSourceOptions {
  * ```
  */
 export function followSource(
-  auth: Pick<DualSecretAuth, "setCredentials" | "rotate" | "status">,
+  auth: FollowedAuth,
   source: CredentialSource,
   options: FollowSourceOptions = {},
 ): SourceFollower {
-  const warn = (warning: ConfigWarning) => {
-    try {
-      // A listener's bug must not stop the follower.
-      const result: unknown = options.onEvent?.({
-        type: "warning",
-        ...warning,
-      });
-      if (result instanceof Promise) result.catch(() => undefined);
-    } catch {
-      // Dropped, as above.
-    }
-  };
+  const warn = (warning: ConfigWarning) =>
+    deliver(options.onEvent, { type: "warning", ...warning });
   let current = "";
   try {
     // The instance was created from this snapshot: only a change is applied.

@@ -74,7 +74,7 @@ export class SourceInvalidError extends DualSecretAuthError {
     problems: readonly { variable: string; problem: string }[],
   ) {
     super(
-      SOURCE_INVALID as never,
+      SOURCE_INVALID,
       `${source} is not a usable configuration: ${
         problems.map((p) => `${p.variable} ${p.problem}`).join("; ")
       }.`,

@@ -13,7 +13,7 @@ import {
   ErrorCode,
   Secret,
 } from "../../mod.ts";
-import { createGenesysAdminClient } from "../../rotation.ts";
+import { createGenesysAdminClient } from "../../genesys.ts";
 import { startGenesysEmulator } from "../../testing.ts";
 import { canary, LeakCollector } from "../support/canary.ts";
 import {

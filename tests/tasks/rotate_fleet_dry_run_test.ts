@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { startGenesysEmulator } from "../../testing.ts";
-import { listKvAudit } from "../../kv.ts";
+import { listKvAudit } from "../../src/fleet/kv_store.ts";
 import { createWorkspace, emulatorConfig } from "./workspace.ts";
 import { startFleet } from "../fleet/harness.ts";
 

@@ -11,9 +11,9 @@ import {
   type DualSecretAuth,
 } from "@rotating/dual-secret-auth";
 import { startGenesysEmulator } from "@rotating/dual-secret-auth/testing";
+import { createGenesysAdminClient } from "@rotating/dual-secret-auth/genesys";
 import {
   createCallbackSink,
-  createGenesysAdminClient,
   runStagedRotation,
 } from "@rotating/dual-secret-auth/rotation";
 import { createAuthTelemetry } from "@rotating/dual-secret-auth/otel";

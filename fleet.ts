@@ -1,0 +1,138 @@
+/**
+ * Fleet mode, engine-agnostic: what every engine (`./kv`, `./redis`) shares —
+ * the fleet's options and records, the operator's side (audit, the revoke
+ * gate, the shared active label, waiting for the fleet, a lock and a journal
+ * in the store, distributing sealed secrets) and the scheduler's (one
+ * leader, one cycle per period). An engine entry gives the store
+ * (`createKvFleetStore`, `createRedisFleetStore`) and the fleet
+ * (`createKvFleet`, `createRedisFleet`); these functions take either.
+ *
+ * @example The revoke gate on an in-memory store
+ * ```ts
+ * import {
+ *   checkRevokeGate,
+ *   createMemoryFleetStore,
+ * } from "@rotating/dual-secret-auth/fleet";
+ *
+ * const target = {
+ *   store: createMemoryFleetStore(),
+ *   service: "my-service",
+ *   by: "ops@host",
+ *   now: () => Date.now(),
+ * };
+ * const day = 24 * 60 * 60 * 1000;
+ * const report = await checkRevokeGate(
+ *   target,
+ *   { label: "blue", clientId: "blue-id" },
+ *   day,
+ * );
+ * if (!report.open) throw new Error("no instance runs, so nothing blocks");
+ * ```
+ *
+ * @module
+ */
+export {
+  type Fleet,
+  type FleetCredential,
+  type FleetSummary,
+  type InstanceCredential,
+  type InstanceRecord,
+} from "./src/fleet/link.ts";
+export {
+  createFleet,
+  FLEET_DEFAULTS,
+  type FleetOptions,
+} from "./src/fleet/member.ts";
+export {
+  type ActiveRecord,
+  type AuditEntry,
+  createMemoryFleetStore,
+  type FleetStore,
+  type GrantKey,
+  type Lease,
+  type RejectionRecord,
+  type SlotRecord,
+  type StoredDocument,
+  type StoredGrant,
+  type Unwatch,
+} from "./src/fleet/store.ts";
+export {
+  credentialDocument,
+  importSealKeyring,
+  isSealedCredentialRecord,
+  openCredential,
+  publishSealedCredential,
+  type PublishSealedOptions,
+  SEAL_KEY_VARIABLE,
+  sealCredential,
+  type SealedCredentialRecord,
+  type SealKey,
+  type SealKeyring,
+  serviceNamespace,
+  type UnsealProblem,
+} from "./src/fleet/distribution.ts";
+export {
+  acquireStoreLock,
+  audit,
+  checkRevokeGate,
+  createSealedStoreSink,
+  createStoreJournal,
+  FLEET_ROTATION_LOCKED,
+  type FleetTarget,
+  type GateBlocker,
+  type GateReport,
+  type PresenceExpectation,
+  readDistributedSecret,
+  SEAL_KEY_MISMATCH,
+  SealKeyMismatchError,
+  setSharedActive,
+  type StoreLock,
+  StoreLockedError,
+  type StoreLockRecord,
+  waitForFleet,
+  type WaitForFleetOptions,
+} from "./src/fleet/operator.ts";
+export {
+  type CycleStep,
+  parsePeriod,
+  readScheduleState,
+  type ScheduleOptions,
+  type ScheduleState,
+  scheduleTick,
+  takeLeadership,
+  type TickResult,
+} from "./src/fleet/schedule.ts";
+
+// Types named by the signatures above, from the modules that own them.
+export {
+  authenticateStore,
+  type AuthenticateStoreOptions,
+  type ControlRecordKind,
+  keyedSecretHash,
+  signRecord,
+  verifyRecord,
+} from "./src/fleet/control.ts";
+export type { DualSecretAuthError } from "./src/errors.ts";
+export type { RotationJournal } from "./src/rotation/journal.ts";
+export type { SecretSink } from "./src/rotation/sinks.ts";
+export type { Secret } from "./src/secret.ts";
+export type { SharedState } from "./src/store.ts";
+export type { RotationJournalRecord } from "./src/rotation/journal.ts";
+export type { SecretUpdate } from "./src/rotation/sinks.ts";
+export type {
+  ActiveChange,
+  CachedGrant,
+  GrantRequestMode,
+  SharedCredential,
+  SharedStateContext,
+} from "./src/store.ts";
+export type { Clock } from "./src/clock.ts";
+export type { RetryOptions } from "./src/retry.ts";
+export type { RotationPhase } from "./src/rotation/journal.ts";
+export type { TimerHandle } from "./src/clock.ts";
+export type {
+  Fence,
+  LockClaim,
+  LockState,
+  MemoryFleetStoreOptions,
+} from "./src/fleet/store.ts";
