@@ -153,6 +153,12 @@ export interface ReplayRecord {
   readonly at: number;
   /** Replays in a row that led to it, from 1. */
   readonly count: number;
+  /**
+   * Whether the replay that got it moved to another credential (a failover):
+   * then the 401 before it was the credential's fault, not the API's, and a
+   * 401 on this token is replayed even while it is fresh.
+   */
+  readonly failedOver?: boolean;
 }
 
 /** What {@linkcode authorizedFetch} needs. */
@@ -161,6 +167,8 @@ export interface AuthorizedFetchContext {
   getAccessToken(options?: { signal?: AbortSignal }): Promise<string>;
   /** Drops a cached token. */
   invalidate(token: string): void;
+  /** The label serving now, to tell a replay that failed over from one that did not. */
+  readonly activeLabel?: () => string;
   /** The fetch to send with. */
   readonly fetch: typeof fetch;
   /** Aborts every call in flight when the owner closes (they reject with its reason). */
@@ -214,7 +222,10 @@ class RetriableResponse {
  * {@linkcode REPLAY_COOLDOWN_MS} ago (or at all, without a clock), or after
  * {@linkcode MAX_REPLAYS_PER_TOKEN_LIFETIME} replays in a row, or when a
  * replay dropped another token less than {@linkcode REPLAY_COOLDOWN_MS} ago
- * (a token pool would otherwise lose its tokens one by one). An API that
+ * (a token pool would otherwise lose its tokens one by one). A replay that
+ * failed over to another credential lifts both cooldowns: that 401 was the
+ * credential's (its secret was replaced), so a rotation under load that
+ * replaces the next secret moments later fails no call. An API that
  * answers 401 to every token then costs at most one token request per
  * cooldown and a few per token lifetime, and the callers sharing the token
  * keep it.
@@ -295,9 +306,23 @@ export async function authorizedFetch(
     if (context.lastDropped?.token !== token) {
       context.lastDropped = { token, at: droppedAt };
     }
+    const before = context.activeLabel?.();
     context.invalidate(token);
     const fresh = await context.getAccessToken({ signal: callerSignal });
-    recordReplay(context, token, fresh, prior, context.clock?.now() ?? 0);
+    const failedOver = before !== context.activeLabel?.();
+    recordReplay(
+      context,
+      token,
+      fresh,
+      prior,
+      context.clock?.now() ?? 0,
+      failedOver,
+    );
+    // A drop that failed over was the credential's fault: it says nothing of
+    // the API refusing good tokens, so it holds back no other token's replay.
+    if (failedOver && context.lastDropped?.token === token) {
+      context.lastDropped = undefined;
+    }
     return await send(fresh);
   };
   try {
@@ -381,9 +406,11 @@ async function retryRateLimited(
 
 /**
  * Why a stale-token 401 is returned without a replay, if it is: its token came
- * from a replay moments ago or at the end of a chain of them, or another token
- * was dropped moments ago (a pool hands out several tokens, each of which
- * would otherwise be dropped in turn).
+ * from a replay moments ago (one that did not fail over) or at the end of a
+ * chain of them, or another token was dropped moments ago by a replay that did
+ * not fail over (a pool hands out several tokens, each of which would
+ * otherwise be dropped in turn). A replay that failed over shows the 401 was
+ * the credential's (its secret was replaced), so the next 401 is replayed.
  */
 function replaySkipped(
   context: AuthorizedFetchContext,
@@ -395,7 +422,7 @@ function replaySkipped(
   const recent = (at: number) =>
     now === undefined || (now - at >= 0 && now - at < REPLAY_COOLDOWN_MS);
   if (prior !== undefined) {
-    if (recent(prior.at)) return "recent";
+    if (recent(prior.at) && prior.failedOver !== true) return "recent";
     if (prior.count >= MAX_REPLAYS_PER_TOKEN_LIFETIME) return "limit";
   }
   const dropped = context.lastDropped;
@@ -418,6 +445,7 @@ function recordReplay(
   fresh: string,
   prior: ReplayRecord | undefined,
   at: number,
+  failedOver: boolean,
 ): void {
   const replays = context.replays ??= new Map();
   if (fresh !== stale) {
@@ -425,7 +453,7 @@ function recordReplay(
     if (replays.has(fresh)) return;
   }
   replays.delete(fresh);
-  replays.set(fresh, { at, count: (prior?.count ?? 0) + 1 });
+  replays.set(fresh, { at, count: (prior?.count ?? 0) + 1, failedOver });
   if (replays.size > MAX_TRACKED_REPLAYS) {
     replays.delete(replays.keys().next().value!);
   }

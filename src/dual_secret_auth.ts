@@ -468,6 +468,7 @@ class Auth implements DualSecretAuth {
     return {
       getAccessToken: (callOptions) => this.getAccessToken(callOptions),
       invalidate: (token) => this.invalidate(token),
+      activeLabel: () => this.#activeLabel(),
       fetch: config.fetch,
       closeSignal: this.#closeSignal(),
       ...(config.apiRateLimit === false ? {} : {
