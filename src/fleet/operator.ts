@@ -451,7 +451,9 @@ export interface WaitForFleetOptions {
 
 /**
  * Waits until every live instance's heartbeat shows the wanted state, or
- * the time is up. Reads only.
+ * the time is up. An instance heard from during the wait whose heartbeat then
+ * lapses stays a straggler (as last heard), since silence proves nothing.
+ * Reads only.
  *
  * @param target The store.
  * @param options What to wait for, and how long.
@@ -463,9 +465,20 @@ export async function waitForFleet(
 ): Promise<InstanceRecord[]> {
   const deadline = target.now() + options.timeoutMs;
   let lastReport = "";
+  // An instance heard from during the wait stays counted when its heartbeat
+  // lapses (a loaded host renews late): silence proves nothing was loaded.
+  const heard = new Map<string, InstanceRecord>();
   for (;;) {
-    const live = await listLive(target);
-    const stragglers = live.filter((record) => !options.reached(record));
+    const current = await listLive(target);
+    for (const record of current) heard.set(record.instanceId, record);
+    const listed = new Set(current.map((record) => record.instanceId));
+    const live = [
+      ...current,
+      ...[...heard.values()].filter((r) => !listed.has(r.instanceId)),
+    ];
+    const stragglers = live.filter((record) =>
+      listed.has(record.instanceId) ? !options.reached(record) : true
+    );
     const report = `${live.length - stragglers.length}/${live.length}`;
     if (report !== lastReport) {
       lastReport = report;
