@@ -686,7 +686,7 @@ export interface EnvFileLoadProofOptions {
  *
  * @example The wait after a write
  * ```ts
- * import { envFileLoadProof } from "@rotating/dual-secret-auth/rotation";
+ * import { envFileLoadProof } from "@rotating/dual-secret-auth/genesys";
  *
  * const path = await Deno.makeTempFile();
  * await Deno.writeTextFile(path, "GENESYS_ACTIVE=green\n");
