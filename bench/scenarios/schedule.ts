@@ -22,16 +22,17 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { startGenesysEmulator } from "../../testing.ts";
 import { createKvFleetStore } from "../../src/fleet/kv_store.ts";
 import { serviceNamespace } from "../../src/fleet/distribution.ts";
 import type { CycleStep, ScheduleState } from "../../src/fleet/schedule.ts";
+import type { SpawnedTask } from "../../tests/tasks/workspace.ts";
 import {
-  createWorkspace,
-  emulatorConfig,
-  type SpawnedTask,
-} from "../../tests/tasks/workspace.ts";
-import { type FleetChild, startFleet } from "../../tests/fleet/harness.ts";
+  createFleetWorkspace,
+  type FleetChild,
+  fleetInstance,
+  startFleet,
+  startFleetEmulator,
+} from "../../tests/fleet/harness.ts";
 import { median } from "../stats.ts";
 
 const PROCESSES = 6;
@@ -41,7 +42,7 @@ const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(5)));
 const BLUE = "blue-bench-secret";
 const GREEN = "green-bench-secret";
 const ADMIN = "admin-bench-secret";
-const EDIT = ["oauth:client:view", "oauth:client:edit"];
+const SECRETS = { blue: BLUE, green: GREEN, admin: ADMIN };
 const STEPS: readonly CycleStep[] = ["rotate", "propagate", "promote", "drain"];
 /** The scheduler's flags, as in tests/fleet/schedule_test.ts. */
 const SCHEDULE_FLAGS = [
@@ -118,45 +119,21 @@ export async function runScheduleBench(
     ((text: string) =>
       void Deno.stderr.writeSync(new TextEncoder().encode(text + "\n")));
   const began = Date.now();
-  await using emulator = startGenesysEmulator({
-    clients: [
-      {
-        clientId: "blue-id",
-        secret: BLUE,
-        permissions: EDIT,
-        tokenLifetimeSeconds: TOKEN_LIFETIME_SECONDS,
-      },
-      {
-        clientId: "green-id",
-        secret: GREEN,
-        permissions: EDIT,
-        tokenLifetimeSeconds: TOKEN_LIFETIME_SECONDS,
-      },
-      { clientId: "admin-id", secret: ADMIN, permissions: EDIT },
-    ],
-  });
-  await using ws = await createWorkspace();
-  await ws.writeEnv({
-    ...emulatorConfig(emulator, { blue: BLUE, green: GREEN }),
-    GENESYS_ADMIN_CLIENT_ID: "admin-id",
-    GENESYS_ADMIN_CLIENT_SECRET: ADMIN,
-  });
+  await using emulator = startFleetEmulator(SECRETS, TOKEN_LIFETIME_SECONDS);
+  await using ws = await createFleetWorkspace(emulator, SECRETS);
   const kvPath = `${ws.dir}/fleet.db`;
   progress(`schedule: starting ${PROCESSES} instances`);
-  const children: FleetChild[] = await startFleet(PROCESSES, (i) => ({
-    kvPath,
-    tokenUrl: emulator.tokenUrl,
-    apiUrl: emulator.apiUrl,
-    instanceId: `web-${i}`,
-    fleetSize: PROCESSES,
-    credentials: [
-      { label: "blue", clientId: "blue-id", clientSecret: BLUE },
-      { label: "green", clientId: "green-id", clientSecret: GREEN },
-    ],
-    pollIntervalMs: 200,
-    heartbeatMs: 900,
-    secretSealKeys: KEY,
-  }), ws.dir);
+  const children: FleetChild[] = await startFleet(
+    PROCESSES,
+    (i) =>
+      fleetInstance(emulator, SECRETS, KEY, {
+        kvPath,
+        instanceId: `web-${i}`,
+        fleetSize: PROCESSES,
+        heartbeatMs: 900,
+      }),
+    ws.dir,
+  );
   const kv = await Deno.openKv(kvPath);
   const store = createKvFleetStore(kv, { prefix: ["fleet-test"] });
   const service = await serviceNamespace(emulator.tokenUrl);

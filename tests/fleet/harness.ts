@@ -7,6 +7,12 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import type { ChildConfig } from "./child.ts";
+import { type GenesysEmulator, startGenesysEmulator } from "../../testing.ts";
+import {
+  createWorkspace,
+  emulatorConfig,
+  type Workspace,
+} from "../tasks/workspace.ts";
 
 const CHILD = fileURLToPath(new URL("./child.ts", import.meta.url));
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -209,4 +215,110 @@ export function assertNoFailures(
     );
     assert.ok((summary.ok as number) > 0, `${summary.instanceId} made calls`);
   }
+}
+
+/** The secrets of a blue/green fleet with an admin client. */
+export interface FleetSecrets {
+  /** Blue's secret (`blue-id`, active). */
+  readonly blue: string;
+  /** Green's secret (`green-id`, standby). */
+  readonly green: string;
+  /** The admin client's secret (`admin-id`). */
+  readonly admin: string;
+}
+
+const EDIT = ["oauth:client:view", "oauth:client:edit"];
+
+/**
+ * Starts an emulator with `blue-id`, `green-id` and `admin-id`, all allowed
+ * to view and edit OAuth clients.
+ *
+ * @param secrets The three secrets.
+ * @param tokenLifetimeSeconds Blue's and green's token lifetime; absent: the
+ * emulator's own.
+ * @returns The emulator (the caller disposes of it).
+ */
+export function startFleetEmulator(
+  secrets: FleetSecrets,
+  tokenLifetimeSeconds?: number,
+): GenesysEmulator {
+  const lifetime = tokenLifetimeSeconds === undefined
+    ? {}
+    : { tokenLifetimeSeconds };
+  return startGenesysEmulator({
+    clients: [
+      {
+        clientId: "blue-id",
+        secret: secrets.blue,
+        permissions: EDIT,
+        ...lifetime,
+      },
+      {
+        clientId: "green-id",
+        secret: secrets.green,
+        permissions: EDIT,
+        ...lifetime,
+      },
+      { clientId: "admin-id", secret: secrets.admin, permissions: EDIT },
+    ],
+  });
+}
+
+/**
+ * A workspace whose `.env` configures the blue/green pair and the admin
+ * client on the emulator.
+ *
+ * @param emulator The emulator.
+ * @param secrets The three secrets.
+ * @returns The workspace (the caller disposes of it).
+ */
+export async function createFleetWorkspace(
+  emulator: GenesysEmulator,
+  secrets: FleetSecrets,
+): Promise<Workspace> {
+  const ws = await createWorkspace();
+  try {
+    await ws.writeEnv({
+      ...emulatorConfig(emulator, secrets),
+      GENESYS_ADMIN_CLIENT_ID: "admin-id",
+      GENESYS_ADMIN_CLIENT_SECRET: secrets.admin,
+    });
+  } catch (error) {
+    await ws[Symbol.asyncDispose]();
+    throw error;
+  }
+  return ws;
+}
+
+/**
+ * One fleet instance's configuration on the emulator: blue and green, a
+ * 200 ms poll, the given seal key; the rest (store, id, size, heartbeat) as
+ * given.
+ *
+ * @param emulator The emulator.
+ * @param secrets The blue and green secrets.
+ * @param secretSealKeys The seal key of distributed secrets.
+ * @param rest The store, id, fleet size and other timings.
+ * @returns The configuration.
+ */
+export function fleetInstance(
+  emulator: GenesysEmulator,
+  secrets: FleetSecrets,
+  secretSealKeys: string,
+  rest: Omit<
+    ChildConfig,
+    "tokenUrl" | "apiUrl" | "credentials" | "secretSealKeys"
+  >,
+): ChildConfig {
+  return {
+    pollIntervalMs: 200,
+    ...rest,
+    tokenUrl: emulator.tokenUrl,
+    apiUrl: emulator.apiUrl,
+    credentials: [
+      { label: "blue", clientId: "blue-id", clientSecret: secrets.blue },
+      { label: "green", clientId: "green-id", clientSecret: secrets.green },
+    ],
+    secretSealKeys,
+  };
 }
