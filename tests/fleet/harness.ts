@@ -322,3 +322,51 @@ export function fleetInstance(
     secretSealKeys,
   };
 }
+
+/**
+ * How a suite runs a body against its own fleet (KV or Redis) and collects
+ * the instances' final summaries.
+ */
+export type RunFleet = (
+  options: { lifetimeSeconds: number },
+  body: (
+    ctx: { children: FleetChild[]; emulator: GenesysEmulator },
+  ) => Promise<void>,
+) => Promise<ChildMessage[]>;
+
+/**
+ * The active secret regenerated with its tokens revoked while every instance
+ * calls through `auth.fetch`: asserts 0 failed calls and that all of them
+ * ended on green. One scenario, so the KV and Redis suites cannot drift.
+ *
+ * @param run The suite's fleet runner.
+ * @param expected How many instances must have reported.
+ */
+export async function assertRevokedActiveRecovers(
+  run: RunFleet,
+  expected: number,
+): Promise<void> {
+  const sleep = (ms: number) =>
+    new Promise((resolve) => setTimeout(resolve, ms));
+  const summaries = await run(
+    { lifetimeSeconds: 60 },
+    async ({ children, emulator }) => {
+      await Promise.all(
+        children.map((c) =>
+          c.send({ cmd: "traffic", intervalMs: 30, viaAuth: true })
+        ),
+      );
+      await sleep(1_000);
+      emulator.regenerateSecret("blue-id");
+      emulator.revokeTokensOf("blue-id");
+      await sleep(3_000);
+    },
+  );
+  assertNoFailures(summaries, expected);
+  assert.ok(
+    summaries.every((s) => (s.status as { active: string }).active === "green"),
+    JSON.stringify(
+      summaries.map((s) => (s.status as { active: string }).active),
+    ),
+  );
+}
