@@ -26,13 +26,7 @@ import { createKvFleetStore } from "../../src/fleet/kv_store.ts";
 import { serviceNamespace } from "../../src/fleet/distribution.ts";
 import type { CycleStep, ScheduleState } from "../../src/fleet/schedule.ts";
 import type { SpawnedTask } from "../../tests/tasks/workspace.ts";
-import {
-  createFleetWorkspace,
-  type FleetChild,
-  fleetInstance,
-  startFleet,
-  startFleetEmulator,
-} from "../../tests/fleet/harness.ts";
+import { type FleetChild, startKvFleet } from "../../tests/fleet/harness.ts";
 import { median } from "../stats.ts";
 
 const PROCESSES = 6;
@@ -119,21 +113,14 @@ export async function runScheduleBench(
     ((text: string) =>
       void Deno.stderr.writeSync(new TextEncoder().encode(text + "\n")));
   const began = Date.now();
-  await using emulator = startFleetEmulator(SECRETS, TOKEN_LIFETIME_SECONDS);
-  await using ws = await createFleetWorkspace(emulator, SECRETS);
-  const kvPath = `${ws.dir}/fleet.db`;
   progress(`schedule: starting ${PROCESSES} instances`);
-  const children: FleetChild[] = await startFleet(
-    PROCESSES,
-    (i) =>
-      fleetInstance(emulator, SECRETS, KEY, {
-        kvPath,
-        instanceId: `web-${i}`,
-        fleetSize: PROCESSES,
-        heartbeatMs: 900,
-      }),
-    ws.dir,
-  );
+  await using fleet = await startKvFleet(SECRETS, KEY, {
+    n: PROCESSES,
+    heartbeatMs: 900,
+    tokenLifetimeSeconds: TOKEN_LIFETIME_SECONDS,
+  });
+  const { emulator, ws, kvPath } = fleet;
+  const children: FleetChild[] = fleet.children;
   const kv = await Deno.openKv(kvPath);
   const store = createKvFleetStore(kv, { prefix: ["fleet-test"] });
   const service = await serviceNamespace(emulator.tokenUrl);

@@ -8,13 +8,7 @@
 import assert from "node:assert/strict";
 import { createKvFleetStore } from "../../src/fleet/kv_store.ts";
 import type { InstanceRecord } from "../../src/fleet/store.ts";
-import {
-  createFleetWorkspace,
-  type FleetChild,
-  fleetInstance,
-  startFleet,
-  startFleetEmulator,
-} from "./harness.ts";
+import { type FleetChild, startKvFleet } from "./harness.ts";
 
 const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(42)));
 const BLUE = "blue-CANARY-5b1e";
@@ -50,22 +44,15 @@ Deno.test({
     `${N} processes: rotate --kv seals the new secret into the store, every instance picks it up; promote --kv waits for the heartbeats; the gate refuses the old credential, --force overrides; 0 failed calls; --history`,
   sanitizeResources: false,
   async fn() {
-    await using emulator = startFleetEmulator(SECRETS, 6);
-    await using ws = await createFleetWorkspace(emulator, SECRETS);
-    const kvPath = `${ws.dir}/fleet.db`;
+    await using fleet = await startKvFleet(SECRETS, KEY, {
+      n: N,
+      heartbeatMs: 900,
+      tokenLifetimeSeconds: 6,
+    });
+    const { emulator, ws, kvPath } = fleet;
     const fleetArgs = ["--kv", "fleet.db", "--prefix", "fleet-test"];
     const sealEnv = { DUAL_SECRET_SEAL_KEY: KEY };
-    const children: FleetChild[] = await startFleet(
-      N,
-      (i) =>
-        fleetInstance(emulator, SECRETS, KEY, {
-          kvPath,
-          instanceId: `web-${i}`,
-          fleetSize: N,
-          heartbeatMs: 900,
-        }),
-      ws.dir,
-    );
+    const children: FleetChild[] = fleet.children;
     const kv = await Deno.openKv(kvPath);
     const store = createKvFleetStore(kv, { prefix: ["fleet-test"] });
     const live = async () =>

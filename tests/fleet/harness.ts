@@ -370,3 +370,57 @@ export async function assertRevokedActiveRecovers(
     ),
   );
 }
+
+/** A KV fleet on its own emulator and workspace. */
+export interface KvFleet extends AsyncDisposable {
+  /** The emulator. */
+  readonly emulator: GenesysEmulator;
+  /** The workspace (its `.env` set by {@link createFleetWorkspace}). */
+  readonly ws: Workspace;
+  /** The shared KV file, `fleet.db` in the workspace. */
+  readonly kvPath: string;
+  /** The ready instances (the caller stops them). */
+  readonly children: FleetChild[];
+}
+
+/**
+ * Starts the emulator, the workspace and `n` instances (`web-0` …) on one KV
+ * file. Disposing of it removes the workspace, then stops the emulator.
+ *
+ * @param secrets The three secrets.
+ * @param sealKey The seal key of distributed secrets.
+ * @param options The fleet's size, heartbeat and blue's and green's token
+ * lifetime.
+ * @returns The fleet.
+ */
+export async function startKvFleet(
+  secrets: FleetSecrets,
+  sealKey: string,
+  options: { n: number; heartbeatMs: number; tokenLifetimeSeconds?: number },
+): Promise<KvFleet> {
+  await using stack = new AsyncDisposableStack();
+  const emulator = stack.use(
+    startFleetEmulator(secrets, options.tokenLifetimeSeconds),
+  );
+  const ws = stack.use(await createFleetWorkspace(emulator, secrets));
+  const kvPath = `${ws.dir}/fleet.db`;
+  const children = await startFleet(
+    options.n,
+    (i) =>
+      fleetInstance(emulator, secrets, sealKey, {
+        kvPath,
+        instanceId: `web-${i}`,
+        fleetSize: options.n,
+        heartbeatMs: options.heartbeatMs,
+      }),
+    ws.dir,
+  );
+  const owned = stack.move();
+  return {
+    emulator,
+    ws,
+    kvPath,
+    children,
+    [Symbol.asyncDispose]: () => owned.disposeAsync(),
+  };
+}

@@ -11,13 +11,7 @@ import { serviceNamespace } from "../../src/fleet/distribution.ts";
 import type { ScheduleState } from "../../src/fleet/schedule.ts";
 import { parsePeriod } from "../../src/fleet/schedule.ts";
 import type { SpawnedTask } from "../tasks/workspace.ts";
-import {
-  createFleetWorkspace,
-  type FleetChild,
-  fleetInstance,
-  startFleet,
-  startFleetEmulator,
-} from "./harness.ts";
+import { type FleetChild, startKvFleet } from "./harness.ts";
 
 const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(5)));
 const BLUE = "blue-CANARY-c3d1";
@@ -43,20 +37,13 @@ Deno.test({
     `${N} processes, two schedulers (rotate --kv --every 1s): ${CYCLES} cycles, the leader SIGKILLed mid-cycle and resumed by the other, every regeneration after the gate opened, 0 failed calls`,
   sanitizeResources: false,
   async fn() {
-    await using emulator = startFleetEmulator(SECRETS, 3);
-    await using ws = await createFleetWorkspace(emulator, SECRETS);
-    const kvPath = `${ws.dir}/fleet.db`;
-    const children: FleetChild[] = await startFleet(
-      N,
-      (i) =>
-        fleetInstance(emulator, SECRETS, KEY, {
-          kvPath,
-          instanceId: `web-${i}`,
-          fleetSize: N,
-          heartbeatMs: 900,
-        }),
-      ws.dir,
-    );
+    await using fleet = await startKvFleet(SECRETS, KEY, {
+      n: N,
+      heartbeatMs: 900,
+      tokenLifetimeSeconds: 3,
+    });
+    const { emulator, ws, kvPath } = fleet;
+    const children: FleetChild[] = fleet.children;
     const kv = await Deno.openKv(kvPath);
     const store = createKvFleetStore(kv, { prefix: ["fleet-test"] });
     const service = await serviceNamespace(emulator.tokenUrl);

@@ -27,14 +27,7 @@ import {
   StatusPageError,
 } from "../../src/fleet/status_page.ts";
 import { ConfigError } from "../../src/errors.ts";
-import {
-  assertNoFailures,
-  createFleetWorkspace,
-  type FleetChild,
-  fleetInstance,
-  startFleet,
-  startFleetEmulator,
-} from "./harness.ts";
+import { assertNoFailures, type FleetChild, startKvFleet } from "./harness.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -170,22 +163,15 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    await using emulator = startFleetEmulator(SECRETS, 30);
-    await using ws = await createFleetWorkspace(emulator, SECRETS);
-    const kvPath = `${ws.dir}/fleet.db`;
+    await using fleet = await startKvFleet(SECRETS, KEY, {
+      n: N,
+      heartbeatMs: 500,
+      tokenLifetimeSeconds: 30,
+    });
+    const { emulator, ws, kvPath } = fleet;
     const fleetArgs = ["--kv", "fleet.db", "--prefix", "fleet-test"];
     const sealEnv = { DUAL_SECRET_SEAL_KEY: KEY };
-    const children: FleetChild[] = await startFleet(
-      N,
-      (i) =>
-        fleetInstance(emulator, SECRETS, KEY, {
-          kvPath,
-          instanceId: `web-${i}`,
-          fleetSize: N,
-          heartbeatMs: 500,
-        }),
-      ws.dir,
-    );
+    const children: FleetChild[] = fleet.children;
     const kv = await Deno.openKv(kvPath);
     const source = kvStatusSource(kv, ["fleet-test"], "Deno KV fleet.db");
     const server = serveFleetStatus({
