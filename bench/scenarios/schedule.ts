@@ -22,16 +22,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { startGenesysEmulator } from "../../testing.ts";
 import { createKvFleetStore } from "../../src/fleet/kv_store.ts";
 import { serviceNamespace } from "../../src/fleet/distribution.ts";
 import type { CycleStep, ScheduleState } from "../../src/fleet/schedule.ts";
-import {
-  createWorkspace,
-  emulatorConfig,
-  type SpawnedTask,
-} from "../../tests/tasks/workspace.ts";
-import { type FleetChild, startFleet } from "../../tests/fleet/harness.ts";
+import type { SpawnedTask } from "../../tests/tasks/workspace.ts";
+import { type FleetChild, startKvFleet } from "../../tests/fleet/harness.ts";
 import { median } from "../stats.ts";
 
 const PROCESSES = 6;
@@ -41,7 +36,7 @@ const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(5)));
 const BLUE = "blue-bench-secret";
 const GREEN = "green-bench-secret";
 const ADMIN = "admin-bench-secret";
-const EDIT = ["oauth:client:view", "oauth:client:edit"];
+const SECRETS = { blue: BLUE, green: GREEN, admin: ADMIN };
 const STEPS: readonly CycleStep[] = ["rotate", "propagate", "promote", "drain"];
 /** The scheduler's flags, as in tests/fleet/schedule_test.ts. */
 const SCHEDULE_FLAGS = [
@@ -118,45 +113,14 @@ export async function runScheduleBench(
     ((text: string) =>
       void Deno.stderr.writeSync(new TextEncoder().encode(text + "\n")));
   const began = Date.now();
-  await using emulator = startGenesysEmulator({
-    clients: [
-      {
-        clientId: "blue-id",
-        secret: BLUE,
-        permissions: EDIT,
-        tokenLifetimeSeconds: TOKEN_LIFETIME_SECONDS,
-      },
-      {
-        clientId: "green-id",
-        secret: GREEN,
-        permissions: EDIT,
-        tokenLifetimeSeconds: TOKEN_LIFETIME_SECONDS,
-      },
-      { clientId: "admin-id", secret: ADMIN, permissions: EDIT },
-    ],
-  });
-  await using ws = await createWorkspace();
-  await ws.writeEnv({
-    ...emulatorConfig(emulator, { blue: BLUE, green: GREEN }),
-    GENESYS_ADMIN_CLIENT_ID: "admin-id",
-    GENESYS_ADMIN_CLIENT_SECRET: ADMIN,
-  });
-  const kvPath = `${ws.dir}/fleet.db`;
   progress(`schedule: starting ${PROCESSES} instances`);
-  const children: FleetChild[] = await startFleet(PROCESSES, (i) => ({
-    kvPath,
-    tokenUrl: emulator.tokenUrl,
-    apiUrl: emulator.apiUrl,
-    instanceId: `web-${i}`,
-    fleetSize: PROCESSES,
-    credentials: [
-      { label: "blue", clientId: "blue-id", clientSecret: BLUE },
-      { label: "green", clientId: "green-id", clientSecret: GREEN },
-    ],
-    pollIntervalMs: 200,
+  await using fleet = await startKvFleet(SECRETS, KEY, {
+    n: PROCESSES,
     heartbeatMs: 900,
-    secretSealKeys: KEY,
-  }), ws.dir);
+    tokenLifetimeSeconds: TOKEN_LIFETIME_SECONDS,
+  });
+  const { emulator, ws, kvPath } = fleet;
+  const children: FleetChild[] = fleet.children;
   const kv = await Deno.openKv(kvPath);
   const store = createKvFleetStore(kv, { prefix: ["fleet-test"] });
   const service = await serviceNamespace(emulator.tokenUrl);

@@ -5,21 +5,25 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { startGenesysEmulator } from "../../testing.ts";
 import { createRedisFleetStore } from "../../src/fleet/redis_store.ts";
 import { serviceNamespace } from "../../src/fleet/distribution.ts";
 import {
   ignoreWithoutRedis,
   startRedisServer,
 } from "../support/redis_server.ts";
-import { createWorkspace, emulatorConfig } from "../tasks/workspace.ts";
-import { type FleetChild, startFleet } from "./harness.ts";
+import {
+  createFleetWorkspace,
+  type FleetChild,
+  fleetInstance,
+  startFleet,
+  startFleetEmulator,
+} from "./harness.ts";
 
 const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(11)));
 const BLUE = "blue-CANARY-81f2";
 const GREEN = "green-CANARY-1c3b";
 const ADMIN = "admin-CANARY-d4e5";
-const EDIT = ["oauth:client:view", "oauth:client:edit"];
+const SECRETS = { blue: BLUE, green: GREEN, admin: ADMIN };
 const N = 3;
 
 Deno.test({
@@ -29,36 +33,22 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     await using redis = await startRedisServer();
-    await using emulator = startGenesysEmulator({
-      clients: [
-        { clientId: "blue-id", secret: BLUE, permissions: EDIT },
-        { clientId: "green-id", secret: GREEN, permissions: EDIT },
-        { clientId: "admin-id", secret: ADMIN, permissions: EDIT },
-      ],
-    });
-    await using ws = await createWorkspace();
-    await ws.writeEnv({
-      ...emulatorConfig(emulator, { blue: BLUE, green: GREEN }),
-      GENESYS_ADMIN_CLIENT_ID: "admin-id",
-      GENESYS_ADMIN_CLIENT_SECRET: ADMIN,
-    });
+    await using emulator = startFleetEmulator(SECRETS);
+    await using ws = await createFleetWorkspace(emulator, SECRETS);
     const prefix = "hands-free";
     const storeArgs = ["--redis", redis.url, "--prefix", prefix];
-    const children: FleetChild[] = await startFleet(N, (i) => ({
-      redisUrl: redis.url,
-      redisPrefix: prefix,
-      tokenUrl: emulator.tokenUrl,
-      apiUrl: emulator.apiUrl,
-      instanceId: `r-${i}`,
-      fleetSize: N,
-      credentials: [
-        { label: "blue", clientId: "blue-id", clientSecret: BLUE },
-        { label: "green", clientId: "green-id", clientSecret: GREEN },
-      ],
-      pollIntervalMs: 200,
-      heartbeatMs: 900,
-      secretSealKeys: KEY,
-    }), ws.dir);
+    const children: FleetChild[] = await startFleet(
+      N,
+      (i) =>
+        fleetInstance(emulator, SECRETS, KEY, {
+          redisUrl: redis.url,
+          redisPrefix: prefix,
+          instanceId: `r-${i}`,
+          fleetSize: N,
+          heartbeatMs: 900,
+        }),
+      ws.dir,
+    );
     const store = createRedisFleetStore({ url: redis.url, prefix });
     try {
       for (const child of children) {

@@ -6,17 +6,15 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { startGenesysEmulator } from "../../testing.ts";
 import { createKvFleetStore } from "../../src/fleet/kv_store.ts";
 import type { InstanceRecord } from "../../src/fleet/store.ts";
-import { createWorkspace, emulatorConfig } from "../tasks/workspace.ts";
-import { type FleetChild, startFleet } from "./harness.ts";
+import { type FleetChild, startKvFleet } from "./harness.ts";
 
 const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(42)));
 const BLUE = "blue-CANARY-5b1e";
 const GREEN = "green-CANARY-77c0";
 const ADMIN = "admin-CANARY-0a9d";
-const EDIT = ["oauth:client:view", "oauth:client:edit"];
+const SECRETS = { blue: BLUE, green: GREEN, admin: ADMIN };
 const N = 4;
 
 async function until<T>(
@@ -46,46 +44,15 @@ Deno.test({
     `${N} processes: rotate --kv seals the new secret into the store, every instance picks it up; promote --kv waits for the heartbeats; the gate refuses the old credential, --force overrides; 0 failed calls; --history`,
   sanitizeResources: false,
   async fn() {
-    await using emulator = startGenesysEmulator({
-      clients: [
-        {
-          clientId: "blue-id",
-          secret: BLUE,
-          permissions: EDIT,
-          tokenLifetimeSeconds: 6,
-        },
-        {
-          clientId: "green-id",
-          secret: GREEN,
-          permissions: EDIT,
-          tokenLifetimeSeconds: 6,
-        },
-        { clientId: "admin-id", secret: ADMIN, permissions: EDIT },
-      ],
+    await using fleet = await startKvFleet(SECRETS, KEY, {
+      n: N,
+      heartbeatMs: 900,
+      tokenLifetimeSeconds: 6,
     });
-    await using ws = await createWorkspace();
-    await ws.writeEnv({
-      ...emulatorConfig(emulator, { blue: BLUE, green: GREEN }),
-      GENESYS_ADMIN_CLIENT_ID: "admin-id",
-      GENESYS_ADMIN_CLIENT_SECRET: ADMIN,
-    });
-    const kvPath = `${ws.dir}/fleet.db`;
+    const { emulator, ws, kvPath } = fleet;
     const fleetArgs = ["--kv", "fleet.db", "--prefix", "fleet-test"];
     const sealEnv = { DUAL_SECRET_SEAL_KEY: KEY };
-    const children: FleetChild[] = await startFleet(N, (i) => ({
-      kvPath,
-      tokenUrl: emulator.tokenUrl,
-      apiUrl: emulator.apiUrl,
-      instanceId: `web-${i}`,
-      fleetSize: N,
-      credentials: [
-        { label: "blue", clientId: "blue-id", clientSecret: BLUE },
-        { label: "green", clientId: "green-id", clientSecret: GREEN },
-      ],
-      pollIntervalMs: 200,
-      heartbeatMs: 900,
-      secretSealKeys: KEY,
-    }), ws.dir);
+    const children: FleetChild[] = fleet.children;
     const kv = await Deno.openKv(kvPath);
     const store = createKvFleetStore(kv, { prefix: ["fleet-test"] });
     const live = async () =>

@@ -7,6 +7,12 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import type { ChildConfig } from "./child.ts";
+import { type GenesysEmulator, startGenesysEmulator } from "../../testing.ts";
+import {
+  createWorkspace,
+  emulatorConfig,
+  type Workspace,
+} from "../tasks/workspace.ts";
 
 const CHILD = fileURLToPath(new URL("./child.ts", import.meta.url));
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -209,4 +215,212 @@ export function assertNoFailures(
     );
     assert.ok((summary.ok as number) > 0, `${summary.instanceId} made calls`);
   }
+}
+
+/** The secrets of a blue/green fleet with an admin client. */
+export interface FleetSecrets {
+  /** Blue's secret (`blue-id`, active). */
+  readonly blue: string;
+  /** Green's secret (`green-id`, standby). */
+  readonly green: string;
+  /** The admin client's secret (`admin-id`). */
+  readonly admin: string;
+}
+
+const EDIT = ["oauth:client:view", "oauth:client:edit"];
+
+/**
+ * Starts an emulator with `blue-id`, `green-id` and `admin-id`, all allowed
+ * to view and edit OAuth clients.
+ *
+ * @param secrets The three secrets.
+ * @param tokenLifetimeSeconds Blue's and green's token lifetime; absent: the
+ * emulator's own.
+ * @returns The emulator (the caller disposes of it).
+ */
+export function startFleetEmulator(
+  secrets: FleetSecrets,
+  tokenLifetimeSeconds?: number,
+): GenesysEmulator {
+  const lifetime = tokenLifetimeSeconds === undefined
+    ? {}
+    : { tokenLifetimeSeconds };
+  return startGenesysEmulator({
+    clients: [
+      {
+        clientId: "blue-id",
+        secret: secrets.blue,
+        permissions: EDIT,
+        ...lifetime,
+      },
+      {
+        clientId: "green-id",
+        secret: secrets.green,
+        permissions: EDIT,
+        ...lifetime,
+      },
+      { clientId: "admin-id", secret: secrets.admin, permissions: EDIT },
+    ],
+  });
+}
+
+/**
+ * A workspace whose `.env` configures the blue/green pair and the admin
+ * client on the emulator.
+ *
+ * @param emulator The emulator.
+ * @param secrets The three secrets.
+ * @returns The workspace (the caller disposes of it).
+ */
+export async function createFleetWorkspace(
+  emulator: GenesysEmulator,
+  secrets: FleetSecrets,
+): Promise<Workspace> {
+  const ws = await createWorkspace();
+  try {
+    await ws.writeEnv({
+      ...emulatorConfig(emulator, secrets),
+      GENESYS_ADMIN_CLIENT_ID: "admin-id",
+      GENESYS_ADMIN_CLIENT_SECRET: secrets.admin,
+    });
+  } catch (error) {
+    await ws[Symbol.asyncDispose]();
+    throw error;
+  }
+  return ws;
+}
+
+/**
+ * One fleet instance's configuration on the emulator: blue and green, a
+ * 200 ms poll, the given seal key; the rest (store, id, size, heartbeat) as
+ * given.
+ *
+ * @param emulator The emulator.
+ * @param secrets The blue and green secrets.
+ * @param secretSealKeys The seal key of distributed secrets.
+ * @param rest The store, id, fleet size and other timings.
+ * @returns The configuration.
+ */
+export function fleetInstance(
+  emulator: GenesysEmulator,
+  secrets: FleetSecrets,
+  secretSealKeys: string,
+  rest: Omit<
+    ChildConfig,
+    "tokenUrl" | "apiUrl" | "credentials" | "secretSealKeys"
+  >,
+): ChildConfig {
+  return {
+    pollIntervalMs: 200,
+    ...rest,
+    tokenUrl: emulator.tokenUrl,
+    apiUrl: emulator.apiUrl,
+    credentials: [
+      { label: "blue", clientId: "blue-id", clientSecret: secrets.blue },
+      { label: "green", clientId: "green-id", clientSecret: secrets.green },
+    ],
+    secretSealKeys,
+  };
+}
+
+/**
+ * How a suite runs a body against its own fleet (KV or Redis) and collects
+ * the instances' final summaries.
+ */
+export type RunFleet = (
+  options: { lifetimeSeconds: number },
+  body: (
+    ctx: { children: FleetChild[]; emulator: GenesysEmulator },
+  ) => Promise<void>,
+) => Promise<ChildMessage[]>;
+
+/**
+ * The active secret regenerated with its tokens revoked while every instance
+ * calls through `auth.fetch`: asserts 0 failed calls and that all of them
+ * ended on green. One scenario, so the KV and Redis suites cannot drift.
+ *
+ * @param run The suite's fleet runner.
+ * @param expected How many instances must have reported.
+ */
+export async function assertRevokedActiveRecovers(
+  run: RunFleet,
+  expected: number,
+): Promise<void> {
+  const sleep = (ms: number) =>
+    new Promise((resolve) => setTimeout(resolve, ms));
+  const summaries = await run(
+    { lifetimeSeconds: 60 },
+    async ({ children, emulator }) => {
+      await Promise.all(
+        children.map((c) =>
+          c.send({ cmd: "traffic", intervalMs: 30, viaAuth: true })
+        ),
+      );
+      await sleep(1_000);
+      emulator.regenerateSecret("blue-id");
+      emulator.revokeTokensOf("blue-id");
+      await sleep(3_000);
+    },
+  );
+  assertNoFailures(summaries, expected);
+  assert.ok(
+    summaries.every((s) => (s.status as { active: string }).active === "green"),
+    JSON.stringify(
+      summaries.map((s) => (s.status as { active: string }).active),
+    ),
+  );
+}
+
+/** A KV fleet on its own emulator and workspace. */
+export interface KvFleet extends AsyncDisposable {
+  /** The emulator. */
+  readonly emulator: GenesysEmulator;
+  /** The workspace (its `.env` set by {@link createFleetWorkspace}). */
+  readonly ws: Workspace;
+  /** The shared KV file, `fleet.db` in the workspace. */
+  readonly kvPath: string;
+  /** The ready instances (the caller stops them). */
+  readonly children: FleetChild[];
+}
+
+/**
+ * Starts the emulator, the workspace and `n` instances (`web-0` …) on one KV
+ * file. Disposing of it removes the workspace, then stops the emulator.
+ *
+ * @param secrets The three secrets.
+ * @param sealKey The seal key of distributed secrets.
+ * @param options The fleet's size, heartbeat and blue's and green's token
+ * lifetime.
+ * @returns The fleet.
+ */
+export async function startKvFleet(
+  secrets: FleetSecrets,
+  sealKey: string,
+  options: { n: number; heartbeatMs: number; tokenLifetimeSeconds?: number },
+): Promise<KvFleet> {
+  await using stack = new AsyncDisposableStack();
+  const emulator = stack.use(
+    startFleetEmulator(secrets, options.tokenLifetimeSeconds),
+  );
+  const ws = stack.use(await createFleetWorkspace(emulator, secrets));
+  const kvPath = `${ws.dir}/fleet.db`;
+  const children = await startFleet(
+    options.n,
+    (i) =>
+      fleetInstance(emulator, secrets, sealKey, {
+        kvPath,
+        instanceId: `web-${i}`,
+        fleetSize: options.n,
+        heartbeatMs: options.heartbeatMs,
+      }),
+    ws.dir,
+  );
+  const owned = stack.move();
+  return {
+    emulator,
+    ws,
+    kvPath,
+    children,
+    [Symbol.asyncDispose]: () => owned.disposeAsync(),
+  };
 }

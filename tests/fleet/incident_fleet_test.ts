@@ -9,9 +9,12 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { startGenesysEmulator } from "../../testing.ts";
-import { createWorkspace, emulatorConfig } from "../tasks/workspace.ts";
-import { startFleet } from "./harness.ts";
+import {
+  createFleetWorkspace,
+  fleetInstance,
+  startFleet,
+  startFleetEmulator,
+} from "./harness.ts";
 import {
   ignoreWithoutRedis,
   startRedisServer,
@@ -26,7 +29,6 @@ import {
 } from "./incident_scenario.ts";
 
 const N = 6;
-const EDIT = ["oauth:client:view", "oauth:client:edit"];
 
 function assertRecovered(outcome: FleetIncidentOutcome): void {
   const output = outcome.run.stdout + outcome.run.stderr;
@@ -193,54 +195,21 @@ Deno.test({
     "incident --kv: an instance that cannot open green's new secret (another seal key) holds the response before blue is touched: SIGINT meanwhile exits 130 with the state; a --timeout names it",
   sanitizeResources: false,
   async fn() {
-    await using emulator = startGenesysEmulator({
-      clients: [
-        {
-          clientId: "blue-id",
-          secret: INCIDENT_SECRETS.blue,
-          permissions: EDIT,
-        },
-        {
-          clientId: "green-id",
-          secret: INCIDENT_SECRETS.green,
-          permissions: EDIT,
-        },
-        {
-          clientId: "admin-id",
-          secret: INCIDENT_SECRETS.admin,
-          permissions: EDIT,
-        },
-      ],
-    });
-    await using ws = await createWorkspace();
-    await ws.writeEnv({
-      ...emulatorConfig(emulator, INCIDENT_SECRETS),
-      GENESYS_ADMIN_CLIENT_ID: "admin-id",
-      GENESYS_ADMIN_CLIENT_SECRET: INCIDENT_SECRETS.admin,
-    });
+    await using emulator = startFleetEmulator(INCIDENT_SECRETS);
+    await using ws = await createFleetWorkspace(emulator, INCIDENT_SECRETS);
     const otherKey = btoa(String.fromCharCode(...new Uint8Array(32).fill(99)));
-    const children = await startFleet(3, (i) => ({
-      kvPath: `${ws.dir}/fleet.db`,
-      tokenUrl: emulator.tokenUrl,
-      apiUrl: emulator.apiUrl,
-      instanceId: `web-${i}`,
-      fleetSize: 3,
-      credentials: [
+    const children = await startFleet(3, (i) =>
+      fleetInstance(
+        emulator,
+        INCIDENT_SECRETS,
+        i === 2 ? otherKey : INCIDENT_SEAL_KEY,
         {
-          label: "blue",
-          clientId: "blue-id",
-          clientSecret: INCIDENT_SECRETS.blue,
+          kvPath: `${ws.dir}/fleet.db`,
+          instanceId: `web-${i}`,
+          fleetSize: 3,
+          heartbeatMs: 900,
         },
-        {
-          label: "green",
-          clientId: "green-id",
-          clientSecret: INCIDENT_SECRETS.green,
-        },
-      ],
-      pollIntervalMs: 200,
-      heartbeatMs: 900,
-      secretSealKeys: i === 2 ? otherKey : INCIDENT_SEAL_KEY,
-    }), ws.dir);
+      ), ws.dir);
     try {
       for (const child of children) {
         await child.send({ cmd: "traffic", intervalMs: 20, api: true });

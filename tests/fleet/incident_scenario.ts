@@ -7,20 +7,24 @@
  *
  * @module
  */
-import { startGenesysEmulator } from "../../testing.ts";
 import { createKvFleetStore } from "../../src/fleet/kv_store.ts";
 import { createRedisFleetStore } from "../../src/fleet/redis_store.ts";
 import type { FleetStore, InstanceRecord } from "../../src/fleet/store.ts";
 import {
-  createWorkspace,
-  emulatorConfig,
   FAILPOINT_VAR,
   type SpawnedTask,
   type TaskRun,
   withFailpoint,
   type Workspace,
 } from "../tasks/workspace.ts";
-import { type ChildMessage, type FleetChild, startFleet } from "./harness.ts";
+import {
+  type ChildMessage,
+  createFleetWorkspace,
+  type FleetChild,
+  fleetInstance,
+  startFleet,
+  startFleetEmulator,
+} from "./harness.ts";
 
 /** The seal key the instances and the operator share. */
 export const INCIDENT_SEAL_KEY = btoa(
@@ -32,7 +36,6 @@ export const INCIDENT_SECRETS = {
   green: "green-CANARY-93b0",
   admin: "admin-CANARY-2e7c",
 } as const;
-const EDIT = ["oauth:client:view", "oauth:client:edit"];
 const PREFIX = "fleet-test";
 
 /** What one incident on a fleet did and cost. */
@@ -114,31 +117,8 @@ export async function runFleetIncident(
   options: FleetIncidentOptions,
 ): Promise<FleetIncidentOutcome> {
   const n = options.processes ?? 6;
-  await using emulator = startGenesysEmulator({
-    clients: [
-      {
-        clientId: "blue-id",
-        secret: INCIDENT_SECRETS.blue,
-        permissions: EDIT,
-      },
-      {
-        clientId: "green-id",
-        secret: INCIDENT_SECRETS.green,
-        permissions: EDIT,
-      },
-      {
-        clientId: "admin-id",
-        secret: INCIDENT_SECRETS.admin,
-        permissions: EDIT,
-      },
-    ],
-  });
-  await using ws = await createWorkspace();
-  await ws.writeEnv({
-    ...emulatorConfig(emulator, INCIDENT_SECRETS),
-    GENESYS_ADMIN_CLIENT_ID: "admin-id",
-    GENESYS_ADMIN_CLIENT_SECRET: INCIDENT_SECRETS.admin,
-  });
+  await using emulator = startFleetEmulator(INCIDENT_SECRETS);
+  await using ws = await createFleetWorkspace(emulator, INCIDENT_SECRETS);
   const kvPath = `${ws.dir}/fleet.db`;
   const storeArgs = options.engine === "kv"
     ? ["--kv", "fleet.db", "--prefix", PREFIX]
@@ -148,30 +128,19 @@ export async function runFleetIncident(
       "--prefix",
       PREFIX,
     ];
-  const children: FleetChild[] = await startFleet(n, (i) => ({
-    ...(options.engine === "kv"
-      ? { kvPath }
-      : { redisUrl: options.redisUrl!, redisPrefix: PREFIX }),
-    tokenUrl: emulator.tokenUrl,
-    apiUrl: emulator.apiUrl,
-    instanceId: `web-${i}`,
-    fleetSize: n,
-    credentials: [
-      {
-        label: "blue",
-        clientId: "blue-id",
-        clientSecret: INCIDENT_SECRETS.blue,
-      },
-      {
-        label: "green",
-        clientId: "green-id",
-        clientSecret: INCIDENT_SECRETS.green,
-      },
-    ],
-    pollIntervalMs: 200,
-    heartbeatMs: 900,
-    secretSealKeys: INCIDENT_SEAL_KEY,
-  }), ws.dir);
+  const children: FleetChild[] = await startFleet(
+    n,
+    (i) =>
+      fleetInstance(emulator, INCIDENT_SECRETS, INCIDENT_SEAL_KEY, {
+        ...(options.engine === "kv"
+          ? { kvPath }
+          : { redisUrl: options.redisUrl!, redisPrefix: PREFIX }),
+        instanceId: `web-${i}`,
+        fleetSize: n,
+        heartbeatMs: 900,
+      }),
+    ws.dir,
+  );
   let kv: Deno.Kv | undefined;
   let store: FleetStore & { close?: () => Promise<void> };
   if (options.engine === "kv") {

@@ -6,7 +6,6 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { startGenesysEmulator } from "../../testing.ts";
 import { createKvFleetStore } from "../../src/fleet/kv_store.ts";
 import { serviceNamespace } from "../../src/fleet/distribution.ts";
 import {
@@ -16,13 +15,13 @@ import {
 } from "../../src/fleet/operator.ts";
 import { scheduleTick } from "../../src/fleet/schedule.ts";
 import { createMemoryFleetStore } from "../../src/fleet/store.ts";
-import { createWorkspace, emulatorConfig } from "../tasks/workspace.ts";
+import { createFleetWorkspace, startFleetEmulator } from "./harness.ts";
 
 const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)));
 const BLUE = "blue-CANARY-41aa";
 const GREEN = "green-CANARY-82bb";
 const ADMIN = "admin-CANARY-c3cc";
-const EDIT = ["oauth:client:view", "oauth:client:edit"];
+const SECRETS = { blue: BLUE, green: GREEN, admin: ADMIN };
 const CREDENTIALS = [
   { label: "blue", clientId: "blue-id" },
   { label: "green", clientId: "green-id" },
@@ -146,19 +145,8 @@ Deno.test({
     "rotate --kv refuses with exit 3 while the scheduler is mid-rotation on the same store",
   sanitizeResources: false,
   async fn() {
-    await using emulator = startGenesysEmulator({
-      clients: [
-        { clientId: "blue-id", secret: BLUE, permissions: EDIT },
-        { clientId: "green-id", secret: GREEN, permissions: EDIT },
-        { clientId: "admin-id", secret: ADMIN, permissions: EDIT },
-      ],
-    });
-    await using ws = await createWorkspace();
-    await ws.writeEnv({
-      ...emulatorConfig(emulator, { blue: BLUE, green: GREEN }),
-      GENESYS_ADMIN_CLIENT_ID: "admin-id",
-      GENESYS_ADMIN_CLIENT_SECRET: ADMIN,
-    });
+    await using emulator = startFleetEmulator(SECRETS);
+    await using ws = await createFleetWorkspace(emulator, SECRETS);
     const kv = await Deno.openKv(`${ws.dir}/fleet.db`);
     try {
       const scheduler: FleetTarget = {

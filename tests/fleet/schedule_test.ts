@@ -6,23 +6,18 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { startGenesysEmulator } from "../../testing.ts";
 import { createKvFleetStore } from "../../src/fleet/kv_store.ts";
 import { serviceNamespace } from "../../src/fleet/distribution.ts";
 import type { ScheduleState } from "../../src/fleet/schedule.ts";
 import { parsePeriod } from "../../src/fleet/schedule.ts";
-import {
-  createWorkspace,
-  emulatorConfig,
-  type SpawnedTask,
-} from "../tasks/workspace.ts";
-import { type FleetChild, startFleet } from "./harness.ts";
+import type { SpawnedTask } from "../tasks/workspace.ts";
+import { type FleetChild, startKvFleet } from "./harness.ts";
 
 const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(5)));
 const BLUE = "blue-CANARY-c3d1";
 const GREEN = "green-CANARY-e2a4";
 const ADMIN = "admin-CANARY-9f70";
-const EDIT = ["oauth:client:view", "oauth:client:edit"];
+const SECRETS = { blue: BLUE, green: GREEN, admin: ADMIN };
 const N = 6;
 const CYCLES = 3;
 
@@ -42,44 +37,13 @@ Deno.test({
     `${N} processes, two schedulers (rotate --kv --every 1s): ${CYCLES} cycles, the leader SIGKILLed mid-cycle and resumed by the other, every regeneration after the gate opened, 0 failed calls`,
   sanitizeResources: false,
   async fn() {
-    await using emulator = startGenesysEmulator({
-      clients: [
-        {
-          clientId: "blue-id",
-          secret: BLUE,
-          permissions: EDIT,
-          tokenLifetimeSeconds: 3,
-        },
-        {
-          clientId: "green-id",
-          secret: GREEN,
-          permissions: EDIT,
-          tokenLifetimeSeconds: 3,
-        },
-        { clientId: "admin-id", secret: ADMIN, permissions: EDIT },
-      ],
-    });
-    await using ws = await createWorkspace();
-    await ws.writeEnv({
-      ...emulatorConfig(emulator, { blue: BLUE, green: GREEN }),
-      GENESYS_ADMIN_CLIENT_ID: "admin-id",
-      GENESYS_ADMIN_CLIENT_SECRET: ADMIN,
-    });
-    const kvPath = `${ws.dir}/fleet.db`;
-    const children: FleetChild[] = await startFleet(N, (i) => ({
-      kvPath,
-      tokenUrl: emulator.tokenUrl,
-      apiUrl: emulator.apiUrl,
-      instanceId: `web-${i}`,
-      fleetSize: N,
-      credentials: [
-        { label: "blue", clientId: "blue-id", clientSecret: BLUE },
-        { label: "green", clientId: "green-id", clientSecret: GREEN },
-      ],
-      pollIntervalMs: 200,
+    await using fleet = await startKvFleet(SECRETS, KEY, {
+      n: N,
       heartbeatMs: 900,
-      secretSealKeys: KEY,
-    }), ws.dir);
+      tokenLifetimeSeconds: 3,
+    });
+    const { emulator, ws, kvPath } = fleet;
+    const children: FleetChild[] = fleet.children;
     const kv = await Deno.openKv(kvPath);
     const store = createKvFleetStore(kv, { prefix: ["fleet-test"] });
     const service = await serviceNamespace(emulator.tokenUrl);

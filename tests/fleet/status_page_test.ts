@@ -15,7 +15,6 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 // deno-lint-ignore no-import-prefix
 import puppeteer from "npm:puppeteer-core@25.16.0";
-import { startGenesysEmulator } from "../../testing.ts";
 import { createMemoryFleetStore } from "../../src/fleet/store.ts";
 import {
   type FleetStatusSource,
@@ -27,9 +26,8 @@ import {
   serveFleetStatus,
   StatusPageError,
 } from "../../src/fleet/status_page.ts";
-import { createWorkspace, emulatorConfig } from "../tasks/workspace.ts";
 import { ConfigError } from "../../src/errors.ts";
-import { assertNoFailures, type FleetChild, startFleet } from "./harness.ts";
+import { assertNoFailures, type FleetChild, startKvFleet } from "./harness.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -37,7 +35,7 @@ const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)));
 const BLUE = "blue-CANARY-page-31f7";
 const GREEN = "green-CANARY-page-9a02";
 const ADMIN = "admin-CANARY-page-c4d1";
-const EDIT = ["oauth:client:view", "oauth:client:edit"];
+const SECRETS = { blue: BLUE, green: GREEN, admin: ADMIN };
 const N = 3;
 
 /** An element's data attributes, as the browser sees them. */
@@ -165,46 +163,15 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    await using emulator = startGenesysEmulator({
-      clients: [
-        {
-          clientId: "blue-id",
-          secret: BLUE,
-          permissions: EDIT,
-          tokenLifetimeSeconds: 30,
-        },
-        {
-          clientId: "green-id",
-          secret: GREEN,
-          permissions: EDIT,
-          tokenLifetimeSeconds: 30,
-        },
-        { clientId: "admin-id", secret: ADMIN, permissions: EDIT },
-      ],
+    await using fleet = await startKvFleet(SECRETS, KEY, {
+      n: N,
+      heartbeatMs: 500,
+      tokenLifetimeSeconds: 30,
     });
-    await using ws = await createWorkspace();
-    await ws.writeEnv({
-      ...emulatorConfig(emulator, { blue: BLUE, green: GREEN }),
-      GENESYS_ADMIN_CLIENT_ID: "admin-id",
-      GENESYS_ADMIN_CLIENT_SECRET: ADMIN,
-    });
-    const kvPath = `${ws.dir}/fleet.db`;
+    const { emulator, ws, kvPath } = fleet;
     const fleetArgs = ["--kv", "fleet.db", "--prefix", "fleet-test"];
     const sealEnv = { DUAL_SECRET_SEAL_KEY: KEY };
-    const children: FleetChild[] = await startFleet(N, (i) => ({
-      kvPath,
-      tokenUrl: emulator.tokenUrl,
-      apiUrl: emulator.apiUrl,
-      instanceId: `web-${i}`,
-      fleetSize: N,
-      credentials: [
-        { label: "blue", clientId: "blue-id", clientSecret: BLUE },
-        { label: "green", clientId: "green-id", clientSecret: GREEN },
-      ],
-      pollIntervalMs: 200,
-      heartbeatMs: 500,
-      secretSealKeys: KEY,
-    }), ws.dir);
+    const children: FleetChild[] = fleet.children;
     const kv = await Deno.openKv(kvPath);
     const source = kvStatusSource(kv, ["fleet-test"], "Deno KV fleet.db");
     const server = serveFleetStatus({

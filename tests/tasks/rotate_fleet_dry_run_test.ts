@@ -6,52 +6,41 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { startGenesysEmulator } from "../../testing.ts";
 import { listKvAudit } from "../../src/fleet/kv_store.ts";
-import { createWorkspace, emulatorConfig } from "./workspace.ts";
-import { startFleet } from "../fleet/harness.ts";
+import {
+  createFleetWorkspace,
+  fleetInstance,
+  startFleet,
+  startFleetEmulator,
+} from "../fleet/harness.ts";
 
 const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)));
 const BLUE = "blue-CANARY-d1a2";
 const GREEN = "green-CANARY-e3b4";
 const ADMIN = "admin-CANARY-f5c6";
-const EDIT = ["oauth:client:view", "oauth:client:edit"];
+const SECRETS = { blue: BLUE, green: GREEN, admin: ADMIN };
 
 Deno.test({
   name:
     "rotate --kv --dry-run plans and checks the gate; no regenerate, journal, audit entry or lock",
   sanitizeResources: false,
   async fn() {
-    await using emulator = startGenesysEmulator({
-      clients: [
-        { clientId: "blue-id", secret: BLUE, permissions: EDIT },
-        { clientId: "green-id", secret: GREEN, permissions: EDIT },
-        { clientId: "admin-id", secret: ADMIN, permissions: EDIT },
-      ],
-    });
-    await using ws = await createWorkspace();
-    await ws.writeEnv({
-      ...emulatorConfig(emulator, { blue: BLUE, green: GREEN }),
-      GENESYS_ADMIN_CLIENT_ID: "admin-id",
-      GENESYS_ADMIN_CLIENT_SECRET: ADMIN,
-    });
+    await using emulator = startFleetEmulator(SECRETS);
+    await using ws = await createFleetWorkspace(emulator, SECRETS);
     const kvPath = `${ws.dir}/fleet.db`;
     const fleetArgs = ["--kv", "fleet.db", "--prefix", "fleet-test"];
     const sealEnv = { DUAL_SECRET_SEAL_KEY: KEY };
-    const [child] = await startFleet(1, () => ({
-      kvPath,
-      tokenUrl: emulator.tokenUrl,
-      apiUrl: emulator.apiUrl,
-      instanceId: "web-0",
-      fleetSize: 1,
-      credentials: [
-        { label: "blue", clientId: "blue-id", clientSecret: BLUE },
-        { label: "green", clientId: "green-id", clientSecret: GREEN },
-      ],
-      pollIntervalMs: 200,
-      heartbeatMs: 900,
-      secretSealKeys: KEY,
-    }), ws.dir);
+    const [child] = await startFleet(
+      1,
+      () =>
+        fleetInstance(emulator, SECRETS, KEY, {
+          kvPath,
+          instanceId: "web-0",
+          fleetSize: 1,
+          heartbeatMs: 900,
+        }),
+      ws.dir,
+    );
     const kv = await Deno.openKv(kvPath);
     try {
       const keys = async () => {
