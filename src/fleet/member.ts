@@ -1352,7 +1352,6 @@ class Member implements FleetLink {
     this.#closed = true;
     this.#closer.abort();
     this.#context.clock.clearTimeout(this.#timer);
-    this.#unwatch?.();
     await this.#polling;
     await Promise.allSettled([...this.#tasks]);
     await this.#ready.catch(() => undefined);
@@ -1366,6 +1365,9 @@ class Member implements FleetLink {
         this.#store.releaseLock(this.#service, ROSTER, this.#id, fence)
       ).catch(() => undefined);
     }
+    // Last: @deno/kv (Node, Bun) can leave an operation still in flight
+    // unsettled forever when a watch is cancelled beside it.
+    this.#unwatch?.();
   }
 
   /** Takes or renews the roster lock at each beat: one instance of the fleet keeps the roster. */
