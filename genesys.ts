@@ -46,6 +46,7 @@ export {
   type OAuthRoleDivision,
   type RegeneratedOAuthClient,
 } from "./src/genesys/admin_client.ts";
+export { genesysSecretProvider } from "./src/genesys/secret_provider.ts";
 export {
   AdminForbiddenError,
   AdminRateLimitedError,
@@ -104,6 +105,14 @@ export {
 
 // Types named by the signatures above, from the modules that own them.
 export type { Clock } from "./src/clock.ts";
+export type {
+  IssuedSecret,
+  ProviderCallOptions,
+  ProviderClientInfo,
+  ProviderSecretInfo,
+  SecretModel,
+  SecretProvider,
+} from "./src/rotation/provider.ts";
 export type { CredentialInput } from "./src/config.ts";
 export type { DualSecretAuthError } from "./src/errors.ts";
 export type { RetryOptions } from "./src/retry.ts";

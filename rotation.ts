@@ -61,6 +61,14 @@ export {
   runStagedRotation,
   type StagedRotationOptions,
 } from "./src/rotation/staged_rotation.ts";
+export type {
+  IssuedSecret,
+  ProviderCallOptions,
+  ProviderClientInfo,
+  ProviderSecretInfo,
+  SecretModel,
+  SecretProvider,
+} from "./src/rotation/provider.ts";
 export {
   describe,
   RotationErrorCode,

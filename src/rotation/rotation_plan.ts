@@ -15,6 +15,8 @@ import {
 import { AbortedError, ConfigError } from "../errors.ts";
 import { fingerprintSecret, type RotationJournalRecord } from "./journal.ts";
 import { oneTokenRequest } from "./proof.ts";
+import type { SecretProvider } from "./provider.ts";
+import { genesysSecretProvider } from "../genesys/secret_provider.ts";
 import {
   RotationJournalError,
   RotationJournalErrorCode,
@@ -37,6 +39,8 @@ export type Resume =
 export interface Plan {
   readonly active: ResolvedCredential;
   readonly standby: ResolvedCredential;
+  /** Issues the standby's secret. */
+  readonly provider: SecretProvider;
   readonly resume: Resume;
   readonly tokenLifetimeSeconds?: number;
   readonly warnings: readonly string[];
@@ -72,8 +76,15 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
         `regenerating its secret would break traffic. Use two OAuth clients with the same roles.`,
     );
   }
-  if (!options.admin || typeof options.admin.regenerateSecret !== "function") {
-    throw new ConfigError("admin", "give a GenesysAdminClient");
+  const provider = options.provider ??
+    (options.admin && typeof options.admin.regenerateSecret === "function"
+      ? genesysSecretProvider(options.admin)
+      : undefined);
+  if (!provider || typeof provider.issueSecret !== "function") {
+    throw new ConfigError(
+      "provider",
+      "give a SecretProvider (or a GenesysAdminClient as admin)",
+    );
   }
   if (!options.sink || typeof options.sink.publish !== "function") {
     throw new ConfigError("sink", "give a SecretSink");
@@ -105,7 +116,7 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
   );
   let tokenLifetimeSeconds: number | undefined;
   if (resume.kind === "none") {
-    const client = await options.admin.getClient(standby.clientId, {
+    const client = await provider.inspectClient(standby.clientId, {
       signal: options.signal,
     });
     if (client.state !== "active") {
@@ -115,11 +126,12 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
           `an inactive client cannot get tokens. Activate it first.`,
       );
     }
-    tokenLifetimeSeconds = client.accessTokenValiditySeconds;
+    tokenLifetimeSeconds = client.tokenLifetimeSeconds;
   }
   return {
     active,
     standby,
+    provider,
     resume,
     tokenLifetimeSeconds,
     warnings: Object.freeze(warnings),

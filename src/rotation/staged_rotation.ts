@@ -31,6 +31,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import type { CredentialInput, ResolvedCredential } from "../config.ts";
 import { AbortedError, ConfigError } from "../errors.ts";
 import type { GenesysAdminClient } from "../genesys/admin_client.ts";
+import type { SecretProvider } from "./provider.ts";
 import type { Secret } from "../secret.ts";
 import type { TokenGrant } from "../token_endpoint.ts";
 import {
@@ -151,8 +152,19 @@ export interface StagedRotationOptions {
   readonly standby?: string;
   /** The token endpoint, to test the new secret with a real client-credentials grant. */
   readonly tokenUrl: string;
-  /** Regenerates the standby's secret. */
-  readonly admin: GenesysAdminClient;
+  /**
+   * Issues the standby's new secret: the provider port. Give this or `admin`.
+   *
+   * @default genesysSecretProvider(admin)
+   */
+  readonly provider?: SecretProvider;
+  /**
+   * Genesys Cloud's admin client; the same as
+   * `provider: genesysSecretProvider(admin)`.
+   *
+   * @default undefined (give `provider`)
+   */
+  readonly admin?: GenesysAdminClient;
   /** Where the new secret is stored, right after it is regenerated. */
   readonly sink: SecretSink;
   /**
@@ -418,16 +430,16 @@ const PHASES: readonly PhaseSpec[] = [
       }
       await run.options.failpoint?.("regenerate:before");
       // No signal: once sent, the call must return so its secret is stored.
-      const regenerated = await run.options.admin.regenerateSecret(
-        standby.clientId,
-      );
-      if (regenerated.id !== standby.clientId) {
+      const issued = await run.plan!.provider.issueSecret(standby.clientId);
+      if (issued.clientId !== standby.clientId) {
         throw new ConfigError(
-          "admin",
-          `the API regenerated client ${regenerated.id}, not ${standby.clientId}`,
+          "provider",
+          `${
+            run.plan!.provider.name
+          } issued a secret for client ${issued.clientId}, not ${standby.clientId}`,
         );
       }
-      run.secret = regenerated.secret;
+      run.secret = issued.secret;
       await run.options.failpoint?.("regenerate:after");
       return `new secret for ${standby.clientId}`;
     },

@@ -210,7 +210,7 @@ Deno.test("staged rotation", async (t) => {
     const { emulator, base } = setup();
     await using _ = emulator;
     // Plan's GET passes; the POST is refused.
-    const admin = base.admin;
+    const admin = base.admin!;
     const error = await runStagedRotation({
       ...base,
       admin: {
@@ -238,9 +238,9 @@ Deno.test("staged rotation", async (t) => {
         ...base,
         testAttempts: 3,
         admin: {
-          getClient: base.admin.getClient,
+          getClient: base.admin!.getClient,
           regenerateSecret: async (id, o) => {
-            const result = await base.admin.regenerateSecret(id, o);
+            const result = await base.admin!.regenerateSecret(id, o);
             emulator.setClientState(GREEN.clientId, "inactive");
             return result;
           },
