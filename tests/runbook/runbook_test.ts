@@ -1,5 +1,5 @@
 /**
- * The README's runbook, run as written: the command lines between the
+ * The runbook (docs/runbook.md), run as written: the command lines between the
  * `runbook:begin` and `runbook:end` markers, twice (rotate green, promote
  * green, rotate blue, promote blue), against the emulator, while a service
  * process using `envFileSource` sends continuous traffic. Then one more
@@ -17,7 +17,7 @@ import {
 } from "../tasks/workspace.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-/** The wait the README promises for services that follow the env file. */
+/** The wait the runbook promises for services that follow the env file. */
 const FOLLOW_WAIT_MS = 2_500;
 
 /** One line of the runbook: a task with its arguments, or a wait. */
@@ -26,13 +26,13 @@ type Step = { kind: "task"; line: string; task: string; args: string[] } | {
   line: string;
 };
 
-/** The runbook's lines, parsed from the README so the two cannot drift apart. */
+/** The runbook's lines, parsed from docs/runbook.md so the two cannot drift apart. */
 export async function readRunbook(): Promise<Step[]> {
-  const readme = await Deno.readTextFile(`${ROOT}README.md`);
-  const block = readme.match(
+  const runbook = await Deno.readTextFile(`${ROOT}docs/runbook.md`);
+  const block = runbook.match(
     /<!-- runbook:begin -->\s*```sh\n([\s\S]*?)```\s*<!-- runbook:end -->/,
   );
-  if (!block) throw new Error("README.md has no runbook block");
+  if (!block) throw new Error("docs/runbook.md has no runbook block");
   return block[1].split("\n").filter((line) => line.trim() !== "").map(
     (line): Step => {
       if (line.startsWith("# wait")) return { kind: "wait", line };
@@ -45,7 +45,7 @@ export async function readRunbook(): Promise<Step[]> {
   );
 }
 
-Deno.test("the README runbook, as written: two full cycles under traffic, 0 failed requests, plus a killed and resumed rotate", async () => {
+Deno.test("the runbook (docs/runbook.md), as written: two full cycles under traffic, 0 failed requests, plus a killed and resumed rotate", async () => {
   const runbook = await readRunbook();
   assert.deepEqual(
     runbook.filter((s) => s.kind === "task").map((s) =>
