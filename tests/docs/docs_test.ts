@@ -68,7 +68,29 @@ Deno.test("docs: every TypeScript block type-checks; a block left out says why",
     }
   }
   assert.ok(expected >= 8, `only ${expected} checked blocks found`);
-  const { code, output } = await denoCheck(docs.map((d) => d.path), ROOT);
+  // Copies with a fresh comment in each block, so deno check cannot answer
+  // from its cache and names every block it checks.
+  const dir = await Deno.makeTempDir();
+  const nonce = crypto.randomUUID();
+  let code: number, output: string;
+  try {
+    await Deno.mkdir(`${dir}/docs`);
+    for (const doc of docs) {
+      await Deno.writeTextFile(
+        `${dir}/${doc.path}`,
+        doc.text.split("\n").flatMap((line) => {
+          const open = line.match(/^(\s*)`{3,}(.*)$/);
+          return open && isCode(open[2].trim()) &&
+              !/\bignore\b/.test(open[2])
+            ? [line, `${open[1]}// ${nonce}`]
+            : [line];
+        }).join("\n"),
+      );
+    }
+    ({ code, output } = await denoCheck(docs.map((d) => d.path), dir));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
   assert.equal(code, 0, output);
   const checked = output.split("\n").filter((line) =>
     /^Check \S+\.md#\d+-\d+\.\w+$/.test(line.trim())
