@@ -5,6 +5,11 @@
  * `createDualSecretAuth`'s options beside the credentials. Genesys Cloud
  * needs none: the core's `environment` option does the same for it.
  *
+ * Each provider's admin client behind the rotation engine's provider port
+ * (`SecretProvider`) is here too: {@linkcode oktaSecretProvider} (two
+ * secrets on one client). Each module is loaded only by the application
+ * that imports it.
+ *
  * @example Okta, with both secrets of one client
  * ```ts
  * import { createDualSecretAuth } from "@rotating/dual-secret-auth";
@@ -35,3 +40,28 @@ export {
   type ProviderPreset,
   type Scope,
 } from "./src/providers/presets.ts";
+export {
+  type AdminIoOptions,
+  ProviderApiError,
+  type ProviderErrorCodes,
+  type ProviderErrorKind,
+} from "./src/providers/admin_http.ts";
+export {
+  OktaErrorCode,
+  oktaSecretProvider,
+  type OktaSecretProviderOptions,
+} from "./src/providers/okta.ts";
+
+// Types named by the signatures above, from the modules that own them.
+export type { Clock, TimerHandle } from "./src/clock.ts";
+export type {
+  IssuedSecret,
+  ProviderCallOptions,
+  ProviderClientInfo,
+  ProviderSecretInfo,
+  SecretModel,
+  SecretProvider,
+} from "./src/rotation/provider.ts";
+export type { DualSecretAuthError } from "./src/errors.ts";
+export type { RetryOptions } from "./src/retry.ts";
+export type { Secret } from "./src/secret.ts";
