@@ -6,8 +6,8 @@
  * needs none: the core's `environment` option does the same for it.
  *
  * Each provider's admin client behind the rotation engine's provider port
- * (`SecretProvider`) is here too: {@linkcode oktaSecretProvider} (two
- * secrets on one client). Each module is loaded only by the application
+ * (`SecretProvider`) is here too: {@linkcode oktaSecretProvider} and
+ * {@linkcode entraSecretProvider} (two secrets on one client). Each module is loaded only by the application
  * that imports it.
  *
  * @example Okta, with both secrets of one client
@@ -51,6 +51,12 @@ export {
   oktaSecretProvider,
   type OktaSecretProviderOptions,
 } from "./src/providers/okta.ts";
+export {
+  ENTRA_PROPAGATION_MS,
+  EntraErrorCode,
+  entraSecretProvider,
+  type EntraSecretProviderOptions,
+} from "./src/providers/entra.ts";
 
 // Types named by the signatures above, from the modules that own them.
 export type { Clock, TimerHandle } from "./src/clock.ts";

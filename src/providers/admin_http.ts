@@ -486,11 +486,15 @@ export function baseUrl(option: string, value: unknown): string {
  * @param getAccessToken Gives the admin credential's token.
  * @param scheme The authorization scheme.
  * @returns The `authorize` of {@linkcode AdminTransportOptions}.
+ * @throws {import("../errors.ts").ConfigError} When `getAccessToken` is not a function.
  */
 export function bearer(
   getAccessToken: (options?: { signal?: AbortSignal }) => Promise<string>,
   scheme = "Bearer",
 ): AdminTransportOptions["authorize"] {
+  if (typeof getAccessToken !== "function") {
+    throw new ConfigError("getAccessToken", "must be a function");
+  }
   return async (_request, signal) => {
     const token = await getAccessToken(signal ? { signal } : undefined);
     if (typeof token !== "string" || token === "") {
@@ -523,4 +527,56 @@ export function stringField(value: unknown, field: string): string | undefined {
   if (!isObject(value)) return undefined;
   const text = value[field];
   return typeof text === "string" && text !== "" ? text : undefined;
+}
+
+/**
+ * Checks an id an adapter puts in a URL or a body.
+ *
+ * @param value The id as given.
+ * @param option Its name, for the error.
+ * @returns The id.
+ * @throws {import("../errors.ts").ConfigError} When it is not a non-empty string.
+ */
+export function requireId(value: unknown, option: string): string {
+  if (typeof value !== "string" || value.trim() === "") {
+    throw new ConfigError(option, "must be a non-empty string");
+  }
+  return value;
+}
+
+/**
+ * Checks a duration option.
+ *
+ * @param option Its name, for the error.
+ * @param value The value as given.
+ * @returns The value.
+ * @throws {import("../errors.ts").ConfigError} When it is not a finite number, 0 or more.
+ */
+export function nonNegativeMs(option: string, value: unknown): number {
+  if (typeof value !== "number" || !(value >= 0 && Number.isFinite(value))) {
+    throw new ConfigError(option, "must be a finite number of ms, 0 or more");
+  }
+  return value;
+}
+
+/**
+ * The error of a 2xx answer that lacks what the provider's API documents.
+ *
+ * @param codes The adapter's codes.
+ * @param provider The provider's name.
+ * @param operation What was attempted.
+ * @param what What the answer lacks (and what to do about a change made).
+ * @returns The error.
+ */
+export function undocumentedAnswer(
+  codes: ProviderErrorCodes,
+  provider: string,
+  operation: string,
+  what: string,
+): ProviderApiError {
+  return new ProviderApiError(codes.REQUEST_FAILED, provider, operation, {
+    kind: "request-failed",
+    message:
+      `the answer lacks ${what}, which ${provider}'s API documents; check the API URL`,
+  });
 }

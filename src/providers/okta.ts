@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { ConfigError } from "../errors.ts";
 import type {
   IssuedSecret,
   ProviderCallOptions,
@@ -28,8 +27,10 @@ import {
   ProviderApiError,
   type ProviderErrorCodes,
   type ProviderFailure,
+  requireId,
   stringField,
   throttleWait,
+  undocumentedAnswer,
 } from "./admin_http.ts";
 
 /** The stable error codes of the Okta adapter. */
@@ -105,7 +106,7 @@ const LIMIT_CAUSE = /maximum number of client secrets/i;
  * @param options The org URL, the admin credential and I/O.
  * @returns The provider; errors are {@linkcode ProviderApiError}s with an
  *   {@linkcode OktaErrorCode}.
- * @throws {ConfigError} When `orgUrl` is not https (or http on loopback) or
+ * @throws {import("../errors.ts").ConfigError} When `orgUrl` is not https (or http on loopback) or
  *   `getAccessToken` is not a function.
  *
  * @example Add a second secret beside the one in use, then revoke the old one
@@ -134,9 +135,6 @@ export function oktaSecretProvider(
   options: OktaSecretProviderOptions,
 ): SecretProvider {
   const org = baseUrl("orgUrl", options.orgUrl);
-  if (typeof options.getAccessToken !== "function") {
-    throw new ConfigError("getAccessToken", "must be a function");
-  }
   const transport = createAdminTransport({
     provider: "Okta",
     codes: OktaErrorCode,
@@ -150,7 +148,7 @@ export function oktaSecretProvider(
     random: options.random,
   });
   const appPath = (clientId: string) =>
-    `${org}/api/v1/apps/${encodeURIComponent(requireId(clientId))}`;
+    `${org}/api/v1/apps/${encodeURIComponent(requireId(clientId, "clientId"))}`;
   const secretsPath = (clientId: string) =>
     `${appPath(clientId)}/credentials/secrets`;
 
@@ -372,16 +370,5 @@ function secretInfo(entry: unknown, operation: string): ProviderSecretInfo {
 }
 
 function undocumented(operation: string, what: string): ProviderApiError {
-  return new ProviderApiError(OktaErrorCode.REQUEST_FAILED, "Okta", operation, {
-    kind: "request-failed",
-    message:
-      `the answer lacks ${what}, which Okta's API documents; check the org URL`,
-  });
-}
-
-function requireId(value: unknown, option = "clientId"): string {
-  if (typeof value !== "string" || value.trim() === "") {
-    throw new ConfigError(option, "must be a non-empty string");
-  }
-  return value;
+  return undocumentedAnswer(OktaErrorCode, "Okta", operation, what);
 }
