@@ -6,8 +6,9 @@
  * needs none: the core's `environment` option does the same for it.
  *
  * Each provider's admin client behind the rotation engine's provider port
- * (`SecretProvider`) is here too: {@linkcode oktaSecretProvider} and
- * {@linkcode entraSecretProvider} (two secrets on one client). Each module is loaded only by the application
+ * (`SecretProvider`) is here too: {@linkcode oktaSecretProvider},
+ * {@linkcode entraSecretProvider} and {@linkcode cognitoSecretProvider}
+ * (two secrets on one client). Each module is loaded only by the application
  * that imports it.
  *
  * @example Okta, with both secrets of one client
@@ -57,6 +58,12 @@ export {
   entraSecretProvider,
   type EntraSecretProviderOptions,
 } from "./src/providers/entra.ts";
+export {
+  CognitoErrorCode,
+  cognitoSecretProvider,
+  type CognitoSecretProviderOptions,
+} from "./src/providers/cognito.ts";
+export type { AwsCredentials } from "./src/providers/sigv4.ts";
 
 // Types named by the signatures above, from the modules that own them.
 export type { Clock, TimerHandle } from "./src/clock.ts";
