@@ -8,7 +8,8 @@
  * Each provider's admin client behind the rotation engine's provider port
  * (`SecretProvider`) is here too: {@linkcode oktaSecretProvider},
  * {@linkcode entraSecretProvider} and {@linkcode cognitoSecretProvider}
- * (two secrets on one client). Each module is loaded only by the application
+ * (two secrets on one client), {@linkcode auth0SecretProvider} (twin
+ * clients). Each module is loaded only by the application
  * that imports it.
  *
  * @example Okta, with both secrets of one client
@@ -64,6 +65,12 @@ export {
   type CognitoSecretProviderOptions,
 } from "./src/providers/cognito.ts";
 export type { AwsCredentials } from "./src/providers/sigv4.ts";
+export {
+  AUTH0_PROPAGATION_MS,
+  Auth0ErrorCode,
+  auth0SecretProvider,
+  type Auth0SecretProviderOptions,
+} from "./src/providers/auth0.ts";
 
 // Types named by the signatures above, from the modules that own them.
 export type { Clock, TimerHandle } from "./src/clock.ts";
