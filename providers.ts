@@ -9,7 +9,8 @@
  * (`SecretProvider`) is here too: {@linkcode oktaSecretProvider},
  * {@linkcode entraSecretProvider} and {@linkcode cognitoSecretProvider}
  * (two secrets on one client), {@linkcode auth0SecretProvider} (twin
- * clients). Each module is loaded only by the application
+ * clients) and {@linkcode keycloakSecretProvider} (two secrets with its
+ * rotation policy, or twin clients). Each module is loaded only by the application
  * that imports it.
  *
  * @example Okta, with both secrets of one client
@@ -71,6 +72,11 @@ export {
   auth0SecretProvider,
   type Auth0SecretProviderOptions,
 } from "./src/providers/auth0.ts";
+export {
+  KeycloakErrorCode,
+  keycloakSecretProvider,
+  type KeycloakSecretProviderOptions,
+} from "./src/providers/keycloak.ts";
 
 // Types named by the signatures above, from the modules that own them.
 export type { Clock, TimerHandle } from "./src/clock.ts";
