@@ -385,7 +385,6 @@ export function createAdminTransport(
   }
 
   return async (request) => {
-    resolveAllowedUrl("apiUrl", request.url);
     try {
       return await withRetry(() => attempt(request, false), {
         ...policy,

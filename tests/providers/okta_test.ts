@@ -199,3 +199,15 @@ Deno.test("Okta: a 503 is retried on a read, but not on adding a secret (it may 
     `POST /api/v1/apps/${APP}/credentials/secrets`,
   ]);
 });
+
+Deno.test("Okta: a 401 is replayed once with a fresh token when invalidateToken is given", async () => {
+  await using okta = start();
+  const tokens = ["stale-token", "api-token"];
+  const dropped: string[] = [];
+  const okt = provider(okta.apiUrl, {
+    getAccessToken: () => Promise.resolve(tokens.shift() ?? "api-token"),
+    invalidateToken: (token) => dropped.push(token),
+  });
+  assert.equal((await okt.inspectClient(APP)).secrets?.length, 1);
+  assert.deepEqual(dropped, ["stale-token"]);
+});
