@@ -174,3 +174,21 @@ Deno.test("Cognito: a 500 is retried on a list, not on an add", async () => {
   assert.equal(error.code, CognitoErrorCode.UNAVAILABLE);
   assert.equal(writes.seen.length, 1);
 });
+
+Deno.test("Cognito: temporary credentials sign with their session token (X-Amz-Security-Token)", async () => {
+  const temporary = { ...KEY, sessionToken: "session-token-value" };
+  await using cognito = startCognitoEmulator({
+    userPoolId: POOL,
+    clients: [{ clientId: APP, secrets: [OLD] }],
+    principals: [temporary],
+  });
+  const signed = await provider(cognito.apiUrl, {
+    getCredentials: () => Promise.resolve(temporary),
+  }).inspectClient(APP);
+  assert.equal(signed.secrets?.length, 1);
+  const unsigned = await provider(cognito.apiUrl, {
+    getCredentials: () => Promise.resolve(KEY),
+  }).inspectClient(APP).catch((e) => e);
+  assert.equal(unsigned.code, CognitoErrorCode.UNAUTHORIZED);
+  assert.equal(unsigned.providerCode, "UnrecognizedClientException");
+});
