@@ -1,0 +1,603 @@
+/**
+ * Keycloak behind the rotation engine's provider port, either way Keycloak
+ * allows. **Two secrets** (the default) needs the preview feature
+ * `client-secret-rotation` and a client policy with the `secret-rotation`
+ * executor: regenerating then keeps the old secret as the "rotated" one
+ * until its own expiration, and revoking deletes the rotated secret.
+ * Without the policy, regenerating kills the secret in use at once, so the
+ * adapter refuses. **Twin clients** (`model: "twin-clients"`) works on any
+ * Keycloak: two clients, only the standby regenerated.
+ *
+ * Keycloak gives its secrets no ids: the adapter names each by a digest of
+ * its value (`kc-` and 16 hex digits of its SHA-256), which says nothing of
+ * the value and stays the same while the secret lives.
+ *
+ * @module
+ */
+import { ConfigError } from "../errors.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import type {
+  IssuedSecret,
+  ProviderCallOptions,
+  ProviderClientInfo,
+  ProviderSecretInfo,
+  SecretModel,
+  SecretProvider,
+} from "../rotation/provider.ts";
+import { Secret } from "../secret.ts";
+import {
+  type AdminIoOptions,
+  type AdminRefusal,
+  type AdminRequest,
+  type AdminTransport,
+  baseUrl,
+  bearer,
+  createAdminTransport,
+  isObject,
+  kindOfStatus,
+  nonNegativeMs,
+  ProviderApiError,
+  type ProviderErrorCodes,
+  type ProviderFailure,
+  requireId,
+  stringField,
+  throttleWait,
+  undocumentedAnswer,
+} from "./admin_http.ts";
+
+/** The stable error codes of the Keycloak adapter. */
+export const KeycloakErrorCode: {
+  readonly UNAUTHORIZED: "KEYCLOAK_ADMIN_UNAUTHORIZED";
+  readonly FORBIDDEN: "KEYCLOAK_ADMIN_FORBIDDEN";
+  readonly NOT_FOUND: "KEYCLOAK_NOT_FOUND";
+  readonly LIMIT_REACHED: "KEYCLOAK_ROTATED_SECRET_EXISTS";
+  readonly REFUSED: "KEYCLOAK_REQUEST_REFUSED";
+  readonly ROTATION_POLICY_OFF: "KEYCLOAK_ROTATION_POLICY_OFF";
+  readonly RATE_LIMITED: "KEYCLOAK_RATE_LIMITED";
+  readonly UNAVAILABLE: "KEYCLOAK_API_UNAVAILABLE";
+  readonly REQUEST_FAILED: "KEYCLOAK_API_REQUEST_FAILED";
+} = Object.freeze(
+  {
+    UNAUTHORIZED: "KEYCLOAK_ADMIN_UNAUTHORIZED",
+    FORBIDDEN: "KEYCLOAK_ADMIN_FORBIDDEN",
+    NOT_FOUND: "KEYCLOAK_NOT_FOUND",
+    LIMIT_REACHED: "KEYCLOAK_ROTATED_SECRET_EXISTS",
+    REFUSED: "KEYCLOAK_REQUEST_REFUSED",
+    ROTATION_POLICY_OFF: "KEYCLOAK_ROTATION_POLICY_OFF",
+    RATE_LIMITED: "KEYCLOAK_RATE_LIMITED",
+    UNAVAILABLE: "KEYCLOAK_API_UNAVAILABLE",
+    REQUEST_FAILED: "KEYCLOAK_API_REQUEST_FAILED",
+  } as const satisfies ProviderErrorCodes & {
+    readonly ROTATION_POLICY_OFF: string;
+  },
+);
+
+/** One of the values of {@linkcode KeycloakErrorCode}. */
+export type KeycloakErrorCode =
+  typeof KeycloakErrorCode[keyof typeof KeycloakErrorCode];
+
+/** Options of {@linkcode keycloakSecretProvider}. */
+export interface KeycloakSecretProviderOptions extends AdminIoOptions {
+  /** The server's base URL, such as `https://sso.example.com` (with `/auth` before Keycloak 17). */
+  readonly baseUrl: string;
+  /** The realm of the clients. */
+  readonly realm: string;
+  /**
+   * Gives an access token of an admin client of the realm whose service
+   * account holds `realm-management` `view-clients` (inspect) and
+   * `manage-clients` (issue, revoke).
+   */
+  readonly getAccessToken: (
+    options?: { signal?: AbortSignal },
+  ) => Promise<string>;
+  /**
+   * Drops a cached token Keycloak refused (such as `auth.invalidate`); when
+   * given, a 401 is replayed once with a fresh token.
+   *
+   * @default undefined (a 401 is final)
+   */
+  readonly invalidateToken?: (token: string) => void;
+  /**
+   * `two-secrets`: both labels are secrets of one client (needs the
+   * secret-rotation policy; refused without it). `twin-clients`: each label
+   * is its own client, and regenerating the standby's secret kills its old
+   * one (a rotated one the policy kept is deleted at once).
+   *
+   * @default "two-secrets"
+   */
+  readonly model?: SecretModel;
+  /**
+   * Called by `inspectClient` when the main secret expires within
+   * `warnBeforeExpiryMs` (or has expired): after its expiration time
+   * Keycloak refuses it even with the right value.
+   *
+   * @default undefined (no warning; `expiresAt` is in the inspection)
+   */
+  readonly onWarning?: (message: string) => void;
+  /**
+   * How long before the main secret's expiration `onWarning` is called, in ms.
+   *
+   * @default 864_000_000 (10 days, the executor's default remaining-rotation-period)
+   */
+  readonly warnBeforeExpiryMs?: number;
+}
+
+const VIEW = "realm-management role view-clients";
+const MANAGE = "realm-management role manage-clients";
+const EXPIRATION = "client.secret.expiration.time";
+const CREATION = "client.secret.creation.time";
+const ROTATED_EXPIRATION = "client.secret.rotated.expiration.time";
+const TEN_DAYS_MS = 10 * 24 * 60 * 60 * 1000;
+
+/**
+ * Keycloak's admin REST client-secret API as a {@linkcode SecretProvider}.
+ *
+ * Two secrets (the default): `inspectClient` lists the main secret (with
+ * its `expiresAt` from `client.secret.expiration.time`) and the rotated one,
+ * and calls `onWarning` before the main one expires; `issueSecret`
+ * regenerates (`POST client-secret`), so the secret in use becomes the
+ * rotated one, and refuses, changing nothing, when the client has no
+ * expiration time (no secret-rotation policy covers it: regenerating would
+ * kill the secret in use) or already has a rotated secret (regenerating
+ * would drop it: revoke it first); `revokeSecret` deletes the rotated
+ * secret (`DELETE client-secret/rotated`), resolves when it is gone
+ * already, and refuses to touch the main secret.
+ *
+ * Twin clients: `issueSecret` regenerates the standby client's secret and
+ * deletes any rotated one; there is no `revokeSecret`.
+ *
+ * Throttling by a proxy in front (429), 5xx and network failures are
+ * retried; regenerating only when throttled in the two-secret model, where
+ * a second regeneration would drop the secret in use.
+ *
+ * @param options The server, realm, admin token getter, model and I/O.
+ * @returns The provider; errors are {@linkcode ProviderApiError}s with a
+ *   {@linkcode KeycloakErrorCode}.
+ * @throws {ConfigError} When `baseUrl` is not https (or http on loopback),
+ *   `realm` is empty, or `model` is neither model.
+ *
+ * @example Regenerate under the rotation policy, then delete the rotated secret
+ * ```ts
+ * import { keycloakSecretProvider } from "@rotating/dual-secret-auth/providers";
+ * import { startKeycloakEmulator } from "@rotating/dual-secret-auth/testing";
+ *
+ * await using keycloak = startKeycloakEmulator({
+ *   secretRotation: {},
+ *   clients: [
+ *     { clientId: "service", secret: "old-secret" },
+ *     { clientId: "admin", secret: "admin-secret", realmManagementRoles: ["manage-clients"] },
+ *   ],
+ * });
+ * const adminToken = async () => {
+ *   const response = await fetch(keycloak.tokenUrl, {
+ *     method: "POST",
+ *     body: new URLSearchParams({
+ *       grant_type: "client_credentials",
+ *       client_id: "admin",
+ *       client_secret: "admin-secret",
+ *     }),
+ *   });
+ *   return (await response.json()).access_token as string;
+ * };
+ * const provider = keycloakSecretProvider({
+ *   baseUrl: keycloak.url,
+ *   realm: keycloak.realm,
+ *   getAccessToken: adminToken,
+ * });
+ * const [old] = (await provider.inspectClient("service")).secrets!;
+ * const issued = await provider.issueSecret("service");
+ * if (keycloak.secretState("service").rotated !== "old-secret") throw new Error();
+ * // … prove issued.secret, switch every consumer to it, then:
+ * await provider.revokeSecret!("service", old.secretId);
+ * if (keycloak.secretState("service").rotated !== undefined) throw new Error();
+ * ```
+ */
+export function keycloakSecretProvider(
+  options: KeycloakSecretProviderOptions,
+): SecretProvider {
+  const realm = requireId(options.realm, "realm");
+  const api = `${baseUrl("baseUrl", options.baseUrl)}/admin/realms/${
+    encodeURIComponent(realm)
+  }`;
+  const model = options.model ?? "two-secrets";
+  if (model !== "two-secrets" && model !== "twin-clients") {
+    throw new ConfigError("model", 'must be "two-secrets" or "twin-clients"');
+  }
+  const warnBeforeMs = nonNegativeMs(
+    "warnBeforeExpiryMs",
+    options.warnBeforeExpiryMs ?? TEN_DAYS_MS,
+  );
+  const clock = options.clock ?? systemClock;
+  const transport = createAdminTransport({
+    provider: "Keycloak",
+    codes: KeycloakErrorCode,
+    authorize: bearer(options.getAccessToken),
+    invalidate: options.invalidateToken,
+    classify,
+    fetch: options.fetch,
+    clock,
+    retry: options.retry,
+    requestTimeoutMs: options.requestTimeoutMs,
+    random: options.random,
+  });
+  const client = new ClientApi(transport, api);
+
+  const base = {
+    name: "Keycloak",
+    model,
+    async inspectClient(
+      clientId: string,
+      callOptions?: ProviderCallOptions,
+    ): Promise<ProviderClientInfo> {
+      const signal = callOptions?.signal;
+      const rep = await client.representation(clientId, signal);
+      const lifespan = Number(rep.attributes["access.token.lifespan"]);
+      const info = {
+        clientId,
+        state: rep.enabled ? "active" as const : "disabled" as const,
+        ...(Number.isInteger(lifespan) && lifespan > 0
+          ? { tokenLifetimeSeconds: lifespan }
+          : {}),
+      };
+      if (model === "twin-clients") return info;
+      const main = await client.secret(clientId, false, signal);
+      const rotated = await client.secret(clientId, true, signal);
+      const expiresAt = epochMs(rep.attributes[EXPIRATION]);
+      warnOfExpiry(clientId, expiresAt, clock, warnBeforeMs, options.onWarning);
+      const secrets: ProviderSecretInfo[] = [{
+        secretId: await secretIdOf(main!),
+        status: "active",
+        ...optional("createdAt", epochMs(rep.attributes[CREATION])),
+        ...optional("expiresAt", expiresAt),
+      }];
+      if (rotated !== undefined) {
+        secrets.push({
+          secretId: await secretIdOf(rotated),
+          status: "rotated",
+          ...optional("expiresAt", epochMs(rep.attributes[ROTATED_EXPIRATION])),
+        });
+      }
+      return {
+        ...info,
+        secrets,
+        maxSecrets: expiresAt === undefined ? 1 : 2,
+      };
+    },
+  };
+
+  if (model === "twin-clients") {
+    return Object.freeze({
+      ...base,
+      async issueSecret(clientId: string): Promise<IssuedSecret> {
+        // Regenerating the standby twice is harmless: only the last is used.
+        const value = await client.regenerate(clientId, true);
+        // Under a rotation policy the old secret would live on as the
+        // rotated one; twin clients promise it dies.
+        await client.deleteRotated(clientId);
+        return { clientId, secret: new Secret(value) };
+      },
+    });
+  }
+  return Object.freeze({
+    ...base,
+    async issueSecret(clientId: string): Promise<IssuedSecret> {
+      // No signal: once sent, the call must return so its secret is stored.
+      const rep = await client.representation(clientId);
+      if (epochMs(rep.attributes[EXPIRATION]) === undefined) {
+        throw policyOff(clientId);
+      }
+      if (await client.secret(clientId, true) !== undefined) {
+        throw new ProviderApiError(
+          KeycloakErrorCode.LIMIT_REACHED,
+          "Keycloak",
+          `regenerate the secret of Keycloak client ${clientId}`,
+          {
+            kind: "limit",
+            message:
+              `the client already has a rotated secret, and Keycloak keeps only one: ` +
+              `regenerating now would drop it. Revoke it (DELETE client-secret/rotated) ` +
+              `once no instance holds or uses it, then issue again.`,
+          },
+        );
+      }
+      // Not retried on a 5xx: a second regeneration would push the secret
+      // in use out of the rotated slot.
+      const value = await client.regenerate(clientId, false);
+      return {
+        clientId,
+        secret: new Secret(value),
+        secretId: await secretIdOf(value),
+      };
+    },
+    async revokeSecret(
+      clientId: string,
+      secretId: string,
+      callOptions?: ProviderCallOptions,
+    ): Promise<void> {
+      const signal = callOptions?.signal;
+      requireId(secretId, "secretId");
+      const rotated = await client.secret(clientId, true, signal);
+      if (rotated !== undefined && await secretIdOf(rotated) === secretId) {
+        await client.deleteRotated(clientId, signal);
+        return;
+      }
+      const main = await client.secret(clientId, false, signal);
+      if (main !== undefined && await secretIdOf(main) === secretId) {
+        throw new ProviderApiError(
+          KeycloakErrorCode.REFUSED,
+          "Keycloak",
+          `revoke secret ${secretId} of Keycloak client ${clientId}`,
+          {
+            kind: "refused",
+            message:
+              `it is the client's main secret, and Keycloak deletes only the rotated one. ` +
+              `Issue a new secret first (the main one then becomes the rotated one).`,
+          },
+        );
+      }
+      // Neither: it was replaced or expired already, so it is gone.
+    },
+  });
+}
+
+/** A client's representation, as far as the adapter reads it. */
+interface ClientRepresentation {
+  readonly uuid: string;
+  readonly enabled: boolean;
+  readonly attributes: Readonly<Record<string, unknown>>;
+}
+
+/** The admin REST calls on one realm's clients, addressed by client id. */
+class ClientApi {
+  readonly #send: AdminTransport;
+  readonly #api: string;
+  /** Client id → internal uuid; a client's uuid never changes. */
+  readonly #uuids = new Map<string, string>();
+
+  constructor(send: AdminTransport, api: string) {
+    this.#send = send;
+    this.#api = api;
+  }
+
+  async representation(
+    clientId: string,
+    signal?: AbortSignal,
+  ): Promise<ClientRepresentation> {
+    requireId(clientId, "clientId");
+    const operation = `find Keycloak client ${clientId}`;
+    const { body } = await this.#send({
+      method: "GET",
+      url: `${this.#api}/clients?clientId=${encodeURIComponent(clientId)}`,
+      operation,
+      permission: VIEW,
+      idempotent: true,
+      signal,
+    });
+    const found = Array.isArray(body)
+      ? body.find((rep) => isObject(rep) && rep.clientId === clientId)
+      : undefined;
+    if (!Array.isArray(body)) {
+      throw undocumented(operation, "a list of clients");
+    }
+    if (!isObject(found)) {
+      throw new ProviderApiError(
+        KeycloakErrorCode.NOT_FOUND,
+        "Keycloak",
+        operation,
+        {
+          kind: "not-found",
+          message:
+            `the realm has no client with clientId ${clientId}. Check the client id and the realm.`,
+        },
+      );
+    }
+    const uuid = stringField(found, "id");
+    if (uuid === undefined) throw undocumented(operation, "the client's id");
+    this.#uuids.set(clientId, uuid);
+    return {
+      uuid,
+      enabled: found.enabled !== false,
+      attributes: isObject(found.attributes) ? found.attributes : {},
+    };
+  }
+
+  /** The main or the rotated secret's value; `undefined` when there is no rotated one. */
+  async secret(
+    clientId: string,
+    rotated: boolean,
+    signal?: AbortSignal,
+  ): Promise<string | undefined> {
+    const operation = `read the ${
+      rotated ? "rotated" : "main"
+    } secret of Keycloak client ${clientId}`;
+    try {
+      const { body } = await this.#send({
+        method: "GET",
+        url: await this.#secretUrl(clientId, rotated, signal),
+        operation,
+        permission: VIEW,
+        idempotent: true,
+        signal,
+      });
+      const value = stringField(body, "value");
+      if (value === undefined) throw undocumented(operation, "the value");
+      return value;
+    } catch (error) {
+      // 404 "Client does not have a rotated secret".
+      if (
+        rotated && error instanceof ProviderApiError &&
+        error.kind === "not-found"
+      ) {
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  async regenerate(clientId: string, idempotent: boolean): Promise<string> {
+    const operation = `regenerate the secret of Keycloak client ${clientId}`;
+    const { body } = await this.#send({
+      method: "POST",
+      url: await this.#secretUrl(clientId, false),
+      operation,
+      permission: MANAGE,
+      idempotent,
+    });
+    const value = stringField(body, "value");
+    if (value === undefined) {
+      throw undocumented(
+        operation,
+        "the new value (the secret was regenerated anyway: read it with GET client-secret)",
+      );
+    }
+    return value;
+  }
+
+  /** Deletes the rotated secret; Keycloak answers 204 whether or not there was one. */
+  async deleteRotated(clientId: string, signal?: AbortSignal): Promise<void> {
+    await this.#send({
+      method: "DELETE",
+      url: await this.#secretUrl(clientId, true, signal),
+      operation: `delete the rotated secret of Keycloak client ${clientId}`,
+      permission: MANAGE,
+      idempotent: true,
+      signal,
+    });
+  }
+
+  async #secretUrl(
+    clientId: string,
+    rotated: boolean,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const uuid = this.#uuids.get(clientId) ??
+      (await this.representation(clientId, signal)).uuid;
+    return `${this.#api}/clients/${encodeURIComponent(uuid)}/client-secret${
+      rotated ? "/rotated" : ""
+    }`;
+  }
+}
+
+/** Keycloak's id-less secrets named by a digest of their value. */
+async function secretIdOf(value: string): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value)),
+  );
+  return `kc-${
+    [...digest.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0"))
+      .join("")
+  }`;
+}
+
+function warnOfExpiry(
+  clientId: string,
+  expiresAt: number | undefined,
+  clock: Clock,
+  warnBeforeMs: number,
+  onWarning: ((message: string) => void) | undefined,
+): void {
+  if (expiresAt === undefined || onWarning === undefined) return;
+  const left = expiresAt - clock.now();
+  if (left > warnBeforeMs) return;
+  const at = new Date(expiresAt).toISOString();
+  onWarning(
+    left <= 0
+      ? `Keycloak client ${clientId}'s secret expired at ${at}: Keycloak refuses it even with the right value. Rotate now.`
+      : `Keycloak client ${clientId}'s secret expires at ${at} (in ${
+        Math.ceil(left / 3_600_000)
+      } h); after that Keycloak refuses it even with the right value. Rotate before then.`,
+  );
+}
+
+function policyOff(clientId: string): ProviderApiError {
+  return new ProviderApiError(
+    KeycloakErrorCode.ROTATION_POLICY_OFF,
+    "Keycloak",
+    `regenerate the secret of Keycloak client ${clientId}`,
+    {
+      kind: "refused",
+      message:
+        `the client has no ${EXPIRATION}, so no client policy with the secret-rotation ` +
+        `executor covers it, and without one Keycloak kills the old secret when it regenerates: ` +
+        `regenerating now would kill the secret in use. Enable the client-secret-rotation ` +
+        `feature and a client policy with the secret-rotation executor for this client, ` +
+        `or rotate twin clients (model: "twin-clients").`,
+    },
+  );
+}
+
+/** Reads Keycloak's error bodies (`{error, error_description}` or `{errorMessage}`). */
+function classify(
+  refusal: AdminRefusal,
+  request: AdminRequest,
+): ProviderFailure {
+  const { status, body, quote } = refusal;
+  const said = quote(
+    stringField(body, "errorMessage") ??
+      stringField(body, "error_description") ?? stringField(body, "error"),
+  );
+  const words = `HTTP ${status}${said ? `: "${said}"` : ""}`;
+  const common = { status, providerCode: quote(stringField(body, "error")) };
+  if (status === 401) {
+    return {
+      ...common,
+      kind: "unauthorized",
+      message: `Keycloak refused the admin access token (${words}). Get it ` +
+        `from a client of this realm (or master) with a service account.`,
+    };
+  }
+  if (status === 403) {
+    return {
+      ...common,
+      kind: "forbidden",
+      permission: request.permission,
+      message: `the admin client's service account lacks the ` +
+        `${request.permission} (${words}). Assign it under Service accounts roles.`,
+    };
+  }
+  if (status === 404) {
+    return {
+      ...common,
+      kind: "not-found",
+      message: `Keycloak has no such client or secret (${words}). Check ` +
+        `the client id, the realm and the base URL (/auth before Keycloak 17).`,
+    };
+  }
+  if (status === 429) {
+    const retryAfterMs = throttleWait(refusal.headers, refusal.now);
+    return {
+      ...common,
+      kind: "rate-limited",
+      retryAfterMs,
+      message: `a proxy in front of Keycloak is rate limiting (${words}). ` +
+        `Retry later.`,
+    };
+  }
+  const kind = kindOfStatus(status);
+  return {
+    ...common,
+    kind,
+    message: kind === "unavailable"
+      ? `Keycloak is unavailable (${words}); retry later.`
+      : `Keycloak refused the request (${words}).`,
+  };
+}
+
+/** Epoch seconds (as Keycloak's client attributes hold them) in ms. */
+function epochMs(value: unknown): number | undefined {
+  const seconds = typeof value === "string" ? Number(value) : value;
+  return typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0
+    ? seconds * 1000
+    : undefined;
+}
+
+function optional<K extends string>(
+  key: K,
+  value: number | undefined,
+): Partial<Record<K, number>> {
+  return value === undefined ? {} : { [key]: value } as Record<K, number>;
+}
+
+function undocumented(operation: string, what: string): ProviderApiError {
+  return undocumentedAnswer(KeycloakErrorCode, "Keycloak", operation, what);
+}

@@ -1,0 +1,291 @@
+/**
+ * The Keycloak adapter against the Keycloak emulator: two secrets under the
+ * rotation policy (regenerate → prove → delete rotated), the refusal
+ * without the policy, the expiry warning, a missing role, retries, and a
+ * full staged rotation of twin clients through the engine.
+ */
+import assert from "node:assert/strict";
+import { createDualSecretAuth } from "../../mod.ts";
+import {
+  createCallbackSink,
+  type RotationPhase,
+  runStagedRotation,
+} from "../../rotation.ts";
+import {
+  KeycloakErrorCode,
+  keycloakSecretProvider,
+  type KeycloakSecretProviderOptions,
+} from "../../src/providers/keycloak.ts";
+import { ProviderApiError } from "../../src/providers/admin_http.ts";
+import { systemClock } from "../../src/clock.ts";
+import { Secret } from "../../src/secret.ts";
+import {
+  type KeycloakEmulatorOptions,
+  type KeycloakRealmManagementRole,
+  startKeycloakEmulator,
+} from "../../src/testing/providers/keycloak.ts";
+import { InstantClock, NEVER_FIRES } from "../genesys/instant_clock.ts";
+import { faultyFetch, prove, rejected } from "./admin_support.ts";
+
+const OLD = "old-keycloak-secret";
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+function start(
+  options: Partial<KeycloakEmulatorOptions> = {},
+  roles: KeycloakRealmManagementRole[] = ["manage-clients"],
+) {
+  return startKeycloakEmulator({
+    secretRotation: {},
+    ...options,
+    clients: [
+      { clientId: "service", secret: OLD },
+      { clientId: "blue", secret: "blue-secret" },
+      { clientId: "green", secret: "green-secret" },
+      {
+        clientId: "admin",
+        secret: "admin-secret",
+        realmManagementRoles: roles,
+      },
+    ],
+  });
+}
+
+/** The admin token, through the library itself. */
+function adminAuth(tokenUrl: string) {
+  return createDualSecretAuth({
+    credentials: [{
+      label: "admin",
+      clientId: "admin",
+      clientSecret: "admin-secret",
+    }],
+    tokenUrl,
+  });
+}
+
+function provider(
+  keycloak: ReturnType<typeof start>,
+  auth: ReturnType<typeof adminAuth>,
+  options: Partial<KeycloakSecretProviderOptions> = {},
+) {
+  return keycloakSecretProvider({
+    baseUrl: keycloak.url,
+    realm: keycloak.realm,
+    getAccessToken: (o) => auth.getAccessToken(o),
+    ...options,
+  });
+}
+
+Deno.test("Keycloak with the rotation policy: regenerate (the old secret becomes rotated), prove, delete the rotated one", async () => {
+  await using keycloak = start();
+  await using auth = adminAuth(keycloak.tokenUrl);
+  const kc = provider(keycloak, auth);
+  assert.equal(kc.model, "two-secrets");
+
+  const before = await kc.inspectClient("service");
+  assert.equal(before.maxSecrets, 2);
+  assert.equal(before.secrets?.length, 1);
+  const [old] = before.secrets!;
+  const state = keycloak.secretState("service");
+  assert.equal(old.expiresAt, state.expirationTime! * 1000);
+  assert.equal(old.createdAt, state.creationTime * 1000);
+  assert.match(old.secretId, /^kc-[0-9a-f]{16}$/);
+  assert.ok(!old.secretId.includes(OLD));
+
+  const issued = await kc.issueSecret("service");
+  assert.equal(issued.secret.reveal(), keycloak.secretState("service").secret);
+  assert.equal(keycloak.secretState("service").rotated, OLD);
+  const proof = {
+    tokenUrl: keycloak.tokenUrl,
+    clientId: "service",
+    clock: systemClock,
+  };
+  await prove({ ...proof, secret: issued.secret });
+  // The old secret works on as the rotated one while consumers switch.
+  assert.equal(await rejected({ ...proof, secret: new Secret(OLD) }), false);
+  const during = await kc.inspectClient("service");
+  assert.deepEqual(during.secrets?.map((s) => [s.secretId, s.status]), [
+    [issued.secretId, "active"],
+    [old.secretId, "rotated"],
+  ]);
+  assert.equal(
+    during.secrets![1].expiresAt,
+    keycloak.secretState("service").rotatedExpirationTime! * 1000,
+  );
+
+  await kc.revokeSecret!("service", old.secretId);
+  assert.equal(keycloak.secretState("service").rotated, undefined);
+  assert.equal(await rejected({ ...proof, secret: new Secret(OLD) }), true);
+  assert.equal(await rejected({ ...proof, secret: issued.secret }), false);
+  // Gone already: nothing to do. The main secret is never revoked.
+  await kc.revokeSecret!("service", old.secretId);
+  const main = await kc.revokeSecret!("service", issued.secretId!).catch((
+    e,
+  ) => e);
+  assert.equal(main.code, KeycloakErrorCode.REFUSED);
+  assert.match(main.message, /main secret/);
+  assert.equal(keycloak.secretState("service").secret, issued.secret.reveal());
+});
+
+Deno.test("Keycloak without the rotation policy: issuing is refused with the reason, and nothing changes", async () => {
+  await using keycloak = start({ secretRotation: false });
+  await using auth = adminAuth(keycloak.tokenUrl);
+  const kc = provider(keycloak, auth);
+  const info = await kc.inspectClient("service");
+  assert.equal(info.maxSecrets, 1);
+  assert.equal(info.secrets?.[0].expiresAt, undefined);
+  const error = await kc.issueSecret("service").catch((e) => e);
+  assert.ok(error instanceof ProviderApiError);
+  assert.equal(error.code, KeycloakErrorCode.ROTATION_POLICY_OFF);
+  assert.match(error.message, /would kill the secret in use/);
+  assert.match(error.message, /secret-rotation executor/);
+  assert.match(error.message, /twin-clients/);
+  assert.equal(keycloak.secretState("service").secret, OLD);
+  assert.equal(keycloak.stats().secretsCreated, 0);
+});
+
+Deno.test("Keycloak: a second regeneration while a rotated secret lives is refused (it would drop that secret)", async () => {
+  await using keycloak = start();
+  await using auth = adminAuth(keycloak.tokenUrl);
+  const kc = provider(keycloak, auth);
+  await kc.issueSecret("service");
+  const error = await kc.issueSecret("service").catch((e) => e);
+  assert.equal(error.code, KeycloakErrorCode.LIMIT_REACHED);
+  assert.match(error.message, /already has a rotated secret/);
+  assert.equal(keycloak.secretState("service").rotated, OLD);
+});
+
+Deno.test("Keycloak: inspect warns before the main secret's expiration time", async () => {
+  await using keycloak = start({
+    secretRotation: { expirationPeriodSeconds: 5 * 24 * 3600 },
+  });
+  await using auth = adminAuth(keycloak.tokenUrl);
+  const warnings: string[] = [];
+  const kc = provider(keycloak, auth, {
+    onWarning: (message) => warnings.push(message),
+  });
+  const [main] = (await kc.inspectClient("service")).secrets!;
+  assert.ok(main.expiresAt! - Date.now() <= 5 * DAY_MS);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /refuses it even with the right value/);
+  assert.match(warnings[0], /Rotate before then/);
+
+  const quiet: string[] = [];
+  await provider(keycloak, auth, {
+    onWarning: (message) => quiet.push(message),
+    warnBeforeExpiryMs: DAY_MS,
+  }).inspectClient("service");
+  assert.deepEqual(quiet, []);
+});
+
+Deno.test("Keycloak: view-clients may inspect; regenerating names manage-clients", async () => {
+  await using keycloak = start({}, ["view-clients"]);
+  await using auth = adminAuth(keycloak.tokenUrl);
+  const kc = provider(keycloak, auth);
+  assert.equal((await kc.inspectClient("service")).secrets?.length, 1);
+  const error = await kc.issueSecret("service").catch((e) => e);
+  assert.equal(error.code, KeycloakErrorCode.FORBIDDEN);
+  assert.match(error.permission, /manage-clients/);
+  assert.match(error.message, /lacks the realm-management role manage-clients/);
+  assert.equal(keycloak.secretState("service").secret, OLD);
+  const missing = await kc.inspectClient("nobody").catch((e) => e);
+  assert.equal(missing.code, KeycloakErrorCode.NOT_FOUND);
+});
+
+Deno.test("Keycloak: a 503 or a proxy's 429 is retried on reads; regenerating is retried only when throttled", async () => {
+  await using keycloak = start();
+  await using auth = adminAuth(keycloak.tokenUrl);
+  const clock = new InstantClock();
+  const unavailable = () =>
+    Response.json({ error: "unknown" }, { status: 503 });
+  const throttled = () =>
+    Response.json({ error: "too many" }, {
+      status: 429,
+      headers: { "retry-after": "2" },
+    });
+  const reads = faultyFetch([unavailable, throttled]);
+  await provider(keycloak, auth, {
+    fetch: reads.fetch,
+    clock,
+    requestTimeoutMs: NEVER_FIRES,
+  }).inspectClient("service");
+  assert.equal(clock.waits.length, 2);
+  assert.equal(clock.waits[1], 2000);
+
+  const regenerations = faultyFetch(
+    [unavailable],
+    (method) => method === "POST",
+  );
+  const error = await provider(keycloak, auth, {
+    fetch: regenerations.fetch,
+    clock,
+    requestTimeoutMs: NEVER_FIRES,
+  }).issueSecret("service").catch((e) => e);
+  assert.equal(error.code, KeycloakErrorCode.UNAVAILABLE);
+  assert.equal(
+    regenerations.seen.filter((l) => l.startsWith("POST")).length,
+    1,
+  );
+  assert.equal(keycloak.secretState("service").secret, OLD);
+});
+
+Deno.test("Keycloak twin clients: a staged rotation through the engine regenerates the standby only, and its old secret dies even under the policy", async () => {
+  await using keycloak = start();
+  await using admin = adminAuth(keycloak.tokenUrl);
+  const credentials = [
+    { label: "blue", clientId: "blue", clientSecret: "blue-secret" },
+    { label: "green", clientId: "green", clientSecret: "green-secret" },
+  ];
+  await using auth = createDualSecretAuth({
+    credentials,
+    tokenUrl: keycloak.tokenUrl,
+  });
+  await auth.getAccessToken();
+  const kc = provider(keycloak, admin, { model: "twin-clients" });
+  assert.equal(kc.revokeSecret, undefined);
+  assert.equal((await kc.inspectClient("green")).secrets, undefined);
+  const completed: RotationPhase[] = [];
+  const report = await runStagedRotation({
+    credentials,
+    active: "blue",
+    tokenUrl: keycloak.tokenUrl,
+    provider: kc,
+    sink: createCallbackSink(({ label, secret }) => {
+      auth.setCredentials(
+        credentials.map((c) =>
+          c.label === label ? { ...c, clientSecret: secret } : c
+        ),
+      );
+    }),
+    testDelayMs: 50,
+    promote: true,
+    onPromote: async (to) => {
+      await auth.rotate({ to });
+    },
+    onPhase: (event) => {
+      if (event.status === "completed") completed.push(event.phase);
+    },
+  });
+  assert.deepEqual(completed, [
+    "plan",
+    "regenerate",
+    "publish",
+    "test",
+    "promote",
+    "done",
+  ]);
+  assert.equal(report.active, "green");
+  assert.equal(keycloak.secretState("blue").secret, "blue-secret");
+  assert.notEqual(keycloak.secretState("green").secret, "green-secret");
+  assert.equal(keycloak.secretState("green").rotated, undefined);
+  assert.equal(
+    await rejected({
+      tokenUrl: keycloak.tokenUrl,
+      clientId: "green",
+      secret: new Secret("green-secret"),
+      clock: systemClock,
+    }),
+    true,
+  );
+  assert.equal(auth.status().active, "green");
+  assert.ok(await auth.getAccessToken());
+});
