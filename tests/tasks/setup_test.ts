@@ -5,7 +5,12 @@ import {
   type GenesysEmulator,
   startGenesysEmulator,
 } from "../../src/testing/emulator.ts";
-import { createWorkspace, type TaskRun, type Workspace } from "./workspace.ts";
+import {
+  createWorkspace,
+  taskEnvironment,
+  type TaskRun,
+  type Workspace,
+} from "./workspace.ts";
 
 const BLUE_SECRET = "blue-CANARY-51d0";
 const ADMIN_SECRET = "admin-CANARY-2b7e";
@@ -343,4 +348,94 @@ Deno.test("deno task setup: missing permission and roles", async (t) => {
     assert.match(empty.stderr, /GENESYS_CLIENT_ID_GREEN: is not set/);
     assert.match(empty.stderr, /GENESYS_CLIENT_SECRET_GREEN: is not set/);
   });
+});
+
+const hasScript = await new Deno.Command("script", { args: ["--version"] })
+  .output().then((o) => o.success, () => false);
+
+/**
+ * Runs `deno task setup` in a terminal (util-linux script), answering its
+ * question with `answer` once it is asked, if it is.
+ */
+async function setupInTerminal(
+  ws: Workspace,
+  args: readonly string[],
+  answer: string,
+): Promise<{ code: number; output: string }> {
+  const child = new Deno.Command("script", {
+    args: [
+      "-qec",
+      `'${Deno.execPath()}' task -q setup ${args.join(" ")}`,
+      "/dev/null",
+    ],
+    cwd: ws.dir,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    clearEnv: true,
+    env: taskEnvironment({ SHELL: "/bin/sh" }),
+  }).spawn();
+  let output = "";
+  const collected = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (chunk) => void (output += chunk) }),
+  );
+  const stderr = new Response(child.stderr).text();
+  const writer = child.stdin.getWriter();
+  let answered = false;
+  const status = child.status.then((s) => s.code);
+  try {
+    while (!(await Promise.race([status.then(() => true), delay(20)]))) {
+      if (!answered && /\[y\/N\]/.test(output)) {
+        await writer.write(new TextEncoder().encode(answer));
+        answered = true;
+      }
+    }
+    const code = await status;
+    await collected;
+    await stderr;
+    return { code, output };
+  } finally {
+    await writer.close().catch(() => {});
+  }
+}
+
+function delay(ms: number): Promise<false> {
+  return new Promise((resolve) => setTimeout(() => resolve(false), ms));
+}
+
+Deno.test({
+  name:
+    "deno task setup on a terminal asks first; no creates nothing, --yes skips the question",
+  ignore: !hasScript || Deno.build.os !== "linux",
+  async fn(t) {
+    await using env = await scenario();
+    const { emulator, ws } = env;
+    const clients = emulator.clientIds();
+
+    await t.step("answered no: nothing created, exit 1", async () => {
+      const before = await ws.readEnv();
+      const run = await setupInTerminal(ws, ["--from", "blue"], "n\n");
+      assert.equal(run.code, 1, run.output);
+      assert.match(
+        run.output,
+        /Create the twin of "blue" \(OAuth client blue-id\) as "green" and store its id and secret in \.env\? \[y\/N\]/,
+      );
+      assert.match(run.output, /Cancelled; nothing was changed\./);
+      assert.deepEqual(emulator.clientIds(), clients);
+      assert.equal(await ws.readEnv(), before);
+    });
+
+    await t.step("--yes: not asked, the twin is created", async () => {
+      const run = await setupInTerminal(ws, ["--from", "blue", "--yes"], "");
+      assert.equal(run.code, 0, run.output);
+      assert.doesNotMatch(run.output, /\[y\/N\]/);
+      assert.match(run.output, /Twin client created\./);
+      assert.equal(emulator.clientIds().length, clients.length + 1);
+      const values = readEnvValues(await ws.readEnv());
+      assert.equal(
+        values.GENESYS_CLIENT_SECRET_GREEN,
+        emulator.getClientSecret(values.GENESYS_CLIENT_ID_GREEN),
+      );
+    });
+  },
 });
