@@ -245,3 +245,103 @@ Deno.test("deno task emulator --provider: each provider's emulator, its settings
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /--provider "ping"/);
 });
+
+Deno.test("deno task emulator --json: one line with the endpoints and the env file, then nothing", async (t) => {
+  await using ws = await createWorkspace();
+  const firstLine = /^(\{.*\})\r?\n/;
+
+  await t.step("with an env file", async () => {
+    const run = ws.spawn(["task", "-q", "emulator", "--port", "0", "--json"]);
+    let started: Record<string, unknown>;
+    try {
+      await run.waitFor(firstLine);
+      started = JSON.parse(run.stdout().match(firstLine)![1]);
+      const env = readEnvValues(await ws.readEnv());
+      assert.equal(started.ok, true);
+      assert.equal(started.provider, "genesys");
+      assert.equal(started.envFile, ".env");
+      assert.equal(started.tokenUrl, env.GENESYS_TOKEN_URL);
+      assert.equal(started.apiUrl, env.GENESYS_API_URL);
+      assert.equal(started.variables, undefined, "the secrets stay in .env");
+      const { status } = await tokenResponse(
+        started.tokenUrl as string,
+        env.GENESYS_CLIENT_ID_BLUE,
+        env.GENESYS_CLIENT_SECRET_BLUE,
+      );
+      assert.equal(status, 200);
+    } finally {
+      run.child.kill("SIGTERM");
+    }
+    const done = await run.finished();
+    assert.equal(done.code, 0, done.stderr);
+    assert.equal(done.stdout, `${JSON.stringify(started)}\n`);
+  });
+
+  await t.step(
+    "--no-env-file: the variables in the line, no file",
+    async () => {
+      const run = ws.spawn([
+        "task",
+        "-q",
+        "emulator",
+        "--port",
+        "0",
+        "--json",
+        "--no-env-file",
+        "--env-file",
+        "other.env",
+      ]);
+      try {
+        await run.waitFor(firstLine);
+        const started = JSON.parse(run.stdout().match(firstLine)![1]);
+        assert.equal(started.envFile, null);
+        assert.equal(started.variables.GENESYS_TOKEN_URL, started.tokenUrl);
+        const { status } = await tokenResponse(
+          started.tokenUrl,
+          started.variables.GENESYS_CLIENT_ID_GREEN,
+          started.variables.GENESYS_CLIENT_SECRET_GREEN,
+        );
+        assert.equal(status, 200);
+        await assert.rejects(Deno.stat(`${ws.dir}/other.env`));
+      } finally {
+        run.child.kill("SIGTERM");
+      }
+      assert.equal((await run.finished()).code, 0);
+    },
+  );
+
+  await t.step("--provider okta --json", async () => {
+    const run = ws.spawn([
+      "task",
+      "-q",
+      "emulator",
+      "--provider",
+      "okta",
+      "--port",
+      "0",
+      "--json",
+    ]);
+    try {
+      await run.waitFor(firstLine);
+      const started = JSON.parse(run.stdout().match(firstLine)![1]);
+      assert.equal(started.provider, "okta");
+      assert.equal(started.envFile, ".env.okta");
+      const env = readEnvValues(await Deno.readTextFile(`${ws.dir}/.env.okta`));
+      assert.deepEqual(started.variables, env);
+      assert.ok(URL.canParse(started.url));
+    } finally {
+      run.child.kill("SIGTERM");
+    }
+    const done = await run.finished();
+    assert.equal(done.code, 0, done.stderr);
+    assert.equal(done.stdout.trimEnd().split("\n").length, 1, done.stdout);
+  });
+
+  await t.step("a failure is JSON too", async () => {
+    const run = await ws.task("emulator", ["--port", "0", "--json"]);
+    assert.equal(run.code, 2);
+    const failure = JSON.parse(run.stdout);
+    assert.equal(failure.ok, false);
+    assert.equal(failure.error.code, "ENV_FILE_EXISTS");
+  });
+});
