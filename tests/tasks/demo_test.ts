@@ -32,6 +32,41 @@ Deno.test("deno task demo: a short run rotates, fails over and drops nothing", a
   assert.doesNotMatch(stderr, /error|Error/);
 });
 
+Deno.test("deno task demo --json: the summary alone on stdout, as JSON; progress on stderr", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "task",
+      "-q",
+      "demo",
+      "--json",
+      "--step-ms",
+      "250",
+      "--workers",
+      "8",
+    ],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, `demo failed:\n${stdout}\n${stderr}`);
+  const summary = JSON.parse(stdout);
+  assert.equal(summary.ok, true);
+  assert.equal(summary.failed, 0);
+  assert.ok(summary.requestsOk > 0);
+  assert.ok(summary.p99Ms >= summary.p50Ms);
+  assert.equal(summary.expiredTokenUses, 0);
+  assert.equal(summary.rotations, 3);
+  assert.equal(summary.failovers, 1);
+  assert.ok(summary.tokenRequests.blue > 0 && summary.tokenRequests.green > 0);
+  assert.match(summary.active, /^(blue|green)$/);
+  assert.match(stderr, /rotated blue → green/);
+  assert.match(stderr, /failover (blue|green) → (blue|green)/);
+});
+
 Deno.test("deno task demo --help explains the flags and exits 0", async () => {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["task", "-q", "demo", "--help"],
