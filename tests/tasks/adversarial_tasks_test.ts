@@ -16,6 +16,7 @@ import {
   taskEnvironment,
   type Workspace,
 } from "./workspace.ts";
+import { untilTrue } from "../support/wait.ts";
 
 const BLUE_SECRET = "blue-ADV-CANARY-7a1c";
 const GREEN_SECRET = "green-ADV-CANARY-3e9d";
@@ -58,20 +59,11 @@ function blueOnly(emulator: GenesysEmulator): Record<string, string> {
   return all;
 }
 
+/** The waits below catch a call while it is in flight: polled every 20 ms. */
+const CLOSELY = { intervalMs: 20 };
+
 async function envValues(ws: Workspace): Promise<Record<string, string>> {
   return readEnvValues(await ws.readEnv());
-}
-
-async function until(
-  condition: () => boolean,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 Deno.test("setup and incident take the env file's lock, as rotate and promote do", async (t) => {
@@ -173,9 +165,10 @@ Deno.test("SIGTERM during setup's create call: the twin's id and secret are stil
   emulator.injectApiFaults({ kind: "delay", ms: 0 }, 1);
   emulator.injectApiFaults({ kind: "delay", ms: 3_000 }, 1);
   const task = ws.spawn(["task", "-q", "setup", "--from", "blue"]);
-  await until(
-    () => emulator.clientIds().length > clients,
+  await untilTrue(
     "the create call to arrive",
+    () => emulator.clientIds().length > clients,
+    CLOSELY,
   );
   task.child.kill("SIGTERM");
   const run = await task.finished();
@@ -211,9 +204,10 @@ Deno.test("SIGTERM during incident's regenerate call: the new secret is still st
     "green",
     "--yes",
   ]);
-  await until(
-    () => emulator.stats().secretRegenerations > 0,
+  await untilTrue(
     "the regenerate call to arrive",
+    () => emulator.stats().secretRegenerations > 0,
+    CLOSELY,
   );
   task.child.kill("SIGTERM");
   const run = await task.finished();
@@ -260,7 +254,11 @@ Deno.test({
     const stderr = new Response(child.stderr).text();
     const writer = child.stdin.getWriter();
     try {
-      await until(() => /Regenerate the secret/.test(output), "the prompt");
+      await untilTrue(
+        "the prompt",
+        () => /Regenerate the secret/.test(output),
+        CLOSELY,
+      );
       // Meanwhile a second operator rotates and promotes green.
       const other = await ws.task("rotate", ["--yes", "--promote"]);
       assert.equal(other.code, 0, other.stderr);
