@@ -217,8 +217,8 @@ export async function main(
   return await runUntilSignal(emulator, false);
 }
 
-/** What `--json` prints once the emulator listens. */
-interface Started {
+/** What `--json` prints once the emulator listens, as one line (with `ok: true`). */
+export interface EmulatorStarted {
   /** genesys, or the `--provider`. */
   readonly provider: string;
   /** The emulator's base URL. */
@@ -234,7 +234,7 @@ interface Started {
 }
 
 /** One JSON line on stdout, for a script that starts the emulator and reads where it listens. */
-function printStarted(started: Started): void {
+function printStarted(started: EmulatorStarted): void {
   console.log(JSON.stringify({ ok: true, ...started }));
 }
 

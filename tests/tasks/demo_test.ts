@@ -3,9 +3,21 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-Deno.test("deno task demo: a short run rotates, fails over and drops nothing", async () => {
+/** A short `deno task demo` run (no terminal, no colour); it must exit 0. */
+async function runDemo(
+  extra: readonly string[] = [],
+): Promise<{ stdout: string; stderr: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "demo", "--step-ms", "250", "--workers", "8"],
+    args: [
+      "task",
+      "-q",
+      "demo",
+      ...extra,
+      "--step-ms",
+      "250",
+      "--workers",
+      "8",
+    ],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
@@ -15,6 +27,11 @@ Deno.test("deno task demo: a short run rotates, fails over and drops nothing", a
   const stdout = new TextDecoder().decode(output.stdout);
   const stderr = new TextDecoder().decode(output.stderr);
   assert.equal(output.code, 0, `demo failed:\n${stdout}\n${stderr}`);
+  return { stdout, stderr };
+}
+
+Deno.test("deno task demo: a short run rotates, fails over and drops nothing", async () => {
+  const { stdout, stderr } = await runDemo();
 
   const value = (measure: string) =>
     stdout.match(new RegExp(`^${measure}\\s+(.+)$`, "m"))?.[1];
@@ -33,26 +50,7 @@ Deno.test("deno task demo: a short run rotates, fails over and drops nothing", a
 });
 
 Deno.test("deno task demo --json: the summary alone on stdout, as JSON; progress on stderr", async () => {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "task",
-      "-q",
-      "demo",
-      "--json",
-      "--step-ms",
-      "250",
-      "--workers",
-      "8",
-    ],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 0, `demo failed:\n${stdout}\n${stderr}`);
+  const { stdout, stderr } = await runDemo(["--json"]);
   const summary = JSON.parse(stdout);
   assert.equal(summary.ok, true);
   assert.equal(summary.failed, 0);

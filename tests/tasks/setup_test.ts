@@ -7,10 +7,12 @@ import {
 } from "../../src/testing/emulator.ts";
 import {
   createWorkspace,
-  taskEnvironment,
+  hasTerminal,
+  spawnInTerminal,
   type TaskRun,
   type Workspace,
 } from "./workspace.ts";
+import { untilTrue } from "../support/wait.ts";
 
 const BLUE_SECRET = "blue-CANARY-51d0";
 const ADMIN_SECRET = "admin-CANARY-2b7e";
@@ -350,63 +352,10 @@ Deno.test("deno task setup: missing permission and roles", async (t) => {
   });
 });
 
-const hasScript = await new Deno.Command("script", { args: ["--version"] })
-  .output().then((o) => o.success, () => false);
-
-/**
- * Runs `deno task setup` in a terminal (util-linux script), answering its
- * question with `answer` once it is asked, if it is.
- */
-async function setupInTerminal(
-  ws: Workspace,
-  args: readonly string[],
-  answer: string,
-): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command("script", {
-    args: [
-      "-qec",
-      `'${Deno.execPath()}' task -q setup ${args.join(" ")}`,
-      "/dev/null",
-    ],
-    cwd: ws.dir,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    clearEnv: true,
-    env: taskEnvironment({ SHELL: "/bin/sh" }),
-  }).spawn();
-  let output = "";
-  const collected = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({ write: (chunk) => void (output += chunk) }),
-  );
-  const stderr = new Response(child.stderr).text();
-  const writer = child.stdin.getWriter();
-  let answered = false;
-  const status = child.status.then((s) => s.code);
-  try {
-    while (!(await Promise.race([status.then(() => true), delay(20)]))) {
-      if (!answered && /\[y\/N\]/.test(output)) {
-        await writer.write(new TextEncoder().encode(answer));
-        answered = true;
-      }
-    }
-    const code = await status;
-    await collected;
-    await stderr;
-    return { code, output };
-  } finally {
-    await writer.close().catch(() => {});
-  }
-}
-
-function delay(ms: number): Promise<false> {
-  return new Promise((resolve) => setTimeout(() => resolve(false), ms));
-}
-
 Deno.test({
   name:
     "deno task setup on a terminal asks first; no creates nothing, --yes skips the question",
-  ignore: !hasScript || Deno.build.os !== "linux",
+  ignore: !hasTerminal,
   async fn(t) {
     await using env = await scenario();
     const { emulator, ws } = env;
@@ -414,7 +363,10 @@ Deno.test({
 
     await t.step("answered no: nothing created, exit 1", async () => {
       const before = await ws.readEnv();
-      const run = await setupInTerminal(ws, ["--from", "blue"], "n\n");
+      await using task = spawnInTerminal(ws, ["setup", "--from", "blue"]);
+      await untilTrue("the question", () => /\[y\/N\]/.test(task.output()));
+      await task.type("n\n");
+      const run = await task.finished();
       assert.equal(run.code, 1, run.output);
       assert.match(
         run.output,
@@ -426,7 +378,13 @@ Deno.test({
     });
 
     await t.step("--yes: not asked, the twin is created", async () => {
-      const run = await setupInTerminal(ws, ["--from", "blue", "--yes"], "");
+      await using task = spawnInTerminal(ws, [
+        "setup",
+        "--from",
+        "blue",
+        "--yes",
+      ]);
+      const run = await task.finished();
       assert.equal(run.code, 0, run.output);
       assert.doesNotMatch(run.output, /\[y\/N\]/);
       assert.match(run.output, /Twin client created\./);
