@@ -37,7 +37,7 @@ export const EXIT_LOCKED = 3;
 /** Exit code when interrupted by SIGINT or SIGTERM (128 + 2, as shells report Ctrl-C). */
 export const EXIT_INTERRUPTED = 130;
 
-/** The exit codes as `--help` and the README list them. */
+/** The exit codes as `--help` and docs/reference.md list them. */
 export const EXIT_CODES_HELP = `Exit codes:
   0    success
   1    the operation failed (the message says the state and the next step)
