@@ -25,7 +25,7 @@ import {
   createAdminTransport,
   isObject,
   kindOfStatus,
-  type ProviderApiError,
+  ProviderApiError,
   type ProviderErrorCodes,
   type ProviderFailure,
   requireId,
@@ -300,17 +300,26 @@ export function cognitoSecretProvider(
       requireId(secretId, "secretId");
       const secrets = await listSecrets(clientId, signal);
       if (!secrets.some((secret) => secret.secretId === secretId)) return;
-      await call(
-        "DeleteUserPoolClientSecret",
-        {
-          UserPoolId: userPoolId,
-          ClientId: clientId,
-          ClientSecretId: secretId,
-        },
-        `delete secret ${secretId} of Cognito app client ${clientId}`,
-        true,
-        signal,
-      );
+      try {
+        await call(
+          "DeleteUserPoolClientSecret",
+          {
+            UserPoolId: userPoolId,
+            ClientId: clientId,
+            ClientSecretId: secretId,
+          },
+          `delete secret ${secretId} of Cognito app client ${clientId}`,
+          true,
+          signal,
+        );
+      } catch (error) {
+        // A retried delete whose first attempt went through finds nothing
+        // (the app client was just listed, so the secret is what is gone).
+        if (error instanceof ProviderApiError && error.kind === "not-found") {
+          return;
+        }
+        throw error;
+      }
     },
   });
 }

@@ -192,3 +192,42 @@ Deno.test("Cognito: temporary credentials sign with their session token (X-Amz-S
   assert.equal(unsigned.code, CognitoErrorCode.UNAUTHORIZED);
   assert.equal(unsigned.providerCode, "UnrecognizedClientException");
 });
+
+Deno.test("Cognito: a delete whose answer was lost is retried, and the retry finding nothing resolves", async () => {
+  const clock = new InstantClock();
+  await using cognito = start(
+    undefined,
+    [OLD, "second_secret_value_24_chars"],
+    {
+      clock,
+    },
+  );
+  const [old] = cognito.secrets(APP);
+  let lost = 0;
+  // The delete reaches Cognito, then its answer is lost on the way back.
+  const lossy: typeof fetch = async (input, init) => {
+    const request = new Request(input, init);
+    const response = await fetch(request);
+    if (
+      lost === 0 &&
+      request.headers.get("x-amz-target")?.endsWith(
+        ".DeleteUserPoolClientSecret",
+      )
+    ) {
+      lost++;
+      await response.body?.cancel();
+      throw new TypeError("connection reset");
+    }
+    return response;
+  };
+  await provider(cognito.apiUrl, {
+    fetch: lossy,
+    clock,
+    requestTimeoutMs: NEVER_FIRES,
+  }).revokeSecret!(APP, old.secretId);
+  assert.equal(lost, 1);
+  assert.deepEqual(
+    cognito.secrets(APP).map((s) => s.secretId).includes(old.secretId),
+    false,
+  );
+});
