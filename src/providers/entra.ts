@@ -26,7 +26,7 @@ import {
   isObject,
   kindOfStatus,
   nonNegativeMs,
-  type ProviderApiError,
+  ProviderApiError,
   type ProviderErrorCodes,
   type ProviderFailure,
   requireId,
@@ -284,18 +284,32 @@ export function entraSecretProvider(
       const signal = callOptions?.signal;
       requireId(secretId, "secretId");
       const list = await passwords(clientId, signal);
-      if (!list.some((entry) => entry.keyId === secretId)) return;
-      await transport({
-        method: "POST",
-        url: `${application(clientId)}/removePassword`,
-        operation:
-          `remove secret ${secretId} from Entra application ${clientId}`,
-        permission: WRITE_PERMISSION,
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ keyId: secretId }),
-        idempotent: true,
-        signal,
-      });
+      const listed = (entries: Record<string, unknown>[]) =>
+        entries.some((entry) => entry.keyId === secretId);
+      if (!listed(list)) return;
+      try {
+        await transport({
+          method: "POST",
+          url: `${application(clientId)}/removePassword`,
+          operation:
+            `remove secret ${secretId} from Entra application ${clientId}`,
+          permission: WRITE_PERMISSION,
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ keyId: secretId }),
+          idempotent: true,
+          signal,
+        });
+      } catch (error) {
+        // A retried removal whose first attempt went through is refused
+        // (400 "No password credential found"): gone is what was asked.
+        if (
+          error instanceof ProviderApiError && error.kind === "refused" &&
+          !listed(await passwords(clientId, signal))
+        ) {
+          return;
+        }
+        throw error;
+      }
     },
   });
 }

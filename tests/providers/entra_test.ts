@@ -221,3 +221,36 @@ Deno.test("Entra: Graph's 429 is waited out as Retry-After asks; a 500 on addPas
     1,
   );
 });
+
+Deno.test("Entra: a removePassword whose answer was lost is retried, and the retry finding nothing resolves", async () => {
+  await using entra = start(["Application.ReadWrite.All"]);
+  await using auth = adminAuth(entra.tokenUrl);
+  const clock = new InstantClock();
+  const graph = provider(entra.apiUrl, auth, {
+    clock,
+    requestTimeoutMs: NEVER_FIRES,
+  });
+  const issued = await graph.issueSecret(APP);
+  let lost = 0;
+  // The removal reaches Graph, then its answer is lost on the way back.
+  const lossy: typeof fetch = async (input, init) => {
+    const request = new Request(input, init);
+    const response = await fetch(request);
+    if (lost === 0 && request.url.endsWith("/removePassword")) {
+      lost++;
+      await response.body?.cancel();
+      throw new TypeError("connection reset");
+    }
+    return response;
+  };
+  await provider(entra.apiUrl, auth, {
+    fetch: lossy,
+    clock,
+    requestTimeoutMs: NEVER_FIRES,
+  }).revokeSecret!(APP, OLD_KEY);
+  assert.equal(lost, 1);
+  assert.deepEqual(
+    entra.passwordCredentials(APP).map((p) => p.keyId),
+    [issued.secretId],
+  );
+});
