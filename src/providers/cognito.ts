@@ -23,6 +23,7 @@ import {
   type AdminRequest,
   baseUrl,
   createAdminTransport,
+  headerSafe,
   isObject,
   kindOfStatus,
   ProviderApiError,
@@ -172,6 +173,10 @@ export function cognitoSecretProvider(
           "getCredentials",
           "must resolve to { accessKeyId, secretAccessKey, sessionToken? }",
         );
+      }
+      headerSafe("getCredentials", credentials.accessKeyId);
+      if (credentials.sessionToken !== undefined) {
+        headerSafe("getCredentials", credentials.sessionToken);
       }
       const headers = await signSigV4({
         method: request.method,

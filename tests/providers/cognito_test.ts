@@ -231,3 +231,22 @@ Deno.test("Cognito: a delete whose answer was lost is retried, and the retry fin
     false,
   );
 });
+
+Deno.test("Cognito: a session token that cannot be sent in a header is refused without quoting it anywhere", async () => {
+  await using cognito = start();
+  const clock = new InstantClock();
+  const error = await provider(cognito.apiUrl, {
+    getCredentials: () =>
+      Promise.resolve({ ...KEY, sessionToken: "session\r\nwith-a-break" }),
+    clock,
+    requestTimeoutMs: NEVER_FIRES,
+  }).inspectClient(APP).catch((e) => e);
+  assert.ok(error instanceof ConfigError);
+  assert.equal(error.option, "getCredentials");
+  for (
+    const shown of [Deno.inspect(error, { depth: 10 }), JSON.stringify(error)]
+  ) {
+    assert.doesNotMatch(shown, /with-a-break/);
+  }
+  assert.deepEqual(clock.waits, []);
+});
