@@ -557,13 +557,31 @@ export function stringField(value: unknown, field: string): string | undefined {
  * @param value The id as given.
  * @param option Its name, for the error.
  * @returns The id.
- * @throws {import("../errors.ts").ConfigError} When it is not a non-empty string.
+ * @throws {import("../errors.ts").ConfigError} When it is not a non-empty string, or is `.` or `..`.
  */
 export function requireId(value: unknown, option: string): string {
   if (typeof value !== "string" || value.trim() === "") {
     throw new ConfigError(option, "must be a non-empty string");
   }
+  if (isDotSegment(value)) {
+    throw new ConfigError(
+      option,
+      `must not be "${value}": in a URL path it would address another resource`,
+    );
+  }
   return value;
+}
+
+/**
+ * Whether a text is `.` or `..`, which `encodeURIComponent` leaves as they
+ * are and a URL parser then resolves, so an id put in a path as one would
+ * address its parent (`/clients/../rotate-secret` is `/rotate-secret`).
+ *
+ * @param text The text.
+ * @returns True for `.` and `..`.
+ */
+export function isDotSegment(text: string): boolean {
+  return text === "." || text === "..";
 }
 
 /**

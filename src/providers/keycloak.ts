@@ -33,6 +33,7 @@ import {
   baseUrl,
   bearer,
   createAdminTransport,
+  isDotSegment,
   isObject,
   kindOfStatus,
   nonNegativeMs,
@@ -392,7 +393,10 @@ class ClientApi {
       );
     }
     const uuid = stringField(found, "id");
-    if (uuid === undefined) throw undocumented(operation, "the client's id");
+    // The uuid goes into paths: a dot segment would address another one.
+    if (uuid === undefined || isDotSegment(uuid)) {
+      throw undocumented(operation, "the client's id");
+    }
     this.#uuids.set(clientId, uuid);
     return {
       uuid,

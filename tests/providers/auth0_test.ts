@@ -16,6 +16,7 @@ import {
   type Auth0SecretProviderOptions,
 } from "../../src/providers/auth0.ts";
 import { ProviderApiError } from "../../src/providers/admin_http.ts";
+import { ConfigError } from "../../src/errors.ts";
 import type { Secret } from "../../src/secret.ts";
 import {
   type Auth0EmulatorOptions,
@@ -210,4 +211,24 @@ Deno.test("Auth0: a 429 of the Management API is waited out as Retry-After asks;
     GREEN.clientId,
   );
   assert.equal(clock.waits.length, 1);
+});
+
+Deno.test("Auth0: a client id that is a dot segment never sends a request (it would address another path)", async () => {
+  await using auth0 = start();
+  const sent: string[] = [];
+  const idp = provider(auth0, {
+    fetch: (input, init) => {
+      const request = new Request(input, init);
+      sent.push(`${request.method} ${new URL(request.url).pathname}`);
+      return fetch(request);
+    },
+  });
+  // "/api/v2/clients/../rotate-secret" is "/api/v2/rotate-secret" once parsed.
+  for (const id of ["..", "."]) {
+    const error = await idp.issueSecret(id).catch((e) => e);
+    assert.ok(error instanceof ConfigError, String(error));
+    assert.equal(error.option, "clientId");
+    await assert.rejects(idp.inspectClient(id), ConfigError);
+  }
+  assert.deepEqual(sent, []);
 });

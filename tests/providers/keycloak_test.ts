@@ -289,3 +289,30 @@ Deno.test("Keycloak twin clients: a staged rotation through the engine regenerat
   assert.equal(auth.status().active, "green");
   assert.ok(await auth.getAccessToken());
 });
+
+Deno.test("Keycloak: a client uuid that is a dot segment (a hostile answer) is refused before it addresses another path", async () => {
+  await using keycloak = start();
+  await using auth = adminAuth(keycloak.tokenUrl);
+  const sent: string[] = [];
+  const hostile: typeof fetch = async (input, init) => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    sent.push(`${request.method} ${url.pathname}`);
+    const response = await fetch(request);
+    if (!url.searchParams.has("clientId")) return response;
+    const reps = await response.json();
+    return Response.json(reps.map((rep: object) => ({ ...rep, id: ".." })));
+  };
+  const kc = provider(keycloak, auth, {
+    fetch: hostile,
+    model: "twin-clients",
+  });
+  const error = await kc.issueSecret("blue").catch((e) => e);
+  assert.ok(error instanceof ProviderApiError, String(error));
+  assert.equal(error.code, KeycloakErrorCode.REQUEST_FAILED);
+  assert.deepEqual(
+    sent.filter((line) => !line.includes("/clients")),
+    [],
+  );
+  assert.equal(keycloak.secretState("blue").secret, "blue-secret");
+});
