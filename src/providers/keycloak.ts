@@ -134,7 +134,8 @@ const TEN_DAYS_MS = 10 * 24 * 60 * 60 * 1000;
  * Keycloak's admin REST client-secret API as a {@linkcode SecretProvider}.
  *
  * Two secrets (the default): `inspectClient` lists the main secret (with
- * its `expiresAt` from `client.secret.expiration.time`) and the rotated one,
+ * its `expiresAt` from `client.secret.expiration.time`, and `inactive`
+ * once that time has passed) and the rotated one,
  * and calls `onWarning` before the main one expires; `issueSecret`
  * regenerates (`POST client-secret`), so the secret in use becomes the
  * rotated one, and refuses, changing nothing, when the client has no
@@ -247,7 +248,10 @@ export function keycloakSecretProvider(
       warnOfExpiry(clientId, expiresAt, clock, warnBeforeMs, options.onWarning);
       const secrets: ProviderSecretInfo[] = [{
         secretId: await secretIdOf(main!),
-        status: "active",
+        // Past its expiration time Keycloak keeps the secret but refuses it.
+        status: expiresAt !== undefined && expiresAt <= clock.now()
+          ? "inactive"
+          : "active",
         ...optional("createdAt", epochMs(rep.attributes[CREATION])),
         ...optional("expiresAt", expiresAt),
       }];

@@ -316,3 +316,25 @@ Deno.test("Keycloak: a client uuid that is a dot segment (a hostile answer) is r
   );
   assert.equal(keycloak.secretState("blue").secret, "blue-secret");
 });
+
+Deno.test("Keycloak: a main secret past its expiration time is listed inactive (the token endpoint refuses it)", async () => {
+  await using keycloak = start({
+    secretRotation: { expirationPeriodSeconds: 5 * 24 * 3600 },
+  });
+  await using auth = adminAuth(keycloak.tokenUrl);
+  // Six days on, by the adapter's clock.
+  const later = { ...systemClock, now: () => Date.now() + 6 * DAY_MS };
+  const warnings: string[] = [];
+  const kc = provider(keycloak, auth, {
+    clock: later,
+    onWarning: (message) => warnings.push(message),
+  });
+  const [main] = (await kc.inspectClient("service")).secrets!;
+  assert.ok(main.expiresAt! < later.now());
+  assert.match(warnings[0], /expired at/);
+  assert.equal(main.status, "inactive");
+  // Before its expiration it is active.
+  const [fresh] = (await provider(keycloak, auth).inspectClient("service"))
+    .secrets!;
+  assert.equal(fresh.status, "active");
+});
