@@ -321,7 +321,12 @@ export function createAdminTransport(
       options.codes[KIND_KEYS[failure.kind]],
       options.provider,
       request.operation,
-      failure,
+      request.idempotent || !mayHaveActed(failure) ? failure : {
+        ...failure,
+        // "Retry" alone would add a second secret nobody holds.
+        message: `${failure.message} The change may have been made anyway: ` +
+          `read the client's secrets before sending it again.`,
+      },
       cause === undefined ? undefined : { cause },
     );
 
@@ -417,6 +422,17 @@ function verdict(
     return error.retryAfterMs <= policy.maxRetryAfterMs && error.retryAfterMs;
   }
   return error.kind === "unavailable" && request.idempotent;
+}
+
+/**
+ * Whether the API may have acted on a call that failed this way: a 5xx, a
+ * lost answer, or an answer too large to read (a refusal or throttling
+ * means it did not).
+ */
+function mayHaveActed(failure: ProviderFailure): boolean {
+  return failure.kind === "unavailable" ||
+    (failure.kind === "request-failed" && failure.status !== undefined &&
+      failure.status < 300);
 }
 
 function parseJson(text: string): unknown {

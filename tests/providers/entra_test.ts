@@ -254,3 +254,37 @@ Deno.test("Entra: a removePassword whose answer was lost is retried, and the ret
     [issued.secretId],
   );
 });
+
+Deno.test("Entra: an addPassword whose answer was lost is not retried, and the error says a secret may have been added", async () => {
+  await using entra = start(["Application.ReadWrite.All"]);
+  await using auth = adminAuth(entra.tokenUrl);
+  const clock = new InstantClock();
+  const lost: Array<() => Response | Promise<Response>> = [
+    () => Promise.reject(new TypeError("connection reset")),
+    () =>
+      Response.json({ error: { code: "ServiceUnavailable" } }, { status: 503 }),
+    () => new Response("x".repeat(70_000), { status: 200 }),
+  ];
+  for (const answer of lost) {
+    const before = entra.passwordCredentials(APP).length;
+    let sent = 0;
+    const error = await provider(entra.apiUrl, auth, {
+      fetch: async (input, init) => {
+        const request = new Request(input, init);
+        const response = await fetch(request);
+        if (!request.url.endsWith("/addPassword")) return response;
+        sent++;
+        await response.body?.cancel();
+        return answer();
+      },
+      clock,
+      requestTimeoutMs: NEVER_FIRES,
+    }).issueSecret(APP).catch((e) => e);
+    assert.ok(error instanceof ProviderApiError, String(error));
+    assert.equal(sent, 1);
+    assert.equal(entra.passwordCredentials(APP).length, before + 1);
+    // Issuing again blindly would leave a secret nobody holds.
+    assert.match(error.message, /may have been made/);
+    assert.match(error.message, /before sending it again/);
+  }
+});
