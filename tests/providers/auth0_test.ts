@@ -232,3 +232,39 @@ Deno.test("Auth0: a client id that is a dot segment never sends a request (it wo
   }
   assert.deepEqual(sent, []);
 });
+
+Deno.test("Auth0: the tenant domain is read as the preset reads it (a trailing slash forgiven; http:// or a path refused)", async () => {
+  const urls: string[] = [];
+  const recording: typeof fetch = (input, init) => {
+    urls.push(new Request(input, init).url);
+    return Promise.resolve(
+      Response.json({ client_id: "blue-id", name: "blue" }),
+    );
+  };
+  const token = () => Promise.resolve("management-token");
+  await auth0SecretProvider({
+    domain: "My-Tenant.eu.auth0.com/",
+    getAccessToken: token,
+    fetch: recording,
+  }).inspectClient("blue-id");
+  assert.equal(
+    new URL(urls[0]).origin + new URL(urls[0]).pathname,
+    "https://my-tenant.eu.auth0.com/api/v2/clients/blue-id",
+  );
+  // "https://http://tenant…" would send the token to a host named "http".
+  for (
+    const domain of [
+      "http://my-tenant.eu.auth0.com",
+      "my-tenant.eu.auth0.com/api/v2",
+      "evil.example/@my-tenant.eu.auth0.com",
+    ]
+  ) {
+    assert.throws(
+      () => auth0SecretProvider({ domain, getAccessToken: token }),
+      (error: unknown) =>
+        error instanceof ConfigError && error.option === "domain",
+      domain,
+    );
+  }
+  assert.equal(urls.length, 1);
+});
