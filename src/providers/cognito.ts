@@ -94,6 +94,7 @@ export interface CognitoSecretProviderOptions extends AdminIoOptions {
 const MAX_SECRETS = 2;
 const TARGET = "AWSCognitoIdentityProviderService";
 const PAGES = 10;
+const DELETE = "DeleteUserPoolClientSecret";
 
 /**
  * Cognito's app client secrets as a {@linkcode SecretProvider} of two
@@ -307,7 +308,7 @@ export function cognitoSecretProvider(
       if (!secrets.some((secret) => secret.secretId === secretId)) return;
       try {
         await call(
-          "DeleteUserPoolClientSecret",
+          DELETE,
           {
             UserPoolId: userPoolId,
             ClientId: clientId,
@@ -385,9 +386,12 @@ function classify(
       return {
         ...common,
         kind: "refused",
-        message: `Cognito refused the request (${words}); an app client ` +
-          `keeps at least one secret: issue and switch to a new one before ` +
-          `deleting the last.`,
+        // Cognito's words name the parameter; only a delete can be the last-secret rule.
+        message: request.permission === `cognito-idp:${DELETE}`
+          ? `Cognito refused the request (${words}); an app client ` +
+            `keeps at least one secret: issue and switch to a new one before ` +
+            `deleting the last.`
+          : `Cognito refused the request (${words}); check the parameter it names.`,
       };
     case "UnrecognizedClientException":
     case "InvalidSignatureException":

@@ -250,3 +250,19 @@ Deno.test("Cognito: a session token that cannot be sent in a header is refused w
   }
   assert.deepEqual(clock.waits, []);
 });
+
+Deno.test("Cognito: an InvalidParameterException on a read is passed on without the last-secret advice", async () => {
+  await using cognito = start();
+  const invalid = faultyFetch([() =>
+    Response.json({
+      __type: "InvalidParameterException",
+      message:
+        "1 validation error detected: Value 'app-client' at 'clientId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+]+",
+    }, { status: 400 })]);
+  const error = await provider(cognito.apiUrl, { fetch: invalid.fetch })
+    .inspectClient(APP).catch((e) => e);
+  assert.equal(error.code, CognitoErrorCode.REFUSED);
+  assert.match(error.message, /failed to satisfy constraint/);
+  // Listing deletes nothing: advice about the last secret would mislead.
+  assert.doesNotMatch(error.message, /at least one secret|deleting the last/);
+});
