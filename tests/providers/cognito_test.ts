@@ -266,3 +266,11 @@ Deno.test("Cognito: an InvalidParameterException on a read is passed on without 
   // Listing deletes nothing: advice about the last secret would mislead.
   assert.doesNotMatch(error.message, /at least one secret|deleting the last/);
 });
+
+Deno.test("Cognito: an empty session token (AWS_SESSION_TOKEN set but empty) signs as long-term credentials, as AWS's signer does", async () => {
+  await using cognito = start();
+  const info = await provider(cognito.apiUrl, {
+    getCredentials: () => Promise.resolve({ ...KEY, sessionToken: "" }),
+  }).inspectClient(APP);
+  assert.equal(info.secrets?.length, 1);
+});
