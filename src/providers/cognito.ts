@@ -287,7 +287,11 @@ export function cognitoSecretProvider(
         false,
       );
       const descriptor = body.ClientSecretDescriptor;
-      const info = secretInfo(descriptor, what);
+      const info = secretInfo(
+        descriptor,
+        what,
+        " (a secret may have been added: list the app client's secrets and delete the one nobody holds)",
+      );
       const value = stringField(descriptor, "ClientSecretValue");
       if (value === undefined) {
         throw undocumented(
@@ -419,9 +423,14 @@ function classify(
   };
 }
 
-function secretInfo(entry: unknown, what: string): ProviderSecretInfo {
+/** `added` tells, on an add's answer, what to do about the secret it made. */
+function secretInfo(
+  entry: unknown,
+  what: string,
+  added = "",
+): ProviderSecretInfo {
   const id = stringField(entry, "ClientSecretId");
-  if (id === undefined) throw undocumented(what, "a ClientSecretId");
+  if (id === undefined) throw undocumented(what, `a ClientSecretId${added}`);
   const created = isObject(entry) ? entry.ClientSecretCreateDate : undefined;
   return {
     secretId: id,

@@ -260,7 +260,12 @@ export function entraSecretProvider(
         }),
         idempotent: false,
       });
-      const info = secretInfo(body, start, operation);
+      const info = secretInfo(
+        body,
+        start,
+        operation,
+        " (a secret may have been added: list the application's secrets and remove the one nobody holds)",
+      );
       const value = stringField(body, "secretText");
       if (value === undefined) {
         throw undocumented(
@@ -383,13 +388,15 @@ function classify(
   };
 }
 
+/** `added` tells, on an add's answer, what to do about the secret it made. */
 function secretInfo(
   entry: unknown,
   now: number,
   operation: string,
+  added = "",
 ): ProviderSecretInfo {
   const keyId = stringField(entry, "keyId");
-  if (keyId === undefined) throw undocumented(operation, "a keyId");
+  if (keyId === undefined) throw undocumented(operation, `a keyId${added}`);
   const start = Date.parse(stringField(entry, "startDateTime") ?? "");
   const end = Date.parse(stringField(entry, "endDateTime") ?? "");
   // No activate or deactivate in Entra: a secret works between its times.

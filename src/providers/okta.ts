@@ -213,7 +213,11 @@ export function oktaSecretProvider(
         idempotent: false,
       });
       const value = stringField(body, "client_secret");
-      const info = secretInfo(body, operation);
+      const info = secretInfo(
+        body,
+        operation,
+        " (a secret may have been added: list the app's secrets, then deactivate and delete the one nobody holds)",
+      );
       if (value === undefined) {
         throw undocumented(
           operation,
@@ -355,11 +359,16 @@ function classify(
   };
 }
 
-function secretInfo(entry: unknown, operation: string): ProviderSecretInfo {
+/** `added` tells, on an add's answer, what to do about the secret it made. */
+function secretInfo(
+  entry: unknown,
+  operation: string,
+  added = "",
+): ProviderSecretInfo {
   const id = stringField(entry, "id");
   const status = stringField(entry, "status");
   if (id === undefined || (status !== "ACTIVE" && status !== "INACTIVE")) {
-    throw undocumented(operation, "a secret with an id and a status");
+    throw undocumented(operation, `a secret with an id and a status${added}`);
   }
   const created = Date.parse(stringField(entry, "created") ?? "");
   return {

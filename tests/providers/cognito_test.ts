@@ -274,3 +274,21 @@ Deno.test("Cognito: an empty session token (AWS_SESSION_TOKEN set but empty) sig
   }).inspectClient(APP);
   assert.equal(info.secrets?.length, 1);
 });
+
+Deno.test("Cognito: an AddUserPoolClientSecret answer that lacks the ClientSecretId says a secret may have been added", async () => {
+  await using cognito = start();
+  const error = await provider(cognito.apiUrl, {
+    fetch: async (input, init) => {
+      const request = new Request(input, init);
+      const response = await fetch(request);
+      const target = request.headers.get("x-amz-target") ?? "";
+      if (!target.endsWith(".AddUserPoolClientSecret")) return response;
+      const { ClientSecretDescriptor: { ClientSecretId: _id, ...rest } } =
+        await response.json();
+      return Response.json({ ClientSecretDescriptor: rest });
+    },
+  }).issueSecret(APP).catch((e) => e);
+  assert.equal(error.code, CognitoErrorCode.REQUEST_FAILED);
+  assert.equal(cognito.secrets(APP).length, 2);
+  assert.match(error.message, /a secret may have been added/);
+});

@@ -288,3 +288,20 @@ Deno.test("Entra: an addPassword whose answer was lost is not retried, and the e
     assert.match(error.message, /before sending it again/);
   }
 });
+
+Deno.test("Entra: an addPassword answer that lacks the keyId says a secret may have been added", async () => {
+  await using entra = start(["Application.ReadWrite.All"]);
+  await using auth = adminAuth(entra.tokenUrl);
+  const error = await provider(entra.apiUrl, auth, {
+    fetch: async (input, init) => {
+      const request = new Request(input, init);
+      const response = await fetch(request);
+      if (!request.url.endsWith("/addPassword")) return response;
+      const { keyId: _keyId, ...rest } = await response.json();
+      return Response.json(rest);
+    },
+  }).issueSecret(APP).catch((e) => e);
+  assert.equal(error.code, EntraErrorCode.REQUEST_FAILED);
+  assert.equal(entra.passwordCredentials(APP).length, 2);
+  assert.match(error.message, /a secret may have been added/);
+});

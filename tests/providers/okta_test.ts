@@ -237,3 +237,18 @@ Deno.test("Okta: a token that cannot be sent in a header (a line break inside) i
   // Nothing was sent, so nothing was retried.
   assert.deepEqual(clock.waits, []);
 });
+
+Deno.test("Okta: a 201 to the add that lacks the secret's id says a secret may have been added", async () => {
+  await using okta = start();
+  const error = await provider(okta.apiUrl, {
+    fetch: async (input, init) => {
+      const response = await fetch(new Request(input, init));
+      if (response.status !== 201) return response;
+      const { id: _id, ...rest } = await response.json();
+      return Response.json(rest, { status: 201 });
+    },
+  }).issueSecret(APP).catch((e) => e);
+  assert.equal(error.code, OktaErrorCode.REQUEST_FAILED);
+  assert.equal(okta.secrets(APP).length, 2);
+  assert.match(error.message, /a secret may have been added/);
+});
