@@ -305,3 +305,22 @@ Deno.test("Entra: an addPassword answer that lacks the keyId says a secret may h
   assert.equal(entra.passwordCredentials(APP).length, 2);
   assert.match(error.message, /a secret may have been added/);
 });
+
+Deno.test("Entra: the application's last working secret is not removed (Graph would allow it, and every consumer would fail)", async () => {
+  await using entra = start(["Application.ReadWrite.All"]);
+  await using auth = adminAuth(entra.tokenUrl);
+  const graph = provider(entra.apiUrl, auth);
+  const error = await graph.revokeSecret!(APP, OLD_KEY).catch((e) => e);
+  assert.ok(error instanceof ProviderApiError, String(error));
+  assert.equal(error.code, EntraErrorCode.REFUSED);
+  assert.match(error.message, /only working secret/);
+  assert.deepEqual(entra.passwordCredentials(APP).map((p) => p.keyId), [
+    OLD_KEY,
+  ]);
+  // Beside a second working secret it goes.
+  const issued = await graph.issueSecret(APP);
+  await graph.revokeSecret!(APP, OLD_KEY);
+  assert.deepEqual(entra.passwordCredentials(APP).map((p) => p.keyId), [
+    issued.secretId,
+  ]);
+});
