@@ -338,3 +338,18 @@ Deno.test("Keycloak: a main secret past its expiration time is listed inactive (
     .secrets!;
   assert.equal(fresh.status, "active");
 });
+
+Deno.test("Keycloak: a rotated secret past its rotated expiration time is listed inactive, should Keycloak still return it", async () => {
+  await using keycloak = start();
+  await using auth = adminAuth(keycloak.tokenUrl);
+  await provider(keycloak, auth).issueSecret("service");
+  // Three days on by the adapter's clock: past the 2-day rotated expiration
+  // (the emulator's own clock still serves the rotated secret).
+  const later = { ...systemClock, now: () => Date.now() + 3 * DAY_MS };
+  const [main, rotated] =
+    (await provider(keycloak, auth, { clock: later }).inspectClient("service"))
+      .secrets!;
+  assert.equal(main.status, "active");
+  assert.ok(rotated.expiresAt! < later.now());
+  assert.equal(rotated.status, "inactive");
+});
