@@ -252,3 +252,17 @@ Deno.test("Okta: a 201 to the add that lacks the secret's id says a secret may h
   assert.equal(okta.secrets(APP).length, 2);
   assert.match(error.message, /a secret may have been added/);
 });
+
+Deno.test("Okta: a scheme that is neither SSWS nor Bearer is refused at construction, before a header could quote the token", async () => {
+  await using okta = start();
+  for (const scheme of ["SSWS\n", "Token"]) {
+    assert.throws(
+      () =>
+        provider(okta.apiUrl, {
+          scheme: scheme as "SSWS",
+        }),
+      (error: unknown) =>
+        error instanceof ConfigError && error.option === "scheme",
+    );
+  }
+});
