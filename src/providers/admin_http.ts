@@ -321,7 +321,12 @@ export function createAdminTransport(
       options.codes[KIND_KEYS[failure.kind]],
       options.provider,
       request.operation,
-      failure,
+      request.idempotent || !mayHaveActed(failure) ? failure : {
+        ...failure,
+        // "Retry" alone would add a second secret nobody holds.
+        message: `${failure.message} The change may have been made anyway: ` +
+          `read the client's secrets before sending it again.`,
+      },
       cause === undefined ? undefined : { cause },
     );
 
@@ -419,6 +424,17 @@ function verdict(
   return error.kind === "unavailable" && request.idempotent;
 }
 
+/**
+ * Whether the API may have acted on a call that failed this way: a 5xx, a
+ * lost answer, or an answer too large to read (a refusal or throttling
+ * means it did not).
+ */
+function mayHaveActed(failure: ProviderFailure): boolean {
+  return failure.kind === "unavailable" ||
+    (failure.kind === "request-failed" && failure.status !== undefined &&
+      failure.status < 300);
+}
+
 function parseJson(text: string): unknown {
   if (text.trim() === "") return undefined;
   try {
@@ -502,12 +518,35 @@ export function bearer(
         "must resolve to a non-empty string",
       );
     }
+    headerSafe("getAccessToken", token);
     return {
       headers: { authorization: `${scheme} ${token}` },
       secrets: [token],
       token,
     };
   };
+}
+
+/**
+ * Checks a credential before it goes into a header: fetch refuses a line
+ * break or a non-Latin-1 character there with a `TypeError` that quotes the
+ * whole header value, so such a credential would reach error causes.
+ *
+ * @param option The option that gave it, for the error.
+ * @param value The credential.
+ * @returns The credential.
+ * @throws {import("../errors.ts").ConfigError} When it holds anything but printable ASCII, space and tab (never quoted).
+ */
+export function headerSafe(option: string, value: string): string {
+  if (/[^\t\x20-\x7e]/.test(value)) {
+    throw new ConfigError(
+      option,
+      "gave a credential holding a line break, control or non-ASCII character, " +
+        "which cannot be sent in a header; check how it is read (a file or " +
+        "variable with stray characters)",
+    );
+  }
+  return value;
 }
 
 /** Whether a value is a plain JSON object. */
@@ -534,13 +573,31 @@ export function stringField(value: unknown, field: string): string | undefined {
  * @param value The id as given.
  * @param option Its name, for the error.
  * @returns The id.
- * @throws {import("../errors.ts").ConfigError} When it is not a non-empty string.
+ * @throws {import("../errors.ts").ConfigError} When it is not a non-empty string, or is `.` or `..`.
  */
 export function requireId(value: unknown, option: string): string {
   if (typeof value !== "string" || value.trim() === "") {
     throw new ConfigError(option, "must be a non-empty string");
   }
+  if (isDotSegment(value)) {
+    throw new ConfigError(
+      option,
+      `must not be "${value}": in a URL path it would address another resource`,
+    );
+  }
   return value;
+}
+
+/**
+ * Whether a text is `.` or `..`, which `encodeURIComponent` leaves as they
+ * are and a URL parser then resolves, so an id put in a path as one would
+ * address its parent (`/clients/../rotate-secret` is `/rotate-secret`).
+ *
+ * @param text The text.
+ * @returns True for `.` and `..`.
+ */
+export function isDotSegment(text: string): boolean {
+  return text === "." || text === "..";
 }
 
 /**

@@ -14,6 +14,7 @@ import type {
   SecretProvider,
 } from "../rotation/provider.ts";
 import { Secret } from "../secret.ts";
+import { host } from "./presets.ts";
 import {
   type AdminIoOptions,
   type AdminRefusal,
@@ -147,11 +148,9 @@ export function auth0SecretProvider(
       "give the tenant's domain, such as my-tenant.eu.auth0.com (or apiUrl)",
     );
   }
-  const api = baseUrl(
-    options.apiUrl === undefined ? "domain" : "apiUrl",
-    options.apiUrl ??
-      `https://${String(options.domain).replace(/^https:\/\//, "")}/api/v2`,
-  );
+  const api = options.apiUrl === undefined
+    ? `https://${host("domain", options.domain)}/api/v2`
+    : baseUrl("apiUrl", options.apiUrl);
   const propagationMs = nonNegativeMs(
     "propagationMs",
     options.propagationMs ?? AUTH0_PROPAGATION_MS,

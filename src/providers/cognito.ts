@@ -23,9 +23,10 @@ import {
   type AdminRequest,
   baseUrl,
   createAdminTransport,
+  headerSafe,
   isObject,
   kindOfStatus,
-  type ProviderApiError,
+  ProviderApiError,
   type ProviderErrorCodes,
   type ProviderFailure,
   requireId,
@@ -93,6 +94,7 @@ export interface CognitoSecretProviderOptions extends AdminIoOptions {
 const MAX_SECRETS = 2;
 const TARGET = "AWSCognitoIdentityProviderService";
 const PAGES = 10;
+const DELETE = "DeleteUserPoolClientSecret";
 
 /**
  * Cognito's app client secrets as a {@linkcode SecretProvider} of two
@@ -172,6 +174,10 @@ export function cognitoSecretProvider(
           "getCredentials",
           "must resolve to { accessKeyId, secretAccessKey, sessionToken? }",
         );
+      }
+      headerSafe("getCredentials", credentials.accessKeyId);
+      if (credentials.sessionToken !== undefined) {
+        headerSafe("getCredentials", credentials.sessionToken);
       }
       const headers = await signSigV4({
         method: request.method,
@@ -281,7 +287,11 @@ export function cognitoSecretProvider(
         false,
       );
       const descriptor = body.ClientSecretDescriptor;
-      const info = secretInfo(descriptor, what);
+      const info = secretInfo(
+        descriptor,
+        what,
+        " (a secret may have been added: list the app client's secrets and delete the one nobody holds)",
+      );
       const value = stringField(descriptor, "ClientSecretValue");
       if (value === undefined) {
         throw undocumented(
@@ -300,17 +310,26 @@ export function cognitoSecretProvider(
       requireId(secretId, "secretId");
       const secrets = await listSecrets(clientId, signal);
       if (!secrets.some((secret) => secret.secretId === secretId)) return;
-      await call(
-        "DeleteUserPoolClientSecret",
-        {
-          UserPoolId: userPoolId,
-          ClientId: clientId,
-          ClientSecretId: secretId,
-        },
-        `delete secret ${secretId} of Cognito app client ${clientId}`,
-        true,
-        signal,
-      );
+      try {
+        await call(
+          DELETE,
+          {
+            UserPoolId: userPoolId,
+            ClientId: clientId,
+            ClientSecretId: secretId,
+          },
+          `delete secret ${secretId} of Cognito app client ${clientId}`,
+          true,
+          signal,
+        );
+      } catch (error) {
+        // A retried delete whose first attempt went through finds nothing
+        // (the app client was just listed, so the secret is what is gone).
+        if (error instanceof ProviderApiError && error.kind === "not-found") {
+          return;
+        }
+        throw error;
+      }
     },
   });
 }
@@ -371,9 +390,12 @@ function classify(
       return {
         ...common,
         kind: "refused",
-        message: `Cognito refused the request (${words}); an app client ` +
-          `keeps at least one secret: issue and switch to a new one before ` +
-          `deleting the last.`,
+        // Cognito's words name the parameter; only a delete can be the last-secret rule.
+        message: request.permission === `cognito-idp:${DELETE}`
+          ? `Cognito refused the request (${words}); an app client ` +
+            `keeps at least one secret: issue and switch to a new one before ` +
+            `deleting the last.`
+          : `Cognito refused the request (${words}); check the parameter it names.`,
       };
     case "UnrecognizedClientException":
     case "InvalidSignatureException":
@@ -401,9 +423,14 @@ function classify(
   };
 }
 
-function secretInfo(entry: unknown, what: string): ProviderSecretInfo {
+/** `added` tells, on an add's answer, what to do about the secret it made. */
+function secretInfo(
+  entry: unknown,
+  what: string,
+  added = "",
+): ProviderSecretInfo {
   const id = stringField(entry, "ClientSecretId");
-  if (id === undefined) throw undocumented(what, "a ClientSecretId");
+  if (id === undefined) throw undocumented(what, `a ClientSecretId${added}`);
   const created = isObject(entry) ? entry.ClientSecretCreateDate : undefined;
   return {
     secretId: id,

@@ -26,7 +26,7 @@ import {
   isObject,
   kindOfStatus,
   nonNegativeMs,
-  type ProviderApiError,
+  ProviderApiError,
   type ProviderErrorCodes,
   type ProviderFailure,
   requireId,
@@ -125,7 +125,8 @@ const WRITE_PERMISSION =
  * `issueSecret` calls `addPassword` (the value is shown once; it is issued
  * with `propagationMs`, 18 s by default, so the proof waits through Entra's
  * propagation delay); `revokeSecret` calls `removePassword` with the
- * `keyId`, and resolves when the secret is gone already. Graph's 429 (with
+ * `keyId`, resolves when the secret is gone already, and refuses the
+ * application's only working secret. Graph's 429 (with
  * `Retry-After`), 5xx and network failures are retried; `addPassword` only
  * when throttled, since a retry after a lost answer could add a secret
  * nobody holds.
@@ -260,7 +261,12 @@ export function entraSecretProvider(
         }),
         idempotent: false,
       });
-      const info = secretInfo(body, start, operation);
+      const info = secretInfo(
+        body,
+        start,
+        operation,
+        " (a secret may have been added: list the application's secrets and remove the one nobody holds)",
+      );
       const value = stringField(body, "secretText");
       if (value === undefined) {
         throw undocumented(
@@ -283,19 +289,59 @@ export function entraSecretProvider(
     ): Promise<void> {
       const signal = callOptions?.signal;
       requireId(secretId, "secretId");
+      const operation =
+        `remove secret ${secretId} from Entra application ${clientId}`;
       const list = await passwords(clientId, signal);
-      if (!list.some((entry) => entry.keyId === secretId)) return;
-      await transport({
-        method: "POST",
-        url: `${application(clientId)}/removePassword`,
-        operation:
-          `remove secret ${secretId} from Entra application ${clientId}`,
-        permission: WRITE_PERMISSION,
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ keyId: secretId }),
-        idempotent: true,
-        signal,
-      });
+      const listed = (entries: Record<string, unknown>[]) =>
+        entries.some((entry) => entry.keyId === secretId);
+      if (!listed(list)) return;
+      const now = clock.now();
+      const infos = list.map((entry) => secretInfo(entry, now, operation));
+      // Graph removes an application's last secret too; Okta, Cognito and
+      // Keycloak refuse to, and so does this adapter.
+      if (
+        infos.every((info) =>
+          info.secretId === secretId || info.status !== "active"
+        ) &&
+        infos.some((info) =>
+          info.secretId === secretId && info.status === "active"
+        )
+      ) {
+        throw new ProviderApiError(
+          EntraErrorCode.REFUSED,
+          "Entra ID",
+          operation,
+          {
+            kind: "refused",
+            message:
+              `it is the application's only working secret, and removing it ` +
+              `would leave every consumer without one. Issue a new secret and ` +
+              `switch to it first.`,
+          },
+        );
+      }
+      try {
+        await transport({
+          method: "POST",
+          url: `${application(clientId)}/removePassword`,
+          operation,
+          permission: WRITE_PERMISSION,
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ keyId: secretId }),
+          idempotent: true,
+          signal,
+        });
+      } catch (error) {
+        // A retried removal whose first attempt went through is refused
+        // (400 "No password credential found"): gone is what was asked.
+        if (
+          error instanceof ProviderApiError && error.kind === "refused" &&
+          !listed(await passwords(clientId, signal))
+        ) {
+          return;
+        }
+        throw error;
+      }
     },
   });
 }
@@ -369,13 +415,15 @@ function classify(
   };
 }
 
+/** `added` tells, on an add's answer, what to do about the secret it made. */
 function secretInfo(
   entry: unknown,
   now: number,
   operation: string,
+  added = "",
 ): ProviderSecretInfo {
   const keyId = stringField(entry, "keyId");
-  if (keyId === undefined) throw undocumented(operation, "a keyId");
+  if (keyId === undefined) throw undocumented(operation, `a keyId${added}`);
   const start = Date.parse(stringField(entry, "startDateTime") ?? "");
   const end = Date.parse(stringField(entry, "endDateTime") ?? "");
   // No activate or deactivate in Entra: a secret works between its times.

@@ -33,6 +33,7 @@ import {
   baseUrl,
   bearer,
   createAdminTransport,
+  isDotSegment,
   isObject,
   kindOfStatus,
   nonNegativeMs,
@@ -133,7 +134,8 @@ const TEN_DAYS_MS = 10 * 24 * 60 * 60 * 1000;
  * Keycloak's admin REST client-secret API as a {@linkcode SecretProvider}.
  *
  * Two secrets (the default): `inspectClient` lists the main secret (with
- * its `expiresAt` from `client.secret.expiration.time`) and the rotated one,
+ * its `expiresAt` from `client.secret.expiration.time`) and the rotated one
+ * (each `inactive` once its expiration time has passed),
  * and calls `onWarning` before the main one expires; `issueSecret`
  * regenerates (`POST client-secret`), so the secret in use becomes the
  * rotated one, and refuses, changing nothing, when the client has no
@@ -246,15 +248,17 @@ export function keycloakSecretProvider(
       warnOfExpiry(clientId, expiresAt, clock, warnBeforeMs, options.onWarning);
       const secrets: ProviderSecretInfo[] = [{
         secretId: await secretIdOf(main!),
-        status: "active",
+        // Past its expiration time Keycloak keeps the secret but refuses it.
+        status: expired(expiresAt, clock) ? "inactive" : "active",
         ...optional("createdAt", epochMs(rep.attributes[CREATION])),
         ...optional("expiresAt", expiresAt),
       }];
       if (rotated !== undefined) {
+        const rotatedExpiresAt = epochMs(rep.attributes[ROTATED_EXPIRATION]);
         secrets.push({
           secretId: await secretIdOf(rotated),
-          status: "rotated",
-          ...optional("expiresAt", epochMs(rep.attributes[ROTATED_EXPIRATION])),
+          status: expired(rotatedExpiresAt, clock) ? "inactive" : "rotated",
+          ...optional("expiresAt", rotatedExpiresAt),
         });
       }
       return {
@@ -392,7 +396,10 @@ class ClientApi {
       );
     }
     const uuid = stringField(found, "id");
-    if (uuid === undefined) throw undocumented(operation, "the client's id");
+    // The uuid goes into paths: a dot segment would address another one.
+    if (uuid === undefined || isDotSegment(uuid)) {
+      throw undocumented(operation, "the client's id");
+    }
     this.#uuids.set(clientId, uuid);
     return {
       uuid,
@@ -581,6 +588,11 @@ function classify(
       ? `Keycloak is unavailable (${words}); retry later.`
       : `Keycloak refused the request (${words}).`,
   };
+}
+
+/** Whether an expiration time (epoch ms) has passed on the clock. */
+function expired(expiresAt: number | undefined, clock: Clock): boolean {
+  return expiresAt !== undefined && expiresAt <= clock.now();
 }
 
 /** Epoch seconds (as Keycloak's client attributes hold them) in ms. */

@@ -14,6 +14,7 @@ import type {
   ProviderSecretInfo,
   SecretProvider,
 } from "../rotation/provider.ts";
+import { ConfigError } from "../errors.ts";
 import { Secret } from "../secret.ts";
 import {
   type AdminIoOptions,
@@ -106,8 +107,8 @@ const LIMIT_CAUSE = /maximum number of client secrets/i;
  * @param options The org URL, the admin credential and I/O.
  * @returns The provider; errors are {@linkcode ProviderApiError}s with an
  *   {@linkcode OktaErrorCode}.
- * @throws {import("../errors.ts").ConfigError} When `orgUrl` is not https (or http on loopback) or
- *   `getAccessToken` is not a function.
+ * @throws {ConfigError} When `orgUrl` is not https (or http on loopback),
+ *   `scheme` is neither `Bearer` nor `SSWS`, or `getAccessToken` is not a function.
  *
  * @example Add a second secret beside the one in use, then revoke the old one
  * ```ts
@@ -135,10 +136,14 @@ export function oktaSecretProvider(
   options: OktaSecretProviderOptions,
 ): SecretProvider {
   const org = baseUrl("orgUrl", options.orgUrl);
+  const scheme = options.scheme ?? "Bearer";
+  if (scheme !== "Bearer" && scheme !== "SSWS") {
+    throw new ConfigError("scheme", 'must be "Bearer" or "SSWS"');
+  }
   const transport = createAdminTransport({
     provider: "Okta",
     codes: OktaErrorCode,
-    authorize: bearer(options.getAccessToken, options.scheme ?? "Bearer"),
+    authorize: bearer(options.getAccessToken, scheme),
     invalidate: options.invalidateToken,
     classify,
     fetch: options.fetch,
@@ -213,7 +218,11 @@ export function oktaSecretProvider(
         idempotent: false,
       });
       const value = stringField(body, "client_secret");
-      const info = secretInfo(body, operation);
+      const info = secretInfo(
+        body,
+        operation,
+        " (a secret may have been added: list the app's secrets, then deactivate and delete the one nobody holds)",
+      );
       if (value === undefined) {
         throw undocumented(
           operation,
@@ -355,11 +364,16 @@ function classify(
   };
 }
 
-function secretInfo(entry: unknown, operation: string): ProviderSecretInfo {
+/** `added` tells, on an add's answer, what to do about the secret it made. */
+function secretInfo(
+  entry: unknown,
+  operation: string,
+  added = "",
+): ProviderSecretInfo {
   const id = stringField(entry, "id");
   const status = stringField(entry, "status");
   if (id === undefined || (status !== "ACTIVE" && status !== "INACTIVE")) {
-    throw undocumented(operation, "a secret with an id and a status");
+    throw undocumented(operation, `a secret with an id and a status${added}`);
   }
   const created = Date.parse(stringField(entry, "created") ?? "");
   return {

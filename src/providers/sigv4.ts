@@ -55,7 +55,9 @@ export async function signSigV4(
 ): Promise<Record<string, string>> {
   const amzDate = amzStamp(request.now);
   const added: Record<string, string> = { "x-amz-date": amzDate };
-  if (credentials.sessionToken !== undefined) {
+  // An empty token means none, as AWS's own signer reads it (an unset
+  // AWS_SESSION_TOKEN often arrives as "").
+  if (credentials.sessionToken) {
     added["x-amz-security-token"] = credentials.sessionToken;
   }
   const signing = new Headers({

@@ -16,6 +16,7 @@ import {
   type Auth0SecretProviderOptions,
 } from "../../src/providers/auth0.ts";
 import { ProviderApiError } from "../../src/providers/admin_http.ts";
+import { ConfigError } from "../../src/errors.ts";
 import type { Secret } from "../../src/secret.ts";
 import {
   type Auth0EmulatorOptions,
@@ -210,4 +211,60 @@ Deno.test("Auth0: a 429 of the Management API is waited out as Retry-After asks;
     GREEN.clientId,
   );
   assert.equal(clock.waits.length, 1);
+});
+
+Deno.test("Auth0: a client id that is a dot segment never sends a request (it would address another path)", async () => {
+  await using auth0 = start();
+  const sent: string[] = [];
+  const idp = provider(auth0, {
+    fetch: (input, init) => {
+      const request = new Request(input, init);
+      sent.push(`${request.method} ${new URL(request.url).pathname}`);
+      return fetch(request);
+    },
+  });
+  // "/api/v2/clients/../rotate-secret" is "/api/v2/rotate-secret" once parsed.
+  for (const id of ["..", "."]) {
+    const error = await idp.issueSecret(id).catch((e) => e);
+    assert.ok(error instanceof ConfigError, String(error));
+    assert.equal(error.option, "clientId");
+    await assert.rejects(idp.inspectClient(id), ConfigError);
+  }
+  assert.deepEqual(sent, []);
+});
+
+Deno.test("Auth0: the tenant domain is read as the preset reads it (a trailing slash forgiven; http:// or a path refused)", async () => {
+  const urls: string[] = [];
+  const recording: typeof fetch = (input, init) => {
+    urls.push(new Request(input, init).url);
+    return Promise.resolve(
+      Response.json({ client_id: "blue-id", name: "blue" }),
+    );
+  };
+  const token = () => Promise.resolve("management-token");
+  await auth0SecretProvider({
+    domain: "My-Tenant.eu.auth0.com/",
+    getAccessToken: token,
+    fetch: recording,
+  }).inspectClient("blue-id");
+  assert.equal(
+    new URL(urls[0]).origin + new URL(urls[0]).pathname,
+    "https://my-tenant.eu.auth0.com/api/v2/clients/blue-id",
+  );
+  // "https://http://tenant…" would send the token to a host named "http".
+  for (
+    const domain of [
+      "http://my-tenant.eu.auth0.com",
+      "my-tenant.eu.auth0.com/api/v2",
+      "evil.example/@my-tenant.eu.auth0.com",
+    ]
+  ) {
+    assert.throws(
+      () => auth0SecretProvider({ domain, getAccessToken: token }),
+      (error: unknown) =>
+        error instanceof ConfigError && error.option === "domain",
+      domain,
+    );
+  }
+  assert.equal(urls.length, 1);
 });

@@ -192,3 +192,103 @@ Deno.test("Cognito: temporary credentials sign with their session token (X-Amz-S
   assert.equal(unsigned.code, CognitoErrorCode.UNAUTHORIZED);
   assert.equal(unsigned.providerCode, "UnrecognizedClientException");
 });
+
+Deno.test("Cognito: a delete whose answer was lost is retried, and the retry finding nothing resolves", async () => {
+  const clock = new InstantClock();
+  await using cognito = start(
+    undefined,
+    [OLD, "second_secret_value_24_chars"],
+    {
+      clock,
+    },
+  );
+  const [old] = cognito.secrets(APP);
+  let lost = 0;
+  // The delete reaches Cognito, then its answer is lost on the way back.
+  const lossy: typeof fetch = async (input, init) => {
+    const request = new Request(input, init);
+    const response = await fetch(request);
+    if (
+      lost === 0 &&
+      request.headers.get("x-amz-target")?.endsWith(
+        ".DeleteUserPoolClientSecret",
+      )
+    ) {
+      lost++;
+      await response.body?.cancel();
+      throw new TypeError("connection reset");
+    }
+    return response;
+  };
+  await provider(cognito.apiUrl, {
+    fetch: lossy,
+    clock,
+    requestTimeoutMs: NEVER_FIRES,
+  }).revokeSecret!(APP, old.secretId);
+  assert.equal(lost, 1);
+  assert.deepEqual(
+    cognito.secrets(APP).map((s) => s.secretId).includes(old.secretId),
+    false,
+  );
+});
+
+Deno.test("Cognito: a session token that cannot be sent in a header is refused without quoting it anywhere", async () => {
+  await using cognito = start();
+  const clock = new InstantClock();
+  const error = await provider(cognito.apiUrl, {
+    getCredentials: () =>
+      Promise.resolve({ ...KEY, sessionToken: "session\r\nwith-a-break" }),
+    clock,
+    requestTimeoutMs: NEVER_FIRES,
+  }).inspectClient(APP).catch((e) => e);
+  assert.ok(error instanceof ConfigError);
+  assert.equal(error.option, "getCredentials");
+  for (
+    const shown of [Deno.inspect(error, { depth: 10 }), JSON.stringify(error)]
+  ) {
+    assert.doesNotMatch(shown, /with-a-break/);
+  }
+  assert.deepEqual(clock.waits, []);
+});
+
+Deno.test("Cognito: an InvalidParameterException on a read is passed on without the last-secret advice", async () => {
+  await using cognito = start();
+  const invalid = faultyFetch([() =>
+    Response.json({
+      __type: "InvalidParameterException",
+      message:
+        "1 validation error detected: Value 'app-client' at 'clientId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+]+",
+    }, { status: 400 })]);
+  const error = await provider(cognito.apiUrl, { fetch: invalid.fetch })
+    .inspectClient(APP).catch((e) => e);
+  assert.equal(error.code, CognitoErrorCode.REFUSED);
+  assert.match(error.message, /failed to satisfy constraint/);
+  // Listing deletes nothing: advice about the last secret would mislead.
+  assert.doesNotMatch(error.message, /at least one secret|deleting the last/);
+});
+
+Deno.test("Cognito: an empty session token (AWS_SESSION_TOKEN set but empty) signs as long-term credentials, as AWS's signer does", async () => {
+  await using cognito = start();
+  const info = await provider(cognito.apiUrl, {
+    getCredentials: () => Promise.resolve({ ...KEY, sessionToken: "" }),
+  }).inspectClient(APP);
+  assert.equal(info.secrets?.length, 1);
+});
+
+Deno.test("Cognito: an AddUserPoolClientSecret answer that lacks the ClientSecretId says a secret may have been added", async () => {
+  await using cognito = start();
+  const error = await provider(cognito.apiUrl, {
+    fetch: async (input, init) => {
+      const request = new Request(input, init);
+      const response = await fetch(request);
+      const target = request.headers.get("x-amz-target") ?? "";
+      if (!target.endsWith(".AddUserPoolClientSecret")) return response;
+      const { ClientSecretDescriptor: { ClientSecretId: _id, ...rest } } =
+        await response.json();
+      return Response.json({ ClientSecretDescriptor: rest });
+    },
+  }).issueSecret(APP).catch((e) => e);
+  assert.equal(error.code, CognitoErrorCode.REQUEST_FAILED);
+  assert.equal(cognito.secrets(APP).length, 2);
+  assert.match(error.message, /a secret may have been added/);
+});

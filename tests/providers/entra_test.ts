@@ -221,3 +221,106 @@ Deno.test("Entra: Graph's 429 is waited out as Retry-After asks; a 500 on addPas
     1,
   );
 });
+
+Deno.test("Entra: a removePassword whose answer was lost is retried, and the retry finding nothing resolves", async () => {
+  await using entra = start(["Application.ReadWrite.All"]);
+  await using auth = adminAuth(entra.tokenUrl);
+  const clock = new InstantClock();
+  const graph = provider(entra.apiUrl, auth, {
+    clock,
+    requestTimeoutMs: NEVER_FIRES,
+  });
+  const issued = await graph.issueSecret(APP);
+  let lost = 0;
+  // The removal reaches Graph, then its answer is lost on the way back.
+  const lossy: typeof fetch = async (input, init) => {
+    const request = new Request(input, init);
+    const response = await fetch(request);
+    if (lost === 0 && request.url.endsWith("/removePassword")) {
+      lost++;
+      await response.body?.cancel();
+      throw new TypeError("connection reset");
+    }
+    return response;
+  };
+  await provider(entra.apiUrl, auth, {
+    fetch: lossy,
+    clock,
+    requestTimeoutMs: NEVER_FIRES,
+  }).revokeSecret!(APP, OLD_KEY);
+  assert.equal(lost, 1);
+  assert.deepEqual(
+    entra.passwordCredentials(APP).map((p) => p.keyId),
+    [issued.secretId],
+  );
+});
+
+Deno.test("Entra: an addPassword whose answer was lost is not retried, and the error says a secret may have been added", async () => {
+  await using entra = start(["Application.ReadWrite.All"]);
+  await using auth = adminAuth(entra.tokenUrl);
+  const clock = new InstantClock();
+  const lost: Array<() => Response | Promise<Response>> = [
+    () => Promise.reject(new TypeError("connection reset")),
+    () =>
+      Response.json({ error: { code: "ServiceUnavailable" } }, { status: 503 }),
+    () => new Response("x".repeat(70_000), { status: 200 }),
+  ];
+  for (const answer of lost) {
+    const before = entra.passwordCredentials(APP).length;
+    let sent = 0;
+    const error = await provider(entra.apiUrl, auth, {
+      fetch: async (input, init) => {
+        const request = new Request(input, init);
+        const response = await fetch(request);
+        if (!request.url.endsWith("/addPassword")) return response;
+        sent++;
+        await response.body?.cancel();
+        return answer();
+      },
+      clock,
+      requestTimeoutMs: NEVER_FIRES,
+    }).issueSecret(APP).catch((e) => e);
+    assert.ok(error instanceof ProviderApiError, String(error));
+    assert.equal(sent, 1);
+    assert.equal(entra.passwordCredentials(APP).length, before + 1);
+    // Issuing again blindly would leave a secret nobody holds.
+    assert.match(error.message, /may have been made/);
+    assert.match(error.message, /before sending it again/);
+  }
+});
+
+Deno.test("Entra: an addPassword answer that lacks the keyId says a secret may have been added", async () => {
+  await using entra = start(["Application.ReadWrite.All"]);
+  await using auth = adminAuth(entra.tokenUrl);
+  const error = await provider(entra.apiUrl, auth, {
+    fetch: async (input, init) => {
+      const request = new Request(input, init);
+      const response = await fetch(request);
+      if (!request.url.endsWith("/addPassword")) return response;
+      const { keyId: _keyId, ...rest } = await response.json();
+      return Response.json(rest);
+    },
+  }).issueSecret(APP).catch((e) => e);
+  assert.equal(error.code, EntraErrorCode.REQUEST_FAILED);
+  assert.equal(entra.passwordCredentials(APP).length, 2);
+  assert.match(error.message, /a secret may have been added/);
+});
+
+Deno.test("Entra: the application's last working secret is not removed (Graph would allow it, and every consumer would fail)", async () => {
+  await using entra = start(["Application.ReadWrite.All"]);
+  await using auth = adminAuth(entra.tokenUrl);
+  const graph = provider(entra.apiUrl, auth);
+  const error = await graph.revokeSecret!(APP, OLD_KEY).catch((e) => e);
+  assert.ok(error instanceof ProviderApiError, String(error));
+  assert.equal(error.code, EntraErrorCode.REFUSED);
+  assert.match(error.message, /only working secret/);
+  assert.deepEqual(entra.passwordCredentials(APP).map((p) => p.keyId), [
+    OLD_KEY,
+  ]);
+  // Beside a second working secret it goes.
+  const issued = await graph.issueSecret(APP);
+  await graph.revokeSecret!(APP, OLD_KEY);
+  assert.deepEqual(entra.passwordCredentials(APP).map((p) => p.keyId), [
+    issued.secretId,
+  ]);
+});

@@ -289,3 +289,67 @@ Deno.test("Keycloak twin clients: a staged rotation through the engine regenerat
   assert.equal(auth.status().active, "green");
   assert.ok(await auth.getAccessToken());
 });
+
+Deno.test("Keycloak: a client uuid that is a dot segment (a hostile answer) is refused before it addresses another path", async () => {
+  await using keycloak = start();
+  await using auth = adminAuth(keycloak.tokenUrl);
+  const sent: string[] = [];
+  const hostile: typeof fetch = async (input, init) => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    sent.push(`${request.method} ${url.pathname}`);
+    const response = await fetch(request);
+    if (!url.searchParams.has("clientId")) return response;
+    const reps = await response.json();
+    return Response.json(reps.map((rep: object) => ({ ...rep, id: ".." })));
+  };
+  const kc = provider(keycloak, auth, {
+    fetch: hostile,
+    model: "twin-clients",
+  });
+  const error = await kc.issueSecret("blue").catch((e) => e);
+  assert.ok(error instanceof ProviderApiError, String(error));
+  assert.equal(error.code, KeycloakErrorCode.REQUEST_FAILED);
+  assert.deepEqual(
+    sent.filter((line) => !line.includes("/clients")),
+    [],
+  );
+  assert.equal(keycloak.secretState("blue").secret, "blue-secret");
+});
+
+Deno.test("Keycloak: a main secret past its expiration time is listed inactive (the token endpoint refuses it)", async () => {
+  await using keycloak = start({
+    secretRotation: { expirationPeriodSeconds: 5 * 24 * 3600 },
+  });
+  await using auth = adminAuth(keycloak.tokenUrl);
+  // Six days on, by the adapter's clock.
+  const later = { ...systemClock, now: () => Date.now() + 6 * DAY_MS };
+  const warnings: string[] = [];
+  const kc = provider(keycloak, auth, {
+    clock: later,
+    onWarning: (message) => warnings.push(message),
+  });
+  const [main] = (await kc.inspectClient("service")).secrets!;
+  assert.ok(main.expiresAt! < later.now());
+  assert.match(warnings[0], /expired at/);
+  assert.equal(main.status, "inactive");
+  // Before its expiration it is active.
+  const [fresh] = (await provider(keycloak, auth).inspectClient("service"))
+    .secrets!;
+  assert.equal(fresh.status, "active");
+});
+
+Deno.test("Keycloak: a rotated secret past its rotated expiration time is listed inactive, should Keycloak still return it", async () => {
+  await using keycloak = start();
+  await using auth = adminAuth(keycloak.tokenUrl);
+  await provider(keycloak, auth).issueSecret("service");
+  // Three days on by the adapter's clock: past the 2-day rotated expiration
+  // (the emulator's own clock still serves the rotated secret).
+  const later = { ...systemClock, now: () => Date.now() + 3 * DAY_MS };
+  const [main, rotated] =
+    (await provider(keycloak, auth, { clock: later }).inspectClient("service"))
+      .secrets!;
+  assert.equal(main.status, "active");
+  assert.ok(rotated.expiresAt! < later.now());
+  assert.equal(rotated.status, "inactive");
+});

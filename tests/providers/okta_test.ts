@@ -10,6 +10,7 @@ import {
 } from "../../src/providers/okta.ts";
 import { ProviderApiError } from "../../src/providers/admin_http.ts";
 import { systemClock } from "../../src/clock.ts";
+import { ConfigError } from "../../src/errors.ts";
 import { Secret } from "../../src/secret.ts";
 import {
   type OktaAdminScope,
@@ -210,4 +211,58 @@ Deno.test("Okta: a 401 is replayed once with a fresh token when invalidateToken 
   });
   assert.equal((await okt.inspectClient(APP)).secrets?.length, 1);
   assert.deepEqual(dropped, ["stale-token"]);
+});
+
+Deno.test("Okta: a token that cannot be sent in a header (a line break inside) is refused without quoting it anywhere", async () => {
+  await using okta = start();
+  const token = "api-token\nwith-a-line-break";
+  const clock = new InstantClock();
+  const error = await provider(okta.apiUrl, {
+    getAccessToken: () => Promise.resolve(token),
+    clock,
+    requestTimeoutMs: NEVER_FIRES,
+  }).inspectClient(APP).catch((e) => e);
+  assert.ok(error instanceof ConfigError);
+  assert.equal(error.option, "getAccessToken");
+  // Fetch's own TypeError quotes the header value: it must not be the cause.
+  for (
+    const shown of [
+      Deno.inspect(error, { depth: 10 }),
+      JSON.stringify(error),
+      String(error.cause),
+    ]
+  ) {
+    assert.doesNotMatch(shown, /with-a-line-break/);
+  }
+  // Nothing was sent, so nothing was retried.
+  assert.deepEqual(clock.waits, []);
+});
+
+Deno.test("Okta: a 201 to the add that lacks the secret's id says a secret may have been added", async () => {
+  await using okta = start();
+  const error = await provider(okta.apiUrl, {
+    fetch: async (input, init) => {
+      const response = await fetch(new Request(input, init));
+      if (response.status !== 201) return response;
+      const { id: _id, ...rest } = await response.json();
+      return Response.json(rest, { status: 201 });
+    },
+  }).issueSecret(APP).catch((e) => e);
+  assert.equal(error.code, OktaErrorCode.REQUEST_FAILED);
+  assert.equal(okta.secrets(APP).length, 2);
+  assert.match(error.message, /a secret may have been added/);
+});
+
+Deno.test("Okta: a scheme that is neither SSWS nor Bearer is refused at construction, before a header could quote the token", async () => {
+  await using okta = start();
+  for (const scheme of ["SSWS\n", "Token"]) {
+    assert.throws(
+      () =>
+        provider(okta.apiUrl, {
+          scheme: scheme as "SSWS",
+        }),
+      (error: unknown) =>
+        error instanceof ConfigError && error.option === "scheme",
+    );
+  }
 });
