@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { headerSafe } from "../header_safe.ts";
 import { ConfigError } from "../errors.ts";
 import type {
   IssuedSecret,
@@ -23,7 +24,6 @@ import {
   type AdminRequest,
   baseUrl,
   createAdminTransport,
-  headerSafe,
   isObject,
   kindOfStatus,
   ProviderApiError,
