@@ -691,7 +691,10 @@ const DEFAULT_ROTATED_EXPIRATION_SECONDS = 172_800;
  * applies when it is enabled, no condition votes no and one votes yes
  * (negative logic flips a vote); every `secret-rotation` executor of an
  * applying policy's profiles then runs, and one with
- * `rotated-expiration-period` 0 removes the rotated secret.
+ * `rotated-expiration-period` 0 removes the rotated secret. A policy whose
+ * conditions the adapter cannot evaluate is harmless when all its
+ * executors keep rotated secrets, and otherwise makes the verdict
+ * unverifiable; so does one that alone could prove the policy.
  */
 function rotationPolicyVerdict(
   policiesBody: unknown,
@@ -714,7 +717,16 @@ function rotationPolicyVerdict(
     }
     profileByName.set(profile.name, profile);
   }
+  // The executor skips public and bearer-only clients.
+  if (accessType !== "confidential") {
+    return {
+      kind: "off",
+      reason:
+        `the client is ${accessType}, and the secret-rotation executor skips such clients`,
+    };
+  }
   const periods: number[] = [];
+  let undecided: string | undefined;
   for (const policy of policies) {
     if (!isObject(policy)) {
       return unverifiable("a client policy is not an object");
@@ -747,19 +759,27 @@ function rotationPolicyVerdict(
     }
     // Conditions of a policy without the executor cannot touch the secret.
     if (executors.length === 0) continue;
+    const own = executors.map((executor) =>
+      rotatedPeriod(executor.configuration)
+    );
+    if (own.some((period) => period === undefined)) {
+      return unverifiable(
+        `policy ${name}'s secret-rotation executor has a rotated-expiration-period that is not a number`,
+      );
+    }
     const applies = policyApplies(policy, accessType);
     if (typeof applies === "string") {
+      // Another executor keeping rotated secrets changes nothing (it sets
+      // the same old secret as the rotated one); one keeping none would.
+      if (own.every((period) => period! > 0)) {
+        undecided ??= `policy ${name} ${applies}`;
+        continue;
+      }
       return unverifiable(`policy ${name} ${applies}`);
     }
     if (!applies) continue;
-    for (const executor of executors) {
-      const period = rotatedPeriod(executor.configuration);
-      if (period === undefined) {
-        return unverifiable(
-          `policy ${name}'s secret-rotation executor has a rotated-expiration-period that is not a number`,
-        );
-      }
-      if (period <= 0) {
+    for (const period of own) {
+      if (period! <= 0) {
         return {
           kind: "off",
           reason:
@@ -767,10 +787,12 @@ function rotationPolicyVerdict(
             `rotated-expiration-period is ${period}: Keycloak then keeps no rotated secret`,
         };
       }
-      periods.push(period);
+      periods.push(period!);
     }
   }
-  return periods.length > 0 ? { kind: "proven" } : {
+  if (periods.length > 0) return { kind: "proven" };
+  if (undecided !== undefined) return unverifiable(undecided);
+  return {
     kind: "off",
     reason:
       `no enabled client policy of the realm applies a secret-rotation executor to the ` +

@@ -468,9 +468,25 @@ Deno.test("Keycloak: client policies are evaluated as Keycloak does; a condition
     profiles: [ROTATION_PROFILE],
     ...extra,
   });
+  const keepsNone = {
+    name: "keeps-none",
+    executors: [{
+      executor: "secret-rotation",
+      configuration: { "rotated-expiration-period": "0" },
+    }],
+  };
+  const keepsTwoDays = {
+    name: ROTATION_PROFILE,
+    executors: [{ executor: "secret-rotation", configuration: {} }],
+  };
+  const roles = [{
+    condition: "client-roles",
+    configuration: { roles: ["x"] },
+  }];
   const cases: {
     name: string;
     policies: unknown[];
+    profiles?: unknown[];
     code?: string;
     message?: RegExp;
   }[] = [
@@ -525,6 +541,37 @@ Deno.test("Keycloak: client policies are evaluated as Keycloak does; a condition
       message: /"client-roles", which the adapter does not evaluate/,
     },
     {
+      name:
+        "an unevaluated condition beside a proof is harmless when its executor keeps rotated secrets",
+      policies: [
+        policy(roles),
+        policy([{ condition: "any-client" }]),
+      ],
+      profiles: [keepsTwoDays],
+    },
+    {
+      name:
+        "an unevaluated condition on an executor keeping none is refused even beside a proof",
+      policies: [
+        { ...policy(roles), profiles: ["keeps-none"] },
+        policy([{ condition: "any-client" }]),
+      ],
+      profiles: [keepsTwoDays, keepsNone],
+      code: KeycloakErrorCode.ROTATION_POLICY_UNVERIFIABLE,
+      message: /client-roles/,
+    },
+    {
+      name:
+        "an applying executor keeping none beside one keeping two days is refused",
+      policies: [
+        { ...policy([{ condition: "any-client" }]), profiles: ["keeps-none"] },
+        policy([{ condition: "any-client" }]),
+      ],
+      profiles: [keepsTwoDays, keepsNone],
+      code: KeycloakErrorCode.ROTATION_POLICY_OFF,
+      message: /rotated-expiration-period is 0/,
+    },
+    {
       name: "a profile the realm does not list",
       policies: [{
         ...policy([{ condition: "any-client" }]),
@@ -538,7 +585,7 @@ Deno.test("Keycloak: client policies are evaluated as Keycloak does; a condition
     await t.step(c.name, async () => {
       await using keycloak = start();
       await using auth = adminAuth(keycloak.tokenUrl);
-      const answer = realmAnswers(c.policies);
+      const answer = realmAnswers(c.policies, c.profiles);
       const kc = provider(keycloak, auth, { fetch: answer.fetch });
       assert.ok(
         answer.seen.length === 0,
