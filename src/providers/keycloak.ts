@@ -172,9 +172,11 @@ const TEN_DAYS_MS = 10 * 24 * 60 * 60 * 1000;
  * cannot evaluate is refused rather than guessed. It also refuses while the
  * client already has a rotated secret (regenerating would drop it: revoke
  * it first). After regenerating it reads the rotated secret back and fails
- * with `KEYCLOAK_OLD_SECRET_LOST` when it is not the old one. `revokeSecret` deletes the rotated
- * secret (`DELETE client-secret/rotated`), resolves when it is gone
- * already, and refuses to touch the main secret.
+ * with `KEYCLOAK_OLD_SECRET_LOST` when it is not the old one.
+ * `revokeSecret` deletes the rotated secret (`DELETE client-secret/rotated`),
+ * resolves when it is gone already, and refuses to touch the main secret.
+ * `inspectClient` still reads `maxSecrets` (2) from the expiration
+ * attribute: it needs no `view-realm`, and only `issueSecret` acts on it.
  *
  * Twin clients: `issueSecret` regenerates the standby client's secret and
  * deletes any rotated one; there is no `revokeSecret`.
