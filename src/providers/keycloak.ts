@@ -54,6 +54,9 @@ export const KeycloakErrorCode: {
   readonly LIMIT_REACHED: "KEYCLOAK_ROTATED_SECRET_EXISTS";
   readonly REFUSED: "KEYCLOAK_REQUEST_REFUSED";
   readonly ROTATION_POLICY_OFF: "KEYCLOAK_ROTATION_POLICY_OFF";
+  readonly ROTATION_POLICY_UNVERIFIABLE:
+    "KEYCLOAK_ROTATION_POLICY_UNVERIFIABLE";
+  readonly OLD_SECRET_LOST: "KEYCLOAK_OLD_SECRET_LOST";
   readonly RATE_LIMITED: "KEYCLOAK_RATE_LIMITED";
   readonly UNAVAILABLE: "KEYCLOAK_API_UNAVAILABLE";
   readonly REQUEST_FAILED: "KEYCLOAK_API_REQUEST_FAILED";
@@ -65,11 +68,15 @@ export const KeycloakErrorCode: {
     LIMIT_REACHED: "KEYCLOAK_ROTATED_SECRET_EXISTS",
     REFUSED: "KEYCLOAK_REQUEST_REFUSED",
     ROTATION_POLICY_OFF: "KEYCLOAK_ROTATION_POLICY_OFF",
+    ROTATION_POLICY_UNVERIFIABLE: "KEYCLOAK_ROTATION_POLICY_UNVERIFIABLE",
+    OLD_SECRET_LOST: "KEYCLOAK_OLD_SECRET_LOST",
     RATE_LIMITED: "KEYCLOAK_RATE_LIMITED",
     UNAVAILABLE: "KEYCLOAK_API_UNAVAILABLE",
     REQUEST_FAILED: "KEYCLOAK_API_REQUEST_FAILED",
   } as const satisfies ProviderErrorCodes & {
     readonly ROTATION_POLICY_OFF: string;
+    readonly ROTATION_POLICY_UNVERIFIABLE: string;
+    readonly OLD_SECRET_LOST: string;
   },
 );
 
@@ -85,8 +92,9 @@ export interface KeycloakSecretProviderOptions extends AdminIoOptions {
   readonly realm: string;
   /**
    * Gives an access token of an admin client of the realm whose service
-   * account holds `realm-management` `view-clients` (inspect) and
-   * `manage-clients` (issue, revoke).
+   * account holds `realm-management` `view-clients` (inspect),
+   * `manage-clients` (issue, revoke) and, in the two-secret model,
+   * `view-realm` (issue: it reads the realm's client policies).
    */
   readonly getAccessToken: (
     options?: { signal?: AbortSignal },
@@ -121,9 +129,25 @@ export interface KeycloakSecretProviderOptions extends AdminIoOptions {
    * @default 864_000_000 (10 days, the executor's default remaining-rotation-period)
    */
   readonly warnBeforeExpiryMs?: number;
+  /**
+   * Two secrets only. `true` says the operator checked, themselves, that an
+   * enabled client policy of the realm applies to every client this adapter
+   * regenerates, through a profile whose `secret-rotation` executor has a
+   * `rotated-expiration-period` above 0. `issueSecret` then does not read
+   * the realm's client policies (the admin client needs no `view-realm`)
+   * and refuses only a client without `client.secret.expiration.time`; it
+   * still checks after regenerating that the old secret became the rotated
+   * one, and fails with `KEYCLOAK_OLD_SECRET_LOST` when it did not (the
+   * secret in use is then dead). Leave it `false` unless granting
+   * `view-realm` is not an option.
+   *
+   * @default false (issueSecret reads the client policies and refuses unless they prove the policy)
+   */
+  readonly rotationPolicyCheckedByOperator?: boolean;
 }
 
 const VIEW = "realm-management role view-clients";
+const VIEW_REALM = "realm-management role view-realm";
 const MANAGE = "realm-management role manage-clients";
 const EXPIRATION = "client.secret.expiration.time";
 const CREATION = "client.secret.creation.time";
@@ -138,12 +162,21 @@ const TEN_DAYS_MS = 10 * 24 * 60 * 60 * 1000;
  * (each `inactive` once its expiration time has passed),
  * and calls `onWarning` before the main one expires; `issueSecret`
  * regenerates (`POST client-secret`), so the secret in use becomes the
- * rotated one, and refuses, changing nothing, when the client has no
- * expiration time (no secret-rotation policy covers it: regenerating would
- * kill the secret in use) or already has a rotated secret (regenerating
- * would drop it: revoke it first); `revokeSecret` deletes the rotated
- * secret (`DELETE client-secret/rotated`), resolves when it is gone
- * already, and refuses to touch the main secret.
+ * rotated one. Before that it reads the realm's client policies and
+ * profiles (`view-realm`) and refuses, changing nothing, unless an enabled
+ * policy applies to the client with a `secret-rotation` executor keeping
+ * rotated secrets (`rotated-expiration-period` > 0) and none that applies
+ * keeps none: the client attribute `client.secret.expiration.time` proves
+ * nothing, since Keycloak leaves it when the policy goes, and without the
+ * policy regenerating kills the secret in use. A condition the adapter
+ * cannot evaluate is refused rather than guessed. It also refuses while the
+ * client already has a rotated secret (regenerating would drop it: revoke
+ * it first). After regenerating it reads the rotated secret back and fails
+ * with `KEYCLOAK_OLD_SECRET_LOST` when it is not the old one.
+ * `revokeSecret` deletes the rotated secret (`DELETE client-secret/rotated`),
+ * resolves when it is gone already, and refuses to touch the main secret.
+ * `inspectClient` still reads `maxSecrets` (2) from the expiration
+ * attribute: it needs no `view-realm`, and only `issueSecret` acts on it.
  *
  * Twin clients: `issueSecret` regenerates the standby client's secret and
  * deletes any rotated one; there is no `revokeSecret`.
@@ -167,7 +200,11 @@ const TEN_DAYS_MS = 10 * 24 * 60 * 60 * 1000;
  *   secretRotation: {},
  *   clients: [
  *     { clientId: "service", secret: "old-secret" },
- *     { clientId: "admin", secret: "admin-secret", realmManagementRoles: ["manage-clients"] },
+ *     {
+ *       clientId: "admin",
+ *       secret: "admin-secret",
+ *       realmManagementRoles: ["manage-clients", "view-realm"],
+ *     },
  *   ],
  * });
  * const adminToken = async () => {
@@ -282,13 +319,28 @@ export function keycloakSecretProvider(
       },
     });
   }
+  const operatorChecked = options.rotationPolicyCheckedByOperator ?? false;
+  if (typeof operatorChecked !== "boolean") {
+    throw new ConfigError(
+      "rotationPolicyCheckedByOperator",
+      "must be true or false",
+    );
+  }
   return Object.freeze({
     ...base,
     async issueSecret(clientId: string): Promise<IssuedSecret> {
       // No signal: once sent, the call must return so its secret is stored.
       const rep = await client.representation(clientId);
-      if (epochMs(rep.attributes[EXPIRATION]) === undefined) {
-        throw policyOff(clientId);
+      if (operatorChecked) {
+        if (epochMs(rep.attributes[EXPIRATION]) === undefined) {
+          throw policyOff(
+            clientId,
+            `the client has no ${EXPIRATION}, so no secret-rotation executor has ever ` +
+              `covered it, although rotationPolicyCheckedByOperator says one does`,
+          );
+        }
+      } else {
+        await client.requireRotationPolicy(clientId, rep);
       }
       if (await client.secret(clientId, true) !== undefined) {
         throw new ProviderApiError(
@@ -304,9 +356,28 @@ export function keycloakSecretProvider(
           },
         );
       }
+      const old = await client.secret(clientId, false);
       // Not retried on a 5xx: a second regeneration would push the secret
       // in use out of the rotated slot.
       const value = await client.regenerate(clientId, false);
+      // The policy was proven a moment ago, yet the realm may have changed
+      // since (or the preview feature be off): only the answer proves it.
+      if (await client.secret(clientId, true) !== old) {
+        throw new ProviderApiError(
+          KeycloakErrorCode.OLD_SECRET_LOST,
+          "Keycloak",
+          `regenerate the secret of Keycloak client ${clientId}`,
+          {
+            kind: "request-failed",
+            message:
+              `KEYCLOAK REGENERATED THE SECRET BUT DID NOT KEEP THE OLD ONE AS THE ROTATED ` +
+              `SECRET: the secret in use no longer works. Every consumer of the client fails ` +
+              `until it gets the new main secret: read it now (GET client-secret) and ` +
+              `distribute it at once, then check the realm's secret-rotation client policy ` +
+              `(and the client-secret-rotation feature) before rotating again.`,
+          },
+        );
+      }
       return {
         clientId,
         secret: new Secret(value),
@@ -348,6 +419,8 @@ export function keycloakSecretProvider(
 interface ClientRepresentation {
   readonly uuid: string;
   readonly enabled: boolean;
+  /** Keycloak's access type, as the `client-access-type` condition reads it. */
+  readonly accessType: "public" | "bearer-only" | "confidential";
   readonly attributes: Readonly<Record<string, unknown>>;
 }
 
@@ -404,6 +477,12 @@ class ClientApi {
     return {
       uuid,
       enabled: found.enabled !== false,
+      // Keycloak reads a missing flag as false.
+      accessType: found.publicClient === true
+        ? "public"
+        : found.bearerOnly === true
+        ? "bearer-only"
+        : "confidential",
       attributes: isObject(found.attributes) ? found.attributes : {},
     };
   }
@@ -458,6 +537,70 @@ class ClientApi {
       );
     }
     return value;
+  }
+
+  /**
+   * Refuses, by a {@linkcode ProviderApiError}, unless the realm's client
+   * policies prove that regenerating keeps the old secret as the rotated one.
+   */
+  async requireRotationPolicy(
+    clientId: string,
+    rep: ClientRepresentation,
+  ): Promise<void> {
+    const operation =
+      `read the client policies of Keycloak client ${clientId}'s realm`;
+    const read = async (path: string) => {
+      try {
+        return (await this.#send({
+          method: "GET",
+          url: `${this.#api}/client-policies/${path}`,
+          operation,
+          permission: VIEW_REALM,
+          idempotent: true,
+        })).body;
+      } catch (error) {
+        if (error instanceof ProviderApiError && error.kind === "forbidden") {
+          throw new ProviderApiError(
+            KeycloakErrorCode.FORBIDDEN,
+            "Keycloak",
+            `regenerate the secret of Keycloak client ${clientId}`,
+            {
+              kind: "forbidden",
+              status: error.status,
+              providerCode: error.providerCode,
+              permission: VIEW_REALM,
+              message:
+                `nothing was changed: the admin client's service account lacks the ` +
+                `${VIEW_REALM}, which reading the realm's client policies needs, and only ` +
+                `they prove that regenerating keeps the secret in use as the rotated one. ` +
+                `Assign view-realm under Service accounts roles, or, having checked the ` +
+                `secret-rotation policy yourself, set rotationPolicyCheckedByOperator.`,
+            },
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+    };
+    const policies = await read("policies?include-global-policies=true");
+    const profiles = await read("profiles?include-global-profiles=true");
+    const verdict = rotationPolicyVerdict(policies, profiles, rep.accessType);
+    if (verdict.kind === "proven") return;
+    if (verdict.kind === "off") throw policyOff(clientId, verdict.reason);
+    throw new ProviderApiError(
+      KeycloakErrorCode.ROTATION_POLICY_UNVERIFIABLE,
+      "Keycloak",
+      `regenerate the secret of Keycloak client ${clientId}`,
+      {
+        kind: "refused",
+        message:
+          `nothing was changed: ${verdict.reason}, so the adapter cannot tell ` +
+          `whether regenerating keeps the secret in use as the rotated one, and it does ` +
+          `not guess. Express the secret-rotation policy with the any-client or ` +
+          `client-access-type condition, or, having checked it yourself, set ` +
+          `rotationPolicyCheckedByOperator.`,
+      },
+    );
   }
 
   /** Deletes the rotated secret; Keycloak answers 204 whether or not there was one. */
@@ -516,7 +659,7 @@ function warnOfExpiry(
   );
 }
 
-function policyOff(clientId: string): ProviderApiError {
+function policyOff(clientId: string, reason: string): ProviderApiError {
   return new ProviderApiError(
     KeycloakErrorCode.ROTATION_POLICY_OFF,
     "Keycloak",
@@ -524,13 +667,226 @@ function policyOff(clientId: string): ProviderApiError {
     {
       kind: "refused",
       message:
-        `the client has no ${EXPIRATION}, so no client policy with the secret-rotation ` +
-        `executor covers it, and without one Keycloak kills the old secret when it regenerates: ` +
+        `nothing was changed: ${reason}. Without a secret-rotation executor that ` +
+        `keeps rotated secrets, Keycloak kills the old secret when it regenerates: ` +
         `regenerating now would kill the secret in use. Enable the client-secret-rotation ` +
-        `feature and a client policy with the secret-rotation executor for this client, ` +
+        `feature and an enabled client policy for this client whose profile has the ` +
+        `secret-rotation executor with rotated-expiration-period above 0, ` +
         `or rotate twin clients (model: "twin-clients").`,
     },
   );
+}
+
+/** What the realm's client policies say of regenerating one client's secret. */
+type PolicyVerdict =
+  | { readonly kind: "proven" }
+  | { readonly kind: "off" | "unverifiable"; readonly reason: string };
+
+const SECRET_ROTATION = "secret-rotation";
+/** The executor's default, `ClientSecretRotationExecutorFactory`'s 2 days. */
+const DEFAULT_ROTATED_EXPIRATION_SECONDS = 172_800;
+
+/**
+ * Evaluates `ClientPoliciesRepresentation` and `ClientProfilesRepresentation`
+ * (both with their global lists) as Keycloak does on the event a
+ * regeneration raises (`UPDATED`, a `ClientSecretRotationContext`): a policy
+ * applies when it is enabled, no condition votes no and one votes yes
+ * (negative logic flips a vote); every `secret-rotation` executor of an
+ * applying policy's profiles then runs, and one with
+ * `rotated-expiration-period` 0 removes the rotated secret. A policy whose
+ * conditions the adapter cannot evaluate is harmless when all its
+ * executors keep rotated secrets, and otherwise makes the verdict
+ * unverifiable; so does one that alone could prove the policy.
+ */
+function rotationPolicyVerdict(
+  policiesBody: unknown,
+  profilesBody: unknown,
+  accessType: ClientRepresentation["accessType"],
+): PolicyVerdict {
+  const unverifiable = (reason: string) =>
+    ({ kind: "unverifiable", reason }) as const;
+  const policies = listOf(policiesBody, "policies", "globalPolicies");
+  const profiles = listOf(profilesBody, "profiles", "globalProfiles");
+  if (policies === undefined || profiles === undefined) {
+    return unverifiable(
+      "Keycloak answered the client policies in a shape it does not document",
+    );
+  }
+  const profileByName = new Map<string, Record<string, unknown>>();
+  for (const profile of profiles) {
+    if (!isObject(profile) || typeof profile.name !== "string") {
+      return unverifiable("a client profile has no name");
+    }
+    profileByName.set(profile.name, profile);
+  }
+  // The executor skips public and bearer-only clients.
+  if (accessType !== "confidential") {
+    return {
+      kind: "off",
+      reason:
+        `the client is ${accessType}, and the secret-rotation executor skips such clients`,
+    };
+  }
+  const periods: number[] = [];
+  let undecided: string | undefined;
+  for (const policy of policies) {
+    if (!isObject(policy)) {
+      return unverifiable("a client policy is not an object");
+    }
+    const name = typeof policy.name === "string" ? policy.name : "(unnamed)";
+    if (policy.enabled !== true) continue;
+    const names = policy.profiles ?? [];
+    if (!Array.isArray(names)) {
+      return unverifiable(`policy ${name} lists no profiles`);
+    }
+    const executors: Record<string, unknown>[] = [];
+    for (const profileName of names) {
+      const profile = typeof profileName === "string"
+        ? profileByName.get(profileName)
+        : undefined;
+      if (profile === undefined) {
+        return unverifiable(
+          `policy ${name} names a profile the realm does not list`,
+        );
+      }
+      const list = profile.executors ?? [];
+      if (!Array.isArray(list) || !list.every(isObject)) {
+        return unverifiable(
+          `profile ${
+            String(profileName)
+          } lists its executors in an undocumented shape`,
+        );
+      }
+      executors.push(...list.filter((e) => e.executor === SECRET_ROTATION));
+    }
+    // Conditions of a policy without the executor cannot touch the secret.
+    if (executors.length === 0) continue;
+    const own = executors.map((executor) =>
+      rotatedPeriod(executor.configuration)
+    );
+    if (own.some((period) => period === undefined)) {
+      return unverifiable(
+        `policy ${name}'s secret-rotation executor has a rotated-expiration-period that is not a number`,
+      );
+    }
+    const applies = policyApplies(policy, accessType);
+    if (typeof applies === "string") {
+      // Another executor keeping rotated secrets changes nothing (it sets
+      // the same old secret as the rotated one); one keeping none would.
+      if (own.every((period) => period! > 0)) {
+        undecided ??= `policy ${name} ${applies}`;
+        continue;
+      }
+      return unverifiable(`policy ${name} ${applies}`);
+    }
+    if (!applies) continue;
+    for (const period of own) {
+      if (period! <= 0) {
+        return {
+          kind: "off",
+          reason:
+            `policy ${name} applies to the client with a secret-rotation executor whose ` +
+            `rotated-expiration-period is ${period}: Keycloak then keeps no rotated secret`,
+        };
+      }
+      periods.push(period!);
+    }
+  }
+  if (periods.length > 0) return { kind: "proven" };
+  if (undecided !== undefined) return unverifiable(undecided);
+  return {
+    kind: "off",
+    reason:
+      `no enabled client policy of the realm applies a secret-rotation executor to the ` +
+      `client (its ${EXPIRATION}, if any, is left over: Keycloak keeps it when the ` +
+      `policy goes)`,
+  };
+}
+
+/** A representation's own and global lists, or undefined when not lists. */
+function listOf(
+  body: unknown,
+  own: string,
+  global: string,
+): unknown[] | undefined {
+  if (!isObject(body)) return undefined;
+  const lists = [body[own] ?? [], body[global] ?? []];
+  return lists.every(Array.isArray) ? lists.flat() : undefined;
+}
+
+/**
+ * Whether an enabled policy applies to a client on a regeneration, or why
+ * the adapter cannot tell. Only conditions whose vote on that event the
+ * adapter knows from Keycloak's source are evaluated: `any-client` (yes)
+ * and `client-access-type` (yes when the client's type is listed). None of
+ * them abstains, so `DEFAULT` and `STRICT` modes agree.
+ */
+function policyApplies(
+  policy: Record<string, unknown>,
+  accessType: ClientRepresentation["accessType"],
+): boolean | string {
+  const mode = policy.mode ?? "DEFAULT";
+  if (mode !== "DEFAULT" && mode !== "STRICT") {
+    return `has the mode ${JSON.stringify(mode)}`;
+  }
+  const conditions = policy.conditions ?? [];
+  if (!Array.isArray(conditions)) {
+    return "lists its conditions in an undocumented shape";
+  }
+  // Keycloak applies no policy without a condition.
+  if (conditions.length === 0) return false;
+  let applies = true;
+  for (const condition of conditions) {
+    if (!isObject(condition)) return "has a condition that is not an object";
+    const config = condition.configuration ?? {};
+    if (!isObject(config)) {
+      return "has a condition without a configuration object";
+    }
+    const negative = flag(config["is-negative-logic"]);
+    if (negative === undefined) return "has an unreadable is-negative-logic";
+    let vote: boolean;
+    if (condition.condition === "any-client") {
+      vote = true;
+    } else if (condition.condition === "client-access-type") {
+      const types = config.type ?? [];
+      if (!Array.isArray(types) || !types.every((t) => typeof t === "string")) {
+        return "has a client-access-type condition whose type is not a list";
+      }
+      vote = types.includes(accessType);
+    } else {
+      return `has the condition ${
+        JSON.stringify(condition.condition)
+      }, which the adapter does not evaluate`;
+    }
+    if (vote === negative) applies = false;
+  }
+  return applies;
+}
+
+/** Jackson's reading of an optional Boolean (absent is false). */
+function flag(value: unknown): boolean | undefined {
+  if (value === undefined || value === null) return false;
+  if (typeof value === "boolean") return value;
+  if (value === "true" || value === "false") return value === "true";
+  return undefined;
+}
+
+/** `rotated-expiration-period` in seconds (a number or its digits), with the default. */
+function rotatedPeriod(configuration: unknown): number | undefined {
+  if (configuration === undefined || configuration === null) {
+    return DEFAULT_ROTATED_EXPIRATION_SECONDS;
+  }
+  if (!isObject(configuration)) return undefined;
+  const value = configuration["rotated-expiration-period"];
+  if (value === undefined || value === null) {
+    return DEFAULT_ROTATED_EXPIRATION_SECONDS;
+  }
+  const seconds = typeof value === "string" && /^-?\d+$/.test(value)
+    ? Number(value)
+    : value;
+  return typeof seconds === "number" && Number.isInteger(seconds)
+    ? seconds
+    : undefined;
 }
 
 /** Reads Keycloak's error bodies (`{error, error_description}` or `{errorMessage}`). */

@@ -1,7 +1,10 @@
 /**
  * The Keycloak adapter against the Keycloak emulator: two secrets under the
  * rotation policy (regenerate → prove → delete rotated), the refusal
- * without the policy, the expiry warning, a missing role, retries, and a
+ * unless the realm's client policies prove the policy (none, removed with
+ * its attribute left, a rotated-expiration-period of 0, a condition the
+ * adapter does not evaluate, no view-realm), the loud failure when the old
+ * secret is lost anyway, the expiry warning, a missing role, retries, and a
  * full staged rotation of twin clients through the engine.
  */
 import assert from "node:assert/strict";
@@ -32,7 +35,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 function start(
   options: Partial<KeycloakEmulatorOptions> = {},
-  roles: KeycloakRealmManagementRole[] = ["manage-clients"],
+  roles: KeycloakRealmManagementRole[] = ["manage-clients", "view-realm"],
 ) {
   return startKeycloakEmulator({
     secretRotation: {},
@@ -178,7 +181,7 @@ Deno.test("Keycloak: inspect warns before the main secret's expiration time", as
 });
 
 Deno.test("Keycloak: view-clients may inspect; regenerating names manage-clients", async () => {
-  await using keycloak = start({}, ["view-clients"]);
+  await using keycloak = start({}, ["view-clients", "view-realm"]);
   await using auth = adminAuth(keycloak.tokenUrl);
   const kc = provider(keycloak, auth);
   assert.equal((await kc.inspectClient("service")).secrets?.length, 1);
@@ -352,4 +355,288 @@ Deno.test("Keycloak: a rotated secret past its rotated expiration time is listed
   assert.equal(main.status, "active");
   assert.ok(rotated.expiresAt! < later.now());
   assert.equal(rotated.status, "inactive");
+});
+
+/** The client's secret still gets tokens. */
+function works(keycloak: ReturnType<typeof start>, secret: string) {
+  return rejected({
+    tokenUrl: keycloak.tokenUrl,
+    clientId: "service",
+    clock: systemClock,
+    secret: new Secret(secret),
+  }).then((refused) => !refused);
+}
+
+Deno.test("Keycloak: the policy removed but client.secret.expiration.time left is refused, 0 regenerations, and the old secret still works", async () => {
+  await using keycloak = start();
+  await using auth = adminAuth(keycloak.tokenUrl);
+  const kc = provider(keycloak, auth);
+  keycloak.setSecretRotation(false);
+  // Keycloak leaves the attribute: the old check took it for the policy.
+  const [main] = (await kc.inspectClient("service")).secrets!;
+  assert.equal(
+    main.expiresAt,
+    keycloak.secretState("service").expirationTime! * 1000,
+  );
+  const error = await kc.issueSecret("service").catch((e) => e);
+  assert.ok(error instanceof ProviderApiError);
+  assert.equal(error.code, KeycloakErrorCode.ROTATION_POLICY_OFF);
+  assert.equal(error.kind, "refused");
+  assert.match(error.message, /nothing was changed/);
+  assert.match(error.message, /no enabled client policy/);
+  assert.match(error.message, /left over/);
+  assert.match(error.message, /would kill the secret in use/);
+  assert.equal(keycloak.stats().secretsCreated, 0);
+  assert.equal(keycloak.secretState("service").secret, OLD);
+  assert.equal(await works(keycloak, OLD), true);
+});
+
+Deno.test("Keycloak: a secret-rotation executor with rotated-expiration-period 0 is refused (it keeps no rotated secret)", async () => {
+  await using keycloak = start({
+    secretRotation: { rotatedExpirationPeriodSeconds: 0 },
+  });
+  await using auth = adminAuth(keycloak.tokenUrl);
+  const error = await provider(keycloak, auth).issueSecret("service").catch((
+    e,
+  ) => e);
+  assert.equal(error.code, KeycloakErrorCode.ROTATION_POLICY_OFF);
+  assert.match(error.message, /rotated-expiration-period is 0/);
+  assert.equal(keycloak.stats().secretsCreated, 0);
+  assert.equal(await works(keycloak, OLD), true);
+});
+
+Deno.test("Keycloak: without view-realm issuing is refused naming it; rotationPolicyCheckedByOperator opts out", async () => {
+  await using keycloak = start({}, ["view-clients", "manage-clients"]);
+  await using auth = adminAuth(keycloak.tokenUrl);
+  const error = await provider(keycloak, auth).issueSecret("service").catch((
+    e,
+  ) => e);
+  assert.ok(error instanceof ProviderApiError);
+  assert.equal(error.code, KeycloakErrorCode.FORBIDDEN);
+  assert.equal(error.kind, "forbidden");
+  assert.equal(error.status, 403);
+  assert.match(error.permission!, /view-realm/);
+  assert.match(error.message, /lacks the realm-management role view-realm/);
+  assert.match(error.message, /rotationPolicyCheckedByOperator/);
+  assert.ok(error.cause instanceof ProviderApiError);
+  assert.equal(keycloak.stats().secretsCreated, 0);
+  assert.equal(keycloak.secretState("service").secret, OLD);
+
+  const trusted = provider(keycloak, auth, {
+    rotationPolicyCheckedByOperator: true,
+  });
+  const issued = await trusted.issueSecret("service");
+  assert.equal(keycloak.secretState("service").secret, issued.secret.reveal());
+  assert.equal(keycloak.secretState("service").rotated, OLD);
+  assert.throws(
+    () =>
+      provider(keycloak, auth, {
+        rotationPolicyCheckedByOperator: "yes" as unknown as boolean,
+      }),
+    /rotationPolicyCheckedByOperator/,
+  );
+});
+
+/**
+ * A fetch that answers the realm's client policies with `policies` (and its
+ * profiles with `profiles`, when given) and passes the rest through.
+ */
+function realmAnswers(policies: unknown[], profiles?: unknown[]) {
+  const seen: string[] = [];
+  const answer: typeof fetch = (input, init) => {
+    const request = new Request(input, init);
+    const path = new URL(request.url).pathname;
+    seen.push(`${request.method} ${path}`);
+    if (path.endsWith("/client-policies/policies")) {
+      return Promise.resolve(Response.json({ policies, globalPolicies: [] }));
+    }
+    if (profiles && path.endsWith("/client-policies/profiles")) {
+      return Promise.resolve(Response.json({ profiles, globalProfiles: [] }));
+    }
+    return fetch(request);
+  };
+  return { fetch: answer, seen };
+}
+
+const ROTATION_PROFILE = "secret-rotation-profile";
+
+Deno.test("Keycloak: client policies are evaluated as Keycloak does; a condition the adapter does not evaluate is refused, not guessed", async (t) => {
+  const policy = (conditions: unknown[], extra: object = {}) => ({
+    name: "p",
+    enabled: true,
+    conditions,
+    profiles: [ROTATION_PROFILE],
+    ...extra,
+  });
+  const keepsNone = {
+    name: "keeps-none",
+    executors: [{
+      executor: "secret-rotation",
+      configuration: { "rotated-expiration-period": "0" },
+    }],
+  };
+  const keepsTwoDays = {
+    name: ROTATION_PROFILE,
+    executors: [{ executor: "secret-rotation", configuration: {} }],
+  };
+  const roles = [{
+    condition: "client-roles",
+    configuration: { roles: ["x"] },
+  }];
+  const cases: {
+    name: string;
+    policies: unknown[];
+    profiles?: unknown[];
+    code?: string;
+    message?: RegExp;
+  }[] = [
+    {
+      name: "any-client applies",
+      policies: [policy([{ condition: "any-client", configuration: {} }])],
+    },
+    {
+      name: "client-access-type confidential and any-client, STRICT",
+      policies: [policy([
+        {
+          condition: "client-access-type",
+          configuration: { type: ["confidential"] },
+        },
+        { condition: "any-client" },
+      ], { mode: "STRICT" })],
+    },
+    {
+      name: "a disabled policy is no policy",
+      policies: [policy([{ condition: "any-client" }], { enabled: false })],
+      code: KeycloakErrorCode.ROTATION_POLICY_OFF,
+      message: /no enabled client policy/,
+    },
+    {
+      name: "client-access-type public does not select a confidential client",
+      policies: [policy([{
+        condition: "client-access-type",
+        configuration: { type: ["public"] },
+      }])],
+      code: KeycloakErrorCode.ROTATION_POLICY_OFF,
+    },
+    {
+      name: "negative logic excludes the client",
+      policies: [policy([{
+        condition: "client-access-type",
+        configuration: { type: ["confidential"], "is-negative-logic": true },
+      }])],
+      code: KeycloakErrorCode.ROTATION_POLICY_OFF,
+    },
+    {
+      name: "a policy without conditions applies to nothing",
+      policies: [policy([])],
+      code: KeycloakErrorCode.ROTATION_POLICY_OFF,
+    },
+    {
+      name: "client-roles is not evaluated",
+      policies: [policy([{
+        condition: "client-roles",
+        configuration: { roles: ["x"] },
+      }])],
+      code: KeycloakErrorCode.ROTATION_POLICY_UNVERIFIABLE,
+      message: /"client-roles", which the adapter does not evaluate/,
+    },
+    {
+      name:
+        "an unevaluated condition beside a proof is harmless when its executor keeps rotated secrets",
+      policies: [
+        policy(roles),
+        policy([{ condition: "any-client" }]),
+      ],
+      profiles: [keepsTwoDays],
+    },
+    {
+      name:
+        "an unevaluated condition on an executor keeping none is refused even beside a proof",
+      policies: [
+        { ...policy(roles), profiles: ["keeps-none"] },
+        policy([{ condition: "any-client" }]),
+      ],
+      profiles: [keepsTwoDays, keepsNone],
+      code: KeycloakErrorCode.ROTATION_POLICY_UNVERIFIABLE,
+      message: /client-roles/,
+    },
+    {
+      name:
+        "an applying executor keeping none beside one keeping two days is refused",
+      policies: [
+        { ...policy([{ condition: "any-client" }]), profiles: ["keeps-none"] },
+        policy([{ condition: "any-client" }]),
+      ],
+      profiles: [keepsTwoDays, keepsNone],
+      code: KeycloakErrorCode.ROTATION_POLICY_OFF,
+      message: /rotated-expiration-period is 0/,
+    },
+    {
+      name: "a profile the realm does not list",
+      policies: [{
+        ...policy([{ condition: "any-client" }]),
+        profiles: ["gone"],
+      }],
+      code: KeycloakErrorCode.ROTATION_POLICY_UNVERIFIABLE,
+      message: /names a profile the realm does not list/,
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      await using keycloak = start();
+      await using auth = adminAuth(keycloak.tokenUrl);
+      const answer = realmAnswers(c.policies, c.profiles);
+      const kc = provider(keycloak, auth, { fetch: answer.fetch });
+      assert.ok(
+        answer.seen.length === 0,
+        "nothing is asked before issueSecret",
+      );
+      const result = await kc.issueSecret("service").catch((e) => e);
+      assert.ok(
+        answer.seen.some((l) => l.endsWith("/client-policies/policies")),
+      );
+      if (c.code === undefined) {
+        assert.ok(!(result instanceof Error), String(result));
+        assert.equal(keycloak.secretState("service").rotated, OLD);
+        return;
+      }
+      assert.equal(result.code, c.code);
+      if (c.message) assert.match(result.message, c.message);
+      assert.match(result.message, /nothing was changed/);
+      assert.equal(keycloak.stats().secretsCreated, 0);
+      assert.equal(keycloak.secretState("service").secret, OLD);
+    });
+  }
+});
+
+Deno.test("Keycloak: when the old secret is not the rotated one after regenerating, issueSecret fails loudly with KEYCLOAK_OLD_SECRET_LOST", async () => {
+  // The policies say yes, but the realm lost the executor since (or the
+  // preview feature is off): Keycloak regenerates and keeps nothing.
+  await using keycloak = start();
+  await using auth = adminAuth(keycloak.tokenUrl);
+  keycloak.setSecretRotation(false);
+  const stale = realmAnswers([{
+    name: "p",
+    enabled: true,
+    conditions: [{ condition: "any-client" }],
+    profiles: [ROTATION_PROFILE],
+  }], [{
+    name: ROTATION_PROFILE,
+    executors: [{
+      executor: "secret-rotation",
+      configuration: { "rotated-expiration-period": 172800 },
+    }],
+  }]);
+  const error = await provider(keycloak, auth, { fetch: stale.fetch })
+    .issueSecret("service").catch((e) => e);
+  assert.ok(error instanceof ProviderApiError);
+  assert.equal(error.code, KeycloakErrorCode.OLD_SECRET_LOST);
+  assert.match(error.message, /DID NOT KEEP THE OLD ONE/);
+  assert.match(error.message, /GET client-secret/);
+  assert.equal(keycloak.stats().secretsCreated, 1);
+  assert.equal(await works(keycloak, OLD), false);
+  assert.equal(
+    await works(keycloak, keycloak.secretState("service").secret),
+    true,
+  );
 });
