@@ -6,6 +6,7 @@ import {
   readProviderEnv,
 } from "../../src/providers/env.ts";
 import { EnvConfigError } from "../../src/rotation/env_config.ts";
+import { readEnvValues } from "../../src/rotation/env_file.ts";
 import {
   REHEARSAL_PROVIDERS,
   startProviderRehearsal,
@@ -239,4 +240,47 @@ Deno.test("the variable list covers every provider's variables and today's GENES
     assert.ok(PROVIDER_ENV_VARS.includes(name), name);
   }
   assert.equal(new Set(PROVIDER_ENV_VARS).size, PROVIDER_ENV_VARS.length);
+});
+
+/** Where each provider's example lives: Genesys keeps its .env.example at the root. */
+const EXAMPLES = {
+  genesys: "../../.env.example",
+  okta: "../../examples/env/okta.env.example",
+  entra: "../../examples/env/entra.env.example",
+  keycloak: "../../examples/env/keycloak.env.example",
+  cognito: "../../examples/env/cognito.env.example",
+  auth0: "../../examples/env/auth0.env.example",
+} as const;
+
+Deno.test("each provider's env example names every variable the reader reads, sets every one it needs, and nothing else", async (t) => {
+  for (const [provider, path] of Object.entries(EXAMPLES)) {
+    await t.step(provider, async () => {
+      const text = await Deno.readTextFile(new URL(path, import.meta.url));
+      const set = readEnvValues(text);
+      const commented = [...text.matchAll(/^#\s*([A-Z][A-Z0-9_]*)=/gm)].map((
+        m,
+      ) => m[1]);
+      const { required, optional } =
+        PROVIDER_VARIABLES[provider as keyof typeof EXAMPLES];
+      const known = new Set([...required, ...optional]);
+      for (const name of [...Object.keys(set), ...commented]) {
+        assert.ok(known.has(name), `${name} is not read for ${provider}`);
+      }
+      for (const name of required) {
+        assert.ok(Object.hasOwn(set, name), `${name} is set`);
+      }
+      for (const name of optional) {
+        if (name === "AUTH_PROVIDER" && provider === "genesys") continue;
+        assert.ok(
+          Object.hasOwn(set, name) || commented.includes(name),
+          `${name} is shown`,
+        );
+      }
+      if (provider === "genesys") return;
+      // The values as shipped make a configuration the reader accepts.
+      const config = readProviderEnv(set);
+      assert.equal(config.provider, provider);
+      assert.match(config.tokenUrl, /^https:\/\//);
+    });
+  }
 });
