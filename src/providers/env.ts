@@ -379,7 +379,24 @@ export function readProviderEnv(
   }
   const provider = named as AuthProvider;
   if (provider === "genesys") {
-    return genesysConfig(readRotationEnv(env, options));
+    try {
+      return genesysConfig(readRotationEnv(env, options));
+    } catch (error) {
+      const authNames = Object.keys(env).filter((name) =>
+        name.startsWith("AUTH_") && value(name) !== undefined
+      );
+      if (
+        !(error instanceof EnvConfigError) || value(PROVIDER_ENV_VAR) ||
+        authNames.length === 0
+      ) throw error;
+      // AUTH_* settings without AUTH_PROVIDER: say what is missing first.
+      throw new EnvConfigError([{
+        variable: PROVIDER_ENV_VAR,
+        problem: `is not set, so the GENESYS_* variables were read, but ${
+          authNames[0]
+        } is set; set AUTH_PROVIDER to okta, entra, keycloak, cognito or auth0 (or remove the AUTH_* variables for Genesys Cloud)`,
+      }, ...error.problems]);
+    }
   }
   const problems: EnvProblem[] = [];
   const read = READERS[provider](value, problems);

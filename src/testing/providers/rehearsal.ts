@@ -201,12 +201,14 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
       summary:
         `${TWO_SECRETS} under the secret-rotation policy, an admin client (view-clients, manage-clients)`,
       settings: () => [
-        // Keycloak's token endpoint and admin API both derive from these.
+        // Keycloak's token endpoint and admin API both derive from the base
+        // URL and the realm; the token URL is written too, for curl.
         ...twoSecrets(
           "keycloak",
           [
             ["AUTH_BASE_URL", emulator.url],
             ["AUTH_REALM", emulator.realm],
+            ["AUTH_TOKEN_URL", emulator.tokenUrl],
           ],
           "app",
           blue,
