@@ -284,3 +284,58 @@ Deno.test("each provider's env example names every variable the reader reads, se
     });
   }
 });
+
+Deno.test("env.ts loads no provider's adapter until createProvider: each is reached only through a dynamic import", async () => {
+  const entry = new URL("../../src/providers/env.ts", import.meta.url);
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--lock=deno.dev.lock", "--json", entry.pathname],
+    cwd: new URL("../../", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  const graph = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    modules: {
+      specifier: string;
+      dependencies?: {
+        code?: { specifier?: string };
+        isDynamic?: boolean;
+      }[];
+    }[];
+  };
+  const bySpecifier = new Map(graph.modules.map((m) => [m.specifier, m]));
+  // What runs when env.ts is imported: code (not type-only) imports, not dynamic.
+  const loaded = new Set<string>();
+  const visit = (specifier: string) => {
+    if (loaded.has(specifier)) return;
+    loaded.add(specifier);
+    for (const dependency of bySpecifier.get(specifier)?.dependencies ?? []) {
+      const target = dependency.code?.specifier;
+      if (target !== undefined && !dependency.isDynamic) visit(target);
+    }
+  };
+  visit(entry.href);
+  assert.ok(
+    [...loaded].some((s) => s.endsWith("providers/presets.ts")),
+    "the walk follows static imports",
+  );
+  const adapters = [
+    "providers/okta.ts",
+    "providers/entra.ts",
+    "providers/keycloak.ts",
+    "providers/cognito.ts",
+    "providers/sigv4.ts",
+    "providers/auth0.ts",
+    "genesys/admin_client.ts",
+  ];
+  for (const adapter of adapters) {
+    assert.ok(
+      ![...loaded].some((s) => s.endsWith(adapter)),
+      `${adapter} is loaded with env.ts`,
+    );
+    assert.ok(
+      graph.modules.some((m) => m.specifier.endsWith(adapter)),
+      `${adapter} is in the graph (dynamically)`,
+    );
+  }
+});
