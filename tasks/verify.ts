@@ -641,10 +641,12 @@ async function checkProviderAdmin(
 function adminProblem(config: ProviderEnvConfig, error: unknown): string {
   if (error instanceof ProviderAdminRejectedError) return error.message;
   if (error instanceof ProviderApiError) {
-    if (error.kind === "forbidden") {
-      return `${error.message}. Grant the admin credential ${
-        error.permission ?? "the permission named above"
-      }`;
+    // The adapters name the permission in the provider's words already.
+    if (
+      error.kind === "forbidden" && error.permission !== undefined &&
+      !error.message.includes(error.permission)
+    ) {
+      return `${error.message}. Grant the admin credential ${error.permission}`;
     }
     if (error.kind === "unauthorized") {
       const id = config.admin.kind === "aws-keys"
