@@ -414,3 +414,39 @@ Deno.test("verify with a missing provider variable exits 2 naming it; AUTH_* wit
   assert.equal(unnamed.code, 2, unnamed.output);
   assert.match(unnamed.output, /AUTH_PROVIDER: is not set/);
 });
+
+Deno.test("verify on each provider: a wrong admin secret cannot rotate, and verify names the variable holding it, exit 1", async (t) => {
+  await using ws = await createWorkspace();
+  for (const provider of REHEARSAL_PROVIDERS) {
+    await t.step(provider, async () => {
+      const rehearsal = await startProviderRehearsal(provider);
+      try {
+        const variable = rehearsal.settings.map(([name]) => name).find((
+          name,
+        ) =>
+          [
+            "AUTH_ADMIN_TOKEN",
+            "AUTH_ADMIN_CLIENT_SECRET",
+            "AUTH_ADMIN_SECRET_ACCESS_KEY",
+          ].includes(name)
+        )!;
+        const { code, report, output } = await verify(
+          ws,
+          replaced(
+            rehearsal.settings,
+            variable,
+            "wrong-admin-value-0123456789",
+          ),
+        );
+        assert.equal(code, 1, output);
+        assert.equal(report.usable, true);
+        assert.equal(report.failover, true);
+        assert.equal(report.canRotate, false);
+        assert.match(report.rotateProblem!, new RegExp(variable));
+        assert.ok(!output.includes("wrong-admin-value"), "no secret quoted");
+      } finally {
+        await rehearsal.emulator.close();
+      }
+    });
+  }
+});
