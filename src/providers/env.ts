@@ -437,7 +437,12 @@ export function readProviderEnv(
     problems.length > 0 || read === undefined || active === undefined ||
     standby === undefined || model === undefined
   ) {
-    throw new EnvConfigError(problems);
+    // A preset may name a variable already named (a missing scope): once.
+    throw new EnvConfigError(
+      problems.filter((p, i) =>
+        problems.findIndex((q) => q.variable === p.variable) === i
+      ),
+    );
   }
   const { admin, build } = read.admin(authMethod);
   const title = TITLES[provider];
@@ -1049,7 +1054,7 @@ function requiredScope(
   problems: EnvProblem[],
 ): string | undefined {
   const scope = value("AUTH_SCOPE");
-  if (scope === undefined && value("AUTH_TOKEN_URL") !== undefined) {
+  if (scope === undefined) {
     problems.push({
       variable: "AUTH_SCOPE",
       problem:

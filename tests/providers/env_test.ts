@@ -167,6 +167,7 @@ Deno.test("every problem is named by its variable, in one error, and no secret i
     "AUTH_CLIENT_ID_GREEN",
     "AUTH_CLIENT_SECRET_BLUE",
     "AUTH_DOMAIN",
+    "AUTH_SCOPE",
     "AUTH_TOKEN_ENDPOINT_AUTH_METHOD",
   ]);
   assert.match(problems.get("AUTH_CLIENT_ID_GREEN")!, /one client/);
