@@ -188,7 +188,7 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
         {
           clientId: "rotation-admin",
           secret: admin,
-          realmManagementRoles: ["view-clients", "manage-clients"],
+          realmManagementRoles: ["view-clients", "manage-clients", "view-realm"],
         },
       ],
     });
@@ -199,7 +199,7 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
       emulator,
       title: "Keycloak",
       summary:
-        `${TWO_SECRETS} under the secret-rotation policy, an admin client (view-clients, manage-clients)`,
+        `${TWO_SECRETS} under the secret-rotation policy, an admin client (view-clients, manage-clients, view-realm)`,
       settings: () => [
         // Keycloak's token endpoint and admin API both derive from the base
         // URL and the realm; the token URL is written too, for curl.
