@@ -188,7 +188,11 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
         {
           clientId: "rotation-admin",
           secret: admin,
-          realmManagementRoles: ["view-clients", "manage-clients", "view-realm"],
+          realmManagementRoles: [
+            "view-clients",
+            "manage-clients",
+            "view-realm",
+          ],
         },
       ],
     });
