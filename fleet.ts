@@ -73,6 +73,7 @@ export {
 } from "./src/fleet/distribution.ts";
 export {
   acquireStoreLock,
+  acquisitionHolder,
   audit,
   checkRevokeGate,
   createSealedStoreSink,
@@ -81,6 +82,7 @@ export {
   type FleetTarget,
   type GateBlocker,
   type GateReport,
+  holderName,
   type PresenceExpectation,
   readDistributedSecret,
   SEAL_KEY_MISMATCH,

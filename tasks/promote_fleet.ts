@@ -309,9 +309,8 @@ export async function main(args: readonly string[]): Promise<number> {
       return EXIT_FAILED;
     }
   }
-  // As rotate --kv: the env file's OS lock keeps a second run from this
-  // host out while the first is alive (the store lock lets the same
-  // operator name in again, to resume after a crash).
+  // As rotate --kv: the env file's OS lock keeps a second run with the
+  // same env file out; the store lock, held by one acquisition, every other.
   await using _envLock = dryRun ? undefined : await lockUnchanged(
     values["env-file"],
     `promote ${args.join(" ")}`,

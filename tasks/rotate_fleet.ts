@@ -305,10 +305,9 @@ export async function main(args: readonly string[]): Promise<number> {
     }
   }
 
-  // The store lock lets its holder's name ("operator@<host>") in again, so
-  // that a re-run resumes after a crash; the env file's OS lock, dropped
-  // when its holder dies, is what keeps a second run from this host out
-  // while the first is alive.
+  // The env file's OS lock keeps a second run with the same env file out;
+  // the store lock, held by one acquisition (not by "operator@<host>"),
+  // keeps out every other run, from this host or another.
   await using _envLock = await lockUnchanged(
     values["env-file"],
     `rotate ${args.join(" ")}`.trim(),

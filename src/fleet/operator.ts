@@ -272,6 +272,46 @@ export class StoreLockedError extends DualSecretAuthError {
   }
 }
 
+/**
+ * The holder string of one acquisition of a store lock: the actor's name
+ * and a random token. The store lets a claim renew a lock only when its
+ * holder string is the same, so two processes that share a name (two
+ * operators on one host, two schedulers given the same id) are two holders,
+ * and a lock is held by the one acquisition that took it.
+ *
+ * @param by Who acts, such as `operator@host`.
+ * @returns Such as `operator@host~3f9a0c21d7e4`.
+ *
+ * @example
+ * ```ts
+ * import { acquisitionHolder, holderName } from "./operator.ts";
+ * const a = acquisitionHolder("ops@host");
+ * if (a === acquisitionHolder("ops@host")) throw new Error("one name, two holders");
+ * if (holderName(a) !== "ops@host") throw new Error();
+ * ```
+ */
+export function acquisitionHolder(by: string): string {
+  return `${by}${HOLDER_TOKEN}${
+    crypto.randomUUID().replaceAll("-", "").slice(0, 12)
+  }`;
+}
+
+const HOLDER_TOKEN = "~";
+
+/**
+ * The actor's name in a lock's holder string (without the token of its
+ * acquisition), for messages and the audit trail.
+ *
+ * @param holder A holder string, from {@linkcode acquisitionHolder} or older.
+ * @returns The name.
+ */
+export function holderName(holder: string): string {
+  const at = holder.lastIndexOf(HOLDER_TOKEN);
+  return at > 0 && /^[0-9a-f]{12}$/.test(holder.slice(at + 1))
+    ? holder.slice(0, at)
+    : holder;
+}
+
 /** A held store lock. */
 export interface StoreLock extends AsyncDisposable {
   /**
@@ -287,7 +327,9 @@ export interface StoreLock extends AsyncDisposable {
 /**
  * Takes the fleet's rotation lock: a lock of the store (see
  * `FleetStore.claimLock`), whose lapse the store judges, so a killed
- * holder's lock lapses after `ttlMs` and no caller's clock decides it.
+ * holder's lock lapses after `ttlMs` and no caller's clock decides it. The
+ * lock is held by this one acquisition ({@linkcode acquisitionHolder}): a
+ * re-run after a crash, even by the same name, waits for the lapse.
  *
  * @param target The store and who acts (`by` is the holder).
  * @param command What runs, for the message of whoever finds it held.
@@ -300,7 +342,11 @@ export async function acquireStoreLock(
   command: string,
   ttlMs: number,
 ): Promise<StoreLock> {
-  const { store, service, by } = target;
+  const { store, service } = target;
+  // Held by this acquisition, not by the name: a second process with the
+  // same name (another env file on this host, a scheduler given the same
+  // id) is refused like anyone else.
+  const by = acquisitionHolder(target.by);
   const take = async () => {
     const state = await store.claimLock(service, LOCK, {
       holder: by,
@@ -309,7 +355,7 @@ export async function acquireStoreLock(
     });
     if (!state.held) {
       throw new StoreLockedError({
-        holder: state.holder,
+        holder: holderName(state.holder),
         command: state.note,
         // As this process reckons it: the store decides the real lapse.
         until: target.now() + state.ttlMs,

@@ -14,6 +14,7 @@ import {
   StoreLockedError,
   waitForFleet,
 } from "../../src/fleet/operator.ts";
+import { takeLeadership } from "../../src/fleet/schedule.ts";
 import {
   createMemoryFleetStore,
   type InstanceRecord,
@@ -130,6 +131,43 @@ Deno.test("store lock: one holder; a lapsed lock is taken over; released on disp
   await assert.rejects(() => acquireStoreLock(first, "rotate", 5_000));
   now.value += 5_001;
   await using _again = await acquireStoreLock(first, "rotate", 5_000);
+});
+
+Deno.test("store lock: held by one acquisition, not by a name (two operators on one host, two schedulers given one id)", async () => {
+  const now = { value: 1_000 };
+  const first = target(now, "operator@host");
+  // Same name, another process: another env file, or a copy of a scheduler.
+  const twin: FleetTarget = { ...first };
+  {
+    await using _held = await acquireStoreLock(first, "rotate --kv x", 5_000);
+    await assert.rejects(
+      () => acquireStoreLock(twin, "rotate --kv x", 5_000),
+      (error: unknown) =>
+        error instanceof StoreLockedError &&
+        error.holder.holder === "operator@host" &&
+        /rotate --kv x/.test(error.message),
+    );
+    // The refused twin released nothing: the first still holds it.
+    await assert.rejects(() => acquireStoreLock(twin, "promote", 5_000));
+  }
+  await using _next = await acquireStoreLock(twin, "promote --kv x", 5_000);
+});
+
+Deno.test("scheduler leader lease: two schedulers with the same id never both lead", async () => {
+  const store = createMemoryFleetStore({ monotonic: () => 0 });
+  const one: FleetTarget = {
+    store,
+    service: "svc",
+    by: "scheduler",
+    now: () => 1,
+  };
+  const other: FleetTarget = { ...one };
+  const a = await takeLeadership(one, 60_000);
+  assert.ok(a, "the first takes the lead");
+  assert.equal(await takeLeadership(other, 60_000), undefined);
+  // The leader keeps it from tick to tick.
+  assert.deepEqual(await takeLeadership(one, 60_000), a);
+  assert.equal(await takeLeadership(other, 60_000), undefined);
 });
 
 Deno.test("store journal: written and read back through the store", async () => {
