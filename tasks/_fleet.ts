@@ -16,6 +16,7 @@ import {
 import {
   type FleetTarget,
   type GateBlocker,
+  type GateReport,
   judgeFleetPresence,
   type PresenceExpectation,
   type SeenInstance,
@@ -45,7 +46,8 @@ export const EXIT_STRAGGLERS = 5;
 /** The exit codes the fleet variants add, for `--help` and the README. */
 export const FLEET_EXIT_CODES_HELP =
   `  4    (--kv|--redis) the fleet is not ready; nothing was changed: rotate's revoke
-       gate is shut (live instances still use the credential; --force overrides),
+       gate is shut (live instances still use the credential, or do not sign
+       with your DUAL_SECRET_SEAL_KEY; --force overrides),
        no live instance reports in the namespace (--allow-empty or
        --expect-instances N proceeds), or (promote) live instances have not
        proved the target's secret (the table names them and why)
@@ -284,6 +286,7 @@ export function instanceTable(
     row.instanceId,
     row.host ?? "-",
     row.active,
+    ("problem" in row && row.problem ? `seal key: ${row.problem}` : "") ||
     ("reason" in row && row.reason) || "-",
     ago("lastUsedAt" in row ? row.lastUsedAt : undefined),
     until("heldUntil" in row ? row.heldUntil : undefined),
@@ -430,4 +433,47 @@ export function fleetStoreArgs(args: FleetStoreArgs): string {
     ...(args.prefix === "dual-secret-auth" ? [] : [`--prefix ${args.prefix}`]),
     ...(args.scope === undefined ? [] : [`--scope ${args.scope}`]),
   ].join(" ");
+}
+
+/**
+ * What a shut revoke gate means and what to do, for people.
+ *
+ * @param gate The gate's report (shut).
+ * @param standby The label that was to be regenerated.
+ * @param storeArgs The store options, for the next step.
+ * @returns The lines before the table and the next step after it.
+ */
+export function gateShutWords(
+  gate: GateReport,
+  standby: string,
+  storeArgs: string,
+): { head: string; next: string } {
+  const keys = gate.blockers.filter((b) => b.reason === "seal-key");
+  const users = gate.blockers.length - keys.length;
+  const parts = [
+    ...(users > 0
+      ? [`${users} of ${gate.instances} live instances still use "${standby}"`]
+      : []),
+    ...(keys.length > 0
+      ? [
+        `${keys.length} of ${gate.instances} live instances do not sign with your ${SEAL_KEY_VARIABLE} (another key, or none), so they could not open the new secret of "${standby}" and would keep its old, dead one`,
+      ]
+      : []),
+  ];
+  const steps = [
+    ...(keys.length > 0
+      ? [
+        `give those instances the ${SEAL_KEY_VARIABLE} you rotate with (or export theirs here, if yours is the wrong one)`,
+      ]
+      : []),
+    ...(users > 0
+      ? [
+        `promote the other label (deno task promote ${storeArgs}) and wait for the instances to drain`,
+      ]
+      : []),
+  ];
+  return {
+    head: `The revoke gate is shut: ${parts.join("; ")}.`,
+    next: `Next: ${steps.join("; ")}; or pass --force to regenerate anyway.`,
+  };
 }

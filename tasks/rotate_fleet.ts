@@ -29,13 +29,17 @@ import {
   createSealedStoreSink,
   createStoreJournal,
   credentialsFromStore,
+  findLostSecrets,
   type FleetTarget,
   listLive,
   readTargetActive,
   StoreLockedError,
 } from "../src/fleet/operator.ts";
 import type { CredentialInput } from "../src/config.ts";
-import type { SealKeyring } from "../src/fleet/distribution.ts";
+import {
+  SEAL_KEY_VARIABLE,
+  type SealKeyring,
+} from "../src/fleet/distribution.ts";
 import {
   adminTokenSource,
   boundedMs,
@@ -60,6 +64,7 @@ import {
   EXIT_GATE_SHUT,
   FLEET_EXIT_CODES_HELP,
   fleetStoreArgs,
+  gateShutWords,
   instanceTable,
   openOperatorFleet,
   presenceExpectation,
@@ -259,6 +264,28 @@ export async function main(args: readonly string[]): Promise<number> {
       }.`,
     );
   }
+  // A store that lost its data has no sealed secret of the active label,
+  // and the env file's is older than the one the instances use: the plan's
+  // proof of the active credential would fail on it.
+  const [lost] = await findLostSecrets(target, live, [active]);
+  if (lost !== undefined) {
+    printFailure(
+      {
+        exitCode: EXIT_GATE_SHUT,
+        code: "FLEET_SECRET_LOST",
+        message:
+          `The fleet store holds no sealed secret of the active label "${active}", but ${lost.instances.length} live instance(s) report one loaded from it (generation ${lost.generation}): the store lost its data (a Redis restarted without persistence, FLUSHALL, a restored backup). ` +
+          `The instances keep serving with the secrets they hold; nothing was changed.\n` +
+          `Next: wait a few seconds and run the same command again: instances seal the secret they use back into the store within a poll (see the audit trail: deno task fleet ${storeArgs} --history). ` +
+          `If it stays lost (instances of an older version, or without ${SEAL_KEY_VARIABLE}), and ${
+            values["env-file"]
+          } still holds a working secret of the other label, promote that label (deno task promote ${storeArgs} --to <label>) and rotate this one.`,
+      },
+      values.json,
+      { lost },
+    );
+    return EXIT_GATE_SHUT;
+  }
   const standby = labelOption("--to", values.to) ??
     config.credentials.find((c) => c.label !== active)!.label;
   if (standby === active) {
@@ -356,10 +383,9 @@ export async function main(args: readonly string[]): Promise<number> {
               )
             }`,
         });
-        const message =
-          `The revoke gate is shut: ${gate.blockers.length} of ${gate.instances} live instances still use "${standby}"; nothing was changed.\n` +
-          `${lines.join("\n")}\n` +
-          `Next: promote the other label (deno task promote ${storeArgs}) and wait for the instances to drain, or pass --force to regenerate anyway.`;
+        const words = gateShutWords(gate, standby, storeArgs);
+        const message = `${words.head} Nothing was changed.\n` +
+          `${lines.join("\n")}\n${words.next}`;
         printFailure(
           { exitCode: EXIT_GATE_SHUT, code: "REVOKE_GATE_SHUT", message },
           values.json,
@@ -368,7 +394,9 @@ export async function main(args: readonly string[]): Promise<number> {
         return EXIT_GATE_SHUT;
       }
       console.error(
-        `WARNING: --force: regenerating "${standby}" although ${gate.blockers.length} live instance(s) still use it; their calls may fail until they move:\n${
+        `WARNING: --force: regenerating "${standby}" although the gate is shut (${
+          gateShutWords(gate, standby, storeArgs).head
+        }); their calls may fail until they move or get the key:\n${
           lines.join("\n")
         }`,
       );
@@ -717,10 +745,11 @@ async function dryRun(
       `Revoke gate: open (${gate.instances} live instance(s), none uses "${plan.standby}").`,
     );
   } else {
+    const words = gateShutWords(gate, plan.standby, plan.storeArgs);
     console.log(
-      `Revoke gate: shut: ${gate.blockers.length} of ${gate.instances} live instances still use "${plan.standby}":\n${
+      `Revoke gate: shut. ${words.head}\n${
         instanceTable(gate.blockers, target.now()).join("\n")
-      }\nNext: promote the other label (deno task promote ${plan.storeArgs}) and wait for the instances to drain.`,
+      }\n${words.next}`,
     );
   }
   console.log("Dry run: nothing was changed.");

@@ -18,6 +18,7 @@ import type {
   RotationJournalRecord,
 } from "../rotation/journal.ts";
 import type { SecretSink } from "../rotation/sinks.ts";
+import { heartbeatProblem } from "./control.ts";
 import {
   credentialDocument,
   credentialFingerprint,
@@ -89,12 +90,19 @@ export function createSealedStoreSink(
     name: "fleet store (sealed)",
     generations,
     async publish(update) {
+      // Above what the instances loaded too: after the store lost its data,
+      // the counter goes on from theirs instead of starting at 1 again.
+      const minGeneration = reportedGeneration(
+        await listLive(target).catch(() => []),
+        update.label,
+      );
       const generation = await publishSealedCredential({
         store: target.store,
         service: target.service,
         ring,
         by: target.by,
         now: target.now(),
+        minGeneration,
       }, update);
       generations.set(update.label, generation);
       await audit(target, {
@@ -385,8 +393,15 @@ export interface GateBlocker {
   readonly host?: string;
   /** The label it serves. */
   readonly active: string;
-  /** Why it blocks. */
-  readonly reason: "active" | "holds-token" | "used-recently";
+  /**
+   * Why it blocks. `seal-key`: its heartbeat carries no valid MAC for the
+   * operator's seal keys, so it signs with another key or has none, and it
+   * could not open the new secret sealed with the operator's key: it would
+   * keep the credential's old, dead secret (see `problem`).
+   */
+  readonly reason: "active" | "holds-token" | "used-recently" | "seal-key";
+  /** With `seal-key`: why its heartbeat did not verify, in the operator's words. */
+  readonly problem?: string;
   /** When it last used a token of the credential, if ever. */
   readonly lastUsedAt?: number;
   /** Until when it holds a token of the credential, if it does. */
@@ -406,7 +421,9 @@ export interface GateReport {
 /**
  * The safe revoke gate: a credential may be regenerated only when no live
  * instance has it active, holds an unexpired token of it, or used a token of
- * it within a token's lifetime. Reads only.
+ * it within a token's lifetime, and (read through an authenticated store,
+ * `keepUnverifiedHeartbeats`) every live instance signs its heartbeat with
+ * the operator's seal key, so it can open the new secret. Reads only.
  *
  * @param target The store.
  * @param credential The label and client id about to be regenerated.
@@ -434,7 +451,12 @@ export async function checkRevokeGate(
         : { lastUsedAt: held.lastUsedAt }),
       ...(held?.heldUntil === undefined ? {} : { heldUntil: held.heldUntil }),
     };
-    if (record.active === credential.label) {
+    const problem = heartbeatProblem(record);
+    if (problem !== undefined) {
+      // Checked first: on a namespace's first rotation there is no sealed
+      // record to compare keys with, and this is the one sign of a wrong key.
+      blockers.push({ ...base, reason: "seal-key", problem });
+    } else if (record.active === credential.label) {
       blockers.push({ ...base, reason: "active" });
     } else if (held?.heldUntil !== undefined && held.heldUntil > now) {
       blockers.push({ ...base, reason: "holds-token" });
@@ -886,4 +908,85 @@ export function secretStragglers(
     });
   }
   return out;
+}
+
+/** No fleet counts secrets this far; a larger figure in a heartbeat is not believed. */
+const MAX_SECRET_GENERATION = 2 ** 48;
+
+/**
+ * The highest generation of a label's distributed secret that live
+ * instances report loaded, counting only heartbeats that verified (a store
+ * writer without the key cannot push the counter).
+ *
+ * @param live The live heartbeats.
+ * @param label The label.
+ * @returns The generation, or 0 when none reports one.
+ */
+export function reportedGeneration(
+  live: readonly InstanceRecord[],
+  label: string,
+): number {
+  let highest = 0;
+  for (const record of live) {
+    if (heartbeatProblem(record) !== undefined) continue;
+    const generation = record.credentials.find((c) => c.label === label)
+      ?.secretGeneration;
+    if (
+      Number.isSafeInteger(generation) && generation! > highest &&
+      generation! < MAX_SECRET_GENERATION
+    ) highest = generation!;
+  }
+  return highest;
+}
+
+/** A distributed secret the store no longer holds, though instances loaded it. */
+export interface LostSecret {
+  /** The label. */
+  readonly label: string;
+  /** The highest generation the instances report loaded. */
+  readonly generation: number;
+  /** The live instances that report it. */
+  readonly instances: readonly string[];
+}
+
+/**
+ * The labels whose sealed secret the store no longer holds although live
+ * instances report one loaded from it: the store lost its data (a Redis
+ * restarted without persistence, `FLUSHALL`, a restored backup), and an env
+ * file's secret of such a label is older than the one in use. Instances of
+ * this version seal theirs back within a poll. Reads only.
+ *
+ * @param target The store.
+ * @param live The live heartbeats.
+ * @param labels The labels to look at.
+ * @returns The lost ones (empty when the store holds each, or no instance
+ * loaded it).
+ */
+export async function findLostSecrets(
+  target: FleetTarget,
+  live: readonly InstanceRecord[],
+  labels: readonly string[],
+): Promise<LostSecret[]> {
+  const lost: LostSecret[] = [];
+  for (const label of labels) {
+    const document = await target.store.readDocument(
+      target.service,
+      credentialDocument(label),
+    );
+    // A record that does not verify is read as absent but is not lost.
+    if (document !== undefined) continue;
+    const reporting = live.filter((record) =>
+      heartbeatProblem(record) === undefined &&
+      record.credentials.some((c) =>
+        c.label === label && c.secretFingerprint !== undefined
+      )
+    );
+    if (reporting.length === 0) continue;
+    lost.push({
+      label,
+      generation: reportedGeneration(reporting, label),
+      instances: reporting.map((r) => r.instanceId),
+    });
+  }
+  return lost;
 }

@@ -564,6 +564,8 @@ function gateWait(
       return `${blocker.instanceId}: holds a token of it until ${
         at(blocker.heldUntil!)
       }`;
+    case "seal-key":
+      return `${blocker.instanceId}: cannot open a secret sealed with this scheduler's key (${blocker.problem})`;
     case "used-recently":
       return `${blocker.instanceId}: used it at ${
         at(blocker.lastUsedAt!)

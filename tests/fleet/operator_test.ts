@@ -2,13 +2,16 @@ import assert from "node:assert/strict";
 import {
   acquireStoreLock,
   checkRevokeGate,
+  createSealedStoreSink,
   createStoreJournal,
+  findLostSecrets,
   fleetLoadProof,
   FleetNotLoadedError,
   type FleetTarget,
   judgeFleetPresence,
   listLive,
   readTargetActive,
+  reportedGeneration,
   secretStragglers,
   setSharedActive,
   StoreLockedError,
@@ -22,7 +25,10 @@ import {
 import {
   credentialDocument,
   credentialFingerprint,
+  importSealKeyring,
 } from "../../src/fleet/distribution.ts";
+import { authenticateStore } from "../../src/fleet/control.ts";
+import { Secret } from "../../src/secret.ts";
 
 function target(now: { value: number }, by = "ops@a"): FleetTarget {
   return {
@@ -109,6 +115,82 @@ Deno.test("revoke gate", async (t) => {
     );
     assert.equal(report.open, true);
   });
+});
+
+Deno.test("revoke gate: on a namespace's first rotation, an instance whose seal key differs from the operator's (or that has none) keeps the gate shut", async () => {
+  const raw = createMemoryFleetStore();
+  const ours = await importSealKeyring(btoa("o".repeat(32)));
+  const theirs = await importSealKeyring(btoa("t".repeat(32)));
+  const quiet = () => {};
+  const fleet: FleetTarget = {
+    store: authenticateStore(raw, ours, quiet, {
+      keepUnverifiedHeartbeats: true,
+    }),
+    service: "svc",
+    by: "ops",
+    now: () => 1_000,
+  };
+  // No sealed record exists yet: nothing to compare keys with but the
+  // heartbeats' MACs.
+  await authenticateStore(raw, ours, quiet).heartbeat(heartbeat("same-key"));
+  await authenticateStore(raw, theirs, quiet).heartbeat(
+    heartbeat("other-key"),
+  );
+  await raw.heartbeat(heartbeat("no-key"));
+  const report = await checkRevokeGate(
+    fleet,
+    { label: "green", clientId: "green-id" },
+    6_000,
+  );
+  assert.equal(report.open, false);
+  assert.equal(report.instances, 3);
+  assert.deepEqual(
+    report.blockers.map((b) => [b.instanceId, b.reason]).sort(),
+    [["no-key", "seal-key"], ["other-key", "seal-key"]],
+  );
+  assert.match(
+    report.blockers.find((b) => b.instanceId === "other-key")!.problem!,
+    /not among this process's keys/,
+  );
+  assert.match(
+    report.blockers.find((b) => b.instanceId === "no-key")!.problem!,
+    /no MAC/,
+  );
+});
+
+Deno.test("a store that lost its data: the lost secrets are named, and a publication goes on from the generation the instances loaded", async () => {
+  const now = { value: 1_000 };
+  const fleet = target(now);
+  const loaded = (id: string, generation: number) =>
+    heartbeat(id, {
+      active: "green",
+      credentials: [
+        { label: "blue", clientId: "blue-id", slots: [0] },
+        {
+          label: "green",
+          clientId: "green-id",
+          slots: [0],
+          secretGeneration: generation,
+          secretFingerprint: `fp-${generation}`,
+        },
+      ],
+    });
+  await fleet.store.heartbeat(loaded("a", 3));
+  await fleet.store.heartbeat(loaded("b", 2));
+  const live = await listLive(fleet);
+  assert.deepEqual(await findLostSecrets(fleet, live, ["blue", "green"]), [
+    { label: "green", generation: 3, instances: ["a", "b"] },
+  ]);
+  assert.equal(reportedGeneration(live, "green"), 3);
+  const ring = await importSealKeyring(btoa("k".repeat(32)));
+  const sink = createSealedStoreSink(fleet, ring);
+  await sink.publish({
+    label: "green",
+    clientId: "green-id",
+    secret: new Secret("new-green"),
+  });
+  assert.equal(sink.generations.get("green"), 4, "not 1 again");
+  assert.deepEqual(await findLostSecrets(fleet, live, ["green"]), []);
 });
 
 Deno.test("store lock: one holder; a lapsed lock is taken over; released on dispose", async () => {
