@@ -78,22 +78,49 @@ export {
   checkRevokeGate,
   createSealedStoreSink,
   createStoreJournal,
+  findLostSecrets,
   FLEET_ROTATION_LOCKED,
   type FleetTarget,
   type GateBlocker,
   type GateReport,
   holderName,
+  type LostSecret,
   type PresenceExpectation,
   readDistributedSecret,
+  reportedGeneration,
   SEAL_KEY_MISMATCH,
   SealKeyMismatchError,
+  type SecretStraggler,
   setSharedActive,
+  type StoredSecretIdentity,
   type StoreLock,
   StoreLockedError,
   type StoreLockRecord,
+  type TargetActive,
   waitForFleet,
   type WaitForFleetOptions,
 } from "./src/fleet/operator.ts";
+export {
+  createStoreTarget,
+  type StoreTarget,
+  type StoreTargetOptions,
+} from "./src/fleet/store_target.ts";
+export {
+  type FleetProviderFactory,
+  type FleetRotation,
+  fleetRotation,
+  type FleetRotationOptions,
+  genesysAdminProvider,
+  type GenesysAdminProviderOptions,
+  type OpenedProvider,
+  promoteFleet,
+  type PromoteFleetOptions,
+  type PromotionOutcome,
+  runScheduler,
+  type RunSchedulerOptions,
+  scheduledRotation,
+  type ScheduledRotationOptions,
+} from "./src/fleet/store_flows.ts";
 export {
   type CycleStep,
   parsePeriod,
@@ -110,11 +137,28 @@ export {
   authenticateStore,
   type AuthenticateStoreOptions,
   type ControlRecordKind,
+  heartbeatProblem,
   keyedSecretHash,
   signRecord,
   verifyRecord,
 } from "./src/fleet/control.ts";
 export type { DualSecretAuthError } from "./src/errors.ts";
+export type { CredentialInput } from "./src/config.ts";
+export type {
+  IssuedSecret,
+  ProviderCallOptions,
+  ProviderClientInfo,
+  ProviderSecretInfo,
+  SecretModel,
+  SecretProvider,
+} from "./src/rotation/provider.ts";
+export type {
+  RotationCommands,
+  RotationPhaseEvent,
+  RotationPhaseStatus,
+  RotationReport,
+} from "./src/rotation/staged_rotation.ts";
+export type { TokenAuthMethod } from "./src/token_endpoint.ts";
 export type { RotationJournal } from "./src/rotation/journal.ts";
 export type { SecretSink } from "./src/rotation/sinks.ts";
 export type { Secret } from "./src/secret.ts";

@@ -14,14 +14,16 @@ import {
   serviceNamespace,
 } from "../src/fleet/distribution.ts";
 import {
-  type FleetTarget,
   type GateBlocker,
   type GateReport,
   judgeFleetPresence,
   type PresenceExpectation,
   type SeenInstance,
 } from "../src/fleet/operator.ts";
-import { authenticateStore } from "../src/fleet/control.ts";
+import {
+  createStoreTarget,
+  type StoreTarget,
+} from "../src/fleet/store_target.ts";
 import { type InstanceRecord, isActiveRecord } from "../src/fleet/store.ts";
 import type { FleetStore } from "../src/fleet/store.ts";
 import {
@@ -56,8 +58,8 @@ export const FLEET_EXIT_CODES_HELP =
 
 /** An opened fleet store with its service namespace. */
 export interface OpenedFleet extends AsyncDisposable {
-  /** The store and who acts. */
-  readonly target: FleetTarget;
+  /** The store as a rotation target, and who acts. */
+  readonly target: StoreTarget;
   /**
    * The live instances of the store's other namespaces (other prefixes).
    * Reads only.
@@ -117,11 +119,13 @@ export async function openFleetStore(options: {
   // writes is signed: instances ignore control records without a valid MAC.
   const ring = await sealKeysFromEnv(false);
   const warned = new Set<string>();
-  const target = (store: FleetStore) => ({
-    store: ring === undefined ? store : authenticateStore(
+  const target = (store: FleetStore) =>
+    createStoreTarget({
       store,
-      ring,
-      (kind, where, why) => {
+      service,
+      by: options.by,
+      ...(ring === undefined ? {} : { ring }),
+      onRejected(kind, where, why) {
         if (warned.has(kind)) return;
         warned.add(kind);
         console.error(
@@ -130,14 +134,7 @@ export async function openFleetStore(options: {
             : `Warning: a ${kind} record in the fleet store (${where}) is ignored: ${why}. It was written without ${SEAL_KEY_VARIABLE} or with another key; check who writes to the store.`,
         );
       },
-      // The gate and the waits count a heartbeat they cannot verify: an
-      // instance without the key must still hold the gate shut.
-      { keepUnverifiedHeartbeats: true },
-    ),
-    service,
-    by: options.by,
-    now: () => Date.now(),
-  });
+    });
   if (options.redis !== undefined) {
     const { createRedisFleetStore } = await import(
       "../src/fleet/redis_store.ts"
