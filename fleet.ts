@@ -46,9 +46,11 @@ export {
 export {
   type ActiveRecord,
   type AuditEntry,
+  type ControlStore,
   createMemoryFleetStore,
   type FleetStore,
   type GrantKey,
+  type GrantStore,
   type Lease,
   type RejectionRecord,
   type SlotRecord,

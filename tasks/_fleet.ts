@@ -6,7 +6,10 @@
  * @module
  */
 import { openKvRetrying } from "../kv.ts";
-import { createKvFleetStore, listKvInstances } from "../src/fleet/kv_store.ts";
+import { lockPathOf } from "../src/rotation/lock.ts";
+import { resolveWriteTarget } from "../src/rotation/env_file.ts";
+import { createKvFleetStore } from "../src/fleet/kv_store.ts";
+import { listKvInstances } from "../src/fleet/kv_listing.ts";
 import {
   importSealKeyring,
   SEAL_KEY_VARIABLE,
@@ -113,6 +116,7 @@ export async function openFleetStore(options: {
   tokenUrl: string;
   scope?: string;
   by: string;
+  lockProof?: string;
 }): Promise<OpenedFleet> {
   const service = await serviceNamespace(options.tokenUrl, options.scope);
   // With the seal key, what this task reads is authenticated and what it
@@ -125,6 +129,9 @@ export async function openFleetStore(options: {
       service,
       by: options.by,
       ...(ring === undefined ? {} : { ring }),
+      ...(options.lockProof === undefined
+        ? {}
+        : { lockProof: options.lockProof }),
       onRejected(kind, where, why) {
         if (warned.has(kind)) return;
         warned.add(kind);
@@ -165,8 +172,9 @@ export async function openFleetStore(options: {
     return {
       target: target(store),
       async elsewhere(now) {
-        const { connectRedis, listRedisInstances } = await import(
-          "../src/fleet/redis_store.ts"
+        const { connectRedis } = await import("../src/fleet/redis_store.ts");
+        const { listRedisInstances } = await import(
+          "../src/fleet/redis_listing.ts"
         );
         const redis = await connectRedis({ url });
         try {
@@ -305,6 +313,13 @@ export interface FleetStoreArgs {
   readonly prefix: string;
   /** `--scope`: the service's OAuth scope, part of its namespace. */
   readonly scope?: string | undefined;
+  /**
+   * `--env-file`: the commands that change the fleet hold its OS lock while
+   * they hold the store's rotation lock, so a re-run after a crash (which
+   * gets that OS lock, freed by the death) takes the dead run's store lock
+   * over at once.
+   */
+  readonly "env-file"?: string | undefined;
 }
 
 /**
@@ -329,18 +344,40 @@ export function requireOneFleetStore(args: FleetStoreArgs): void {
  * @param tokenUrl The service's token URL (its namespace).
  * @returns The store; dispose it to close the connection.
  */
-export function openOperatorFleet(
+export async function openOperatorFleet(
   args: FleetStoreArgs,
   tokenUrl: string,
 ): Promise<OpenedFleet> {
-  return openFleetStore({
+  const envFile = args["env-file"];
+  return await openFleetStore({
     ...(args.kv === undefined ? {} : { kv: args.kv }),
     ...(args.redis === undefined ? {} : { redis: args.redis }),
     prefix: args.prefix,
     tokenUrl,
     scope: args.scope,
     by: operatorName(),
+    ...(envFile === undefined
+      ? {}
+      : { lockProof: await envLockProof(envFile) }),
   });
+}
+
+/**
+ * The OS lock an operator command holds while it holds the store's rotation
+ * lock: the env file's (`lockUnchanged`), named by host and lock file.
+ */
+async function envLockProof(envFile: string): Promise<string> {
+  const path = lockPathOf(
+    await resolveWriteTarget(envFile).catch(() => envFile),
+  );
+  let host = "localhost";
+  try {
+    host = Deno.hostname();
+  } catch {
+    // Not granted: every run on this host says the same.
+  }
+  const absolute = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+  return `${host}:${absolute}`;
 }
 
 /** The `--expect-instances` and `--allow-empty` options, parsed. */

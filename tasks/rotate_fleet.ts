@@ -192,10 +192,10 @@ export async function main(args: readonly string[]): Promise<number> {
   const admin = config.admin;
 
   if (schedule !== undefined) {
-    const scheduler: StoreTarget = {
-      ...target,
-      by: values["scheduler-id"] ?? `${target.by}#${Deno.pid}`,
-    };
+    // A scheduler holds no env file lock while it holds the store's.
+    const scheduler = target.as(
+      values["scheduler-id"] ?? `${target.by}#${Deno.pid}`,
+    );
     console.error(
       `Scheduler ${scheduler.by}: a cycle every ${
         schedule.everyMs / 1000

@@ -15,7 +15,7 @@
 import { ConfigError } from "../errors.ts";
 import { Secret } from "../secret.ts";
 import { digest, importSealKey, seal, sealKeyBytes, unseal } from "./seal.ts";
-import type { FleetStore } from "./store.ts";
+import type { ControlStore } from "./store.ts";
 
 /** The name of the environment variable the tasks read the seal key from. */
 export const SEAL_KEY_VARIABLE = "DUAL_SECRET_SEAL_KEY";
@@ -272,8 +272,8 @@ export function isSealedCredentialRecord(
 
 /** Options of {@linkcode publishSealedCredential}. */
 export interface PublishSealedOptions {
-  /** The store. */
-  readonly store: FleetStore;
+  /** The store (its control plane: the sealed record is a document). */
+  readonly store: ControlStore;
   /** The service namespace ({@linkcode serviceNamespace}). */
   readonly service: string;
   /** The keyring. */

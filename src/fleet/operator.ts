@@ -30,8 +30,8 @@ import {
 import {
   type ActiveRecord,
   type AuditEntry,
+  type ControlStore,
   type Fence,
-  type FleetStore,
   type InstanceRecord,
   isActiveRecord,
   isInstanceRecord,
@@ -39,14 +39,25 @@ import {
 
 /** Where the operator's records live: the store and the service namespace. */
 export interface FleetTarget {
-  /** The store. */
-  readonly store: FleetStore;
+  /** The store's control plane: operator flows never touch the grants. */
+  readonly store: ControlStore;
   /** The service namespace (`serviceNamespace(tokenUrl, scope)`). */
   readonly service: string;
   /** Who acts, recorded in the audit trail (such as `ops@host`). */
   readonly by: string;
   /** The current time, in ms since the epoch. */
   readonly now: () => number;
+  /**
+   * Names an operating-system lock that every acquisition of the store's
+   * rotation lock through this target holds meanwhile (the env file's lock,
+   * with the host: `host:/abs/.env`). A later acquisition with the same name
+   * and proof takes over a store lock left by a killed run at once, since
+   * holding that OS lock proves the earlier holder dead; without it (or with
+   * another proof) a held lock is waited out until it lapses.
+   *
+   * @default undefined
+   */
+  readonly lockProof?: string;
 }
 
 /**
@@ -288,6 +299,8 @@ export class StoreLockedError extends DualSecretAuthError {
  * and a lock is held by the one acquisition that took it.
  *
  * @param by Who acts, such as `operator@host`.
+ * @param proofTag A digest of the target's `lockProof`, carried so that a
+ * later run holding the same OS lock can tell this holder dead.
  * @returns Such as `operator@host~3f9a0c21d7e4`.
  *
  * @example
@@ -298,13 +311,34 @@ export class StoreLockedError extends DualSecretAuthError {
  * if (holderName(a) !== "ops@host") throw new Error();
  * ```
  */
-export function acquisitionHolder(by: string): string {
-  return `${by}${HOLDER_TOKEN}${
+export function acquisitionHolder(by: string, proofTag?: string): string {
+  return `${by}${HOLDER_TOKEN}${proofTag === undefined ? "" : `${proofTag}.`}${
     crypto.randomUUID().replaceAll("-", "").slice(0, 12)
   }`;
 }
 
 const HOLDER_TOKEN = "~";
+const ACQUISITION = /^(?:([0-9a-f]{8})\.)?[0-9a-f]{12}$/;
+
+/** The proof tag an acquisition's holder string carries, if any. */
+function proofTagOf(holder: string): string | undefined {
+  const at = holder.lastIndexOf(HOLDER_TOKEN);
+  return at > 0
+    ? ACQUISITION.exec(holder.slice(at + 1))?.[1] ?? undefined
+    : undefined;
+}
+
+/** A short digest of a lock proof (never the path itself in the store). */
+async function proofTag(proof: string): Promise<string> {
+  const bytes = new Uint8Array(
+    await crypto.subtle.digest(
+      "SHA-256",
+      new TextEncoder().encode(`dual-secret-auth/lock-proof/v1\n${proof}`),
+    ),
+  );
+  return [...bytes.slice(0, 4)].map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
+}
 
 /**
  * The actor's name in a lock's holder string (without the token of its
@@ -315,7 +349,7 @@ const HOLDER_TOKEN = "~";
  */
 export function holderName(holder: string): string {
   const at = holder.lastIndexOf(HOLDER_TOKEN);
-  return at > 0 && /^[0-9a-f]{12}$/.test(holder.slice(at + 1))
+  return at > 0 && ACQUISITION.test(holder.slice(at + 1))
     ? holder.slice(0, at)
     : holder;
 }
@@ -354,13 +388,28 @@ export async function acquireStoreLock(
   // Held by this acquisition, not by the name: a second process with the
   // same name (another env file on this host, a scheduler given the same
   // id) is refused like anyone else.
-  const by = acquisitionHolder(target.by);
-  const take = async () => {
-    const state = await store.claimLock(service, LOCK, {
-      holder: by,
-      ttlMs,
-      note: command,
-    });
+  const tag = target.lockProof === undefined
+    ? undefined
+    : await proofTag(target.lockProof);
+  const by = acquisitionHolder(target.by, tag);
+  const claim = (holder: string) =>
+    store.claimLock(service, LOCK, { holder, ttlMs, note: command });
+  const take = async (first: boolean) => {
+    let state = await claim(by);
+    if (
+      first && !state.held && tag !== undefined &&
+      proofTagOf(state.holder) === tag &&
+      holderName(state.holder) === target.by
+    ) {
+      // Left by a run that held the OS lock this process holds now: that
+      // run is dead. Its hold is taken as its own (the store lets the same
+      // holder string in), released, and claimed afresh with a higher fence.
+      const dead = await claim(state.holder);
+      if (dead.held) {
+        await store.releaseLock(service, LOCK, dead.holder, dead.fence);
+      }
+      state = await claim(by);
+    }
     if (!state.held) {
       throw new StoreLockedError({
         holder: holderName(state.holder),
@@ -371,11 +420,12 @@ export async function acquireStoreLock(
     }
     return state.fence;
   };
-  const fence = await take();
+  const fence = await take(true);
   return {
     fence: { lock: LOCK, holder: by, fence },
     async renew() {
-      if (await take() !== fence) {
+      // A renewal never takes over: only a new run proves the old one dead.
+      if (await take(false) !== fence) {
         throw new Error("the fleet's rotation lock was taken over meanwhile");
       }
     },

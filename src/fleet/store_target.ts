@@ -66,6 +66,14 @@ export interface StoreTargetOptions {
    * @default Date.now
    */
   readonly now?: () => number;
+  /**
+   * An operating-system lock every acquisition of the rotation lock through
+   * this target holds meanwhile (see `FleetTarget.lockProof`): a re-run
+   * after a crash then takes the dead run's lock over at once.
+   *
+   * @default undefined (a dead run's lock is waited out)
+   */
+  readonly lockProof?: string;
 }
 
 /** A fleet store as a rotation target (see {@linkcode createStoreTarget}). */
@@ -151,6 +159,14 @@ export interface StoreTarget extends FleetTarget {
     live: readonly InstanceRecord[],
     labels: readonly string[],
   ): Promise<LostSecret[]>;
+  /**
+   * The same store and keys, acting as someone else (such as a scheduler's
+   * id), without a lock proof: the new actor holds no OS lock of this one's.
+   *
+   * @param by Who acts.
+   * @returns The target.
+   */
+  as(by: string): StoreTarget;
 }
 
 /**
@@ -197,6 +213,9 @@ export function createStoreTarget(options: StoreTargetOptions): StoreTarget {
     service: options.service,
     by: options.by,
     now: options.now ?? (() => Date.now()),
+    ...(options.lockProof === undefined
+      ? {}
+      : { lockProof: options.lockProof }),
   };
   const keys = (): SealKeyring => {
     if (ring === undefined) {
@@ -221,5 +240,9 @@ export function createStoreTarget(options: StoreTargetOptions): StoreTarget {
     credentials: async (credentials) =>
       await credentialsFromStore(base, keys(), credentials),
     lostSecrets: (live, labels) => findLostSecrets(base, live, labels),
+    as: (by) => {
+      const { lockProof: _none, ...rest } = options;
+      return createStoreTarget({ ...rest, by });
+    },
   };
 }

@@ -235,6 +235,46 @@ Deno.test("store lock: held by one acquisition, not by a name (two operators on 
   await using _next = await acquireStoreLock(twin, "promote --kv x", 5_000);
 });
 
+Deno.test("store lock: a re-run holding the same OS lock (lockProof) takes a killed run's lock over at once; another proof waits", async () => {
+  const now = { value: 1_000 };
+  const killed: FleetTarget = {
+    ...target(now, "operator@host"),
+    lockProof: "host:/srv/a/.env.lock",
+  };
+  // Killed while holding it: never disposed.
+  const dead = await acquireStoreLock(killed, "rotate --kv x", 60_000);
+  const otherEnv: FleetTarget = {
+    ...killed,
+    lockProof: "host:/srv/b/.env.lock",
+  };
+  await assert.rejects(
+    () => acquireStoreLock(otherEnv, "rotate --kv x", 60_000),
+    StoreLockedError,
+  );
+  const noProof: FleetTarget = { ...killed, lockProof: undefined };
+  await assert.rejects(
+    () => acquireStoreLock(noProof, "rotate --kv x", 60_000),
+    StoreLockedError,
+  );
+  await using rerun = await acquireStoreLock(killed, "rotate --kv x", 60_000);
+  assert.ok(rerun.fence!.fence > dead.fence!.fence, "a higher fence");
+  // The dead run's fenced writes are refused from now on.
+  assert.equal(
+    await killed.store.writeDocument("svc", "x", 0, { v: 1 }, dead.fence),
+    false,
+  );
+  assert.equal(
+    await killed.store.writeDocument("svc", "x", 0, { v: 1 }, rerun.fence),
+    true,
+  );
+  await assert.rejects(() => dead.renew());
+  assert.equal(
+    await killed.store.writeDocument("svc", "x", 1, { v: 2 }, rerun.fence),
+    true,
+    "a renewal of the dead hold takes nothing back",
+  );
+});
+
 Deno.test("scheduler leader lease: two schedulers with the same id never both lead", async () => {
   const store = createMemoryFleetStore({ monotonic: () => 0 });
   const one: FleetTarget = {
