@@ -87,6 +87,8 @@ export {
   type GateReport,
   holderName,
   type LostSecret,
+  passRevokeGate,
+  type PassRevokeGateOptions,
   type PresenceExpectation,
   readDistributedSecret,
   reportedGeneration,

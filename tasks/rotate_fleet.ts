@@ -14,7 +14,7 @@ import {
   type RotationReport,
   StagedRotationError,
 } from "../src/rotation/staged_rotation.ts";
-import { audit, StoreLockedError } from "../src/fleet/operator.ts";
+import { passRevokeGate, StoreLockedError } from "../src/fleet/operator.ts";
 import {
   fleetRotation,
   genesysAdminProvider,
@@ -367,24 +367,14 @@ export async function main(args: readonly string[]): Promise<number> {
     unfinished.regenerateRequestedAt !== undefined;
   // A resumed run past its regenerate call has nothing left to gate.
   if (!resuming) {
-    const gate = await target.gate(
+    const gate = await passRevokeGate(
+      target,
       { label: standby, clientId: standbyCredential.clientId },
-      tokenLifetimeMs,
+      { tokenLifetimeMs, force: values.force },
     );
     if (!gate.open) {
       const lines = instanceTable(gate.blockers, target.now());
-      if (!values.force) {
-        await audit(target, {
-          action: "rotate.gate",
-          outcome: "refused",
-          label: standby,
-          detail:
-            `${gate.blockers.length} of ${gate.instances} live instances use it: ${
-              gate.blockers.map((b) => `${b.instanceId} (${b.reason})`).join(
-                ", ",
-              )
-            }`,
-        });
+      if (!gate.passes) {
         const words = gateShutWords(gate, standby, storeArgs);
         const message = `${words.head} Nothing was changed.\n` +
           `${lines.join("\n")}\n${words.next}`;
@@ -402,21 +392,6 @@ export async function main(args: readonly string[]): Promise<number> {
           lines.join("\n")
         }`,
       );
-      await audit(target, {
-        action: "rotate.gate",
-        outcome: "forced",
-        label: standby,
-        detail: `--force over ${gate.blockers.length} instance(s): ${
-          gate.blockers.map((b) => `${b.instanceId} (${b.reason})`).join(", ")
-        }`,
-      });
-    } else {
-      await audit(target, {
-        action: "rotate.gate",
-        outcome: "open",
-        label: standby,
-        detail: `${gate.instances} live instance(s), none uses it`,
-      });
     }
   }
 

@@ -520,6 +520,86 @@ export async function checkRevokeGate(
   return { open: blockers.length === 0, blockers, instances: live.length };
 }
 
+/** Options of {@linkcode passRevokeGate}. */
+export interface PassRevokeGateOptions {
+  /** How long a token lives, in ms (Genesys default: 24 h). */
+  readonly tokenLifetimeMs: number;
+  /**
+   * Pass although the gate is shut (the operator's `--force`), recorded as
+   * `forced`.
+   *
+   * @default false
+   */
+  readonly force?: boolean;
+  /**
+   * Record a refusal in the audit trail (a scheduler that looks again every
+   * tick does not).
+   *
+   * @default true
+   */
+  readonly auditRefusal?: boolean;
+  /**
+   * Words added to the entry's detail, such as `scheduled`.
+   *
+   * @default none
+   */
+  readonly note?: string;
+}
+
+/**
+ * The revoke gate as a step of a rotation: checks it and records the
+ * outcome in the audit trail (`rotate.gate`: `open`, `refused` or
+ * `forced`), the same for a manual rotation and a scheduled one.
+ *
+ * @param target The store and who acts.
+ * @param credential The label and client id about to be regenerated.
+ * @param options The token lifetime, `force`, and what to record.
+ * @returns The report, and whether it passes (open, or forced).
+ */
+export async function passRevokeGate(
+  target: FleetTarget,
+  credential: { label: string; clientId: string },
+  options: PassRevokeGateOptions,
+): Promise<GateReport & { readonly passes: boolean }> {
+  const gate = await checkRevokeGate(
+    target,
+    credential,
+    options.tokenLifetimeMs,
+  );
+  const note = options.note === undefined ? "" : ` (${options.note})`;
+  const who = gate.blockers.map((b) => `${b.instanceId} (${b.reason})`).join(
+    ", ",
+  );
+  if (gate.open) {
+    await audit(target, {
+      action: "rotate.gate",
+      outcome: "open",
+      label: credential.label,
+      detail: `${gate.instances} live instance(s), none uses it${note}`,
+    });
+    return { ...gate, passes: true };
+  }
+  if (options.force) {
+    await audit(target, {
+      action: "rotate.gate",
+      outcome: "forced",
+      label: credential.label,
+      detail: `--force over ${gate.blockers.length} instance(s): ${who}${note}`,
+    });
+    return { ...gate, passes: true };
+  }
+  if (options.auditRefusal !== false) {
+    await audit(target, {
+      action: "rotate.gate",
+      outcome: "refused",
+      label: credential.label,
+      detail:
+        `${gate.blockers.length} of ${gate.instances} live instances keep it shut: ${who}${note}`,
+    });
+  }
+  return { ...gate, passes: false };
+}
+
 /**
  * Sets the fleet's active label (compare-and-set on its generation).
  *

@@ -22,11 +22,12 @@ import {
   acquireStoreLock,
   acquisitionHolder,
   audit,
-  checkRevokeGate,
+  type checkRevokeGate,
   type FleetTarget,
   holderName,
   judgeFleetPresence,
   listLive,
+  passRevokeGate,
   type PresenceExpectation,
   readStoredSecretIdentity,
   readTargetActive,
@@ -421,12 +422,13 @@ async function advance(
         );
         return undefined;
       }
-      const gate = await checkRevokeGate(
-        target,
-        credential,
-        options.tokenLifetimeMs,
-      );
-      if (!gate.open) {
+      // Looked at again every tick: only its opening is recorded.
+      const gate = await passRevokeGate(target, credential, {
+        tokenLifetimeMs: options.tokenLifetimeMs,
+        auditRefusal: false,
+        note: "scheduled",
+      });
+      if (!gate.passes) {
         tellWait(
           options,
           `schedule: waiting for the gate of "${credential.label}" (${
@@ -436,12 +438,6 @@ async function advance(
         );
         return undefined;
       }
-      await audit(target, {
-        action: "rotate.gate",
-        outcome: "open",
-        label: credential.label,
-        detail: `${gate.instances} live instance(s), none uses it (scheduled)`,
-      });
       const generation = await options.rotate(
         credential.label,
         state.cycleStartedAt ?? state.stepStartedAt,
