@@ -75,32 +75,22 @@ export {
 } from "./src/fleet/distribution.ts";
 export {
   acquireStoreLock,
-  acquisitionHolder,
   audit,
   checkRevokeGate,
   createSealedStoreSink,
   createStoreJournal,
-  findLostSecrets,
   FLEET_ROTATION_LOCKED,
   type FleetTarget,
   type GateBlocker,
   type GateReport,
-  holderName,
-  type LostSecret,
-  passRevokeGate,
-  type PassRevokeGateOptions,
   type PresenceExpectation,
   readDistributedSecret,
-  reportedGeneration,
   SEAL_KEY_MISMATCH,
   SealKeyMismatchError,
-  type SecretStraggler,
   setSharedActive,
-  type StoredSecretIdentity,
   type StoreLock,
   StoreLockedError,
   type StoreLockRecord,
-  type TargetActive,
   waitForFleet,
   type WaitForFleetOptions,
 } from "./src/fleet/operator.ts";
@@ -111,17 +101,9 @@ export {
 } from "./src/fleet/store_target.ts";
 export {
   type FleetProviderFactory,
-  type FleetRotation,
-  fleetRotation,
-  type FleetRotationOptions,
   genesysAdminProvider,
   type GenesysAdminProviderOptions,
   type OpenedProvider,
-  promoteFleet,
-  type PromoteFleetOptions,
-  type PromotionOutcome,
-  runScheduler,
-  type RunSchedulerOptions,
   scheduledRotation,
   type ScheduledRotationOptions,
 } from "./src/fleet/store_flows.ts";
@@ -141,13 +123,18 @@ export {
   authenticateStore,
   type AuthenticateStoreOptions,
   type ControlRecordKind,
-  heartbeatProblem,
   keyedSecretHash,
   signRecord,
   verifyRecord,
 } from "./src/fleet/control.ts";
 export type { DualSecretAuthError } from "./src/errors.ts";
 export type { CredentialInput } from "./src/config.ts";
+export type {
+  LostSecret,
+  SecretStraggler,
+  StoredSecretIdentity,
+  TargetActive,
+} from "./src/fleet/operator.ts";
 export type {
   IssuedSecret,
   ProviderCallOptions,

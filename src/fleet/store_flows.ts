@@ -387,7 +387,10 @@ export interface ScheduledRotationOptions {
    *
    * @default undefined (the active credential authenticates the provider)
    */
-  readonly admin?: FleetRotationOptions["admin"];
+  readonly admin?: {
+    readonly clientId: string;
+    readonly clientSecret: CredentialInput["clientSecret"];
+  };
   /** Opens the provider. */
   readonly provider: FleetProviderFactory;
   /**
