@@ -154,6 +154,7 @@ export {
 export type { Fleet } from "./src/fleet/link.ts";
 export type { FleetOptions } from "./src/fleet/member.ts";
 export type { FleetStore } from "./src/fleet/store.ts";
+export type { ControlStore, GrantStore } from "./src/fleet/store.ts";
 export type { FleetSummary } from "./src/fleet/link.ts";
 export type {
   ActiveRecord,

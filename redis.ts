@@ -183,6 +183,7 @@ export type { DualSecretAuthError } from "./src/errors.ts";
 export type { Fleet } from "./src/fleet/link.ts";
 export type { FleetOptions } from "./src/fleet/member.ts";
 export type { FleetStore } from "./src/fleet/store.ts";
+export type { ControlStore, GrantStore } from "./src/fleet/store.ts";
 export type { FleetSummary } from "./src/fleet/link.ts";
 export type {
   ActiveRecord,
