@@ -74,6 +74,19 @@ export {
   type WaitForFleetOptions,
 } from "./src/fleet/operator.ts";
 export {
+  createStoreTarget,
+  type StoreTarget,
+  type StoreTargetOptions,
+} from "./src/fleet/store_target.ts";
+export {
+  type FleetProviderFactory,
+  genesysAdminProvider,
+  type GenesysAdminProviderOptions,
+  type OpenedProvider,
+  scheduledRotation,
+  type ScheduledRotationOptions,
+} from "./src/fleet/store_flows.ts";
+export {
   type CycleStep,
   parsePeriod,
   readScheduleState,
@@ -94,6 +107,28 @@ export {
   verifyRecord,
 } from "./src/fleet/control.ts";
 export type { DualSecretAuthError } from "./src/errors.ts";
+export type { CredentialInput } from "./src/config.ts";
+export type {
+  LostSecret,
+  SecretStraggler,
+  StoredSecretIdentity,
+  TargetActive,
+} from "./src/fleet/operator.ts";
+export type {
+  IssuedSecret,
+  ProviderCallOptions,
+  ProviderClientInfo,
+  ProviderSecretInfo,
+  SecretModel,
+  SecretProvider,
+} from "./src/rotation/provider.ts";
+export type {
+  RotationCommands,
+  RotationPhaseEvent,
+  RotationPhaseStatus,
+  RotationReport,
+} from "./src/rotation/staged_rotation.ts";
+export type { TokenAuthMethod } from "./src/token_endpoint.ts";
 export type {
   RotationJournal,
   RotationJournalRecord,

@@ -20,72 +20,43 @@
  */
 import { createKvFleetStore } from "../kv.ts";
 import {
-  authenticateStore,
-  createSealedStoreSink,
-  createStoreJournal,
-  type FleetTarget,
+  createStoreTarget,
+  genesysAdminProvider,
   importSealKeyring,
-  readDistributedSecret,
+  scheduledRotation,
   scheduleTick,
   serviceNamespace,
 } from "../fleet.ts";
-import { createGenesysAdminClient, readRotationEnv } from "../genesys.ts";
-import { runStagedRotation } from "../rotation.ts";
-import { createDualSecretAuth } from "../mod.ts";
+import { readRotationEnv } from "../genesys.ts";
 
 const PERIOD_MS = 30 * 86_400_000; // a full cycle every 30 days
 const TICK = "*/5 * * * *"; // look every 5 minutes
 
 const env = readRotationEnv(Deno.env.toObject());
 const kv = await Deno.openKv();
-const ring = await importSealKeyring(
-  Deno.env.get("DUAL_SECRET_SEAL_KEY") ?? "",
-);
-const target: FleetTarget = {
-  // Signed and verified with the seal key: instances ignore control
-  // records without a valid MAC.
-  store: authenticateStore(
-    createKvFleetStore(kv, { prefix: ["dual-secret-auth", "my-service"] }),
-    ring,
-    (kind, where) => console.warn(`no valid MAC on a ${kind} record: ${where}`),
-    // The revoke gate counts heartbeats it cannot verify (the cautious side).
-    { keepUnverifiedHeartbeats: true },
-  ),
+// The fleet store as a rotation target: sealed sink, journal, lock, active
+// label and revoke gate, signed and verified with the seal key (instances
+// ignore control records without a valid MAC).
+const target = createStoreTarget({
+  store: createKvFleetStore(kv, { prefix: ["dual-secret-auth", "my-service"] }),
   service: await serviceNamespace(env.tokenUrl),
   by: `deploy-cron-${crypto.randomUUID().slice(0, 8)}`,
-  now: () => Date.now(),
-};
+  ring: await importSealKeyring(Deno.env.get("DUAL_SECRET_SEAL_KEY") ?? ""),
+});
 
-/** The rotate step: the staged rotation with the store as sink and journal. */
-async function rotate(standby: string): Promise<number> {
-  const credentials = [];
-  for (const credential of env.credentials) {
-    const stored = await readDistributedSecret(target, ring, credential.label);
-    credentials.push(
-      stored ? { ...credential, clientSecret: stored.secret } : credential,
-    );
-  }
-  const active = credentials.find((c) => c.label !== standby)!;
-  await using adminAuth = createDualSecretAuth({
-    credentials: [env.admin ? { label: "admin", ...env.admin } : active],
+// The rotate step: the same flow as `deno task rotate --kv --every`
+// (resumes an unfinished rotation from the store's journal, never rotates a
+// label twice in one cycle).
+const rotate = scheduledRotation(target, {
+  tokenUrl: env.tokenUrl,
+  credentials: env.credentials,
+  ...(env.admin ? { admin: env.admin } : {}),
+  provider: genesysAdminProvider({
     tokenUrl: env.tokenUrl,
-  });
-  const sink = createSealedStoreSink(target, ring);
-  await runStagedRotation({
-    credentials,
-    active: active.label,
-    standby,
-    tokenUrl: env.tokenUrl,
-    admin: createGenesysAdminClient({
-      apiUrl: env.apiUrl,
-      getAccessToken: (options) => adminAuth.getAccessToken(options),
-    }),
-    sink,
-    journal: createStoreJournal(target),
-  });
-  return sink.generations.get(standby) ??
-    (await readDistributedSecret(target, ring, standby))!.generation;
-}
+    apiUrl: env.apiUrl,
+  }),
+  progress: (line) => console.log(line),
+});
 
 Deno.cron("rotate Genesys Cloud OAuth secrets", TICK, async () => {
   const tick = await scheduleTick({

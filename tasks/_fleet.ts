@@ -6,7 +6,10 @@
  * @module
  */
 import { openKvRetrying } from "../kv.ts";
-import { createKvFleetStore, listKvInstances } from "../src/fleet/kv_store.ts";
+import { lockPathOf } from "../src/rotation/lock.ts";
+import { resolveWriteTarget } from "../src/rotation/env_file.ts";
+import { createKvFleetStore } from "../src/fleet/kv_store.ts";
+import { listKvInstances } from "../src/fleet/kv_listing.ts";
 import {
   importSealKeyring,
   SEAL_KEY_VARIABLE,
@@ -14,13 +17,16 @@ import {
   serviceNamespace,
 } from "../src/fleet/distribution.ts";
 import {
-  type FleetTarget,
   type GateBlocker,
+  type GateReport,
   judgeFleetPresence,
   type PresenceExpectation,
   type SeenInstance,
 } from "../src/fleet/operator.ts";
-import { authenticateStore } from "../src/fleet/control.ts";
+import {
+  createStoreTarget,
+  type StoreTarget,
+} from "../src/fleet/store_target.ts";
 import { type InstanceRecord, isActiveRecord } from "../src/fleet/store.ts";
 import type { FleetStore } from "../src/fleet/store.ts";
 import {
@@ -45,7 +51,8 @@ export const EXIT_STRAGGLERS = 5;
 /** The exit codes the fleet variants add, for `--help` and the README. */
 export const FLEET_EXIT_CODES_HELP =
   `  4    (--kv|--redis) the fleet is not ready; nothing was changed: rotate's revoke
-       gate is shut (live instances still use the credential; --force overrides),
+       gate is shut (live instances still use the credential, or do not sign
+       with your DUAL_SECRET_SEAL_KEY; --force overrides),
        no live instance reports in the namespace (--allow-empty or
        --expect-instances N proceeds), or (promote) live instances have not
        proved the target's secret (the table names them and why)
@@ -54,8 +61,8 @@ export const FLEET_EXIT_CODES_HELP =
 
 /** An opened fleet store with its service namespace. */
 export interface OpenedFleet extends AsyncDisposable {
-  /** The store and who acts. */
-  readonly target: FleetTarget;
+  /** The store as a rotation target, and who acts. */
+  readonly target: StoreTarget;
   /**
    * The live instances of the store's other namespaces (other prefixes).
    * Reads only.
@@ -109,17 +116,23 @@ export async function openFleetStore(options: {
   tokenUrl: string;
   scope?: string;
   by: string;
+  lockProof?: string;
 }): Promise<OpenedFleet> {
   const service = await serviceNamespace(options.tokenUrl, options.scope);
   // With the seal key, what this task reads is authenticated and what it
   // writes is signed: instances ignore control records without a valid MAC.
   const ring = await sealKeysFromEnv(false);
   const warned = new Set<string>();
-  const target = (store: FleetStore) => ({
-    store: ring === undefined ? store : authenticateStore(
+  const target = (store: FleetStore) =>
+    createStoreTarget({
       store,
-      ring,
-      (kind, where, why) => {
+      service,
+      by: options.by,
+      ...(ring === undefined ? {} : { ring }),
+      ...(options.lockProof === undefined
+        ? {}
+        : { lockProof: options.lockProof }),
+      onRejected(kind, where, why) {
         if (warned.has(kind)) return;
         warned.add(kind);
         console.error(
@@ -128,14 +141,7 @@ export async function openFleetStore(options: {
             : `Warning: a ${kind} record in the fleet store (${where}) is ignored: ${why}. It was written without ${SEAL_KEY_VARIABLE} or with another key; check who writes to the store.`,
         );
       },
-      // The gate and the waits count a heartbeat they cannot verify: an
-      // instance without the key must still hold the gate shut.
-      { keepUnverifiedHeartbeats: true },
-    ),
-    service,
-    by: options.by,
-    now: () => Date.now(),
-  });
+    });
   if (options.redis !== undefined) {
     const { createRedisFleetStore } = await import(
       "../src/fleet/redis_store.ts"
@@ -166,8 +172,9 @@ export async function openFleetStore(options: {
     return {
       target: target(store),
       async elsewhere(now) {
-        const { connectRedis, listRedisInstances } = await import(
-          "../src/fleet/redis_store.ts"
+        const { connectRedis } = await import("../src/fleet/redis_store.ts");
+        const { listRedisInstances } = await import(
+          "../src/fleet/redis_listing.ts"
         );
         const redis = await connectRedis({ url });
         try {
@@ -284,6 +291,7 @@ export function instanceTable(
     row.instanceId,
     row.host ?? "-",
     row.active,
+    ("problem" in row && row.problem ? `seal key: ${row.problem}` : "") ||
     ("reason" in row && row.reason) || "-",
     ago("lastUsedAt" in row ? row.lastUsedAt : undefined),
     until("heldUntil" in row ? row.heldUntil : undefined),
@@ -305,6 +313,13 @@ export interface FleetStoreArgs {
   readonly prefix: string;
   /** `--scope`: the service's OAuth scope, part of its namespace. */
   readonly scope?: string | undefined;
+  /**
+   * `--env-file`: the commands that change the fleet hold its OS lock while
+   * they hold the store's rotation lock, so a re-run after a crash (which
+   * gets that OS lock, freed by the death) takes the dead run's store lock
+   * over at once.
+   */
+  readonly "env-file"?: string | undefined;
 }
 
 /**
@@ -329,18 +344,40 @@ export function requireOneFleetStore(args: FleetStoreArgs): void {
  * @param tokenUrl The service's token URL (its namespace).
  * @returns The store; dispose it to close the connection.
  */
-export function openOperatorFleet(
+export async function openOperatorFleet(
   args: FleetStoreArgs,
   tokenUrl: string,
 ): Promise<OpenedFleet> {
-  return openFleetStore({
+  const envFile = args["env-file"];
+  return await openFleetStore({
     ...(args.kv === undefined ? {} : { kv: args.kv }),
     ...(args.redis === undefined ? {} : { redis: args.redis }),
     prefix: args.prefix,
     tokenUrl,
     scope: args.scope,
     by: operatorName(),
+    ...(envFile === undefined
+      ? {}
+      : { lockProof: await envLockProof(envFile) }),
   });
+}
+
+/**
+ * The OS lock an operator command holds while it holds the store's rotation
+ * lock: the env file's (`lockUnchanged`), named by host and lock file.
+ */
+async function envLockProof(envFile: string): Promise<string> {
+  const path = lockPathOf(
+    await resolveWriteTarget(envFile).catch(() => envFile),
+  );
+  let host = "localhost";
+  try {
+    host = Deno.hostname();
+  } catch {
+    // Not granted: every run on this host says the same.
+  }
+  const absolute = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+  return `${host}:${absolute}`;
 }
 
 /** The `--expect-instances` and `--allow-empty` options, parsed. */
@@ -430,4 +467,47 @@ export function fleetStoreArgs(args: FleetStoreArgs): string {
     ...(args.prefix === "dual-secret-auth" ? [] : [`--prefix ${args.prefix}`]),
     ...(args.scope === undefined ? [] : [`--scope ${args.scope}`]),
   ].join(" ");
+}
+
+/**
+ * What a shut revoke gate means and what to do, for people.
+ *
+ * @param gate The gate's report (shut).
+ * @param standby The label that was to be regenerated.
+ * @param storeArgs The store options, for the next step.
+ * @returns The lines before the table and the next step after it.
+ */
+export function gateShutWords(
+  gate: GateReport,
+  standby: string,
+  storeArgs: string,
+): { head: string; next: string } {
+  const keys = gate.blockers.filter((b) => b.reason === "seal-key");
+  const users = gate.blockers.length - keys.length;
+  const parts = [
+    ...(users > 0
+      ? [`${users} of ${gate.instances} live instances still use "${standby}"`]
+      : []),
+    ...(keys.length > 0
+      ? [
+        `${keys.length} of ${gate.instances} live instances do not sign with your ${SEAL_KEY_VARIABLE} (another key, or none), so they could not open the new secret of "${standby}" and would keep its old, dead one`,
+      ]
+      : []),
+  ];
+  const steps = [
+    ...(keys.length > 0
+      ? [
+        `give those instances the ${SEAL_KEY_VARIABLE} you rotate with (or export theirs here, if yours is the wrong one)`,
+      ]
+      : []),
+    ...(users > 0
+      ? [
+        `promote the other label (deno task promote ${storeArgs}) and wait for the instances to drain`,
+      ]
+      : []),
+  ];
+  return {
+    head: `The revoke gate is shut: ${parts.join("; ")}.`,
+    next: `Next: ${steps.join("; ")}; or pass --force to regenerate anyway.`,
+  };
 }

@@ -17,7 +17,7 @@ import { type AlertBounds, createAlertNotifier } from "../src/fleet/alerts.ts";
 import { parsePeriod } from "../src/fleet/schedule.ts";
 import type { AuditEntry } from "../fleet.ts";
 import { type KvKey, openKvRetrying } from "../kv.ts";
-import { listKvAudit, listKvInstances } from "../src/fleet/kv_store.ts";
+import { listKvAudit, listKvInstances } from "../src/fleet/kv_listing.ts";
 import {
   COMMON_OPTIONS,
   envFileOption,
@@ -451,9 +451,8 @@ async function kvAudit(path: string, prefix: string, limit: number) {
 }
 
 async function redisAudit(url: string, prefix: string, limit: number) {
-  const { connectRedis, listRedisAudit } = await import(
-    "../src/fleet/redis_store.ts"
-  );
+  const { connectRedis } = await import("../src/fleet/redis_store.ts");
+  const { listRedisAudit } = await import("../src/fleet/redis_listing.ts");
   const redis = await connectRedis({ url });
   try {
     return await listRedisAudit(redis.client, prefix, limit);
@@ -473,8 +472,9 @@ async function kvEntries(path: string, prefix: KvKey, now: number) {
 
 async function redisEntries(url: string, prefix: string, now: number) {
   // Loaded only for --redis, so --kv does not load the Redis client.
-  const { connectRedis, listRedisInstances } = await import(
-    "../src/fleet/redis_store.ts"
+  const { connectRedis } = await import("../src/fleet/redis_store.ts");
+  const { listRedisInstances } = await import(
+    "../src/fleet/redis_listing.ts"
   );
   const redis = await connectRedis({ url });
   try {

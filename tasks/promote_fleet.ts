@@ -16,22 +16,16 @@ import {
   ROTATION_LABELS,
 } from "../src/rotation/env_config.ts";
 import {
-  acquireStoreLock,
   audit,
-  createStoreJournal,
-  type FleetTarget,
-  listLive,
   readDistributedSecret,
   readStoredSecretIdentity,
-  readTargetActive,
-  type SecretStraggler,
   secretStragglers,
-  setSharedActive,
-  type StoredSecretIdentity,
   StoreLockedError,
-  waitForFleet,
 } from "../src/fleet/operator.ts";
-import type { InstanceRecord } from "../src/fleet/store.ts";
+import {
+  promoteFleet,
+  type PromotionOutcome,
+} from "../src/fleet/store_flows.ts";
 import {
   COMMON_OPTIONS,
   EXIT_CODES_HELP,
@@ -40,6 +34,7 @@ import {
   EXIT_LOCKED,
   explain,
   labelOption,
+  parseSeconds,
   parseTaskArgs,
   printFailure,
   readRotationVariables,
@@ -56,10 +51,8 @@ import {
   openOperatorFleet,
   presenceExpectation,
   requireOneFleetStore,
-  sealKeysFromEnv,
 } from "./_fleet.ts";
 import { lockUnchanged, onInterrupt } from "./_signals.ts";
-import { parseSeconds } from "./rotate.ts";
 
 /** The options the promote parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
 export const OPTIONS = {
@@ -114,121 +107,6 @@ ${EXIT_CODES_HELP}
 ${FLEET_EXIT_CODES_HELP}
 `;
 
-/** What {@linkcode promoteAndWait} saw. */
-export type PromotionOutcome =
-  | {
-    /** The active label was set (or already named the label). */
-    readonly kind: "promoted";
-    /** The generation of the active label. */
-    readonly generation: number;
-    /** Whether this call changed it (false: it already named the label). */
-    readonly changed: boolean;
-    /** Live instances that did not report the label in time. */
-    readonly stragglers: readonly InstanceRecord[];
-    /** Whether the wait for the instances was cut short by Ctrl-C or SIGTERM. */
-    readonly interrupted: boolean;
-  }
-  | {
-    /** Refused before changing anything: instances had not proved the secret. */
-    readonly kind: "refused";
-    /** The store's current secret of the label. */
-    readonly identity: StoredSecretIdentity;
-    /** The instances that had not proved it, and why. */
-    readonly stragglers: readonly SecretStraggler[];
-  };
-
-/**
- * Waits until every live instance proved the store's current secret of the
- * label (when the store holds one), then sets the fleet's active label and
- * waits for the heartbeats to show it.
- *
- * @param target The store and who acts.
- * @param to The label.
- * @param options How long each wait lasts, where progress lines go, and the
- * interrupt that cuts the waits short.
- * @returns What happened.
- * @throws {AbortedError} When interrupted before the active label was set.
- */
-export async function promoteAndWait(
-  target: FleetTarget,
-  to: string,
-  options: {
-    timeoutMs: number;
-    progress: (line: string) => void;
-    signal?: AbortSignal;
-  },
-): Promise<PromotionOutcome> {
-  const before = await target.store.readActive(target.service);
-  // Already active: nothing to switch, so nothing to hold back; the wait
-  // below still reports who follows.
-  const identity = before?.label === to
-    ? undefined
-    : await readStoredSecretIdentity(target, to);
-  if (identity !== undefined) {
-    const behind = await waitForFleet(target, {
-      reached: (instance) =>
-        secretStragglers([instance], to, identity.fingerprint).length === 0,
-      timeoutMs: options.timeoutMs,
-      pollMs: 250,
-      ...(options.signal ? { signal: options.signal } : {}),
-      onProgress: (reached, live) =>
-        options.progress(
-          `promote: ${reached}/${live} live instances proved the secret of "${to}" (generation ${identity.generation})`,
-        ),
-    });
-    if (options.signal?.aborted) {
-      throw new AbortedError({ cause: options.signal.reason });
-    }
-    if (behind.length > 0) {
-      const stragglers = secretStragglers(behind, to, identity.fingerprint);
-      await audit(target, {
-        action: "promote.ready",
-        outcome: "refused",
-        label: to,
-        detail: `not proved: ${
-          stragglers.map((s) => `${s.instanceId} (${s.reason})`).join(", ")
-        }`,
-      });
-      return { kind: "refused", identity, stragglers };
-    }
-  }
-  const record = await setSharedActive(target, to);
-  const changed = before?.label !== to;
-  if (changed) {
-    await audit(target, {
-      action: "promote",
-      outcome: "ok",
-      label: to,
-      detail: `active generation ${record.generation}`,
-    });
-  }
-  const stragglers = await waitForFleet(target, {
-    reached: (instance) => instance.active === to,
-    timeoutMs: options.timeoutMs,
-    pollMs: 250,
-    ...(options.signal ? { signal: options.signal } : {}),
-    onProgress: (reached, live) =>
-      options.progress(`promote: ${reached}/${live} live instances on "${to}"`),
-  });
-  await audit(target, {
-    action: "promote.wait",
-    outcome: stragglers.length === 0 ? "ok" : "stragglers",
-    label: to,
-    ...(stragglers.length === 0 ? {} : {
-      detail: `not on "${to}": ${
-        stragglers.map((s) => s.instanceId).join(", ")
-      }`,
-    }),
-  });
-  return {
-    kind: "promoted",
-    generation: record.generation,
-    changed,
-    stragglers,
-    interrupted: options.signal?.aborted === true,
-  };
-}
-
 /**
  * Runs `promote --kv|--redis`.
  *
@@ -249,11 +127,11 @@ export async function main(args: readonly string[]): Promise<number> {
   await using fleet = await openOperatorFleet(values, config.tokenUrl);
   const { target } = fleet;
   const storeArgs = fleetStoreArgs(values);
-  const live = await listLive(target);
-  const current = await readTargetActive(target, live);
+  const live = await target.live();
+  const current = await target.readActive(live);
   const from = current?.label;
   const fromWords = from === undefined ? "no active label" : `"${from}"`;
-  const lastRotated = await createStoreJournal(target).read().then(
+  const lastRotated = await target.journal.read().then(
     (record) => record?.standby,
     () => undefined,
   );
@@ -309,9 +187,8 @@ export async function main(args: readonly string[]): Promise<number> {
       return EXIT_FAILED;
     }
   }
-  // As rotate --kv: the env file's OS lock keeps a second run from this
-  // host out while the first is alive (the store lock lets the same
-  // operator name in again, to resume after a crash).
+  // As rotate --kv: the env file's OS lock keeps a second run with the
+  // same env file out; the store lock, held by one acquisition, every other.
   await using _envLock = dryRun ? undefined : await lockUnchanged(
     values["env-file"],
     `promote ${args.join(" ")}`,
@@ -320,8 +197,7 @@ export async function main(args: readonly string[]): Promise<number> {
   let lock;
   if (!dryRun) {
     try {
-      lock = await acquireStoreLock(
-        target,
+      lock = await target.lock(
         `promote ${args.join(" ")}`,
         Math.max(120_000, timeoutMs * 3),
       );
@@ -338,7 +214,7 @@ export async function main(args: readonly string[]): Promise<number> {
 
   const progress = (line: string) => console.error(line);
   if (!already) {
-    const ring = await sealKeysFromEnv(false);
+    const ring = target.ring;
     const distributed = ring === undefined
       ? undefined
       : await readDistributedSecret(target, ring, to);
@@ -418,7 +294,7 @@ export async function main(args: readonly string[]): Promise<number> {
 
   let outcome: PromotionOutcome;
   try {
-    outcome = await promoteAndWait(target, to, {
+    outcome = await promoteFleet(target, to, {
       timeoutMs,
       progress,
       signal: interrupt.signal,

@@ -9,33 +9,21 @@
  *
  * @module
  */
-import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
-import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
+import { readRotationEnv } from "../src/rotation/env_config.ts";
 import {
-  readRotationEnv,
-  type RotationEnvConfig,
-} from "../src/rotation/env_config.ts";
-import type { RotationJournal } from "../src/rotation/journal.ts";
-import {
-  type RotationCommands,
   type RotationReport,
-  runStagedRotation,
   StagedRotationError,
 } from "../src/rotation/staged_rotation.ts";
+import { passRevokeGate, StoreLockedError } from "../src/fleet/operator.ts";
 import {
-  acquireStoreLock,
-  audit,
-  checkRevokeGate,
-  createSealedStoreSink,
-  createStoreJournal,
-  credentialsFromStore,
-  type FleetTarget,
-  listLive,
-  readTargetActive,
-  StoreLockedError,
-} from "../src/fleet/operator.ts";
-import type { CredentialInput } from "../src/config.ts";
-import type { SealKeyring } from "../src/fleet/distribution.ts";
+  fleetRotation,
+  genesysAdminProvider,
+  promoteFleet,
+  runScheduler,
+} from "../src/fleet/store_flows.ts";
+import type { StoreTarget } from "../src/fleet/store_target.ts";
+import { readScheduleState } from "../src/fleet/schedule.ts";
+import { SEAL_KEY_VARIABLE } from "../src/fleet/distribution.ts";
 import {
   adminTokenSource,
   boundedMs,
@@ -49,6 +37,7 @@ import {
   explain,
   labelOption,
   OperatorError,
+  parseSeconds,
   parseTaskArgs,
   printFailure,
   readRotationVariables,
@@ -60,6 +49,7 @@ import {
   EXIT_GATE_SHUT,
   FLEET_EXIT_CODES_HELP,
   fleetStoreArgs,
+  gateShutWords,
   instanceTable,
   openOperatorFleet,
   presenceExpectation,
@@ -67,9 +57,6 @@ import {
   sealKeysFromEnv,
 } from "./_fleet.ts";
 import { lockUnchanged, onInterrupt } from "./_signals.ts";
-import { promoteAndWait } from "./promote_fleet.ts";
-import { parseSeconds } from "./rotate.ts";
-import { runSchedule } from "./rotate_schedule.ts";
 import { parsePeriod } from "../src/fleet/schedule.ts";
 
 /** The options the rotate parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
@@ -181,7 +168,9 @@ export async function main(args: readonly string[]): Promise<number> {
   // From here on Ctrl-C and SIGTERM abort a signal instead of killing the
   // process: a secret regenerated meanwhile is sealed into the store first.
   await using interrupt = onInterrupt();
-  const ring = (await sealKeysFromEnv(true))!;
+  // Required here, before anything is read: a secret enters the store only
+  // sealed (the store target reads the same variable).
+  await sealKeysFromEnv(true);
   const variables = await readRotationVariables(values["env-file"], (o) => {
     console.error(
       `Notice: ${o.variable} from the shell environment wins over ${
@@ -195,25 +184,50 @@ export async function main(args: readonly string[]): Promise<number> {
   const progress = (line: string) => console.error(line);
   const storeArgs = fleetStoreArgs(values);
 
+  const provider = genesysAdminProvider({
+    tokenUrl: config.tokenUrl,
+    apiUrl: config.apiUrl,
+    tokenSource: adminTokenSource,
+  });
+  const admin = config.admin;
+
   if (schedule !== undefined) {
-    const scheduler = {
-      ...target,
-      by: values["scheduler-id"] ?? `${target.by}#${Deno.pid}`,
-    };
-    return await runSchedule(scheduler, ring, config, {
+    // A scheduler holds no env file lock while it holds the store's.
+    const scheduler = target.as(
+      values["scheduler-id"] ?? `${target.by}#${Deno.pid}`,
+    );
+    console.error(
+      `Scheduler ${scheduler.by}: a cycle every ${
+        schedule.everyMs / 1000
+      } s; leader lease ${schedule.leaseMs / 1000} s.`,
+    );
+    const completed = await runScheduler(scheduler, {
       ...schedule,
+      tokenUrl: config.tokenUrl,
+      credentials: config.credentials,
+      initialActive: config.active,
+      ...(admin ? { admin } : {}),
+      provider,
       signal: interrupt.signal,
       presence: expectation,
       tokenLifetimeMs,
-      propagationTimeoutMs: parseSeconds(
-        "--propagation-timeout",
-        values["propagation-timeout"],
+      ...optionalMs(
+        "propagationTimeoutMs",
+        parseSeconds("--propagation-timeout", values["propagation-timeout"]),
       ),
-      storeArgs,
+      progress,
+      freshCommand: `deno task rotate ${storeArgs} --yes --fresh`,
     });
+    const state = await readScheduleState(scheduler);
+    console.log(
+      `Scheduler ${scheduler.by} stopped: ${completed} cycle(s) completed in the store; next step ${
+        state?.step ?? "none"
+      }.`,
+    );
+    return 0;
   }
-  const live = await listLive(target);
-  const fromTarget = await readTargetActive(target, live);
+  const live = await target.live();
+  const fromTarget = await target.readActive(live);
   if (fromTarget === undefined && live.length > 0) {
     const labels = [...new Set(live.map((r) => r.active))].sort();
     printFailure(
@@ -259,6 +273,28 @@ export async function main(args: readonly string[]): Promise<number> {
       }.`,
     );
   }
+  // A store that lost its data has no sealed secret of the active label,
+  // and the env file's is older than the one the instances use: the plan's
+  // proof of the active credential would fail on it.
+  const [lost] = await target.lostSecrets(live, [active]);
+  if (lost !== undefined) {
+    printFailure(
+      {
+        exitCode: EXIT_GATE_SHUT,
+        code: "FLEET_SECRET_LOST",
+        message:
+          `The fleet store holds no sealed secret of the active label "${active}", but ${lost.instances.length} live instance(s) report one loaded from it (generation ${lost.generation}): the store lost its data (a Redis restarted without persistence, FLUSHALL, a restored backup). ` +
+          `The instances keep serving with the secrets they hold; nothing was changed.\n` +
+          `Next: wait a few seconds and run the same command again: instances seal the secret they use back into the store within a poll (see the audit trail: deno task fleet ${storeArgs} --history). ` +
+          `If it stays lost (instances of an older version, or without ${SEAL_KEY_VARIABLE}), and ${
+            values["env-file"]
+          } still holds a working secret of the other label, promote that label (deno task promote ${storeArgs} --to <label>) and rotate this one.`,
+      },
+      values.json,
+      { lost },
+    );
+    return EXIT_GATE_SHUT;
+  }
   const standby = labelOption("--to", values.to) ??
     config.credentials.find((c) => c.label !== active)!.label;
   if (standby === active) {
@@ -266,11 +302,7 @@ export async function main(args: readonly string[]): Promise<number> {
       `"${standby}" is the fleet's active label; rotate the other one, or promote first (deno task promote ${storeArgs})`,
     );
   }
-  const credentials = await credentialsFromStore(
-    target,
-    ring,
-    config.credentials,
-  );
+  const credentials = await target.credentials(config.credentials);
   const standbyCredential = credentials.find((c) => c.label === standby);
   if (standbyCredential === undefined) {
     throw new UsageError(`"${standby}" is not blue or green`);
@@ -305,10 +337,9 @@ export async function main(args: readonly string[]): Promise<number> {
     }
   }
 
-  // The store lock lets its holder's name ("operator@<host>") in again, so
-  // that a re-run resumes after a crash; the env file's OS lock, dropped
-  // when its holder dies, is what keeps a second run from this host out
-  // while the first is alive.
+  // The env file's OS lock keeps a second run with the same env file out;
+  // the store lock, held by one acquisition (not by "operator@<host>"),
+  // keeps out every other run, from this host or another.
   await using _envLock = await lockUnchanged(
     values["env-file"],
     `rotate ${args.join(" ")}`.trim(),
@@ -316,8 +347,7 @@ export async function main(args: readonly string[]): Promise<number> {
   );
   let lock;
   try {
-    lock = await acquireStoreLock(
-      target,
+    lock = await target.lock(
       `rotate ${args.join(" ")}`.trim(),
       Math.max(120_000, timeoutMs * 2),
     );
@@ -331,36 +361,23 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   await using _lock = lock;
 
-  const journal = createStoreJournal(target);
-  const unfinished = await journal.read();
+  const unfinished = await target.journal.read();
   const resuming = !values.fresh && unfinished !== undefined &&
     unfinished.completedAt === undefined && unfinished.standby === standby &&
     unfinished.regenerateRequestedAt !== undefined;
   // A resumed run past its regenerate call has nothing left to gate.
   if (!resuming) {
-    const gate = await checkRevokeGate(
+    const gate = await passRevokeGate(
       target,
       { label: standby, clientId: standbyCredential.clientId },
-      tokenLifetimeMs,
+      { tokenLifetimeMs, force: values.force },
     );
     if (!gate.open) {
       const lines = instanceTable(gate.blockers, target.now());
-      if (!values.force) {
-        await audit(target, {
-          action: "rotate.gate",
-          outcome: "refused",
-          label: standby,
-          detail:
-            `${gate.blockers.length} of ${gate.instances} live instances use it: ${
-              gate.blockers.map((b) => `${b.instanceId} (${b.reason})`).join(
-                ", ",
-              )
-            }`,
-        });
-        const message =
-          `The revoke gate is shut: ${gate.blockers.length} of ${gate.instances} live instances still use "${standby}"; nothing was changed.\n` +
-          `${lines.join("\n")}\n` +
-          `Next: promote the other label (deno task promote ${storeArgs}) and wait for the instances to drain, or pass --force to regenerate anyway.`;
+      if (!gate.passes) {
+        const words = gateShutWords(gate, standby, storeArgs);
+        const message = `${words.head} Nothing was changed.\n` +
+          `${lines.join("\n")}\n${words.next}`;
         printFailure(
           { exitCode: EXIT_GATE_SHUT, code: "REVOKE_GATE_SHUT", message },
           values.json,
@@ -369,48 +386,34 @@ export async function main(args: readonly string[]): Promise<number> {
         return EXIT_GATE_SHUT;
       }
       console.error(
-        `WARNING: --force: regenerating "${standby}" although ${gate.blockers.length} live instance(s) still use it; their calls may fail until they move:\n${
+        `WARNING: --force: regenerating "${standby}" although the gate is shut (${
+          gateShutWords(gate, standby, storeArgs).head
+        }); their calls may fail until they move or get the key:\n${
           lines.join("\n")
         }`,
       );
-      await audit(target, {
-        action: "rotate.gate",
-        outcome: "forced",
-        label: standby,
-        detail: `--force over ${gate.blockers.length} instance(s): ${
-          gate.blockers.map((b) => `${b.instanceId} (${b.reason})`).join(", ")
-        }`,
-      });
-    } else {
-      await audit(target, {
-        action: "rotate.gate",
-        outcome: "open",
-        label: standby,
-        detail: `${gate.instances} live instance(s), none uses it`,
-      });
     }
   }
 
   let promotedStragglers = 0;
-  const rotation = stagedFleetRotation({
-    target,
-    ring,
-    config,
+  const rotation = fleetRotation(target, {
+    tokenUrl: config.tokenUrl,
     credentials,
     active,
     standby,
-    journal,
+    ...(admin ? { admin } : {}),
+    provider,
     fresh: values.fresh,
-    propagationTimeoutMs: parseSeconds(
-      "--propagation-timeout",
-      values["propagation-timeout"],
+    ...optionalMs(
+      "propagationTimeoutMs",
+      parseSeconds("--propagation-timeout", values["propagation-timeout"]),
     ),
     progress,
     signal: interrupt.signal,
     ...(values.promote
       ? {
         onPromote: async (label: string) => {
-          const outcome = await promoteAndWait(target, label, {
+          const outcome = await promoteFleet(target, label, {
             timeoutMs,
             progress,
             signal: interrupt.signal,
@@ -500,111 +503,12 @@ export async function main(args: readonly string[]): Promise<number> {
   return 0;
 }
 
-/** What {@linkcode stagedFleetRotation} needs. */
-export interface StagedFleetRotationOptions {
-  /** The store and who acts. */
-  readonly target: FleetTarget;
-  /** The seal keys. */
-  readonly ring: SealKeyring;
-  /** The env configuration (URLs, admin client). */
-  readonly config: RotationEnvConfig;
-  /** The credentials, secrets as the store has them. */
-  readonly credentials: readonly CredentialInput[];
-  /** The label serving traffic. */
-  readonly active: string;
-  /** The label to rotate. */
-  readonly standby: string;
-  /** The journal (in the store). */
-  readonly journal: RotationJournal;
-  /** Start over. */
-  readonly fresh?: boolean;
-  /** How long the new secret is proven for. */
-  readonly propagationTimeoutMs?: number;
-  /** Progress lines. */
-  readonly progress: (line: string) => void;
-  /** Promotes after the proof, when given. */
-  readonly onPromote?: (label: string) => Promise<void>;
-  /**
-   * Ctrl-C and SIGTERM: stop between phases and while proving, never
-   * between the regenerate call and the new secret being sealed.
-   */
-  readonly signal?: AbortSignal;
-  /** The words of next steps. */
-  readonly commands: RotationCommands;
-}
-
-/**
- * The staged rotation of one fleet credential: the store as sink (sealed)
- * and journal, every phase in the audit trail (in order). The admin client
- * is the env file's, or else the active credential: never the one rotated.
- *
- * @param options What to rotate, where.
- * @returns `run()` and, after it, the generation published.
- */
-export function stagedFleetRotation(options: StagedFleetRotationOptions): {
-  run(): Promise<RotationReport>;
-  generation(): number | undefined;
-} {
-  const { target, config, active, standby } = options;
-  const sink = createSealedStoreSink(target, options.ring);
-  return {
-    generation: () => sink.generations.get(standby),
-    async run() {
-      const adminCredential = config.admin
-        ? { label: "admin", ...config.admin }
-        : options.credentials.find((c) => c.label === active)!;
-      await using adminAuth = createDualSecretAuth({
-        credentials: [adminCredential],
-        tokenUrl: config.tokenUrl,
-      });
-      const admin = createGenesysAdminClient({
-        apiUrl: config.apiUrl,
-        getAccessToken: adminTokenSource(
-          (o) => adminAuth.getAccessToken(o),
-          config.admin
-            ? "GENESYS_ADMIN_CLIENT_SECRET"
-            : `GENESYS_CLIENT_SECRET_${active.toUpperCase()}`,
-        ),
-        invalidateToken: (token) => adminAuth.invalidate(token),
-      });
-      // One after the other, so the trail keeps the phases' order.
-      let audits: Promise<void> = Promise.resolve();
-      try {
-        return await runStagedRotation({
-          credentials: options.credentials,
-          active,
-          standby,
-          tokenUrl: config.tokenUrl,
-          admin,
-          sink,
-          promote: options.onPromote !== undefined,
-          ...(options.onPromote ? { onPromote: options.onPromote } : {}),
-          fresh: options.fresh,
-          ...(options.signal ? { signal: options.signal } : {}),
-          journal: options.journal,
-          propagationTimeoutMs: options.propagationTimeoutMs,
-          onPhase: (event) => {
-            if (event.status === "progress") {
-              options.progress(`${event.phase}: ${event.detail ?? ""}`);
-            }
-            if (event.status === "started" || event.status === "progress") {
-              return;
-            }
-            const entry = {
-              action: `rotate.${event.phase}`,
-              outcome: event.status,
-              label: standby,
-              ...(event.detail ? { detail: event.detail } : {}),
-            };
-            audits = audits.then(() => audit(target, entry));
-          },
-          commands: options.commands,
-        });
-      } finally {
-        await audits;
-      }
-    },
-  };
+/** A duration option, left out when not given (so the callee's default applies). */
+function optionalMs<K extends string>(
+  key: K,
+  ms: number | undefined,
+): { [P in K]?: number } {
+  return (ms === undefined ? {} : { [key]: ms }) as { [P in K]?: number };
 }
 
 /** The scheduler's options, validated before anything is opened. */
@@ -662,7 +566,7 @@ function scheduleSettings(values: {
  * Reads only: no lock, no audit entry, no journal write.
  */
 async function dryRun(
-  target: FleetTarget,
+  target: StoreTarget,
   plan: {
     active: string;
     standby: string;
@@ -672,12 +576,11 @@ async function dryRun(
     storeArgs: string;
   },
 ): Promise<number> {
-  const gate = await checkRevokeGate(
-    target,
+  const gate = await target.gate(
     { label: plan.standby, clientId: plan.clientId },
     plan.tokenLifetimeMs,
   );
-  const unfinished = await createStoreJournal(target).read();
+  const unfinished = await target.journal.read();
   const open = unfinished !== undefined && unfinished.completedAt === undefined
     ? unfinished
     : undefined;
@@ -718,10 +621,11 @@ async function dryRun(
       `Revoke gate: open (${gate.instances} live instance(s), none uses "${plan.standby}").`,
     );
   } else {
+    const words = gateShutWords(gate, plan.standby, plan.storeArgs);
     console.log(
-      `Revoke gate: shut: ${gate.blockers.length} of ${gate.instances} live instances still use "${plan.standby}":\n${
+      `Revoke gate: shut. ${words.head}\n${
         instanceTable(gate.blockers, target.now()).join("\n")
-      }\nNext: promote the other label (deno task promote ${plan.storeArgs}) and wait for the instances to drain.`,
+      }\n${words.next}`,
     );
   }
   console.log("Dry run: nothing was changed.");

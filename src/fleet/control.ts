@@ -184,6 +184,24 @@ export interface AuthenticateStoreOptions {
 
 const UNVERIFIED = Symbol("unverified");
 
+/** Heartbeats kept by `keepUnverifiedHeartbeats`, with why their MAC failed. */
+const unverifiedHeartbeats = new WeakMap<object, string>();
+
+/**
+ * Why a heartbeat listed through {@linkcode authenticateStore} (with
+ * `keepUnverifiedHeartbeats`) carries no valid MAC for the reader's keys:
+ * its instance signs with another seal key, or has none. Such an instance
+ * cannot open a secret sealed with the reader's key either, so the revoke
+ * gate counts it before a credential is regenerated.
+ *
+ * @param record A heartbeat as listed.
+ * @returns Why it did not verify, or undefined when it did (or was not
+ * listed through an authenticated store).
+ */
+export function heartbeatProblem(record: InstanceRecord): string | undefined {
+  return unverifiedHeartbeats.get(record);
+}
+
 /**
  * What a document read through {@linkcode authenticateStore} held when its
  * MAC did not verify (its `value` is then undefined): for a report, such as
@@ -296,7 +314,10 @@ export function authenticateStore(
           record,
         );
         if (fields !== undefined) out.push(fields);
-        else if (options.keepUnverifiedHeartbeats) out.push(record);
+        else if (options.keepUnverifiedHeartbeats) {
+          unverifiedHeartbeats.set(record, whyNot(ring, record));
+          out.push(record);
+        }
       }
       return out;
     },

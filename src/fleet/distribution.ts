@@ -15,7 +15,7 @@
 import { ConfigError } from "../errors.ts";
 import { Secret } from "../secret.ts";
 import { digest, importSealKey, seal, sealKeyBytes, unseal } from "./seal.ts";
-import type { FleetStore } from "./store.ts";
+import type { ControlStore } from "./store.ts";
 
 /** The name of the environment variable the tasks read the seal key from. */
 export const SEAL_KEY_VARIABLE = "DUAL_SECRET_SEAL_KEY";
@@ -272,8 +272,8 @@ export function isSealedCredentialRecord(
 
 /** Options of {@linkcode publishSealedCredential}. */
 export interface PublishSealedOptions {
-  /** The store. */
-  readonly store: FleetStore;
+  /** The store (its control plane: the sealed record is a document). */
+  readonly store: ControlStore;
   /** The service namespace ({@linkcode serviceNamespace}). */
   readonly service: string;
   /** The keyring. */
@@ -282,6 +282,14 @@ export interface PublishSealedOptions {
   readonly by: string;
   /** The current time, in ms since the epoch. */
   readonly now: number;
+  /**
+   * The generation written is above this as well as above the stored
+   * record's: the highest generation live instances report loaded, so a
+   * store that lost its data does not count from 1 again.
+   *
+   * @default 0
+   */
+  readonly minGeneration?: number;
 }
 
 /**
@@ -305,7 +313,7 @@ export async function publishSealedCredential(
         isSealedCredentialRecord(current.value)
       ? current.value.generation
       : 0;
-    const generation = previous + 1;
+    const generation = Math.max(previous, options.minGeneration ?? 0) + 1;
     const { keyId, sealed } = await sealCredential(ring, service, {
       label: update.label,
       clientId: update.clientId,
@@ -328,5 +336,50 @@ export async function publishSealedCredential(
   }
   throw new Error(
     `the fleet store kept changing ${name} under this write; check for another rotation running`,
+  );
+}
+
+/**
+ * Seals a secret back into a store that lost it: written only where the
+ * store holds no record of the label (compare-and-set on absent), at the
+ * generation given, so many writers race harmlessly (one writes; the others
+ * find a record and load it as any other) and the counter does not go back.
+ * For an instance that proved a secret distributed through the store and
+ * finds the store without it (a Redis restarted without persistence,
+ * `FLUSHALL`, a KV restored from an old backup).
+ *
+ * @param options Store, service, keyring, publisher and time.
+ * @param update The label, client id, secret in use and the generation it was loaded at.
+ * @returns Whether this call wrote it.
+ */
+export async function reseedSealedCredential(
+  options: PublishSealedOptions,
+  update: {
+    label: string;
+    clientId: string;
+    secret: Secret;
+    generation: number;
+  },
+): Promise<boolean> {
+  const { keyId, sealed } = await sealCredential(
+    options.ring,
+    options.service,
+    update,
+    update.secret,
+  );
+  const record: SealedCredentialRecord = {
+    label: update.label,
+    clientId: update.clientId,
+    generation: update.generation,
+    keyId,
+    sealed,
+    publishedAt: options.now,
+    publishedBy: options.by,
+  };
+  return await options.store.writeDocument(
+    options.service,
+    credentialDocument(update.label),
+    0,
+    record,
   );
 }

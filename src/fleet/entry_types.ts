@@ -12,9 +12,11 @@ export type { FleetOptions } from "./member.ts";
 export type {
   ActiveRecord,
   AuditEntry,
+  ControlStore,
   Fence,
   FleetStore,
   GrantKey,
+  GrantStore,
   InstanceCredential,
   InstanceRecord,
   Lease,

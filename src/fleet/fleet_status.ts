@@ -13,11 +13,8 @@
  * @module
  */
 import type { KvKey, KvLike } from "./kv_store.ts";
-import {
-  createKvFleetStore,
-  listKvAudit,
-  listKvInstances,
-} from "./kv_store.ts";
+import { createKvFleetStore } from "./kv_store.ts";
+import { listKvAudit, listKvInstances } from "./kv_listing.ts";
 import { checkRevokeGate, type FleetTarget } from "./operator.ts";
 import { readScheduleState } from "./schedule.ts";
 import type {

@@ -5,12 +5,8 @@
  * @module
  */
 import type { FleetStatusSource } from "./fleet_status.ts";
-import {
-  createRedisFleetStore,
-  listRedisAudit,
-  listRedisInstances,
-  type RedisClientLike,
-} from "./redis_store.ts";
+import { createRedisFleetStore, type RedisClientLike } from "./redis_store.ts";
+import { listRedisAudit, listRedisInstances } from "./redis_listing.ts";
 
 /**
  * A status source over a connected Redis client.

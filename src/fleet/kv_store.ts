@@ -22,7 +22,7 @@ import type {
   StoredGrant,
   Unwatch,
 } from "./store.ts";
-import { checkLockTtl, isInstanceRecord, type LockState } from "./store.ts";
+import { checkLockTtl, type LockState } from "./store.ts";
 
 /** One part of a Deno KV key. */
 export type KvKeyPart =
@@ -169,7 +169,15 @@ function encode(value: unknown): Uint8Array {
   return encoder.encode(JSON.stringify(value));
 }
 
-function decode(value: unknown): unknown {
+/**
+ * Reads a value as the engine stores it (UTF-8 JSON bytes); what is not
+ * ours reads as null, like an absent record. For the listings
+ * (`./kv_listing.ts`), which read the same keys.
+ *
+ * @param value A value from `kv.get` or `kv.list`.
+ * @returns The JSON value, or null.
+ */
+export function decodeKvValue(value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (!(value instanceof Uint8Array)) return value;
   try {
@@ -181,7 +189,7 @@ function decode(value: unknown): unknown {
 
 /** A lock record read back: undefined when absent, released or not ours. */
 function readLock(value: unknown): Omit<LockState, "held"> | undefined {
-  const record = decode(value) as Partial<LockState> | null;
+  const record = decodeKvValue(value) as Partial<LockState> | null;
   if (
     typeof record !== "object" || record === null ||
     typeof record.holder !== "string" || record.holder === "" ||
@@ -198,7 +206,7 @@ function readLock(value: unknown): Omit<LockState, "held"> | undefined {
 
 /** The fence of a lock record, held or released, if it has one. */
 function lastFence(value: unknown): number | undefined {
-  const fence = (decode(value) as { fence?: unknown } | null)?.fence;
+  const fence = (decodeKvValue(value) as { fence?: unknown } | null)?.fence;
   return Number.isSafeInteger(fence) ? fence as number : undefined;
 }
 
@@ -279,7 +287,7 @@ export function createKvFleetStore(
   async function list<T>(selector: KvKey): Promise<T[]> {
     const out: T[] = [];
     for await (const entry of kv.list({ prefix: selector })) {
-      out.push(decode(entry.value) as T);
+      out.push(decodeKvValue(entry.value) as T);
     }
     return out;
   }
@@ -304,8 +312,8 @@ export function createKvFleetStore(
         keys.flatMap((key) => [grantKey(key), leaseKey(key)]),
       );
       return keys.map((_, i) => {
-        const grant = decode(entries[2 * i].value) as StoredGrant | null;
-        const lease = decode(entries[2 * i + 1].value) as Lease | null;
+        const grant = decodeKvValue(entries[2 * i].value) as StoredGrant | null;
+        const lease = decodeKvValue(entries[2 * i + 1].value) as Lease | null;
         const record: { grant?: StoredGrant; lease?: Lease } = {};
         if (grant !== null) record.grant = grant;
         if (lease !== null) record.lease = lease;
@@ -314,7 +322,7 @@ export function createKvFleetStore(
     },
     async tryLease(key, lease, now) {
       const current = await kv.get(leaseKey(key));
-      const held = decode(current.value) as Lease | null;
+      const held = decodeKvValue(current.value) as Lease | null;
       if (held !== null && held.until > now && held.holder !== lease.holder) {
         return false;
       }
@@ -332,9 +340,10 @@ export function createKvFleetStore(
           grantKey(key),
           leaseKey(key),
         ]);
-        const mine = (decode(lease.value) as Lease | null)?.holder === holder;
+        const mine =
+          (decodeKvValue(lease.value) as Lease | null)?.holder === holder;
         const later =
-          (decode(current.value) as StoredGrant | null)?.expiresAt ?? 0;
+          (decodeKvValue(current.value) as StoredGrant | null)?.expiresAt ?? 0;
         const written = later <= grant.expiresAt;
         if (!written && !mine) return { result: false };
         const op = () => {
@@ -355,7 +364,7 @@ export function createKvFleetStore(
     releaseLease(key, holder) {
       return optimistic(async () => {
         const lease = await kv.get(leaseKey(key));
-        if ((decode(lease.value) as Lease | null)?.holder !== holder) {
+        if ((decodeKvValue(lease.value) as Lease | null)?.holder !== holder) {
           return { result: undefined };
         }
         return {
@@ -371,7 +380,9 @@ export function createKvFleetStore(
     dropGrant(key, token) {
       return optimistic(async () => {
         const current = await kv.get(grantKey(key));
-        if ((decode(current.value) as StoredGrant | null)?.token !== token) {
+        if (
+          (decodeKvValue(current.value) as StoredGrant | null)?.token !== token
+        ) {
           return { result: undefined };
         }
         return {
@@ -386,12 +397,12 @@ export function createKvFleetStore(
     },
     async readActive(service) {
       const entry = await kv.get(activeKey(service));
-      return (decode(entry.value) as ActiveRecord | null) ?? undefined;
+      return (decodeKvValue(entry.value) as ActiveRecord | null) ?? undefined;
     },
     async compareAndSetActive(service, expected, next) {
       const current = await kv.get(activeKey(service));
       const generation =
-        (decode(current.value) as ActiveRecord | null)?.generation ??
+        (decodeKvValue(current.value) as ActiveRecord | null)?.generation ??
           0;
       if (generation !== expected) return false;
       const result = await write(() =>
@@ -426,7 +437,9 @@ export function createKvFleetStore(
       for await (
         const entry of kv.list({ prefix: rejectionPrefix(credential) })
       ) {
-        if ((decode(entry.value) as RejectionRecord).secretHash !== keep) {
+        if (
+          (decodeKvValue(entry.value) as RejectionRecord).secretHash !== keep
+        ) {
           await write(() => kv.delete(entry.key));
         }
       }
@@ -444,7 +457,7 @@ export function createKvFleetStore(
     },
     async readDocument(service, name) {
       const entry = await kv.get(documentKey(service, name));
-      return (decode(entry.value) as StoredDocument | null) ?? undefined;
+      return (decodeKvValue(entry.value) as StoredDocument | null) ?? undefined;
     },
     async writeDocument(service, name, expected, value, fence) {
       const key = documentKey(service, name);
@@ -452,7 +465,7 @@ export function createKvFleetStore(
         key,
         fence === undefined ? key : lockKey(service, fence.lock),
       ]);
-      const version = (decode(current.value) as StoredDocument | null)
+      const version = (decodeKvValue(current.value) as StoredDocument | null)
         ?.version ?? 0;
       if (version !== expected) return false;
       if (fence !== undefined) {
@@ -594,75 +607,4 @@ function watchKeys(
   return () => {
     for (const reader of readers) reader.cancel().catch(() => undefined);
   };
-}
-
-/** A live heartbeat found by {@linkcode listKvInstances}, with the key prefix it lives under. */
-export interface KvInstanceEntry {
-  /** The service's key prefix. */
-  readonly prefix: KvKey;
-  /** The heartbeat. */
-  readonly record: InstanceRecord;
-}
-
-/**
- * Lists the live heartbeats under a key prefix, of every service below it.
- * Reads only.
- *
- * @param kv The database.
- * @param prefix A prefix: a service's own, or one above several services.
- * @param now The current time (heartbeats with `until <= now` are left out).
- * @returns The live instances, by prefix then instance id.
- */
-export async function listKvInstances(
-  kv: KvLike,
-  prefix: KvKey,
-  now: number,
-): Promise<KvInstanceEntry[]> {
-  const out: KvInstanceEntry[] = [];
-  for await (const entry of kv.list({ prefix })) {
-    const record = decode(entry.value);
-    if (
-      entry.key.at(-2) === "instance" && isInstanceRecord(record) &&
-      record.until > now
-    ) {
-      out.push({ prefix: entry.key.slice(0, -2), record });
-    }
-  }
-  return out.sort((a, b) =>
-    String(a.prefix).localeCompare(String(b.prefix)) ||
-    a.record.instanceId.localeCompare(b.record.instanceId)
-  );
-}
-
-/** An audit entry found by {@linkcode listKvAudit}, with its service namespace. */
-export interface KvAuditEntry {
-  /** The service namespace (a digest of token URL and scope). */
-  readonly service: string;
-  /** The entry. */
-  readonly entry: AuditEntry;
-}
-
-/**
- * Lists the latest audit entries under a key prefix (of every service below
- * it), oldest first. Reads only.
- *
- * @param kv The database.
- * @param prefix The fleet's key prefix.
- * @param limit At most this many, the most recent.
- * @returns The entries.
- */
-export async function listKvAudit(
-  kv: KvLike,
-  prefix: KvKey,
-  limit: number,
-): Promise<KvAuditEntry[]> {
-  const out: KvAuditEntry[] = [];
-  for await (const entry of kv.list({ prefix: [...prefix, "audit"] })) {
-    const value = decode(entry.value) as AuditEntry | null;
-    const service = entry.key[prefix.length + 1];
-    if (value !== null && typeof service === "string") {
-      out.push({ service, entry: value });
-    }
-  }
-  return out.sort((a, b) => a.entry.at - b.entry.at).slice(-limit);
 }

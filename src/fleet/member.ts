@@ -34,6 +34,7 @@ import {
   importSealKeyring,
   isSealedCredentialRecord,
   openCredential,
+  reseedSealedCredential,
   type SealKeyring,
   serviceNamespace,
 } from "./distribution.ts";
@@ -1169,7 +1170,10 @@ class Member implements FleetLink {
       const document = await this.#call(() =>
         this.#store.readDocument(this.#service, credentialDocument(label))
       );
-      if (document === undefined) continue;
+      if (document === undefined) {
+        await this.#reseed(credential);
+        continue;
+      }
       const record = document.value;
       const refused = unverifiedValue(document);
       if (isSealedCredentialRecord(refused)) {
@@ -1279,6 +1283,49 @@ class Member implements FleetLink {
         }),
       );
     }
+  }
+
+  /**
+   * The store no longer holds the sealed secret of a label this instance
+   * loaded from it: the store lost its data. The secret in use goes back in,
+   * sealed, at the generation loaded (only where nothing is), so an operator
+   * reading the store proves the credential again instead of failing on an
+   * env file's stale secret, and the next rotation counts on from there.
+   */
+  async #reseed(credential: FleetCredential): Promise<void> {
+    const loaded = this.#secretLoaded.get(credential.label);
+    const ring = this.#keyring;
+    if (loaded === undefined || ring === undefined) return;
+    const written = await this.#call(() =>
+      reseedSealedCredential({
+        store: this.#store,
+        service: this.#service,
+        ring,
+        by: `${this.#id} (re-seeded)`,
+        now: this.#context.clock.now(),
+      }, {
+        label: credential.label,
+        clientId: credential.clientId,
+        secret: credential.clientSecret,
+        generation: loaded.generation,
+      })
+    );
+    if (!written) return;
+    this.#context.warn(
+      "FLEET_SECRET_RESEEDED",
+      `The fleet store had lost the sealed secret of "${credential.label}" (generation ${loaded.generation}) that this instance uses; it sealed it back into the store. Check why the store lost its data (a Redis without persistence, FLUSHALL, a restored backup).`,
+      credential.label,
+    );
+    await this.#call(() =>
+      this.#store.appendAudit(this.#service, {
+        at: this.#context.clock.now(),
+        by: this.#id,
+        action: "secret.reseed",
+        outcome: "ok",
+        label: credential.label,
+        detail: `generation ${loaded.generation}: the store had lost it`,
+      })
+    ).catch(() => undefined);
   }
 
   /** The latest expiry of this instance's unexpired tokens of a credential. */

@@ -18,6 +18,7 @@ import type {
   RotationJournalRecord,
 } from "../rotation/journal.ts";
 import type { SecretSink } from "../rotation/sinks.ts";
+import { heartbeatProblem } from "./control.ts";
 import {
   credentialDocument,
   credentialFingerprint,
@@ -29,8 +30,8 @@ import {
 import {
   type ActiveRecord,
   type AuditEntry,
+  type ControlStore,
   type Fence,
-  type FleetStore,
   type InstanceRecord,
   isActiveRecord,
   isInstanceRecord,
@@ -38,14 +39,25 @@ import {
 
 /** Where the operator's records live: the store and the service namespace. */
 export interface FleetTarget {
-  /** The store. */
-  readonly store: FleetStore;
+  /** The store's control plane: operator flows never touch the grants. */
+  readonly store: ControlStore;
   /** The service namespace (`serviceNamespace(tokenUrl, scope)`). */
   readonly service: string;
   /** Who acts, recorded in the audit trail (such as `ops@host`). */
   readonly by: string;
   /** The current time, in ms since the epoch. */
   readonly now: () => number;
+  /**
+   * Names an operating-system lock that every acquisition of the store's
+   * rotation lock through this target holds meanwhile (the env file's lock,
+   * with the host: `host:/abs/.env`). A later acquisition with the same name
+   * and proof takes over a store lock left by a killed run at once, since
+   * holding that OS lock proves the earlier holder dead; without it (or with
+   * another proof) a held lock is waited out until it lapses.
+   *
+   * @default undefined
+   */
+  readonly lockProof?: string;
 }
 
 /**
@@ -89,12 +101,19 @@ export function createSealedStoreSink(
     name: "fleet store (sealed)",
     generations,
     async publish(update) {
+      // Above what the instances loaded too: after the store lost its data,
+      // the counter goes on from theirs instead of starting at 1 again.
+      const minGeneration = reportedGeneration(
+        await listLive(target).catch(() => []),
+        update.label,
+      );
       const generation = await publishSealedCredential({
         store: target.store,
         service: target.service,
         ring,
         by: target.by,
         now: target.now(),
+        minGeneration,
       }, update);
       generations.set(update.label, generation);
       await audit(target, {
@@ -272,6 +291,69 @@ export class StoreLockedError extends DualSecretAuthError {
   }
 }
 
+/**
+ * The holder string of one acquisition of a store lock: the actor's name
+ * and a random token. The store lets a claim renew a lock only when its
+ * holder string is the same, so two processes that share a name (two
+ * operators on one host, two schedulers given the same id) are two holders,
+ * and a lock is held by the one acquisition that took it.
+ *
+ * @param by Who acts, such as `operator@host`.
+ * @param proofTag A digest of the target's `lockProof`, carried so that a
+ * later run holding the same OS lock can tell this holder dead.
+ * @returns Such as `operator@host~3f9a0c21d7e4`.
+ *
+ * @example
+ * ```ts
+ * import { acquisitionHolder, holderName } from "./operator.ts";
+ * const a = acquisitionHolder("ops@host");
+ * if (a === acquisitionHolder("ops@host")) throw new Error("one name, two holders");
+ * if (holderName(a) !== "ops@host") throw new Error();
+ * ```
+ */
+export function acquisitionHolder(by: string, proofTag?: string): string {
+  return `${by}${HOLDER_TOKEN}${proofTag === undefined ? "" : `${proofTag}.`}${
+    crypto.randomUUID().replaceAll("-", "").slice(0, 12)
+  }`;
+}
+
+const HOLDER_TOKEN = "~";
+const ACQUISITION = /^(?:([0-9a-f]{8})\.)?[0-9a-f]{12}$/;
+
+/** The proof tag an acquisition's holder string carries, if any. */
+function proofTagOf(holder: string): string | undefined {
+  const at = holder.lastIndexOf(HOLDER_TOKEN);
+  return at > 0
+    ? ACQUISITION.exec(holder.slice(at + 1))?.[1] ?? undefined
+    : undefined;
+}
+
+/** A short digest of a lock proof (never the path itself in the store). */
+async function proofTag(proof: string): Promise<string> {
+  const bytes = new Uint8Array(
+    await crypto.subtle.digest(
+      "SHA-256",
+      new TextEncoder().encode(`dual-secret-auth/lock-proof/v1\n${proof}`),
+    ),
+  );
+  return [...bytes.slice(0, 4)].map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
+}
+
+/**
+ * The actor's name in a lock's holder string (without the token of its
+ * acquisition), for messages and the audit trail.
+ *
+ * @param holder A holder string, from {@linkcode acquisitionHolder} or older.
+ * @returns The name.
+ */
+export function holderName(holder: string): string {
+  const at = holder.lastIndexOf(HOLDER_TOKEN);
+  return at > 0 && ACQUISITION.test(holder.slice(at + 1))
+    ? holder.slice(0, at)
+    : holder;
+}
+
 /** A held store lock. */
 export interface StoreLock extends AsyncDisposable {
   /**
@@ -287,7 +369,9 @@ export interface StoreLock extends AsyncDisposable {
 /**
  * Takes the fleet's rotation lock: a lock of the store (see
  * `FleetStore.claimLock`), whose lapse the store judges, so a killed
- * holder's lock lapses after `ttlMs` and no caller's clock decides it.
+ * holder's lock lapses after `ttlMs` and no caller's clock decides it. The
+ * lock is held by this one acquisition ({@linkcode acquisitionHolder}): a
+ * re-run after a crash, even by the same name, waits for the lapse.
  *
  * @param target The store and who acts (`by` is the holder).
  * @param command What runs, for the message of whoever finds it held.
@@ -300,16 +384,35 @@ export async function acquireStoreLock(
   command: string,
   ttlMs: number,
 ): Promise<StoreLock> {
-  const { store, service, by } = target;
-  const take = async () => {
-    const state = await store.claimLock(service, LOCK, {
-      holder: by,
-      ttlMs,
-      note: command,
-    });
+  const { store, service } = target;
+  // Held by this acquisition, not by the name: a second process with the
+  // same name (another env file on this host, a scheduler given the same
+  // id) is refused like anyone else.
+  const tag = target.lockProof === undefined
+    ? undefined
+    : await proofTag(target.lockProof);
+  const by = acquisitionHolder(target.by, tag);
+  const claim = (holder: string) =>
+    store.claimLock(service, LOCK, { holder, ttlMs, note: command });
+  const take = async (first: boolean) => {
+    let state = await claim(by);
+    if (
+      first && !state.held && tag !== undefined &&
+      proofTagOf(state.holder) === tag &&
+      holderName(state.holder) === target.by
+    ) {
+      // Left by a run that held the OS lock this process holds now: that
+      // run is dead. Its hold is taken as its own (the store lets the same
+      // holder string in), released, and claimed afresh with a higher fence.
+      const dead = await claim(state.holder);
+      if (dead.held) {
+        await store.releaseLock(service, LOCK, dead.holder, dead.fence);
+      }
+      state = await claim(by);
+    }
     if (!state.held) {
       throw new StoreLockedError({
-        holder: state.holder,
+        holder: holderName(state.holder),
         command: state.note,
         // As this process reckons it: the store decides the real lapse.
         until: target.now() + state.ttlMs,
@@ -317,11 +420,12 @@ export async function acquireStoreLock(
     }
     return state.fence;
   };
-  const fence = await take();
+  const fence = await take(true);
   return {
     fence: { lock: LOCK, holder: by, fence },
     async renew() {
-      if (await take() !== fence) {
+      // A renewal never takes over: only a new run proves the old one dead.
+      if (await take(false) !== fence) {
         throw new Error("the fleet's rotation lock was taken over meanwhile");
       }
     },
@@ -339,8 +443,15 @@ export interface GateBlocker {
   readonly host?: string;
   /** The label it serves. */
   readonly active: string;
-  /** Why it blocks. */
-  readonly reason: "active" | "holds-token" | "used-recently";
+  /**
+   * Why it blocks. `seal-key`: its heartbeat carries no valid MAC for the
+   * operator's seal keys, so it signs with another key or has none, and it
+   * could not open the new secret sealed with the operator's key: it would
+   * keep the credential's old, dead secret (see `problem`).
+   */
+  readonly reason: "active" | "holds-token" | "used-recently" | "seal-key";
+  /** With `seal-key`: why its heartbeat did not verify, in the operator's words. */
+  readonly problem?: string;
   /** When it last used a token of the credential, if ever. */
   readonly lastUsedAt?: number;
   /** Until when it holds a token of the credential, if it does. */
@@ -360,7 +471,9 @@ export interface GateReport {
 /**
  * The safe revoke gate: a credential may be regenerated only when no live
  * instance has it active, holds an unexpired token of it, or used a token of
- * it within a token's lifetime. Reads only.
+ * it within a token's lifetime, and (read through an authenticated store,
+ * `keepUnverifiedHeartbeats`) every live instance signs its heartbeat with
+ * the operator's seal key, so it can open the new secret. Reads only.
  *
  * @param target The store.
  * @param credential The label and client id about to be regenerated.
@@ -388,7 +501,12 @@ export async function checkRevokeGate(
         : { lastUsedAt: held.lastUsedAt }),
       ...(held?.heldUntil === undefined ? {} : { heldUntil: held.heldUntil }),
     };
-    if (record.active === credential.label) {
+    const problem = heartbeatProblem(record);
+    if (problem !== undefined) {
+      // Checked first: on a namespace's first rotation there is no sealed
+      // record to compare keys with, and this is the one sign of a wrong key.
+      blockers.push({ ...base, reason: "seal-key", problem });
+    } else if (record.active === credential.label) {
       blockers.push({ ...base, reason: "active" });
     } else if (held?.heldUntil !== undefined && held.heldUntil > now) {
       blockers.push({ ...base, reason: "holds-token" });
@@ -400,6 +518,86 @@ export async function checkRevokeGate(
     }
   }
   return { open: blockers.length === 0, blockers, instances: live.length };
+}
+
+/** Options of {@linkcode passRevokeGate}. */
+export interface PassRevokeGateOptions {
+  /** How long a token lives, in ms (Genesys default: 24 h). */
+  readonly tokenLifetimeMs: number;
+  /**
+   * Pass although the gate is shut (the operator's `--force`), recorded as
+   * `forced`.
+   *
+   * @default false
+   */
+  readonly force?: boolean;
+  /**
+   * Record a refusal in the audit trail (a scheduler that looks again every
+   * tick does not).
+   *
+   * @default true
+   */
+  readonly auditRefusal?: boolean;
+  /**
+   * Words added to the entry's detail, such as `scheduled`.
+   *
+   * @default none
+   */
+  readonly note?: string;
+}
+
+/**
+ * The revoke gate as a step of a rotation: checks it and records the
+ * outcome in the audit trail (`rotate.gate`: `open`, `refused` or
+ * `forced`), the same for a manual rotation and a scheduled one.
+ *
+ * @param target The store and who acts.
+ * @param credential The label and client id about to be regenerated.
+ * @param options The token lifetime, `force`, and what to record.
+ * @returns The report, and whether it passes (open, or forced).
+ */
+export async function passRevokeGate(
+  target: FleetTarget,
+  credential: { label: string; clientId: string },
+  options: PassRevokeGateOptions,
+): Promise<GateReport & { readonly passes: boolean }> {
+  const gate = await checkRevokeGate(
+    target,
+    credential,
+    options.tokenLifetimeMs,
+  );
+  const note = options.note === undefined ? "" : ` (${options.note})`;
+  const who = gate.blockers.map((b) => `${b.instanceId} (${b.reason})`).join(
+    ", ",
+  );
+  if (gate.open) {
+    await audit(target, {
+      action: "rotate.gate",
+      outcome: "open",
+      label: credential.label,
+      detail: `${gate.instances} live instance(s), none uses it${note}`,
+    });
+    return { ...gate, passes: true };
+  }
+  if (options.force) {
+    await audit(target, {
+      action: "rotate.gate",
+      outcome: "forced",
+      label: credential.label,
+      detail: `--force over ${gate.blockers.length} instance(s): ${who}${note}`,
+    });
+    return { ...gate, passes: true };
+  }
+  if (options.auditRefusal !== false) {
+    await audit(target, {
+      action: "rotate.gate",
+      outcome: "refused",
+      label: credential.label,
+      detail:
+        `${gate.blockers.length} of ${gate.instances} live instances keep it shut: ${who}${note}`,
+    });
+  }
+  return { ...gate, passes: false };
 }
 
 /**
@@ -840,4 +1038,85 @@ export function secretStragglers(
     });
   }
   return out;
+}
+
+/** No fleet counts secrets this far; a larger figure in a heartbeat is not believed. */
+const MAX_SECRET_GENERATION = 2 ** 48;
+
+/**
+ * The highest generation of a label's distributed secret that live
+ * instances report loaded, counting only heartbeats that verified (a store
+ * writer without the key cannot push the counter).
+ *
+ * @param live The live heartbeats.
+ * @param label The label.
+ * @returns The generation, or 0 when none reports one.
+ */
+export function reportedGeneration(
+  live: readonly InstanceRecord[],
+  label: string,
+): number {
+  let highest = 0;
+  for (const record of live) {
+    if (heartbeatProblem(record) !== undefined) continue;
+    const generation = record.credentials.find((c) => c.label === label)
+      ?.secretGeneration;
+    if (
+      Number.isSafeInteger(generation) && generation! > highest &&
+      generation! < MAX_SECRET_GENERATION
+    ) highest = generation!;
+  }
+  return highest;
+}
+
+/** A distributed secret the store no longer holds, though instances loaded it. */
+export interface LostSecret {
+  /** The label. */
+  readonly label: string;
+  /** The highest generation the instances report loaded. */
+  readonly generation: number;
+  /** The live instances that report it. */
+  readonly instances: readonly string[];
+}
+
+/**
+ * The labels whose sealed secret the store no longer holds although live
+ * instances report one loaded from it: the store lost its data (a Redis
+ * restarted without persistence, `FLUSHALL`, a restored backup), and an env
+ * file's secret of such a label is older than the one in use. Instances of
+ * this version seal theirs back within a poll. Reads only.
+ *
+ * @param target The store.
+ * @param live The live heartbeats.
+ * @param labels The labels to look at.
+ * @returns The lost ones (empty when the store holds each, or no instance
+ * loaded it).
+ */
+export async function findLostSecrets(
+  target: FleetTarget,
+  live: readonly InstanceRecord[],
+  labels: readonly string[],
+): Promise<LostSecret[]> {
+  const lost: LostSecret[] = [];
+  for (const label of labels) {
+    const document = await target.store.readDocument(
+      target.service,
+      credentialDocument(label),
+    );
+    // A record that does not verify is read as absent but is not lost.
+    if (document !== undefined) continue;
+    const reporting = live.filter((record) =>
+      heartbeatProblem(record) === undefined &&
+      record.credentials.some((c) =>
+        c.label === label && c.secretFingerprint !== undefined
+      )
+    );
+    if (reporting.length === 0) continue;
+    lost.push({
+      label,
+      generation: reportedGeneration(reporting, label),
+      instances: reporting.map((r) => r.instanceId),
+    });
+  }
+  return lost;
 }

@@ -40,7 +40,7 @@ import type {
   StoredGrant,
   Unwatch,
 } from "./store.ts";
-import { checkLockTtl, isInstanceRecord } from "./store.ts";
+import { checkLockTtl } from "./store.ts";
 
 /**
  * What the engine needs of a Redis client: node-redis (`npm:redis`,
@@ -335,8 +335,44 @@ function checkRedisUrl(url: string | undefined): string {
   return url;
 }
 
-/** The keys of one fleet, all under the hash tag `{prefix}`. */
-function keysOf(prefix: string) {
+/**
+ * The keys of one fleet, all under the hash tag `{prefix}`: the engine's
+ * layout, shared with the listings (`./redis_listing.ts`).
+ *
+ * @param prefix The fleet's key prefix.
+ * @returns The key of each record.
+ */
+export function redisKeysOf(prefix: string): RedisKeys {
+  return keysOf(prefix);
+}
+
+/** The keys of one fleet (see {@linkcode redisKeysOf}). */
+export interface RedisKeys {
+  /** A grant slot's key. */
+  readonly grant: (key: GrantKey) => string;
+  /** A slot lease's key. */
+  readonly lease: (key: GrantKey) => string;
+  /** A service's active record. */
+  readonly active: (service: string) => string;
+  /** A credential's rejections. */
+  readonly rejections: (credential: string) => string;
+  /** An instance's heartbeat. */
+  readonly instance: (id: string) => string;
+  /** The index of the fleet's instances. */
+  readonly instances: string;
+  /** A service's named document. */
+  readonly document: (service: string, name: string) => string;
+  /** A service's audit list. */
+  readonly audit: (service: string) => string;
+  /** A service's named lock. */
+  readonly lock: (service: string, name: string) => string;
+  /** A lock's last fence. */
+  readonly fence: (service: string, name: string) => string;
+  /** The change channel. */
+  readonly channel: string;
+}
+
+function keysOf(prefix: string): RedisKeys {
   const tag = `{${prefix}}`;
   return {
     grant: (key: GrantKey) => `${tag}:grant:${key.credential}:${key.slot}`,
@@ -379,7 +415,15 @@ function userOf(url: string, username?: string): string {
 const ttl = (untilMs: number, fromMs: number) =>
   String(Math.max(1, Math.ceil(untilMs - fromMs)) + GARBAGE_GRACE_MS);
 
-const parse = <T>(text: unknown): T | undefined => {
+/**
+ * Reads a value as the engine stores it (JSON text); what is not ours (or
+ * corrupt) reads as undefined, like an absent record.
+ *
+ * @typeParam T The type expected.
+ * @param text A reply.
+ * @returns The value, or undefined.
+ */
+export const parseRedisValue = <T>(text: unknown): T | undefined => {
   if (typeof text !== "string") return undefined;
   try {
     return JSON.parse(text) as T;
@@ -457,8 +501,8 @@ export function createRedisFleetStore(
         ...slotKeys.map(keys.lease),
       ]) as unknown[];
       return slotKeys.map((_, i) => {
-        const grant = parse<StoredGrant>(values[i]);
-        const lease = parse<Lease>(values[slotKeys.length + i]);
+        const grant = parseRedisValue<StoredGrant>(values[i]);
+        const lease = parseRedisValue<Lease>(values[slotKeys.length + i]);
         return {
           ...(grant === undefined ? {} : { grant }),
           ...(lease === undefined ? {} : { lease }),
@@ -494,7 +538,9 @@ export function createRedisFleetStore(
       ]);
     },
     async readActive(service: string) {
-      return parse<ActiveRecord>(await send(["GET", keys.active(service)]));
+      return parseRedisValue<ActiveRecord>(
+        await send(["GET", keys.active(service)]),
+      );
     },
     async compareAndSetActive(
       service: string,
@@ -526,7 +572,7 @@ export function createRedisFleetStore(
           send(["HVALS", keys.rejections(credential)]) as Promise<unknown[]>
         ),
       );
-      return all.flat().map((value) => parse<RejectionRecord>(value))
+      return all.flat().map((value) => parseRedisValue<RejectionRecord>(value))
         .filter((record): record is RejectionRecord => record !== undefined);
     },
     async clearRejections(credential: string, keep?: string) {
@@ -554,7 +600,7 @@ export function createRedisFleetStore(
         "MGET",
         ...ids.map(keys.instance),
       ]) as unknown[];
-      return values.map((value) => parse<InstanceRecord>(value))
+      return values.map((value) => parseRedisValue<InstanceRecord>(value))
         .filter((record): record is InstanceRecord => record !== undefined);
     },
     async removeInstance(instanceId: string) {
@@ -650,7 +696,7 @@ export function createRedisFleetStore(
         String(-limit),
         "-1",
       ]) as string[];
-      return values.map((value) => parse<AuditEntry>(value))
+      return values.map((value) => parseRedisValue<AuditEntry>(value))
         .filter((entry): entry is AuditEntry => entry !== undefined);
     },
     watch(
@@ -1046,125 +1092,4 @@ export async function connectRedis(
     throw error;
   }
   return { client: connection.client, close: () => connection.close() };
-}
-
-/** A live heartbeat found by {@linkcode listRedisInstances}, with its fleet's prefix. */
-export interface RedisInstanceEntry {
-  /** The fleet's key prefix. */
-  readonly prefix: string;
-  /** The heartbeat. */
-  readonly record: InstanceRecord;
-}
-
-/**
- * Lists the live heartbeats of every fleet whose prefix starts with `prefix`
- * (SCAN over the fleets' instance indexes). Reads only.
- *
- * @param client A connected client.
- * @param prefix A fleet's prefix, or the start of several.
- * @param now The current time (heartbeats with `until <= now` are left out).
- * @returns The live instances, by prefix then instance id.
- */
-export async function listRedisInstances(
-  client: RedisClientLike,
-  prefix: string,
-  now: number,
-): Promise<RedisInstanceEntry[]> {
-  const glob = prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
-  const indexes = new Set<string>();
-  let cursor = "0";
-  do {
-    const [next, found] = await client.sendCommand([
-      "SCAN",
-      cursor,
-      "MATCH",
-      `{${glob}*}:instances`,
-      "COUNT",
-      "1000",
-    ]) as [string, string[]];
-    cursor = next;
-    found.forEach((key) => indexes.add(key));
-  } while (cursor !== "0");
-  const out: RedisInstanceEntry[] = [];
-  for (const index of indexes) {
-    const fleetPrefix = index.slice(1, index.indexOf("}:instances"));
-    const keys = keysOf(fleetPrefix);
-    const ids = await client.sendCommand([
-      "ZRANGE",
-      index,
-      "0",
-      "-1",
-    ]) as string[];
-    if (ids.length === 0) continue;
-    const values = await client.sendCommand([
-      "MGET",
-      ...ids.map(keys.instance),
-    ]) as unknown[];
-    for (const value of values) {
-      const record = parse<InstanceRecord>(value);
-      if (isInstanceRecord(record) && record.until > now) {
-        out.push({ prefix: fleetPrefix, record });
-      }
-    }
-  }
-  return out.sort((a, b) =>
-    a.prefix.localeCompare(b.prefix) ||
-    a.record.instanceId.localeCompare(b.record.instanceId)
-  );
-}
-
-/** An audit entry found by {@linkcode listRedisAudit}, with its service namespace. */
-export interface RedisAuditEntry {
-  /** The service namespace (a digest of token URL and scope). */
-  readonly service: string;
-  /** The entry. */
-  readonly entry: AuditEntry;
-}
-
-/**
- * Lists the latest audit entries of one fleet (of every service in it),
- * oldest first, as `listKvAudit` does on Deno KV. Reads only.
- *
- * @param client A connected client.
- * @param prefix The fleet's own key prefix.
- * @param limit At most this many, the most recent.
- * @returns The entries.
- */
-export async function listRedisAudit(
-  client: RedisClientLike,
-  prefix: string,
-  limit: number,
-): Promise<RedisAuditEntry[]> {
-  const keys = keysOf(prefix);
-  const start = keys.audit("");
-  const glob = start.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
-  const found = new Set<string>();
-  let cursor = "0";
-  do {
-    const [next, batch] = await client.sendCommand([
-      "SCAN",
-      cursor,
-      "MATCH",
-      `${glob}*`,
-      "COUNT",
-      "1000",
-    ]) as [string, string[]];
-    cursor = next;
-    batch.forEach((key) => found.add(key));
-  } while (cursor !== "0");
-  const out: RedisAuditEntry[] = [];
-  for (const key of found) {
-    const service = key.slice(start.length);
-    const values = await client.sendCommand([
-      "LRANGE",
-      key,
-      String(-limit),
-      "-1",
-    ]) as string[];
-    for (const value of values) {
-      const entry = parse<AuditEntry>(value);
-      if (entry !== undefined) out.push({ service, entry });
-    }
-  }
-  return out.sort((a, b) => a.entry.at - b.entry.at).slice(-limit);
 }

@@ -20,11 +20,14 @@
  */
 import {
   acquireStoreLock,
+  acquisitionHolder,
   audit,
-  checkRevokeGate,
+  type checkRevokeGate,
   type FleetTarget,
+  holderName,
   judgeFleetPresence,
   listLive,
+  passRevokeGate,
   type PresenceExpectation,
   readStoredSecretIdentity,
   readTargetActive,
@@ -152,23 +155,44 @@ export async function takeLeadership(
   target: FleetTarget,
   leaseMs: number,
 ): Promise<Fence | undefined> {
+  const holder = leaderHolder(target);
   const before = await target.store.readLock(target.service, LEADER);
   const state = await target.store.claimLock(target.service, LEADER, {
-    holder: target.by,
+    holder,
     ttlMs: leaseMs,
     note: "rotate --every",
   });
   if (!state.held) return undefined;
-  if (before?.holder !== target.by || before.fence !== state.fence) {
+  if (before?.holder !== holder || before.fence !== state.fence) {
     await audit(target, {
       action: "schedule.leader",
       outcome: "ok",
-      detail: before === undefined || before.holder === target.by
+      detail: before === undefined || before.holder === holder
         ? `took the lead (fence ${state.fence})`
-        : `took the lead over from ${before.holder} (lease lapsed; fence ${state.fence})`,
+        : `took the lead over from ${
+          holderName(before.holder)
+        } (lease lapsed; fence ${state.fence})`,
     });
   }
-  return { lock: LEADER, holder: target.by, fence: state.fence };
+  return { lock: LEADER, holder, fence: state.fence };
+}
+
+/** The leader lease's holder string of each scheduler (one per target object). */
+const leaderHolders = new WeakMap<FleetTarget, string>();
+
+/**
+ * The holder string under which a scheduler claims the leader lease: its
+ * name and a token drawn once per target object, so a scheduler keeps its
+ * lease from tick to tick while another scheduler given the same name
+ * (another process, another host) is another holder and never co-leads.
+ */
+function leaderHolder(target: FleetTarget): string {
+  let holder = leaderHolders.get(target);
+  if (holder === undefined) {
+    holder = acquisitionHolder(target.by);
+    leaderHolders.set(target, holder);
+  }
+  return holder;
 }
 
 /**
@@ -260,7 +284,7 @@ export async function scheduleTick(
     if (!written) {
       const lock = await target.store.readLock(target.service, LEADER);
       return {
-        leader: lock?.holder === target.by && lock.fence === fence.fence,
+        leader: lock?.holder === fence.holder && lock.fence === fence.fence,
         state,
         advanced,
       };
@@ -398,12 +422,13 @@ async function advance(
         );
         return undefined;
       }
-      const gate = await checkRevokeGate(
-        target,
-        credential,
-        options.tokenLifetimeMs,
-      );
-      if (!gate.open) {
+      // Looked at again every tick: only its opening is recorded.
+      const gate = await passRevokeGate(target, credential, {
+        tokenLifetimeMs: options.tokenLifetimeMs,
+        auditRefusal: false,
+        note: "scheduled",
+      });
+      if (!gate.passes) {
         tellWait(
           options,
           `schedule: waiting for the gate of "${credential.label}" (${
@@ -413,12 +438,6 @@ async function advance(
         );
         return undefined;
       }
-      await audit(target, {
-        action: "rotate.gate",
-        outcome: "open",
-        label: credential.label,
-        detail: `${gate.instances} live instance(s), none uses it (scheduled)`,
-      });
       const generation = await options.rotate(
         credential.label,
         state.cycleStartedAt ?? state.stepStartedAt,
@@ -541,6 +560,8 @@ function gateWait(
       return `${blocker.instanceId}: holds a token of it until ${
         at(blocker.heldUntil!)
       }`;
+    case "seal-key":
+      return `${blocker.instanceId}: cannot open a secret sealed with this scheduler's key (${blocker.problem})`;
     case "used-recently":
       return `${blocker.instanceId}: used it at ${
         at(blocker.lastUsedAt!)

@@ -321,14 +321,11 @@ export function checkLockTtl(ttlMs: number): number {
 export type Unwatch = () => void;
 
 /**
- * The shared store of a fleet. Engines: {@linkcode createMemoryFleetStore}
- * (one process, tests), Deno KV (`./kv`), Redis (`./redis`).
- *
- * `service` names the service-wide namespace (a hash of the token URL and the
- * scope, computed by the member); keys are further prefixed by the engine's
- * own prefix.
+ * The hot path of a fleet store: the shared token grants of each credential
+ * slot, the leases to refresh them, and the rejections of a credential's
+ * secret. An instance reads it on its hot path's misses and at every poll.
  */
-export interface FleetStore {
+export interface GrantStore {
   /**
    * Reads slots in one round trip where the engine allows.
    *
@@ -376,27 +373,6 @@ export interface FleetStore {
    */
   dropGrant(key: GrantKey, token: string): Promise<void>;
   /**
-   * Reads the active label.
-   *
-   * @param service The service namespace.
-   * @returns The record, if one was ever written.
-   */
-  readActive(service: string): Promise<ActiveRecord | undefined>;
-  /**
-   * Writes the active label if the stored generation is `expected` (0: none
-   * stored). Atomic.
-   *
-   * @param service The service namespace.
-   * @param expected The generation the caller saw.
-   * @param next The new record; its generation must be `expected + 1`.
-   * @returns Whether it was written.
-   */
-  compareAndSetActive(
-    service: string,
-    expected: number,
-    next: ActiveRecord,
-  ): Promise<boolean>;
-  /**
    * Records a rejection unless one with the same credential and secret hash
    * exists. Atomic.
    *
@@ -418,6 +394,52 @@ export interface FleetStore {
    * @param keep A secret hash to keep, if any.
    */
   clearRejections(credential: string, keep?: string): Promise<void>;
+  /**
+   * Calls `onChange` when the active label or a slot may have changed. Optional
+   * and best-effort: members poll regardless, since a watch may not see other
+   * processes' writes (Deno KV on a local file does not).
+   *
+   * @param service The service namespace.
+   * @param keys Slots to watch.
+   * @param onChange Called after a change.
+   * @returns A function that stops watching.
+   */
+  watch?(
+    service: string,
+    keys: readonly GrantKey[],
+    onChange: () => void,
+  ): Unwatch;
+}
+
+/**
+ * The control plane of a fleet store: the active label, the heartbeats,
+ * versioned documents (sealed credentials, the rotation journal, the
+ * schedule's state), fenced locks and the audit trail. MAC'd by
+ * `authenticateStore` when a seal key is set; what the operator's flows
+ * (`./operator.ts`, `./schedule.ts`, `./store_flows.ts`) use.
+ */
+export interface ControlStore {
+  /**
+   * Reads the active label.
+   *
+   * @param service The service namespace.
+   * @returns The record, if one was ever written.
+   */
+  readActive(service: string): Promise<ActiveRecord | undefined>;
+  /**
+   * Writes the active label if the stored generation is `expected` (0: none
+   * stored). Atomic.
+   *
+   * @param service The service namespace.
+   * @param expected The generation the caller saw.
+   * @param next The new record; its generation must be `expected + 1`.
+   * @returns Whether it was written.
+   */
+  compareAndSetActive(
+    service: string,
+    expected: number,
+    next: ActiveRecord,
+  ): Promise<boolean>;
   /**
    * Writes an instance's heartbeat.
    *
@@ -519,22 +541,19 @@ export interface FleetStore {
    * @returns The entries.
    */
   listAudit(service: string, limit: number): Promise<AuditEntry[]>;
-  /**
-   * Calls `onChange` when the active label or a slot may have changed. Optional
-   * and best-effort: members poll regardless, since a watch may not see other
-   * processes' writes (Deno KV on a local file does not).
-   *
-   * @param service The service namespace.
-   * @param keys Slots to watch.
-   * @param onChange Called after a change.
-   * @returns A function that stops watching.
-   */
-  watch?(
-    service: string,
-    keys: readonly GrantKey[],
-    onChange: () => void,
-  ): Unwatch;
 }
+
+/**
+ * The shared store of a fleet: its {@linkcode GrantStore} and its
+ * {@linkcode ControlStore}, in one engine. Engines:
+ * {@linkcode createMemoryFleetStore} (one process, tests), Deno KV (`./kv`),
+ * Redis (`./redis`).
+ *
+ * `service` names the service-wide namespace (a hash of the token URL and the
+ * scope, computed by the member); keys are further prefixed by the engine's
+ * own prefix.
+ */
+export interface FleetStore extends GrantStore, ControlStore {}
 
 const clone = <T>(value: T): T => structuredClone(value);
 const slotId = (key: GrantKey) => `${key.credential}/${key.slot}`;

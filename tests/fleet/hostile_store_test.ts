@@ -3,7 +3,7 @@ import { createFleetAuth, fleetFor } from "../support/fleet_auth.ts";
 import type { AuthEvent } from "../../src/events.ts";
 import { startGenesysEmulator } from "../../testing.ts";
 import { createFleet } from "../../src/fleet/member.ts";
-import { listKvInstances } from "../../src/fleet/kv_store.ts";
+import { listKvInstances } from "../../src/fleet/kv_listing.ts";
 import { serviceNamespace } from "../../src/fleet/distribution.ts";
 import { ConfigError } from "../../src/errors.ts";
 import {

@@ -2,18 +2,22 @@ import assert from "node:assert/strict";
 import {
   acquireStoreLock,
   checkRevokeGate,
+  createSealedStoreSink,
   createStoreJournal,
+  findLostSecrets,
   fleetLoadProof,
   FleetNotLoadedError,
   type FleetTarget,
   judgeFleetPresence,
   listLive,
   readTargetActive,
+  reportedGeneration,
   secretStragglers,
   setSharedActive,
   StoreLockedError,
   waitForFleet,
 } from "../../src/fleet/operator.ts";
+import { takeLeadership } from "../../src/fleet/schedule.ts";
 import {
   createMemoryFleetStore,
   type InstanceRecord,
@@ -21,7 +25,10 @@ import {
 import {
   credentialDocument,
   credentialFingerprint,
+  importSealKeyring,
 } from "../../src/fleet/distribution.ts";
+import { authenticateStore } from "../../src/fleet/control.ts";
+import { Secret } from "../../src/secret.ts";
 
 function target(now: { value: number }, by = "ops@a"): FleetTarget {
   return {
@@ -110,6 +117,82 @@ Deno.test("revoke gate", async (t) => {
   });
 });
 
+Deno.test("revoke gate: on a namespace's first rotation, an instance whose seal key differs from the operator's (or that has none) keeps the gate shut", async () => {
+  const raw = createMemoryFleetStore();
+  const ours = await importSealKeyring(btoa("o".repeat(32)));
+  const theirs = await importSealKeyring(btoa("t".repeat(32)));
+  const quiet = () => {};
+  const fleet: FleetTarget = {
+    store: authenticateStore(raw, ours, quiet, {
+      keepUnverifiedHeartbeats: true,
+    }),
+    service: "svc",
+    by: "ops",
+    now: () => 1_000,
+  };
+  // No sealed record exists yet: nothing to compare keys with but the
+  // heartbeats' MACs.
+  await authenticateStore(raw, ours, quiet).heartbeat(heartbeat("same-key"));
+  await authenticateStore(raw, theirs, quiet).heartbeat(
+    heartbeat("other-key"),
+  );
+  await raw.heartbeat(heartbeat("no-key"));
+  const report = await checkRevokeGate(
+    fleet,
+    { label: "green", clientId: "green-id" },
+    6_000,
+  );
+  assert.equal(report.open, false);
+  assert.equal(report.instances, 3);
+  assert.deepEqual(
+    report.blockers.map((b) => [b.instanceId, b.reason]).sort(),
+    [["no-key", "seal-key"], ["other-key", "seal-key"]],
+  );
+  assert.match(
+    report.blockers.find((b) => b.instanceId === "other-key")!.problem!,
+    /not among this process's keys/,
+  );
+  assert.match(
+    report.blockers.find((b) => b.instanceId === "no-key")!.problem!,
+    /no MAC/,
+  );
+});
+
+Deno.test("a store that lost its data: the lost secrets are named, and a publication goes on from the generation the instances loaded", async () => {
+  const now = { value: 1_000 };
+  const fleet = target(now);
+  const loaded = (id: string, generation: number) =>
+    heartbeat(id, {
+      active: "green",
+      credentials: [
+        { label: "blue", clientId: "blue-id", slots: [0] },
+        {
+          label: "green",
+          clientId: "green-id",
+          slots: [0],
+          secretGeneration: generation,
+          secretFingerprint: `fp-${generation}`,
+        },
+      ],
+    });
+  await fleet.store.heartbeat(loaded("a", 3));
+  await fleet.store.heartbeat(loaded("b", 2));
+  const live = await listLive(fleet);
+  assert.deepEqual(await findLostSecrets(fleet, live, ["blue", "green"]), [
+    { label: "green", generation: 3, instances: ["a", "b"] },
+  ]);
+  assert.equal(reportedGeneration(live, "green"), 3);
+  const ring = await importSealKeyring(btoa("k".repeat(32)));
+  const sink = createSealedStoreSink(fleet, ring);
+  await sink.publish({
+    label: "green",
+    clientId: "green-id",
+    secret: new Secret("new-green"),
+  });
+  assert.equal(sink.generations.get("green"), 4, "not 1 again");
+  assert.deepEqual(await findLostSecrets(fleet, live, ["green"]), []);
+});
+
 Deno.test("store lock: one holder; a lapsed lock is taken over; released on dispose", async () => {
   const now = { value: 1_000 };
   const first = target(now, "ops@a");
@@ -130,6 +213,83 @@ Deno.test("store lock: one holder; a lapsed lock is taken over; released on disp
   await assert.rejects(() => acquireStoreLock(first, "rotate", 5_000));
   now.value += 5_001;
   await using _again = await acquireStoreLock(first, "rotate", 5_000);
+});
+
+Deno.test("store lock: held by one acquisition, not by a name (two operators on one host, two schedulers given one id)", async () => {
+  const now = { value: 1_000 };
+  const first = target(now, "operator@host");
+  // Same name, another process: another env file, or a copy of a scheduler.
+  const twin: FleetTarget = { ...first };
+  {
+    await using _held = await acquireStoreLock(first, "rotate --kv x", 5_000);
+    await assert.rejects(
+      () => acquireStoreLock(twin, "rotate --kv x", 5_000),
+      (error: unknown) =>
+        error instanceof StoreLockedError &&
+        error.holder.holder === "operator@host" &&
+        /rotate --kv x/.test(error.message),
+    );
+    // The refused twin released nothing: the first still holds it.
+    await assert.rejects(() => acquireStoreLock(twin, "promote", 5_000));
+  }
+  await using _next = await acquireStoreLock(twin, "promote --kv x", 5_000);
+});
+
+Deno.test("store lock: a re-run holding the same OS lock (lockProof) takes a killed run's lock over at once; another proof waits", async () => {
+  const now = { value: 1_000 };
+  const killed: FleetTarget = {
+    ...target(now, "operator@host"),
+    lockProof: "host:/srv/a/.env.lock",
+  };
+  // Killed while holding it: never disposed.
+  const dead = await acquireStoreLock(killed, "rotate --kv x", 60_000);
+  const otherEnv: FleetTarget = {
+    ...killed,
+    lockProof: "host:/srv/b/.env.lock",
+  };
+  await assert.rejects(
+    () => acquireStoreLock(otherEnv, "rotate --kv x", 60_000),
+    StoreLockedError,
+  );
+  const noProof: FleetTarget = { ...killed, lockProof: undefined };
+  await assert.rejects(
+    () => acquireStoreLock(noProof, "rotate --kv x", 60_000),
+    StoreLockedError,
+  );
+  await using rerun = await acquireStoreLock(killed, "rotate --kv x", 60_000);
+  assert.ok(rerun.fence!.fence > dead.fence!.fence, "a higher fence");
+  // The dead run's fenced writes are refused from now on.
+  assert.equal(
+    await killed.store.writeDocument("svc", "x", 0, { v: 1 }, dead.fence),
+    false,
+  );
+  assert.equal(
+    await killed.store.writeDocument("svc", "x", 0, { v: 1 }, rerun.fence),
+    true,
+  );
+  await assert.rejects(() => dead.renew());
+  assert.equal(
+    await killed.store.writeDocument("svc", "x", 1, { v: 2 }, rerun.fence),
+    true,
+    "a renewal of the dead hold takes nothing back",
+  );
+});
+
+Deno.test("scheduler leader lease: two schedulers with the same id never both lead", async () => {
+  const store = createMemoryFleetStore({ monotonic: () => 0 });
+  const one: FleetTarget = {
+    store,
+    service: "svc",
+    by: "scheduler",
+    now: () => 1,
+  };
+  const other: FleetTarget = { ...one };
+  const a = await takeLeadership(one, 60_000);
+  assert.ok(a, "the first takes the lead");
+  assert.equal(await takeLeadership(other, 60_000), undefined);
+  // The leader keeps it from tick to tick.
+  assert.deepEqual(await takeLeadership(one, 60_000), a);
+  assert.equal(await takeLeadership(other, 60_000), undefined);
 });
 
 Deno.test("store journal: written and read back through the store", async () => {

@@ -9,10 +9,10 @@ import { createClient } from "npm:@redis/client@^6.3.1";
 import {
   checkRedisPrefix,
   createRedisFleetStore,
-  listRedisInstances,
   type RedisClientLike,
   type RedisFleetStore,
 } from "../../src/fleet/redis_store.ts";
+import { listRedisInstances } from "../../src/fleet/redis_listing.ts";
 import {
   RedisAuthError,
   RedisErrorCode,

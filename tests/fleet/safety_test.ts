@@ -214,8 +214,10 @@ for (const name of ["kv", "redis"] as const) {
     async fn() {
       await using s = await scene(name);
       const { emulator, engine } = s;
-      await s.instance("web-1");
-      await s.instance("web-2");
+      // With the operator's seal key: an instance without it would keep the
+      // revoke gate shut (it could not open blue's new secret).
+      await s.instance("web-1", KEY);
+      await s.instance("web-2", KEY);
       // As in the report: green promoted through the fleet's own namespace;
       // .env still says GENESYS_ACTIVE=blue.
       const promoted = await s.task("promote", [
@@ -386,7 +388,10 @@ for (const name of ["kv", "redis"] as const) {
             ...engine.args,
             "--yes",
             "--json",
-            ...(step.promote ? ["--promote", "--timeout", "60"] : []),
+            // The keyless instance shuts the gate: forced past it.
+            ...(step.promote
+              ? ["--promote", "--timeout", "60", "--force"]
+              : []),
           ];
           const run = s.ws.spawn(["task", "-q", "rotate", ...args], {
             DUAL_SECRET_SEAL_KEY: KEY,
@@ -470,7 +475,62 @@ for (const name of ["kv", "redis"] as const) {
 
   Deno.test({
     name:
-      `${name}: the store loses its data between two rotations; instances load the second (same generation, new fingerprint); promote refuses while one has not proved it, then promotes; promote without --to is a no-op when repeated`,
+      `${name}: a first rotation whose seal key differs from the instances' is refused before anything is regenerated; --force proceeds, and promote then refuses naming the instance`,
+    ignore,
+    async fn() {
+      await using s = await scene(name);
+      const { emulator, engine, target } = s;
+      // The namespace has no sealed record yet: the instances' heartbeats,
+      // signed with their key, are the only sign of it.
+      await s.instance("web-1", OTHER_KEY);
+      await s.instance("web-2", KEY);
+      const refused = await s.task("rotate", [...engine.args, "--yes"]);
+      assert.equal(refused.code, 4, output(refused));
+      assert.match(
+        refused.stderr,
+        /1 of 2 live instances do not sign with your DUAL_SECRET_SEAL_KEY/,
+      );
+      assert.match(
+        refused.stderr,
+        /web-1\s.*seal key: it is signed with key id/,
+      );
+      assert.doesNotMatch(refused.stderr, /web-2\s/);
+      assert.equal(emulator.stats().secretRegenerations, 0);
+      assert.equal(await readStoredSecretIdentity(target, "green"), undefined);
+      const dry = await s.task("rotate", [...engine.args, "--dry-run"]);
+      assert.equal(dry.code, 4, output(dry));
+      assert.equal(emulator.stats().secretRegenerations, 0);
+
+      const forced = await s.task("rotate", [
+        ...engine.args,
+        "--yes",
+        "--force",
+      ]);
+      assert.equal(forced.code, 0, output(forced));
+      assert.match(forced.stderr, /WARNING: --force/);
+      assert.equal(emulator.stats().secretRegenerations, 1);
+      await until("web-1 reporting why it did not load", () => live(target), (
+        records,
+      ) =>
+        records.some((r) =>
+          r.instanceId === "web-1" &&
+          r.credentials.find((c) => c.label === "green")?.secretProblem
+              ?.reason === "seal key mismatch"
+        ));
+      const promote = await s.task("promote", [
+        ...engine.args,
+        "--yes",
+        "--timeout",
+        "1",
+      ]);
+      assert.equal(promote.code, 4, output(promote));
+      assert.match(output(promote), /web-1\s.*seal key mismatch/);
+    },
+  });
+
+  Deno.test({
+    name:
+      `${name}: the store loses its data between two rotations; instances load the second (the generation goes on, a new fingerprint); promote refuses while one has not proved it, then promotes; promote without --to is a no-op when repeated`,
     ignore,
     async fn() {
       await using s = await scene(name);
@@ -479,7 +539,12 @@ for (const name of ["kv", "redis"] as const) {
       await s.instance("web-2", KEY);
       const wrongKey = await s.instance("web-3", OTHER_KEY);
 
-      const first = await s.task("rotate", [...engine.args, "--yes"]);
+      // web-3's key is not the operator's: the gate refuses unless forced.
+      const first = await s.task("rotate", [
+        ...engine.args,
+        "--yes",
+        "--force",
+      ]);
       assert.equal(first.code, 0, output(first));
       const one = (await readStoredSecretIdentity(target, "green"))!;
       assert.equal(one.generation, 1);
@@ -504,10 +569,18 @@ for (const name of ["kv", "redis"] as const) {
         () => live(target),
         (records) => records.length === 3,
       );
-      const second = await s.task("rotate", [...engine.args, "--yes"]);
+      const second = await s.task("rotate", [
+        ...engine.args,
+        "--yes",
+        "--force",
+      ]);
       assert.equal(second.code, 0, output(second));
       const two = (await readStoredSecretIdentity(target, "green"))!;
-      assert.equal(two.generation, 1, "the counter started over");
+      assert.equal(
+        two.generation,
+        2,
+        "the counter goes on from what the instances loaded, never back to 1",
+      );
       assert.notEqual(two.fingerprint, one.fingerprint);
       const records = await until(
         "web-1 and web-2 on the second secret, web-3 reporting why not",
@@ -593,6 +666,74 @@ for (const name of ["kv", "redis"] as const) {
         );
       }
       assert.equal(emulator.stats().secretRegenerations, 2);
+    },
+  });
+
+  Deno.test({
+    name:
+      `${name}: the store loses its data after a promotion; the instances seal the active secret back, so the next rotation proves it and regenerates the other label; generations never go back`,
+    ignore,
+    async fn() {
+      await using s = await scene(name);
+      const { emulator, engine, target } = s;
+      await s.instance("web-1", KEY);
+      await s.instance("web-2", KEY);
+      const first = await s.task("rotate", [
+        ...engine.args,
+        "--yes",
+        "--promote",
+        "--timeout",
+        "20",
+      ]);
+      assert.equal(first.code, 0, output(first));
+      const green = (await readStoredSecretIdentity(target, "green"))!;
+      assert.equal(
+        (await engine.store.readActive(target.service))?.label,
+        "green",
+      );
+      // .env's green secret is the first one, regenerated since: only the
+      // store and the instances have the secret in use.
+      assert.notEqual(emulator.getClientSecret("green-id"), GREEN);
+
+      await engine.wipe();
+      const reseeded = await until(
+        "green's secret sealed back by an instance",
+        () => readStoredSecretIdentity(target, "green"),
+        (identity) => identity !== undefined,
+      );
+      assert.equal(reseeded!.generation, green.generation, "not counted back");
+      const ring = await importSealKeyring(KEY);
+      assert.equal(
+        (await readDistributedSecret(target, ring, "green"))?.secret.reveal(),
+        emulator.getClientSecret("green-id"),
+        "the secret in use, not the env file's",
+      );
+      assert.ok(
+        (await engine.store.listAudit(target.service, 50)).some((e) =>
+          e.action === "secret.reseed" && e.label === "green"
+        ),
+      );
+      await until(
+        "2 heartbeats again, on green",
+        () => live(target),
+        (records) =>
+          records.length === 2 && records.every((r) => r.active === "green"),
+      );
+
+      const second = await s.task("rotate", [
+        ...engine.args,
+        "--yes",
+        "--json",
+      ]);
+      assert.equal(second.code, 0, output(second));
+      assert.equal(JSON.parse(second.stdout).standby, "blue");
+      assert.equal(emulator.stats().secretRegenerations, 2);
+      const blue = (await readStoredSecretIdentity(target, "blue"))!;
+      await until("both instances on blue's new secret", () => live(target), (
+        records,
+      ) =>
+        records.length === 2 &&
+        records.every((r) => fingerprintOf(r, "blue") === blue.fingerprint));
     },
   });
 

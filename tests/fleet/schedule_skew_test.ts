@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { createKvFleetStore } from "../../src/fleet/kv_store.ts";
 import { createRedisFleetStore } from "../../src/fleet/redis_store.ts";
-import type { FleetTarget } from "../../src/fleet/operator.ts";
+import { type FleetTarget, holderName } from "../../src/fleet/operator.ts";
 import {
   readScheduleState,
   type ScheduleOptions,
@@ -92,7 +92,8 @@ async function twoSkewedSchedulers(
     while (!(await done())) {
       await sleep(700);
       const lock = await stores[0].readLock("svc", "schedule/leader");
-      const index = lock?.holder === "scheduler-1" ? 1 : 0;
+      const index =
+        lock !== undefined && holderName(lock.holder) === "scheduler-1" ? 1 : 0;
       paused.add(index);
       await sleep(2 * LEASE_MS);
       paused.delete(index);

@@ -9,9 +9,15 @@ import assert from "node:assert/strict";
 import { createKvFleetStore } from "../../src/fleet/kv_store.ts";
 import { serviceNamespace } from "../../src/fleet/distribution.ts";
 import type { ScheduleState } from "../../src/fleet/schedule.ts";
+import { holderName } from "../../src/fleet/operator.ts";
+import type { LockState } from "../../src/fleet/store.ts";
 import { parsePeriod } from "../../src/fleet/schedule.ts";
 import type { SpawnedTask } from "../tasks/workspace.ts";
 import { type FleetChild, startKvFleet } from "./harness.ts";
+
+/** The scheduler id of a lock's holder (without its acquisition's token). */
+const holderOf = (lock: LockState | undefined) =>
+  lock === undefined ? undefined : holderName(lock.holder);
 
 const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(5)));
 const BLUE = "blue-CANARY-c3d1";
@@ -52,7 +58,7 @@ Deno.test({
         | ScheduleState
         | undefined;
     const leader = async () =>
-      (await store.readLock(service, "schedule/leader"))?.holder;
+      holderOf(await store.readLock(service, "schedule/leader"));
     const schedulers = new Map<string, SpawnedTask>();
     const startScheduler = (id: string) =>
       schedulers.set(

@@ -6,7 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { listKvAudit } from "../../src/fleet/kv_store.ts";
+import { listKvAudit } from "../../src/fleet/kv_listing.ts";
 import {
   createFleetWorkspace,
   fleetInstance,
