@@ -56,6 +56,13 @@ export interface StepSpec<S, N extends string, J, F> {
    */
   readonly inDryRun?: boolean;
   /**
+   * The detail of the step's `skipped` event in a dry run (such as what it
+   * would do).
+   *
+   * @default "dry run"
+   */
+  readonly dryRunDetail?: (state: S) => string;
+  /**
    * Why the step is skipped now, or `undefined` to run it.
    *
    * @default never skipped
@@ -175,7 +182,7 @@ async function runStep<S, N extends string, J, F>(
   hooks: StepRunnerHooks<S, N, J, F>,
 ): Promise<void> {
   const skipped = hooks.dryRun && !step.inDryRun
-    ? "dry run"
+    ? step.dryRunDetail?.(state) ?? "dry run"
     : step.skip?.(state);
   if (skipped !== undefined) {
     hooks.emit(step.name, "skipped", skipped);
