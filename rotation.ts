@@ -65,6 +65,10 @@ export {
   TWO_SECRET_FAILPOINTS,
 } from "./src/rotation/staged_rotation.ts";
 export {
+  type EnvFileLoadProofOptions,
+  envFileRevokeGate,
+} from "./src/rotation/incident.ts";
+export {
   explainError,
   type OperatorExplanation,
 } from "./src/rotation/describe_error.ts";

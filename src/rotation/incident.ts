@@ -27,7 +27,11 @@ import { delay } from "../retry.ts";
 import { describeError } from "./describe_error.ts";
 import { proveCredential } from "./prove_credential.ts";
 import type { SecretSink } from "./sinks.ts";
-import { runStagedRotation, StagedRotationError } from "./staged_rotation.ts";
+import {
+  type RevokeRequest,
+  runStagedRotation,
+  StagedRotationError,
+} from "./staged_rotation.ts";
 import {
   createJsonFileJournal,
   fingerprintSecret,
@@ -1134,13 +1138,54 @@ export function envFileLoadProof(
   path: string,
   options: EnvFileLoadProofOptions = {},
 ): (request: LoadRequest) => Promise<string> {
-  const reloadWaitMs = options.reloadWaitMs ?? DEFAULT_RELOAD_WAIT_MS;
-  const clock = options.clock ?? systemClock;
-  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const reload = reloadWait(path, options);
   return async ({ label, active, signal }) => {
     if (!active) {
       return `services that follow ${path} read ${label}'s secret with the active label (the wait follows the promotion)`;
     }
+    return await reload(signal);
+  };
+}
+
+/**
+ * The revoke gate of a two-secret rotation for services that follow an env
+ * file: the old label's secret may be revoked once they have re-read the
+ * file that promoted the new one (the same wait as
+ * {@linkcode envFileLoadProof}: `reloadWaitMs` after its last write).
+ *
+ * @param path The env file the services follow.
+ * @param options The wait and the clock.
+ * @returns The `revokeGate` of `runStagedRotation`.
+ *
+ * @example The gate resolves once the reload wait has passed
+ * ```ts
+ * import { envFileRevokeGate } from "@rotating/dual-secret-auth/rotation";
+ *
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "GENESYS_ACTIVE=green\n");
+ * const gate = envFileRevokeGate(path, { reloadWaitMs: 50 });
+ * const line = await gate({ label: "blue", clientId: "c", secretId: "s1" });
+ * if (!line.includes("re-read it")) throw new Error(line);
+ * await Deno.remove(path);
+ * ```
+ */
+export function envFileRevokeGate(
+  path: string,
+  options: EnvFileLoadProofOptions = {},
+): (request: RevokeRequest) => Promise<string> {
+  const reload = reloadWait(path, options);
+  return ({ signal }) => reload(signal);
+}
+
+/** The one reload wait of env-file followers: `reloadWaitMs` after the file's last write. */
+function reloadWait(
+  path: string,
+  options: EnvFileLoadProofOptions,
+): (signal?: AbortSignal) => Promise<string> {
+  const reloadWaitMs = options.reloadWaitMs ?? DEFAULT_RELOAD_WAIT_MS;
+  const clock = options.clock ?? systemClock;
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  return async (signal) => {
     const written = (await Deno.stat(path)).mtime?.getTime() ?? clock.now();
     const wait = Math.max(0, written + reloadWaitMs - clock.now());
     if (wait > 0) await delay(wait, clock, signal);

@@ -7,6 +7,7 @@
  * Okta's limit of two secrets, and a token endpoint behind an injected fetch.
  */
 import assert from "node:assert/strict";
+import { envFileRevokeGate } from "../../src/rotation/incident.ts";
 import { createMemoryJournal } from "../../src/rotation/journal.ts";
 import type {
   IssuedSecret,
@@ -311,3 +312,39 @@ for (const point of TWO_SECRET_FAILPOINTS) {
     assert.deepEqual(state.violations, [], point);
   });
 }
+
+Deno.test("two secrets on one host: the env-file revoke gate revokes the old secret only after the services' reload wait since the promotion", async () => {
+  const { provider, options, blueId } = world();
+  const path = await Deno.makeTempFile();
+  try {
+    const base = options();
+    let promotedAt = 0;
+    let revokedAt = 0;
+    const revoke = provider.revokeSecret;
+    provider.revokeSecret = (clientId, secretId) => {
+      revokedAt = Date.now();
+      return revoke(clientId, secretId);
+    };
+    const report = await runStagedRotation({
+      ...base,
+      onPromote: async (label) => {
+        await base.onPromote!(label);
+        await Deno.writeTextFile(path, `GENESYS_ACTIVE=${label}\n`);
+        promotedAt = Date.now();
+      },
+      revokeGate: envFileRevokeGate(path, { reloadWaitMs: 300 }),
+    });
+    assert.equal(report.retiredSecretId, blueId);
+    // The file's modification time may be up to a few ms coarser.
+    assert.ok(revokedAt - promotedAt >= 250, `${revokedAt - promotedAt} ms`);
+    assert.match(
+      report.phases.find((p) =>
+        p.phase === "retire" && p.status === "completed"
+      )
+        ?.detail ?? "",
+      /re-read it within 0\.3 s/,
+    );
+  } finally {
+    await Deno.remove(path);
+  }
+});
