@@ -72,6 +72,7 @@ export {
   type TwinSetupStep,
 } from "./src/rotation/twin_setup.ts";
 export {
+  createFileIncidentJournal,
   DEFAULT_RELOAD_WAIT_MS,
   envFileLoadProof,
   type EnvFileLoadProofOptions,
@@ -80,6 +81,8 @@ export {
   IncidentError,
   IncidentErrorCode,
   type IncidentEvent,
+  type IncidentJournal,
+  type IncidentJournalRecord,
   type IncidentOptions,
   type IncidentReport,
   type IncidentStep,
@@ -117,6 +120,11 @@ export type { CredentialInput } from "./src/config.ts";
 export type { DualSecretAuthError } from "./src/errors.ts";
 export type { RetryOptions } from "./src/retry.ts";
 export type { SecretSink } from "./src/rotation/sinks.ts";
+export type {
+  RotationJournalRecord,
+  RotationPhase,
+  StepJournal,
+} from "./src/rotation/journal.ts";
 export type { Secret } from "./src/secret.ts";
 export type { TimerHandle } from "./src/clock.ts";
 export type { SecretUpdate } from "./src/rotation/sinks.ts";

@@ -51,6 +51,8 @@
  * @module
  */
 export {
+  type RetireFailpoint,
+  type RevokeRequest,
   ROTATION_FAILPOINTS,
   ROTATION_PHASES,
   type RotationCommands,
@@ -60,7 +62,16 @@ export {
   type RotationReport,
   runStagedRotation,
   type StagedRotationOptions,
+  TWO_SECRET_FAILPOINTS,
 } from "./src/rotation/staged_rotation.ts";
+export {
+  type EnvFileLoadProofOptions,
+  envFileRevokeGate,
+} from "./src/rotation/incident.ts";
+export {
+  explainError,
+  type OperatorExplanation,
+} from "./src/rotation/describe_error.ts";
 export type {
   IssuedSecret,
   ProviderCallOptions,
@@ -109,12 +120,21 @@ export {
   setEnvFileValue,
 } from "./src/rotation/sinks.ts";
 export {
+  runSteps,
+  type StepOutcome,
+  type StepRunnerHooks,
+  type StepSpec,
+  type StepStatus,
+} from "./src/rotation/runner.ts";
+export {
   createFileJournal,
+  createJsonFileJournal,
   createMemoryJournal,
   fingerprintSecret,
   type RotationJournal,
   type RotationJournalRecord,
   type RotationPhase,
+  type StepJournal,
 } from "./src/rotation/journal.ts";
 export { DENO_REQUIRED, DenoRequiredError } from "./src/runtime/deno.ts";
 

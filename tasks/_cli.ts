@@ -13,20 +13,15 @@ import {
   type Logger,
 } from "@logtape/logtape";
 import {
-  AbortedError,
   AllCredentialsRejectedError,
   CredentialRejectedError,
   DualSecretAuthError,
-  RateLimitedError,
-  TokenEndpointUnavailableError,
 } from "../src/errors.ts";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import denoJson from "../deno.json" with { type: "json" };
 import { readEnvValues } from "../src/rotation/env_file.ts";
-import {
-  clientSecretEnvVar,
-  ROTATION_ENV_VARS,
-} from "../src/rotation/env_config.ts";
+import { explainError } from "../src/rotation/describe_error.ts";
+import { ROTATION_ENV_VARS } from "../src/rotation/env_config.ts";
 
 /** Exit code for a failed operation (the active credential unusable, a failed rotation). */
 export const EXIT_FAILED = 1;
@@ -70,119 +65,18 @@ export class OperatorError extends DualSecretAuthError {
   }
 }
 
-/** How a connection failed, in an operator's words, found along the cause chain. */
-export function networkProblem(error: unknown): string | undefined {
-  for (let at = error, depth = 0; at instanceof Error && depth < 8; depth++) {
-    const text = `${at.name} ${at.message}`;
-    if (
-      /dns error|failed to lookup|name or service not known|no such host/i.test(
-        text,
-      )
-    ) {
-      return "DNS: the host name does not resolve";
-    }
-    if (/connection refused|ECONNREFUSED/i.test(text)) {
-      return "connection refused: nothing listens at that address and port";
-    }
-    if (/certificate|tls|ssl|handshake/i.test(text)) {
-      return "TLS: the server's certificate was not accepted";
-    }
-    if (/TimeoutError|timed out|timeout/i.test(text)) {
-      return "timeout: no answer in time";
-    }
-    at = at.cause;
-  }
-  return undefined;
-}
+export { networkProblem } from "../src/rotation/describe_error.ts";
 
 /**
  * The operator's explanation of an error: variable names and commands, not
- * library calls. Never a secret, never server error text.
+ * library calls. Never a secret, never server error text. The one describer
+ * (`explainError`), so every command and every flow words a failure alike.
  *
  * @param error What was thrown (a cause, usually).
  * @returns The code and the words.
  */
 export function explain(error: unknown): { code: string; message: string } {
-  if (error instanceof OperatorError) {
-    return { code: error.code, message: error.message };
-  }
-  if (error instanceof AbortedError) {
-    return { code: error.code, message: "interrupted (Ctrl-C or SIGTERM)" };
-  }
-  if (error instanceof CredentialRejectedError) {
-    // The OAuth error code comes from the server: shown only when it looks
-    // like one (RFC 6749 codes are short snake_case words).
-    const oauth = /^[a-z_]{1,40}$/.test(error.oauthError)
-      ? error.oauthError
-      : "an unrecognised error code";
-    return {
-      code: error.code,
-      message:
-        `the token endpoint rejected the credential "${error.label}" (${oauth}, HTTP ${error.status}); ` +
-        `check ${
-          variableOf(error.label)
-        } and the client id beside it, and that the region is right`,
-    };
-  }
-  if (error instanceof TokenEndpointUnavailableError) {
-    const problem = networkProblem(error) ??
-      (error.status ? `HTTP ${error.status}` : "no usable answer");
-    return {
-      code: error.code,
-      message:
-        `the token endpoint could not be reached (${problem}); check GENESYS_ENVIRONMENT or GENESYS_TOKEN_URL and the network, then run the command again`,
-    };
-  }
-  if (error instanceof AllCredentialsRejectedError) {
-    return {
-      code: error.code,
-      message: `every credential was rejected by the token endpoint; check ${
-        error.credentials.map((c) => variableOf(c.label)).join(" and ")
-      } (and the client ids beside them), and that the region is right`,
-    };
-  }
-  if (error instanceof RateLimitedError) {
-    return {
-      code: error.code,
-      message:
-        "the token endpoint is rate limiting requests (HTTP 429); wait a minute, then run the command again",
-    };
-  }
-  const serverWords = new Set([
-    "TOKEN_REQUEST_FAILED",
-    "INVALID_TOKEN_RESPONSE",
-  ]);
-  if (error instanceof DualSecretAuthError && serverWords.has(error.code)) {
-    // Their messages may quote the server, which may echo what was sent.
-    const status = (error as { status?: number }).status;
-    return {
-      code: error.code,
-      message: `the token endpoint answered with an error (${error.code}${
-        status ? `, HTTP ${status}` : ""
-      }); check GENESYS_ENVIRONMENT or GENESYS_TOKEN_URL, then run the command again`,
-    };
-  }
-  if (error instanceof DualSecretAuthError) {
-    const network = error.code === "GENESYS_API_UNAVAILABLE"
-      ? networkProblem(error)
-      : undefined;
-    return {
-      code: error.code,
-      message: network
-        ? `the Platform API could not be reached (${network}); check GENESYS_ENVIRONMENT or GENESYS_API_URL and the network, then run the command again`
-        : error.message,
-    };
-  }
-  return {
-    code: "UNEXPECTED",
-    message: error instanceof Error ? error.name : "error",
-  };
-}
-
-function variableOf(label: string): string {
-  return label === "admin"
-    ? "GENESYS_ADMIN_CLIENT_SECRET"
-    : clientSecretEnvVar(label);
+  return explainError(error);
 }
 
 /**

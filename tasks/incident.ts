@@ -21,6 +21,7 @@ import {
   type RotationEnvConfig,
 } from "../src/rotation/env_config.ts";
 import {
+  createFileIncidentJournal,
   DEFAULT_RELOAD_WAIT_MS,
   envFileLoadProof,
   type IncidentAdmin,
@@ -94,6 +95,8 @@ export const OPTIONS = {
   compromised: { type: "string" },
   "kill-tokens": { type: "boolean", default: false },
   yes: { type: "boolean", default: false },
+  "dry-run": { type: "boolean", default: false },
+  fresh: { type: "boolean", default: false },
   "env-file": { type: "string", default: ".env" },
   "reload-wait": { type: "string" },
   kv: { type: "string" },
@@ -128,6 +131,11 @@ Options:
   --compromised <label>  the leaked credential: blue or green (required)
   --kill-tokens          also invalidate every outstanding token of it
   --yes                  do not ask for confirmation (required without a terminal)
+  --dry-run              plan and run the pre-flight checks only (files writable, the
+                         admin client can read the compromised client); change nothing
+  --fresh                ignore an unfinished incident journal (<env-file>.incident.json)
+                         and start over; without it, a re-run resumes where the last
+                         one stopped and never regenerates a secret it already stored
   --env-file <path>      the env file to read (and, without a store, update) (default .env)
   --reload-wait <s>      env file: how long services that follow it take to
                          load a change (default ${
@@ -211,6 +219,7 @@ export async function main(
   const timeoutMs = parseSeconds("--timeout", values.timeout) ?? 60_000;
   const envFile = envFileOption(values["env-file"]);
   const killTokens = values["kill-tokens"];
+  const dryRun = values["dry-run"];
   const log = await setUpLogging("incident", taskLogLevel(values));
 
   let variables: Record<string, string | undefined>;
@@ -258,7 +267,7 @@ export async function main(
     : values.redis !== undefined
     ? "the fleet in the Redis"
     : envFile;
-  if (!values.yes) {
+  if (!values.yes && !dryRun) {
     if (!Deno.stdin.isTerminal()) {
       throw new UsageError(
         "Refusing to act without confirmation: there is no terminal to ask on. Pass --yes.",
@@ -283,11 +292,11 @@ export async function main(
   // With a store too: its lock lets the same operator name in again (to
   // resume after a crash), and this OS lock, dropped when its holder dies,
   // keeps a second run from this host out while the first is alive.
-  await using _fleetEnvLock = target
+  await using _fleetEnvLock = target && !dryRun
     ? await lockUnchanged(envFile, command, variables)
     : undefined;
   let storeLock: StoreLock | undefined;
-  if (target) {
+  if (target && !dryRun) {
     try {
       // Renewed at every step; a killed run's lock lapses after this.
       storeLock = await acquireStoreLock(
@@ -303,14 +312,14 @@ export async function main(
       );
       return EXIT_LOCKED;
     }
-  } else {
+  } else if (!target) {
     // Before anything is created or regenerated: its secret is shown once,
     // and goes straight into this file (rotate checks the same way).
     const writable = await checkWritable(envFile);
     for (const warning of writable.warnings) log.warn(warning);
   }
   await using _storeLock = storeLock;
-  await using _envLock = target
+  await using _envLock = target || dryRun
     ? undefined
     : await lockUnchanged(envFile, command, variables);
 
@@ -378,11 +387,21 @@ export async function main(
       onPromote,
       awaitLoaded,
       killTokens,
+      dryRun,
+      fresh: values.fresh,
+      // The env file's journal; a fleet's responses keep none yet (a re-run
+      // starts over, as before).
+      ...(target ? {} : {
+        journal: createFileIncidentJournal(`${envFile}.incident.json`),
+      }),
+      commands: {
+        fresh: `run deno task incident --compromised ${label} --fresh`,
+      },
       signal: interrupt.signal,
       onStep: (event) => {
         timeline.push(event);
         logStep(log, event);
-        if (target) {
+        if (target && !dryRun) {
           audits = audits.then(async () => {
             await audit(target, {
               action: `incident.${event.step}`,
@@ -453,6 +472,13 @@ export async function main(
   } else {
     printTimeline(report.steps);
     console.log("");
+    if (report.dryRun) {
+      console.log(
+        paint("Dry run: nothing was changed.", "bold", useColour()),
+      );
+      console.log(`Next: ${report.nextStep}`);
+      return 0;
+    }
     console.log(paint("Incident response complete.", "bold", useColour()));
     console.log(
       `Compromised: ${report.compromised} (${report.clientId})   active: ${report.active}   tokens killed: ${

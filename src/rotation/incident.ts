@@ -17,17 +17,29 @@
  */
 import { type Clock, systemClock } from "../clock.ts";
 import type { CredentialInput } from "../config.ts";
-import { AbortedError, DualSecretAuthError } from "../errors.ts";
+import { AbortedError, ConfigError, DualSecretAuthError } from "../errors.ts";
 import type {
   GenesysAdminClient,
   GenesysOAuthClientAdmin,
 } from "../genesys/admin_client.ts";
-import type { Secret } from "../secret.ts";
+import { Secret } from "../secret.ts";
 import { delay } from "../retry.ts";
 import { describeError } from "./describe_error.ts";
 import { proveCredential } from "./prove_credential.ts";
 import type { SecretSink } from "./sinks.ts";
-import { runStagedRotation } from "./staged_rotation.ts";
+import {
+  type RevokeRequest,
+  runStagedRotation,
+  StagedRotationError,
+} from "./staged_rotation.ts";
+import {
+  createJsonFileJournal,
+  fingerprintSecret,
+  type RotationJournal,
+  type RotationJournalRecord,
+  type StepJournal,
+} from "./journal.ts";
+import { runSteps, type StepSpec } from "./runner.ts";
 
 /** The stable error codes of {@linkcode IncidentError}, one per step. */
 export const IncidentErrorCode: {
@@ -193,6 +205,146 @@ export interface IncidentOptions {
   readonly onStep?: (event: IncidentEvent) => void;
   /** A test hook: awaited after each step is recorded, such as to stop the process there. */
   readonly failpoint?: (step: IncidentStep) => void | Promise<void>;
+  /**
+   * Persisted progress: a response stopped half-way (Ctrl-C, a crash) is
+   * resumed by the next run, which does not redo what it completed (it
+   * never regenerates the clean credential again, nor a stored new secret).
+   *
+   * @default undefined (none: a re-run starts over)
+   */
+  readonly journal?: IncidentJournal;
+  /**
+   * Start over: ignore an unfinished, stale or foreign journal record.
+   *
+   * @default false
+   */
+  readonly fresh?: boolean;
+  /**
+   * An unfinished journal record older than this is not resumed; the plan
+   * fails and says to start afresh.
+   *
+   * @default 86_400_000 (24 h)
+   */
+  readonly maxJournalAgeMs?: number;
+  /**
+   * Plan and run the pre-flight checks only (the sink's and the journal's,
+   * the admin client reading the compromised client); change nothing.
+   *
+   * @default false
+   */
+  readonly dryRun?: boolean;
+  /**
+   * The words of "start over" in the operator's terms.
+   *
+   * @default { fresh: "run it again with fresh: true" }
+   */
+  readonly commands?: { readonly fresh?: string };
+}
+
+/**
+ * What the incident journal records about one response. No secrets: a
+ * salted fingerprint of the compromised secret tells a re-run whether its
+ * new secret was stored already.
+ */
+export interface IncidentJournalRecord {
+  /** Format version. */
+  readonly version: 1;
+  /** Always `"incident"`. */
+  readonly kind: "incident";
+  /** A random id of this response. */
+  readonly incidentId: string;
+  /** The compromised label. */
+  readonly compromised: string;
+  /** Its OAuth client id. */
+  readonly clientId: string;
+  /** The other (clean) label. */
+  readonly other: string;
+  /** The sink the new secrets go to. */
+  readonly sink: string;
+  /** The label that served traffic when the response began. */
+  readonly previousActive: string;
+  /** Whether the compromised label served traffic then. */
+  readonly wasActive: boolean;
+  /** Whether the response invalidates the compromised client's tokens. */
+  readonly killTokens: boolean;
+  /** When it began (ms since the epoch). */
+  readonly startedAt: number;
+  /** The steps completed so far, in order. */
+  readonly done: readonly IncidentStep[];
+  /**
+   * The other label's staged rotation journal.
+   *
+   * @default undefined (not rotated)
+   */
+  readonly rotation?: RotationJournalRecord;
+  /**
+   * When the compromised client's regenerate call was sent.
+   *
+   * @default undefined (not sent)
+   */
+  readonly regenerateRequestedAt?: number;
+  /**
+   * Salted SHA-256 fingerprint of the compromised secret (see `fingerprintSecret`).
+   *
+   * @default undefined
+   */
+  readonly compromisedFingerprintBefore?: string;
+  /**
+   * The fingerprint's random salt.
+   *
+   * @default undefined
+   */
+  readonly fingerprintSalt?: string;
+  /**
+   * When the response finished.
+   *
+   * @default undefined (unfinished)
+   */
+  readonly completedAt?: number;
+}
+
+/** Where the incident's journal is kept. */
+export type IncidentJournal = StepJournal<IncidentJournalRecord>;
+
+/**
+ * The incident journal in a JSON file (such as `.env.incident.json`),
+ * replaced atomically on every write.
+ *
+ * @param path The file.
+ * @returns The journal.
+ *
+ * @example Empty until a response writes it
+ * ```ts
+ * import { createFileIncidentJournal } from "@rotating/dual-secret-auth/genesys";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const journal = createFileIncidentJournal(`${dir}/.env.incident.json`);
+ * await journal.check?.();
+ * if ((await journal.read()) !== undefined) throw new Error("not empty");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function createFileIncidentJournal(path: string): IncidentJournal {
+  return createJsonFileJournal(path, (text, file) => {
+    let value: Partial<IncidentJournalRecord> | undefined;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = undefined;
+    }
+    if (
+      typeof value !== "object" || value === null || value.version !== 1 ||
+      value.kind !== "incident" || typeof value.compromised !== "string" ||
+      typeof value.clientId !== "string" || !Array.isArray(value.done) ||
+      typeof value.startedAt !== "number"
+    ) {
+      throw new ConfigError(
+        "journal",
+        `${file} is not an incident journal this version can read; check it, then delete it to start afresh`,
+      );
+    }
+    return value as IncidentJournalRecord;
+  });
 }
 
 /** What the incident response did. No secrets. */
@@ -209,6 +361,14 @@ export interface IncidentReport {
   readonly promotedOther: boolean;
   /** Whether the compromised client's outstanding tokens were invalidated. */
   readonly tokensKilled: boolean;
+  /** Whether this was a dry run (nothing changed). */
+  readonly dryRun: boolean;
+  /**
+   * What an earlier, unfinished run left that this one resumed.
+   *
+   * @default undefined (nothing resumed)
+   */
+  readonly resumedFrom?: string;
   /** The timeline, in order. */
   readonly steps: readonly IncidentEvent[];
   /** What to do next, for people. */
@@ -303,7 +463,6 @@ export async function respondToCompromise(
 ): Promise<IncidentReport> {
   const clock = options.clock ?? systemClock;
   const started = clock.now();
-  const killTokens = options.killTokens ?? false;
   const steps: IncidentEvent[] = [];
   const record = (
     step: IncidentStep,
@@ -321,57 +480,218 @@ export async function respondToCompromise(
     steps.push(event);
     options.onStep?.(event);
   };
-  const fail = (step: IncidentStep, message: string, cause: unknown): never => {
-    if (cause instanceof AbortedError) throw cause;
-    record(step, "failed", message);
-    throw new IncidentError(step, message, steps, { cause });
+  const state: IncidentRun = {
+    options,
+    clock,
+    killTokens: options.killTokens ?? false,
+    wasActive: false,
+    done: new Set(),
+    lastDetail: "",
   };
-
-  // plan
-  const compromised = options.credentials.find((c) =>
-    c.label === options.compromised
-  );
-  const others = options.credentials.filter((c) =>
-    c.label !== options.compromised
-  );
-  if (!compromised || others.length !== 1) {
-    return fail(
-      "plan",
-      `"${options.compromised}" must be one of exactly two configured labels (${
-        options.credentials.map((c) => c.label).join(", ")
-      }).`,
-      undefined,
+  await runSteps(INCIDENT_TABLE, state, {
+    // The timeline keeps how each step ended; a failure is recorded by `fail`.
+    emit: (step, status, detail) => {
+      if (status === "completed" || status === "skipped") {
+        record(step, status, detail ?? "");
+      }
+    },
+    journal: writeIncidentJournal,
+    signal: options.signal,
+    dryRun: options.dryRun === true,
+    after: async (step) => {
+      if (step !== "verify") await options.failpoint?.(step);
+    },
+    fail: (step, report, error) => {
+      const interrupted = error instanceof AbortedError ||
+        (error instanceof StagedRotationError && error.interrupted) ||
+        (options.signal?.aborted === true && !UNINTERRUPTIBLE.has(step));
+      if (interrupted) {
+        return error instanceof AbortedError
+          ? error
+          : new AbortedError({ cause: options.signal?.reason ?? error });
+      }
+      const where = report.step ?? step;
+      record(where, "failed", report.message);
+      return new IncidentError(where, report.message, steps, {
+        cause: report.cause === undefined ? error : report.cause,
+      });
+    },
+  });
+  if (!options.dryRun) {
+    await writeIncidentJournal(state, { completedAt: clock.now() }).catch(
+      () => {},
     );
   }
-  const other = others[0];
-  if (options.active !== compromised.label && options.active !== other.label) {
-    return fail(
-      "plan",
-      `the active label "${options.active}" is not configured.`,
-      undefined,
-    );
-  }
-  const wasActive = options.active === compromised.label;
-  record(
-    "plan",
-    "completed",
-    wasActive
-      ? `${compromised.label} (${compromised.clientId}) serves traffic: rotate ${other.label}, wait until every instance has loaded it, promote it, then regenerate ${compromised.label}${
-        killTokens ? " while disabled" : ""
-      }`
-      : `${compromised.label} (${compromised.clientId}) is the standby: regenerate it${
-        killTokens ? " while disabled" : ""
-      }; ${other.label} keeps serving`,
-  );
+  const compromised = state.compromised!;
+  const other = state.other!;
+  const killTokens = state.killTokens;
+  return Object.freeze({
+    compromised: compromised.label,
+    clientId: compromised.clientId,
+    previousActive: state.record?.previousActive ?? options.active,
+    active: options.dryRun ? options.active : other.label,
+    promotedOther: !options.dryRun && state.wasActive,
+    tokensKilled: !options.dryRun && killTokens,
+    dryRun: options.dryRun === true,
+    ...(state.resumedFrom ? { resumedFrom: state.resumedFrom } : {}),
+    steps: Object.freeze([...steps]),
+    nextStep: options.dryRun
+      ? "run the same command without --dry-run to respond."
+      : `${other.label} serves traffic and ${compromised.label} is the standby with a fresh secret` +
+        (killTokens
+          ? "; every token issued before the incident is invalid"
+          : "; tokens issued before the incident stay valid until they expire (use --kill-tokens to end them)") +
+        ". Find how the secret leaked before promoting it again.",
+  });
+}
 
-  await options.failpoint?.("plan");
+/** Steps whose work runs to its end once begun; an interrupt is not their failure. */
+const UNINTERRUPTIBLE: ReadonlySet<IncidentStep> = new Set<IncidentStep>([
+  "regenerate",
+  "store",
+  "enable",
+]);
 
-  // rotate-other: the one staged rotation, not promoting: traffic moves
-  // only once the instances have loaded the new secret (propagate).
-  checkAborted(options.signal);
-  if (wasActive) {
-    try {
-      await runStagedRotation({
+/** Everything the incident's steps share while it runs. */
+interface IncidentRun {
+  readonly options: IncidentOptions;
+  readonly clock: Clock;
+  killTokens: boolean;
+  compromised?: CredentialInput;
+  other?: CredentialInput;
+  /** Whether the compromised label served traffic when the response began. */
+  wasActive: boolean;
+  /** The steps an earlier run of this response completed (from the journal). */
+  done: Set<IncidentStep>;
+  record?: IncidentJournalRecord;
+  resumedFrom?: string;
+  /** Why an unfinished journal record was not resumed. */
+  note?: string;
+  /** The compromised label's new secret, once regenerated in this run. */
+  secret?: Secret;
+  /** Whether the journal's fingerprint shows the new secret is stored already. */
+  storedBefore?: boolean;
+  /** Why storing the new secret failed; reported after re-enabling. */
+  storeError?: unknown;
+  lastDetail: string;
+}
+
+/** An incident step's failure: the message, and the step it is charged to. */
+interface IncidentFailure {
+  readonly message: string;
+  /** @default the failing step */
+  readonly step?: IncidentStep;
+  /** @default the error thrown */
+  readonly cause?: unknown;
+}
+
+type IncidentStepSpec = StepSpec<
+  IncidentRun,
+  IncidentStep,
+  Partial<IncidentJournalRecord>,
+  IncidentFailure
+>;
+
+const untouchedWords = (run: IncidentRun) =>
+  `${run.compromised!.label} is unchanged (not disabled, not regenerated)`;
+
+const mark = (step: IncidentStep) => (run: IncidentRun) => {
+  run.done.add(step);
+  return { done: [...run.done] };
+};
+
+const done = (run: IncidentRun, step: IncidentStep) =>
+  run.done.has(step)
+    ? `already done (incident ${run.record?.incidentId})`
+    : undefined;
+
+/** The incident response as a table, run by the one step runner. */
+const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
+  {
+    name: "plan",
+    abortable: false,
+    inDryRun: true,
+    run: async (run) => {
+      const { options } = run;
+      const compromised = options.credentials.find((c) =>
+        c.label === options.compromised
+      );
+      const others = options.credentials.filter((c) =>
+        c.label !== options.compromised
+      );
+      if (!compromised || others.length !== 1) {
+        throw new PlanRefusal(
+          `"${options.compromised}" must be one of exactly two configured labels (${
+            options.credentials.map((c) => c.label).join(", ")
+          }).`,
+        );
+      }
+      const other = others[0];
+      if (
+        options.active !== compromised.label && options.active !== other.label
+      ) {
+        throw new PlanRefusal(
+          `the active label "${options.active}" is not configured.`,
+        );
+      }
+      run.compromised = compromised;
+      run.other = other;
+      run.wasActive = options.active === compromised.label;
+      // Every file the response writes is checked before anything changes.
+      await options.sink.check?.();
+      await options.journal?.check?.();
+      await resumeFromJournal(run);
+      if (options.dryRun) {
+        // Reads only: the admin client can see the compromised client.
+        const client = await options.adminFor("compromised").getClient(
+          compromised.clientId,
+          { signal: options.signal },
+        );
+        run.lastDetail = ` (OAuth client ${client.id} is ${client.state})`;
+      }
+      const killTokens = run.killTokens;
+      const plan = run.wasActive
+        ? `${compromised.label} (${compromised.clientId}) serves traffic: rotate ${other.label}, wait until every instance has loaded it, promote it, then regenerate ${compromised.label}${
+          killTokens ? " while disabled" : ""
+        }`
+        : `${compromised.label} (${compromised.clientId}) is the standby: regenerate it${
+          killTokens ? " while disabled" : ""
+        }; ${other.label} keeps serving`;
+      return (run.resumedFrom ? `${run.resumedFrom}; ` : "") +
+        (run.note ? `${run.note}; ` : "") + plan +
+        (options.dryRun ? `${run.lastDetail}; dry run: nothing changed` : "");
+    },
+    journalAfter: mark("plan"),
+    onFailure: (run, error) => ({
+      cause: error instanceof PlanRefusal ? undefined : error,
+      message: error instanceof PlanRefusal
+        ? error.message
+        : describeError(error) +
+          ` ${
+            run.compromised?.label ?? run.options.compromised
+          } is unchanged; nothing was changed.`,
+    }),
+  },
+  {
+    // The one staged rotation, not promoting: traffic moves only once the
+    // instances have loaded the new secret (propagate). Resumed through the
+    // incident's journal, so a re-run never regenerates it again.
+    name: "rotate-other",
+    abortable: true,
+    skip: (run) =>
+      !run.wasActive
+        ? `${run.other!.label} already serves traffic`
+        : done(run, "rotate-other") ??
+          (run.record?.rotation?.completedAt !== undefined
+            ? `${
+              run.other!.label
+            } was rotated already (incident ${run.record.incidentId}); not regenerated again`
+            : undefined),
+    run: async (run) => {
+      const { options } = run;
+      const other = run.other!;
+      const compromised = run.compromised!;
+      const resumed = await runStagedRotation({
         credentials: options.credentials,
         active: compromised.label,
         standby: other.label,
@@ -379,272 +699,389 @@ export async function respondToCompromise(
         admin: options.adminFor("other"),
         sink: options.sink,
         fetch: options.fetch,
-        clock,
+        clock: run.clock,
         testAttempts: options.verifyAttempts,
         testDelayMs: options.verifyDelayMs,
         signal: options.signal,
+        ...(options.journal ? { journal: innerRotationJournal(run) } : {}),
       });
-    } catch (error) {
-      return fail(
-        "rotate-other",
-        `Could not rotate ${other.label}: ${describeError(error)} ` +
-          `${compromised.label} still serves traffic with its compromised secret; nothing of it was changed. ` +
-          `Fix the cause and run the incident response again at once.`,
-        error,
-      );
-    }
-    record(
-      "rotate-other",
-      "completed",
-      `${other.label} has a new secret, proven and stored in ${options.sink.name}`,
-    );
-  } else {
-    record(
-      "rotate-other",
-      "skipped",
-      `${other.label} already serves traffic`,
-    );
-  }
-  await options.failpoint?.("rotate-other");
-
-  // propagate: every instance holds the clean label's current secret.
-  const untouched =
-    `${compromised.label} is unchanged (not disabled, not regenerated)`;
-  const awaitLoaded = options.awaitLoaded;
-  checkAborted(options.signal);
-  if (awaitLoaded === undefined) {
-    record("propagate", "skipped", "no instances to wait for");
-  } else {
-    let detail: string;
-    try {
-      detail = await awaitLoaded({
-        label: other.label,
+      return `${other.label} has a new secret, proven and stored in ${options.sink.name}` +
+        (resumed.resumed ? " (resumed without regenerating)" : "");
+    },
+    journalAfter: mark("rotate-other"),
+    onFailure: (run, error) => ({
+      message:
+        `Could not rotate ${run.other!.label}: ${describeError(error)} ` +
+        `${
+          run.compromised!.label
+        } still serves traffic with its compromised secret; nothing of it was changed. ` +
+        `Fix the cause and run the incident response again at once.`,
+    }),
+  },
+  {
+    name: "propagate",
+    abortable: true,
+    skip: (run) =>
+      run.options.awaitLoaded === undefined
+        ? "no instances to wait for"
+        : undefined,
+    run: (run) =>
+      run.options.awaitLoaded!({
+        label: run.other!.label,
         active: false,
-        signal: options.signal,
-      });
-    } catch (error) {
-      checkAborted(options.signal);
-      return fail(
-        "propagate",
-        `Not every instance has loaded the secret of ${other.label}: ${
+        signal: run.options.signal,
+      }),
+    journalAfter: mark("propagate"),
+    onFailure: (run, error) => ({
+      message:
+        `Not every instance has loaded the secret of ${run.other!.label}: ${
           describeError(error)
         } ${
-          wasActive ? compromised.label : other.label
-        } still serves traffic; ${untouched}. ` +
-          `Fix the instances named above (or wait longer) and run the incident response again at once.`,
-        error,
+          run.wasActive ? run.compromised!.label : run.other!.label
+        } still serves traffic; ${untouchedWords(run)}. ` +
+        `Fix the instances named above (or wait longer) and run the incident response again at once.`,
+    }),
+  },
+  {
+    // Promote, then the proof that every instance serves the clean label:
+    // only then is the compromised one taken away from anybody. Run again
+    // on a resume: the wait after a promotion is what keeps calls working.
+    name: "promote",
+    abortable: true,
+    run: async (run) => {
+      const { options } = run;
+      const other = run.other!;
+      const switching = run.wasActive && options.active !== other.label;
+      try {
+        if (switching) await options.onPromote(other.label);
+      } catch (error) {
+        throw new PromoteStepError(false, error);
+      }
+      let served = `${other.label} serves traffic${
+        run.wasActive ? " now" : " already"
+      }`;
+      if (options.awaitLoaded !== undefined) {
+        try {
+          served = `${served}; ${await options.awaitLoaded({
+            label: other.label,
+            active: true,
+            signal: options.signal,
+          })}`;
+        } catch (error) {
+          throw new PromoteStepError(true, error);
+        }
+      }
+      return {
+        detail: served,
+        status: run.wasActive ? "completed" : "skipped",
+      };
+    },
+    journalAfter: mark("promote"),
+    onFailure: (run, error) => {
+      const promoted = error instanceof PromoteStepError && error.promoted;
+      const cause = error instanceof PromoteStepError ? error.cause : error;
+      const other = run.other!.label;
+      return {
+        cause,
+        message: promoted
+          ? `${other} is the active label, but not every instance serves it yet: ${
+            describeError(cause)
+          } ${
+            untouchedWords(run)
+          }. Fix the instances named above (or wait longer) and run the incident response again at once.`
+          : `Could not switch traffic to ${other}: ${describeError(cause)} ` +
+            `${run.compromised!.label} still serves traffic; ${
+              untouchedWords(run)
+            }. Fix the cause and run the incident response again at once.`,
+      };
+    },
+  },
+  {
+    name: "disable",
+    abortable: true,
+    skip: (run) =>
+      !run.killTokens
+        ? "outstanding tokens were left to expire (no --kill-tokens)"
+        : done(run, "disable"),
+    run: async (run) => {
+      const id = run.compromised!.clientId;
+      await run.options.adminFor("compromised").setClientState(
+        id,
+        "disabled",
+        { signal: run.options.signal },
       );
-    }
-    record("propagate", "completed", detail);
-  }
-  await options.failpoint?.("propagate");
-
-  // promote, then the proof that every instance serves the clean label:
-  // only then is the compromised one taken away from anybody.
-  checkAborted(options.signal);
-  try {
-    if (wasActive) await options.onPromote(other.label);
-  } catch (error) {
-    checkAborted(options.signal);
-    return fail(
-      "promote",
-      `Could not switch traffic to ${other.label}: ${describeError(error)} ` +
-        `${compromised.label} still serves traffic; ${untouched}. Fix the cause and run the incident response again at once.`,
-      error,
-    );
-  }
-  let served = `${other.label} serves traffic${
-    wasActive ? " now" : " already"
-  }`;
-  if (awaitLoaded !== undefined) {
-    try {
-      served = `${served}; ${await awaitLoaded({
-        label: other.label,
-        active: true,
-        signal: options.signal,
-      })}`;
-    } catch (error) {
-      checkAborted(options.signal);
-      return fail(
-        "promote",
-        `${other.label} is the active label, but not every instance serves it yet: ${
-          describeError(error)
-        } ${untouched}. Fix the instances named above (or wait longer) and run the incident response again at once.`,
-        error,
-      );
-    }
-  }
-  record("promote", wasActive ? "completed" : "skipped", served);
-  await options.failpoint?.("promote");
-
-  const admin = options.adminFor("compromised");
-  const id = compromised.clientId;
-
-  // disable
-  checkAborted(options.signal);
-  if (killTokens) {
-    try {
-      await admin.setClientState(id, "disabled", { signal: options.signal });
-    } catch (error) {
-      return fail(
-        "disable",
-        `Could not disable OAuth client ${id} (${compromised.label}): ${
-          describeError(error)
-        } Its tokens are NOT invalidated and its secret is unchanged. Disable it under ` +
+      return `${
+        run.compromised!.label
+      } disabled: its outstanding tokens are invalid, it can get no new ones`;
+    },
+    journalAfter: mark("disable"),
+    onFailure: (run, error) => {
+      const { label, clientId } = run.compromised!;
+      return {
+        message:
+          `Could not disable OAuth client ${clientId} (${label}): ${
+            describeError(error)
+          } Its tokens are NOT invalidated and its secret is unchanged. Disable it under ` +
           `Admin > Integrations > OAuth, or fix the cause and run the incident response again.`,
-        error,
-      );
-    }
-    record(
-      "disable",
-      "completed",
-      `${compromised.label} disabled: its outstanding tokens are invalid, it can get no new ones`,
-    );
-  } else {
-    record(
-      "disable",
-      "skipped",
-      "outstanding tokens were left to expire (no --kill-tokens)",
-    );
-  }
-  await options.failpoint?.("disable");
-
-  // regenerate
-  checkAborted(options.signal);
-  let secret: Secret;
-  try {
-    // Not abortable: the answer is the only copy of the new secret.
-    secret = (await admin.regenerateSecret(id)).secret;
-  } catch (error) {
-    return fail(
-      "regenerate",
-      `Could not regenerate the secret of OAuth client ${id} (${compromised.label}): ${
-        describeError(error)
-      } ` +
-        (killTokens
-          ? `It stays disabled (its compromised secret is still valid, so it must not be re-enabled): `
-          : `Its compromised secret still works: `) +
-        `fix the cause and run the incident response again.`,
-      error,
-    );
-  }
-  record(
-    "regenerate",
-    "completed",
-    `${compromised.label} has a new secret; the compromised one no longer gets tokens`,
-  );
-  await options.failpoint?.("regenerate");
-
-  // store
-  let stored = true;
-  try {
-    await options.sink.publish({
-      label: compromised.label,
-      clientId: id,
-      secret,
-    });
-    record(
-      "store",
-      "completed",
-      `stored the new ${compromised.label} secret in ${options.sink.name}`,
-    );
-  } catch (error) {
-    if (error instanceof AbortedError) throw error;
-    stored = false;
-    // The new secret is lost, but it was never exposed: re-enabling is safe
-    // and lets an ordinary rotation of the standby repair it.
-    record(
-      "store",
-      "failed",
-      `the new ${compromised.label} secret could not be stored in ${options.sink.name}: ${
-        describeError(error)
-      }`,
-    );
-  }
-
-  await options.failpoint?.("store");
-
-  // enable
-  if (killTokens) {
-    try {
+      };
+    },
+  },
+  {
+    name: "regenerate",
+    abortable: true,
+    skip: (run) =>
+      run.done.has("store") || run.storedBefore
+        ? `${
+          run.compromised!.label
+        }'s new secret is stored already (incident ${run.record?.incidentId}); not regenerated again`
+        : undefined,
+    journalBefore: (run) => ({ regenerateRequestedAt: run.clock.now() }),
+    run: async (run) => {
+      const id = run.compromised!.clientId;
+      // Not abortable: the answer is the only copy of the new secret.
+      run.secret =
+        (await run.options.adminFor("compromised").regenerateSecret(id)).secret;
+      return `${
+        run.compromised!.label
+      } has a new secret; the compromised one no longer gets tokens`;
+    },
+    onFailure: (run, error) => {
+      const { label, clientId } = run.compromised!;
+      return {
+        message:
+          `Could not regenerate the secret of OAuth client ${clientId} (${label}): ${
+            describeError(error)
+          } ` +
+          (run.killTokens
+            ? `It stays disabled (its compromised secret is still valid, so it must not be re-enabled): `
+            : `Its compromised secret still works: `) +
+          `fix the cause and run the incident response again.`,
+      };
+    },
+  },
+  {
+    name: "store",
+    abortable: false,
+    skip: (run) =>
+      run.secret === undefined
+        ? `already stored in ${run.options.sink.name}`
+        : undefined,
+    run: async (run) => {
+      const { label, clientId } = run.compromised!;
+      try {
+        await run.options.sink.publish({
+          label,
+          clientId,
+          secret: run.secret!,
+        });
+      } catch (error) {
+        if (error instanceof AbortedError) throw error;
+        // The new secret is lost, but it was never exposed: re-enabling is
+        // safe and lets an ordinary rotation of the standby repair it.
+        run.storeError = error;
+        return {
+          status: "failed",
+          detail:
+            `the new ${label} secret could not be stored in ${run.options.sink.name}: ${
+              describeError(error)
+            }`,
+        };
+      }
+      return `stored the new ${label} secret in ${run.options.sink.name}`;
+    },
+    journalAfter: (run) =>
+      run.storeError === undefined ? mark("store")(run) : {},
+    onFailure: () => ({ message: "interrupted" }),
+  },
+  {
+    name: "enable",
+    abortable: false,
+    skip: (run) =>
+      !run.killTokens ? "it was never disabled" : done(run, "enable"),
+    run: async (run) => {
       // Not abortable either: an interrupted run must not leave it disabled.
-      await admin.setClientState(id, "active");
-    } catch (error) {
-      return fail(
-        "enable",
-        `OAuth client ${id} (${compromised.label}) has a new secret but is still disabled: ${
-          describeError(error)
-        } Enable it under Admin > Integrations > OAuth (state Active) before promoting it again; ` +
+      await run.options.adminFor("compromised").setClientState(
+        run.compromised!.clientId,
+        "active",
+      );
+      return `${
+        run.compromised!.label
+      } active again: new tokens only, the old ones stay invalid`;
+    },
+    journalAfter: mark("enable"),
+    onFailure: (run, error) => {
+      const { label, clientId } = run.compromised!;
+      return {
+        message:
+          `OAuth client ${clientId} (${label}) has a new secret but is still disabled: ${
+            describeError(error)
+          } Enable it under Admin > Integrations > OAuth (state Active) before promoting it again; ` +
           `its old tokens stay invalid either way.`,
-        error,
+      };
+    },
+  },
+  {
+    name: "verify",
+    abortable: false,
+    run: async (run) => {
+      const { options } = run;
+      const compromised = run.compromised!;
+      if (run.storeError !== undefined) {
+        throw new StoreLostError(run.storeError);
+      }
+      await proveCredential({
+        tokenUrl: options.tokenUrl,
+        label: compromised.label,
+        clientId: compromised.clientId,
+        secret: run.secret ?? secretOf(compromised),
+        attempts: options.verifyAttempts,
+        delayMs: options.verifyDelayMs,
+        fetch: options.fetch,
+        clock: run.clock,
+        signal: options.signal,
+      });
+      return `${compromised.label} got a token with its new secret`;
+    },
+    onFailure: (run, error) => {
+      const { label, clientId } = run.compromised!;
+      const other = run.other!.label;
+      if (error instanceof StoreLostError) {
+        return {
+          step: "store",
+          cause: undefined,
+          message:
+            `The secret of OAuth client ${clientId} (${label}) was regenerated, but the new one could not be ` +
+            `stored in ${run.options.sink.name}, so nobody holds it. ${other} serves traffic. Fix the cause, then ` +
+            `regenerate ${label} again with an ordinary rotation of the standby.`,
+        };
+      }
+      return {
+        message:
+          `The new secret of ${label} (${clientId}) is stored but got no token yet: ${
+            describeError(error)
+          } ${other} serves traffic, so nothing is down; check again in a minute (deno task verify).`,
+      };
+    },
+  },
+];
+
+/** A credential's secret, given as text or as a {@linkcode Secret}. */
+function secretOf(credential: CredentialInput): Secret {
+  const secret = credential.clientSecret;
+  return typeof secret === "string" ? new Secret(secret) : secret;
+}
+
+/** The plan refuses: its message is the whole story (no cause). */
+class PlanRefusal extends Error {}
+
+/** The promote step's failure: before the switch, or while waiting for the instances after it. */
+class PromoteStepError extends Error {
+  constructor(readonly promoted: boolean, cause: unknown) {
+    super("promote step failed", { cause });
+  }
+}
+
+/** The new secret of the compromised label was not stored; reported once it is re-enabled. */
+class StoreLostError extends Error {
+  constructor(cause: unknown) {
+    super("the new secret was not stored", { cause });
+  }
+}
+
+/**
+ * Reads the journal: an unfinished response of the same compromised
+ * credential is resumed (what it completed is not done again); another one
+ * is refused unless `fresh`.
+ */
+async function resumeFromJournal(run: IncidentRun): Promise<void> {
+  const { options } = run;
+  const compromised = run.compromised!;
+  const previous = options.fresh ? undefined : await options.journal?.read();
+  if (previous === undefined || previous.completedAt !== undefined) return;
+  const started = `started ${new Date(previous.startedAt).toISOString()}`;
+  const maxAge = options.maxJournalAgeMs ?? 86_400_000;
+  const same = previous.compromised === compromised.label &&
+    previous.clientId === compromised.clientId &&
+    previous.sink === options.sink.name;
+  const stale = run.clock.now() - previous.startedAt > maxAge;
+  if (!same || stale) {
+    const why = same ? "too old to resume safely" : "not the one asked for now";
+    if (
+      previous.done.includes("disable") && !previous.done.includes("enable")
+    ) {
+      // That response left its client disabled: finishing it comes first.
+      throw new PlanRefusal(
+        `The incident journal holds an unfinished response (${started}) for "${previous.compromised}" ` +
+          `(OAuth client ${previous.clientId}, ${previous.sink}), ${why}; it left OAuth client ${previous.clientId} ` +
+          `disabled. Finish that response first (run it again for "${previous.compromised}"), or enable the client ` +
+          `under Admin > Integrations > OAuth; to start over anyway, ${
+            options.commands?.fresh ?? "run it again with fresh: true"
+          }.`,
       );
     }
-    record(
-      "enable",
-      "completed",
-      `${compromised.label} active again: new tokens only, the old ones stay invalid`,
-    );
-  } else {
-    record("enable", "skipped", "it was never disabled");
+    run.note =
+      `an unfinished response for "${previous.compromised}" (${started}) is not resumed (${why}); starting afresh`;
+    return;
   }
-  await options.failpoint?.("enable");
+  run.record = previous;
+  run.done = new Set(previous.done);
+  run.wasActive = previous.wasActive;
+  // Disabled by the earlier run: it must be enabled again by this one.
+  run.killTokens = run.killTokens ||
+    (previous.killTokens && run.done.has("disable"));
+  run.storedBefore = previous.fingerprintSalt !== undefined &&
+    previous.compromisedFingerprintBefore !== undefined &&
+    await fingerprintSecret(
+        secretOf(compromised).reveal(),
+        previous.fingerprintSalt,
+      ) !== previous.compromisedFingerprintBefore;
+  run.resumedFrom =
+    `resuming incident ${previous.incidentId} (${started}; done: ${
+      previous.done.join(", ") || "nothing"
+    })`;
+}
 
-  if (!stored) {
-    return fail(
-      "store",
-      `The secret of OAuth client ${id} (${compromised.label}) was regenerated, but the new one could not be ` +
-        `stored in ${options.sink.name}, so nobody holds it. ${other.label} serves traffic. Fix the cause, then ` +
-        `regenerate ${compromised.label} again with an ordinary rotation of the standby.`,
-      undefined,
-    );
+/** Merges changes into the incident's journal record, creating it on the first write. */
+async function writeIncidentJournal(
+  run: IncidentRun,
+  changes: Partial<IncidentJournalRecord>,
+): Promise<void> {
+  const { options } = run;
+  const compromised = run.compromised!;
+  let base = run.record;
+  if (base === undefined) {
+    const salt = crypto.randomUUID();
+    base = {
+      version: 1,
+      kind: "incident",
+      incidentId: crypto.randomUUID(),
+      compromised: compromised.label,
+      clientId: compromised.clientId,
+      other: run.other!.label,
+      sink: options.sink.name,
+      previousActive: options.active,
+      wasActive: run.wasActive,
+      killTokens: run.killTokens,
+      startedAt: run.clock.now(),
+      done: [],
+      fingerprintSalt: salt,
+      compromisedFingerprintBefore: await fingerprintSecret(
+        secretOf(compromised).reveal(),
+        salt,
+      ),
+    };
   }
+  const next: IncidentJournalRecord = Object.freeze({ ...base, ...changes });
+  run.record = next;
+  await options.journal?.write(next);
+}
 
-  // verify
-  try {
-    await proveCredential({
-      tokenUrl: options.tokenUrl,
-      label: compromised.label,
-      clientId: id,
-      secret,
-      attempts: options.verifyAttempts,
-      delayMs: options.verifyDelayMs,
-      fetch: options.fetch,
-      clock,
-      signal: options.signal,
-    });
-  } catch (error) {
-    if (options.signal?.aborted) {
-      throw new AbortedError({ cause: options.signal.reason });
-    }
-    return fail(
-      "verify",
-      `The new secret of ${compromised.label} (${id}) is stored but got no token yet: ${
-        describeError(error)
-      } ${other.label} serves traffic, so nothing is down; check again in a minute (deno task verify).`,
-      error,
-    );
-  }
-  record(
-    "verify",
-    "completed",
-    `${compromised.label} got a token with its new secret`,
-  );
-
-  return Object.freeze({
-    compromised: compromised.label,
-    clientId: id,
-    previousActive: options.active,
-    active: other.label,
-    promotedOther: wasActive,
-    tokensKilled: killTokens,
-    steps: Object.freeze([...steps]),
-    nextStep:
-      `${other.label} serves traffic and ${compromised.label} is the standby with a fresh secret` +
-      (killTokens
-        ? "; every token issued before the incident is invalid"
-        : "; tokens issued before the incident stay valid until they expire (use --kill-tokens to end them)") +
-      ". Find how the secret leaked before promoting it again.",
-  });
+/** The other label's staged rotation keeps its journal inside the incident's. */
+function innerRotationJournal(run: IncidentRun): RotationJournal {
+  return {
+    read: () => Promise.resolve(run.record?.rotation),
+    write: (rotation) => writeIncidentJournal(run, { rotation }),
+  };
 }
 
 /**
@@ -701,13 +1138,54 @@ export function envFileLoadProof(
   path: string,
   options: EnvFileLoadProofOptions = {},
 ): (request: LoadRequest) => Promise<string> {
-  const reloadWaitMs = options.reloadWaitMs ?? DEFAULT_RELOAD_WAIT_MS;
-  const clock = options.clock ?? systemClock;
-  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const reload = reloadWait(path, options);
   return async ({ label, active, signal }) => {
     if (!active) {
       return `services that follow ${path} read ${label}'s secret with the active label (the wait follows the promotion)`;
     }
+    return await reload(signal);
+  };
+}
+
+/**
+ * The revoke gate of a two-secret rotation for services that follow an env
+ * file: the old label's secret may be revoked once they have re-read the
+ * file that promoted the new one (the same wait as
+ * {@linkcode envFileLoadProof}: `reloadWaitMs` after its last write).
+ *
+ * @param path The env file the services follow.
+ * @param options The wait and the clock.
+ * @returns The `revokeGate` of `runStagedRotation`.
+ *
+ * @example The gate resolves once the reload wait has passed
+ * ```ts
+ * import { envFileRevokeGate } from "@rotating/dual-secret-auth/rotation";
+ *
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "GENESYS_ACTIVE=green\n");
+ * const gate = envFileRevokeGate(path, { reloadWaitMs: 50 });
+ * const line = await gate({ label: "blue", clientId: "c", secretId: "s1" });
+ * if (!line.includes("re-read it")) throw new Error(line);
+ * await Deno.remove(path);
+ * ```
+ */
+export function envFileRevokeGate(
+  path: string,
+  options: EnvFileLoadProofOptions = {},
+): (request: RevokeRequest) => Promise<string> {
+  const reload = reloadWait(path, options);
+  return ({ signal }) => reload(signal);
+}
+
+/** The one reload wait of env-file followers: `reloadWaitMs` after the file's last write. */
+function reloadWait(
+  path: string,
+  options: EnvFileLoadProofOptions,
+): (signal?: AbortSignal) => Promise<string> {
+  const reloadWaitMs = options.reloadWaitMs ?? DEFAULT_RELOAD_WAIT_MS;
+  const clock = options.clock ?? systemClock;
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  return async (signal) => {
     const written = (await Deno.stat(path)).mtime?.getTime() ?? clock.now();
     const wait = Math.max(0, written + reloadWaitMs - clock.now());
     if (wait > 0) await delay(wait, clock, signal);
@@ -715,8 +1193,4 @@ export function envFileLoadProof(
       seconds(reloadWaitMs)
     } (--reload-wait): waited ${seconds(wait)}`;
   };
-}
-
-function checkAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
 }

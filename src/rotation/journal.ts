@@ -17,6 +17,7 @@ export type RotationPhase =
   | "test"
   | "publish"
   | "promote"
+  | "retire"
   | "done";
 
 /** What the journal records about one rotation. No secrets. */
@@ -59,6 +60,15 @@ export interface RotationJournalRecord {
   readonly fingerprintSalt?: string;
   /** Whether the run that wrote this was asked to promote. */
   readonly promoteRequested?: boolean;
+  /**
+   * Two-secret providers: the provider's id of the secret issued for the
+   * standby (journaled right after the issue call, before it is stored).
+   */
+  readonly secretId?: string;
+  /** Two-secret providers: the id of the secret the active label used when the rotation began. */
+  readonly oldSecretId?: string;
+  /** Two-secret providers: when the old label's secret was revoked. */
+  readonly retiredAt?: number;
 }
 
 /**
@@ -82,7 +92,24 @@ export async function fingerprintSecret(
     .join("");
 }
 
-/** Where the journal is kept. */
+/** Where a flow's journal is kept: one record, replaced on every write. */
+export interface StepJournal<R> {
+  /** The last record written, if any. */
+  read(): Promise<R | undefined>;
+  /**
+   * Replaces the record.
+   *
+   * @param record The new record.
+   */
+  write(record: R): Promise<void>;
+  /** Checks, changing nothing, that `write` will work; run before anything changes. */
+  check?(): Promise<void>;
+}
+
+/**
+ * Where the staged rotation's journal is kept: a {@linkcode StepJournal}
+ * of its records (spelled out, so its users need not know the generic one).
+ */
 export interface RotationJournal {
   /** The last record written, if any. */
   read(): Promise<RotationJournalRecord | undefined>;
@@ -97,14 +124,15 @@ export interface RotationJournal {
 }
 
 /**
- * A journal in memory, for tests and in-process rotations.
+ * A journal in memory, for tests and in-process flows: the staged
+ * rotation's by default, any flow's records with a type argument.
  *
  * @param initial A record to start with.
  * @returns The journal.
  */
-export function createMemoryJournal(
-  initial?: RotationJournalRecord,
-): RotationJournal & { readonly record: RotationJournalRecord | undefined } {
+export function createMemoryJournal<R = RotationJournalRecord>(
+  initial?: R,
+): StepJournal<R> & { readonly record: R | undefined } {
   let record = initial;
   return {
     get record() {
@@ -141,11 +169,28 @@ export function createFileJournal(
   tempPath?: string,
 ): RotationJournal {
   assertDeno("createFileJournal", "On Node and Bun, use createCallbackSink.");
+  return createJsonFileJournal(path, parseRecord, tempPath);
+}
+
+/**
+ * A journal of any flow's records in a JSON file, replaced atomically on
+ * every write: the one file journal (the rotation's and the incident's).
+ *
+ * @param path The file.
+ * @param parse Reads a record from the file's text, or throws naming the file.
+ * @param tempPath Its temp file; default a name unique to each write.
+ * @returns The journal.
+ */
+export function createJsonFileJournal<R>(
+  path: string,
+  parse: (text: string, path: string) => R,
+  tempPath?: string,
+): StepJournal<R> {
   return Object.freeze({
     async check(): Promise<void> {
       await checkWritable(path);
     },
-    async read(): Promise<RotationJournalRecord | undefined> {
+    async read(): Promise<R | undefined> {
       let text: string;
       try {
         text = await Deno.readTextFile(path);
@@ -153,9 +198,9 @@ export function createFileJournal(
         if (error instanceof Deno.errors.NotFound) return undefined;
         throw error;
       }
-      return parseRecord(text, path);
+      return parse(text, path);
     },
-    async write(record: RotationJournalRecord): Promise<void> {
+    async write(record: R): Promise<void> {
       await writeFileAtomic(
         path,
         `${JSON.stringify(record, null, 2)}\n`,

@@ -7,21 +7,21 @@
  */
 import { type Clock, systemClock } from "../clock.ts";
 import {
-  type ConfigWarning,
   type CredentialInput,
   resolveConfig,
+  type ResolvedConfig,
+  type ResolvedCredential,
 } from "../config.ts";
 import {
   AbortedError,
   ConfigError,
   CredentialRejectedError,
   DualSecretAuthError,
-  RateLimitedError,
-  TokenEndpointUnavailableError,
 } from "../errors.ts";
-import { withRetry } from "../retry.ts";
-import { requestToken } from "../token_endpoint.ts";
+import type { TokenGrant } from "../token_endpoint.ts";
 import type { RotationJournal } from "./journal.ts";
+import { proveSecret } from "./proof.ts";
+import { runSteps, type StepSpec } from "./runner.ts";
 
 /** Options of {@linkcode runPromotion}. */
 export interface PromotionOptions {
@@ -172,125 +172,176 @@ export class PromotionError extends DualSecretAuthError {
 export async function runPromotion(
   options: PromotionOptions,
 ): Promise<PromotionReport> {
-  const clock = options.clock ?? systemClock;
-  const warnings: ConfigWarning[] = [];
-  let target = String(options.to ?? "");
-  const fail = (state: string, nextStep: string) => (error: unknown): never => {
-    throw new PromotionError({
-      active: String(options.active),
-      target,
-      state,
-      nextStep,
-    }, { cause: error });
+  const run: PromotionRun = {
+    options,
+    clock: options.clock ?? systemClock,
+    target: String(options.to ?? ""),
+    changed: false,
   };
-  const unchanged =
-    `Nothing was changed; "${options.active}" still serves traffic.`;
-  let config;
-  try {
-    config = resolveConfig({
-      credentials: options.credentials,
-      active: options.active,
-      tokenUrl: options.tokenUrl,
-    }, warnings);
-    if (options.to === undefined) {
-      const others = config.credentials.filter((c) =>
-        c.label !== config!.active
-      );
-      if (others.length !== 1) {
-        throw new ConfigError("to", "name the label to promote");
-      }
-      target = others[0].label;
-    }
-    if (!config.credentials.some((c) => c.label === target)) {
-      throw new ConfigError(
-        "to",
-        `"${target}" is not a configured label (${
-          config.credentials.map((c) => c.label).join(", ")
-        })`,
-      );
-    }
-  } catch (error) {
-    return fail(unchanged, "fix the configuration and run it again.")(error);
-  }
-  const credential = config.credentials.find((c) => c.label === target)!;
+  await runSteps(PROMOTION_STEPS, run, {
+    // A promotion reports no step events: its report and error say it all.
+    emit: () => {},
+    dryRun: options.dryRun === true,
+    fail: (_step, { state, nextStep }, error) =>
+      new PromotionError({
+        active: String(options.active),
+        target: run.target,
+        state,
+        nextStep,
+      }, { cause: error }),
+  });
+  const config = run.config!;
+  const { target, credential, grant } = run;
   if (target === config.active) {
     return Object.freeze({
       dryRun: options.dryRun === true,
       previousActive: config.active,
       active: config.active,
       changed: false,
-      clientId: credential.clientId,
+      clientId: credential!.clientId,
       nextStep: `"${target}" is already active; nothing to do.`,
     });
-  }
-  const fetchFn = options.fetch ??
-    ((input: RequestInfo | URL, init?: RequestInit) =>
-      globalThis.fetch(input, init));
-  const grant = await withRetry(
-    () =>
-      requestToken({
-        tokenUrl: config.tokenUrl,
-        label: credential.label,
-        clientId: credential.clientId,
-        clientSecret: credential.clientSecret,
-        authMethod: credential.authMethod,
-        fetch: fetchFn,
-        clock,
-        timeoutMs: 10_000,
-        signal: options.signal,
-      }),
-    {
-      clock,
-      signal: options.signal,
-      maxElapsedMs: options.retryForMs ?? 30_000,
-      isRetriable: (error) =>
-        error instanceof RateLimitedError
-          ? error.retryAfterMs ?? true
-          : error instanceof TokenEndpointUnavailableError,
-      onRetry: ({ attempt, delayMs, error }) =>
-        options.onProgress?.(
-          `proving "${target}": attempt ${attempt} failed (${
-            error instanceof DualSecretAuthError ? error.code : "error"
-          }); retrying in ${(delayMs / 1000).toFixed(1)} s`,
-        ),
-    },
-  ).catch((error) => {
-    const cause = options.signal?.aborted
-      ? new AbortedError({ cause: options.signal.reason })
-      : error;
-    return fail(
-      unchanged,
-      cause instanceof CredentialRejectedError
-        ? `"${target}" does not get a token with its configured secret; promoting it would break traffic. Check ${target}'s secret (deno task verify); if it was lost, rotate it again.`
-        : "fix the cause above and run it again.",
-    )(cause);
-  });
-  if (!options.dryRun) {
-    try {
-      if (options.signal?.aborted) {
-        throw new AbortedError({ cause: options.signal.reason });
-      }
-      await options.publishActive(target);
-    } catch (error) {
-      return fail(
-        `"${target}" works, but publishing it as active failed; "${config.active}" still serves traffic (unless the write was partly applied).`,
-        "fix the cause above and run it again.",
-      )(error);
-    }
-    await markPromoted(options.journal, target, clock.now()).catch(() => {});
   }
   return Object.freeze({
     dryRun: options.dryRun === true,
     previousActive: config.active,
     active: options.dryRun ? config.active : target,
     changed: !options.dryRun,
-    clientId: credential.clientId,
-    tokenLifetimeSeconds: Math.round(grant.lifetimeMs / 1000),
+    clientId: credential!.clientId,
+    tokenLifetimeSeconds: Math.round(grant!.lifetimeMs / 1000),
     nextStep: options.dryRun
       ? `"${target}" gets tokens; run again without dry run to promote it.`
       : `"${target}" serves traffic now; once every instance has switched, the next rotation regenerates "${config.active}".`,
   });
 }
+
+/** Everything the promotion's steps share. */
+interface PromotionRun {
+  readonly options: PromotionOptions;
+  readonly clock: Clock;
+  target: string;
+  config?: ResolvedConfig;
+  credential?: ResolvedCredential;
+  grant?: TokenGrant;
+  changed: boolean;
+}
+
+/** The state and the next step of a failed promotion. */
+interface PromotionFailure {
+  readonly state: string;
+  readonly nextStep: string;
+}
+
+/** The steps of a promotion: plan, prove, publish. */
+export type PromotionStep = "plan" | "prove" | "publish";
+
+const unchanged = (run: PromotionRun) =>
+  `Nothing was changed; "${run.options.active}" still serves traffic.`;
+
+const alreadyActive = (run: PromotionRun) =>
+  run.target === run.config!.active
+    ? `"${run.target}" is already active`
+    : undefined;
+
+/** The promotion as a table, run by the one step runner. */
+const PROMOTION_STEPS: readonly StepSpec<
+  PromotionRun,
+  PromotionStep,
+  never,
+  PromotionFailure
+>[] = [
+  {
+    name: "plan",
+    abortable: false,
+    inDryRun: true,
+    run: (run) => {
+      const { options } = run;
+      const config = resolveConfig({
+        credentials: options.credentials,
+        active: options.active,
+        tokenUrl: options.tokenUrl,
+      }, []);
+      if (options.to === undefined) {
+        const others = config.credentials.filter((c) =>
+          c.label !== config.active
+        );
+        if (others.length !== 1) {
+          throw new ConfigError("to", "name the label to promote");
+        }
+        run.target = others[0].label;
+      }
+      if (!config.credentials.some((c) => c.label === run.target)) {
+        throw new ConfigError(
+          "to",
+          `"${run.target}" is not a configured label (${
+            config.credentials.map((c) => c.label).join(", ")
+          })`,
+        );
+      }
+      run.config = config;
+      run.credential = config.credentials.find((c) => c.label === run.target)!;
+      return Promise.resolve(`promote "${run.target}"`);
+    },
+    onFailure: (run) => ({
+      state: unchanged(run),
+      nextStep: "fix the configuration and run it again.",
+    }),
+  },
+  {
+    name: "prove",
+    abortable: false,
+    inDryRun: true,
+    skip: alreadyActive,
+    run: async (run) => {
+      const { options } = run;
+      run.grant = await proveSecret({
+        tokenUrl: run.config!.tokenUrl,
+        credential: run.credential!,
+        secret: run.credential!.clientSecret,
+        retryRejected: false,
+        // The bounds promotion always had: a working secret needs few tries.
+        attempts: 6,
+        delayMs: 200,
+        maxRetryAfterMs: 30_000,
+        maxElapsedMs: options.retryForMs ?? 30_000,
+        fetch: options.fetch,
+        clock: run.clock,
+        signal: options.signal,
+        onRetry: (attempt, delayMs, error) =>
+          options.onProgress?.(
+            `proving "${run.target}": attempt ${attempt} failed (${
+              error instanceof DualSecretAuthError ? error.code : "error"
+            }); retrying in ${(delayMs / 1000).toFixed(1)} s`,
+          ),
+      });
+      return "token request succeeded";
+    },
+    onFailure: (run, error) => ({
+      state: unchanged(run),
+      nextStep: error instanceof CredentialRejectedError
+        ? `"${run.target}" does not get a token with its configured secret; promoting it would break traffic. Check ${run.target}'s secret (deno task verify); if it was lost, rotate it again.`
+        : "fix the cause above and run it again.",
+    }),
+  },
+  {
+    name: "publish",
+    abortable: true,
+    skip: alreadyActive,
+    run: async (run) => {
+      await run.options.publishActive(run.target);
+      run.changed = true;
+      await markPromoted(run.options.journal, run.target, run.clock.now())
+        .catch(() => {});
+      return `"${run.target}" is active`;
+    },
+    onFailure: (run) => ({
+      state: `"${run.target}" works, but publishing it as active failed; "${
+        run.config!.active
+      }" still serves traffic (unless the write was partly applied).`,
+      nextStep: "fix the cause above and run it again.",
+    }),
+  },
+];
 
 /** Records the promotion on a finished rotation of the target, so it is not offered again. */
 async function markPromoted(

@@ -1,39 +1,32 @@
 /**
- * Proving a secret with real client-credentials grants, allowing it a
- * bounded time to propagate, through the shared retry loop.
+ * The one proof of the rotation flows: a secret proven with real
+ * client-credentials grants, allowing it a bounded time to propagate,
+ * through the shared retry loop. The staged rotation, promotion, twin
+ * setup and incident mode all prove through {@linkcode proveSecret}.
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import type { ResolvedCredential } from "../config.ts";
 import {
   AbortedError,
   CredentialRejectedError,
-  DualSecretAuthError,
   RateLimitedError,
   TokenEndpointUnavailableError,
 } from "../errors.ts";
 import { withRetry } from "../retry.ts";
 import type { Secret } from "../secret.ts";
-import { requestToken, type TokenGrant } from "../token_endpoint.ts";
+import {
+  requestToken,
+  type TokenAuthMethod,
+  type TokenGrant,
+} from "../token_endpoint.ts";
 import type { StagedRotationOptions } from "./staged_rotation.ts";
 
 const DEFAULT_PROPAGATION_TIMEOUT_MS = 60_000;
 const DEFAULT_TEST_DELAY_MS = 1_000;
 const MAX_TEST_DELAY_MS = 5_000;
 const TOKEN_TIMEOUT_MS = 10_000;
-
-/** What a proof needs. */
-export interface ProofInput {
-  /** The rotation's options (token URL, bounds, signal). */
-  readonly options: StagedRotationOptions;
-  /** The clock. */
-  readonly clock: Clock;
-  /** The fetch for token requests. */
-  readonly fetchFn: typeof fetch;
-  /** Receives a line before each wait. */
-  readonly onProgress: (detail: string) => void;
-}
 
 /**
  * The propagation bound of a rotation.
@@ -47,38 +40,130 @@ export function propagationTimeout(options: StagedRotationOptions): number {
     options.propagationTimeoutMs ?? DEFAULT_PROPAGATION_TIMEOUT_MS,
   );
 }
+
+/** Whose secret a proof sends: the label (for messages), the client, how it authenticates. */
+export interface ProofCredential {
+  /** The label, for error messages. */
+  readonly label: string;
+  /** The OAuth client id. */
+  readonly clientId: string;
+  /**
+   * How the secret is sent.
+   *
+   * @default the token endpoint's default (HTTP Basic)
+   */
+  readonly authMethod?: TokenAuthMethod;
+}
+
+/** What {@linkcode proveSecret} proves, and how patiently. */
+export interface ProveSecretOptions {
+  /** The token endpoint. */
+  readonly tokenUrl: string;
+  /** Whose secret it is. */
+  readonly credential: ProofCredential;
+  /** The secret to prove. */
+  readonly secret: Secret;
+  /**
+   * Token requests made at most.
+   *
+   * @default unlimited within `maxElapsedMs`
+   */
+  readonly attempts?: number;
+  /**
+   * The first wait between requests, in ms; it doubles up to 5 s (or up
+   * to itself when longer).
+   *
+   * @default 1_000
+   */
+  readonly delayMs?: number;
+  /**
+   * How long the whole proof may take, waits included.
+   *
+   * @default 60_000
+   */
+  readonly maxElapsedMs?: number;
+  /**
+   * Whether a rejection is retried: true while a new secret may still be
+   * propagating; false for a secret that should work already (promotion).
+   *
+   * @default true
+   */
+  readonly retryRejected?: boolean;
+  /**
+   * The longest `Retry-After` of a 429 that is waited for.
+   *
+   * @default 5_000
+   */
+  readonly maxRetryAfterMs?: number;
+  /**
+   * Timeout of one token request, body included, in ms.
+   *
+   * @default 10_000
+   */
+  readonly requestTimeoutMs?: number;
+  /**
+   * The fetch to send with.
+   *
+   * @default globalThis.fetch
+   */
+  readonly fetch?: typeof fetch;
+  /**
+   * The clock of waits and timeouts.
+   *
+   * @default systemClock
+   */
+  readonly clock?: Clock;
+  /**
+   * Stops the proof, during a request or a wait; it then rejects with an
+   * `AbortedError`.
+   *
+   * @default undefined
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * Receives each failed attempt before its wait.
+   *
+   * @default undefined
+   */
+  readonly onRetry?: (attempt: number, delayMs: number, error: unknown) => void;
+}
+
 /**
- * Proves a secret, allowing it a bounded time to propagate: the shared
- * retry loop, with a progress line before every wait.
+ * Proves a secret with real client-credentials grants: the first token
+ * request that passes ends it. A rejection (the new secret may still be
+ * propagating, unless `retryRejected` is false), a 429 and an unavailable
+ * endpoint are retried, with waits that double from `delayMs` and no
+ * jitter (an operator reads them), within `attempts` and `maxElapsedMs`.
+ * The token is only proof: nothing keeps it.
  *
- * @param run The options, clock, fetch and progress receiver.
- * @param credential Whose secret it is.
- * @param secret The secret to prove.
+ * @param options The credential, the secret and the bounds.
  * @returns The grant of the first token request that passed.
+ * @throws The last failure; an `AbortedError` when the signal aborted.
  */
-export function proveSecret(
-  run: ProofInput,
-  credential: ResolvedCredential,
-  secret: Secret,
-): Promise<TokenGrant> {
-  const { options, clock, fetchFn } = run;
-  const timeout = propagationTimeout(options);
+export function proveSecret(options: ProveSecretOptions): Promise<TokenGrant> {
+  const clock = options.clock ?? systemClock;
+  const fetchFn = options.fetch ??
+    ((input: RequestInfo | URL, init?: RequestInit) =>
+      globalThis.fetch(input, init));
+  const delayMs = Math.max(0, options.delayMs ?? DEFAULT_TEST_DELAY_MS);
+  const retryRejected = options.retryRejected ?? true;
   return withRetry(
     () =>
-      oneTokenRequest(options.tokenUrl, credential, secret, {
+      oneTokenRequest(options.tokenUrl, options.credential, options.secret, {
         clock,
         fetchFn,
         signal: options.signal,
+        timeoutMs: options.requestTimeoutMs,
       }),
     {
-      maxAttempts: options.testAttempts ?? Number.MAX_SAFE_INTEGER,
-      baseDelayMs: options.testDelayMs ?? DEFAULT_TEST_DELAY_MS,
-      maxDelayMs: Math.max(
-        options.testDelayMs ?? DEFAULT_TEST_DELAY_MS,
-        MAX_TEST_DELAY_MS,
+      maxAttempts: Math.max(1, options.attempts ?? Number.MAX_SAFE_INTEGER),
+      baseDelayMs: delayMs,
+      maxDelayMs: Math.max(delayMs, MAX_TEST_DELAY_MS),
+      maxElapsedMs: Math.max(
+        0,
+        options.maxElapsedMs ?? DEFAULT_PROPAGATION_TIMEOUT_MS,
       ),
-      maxElapsedMs: timeout,
-      maxRetryAfterMs: MAX_TEST_DELAY_MS,
+      maxRetryAfterMs: options.maxRetryAfterMs ?? MAX_TEST_DELAY_MS,
       clock,
       signal: options.signal,
       // Full jitter would make "the first wait" meaningless to an operator.
@@ -87,17 +172,11 @@ export function proveSecret(
         if (error instanceof RateLimitedError) {
           return error.retryAfterMs ?? true;
         }
-        return error instanceof CredentialRejectedError ||
+        return (retryRejected && error instanceof CredentialRejectedError) ||
           error instanceof TokenEndpointUnavailableError;
       },
       onRetry: ({ attempt, delayMs, error }) =>
-        run.onProgress(
-          `attempt ${attempt} failed (${
-            error instanceof DualSecretAuthError ? error.code : "error"
-          }); the new secret may still be propagating; retrying in ${
-            (delayMs / 1000).toFixed(1)
-          } s (up to ${Math.round(timeout / 1000)} s in all)`,
-        ),
+        options.onRetry?.(attempt, delayMs, error),
     },
   ).catch((error) => {
     if (options.signal?.aborted && !(error instanceof AbortedError)) {
@@ -108,19 +187,79 @@ export function proveSecret(
 }
 
 /**
+ * The staged rotation's proof of its new secret: {@linkcode proveSecret}
+ * with the rotation's bounds (`propagationTimeoutMs`, `testAttempts`,
+ * `testDelayMs`, and at least the provider's `propagationMs`).
+ *
+ * @param options The rotation's options.
+ * @param credential Whose secret it is.
+ * @param secret The secret to prove.
+ * @param io The clock, the fetch, the progress receiver, the provider's propagation time.
+ * @returns The grant of the first token request that passed.
+ */
+export function proveRotatedSecret(
+  options: StagedRotationOptions,
+  credential: ResolvedCredential,
+  secret: Secret,
+  io: {
+    readonly clock: Clock;
+    readonly fetchFn: typeof fetch;
+    readonly onProgress: (detail: string) => void;
+    readonly propagationMs?: number;
+  },
+): Promise<TokenGrant> {
+  const timeout = Math.max(propagationTimeout(options), io.propagationMs ?? 0);
+  return proveSecret({
+    tokenUrl: options.tokenUrl,
+    credential,
+    secret,
+    attempts: options.testAttempts,
+    delayMs: options.testDelayMs,
+    maxElapsedMs: timeout,
+    fetch: io.fetchFn,
+    clock: io.clock,
+    signal: options.signal,
+    onRetry: (attempt, delayMs, error) =>
+      io.onProgress(
+        `attempt ${attempt} failed (${
+          codeOf(error)
+        }); the new secret may still be propagating; retrying in ${
+          (delayMs / 1000).toFixed(1)
+        } s (up to ${Math.round(timeout / 1000)} s in all)`,
+      ),
+  });
+}
+
+/**
+ * A failure's stable code for a progress line.
+ *
+ * @param error What was thrown.
+ * @returns Its `code`, or "error".
+ */
+export function codeOf(error: unknown): string {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return error instanceof Error && typeof code === "string" ? code : "error";
+}
+
+/**
  * One token request, with the rotation's timeout.
  *
  * @param tokenUrl The token endpoint.
  * @param credential Whose secret it is.
  * @param secret The secret.
- * @param io Clock, fetch and signal.
+ * @param io Clock, fetch, signal and the request's timeout (default 10 s).
  * @returns The grant.
  */
 export function oneTokenRequest(
   tokenUrl: string,
-  credential: ResolvedCredential,
+  credential: ProofCredential,
   secret: Secret,
-  io: { clock: Clock; fetchFn: typeof fetch; signal?: AbortSignal },
+  io: {
+    clock: Clock;
+    fetchFn: typeof fetch;
+    signal?: AbortSignal;
+    timeoutMs?: number;
+  },
 ): Promise<TokenGrant> {
   return requestToken({
     tokenUrl,
@@ -130,7 +269,7 @@ export function oneTokenRequest(
     authMethod: credential.authMethod,
     fetch: io.fetchFn,
     clock: io.clock,
-    timeoutMs: TOKEN_TIMEOUT_MS,
+    timeoutMs: io.timeoutMs ?? TOKEN_TIMEOUT_MS,
     signal: io.signal,
   });
 }

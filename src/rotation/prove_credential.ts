@@ -1,20 +1,15 @@
 /**
  * Proving a credential with a real client-credentials token request,
- * allowing a new secret or client a bounded time to propagate: the shared
- * retry loop ({@linkcode withRetry}) around one token request.
+ * allowing a new secret or client a bounded time to propagate, counted in
+ * attempts: the one proof ({@linkcode proveSecret}) with those bounds.
  *
  * @module
  */
-import { type Clock, systemClock } from "../clock.ts";
-import {
-  CredentialRejectedError,
-  RateLimitedError,
-  TokenEndpointUnavailableError,
-} from "../errors.ts";
-import { withRetry } from "../retry.ts";
+import type { Clock } from "../clock.ts";
+import { proveSecret } from "./proof.ts";
 import type { Secret } from "../secret.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "../send.ts";
-import { requestToken, type TokenGrant } from "../token_endpoint.ts";
+import type { TokenGrant } from "../token_endpoint.ts";
 
 /** The longest wait between two proof attempts. */
 const MAX_PROOF_DELAY_MS = 5_000;
@@ -78,42 +73,18 @@ export interface ProveCredentialOptions {
 export function proveCredential(
   options: ProveCredentialOptions,
 ): Promise<TokenGrant> {
-  const clock = options.clock ?? systemClock;
-  const fetchFn = options.fetch ??
-    ((input: RequestInfo | URL, init?: RequestInit) =>
-      globalThis.fetch(input, init));
   const attempts = Math.max(1, options.attempts ?? 10);
-  const baseDelayMs = Math.max(0, options.delayMs ?? 1000);
-  const maxDelayMs = Math.max(baseDelayMs, MAX_PROOF_DELAY_MS);
-  return withRetry(
-    () =>
-      requestToken({
-        tokenUrl: options.tokenUrl,
-        label: options.label,
-        clientId: options.clientId,
-        clientSecret: options.secret,
-        fetch: fetchFn,
-        clock,
-        timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-        signal: options.signal,
-      }),
-    {
-      maxAttempts: attempts,
-      baseDelayMs,
-      maxDelayMs,
-      maxElapsedMs: attempts * maxDelayMs,
-      maxRetryAfterMs: MAX_PROOF_DELAY_MS,
-      clock,
-      signal: options.signal,
-      // Full jitter would make the waits meaningless to an operator.
-      random: () => 1,
-      isRetriable: (error) => {
-        if (error instanceof RateLimitedError) {
-          return error.retryAfterMs ?? true;
-        }
-        return error instanceof CredentialRejectedError ||
-          error instanceof TokenEndpointUnavailableError;
-      },
-    },
-  );
+  const delayMs = Math.max(0, options.delayMs ?? 1000);
+  return proveSecret({
+    tokenUrl: options.tokenUrl,
+    credential: options,
+    secret: options.secret,
+    attempts,
+    delayMs,
+    maxElapsedMs: attempts * Math.max(delayMs, MAX_PROOF_DELAY_MS),
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    fetch: options.fetch,
+    clock: options.clock,
+    signal: options.signal,
+  });
 }

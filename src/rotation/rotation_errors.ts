@@ -15,6 +15,7 @@ export const RotationErrorCode: {
   readonly TEST_FAILED: "ROTATION_TEST_FAILED";
   readonly PUBLISH_FAILED: "ROTATION_PUBLISH_FAILED";
   readonly PROMOTE_FAILED: "ROTATION_PROMOTE_FAILED";
+  readonly RETIRE_FAILED: "ROTATION_RETIRE_FAILED";
   readonly DONE_FAILED: "ROTATION_DONE_FAILED";
 } = Object.freeze(
   {
@@ -23,6 +24,7 @@ export const RotationErrorCode: {
     TEST_FAILED: "ROTATION_TEST_FAILED",
     PUBLISH_FAILED: "ROTATION_PUBLISH_FAILED",
     PROMOTE_FAILED: "ROTATION_PROMOTE_FAILED",
+    RETIRE_FAILED: "ROTATION_RETIRE_FAILED",
     DONE_FAILED: "ROTATION_DONE_FAILED",
   } as const,
 );
@@ -37,6 +39,7 @@ const CODE_OF_PHASE: Readonly<Record<RotationPhase, RotationErrorCode>> = {
   test: RotationErrorCode.TEST_FAILED,
   publish: RotationErrorCode.PUBLISH_FAILED,
   promote: RotationErrorCode.PROMOTE_FAILED,
+  retire: RotationErrorCode.RETIRE_FAILED,
   done: RotationErrorCode.DONE_FAILED,
 };
 
@@ -131,15 +134,15 @@ export class RotationJournalError extends DualSecretAuthError {
 }
 
 /**
- * A failure in words for people: the library's own errors with their code,
- * anything else by {@linkcode safeMessage}.
+ * A failure in words for people: the one describer's words
+ * ({@linkcode safeMessage}), after the code of the library's own errors.
  *
  * @param error What was thrown.
  * @returns One line, never a secret.
  */
 export function describe(error: unknown): string {
   return error instanceof DualSecretAuthError
-    ? `${error.code}: ${error.message}`
+    ? `${error.code}: ${safeMessage(error)}`
     : safeMessage(error);
 }
 

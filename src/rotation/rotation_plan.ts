@@ -15,7 +15,7 @@ import {
 import { AbortedError, ConfigError } from "../errors.ts";
 import { fingerprintSecret, type RotationJournalRecord } from "./journal.ts";
 import { oneTokenRequest } from "./proof.ts";
-import type { SecretProvider } from "./provider.ts";
+import type { ProviderClientInfo, SecretProvider } from "./provider.ts";
 import { genesysSecretProvider } from "../genesys/secret_provider.ts";
 import {
   RotationJournalError,
@@ -44,6 +44,13 @@ export interface Plan {
   readonly resume: Resume;
   readonly tokenLifetimeSeconds?: number;
   readonly warnings: readonly string[];
+  /** Two-secret providers: the id of the secret the active label uses, when known. */
+  readonly activeSecretId?: string;
+  /**
+   * Two-secret providers: a secret an earlier run issued and never stored
+   * (nobody holds it); revoked before issuing again.
+   */
+  readonly orphanSecretId?: string;
 }
 
 /** What planning needs besides the options. */
@@ -69,13 +76,6 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
   }, configWarnings);
   const active = config.credentials.find((c) => c.label === config.active)!;
   const standby = pickStandby(config.credentials, active, options.standby);
-  if (standby.clientId === active.clientId) {
-    throw new ConfigError(
-      "standby",
-      `"${standby.label}" and "${active.label}" share OAuth client ${active.clientId}; ` +
-        `regenerating its secret would break traffic. Use two OAuth clients with the same roles.`,
-    );
-  }
   const provider = options.provider ??
     (options.admin && typeof options.admin.regenerateSecret === "function"
       ? genesysSecretProvider(options.admin)
@@ -84,6 +84,30 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
     throw new ConfigError(
       "provider",
       "give a SecretProvider (or a GenesysAdminClient as admin)",
+    );
+  }
+  const twoSecrets = provider.model === "two-secrets";
+  if (twoSecrets) {
+    // Both labels are secrets of one client: issuing adds one beside the
+    // active label's, which keeps working.
+    if (standby.clientId !== active.clientId) {
+      throw new ConfigError(
+        "standby",
+        `${provider.name} keeps two secrets on one OAuth client: "${standby.label}" (${standby.clientId}) ` +
+          `and "${active.label}" (${active.clientId}) must name the same client.`,
+      );
+    }
+    if (typeof provider.revokeSecret !== "function") {
+      throw new ConfigError(
+        "provider",
+        `${provider.name} is a two-secret provider without revokeSecret`,
+      );
+    }
+  } else if (standby.clientId === active.clientId) {
+    throw new ConfigError(
+      "standby",
+      `"${standby.label}" and "${active.label}" share OAuth client ${active.clientId}; ` +
+        `regenerating its secret would break traffic. Use two OAuth clients with the same roles.`,
     );
   }
   if (!options.sink || typeof options.sink.publish !== "function") {
@@ -115,6 +139,8 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
     standby,
   );
   let tokenLifetimeSeconds: number | undefined;
+  let orphanSecretId: string | undefined;
+  const activeSecretId = options.secretIds?.[active.label];
   if (resume.kind === "none") {
     const client = await provider.inspectClient(standby.clientId, {
       signal: options.signal,
@@ -127,6 +153,17 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
       );
     }
     tokenLifetimeSeconds = client.tokenLifetimeSeconds;
+    if (twoSecrets) {
+      orphanSecretId = orphanOf(previous, client);
+      checkSecretLimit(
+        provider.name,
+        client,
+        active.label,
+        activeSecretId,
+        standby.label,
+        orphanSecretId,
+      );
+    }
   }
   return {
     active,
@@ -135,6 +172,8 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
     resume,
     tokenLifetimeSeconds,
     warnings: Object.freeze(warnings),
+    ...(activeSecretId === undefined ? {} : { activeSecretId }),
+    ...(orphanSecretId === undefined ? {} : { orphanSecretId }),
   };
 }
 
@@ -204,6 +243,57 @@ async function decideResume(
       ? `rotation ${previous.rotationId} stopped before regenerating`
       : `rotation ${previous.rotationId} stopped before its new secret was stored; regenerating again (the standby serves no traffic)`,
   };
+}
+
+/**
+ * A secret the journal's unfinished run issued and never stored: its id was
+ * journaled, nothing was published, and the client still lists it.
+ */
+function orphanOf(
+  previous: RotationJournalRecord | undefined,
+  client: ProviderClientInfo,
+): string | undefined {
+  if (
+    previous === undefined || previous.completedAt !== undefined ||
+    previous.secretId === undefined || previous.publishedAt !== undefined
+  ) return undefined;
+  return client.secrets?.some((s) => s.secretId === previous.secretId)
+    ? previous.secretId
+    : undefined;
+}
+
+/**
+ * A two-secret client at its limit cannot take another secret: say so
+ * before acting, and name what to revoke (never the active label's).
+ */
+function checkSecretLimit(
+  providerName: string,
+  client: ProviderClientInfo,
+  activeLabel: string,
+  activeSecretId: string | undefined,
+  standbyLabel: string,
+  orphanSecretId: string | undefined,
+): void {
+  const secrets = client.secrets ?? [];
+  const max = client.maxSecrets;
+  // The orphan is revoked before issuing: it does not count.
+  const held = secrets.filter((s) => s.secretId !== orphanSecretId);
+  if (max === undefined || held.length < max) return;
+  const revocable = held.filter((s) => s.secretId !== activeSecretId);
+  const named = activeSecretId === undefined
+    ? `one of ${
+      held.map((s) => s.secretId).join(", ")
+    } that "${activeLabel}" does not use (which one it uses is not recorded with the label)`
+    : revocable.map((s) => s.secretId).join(", ");
+  throw new ConfigError(
+    "provider",
+    `OAuth client ${client.clientId} holds ${held.length} secrets, ${providerName}'s limit of ${max}; ` +
+      `issuing a new one for "${standbyLabel}" would be refused. Nothing was changed. ` +
+      `Revoke ${named} first (the old secret of "${standbyLabel}", once nothing uses it), then run the rotation again.` +
+      (activeSecretId === undefined
+        ? ""
+        : ` Never revoke ${activeSecretId}: "${activeLabel}" serves traffic with it.`),
+  );
 }
 
 function pickStandby(

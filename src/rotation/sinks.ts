@@ -24,6 +24,13 @@ export interface SecretUpdate {
   readonly secret: Secret;
   /** The variable or entry name to store it under, when the caller decides it. */
   readonly key?: string;
+  /**
+   * Two-secret providers: the provider's id of the new secret, stored with
+   * the label so that it can be revoked by id once nothing uses it.
+   *
+   * @default undefined (twin clients)
+   */
+  readonly secretId?: string;
 }
 
 /** Somewhere a new secret is stored so that services pick it up. */

@@ -31,7 +31,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import type { CredentialInput, ResolvedCredential } from "../config.ts";
 import { AbortedError, ConfigError } from "../errors.ts";
 import type { GenesysAdminClient } from "../genesys/admin_client.ts";
-import type { SecretProvider } from "./provider.ts";
+import type { IssuedSecret, SecretProvider } from "./provider.ts";
 import type { Secret } from "../secret.ts";
 import type { TokenGrant } from "../token_endpoint.ts";
 import {
@@ -40,20 +40,15 @@ import {
   type RotationJournalRecord,
   type RotationPhase,
 } from "./journal.ts";
-import { propagationTimeout, proveSecret } from "./proof.ts";
-import {
-  checkAborted,
-  iso,
-  makePlan,
-  type Plan,
-  type Resume,
-} from "./rotation_plan.ts";
+import { propagationTimeout, proveRotatedSecret } from "./proof.ts";
+import { iso, makePlan, type Plan, type Resume } from "./rotation_plan.ts";
 import {
   describe,
   RotationJournalError,
   StagedRotationError,
 } from "./rotation_errors.ts";
-import type { SecretSink } from "./sinks.ts";
+import type { SecretSink, SecretUpdate } from "./sinks.ts";
+import { runSteps, type StepSpec } from "./runner.ts";
 
 export type { RotationPhase } from "./journal.ts";
 export {
@@ -102,6 +97,9 @@ export type RotationFailpoint =
   | "promote:after"
   | "done:before";
 
+/** The failpoints of the `retire` phase, reached only with a two-secret provider. */
+export type RetireFailpoint = "retire:before" | "retire:after";
+
 /** Every {@linkcode RotationFailpoint}, in the order a rotation reaches them. */
 export const ROTATION_FAILPOINTS: readonly RotationFailpoint[] = Object.freeze(
   [
@@ -115,6 +113,46 @@ export const ROTATION_FAILPOINTS: readonly RotationFailpoint[] = Object.freeze(
     "done:before",
   ] as const,
 );
+
+/**
+ * The failpoints of a two-secret rotation ({@linkcode SecretProvider} with
+ * `model: "two-secrets"`): those of {@linkcode ROTATION_FAILPOINTS}, and
+ * around the revocation of the old label's secret.
+ */
+export const TWO_SECRET_FAILPOINTS: readonly (
+  | RotationFailpoint
+  | RetireFailpoint
+)[] = Object
+  .freeze(
+    [
+      "plan:after",
+      "regenerate:before",
+      "regenerate:after",
+      "publish:after",
+      "test:inside",
+      "test:after",
+      "promote:after",
+      "retire:before",
+      "retire:after",
+      "done:before",
+    ] as const,
+  );
+
+/** What a revoke gate is asked: may this secret be revoked now? */
+export interface RevokeRequest {
+  /** The label whose old secret it is (the label that served traffic before the promotion). */
+  readonly label: string;
+  /** The OAuth client. */
+  readonly clientId: string;
+  /** The provider's id of the secret to revoke. */
+  readonly secretId: string;
+  /**
+   * Stops the wait; the gate then rejects.
+   *
+   * @default undefined
+   */
+  readonly signal?: AbortSignal;
+}
 
 /** The words the next steps use for "run it again", in the operator's terms. */
 export interface RotationCommands {
@@ -248,8 +286,35 @@ export interface StagedRotationOptions {
    * @default {}
    */
   readonly commands?: RotationCommands;
-  /** A test hook: awaited at each named point, such as to stop the process there. */
-  readonly failpoint?: (point: RotationFailpoint) => void | Promise<void>;
+  /**
+   * A test hook: awaited at each named point, such as to stop the process
+   * there (a method, so a hook of {@linkcode RotationFailpoint} alone fits).
+   *
+   * @param point The point reached.
+   */
+  failpoint?(point: RotationFailpoint | RetireFailpoint): void | Promise<void>;
+  /**
+   * Two-secret providers: the provider's id of each label's current secret,
+   * as the target stored it with the label ({@linkcode SecretUpdate.secretId}).
+   * Tells the plan which secret the active label uses (never revoked), and
+   * the retire step which one to revoke.
+   *
+   * @default {} (found from the provider's list where it is unambiguous)
+   */
+  readonly secretIds?: Readonly<Record<string, string>>;
+  /**
+   * Two-secret providers: the revoke gate. After promotion, the old label's
+   * secret is revoked (the `retire` phase) only once this resolves, with a
+   * line for the report, saying nothing holds or uses it any more (a
+   * fleet's heartbeats; on one host, the service having reloaded). It
+   * rejects, with the reason, while something still does: the rotation
+   * then fails in `retire` with traffic on the new secret, and a re-run
+   * only retires.
+   *
+   * @default undefined (the old secret is kept; the next rotation's plan
+   *   names it when the client is at its limit)
+   */
+  readonly revokeGate?: (request: RevokeRequest) => Promise<string>;
 }
 
 /** What a rotation did. No secrets. */
@@ -280,6 +345,18 @@ export interface RotationReport {
   readonly publishedAt?: number;
   /** Lifetime of the standby's tokens, when the admin API said. */
   readonly tokenLifetimeSeconds?: number;
+  /**
+   * Two-secret providers: the id of the standby's new secret.
+   *
+   * @default undefined (twin clients)
+   */
+  readonly secretId?: string;
+  /**
+   * Two-secret providers: the id of the old label's secret, once revoked.
+   *
+   * @default undefined (none revoked)
+   */
+  readonly retiredSecretId?: string;
   /** Warnings of the pre-flight checks, such as an env file readable by others. */
   readonly warnings: readonly string[];
   /** Every phase event, in order. */
@@ -303,8 +380,12 @@ interface RunState {
   record?: RotationJournalRecord;
   /** The new secret, once regenerated in this run. */
   secret?: Secret;
+  /** What the provider said of it. */
+  issued?: IssuedSecret;
   grant?: TokenGrant;
   promoted: boolean;
+  /** The old label's secret, once revoked. */
+  retiredSecretId?: string;
 }
 
 /** What a phase's failure means: the state things are in and what to run next. */
@@ -313,26 +394,13 @@ interface FailureReport {
   readonly nextStep: string;
 }
 
-/** One row of the phase table. */
-interface PhaseSpec {
-  readonly name: RotationPhase;
-  /** Why the phase is skipped this run, or undefined to run it. */
-  readonly skip?: (run: RunState) => string | undefined;
-  /** Whether an aborted signal stops the run before this phase. */
-  readonly abortable: boolean;
-  /** Journal changes written before the phase acts; if that write fails, the phase fails having changed nothing. */
-  readonly journalBefore?: (run: RunState) => Partial<RotationJournalRecord>;
-  /** Does the work; resolves to a line for people. */
-  readonly run: (run: RunState) => Promise<string>;
-  /** Journal changes written after the phase; advisory (a failed write does not undo the work). */
-  readonly journalAfter?: (run: RunState) => Partial<RotationJournalRecord>;
-  /** The state and next step when the phase fails; `acted` is false when it failed before acting (its journal write failed). */
-  readonly onFailure: (
-    run: RunState,
-    error: unknown,
-    acted: boolean,
-  ) => FailureReport;
-}
+/** One row of the phase table: a step of the one runner ({@linkcode runSteps}). */
+type PhaseSpec = StepSpec<
+  RunState,
+  RotationPhase,
+  Partial<RotationJournalRecord>,
+  FailureReport
+>;
 
 const labels = (run: RunState) => ({
   active: run.plan?.active.label ?? String(run.options.active),
@@ -376,6 +444,7 @@ const PHASES: readonly PhaseSpec[] = [
   {
     name: "plan",
     abortable: true,
+    inDryRun: true,
     run: async (run) => {
       run.plan = await makePlan({
         options: run.options,
@@ -429,8 +498,17 @@ const PHASES: readonly PhaseSpec[] = [
         );
       }
       await run.options.failpoint?.("regenerate:before");
+      const provider = run.plan!.provider;
+      if (run.plan!.orphanSecretId !== undefined) {
+        // Issued by a run that died before storing it: nobody holds it.
+        await provider.revokeSecret!(
+          standby.clientId,
+          run.plan!.orphanSecretId,
+          { signal: run.options.signal },
+        );
+      }
       // No signal: once sent, the call must return so its secret is stored.
-      const issued = await run.plan!.provider.issueSecret(standby.clientId);
+      const issued = await provider.issueSecret(standby.clientId);
       if (issued.clientId !== standby.clientId) {
         throw new ConfigError(
           "provider",
@@ -440,8 +518,19 @@ const PHASES: readonly PhaseSpec[] = [
         );
       }
       run.secret = issued.secret;
+      run.issued = issued;
+      if (provider.model === "two-secrets") {
+        if (issued.secretId !== undefined && !run.options.dryRun) {
+          // Its id before anything else: a run that dies before storing
+          // the secret leaves an orphan the next run revokes by this id.
+          await writeJournal(run, { secretId: issued.secretId }).catch(
+            () => {},
+          );
+        }
+      }
       await run.options.failpoint?.("regenerate:after");
-      return `new secret for ${standby.clientId}`;
+      return `new secret for ${standby.clientId}` +
+        (issued.secretId === undefined ? "" : ` (id ${issued.secretId})`);
     },
     onFailure: (run, error, acted) => {
       const { active, standby } = labels(run);
@@ -472,11 +561,15 @@ const PHASES: readonly PhaseSpec[] = [
         : undefined,
     run: async (run) => {
       const { standby } = run.plan!;
-      await run.options.sink.publish({
+      const update: SecretUpdate = {
         label: standby.label,
         clientId: standby.clientId,
         secret: run.secret!,
-      });
+        ...(run.issued?.secretId === undefined
+          ? {}
+          : { secretId: run.issued.secretId }),
+      };
+      await run.options.sink.publish(update);
       await run.options.failpoint?.("publish:after");
       return `stored in ${run.options.sink.name} (not yet proven)`;
     },
@@ -507,15 +600,16 @@ const PHASES: readonly PhaseSpec[] = [
     run: async (run) => {
       const { standby } = run.plan!;
       await run.options.failpoint?.("test:inside");
-      run.grant = await proveSecret(
+      run.grant = await proveRotatedSecret(
+        run.options,
+        standby,
+        run.secret ?? standby.clientSecret,
         {
-          options: run.options,
           clock: run.clock,
           fetchFn: run.fetchFn,
           onProgress: (detail) => run.emit("test", "progress", detail),
+          propagationMs: run.issued?.propagationMs,
         },
-        standby,
-        run.secret ?? standby.clientSecret,
       );
       await run.options.failpoint?.("test:after");
       return `token request succeeded (lifetime ${
@@ -573,6 +667,7 @@ const PHASES: readonly PhaseSpec[] = [
   {
     name: "done",
     abortable: false,
+    inDryRun: true,
     run: async (run) => {
       if (run.options.dryRun) return "dry run: nothing was changed";
       await run.options.failpoint?.("done:before");
@@ -590,6 +685,119 @@ const PHASES: readonly PhaseSpec[] = [
       nextStep: `check the journal file and ${run.commands.rerun}.`,
     }),
   },
+];
+
+/** The label that served traffic before the promotion, and its client. */
+const oldLabelOf = (run: RunState): string =>
+  run.plan!.resume.kind === "promoted"
+    ? run.plan!.resume.record.active
+    : run.plan!.active.label;
+
+/**
+ * Two-secret providers: after promotion, the old label's secret is revoked
+ * by id, once the caller's revoke gate says nothing holds or uses it. Never
+ * the secret of the label that serves traffic.
+ */
+const RETIRE_PHASE: PhaseSpec = {
+  name: "retire",
+  abortable: true,
+  skip: (run) => {
+    const promoted = run.promoted || run.plan!.resume.kind === "promoted";
+    if (!promoted) {
+      return `not promoted: the secret of "${
+        run.plan!.active.label
+      }" serves traffic and is kept`;
+    }
+    if (run.record?.retiredAt !== undefined) {
+      return `already revoked (${run.record.oldSecretId})`;
+    }
+    if (run.options.revokeGate === undefined) {
+      return `no revoke gate given: the old secret of "${
+        oldLabelOf(run)
+      }" is kept; the next rotation's plan names it when the client is at its limit`;
+    }
+    return undefined;
+  },
+  run: async (run) => {
+    const { options, plan } = run;
+    const provider = plan!.provider;
+    const clientId = plan!.standby.clientId;
+    const oldLabel = oldLabelOf(run);
+    const newLabel = plan!.resume.kind === "promoted"
+      ? plan!.resume.record.standby
+      : plan!.standby.label;
+    const inUse = run.record?.secretId ?? run.issued?.secretId ??
+      options.secretIds?.[newLabel];
+    const client = await provider.inspectClient(clientId, {
+      signal: options.signal,
+    });
+    const listed = client.secrets ?? [];
+    let oldId = run.record?.oldSecretId ?? options.secretIds?.[oldLabel];
+    if (oldId === undefined) {
+      const others = inUse === undefined
+        ? []
+        : listed.filter((s) => s.secretId !== inUse);
+      if (others.length !== 1) {
+        throw new ConfigError(
+          "secretIds",
+          `cannot tell which secret of OAuth client ${clientId} "${oldLabel}" used ` +
+            `(${provider.name} lists ${
+              listed.map((s) => s.secretId).join(", ") || "none"
+            }; "${newLabel}" uses ${
+              inUse ?? "an unrecorded one"
+            }); nothing was revoked`,
+        );
+      }
+      oldId = others[0].secretId;
+    }
+    if (oldId === inUse) {
+      // The one rule that must never break.
+      throw new ConfigError(
+        "secretIds",
+        `refusing to revoke ${oldId}: "${newLabel}" serves traffic with it`,
+      );
+    }
+    await options.failpoint?.("retire:before");
+    const verdict = await options.revokeGate!({
+      label: oldLabel,
+      clientId,
+      secretId: oldId,
+      signal: options.signal,
+    });
+    // Revoked by a run that died before journaling it: nothing to call.
+    if (listed.some((s) => s.secretId === oldId)) {
+      await provider.revokeSecret!(clientId, oldId, { signal: options.signal });
+    }
+    run.retiredSecretId = oldId;
+    await options.failpoint?.("retire:after");
+    return `revoked ${oldId}, the old secret of "${oldLabel}" (${verdict})`;
+  },
+  journalAfter: (run) => ({
+    phase: "retire",
+    retiredAt: run.clock.now(),
+    ...(run.retiredSecretId === undefined
+      ? {}
+      : { oldSecretId: run.retiredSecretId }),
+  }),
+  onFailure: (run, error) => {
+    const newLabel = labels(run).standby;
+    return {
+      state:
+        `"${newLabel}" serves traffic with its new, proven secret; the old secret of "${
+          run.plan ? oldLabelOf(run) : labels(run).active
+        }" was not revoked and still works` +
+        (error instanceof AbortedError ? " (interrupted)." : "."),
+      nextStep:
+        `once nothing uses the old secret, ${run.commands.rerun}: it only revokes it, nothing is regenerated.`,
+    };
+  },
+};
+
+/** The two-secret rotation: the same phases, with `retire` before `done`. */
+const TWO_SECRET_PHASES: readonly PhaseSpec[] = [
+  ...PHASES.slice(0, -1),
+  RETIRE_PHASE,
+  PHASES[PHASES.length - 1],
 ];
 
 const ACTIVE_WORDS = "the active label";
@@ -664,9 +872,20 @@ export async function runStagedRotation(
     promoted: false,
   };
 
-  for (const phase of PHASES) {
-    await runPhase(state, phase);
-  }
+  const twoSecrets = options.provider?.model === "two-secrets";
+  await runSteps(twoSecrets ? TWO_SECRET_PHASES : PHASES, state, {
+    emit: state.emit,
+    signal: options.signal,
+    dryRun: options.dryRun === true,
+    journal: writeJournal,
+    failedDetail: (error) => describe(error),
+    fail: (phase, { state: where, nextStep }, error, run) =>
+      new StagedRotationError(phase, {
+        ...labels(run),
+        state: where,
+        nextStep,
+      }, { cause: error }),
+  });
 
   const plan = state.plan!;
   const record = state.record;
@@ -677,7 +896,10 @@ export async function runStagedRotation(
     previousActive: resume.kind === "promoted"
       ? resume.record.active
       : plan.active.label,
-    active: state.promoted || resume.kind === "promoted"
+    // Resumed after promotion, the plan's active label is the rotated one.
+    active: resume.kind === "promoted"
+      ? resume.record.standby
+      : state.promoted
       ? plan.standby.label
       : plan.active.label,
     standby: resume.kind === "promoted"
@@ -697,51 +919,16 @@ export async function runStagedRotation(
     regeneratedAt: record?.regeneratedAt,
     publishedAt: record?.publishedAt,
     tokenLifetimeSeconds: plan.tokenLifetimeSeconds,
+    ...(record?.secretId === undefined ? {} : { secretId: record.secretId }),
+    ...(state.retiredSecretId === undefined
+      ? {}
+      : { retiredSecretId: state.retiredSecretId }),
     warnings: plan.warnings,
     phases: Object.freeze([...phases]),
     nextStep: options.dryRun
       ? "run again without dry run to rotate."
       : nextStepOf(state),
   });
-}
-
-/** The runner: skip, or journal-before, run, journal-after; a failure becomes a {@linkcode StagedRotationError}. */
-async function runPhase(run: RunState, phase: PhaseSpec): Promise<void> {
-  const skipped = phase.name !== "plan" && phase.name !== "done" &&
-      run.options.dryRun
-    ? "dry run"
-    : phase.skip?.(run);
-  if (skipped !== undefined) {
-    run.emit(phase.name, "skipped", skipped);
-    return;
-  }
-  run.emit(phase.name, "started");
-  let detail: string;
-  let acted = false;
-  try {
-    if (phase.abortable) checkAborted(run.options.signal);
-    if (phase.journalBefore && !run.options.dryRun) {
-      await writeJournal(run, phase.journalBefore(run));
-    }
-    acted = true;
-    detail = await phase.run(run);
-  } catch (error) {
-    const { state, nextStep } = phase.onFailure(run, error, acted);
-    run.emit(phase.name, "failed", describe(error));
-    const { active, standby } = labels(run);
-    throw new StagedRotationError(phase.name, {
-      active,
-      standby,
-      state,
-      nextStep,
-    }, { cause: error });
-  }
-  if (phase.journalAfter && !run.options.dryRun) {
-    // Advisory: the work is done; a journal that cannot record it must not
-    // undo it (a re-run works it out from the sink).
-    await writeJournal(run, phase.journalAfter(run)).catch(() => {});
-  }
-  run.emit(phase.name, "completed", detail);
 }
 
 async function writeJournal(
@@ -760,6 +947,9 @@ async function writeJournal(
       phase: "plan",
       startedAt: run.clock.now(),
       promoteRequested: run.options.promote === true,
+      ...(plan.activeSecretId === undefined
+        ? {}
+        : { oldSecretId: plan.activeSecretId }),
       ...(await fingerprintOf(plan.standby)),
     }),
     ...changes,

@@ -25,6 +25,7 @@ import { clientIdEnvVar, clientSecretEnvVar } from "./env_config.ts";
 import type { SecretSink } from "./sinks.ts";
 import { describeError } from "./describe_error.ts";
 import { proveCredential } from "./prove_credential.ts";
+import { runSteps, type StepSpec } from "./runner.ts";
 
 /** The stable error codes of {@linkcode TwinSetupError}, one per step. */
 export const TwinSetupErrorCode: {
@@ -287,9 +288,6 @@ export async function setUpTwinClient(
   options: TwinSetupOptions,
 ): Promise<TwinSetupReport> {
   const clock = options.clock ?? systemClock;
-  const adminName = options.adminName ?? "the admin credential";
-  const rerun = options.rerun ?? "the set-up";
-  const dryRun = options.dryRun ?? false;
   const steps: TwinSetupEvent[] = [];
   const record = (
     step: TwinSetupStep,
@@ -305,76 +303,42 @@ export async function setUpTwinClient(
     steps.push(event);
     options.onStep?.(event);
   };
-  const fail = (
-    step: TwinSetupStep,
-    message: string,
-    cause: unknown,
-    details: { createdClientId?: string; needsGrant?: boolean } = {},
-  ): never => {
-    if (cause instanceof AbortedError) throw cause;
-    record(step, "failed", message);
-    throw new TwinSetupError(step, message, { ...details, steps }, { cause });
+  const run: TwinRun = {
+    options,
+    clock,
+    adminName: options.adminName ?? "the admin credential",
+    rerun: options.rerun ?? "the set-up",
   };
-
-  // read
-  checkAborted(options.signal);
-  let source: OAuthClientDetails;
-  try {
-    source = await options.admin.describeClient(options.sourceClientId, {
-      signal: options.signal,
-    });
-  } catch (error) {
-    const grant = missingGrant(error, adminName, rerun);
-    return fail(
-      "read",
-      grant ??
-        `Could not read the ${options.from} OAuth client ${options.sourceClientId}: ${
-          describeError(error)
-        } Nothing was created.`,
-      error,
-      { needsGrant: grant !== undefined },
-    );
-  }
-  if (source.authorizedGrantType !== "CLIENT-CREDENTIALS") {
-    return fail(
-      "read",
-      `The ${options.from} OAuth client ${source.id} uses the ${source.authorizedGrantType} grant; ` +
-        `a twin for rotation is a client-credentials client. Nothing was created.`,
-      undefined,
-    );
-  }
-  const twin: TwinDefinition = Object.freeze({
-    name: twinName(source.name, options.to),
-    authorizedGrantType: "CLIENT-CREDENTIALS",
-    roleDivisions: source.roleDivisions,
-    ...(source.accessTokenValiditySeconds === undefined
-      ? {}
-      : { accessTokenValiditySeconds: source.accessTokenValiditySeconds }),
-    ...(source.description === undefined
-      ? {}
-      : { description: source.description }),
+  await runSteps(TWIN_SETUP_STEPS, run, {
+    // The timeline keeps how each step ended; a failure is recorded by `fail`.
+    emit: (step, status, detail) => {
+      if (status === "completed" || status === "skipped") {
+        record(step, status, detail ?? "");
+      }
+    },
+    signal: options.signal,
+    dryRun: options.dryRun ?? false,
+    fail: (step, failure, error) => {
+      if (error instanceof AbortedError) return error;
+      if (step === "verify" && options.signal?.aborted) {
+        return new AbortedError({ cause: options.signal.reason });
+      }
+      record(step, "failed", failure.message);
+      return new TwinSetupError(step, failure.message, {
+        ...failure.details,
+        steps,
+      }, { cause: failure.cause === undefined ? error : failure.cause });
+    },
   });
-  record(
-    "read",
-    "completed",
-    `${options.from} is "${source.name}" (${source.id}): ${
-      rolesText(source.roleDivisions)
-    }, tokens for ${source.accessTokenValiditySeconds ?? "the default"} s`,
-  );
-
+  const twin = run.twin!;
+  const source = run.source!;
   const base = {
     from: options.from,
     to: options.to,
     source: Object.freeze({ id: source.id, name: source.name }),
     sink: options.sink.name,
   };
-  if (dryRun) {
-    const plan = `would create "${twin.name}" with ${
-      rolesText(twin.roleDivisions)
-    } and store its id and secret in ${options.sink.name}`;
-    record("create", "skipped", plan);
-    record("store", "skipped", "dry run");
-    record("verify", "skipped", "dry run");
+  if (options.dryRun) {
     return Object.freeze({
       ...base,
       dryRun: true,
@@ -383,113 +347,15 @@ export async function setUpTwinClient(
       steps: Object.freeze([...steps]),
       nextStep:
         `Run it without --dry-run to create "${twin.name}". ${
-          capitalized(adminName)
+          capitalized(run.adminName)
         } needs oauth:client:add and must hold ` +
         `${rolesText(twin.roleDivisions)} itself.`,
     });
   }
-
-  // create
-  checkAborted(options.signal);
-  let created: { id: string; secret: Secret };
-  try {
-    // Not abortable: an abandoned create may still make a client whose
-    // secret nobody would ever see. It is bounded by the request timeout.
-    created = await options.admin.createClient({
-      name: twin.name,
-      authorizedGrantType: "CLIENT-CREDENTIALS",
-      roleDivisions: twin.roleDivisions,
-      ...(twin.accessTokenValiditySeconds === undefined
-        ? {}
-        : { accessTokenValiditySeconds: twin.accessTokenValiditySeconds }),
-      ...(twin.description === undefined
-        ? {}
-        : { description: twin.description }),
-      state: "active",
-    });
-  } catch (error) {
-    const grant = missingGrant(error, adminName, rerun);
-    const unsure = grant === undefined &&
-      !(error instanceof DualSecretAuthError &&
-        "status" in error && typeof error.status === "number" &&
-        error.status < 500);
-    return fail(
-      "create",
-      grant ??
-        `Could not create "${twin.name}": ${describeError(error)}` +
-          (unsure
-            ? ` The client may have been created anyway: look for "${twin.name}" under Admin > Integrations > OAuth and delete it before running ${rerun} again.`
-            : " Nothing was created."),
-      error,
-      { needsGrant: grant !== undefined },
-    );
-  }
-  record("create", "completed", `created "${twin.name}" (${created.id})`);
-
-  // store: at once, since the secret is shown only in the create response.
-  try {
-    await options.sink.publish({
-      label: options.to,
-      clientId: created.id,
-      secret: created.secret,
-    });
-  } catch (error) {
-    return fail(
-      "store",
-      `OAuth client "${twin.name}" (${created.id}) was created, but its id and secret could not be stored in ` +
-        `${options.sink.name}: ${
-          describeError(error)
-        } Its secret was shown only once and is lost: ` +
-        `delete client ${created.id} under Admin > Integrations > OAuth, fix the cause, and run ${rerun} again.`,
-      error,
-      { createdClientId: created.id },
-    );
-  }
-  record(
-    "store",
-    "completed",
-    `stored the ${options.to} id and secret in ${options.sink.name}`,
-  );
-
-  // verify
-  const attempts = Math.max(1, options.verifyAttempts ?? 10);
-  try {
-    await proveCredential({
-      tokenUrl: options.tokenUrl,
-      label: options.to,
-      clientId: created.id,
-      secret: created.secret,
-      attempts,
-      delayMs: options.verifyDelayMs,
-      requestTimeoutMs: options.requestTimeoutMs,
-      fetch: options.fetch,
-      clock,
-      signal: options.signal,
-    });
-  } catch (error) {
-    if (options.signal?.aborted) {
-      throw new AbortedError({ cause: options.signal.reason });
-    }
-    return fail(
-      "verify",
-      `OAuth client "${twin.name}" (${created.id}) was created and stored in ${options.sink.name}, ` +
-        `but it got no token after ${attempts} attempt(s): ${
-          describeError(error)
-        } ` +
-        `Genesys may still be propagating it; check again in a minute (deno task verify).`,
-      error,
-      { createdClientId: created.id },
-    );
-  }
-  record(
-    "verify",
-    "completed",
-    `${options.to} got a token with its new secret`,
-  );
   return Object.freeze({
     ...base,
     dryRun: false,
-    twin: Object.freeze({ ...twin, id: created.id }),
+    twin: Object.freeze({ ...twin, id: run.created!.id }),
     verified: true,
     steps: Object.freeze([...steps]),
     nextStep:
@@ -497,6 +363,188 @@ export async function setUpTwinClient(
       ` until you promote ${options.to}).`,
   });
 }
+
+/** Everything the set-up's steps share. */
+interface TwinRun {
+  readonly options: TwinSetupOptions;
+  readonly clock: Clock;
+  readonly adminName: string;
+  readonly rerun: string;
+  source?: OAuthClientDetails;
+  twin?: TwinDefinition;
+  created?: { id: string; secret: Secret };
+}
+
+/** A set-up step's failure: the message, what exists, the cause to keep. */
+interface TwinFailure {
+  readonly message: string;
+  readonly details?: { createdClientId?: string; needsGrant?: boolean };
+  /** @default the error thrown */
+  readonly cause?: unknown;
+}
+
+/** The source client uses another grant than client credentials. */
+class NotClientCredentials extends Error {}
+
+/** The twin set-up as a table, run by the one step runner. */
+const TWIN_SETUP_STEPS: readonly StepSpec<
+  TwinRun,
+  TwinSetupStep,
+  never,
+  TwinFailure
+>[] = [
+  {
+    name: "read",
+    abortable: true,
+    inDryRun: true,
+    run: async (run) => {
+      const { options } = run;
+      const source = await options.admin.describeClient(
+        options.sourceClientId,
+        { signal: options.signal },
+      );
+      if (source.authorizedGrantType !== "CLIENT-CREDENTIALS") {
+        throw new NotClientCredentials(
+          `The ${options.from} OAuth client ${source.id} uses the ${source.authorizedGrantType} grant; ` +
+            `a twin for rotation is a client-credentials client. Nothing was created.`,
+        );
+      }
+      run.source = source;
+      run.twin = Object.freeze({
+        name: twinName(source.name, options.to),
+        authorizedGrantType: "CLIENT-CREDENTIALS",
+        roleDivisions: source.roleDivisions,
+        ...(source.accessTokenValiditySeconds === undefined
+          ? {}
+          : { accessTokenValiditySeconds: source.accessTokenValiditySeconds }),
+        ...(source.description === undefined
+          ? {}
+          : { description: source.description }),
+      });
+      return `${options.from} is "${source.name}" (${source.id}): ${
+        rolesText(source.roleDivisions)
+      }, tokens for ${source.accessTokenValiditySeconds ?? "the default"} s`;
+    },
+    onFailure: (run, error) => {
+      if (error instanceof NotClientCredentials) {
+        return { message: error.message, cause: undefined };
+      }
+      const { options } = run;
+      const grant = missingGrant(error, run.adminName, run.rerun);
+      return {
+        message: grant ??
+          `Could not read the ${options.from} OAuth client ${options.sourceClientId}: ${
+            describeError(error)
+          } Nothing was created.`,
+        details: { needsGrant: grant !== undefined },
+      };
+    },
+  },
+  {
+    name: "create",
+    abortable: true,
+    dryRunDetail: (run) =>
+      `would create "${run.twin!.name}" with ${
+        rolesText(run.twin!.roleDivisions)
+      } and store its id and secret in ${run.options.sink.name}`,
+    run: async (run) => {
+      const twin = run.twin!;
+      // Not abortable: an abandoned create may still make a client whose
+      // secret nobody would ever see. It is bounded by the request timeout.
+      run.created = await run.options.admin.createClient({
+        name: twin.name,
+        authorizedGrantType: "CLIENT-CREDENTIALS",
+        roleDivisions: twin.roleDivisions,
+        ...(twin.accessTokenValiditySeconds === undefined
+          ? {}
+          : { accessTokenValiditySeconds: twin.accessTokenValiditySeconds }),
+        ...(twin.description === undefined
+          ? {}
+          : { description: twin.description }),
+        state: "active",
+      });
+      return `created "${twin.name}" (${run.created.id})`;
+    },
+    onFailure: (run, error) => {
+      const twin = run.twin!;
+      const grant = missingGrant(error, run.adminName, run.rerun);
+      const unsure = grant === undefined &&
+        !(error instanceof DualSecretAuthError &&
+          "status" in error && typeof error.status === "number" &&
+          error.status < 500);
+      return {
+        message: grant ??
+          `Could not create "${twin.name}": ${describeError(error)}` +
+            (unsure
+              ? ` The client may have been created anyway: look for "${twin.name}" under Admin > Integrations > OAuth and delete it before running ${run.rerun} again.`
+              : " Nothing was created."),
+        details: { needsGrant: grant !== undefined },
+      };
+    },
+  },
+  {
+    // At once, since the secret is shown only in the create response.
+    name: "store",
+    abortable: false,
+    run: async (run) => {
+      const { options } = run;
+      await options.sink.publish({
+        label: options.to,
+        clientId: run.created!.id,
+        secret: run.created!.secret,
+      });
+      return `stored the ${options.to} id and secret in ${options.sink.name}`;
+    },
+    onFailure: (run, error) => {
+      const { id } = run.created!;
+      return {
+        message:
+          `OAuth client "${
+            run.twin!.name
+          }" (${id}) was created, but its id and secret could not be stored in ` +
+          `${run.options.sink.name}: ${
+            describeError(error)
+          } Its secret was shown only once and is lost: ` +
+          `delete client ${id} under Admin > Integrations > OAuth, fix the cause, and run ${run.rerun} again.`,
+        details: { createdClientId: id },
+      };
+    },
+  },
+  {
+    name: "verify",
+    abortable: false,
+    run: async (run) => {
+      const { options } = run;
+      await proveCredential({
+        tokenUrl: options.tokenUrl,
+        label: options.to,
+        clientId: run.created!.id,
+        secret: run.created!.secret,
+        attempts: Math.max(1, options.verifyAttempts ?? 10),
+        delayMs: options.verifyDelayMs,
+        requestTimeoutMs: options.requestTimeoutMs,
+        fetch: options.fetch,
+        clock: run.clock,
+        signal: options.signal,
+      });
+      return `${options.to} got a token with its new secret`;
+    },
+    onFailure: (run, error) => {
+      const { id } = run.created!;
+      return {
+        message:
+          `OAuth client "${
+            run.twin!.name
+          }" (${id}) was created and stored in ${run.options.sink.name}, ` +
+          `but it got no token after ${
+            Math.max(1, run.options.verifyAttempts ?? 10)
+          } attempt(s): ${describeError(error)} ` +
+          `Genesys may still be propagating it; check again in a minute (deno task verify).`,
+        details: { createdClientId: id },
+      };
+    },
+  },
+];
 
 /**
  * A sink that stores a label's client id and secret
@@ -587,8 +635,4 @@ function rolesText(pairs: readonly OAuthRoleDivision[]): string {
 
 function capitalized(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-function checkAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortedError({ cause: signal.reason });
 }

@@ -3,10 +3,13 @@ import { FleetNotLoadedError } from "../../src/fleet/operator.ts";
 import { createGenesysAdminClient } from "../../src/genesys/admin_client.ts";
 import {
   envFileLoadProof,
+  INCIDENT_STEPS,
   type IncidentEvent,
+  type IncidentJournalRecord,
   type IncidentOptions,
   respondToCompromise,
 } from "../../src/rotation/incident.ts";
+import { createMemoryJournal } from "../../src/rotation/journal.ts";
 import { createCallbackSink } from "../../src/rotation/sinks.ts";
 import {
   type GenesysEmulator,
@@ -313,4 +316,151 @@ Deno.test("envFileLoadProof: waits --reload-wait after the file's last write, no
   } finally {
     await Deno.remove(path);
   }
+});
+
+/** Counts the regenerate calls per client id, through the admin client. */
+function counting(options: IncidentOptions) {
+  const regenerated: Record<string, number> = {};
+  const adminFor: IncidentOptions["adminFor"] = (target) => {
+    const admin = options.adminFor(target);
+    return {
+      ...admin,
+      regenerateSecret: (id, callOptions) => {
+        regenerated[id] = (regenerated[id] ?? 0) + 1;
+        return admin.regenerateSecret(id, callOptions);
+      },
+    };
+  };
+  return { regenerated, adminFor };
+}
+
+for (const step of INCIDENT_STEPS.filter((s) => s !== "verify")) {
+  Deno.test(`incident with a journal: stopped after ${step}, run again: resumed, the clean credential regenerated once, a stored secret never again`, async () => {
+    const { emulator, state, options } = scenario({ killTokens: true });
+    await using _ = emulator;
+    const journal = createMemoryJournal<IncidentJournalRecord>();
+    const { regenerated, adminFor } = counting(options);
+    const crash = new Error(`killed after ${step}`);
+    const first = await respondToCompromise({
+      ...options,
+      adminFor,
+      journal,
+      failpoint: (reached) => {
+        if (reached === step) throw crash;
+      },
+    }).catch((e) => e);
+    assert.equal(first, crash);
+    assert.ok(journal.record, "the journal holds the unfinished response");
+    assert.equal(journal.record.completedAt, undefined);
+
+    // The re-run reads what the sink holds now, as the task re-reads .env.
+    const credentials = ["blue", "green"].map((label) => ({
+      label,
+      clientId: `${label}-id`,
+      clientSecret: state.stored[label] ??
+        (label === "blue" ? BLUE.secret : GREEN.secret),
+    }));
+    const report = await respondToCompromise({
+      ...options,
+      credentials,
+      active: state.active,
+      adminFor,
+      journal,
+    });
+    assert.equal(report.active, "green");
+    assert.match(report.resumedFrom ?? "", /resuming incident/);
+    // Green (the clean credential) was regenerated once over both runs.
+    assert.equal(regenerated[GREEN.clientId], 1, JSON.stringify(regenerated));
+    // Blue again only when the first run's new secret was never stored.
+    assert.equal(
+      regenerated[BLUE.clientId],
+      step === "regenerate" ? 2 : 1,
+      JSON.stringify(regenerated),
+    );
+    assert.equal(state.active, "green");
+    for (
+      const [label, id] of [["blue", BLUE.clientId], ["green", GREEN.clientId]]
+    ) {
+      assert.equal(state.stored[label], emulator.getClientSecret(id), label);
+      assert.equal(emulator.getClientState(id), "active", label);
+    }
+    assert.notEqual(journal.record.completedAt, undefined);
+  });
+}
+
+Deno.test("incident with a journal: an unfinished response that left its client disabled is finished first; fresh starts over", async () => {
+  const { emulator, options } = scenario({ killTokens: true, active: "green" });
+  await using _ = emulator;
+  const journal = createMemoryJournal<IncidentJournalRecord>();
+  await respondToCompromise({
+    ...options,
+    journal,
+    failpoint: (step) => {
+      if (step === "disable") throw new Error("killed");
+    },
+  }).catch(() => {});
+  assert.equal(emulator.getClientState(BLUE.clientId), "disabled");
+  const refused = await respondToCompromise({
+    ...options,
+    compromised: "green",
+    journal,
+    commands: { fresh: "pass --fresh" },
+  }).catch((e) => e);
+  assert.equal(refused.code, "INCIDENT_PLAN_FAILED");
+  assert.match(refused.message, /unfinished response .* for "blue"/);
+  assert.match(refused.message, /left OAuth client blue-id disabled/);
+  assert.match(refused.message, /pass --fresh/);
+  assert.equal(emulator.getClientSecret(GREEN.clientId), GREEN.secret);
+  // Finishing blue's response (resumed) re-enables it.
+  const finished = await respondToCompromise({ ...options, journal });
+  assert.match(finished.resumedFrom ?? "", /resuming incident/);
+  assert.equal(emulator.getClientState(BLUE.clientId), "active");
+});
+
+Deno.test("incident with a journal: an unfinished response that changed nothing does not block another label's", async () => {
+  const { emulator, options } = scenario({ active: "green" });
+  await using _ = emulator;
+  const journal = createMemoryJournal<IncidentJournalRecord>();
+  await respondToCompromise({
+    ...options,
+    journal,
+    failpoint: (step) => {
+      if (step === "plan") throw new Error("killed");
+    },
+  }).catch(() => {});
+  const report = await respondToCompromise({
+    ...options,
+    active: "blue",
+    compromised: "green",
+    journal,
+  });
+  assert.equal(report.compromised, "green");
+  assert.match(
+    report.steps[0].detail,
+    /an unfinished response for "blue" .* is not resumed \(not the one asked for now\); starting afresh/,
+  );
+  assert.notEqual(emulator.getClientSecret(GREEN.clientId), GREEN.secret);
+});
+
+Deno.test("incident dry run: plans and reads the compromised client, changes nothing", async () => {
+  const { emulator, state, options } = scenario({ killTokens: true });
+  await using _ = emulator;
+  const journal = createMemoryJournal<IncidentJournalRecord>();
+  const report = await respondToCompromise({
+    ...options,
+    journal,
+    dryRun: true,
+  });
+  assert.equal(report.dryRun, true);
+  assert.equal(report.active, "blue");
+  assert.deepEqual(
+    report.steps.map((s) => `${s.step}:${s.status}`),
+    INCIDENT_STEPS.map((s) => `${s}:${s === "plan" ? "completed" : "skipped"}`),
+  );
+  assert.match(report.steps[0].detail, /blue-id is active\); dry run/);
+  assert.equal(journal.record, undefined);
+  assert.deepEqual(state.stored, {});
+  assert.equal(state.active, "blue");
+  assert.equal(emulator.getClientSecret(BLUE.clientId), BLUE.secret);
+  assert.equal(emulator.getClientSecret(GREEN.clientId), GREEN.secret);
 });

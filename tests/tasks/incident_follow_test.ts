@@ -131,10 +131,17 @@ Deno.test({
           const killed = spawnIncident(ws, compromised, point);
           try {
             await killed.waitFor(new RegExp(`failpoint ${point} reached`));
-          } finally {
-            killed.child.kill("SIGKILL");
+          } catch (error) {
+            const ended = await killed.finished();
+            throw new Error(`${step}: ${ended.stdout}${ended.stderr}`, {
+              cause: error,
+            });
           }
+          killed.child.kill("SIGKILL");
           runs.push(await killed.finished());
+          // Once rotated, the clean credential is never regenerated again:
+          // the re-run resumes from the incident journal.
+          const otherBefore = emulator.getClientSecret(`${other}-id`);
           const rerun = await ws.task("incident", args(compromised));
           runs.push(rerun);
           assert.equal(
@@ -142,6 +149,14 @@ Deno.test({
             0,
             `${step}: ${rerun.stdout}${rerun.stderr}`,
           );
+          assert.match(rerun.stdout, /resuming incident/, step);
+          if (step !== "plan") {
+            assert.equal(
+              emulator.getClientSecret(`${other}-id`),
+              otherBefore,
+              `${step}: ${other} was regenerated again`,
+            );
+          }
           assert.match(rerun.stdout, /Incident response complete/);
           active = other;
           await assertSettled(ws, emulator, active, `killed after ${step}`);

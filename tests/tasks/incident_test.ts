@@ -82,6 +82,31 @@ Deno.test("deno task incident --compromised blue --kill-tokens", async (t) => {
   );
 
   await t.step(
+    "--dry-run: plan and pre-flight checks, exit 0, nothing changed",
+    async () => {
+      const before = await ws.readEnv();
+      const run = await ws.task("incident", [
+        "--compromised",
+        "blue",
+        "--kill-tokens",
+        "--dry-run",
+      ]);
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.match(
+        run.stdout,
+        /plan\s+completed\s+blue \(blue-id\) serves traffic/,
+      );
+      assert.match(run.stdout, /regenerate\s+skipped\s+dry run/);
+      assert.match(run.stdout, /Dry run: nothing was changed/);
+      assert.equal(await ws.readEnv(), before);
+      assert.equal(emulator.stats().secretRegenerations, 0);
+      assert.equal(emulator.getClientState("blue-id"), "active");
+      await assert.rejects(Deno.stat(`${ws.envPath}.incident.json`));
+      assertClean(run, emulator);
+    },
+  );
+
+  await t.step(
     "active blue leaked: green promoted, blue regenerated, its tokens dead",
     async () => {
       const stolen = await tokenFor(emulator, "blue-id", BLUE_SECRET);
