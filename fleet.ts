@@ -31,31 +31,12 @@
  *
  * @module
  */
-export {
-  type Fleet,
-  type FleetCredential,
-  type FleetSummary,
-  type InstanceCredential,
-  type InstanceRecord,
-} from "./src/fleet/link.ts";
-export {
-  createFleet,
-  FLEET_DEFAULTS,
-  type FleetOptions,
-} from "./src/fleet/member.ts";
-export {
-  type ActiveRecord,
-  type AuditEntry,
-  createMemoryFleetStore,
-  type FleetStore,
-  type GrantKey,
-  type Lease,
-  type RejectionRecord,
-  type SlotRecord,
-  type StoredDocument,
-  type StoredGrant,
-  type Unwatch,
-} from "./src/fleet/store.ts";
+// The fleet, its options and records (Fleet, FleetOptions, FleetStore,
+// InstanceRecord, AuditEntry, ...): the types every fleet entry exports.
+export * from "./src/fleet/entry_types.ts";
+export type { FleetCredential } from "./src/fleet/link.ts";
+export { createFleet, FLEET_DEFAULTS } from "./src/fleet/member.ts";
+export { createMemoryFleetStore } from "./src/fleet/store.ts";
 export {
   credentialDocument,
   importSealKeyring,
@@ -113,26 +94,10 @@ export {
   verifyRecord,
 } from "./src/fleet/control.ts";
 export type { DualSecretAuthError } from "./src/errors.ts";
-export type { RotationJournal } from "./src/rotation/journal.ts";
-export type { SecretSink } from "./src/rotation/sinks.ts";
-export type { Secret } from "./src/secret.ts";
-export type { SharedState } from "./src/store.ts";
-export type { RotationJournalRecord } from "./src/rotation/journal.ts";
-export type { SecretUpdate } from "./src/rotation/sinks.ts";
 export type {
-  ActiveChange,
-  CachedGrant,
-  GrantRequestMode,
-  SharedCredential,
-  SharedStateContext,
-} from "./src/store.ts";
-export type { Clock } from "./src/clock.ts";
-export type { RetryOptions } from "./src/retry.ts";
-export type { RotationPhase } from "./src/rotation/journal.ts";
-export type { TimerHandle } from "./src/clock.ts";
-export type {
-  Fence,
-  LockClaim,
-  LockState,
-  MemoryFleetStoreOptions,
-} from "./src/fleet/store.ts";
+  RotationJournal,
+  RotationJournalRecord,
+  RotationPhase,
+} from "./src/rotation/journal.ts";
+export type { SecretSink, SecretUpdate } from "./src/rotation/sinks.ts";
+export type { MemoryFleetStoreOptions } from "./src/fleet/store.ts";

@@ -150,36 +150,5 @@ export {
   type KvFleetStoreOptions,
 } from "./src/fleet/kv_store.ts";
 
-// Types named by the signatures above, from the modules that own them.
-export type { Fleet } from "./src/fleet/link.ts";
-export type { FleetOptions } from "./src/fleet/member.ts";
-export type { FleetStore } from "./src/fleet/store.ts";
-export type { FleetSummary } from "./src/fleet/link.ts";
-export type {
-  ActiveRecord,
-  AuditEntry,
-  Fence,
-  GrantKey,
-  InstanceRecord,
-  Lease,
-  LockClaim,
-  LockState,
-  RejectionRecord,
-  SlotRecord,
-  StoredDocument,
-  StoredGrant,
-  Unwatch,
-} from "./src/fleet/store.ts";
-export type { SharedState } from "./src/store.ts";
-export type { InstanceCredential } from "./src/fleet/store.ts";
-export type {
-  ActiveChange,
-  CachedGrant,
-  GrantRequestMode,
-  SharedCredential,
-  SharedStateContext,
-} from "./src/store.ts";
-export type { Clock } from "./src/clock.ts";
-export type { RetryOptions } from "./src/retry.ts";
-export type { Secret } from "./src/secret.ts";
-export type { TimerHandle } from "./src/clock.ts";
+// Types named by the signatures above, shared by every fleet entry point.
+export * from "./src/fleet/entry_types.ts";

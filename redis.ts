@@ -178,35 +178,6 @@ export function createRedisFleet(options: RedisFleetOptions): RedisFleet {
   });
 }
 
-// Types named by the signatures above, from the modules that own them.
+// Types named by the signatures above, shared by every fleet entry point.
+export * from "./src/fleet/entry_types.ts";
 export type { DualSecretAuthError } from "./src/errors.ts";
-export type { Fleet } from "./src/fleet/link.ts";
-export type { FleetOptions } from "./src/fleet/member.ts";
-export type { FleetStore } from "./src/fleet/store.ts";
-export type { FleetSummary } from "./src/fleet/link.ts";
-export type {
-  ActiveRecord,
-  AuditEntry,
-  GrantKey,
-  InstanceRecord,
-  Lease,
-  RejectionRecord,
-  SlotRecord,
-  StoredDocument,
-  StoredGrant,
-  Unwatch,
-} from "./src/fleet/store.ts";
-export type { SharedState } from "./src/store.ts";
-export type { InstanceCredential } from "./src/fleet/store.ts";
-export type {
-  ActiveChange,
-  CachedGrant,
-  GrantRequestMode,
-  SharedCredential,
-  SharedStateContext,
-} from "./src/store.ts";
-export type { Clock } from "./src/clock.ts";
-export type { RetryOptions } from "./src/retry.ts";
-export type { Secret } from "./src/secret.ts";
-export type { TimerHandle } from "./src/clock.ts";
-export type { Fence, LockClaim, LockState } from "./src/fleet/store.ts";

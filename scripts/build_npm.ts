@@ -501,7 +501,7 @@ export async function buildNpmPackage(
         default: `${stemOf(file)}.js`,
       }]),
     ),
-    files: ["esm/", "README.md"],
+    files: ["esm/", "README.md", "docs/"],
     keywords: ["oauth", "client-credentials", "secret-rotation", "genesys"],
     ...(dependencies.length === 0 ? {} : {
       dependencies: byName(dependencies),
@@ -522,6 +522,16 @@ export async function buildNpmPackage(
     npmIntroduction(manifest, peersBySubpath) + "\n" +
       await Deno.readTextFile(`${ROOT}README.md`),
   );
+  // The README links into docs/: ship the guides so those links resolve.
+  await Deno.mkdir(`${out}/docs`, { recursive: true });
+  for await (const entry of Deno.readDir(`${ROOT}docs`)) {
+    if (entry.isFile && entry.name.endsWith(".md")) {
+      await Deno.copyFile(
+        `${ROOT}docs/${entry.name}`,
+        `${out}/docs/${entry.name}`,
+      );
+    }
+  }
   return manifest;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Measures the figures quoted in the README's distribution section: the size
+ * Measures the figures quoted in docs/platforms.md: the size
  * of the `deno bundle` output (plain, minified, gzipped) and the cost of
  * importing mod.ts (a `deno run` of a file that imports it against one that
  * imports nothing, and Node importing the minified bundle), each as the median

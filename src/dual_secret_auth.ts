@@ -120,7 +120,7 @@ export interface DualSecretAuth extends AsyncDisposable {
    * invalidates that token and replays the request once, unless that token
    * came from a replay moments ago or ended a chain of them (then the 401 is
    * returned with an `api.replay_skipped` event, so a 401 storm cannot drain
-   * the token budget; see the README's 401 replay rule); a 429 for an
+   * the token budget; see docs/library.md, the 401 replay rule); a 429 for an
    * idempotent method waits `Retry-After` and sends again (see
    * `apiRateLimit`). Responses are returned as `fetch` returns them.
    *

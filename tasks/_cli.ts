@@ -32,7 +32,7 @@ export const EXIT_LOCKED = 3;
 /** Exit code when interrupted by SIGINT or SIGTERM (128 + 2, as shells report Ctrl-C). */
 export const EXIT_INTERRUPTED = 130;
 
-/** The exit codes as `--help` and the README list them. */
+/** The exit codes as `--help` and docs/reference.md list them. */
 export const EXIT_CODES_HELP = `Exit codes:
   0    success
   1    the operation failed (the message says the state and the next step)
@@ -231,15 +231,18 @@ export interface EnvOverride {
  *
  * @param envFile The env file, or undefined to use the environment only.
  * @param onOverride Receives each variable the shell overrides.
+ * @param names The variables to read (default {@linkcode ROTATION_ENV_VARS});
+ *   `deno task fleet --env-file` reads `REDIS_URL` and `FLEET_STATUS_TOKEN`.
  * @returns The values by name.
  */
 export async function readRotationVariables(
   envFile: string | undefined,
   onOverride: (override: EnvOverride) => void = () => {},
+  names: readonly string[] = ROTATION_ENV_VARS,
 ): Promise<Record<string, string | undefined>> {
   const values: Record<string, string | undefined> = {};
   const fromShell: Record<string, string | undefined> = {};
-  for (const name of ROTATION_ENV_VARS) fromShell[name] = Deno.env.get(name);
+  for (const name of names) fromShell[name] = Deno.env.get(name);
   let fromFile: Record<string, string> = {};
   if (envFile !== undefined) {
     try {
@@ -248,7 +251,7 @@ export async function readRotationVariables(
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   }
-  for (const name of ROTATION_ENV_VARS) {
+  for (const name of names) {
     const shell = fromShell[name];
     const file = Object.hasOwn(fromFile, name) ? fromFile[name] : undefined;
     values[name] = shell ?? file;
@@ -783,11 +786,16 @@ export function labelOption(
  * falling back to a default Redis.
  *
  * @param text The option's value.
+ * @param variable Where `env` looks `REDIS_URL` up (default the shell's
+ *   environment; `deno task fleet --env-file` adds an env file behind it).
  * @returns The URL.
  * @throws {UsageError} When `--redis env` finds `REDIS_URL` unset or blank.
  */
-export function redisUrlOption(text: string): string {
-  const url = text === "env" ? Deno.env.get("REDIS_URL") : text;
+export function redisUrlOption(
+  text: string,
+  variable: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): string {
+  const url = text === "env" ? variable("REDIS_URL") : text;
   if (url === undefined || url.trim() === "") {
     throw new UsageError(
       text === "env"

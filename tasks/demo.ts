@@ -387,6 +387,7 @@ export const OPTIONS = {
   workers: { type: "string", default: "32" },
   "step-ms": { type: "string", default: "1500" },
   verbose: { type: "boolean", short: "v", default: false },
+  json: { type: "boolean", default: false },
 } as const satisfies TaskOptions;
 
 const HELP = `Usage: deno task demo [options]
@@ -399,6 +400,8 @@ Options:
   --workers <n>    concurrent application workers (default 32)
   --step-ms <ms>   pause between the demo's phases (default 1500)
   -v, --verbose    log every library event to stderr
+  --json           progress to stderr; on stdout only the summary, as JSON
+                   (ok: true when no request failed; requestsOk, failed, ...)
   -h, --help       show this help
   -V, --version    show the version
 
@@ -432,8 +435,10 @@ export async function main(
     "demo",
     values.verbose ? "debug" : "warning",
   );
-  const live = Deno.stdout.isTerminal();
-  const colour = useColour();
+  // With --json stdout holds the summary alone: progress goes to stderr.
+  const progressTo = values.json ? Deno.stderr : Deno.stdout;
+  const live = progressTo.isTerminal();
+  const colour = useColour() && !values.json;
   const encoder = new TextEncoder();
   const result = await runDemo({
     workers,
@@ -441,10 +446,19 @@ export async function main(
     tokenLifetimeSeconds: 3,
     live,
     color: colour,
-    write: (text) => Deno.stdout.writeSync(encoder.encode(text)),
+    write: (text) => progressTo.writeSync(encoder.encode(text)),
     onEvent: (event) =>
       logger.debug("{type} {event}", { type: event.type, event }),
   });
+  if (values.json) {
+    // `ok` is the verdict, as in every task's JSON; the count of requests
+    // that succeeded is `requestsOk`.
+    const { ok: requestsOk, ...rest } = result;
+    console.log(
+      JSON.stringify({ ok: result.failed === 0, requestsOk, ...rest }, null, 2),
+    );
+    return result.failed === 0 ? 0 : 1;
+  }
   console.log(["", "Summary", ...formatSummary(result, colour)].join("\n"));
   console.log(
     result.failed === 0

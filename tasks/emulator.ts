@@ -10,6 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { startGenesysEmulator } from "../testing.ts";
+import { readEnvValues } from "../src/rotation/env_file.ts";
 import {
   isRehearsalProvider,
   REHEARSAL_PROVIDERS,
@@ -17,7 +18,6 @@ import {
 } from "../src/testing/providers/rehearsal.ts";
 import {
   COMMON_OPTIONS,
-  EXIT_USAGE,
   OperatorError,
   parseTaskArgs,
   runTask,
@@ -36,6 +36,7 @@ export const OPTIONS = {
   "token-rate-limit": { type: "string", default: "300" },
   "api-rate-limit": { type: "string", default: "300" },
   provider: { type: "string", default: "genesys" },
+  json: { type: "boolean", default: false },
 } as const satisfies TaskOptions;
 
 const HELP = `Usage: deno task emulator [options]
@@ -53,7 +54,7 @@ Options:
   --provider <name>        okta, entra, keycloak, cognito or auth0: start that provider's emulator
                            instead, with one client holding two secrets (twin clients for auth0)
                            and an admin, and write .env.<name>; takes only --port, --env-file,
-                           --no-env-file (default genesys: everything below)
+                           --no-env-file, --json (default genesys: everything below)
   --port <n>               the port to listen on (default 8080, as .env.example suggests; 0 for any)
   --env-file <path>        the env file to write (default .env); an existing file is never overwritten
   --no-env-file            write no env file (print the variables instead)
@@ -65,6 +66,9 @@ Options:
                            client.credentials.token.rate.per.minute; 0 for no limit)
   --api-rate-limit <n>     API requests one token may make a minute (default 300, Genesys's
                            token.rate.per.minute; 0 for no limit)
+  --json                   once listening, print one JSON line instead of text: the
+                           endpoints, the env file written (null with --no-env-file, which
+                           adds the variables), then nothing more
   -h, --help               show this help
   -V, --version            show the version
 
@@ -164,10 +168,10 @@ export async function main(
     });
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
-      console.error(
+      // Thrown, so that runTask reports it as JSON too under --json.
+      throw new UsageError(
         `Port ${port} is in use; pass --port <another> (and use it in GENESYS_TOKEN_URL).`,
       );
-      return EXIT_USAGE;
     }
     throw error;
   }
@@ -186,11 +190,21 @@ export async function main(
     `GENESYS_ADMIN_CLIENT_SECRET=${clients.admin.secret}`,
     "",
   ].join("\n");
-  if (values["no-env-file"]) {
-    console.log(text);
-  } else {
+  if (!values["no-env-file"]) {
     await writeNewEnvFile(envFile, text, emulator);
   }
+  if (values.json) {
+    printStarted({
+      provider: "genesys",
+      url: emulator.url,
+      tokenUrl: emulator.tokenUrl,
+      apiUrl: emulator.apiUrl,
+      envFile: values["no-env-file"] ? null : envFile,
+      ...(values["no-env-file"] ? { variables: readEnvValues(text) } : {}),
+    });
+    return await runUntilSignal(emulator, true);
+  }
+  if (values["no-env-file"]) console.log(text);
   console.log(`Genesys emulator listening on ${emulator.url}`);
   if (!values["no-env-file"]) {
     console.log(
@@ -200,9 +214,38 @@ export async function main(
     );
   }
   console.log("Stop it with Ctrl-C.");
+  return await runUntilSignal(emulator, false);
+}
+
+/** What `--json` prints once the emulator listens, as one line (with `ok: true`). */
+export interface EmulatorStarted {
+  /** genesys, or the `--provider`. */
+  readonly provider: string;
+  /** The emulator's base URL. */
+  readonly url: string;
+  /** The token endpoint (Genesys). */
+  readonly tokenUrl?: string;
+  /** The Platform API (Genesys). */
+  readonly apiUrl?: string;
+  /** The env file written, or null with `--no-env-file`. */
+  readonly envFile: string | null;
+  /** The variables, when no env file holds them (or a provider's, always: its text output prints them too). */
+  readonly variables?: Record<string, string>;
+}
+
+/** One JSON line on stdout, for a script that starts the emulator and reads where it listens. */
+function printStarted(started: EmulatorStarted): void {
+  console.log(JSON.stringify({ ok: true, ...started }));
+}
+
+/** Serves until SIGINT or SIGTERM, then closes the emulator; quiet with `--json`. */
+async function runUntilSignal(
+  emulator: { close(): Promise<void> },
+  json: boolean,
+): Promise<number> {
   await untilSignal();
   await emulator.close();
-  console.log("Emulator stopped.");
+  if (!json) console.log("Emulator stopped.");
   return 0;
 }
 
@@ -220,6 +263,7 @@ async function provider(args: readonly string[]): Promise<number> {
       port: { type: "string", default: "8080" },
       "env-file": { type: "string" },
       "no-env-file": { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -243,8 +287,7 @@ async function provider(args: readonly string[]): Promise<number> {
     rehearsal = await startProviderRehearsal(name, { port });
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
-      console.error(`Port ${port} is in use; pass --port <another>.`);
-      return EXIT_USAGE;
+      throw new UsageError(`Port ${port} is in use; pass --port <another>.`);
     }
     throw error;
   }
@@ -257,6 +300,15 @@ async function provider(args: readonly string[]): Promise<number> {
   if (!values["no-env-file"]) {
     await writeNewEnvFile(envFile, text, emulator);
   }
+  if (values.json) {
+    printStarted({
+      provider: name,
+      url: emulator.url,
+      envFile: values["no-env-file"] ? null : envFile,
+      variables: Object.fromEntries(rehearsal.settings),
+    });
+    return await runUntilSignal(emulator, true);
+  }
   // Printed either way: the operator copies what a service needs from here.
   console.log(text);
   console.log(`${rehearsal.title} emulator listening on ${emulator.url}`);
@@ -264,10 +316,7 @@ async function provider(args: readonly string[]): Promise<number> {
     console.log(`Wrote ${envFile} (${rehearsal.summary}).`);
   }
   console.log("Stop it with Ctrl-C.");
-  await untilSignal();
-  await emulator.close();
-  console.log("Emulator stopped.");
-  return 0;
+  return await runUntilSignal(emulator, false);
 }
 
 /** Refuses an env file that exists already: the emulator never overwrites. */

@@ -20,8 +20,11 @@ import { type KvKey, openKvRetrying } from "../kv.ts";
 import { listKvAudit, listKvInstances } from "../src/fleet/kv_store.ts";
 import {
   COMMON_OPTIONS,
+  envFileOption,
+  overrideNotice,
   parseSeconds,
   parseTaskArgs,
+  readRotationVariables,
   redisUrlOption,
   runTask,
   table,
@@ -37,6 +40,7 @@ export const OPTIONS = {
   kv: { type: "string" },
   redis: { type: "string" },
   prefix: { type: "string", default: "dual-secret-auth" },
+  "env-file": { type: "string" },
   json: { type: "boolean", default: false },
   history: { type: "boolean", default: false },
   limit: { type: "string", default: "50" },
@@ -66,6 +70,10 @@ Options:
                      the command line (else redis://host:port, rediss:// for TLS)
   --prefix <a/b>     the key prefix, KV parts separated by "/" (Redis: the
                      start of the fleets' prefixes); default dual-secret-auth
+  --env-file <path>  an env file where --redis env and --token env find
+                     REDIS_URL and FLEET_STATUS_TOKEN when the shell does not
+                     set them (the shell wins, with a notice, as in every
+                     command); default: the shell only
   --history          show the audit trail instead: every rotation step
                      and promotion, who, when, what, outcome (never a secret);
                      --prefix must then be the fleet's own prefix
@@ -124,29 +132,32 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   // Reads never write: a mistyped path must not become a new, empty database.
   if (values.kv !== undefined) await requireExistingKvPath(values.kv);
+  const variable = await variables(values);
   // `--redis env` without REDIS_URL stops here, before any store is read.
-  if (values.redis !== undefined) redisUrlOption(values.redis);
+  const redisUrl = values.redis === undefined
+    ? undefined
+    : redisUrlOption(values.redis, variable);
   if (values.history) {
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) {
       throw new UsageError("--limit needs a whole number, such as 50");
     }
     return printHistory(
-      values.redis === undefined
+      redisUrl === undefined
         ? await kvAudit(values.kv!, values.prefix, limit)
-        : await redisAudit(values.redis, values.prefix, limit),
+        : await redisAudit(redisUrl, values.prefix, limit),
       values.prefix,
       values.json,
     );
   }
   if (values.serve || values["alert-webhook"] !== undefined) {
-    return await serve(values);
+    return await serve(values, redisUrl, variable);
   }
   const prefix = values.prefix.split("/").filter((part) => part !== "");
   const now = Date.now();
-  const found = values.redis === undefined
+  const found = redisUrl === undefined
     ? await kvEntries(values.kv!, prefix, now)
-    : await redisEntries(values.redis, values.prefix, now);
+    : await redisEntries(redisUrl, values.prefix, now);
   const entries = found.map(({ prefix, record }) => ({
     prefix: typeof prefix === "string" ? [prefix] : prefix,
     jsonPrefix: prefix,
@@ -236,6 +247,43 @@ function printHistory(
   return 0;
 }
 
+/**
+ * Where `--redis env` and `--token env` look their variable up: the shell,
+ * then `--env-file` (the shell wins, with a notice, as in every command).
+ * Only the variables those options name are read, so the permission set's
+ * `--allow-env` list covers them.
+ */
+async function variables(values: {
+  redis?: string;
+  token?: string;
+  "env-file"?: string;
+}): Promise<(name: string) => string | undefined> {
+  const names = [
+    ...(values.redis === "env" ? ["REDIS_URL"] : []),
+    ...(values.token === "env" ? ["FLEET_STATUS_TOKEN"] : []),
+  ];
+  const envFile = values["env-file"] === undefined
+    ? undefined
+    : envFileOption(values["env-file"]);
+  if (envFile !== undefined) {
+    // Reads never write, and a mistyped path must not pass for an empty file.
+    try {
+      await Deno.stat(envFile);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      throw new UsageError(
+        `--env-file ${envFile}: no such file; nothing was read`,
+      );
+    }
+  }
+  const found = await readRotationVariables(
+    envFile,
+    (override) => console.error(overrideNotice(override)),
+    names,
+  );
+  return (name) => found[name];
+}
+
 function period(flag: string, text: string): number {
   const ms = parsePeriod(text);
   if (ms === undefined) {
@@ -246,21 +294,24 @@ function period(flag: string, text: string): number {
   return ms;
 }
 
-async function serve(values: {
-  kv?: string;
-  redis?: string;
-  prefix: string;
-  serve: boolean;
-  port: string;
-  host: string;
-  token?: string;
-  refresh: string;
-  "alert-webhook"?: string;
-  "alert-step": string;
-  "alert-stragglers": string;
-  "alert-gate": string;
-  "max-age"?: string;
-}): Promise<number> {
+async function serve(
+  values: {
+    kv?: string;
+    prefix: string;
+    serve: boolean;
+    port: string;
+    host: string;
+    token?: string;
+    refresh: string;
+    "alert-webhook"?: string;
+    "alert-step": string;
+    "alert-stragglers": string;
+    "alert-gate": string;
+    "max-age"?: string;
+  },
+  redisUrl: string | undefined,
+  variable: (name: string) => string | undefined,
+): Promise<number> {
   const webhook = values["alert-webhook"];
   if (webhook !== undefined && !URL.canParse(webhook)) {
     throw new UsageError(
@@ -286,7 +337,7 @@ async function serve(values: {
     throw new UsageError("--refresh needs a number of seconds, such as 2");
   }
   const token = values.token === "env"
-    ? Deno.env.get("FLEET_STATUS_TOKEN")
+    ? variable("FLEET_STATUS_TOKEN")
     : values.token;
   if (values.token === "env" && token === undefined) {
     throw new UsageError(
@@ -295,7 +346,7 @@ async function serve(values: {
   }
   let source: FleetStatusSource;
   let closeStore: () => Promise<void> | void;
-  if (values.redis === undefined) {
+  if (redisUrl === undefined) {
     const kv = await openKvRetrying(values.kv!);
     source = kvStatusSource(
       kv,
@@ -308,9 +359,7 @@ async function serve(values: {
     const { redisStatusSource } = await import(
       "../src/fleet/fleet_status_redis.ts"
     );
-    const redis = await connectRedis({
-      url: redisUrlOption(values.redis),
-    });
+    const redis = await connectRedis({ url: redisUrl });
     // The page names the Redis by its prefix only: the URL may hold a password.
     source = redisStatusSource(
       redis.client,
@@ -405,9 +454,7 @@ async function redisAudit(url: string, prefix: string, limit: number) {
   const { connectRedis, listRedisAudit } = await import(
     "../src/fleet/redis_store.ts"
   );
-  const redis = await connectRedis({
-    url: redisUrlOption(url),
-  });
+  const redis = await connectRedis({ url });
   try {
     return await listRedisAudit(redis.client, prefix, limit);
   } finally {
@@ -429,9 +476,7 @@ async function redisEntries(url: string, prefix: string, now: number) {
   const { connectRedis, listRedisInstances } = await import(
     "../src/fleet/redis_store.ts"
   );
-  const redis = await connectRedis({
-    url: redisUrlOption(url),
-  });
+  const redis = await connectRedis({ url });
   try {
     return await listRedisInstances(redis.client, prefix, now);
   } finally {

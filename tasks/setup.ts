@@ -50,6 +50,7 @@ export const OPTIONS = {
   ...COMMON_OPTIONS,
   from: { type: "string" },
   "dry-run": { type: "boolean", default: false },
+  yes: { type: "boolean", default: false },
   force: { type: "boolean", default: false },
   "env-file": { type: "string", default: ".env" },
   json: { type: "boolean", default: false },
@@ -72,6 +73,8 @@ hold every role it grants.
 Options:
   --from <label>     the existing client's label: blue or green (required)
   --dry-run          read the existing client and show what would be created
+  --yes              do not ask for confirmation (asked only on a terminal:
+                     setup never changes the credential serving traffic)
   --force            replace an already configured twin (never the active
                      label); the old client stays in Genesys Cloud
   --env-file <path>  the env file to read and update (default .env)
@@ -151,6 +154,19 @@ export async function main(
   // and goes straight into this file (rotate checks the same way).
   const writable = await checkWritable(envFile);
   for (const warning of writable.warnings) log.warn(warning);
+  // Asked as rotate asks, but only on a terminal: setup adds a client and
+  // never touches the credential serving traffic, so scripts need no --yes.
+  if (!values["dry-run"] && !values.yes && Deno.stdin.isTerminal()) {
+    const question =
+      `Create the twin of "${from}" (OAuth client ${config.sourceClientId}) as "${to}" ` +
+      `and store its id and secret in ${envFile}${
+        replaced ? `, replacing OAuth client ${replaced}` : ""
+      }?`;
+    if (!confirm(question)) {
+      console.error("Cancelled; nothing was changed.");
+      return EXIT_FAILED;
+    }
+  }
   // One command per env file at a time, as rotate and promote: a rotation
   // running meanwhile could otherwise overwrite (or be overwritten by) the
   // twin's id and secret, shown only once. A dry run writes nothing.

@@ -13,10 +13,14 @@ import {
   TokenEndpointUnavailableError,
 } from "../src/errors.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
+import { clientSecretEnvVar } from "../src/rotation/env_config.ts";
 import {
-  clientSecretEnvVar,
-  readRotationEnv,
-} from "../src/rotation/env_config.ts";
+  PROVIDER_ENV_VARS,
+  ProviderAdminRejectedError,
+  type ProviderEnvConfig,
+  readProviderEnv,
+} from "../src/providers/env.ts";
+import { ProviderApiError } from "../src/providers/admin_http.ts";
 import type { Secret } from "../src/secret.ts";
 import { createRedactor, credentialForms } from "../src/redact.ts";
 import { send, SendFailure } from "../src/send.ts";
@@ -48,17 +52,28 @@ export const OPTIONS = {
 const HELP = `Usage: deno task verify [options]
        genesys-rotate verify [options]
 
-Checks every configured Genesys Cloud credential (blue, green, and admin when
-GENESYS_ADMIN_CLIENT_ID is set): gets a token and calls GET /api/v2/tokens/me.
-Then checks that the admin credential (or the active one, without a separate
-admin) may read the standby's OAuth client, as a rotation must. Exits 1 when
-the active credential is not usable, when the standby is not (failover is then
-unavailable: a rejected active credential would have nothing to fail over
-to), or when the admin credential cannot rotate.
+Genesys Cloud (AUTH_PROVIDER unset or genesys): checks every configured
+credential (blue, green, and admin when GENESYS_ADMIN_CLIENT_ID is set): gets
+a token and calls GET /api/v2/tokens/me. Then checks that the admin credential
+(or the active one, without a separate admin) may read the standby's OAuth
+client, as a rotation must.
+
+Okta, Entra ID, Keycloak, Cognito, Auth0 (AUTH_PROVIDER=okta|entra|keycloak|
+cognito|auth0, variables in examples/env/<provider>.env.example): gets a token
+with blue, green (and the admin client, where it has one) at the provider's
+token endpoint with its scope or audience, then reads the standby's client and
+its secrets through the admin API, naming the permission to grant when
+refused, and the write permission a read cannot prove.
+
+Exits 1 when the active credential is not usable, when the standby is not
+(failover is then unavailable: a rejected active credential would have
+nothing to fail over to), or when the admin credential cannot rotate.
 
 Options:
-  --env-file <path>  read the GENESYS_* variables from this file (default .env;
-                     variables set in the shell win, with a notice)
+  --env-file <path>  read the GENESYS_* or AUTH_* variables from this file
+                     (default .env, such as .env.okta from deno task emulator
+                     --provider okta; variables set in the shell win, with a
+                     notice)
   --json             print JSON instead of a table (failures too)
   --verbose          log debug details to stderr
   -h, --help         show this help
@@ -77,6 +92,8 @@ interface Row {
   status: Status;
   tokenLifetimeSeconds?: number;
   organization?: string;
+  /** The scope granted, when the token endpoint said (other providers than Genesys). */
+  scope?: string;
   detail?: string;
 }
 
@@ -93,12 +110,17 @@ export async function main(
   const values = parseTaskArgs("deno task verify", OPTIONS, HELP, args);
   if (values === undefined) return 0;
   const log = await setUpLogging("verify", taskLogLevel(values));
-  const config = readRotationEnv(
+  const read = readProviderEnv(
     await readRotationVariables(
       values["env-file"],
       (override) => console.error(overrideNotice(override)),
+      PROVIDER_ENV_VARS,
     ),
   );
+  if (read.genesys === undefined) {
+    return await verifyProvider(read, values.json === true, log);
+  }
+  const config = read.genesys;
   const targets = config.credentials.map((c) => ({
     label: c.label,
     clientId: c.clientId,
@@ -351,7 +373,10 @@ function classify(
   throw error;
 }
 
-function printTable(rows: readonly Row[]): void {
+function printTable(
+  rows: readonly Row[],
+  last: "ORGANIZATION" | "GRANTED SCOPE" = "ORGANIZATION",
+): void {
   const colour = useColour();
   const tint = {
     ok: "green",
@@ -360,7 +385,7 @@ function printTable(rows: readonly Row[]): void {
     error: "red",
   } as const;
   const lines = table(
-    ["LABEL", "CLIENT ID", "STATUS", "TOKEN LIFETIME", "ORGANIZATION"],
+    ["LABEL", "CLIENT ID", "STATUS", "TOKEN LIFETIME", last],
     rows.map((row) => [
       row.active ? `${row.label} (active)` : row.label,
       row.clientId,
@@ -368,7 +393,7 @@ function printTable(rows: readonly Row[]): void {
       row.tokenLifetimeSeconds === undefined
         ? "-"
         : formatDuration(row.tokenLifetimeSeconds),
-      row.organization ?? "-",
+      (last === "ORGANIZATION" ? row.organization : row.scope) ?? "-",
     ]),
     colour,
   );
@@ -382,6 +407,262 @@ function formatDuration(seconds: number): string {
   if (seconds % 3600 === 0) return `${seconds / 3600} h`;
   if (seconds % 60 === 0) return `${seconds / 60} min`;
   return `${seconds} s`;
+}
+
+/** Per provider: the write permission a rotation needs, which a read cannot prove. */
+const WRITE_PERMISSION: Readonly<
+  Record<Exclude<ProviderEnvConfig["provider"], "genesys">, string>
+> = {
+  okta:
+    "okta.apps.manage (add, deactivate and delete a secret; with an API token, an admin role that may manage the app)",
+  entra:
+    "Application.ReadWrite.OwnedBy with the admin's service principal an owner of the application, or Application.ReadWrite.All (addPassword, removePassword); a read succeeds with Application.Read.All alone",
+  keycloak:
+    "realm-management manage-clients (regenerate the secret, delete the rotated one)",
+  cognito:
+    "cognito-idp:AddUserPoolClientSecret and cognito-idp:DeleteUserPoolClientSecret on the user pool",
+  auth0: "update:client_keys (rotate-secret)",
+};
+
+/** Auth0 lists an admin token's scopes: its write scope can be checked there. */
+const AUTH0_WRITE_SCOPE = "update:client_keys";
+
+/** How long before a secret's expiry verify warns (the Keycloak executor's default remaining period). */
+const EXPIRY_WARNING_MS = 10 * 24 * 3600 * 1000;
+
+/**
+ * `verify` for a provider other than Genesys: proves each credential at the
+ * provider's token endpoint with its parameters, then reads the standby's
+ * client through the provider's admin API, as a rotation does first.
+ */
+async function verifyProvider(
+  config: ProviderEnvConfig,
+  json: boolean,
+  log: Awaited<ReturnType<typeof setUpLogging>>,
+): Promise<number> {
+  const targets = config.credentials.map((c) => ({
+    label: c.label,
+    clientId: c.clientId,
+    secret: c.clientSecret,
+    active: c.label === config.active,
+    authMethod: c.authMethod,
+    tokenUrl: config.tokenUrl,
+    scope: config.scope,
+    params: config.tokenParams,
+  }));
+  const admin = config.admin;
+  if (admin.credential) {
+    targets.push({
+      label: "admin",
+      clientId: admin.credential.clientId,
+      secret: admin.credential.clientSecret,
+      active: false,
+      authMethod: admin.credential.authMethod,
+      tokenUrl: admin.tokenUrl!,
+      scope: admin.scope,
+      params: admin.tokenParams,
+    });
+  }
+  log.info("Verifying {count} {provider} credentials against {tokenUrl}", {
+    count: targets.length,
+    provider: config.title,
+    tokenUrl: withoutUserInfo(config.tokenUrl),
+  });
+  const rows = await Promise.all(targets.map(async (target): Promise<Row> => {
+    const row: Row = {
+      label: target.label,
+      clientId: target.clientId,
+      active: target.active,
+      status: "ok",
+    };
+    try {
+      const grant = await requestToken({
+        tokenUrl: target.tokenUrl,
+        label: target.label,
+        clientId: target.clientId,
+        clientSecret: target.secret,
+        authMethod: target.authMethod,
+        ...(target.scope === undefined ? {} : { scope: target.scope }),
+        ...(target.params === undefined ? {} : { params: target.params }),
+        fetch: globalThis.fetch,
+        clock: systemClock,
+      });
+      row.tokenLifetimeSeconds = Math.round(grant.lifetimeMs / 1000);
+      if (grant.scope !== undefined) row.scope = grant.scope;
+      return row;
+    } catch (error) {
+      return { ...row, ...classify(error, "token request") };
+    }
+  }));
+  const activeRow = rows.find((row) => row.active)!;
+  const usable = activeRow.status === "ok";
+  const standbyRow = rows.find((row) => row.label === config.standby)!;
+  const failover = standbyRow.status === "ok";
+  const failoverProblem = failover
+    ? undefined
+    : `the standby "${config.standby}" does not work (${
+      standbyRow.detail ?? standbyRow.status
+    }), so a failure of "${config.active}" has nothing to fail over to. Check ${
+      config.secretVariable(config.standby)
+    }`;
+  const standbyId =
+    config.credentials.find((c) => c.label === config.standby)!.clientId;
+  const adminRow = rows.find((row) => row.label === "admin");
+  const rotate = adminRow !== undefined && adminRow.status !== "ok"
+    ? {
+      ok: false,
+      detail: `the admin credential does not get a token (${
+        adminRow.detail ?? adminRow.status
+      }); check ${admin.secretVariable} and AUTH_ADMIN_CLIENT_ID`,
+      notes: [] as string[],
+    }
+    : await checkProviderAdmin(config, standbyId, adminRow?.scope);
+  const unchecked = config.provider === "auth0" && rotate.writeChecked
+    ? undefined
+    : WRITE_PERMISSION[config.provider as keyof typeof WRITE_PERMISSION];
+  const ok = usable && failover && rotate.ok;
+  if (json) {
+    console.log(JSON.stringify(
+      {
+        ok,
+        provider: config.provider,
+        active: config.active,
+        usable,
+        failover,
+        ...(failoverProblem === undefined ? {} : { failoverProblem }),
+        canRotate: rotate.ok,
+        ...(rotate.ok ? {} : { rotateProblem: rotate.detail }),
+        ...(unchecked === undefined ? {} : { uncheckedPermission: unchecked }),
+        notes: rotate.notes,
+        credentials: rows,
+      },
+      null,
+      2,
+    ));
+  } else {
+    printTable(rows, "GRANTED SCOPE");
+    console.log(
+      usable
+        ? `\nThe active credential "${config.active}" is usable at the ${config.title} token endpoint.`
+        : `\nThe active credential "${config.active}" is NOT usable: ${
+          activeRow.detail ?? activeRow.status
+        }; check ${config.secretVariable(config.active)}`,
+    );
+    if (failoverProblem !== undefined) {
+      console.log(`Failover is NOT available: ${failoverProblem}.`);
+    }
+    console.log(
+      rotate.ok
+        ? `The admin credential can read ${config.title} client ${standbyId}; rotation can proceed.`
+        : `The admin credential CANNOT rotate: ${rotate.detail}`,
+    );
+    for (const note of rotate.notes) console.log(note);
+    if (rotate.ok && unchecked !== undefined) {
+      console.log(
+        `Not checked (it cannot be without changing a secret): ${unchecked}.`,
+      );
+    }
+  }
+  return ok ? 0 : EXIT_FAILED;
+}
+
+/**
+ * Reads the standby's client through the provider's admin API (the read
+ * permission), and what the inspection says of the rotation to come.
+ */
+async function checkProviderAdmin(
+  config: ProviderEnvConfig,
+  clientId: string,
+  grantedScope: string | undefined,
+): Promise<
+  { ok: boolean; detail?: string; notes: string[]; writeChecked?: boolean }
+> {
+  const notes: string[] = [];
+  await using built = await config.createProvider({
+    retry: { maxAttempts: 2 },
+  });
+  let info;
+  try {
+    info = await built.provider.inspectClient(clientId);
+  } catch (error) {
+    return { ok: false, detail: adminProblem(config, error), notes };
+  }
+  if (info.state !== "active") {
+    return {
+      ok: false,
+      detail: `${config.title} client ${clientId} is ${info.state}`,
+      notes,
+    };
+  }
+  if (config.provider === "keycloak" && info.maxSecrets === 1) {
+    return {
+      ok: false,
+      detail:
+        `Keycloak client ${clientId} has no client.secret.expiration.time, so no client policy with the secret-rotation executor covers it: regenerating would kill the secret in use. Enable the client-secret-rotation feature and a client policy with the secret-rotation executor for it, or use two clients (different AUTH_CLIENT_ID_BLUE and AUTH_CLIENT_ID_GREEN)`,
+      notes,
+    };
+  }
+  const secrets = info.secrets ?? [];
+  if (info.maxSecrets !== undefined && secrets.length >= info.maxSecrets) {
+    notes.push(
+      `${config.title} client ${clientId} holds ${secrets.length} of the ${info.maxSecrets} secrets it may have: a new secret can be added only once the one no instance holds or uses is revoked.`,
+    );
+  }
+  const now = systemClock.now();
+  for (const secret of secrets) {
+    if (secret.expiresAt === undefined) continue;
+    const at = new Date(secret.expiresAt).toISOString();
+    if (secret.expiresAt <= now) {
+      notes.push(
+        `The ${secret.status} secret ${secret.secretId} expired at ${at}: ${config.title} refuses it. Rotate now.`,
+      );
+    } else if (secret.expiresAt - now <= EXPIRY_WARNING_MS) {
+      notes.push(
+        `The ${secret.status} secret ${secret.secretId} expires at ${at}: ${config.title} refuses it after then.`,
+      );
+    }
+  }
+  if (config.provider === "auth0" && grantedScope !== undefined) {
+    const scopes = grantedScope.split(" ");
+    if (!scopes.includes(AUTH0_WRITE_SCOPE)) {
+      return {
+        ok: false,
+        detail:
+          `the admin application's Management API token lacks the scope ${AUTH0_WRITE_SCOPE}, which rotate-secret needs; grant it (Applications › APIs › Auth0 Management API › Machine to Machine Applications)`,
+        notes,
+      };
+    }
+    return { ok: true, notes, writeChecked: true };
+  }
+  return { ok: true, notes };
+}
+
+/** An admin API failure in the operator's words: the permission to grant, or the variable to check. */
+function adminProblem(config: ProviderEnvConfig, error: unknown): string {
+  if (error instanceof ProviderAdminRejectedError) return error.message;
+  if (error instanceof ProviderApiError) {
+    // The adapters name the permission in the provider's words already.
+    if (
+      error.kind === "forbidden" && error.permission !== undefined &&
+      !error.message.includes(error.permission)
+    ) {
+      return `${error.message}. Grant the admin credential ${error.permission}`;
+    }
+    if (error.kind === "unauthorized") {
+      const id = config.admin.kind === "aws-keys"
+        ? " and AUTH_ADMIN_ACCESS_KEY_ID"
+        : config.admin.kind === "api-token"
+        ? " (and AUTH_ADMIN_TOKEN_SCHEME)"
+        : " and AUTH_ADMIN_CLIENT_ID";
+      return `${error.message}. Check ${config.admin.secretVariable}${id}`;
+    }
+    if (error.kind === "not-found") {
+      return `${error.message}. Check ${
+        config.provider === "keycloak" ? "AUTH_REALM and " : ""
+      }AUTH_CLIENT_ID_${config.standby.toUpperCase()}`;
+    }
+  }
+  return explain(error).message;
 }
 
 if (import.meta.main) {

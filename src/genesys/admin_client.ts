@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { headerSafe } from "../header_safe.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { resolveAllowedUrl } from "../allowed_url.ts";
 import { AbortedError, ConfigError } from "../errors.ts";
@@ -373,7 +374,11 @@ export function createGenesysAdminClient(
 
   async function attemptOnce(spec: Call): Promise<Outcome> {
     const details: GenesysApiErrorDetails = { operation: spec.operation };
-    const token = await options.getAccessToken({ signal: spec.signal });
+    // fetch quotes a header it refuses, token included, in its TypeError.
+    const token = headerSafe(
+      "getAccessToken",
+      await options.getAccessToken({ signal: spec.signal }),
+    );
     let sent: SentResponse;
     try {
       sent = await send(`${apiUrl}${spec.path}`, {

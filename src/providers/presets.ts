@@ -343,7 +343,17 @@ function object<T>(preset: string, options: T): T {
 const HOST =
   /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+(?::\d{1,5})?$/;
 
-function host(option: string, value: unknown): string {
+/**
+ * Reads a host name option the way every preset does (and the Auth0 admin
+ * adapter, for its tenant's domain).
+ * Internal: `tests/providers/presets_test.ts` tests it through the presets.
+ *
+ * @param option The option's name, for the error.
+ * @param value The host as given.
+ * @returns The host, lower-case, with its port if given.
+ * @throws {ConfigError} When it is not a DNS host name (a path, `http://`, user info).
+ */
+export function host(option: string, value: unknown): string {
   const name = typeof value === "string"
     ? value.trim().toLowerCase().replace(/^https:\/\//, "").replace(/\/$/, "")
     : "";

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import denoJson from "../../deno.json" with { type: "json" };
 import { GENESYS_REGIONS } from "../../src/regions.ts";
-import { ROTATION_ENV_VARS } from "../../src/rotation/env_config.ts";
+import { PROVIDER_ENV_VARS } from "../../src/providers/env.ts";
 import {
   type GenesysEmulator,
   startGenesysEmulator,
@@ -131,7 +131,8 @@ Deno.test("deno.json: the compile task bakes in the operator permission set", as
 
   await t.step("only the named variables and rotate's files", () => {
     assert.deepEqual(permissions.operator.env, [
-      ...ROTATION_ENV_VARS,
+      // GENESYS_* first, then every provider's AUTH_* (src/providers/env.ts).
+      ...PROVIDER_ENV_VARS,
       "NO_COLOR",
       // rotate/promote --kv: the fleet's seal key; --redis: node-redis reads these.
       "DUAL_SECRET_SEAL_KEY",

@@ -253,6 +253,11 @@ Deno.test({
           assert.match(readme, /^> \*\*npm package\*\*/);
           assert.match(readme, /npm install @rotating\/dual-secret-auth/);
           assert.match(readme, /# dual-secret-auth/);
+          // The README's links into the guides resolve inside the tarball.
+          const linked = [...readme.matchAll(/\]\((docs\/[^)#\s]+)/g)]
+            .map((match) => match[1]);
+          assert.ok(linked.length > 0, "the README links to its guides");
+          for (const path of new Set(linked)) await Deno.stat(`${out}/${path}`);
         },
       );
 

@@ -19,6 +19,8 @@ export interface ChildConfig {
   readonly redisSentinel?: { name: string; sentinels: string[] };
   /** A Redis Cluster instead of `redisUrl`. */
   readonly redisCluster?: { nodes: string[] };
+  /** The KV key prefix; default `["fleet-test"]`. */
+  readonly kvPrefix?: readonly string[];
   /** The Redis key prefix; default `fleet-test`. */
   readonly redisPrefix?: string;
   /** The emulator's token endpoint. */
@@ -82,7 +84,7 @@ const redisFleet = !onRedis
       : { secretSealKeys: config.secretSealKeys }),
   });
 const fleet = redisFleet ?? (kv === undefined ? undefined : createKvFleet(kv, {
-  prefix: ["fleet-test"],
+  prefix: config.kvPrefix ?? ["fleet-test"],
   instanceId: config.instanceId,
   pollIntervalMs: config.pollIntervalMs,
   leaseMs: config.leaseMs,

@@ -27,6 +27,7 @@ import {
   ignoreWithoutRedis,
   sharedOrOwnRedis,
 } from "../support/redis_server.ts";
+import { untilTrue } from "../support/wait.ts";
 
 const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(3)));
 const CREDENTIALS = [
@@ -34,17 +35,8 @@ const CREDENTIALS = [
   { label: "green", clientId: "green-id", clientSecret: "green-secret" },
 ];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-) {
-  const end = Date.now() + 5_000;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+/** How closely and how long the waits below poll. */
+const SOON = { timeoutMs: 5_000, intervalMs: 20 };
 
 /**
  * @param stores Two views of one store: the fleet's, and the forger's (a
@@ -81,9 +73,10 @@ async function forgedRecordsAreIgnored(
   await using auth = make("web-1", events);
   const token = await auth.getAccessToken();
   const service = await serviceNamespace(emulator.tokenUrl);
-  await until(
+  await untilTrue(
     "the active record",
     async () => (await stores.forger.readActive(service))?.label === "blue",
+    SOON,
   );
   const { forger } = stores;
 
@@ -120,12 +113,13 @@ async function forgedRecordsAreIgnored(
     status: 400,
     oauthError: "invalid_client",
   });
-  await until(
+  await untilTrue(
     "the warnings",
     () =>
       ["active", "heartbeat"].every((kind) =>
         warnings().some((w) => w.startsWith(`FLEET_RECORD_FORGED A ${kind}`))
       ),
+    SOON,
   );
   await sleep(200); // Several polls.
   assert.equal(

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { createKvFleetStore } from "../../src/fleet/kv_store.ts";
 import type { InstanceRecord } from "../../src/fleet/store.ts";
 import { type FleetChild, startKvFleet } from "./harness.ts";
+import { until } from "../support/wait.ts";
 
 const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(42)));
 const BLUE = "blue-CANARY-5b1e";
@@ -16,25 +17,6 @@ const GREEN = "green-CANARY-77c0";
 const ADMIN = "admin-CANARY-0a9d";
 const SECRETS = { blue: BLUE, green: GREEN, admin: ADMIN };
 const N = 4;
-
-async function until<T>(
-  what: string,
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out waiting for ${what}: ${JSON.stringify(value)}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 const generationOf = (record: InstanceRecord, label: string) =>
   record.credentials.find((c) => c.label === label)?.secretGeneration;

@@ -443,7 +443,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Redis fleet store: the README's least-privilege ACL keeps the contract; a user without scripting gets RedisPermissionError",
+    "Redis fleet store: the Redis guide's least-privilege ACL keeps the contract; a user without scripting gets RedisPermissionError",
   ignore,
 }, async (t) => {
   await using server = await startRedisServer({
@@ -453,9 +453,19 @@ Deno.test({
   admin.on("error", () => undefined);
   await admin.connect();
   try {
-    // The rule the README gives, for the prefixes this test uses.
+    // The rule docs/fleet-redis.md gives, read from it, for the prefixes
+    // this test uses.
+    const guide = await Deno.readTextFile(
+      new URL("../../docs/fleet-redis.md", import.meta.url),
+    );
+    const rule = guide.match(/\*\*ACL\.\*\* The user needs\s+`([^`]+)`/)?.[1];
+    assert.equal(
+      rule,
+      "~{prefix}:* &{prefix}:* +@read +@write +@scripting +@pubsub +@connection",
+      "docs/fleet-redis.md states the ACL rule this test applies",
+    );
     const least = (prefix: string) =>
-      `~{${prefix}}:* &{${prefix}}:* +@read +@write +@scripting +@pubsub +@connection`;
+      rule.replaceAll("{prefix}", `{${prefix}}`);
     let n = 0;
     const prefixes = Array.from({ length: 20 }, () => `least:${n++}`);
     await admin.sendCommand([

@@ -49,6 +49,7 @@ import {
   type TaskRun,
   type Workspace,
 } from "../tasks/workspace.ts";
+import { slowPropagation, until } from "../support/wait.ts";
 
 const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)));
 const OTHER_KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(9)));
@@ -196,25 +197,6 @@ async function live(target: FleetTarget): Promise<InstanceRecord[]> {
   return (await target.store.listInstances()).filter((r) =>
     r.until > Date.now()
   );
-}
-
-async function until<T>(
-  what: string,
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read().catch(() => undefined);
-    if (value !== undefined && done(value)) return value;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out waiting for ${what}: ${JSON.stringify(value)}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 const fingerprintOf = (record: InstanceRecord, label: string) =>
@@ -713,24 +695,4 @@ function freePort(): number {
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
-}
-
-/** Green is inactive from its regeneration until released: proofs fail meanwhile. */
-function slowPropagation(emulator: GenesysEmulator) {
-  let stop = false;
-  const watching = (async () => {
-    const before = emulator.stats().secretRegenerations;
-    while (!stop && emulator.stats().secretRegenerations === before) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-    if (!stop) emulator.setClientState("green-id", "inactive");
-  })();
-  emulator.injectApiFaults({ kind: "delay", ms: 150 }, 2);
-  return {
-    async release() {
-      stop = true;
-      await watching;
-      emulator.setClientState("green-id", "active");
-    },
-  };
 }

@@ -28,6 +28,7 @@ import {
 } from "../../src/fleet/status_page.ts";
 import { ConfigError } from "../../src/errors.ts";
 import { assertNoFailures, type FleetChild, startKvFleet } from "./harness.ts";
+import { until } from "../support/wait.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -37,6 +38,8 @@ const GREEN = "green-CANARY-page-9a02";
 const ADMIN = "admin-CANARY-page-c4d1";
 const SECRETS = { blue: BLUE, green: GREEN, admin: ADMIN };
 const N = 3;
+/** How long the page may take to show a change, under load. */
+const PAGE = { timeoutMs: 30_000 };
 
 /** An element's data attributes, as the browser sees them. */
 type Data = { dataset: Record<string, string | undefined> };
@@ -137,25 +140,6 @@ Deno.test("status page: with a token, nothing is served without it; ?token= sets
   assert.doesNotMatch(await bearer.text(), new RegExp(token));
 });
 
-async function until<T>(
-  what: string,
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out waiting for ${what}: ${JSON.stringify(value)}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 Deno.test({
   name:
     `status page in headless Chromium: ${N} processes through rotate --kv and promote --kv, the page follows by itself; no secret or token served; screenshot kept`,
@@ -225,6 +209,7 @@ Deno.test({
         `${N} instances on blue`,
         rows,
         (r) => r.length === N && r.every((row) => row.active === "blue"),
+        PAGE,
       );
       assert.deepEqual(
         first.map((row) => row.id),
@@ -243,6 +228,7 @@ Deno.test({
         (r) =>
           r.length === N &&
           r.every((row) => row.generations === "blue:0,green:1"),
+        PAGE,
       );
       // Each instance opened the sealed secret with its key.
       assert.deepEqual(
@@ -278,11 +264,17 @@ Deno.test({
         sealEnv,
       );
       assert.equal(promoted.code, 0, promoted.stdout + promoted.stderr);
-      await until("the active label green", activeLabel, (l) => l === "green");
+      await until(
+        "the active label green",
+        activeLabel,
+        (l) => l === "green",
+        PAGE,
+      );
       await until(
         "every row on green",
         rows,
         (r) => r.length === N && r.every((row) => row.active === "green"),
+        PAGE,
       );
       assert.match(
         await page.$eval(".history", (e) => e.textContent ?? ""),
@@ -298,6 +290,7 @@ Deno.test({
         "the gate of blue shut",
         () => page.$eval("#gate", (e) => e.textContent ?? ""),
         (text) => /gate of "blue": shut/.test(text),
+        PAGE,
       );
       for (let i = 0; i < N; i++) assert.match(shut, new RegExp(`web-${i}`));
 

@@ -366,3 +366,24 @@ Deno.test("admin client: server text and input are bounded", async (t) => {
     assert.match(error.message, /larger than 65536 bytes/);
   });
 });
+
+Deno.test("admin client: a token unfit for a header is refused unsent and unquoted", async () => {
+  const emulator = startGenesysEmulator({ clients: [ADMIN, GREEN] });
+  await using _ = emulator;
+  const admin = createGenesysAdminClient({
+    apiUrl: emulator.apiUrl,
+    getAccessToken: () => Promise.resolve("token\nTOKEN-CANARY"),
+    clock: new InstantClock(),
+    requestTimeoutMs: NEVER_FIRES,
+  });
+  const before = emulator.stats();
+  const error = await admin.getClient(GREEN.clientId).catch((e) => e);
+  assert.ok(error instanceof DualSecretAuthError);
+  assert.equal(error.code, "CONFIG_INVALID");
+  assert.match(error.message, /getAccessToken/);
+  assert.doesNotMatch(
+    `${error.message} ${Deno.inspect(error)}`,
+    /TOKEN-CANARY/,
+  );
+  assert.deepEqual(emulator.stats(), before);
+});

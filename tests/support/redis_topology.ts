@@ -14,6 +14,7 @@
 // deno-lint-ignore no-import-prefix
 import { createClient } from "npm:@redis/client@^6.3.1";
 import { type RunningChild, startChild } from "./child_process.ts";
+import { untilTrue } from "./wait.ts";
 import {
   findRedisServer,
   freePort,
@@ -84,26 +85,9 @@ export async function redisCommand(
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `check` until it holds, or throws `what` after `timeoutMs`. */
-async function until(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      if (await check()) return;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(100);
-  }
-  throw new Error(`${what} did not happen in ${timeoutMs} ms (${last ?? ""})`);
-}
+/** Waits for a topology to settle: elections and syncs take seconds. */
+const settled = (what: string, check: () => Promise<boolean>) =>
+  untilTrue(what, check, { timeoutMs: 30_000 });
 
 /** A Redis Cluster started by {@linkcode startRedisCluster}. */
 export interface RedisTestCluster extends AsyncDisposable {
@@ -179,7 +163,7 @@ export async function startRedisCluster(
         String(buses[i]),
       ]);
     }
-    await until("every node meeting every other", async () => {
+    await settled("every node meeting every other", async () => {
       for (const node of nodes) {
         const text = await redisCommand(node.port, ["CLUSTER", "NODES"]);
         const known = String(text).trim().split("\n")
@@ -198,7 +182,7 @@ export async function startRedisCluster(
       ]);
     }
     const healthy = () =>
-      until("cluster_state:ok on every node", async () => {
+      settled("cluster_state:ok on every node", async () => {
         for (const node of nodes) {
           let info: unknown;
           try {
@@ -212,7 +196,7 @@ export async function startRedisCluster(
       });
     await healthy();
     if (replicas > 0) {
-      await until("every replica in sync", async () => {
+      await settled("every replica in sync", async () => {
         for (const node of nodes.slice(masters)) {
           const info = String(
             await redisCommand(node.port, ["INFO", "replication"]),
@@ -354,7 +338,7 @@ export async function startRedisSentinelSet(
       );
     }
     let seen = "";
-    await until(
+    await settled(
       "the sentinels knowing the replica and each other",
       async () => {
         for (const port of ports) {
@@ -396,7 +380,7 @@ export async function startRedisSentinelSet(
         const before = await masterPort();
         const replica = servers.find((server) => server.port !== before)!;
         await redisCommand(ports[0], ["SENTINEL", "FAILOVER", name]);
-        await until("the failover", async () => {
+        await settled("the failover", async () => {
           for (const port of ports) {
             const [, now] = await redisCommand(port, [
               "SENTINEL",

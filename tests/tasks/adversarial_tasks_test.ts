@@ -13,9 +13,11 @@ import {
 import {
   createWorkspace,
   emulatorConfig,
-  taskEnvironment,
+  hasTerminal,
+  spawnInTerminal,
   type Workspace,
 } from "./workspace.ts";
+import { untilTrue } from "../support/wait.ts";
 
 const BLUE_SECRET = "blue-ADV-CANARY-7a1c";
 const GREEN_SECRET = "green-ADV-CANARY-3e9d";
@@ -58,20 +60,11 @@ function blueOnly(emulator: GenesysEmulator): Record<string, string> {
   return all;
 }
 
+/** The waits below catch a call while it is in flight: polled every 20 ms. */
+const CLOSELY = { intervalMs: 20 };
+
 async function envValues(ws: Workspace): Promise<Record<string, string>> {
   return readEnvValues(await ws.readEnv());
-}
-
-async function until(
-  condition: () => boolean,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 Deno.test("setup and incident take the env file's lock, as rotate and promote do", async (t) => {
@@ -173,9 +166,10 @@ Deno.test("SIGTERM during setup's create call: the twin's id and secret are stil
   emulator.injectApiFaults({ kind: "delay", ms: 0 }, 1);
   emulator.injectApiFaults({ kind: "delay", ms: 3_000 }, 1);
   const task = ws.spawn(["task", "-q", "setup", "--from", "blue"]);
-  await until(
-    () => emulator.clientIds().length > clients,
+  await untilTrue(
     "the create call to arrive",
+    () => emulator.clientIds().length > clients,
+    CLOSELY,
   );
   task.child.kill("SIGTERM");
   const run = await task.finished();
@@ -211,9 +205,10 @@ Deno.test("SIGTERM during incident's regenerate call: the new secret is still st
     "green",
     "--yes",
   ]);
-  await until(
-    () => emulator.stats().secretRegenerations > 0,
+  await untilTrue(
     "the regenerate call to arrive",
+    () => emulator.stats().secretRegenerations > 0,
+    CLOSELY,
   );
   task.child.kill("SIGTERM");
   const run = await task.finished();
@@ -229,64 +224,41 @@ Deno.test("SIGTERM during incident's regenerate call: the new secret is still st
   );
 });
 
-const hasScript = await new Deno.Command("script", { args: ["--version"] })
-  .output().then((o) => o.success, () => false);
-
 Deno.test({
   name:
     "rotate waiting at its prompt while another rotate --promote runs: it regenerates nothing",
-  ignore: !hasScript || Deno.build.os !== "linux",
+  ignore: !hasTerminal,
   async fn() {
     await using emulator = startEmulator();
     await using ws = await createWorkspace();
     await ws.writeEnv(
       emulatorConfig(emulator, { blue: BLUE_SECRET, green: GREEN_SECRET }),
     );
-    // A terminal (util-linux script) so that rotate asks before acting.
-    const child = new Deno.Command("script", {
-      args: ["-qec", `'${Deno.execPath()}' task -q rotate`, "/dev/null"],
-      cwd: ws.dir,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      clearEnv: true,
-      env: taskEnvironment({ SHELL: "/bin/sh" }),
-    }).spawn();
-    let output = "";
-    const collected = child.stdout.pipeThrough(new TextDecoderStream())
-      .pipeTo(
-        new WritableStream({ write: (chunk) => void (output += chunk) }),
-      );
-    const stderr = new Response(child.stderr).text();
-    const writer = child.stdin.getWriter();
-    try {
-      await until(() => /Regenerate the secret/.test(output), "the prompt");
-      // Meanwhile a second operator rotates and promotes green.
-      const other = await ws.task("rotate", ["--yes", "--promote"]);
-      assert.equal(other.code, 0, other.stderr);
-      const afterOther = await envValues(ws);
-      assert.equal(afterOther.GENESYS_ACTIVE, "green");
-      // The first operator now says yes to what it asked: regenerate green.
-      await writer.write(new TextEncoder().encode("y\n"));
-      const status = await child.status;
-      await collected;
-      await stderr;
-      assert.equal(status.code, 3, output);
-      assert.match(output, /changed while this command was starting/);
-      assert.equal(emulator.stats().secretRegenerations, 1);
-      const values = await envValues(ws);
-      assert.deepEqual(values, afterOther);
-      assert.equal(
-        values.GENESYS_CLIENT_SECRET_GREEN,
-        emulator.getClientSecret("green-id"),
-        "the active credential's secret in .env is dead",
-      );
-    } finally {
-      await writer.close().catch(() => {});
-      try {
-        child.kill();
-      } catch { /* exited */ }
-    }
+    // A terminal so that rotate asks before acting.
+    await using task = spawnInTerminal(ws, ["rotate"]);
+    await untilTrue(
+      "the prompt",
+      () => /Regenerate the secret/.test(task.output()),
+      CLOSELY,
+    );
+    // Meanwhile a second operator rotates and promotes green.
+    const other = await ws.task("rotate", ["--yes", "--promote"]);
+    assert.equal(other.code, 0, other.stderr);
+    const afterOther = await envValues(ws);
+    assert.equal(afterOther.GENESYS_ACTIVE, "green");
+    // The first operator now says yes to what it asked: regenerate green.
+    await task.type("y\n");
+    const { code, output } = await task.finished();
+    assert.equal(code, 3, output);
+    assert.match(output, /changed while this command was starting/);
+    assert.equal(emulator.stats().secretRegenerations, 1);
+    const values = await envValues(ws);
+    assert.deepEqual(values, afterOther);
+    assert.equal(
+      values.GENESYS_CLIENT_SECRET_GREEN,
+      emulator.getClientSecret("green-id"),
+      "the active credential's secret in .env is dead",
+    );
   },
 });
 

@@ -276,3 +276,34 @@ Deno.test("--redis env refuses an unset REDIS_URL in every command that takes a 
     if (saved !== undefined) Deno.env.set("REDIS_URL", saved);
   }
 });
+
+Deno.test("the common flags: each command accepts those that apply to it", () => {
+  // What a flag means for a command that has it: --dry-run checks and changes
+  // nothing, --yes skips the question, --json prints JSON, --env-file names
+  // the file the command reads (or writes). A command lacks one only where
+  // the flag has nothing to act on (verify, fleet, status, emulator and demo
+  // change no credential, so they ask nothing; demo reads no file).
+  const expected: Record<string, readonly string[]> = {
+    verify: ["json", "env-file"],
+    rotate: ["dry-run", "yes", "json", "env-file"],
+    "rotate --kv": ["dry-run", "yes", "json", "env-file"],
+    promote: ["dry-run", "yes", "json", "env-file"],
+    "promote --kv": ["dry-run", "yes", "json", "env-file"],
+    setup: ["dry-run", "yes", "json", "env-file"],
+    incident: ["yes", "json", "env-file"],
+    fleet: ["json", "env-file"],
+    status: ["json", "env-file"],
+    emulator: ["json", "env-file"],
+    demo: ["json"],
+  };
+  for (const row of ROWS) {
+    const accepted = Object.keys(row.options[0]);
+    const missing = expected[row.command].filter((flag) =>
+      !accepted.includes(flag)
+    );
+    assert.deepEqual(missing, [], `${row.command} lacks common flags`);
+    for (const flag of ["help", "version"]) {
+      assert.ok(accepted.includes(flag), `${row.command} --${flag}`);
+    }
+  }
+});

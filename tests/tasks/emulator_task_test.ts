@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { readEnvValues } from "../../src/rotation/env_file.ts";
-import { createWorkspace } from "./workspace.ts";
+import { createWorkspace, type Workspace } from "./workspace.ts";
+import type { EmulatorStarted } from "../../tasks/emulator.ts";
 
 async function tokenResponse(
   tokenUrl: string,
@@ -244,4 +245,95 @@ Deno.test("deno task emulator --provider: each provider's emulator, its settings
   const unknown = await ws.task("emulator", ["--provider", "ping"]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /--provider "ping"/);
+});
+
+/**
+ * Starts `deno task emulator --port 0 --json` with `args`, hands `check` the
+ * line it prints once listening, then stops it (SIGTERM): it exits 0, and
+ * that line was all it printed on stdout.
+ */
+async function withJsonEmulator(
+  ws: Workspace,
+  args: readonly string[],
+  check: (started: EmulatorStarted & { ok: boolean }) => Promise<void>,
+): Promise<void> {
+  const run = ws.spawn([
+    "task",
+    "-q",
+    "emulator",
+    "--port",
+    "0",
+    "--json",
+    ...args,
+  ]);
+  let line = "";
+  try {
+    await run.waitFor(/^\{.*\}\r?\n/);
+    line = run.stdout().split("\n")[0];
+    await check(JSON.parse(line));
+  } finally {
+    run.child.kill("SIGTERM");
+  }
+  const done = await run.finished();
+  assert.equal(done.code, 0, done.stderr);
+  assert.equal(done.stdout, `${line}\n`);
+}
+
+Deno.test("deno task emulator --json: one line with the endpoints and the env file, then nothing", async (t) => {
+  await using ws = await createWorkspace();
+
+  await t.step("with an env file", async () => {
+    await withJsonEmulator(ws, [], async (started) => {
+      const env = readEnvValues(await ws.readEnv());
+      assert.equal(started.ok, true);
+      assert.equal(started.provider, "genesys");
+      assert.equal(started.envFile, ".env");
+      assert.equal(started.tokenUrl, env.GENESYS_TOKEN_URL);
+      assert.equal(started.apiUrl, env.GENESYS_API_URL);
+      assert.equal(started.variables, undefined, "the secrets stay in .env");
+      const { status } = await tokenResponse(
+        started.tokenUrl!,
+        env.GENESYS_CLIENT_ID_BLUE,
+        env.GENESYS_CLIENT_SECRET_BLUE,
+      );
+      assert.equal(status, 200);
+    });
+  });
+
+  await t.step(
+    "--no-env-file: the variables in the line, no file",
+    async () => {
+      const args = ["--no-env-file", "--env-file", "other.env"];
+      await withJsonEmulator(ws, args, async (started) => {
+        assert.equal(started.envFile, null);
+        const variables = started.variables!;
+        assert.equal(variables.GENESYS_TOKEN_URL, started.tokenUrl);
+        const { status } = await tokenResponse(
+          started.tokenUrl!,
+          variables.GENESYS_CLIENT_ID_GREEN,
+          variables.GENESYS_CLIENT_SECRET_GREEN,
+        );
+        assert.equal(status, 200);
+        await assert.rejects(Deno.stat(`${ws.dir}/other.env`));
+      });
+    },
+  );
+
+  await t.step("--provider okta --json", async () => {
+    await withJsonEmulator(ws, ["--provider", "okta"], async (started) => {
+      assert.equal(started.provider, "okta");
+      assert.equal(started.envFile, ".env.okta");
+      const env = readEnvValues(await Deno.readTextFile(`${ws.dir}/.env.okta`));
+      assert.deepEqual(started.variables, env);
+      assert.ok(URL.canParse(started.url));
+    });
+  });
+
+  await t.step("a failure is JSON too", async () => {
+    const run = await ws.task("emulator", ["--port", "0", "--json"]);
+    assert.equal(run.code, 2);
+    const failure = JSON.parse(run.stdout);
+    assert.equal(failure.ok, false);
+    assert.equal(failure.error.code, "ENV_FILE_EXISTS");
+  });
 });

@@ -11,7 +11,6 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { readEnvValues } from "../../src/rotation/env_file.ts";
 import { INCIDENT_STEPS } from "../../src/rotation/incident.ts";
 import {
@@ -22,60 +21,14 @@ import {
   createWorkspace,
   emulatorConfig,
   FAILPOINT_VAR,
-  taskEnvironment,
   type TaskRun,
   withFailpoint,
   type Workspace,
 } from "./workspace.ts";
+import { startFollowingService } from "../support/following_service.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const EDIT = ["oauth:client:view", "oauth:client:edit"];
 const LEAKED = "blue-LEAKED-f00d";
-
-interface Service {
-  stop(): Promise<
-    { ok: number; failed: number; failures: string[]; switches: string[] }
-  >;
-}
-
-async function startService(
-  ws: Workspace,
-  emulator: GenesysEmulator,
-): Promise<Service> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-q",
-      `--allow-read=${ws.dir}`,
-      "--allow-net=127.0.0.1",
-      `${ROOT}tests/runbook/runbook_service.ts`,
-      ws.envPath,
-      emulator.tokenUrl,
-      emulator.apiUrl,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    clearEnv: true,
-    env: taskEnvironment(),
-  }).spawn();
-  const errors = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let log = "";
-  while (!log.includes("service ready")) {
-    const { value, done } = await errors.read();
-    if (done) throw new Error(`service ended: ${log}`);
-    log += value;
-  }
-  const out = new Response(child.stdout).text();
-  return {
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-      await errors.cancel().catch(() => {});
-      return JSON.parse(await out);
-    },
-  };
-}
 
 async function envValues(ws: Workspace): Promise<Record<string, string>> {
   return readEnvValues(await ws.readEnv());
@@ -144,7 +97,7 @@ Deno.test({
       GENESYS_ADMIN_CLIENT_ID: "admin-id",
       GENESYS_ADMIN_CLIENT_SECRET: "admin-CANARY-5e5e",
     });
-    const service = await startService(ws, emulator);
+    const service = await startFollowingService(ws, emulator);
     let stopped = false;
     const runs: TaskRun[] = [];
     try {

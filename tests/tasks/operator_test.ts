@@ -11,6 +11,7 @@ import {
   type GenesysEmulator,
   startGenesysEmulator,
 } from "../../src/testing/emulator.ts";
+import { slowPropagation } from "../support/wait.ts";
 import {
   createWorkspace,
   emulatorConfig,
@@ -78,28 +79,6 @@ function assertClean(run: TaskRun, emulator: GenesysEmulator): void {
 
 async function values(ws: Workspace): Promise<Record<string, string>> {
   return readEnvValues(await ws.readEnv());
-}
-
-/** Makes green refuse tokens from the moment its secret is regenerated until `release()`. */
-function slowPropagation(emulator: GenesysEmulator) {
-  let stop = false;
-  const watching = (async () => {
-    const before = emulator.stats().secretRegenerations;
-    while (!stop && emulator.stats().secretRegenerations === before) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-    if (!stop) emulator.setClientState("green-id", "inactive");
-  })();
-  // The regenerate response is held back, so green is inactive before the
-  // first proof attempt.
-  emulator.injectApiFaults({ kind: "delay", ms: 150 }, 2);
-  return {
-    async release() {
-      stop = true;
-      await watching;
-      emulator.setClientState("green-id", "active");
-    },
-  };
 }
 
 Deno.test("lock: one rotate or promote per env file", async (t) => {

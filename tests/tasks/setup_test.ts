@@ -5,7 +5,14 @@ import {
   type GenesysEmulator,
   startGenesysEmulator,
 } from "../../src/testing/emulator.ts";
-import { createWorkspace, type TaskRun, type Workspace } from "./workspace.ts";
+import {
+  createWorkspace,
+  hasTerminal,
+  spawnInTerminal,
+  type TaskRun,
+  type Workspace,
+} from "./workspace.ts";
+import { untilTrue } from "../support/wait.ts";
 
 const BLUE_SECRET = "blue-CANARY-51d0";
 const ADMIN_SECRET = "admin-CANARY-2b7e";
@@ -343,4 +350,50 @@ Deno.test("deno task setup: missing permission and roles", async (t) => {
     assert.match(empty.stderr, /GENESYS_CLIENT_ID_GREEN: is not set/);
     assert.match(empty.stderr, /GENESYS_CLIENT_SECRET_GREEN: is not set/);
   });
+});
+
+Deno.test({
+  name:
+    "deno task setup on a terminal asks first; no creates nothing, --yes skips the question",
+  ignore: !hasTerminal,
+  async fn(t) {
+    await using env = await scenario();
+    const { emulator, ws } = env;
+    const clients = emulator.clientIds();
+
+    await t.step("answered no: nothing created, exit 1", async () => {
+      const before = await ws.readEnv();
+      await using task = spawnInTerminal(ws, ["setup", "--from", "blue"]);
+      await untilTrue("the question", () => /\[y\/N\]/.test(task.output()));
+      await task.type("n\n");
+      const run = await task.finished();
+      assert.equal(run.code, 1, run.output);
+      assert.match(
+        run.output,
+        /Create the twin of "blue" \(OAuth client blue-id\) as "green" and store its id and secret in \.env\? \[y\/N\]/,
+      );
+      assert.match(run.output, /Cancelled; nothing was changed\./);
+      assert.deepEqual(emulator.clientIds(), clients);
+      assert.equal(await ws.readEnv(), before);
+    });
+
+    await t.step("--yes: not asked, the twin is created", async () => {
+      await using task = spawnInTerminal(ws, [
+        "setup",
+        "--from",
+        "blue",
+        "--yes",
+      ]);
+      const run = await task.finished();
+      assert.equal(run.code, 0, run.output);
+      assert.doesNotMatch(run.output, /\[y\/N\]/);
+      assert.match(run.output, /Twin client created\./);
+      assert.equal(emulator.clientIds().length, clients.length + 1);
+      const values = readEnvValues(await ws.readEnv());
+      assert.equal(
+        values.GENESYS_CLIENT_SECRET_GREEN,
+        emulator.getClientSecret(values.GENESYS_CLIENT_ID_GREEN),
+      );
+    });
+  },
 });

@@ -218,3 +218,72 @@ export function emulatorConfig(
     GENESYS_ACTIVE: "blue",
   };
 }
+
+/** Whether {@linkcode spawnInTerminal} can run here (util-linux `script`, Linux). */
+export const hasTerminal: boolean = Deno.build.os === "linux" &&
+  await new Deno.Command("script", { args: ["--version"] }).output().then(
+    (o) => o.success,
+    () => false,
+  );
+
+/** A task running in a terminal, as an operator at a keyboard runs it. */
+export interface TerminalTask extends AsyncDisposable {
+  /** Everything the terminal showed so far (stdout and stderr together). */
+  output(): string;
+  /** Types text on the terminal, such as `y\n`. */
+  type(text: string): Promise<void>;
+  /** Waits for the exit; resolves to the exit code and all the output. */
+  finished(): Promise<{ code: number; output: string }>;
+}
+
+/**
+ * Starts `deno task -q <args>` in the workspace inside a terminal (util-linux
+ * `script`), so that the task asks before acting. Dispose it to end it.
+ *
+ * @param ws The workspace.
+ * @param args The task and its arguments, such as `["rotate"]`.
+ * @returns The running task.
+ */
+export function spawnInTerminal(
+  ws: Workspace,
+  args: readonly string[],
+): TerminalTask {
+  const child = new Deno.Command("script", {
+    args: [
+      "-qec",
+      `'${Deno.execPath()}' task -q ${args.join(" ")}`,
+      "/dev/null",
+    ],
+    cwd: ws.dir,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    clearEnv: true,
+    env: taskEnvironment({ SHELL: "/bin/sh" }),
+  }).spawn();
+  let output = "";
+  const collected = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (chunk) => void (output += chunk) }),
+  );
+  const stderr = new Response(child.stderr).text();
+  const writer = child.stdin.getWriter();
+  return {
+    output: () => output,
+    type: (text) => writer.write(new TextEncoder().encode(text)),
+    async finished() {
+      const { code } = await child.status;
+      await collected;
+      await stderr;
+      return { code, output };
+    },
+    async [Symbol.asyncDispose]() {
+      await writer.close().catch(() => {});
+      try {
+        child.kill();
+      } catch { /* exited */ }
+      await child.status;
+      await collected.catch(() => {});
+      await stderr.catch(() => "");
+    },
+  };
+}

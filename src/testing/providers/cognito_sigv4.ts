@@ -2,12 +2,22 @@
  * AWS Signature Version 4 checking for the Cognito emulator: recomputes the
  * signature of a request from its canonical form (header-signed requests,
  * `AWS4-HMAC-SHA256`) with the secret key of the access key it names, and
- * says why it refuses one in the words AWS uses.
+ * says why it refuses one in the words AWS uses. The canonical form and the
+ * signature are the library's own (`src/providers/sigv4.ts`, which the
+ * Cognito adapter signs with).
  *
  * @module
  */
 import { timingSafeEqual } from "../emulator_helpers.ts";
-import { safeDecodeURIComponent } from "../emulator_parsing.ts";
+import {
+  amzStamp,
+  canonicalRequest,
+  signatureOf,
+} from "../../providers/sigv4.ts";
+
+// The library's one SigV4 implementation, which the Cognito adapter signs
+// with: re-exported for the emulator's tests.
+export { amzStamp, canonicalRequest, signatureOf };
 
 /** An AWS access key the emulator knows. */
 export interface SigV4Key {
@@ -158,110 +168,9 @@ export async function verifySigV4<K extends SigV4Key>(
   return { key };
 }
 
-/**
- * The canonical request of SigV4 for a service other than S3: the path's
- * segments encoded twice, the query sorted, the signed headers trimmed.
- */
-export async function canonicalRequest(
-  request: Request,
-  body: string,
-  signedHeaders: readonly string[],
-): Promise<string> {
-  const url = new URL(request.url);
-  const path =
-    url.pathname.split("/").map((segment) =>
-      awsEncode(awsEncode(safeDecodeURIComponent(segment)))
-    ).join("/") || "/";
-  const query = [...url.searchParams]
-    .map(([name, value]) => [awsEncode(name), awsEncode(value)])
-    .sort(([a, x], [b, y]) => a < b ? -1 : a > b ? 1 : x < y ? -1 : 1)
-    .map(([name, value]) => `${name}=${value}`)
-    .join("&");
-  const headers = signedHeaders.map((name) =>
-    `${name}:${(request.headers.get(name) ?? "").trim().replace(/\s+/g, " ")}\n`
-  ).join("");
-  const payloadHash = request.headers.get("x-amz-content-sha256") ??
-    await sha256Hex(body);
-  return [
-    request.method,
-    path,
-    query,
-    headers,
-    signedHeaders.join(";"),
-    payloadHash,
-  ].join("\n");
-}
-
-/** The hex signature of a canonical request (AWS4-HMAC-SHA256). */
-export async function signatureOf(
-  secretAccessKey: string,
-  amzDate: string,
-  credentialScope: string,
-  canonical: string,
-): Promise<string> {
-  const [date, region, service] = credentialScope.split("/");
-  const stringToSign = [
-    "AWS4-HMAC-SHA256",
-    amzDate,
-    credentialScope,
-    await sha256Hex(canonical),
-  ].join("\n");
-  let key = await hmac(encode(`AWS4${secretAccessKey}`), date);
-  key = await hmac(key, region);
-  key = await hmac(key, service);
-  key = await hmac(key, "aws4_request");
-  return hex(await hmac(key, stringToSign));
-}
-
-/** `YYYYMMDDTHHMMSSZ` of an epoch-ms time. */
-export function amzStamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, "").replace(
-    /\.\d{3}/,
-    "",
-  );
-}
-
 function parseAmzDate(value: string): number {
   const match = value.match(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/);
   if (!match) return Number.NaN;
   const [, y, mo, d, h, mi, s] = match.map(Number);
   return Date.UTC(y, mo - 1, d, h, mi, s);
-}
-
-/** RFC 3986 encoding as SigV4 wants it: only unreserved characters stay. */
-function awsEncode(text: string): string {
-  return encodeURIComponent(text).replace(
-    /[!'()*]/g,
-    (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-}
-
-function encode(text: string): Uint8Array<ArrayBuffer> {
-  return new TextEncoder().encode(text);
-}
-
-async function hmac(
-  key: Uint8Array<ArrayBuffer>,
-  data: string,
-): Promise<Uint8Array<ArrayBuffer>> {
-  const cryptoKey = await crypto.subtle.importKey(
-    "raw",
-    key,
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  return new Uint8Array(
-    await crypto.subtle.sign("HMAC", cryptoKey, encode(data)),
-  );
-}
-
-async function sha256Hex(text: string): Promise<string> {
-  return hex(
-    new Uint8Array(await crypto.subtle.digest("SHA-256", encode(text))),
-  );
-}
-
-function hex(bytes: Uint8Array): string {
-  return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
 }

@@ -11,6 +11,19 @@
  * value. Admin callers present a Bearer token of a client of the same realm
  * whose service account holds `realm-management` roles.
  *
+ * The policy is served as Keycloak's admin REST API shows it
+ * (`GET client-policies/policies` and `…/profiles`, `view-realm`): one
+ * enabled policy with the `client-access-type` condition `confidential` and
+ * one profile with the `secret-rotation` executor. As in Keycloak's
+ * `ClientSecretRotationExecutor`, the secret attributes live on the client:
+ * removing the policy (`setSecretRotation(false)`) leaves the main secret's
+ * expiration time and any rotated secret in place (the token endpoint still
+ * honours both), and regenerating without the policy replaces the value
+ * alone (the new secret inherits the old expiration time, after which the
+ * token endpoint refuses it), so the secret in use dies at once. With
+ * `rotatedExpirationPeriodSeconds: 0` the executor keeps no rotated secret
+ * either.
+ *
  * From the facts file: 401 `unauthorized_client` "Invalid client or Invalid
  * client credentials" for a wrong (or expired) secret, Basic credentials
  * form-URL-decoded, `client_secret_post`, `scope` optional, the
@@ -18,8 +31,10 @@
  * `DELETE …/rotated` 204 (also when nothing was rotated, as reported of a
  * measured 26.7.1), the policy's defaults (30 d, 2 d) and its client
  * attributes in epoch seconds. Modelled without a source: 401
- * `invalid_client` for an unknown client, the 403 body, the client-policy
- * documents' exact shape, and 429 when throttled (Keycloak has no rate
+ * `invalid_client` for an unknown client, the 403 body, the names and
+ * string-valued configuration of the served policy and profile, empty
+ * global policies and profiles (a real server lists its built-in FAPI
+ * profiles), and 429 when throttled (Keycloak has no rate
  * limit of its own; the answer stands for a proxy in front of it).
  *
  * @module
@@ -91,7 +106,9 @@ export interface KeycloakSecretRotationPolicy {
    */
   readonly expirationPeriodSeconds?: number;
   /**
-   * Lifetime of a rotated secret, in seconds.
+   * Lifetime of a rotated secret, in seconds; 0 keeps none (regenerating
+   * then kills the old secret, as without the policy). At most
+   * `expirationPeriodSeconds`, as Keycloak validates.
    *
    * @default 172800 (2 days)
    */
@@ -184,8 +201,11 @@ export interface KeycloakEmulator extends ProviderEmulator {
    */
   regenerateSecret(clientId: string, value?: string): string;
   /**
-   * Turns the rotation policy on or off for the realm. Turning it off
-   * forgets rotated secrets, as removing the executor does.
+   * Turns the rotation policy on or off for the realm. As in Keycloak,
+   * turning it off removes no client attribute: expiration times and
+   * rotated secrets stay (and are honoured) until they expire. Turning it on
+   * gives each client without an expiration time one (Keycloak does so on
+   * the client's next token request or update).
    *
    * @param policy The policy, or `false`.
    */
@@ -261,17 +281,25 @@ function resolvePolicy(
   policy: KeycloakSecretRotationPolicy | false | undefined,
 ): ResolvedPolicy | undefined {
   if (!policy) return undefined;
+  const expiration = validSeconds(
+    "expirationPeriodSeconds",
+    policy.expirationPeriodSeconds,
+    30 * DAY_SECONDS,
+  );
+  const rotatedExpiration = policy.rotatedExpirationPeriodSeconds ??
+    2 * DAY_SECONDS;
+  // Keycloak's executor validation: 0 allowed, longer than the main not.
+  if (
+    !(Number.isFinite(rotatedExpiration) && rotatedExpiration >= 0 &&
+      rotatedExpiration <= expiration)
+  ) {
+    throw new RangeError(
+      `rotatedExpirationPeriodSeconds must be from 0 to expirationPeriodSeconds, got ${policy.rotatedExpirationPeriodSeconds}`,
+    );
+  }
   return {
-    expiration: validSeconds(
-      "expirationPeriodSeconds",
-      policy.expirationPeriodSeconds,
-      30 * DAY_SECONDS,
-    ),
-    rotatedExpiration: validSeconds(
-      "rotatedExpirationPeriodSeconds",
-      policy.rotatedExpirationPeriodSeconds,
-      2 * DAY_SECONDS,
-    ),
+    expiration,
+    rotatedExpiration,
     remaining: validSeconds(
       "remainingRotationPeriodSeconds",
       policy.remainingRotationPeriodSeconds,
@@ -374,17 +402,27 @@ class Keycloak extends HostedProviderEmulator implements KeycloakEmulator {
     const client = this.#client(clientId);
     const now = this.host.clock.now();
     const old = client.main;
-    const replaced = client.rotated;
-    client.main = this.#secret(value ?? secretValue(), true);
+    const fresh = this.#secret(value ?? secretValue(), true);
     this.host.secretCreated();
+    const policy = this.#policy;
+    if (!policy) {
+      // No executor runs: Keycloak replaces the value alone, and the secret
+      // attributes (expiration time, a rotated secret) stay as they were.
+      client.main = { ...fresh, expiresAt: old.expiresAt };
+      this.host.secretRemoved(client.clientId, old.id);
+      return client.main.value;
+    }
+    client.main = fresh;
     // Only one rotated secret is kept: a second regeneration drops the first.
+    const replaced = client.rotated;
     if (replaced) this.host.secretRemoved(client.clientId, replaced.id);
-    if (this.#policy) {
+    if (policy.rotatedExpiration > 0) {
       client.rotated = {
         ...old,
-        expiresAt: now + this.#policy.rotatedExpiration * 1000,
+        expiresAt: now + policy.rotatedExpiration * 1000,
       };
     } else {
+      // rotated-expiration-period 0: the executor removes the rotation.
       client.rotated = undefined;
       this.host.secretRemoved(client.clientId, old.id);
     }
@@ -392,18 +430,15 @@ class Keycloak extends HostedProviderEmulator implements KeycloakEmulator {
   }
 
   setSecretRotation(policy: KeycloakSecretRotationPolicy | false): void {
-    this.#policy = resolvePolicy(policy);
+    const resolved = resolvePolicy(policy);
+    this.#policy = resolved;
+    // Nothing removes the attributes when the policy goes.
+    if (!resolved) return;
     for (const client of this.#clients.values()) {
-      const rotated = client.rotated;
-      if (!this.#policy && rotated) {
-        client.rotated = undefined;
-        this.host.secretRemoved(client.clientId, rotated.id);
-      }
+      if (client.main.expiresAt !== undefined) continue;
       client.main = {
         ...client.main,
-        expiresAt: this.#policy
-          ? this.host.clock.now() + this.#policy.expiration * 1000
-          : undefined,
+        expiresAt: this.host.clock.now() + resolved.expiration * 1000,
       };
     }
   }
@@ -566,13 +601,25 @@ class Keycloak extends HostedProviderEmulator implements KeycloakEmulator {
       );
       return json(200, found.map((client) => this.#representation(client)));
     }
+    // Both need view-realm (`requireViewRealm` in Keycloak's resources).
+    const query = new URL(request.url).searchParams;
     if (rest === "/client-policies/profiles" && method === "GET") {
       if (!this.#may(caller, "realm", false)) return forbidden();
-      return json(200, this.#profiles());
+      return json(200, {
+        profiles: this.#profiles(),
+        ...(query.get("include-global-profiles") === "true"
+          ? { globalProfiles: [] }
+          : {}),
+      });
     }
     if (rest === "/client-policies/policies" && method === "GET") {
       if (!this.#may(caller, "realm", false)) return forbidden();
-      return json(200, this.#policies());
+      return json(200, {
+        policies: this.#policies(),
+        ...(query.get("include-global-policies") === "true"
+          ? { globalPolicies: [] }
+          : {}),
+      });
     }
     const match = rest.match(
       /^\/clients\/([^/]+)(\/client-secret(\/rotated)?)?$/,
@@ -676,39 +723,37 @@ class Keycloak extends HostedProviderEmulator implements KeycloakEmulator {
     };
   }
 
+  /** The realm's own profiles (`ClientProfileRepresentation`s). */
   #profiles() {
     const policy = this.#policy;
-    return {
-      profiles: policy
-        ? [{
-          name: PROFILE,
-          executors: [{
-            executor: "secret-rotation",
-            configuration: {
-              "expiration-period": String(policy.expiration),
-              "rotated-expiration-period": String(policy.rotatedExpiration),
-              "remaining-rotation-period": String(policy.remaining),
-            },
-          }],
-        }]
-        : [],
-    };
+    return policy
+      ? [{
+        name: PROFILE,
+        executors: [{
+          executor: "secret-rotation",
+          configuration: {
+            "expiration-period": String(policy.expiration),
+            "rotated-expiration-period": String(policy.rotatedExpiration),
+            "remaining-rotation-period": String(policy.remaining),
+          },
+        }],
+      }]
+      : [];
   }
 
+  /** The realm's own policies (`ClientPolicyRepresentation`s). */
   #policies() {
-    return {
-      policies: this.#policy
-        ? [{
-          name: "secret-rotation-policy",
-          enabled: true,
-          conditions: [{
-            condition: "client-access-type",
-            configuration: { type: ["confidential"] },
-          }],
-          profiles: [PROFILE],
-        }]
-        : [],
-    };
+    return this.#policy
+      ? [{
+        name: "secret-rotation-policy",
+        enabled: true,
+        conditions: [{
+          condition: "client-access-type",
+          configuration: { type: ["confidential"] },
+        }],
+        profiles: [PROFILE],
+      }]
+      : [];
   }
 }
 

@@ -5,8 +5,8 @@
  * and an admin credential holding exactly the permissions a rotation needs,
  * with the settings an operator copies into an env file.
  *
- * The variable names are provisional (`AUTH_*`): the provider-neutral names
- * of the configuration are not settled yet, so they live here and only here.
+ * The variable names are those `readProviderEnv` (src/providers/env.ts)
+ * reads, so the file written is what `deno task verify --env-file` checks.
  *
  * @module
  */
@@ -97,20 +97,27 @@ function secret(): string {
 /** The settings every rehearsal has, for one client with two secrets. */
 function twoSecrets(
   provider: RehearsalProvider,
-  emulator: ProviderEmulator,
+  urls: readonly (readonly [string, string])[],
   clientId: string,
   blue: string,
   green: string,
-): [string, string][] {
+): (readonly [string, string])[] {
   return [
     ["AUTH_PROVIDER", provider],
-    ["AUTH_TOKEN_URL", emulator.tokenUrl],
-    ["AUTH_API_URL", emulator.apiUrl],
+    ...urls,
     ["AUTH_CLIENT_ID_BLUE", clientId],
     ["AUTH_CLIENT_SECRET_BLUE", blue],
     ["AUTH_CLIENT_ID_GREEN", clientId],
     ["AUTH_CLIENT_SECRET_GREEN", green],
     ["AUTH_ACTIVE", "blue"],
+  ];
+}
+
+/** The token endpoint and the admin API, given whole (the presets derive them only for https hosts). */
+function urlsOf(emulator: ProviderEmulator): (readonly [string, string])[] {
+  return [
+    ["AUTH_TOKEN_URL", emulator.tokenUrl],
+    ["AUTH_API_URL", emulator.apiUrl],
   ];
 }
 
@@ -134,7 +141,7 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
       summary:
         `${TWO_SECRETS}, an admin token (okta.apps.read, okta.apps.manage)`,
       settings: () => [
-        ...twoSecrets("okta", emulator, "0oaemulatedapp", blue, green),
+        ...twoSecrets("okta", urlsOf(emulator), "0oaemulatedapp", blue, green),
         ["AUTH_SCOPE", "api"],
         ["AUTH_ADMIN_TOKEN", admin],
       ],
@@ -164,9 +171,8 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
       summary:
         `${TWO_SECRETS}, an admin application (Application.ReadWrite.OwnedBy, owner of the app)`,
       settings: () => [
-        ...twoSecrets("entra", emulator, appId, blue, green),
+        ...twoSecrets("entra", urlsOf(emulator), appId, blue, green),
         ["AUTH_SCOPE", `api://${appId}/.default`],
-        ["AUTH_APP_OBJECT_ID", objectId],
         ["AUTH_ADMIN_CLIENT_ID", adminId],
         ["AUTH_ADMIN_CLIENT_SECRET", admin],
       ],
@@ -182,7 +188,11 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
         {
           clientId: "rotation-admin",
           secret: admin,
-          realmManagementRoles: ["view-clients", "manage-clients"],
+          realmManagementRoles: [
+            "view-clients",
+            "manage-clients",
+            "view-realm",
+          ],
         },
       ],
     });
@@ -193,10 +203,21 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
       emulator,
       title: "Keycloak",
       summary:
-        `${TWO_SECRETS} under the secret-rotation policy, an admin client (view-clients, manage-clients)`,
+        `${TWO_SECRETS} under the secret-rotation policy, an admin client (view-clients, manage-clients, view-realm)`,
       settings: () => [
-        ...twoSecrets("keycloak", emulator, "app", blue, green),
-        ["AUTH_REALM", emulator.realm],
+        // Keycloak's token endpoint and admin API both derive from the base
+        // URL and the realm; the token URL is written too, for curl.
+        ...twoSecrets(
+          "keycloak",
+          [
+            ["AUTH_BASE_URL", emulator.url],
+            ["AUTH_REALM", emulator.realm],
+            ["AUTH_TOKEN_URL", emulator.tokenUrl],
+          ],
+          "app",
+          blue,
+          green,
+        ),
         ["AUTH_ADMIN_CLIENT_ID", "rotation-admin"],
         ["AUTH_ADMIN_CLIENT_SECRET", admin],
       ],
@@ -216,7 +237,13 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
       summary:
         `${TWO_SECRETS}, an access key allowed Add/List/DeleteUserPoolClientSecret`,
       settings: () => [
-        ...twoSecrets("cognito", emulator, "emulatedappclient", blue, green),
+        ...twoSecrets(
+          "cognito",
+          urlsOf(emulator),
+          "emulatedappclient",
+          blue,
+          green,
+        ),
         ["AUTH_REGION", emulator.region],
         ["AUTH_USER_POOL_ID", emulator.userPoolId],
         ["AUTH_ADMIN_ACCESS_KEY_ID", accessKeyId],

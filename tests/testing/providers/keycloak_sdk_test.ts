@@ -12,7 +12,7 @@ Deno.test("@keycloak/keycloak-admin-client drives the Keycloak emulator through 
       {
         clientId: "rotator",
         secret: "rotator-secret",
-        realmManagementRoles: ["manage-clients"],
+        realmManagementRoles: ["manage-clients", "view-realm"],
       },
     ],
   });
@@ -25,6 +25,35 @@ Deno.test("@keycloak/keycloak-admin-client drives the Keycloak emulator through 
     clientId: "rotator",
     clientSecret: "rotator-secret",
   });
+
+  // What the Keycloak adapter reads before regenerating (view-realm).
+  const policies = await admin.clientPolicies.listPolicies({
+    includeGlobalPolicies: true,
+  });
+  assert.deepEqual(policies.globalPolicies, []);
+  assert.deepEqual(
+    policies.policies?.map((p) => [p.name, p.enabled, p.profiles]),
+    [["secret-rotation-policy", true, ["secret-rotation-profile"]]],
+  );
+  assert.deepEqual(policies.policies?.[0].conditions, [{
+    condition: "client-access-type",
+    configuration: { type: ["confidential"] },
+  }]);
+  const profiles = await admin.clientPolicies.listProfiles({
+    includeGlobalProfiles: true,
+  });
+  assert.deepEqual(profiles.globalProfiles, []);
+  const [profile] = profiles.profiles ?? [];
+  assert.equal(profile.name, "secret-rotation-profile");
+  assert.deepEqual(profile.executors?.map((e) => e.executor), [
+    "secret-rotation",
+  ]);
+  assert.equal(
+    (profile.executors?.[0].configuration as Record<string, string>)[
+      "rotated-expiration-period"
+    ],
+    "172800",
+  );
 
   const [found] = await admin.clients.find({ clientId: "service" });
   assert.equal(found.id, keycloak.uuidOf("service"));

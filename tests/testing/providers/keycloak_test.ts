@@ -354,3 +354,161 @@ Deno.test("createDualSecretAuth on one Keycloak client (main + rotated) fails ov
   assert.equal(auth.status().active, "new");
   assert.equal(keycloak.stats().tokensBySecret?.[state.secretId], 1);
 });
+
+Deno.test("Keycloak client policies: the policy and profile served to view-realm, with the global lists on request", async () => {
+  await using keycloak = start({ secretRotation: {} });
+  const admin = await adminToken(keycloak);
+  const policies = await call(
+    `${keycloak.apiUrl}/client-policies/policies?include-global-policies=true`,
+    admin,
+  );
+  assert.equal(policies.status, 200);
+  assert.deepEqual(policies.body, {
+    policies: [{
+      name: "secret-rotation-policy",
+      enabled: true,
+      conditions: [{
+        condition: "client-access-type",
+        configuration: { type: ["confidential"] },
+      }],
+      profiles: ["secret-rotation-profile"],
+    }],
+    globalPolicies: [],
+  });
+  const profiles = await call(
+    `${keycloak.apiUrl}/client-policies/profiles?include-global-profiles=true`,
+    admin,
+  );
+  const body = profiles.body as {
+    profiles: { name: string }[];
+    globalProfiles: unknown[];
+  };
+  assert.deepEqual(body.profiles.map((p) => p.name), [
+    "secret-rotation-profile",
+  ]);
+  assert.deepEqual(body.globalProfiles, []);
+  const plain = await call(
+    `${keycloak.apiUrl}/client-policies/profiles`,
+    admin,
+  );
+  assert.equal("globalProfiles" in (plain.body as object), false);
+  const viewer = await adminToken(keycloak, "viewer", "viewer-secret");
+  const denied = await call(
+    `${keycloak.apiUrl}/client-policies/profiles`,
+    viewer,
+  );
+  assert.equal(denied.status, 403, "view-realm is needed");
+});
+
+Deno.test("Keycloak: removing the policy leaves client.secret.expiration.time and the rotated secret, and regenerating then kills the secret in use", async () => {
+  await using keycloak = start({ secretRotation: {} });
+  const admin = await adminToken(keycloak);
+  const client = `${keycloak.apiUrl}/clients/${keycloak.uuidOf("service")}`;
+  const first = keycloak.regenerateSecret("service");
+  const expiration = keycloak.secretState("service").expirationTime;
+  assert.notEqual(expiration, undefined);
+
+  keycloak.setSecretRotation(false);
+  const found = await call(
+    `${keycloak.apiUrl}/clients?clientId=service`,
+    admin,
+  );
+  const [representation] = found.body as {
+    attributes: Record<string, string>;
+  }[];
+  assert.equal(
+    representation.attributes["client.secret.expiration.time"],
+    String(expiration),
+    "Keycloak removes no attribute when the policy goes",
+  );
+  assert.equal(representation.attributes["client.secret.rotated"], SECRET);
+  const policies = await call(
+    `${keycloak.apiUrl}/client-policies/policies`,
+    admin,
+  );
+  assert.deepEqual(policies.body, { policies: [] });
+  for (const value of [SECRET, first]) {
+    const response = await postForm(
+      keycloak.tokenUrl,
+      GRANT,
+      basic("service", value),
+    );
+    assert.equal(response.status, 200, "both still work");
+    await response.body?.cancel();
+  }
+
+  const { body } = await call(`${client}/client-secret`, admin, "POST");
+  const fresh = (body as { value: string }).value;
+  const dead = await postForm(
+    keycloak.tokenUrl,
+    GRANT,
+    basic("service", first),
+  );
+  assert.equal(dead.status, 401, "the secret in use died at once");
+  await dead.body?.cancel();
+  const state = keycloak.secretState("service");
+  assert.equal(state.secret, fresh);
+  assert.equal(state.expirationTime, expiration, "the value alone changed");
+  assert.equal(state.rotated, SECRET, "the older rotated secret stays");
+});
+
+Deno.test("Keycloak: a rotated-expiration-period of 0 keeps no rotated secret; a longer one than the main is refused", async () => {
+  await using keycloak = start({
+    secretRotation: { rotatedExpirationPeriodSeconds: 0 },
+  });
+  const admin = await adminToken(keycloak);
+  const { body } = await call(
+    `${keycloak.apiUrl}/client-policies/profiles`,
+    admin,
+  );
+  const [profile] = (body as {
+    profiles: { executors: { configuration: Record<string, string> }[] }[];
+  }).profiles;
+  assert.equal(
+    profile.executors[0].configuration["rotated-expiration-period"],
+    "0",
+  );
+  keycloak.regenerateSecret("service");
+  assert.equal(keycloak.secretState("service").rotated, undefined);
+  const old = await postForm(
+    keycloak.tokenUrl,
+    GRANT,
+    basic("service", SECRET),
+  );
+  assert.equal(old.status, 401);
+  await old.body?.cancel();
+  assert.equal(keycloak.stats().secretsRevoked, 1);
+  assert.throws(
+    () =>
+      keycloak.setSecretRotation({
+        expirationPeriodSeconds: 60,
+        rotatedExpirationPeriodSeconds: 61,
+      }),
+    RangeError,
+  );
+});
+
+Deno.test("Keycloak: without the policy a regenerated secret inherits the left-over expiration time and is refused after it", async () => {
+  const clock = new FakeClock();
+  await using keycloak = start({
+    clock,
+    secretRotation: {
+      expirationPeriodSeconds: 600,
+      rotatedExpirationPeriodSeconds: 60,
+    },
+  });
+  const expiration = keycloak.secretState("service").expirationTime!;
+  keycloak.setSecretRotation(false);
+  await clock.advance(100_000);
+  keycloak.regenerateSecret("service", "replacement");
+  assert.equal(keycloak.secretState("service").expirationTime, expiration);
+  const token = () =>
+    postForm(keycloak.tokenUrl, GRANT, basic("service", "replacement"));
+  const before = await token();
+  assert.equal(before.status, 200);
+  await before.body?.cancel();
+  await clock.advance(500_000);
+  const after = await token();
+  assert.equal(after.status, 401, "past the left-over expiration time");
+  assert.equal((await after.json()).error, "unauthorized_client");
+});

@@ -70,28 +70,30 @@ const ADMIN_READS: Record<
       { scope: "https://graph.microsoft.com/.default" },
     );
     const app = await getJson(
-      `${env.AUTH_API_URL}/applications/${env.AUTH_APP_OBJECT_ID}`,
+      `${env.AUTH_API_URL}/applications(appId='${env.AUTH_CLIENT_ID_BLUE}')`,
       `Bearer ${token}`,
     ) as { passwordCredentials: unknown[] };
     return app.passwordCredentials.length;
   },
   async keycloak(env) {
+    const realm = `${env.AUTH_BASE_URL}/realms/${env.AUTH_REALM}`;
+    const admin = `${env.AUTH_BASE_URL}/admin/realms/${env.AUTH_REALM}`;
     const token = await adminToken(
-      env.AUTH_TOKEN_URL,
+      `${realm}/protocol/openid-connect/token`,
       env.AUTH_ADMIN_CLIENT_ID,
       env.AUTH_ADMIN_CLIENT_SECRET,
       {},
     );
     const [client] = await getJson(
-      `${env.AUTH_API_URL}/clients?clientId=${env.AUTH_CLIENT_ID_BLUE}`,
+      `${admin}/clients?clientId=${env.AUTH_CLIENT_ID_BLUE}`,
       `Bearer ${token}`,
     ) as { id: string }[];
     const main = await getJson(
-      `${env.AUTH_API_URL}/clients/${client.id}/client-secret`,
+      `${admin}/clients/${client.id}/client-secret`,
       `Bearer ${token}`,
     ) as { value: string };
     const rotated = await getJson(
-      `${env.AUTH_API_URL}/clients/${client.id}/client-secret/rotated`,
+      `${admin}/clients/${client.id}/client-secret/rotated`,
       `Bearer ${token}`,
     ) as { value: string };
     assert.equal(main.value, env.AUTH_CLIENT_SECRET_GREEN);
