@@ -103,3 +103,68 @@ Deno.test("killed, then run again with the env file spelled another way (./.env,
     },
   );
 });
+
+Deno.test("rotate and promote while an incident response is unfinished: refused, naming the command that finishes it; nothing changed", async (t) => {
+  const incident = [
+    "--compromised",
+    "blue",
+    "--yes",
+    "--kill-tokens",
+    "--reload-wait",
+    "0",
+  ];
+  await t.step(
+    "killed after promote: promote --to blue (the leaked one) and rotate refuse",
+    async () => {
+      await using env = await setup();
+      const { emulator, ws } = env;
+      await killAt(ws, "incident", incident, "incident:promote");
+      const envBefore = await ws.readEnv();
+      assert.match(envBefore, /GENESYS_ACTIVE=green/);
+      const regenerations = emulator.stats().secretRegenerations;
+
+      for (
+        const [task, args] of [
+          ["promote", ["--to", "blue", "--yes"]],
+          ["rotate", ["--yes"]],
+          ["rotate", ["--yes", "--promote"]],
+        ] as const
+      ) {
+        const run = await ws.task(task, [...args]);
+        assert.notEqual(run.code, 0, `${task}: ${run.stdout}${run.stderr}`);
+        assert.match(
+          run.stderr,
+          /incident response for "blue" .*unfinished[\s\S]*deno task incident --compromised blue/,
+          task,
+        );
+        assert.equal(await ws.readEnv(), envBefore, `${task} changed .env`);
+        assert.equal(emulator.stats().secretRegenerations, regenerations);
+      }
+      // The leaked secret still works until the incident is finished...
+      assert.equal(emulator.getClientSecret("blue-id"), BLUE_SECRET);
+      const finished = await ws.task("incident", incident);
+      assert.equal(finished.code, 0, finished.stderr);
+      assert.notEqual(emulator.getClientSecret("blue-id"), BLUE_SECRET);
+      // ...and once it is, rotate runs again.
+      const rotated = await ws.task("rotate", ["--yes"]);
+      assert.equal(rotated.code, 0, `${rotated.stdout}${rotated.stderr}`);
+    },
+  );
+
+  await t.step(
+    "killed after rotate-other: rotate would regenerate the clean green again; refused",
+    async () => {
+      await using env = await setup();
+      const { emulator, ws } = env;
+      await killAt(ws, "incident", incident, "incident:rotate-other");
+      const green = emulator.getClientSecret("green-id");
+      const run = await ws.task("rotate", ["--yes"]);
+      assert.notEqual(run.code, 0, `${run.stdout}${run.stderr}`);
+      assert.equal(emulator.getClientSecret("green-id"), green);
+      const finished = await ws.task("incident", incident);
+      assert.equal(finished.code, 0, finished.stderr);
+      assert.equal(emulator.getClientSecret("green-id"), green);
+      assert.equal(emulator.stats().secretRegenerations, 2);
+    },
+  );
+});
