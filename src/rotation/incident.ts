@@ -1019,6 +1019,24 @@ async function resumeFromJournal(run: IncidentRun): Promise<void> {
           }.`,
       );
     }
+    if (
+      !same &&
+      (previous.rotation?.regenerateRequestedAt !== undefined ||
+        previous.rotation?.regeneratedAt !== undefined ||
+        previous.done.includes("rotate-other"))
+    ) {
+      // It rotated the other label (the clean one): another response would
+      // regenerate that secret again, and leave this one's leaked credential
+      // serving traffic.
+      throw new PlanRefusal(
+        `The incident journal holds an unfinished response (${started}) for "${previous.compromised}" ` +
+          `(OAuth client ${previous.clientId}, ${previous.sink}), ${why}; it rotated "${previous.other}" already ` +
+          `(done: ${previous.done.join(", ")}). ` +
+          `Finish that response first (run it again for "${previous.compromised}"); to start over anyway, ${
+            options.commands?.fresh ?? "run it again with fresh: true"
+          }.`,
+      );
+    }
     run.note =
       `an unfinished response for "${previous.compromised}" (${started}) is not resumed (${why}); starting afresh`;
     return;

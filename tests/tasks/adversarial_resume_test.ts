@@ -168,3 +168,38 @@ Deno.test("rotate and promote while an incident response is unfinished: refused,
     },
   );
 });
+
+Deno.test("incident --compromised green after --compromised blue was killed half-way: refused (blue's response is finished first, green not regenerated again); --fresh starts over", async () => {
+  await using env = await setup();
+  const { emulator, ws } = env;
+  const blue = ["--compromised", "blue", "--yes", "--reload-wait", "0"];
+  const green = ["--compromised", "green", "--yes", "--reload-wait", "0"];
+  await killAt(ws, "incident", blue, "incident:rotate-other");
+  const greenRotated = emulator.getClientSecret("green-id");
+
+  const refused = await ws.task("incident", green);
+  assert.equal(refused.code, 1, `${refused.stdout}${refused.stderr}`);
+  assert.match(
+    refused.stderr,
+    /unfinished response .* for "blue"[\s\S]*Finish that response first[\s\S]*--compromised green --fresh/,
+  );
+  assert.equal(emulator.getClientSecret("green-id"), greenRotated);
+  assert.equal(emulator.getClientSecret("blue-id"), BLUE_SECRET);
+
+  const finished = await ws.task("incident", blue);
+  assert.equal(finished.code, 0, `${finished.stdout}${finished.stderr}`);
+  assert.match(finished.stdout, /resuming incident/);
+  assert.equal(emulator.getClientSecret("green-id"), greenRotated);
+  assert.equal(emulator.stats().secretRegenerations, 2);
+
+  // --fresh overrides the refusal.
+  await killAt(ws, "incident", [
+    "--compromised",
+    "green",
+    "--yes",
+    "--reload-wait",
+    "0",
+  ], "incident:rotate-other");
+  const fresh = await ws.task("incident", [...blue, "--fresh"]);
+  assert.equal(fresh.code, 0, `${fresh.stdout}${fresh.stderr}`);
+});
