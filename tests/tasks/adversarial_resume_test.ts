@@ -203,3 +203,38 @@ Deno.test("incident --compromised green after --compromised blue was killed half
   const fresh = await ws.task("incident", [...blue, "--fresh"]);
   assert.equal(fresh.code, 0, `${fresh.stdout}${fresh.stderr}`);
 });
+
+Deno.test("incident --compromised given twice with different labels: refused before anything changes (the last one did win)", async () => {
+  await using env = await setup();
+  const { emulator, ws } = env;
+  const envBefore = await ws.readEnv();
+  for (
+    const args of [
+      ["--compromised", "blue", "--compromised", "green", "--yes"],
+      ["--compromised=blue", "--yes", "--compromised", "GREEN"],
+    ]
+  ) {
+    const run = await ws.task("incident", args);
+    assert.equal(run.code, 2, `${run.stdout}${run.stderr}`);
+    assert.match(run.stderr, /--compromised: blue and green given; .*once/);
+  }
+  const rotate = await ws.task("rotate", [
+    "--compromised",
+    "green",
+    "--compromised",
+    "blue",
+    "--yes",
+  ]);
+  assert.equal(rotate.code, 2, `${rotate.stdout}${rotate.stderr}`);
+  assert.equal(await ws.readEnv(), envBefore);
+  assert.equal(emulator.stats().secretRegenerations, 0);
+  // The same label twice names one credential: not refused.
+  const same = await ws.task("incident", [
+    "--compromised",
+    "blue",
+    "--compromised",
+    "blue",
+    "--dry-run",
+  ]);
+  assert.equal(same.code, 0, `${same.stdout}${same.stderr}`);
+});
