@@ -805,10 +805,11 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
         : done(run, "disable"),
     run: async (run) => {
       const id = run.compromised!.clientId;
+      // Once sent it runs to its end: an interrupt that dropped the answer
+      // would leave the client disabled with no record of it (nor a word).
       await run.options.adminFor("compromised").setClientState(
         id,
         "disabled",
-        { signal: run.options.signal },
       );
       return `${
         run.compromised!.label
