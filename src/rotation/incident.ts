@@ -650,7 +650,12 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
         run.lastDetail = ` (OAuth client ${client.id} is ${client.state})`;
       }
       const killTokens = run.killTokens;
-      const plan = run.wasActive
+      // A resumed response may have promoted the other label already.
+      const plan = run.wasActive && options.active !== compromised.label
+        ? `${compromised.label} (${compromised.clientId}) served traffic when the response began, ${other.label} serves traffic now: regenerate ${compromised.label}${
+          killTokens ? " while disabled" : ""
+        }`
+        : run.wasActive
         ? `${compromised.label} (${compromised.clientId}) serves traffic: rotate ${other.label}, wait until every instance has loaded it, promote it, then regenerate ${compromised.label}${
           killTokens ? " while disabled" : ""
         }`

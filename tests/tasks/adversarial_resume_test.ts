@@ -238,3 +238,16 @@ Deno.test("incident --compromised given twice with different labels: refused bef
   ]);
   assert.equal(same.code, 0, `${same.stdout}${same.stderr}`);
 });
+
+Deno.test("incident killed after promote, run again: the plan says green serves traffic now, not the leaked blue", async () => {
+  await using env = await setup();
+  const { ws } = env;
+  const args = ["--compromised", "blue", "--yes", "--reload-wait", "0"];
+  await killAt(ws, "incident", args, "incident:promote");
+  const rerun = await ws.task("incident", args);
+  assert.equal(rerun.code, 0, `${rerun.stdout}${rerun.stderr}`);
+  const plan = rerun.stdout.split("\n").find((line) => / plan /.test(line));
+  assert.match(plan ?? "", /resuming incident/);
+  assert.doesNotMatch(plan ?? "", /blue \(blue-id\) serves traffic/);
+  assert.match(plan ?? "", /green serves traffic now/);
+});
