@@ -17,6 +17,7 @@ import {
   CredentialRejectedError,
   DualSecretAuthError,
 } from "../src/errors.ts";
+import { isAbsolute, relative, resolve, sep as SEPARATOR } from "node:path";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import denoJson from "../deno.json" with { type: "json" };
 import { readEnvValues } from "../src/rotation/env_file.ts";
@@ -274,15 +275,24 @@ export function overrideNotice(override: EnvOverride): string {
 }
 
 /**
- * The `--env-file` option of a task, refused when blank.
+ * The `--env-file` option of a task, refused when blank, in one spelling:
+ * relative to the working directory when inside it (`./.env` and its
+ * absolute path are `.env`), else absolute. The journals record the env
+ * file by this name, so a re-run that spells it another way resumes
+ * instead of refusing or starting over (regenerating a secret again).
  *
  * @param path The option's value.
- * @returns The same path.
+ * @returns The path in its one spelling.
  * @throws {UsageError} When the path is empty or only spaces.
  */
 export function envFileOption(path: string): string {
   if (path.trim() === "") throw new UsageError("--env-file needs a path");
-  return path;
+  const absolute = resolve(path);
+  const inside = relative(Deno.cwd(), absolute);
+  return inside === "" || inside === ".." ||
+      inside.startsWith(`..${SEPARATOR}`) || isAbsolute(inside)
+    ? absolute
+    : inside;
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import { acquireEnvFileLock, type EnvFileLock } from "../src/rotation/lock.ts";
 import { OperatorError, readRotationVariables } from "./_cli.ts";
+import { createFileIncidentJournal } from "../src/rotation/incident.ts";
 
 /** An abort signal that SIGINT and SIGTERM trigger; dispose it to stop listening. */
 export interface Interrupt extends AsyncDisposable {
@@ -74,6 +75,36 @@ export function refuseWrittenOverrides(
       `Unset ${written.length === 1 ? "it" : "them"} (unset ${
         written.join(" ")
       }) so the command works on ${envFile}. Nothing was changed.`,
+  );
+}
+
+/**
+ * Refuses a rotation or promotion of the env file while its incident journal
+ * (`<env-file>.incident.json`) holds an unfinished response: it would
+ * regenerate the clean credential the response rotated already, or switch
+ * traffic back to the leaked one before it is regenerated. Re-running the
+ * incident command finishes it (it resumes).
+ *
+ * @param envFile The env file.
+ * @throws {OperatorError} `INCIDENT_UNFINISHED`, naming the command that finishes it.
+ */
+export async function refuseDuringIncident(envFile: string): Promise<void> {
+  const path = `${envFile}.incident.json`;
+  const record = await createFileIncidentJournal(path).read();
+  if (record === undefined || record.completedAt !== undefined) return;
+  throw new OperatorError(
+    "INCIDENT_UNFINISHED",
+    `The incident response for "${record.compromised}" (OAuth client ${record.clientId}) recorded in ${path} ` +
+      `is unfinished (started ${
+        new Date(record.startedAt).toISOString()
+      }; done: ${
+        record.done.join(", ") || "nothing"
+      }): its leaked secret may still work. ` +
+      `Finish it first: deno task incident --compromised ${record.compromised}${
+        record.killTokens ? " --kill-tokens" : ""
+      } --yes${
+        envFile === ".env" ? "" : ` --env-file ${envFile}`
+      } (it resumes). Nothing was changed.`,
   );
 }
 

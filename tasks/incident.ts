@@ -174,6 +174,24 @@ export async function main(
 ): Promise<number> {
   const values = parseTaskArgs("deno task incident", OPTIONS, HELP, args);
   if (values === undefined) return 0;
+  // parseArgs keeps the last of a repeated option: naming two labels must
+  // not silently treat the other one as leaked (and disable it).
+  const named = new Set(
+    args.flatMap((arg, i) =>
+      arg === "--compromised"
+        ? [args[i + 1] ?? ""]
+        : arg.startsWith("--compromised=")
+        ? [arg.slice("--compromised=".length)]
+        : []
+    ).map((text) => text.trim().toLowerCase()),
+  );
+  if (named.size > 1) {
+    throw new UsageError(
+      `--compromised: ${
+        [...named].join(" and ")
+      } given; name the leaked credential once. Nothing was changed.`,
+    );
+  }
   const label = labelOption("--compromised", values.compromised);
   if (label !== "blue" && label !== "green") {
     throw new UsageError(

@@ -43,6 +43,7 @@ import {
   lockUnchanged,
   noticePreviousHolder,
   onInterrupt,
+  refuseDuringIncident,
   refuseWrittenOverrides,
 } from "./_signals.ts";
 import { main as promoteFleet } from "./promote_fleet.ts";
@@ -153,6 +154,7 @@ export async function main(
     variables,
   );
   noticePreviousHolder(lock);
+  await refuseDuringIncident(envFile);
   const writable = await checkWritable(envFile);
   for (const warning of writable.warnings) log.warn(warning);
 

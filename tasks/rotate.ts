@@ -60,6 +60,7 @@ import {
   lockUnchanged,
   noticePreviousHolder,
   onInterrupt,
+  refuseDuringIncident,
   refuseWrittenOverrides,
 } from "./_signals.ts";
 import { main as respondToIncident } from "./incident.ts";
@@ -204,6 +205,7 @@ export async function main(
     variables,
   );
   noticePreviousHolder(lock);
+  await refuseDuringIncident(envFile);
 
   const adminCredential = config.admin
     ? { label: "admin", ...config.admin }

@@ -650,7 +650,12 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
         run.lastDetail = ` (OAuth client ${client.id} is ${client.state})`;
       }
       const killTokens = run.killTokens;
-      const plan = run.wasActive
+      // A resumed response may have promoted the other label already.
+      const plan = run.wasActive && options.active !== compromised.label
+        ? `${compromised.label} (${compromised.clientId}) served traffic when the response began, ${other.label} serves traffic now: regenerate ${compromised.label}${
+          killTokens ? " while disabled" : ""
+        }`
+        : run.wasActive
         ? `${compromised.label} (${compromised.clientId}) serves traffic: rotate ${other.label}, wait until every instance has loaded it, promote it, then regenerate ${compromised.label}${
           killTokens ? " while disabled" : ""
         }`
@@ -805,10 +810,11 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
         : done(run, "disable"),
     run: async (run) => {
       const id = run.compromised!.clientId;
+      // Once sent it runs to its end: an interrupt that dropped the answer
+      // would leave the client disabled with no record of it (nor a word).
       await run.options.adminFor("compromised").setClientState(
         id,
         "disabled",
-        { signal: run.options.signal },
       );
       return `${
         run.compromised!.label
@@ -1015,6 +1021,24 @@ async function resumeFromJournal(run: IncidentRun): Promise<void> {
           `(OAuth client ${previous.clientId}, ${previous.sink}), ${why}; it left OAuth client ${previous.clientId} ` +
           `disabled. Finish that response first (run it again for "${previous.compromised}"), or enable the client ` +
           `under Admin > Integrations > OAuth; to start over anyway, ${
+            options.commands?.fresh ?? "run it again with fresh: true"
+          }.`,
+      );
+    }
+    if (
+      !same &&
+      (previous.rotation?.regenerateRequestedAt !== undefined ||
+        previous.rotation?.regeneratedAt !== undefined ||
+        previous.done.includes("rotate-other"))
+    ) {
+      // It rotated the other label (the clean one): another response would
+      // regenerate that secret again, and leave this one's leaked credential
+      // serving traffic.
+      throw new PlanRefusal(
+        `The incident journal holds an unfinished response (${started}) for "${previous.compromised}" ` +
+          `(OAuth client ${previous.clientId}, ${previous.sink}), ${why}; it rotated "${previous.other}" already ` +
+          `(done: ${previous.done.join(", ")}). ` +
+          `Finish that response first (run it again for "${previous.compromised}"); to start over anyway, ${
             options.commands?.fresh ?? "run it again with fresh: true"
           }.`,
       );

@@ -9,6 +9,7 @@ import {
   type IncidentOptions,
   respondToCompromise,
 } from "../../src/rotation/incident.ts";
+import { AbortedError } from "../../src/errors.ts";
 import { createMemoryJournal } from "../../src/rotation/journal.ts";
 import { createCallbackSink } from "../../src/rotation/sinks.ts";
 import {
@@ -463,4 +464,40 @@ Deno.test("incident dry run: plans and reads the compromised client, changes not
   assert.equal(state.active, "blue");
   assert.equal(emulator.getClientSecret(BLUE.clientId), BLUE.secret);
   assert.equal(emulator.getClientSecret(GREEN.clientId), GREEN.secret);
+});
+
+Deno.test("incident: Ctrl-C while the disable call is under way: the client's disabling is journaled and reported, never left unrecorded", async () => {
+  const { emulator, options } = scenario({ killTokens: true });
+  await using _ = emulator;
+  const journal = createMemoryJournal<IncidentJournalRecord>();
+  const interrupt = new AbortController();
+  const adminFor: IncidentOptions["adminFor"] = (target) => {
+    const admin = options.adminFor(target);
+    return {
+      ...admin,
+      // The server disables the client; Ctrl-C arrives before its answer,
+      // which a fetch given the signal then drops.
+      setClientState: async (id, state, callOptions) => {
+        const details = await admin.setClientState(id, state);
+        if (state !== "disabled") return details;
+        interrupt.abort(new Error("SIGINT"));
+        if (callOptions?.signal?.aborted) throw new AbortedError();
+        return details;
+      },
+    };
+  };
+  const stopped = await respondToCompromise({
+    ...options,
+    adminFor,
+    journal,
+    signal: interrupt.signal,
+  }).catch((e) => e);
+  assert.ok(stopped instanceof AbortedError, String(stopped));
+  assert.equal(emulator.getClientState(BLUE.clientId), "disabled");
+  assert.ok(
+    journal.record?.done.includes("disable"),
+    `the journal does not record the disabled client: ${journal.record?.done}`,
+  );
+  // Not regenerated: the interrupt stops it before the next step.
+  assert.equal(emulator.getClientSecret(BLUE.clientId), BLUE.secret);
 });
