@@ -62,7 +62,8 @@ export function refuseWrittenOverrides(
 ): void {
   const written = overridden.filter((name) =>
     name === "GENESYS_ACTIVE" || name.startsWith("GENESYS_CLIENT_SECRET_") ||
-    name === "AUTH_ACTIVE" || name.startsWith("AUTH_CLIENT_SECRET_")
+    name === "AUTH_ACTIVE" || name.startsWith("AUTH_CLIENT_SECRET_") ||
+    name.startsWith("AUTH_SECRET_ID_")
   );
   if (written.length === 0) return;
   throw new OperatorError(

@@ -18,6 +18,7 @@ import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
 import {
   clientSecretEnvVar,
+  ROTATION_LABELS,
   type RotationEnvConfig,
 } from "../src/rotation/env_config.ts";
 import {
@@ -81,6 +82,17 @@ import { main as respondToIncident } from "./incident.ts";
 // Moved to _cli.ts (incident needs it too); kept here for its importers.
 export { parseSeconds } from "./_cli.ts";
 import { main as rotateFleet } from "./rotate_fleet.ts";
+
+/**
+ * The variable recording the provider's id of a label's secret (two-secret
+ * providers), written with the secret: `AUTH_SECRET_ID_GREEN`.
+ *
+ * @param label The label.
+ * @returns The variable's name.
+ */
+function secretIdEnvVar(label: string): string {
+  return `AUTH_SECRET_ID_${label.toUpperCase()}`;
+}
 
 /** The options the rotate parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
 export const OPTIONS = {
@@ -154,7 +166,8 @@ refuses an unseen fleet, a missing KV file; details: rotate --kv x --help):
 Other providers: with AUTH_PROVIDER=okta|entra|keycloak|cognito|auth0 in the
 env file (deno task emulator --provider X writes .env.X; examples/env/ shows
 each), the same command rotates through that provider's admin API and writes
-AUTH_CLIENT_SECRET_<LABEL> and AUTH_ACTIVE. Okta, Entra ID, Cognito and
+AUTH_CLIENT_SECRET_<LABEL> and AUTH_ACTIVE (two-secret providers also record
+the secret's id in AUTH_SECRET_ID_<LABEL>, which later rotations read). Okta, Entra ID, Cognito and
 Keycloak (its secret-rotation policy on) keep blue and green as two secrets of
 one client: the new secret is added beside the one in use, and after
 --promote the old one is revoked once services have re-read the env file
@@ -163,7 +176,7 @@ one client: the new secret is added beside the one in use, and after
 Variables set in the shell environment win over the env file (a notice names
 each one that differs); rotate refuses when the shell overrides a variable it
 writes (GENESYS_ACTIVE, GENESYS_CLIENT_SECRET_*, AUTH_ACTIVE,
-AUTH_CLIENT_SECRET_*).
+AUTH_CLIENT_SECRET_*, AUTH_SECRET_ID_*).
 
 ${EXIT_CODES_HELP}
 ${FLEET_EXIT_CODES_HELP}
@@ -208,12 +221,20 @@ export async function main(
   const log = await setUpLogging("rotate", taskLogLevel(values));
   const { variables, overrides } = await readRotationVariablesNoting(
     envFile,
-    PROVIDER_ENV_VARS,
+    [...PROVIDER_ENV_VARS, ...ROTATION_LABELS.map(secretIdEnvVar)],
   );
   if (!values["print-secret"]) refuseWrittenOverrides(overrides, envFile);
   const config = readProviderEnv(variables, { standby: values.to });
   const standby = config.credentials.find((c) => c.label === config.standby)!;
   const twoSecrets = config.model === "two-secrets";
+  // Which secret each label uses, as an earlier rotation recorded it: the
+  // plan then names the secret to revoke at the limit, and retire revokes
+  // exactly the old label's.
+  const secretIds: Record<string, string> = {};
+  for (const label of twoSecrets ? ROTATION_LABELS : []) {
+    const id = variables[secretIdEnvVar(label)]?.trim();
+    if (id) secretIds[label] = id;
+  }
 
   if (!dryRun && !values.yes) {
     if (!Deno.stdin.isTerminal()) {
@@ -255,7 +276,10 @@ export async function main(
     ? createPrintSink((line) => {
       printed.push(line);
     }, { keyFor: config.secretVariable })
-    : createEnvFileSink(envFile, { keyFor: config.secretVariable });
+    : createEnvFileSink(envFile, {
+      keyFor: config.secretVariable,
+      ...(twoSecrets ? { secretIdKeyFor: secretIdEnvVar } : {}),
+    });
 
   const rerun = `run the same command again (deno task rotate ${
     args.filter((a) => a !== "--fresh").join(" ")
@@ -275,7 +299,10 @@ export async function main(
       onPromote: (label) =>
         setEnvFileValue(envFile, config.activeVariable, label),
       ...(twoSecrets
-        ? { revokeGate: envFileRevokeGate(envFile, { reloadWaitMs }) }
+        ? {
+          revokeGate: envFileRevokeGate(envFile, { reloadWaitMs }),
+          secretIds,
+        }
         : {}),
       dryRun,
       fresh: values.fresh,

@@ -57,6 +57,13 @@ export interface World extends AsyncDisposable {
   };
   /** Live secrets of the app client (two secrets) or undefined (twin clients). */
   liveSecrets(): number | undefined;
+  /**
+   * Adds a secret no label uses (another app's, say), where the provider
+   * has no limit of two (Entra ID).
+   *
+   * @default undefined (a limit of two leaves no room)
+   */
+  readonly addUnrelatedSecret?: () => void;
   /** Puts the provider at its own limit; the refusal must match `limitWords`. */
   readonly atLimit?: () => void;
   readonly limitWords?: RegExp;
@@ -167,6 +174,8 @@ export const PROVIDERS: Record<string, Start> = {
         authMethod: "client_secret_basic",
       },
       liveSecrets: () => emulator.passwordCredentials(appId).length,
+      addUnrelatedSecret: () =>
+        void emulator.addPassword(appId, { displayName: "another service" }),
       [Symbol.asyncDispose]: disposer(emulator),
     };
   },

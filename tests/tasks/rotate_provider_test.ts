@@ -70,6 +70,9 @@ for (const [name, start] of Object.entries(PROVIDERS)) {
           assert.match(run.stdout, /retire\s+completed\s+revoked/);
         }
         assert.equal(run.secretsCreated, 1);
+        if (live !== undefined) {
+          assert.ok(after.AUTH_SECRET_ID_GREEN, "the new secret's id recorded");
+        }
         console.log(
           `FIGURES ${name}: rotate ${
             Math.round(run.durationMs)
@@ -102,9 +105,33 @@ for (const [name, start] of Object.entries(PROVIDERS)) {
         assert.equal(end.AUTH_CLIENT_SECRET_BLUE, mid.AUTH_CLIENT_SECRET_BLUE);
         assert.equal(emulator.stats().secretsCreated - created, 1);
         const live = world.liveSecrets();
-        if (live !== undefined) assert.equal(live, 1);
+        if (live !== undefined) {
+          assert.equal(live, 1);
+          assert.ok(end.AUTH_SECRET_ID_BLUE);
+          assert.notEqual(end.AUTH_SECRET_ID_BLUE, end.AUTH_SECRET_ID_GREEN);
+        }
       },
     );
+
+    if (world.addUnrelatedSecret) {
+      await t.step(
+        "a secret no label uses: the recorded id of the old label's secret is revoked, nothing else",
+        async () => {
+          world.addUnrelatedSecret!();
+          const live = world.liveSecrets()!;
+          const run = await ws.task("rotate", args);
+          assert.equal(run.code, 0, run.stdout + run.stderr);
+          const end = await envOf(ws, file);
+          assert.equal(end.AUTH_ACTIVE, "green");
+          assert.match(
+            run.stdout,
+            new RegExp(`revoked ${end.AUTH_SECRET_ID_BLUE}`),
+          );
+          // One issued, the old label's revoked: the unrelated one stays.
+          assert.equal(world.liveSecrets(), live);
+        },
+      );
+    }
 
     await t.step(
       "the admin without its write permission: exit 1, the permission named",
