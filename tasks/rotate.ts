@@ -166,17 +166,17 @@ refuses an unseen fleet, a missing KV file; details: rotate --kv x --help):
 Other providers: with AUTH_PROVIDER=okta|entra|keycloak|cognito|auth0 in the
 env file (deno task emulator --provider X writes .env.X; examples/env/ shows
 each), the same command rotates through that provider's admin API and writes
-AUTH_CLIENT_SECRET_<LABEL> and AUTH_ACTIVE (two-secret providers also record
-the secret's id in AUTH_SECRET_ID_<LABEL>, which later rotations read). Okta, Entra ID, Cognito and
+AUTH_CLIENT_SECRET_<LABEL> and AUTH_ACTIVE. Okta, Entra ID, Cognito and
 Keycloak (its secret-rotation policy on) keep blue and green as two secrets of
-one client: the new secret is added beside the one in use, and after
+one client: the new secret is added beside the one in use, its id recorded in
+AUTH_SECRET_ID_<LABEL> (read from the env file by later rotations), and after
 --promote the old one is revoked once services have re-read the env file
 (--reload-wait). Auth0 uses twin clients, as Genesys Cloud does.
 
 Variables set in the shell environment win over the env file (a notice names
 each one that differs); rotate refuses when the shell overrides a variable it
 writes (GENESYS_ACTIVE, GENESYS_CLIENT_SECRET_*, AUTH_ACTIVE,
-AUTH_CLIENT_SECRET_*, AUTH_SECRET_ID_*).
+AUTH_CLIENT_SECRET_*).
 
 ${EXIT_CODES_HELP}
 ${FLEET_EXIT_CODES_HELP}
