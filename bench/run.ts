@@ -15,7 +15,12 @@
  * with their secrets in the store, KV and Redis) into `incident.md` and
  * `incident.json`, unless `--skip-incident` or `--quick`.
  *
- * Usage: `deno run -A --v8-flags=--expose-gc bench/run.ts [--runs 5] [--quick] [--skip-fleet] [--skip-schedule] [--skip-incident] [--out DIR]`
+ * Then a rotation per provider (bench/scenarios/provider_rotation.ts:
+ * `deno task rotate` on the Okta, Entra ID, Keycloak, Cognito and Auth0
+ * emulators with 4 services calling) into `providers.md` and
+ * `providers.json`, unless `--skip-providers` or `--quick`.
+ *
+ * Usage: `deno run -A --v8-flags=--expose-gc bench/run.ts [--runs 5] [--quick] [--skip-fleet] [--skip-schedule] [--skip-incident] [--skip-providers] [--out DIR]`
  * (`deno task bench`); without `--expose-gc` the heap figures are noisier.
  *
  * @module
@@ -31,6 +36,7 @@ import { median } from "./stats.ts";
 import { runFleetBench } from "./scenarios/fleet.ts";
 import { runScheduleBench } from "./scenarios/schedule.ts";
 import { runIncidentBench } from "./scenarios/incident.ts";
+import { runProviderRotationBench } from "./scenarios/provider_rotation.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -40,6 +46,7 @@ const { values } = parseArgs({
     "skip-fleet": { type: "boolean", default: false },
     "skip-schedule": { type: "boolean", default: false },
     "skip-incident": { type: "boolean", default: false },
+    "skip-providers": { type: "boolean", default: false },
     out: {
       type: "string",
       default: new URL("./results", import.meta.url).pathname,
@@ -169,4 +176,17 @@ if (!values["skip-incident"] && !values.quick) {
     JSON.stringify(incident.figures, null, 2) + "\n",
   );
   console.log(incident.markdown);
+}
+
+if (!values["skip-providers"] && !values.quick) {
+  progress(
+    "providers: a rotation per provider (Okta, Entra ID, Keycloak, Cognito, Auth0)",
+  );
+  const providers = await runProviderRotationBench({ progress });
+  await Deno.writeTextFile(`${values.out}/providers.md`, providers.markdown);
+  await Deno.writeTextFile(
+    `${values.out}/providers.json`,
+    JSON.stringify(providers.figures, null, 2) + "\n",
+  );
+  console.log(providers.markdown);
 }

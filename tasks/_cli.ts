@@ -243,7 +243,15 @@ export async function readRotationVariables(
 ): Promise<Record<string, string | undefined>> {
   const values: Record<string, string | undefined> = {};
   const fromShell: Record<string, string | undefined> = {};
-  for (const name of names) fromShell[name] = Deno.env.get(name);
+  for (const name of names) {
+    // The AUTH_* names are read from the shell only where --allow-env grants
+    // them: a Genesys run with the GENESYS_* names alone keeps working.
+    fromShell[name] = ROTATION_ENV_VARS.includes(name) ||
+        Deno.permissions.querySync({ name: "env", variable: name }).state ===
+          "granted"
+      ? Deno.env.get(name)
+      : undefined;
+  }
   let fromFile: Record<string, string> = {};
   if (envFile !== undefined) {
     try {
@@ -321,16 +329,19 @@ export interface NotedRotationVariables {
  * stderr for each variable the shell overrides.
  *
  * @param envFile The env file.
+ * @param names The variables to read (default {@linkcode ROTATION_ENV_VARS});
+ *   rotate and promote read `PROVIDER_ENV_VARS` (the `AUTH_*` names too).
  * @returns The values and the overridden variables' names.
  */
 export async function readRotationVariablesNoting(
   envFile: string,
+  names: readonly string[] = ROTATION_ENV_VARS,
 ): Promise<NotedRotationVariables> {
   const overrides: string[] = [];
   const variables = await readRotationVariables(envFile, (override) => {
     overrides.push(override.variable);
     console.error(overrideNotice(override));
-  });
+  }, names);
   return { variables, overrides };
 }
 

@@ -62,7 +62,9 @@ export function refuseWrittenOverrides(
   envFile: string,
 ): void {
   const written = overridden.filter((name) =>
-    name === "GENESYS_ACTIVE" || name.startsWith("GENESYS_CLIENT_SECRET_")
+    name === "GENESYS_ACTIVE" || name.startsWith("GENESYS_CLIENT_SECRET_") ||
+    name === "AUTH_ACTIVE" || name.startsWith("AUTH_CLIENT_SECRET_") ||
+    name.startsWith("AUTH_SECRET_ID_")
   );
   if (written.length === 0) return;
   throw new OperatorError(
@@ -129,7 +131,12 @@ export async function lockUnchanged(
 ): Promise<EnvFileLock> {
   const lock = await acquireEnvFileLock(envFile, command);
   try {
-    const now = await readRotationVariables(envFile);
+    // The same variables as before (the AUTH_* ones too, for rotate and promote).
+    const now = await readRotationVariables(
+      envFile,
+      undefined,
+      Object.keys(readBefore),
+    );
     const changed = Object.keys({ ...readBefore, ...now }).filter((name) =>
       readBefore[name] !== now[name]
     );

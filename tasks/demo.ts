@@ -7,10 +7,25 @@
  * behind the application's back, forcing a failover. Exits 0 only if no
  * request failed.
  *
+ * `--provider okta|entra|keycloak|cognito|auth0` shows the same staged
+ * rotation on that provider's emulator instead, through the provider's
+ * adapter (`readProviderEnv`, as `deno task rotate` uses it): two rotations
+ * under traffic, each promoted, and with a two-secret provider the old
+ * secret revoked once the application has switched.
+ *
  * @module
  */
 import { type AuthEvent, createDualSecretAuth } from "../mod.ts";
-import { startGenesysEmulator } from "../testing.ts";
+import {
+  type ProviderEmulator,
+  startAuth0Emulator,
+  startCognitoEmulator,
+  startEntraEmulator,
+  startGenesysEmulator,
+  startKeycloakEmulator,
+  startOktaEmulator,
+} from "../testing.ts";
+import { readProviderEnv } from "../src/providers/env.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
 import {
   type RotationPhaseEvent,
@@ -68,6 +83,18 @@ export interface DemoResult {
   readonly rotations: number;
   /** The active credential at the end. */
   readonly active: string;
+  /**
+   * The provider shown, with `--provider`.
+   *
+   * @default undefined (Genesys Cloud)
+   */
+  readonly provider?: string;
+  /**
+   * With `--provider`: the old secrets revoked after promotion.
+   *
+   * @default undefined (Genesys Cloud)
+   */
+  readonly revoked?: number;
 }
 
 const BLUE = { label: "blue", clientId: "demo-blue-client" } as const;
@@ -202,6 +229,284 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     failovers: progress.failovers,
     rotations,
     active: app.status().active,
+  };
+}
+
+/** The providers `--provider` shows. */
+export const DEMO_PROVIDERS = [
+  "okta",
+  "entra",
+  "keycloak",
+  "cognito",
+  "auth0",
+] as const;
+
+/** One of {@linkcode DEMO_PROVIDERS}. */
+export type DemoProvider = typeof DEMO_PROVIDERS[number];
+
+/**
+ * A provider's emulator as a previous rotation leaves it: the active label's
+ * secret live (two secrets: the standby's old one revoked), an admin with the
+ * permissions a rotation needs, and the variables an operator's env file
+ * would hold.
+ */
+function demoWorld(provider: DemoProvider): {
+  emulator: ProviderEmulator;
+  settings: () => Record<string, string>;
+} {
+  const [blue, green, admin] = [randomSecret(), randomSecret(), randomSecret()];
+  const urls = (emulator: ProviderEmulator) => ({
+    AUTH_PROVIDER: provider,
+    AUTH_TOKEN_URL: emulator.tokenUrl,
+    AUTH_API_URL: emulator.apiUrl,
+    AUTH_ACTIVE: "blue",
+  });
+  const oneClient = (clientId: string) => ({
+    AUTH_CLIENT_ID_BLUE: clientId,
+    AUTH_CLIENT_SECRET_BLUE: blue,
+    AUTH_CLIENT_ID_GREEN: clientId,
+    // Revoked by the previous rotation.
+    AUTH_CLIENT_SECRET_GREEN: green,
+  });
+  switch (provider) {
+    case "okta": {
+      const emulator = startOktaEmulator({
+        scopes: ["api"],
+        apps: [{ clientId: "0oademoapp", secrets: [blue] }],
+        adminTokens: [{
+          token: `00${admin}`,
+          scopes: ["okta.apps.read", "okta.apps.manage"],
+        }],
+      });
+      return {
+        emulator,
+        settings: () => ({
+          ...urls(emulator),
+          ...oneClient("0oademoapp"),
+          AUTH_SCOPE: "api",
+          AUTH_ADMIN_TOKEN: `00${admin}`,
+        }),
+      };
+    }
+    case "entra": {
+      const appId = "11111111-1111-4111-8111-111111111111";
+      const adminId = "22222222-2222-4222-8222-222222222222";
+      const emulator = startEntraEmulator({
+        applications: [
+          { appId, displayName: "Demo app", secrets: [blue] },
+          {
+            appId: adminId,
+            displayName: "Rotation admin",
+            secrets: [admin],
+            graphPermissions: ["Application.ReadWrite.OwnedBy"],
+            owns: [appId],
+          },
+        ],
+      });
+      return {
+        emulator,
+        settings: () => ({
+          ...urls(emulator),
+          ...oneClient(appId),
+          AUTH_SCOPE: `api://${appId}/.default`,
+          AUTH_ADMIN_CLIENT_ID: adminId,
+          AUTH_ADMIN_CLIENT_SECRET: admin,
+        }),
+      };
+    }
+    case "keycloak": {
+      const emulator = startKeycloakEmulator({
+        secretRotation: {},
+        clients: [
+          { clientId: "demo-app", secret: blue },
+          {
+            clientId: "rotation-admin",
+            secret: admin,
+            realmManagementRoles: [
+              "view-clients",
+              "manage-clients",
+              "view-realm",
+            ],
+          },
+        ],
+      });
+      return {
+        emulator,
+        settings: () => ({
+          ...urls(emulator),
+          ...oneClient("demo-app"),
+          AUTH_BASE_URL: emulator.url,
+          AUTH_REALM: emulator.realm,
+          AUTH_ADMIN_CLIENT_ID: "rotation-admin",
+          AUTH_ADMIN_CLIENT_SECRET: admin,
+        }),
+      };
+    }
+    case "cognito": {
+      const accessKeyId = "AKIADEMOROTATION0000";
+      const emulator = startCognitoEmulator({
+        clients: [{ clientId: "demoappclient", secrets: [blue] }],
+        principals: [{ accessKeyId, secretAccessKey: admin }],
+      });
+      return {
+        emulator,
+        settings: () => ({
+          ...urls(emulator),
+          ...oneClient("demoappclient"),
+          AUTH_REGION: emulator.region,
+          AUTH_USER_POOL_ID: emulator.userPoolId,
+          AUTH_ADMIN_ACCESS_KEY_ID: accessKeyId,
+          AUTH_ADMIN_SECRET_ACCESS_KEY: admin,
+        }),
+      };
+    }
+    case "auth0": {
+      const audience = "https://api.demo.example/";
+      const grants = [{ audience, scopes: [] }];
+      const emulator = startAuth0Emulator({
+        apis: [{ identifier: audience }],
+        clients: [
+          { clientId: "demo-blue", secret: blue, grants },
+          { clientId: "demo-green", secret: green, grants },
+        ],
+      });
+      emulator.addClient({
+        clientId: "rotation-admin",
+        secret: admin,
+        grants: [{
+          audience: emulator.managementAudience,
+          scopes: ["read:client_keys", "update:client_keys"],
+        }],
+      });
+      return {
+        emulator,
+        settings: () => ({
+          ...urls(emulator),
+          AUTH_CLIENT_ID_BLUE: "demo-blue",
+          AUTH_CLIENT_SECRET_BLUE: blue,
+          AUTH_CLIENT_ID_GREEN: "demo-green",
+          AUTH_CLIENT_SECRET_GREEN: green,
+          AUTH_AUDIENCE: audience,
+          AUTH_ADMIN_AUDIENCE: emulator.managementAudience,
+          AUTH_ADMIN_CLIENT_ID: "rotation-admin",
+          AUTH_ADMIN_CLIENT_SECRET: admin,
+        }),
+      };
+    }
+  }
+}
+
+/**
+ * Runs the demo on a provider's emulator: traffic through `auth.fetch` to
+ * its protected resource while green, then blue, is rotated and promoted
+ * through the provider's adapter.
+ *
+ * @param provider Which provider.
+ * @param options How to run it.
+ * @returns The figures for the summary.
+ */
+export async function runProviderDemo(
+  provider: DemoProvider,
+  options: DemoOptions,
+): Promise<DemoResult> {
+  const world = demoWorld(provider);
+  await using emulator = world.emulator;
+  await emulator.ready;
+  const config = readProviderEnv(world.settings());
+  await using handle = await config.createProvider();
+  const secrets = new Map(
+    config.credentials.map((c) => [c.label, c.clientSecret.reveal()]),
+  );
+  const credentials = (): CredentialInput[] =>
+    config.credentials.map((c) => ({
+      label: c.label,
+      clientId: c.clientId,
+      clientSecret: secrets.get(c.label)!,
+      authMethod: c.authMethod,
+    }));
+  const progress = createProgress(options);
+  const request = {
+    ...(config.scope === undefined ? {} : { scope: config.scope }),
+    ...(config.tokenParams === undefined
+      ? {}
+      : { tokenParams: config.tokenParams }),
+  };
+  await using app = createDualSecretAuth({
+    credentials: credentials(),
+    tokenUrl: config.tokenUrl,
+    ...request,
+    onEvent: (event) => {
+      progress.event(event);
+      options.onEvent?.(event);
+    },
+  });
+  const traffic = startTraffic(
+    app,
+    emulator.resourceUrl,
+    options.workers,
+    progress,
+  );
+  const pause = () => sleep(options.stepMs);
+  const secretIds: Record<string, string> = {};
+  let rotations = 0;
+  let revoked = 0;
+  const rotate = async (standby: string) => {
+    const active = app.status().active;
+    progress.step(
+      config.model === "two-secrets"
+        ? `${config.title}: add a secret for ${standby}, promote it over ${active}, then revoke ${active}'s`
+        : `${config.title}: rotate ${standby}'s secret, then promote it over ${active}`,
+    );
+    const report = await runStagedRotation({
+      credentials: credentials(),
+      active,
+      standby,
+      tokenUrl: config.tokenUrl,
+      ...request,
+      provider: handle.provider,
+      secretIds,
+      sink: createCallbackSink("application", (update) => {
+        secrets.set(update.label, update.secret.reveal());
+        if (update.secretId) secretIds[update.label] = update.secretId;
+        app.setCredentials(credentials());
+      }),
+      promote: true,
+      onPromote: async (label) => void await app.rotate({ to: label }),
+      // In one process the switch is done once onPromote returned.
+      revokeGate: ({ label }) =>
+        Promise.resolve(
+          `the application switched away from "${label}" (${app.status().active} active)`,
+        ),
+      onPhase: (event: RotationPhaseEvent) => progress.phase(event),
+    });
+    rotations++;
+    if (report.retiredSecretId !== undefined) revoked++;
+  };
+
+  progress.step(`Traffic starts on blue (${config.title} emulator)`);
+  await pause();
+  await rotate("green");
+  await pause();
+  await rotate("blue");
+  await pause();
+  const totals = await traffic.stop();
+  progress.done();
+  const stats = emulator.stats();
+  return {
+    ...totals,
+    // Per OAuth client: with two secrets both labels are one client.
+    tokenRequests: Object.fromEntries(
+      config.credentials.map((c) => [
+        c.clientId,
+        stats.tokenRequestsByClient[c.clientId] ?? 0,
+      ]),
+    ),
+    expiredTokenUses: stats.resourceUnauthorized,
+    failovers: progress.failovers,
+    rotations,
+    active: app.status().active,
+    provider: config.title,
+    ...(config.model === "two-secrets" ? { revoked } : {}),
   };
 }
 
@@ -360,7 +665,15 @@ export function formatSummary(result: DemoResult, colour: boolean): string[] {
       `token requests at the emulator (${label})`,
       String(count),
     ]),
-    ["requests with an expired token", String(result.expiredTokenUses)],
+    [
+      result.provider === undefined
+        ? "requests with an expired token"
+        : "requests the resource refused (401)",
+      String(result.expiredTokenUses),
+    ],
+    ...(result.revoked === undefined
+      ? []
+      : [["old secrets revoked", String(result.revoked)]]),
     ["staged rotations", String(result.rotations)],
     ["failovers", String(result.failovers)],
     ["active at the end", result.active],
@@ -386,6 +699,7 @@ export const OPTIONS = {
   ...COMMON_OPTIONS,
   workers: { type: "string", default: "32" },
   "step-ms": { type: "string", default: "1500" },
+  provider: { type: "string" },
   verbose: { type: "boolean", short: "v", default: false },
   json: { type: "boolean", default: false },
 } as const satisfies TaskOptions;
@@ -399,6 +713,11 @@ outside the process (only 127.0.0.1).
 Options:
   --workers <n>    concurrent application workers (default 32)
   --step-ms <ms>   pause between the demo's phases (default 1500)
+  --provider <name>
+                   okta, entra, keycloak, cognito or auth0: the same staged
+                   rotation on that provider's emulator, through its adapter
+                   (two rotations, each promoted; two-secret providers revoke
+                   the old secret once the application switched)
   -v, --verbose    log every library event to stderr
   --json           progress to stderr; on stdout only the summary, as JSON
                    (ok: true when no request failed; requestsOk, failed, ...)
@@ -431,6 +750,15 @@ export async function main(
       }: --workers takes a whole number > 0, --step-ms a number ≥ 0`,
     );
   }
+  const provider = values.provider;
+  if (
+    provider !== undefined &&
+    !(DEMO_PROVIDERS as readonly string[]).includes(provider)
+  ) {
+    throw new UsageError(
+      `--provider ${provider}: choose one of ${DEMO_PROVIDERS.join(", ")}`,
+    );
+  }
   const logger = await setUpLogging(
     "demo",
     values.verbose ? "debug" : "warning",
@@ -440,7 +768,7 @@ export async function main(
   const live = progressTo.isTerminal();
   const colour = useColour() && !values.json;
   const encoder = new TextEncoder();
-  const result = await runDemo({
+  const demoOptions: DemoOptions = {
     workers,
     stepMs,
     tokenLifetimeSeconds: 3,
@@ -449,7 +777,10 @@ export async function main(
     write: (text) => progressTo.writeSync(encoder.encode(text)),
     onEvent: (event) =>
       logger.debug("{type} {event}", { type: event.type, event }),
-  });
+  };
+  const result = provider === undefined
+    ? await runDemo(demoOptions)
+    : await runProviderDemo(provider as DemoProvider, demoOptions);
   if (values.json) {
     // `ok` is the verdict, as in every task's JSON; the count of requests
     // that succeeded is `requestsOk`.
@@ -462,7 +793,9 @@ export async function main(
   console.log(["", "Summary", ...formatSummary(result, colour)].join("\n"));
   console.log(
     result.failed === 0
-      ? "\nZero requests failed across every rotation and the failover."
+      ? result.provider === undefined
+        ? "\nZero requests failed across every rotation and the failover."
+        : `\nZero requests failed across every ${result.provider} rotation.`
       : `\n${result.failed} requests failed.`,
   );
   return result.failed === 0 ? 0 : 1;

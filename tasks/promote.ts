@@ -1,15 +1,13 @@
 /**
  * `deno task promote`: switch traffic to a credential whose secret is in
- * place. Proves the target with a real token request, then writes
- * `GENESYS_ACTIVE` to the env file. Never regenerates anything.
+ * place. Proves the target with a real token request (with the provider's
+ * scope and token parameters), then writes `GENESYS_ACTIVE` (or, with
+ * `AUTH_PROVIDER`, `AUTH_ACTIVE`) to the env file. Never regenerates anything.
  *
  * @module
  */
-import {
-  ACTIVE_ENV_VAR,
-  readRotationEnv,
-  ROTATION_LABELS,
-} from "../src/rotation/env_config.ts";
+import { ROTATION_LABELS } from "../src/rotation/env_config.ts";
+import { PROVIDER_ENV_VARS, readProviderEnv } from "../src/providers/env.ts";
 import { createFileJournal } from "../src/rotation/journal.ts";
 import { checkWritable } from "../src/rotation/preflight.ts";
 import {
@@ -65,7 +63,9 @@ const HELP = `Usage: deno task promote [options]
 Switches traffic to the standby credential (or --to LABEL): proves it gets a
 token with the secret in the env file, then sets GENESYS_ACTIVE there. It never
 regenerates a secret. Services that follow the env file (envFileSource) switch
-within 2 seconds, each verifying the target before it switches.
+within 2 seconds, each verifying the target before it switches. With
+AUTH_PROVIDER set (okta, entra, keycloak, cognito, auth0) it proves the target
+with that provider's AUTH_SCOPE / AUTH_AUDIENCE and sets AUTH_ACTIVE.
 
 Options:
   --to <label>       the label to make active (default: the label the last rotate
@@ -114,9 +114,12 @@ export async function main(
   const dryRun = values["dry-run"];
   const to = labelOption("--to", values.to);
   const log = await setUpLogging("promote", taskLogLevel(values));
-  const { variables, overrides } = await readRotationVariablesNoting(envFile);
+  const { variables, overrides } = await readRotationVariablesNoting(
+    envFile,
+    PROVIDER_ENV_VARS,
+  );
   refuseWrittenOverrides(overrides, envFile);
-  const config = readRotationEnv(variables);
+  const config = readProviderEnv(variables);
   const journal = createFileJournal(`${envFile}.rotation.json`);
   // Without --to: the label the last rotation rotated, so that running the
   // same command again (after a crash, say) is a no-op, never a flip back.
@@ -167,13 +170,17 @@ export async function main(
       active: config.active,
       to: target,
       tokenUrl: config.tokenUrl,
+      ...(config.scope === undefined ? {} : { scope: config.scope }),
+      ...(config.tokenParams === undefined
+        ? {}
+        : { tokenParams: config.tokenParams }),
       dryRun,
       journal,
       fetch: reportingRateLimits((line) => console.error(line)),
       signal: interrupt.signal,
       onProgress: (line) => console.error(line),
       publishActive: async (label) => {
-        await setEnvFileValue(envFile, ACTIVE_ENV_VAR, label);
+        await setEnvFileValue(envFile, config.activeVariable, label);
         await failpoint?.("promote:after");
       },
     });
@@ -212,7 +219,7 @@ export async function main(
       report.dryRun
         ? `Dry run: "${target}" gets tokens; nothing was changed.`
         : report.changed
-        ? `Promoted: "${report.active}" is active (was "${report.previousActive}"); ${ACTIVE_ENV_VAR} updated in ${envFile}.`
+        ? `Promoted: "${report.active}" is active (was "${report.previousActive}"); ${config.activeVariable} updated in ${envFile}.`
         : `"${report.active}" is already active; nothing was changed.`,
     );
     for (const warning of writable.warnings) console.log(`Warning: ${warning}`);

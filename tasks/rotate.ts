@@ -5,16 +5,31 @@
  * `--print-secret`). One run per env file at a time (a lock); SIGINT and
  * SIGTERM let the new secret be stored first, then exit 130.
  *
+ * The same run rotates any provider `readProviderEnv` reads: Genesys Cloud
+ * (`GENESYS_*`), or the provider `AUTH_PROVIDER` names (`AUTH_*`), whose
+ * adapter alone is loaded. With a two-secret provider the old label's
+ * secret is revoked after promotion, once services following the env file
+ * have re-read it (`envFileRevokeGate`).
+ *
  * @module
  */
 import type { Logger } from "@logtape/logtape";
 import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
 import {
-  ACTIVE_ENV_VAR,
   clientSecretEnvVar,
-  readRotationEnv,
+  ROTATION_LABELS,
+  type RotationEnvConfig,
 } from "../src/rotation/env_config.ts";
+import {
+  PROVIDER_ENV_VARS,
+  type ProviderEnvConfig,
+  readProviderEnv,
+} from "../src/providers/env.ts";
+import {
+  DEFAULT_RELOAD_WAIT_MS,
+  envFileRevokeGate,
+} from "../src/rotation/incident.ts";
 import { createFileJournal } from "../src/rotation/journal.ts";
 import {
   createEnvFileSink,
@@ -27,6 +42,7 @@ import {
   type RotationReport,
   runStagedRotation,
   StagedRotationError,
+  type StagedRotationOptions,
 } from "../src/rotation/staged_rotation.ts";
 import {
   adminTokenSource,
@@ -68,6 +84,17 @@ import { main as respondToIncident } from "./incident.ts";
 export { parseSeconds } from "./_cli.ts";
 import { main as rotateFleet } from "./rotate_fleet.ts";
 
+/**
+ * The variable recording the provider's id of a label's secret (two-secret
+ * providers), written with the secret: `AUTH_SECRET_ID_GREEN`.
+ *
+ * @param label The label.
+ * @returns The variable's name.
+ */
+function secretIdEnvVar(label: string): string {
+  return `AUTH_SECRET_ID_${label.toUpperCase()}`;
+}
+
 /** The options the rotate parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
 export const OPTIONS = {
   ...COMMON_OPTIONS,
@@ -77,6 +104,7 @@ export const OPTIONS = {
   to: { type: "string" },
   "env-file": { type: "string", default: ".env" },
   "propagation-timeout": { type: "string" },
+  "reload-wait": { type: "string" },
   fresh: { type: "boolean", default: false },
   "print-secret": { type: "boolean", default: false },
   json: { type: "boolean", default: false },
@@ -101,7 +129,11 @@ Options:
   --promote                  after proving the new secret, set GENESYS_ACTIVE to it
   --to <label>               rotate this label (blue or green) and promote it
   --env-file <path>          the env file to read and update (default .env)
-  --propagation-timeout <s>  how long to keep proving the new secret (default 60)
+  --propagation-timeout <s>  how long to keep proving the new secret (default 60;
+                             at least what the provider says: Entra ID 18, Auth0 30)
+  --reload-wait <s>          two-secret providers: how long services following the
+                             env file take to re-read it, waited after promotion
+                             before the old secret is revoked (default 3)
   --fresh                    ignore an unfinished, stale or foreign journal and start over
   --print-secret             print the new secret once instead of writing the env file
   --compromised <label> [--kill-tokens]
@@ -132,9 +164,20 @@ refuses an unseen fleet, a missing KV file; details: rotate --kv x --help):
   -h, --help                 show this help
   -V, --version              show the version
 
+Other providers: with AUTH_PROVIDER=okta|entra|keycloak|cognito|auth0 in the
+env file (deno task emulator --provider X writes .env.X; examples/env/ shows
+each), the same command rotates through that provider's admin API and writes
+AUTH_CLIENT_SECRET_<LABEL> and AUTH_ACTIVE. Okta, Entra ID, Cognito and
+Keycloak (its secret-rotation policy on) keep blue and green as two secrets of
+one client: the new secret is added beside the one in use, its id recorded in
+AUTH_SECRET_ID_<LABEL> (read from the env file by later rotations), and after
+--promote the old one is revoked once services have re-read the env file
+(--reload-wait). Auth0 uses twin clients, as Genesys Cloud does.
+
 Variables set in the shell environment win over the env file (a notice names
 each one that differs); rotate refuses when the shell overrides a variable it
-writes (GENESYS_ACTIVE, GENESYS_CLIENT_SECRET_*).
+writes (GENESYS_ACTIVE, GENESYS_CLIENT_SECRET_*, AUTH_ACTIVE,
+AUTH_CLIENT_SECRET_*).
 
 ${EXIT_CODES_HELP}
 ${FLEET_EXIT_CODES_HELP}
@@ -174,11 +217,25 @@ export async function main(
         "Rotate with --print-secret, store the secret, then switch GENESYS_ACTIVE where you stored it.",
     );
   }
+  const reloadWaitMs = parseSeconds("--reload-wait", values["reload-wait"]) ??
+    DEFAULT_RELOAD_WAIT_MS;
   const log = await setUpLogging("rotate", taskLogLevel(values));
-  const { variables, overrides } = await readRotationVariablesNoting(envFile);
+  const { variables, overrides } = await readRotationVariablesNoting(
+    envFile,
+    [...PROVIDER_ENV_VARS, ...ROTATION_LABELS.map(secretIdEnvVar)],
+  );
   if (!values["print-secret"]) refuseWrittenOverrides(overrides, envFile);
-  const config = readRotationEnv(variables, { standby: values.to });
+  const config = readProviderEnv(variables, { standby: values.to });
   const standby = config.credentials.find((c) => c.label === config.standby)!;
+  const twoSecrets = config.model === "two-secrets";
+  // Which secret each label uses, as an earlier rotation recorded it: the
+  // plan then names the secret to revoke at the limit, and retire revokes
+  // exactly the old label's.
+  const secretIds: Record<string, string> = {};
+  for (const label of twoSecrets ? ROTATION_LABELS : []) {
+    const id = variables[secretIdEnvVar(label)]?.trim();
+    if (id) secretIds[label] = id;
+  }
 
   if (!dryRun && !values.yes) {
     if (!Deno.stdin.isTerminal()) {
@@ -187,10 +244,15 @@ export async function main(
           "Pass --yes to rotate, or --dry-run to only check.",
       );
     }
-    const question =
-      `Regenerate the secret of "${standby.label}" (OAuth client ${standby.clientId}) ` +
+    const question = (twoSecrets
+      ? `Add a new ${config.title} secret to OAuth client ${standby.clientId} for "${standby.label}" `
+      : `Regenerate the secret of "${standby.label}" (OAuth client ${standby.clientId}) `) +
       `while "${config.active}" serves traffic${
-        promote ? `, then switch to "${standby.label}"` : ""
+        promote
+          ? `, then switch to "${standby.label}"${
+            twoSecrets ? ` and revoke the old secret of "${config.active}"` : ""
+          }`
+          : ""
       }?`;
     if (!confirm(question)) {
       console.error("Cancelled; nothing was changed.");
@@ -207,34 +269,19 @@ export async function main(
   noticePreviousHolder(lock);
   await refuseDuringIncident(envFile);
 
-  const adminCredential = config.admin
-    ? { label: "admin", ...config.admin }
-    : config.credentials.find((c) => c.label === config.active)!;
-  const adminVariable = config.admin
-    ? "GENESYS_ADMIN_CLIENT_SECRET"
-    : clientSecretEnvVar(config.active);
   const progress = (line: string) => console.error(line);
-  // Only that one credential: an admin token must never come from a
-  // failover to the standby whose secret is about to change.
-  await using adminAuth = createDualSecretAuth({
-    credentials: [adminCredential],
-    tokenUrl: config.tokenUrl,
-  });
-  const admin = createGenesysAdminClient({
-    apiUrl: config.apiUrl,
-    getAccessToken: adminTokenSource(
-      (options) => adminAuth.getAccessToken(options),
-      adminVariable,
-    ),
-    invalidateToken: (token) => adminAuth.invalidate(token),
-    fetch: reportingRateLimits(progress),
-  });
+  await using issuer = config.genesys
+    ? genesysIssuer(config.genesys, progress)
+    : await providerIssuer(config, progress);
   const printed: string[] = [];
   const sink = values["print-secret"]
     ? createPrintSink((line) => {
       printed.push(line);
-    }, { keyFor: clientSecretEnvVar })
-    : createEnvFileSink(envFile, { keyFor: clientSecretEnvVar });
+    }, { keyFor: config.secretVariable })
+    : createEnvFileSink(envFile, {
+      keyFor: config.secretVariable,
+      ...(twoSecrets ? { secretIdKeyFor: secretIdEnvVar } : {}),
+    });
 
   const rerun = `run the same command again (deno task rotate ${
     args.filter((a) => a !== "--fresh").join(" ")
@@ -248,10 +295,17 @@ export async function main(
       active: config.active,
       standby: config.standby,
       tokenUrl: config.tokenUrl,
-      admin,
+      ...issuer.options,
       sink,
       promote,
-      onPromote: (label) => setEnvFileValue(envFile, ACTIVE_ENV_VAR, label),
+      onPromote: (label) =>
+        setEnvFileValue(envFile, config.activeVariable, label),
+      ...(twoSecrets
+        ? {
+          revokeGate: envFileRevokeGate(envFile, { reloadWaitMs }),
+          secretIds,
+        }
+        : {}),
       dryRun,
       fresh: values.fresh,
       journal: createFileJournal(`${envFile}.rotation.json`),
@@ -321,6 +375,66 @@ export async function main(
     printReport(report, printed);
   }
   return 0;
+}
+
+/** What issues the standby's secret for the engine, and its closer. */
+interface Issuer extends AsyncDisposable {
+  readonly options: Pick<
+    StagedRotationOptions,
+    "admin" | "provider" | "scope" | "tokenParams"
+  >;
+}
+
+/** Genesys Cloud: its admin client on the admin credential (or the active one). */
+function genesysIssuer(
+  config: RotationEnvConfig,
+  progress: (line: string) => void,
+): Issuer {
+  const adminCredential = config.admin
+    ? { label: "admin", ...config.admin }
+    : config.credentials.find((c) => c.label === config.active)!;
+  const adminVariable = config.admin
+    ? "GENESYS_ADMIN_CLIENT_SECRET"
+    : clientSecretEnvVar(config.active);
+  // Only that one credential: an admin token must never come from a
+  // failover to the standby whose secret is about to change.
+  const adminAuth = createDualSecretAuth({
+    credentials: [adminCredential],
+    tokenUrl: config.tokenUrl,
+  });
+  const admin = createGenesysAdminClient({
+    apiUrl: config.apiUrl,
+    getAccessToken: adminTokenSource(
+      (options) => adminAuth.getAccessToken(options),
+      adminVariable,
+    ),
+    invalidateToken: (token) => adminAuth.invalidate(token),
+    fetch: reportingRateLimits(progress),
+  });
+  return {
+    options: { admin },
+    [Symbol.asyncDispose]: () => adminAuth.close(),
+  };
+}
+
+/** Another provider: its adapter (only it is loaded), with the service's scope and token parameters. */
+async function providerIssuer(
+  config: ProviderEnvConfig,
+  progress: (line: string) => void,
+): Promise<Issuer> {
+  const handle = await config.createProvider({
+    fetch: reportingRateLimits(progress),
+  });
+  return {
+    options: {
+      provider: handle.provider,
+      ...(config.scope === undefined ? {} : { scope: config.scope }),
+      ...(config.tokenParams === undefined
+        ? {}
+        : { tokenParams: config.tokenParams }),
+    },
+    [Symbol.asyncDispose]: () => handle.close(),
+  };
 }
 
 function logPhase(

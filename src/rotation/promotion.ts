@@ -37,6 +37,20 @@ export interface PromotionOptions {
   readonly to?: string;
   /** The token endpoint the target is proven against. */
   readonly tokenUrl: string;
+  /**
+   * The scope the proof's token request asks for, as the service requests
+   * it (Okta and Entra ID refuse a request without one).
+   *
+   * @default undefined (no `scope` parameter)
+   */
+  readonly scope?: string | readonly string[];
+  /**
+   * Further parameters of the proof's token request, such as Auth0's
+   * `{ audience }`.
+   *
+   * @default undefined (none)
+   */
+  readonly tokenParams?: Readonly<Record<string, string>>;
   /** Publishes the new active label (such as writing `GENESYS_ACTIVE`). */
   readonly publishActive: (label: string) => Promise<void> | void;
   /** The rotation journal: a finished rotation of the target is marked promoted. */
@@ -260,6 +274,8 @@ const PROMOTION_STEPS: readonly StepSpec<
         credentials: options.credentials,
         active: options.active,
         tokenUrl: options.tokenUrl,
+        scope: options.scope,
+        tokenParams: options.tokenParams,
       }, []);
       if (options.to === undefined) {
         const others = config.credentials.filter((c) =>
@@ -298,6 +314,8 @@ const PROMOTION_STEPS: readonly StepSpec<
         tokenUrl: run.config!.tokenUrl,
         credential: run.credential!,
         secret: run.credential!.clientSecret,
+        scope: run.config!.scope,
+        tokenParams: run.config!.tokenParams,
         retryRejected: false,
         // The bounds promotion always had: a working secret needs few tries.
         attempts: 6,

@@ -55,8 +55,28 @@ export interface ProofCredential {
   readonly authMethod?: TokenAuthMethod;
 }
 
+/**
+ * What every token request of a proof sends besides the credential: the
+ * scope Okta and Entra ID require, Auth0's `audience`. The same for every
+ * credential of a service (as `createDualSecretAuth` takes them).
+ */
+export interface ProofTokenRequest {
+  /**
+   * Space-separated scopes to request.
+   *
+   * @default undefined (no `scope` parameter)
+   */
+  readonly scope?: string;
+  /**
+   * Further parameters of the token request, such as `{ audience }`.
+   *
+   * @default undefined (none)
+   */
+  readonly tokenParams?: Readonly<Record<string, string>>;
+}
+
 /** What {@linkcode proveSecret} proves, and how patiently. */
-export interface ProveSecretOptions {
+export interface ProveSecretOptions extends ProofTokenRequest {
   /** The token endpoint. */
   readonly tokenUrl: string;
   /** Whose secret it is. */
@@ -154,6 +174,8 @@ export function proveSecret(options: ProveSecretOptions): Promise<TokenGrant> {
         fetchFn,
         signal: options.signal,
         timeoutMs: options.requestTimeoutMs,
+        scope: options.scope,
+        tokenParams: options.tokenParams,
       }),
     {
       maxAttempts: Math.max(1, options.attempts ?? Number.MAX_SAFE_INTEGER),
@@ -189,12 +211,14 @@ export function proveSecret(options: ProveSecretOptions): Promise<TokenGrant> {
 /**
  * The staged rotation's proof of its new secret: {@linkcode proveSecret}
  * with the rotation's bounds (`propagationTimeoutMs`, `testAttempts`,
- * `testDelayMs`, and at least the provider's `propagationMs`).
+ * `testDelayMs`, and at least the provider's `propagationMs`), sending the
+ * service's scope and token parameters with the credential's auth method.
  *
  * @param options The rotation's options.
  * @param credential Whose secret it is.
  * @param secret The secret to prove.
- * @param io The clock, the fetch, the progress receiver, the provider's propagation time.
+ * @param io The clock, the fetch, the progress receiver, the provider's
+ *   propagation time, the validated scope and token parameters.
  * @returns The grant of the first token request that passed.
  */
 export function proveRotatedSecret(
@@ -206,11 +230,13 @@ export function proveRotatedSecret(
     readonly fetchFn: typeof fetch;
     readonly onProgress: (detail: string) => void;
     readonly propagationMs?: number;
+    readonly request?: ProofTokenRequest;
   },
 ): Promise<TokenGrant> {
-  const timeout = Math.max(propagationTimeout(options), io.propagationMs ?? 0);
+  const timeout = proofTimeout(options, io.propagationMs);
   return proveSecret({
     tokenUrl: options.tokenUrl,
+    ...io.request,
     credential,
     secret,
     attempts: options.testAttempts,
@@ -231,6 +257,23 @@ export function proveRotatedSecret(
 }
 
 /**
+ * How long the staged rotation proves a new secret: the propagation
+ * timeout, or the provider's own propagation time when that is longer
+ * (Entra ID 18 s, Auth0 30 s), so a slow provider is never given up on
+ * before it said the secret would work.
+ *
+ * @param options The rotation's options.
+ * @param propagationMs What the provider said of the new secret, if anything.
+ * @returns Milliseconds.
+ */
+export function proofTimeout(
+  options: StagedRotationOptions,
+  propagationMs?: number,
+): number {
+  return Math.max(propagationTimeout(options), propagationMs ?? 0);
+}
+
+/**
  * A failure's stable code for a progress line.
  *
  * @param error What was thrown.
@@ -247,7 +290,8 @@ export function codeOf(error: unknown): string {
  * @param tokenUrl The token endpoint.
  * @param credential Whose secret it is.
  * @param secret The secret.
- * @param io Clock, fetch, signal and the request's timeout (default 10 s).
+ * @param io Clock, fetch, signal, the request's timeout (default 10 s), and
+ *   the scope and token parameters to send.
  * @returns The grant.
  */
 export function oneTokenRequest(
@@ -259,7 +303,7 @@ export function oneTokenRequest(
     fetchFn: typeof fetch;
     signal?: AbortSignal;
     timeoutMs?: number;
-  },
+  } & ProofTokenRequest,
 ): Promise<TokenGrant> {
   return requestToken({
     tokenUrl,
@@ -271,5 +315,7 @@ export function oneTokenRequest(
     clock: io.clock,
     timeoutMs: io.timeoutMs ?? TOKEN_TIMEOUT_MS,
     signal: io.signal,
+    ...(io.scope === undefined ? {} : { scope: io.scope }),
+    ...(io.tokenParams === undefined ? {} : { params: io.tokenParams }),
   });
 }

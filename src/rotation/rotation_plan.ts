@@ -14,7 +14,7 @@ import {
 } from "../config.ts";
 import { AbortedError, ConfigError } from "../errors.ts";
 import { fingerprintSecret, type RotationJournalRecord } from "./journal.ts";
-import { oneTokenRequest } from "./proof.ts";
+import { oneTokenRequest, type ProofTokenRequest } from "./proof.ts";
 import type { ProviderClientInfo, SecretProvider } from "./provider.ts";
 import { genesysSecretProvider } from "../genesys/secret_provider.ts";
 import {
@@ -39,6 +39,8 @@ export type Resume =
 export interface Plan {
   readonly active: ResolvedCredential;
   readonly standby: ResolvedCredential;
+  /** The validated scope and token parameters every token request sends. */
+  readonly tokenRequest: ProofTokenRequest;
   /** Issues the standby's secret. */
   readonly provider: SecretProvider;
   readonly resume: Resume;
@@ -73,7 +75,15 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
     credentials: options.credentials,
     active: options.active,
     tokenUrl: options.tokenUrl,
+    scope: options.scope,
+    tokenParams: options.tokenParams,
   }, configWarnings);
+  const tokenRequest: ProofTokenRequest = {
+    ...(config.scope === undefined ? {} : { scope: config.scope }),
+    ...(config.tokenParams === undefined
+      ? {}
+      : { tokenParams: config.tokenParams }),
+  };
   const active = config.credentials.find((c) => c.label === config.active)!;
   const standby = pickStandby(config.credentials, active, options.standby);
   const provider = options.provider ??
@@ -129,6 +139,7 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
     clock,
     fetchFn,
     signal: options.signal,
+    ...tokenRequest,
   });
   const previous = options.fresh ? undefined : await options.journal?.read();
   const resume = await decideResume(
@@ -168,6 +179,7 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
   return {
     active,
     standby,
+    tokenRequest,
     provider,
     resume,
     tokenLifetimeSeconds,

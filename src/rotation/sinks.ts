@@ -57,6 +57,15 @@ export interface EnvFileSinkOptions {
   /** The variable for a label's secret, such as `GENESYS_CLIENT_SECRET_GREEN`. */
   readonly keyFor: (label: string) => string;
   /**
+   * Two-secret providers: the variable that records the provider's id of a
+   * label's secret (such as `AUTH_SECRET_ID_GREEN`), written in the same
+   * atomic write as the secret, so a later rotation knows which secret the
+   * label uses and revokes the right one.
+   *
+   * @default undefined (ids are not recorded)
+   */
+  readonly secretIdKeyFor?: (label: string) => string;
+  /**
    * The temp file written before the rename; same directory as the file.
    *
    * @default a name unique to each write, next to the file
@@ -108,12 +117,11 @@ export function createEnvFileSink(
     },
     async publish(update: SecretUpdate): Promise<void> {
       const key = update.key ?? options.keyFor(update.label);
-      await setEnvFileValue(
-        path,
-        key,
-        update.secret.reveal(),
-        options.tempPath,
-      );
+      const entries: [string, string][] = [[key, update.secret.reveal()]];
+      if (update.secretId !== undefined && options.secretIdKeyFor) {
+        entries.push([options.secretIdKeyFor(update.label), update.secretId]);
+      }
+      await setEnvFileEntries(path, entries, options.tempPath);
     },
   });
 }
@@ -145,13 +153,22 @@ const writesInProgress = new Map<string, Promise<unknown>>();
  * if (text !== "# keep\nexport GENESYS_ACTIVE=green # why\nB=2\n") throw new Error(text);
  * ```
  */
-export async function setEnvFileValue(
+export function setEnvFileValue(
   path: string,
   key: string,
   value: string,
   tempPath?: string,
 ): Promise<void> {
   assertDeno("setEnvFileValue", "On Node and Bun, use createCallbackSink.");
+  return setEnvFileEntries(path, [[key, value]], tempPath);
+}
+
+/** {@linkcode setEnvFileValue} for several variables, in one atomic write. */
+async function setEnvFileEntries(
+  path: string,
+  entries: readonly (readonly [key: string, value: string])[],
+  tempPath?: string,
+): Promise<void> {
   const target = await resolveWriteTarget(path);
   const previous = writesInProgress.get(target) ?? Promise.resolve();
   const write = previous.catch(() => {}).then(async () => {
@@ -161,9 +178,8 @@ export async function setEnvFileValue(
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
-    await writeFileAtomic(target, setEnvValue(text, key, value), {
-      tempPath,
-    });
+    for (const [key, value] of entries) text = setEnvValue(text, key, value);
+    await writeFileAtomic(target, text, { tempPath });
   });
   writesInProgress.set(target, write);
   try {

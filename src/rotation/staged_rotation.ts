@@ -40,7 +40,7 @@ import {
   type RotationJournalRecord,
   type RotationPhase,
 } from "./journal.ts";
-import { propagationTimeout, proveRotatedSecret } from "./proof.ts";
+import { proofTimeout, proveRotatedSecret } from "./proof.ts";
 import { iso, makePlan, type Plan, type Resume } from "./rotation_plan.ts";
 import {
   describe,
@@ -190,6 +190,21 @@ export interface StagedRotationOptions {
   readonly standby?: string;
   /** The token endpoint, to test the new secret with a real client-credentials grant. */
   readonly tokenUrl: string;
+  /**
+   * The scope every token request of the rotation asks for (the plan's
+   * request with the active credential, the new secret's proof), as the
+   * service requests it: Okta and Entra ID refuse a request without one.
+   *
+   * @default undefined (no `scope` parameter)
+   */
+  readonly scope?: string | readonly string[];
+  /**
+   * Further parameters of those token requests, such as Auth0's
+   * `{ audience }` (the rules of `createDualSecretAuth`'s `tokenParams`).
+   *
+   * @default undefined (none)
+   */
+  readonly tokenParams?: Readonly<Record<string, string>>;
   /**
    * Issues the standby's new secret: the provider port. Give this or `admin`.
    *
@@ -609,6 +624,7 @@ const PHASES: readonly PhaseSpec[] = [
           fetchFn: run.fetchFn,
           onProgress: (detail) => run.emit("test", "progress", detail),
           propagationMs: run.issued?.propagationMs,
+          request: run.plan!.tokenRequest,
         },
       );
       await run.options.failpoint?.("test:after");
@@ -623,7 +639,9 @@ const PHASES: readonly PhaseSpec[] = [
         error instanceof AbortedError
           ? "the run was interrupted before it was proven"
           : `it did not pass a token request within ${
-            Math.round(propagationTimeout(run.options) / 1000)
+            Math.round(
+              proofTimeout(run.options, run.issued?.propagationMs) / 1000,
+            )
           } s`,
       ),
   },

@@ -211,3 +211,34 @@ Deno.test("print and callback sinks", async (t) => {
     },
   );
 });
+
+Deno.test("env-file sink: with secretIdKeyFor the secret's id is written with the secret", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/.env.okta`;
+    await Deno.writeTextFile(path, "# mine\nAUTH_ACTIVE=blue\n");
+    const sink = createEnvFileSink(path, {
+      keyFor: (label) => `AUTH_CLIENT_SECRET_${label.toUpperCase()}`,
+      secretIdKeyFor: (label) => `AUTH_SECRET_ID_${label.toUpperCase()}`,
+    });
+    await sink.publish({
+      label: "green",
+      clientId: "0oa1",
+      secret: new Secret("s3cr3t"),
+      secretId: "ocs123",
+    });
+    assert.equal(
+      await Deno.readTextFile(path),
+      "# mine\nAUTH_ACTIVE=blue\nAUTH_CLIENT_SECRET_GREEN=s3cr3t\nAUTH_SECRET_ID_GREEN=ocs123\n",
+    );
+    // Without an id (twin clients), only the secret.
+    await sink.publish({
+      label: "blue",
+      clientId: "0oa1",
+      secret: new Secret("other"),
+    });
+    assert.doesNotMatch(await Deno.readTextFile(path), /AUTH_SECRET_ID_BLUE/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -36,16 +36,30 @@ export interface FollowingService extends AsyncDisposable {
 }
 
 /**
+ * Another service script with the same report, such as
+ * tests/tasks/provider_service.ts for a provider env file.
+ */
+export interface ServiceScript {
+  /** The script's path. */
+  readonly script: string;
+  /** Its arguments. */
+  readonly args: readonly string[];
+}
+
+/**
  * Starts the service on the workspace's `.env`, and waits until it has made
  * a request that succeeded.
  *
  * @param ws The workspace whose env file the service follows.
  * @param emulator Where its token endpoint and Platform API are.
+ * @param service Another script and its arguments (default: the runbook's
+ *   Genesys service on `ws.envPath` and the emulator's URLs).
  * @returns The service, ready.
  */
 export async function startFollowingService(
   ws: Workspace,
   emulator: { readonly tokenUrl: string; readonly apiUrl: string },
+  service?: ServiceScript,
 ): Promise<FollowingService> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -53,10 +67,9 @@ export async function startFollowingService(
       "-q",
       `--allow-read=${ws.dir}`,
       "--allow-net=127.0.0.1",
-      SERVICE,
-      ws.envPath,
-      emulator.tokenUrl,
-      emulator.apiUrl,
+      ...(service
+        ? [service.script, ...service.args]
+        : [SERVICE, ws.envPath, emulator.tokenUrl, emulator.apiUrl]),
     ],
     stdin: "null",
     stdout: "piped",
