@@ -25,6 +25,7 @@ import {
   PROVIDER_ENV_VARS,
   type ProviderEnvConfig,
   readProviderEnv,
+  secretIdEnvVar,
 } from "../src/providers/env.ts";
 import {
   DEFAULT_RELOAD_WAIT_MS,
@@ -83,17 +84,6 @@ import { main as respondToIncident } from "./incident.ts";
 // Moved to _cli.ts (incident needs it too); kept here for its importers.
 export { parseSeconds } from "./_cli.ts";
 import { main as rotateFleet } from "./rotate_fleet.ts";
-
-/**
- * The variable recording the provider's id of a label's secret (two-secret
- * providers), written with the secret: `AUTH_SECRET_ID_GREEN`.
- *
- * @param label The label.
- * @returns The variable's name.
- */
-function secretIdEnvVar(label: string): string {
-  return `AUTH_SECRET_ID_${label.toUpperCase()}`;
-}
 
 /** The options the rotate parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
 export const OPTIONS = {

@@ -99,6 +99,18 @@ const COMMON_REQUIRED = [PROVIDER_ENV_VAR, ...LABEL_VARS, AUTH_ACTIVE_ENV_VAR];
 const COMMON_OPTIONAL = ["AUTH_TOKEN_URL", "AUTH_TOKEN_ENDPOINT_AUTH_METHOD"];
 const ADMIN_CLIENT = ["AUTH_ADMIN_CLIENT_ID", "AUTH_ADMIN_CLIENT_SECRET"];
 
+/**
+ * The variable recording the provider's id of a label's secret (two-secret
+ * providers): written by `rotate` with the secret, read back by the next
+ * rotation, such as `AUTH_SECRET_ID_GREEN`.
+ *
+ * @param label The label.
+ * @returns The variable's name.
+ */
+export function secretIdEnvVar(label: string): string {
+  return `AUTH_SECRET_ID_${label.toUpperCase()}`;
+}
+
 /** Every variable each provider reads, for the env examples and the permission list. */
 export const PROVIDER_VARIABLES: Readonly<
   Record<AuthProvider, ProviderVariables>

@@ -629,7 +629,14 @@ class ClientApi {
 }
 
 /** Keycloak's id-less secrets named by a digest of their value. */
-async function secretIdOf(value: string): Promise<string> {
+/**
+ * The id this adapter gives a Keycloak secret (Keycloak gives none): `kc-`
+ * and 16 hex digits of the value's SHA-256.
+ *
+ * @param value The secret's value.
+ * @returns Its id.
+ */
+export async function secretIdOf(value: string): Promise<string> {
   const digest = new Uint8Array(
     await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value)),
   );

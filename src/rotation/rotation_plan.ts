@@ -53,6 +53,12 @@ export interface Plan {
    * (nobody holds it); revoked before issuing again.
    */
   readonly orphanSecretId?: string;
+  /**
+   * Two-secret providers at their limit: the standby label's own old secret
+   * (recorded with the label, never the active's), revoked before issuing,
+   * as regenerating a twin client's standby ends its old secret.
+   */
+  readonly standbyOldSecretId?: string;
 }
 
 /** What planning needs besides the options. */
@@ -151,6 +157,7 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
   );
   let tokenLifetimeSeconds: number | undefined;
   let orphanSecretId: string | undefined;
+  let standbyOldSecretId: string | undefined;
   const activeSecretId = options.secretIds?.[active.label];
   if (resume.kind === "none") {
     const client = await provider.inspectClient(standby.clientId, {
@@ -166,13 +173,19 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
     tokenLifetimeSeconds = client.tokenLifetimeSeconds;
     if (twoSecrets) {
       orphanSecretId = orphanOf(previous, client);
+      standbyOldSecretId = standbyOldOf(
+        client,
+        options.secretIds?.[standby.label],
+        activeSecretId,
+        orphanSecretId,
+      );
       checkSecretLimit(
         provider.name,
         client,
         active.label,
         activeSecretId,
         standby.label,
-        orphanSecretId,
+        [orphanSecretId, standbyOldSecretId],
       );
     }
   }
@@ -186,6 +199,7 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
     warnings: Object.freeze(warnings),
     ...(activeSecretId === undefined ? {} : { activeSecretId }),
     ...(orphanSecretId === undefined ? {} : { orphanSecretId }),
+    ...(standbyOldSecretId === undefined ? {} : { standbyOldSecretId }),
   };
 }
 
@@ -275,6 +289,30 @@ function orphanOf(
 }
 
 /**
+ * The standby label's recorded old secret, when the client is at its limit
+ * and still holds it: the one secret that may go before issuing, since
+ * only the standby's secret is ever replaced. Never the active's.
+ */
+function standbyOldOf(
+  client: ProviderClientInfo,
+  standbySecretId: string | undefined,
+  activeSecretId: string | undefined,
+  orphanSecretId: string | undefined,
+): string | undefined {
+  if (standbySecretId === undefined || standbySecretId === activeSecretId) {
+    return undefined;
+  }
+  const secrets = client.secrets ?? [];
+  const held = secrets.filter((s) => s.secretId !== orphanSecretId);
+  if (client.maxSecrets === undefined || held.length < client.maxSecrets) {
+    return undefined;
+  }
+  return held.some((s) => s.secretId === standbySecretId)
+    ? standbySecretId
+    : undefined;
+}
+
+/**
  * A two-secret client at its limit cannot take another secret: say so
  * before acting, and name what to revoke (never the active label's).
  */
@@ -284,12 +322,12 @@ function checkSecretLimit(
   activeLabel: string,
   activeSecretId: string | undefined,
   standbyLabel: string,
-  orphanSecretId: string | undefined,
+  revokedFirst: readonly (string | undefined)[],
 ): void {
   const secrets = client.secrets ?? [];
   const max = client.maxSecrets;
-  // The orphan is revoked before issuing: it does not count.
-  const held = secrets.filter((s) => s.secretId !== orphanSecretId);
+  // What is revoked before issuing does not count.
+  const held = secrets.filter((s) => !revokedFirst.includes(s.secretId));
   if (max === undefined || held.length < max) return;
   const revocable = held.filter((s) => s.secretId !== activeSecretId);
   const named = activeSecretId === undefined

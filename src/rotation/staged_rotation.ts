@@ -522,6 +522,16 @@ const PHASES: readonly PhaseSpec[] = [
           { signal: run.options.signal },
         );
       }
+      if (run.plan!.standbyOldSecretId !== undefined) {
+        // The client is at its limit: the standby's old secret goes first,
+        // as a twin client's does when regenerated. A run that dies here
+        // finds the client below its limit and only issues.
+        await provider.revokeSecret!(
+          standby.clientId,
+          run.plan!.standbyOldSecretId,
+          { signal: run.options.signal },
+        );
+      }
       // No signal: once sent, the call must return so its secret is stored.
       const issued = await provider.issueSecret(standby.clientId);
       if (issued.clientId !== standby.clientId) {

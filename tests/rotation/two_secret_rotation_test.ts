@@ -196,12 +196,17 @@ Deno.test("two secrets: issue beside the active one, store it with its id, prove
   assert.deepEqual(state.violations, []);
 });
 
-Deno.test("two secrets: a client at its limit is refused by the plan, naming the secret to revoke, before anything is issued", async () => {
+Deno.test("two secrets: a client at its limit whose standby secret is not recorded is refused by the plan, naming the secret to revoke, before anything is issued", async () => {
   const { provider, state, options, blueId, greenOldId } = world({
     greenOldLive: true,
   });
+  // Which secret green holds is not recorded with the label.
+  const unrecorded = () => ({
+    ...options(),
+    secretIds: { blue: blueId },
+  });
   for (const dryRun of [true, false]) {
-    const error = await runStagedRotation({ ...options(), dryRun }).catch((
+    const error = await runStagedRotation({ ...unrecorded(), dryRun }).catch((
       e,
     ) => e);
     assert.equal(error.code, "ROTATION_PLAN_FAILED", String(error));
@@ -212,6 +217,24 @@ Deno.test("two secrets: a client at its limit is refused by the plan, naming the
   assert.equal(provider.issued, 0);
   assert.deepEqual(provider.revoked, []);
   assert.equal(state.active, "blue");
+});
+
+Deno.test("two secrets: a client at its limit with the standby's old secret recorded revokes that one first, then issues; never the active's", async () => {
+  const { provider, state, options, blueId, greenOldId } = world({
+    greenOldLive: true,
+  });
+  const dry = await runStagedRotation({ ...options(), dryRun: true });
+  assert.equal(dry.dryRun, true);
+  assert.deepEqual(provider.revoked, [], "a dry run revokes nothing");
+  assert.equal(provider.issued, 0);
+  const report = await runStagedRotation(options());
+  assert.equal(provider.issued, 1);
+  const greenId = state.stored.green.secretId!;
+  assert.deepEqual(provider.revoked, [greenOldId, blueId]);
+  assert.deepEqual([...provider.secrets.keys()], [greenId]);
+  assert.equal(report.retiredSecretId, blueId);
+  assert.equal(state.active, "green");
+  assert.deepEqual(state.violations, []);
 });
 
 Deno.test("two secrets: both labels must name one client; twin clients keep refusing a shared one", async () => {
@@ -259,7 +282,7 @@ Deno.test("two secrets: a gate that says the old secret is still used keeps it; 
   assert.deepEqual(state.violations, []);
 });
 
-Deno.test("two secrets: without a gate the old secret is kept, and the next plan names it", async () => {
+Deno.test("two secrets: without a gate the old secret is kept as the standby's; the next rotation replaces it (revoked first, at the limit), never the active's", async () => {
   const { provider, state, options, blueId } = world();
   const report = await runStagedRotation({
     ...options(),
@@ -268,10 +291,16 @@ Deno.test("two secrets: without a gate the old secret is kept, and the next plan
   assert.equal(report.retiredSecretId, undefined);
   assert.ok(provider.secrets.has(blueId));
   assert.equal(state.active, "green");
-  const error = await runStagedRotation(options()).catch((e) => e);
-  assert.equal(error.code, "ROTATION_PLAN_FAILED");
-  assert.match(error.message, new RegExp(`Revoke ${blueId} first`));
-  assert.equal(provider.issued, 1);
+  const greenId = state.stored.green.secretId!;
+  await runStagedRotation({ ...options(), revokeGate: undefined });
+  assert.equal(provider.issued, 2);
+  assert.equal(state.active, "blue");
+  assert.deepEqual(provider.revoked, [blueId]);
+  assert.deepEqual(
+    [...provider.secrets.keys()].sort(),
+    [greenId, state.stored.blue.secretId!].sort(),
+  );
+  assert.deepEqual(state.violations, []);
 });
 
 for (const point of TWO_SECRET_FAILPOINTS) {

@@ -26,6 +26,10 @@ import {
   writeEnv,
 } from "./rotate_provider_scenario.ts";
 import { createWorkspace } from "./workspace.ts";
+import {
+  REHEARSAL_PROVIDERS,
+  startProviderRehearsal,
+} from "../../src/testing/providers/rehearsal.ts";
 
 for (const [name, start] of Object.entries(PROVIDERS)) {
   Deno.test(`rotate on ${name}: 4 services, 0 failed calls; a crash resumed without re-issuing; the admin's missing permission; the provider's limit`, async (t) => {
@@ -199,3 +203,46 @@ for (const [name, start] of Object.entries(PROVIDERS)) {
     }
   });
 }
+
+Deno.test("rotate on each rehearsal env file (deno task emulator --provider): two promoted rotations in a row, the standby's old secret replaced, the active's never", async (t) => {
+  await using ws = await createWorkspace();
+  for (const provider of REHEARSAL_PROVIDERS) {
+    await t.step(provider, async () => {
+      const rehearsal = await startProviderRehearsal(provider);
+      try {
+        const file = `.env.${provider}`;
+        await writeEnv(ws, file, Object.fromEntries(rehearsal.settings));
+        for (const [rotation, active] of [[1, "green"], [2, "blue"]] as const) {
+          const run = await ws.task("rotate", [
+            "--env-file",
+            file,
+            "--yes",
+            "--promote",
+            "--reload-wait",
+            "0",
+          ]);
+          assert.equal(
+            run.code,
+            0,
+            `rotation ${rotation}: ${run.stdout}\n${run.stderr}`,
+          );
+          const env = await envOf(ws, file);
+          assert.equal(env.AUTH_ACTIVE, active);
+        }
+        const verified = await ws.task("verify", ["--env-file", file]);
+        const env = await envOf(ws, file);
+        const twoSecrets = provider !== "auth0";
+        // Two-secret providers revoke the old active's secret after the
+        // reload wait: at rest the standby's secret no longer works.
+        assert.equal(
+          verified.code,
+          twoSecrets ? 1 : 0,
+          `${verified.stdout}\n${verified.stderr}`,
+        );
+        assert.equal(env.AUTH_ACTIVE, "blue");
+      } finally {
+        await rehearsal.emulator.close();
+      }
+    });
+  }
+});

@@ -60,7 +60,8 @@ async function verify(
 }
 
 function secretsOf(settings: readonly (readonly [string, string])[]): string[] {
-  return settings.filter(([name]) => /SECRET|TOKEN$/.test(name)).map((
+  // AUTH_SECRET_ID_* name a secret; they are not one.
+  return settings.filter(([name]) => /SECRET(?!_ID)|TOKEN$/.test(name)).map((
     [, value],
   ) => value);
 }

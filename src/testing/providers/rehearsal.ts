@@ -10,7 +10,10 @@
  *
  * @module
  */
+import { secretIdOf } from "../../providers/keycloak.ts";
 import {
+  type CognitoEmulator,
+  type OktaEmulator,
   type ProviderEmulator,
   startAuth0Emulator,
   startCognitoEmulator,
@@ -77,7 +80,7 @@ export async function startProviderRehearsal(
   const port = options.port ?? 0;
   const rehearsal = SETUPS[provider](port);
   await rehearsal.emulator.ready;
-  return { ...rehearsal, settings: rehearsal.settings() };
+  return { ...rehearsal, settings: await rehearsal.settings() };
 }
 
 interface Setup {
@@ -85,7 +88,22 @@ interface Setup {
   readonly title: string;
   readonly summary: string;
   /** Read once the emulator listens: its URLs are known only then. */
-  settings(): readonly (readonly [string, string])[];
+  settings():
+    | readonly (readonly [string, string])[]
+    | Promise<readonly (readonly [string, string])[]>;
+}
+
+/** The `ocs…` id of an Okta app's secret, by its value. */
+function oktaSecretId(emulator: OktaEmulator, value: string): string {
+  return emulator.secrets("0oaemulatedapp").find((s) =>
+    s.client_secret === value
+  )!.id;
+}
+
+/** The `ClientSecretId` of a Cognito app client's secret, by its value. */
+function cognitoSecretId(emulator: CognitoEmulator, value: string): string {
+  return emulator.secrets("emulatedappclient").find((s) => s.value === value)!
+    .secretId;
 }
 
 /** Random characters, long enough for every provider's secret rules. */
@@ -99,16 +117,20 @@ function twoSecrets(
   provider: RehearsalProvider,
   urls: readonly (readonly [string, string])[],
   clientId: string,
-  blue: string,
-  green: string,
+  blue: readonly [secret: string, secretId: string],
+  green: readonly [secret: string, secretId: string],
 ): (readonly [string, string])[] {
+  // The ids tell a rotation which secret is the standby's: at the client's
+  // limit, that one is revoked before the new one is issued.
   return [
     ["AUTH_PROVIDER", provider],
     ...urls,
     ["AUTH_CLIENT_ID_BLUE", clientId],
-    ["AUTH_CLIENT_SECRET_BLUE", blue],
+    ["AUTH_CLIENT_SECRET_BLUE", blue[0]],
+    ["AUTH_SECRET_ID_BLUE", blue[1]],
     ["AUTH_CLIENT_ID_GREEN", clientId],
-    ["AUTH_CLIENT_SECRET_GREEN", green],
+    ["AUTH_CLIENT_SECRET_GREEN", green[0]],
+    ["AUTH_SECRET_ID_GREEN", green[1]],
     ["AUTH_ACTIVE", "blue"],
   ];
 }
@@ -141,7 +163,13 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
       summary:
         `${TWO_SECRETS}, an admin token (okta.apps.read, okta.apps.manage)`,
       settings: () => [
-        ...twoSecrets("okta", urlsOf(emulator), "0oaemulatedapp", blue, green),
+        ...twoSecrets(
+          "okta",
+          urlsOf(emulator),
+          "0oaemulatedapp",
+          [blue, oktaSecretId(emulator, blue)],
+          [green, oktaSecretId(emulator, green)],
+        ),
         ["AUTH_SCOPE", "api"],
         ["AUTH_ADMIN_TOKEN", admin],
       ],
@@ -171,7 +199,14 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
       summary:
         `${TWO_SECRETS}, an admin application (Application.ReadWrite.OwnedBy, owner of the app)`,
       settings: () => [
-        ...twoSecrets("entra", urlsOf(emulator), appId, blue, green),
+        ...twoSecrets(
+          "entra",
+          urlsOf(emulator),
+          appId,
+          // Listed oldest first: blue was added before green.
+          [blue, emulator.passwordCredentials(appId)[0].keyId],
+          [green, emulator.passwordCredentials(appId)[1].keyId],
+        ),
         ["AUTH_SCOPE", `api://${appId}/.default`],
         ["AUTH_ADMIN_CLIENT_ID", adminId],
         ["AUTH_ADMIN_CLIENT_SECRET", admin],
@@ -184,7 +219,7 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
       port,
       secretRotation: {},
       clients: [
-        { clientId: "app", secret: blue },
+        { clientId: "app", secret: green },
         {
           clientId: "rotation-admin",
           secret: admin,
@@ -197,14 +232,16 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
       ],
     });
     // With the rotation policy on, regenerating keeps the old secret as the
-    // "rotated" one: blue (rotated) and green (main) both work.
-    emulator.regenerateSecret("app", green);
+    // "rotated" one: green (rotated, the standby) and blue (main, active)
+    // both work; a rotation of green deletes the rotated secret first, as
+    // only the rotated one can be deleted.
+    emulator.regenerateSecret("app", blue);
     return {
       emulator,
       title: "Keycloak",
       summary:
         `${TWO_SECRETS} under the secret-rotation policy, an admin client (view-clients, manage-clients, view-realm)`,
-      settings: () => [
+      settings: async () => [
         // Keycloak's token endpoint and admin API both derive from the base
         // URL and the realm; the token URL is written too, for curl.
         ...twoSecrets(
@@ -215,8 +252,8 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
             ["AUTH_TOKEN_URL", emulator.tokenUrl],
           ],
           "app",
-          blue,
-          green,
+          [blue, await secretIdOf(blue)],
+          [green, await secretIdOf(green)],
         ),
         ["AUTH_ADMIN_CLIENT_ID", "rotation-admin"],
         ["AUTH_ADMIN_CLIENT_SECRET", admin],
@@ -241,8 +278,8 @@ const SETUPS: Record<RehearsalProvider, (port: number) => Setup> = {
           "cognito",
           urlsOf(emulator),
           "emulatedappclient",
-          blue,
-          green,
+          [blue, cognitoSecretId(emulator, blue)],
+          [green, cognitoSecretId(emulator, green)],
         ),
         ["AUTH_REGION", emulator.region],
         ["AUTH_USER_POOL_ID", emulator.userPoolId],

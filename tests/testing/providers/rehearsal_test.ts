@@ -96,8 +96,8 @@ const ADMIN_READS: Record<
       `${admin}/clients/${client.id}/client-secret/rotated`,
       `Bearer ${token}`,
     ) as { value: string };
-    assert.equal(main.value, env.AUTH_CLIENT_SECRET_GREEN);
-    assert.equal(rotated.value, env.AUTH_CLIENT_SECRET_BLUE);
+    assert.equal(main.value, env.AUTH_CLIENT_SECRET_BLUE);
+    assert.equal(rotated.value, env.AUTH_CLIENT_SECRET_GREEN);
     return 2;
   },
   async cognito(env) {
