@@ -318,6 +318,8 @@ class Member implements FleetLink {
     string,
     { sealed: string; fingerprint: string }
   >();
+  /** Per label, when this instance first found the store without its sealed secret. */
+  readonly #lostSince = new Map<string, number>();
   #ready: Promise<void>;
   #active: string;
   #generation = 0;
@@ -1174,6 +1176,7 @@ class Member implements FleetLink {
         await this.#reseed(credential);
         continue;
       }
+      this.#lostSince.delete(label);
       const record = document.value;
       const refused = unverifiedValue(document);
       if (isSealedCredentialRecord(refused)) {
@@ -1293,9 +1296,31 @@ class Member implements FleetLink {
    * env file's stale secret, and the next rotation counts on from there.
    */
   async #reseed(credential: FleetCredential): Promise<void> {
-    const loaded = this.#secretLoaded.get(credential.label);
+    const { label } = credential;
+    const loaded = this.#secretLoaded.get(label);
     const ring = this.#keyring;
     if (loaded === undefined || ring === undefined) return;
+    // A straggler must not seal back a secret regenerated since (a dead
+    // one: the instances that proved the newer one would find it in the
+    // store, fail to prove it and keep theirs, and the store would hold a
+    // dead secret). This one is a straggler when it could not load a newer
+    // record, or when a live instance reports a later generation; the
+    // heartbeats were lost with the store, so that is judged only once every
+    // live instance has beaten again.
+    if (this.#secretAttempts.has(label)) return;
+    const now = this.#context.clock.now();
+    const since = this.#lostSince.get(label) ?? now;
+    this.#lostSince.set(label, since);
+    if (
+      now - since <
+        this.#options.heartbeatMs / 3 + this.#options.pollIntervalMs
+    ) return;
+    const newer = (await this.#listInstances()).some((record) =>
+      record.instanceId !== this.#id && record.until > now &&
+      (record.credentials.find((c) => c.label === label)?.secretGeneration ??
+          0) > loaded.generation
+    );
+    if (newer) return;
     const written = await this.#call(() =>
       reseedSealedCredential({
         store: this.#store,
