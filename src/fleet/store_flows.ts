@@ -309,6 +309,33 @@ export async function promoteFleet(
   const identity = before?.label === to
     ? undefined
     : await readStoredSecretIdentity(target, to);
+  if (identity === undefined && before?.label !== to) {
+    // The store lost the label's secret that instances loaded from it: none
+    // may have proved the one in use (a secret regenerated since), so there
+    // is nothing to promote on until an instance seals it back.
+    const [lost] = await target.lostSecrets(await target.live(), [to]);
+    if (lost !== undefined) {
+      const stragglers = (await target.live()).filter((r) =>
+        lost.instances.includes(r.instanceId)
+      ).map((r) => ({
+        instanceId: r.instanceId,
+        ...(r.host === undefined ? {} : { host: r.host }),
+        active: r.active,
+        reason: "the store lost its secret; not sealed back yet",
+      }));
+      await audit(target, {
+        action: "promote.ready",
+        outcome: "refused",
+        label: to,
+        detail: `the store lost its secret (generation ${lost.generation})`,
+      });
+      return {
+        kind: "refused",
+        identity: { fingerprint: "", generation: lost.generation },
+        stragglers,
+      };
+    }
+  }
   if (identity !== undefined) {
     const behind = await waitForFleet(target, {
       reached: (instance) =>

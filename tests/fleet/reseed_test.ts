@@ -24,6 +24,8 @@ import {
   readStoredSecretIdentity,
 } from "../../src/fleet/operator.ts";
 import { authenticateStore } from "../../src/fleet/control.ts";
+import { createStoreTarget } from "../../src/fleet/store_target.ts";
+import { promoteFleet } from "../../src/fleet/store_flows.ts";
 import { Secret } from "../../src/secret.ts";
 import {
   ignoreWithoutRedis,
@@ -252,6 +254,115 @@ for (const name of ["kv", "redis"] as const) {
             records.every((r) =>
               report(r, "green")?.secretProblem === undefined
             ),
+        );
+      } finally {
+        await Promise.all(instances.map((auth) => auth.close()));
+        await emulator.close();
+      }
+    },
+  });
+}
+
+for (const name of ["kv", "redis"] as const) {
+  Deno.test({
+    name:
+      `${name}: promote refuses a label whose sealed secret the store lost while the instances have not proved the secret in use`,
+    ignore: name === "redis" ? ignoreWithoutRedis() : false,
+    async fn() {
+      const emulator = startGenesysEmulator({
+        clients: [
+          { clientId: "blue-id", secret: BLUE },
+          { clientId: "green-id", secret: GREEN },
+        ],
+      });
+      await using engine = await openEngine(name);
+      const ring = await importSealKeyring(KEY);
+      const service = await serviceNamespace(emulator.tokenUrl);
+      const operator = createStoreTarget({
+        store: engine.store(),
+        service,
+        by: "ops",
+        ring,
+        onRejected: () => undefined,
+      });
+      // The token endpoint refuses green for the instances while this is
+      // set (a fault during their proof of the new secret).
+      const cut = { green: false };
+      const instances: DualSecretAuth[] = [];
+      try {
+        for (const id of ["web-1", "web-2"]) {
+          instances.push(createDualSecretAuth({
+            credentials: [
+              { label: "blue", clientId: "blue-id", clientSecret: BLUE },
+              { label: "green", clientId: "green-id", clientSecret: GREEN },
+            ],
+            tokenUrl: emulator.tokenUrl,
+            fetch: async (input, init) => {
+              const body = String(init?.body ?? "");
+              const basic = new Headers(init?.headers).get("authorization");
+              if (
+                cut.green &&
+                (body.includes("green-id") ||
+                  (basic !== null &&
+                    atob(basic.slice(6)).startsWith("green-id:")))
+              ) {
+                throw new TypeError("connection reset (test)");
+              }
+              return await fetch(input, init);
+            },
+            shared: createFleet(engine.store(), {
+              instanceId: id,
+              pollIntervalMs: 100,
+              heartbeatMs: HEARTBEAT_MS,
+              secretSealKeys: KEY,
+            }),
+          }));
+        }
+        await until(
+          "2 heartbeats",
+          () => live(operator),
+          (r) => r.length === 2,
+        );
+        const first = await publish(operator, ring, emulator);
+        await until(
+          "both on green's first published secret",
+          () => live(operator),
+          (records) =>
+            records.length === 2 &&
+            records.every((r) =>
+              report(r, "green")?.secretFingerprint === first
+            ),
+        );
+        cut.green = true;
+        const second = await publish(operator, ring, emulator);
+        await until(
+          "both failed to prove green's second secret",
+          () => live(operator),
+          (records) =>
+            records.length === 2 &&
+            records.every((r) =>
+              report(r, "green")?.secretProblem?.fingerprint === second &&
+              report(r, "green")?.secretProblem?.reason === "proof failed"
+            ),
+        );
+        await engine.wipe();
+        await until(
+          "2 heartbeats again",
+          () => live(operator),
+          (r) => r.length === 2,
+        );
+        const outcome = await promoteFleet(operator, "green", {
+          timeoutMs: 1_000,
+          pollMs: 100,
+        });
+        assert.equal(
+          outcome.kind,
+          "refused",
+          "no instance proved green's secret in use",
+        );
+        assert.notEqual(
+          (await operator.store.readActive(service))?.label,
+          "green",
         );
       } finally {
         await Promise.all(instances.map((auth) => auth.close()));
