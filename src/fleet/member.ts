@@ -1305,18 +1305,17 @@ class Member implements FleetLink {
     // store, fail to prove it and keep theirs, and the store would hold a
     // dead secret). This one is a straggler when it could not load a newer
     // record, or when a live instance reports a later generation; the
-    // heartbeats were lost with the store, so that is judged only once every
-    // live instance has beaten again.
+    // heartbeats were lost with the store, so that is judged only after a
+    // heartbeat's lifetime, by when every live instance has beaten again.
     if (this.#secretAttempts.has(label)) return;
     const now = this.#context.clock.now();
     const since = this.#lostSince.get(label) ?? now;
     this.#lostSince.set(label, since);
-    if (
-      now - since <
-        this.#options.heartbeatMs / 3 + this.#options.pollIntervalMs
-    ) return;
+    if (now - since < this.#options.heartbeatMs) return;
+    // Lapsed heartbeats count too: an instance whose beat is late (a slow
+    // store) still proved that a later secret exists.
     const newer = (await this.#listInstances()).some((record) =>
-      record.instanceId !== this.#id && record.until > now &&
+      record.instanceId !== this.#id &&
       (record.credentials.find((c) => c.label === label)?.secretGeneration ??
           0) > loaded.generation
     );
