@@ -323,6 +323,8 @@ class Member implements FleetLink {
   #ready: Promise<void>;
   #active: string;
   #generation = 0;
+  /** When the active record this instance follows (or wrote) was written, by its writer's clock. */
+  #activeAt: number | undefined;
   #pendingActive: { label: string; reason: ActiveRecord["reason"] } | undefined;
   #live: InstanceRecord[] = [];
   /** The roster digest the current `#live` was listed for (undefined: never listed). */
@@ -938,6 +940,7 @@ class Member implements FleetLink {
       const generation = current?.generation ?? 0;
       if (current !== undefined && current.label === pending.label) {
         this.#generation = generation;
+        this.#activeAt = current.at;
         this.#pendingActive = undefined;
         return;
       }
@@ -964,6 +967,7 @@ class Member implements FleetLink {
       );
       if (won) {
         this.#generation = next.generation;
+        this.#activeAt = next.at;
         if (this.#pendingActive === pending) this.#pendingActive = undefined;
         return;
       }
@@ -1004,6 +1008,7 @@ class Member implements FleetLink {
 
   #adoptActive(record: ActiveRecord): void {
     this.#generation = record.generation;
+    this.#activeAt = record.at;
     if (this.#known.has(record.label)) {
       this.#active = record.label;
     } else {
@@ -1113,6 +1118,15 @@ class Member implements FleetLink {
     } else if (active.generation > this.#generation) {
       this.#adoptActive(active);
     } else if (
+      active.label !== this.#active && this.#activeAt !== undefined &&
+      Number.isFinite(active.at) && active.at > this.#activeAt
+    ) {
+      // Not above this instance's generation, yet written after the record
+      // it follows: the store lost its data and a promotion wrote since
+      // (counting from 1 again). Followed, not overwritten as a store
+      // restored from an old backup would be.
+      this.#adoptActive(active);
+    } else if (
       active.generation < this.#generation && active.label !== this.#active
     ) {
       // The store went back (restored, or written by another process): do
@@ -1122,6 +1136,7 @@ class Member implements FleetLink {
       await this.#publishActive();
     } else if (active.generation < this.#generation) {
       this.#generation = active.generation;
+      this.#activeAt = active.at;
     }
     for (const [token, expiresAt] of this.#revoked) {
       if (expiresAt <= now) this.#revoked.delete(token);
