@@ -282,6 +282,14 @@ export interface PromoteFleetOptions {
    * @default 250
    */
   readonly pollMs?: number;
+  /**
+   * The live instances the caller saw before (its presence check): each
+   * must report the label, so heartbeats lost with the store's data meanwhile
+   * make stragglers, not a vacuous success.
+   *
+   * @default the live instances when the promotion starts
+   */
+  readonly expected?: readonly InstanceRecord[];
 }
 
 /**
@@ -303,6 +311,7 @@ export async function promoteFleet(
   options: PromoteFleetOptions,
 ): Promise<PromotionOutcome> {
   const pollMs = options.pollMs ?? 250;
+  const expected = options.expected ?? await target.live();
   const before = await target.store.readActive(target.service);
   // Already active: nothing to switch, so nothing to hold back; the wait
   // below still reports who follows.
@@ -378,6 +387,7 @@ export async function promoteFleet(
     reached: (instance) => instance.active === to,
     timeoutMs: options.timeoutMs,
     pollMs,
+    expected,
     ...(options.signal ? { signal: options.signal } : {}),
     onProgress: (reached, live) =>
       options.progress?.(

@@ -443,6 +443,7 @@ for (const name of ["kv", "redis"] as const) {
           () => operator.store.readActive(service),
           (record) => record?.label === "blue",
         );
+        const seen = await live(operator);
         await engine.wipe();
         await until(
           "the store answers again",
@@ -450,10 +451,22 @@ for (const name of ["kv", "redis"] as const) {
           () => true,
         );
         const outcome = await promoteFleet(operator, "green", {
-          timeoutMs: 1_000,
+          timeoutMs: 5_000,
           pollMs: 100,
+          expected: seen,
         });
         assert.equal(outcome.kind, "promoted");
+        // No "done" on heartbeats lost with the store: the instances seen
+        // before report the label when it returns.
+        assert.deepEqual(
+          outcome.kind === "promoted" ? outcome.stragglers : [],
+          [],
+        );
+        const after = await live(operator);
+        assert.deepEqual(
+          after.map((r) => [r.instanceId, r.active]).sort(),
+          [["web-1", "green"], ["web-2", "green"]],
+        );
         await until(
           "both instances back and on green, as the store says",
           async () => ({
