@@ -322,9 +322,18 @@ export async function promoteFleet(
     // The store lost the label's secret that instances loaded from it: none
     // may have proved the one in use (a secret regenerated since), so there
     // is nothing to promote on until an instance seals it back.
-    const [lost] = await target.lostSecrets(await target.live(), [to]);
+    // The heartbeats seen before count too: lost with the store, they would
+    // hide the loss.
+    const now = await target.live();
+    const known = [
+      ...now,
+      ...expected.filter((r) =>
+        !now.some((n) => n.instanceId === r.instanceId)
+      ),
+    ];
+    const [lost] = await target.lostSecrets(known, [to]);
     if (lost !== undefined) {
-      const stragglers = (await target.live()).filter((r) =>
+      const stragglers = known.filter((r) =>
         lost.instances.includes(r.instanceId)
       ).map((r) => ({
         instanceId: r.instanceId,

@@ -284,10 +284,17 @@ for (
   });
 }
 
-for (const name of ["kv", "redis"] as const) {
+for (
+  const [name, when] of [
+    ["kv", "once the heartbeats are back"],
+    ["kv", "at once"],
+    ["redis", "once the heartbeats are back"],
+    ["redis", "at once"],
+  ] as const
+) {
   Deno.test({
     name:
-      `${name}: promote refuses a label whose sealed secret the store lost while the instances have not proved the secret in use`,
+      `${name}: promote (${when}) refuses a label whose sealed secret the store lost while the instances have not proved the secret in use`,
     ignore: name === "redis" ? ignoreWithoutRedis() : false,
     async fn() {
       const emulator = startGenesysEmulator({
@@ -366,15 +373,25 @@ for (const name of ["kv", "redis"] as const) {
               report(r, "green")?.secretProblem?.reason === "proof failed"
             ),
         );
+        const seen = await live(operator);
         await engine.wipe();
-        await until(
-          "2 heartbeats again",
-          () => live(operator),
-          (r) => r.length === 2,
-        );
+        if (when === "at once") {
+          await until(
+            "the store answers again",
+            () => operator.store.readActive(service),
+            () => true,
+          );
+        } else {
+          await until(
+            "2 heartbeats again",
+            () => live(operator),
+            (r) => r.length === 2,
+          );
+        }
         const outcome = await promoteFleet(operator, "green", {
           timeoutMs: 1_000,
           pollMs: 100,
+          ...(when === "at once" ? { expected: seen } : {}),
         });
         assert.equal(
           outcome.kind,
