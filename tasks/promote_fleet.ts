@@ -296,6 +296,7 @@ export async function main(args: readonly string[]): Promise<number> {
   try {
     outcome = await promoteFleet(target, to, {
       timeoutMs,
+      expected: live,
       progress,
       signal: interrupt.signal,
     });

@@ -415,6 +415,7 @@ export async function main(args: readonly string[]): Promise<number> {
         onPromote: async (label: string) => {
           const outcome = await promoteFleet(target, label, {
             timeoutMs,
+            expected: live,
             progress,
             signal: interrupt.signal,
           });

@@ -154,6 +154,14 @@ export async function keyedSecretHash(
     .slice(0, 32);
 }
 
+/** The key id of a record's MAC (empty without one). */
+function macKeyId(record: unknown): string {
+  const mac = (record as { mac?: unknown } | null)?.mac;
+  return typeof mac === "string"
+    ? mac.slice(0, Math.max(0, mac.lastIndexOf(".")))
+    : "";
+}
+
 /** Why a record did not verify, for the operator (never a key). */
 function whyNot(ring: SealKeyring, record: unknown): string {
   const mac = (record as { mac?: unknown } | null)?.mac;
@@ -313,8 +321,21 @@ export function authenticateStore(
           `instance/${String(id)}`,
           record,
         );
-        if (fields !== undefined) out.push(fields);
-        else if (options.keepUnverifiedHeartbeats) {
+        if (fields !== undefined) {
+          const keyId = macKeyId(record);
+          if (options.keepUnverifiedHeartbeats && keyId !== ring.current.id) {
+            // Signed with a key the reader keeps only to open old records
+            // (a key change): its instance may lack the key new secrets are
+            // sealed with, and would keep a regenerated, dead secret.
+            unverifiedHeartbeats.set(
+              fields,
+              `it signs with key id ${
+                JSON.stringify(keyId.slice(0, 40))
+              }, not ${ring.current.id}, which new secrets are sealed with: it may not hold that key (give it ${ring.current.id} first in its keys)`,
+            );
+          }
+          out.push(fields);
+        } else if (options.keepUnverifiedHeartbeats) {
           unverifiedHeartbeats.set(record, whyNot(ring, record));
           out.push(record);
         }

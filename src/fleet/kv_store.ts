@@ -491,7 +491,10 @@ export function createKvFleetStore(
     claimLock(service, name, claim) {
       checkLockTtl(claim.ttlMs);
       const key = lockKey(service, name);
-      const seen = `${JSON.stringify([service, name])}\n${claim.holder}`;
+      // Keyed by the lock, not by the claimant: every acquisition is a new
+      // holder (`name~token`), and a dead holder's record must lapse for
+      // the next one too.
+      const seen = JSON.stringify([service, name]);
       return optimistic<LockState>(async () => {
         const entry = await kv.get(key);
         const current = readLock(entry.value);

@@ -318,9 +318,13 @@ class Member implements FleetLink {
     string,
     { sealed: string; fingerprint: string }
   >();
+  /** Per label, when this instance first found the store without its sealed secret. */
+  readonly #lostSince = new Map<string, number>();
   #ready: Promise<void>;
   #active: string;
   #generation = 0;
+  /** When the active record this instance follows (or wrote) was written, by its writer's clock. */
+  #activeAt: number | undefined;
   #pendingActive: { label: string; reason: ActiveRecord["reason"] } | undefined;
   #live: InstanceRecord[] = [];
   /** The roster digest the current `#live` was listed for (undefined: never listed). */
@@ -936,6 +940,7 @@ class Member implements FleetLink {
       const generation = current?.generation ?? 0;
       if (current !== undefined && current.label === pending.label) {
         this.#generation = generation;
+        this.#activeAt = current.at;
         this.#pendingActive = undefined;
         return;
       }
@@ -962,6 +967,7 @@ class Member implements FleetLink {
       );
       if (won) {
         this.#generation = next.generation;
+        this.#activeAt = next.at;
         if (this.#pendingActive === pending) this.#pendingActive = undefined;
         return;
       }
@@ -1002,6 +1008,7 @@ class Member implements FleetLink {
 
   #adoptActive(record: ActiveRecord): void {
     this.#generation = record.generation;
+    this.#activeAt = record.at;
     if (this.#known.has(record.label)) {
       this.#active = record.label;
     } else {
@@ -1111,6 +1118,15 @@ class Member implements FleetLink {
     } else if (active.generation > this.#generation) {
       this.#adoptActive(active);
     } else if (
+      active.label !== this.#active && this.#activeAt !== undefined &&
+      Number.isFinite(active.at) && active.at > this.#activeAt
+    ) {
+      // Not above this instance's generation, yet written after the record
+      // it follows: the store lost its data and a promotion wrote since
+      // (counting from 1 again). Followed, not overwritten as a store
+      // restored from an old backup would be.
+      this.#adoptActive(active);
+    } else if (
       active.generation < this.#generation && active.label !== this.#active
     ) {
       // The store went back (restored, or written by another process): do
@@ -1120,6 +1136,7 @@ class Member implements FleetLink {
       await this.#publishActive();
     } else if (active.generation < this.#generation) {
       this.#generation = active.generation;
+      this.#activeAt = active.at;
     }
     for (const [token, expiresAt] of this.#revoked) {
       if (expiresAt <= now) this.#revoked.delete(token);
@@ -1174,6 +1191,7 @@ class Member implements FleetLink {
         await this.#reseed(credential);
         continue;
       }
+      this.#lostSince.delete(label);
       const record = document.value;
       const refused = unverifiedValue(document);
       if (isSealedCredentialRecord(refused)) {
@@ -1293,9 +1311,30 @@ class Member implements FleetLink {
    * env file's stale secret, and the next rotation counts on from there.
    */
   async #reseed(credential: FleetCredential): Promise<void> {
-    const loaded = this.#secretLoaded.get(credential.label);
+    const { label } = credential;
+    const loaded = this.#secretLoaded.get(label);
     const ring = this.#keyring;
     if (loaded === undefined || ring === undefined) return;
+    // A straggler must not seal back a secret regenerated since (a dead
+    // one: the instances that proved the newer one would find it in the
+    // store, fail to prove it and keep theirs, and the store would hold a
+    // dead secret). This one is a straggler when it could not load a newer
+    // record, or when a live instance reports a later generation; the
+    // heartbeats were lost with the store, so that is judged only after a
+    // heartbeat's lifetime, by when every live instance has beaten again.
+    if (this.#secretAttempts.has(label)) return;
+    const now = this.#context.clock.now();
+    const since = this.#lostSince.get(label) ?? now;
+    this.#lostSince.set(label, since);
+    if (now - since < this.#options.heartbeatMs) return;
+    // Lapsed heartbeats count too: an instance whose beat is late (a slow
+    // store) still proved that a later secret exists.
+    const newer = (await this.#listInstances()).some((record) =>
+      record.instanceId !== this.#id &&
+      (record.credentials.find((c) => c.label === label)?.secretGeneration ??
+          0) > loaded.generation
+    );
+    if (newer) return;
     const written = await this.#call(() =>
       reseedSealedCredential({
         store: this.#store,

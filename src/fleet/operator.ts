@@ -645,6 +645,14 @@ export interface WaitForFleetOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** Ends the wait early (Ctrl-C): the stragglers of the last read are returned. */
   readonly signal?: AbortSignal;
+  /**
+   * Instances seen before the wait: each counts as heard from, so one whose
+   * heartbeat is missing (lost with the store's data, lapsed) is a
+   * straggler, never a silent success.
+   *
+   * @default []
+   */
+  readonly expected?: readonly InstanceRecord[];
 }
 
 /**
@@ -665,7 +673,9 @@ export async function waitForFleet(
   let lastReport = "";
   // An instance heard from during the wait stays counted when its heartbeat
   // lapses (a loaded host renews late): silence proves nothing was loaded.
-  const heard = new Map<string, InstanceRecord>();
+  const heard = new Map<string, InstanceRecord>(
+    (options.expected ?? []).map((record) => [record.instanceId, record]),
+  );
   for (;;) {
     const current = await listLive(target);
     for (const record of current) heard.set(record.instanceId, record);

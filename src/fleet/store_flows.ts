@@ -282,6 +282,14 @@ export interface PromoteFleetOptions {
    * @default 250
    */
   readonly pollMs?: number;
+  /**
+   * The live instances the caller saw before (its presence check): each
+   * must report the label, so heartbeats lost with the store's data meanwhile
+   * make stragglers, not a vacuous success.
+   *
+   * @default the live instances when the promotion starts
+   */
+  readonly expected?: readonly InstanceRecord[];
 }
 
 /**
@@ -303,12 +311,49 @@ export async function promoteFleet(
   options: PromoteFleetOptions,
 ): Promise<PromotionOutcome> {
   const pollMs = options.pollMs ?? 250;
+  const expected = options.expected ?? await target.live();
   const before = await target.store.readActive(target.service);
   // Already active: nothing to switch, so nothing to hold back; the wait
   // below still reports who follows.
   const identity = before?.label === to
     ? undefined
     : await readStoredSecretIdentity(target, to);
+  if (identity === undefined && before?.label !== to) {
+    // The store lost the label's secret that instances loaded from it: none
+    // may have proved the one in use (a secret regenerated since), so there
+    // is nothing to promote on until an instance seals it back.
+    // The heartbeats seen before count too: lost with the store, they would
+    // hide the loss.
+    const now = await target.live();
+    const known = [
+      ...now,
+      ...expected.filter((r) =>
+        !now.some((n) => n.instanceId === r.instanceId)
+      ),
+    ];
+    const [lost] = await target.lostSecrets(known, [to]);
+    if (lost !== undefined) {
+      const stragglers = known.filter((r) =>
+        lost.instances.includes(r.instanceId)
+      ).map((r) => ({
+        instanceId: r.instanceId,
+        ...(r.host === undefined ? {} : { host: r.host }),
+        active: r.active,
+        reason: "the store lost its secret; not sealed back yet",
+      }));
+      await audit(target, {
+        action: "promote.ready",
+        outcome: "refused",
+        label: to,
+        detail: `the store lost its secret (generation ${lost.generation})`,
+      });
+      return {
+        kind: "refused",
+        identity: { fingerprint: "", generation: lost.generation },
+        stragglers,
+      };
+    }
+  }
   if (identity !== undefined) {
     const behind = await waitForFleet(target, {
       reached: (instance) =>
@@ -351,6 +396,7 @@ export async function promoteFleet(
     reached: (instance) => instance.active === to,
     timeoutMs: options.timeoutMs,
     pollMs,
+    expected,
     ...(options.signal ? { signal: options.signal } : {}),
     onProgress: (reached, live) =>
       options.progress?.(

@@ -286,7 +286,8 @@ Deno.test("a store whose active generation went back (restored from a backup): t
       label: "green",
       generation: 1,
       by: "restore",
-      at: Date.now(),
+      // Written before the records the instances follow, as a backup's is.
+      at: Date.now() - 3_600_000,
       reason: "rotate",
     });
     inner = fresh; // restored from an old backup: generation 1

@@ -117,6 +117,41 @@ Deno.test("revoke gate", async (t) => {
   });
 });
 
+Deno.test("revoke gate: during a seal-key change, an instance that holds only the old key (which the operator keeps to open old records) keeps the gate shut", async () => {
+  const raw = createMemoryFleetStore();
+  const next = `next:${btoa("n".repeat(32))}`;
+  const old = `old:${btoa("o".repeat(32))}`;
+  const operator = await importSealKeyring(`${next},${old}`);
+  const quiet = () => {};
+  const fleet: FleetTarget = {
+    store: authenticateStore(raw, operator, quiet, {
+      keepUnverifiedHeartbeats: true,
+    }),
+    service: "svc",
+    by: "ops",
+    now: () => 1_000,
+  };
+  await authenticateStore(raw, await importSealKeyring(`${next},${old}`), quiet)
+    .heartbeat(heartbeat("changed"));
+  await authenticateStore(raw, await importSealKeyring(old), quiet).heartbeat(
+    heartbeat("old-only"),
+  );
+  const report = await checkRevokeGate(
+    fleet,
+    { label: "green", clientId: "green-id" },
+    6_000,
+  );
+  assert.equal(report.instances, 2);
+  assert.deepEqual(
+    report.blockers.map((b) => [b.instanceId, b.reason]),
+    [["old-only", "seal-key"]],
+  );
+  assert.match(
+    report.blockers[0].problem!,
+    /signs with key id "old", not next/,
+  );
+});
+
 Deno.test("revoke gate: on a namespace's first rotation, an instance whose seal key differs from the operator's (or that has none) keeps the gate shut", async () => {
   const raw = createMemoryFleetStore();
   const ours = await importSealKeyring(btoa("o".repeat(32)));
