@@ -24,10 +24,12 @@ import {
   type EnvProblem,
   readRotationEnv,
   type ReadRotationEnvOptions,
+  requiredVariable,
   ROTATION_ENV_VARS,
   ROTATION_LABELS,
   type RotationEnvConfig,
   type RotationLabel,
+  secretVariable,
 } from "../rotation/env_config.ts";
 import { Secret } from "../secret.ts";
 import type { TokenAuthMethod } from "../token_endpoint.ts";
@@ -419,8 +421,17 @@ export function readProviderEnv(
   );
   const credentials: ProviderCredential[] = [];
   for (const label of ROTATION_LABELS) {
-    const clientId = required(env, authClientIdEnvVar(label), problems);
-    const secret = readSecret(env, authClientSecretEnvVar(label), problems);
+    const clientId = requiredVariable(
+      (name) => env[name],
+      authClientIdEnvVar(label),
+      problems,
+    );
+    const secret = secretVariable(
+      (name) => env[name],
+      authClientSecretEnvVar(label),
+      problems,
+      true,
+    );
     if (clientId !== undefined && secret !== undefined) {
       credentials.push({ label, clientId, clientSecret: secret, authMethod });
     }
@@ -647,7 +658,7 @@ const READERS: Readonly<
   >
 > = {
   okta(value, problems) {
-    const token = secretVar(value, "AUTH_ADMIN_TOKEN", problems);
+    const token = secretVariable(value, "AUTH_ADMIN_TOKEN", problems, true);
     const scheme = value("AUTH_ADMIN_TOKEN_SCHEME") ?? "SSWS";
     if (scheme !== "SSWS" && scheme !== "Bearer") {
       problems.push({
@@ -819,10 +830,11 @@ const READERS: Readonly<
           "is not set; set it to the access key id of an IAM principal allowed cognito-idp:ListUserPoolClientSecrets, AddUserPoolClientSecret and DeleteUserPoolClientSecret",
       });
     }
-    const secretKey = secretVar(
+    const secretKey = secretVariable(
       value,
       "AUTH_ADMIN_SECRET_ACCESS_KEY",
       problems,
+      true,
     );
     const sessionToken = value("AUTH_ADMIN_SESSION_TOKEN");
     const userPoolId = value("AUTH_USER_POOL_ID");
@@ -1086,64 +1098,13 @@ function adminVars(value: Read, problems: EnvProblem[]): boolean {
     });
     ok = false;
   }
-  if (secretVar(value, "AUTH_ADMIN_CLIENT_SECRET", problems) === undefined) {
+  if (
+    secretVariable(value, "AUTH_ADMIN_CLIENT_SECRET", problems, true) ===
+      undefined
+  ) {
     ok = false;
   }
   return ok;
-}
-
-function secretVar(
-  value: Read,
-  name: string,
-  problems: EnvProblem[],
-): Secret | undefined {
-  const text = value(name);
-  if (text === undefined) {
-    problems.push({ variable: name, problem: "is not set" });
-    return undefined;
-  }
-  if (/\s/.test(text)) {
-    problems.push({
-      variable: name,
-      problem:
-        "contains whitespace (a line break from a copied or mounted value?); secrets have none, so fix its source",
-    });
-    return undefined;
-  }
-  return new Secret(text);
-}
-
-function required(
-  env: Readonly<Record<string, string | undefined>>,
-  name: string,
-  problems: EnvProblem[],
-): string | undefined {
-  const text = env[name];
-  if (text === undefined || text.trim() === "") {
-    problems.push({ variable: name, problem: "is not set" });
-    return undefined;
-  }
-  if (text !== text.trim()) {
-    problems.push({
-      variable: name,
-      problem: "has leading or trailing whitespace; remove it",
-    });
-    return undefined;
-  }
-  return text;
-}
-
-function readSecret(
-  env: Readonly<Record<string, string | undefined>>,
-  name: string,
-  problems: EnvProblem[],
-): Secret | undefined {
-  const text = env[name];
-  return secretVar(
-    (n) => (n === name && text !== undefined && text !== "" ? text : undefined),
-    name,
-    problems,
-  );
 }
 
 function readAuthMethod(

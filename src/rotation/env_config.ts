@@ -153,8 +153,13 @@ export function readRotationEnv(
 
   const credentials: CredentialInput[] = [];
   for (const label of ROTATION_LABELS) {
-    const clientId = required(value, clientIdEnvVar(label), problems);
-    const secret = readSecret(value, clientSecretEnvVar(label), problems, true);
+    const clientId = requiredVariable(value, clientIdEnvVar(label), problems);
+    const secret = secretVariable(
+      value,
+      clientSecretEnvVar(label),
+      problems,
+      true,
+    );
     if (clientId !== undefined && secret !== undefined) {
       credentials.push({ label, clientId, clientSecret: secret });
     }
@@ -203,7 +208,8 @@ export function readRotationEnv(
   });
 }
 
-type Read = (name: string) => string | undefined;
+/** Reads one variable. */
+export type Read = (name: string) => string | undefined;
 
 function readUrls(
   value: Read,
@@ -291,7 +297,15 @@ function checkUrl(
   return url.href.replace(/\/$/, "");
 }
 
-function required(
+/**
+ * A variable that must be set, without surrounding whitespace.
+ *
+ * @param value Reads a variable.
+ * @param name The variable.
+ * @param problems Where a problem is added, naming the variable.
+ * @returns Its value, or undefined after adding a problem.
+ */
+export function requiredVariable(
   value: Read,
   name: string,
   problems: EnvProblem[],
@@ -311,7 +325,16 @@ function required(
   return text;
 }
 
-function readSecret(
+/**
+ * A secret variable: set (when mandatory) and holding no whitespace.
+ *
+ * @param value Reads a variable.
+ * @param name The variable.
+ * @param problems Where a problem is added, naming the variable (never the value).
+ * @param mandatory Whether it must be set.
+ * @returns The secret, or undefined.
+ */
+export function secretVariable(
   value: Read,
   name: string,
   problems: EnvProblem[],
@@ -361,7 +384,7 @@ function readAdmin(
   problems: EnvProblem[],
 ): RotationEnvConfig["admin"] {
   const clientId = value("GENESYS_ADMIN_CLIENT_ID")?.trim();
-  const secret = readSecret(
+  const secret = secretVariable(
     value,
     "GENESYS_ADMIN_CLIENT_SECRET",
     problems,
@@ -450,8 +473,12 @@ export function readSetupEnv(
   }
   const to: RotationLabel = label === "blue" ? "green" : "blue";
   const admin = readAdmin(value, problems);
-  const sourceClientId = required(value, clientIdEnvVar(label), problems);
-  const sourceClientSecret = readSecret(
+  const sourceClientId = requiredVariable(
+    value,
+    clientIdEnvVar(label),
+    problems,
+  );
+  const sourceClientSecret = secretVariable(
     value,
     clientSecretEnvVar(label),
     problems,
