@@ -389,11 +389,10 @@ export async function main(
       killTokens,
       dryRun,
       fresh: values.fresh,
-      // The env file's journal; a fleet's responses keep none yet (a re-run
-      // starts over, as before).
-      ...(target ? {} : {
-        journal: createFileIncidentJournal(`${envFile}.incident.json`),
-      }),
+      // The env file's journal, or the fleet store's (resumed from any host).
+      journal: target
+        ? target.incidentJournal
+        : createFileIncidentJournal(`${envFile}.incident.json`),
       commands: {
         fresh: `run deno task incident --compromised ${label} --fresh`,
       },
