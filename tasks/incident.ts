@@ -75,6 +75,7 @@ import {
 } from "./_cli.ts";
 import {
   FLEET_EXIT_CODES_HELP,
+  fleetStoreArgs,
   instanceTable,
   openOperatorFleet,
   sealKeysFromEnv,
@@ -394,7 +395,10 @@ export async function main(
         ? target.incidentJournal
         : createFileIncidentJournal(`${envFile}.incident.json`),
       commands: {
-        fresh: `run deno task incident --compromised ${label} --fresh`,
+        // On a fleet, with its store: --fresh alone would name the env file's journal.
+        fresh: `run deno task incident --compromised ${label}${
+          target ? ` ${fleetStoreArgs(values)}` : ""
+        } --fresh`,
       },
       signal: interrupt.signal,
       onStep: (event) => {

@@ -221,3 +221,63 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "incident --kv: an unfinished response for the other label that left its client disabled is refused at the plan, naming --fresh with the store; --fresh --dry-run plans afresh",
+  sanitizeResources: false,
+  async fn() {
+    await using emulator = startFleetEmulator(INCIDENT_SECRETS);
+    await using ws = await createFleetWorkspace(emulator, INCIDENT_SECRETS);
+    const kv = await Deno.openKv(`${ws.dir}/fleet.db`);
+    try {
+      const store = createKvFleetStore(kv, { prefix: [PREFIX] });
+      await seed(store, emulator);
+      const target = createStoreTarget({
+        store,
+        service: await serviceNamespace(emulator.tokenUrl, undefined),
+        by: "seed@test",
+        ring: await importSealKeyring(INCIDENT_SEAL_KEY),
+      });
+      const previous = await target.incidentJournal.read();
+      assert.ok(previous !== undefined);
+      await target.incidentJournal.write({
+        ...previous,
+        compromised: "green",
+        clientId: "green-id",
+        other: "blue",
+        done: ["plan", "disable"],
+      });
+      const args = [
+        "--compromised",
+        "blue",
+        "--kill-tokens",
+        "--yes",
+        "--kv",
+        "fleet.db",
+        "--prefix",
+        PREFIX,
+      ];
+      const env = { DUAL_SECRET_SEAL_KEY: INCIDENT_SEAL_KEY };
+      const refused = await ws.task("incident", args, env);
+      const output = refused.stdout + refused.stderr;
+      assert.equal(refused.code, 1, output);
+      assert.match(
+        output,
+        /it left OAuth client green-id disabled\. Finish that response first .* to start over anyway, run deno task incident --compromised blue --kv fleet\.db --prefix fleet-test --fresh\./,
+      );
+      assert.equal(emulator.stats().secretRegenerations, 0);
+      assert.equal(emulator.getClientState("blue-id"), "active");
+      const fresh = await ws.task(
+        "incident",
+        [...args, "--fresh", "--dry-run"],
+        env,
+      );
+      assert.equal(fresh.code, 0, fresh.stdout + fresh.stderr);
+      assert.doesNotMatch(fresh.stdout, /resuming incident/);
+      assert.match(fresh.stdout, /^Dry run: nothing was changed\.$/m);
+    } finally {
+      kv.close();
+    }
+  },
+});
