@@ -21,8 +21,16 @@ import {
   type RotationReport,
   runStagedRotation,
 } from "../rotation/staged_rotation.ts";
+import type {
+  IncidentEvent,
+  IncidentJournal,
+  LoadRequest,
+} from "../rotation/incident.ts";
+import type { SecretSink } from "../rotation/sinks.ts";
 import {
   audit,
+  fleetLoadProof,
+  FleetNotLoadedError,
   judgeFleetPresence,
   type PresenceExpectation,
   readDistributedSecret,
@@ -31,6 +39,7 @@ import {
   secretStragglers,
   type SeenInstance,
   type StoredSecretIdentity,
+  type StoreLock,
   waitForFleet,
 } from "./operator.ts";
 import { SEAL_KEY_VARIABLE } from "./distribution.ts";
@@ -826,4 +835,140 @@ export async function resumesPastRegenerate(
   return !fresh && unfinished !== undefined &&
     unfinished.completedAt === undefined && unfinished.standby === standby &&
     unfinished.regenerateRequestedAt !== undefined;
+}
+
+/** Options of {@linkcode fleetIncidentPorts}. */
+export interface FleetIncidentPortsOptions {
+  /** The compromised label, named by every audit entry of the response. */
+  readonly compromised: string;
+  /** How long each wait for the heartbeats lasts, in ms (`--timeout`). */
+  readonly timeoutMs: number;
+  /**
+   * Go on after `timeoutMs` although some live instances did not report
+   * (`--force`): recorded in the audit trail.
+   *
+   * @default false
+   */
+  readonly force?: boolean;
+  /**
+   * Told when `force` went on past stragglers, before it is audited (a
+   * task's warning with their table).
+   *
+   * @default nothing
+   */
+  readonly onForced?: (error: FleetNotLoadedError) => void;
+  /**
+   * Progress lines for people while the heartbeats are awaited.
+   *
+   * @default none
+   */
+  readonly progress?: (line: string) => void;
+  /**
+   * The store's rotation lock the response holds: renewed after every step
+   * is audited, so a long response keeps it and a killed one's lapses.
+   *
+   * @default undefined
+   */
+  readonly lock?: StoreLock;
+}
+
+/** The ports of `respondToCompromise` on a fleet store (see {@linkcode fleetIncidentPorts}). */
+export interface FleetIncidentPorts {
+  /** Seals each new secret into the store (the next generation of its label). */
+  readonly sink: SecretSink;
+  /** The incident journal in the store: a re-run resumes from any host. */
+  readonly journal: IncidentJournal;
+  /**
+   * Sets the fleet's active label, audited as the incident's promotion.
+   *
+   * @param label The clean label.
+   */
+  onPromote(label: string): Promise<void>;
+  /**
+   * The load proof: every live instance's heartbeat reports the label's
+   * sealed secret (and, for `active`, names it active).
+   *
+   * @param request What to prove.
+   * @returns The line for the timeline.
+   * @throws {FleetNotLoadedError} Naming the stragglers, unless `force`.
+   */
+  awaitLoaded(request: LoadRequest): Promise<string>;
+  /**
+   * Appends a step of the response to the audit trail (in order, one after
+   * the other) and renews the lock; never throws.
+   *
+   * @param event The step.
+   */
+  recordStep(event: IncidentEvent): void;
+  /**
+   * Resolves once every step recorded so far is written.
+   *
+   * @returns When they are.
+   */
+  settled(): Promise<void>;
+}
+
+/**
+ * Incident mode on a fleet store: the new secrets sealed into the store,
+ * the journal kept there, the promotion set as the store's active label,
+ * the load proof read from the heartbeats, and every step in the audit
+ * trail. `deno task incident --kv|--redis` hands these to
+ * `respondToCompromise`.
+ *
+ * @param target The store target (with seal keys).
+ * @param options The compromised label, the waits and the lock.
+ * @returns The ports.
+ * @throws {ConfigError} Without seal keys.
+ */
+export function fleetIncidentPorts(
+  target: StoreTarget,
+  options: FleetIncidentPortsOptions,
+): FleetIncidentPorts {
+  const proof = fleetLoadProof(target, {
+    timeoutMs: options.timeoutMs,
+    ...(options.progress ? { onProgress: options.progress } : {}),
+  });
+  // The audit trail keeps the steps in order: one write after the other.
+  let audits: Promise<void> = Promise.resolve();
+  return {
+    sink: target.sealedSink(),
+    journal: target.incidentJournal,
+    async onPromote(label) {
+      const record = await target.setActive(label);
+      await audit(target, {
+        action: "promote",
+        outcome: "ok",
+        label,
+        detail: `active generation ${record.generation} (incident)`,
+      });
+    },
+    async awaitLoaded(request) {
+      if (!options.force) return await proof(request);
+      try {
+        return await proof(request);
+      } catch (error) {
+        if (!(error instanceof FleetNotLoadedError)) throw error;
+        options.onForced?.(error);
+        await audit(target, {
+          action: "incident.wait",
+          outcome: "forced",
+          label: request.label,
+          detail: error.message,
+        });
+        return `--force: went on although ${error.message}`;
+      }
+    },
+    recordStep(event) {
+      audits = audits.then(async () => {
+        await audit(target, {
+          action: `incident.${event.step}`,
+          outcome: event.status,
+          label: options.compromised,
+          detail: event.detail,
+        });
+        await options.lock?.renew().catch(() => undefined);
+      });
+    },
+    settled: () => audits,
+  };
 }

@@ -5,12 +5,16 @@ import {
 } from "../../src/fleet/store.ts";
 import { createStoreTarget } from "../../src/fleet/store_target.ts";
 import {
+  fleetIncidentPorts,
   fleetPresenceRefusal,
   type FleetWords,
   planFleetRotation,
   resumesPastRegenerate,
 } from "../../src/fleet/store_flows.ts";
-import type { SeenInstance } from "../../src/fleet/operator.ts";
+import {
+  FleetNotLoadedError,
+  type SeenInstance,
+} from "../../src/fleet/operator.ts";
 import { importSealKeyring } from "../../src/fleet/distribution.ts";
 import { Secret } from "../../src/secret.ts";
 
@@ -20,12 +24,12 @@ const ENV_CREDENTIALS = [
   { label: "green", clientId: "green-id", clientSecret: "green-env" },
 ];
 
-async function makeTarget() {
+async function makeTarget(now: () => number = () => NOW) {
   return createStoreTarget({
     store: createMemoryFleetStore(),
     service: "svc",
     by: "ops@test",
-    now: () => NOW,
+    now,
     ring: await importSealKeyring(btoa("k".repeat(32))),
     onRejected: () => {},
   });
@@ -238,4 +242,73 @@ Deno.test("resumesPastRegenerate: only an unfinished rotation of the label past 
   assert.equal(await resumesPastRegenerate(target, "blue", false), false);
   await target.journal.write({ ...record, completedAt: NOW } as never);
   assert.equal(await resumesPastRegenerate(target, "green", false), false);
+});
+
+Deno.test("fleetIncidentPorts: the promotion, the load proof (--force goes on past stragglers, audited) and the steps in the audit trail", async () => {
+  // The waits are timed by the target's clock: a real one here.
+  const target = await makeTarget(() => Date.now());
+  await target.store.heartbeat({
+    ...heartbeat("web-1", "blue"),
+    seenAt: Date.now(),
+    until: Date.now() + 60_000,
+  });
+  const forced: string[] = [];
+  const ports = fleetIncidentPorts(target, {
+    compromised: "blue",
+    timeoutMs: 300,
+    force: true,
+    onForced: (error) => forced.push(error.message),
+  });
+  await ports.sink.publish({
+    label: "green",
+    clientId: "green-id",
+    secret: new Secret("green-new"),
+  });
+  // web-1 never reports green's new secret: a straggler.
+  const line = await ports.awaitLoaded({ label: "green", active: false });
+  assert.match(
+    line,
+    /^--force: went on although 1 of 1 live instances did not report secret [0-9a-f]{16} of "green" within 0 s: web-1 \(not loaded yet\)\.$/,
+  );
+  assert.equal(forced.length, 1);
+  await ports.onPromote("green");
+  assert.equal((await target.store.readActive("svc"))?.label, "green");
+  ports.recordStep({
+    step: "plan",
+    status: "completed",
+    detail: "planned",
+    at: new Date(NOW).toISOString(),
+    elapsedMs: 0,
+  });
+  ports.recordStep({
+    step: "propagate",
+    status: "completed",
+    detail: "forced",
+    at: new Date(NOW).toISOString(),
+    elapsedMs: 1,
+  });
+  await ports.settled();
+  const trail = (await target.store.listAudit("svc", 20)).map((e) =>
+    `${e.action}:${e.outcome}:${e.label}`
+  );
+  for (
+    const entry of [
+      "secret.publish:ok:green",
+      "incident.wait:forced:green",
+      "promote:ok:green",
+      "incident.plan:completed:blue",
+      "incident.propagate:completed:blue",
+    ]
+  ) {
+    assert.ok(trail.includes(entry), `${entry} in ${trail.join(", ")}`);
+  }
+
+  const strict = fleetIncidentPorts(target, {
+    compromised: "blue",
+    timeoutMs: 300,
+  });
+  await assert.rejects(
+    strict.awaitLoaded({ label: "green", active: false }),
+    FleetNotLoadedError,
+  );
 });
