@@ -228,7 +228,8 @@ export interface StoreJournalKind<R> {
   readonly name: string;
   /**
    * Whether a stored value is a record of this journal; one that is not is
-   * refused on read (never resumed, never overwritten unseen).
+   * refused on read, so a flow stops at its plan instead of resuming it
+   * (`--fresh` skips the read and replaces it).
    *
    * @default every value is taken as it is
    */
