@@ -64,9 +64,11 @@ export {
   type GateReport,
   type PresenceExpectation,
   readDistributedSecret,
+  ROTATION_JOURNAL,
   SEAL_KEY_MISMATCH,
   SealKeyMismatchError,
   setSharedActive,
+  type StoreJournalKind,
   type StoreLock,
   StoreLockedError,
   type StoreLockRecord,
@@ -107,6 +109,11 @@ export {
   verifyRecord,
 } from "./src/fleet/control.ts";
 export type { DualSecretAuthError } from "./src/errors.ts";
+export type {
+  IncidentJournal,
+  IncidentJournalRecord,
+  IncidentStep,
+} from "./src/rotation/incident.ts";
 export type { CredentialInput } from "./src/config.ts";
 export type {
   LostSecret,
@@ -133,6 +140,7 @@ export type {
   RotationJournal,
   RotationJournalRecord,
   RotationPhase,
+  StepJournal,
 } from "./src/rotation/journal.ts";
 export type { SecretSink, SecretUpdate } from "./src/rotation/sinks.ts";
 export type { MemoryFleetStoreOptions } from "./src/fleet/store.ts";

@@ -86,6 +86,7 @@ export {
   type IncidentOptions,
   type IncidentReport,
   type IncidentStep,
+  isIncidentJournalRecord,
   type LoadRequest,
   respondToCompromise,
 } from "./src/rotation/incident.ts";

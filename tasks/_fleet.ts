@@ -16,18 +16,22 @@ import {
   type SealKeyring,
   serviceNamespace,
 } from "../src/fleet/distribution.ts";
-import {
-  type GateBlocker,
-  type GateReport,
-  judgeFleetPresence,
-  type PresenceExpectation,
-  type SeenInstance,
+import type {
+  GateBlocker,
+  GateReport,
+  PresenceExpectation,
+  SeenInstance,
 } from "../src/fleet/operator.ts";
 import {
   createStoreTarget,
   type StoreTarget,
 } from "../src/fleet/store_target.ts";
-import { type InstanceRecord, isActiveRecord } from "../src/fleet/store.ts";
+import type { InstanceRecord } from "../src/fleet/store.ts";
+import {
+  fleetPresenceRefusal,
+  type FleetWords,
+  type PresenceRefusal,
+} from "../src/fleet/store_flows.ts";
 import type { FleetStore } from "../src/fleet/store.ts";
 import {
   type Cell,
@@ -404,17 +408,10 @@ export function presenceExpectation(values: {
   };
 }
 
-/** A refusal of {@linkcode checkFleetPresence}: the words and what was seen. */
-export interface PresenceRefusal {
-  /** For people: what was seen, the list, and the flags that proceed. */
-  readonly message: string;
-  /** The live instances of other namespaces. */
-  readonly elsewhere: readonly SeenInstance[];
-}
-
 /**
  * Refuses to change a fleet whose namespace shows no live instance (or
- * fewer than `--expect-instances`), unless told to proceed. Reads only.
+ * fewer than `--expect-instances`), unless told to proceed (the words are
+ * `fleetPresenceRefusal`'s). Reads only.
  *
  * @param fleet The opened store.
  * @param live The live heartbeats of the namespace.
@@ -428,29 +425,31 @@ export async function checkFleetPresence(
   expectation: PresenceExpectation,
   verb: string,
 ): Promise<PresenceRefusal | undefined> {
-  const { target } = fleet;
-  const stored = await target.store.readActive(target.service);
-  const activeRecord = isActiveRecord(stored) ? stored : undefined;
-  const elsewhere = live.length > 0 ? [] : await fleet.elsewhere(target.now());
-  const verdict = judgeFleetPresence({
-    live: live.length,
-    ...(activeRecord === undefined ? {} : { activeRecord }),
-    elsewhere,
-  }, expectation);
-  if (verdict.proceed) return undefined;
-  const lines = elsewhere.length === 0 ? [] : table(
+  return await fleetPresenceRefusal(fleet.target, live, expectation, verb, {
+    elsewhere: (now) => fleet.elsewhere(now),
+    table: elsewhereTable,
+  });
+}
+
+/** The live instances of other namespaces, as a table for people. */
+function elsewhereTable(rows: readonly SeenInstance[]): string[] {
+  return rows.length === 0 ? [] : table(
     ["PREFIX", "INSTANCE", "HOST", "ACTIVE"],
-    elsewhere.map((e) => [e.namespace, e.instanceId, e.host ?? "-", e.active]),
+    rows.map((e) => [e.namespace, e.instanceId, e.host ?? "-", e.active]),
     useColour(),
   );
-  return {
-    message: `Refusing to ${verb}: ${verdict.reason}. Nothing was changed.\n` +
-      (lines.length > 0 ? `${lines.join("\n")}\n` : "") +
-      `Next: check --kv/--redis, --prefix and --scope (they must be the fleet's own); ` +
-      `if the fleet really has no live instance, pass --allow-empty; ` +
-      `to require a number of live instances, pass --expect-instances N.`,
-    elsewhere,
-  };
+}
+
+/**
+ * How the fleet flows' refusals read in a task: the store options of its
+ * next steps, the env file, and the instance tables.
+ *
+ * @param storeArgs The store options ({@linkcode fleetStoreArgs}).
+ * @param envFile The env file, as given.
+ * @returns The words.
+ */
+export function fleetWords(storeArgs: string, envFile: string): FleetWords {
+  return { storeArgs, envFile, instanceTable, elsewhereTable };
 }
 
 /**

@@ -38,16 +38,11 @@ import {
 } from "../src/rotation/sinks.ts";
 import {
   acquireStoreLock,
-  audit,
-  createSealedStoreSink,
-  credentialsFromStore,
-  fleetLoadProof,
   FleetNotLoadedError,
-  type FleetTarget,
-  setSharedActive,
   type StoreLock,
   StoreLockedError,
 } from "../src/fleet/operator.ts";
+import { fleetIncidentPorts } from "../src/fleet/store_flows.ts";
 import type { Secret } from "../src/secret.ts";
 import {
   type Cell,
@@ -75,6 +70,7 @@ import {
 } from "./_cli.ts";
 import {
   FLEET_EXIT_CODES_HELP,
+  fleetStoreArgs,
   instanceTable,
   openOperatorFleet,
   sealKeysFromEnv,
@@ -257,7 +253,9 @@ export async function main(
     variables = read.variables;
   }
   const config = readRotationEnv(variables);
-  const ring = fleet ? await sealKeysFromEnv(true) : undefined;
+  // Required before anything is read: a secret enters the store only sealed
+  // (the store target reads the same variable).
+  if (fleet) await sealKeysFromEnv(true);
   await using opened = fleet
     ? await openOperatorFleet(values, config.tokenUrl)
     : undefined;
@@ -267,7 +265,7 @@ export async function main(
   // be long out of date.
   const active = shared?.label ?? config.active;
   const credentials = target
-    ? await credentialsFromStore(target, ring!, config.credentials)
+    ? await target.credentials(config.credentials)
     : [...config.credentials];
   const compromised = credentials.find((c) => c.label === label)!;
   const other = credentials.find((c) => c.label !== label)!;
@@ -345,9 +343,21 @@ export async function main(
   const latest = new Map<string, Secret>(
     credentials.map((c) => [c.label, c.clientSecret as Secret]),
   );
-  const inner: SecretSink = target
-    ? createSealedStoreSink(target, ring!)
-    : createEnvFileSink(envFile, { keyFor: clientSecretEnvVar });
+  const ports = target && fleetIncidentPorts(target, {
+    compromised: label,
+    timeoutMs,
+    force: values.force,
+    onForced: (error) =>
+      console.error(
+        `WARNING: --force: going on although ${error.message}\n${
+          instanceTable(error.stragglers, Date.now()).join("\n")
+        }`,
+      ),
+    progress: (line) => console.error(`incident: ${line}`),
+    ...(storeLock ? { lock: storeLock } : {}),
+  });
+  const inner: SecretSink = ports?.sink ??
+    createEnvFileSink(envFile, { keyFor: clientSecretEnvVar });
   const sink: SecretSink = {
     name: inner.name,
     async publish(update) {
@@ -364,30 +374,12 @@ export async function main(
     const by = to === "other" ? compromised : other;
     return admins.for({ ...by, clientSecret: latest.get(by.label)! });
   };
-  const progress = (line: string) => console.error(line);
-  const onPromote = target
-    ? async (to: string) => {
-      const record = await setSharedActive(target, to);
-      await audit(target, {
-        action: "promote",
-        outcome: "ok",
-        label: to,
-        detail: `active generation ${record.generation} (incident)`,
-      });
-    }
+  const onPromote = ports
+    ? (to: string) => ports.onPromote(to)
     : (to: string) => setEnvFileValue(envFile, ACTIVE_ENV_VAR, to);
-  const awaitLoaded = target
-    ? forcible(
-      target,
-      fleetLoadProof(target, {
-        timeoutMs,
-        onProgress: (line) => progress(`incident: ${line}`),
-      }),
-      values.force,
-    )
+  const awaitLoaded = ports
+    ? (request: LoadRequest) => ports.awaitLoaded(request)
     : envFileLoadProof(envFile, { reloadWaitMs });
-  // The audit trail keeps the steps in order: one write after the other.
-  let audits: Promise<void> = Promise.resolve();
   const timeline: IncidentEvent[] = [];
   const failpoint = failpointHook();
 
@@ -407,36 +399,27 @@ export async function main(
       killTokens,
       dryRun,
       fresh: values.fresh,
-      // The env file's journal; a fleet's responses keep none yet (a re-run
-      // starts over, as before).
-      ...(target ? {} : {
-        journal: createFileIncidentJournal(`${envFile}.incident.json`),
-      }),
+      // The env file's journal, or the fleet store's (resumed from any host).
+      journal: ports?.journal ??
+        createFileIncidentJournal(`${envFile}.incident.json`),
       commands: {
-        fresh: `run deno task incident --compromised ${label} --fresh`,
+        // On a fleet, with its store: --fresh alone would name the env file's journal.
+        fresh: `run deno task incident --compromised ${label}${
+          target ? ` ${fleetStoreArgs(values)}` : ""
+        } --fresh`,
       },
       signal: interrupt.signal,
       onStep: (event) => {
         timeline.push(event);
         logStep(log, event);
-        if (target && !dryRun) {
-          audits = audits.then(async () => {
-            await audit(target, {
-              action: `incident.${event.step}`,
-              outcome: event.status,
-              label,
-              detail: event.detail,
-            });
-            await storeLock?.renew().catch(() => undefined);
-          });
-        }
+        if (!dryRun) ports?.recordStep(event);
       },
       ...(failpoint
         ? { failpoint: (step: string) => failpoint(`incident:${step}`) }
         : {}),
     });
   } catch (error) {
-    await audits;
+    await ports?.settled();
     if (error instanceof AbortedError) {
       const state = interruptedState(
         timeline,
@@ -484,7 +467,7 @@ export async function main(
     }
     return EXIT_FAILED;
   }
-  await audits;
+  await ports?.settled();
   if (values.json) {
     console.log(JSON.stringify({ ok: true, ...report }, null, 2));
   } else {
@@ -557,37 +540,6 @@ function refuseChangedAdmin(
         }. Set GENESYS_ADMIN_CLIENT_ID/SECRET to a third client, or unset them.`,
     );
   }
-}
-
-/**
- * The fleet's load proof; with `--force`, stragglers after the timeout are
- * warned about and recorded in the audit trail, and the response goes on.
- */
-function forcible(
-  target: FleetTarget,
-  proof: (request: LoadRequest) => Promise<string>,
-  force: boolean,
-): (request: LoadRequest) => Promise<string> {
-  if (!force) return proof;
-  return async (request) => {
-    try {
-      return await proof(request);
-    } catch (error) {
-      if (!(error instanceof FleetNotLoadedError)) throw error;
-      console.error(
-        `WARNING: --force: going on although ${error.message}\n${
-          instanceTable(error.stragglers, Date.now()).join("\n")
-        }`,
-      );
-      await audit(target, {
-        action: "incident.wait",
-        outcome: "forced",
-        label: request.label,
-        detail: error.message,
-      });
-      return `--force: went on although ${error.message}`;
-    }
-  };
 }
 
 /** One admin client per credential, and their token caches, closed together. */

@@ -18,12 +18,13 @@ import { passRevokeGate, StoreLockedError } from "../src/fleet/operator.ts";
 import {
   fleetRotation,
   genesysAdminProvider,
+  planFleetRotation,
   promoteFleet,
+  resumesPastRegenerate,
   runScheduler,
 } from "../src/fleet/store_flows.ts";
 import type { StoreTarget } from "../src/fleet/store_target.ts";
 import { readScheduleState } from "../src/fleet/schedule.ts";
-import { SEAL_KEY_VARIABLE } from "../src/fleet/distribution.ts";
 import {
   adminTokenSource,
   boundedMs,
@@ -45,10 +46,10 @@ import {
   UsageError,
 } from "./_cli.ts";
 import {
-  checkFleetPresence,
   EXIT_GATE_SHUT,
   FLEET_EXIT_CODES_HELP,
   fleetStoreArgs,
+  fleetWords,
   gateShutWords,
   instanceTable,
   openOperatorFleet,
@@ -162,6 +163,7 @@ export async function main(args: readonly string[]): Promise<number> {
   ) ?? 86_400_000;
   const timeoutMs = parseSeconds("--timeout", values.timeout) ?? 60_000;
   const expectation = presenceExpectation(values);
+  const to = labelOption("--to", values.to);
   const schedule = values.every === undefined ? undefined : scheduleSettings(
     values,
   );
@@ -226,87 +228,25 @@ export async function main(args: readonly string[]): Promise<number> {
     );
     return 0;
   }
-  const live = await target.live();
-  const fromTarget = await target.readActive(live);
-  if (fromTarget === undefined && live.length > 0) {
-    const labels = [...new Set(live.map((r) => r.active))].sort();
-    printFailure(
-      {
-        exitCode: EXIT_GATE_SHUT,
-        code: "FLEET_ACTIVE_UNKNOWN",
-        message:
-          `The fleet store has no active label and its ${live.length} live instances disagree (${
-            labels.join(", ")
-          }); nothing was changed.\n${
-            instanceTable(live, target.now()).join("\n")
-          }\nNext: promote one label (deno task promote ${storeArgs} --to <label>), then rotate the other.`,
-      },
-      values.json,
-    );
-    return EXIT_GATE_SHUT;
-  }
-  const refusal = await checkFleetPresence(
-    fleet,
-    live,
+  const plan = await planFleetRotation(target, {
+    credentials: config.credentials,
+    envActive: config.active,
+    ...(to === undefined ? {} : { to }),
     expectation,
-    "regenerate a credential of this fleet",
-  );
-  if (refusal !== undefined) {
+    elsewhere: (now) => fleet.elsewhere(now),
+    words: fleetWords(storeArgs, values["env-file"]),
+  });
+  if (plan.kind === "refused") {
     printFailure(
-      {
-        exitCode: EXIT_GATE_SHUT,
-        code: "FLEET_NOT_SEEN",
-        message: refusal.message,
-      },
+      { exitCode: EXIT_GATE_SHUT, code: plan.code, message: plan.message },
       values.json,
-      { elsewhere: refusal.elsewhere },
+      plan.details,
     );
     return EXIT_GATE_SHUT;
   }
-  // Only an empty namespace the operator allowed gets here without a label
-  // from the store: its GENESYS_ACTIVE is the only word there is.
-  const active = fromTarget?.label ?? config.active;
-  if (fromTarget === undefined) {
-    console.error(
-      `Notice: the fleet store holds no active label and no live instance reports; taking "${active}" as active from GENESYS_ACTIVE in ${
-        values["env-file"]
-      }.`,
-    );
-  }
-  // A store that lost its data has no sealed secret of the active label,
-  // and the env file's is older than the one the instances use: the plan's
-  // proof of the active credential would fail on it.
-  const [lost] = await target.lostSecrets(live, [active]);
-  if (lost !== undefined) {
-    printFailure(
-      {
-        exitCode: EXIT_GATE_SHUT,
-        code: "FLEET_SECRET_LOST",
-        message:
-          `The fleet store holds no sealed secret of the active label "${active}", but ${lost.instances.length} live instance(s) report one loaded from it (generation ${lost.generation}): the store lost its data (a Redis restarted without persistence, FLUSHALL, a restored backup). ` +
-          `The instances keep serving with the secrets they hold; nothing was changed.\n` +
-          `Next: wait a few seconds and run the same command again: instances seal the secret they use back into the store within a poll (see the audit trail: deno task fleet ${storeArgs} --history). ` +
-          `If it stays lost (instances of an older version, or without ${SEAL_KEY_VARIABLE}), and ${
-            values["env-file"]
-          } still holds a working secret of the other label, promote that label (deno task promote ${storeArgs} --to <label>) and rotate this one.`,
-      },
-      values.json,
-      { lost },
-    );
-    return EXIT_GATE_SHUT;
-  }
-  const standby = labelOption("--to", values.to) ??
-    config.credentials.find((c) => c.label !== active)!.label;
-  if (standby === active) {
-    throw new UsageError(
-      `"${standby}" is the fleet's active label; rotate the other one, or promote first (deno task promote ${storeArgs})`,
-    );
-  }
-  const credentials = await target.credentials(config.credentials);
-  const standbyCredential = credentials.find((c) => c.label === standby);
-  if (standbyCredential === undefined) {
-    throw new UsageError(`"${standby}" is not blue or green`);
-  }
+  if (plan.kind === "usage") throw new UsageError(plan.message);
+  const { active, standby, credentials, standbyCredential } = plan;
+  if (plan.notice !== undefined) console.error(plan.notice);
 
   if (values["dry-run"]) {
     return await dryRun(target, {
@@ -361,12 +301,8 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   await using _lock = lock;
 
-  const unfinished = await target.journal.read();
-  const resuming = !values.fresh && unfinished !== undefined &&
-    unfinished.completedAt === undefined && unfinished.standby === standby &&
-    unfinished.regenerateRequestedAt !== undefined;
   // A resumed run past its regenerate call has nothing left to gate.
-  if (!resuming) {
+  if (!await resumesPastRegenerate(target, standby, values.fresh)) {
     const gate = await passRevokeGate(
       target,
       { label: standby, clientId: standbyCredential.clientId },

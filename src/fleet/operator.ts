@@ -9,13 +9,13 @@
  */
 import { systemClock } from "../clock.ts";
 import type { CredentialInput } from "../config.ts";
-import { DualSecretAuthError } from "../errors.ts";
+import { ConfigError, DualSecretAuthError } from "../errors.ts";
 import { delay } from "../retry.ts";
 import type { Secret } from "../secret.ts";
 import type { LoadRequest } from "../rotation/incident.ts";
 import type {
-  RotationJournal,
   RotationJournalRecord,
+  StepJournal,
 } from "../rotation/journal.ts";
 import type { SecretSink } from "../rotation/sinks.ts";
 import { heartbeatProblem } from "./control.ts";
@@ -218,41 +218,91 @@ export class SealKeyMismatchError extends DualSecretAuthError {
   }
 }
 
-const JOURNAL = "rotation/journal";
 const LOCK = "rotation/lock";
 
+/** Which journal of a store: the document it is kept in, and how its records are told apart. */
+export interface StoreJournalKind<R> {
+  /** The document's name in the service namespace, such as `rotation/journal`. */
+  readonly key: string;
+  /** The journal's name in a refusal, such as `incident journal`. */
+  readonly name: string;
+  /**
+   * Whether a stored value is a record of this journal; one that is not is
+   * refused on read, so a flow stops at its plan instead of resuming it
+   * (`--fresh` skips the read and replaces it).
+   *
+   * @default every value is taken as it is
+   */
+  readonly isRecord?: (value: unknown) => value is R;
+}
+
+/** The staged rotation's journal: `rotation/journal`. */
+export const ROTATION_JOURNAL: StoreJournalKind<RotationJournalRecord> = Object
+  .freeze({ key: "rotation/journal", name: "rotation journal" });
+
 /**
- * The staged rotation's journal, kept in the store (one per service): a
- * rotation that dies is resumed by the next run, from any host.
+ * A flow's journal kept in the store (one per service and kind): a flow
+ * that dies is resumed by the next run, from any host. The one store
+ * journal: the staged rotation's ({@linkcode ROTATION_JOURNAL}) and the
+ * incident's are documents of this one implementation.
  *
  * @param target The store.
+ * @param kind Which journal; default {@linkcode ROTATION_JOURNAL}.
  * @returns The journal.
+ * @throws {ConfigError} From `read`, when the document holds a value that
+ * is not a record of this kind.
+ *
+ * @example
+ * ```ts
+ * import { createMemoryFleetStore, createStoreJournal } from "@rotating/dual-secret-auth/fleet";
+ * const journal = createStoreJournal<{ step: string }>({
+ *   store: createMemoryFleetStore(),
+ *   service: "svc",
+ *   by: "ops@host",
+ *   now: () => Date.now(),
+ * }, { key: "demo/journal", name: "demo journal" });
+ * await journal.write({ step: "a" });
+ * if ((await journal.read())?.step !== "a") throw new Error("not kept");
+ * ```
  */
-export function createStoreJournal(target: FleetTarget): RotationJournal {
+export function createStoreJournal<R = RotationJournalRecord>(
+  target: FleetTarget,
+  kind: StoreJournalKind<R> = ROTATION_JOURNAL as unknown as StoreJournalKind<
+    R
+  >,
+): StepJournal<R> {
+  const { key } = kind;
   return {
     async read() {
-      const document = await target.store.readDocument(target.service, JOURNAL);
-      return document?.value as RotationJournalRecord | undefined;
+      const document = await target.store.readDocument(target.service, key);
+      const value = document?.value;
+      if (value === undefined || value === null) return undefined;
+      if (kind.isRecord !== undefined && !kind.isRecord(value)) {
+        throw new ConfigError(
+          "journal",
+          `the fleet store's ${kind.name} (${target.service}/${key}) is not one this version can read; check it, then start afresh (--fresh)`,
+        );
+      }
+      return value as R;
     },
     async write(record) {
       for (let lap = 0; lap < 10; lap++) {
-        const current = await target.store.readDocument(
-          target.service,
-          JOURNAL,
-        );
+        const current = await target.store.readDocument(target.service, key);
         if (
           await target.store.writeDocument(
             target.service,
-            JOURNAL,
+            key,
             current?.version ?? 0,
             record,
           )
         ) return;
       }
-      throw new Error("the rotation journal in the fleet store kept changing");
+      throw new Error(
+        `the ${kind.name} in the fleet store kept changing`,
+      );
     },
     async check() {
-      await target.store.readDocument(target.service, JOURNAL);
+      await target.store.readDocument(target.service, key);
     },
   };
 }

@@ -21,18 +21,30 @@ import {
   type RotationReport,
   runStagedRotation,
 } from "../rotation/staged_rotation.ts";
+import type {
+  IncidentEvent,
+  IncidentJournal,
+  LoadRequest,
+} from "../rotation/incident.ts";
+import type { SecretSink } from "../rotation/sinks.ts";
 import {
   audit,
+  fleetLoadProof,
+  FleetNotLoadedError,
+  judgeFleetPresence,
   type PresenceExpectation,
   readDistributedSecret,
   readStoredSecretIdentity,
   type SecretStraggler,
   secretStragglers,
+  type SeenInstance,
   type StoredSecretIdentity,
+  type StoreLock,
   waitForFleet,
 } from "./operator.ts";
+import { SEAL_KEY_VARIABLE } from "./distribution.ts";
 import { readScheduleState, scheduleTick } from "./schedule.ts";
-import type { InstanceRecord } from "./store.ts";
+import { type InstanceRecord, isActiveRecord } from "./store.ts";
 import type { StoreTarget } from "./store_target.ts";
 
 /** A provider opened for one run; dispose it to close what it opened (its admin token source). */
@@ -609,4 +621,400 @@ export async function runScheduler(
     });
   }
   return (await readScheduleState(target))?.completed ?? 0;
+}
+
+/** A fleet command's refusal before it changed anything: the words and what was seen. */
+export interface PresenceRefusal {
+  /** For people: what was seen, the list, and the flags that proceed. */
+  readonly message: string;
+  /** The live instances of other namespaces. */
+  readonly elsewhere: readonly SeenInstance[];
+}
+
+/** How a fleet command reads for people: the words its tasks print. */
+export interface FleetWords {
+  /**
+   * The store options as a next step repeats them, such as `--kv fleet.db
+   * --prefix svc` (never a Redis URL: `--redis env`).
+   */
+  readonly storeArgs: string;
+  /** The env file, as the operator named it. */
+  readonly envFile: string;
+  /**
+   * Renders live instances as a table (one line each, with a header).
+   *
+   * @param rows The instances.
+   * @param now The current time, for their ages.
+   * @returns The lines.
+   */
+  instanceTable(rows: readonly InstanceRecord[], now: number): string[];
+  /**
+   * Renders the live instances of other namespaces as a table.
+   *
+   * @param rows The instances, with their prefixes.
+   * @returns The lines (none for no rows).
+   */
+  elsewhereTable(rows: readonly SeenInstance[]): string[];
+}
+
+/**
+ * Refuses to change a fleet whose namespace shows no live instance (or
+ * fewer than `--expect-instances`), unless told to proceed: the verdict of
+ * `judgeFleetPresence` in an operator's words. Reads only.
+ *
+ * @param target The store target.
+ * @param live The live heartbeats of the namespace.
+ * @param expectation The operator's flags.
+ * @param verb What the command would do, such as `regenerate a credential of this fleet`.
+ * @param seen The live instances of the store's other namespaces, and how to show them.
+ * @returns The refusal, or undefined to proceed.
+ */
+export async function fleetPresenceRefusal(
+  target: StoreTarget,
+  live: readonly InstanceRecord[],
+  expectation: PresenceExpectation,
+  verb: string,
+  seen: {
+    /** The live instances of other namespaces (read only when none is live here). */
+    readonly elsewhere: (now: number) => Promise<SeenInstance[]>;
+    /** Renders them. */
+    readonly table: (rows: readonly SeenInstance[]) => string[];
+  },
+): Promise<PresenceRefusal | undefined> {
+  const stored = await target.store.readActive(target.service);
+  const activeRecord = isActiveRecord(stored) ? stored : undefined;
+  const elsewhere = live.length > 0 ? [] : await seen.elsewhere(target.now());
+  const verdict = judgeFleetPresence({
+    live: live.length,
+    ...(activeRecord === undefined ? {} : { activeRecord }),
+    elsewhere,
+  }, expectation);
+  if (verdict.proceed) return undefined;
+  const lines = elsewhere.length === 0 ? [] : seen.table(elsewhere);
+  return {
+    message: `Refusing to ${verb}: ${verdict.reason}. Nothing was changed.\n` +
+      (lines.length > 0 ? `${lines.join("\n")}\n` : "") +
+      `Next: check --kv/--redis, --prefix and --scope (they must be the fleet's own); ` +
+      `if the fleet really has no live instance, pass --allow-empty; ` +
+      `to require a number of live instances, pass --expect-instances N.`,
+    elsewhere,
+  };
+}
+
+/** Options of {@linkcode planFleetRotation}. */
+export interface FleetRotationPlanOptions {
+  /** The env file's credentials (ids and first secrets); the store's secrets win. */
+  readonly credentials: readonly CredentialInput[];
+  /**
+   * The env file's `GENESYS_ACTIVE`: taken only when the store has no
+   * active label, no live instance reports, and the operator allowed that.
+   */
+  readonly envActive: string;
+  /**
+   * The label to rotate (`--to`).
+   *
+   * @default the label the fleet does not use
+   */
+  readonly to?: string;
+  /** `--allow-empty` and `--expect-instances`. */
+  readonly expectation: PresenceExpectation;
+  /** The live instances of the store's other namespaces. */
+  readonly elsewhere: (now: number) => Promise<SeenInstance[]>;
+  /** How the refusals read. */
+  readonly words: FleetWords;
+}
+
+/** What {@linkcode planFleetRotation} decided, before anything changed. */
+export type FleetRotationPlan =
+  | {
+    /** Refused: the fleet does not look like one to rotate (exit 4 in the tasks). */
+    readonly kind: "refused";
+    /** `FLEET_ACTIVE_UNKNOWN`, `FLEET_NOT_SEEN` or `FLEET_SECRET_LOST`. */
+    readonly code:
+      | "FLEET_ACTIVE_UNKNOWN"
+      | "FLEET_NOT_SEEN"
+      | "FLEET_SECRET_LOST";
+    /** What was seen, that nothing was changed, and the next step. */
+    readonly message: string;
+    /** What a JSON report adds (`elsewhere`, `lost`). */
+    readonly details?: Readonly<Record<string, unknown>>;
+  }
+  | {
+    /** The command line asks for what cannot be (exit 2 in the tasks). */
+    readonly kind: "usage";
+    /** What is wrong and what to do. */
+    readonly message: string;
+  }
+  | {
+    /** Ready to rotate. */
+    readonly kind: "ready";
+    /** The live heartbeats of the namespace. */
+    readonly live: readonly InstanceRecord[];
+    /** The label serving the fleet. */
+    readonly active: string;
+    /** The label to rotate. */
+    readonly standby: string;
+    /** The credentials, secrets as the store has them. */
+    readonly credentials: readonly CredentialInput[];
+    /** The standby's credential among them. */
+    readonly standbyCredential: CredentialInput;
+    /**
+     * A line for people, when the active label was not the target's.
+     *
+     * @default undefined
+     */
+    readonly notice?: string;
+  };
+
+/**
+ * Plans a rotation of a fleet from its target, reading only: the active
+ * label from the store (its record, or what every live instance reports;
+ * the env file's only when the operator allowed an empty namespace),
+ * refusing when the live instances disagree and the store names none, when
+ * no live instance reports (a forgotten `--prefix`, a mistyped store), and
+ * when the store lost the active label's sealed secret; then the standby and
+ * the credentials as the store has them.
+ *
+ * @param target The store target (with seal keys).
+ * @param options The env file's word, the flags and the words.
+ * @returns The plan, or why not.
+ * @throws {SealKeyMismatchError} When a stored secret does not open with the keys.
+ */
+export async function planFleetRotation(
+  target: StoreTarget,
+  options: FleetRotationPlanOptions,
+): Promise<FleetRotationPlan> {
+  const { words } = options;
+  const { storeArgs } = words;
+  const live = await target.live();
+  const fromTarget = await target.readActive(live);
+  if (fromTarget === undefined && live.length > 0) {
+    const labels = [...new Set(live.map((r) => r.active))].sort();
+    return {
+      kind: "refused",
+      code: "FLEET_ACTIVE_UNKNOWN",
+      message:
+        `The fleet store has no active label and its ${live.length} live instances disagree (${
+          labels.join(", ")
+        }); nothing was changed.\n${
+          words.instanceTable(live, target.now()).join("\n")
+        }\nNext: promote one label (deno task promote ${storeArgs} --to <label>), then rotate the other.`,
+    };
+  }
+  const refusal = await fleetPresenceRefusal(
+    target,
+    live,
+    options.expectation,
+    "regenerate a credential of this fleet",
+    { elsewhere: options.elsewhere, table: words.elsewhereTable },
+  );
+  if (refusal !== undefined) {
+    return {
+      kind: "refused",
+      code: "FLEET_NOT_SEEN",
+      message: refusal.message,
+      details: { elsewhere: refusal.elsewhere },
+    };
+  }
+  // Only an empty namespace the operator allowed gets here without a label
+  // from the store: its GENESYS_ACTIVE is the only word there is.
+  const active = fromTarget?.label ?? options.envActive;
+  const notice = fromTarget === undefined
+    ? `Notice: the fleet store holds no active label and no live instance reports; taking "${active}" as active from GENESYS_ACTIVE in ${words.envFile}.`
+    : undefined;
+  // A store that lost its data has no sealed secret of the active label,
+  // and the env file's is older than the one the instances use: the plan's
+  // proof of the active credential would fail on it.
+  const [lost] = await target.lostSecrets(live, [active]);
+  if (lost !== undefined) {
+    return {
+      kind: "refused",
+      code: "FLEET_SECRET_LOST",
+      message:
+        `The fleet store holds no sealed secret of the active label "${active}", but ${lost.instances.length} live instance(s) report one loaded from it (generation ${lost.generation}): the store lost its data (a Redis restarted without persistence, FLUSHALL, a restored backup). ` +
+        `The instances keep serving with the secrets they hold; nothing was changed.\n` +
+        `Next: wait a few seconds and run the same command again: instances seal the secret they use back into the store within a poll (see the audit trail: deno task fleet ${storeArgs} --history). ` +
+        `If it stays lost (instances of an older version, or without ${SEAL_KEY_VARIABLE}), and ${words.envFile} still holds a working secret of the other label, promote that label (deno task promote ${storeArgs} --to <label>) and rotate this one.`,
+      details: { lost },
+    };
+  }
+  const standby = options.to ??
+    options.credentials.find((c) => c.label !== active)!.label;
+  if (standby === active) {
+    return {
+      kind: "usage",
+      message:
+        `"${standby}" is the fleet's active label; rotate the other one, or promote first (deno task promote ${storeArgs})`,
+    };
+  }
+  const credentials = await target.credentials(options.credentials);
+  const standbyCredential = credentials.find((c) => c.label === standby);
+  if (standbyCredential === undefined) {
+    return { kind: "usage", message: `"${standby}" is not blue or green` };
+  }
+  return {
+    kind: "ready",
+    live,
+    active,
+    standby,
+    credentials,
+    standbyCredential,
+    ...(notice === undefined ? {} : { notice }),
+  };
+}
+
+/**
+ * Whether the next rotation of `standby` resumes one already past its
+ * regenerate call (it then has nothing left to gate). Reads only.
+ *
+ * @param target The store target.
+ * @param standby The label to rotate.
+ * @param fresh Whether the operator starts over (`--fresh`).
+ * @returns Whether it resumes such a run.
+ */
+export async function resumesPastRegenerate(
+  target: StoreTarget,
+  standby: string,
+  fresh: boolean,
+): Promise<boolean> {
+  const unfinished = await target.journal.read();
+  return !fresh && unfinished !== undefined &&
+    unfinished.completedAt === undefined && unfinished.standby === standby &&
+    unfinished.regenerateRequestedAt !== undefined;
+}
+
+/** Options of {@linkcode fleetIncidentPorts}. */
+export interface FleetIncidentPortsOptions {
+  /** The compromised label, named by every audit entry of the response. */
+  readonly compromised: string;
+  /** How long each wait for the heartbeats lasts, in ms (`--timeout`). */
+  readonly timeoutMs: number;
+  /**
+   * Go on after `timeoutMs` although some live instances did not report
+   * (`--force`): recorded in the audit trail.
+   *
+   * @default false
+   */
+  readonly force?: boolean;
+  /**
+   * Told when `force` went on past stragglers, before it is audited (a
+   * task's warning with their table).
+   *
+   * @default nothing
+   */
+  readonly onForced?: (error: FleetNotLoadedError) => void;
+  /**
+   * Progress lines for people while the heartbeats are awaited.
+   *
+   * @default none
+   */
+  readonly progress?: (line: string) => void;
+  /**
+   * The store's rotation lock the response holds: renewed after every step
+   * is audited, so a long response keeps it and a killed one's lapses.
+   *
+   * @default undefined
+   */
+  readonly lock?: StoreLock;
+}
+
+/** The ports of `respondToCompromise` on a fleet store (see {@linkcode fleetIncidentPorts}). */
+export interface FleetIncidentPorts {
+  /** Seals each new secret into the store (the next generation of its label). */
+  readonly sink: SecretSink;
+  /** The incident journal in the store: a re-run resumes from any host. */
+  readonly journal: IncidentJournal;
+  /**
+   * Sets the fleet's active label, audited as the incident's promotion.
+   *
+   * @param label The clean label.
+   */
+  onPromote(label: string): Promise<void>;
+  /**
+   * The load proof: every live instance's heartbeat reports the label's
+   * sealed secret (and, for `active`, names it active).
+   *
+   * @param request What to prove.
+   * @returns The line for the timeline.
+   * @throws {FleetNotLoadedError} Naming the stragglers, unless `force`.
+   */
+  awaitLoaded(request: LoadRequest): Promise<string>;
+  /**
+   * Appends a step of the response to the audit trail (in order, one after
+   * the other) and renews the lock; never throws.
+   *
+   * @param event The step.
+   */
+  recordStep(event: IncidentEvent): void;
+  /**
+   * Resolves once every step recorded so far is written.
+   *
+   * @returns When they are.
+   */
+  settled(): Promise<void>;
+}
+
+/**
+ * Incident mode on a fleet store: the new secrets sealed into the store,
+ * the journal kept there, the promotion set as the store's active label,
+ * the load proof read from the heartbeats, and every step in the audit
+ * trail. `deno task incident --kv|--redis` hands these to
+ * `respondToCompromise`.
+ *
+ * @param target The store target (with seal keys).
+ * @param options The compromised label, the waits and the lock.
+ * @returns The ports.
+ * @throws {ConfigError} Without seal keys.
+ */
+export function fleetIncidentPorts(
+  target: StoreTarget,
+  options: FleetIncidentPortsOptions,
+): FleetIncidentPorts {
+  const proof = fleetLoadProof(target, {
+    timeoutMs: options.timeoutMs,
+    ...(options.progress ? { onProgress: options.progress } : {}),
+  });
+  // The audit trail keeps the steps in order: one write after the other.
+  let audits: Promise<void> = Promise.resolve();
+  return {
+    sink: target.sealedSink(),
+    journal: target.incidentJournal,
+    async onPromote(label) {
+      const record = await target.setActive(label);
+      await audit(target, {
+        action: "promote",
+        outcome: "ok",
+        label,
+        detail: `active generation ${record.generation} (incident)`,
+      });
+    },
+    async awaitLoaded(request) {
+      if (!options.force) return await proof(request);
+      try {
+        return await proof(request);
+      } catch (error) {
+        if (!(error instanceof FleetNotLoadedError)) throw error;
+        options.onForced?.(error);
+        await audit(target, {
+          action: "incident.wait",
+          outcome: "forced",
+          label: request.label,
+          detail: error.message,
+        });
+        return `--force: went on although ${error.message}`;
+      }
+    },
+    recordStep(event) {
+      audits = audits.then(async () => {
+        await audit(target, {
+          action: `incident.${event.step}`,
+          outcome: event.status,
+          label: options.compromised,
+          detail: event.detail,
+        });
+        await options.lock?.renew().catch(() => undefined);
+      });
+    },
+    settled: () => audits,
+  };
 }

@@ -10,6 +10,10 @@
  */
 import type { CredentialInput } from "../config.ts";
 import type { RotationJournal } from "../rotation/journal.ts";
+import {
+  type IncidentJournal,
+  isIncidentJournalRecord,
+} from "../rotation/incident.ts";
 import type { SecretSink } from "../rotation/sinks.ts";
 import { ConfigError } from "../errors.ts";
 import { authenticateStore, type ControlRecordKind } from "./control.ts";
@@ -31,6 +35,13 @@ import {
   type TargetActive,
 } from "./operator.ts";
 import type { ActiveRecord, FleetStore, InstanceRecord } from "./store.ts";
+
+/** The incident response's journal in the store, beside the rotation's. */
+const INCIDENT_JOURNAL = Object.freeze({
+  key: "incident/journal",
+  name: "incident journal",
+  isRecord: isIncidentJournalRecord,
+});
 
 /** Options of {@linkcode createStoreTarget}. */
 export interface StoreTargetOptions {
@@ -82,6 +93,12 @@ export interface StoreTarget extends FleetTarget {
   readonly ring?: SealKeyring;
   /** The rotation journal kept in the store: a run that dies is resumed from any host. */
   readonly journal: RotationJournal;
+  /**
+   * The incident journal kept in the store (`incident/journal`): an
+   * incident response that dies is resumed from any host, and never
+   * regenerates a secret it stored already.
+   */
+  readonly incidentJournal: IncidentJournal;
   /**
    * The sink that seals a new secret into the store (the next generation,
    * above the store's and the instances').
@@ -230,6 +247,7 @@ export function createStoreTarget(options: StoreTargetOptions): StoreTarget {
     ...base,
     ...(ring === undefined ? {} : { ring }),
     journal: createStoreJournal(base),
+    incidentJournal: createStoreJournal(base, INCIDENT_JOURNAL),
     sealedSink: () => createSealedStoreSink(base, keys()),
     lock: (command, ttlMs) => acquireStoreLock(base, command, ttlMs),
     live: () => listLive(base),

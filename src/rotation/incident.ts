@@ -326,25 +326,44 @@ export type IncidentJournal = StepJournal<IncidentJournalRecord>;
  */
 export function createFileIncidentJournal(path: string): IncidentJournal {
   return createJsonFileJournal(path, (text, file) => {
-    let value: Partial<IncidentJournalRecord> | undefined;
+    let value: unknown;
     try {
       value = JSON.parse(text);
     } catch {
       value = undefined;
     }
-    if (
-      typeof value !== "object" || value === null || value.version !== 1 ||
-      value.kind !== "incident" || typeof value.compromised !== "string" ||
-      typeof value.clientId !== "string" || !Array.isArray(value.done) ||
-      typeof value.startedAt !== "number"
-    ) {
+    if (!isIncidentJournalRecord(value)) {
       throw new ConfigError(
         "journal",
         `${file} is not an incident journal this version can read; check it, then delete it to start afresh`,
       );
     }
-    return value as IncidentJournalRecord;
+    return value;
   });
+}
+
+/**
+ * Whether a value read from a journal (a file, a fleet store's document) is
+ * an incident journal record this version can resume.
+ *
+ * @param value The value read.
+ * @returns Whether it is one.
+ *
+ * @example
+ * ```ts
+ * import { isIncidentJournalRecord } from "@rotating/dual-secret-auth/genesys";
+ * if (isIncidentJournalRecord({ kind: "rotation" })) throw new Error();
+ * ```
+ */
+export function isIncidentJournalRecord(
+  value: unknown,
+): value is IncidentJournalRecord {
+  const record = value as Partial<IncidentJournalRecord> | null | undefined;
+  return typeof record === "object" && record !== null &&
+    record.version === 1 && record.kind === "incident" &&
+    typeof record.compromised === "string" &&
+    typeof record.clientId === "string" && Array.isArray(record.done) &&
+    typeof record.startedAt === "number";
 }
 
 /** What the incident response did. No secrets. */

@@ -93,6 +93,7 @@ for (const engine of ["kv", "redis"] as const) {
         redisFromEnv: engine === "redis",
       });
       assertRecovered(outcome);
+      assert.deepEqual(outcome.regenerations, { "green-id": 1, "blue-id": 1 });
       const { stdout } = outcome.run;
       // The timeline: green rotated, proved loaded by every heartbeat, promoted
       // and served by every instance, then blue disabled, regenerated, enabled.
@@ -186,6 +187,15 @@ for (
       assert.equal(outcome.killed.length, 1);
       assert.notEqual(outcome.killed[0].code, 0);
       assertRecovered(outcome);
+      // Resumed from the store's incident journal: green (the clean
+      // credential) is regenerated once over both runs. Blue once too,
+      // unless the kill came between its regenerate call and the store (its
+      // new secret then died with the process, unstored and unexposed).
+      assert.deepEqual(outcome.regenerations, {
+        "green-id": 1,
+        "blue-id": point === "incident:regenerate" ? 2 : 1,
+      }, outcome.run.stdout);
+      assert.match(outcome.run.stdout, /resuming incident [0-9a-f-]{36}/);
     },
   });
 }

@@ -46,6 +46,12 @@ export interface FleetIncidentOutcome {
   readonly killed: readonly TaskRun[];
   /** Wall time of the incident task (all runs), in ms. */
   readonly durationMs: number;
+  /**
+   * Secrets regenerated while it ran (all runs), per client id: counted as
+   * the emulator regenerates them, and their sum checked against its
+   * `secretRegenerations` counter.
+   */
+  readonly regenerations: Readonly<Record<string, number>>;
   /** Token requests the emulator saw while it ran, every client. */
   readonly tokenRequests: number;
   /** Of them, per client id. */
@@ -118,6 +124,13 @@ export async function runFleetIncident(
 ): Promise<FleetIncidentOutcome> {
   const n = options.processes ?? 6;
   await using emulator = startFleetEmulator(INCIDENT_SECRETS);
+  const regenerations: Record<string, number> = {};
+  // Per client: the emulator's own counter sums every client.
+  const regenerate = emulator.regenerateSecret.bind(emulator);
+  emulator.regenerateSecret = (clientId, newSecret) => {
+    regenerations[clientId] = (regenerations[clientId] ?? 0) + 1;
+    return regenerate(clientId, newSecret);
+  };
   await using ws = await createFleetWorkspace(emulator, INCIDENT_SECRETS);
   const kvPath = `${ws.dir}/fleet.db`;
   const storeArgs = options.engine === "kv"
@@ -173,6 +186,7 @@ export async function runFleetIncident(
     // Traffic on blue everywhere first.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const before = emulator.stats();
+    for (const id of Object.keys(regenerations)) delete regenerations[id];
     const started = performance.now();
     const killed: TaskRun[] = [];
     if (options.killAt !== undefined) {
@@ -220,10 +234,19 @@ export async function runFleetIncident(
       s,
     ): s is ChildMessage => s !== undefined);
     const errors = summaries.flatMap((s) => s.errors as string[]);
+    const counted = Object.values(regenerations).reduce((a, b) => a + b, 0);
+    if (counted !== after.secretRegenerations - before.secretRegenerations) {
+      throw new Error(
+        `counted ${counted} regenerations, the emulator ${
+          after.secretRegenerations - before.secretRegenerations
+        }`,
+      );
+    }
     return {
       run,
       killed,
       durationMs,
+      regenerations: { ...regenerations },
       tokenRequests: after.tokenRequests - before.tokenRequests,
       tokenRequestsByClient: Object.fromEntries(
         Object.entries(after.tokenRequestsByClient).map(([id, count]) => [
