@@ -245,7 +245,7 @@ export async function main(args: readonly string[]): Promise<number> {
     return EXIT_GATE_SHUT;
   }
   if (plan.kind === "usage") throw new UsageError(plan.message);
-  const { active, standby, credentials, standbyCredential } = plan;
+  const { active, standby, credentials, standbyCredential, live } = plan;
   if (plan.notice !== undefined) console.error(plan.notice);
 
   if (values["dry-run"]) {

@@ -1144,7 +1144,7 @@ export interface LostSecret {
  * instances report one loaded from it: the store lost its data (a Redis
  * restarted without persistence, `FLUSHALL`, a restored backup), and an env
  * file's secret of such a label is older than the one in use. Instances of
- * this version seal theirs back within a poll. Reads only.
+ * this version seal theirs back within a heartbeat lifetime. Reads only.
  *
  * @param target The store.
  * @param live The live heartbeats.

@@ -833,7 +833,7 @@ export async function planFleetRotation(
       message:
         `The fleet store holds no sealed secret of the active label "${active}", but ${lost.instances.length} live instance(s) report one loaded from it (generation ${lost.generation}): the store lost its data (a Redis restarted without persistence, FLUSHALL, a restored backup). ` +
         `The instances keep serving with the secrets they hold; nothing was changed.\n` +
-        `Next: wait a few seconds and run the same command again: instances seal the secret they use back into the store within a poll (see the audit trail: deno task fleet ${storeArgs} --history). ` +
+        `Next: wait a few seconds and run the same command again: instances seal the secret they use back into the store within a heartbeat lifetime (see the audit trail: deno task fleet ${storeArgs} --history). ` +
         `If it stays lost (instances of an older version, or without ${SEAL_KEY_VARIABLE}), and ${words.envFile} still holds a working secret of the other label, promote that label (deno task promote ${storeArgs} --to <label>) and rotate this one.`,
       details: { lost },
     };
