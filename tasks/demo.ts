@@ -16,16 +16,9 @@
  * @module
  */
 import { type AuthEvent, createDualSecretAuth } from "../mod.ts";
-import {
-  type ProviderEmulator,
-  startAuth0Emulator,
-  startCognitoEmulator,
-  startEntraEmulator,
-  startGenesysEmulator,
-  startKeycloakEmulator,
-  startOktaEmulator,
-} from "../testing.ts";
-import { readProviderEnv } from "../src/providers/env.ts";
+import { startGenesysEmulator } from "../testing.ts";
+import { startProviderRehearsal } from "../src/testing/providers/rehearsal.ts";
+import { readProviderEnv, secretIdEnvVar } from "../src/providers/env.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
 import {
   type RotationPhaseEvent,
@@ -245,158 +238,6 @@ export const DEMO_PROVIDERS = [
 export type DemoProvider = typeof DEMO_PROVIDERS[number];
 
 /**
- * A provider's emulator as a previous rotation leaves it: the active label's
- * secret live (two secrets: the standby's old one revoked), an admin with the
- * permissions a rotation needs, and the variables an operator's env file
- * would hold.
- */
-function demoWorld(provider: DemoProvider): {
-  emulator: ProviderEmulator;
-  settings: () => Record<string, string>;
-} {
-  const [blue, green, admin] = [randomSecret(), randomSecret(), randomSecret()];
-  const urls = (emulator: ProviderEmulator) => ({
-    AUTH_PROVIDER: provider,
-    AUTH_TOKEN_URL: emulator.tokenUrl,
-    AUTH_API_URL: emulator.apiUrl,
-    AUTH_ACTIVE: "blue",
-  });
-  const oneClient = (clientId: string) => ({
-    AUTH_CLIENT_ID_BLUE: clientId,
-    AUTH_CLIENT_SECRET_BLUE: blue,
-    AUTH_CLIENT_ID_GREEN: clientId,
-    // Revoked by the previous rotation.
-    AUTH_CLIENT_SECRET_GREEN: green,
-  });
-  switch (provider) {
-    case "okta": {
-      const emulator = startOktaEmulator({
-        scopes: ["api"],
-        apps: [{ clientId: "0oademoapp", secrets: [blue] }],
-        adminTokens: [{
-          token: `00${admin}`,
-          scopes: ["okta.apps.read", "okta.apps.manage"],
-        }],
-      });
-      return {
-        emulator,
-        settings: () => ({
-          ...urls(emulator),
-          ...oneClient("0oademoapp"),
-          AUTH_SCOPE: "api",
-          AUTH_ADMIN_TOKEN: `00${admin}`,
-        }),
-      };
-    }
-    case "entra": {
-      const appId = "11111111-1111-4111-8111-111111111111";
-      const adminId = "22222222-2222-4222-8222-222222222222";
-      const emulator = startEntraEmulator({
-        applications: [
-          { appId, displayName: "Demo app", secrets: [blue] },
-          {
-            appId: adminId,
-            displayName: "Rotation admin",
-            secrets: [admin],
-            graphPermissions: ["Application.ReadWrite.OwnedBy"],
-            owns: [appId],
-          },
-        ],
-      });
-      return {
-        emulator,
-        settings: () => ({
-          ...urls(emulator),
-          ...oneClient(appId),
-          AUTH_SCOPE: `api://${appId}/.default`,
-          AUTH_ADMIN_CLIENT_ID: adminId,
-          AUTH_ADMIN_CLIENT_SECRET: admin,
-        }),
-      };
-    }
-    case "keycloak": {
-      const emulator = startKeycloakEmulator({
-        secretRotation: {},
-        clients: [
-          { clientId: "demo-app", secret: blue },
-          {
-            clientId: "rotation-admin",
-            secret: admin,
-            realmManagementRoles: [
-              "view-clients",
-              "manage-clients",
-              "view-realm",
-            ],
-          },
-        ],
-      });
-      return {
-        emulator,
-        settings: () => ({
-          ...urls(emulator),
-          ...oneClient("demo-app"),
-          AUTH_BASE_URL: emulator.url,
-          AUTH_REALM: emulator.realm,
-          AUTH_ADMIN_CLIENT_ID: "rotation-admin",
-          AUTH_ADMIN_CLIENT_SECRET: admin,
-        }),
-      };
-    }
-    case "cognito": {
-      const accessKeyId = "AKIADEMOROTATION0000";
-      const emulator = startCognitoEmulator({
-        clients: [{ clientId: "demoappclient", secrets: [blue] }],
-        principals: [{ accessKeyId, secretAccessKey: admin }],
-      });
-      return {
-        emulator,
-        settings: () => ({
-          ...urls(emulator),
-          ...oneClient("demoappclient"),
-          AUTH_REGION: emulator.region,
-          AUTH_USER_POOL_ID: emulator.userPoolId,
-          AUTH_ADMIN_ACCESS_KEY_ID: accessKeyId,
-          AUTH_ADMIN_SECRET_ACCESS_KEY: admin,
-        }),
-      };
-    }
-    case "auth0": {
-      const audience = "https://api.demo.example/";
-      const grants = [{ audience, scopes: [] }];
-      const emulator = startAuth0Emulator({
-        apis: [{ identifier: audience }],
-        clients: [
-          { clientId: "demo-blue", secret: blue, grants },
-          { clientId: "demo-green", secret: green, grants },
-        ],
-      });
-      emulator.addClient({
-        clientId: "rotation-admin",
-        secret: admin,
-        grants: [{
-          audience: emulator.managementAudience,
-          scopes: ["read:client_keys", "update:client_keys"],
-        }],
-      });
-      return {
-        emulator,
-        settings: () => ({
-          ...urls(emulator),
-          AUTH_CLIENT_ID_BLUE: "demo-blue",
-          AUTH_CLIENT_SECRET_BLUE: blue,
-          AUTH_CLIENT_ID_GREEN: "demo-green",
-          AUTH_CLIENT_SECRET_GREEN: green,
-          AUTH_AUDIENCE: audience,
-          AUTH_ADMIN_AUDIENCE: emulator.managementAudience,
-          AUTH_ADMIN_CLIENT_ID: "rotation-admin",
-          AUTH_ADMIN_CLIENT_SECRET: admin,
-        }),
-      };
-    }
-  }
-}
-
-/**
  * Runs the demo on a provider's emulator: traffic through `auth.fetch` to
  * its protected resource while green, then blue, is rotated and promoted
  * through the provider's adapter.
@@ -409,10 +250,12 @@ export async function runProviderDemo(
   provider: DemoProvider,
   options: DemoOptions,
 ): Promise<DemoResult> {
-  const world = demoWorld(provider);
-  await using emulator = world.emulator;
-  await emulator.ready;
-  const config = readProviderEnv(world.settings());
+  // The emulator and env file `deno task emulator --provider` gives an
+  // operator: both labels' secrets live, each with its recorded id.
+  const rehearsal = await startProviderRehearsal(provider);
+  await using emulator = rehearsal.emulator;
+  const env = Object.fromEntries(rehearsal.settings);
+  const config = readProviderEnv(env);
   await using handle = await config.createProvider();
   const secrets = new Map(
     config.credentials.map((c) => [c.label, c.clientSecret.reveal()]),
@@ -448,6 +291,10 @@ export async function runProviderDemo(
   );
   const pause = () => sleep(options.stepMs);
   const secretIds: Record<string, string> = {};
+  for (const { label } of config.credentials) {
+    const id = env[secretIdEnvVar(label)];
+    if (config.model === "two-secrets" && id) secretIds[label] = id;
+  }
   let rotations = 0;
   let revoked = 0;
   const rotate = async (standby: string) => {
