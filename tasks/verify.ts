@@ -148,17 +148,13 @@ export async function main(
       detail: row.detail ?? "",
     });
   }
-  const activeRow = rows.find((row) => row.active)!;
-  const usable = activeRow.status === "ok";
-  const standbyRow = rows.find((row) => row.label === config.standby)!;
-  const failover = standbyRow.status === "ok";
-  const failoverProblem = failover
-    ? undefined
-    : `the standby "${config.standby}" does not work (${
-      standbyRow.detail ?? standbyRow.status
-    }), so a failure of "${config.active}" has nothing to fail over to. Check ${
+  const { activeRow, usable, failover, failoverProblem } = judgeFailover(
+    rows,
+    config,
+    `${
       clientSecretEnvVar(config.standby)
-    }; a fleet rotated through its store (rotate --kv|--redis) keeps the new secret there, not in this file`;
+    }; a fleet rotated through its store (rotate --kv|--redis) keeps the new secret there, not in this file`,
+  );
   const adminLabel = config.admin ? "admin" : config.active;
   const adminRow = rows.find((row) => row.label === adminLabel)!;
   const standbyId =
@@ -494,17 +490,11 @@ async function verifyProvider(
       return { ...row, ...classify(error, "token request") };
     }
   }));
-  const activeRow = rows.find((row) => row.active)!;
-  const usable = activeRow.status === "ok";
-  const standbyRow = rows.find((row) => row.label === config.standby)!;
-  const failover = standbyRow.status === "ok";
-  const failoverProblem = failover
-    ? undefined
-    : `the standby "${config.standby}" does not work (${
-      standbyRow.detail ?? standbyRow.status
-    }), so a failure of "${config.active}" has nothing to fail over to. Check ${
-      config.secretVariable(config.standby)
-    }`;
+  const { activeRow, usable, failover, failoverProblem } = judgeFailover(
+    rows,
+    config,
+    config.secretVariable(config.standby),
+  );
   const standbyId =
     config.credentials.find((c) => c.label === config.standby)!.clientId;
   const adminRow = rows.find((row) => row.label === "admin");
@@ -667,4 +657,40 @@ function adminProblem(config: ProviderEnvConfig, error: unknown): string {
 
 if (import.meta.main) {
   Deno.exit(await runTask("verify", main, Deno.args));
+}
+
+/**
+ * Whether the active credential serves and the standby can take over; when
+ * it cannot, why, and what to check (`check`: the variable and any hint).
+ */
+function judgeFailover<
+  Row extends {
+    label: string;
+    active?: boolean;
+    status: string;
+    detail?: string;
+  },
+>(
+  rows: readonly Row[],
+  config: { readonly active: string; readonly standby: string },
+  check: string,
+): {
+  activeRow: Row;
+  usable: boolean;
+  failover: boolean;
+  failoverProblem: string | undefined;
+} {
+  const activeRow = rows.find((row) => row.active)!;
+  const standbyRow = rows.find((row) => row.label === config.standby)!;
+  const failover = standbyRow.status === "ok";
+  return {
+    activeRow,
+    usable: activeRow.status === "ok",
+    failover,
+    failoverProblem: failover
+      ? undefined
+      : `the standby "${config.standby}" does not work (${
+        standbyRow.detail ?? standbyRow.status
+      }), so a failure of "${config.active}" has nothing to fail over to. Check ${check}`,
+  };
 }
