@@ -121,6 +121,7 @@ export type { CredentialInput } from "./src/config.ts";
 export type { DualSecretAuthError } from "./src/errors.ts";
 export type { RetryOptions } from "./src/retry.ts";
 export type { SecretSink } from "./src/rotation/sinks.ts";
+export type { StepFailedError, StepFlow } from "./src/rotation/runner.ts";
 export type {
   RotationJournalRecord,
   RotationPhase,

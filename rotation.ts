@@ -93,6 +93,7 @@ export {
   PromotionError,
   type PromotionOptions,
   type PromotionReport,
+  type PromotionStep,
   runPromotion,
 } from "./src/rotation/promotion.ts";
 export {
@@ -121,6 +122,8 @@ export {
 } from "./src/rotation/sinks.ts";
 export {
   runSteps,
+  StepFailedError,
+  type StepFlow,
   type StepOutcome,
   type StepRunnerHooks,
   type StepSpec,
@@ -141,7 +144,11 @@ export { DENO_REQUIRED, DenoRequiredError } from "./src/runtime/deno.ts";
 // Types named by the signatures above, from the modules that own them.
 export type { Clock } from "./src/clock.ts";
 export type { CredentialInput } from "./src/config.ts";
-export type { DualSecretAuthError } from "./src/errors.ts";
+export type {
+  AbortedError,
+  DualSecretAuthError,
+  ErrorCode,
+} from "./src/errors.ts";
 export type { GenesysAdminClient } from "./src/genesys/admin_client.ts";
 export type { Secret } from "./src/secret.ts";
 export type { TimerHandle } from "./src/clock.ts";

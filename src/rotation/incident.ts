@@ -17,7 +17,7 @@
  */
 import { type Clock, systemClock } from "../clock.ts";
 import type { CredentialInput } from "../config.ts";
-import { AbortedError, ConfigError, DualSecretAuthError } from "../errors.ts";
+import { AbortedError, ConfigError } from "../errors.ts";
 import type {
   GenesysAdminClient,
   GenesysOAuthClientAdmin,
@@ -39,7 +39,7 @@ import {
   type RotationJournalRecord,
   type StepJournal,
 } from "./journal.ts";
-import { runSteps, type StepSpec } from "./runner.ts";
+import { runSteps, StepFailedError, type StepSpec } from "./runner.ts";
 
 /** The stable error codes of {@linkcode IncidentError}, one per step. */
 export const IncidentErrorCode: {
@@ -395,11 +395,13 @@ export interface IncidentReport {
 }
 
 /** An incident step failed; the message says what state things are in. */
-export class IncidentError extends DualSecretAuthError {
+export class IncidentError extends StepFailedError {
   /** One of {@linkcode IncidentErrorCode}. */
   declare readonly code: IncidentErrorCode;
+  /** The flow: always `"incident"`. */
+  declare readonly flow: "incident";
   /** The step that failed. */
-  readonly step: IncidentStep;
+  declare readonly step: IncidentStep;
   /** The timeline up to and including the failed step. */
   readonly steps: readonly IncidentEvent[];
 
@@ -422,9 +424,9 @@ export class IncidentError extends DualSecretAuthError {
         step.toUpperCase().replace("-", "_")
       }_FAILED` as IncidentErrorCode,
       message,
+      { flow: "incident", step },
       options,
     );
-    this.step = step;
     this.steps = Object.freeze([...steps]);
   }
 }

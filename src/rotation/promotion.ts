@@ -21,7 +21,7 @@ import {
 import type { TokenGrant } from "../token_endpoint.ts";
 import type { RotationJournal } from "./journal.ts";
 import { proveSecret } from "./proof.ts";
-import { runSteps, type StepSpec } from "./runner.ts";
+import { runSteps, StepFailedError, type StepSpec } from "./runner.ts";
 
 /** Options of {@linkcode runPromotion}. */
 export interface PromotionOptions {
@@ -108,22 +108,27 @@ export interface PromotionReport {
 export const PROMOTION_FAILED = "PROMOTION_FAILED" as const;
 
 /** A promotion failed; the active label was not changed. */
-export class PromotionError extends DualSecretAuthError {
+export class PromotionError extends StepFailedError {
+  /** The flow: always `"promotion"`. */
+  declare readonly flow: "promotion";
+  /** The step that failed. */
+  declare readonly step: PromotionStep;
   /** The label still serving traffic. */
   readonly active: string;
   /** The label that was to be promoted. */
   readonly target: string;
   /** The state things are in, for people. */
-  readonly state: string;
+  declare readonly state: string;
   /** What to do next, for people. */
-  readonly nextStep: string;
+  declare readonly nextStep: string;
   /** Whether the run stopped because its signal aborted (Ctrl-C). */
   readonly interrupted: boolean;
 
   /**
    * Creates the error.
    *
-   * @param context The labels, state and next step.
+   * @param context The labels, state and next step, and the failed step
+   *   (`@default "plan"`, for callers that predate it).
    * @param options The failure, as cause.
    */
   constructor(
@@ -132,6 +137,7 @@ export class PromotionError extends DualSecretAuthError {
       target: string;
       state: string;
       nextStep: string;
+      step?: PromotionStep;
     },
     options?: ErrorOptions,
   ) {
@@ -141,12 +147,16 @@ export class PromotionError extends DualSecretAuthError {
     super(
       PROMOTION_FAILED,
       `Promotion of "${context.target}" failed.${reason} State: ${context.state} Next: ${context.nextStep}`,
+      {
+        flow: "promotion",
+        step: context.step ?? "plan",
+        state: context.state,
+        nextStep: context.nextStep,
+      },
       options,
     );
     this.active = context.active;
     this.target = context.target;
-    this.state = context.state;
-    this.nextStep = context.nextStep;
     this.interrupted = options?.cause instanceof AbortedError;
   }
 }
@@ -196,12 +206,13 @@ export async function runPromotion(
     // A promotion reports no step events: its report and error say it all.
     emit: () => {},
     dryRun: options.dryRun === true,
-    fail: (_step, { state, nextStep }, error) =>
+    fail: (step, { state, nextStep }, error) =>
       new PromotionError({
         active: String(options.active),
         target: run.target,
         state,
         nextStep,
+        step,
       }, { cause: error }),
   });
   const config = run.config!;

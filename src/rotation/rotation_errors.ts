@@ -6,6 +6,7 @@
  */
 import { AbortedError, DualSecretAuthError } from "../errors.ts";
 import { describeError } from "./describe_error.ts";
+import { StepFailedError } from "./runner.ts";
 import type { RotationJournalRecord, RotationPhase } from "./journal.ts";
 
 /** The stable codes of {@linkcode StagedRotationError}, one per failing phase. */
@@ -48,7 +49,11 @@ const CODE_OF_PHASE: Readonly<Record<RotationPhase, RotationErrorCode>> = {
  * things are (which credential serves traffic, whether the standby's secret
  * changed, whether it was stored) and what to run next.
  */
-export class StagedRotationError extends DualSecretAuthError {
+export class StagedRotationError extends StepFailedError {
+  /** The flow: always `"rotation"`. */
+  declare readonly flow: "rotation";
+  /** The step that failed: the same as {@linkcode StagedRotationError.phase}. */
+  declare readonly step: RotationPhase;
   /** The phase that failed. */
   readonly phase: RotationPhase;
   /** The label still serving traffic. */
@@ -56,9 +61,9 @@ export class StagedRotationError extends DualSecretAuthError {
   /** The label being rotated. */
   readonly standby: string;
   /** The state things are in, for people. */
-  readonly state: string;
+  declare readonly state: string;
   /** What to do next, for people. */
-  readonly nextStep: string;
+  declare readonly nextStep: string;
   /** Whether the run stopped because its signal aborted (Ctrl-C). */
   readonly interrupted: boolean;
 
@@ -82,19 +87,21 @@ export class StagedRotationError extends DualSecretAuthError {
     const reason = options?.cause === undefined
       ? ""
       : ` ${safeMessage(options.cause)}`;
-    // The base class types `code` as the core codes only; these are
-    // distinct strings of the same kind.
     super(
       CODE_OF_PHASE[phase],
       `Rotation of "${context.standby}" failed in phase ${phase}.${reason} ` +
         `State: ${context.state} Next: ${context.nextStep}`,
+      {
+        flow: "rotation",
+        step: phase,
+        state: context.state,
+        nextStep: context.nextStep,
+      },
       options,
     );
     this.phase = phase;
     this.active = context.active;
     this.standby = context.standby;
-    this.state = context.state;
-    this.nextStep = context.nextStep;
     this.interrupted = options?.cause instanceof AbortedError;
   }
 }

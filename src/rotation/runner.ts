@@ -5,11 +5,89 @@
  * acts (so a crash after the act is seen by the next run), what it runs,
  * what it journals after, and, on failure, the state things are in and the
  * next step. The runner emits the step events, honours the abort signal
- * between steps, and turns a failure into the flow's own error.
+ * between steps, and turns a failure into the flow's own error, a
+ * {@linkcode StepFailedError} naming the flow and the step.
  *
  * @module
  */
-import { AbortedError } from "../errors.ts";
+import { AbortedError, DualSecretAuthError } from "../errors.ts";
+
+/** The operator flows the one step runner runs. */
+export type StepFlow = "rotation" | "promotion" | "incident" | "setup";
+
+/**
+ * A step of an operator flow failed. Every flow's error extends it
+ * (`StagedRotationError`, `PromotionError`, `IncidentError`,
+ * `TwinSetupError`), so one `catch` handles them all; `code` stays the
+ * flow's own, and the cause is the step's failure.
+ *
+ * @example Catch every flow's failure with one class
+ * ```ts
+ * import { runSteps, StepFailedError, type StepSpec } from "@rotating/dual-secret-auth/rotation";
+ *
+ * const steps: StepSpec<object, "plan", never, string>[] = [
+ *   { name: "plan", abortable: true, run: () => Promise.reject(new Error("boom")), onFailure: () => "nothing changed" },
+ * ];
+ * try {
+ *   await runSteps(steps, {}, {
+ *     emit: () => {},
+ *     fail: (step, report, error) =>
+ *       new StepFailedError("MY_FLOW_FAILED", `Step ${step} failed.`, {
+ *         flow: "rotation",
+ *         step,
+ *         state: report,
+ *         nextStep: "run it again",
+ *       }, { cause: error }),
+ *   });
+ *   throw new Error("not reached");
+ * } catch (error) {
+ *   if (!(error instanceof StepFailedError) || error.step !== "plan") throw error;
+ * }
+ * ```
+ */
+export class StepFailedError extends DualSecretAuthError {
+  /** The flow that failed. */
+  readonly flow: StepFlow;
+  /** The step that failed, as the flow names it. */
+  readonly step: string;
+  /**
+   * The state things are in, for people; `undefined` when the flow's
+   * message says it together with the next step (incident, set-up).
+   */
+  readonly state: string | undefined;
+  /**
+   * What to do next, for people; `undefined` when the flow's message says
+   * it together with the state (incident, set-up).
+   */
+  readonly nextStep: string | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param code The flow's stable code.
+   * @param message What failed, the state now and what to do.
+   * @param context The flow, the step, and the state and next step when
+   *   known apart from the message.
+   * @param options The step's failure, as cause.
+   */
+  constructor(
+    code: string,
+    message: string,
+    context: {
+      readonly flow: StepFlow;
+      readonly step: string;
+      readonly state?: string;
+      readonly nextStep?: string;
+    },
+    options?: ErrorOptions,
+  ) {
+    super(code, message, options);
+    this.flow = context.flow;
+    this.step = context.step;
+    this.state = context.state;
+    this.nextStep = context.nextStep;
+  }
+}
 
 /** What happened to a step; `progress` is a line while a step waits or retries. */
 export type StepStatus =
@@ -122,15 +200,16 @@ export interface StepRunnerHooks<S, N extends string, J, F> {
    */
   readonly after?: (step: N, state: S) => void | Promise<void>;
   /**
-   * The error thrown for a failed step: the flow's own error class.
-   * It may return the cause itself (such as an {@linkcode AbortedError}).
+   * The error thrown for a failed step: the flow's own subclass of
+   * {@linkcode StepFailedError}, or an {@linkcode AbortedError} when the
+   * run was interrupted.
    */
   readonly fail: (
     step: N,
     report: F,
     error: unknown,
     state: S,
-  ) => unknown;
+  ) => StepFailedError | AbortedError;
   /**
    * The line of the `failed` event.
    *
@@ -151,7 +230,7 @@ export interface StepRunnerHooks<S, N extends string, J, F> {
  *
  * @example Two steps, the second skipped
  * ```ts
- * import { runSteps, type StepSpec } from "@rotating/dual-secret-auth/rotation";
+ * import { runSteps, StepFailedError, type StepSpec } from "@rotating/dual-secret-auth/rotation";
  *
  * type S = { done: string[] };
  * const steps: StepSpec<S, "a" | "b", never, string>[] = [
@@ -161,7 +240,8 @@ export interface StepRunnerHooks<S, N extends string, J, F> {
  * const events: string[] = [];
  * await runSteps(steps, { done: [] }, {
  *   emit: (step, status) => events.push(`${step}:${status}`),
- *   fail: (_step, report) => new Error(report),
+ *   fail: (step, report) =>
+ *     new StepFailedError("MY_FLOW_FAILED", report, { flow: "rotation", step }),
  * });
  * if (events.join() !== "a:started,a:completed,b:skipped") throw new Error(events.join());
  * ```

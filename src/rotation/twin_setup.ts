@@ -25,7 +25,7 @@ import { clientIdEnvVar, clientSecretEnvVar } from "./env_config.ts";
 import type { SecretSink } from "./sinks.ts";
 import { describeError } from "./describe_error.ts";
 import { proveCredential } from "./prove_credential.ts";
-import { runSteps, type StepSpec } from "./runner.ts";
+import { runSteps, StepFailedError, type StepSpec } from "./runner.ts";
 
 /** The stable error codes of {@linkcode TwinSetupError}, one per step. */
 export const TwinSetupErrorCode: {
@@ -181,11 +181,13 @@ export interface TwinSetupOptions {
 }
 
 /** A set-up step failed; `step` and `message` say what state things are in. */
-export class TwinSetupError extends DualSecretAuthError {
+export class TwinSetupError extends StepFailedError {
   /** One of {@linkcode TwinSetupErrorCode}. */
   declare readonly code: TwinSetupErrorCode;
+  /** The flow: always `"setup"`. */
+  declare readonly flow: "setup";
   /** The step that failed. */
-  readonly step: TwinSetupStep;
+  declare readonly step: TwinSetupStep;
   /** The new client's id, when it was created. */
   readonly createdClientId?: string;
   /**
@@ -217,9 +219,9 @@ export class TwinSetupError extends DualSecretAuthError {
     super(
       `SETUP_${step.toUpperCase()}_FAILED` as TwinSetupErrorCode,
       message,
+      { flow: "setup", step },
       options,
     );
-    this.step = step;
     this.createdClientId = details.createdClientId;
     this.needsGrant = details.needsGrant ?? false;
     this.steps = Object.freeze([...details.steps]);

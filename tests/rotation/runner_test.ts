@@ -1,7 +1,23 @@
 import assert from "node:assert/strict";
-import { AbortedError } from "../../src/errors.ts";
+import { AbortedError, DualSecretAuthError } from "../../src/errors.ts";
+import { createGenesysAdminClient } from "../../src/genesys/admin_client.ts";
+import {
+  IncidentError,
+  respondToCompromise,
+} from "../../src/rotation/incident.ts";
+import { PromotionError, runPromotion } from "../../src/rotation/promotion.ts";
+import { StagedRotationError } from "../../src/rotation/rotation_errors.ts";
+import { createCallbackSink } from "../../src/rotation/sinks.ts";
+import { runStagedRotation } from "../../src/rotation/staged_rotation.ts";
+import {
+  setUpTwinClient,
+  TwinSetupError,
+} from "../../src/rotation/twin_setup.ts";
+import { startGenesysEmulator } from "../../src/testing/emulator.ts";
 import {
   runSteps,
+  StepFailedError,
+  type StepFlow,
   type StepRunnerHooks,
   type StepSpec,
 } from "../../src/rotation/runner.ts";
@@ -38,7 +54,10 @@ function hooks(
     },
     after: (name, s) => void s.log.push(`after ${name}`),
     fail: (name, report, error) =>
-      new Error(`${name} | ${report}`, { cause: error }),
+      new StepFailedError("TEST_FAILED", `${name} | ${report}`, {
+        flow: "rotation",
+        step: name,
+      }, { cause: error }),
     ...extra,
   };
 }
@@ -139,4 +158,123 @@ Deno.test("runSteps: a dry run runs only the steps marked for it, journals nothi
     "store:skipped:dry run",
     "after store",
   ]);
+});
+
+// Every flow fails through the one runner, so one class catches them all.
+const credentials = [
+  { label: "blue", clientId: "blue-id", clientSecret: "blue-secret" },
+  { label: "green", clientId: "green-id", clientSecret: "green-secret" },
+];
+
+function flowEmulator() {
+  return startGenesysEmulator({
+    clients: [
+      { clientId: "blue-id", secret: "blue-secret" },
+      { clientId: "green-id", secret: "green-secret" },
+      {
+        clientId: "admin-id",
+        secret: "admin-secret",
+        permissions: ["oauth:client:*"],
+      },
+    ],
+  });
+}
+
+function adminOf(emulator: ReturnType<typeof flowEmulator>) {
+  return createGenesysAdminClient({
+    apiUrl: emulator.apiUrl,
+    getAccessToken: () => Promise.resolve(emulator.issueToken("admin-id")),
+  });
+}
+
+function assertStepFailed(
+  error: unknown,
+  flow: StepFlow,
+  step: string,
+  code: string,
+): void {
+  assert.ok(error instanceof StepFailedError, String(error));
+  assert.ok(error instanceof DualSecretAuthError);
+  assert.equal(error.flow, flow);
+  assert.equal(error.step, step);
+  assert.equal(error.code, code);
+  assert.ok(error.cause !== undefined, "the step's failure is the cause");
+}
+
+Deno.test("StepFailedError: a staged rotation's failure names flow rotation and its phase", async () => {
+  await using emulator = flowEmulator();
+  const admin = adminOf(emulator);
+  const error = await runStagedRotation({
+    credentials,
+    active: "blue",
+    tokenUrl: emulator.tokenUrl,
+    admin: {
+      ...admin,
+      regenerateSecret: () => Promise.reject(new Error("admin API down")),
+    },
+    sink: createCallbackSink(() => {}),
+  }).catch((e) => e);
+  assertStepFailed(
+    error,
+    "rotation",
+    "regenerate",
+    "ROTATION_REGENERATE_FAILED",
+  );
+  assert.ok(error instanceof StagedRotationError);
+  assert.equal(error.phase, "regenerate");
+  assert.equal(typeof error.state, "string");
+  assert.equal(typeof error.nextStep, "string");
+});
+
+Deno.test("StepFailedError: a promotion's failure names flow promotion and its step", async () => {
+  await using emulator = flowEmulator();
+  const error = await runPromotion({
+    credentials,
+    active: "blue",
+    to: "purple",
+    tokenUrl: emulator.tokenUrl,
+    publishActive: () => {},
+  }).catch((e) => e);
+  assertStepFailed(error, "promotion", "plan", "PROMOTION_FAILED");
+  assert.ok(error instanceof PromotionError);
+  assert.equal(error.target, "purple");
+  assert.match(error.message, /State: .* Next: /);
+});
+
+Deno.test("StepFailedError: an incident's failure names flow incident and its step", async () => {
+  await using emulator = flowEmulator();
+  const admin = adminOf(emulator);
+  const error = await respondToCompromise({
+    compromised: "blue",
+    credentials,
+    active: "green",
+    tokenUrl: emulator.tokenUrl,
+    adminFor: () => ({
+      ...admin,
+      regenerateSecret: () => Promise.reject(new Error("admin API down")),
+    }),
+    sink: createCallbackSink(() => {}),
+    onPromote: () => {},
+  }).catch((e) => e);
+  assertStepFailed(
+    error,
+    "incident",
+    "regenerate",
+    "INCIDENT_REGENERATE_FAILED",
+  );
+  assert.ok(error instanceof IncidentError);
+});
+
+Deno.test("StepFailedError: a twin set-up's failure names flow setup and its step", async () => {
+  await using emulator = flowEmulator();
+  const error = await setUpTwinClient({
+    from: "blue",
+    to: "green",
+    sourceClientId: "missing-id",
+    admin: adminOf(emulator),
+    sink: createCallbackSink(() => {}),
+    tokenUrl: emulator.tokenUrl,
+  }).catch((e) => e);
+  assertStepFailed(error, "setup", "read", "SETUP_READ_FAILED");
+  assert.ok(error instanceof TwinSetupError);
 });
