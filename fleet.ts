@@ -109,6 +109,7 @@ export {
   verifyRecord,
 } from "./src/fleet/control.ts";
 export type { DualSecretAuthError } from "./src/errors.ts";
+export type { FencedLock } from "./src/rotation/lock.ts";
 export type {
   IncidentJournal,
   IncidentJournalRecord,

@@ -99,6 +99,7 @@ export {
 export {
   acquireEnvFileLock,
   type EnvFileLock,
+  type FencedLock,
   type LockHolder,
   lockPathOf,
   ROTATION_LOCKED,

@@ -18,6 +18,7 @@ import type {
   StepJournal,
 } from "../rotation/journal.ts";
 import type { SecretSink } from "../rotation/sinks.ts";
+import type { FencedLock } from "../rotation/lock.ts";
 import { heartbeatProblem } from "./control.ts";
 import {
   credentialDocument,
@@ -404,8 +405,11 @@ export function holderName(holder: string): string {
     : holder;
 }
 
-/** A held store lock. */
-export interface StoreLock extends AsyncDisposable {
+/**
+ * A held store lock. Its `token` is the store's fence of this hold
+ * (`fence.fence`): the store raises it with every new holder.
+ */
+export interface StoreLock extends FencedLock {
   /**
    * Extends the lock by its length again.
    *
@@ -471,7 +475,14 @@ export async function acquireStoreLock(
     return state.fence;
   };
   const fence = await take(true);
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    await store.releaseLock(service, LOCK, by, fence).catch(() => undefined);
+  };
   return {
+    token: fence,
     fence: { lock: LOCK, holder: by, fence },
     async renew() {
       // A renewal never takes over: only a new run proves the old one dead.
@@ -479,9 +490,8 @@ export async function acquireStoreLock(
         throw new Error("the fleet's rotation lock was taken over meanwhile");
       }
     },
-    async [Symbol.asyncDispose]() {
-      await store.releaseLock(service, LOCK, by, fence).catch(() => undefined);
-    },
+    release,
+    [Symbol.asyncDispose]: release,
   };
 }
 

@@ -352,13 +352,16 @@ async function holdStoreLock(
     () => lock.renew().catch(() => undefined),
     Math.max(1, Math.floor(ttlMs / 3)),
   );
+  const release = async () => {
+    clearInterval(timer);
+    await lock.release();
+  };
   return {
+    token: lock.token,
     renew: () => lock.renew(),
     ...(lock.fence === undefined ? {} : { fence: lock.fence }),
-    async [Symbol.asyncDispose]() {
-      clearInterval(timer);
-      await lock[Symbol.asyncDispose]();
-    },
+    release,
+    [Symbol.asyncDispose]: release,
   };
 }
 

@@ -3,7 +3,10 @@
  * (`flock`, through `Deno.FsFile.tryLock`) on `<env file>.lock`, holding the
  * holder's pid, host, command and start time. The OS drops the lock when the
  * holder dies, even by SIGKILL, so a lock is never stale; the file itself
- * stays (removing it would let two runs lock two different files).
+ * stays (removing it would let two runs lock two different files), and
+ * keeps the last hold's fencing token, so each hold's token is above every
+ * earlier one's. {@linkcode FencedLock} is the one shape of a held lock,
+ * this one's and the fleet store's.
  *
  * @module
  */
@@ -25,6 +28,25 @@ export interface LockHolder {
   readonly command: string;
   /** When it took the lock (ISO 8601). */
   readonly startedAt: string;
+  /**
+   * The fencing token of its hold.
+   *
+   * @default undefined (a lock file written before tokens)
+   */
+  readonly token?: number;
+}
+
+/**
+ * A held lock, of the env file or of the fleet store: one holder at a
+ * time, released by `release()` or `await using`. Its `token` is greater
+ * than that of every earlier hold of the same lock, so a write that carries
+ * a token can be refused once a later holder exists.
+ */
+export interface FencedLock extends AsyncDisposable {
+  /** The fencing token of this hold: above every earlier hold's. */
+  readonly token: number;
+  /** Releases the lock; calling it again does nothing. */
+  release(): Promise<void>;
 }
 
 /** Another rotate, promote, setup or incident holds the env file's lock; this one changed nothing. */
@@ -56,14 +78,15 @@ export class RotationLockedError extends DualSecretAuthError {
   }
 }
 
-/** A held lock; release it with `release()` or `await using`. */
-export interface EnvFileLock extends AsyncDisposable {
+/**
+ * A held env-file lock; release it with `release()` or `await using`. Its
+ * token is kept in the lock file: the last hold's plus one.
+ */
+export interface EnvFileLock extends FencedLock {
   /** The lock file. */
   readonly path: string;
   /** Whether a previous holder died holding it (its record was still there). */
   readonly previousHolder?: LockHolder;
-  /** Releases the lock. */
-  release(): Promise<void>;
 }
 
 /**
@@ -156,22 +179,24 @@ export async function acquireEnvFileLock(
     file.close();
     throw new RotationLockedError(path, holder);
   }
-  const previousHolder = await readHolder(file);
+  const before = await readRecord(file);
+  const previousHolder = holderOf(before);
+  const token = tokenOf(before) + 1;
   const record: LockHolder = {
     pid: Deno.pid,
     ...(hostname() ? { host: hostname() } : {}),
     command,
     startedAt: new Date().toISOString(),
+    token,
   };
-  await file.truncate(0);
-  await file.seek(0, Deno.SeekMode.Start);
-  await file.write(new TextEncoder().encode(`${JSON.stringify(record)}\n`));
+  await writeRecord(file, record);
   let released = false;
   const release = async () => {
     if (released) return;
     released = true;
     try {
-      await file.truncate(0);
+      // The token stays, without a holder: the next hold counts on from it.
+      await writeRecord(file, { token });
       await file.unlock();
     } finally {
       file.close();
@@ -179,27 +204,57 @@ export async function acquireEnvFileLock(
   };
   return {
     path,
+    token,
     ...(previousHolder ? { previousHolder } : {}),
     release,
     [Symbol.asyncDispose]: release,
   };
 }
 
-async function readHolder(file: Deno.FsFile): Promise<LockHolder | undefined> {
+/**
+ * Writes the record as the file's first line, then cuts what followed: a
+ * crash in between leaves the new record first, which is all that is read.
+ */
+async function writeRecord(file: Deno.FsFile, record: object): Promise<void> {
+  const bytes = new TextEncoder().encode(`${JSON.stringify(record)}\n`);
+  await file.seek(0, Deno.SeekMode.Start);
+  let written = 0;
+  while (written < bytes.length) {
+    written += await file.write(bytes.subarray(written));
+  }
+  await file.truncate(bytes.length);
+}
+
+async function readRecord(file: Deno.FsFile): Promise<unknown> {
   try {
     await file.seek(0, Deno.SeekMode.Start);
     const buffer = new Uint8Array(4096);
     const read = await file.read(buffer);
     if (!read) return undefined;
-    const value = JSON.parse(
-      new TextDecoder().decode(buffer.subarray(0, read)),
-    );
-    return typeof value?.pid === "number" && typeof value.command === "string"
-      ? value as LockHolder
-      : undefined;
+    const text = new TextDecoder().decode(buffer.subarray(0, read));
+    return JSON.parse(text.split("\n", 1)[0]);
   } catch {
     return undefined;
   }
+}
+
+async function readHolder(file: Deno.FsFile): Promise<LockHolder | undefined> {
+  return holderOf(await readRecord(file));
+}
+
+function holderOf(value: unknown): LockHolder | undefined {
+  const record = value as Partial<LockHolder> | undefined;
+  return typeof record?.pid === "number" && typeof record.command === "string"
+    ? record as LockHolder
+    : undefined;
+}
+
+function tokenOf(value: unknown): number {
+  const token = (value as { token?: unknown } | undefined)?.token;
+  // An unreadable or older lock file counts from 0.
+  return typeof token === "number" && Number.isSafeInteger(token) && token > 0
+    ? token
+    : 0;
 }
 
 function hostname(): string | undefined {

@@ -14,9 +14,11 @@ import {
   reportedGeneration,
   secretStragglers,
   setSharedActive,
+  type StoreLock,
   StoreLockedError,
   waitForFleet,
 } from "../../src/fleet/operator.ts";
+import type { FencedLock } from "../../src/rotation/lock.ts";
 import { takeLeadership } from "../../src/fleet/schedule.ts";
 import {
   createMemoryFleetStore,
@@ -248,6 +250,35 @@ Deno.test("store lock: one holder; a lapsed lock is taken over; released on disp
   await assert.rejects(() => acquireStoreLock(first, "rotate", 5_000));
   now.value += 5_001;
   await using _again = await acquireStoreLock(first, "rotate", 5_000);
+});
+
+Deno.test("store lock: a FencedLock whose token is the store's fence, above every earlier hold's", async () => {
+  const now = { value: 1_000 };
+  const first = target(now, "ops@a");
+  const second: FleetTarget = { ...first, by: "ops@b" };
+  const tokens: number[] = [];
+  {
+    const held: FencedLock = await acquireStoreLock(first, "rotate", 5_000);
+    const lock = held as StoreLock;
+    assert.equal(lock.token, lock.fence?.fence);
+    tokens.push(held.token);
+    await held.release();
+    await held.release(); // a second release does nothing
+  }
+  {
+    // Released: another takes it at once, with a higher token.
+    await using held = await acquireStoreLock(second, "promote", 5_000);
+    tokens.push(held.token);
+  }
+  // Dead holder: its lock lapses; the next hold's token is higher still.
+  const dead = await acquireStoreLock(first, "rotate", 5_000);
+  tokens.push(dead.token);
+  now.value += 5_001;
+  await using taken = await acquireStoreLock(second, "rotate", 5_000);
+  tokens.push(taken.token);
+  for (let i = 1; i < tokens.length; i++) {
+    assert.ok(tokens[i] > tokens[i - 1], `tokens ${tokens.join(", ")}`);
+  }
 });
 
 Deno.test("store lock: held by one acquisition, not by a name (two operators on one host, two schedulers given one id)", async () => {
