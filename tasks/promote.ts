@@ -44,7 +44,7 @@ import {
   refuseDuringIncident,
   refuseWrittenOverrides,
 } from "./_signals.ts";
-import { main as promoteFleet } from "./promote_fleet.ts";
+import { main as promoteFleet } from "./_promote_fleet.ts";
 
 /** The options the promote parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
 export const OPTIONS = {
@@ -104,7 +104,7 @@ ${FLEET_EXIT_CODES_HELP}
 export async function main(
   args: readonly string[] = Deno.args,
 ): Promise<number> {
-  // A fleet's promotion through its Deno KV store: tasks/promote_fleet.ts.
+  // A fleet's promotion through its Deno KV store: tasks/_promote_fleet.ts.
   if (args.some((arg) => /^--(kv|redis)(=|$)/.test(arg))) {
     return await promoteFleet(args);
   }

@@ -80,10 +80,10 @@ import {
   refuseDuringIncident,
   refuseWrittenOverrides,
 } from "./_signals.ts";
-import { main as respondToIncident } from "./incident.ts";
+import { main as respondToIncident } from "./_incident.ts";
 // Moved to _cli.ts (incident needs it too); kept here for its importers.
 export { parseSeconds } from "./_cli.ts";
-import { main as rotateFleet } from "./rotate_fleet.ts";
+import { main as rotateFleet } from "./_rotate_fleet.ts";
 
 /** The options the rotate parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
 export const OPTIONS = {
@@ -183,11 +183,11 @@ ${FLEET_EXIT_CODES_HELP}
 export async function main(
   args: readonly string[] = Deno.args,
 ): Promise<number> {
-  // Incident mode has its own options and steps: see tasks/incident.ts.
+  // Incident mode has its own options and steps: see tasks/_incident.ts.
   if (args.some((arg) => /^--compromised(=|$)/.test(arg))) {
     return await respondToIncident(args);
   }
-  // A fleet's rotation (the store as sink, journal and lock): tasks/rotate_fleet.ts.
+  // A fleet's rotation (the store as sink, journal and lock): tasks/_rotate_fleet.ts.
   if (args.some((arg) => /^--(kv|redis)(=|$)/.test(arg))) {
     return await rotateFleet(args);
   }
