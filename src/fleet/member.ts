@@ -8,7 +8,7 @@
  * @module
  */
 import { poolKey } from "../credential_slot.ts";
-import { ConfigError, CredentialRejectedError } from "../errors.ts";
+import { CredentialRejectedError } from "../errors.ts";
 import { delay } from "../retry.ts";
 import type { CachedGrant } from "../store.ts";
 import {
@@ -22,7 +22,21 @@ import {
   type FleetSummary,
   type TokenStore,
 } from "./link.ts";
-import { digest, seal, sealKeyBytes, unseal } from "./seal.ts";
+import { digest } from "./seal.ts";
+import {
+  fromStoredGrant,
+  grantKeyOf,
+  honouredRejection,
+  type Known,
+  toStoredGrant,
+} from "./member_grants.ts";
+import {
+  type FleetOptions,
+  type Resolved,
+  resolveFleetOptions,
+} from "./member_options.ts";
+
+export { FLEET_DEFAULTS, type FleetOptions } from "./member_options.ts";
 import {
   authenticateStore,
   keyedSecretHash,
@@ -46,7 +60,6 @@ import {
   type InstanceRecord,
   isActiveRecord,
   isInstanceRecord,
-  isStoredGrant,
   type RejectionRecord,
   type StoredGrant,
 } from "./store.ts";
@@ -54,78 +67,6 @@ import {
 /** The library version written into heartbeats. */
 export const LIBRARY_VERSION = "0.1.0";
 
-/** Options every fleet engine accepts. */
-export interface FleetOptions {
-  /**
-   * This instance's id, unique in the fleet.
-   *
-   * @default a random id
-   */
-  readonly instanceId?: string;
-  /**
-   * How often the instance reads the store (active label, grants,
-   * rejections, heartbeats), in ms: the bound on how late a change reaches it.
-   *
-   * @default 1000
-   */
-  readonly pollIntervalMs?: number;
-  /**
-   * How long a lease to request a token lasts, in ms. When the holder dies,
-   * one of the others takes the lease over once it lapses; a caller waits at
-   * most three lease lengths before it requests on its own.
-   *
-   * @default 10000
-   */
-  readonly leaseMs?: number;
-  /**
-   * How long a heartbeat stays valid, in ms: a dead instance drops out of
-   * {@linkcode FleetLink.instances} within this. The instance beats every
-   * third of it.
-   *
-   * @default 30000
-   */
-  readonly heartbeatMs?: number;
-  /**
-   * The longest one store call may take before the instance serves without
-   * the store, in ms.
-   *
-   * @default 1000
-   */
-  readonly storeTimeoutMs?: number;
-  /**
-   * The keys to seal tokens with (AES-256-GCM) before they enter the store:
-   * base64 of 32 bytes (`openssl rand -base64 32`), optionally `id:` first;
-   * several comma-separated or as a list while changing keys (the first
-   * seals, every one opens). Without it, whoever can read the store holds
-   * bearer tokens. Every instance of the fleet needs the same keys.
-   *
-   * @default secretSealKeys (one keyring seals tokens and secrets)
-   */
-  readonly sealKey?: string | readonly string[];
-  /**
-   * The seal keys of distributed secrets (`DUAL_SECRET_SEAL_KEY`: base64 of
-   * 32 bytes, optionally `id:` first; several comma-separated or as a list).
-   * With them the instance picks up a newer secret a rotation published into
-   * the store, proves it with a token request and only then uses it.
-   */
-  readonly secretSealKeys?: string | readonly string[];
-}
-
-/** Defaults of {@linkcode FleetOptions}. */
-export const FLEET_DEFAULTS: Readonly<{
-  pollIntervalMs: number;
-  leaseMs: number;
-  heartbeatMs: number;
-  storeTimeoutMs: number;
-}> = Object.freeze({
-  pollIntervalMs: 1_000,
-  leaseMs: 10_000,
-  heartbeatMs: 30_000,
-  storeTimeoutMs: 1_000,
-});
-
-/** A published rejection is honoured this long; then a probe may go through again. */
-const REJECTION_HONOURED_MS = 300_000;
 /** How many lease lengths a waiter waits at most before it requests on its own. */
 const WAIT_LEASES = 3;
 /** How often a waiter re-reads the store for the lease holder's grant. */
@@ -135,22 +76,6 @@ class StoreTimeoutError extends Error {
   constructor(ms: number) {
     super(`the fleet store did not answer within ${ms} ms`);
   }
-}
-
-/** The longest delay a timer takes as it is (2^31 - 1 ms, about 24.8 days): longer ones fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function positive(name: string, value: number | undefined, fallback: number) {
-  if (value === undefined) return fallback;
-  // Every one of these ends up in a timer (or a third of it does), and a
-  // timer past 2^31 - 1 ms fires at once: a busy loop, not a long wait.
-  if (!Number.isFinite(value) || value <= 0 || value > MAX_TIMER_MS) {
-    throw new ConfigError(
-      `fleet.${name}`,
-      `must be a positive number of ms up to ${MAX_TIMER_MS} (about 24.8 days), got ${value}`,
-    );
-  }
-  return value;
 }
 
 /**
@@ -176,61 +101,7 @@ export function createFleet(
   options: FleetOptions = {},
   onClose?: () => Promise<void>,
 ): Fleet {
-  const resolved = {
-    instanceId: options.instanceId ?? crypto.randomUUID().slice(0, 13),
-    pollIntervalMs: positive(
-      "pollIntervalMs",
-      options.pollIntervalMs,
-      FLEET_DEFAULTS.pollIntervalMs,
-    ),
-    leaseMs: positive("leaseMs", options.leaseMs, FLEET_DEFAULTS.leaseMs),
-    heartbeatMs: positive(
-      "heartbeatMs",
-      options.heartbeatMs,
-      FLEET_DEFAULTS.heartbeatMs,
-    ),
-    storeTimeoutMs: positive(
-      "storeTimeoutMs",
-      options.storeTimeoutMs,
-      FLEET_DEFAULTS.storeTimeoutMs,
-    ),
-    sealKey: options.sealKey,
-    secretSealKeys: options.secretSealKeys,
-  };
-  // A malformed key is a configuration error, not a fleet that quietly
-  // serves on its own: refuse it here, synchronously.
-  const texts = (option: string, input?: string | readonly string[]) =>
-    input === undefined
-      ? []
-      : (typeof input === "string" ? input.split(",") : input).map((
-        text,
-      ) => [option, text.slice(text.indexOf(":") + 1)]);
-  const keyTexts = [
-    ...texts("fleet.sealKey", options.sealKey),
-    ...texts("fleet.secretSealKeys", options.secretSealKeys),
-  ];
-  if (
-    options.sealKey !== undefined &&
-    keyTexts.every(([option, text]) =>
-      option !== "fleet.sealKey" || text.trim() === ""
-    )
-  ) {
-    throw new ConfigError(
-      "fleet.sealKey",
-      "is empty; generate a key with `openssl rand -base64 32`",
-    );
-  }
-  for (const [option, material] of keyTexts) {
-    if (material.trim() === "") continue;
-    try {
-      sealKeyBytes(material);
-    } catch (error) {
-      throw new ConfigError(option, (error as Error).message);
-    }
-  }
-  if (resolved.instanceId === "" || resolved.instanceId.length > 200) {
-    throw new ConfigError("fleet.instanceId", "must be 1 to 200 characters");
-  }
+  const resolved = resolveFleetOptions(options);
   return fleetSharedState(
     resolved.instanceId,
     (context) => new Member(store, resolved, context),
@@ -238,30 +109,11 @@ export function createFleet(
   );
 }
 
-type Resolved = Required<Omit<FleetOptions, "sealKey" | "secretSealKeys">> & {
-  sealKey?: string | readonly string[];
-  secretSealKeys?: string | readonly string[];
-};
-
 /** The roster: its lock (one keeper) and its document (a digest of the live instance ids). */
 const ROSTER = "fleet/roster";
 
 /** A distributed secret that failed its proof is tried again after this long. */
 const SECRET_RETRY_MS = 5_000;
-
-interface Known {
-  readonly credential: FleetCredential;
-  /** Namespace: hash of token URL, scope and client id. */
-  readonly ns: string;
-  /** A keyed hash of the secret; "" without a seal key. */
-  readonly secretHash: string;
-  /**
-   * When this instance replaced the credential's secret (0: configured at
-   * start). Without a key a rejection names no secret, so one published
-   * before the replacement is taken as the old secret's.
-   */
-  readonly learnedAt: number;
-}
 
 function hostName(): string | undefined {
   try {
@@ -537,112 +389,33 @@ class Member implements FleetLink {
     }
   }
 
-  #grantKey(known: Known, slot: number): GrantKey {
-    return { credential: known.ns, slot };
+  #toStored(key: GrantKey, grant: CachedGrant): Promise<StoredGrant> {
+    return toStoredGrant(
+      key,
+      grant,
+      this.#sealKey,
+      () => this.#context.clock.now(),
+      this.#id,
+    );
   }
 
-  /** Binds a sealed token to its slot, client and times: a writer without the key cannot extend it. */
-  #aad(
-    key: GrantKey,
-    grant: Pick<StoredGrant, "clientId" | "expiresAt" | "refreshAt">,
-  ): string {
-    return JSON.stringify([
-      "grant/v2",
-      key.credential,
-      key.slot,
-      grant.clientId,
-      grant.expiresAt,
-      grant.refreshAt,
-    ]);
-  }
-
-  async #toStored(key: GrantKey, grant: CachedGrant): Promise<StoredGrant> {
-    const ring = this.#sealKey;
-    return {
-      token: ring === undefined ? grant.accessToken : await seal(
-        ring.current.key,
-        grant.accessToken,
-        this.#aad(key, grant),
-      ),
-      sealed: ring !== undefined,
-      ...(ring === undefined ? {} : { keyId: ring.current.id }),
-      clientId: grant.clientId,
-      expiresAt: grant.expiresAt,
-      refreshAt: grant.refreshAt,
-      writtenAt: this.#context.clock.now(),
-      writtenBy: this.#id,
-    };
-  }
-
-  async #fromStored(
+  #fromStored(
     key: GrantKey,
     stored: StoredGrant | undefined,
     known: Known,
   ): Promise<CachedGrant | undefined> {
-    if (stored === undefined) return undefined;
-    if (!isStoredGrant(stored)) {
-      this.#warnOnce(
-        "FLEET_RECORD_INVALID",
-        "The fleet store holds a token record this version cannot read (written by another version or process); this instance ignores it and requests its own token.",
-        undefined,
-        "FLEET_RECORD_INVALID:grant",
-      );
-      return undefined;
-    }
-    if (stored.clientId !== known.credential.clientId) return undefined;
-    if (stored.sealed !== (this.#sealKey !== undefined)) {
-      this.#warnOnce(
-        "FLEET_SEAL_MISMATCH",
-        stored.sealed
-          ? "The fleet store holds sealed tokens but this instance has no sealKey; give every instance the same sealKey."
-          : "The fleet store holds unsealed tokens but this instance has a sealKey; they are ignored. Give every instance the same sealKey.",
-      );
-      return undefined;
-    }
-    const accessToken = this.#sealKey === undefined
-      ? stored.token
-      : await this.#unsealToken(key, stored, this.#sealKey);
-    if (accessToken === undefined) {
-      this.#warnOnce(
-        "FLEET_SEAL_MISMATCH",
-        "A sealed token in the fleet store does not open with this instance's sealKey; give every instance the same sealKey.",
-      );
-      return undefined;
-    }
-    return {
-      accessToken,
-      expiresAt: stored.expiresAt,
-      refreshAt: stored.refreshAt,
-      clientId: stored.clientId,
-    };
-  }
-
-  /** Opens a sealed token with the key its id names (any key, for a token without one). */
-  async #unsealToken(
-    key: GrantKey,
-    stored: StoredGrant,
-    ring: SealKeyring,
-  ): Promise<string | undefined> {
-    const keys = typeof stored.keyId === "string"
-      ? [ring.keys.get(stored.keyId)].filter((k) => k !== undefined)
-      : [...ring.keys.values()];
-    for (const { key: cryptoKey } of keys) {
-      const plain = await unseal(
-        cryptoKey,
-        stored.token,
-        this.#aad(key, stored),
-      );
-      if (plain !== undefined) return plain;
-    }
-    return undefined;
+    return fromStoredGrant(
+      key,
+      stored,
+      known.credential.clientId,
+      this.#sealKey,
+      (code, message, label, warnKey) =>
+        this.#warnOnce(code, message, label, warnKey),
+    );
   }
 
   #rejectionOf(known: Known, now: number): RejectionRecord | undefined {
-    const record = this.#rejections.get(`${known.ns}/${known.secretHash}`);
-    return record !== undefined && now - record.at < REJECTION_HONOURED_MS &&
-        (known.secretHash !== "" || record.at >= known.learnedAt)
-      ? record
-      : undefined;
+    return honouredRejection(this.#rejections, known, now);
   }
 
   #noteRejections(records: readonly RejectionRecord[], ns?: string): void {
@@ -702,7 +475,7 @@ class Member implements FleetLink {
     if (published !== undefined && !mode.verify && !mode.probe) {
       throw this.#asError(published);
     }
-    const key = this.#grantKey(known, slot);
+    const key = grantKeyOf(known, slot);
     if (!this.#healthy) {
       // The store failed lately: serve on our own at once, without waiting
       // on it; the poll finds out when it is back.
@@ -883,7 +656,7 @@ class Member implements FleetLink {
       : [key, 0];
     const known = this.#known.get(label);
     if (known === undefined || this.#closed) return;
-    const grantKey = this.#grantKey(known, index);
+    const grantKey = grantKeyOf(known, index);
     const task = (async () => {
       const [record] = await this.#call(() =>
         this.#store.readSlots([grantKey])
@@ -1151,11 +924,11 @@ class Member implements FleetLink {
       this.slotsOf(k.credential.label).map((slot) => ({ known: k, slot }))
     );
     const records = await this.#call(() =>
-      this.#store.readSlots(wanted.map((w) => this.#grantKey(w.known, w.slot)))
+      this.#store.readSlots(wanted.map((w) => grantKeyOf(w.known, w.slot)))
     );
     for (let i = 0; i < wanted.length; i++) {
       const { known: k, slot } = wanted[i];
-      const key = this.#grantKey(k, slot);
+      const key = grantKeyOf(k, slot);
       const grant = await this.#fromStored(key, records[i].grant, k);
       const local = poolKey(k.credential.label, slot);
       const mine = this.#grants.get(local);
