@@ -30,6 +30,7 @@ import {
   type Known,
   toStoredGrant,
 } from "./member_grants.ts";
+import { heartbeatRecord, heldUntil, Roster } from "./member_roster.ts";
 import {
   type FleetOptions,
   type Resolved,
@@ -37,6 +38,7 @@ import {
 } from "./member_options.ts";
 
 export { FLEET_DEFAULTS, type FleetOptions } from "./member_options.ts";
+export { LIBRARY_VERSION } from "./member_roster.ts";
 import {
   authenticateStore,
   keyedSecretHash,
@@ -63,9 +65,6 @@ import {
   type RejectionRecord,
   type StoredGrant,
 } from "./store.ts";
-
-/** The library version written into heartbeats. */
-export const LIBRARY_VERSION = "0.1.0";
 
 /** How many lease lengths a waiter waits at most before it requests on its own. */
 const WAIT_LEASES = 3;
@@ -109,20 +108,8 @@ export function createFleet(
   );
 }
 
-/** The roster: its lock (one keeper) and its document (a digest of the live instance ids). */
-const ROSTER = "fleet/roster";
-
 /** A distributed secret that failed its proof is tried again after this long. */
 const SECRET_RETRY_MS = 5_000;
-
-function hostName(): string | undefined {
-  try {
-    return (globalThis as unknown as { Deno?: { hostname(): string } }).Deno
-      ?.hostname();
-  } catch {
-    return undefined; // No --allow-sys: the heartbeat goes without it.
-  }
-}
 
 class Member implements FleetLink {
   /** The engine; wrapped by `authenticateStore` once a seal key is imported. */
@@ -178,14 +165,8 @@ class Member implements FleetLink {
   /** When the active record this instance follows (or wrote) was written, by its writer's clock. */
   #activeAt: number | undefined;
   #pendingActive: { label: string; reason: ActiveRecord["reason"] } | undefined;
-  #live: InstanceRecord[] = [];
-  /** The roster digest the current `#live` was listed for (undefined: never listed). */
-  #rosterSeen: string | undefined;
   /** Whether the configured credentials were learnt (later ones replace them). */
   #learnedOnce = false;
-  /** The fence of this instance's hold of the roster lock, while it keeps the roster. */
-  #rosterFence: number | undefined;
-  #assigned: readonly number[] = [0];
   #healthy = true;
   #lastSyncAt: number | undefined;
   #nextBeatAt = 0;
@@ -196,6 +177,7 @@ class Member implements FleetLink {
   #unwatch: (() => void) | undefined;
   #closed = false;
   #warned = new Set<string>();
+  readonly #roster: Roster;
 
   constructor(store: FleetStore, options: Resolved, context: FleetJoinContext) {
     this.#store = store;
@@ -205,7 +187,16 @@ class Member implements FleetLink {
     this.#credentials = context.credentials;
     this.#active = context.active;
     this.#startedAt = context.clock.now();
-    this.#assign();
+    this.#roster = new Roster({
+      instanceId: this.#id,
+      clock: context.clock,
+      heartbeatMs: options.heartbeatMs,
+      tokensPerCredential: context.tokensPerCredential,
+      store: () => this.#store,
+      service: () => this.#service,
+      call: (fn) => this.#call(fn),
+      listInstances: () => this.#listInstances(),
+    });
     this.#ready = this.#prepare().catch((error) => {
       this.#warnOnce(
         "FLEET_SETUP_FAILED",
@@ -430,28 +421,7 @@ class Member implements FleetLink {
   }
 
   slotsOf(_label: string): readonly number[] {
-    return this.#assigned;
-  }
-
-  /**
-   * Spreads the live instances evenly over the pool: by rank of instance id,
-   * instance r of N serves slot r mod K when N >= K, else every slot s with
-   * s mod N = r. Every instance computes the same from the same heartbeats.
-   */
-  #assign(): void {
-    const k = this.#context.tokensPerCredential;
-    const ids = new Set(this.#live.map((record) => record.instanceId));
-    ids.add(this.#id);
-    const sorted = [...ids].sort();
-    const rank = sorted.indexOf(this.#id);
-    const n = sorted.length;
-    if (n >= k) {
-      this.#assigned = [rank % k];
-      return;
-    }
-    const mine: number[] = [];
-    for (let slot = rank; slot < k; slot += n) mine.push(slot);
-    this.#assigned = mine;
+    return this.#roster.assigned;
   }
 
   async request(
@@ -844,12 +814,10 @@ class Member implements FleetLink {
     for (const credential of this.#credentials) {
       slots[credential.label] = this.slotsOf(credential.label);
     }
-    const ids = new Set(this.#live.map((record) => record.instanceId));
-    ids.add(this.#id);
     return {
       instanceId: this.#id,
       store: this.#healthy ? "ok" : "unavailable",
-      instances: ids.size,
+      instances: this.#roster.size,
       activeGeneration: this.#generation,
       slots,
       ...(this.#lastSyncAt === undefined
@@ -877,10 +845,9 @@ class Member implements FleetLink {
     if (now >= this.#nextBeatAt) {
       await this.#call(() => this.#store.heartbeat(this.#heartbeat(now)));
       this.#nextBeatAt = now + this.#options.heartbeatMs / 3;
-      await this.#claimRoster();
+      await this.#roster.claim();
     }
-    if (this.#rosterFence !== undefined) await this.#keepRoster();
-    else await this.#followRoster();
+    await this.#roster.sync();
     if (this.#pendingActive !== undefined) await this.#publishActive();
     const active = await this.#readActive();
     if (active === "invalid") {
@@ -1140,22 +1107,6 @@ class Member implements FleetLink {
     ).catch(() => undefined);
   }
 
-  /** The latest expiry of this instance's unexpired tokens of a credential. */
-  #heldUntil(credential: FleetCredential, now: number): number | undefined {
-    let until: number | undefined;
-    for (let slot = 0; slot < this.#context.tokensPerCredential; slot++) {
-      const grant = this.#grants.get(poolKey(credential.label, slot));
-      if (
-        grant !== undefined && grant.clientId === credential.clientId &&
-        grant.expiresAt > now &&
-        (until === undefined || grant.expiresAt > until)
-      ) {
-        until = grant.expiresAt;
-      }
-    }
-    return until;
-  }
-
   /** What the heartbeat says of a label's distributed secret: loaded, or why not. */
   #secretReport(
     label: string,
@@ -1182,28 +1133,31 @@ class Member implements FleetLink {
   }
 
   #heartbeat(now: number): InstanceRecord {
-    const host = hostName();
-    return {
+    return heartbeatRecord({
       instanceId: this.#id,
-      ...(host === undefined ? {} : { host }),
       active: this.#active,
-      credentials: this.#credentials.map((credential) => {
-        const lastUsedAt = this.#lastUsedOf(credential.label);
-        const heldUntil = this.#heldUntil(credential, now);
-        return {
-          label: credential.label,
-          clientId: credential.clientId,
-          slots: this.slotsOf(credential.label),
-          ...(lastUsedAt === undefined ? {} : { lastUsedAt }),
-          ...(heldUntil === undefined ? {} : { heldUntil }),
-          ...this.#secretReport(credential.label),
-        };
-      }),
-      version: LIBRARY_VERSION,
+      credentials: () =>
+        this.#credentials.map((credential) => {
+          const lastUsedAt = this.#lastUsedOf(credential.label);
+          const held = heldUntil(
+            this.#grants,
+            credential,
+            this.#context.tokensPerCredential,
+            now,
+          );
+          return {
+            label: credential.label,
+            clientId: credential.clientId,
+            slots: this.slotsOf(credential.label),
+            ...(lastUsedAt === undefined ? {} : { lastUsedAt }),
+            ...(held === undefined ? {} : { heldUntil: held }),
+            ...this.#secretReport(credential.label),
+          };
+        }),
       startedAt: this.#startedAt,
-      seenAt: now,
-      until: now + this.#options.heartbeatMs,
-    };
+      now,
+      heartbeatMs: this.#options.heartbeatMs,
+    });
   }
 
   async close(): Promise<void> {
@@ -1217,83 +1171,10 @@ class Member implements FleetLink {
     await this.#call(() => this.#store.removeInstance(this.#id)).catch(
       () => undefined,
     );
-    if (this.#rosterFence !== undefined) {
-      // Another instance keeps the roster from its next beat.
-      const fence = this.#rosterFence;
-      await this.#call(() =>
-        this.#store.releaseLock(this.#service, ROSTER, this.#id, fence)
-      ).catch(() => undefined);
-    }
+    // Another instance keeps the roster from its next beat.
+    await this.#roster.release();
     // Last: @deno/kv (Node, Bun) can leave an operation still in flight
     // unsettled forever when a watch is cancelled beside it.
     this.#unwatch?.();
-  }
-
-  /** Takes or renews the roster lock at each beat: one instance of the fleet keeps the roster. */
-  async #claimRoster(): Promise<void> {
-    const lock = await this.#call(() =>
-      this.#store.claimLock(this.#service, ROSTER, {
-        holder: this.#id,
-        ttlMs: Math.min(2 ** 31 - 1, Math.ceil(this.#options.heartbeatMs)),
-        note: "keeps the fleet's roster",
-      })
-    ).catch(() => undefined);
-    this.#rosterFence = lock?.held ? lock.fence : undefined;
-  }
-
-  /**
-   * The roster keeper lists the heartbeats at each poll (the one instance
-   * whose reads grow with the fleet) and records a digest of the live ids
-   * when it changed; the others list only when the digest changes.
-   */
-  async #keepRoster(): Promise<void> {
-    await this.#list();
-    const ids = this.#live.map((record) => record.instanceId);
-    ids.push(this.#id);
-    const unique = [...new Set(ids)].sort();
-    const roster = { count: unique.length, digest: await digest(...unique) };
-    if (roster.digest === this.#rosterSeen) return;
-    const document = await this.#call(() =>
-      this.#store.readDocument(this.#service, ROSTER)
-    );
-    if (
-      (document?.value as { digest?: unknown } | undefined)?.digest !==
-        roster.digest
-    ) {
-      const written = await this.#call(() =>
-        this.#store.writeDocument(
-          this.#service,
-          ROSTER,
-          document?.version ?? 0,
-          roster,
-        )
-      );
-      if (!written) return; // Tried again at the next poll.
-    }
-    this.#rosterSeen = roster.digest;
-  }
-
-  /**
-   * Lists the heartbeats only when the roster changed (or never listed):
-   * a poll reads one roster entry, not one per instance of the fleet.
-   */
-  async #followRoster(): Promise<void> {
-    const document = await this.#call(() =>
-      this.#store.readDocument(this.#service, ROSTER)
-    );
-    const value = (document?.value as { digest?: unknown } | undefined)
-      ?.digest;
-    const current = typeof value === "string" ? value : "";
-    if (current === this.#rosterSeen) return;
-    await this.#list();
-    this.#rosterSeen = current;
-  }
-
-  async #list(): Promise<void> {
-    const instances = await this.#listInstances();
-    this.#live = instances.filter((record) =>
-      record.until > this.#context.clock.now()
-    );
-    this.#assign();
   }
 }
