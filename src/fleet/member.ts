@@ -23,6 +23,27 @@ import {
   type TokenStore,
 } from "./link.ts";
 import { digest } from "./seal.ts";
+import { authenticateStore, keyedSecretHash } from "./control.ts";
+import {
+  importSealKeyring,
+  type SealKeyring,
+  serviceNamespace,
+} from "./distribution.ts";
+import {
+  type ActiveRecord,
+  type FleetStore,
+  type GrantKey,
+  type InstanceRecord,
+  isActiveRecord,
+  isInstanceRecord,
+  type RejectionRecord,
+  type StoredGrant,
+} from "./store.ts";
+import {
+  type FleetOptions,
+  type Resolved,
+  resolveFleetOptions,
+} from "./member_options.ts";
 import {
   fromStoredGrant,
   grantKeyOf,
@@ -31,40 +52,10 @@ import {
   toStoredGrant,
 } from "./member_grants.ts";
 import { heartbeatRecord, heldUntil, Roster } from "./member_roster.ts";
-import {
-  type FleetOptions,
-  type Resolved,
-  resolveFleetOptions,
-} from "./member_options.ts";
+import { SecretFollower } from "./member_secrets.ts";
 
 export { FLEET_DEFAULTS, type FleetOptions } from "./member_options.ts";
 export { LIBRARY_VERSION } from "./member_roster.ts";
-import {
-  authenticateStore,
-  keyedSecretHash,
-  unverifiedValue,
-} from "./control.ts";
-import {
-  credentialDocument,
-  credentialFingerprint,
-  importSealKeyring,
-  isSealedCredentialRecord,
-  openCredential,
-  reseedSealedCredential,
-  type SealKeyring,
-  serviceNamespace,
-} from "./distribution.ts";
-import {
-  type ActiveRecord,
-  type FleetStore,
-  type GrantKey,
-  type InstanceCredential,
-  type InstanceRecord,
-  isActiveRecord,
-  isInstanceRecord,
-  type RejectionRecord,
-  type StoredGrant,
-} from "./store.ts";
 
 /** How many lease lengths a waiter waits at most before it requests on its own. */
 const WAIT_LEASES = 3;
@@ -108,9 +99,6 @@ export function createFleet(
   );
 }
 
-/** A distributed secret that failed its proof is tried again after this long. */
-const SECRET_RETRY_MS = 5_000;
-
 class Member implements FleetLink {
   /** The engine; wrapped by `authenticateStore` once a seal key is imported. */
   #store: FleetStore;
@@ -132,33 +120,6 @@ class Member implements FleetLink {
   #keyring: SealKeyring | undefined;
   /** The keys of the control plane's MACs and of the keyed secret hash, if any. */
   #control: SealKeyring | undefined;
-  /**
-   * Per label, the distributed secret in use (or found equal to the one in
-   * use): its record's fingerprint, which the heartbeat reports, and
-   * generation. The fingerprint decides what is new, never the counter: a
-   * store that lost its data counts from 1 again.
-   */
-  readonly #secretLoaded = new Map<
-    string,
-    { fingerprint: string; generation: number }
-  >();
-  /** Per label, a distributed secret being proven or that failed, when, and why. */
-  readonly #secretAttempts = new Map<
-    string,
-    {
-      fingerprint: string;
-      at: number;
-      running: boolean;
-      reason: NonNullable<InstanceCredential["secretProblem"]>["reason"];
-    }
-  >();
-  /** Per label, the last sealed text read and its fingerprint (one digest per new record). */
-  readonly #sealedSeen = new Map<
-    string,
-    { sealed: string; fingerprint: string }
-  >();
-  /** Per label, when this instance first found the store without its sealed secret. */
-  readonly #lostSince = new Map<string, number>();
   #ready: Promise<void>;
   #active: string;
   #generation = 0;
@@ -177,6 +138,7 @@ class Member implements FleetLink {
   #unwatch: (() => void) | undefined;
   #closed = false;
   #warned = new Set<string>();
+  readonly #secrets: SecretFollower;
   readonly #roster: Roster;
 
   constructor(store: FleetStore, options: Resolved, context: FleetJoinContext) {
@@ -196,6 +158,21 @@ class Member implements FleetLink {
       service: () => this.#service,
       call: (fn) => this.#call(fn),
       listInstances: () => this.#listInstances(),
+    });
+    this.#secrets = new SecretFollower({
+      instanceId: this.#id,
+      clock: context.clock,
+      heartbeatMs: options.heartbeatMs,
+      adopt: context.adoptSecret,
+      store: () => this.#store,
+      service: () => this.#service,
+      keyring: () => this.#keyring,
+      call: (fn) => this.#call(fn),
+      listInstances: () => this.#listInstances(),
+      warn: (code, message, label) => context.warn(code, message, label),
+      warnOnce: (code, message, label, key) =>
+        this.#warnOnce(code, message, label, key),
+      track: (task) => this.#track(task),
     });
     this.#ready = this.#prepare().catch((error) => {
       this.#warnOnce(
@@ -793,7 +770,7 @@ class Member implements FleetLink {
         this.#known.delete(label);
         // The heartbeat must not report a secret no longer in use: the next
         // poll compares the store's record with the new secret again.
-        this.#secretLoaded.delete(label);
+        this.#secrets.forget(label);
       }
     }
     const learning = this.#ready.then(() => this.#learn(credentials));
@@ -881,7 +858,7 @@ class Member implements FleetLink {
     for (const [token, expiresAt] of this.#revoked) {
       if (expiresAt <= now) this.#revoked.delete(token);
     }
-    await this.#pickUpSecrets();
+    await this.#secrets.pickUp(this.#credentials);
     const known = [...this.#known.values()];
     const rejections = await this.#call(() =>
       this.#store.readRejections(known.map((k) => k.ns))
@@ -911,227 +888,6 @@ class Member implements FleetLink {
     this.#lastSyncAt = clock.now();
   }
 
-  /**
-   * Reads the distributed secrets of this instance's labels; a record whose
-   * fingerprint differs from the one loaded (whatever its generation) is
-   * opened and, when its secret differs from the one in use, handed to the
-   * auth instance, which proves it before using it. A failure keeps the
-   * current secret, with a warning, and the heartbeat says why.
-   */
-  async #pickUpSecrets(): Promise<void> {
-    const adopt = this.#context.adoptSecret;
-    if (adopt === undefined) return;
-    const { clock } = this.#context;
-    for (const credential of this.#credentials) {
-      const { label } = credential;
-      const document = await this.#call(() =>
-        this.#store.readDocument(this.#service, credentialDocument(label))
-      );
-      if (document === undefined) {
-        await this.#reseed(credential);
-        continue;
-      }
-      this.#lostSince.delete(label);
-      const record = document.value;
-      const refused = unverifiedValue(document);
-      if (isSealedCredentialRecord(refused)) {
-        // No valid MAC for this instance's keys (warned by the wrapper):
-        // reported as a straggler's reason, never opened.
-        this.#secretAttempts.set(label, {
-          fingerprint: await credentialFingerprint(refused),
-          at: clock.now(),
-          running: false,
-          reason: "seal key mismatch",
-        });
-        continue;
-      }
-      if (!isSealedCredentialRecord(record) || record.label !== label) {
-        this.#warnOnce(
-          "FLEET_SECRET_INVALID",
-          `The fleet store's distributed secret of "${label}" is not a record this version can read; this instance keeps its current credentials.`,
-          label,
-        );
-        continue;
-      }
-      let seen = this.#sealedSeen.get(label);
-      if (seen?.sealed !== record.sealed) {
-        seen = {
-          sealed: record.sealed,
-          fingerprint: await credentialFingerprint(record),
-        };
-        this.#sealedSeen.set(label, seen);
-      }
-      const { fingerprint } = seen;
-      if (this.#secretLoaded.get(label)?.fingerprint === fingerprint) continue;
-      const attempt = this.#secretAttempts.get(label);
-      if (
-        attempt !== undefined && attempt.fingerprint === fingerprint &&
-        (attempt.running || clock.now() - attempt.at < SECRET_RETRY_MS)
-      ) {
-        continue;
-      }
-      const note = (
-        reason: NonNullable<InstanceCredential["secretProblem"]>["reason"],
-      ) =>
-        this.#secretAttempts.set(label, {
-          fingerprint,
-          at: clock.now(),
-          running: reason === "proving",
-          reason,
-        });
-      if (record.clientId !== credential.clientId) {
-        note("client mismatch");
-        this.#warnOnce(
-          "FLEET_SECRET_CLIENT_MISMATCH",
-          `The fleet store's secret generation ${record.generation} of "${label}" is for client ${record.clientId}, but this instance has ${credential.clientId}; it keeps its current credentials. Configure the same client ids on every instance.`,
-          label,
-          `FLEET_SECRET_CLIENT_MISMATCH:${label}:${fingerprint}`,
-        );
-        continue;
-      }
-      if (this.#keyring === undefined) {
-        note("no seal key");
-        this.#warnOnce(
-          "FLEET_SECRET_NO_KEY",
-          `The fleet store holds a new sealed secret of "${label}" (generation ${record.generation}) but this instance has no seal key; it keeps its current credentials. Give it DUAL_SECRET_SEAL_KEY (the secretSealKeys option).`,
-          label,
-        );
-        continue;
-      }
-      const opened = await openCredential(this.#keyring, this.#service, record);
-      if (typeof opened === "string") {
-        note("seal key mismatch");
-        this.#warnOnce(
-          "FLEET_SECRET_SEAL_MISMATCH",
-          opened === "unknown-key"
-            ? `The new secret of "${label}" (generation ${record.generation}) is sealed with key id ${record.keyId}, which this instance does not have (it has ${
-              [...this.#keyring.keys.keys()].join(", ")
-            }); it keeps its current credentials. Give it the same DUAL_SECRET_SEAL_KEY as the rotation.`
-            : `The new secret of "${label}" (generation ${record.generation}) does not open with this instance's seal key ${record.keyId} (a wrong key with that id, or a tampered record); it keeps its current credentials. Give it the same DUAL_SECRET_SEAL_KEY as the rotation.`,
-          label,
-          `FLEET_SECRET_SEAL_MISMATCH:${label}:${fingerprint}`,
-        );
-        continue;
-      }
-      const loaded = { fingerprint, generation: record.generation };
-      if (opened.equals(credential.clientSecret)) {
-        // The secret this instance already uses (the operator proved it
-        // before publishing it): nothing to prove or put in place.
-        this.#secretLoaded.set(label, loaded);
-        this.#secretAttempts.delete(label);
-        continue;
-      }
-      note("proving");
-      this.#track(
-        adopt(label, record.clientId, opened).then(() => {
-          this.#secretLoaded.set(label, loaded);
-          this.#secretAttempts.delete(label);
-        }, (error) => {
-          note("proof failed");
-          this.#warnOnce(
-            "FLEET_SECRET_PROOF_FAILED",
-            `The new secret of "${label}" (generation ${record.generation}) from the fleet store did not get a token (${
-              error instanceof Error ? error.message : String(error)
-            }); this instance keeps its current credentials and tries again in ${
-              SECRET_RETRY_MS / 1000
-            } s.`,
-            label,
-            `FLEET_SECRET_PROOF_FAILED:${label}:${fingerprint}`,
-          );
-        }),
-      );
-    }
-  }
-
-  /**
-   * The store no longer holds the sealed secret of a label this instance
-   * loaded from it: the store lost its data. The secret in use goes back in,
-   * sealed, at the generation loaded (only where nothing is), so an operator
-   * reading the store proves the credential again instead of failing on an
-   * env file's stale secret, and the next rotation counts on from there.
-   */
-  async #reseed(credential: FleetCredential): Promise<void> {
-    const { label } = credential;
-    const loaded = this.#secretLoaded.get(label);
-    const ring = this.#keyring;
-    if (loaded === undefined || ring === undefined) return;
-    // A straggler must not seal back a secret regenerated since (a dead
-    // one: the instances that proved the newer one would find it in the
-    // store, fail to prove it and keep theirs, and the store would hold a
-    // dead secret). This one is a straggler when it could not load a newer
-    // record, or when a live instance reports a later generation; the
-    // heartbeats were lost with the store, so that is judged only after a
-    // heartbeat's lifetime, by when every live instance has beaten again.
-    if (this.#secretAttempts.has(label)) return;
-    const now = this.#context.clock.now();
-    const since = this.#lostSince.get(label) ?? now;
-    this.#lostSince.set(label, since);
-    if (now - since < this.#options.heartbeatMs) return;
-    // Lapsed heartbeats count too: an instance whose beat is late (a slow
-    // store) still proved that a later secret exists.
-    const newer = (await this.#listInstances()).some((record) =>
-      record.instanceId !== this.#id &&
-      (record.credentials.find((c) => c.label === label)?.secretGeneration ??
-          0) > loaded.generation
-    );
-    if (newer) return;
-    const written = await this.#call(() =>
-      reseedSealedCredential({
-        store: this.#store,
-        service: this.#service,
-        ring,
-        by: `${this.#id} (re-seeded)`,
-        now: this.#context.clock.now(),
-      }, {
-        label: credential.label,
-        clientId: credential.clientId,
-        secret: credential.clientSecret,
-        generation: loaded.generation,
-      })
-    );
-    if (!written) return;
-    this.#context.warn(
-      "FLEET_SECRET_RESEEDED",
-      `The fleet store had lost the sealed secret of "${credential.label}" (generation ${loaded.generation}) that this instance uses; it sealed it back into the store. Check why the store lost its data (a Redis without persistence, FLUSHALL, a restored backup).`,
-      credential.label,
-    );
-    await this.#call(() =>
-      this.#store.appendAudit(this.#service, {
-        at: this.#context.clock.now(),
-        by: this.#id,
-        action: "secret.reseed",
-        outcome: "ok",
-        label: credential.label,
-        detail: `generation ${loaded.generation}: the store had lost it`,
-      })
-    ).catch(() => undefined);
-  }
-
-  /** What the heartbeat says of a label's distributed secret: loaded, or why not. */
-  #secretReport(
-    label: string,
-  ): Pick<
-    InstanceCredential,
-    "secretGeneration" | "secretFingerprint" | "secretProblem"
-  > {
-    const loaded = this.#secretLoaded.get(label);
-    const attempt = this.#secretAttempts.get(label);
-    return {
-      ...(loaded === undefined ? {} : {
-        secretGeneration: loaded.generation,
-        secretFingerprint: loaded.fingerprint,
-      }),
-      ...(attempt === undefined || attempt.fingerprint === loaded?.fingerprint
-        ? {}
-        : {
-          secretProblem: {
-            fingerprint: attempt.fingerprint,
-            reason: attempt.reason,
-          },
-        }),
-    };
-  }
-
   #heartbeat(now: number): InstanceRecord {
     return heartbeatRecord({
       instanceId: this.#id,
@@ -1151,7 +907,7 @@ class Member implements FleetLink {
             slots: this.slotsOf(credential.label),
             ...(lastUsedAt === undefined ? {} : { lastUsedAt }),
             ...(held === undefined ? {} : { heldUntil: held }),
-            ...this.#secretReport(credential.label),
+            ...this.#secrets.report(credential.label),
           };
         }),
       startedAt: this.#startedAt,
