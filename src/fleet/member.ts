@@ -53,6 +53,7 @@ import {
 } from "./member_grants.ts";
 import { heartbeatRecord, heldUntil, Roster } from "./member_roster.ts";
 import { SecretFollower } from "./member_secrets.ts";
+import { PollLoop } from "./member_poll.ts";
 
 export { FLEET_DEFAULTS, type FleetOptions } from "./member_options.ts";
 export { LIBRARY_VERSION } from "./member_roster.ts";
@@ -131,14 +132,11 @@ class Member implements FleetLink {
   #healthy = true;
   #lastSyncAt: number | undefined;
   #nextBeatAt = 0;
-  #timer: unknown;
-  #polling: Promise<void> | undefined;
-  /** A change was announced during a poll: poll again right after it. */
-  #pollAgain = false;
   #unwatch: (() => void) | undefined;
   #closed = false;
   #warned = new Set<string>();
   readonly #secrets: SecretFollower;
+  readonly #loop: PollLoop;
   readonly #roster: Roster;
 
   constructor(store: FleetStore, options: Resolved, context: FleetJoinContext) {
@@ -184,7 +182,13 @@ class Member implements FleetLink {
       throw error;
     });
     this.#ready.catch(() => undefined);
-    this.#schedule(0);
+    this.#loop = new PollLoop({
+      clock: context.clock,
+      pollIntervalMs: options.pollIntervalMs,
+      poll: () => this.#poll(),
+      closed: () => this.#closed,
+    });
+    this.#loop.schedule(0);
   }
 
   readonly tokens: TokenStore = {
@@ -250,19 +254,9 @@ class Member implements FleetLink {
       this.#unwatch = this.#store.watch?.(
         this.#service,
         [],
-        () => this.#pollSoon(),
+        () => this.#loop.soon(),
       );
     }
-  }
-
-  #pollSoon(): void {
-    if (this.#closed) return;
-    if (this.#polling !== undefined) {
-      this.#pollAgain = true;
-      return;
-    }
-    this.#context.clock.clearTimeout(this.#timer);
-    this.#schedule(0);
   }
 
   async #learn(credentials: readonly FleetCredential[]): Promise<void> {
@@ -803,18 +797,6 @@ class Member implements FleetLink {
     };
   }
 
-  #schedule(ms: number): void {
-    if (this.#closed) return;
-    this.#timer = this.#context.clock.setTimeout(() => {
-      this.#polling = this.#poll().catch(() => undefined).finally(() => {
-        this.#polling = undefined;
-        const again = this.#pollAgain;
-        this.#pollAgain = false;
-        this.#schedule(again ? 0 : this.#options.pollIntervalMs);
-      });
-    }, ms);
-  }
-
   async #poll(): Promise<void> {
     if (!(await this.#prepared()) || this.#closed) return;
     const { clock } = this.#context;
@@ -920,8 +902,7 @@ class Member implements FleetLink {
     if (this.#closed) return;
     this.#closed = true;
     this.#closer.abort();
-    this.#context.clock.clearTimeout(this.#timer);
-    await this.#polling;
+    await this.#loop.stop();
     await Promise.allSettled([...this.#tasks]);
     await this.#ready.catch(() => undefined);
     await this.#call(() => this.#store.removeInstance(this.#id)).catch(
