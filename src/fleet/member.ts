@@ -8,7 +8,7 @@
  * @module
  */
 import { poolKey } from "../credential_slot.ts";
-import { ConfigError, CredentialRejectedError } from "../errors.ts";
+import { CredentialRejectedError } from "../errors.ts";
 import { delay } from "../retry.ts";
 import type { CachedGrant } from "../store.ts";
 import {
@@ -22,19 +22,10 @@ import {
   type FleetSummary,
   type TokenStore,
 } from "./link.ts";
-import { digest, seal, sealKeyBytes, unseal } from "./seal.ts";
+import { digest } from "./seal.ts";
+import { authenticateStore, keyedSecretHash } from "./control.ts";
 import {
-  authenticateStore,
-  keyedSecretHash,
-  unverifiedValue,
-} from "./control.ts";
-import {
-  credentialDocument,
-  credentialFingerprint,
   importSealKeyring,
-  isSealedCredentialRecord,
-  openCredential,
-  reseedSealedCredential,
   type SealKeyring,
   serviceNamespace,
 } from "./distribution.ts";
@@ -42,90 +33,31 @@ import {
   type ActiveRecord,
   type FleetStore,
   type GrantKey,
-  type InstanceCredential,
   type InstanceRecord,
   isActiveRecord,
   isInstanceRecord,
-  isStoredGrant,
   type RejectionRecord,
   type StoredGrant,
 } from "./store.ts";
+import {
+  type FleetOptions,
+  type Resolved,
+  resolveFleetOptions,
+} from "./member_options.ts";
+import {
+  fromStoredGrant,
+  grantKeyOf,
+  honouredRejection,
+  type Known,
+  toStoredGrant,
+} from "./member_grants.ts";
+import { heartbeatRecord, heldUntil, Roster } from "./member_roster.ts";
+import { SecretFollower } from "./member_secrets.ts";
+import { PollLoop } from "./member_poll.ts";
 
-/** The library version written into heartbeats. */
-export const LIBRARY_VERSION = "0.1.0";
+export { FLEET_DEFAULTS, type FleetOptions } from "./member_options.ts";
+export { LIBRARY_VERSION } from "./member_roster.ts";
 
-/** Options every fleet engine accepts. */
-export interface FleetOptions {
-  /**
-   * This instance's id, unique in the fleet.
-   *
-   * @default a random id
-   */
-  readonly instanceId?: string;
-  /**
-   * How often the instance reads the store (active label, grants,
-   * rejections, heartbeats), in ms: the bound on how late a change reaches it.
-   *
-   * @default 1000
-   */
-  readonly pollIntervalMs?: number;
-  /**
-   * How long a lease to request a token lasts, in ms. When the holder dies,
-   * one of the others takes the lease over once it lapses; a caller waits at
-   * most three lease lengths before it requests on its own.
-   *
-   * @default 10000
-   */
-  readonly leaseMs?: number;
-  /**
-   * How long a heartbeat stays valid, in ms: a dead instance drops out of
-   * {@linkcode FleetLink.instances} within this. The instance beats every
-   * third of it.
-   *
-   * @default 30000
-   */
-  readonly heartbeatMs?: number;
-  /**
-   * The longest one store call may take before the instance serves without
-   * the store, in ms.
-   *
-   * @default 1000
-   */
-  readonly storeTimeoutMs?: number;
-  /**
-   * The keys to seal tokens with (AES-256-GCM) before they enter the store:
-   * base64 of 32 bytes (`openssl rand -base64 32`), optionally `id:` first;
-   * several comma-separated or as a list while changing keys (the first
-   * seals, every one opens). Without it, whoever can read the store holds
-   * bearer tokens. Every instance of the fleet needs the same keys.
-   *
-   * @default secretSealKeys (one keyring seals tokens and secrets)
-   */
-  readonly sealKey?: string | readonly string[];
-  /**
-   * The seal keys of distributed secrets (`DUAL_SECRET_SEAL_KEY`: base64 of
-   * 32 bytes, optionally `id:` first; several comma-separated or as a list).
-   * With them the instance picks up a newer secret a rotation published into
-   * the store, proves it with a token request and only then uses it.
-   */
-  readonly secretSealKeys?: string | readonly string[];
-}
-
-/** Defaults of {@linkcode FleetOptions}. */
-export const FLEET_DEFAULTS: Readonly<{
-  pollIntervalMs: number;
-  leaseMs: number;
-  heartbeatMs: number;
-  storeTimeoutMs: number;
-}> = Object.freeze({
-  pollIntervalMs: 1_000,
-  leaseMs: 10_000,
-  heartbeatMs: 30_000,
-  storeTimeoutMs: 1_000,
-});
-
-/** A published rejection is honoured this long; then a probe may go through again. */
-const REJECTION_HONOURED_MS = 300_000;
 /** How many lease lengths a waiter waits at most before it requests on its own. */
 const WAIT_LEASES = 3;
 /** How often a waiter re-reads the store for the lease holder's grant. */
@@ -135,22 +67,6 @@ class StoreTimeoutError extends Error {
   constructor(ms: number) {
     super(`the fleet store did not answer within ${ms} ms`);
   }
-}
-
-/** The longest delay a timer takes as it is (2^31 - 1 ms, about 24.8 days): longer ones fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function positive(name: string, value: number | undefined, fallback: number) {
-  if (value === undefined) return fallback;
-  // Every one of these ends up in a timer (or a third of it does), and a
-  // timer past 2^31 - 1 ms fires at once: a busy loop, not a long wait.
-  if (!Number.isFinite(value) || value <= 0 || value > MAX_TIMER_MS) {
-    throw new ConfigError(
-      `fleet.${name}`,
-      `must be a positive number of ms up to ${MAX_TIMER_MS} (about 24.8 days), got ${value}`,
-    );
-  }
-  return value;
 }
 
 /**
@@ -176,100 +92,12 @@ export function createFleet(
   options: FleetOptions = {},
   onClose?: () => Promise<void>,
 ): Fleet {
-  const resolved = {
-    instanceId: options.instanceId ?? crypto.randomUUID().slice(0, 13),
-    pollIntervalMs: positive(
-      "pollIntervalMs",
-      options.pollIntervalMs,
-      FLEET_DEFAULTS.pollIntervalMs,
-    ),
-    leaseMs: positive("leaseMs", options.leaseMs, FLEET_DEFAULTS.leaseMs),
-    heartbeatMs: positive(
-      "heartbeatMs",
-      options.heartbeatMs,
-      FLEET_DEFAULTS.heartbeatMs,
-    ),
-    storeTimeoutMs: positive(
-      "storeTimeoutMs",
-      options.storeTimeoutMs,
-      FLEET_DEFAULTS.storeTimeoutMs,
-    ),
-    sealKey: options.sealKey,
-    secretSealKeys: options.secretSealKeys,
-  };
-  // A malformed key is a configuration error, not a fleet that quietly
-  // serves on its own: refuse it here, synchronously.
-  const texts = (option: string, input?: string | readonly string[]) =>
-    input === undefined
-      ? []
-      : (typeof input === "string" ? input.split(",") : input).map((
-        text,
-      ) => [option, text.slice(text.indexOf(":") + 1)]);
-  const keyTexts = [
-    ...texts("fleet.sealKey", options.sealKey),
-    ...texts("fleet.secretSealKeys", options.secretSealKeys),
-  ];
-  if (
-    options.sealKey !== undefined &&
-    keyTexts.every(([option, text]) =>
-      option !== "fleet.sealKey" || text.trim() === ""
-    )
-  ) {
-    throw new ConfigError(
-      "fleet.sealKey",
-      "is empty; generate a key with `openssl rand -base64 32`",
-    );
-  }
-  for (const [option, material] of keyTexts) {
-    if (material.trim() === "") continue;
-    try {
-      sealKeyBytes(material);
-    } catch (error) {
-      throw new ConfigError(option, (error as Error).message);
-    }
-  }
-  if (resolved.instanceId === "" || resolved.instanceId.length > 200) {
-    throw new ConfigError("fleet.instanceId", "must be 1 to 200 characters");
-  }
+  const resolved = resolveFleetOptions(options);
   return fleetSharedState(
     resolved.instanceId,
     (context) => new Member(store, resolved, context),
     onClose,
   );
-}
-
-type Resolved = Required<Omit<FleetOptions, "sealKey" | "secretSealKeys">> & {
-  sealKey?: string | readonly string[];
-  secretSealKeys?: string | readonly string[];
-};
-
-/** The roster: its lock (one keeper) and its document (a digest of the live instance ids). */
-const ROSTER = "fleet/roster";
-
-/** A distributed secret that failed its proof is tried again after this long. */
-const SECRET_RETRY_MS = 5_000;
-
-interface Known {
-  readonly credential: FleetCredential;
-  /** Namespace: hash of token URL, scope and client id. */
-  readonly ns: string;
-  /** A keyed hash of the secret; "" without a seal key. */
-  readonly secretHash: string;
-  /**
-   * When this instance replaced the credential's secret (0: configured at
-   * start). Without a key a rejection names no secret, so one published
-   * before the replacement is taken as the old secret's.
-   */
-  readonly learnedAt: number;
-}
-
-function hostName(): string | undefined {
-  try {
-    return (globalThis as unknown as { Deno?: { hostname(): string } }).Deno
-      ?.hostname();
-  } catch {
-    return undefined; // No --allow-sys: the heartbeat goes without it.
-  }
 }
 
 class Member implements FleetLink {
@@ -293,57 +121,23 @@ class Member implements FleetLink {
   #keyring: SealKeyring | undefined;
   /** The keys of the control plane's MACs and of the keyed secret hash, if any. */
   #control: SealKeyring | undefined;
-  /**
-   * Per label, the distributed secret in use (or found equal to the one in
-   * use): its record's fingerprint, which the heartbeat reports, and
-   * generation. The fingerprint decides what is new, never the counter: a
-   * store that lost its data counts from 1 again.
-   */
-  readonly #secretLoaded = new Map<
-    string,
-    { fingerprint: string; generation: number }
-  >();
-  /** Per label, a distributed secret being proven or that failed, when, and why. */
-  readonly #secretAttempts = new Map<
-    string,
-    {
-      fingerprint: string;
-      at: number;
-      running: boolean;
-      reason: NonNullable<InstanceCredential["secretProblem"]>["reason"];
-    }
-  >();
-  /** Per label, the last sealed text read and its fingerprint (one digest per new record). */
-  readonly #sealedSeen = new Map<
-    string,
-    { sealed: string; fingerprint: string }
-  >();
-  /** Per label, when this instance first found the store without its sealed secret. */
-  readonly #lostSince = new Map<string, number>();
   #ready: Promise<void>;
   #active: string;
   #generation = 0;
   /** When the active record this instance follows (or wrote) was written, by its writer's clock. */
   #activeAt: number | undefined;
   #pendingActive: { label: string; reason: ActiveRecord["reason"] } | undefined;
-  #live: InstanceRecord[] = [];
-  /** The roster digest the current `#live` was listed for (undefined: never listed). */
-  #rosterSeen: string | undefined;
   /** Whether the configured credentials were learnt (later ones replace them). */
   #learnedOnce = false;
-  /** The fence of this instance's hold of the roster lock, while it keeps the roster. */
-  #rosterFence: number | undefined;
-  #assigned: readonly number[] = [0];
   #healthy = true;
   #lastSyncAt: number | undefined;
   #nextBeatAt = 0;
-  #timer: unknown;
-  #polling: Promise<void> | undefined;
-  /** A change was announced during a poll: poll again right after it. */
-  #pollAgain = false;
   #unwatch: (() => void) | undefined;
   #closed = false;
   #warned = new Set<string>();
+  readonly #secrets: SecretFollower;
+  readonly #loop: PollLoop;
+  readonly #roster: Roster;
 
   constructor(store: FleetStore, options: Resolved, context: FleetJoinContext) {
     this.#store = store;
@@ -353,7 +147,31 @@ class Member implements FleetLink {
     this.#credentials = context.credentials;
     this.#active = context.active;
     this.#startedAt = context.clock.now();
-    this.#assign();
+    this.#roster = new Roster({
+      instanceId: this.#id,
+      clock: context.clock,
+      heartbeatMs: options.heartbeatMs,
+      tokensPerCredential: context.tokensPerCredential,
+      store: () => this.#store,
+      service: () => this.#service,
+      call: (fn) => this.#call(fn),
+      listInstances: () => this.#listInstances(),
+    });
+    this.#secrets = new SecretFollower({
+      instanceId: this.#id,
+      clock: context.clock,
+      heartbeatMs: options.heartbeatMs,
+      adopt: context.adoptSecret,
+      store: () => this.#store,
+      service: () => this.#service,
+      keyring: () => this.#keyring,
+      call: (fn) => this.#call(fn),
+      listInstances: () => this.#listInstances(),
+      warn: (code, message, label) => context.warn(code, message, label),
+      warnOnce: (code, message, label, key) =>
+        this.#warnOnce(code, message, label, key),
+      track: (task) => this.#track(task),
+    });
     this.#ready = this.#prepare().catch((error) => {
       this.#warnOnce(
         "FLEET_SETUP_FAILED",
@@ -364,7 +182,13 @@ class Member implements FleetLink {
       throw error;
     });
     this.#ready.catch(() => undefined);
-    this.#schedule(0);
+    this.#loop = new PollLoop({
+      clock: context.clock,
+      pollIntervalMs: options.pollIntervalMs,
+      poll: () => this.#poll(),
+      closed: () => this.#closed,
+    });
+    this.#loop.schedule(0);
   }
 
   readonly tokens: TokenStore = {
@@ -430,19 +254,9 @@ class Member implements FleetLink {
       this.#unwatch = this.#store.watch?.(
         this.#service,
         [],
-        () => this.#pollSoon(),
+        () => this.#loop.soon(),
       );
     }
-  }
-
-  #pollSoon(): void {
-    if (this.#closed) return;
-    if (this.#polling !== undefined) {
-      this.#pollAgain = true;
-      return;
-    }
-    this.#context.clock.clearTimeout(this.#timer);
-    this.#schedule(0);
   }
 
   async #learn(credentials: readonly FleetCredential[]): Promise<void> {
@@ -537,112 +351,33 @@ class Member implements FleetLink {
     }
   }
 
-  #grantKey(known: Known, slot: number): GrantKey {
-    return { credential: known.ns, slot };
+  #toStored(key: GrantKey, grant: CachedGrant): Promise<StoredGrant> {
+    return toStoredGrant(
+      key,
+      grant,
+      this.#sealKey,
+      () => this.#context.clock.now(),
+      this.#id,
+    );
   }
 
-  /** Binds a sealed token to its slot, client and times: a writer without the key cannot extend it. */
-  #aad(
-    key: GrantKey,
-    grant: Pick<StoredGrant, "clientId" | "expiresAt" | "refreshAt">,
-  ): string {
-    return JSON.stringify([
-      "grant/v2",
-      key.credential,
-      key.slot,
-      grant.clientId,
-      grant.expiresAt,
-      grant.refreshAt,
-    ]);
-  }
-
-  async #toStored(key: GrantKey, grant: CachedGrant): Promise<StoredGrant> {
-    const ring = this.#sealKey;
-    return {
-      token: ring === undefined ? grant.accessToken : await seal(
-        ring.current.key,
-        grant.accessToken,
-        this.#aad(key, grant),
-      ),
-      sealed: ring !== undefined,
-      ...(ring === undefined ? {} : { keyId: ring.current.id }),
-      clientId: grant.clientId,
-      expiresAt: grant.expiresAt,
-      refreshAt: grant.refreshAt,
-      writtenAt: this.#context.clock.now(),
-      writtenBy: this.#id,
-    };
-  }
-
-  async #fromStored(
+  #fromStored(
     key: GrantKey,
     stored: StoredGrant | undefined,
     known: Known,
   ): Promise<CachedGrant | undefined> {
-    if (stored === undefined) return undefined;
-    if (!isStoredGrant(stored)) {
-      this.#warnOnce(
-        "FLEET_RECORD_INVALID",
-        "The fleet store holds a token record this version cannot read (written by another version or process); this instance ignores it and requests its own token.",
-        undefined,
-        "FLEET_RECORD_INVALID:grant",
-      );
-      return undefined;
-    }
-    if (stored.clientId !== known.credential.clientId) return undefined;
-    if (stored.sealed !== (this.#sealKey !== undefined)) {
-      this.#warnOnce(
-        "FLEET_SEAL_MISMATCH",
-        stored.sealed
-          ? "The fleet store holds sealed tokens but this instance has no sealKey; give every instance the same sealKey."
-          : "The fleet store holds unsealed tokens but this instance has a sealKey; they are ignored. Give every instance the same sealKey.",
-      );
-      return undefined;
-    }
-    const accessToken = this.#sealKey === undefined
-      ? stored.token
-      : await this.#unsealToken(key, stored, this.#sealKey);
-    if (accessToken === undefined) {
-      this.#warnOnce(
-        "FLEET_SEAL_MISMATCH",
-        "A sealed token in the fleet store does not open with this instance's sealKey; give every instance the same sealKey.",
-      );
-      return undefined;
-    }
-    return {
-      accessToken,
-      expiresAt: stored.expiresAt,
-      refreshAt: stored.refreshAt,
-      clientId: stored.clientId,
-    };
-  }
-
-  /** Opens a sealed token with the key its id names (any key, for a token without one). */
-  async #unsealToken(
-    key: GrantKey,
-    stored: StoredGrant,
-    ring: SealKeyring,
-  ): Promise<string | undefined> {
-    const keys = typeof stored.keyId === "string"
-      ? [ring.keys.get(stored.keyId)].filter((k) => k !== undefined)
-      : [...ring.keys.values()];
-    for (const { key: cryptoKey } of keys) {
-      const plain = await unseal(
-        cryptoKey,
-        stored.token,
-        this.#aad(key, stored),
-      );
-      if (plain !== undefined) return plain;
-    }
-    return undefined;
+    return fromStoredGrant(
+      key,
+      stored,
+      known.credential.clientId,
+      this.#sealKey,
+      (code, message, label, warnKey) =>
+        this.#warnOnce(code, message, label, warnKey),
+    );
   }
 
   #rejectionOf(known: Known, now: number): RejectionRecord | undefined {
-    const record = this.#rejections.get(`${known.ns}/${known.secretHash}`);
-    return record !== undefined && now - record.at < REJECTION_HONOURED_MS &&
-        (known.secretHash !== "" || record.at >= known.learnedAt)
-      ? record
-      : undefined;
+    return honouredRejection(this.#rejections, known, now);
   }
 
   #noteRejections(records: readonly RejectionRecord[], ns?: string): void {
@@ -657,28 +392,7 @@ class Member implements FleetLink {
   }
 
   slotsOf(_label: string): readonly number[] {
-    return this.#assigned;
-  }
-
-  /**
-   * Spreads the live instances evenly over the pool: by rank of instance id,
-   * instance r of N serves slot r mod K when N >= K, else every slot s with
-   * s mod N = r. Every instance computes the same from the same heartbeats.
-   */
-  #assign(): void {
-    const k = this.#context.tokensPerCredential;
-    const ids = new Set(this.#live.map((record) => record.instanceId));
-    ids.add(this.#id);
-    const sorted = [...ids].sort();
-    const rank = sorted.indexOf(this.#id);
-    const n = sorted.length;
-    if (n >= k) {
-      this.#assigned = [rank % k];
-      return;
-    }
-    const mine: number[] = [];
-    for (let slot = rank; slot < k; slot += n) mine.push(slot);
-    this.#assigned = mine;
+    return this.#roster.assigned;
   }
 
   async request(
@@ -702,7 +416,7 @@ class Member implements FleetLink {
     if (published !== undefined && !mode.verify && !mode.probe) {
       throw this.#asError(published);
     }
-    const key = this.#grantKey(known, slot);
+    const key = grantKeyOf(known, slot);
     if (!this.#healthy) {
       // The store failed lately: serve on our own at once, without waiting
       // on it; the poll finds out when it is back.
@@ -883,7 +597,7 @@ class Member implements FleetLink {
       : [key, 0];
     const known = this.#known.get(label);
     if (known === undefined || this.#closed) return;
-    const grantKey = this.#grantKey(known, index);
+    const grantKey = grantKeyOf(known, index);
     const task = (async () => {
       const [record] = await this.#call(() =>
         this.#store.readSlots([grantKey])
@@ -1050,7 +764,7 @@ class Member implements FleetLink {
         this.#known.delete(label);
         // The heartbeat must not report a secret no longer in use: the next
         // poll compares the store's record with the new secret again.
-        this.#secretLoaded.delete(label);
+        this.#secrets.forget(label);
       }
     }
     const learning = this.#ready.then(() => this.#learn(credentials));
@@ -1071,30 +785,16 @@ class Member implements FleetLink {
     for (const credential of this.#credentials) {
       slots[credential.label] = this.slotsOf(credential.label);
     }
-    const ids = new Set(this.#live.map((record) => record.instanceId));
-    ids.add(this.#id);
     return {
       instanceId: this.#id,
       store: this.#healthy ? "ok" : "unavailable",
-      instances: ids.size,
+      instances: this.#roster.size,
       activeGeneration: this.#generation,
       slots,
       ...(this.#lastSyncAt === undefined
         ? {}
         : { lastSyncAt: this.#lastSyncAt }),
     };
-  }
-
-  #schedule(ms: number): void {
-    if (this.#closed) return;
-    this.#timer = this.#context.clock.setTimeout(() => {
-      this.#polling = this.#poll().catch(() => undefined).finally(() => {
-        this.#polling = undefined;
-        const again = this.#pollAgain;
-        this.#pollAgain = false;
-        this.#schedule(again ? 0 : this.#options.pollIntervalMs);
-      });
-    }, ms);
   }
 
   async #poll(): Promise<void> {
@@ -1104,10 +804,9 @@ class Member implements FleetLink {
     if (now >= this.#nextBeatAt) {
       await this.#call(() => this.#store.heartbeat(this.#heartbeat(now)));
       this.#nextBeatAt = now + this.#options.heartbeatMs / 3;
-      await this.#claimRoster();
+      await this.#roster.claim();
     }
-    if (this.#rosterFence !== undefined) await this.#keepRoster();
-    else await this.#followRoster();
+    await this.#roster.sync();
     if (this.#pendingActive !== undefined) await this.#publishActive();
     const active = await this.#readActive();
     if (active === "invalid") {
@@ -1141,7 +840,7 @@ class Member implements FleetLink {
     for (const [token, expiresAt] of this.#revoked) {
       if (expiresAt <= now) this.#revoked.delete(token);
     }
-    await this.#pickUpSecrets();
+    await this.#secrets.pickUp(this.#credentials);
     const known = [...this.#known.values()];
     const rejections = await this.#call(() =>
       this.#store.readRejections(known.map((k) => k.ns))
@@ -1151,11 +850,11 @@ class Member implements FleetLink {
       this.slotsOf(k.credential.label).map((slot) => ({ known: k, slot }))
     );
     const records = await this.#call(() =>
-      this.#store.readSlots(wanted.map((w) => this.#grantKey(w.known, w.slot)))
+      this.#store.readSlots(wanted.map((w) => grantKeyOf(w.known, w.slot)))
     );
     for (let i = 0; i < wanted.length; i++) {
       const { known: k, slot } = wanted[i];
-      const key = this.#grantKey(k, slot);
+      const key = grantKeyOf(k, slot);
       const grant = await this.#fromStored(key, records[i].grant, k);
       const local = poolKey(k.credential.label, slot);
       const mine = this.#grants.get(local);
@@ -1171,356 +870,48 @@ class Member implements FleetLink {
     this.#lastSyncAt = clock.now();
   }
 
-  /**
-   * Reads the distributed secrets of this instance's labels; a record whose
-   * fingerprint differs from the one loaded (whatever its generation) is
-   * opened and, when its secret differs from the one in use, handed to the
-   * auth instance, which proves it before using it. A failure keeps the
-   * current secret, with a warning, and the heartbeat says why.
-   */
-  async #pickUpSecrets(): Promise<void> {
-    const adopt = this.#context.adoptSecret;
-    if (adopt === undefined) return;
-    const { clock } = this.#context;
-    for (const credential of this.#credentials) {
-      const { label } = credential;
-      const document = await this.#call(() =>
-        this.#store.readDocument(this.#service, credentialDocument(label))
-      );
-      if (document === undefined) {
-        await this.#reseed(credential);
-        continue;
-      }
-      this.#lostSince.delete(label);
-      const record = document.value;
-      const refused = unverifiedValue(document);
-      if (isSealedCredentialRecord(refused)) {
-        // No valid MAC for this instance's keys (warned by the wrapper):
-        // reported as a straggler's reason, never opened.
-        this.#secretAttempts.set(label, {
-          fingerprint: await credentialFingerprint(refused),
-          at: clock.now(),
-          running: false,
-          reason: "seal key mismatch",
-        });
-        continue;
-      }
-      if (!isSealedCredentialRecord(record) || record.label !== label) {
-        this.#warnOnce(
-          "FLEET_SECRET_INVALID",
-          `The fleet store's distributed secret of "${label}" is not a record this version can read; this instance keeps its current credentials.`,
-          label,
-        );
-        continue;
-      }
-      let seen = this.#sealedSeen.get(label);
-      if (seen?.sealed !== record.sealed) {
-        seen = {
-          sealed: record.sealed,
-          fingerprint: await credentialFingerprint(record),
-        };
-        this.#sealedSeen.set(label, seen);
-      }
-      const { fingerprint } = seen;
-      if (this.#secretLoaded.get(label)?.fingerprint === fingerprint) continue;
-      const attempt = this.#secretAttempts.get(label);
-      if (
-        attempt !== undefined && attempt.fingerprint === fingerprint &&
-        (attempt.running || clock.now() - attempt.at < SECRET_RETRY_MS)
-      ) {
-        continue;
-      }
-      const note = (
-        reason: NonNullable<InstanceCredential["secretProblem"]>["reason"],
-      ) =>
-        this.#secretAttempts.set(label, {
-          fingerprint,
-          at: clock.now(),
-          running: reason === "proving",
-          reason,
-        });
-      if (record.clientId !== credential.clientId) {
-        note("client mismatch");
-        this.#warnOnce(
-          "FLEET_SECRET_CLIENT_MISMATCH",
-          `The fleet store's secret generation ${record.generation} of "${label}" is for client ${record.clientId}, but this instance has ${credential.clientId}; it keeps its current credentials. Configure the same client ids on every instance.`,
-          label,
-          `FLEET_SECRET_CLIENT_MISMATCH:${label}:${fingerprint}`,
-        );
-        continue;
-      }
-      if (this.#keyring === undefined) {
-        note("no seal key");
-        this.#warnOnce(
-          "FLEET_SECRET_NO_KEY",
-          `The fleet store holds a new sealed secret of "${label}" (generation ${record.generation}) but this instance has no seal key; it keeps its current credentials. Give it DUAL_SECRET_SEAL_KEY (the secretSealKeys option).`,
-          label,
-        );
-        continue;
-      }
-      const opened = await openCredential(this.#keyring, this.#service, record);
-      if (typeof opened === "string") {
-        note("seal key mismatch");
-        this.#warnOnce(
-          "FLEET_SECRET_SEAL_MISMATCH",
-          opened === "unknown-key"
-            ? `The new secret of "${label}" (generation ${record.generation}) is sealed with key id ${record.keyId}, which this instance does not have (it has ${
-              [...this.#keyring.keys.keys()].join(", ")
-            }); it keeps its current credentials. Give it the same DUAL_SECRET_SEAL_KEY as the rotation.`
-            : `The new secret of "${label}" (generation ${record.generation}) does not open with this instance's seal key ${record.keyId} (a wrong key with that id, or a tampered record); it keeps its current credentials. Give it the same DUAL_SECRET_SEAL_KEY as the rotation.`,
-          label,
-          `FLEET_SECRET_SEAL_MISMATCH:${label}:${fingerprint}`,
-        );
-        continue;
-      }
-      const loaded = { fingerprint, generation: record.generation };
-      if (opened.equals(credential.clientSecret)) {
-        // The secret this instance already uses (the operator proved it
-        // before publishing it): nothing to prove or put in place.
-        this.#secretLoaded.set(label, loaded);
-        this.#secretAttempts.delete(label);
-        continue;
-      }
-      note("proving");
-      this.#track(
-        adopt(label, record.clientId, opened).then(() => {
-          this.#secretLoaded.set(label, loaded);
-          this.#secretAttempts.delete(label);
-        }, (error) => {
-          note("proof failed");
-          this.#warnOnce(
-            "FLEET_SECRET_PROOF_FAILED",
-            `The new secret of "${label}" (generation ${record.generation}) from the fleet store did not get a token (${
-              error instanceof Error ? error.message : String(error)
-            }); this instance keeps its current credentials and tries again in ${
-              SECRET_RETRY_MS / 1000
-            } s.`,
-            label,
-            `FLEET_SECRET_PROOF_FAILED:${label}:${fingerprint}`,
-          );
-        }),
-      );
-    }
-  }
-
-  /**
-   * The store no longer holds the sealed secret of a label this instance
-   * loaded from it: the store lost its data. The secret in use goes back in,
-   * sealed, at the generation loaded (only where nothing is), so an operator
-   * reading the store proves the credential again instead of failing on an
-   * env file's stale secret, and the next rotation counts on from there.
-   */
-  async #reseed(credential: FleetCredential): Promise<void> {
-    const { label } = credential;
-    const loaded = this.#secretLoaded.get(label);
-    const ring = this.#keyring;
-    if (loaded === undefined || ring === undefined) return;
-    // A straggler must not seal back a secret regenerated since (a dead
-    // one: the instances that proved the newer one would find it in the
-    // store, fail to prove it and keep theirs, and the store would hold a
-    // dead secret). This one is a straggler when it could not load a newer
-    // record, or when a live instance reports a later generation; the
-    // heartbeats were lost with the store, so that is judged only after a
-    // heartbeat's lifetime, by when every live instance has beaten again.
-    if (this.#secretAttempts.has(label)) return;
-    const now = this.#context.clock.now();
-    const since = this.#lostSince.get(label) ?? now;
-    this.#lostSince.set(label, since);
-    if (now - since < this.#options.heartbeatMs) return;
-    // Lapsed heartbeats count too: an instance whose beat is late (a slow
-    // store) still proved that a later secret exists.
-    const newer = (await this.#listInstances()).some((record) =>
-      record.instanceId !== this.#id &&
-      (record.credentials.find((c) => c.label === label)?.secretGeneration ??
-          0) > loaded.generation
-    );
-    if (newer) return;
-    const written = await this.#call(() =>
-      reseedSealedCredential({
-        store: this.#store,
-        service: this.#service,
-        ring,
-        by: `${this.#id} (re-seeded)`,
-        now: this.#context.clock.now(),
-      }, {
-        label: credential.label,
-        clientId: credential.clientId,
-        secret: credential.clientSecret,
-        generation: loaded.generation,
-      })
-    );
-    if (!written) return;
-    this.#context.warn(
-      "FLEET_SECRET_RESEEDED",
-      `The fleet store had lost the sealed secret of "${credential.label}" (generation ${loaded.generation}) that this instance uses; it sealed it back into the store. Check why the store lost its data (a Redis without persistence, FLUSHALL, a restored backup).`,
-      credential.label,
-    );
-    await this.#call(() =>
-      this.#store.appendAudit(this.#service, {
-        at: this.#context.clock.now(),
-        by: this.#id,
-        action: "secret.reseed",
-        outcome: "ok",
-        label: credential.label,
-        detail: `generation ${loaded.generation}: the store had lost it`,
-      })
-    ).catch(() => undefined);
-  }
-
-  /** The latest expiry of this instance's unexpired tokens of a credential. */
-  #heldUntil(credential: FleetCredential, now: number): number | undefined {
-    let until: number | undefined;
-    for (let slot = 0; slot < this.#context.tokensPerCredential; slot++) {
-      const grant = this.#grants.get(poolKey(credential.label, slot));
-      if (
-        grant !== undefined && grant.clientId === credential.clientId &&
-        grant.expiresAt > now &&
-        (until === undefined || grant.expiresAt > until)
-      ) {
-        until = grant.expiresAt;
-      }
-    }
-    return until;
-  }
-
-  /** What the heartbeat says of a label's distributed secret: loaded, or why not. */
-  #secretReport(
-    label: string,
-  ): Pick<
-    InstanceCredential,
-    "secretGeneration" | "secretFingerprint" | "secretProblem"
-  > {
-    const loaded = this.#secretLoaded.get(label);
-    const attempt = this.#secretAttempts.get(label);
-    return {
-      ...(loaded === undefined ? {} : {
-        secretGeneration: loaded.generation,
-        secretFingerprint: loaded.fingerprint,
-      }),
-      ...(attempt === undefined || attempt.fingerprint === loaded?.fingerprint
-        ? {}
-        : {
-          secretProblem: {
-            fingerprint: attempt.fingerprint,
-            reason: attempt.reason,
-          },
-        }),
-    };
-  }
-
   #heartbeat(now: number): InstanceRecord {
-    const host = hostName();
-    return {
+    return heartbeatRecord({
       instanceId: this.#id,
-      ...(host === undefined ? {} : { host }),
       active: this.#active,
-      credentials: this.#credentials.map((credential) => {
-        const lastUsedAt = this.#lastUsedOf(credential.label);
-        const heldUntil = this.#heldUntil(credential, now);
-        return {
-          label: credential.label,
-          clientId: credential.clientId,
-          slots: this.slotsOf(credential.label),
-          ...(lastUsedAt === undefined ? {} : { lastUsedAt }),
-          ...(heldUntil === undefined ? {} : { heldUntil }),
-          ...this.#secretReport(credential.label),
-        };
-      }),
-      version: LIBRARY_VERSION,
+      credentials: () =>
+        this.#credentials.map((credential) => {
+          const lastUsedAt = this.#lastUsedOf(credential.label);
+          const held = heldUntil(
+            this.#grants,
+            credential,
+            this.#context.tokensPerCredential,
+            now,
+          );
+          return {
+            label: credential.label,
+            clientId: credential.clientId,
+            slots: this.slotsOf(credential.label),
+            ...(lastUsedAt === undefined ? {} : { lastUsedAt }),
+            ...(held === undefined ? {} : { heldUntil: held }),
+            ...this.#secrets.report(credential.label),
+          };
+        }),
       startedAt: this.#startedAt,
-      seenAt: now,
-      until: now + this.#options.heartbeatMs,
-    };
+      now,
+      heartbeatMs: this.#options.heartbeatMs,
+    });
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#closer.abort();
-    this.#context.clock.clearTimeout(this.#timer);
-    await this.#polling;
+    await this.#loop.stop();
     await Promise.allSettled([...this.#tasks]);
     await this.#ready.catch(() => undefined);
     await this.#call(() => this.#store.removeInstance(this.#id)).catch(
       () => undefined,
     );
-    if (this.#rosterFence !== undefined) {
-      // Another instance keeps the roster from its next beat.
-      const fence = this.#rosterFence;
-      await this.#call(() =>
-        this.#store.releaseLock(this.#service, ROSTER, this.#id, fence)
-      ).catch(() => undefined);
-    }
+    // Another instance keeps the roster from its next beat.
+    await this.#roster.release();
     // Last: @deno/kv (Node, Bun) can leave an operation still in flight
     // unsettled forever when a watch is cancelled beside it.
     this.#unwatch?.();
-  }
-
-  /** Takes or renews the roster lock at each beat: one instance of the fleet keeps the roster. */
-  async #claimRoster(): Promise<void> {
-    const lock = await this.#call(() =>
-      this.#store.claimLock(this.#service, ROSTER, {
-        holder: this.#id,
-        ttlMs: Math.min(2 ** 31 - 1, Math.ceil(this.#options.heartbeatMs)),
-        note: "keeps the fleet's roster",
-      })
-    ).catch(() => undefined);
-    this.#rosterFence = lock?.held ? lock.fence : undefined;
-  }
-
-  /**
-   * The roster keeper lists the heartbeats at each poll (the one instance
-   * whose reads grow with the fleet) and records a digest of the live ids
-   * when it changed; the others list only when the digest changes.
-   */
-  async #keepRoster(): Promise<void> {
-    await this.#list();
-    const ids = this.#live.map((record) => record.instanceId);
-    ids.push(this.#id);
-    const unique = [...new Set(ids)].sort();
-    const roster = { count: unique.length, digest: await digest(...unique) };
-    if (roster.digest === this.#rosterSeen) return;
-    const document = await this.#call(() =>
-      this.#store.readDocument(this.#service, ROSTER)
-    );
-    if (
-      (document?.value as { digest?: unknown } | undefined)?.digest !==
-        roster.digest
-    ) {
-      const written = await this.#call(() =>
-        this.#store.writeDocument(
-          this.#service,
-          ROSTER,
-          document?.version ?? 0,
-          roster,
-        )
-      );
-      if (!written) return; // Tried again at the next poll.
-    }
-    this.#rosterSeen = roster.digest;
-  }
-
-  /**
-   * Lists the heartbeats only when the roster changed (or never listed):
-   * a poll reads one roster entry, not one per instance of the fleet.
-   */
-  async #followRoster(): Promise<void> {
-    const document = await this.#call(() =>
-      this.#store.readDocument(this.#service, ROSTER)
-    );
-    const value = (document?.value as { digest?: unknown } | undefined)
-      ?.digest;
-    const current = typeof value === "string" ? value : "";
-    if (current === this.#rosterSeen) return;
-    await this.#list();
-    this.#rosterSeen = current;
-  }
-
-  async #list(): Promise<void> {
-    const instances = await this.#listInstances();
-    this.#live = instances.filter((record) =>
-      record.until > this.#context.clock.now()
-    );
-    this.#assign();
   }
 }
