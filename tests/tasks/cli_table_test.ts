@@ -290,7 +290,7 @@ Deno.test("the common flags: each command accepts those that apply to it", () =>
     promote: ["dry-run", "yes", "json", "env-file"],
     "promote --kv": ["dry-run", "yes", "json", "env-file"],
     setup: ["dry-run", "yes", "json", "env-file"],
-    incident: ["yes", "json", "env-file"],
+    incident: ["dry-run", "yes", "json", "env-file"],
     fleet: ["json", "env-file"],
     status: ["json", "env-file"],
     emulator: ["json", "env-file"],
