@@ -11,10 +11,8 @@
  */
 import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
 import { AbortedError } from "../src/errors.ts";
-import {
-  readRotationEnv,
-  ROTATION_LABELS,
-} from "../src/rotation/env_config.ts";
+import { ROTATION_LABELS } from "../src/rotation/env_config.ts";
+import { PROVIDER_ENV_VARS, readProviderEnv } from "../src/providers/env.ts";
 import {
   audit,
   readDistributedSecret,
@@ -122,9 +120,19 @@ export async function main(args: readonly string[]): Promise<number> {
   const dryRun = values["dry-run"];
   const wanted = labelOption("--to", values.to);
   await using interrupt = onInterrupt();
-  const variables = await readRotationVariables(values["env-file"]);
-  const config = readRotationEnv(variables);
-  await using fleet = await openOperatorFleet(values, config.tokenUrl);
+  const variables = await readRotationVariables(
+    values["env-file"],
+    undefined,
+    PROVIDER_ENV_VARS,
+  );
+  // Genesys Cloud, or the provider AUTH_PROVIDER names (its scope, audience
+  // and auth method go with the proof; no admin call is made).
+  const config = readProviderEnv(variables);
+  const scope = values.scope ?? config.scope;
+  await using fleet = await openOperatorFleet(
+    { ...values, scope },
+    config.tokenUrl,
+  );
   const { target } = fleet;
   const storeArgs = fleetStoreArgs(values);
   const live = await target.live();
@@ -224,7 +232,10 @@ export async function main(args: readonly string[]): Promise<number> {
         clientSecret: distributed?.secret ?? credential.clientSecret,
       }],
       tokenUrl: config.tokenUrl,
-      ...(values.scope === undefined ? {} : { scope: values.scope }),
+      ...(scope === undefined ? {} : { scope }),
+      ...(config.tokenParams === undefined
+        ? {}
+        : { tokenParams: config.tokenParams }),
     });
     try {
       await probe.getAccessToken({ signal: interrupt.signal });

@@ -9,18 +9,22 @@
  *
  * @module
  */
-import { readRotationEnv } from "../src/rotation/env_config.ts";
+import { PROVIDER_ENV_VARS, readProviderEnv } from "../src/providers/env.ts";
 import {
   type RotationReport,
   StagedRotationError,
 } from "../src/rotation/staged_rotation.ts";
 import { passRevokeGate, StoreLockedError } from "../src/fleet/operator.ts";
 import {
+  type FleetProviderFactory,
   fleetRotation,
   genesysAdminProvider,
   planFleetRotation,
   promoteFleet,
+  providerAdapterFactory,
   resumesPastRegenerate,
+  RETIRE_GATE_SHUT,
+  RetireGateShutError,
   runScheduler,
 } from "../src/fleet/store_flows.ts";
 import type { StoreTarget } from "../src/fleet/store_target.ts";
@@ -42,6 +46,7 @@ import {
   parseTaskArgs,
   printFailure,
   readRotationVariables,
+  reportingRateLimits,
   type TaskOptions,
   UsageError,
 } from "./_cli.ts";
@@ -179,19 +184,38 @@ export async function main(args: readonly string[]): Promise<number> {
         values["env-file"]
       }.`,
     );
-  });
-  const config = readRotationEnv(variables);
-  await using fleet = await openOperatorFleet(values, config.tokenUrl);
+  }, PROVIDER_ENV_VARS);
+  // Genesys Cloud (GENESYS_*), or the provider AUTH_PROVIDER names: only
+  // its adapter is loaded, with its own admin credential.
+  const config = readProviderEnv(variables);
+  // The namespace the instances compute: their token URL and the scope
+  // they request (the env file's AUTH_SCOPE unless --scope says).
+  const scope = values.scope ?? config.scope;
+  await using fleet = await openOperatorFleet(
+    { ...values, scope },
+    config.tokenUrl,
+  );
   const { target } = fleet;
   const progress = (line: string) => console.error(line);
   const storeArgs = fleetStoreArgs(values);
 
-  const provider = genesysAdminProvider({
-    tokenUrl: config.tokenUrl,
-    apiUrl: config.apiUrl,
-    tokenSource: adminTokenSource,
-  });
-  const admin = config.admin;
+  const genesys = config.genesys;
+  const provider: FleetProviderFactory = genesys
+    ? genesysAdminProvider({
+      tokenUrl: genesys.tokenUrl,
+      apiUrl: genesys.apiUrl,
+      tokenSource: adminTokenSource,
+    })
+    : providerAdapterFactory(() =>
+      config.createProvider({ fetch: reportingRateLimits(progress) })
+    );
+  const admin = genesys?.admin;
+  const request = {
+    ...(config.scope === undefined ? {} : { scope: config.scope }),
+    ...(config.tokenParams === undefined
+      ? {}
+      : { tokenParams: config.tokenParams }),
+  };
 
   if (schedule !== undefined) {
     // A scheduler holds no env file lock while it holds the store's.
@@ -206,6 +230,7 @@ export async function main(args: readonly string[]): Promise<number> {
     const completed = await runScheduler(scheduler, {
       ...schedule,
       tokenUrl: config.tokenUrl,
+      ...request,
       credentials: config.credentials,
       initialActive: config.active,
       ...(admin ? { admin } : {}),
@@ -334,6 +359,7 @@ export async function main(args: readonly string[]): Promise<number> {
   let promotedStragglers = 0;
   const rotation = fleetRotation(target, {
     tokenUrl: config.tokenUrl,
+    ...request,
     credentials,
     active,
     standby,
@@ -346,6 +372,9 @@ export async function main(args: readonly string[]): Promise<number> {
     ),
     progress,
     signal: interrupt.signal,
+    // Two-secret providers: after the promotion, the old label's secret is
+    // revoked once no live instance holds or uses it (watched up to --timeout).
+    ...(values.promote ? { retire: { tokenLifetimeMs, timeoutMs } } : {}),
     ...(values.promote
       ? {
         onPromote: async (label: string) => {
@@ -388,19 +417,33 @@ export async function main(args: readonly string[]): Promise<number> {
       `Rotation of "${error.standby}" failed in phase ${error.phase}: ${
         explain(error.cause).message.replace(/\.$/, "")
       }.\nState: ${error.state}\nNext: ${error.nextStep}`;
+    const retireShut = error.cause instanceof RetireGateShutError;
     const exitCode = error.interrupted
       ? EXIT_INTERRUPTED
+      : retireShut
+      ? EXIT_GATE_SHUT
       : cause.exitCode === EXIT_USAGE
       ? EXIT_USAGE
       : EXIT_FAILED;
+    const blockers = retireShut
+      ? (error.cause as RetireGateShutError).blockers
+      : undefined;
     printFailure(
-      { exitCode, code: error.code, causeCode: cause.code, message },
+      {
+        exitCode,
+        code: error.code,
+        causeCode: retireShut ? RETIRE_GATE_SHUT : cause.code,
+        message: blockers === undefined
+          ? message
+          : `${message}\n${instanceTable(blockers, target.now()).join("\n")}`,
+      },
       values.json,
       {
         phase: error.phase,
         state: error.state,
         nextStep: error.nextStep,
         interrupted: error.interrupted,
+        ...(blockers === undefined ? {} : { blockers }),
       },
     );
     return exitCode;

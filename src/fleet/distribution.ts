@@ -133,6 +133,22 @@ export interface SealedCredentialRecord {
   readonly publishedAt: number;
   /** Who published it (the operator's host or the scheduler's id). */
   readonly publishedBy: string;
+  /**
+   * Two-secret providers (Okta, Entra ID, Cognito, Keycloak with its
+   * rotation policy): the provider's id of this secret, so a later rotation
+   * revokes exactly the secret this label used once nothing uses it.
+   *
+   * @default undefined (twin clients, or not recorded)
+   */
+  readonly secretId?: string;
+  /**
+   * When the provider's secret of this record was retired (revoked, behind
+   * the fleet's revoke gate), in ms since the epoch: instances no longer load
+   * it, and a promotion to the label is refused until it is rotated again.
+   *
+   * @default undefined (in service)
+   */
+  readonly retiredAt?: number;
 }
 
 /**
@@ -267,7 +283,9 @@ export function isSealedCredentialRecord(
     Number.isInteger(record.generation) && typeof record.keyId === "string" &&
     typeof record.sealed === "string" &&
     typeof record.publishedAt === "number" &&
-    typeof record.publishedBy === "string";
+    typeof record.publishedBy === "string" &&
+    (record.secretId === undefined || typeof record.secretId === "string") &&
+    (record.retiredAt === undefined || typeof record.retiredAt === "number");
 }
 
 /** Options of {@linkcode publishSealedCredential}. */
@@ -298,12 +316,17 @@ export interface PublishSealedOptions {
  * makes this one re-read and take the generation after it).
  *
  * @param options Store, service, keyring, publisher and time.
- * @param update The label, client id and new secret.
+ * @param update The label, client id, new secret and (two-secret providers) its id.
  * @returns The generation written.
  */
 export async function publishSealedCredential(
   options: PublishSealedOptions,
-  update: { label: string; clientId: string; secret: Secret },
+  update: {
+    label: string;
+    clientId: string;
+    secret: Secret;
+    secretId?: string;
+  },
 ): Promise<number> {
   const { store, service, ring } = options;
   const name = credentialDocument(update.label);
@@ -327,6 +350,7 @@ export async function publishSealedCredential(
       sealed,
       publishedAt: options.now,
       publishedBy: options.by,
+      ...(update.secretId === undefined ? {} : { secretId: update.secretId }),
     };
     if (
       await store.writeDocument(service, name, current?.version ?? 0, record)

@@ -262,11 +262,19 @@ class Member implements FleetLink {
   async #learn(credentials: readonly FleetCredential[]): Promise<void> {
     const { tokenUrl, scope } = this.#context;
     for (const credential of credentials) {
+      // Two secrets of one client (Okta, Entra ID, Cognito, Keycloak): the
+      // labels share a client id, so the label keeps their tokens, slots and
+      // heartbeat figures apart (the revoke gate asks about one secret).
+      const shared = credentials.some((other) =>
+        other.label !== credential.label &&
+        other.clientId === credential.clientId
+      );
       const ns = await digest(
         "credential",
         tokenUrl,
         scope ?? "",
         credential.clientId,
+        ...(shared ? [credential.label] : []),
       );
       // Keyed, so the store's reader cannot test candidate secrets against
       // it; without a key there is no hash: a rejection names the credential.

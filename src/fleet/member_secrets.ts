@@ -152,6 +152,10 @@ export class SecretFollower {
         );
         continue;
       }
+      // Its provider secret was revoked by a two-secret rotation: never
+      // loaded, so no instance offers it again (a promotion to the label is
+      // refused until it is rotated).
+      if (record.retiredAt !== undefined) continue;
       let seen = this.#sealedSeen.get(label);
       if (seen?.sealed !== record.sealed) {
         seen = {

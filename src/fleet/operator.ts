@@ -1030,6 +1030,12 @@ export interface StoredSecretIdentity {
   readonly fingerprint: string;
   /** The record's generation. */
   readonly generation: number;
+  /**
+   * When its provider secret was retired (revoked by a two-secret rotation).
+   *
+   * @default undefined (in service)
+   */
+  readonly retiredAt?: number;
 }
 
 /**
@@ -1056,7 +1062,79 @@ export async function readStoredSecretIdentity(
   return {
     fingerprint: await credentialFingerprint(document.value),
     generation: document.value.generation,
+    ...(document.value.retiredAt === undefined
+      ? {}
+      : { retiredAt: document.value.retiredAt }),
   };
+}
+
+/**
+ * Two-secret providers: the provider's id of each label's secret, as the
+ * store's sealed records carry it (`secretId`), for the staged rotation's
+ * `secretIds`. Reads only; needs no seal key.
+ *
+ * @param target The store.
+ * @param labels The labels.
+ * @returns The ids by label (a label without one is left out).
+ */
+export async function storedSecretIds(
+  target: FleetTarget,
+  labels: readonly string[],
+): Promise<Record<string, string>> {
+  const ids: Record<string, string> = {};
+  for (const label of labels) {
+    const document = await target.store.readDocument(
+      target.service,
+      credentialDocument(label),
+    );
+    const value = document?.value;
+    if (isSealedCredentialRecord(value) && value.secretId !== undefined) {
+      ids[label] = value.secretId;
+    }
+  }
+  return ids;
+}
+
+/**
+ * Marks the store's sealed record of a label retired, when it carries the
+ * provider secret about to be revoked (or carries no id): instances stop
+ * loading it, and a promotion to the label is refused until it is rotated
+ * again. Compare-and-set on the document; the secret, generation and
+ * fingerprint stay, so instances that loaded it report the same secret and
+ * the store does not look as if it lost it.
+ *
+ * @param target The store and who acts.
+ * @param label The label whose secret is retired.
+ * @param secretId The provider's id of that secret.
+ * @returns Whether a record was marked (false: none, or another secret's).
+ */
+export async function retireSealedRecord(
+  target: FleetTarget,
+  label: string,
+  secretId: string,
+): Promise<boolean> {
+  const name = credentialDocument(label);
+  for (let lap = 0; lap < 10; lap++) {
+    const document = await target.store.readDocument(target.service, name);
+    const value = document?.value;
+    if (
+      document === undefined || !isSealedCredentialRecord(value) ||
+      (value.secretId !== undefined && value.secretId !== secretId)
+    ) return false;
+    if (value.retiredAt !== undefined) return true;
+    const retired = { ...value, secretId, retiredAt: target.now() };
+    if (
+      await target.store.writeDocument(
+        target.service,
+        name,
+        document.version,
+        retired,
+      )
+    ) return true;
+  }
+  throw new Error(
+    `the fleet store kept changing ${name} under this write; check for another rotation running`,
+  );
 }
 
 /** A live instance that has not proved a secret, and why. */

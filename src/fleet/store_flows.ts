@@ -12,11 +12,12 @@
  */
 import type { CredentialInput } from "../config.ts";
 import { createDualSecretAuth } from "../dual_secret_auth.ts";
-import { AbortedError } from "../errors.ts";
+import { AbortedError, DualSecretAuthError } from "../errors.ts";
 import { createGenesysAdminClient } from "../genesys/admin_client.ts";
 import { genesysSecretProvider } from "../genesys/secret_provider.ts";
 import type { SecretProvider } from "../rotation/provider.ts";
 import {
+  type RevokeRequest,
   type RotationCommands,
   type RotationReport,
   runStagedRotation,
@@ -31,14 +32,17 @@ import {
   audit,
   fleetLoadProof,
   FleetNotLoadedError,
+  type GateBlocker,
   judgeFleetPresence,
   type PresenceExpectation,
   readDistributedSecret,
   readStoredSecretIdentity,
+  retireSealedRecord,
   type SecretStraggler,
   secretStragglers,
   type SeenInstance,
   type StoredSecretIdentity,
+  storedSecretIds,
   type StoreLock,
   waitForFleet,
 } from "./operator.ts";
@@ -110,12 +114,201 @@ export function genesysAdminProvider(
   };
 }
 
+/** A provider adapter as `readProviderEnv(...).createProvider()` builds it. */
+export interface ProviderAdapterHandle {
+  /** The adapter behind the rotation engine's port. */
+  readonly provider: SecretProvider;
+  /** Closes what it opened (its admin token client). */
+  close(): Promise<void>;
+}
+
+/**
+ * The provider of a fleet rotation for Okta, Entra ID, Keycloak, Cognito or
+ * Auth0: the adapter the env file's `AUTH_PROVIDER` names (only it is
+ * loaded), authenticated with the env file's own admin credential (an API
+ * token, an admin client, AWS keys), so the credential the flow hands it is
+ * not used: these providers never administer with a rotated label.
+ *
+ * @param open Builds the adapter, such as `() => config.createProvider({ fetch })`.
+ * @returns The factory.
+ */
+export function providerAdapterFactory(
+  open: () => Promise<ProviderAdapterHandle>,
+): FleetProviderFactory {
+  return async () => {
+    const handle = await open();
+    return {
+      provider: handle.provider,
+      [Symbol.asyncDispose]: () => handle.close(),
+    };
+  };
+}
+
+/** The code of {@linkcode RetireGateShutError}. */
+export const RETIRE_GATE_SHUT = "RETIRE_GATE_SHUT" as const;
+
+/**
+ * A two-secret rotation's retire step on a fleet store found live instances
+ * still holding or using the old label's secret: it was not revoked.
+ */
+export class RetireGateShutError extends DualSecretAuthError {
+  /** The instances that keep it shut, and why. */
+  readonly blockers: readonly GateBlocker[];
+
+  /**
+   * Creates the error.
+   *
+   * @param label The old label.
+   * @param secretId The provider's id of its secret.
+   * @param blockers The instances that keep the gate shut.
+   * @param waitedMs How long the gate was watched, in ms.
+   */
+  constructor(
+    label: string,
+    secretId: string,
+    blockers: readonly GateBlocker[],
+    waitedMs: number,
+  ) {
+    super(
+      RETIRE_GATE_SHUT,
+      `the old secret ${secretId} of "${label}" was not revoked: after ${
+        Math.round(waitedMs / 1000)
+      } s, ${blockers.length} live instance(s) still hold or use it (${
+        blockers.map((b) => `${b.instanceId}: ${b.reason}`).join(", ")
+      }); they keep working on the new secret meanwhile`,
+    );
+    this.blockers = blockers;
+  }
+}
+
+/** Options of {@linkcode fleetRevokeGate}. */
+export interface FleetRevokeGateOptions {
+  /** How long a token lives, in ms: a use within it keeps the gate shut. */
+  readonly tokenLifetimeMs: number;
+  /** How long to watch the heartbeats for the gate to open, in ms. */
+  readonly timeoutMs: number;
+  /**
+   * How often the heartbeats are read, in ms.
+   *
+   * @default 250
+   */
+  readonly pollMs?: number;
+  /**
+   * Progress lines for people.
+   *
+   * @default none
+   */
+  readonly progress?: (line: string) => void;
+}
+
+/**
+ * The revoke gate of a two-secret rotation's `retire` step on a fleet store
+ * (`StagedRotationOptions.revokeGate`): the old label's secret may be
+ * revoked only once no live instance has that label active, holds a token
+ * of it, or used one within a token's lifetime (the same rule as before a
+ * regeneration, `checkRevokeGate`, asked of the old label: its heartbeat
+ * figures are the old secret's, since the two labels' tokens are kept apart
+ * although they share a client id). It watches the heartbeats for up to
+ * `timeoutMs`; once the gate opens it marks the label's sealed record
+ * retired (instances stop loading it) and resolves, and the step revokes
+ * the secret through the provider. Every outcome goes to the audit trail.
+ *
+ * @param target The store target.
+ * @param options The token lifetime and the wait.
+ * @returns The gate.
+ * @throws {RetireGateShutError} From the gate, when it stayed shut.
+ */
+export function fleetRevokeGate(
+  target: StoreTarget,
+  options: FleetRevokeGateOptions,
+): (request: RevokeRequest) => Promise<string> {
+  const pollMs = options.pollMs ?? 250;
+  return async (request) => {
+    const started = target.now();
+    let gate = await target.gate(request, options.tokenLifetimeMs);
+    while (!gate.open && target.now() - started < options.timeoutMs) {
+      options.progress?.(
+        `retire: waiting for ${gate.blockers.length} live instance(s) to stop using "${request.label}" (${
+          gate.blockers.map((b) => `${b.instanceId}: ${b.reason}`).join(", ")
+        })`,
+      );
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(done, pollMs);
+        function done() {
+          request.signal?.removeEventListener("abort", abort);
+          resolve();
+        }
+        function abort() {
+          clearTimeout(timer);
+          reject(new AbortedError({ cause: request.signal?.reason }));
+        }
+        if (request.signal?.aborted) abort();
+        else request.signal?.addEventListener("abort", abort, { once: true });
+      });
+      gate = await target.gate(request, options.tokenLifetimeMs);
+    }
+    if (!gate.open) {
+      await audit(target, {
+        action: "rotate.retire-gate",
+        outcome: "refused",
+        label: request.label,
+        detail: `${request.secretId}: ${
+          gate.blockers.map((b) => `${b.instanceId} (${b.reason})`).join(", ")
+        }`,
+      });
+      throw new RetireGateShutError(
+        request.label,
+        request.secretId,
+        gate.blockers,
+        target.now() - started,
+      );
+    }
+    const marked = await retireSealedRecord(
+      target,
+      request.label,
+      request.secretId,
+    );
+    await audit(target, {
+      action: "rotate.retire-gate",
+      outcome: "open",
+      label: request.label,
+      detail:
+        `${request.secretId}: ${gate.instances} live instance(s), none uses it${
+          marked ? "; its sealed record is marked retired" : ""
+        }`,
+    });
+    return `${gate.instances} live instance(s), none holds or uses it`;
+  };
+}
+
 /** Options of {@linkcode fleetRotation}. */
 export interface FleetRotationOptions {
   /** The token endpoint, to prove the new secret. */
   readonly tokenUrl: string;
+  /**
+   * The scope the service requests (Okta and Entra ID require one): the
+   * plan's token request and the new secret's proof send it.
+   *
+   * @default undefined (none)
+   */
+  readonly scope?: string;
+  /**
+   * Further token request parameters, such as Auth0's `{ audience }`.
+   *
+   * @default undefined (none)
+   */
+  readonly tokenParams?: Readonly<Record<string, string>>;
   /** The credentials, secrets as the store has them (`target.credentials`). */
   readonly credentials: readonly CredentialInput[];
+  /**
+   * Two-secret providers, with `onPromote`: after promotion the old label's
+   * secret is revoked once {@linkcode fleetRevokeGate} opens (waiting up
+   * to `timeoutMs`).
+   *
+   * @default undefined (the old secret is kept; the next rotation of that
+   *   label revokes it before issuing when the client is at its limit)
+   */
+  readonly retire?: FleetRevokeGateOptions;
   /** The label serving traffic. */
   readonly active: string;
   /** The label to rotate. */
@@ -209,6 +402,28 @@ export function fleetRotation(
           ? "GENESYS_ADMIN_CLIENT_SECRET"
           : `GENESYS_CLIENT_SECRET_${active.toUpperCase()}`,
       });
+      const twoSecrets = opened.provider.model === "two-secrets";
+      // Which secret each label uses, as the store's records carry it: the
+      // plan never revokes the active one, retire revokes the old label's.
+      const secretIds = twoSecrets
+        ? await storedSecretIds(target, options.credentials.map((c) => c.label))
+        : {};
+      if (
+        twoSecrets && secretIds[standby] === undefined &&
+        secretIds[active] !== undefined
+      ) {
+        // The standby's secret predates the store (the env file's first
+        // one): when the client lists exactly one secret besides the
+        // active label's, it is the standby's, so a client at its limit
+        // has it revoked before issuing (the gate passed for the standby).
+        const standbyId = await inferStandbySecretId(
+          opened.provider,
+          options.credentials.find((c) => c.label === standby)?.clientId,
+          secretIds[active],
+          options.signal,
+        );
+        if (standbyId !== undefined) secretIds[standby] = standbyId;
+      }
       // One after the other, so the trail keeps the phases' order.
       let audits: Promise<void> = Promise.resolve();
       try {
@@ -217,7 +432,20 @@ export function fleetRotation(
           active,
           standby,
           tokenUrl: options.tokenUrl,
+          ...(options.scope === undefined ? {} : { scope: options.scope }),
+          ...(options.tokenParams === undefined
+            ? {}
+            : { tokenParams: options.tokenParams }),
           provider: opened.provider,
+          ...(twoSecrets ? { secretIds } : {}),
+          ...(twoSecrets && options.retire !== undefined
+            ? {
+              revokeGate: fleetRevokeGate(target, {
+                ...options.retire,
+                ...(options.progress ? { progress: options.progress } : {}),
+              }),
+            }
+            : {}),
           sink,
           promote: options.onPromote !== undefined,
           ...(options.onPromote ? { onPromote: options.onPromote } : {}),
@@ -247,6 +475,23 @@ export function fleetRotation(
       }
     },
   };
+}
+
+/** The one secret a two-secret client lists besides `activeId`, if exactly one. */
+async function inferStandbySecretId(
+  provider: SecretProvider,
+  clientId: string | undefined,
+  activeId: string,
+  signal: AbortSignal | undefined,
+): Promise<string | undefined> {
+  if (clientId === undefined) return undefined;
+  const client = await provider.inspectClient(clientId, {
+    ...(signal ? { signal } : {}),
+  });
+  const listed = client.secrets ?? [];
+  if (!listed.some((s) => s.secretId === activeId)) return undefined;
+  const others = listed.filter((s) => s.secretId !== activeId);
+  return others.length === 1 ? others[0].secretId : undefined;
 }
 
 /** What {@linkcode promoteFleet} saw. */
@@ -366,6 +611,26 @@ export async function promoteFleet(
       };
     }
   }
+  if (identity?.retiredAt !== undefined) {
+    // Its provider secret was revoked: promoting would break every call.
+    await audit(target, {
+      action: "promote.ready",
+      outcome: "refused",
+      label: to,
+      detail: `its secret was retired (generation ${identity.generation})`,
+    });
+    return {
+      kind: "refused",
+      identity,
+      stragglers: (await target.live()).map((r) => ({
+        instanceId: r.instanceId,
+        ...(r.host === undefined ? {} : { host: r.host }),
+        active: r.active,
+        reason:
+          `the secret of "${to}" was retired (revoked); rotate "${to}" first`,
+      })),
+    };
+  }
   if (identity !== undefined) {
     const behind = await waitForFleet(target, {
       reached: (instance) =>
@@ -438,6 +703,18 @@ export async function promoteFleet(
 export interface ScheduledRotationOptions {
   /** The token endpoint. */
   readonly tokenUrl: string;
+  /**
+   * The scope the service requests, for the plan and the proof.
+   *
+   * @default undefined (none)
+   */
+  readonly scope?: string;
+  /**
+   * Further token request parameters, such as Auth0's `{ audience }`.
+   *
+   * @default undefined (none)
+   */
+  readonly tokenParams?: Readonly<Record<string, string>>;
   /** The env file's credentials (ids and first secrets); the store's secrets win. */
   readonly credentials: readonly CredentialInput[];
   /**
@@ -507,6 +784,10 @@ export function scheduledRotation(
     const active = credentials.find((c) => c.label !== standby)!.label;
     const rotation = fleetRotation(target, {
       tokenUrl: options.tokenUrl,
+      ...(options.scope === undefined ? {} : { scope: options.scope }),
+      ...(options.tokenParams === undefined
+        ? {}
+        : { tokenParams: options.tokenParams }),
       credentials,
       active,
       standby,
@@ -878,8 +1159,13 @@ export async function resumesPastRegenerate(
   fresh: boolean,
 ): Promise<boolean> {
   const unfinished = await target.journal.read();
-  return !fresh && unfinished !== undefined &&
-    unfinished.completedAt === undefined && unfinished.standby === standby &&
+  if (fresh || unfinished === undefined) return false;
+  if (unfinished.completedAt !== undefined) return false;
+  // Promoted and not finished (a two-secret rotation whose retire step
+  // waits for the old secret to go unused): only retire is left, behind
+  // its own gate; nothing is regenerated.
+  if (unfinished.promotedAt !== undefined) return true;
+  return unfinished.standby === standby &&
     unfinished.regenerateRequestedAt !== undefined;
 }
 
