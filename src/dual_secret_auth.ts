@@ -303,6 +303,10 @@ class Auth implements DualSecretAuth {
     shared.attach!({
       tokenUrl: config.tokenUrl,
       ...(config.scope === undefined ? {} : { scope: config.scope }),
+      ...(config.tokenParams === undefined ||
+          Object.keys(config.tokenParams).length === 0
+        ? {}
+        : { tokenParams: config.tokenParams }),
       credentials: config.credentials,
       active: config.active,
       tokensPerCredential: config.tokensPerCredential,

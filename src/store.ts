@@ -9,6 +9,7 @@
 import type { Clock } from "./clock.ts";
 import type { RetryOptions } from "./retry.ts";
 import type { Secret } from "./secret.ts";
+import type { TokenAuthMethod } from "./token_endpoint.ts";
 
 /** A cached access token and its timing. */
 export interface CachedGrant {
@@ -30,6 +31,13 @@ export interface SharedCredential {
   readonly clientId: string;
   /** The secret: for hashing or proving, never to be stored in the clear. */
   readonly clientSecret: Secret;
+  /**
+   * How it authenticates at the token endpoint: a secret shared state
+   * proves or puts in place keeps it.
+   *
+   * @default undefined (`client_secret_basic`)
+   */
+  readonly authMethod?: TokenAuthMethod;
 }
 
 /** What an auth instance tells shared state when it attaches. */
@@ -38,6 +46,13 @@ export interface SharedStateContext {
   readonly tokenUrl: string;
   /** The scope requested, if any (part of every shared key's namespace). */
   readonly scope?: string;
+  /**
+   * Further token request parameters (Auth0's `audience`), for proving a
+   * secret that shared state hands over.
+   *
+   * @default undefined (none)
+   */
+  readonly tokenParams?: Readonly<Record<string, string>>;
   /** The credentials, in configured order. */
   readonly credentials: readonly SharedCredential[];
   /** The active label configured locally (used when nothing is shared yet). */

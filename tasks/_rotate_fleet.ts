@@ -40,6 +40,7 @@ import {
   EXIT_LOCKED,
   EXIT_USAGE,
   explain,
+  failpointHook,
   labelOption,
   OperatorError,
   parseSeconds,
@@ -357,7 +358,9 @@ export async function main(args: readonly string[]): Promise<number> {
   }
 
   let promotedStragglers = 0;
+  const failpoint = failpointHook();
   const rotation = fleetRotation(target, {
+    ...(failpoint ? { failpoint } : {}),
     tokenUrl: config.tokenUrl,
     ...request,
     credentials,

@@ -323,10 +323,15 @@ async function adoptSecret(
     );
   }
   // No `await using`: the bundle runs on Node 20.
+  // The credential as configured (its auth method), with the new secret,
+  // and the instance's token parameters (Auth0's audience).
   const probe = createDualSecretAuth({
-    credentials: [{ label, clientId, clientSecret }],
+    credentials: [{ ...before, clientSecret }],
     tokenUrl: context.tokenUrl,
     ...(context.scope === undefined ? {} : { scope: context.scope }),
+    ...(context.tokenParams === undefined
+      ? {}
+      : { tokenParams: context.tokenParams }),
     fetch: context.fetch,
     clock: context.clock,
     requestTimeoutMs: context.requestTimeoutMs,
@@ -346,6 +351,6 @@ async function adoptSecret(
     );
   }
   context.setCredentials(
-    now.map((c) => c.label === label ? { label, clientId, clientSecret } : c),
+    now.map((c) => c.label === label ? { ...c, clientSecret } : c),
   );
 }

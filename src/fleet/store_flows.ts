@@ -17,8 +17,10 @@ import { createGenesysAdminClient } from "../genesys/admin_client.ts";
 import { genesysSecretProvider } from "../genesys/secret_provider.ts";
 import type { SecretProvider } from "../rotation/provider.ts";
 import {
+  type RetireFailpoint,
   type RevokeRequest,
   type RotationCommands,
+  type RotationFailpoint,
   type RotationReport,
   runStagedRotation,
 } from "../rotation/staged_rotation.ts";
@@ -357,6 +359,13 @@ export interface FleetRotationOptions {
   readonly signal?: AbortSignal;
   /** The words of next steps. */
   readonly commands: RotationCommands;
+  /**
+   * A test hook, awaited at each of the engine's named points (such as to
+   * stop the process after the new secret was sealed: `publish:after`).
+   *
+   * @param point The point reached.
+   */
+  failpoint?(point: RotationFailpoint | RetireFailpoint): void | Promise<void>;
 }
 
 /** A fleet rotation: run it once; then `generation()` is what it published. */
@@ -469,6 +478,9 @@ export function fleetRotation(
             audits = audits.then(() => audit(target, entry));
           },
           commands: options.commands,
+          ...(options.failpoint
+            ? { failpoint: (point) => options.failpoint!(point) }
+            : {}),
         });
       } finally {
         await audits;

@@ -51,6 +51,14 @@ export interface ChildConfig {
   readonly heartbeatMs?: number;
   /** Seal keys of distributed secrets (`secretSealKeys`). */
   readonly secretSealKeys?: string;
+  /** Another provider: the scope its token requests send. */
+  readonly scope?: string;
+  /** Another provider: further token request parameters (Auth0's audience). */
+  readonly tokenParams?: Record<string, string>;
+  /** Another provider: each credential's auth method. */
+  readonly authMethod?: "client_secret_basic" | "client_secret_post";
+  /** What `viaAuth` traffic calls; default the Genesys emulator's `/api/v2/tokens/me`. */
+  readonly resourceUrl?: string;
 }
 
 const config: ChildConfig = JSON.parse(Deno.args[0]);
@@ -98,8 +106,14 @@ const inFleet = fleet !== undefined;
 const warnings: string[] = [];
 const requested: { at: number; background: boolean; label: string }[] = [];
 const auth = createDualSecretAuth({
-  credentials: config.credentials,
+  credentials: config.authMethod === undefined
+    ? config.credentials
+    : config.credentials.map((c) => ({ ...c, authMethod: config.authMethod })),
   tokenUrl: config.tokenUrl,
+  ...(config.scope === undefined ? {} : { scope: config.scope }),
+  ...(config.tokenParams === undefined
+    ? {}
+    : { tokenParams: config.tokenParams }),
   tokensPerCredential: config.tokensPerCredential,
   refreshMarginMs: config.refreshMarginMs,
   onEvent: (event) => {
@@ -137,7 +151,9 @@ const watcher = setInterval(() => {
 /** One API call through `auth.fetch` (its 401 replay): failed unless 2xx. */
 async function oneAuthFetch(): Promise<void> {
   try {
-    const response = await auth.fetch(`${config.apiUrl}/api/v2/tokens/me`);
+    const response = await auth.fetch(
+      config.resourceUrl ?? `${config.apiUrl}/api/v2/tokens/me`,
+    );
     await response.body?.cancel();
     if (response.ok) {
       ok++;

@@ -75,8 +75,18 @@ export interface World extends AsyncDisposable {
   readonly limitExit?: number;
 }
 
+/** Options of a world. */
+export interface WorldOptions {
+  /**
+   * The lifetime of the service's access tokens, in seconds.
+   *
+   * @default the emulator's (the provider's default)
+   */
+  readonly tokenLifetimeSeconds?: number;
+}
+
 /** Starts a world. */
-export type Start = () => Promise<World>;
+export type Start = (options?: WorldOptions) => Promise<World>;
 
 function twoSecretEnv(
   provider: string,
@@ -96,17 +106,26 @@ function twoSecretEnv(
   };
 }
 
+function lifetimeOf(
+  options: WorldOptions,
+): { tokenLifetimeSeconds?: number } {
+  return options.tokenLifetimeSeconds === undefined
+    ? {}
+    : { tokenLifetimeSeconds: options.tokenLifetimeSeconds };
+}
+
 function disposer(emulator: ProviderEmulator) {
   return () => emulator.close();
 }
 
 /** Each provider's world, by the name `AUTH_PROVIDER` takes. */
 export const PROVIDERS: Record<string, Start> = {
-  async okta() {
+  async okta(options = {}) {
+    const lifetime = lifetimeOf(options);
     const [blue, admin, limited] = [secret(), `00${secret()}`, `00${secret()}`];
     const emulator = startOktaEmulator({
       scopes: ["api"],
-      apps: [{ clientId: "0oaapp", secrets: [blue] }],
+      apps: [{ clientId: "0oaapp", secrets: [blue], ...lifetime }],
       adminTokens: [
         { token: admin, scopes: ["okta.apps.read", "okta.apps.manage"] },
         { token: limited, scopes: ["okta.apps.read"] },
@@ -132,14 +151,15 @@ export const PROVIDERS: Record<string, Start> = {
       [Symbol.asyncDispose]: disposer(emulator),
     };
   },
-  async entra() {
+  async entra(options = {}) {
+    const lifetime = lifetimeOf(options);
     const [blue, admin, limited] = [secret(), secret(), secret()];
     const appId = "11111111-1111-4111-8111-111111111111";
     const adminId = "22222222-2222-4222-8222-222222222222";
     const limitedId = "44444444-4444-4444-8444-444444444444";
     const emulator = startEntraEmulator({
       applications: [
-        { appId, displayName: "App", secrets: [blue] },
+        { appId, displayName: "App", secrets: [blue], ...lifetime },
         {
           appId: adminId,
           displayName: "Rotation admin",
@@ -179,12 +199,13 @@ export const PROVIDERS: Record<string, Start> = {
       [Symbol.asyncDispose]: disposer(emulator),
     };
   },
-  async keycloak() {
+  async keycloak(options = {}) {
+    const lifetime = lifetimeOf(options);
     const [blue, admin, limited] = [secret(), secret(), secret()];
     const emulator = startKeycloakEmulator({
       secretRotation: {},
       clients: [
-        { clientId: "app", secret: blue },
+        { clientId: "app", secret: blue, ...lifetime },
         {
           clientId: "rotation-admin",
           secret: admin,
@@ -227,10 +248,11 @@ export const PROVIDERS: Record<string, Start> = {
       [Symbol.asyncDispose]: disposer(emulator),
     };
   },
-  async cognito() {
+  async cognito(options = {}) {
+    const lifetime = lifetimeOf(options);
     const [blue, admin, limited] = [secret(), secret(), secret()];
     const emulator = startCognitoEmulator({
-      clients: [{ clientId: "appclient", secrets: [blue] }],
+      clients: [{ clientId: "appclient", secrets: [blue], ...lifetime }],
       principals: [
         { accessKeyId: "AKIAROTATIONADMIN000", secretAccessKey: admin },
         {
@@ -263,7 +285,8 @@ export const PROVIDERS: Record<string, Start> = {
       [Symbol.asyncDispose]: disposer(emulator),
     };
   },
-  async auth0() {
+  async auth0(options = {}) {
+    const lifetime = lifetimeOf(options);
     const [blue, green, admin, limited] = [
       secret(),
       secret(),
@@ -272,7 +295,9 @@ export const PROVIDERS: Record<string, Start> = {
     ];
     const audience = "https://api.emulated.example/";
     const app = [{ audience, scopes: [] }];
-    const emulator = startAuth0Emulator({ apis: [{ identifier: audience }] });
+    const emulator = startAuth0Emulator({
+      apis: [{ identifier: audience, ...lifetime }],
+    });
     await emulator.ready;
     emulator.addClient({ clientId: "blue", secret: blue, grants: app });
     emulator.addClient({ clientId: "green", secret: green, grants: app });
@@ -343,19 +368,28 @@ export async function envOf(
   return readEnvValues(await Deno.readTextFile(`${ws.dir}/${file}`));
 }
 
-/** The rotate task with the failpoint variable readable, SIGKILLed at `point`. */
-export async function killAt(ws: Workspace, args: string[], point: string) {
+/**
+ * The rotate task with the failpoint variable readable, SIGKILLed at
+ * `point`; `env` adds variables it may read (such as the seal key).
+ */
+export async function killAt(
+  ws: Workspace,
+  args: string[],
+  point: string,
+  env: Record<string, string> = {},
+) {
   const run = ws.spawn([
     "run",
     "-q",
     "-P=operator",
     // An --allow-env flag replaces the set's list, so repeat it.
     `--allow-env=${
-      [...PROVIDER_ENV_VARS, "NO_COLOR", FAILPOINT_VAR].join(",")
+      [...PROVIDER_ENV_VARS, "NO_COLOR", FAILPOINT_VAR, ...Object.keys(env)]
+        .join(",")
     }`,
     "tasks/rotate.ts",
     ...args,
-  ], { [FAILPOINT_VAR]: point });
+  ], { ...env, [FAILPOINT_VAR]: point });
   try {
     await run.waitFor(new RegExp(`failpoint ${point} reached`), 20_000);
   } finally {

@@ -1,0 +1,280 @@
+/**
+ * A fleet's rotation through its store for Okta, Entra ID, Keycloak, Cognito
+ * and Auth0 (`AUTH_PROVIDER` in the env file): `deno task rotate --kv
+ * --promote` under the operator permission set, while instance processes
+ * sharing one Deno KV file call the emulator's protected resource through
+ * `auth.fetch`. The first run is SIGKILLed right after the new secret was
+ * sealed into the store; the re-run proves that secret without issuing
+ * another, promotes it, and (two secrets on one client) revokes the old
+ * label's secret once no instance holds or uses it. 0 failed calls.
+ * Okta also runs on Redis under the scheduler (`rotate --redis --every`).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { createKvFleetStore } from "../../src/fleet/kv_store.ts";
+import { createRedisFleetStore } from "../../src/fleet/redis_store.ts";
+import {
+  credentialDocument,
+  isSealedCredentialRecord,
+  serviceNamespace,
+} from "../../src/fleet/distribution.ts";
+import type { FleetStore } from "../../src/fleet/store.ts";
+import type { ChildConfig } from "./child.ts";
+import {
+  assertNoFailures,
+  type ChildMessage,
+  type FleetChild,
+  startFleet,
+} from "./harness.ts";
+import { createWorkspace } from "../tasks/workspace.ts";
+import type { OktaEmulator } from "../../testing.ts";
+import {
+  killAt,
+  PROVIDERS,
+  type World,
+} from "../tasks/rotate_provider_scenario.ts";
+import {
+  ignoreWithoutRedis,
+  startRedisServer,
+} from "../support/redis_server.ts";
+
+const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(23)));
+const SEAL = { DUAL_SECRET_SEAL_KEY: KEY };
+const N = 3;
+/** Short tokens: the old label's go out of use within seconds of the switch. */
+const TOKEN_SECONDS = 4;
+
+/** The instance configuration of a provider's world (blue active). */
+function instanceOf(
+  world: World,
+  store: Pick<ChildConfig, "kvPath" | "kvPrefix" | "redisUrl" | "redisPrefix">,
+  instanceId: string,
+): ChildConfig {
+  const { env, emulator, request } = world;
+  return {
+    ...store,
+    tokenUrl: emulator.tokenUrl,
+    apiUrl: emulator.apiUrl,
+    resourceUrl: emulator.resourceUrl,
+    instanceId,
+    fleetSize: N,
+    heartbeatMs: 900,
+    pollIntervalMs: 200,
+    secretSealKeys: KEY,
+    credentials: ["blue", "green"].map((label) => ({
+      label,
+      clientId: env[`AUTH_CLIENT_ID_${label.toUpperCase()}`],
+      clientSecret: env[`AUTH_CLIENT_SECRET_${label.toUpperCase()}`],
+    })),
+    authMethod: request.authMethod,
+    ...(request.scope === undefined ? {} : { scope: request.scope }),
+    ...(request.tokenParams === undefined
+      ? {}
+      : { tokenParams: request.tokenParams }),
+  };
+}
+
+/** The sealed record of a label in the namespace the instances use. */
+async function sealedRecord(
+  store: FleetStore,
+  world: World,
+  label: string,
+) {
+  const service = await serviceNamespace(
+    world.emulator.tokenUrl,
+    world.request.scope,
+  );
+  const document = await store.readDocument(
+    service,
+    credentialDocument(label),
+  );
+  const value = document?.value;
+  return isSealedCredentialRecord(value) ? value : undefined;
+}
+
+async function stopAll(children: readonly FleetChild[]) {
+  const summaries = await Promise.all(children.map((c) => c.stop()));
+  return summaries.filter((s): s is ChildMessage => s !== undefined);
+}
+
+for (const name of Object.keys(PROVIDERS)) {
+  Deno.test({
+    name:
+      `${name} on Deno KV, ${N} processes: rotate --kv --promote killed after sealing, re-run proves without issuing again, promotes${
+        name === "auth0" ? "" : ", revokes the old secret behind the gate"
+      }; 0 failed calls`,
+    sanitizeResources: false,
+    async fn() {
+      await using world = await PROVIDERS[name]({
+        tokenLifetimeSeconds: TOKEN_SECONDS,
+      });
+      const { emulator } = world;
+      await using ws = await createWorkspace();
+      await ws.writeEnv(world.env);
+      const prefix = `pf-${name}`;
+      const kvPath = `${ws.dir}/fleet.db`;
+      const children = await startFleet(
+        N,
+        (i) =>
+          instanceOf(world, { kvPath, kvPrefix: [prefix] }, `${name}-${i}`),
+        ws.dir,
+      );
+      const kv = await Deno.openKv(kvPath);
+      const store = createKvFleetStore(kv, { prefix: [prefix] });
+      try {
+        for (const child of children) {
+          await child.send({ cmd: "traffic", intervalMs: 20, viaAuth: true });
+        }
+        const storeArgs = ["--kv", "fleet.db", "--prefix", prefix];
+        const twoSecrets = world.liveSecrets() !== undefined;
+        const created = emulator.stats().secretsCreated;
+
+        // 1. Killed right after the new secret was sealed into the store.
+        await killAt(
+          ws,
+          [...storeArgs, "--yes", "--promote"],
+          "publish:after",
+          SEAL,
+        );
+        assert.equal(emulator.stats().secretsCreated, created + 1);
+        const sealed = await sealedRecord(store, world, "green");
+        assert.ok(sealed, "green's new secret is sealed in the store");
+        if (twoSecrets) {
+          assert.ok(sealed.secretId, "its record carries the secret's id");
+          assert.equal(world.liveSecrets(), 2);
+        }
+
+        // 2. The re-run proves the sealed secret (no second issue),
+        // promotes, and retires the old secret once it is unused.
+        const run = await ws.task("rotate", [
+          ...storeArgs,
+          "--yes",
+          "--promote",
+          "--token-lifetime",
+          "2",
+          "--timeout",
+          "40",
+        ], SEAL);
+        assert.equal(run.code, 0, run.stdout + run.stderr);
+        assert.equal(
+          emulator.stats().secretsCreated,
+          created + 1,
+          "the re-run issued no secret",
+        );
+        assert.match(run.stdout, /Rotation complete: "green"/);
+        if (twoSecrets) {
+          assert.equal(world.liveSecrets(), 1, "blue's old secret is revoked");
+        }
+        assert.equal(
+          (await sealedRecord(store, world, "green"))?.sealed,
+          sealed.sealed,
+        );
+        // Let every instance see the switch before it stops.
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        const summaries = await stopAll(children);
+        assertNoFailures(summaries, N);
+        for (const summary of summaries) {
+          assert.equal(
+            (summary.status as { active: string }).active,
+            "green",
+            summary.instanceId,
+          );
+        }
+        const history = await ws.task("fleet", [
+          ...storeArgs,
+          "--history",
+          "--json",
+        ]);
+        assert.equal(history.code, 0, history.stderr);
+        const steps = (JSON.parse(history.stdout) as {
+          action: string;
+          outcome: string;
+        }[]).map((e) => `${e.action}:${e.outcome}`);
+        for (
+          const wanted of [
+            "secret.publish:ok",
+            "promote:ok",
+            ...(twoSecrets
+              ? ["rotate.retire-gate:open", "rotate.retire:completed"]
+              : []),
+            "rotate.done:completed",
+          ]
+        ) assert.ok(steps.includes(wanted), `${wanted} in ${steps}`);
+      } finally {
+        await stopAll(children);
+        kv.close();
+      }
+    },
+  });
+}
+
+Deno.test({
+  name:
+    `okta on Redis, ${N} processes: the scheduler (rotate --redis --every) runs two cycles, green then blue; blue's old secret is revoked before its new one is issued; 0 failed calls`,
+  ignore: ignoreWithoutRedis(),
+  sanitizeResources: false,
+  async fn() {
+    await using redis = await startRedisServer();
+    await using world = await PROVIDERS.okta({
+      tokenLifetimeSeconds: TOKEN_SECONDS,
+    });
+    const { emulator } = world;
+    await using ws = await createWorkspace();
+    await ws.writeEnv(world.env);
+    const prefix = "pf-schedule";
+    const children = await startFleet(
+      N,
+      (i) =>
+        instanceOf(
+          world,
+          { redisUrl: redis.url, redisPrefix: prefix },
+          `okta-r-${i}`,
+        ),
+      ws.dir,
+    );
+    const store = createRedisFleetStore({ url: redis.url, prefix });
+    try {
+      for (const child of children) {
+        await child.send({ cmd: "traffic", intervalMs: 20, viaAuth: true });
+      }
+      const created = emulator.stats().secretsCreated;
+      const run = await ws.task("rotate", [
+        "--redis",
+        "env",
+        "--prefix",
+        prefix,
+        "--yes",
+        "--every",
+        "1s",
+        "--tick",
+        "250ms",
+        "--cycles",
+        "2",
+        "--drain-bound",
+        "10s",
+        "--token-lifetime",
+        "2",
+      ], { ...SEAL, REDIS_URL: redis.url });
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.match(run.stdout, /2 cycle\(s\) completed/);
+      assert.equal(emulator.stats().secretsCreated, created + 2);
+      // Okta holds at most two: blue's first secret went before its new one.
+      assert.equal(world.liveSecrets(), 2);
+      const blue = await sealedRecord(store, world, "blue");
+      const green = await sealedRecord(store, world, "green");
+      const ids = (emulator as OktaEmulator).secrets("0oaapp").map((s) => s.id)
+        .sort();
+      assert.deepEqual([blue?.secretId, green?.secretId].sort(), ids);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const summaries = await stopAll(children);
+      assertNoFailures(summaries, N);
+      for (const summary of summaries) {
+        assert.equal((summary.status as { active: string }).active, "blue");
+      }
+    } finally {
+      await stopAll(children);
+      await store.close?.();
+    }
+  },
+});
