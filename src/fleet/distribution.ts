@@ -373,7 +373,9 @@ export async function publishSealedCredential(
  * `FLUSHALL`, a KV restored from an old backup).
  *
  * @param options Store, service, keyring, publisher and time.
- * @param update The label, client id, secret in use and the generation it was loaded at.
+ * @param update The label, client id, secret in use, the generation it was
+ * loaded at and (two-secret providers) the provider's id of it, as the lost
+ * record carried it.
  * @returns Whether this call wrote it.
  */
 export async function reseedSealedCredential(
@@ -383,6 +385,7 @@ export async function reseedSealedCredential(
     clientId: string;
     secret: Secret;
     generation: number;
+    secretId?: string;
   },
 ): Promise<boolean> {
   const { keyId, sealed } = await sealCredential(
@@ -399,6 +402,7 @@ export async function reseedSealedCredential(
     sealed,
     publishedAt: options.now,
     publishedBy: options.by,
+    ...(update.secretId === undefined ? {} : { secretId: update.secretId }),
   };
   return await options.store.writeDocument(
     options.service,

@@ -66,7 +66,7 @@ export class SecretFollower {
    */
   readonly #secretLoaded = new Map<
     string,
-    { fingerprint: string; generation: number }
+    { fingerprint: string; generation: number; secretId?: string }
   >();
   /** Per label, a distributed secret being proven or that failed, when, and why. */
   readonly #secretAttempts = new Map<
@@ -221,7 +221,12 @@ export class SecretFollower {
         );
         continue;
       }
-      const loaded = { fingerprint, generation: record.generation };
+      // The provider's id goes back with the secret if the store loses it.
+      const loaded = {
+        fingerprint,
+        generation: record.generation,
+        ...(record.secretId === undefined ? {} : { secretId: record.secretId }),
+      };
       if (opened.equals(credential.clientSecret)) {
         // The secret this instance already uses (the operator proved it
         // before publishing it): nothing to prove or put in place.
@@ -295,6 +300,7 @@ export class SecretFollower {
         clientId: credential.clientId,
         secret: credential.clientSecret,
         generation: loaded.generation,
+        ...(loaded.secretId === undefined ? {} : { secretId: loaded.secretId }),
       })
     );
     if (!written) return;

@@ -389,6 +389,15 @@ export interface FleetRotation {
  * The staged rotation of one fleet credential: the store as sink (sealed),
  * journal and audit trail (every phase, in order).
  *
+ * With a two-secret provider (Okta, Entra ID, Cognito, Keycloak with its
+ * rotation policy) both labels are secrets of one client: each sealed
+ * record carries its secret's id, which the run hands the engine
+ * (`secretIds`); the standby's old secret is revoked before its new one is
+ * issued, so the caller must have passed the store's revoke gate for the
+ * standby (`passRevokeGate`), as `rotate --kv|--redis` and the scheduler
+ * do; with `onPromote` and `retire`, the old label's secret is revoked
+ * after the promotion behind {@linkcode fleetRevokeGate}.
+ *
  * @param target The store target (with seal keys).
  * @param options What to rotate, and with which provider.
  * @returns The rotation.
@@ -423,8 +432,8 @@ export function fleetRotation(
       ) {
         // The standby's secret predates the store (the env file's first
         // one): when the client lists exactly one secret besides the
-        // active label's, it is the standby's, so a client at its limit
-        // has it revoked before issuing (the gate passed for the standby).
+        // active label's, it is the standby's, revoked before issuing (the
+        // gate passed for the standby).
         const standbyId = await inferStandbySecretId(
           opened.provider,
           options.credentials.find((c) => c.label === standby)?.clientId,
@@ -446,7 +455,10 @@ export function fleetRotation(
             ? {}
             : { tokenParams: options.tokenParams }),
           provider: opened.provider,
-          ...(twoSecrets ? { secretIds } : {}),
+          // The standby's old secret goes before its new one is issued, as
+          // a twin client's does: every caller passed the store's revoke
+          // gate for the standby first (rotate --kv|--redis, the scheduler).
+          ...(twoSecrets ? { secretIds, revokeStandbySecret: true } : {}),
           ...(twoSecrets && options.retire !== undefined
             ? {
               revokeGate: fleetRevokeGate(target, {

@@ -178,6 +178,7 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
         options.secretIds?.[standby.label],
         activeSecretId,
         orphanSecretId,
+        options.revokeStandbySecret === true,
       );
       checkSecretLimit(
         provider.name,
@@ -290,21 +291,29 @@ function orphanOf(
 
 /**
  * The standby label's recorded old secret, when the client is at its limit
- * and still holds it: the one secret that may go before issuing, since
- * only the standby's secret is ever replaced. Never the active's.
+ * (or the caller's gate cleared the standby: `always`) and still holds it:
+ * the one secret that may go before issuing, since only the standby's
+ * secret is ever replaced. Never the active's.
  */
 function standbyOldOf(
   client: ProviderClientInfo,
   standbySecretId: string | undefined,
   activeSecretId: string | undefined,
   orphanSecretId: string | undefined,
+  always: boolean,
 ): string | undefined {
-  if (standbySecretId === undefined || standbySecretId === activeSecretId) {
+  if (
+    standbySecretId === undefined || standbySecretId === activeSecretId ||
+    standbySecretId === orphanSecretId
+  ) {
     return undefined;
   }
   const secrets = client.secrets ?? [];
   const held = secrets.filter((s) => s.secretId !== orphanSecretId);
-  if (client.maxSecrets === undefined || held.length < client.maxSecrets) {
+  if (
+    !always &&
+    (client.maxSecrets === undefined || held.length < client.maxSecrets)
+  ) {
     return undefined;
   }
   return held.some((s) => s.secretId === standbySecretId)
