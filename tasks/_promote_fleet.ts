@@ -80,12 +80,17 @@ every live instance's heartbeat reports that it proved that same secret
 fleet's active label, then waits until every live instance's heartbeat shows it
 and names the ones that did not follow. It never regenerates anything.
 
+With AUTH_PROVIDER=okta|entra|keycloak|cognito|auth0 in the env file, the proof
+sends that provider's scope, audience and auth method. A label whose secret a
+two-secret rotation retired (revoked) is refused: rotate it first.
+
 Options:
   --kv <path>             the fleet's Deno KV database (it must exist)
   --redis <url|env>       or the fleet's Redis; env reads REDIS_URL, which keeps a
                           password off the command line (else redis://host:port)
   --prefix <a/b>          the fleet's key prefix (default dual-secret-auth)
-  --scope <scope>         the scope the service requests, if any
+  --scope <scope>         the scope the service requests, if any (default the env
+                          file's AUTH_SCOPE)
   --to <label>            the label to make active (default: the label the last
                           rotate rotated, per the store's journal; so running it
                           again is a no-op that waits for the instances, never a
@@ -93,7 +98,7 @@ Options:
   --timeout <s>           how long to wait for the instances, each wait (default 60)
   --allow-empty           proceed although no live instance reports in the namespace
   --expect-instances <n>  proceed only when at least n live instances report
-  --env-file <path>       the env file with the client ids and the region (default .env)
+  --env-file <path>       the env file with the provider, client ids and region (default .env)
   --dry-run               prove the target and show which instances proved its
                           secret; change nothing
   --yes                   do not ask for confirmation (required without a terminal)

@@ -110,24 +110,41 @@ of it, or used one within --token-lifetime; and when no live instance reports
 in the namespace (a forgotten --prefix or --scope, a fleet that is down), with
 the instances it sees under other prefixes. The active label is the store's
 (its active record, or what every live instance reports), never the env file's
-GENESYS_ACTIVE. Ctrl-C and SIGTERM let a regenerated secret be sealed into the
-store first, then exit 130 with the state and the next step.
+GENESYS_ACTIVE (AUTH_ACTIVE). Ctrl-C and SIGTERM let a regenerated secret be
+sealed into the store first, then exit 130 with the state and the next step.
+
+Other providers: with AUTH_PROVIDER=okta|entra|keycloak|cognito|auth0 in the
+env file, the same command rotates through that provider's admin API (only its
+adapter is loaded), and every token request sends its scope, audience and auth
+method. Okta, Entra ID, Cognito and Keycloak (its rotation policy on) keep blue
+and green as two secrets of one client: each sealed record carries its
+secret's id, the standby's old secret is revoked just before its new one is
+issued (behind the same gate), and with --promote the old label's secret is
+revoked once no live instance has it active, holds a token of it or used one
+within --token-lifetime (watched up to --timeout; else exit 4 with the table,
+and the same command run later only revokes it). Its sealed record is then
+marked retired: instances stop loading it and promote refuses it. Auth0 uses
+twin clients, as Genesys Cloud does.
 
 Options:
   --kv <path>                the fleet's Deno KV database (a file that exists, or a KV Connect URL)
   --redis <url|env>          or the fleet's Redis; env reads REDIS_URL, which keeps a
                              password off the command line (else redis://host:port)
   --prefix <a/b>             the fleet's key prefix, parts separated by "/" (default dual-secret-auth)
-  --scope <scope>            the scope the service requests, if any (part of its namespace)
+  --scope <scope>            the scope the service requests, if any (part of its namespace;
+                             default the env file's AUTH_SCOPE)
   --to <label>               rotate this label (default: the one the fleet does not use)
   --allow-empty              proceed although no live instance reports in the namespace
                              (the store's active label, or else GENESYS_ACTIVE, is kept)
   --expect-instances <n>     proceed only when at least n live instances report
   --promote                  after proving the new secret, make it the fleet's active label
-  --timeout <s>              with --promote: how long to wait for the instances (default 60)
-  --token-lifetime <s>       how long a token lives, for the gate (default 86400)
+  --timeout <s>              with --promote: how long to wait for the instances, and
+                             (two secrets on one client) for the old one to go unused
+                             (default 60)
+  --token-lifetime <s>       how long a token lives, for the gates (default 86400)
   --force                    regenerate even though the gate is shut (recorded in the audit trail)
-  --env-file <path>          the env file with client ids, the admin client and the region (default .env)
+  --env-file <path>          the env file with the provider, client ids, the admin client
+                             and the region (default .env)
   --propagation-timeout <s>  how long to keep proving the new secret (default 60)
   --fresh                    ignore an unfinished journal and start over
   --dry-run                  read the store, plan, check the revoke gate (exit 4 when shut)

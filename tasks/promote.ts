@@ -81,7 +81,7 @@ A fleet's promotion through its store (details: promote --kv x --help):
   --redis <url|env>  or the fleet's Redis; env reads REDIS_URL, which keeps a
                      password off the command line (else redis://host:port)
   --prefix <a/b>     the fleet's key prefix (default dual-secret-auth)
-  --scope <scope>    the scope the service requests, if any
+  --scope <scope>    the scope the service requests, if any (default AUTH_SCOPE)
   --timeout <s>      how long to wait for the instances, each wait (default 60)
   --allow-empty      proceed although no live instance reports in the namespace
   --expect-instances <n>

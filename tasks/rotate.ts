@@ -135,11 +135,14 @@ refuses an unseen fleet, a missing KV file; details: rotate --kv x --help):
   --redis <url|env>          or the fleet's Redis; env reads REDIS_URL, which keeps a
                              password off the command line (else redis://host:port)
   --prefix <a/b>             the fleet's key prefix (default dual-secret-auth)
-  --scope <scope>            the scope the service requests, if any (part of its namespace)
+  --scope <scope>            the scope the service requests, if any (part of its namespace;
+                             default the env file's AUTH_SCOPE)
   --allow-empty              proceed although no live instance reports in the namespace
   --expect-instances <n>     proceed only when at least n live instances report
-  --timeout <s>              with --promote: how long to wait for the instances (default 60)
-  --token-lifetime <s>       how long a token lives, for the revoke gate (default 86400)
+  --timeout <s>              with --promote: how long to wait for the instances, and
+                             (two secrets on one client) for the old one to go unused
+                             (default 60)
+  --token-lifetime <s>       how long a token lives, for the revoke gates (default 86400)
   --force                    regenerate even though the gate is shut (recorded in the audit trail)
   --every <period>           scheduled rotation: a full cycle each period (such as 30d);
                              with --tick, --lease, --drain-bound, --cycles, --scheduler-id
@@ -162,7 +165,9 @@ Keycloak (its secret-rotation policy on) keep blue and green as two secrets of
 one client: the new secret is added beside the one in use, its id recorded in
 AUTH_SECRET_ID_<LABEL> (read from the env file by later rotations), and after
 --promote the old one is revoked once services have re-read the env file
-(--reload-wait). Auth0 uses twin clients, as Genesys Cloud does.
+(--reload-wait). Auth0 uses twin clients, as Genesys Cloud does. With --kv or
+--redis, the fleet's store holds each secret's id and the old secret is revoked
+once no live instance holds or uses it (rotate --kv x --help).
 
 Variables set in the shell environment win over the env file (a notice names
 each one that differs); rotate refuses when the shell overrides a variable it
