@@ -190,6 +190,10 @@ export interface ServiceStatus {
     readonly publishedAt: number;
     readonly publishedBy: string;
     readonly keyId: string;
+    /** Two secrets on one client: the provider's id of the secret. */
+    readonly secretId?: string;
+    /** When a two-secret rotation retired (revoked) it; instances no longer load it. */
+    readonly retiredAt?: number;
   }[];
 }
 
@@ -375,6 +379,12 @@ async function readService(
       publishedAt: num(value?.publishedAt) ?? 0,
       publishedBy: str(value?.publishedBy) ?? "",
       keyId: str(value?.keyId) ?? "",
+      ...(str(value?.secretId) === undefined
+        ? {}
+        : { secretId: str(value?.secretId)! }),
+      ...(num(value?.retiredAt) === undefined
+        ? {}
+        : { retiredAt: num(value?.retiredAt)! }),
     });
   }
   const activeLabel = shared?.label ??

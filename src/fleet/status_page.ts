@@ -335,7 +335,7 @@ function drawService(s, now) {
   }
   pair(dl, "Stragglers", s.stragglers.length === 0 ? "none" : s.stragglers.map((x) => x.instanceId + ": " + x.reason).join("; "), s.stragglers.length ? "bad" : "ok").id = "stragglers";
   for (const secret of s.secrets) {
-    pair(dl, 'Secret "' + secret.label + '"', "generation " + secret.generation + ", published " + ago(secret.publishedAt, now) + " by " + secret.publishedBy + ", seal key " + secret.keyId).dataset.secret = secret.label;
+    pair(dl, 'Secret "' + secret.label + '"', "generation " + secret.generation + ", published " + ago(secret.publishedAt, now) + " by " + secret.publishedBy + ", seal key " + secret.keyId + (secret.secretId ? ", provider secret " + secret.secretId : "") + (secret.retiredAt ? ", retired " + ago(secret.retiredAt, now) : "")).dataset.secret = secret.label;
   }
   box.append(dl);
   box.append(el("h3", "Active label history"));

@@ -19,7 +19,7 @@ import {
   isSealedCredentialRecord,
   serviceNamespace,
 } from "../../src/fleet/distribution.ts";
-import type { FleetStore } from "../../src/fleet/store.ts";
+import type { FleetStore, InstanceRecord } from "../../src/fleet/store.ts";
 import type { ChildConfig } from "./child.ts";
 import {
   assertNoFailures,
@@ -163,6 +163,26 @@ for (const name of Object.keys(PROVIDERS)) {
           "the re-run issued no secret",
         );
         assert.match(run.stdout, /Rotation complete: "green"/);
+        // `fleet --json`: each instance on green with the store's secret,
+        // its two labels apart (one client id for two-secret providers).
+        const status = await ws.task("fleet", [...storeArgs, "--json"]);
+        assert.equal(status.code, 0, status.stderr);
+        const records = JSON.parse(status.stdout) as InstanceRecord[];
+        assert.equal(records.length, N, status.stdout);
+        for (const record of records) {
+          assert.equal(record.active, "green");
+          const [blue, green] = ["blue", "green"].map((label) =>
+            record.credentials.find((c) => c.label === label)!
+          );
+          assert.ok(green.secretFingerprint, JSON.stringify(record));
+          assert.equal(blue.clientId === green.clientId, twoSecrets);
+          if (twoSecrets) {
+            assert.ok(
+              blue.heldUntil === undefined || blue.heldUntil <= Date.now(),
+              JSON.stringify(record),
+            );
+          }
+        }
         if (twoSecrets) {
           assert.equal(world.liveSecrets(), 1, "blue's old secret is revoked");
         }
