@@ -490,11 +490,19 @@ export async function main(args: readonly string[]): Promise<number> {
       2,
     ));
   } else {
+    // The report's labels: a re-run that only retired names the rotation
+    // it finished, not the plan's next standby.
     console.log(
-      `Rotation complete: "${standby}" (${report.clientId}) has a new secret${
+      `Rotation complete: "${report.standby}" (${report.clientId}) has a new secret${
         generation === undefined ? "" : ` (generation ${generation})`
       }, sealed in the fleet store${
-        values.promote ? `; the fleet's active label is "${standby}"` : ""
+        values.promote || report.promoted
+          ? `; the fleet's active label is "${report.standby}"`
+          : ""
+      }${
+        report.retiredSecretId === undefined
+          ? ""
+          : `; the old secret ${report.retiredSecretId} of "${report.previousActive}" was revoked`
       }.`,
     );
     for (const warning of report.warnings) console.log(`Warning: ${warning}`);

@@ -5,8 +5,9 @@
  * sharing one Deno KV file call the emulator's protected resource through
  * `auth.fetch`. The first run is SIGKILLed right after the new secret was
  * sealed into the store; the re-run proves that secret without issuing
- * another, promotes it, and (two secrets on one client) revokes the old
- * label's secret once no instance holds or uses it. 0 failed calls.
+ * another and promotes it; with two secrets on one client the old label's
+ * secret is kept while an instance used it within the token lifetime given
+ * (exit 4, naming them), and the next run only revokes it. 0 failed calls.
  * Entra ID also runs on Redis under the scheduler (`rotate --redis --every`).
  *
  * @module
@@ -102,7 +103,9 @@ for (const name of Object.keys(PROVIDERS)) {
   Deno.test({
     name:
       `${name} on Deno KV, ${N} processes: rotate --kv --promote killed after sealing, re-run proves without issuing again, promotes${
-        name === "auth0" ? "" : ", revokes the old secret behind the gate"
+        name === "auth0"
+          ? ""
+          : "; the retire gate keeps the old secret while the instances used it (exit 4), the next run revokes it"
       }; 0 failed calls`,
     sanitizeResources: false,
     async fn() {
@@ -145,8 +148,29 @@ for (const name of Object.keys(PROVIDERS)) {
           assert.equal(world.liveSecrets(), 2);
         }
 
-        // 2. The re-run proves the sealed secret (no second issue),
-        // promotes, and retires the old secret once it is unused.
+        // 2. Two secrets: the re-run proves the sealed secret (no second
+        // issue) and promotes; the instances used blue within the token
+        // lifetime given, so the old secret is kept (exit 4, with them).
+        if (twoSecrets) {
+          const shut = await ws.task("rotate", [
+            ...storeArgs,
+            "--yes",
+            "--promote",
+            "--token-lifetime",
+            "600",
+            "--timeout",
+            "1",
+          ], SEAL);
+          assert.equal(shut.code, 4, shut.stdout + shut.stderr);
+          assert.match(shut.stderr, /failed in phase retire/);
+          assert.match(shut.stderr, /INSTANCE\s+HOST\s+ACTIVE\s+REASON/);
+          for (let i = 0; i < N; i++) {
+            assert.match(shut.stderr, new RegExp(`${name}-${i}`));
+          }
+          assert.equal(world.liveSecrets(), 2, "nothing revoked");
+        }
+
+        // 3. The (next) re-run retires the old secret once it is unused.
         const run = await ws.task("rotate", [
           ...storeArgs,
           "--yes",
@@ -163,6 +187,9 @@ for (const name of Object.keys(PROVIDERS)) {
           "the re-run issued no secret",
         );
         assert.match(run.stdout, /Rotation complete: "green"/);
+        if (twoSecrets) {
+          assert.match(run.stdout, /the old secret \S+ of "blue" was revoked/);
+        }
         // `fleet --json`: each instance on green with the store's secret,
         // its two labels apart (one client id for two-secret providers).
         const status = await ws.task("fleet", [...storeArgs, "--json"]);
