@@ -85,6 +85,8 @@ export {
   genesysAdminProvider,
   type GenesysAdminProviderOptions,
   type OpenedProvider,
+  providerAdapterFactory,
+  type ProviderAdapterHandle,
   scheduledRotation,
   type ScheduledRotationOptions,
 } from "./src/fleet/store_flows.ts";
