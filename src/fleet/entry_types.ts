@@ -39,3 +39,4 @@ export type {
 export type { Clock, TimerHandle } from "../clock.ts";
 export type { RetryOptions } from "../retry.ts";
 export type { Secret } from "../secret.ts";
+export type { TokenAuthMethod } from "../token_endpoint.ts";
