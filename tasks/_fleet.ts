@@ -59,7 +59,10 @@ export const FLEET_EXIT_CODES_HELP =
        with your DUAL_SECRET_SEAL_KEY; --force overrides),
        no live instance reports in the namespace (--allow-empty or
        --expect-instances N proceeds), or (promote) live instances have not
-       proved the target's secret (the table names them and why)
+       proved the target's secret (the table names them and why) or its
+       secret was retired; (rotate --promote, two secrets on one client)
+       after the switch, the old secret was kept because live instances
+       still hold or use it (the same command later only revokes it)
   5    (promote --kv|--redis) the active label was set, but some live instances
        did not report it within --timeout (the table names them)`;
 

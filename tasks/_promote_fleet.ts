@@ -181,6 +181,28 @@ export async function main(args: readonly string[]): Promise<number> {
     return EXIT_GATE_SHUT;
   }
   const already = current?.source === "store" && from === to;
+  // A two-secret rotation revoked this label's secret: promoting it would
+  // fail every call; only a rotation gives it a working one.
+  const retiredAt = already
+    ? undefined
+    : (await readStoredSecretIdentity(target, to))?.retiredAt;
+  if (retiredAt !== undefined) {
+    printFailure(
+      {
+        exitCode: EXIT_GATE_SHUT,
+        code: "PROMOTE_RETIRED",
+        message:
+          `Refusing to promote "${to}": its secret in the fleet store was retired (revoked by a rotation at ${
+            new Date(retiredAt).toISOString()
+          }), so an instance that switched to it would fail. Nothing was changed; the fleet stays on ${fromWords}.
+` +
+          `Next: rotate "${to}" (deno task rotate ${storeArgs} --yes --promote): it issues "${to}" a new secret, seals it and promotes it.`,
+      },
+      values.json,
+      { retiredAt },
+    );
+    return EXIT_GATE_SHUT;
+  }
 
   if (!dryRun && !values.yes && !already) {
     if (!Deno.stdin.isTerminal()) {

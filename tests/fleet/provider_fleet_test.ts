@@ -8,6 +8,8 @@
  * another and promotes it; with two secrets on one client the old label's
  * secret is kept while an instance used it within the token lifetime given
  * (exit 4, naming them), and the next run only revokes it. 0 failed calls.
+ * On Okta a second rotation (blue) then retires green's secret: its sealed
+ * record is marked retired and `promote --to green` refuses (exit 4).
  * Entra ID also runs on Redis under the scheduler (`rotate --redis --every`).
  *
  * @module
@@ -217,6 +219,37 @@ for (const name of Object.keys(PROVIDERS)) {
           (await sealedRecord(store, world, "green"))?.sealed,
           sealed.sealed,
         );
+        // Okta: a second rotation (blue) retires green's secret, whose
+        // sealed record is marked; promote then refuses green (exit 4).
+        const last = name === "okta" ? "blue" : "green";
+        if (name === "okta") {
+          const second = await ws.task("rotate", [
+            ...storeArgs,
+            "--yes",
+            "--promote",
+            "--token-lifetime",
+            "2",
+            "--timeout",
+            "40",
+          ], SEAL);
+          assert.equal(second.code, 0, second.stdout + second.stderr);
+          assert.match(
+            second.stdout,
+            /"blue" .* the old secret \S+ of "green" was revoked/,
+          );
+          assert.equal(emulator.stats().secretsCreated, created + 2);
+          assert.equal(world.liveSecrets(), 1);
+          assert.ok((await sealedRecord(store, world, "green"))?.retiredAt);
+          const back = await ws.task("promote", [
+            ...storeArgs,
+            "--to",
+            "green",
+            "--yes",
+            "--json",
+          ], SEAL);
+          assert.equal(back.code, 4, back.stdout + back.stderr);
+          assert.match(back.stdout + back.stderr, /PROMOTE_RETIRED/);
+        }
         // Let every instance see the switch before it stops.
         await new Promise((resolve) => setTimeout(resolve, 1_500));
         const summaries = await stopAll(children);
@@ -224,7 +257,7 @@ for (const name of Object.keys(PROVIDERS)) {
         for (const summary of summaries) {
           assert.equal(
             (summary.status as { active: string }).active,
-            "green",
+            last,
             summary.instanceId,
           );
         }
