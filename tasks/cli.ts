@@ -130,6 +130,7 @@ export async function runCli(args: readonly string[]): Promise<number> {
       ? ["--env-file", DEFAULT_ENV_FILE, ...rest]
       : rest,
     PERMISSION_HINT,
+    PROGRAM,
   );
 }
 

@@ -28,8 +28,10 @@ import { createCallbackSink } from "../src/rotation/sinks.ts";
 import type { CredentialInput } from "../src/config.ts";
 import {
   COMMON_OPTIONS,
+  noStoreOptions,
   paint,
   parseTaskArgs,
+  readOnlyOptions,
   runTask,
   setUpLogging,
   table,
@@ -549,6 +551,13 @@ export const OPTIONS = {
   provider: { type: "string" },
   verbose: { type: "boolean", short: "v", default: false },
   json: { type: "boolean", default: false },
+  ...readOnlyOptions("the demo"),
+  "env-file": {
+    type: "string",
+    noEffect:
+      "the demo reads and writes no env file: its emulator and clients live in the process",
+  },
+  ...noStoreOptions("the demo runs one process and keeps no fleet store"),
 } as const satisfies TaskOptions;
 
 const HELP = `Usage: deno task demo [options]

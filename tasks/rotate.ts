@@ -83,7 +83,10 @@ import {
 import { main as respondToIncident } from "./_incident.ts";
 // Moved to _cli.ts (incident needs it too); kept here for its importers.
 export { parseSeconds } from "./_cli.ts";
-import { main as rotateFleet } from "./_rotate_fleet.ts";
+import {
+  main as rotateFleet,
+  OPTIONS as FLEET_OPTIONS,
+} from "./_rotate_fleet.ts";
 
 /** The options the rotate parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
 export const OPTIONS = {
@@ -191,7 +194,11 @@ export async function main(
   if (args.some((arg) => /^--(kv|redis)(=|$)/.test(arg))) {
     return await rotateFleet(args);
   }
-  const values = parseTaskArgs("deno task rotate", OPTIONS, HELP, args);
+  const values = parseTaskArgs("deno task rotate", OPTIONS, HELP, args, {
+    options: FLEET_OPTIONS,
+    selectedBy: "--kv <path> or --redis env",
+    what: "a fleet's rotation through its store",
+  });
   if (values === undefined) return 0;
   const envFile = envFileOption(values["env-file"]);
   labelOption("--to", values.to);

@@ -27,6 +27,7 @@ import {
   EXIT_FAILED,
   EXIT_USAGE,
   labelOption,
+  noStoreOptions,
   paint,
   parseTaskArgs,
   readRotationVariablesNoting,
@@ -55,6 +56,9 @@ export const OPTIONS = {
   "env-file": { type: "string", default: ".env" },
   json: { type: "boolean", default: false },
   verbose: { type: "boolean", default: false },
+  ...noStoreOptions(
+    "setup writes the twin to the env file; deno task rotate --kv <path> | --redis env puts a secret into a fleet's store",
+  ),
 } as const satisfies TaskOptions;
 
 const HELP = `Usage: deno task setup --from <blue|green> [options]

@@ -30,8 +30,10 @@ import {
   EXIT_CODES_HELP,
   EXIT_FAILED,
   explain,
+  noStoreOptions,
   overrideNotice,
   parseTaskArgs,
+  readOnlyOptions,
   readRotationVariables,
   runTask,
   setUpLogging,
@@ -47,6 +49,10 @@ export const OPTIONS = {
   "env-file": { type: "string", default: ".env" },
   json: { type: "boolean", default: false },
   verbose: { type: "boolean", default: false },
+  ...readOnlyOptions("verify"),
+  ...noStoreOptions(
+    "verify checks the credentials of the env file; deno task status --kv <path> | --redis env reads a fleet's store",
+  ),
 } as const satisfies TaskOptions;
 
 const HELP = `Usage: deno task verify [options]
