@@ -65,7 +65,8 @@ Lists the live instances of the fleets in a Deno KV database (fleet mode,
 createKvFleet) or a Redis (createRedisFleet) from their heartbeats: instance,
 host, active credential, the credentials it holds tokens of with their pool
 slots and last use (and why the store's sealed secret of one is not loaded:
-seal key mismatch, no seal key, proof failed), version.
+seal key mismatch, no seal key, proof failed), the secret it holds of each
+(its generation in the store and the sealed record's fingerprint), version.
 
 Options:
   --kv <path>        the KV database: a file path (it must exist) or a KV Connect URL
@@ -194,6 +195,7 @@ export async function main(args: readonly string[]): Promise<number> {
       "HOST",
       "ACTIVE",
       "CREDENTIALS (slots, last used)",
+      "SECRETS (generation, fingerprint)",
       "VERSION",
       "SEEN",
     ],
@@ -207,6 +209,13 @@ export async function main(args: readonly string[]): Promise<number> {
           c.secretProblem === undefined
             ? ""
             : ` (store's secret not loaded: ${c.secretProblem.reason})`
+        }`
+      ).join("; "),
+      // Which secret each holds: after a rotation through the store, every
+      // instance shows the new generation and the same fingerprint.
+      record.credentials.map((c) =>
+        `${c.label} g${c.secretGeneration ?? 0}${
+          c.secretFingerprint === undefined ? "" : ` ${c.secretFingerprint}`
         }`
       ).join("; "),
       record.version,
