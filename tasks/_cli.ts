@@ -951,12 +951,22 @@ export function parseTaskArgs<const O extends TaskOptions>(
       }. Run ${typed} --help for the options.`,
     );
   }
+  // A value the operator meant for something: say it went nowhere, once
+  // per reason (--kv and --prefix together are one line).
+  const unused = new Map<string, string[]>();
   for (const [name, option] of Object.entries(options)) {
     if (option.noEffect === undefined || option.type !== "string") continue;
     if (values[name] === undefined) continue;
-    // A value the operator meant for something: say it went nowhere.
+    unused.set(option.noEffect, [
+      ...(unused.get(option.noEffect) ?? []),
+      `--${name}`,
+    ]);
+  }
+  for (const [reason, names] of unused) {
     console.error(
-      `Notice: --${name} has no effect in ${typed}: ${option.noEffect}.`,
+      `Notice: ${names.join(" and ")} ${
+        names.length === 1 ? "has" : "have"
+      } no effect in ${typed}: ${reason}.`,
     );
   }
   // deno-lint-ignore no-explicit-any

@@ -57,7 +57,7 @@ export const OPTIONS = {
   json: { type: "boolean", default: false },
   verbose: { type: "boolean", default: false },
   ...noStoreOptions(
-    "setup writes the twin to the env file; deno task rotate --kv <path> | --redis env puts a secret into a fleet's store",
+    "setup writes the twin to the env file; rotate --kv <path> | --redis env puts a secret into a fleet's store",
   ),
 } as const satisfies TaskOptions;
 

@@ -51,7 +51,7 @@ export const OPTIONS = {
   verbose: { type: "boolean", default: false },
   ...readOnlyOptions("verify"),
   ...noStoreOptions(
-    "verify checks the credentials of the env file; deno task status --kv <path> | --redis env reads a fleet's store",
+    "verify checks the credentials of the env file; status --kv <path> | --redis env reads a fleet's store",
   ),
 } as const satisfies TaskOptions;
 

@@ -354,6 +354,8 @@ Deno.test("a common flag with nothing to act on: listed in --help with its reaso
     values = parseTaskArgs("deno task probe", options, help, [
       "--kv",
       "fleet.db",
+      "--prefix",
+      "svc",
       "--dry-run",
       "--yes",
     ]);
@@ -371,7 +373,7 @@ Deno.test("a common flag with nothing to act on: listed in --help with its reaso
   assert.equal(values?.["dry-run"], true);
   // Only the flag with a value is worth a line: --dry-run and --yes are met.
   assert.deepEqual(err, [
-    "Notice: --kv has no effect in deno task probe: probe keeps no store.",
+    "Notice: --kv and --prefix have no effect in deno task probe: probe keeps no store.",
   ]);
 });
 
