@@ -18,13 +18,13 @@ import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
 import {
   clientSecretEnvVar,
-  ROTATION_LABELS,
   type RotationEnvConfig,
 } from "../src/rotation/env_config.ts";
 import {
   PROVIDER_ENV_VARS,
   type ProviderEnvConfig,
   readProviderEnv,
+  SECRET_ID_ENV_VARS,
   secretIdEnvVar,
 } from "../src/providers/env.ts";
 import {
@@ -212,7 +212,7 @@ export async function main(
   const log = await setUpLogging("rotate", taskLogLevel(values));
   const { variables, overrides } = await readRotationVariablesNoting(
     envFile,
-    [...PROVIDER_ENV_VARS, ...ROTATION_LABELS.map(secretIdEnvVar)],
+    [...PROVIDER_ENV_VARS, ...SECRET_ID_ENV_VARS],
   );
   if (!values["print-secret"]) refuseWrittenOverrides(overrides, envFile);
   const config = readProviderEnv(variables, { standby: values.to });
@@ -221,11 +221,7 @@ export async function main(
   // Which secret each label uses, as an earlier rotation recorded it: the
   // plan then names the secret to revoke at the limit, and retire revokes
   // exactly the old label's.
-  const secretIds: Record<string, string> = {};
-  for (const label of twoSecrets ? ROTATION_LABELS : []) {
-    const id = variables[secretIdEnvVar(label)]?.trim();
-    if (id) secretIds[label] = id;
-  }
+  const secretIds = config.secretIds;
 
   if (!dryRun && !values.yes) {
     if (!Deno.stdin.isTerminal()) {

@@ -26,12 +26,13 @@ import {
   createAdminTransport,
   isObject,
   kindOfStatus,
-  ProviderApiError,
+  type ProviderApiError,
   type ProviderErrorCodes,
   type ProviderFailure,
   requireId,
   stringField,
   undocumentedAnswer,
+  unlessGone,
 } from "./admin_http.ts";
 import { type AwsCredentials, signSigV4 } from "./sigv4.ts";
 
@@ -310,8 +311,10 @@ export function cognitoSecretProvider(
       requireId(secretId, "secretId");
       const secrets = await listSecrets(clientId, signal);
       if (!secrets.some((secret) => secret.secretId === secretId)) return;
-      try {
-        await call(
+      // A retried delete whose first attempt went through finds nothing
+      // (the app client was just listed, so the secret is what is gone).
+      await unlessGone(() =>
+        call(
           DELETE,
           {
             UserPoolId: userPoolId,
@@ -321,15 +324,8 @@ export function cognitoSecretProvider(
           `delete secret ${secretId} of Cognito app client ${clientId}`,
           true,
           signal,
-        );
-      } catch (error) {
-        // A retried delete whose first attempt went through finds nothing
-        // (the app client was just listed, so the secret is what is gone).
-        if (error instanceof ProviderApiError && error.kind === "not-found") {
-          return;
-        }
-        throw error;
-      }
+        )
+      );
     },
   });
 }

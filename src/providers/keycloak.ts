@@ -44,6 +44,7 @@ import {
   stringField,
   throttleWait,
   undocumentedAnswer,
+  unlessGone,
 } from "./admin_http.ts";
 
 /** The stable error codes of the Keycloak adapter. */
@@ -496,7 +497,7 @@ class ClientApi {
     const operation = `read the ${
       rotated ? "rotated" : "main"
     } secret of Keycloak client ${clientId}`;
-    try {
+    const read = async () => {
       const { body } = await this.#send({
         method: "GET",
         url: await this.#secretUrl(clientId, rotated, signal),
@@ -508,16 +509,9 @@ class ClientApi {
       const value = stringField(body, "value");
       if (value === undefined) throw undocumented(operation, "the value");
       return value;
-    } catch (error) {
-      // 404 "Client does not have a rotated secret".
-      if (
-        rotated && error instanceof ProviderApiError &&
-        error.kind === "not-found"
-      ) {
-        return undefined;
-      }
-      throw error;
-    }
+    };
+    // 404 "Client does not have a rotated secret"; the main one is always there.
+    return rotated ? await unlessGone(read) : await read();
   }
 
   async regenerate(clientId: string, idempotent: boolean): Promise<string> {

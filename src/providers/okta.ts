@@ -25,13 +25,14 @@ import {
   createAdminTransport,
   isObject,
   kindOfStatus,
-  ProviderApiError,
+  type ProviderApiError,
   type ProviderErrorCodes,
   type ProviderFailure,
   requireId,
   stringField,
   throttleWait,
   undocumentedAnswer,
+  unlessGone,
 } from "./admin_http.ts";
 
 /** The stable error codes of the Okta adapter. */
@@ -256,22 +257,16 @@ export function oktaSecretProvider(
           signal,
         });
       }
-      try {
-        await transport({
+      await unlessGone(() =>
+        transport({
           method: "DELETE",
           url,
           operation: `delete secret ${secretId} of Okta app ${clientId}`,
           permission: "okta.apps.manage",
           idempotent: true,
           signal,
-        });
-      } catch (error) {
-        // A retried delete whose first attempt went through finds nothing.
-        if (error instanceof ProviderApiError && error.kind === "not-found") {
-          return;
-        }
-        throw error;
-      }
+        })
+      );
     },
   });
 }
