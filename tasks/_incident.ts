@@ -15,11 +15,13 @@ import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
 import { AbortedError } from "../src/errors.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
 import {
-  ACTIVE_ENV_VAR,
-  clientSecretEnvVar,
-  readRotationEnv,
-  type RotationEnvConfig,
-} from "../src/rotation/env_config.ts";
+  PROVIDER_ENV_VARS,
+  type ProviderEnvConfig,
+  type ProviderHandle,
+  readProviderEnv,
+  SECRET_ID_ENV_VARS,
+  secretIdEnvVar,
+} from "../src/providers/env.ts";
 import {
   createFileIncidentJournal,
   DEFAULT_RELOAD_WAIT_MS,
@@ -60,6 +62,7 @@ import {
   printFailure,
   readRotationVariables,
   readRotationVariablesNoting,
+  reportingRateLimits,
   setUpLogging,
   table,
   taskLogLevel,
@@ -235,6 +238,7 @@ export async function main(
   const dryRun = values["dry-run"];
   const log = await setUpLogging("incident", taskLogLevel(values));
 
+  const names = [...PROVIDER_ENV_VARS, ...SECRET_ID_ENV_VARS];
   let variables: Record<string, string | undefined>;
   if (fleet) {
     // The env file gives the client ids, the admin client and the region;
@@ -243,33 +247,59 @@ export async function main(
       console.error(
         `Notice: ${o.variable} from the shell environment wins over ${envFile}.`,
       );
-    });
+    }, names);
   } else {
-    const read = await readRotationVariablesNoting(envFile);
-    // It decides from GENESYS_ACTIVE and writes secrets and GENESYS_ACTIVE to
-    // the file: a shell value that differs would make it act on the wrong label.
+    const read = await readRotationVariablesNoting(envFile, names);
+    // It decides from the active label and writes secrets and the active
+    // label to the file: a shell value that differs would make it act on
+    // the wrong label.
     refuseWrittenOverrides(read.overrides, envFile);
     variables = read.variables;
   }
-  const config = readRotationEnv(variables);
+  const read = readProviderEnv(variables);
+  if (fleet && read.genesys === undefined) {
+    // The seam is respondToCompromise's provider option; the fleet targets
+    // (tasks/_rotate_fleet.ts, src/fleet/) give it none yet.
+    throw new UsageError(
+      `incident with a fleet store (--kv, --redis) speaks Genesys Cloud only so far; AUTH_PROVIDER is ${read.provider}. ` +
+        `Run it on the env file (without --kv/--redis) for ${read.title}. Nothing was changed.`,
+    );
+  }
+  // Another provider: its adapter behind the engine's port (only it is loaded).
+  await using handle: ProviderHandle | undefined = read.genesys
+    ? undefined
+    : await read.createProvider({
+      fetch: reportingRateLimits((line) => console.error(line)),
+    });
+  const provider = handle?.provider;
+  if (provider !== undefined && killTokens) {
+    throw new UsageError(
+      `--kill-tokens: ${provider.name} cannot invalidate the tokens already issued with the leaked secret: ${
+        provider.issuedTokens ??
+          "its API has no call for it; they stay valid until they expire"
+      }. Run without --kill-tokens. Nothing was changed.`,
+    );
+  }
   // Required before anything is read: a secret enters the store only sealed
   // (the store target reads the same variable).
   if (fleet) await sealKeysFromEnv(true);
   await using opened = fleet
-    ? await openOperatorFleet(values, config.tokenUrl)
+    ? await openOperatorFleet(values, read.tokenUrl)
     : undefined;
   const target = opened?.target;
   const shared = target && await target.store.readActive(target.service);
   // A fleet's active label and secrets are the store's: the env file's may
   // be long out of date.
-  const active = shared?.label ?? config.active;
-  const credentials = target
-    ? await target.credentials(config.credentials)
-    : [...config.credentials];
+  const active = shared?.label ?? read.active;
+  const credentials: CredentialInput[] = target
+    ? await target.credentials(read.genesys!.credentials)
+    : read.genesys
+    ? [...read.genesys.credentials]
+    : [...read.credentials];
   const compromised = credentials.find((c) => c.label === label)!;
   const other = credentials.find((c) => c.label !== label)!;
   refuseChangedAdmin(
-    config,
+    read,
     active === label ? [compromised, other] : [
       compromised,
     ],
@@ -288,10 +318,13 @@ export async function main(
         "Refusing to act without confirmation: there is no terminal to ask on. Pass --yes.",
       );
     }
+    const act = provider?.model === "two-secrets"
+      ? `revoke the ${provider.name} secret of`
+      : "regenerate";
     const question = `${
       active === label
-        ? `Rotate and promote "${other.label}", then regenerate`
-        : "Regenerate"
+        ? `Rotate and promote "${other.label}", then ${act}`
+        : act[0].toUpperCase() + act.slice(1)
     } "${label}" (OAuth client ${compromised.clientId})${
       killTokens ? ", disabling it to kill its tokens," : ""
     } for ${where} now?`;
@@ -356,7 +389,12 @@ export async function main(
     ...(storeLock ? { lock: storeLock } : {}),
   });
   const inner: SecretSink = ports?.sink ??
-    createEnvFileSink(envFile, { keyFor: clientSecretEnvVar });
+    createEnvFileSink(envFile, {
+      keyFor: read.secretVariable,
+      ...(read.model === "two-secrets"
+        ? { secretIdKeyFor: secretIdEnvVar }
+        : {}),
+    });
   const sink: SecretSink = {
     name: inner.name,
     async publish(update) {
@@ -364,8 +402,10 @@ export async function main(
       latest.set(update.label, update.secret);
     },
   };
-  await using admins = new AdminPool(config.tokenUrl, config.apiUrl);
+  const config = read.genesys;
+  await using admins = config && new AdminPool(config.tokenUrl, config.apiUrl);
   const adminFor = (to: "other" | "compromised"): IncidentAdmin => {
+    if (!config || !admins) throw new Error("unreachable: not Genesys Cloud");
     if (config.admin) return admins.for({ label: "admin", ...config.admin });
     // Never the credential being changed: rotating the other label is
     // administered by the compromised one (still valid until disabled),
@@ -375,7 +415,7 @@ export async function main(
   };
   const onPromote = ports
     ? (to: string) => ports.onPromote(to)
-    : (to: string) => setEnvFileValue(envFile, ACTIVE_ENV_VAR, to);
+    : (to: string) => setEnvFileValue(envFile, read.activeVariable, to);
   const awaitLoaded = ports
     ? (request: LoadRequest) => ports.awaitLoaded(request)
     : envFileLoadProof(envFile, { reloadWaitMs });
@@ -390,8 +430,17 @@ export async function main(
       compromised: label,
       credentials,
       active,
-      tokenUrl: config.tokenUrl,
-      adminFor,
+      tokenUrl: read.tokenUrl,
+      ...(provider
+        ? {
+          provider,
+          secretIds: read.secretIds,
+          ...(read.scope === undefined ? {} : { scope: read.scope }),
+          ...(read.tokenParams === undefined
+            ? {}
+            : { tokenParams: read.tokenParams }),
+        }
+        : { adminFor }),
       sink,
       onPromote,
       awaitLoaded,
@@ -521,22 +570,28 @@ function interruptedState(
 
 /** The admin credential must not be one whose secret (or state) changes here. */
 function refuseChangedAdmin(
-  config: RotationEnvConfig,
+  read: ProviderEnvConfig,
   changed: readonly CredentialInput[],
   compromised: CredentialInput,
   killTokens: boolean,
 ): void {
-  const adminChanged = changed.find((c) =>
-    c.clientId === config.admin?.clientId
-  );
+  const adminId = read.genesys
+    ? read.genesys.admin?.clientId
+    : read.admin.credential?.clientId;
+  const variable = read.genesys
+    ? "GENESYS_ADMIN_CLIENT_ID"
+    : "AUTH_ADMIN_CLIENT_ID";
+  const adminChanged = changed.find((c) => c.clientId === adminId);
   if (adminChanged) {
     throw new UsageError(
-      `GENESYS_ADMIN_CLIENT_ID is the ${adminChanged.label} client ${adminChanged.clientId}, whose secret this ` +
+      `${variable} is the ${adminChanged.label} client ${adminChanged.clientId}, whose secret this ` +
         `incident response changes${
           adminChanged === compromised && killTokens
             ? " (and disabling it would end its own admin token)"
             : ""
-        }. Set GENESYS_ADMIN_CLIENT_ID/SECRET to a third client, or unset them.`,
+        }. Set ${variable}/SECRET to a third client${
+          read.genesys ? ", or unset them" : ""
+        }.`,
     );
   }
 }

@@ -262,6 +262,8 @@ export function cognitoSecretProvider(
   return Object.freeze({
     name: "Cognito",
     model: "two-secrets" as const,
+    issuedTokens:
+      "Cognito's secret API (DeleteUserPoolClientSecret) has no call to end access tokens already issued: treat them as valid until they expire (expires_in 3600 s)",
     async inspectClient(
       clientId: string,
       callOptions?: ProviderCallOptions,

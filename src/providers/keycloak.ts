@@ -265,6 +265,8 @@ export function keycloakSecretProvider(
   const base = {
     name: "Keycloak",
     model,
+    issuedTokens:
+      "Keycloak's client-secret API has no call to end access tokens already issued: treat them as valid until they expire (the realm's access token lifespan)",
     async inspectClient(
       clientId: string,
       callOptions?: ProviderCallOptions,

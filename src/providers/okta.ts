@@ -180,6 +180,8 @@ export function oktaSecretProvider(
   return Object.freeze({
     name: "Okta",
     model: "two-secrets" as const,
+    issuedTokens:
+      "Okta does not document whether access tokens issued before a secret is deactivated stay valid (not confirmed), and its secret API has no call to end them: treat them as valid until they expire (expires_in 3600 s)",
     async inspectClient(
       clientId: string,
       callOptions?: ProviderCallOptions,

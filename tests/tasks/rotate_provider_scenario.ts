@@ -343,8 +343,13 @@ export async function envOf(
   return readEnvValues(await Deno.readTextFile(`${ws.dir}/${file}`));
 }
 
-/** The rotate task with the failpoint variable readable, SIGKILLed at `point`. */
-export async function killAt(ws: Workspace, args: string[], point: string) {
+/** A task (default rotate) with the failpoint variable readable, SIGKILLed at `point`. */
+export async function killAt(
+  ws: Workspace,
+  args: string[],
+  point: string,
+  task: "rotate" | "incident" = "rotate",
+) {
   const run = ws.spawn([
     "run",
     "-q",
@@ -353,7 +358,7 @@ export async function killAt(ws: Workspace, args: string[], point: string) {
     `--allow-env=${
       [...PROVIDER_ENV_VARS, "NO_COLOR", FAILPOINT_VAR].join(",")
     }`,
-    "tasks/rotate.ts",
+    `tasks/${task}.ts`,
     ...args,
   ], { [FAILPOINT_VAR]: point });
   try {

@@ -1,0 +1,113 @@
+/**
+ * `deno task incident` on the env file of every provider other than Genesys,
+ * each against its emulator (the worlds of
+ * tests/tasks/rotate_provider_scenario.ts: blue active, the standby at rest):
+ *
+ * - `--kill-tokens` refused before anything changes, naming what the
+ *   provider does with tokens already issued;
+ * - blue's secret leaked while blue serves: killed (SIGKILL) once the clean
+ *   secret of green is issued, stored and proven, then run again: resumed,
+ *   the clean secret never issued again, green promoted; two-secret
+ *   providers revoke blue's leaked secret by id (one secret left, the leaked
+ *   one refused), Auth0 regenerates blue's client;
+ * - `deno task verify` at rest afterwards: exit 0.
+ */
+import assert from "node:assert/strict";
+import {
+  envOf,
+  killAt,
+  PROVIDERS,
+  writeEnv,
+} from "./rotate_provider_scenario.ts";
+import { createWorkspace } from "./workspace.ts";
+
+for (const [name, start] of Object.entries(PROVIDERS)) {
+  Deno.test(`incident on ${name}: --kill-tokens refused; killed after rotate-other, run again: the clean secret issued once, the leaked one revoked or regenerated; verify at rest`, async (t) => {
+    await using world = await start();
+    const { emulator } = world;
+    await using ws = await createWorkspace();
+    const file = `.env.${name}`;
+    await writeEnv(ws, file, world.env);
+    const args = [
+      "--compromised",
+      "blue",
+      "--env-file",
+      file,
+      "--yes",
+      "--reload-wait",
+      "0",
+    ];
+    const twoSecrets = world.liveSecrets() !== undefined;
+
+    await t.step("--kill-tokens: refused, nothing changed", async () => {
+      const created = emulator.stats().secretsCreated;
+      const run = await ws.task("incident", [...args, "--kill-tokens"]);
+      assert.equal(run.code, 2, run.stdout + run.stderr);
+      assert.match(run.stderr, /cannot invalidate the tokens already issued/);
+      assert.match(run.stderr, /until they expire/);
+      assert.equal(emulator.stats().secretsCreated, created);
+      assert.deepEqual(await envOf(ws, file), world.env);
+    });
+
+    await t.step(
+      "killed after rotate-other, run again: resumed without issuing the clean secret again",
+      async () => {
+        const created = emulator.stats().secretsCreated;
+        await killAt(ws, args, "incident:rotate-other", "incident");
+        const mid = await envOf(ws, file);
+        assert.equal(mid.AUTH_ACTIVE, "blue");
+        assert.notEqual(
+          mid.AUTH_CLIENT_SECRET_GREEN,
+          world.env.AUTH_CLIENT_SECRET_GREEN,
+        );
+        assert.equal(emulator.stats().secretsCreated - created, 1);
+
+        const rerun = await ws.task("incident", args);
+        assert.equal(rerun.code, 0, rerun.stdout + rerun.stderr);
+        assert.match(rerun.stdout, /resuming incident/);
+        assert.match(rerun.stdout, /rotate-other\s+skipped/);
+        const end = await envOf(ws, file);
+        assert.equal(end.AUTH_ACTIVE, "green");
+        assert.equal(
+          end.AUTH_CLIENT_SECRET_GREEN,
+          mid.AUTH_CLIENT_SECRET_GREEN,
+        );
+        assert.match(
+          rerun.stdout,
+          /Tokens issued with the leaked secret: .*until they expire/,
+        );
+        if (twoSecrets) {
+          // The clean secret once over both runs, none for blue: its leaked
+          // secret revoked by id, the client left with green's alone.
+          assert.equal(emulator.stats().secretsCreated - created, 1);
+          assert.equal(world.liveSecrets(), 1);
+          assert.match(
+            rerun.stdout,
+            /regenerate\s+completed\s+revoked \S+, the leaked secret of blue/,
+          );
+          assert.match(
+            rerun.stdout,
+            /verify\s+completed\s+the token endpoint refuses the leaked secret of blue/,
+          );
+          assert.ok(end.AUTH_SECRET_ID_GREEN);
+        } else {
+          // Twin clients: green rotated once, blue's client regenerated once.
+          assert.equal(emulator.stats().secretsCreated - created, 2);
+          assert.notEqual(
+            end.AUTH_CLIENT_SECRET_BLUE,
+            world.env.AUTH_CLIENT_SECRET_BLUE,
+          );
+          assert.match(rerun.stdout, /verify\s+completed\s+blue got a token/);
+        }
+      },
+    );
+
+    await t.step("verify at rest: exit 0", async () => {
+      const verified = await ws.task("verify", ["--env-file", file]);
+      assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+      if (twoSecrets) {
+        assert.match(verified.stdout, /no second secret at rest/);
+      }
+    });
+  });
+}
