@@ -10,7 +10,9 @@
  *   the clean secret never issued again, green promoted; two-secret
  *   providers revoke blue's leaked secret by id (one secret left, the leaked
  *   one refused), Auth0 regenerates blue's client;
- * - `deno task verify` at rest afterwards: exit 0.
+ * - `deno task verify` at rest afterwards: exit 0, the standby reported as
+ *   holding no secret (two-secret providers); a recorded id of the active
+ *   label the provider does not list: exit 1.
  */
 import assert from "node:assert/strict";
 import {
@@ -105,9 +107,19 @@ for (const [name, start] of Object.entries(PROVIDERS)) {
     await t.step("verify at rest: exit 0", async () => {
       const verified = await ws.task("verify", ["--env-file", file]);
       assert.equal(verified.code, 0, verified.stdout + verified.stderr);
-      if (twoSecrets) {
-        assert.match(verified.stdout, /no second secret at rest/);
-      }
+      if (!twoSecrets) return;
+      assert.match(verified.stdout, /no second secret at rest/);
+      assert.match(verified.stdout, /^blue\s+\S+\s+none\s/m);
+      // A recorded id of the active label the provider does not list fails.
+      const env = await envOf(ws, file);
+      await writeEnv(ws, file, { ...env, AUTH_SECRET_ID_GREEN: "gone0id" });
+      const missing = await ws.task("verify", ["--env-file", file]);
+      assert.equal(missing.code, 1, missing.stdout + missing.stderr);
+      assert.match(
+        missing.stdout,
+        /AUTH_SECRET_ID_GREEN names gone0id, which .* does not list/,
+      );
+      await writeEnv(ws, file, env);
     });
   });
 }
