@@ -86,6 +86,20 @@ The admin credential (GENESYS_ADMIN_CLIENT_ID/SECRET, or else the <from>
 client itself) needs oauth:client:view and oauth:client:add, and must itself
 hold every role it grants.
 
+Other providers (AUTH_PROVIDER in the env file):
+  - Okta, Entra ID, Cognito keep both labels as secrets of one client, so
+    there is no twin: setup issues a second secret of the <from> client and
+    writes AUTH_CLIENT_ID_<OTHER> (the same client), AUTH_CLIENT_SECRET_<OTHER>
+    and AUTH_SECRET_ID_<OTHER> (and AUTH_SECRET_ID_<FROM> when the client held
+    that secret alone), then proves it: both labels work, failover included.
+    Refused when the client is at its limit of two (Okta, Cognito).
+  - Keycloak: refused. Its second secret is the "rotated" one, which expires
+    (rotated-expiration-period); deno task rotate --promote issues the
+    standby's secret when it is needed.
+  - Auth0: refused. Its Management API calls this tool uses cannot create an
+    application with the grants of another; the message says how to create
+    the twin in the dashboard.
+
 Options:
   --from <label>     the existing client's label: blue or green (required)
   --dry-run          read the existing client and show what would be created

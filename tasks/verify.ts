@@ -68,9 +68,17 @@ token endpoint with its scope or audience, then reads the standby's client and
 its secrets through the admin API, naming the permission to grant when
 refused, and the write permission a read cannot prove.
 
+Two secrets of one client (Okta, Entra ID, Cognito, Keycloak): after a
+rotation or an incident revoked the old label's secret, the standby holds no
+secret at rest; verify reports it as "none" (the next rotation issues it)
+and does not fail for it. It compares the client's secrets with the ids the
+env file records (AUTH_SECRET_ID_<LABEL>).
+
 Exits 1 when the active credential is not usable, when the standby is not
 (failover is then unavailable: a rejected active credential would have
-nothing to fail over to), or when the admin credential cannot rotate.
+nothing to fail over to) unless it holds no secret at rest, when a recorded
+secret id of the active label is not at the provider or a recorded one has
+expired, or when the admin credential cannot rotate.
 
 Options:
   --env-file <path>  read the GENESYS_* or AUTH_* variables from this file
