@@ -10,6 +10,8 @@
  *   the clean secret never issued again, green promoted; two-secret
  *   providers revoke blue's leaked secret by id (one secret left, the leaked
  *   one refused), Auth0 regenerates blue's client;
+ * - Okta, Entra ID, Cognito: the standby's live secret (a rotation without
+ *   `--promote`) leaked: revoked by its recorded id, nothing issued;
  * - `deno task verify` at rest afterwards: exit 0, the standby reported as
  *   holding no secret (two-secret providers); a recorded id of the active
  *   label the provider does not list: exit 1.
@@ -103,6 +105,40 @@ for (const [name, start] of Object.entries(PROVIDERS)) {
         }
       },
     );
+
+    if (twoSecrets && name !== "keycloak") {
+      // Keycloak's standby secret at that point is its main one, which it
+      // never deletes (the adapter refuses): not this case.
+      await t.step(
+        "the standby's live secret leaked: revoked by its recorded id at once, green keeps serving",
+        async () => {
+          const rotate = await ws.task("rotate", ["--env-file", file, "--yes"]);
+          assert.equal(rotate.code, 0, rotate.stdout + rotate.stderr);
+          const rotated = await envOf(ws, file);
+          assert.equal(rotated.AUTH_ACTIVE, "green");
+          assert.ok(rotated.AUTH_SECRET_ID_BLUE);
+          assert.equal(world.liveSecrets(), 2);
+          const created = emulator.stats().secretsCreated;
+          const run = await ws.task("incident", args);
+          assert.equal(run.code, 0, run.stdout + run.stderr);
+          assert.match(run.stdout, /blue \(\S+\) is the standby: revoke/);
+          assert.match(
+            run.stdout,
+            new RegExp(
+              `revoked ${rotated.AUTH_SECRET_ID_BLUE}, the leaked secret of blue`,
+            ),
+          );
+          assert.equal(world.liveSecrets(), 1);
+          assert.equal(emulator.stats().secretsCreated, created);
+          const end = await envOf(ws, file);
+          assert.equal(end.AUTH_ACTIVE, "green");
+          assert.equal(
+            end.AUTH_CLIENT_SECRET_GREEN,
+            rotated.AUTH_CLIENT_SECRET_GREEN,
+          );
+        },
+      );
+    }
 
     await t.step("verify at rest: exit 0", async () => {
       const verified = await ws.task("verify", ["--env-file", file]);
