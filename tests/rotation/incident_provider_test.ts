@@ -111,3 +111,45 @@ for (const [name, start] of Object.entries(PROVIDERS)) {
     }
   });
 }
+
+Deno.test("incident through the provider port, dry run: the compromised client read, nothing changed, on every provider", async (t) => {
+  for (const [name, start] of Object.entries(PROVIDERS)) {
+    await t.step(name, async () => {
+      await using world = await start();
+      const config = readProviderEnv(world.env);
+      await using handle = await config.createProvider();
+      const created = world.emulator.stats().secretsCreated;
+      const live = world.liveSecrets();
+      const journal = createMemoryJournal<IncidentJournalRecord>();
+      const report = await respondToCompromise({
+        compromised: "blue",
+        credentials: config.credentials,
+        active: config.active,
+        tokenUrl: config.tokenUrl,
+        provider: handle.provider,
+        sink: createCallbackSink("memory", () => {
+          throw new Error("nothing is stored in a dry run");
+        }),
+        onPromote: () => {
+          throw new Error("nothing is promoted in a dry run");
+        },
+        journal,
+        dryRun: true,
+      });
+      assert.equal(report.dryRun, true);
+      assert.match(
+        report.steps[0].detail,
+        /is active\); dry run: nothing changed/,
+      );
+      assert.match(
+        report.steps[0].detail,
+        config.model === "two-secrets"
+          ? /revoke the secret of blue by id at once/
+          : /then regenerate blue/,
+      );
+      assert.equal(journal.record, undefined);
+      assert.equal(world.emulator.stats().secretsCreated, created);
+      assert.equal(world.liveSecrets(), live);
+    });
+  }
+});

@@ -41,6 +41,14 @@ for (const [name, start] of Object.entries(PROVIDERS)) {
       await writeEnv(ws, file, initial);
       const created = emulator.stats().secretsCreated;
       const args = ["--from", "blue", "--env-file", file, "--yes"];
+      if (!refusal) {
+        const dry = await ws.task("setup", [...args, "--dry-run"]);
+        assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+        assert.match(dry.stdout, /Dry run: nothing was issued/);
+        assert.match(dry.stdout, /would issue a second secret/);
+        assert.equal(emulator.stats().secretsCreated, created);
+        assert.deepEqual(await envOf(ws, file), initial);
+      }
       const run = await ws.task("setup", args);
       if (refusal) {
         assert.equal(run.code, 2, run.stdout + run.stderr);
