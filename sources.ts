@@ -64,6 +64,19 @@ export {
   type SecretDirectorySourceOptions,
 } from "./src/sources/secret_directory_source.ts";
 export {
+  DEFAULT_PRESENCE_INTERVAL_MS,
+  isPresenceRecord,
+  PRESENCE_KIND,
+  PRESENCE_STALE_INTERVALS,
+  type PresenceCredential,
+  presenceDirectoryOf,
+  type PresenceEntry,
+  type PresenceOptions,
+  type PresenceRecord,
+  type PresenceState,
+  readPresence,
+} from "./src/sources/presence.ts";
+export {
   type FollowedAuth,
   followSource,
   type FollowSourceOptions,
