@@ -271,11 +271,23 @@ export function startPresence(
         create: true,
         mode: 0o640,
       });
+      let locked = false;
       try {
-        await file.lock(true);
+        // Never a blocking lock: a second process under the same instance
+        // name would hang here. A reader's probe holds it for a moment only.
+        for (let attempt = 0; attempt < 5 && !locked; attempt++) {
+          if (attempt > 0) await new Promise((r) => setTimeout(r, 20));
+          locked = await file.tryLock(true);
+        }
       } catch (error) {
         file.close();
         throw error;
+      }
+      if (!locked) {
+        file.close();
+        throw new Error(
+          `another process holds ${lockPath}: presence.instance must name one process`,
+        );
       }
       lock = file;
     }
@@ -352,8 +364,10 @@ export function startPresence(
     stopped = true;
     clearInterval(timer);
     await chain;
-    await Deno.remove(jsonPath).catch(() => {});
+    // Only what this process wrote: without the lock it wrote nothing, and
+    // the file may be another process's under the same name.
     if (lock !== undefined) {
+      await Deno.remove(jsonPath).catch(() => {});
       // The lock file goes after the presence file: a reader never sees a
       // presence file whose lock is missing while the process lives.
       await Deno.remove(lockPath).catch(() => {});

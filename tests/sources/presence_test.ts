@@ -270,3 +270,45 @@ Deno.test("presence: a directory that cannot be written is a PRESENCE_FAILED war
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("presence: a second process under the same instance name is warned, never blocked", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/.env`;
+    await writeEnvFile(path, "blue");
+    const source = envFileSource(path, { pollIntervalMs: 50 });
+    const presence = { instance: "web-1", intervalMs: 50 };
+    const first = followSource(fakeFollowedAuth("blue", 60_000), source, {
+      presence,
+    });
+    try {
+      await waitUntil(
+        "the first presence",
+        async () =>
+          (await readPresence(presenceDirectoryOf(path), Date.now()))
+            .length === 1,
+      );
+      const warnings: WarningEvent[] = [];
+      const second = followSource(fakeFollowedAuth("blue", 60_000), source, {
+        presence,
+        onEvent: (event) => void warnings.push(event),
+      });
+      try {
+        await waitUntil("the warning", () => warnings.length > 0);
+        assert.equal(warnings[0].code, "PRESENCE_FAILED");
+        assert.match(warnings[0].message, /must name one process/);
+      } finally {
+        await second.stop();
+      }
+      assert.equal(
+        (await readPresence(presenceDirectoryOf(path), Date.now()))[0]?.state,
+        "live",
+        "the first process's file stays",
+      );
+    } finally {
+      await first.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
