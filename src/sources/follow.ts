@@ -5,7 +5,9 @@
  * methods: `setCredentials` for new secrets, `rotate({ to })` for a new
  * active label (which verifies the target first and keeps the current
  * label if the target fails). A source that cannot be read or is malformed
- * keeps the last good configuration and is reported as a `warning`.
+ * keeps the last good configuration and is reported as a `warning`. With
+ * `presence`, the follower also keeps this process's presence file for the
+ * single-host revoke gate (see ./presence.ts).
  *
  * @module
  */

@@ -343,7 +343,6 @@ export function startPresence(
         await write(latest);
         lastProblem = "";
       } catch (error) {
-        if (error instanceof Deno.errors.NotCapable && stopped) return;
         const message = `cannot announce this process in ${directory} (${
           error instanceof Error ? `${error.name}: ${error.message}` : "error"
         }); the revoke gate will not see it. Give the service write access to that directory, or turn presence off.`;
