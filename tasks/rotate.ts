@@ -95,6 +95,7 @@ export const OPTIONS = {
   "env-file": { type: "string", default: ".env" },
   "propagation-timeout": { type: "string" },
   "reload-wait": { type: "string" },
+  "gate-timeout": { type: "string" },
   fresh: { type: "boolean", default: false },
   "print-secret": { type: "boolean", default: false },
   json: { type: "boolean", default: false },
@@ -124,6 +125,9 @@ Options:
   --reload-wait <s>          two-secret providers: how long services following the
                              env file take to re-read it, waited after promotion
                              before the old secret is revoked (default 3)
+  --gate-timeout <s>         two-secret providers: how long the revoke gate waits for
+                             services that announce their presence (followSource's
+                             presence) to stop using the old secret (default 60)
   --fresh                    ignore an unfinished, stale or foreign journal and start over
   --print-secret             print the new secret once instead of writing the env file
   --compromised <label> [--kill-tokens]
@@ -162,7 +166,8 @@ Keycloak (its secret-rotation policy on) keep blue and green as two secrets of
 one client: the new secret is added beside the one in use, its id recorded in
 AUTH_SECRET_ID_<LABEL> (read from the env file by later rotations), and after
 --promote the old one is revoked once services have re-read the env file
-(--reload-wait). Auth0 uses twin clients, as Genesys Cloud does.
+(--reload-wait) and none that announces its presence in <env-file>.presence/
+still uses it (--gate-timeout). Auth0 uses twin clients, as Genesys Cloud does.
 
 Variables set in the shell environment win over the env file (a notice names
 each one that differs); rotate refuses when the shell overrides a variable it
@@ -209,6 +214,7 @@ export async function main(
   }
   const reloadWaitMs = parseSeconds("--reload-wait", values["reload-wait"]) ??
     DEFAULT_RELOAD_WAIT_MS;
+  const gateTimeoutMs = parseSeconds("--gate-timeout", values["gate-timeout"]);
   const log = await setUpLogging("rotate", taskLogLevel(values));
   const { variables, overrides } = await readRotationVariablesNoting(
     envFile,
@@ -288,7 +294,12 @@ export async function main(
         setEnvFileValue(envFile, config.activeVariable, label),
       ...(twoSecrets
         ? {
-          revokeGate: envFileRevokeGate(envFile, { reloadWaitMs }),
+          revokeGate: envFileRevokeGate(envFile, {
+            reloadWaitMs,
+            ...(gateTimeoutMs === undefined ? {} : { gateTimeoutMs }),
+            secretVariable: config.secretVariable,
+            onProgress: progress,
+          }),
           secretIds,
         }
         : {}),

@@ -47,6 +47,10 @@ import {
   type StepJournal,
 } from "./journal.ts";
 import { runSteps, StepFailedError, type StepSpec } from "./runner.ts";
+import {
+  awaitPresenceGate,
+  type PresenceGateOptions,
+} from "./presence_gate.ts";
 
 /** The stable error codes of {@linkcode IncidentError}, one per step. */
 export const IncidentErrorCode: {
@@ -1485,14 +1489,25 @@ export function envFileLoadProof(
   };
 }
 
+/** Options of {@linkcode envFileRevokeGate}. */
+export interface EnvFileRevokeGateOptions
+  extends EnvFileLoadProofOptions, PresenceGateOptions {}
+
 /**
  * The revoke gate of a two-secret rotation for services that follow an env
- * file: the old label's secret may be revoked once they have re-read the
- * file that promoted the new one (the same wait as
- * {@linkcode envFileLoadProof}: `reloadWaitMs` after its last write).
+ * file. Its floor is the reload wait (the same as
+ * {@linkcode envFileLoadProof}: `reloadWaitMs` after the file's last
+ * write). Then the evidence: the presence files of the processes that
+ * announce themselves (`followSource`'s `presence`, in
+ * `<env file>.presence/`). It waits, up to `gateTimeoutMs`, while a live
+ * one serves with the old secret or holds a live token of it, and then
+ * rejects with `REVOKE_GATE_IN_USE` naming them; a stale file whose
+ * process is gone is ignored and reported. With no presence at all, the
+ * reload wait alone opens it, and its line says so.
  *
  * @param path The env file the services follow.
- * @param options The wait and the clock.
+ * @param options The wait, the gate's timeout, the variable names, progress
+ *   and the clock.
  * @returns The `revokeGate` of `runStagedRotation`.
  *
  * @example The gate resolves once the reload wait has passed
@@ -1503,16 +1518,26 @@ export function envFileLoadProof(
  * await Deno.writeTextFile(path, "GENESYS_ACTIVE=green\n");
  * const gate = envFileRevokeGate(path, { reloadWaitMs: 50 });
  * const line = await gate({ label: "blue", clientId: "c", secretId: "s1" });
- * if (!line.includes("re-read it")) throw new Error(line);
+ * if (!line.includes("re-read it") || !line.includes("no live process")) {
+ *   throw new Error(line);
+ * }
  * await Deno.remove(path);
  * ```
  */
 export function envFileRevokeGate(
   path: string,
-  options: EnvFileLoadProofOptions = {},
+  options: EnvFileRevokeGateOptions = {},
 ): (request: RevokeRequest) => Promise<string> {
   const reload = reloadWait(path, options);
-  return ({ signal }) => reload(signal);
+  return async ({ label, signal }) => {
+    const waited = await reload(signal);
+    return `${waited}; ${await awaitPresenceGate(
+      path,
+      label,
+      options,
+      signal,
+    )}`;
+  };
 }
 
 /** The one reload wait of env-file followers: `reloadWaitMs` after the file's last write. */
