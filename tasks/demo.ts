@@ -18,7 +18,7 @@
 import { type AuthEvent, createDualSecretAuth } from "../mod.ts";
 import { startGenesysEmulator } from "../testing.ts";
 import { startProviderRehearsal } from "../src/testing/providers/rehearsal.ts";
-import { readProviderEnv, secretIdEnvVar } from "../src/providers/env.ts";
+import { readProviderEnv } from "../src/providers/env.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
 import {
   type RotationPhaseEvent,
@@ -292,11 +292,7 @@ export async function runProviderDemo(
     progress,
   );
   const pause = () => sleep(options.stepMs);
-  const secretIds: Record<string, string> = {};
-  for (const { label } of config.credentials) {
-    const id = env[secretIdEnvVar(label)];
-    if (config.model === "two-secrets" && id) secretIds[label] = id;
-  }
+  const secretIds: Record<string, string> = { ...config.secretIds };
   let rotations = 0;
   let revoked = 0;
   const rotate = async (standby: string) => {

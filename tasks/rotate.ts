@@ -18,13 +18,13 @@ import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
 import {
   clientSecretEnvVar,
-  ROTATION_LABELS,
   type RotationEnvConfig,
 } from "../src/rotation/env_config.ts";
 import {
   PROVIDER_ENV_VARS,
   type ProviderEnvConfig,
   readProviderEnv,
+  SECRET_ID_ENV_VARS,
   secretIdEnvVar,
 } from "../src/providers/env.ts";
 import {
@@ -98,6 +98,7 @@ export const OPTIONS = {
   "env-file": { type: "string", default: ".env" },
   "propagation-timeout": { type: "string" },
   "reload-wait": { type: "string" },
+  "gate-timeout": { type: "string" },
   fresh: { type: "boolean", default: false },
   "print-secret": { type: "boolean", default: false },
   json: { type: "boolean", default: false },
@@ -127,6 +128,9 @@ Options:
   --reload-wait <s>          two-secret providers: how long services following the
                              env file take to re-read it, waited after promotion
                              before the old secret is revoked (default 3)
+  --gate-timeout <s>         two-secret providers: how long the revoke gate waits for
+                             services that announce their presence (followSource's
+                             presence) to stop using the old secret (default 60)
   --fresh                    ignore an unfinished, stale or foreign journal and start over
   --print-secret             print the new secret once instead of writing the env file
   --compromised <label> [--kill-tokens]
@@ -165,7 +169,8 @@ Keycloak (its secret-rotation policy on) keep blue and green as two secrets of
 one client: the new secret is added beside the one in use, its id recorded in
 AUTH_SECRET_ID_<LABEL> (read from the env file by later rotations), and after
 --promote the old one is revoked once services have re-read the env file
-(--reload-wait). Auth0 uses twin clients, as Genesys Cloud does.
+(--reload-wait) and none that announces its presence in <env-file>.presence/
+still uses it (--gate-timeout). Auth0 uses twin clients, as Genesys Cloud does.
 
 Variables set in the shell environment win over the env file (a notice names
 each one that differs); rotate refuses when the shell overrides a variable it
@@ -216,10 +221,11 @@ export async function main(
   }
   const reloadWaitMs = parseSeconds("--reload-wait", values["reload-wait"]) ??
     DEFAULT_RELOAD_WAIT_MS;
+  const gateTimeoutMs = parseSeconds("--gate-timeout", values["gate-timeout"]);
   const log = await setUpLogging("rotate", taskLogLevel(values));
   const { variables, overrides } = await readRotationVariablesNoting(
     envFile,
-    [...PROVIDER_ENV_VARS, ...ROTATION_LABELS.map(secretIdEnvVar)],
+    [...PROVIDER_ENV_VARS, ...SECRET_ID_ENV_VARS],
   );
   if (!values["print-secret"]) refuseWrittenOverrides(overrides, envFile);
   const config = readProviderEnv(variables, { standby: values.to });
@@ -228,11 +234,7 @@ export async function main(
   // Which secret each label uses, as an earlier rotation recorded it: the
   // plan then names the secret to revoke at the limit, and retire revokes
   // exactly the old label's.
-  const secretIds: Record<string, string> = {};
-  for (const label of twoSecrets ? ROTATION_LABELS : []) {
-    const id = variables[secretIdEnvVar(label)]?.trim();
-    if (id) secretIds[label] = id;
-  }
+  const secretIds = config.secretIds;
 
   if (!dryRun && !values.yes) {
     if (!Deno.stdin.isTerminal()) {
@@ -299,7 +301,12 @@ export async function main(
         setEnvFileValue(envFile, config.activeVariable, label),
       ...(twoSecrets
         ? {
-          revokeGate: envFileRevokeGate(envFile, { reloadWaitMs }),
+          revokeGate: envFileRevokeGate(envFile, {
+            reloadWaitMs,
+            ...(gateTimeoutMs === undefined ? {} : { gateTimeoutMs }),
+            secretVariable: config.secretVariable,
+            onProgress: progress,
+          }),
           secretIds,
         }
         : {}),

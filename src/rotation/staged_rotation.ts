@@ -523,9 +523,9 @@ const PHASES: readonly PhaseSpec[] = [
         );
       }
       if (run.plan!.standbyOldSecretId !== undefined) {
-        // The client is at its limit: the standby's old secret goes first,
-        // as a twin client's does when regenerated. A run that dies here
-        // finds the client below its limit and only issues.
+        // The standby's old secret goes first, as a twin client's does when
+        // regenerated (at a limit of two it makes room). A run that dies
+        // here finds it gone and only issues.
         await provider.revokeSecret!(
           standby.clientId,
           run.plan!.standbyOldSecretId,

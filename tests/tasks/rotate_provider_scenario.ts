@@ -100,38 +100,52 @@ function disposer(emulator: ProviderEmulator) {
   return () => emulator.close();
 }
 
+/**
+ * The Okta world.
+ *
+ * @param tokenLifetimeSeconds The app's token lifetime (default Okta's 3600).
+ * @returns The world.
+ */
+export async function oktaWorld(
+  tokenLifetimeSeconds?: number,
+): Promise<World> {
+  const [blue, admin, limited] = [secret(), `00${secret()}`, `00${secret()}`];
+  const emulator = startOktaEmulator({
+    scopes: ["api"],
+    apps: [{
+      clientId: "0oaapp",
+      secrets: [blue],
+      ...(tokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds }),
+    }],
+    adminTokens: [
+      { token: admin, scopes: ["okta.apps.read", "okta.apps.manage"] },
+      { token: limited, scopes: ["okta.apps.read"] },
+    ],
+  });
+  await emulator.ready;
+  return {
+    emulator,
+    env: {
+      ...twoSecretEnv("okta", emulator, "0oaapp", blue),
+      AUTH_SCOPE: "api",
+      AUTH_ADMIN_TOKEN: admin,
+    },
+    limitedAdmin: { AUTH_ADMIN_TOKEN: limited },
+    permission: /okta\.apps\.manage/,
+    request: { scope: "api", authMethod: "client_secret_basic" },
+    liveSecrets: () =>
+      emulator.secrets("0oaapp").filter((s) => s.status === "ACTIVE")
+        .length,
+    atLimit: () => void emulator.addSecret("0oaapp"),
+    limitWords: /holds 2 secrets, Okta's limit of 2/,
+    limitExit: 2,
+    [Symbol.asyncDispose]: disposer(emulator),
+  };
+}
+
 /** Each provider's world, by the name `AUTH_PROVIDER` takes. */
 export const PROVIDERS: Record<string, Start> = {
-  async okta() {
-    const [blue, admin, limited] = [secret(), `00${secret()}`, `00${secret()}`];
-    const emulator = startOktaEmulator({
-      scopes: ["api"],
-      apps: [{ clientId: "0oaapp", secrets: [blue] }],
-      adminTokens: [
-        { token: admin, scopes: ["okta.apps.read", "okta.apps.manage"] },
-        { token: limited, scopes: ["okta.apps.read"] },
-      ],
-    });
-    await emulator.ready;
-    return {
-      emulator,
-      env: {
-        ...twoSecretEnv("okta", emulator, "0oaapp", blue),
-        AUTH_SCOPE: "api",
-        AUTH_ADMIN_TOKEN: admin,
-      },
-      limitedAdmin: { AUTH_ADMIN_TOKEN: limited },
-      permission: /okta\.apps\.manage/,
-      request: { scope: "api", authMethod: "client_secret_basic" },
-      liveSecrets: () =>
-        emulator.secrets("0oaapp").filter((s) => s.status === "ACTIVE")
-          .length,
-      atLimit: () => void emulator.addSecret("0oaapp"),
-      limitWords: /holds 2 secrets, Okta's limit of 2/,
-      limitExit: 2,
-      [Symbol.asyncDispose]: disposer(emulator),
-    };
-  },
+  okta: () => oktaWorld(),
   async entra() {
     const [blue, admin, limited] = [secret(), secret(), secret()];
     const appId = "11111111-1111-4111-8111-111111111111";
@@ -343,8 +357,13 @@ export async function envOf(
   return readEnvValues(await Deno.readTextFile(`${ws.dir}/${file}`));
 }
 
-/** The rotate task with the failpoint variable readable, SIGKILLed at `point`. */
-export async function killAt(ws: Workspace, args: string[], point: string) {
+/** A task (default rotate) with the failpoint variable readable, SIGKILLed at `point`. */
+export async function killAt(
+  ws: Workspace,
+  args: string[],
+  point: string,
+  task: "rotate" | "incident" = "rotate",
+) {
   const run = ws.spawn([
     "run",
     "-q",
@@ -353,7 +372,7 @@ export async function killAt(ws: Workspace, args: string[], point: string) {
     `--allow-env=${
       [...PROVIDER_ENV_VARS, "NO_COLOR", FAILPOINT_VAR].join(",")
     }`,
-    "tasks/rotate.ts",
+    `tasks/${task}.ts`,
     ...args,
   ], { [FAILPOINT_VAR]: point });
   try {
@@ -402,6 +421,8 @@ export interface RotationRun {
  * @param file The env file's name in the workspace.
  * @param args The rotate task's arguments.
  * @param services How many services (default 4).
+ * @param presence Whether the services announce their presence beside the
+ *   env file, for the revoke gate (default false).
  * @returns The figures.
  */
 export async function rotateWithServices(
@@ -410,11 +431,13 @@ export async function rotateWithServices(
   file: string,
   args: readonly string[],
   services = SERVICES,
+  presence = false,
 ): Promise<RotationRun> {
   const { emulator } = world;
   const settings = JSON.stringify({
     tokenUrl: emulator.tokenUrl,
     ...world.request,
+    ...(presence ? { presence: { intervalMs: 500 } } : {}),
   });
   const running: FollowingService[] = await Promise.all(
     Array.from(
@@ -423,6 +446,7 @@ export async function rotateWithServices(
         startFollowingService(ws, emulator, {
           script: SERVICE,
           args: [`${ws.dir}/${file}`, emulator.resourceUrl, settings],
+          writable: presence,
         }),
     ),
   );

@@ -1,0 +1,241 @@
+/**
+ * The single-host revoke gate (`envFileRevokeGate`) with evidence: the
+ * presence files of the processes that follow the env file. It refuses
+ * while a follower still serves with the old secret, opens once the
+ * follower switched and the token it served with the old secret expired,
+ * ignores (and reports) a stale file whose process is gone, keeps shut for
+ * a stale one whose process runs, and without any presence is the reload
+ * wait it always was, saying so.
+ */
+import assert from "node:assert/strict";
+import { envFileRevokeGate } from "../../src/rotation/incident.ts";
+import {
+  PresenceGateErrorCode,
+  RevokeGateInUseError,
+} from "../../src/rotation/presence_gate.ts";
+import { fingerprintSecret } from "../../src/rotation/journal.ts";
+import { envFileSource } from "../../src/sources/env_file_source.ts";
+import { followSource } from "../../src/sources/follow.ts";
+import {
+  PRESENCE_KIND,
+  presenceDirectoryOf,
+  type PresenceRecord,
+  readPresence,
+} from "../../src/sources/presence.ts";
+import {
+  fakeFollowedAuth,
+  SECRETS,
+  waitUntil,
+  writeEnvFile,
+} from "../support/presence_follower.ts";
+
+const REQUEST = { label: "blue", clientId: "app", secretId: "s-old" };
+
+async function withEnv(
+  body: (path: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await body(`${dir}/.env`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("revoke gate: refuses while a follower still serves with the old secret; opens once it switched and its token expired", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "blue");
+    const lifetimeMs = 400;
+    const auth = fakeFollowedAuth("blue", lifetimeMs);
+    const follower = followSource(
+      auth,
+      envFileSource(path, { pollIntervalMs: 50 }),
+      { presence: { intervalMs: 100 } },
+    );
+    try {
+      const directory = presenceDirectoryOf(path);
+      await waitUntil(
+        "the presence file",
+        async () => (await readPresence(directory, Date.now())).length === 1,
+      );
+      // Promoted in the file, but green gets no token in this process.
+      auth.canSwitch = false;
+      await writeEnvFile(path, "green");
+      const progress: string[] = [];
+      const started = Date.now();
+      const refused = await envFileRevokeGate(path, {
+        reloadWaitMs: 100,
+        gateTimeoutMs: 1_000,
+        onProgress: (line) => void progress.push(line),
+      })(REQUEST).then(() => undefined, (error: unknown) => error);
+      assert.ok(refused instanceof RevokeGateInUseError, String(refused));
+      assert.equal(refused.code, PresenceGateErrorCode.IN_USE);
+      // Shut until its token, refreshed meanwhile, would outlive the deadline.
+      assert.ok(
+        Date.now() - started >= 1_000 - lifetimeMs,
+        "waited while it could still open",
+      );
+      assert.equal(refused.holders.length, 1);
+      assert.equal(refused.holders[0].reason, "active");
+      assert.equal(refused.holders[0].pid, Deno.pid);
+      assert.match(refused.message, new RegExp(`restart pid ${Deno.pid}`));
+      assert.match(refused.message, /run the rotation again/);
+      assert.match(progress.join("\n"), /serves with it \("blue" active\)/);
+
+      // It gets its token now; a re-read of the changed file switches it.
+      auth.canSwitch = true;
+      await writeEnvFile(path, "green", {
+        green: "green-restored-CANARY-00000000000",
+      });
+      await waitUntil("the switch", () => auth.active === "green");
+      const blueExpiry = auth.expires.get("blue")!;
+      const line = await envFileRevokeGate(path, {
+        reloadWaitMs: 0,
+        gateTimeoutMs: 10_000,
+      })(REQUEST);
+      assert.ok(
+        Date.now() >= blueExpiry,
+        "opened only after the token served with the old secret expired",
+      );
+      assert.match(line, /presence: 1 live process\(es\) \(pid \d+\)/);
+      assert.match(line, /none serves with the old secret of "blue"/);
+    } finally {
+      await follower.stop();
+    }
+  });
+});
+
+Deno.test("revoke gate: a token of the old secret that outlives the timeout fails at once, saying until when", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "blue");
+    const auth = fakeFollowedAuth("blue", 60_000);
+    const follower = followSource(
+      auth,
+      envFileSource(path, { pollIntervalMs: 50 }),
+      { presence: { intervalMs: 100 } },
+    );
+    try {
+      await writeEnvFile(path, "green");
+      const directory = presenceDirectoryOf(path);
+      await waitUntil(
+        "the switch",
+        async () =>
+          (await readPresence(directory, Date.now()))[0]?.record?.active ===
+            "green",
+      );
+      const started = Date.now();
+      const error = await envFileRevokeGate(path, {
+        reloadWaitMs: 0,
+        gateTimeoutMs: 5_000,
+      })(REQUEST).then(() => undefined, (e: unknown) => e);
+      assert.ok(error instanceof RevokeGateInUseError, String(error));
+      assert.ok(Date.now() - started < 2_000, "no pointless wait");
+      assert.equal(error.holders[0].reason, "used-recently");
+      assert.equal(error.holders[0].usedUntil, auth.expires.get("blue"));
+      assert.match(
+        error.message,
+        new RegExp(
+          `wait until ${new Date(auth.expires.get("blue")!).toISOString()}`,
+        ),
+      );
+    } finally {
+      await follower.stop();
+    }
+  });
+});
+
+Deno.test("revoke gate: a stale presence whose process is gone is ignored and reported; one whose process runs keeps it shut", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "green");
+    const directory = presenceDirectoryOf(path);
+    await Deno.mkdir(directory);
+    const salt = "5a17";
+    const stale = (instance: string, pid: number): PresenceRecord => ({
+      version: 1,
+      kind: PRESENCE_KIND,
+      instance,
+      pid,
+      source: `env file ${path}`,
+      startedAt: Date.now() - 120_000,
+      updatedAt: Date.now() - 60_000,
+      intervalMs: 1_000,
+      salt,
+      active: "blue",
+      credentials: [],
+    });
+    const holding = async (instance: string, pid: number) => ({
+      ...stale(instance, pid),
+      credentials: [{
+        label: "blue",
+        clientId: "app",
+        fingerprint: await fingerprintSecret(SECRETS.blue, salt),
+        usedUntil: Date.now() + 3_600_000,
+      }],
+    });
+    // Killed with the old secret active: its lock died with it.
+    await Deno.writeTextFile(
+      `${directory}/crashed.json`,
+      JSON.stringify(await holding("crashed", 4_242_424)),
+    );
+    const line = await envFileRevokeGate(path, { reloadWaitMs: 0 })(REQUEST);
+    assert.match(line, /ignored 1 stale file\(s\).*pid 4242424, 6\d\.\d s old/);
+    assert.match(line, /no live process announces its presence/);
+    assert.match(line, /the reload wait is the only evidence/);
+    assert.ok(
+      (await Deno.readDir(directory)[Symbol.asyncIterator]().next()).value,
+      "the leftover is reported, not deleted",
+    );
+
+    // Stale but its process runs (its lock held): it may hold the secret.
+    await Deno.writeTextFile(
+      `${directory}/frozen.json`,
+      JSON.stringify(stale("frozen", 4_343_434)),
+    );
+    const lock = await Deno.open(`${directory}/frozen.lock`, {
+      read: true,
+      write: true,
+      create: true,
+    });
+    try {
+      await lock.lock(true);
+      const error = await envFileRevokeGate(path, {
+        reloadWaitMs: 0,
+        gateTimeoutMs: 300,
+      })(REQUEST).then(() => undefined, (e: unknown) => e);
+      assert.ok(error instanceof RevokeGateInUseError, String(error));
+      assert.equal(error.holders[0].reason, "stuck");
+      assert.match(error.message, /pid 4343434 runs but has not refreshed/);
+      assert.match(error.message, /or delete .*frozen\.json/);
+    } finally {
+      lock.close();
+    }
+    assert.match(
+      await envFileRevokeGate(path, { reloadWaitMs: 0 })(REQUEST),
+      /ignored 2 stale file\(s\)/,
+    );
+  });
+});
+
+Deno.test("revoke gate: without presence files it is the reload wait, says so, and creates nothing", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "green");
+    const started = Date.now();
+    const line = await envFileRevokeGate(path, { reloadWaitMs: 300 })(
+      REQUEST,
+    );
+    assert.ok(Date.now() - started >= 250, "the reload wait is the floor");
+    assert.match(line, /re-read it within 0\.3 s \(--reload-wait\)/);
+    assert.match(
+      line,
+      new RegExp(
+        `no live process announces its presence in ${
+          presenceDirectoryOf(path).replaceAll(".", "\\.")
+        }: the reload wait is the only evidence`,
+      ),
+    );
+    await assert.rejects(
+      Deno.stat(presenceDirectoryOf(path)),
+      Deno.errors.NotFound,
+    );
+  });
+});

@@ -1,0 +1,314 @@
+/**
+ * A follower's presence (`followSource(auth, source, { presence })`): one
+ * file per process in `<env file>.presence/`, with the active label, a
+ * salted fingerprint per label (never the secret) and until when a token
+ * served with each label lives; rewritten on a switch, removed on stop;
+ * read back by `readPresence`, which tells a dead process's leftover from a
+ * stuck one's by the lock the OS drops.
+ */
+import assert from "node:assert/strict";
+import type { WarningEvent } from "../../src/events.ts";
+import { fingerprintSecret } from "../../src/rotation/journal.ts";
+import { envFileSource } from "../../src/sources/env_file_source.ts";
+import { followSource } from "../../src/sources/follow.ts";
+import {
+  isPresenceRecord,
+  PRESENCE_KIND,
+  presenceDirectoryOf,
+  type PresenceRecord,
+  readPresence,
+} from "../../src/sources/presence.ts";
+import { ConfigError } from "../../src/errors.ts";
+import {
+  fakeFollowedAuth,
+  SECRETS,
+  waitUntil,
+  writeEnvFile,
+} from "../support/presence_follower.ts";
+
+async function only(directory: string): Promise<PresenceRecord> {
+  const entries = await readPresence(directory, Date.now());
+  assert.equal(entries.length, 1, JSON.stringify(entries));
+  assert.equal(entries[0].state, "live");
+  return entries[0].record!;
+}
+
+Deno.test("presence: the follower announces its label, fingerprints and token use; a switch is written at once; stop removes it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/.env`;
+    await writeEnvFile(path, "blue");
+    const source = envFileSource(path, { pollIntervalMs: 50 });
+    const directory = presenceDirectoryOf(path);
+    assert.equal(source.presenceDirectory, directory);
+    const auth = fakeFollowedAuth("blue", 60_000);
+    const blueExpiry = auth.expires.get("blue")!;
+    const follower = followSource(auth, source, {
+      // Long on purpose: the switch below must not wait for the interval.
+      presence: { intervalMs: 60_000, instance: "web-1" },
+    });
+    try {
+      await waitUntil(
+        "the presence file",
+        async () => (await readPresence(directory, Date.now())).length === 1,
+      );
+      const first = await only(directory);
+      assert.ok(isPresenceRecord(first));
+      assert.equal(first.kind, PRESENCE_KIND);
+      assert.equal(first.instance, "web-1");
+      assert.equal(first.pid, Deno.pid);
+      assert.equal(first.active, "blue");
+      assert.equal(first.source, `env file ${path}`);
+      const text = await Deno.readTextFile(`${directory}/web-1.json`);
+      assert.ok(!text.includes("CANARY"), "no secret in the presence file");
+      const blue = first.credentials.find((c) => c.label === "blue")!;
+      assert.equal(
+        blue.fingerprint,
+        await fingerprintSecret(SECRETS.blue, first.salt),
+      );
+      assert.equal(blue.usedUntil, blueExpiry);
+      assert.equal(
+        first.credentials.find((c) => c.label === "green")!.usedUntil,
+        undefined,
+        "green never served",
+      );
+
+      await writeEnvFile(path, "green");
+      await waitUntil(
+        "the switch in the presence file",
+        async () => (await only(directory)).active === "green",
+        5_000,
+      );
+      const after = await only(directory);
+      const old = after.credentials.find((c) => c.label === "blue")!;
+      assert.equal(old.usedUntil, blueExpiry, "blue's last token still counts");
+      assert.equal(
+        after.credentials.find((c) => c.label === "green")!.usedUntil,
+        auth.expires.get("green"),
+      );
+      assert.equal(after.salt, first.salt, "one salt per process");
+    } finally {
+      await follower.stop();
+    }
+    assert.deepEqual(
+      [...Deno.readDirSync(directory)].map((e) => e.name),
+      [],
+      "both files removed",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("presence: a label given a new secret starts without use; the fingerprint follows the secret", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/.env`;
+    const reissued = "blue-reissued-CANARY-000000000000";
+    await writeEnvFile(path, "blue");
+    const auth = fakeFollowedAuth("blue", 60_000);
+    const follower = followSource(
+      auth,
+      envFileSource(path, { pollIntervalMs: 50 }),
+      { presence: { intervalMs: 100 } },
+    );
+    try {
+      const directory = presenceDirectoryOf(path);
+      const blueOf = async () => {
+        const record = (await readPresence(directory, Date.now()))[0]?.record;
+        return {
+          record,
+          blue: record?.credentials.find((c) => c.label === "blue"),
+        };
+      };
+      await writeEnvFile(path, "green");
+      await waitUntil(
+        "green active, blue's use recorded",
+        async () => {
+          const { record, blue } = await blueOf();
+          return record?.active === "green" && blue?.usedUntil !== undefined;
+        },
+      );
+      // The next rotation gives the standby, blue, a new secret.
+      await writeEnvFile(path, "green", { blue: reissued });
+      await waitUntil(
+        "blue's new fingerprint",
+        async () => {
+          const { record, blue } = await blueOf();
+          return blue !== undefined &&
+            blue.fingerprint ===
+              await fingerprintSecret(reissued, record!.salt);
+        },
+        5_000,
+      );
+      const { blue } = await blueOf();
+      assert.equal(
+        blue!.usedUntil,
+        undefined,
+        "the old secret's use is not carried over to the new one",
+      );
+      assert.equal(blue!.lastUsedAt, undefined);
+    } finally {
+      await follower.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readPresence: reads only; a stale file is gone when its lock is free, stuck while it is held; a foreign file likewise", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const directory = `${dir}/.env.presence`;
+    assert.deepEqual(await readPresence(directory, Date.now()), []);
+    await assert.rejects(Deno.stat(directory), Deno.errors.NotFound);
+    await Deno.mkdir(directory);
+    const now = Date.now();
+    const record = (instance: string, updatedAt: number): PresenceRecord => ({
+      version: 1,
+      kind: PRESENCE_KIND,
+      instance,
+      pid: 4_242_424,
+      source: "env file x",
+      startedAt: updatedAt,
+      updatedAt,
+      intervalMs: 1_000,
+      salt: "00",
+      active: "blue",
+      credentials: [],
+    });
+    const write = (name: string, value: unknown) =>
+      Deno.writeTextFile(`${directory}/${name}`, JSON.stringify(value));
+    await write("fresh.json", record("fresh", now - 500));
+    await write("dead.json", record("dead", now - 60_000));
+    await write("frozen.json", record("frozen", now - 60_000));
+    await write("garbage.json", { hello: "world" });
+    await write("broken.json", { hello: "world" });
+    await Deno.writeTextFile(`${directory}/.fresh.json.1-ab.tmp`, "{");
+    // Held by this test as the live processes would hold theirs.
+    const frozenLock = await Deno.open(`${directory}/frozen.lock`, {
+      read: true,
+      write: true,
+      create: true,
+    });
+    await frozenLock.lock(true);
+    const garbageLock = await Deno.open(`${directory}/garbage.lock`, {
+      read: true,
+      write: true,
+      create: true,
+    });
+    await garbageLock.lock(true);
+    try {
+      const before = [...Deno.readDirSync(directory)].map((e) => e.name)
+        .sort();
+      const states = Object.fromEntries(
+        (await readPresence(directory, now)).map((e) => [e.instance, e.state]),
+      );
+      assert.deepEqual(states, {
+        broken: "gone",
+        dead: "gone",
+        fresh: "live",
+        frozen: "stuck",
+        garbage: "unreadable",
+      });
+      assert.deepEqual(
+        [...Deno.readDirSync(directory)].map((e) => e.name).sort(),
+        before,
+        "nothing written or removed",
+      );
+    } finally {
+      frozenLock.close();
+      garbageLock.close();
+    }
+    const after = Object.fromEntries(
+      (await readPresence(directory, now)).map((e) => [e.instance, e.state]),
+    );
+    assert.equal(after.frozen, "gone", "the lock freed: the process ended");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("presence: a directory that cannot be written is a PRESENCE_FAILED warning, never a failure; a source without a directory needs one", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/.env`;
+    await writeEnvFile(path, "blue");
+    // A regular file where the directory should be.
+    await Deno.writeTextFile(`${dir}/not-a-dir`, "");
+    const warnings: WarningEvent[] = [];
+    const follower = followSource(
+      fakeFollowedAuth("blue", 60_000),
+      envFileSource(path, { pollIntervalMs: 50 }),
+      {
+        presence: { directory: `${dir}/not-a-dir/presence`, intervalMs: 50 },
+        onEvent: (event) => void warnings.push(event),
+      },
+    );
+    try {
+      await waitUntil("the warning", () => warnings.length > 0);
+      // Retried every interval, reported once.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(warnings.length, 1);
+      assert.equal(warnings[0].code, "PRESENCE_FAILED");
+      assert.match(warnings[0].message, /not-a-dir\/presence/);
+    } finally {
+      await follower.stop();
+    }
+    const custom = {
+      ...envFileSource(path),
+      presenceDirectory: undefined,
+    };
+    assert.throws(
+      () =>
+        followSource(fakeFollowedAuth("blue", 1_000), custom, {
+          presence: true,
+        }),
+      ConfigError,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("presence: a second process under the same instance name is warned, never blocked", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/.env`;
+    await writeEnvFile(path, "blue");
+    const source = envFileSource(path, { pollIntervalMs: 50 });
+    const presence = { instance: "web-1", intervalMs: 50 };
+    const first = followSource(fakeFollowedAuth("blue", 60_000), source, {
+      presence,
+    });
+    try {
+      await waitUntil(
+        "the first presence",
+        async () =>
+          (await readPresence(presenceDirectoryOf(path), Date.now()))
+            .length === 1,
+      );
+      const warnings: WarningEvent[] = [];
+      const second = followSource(fakeFollowedAuth("blue", 60_000), source, {
+        presence,
+        onEvent: (event) => void warnings.push(event),
+      });
+      try {
+        await waitUntil("the warning", () => warnings.length > 0);
+        assert.equal(warnings[0].code, "PRESENCE_FAILED");
+        assert.match(warnings[0].message, /must name one process/);
+      } finally {
+        await second.stop();
+      }
+      assert.equal(
+        (await readPresence(presenceDirectoryOf(path), Date.now()))[0]?.state,
+        "live",
+        "the first process's file stays",
+      );
+    } finally {
+      await first.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
