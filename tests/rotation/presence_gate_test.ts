@@ -239,3 +239,90 @@ Deno.test("revoke gate: without presence files it is the reload wait, says so, a
     );
   });
 });
+
+Deno.test("revoke gate: stays shut for a follower on the old secret whose presence directory was removed, or that shares another's instance name", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "green");
+    const source = envFileSource(path, { pollIntervalMs: 50 });
+    const directory = presenceDirectoryOf(path);
+    const switched = followSource(fakeFollowedAuth("green", 60_000), source, {
+      presence: { instance: "web", intervalMs: 50 },
+    });
+    // Never gets a token with green: it keeps serving blue.
+    const stuck = fakeFollowedAuth("blue", 60_000);
+    stuck.canSwitch = false;
+    const behind = followSource(stuck, source, {
+      presence: { instance: "web", intervalMs: 50 },
+    });
+    try {
+      const gate = envFileRevokeGate(path, {
+        reloadWaitMs: 0,
+        gateTimeoutMs: 300,
+      });
+      const refused = async (what: string) => {
+        const error = await gate(REQUEST).then(
+          (line) => line,
+          (e: unknown) => e,
+        );
+        assert.ok(error instanceof RevokeGateInUseError, `${what}: ${error}`);
+        assert.deepEqual(error.holders.map((h) => h.reason), ["active"]);
+      };
+      await waitUntil(
+        "both presences",
+        async () => (await readPresence(directory, Date.now())).length === 2,
+      );
+      await refused("same instance name");
+      await Deno.remove(directory, { recursive: true });
+      // Within the reload wait's floor (an interval here), written again.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await refused("directory removed");
+    } finally {
+      await behind.stop();
+      await switched.stop();
+    }
+  });
+});
+
+Deno.test("revoke gate: a FIFO where a lock should be neither hangs it nor opens it; Ctrl-C ends the wait", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "green");
+    const directory = presenceDirectoryOf(path);
+    await Deno.mkdir(directory);
+    await Deno.writeTextFile(`${directory}/odd.json`, "{}");
+    const made = await new Deno.Command("mkfifo", {
+      args: [`${directory}/odd.lock`],
+    }).output();
+    assert.ok(made.success, "mkfifo");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hang = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("the gate hung")), 5_000);
+    });
+    try {
+      const error = await Promise.race([
+        envFileRevokeGate(path, { reloadWaitMs: 0, gateTimeoutMs: 200 })(
+          REQUEST,
+        ).then((line) => line, (e: unknown) => e),
+        hang,
+      ]);
+      assert.ok(error instanceof RevokeGateInUseError, String(error));
+      assert.match(error.message, /or delete .*odd\.json/);
+      const controller = new AbortController();
+      const waiting = envFileRevokeGate(path, {
+        reloadWaitMs: 0,
+        gateTimeoutMs: 60_000,
+      })({ ...REQUEST, signal: controller.signal });
+      setTimeout(() => controller.abort(new Error("Ctrl-C")), 100);
+      const stopped = await Promise.race([
+        waiting.then((line) => line, (e: unknown) => e),
+        hang,
+      ]);
+      assert.ok(
+        !(stopped instanceof RevokeGateInUseError) &&
+          stopped instanceof Error,
+        String(stopped),
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+});
