@@ -32,6 +32,9 @@ export const DEFAULT_PRESENCE_INTERVAL_MS = 2_000;
  */
 export const PRESENCE_STALE_INTERVALS = 3;
 
+/** The largest presence file a reader reads; a larger one is unreadable. */
+const PRESENCE_MAX_BYTES = 64 * 1024;
+
 /** One label as a presence file reports it. */
 export interface PresenceCredential {
   /** The label. */
@@ -279,10 +282,9 @@ export function startPresence(
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
     });
-    // A FIFO would block the open forever, and `stop()` with it.
-    if (info !== undefined && !info.isFile) {
-      throw new Error(`${path} is not a regular file: remove it`);
-    }
+    // No process's lock (a FIFO would block the open forever, and `stop()`
+    // with it; a link would lock a file elsewhere): replaced.
+    if (info !== undefined && !info.isFile) await Deno.remove(path);
     const file = await Deno.open(path, {
       read: true,
       write: true,
@@ -369,6 +371,10 @@ export function startPresence(
       credentials,
     };
     if (stopped) return;
+    // Written in place, never through a link put there: that would hide
+    // this process from the gate and overwrite the link's target.
+    const info = await Deno.lstat(jsonPath()).catch(() => undefined);
+    if (info !== undefined && !info.isFile) await Deno.remove(jsonPath());
     await writeFileAtomic(jsonPath(), `${JSON.stringify(record)}\n`, {
       newFileMode: 0o640,
     });
@@ -496,8 +502,9 @@ export async function readPresence(
   try {
     for await (const entry of Deno.readDir(directory)) {
       // Temp files of an atomic write start with a dot.
+      // A link is listed too (and judged unreadable, never followed).
       if (
-        entry.isFile && entry.name.endsWith(".json") &&
+        (entry.isFile || entry.isSymlink) && entry.name.endsWith(".json") &&
         !entry.name.startsWith(".")
       ) {
         names.push(entry.name);
@@ -514,8 +521,13 @@ export async function readPresence(
     const instance = name.slice(0, -".json".length);
     let record: PresenceRecord | undefined;
     try {
-      const value: unknown = JSON.parse(await Deno.readTextFile(file));
-      record = isPresenceRecord(value) ? value : undefined;
+      // Only a regular file of a presence file's size is read: a link
+      // elsewhere or a huge file is not one this version wrote.
+      const info = await Deno.lstat(file);
+      if (info.isFile && info.size <= PRESENCE_MAX_BYTES) {
+        const value: unknown = JSON.parse(await Deno.readTextFile(file));
+        record = isPresenceRecord(value) ? value : undefined;
+      }
     } catch (error) {
       if (error instanceof Deno.errors.NotCapable) throw error;
       // Removed meanwhile: the process stopped cleanly.

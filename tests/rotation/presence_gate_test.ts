@@ -240,7 +240,7 @@ Deno.test("revoke gate: without presence files it is the reload wait, says so, a
   });
 });
 
-Deno.test("revoke gate: stays shut for a follower on the old secret whose presence directory was removed, or that shares another's instance name", async () => {
+Deno.test("revoke gate: stays shut for a follower on the old secret whose presence directory was removed, whose file was replaced by a link, or that shares another's instance name", async () => {
   await withEnv(async (path) => {
     await writeEnvFile(path, "green");
     const source = envFileSource(path, { pollIntervalMs: 50 });
@@ -276,6 +276,13 @@ Deno.test("revoke gate: stays shut for a follower on the old secret whose presen
       // Within the reload wait's floor (an interval here), written again.
       await new Promise((resolve) => setTimeout(resolve, 300));
       await refused("directory removed");
+      // Its file replaced by a link elsewhere: written again in place.
+      for (const entry of await readPresence(directory, Date.now())) {
+        await Deno.remove(entry.file);
+        await Deno.symlink(`${path}.elsewhere`, entry.file);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await refused("presence file replaced by a link");
     } finally {
       await behind.stop();
       await switched.stop();

@@ -377,6 +377,96 @@ Deno.test("presence: a directory or lock file removed while the process runs is 
   }
 });
 
+Deno.test("presence: a presence file replaced by a link is written again in place, never through the link", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/.env`;
+    await writeEnvFile(path, "blue");
+    const directory = presenceDirectoryOf(path);
+    const follower = followSource(
+      fakeFollowedAuth("blue", 60_000),
+      envFileSource(path, { pollIntervalMs: 50 }),
+      { presence: { instance: "web-1", intervalMs: 50 } },
+    );
+    try {
+      await waitUntil(
+        "the presence",
+        async () => (await readPresence(directory, Date.now())).length === 1,
+      );
+      const victim = `${dir}/victim.txt`;
+      await Deno.writeTextFile(victim, "precious\n");
+      await Deno.remove(`${directory}/web-1.json`);
+      await Deno.symlink(victim, `${directory}/web-1.json`);
+      await waitUntil(
+        "a regular presence file again",
+        async () => (await Deno.lstat(`${directory}/web-1.json`)).isFile,
+        5_000,
+      );
+      assert.equal(await Deno.readTextFile(victim), "precious\n");
+      assert.equal((await only(directory)).active, "blue");
+    } finally {
+      await follower.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readPresence: a link or a huge file is not read; while its lock is held it is unreadable", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const directory = `${dir}/.env.presence`;
+    await Deno.mkdir(directory);
+    const now = Date.now();
+    const record = JSON.stringify(
+      {
+        version: 1,
+        kind: PRESENCE_KIND,
+        instance: "x",
+        pid: 4_242_424,
+        source: "env file x",
+        startedAt: now,
+        updatedAt: now,
+        intervalMs: 1_000,
+        salt: "00",
+        active: "green",
+        credentials: [],
+      } satisfies PresenceRecord,
+    );
+    await Deno.writeTextFile(`${dir}/elsewhere.json`, record);
+    await Deno.symlink(`${dir}/elsewhere.json`, `${directory}/linked.json`);
+    // Valid JSON, padded far beyond any presence file.
+    await Deno.writeTextFile(
+      `${directory}/huge.json`,
+      record + " ".repeat(1024 * 1024),
+    );
+    const locks: Deno.FsFile[] = [];
+    try {
+      for (const name of ["linked", "huge"]) {
+        const lock = await Deno.open(`${directory}/${name}.lock`, {
+          read: true,
+          write: true,
+          create: true,
+        });
+        locks.push(lock);
+        await lock.lock(true);
+      }
+      assert.deepEqual(
+        Object.fromEntries(
+          (await readPresence(directory, now)).map((
+            e,
+          ) => [e.instance, e.state]),
+        ),
+        { huge: "unreadable", linked: "unreadable" },
+      );
+    } finally {
+      for (const lock of locks) lock.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("readPresence: a recent file whose lock is there and free is a killed process's (gone); a missing lock keeps it live; a FIFO lock never blocks", async () => {
   const dir = await Deno.makeTempDir();
   try {
