@@ -162,7 +162,12 @@ export async function checkPresenceGate(
     );
     const usedUntil = Math.max(0, ...old.map((c) => c.usedUntil ?? 0));
     const timing = usedUntil > now ? { usedUntil } : {};
-    if (old.some((c) => c.label === record.active)) {
+    // Still on the label whose secret goes: it serves with that label's
+    // secret whatever its file lists (a follower that never read the file
+    // lists no credential at all).
+    if (
+      record.active === label || old.some((c) => c.label === record.active)
+    ) {
       holders.push({ ...base, reason: "active", ...timing });
     } else if (usedUntil > now) {
       holders.push({ ...base, reason: "used-recently", usedUntil });

@@ -333,3 +333,43 @@ Deno.test("revoke gate: a FIFO where a lock should be neither hangs it nor opens
     }
   });
 });
+
+Deno.test("revoke gate: a follower still on the old label keeps it shut even when its file lists no credential (it never could read the env file)", async () => {
+  await withEnv(async (path) => {
+    // A value the follower refuses (a space) while the gate reads blue's.
+    await Deno.writeTextFile(
+      path,
+      [
+        "GENESYS_CLIENT_ID_BLUE=app",
+        `GENESYS_CLIENT_SECRET_BLUE=${SECRETS.blue}`,
+        "GENESYS_CLIENT_ID_GREEN=app",
+        "GENESYS_CLIENT_SECRET_GREEN='green secret'",
+        "GENESYS_ACTIVE=green",
+        "",
+      ].join("\n"),
+    );
+    const follower = followSource(
+      fakeFollowedAuth("blue", 60_000),
+      envFileSource(path, { pollIntervalMs: 50 }),
+      { presence: { intervalMs: 50 }, onEvent: () => {} },
+    );
+    try {
+      const directory = presenceDirectoryOf(path);
+      await waitUntil(
+        "the presence file",
+        async () => (await readPresence(directory, Date.now())).length === 1,
+      );
+      const [entry] = await readPresence(directory, Date.now());
+      assert.equal(entry.record?.active, "blue");
+      assert.deepEqual(entry.record?.credentials, []);
+      const error = await envFileRevokeGate(path, {
+        reloadWaitMs: 0,
+        gateTimeoutMs: 200,
+      })(REQUEST).then((line) => line, (e: unknown) => e);
+      assert.ok(error instanceof RevokeGateInUseError, String(error));
+      assert.deepEqual(error.holders.map((h) => h.reason), ["active"]);
+    } finally {
+      await follower.stop();
+    }
+  });
+});
