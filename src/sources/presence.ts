@@ -309,10 +309,19 @@ export function startPresence(
   /** Whether the lock file still is the one this process locked. */
   async function lockStillOurs(held: Deno.FsFile): Promise<boolean> {
     const [named, mine] = await Promise.all([
-      Deno.stat(lockPath()).catch(() => undefined),
+      Deno.lstat(lockPath()).catch((error) => {
+        // Only a lock surely gone is let go: one this process cannot see
+        // now (a directory made unreadable) stays held, so that its file,
+        // stale, reads as stuck rather than as a dead process's leftover.
+        if (
+          error instanceof Deno.errors.NotFound ||
+          error instanceof Deno.errors.NotADirectory
+        ) return undefined;
+        throw error;
+      }),
       held.stat(),
     ]);
-    return named !== undefined &&
+    return named !== undefined && named.isFile &&
       (mine.ino === null || (named.ino === mine.ino && named.dev === mine.dev));
   }
 
@@ -327,7 +336,10 @@ export function startPresence(
       await Deno.mkdir(directory, { recursive: true, mode: 0o750 });
       lock = await tryAcquire(lockPath());
       if (lock === undefined && name === instance) {
-        const own = `${instance.slice(0, 50)}-${Deno.pid}`;
+        // Random too: processes in other pid namespaces share pids.
+        const own = `${instance.slice(0, 40)}-${Deno.pid}-${
+          crypto.randomUUID().slice(0, 8)
+        }`;
         onProblem(
           `another process holds ${lockPath()}: this one announces itself as ${own} instead. Give each process its own presence.instance.`,
         );
