@@ -24,7 +24,13 @@ import { fingerprintSecret } from "./journal.ts";
 /** The stable error codes of the single-host revoke gate. */
 export const PresenceGateErrorCode: {
   readonly IN_USE: "REVOKE_GATE_IN_USE";
-} = Object.freeze({ IN_USE: "REVOKE_GATE_IN_USE" } as const);
+  readonly UNREADABLE: "REVOKE_GATE_UNREADABLE";
+} = Object.freeze(
+  {
+    IN_USE: "REVOKE_GATE_IN_USE",
+    UNREADABLE: "REVOKE_GATE_UNREADABLE",
+  } as const,
+);
 
 /** The default of {@linkcode PresenceGateOptions.gateTimeoutMs}. */
 export const DEFAULT_GATE_TIMEOUT_MS = 60_000;
@@ -107,6 +113,26 @@ export class RevokeGateInUseError extends DualSecretAuthError {
   constructor(message: string, holders: readonly PresenceHolder[]) {
     super(PresenceGateErrorCode.IN_USE, message);
     this.holders = Object.freeze([...holders]);
+  }
+}
+
+/**
+ * The presence directory exists but cannot be read (another user's, or not
+ * a directory): what the services there do is unknown. Nothing was
+ * revoked.
+ */
+export class RevokeGateUnreadableError extends DualSecretAuthError {
+  /** Always {@linkcode PresenceGateErrorCode.UNREADABLE}. */
+  declare readonly code: typeof PresenceGateErrorCode.UNREADABLE;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What could not be read and what to do.
+   * @param options The underlying `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(PresenceGateErrorCode.UNREADABLE, message, options);
   }
 }
 
@@ -224,6 +250,8 @@ export interface PresenceGateOptions {
  * @returns The line.
  * @throws {RevokeGateInUseError} When processes still hold or use it at the
  *   deadline, or hold a token that outlives it.
+ * @throws {RevokeGateUnreadableError} When the presence directory exists
+ *   but cannot be read.
  */
 export async function awaitPresenceGate(
   envFile: string,
@@ -242,7 +270,17 @@ export async function awaitPresenceGate(
   let said = "";
   for (;;) {
     const now = clock.now();
-    const verdict = await checkPresenceGate(directory, label, oldSecret, now);
+    let verdict: PresenceVerdict;
+    try {
+      verdict = await checkPresenceGate(directory, label, oldSecret, now);
+    } catch (error) {
+      throw new RevokeGateUnreadableError(
+        `cannot read the presence files in ${directory} (${
+          error instanceof Error ? `${error.name}: ${error.message}` : "error"
+        }): whether a service still uses the old secret of "${label}" is unknown; nothing was revoked. Next: run rotate as a user that may read that directory and its files (the services' user or group: they are created 0750/0640), or fix what is there; then run the rotation again: it only revokes the old secret.`,
+        { cause: error },
+      );
+    }
     const gone = ignoredWords(verdict.ignored, now);
     if (verdict.live.length === 0 && verdict.holders.length === 0) {
       return `no live process announces its presence in ${directory}${gone}: the reload wait is the only evidence`;

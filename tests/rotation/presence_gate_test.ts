@@ -12,6 +12,7 @@ import { envFileRevokeGate } from "../../src/rotation/incident.ts";
 import {
   PresenceGateErrorCode,
   RevokeGateInUseError,
+  RevokeGateUnreadableError,
 } from "../../src/rotation/presence_gate.ts";
 import { fingerprintSecret } from "../../src/rotation/journal.ts";
 import { envFileSource } from "../../src/sources/env_file_source.ts";
@@ -371,5 +372,28 @@ Deno.test("revoke gate: a follower still on the old label keeps it shut even whe
     } finally {
       await follower.stop();
     }
+  });
+});
+
+Deno.test("revoke gate: a presence directory that cannot be read fails with REVOKE_GATE_UNREADABLE, saying what to do", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "green");
+    // Not a directory (as root, a mode cannot make one unreadable).
+    await Deno.writeTextFile(presenceDirectoryOf(path), "");
+    const error = await envFileRevokeGate(path, {
+      reloadWaitMs: 0,
+      gateTimeoutMs: 200,
+    })(REQUEST).then((line) => line, (e: unknown) => e);
+    assert.ok(error instanceof RevokeGateUnreadableError, String(error));
+    assert.equal(error.code, PresenceGateErrorCode.UNREADABLE);
+    assert.ok(error.cause instanceof Error);
+    assert.match(
+      error.message,
+      /cannot read the presence files in .*\.env\.presence/,
+    );
+    assert.match(
+      error.message,
+      /nothing was revoked\. Next: run rotate as a user/,
+    );
   });
 });
