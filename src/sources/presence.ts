@@ -493,10 +493,13 @@ export interface PresenceEntry {
  * Reads every presence file of a directory. Reads only: it writes,
  * removes and signals nothing (a leftover file of a dead process is
  * reported as `gone`, not deleted). A missing directory reads as none.
+ * A directory or file this reader may not read is an error, not a verdict.
  *
  * @param directory The presence directory (see {@linkcode presenceDirectoryOf}).
  * @param now The time, ms since the epoch.
  * @returns The entries, by instance name.
+ * @throws {Deno.errors.PermissionDenied} When the directory or a presence
+ *   file may not be read by this user (or `NotCapable` without `--allow-read`).
  *
  * @example A directory that does not exist holds no presence
  * ```ts
@@ -541,7 +544,12 @@ export async function readPresence(
         record = isPresenceRecord(value) ? value : undefined;
       }
     } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) throw error;
+      // Not this reader's to read: what it says is unknown, and calling it
+      // "not a presence file" would have the operator delete a live one's.
+      if (
+        error instanceof Deno.errors.NotCapable ||
+        error instanceof Deno.errors.PermissionDenied
+      ) throw error;
       // Removed meanwhile: the process stopped cleanly.
       if (error instanceof Deno.errors.NotFound) continue;
     }
