@@ -408,13 +408,18 @@ function nextWords(holders: readonly PresenceHolder[], envFile: string) {
   }; then run the rotation again: it only revokes the old secret.`;
 }
 
+const IGNORED_NAMED = 5;
+
 function ignoredWords(ignored: readonly PresenceEntry[], now: number): string {
   if (ignored.length === 0) return "";
+  // A crash loop leaves one per start: the line names a few, counts the rest.
+  const named = ignored.slice(0, IGNORED_NAMED).map((e) =>
+    e.record === undefined
+      ? e.file
+      : `pid ${e.record.pid}, ${seconds(now - e.record.updatedAt)} old`
+  );
+  const more = ignored.length - named.length;
   return `; ignored ${ignored.length} stale file(s) of processes that are gone (${
-    ignored.map((e) =>
-      e.record === undefined
-        ? e.file
-        : `pid ${e.record.pid}, ${seconds(now - e.record.updatedAt)} old`
-    ).join(", ")
-  })`;
+    named.join(", ")
+  }${more > 0 ? `, and ${more} more` : ""})`;
 }

@@ -397,3 +397,36 @@ Deno.test("revoke gate: a presence directory that cannot be read fails with REVO
     );
   });
 });
+
+Deno.test("revoke gate: the leftovers of a crash loop are counted, not each named in the retire line", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "green");
+    const directory = presenceDirectoryOf(path);
+    await Deno.mkdir(directory);
+    const updatedAt = Date.now() - 60_000;
+    for (let i = 0; i < 40; i++) {
+      await Deno.writeTextFile(
+        `${directory}/${1000 + i}-dead.json`,
+        JSON.stringify(
+          {
+            version: 1,
+            kind: PRESENCE_KIND,
+            instance: `${1000 + i}-dead`,
+            pid: 1000 + i,
+            source: `env file ${path}`,
+            startedAt: updatedAt,
+            updatedAt,
+            intervalMs: 1_000,
+            salt: "00",
+            active: "blue",
+            credentials: [],
+          } satisfies PresenceRecord,
+        ),
+      );
+    }
+    const line = await envFileRevokeGate(path, { reloadWaitMs: 0 })(REQUEST);
+    assert.match(line, /ignored 40 stale file\(s\)/);
+    assert.match(line, /pid 1004, 6\d\.\d s old, and 35 more\)/);
+    assert.doesNotMatch(line, /pid 1005/);
+  });
+});
