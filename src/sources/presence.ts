@@ -566,9 +566,11 @@ export async function readPresence(
     const bound = PRESENCE_STALE_INTERVALS * record.intervalMs + 1_000;
     // A recent file whose lock is there and free is a killed process's
     // (its interval, or a clock ahead, would keep it "live" for long); one
-    // whose lock is missing may be a live process's whose lock was removed.
+    // whose lock is missing may be a live process's whose lock was removed,
+    // and another host's lock (a shared mount) cannot be probed from here.
+    const here = record.host !== undefined && record.host === hostName();
     const state: PresenceState = ageMs <= bound
-      ? await lock() === "free" ? "gone" : "live"
+      ? here && await lock() === "free" ? "gone" : "live"
       : await lock() === "held"
       ? "stuck"
       : "gone";

@@ -19,6 +19,7 @@ import {
   readPresence,
 } from "../../src/sources/presence.ts";
 import { ConfigError } from "../../src/errors.ts";
+import { hostName } from "../../src/rotation/lock.ts";
 import {
   fakeFollowedAuth,
   SECRETS,
@@ -469,19 +470,25 @@ Deno.test("readPresence: a link or a huge file is not read; while its lock is he
   }
 });
 
-Deno.test("readPresence: a recent file whose lock is there and free is a killed process's (gone); a missing lock keeps it live; a FIFO lock never blocks", async () => {
+Deno.test("readPresence: a recent file of this host whose lock is there and free is a killed process's (gone); a missing lock or another host keeps it live; a FIFO lock never blocks", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const directory = `${dir}/.env.presence`;
     await Deno.mkdir(directory);
     const now = Date.now();
-    const record = (instance: string, updatedAt: number, intervalMs: number) =>
+    const record = (
+      instance: string,
+      updatedAt: number,
+      intervalMs: number,
+      host = hostName(),
+    ) =>
       JSON.stringify(
         {
           version: 1,
           kind: PRESENCE_KIND,
           instance,
           pid: 4_242_424,
+          ...(host === undefined ? {} : { host }),
           source: "env file x",
           startedAt: updatedAt,
           updatedAt,
@@ -507,6 +514,12 @@ Deno.test("readPresence: a recent file whose lock is there and free is a killed 
       `${directory}/nolock.json`,
       record("nolock", now, 1_000),
     );
+    // Another host's (a shared mount): its lock cannot be probed from here.
+    await Deno.writeTextFile(
+      `${directory}/remote.json`,
+      record("remote", now, 600_000, "another-host"),
+    );
+    await Deno.writeTextFile(`${directory}/remote.lock`, "");
     await Deno.writeTextFile(
       `${directory}/fifo.json`,
       record("fifo", now - 60_000, 1_000),
@@ -528,7 +541,13 @@ Deno.test("readPresence: a recent file whose lock is there and free is a killed 
     ]).finally(() => clearTimeout(timer));
     assert.deepEqual(
       Object.fromEntries(entries.map((e) => [e.instance, e.state])),
-      { ahead: "gone", fifo: "stuck", killed: "gone", nolock: "live" },
+      {
+        ahead: "gone",
+        fifo: "stuck",
+        killed: "gone",
+        nolock: "live",
+        remote: "live",
+      },
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
