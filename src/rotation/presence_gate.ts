@@ -11,7 +11,7 @@
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
-import { DualSecretAuthError } from "../errors.ts";
+import { ConfigError, DualSecretAuthError } from "../errors.ts";
 import { delay } from "../retry.ts";
 import {
   presenceDirectoryOf,
@@ -252,6 +252,8 @@ export interface PresenceGateOptions {
  *   deadline, or hold a token that outlives it.
  * @throws {RevokeGateUnreadableError} When the presence directory exists
  *   but cannot be read.
+ * @throws {ConfigError} When `gateTimeoutMs` or `pollMs` is not a valid
+ *   number of milliseconds.
  */
 export async function awaitPresenceGate(
   envFile: string,
@@ -262,6 +264,19 @@ export async function awaitPresenceGate(
   const clock = options.clock ?? systemClock;
   const timeoutMs = options.gateTimeoutMs ?? DEFAULT_GATE_TIMEOUT_MS;
   const pollMs = options.pollMs ?? 500;
+  // NaN would never time out, and a poll of 0 would spin on the directory.
+  if (typeof timeoutMs !== "number" || !(timeoutMs >= 0)) {
+    throw new ConfigError(
+      "gateTimeoutMs",
+      `must be a number of milliseconds, 0 or more (default ${DEFAULT_GATE_TIMEOUT_MS})`,
+    );
+  }
+  if (typeof pollMs !== "number" || !(pollMs >= 10) || pollMs > 2 ** 31 - 1) {
+    throw new ConfigError(
+      "pollMs",
+      "must be a number of milliseconds from 10 to 2147483647 (default 500)",
+    );
+  }
   const target = await resolveWriteTarget(envFile);
   const directory = presenceDirectoryOf(target);
   const oldSecret = await secretOf(target, label, options.secretVariable);

@@ -8,6 +8,7 @@
  * wait it always was, saying so.
  */
 import assert from "node:assert/strict";
+import { ConfigError } from "../../src/errors.ts";
 import { envFileRevokeGate } from "../../src/rotation/incident.ts";
 import {
   PresenceGateErrorCode,
@@ -428,5 +429,49 @@ Deno.test("revoke gate: the leftovers of a crash loop are counted, not each name
     assert.match(line, /ignored 40 stale file\(s\)/);
     assert.match(line, /pid 1004, 6\d\.\d s old, and 35 more\)/);
     assert.doesNotMatch(line, /pid 1005/);
+  });
+});
+
+Deno.test("revoke gate: a timeout that is not a number is refused at once instead of never ending; a poll of 0 likewise", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "green");
+    const auth = fakeFollowedAuth("blue", 60_000);
+    auth.canSwitch = false;
+    const follower = followSource(
+      auth,
+      envFileSource(path, { pollIntervalMs: 50 }),
+      { presence: { intervalMs: 50 }, onEvent: () => {} },
+    );
+    try {
+      await waitUntil(
+        "the presence file",
+        async () =>
+          (await readPresence(presenceDirectoryOf(path), Date.now()))
+            .length === 1,
+      );
+      for (
+        const options of [{ gateTimeoutMs: NaN }, {
+          gateTimeoutMs: 200,
+          pollMs: 0,
+        }]
+      ) {
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), 1_000);
+        try {
+          const error = await envFileRevokeGate(path, {
+            reloadWaitMs: 0,
+            ...options,
+          })({ ...REQUEST, signal: controller.signal }).then(
+            (line) => line,
+            (e: unknown) => e,
+          );
+          assert.ok(error instanceof ConfigError, String(error));
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+    } finally {
+      await follower.stop();
+    }
   });
 });
