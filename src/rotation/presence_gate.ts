@@ -304,7 +304,7 @@ export async function awaitPresenceGate(
       const waited = now - started;
       return `presence: ${verdict.live.length} live process(es) (${
         verdict.live.map((e) => `pid ${e.record!.pid}`).join(", ")
-      }), none serves with the old secret of "${label}" or holds a live token of it${
+      }), none serves with the old secret of "${label}" or served a token of it that still lives (a warm standby's token is not counted; a process that does not announce itself is not seen)${
         waited > 0 ? ` (waited ${seconds(waited)})` : ""
       }${gone}`;
     }

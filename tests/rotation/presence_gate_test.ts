@@ -475,3 +475,33 @@ Deno.test("revoke gate: a timeout that is not a number is refused at once instea
     }
   });
 });
+
+Deno.test("revoke gate: a warm standby's token of the old secret is not counted, and the line says so rather than that none is held", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "green");
+    const auth = fakeFollowedAuth("green", 60_000);
+    // Refreshed with the old secret along with the active one's, never served.
+    auth.expires.set("blue", Date.now() + 60_000);
+    const follower = followSource(
+      auth,
+      envFileSource(path, { pollIntervalMs: 50 }),
+      { presence: { intervalMs: 50 } },
+    );
+    try {
+      await waitUntil(
+        "the presence file",
+        async () =>
+          (await readPresence(presenceDirectoryOf(path), Date.now()))
+            .length === 1,
+      );
+      const line = await envFileRevokeGate(path, { reloadWaitMs: 0 })(REQUEST);
+      assert.doesNotMatch(line, /holds a live token/);
+      assert.match(
+        line,
+        /served a token of it that still lives \(a warm standby's token is not counted; a process that does not announce itself is not seen\)/,
+      );
+    } finally {
+      await follower.stop();
+    }
+  });
+});
