@@ -78,6 +78,7 @@ export {
   type PresenceHoldReason,
   type PresenceVerdict,
   RevokeGateInUseError,
+  RevokeGateUnreadableError,
 } from "./src/rotation/presence_gate.ts";
 export {
   explainError,

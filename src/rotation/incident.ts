@@ -1500,7 +1500,7 @@ export interface EnvFileRevokeGateOptions
  * write). Then the evidence: the presence files of the processes that
  * announce themselves (`followSource`'s `presence`, in
  * `<env file>.presence/`). It waits, up to `gateTimeoutMs`, while a live
- * one serves with the old secret or holds a live token of it, and then
+ * one serves with the old secret or served a token of it that still lives, and then
  * rejects with `REVOKE_GATE_IN_USE` naming them; a stale file whose
  * process is gone is ignored and reported. With no presence at all, the
  * reload wait alone opens it, and its line says so.

@@ -11,7 +11,7 @@
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
-import { DualSecretAuthError } from "../errors.ts";
+import { ConfigError, DualSecretAuthError } from "../errors.ts";
 import { delay } from "../retry.ts";
 import {
   presenceDirectoryOf,
@@ -24,7 +24,13 @@ import { fingerprintSecret } from "./journal.ts";
 /** The stable error codes of the single-host revoke gate. */
 export const PresenceGateErrorCode: {
   readonly IN_USE: "REVOKE_GATE_IN_USE";
-} = Object.freeze({ IN_USE: "REVOKE_GATE_IN_USE" } as const);
+  readonly UNREADABLE: "REVOKE_GATE_UNREADABLE";
+} = Object.freeze(
+  {
+    IN_USE: "REVOKE_GATE_IN_USE",
+    UNREADABLE: "REVOKE_GATE_UNREADABLE",
+  } as const,
+);
 
 /** The default of {@linkcode PresenceGateOptions.gateTimeoutMs}. */
 export const DEFAULT_GATE_TIMEOUT_MS = 60_000;
@@ -111,6 +117,26 @@ export class RevokeGateInUseError extends DualSecretAuthError {
 }
 
 /**
+ * The presence directory exists but cannot be read (another user's, or not
+ * a directory): what the services there do is unknown. Nothing was
+ * revoked.
+ */
+export class RevokeGateUnreadableError extends DualSecretAuthError {
+  /** Always {@linkcode PresenceGateErrorCode.UNREADABLE}. */
+  declare readonly code: typeof PresenceGateErrorCode.UNREADABLE;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What could not be read and what to do.
+   * @param options The underlying `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(PresenceGateErrorCode.UNREADABLE, message, options);
+  }
+}
+
+/**
  * Judges the presence files of an env file's followers for the revoke of
  * one label's old secret. Reads only.
  *
@@ -162,7 +188,12 @@ export async function checkPresenceGate(
     );
     const usedUntil = Math.max(0, ...old.map((c) => c.usedUntil ?? 0));
     const timing = usedUntil > now ? { usedUntil } : {};
-    if (old.some((c) => c.label === record.active)) {
+    // Still on the label whose secret goes: it serves with that label's
+    // secret whatever its file lists (a follower that never read the file
+    // lists no credential at all).
+    if (
+      record.active === label || old.some((c) => c.label === record.active)
+    ) {
       holders.push({ ...base, reason: "active", ...timing });
     } else if (usedUntil > now) {
       holders.push({ ...base, reason: "used-recently", usedUntil });
@@ -219,6 +250,10 @@ export interface PresenceGateOptions {
  * @returns The line.
  * @throws {RevokeGateInUseError} When processes still hold or use it at the
  *   deadline, or hold a token that outlives it.
+ * @throws {RevokeGateUnreadableError} When the presence directory exists
+ *   but cannot be read.
+ * @throws {ConfigError} When `gateTimeoutMs` or `pollMs` is not a valid
+ *   number of milliseconds.
  */
 export async function awaitPresenceGate(
   envFile: string,
@@ -229,6 +264,19 @@ export async function awaitPresenceGate(
   const clock = options.clock ?? systemClock;
   const timeoutMs = options.gateTimeoutMs ?? DEFAULT_GATE_TIMEOUT_MS;
   const pollMs = options.pollMs ?? 500;
+  // NaN would never time out, and a poll of 0 would spin on the directory.
+  if (typeof timeoutMs !== "number" || !(timeoutMs >= 0)) {
+    throw new ConfigError(
+      "gateTimeoutMs",
+      `must be a number of milliseconds, 0 or more (default ${DEFAULT_GATE_TIMEOUT_MS})`,
+    );
+  }
+  if (typeof pollMs !== "number" || !(pollMs >= 10) || pollMs > 2 ** 31 - 1) {
+    throw new ConfigError(
+      "pollMs",
+      "must be a number of milliseconds from 10 to 2147483647 (default 500)",
+    );
+  }
   const target = await resolveWriteTarget(envFile);
   const directory = presenceDirectoryOf(target);
   const oldSecret = await secretOf(target, label, options.secretVariable);
@@ -237,7 +285,17 @@ export async function awaitPresenceGate(
   let said = "";
   for (;;) {
     const now = clock.now();
-    const verdict = await checkPresenceGate(directory, label, oldSecret, now);
+    let verdict: PresenceVerdict;
+    try {
+      verdict = await checkPresenceGate(directory, label, oldSecret, now);
+    } catch (error) {
+      throw new RevokeGateUnreadableError(
+        `cannot read the presence files in ${directory} (${
+          error instanceof Error ? `${error.name}: ${error.message}` : "error"
+        }): whether a service still uses the old secret of "${label}" is unknown; nothing was revoked. Next: run rotate as a user that may read that directory and its files (the services' user or group: they are created 0750/0640), or fix what is there; then run the rotation again: it only revokes the old secret.`,
+        { cause: error },
+      );
+    }
     const gone = ignoredWords(verdict.ignored, now);
     if (verdict.live.length === 0 && verdict.holders.length === 0) {
       return `no live process announces its presence in ${directory}${gone}: the reload wait is the only evidence`;
@@ -246,7 +304,7 @@ export async function awaitPresenceGate(
       const waited = now - started;
       return `presence: ${verdict.live.length} live process(es) (${
         verdict.live.map((e) => `pid ${e.record!.pid}`).join(", ")
-      }), none serves with the old secret of "${label}" or holds a live token of it${
+      }), none serves with the old secret of "${label}" or served a token of it that still lives (a warm standby's token is not counted; a process that does not announce itself is not seen)${
         waited > 0 ? ` (waited ${seconds(waited)})` : ""
       }${gone}`;
     }
@@ -365,13 +423,18 @@ function nextWords(holders: readonly PresenceHolder[], envFile: string) {
   }; then run the rotation again: it only revokes the old secret.`;
 }
 
+const IGNORED_NAMED = 5;
+
 function ignoredWords(ignored: readonly PresenceEntry[], now: number): string {
   if (ignored.length === 0) return "";
+  // A crash loop leaves one per start: the line names a few, counts the rest.
+  const named = ignored.slice(0, IGNORED_NAMED).map((e) =>
+    e.record === undefined
+      ? e.file
+      : `pid ${e.record.pid}, ${seconds(now - e.record.updatedAt)} old`
+  );
+  const more = ignored.length - named.length;
   return `; ignored ${ignored.length} stale file(s) of processes that are gone (${
-    ignored.map((e) =>
-      e.record === undefined
-        ? e.file
-        : `pid ${e.record.pid}, ${seconds(now - e.record.updatedAt)} old`
-    ).join(", ")
-  })`;
+    named.join(", ")
+  }${more > 0 ? `, and ${more} more` : ""})`;
 }

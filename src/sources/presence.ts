@@ -16,7 +16,7 @@
 import type { CredentialInput } from "../config.ts";
 import { ConfigError } from "../errors.ts";
 import { assertDeno } from "../runtime/deno.ts";
-import { writeFileAtomic } from "../rotation/env_file.ts";
+import { dirOf, writeFileAtomic } from "../rotation/env_file.ts";
 import { fingerprintSecret } from "../rotation/journal.ts";
 import { hostName } from "../rotation/lock.ts";
 
@@ -31,6 +31,9 @@ export const DEFAULT_PRESENCE_INTERVAL_MS = 2_000;
  * of slack for a loaded host) is stale: its process stopped refreshing it.
  */
 export const PRESENCE_STALE_INTERVALS = 3;
+
+/** The largest presence file a reader reads; a larger one is unreadable. */
+const PRESENCE_MAX_BYTES = 64 * 1024;
 
 /** One label as a presence file reports it. */
 export interface PresenceCredential {
@@ -139,7 +142,15 @@ export function presenceDirectoryOf(envFile: string): string {
   try {
     target = Deno.realPathSync(envFile);
   } catch {
-    // Missing now: the name as given.
+    // Missing now. A dangling link is followed as the rotate command's
+    // writes follow it (resolveWriteTarget), or a service started before
+    // the file existed would announce itself where the gate never looks.
+    try {
+      const link = Deno.readLinkSync(envFile);
+      target = link.startsWith("/") ? link : `${dirOf(envFile)}/${link}`;
+    } catch {
+      // Not a link: the name as given.
+    }
   }
   return `${target}.presence`;
 }
@@ -208,8 +219,11 @@ export function startPresence(
     );
   }
   const now = () => (options.clock ?? Date).now();
-  const jsonPath = `${directory}/${instance}.json`;
-  const lockPath = `${directory}/${instance}.lock`;
+  // The name in use: the given one, or, when another process holds it, one
+  // of this process's own (a process the gate cannot see would let it open).
+  let name = instance;
+  const jsonPath = () => `${directory}/${name}.json`;
+  const lockPath = () => `${directory}/${name}.lock`;
   const salt = [...crypto.getRandomValues(new Uint8Array(16))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
   const startedAt = now();
@@ -262,34 +276,81 @@ export function startPresence(
     return value;
   };
 
+  /** Locks `<name>.lock` without blocking; `undefined` when another process holds it. */
+  async function tryAcquire(path: string): Promise<Deno.FsFile | undefined> {
+    const info = await Deno.lstat(path).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    });
+    // No process's lock (a FIFO would block the open forever, and `stop()`
+    // with it; a link would lock a file elsewhere): replaced.
+    if (info !== undefined && !info.isFile) await Deno.remove(path);
+    const file = await Deno.open(path, {
+      read: true,
+      write: true,
+      create: true,
+      mode: 0o640,
+    });
+    try {
+      // Never a blocking lock: a second process under the same instance
+      // name would hang here. A reader's probe holds it for a moment only.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, 20));
+        if (await file.tryLock(true)) return file;
+      }
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+    file.close();
+    return undefined;
+  }
+
+  /** Whether the lock file still is the one this process locked. */
+  async function lockStillOurs(held: Deno.FsFile): Promise<boolean> {
+    const [named, mine] = await Promise.all([
+      Deno.lstat(lockPath()).catch((error) => {
+        // Only a lock surely gone is let go: one this process cannot see
+        // now (a directory made unreadable) stays held, so that its file,
+        // stale, reads as stuck rather than as a dead process's leftover.
+        if (
+          error instanceof Deno.errors.NotFound ||
+          error instanceof Deno.errors.NotADirectory
+        ) return undefined;
+        throw error;
+      }),
+      held.stat(),
+    ]);
+    return named !== undefined && named.isFile &&
+      (mine.ino === null || (named.ino === mine.ino && named.dev === mine.dev));
+  }
+
   async function write(seen: PresenceObservation): Promise<void> {
+    // Its directory or lock file removed meanwhile (a clean-up): taken
+    // again, else the process would be invisible to the gate for good.
+    if (lock !== undefined && !await lockStillOurs(lock)) {
+      lock.close();
+      lock = undefined;
+    }
     if (lock === undefined) {
       await Deno.mkdir(directory, { recursive: true, mode: 0o750 });
-      const file = await Deno.open(lockPath, {
-        read: true,
-        write: true,
-        create: true,
-        mode: 0o640,
-      });
-      let locked = false;
-      try {
-        // Never a blocking lock: a second process under the same instance
-        // name would hang here. A reader's probe holds it for a moment only.
-        for (let attempt = 0; attempt < 5 && !locked; attempt++) {
-          if (attempt > 0) await new Promise((r) => setTimeout(r, 20));
-          locked = await file.tryLock(true);
-        }
-      } catch (error) {
-        file.close();
-        throw error;
+      lock = await tryAcquire(lockPath());
+      if (lock === undefined && name === instance) {
+        // Random too: processes in other pid namespaces share pids.
+        const own = `${instance.slice(0, 40)}-${Deno.pid}-${
+          crypto.randomUUID().slice(0, 8)
+        }`;
+        onProblem(
+          `another process holds ${lockPath()}: this one announces itself as ${own} instead. Give each process its own presence.instance.`,
+        );
+        name = own;
+        lock = await tryAcquire(lockPath());
       }
-      if (!locked) {
-        file.close();
+      if (lock === undefined) {
         throw new Error(
-          `another process holds ${lockPath}: presence.instance must name one process`,
+          `another process holds ${lockPath()}: presence.instance must name one process`,
         );
       }
-      lock = file;
     }
     const credentials: PresenceCredential[] = [];
     for (const credential of seen.credentials) {
@@ -310,7 +371,7 @@ export function startPresence(
     const record: PresenceRecord = {
       version: 1,
       kind: PRESENCE_KIND,
-      instance,
+      instance: name,
       pid: Deno.pid,
       ...(host === undefined ? {} : { host }),
       source: sourceName,
@@ -322,7 +383,11 @@ export function startPresence(
       credentials,
     };
     if (stopped) return;
-    await writeFileAtomic(jsonPath, `${JSON.stringify(record)}\n`, {
+    // Written in place, never through a link put there: that would hide
+    // this process from the gate and overwrite the link's target.
+    const info = await Deno.lstat(jsonPath()).catch(() => undefined);
+    if (info !== undefined && !info.isFile) await Deno.remove(jsonPath());
+    await writeFileAtomic(jsonPath(), `${JSON.stringify(record)}\n`, {
       newFileMode: 0o640,
     });
   }
@@ -365,11 +430,14 @@ export function startPresence(
     await chain;
     // Only what this process wrote: without the lock it wrote nothing, and
     // the file may be another process's under the same name.
-    if (lock !== undefined) {
-      await Deno.remove(jsonPath).catch(() => {});
+    // Nor a file that replaced its lock: that is another process's now.
+    if (lock !== undefined && await lockStillOurs(lock).catch(() => false)) {
+      await Deno.remove(jsonPath()).catch(() => {});
       // The lock file goes after the presence file: a reader never sees a
       // presence file whose lock is missing while the process lives.
-      await Deno.remove(lockPath).catch(() => {});
+      await Deno.remove(lockPath()).catch(() => {});
+    }
+    if (lock !== undefined) {
       try {
         await lock.unlock();
       } catch {
@@ -425,10 +493,13 @@ export interface PresenceEntry {
  * Reads every presence file of a directory. Reads only: it writes,
  * removes and signals nothing (a leftover file of a dead process is
  * reported as `gone`, not deleted). A missing directory reads as none.
+ * A directory or file this reader may not read is an error, not a verdict.
  *
  * @param directory The presence directory (see {@linkcode presenceDirectoryOf}).
  * @param now The time, ms since the epoch.
  * @returns The entries, by instance name.
+ * @throws {Deno.errors.PermissionDenied} When the directory or a presence
+ *   file may not be read by this user (or `NotCapable` without `--allow-read`).
  *
  * @example A directory that does not exist holds no presence
  * ```ts
@@ -446,8 +517,9 @@ export async function readPresence(
   try {
     for await (const entry of Deno.readDir(directory)) {
       // Temp files of an atomic write start with a dot.
+      // A link is listed too (and judged unreadable, never followed).
       if (
-        entry.isFile && entry.name.endsWith(".json") &&
+        (entry.isFile || entry.isSymlink) && entry.name.endsWith(".json") &&
         !entry.name.startsWith(".")
       ) {
         names.push(entry.name);
@@ -464,27 +536,42 @@ export async function readPresence(
     const instance = name.slice(0, -".json".length);
     let record: PresenceRecord | undefined;
     try {
-      const value: unknown = JSON.parse(await Deno.readTextFile(file));
-      record = isPresenceRecord(value) ? value : undefined;
+      // Only a regular file of a presence file's size is read: a link
+      // elsewhere or a huge file is not one this version wrote.
+      const info = await Deno.lstat(file);
+      if (info.isFile && info.size <= PRESENCE_MAX_BYTES) {
+        const value: unknown = JSON.parse(await Deno.readTextFile(file));
+        record = isPresenceRecord(value) ? value : undefined;
+      }
     } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) throw error;
+      // Not this reader's to read: what it says is unknown, and calling it
+      // "not a presence file" would have the operator delete a live one's.
+      if (
+        error instanceof Deno.errors.NotCapable ||
+        error instanceof Deno.errors.PermissionDenied
+      ) throw error;
       // Removed meanwhile: the process stopped cleanly.
       if (error instanceof Deno.errors.NotFound) continue;
     }
-    const lockHeld = () => isLocked(`${directory}/${instance}.lock`);
+    const lock = () => lockState(`${directory}/${instance}.lock`);
     if (record === undefined) {
       entries.push({
         file,
         instance,
-        state: await lockHeld() ? "unreadable" : "gone",
+        state: await lock() === "held" ? "unreadable" : "gone",
       });
       continue;
     }
     const ageMs = now - record.updatedAt;
     const bound = PRESENCE_STALE_INTERVALS * record.intervalMs + 1_000;
+    // A recent file whose lock is there and free is a killed process's
+    // (its interval, or a clock ahead, would keep it "live" for long); one
+    // whose lock is missing may be a live process's whose lock was removed,
+    // and another host's lock (a shared mount) cannot be probed from here.
+    const here = record.host !== undefined && record.host === hostName();
     const state: PresenceState = ageMs <= bound
-      ? "live"
-      : await lockHeld()
+      ? here && await lock() === "free" ? "gone" : "live"
+      : await lock() === "held"
       ? "stuck"
       : "gone";
     entries.push({ file, instance, state, record, ageMs });
@@ -492,21 +579,27 @@ export async function readPresence(
   return entries;
 }
 
-/** Whether a process holds the lock (a shared probe, released at once). */
-async function isLocked(path: string): Promise<boolean> {
+/**
+ * Whether a process holds the lock (a shared probe, released at once):
+ * `missing` when there is no lock file.
+ */
+async function lockState(path: string): Promise<"held" | "free" | "missing"> {
   let file: Deno.FsFile;
   try {
+    // Only a regular file is opened: a FIFO put there would block the
+    // open, and the gate with it, beyond the reach of Ctrl-C.
+    if (!(await Deno.lstat(path)).isFile) return "held";
     file = await Deno.open(path, { read: true });
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
+    if (error instanceof Deno.errors.NotFound) return "missing";
     if (error instanceof Deno.errors.NotCapable) throw error;
     // Not ours to open (another user's): it cannot be told gone.
-    return true;
+    return "held";
   }
   try {
     const free = await file.tryLock(false);
     if (free) await file.unlock();
-    return !free;
+    return free ? "free" : "held";
   } finally {
     file.close();
   }

@@ -8,10 +8,12 @@
  * wait it always was, saying so.
  */
 import assert from "node:assert/strict";
+import { ConfigError } from "../../src/errors.ts";
 import { envFileRevokeGate } from "../../src/rotation/incident.ts";
 import {
   PresenceGateErrorCode,
   RevokeGateInUseError,
+  RevokeGateUnreadableError,
 } from "../../src/rotation/presence_gate.ts";
 import { fingerprintSecret } from "../../src/rotation/journal.ts";
 import { envFileSource } from "../../src/sources/env_file_source.ts";
@@ -237,5 +239,269 @@ Deno.test("revoke gate: without presence files it is the reload wait, says so, a
       Deno.stat(presenceDirectoryOf(path)),
       Deno.errors.NotFound,
     );
+  });
+});
+
+Deno.test("revoke gate: stays shut for a follower on the old secret whose presence directory was removed, whose file was replaced by a link, or that shares another's instance name", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "green");
+    const source = envFileSource(path, { pollIntervalMs: 50 });
+    const directory = presenceDirectoryOf(path);
+    const switched = followSource(fakeFollowedAuth("green", 60_000), source, {
+      presence: { instance: "web", intervalMs: 50 },
+    });
+    // Never gets a token with green: it keeps serving blue.
+    const stuck = fakeFollowedAuth("blue", 60_000);
+    stuck.canSwitch = false;
+    const behind = followSource(stuck, source, {
+      presence: { instance: "web", intervalMs: 50 },
+    });
+    try {
+      const gate = envFileRevokeGate(path, {
+        reloadWaitMs: 0,
+        gateTimeoutMs: 300,
+      });
+      const refused = async (what: string) => {
+        const error = await gate(REQUEST).then(
+          (line) => line,
+          (e: unknown) => e,
+        );
+        assert.ok(error instanceof RevokeGateInUseError, `${what}: ${error}`);
+        assert.deepEqual(error.holders.map((h) => h.reason), ["active"]);
+      };
+      await waitUntil(
+        "both presences",
+        async () => (await readPresence(directory, Date.now())).length === 2,
+      );
+      await refused("same instance name");
+      await Deno.remove(directory, { recursive: true });
+      // Within the reload wait's floor (an interval here), written again.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await refused("directory removed");
+      // Its file replaced by a link elsewhere: written again in place.
+      for (const entry of await readPresence(directory, Date.now())) {
+        await Deno.remove(entry.file);
+        await Deno.symlink(`${path}.elsewhere`, entry.file);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await refused("presence file replaced by a link");
+    } finally {
+      await behind.stop();
+      await switched.stop();
+    }
+  });
+});
+
+Deno.test("revoke gate: a FIFO where a lock should be neither hangs it nor opens it; Ctrl-C ends the wait", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "green");
+    const directory = presenceDirectoryOf(path);
+    await Deno.mkdir(directory);
+    await Deno.writeTextFile(`${directory}/odd.json`, "{}");
+    const made = await new Deno.Command("mkfifo", {
+      args: [`${directory}/odd.lock`],
+    }).output();
+    assert.ok(made.success, "mkfifo");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hang = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("the gate hung")), 5_000);
+    });
+    try {
+      const error = await Promise.race([
+        envFileRevokeGate(path, { reloadWaitMs: 0, gateTimeoutMs: 200 })(
+          REQUEST,
+        ).then((line) => line, (e: unknown) => e),
+        hang,
+      ]);
+      assert.ok(error instanceof RevokeGateInUseError, String(error));
+      assert.match(error.message, /or delete .*odd\.json/);
+      const controller = new AbortController();
+      const waiting = envFileRevokeGate(path, {
+        reloadWaitMs: 0,
+        gateTimeoutMs: 60_000,
+      })({ ...REQUEST, signal: controller.signal });
+      setTimeout(() => controller.abort(new Error("Ctrl-C")), 100);
+      const stopped = await Promise.race([
+        waiting.then((line) => line, (e: unknown) => e),
+        hang,
+      ]);
+      assert.ok(
+        !(stopped instanceof RevokeGateInUseError) &&
+          stopped instanceof Error,
+        String(stopped),
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+});
+
+Deno.test("revoke gate: a follower still on the old label keeps it shut even when its file lists no credential (it never could read the env file)", async () => {
+  await withEnv(async (path) => {
+    // A value the follower refuses (a space) while the gate reads blue's.
+    await Deno.writeTextFile(
+      path,
+      [
+        "GENESYS_CLIENT_ID_BLUE=app",
+        `GENESYS_CLIENT_SECRET_BLUE=${SECRETS.blue}`,
+        "GENESYS_CLIENT_ID_GREEN=app",
+        "GENESYS_CLIENT_SECRET_GREEN='green secret'",
+        "GENESYS_ACTIVE=green",
+        "",
+      ].join("\n"),
+    );
+    const follower = followSource(
+      fakeFollowedAuth("blue", 60_000),
+      envFileSource(path, { pollIntervalMs: 50 }),
+      { presence: { intervalMs: 50 }, onEvent: () => {} },
+    );
+    try {
+      const directory = presenceDirectoryOf(path);
+      await waitUntil(
+        "the presence file",
+        async () => (await readPresence(directory, Date.now())).length === 1,
+      );
+      const [entry] = await readPresence(directory, Date.now());
+      assert.equal(entry.record?.active, "blue");
+      assert.deepEqual(entry.record?.credentials, []);
+      const error = await envFileRevokeGate(path, {
+        reloadWaitMs: 0,
+        gateTimeoutMs: 200,
+      })(REQUEST).then((line) => line, (e: unknown) => e);
+      assert.ok(error instanceof RevokeGateInUseError, String(error));
+      assert.deepEqual(error.holders.map((h) => h.reason), ["active"]);
+    } finally {
+      await follower.stop();
+    }
+  });
+});
+
+Deno.test("revoke gate: a presence directory that cannot be read fails with REVOKE_GATE_UNREADABLE, saying what to do", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "green");
+    // Not a directory (as root, a mode cannot make one unreadable).
+    await Deno.writeTextFile(presenceDirectoryOf(path), "");
+    const error = await envFileRevokeGate(path, {
+      reloadWaitMs: 0,
+      gateTimeoutMs: 200,
+    })(REQUEST).then((line) => line, (e: unknown) => e);
+    assert.ok(error instanceof RevokeGateUnreadableError, String(error));
+    assert.equal(error.code, PresenceGateErrorCode.UNREADABLE);
+    assert.ok(error.cause instanceof Error);
+    assert.match(
+      error.message,
+      /cannot read the presence files in .*\.env\.presence/,
+    );
+    assert.match(
+      error.message,
+      /nothing was revoked\. Next: run rotate as a user/,
+    );
+  });
+});
+
+Deno.test("revoke gate: the leftovers of a crash loop are counted, not each named in the retire line", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "green");
+    const directory = presenceDirectoryOf(path);
+    await Deno.mkdir(directory);
+    const updatedAt = Date.now() - 60_000;
+    for (let i = 0; i < 40; i++) {
+      await Deno.writeTextFile(
+        `${directory}/${1000 + i}-dead.json`,
+        JSON.stringify(
+          {
+            version: 1,
+            kind: PRESENCE_KIND,
+            instance: `${1000 + i}-dead`,
+            pid: 1000 + i,
+            source: `env file ${path}`,
+            startedAt: updatedAt,
+            updatedAt,
+            intervalMs: 1_000,
+            salt: "00",
+            active: "blue",
+            credentials: [],
+          } satisfies PresenceRecord,
+        ),
+      );
+    }
+    const line = await envFileRevokeGate(path, { reloadWaitMs: 0 })(REQUEST);
+    assert.match(line, /ignored 40 stale file\(s\)/);
+    assert.match(line, /pid 1004, 6\d\.\d s old, and 35 more\)/);
+    assert.doesNotMatch(line, /pid 1005/);
+  });
+});
+
+Deno.test("revoke gate: a timeout that is not a number is refused at once instead of never ending; a poll of 0 likewise", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "green");
+    const auth = fakeFollowedAuth("blue", 60_000);
+    auth.canSwitch = false;
+    const follower = followSource(
+      auth,
+      envFileSource(path, { pollIntervalMs: 50 }),
+      { presence: { intervalMs: 50 }, onEvent: () => {} },
+    );
+    try {
+      await waitUntil(
+        "the presence file",
+        async () =>
+          (await readPresence(presenceDirectoryOf(path), Date.now()))
+            .length === 1,
+      );
+      for (
+        const options of [{ gateTimeoutMs: NaN }, {
+          gateTimeoutMs: 200,
+          pollMs: 0,
+        }]
+      ) {
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), 1_000);
+        try {
+          const error = await envFileRevokeGate(path, {
+            reloadWaitMs: 0,
+            ...options,
+          })({ ...REQUEST, signal: controller.signal }).then(
+            (line) => line,
+            (e: unknown) => e,
+          );
+          assert.ok(error instanceof ConfigError, String(error));
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+    } finally {
+      await follower.stop();
+    }
+  });
+});
+
+Deno.test("revoke gate: a warm standby's token of the old secret is not counted, and the line says so rather than that none is held", async () => {
+  await withEnv(async (path) => {
+    await writeEnvFile(path, "green");
+    const auth = fakeFollowedAuth("green", 60_000);
+    // Refreshed with the old secret along with the active one's, never served.
+    auth.expires.set("blue", Date.now() + 60_000);
+    const follower = followSource(
+      auth,
+      envFileSource(path, { pollIntervalMs: 50 }),
+      { presence: { intervalMs: 50 } },
+    );
+    try {
+      await waitUntil(
+        "the presence file",
+        async () =>
+          (await readPresence(presenceDirectoryOf(path), Date.now()))
+            .length === 1,
+      );
+      const line = await envFileRevokeGate(path, { reloadWaitMs: 0 })(REQUEST);
+      assert.doesNotMatch(line, /holds a live token/);
+      assert.match(
+        line,
+        /served a token of it that still lives \(a warm standby's token is not counted; a process that does not announce itself is not seen\)/,
+      );
+    } finally {
+      await follower.stop();
+    }
   });
 });

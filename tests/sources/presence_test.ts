@@ -19,6 +19,7 @@ import {
   readPresence,
 } from "../../src/sources/presence.ts";
 import { ConfigError } from "../../src/errors.ts";
+import { hostName } from "../../src/rotation/lock.ts";
 import {
   fakeFollowedAuth,
   SECRETS,
@@ -271,7 +272,7 @@ Deno.test("presence: a directory that cannot be written is a PRESENCE_FAILED war
   }
 });
 
-Deno.test("presence: a second process under the same instance name is warned, never blocked", async () => {
+Deno.test("presence: a second process under the same instance name is warned, never blocked, and announces itself under a name of its own", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const path = `${dir}/.env`;
@@ -296,18 +297,282 @@ Deno.test("presence: a second process under the same instance name is warned, ne
       try {
         await waitUntil("the warning", () => warnings.length > 0);
         assert.equal(warnings[0].code, "PRESENCE_FAILED");
-        assert.match(warnings[0].message, /must name one process/);
+        const own = warnings[0].message.match(
+          new RegExp(`as (web-1-${Deno.pid}-[0-9a-f]{8}) instead`),
+        )?.[1];
+        assert.ok(own, warnings[0].message);
+        // Invisible, it would let the gate revoke a secret it serves with.
+        await waitUntil(
+          "the second presence",
+          async () =>
+            (await readPresence(presenceDirectoryOf(path), Date.now()))
+              .length === 2,
+        );
+        const entries = await readPresence(
+          presenceDirectoryOf(path),
+          Date.now(),
+        );
+        assert.deepEqual(
+          entries.map((e) => [e.instance, e.state, e.record?.instance]),
+          [[own, "live", own], ["web-1", "live", "web-1"]],
+        );
       } finally {
         await second.stop();
       }
-      assert.equal(
-        (await readPresence(presenceDirectoryOf(path), Date.now()))[0]?.state,
-        "live",
-        "the first process's file stays",
+      assert.deepEqual(
+        (await readPresence(presenceDirectoryOf(path), Date.now())).map((
+          e,
+        ) => [e.instance, e.state]),
+        [["web-1", "live"]],
+        "the first process's file stays, the second's is removed",
       );
     } finally {
       await first.stop();
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("presence: a directory or lock file removed while the process runs is taken again", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/.env`;
+    await writeEnvFile(path, "blue");
+    const directory = presenceDirectoryOf(path);
+    const follower = followSource(
+      fakeFollowedAuth("blue", 60_000),
+      envFileSource(path, { pollIntervalMs: 50 }),
+      { presence: { instance: "web-1", intervalMs: 50 } },
+    );
+    const live = async () =>
+      (await readPresence(directory, Date.now()))
+        .map((e) => `${e.instance}:${e.state}`).join() === "web-1:live";
+    try {
+      await waitUntil("the presence", live);
+      // A clean-up of "leftovers" while the service runs.
+      await Deno.remove(directory, { recursive: true });
+      await waitUntil("the presence written again", live, 5_000);
+
+      await Deno.remove(`${directory}/web-1.lock`);
+      await waitUntil(
+        "the lock taken again",
+        () =>
+          Deno.stat(`${directory}/web-1.lock`).then(() => true, () => false),
+        5_000,
+      );
+      const probe = await Deno.open(`${directory}/web-1.lock`, { read: true });
+      try {
+        assert.equal(
+          await probe.tryLock(false),
+          false,
+          "the new lock file is held by the process",
+        );
+      } finally {
+        probe.close();
+      }
+    } finally {
+      await follower.stop();
+    }
+    assert.deepEqual([...Deno.readDirSync(directory)], []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("presence: a presence file replaced by a link is written again in place, never through the link", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/.env`;
+    await writeEnvFile(path, "blue");
+    const directory = presenceDirectoryOf(path);
+    const follower = followSource(
+      fakeFollowedAuth("blue", 60_000),
+      envFileSource(path, { pollIntervalMs: 50 }),
+      { presence: { instance: "web-1", intervalMs: 50 } },
+    );
+    try {
+      await waitUntil(
+        "the presence",
+        async () => (await readPresence(directory, Date.now())).length === 1,
+      );
+      const victim = `${dir}/victim.txt`;
+      await Deno.writeTextFile(victim, "precious\n");
+      await Deno.remove(`${directory}/web-1.json`);
+      await Deno.symlink(victim, `${directory}/web-1.json`);
+      await waitUntil(
+        "a regular presence file again",
+        async () => (await Deno.lstat(`${directory}/web-1.json`)).isFile,
+        5_000,
+      );
+      assert.equal(await Deno.readTextFile(victim), "precious\n");
+      assert.equal((await only(directory)).active, "blue");
+    } finally {
+      await follower.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readPresence: a link or a huge file is not read; while its lock is held it is unreadable", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const directory = `${dir}/.env.presence`;
+    await Deno.mkdir(directory);
+    const now = Date.now();
+    const record = JSON.stringify(
+      {
+        version: 1,
+        kind: PRESENCE_KIND,
+        instance: "x",
+        pid: 4_242_424,
+        source: "env file x",
+        startedAt: now,
+        updatedAt: now,
+        intervalMs: 1_000,
+        salt: "00",
+        active: "green",
+        credentials: [],
+      } satisfies PresenceRecord,
+    );
+    await Deno.writeTextFile(`${dir}/elsewhere.json`, record);
+    await Deno.symlink(`${dir}/elsewhere.json`, `${directory}/linked.json`);
+    // Valid JSON, padded far beyond any presence file.
+    await Deno.writeTextFile(
+      `${directory}/huge.json`,
+      record + " ".repeat(1024 * 1024),
+    );
+    const locks: Deno.FsFile[] = [];
+    try {
+      for (const name of ["linked", "huge"]) {
+        const lock = await Deno.open(`${directory}/${name}.lock`, {
+          read: true,
+          write: true,
+          create: true,
+        });
+        locks.push(lock);
+        await lock.lock(true);
+      }
+      assert.deepEqual(
+        Object.fromEntries(
+          (await readPresence(directory, now)).map((
+            e,
+          ) => [e.instance, e.state]),
+        ),
+        { huge: "unreadable", linked: "unreadable" },
+      );
+    } finally {
+      for (const lock of locks) lock.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readPresence: a recent file of this host whose lock is there and free is a killed process's (gone); a missing lock or another host keeps it live; a FIFO lock never blocks", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const directory = `${dir}/.env.presence`;
+    await Deno.mkdir(directory);
+    const now = Date.now();
+    const record = (
+      instance: string,
+      updatedAt: number,
+      intervalMs: number,
+      host = hostName(),
+    ) =>
+      JSON.stringify(
+        {
+          version: 1,
+          kind: PRESENCE_KIND,
+          instance,
+          pid: 4_242_424,
+          ...(host === undefined ? {} : { host }),
+          source: "env file x",
+          startedAt: updatedAt,
+          updatedAt,
+          intervalMs,
+          salt: "00",
+          active: "blue",
+          credentials: [],
+        } satisfies PresenceRecord,
+      );
+    // SIGKILLed with a long interval: "live" for three of them otherwise.
+    await Deno.writeTextFile(
+      `${directory}/killed.json`,
+      record("killed", now, 600_000),
+    );
+    await Deno.writeTextFile(`${directory}/killed.lock`, "");
+    // Its clock ahead of the reader's.
+    await Deno.writeTextFile(
+      `${directory}/ahead.json`,
+      record("ahead", now + 3_600_000, 1_000),
+    );
+    await Deno.writeTextFile(`${directory}/ahead.lock`, "");
+    await Deno.writeTextFile(
+      `${directory}/nolock.json`,
+      record("nolock", now, 1_000),
+    );
+    // Another host's (a shared mount): its lock cannot be probed from here.
+    await Deno.writeTextFile(
+      `${directory}/remote.json`,
+      record("remote", now, 600_000, "another-host"),
+    );
+    await Deno.writeTextFile(`${directory}/remote.lock`, "");
+    await Deno.writeTextFile(
+      `${directory}/fifo.json`,
+      record("fifo", now - 60_000, 1_000),
+    );
+    const made = await new Deno.Command("mkfifo", {
+      args: [`${directory}/fifo.lock`],
+    }).output();
+    assert.ok(made.success, "mkfifo");
+    const reading = readPresence(directory, now);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const entries = await Promise.race([
+      reading,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error("readPresence blocked on the FIFO")),
+          3_000,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    assert.deepEqual(
+      Object.fromEntries(entries.map((e) => [e.instance, e.state])),
+      {
+        ahead: "gone",
+        fifo: "stuck",
+        killed: "gone",
+        nolock: "live",
+        remote: "live",
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("presenceDirectoryOf: an env file that is a dangling link names the directory beside its target, as rotate's writes follow it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/app`);
+    await Deno.mkdir(`${dir}/secrets`);
+    await Deno.symlink("../secrets/app.env", `${dir}/app/.env`);
+    // The service starts before the file exists...
+    const source = envFileSource(`${dir}/app/.env`);
+    await writeEnvFile(`${dir}/app/.env`, "blue");
+    // ...and the gate looks once it does.
+    assert.equal(
+      await Deno.realPath(source.presenceDirectory!.replace(/\.presence$/, "")),
+      await Deno.realPath(`${dir}/secrets/app.env`),
+    );
+    assert.equal(
+      source.presenceDirectory!.endsWith("app.env.presence"),
+      true,
+      source.presenceDirectory,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
