@@ -235,6 +235,15 @@ export async function main(
   // plan then names the secret to revoke at the limit, and retire revokes
   // exactly the old label's.
   const secretIds = config.secretIds;
+  if (!twoSecrets) {
+    for (const flag of ["reload-wait", "gate-timeout"] as const) {
+      if (values[flag] !== undefined) {
+        console.error(
+          `Note: --${flag} has no effect here: ${config.title} uses twin clients, so no old secret is revoked (regenerating the standby ends its old one).`,
+        );
+      }
+    }
+  }
 
   if (!dryRun && !values.yes) {
     if (!Deno.stdin.isTerminal()) {
