@@ -67,7 +67,19 @@ export {
 export {
   type EnvFileLoadProofOptions,
   envFileRevokeGate,
+  type EnvFileRevokeGateOptions,
 } from "./src/rotation/incident.ts";
+export {
+  checkPresenceGate,
+  DEFAULT_GATE_TIMEOUT_MS,
+  PresenceGateErrorCode,
+  type PresenceGateOptions,
+  type PresenceHolder,
+  type PresenceHoldReason,
+  type PresenceVerdict,
+  RevokeGateInUseError,
+  RevokeGateUnreadableError,
+} from "./src/rotation/presence_gate.ts";
 export {
   explainError,
   type OperatorExplanation,
@@ -158,4 +170,10 @@ export type {
   OAuthClientInfo,
   RegeneratedOAuthClient,
 } from "./src/genesys/admin_client.ts";
+export type {
+  PresenceCredential,
+  PresenceEntry,
+  PresenceRecord,
+  PresenceState,
+} from "./src/sources/presence.ts";
 export type { TokenAuthMethod } from "./src/token_endpoint.ts";

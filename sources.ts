@@ -7,7 +7,12 @@
  * gets a token (else the current one stays and a `warning` event says why),
  * and a malformed or half-written source keeps the last good configuration
  * (a `warning` event again). Changes arrive through `Deno.watchFs` and a
- * periodic re-read (every second by default), so within 2 seconds.
+ * periodic re-read (every second by default), so within 2 seconds. With
+ * `followSource(auth, source, { presence: true })` each process also
+ * announces, in `<env file>.presence/`, the label it serves, salted
+ * fingerprints of the secrets it holds and until when its tokens of each
+ * live: the evidence the single-host revoke gate of a two-secret rotation
+ * reads (`envFileRevokeGate` in `./rotation`; `readPresence` reads it too).
  *
  * @example Follow the env file the tasks rewrite
  * ```ts
@@ -63,6 +68,19 @@ export {
   secretDirectorySource,
   type SecretDirectorySourceOptions,
 } from "./src/sources/secret_directory_source.ts";
+export {
+  DEFAULT_PRESENCE_INTERVAL_MS,
+  isPresenceRecord,
+  PRESENCE_KIND,
+  PRESENCE_STALE_INTERVALS,
+  type PresenceCredential,
+  presenceDirectoryOf,
+  type PresenceEntry,
+  type PresenceOptions,
+  type PresenceRecord,
+  type PresenceState,
+  readPresence,
+} from "./src/sources/presence.ts";
 export {
   type FollowedAuth,
   followSource,

@@ -588,6 +588,8 @@ export function printFailure(
  * @param main The task's entry.
  * @param args The task's arguments.
  * @param permissionHint See {@linkcode describeFailure}.
+ * @param program The program the operator typed, when not `deno task`
+ *   (`genesys-rotate`): the parser's messages and `--version` then name it.
  * @returns The exit code.
  */
 export async function runTask(
@@ -595,7 +597,10 @@ export async function runTask(
   main: TaskMain,
   args: readonly string[],
   permissionHint?: string,
+  program?: string,
 ): Promise<number> {
+  const outer = typedProgram;
+  typedProgram = program ?? outer;
   try {
     return await main(args);
   } catch (error) {
@@ -606,6 +611,8 @@ export async function runTask(
     };
     printFailure(failure, args.includes("--json"));
     return failure.exitCode;
+  } finally {
+    typedProgram = outer;
   }
 }
 
@@ -624,6 +631,14 @@ export interface TaskOption {
   readonly multiple?: boolean;
   /** Its value when not given. @default undefined */
   readonly default?: string | boolean;
+  /**
+   * Why this command does nothing with the flag, when it is a common flag
+   * ({@linkcode COMMON_FLAGS}) that has nothing to act on here, such as
+   * `--dry-run` on a command that changes nothing. `--help` lists it with
+   * this reason; a value given to it gets a notice on stderr.
+   * @default undefined
+   */
+  readonly noEffect?: string;
 }
 
 /** A task's option table: option name (without `--`) to its parser settings. */
@@ -637,6 +652,131 @@ export const COMMON_OPTIONS = {
   help: { type: "boolean", short: "h", default: false },
   version: { type: "boolean", short: "V", default: false },
 } as const satisfies TaskOptions;
+
+/**
+ * The flags every command accepts, as issue 21's "one CLI" asks: a script
+ * or an operator can pass them to any command. Where one has nothing to act
+ * on, the command's table says why ({@linkcode TaskOption.noEffect}).
+ */
+export const COMMON_FLAGS: readonly string[] = [
+  "dry-run",
+  "yes",
+  "json",
+  "env-file",
+  "kv",
+  "redis",
+  "prefix",
+  "help",
+  "version",
+];
+
+/**
+ * `--dry-run` and `--yes` for a command that changes nothing and asks
+ * nothing: accepted, and `--help` says what they mean there.
+ *
+ * @param command The command's name, such as `verify`.
+ * @returns The two options, to spread into the command's table.
+ */
+export function readOnlyOptions(command: string): {
+  readonly "dry-run": TaskOption & { type: "boolean"; default: false };
+  readonly yes: TaskOption & { type: "boolean"; default: false };
+} {
+  return {
+    "dry-run": {
+      type: "boolean",
+      default: false,
+      noEffect: `${command} changes nothing anyway`,
+    },
+    yes: {
+      type: "boolean",
+      default: false,
+      noEffect: `${command} asks no question`,
+    },
+  };
+}
+
+/**
+ * The store flags (`--kv`, `--redis`, `--prefix`) for a command that reads no
+ * fleet store: accepted, with a notice that they do nothing there.
+ *
+ * @param reason Why, and where a store is read instead.
+ * @returns The three options, to spread into the command's table.
+ */
+export function noStoreOptions(reason: string): {
+  readonly kv: TaskOption & { type: "string" };
+  readonly redis: TaskOption & { type: "string" };
+  readonly prefix: TaskOption & { type: "string" };
+} {
+  return {
+    kv: { type: "string", noEffect: reason },
+    redis: { type: "string", noEffect: reason },
+    prefix: { type: "string", noEffect: reason },
+  };
+}
+
+/** The argument placeholder `--help` shows for a common flag's value. */
+const VALUE_NAMES: Readonly<Record<string, string>> = {
+  "env-file": "<path>",
+  kv: "<path>",
+  redis: "<url|env>",
+  prefix: "<a/b>",
+};
+
+/**
+ * A command's `--help` with the flags it accepts but does nothing with
+ * listed before its exit codes, grouped by reason, so the text cannot forget
+ * one (the table test reads `--help` against the parser's table).
+ *
+ * @param help The command's own `--help` text.
+ * @param options The command's option table.
+ * @returns The text to print.
+ */
+export function helpWithNoEffect(help: string, options: TaskOptions): string {
+  const byReason = new Map<string, string[]>();
+  for (const [name, option] of Object.entries(options)) {
+    if (option.noEffect === undefined) continue;
+    const value = option.type === "string"
+      ? ` ${VALUE_NAMES[name] ?? "<value>"}`
+      : "";
+    byReason.set(option.noEffect, [
+      ...(byReason.get(option.noEffect) ?? []),
+      `--${name}${value}`,
+    ]);
+  }
+  if (byReason.size === 0) return help;
+  const indent = " ".repeat(21);
+  const lines = ["Accepted as by every command, with nothing to do here:"];
+  for (const [reason, flags] of byReason) {
+    const head = `  ${flags.join(", ")}`;
+    const words = wrap(reason, 78 - indent.length);
+    if (head.length < indent.length - 1) {
+      lines.push(`${head.padEnd(indent.length)}${words[0]}`);
+      lines.push(...words.slice(1).map((line) => indent + line));
+    } else {
+      lines.push(head, ...words.map((line) => indent + line));
+    }
+  }
+  const section = lines.join("\n");
+  const at = help.search(/^Exit codes:$/m);
+  return at === -1
+    ? `${help.trimEnd()}\n\n${section}\n`
+    : `${help.slice(0, at)}${section}\n\n${help.slice(at)}`;
+}
+
+/** Words wrapped to lines of at most `width` characters. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/)) {
+    if (line !== "" && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === "" ? word : `${line} ${word}`;
+    }
+  }
+  return line === "" ? lines : [...lines, line];
+}
 
 /** The package version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -700,15 +840,52 @@ export function didYouMean(
 export type ParsedTaskArgs = Record<string, string | boolean | undefined>;
 
 /**
+ * Options a command's other variant takes, such as rotate's fleet options
+ * (`--every`, `--force`) that only `--kv` or `--redis` selects: given
+ * without the selector, they are named as such, not as unknown.
+ */
+export interface VariantOptions {
+  /** The variant's option table. */
+  readonly options: TaskOptions;
+  /** What selects it, such as `--kv <path> or --redis env`. */
+  readonly selectedBy: string;
+  /** What it is, such as `a fleet's rotation`. */
+  readonly what: string;
+}
+
+/**
+ * The program the operator typed, when it is not `deno task`: the compiled
+ * `genesys-rotate` sets it while a subcommand runs (see {@linkcode runTask}),
+ * so the parser's messages and `--version` name what was typed.
+ */
+let typedProgram: string | undefined;
+
+/**
+ * The command as the operator typed it: `deno task rotate`, or under the
+ * compiled program `genesys-rotate rotate`.
+ *
+ * @param command The command as `deno task` runs it, such as `deno task rotate`.
+ * @returns The command as typed.
+ */
+export function typedCommand(command: string): string {
+  return typedProgram === undefined
+    ? command
+    : command.replace(/^deno task /, `${typedProgram} `);
+}
+
+/**
  * The one parser of every task: `--help` and `--version` answered at once
  * (even beside other mistakes), an unknown option refused with a "did you
  * mean", positionals refused, every other option parsed by `parseArgs`
  * against the task's own table (the table `--help` is tested against).
+ * Each common flag the command does nothing with ({@linkcode TaskOption.noEffect})
+ * is listed in `--help`, and a value given to one gets a notice.
  *
- * @param command The command as the operator types it, such as `deno task rotate`.
+ * @param command The command as `deno task` runs it, such as `deno task rotate`.
  * @param options The task's option table (with {@linkcode COMMON_OPTIONS}).
  * @param help The task's `--help` text.
  * @param args The arguments.
+ * @param variant The options of the command's other variant, if it has one.
  * @returns The values, or undefined when `--help` or `--version` was answered
  *   (the task then exits 0).
  * @throws {UsageError} On an unknown option, a missing value or a positional.
@@ -718,6 +895,7 @@ export function parseTaskArgs<const O extends TaskOptions>(
   options: O,
   help: string,
   args: readonly string[],
+  variant?: VariantOptions,
 ):
   | {
     [K in keyof O]: O[K]["type"] extends "boolean"
@@ -726,44 +904,73 @@ export function parseTaskArgs<const O extends TaskOptions>(
       : string | undefined;
   }
   | undefined {
+  const typed = typedCommand(command);
   const until = args.indexOf("--");
   const flags = until === -1 ? args : args.slice(0, until);
   if (flags.includes("--help") || flags.includes("-h")) {
-    console.log(help);
+    console.log(helpWithNoEffect(help, options));
     return undefined;
   }
   if (flags.includes("--version") || flags.includes("-V")) {
-    console.log(`${command} ${VERSION}`);
+    console.log(`${typed} ${VERSION}`);
     return undefined;
   }
   for (const arg of flags) {
     if (!arg.startsWith("--")) continue;
     const name = arg.slice(2).replace(/=.*$/, "");
     if (Object.hasOwn(options, name)) continue;
-    const guess = didYouMean(arg, options);
+    if (variant !== undefined && Object.hasOwn(variant.options, name)) {
+      throw new UsageError(
+        `--${name} belongs to ${variant.what}: add ${variant.selectedBy}. Run ${typed} --help for the options.`,
+      );
+    }
+    const guess = didYouMean(arg, { ...variant?.options, ...options });
     throw new UsageError(
       `unknown option --${name}${
-        guess ? `; did you mean ${guess}?` : ""
-      } Run ${command} --help for the options.`,
+        guess ? `; did you mean ${guess}?` : "."
+      } Run ${typed} --help for the options.`,
     );
   }
+  const table: Record<string, TaskOption> = {};
+  for (const [name, { noEffect: _, ...option }] of Object.entries(options)) {
+    table[name] = option;
+  }
+  let values: ParsedTaskArgs;
   try {
-    const { values } = parseArgs({
+    values = parseArgs({
       args: [...args],
-      options: options as ParseArgsOptionsConfig,
+      options: table as ParseArgsOptionsConfig,
       strict: true,
       allowPositionals: false,
-    });
-    // deno-lint-ignore no-explicit-any
-    return values as any;
+    }).values as ParsedTaskArgs;
   } catch (error) {
     if (!isParseArgsError(error)) throw error;
     throw new UsageError(
       `${
         (error as Error).message.replace(/\s*To specify a positional.*$/s, "")
-      }. Run ${command} --help for the options.`,
+      }. Run ${typed} --help for the options.`,
     );
   }
+  // A value the operator meant for something: say it went nowhere, once
+  // per reason (--kv and --prefix together are one line).
+  const unused = new Map<string, string[]>();
+  for (const [name, option] of Object.entries(options)) {
+    if (option.noEffect === undefined || option.type !== "string") continue;
+    if (values[name] === undefined) continue;
+    unused.set(option.noEffect, [
+      ...(unused.get(option.noEffect) ?? []),
+      `--${name}`,
+    ]);
+  }
+  for (const [reason, names] of unused) {
+    console.error(
+      `Notice: ${names.join(" and ")} ${
+        names.length === 1 ? "has" : "have"
+      } no effect in ${typed}: ${reason}.`,
+    );
+  }
+  // deno-lint-ignore no-explicit-any
+  return values as any;
 }
 
 /**

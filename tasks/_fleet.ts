@@ -33,6 +33,7 @@ import {
   type PresenceRefusal,
 } from "../src/fleet/store_flows.ts";
 import type { FleetStore } from "../src/fleet/store.ts";
+import type { RedisClientLike } from "../src/fleet/redis_store.ts";
 import {
   type Cell,
   networkProblem,
@@ -108,6 +109,56 @@ export async function requireExistingKvPath(path: string): Promise<void> {
 }
 
 /**
+ * An unreachable Redis in an operator's words: which setting to check, named
+ * as the operator gave it (`--redis`, or `REDIS_URL` behind `--redis env`),
+ * never the URL (it may hold a password). The library's own words are for an
+ * instance, which serves from its cache meanwhile; a command stops.
+ *
+ * @param error What connecting threw.
+ * @param given `--redis` as given: `env` or a URL.
+ * @returns The error to throw: `FLEET_STORE_UNREACHABLE`, or `error` itself
+ *   when it is not an unreachable Redis.
+ */
+export async function redisUnreachable(
+  error: unknown,
+  given: string,
+): Promise<unknown> {
+  const { RedisUnavailableError } = await import(
+    "../src/fleet/redis_errors.ts"
+  );
+  if (!(error instanceof RedisUnavailableError)) return error;
+  const name = given === "env" ? "REDIS_URL" : "--redis";
+  const where = given === "env" ? "REDIS_URL (read by --redis env)" : name;
+  return new OperatorError(
+    "FLEET_STORE_UNREACHABLE",
+    `The Redis named with ${where} did not answer (${
+      networkProblem(error) ?? "no connection"
+    }); nothing was changed. Check the host, the port and TLS (rediss://) in ${name}: it must be the Redis the fleet's instances use.`,
+    { cause: error },
+  );
+}
+
+/**
+ * Connects to the Redis an operator's command reads (`deno task fleet`,
+ * `status`), wording a failure with {@linkcode redisUnreachable}.
+ *
+ * @param url The URL, `--redis env` resolved.
+ * @param given `--redis` as given, for the message.
+ * @returns The connection.
+ */
+export async function connectOperatorRedis(
+  url: string,
+  given: string,
+): Promise<{ client: RedisClientLike; close(): Promise<void> }> {
+  const { connectRedis } = await import("../src/fleet/redis_store.ts");
+  try {
+    return await connectRedis({ url });
+  } catch (error) {
+    throw await redisUnreachable(error, given);
+  }
+}
+
+/**
  * Opens the fleet store named on the command line: a Deno KV database
  * (`--kv`) or a Redis (`--redis`, loaded only then).
  *
@@ -162,28 +213,15 @@ export async function openFleetStore(options: {
       await store.connected(5_000);
     } catch (error) {
       await store.close();
-      const { RedisUnavailableError } = await import(
-        "../src/fleet/redis_errors.ts"
-      );
-      if (!(error instanceof RedisUnavailableError)) throw error;
-      // The library's words are for an instance (it serves on its own
-      // meanwhile); an operator's command stops, having changed nothing.
-      throw new OperatorError(
-        "FLEET_STORE_UNREACHABLE",
-        `The Redis named with --redis did not answer (${
-          networkProblem(error) ?? "no connection"
-        }); nothing was changed. Check the host, the port and TLS (rediss://) in --redis: it must be the Redis the fleet's instances use.`,
-        { cause: error },
-      );
+      throw await redisUnreachable(error, options.redis);
     }
     return {
       target: target(store),
       async elsewhere(now) {
-        const { connectRedis } = await import("../src/fleet/redis_store.ts");
         const { listRedisInstances } = await import(
           "../src/fleet/redis_listing.ts"
         );
-        const redis = await connectRedis({ url });
+        const redis = await connectOperatorRedis(url, options.redis!);
         try {
           return (await listRedisInstances(redis.client, "", now))
             .filter((entry) => entry.prefix !== options.prefix)
@@ -197,7 +235,7 @@ export async function openFleetStore(options: {
   }
   if (options.kv === undefined || options.kv.trim() === "") {
     throw new UsageError(
-      "pass the fleet's store: --kv <path> or --redis <url>",
+      "pass the fleet's store: --kv <path>, or --redis env (reading REDIS_URL)",
     );
   }
   const prefix = options.prefix.split("/").filter((part) => part !== "");
@@ -338,7 +376,7 @@ export interface FleetStoreArgs {
 export function requireOneFleetStore(args: FleetStoreArgs): void {
   if ((args.kv === undefined) === (args.redis === undefined)) {
     throw new UsageError(
-      "pass the fleet's store: --kv <path> (Deno KV) or --redis <url> (Redis)",
+      "pass the fleet's store: --kv <path> (Deno KV), or --redis env (Redis, reading REDIS_URL)",
     );
   }
 }

@@ -82,8 +82,9 @@ ${FLEET_EXIT_CODES_HELP}
 const PERMISSION_HINT =
   `${PROGRAM} runs with permissions fixed when it was built (deno task compile; ` +
   `the set "operator" in deno.json): only files in the directory it runs in, ` +
-  `the GENESYS_* variables, NO_COLOR, DUAL_SECRET_SEAL_KEY and REDIS_URL, ` +
-  `and the hosts of the Genesys Cloud region domains plus 127.0.0.1 and localhost. ` +
+  `the GENESYS_* and AUTH_* variables, NO_COLOR, DUAL_SECRET_SEAL_KEY and REDIS_URL, ` +
+  `and the hosts of the Genesys Cloud regions and of the identity providers (Okta, Entra ID, Cognito, Auth0) ` +
+  `plus 127.0.0.1 and localhost. ` +
   `Run it in the directory that holds .env, or rebuild it with the extra --allow-* flag.`;
 
 /**
@@ -130,6 +131,7 @@ export async function runCli(args: readonly string[]): Promise<number> {
       ? ["--env-file", DEFAULT_ENV_FILE, ...rest]
       : rest,
     PERMISSION_HINT,
+    PROGRAM,
   );
 }
 

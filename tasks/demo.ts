@@ -18,7 +18,7 @@
 import { type AuthEvent, createDualSecretAuth } from "../mod.ts";
 import { startGenesysEmulator } from "../testing.ts";
 import { startProviderRehearsal } from "../src/testing/providers/rehearsal.ts";
-import { readProviderEnv, secretIdEnvVar } from "../src/providers/env.ts";
+import { readProviderEnv } from "../src/providers/env.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
 import {
   type RotationPhaseEvent,
@@ -28,8 +28,10 @@ import { createCallbackSink } from "../src/rotation/sinks.ts";
 import type { CredentialInput } from "../src/config.ts";
 import {
   COMMON_OPTIONS,
+  noStoreOptions,
   paint,
   parseTaskArgs,
+  readOnlyOptions,
   runTask,
   setUpLogging,
   table,
@@ -290,11 +292,7 @@ export async function runProviderDemo(
     progress,
   );
   const pause = () => sleep(options.stepMs);
-  const secretIds: Record<string, string> = {};
-  for (const { label } of config.credentials) {
-    const id = env[secretIdEnvVar(label)];
-    if (config.model === "two-secrets" && id) secretIds[label] = id;
-  }
+  const secretIds: Record<string, string> = { ...config.secretIds };
   let rotations = 0;
   let revoked = 0;
   const rotate = async (standby: string) => {
@@ -549,6 +547,13 @@ export const OPTIONS = {
   provider: { type: "string" },
   verbose: { type: "boolean", short: "v", default: false },
   json: { type: "boolean", default: false },
+  ...readOnlyOptions("the demo"),
+  "env-file": {
+    type: "string",
+    noEffect:
+      "the demo reads and writes no env file: its emulator and clients live in the process",
+  },
+  ...noStoreOptions("the demo runs one process and keeps no fleet store"),
 } as const satisfies TaskOptions;
 
 const HELP = `Usage: deno task demo [options]

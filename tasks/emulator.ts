@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { startGenesysEmulator } from "../testing.ts";
 import { readEnvValues } from "../src/rotation/env_file.ts";
 import {
@@ -18,6 +17,7 @@ import {
 } from "../src/testing/providers/rehearsal.ts";
 import {
   COMMON_OPTIONS,
+  noStoreOptions,
   OperatorError,
   parseTaskArgs,
   runTask,
@@ -37,7 +37,24 @@ export const OPTIONS = {
   "api-rate-limit": { type: "string", default: "300" },
   provider: { type: "string", default: "genesys" },
   json: { type: "boolean", default: false },
+  "dry-run": { type: "boolean", default: false },
+  yes: {
+    type: "boolean",
+    default: false,
+    noEffect: "the emulator asks no question (it never overwrites a file)",
+  },
+  ...noStoreOptions(
+    "the emulator keeps no fleet store (a fleet's instances bring their own Deno KV or Redis)",
+  ),
 } as const satisfies TaskOptions;
+
+/** The options of the Genesys emulator only, refused beside `--provider`. */
+const GENESYS_ONLY = [
+  "blue-only",
+  "token-lifetime",
+  "token-rate-limit",
+  "api-rate-limit",
+];
 
 const HELP = `Usage: deno task emulator [options]
 
@@ -53,11 +70,14 @@ with Ctrl-C.
 Options:
   --provider <name>        okta, entra, keycloak, cognito or auth0: start that provider's emulator
                            instead, with one client holding two secrets (twin clients for auth0)
-                           and an admin, and write .env.<name>; takes only --port, --env-file,
-                           --no-env-file, --json (default genesys: everything below)
+                           and an admin, and write .env.<name>; takes --port, --env-file,
+                           --no-env-file, --dry-run, --json, not the four Genesys options below
+                           (default genesys)
   --port <n>               the port to listen on (default 8080, as .env.example suggests; 0 for any)
   --env-file <path>        the env file to write (default .env); an existing file is never overwritten
   --no-env-file            write no env file (print the variables instead)
+  --dry-run                the same as --no-env-file: the emulator starts, nothing on disk
+                           changes
   --blue-only              create no green client and leave it out of the env file, to rehearse
                            "deno task setup --from blue"
   --token-lifetime <s>     lifetime of the clients' tokens in seconds (default 86400, Genesys's
@@ -88,7 +108,28 @@ export async function main(
 ): Promise<number> {
   const values = parseTaskArgs("deno task emulator", OPTIONS, HELP, args);
   if (values === undefined) return 0;
-  if (values.provider !== "genesys") return await provider(args);
+  // What the emulator changes is the env file it writes.
+  const noEnvFile = values["no-env-file"] || values["dry-run"];
+  if (values.provider !== "genesys") {
+    const genesysOnly = GENESYS_ONLY.find((name) =>
+      args.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`))
+    );
+    if (genesysOnly !== undefined) {
+      throw new UsageError(
+        `--${genesysOnly} applies to the Genesys emulator only, not --provider ${values.provider}; drop it`,
+      );
+    }
+    return await provider(
+      values.provider,
+      values.port,
+      // The Genesys default (.env) is not the provider's (.env.<name>).
+      args.some((arg) => /^--env-file(=|$)/.test(arg))
+        ? values["env-file"]
+        : undefined,
+      noEnvFile,
+      values.json,
+    );
+  }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new UsageError(`--port "${values.port}" is not a port number`);
@@ -109,7 +150,7 @@ export async function main(
     "--api-rate-limit",
   );
   const envFile = values["env-file"];
-  if (!values["no-env-file"]) await refuseExisting(envFile);
+  if (!noEnvFile) await refuseExisting(envFile);
   const secret = () => crypto.randomUUID().replaceAll("-", "");
   const app = [{ roleId: "role-app", divisionId: "*" }];
   const clients = {
@@ -190,7 +231,7 @@ export async function main(
     `GENESYS_ADMIN_CLIENT_SECRET=${clients.admin.secret}`,
     "",
   ].join("\n");
-  if (!values["no-env-file"]) {
+  if (!noEnvFile) {
     await writeNewEnvFile(envFile, text, emulator);
   }
   if (values.json) {
@@ -199,14 +240,14 @@ export async function main(
       url: emulator.url,
       tokenUrl: emulator.tokenUrl,
       apiUrl: emulator.apiUrl,
-      envFile: values["no-env-file"] ? null : envFile,
-      ...(values["no-env-file"] ? { variables: readEnvValues(text) } : {}),
+      envFile: noEnvFile ? null : envFile,
+      ...(noEnvFile ? { variables: readEnvValues(text) } : {}),
     });
     return await runUntilSignal(emulator, true);
   }
-  if (values["no-env-file"]) console.log(text);
+  if (noEnvFile) console.log(text);
   console.log(`Genesys emulator listening on ${emulator.url}`);
-  if (!values["no-env-file"]) {
+  if (!noEnvFile) {
     console.log(
       blueOnly
         ? `Wrote ${envFile} (blue active, no green yet, admin client). Try: deno task setup --from blue`
@@ -252,23 +293,20 @@ async function runUntilSignal(
 /**
  * Runs a provider's emulator (`--provider`) until SIGINT or SIGTERM.
  *
- * @param args The command-line arguments.
+ * @param name The provider, as given to `--provider`.
+ * @param portText `--port`.
+ * @param envFileGiven `--env-file`, when given (else `.env.<name>`).
+ * @param noEnvFile `--no-env-file` or `--dry-run`: write no env file.
+ * @param json `--json`.
  * @returns The exit code.
  */
-async function provider(args: readonly string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      provider: { type: "string" },
-      port: { type: "string", default: "8080" },
-      "env-file": { type: "string" },
-      "no-env-file": { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  const name = values.provider ?? "";
+async function provider(
+  name: string,
+  portText: string,
+  envFileGiven: string | undefined,
+  noEnvFile: boolean,
+  json: boolean,
+): Promise<number> {
   if (!isRehearsalProvider(name)) {
     throw new UsageError(
       `--provider "${name}" is not one of genesys, ${
@@ -276,12 +314,12 @@ async function provider(args: readonly string[]): Promise<number> {
       }`,
     );
   }
-  const port = Number(values.port);
+  const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new UsageError(`--port "${values.port}" is not a port number`);
+    throw new UsageError(`--port "${portText}" is not a port number`);
   }
-  const envFile = values["env-file"] ?? `.env.${name}`;
-  if (!values["no-env-file"]) await refuseExisting(envFile);
+  const envFile = envFileGiven ?? `.env.${name}`;
+  if (!noEnvFile) await refuseExisting(envFile);
   let rehearsal;
   try {
     rehearsal = await startProviderRehearsal(name, { port });
@@ -297,14 +335,14 @@ async function provider(args: readonly string[]): Promise<number> {
     ...rehearsal.settings.map(([key, value]) => `${key}=${value}`),
     "",
   ].join("\n");
-  if (!values["no-env-file"]) {
+  if (!noEnvFile) {
     await writeNewEnvFile(envFile, text, emulator);
   }
-  if (values.json) {
+  if (json) {
     printStarted({
       provider: name,
       url: emulator.url,
-      envFile: values["no-env-file"] ? null : envFile,
+      envFile: noEnvFile ? null : envFile,
       variables: Object.fromEntries(rehearsal.settings),
     });
     return await runUntilSignal(emulator, true);
@@ -312,7 +350,7 @@ async function provider(args: readonly string[]): Promise<number> {
   // Printed either way: the operator copies what a service needs from here.
   console.log(text);
   console.log(`${rehearsal.title} emulator listening on ${emulator.url}`);
-  if (!values["no-env-file"]) {
+  if (!noEnvFile) {
     console.log(`Wrote ${envFile} (${rehearsal.summary}).`);
   }
   console.log("Stop it with Ctrl-C.");

@@ -24,19 +24,22 @@ import {
   overrideNotice,
   parseSeconds,
   parseTaskArgs,
+  readOnlyOptions,
   readRotationVariables,
   redisUrlOption,
   runTask,
   table,
   type TaskOptions,
+  typedCommand,
   UsageError,
   useColour,
 } from "./_cli.ts";
-import { requireExistingKvPath } from "./_fleet.ts";
+import { connectOperatorRedis, requireExistingKvPath } from "./_fleet.ts";
 
 /** The options the fleet parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
 export const OPTIONS = {
   ...COMMON_OPTIONS,
+  ...readOnlyOptions("fleet"),
   kv: { type: "string" },
   redis: { type: "string" },
   prefix: { type: "string", default: "dual-secret-auth" },
@@ -62,7 +65,8 @@ Lists the live instances of the fleets in a Deno KV database (fleet mode,
 createKvFleet) or a Redis (createRedisFleet) from their heartbeats: instance,
 host, active credential, the credentials it holds tokens of with their pool
 slots and last use (and why the store's sealed secret of one is not loaded:
-seal key mismatch, no seal key, proof failed), version.
+seal key mismatch, no seal key, proof failed), the secret it holds of each
+(its generation in the store and the sealed record's fingerprint), version.
 
 Options:
   --kv <path>        the KV database: a file path (it must exist) or a KV Connect URL
@@ -127,7 +131,9 @@ export async function main(args: readonly string[]): Promise<number> {
   if (values === undefined) return 0;
   if ((values.kv === undefined) === (values.redis === undefined)) {
     throw new UsageError(
-      "pass the KV database with --kv <path> or the Redis with --redis <url>; see --help",
+      `pass the KV database with --kv <path>, or the Redis with --redis env (reading REDIS_URL) or --redis <url>. Run ${
+        typedCommand("deno task fleet")
+      } --help for the options.`,
     );
   }
   // Reads never write: a mistyped path must not become a new, empty database.
@@ -145,7 +151,7 @@ export async function main(args: readonly string[]): Promise<number> {
     return printHistory(
       redisUrl === undefined
         ? await kvAudit(values.kv!, values.prefix, limit)
-        : await redisAudit(redisUrl, values.prefix, limit),
+        : await redisAudit(redisUrl, values.redis!, values.prefix, limit),
       values.prefix,
       values.json,
     );
@@ -157,7 +163,7 @@ export async function main(args: readonly string[]): Promise<number> {
   const now = Date.now();
   const found = redisUrl === undefined
     ? await kvEntries(values.kv!, prefix, now)
-    : await redisEntries(redisUrl, values.prefix, now);
+    : await redisEntries(redisUrl, values.redis!, values.prefix, now);
   const entries = found.map(({ prefix, record }) => ({
     prefix: typeof prefix === "string" ? [prefix] : prefix,
     jsonPrefix: prefix,
@@ -189,6 +195,7 @@ export async function main(args: readonly string[]): Promise<number> {
       "HOST",
       "ACTIVE",
       "CREDENTIALS (slots, last used)",
+      "SECRETS (generation, fingerprint)",
       "VERSION",
       "SEEN",
     ],
@@ -202,6 +209,13 @@ export async function main(args: readonly string[]): Promise<number> {
           c.secretProblem === undefined
             ? ""
             : ` (store's secret not loaded: ${c.secretProblem.reason})`
+        }`
+      ).join("; "),
+      // Which secret each holds: after a rotation through the store, every
+      // instance shows the new generation and the same fingerprint.
+      record.credentials.map((c) =>
+        `${c.label} g${c.secretGeneration ?? 0}${
+          c.secretFingerprint === undefined ? "" : ` ${c.secretFingerprint}`
         }`
       ).join("; "),
       record.version,
@@ -308,6 +322,7 @@ async function serve(
     "alert-stragglers": string;
     "alert-gate": string;
     "max-age"?: string;
+    redis?: string;
   },
   redisUrl: string | undefined,
   variable: (name: string) => string | undefined,
@@ -355,11 +370,10 @@ async function serve(
     );
     closeStore = () => kv.close();
   } else {
-    const { connectRedis } = await import("../src/fleet/redis_store.ts");
     const { redisStatusSource } = await import(
       "../src/fleet/fleet_status_redis.ts"
     );
-    const redis = await connectRedis({ url: redisUrl });
+    const redis = await connectOperatorRedis(redisUrl, values.redis!);
     // The page names the Redis by its prefix only: the URL may hold a password.
     source = redisStatusSource(
       redis.client,
@@ -450,10 +464,14 @@ async function kvAudit(path: string, prefix: string, limit: number) {
   }
 }
 
-async function redisAudit(url: string, prefix: string, limit: number) {
-  const { connectRedis } = await import("../src/fleet/redis_store.ts");
+async function redisAudit(
+  url: string,
+  given: string,
+  prefix: string,
+  limit: number,
+) {
   const { listRedisAudit } = await import("../src/fleet/redis_listing.ts");
-  const redis = await connectRedis({ url });
+  const redis = await connectOperatorRedis(url, given);
   try {
     return await listRedisAudit(redis.client, prefix, limit);
   } finally {
@@ -470,13 +488,17 @@ async function kvEntries(path: string, prefix: KvKey, now: number) {
   }
 }
 
-async function redisEntries(url: string, prefix: string, now: number) {
+async function redisEntries(
+  url: string,
+  given: string,
+  prefix: string,
+  now: number,
+) {
   // Loaded only for --redis, so --kv does not load the Redis client.
-  const { connectRedis } = await import("../src/fleet/redis_store.ts");
   const { listRedisInstances } = await import(
     "../src/fleet/redis_listing.ts"
   );
-  const redis = await connectRedis({ url });
+  const redis = await connectOperatorRedis(url, given);
   try {
     return await listRedisInstances(redis.client, prefix, now);
   } finally {

@@ -44,7 +44,10 @@ import {
   refuseDuringIncident,
   refuseWrittenOverrides,
 } from "./_signals.ts";
-import { main as promoteFleet } from "./_promote_fleet.ts";
+import {
+  main as promoteFleet,
+  OPTIONS as FLEET_OPTIONS,
+} from "./_promote_fleet.ts";
 
 /** The options the promote parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
 export const OPTIONS = {
@@ -108,7 +111,11 @@ export async function main(
   if (args.some((arg) => /^--(kv|redis)(=|$)/.test(arg))) {
     return await promoteFleet(args);
   }
-  const values = parseTaskArgs("deno task promote", OPTIONS, HELP, args);
+  const values = parseTaskArgs("deno task promote", OPTIONS, HELP, args, {
+    options: FLEET_OPTIONS,
+    selectedBy: "--kv <path> or --redis env",
+    what: "a fleet's promotion through its store",
+  });
   if (values === undefined) return 0;
   const envFile = envFileOption(values["env-file"]);
   const dryRun = values["dry-run"];

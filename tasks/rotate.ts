@@ -18,13 +18,13 @@ import { createDualSecretAuth } from "../src/dual_secret_auth.ts";
 import { createGenesysAdminClient } from "../src/genesys/admin_client.ts";
 import {
   clientSecretEnvVar,
-  ROTATION_LABELS,
   type RotationEnvConfig,
 } from "../src/rotation/env_config.ts";
 import {
   PROVIDER_ENV_VARS,
   type ProviderEnvConfig,
   readProviderEnv,
+  SECRET_ID_ENV_VARS,
   secretIdEnvVar,
 } from "../src/providers/env.ts";
 import {
@@ -83,7 +83,10 @@ import {
 import { main as respondToIncident } from "./_incident.ts";
 // Moved to _cli.ts (incident needs it too); kept here for its importers.
 export { parseSeconds } from "./_cli.ts";
-import { main as rotateFleet } from "./_rotate_fleet.ts";
+import {
+  main as rotateFleet,
+  OPTIONS as FLEET_OPTIONS,
+} from "./_rotate_fleet.ts";
 
 /** The options the rotate parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
 export const OPTIONS = {
@@ -95,6 +98,7 @@ export const OPTIONS = {
   "env-file": { type: "string", default: ".env" },
   "propagation-timeout": { type: "string" },
   "reload-wait": { type: "string" },
+  "gate-timeout": { type: "string" },
   fresh: { type: "boolean", default: false },
   "print-secret": { type: "boolean", default: false },
   json: { type: "boolean", default: false },
@@ -124,6 +128,9 @@ Options:
   --reload-wait <s>          two-secret providers: how long services following the
                              env file take to re-read it, waited after promotion
                              before the old secret is revoked (default 3)
+  --gate-timeout <s>         two-secret providers: how long the revoke gate waits for
+                             services that announce their presence (followSource's
+                             presence) to stop using the old secret (default 60)
   --fresh                    ignore an unfinished, stale or foreign journal and start over
   --print-secret             print the new secret once instead of writing the env file
   --compromised <label> [--kill-tokens]
@@ -165,9 +172,10 @@ Keycloak (its secret-rotation policy on) keep blue and green as two secrets of
 one client: the new secret is added beside the one in use, its id recorded in
 AUTH_SECRET_ID_<LABEL> (read from the env file by later rotations), and after
 --promote the old one is revoked once services have re-read the env file
-(--reload-wait). Auth0 uses twin clients, as Genesys Cloud does. With --kv or
---redis, the fleet's store holds each secret's id and the old secret is revoked
-once no live instance holds or uses it (rotate --kv x --help).
+(--reload-wait) and none that announces its presence in <env-file>.presence/
+still uses it (--gate-timeout). Auth0 uses twin clients, as Genesys Cloud does.
+With --kv or --redis, the fleet's store holds each secret's id and the old
+secret is revoked once no live instance holds or uses it (rotate --kv x --help).
 
 Variables set in the shell environment win over the env file (a notice names
 each one that differs); rotate refuses when the shell overrides a variable it
@@ -196,7 +204,11 @@ export async function main(
   if (args.some((arg) => /^--(kv|redis)(=|$)/.test(arg))) {
     return await rotateFleet(args);
   }
-  const values = parseTaskArgs("deno task rotate", OPTIONS, HELP, args);
+  const values = parseTaskArgs("deno task rotate", OPTIONS, HELP, args, {
+    options: FLEET_OPTIONS,
+    selectedBy: "--kv <path> or --redis env",
+    what: "a fleet's rotation through its store",
+  });
   if (values === undefined) return 0;
   const envFile = envFileOption(values["env-file"]);
   labelOption("--to", values.to);
@@ -214,10 +226,11 @@ export async function main(
   }
   const reloadWaitMs = parseSeconds("--reload-wait", values["reload-wait"]) ??
     DEFAULT_RELOAD_WAIT_MS;
+  const gateTimeoutMs = parseSeconds("--gate-timeout", values["gate-timeout"]);
   const log = await setUpLogging("rotate", taskLogLevel(values));
   const { variables, overrides } = await readRotationVariablesNoting(
     envFile,
-    [...PROVIDER_ENV_VARS, ...ROTATION_LABELS.map(secretIdEnvVar)],
+    [...PROVIDER_ENV_VARS, ...SECRET_ID_ENV_VARS],
   );
   if (!values["print-secret"]) refuseWrittenOverrides(overrides, envFile);
   const config = readProviderEnv(variables, { standby: values.to });
@@ -226,10 +239,15 @@ export async function main(
   // Which secret each label uses, as an earlier rotation recorded it: the
   // plan then names the secret to revoke at the limit, and retire revokes
   // exactly the old label's.
-  const secretIds: Record<string, string> = {};
-  for (const label of twoSecrets ? ROTATION_LABELS : []) {
-    const id = variables[secretIdEnvVar(label)]?.trim();
-    if (id) secretIds[label] = id;
+  const secretIds = config.secretIds;
+  if (!twoSecrets) {
+    for (const flag of ["reload-wait", "gate-timeout"] as const) {
+      if (values[flag] !== undefined) {
+        console.error(
+          `Note: --${flag} has no effect here: ${config.title} uses twin clients, so no old secret is revoked (regenerating the standby ends its old one).`,
+        );
+      }
+    }
   }
 
   if (!dryRun && !values.yes) {
@@ -297,7 +315,12 @@ export async function main(
         setEnvFileValue(envFile, config.activeVariable, label),
       ...(twoSecrets
         ? {
-          revokeGate: envFileRevokeGate(envFile, { reloadWaitMs }),
+          revokeGate: envFileRevokeGate(envFile, {
+            reloadWaitMs,
+            ...(gateTimeoutMs === undefined ? {} : { gateTimeoutMs }),
+            secretVariable: config.secretVariable,
+            onProgress: progress,
+          }),
           secretIds,
         }
         : {}),

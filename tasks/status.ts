@@ -22,6 +22,7 @@ import {
   envFileOption,
   EXIT_CODES_HELP,
   parseTaskArgs,
+  readOnlyOptions,
   readRotationVariables,
   redisUrlOption,
   runTask,
@@ -30,12 +31,17 @@ import {
   UsageError,
   useColour,
 } from "./_cli.ts";
-import { requireExistingKvPath } from "./_fleet.ts";
+import {
+  connectOperatorRedis,
+  fleetStoreArgs,
+  requireExistingKvPath,
+} from "./_fleet.ts";
 import { openKvRetrying } from "../kv.ts";
 
 /** The options the status parser accepts; `--help` documents each (tests/tasks/cli_table_test.ts). */
 export const OPTIONS = {
   ...COMMON_OPTIONS,
+  ...readOnlyOptions("status"),
   "env-file": { type: "string", default: ".env" },
   kv: { type: "string" },
   redis: { type: "string" },
@@ -316,10 +322,8 @@ export async function main(
   } else {
     let source: FleetStatusSource;
     let close: () => Promise<void> | void;
-    const prefixArg = values.prefix === "dual-secret-auth"
-      ? ""
-      : ` --prefix ${values.prefix}`;
-    let storeArgs: string;
+    // The next step never repeats a Redis URL (it may hold a password).
+    const storeArgs = fleetStoreArgs(values);
     if (values.kv !== undefined) {
       await requireExistingKvPath(values.kv);
       const kv = await openKvRetrying(values.kv);
@@ -329,21 +333,18 @@ export async function main(
         `Deno KV ${values.kv}, prefix ${values.prefix}`,
       );
       close = () => kv.close();
-      storeArgs = `--kv ${values.kv}${prefixArg}`;
     } else {
       const url = redisUrlOption(values.redis!);
-      const { connectRedis } = await import("../src/fleet/redis_store.ts");
       const { redisStatusSource } = await import(
         "../src/fleet/fleet_status_redis.ts"
       );
-      const redis = await connectRedis({ url });
+      const redis = await connectOperatorRedis(url, values.redis!);
       source = redisStatusSource(
         redis.client,
         values.prefix,
         `Redis, prefix ${values.prefix}`,
       );
       close = () => redis.close();
-      storeArgs = `--redis env${prefixArg}`;
     }
     try {
       report = fleetReport(

@@ -19,8 +19,11 @@ import {
   ProviderAdminRejectedError,
   type ProviderEnvConfig,
   readProviderEnv,
+  SECRET_ID_ENV_VARS,
 } from "../src/providers/env.ts";
 import { ProviderApiError } from "../src/providers/admin_http.ts";
+import { secretIdEnvVar } from "../src/providers/env.ts";
+import type { ProviderSecretInfo } from "../src/rotation/provider.ts";
 import type { Secret } from "../src/secret.ts";
 import { createRedactor, credentialForms } from "../src/redact.ts";
 import { send, SendFailure } from "../src/send.ts";
@@ -30,8 +33,10 @@ import {
   EXIT_CODES_HELP,
   EXIT_FAILED,
   explain,
+  noStoreOptions,
   overrideNotice,
   parseTaskArgs,
+  readOnlyOptions,
   readRotationVariables,
   runTask,
   setUpLogging,
@@ -47,6 +52,10 @@ export const OPTIONS = {
   "env-file": { type: "string", default: ".env" },
   json: { type: "boolean", default: false },
   verbose: { type: "boolean", default: false },
+  ...readOnlyOptions("verify"),
+  ...noStoreOptions(
+    "verify checks the credentials of the env file; status --kv <path> | --redis env reads a fleet's store",
+  ),
 } as const satisfies TaskOptions;
 
 const HELP = `Usage: deno task verify [options]
@@ -65,9 +74,17 @@ token endpoint with its scope or audience, then reads the standby's client and
 its secrets through the admin API, naming the permission to grant when
 refused, and the write permission a read cannot prove.
 
+Two secrets of one client (Okta, Entra ID, Cognito, Keycloak): after a
+rotation or an incident revoked the old label's secret, the standby holds no
+secret at rest; verify reports it as "none" (the next rotation issues it)
+and does not fail for it. It compares the client's secrets with the ids the
+env file records (AUTH_SECRET_ID_<LABEL>).
+
 Exits 1 when the active credential is not usable, when the standby is not
 (failover is then unavailable: a rejected active credential would have
-nothing to fail over to), or when the admin credential cannot rotate.
+nothing to fail over to) unless it holds no secret at rest, when a recorded
+secret id of the active label is not at the provider or a recorded one has
+expired, or when the admin credential cannot rotate.
 
 Options:
   --env-file <path>  read the GENESYS_* or AUTH_* variables from this file
@@ -82,8 +99,11 @@ Options:
 ${EXIT_CODES_HELP}
 `;
 
-/** The outcome of one credential. */
-type Status = "ok" | "rejected" | "unreachable" | "error";
+/**
+ * The outcome of one credential; `none`: a two-secret provider's standby
+ * label holds no secret at rest (the last rotation revoked it).
+ */
+type Status = "ok" | "rejected" | "unreachable" | "error" | "none";
 
 interface Row {
   label: string;
@@ -114,7 +134,7 @@ export async function main(
     await readRotationVariables(
       values["env-file"],
       (override) => console.error(overrideNotice(override)),
-      PROVIDER_ENV_VARS,
+      [...PROVIDER_ENV_VARS, ...SECRET_ID_ENV_VARS],
     ),
   );
   if (read.genesys === undefined) {
@@ -379,6 +399,7 @@ function printTable(
     rejected: "red",
     unreachable: "yellow",
     error: "red",
+    none: "dim",
   } as const;
   const lines = table(
     ["LABEL", "CLIENT ID", "STATUS", "TOKEN LIFETIME", last],
@@ -490,11 +511,6 @@ async function verifyProvider(
       return { ...row, ...classify(error, "token request") };
     }
   }));
-  const { activeRow, usable, failover, failoverProblem } = judgeFailover(
-    rows,
-    config,
-    config.secretVariable(config.standby),
-  );
   const standbyId =
     config.credentials.find((c) => c.label === config.standby)!.clientId;
   const adminRow = rows.find((row) => row.label === "admin");
@@ -507,10 +523,18 @@ async function verifyProvider(
       notes: [] as string[],
     }
     : await checkProviderAdmin(config, standbyId, adminRow?.scope);
+  const recorded = config.model === "two-secrets" && rotate.secrets
+    ? judgeSecretIds(config, rows, rotate.secrets)
+    : { problems: [] };
+  const { activeRow, usable, failover, failoverProblem } = judgeFailover(
+    rows,
+    config,
+    config.secretVariable(config.standby),
+  );
   const unchecked = config.provider === "auth0" && rotate.writeChecked
     ? undefined
     : WRITE_PERMISSION[config.provider as keyof typeof WRITE_PERMISSION];
-  const ok = usable && failover && rotate.ok;
+  const ok = usable && failover && rotate.ok && recorded.problems.length === 0;
   if (json) {
     console.log(JSON.stringify(
       {
@@ -520,6 +544,12 @@ async function verifyProvider(
         usable,
         failover,
         ...(failoverProblem === undefined ? {} : { failoverProblem }),
+        ...(recorded.atRest === undefined
+          ? {}
+          : { standbyAtRest: recorded.atRest }),
+        ...(recorded.problems.length === 0
+          ? {}
+          : { secretIdProblems: recorded.problems }),
         canRotate: rotate.ok,
         ...(rotate.ok ? {} : { rotateProblem: rotate.detail }),
         ...(unchecked === undefined ? {} : { uncheckedPermission: unchecked }),
@@ -541,6 +571,8 @@ async function verifyProvider(
     if (failoverProblem !== undefined) {
       console.log(`Failover is NOT available: ${failoverProblem}.`);
     }
+    if (recorded.atRest !== undefined) console.log(recorded.atRest);
+    for (const problem of recorded.problems) console.log(problem);
     console.log(
       rotate.ok
         ? `The admin credential can read ${config.title} client ${standbyId}; rotation can proceed.`
@@ -565,7 +597,13 @@ async function checkProviderAdmin(
   clientId: string,
   grantedScope: string | undefined,
 ): Promise<
-  { ok: boolean; detail?: string; notes: string[]; writeChecked?: boolean }
+  {
+    ok: boolean;
+    detail?: string;
+    notes: string[];
+    writeChecked?: boolean;
+    secrets?: readonly ProviderSecretInfo[];
+  }
 > {
   const notes: string[] = [];
   await using built = await config.createProvider({
@@ -584,6 +622,7 @@ async function checkProviderAdmin(
       notes,
     };
   }
+  const listed = info.secrets === undefined ? {} : { secrets: info.secrets };
   if (config.provider === "keycloak" && info.maxSecrets === 1) {
     return {
       ok: false,
@@ -624,7 +663,73 @@ async function checkProviderAdmin(
     }
     return { ok: true, notes, writeChecked: true };
   }
-  return { ok: true, notes };
+  return { ok: true, notes, ...listed };
+}
+
+/**
+ * Two-secret providers: what the provider lists against the secret ids
+ * the env file records. At rest (after a rotation or an incident revoked
+ * the old label's secret) the standby label holds no secret: its token is
+ * refused and its recorded id, if any, is gone. That is expected, and its
+ * row says so. A problem is a recorded id of the active label that the
+ * provider does not list, or a recorded id that has expired.
+ */
+function judgeSecretIds(
+  config: ProviderEnvConfig,
+  rows: Row[],
+  secrets: readonly ProviderSecretInfo[],
+): { atRest?: string; problems: string[] } {
+  const problems: string[] = [];
+  const now = systemClock.now();
+  const ids = config.secretIds;
+  const find = (id: string | undefined) =>
+    id === undefined ? undefined : secrets.find((s) => s.secretId === id);
+  for (const label of [config.active, config.standby]) {
+    const id = ids[label];
+    const found = find(id);
+    const variable = secretIdEnvVar(label);
+    if (id !== undefined && found === undefined && label === config.active) {
+      problems.push(
+        `${variable} names ${id}, which ${config.title} does not list for client ${
+          config.credentials[0].clientId
+        }: the secret "${label}" serves with is not the recorded one, so a rotation could not tell which secret to keep. ` +
+          `Record the id of the secret in ${
+            config.secretVariable(label)
+          } (or remove ${variable} when the client holds that one secret alone).`,
+      );
+    }
+    if (found?.expiresAt !== undefined && found.expiresAt <= now) {
+      problems.push(
+        `${variable} names ${id}, which expired at ${
+          new Date(found.expiresAt).toISOString()
+        }: ${config.title} refuses it. ${
+          label === config.active
+            ? "Rotate now (deno task rotate --promote)."
+            : "The next rotation replaces it."
+        }`,
+      );
+    }
+  }
+  const standby = rows.find((row) => row.label === config.standby)!;
+  const standbyId = ids[config.standby];
+  const activeId = ids[config.active];
+  // No secret of the standby's at the provider: its recorded one is gone,
+  // or nothing is recorded and the client holds only the active's.
+  const none = standbyId !== undefined
+    ? find(standbyId) === undefined
+    : secrets.filter((s) => s.secretId !== activeId).length === 0 ||
+      (activeId === undefined && secrets.length <= 1);
+  if (standby.status !== "rejected" || !none) return { problems };
+  standby.status = "none";
+  standby.detail = `no second secret at rest${
+    standbyId === undefined ? "" : ` (${standbyId} was revoked)`
+  }; the next rotation issues it`;
+  return {
+    atRest:
+      `Standby "${config.standby}": no second secret at rest, as a rotation of ${config.title} leaves it; ` +
+      `the next rotation issues it (until then there is nothing to fail over to).`,
+    problems,
+  };
 }
 
 /** An admin API failure in the operator's words: the permission to grant, or the variable to check. */
@@ -682,7 +787,8 @@ function judgeFailover<
 } {
   const activeRow = rows.find((row) => row.active)!;
   const standbyRow = rows.find((row) => row.label === config.standby)!;
-  const failover = standbyRow.status === "ok";
+  // At rest, a two-secret provider's standby holds no secret: expected.
+  const failover = standbyRow.status === "ok" || standbyRow.status === "none";
   return {
     activeRow,
     usable: activeRow.status === "ok",

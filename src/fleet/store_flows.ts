@@ -455,10 +455,11 @@ export function fleetRotation(
             ? {}
             : { tokenParams: options.tokenParams }),
           provider: opened.provider,
-          // The standby's old secret goes before its new one is issued, as
-          // a twin client's does: every caller passed the store's revoke
-          // gate for the standby first (rotate --kv|--redis, the scheduler).
-          ...(twoSecrets ? { secretIds, revokeStandbySecret: true } : {}),
+          // The engine revokes the standby's recorded old secret before
+          // issuing, as a twin client's dies: every caller passed the
+          // store's revoke gate for the standby first (rotate --kv|--redis,
+          // the scheduler).
+          ...(twoSecrets ? { secretIds } : {}),
           ...(twoSecrets && options.retire !== undefined
             ? {
               revokeGate: fleetRevokeGate(target, {

@@ -528,6 +528,45 @@ export function bearer(
   };
 }
 
+/**
+ * Runs an admin call whose target may be gone already, and resolves
+ * `undefined` when the provider answers that it is: a retried delete whose
+ * first attempt went through finds nothing, which is done (Okta's and
+ * Cognito's secret deletes), and Keycloak's rotated secret read when there
+ * is none. Every other failure is thrown.
+ *
+ * @param call The admin call.
+ * @returns Its result, or `undefined` when the provider answered not-found.
+ * @throws {ProviderApiError} Any failure but not-found.
+ *
+ * @example A delete that finds nothing is done
+ * ```ts
+ * import { ProviderApiError, unlessGone } from "./admin_http.ts";
+ *
+ * const gone = await unlessGone(() =>
+ *   Promise.reject(
+ *     new ProviderApiError("X_NOT_FOUND", "X", "delete secret s1", {
+ *       kind: "not-found",
+ *       message: "no such secret",
+ *     }),
+ *   )
+ * );
+ * if (gone !== undefined) throw new Error();
+ * ```
+ */
+export async function unlessGone<T>(
+  call: () => Promise<T>,
+): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof ProviderApiError && error.kind === "not-found") {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
 /** Whether a value is a plain JSON object. */
 export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);

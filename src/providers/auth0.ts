@@ -173,6 +173,8 @@ export function auth0SecretProvider(
   return Object.freeze({
     name: "Auth0",
     model: "twin-clients" as const,
+    issuedTokens:
+      "rotate-secret does not end access tokens already issued, and the Management API calls this tool uses have none that does: treat them as valid until they expire (expires_in 86400 s, 24 h, by default)",
     async inspectClient(
       clientId: string,
       callOptions?: ProviderCallOptions,

@@ -26,12 +26,13 @@ import {
   createAdminTransport,
   isObject,
   kindOfStatus,
-  ProviderApiError,
+  type ProviderApiError,
   type ProviderErrorCodes,
   type ProviderFailure,
   requireId,
   stringField,
   undocumentedAnswer,
+  unlessGone,
 } from "./admin_http.ts";
 import { type AwsCredentials, signSigV4 } from "./sigv4.ts";
 
@@ -261,6 +262,8 @@ export function cognitoSecretProvider(
   return Object.freeze({
     name: "Cognito",
     model: "two-secrets" as const,
+    issuedTokens:
+      "Cognito's secret API (DeleteUserPoolClientSecret) has no call to end access tokens already issued: treat them as valid until they expire (expires_in 3600 s)",
     async inspectClient(
       clientId: string,
       callOptions?: ProviderCallOptions,
@@ -310,8 +313,10 @@ export function cognitoSecretProvider(
       requireId(secretId, "secretId");
       const secrets = await listSecrets(clientId, signal);
       if (!secrets.some((secret) => secret.secretId === secretId)) return;
-      try {
-        await call(
+      // A retried delete whose first attempt went through finds nothing
+      // (the app client was just listed, so the secret is what is gone).
+      await unlessGone(() =>
+        call(
           DELETE,
           {
             UserPoolId: userPoolId,
@@ -321,15 +326,8 @@ export function cognitoSecretProvider(
           `delete secret ${secretId} of Cognito app client ${clientId}`,
           true,
           signal,
-        );
-      } catch (error) {
-        // A retried delete whose first attempt went through finds nothing
-        // (the app client was just listed, so the secret is what is gone).
-        if (error instanceof ProviderApiError && error.kind === "not-found") {
-          return;
-        }
-        throw error;
-      }
+        )
+      );
     },
   });
 }

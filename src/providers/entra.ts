@@ -226,6 +226,8 @@ export function entraSecretProvider(
   return Object.freeze({
     name: "Entra ID",
     model: "two-secrets" as const,
+    issuedTokens:
+      "Microsoft Graph documents no effect of removePassword on access tokens already issued and has no call in the application API to end them: treat them as valid until they expire (expires_in 3599 s)",
     async inspectClient(
       clientId: string,
       callOptions?: ProviderCallOptions,

@@ -113,6 +113,11 @@ export function secretIdEnvVar(label: string): string {
   return `AUTH_SECRET_ID_${label.toUpperCase()}`;
 }
 
+/** The variables recording each label's secret id (two-secret providers), such as `AUTH_SECRET_ID_BLUE`. */
+export const SECRET_ID_ENV_VARS: readonly string[] = Object.freeze(
+  ROTATION_LABELS.map(secretIdEnvVar),
+);
+
 /** Every variable each provider reads, for the env examples and the permission list. */
 export const PROVIDER_VARIABLES: Readonly<
   Record<AuthProvider, ProviderVariables>
@@ -296,6 +301,14 @@ export interface ProviderEnvConfig {
   readonly activeVariable: string;
   /** The variable of a label's secret. */
   readonly secretVariable: (label: string) => string;
+  /**
+   * Two-secret providers: the provider's id of each label's secret, as an
+   * earlier rotation recorded it (`AUTH_SECRET_ID_<LABEL>`), for the labels
+   * that have one. Read here only, so every task takes them from one reader.
+   *
+   * @default {} (twin clients, or nothing recorded yet)
+   */
+  readonly secretIds: Readonly<Record<string, string>>;
   /**
    * Genesys: the configuration `readRotationEnv` read.
    *
@@ -486,12 +499,23 @@ export function readProviderEnv(
     admin: Object.freeze(admin),
     activeVariable: AUTH_ACTIVE_ENV_VAR,
     secretVariable: authClientSecretEnvVar,
+    secretIds: model === "two-secrets" ? readSecretIds(value) : {},
     createProvider: (io: AdminIoOptions = {}) =>
       build(io, model, withAdminToken(title, admin)),
   });
 }
 
 type Read = (name: string) => string | undefined;
+
+/** `AUTH_SECRET_ID_<LABEL>` of each label that has one. */
+function readSecretIds(value: Read): Readonly<Record<string, string>> {
+  const ids: Record<string, string> = {};
+  for (const label of ROTATION_LABELS) {
+    const id = value(secretIdEnvVar(label));
+    if (id !== undefined) ids[label] = id;
+  }
+  return Object.freeze(ids);
+}
 
 /** A token source built on the admin credential, or undefined for key-based admins. */
 type AdminTokens = (
@@ -606,6 +630,7 @@ function genesysConfig(config: RotationEnvConfig): ProviderEnvConfig {
     admin,
     activeVariable: "GENESYS_ACTIVE",
     secretVariable: clientSecretEnvVar,
+    secretIds: {},
     genesys: config,
     async createProvider(io: AdminIoOptions = {}) {
       const [{ createGenesysAdminClient }, { genesysSecretProvider }] =

@@ -44,6 +44,7 @@ import {
   stringField,
   throttleWait,
   undocumentedAnswer,
+  unlessGone,
 } from "./admin_http.ts";
 
 /** The stable error codes of the Keycloak adapter. */
@@ -264,6 +265,8 @@ export function keycloakSecretProvider(
   const base = {
     name: "Keycloak",
     model,
+    issuedTokens:
+      "Keycloak's client-secret API has no call to end access tokens already issued: treat them as valid until they expire (the realm's access token lifespan)",
     async inspectClient(
       clientId: string,
       callOptions?: ProviderCallOptions,
@@ -496,7 +499,7 @@ class ClientApi {
     const operation = `read the ${
       rotated ? "rotated" : "main"
     } secret of Keycloak client ${clientId}`;
-    try {
+    const read = async () => {
       const { body } = await this.#send({
         method: "GET",
         url: await this.#secretUrl(clientId, rotated, signal),
@@ -508,16 +511,9 @@ class ClientApi {
       const value = stringField(body, "value");
       if (value === undefined) throw undocumented(operation, "the value");
       return value;
-    } catch (error) {
-      // 404 "Client does not have a rotated secret".
-      if (
-        rotated && error instanceof ProviderApiError &&
-        error.kind === "not-found"
-      ) {
-        return undefined;
-      }
-      throw error;
-    }
+    };
+    // 404 "Client does not have a rotated secret"; the main one is always there.
+    return rotated ? await unlessGone(read) : await read();
   }
 
   async regenerate(clientId: string, idempotent: boolean): Promise<string> {

@@ -184,7 +184,7 @@ export async function acquireEnvFileLock(
   const token = tokenOf(before) + 1;
   const record: LockHolder = {
     pid: Deno.pid,
-    ...(hostname() ? { host: hostname() } : {}),
+    ...(hostName() ? { host: hostName() } : {}),
     command,
     startedAt: new Date().toISOString(),
     token,
@@ -257,7 +257,12 @@ function tokenOf(value: unknown): number {
     : 0;
 }
 
-function hostname(): string | undefined {
+/**
+ * This host's name, when the process may read it without a prompt.
+ *
+ * @returns The name, or `undefined`.
+ */
+export function hostName(): string | undefined {
   try {
     // Queried first: without sys permission, asking could prompt.
     const state = Deno.permissions.querySync({ name: "sys", kind: "hostname" })

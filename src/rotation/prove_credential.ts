@@ -6,16 +6,16 @@
  * @module
  */
 import type { Clock } from "../clock.ts";
-import { proveSecret } from "./proof.ts";
+import { type ProofTokenRequest, proveSecret } from "./proof.ts";
 import type { Secret } from "../secret.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "../send.ts";
-import type { TokenGrant } from "../token_endpoint.ts";
+import type { TokenAuthMethod, TokenGrant } from "../token_endpoint.ts";
 
 /** The longest wait between two proof attempts. */
 const MAX_PROOF_DELAY_MS = 5_000;
 
 /** What {@linkcode proveCredential} proves, and how patiently. */
-export interface ProveCredentialOptions {
+export interface ProveCredentialOptions extends ProofTokenRequest {
   /** The token endpoint. */
   readonly tokenUrl: string;
   /** The credential's label, for error messages. */
@@ -24,6 +24,12 @@ export interface ProveCredentialOptions {
   readonly clientId: string;
   /** The secret to prove. */
   readonly secret: Secret;
+  /**
+   * How the secret is sent.
+   *
+   * @default the token endpoint's default (HTTP Basic)
+   */
+  readonly authMethod?: TokenAuthMethod;
   /**
    * Token requests made at most.
    *
@@ -83,6 +89,10 @@ export function proveCredential(
     delayMs,
     maxElapsedMs: attempts * Math.max(delayMs, MAX_PROOF_DELAY_MS),
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    ...(options.scope === undefined ? {} : { scope: options.scope }),
+    ...(options.tokenParams === undefined
+      ? {}
+      : { tokenParams: options.tokenParams }),
     fetch: options.fetch,
     clock: options.clock,
     signal: options.signal,

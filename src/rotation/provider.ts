@@ -122,6 +122,14 @@ export interface SecretProvider {
   /** Twin clients or two secrets on one client. */
   readonly model: SecretModel;
   /**
+   * What becomes of the access tokens already issued with a secret once it
+   * is revoked or regenerated, and whether this provider's API can end
+   * them, in the provider's terms: incident mode says it to the operator.
+   *
+   * @default undefined (not documented: assume they stay valid until they expire)
+   */
+  readonly issuedTokens?: string;
+  /**
    * Reads an OAuth client and, for two-secret providers, its secrets.
    * Changes nothing.
    */

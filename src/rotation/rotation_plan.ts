@@ -54,7 +54,7 @@ export interface Plan {
    */
   readonly orphanSecretId?: string;
   /**
-   * Two-secret providers at their limit: the standby label's own old secret
+   * Two-secret providers: the standby label's own old secret, still held
    * (recorded with the label, never the active's), revoked before issuing,
    * as regenerating a twin client's standby ends its old secret.
    */
@@ -178,7 +178,6 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
         options.secretIds?.[standby.label],
         activeSecretId,
         orphanSecretId,
-        options.revokeStandbySecret === true,
       );
       checkSecretLimit(
         provider.name,
@@ -290,32 +289,23 @@ function orphanOf(
 }
 
 /**
- * The standby label's recorded old secret, when the client is at its limit
- * (or the caller's gate cleared the standby: `always`) and still holds it:
- * the one secret that may go before issuing, since only the standby's
- * secret is ever replaced. Never the active's.
+ * The standby label's recorded old secret, when the client still holds it:
+ * it goes before issuing, as regenerating a twin client's standby ends its
+ * old secret, since only the standby's secret is ever replaced. At a limit
+ * of two it makes room; without a limit (Entra ID) it would otherwise stay
+ * valid with nobody using it. Never the active's.
  */
 function standbyOldOf(
   client: ProviderClientInfo,
   standbySecretId: string | undefined,
   activeSecretId: string | undefined,
   orphanSecretId: string | undefined,
-  always: boolean,
 ): string | undefined {
-  if (
-    standbySecretId === undefined || standbySecretId === activeSecretId ||
-    standbySecretId === orphanSecretId
-  ) {
+  if (standbySecretId === undefined || standbySecretId === activeSecretId) {
     return undefined;
   }
   const secrets = client.secrets ?? [];
   const held = secrets.filter((s) => s.secretId !== orphanSecretId);
-  if (
-    !always &&
-    (client.maxSecrets === undefined || held.length < client.maxSecrets)
-  ) {
-    return undefined;
-  }
   return held.some((s) => s.secretId === standbySecretId)
     ? standbySecretId
     : undefined;

@@ -163,8 +163,16 @@ export function setEnvFileValue(
   return setEnvFileEntries(path, [[key, value]], tempPath);
 }
 
-/** {@linkcode setEnvFileValue} for several variables, in one atomic write. */
-async function setEnvFileEntries(
+/**
+ * {@linkcode setEnvFileValue} for several variables, in one atomic write
+ * (a secret with its client id and secret id, say).
+ *
+ * @param path The env file (or a symlink to it).
+ * @param entries The variables and their values, set in this order.
+ * @param tempPath The temp file written before the rename.
+ * @returns Resolves once the file is durably written.
+ */
+export async function setEnvFileEntries(
   path: string,
   entries: readonly (readonly [key: string, value: string])[],
   tempPath?: string,

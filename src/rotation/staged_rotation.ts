@@ -318,17 +318,6 @@ export interface StagedRotationOptions {
    */
   readonly secretIds?: Readonly<Record<string, string>>;
   /**
-   * Two-secret providers: revoke the standby label's recorded old secret
-   * (`secretIds[standby]`, when the client still lists it) before issuing,
-   * even below the client's limit, as a twin client's old secret goes when
-   * it is regenerated. Only for a caller whose gate said, before this run,
-   * that nothing holds or uses the standby (a fleet store's rotation).
-   *
-   * @default false (revoked before issuing only when the client is at its
-   *   limit)
-   */
-  readonly revokeStandbySecret?: boolean;
-  /**
    * Two-secret providers: the revoke gate. After promotion, the old label's
    * secret is revoked (the `retire` phase) only once this resolves, with a
    * line for the report, saying nothing holds or uses it any more (a
@@ -534,9 +523,9 @@ const PHASES: readonly PhaseSpec[] = [
         );
       }
       if (run.plan!.standbyOldSecretId !== undefined) {
-        // The client is at its limit: the standby's old secret goes first,
-        // as a twin client's does when regenerated. A run that dies here
-        // finds the client below its limit and only issues.
+        // The standby's old secret goes first, as a twin client's does when
+        // regenerated (at a limit of two it makes room). A run that dies
+        // here finds it gone and only issues.
         await provider.revokeSecret!(
           standby.clientId,
           run.plan!.standbyOldSecretId,

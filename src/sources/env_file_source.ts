@@ -13,6 +13,7 @@ import {
   sourcePollInterval,
   type SourceVariables,
 } from "./source.ts";
+import { presenceDirectoryOf } from "./presence.ts";
 import { watchDirectories } from "./watch.ts";
 
 /** Options of {@linkcode envFileSource}. */
@@ -24,7 +25,8 @@ export type EnvFileSourceOptions = SourceVariables;
  * Deno's `--env-file` reads it. Pass it as `source` to
  * `createDualSecretAuth` and the service follows the file: a new secret is
  * loaded with `setCredentials`, a new active label is switched to only once
- * the target gets a token.
+ * the target gets a token. Its followers announce themselves in
+ * `<path>.presence/` when asked (`followSource`'s `presence`).
  *
  * @param path The env file (a symlink is followed).
  * @param options Other variable names or poll interval.
@@ -66,5 +68,6 @@ export function envFileSource(
     read: async () => parse(await Deno.readTextFile(path)),
     watch: (onChange: () => void) => watchDirectories(watchPaths, onChange),
     pollIntervalMs: interval,
+    presenceDirectory: presenceDirectoryOf(path),
   });
 }

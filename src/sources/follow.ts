@@ -5,13 +5,21 @@
  * methods: `setCredentials` for new secrets, `rotate({ to })` for a new
  * active label (which verifies the target first and keeps the current
  * label if the target fails). A source that cannot be read or is malformed
- * keeps the last good configuration and is reported as a `warning`.
+ * keeps the last good configuration and is reported as a `warning`. With
+ * `presence`, the follower also keeps this process's presence file for the
+ * single-host revoke gate (see ./presence.ts).
  *
  * @module
  */
 import { abortable } from "../abortable.ts";
 import type { ConfigWarning, CredentialInput } from "../config.ts";
+import { ConfigError } from "../errors.ts";
 import { deliver, type WarningEvent } from "../events.ts";
+import {
+  type PresenceOptions,
+  type PresenceWriter,
+  startPresence,
+} from "./presence.ts";
 import {
   type CredentialSnapshot,
   type CredentialSource,
@@ -35,9 +43,22 @@ export interface SourceFollower extends AsyncDisposable {
 export interface FollowSourceOptions {
   /**
    * Receives the follower's `warning` events (`SOURCE_INVALID`,
-   * `SOURCE_SWITCH_FAILED`); give it the auth instance's `onEvent`.
+   * `SOURCE_SWITCH_FAILED`, `PRESENCE_FAILED`); give it the auth
+   * instance's `onEvent`.
    */
   readonly onEvent?: (event: WarningEvent) => unknown;
+  /**
+   * Announce this process beside the source (`true`, or where and how
+   * often), so that the revoke gate of a two-secret rotation on this host
+   * (`envFileRevokeGate`) sees which label it serves, which secrets it
+   * holds (salted fingerprints) and until when a token of each lives,
+   * instead of only waiting. Needs write access to the directory
+   * (`<env file>.presence/` for `envFileSource`); the files are removed by
+   * `stop()`.
+   *
+   * @default undefined (no presence: the gate falls back to its reload wait)
+   */
+  readonly presence?: boolean | PresenceOptions;
 }
 
 /** What the follower uses of an auth instance: its public methods. */
@@ -58,11 +79,18 @@ export interface FollowedAuth {
     options: { readonly to: string; readonly signal?: AbortSignal },
   ): Promise<unknown>;
   /**
-   * The status (`auth.status`); only `active` is read.
+   * The status (`auth.status`): `active`, and with presence, the expiry of
+   * each credential's cached token.
    *
    * @returns The status.
    */
-  status(): { readonly active: string };
+  status(): {
+    readonly active: string;
+    readonly credentials?: readonly {
+      readonly label: string;
+      readonly expiresAt?: number;
+    }[];
+  };
 }
 
 /**
@@ -109,9 +137,12 @@ export function followSource(
   const warn = (warning: ConfigWarning) =>
     deliver(options.onEvent, { type: "warning", ...warning });
   let current = "";
+  // The credentials the instance holds, as far as the follower knows.
+  let held: readonly CredentialInput[] = [];
   try {
     // The instance was created from this snapshot: only a change is applied.
-    current = fingerprint(loadSource(source).credentials);
+    held = loadSource(source).credentials;
+    current = fingerprint(held);
   } catch {
     // Unreadable now: the first re-read applies whatever it finds.
   }
@@ -151,6 +182,8 @@ export function followSource(
       try {
         auth.setCredentials(snapshot.credentials);
         current = next;
+        held = snapshot.credentials;
+        void presence?.refresh();
       } catch (error) {
         warnOnce({
           code: "SOURCE_INVALID",
@@ -172,10 +205,13 @@ export function followSource(
       failedSwitch.credentials === current &&
       Date.now() - failedSwitch.at < SWITCH_RETRY_MS;
     if (recentlyFailed) return;
+    // The presence sees the label being left (and its token) first.
+    void presence?.refresh();
     try {
       await auth.rotate({ to: snapshot.active, signal: stopping.signal });
       failedSwitch = undefined;
       lastWarning = "";
+      void presence?.refresh();
     } catch (error) {
       if (stopped) return;
       failedSwitch = {
@@ -214,6 +250,9 @@ export function followSource(
       source.pollIntervalMs > 0 && source.pollIntervalMs <= 2 ** 31 - 1
     ? source.pollIntervalMs
     : DEFAULT_SOURCE_POLL_INTERVAL_MS;
+  const presence = options.presence
+    ? announce(auth, source, () => held, options.presence, warn)
+    : undefined;
   const poll = setInterval(() => void refresh(), interval);
   let watch: SourceWatch | undefined;
   try {
@@ -229,8 +268,41 @@ export function followSource(
     clearInterval(poll);
     await watch?.close().catch(() => {});
     await running;
+    await presence?.stop();
   }
   return { refresh, stop, [Symbol.asyncDispose]: stop };
+}
+
+/** Starts the follower's presence (see {@linkcode FollowSourceOptions.presence}). */
+function announce(
+  auth: FollowedAuth,
+  source: CredentialSource,
+  held: () => readonly CredentialInput[],
+  presence: true | PresenceOptions,
+  warn: (warning: ConfigWarning) => void,
+): PresenceWriter {
+  const options = presence === true ? {} : presence;
+  const directory = options.directory ?? source.presenceDirectory;
+  if (directory === undefined) {
+    throw new ConfigError(
+      "presence",
+      `${source.name} has no presence directory: give presence.directory`,
+    );
+  }
+  return startPresence(
+    directory,
+    source.name,
+    () => {
+      const status = auth.status();
+      return {
+        active: status.active,
+        credentials: held(),
+        tokens: status.credentials ?? [],
+      };
+    },
+    options,
+    (message) => warn({ code: "PRESENCE_FAILED", message }),
+  );
 }
 
 /** A comparable form of a credential list (kept in memory only, like the credentials). */

@@ -47,6 +47,13 @@ export interface CredentialSource {
   watch?(onChange: () => void): SourceWatch;
   /** How often the source is re-read even without a change notice, in ms. */
   readonly pollIntervalMs: number;
+  /**
+   * Where followers of this source announce their presence when asked to
+   * (`followSource`'s `presence`), for a revoke gate on the same host.
+   *
+   * @default undefined (none: a follower's presence needs a `directory`)
+   */
+  readonly presenceDirectory?: string;
 }
 
 /** A running watch of a source. */

@@ -10,12 +10,15 @@
  * the emulator, `./kv` on `openKv` of `@deno/kv` (its `Kv` type-checked as the
  * structural `KvDatabase`), and, with the optional peer uninstalled, the
  * subpaths that need it fail with an error naming it while the others load.
+ * The guides' Node.js (`js`) blocks are type-checked there as JavaScript
+ * (`tsc` with `checkJs`, Node's types), as a Node user would paste them.
  * Every subprocess is bounded in time.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import denoJson from "../../deno.json" with { type: "json" };
 import { buildNpmPackage, PEER_PACKAGES } from "../../scripts/build_npm.ts";
+import { nodeBlocks, readDocs } from "../docs/_markdown.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CONSUMER = fileURLToPath(
@@ -23,6 +26,8 @@ const CONSUMER = fileURLToPath(
 );
 const TYPESCRIPT_VERSION = "5.9.3";
 const DENO_KV_VERSION = "0.14.0";
+/** Node's own types, for the guides' Node.js blocks (`process.env`): Node 20, as `engines`. */
+const NODE_TYPES_VERSION = "20.19.8";
 const STEP_TIMEOUT_MS = 180_000;
 const EXPORTS = denoJson.exports as Record<string, string>;
 
@@ -348,6 +353,7 @@ Deno.test({
             `${dir}/${tarball}`,
             `typescript@${TYPESCRIPT_VERSION}`,
             `@deno/kv@${DENO_KV_VERSION}`,
+            `@types/node@${NODE_TYPES_VERSION}`,
             ...Object.entries(peerDependencies).map(([name, range]) =>
               `${name}@${range}`
             ),
@@ -363,6 +369,64 @@ Deno.test({
       );
       // Emit only: the step above was the type check.
       await ok("node", [...tsc, "--noCheck"], consumer);
+
+      await t.step(
+        "the guides' Node.js blocks type-check as JavaScript against the package (tsc checkJs)",
+        async () => {
+          const blocks = nodeBlocks(await readDocs());
+          assert.ok(blocks.length >= 2, `only ${blocks.length} Node.js blocks`);
+          const files = blocks.map(({ path, line }) =>
+            `docs_${path.replace(/\W+/g, "_")}_${line}.js`
+          );
+          for (const [i, block] of blocks.entries()) {
+            await Deno.writeTextFile(`${consumer}/${files[i]}`, block.body);
+          }
+          // Beside them, a block that does not type-check: one tsc run shows
+          // the check fails it and passes the guides' (every error is its).
+          await Deno.writeTextFile(
+            `${consumer}/docs_broken.js`,
+            `import { createDualSecretAuth } from "${denoJson.name}";\ncreateDualSecretAuth({ credentials: 5 });\n`,
+          );
+          await Deno.writeTextFile(
+            `${consumer}/tsconfig.docs.json`,
+            JSON.stringify({
+              compilerOptions: {
+                target: "ES2022",
+                module: "NodeNext",
+                moduleResolution: "NodeNext",
+                lib: ["ES2022", "DOM", "ESNext.Disposable"],
+                types: ["node"],
+                strict: true,
+                allowJs: true,
+                checkJs: true,
+                noEmit: true,
+              },
+              // tsc refuses a listed file it cannot find (TS6053).
+              files: [...files, "docs_broken.js"],
+            }),
+          );
+          const checked = await run(
+            "node",
+            ["node_modules/typescript/bin/tsc", "-p", "tsconfig.docs.json"],
+            consumer,
+          );
+          const errors = checked.stdout.split("\n").filter((line) =>
+            /error TS\d+/.test(line)
+          );
+          assert.notEqual(checked.code, 0, checked.stdout);
+          assert.ok(
+            errors.length > 0 &&
+              errors.every((line) => line.startsWith("docs_broken.js(")),
+            checked.stdout,
+          );
+          assert.ok(
+            errors.some((line) =>
+              /^docs_broken\.js\(2,\d+\): error TS2322/.test(line)
+            ),
+            checked.stdout,
+          );
+        },
+      );
 
       const expectedExports = await denoExportNames();
       for (const runtime of RUNTIMES) {

@@ -121,3 +121,30 @@ export function anchors(text: string): Set<string> {
   }
   return result;
 }
+
+/** A Node.js block of the docs, which the npm package test type-checks. */
+export interface NodeBlock {
+  /** Such as `docs/platforms.md`. */
+  readonly path: string;
+  /** The 1-based line of the opening fence. */
+  readonly line: number;
+  readonly body: string;
+}
+
+/**
+ * The Node.js (`js`) blocks of the docs. Deno cannot resolve their imports
+ * (`@deno/kv` is not a package of this project), so they are marked `ignore`
+ * for `deno check`; tests/distribution/npm_package_test.ts type-checks them
+ * instead, as JavaScript (`tsc` with `checkJs`) in a project where the packed
+ * package and `@deno/kv` are installed, as a Node user has them.
+ *
+ * @param docs The docs.
+ * @returns The blocks, in file order.
+ */
+export function nodeBlocks(docs: readonly DocFile[]): NodeBlock[] {
+  return docs.flatMap((doc) =>
+    fences(doc.text)
+      .filter((fence) => /^(js|javascript)\b/.test(fence.info))
+      .map((fence) => ({ path: doc.path, line: fence.line, body: fence.body }))
+  );
+}

@@ -166,6 +166,41 @@ async function rehearse(engine: Engine): Promise<void> {
         );
       }
     }
+    // After promote (which waited for every instance to prove green), the
+    // fleet line's SECRETS column shows each instance on the one new secret.
+    const fleetLine = tasks[1];
+    const listed = await ws.task("fleet", [...fleetLine.args, "--json"], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    const instances = JSON.parse(listed.stdout) as {
+      instanceId: string;
+      credentials: {
+        label: string;
+        secretGeneration?: number;
+        secretFingerprint?: string;
+      }[];
+    }[];
+    const held = instances.map(({ credentials }) =>
+      credentials.find((c) => c.label === "green")
+    );
+    assert.equal(held.length, N);
+    assert.equal(
+      new Set(held.map((c) => c?.secretFingerprint)).size,
+      1,
+      "every instance holds the same green secret",
+    );
+    const table = await ws.task("fleet", [...fleetLine.args], env);
+    assert.match(table.stdout, /SECRETS \(generation, fingerprint\)/);
+    for (const [i, { instanceId }] of instances.entries()) {
+      const row = table.stdout.split("\n").find((line) =>
+        new RegExp(`\\b${instanceId}\\b`).test(line)
+      );
+      assert.ok(
+        row?.includes(
+          `green g${held[i]!.secretGeneration} ${held[i]!.secretFingerprint!}`,
+        ),
+        `${instanceId}: ${row}`,
+      );
+    }
     const history = outputs[3];
     for (const action of ["rotate\\.gate", "secret\\.publish", "promote"]) {
       assert.match(history, new RegExp(`\\b${action}\\b`));

@@ -140,6 +140,7 @@ for (const name of Object.keys(PROVIDERS)) {
           ws,
           [...storeArgs, "--yes", "--promote"],
           "publish:after",
+          "rotate",
           SEAL,
         );
         assert.equal(emulator.stats().secretsCreated, created + 1);

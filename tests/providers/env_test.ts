@@ -344,3 +344,37 @@ Deno.test("env.ts loads no provider's adapter until createProvider: each is reac
     );
   }
 });
+
+Deno.test("the recorded secret ids come from readProviderEnv: two-secret providers only, each label that has one", () => {
+  const okta = {
+    AUTH_PROVIDER: "okta",
+    AUTH_DOMAIN: "dev-123456.okta.com",
+    AUTH_SCOPE: "orders.read",
+    AUTH_CLIENT_ID_BLUE: "0oa1",
+    AUTH_CLIENT_SECRET_BLUE: "first-secret-value",
+    AUTH_CLIENT_ID_GREEN: "0oa1",
+    AUTH_CLIENT_SECRET_GREEN: "second-secret-value",
+    AUTH_ACTIVE: "blue",
+    AUTH_ADMIN_TOKEN: "00api-token",
+  };
+  assert.deepEqual(readProviderEnv(okta).secretIds, {});
+  assert.deepEqual(
+    readProviderEnv({ ...okta, AUTH_SECRET_ID_GREEN: " ocs2 " }).secretIds,
+    { green: "ocs2" },
+  );
+  // Twin clients record none, whatever the file says.
+  const auth0 = readProviderEnv({
+    AUTH_PROVIDER: "auth0",
+    AUTH_DOMAIN: "tenant.eu.auth0.com",
+    AUTH_AUDIENCE: "https://orders.example/",
+    AUTH_CLIENT_ID_BLUE: "blue",
+    AUTH_CLIENT_SECRET_BLUE: "first-secret-value",
+    AUTH_CLIENT_ID_GREEN: "green",
+    AUTH_CLIENT_SECRET_GREEN: "second-secret-value",
+    AUTH_ACTIVE: "blue",
+    AUTH_ADMIN_CLIENT_ID: "admin",
+    AUTH_ADMIN_CLIENT_SECRET: "admin-secret-value",
+    AUTH_SECRET_ID_BLUE: "stray",
+  });
+  assert.deepEqual(auth0.secretIds, {});
+});

@@ -162,7 +162,7 @@ Deno.test("incident: compromised standby without --kill-tokens leaves old tokens
 Deno.test("incident: a failed regeneration leaves the client disabled, and says so", async () => {
   const { emulator, options } = scenario({ active: "green", killTokens: true });
   await using _ = emulator;
-  const admin = options.adminFor("compromised");
+  const admin = options.adminFor!("compromised");
   const error = await respondToCompromise({
     ...options,
     adminFor: () => ({
@@ -195,7 +195,7 @@ Deno.test("incident: the compromised credential is touched only after the instan
   const { emulator, options } = scenario({ killTokens: true });
   await using _ = emulator;
   const order: string[] = [];
-  const admin = options.adminFor("compromised");
+  const admin = options.adminFor!("compromised");
   const report = await respondToCompromise({
     ...options,
     sink: createCallbackSink("memory", (update) => {
@@ -323,7 +323,7 @@ Deno.test("envFileLoadProof: waits --reload-wait after the file's last write, no
 function counting(options: IncidentOptions) {
   const regenerated: Record<string, number> = {};
   const adminFor: IncidentOptions["adminFor"] = (target) => {
-    const admin = options.adminFor(target);
+    const admin = options.adminFor!(target);
     return {
       ...admin,
       regenerateSecret: (id, callOptions) => {
@@ -472,7 +472,7 @@ Deno.test("incident: Ctrl-C while the disable call is under way: the client's di
   const journal = createMemoryJournal<IncidentJournalRecord>();
   const interrupt = new AbortController();
   const adminFor: IncidentOptions["adminFor"] = (target) => {
-    const admin = options.adminFor(target);
+    const admin = options.adminFor!(target);
     return {
       ...admin,
       // The server disables the client; Ctrl-C arrives before its answer,

@@ -44,6 +44,12 @@ export interface ServiceScript {
   readonly script: string;
   /** Its arguments. */
   readonly args: readonly string[];
+  /**
+   * Whether it may write in the workspace (its presence files).
+   *
+   * @default false
+   */
+  readonly writable?: boolean;
 }
 
 /**
@@ -66,6 +72,7 @@ export async function startFollowingService(
       "run",
       "-q",
       `--allow-read=${ws.dir}`,
+      ...(service?.writable ? [`--allow-write=${ws.dir}`] : []),
       "--allow-net=127.0.0.1",
       ...(service
         ? [service.script, ...service.args]

@@ -8,15 +8,21 @@
 import assert from "node:assert/strict";
 import denoJson from "../../deno.json" with { type: "json" };
 import {
+  COMMON_FLAGS,
+  COMMON_OPTIONS,
   didYouMean,
   editDistance,
   labelOption,
+  noStoreOptions,
+  parseTaskArgs,
+  readOnlyOptions,
   redactUserinfo,
   runTask,
   type TaskMain,
   type TaskOptions,
   UsageError,
 } from "../../tasks/_cli.ts";
+import { runCli } from "../../tasks/cli.ts";
 import * as demo from "../../tasks/demo.ts";
 import * as emulator from "../../tasks/emulator.ts";
 import * as fleet from "../../tasks/fleet.ts";
@@ -277,33 +283,206 @@ Deno.test("--redis env refuses an unset REDIS_URL in every command that takes a 
   }
 });
 
-Deno.test("the common flags: each command accepts those that apply to it", () => {
-  // What a flag means for a command that has it: --dry-run checks and changes
-  // nothing, --yes skips the question, --json prints JSON, --env-file names
-  // the file the command reads (or writes). A command lacks one only where
-  // the flag has nothing to act on (verify, fleet, status, emulator and demo
-  // change no credential, so they ask nothing; demo reads no file).
-  const expected: Record<string, readonly string[]> = {
-    verify: ["json", "env-file"],
-    rotate: ["dry-run", "yes", "json", "env-file"],
-    "rotate --kv": ["dry-run", "yes", "json", "env-file"],
-    promote: ["dry-run", "yes", "json", "env-file"],
-    "promote --kv": ["dry-run", "yes", "json", "env-file"],
-    setup: ["dry-run", "yes", "json", "env-file"],
-    incident: ["dry-run", "yes", "json", "env-file"],
-    fleet: ["json", "env-file"],
-    status: ["json", "env-file"],
-    emulator: ["json", "env-file"],
-    demo: ["json"],
-  };
+/** A value for a common flag that takes one. */
+const FLAG_VALUES: Readonly<Record<string, string>> = {
+  "env-file": "other.env",
+  kv: "fleet.db",
+  redis: "env",
+  prefix: "svc",
+};
+
+Deno.test("the common flags: every command accepts each, and --help says what it does there", async () => {
   for (const row of ROWS) {
-    const accepted = Object.keys(row.options[0]);
-    const missing = expected[row.command].filter((flag) =>
-      !accepted.includes(flag)
+    const accepted = new Set(
+      row.options.flatMap((table) => Object.keys(table)),
     );
+    const missing = COMMON_FLAGS.filter((flag) => !accepted.has(flag));
     assert.deepEqual(missing, [], `${row.command} lacks common flags`);
-    for (const flag of ["help", "version"]) {
-      assert.ok(accepted.includes(flag), `${row.command} --${flag}`);
+    // Through the command's own entry: the flag passes the parser, which
+    // then stops at the next, unknown one (so nothing runs).
+    for (const flag of COMMON_FLAGS) {
+      if (flag === "help" || flag === "version") continue;
+      const value = FLAG_VALUES[flag];
+      const args = value === undefined ? [`--${flag}`] : [`--${flag}`, value];
+      const { code, stdout, stderr } = await run(row, [
+        ...args,
+        "--zzzzzzzzzz",
+      ]);
+      assert.equal(code, 2, `${row.command} --${flag}`);
+      // With --json the failure is the JSON on stdout. rotate and promote
+      // take --prefix with their store (their --kv rows): alone, it says so.
+      const needsStore = flag === "prefix" && row.prefix === undefined &&
+        row.options.length > 1;
+      assert.match(
+        stdout + stderr,
+        needsStore
+          ? /--prefix belongs to a fleet's \w+ through its store: add --kv <path> or --redis env\./
+          : /unknown option --zzzzzzzzzz\. Run deno task /,
+        `${row.command} --${flag}`,
+      );
     }
+  }
+  // A command that changes nothing says what --dry-run and --yes mean there.
+  for (const command of ["verify", "fleet", "status", "demo"]) {
+    const row = ROWS.find((row) => row.command === command)!;
+    const { stdout } = await run(row, ["--help"]);
+    assert.match(stdout, /^ {2}--dry-run +.* changes nothing anyway$/m);
+    assert.match(stdout, /^ {2}--yes +.* asks no question$/m);
+  }
+});
+
+Deno.test("a common flag with nothing to act on: listed in --help with its reason, a value noted on stderr", () => {
+  const options = {
+    ...COMMON_OPTIONS,
+    json: { type: "boolean", default: false },
+    ...readOnlyOptions("probe"),
+    ...noStoreOptions("probe keeps no store"),
+  } as const;
+  const help =
+    "Usage: deno task probe\n\nOptions:\n  --json\n\nExit codes:\n  0    ok\n";
+  const out: string[] = [];
+  const err: string[] = [];
+  const { log, error } = console;
+  console.log = (...parts: unknown[]) => out.push(parts.join(" "));
+  console.error = (...parts: unknown[]) => err.push(parts.join(" "));
+  let values;
+  try {
+    assert.equal(
+      parseTaskArgs("deno task probe", options, help, ["--help"]),
+      undefined,
+    );
+    values = parseTaskArgs("deno task probe", options, help, [
+      "--kv",
+      "fleet.db",
+      "--prefix",
+      "svc",
+      "--dry-run",
+      "--yes",
+    ]);
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+  const shown = out.join("\n");
+  // Before the exit codes, grouped by reason.
+  assert.match(
+    shown,
+    /--json\n\nAccepted as by every command, with nothing to do here:\n {2}--dry-run {10}probe changes nothing anyway\n {2}--yes {14}probe asks no question\n {2}--kv <path>, --redis <url\|env>, --prefix <a\/b>\n {21}probe keeps no store\n\nExit codes:/,
+  );
+  assert.equal(values?.kv, "fleet.db");
+  assert.equal(values?.["dry-run"], true);
+  // Only the flag with a value is worth a line: --dry-run and --yes are met.
+  assert.deepEqual(err, [
+    "Notice: --kv and --prefix have no effect in deno task probe: probe keeps no store.",
+  ]);
+});
+
+Deno.test("a variant's option without its selector is named as such, not as unknown", async () => {
+  for (
+    const [row, args, words] of [
+      [
+        "rotate",
+        ["--every", "30d"],
+        /^--every belongs to a fleet's rotation through its store: add --kv <path> or --redis env\./,
+      ],
+      [
+        "rotate",
+        ["--prefix", "svc"],
+        /^--prefix belongs to a fleet's rotation through its store/,
+      ],
+      [
+        "promote",
+        ["--timeout", "5"],
+        /^--timeout belongs to a fleet's promotion through its store: add --kv <path> or --redis env\./,
+      ],
+      // A typo of a variant's option still gets its did-you-mean.
+      ["rotate", ["--evry", "30d"], /did you mean --every\?/],
+    ] as const
+  ) {
+    const { code, stderr } = await run(
+      ROWS.find((candidate) => candidate.command === row)!,
+      [...args],
+    );
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, words);
+  }
+});
+
+Deno.test("under the compiled program, the parser names what the operator typed", async () => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const { log, error } = console;
+  console.log = (...parts: unknown[]) => out.push(parts.join(" "));
+  console.error = (...parts: unknown[]) => err.push(parts.join(" "));
+  let typo: number, version: number;
+  try {
+    typo = await runCli(["rotate", "--frce"]);
+    version = await runCli(["status", "--version"]);
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+  assert.equal(typo, 2);
+  assert.match(
+    err.join("\n"),
+    /^unknown option --frce; did you mean --force\? Run genesys-rotate rotate --help for the options\.$/m,
+  );
+  assert.equal(version, 0);
+  assert.equal(out.join("\n"), `genesys-rotate status ${denoJson.version}`);
+  // And deno task's words again once it returned.
+  const after = await run(ROWS[0], ["--frce"]);
+  assert.match(after.stderr, /Run deno task verify --help/);
+});
+
+Deno.test("--redis env works for every command that reads a store: REDIS_URL is in its permission set", () => {
+  const permissions: Record<string, Record<string, unknown>> =
+    denoJson.permissions;
+  for (const row of ROWS) {
+    const redis = row.options.find((table) => Object.hasOwn(table, "redis"))
+      ?.redis;
+    if (redis === undefined || redis.noEffect !== undefined) continue;
+    const name = row.command.split(" ")[0];
+    const task = (denoJson.tasks as Record<string, { command: string }>)[name];
+    const set = /-P=(\w+)/.exec(task.command)?.[1];
+    assert.ok(set, `deno task ${name} runs with a permission set`);
+    assert.ok(
+      (permissions[set].env as readonly string[] | undefined)?.includes(
+        "REDIS_URL",
+      ),
+      `deno task ${name} (-P=${set}) may read REDIS_URL`,
+    );
+  }
+});
+
+Deno.test("an unreachable Redis is named as the operator gave it, never with its password", async () => {
+  const saved = Deno.env.get("REDIS_URL");
+  // Port 1 on loopback: nothing listens, the connection is refused at once.
+  Deno.env.set("REDIS_URL", "redis://:hunter2@127.0.0.1:1");
+  try {
+    // Each waits out the connection timeout (5 s): one way per command.
+    const viaEnv = await run(
+      ROWS.find((candidate) => candidate.command === "status")!,
+      ["--redis", "env"],
+    );
+    assert.equal(viaEnv.code, 1, viaEnv.stderr);
+    assert.match(
+      viaEnv.stderr,
+      /^The Redis named with REDIS_URL \(read by --redis env\) did not answer \(connection refused.*Check the host, the port and TLS \(rediss:\/\/\) in REDIS_URL:/,
+    );
+    const viaFlag = await run(
+      ROWS.find((candidate) => candidate.command === "fleet")!,
+      ["--redis", "redis://:hunter2@127.0.0.1:1"],
+    );
+    assert.equal(viaFlag.code, 1, viaFlag.stderr);
+    assert.match(
+      viaFlag.stderr,
+      /^The Redis named with --redis did not answer/,
+    );
+    for (const output of [viaEnv, viaFlag]) {
+      assert.doesNotMatch(output.stdout + output.stderr, /hunter2/);
+    }
+  } finally {
+    if (saved === undefined) Deno.env.delete("REDIS_URL");
+    else Deno.env.set("REDIS_URL", saved);
   }
 });

@@ -329,6 +329,44 @@ Deno.test("deno task emulator --json: one line with the endpoints and the env fi
     });
   });
 
+  await t.step(
+    "--dry-run: the emulator starts and no file changes (as --no-env-file)",
+    async () => {
+      const before = await ws.readEnv();
+      await withJsonEmulator(ws, ["--dry-run"], async (started) => {
+        assert.equal(started.envFile, null);
+        const variables = started.variables!;
+        const { status } = await tokenResponse(
+          started.tokenUrl!,
+          variables.GENESYS_CLIENT_ID_BLUE,
+          variables.GENESYS_CLIENT_SECRET_BLUE,
+        );
+        assert.equal(status, 200);
+      });
+      assert.equal(await ws.readEnv(), before, ".env is untouched");
+      const args = ["--provider", "okta", "--dry-run", "--env-file", "d.env"];
+      await withJsonEmulator(ws, args, async (started) => {
+        assert.equal(started.envFile, null);
+        assert.ok(started.variables!.AUTH_TOKEN_URL);
+        await assert.rejects(Deno.stat(`${ws.dir}/d.env`));
+      });
+    },
+  );
+
+  await t.step("--provider refuses a Genesys-only option by name", async () => {
+    const run = await ws.task("emulator", [
+      "--provider",
+      "okta",
+      "--blue-only",
+      "--no-env-file",
+    ]);
+    assert.equal(run.code, 2);
+    assert.match(
+      run.stderr,
+      /--blue-only applies to the Genesys emulator only, not --provider okta/,
+    );
+  });
+
   await t.step("a failure is JSON too", async () => {
     const run = await ws.task("emulator", ["--port", "0", "--json"]);
     assert.equal(run.code, 2);

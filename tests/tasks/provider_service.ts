@@ -6,8 +6,12 @@
  * tests/runbook/runbook_service.ts, so tests/support/following_service.ts
  * reads it.
  *
+ * With `presence` in the settings it announces itself beside the env file
+ * (or in `presence.directory`) for the revoke gate, and needs
+ * `--allow-write` there.
+ *
  * Usage: deno run --allow-read=<dir> --allow-net=127.0.0.1 provider_service.ts
- *   <env file> <resource URL> <JSON: { tokenUrl, scope?, tokenParams?, authMethod }>
+ *   <env file> <resource URL> <JSON: { tokenUrl, scope?, tokenParams?, authMethod, presence? }>
  */
 import {
   type AuthEvent,
@@ -28,6 +32,7 @@ const settings = JSON.parse(settingsText) as {
   scope?: string;
   tokenParams?: Record<string, string>;
   authMethod: TokenAuthMethod;
+  presence?: { directory?: string; intervalMs?: number };
 };
 const switches: string[] = [];
 const warnings: string[] = [];
@@ -68,7 +73,10 @@ const auth = createDualSecretAuth({
     : { tokenParams: settings.tokenParams }),
   onEvent,
 });
-const follower = followSource(auth, source, { onEvent });
+const follower = followSource(auth, source, {
+  onEvent,
+  ...(settings.presence === undefined ? {} : { presence: settings.presence }),
+});
 let running = true;
 Deno.addSignalListener("SIGTERM", () => void (running = false));
 let announced = false;

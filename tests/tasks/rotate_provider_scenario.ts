@@ -118,39 +118,52 @@ function disposer(emulator: ProviderEmulator) {
   return () => emulator.close();
 }
 
+/**
+ * The Okta world.
+ *
+ * @param tokenLifetimeSeconds The app's token lifetime (default Okta's 3600).
+ * @returns The world.
+ */
+export async function oktaWorld(
+  tokenLifetimeSeconds?: number,
+): Promise<World> {
+  const [blue, admin, limited] = [secret(), `00${secret()}`, `00${secret()}`];
+  const emulator = startOktaEmulator({
+    scopes: ["api"],
+    apps: [{
+      clientId: "0oaapp",
+      secrets: [blue],
+      ...(tokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds }),
+    }],
+    adminTokens: [
+      { token: admin, scopes: ["okta.apps.read", "okta.apps.manage"] },
+      { token: limited, scopes: ["okta.apps.read"] },
+    ],
+  });
+  await emulator.ready;
+  return {
+    emulator,
+    env: {
+      ...twoSecretEnv("okta", emulator, "0oaapp", blue),
+      AUTH_SCOPE: "api",
+      AUTH_ADMIN_TOKEN: admin,
+    },
+    limitedAdmin: { AUTH_ADMIN_TOKEN: limited },
+    permission: /okta\.apps\.manage/,
+    request: { scope: "api", authMethod: "client_secret_basic" },
+    liveSecrets: () =>
+      emulator.secrets("0oaapp").filter((s) => s.status === "ACTIVE")
+        .length,
+    atLimit: () => void emulator.addSecret("0oaapp"),
+    limitWords: /holds 2 secrets, Okta's limit of 2/,
+    limitExit: 2,
+    [Symbol.asyncDispose]: disposer(emulator),
+  };
+}
+
 /** Each provider's world, by the name `AUTH_PROVIDER` takes. */
 export const PROVIDERS: Record<string, Start> = {
-  async okta(options = {}) {
-    const lifetime = lifetimeOf(options);
-    const [blue, admin, limited] = [secret(), `00${secret()}`, `00${secret()}`];
-    const emulator = startOktaEmulator({
-      scopes: ["api"],
-      apps: [{ clientId: "0oaapp", secrets: [blue], ...lifetime }],
-      adminTokens: [
-        { token: admin, scopes: ["okta.apps.read", "okta.apps.manage"] },
-        { token: limited, scopes: ["okta.apps.read"] },
-      ],
-    });
-    await emulator.ready;
-    return {
-      emulator,
-      env: {
-        ...twoSecretEnv("okta", emulator, "0oaapp", blue),
-        AUTH_SCOPE: "api",
-        AUTH_ADMIN_TOKEN: admin,
-      },
-      limitedAdmin: { AUTH_ADMIN_TOKEN: limited },
-      permission: /okta\.apps\.manage/,
-      request: { scope: "api", authMethod: "client_secret_basic" },
-      liveSecrets: () =>
-        emulator.secrets("0oaapp").filter((s) => s.status === "ACTIVE")
-          .length,
-      atLimit: () => void emulator.addSecret("0oaapp"),
-      limitWords: /holds 2 secrets, Okta's limit of 2/,
-      limitExit: 2,
-      [Symbol.asyncDispose]: disposer(emulator),
-    };
-  },
+  okta: (options = {}) => oktaWorld(options.tokenLifetimeSeconds),
   async entra(options = {}) {
     const lifetime = lifetimeOf(options);
     const [blue, admin, limited] = [secret(), secret(), secret()];
@@ -369,13 +382,14 @@ export async function envOf(
 }
 
 /**
- * The rotate task with the failpoint variable readable, SIGKILLed at
+ * A task (default rotate) with the failpoint variable readable, SIGKILLed at
  * `point`; `env` adds variables it may read (such as the seal key).
  */
 export async function killAt(
   ws: Workspace,
   args: string[],
   point: string,
+  task: "rotate" | "incident" = "rotate",
   env: Record<string, string> = {},
 ) {
   const run = ws.spawn([
@@ -387,7 +401,7 @@ export async function killAt(
       [...PROVIDER_ENV_VARS, "NO_COLOR", FAILPOINT_VAR, ...Object.keys(env)]
         .join(",")
     }`,
-    "tasks/rotate.ts",
+    `tasks/${task}.ts`,
     ...args,
   ], { ...env, [FAILPOINT_VAR]: point });
   try {
@@ -436,6 +450,8 @@ export interface RotationRun {
  * @param file The env file's name in the workspace.
  * @param args The rotate task's arguments.
  * @param services How many services (default 4).
+ * @param presence Whether the services announce their presence beside the
+ *   env file, for the revoke gate (default false).
  * @returns The figures.
  */
 export async function rotateWithServices(
@@ -444,11 +460,13 @@ export async function rotateWithServices(
   file: string,
   args: readonly string[],
   services = SERVICES,
+  presence = false,
 ): Promise<RotationRun> {
   const { emulator } = world;
   const settings = JSON.stringify({
     tokenUrl: emulator.tokenUrl,
     ...world.request,
+    ...(presence ? { presence: { intervalMs: 500 } } : {}),
   });
   const running: FollowingService[] = await Promise.all(
     Array.from(
@@ -457,6 +475,7 @@ export async function rotateWithServices(
         startFollowingService(ws, emulator, {
           script: SERVICE,
           args: [`${ws.dir}/${file}`, emulator.resourceUrl, settings],
+          writable: presence,
         }),
     ),
   );

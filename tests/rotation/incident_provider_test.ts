@@ -1,0 +1,155 @@
+/**
+ * `respondToCompromise` through the provider port (`provider`), in process
+ * against each provider's emulator (the worlds of
+ * tests/tasks/rotate_provider_scenario.ts, blue active and compromised):
+ * stopped after every step and run again with what the sink holds, the
+ * response finishes and the clean label's secret is issued once over both
+ * runs. Two-secret providers revoke blue's leaked secret by id and issue
+ * none for it; Auth0 regenerates blue's client (twice only when stopped
+ * before its new secret was stored, as Genesys does).
+ */
+import assert from "node:assert/strict";
+import { readProviderEnv } from "../../src/providers/env.ts";
+import {
+  INCIDENT_STEPS,
+  type IncidentJournalRecord,
+  respondToCompromise,
+} from "../../src/rotation/incident.ts";
+import { createMemoryJournal } from "../../src/rotation/journal.ts";
+import type { SecretProvider } from "../../src/rotation/provider.ts";
+import { createCallbackSink } from "../../src/rotation/sinks.ts";
+import { PROVIDERS } from "../tasks/rotate_provider_scenario.ts";
+
+for (const [name, start] of Object.entries(PROVIDERS)) {
+  Deno.test(`incident through the provider port on ${name}: stopped after each step, run again: finished, the clean secret issued once`, async (t) => {
+    for (const step of INCIDENT_STEPS.filter((s) => s !== "verify")) {
+      await t.step(step, async () => {
+        await using world = await start();
+        const config = readProviderEnv(world.env);
+        await using handle = await config.createProvider();
+        const issued: string[] = [];
+        const provider: SecretProvider = {
+          ...handle.provider,
+          issueSecret: (clientId, options) => {
+            issued.push(clientId);
+            return handle.provider.issueSecret(clientId, options);
+          },
+        };
+        const state = {
+          active: config.active as string,
+          secrets: new Map(
+            config.credentials.map((c) => [c.label, c.clientSecret]),
+          ),
+          secretIds: { ...config.secretIds } as Record<string, string>,
+        };
+        const journal = createMemoryJournal<IncidentJournalRecord>();
+        const respond = (failAt?: string) =>
+          respondToCompromise({
+            compromised: "blue",
+            credentials: config.credentials.map((c) => ({
+              ...c,
+              clientSecret: state.secrets.get(c.label)!,
+            })),
+            active: state.active,
+            tokenUrl: config.tokenUrl,
+            provider,
+            secretIds: { ...state.secretIds },
+            ...(config.scope === undefined ? {} : { scope: config.scope }),
+            ...(config.tokenParams === undefined
+              ? {}
+              : { tokenParams: config.tokenParams }),
+            sink: createCallbackSink("memory", (update) => {
+              state.secrets.set(update.label, update.secret);
+              if (update.secretId) {
+                state.secretIds[update.label] = update.secretId;
+              }
+            }),
+            onPromote: (label) => void (state.active = label),
+            journal,
+            verifyAttempts: 3,
+            verifyDelayMs: 10,
+            ...(failAt === undefined ? {} : {
+              failpoint: (reached: string) => {
+                if (reached === failAt) {
+                  throw new Error(`killed after ${failAt}`);
+                }
+              },
+            }),
+          });
+        await assert.rejects(respond(step), new RegExp(`killed after ${step}`));
+        assert.equal(journal.record?.completedAt, undefined);
+        const report = await respond();
+        assert.match(report.resumedFrom ?? "", /resuming incident/);
+        assert.equal(report.active, "green");
+        assert.equal(state.active, "green");
+        assert.notEqual(journal.record?.completedAt, undefined);
+        const green = config.credentials.find((c) => c.label === "green")!;
+        const blue = config.credentials.find((c) => c.label === "blue")!;
+        const issuedFor = (id: string) => issued.filter((i) => i === id).length;
+        if (config.model === "two-secrets") {
+          // The clean secret alone, once; the leaked one revoked (the last
+          // step proved the token endpoint refuses it).
+          assert.deepEqual(issued, [green.clientId]);
+          assert.equal(world.liveSecrets(), 1);
+          assert.match(
+            report.steps.find((s) => s.step === "verify")!.detail,
+            /refuses the leaked secret of blue/,
+          );
+        } else {
+          assert.equal(issuedFor(green.clientId), 1, issued.join());
+          assert.equal(
+            issuedFor(blue.clientId),
+            step === "regenerate" ? 2 : 1,
+            issued.join(),
+          );
+          assert.notEqual(
+            state.secrets.get("blue")!.reveal(),
+            blue.clientSecret.reveal(),
+          );
+        }
+      });
+    }
+  });
+}
+
+Deno.test("incident through the provider port, dry run: the compromised client read, nothing changed, on every provider", async (t) => {
+  for (const [name, start] of Object.entries(PROVIDERS)) {
+    await t.step(name, async () => {
+      await using world = await start();
+      const config = readProviderEnv(world.env);
+      await using handle = await config.createProvider();
+      const created = world.emulator.stats().secretsCreated;
+      const live = world.liveSecrets();
+      const journal = createMemoryJournal<IncidentJournalRecord>();
+      const report = await respondToCompromise({
+        compromised: "blue",
+        credentials: config.credentials,
+        active: config.active,
+        tokenUrl: config.tokenUrl,
+        provider: handle.provider,
+        sink: createCallbackSink("memory", () => {
+          throw new Error("nothing is stored in a dry run");
+        }),
+        onPromote: () => {
+          throw new Error("nothing is promoted in a dry run");
+        },
+        journal,
+        dryRun: true,
+      });
+      assert.equal(report.dryRun, true);
+      assert.match(
+        report.steps[0].detail,
+        /is active\); dry run: nothing changed/,
+      );
+      assert.match(
+        report.steps[0].detail,
+        config.model === "two-secrets"
+          ? /revoke the secret of blue by id at once/
+          : /then regenerate blue/,
+      );
+      assert.equal(journal.record, undefined);
+      assert.equal(world.emulator.stats().secretsCreated, created);
+      assert.equal(world.liveSecrets(), live);
+    });
+  }
+});
