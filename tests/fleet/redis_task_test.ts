@@ -94,7 +94,10 @@ Deno.test({
 
     const both = await runFleetTask(["--redis", server.url, "--kv", "x"]);
     assert.equal(both.code, 2);
-    assert.match(both.stderr, /--kv <path> or the Redis with --redis <url>/);
+    assert.match(
+      both.stderr,
+      /--kv <path>, or the Redis with --redis env \(reading REDIS_URL\)/,
+    );
   } finally {
     await Promise.all(auths.map((auth) => auth.close()));
   }
