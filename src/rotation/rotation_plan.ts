@@ -293,7 +293,9 @@ function orphanOf(
  * it goes before issuing, as regenerating a twin client's standby ends its
  * old secret, since only the standby's secret is ever replaced. At a limit
  * of two it makes room; without a limit (Entra ID) it would otherwise stay
- * valid with nobody using it. Never the active's.
+ * valid with nobody using it. Never the active's: with the active label's
+ * id not recorded, the standby's recorded id may name the very secret the
+ * active serves with (copied, swapped, never updated), so nothing goes.
  */
 function standbyOldOf(
   client: ProviderClientInfo,
@@ -301,7 +303,10 @@ function standbyOldOf(
   activeSecretId: string | undefined,
   orphanSecretId: string | undefined,
 ): string | undefined {
-  if (standbySecretId === undefined || standbySecretId === activeSecretId) {
+  if (
+    standbySecretId === undefined || activeSecretId === undefined ||
+    standbySecretId === activeSecretId
+  ) {
     return undefined;
   }
   const secrets = client.secrets ?? [];

@@ -377,3 +377,18 @@ Deno.test("two secrets on one host: the env-file revoke gate revokes the old sec
     await Deno.remove(path);
   }
 });
+
+Deno.test("two secrets: the standby's recorded id names the active's secret and the active's is not recorded: nothing is revoked before issuing", async () => {
+  // An operator copied blue's id into AUTH_SECRET_ID_GREEN (or it was never
+  // updated) and AUTH_SECRET_ID_BLUE is absent: with nothing recorded for the
+  // active label, the plan cannot tell the standby's old secret from the one
+  // blue serves with, and the client is not at its limit.
+  const { provider, state, options, blueId } = world();
+  await runStagedRotation({
+    ...options(),
+    secretIds: { green: blueId },
+    promote: false,
+  }).catch(() => undefined);
+  assert.deepEqual(state.violations, []);
+  assert.ok(provider.secrets.has(blueId), "blue's secret is still there");
+});
