@@ -1214,6 +1214,17 @@ async function revokeCompromised(run: IncidentRun): Promise<string> {
     );
   }
   const live = id !== undefined && listed.some((s) => s.secretId === id);
+  if (live && clean === undefined) {
+    // A recorded id alone is no proof: copied from the other label, or never
+    // updated, it names the secret the clean label serves with.
+    throw new ConfigError(
+      "secretIds",
+      `cannot tell that ${id} (recorded for "${label}") is not the secret "${other}" serves with: ` +
+        `which one "${other}" uses is not recorded (AUTH_SECRET_ID_${other.toUpperCase()}); nothing was revoked. ` +
+        `Find the id of "${other}"'s secret in ${provider.name}'s console and record it, or revoke the leaked ` +
+        `secret there, then run the incident response again.`,
+    );
+  }
   if (live) await provider.revokeSecret!(clientId, id!, { signal });
   run.revokedSecretId = id;
   run.done.add("regenerate");

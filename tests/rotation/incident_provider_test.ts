@@ -153,3 +153,46 @@ Deno.test("incident through the provider port, dry run: the compromised client r
     });
   }
 });
+
+for (const name of ["okta", "entra", "cognito"]) {
+  Deno.test(`incident on ${name}, the standby compromised, its recorded id naming the active's secret and the active's not recorded: refused, the active's secret kept`, async () => {
+    await using world = await PROVIDERS[name]();
+    const config = readProviderEnv(world.env);
+    await using handle = await config.createProvider();
+    const blue = config.credentials.find((c) => c.label === "blue")!;
+    const before = await handle.provider.inspectClient(blue.clientId);
+    const [blueId] = before.secrets!.map((s) => s.secretId);
+    // Green set up as a second secret of the one client; its id recorded
+    // wrongly (blue's), blue's not recorded at all.
+    const green = await handle.provider.issueSecret(blue.clientId);
+    const credentials = config.credentials.map((c) =>
+      c.label === "green" ? { ...c, clientSecret: green.secret } : c
+    );
+    const journal = createMemoryJournal<IncidentJournalRecord>();
+    const outcome = await respondToCompromise({
+      compromised: "green",
+      credentials,
+      active: "blue",
+      tokenUrl: config.tokenUrl,
+      provider: handle.provider,
+      secretIds: { green: blueId },
+      ...(config.scope === undefined ? {} : { scope: config.scope }),
+      ...(config.tokenParams === undefined
+        ? {}
+        : { tokenParams: config.tokenParams }),
+      sink: createCallbackSink("memory", () => {}),
+      onPromote: () => {
+        throw new Error("blue stays active: nothing is promoted");
+      },
+      journal,
+      verifyAttempts: 2,
+      verifyDelayMs: 10,
+    }).then(() => "finished", (error: Error) => error.message);
+    const after = await handle.provider.inspectClient(blue.clientId);
+    assert.ok(
+      after.secrets!.some((s) => s.secretId === blueId),
+      `blue's secret ${blueId} (in use) was revoked: ${outcome}`,
+    );
+    assert.match(outcome, /AUTH_SECRET_ID_BLUE/);
+  });
+}
