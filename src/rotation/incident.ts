@@ -1141,6 +1141,22 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
     onFailure: (run, error) => {
       const { label, clientId } = run.compromised!;
       const other = run.other!.label;
+      if (error instanceof CleanSecretRevokedError) {
+        const revoked = run.revokedSecretId ?? run.record?.revokedSecretId;
+        return {
+          message:
+            `${other}'s secret is refused and the leaked secret of ${label} (OAuth client ${clientId}) still gets tokens: ` +
+            `the secret revoked as ${label}'s${
+              revoked === undefined ? "" : `, ${revoked},`
+            } was the one ${other} served with (the recorded secret ids, AUTH_SECRET_ID_${label.toUpperCase()} and ` +
+            `AUTH_SECRET_ID_${other.toUpperCase()}, are wrong or swapped). ${other} is failing now. Do not revoke the ` +
+            `secret left: it is the only one that works. Switch traffic to ${label} at once, record the right secret ` +
+            `ids, then respond to ${label} as the active label (it rotates ${other}, promotes it and revokes the leaked ` +
+            `secret): ${
+              run.options.commands?.fresh ?? "run it again with fresh: true"
+            }.`,
+        };
+      }
       if (error instanceof LeakedSecretWorksError) {
         return {
           message:
@@ -1284,12 +1300,37 @@ async function proveRefused(run: IncidentRun): Promise<string> {
       wait = Math.min(wait * 2, 5_000);
     }
   }
+  if (last instanceof LeakedSecretWorksError && !run.wasActive) {
+    // The clean label kept its own secret (nothing was rotated): if that
+    // one is now refused, the id revoked was its secret, not the leaked one
+    // (the recorded ids were wrong or swapped), and the secret left is the
+    // only one that works.
+    const clean = run.other!;
+    const refused = await oneTokenRequest(
+      options.tokenUrl,
+      { ...clean, ...authMethodOf(clean) },
+      secretOf(clean),
+      {
+        clock: run.clock,
+        fetchFn,
+        signal: options.signal,
+        ...(options.scope === undefined ? {} : { scope: options.scope }),
+        ...(options.tokenParams === undefined
+          ? {}
+          : { tokenParams: options.tokenParams }),
+      },
+    ).then(() => false, (error) => error instanceof CredentialRejectedError);
+    if (refused) throw new CleanSecretRevokedError();
+  }
   // The last answer: the secret worked, or the endpoint did not say.
   throw last;
 }
 
 /** The leaked secret still got a token after it was revoked. */
 class LeakedSecretWorksError extends Error {}
+
+/** After the revocation the clean label's secret is refused and the leaked one works. */
+class CleanSecretRevokedError extends Error {}
 
 /** The credential's token endpoint auth method, when it has one. */
 function authMethodOf(
