@@ -31,7 +31,7 @@ import { delay } from "../retry.ts";
 import { describeError } from "./describe_error.ts";
 import { proveCredential } from "./prove_credential.ts";
 import { oneTokenRequest } from "./proof.ts";
-import type { SecretProvider } from "./provider.ts";
+import type { ProviderSecretInfo, SecretProvider } from "./provider.ts";
 import type { TokenAuthMethod } from "../token_endpoint.ts";
 import type { SecretSink } from "./sinks.ts";
 import {
@@ -780,12 +780,27 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
         const client = provider
           ? await provider.inspectClient(compromised.clientId, {
             signal: options.signal,
-          }).then((c) => ({ id: c.clientId, state: c.state }))
+          }).then((c) => ({
+            id: c.clientId,
+            state: c.state,
+            secrets: c.secrets,
+          }))
           : await genesysAdmin(run, "compromised").getClient(
             compromised.clientId,
             { signal: options.signal },
           );
         run.lastDetail = ` (OAuth client ${client.id} is ${client.state})`;
+        if (twoSecrets(run) && !run.wasActive) {
+          // The standby's leaked secret goes without a rotation first: the
+          // same choice as the real run, and its refusals, said now.
+          const { id, live } = leakedSecretOf(
+            run,
+            ("secrets" in client ? client.secrets : undefined) ?? [],
+          );
+          run.lastDetail += live
+            ? `; would revoke ${id}`
+            : `; ${compromised.label} holds no live secret: nothing to revoke`;
+        }
       }
       const killTokens = run.killTokens;
       // Two secrets on one client: the compromised secret is revoked by id.
@@ -1187,19 +1202,19 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
 ];
 
 /**
- * Two-secret providers: revokes the compromised label's secret by id, at
- * once (no revoke gate: it is compromised), never the one the clean label
- * uses, and journals it before anything else. Gone already (a re-run, or
- * a rotation revoked it): nothing to call.
+ * Two-secret providers: which listed secret is the compromised label's, by
+ * its recorded id or as the one the clean label does not use, and whether
+ * the client still holds it. Reads nothing; throws a `ConfigError` when it
+ * cannot be told safely (a dry run reports the same refusal).
  */
-async function revokeCompromised(run: IncidentRun): Promise<string> {
+function leakedSecretOf(
+  run: IncidentRun,
+  listed: readonly ProviderSecretInfo[],
+): { id?: string; live: boolean } {
   const { options } = run;
   const provider = options.provider!;
   const { label, clientId } = run.compromised!;
   const other = run.other!.label;
-  const signal = options.signal;
-  const client = await provider.inspectClient(clientId, { signal });
-  const listed = client.secrets ?? [];
   // What the clean label uses: the secret the other label was just rotated
   // to, or the one recorded with it.
   const clean = run.record?.rotation?.secretId ?? options.secretIds?.[other];
@@ -1241,6 +1256,22 @@ async function revokeCompromised(run: IncidentRun): Promise<string> {
         `secret there, then run the incident response again.`,
     );
   }
+  return id === undefined ? { live } : { id, live };
+}
+
+/**
+ * Two-secret providers: revokes the compromised label's secret by id, at
+ * once (no revoke gate: it is compromised), never the one the clean label
+ * uses, and journals it before anything else. Gone already (a re-run, or
+ * a rotation revoked it): nothing to call.
+ */
+async function revokeCompromised(run: IncidentRun): Promise<string> {
+  const { options } = run;
+  const provider = options.provider!;
+  const { label, clientId } = run.compromised!;
+  const signal = options.signal;
+  const client = await provider.inspectClient(clientId, { signal });
+  const { id, live } = leakedSecretOf(run, client.secrets ?? []);
   if (live) await provider.revokeSecret!(clientId, id!, { signal });
   run.revokedSecretId = id;
   run.done.add("regenerate");

@@ -239,3 +239,44 @@ for (const name of ["okta", "entra", "cognito"]) {
     assert.match(error.message, new RegExp(`${blueId}`));
   });
 }
+
+for (const name of ["okta", "entra", "cognito"]) {
+  Deno.test(`incident dry run on ${name}, the standby compromised: names the secret it would revoke, and refuses where the real run would`, async () => {
+    await using world = await PROVIDERS[name]();
+    const config = readProviderEnv(world.env);
+    await using handle = await config.createProvider();
+    const blue = config.credentials.find((c) => c.label === "blue")!;
+    const [blueId] = (await handle.provider.inspectClient(blue.clientId))
+      .secrets!.map((s) => s.secretId);
+    const green = await handle.provider.issueSecret(blue.clientId);
+    const dryRun = (secretIds: Record<string, string>) =>
+      respondToCompromise({
+        compromised: "green",
+        credentials: config.credentials.map((c) =>
+          c.label === "green" ? { ...c, clientSecret: green.secret } : c
+        ),
+        active: "blue",
+        tokenUrl: config.tokenUrl,
+        provider: handle.provider,
+        secretIds,
+        sink: createCallbackSink("memory", () => {
+          throw new Error("nothing is stored in a dry run");
+        }),
+        onPromote: () => {
+          throw new Error("nothing is promoted in a dry run");
+        },
+        journal: createMemoryJournal<IncidentJournalRecord>(),
+        dryRun: true,
+      });
+    const report = await dryRun({ blue: blueId, green: green.secretId! });
+    assert.match(
+      report.steps[0].detail,
+      new RegExp(`would revoke ${green.secretId}; dry run: nothing changed`),
+    );
+    await assert.rejects(
+      dryRun({ green: blueId }),
+      /AUTH_SECRET_ID_BLUE.*nothing was revoked/,
+    );
+    assert.equal(world.liveSecrets(), 2);
+  });
+}
