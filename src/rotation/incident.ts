@@ -1210,7 +1210,7 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
 function leakedSecretOf(
   run: IncidentRun,
   listed: readonly ProviderSecretInfo[],
-): { id?: string; live: boolean } {
+): { id?: string; live: boolean; inferred: boolean } {
   const { options } = run;
   const provider = options.provider!;
   const { label, clientId } = run.compromised!;
@@ -1219,7 +1219,8 @@ function leakedSecretOf(
   // to, or the one recorded with it.
   const clean = run.record?.rotation?.secretId ?? options.secretIds?.[other];
   let id = options.secretIds?.[label];
-  if (id === undefined) {
+  const inferred = id === undefined;
+  if (inferred) {
     const rest = clean === undefined
       ? listed.length <= 1 ? [] : listed
       : listed.filter((s) => s.secretId !== clean);
@@ -1256,7 +1257,7 @@ function leakedSecretOf(
         `secret there, then run the incident response again.`,
     );
   }
-  return id === undefined ? { live } : { id, live };
+  return id === undefined ? { live, inferred } : { id, live, inferred };
 }
 
 /**
@@ -1271,7 +1272,19 @@ async function revokeCompromised(run: IncidentRun): Promise<string> {
   const { label, clientId } = run.compromised!;
   const signal = options.signal;
   const client = await provider.inspectClient(clientId, { signal });
-  const { id, live } = leakedSecretOf(run, client.secrets ?? []);
+  const found = leakedSecretOf(run, client.secrets ?? []);
+  const { id } = found;
+  // Not recorded, only the secret the clean label does not use: another
+  // service's, say, when the leaked one is dead already. Revoked only while
+  // the leaked secret still gets a token (then it is that one).
+  const live = found.live &&
+    (!found.inferred || !await secretRefused(run, run.compromised!));
+  if (found.live && !live) {
+    run.done.add("regenerate");
+    await writeIncidentJournal(run, { done: [...run.done] }).catch(() => {});
+    return `the leaked secret of ${label} gets no token already, so ${id} (not recorded for ${label}, ` +
+      `the one ${run.other!.label} does not use) is not it: nothing revoked`;
+  }
   if (live) await provider.revokeSecret!(clientId, id!, { signal });
   run.revokedSecretId = id;
   run.done.add("regenerate");
@@ -1288,6 +1301,40 @@ async function revokeCompromised(run: IncidentRun): Promise<string> {
 }
 
 /**
+ * One token request with a label's secret as the response holds it: whether
+ * the token endpoint refuses it. Any other failure is thrown: it says
+ * nothing of the secret.
+ */
+async function secretRefused(
+  run: IncidentRun,
+  credential: CredentialInput,
+): Promise<boolean> {
+  const { options } = run;
+  try {
+    await oneTokenRequest(
+      options.tokenUrl,
+      { ...credential, ...authMethodOf(credential) },
+      secretOf(credential),
+      {
+        clock: run.clock,
+        fetchFn: options.fetch ??
+          ((input: RequestInfo | URL, init?: RequestInit) =>
+            globalThis.fetch(input, init)),
+        signal: options.signal,
+        ...(options.scope === undefined ? {} : { scope: options.scope }),
+        ...(options.tokenParams === undefined
+          ? {}
+          : { tokenParams: options.tokenParams }),
+      },
+    );
+    return false;
+  } catch (error) {
+    if (error instanceof CredentialRejectedError) return true;
+    throw error;
+  }
+}
+
+/**
  * Two-secret providers: the proof that the leaked secret no longer gets a
  * token, retried while a revocation may still be propagating.
  */
@@ -1296,33 +1343,16 @@ async function proveRefused(run: IncidentRun): Promise<string> {
   const compromised = run.compromised!;
   const attempts = Math.max(1, options.verifyAttempts ?? 10);
   let wait = Math.max(0, options.verifyDelayMs ?? 1000);
-  const fetchFn = options.fetch ??
-    ((input: RequestInfo | URL, init?: RequestInit) =>
-      globalThis.fetch(input, init));
   let last: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
-      await oneTokenRequest(
-        options.tokenUrl,
-        { ...compromised, ...authMethodOf(compromised) },
-        secretOf(compromised),
-        {
-          clock: run.clock,
-          fetchFn,
-          signal: options.signal,
-          ...(options.scope === undefined ? {} : { scope: options.scope }),
-          ...(options.tokenParams === undefined
-            ? {}
-            : { tokenParams: options.tokenParams }),
-        },
-      );
+      if (await secretRefused(run, compromised)) {
+        return `the token endpoint refuses the leaked secret of ${compromised.label}`;
+      }
       last = new LeakedSecretWorksError(
         `a token request with it succeeded (${attempt} of ${attempts} tried).`,
       );
     } catch (error) {
-      if (error instanceof CredentialRejectedError) {
-        return `the token endpoint refuses the leaked secret of ${compromised.label}`;
-      }
       if (error instanceof AbortedError) throw error;
       last = error;
     }
@@ -1331,27 +1361,15 @@ async function proveRefused(run: IncidentRun): Promise<string> {
       wait = Math.min(wait * 2, 5_000);
     }
   }
-  if (last instanceof LeakedSecretWorksError && !run.wasActive) {
-    // The clean label kept its own secret (nothing was rotated): if that
-    // one is now refused, the id revoked was its secret, not the leaked one
-    // (the recorded ids were wrong or swapped), and the secret left is the
-    // only one that works.
-    const clean = run.other!;
-    const refused = await oneTokenRequest(
-      options.tokenUrl,
-      { ...clean, ...authMethodOf(clean) },
-      secretOf(clean),
-      {
-        clock: run.clock,
-        fetchFn,
-        signal: options.signal,
-        ...(options.scope === undefined ? {} : { scope: options.scope }),
-        ...(options.tokenParams === undefined
-          ? {}
-          : { tokenParams: options.tokenParams }),
-      },
-    ).then(() => false, (error) => error instanceof CredentialRejectedError);
-    if (refused) throw new CleanSecretRevokedError();
+  if (
+    last instanceof LeakedSecretWorksError && !run.wasActive &&
+    await secretRefused(run, run.other!).catch(() => false)
+  ) {
+    // The clean label kept its own secret (nothing was rotated) and it is
+    // refused now: the id revoked was its secret, not the leaked one (the
+    // recorded ids were wrong or swapped), and the secret left is the only
+    // one that works.
+    throw new CleanSecretRevokedError();
   }
   // The last answer: the secret worked, or the endpoint did not say.
   throw last;

@@ -280,3 +280,41 @@ for (const name of ["okta", "entra", "cognito"]) {
     assert.equal(world.liveSecrets(), 2);
   });
 }
+
+Deno.test("incident on entra, the standby compromised at rest with no recorded id, the app holding another service's secret: that secret is not revoked (the leaked one gets no token)", async () => {
+  await using world = await PROVIDERS.entra();
+  const config = readProviderEnv(world.env);
+  await using handle = await config.createProvider();
+  const blue = config.credentials.find((c) => c.label === "blue")!;
+  const [blueId] = (await handle.provider.inspectClient(blue.clientId))
+    .secrets!.map((s) => s.secretId);
+  // Green at rest (its stale secret is nobody's), blue recorded, and the
+  // app registration also holds a secret of another service.
+  world.addUnrelatedSecret!();
+  const listed = (await handle.provider.inspectClient(blue.clientId)).secrets!
+    .map((s) => s.secretId);
+  assert.equal(listed.length, 2);
+  const report = await respondToCompromise({
+    compromised: "green",
+    credentials: config.credentials,
+    active: "blue",
+    tokenUrl: config.tokenUrl,
+    provider: handle.provider,
+    secretIds: { blue: blueId },
+    ...(config.scope === undefined ? {} : { scope: config.scope }),
+    sink: createCallbackSink("memory", () => {}),
+    onPromote: () => {
+      throw new Error("blue stays active: nothing is promoted");
+    },
+    journal: createMemoryJournal<IncidentJournalRecord>(),
+    verifyAttempts: 2,
+    verifyDelayMs: 10,
+  });
+  assert.match(
+    report.steps.find((s) => s.step === "verify")!.detail,
+    /refuses the leaked secret of green/,
+  );
+  const after = (await handle.provider.inspectClient(blue.clientId)).secrets!
+    .map((s) => s.secretId);
+  assert.deepEqual(after.sort(), listed.sort(), "nothing revoked");
+});
