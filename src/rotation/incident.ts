@@ -1257,6 +1257,27 @@ function leakedSecretOf(
         `secret there, then run the incident response again.`,
     );
   }
+  const cleanSecret = listed.find((s) => s.secretId === clean);
+  if (
+    live && cleanSecret?.status === "rotated" &&
+    listed.find((s) => s.secretId === id)?.status === "active"
+  ) {
+    // Keycloak: a main secret ends only when a new one is issued, which
+    // drops the rotated one, and the clean label serves with that one.
+    throw new ConfigError(
+      "secretIds",
+      `the leaked secret ${id} of "${label}" is ${provider.name}'s main secret and "${other}" serves with the ` +
+        `rotated one (${clean}${
+          cleanSecret.expiresAt === undefined
+            ? ""
+            : `, valid until ${new Date(cleanSecret.expiresAt).toISOString()}`
+        }): ${provider.name} ends a main secret only by issuing a new one, which drops the rotated one, so no ` +
+        `step here can end it without "${other}" failing. Nothing was changed. To end it now at the cost of a short ` +
+        `failure of "${other}": regenerate the client's secret in ${provider.name}'s admin console (the leaked one becomes the ` +
+        `rotated one), set "${other}"'s secret to the new value at once (AUTH_CLIENT_SECRET_${other.toUpperCase()}), ` +
+        `invalidate the rotated secret, then run deno task verify.`,
+    );
+  }
   return id === undefined ? { live, inferred } : { id, live, inferred };
 }
 

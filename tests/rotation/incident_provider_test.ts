@@ -318,3 +318,48 @@ Deno.test("incident on entra, the standby compromised at rest with no recorded i
     .map((s) => s.secretId);
   assert.deepEqual(after.sort(), listed.sort(), "nothing revoked");
 });
+
+Deno.test("incident on keycloak, the standby's main secret leaked while the active serves with the rotated one: refused before anything changes, never told to issue a new secret (it drops the active's)", async () => {
+  await using world = await PROVIDERS.keycloak();
+  const config = readProviderEnv(world.env);
+  await using handle = await config.createProvider();
+  const blue = config.credentials.find((c) => c.label === "blue")!;
+  const [blueId] = (await handle.provider.inspectClient(blue.clientId))
+    .secrets!.map((s) => s.secretId);
+  // A rotation without --promote: green's new secret is the main one, blue
+  // serves with the rotated one.
+  const green = await handle.provider.issueSecret(blue.clientId);
+  const respond = (dryRun: boolean) =>
+    respondToCompromise({
+      compromised: "green",
+      credentials: config.credentials.map((c) =>
+        c.label === "green" ? { ...c, clientSecret: green.secret } : c
+      ),
+      active: "blue",
+      tokenUrl: config.tokenUrl,
+      provider: handle.provider,
+      secretIds: { blue: blueId, green: green.secretId! },
+      sink: createCallbackSink("memory", () => {}),
+      onPromote: () => {
+        throw new Error("blue stays active: nothing is promoted");
+      },
+      journal: createMemoryJournal<IncidentJournalRecord>(),
+      verifyAttempts: 2,
+      verifyDelayMs: 10,
+      dryRun,
+    });
+  for (const dryRun of [true, false]) {
+    const error: Error = await respond(dryRun).then(
+      () => new Error("finished"),
+      (e: Error) => e,
+    );
+    assert.match(error.message, /rotated one/);
+    assert.match(error.message, /nothing was changed/i);
+    assert.doesNotMatch(error.message, /Issue a new secret first/);
+  }
+  const after = await handle.provider.inspectClient(blue.clientId);
+  assert.deepEqual(
+    after.secrets!.map((s) => `${s.secretId}:${s.status}`),
+    [`${green.secretId}:active`, `${blueId}:rotated`],
+  );
+});
