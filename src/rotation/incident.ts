@@ -780,23 +780,26 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
         const client = provider
           ? await provider.inspectClient(compromised.clientId, {
             signal: options.signal,
-          }).then((c) => ({
-            id: c.clientId,
-            state: c.state,
-            secrets: c.secrets,
-          }))
+          }).then((c) => ({ id: c.clientId, state: c.state }))
           : await genesysAdmin(run, "compromised").getClient(
             compromised.clientId,
             { signal: options.signal },
           );
         run.lastDetail = ` (OAuth client ${client.id} is ${client.state})`;
-        if (twoSecrets(run) && !run.wasActive) {
-          // The standby's leaked secret goes without a rotation first: the
-          // same choice as the real run, and its refusals, said now.
-          const { id, live } = leakedSecretOf(
-            run,
-            ("secrets" in client ? client.secrets : undefined) ?? [],
-          );
+      }
+      if (
+        provider !== undefined && twoSecrets(run) && !run.wasActive &&
+        !run.done.has("regenerate")
+      ) {
+        // The standby's leaked secret goes without a rotation first: which
+        // one, or why not, is known now, before anything changes (the
+        // regenerate step decides again on what the provider lists then).
+        const { secrets = [] } = await provider.inspectClient(
+          compromised.clientId,
+          { signal: options.signal },
+        );
+        const { id, live } = leakedSecretOf(run, secrets);
+        if (options.dryRun) {
           run.lastDetail += live
             ? `; would revoke ${id}`
             : `; ${compromised.label} holds no live secret: nothing to revoke`;
