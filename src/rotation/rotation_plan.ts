@@ -173,12 +173,23 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
     tokenLifetimeSeconds = client.tokenLifetimeSeconds;
     if (twoSecrets) {
       orphanSecretId = orphanOf(previous, client);
+      const recordedOld = options.secretIds?.[standby.label];
       standbyOldSecretId = standbyOldOf(
         client,
-        options.secretIds?.[standby.label],
+        recordedOld,
         activeSecretId,
         orphanSecretId,
       );
+      if (
+        activeSecretId === undefined && recordedOld !== undefined &&
+        client.secrets?.some((s) => s.secretId === recordedOld)
+      ) {
+        warnings.push(
+          `${recordedOld}, recorded as the old secret of "${standby.label}", is kept: which secret "${active.label}" ` +
+            `serves with is not recorded with the label, so it may be that one. Record it; if ${recordedOld} is not ` +
+            `"${active.label}"'s, revoke it in ${provider.name}'s console once nothing uses it.`,
+        );
+      }
       checkSecretLimit(
         provider.name,
         client,
