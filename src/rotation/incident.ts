@@ -31,7 +31,11 @@ import { delay } from "../retry.ts";
 import { describeError } from "./describe_error.ts";
 import { proveCredential } from "./prove_credential.ts";
 import { oneTokenRequest } from "./proof.ts";
-import type { ProviderSecretInfo, SecretProvider } from "./provider.ts";
+import {
+  maybeSecretOf,
+  type ProviderSecretInfo,
+  type SecretProvider,
+} from "./provider.ts";
 import type { TokenAuthMethod } from "../token_endpoint.ts";
 import type { SecretSink } from "./sinks.ts";
 import {
@@ -1221,18 +1225,25 @@ function leakedSecretOf(
   // What the clean label uses: the secret the other label was just rotated
   // to, or the one recorded with it.
   const clean = run.record?.rotation?.secretId ?? options.secretIds?.[other];
+  const leaked = secretOf(run.compromised!).reveal();
   let id = options.secretIds?.[label];
   const inferred = id === undefined;
   if (inferred) {
-    const rest = clean === undefined
+    // Never one whose value, as the provider shows its beginning, is not
+    // the leaked one's.
+    const rest = (clean === undefined
       ? listed.length <= 1 ? [] : listed
-      : listed.filter((s) => s.secretId !== clean);
+      : listed.filter((s) =>
+        s.secretId !== clean
+      )).filter((s) => maybeSecretOf(s, leaked));
     if (rest.length > 1) {
       throw new ConfigError(
         "secretIds",
         `cannot tell which secret of OAuth client ${clientId} is the leaked one of "${label}" ` +
           `(${provider.name} lists ${
-            listed.map((s) => s.secretId).join(", ")
+            listed.map((s) =>
+              s.secretId
+            ).join(", ")
           }; "${other}" uses ${
             clean ?? "an unrecorded one"
           }); nothing was revoked. Revoke it in ${provider.name}'s console, or record its id ` +
@@ -1249,6 +1260,18 @@ function leakedSecretOf(
     );
   }
   const live = id !== undefined && listed.some((s) => s.secretId === id);
+  const info = listed.find((s) => s.secretId === id);
+  if (live && info !== undefined && !maybeSecretOf(info, leaked)) {
+    // The provider shows the beginning of each value: the recorded id is
+    // not the leaked secret (copied or swapped), whoever's it is.
+    throw new ConfigError(
+      "secretIds",
+      `${id}, recorded for "${label}", is not its leaked secret: ${provider.name} shows the beginning of each ` +
+        `secret's value, and ${id}'s is not the one "${label}" holds. The recorded ids are wrong or swapped ` +
+        `(AUTH_SECRET_ID_${label.toUpperCase()}, AUTH_SECRET_ID_${other.toUpperCase()}); nothing was revoked. ` +
+        `Record the right ones (${provider.name}'s console shows each secret's id), then run the incident response again.`,
+    );
+  }
   if (live && clean === undefined) {
     // A recorded id alone is no proof: copied from the other label, or never
     // updated, it names the secret the clean label serves with.

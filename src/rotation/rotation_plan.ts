@@ -15,7 +15,11 @@ import {
 import { AbortedError, ConfigError } from "../errors.ts";
 import { fingerprintSecret, type RotationJournalRecord } from "./journal.ts";
 import { oneTokenRequest, type ProofTokenRequest } from "./proof.ts";
-import type { ProviderClientInfo, SecretProvider } from "./provider.ts";
+import {
+  maybeSecretOf,
+  type ProviderClientInfo,
+  type SecretProvider,
+} from "./provider.ts";
 import { genesysSecretProvider } from "../genesys/secret_provider.ts";
 import {
   RotationJournalError,
@@ -179,14 +183,19 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
         recordedOld,
         activeSecretId,
         orphanSecretId,
+        active.clientSecret.reveal(),
       );
       if (
-        activeSecretId === undefined && recordedOld !== undefined &&
+        standbyOldSecretId === undefined && recordedOld !== undefined &&
+        recordedOld !== activeSecretId &&
         client.secrets?.some((s) => s.secretId === recordedOld)
       ) {
         warnings.push(
-          `${recordedOld}, recorded as the old secret of "${standby.label}", is kept: which secret "${active.label}" ` +
-            `serves with is not recorded with the label, so it may be that one. Record it; if ${recordedOld} is not ` +
+          `${recordedOld}, recorded as the old secret of "${standby.label}", is kept: ${
+            activeSecretId === undefined
+              ? `which secret "${active.label}" serves with is not recorded with the label`
+              : `${provider.name} shows the beginning of its value, and it is that of the secret "${active.label}" serves with (the recorded ids are wrong or swapped)`
+          }, so it may be that one. Record the right ids; if ${recordedOld} is not ` +
             `"${active.label}"'s, revoke it in ${provider.name}'s console once nothing uses it.`,
         );
       }
@@ -313,6 +322,7 @@ function standbyOldOf(
   standbySecretId: string | undefined,
   activeSecretId: string | undefined,
   orphanSecretId: string | undefined,
+  activeValue: string,
 ): string | undefined {
   if (
     standbySecretId === undefined || activeSecretId === undefined ||
@@ -322,9 +332,13 @@ function standbyOldOf(
   }
   const secrets = client.secrets ?? [];
   const held = secrets.filter((s) => s.secretId !== orphanSecretId);
-  return held.some((s) => s.secretId === standbySecretId)
-    ? standbySecretId
-    : undefined;
+  const old = held.find((s) => s.secretId === standbySecretId);
+  // Its value begins as the active's (the provider shows a hint): it may
+  // be the one in use, whatever the records say.
+  return old === undefined ||
+      (old.hint !== undefined && maybeSecretOf(old, activeValue))
+    ? undefined
+    : standbySecretId;
 }
 
 /**

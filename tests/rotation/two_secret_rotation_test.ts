@@ -398,3 +398,31 @@ Deno.test("two secrets: the standby's recorded id names the active's secret and 
   );
   assert.ok(provider.secrets.has(blueId), "blue's secret is still there");
 });
+
+Deno.test("two secrets: the labels' recorded ids swapped, the provider showing a hint of each value: the active's secret is never revoked before issuing", async () => {
+  const { provider, state, options, blueId, greenOldId } = world({
+    greenOldLive: true,
+  });
+  // As Okta and Entra ID list them: the first characters of each value.
+  const inspect = provider.inspectClient.bind(provider);
+  provider.inspectClient = async (clientId) => {
+    const client = await inspect(clientId);
+    return {
+      ...client,
+      secrets: client.secrets!.map((s) => ({
+        ...s,
+        hint: provider.secrets.get(s.secretId)!.slice(0, 3),
+      })),
+    };
+  };
+  const error = await runStagedRotation({
+    ...options(),
+    secretIds: { blue: greenOldId!, green: blueId },
+    promote: false,
+  }).catch((e) => e);
+  assert.deepEqual(state.violations, []);
+  assert.ok(provider.secrets.has(blueId), "blue's secret is still there");
+  // At the limit with nothing revoked first, the plan refuses.
+  assert.equal(error.code, "ROTATION_PLAN_FAILED", String(error));
+  assert.equal(provider.issued, 0);
+});
