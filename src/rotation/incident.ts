@@ -1322,10 +1322,15 @@ async function revokeCompromised(run: IncidentRun): Promise<string> {
   const found = leakedSecretOf(run, client.secrets ?? []);
   const { id } = found;
   // Not recorded, only the secret the clean label does not use: another
-  // service's, say, when the leaked one is dead already. Revoked only while
-  // the leaked secret still gets a token (then it is that one).
+  // service's, say, when the leaked one is dead already. With a hint of its
+  // value that is the leaked one's, it is that one (a token request could
+  // be refused while a new secret propagates, Entra ID); without a hint,
+  // only while the leaked secret still gets a token.
+  const hinted = client.secrets?.find((s) => s.secretId === id)?.hint !==
+    undefined;
   const live = found.live &&
-    (!found.inferred || !await secretRefused(run, run.compromised!));
+    (!found.inferred || hinted ||
+      !await secretRefused(run, run.compromised!));
   if (found.live && !live) {
     run.done.add("regenerate");
     await writeIncidentJournal(run, { done: [...run.done] }).catch(() => {});

@@ -18,7 +18,7 @@ import {
 import { createMemoryJournal } from "../../src/rotation/journal.ts";
 import type { SecretProvider } from "../../src/rotation/provider.ts";
 import { createCallbackSink } from "../../src/rotation/sinks.ts";
-import { PROVIDERS } from "../tasks/rotate_provider_scenario.ts";
+import { entraWorld, PROVIDERS } from "../tasks/rotate_provider_scenario.ts";
 
 for (const [name, start] of Object.entries(PROVIDERS)) {
   Deno.test(`incident through the provider port on ${name}: stopped after each step, run again: finished, the clean secret issued once`, async (t) => {
@@ -383,4 +383,36 @@ Deno.test("incident on keycloak, the standby's main secret leaked while the acti
     after.secrets!.map((s) => `${s.secretId}:${s.status}`),
     [`${green.secretId}:active`, `${blueId}:rotated`],
   );
+});
+
+Deno.test("incident on entra, the standby's secret leaked while it still propagates and its id not recorded: revoked all the same (a refused token request is not proof it is dead)", async () => {
+  // Entra ID: a secret added through Graph works only after a delay.
+  await using world = await entraWorld(60_000);
+  const config = readProviderEnv(world.env);
+  await using handle = await config.createProvider();
+  const blue = config.credentials.find((c) => c.label === "blue")!;
+  const [blueId] = (await handle.provider.inspectClient(blue.clientId))
+    .secrets!.map((s) => s.secretId);
+  const green = await handle.provider.issueSecret(blue.clientId);
+  await respondToCompromise({
+    compromised: "green",
+    credentials: config.credentials.map((c) =>
+      c.label === "green" ? { ...c, clientSecret: green.secret } : c
+    ),
+    active: "blue",
+    tokenUrl: config.tokenUrl,
+    provider: handle.provider,
+    secretIds: { blue: blueId },
+    ...(config.scope === undefined ? {} : { scope: config.scope }),
+    sink: createCallbackSink("memory", () => {}),
+    onPromote: () => {
+      throw new Error("blue stays active: nothing is promoted");
+    },
+    journal: createMemoryJournal<IncidentJournalRecord>(),
+    verifyAttempts: 2,
+    verifyDelayMs: 10,
+  });
+  const after = (await handle.provider.inspectClient(blue.clientId)).secrets!
+    .map((s) => s.secretId);
+  assert.deepEqual(after, [blueId], "green's leaked secret was revoked");
 });
