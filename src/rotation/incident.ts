@@ -764,6 +764,20 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
         );
       }
       if (
+        provider?.model !== "two-secrets" &&
+        compromised.clientId === other.clientId
+      ) {
+        // Twin clients: regenerating one label's client would end the
+        // other's secret too, the clean one's.
+        throw new PlanRefusal(
+          `"${compromised.label}" and "${other.label}" name the same OAuth client ${compromised.clientId}, but ` +
+            `${
+              provider?.name ?? "Genesys Cloud"
+            } keeps one secret per client: each label must be its own client ` +
+            `(regenerating one would end the other's secret). Fix the client ids; nothing was changed.`,
+        );
+      }
+      if (
         provider?.model === "two-secrets" &&
         compromised.clientId !== other.clientId
       ) {

@@ -416,3 +416,36 @@ Deno.test("incident on entra, the standby's secret leaked while it still propaga
     .map((s) => s.secretId);
   assert.deepEqual(after, [blueId], "green's leaked secret was revoked");
 });
+
+Deno.test("incident on auth0 (twin clients), both labels naming one application: refused before anything changes (regenerating the standby would end the active's secret)", async () => {
+  await using world = await PROVIDERS.auth0();
+  const config = readProviderEnv(world.env);
+  await using handle = await config.createProvider();
+  const blue = config.credentials.find((c) => c.label === "blue")!;
+  const created = world.emulator.stats().secretsCreated;
+  for (const compromised of ["green", "blue"]) {
+    await assert.rejects(
+      respondToCompromise({
+        compromised,
+        // AUTH_CLIENT_ID_GREEN copied from blue's.
+        credentials: config.credentials.map((c) => ({
+          ...c,
+          clientId: blue.clientId,
+        })),
+        active: "blue",
+        tokenUrl: config.tokenUrl,
+        provider: handle.provider,
+        ...(config.tokenParams === undefined
+          ? {}
+          : { tokenParams: config.tokenParams }),
+        sink: createCallbackSink("memory", () => {}),
+        onPromote: () => {},
+        journal: createMemoryJournal<IncidentJournalRecord>(),
+        verifyAttempts: 2,
+        verifyDelayMs: 10,
+      }),
+      /name the same OAuth client .* nothing was changed/,
+    );
+  }
+  assert.equal(world.emulator.stats().secretsCreated, created);
+});
