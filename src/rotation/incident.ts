@@ -1286,9 +1286,10 @@ function leakedSecretOf(
         `Record the right ones (${provider.name}'s console shows each secret's id), then run the incident response again.`,
     );
   }
-  if (live && clean === undefined) {
+  if (live && clean === undefined && info?.hint === undefined) {
     // A recorded id alone is no proof: copied from the other label, or never
-    // updated, it names the secret the clean label serves with.
+    // updated, it names the secret the clean label serves with. (A hint of
+    // its value that is the leaked one's, checked above, is.)
     throw new ConfigError(
       "secretIds",
       `cannot tell that ${id} (recorded for "${label}") is not the secret "${other}" serves with: ` +

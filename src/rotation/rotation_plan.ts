@@ -185,15 +185,17 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
         orphanSecretId,
         active.clientSecret.reveal(),
       );
+      const keptOld = client.secrets?.find((s) =>
+        s.secretId === recordedOld && s.secretId !== orphanSecretId
+      );
       if (
-        standbyOldSecretId === undefined && recordedOld !== undefined &&
-        recordedOld !== activeSecretId &&
-        client.secrets?.some((s) => s.secretId === recordedOld)
+        standbyOldSecretId === undefined && keptOld !== undefined &&
+        recordedOld !== activeSecretId
       ) {
         warnings.push(
           `${recordedOld}, recorded as the old secret of "${standby.label}", is kept: ${
-            activeSecretId === undefined
-              ? `which secret "${active.label}" serves with is not recorded with the label`
+            keptOld.hint === undefined
+              ? `which secret "${active.label}" serves with is not recorded with the label, and ${provider.name} shows nothing of its value`
               : `${provider.name} shows the beginning of its value, and it is that of the secret "${active.label}" serves with (the recorded ids are wrong or swapped)`
           }, so it may be that one. Record the right ids; if ${recordedOld} is not ` +
             `"${active.label}"'s, revoke it in ${provider.name}'s console once nothing uses it.`,
@@ -324,21 +326,20 @@ function standbyOldOf(
   orphanSecretId: string | undefined,
   activeValue: string,
 ): string | undefined {
-  if (
-    standbySecretId === undefined || activeSecretId === undefined ||
-    standbySecretId === activeSecretId
-  ) {
+  if (standbySecretId === undefined || standbySecretId === activeSecretId) {
     return undefined;
   }
   const secrets = client.secrets ?? [];
   const held = secrets.filter((s) => s.secretId !== orphanSecretId);
   const old = held.find((s) => s.secretId === standbySecretId);
-  // Its value begins as the active's (the provider shows a hint): it may
-  // be the one in use, whatever the records say.
-  return old === undefined ||
-      (old.hint !== undefined && maybeSecretOf(old, activeValue))
-    ? undefined
-    : standbySecretId;
+  if (old === undefined) return undefined;
+  // The provider shows the beginning of each value: that tells whether it
+  // may be the active's, whatever the records say.
+  if (old.hint !== undefined) {
+    return maybeSecretOf(old, activeValue) ? undefined : standbySecretId;
+  }
+  // Only the records tell: without the active's, it may be that one.
+  return activeSecretId === undefined ? undefined : standbySecretId;
 }
 
 /**

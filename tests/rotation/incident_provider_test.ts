@@ -449,3 +449,40 @@ Deno.test("incident on auth0 (twin clients), both labels naming one application:
   }
   assert.equal(world.emulator.stats().secretsCreated, created);
 });
+
+for (const name of ["okta", "entra"]) {
+  Deno.test(`incident on ${name}, the standby compromised, only its own id recorded: revoked, its hint being the leaked secret's; the active's kept`, async () => {
+    await using world = await PROVIDERS[name]();
+    const config = readProviderEnv(world.env);
+    await using handle = await config.createProvider();
+    const blue = config.credentials.find((c) => c.label === "blue")!;
+    const [blueId] = (await handle.provider.inspectClient(blue.clientId))
+      .secrets!.map((s) => s.secretId);
+    const green = await handle.provider.issueSecret(blue.clientId);
+    const report = await respondToCompromise({
+      compromised: "green",
+      credentials: config.credentials.map((c) =>
+        c.label === "green" ? { ...c, clientSecret: green.secret } : c
+      ),
+      active: "blue",
+      tokenUrl: config.tokenUrl,
+      provider: handle.provider,
+      secretIds: { green: green.secretId! },
+      ...(config.scope === undefined ? {} : { scope: config.scope }),
+      sink: createCallbackSink("memory", () => {}),
+      onPromote: () => {
+        throw new Error("blue stays active: nothing is promoted");
+      },
+      journal: createMemoryJournal<IncidentJournalRecord>(),
+      verifyAttempts: 2,
+      verifyDelayMs: 10,
+    });
+    assert.match(
+      report.steps.find((s) => s.step === "regenerate")!.detail,
+      new RegExp(`revoked ${green.secretId}`),
+    );
+    const after = (await handle.provider.inspectClient(blue.clientId))
+      .secrets!.map((s) => s.secretId);
+    assert.deepEqual(after, [blueId]);
+  });
+}

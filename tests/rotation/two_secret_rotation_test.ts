@@ -426,3 +426,30 @@ Deno.test("two secrets: the labels' recorded ids swapped, the provider showing a
   assert.equal(error.code, "ROTATION_PLAN_FAILED", String(error));
   assert.equal(provider.issued, 0);
 });
+
+Deno.test("two secrets: the active's id not recorded, the provider showing a hint of each value: the standby's recorded old secret, not the active's by its hint, is revoked before issuing", async () => {
+  const { provider, state, options, blueId, greenOldId } = world({
+    greenOldLive: true,
+  });
+  const inspect = provider.inspectClient.bind(provider);
+  provider.inspectClient = async (clientId) => {
+    const client = await inspect(clientId);
+    return {
+      ...client,
+      secrets: client.secrets!.map((s) => ({
+        ...s,
+        hint: provider.secrets.get(s.secretId)!.slice(0, 3),
+      })),
+    };
+  };
+  const report = await runStagedRotation({
+    ...options(),
+    secretIds: { green: greenOldId! },
+    promote: false,
+  });
+  assert.deepEqual(provider.revoked, [greenOldId]);
+  assert.ok(provider.secrets.has(blueId));
+  assert.equal(provider.issued, 1);
+  assert.deepEqual(state.violations, []);
+  assert.deepEqual(report.warnings, []);
+});
