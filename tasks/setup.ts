@@ -432,7 +432,11 @@ async function setUpProvider(
         ? {}
         : { fromSecretId: config.secretIds[from] }),
       ...(values.force && config.secretIds[to] !== undefined
-        ? { replaceSecretId: config.secretIds[to] }
+        ? {
+          replaceSecretId: config.secretIds[to],
+          fromSecret: config.credentials.find((c) => c.label === from)!
+            .clientSecret,
+        }
         : {}),
       dryRun: values["dry-run"],
       signal: interrupt.signal,

@@ -14,10 +14,11 @@ import type { Secret } from "../secret.ts";
 import type { TokenAuthMethod } from "../token_endpoint.ts";
 import { describeError } from "./describe_error.ts";
 import { proveCredential } from "./prove_credential.ts";
-import type {
-  IssuedSecret,
-  ProviderSecretInfo,
-  SecretProvider,
+import {
+  type IssuedSecret,
+  maybeSecretOf,
+  type ProviderSecretInfo,
+  type SecretProvider,
 } from "./provider.ts";
 import { runSteps, type StepSpec } from "./runner.ts";
 import type { SecretUpdate } from "./sinks.ts";
@@ -99,6 +100,13 @@ export interface SecondSecretSetupOptions {
    * @default undefined (nothing replaced)
    */
   readonly replaceSecretId?: string;
+  /**
+   * `from`'s secret, to tell by the provider's hint of each value that the
+   * replaced secret is not the one `from` serves with.
+   *
+   * @default undefined (the ids alone tell)
+   */
+  readonly fromSecret?: Secret;
   /**
    * Read only; issue nothing.
    *
@@ -214,11 +222,17 @@ const STEPS: readonly StepSpec<
       run.fromSecretId = options.fromSecretId ??
         (secrets.length === 1 ? secrets[0].secretId : undefined);
       const old = options.replaceSecretId;
-      if (old !== undefined && secrets.some((s) => s.secretId === old)) {
-        // Never what `from` may serve with: its id must be known, and not it.
+      const listedOld = secrets.find((s) => s.secretId === old);
+      if (old !== undefined && listedOld !== undefined) {
+        // Never what `from` may serve with: its id must be known, and not
+        // it, and where the provider shows a hint of each value, not one
+        // beginning as `from`'s secret (ids recorded wrongly or swapped).
+        const fromValue = options.fromSecret?.reveal();
         if (
           run.fromSecretId !== undefined && run.fromSecretId !== old &&
-          provider.revokeSecret !== undefined
+          provider.revokeSecret !== undefined &&
+          (listedOld.hint === undefined || fromValue === undefined ||
+            !maybeSecretOf(listedOld, fromValue))
         ) run.replaced = old;
         else run.kept = old;
       }
