@@ -453,3 +453,32 @@ Deno.test("two secrets: the active's id not recorded, the provider showing a hin
   assert.deepEqual(state.violations, []);
   assert.deepEqual(report.warnings, []);
 });
+
+Deno.test("two secrets: the active's recorded id names another service's secret, the provider showing a hint of each value: the retire step revokes nothing and says so", async () => {
+  const { provider, state, options, blueId } = world();
+  (provider as { maxSecrets: number }).maxSecrets = 3;
+  const otherId = provider.add("other-service-secret");
+  const inspect = provider.inspectClient.bind(provider);
+  provider.inspectClient = async (clientId) => {
+    const client = await inspect(clientId);
+    return {
+      ...client,
+      secrets: client.secrets!.map((s) => ({
+        ...s,
+        hint: provider.secrets.get(s.secretId)!.slice(0, 3),
+      })),
+    };
+  };
+  const error = await runStagedRotation({
+    ...options(),
+    secretIds: { blue: otherId },
+  }).catch((e) => e);
+  assert.equal(state.active, "green", "promoted before the retire step");
+  assert.match(
+    String(error?.message),
+    /is not its secret.*nothing was revoked/,
+  );
+  assert.ok(provider.secrets.has(otherId), "the other service's secret kept");
+  assert.ok(provider.secrets.has(blueId));
+  assert.deepEqual(provider.revoked, []);
+});
