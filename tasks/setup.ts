@@ -379,8 +379,11 @@ async function setUpProvider(
     if (!values.force) {
       throw new UsageError(
         `${toSecret} is already set: "${to}" is set up. Check it with deno task verify. To issue a new secret ` +
-          `for it and replace ${toSecret}, run again with --force (revoke its old secret in ${config.title} ` +
-          `once nothing uses it; at the limit of two, revoke it first).`,
+          `for it and replace ${toSecret}, run again with --force (its old secret, recorded in ${
+            secretIdEnvVar(to)
+          }, is revoked before the new one is issued when ${
+            secretIdEnvVar(from)
+          } is recorded too; otherwise revoke it in ${config.title} once nothing uses it).`,
       );
     }
   }
@@ -432,6 +435,13 @@ async function setUpProvider(
       ...(config.secretIds[from] === undefined
         ? {}
         : { fromSecretId: config.secretIds[from] }),
+      ...(values.force && config.secretIds[to] !== undefined
+        ? {
+          replaceSecretId: config.secretIds[to],
+          fromSecret: config.credentials.find((c) => c.label === from)!
+            .clientSecret,
+        }
+        : {}),
       dryRun: values["dry-run"],
       signal: interrupt.signal,
       onStep: (event) => logStep(log, event),

@@ -23,7 +23,10 @@ import {
 } from "../src/providers/env.ts";
 import { ProviderApiError } from "../src/providers/admin_http.ts";
 import { secretIdEnvVar } from "../src/providers/env.ts";
-import type { ProviderSecretInfo } from "../src/rotation/provider.ts";
+import {
+  maybeSecretOf,
+  type ProviderSecretInfo,
+} from "../src/rotation/provider.ts";
 import type { Secret } from "../src/secret.ts";
 import { createRedactor, credentialForms } from "../src/redact.ts";
 import { send, SendFailure } from "../src/send.ts";
@@ -696,6 +699,21 @@ function judgeSecretIds(
           `Record the id of the secret in ${
             config.secretVariable(label)
           } (or remove ${variable} when the client holds that one secret alone).`,
+      );
+    }
+    const value = config.credentials.find((c) => c.label === label)
+      ?.clientSecret;
+    if (
+      found !== undefined && value !== undefined &&
+      !maybeSecretOf(found, value.reveal())
+    ) {
+      problems.push(
+        `${variable} names ${id}, whose value is not the one in ${
+          config.secretVariable(label)
+        } (${config.title} shows the beginning of each value): the recorded ids are wrong or swapped, and a ` +
+          `rotation or an incident response would act on the wrong secret. Record the id of the secret in ${
+            config.secretVariable(label)
+          }.`,
       );
     }
     if (found?.expiresAt !== undefined && found.expiresAt <= now) {

@@ -431,9 +431,11 @@ function secretInfo(
   // No activate or deactivate in Entra: a secret works between its times.
   const live = (!Number.isFinite(start) || now >= start) &&
     (!Number.isFinite(end) || now < end);
+  const hint = stringField(entry, "hint");
   return {
     secretId: keyId,
     status: live ? "active" : "inactive",
+    ...(hint === undefined ? {} : { hint }),
     ...(Number.isFinite(start) ? { createdAt: start } : {}),
     ...(Number.isFinite(end) ? { expiresAt: end } : {}),
   };

@@ -24,6 +24,7 @@ import type {
   SecretModel,
   SecretProvider,
 } from "../rotation/provider.ts";
+import { SECRET_HINT_LENGTH } from "../rotation/provider.ts";
 import { Secret } from "../secret.ts";
 import {
   type AdminIoOptions,
@@ -288,6 +289,7 @@ export function keycloakSecretProvider(
       warnOfExpiry(clientId, expiresAt, clock, warnBeforeMs, options.onWarning);
       const secrets: ProviderSecretInfo[] = [{
         secretId: await secretIdOf(main!),
+        hint: main!.slice(0, SECRET_HINT_LENGTH),
         // Past its expiration time Keycloak keeps the secret but refuses it.
         status: expired(expiresAt, clock) ? "inactive" : "active",
         ...optional("createdAt", epochMs(rep.attributes[CREATION])),
@@ -297,6 +299,7 @@ export function keycloakSecretProvider(
         const rotatedExpiresAt = epochMs(rep.attributes[ROTATED_EXPIRATION]);
         secrets.push({
           secretId: await secretIdOf(rotated),
+          hint: rotated.slice(0, SECRET_HINT_LENGTH),
           status: expired(rotatedExpiresAt, clock) ? "inactive" : "rotated",
           ...optional("expiresAt", rotatedExpiresAt),
         });

@@ -14,6 +14,7 @@ import type {
   ProviderSecretInfo,
   SecretProvider,
 } from "../rotation/provider.ts";
+import { SECRET_HINT_LENGTH } from "../rotation/provider.ts";
 import { ConfigError } from "../errors.ts";
 import { Secret } from "../secret.ts";
 import {
@@ -373,9 +374,14 @@ function secretInfo(
     throw undocumented(operation, `a secret with an id and a status${added}`);
   }
   const created = Date.parse(stringField(entry, "created") ?? "");
+  // Okta lists the value again: only its first characters are kept.
+  const value = stringField(entry, "client_secret");
   return {
     secretId: id,
     status: status === "ACTIVE" ? "active" : "inactive",
+    ...(value === undefined
+      ? {}
+      : { hint: value.slice(0, SECRET_HINT_LENGTH) }),
     ...(Number.isFinite(created) ? { createdAt: created } : {}),
   };
 }

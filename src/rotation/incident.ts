@@ -31,7 +31,11 @@ import { delay } from "../retry.ts";
 import { describeError } from "./describe_error.ts";
 import { proveCredential } from "./prove_credential.ts";
 import { oneTokenRequest } from "./proof.ts";
-import type { SecretProvider } from "./provider.ts";
+import {
+  maybeSecretOf,
+  type ProviderSecretInfo,
+  type SecretProvider,
+} from "./provider.ts";
 import type { TokenAuthMethod } from "../token_endpoint.ts";
 import type { SecretSink } from "./sinks.ts";
 import {
@@ -760,6 +764,20 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
         );
       }
       if (
+        provider?.model !== "two-secrets" &&
+        compromised.clientId === other.clientId
+      ) {
+        // Twin clients: regenerating one label's client would end the
+        // other's secret too, the clean one's.
+        throw new PlanRefusal(
+          `"${compromised.label}" and "${other.label}" name the same OAuth client ${compromised.clientId}, but ` +
+            `${
+              provider?.name ?? "Genesys Cloud"
+            } keeps one secret per client: each label must be its own client ` +
+            `(regenerating one would end the other's secret). Fix the client ids; nothing was changed.`,
+        );
+      }
+      if (
         provider?.model === "two-secrets" &&
         compromised.clientId !== other.clientId
       ) {
@@ -786,6 +804,24 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
             { signal: options.signal },
           );
         run.lastDetail = ` (OAuth client ${client.id} is ${client.state})`;
+      }
+      if (
+        provider !== undefined && twoSecrets(run) && !run.wasActive &&
+        !run.done.has("regenerate")
+      ) {
+        // The standby's leaked secret goes without a rotation first: which
+        // one, or why not, is known now, before anything changes (the
+        // regenerate step decides again on what the provider lists then).
+        const { secrets = [] } = await provider.inspectClient(
+          compromised.clientId,
+          { signal: options.signal },
+        );
+        const { id, live } = leakedSecretOf(run, secrets);
+        if (options.dryRun) {
+          run.lastDetail += live
+            ? `; would revoke ${id}`
+            : `; ${compromised.label} holds no live secret: nothing to revoke`;
+        }
       }
       const killTokens = run.killTokens;
       // Two secrets on one client: the compromised secret is revoked by id.
@@ -1141,6 +1177,22 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
     onFailure: (run, error) => {
       const { label, clientId } = run.compromised!;
       const other = run.other!.label;
+      if (error instanceof CleanSecretRevokedError) {
+        const revoked = run.revokedSecretId ?? run.record?.revokedSecretId;
+        return {
+          message:
+            `${other}'s secret is refused and the leaked secret of ${label} (OAuth client ${clientId}) still gets tokens: ` +
+            `the secret revoked as ${label}'s${
+              revoked === undefined ? "" : `, ${revoked},`
+            } was the one ${other} served with (the recorded secret ids, AUTH_SECRET_ID_${label.toUpperCase()} and ` +
+            `AUTH_SECRET_ID_${other.toUpperCase()}, are wrong or swapped). ${other} is failing now. Do not revoke the ` +
+            `secret left: it is the only one that works. Switch traffic to ${label} at once, record the right secret ` +
+            `ids, then respond to ${label} as the active label (it rotates ${other}, promotes it and revokes the leaked ` +
+            `secret): ${
+              run.options.commands?.fresh ?? "run it again with fresh: true"
+            }.`,
+        };
+      }
       if (error instanceof LeakedSecretWorksError) {
         return {
           message:
@@ -1171,33 +1223,41 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
 ];
 
 /**
- * Two-secret providers: revokes the compromised label's secret by id, at
- * once (no revoke gate: it is compromised), never the one the clean label
- * uses, and journals it before anything else. Gone already (a re-run, or
- * a rotation revoked it): nothing to call.
+ * Two-secret providers: which listed secret is the compromised label's, by
+ * its recorded id or as the one the clean label does not use, and whether
+ * the client still holds it. Reads nothing; throws a `ConfigError` when it
+ * cannot be told safely (a dry run reports the same refusal).
  */
-async function revokeCompromised(run: IncidentRun): Promise<string> {
+function leakedSecretOf(
+  run: IncidentRun,
+  listed: readonly ProviderSecretInfo[],
+): { id?: string; live: boolean; inferred: boolean } {
   const { options } = run;
   const provider = options.provider!;
   const { label, clientId } = run.compromised!;
   const other = run.other!.label;
-  const signal = options.signal;
-  const client = await provider.inspectClient(clientId, { signal });
-  const listed = client.secrets ?? [];
   // What the clean label uses: the secret the other label was just rotated
   // to, or the one recorded with it.
   const clean = run.record?.rotation?.secretId ?? options.secretIds?.[other];
+  const leaked = secretOf(run.compromised!).reveal();
   let id = options.secretIds?.[label];
-  if (id === undefined) {
-    const rest = clean === undefined
+  const inferred = id === undefined;
+  if (inferred) {
+    // Never one whose value, as the provider shows its beginning, is not
+    // the leaked one's.
+    const rest = (clean === undefined
       ? listed.length <= 1 ? [] : listed
-      : listed.filter((s) => s.secretId !== clean);
+      : listed.filter((s) =>
+        s.secretId !== clean
+      )).filter((s) => maybeSecretOf(s, leaked));
     if (rest.length > 1) {
       throw new ConfigError(
         "secretIds",
         `cannot tell which secret of OAuth client ${clientId} is the leaked one of "${label}" ` +
           `(${provider.name} lists ${
-            listed.map((s) => s.secretId).join(", ")
+            listed.map((s) =>
+              s.secretId
+            ).join(", ")
           }; "${other}" uses ${
             clean ?? "an unrecorded one"
           }); nothing was revoked. Revoke it in ${provider.name}'s console, or record its id ` +
@@ -1214,6 +1274,84 @@ async function revokeCompromised(run: IncidentRun): Promise<string> {
     );
   }
   const live = id !== undefined && listed.some((s) => s.secretId === id);
+  const info = listed.find((s) => s.secretId === id);
+  if (live && info !== undefined && !maybeSecretOf(info, leaked)) {
+    // The provider shows the beginning of each value: the recorded id is
+    // not the leaked secret (copied or swapped), whoever's it is.
+    throw new ConfigError(
+      "secretIds",
+      `${id}, recorded for "${label}", is not its leaked secret: ${provider.name} shows the beginning of each ` +
+        `secret's value, and ${id}'s is not the one "${label}" holds. The recorded ids are wrong or swapped ` +
+        `(AUTH_SECRET_ID_${label.toUpperCase()}, AUTH_SECRET_ID_${other.toUpperCase()}); nothing was revoked. ` +
+        `Record the right ones (${provider.name}'s console shows each secret's id), then run the incident response again.`,
+    );
+  }
+  if (live && clean === undefined && info?.hint === undefined) {
+    // A recorded id alone is no proof: copied from the other label, or never
+    // updated, it names the secret the clean label serves with. (A hint of
+    // its value that is the leaked one's, checked above, is.)
+    throw new ConfigError(
+      "secretIds",
+      `cannot tell that ${id} (recorded for "${label}") is not the secret "${other}" serves with: ` +
+        `which one "${other}" uses is not recorded (AUTH_SECRET_ID_${other.toUpperCase()}); nothing was revoked. ` +
+        `Find the id of "${other}"'s secret in ${provider.name}'s console and record it, or revoke the leaked ` +
+        `secret there, then run the incident response again.`,
+    );
+  }
+  const cleanSecret = listed.find((s) => s.secretId === clean);
+  if (
+    live && cleanSecret?.status === "rotated" &&
+    listed.find((s) => s.secretId === id)?.status === "active"
+  ) {
+    // Keycloak: a main secret ends only when a new one is issued, which
+    // drops the rotated one, and the clean label serves with that one.
+    throw new ConfigError(
+      "secretIds",
+      `the leaked secret ${id} of "${label}" is ${provider.name}'s main secret and "${other}" serves with the ` +
+        `rotated one (${clean}${
+          cleanSecret.expiresAt === undefined
+            ? ""
+            : `, valid until ${new Date(cleanSecret.expiresAt).toISOString()}`
+        }): ${provider.name} ends a main secret only by issuing a new one, which drops the rotated one, so no ` +
+        `step here can end it without "${other}" failing. Nothing was changed. To end it now at the cost of a short ` +
+        `failure of "${other}": regenerate the client's secret in ${provider.name}'s admin console (the leaked one becomes the ` +
+        `rotated one), set "${other}"'s secret to the new value at once (AUTH_CLIENT_SECRET_${other.toUpperCase()}), ` +
+        `invalidate the rotated secret, then run deno task verify.`,
+    );
+  }
+  return id === undefined ? { live, inferred } : { id, live, inferred };
+}
+
+/**
+ * Two-secret providers: revokes the compromised label's secret by id, at
+ * once (no revoke gate: it is compromised), never the one the clean label
+ * uses, and journals it before anything else. Gone already (a re-run, or
+ * a rotation revoked it): nothing to call.
+ */
+async function revokeCompromised(run: IncidentRun): Promise<string> {
+  const { options } = run;
+  const provider = options.provider!;
+  const { label, clientId } = run.compromised!;
+  const signal = options.signal;
+  const client = await provider.inspectClient(clientId, { signal });
+  const found = leakedSecretOf(run, client.secrets ?? []);
+  const { id } = found;
+  // Not recorded, only the secret the clean label does not use: another
+  // service's, say, when the leaked one is dead already. With a hint of its
+  // value that is the leaked one's, it is that one (a token request could
+  // be refused while a new secret propagates, Entra ID); without a hint,
+  // only while the leaked secret still gets a token.
+  const hinted = client.secrets?.find((s) => s.secretId === id)?.hint !==
+    undefined;
+  const live = found.live &&
+    (!found.inferred || hinted ||
+      !await secretRefused(run, run.compromised!));
+  if (found.live && !live) {
+    run.done.add("regenerate");
+    await writeIncidentJournal(run, { done: [...run.done] }).catch(() => {});
+    return `the leaked secret of ${label} gets no token already, so ${id} (not recorded for ${label}, ` +
+      `the one ${run.other!.label} does not use) is not it: nothing revoked`;
+  }
   if (live) await provider.revokeSecret!(clientId, id!, { signal });
   run.revokedSecretId = id;
   run.done.add("regenerate");
@@ -1230,6 +1368,40 @@ async function revokeCompromised(run: IncidentRun): Promise<string> {
 }
 
 /**
+ * One token request with a label's secret as the response holds it: whether
+ * the token endpoint refuses it. Any other failure is thrown: it says
+ * nothing of the secret.
+ */
+async function secretRefused(
+  run: IncidentRun,
+  credential: CredentialInput,
+): Promise<boolean> {
+  const { options } = run;
+  try {
+    await oneTokenRequest(
+      options.tokenUrl,
+      { ...credential, ...authMethodOf(credential) },
+      secretOf(credential),
+      {
+        clock: run.clock,
+        fetchFn: options.fetch ??
+          ((input: RequestInfo | URL, init?: RequestInit) =>
+            globalThis.fetch(input, init)),
+        signal: options.signal,
+        ...(options.scope === undefined ? {} : { scope: options.scope }),
+        ...(options.tokenParams === undefined
+          ? {}
+          : { tokenParams: options.tokenParams }),
+      },
+    );
+    return false;
+  } catch (error) {
+    if (error instanceof CredentialRejectedError) return true;
+    throw error;
+  }
+}
+
+/**
  * Two-secret providers: the proof that the leaked secret no longer gets a
  * token, retried while a revocation may still be propagating.
  */
@@ -1238,33 +1410,16 @@ async function proveRefused(run: IncidentRun): Promise<string> {
   const compromised = run.compromised!;
   const attempts = Math.max(1, options.verifyAttempts ?? 10);
   let wait = Math.max(0, options.verifyDelayMs ?? 1000);
-  const fetchFn = options.fetch ??
-    ((input: RequestInfo | URL, init?: RequestInit) =>
-      globalThis.fetch(input, init));
   let last: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
-      await oneTokenRequest(
-        options.tokenUrl,
-        { ...compromised, ...authMethodOf(compromised) },
-        secretOf(compromised),
-        {
-          clock: run.clock,
-          fetchFn,
-          signal: options.signal,
-          ...(options.scope === undefined ? {} : { scope: options.scope }),
-          ...(options.tokenParams === undefined
-            ? {}
-            : { tokenParams: options.tokenParams }),
-        },
-      );
+      if (await secretRefused(run, compromised)) {
+        return `the token endpoint refuses the leaked secret of ${compromised.label}`;
+      }
       last = new LeakedSecretWorksError(
         `a token request with it succeeded (${attempt} of ${attempts} tried).`,
       );
     } catch (error) {
-      if (error instanceof CredentialRejectedError) {
-        return `the token endpoint refuses the leaked secret of ${compromised.label}`;
-      }
       if (error instanceof AbortedError) throw error;
       last = error;
     }
@@ -1273,12 +1428,25 @@ async function proveRefused(run: IncidentRun): Promise<string> {
       wait = Math.min(wait * 2, 5_000);
     }
   }
+  if (
+    last instanceof LeakedSecretWorksError && !run.wasActive &&
+    await secretRefused(run, run.other!).catch(() => false)
+  ) {
+    // The clean label kept its own secret (nothing was rotated) and it is
+    // refused now: the id revoked was its secret, not the leaked one (the
+    // recorded ids were wrong or swapped), and the secret left is the only
+    // one that works.
+    throw new CleanSecretRevokedError();
+  }
   // The last answer: the secret worked, or the endpoint did not say.
   throw last;
 }
 
 /** The leaked secret still got a token after it was revoked. */
 class LeakedSecretWorksError extends Error {}
+
+/** After the revocation the clean label's secret is refused and the leaked one works. */
+class CleanSecretRevokedError extends Error {}
 
 /** The credential's token endpoint auth method, when it has one. */
 function authMethodOf(

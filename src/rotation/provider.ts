@@ -42,6 +42,15 @@ export interface ProviderSecretInfo {
    */
   readonly status: "active" | "inactive" | "rotated";
   /**
+   * The first characters of the secret's value as the provider shows them
+   * (Entra ID's `hint`, three characters; as many of the value Okta lists,
+   * and of Keycloak's): enough to tell which label's secret an id is (ids
+   * recorded wrongly or swapped), never enough to use it.
+   *
+   * @default undefined (the provider shows nothing of the value: Cognito)
+   */
+  readonly hint?: string;
+  /**
    * When it was created, epoch ms.
    *
    * @default undefined (the provider does not say)
@@ -161,4 +170,33 @@ export interface SecretProvider {
     secretId: string,
     options?: ProviderCallOptions,
   ) => Promise<void>;
+}
+
+/** How many characters of a secret's value {@linkcode ProviderSecretInfo.hint} keeps, as Entra ID's. */
+export const SECRET_HINT_LENGTH = 3;
+
+/**
+ * Whether a listed secret may be the one with this value: `false` only when
+ * the provider shows a hint of its value and the value does not begin with
+ * it. Wrongly recorded or swapped ids are caught before anything is revoked.
+ *
+ * @param info The secret as the provider lists it.
+ * @param value The value a label holds.
+ * @returns Whether the listed secret may have that value.
+ *
+ * @example A hint tells two secrets apart
+ * ```ts
+ * import { maybeSecretOf } from "./provider.ts";
+ *
+ * const info = { secretId: "k1", status: "active" as const, hint: "abc" };
+ * if (!maybeSecretOf(info, "abcdef") || maybeSecretOf(info, "xyz123")) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function maybeSecretOf(
+  info: ProviderSecretInfo,
+  value: string,
+): boolean {
+  return info.hint === undefined || value.startsWith(info.hint);
 }

@@ -15,7 +15,11 @@ import {
 import { AbortedError, ConfigError } from "../errors.ts";
 import { fingerprintSecret, type RotationJournalRecord } from "./journal.ts";
 import { oneTokenRequest, type ProofTokenRequest } from "./proof.ts";
-import type { ProviderClientInfo, SecretProvider } from "./provider.ts";
+import {
+  maybeSecretOf,
+  type ProviderClientInfo,
+  type SecretProvider,
+} from "./provider.ts";
 import { genesysSecretProvider } from "../genesys/secret_provider.ts";
 import {
   RotationJournalError,
@@ -173,12 +177,30 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
     tokenLifetimeSeconds = client.tokenLifetimeSeconds;
     if (twoSecrets) {
       orphanSecretId = orphanOf(previous, client);
+      const recordedOld = options.secretIds?.[standby.label];
       standbyOldSecretId = standbyOldOf(
         client,
-        options.secretIds?.[standby.label],
+        recordedOld,
         activeSecretId,
         orphanSecretId,
+        active.clientSecret.reveal(),
       );
+      const keptOld = client.secrets?.find((s) =>
+        s.secretId === recordedOld && s.secretId !== orphanSecretId
+      );
+      if (
+        standbyOldSecretId === undefined && keptOld !== undefined &&
+        recordedOld !== activeSecretId
+      ) {
+        warnings.push(
+          `${recordedOld}, recorded as the old secret of "${standby.label}", is kept: ${
+            keptOld.hint === undefined
+              ? `which secret "${active.label}" serves with is not recorded with the label, and ${provider.name} shows nothing of its value`
+              : `${provider.name} shows the beginning of its value, and it is that of the secret "${active.label}" serves with (the recorded ids are wrong or swapped)`
+          }, so it may be that one. Record the right ids; if ${recordedOld} is not ` +
+            `"${active.label}"'s, revoke it in ${provider.name}'s console once nothing uses it.`,
+        );
+      }
       checkSecretLimit(
         provider.name,
         client,
@@ -293,22 +315,31 @@ function orphanOf(
  * it goes before issuing, as regenerating a twin client's standby ends its
  * old secret, since only the standby's secret is ever replaced. At a limit
  * of two it makes room; without a limit (Entra ID) it would otherwise stay
- * valid with nobody using it. Never the active's.
+ * valid with nobody using it. Never the active's: with the active label's
+ * id not recorded, the standby's recorded id may name the very secret the
+ * active serves with (copied, swapped, never updated), so nothing goes.
  */
 function standbyOldOf(
   client: ProviderClientInfo,
   standbySecretId: string | undefined,
   activeSecretId: string | undefined,
   orphanSecretId: string | undefined,
+  activeValue: string,
 ): string | undefined {
   if (standbySecretId === undefined || standbySecretId === activeSecretId) {
     return undefined;
   }
   const secrets = client.secrets ?? [];
   const held = secrets.filter((s) => s.secretId !== orphanSecretId);
-  return held.some((s) => s.secretId === standbySecretId)
-    ? standbySecretId
-    : undefined;
+  const old = held.find((s) => s.secretId === standbySecretId);
+  if (old === undefined) return undefined;
+  // The provider shows the beginning of each value: that tells whether it
+  // may be the active's, whatever the records say.
+  if (old.hint !== undefined) {
+    return maybeSecretOf(old, activeValue) ? undefined : standbySecretId;
+  }
+  // Only the records tell: without the active's, it may be that one.
+  return activeSecretId === undefined ? undefined : standbySecretId;
 }
 
 /**

@@ -14,10 +14,11 @@ import type { Secret } from "../secret.ts";
 import type { TokenAuthMethod } from "../token_endpoint.ts";
 import { describeError } from "./describe_error.ts";
 import { proveCredential } from "./prove_credential.ts";
-import type {
-  IssuedSecret,
-  ProviderSecretInfo,
-  SecretProvider,
+import {
+  type IssuedSecret,
+  maybeSecretOf,
+  type ProviderSecretInfo,
+  type SecretProvider,
 } from "./provider.ts";
 import { runSteps, type StepSpec } from "./runner.ts";
 import type { SecretUpdate } from "./sinks.ts";
@@ -89,6 +90,23 @@ export interface SecondSecretSetupOptions {
    * @default undefined (found from the provider's list when the client holds one secret)
    */
   readonly fromSecretId?: string;
+  /**
+   * The id of `to`'s secret as recorded already, when it is replaced
+   * (`setup --force`): revoked before the new one is issued, as a rotation
+   * revokes the standby's old secret, when the client still lists it and
+   * `from`'s id is known and another (else it is kept, and the report says
+   * so).
+   *
+   * @default undefined (nothing replaced)
+   */
+  readonly replaceSecretId?: string;
+  /**
+   * `from`'s secret, to tell by the provider's hint of each value that the
+   * replaced secret is not the one `from` serves with.
+   *
+   * @default undefined (the ids alone tell)
+   */
+  readonly fromSecret?: Secret;
   /**
    * Read only; issue nothing.
    *
@@ -163,6 +181,10 @@ interface SecondRun {
   readonly clock: Clock;
   secrets?: readonly ProviderSecretInfo[];
   fromSecretId?: string;
+  /** `to`'s replaced secret, revoked before issuing. */
+  replaced?: string;
+  /** `to`'s replaced secret when it is kept (which one `from` uses is not known). */
+  kept?: string;
   issued?: IssuedSecret;
 }
 
@@ -199,9 +221,23 @@ const STEPS: readonly StepSpec<
       run.secrets = secrets;
       run.fromSecretId = options.fromSecretId ??
         (secrets.length === 1 ? secrets[0].secretId : undefined);
-      if (
-        client.maxSecrets !== undefined && secrets.length >= client.maxSecrets
-      ) {
+      const old = options.replaceSecretId;
+      const listedOld = secrets.find((s) => s.secretId === old);
+      if (old !== undefined && listedOld !== undefined) {
+        // Never what `from` may serve with: its id must be known, and not
+        // it, and where the provider shows a hint of each value, not one
+        // beginning as `from`'s secret (ids recorded wrongly or swapped).
+        const fromValue = options.fromSecret?.reveal();
+        if (
+          run.fromSecretId !== undefined && run.fromSecretId !== old &&
+          provider.revokeSecret !== undefined &&
+          (listedOld.hint === undefined || fromValue === undefined ||
+            !maybeSecretOf(listedOld, fromValue))
+        ) run.replaced = old;
+        else run.kept = old;
+      }
+      const held = secrets.length - (run.replaced === undefined ? 0 : 1);
+      if (client.maxSecrets !== undefined && held >= client.maxSecrets) {
         throw new Refusal(
           `${provider.name} client ${clientId} holds ${secrets.length} secrets (${
             secrets.map((s) => s.secretId).join(", ")
@@ -216,6 +252,11 @@ const STEPS: readonly StepSpec<
         run.fromSecretId === undefined
           ? ""
           : `; "${from}" uses ${run.fromSecretId}`
+      }${
+        run.kept === undefined
+          ? ""
+          : `; "${to}"'s replaced secret ${run.kept} is kept (which secret "${from}" uses is not recorded): ` +
+            `revoke it in ${provider.name}'s console once nothing uses it`
       }`;
     },
     onFailure: (run, error) => ({
@@ -231,9 +272,20 @@ const STEPS: readonly StepSpec<
     name: "create",
     abortable: true,
     dryRunDetail: (run) =>
-      `would issue a second secret of ${run.options.provider.name} client ${run.options.clientId} for "${run.options.to}"`,
+      `${
+        run.replaced === undefined
+          ? ""
+          : `would revoke ${run.replaced} ("${run.options.to}"'s replaced secret), then `
+      }would issue a second secret of ${run.options.provider.name} client ${run.options.clientId} for "${run.options.to}"`,
     run: async (run) => {
       const { provider, clientId } = run.options;
+      if (run.replaced !== undefined) {
+        // As a rotation does with the standby's old secret: nobody would
+        // hold it once the new one is stored, and it would stay valid.
+        await provider.revokeSecret!(clientId, run.replaced, {
+          signal: run.options.signal,
+        });
+      }
       // No signal: once sent, the call must return so its secret is stored.
       const issued = await provider.issueSecret(clientId);
       if (issued.clientId !== clientId) {
@@ -243,7 +295,11 @@ const STEPS: readonly StepSpec<
         );
       }
       run.issued = issued;
-      return `issued a second secret of ${clientId}${
+      return `${
+        run.replaced === undefined
+          ? ""
+          : `revoked ${run.replaced} ("${run.options.to}"'s replaced secret); `
+      }issued a second secret of ${clientId}${
         issued.secretId === undefined ? "" : ` (id ${issued.secretId})`
       }`;
     },

@@ -31,7 +31,11 @@ import { type Clock, systemClock } from "../clock.ts";
 import type { CredentialInput, ResolvedCredential } from "../config.ts";
 import { AbortedError, ConfigError } from "../errors.ts";
 import type { GenesysAdminClient } from "../genesys/admin_client.ts";
-import type { IssuedSecret, SecretProvider } from "./provider.ts";
+import {
+  type IssuedSecret,
+  maybeSecretOf,
+  type SecretProvider,
+} from "./provider.ts";
 import type { Secret } from "../secret.ts";
 import type { TokenGrant } from "../token_endpoint.ts";
 import {
@@ -783,6 +787,25 @@ const RETIRE_PHASE: PhaseSpec = {
       throw new ConfigError(
         "secretIds",
         `refusing to revoke ${oldId}: "${newLabel}" serves traffic with it`,
+      );
+    }
+    const oldInfo = listed.find((s) => s.secretId === oldId);
+    const oldValue = options.credentials.find((c) => c.label === oldLabel)
+      ?.clientSecret;
+    if (
+      oldInfo !== undefined && oldValue !== undefined &&
+      !maybeSecretOf(
+        oldInfo,
+        typeof oldValue === "string" ? oldValue : oldValue.reveal(),
+      )
+    ) {
+      // Recorded wrongly (another service's secret, say): the provider's
+      // hint of its value is not the old label's.
+      throw new ConfigError(
+        "secretIds",
+        `${oldId}, recorded for "${oldLabel}", is not its secret: ${provider.name} shows the beginning of each ` +
+          `secret's value, and ${oldId}'s is not that of "${oldLabel}"'s; nothing was revoked. Record the id of ` +
+          `"${oldLabel}"'s secret, then run the rotation again`,
       );
     }
     await options.failpoint?.("retire:before");

@@ -377,3 +377,108 @@ Deno.test("two secrets on one host: the env-file revoke gate revokes the old sec
     await Deno.remove(path);
   }
 });
+
+Deno.test("two secrets: the standby's recorded id names the active's secret and the active's is not recorded: nothing is revoked before issuing", async () => {
+  // An operator copied blue's id into AUTH_SECRET_ID_GREEN (or it was never
+  // updated) and AUTH_SECRET_ID_BLUE is absent: with nothing recorded for the
+  // active label, the plan cannot tell the standby's old secret from the one
+  // blue serves with, and the client is not at its limit.
+  const { provider, state, options, blueId } = world();
+  const report = await runStagedRotation({
+    ...options(),
+    secretIds: { green: blueId },
+    promote: false,
+  });
+  assert.deepEqual(state.violations, []);
+  assert.ok(
+    report.warnings.some((w) =>
+      w.includes(`${blueId}, recorded as the old secret of "green", is kept`)
+    ),
+    report.warnings.join("\n"),
+  );
+  assert.ok(provider.secrets.has(blueId), "blue's secret is still there");
+});
+
+Deno.test("two secrets: the labels' recorded ids swapped, the provider showing a hint of each value: the active's secret is never revoked before issuing", async () => {
+  const { provider, state, options, blueId, greenOldId } = world({
+    greenOldLive: true,
+  });
+  // As Okta and Entra ID list them: the first characters of each value.
+  const inspect = provider.inspectClient.bind(provider);
+  provider.inspectClient = async (clientId) => {
+    const client = await inspect(clientId);
+    return {
+      ...client,
+      secrets: client.secrets!.map((s) => ({
+        ...s,
+        hint: provider.secrets.get(s.secretId)!.slice(0, 3),
+      })),
+    };
+  };
+  const error = await runStagedRotation({
+    ...options(),
+    secretIds: { blue: greenOldId!, green: blueId },
+    promote: false,
+  }).catch((e) => e);
+  assert.deepEqual(state.violations, []);
+  assert.ok(provider.secrets.has(blueId), "blue's secret is still there");
+  // At the limit with nothing revoked first, the plan refuses.
+  assert.equal(error.code, "ROTATION_PLAN_FAILED", String(error));
+  assert.equal(provider.issued, 0);
+});
+
+Deno.test("two secrets: the active's id not recorded, the provider showing a hint of each value: the standby's recorded old secret, not the active's by its hint, is revoked before issuing", async () => {
+  const { provider, state, options, blueId, greenOldId } = world({
+    greenOldLive: true,
+  });
+  const inspect = provider.inspectClient.bind(provider);
+  provider.inspectClient = async (clientId) => {
+    const client = await inspect(clientId);
+    return {
+      ...client,
+      secrets: client.secrets!.map((s) => ({
+        ...s,
+        hint: provider.secrets.get(s.secretId)!.slice(0, 3),
+      })),
+    };
+  };
+  const report = await runStagedRotation({
+    ...options(),
+    secretIds: { green: greenOldId! },
+    promote: false,
+  });
+  assert.deepEqual(provider.revoked, [greenOldId]);
+  assert.ok(provider.secrets.has(blueId));
+  assert.equal(provider.issued, 1);
+  assert.deepEqual(state.violations, []);
+  assert.deepEqual(report.warnings, []);
+});
+
+Deno.test("two secrets: the active's recorded id names another service's secret, the provider showing a hint of each value: the retire step revokes nothing and says so", async () => {
+  const { provider, state, options, blueId } = world();
+  (provider as { maxSecrets: number }).maxSecrets = 3;
+  const otherId = provider.add("other-service-secret");
+  const inspect = provider.inspectClient.bind(provider);
+  provider.inspectClient = async (clientId) => {
+    const client = await inspect(clientId);
+    return {
+      ...client,
+      secrets: client.secrets!.map((s) => ({
+        ...s,
+        hint: provider.secrets.get(s.secretId)!.slice(0, 3),
+      })),
+    };
+  };
+  const error = await runStagedRotation({
+    ...options(),
+    secretIds: { blue: otherId },
+  }).catch((e) => e);
+  assert.equal(state.active, "green", "promoted before the retire step");
+  assert.match(
+    String(error?.message),
+    /is not its secret.*nothing was revoked/,
+  );
+  assert.ok(provider.secrets.has(otherId), "the other service's secret kept");
+  assert.ok(provider.secrets.has(blueId));
+  assert.deepEqual(provider.revoked, []);
+});

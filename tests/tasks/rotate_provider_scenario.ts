@@ -161,57 +161,67 @@ export async function oktaWorld(
   };
 }
 
+/**
+ * Entra ID's world; `propagationDelayMs`: how long a secret added through
+ * Graph takes to work (0 by default).
+ */
+export async function entraWorld(
+  options: WorldOptions & { readonly propagationDelayMs?: number } = {},
+): Promise<World> {
+  const { propagationDelayMs } = options;
+  const lifetime = lifetimeOf(options);
+  const [blue, admin, limited] = [secret(), secret(), secret()];
+  const appId = "11111111-1111-4111-8111-111111111111";
+  const adminId = "22222222-2222-4222-8222-222222222222";
+  const limitedId = "44444444-4444-4444-8444-444444444444";
+  const emulator = startEntraEmulator({
+    ...(propagationDelayMs === undefined ? {} : { propagationDelayMs }),
+    applications: [
+      { appId, displayName: "App", secrets: [blue], ...lifetime },
+      {
+        appId: adminId,
+        displayName: "Rotation admin",
+        secrets: [admin],
+        graphPermissions: ["Application.ReadWrite.OwnedBy"],
+        owns: [appId],
+      },
+      {
+        appId: limitedId,
+        displayName: "Reader",
+        secrets: [limited],
+        graphPermissions: ["Application.Read.All"],
+      },
+    ],
+  });
+  await emulator.ready;
+  return {
+    emulator,
+    env: {
+      ...twoSecretEnv("entra", emulator, appId, blue),
+      AUTH_SCOPE: `api://${appId}/.default`,
+      AUTH_ADMIN_CLIENT_ID: adminId,
+      AUTH_ADMIN_CLIENT_SECRET: admin,
+    },
+    limitedAdmin: {
+      AUTH_ADMIN_CLIENT_ID: limitedId,
+      AUTH_ADMIN_CLIENT_SECRET: limited,
+    },
+    permission: /Application\.ReadWrite\.OwnedBy/,
+    request: {
+      scope: `api://${appId}/.default`,
+      authMethod: "client_secret_basic",
+    },
+    liveSecrets: () => emulator.passwordCredentials(appId).length,
+    addUnrelatedSecret: () =>
+      void emulator.addPassword(appId, { displayName: "another service" }),
+    [Symbol.asyncDispose]: disposer(emulator),
+  };
+}
+
 /** Each provider's world, by the name `AUTH_PROVIDER` takes. */
 export const PROVIDERS: Record<string, Start> = {
   okta: (options = {}) => oktaWorld(options.tokenLifetimeSeconds),
-  async entra(options = {}) {
-    const lifetime = lifetimeOf(options);
-    const [blue, admin, limited] = [secret(), secret(), secret()];
-    const appId = "11111111-1111-4111-8111-111111111111";
-    const adminId = "22222222-2222-4222-8222-222222222222";
-    const limitedId = "44444444-4444-4444-8444-444444444444";
-    const emulator = startEntraEmulator({
-      applications: [
-        { appId, displayName: "App", secrets: [blue], ...lifetime },
-        {
-          appId: adminId,
-          displayName: "Rotation admin",
-          secrets: [admin],
-          graphPermissions: ["Application.ReadWrite.OwnedBy"],
-          owns: [appId],
-        },
-        {
-          appId: limitedId,
-          displayName: "Reader",
-          secrets: [limited],
-          graphPermissions: ["Application.Read.All"],
-        },
-      ],
-    });
-    await emulator.ready;
-    return {
-      emulator,
-      env: {
-        ...twoSecretEnv("entra", emulator, appId, blue),
-        AUTH_SCOPE: `api://${appId}/.default`,
-        AUTH_ADMIN_CLIENT_ID: adminId,
-        AUTH_ADMIN_CLIENT_SECRET: admin,
-      },
-      limitedAdmin: {
-        AUTH_ADMIN_CLIENT_ID: limitedId,
-        AUTH_ADMIN_CLIENT_SECRET: limited,
-      },
-      permission: /Application\.ReadWrite\.OwnedBy/,
-      request: {
-        scope: `api://${appId}/.default`,
-        authMethod: "client_secret_basic",
-      },
-      liveSecrets: () => emulator.passwordCredentials(appId).length,
-      addUnrelatedSecret: () =>
-        void emulator.addPassword(appId, { displayName: "another service" }),
-      [Symbol.asyncDispose]: disposer(emulator),
-    };
-  },
+  entra: (options = {}) => entraWorld(options),
   async keycloak(options = {}) {
     const lifetime = lifetimeOf(options);
     const [blue, admin, limited] = [secret(), secret(), secret()];

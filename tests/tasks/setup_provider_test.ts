@@ -98,3 +98,69 @@ for (const [name, start] of Object.entries(PROVIDERS)) {
     },
   );
 }
+
+Deno.test("setup --from blue --force on entra (no limit of two): green's replaced secret is revoked before the new one is issued, not left valid with nobody holding it; blue's never", async () => {
+  await using world = await PROVIDERS.entra();
+  await using ws = await createWorkspace();
+  const file = ".env.entra";
+  const {
+    AUTH_CLIENT_ID_GREEN: _id,
+    AUTH_CLIENT_SECRET_GREEN: _secret,
+    ...initial
+  } = world.env;
+  await writeEnv(ws, file, initial);
+  const args = ["--from", "blue", "--env-file", file, "--yes"];
+  const first = await ws.task("setup", args);
+  assert.equal(first.code, 0, first.stdout + first.stderr);
+  const before = await envOf(ws, file);
+  const dry = await ws.task("setup", [...args, "--force", "--dry-run"]);
+  assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+  assert.match(
+    dry.stdout,
+    new RegExp(`would revoke ${before.AUTH_SECRET_ID_GREEN}`),
+  );
+  assert.equal(world.liveSecrets(), 2);
+  const forced = await ws.task("setup", [...args, "--force"]);
+  assert.equal(forced.code, 0, forced.stdout + forced.stderr);
+  const after = await envOf(ws, file);
+  assert.notEqual(after.AUTH_SECRET_ID_GREEN, before.AUTH_SECRET_ID_GREEN);
+  assert.equal(after.AUTH_SECRET_ID_BLUE, before.AUTH_SECRET_ID_BLUE);
+  assert.equal(world.liveSecrets(), 2, "blue's and green's new one");
+  const verified = await ws.task("verify", ["--env-file", file]);
+  assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+});
+
+Deno.test("setup --from blue --force on entra with the labels' recorded ids swapped: blue's secret (named as green's) is kept and said so, blue keeps working", async () => {
+  await using world = await PROVIDERS.entra();
+  await using ws = await createWorkspace();
+  const file = ".env.entra";
+  const {
+    AUTH_CLIENT_ID_GREEN: _id,
+    AUTH_CLIENT_SECRET_GREEN: _secret,
+    ...initial
+  } = world.env;
+  await writeEnv(ws, file, initial);
+  const args = ["--from", "blue", "--env-file", file, "--yes"];
+  const first = await ws.task("setup", args);
+  assert.equal(first.code, 0, first.stdout + first.stderr);
+  const env = await envOf(ws, file);
+  await writeEnv(ws, file, {
+    ...env,
+    AUTH_SECRET_ID_BLUE: env.AUTH_SECRET_ID_GREEN,
+    AUTH_SECRET_ID_GREEN: env.AUTH_SECRET_ID_BLUE,
+  });
+  const forced = await ws.task("setup", [...args, "--force"]);
+  assert.equal(forced.code, 0, forced.stdout + forced.stderr);
+  assert.match(
+    forced.stdout,
+    new RegExp(`replaced secret ${env.AUTH_SECRET_ID_BLUE} is kept`),
+  );
+  // Blue's secret still gets a token (verify fails on the swapped ids).
+  const verified = await ws.task("verify", ["--env-file", file]);
+  assert.match(
+    verified.stdout,
+    /^blue \(active\)\s+\S+\s+ok\s/m,
+    verified.stdout,
+  );
+  assert.equal(world.liveSecrets(), 3);
+});

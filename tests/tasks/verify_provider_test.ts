@@ -19,6 +19,7 @@ import {
   type RehearsalProvider,
   startProviderRehearsal,
 } from "../../src/testing/providers/rehearsal.ts";
+import { envOf, PROVIDERS, writeEnv } from "./rotate_provider_scenario.ts";
 import { createWorkspace, type Workspace } from "./workspace.ts";
 
 interface Verified {
@@ -451,3 +452,48 @@ Deno.test("verify on each provider: a wrong admin secret cannot rotate, and veri
     });
   }
 });
+
+for (const name of ["okta", "entra"]) {
+  Deno.test(`verify on ${name}: the labels' recorded secret ids swapped fail, named (the provider shows the beginning of each value)`, async () => {
+    await using world = await PROVIDERS[name]();
+    await using ws = await createWorkspace();
+    const file = `.env.${name}`;
+    const {
+      AUTH_CLIENT_ID_GREEN: _id,
+      AUTH_CLIENT_SECRET_GREEN: _secret,
+      ...initial
+    } = world.env;
+    await writeEnv(ws, file, initial);
+    const setup = await ws.task("setup", [
+      "--from",
+      "blue",
+      "--env-file",
+      file,
+      "--yes",
+    ]);
+    assert.equal(setup.code, 0, setup.stdout + setup.stderr);
+    const env = await envOf(ws, file);
+    const ok = await ws.task("verify", ["--env-file", file]);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    await writeEnv(ws, file, {
+      ...env,
+      AUTH_SECRET_ID_BLUE: env.AUTH_SECRET_ID_GREEN,
+      AUTH_SECRET_ID_GREEN: env.AUTH_SECRET_ID_BLUE,
+    });
+    const swapped = await ws.task("verify", ["--env-file", file]);
+    assert.equal(swapped.code, 1, swapped.stdout + swapped.stderr);
+    assert.match(
+      swapped.stdout,
+      new RegExp(
+        `AUTH_SECRET_ID_BLUE names ${env.AUTH_SECRET_ID_GREEN}, whose value is not the one in AUTH_CLIENT_SECRET_BLUE`,
+      ),
+    );
+    for (
+      const value of [env.AUTH_CLIENT_SECRET_BLUE, env.AUTH_CLIENT_SECRET_GREEN]
+    ) {
+      assert.ok(
+        !swapped.stdout.includes(value) && !swapped.stderr.includes(value),
+      );
+    }
+  });
+}
