@@ -1251,6 +1251,18 @@ export interface FleetIncidentPorts {
    */
   awaitLoaded(request: LoadRequest): Promise<string>;
   /**
+   * Two-secret providers: marks the compromised label's sealed record
+   * retired once its secret is revoked (instances stop loading it, and a
+   * promotion to it is refused until it is rotated again), audited.
+   * Idempotent: a re-run marks nothing twice.
+   *
+   * @param request The label and the revoked secret's id.
+   * @returns When the record is marked (or was, or carries another secret).
+   */
+  onSecretRevoked(
+    request: { readonly label: string; readonly secretId: string },
+  ): Promise<void>;
+  /**
    * Appends a step of the response to the audit trail (in order, one after
    * the other) and renews the lock; never throws.
    *
@@ -1297,6 +1309,17 @@ export function fleetIncidentPorts(
         outcome: "ok",
         label,
         detail: `active generation ${record.generation} (incident)`,
+      });
+    },
+    async onSecretRevoked({ label, secretId }) {
+      const marked = await retireSealedRecord(target, label, secretId);
+      await audit(target, {
+        action: "incident.retire",
+        outcome: marked ? "ok" : "skipped",
+        label,
+        detail: marked
+          ? `${secretId} revoked; its sealed record is marked retired`
+          : `${secretId} revoked; the sealed record of "${label}" carries another secret`,
       });
     },
     async awaitLoaded(request) {

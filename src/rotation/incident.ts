@@ -190,6 +190,18 @@ export interface IncidentOptions {
    */
   readonly secretIds?: Readonly<Record<string, string>>;
   /**
+   * Two-secret providers: told the compromised label's secret id once it is
+   * revoked (or found gone already), before the step is journaled, such as
+   * to mark a fleet store's sealed record of it retired so instances stop
+   * loading it. A re-run stopped before the journal calls it again, so it
+   * must be idempotent.
+   *
+   * @default undefined (nothing to tell)
+   */
+  readonly onSecretRevoked?: (
+    request: { readonly label: string; readonly secretId: string },
+  ) => Promise<void> | void;
+  /**
    * The scope every token request of the response asks for, as the service
    * requests it (Okta and Entra ID refuse a request without one).
    *
@@ -1353,6 +1365,10 @@ async function revokeCompromised(run: IncidentRun): Promise<string> {
       `the one ${run.other!.label} does not use) is not it: nothing revoked`;
   }
   if (live) await provider.revokeSecret!(clientId, id!, { signal });
+  // Before the journal: a run stopped in between tells it again.
+  if (id !== undefined) {
+    await options.onSecretRevoked?.({ label, secretId: id });
+  }
   run.revokedSecretId = id;
   run.done.add("regenerate");
   await writeIncidentJournal(run, {
