@@ -21,7 +21,11 @@ import {
   readStoredSecretIdentity,
   retireSealedRecord,
 } from "../../src/fleet/operator.ts";
-import { promoteFleet } from "../../src/fleet/store_flows.ts";
+import {
+  fleetRevokeGate,
+  promoteFleet,
+  RetireGateShutError,
+} from "../../src/fleet/store_flows.ts";
 import { Secret } from "../../src/secret.ts";
 import { startOktaEmulator } from "../../testing.ts";
 
@@ -139,6 +143,78 @@ Deno.test("a retired label's secret stays retired when the store loses its data:
     );
     const back = await promoteFleet(target, "blue", { timeoutMs: 300 });
     assert.equal(back.kind, "refused");
+  } finally {
+    await auth.close();
+  }
+});
+
+Deno.test("the retire gate does not open on heartbeats the store lost: an instance still holding the old label's token keeps it shut after a wipe", async () => {
+  await using emulator = okta([BLUE, GREEN]);
+  await emulator.ready;
+  const { store, wipe } = wipeable();
+  const auth = createFleetAuth({
+    credentials: [
+      { label: "blue", clientId: "0oaapp", clientSecret: BLUE },
+      { label: "green", clientId: "0oaapp", clientSecret: GREEN },
+    ],
+    tokenUrl: emulator.tokenUrl,
+    scope: "api",
+    shared: createFleet(store, {
+      pollIntervalMs: 40,
+      leaseMs: 2_000,
+      storeTimeoutMs: 500,
+      heartbeatMs: 200,
+      instanceId: "web-1",
+      sealKey: KEY,
+      secretSealKeys: KEY,
+    }),
+  });
+  try {
+    // A token of blue, held for an hour.
+    await auth.getAccessToken();
+    const target = createStoreTarget({
+      store,
+      service: await serviceNamespace(emulator.tokenUrl, "api"),
+      by: "ops@test",
+      ring: await importSealKeyring(KEY),
+      onRejected: () => {},
+    });
+    const blueId = emulator.secrets("0oaapp")[0].id;
+    // The rotation promoted green (its journal says so) ...
+    await target.journal.write({
+      version: 1,
+      rotationId: "r1",
+      active: "blue",
+      standby: "green",
+      clientId: "0oaapp",
+      sink: "fleet",
+      phase: "promote",
+      startedAt: Date.now(),
+      promotedAt: Date.now(),
+      oldSecretId: blueId,
+    });
+    await target.setActive("green");
+    const gate = fleetRevokeGate(target, {
+      tokenLifetimeMs: 60_000,
+      timeoutMs: 600,
+      pollMs: 50,
+    });
+    const request = { label: "blue", clientId: "0oaapp", secretId: blueId };
+    await until(
+      "the instance on green, holding blue's token",
+      () => target.gate(request, 60_000),
+      (report) => report.blockers.map((b) => b.reason).join() === "holds-token",
+    );
+    // ... and the store loses its data while the retire step watches.
+    wipe();
+    const outcome = await gate(request).then(
+      (line) => `opened: ${line}`,
+      (error) => error,
+    );
+    assert.ok(
+      outcome instanceof RetireGateShutError,
+      `the gate opened on heartbeats the store lost: ${outcome}`,
+    );
   } finally {
     await auth.close();
   }
