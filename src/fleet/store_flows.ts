@@ -11,6 +11,7 @@
  * @module
  */
 import type { CredentialInput } from "../config.ts";
+import { Secret } from "../secret.ts";
 import { createDualSecretAuth } from "../dual_secret_auth.ts";
 import { AbortedError, DualSecretAuthError } from "../errors.ts";
 import { createGenesysAdminClient } from "../genesys/admin_client.ts";
@@ -202,6 +203,14 @@ export interface FleetRevokeGateOptions {
    */
   readonly pollMs?: number;
   /**
+   * The rotation's credentials: the old label's secret is sealed into a
+   * retired record when the store holds none of it (it came from the env
+   * file), so a promotion back to it is refused.
+   *
+   * @default undefined (a missing record stays missing)
+   */
+  readonly credentials?: readonly CredentialInput[];
+  /**
    * Progress lines for people.
    *
    * @default none
@@ -283,10 +292,18 @@ export function fleetRevokeGate(
         gate.lost,
       );
     }
+    const old = options.credentials?.find((c) => c.label === request.label);
     const marked = await retireSealedRecord(
       target,
       request.label,
       request.secretId,
+      old === undefined || target.ring === undefined ? undefined : {
+        ring: target.ring,
+        clientId: old.clientId,
+        secret: typeof old.clientSecret === "string"
+          ? new Secret(old.clientSecret)
+          : old.clientSecret,
+      },
     );
     await audit(target, {
       action: "rotate.retire-gate",
@@ -482,6 +499,7 @@ export function fleetRotation(
             ? {
               revokeGate: fleetRevokeGate(target, {
                 ...options.retire,
+                credentials: options.credentials,
                 ...(options.progress ? { progress: options.progress } : {}),
               }),
             }

@@ -23,9 +23,12 @@ import {
 } from "../../src/fleet/operator.ts";
 import {
   fleetRevokeGate,
+  fleetRotation,
   promoteFleet,
+  providerAdapterFactory,
   RetireGateShutError,
 } from "../../src/fleet/store_flows.ts";
+import { readProviderEnv } from "../../src/providers/env.ts";
 import { Secret } from "../../src/secret.ts";
 import { startOktaEmulator } from "../../testing.ts";
 
@@ -218,4 +221,90 @@ Deno.test("the retire gate does not open on heartbeats the store lost: an instan
   } finally {
     await auth.close();
   }
+});
+
+Deno.test("retire of a label whose secret came from the env file (no sealed record): promote back to it is refused all the same", async () => {
+  await using emulator = okta([BLUE]);
+  await emulator.ready;
+  const config = readProviderEnv({
+    AUTH_PROVIDER: "okta",
+    AUTH_TOKEN_URL: emulator.tokenUrl,
+    AUTH_API_URL: emulator.apiUrl,
+    AUTH_SCOPE: "api",
+    AUTH_CLIENT_ID_BLUE: "0oaapp",
+    AUTH_CLIENT_SECRET_BLUE: BLUE,
+    AUTH_CLIENT_ID_GREEN: "0oaapp",
+    AUTH_CLIENT_SECRET_GREEN: "stale0secret0value000000000000000",
+    AUTH_ACTIVE: "blue",
+    AUTH_ADMIN_TOKEN: ADMIN,
+  });
+  const store = createMemoryFleetStore();
+  const target = createStoreTarget({
+    store,
+    service: await serviceNamespace(emulator.tokenUrl, "api"),
+    by: "ops@test",
+    ring: await importSealKeyring(KEY),
+    onRejected: () => {},
+  });
+  // An instance that holds no token; it follows the active label.
+  const beat = (active: string) => {
+    const now = Date.now();
+    return target.store.heartbeat({
+      instanceId: "web-1",
+      active,
+      credentials: [
+        { label: "blue", clientId: "0oaapp", slots: [0] },
+        { label: "green", clientId: "0oaapp", slots: [0] },
+      ],
+      version: "0",
+      startedAt: now,
+      seenAt: now,
+      until: now + 30_000,
+    });
+  };
+  await beat("blue");
+  const blueId = emulator.secrets("0oaapp")[0].id;
+  const report = await fleetRotation(target, {
+    tokenUrl: config.tokenUrl,
+    scope: config.scope!,
+    credentials: await target.credentials(config.credentials),
+    active: "blue",
+    standby: "green",
+    provider: providerAdapterFactory(() => config.createProvider()),
+    onPromote: async (label) => {
+      await target.setActive(label);
+      await beat(label);
+    },
+    retire: { tokenLifetimeMs: 60_000, timeoutMs: 300, pollMs: 50 },
+    commands: {},
+  }).run();
+  assert.equal(report.retiredSecretId, blueId);
+  assert.equal(
+    emulator.secrets("0oaapp").some((s) => s.id === blueId),
+    false,
+    "blue's secret revoked",
+  );
+  const back = await promoteFleet(target, "blue", { timeoutMs: 300 });
+  assert.equal(
+    back.kind,
+    "refused",
+    "a promotion to the revoked secret of blue must be refused",
+  );
+  assert.equal((await target.store.readActive(target.service))?.label, "green");
+  assert.ok(
+    (await readStoredSecretIdentity(target, "blue"))?.retiredAt !== undefined,
+  );
+  // The next rotation gives blue a new secret, in service again.
+  await fleetRotation(target, {
+    tokenUrl: config.tokenUrl,
+    scope: config.scope!,
+    credentials: await target.credentials(config.credentials),
+    active: "green",
+    standby: "blue",
+    provider: providerAdapterFactory(() => config.createProvider()),
+    commands: {},
+  }).run();
+  const renewed = await readStoredSecretIdentity(target, "blue");
+  assert.equal(renewed?.retiredAt, undefined, JSON.stringify(renewed));
+  assert.equal(emulator.secrets("0oaapp").length, 2);
 });
