@@ -374,8 +374,8 @@ export async function publishSealedCredential(
  *
  * @param options Store, service, keyring, publisher and time.
  * @param update The label, client id, secret in use, the generation it was
- * loaded at and (two-secret providers) the provider's id of it, as the lost
- * record carried it.
+ * loaded at and (two-secret providers) the provider's id of it and when it
+ * was retired, as the lost record carried them.
  * @returns Whether this call wrote it.
  */
 export async function reseedSealedCredential(
@@ -386,6 +386,7 @@ export async function reseedSealedCredential(
     secret: Secret;
     generation: number;
     secretId?: string;
+    retiredAt?: number;
   },
 ): Promise<boolean> {
   const { keyId, sealed } = await sealCredential(
@@ -403,6 +404,7 @@ export async function reseedSealedCredential(
     publishedAt: options.now,
     publishedBy: options.by,
     ...(update.secretId === undefined ? {} : { secretId: update.secretId }),
+    ...(update.retiredAt === undefined ? {} : { retiredAt: update.retiredAt }),
   };
   return await options.store.writeDocument(
     options.service,

@@ -66,7 +66,12 @@ export class SecretFollower {
    */
   readonly #secretLoaded = new Map<
     string,
-    { fingerprint: string; generation: number; secretId?: string }
+    {
+      fingerprint: string;
+      generation: number;
+      secretId?: string;
+      retiredAt?: number;
+    }
   >();
   /** Per label, a distributed secret being proven or that failed, when, and why. */
   readonly #secretAttempts = new Map<
@@ -155,7 +160,22 @@ export class SecretFollower {
       // Its provider secret was revoked by a two-secret rotation: never
       // loaded, so no instance offers it again (a promotion to the label is
       // refused until it is rotated).
-      if (record.retiredAt !== undefined) continue;
+      if (record.retiredAt !== undefined) {
+        // Remembered with the secret in use, so a store that loses its data
+        // gets it back retired, not in service (a promotion to a revoked
+        // secret would break every call).
+        const loaded = this.#secretLoaded.get(label);
+        if (
+          loaded !== undefined && loaded.retiredAt === undefined &&
+          loaded.fingerprint === await credentialFingerprint(record)
+        ) {
+          this.#secretLoaded.set(label, {
+            ...loaded,
+            retiredAt: record.retiredAt,
+          });
+        }
+        continue;
+      }
       let seen = this.#sealedSeen.get(label);
       if (seen?.sealed !== record.sealed) {
         seen = {
@@ -301,6 +321,9 @@ export class SecretFollower {
         secret: credential.clientSecret,
         generation: loaded.generation,
         ...(loaded.secretId === undefined ? {} : { secretId: loaded.secretId }),
+        ...(loaded.retiredAt === undefined
+          ? {}
+          : { retiredAt: loaded.retiredAt }),
       })
     );
     if (!written) return;

@@ -26,6 +26,7 @@ import {
   isSealedCredentialRecord,
   openCredential,
   publishSealedCredential,
+  reseedSealedCredential,
   type SealKeyring,
 } from "./distribution.ts";
 import {
@@ -1103,20 +1104,52 @@ export async function storedSecretIds(
  * fingerprint stay, so instances that loaded it report the same secret and
  * the store does not look as if it lost it.
  *
+ * With `absent`, a label the store holds no record of (its secret came
+ * from the env file, or the store lost it) gets one, sealed and retired
+ * from the start, so a promotion to it is refused as well.
+ *
  * @param target The store and who acts.
  * @param label The label whose secret is retired.
  * @param secretId The provider's id of that secret.
+ * @param absent The seal keys, client id and secret of the label, to write
+ * a retired record where there is none.
+ * @default absent undefined (a missing record stays missing)
  * @returns Whether a record was marked (false: none, or another secret's).
  */
 export async function retireSealedRecord(
   target: FleetTarget,
   label: string,
   secretId: string,
+  absent?: { ring: SealKeyring; clientId: string; secret: Secret },
 ): Promise<boolean> {
   const name = credentialDocument(label);
   for (let lap = 0; lap < 10; lap++) {
     const document = await target.store.readDocument(target.service, name);
     const value = document?.value;
+    if (document === undefined && absent !== undefined) {
+      // Compare-and-set on absent: a record written meanwhile (an instance
+      // sealing its secret back) is read and marked on the next lap.
+      if (
+        await reseedSealedCredential({
+          store: target.store,
+          service: target.service,
+          ring: absent.ring,
+          by: target.by,
+          now: target.now(),
+        }, {
+          label,
+          clientId: absent.clientId,
+          secret: absent.secret,
+          generation: Math.max(
+            1,
+            reportedGeneration(await listLive(target), label),
+          ),
+          secretId,
+          retiredAt: target.now(),
+        })
+      ) return true;
+      continue;
+    }
     if (
       document === undefined || !isSealedCredentialRecord(value) ||
       (value.secretId !== undefined && value.secretId !== secretId)

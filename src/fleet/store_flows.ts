@@ -11,6 +11,7 @@
  * @module
  */
 import type { CredentialInput } from "../config.ts";
+import { Secret } from "../secret.ts";
 import { createDualSecretAuth } from "../dual_secret_auth.ts";
 import { AbortedError, DualSecretAuthError } from "../errors.ts";
 import { createGenesysAdminClient } from "../genesys/admin_client.ts";
@@ -164,20 +165,26 @@ export class RetireGateShutError extends DualSecretAuthError {
    * @param secretId The provider's id of its secret.
    * @param blockers The instances that keep the gate shut.
    * @param waitedMs How long the gate was watched, in ms.
+   * @param storeLost Whether the store lost its data (the rotation's
+   * journal, the heartbeats) since the run began.
+   * @default storeLost false
    */
   constructor(
     label: string,
     secretId: string,
     blockers: readonly GateBlocker[],
     waitedMs: number,
+    storeLost: boolean = false,
   ) {
     super(
       RETIRE_GATE_SHUT,
-      `the old secret ${secretId} of "${label}" was not revoked: after ${
-        Math.round(waitedMs / 1000)
-      } s, ${blockers.length} live instance(s) still hold or use it (${
-        blockers.map((b) => `${b.instanceId}: ${b.reason}`).join(", ")
-      }); they keep working on the new secret meanwhile`,
+      storeLost
+        ? `the old secret ${secretId} of "${label}" was not revoked: the fleet store lost its data during the rotation (its journal is gone, and the instances' heartbeats with it), so who still uses it cannot be told; check why the store lost its data, then run the rotation again (it revokes the secret behind the gate)`
+        : `the old secret ${secretId} of "${label}" was not revoked: after ${
+          Math.round(waitedMs / 1000)
+        } s, ${blockers.length} live instance(s) still hold or use it (${
+          blockers.map((b) => `${b.instanceId}: ${b.reason}`).join(", ")
+        }); they keep working on the new secret meanwhile`,
     );
     this.blockers = blockers;
   }
@@ -195,6 +202,14 @@ export interface FleetRevokeGateOptions {
    * @default 250
    */
   readonly pollMs?: number;
+  /**
+   * The rotation's credentials: the old label's secret is sealed into a
+   * retired record when the store holds none of it (it came from the env
+   * file), so a promotion back to it is refused.
+   *
+   * @default undefined (a missing record stays missing)
+   */
+  readonly credentials?: readonly CredentialInput[];
   /**
    * Progress lines for people.
    *
@@ -227,7 +242,15 @@ export function fleetRevokeGate(
   const pollMs = options.pollMs ?? 250;
   return async (request) => {
     const started = target.now();
-    let gate = await target.gate(request, options.tokenLifetimeMs);
+    // The run's journal is in the store from its start: without it the store
+    // lost its data since, and the heartbeats with it, so an instance still
+    // using the old secret may simply not have beaten again yet.
+    const read = async () => {
+      const gate = await target.gate(request, options.tokenLifetimeMs);
+      const lost = await target.journal.read() === undefined;
+      return lost ? { ...gate, open: false, lost } : { ...gate, lost };
+    };
+    let gate = await read();
     while (!gate.open && target.now() - started < options.timeoutMs) {
       options.progress?.(
         `retire: waiting for ${gate.blockers.length} live instance(s) to stop using "${request.label}" (${
@@ -247,7 +270,7 @@ export function fleetRevokeGate(
         if (request.signal?.aborted) abort();
         else request.signal?.addEventListener("abort", abort, { once: true });
       });
-      gate = await target.gate(request, options.tokenLifetimeMs);
+      gate = await read();
     }
     if (!gate.open) {
       await audit(target, {
@@ -255,7 +278,10 @@ export function fleetRevokeGate(
         outcome: "refused",
         label: request.label,
         detail: `${request.secretId}: ${
-          gate.blockers.map((b) => `${b.instanceId} (${b.reason})`).join(", ")
+          [
+            ...(gate.lost ? ["the store lost its data (journal gone)"] : []),
+            ...gate.blockers.map((b) => `${b.instanceId} (${b.reason})`),
+          ].join(", ")
         }`,
       });
       throw new RetireGateShutError(
@@ -263,12 +289,21 @@ export function fleetRevokeGate(
         request.secretId,
         gate.blockers,
         target.now() - started,
+        gate.lost,
       );
     }
+    const old = options.credentials?.find((c) => c.label === request.label);
     const marked = await retireSealedRecord(
       target,
       request.label,
       request.secretId,
+      old === undefined || target.ring === undefined ? undefined : {
+        ring: target.ring,
+        clientId: old.clientId,
+        secret: typeof old.clientSecret === "string"
+          ? new Secret(old.clientSecret)
+          : old.clientSecret,
+      },
     );
     await audit(target, {
       action: "rotate.retire-gate",
@@ -464,6 +499,7 @@ export function fleetRotation(
             ? {
               revokeGate: fleetRevokeGate(target, {
                 ...options.retire,
+                credentials: options.credentials,
                 ...(options.progress ? { progress: options.progress } : {}),
               }),
             }
