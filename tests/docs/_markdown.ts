@@ -13,14 +13,18 @@ export interface DocFile {
   readonly text: string;
 }
 
-/** README.md and every docs/*.md. */
+/** README.md and every .md under docs/, such as docs/providers/okta.md. */
 export async function readDocs(): Promise<DocFile[]> {
   const paths = ["README.md"];
-  for await (const entry of Deno.readDir(`${ROOT}docs`)) {
-    if (entry.isFile && entry.name.endsWith(".md")) {
-      paths.push(`docs/${entry.name}`);
+  const walk = async (dir: string): Promise<void> => {
+    for await (const entry of Deno.readDir(`${ROOT}${dir}`)) {
+      if (entry.isDirectory) await walk(`${dir}/${entry.name}`);
+      else if (entry.isFile && entry.name.endsWith(".md")) {
+        paths.push(`${dir}/${entry.name}`);
+      }
     }
-  }
+  };
+  await walk("docs");
   paths.sort();
   return await Promise.all(
     paths.map(async (path) => ({

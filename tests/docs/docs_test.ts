@@ -1,5 +1,5 @@
 /**
- * The docs cannot rot: every TypeScript block of README.md and docs/*.md is
+ * The docs cannot rot: every TypeScript block of README.md and every .md under docs/ is
  * type-checked against the package's own specifiers (deno.json's import map),
  * every Node.js (`js`) block by the npm package test (tsc, checkJs), a block
  * left out says why; every `deno task` line names a task deno.json
@@ -94,8 +94,9 @@ Deno.test("docs: every TypeScript block type-checks; a block left out says why",
   const nonce = crypto.randomUUID();
   let code: number, output: string;
   try {
-    await Deno.mkdir(`${dir}/docs`);
     for (const doc of docs) {
+      const parent = doc.path.slice(0, doc.path.lastIndexOf("/") + 1);
+      if (parent) await Deno.mkdir(`${dir}/${parent}`, { recursive: true });
       await Deno.writeTextFile(
         `${dir}/${doc.path}`,
         doc.text.split("\n").flatMap((line) => {
