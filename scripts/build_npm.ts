@@ -522,16 +522,21 @@ export async function buildNpmPackage(
     npmIntroduction(manifest, peersBySubpath) + "\n" +
       await Deno.readTextFile(`${ROOT}README.md`),
   );
-  // The README links into docs/: ship the guides so those links resolve.
-  await Deno.mkdir(`${out}/docs`, { recursive: true });
-  for await (const entry of Deno.readDir(`${ROOT}docs`)) {
-    if (entry.isFile && entry.name.endsWith(".md")) {
-      await Deno.copyFile(
-        `${ROOT}docs/${entry.name}`,
-        `${out}/docs/${entry.name}`,
-      );
+  // The README links into docs/ (and docs/providers/): ship the guides so
+  // those links resolve.
+  const copyGuides = async (dir: string): Promise<void> => {
+    await Deno.mkdir(`${out}/${dir}`, { recursive: true });
+    for await (const entry of Deno.readDir(`${ROOT}${dir}`)) {
+      if (entry.isDirectory) await copyGuides(`${dir}/${entry.name}`);
+      else if (entry.isFile && entry.name.endsWith(".md")) {
+        await Deno.copyFile(
+          `${ROOT}${dir}/${entry.name}`,
+          `${out}/${dir}/${entry.name}`,
+        );
+      }
     }
-  }
+  };
+  await copyGuides("docs");
   return manifest;
 }
 
