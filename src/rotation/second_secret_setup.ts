@@ -23,6 +23,7 @@ import {
 import { runSteps, type StepSpec } from "./runner.ts";
 import type { SecretUpdate } from "./sinks.ts";
 import {
+  setupTimeline,
   TwinSetupError,
   type TwinSetupEvent,
   type TwinSetupStep,
@@ -393,21 +394,7 @@ export async function setUpSecondSecret(
     );
   }
   const clock = options.clock ?? systemClock;
-  const steps: TwinSetupEvent[] = [];
-  const record = (
-    step: TwinSetupStep,
-    status: TwinSetupEvent["status"],
-    detail: string,
-  ) => {
-    const event = Object.freeze({
-      step,
-      status,
-      detail,
-      at: new Date(clock.now()).toISOString(),
-    });
-    steps.push(event);
-    options.onStep?.(event);
-  };
+  const { steps, record } = setupTimeline(clock, options.onStep);
   const run: SecondRun = { options, clock };
   await runSteps(STEPS, run, {
     emit: (step, status, detail) => {

@@ -249,6 +249,43 @@ export function twinName(sourceName: string, to: string): string {
 }
 
 /**
+ * The timeline of a set-up (a twin client's or a second secret's): each
+ * step's end, stamped, kept and told to `onStep`. Internal to the set-ups.
+ *
+ * @param clock Stamps each event.
+ * @param onStep Told of each event as it is recorded.
+ * @returns The events so far and the function that records one.
+ */
+export function setupTimeline(
+  clock: Clock,
+  onStep: ((event: TwinSetupEvent) => void) | undefined,
+): {
+  steps: TwinSetupEvent[];
+  record: (
+    step: TwinSetupStep,
+    status: TwinSetupEvent["status"],
+    detail: string,
+  ) => void;
+} {
+  const steps: TwinSetupEvent[] = [];
+  const record = (
+    step: TwinSetupStep,
+    status: TwinSetupEvent["status"],
+    detail: string,
+  ) => {
+    const event = Object.freeze({
+      step,
+      status,
+      detail,
+      at: new Date(clock.now()).toISOString(),
+    });
+    steps.push(event);
+    onStep?.(event);
+  };
+  return { steps, record };
+}
+
+/**
  * Reads the existing client and creates its twin: same grant type, roles and
  * token lifetime, the name suffixed with the twin's label. The id and secret
  * go to the sink at once (the secret is never shown again), then a token
@@ -290,21 +327,7 @@ export async function setUpTwinClient(
   options: TwinSetupOptions,
 ): Promise<TwinSetupReport> {
   const clock = options.clock ?? systemClock;
-  const steps: TwinSetupEvent[] = [];
-  const record = (
-    step: TwinSetupStep,
-    status: TwinSetupEvent["status"],
-    detail: string,
-  ) => {
-    const event = Object.freeze({
-      step,
-      status,
-      detail,
-      at: new Date(clock.now()).toISOString(),
-    });
-    steps.push(event);
-    options.onStep?.(event);
-  };
+  const { steps, record } = setupTimeline(clock, options.onStep);
   const run: TwinRun = {
     options,
     clock,
