@@ -251,28 +251,7 @@ export async function main(
     });
   } catch (error) {
     if (!(error instanceof TwinSetupError)) throw error;
-    if (values.json) {
-      console.log(JSON.stringify(
-        {
-          ok: false,
-          error: {
-            code: error.code,
-            step: error.step,
-            needsGrant: error.needsGrant,
-            ...(error.createdClientId
-              ? { createdClientId: error.createdClientId }
-              : {}),
-            message: error.message,
-          },
-          steps: error.steps,
-        },
-        null,
-        2,
-      ));
-    } else {
-      console.error(error.message);
-    }
-    return error.needsGrant ? EXIT_USAGE : EXIT_FAILED;
+    return reportSetupFailure(error, values.json);
   }
 
   if (config.active === undefined && !report.dryRun) {
@@ -448,25 +427,7 @@ async function setUpProvider(
     });
   } catch (error) {
     if (!(error instanceof TwinSetupError)) throw error;
-    if (values.json) {
-      console.log(JSON.stringify(
-        {
-          ok: false,
-          error: {
-            code: error.code,
-            step: error.step,
-            needsGrant: error.needsGrant,
-            message: error.message,
-          },
-          steps: error.steps,
-        },
-        null,
-        2,
-      ));
-    } else {
-      console.error(error.message);
-    }
-    return error.needsGrant ? EXIT_USAGE : EXIT_FAILED;
+    return reportSetupFailure(error, values.json);
   }
   const nextStep = active === undefined && !report.dryRun
     ? `Set ${AUTH_ACTIVE_ENV_VAR}=${from} in ${envFile} (the label serving traffic now). ${report.nextStep}`
@@ -573,4 +534,30 @@ function printReport(report: TwinSetupReport, replaced?: string): void {
 
 if (import.meta.main) {
   Deno.exit(await runTask("setup", main, Deno.args));
+}
+
+/** A set-up that failed: its error (and timeline, with `--json`) told; the exit code. */
+function reportSetupFailure(error: TwinSetupError, json: boolean): number {
+  if (json) {
+    console.log(JSON.stringify(
+      {
+        ok: false,
+        error: {
+          code: error.code,
+          step: error.step,
+          needsGrant: error.needsGrant,
+          ...(error.createdClientId
+            ? { createdClientId: error.createdClientId }
+            : {}),
+          message: error.message,
+        },
+        steps: error.steps,
+      },
+      null,
+      2,
+    ));
+  } else {
+    console.error(error.message);
+  }
+  return error.needsGrant ? EXIT_USAGE : EXIT_FAILED;
 }
