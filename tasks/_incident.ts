@@ -396,6 +396,7 @@ export async function main(
     compromised: label,
     timeoutMs,
     force: values.force,
+    credentials,
     onForced: (error) =>
       console.error(
         `WARNING: --force: going on although ${error.message}\n${

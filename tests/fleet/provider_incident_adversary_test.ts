@@ -1,0 +1,122 @@
+/**
+ * Attacks on `incident --kv|--redis` for two-secret providers (memory store,
+ * the Okta emulator), each a defect found and fixed: the leaked label's
+ * secret, once revoked, must stay out of service whatever the store held.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { createMemoryFleetStore } from "../../src/fleet/store.ts";
+import { createStoreTarget } from "../../src/fleet/store_target.ts";
+import {
+  importSealKeyring,
+  serviceNamespace,
+} from "../../src/fleet/distribution.ts";
+import {
+  readStoredSecretIdentity,
+  storedSecretIds,
+} from "../../src/fleet/operator.ts";
+import {
+  fleetIncidentPorts,
+  promoteFleet,
+} from "../../src/fleet/store_flows.ts";
+import { readProviderEnv } from "../../src/providers/env.ts";
+import { respondToCompromise } from "../../src/rotation/incident.ts";
+import type { Secret } from "../../src/secret.ts";
+import { startOktaEmulator } from "../../testing.ts";
+
+const KEY = btoa("i".repeat(32));
+const ADMIN = "00admin-token-value-0000000000";
+const BLUE = "blue0secret0value0000000000000000";
+const GREEN = "green0secret0value000000000000000";
+
+Deno.test("incident --kv on the standby label whose secret came from the env file (no sealed record): its revoked secret is sealed retired, so promote to it is refused", async () => {
+  await using emulator = startOktaEmulator({
+    scopes: ["api"],
+    apps: [{ clientId: "0oaapp", secrets: [BLUE, GREEN] }],
+    adminTokens: [{
+      token: ADMIN,
+      scopes: ["okta.apps.read", "okta.apps.manage"],
+    }],
+  });
+  await emulator.ready;
+  const [blueId, greenId] = emulator.secrets("0oaapp").map((s) => s.id);
+  const config = readProviderEnv({
+    AUTH_PROVIDER: "okta",
+    AUTH_TOKEN_URL: emulator.tokenUrl,
+    AUTH_API_URL: emulator.apiUrl,
+    AUTH_SCOPE: "api",
+    AUTH_CLIENT_ID_BLUE: "0oaapp",
+    AUTH_CLIENT_SECRET_BLUE: BLUE,
+    AUTH_SECRET_ID_BLUE: blueId,
+    AUTH_CLIENT_ID_GREEN: "0oaapp",
+    AUTH_CLIENT_SECRET_GREEN: GREEN,
+    AUTH_SECRET_ID_GREEN: greenId,
+    AUTH_ACTIVE: "blue",
+    AUTH_ADMIN_TOKEN: ADMIN,
+  });
+  await using handle = await config.createProvider();
+  const store = createMemoryFleetStore();
+  const target = createStoreTarget({
+    store,
+    service: await serviceNamespace(emulator.tokenUrl, "api"),
+    by: "ops@test",
+    ring: await importSealKeyring(KEY),
+    onRejected: () => {},
+  });
+  // Blue active, sealed with its id; green's secret only in the env file
+  // (never rotated through the store, or the store lost its record).
+  const blue = config.credentials.find((c) => c.label === "blue")!;
+  await target.sealedSink().publish({
+    label: "blue",
+    clientId: "0oaapp",
+    secret: blue.clientSecret as Secret,
+    secretId: blueId,
+  });
+  await target.setActive("blue");
+  const credentials = await target.credentials(config.credentials);
+  const ports = fleetIncidentPorts(target, {
+    compromised: "green",
+    timeoutMs: 300,
+    credentials,
+  });
+  const report = await respondToCompromise({
+    compromised: "green",
+    credentials,
+    active: "blue",
+    tokenUrl: config.tokenUrl,
+    provider: handle.provider,
+    secretIds: {
+      ...config.secretIds,
+      ...await storedSecretIds(target, ["blue", "green"]),
+    },
+    onSecretRevoked: ports.onSecretRevoked,
+    scope: "api",
+    sink: ports.sink,
+    onPromote: (label) => ports.onPromote(label),
+    awaitLoaded: (request) => ports.awaitLoaded(request),
+    journal: ports.journal,
+    onStep: (event) => ports.recordStep(event),
+    verifyAttempts: 3,
+    verifyDelayMs: 10,
+  });
+  await ports.settled();
+  assert.equal(report.active, "blue");
+  assert.deepEqual(
+    emulator.secrets("0oaapp").map((s) => s.id),
+    [blueId],
+    "green's leaked secret revoked, blue's kept",
+  );
+  assert.ok(
+    (await readStoredSecretIdentity(target, "green"))?.retiredAt !==
+      undefined,
+    "green's revoked secret has a retired sealed record",
+  );
+  const back = await promoteFleet(target, "green", { timeoutMs: 300 });
+  assert.equal(
+    back.kind,
+    "refused",
+    "a promotion to the revoked secret of green must be refused",
+  );
+  assert.equal((await store.readActive(target.service))?.label, "blue");
+});
