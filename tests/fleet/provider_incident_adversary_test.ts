@@ -1,7 +1,9 @@
 /**
  * Attacks on `incident --kv|--redis` for two-secret providers (memory store,
- * the Okta emulator), each a defect found and fixed: the leaked label's
- * secret, once revoked, must stay out of service whatever the store held.
+ * the Okta and Cognito emulators): the leaked label's secret, once revoked,
+ * must stay out of service whatever the store held (a defect found and
+ * fixed), and the clean label's secret is never revoked on ids a store
+ * writer without the seal key forged (held).
  *
  * @module
  */
@@ -9,7 +11,9 @@ import assert from "node:assert/strict";
 import { createMemoryFleetStore } from "../../src/fleet/store.ts";
 import { createStoreTarget } from "../../src/fleet/store_target.ts";
 import {
+  credentialDocument,
   importSealKeyring,
+  isSealedCredentialRecord,
   serviceNamespace,
 } from "../../src/fleet/distribution.ts";
 import {
@@ -23,7 +27,7 @@ import {
 import { readProviderEnv } from "../../src/providers/env.ts";
 import { respondToCompromise } from "../../src/rotation/incident.ts";
 import type { Secret } from "../../src/secret.ts";
-import { startOktaEmulator } from "../../testing.ts";
+import { startCognitoEmulator, startOktaEmulator } from "../../testing.ts";
 
 const KEY = btoa("i".repeat(32));
 const ADMIN = "00admin-token-value-0000000000";
@@ -119,4 +123,116 @@ Deno.test("incident --kv on the standby label whose secret came from the env fil
     "a promotion to the revoked secret of green must be refused",
   );
   assert.equal((await store.readActive(target.service))?.label, "blue");
+});
+
+Deno.test("incident --kv on a provider that shows no hint of a secret's value (Cognito): a store writer without the seal key swaps the sealed records' secret ids; the active label's secret is not revoked", async () => {
+  const ADMIN_KEY = "cognito0admin0secret0access0key00000000";
+  await using emulator = startCognitoEmulator({
+    clients: [{ clientId: "appclient", secrets: [BLUE, GREEN] }],
+    principals: [{
+      accessKeyId: "AKIAROTATIONADMIN000",
+      secretAccessKey: ADMIN_KEY,
+    }],
+  });
+  await emulator.ready;
+  const ids = () => emulator.secrets("appclient").map((s) => s.secretId);
+  const [blueId, greenId] = ids();
+  const config = readProviderEnv({
+    AUTH_PROVIDER: "cognito",
+    AUTH_TOKEN_URL: emulator.tokenUrl,
+    AUTH_API_URL: emulator.apiUrl,
+    AUTH_REGION: emulator.region,
+    AUTH_USER_POOL_ID: emulator.userPoolId,
+    AUTH_ADMIN_ACCESS_KEY_ID: "AKIAROTATIONADMIN000",
+    AUTH_ADMIN_SECRET_ACCESS_KEY: ADMIN_KEY,
+    AUTH_CLIENT_ID_BLUE: "appclient",
+    AUTH_CLIENT_SECRET_BLUE: BLUE,
+    AUTH_CLIENT_ID_GREEN: "appclient",
+    AUTH_CLIENT_SECRET_GREEN: GREEN,
+    AUTH_ACTIVE: "blue",
+  });
+  await using handle = await config.createProvider();
+  const store = createMemoryFleetStore();
+  const target = createStoreTarget({
+    store,
+    service: await serviceNamespace(emulator.tokenUrl),
+    by: "ops@test",
+    ring: await importSealKeyring(KEY),
+    onRejected: () => {},
+  });
+  for (
+    const [label, secret, secretId] of [["blue", BLUE, blueId], [
+      "green",
+      GREEN,
+      greenId,
+    ]]
+  ) {
+    const credential = config.credentials.find((c) => c.label === label)!;
+    await target.sealedSink().publish({
+      label,
+      clientId: credential.clientId,
+      secret: credential.clientSecret as Secret,
+      secretId,
+    });
+    assert.equal((credential.clientSecret as Secret).reveal(), secret);
+  }
+  await target.setActive("blue");
+  assert.deepEqual(await storedSecretIds(target, ["blue", "green"]), {
+    blue: blueId,
+    green: greenId,
+  });
+  // The forger: the records' secret ids swapped, the sealed secrets kept.
+  for (const [label, forged] of [["blue", greenId], ["green", blueId]]) {
+    const document = await store.readDocument(
+      target.service,
+      credentialDocument(label),
+    );
+    assert.ok(document && isSealedCredentialRecord(document.value));
+    assert.ok(
+      await store.writeDocument(
+        target.service,
+        credentialDocument(label),
+        document.version,
+        {
+          ...document.value,
+          secretId: forged,
+        },
+      ),
+    );
+  }
+  // The authenticated control plane drops the forged records: no id read.
+  assert.deepEqual(await storedSecretIds(target, ["blue", "green"]), {});
+  const credentials = await target.credentials(config.credentials);
+  const ports = fleetIncidentPorts(target, {
+    compromised: "green",
+    timeoutMs: 300,
+    credentials,
+  });
+  await assert.rejects(
+    respondToCompromise({
+      compromised: "green",
+      credentials,
+      active: "blue",
+      tokenUrl: config.tokenUrl,
+      provider: handle.provider,
+      secretIds: {
+        ...config.secretIds,
+        ...await storedSecretIds(target, ["blue", "green"]),
+      },
+      onSecretRevoked: ports.onSecretRevoked,
+      sink: ports.sink,
+      onPromote: (label) => ports.onPromote(label),
+      awaitLoaded: (request) => ports.awaitLoaded(request),
+      journal: ports.journal,
+      onStep: (event) => ports.recordStep(event),
+      verifyAttempts: 3,
+      verifyDelayMs: 10,
+    }),
+    /cannot tell which secret of OAuth client appclient is the leaked one of "green"/,
+  );
+  await ports.settled();
+  assert.ok(
+    ids().includes(blueId),
+    `blue's active secret ${blueId} must not be revoked: ${ids()}`,
+  );
 });
