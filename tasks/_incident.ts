@@ -72,10 +72,13 @@ import {
   useColour,
 } from "./_cli.ts";
 import {
+  checkFleetPresence,
+  EXIT_GATE_SHUT,
   FLEET_EXIT_CODES_HELP,
   fleetStoreArgs,
   instanceTable,
   openOperatorFleet,
+  presenceExpectation,
   sealKeysFromEnv,
 } from "./_fleet.ts";
 import { checkWritable } from "../src/rotation/preflight.ts";
@@ -104,6 +107,8 @@ export const OPTIONS = {
   scope: { type: "string" },
   timeout: { type: "string" },
   force: { type: "boolean", default: false },
+  "allow-empty": { type: "boolean", default: false },
+  "expect-instances": { type: "string" },
   json: { type: "boolean", default: false },
   verbose: { type: "boolean", default: false },
 } as const satisfies TaskOptions;
@@ -171,6 +176,10 @@ Options:
                          step (default 60)
   --force                fleet: go on after --timeout although some instances
                          did not report (they may fail calls; recorded in the audit trail)
+  --allow-empty          fleet: go on although no live instance reports in the
+                         namespace (else refused: a wrong --prefix, --scope or store
+                         would prove nothing and revoke what the fleet still uses)
+  --expect-instances <n> fleet: go on only when at least n live instances report
   --json                 print the report as JSON
   --verbose              log debug details to stderr
   -h, --help             show this help
@@ -230,6 +239,8 @@ export async function main(
       ["--force", values.force],
       ["--prefix", values.prefix !== "dual-secret-auth"],
       ["--scope", values.scope !== undefined],
+      ["--allow-empty", values["allow-empty"]],
+      ["--expect-instances", values["expect-instances"] !== undefined],
     ] as const
   ) {
     if (given && !fleet) {
@@ -304,6 +315,27 @@ export async function main(
     )
     : undefined;
   const target = opened?.target;
+  // An empty namespace (a wrong --prefix, --scope or store, or one that
+  // lost its data) proves every step with 0/0 instances, and the leaked
+  // secret the real fleet still serves with would be revoked under it.
+  const refusal = opened && await checkFleetPresence(
+    opened,
+    await opened.target.live(),
+    presenceExpectation(values),
+    `respond to the incident on this fleet`,
+  );
+  if (refusal) {
+    printFailure(
+      {
+        exitCode: EXIT_GATE_SHUT,
+        code: "FLEET_NOT_SEEN",
+        message: refusal.message,
+      },
+      values.json,
+      { elsewhere: refusal.elsewhere },
+    );
+    return EXIT_GATE_SHUT;
+  }
   const shared = target && await target.store.readActive(target.service);
   // A fleet's active label and secrets are the store's: the env file's may
   // be long out of date.

@@ -27,6 +27,8 @@ import {
 import { readProviderEnv } from "../../src/providers/env.ts";
 import { respondToCompromise } from "../../src/rotation/incident.ts";
 import type { Secret } from "../../src/secret.ts";
+import { createWorkspace } from "../tasks/workspace.ts";
+import { oktaWorld } from "../tasks/rotate_provider_scenario.ts";
 import { startCognitoEmulator, startOktaEmulator } from "../../testing.ts";
 
 const KEY = btoa("i".repeat(32));
@@ -235,4 +237,32 @@ Deno.test("incident --kv on a provider that shows no hint of a secret's value (C
     ids().includes(blueId),
     `blue's active secret ${blueId} must not be revoked: ${ids()}`,
   );
+});
+
+Deno.test("incident --kv where no instance reports (a wrong --prefix or --scope, a store that lost its data): refused with exit 4, nothing issued or revoked; --allow-empty proceeds", async () => {
+  await using world = await oktaWorld();
+  await using ws = await createWorkspace();
+  await ws.writeEnv(world.env);
+  const kv = await Deno.openKv(`${ws.dir}/fleet.db`);
+  kv.close();
+  const seal = { DUAL_SECRET_SEAL_KEY: KEY };
+  const created = world.emulator.stats().secretsCreated;
+  assert.equal(world.liveSecrets(), 1);
+  const args = ["--compromised", "blue", "--kv", "fleet.db", "--yes"];
+  const refused = await ws.task("incident", [...args, "--json"], seal);
+  assert.equal(refused.code, 4, refused.stdout + refused.stderr);
+  const failure = JSON.parse(refused.stdout);
+  assert.equal(failure.error.code, "FLEET_NOT_SEEN");
+  assert.match(failure.error.message, /no live instance reports/);
+  // Nothing issued, blue's secret not revoked.
+  assert.equal(world.emulator.stats().secretsCreated, created);
+  assert.equal(world.liveSecrets(), 1);
+  const allowed = await ws.task("incident", [...args, "--allow-empty"], seal);
+  assert.equal(allowed.code, 0, allowed.stdout + allowed.stderr);
+  assert.match(
+    allowed.stdout,
+    /regenerate\s+completed\s+revoked \S+, the leaked secret of blue/,
+  );
+  assert.equal(world.emulator.stats().secretsCreated, created + 1);
+  assert.equal(world.liveSecrets(), 1);
 });
