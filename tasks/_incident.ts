@@ -49,6 +49,7 @@ import { fleetIncidentPorts } from "../src/fleet/store_flows.ts";
 import type { Secret } from "../src/secret.ts";
 import {
   type Cell,
+  commandLine,
   COMMON_OPTIONS,
   envFileOption,
   EXIT_CODES_HELP,
@@ -383,7 +384,7 @@ export async function main(
     }
   }
 
-  const command = `incident ${args.join(" ")}`.trim();
+  const command = commandLine("incident", args);
   // One command per env file at a time, as rotate and promote: a rotation
   // running meanwhile would regenerate or overwrite what this one stores.
   // With a store too: its lock lets the same operator name in again (to

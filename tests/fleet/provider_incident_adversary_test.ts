@@ -27,8 +27,14 @@ import {
 import { readProviderEnv } from "../../src/providers/env.ts";
 import { respondToCompromise } from "../../src/rotation/incident.ts";
 import type { Secret } from "../../src/secret.ts";
-import { createWorkspace } from "../tasks/workspace.ts";
+import { createWorkspace, FAILPOINT_VAR } from "../tasks/workspace.ts";
 import { oktaWorld } from "../tasks/rotate_provider_scenario.ts";
+import { PROVIDER_ENV_VARS } from "../../src/providers/env.ts";
+import { createRedisFleetStore } from "../../src/fleet/redis_store.ts";
+import {
+  ignoreWithoutRedis,
+  startRedisServer,
+} from "../support/redis_server.ts";
 import { startCognitoEmulator, startOktaEmulator } from "../../testing.ts";
 
 const KEY = btoa("i".repeat(32));
@@ -265,4 +271,59 @@ Deno.test("incident --kv where no instance reports (a wrong --prefix or --scope,
   );
   assert.equal(world.emulator.stats().secretsCreated, created + 1);
   assert.equal(world.liveSecrets(), 1);
+});
+
+Deno.test({
+  name:
+    "incident --redis redis://user:password@host: the password is written to neither the env file's lock file nor the store's lock note (both shown to whoever finds the lock held)",
+  ignore: ignoreWithoutRedis(),
+}, async () => {
+  const password = "hunter2-redis-password";
+  await using server = await startRedisServer({
+    users: [{ username: "ops", password }],
+  });
+  await using world = await oktaWorld();
+  await using ws = await createWorkspace();
+  await ws.writeEnv(world.env);
+  const url = server.urlFor("ops", password);
+  // Stopped while it holds both locks.
+  const run = ws.spawn([
+    "run",
+    "-q",
+    "-P=operator",
+    // An --allow-env flag replaces the set's list, so repeat it.
+    `--allow-env=${
+      [
+        ...PROVIDER_ENV_VARS,
+        "NO_COLOR",
+        "DUAL_SECRET_SEAL_KEY",
+        "REDIS_URL",
+        "REDIS_DEBUG_MAINTENANCE",
+        "REDIS_EMIT_DIAGNOSTICS",
+        FAILPOINT_VAR,
+      ].join(",")
+    }`,
+    "tasks/incident.ts",
+    ...["--compromised", "blue", "--redis", url, "--allow-empty", "--yes"],
+  ], { DUAL_SECRET_SEAL_KEY: KEY, [FAILPOINT_VAR]: "incident:plan" });
+  try {
+    await run.waitFor(/failpoint incident:plan reached/, 20_000);
+  } finally {
+    run.child.kill("SIGKILL");
+    await run.finished();
+  }
+  const lockFile = await Deno.readTextFile(`${ws.envPath}.lock`);
+  assert.match(lockFile, /incident --compromised blue --redis redis:\/\//);
+  assert.equal(lockFile.includes(password), false, lockFile);
+  const store = createRedisFleetStore({ url, prefix: "dual-secret-auth" });
+  try {
+    const lock = await store.readLock(
+      await serviceNamespace(world.emulator.tokenUrl, "api"),
+      "rotation/lock",
+    );
+    assert.match(lock?.note ?? "", /^incident --compromised blue --redis/);
+    assert.equal(lock!.note.includes(password), false, lock!.note);
+  } finally {
+    await store.close();
+  }
 });
