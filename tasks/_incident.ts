@@ -348,6 +348,38 @@ export async function main(
     : [...read.credentials];
   const compromised = credentials.find((c) => c.label === label)!;
   const other = credentials.find((c) => c.label !== label)!;
+  // Two secrets on one client: a fleet rotation of the other label stopped
+  // after its new secret was issued, before it was stored, leaves a secret
+  // whose id only that rotation's journal holds. The response cannot issue
+  // another at the client's limit, and its words would send the operator
+  // to revoke one by hand, perhaps the one the leaked label still serves
+  // with. The rotation resumes it without issuing again.
+  const unfinished = target && provider?.model === "two-secrets" &&
+      active === label
+    ? await target.journal.read()
+    : undefined;
+  if (
+    target && unfinished !== undefined &&
+    unfinished.completedAt === undefined &&
+    unfinished.promotedAt === undefined &&
+    unfinished.standby === other.label &&
+    unfinished.regenerateRequestedAt !== undefined
+  ) {
+    printFailure(
+      {
+        exitCode: EXIT_FAILED,
+        code: "FLEET_ROTATION_UNFINISHED",
+        message:
+          `A rotation of "${other.label}" in this fleet store stopped after its new secret was issued, before it was stored; nothing was changed. ` +
+          `Next: finish it at once (deno task rotate ${
+            fleetStoreArgs(values)
+          } --yes, with the flags it ran with: it resumes without issuing again), ` +
+          `then run this incident response again.`,
+      },
+      values.json,
+    );
+    return EXIT_FAILED;
+  }
   refuseChangedAdmin(
     read,
     active === label ? [compromised, other] : [

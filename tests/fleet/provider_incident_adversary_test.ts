@@ -1,9 +1,11 @@
 /**
  * Attacks on `incident --kv|--redis` for two-secret providers (memory store,
- * the Okta and Cognito emulators): the leaked label's secret, once revoked,
- * must stay out of service whatever the store held (a defect found and
- * fixed), and the clean label's secret is never revoked on ids a store
- * writer without the seal key forged (held).
+ * the Okta and Cognito emulators, a password-protected Redis). Defects found
+ * and fixed: the leaked label's revoked secret stays out of service when the
+ * store held no record of it; an empty namespace is refused, not proved with
+ * 0/0 instances; a Redis password is not written into the locks; a fleet
+ * rotation stopped after issuing is finished first. Held: the clean label's
+ * secret is never revoked on ids a store writer without the seal key forged.
  *
  * @module
  */
@@ -28,7 +30,7 @@ import { readProviderEnv } from "../../src/providers/env.ts";
 import { respondToCompromise } from "../../src/rotation/incident.ts";
 import type { Secret } from "../../src/secret.ts";
 import { createWorkspace, FAILPOINT_VAR } from "../tasks/workspace.ts";
-import { oktaWorld } from "../tasks/rotate_provider_scenario.ts";
+import { killAt, oktaWorld } from "../tasks/rotate_provider_scenario.ts";
 import { PROVIDER_ENV_VARS } from "../../src/providers/env.ts";
 import { createRedisFleetStore } from "../../src/fleet/redis_store.ts";
 import {
@@ -326,4 +328,34 @@ Deno.test({
   } finally {
     await store.close();
   }
+});
+
+Deno.test("incident --kv while a fleet rotation of the other label stopped after issuing its new secret (Okta at its limit of 2): refused naming rotate to finish it, nothing issued or revoked; after it, the response completes", async () => {
+  await using world = await oktaWorld();
+  await using ws = await createWorkspace();
+  await ws.writeEnv(world.env);
+  const kv = await Deno.openKv(`${ws.dir}/fleet.db`);
+  kv.close();
+  const seal = { DUAL_SECRET_SEAL_KEY: KEY };
+  const rotate = ["--kv", "fleet.db", "--allow-empty", "--yes"];
+  await killAt(ws, rotate, "regenerate:after", "rotate", seal);
+  const created = world.emulator.stats().secretsCreated;
+  assert.equal(world.liveSecrets(), 2, "blue's and green's unstored one");
+  const args = ["--compromised", "blue", ...rotate];
+  const refused = await ws.task("incident", [...args, "--json"], seal);
+  assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+  const failure = JSON.parse(refused.stdout);
+  assert.equal(failure.error.code, "FLEET_ROTATION_UNFINISHED");
+  assert.match(failure.error.message, /deno task rotate --kv fleet\.db --yes/);
+  assert.equal(world.emulator.stats().secretsCreated, created);
+  assert.equal(world.liveSecrets(), 2);
+  const finished = await ws.task("rotate", rotate, seal);
+  assert.equal(finished.code, 0, finished.stdout + finished.stderr);
+  const run = await ws.task("incident", args, seal);
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  assert.match(
+    run.stdout,
+    /regenerate\s+completed\s+revoked \S+, the leaked secret of blue/,
+  );
+  assert.equal(world.liveSecrets(), 1);
 });
