@@ -974,6 +974,19 @@ export function parseTaskArgs<const O extends TaskOptions>(
 }
 
 /**
+ * The command line a lock records (the env file's lock file, the store's
+ * lock note, shown to whoever finds it held), with the password of every URL
+ * in it hidden: `--redis redis://:password@host` must not be written down.
+ *
+ * @param task The task, such as `rotate`.
+ * @param args Its arguments.
+ * @returns Such as `rotate --redis redis://***@host --yes`.
+ */
+export function commandLine(task: string, args: readonly string[]): string {
+  return redactUserinfo(`${task} ${args.join(" ")}`.trim());
+}
+
+/**
  * Hides the password (the userinfo) of every URL in a message, such as a
  * `--redis redis://:password@host` echoed back by a library's error.
  *

@@ -49,6 +49,7 @@ import { fleetIncidentPorts } from "../src/fleet/store_flows.ts";
 import type { Secret } from "../src/secret.ts";
 import {
   type Cell,
+  commandLine,
   COMMON_OPTIONS,
   envFileOption,
   EXIT_CODES_HELP,
@@ -72,10 +73,13 @@ import {
   useColour,
 } from "./_cli.ts";
 import {
+  checkFleetPresence,
+  EXIT_GATE_SHUT,
   FLEET_EXIT_CODES_HELP,
   fleetStoreArgs,
   instanceTable,
   openOperatorFleet,
+  presenceExpectation,
   sealKeysFromEnv,
 } from "./_fleet.ts";
 import { checkWritable } from "../src/rotation/preflight.ts";
@@ -104,6 +108,8 @@ export const OPTIONS = {
   scope: { type: "string" },
   timeout: { type: "string" },
   force: { type: "boolean", default: false },
+  "allow-empty": { type: "boolean", default: false },
+  "expect-instances": { type: "string" },
   json: { type: "boolean", default: false },
   verbose: { type: "boolean", default: false },
 } as const satisfies TaskOptions;
@@ -171,6 +177,10 @@ Options:
                          step (default 60)
   --force                fleet: go on after --timeout although some instances
                          did not report (they may fail calls; recorded in the audit trail)
+  --allow-empty          fleet: go on although no live instance reports in the
+                         namespace (else refused: a wrong --prefix, --scope or store
+                         would prove nothing and revoke what the fleet still uses)
+  --expect-instances <n> fleet: go on only when at least n live instances report
   --json                 print the report as JSON
   --verbose              log debug details to stderr
   -h, --help             show this help
@@ -230,6 +240,8 @@ export async function main(
       ["--force", values.force],
       ["--prefix", values.prefix !== "dual-secret-auth"],
       ["--scope", values.scope !== undefined],
+      ["--allow-empty", values["allow-empty"]],
+      ["--expect-instances", values["expect-instances"] !== undefined],
     ] as const
   ) {
     if (given && !fleet) {
@@ -304,6 +316,27 @@ export async function main(
     )
     : undefined;
   const target = opened?.target;
+  // An empty namespace (a wrong --prefix, --scope or store, or one that
+  // lost its data) proves every step with 0/0 instances, and the leaked
+  // secret the real fleet still serves with would be revoked under it.
+  const refusal = opened && await checkFleetPresence(
+    opened,
+    await opened.target.live(),
+    presenceExpectation(values),
+    `respond to the incident on this fleet`,
+  );
+  if (refusal) {
+    printFailure(
+      {
+        exitCode: EXIT_GATE_SHUT,
+        code: "FLEET_NOT_SEEN",
+        message: refusal.message,
+      },
+      values.json,
+      { elsewhere: refusal.elsewhere },
+    );
+    return EXIT_GATE_SHUT;
+  }
   const shared = target && await target.store.readActive(target.service);
   // A fleet's active label and secrets are the store's: the env file's may
   // be long out of date.
@@ -315,6 +348,38 @@ export async function main(
     : [...read.credentials];
   const compromised = credentials.find((c) => c.label === label)!;
   const other = credentials.find((c) => c.label !== label)!;
+  // Two secrets on one client: a fleet rotation of the other label stopped
+  // after its new secret was issued, before it was stored, leaves a secret
+  // whose id only that rotation's journal holds. The response cannot issue
+  // another at the client's limit, and its words would send the operator
+  // to revoke one by hand, perhaps the one the leaked label still serves
+  // with. The rotation resumes it without issuing again.
+  const unfinished = target && provider?.model === "two-secrets" &&
+      active === label
+    ? await target.journal.read()
+    : undefined;
+  if (
+    target && unfinished !== undefined &&
+    unfinished.completedAt === undefined &&
+    unfinished.promotedAt === undefined &&
+    unfinished.standby === other.label &&
+    unfinished.regenerateRequestedAt !== undefined
+  ) {
+    printFailure(
+      {
+        exitCode: EXIT_FAILED,
+        code: "FLEET_ROTATION_UNFINISHED",
+        message:
+          `A rotation of "${other.label}" in this fleet store stopped after its new secret was issued, before it was stored; nothing was changed. ` +
+          `Next: finish it at once (deno task rotate ${
+            fleetStoreArgs(values)
+          } --yes, with the flags it ran with: it resumes without issuing again), ` +
+          `then run this incident response again.`,
+      },
+      values.json,
+    );
+    return EXIT_FAILED;
+  }
   refuseChangedAdmin(
     read,
     active === label ? [compromised, other] : [
@@ -351,7 +416,7 @@ export async function main(
     }
   }
 
-  const command = `incident ${args.join(" ")}`.trim();
+  const command = commandLine("incident", args);
   // One command per env file at a time, as rotate and promote: a rotation
   // running meanwhile would regenerate or overwrite what this one stores.
   // With a store too: its lock lets the same operator name in again (to
@@ -396,6 +461,7 @@ export async function main(
     compromised: label,
     timeoutMs,
     force: values.force,
+    credentials,
     onForced: (error) =>
       console.error(
         `WARNING: --force: going on although ${error.message}\n${

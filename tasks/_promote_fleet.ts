@@ -25,6 +25,7 @@ import {
   type PromotionOutcome,
 } from "../src/fleet/store_flows.ts";
 import {
+  commandLine,
   COMMON_OPTIONS,
   EXIT_CODES_HELP,
   EXIT_FAILED,
@@ -226,14 +227,14 @@ export async function main(args: readonly string[]): Promise<number> {
   // same env file out; the store lock, held by one acquisition, every other.
   await using _envLock = dryRun ? undefined : await lockUnchanged(
     values["env-file"],
-    `promote ${args.join(" ")}`,
+    commandLine("promote", args),
     variables,
   );
   let lock;
   if (!dryRun) {
     try {
       lock = await target.lock(
-        `promote ${args.join(" ")}`,
+        commandLine("promote", args),
         Math.max(120_000, timeoutMs * 3),
       );
     } catch (error) {

@@ -32,6 +32,7 @@ import { readScheduleState } from "../src/fleet/schedule.ts";
 import {
   adminTokenSource,
   boundedMs,
+  commandLine,
   COMMON_OPTIONS,
   describeFailure,
   EXIT_CODES_HELP,
@@ -325,13 +326,13 @@ export async function main(args: readonly string[]): Promise<number> {
   // keeps out every other run, from this host or another.
   await using _envLock = await lockUnchanged(
     values["env-file"],
-    `rotate ${args.join(" ")}`.trim(),
+    commandLine("rotate", args),
     variables,
   );
   let lock;
   try {
     lock = await target.lock(
-      `rotate ${args.join(" ")}`.trim(),
+      commandLine("rotate", args),
       Math.max(120_000, timeoutMs * 2),
     );
   } catch (error) {

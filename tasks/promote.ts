@@ -17,6 +17,7 @@ import {
 } from "../src/rotation/promotion.ts";
 import { setEnvFileValue } from "../src/rotation/sinks.ts";
 import {
+  commandLine,
   COMMON_OPTIONS,
   describeFailure,
   envFileOption,
@@ -160,7 +161,7 @@ export async function main(
   }
   await using lock = dryRun ? undefined : await lockUnchanged(
     envFile,
-    `promote ${args.join(" ")}`.trim(),
+    commandLine("promote", args),
     variables,
   );
   noticePreviousHolder(lock);

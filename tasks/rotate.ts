@@ -48,6 +48,7 @@ import {
 import {
   adminTokenSource,
   type Cell,
+  commandLine,
   COMMON_OPTIONS,
   describeFailure,
   envFileOption,
@@ -276,7 +277,7 @@ export async function main(
   // A dry run writes nothing, not even the lock file.
   await using lock = dryRun ? undefined : await lockUnchanged(
     envFile,
-    `rotate ${args.join(" ")}`.trim(),
+    commandLine("rotate", args),
     variables,
   );
   noticePreviousHolder(lock);

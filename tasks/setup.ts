@@ -21,6 +21,7 @@ import {
 } from "../src/rotation/twin_setup.ts";
 import {
   type Cell,
+  commandLine,
   COMMON_OPTIONS,
   envFileOption,
   EXIT_CODES_HELP,
@@ -220,7 +221,7 @@ export async function main(
   // twin's id and secret, shown only once. A dry run writes nothing.
   await using _lock = values["dry-run"]
     ? undefined
-    : await lockUnchanged(envFile, `setup ${args.join(" ")}`.trim(), variables);
+    : await lockUnchanged(envFile, commandLine("setup", args), variables);
   await using adminAuth = createDualSecretAuth({
     credentials: [adminCredential],
     tokenUrl: config.tokenUrl,
@@ -379,7 +380,7 @@ async function setUpProvider(
   }
   await using _lock = values["dry-run"]
     ? undefined
-    : await lockUnchanged(envFile, `setup ${args.join(" ")}`.trim(), variables);
+    : await lockUnchanged(envFile, commandLine("setup", args), variables);
   await using handle = await config.createProvider();
   await using interrupt = onInterrupt();
   let report: SecondSecretSetupReport;

@@ -1263,6 +1263,15 @@ export interface FleetIncidentPortsOptions {
    * @default undefined
    */
   readonly lock?: StoreLock;
+  /**
+   * The response's credentials: the compromised label's revoked secret is
+   * sealed into a retired record when the store holds none of it (it came
+   * from the env file, or the store lost it), so a promotion to it is
+   * refused.
+   *
+   * @default undefined (a missing record stays missing)
+   */
+  readonly credentials?: readonly CredentialInput[];
 }
 
 /** The ports of `respondToCompromise` on a fleet store (see {@linkcode fleetIncidentPorts}). */
@@ -1348,7 +1357,19 @@ export function fleetIncidentPorts(
       });
     },
     async onSecretRevoked({ label, secretId }) {
-      const marked = await retireSealedRecord(target, label, secretId);
+      const leaked = options.credentials?.find((c) => c.label === label);
+      const marked = await retireSealedRecord(
+        target,
+        label,
+        secretId,
+        leaked === undefined || target.ring === undefined ? undefined : {
+          ring: target.ring,
+          clientId: leaked.clientId,
+          secret: typeof leaked.clientSecret === "string"
+            ? new Secret(leaked.clientSecret)
+            : leaked.clientSecret,
+        },
+      );
       await audit(target, {
         action: "incident.retire",
         outcome: marked ? "ok" : "skipped",

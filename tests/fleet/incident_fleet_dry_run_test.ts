@@ -93,6 +93,8 @@ async function dryRun(
     "blue",
     "--kill-tokens",
     "--dry-run",
+    // No instance runs here (else refused: FLEET_NOT_SEEN).
+    "--allow-empty",
     ...storeArgs,
   ], env);
   const output = run.stdout + run.stderr;
@@ -253,6 +255,7 @@ Deno.test({
         "blue",
         "--kill-tokens",
         "--yes",
+        "--allow-empty",
         "--kv",
         "fleet.db",
         "--prefix",
