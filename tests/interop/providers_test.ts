@@ -1,6 +1,6 @@
 /**
  * The core's interop contract (tests/interop/contract.ts) against each
- * provider emulator's token endpoint, with the token parameters the
+ * provider emulator's token endpoint (Genesys Cloud's too), with the token parameters the
  * provider presets give and each provider's own rejection answer. Blue and
  * green are two clients; blue's secret is changed with the emulator's own
  * admin hooks.
@@ -9,6 +9,7 @@ import {
   startAuth0Emulator,
   startCognitoEmulator,
   startEntraEmulator,
+  startGenesysEmulator,
   startKeycloakEmulator,
   startOktaEmulator,
 } from "@rotating/dual-secret-auth/testing";
@@ -187,6 +188,32 @@ Deno.test("interop with the Auth0 emulator", async (t) => {
     invalidScope: {
       skip:
         "Auth0 answers an ungranted scope 403 access_denied, not invalid_scope",
+    },
+    invalidRequest: { status: 400, error: "invalid_request" },
+  });
+});
+
+Deno.test("interop with the Genesys Cloud emulator", async (t) => {
+  await using emulator = startGenesysEmulator({
+    clients: [
+      { clientId: "blue", secret: BLUE, tokenLifetimeSeconds: TTL_SECONDS },
+      { clientId: "green", secret: GREEN, tokenLifetimeSeconds: TTL_SECONDS },
+    ],
+  });
+  await runContract(t, {
+    tokenUrl: emulator.tokenUrl,
+    blue: { clientId: "blue", secret: BLUE },
+    green: { clientId: "green", secret: GREEN },
+    ttlSeconds: TTL_SECONDS,
+    setBlueSecret: (secret) => void emulator.regenerateSecret("blue", secret),
+    rejection: {
+      status: 401,
+      error: "invalid_client",
+      wwwAuthenticate: /^Basic /i,
+    },
+    invalidScope: {
+      skip:
+        "the Genesys Cloud emulator takes any scope and has no invalid_scope answer",
     },
     invalidRequest: { status: 400, error: "invalid_request" },
   });
