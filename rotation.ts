@@ -82,6 +82,7 @@ export {
 } from "./src/rotation/presence_gate.ts";
 export {
   explainError,
+  type OperatorNames,
   type OperatorExplanation,
 } from "./src/rotation/describe_error.ts";
 export type {

@@ -21,7 +21,10 @@ import { isAbsolute, relative, resolve, sep as SEPARATOR } from "node:path";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import denoJson from "../deno.json" with { type: "json" };
 import { readEnvValues } from "../src/rotation/env_file.ts";
-import { explainError } from "../src/rotation/describe_error.ts";
+import {
+  explainError,
+  type OperatorNames,
+} from "../src/rotation/describe_error.ts";
 import { ROTATION_ENV_VARS } from "../src/rotation/env_config.ts";
 
 /** Exit code for a failed operation (the active credential unusable, a failed rotation). */
@@ -74,10 +77,14 @@ export { networkProblem } from "../src/rotation/describe_error.ts";
  * (`explainError`), so every command and every flow words a failure alike.
  *
  * @param error What was thrown (a cause, usually).
+ * @param names The env file's variable names, when not Genesys Cloud's.
  * @returns The code and the words.
  */
-export function explain(error: unknown): { code: string; message: string } {
-  return explainError(error);
+export function explain(
+  error: unknown,
+  names?: OperatorNames,
+): { code: string; message: string } {
+  return explainError(error, names);
 }
 
 /**

@@ -207,6 +207,11 @@ export async function main(args: readonly string[]): Promise<number> {
   // Genesys Cloud (GENESYS_*), or the provider AUTH_PROVIDER names: only
   // its adapter is loaded, with its own admin credential.
   const config = readProviderEnv(variables);
+  // The names the env file uses (GENESYS_* or AUTH_*), for every message.
+  const secretVariable = (label: string) =>
+    label === "admin"
+      ? config.admin.secretVariable
+      : config.secretVariable(label);
   // The namespace the instances compute: their token URL and the scope
   // they request (the env file's AUTH_SCOPE unless --scope says).
   const scope = values.scope ?? config.scope;
@@ -278,7 +283,10 @@ export async function main(args: readonly string[]): Promise<number> {
     ...(to === undefined ? {} : { to }),
     expectation,
     elsewhere: (now) => fleet.elsewhere(now),
-    words: fleetWords(storeArgs, values["env-file"]),
+    words: {
+      ...fleetWords(storeArgs, values["env-file"]),
+      activeVariable: config.activeVariable,
+    },
   });
   if (plan.kind === "refused") {
     printFailure(
@@ -386,6 +394,7 @@ export async function main(args: readonly string[]): Promise<number> {
     standby,
     ...(admin ? { admin } : {}),
     provider,
+    secretVariable,
     fresh: values.fresh,
     ...optionalMs(
       "propagationTimeoutMs",
@@ -436,7 +445,7 @@ export async function main(args: readonly string[]): Promise<number> {
     const cause = describeFailure(error.cause, "rotate");
     const message =
       `Rotation of "${error.standby}" failed in phase ${error.phase}: ${
-        explain(error.cause).message.replace(/\.$/, "")
+        explain(error.cause, config.names).message.replace(/\.$/, "")
       }.\nState: ${error.state}\nNext: ${error.nextStep}`;
     const retireShut = error.cause instanceof RetireGateShutError;
     const exitCode = error.interrupted

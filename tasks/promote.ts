@@ -202,7 +202,7 @@ export async function main(
         code: error.code,
         causeCode: cause.code,
         message: `Promotion of "${error.target}" failed: ${
-          explain(error.cause).message.replace(/\.$/, "")
+          explain(error.cause, config.names).message.replace(/\.$/, "")
         }.\nState: ${error.state}\nNext: ${error.nextStep}`,
       },
       values.json,

@@ -355,7 +355,7 @@ export async function main(
       : EXIT_FAILED;
     const message =
       `Rotation of "${error.standby}" failed in phase ${error.phase}: ${
-        explain(error.cause).message.replace(/\.$/, "")
+        explain(error.cause, config.names).message.replace(/\.$/, "")
       }.\nState: ${error.state}\nNext: ${error.nextStep}`;
     printFailure(
       {

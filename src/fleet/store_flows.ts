@@ -362,6 +362,13 @@ export interface FleetRotationOptions {
   /** Opens the provider that issues the new secret ({@linkcode genesysAdminProvider}). */
   readonly provider: FleetProviderFactory;
   /**
+   * The env file's variable of a label's secret (`"admin"` for the admin
+   * client's), named when the provider refuses it.
+   *
+   * @default the `GENESYS_*` names
+   */
+  readonly secretVariable?: (label: string) => string;
+  /**
    * Start over, ignoring an unfinished journal.
    *
    * @default false
@@ -451,9 +458,10 @@ export function fleetRotation(
         : options.credentials.find((c) => c.label === active)!;
       await using opened = await options.provider({
         credential,
-        variable: options.admin
-          ? "GENESYS_ADMIN_CLIENT_SECRET"
-          : `GENESYS_CLIENT_SECRET_${active.toUpperCase()}`,
+        variable: options.secretVariable?.(options.admin ? "admin" : active) ??
+          (options.admin
+            ? "GENESYS_ADMIN_CLIENT_SECRET"
+            : `GENESYS_CLIENT_SECRET_${active.toUpperCase()}`),
       });
       const twoSecrets = opened.provider.model === "two-secrets";
       // Which secret each label uses, as the store's records carry it: the
@@ -983,6 +991,12 @@ export interface FleetWords {
   /** The env file, as the operator named it. */
   readonly envFile: string;
   /**
+   * The env file's variable of the active label.
+   *
+   * @default "GENESYS_ACTIVE"
+   */
+  readonly activeVariable?: string;
+  /**
    * Renders live instances as a table (one line each, with a header).
    *
    * @param rows The instances.
@@ -1162,7 +1176,9 @@ export async function planFleetRotation(
   // from the store: its GENESYS_ACTIVE is the only word there is.
   const active = fromTarget?.label ?? options.envActive;
   const notice = fromTarget === undefined
-    ? `Notice: the fleet store holds no active label and no live instance reports; taking "${active}" as active from GENESYS_ACTIVE in ${words.envFile}.`
+    ? `Notice: the fleet store holds no active label and no live instance reports; taking "${active}" as active from ${
+      words.activeVariable ?? "GENESYS_ACTIVE"
+    } in ${words.envFile}.`
     : undefined;
   // A store that lost its data has no sealed secret of the active label,
   // and the env file's is older than the one the instances use: the plan's

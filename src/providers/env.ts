@@ -18,6 +18,7 @@ import {
   DualSecretAuthError,
 } from "../errors.ts";
 import type { SecretModel, SecretProvider } from "../rotation/provider.ts";
+import type { OperatorNames } from "../rotation/describe_error.ts";
 import {
   clientSecretEnvVar,
   EnvConfigError,
@@ -301,6 +302,8 @@ export interface ProviderEnvConfig {
   readonly activeVariable: string;
   /** The variable of a label's secret. */
   readonly secretVariable: (label: string) => string;
+  /** The variables an operator's error message names (`explainError`). */
+  readonly names: OperatorNames;
   /**
    * Two-secret providers: the provider's id of each label's secret, as an
    * earlier rotation recorded it (`AUTH_SECRET_ID_<LABEL>`), for the labels
@@ -499,6 +502,13 @@ export function readProviderEnv(
     admin: Object.freeze(admin),
     activeVariable: AUTH_ACTIVE_ENV_VAR,
     secretVariable: authClientSecretEnvVar,
+    names: Object.freeze({
+      secretVariable: (label: string) =>
+        label === "admin"
+          ? admin.secretVariable
+          : authClientSecretEnvVar(label),
+      endpointVariables: `${ENDPOINT_VARIABLES[provider]} or AUTH_TOKEN_URL`,
+    }),
     secretIds: model === "two-secrets" ? readSecretIds(value) : {},
     createProvider: (io: AdminIoOptions = {}) =>
       build(io, model, withAdminToken(title, admin)),
@@ -506,6 +516,16 @@ export function readProviderEnv(
 }
 
 type Read = (name: string) => string | undefined;
+
+/** The variables that give each provider's token endpoint besides `AUTH_TOKEN_URL`. */
+const ENDPOINT_VARIABLES: Readonly<Record<AuthProvider, string>> = {
+  genesys: "GENESYS_ENVIRONMENT",
+  okta: "AUTH_DOMAIN and AUTH_AUTH_SERVER_ID",
+  entra: "AUTH_TENANT_ID",
+  keycloak: "AUTH_BASE_URL and AUTH_REALM",
+  cognito: "AUTH_DOMAIN (or AUTH_USER_POOL_DOMAIN and AUTH_REGION)",
+  auth0: "AUTH_DOMAIN",
+};
 
 /** `AUTH_SECRET_ID_<LABEL>` of each label that has one. */
 function readSecretIds(value: Read): Readonly<Record<string, string>> {
@@ -630,6 +650,7 @@ function genesysConfig(config: RotationEnvConfig): ProviderEnvConfig {
     admin,
     activeVariable: "GENESYS_ACTIVE",
     secretVariable: clientSecretEnvVar,
+    names: Object.freeze({}),
     secretIds: {},
     genesys: config,
     async createProvider(io: AdminIoOptions = {}) {

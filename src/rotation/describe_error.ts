@@ -57,7 +57,24 @@ export function networkProblem(error: unknown): string | undefined {
   return undefined;
 }
 
-function variableOf(label: string): string {
+/** The env file's names an explanation uses (another provider's `AUTH_*`). */
+export interface OperatorNames {
+  /**
+   * The variable of a label's secret (`"admin"`: the admin client's).
+   *
+   * @default the `GENESYS_*` names
+   */
+  readonly secretVariable?: (label: string) => string;
+  /**
+   * The variables that set the token endpoint.
+   *
+   * @default "GENESYS_ENVIRONMENT or GENESYS_TOKEN_URL"
+   */
+  readonly endpointVariables?: string;
+}
+
+function variableOf(label: string, names: OperatorNames): string {
+  if (names.secretVariable !== undefined) return names.secretVariable(label);
   return label === "admin"
     ? "GENESYS_ADMIN_CLIENT_SECRET"
     : clientSecretEnvVar(label);
@@ -77,6 +94,7 @@ const SERVER_WORDS: ReadonlySet<string> = new Set([
  * sink's own error might quote what it was given) only by its name.
  *
  * @param error What was thrown (a cause, usually).
+ * @param names The env file's variable names, when not Genesys Cloud's.
  * @returns The code and the words.
  *
  * @example
@@ -88,7 +106,12 @@ const SERVER_WORDS: ReadonlySet<string> = new Set([
  * if (!message.includes("wait a minute")) throw new Error(message);
  * ```
  */
-export function explainError(error: unknown): OperatorExplanation {
+export function explainError(
+  error: unknown,
+  names: OperatorNames = {},
+): OperatorExplanation {
+  const endpoint = names.endpointVariables ??
+    "GENESYS_ENVIRONMENT or GENESYS_TOKEN_URL";
   if (error instanceof AbortedError) {
     return { code: error.code, message: "interrupted (Ctrl-C or SIGTERM)" };
   }
@@ -103,7 +126,7 @@ export function explainError(error: unknown): OperatorExplanation {
       message:
         `the token endpoint rejected the credential "${error.label}" (${oauth}, HTTP ${error.status}); ` +
         `check ${
-          variableOf(error.label)
+          variableOf(error.label, names)
         } and the client id beside it, and that the region is right`,
     };
   }
@@ -113,14 +136,14 @@ export function explainError(error: unknown): OperatorExplanation {
     return {
       code: error.code,
       message:
-        `the token endpoint could not be reached (${problem}); check GENESYS_ENVIRONMENT or GENESYS_TOKEN_URL and the network, then run the command again`,
+        `the token endpoint could not be reached (${problem}); check ${endpoint} and the network, then run the command again`,
     };
   }
   if (error instanceof AllCredentialsRejectedError) {
     return {
       code: error.code,
       message: `every credential was rejected by the token endpoint; check ${
-        error.credentials.map((c) => variableOf(c.label)).join(" and ")
+        error.credentials.map((c) => variableOf(c.label, names)).join(" and ")
       } (and the client ids beside them), and that the region is right`,
     };
   }
@@ -137,7 +160,7 @@ export function explainError(error: unknown): OperatorExplanation {
       code: error.code,
       message: `the token endpoint answered with an error (${error.code}${
         status ? `, HTTP ${status}` : ""
-      }); check GENESYS_ENVIRONMENT or GENESYS_TOKEN_URL, then run the command again`,
+      }); check ${endpoint}, then run the command again`,
     };
   }
   if (error instanceof DualSecretAuthError) {

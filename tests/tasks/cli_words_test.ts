@@ -4,6 +4,8 @@ import {
   TokenEndpointUnavailableError,
 } from "../../src/errors.ts";
 import { explain, networkProblem } from "../../tasks/_cli.ts";
+import { readProviderEnv } from "../../src/providers/env.ts";
+import { readEnvValues } from "../../src/rotation/env_file.ts";
 
 Deno.test("network failures are named: DNS, refused, TLS, timeout", () => {
   const cases: [Error, RegExp][] = [
@@ -51,4 +53,34 @@ Deno.test("a rejected credential names its variable; the admin its own", () => {
   const words = explain(admin).message;
   assert.match(words, /check GENESYS_ADMIN_CLIENT_SECRET/);
   assert.doesNotMatch(words, /Basic/);
+});
+
+Deno.test("another provider's failures name its AUTH_* variables, not Genesys's", async () => {
+  const text = await Deno.readTextFile(
+    new URL("../../examples/env/okta.env.example", import.meta.url),
+  );
+  const { names } = readProviderEnv(readEnvValues(text));
+  const green = new CredentialRejectedError("green", {
+    status: 401,
+    oauthError: "invalid_client",
+  } as never);
+  const rejected = explain(green, names).message;
+  assert.match(rejected, /check AUTH_CLIENT_SECRET_GREEN/);
+  assert.doesNotMatch(rejected, /GENESYS_/);
+  const admin = new CredentialRejectedError("admin", {
+    status: 401,
+    oauthError: "invalid_client",
+  } as never);
+  assert.match(explain(admin, names).message, /check AUTH_ADMIN_TOKEN\b/);
+  const unreachable = explain(
+    new TokenEndpointUnavailableError("network", undefined, {
+      cause: new TypeError("tcp connect error: Connection refused"),
+    }),
+    names,
+  ).message;
+  assert.match(
+    unreachable,
+    /check AUTH_DOMAIN and AUTH_AUTH_SERVER_ID or AUTH_TOKEN_URL/,
+  );
+  assert.doesNotMatch(unreachable, /GENESYS_/);
 });
