@@ -504,12 +504,13 @@ export async function main(
     : envFileLoadProof(envFile, { reloadWaitMs });
   // Two secrets on one client: which secret each label uses, as a fleet
   // store's sealed records carry it (the env file's AUTH_SECRET_ID_<LABEL>
-  // where a record carries none, such as a first secret never rotated).
+  // for a label the store has no record of: a first secret never rotated).
   const secretIds: Readonly<Record<string, string>> = provider && target
-    ? {
-      ...read.secretIds,
-      ...await storedSecretIds(target, credentials.map((c) => c.label)),
-    }
+    ? await storedSecretIds(
+      target,
+      credentials.map((c) => c.label),
+      read.secretIds,
+    )
     : read.secretIds;
   const timeline: IncidentEvent[] = [];
   const failpoint = failpointHook();

@@ -395,6 +395,7 @@ export async function main(args: readonly string[]): Promise<number> {
     ...(admin ? { admin } : {}),
     provider,
     secretVariable,
+    envFileSecretIds: config.secretIds,
     fresh: values.fresh,
     ...optionalMs(
       "propagationTimeoutMs",

@@ -1076,11 +1076,16 @@ export async function readStoredSecretIdentity(
  *
  * @param target The store.
  * @param labels The labels.
+ * @param envFileIds The env file's ids (`AUTH_SECRET_ID_<LABEL>`), taken
+ *   only for a label the store holds no document of: its secret is still
+ *   the env file's. A record without an id, or one that does not verify,
+ *   leaves the label out, since the env file's id may name another secret.
  * @returns The ids by label (a label without one is left out).
  */
 export async function storedSecretIds(
   target: FleetTarget,
   labels: readonly string[],
+  envFileIds: Readonly<Record<string, string>> = {},
 ): Promise<Record<string, string>> {
   const ids: Record<string, string> = {};
   for (const label of labels) {
@@ -1089,8 +1094,10 @@ export async function storedSecretIds(
       credentialDocument(label),
     );
     const value = document?.value;
-    if (isSealedCredentialRecord(value) && value.secretId !== undefined) {
-      ids[label] = value.secretId;
+    if (isSealedCredentialRecord(value)) {
+      if (value.secretId !== undefined) ids[label] = value.secretId;
+    } else if (document === undefined && envFileIds[label]) {
+      ids[label] = envFileIds[label];
     }
   }
   return ids;

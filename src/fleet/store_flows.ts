@@ -369,6 +369,13 @@ export interface FleetRotationOptions {
    */
   readonly secretVariable?: (label: string) => string;
   /**
+   * Two-secret providers: the env file's `AUTH_SECRET_ID_<LABEL>`, for a
+   * label the store holds no record of (its secret is the env file's).
+   *
+   * @default {} (the store's records only)
+   */
+  readonly envFileSecretIds?: Readonly<Record<string, string>>;
+  /**
    * Start over, ignoring an unfinished journal.
    *
    * @default false
@@ -467,7 +474,11 @@ export function fleetRotation(
       // Which secret each label uses, as the store's records carry it: the
       // plan never revokes the active one, retire revokes the old label's.
       const secretIds = twoSecrets
-        ? await storedSecretIds(target, options.credentials.map((c) => c.label))
+        ? await storedSecretIds(
+          target,
+          options.credentials.map((c) => c.label),
+          options.envFileSecretIds,
+        )
         : {};
       if (
         twoSecrets && secretIds[standby] === undefined &&

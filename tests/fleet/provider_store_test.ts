@@ -21,7 +21,10 @@ import {
   importSealKeyring,
   serviceNamespace,
 } from "../../src/fleet/distribution.ts";
-import { readStoredSecretIdentity } from "../../src/fleet/operator.ts";
+import {
+  readStoredSecretIdentity,
+  storedSecretIds,
+} from "../../src/fleet/operator.ts";
 import {
   fleetRotation,
   promoteFleet,
@@ -240,4 +243,50 @@ Deno.test("retire on a fleet store: refused while an instance holds the old labe
       "promote.ready:refused",
     ]
   ) assert.ok(trail.includes(wanted), `${wanted} in ${trail}`);
+});
+
+Deno.test("a first fleet rotation at Okta's limit takes the standby's id from the env file (AUTH_SECRET_ID_*) when the store has no record of it, and revokes exactly that secret", async () => {
+  await using emulator = okta([BLUE, GREEN]);
+  await emulator.ready;
+  const [blueId, greenId] = emulator.secrets("0oaapp").map((s) => s.id);
+  const config = readProviderEnv({
+    AUTH_PROVIDER: "okta",
+    AUTH_TOKEN_URL: emulator.tokenUrl,
+    AUTH_API_URL: emulator.apiUrl,
+    AUTH_SCOPE: "api",
+    AUTH_CLIENT_ID_BLUE: "0oaapp",
+    AUTH_CLIENT_SECRET_BLUE: BLUE,
+    AUTH_SECRET_ID_BLUE: blueId,
+    AUTH_CLIENT_ID_GREEN: "0oaapp",
+    AUTH_CLIENT_SECRET_GREEN: GREEN,
+    AUTH_SECRET_ID_GREEN: greenId,
+    AUTH_ACTIVE: "blue",
+    AUTH_ADMIN_TOKEN: ADMIN,
+  });
+  const store = createMemoryFleetStore();
+  const target = createStoreTarget({
+    store,
+    service: await serviceNamespace(emulator.tokenUrl, "api"),
+    by: "ops@test",
+    ring: await importSealKeyring(KEY),
+    onRejected: () => {},
+  });
+  const report = await fleetRotation(target, {
+    tokenUrl: config.tokenUrl,
+    scope: config.scope!,
+    credentials: await target.credentials(config.credentials),
+    active: "blue",
+    standby: "green",
+    provider: providerAdapterFactory(() => config.createProvider()),
+    envFileSecretIds: config.secretIds,
+    commands: {},
+  }).run();
+  assert.equal(report.standby, "green");
+  const ids = emulator.secrets("0oaapp").map((s) => s.id);
+  assert.equal(ids.length, 2, "at the limit again: blue's and the new one");
+  assert.ok(ids.includes(blueId), "the active's secret is kept");
+  assert.ok(!ids.includes(greenId), "green's recorded old secret was revoked");
+  const stored = await storedSecretIds(target, ["green"]);
+  assert.ok(stored.green !== undefined && stored.green !== greenId);
+  assert.ok(ids.includes(stored.green), "the sealed record names the new one");
 });
