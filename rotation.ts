@@ -82,8 +82,8 @@ export {
 } from "./src/rotation/presence_gate.ts";
 export {
   explainError,
-  type OperatorNames,
   type OperatorExplanation,
+  type OperatorNames,
 } from "./src/rotation/describe_error.ts";
 export type {
   IssuedSecret,
