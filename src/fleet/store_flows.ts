@@ -14,6 +14,8 @@ import type { CredentialInput } from "../config.ts";
 import { Secret } from "../secret.ts";
 import { createDualSecretAuth } from "../dual_secret_auth.ts";
 import { AbortedError, DualSecretAuthError } from "../errors.ts";
+import { systemClock } from "../clock.ts";
+import { delay } from "../retry.ts";
 import { createGenesysAdminClient } from "../genesys/admin_client.ts";
 import { genesysSecretProvider } from "../genesys/secret_provider.ts";
 import type { SecretProvider } from "../rotation/provider.ts";
@@ -257,18 +259,8 @@ export function fleetRevokeGate(
           gate.blockers.map((b) => `${b.instanceId}: ${b.reason}`).join(", ")
         })`,
       );
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(done, pollMs);
-        function done() {
-          request.signal?.removeEventListener("abort", abort);
-          resolve();
-        }
-        function abort() {
-          clearTimeout(timer);
-          reject(new AbortedError({ cause: request.signal?.reason }));
-        }
-        if (request.signal?.aborted) abort();
-        else request.signal?.addEventListener("abort", abort, { once: true });
+      await delay(pollMs, systemClock, request.signal).catch((reason) => {
+        throw new AbortedError({ cause: reason });
       });
       gate = await read();
     }
