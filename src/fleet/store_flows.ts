@@ -19,6 +19,7 @@ import { delay } from "../retry.ts";
 import { createGenesysAdminClient } from "../genesys/admin_client.ts";
 import { genesysSecretProvider } from "../genesys/secret_provider.ts";
 import type { SecretProvider } from "../rotation/provider.ts";
+import { tokenRequestOptions } from "../rotation/proof.ts";
 import {
   type RetireFailpoint,
   type RevokeRequest,
@@ -496,10 +497,7 @@ export function fleetRotation(
           active,
           standby,
           tokenUrl: options.tokenUrl,
-          ...(options.scope === undefined ? {} : { scope: options.scope }),
-          ...(options.tokenParams === undefined
-            ? {}
-            : { tokenParams: options.tokenParams }),
+          ...tokenRequestOptions(options),
           provider: opened.provider,
           // The engine revokes the standby's recorded old secret before
           // issuing, as a twin client's dies: every caller passed the
@@ -856,10 +854,7 @@ export function scheduledRotation(
     const active = credentials.find((c) => c.label !== standby)!.label;
     const rotation = fleetRotation(target, {
       tokenUrl: options.tokenUrl,
-      ...(options.scope === undefined ? {} : { scope: options.scope }),
-      ...(options.tokenParams === undefined
-        ? {}
-        : { tokenParams: options.tokenParams }),
+      ...tokenRequestOptions(options),
       credentials,
       active,
       standby,

@@ -30,7 +30,7 @@ import { Secret } from "../secret.ts";
 import { delay } from "../retry.ts";
 import { describeError } from "./describe_error.ts";
 import { proveCredential } from "./prove_credential.ts";
-import { oneTokenRequest } from "./proof.ts";
+import { oneTokenRequest, tokenRequestOptions } from "./proof.ts";
 import {
   maybeSecretOf,
   type ProviderSecretInfo,
@@ -893,10 +893,7 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
             ...(options.secretIds ? { secretIds: options.secretIds } : {}),
           }
           : { admin: genesysAdmin(run, "other") }),
-        ...(options.scope === undefined ? {} : { scope: options.scope }),
-        ...(options.tokenParams === undefined
-          ? {}
-          : { tokenParams: options.tokenParams }),
+        ...tokenRequestOptions(options),
         sink: options.sink,
         fetch: options.fetch,
         clock: run.clock,
@@ -1174,10 +1171,7 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
         clientId: compromised.clientId,
         secret: run.secret ?? secretOf(compromised),
         ...authMethodOf(compromised),
-        ...(options.scope === undefined ? {} : { scope: options.scope }),
-        ...(options.tokenParams === undefined
-          ? {}
-          : { tokenParams: options.tokenParams }),
+        ...tokenRequestOptions(options),
         attempts: options.verifyAttempts,
         delayMs: options.verifyDelayMs,
         fetch: options.fetch,
@@ -1404,10 +1398,7 @@ async function secretRefused(
           ((input: RequestInfo | URL, init?: RequestInit) =>
             globalThis.fetch(input, init)),
         signal: options.signal,
-        ...(options.scope === undefined ? {} : { scope: options.scope }),
-        ...(options.tokenParams === undefined
-          ? {}
-          : { tokenParams: options.tokenParams }),
+        ...tokenRequestOptions(options),
       },
     );
     return false;

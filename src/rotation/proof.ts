@@ -75,6 +75,24 @@ export interface ProofTokenRequest {
   readonly tokenParams?: Readonly<Record<string, string>>;
 }
 
+/**
+ * The scope and further parameters of a token request, only those given:
+ * what a flow passes on from its options to the proof and the engine.
+ *
+ * @param options Options that may carry `scope` and `tokenParams`.
+ * @returns Those of them that are set.
+ */
+export function tokenRequestOptions(
+  options: ProofTokenRequest,
+): ProofTokenRequest {
+  return {
+    ...(options.scope === undefined ? {} : { scope: options.scope }),
+    ...(options.tokenParams === undefined
+      ? {}
+      : { tokenParams: options.tokenParams }),
+  };
+}
+
 /** What {@linkcode proveSecret} proves, and how patiently. */
 export interface ProveSecretOptions extends ProofTokenRequest {
   /** The token endpoint. */

@@ -6,7 +6,11 @@
  * @module
  */
 import type { Clock } from "../clock.ts";
-import { type ProofTokenRequest, proveSecret } from "./proof.ts";
+import {
+  type ProofTokenRequest,
+  proveSecret,
+  tokenRequestOptions,
+} from "./proof.ts";
 import type { Secret } from "../secret.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "../send.ts";
 import type { TokenAuthMethod, TokenGrant } from "../token_endpoint.ts";
@@ -89,10 +93,7 @@ export function proveCredential(
     delayMs,
     maxElapsedMs: attempts * Math.max(delayMs, MAX_PROOF_DELAY_MS),
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-    ...(options.scope === undefined ? {} : { scope: options.scope }),
-    ...(options.tokenParams === undefined
-      ? {}
-      : { tokenParams: options.tokenParams }),
+    ...tokenRequestOptions(options),
     fetch: options.fetch,
     clock: options.clock,
     signal: options.signal,

@@ -14,7 +14,11 @@ import {
 } from "../config.ts";
 import { AbortedError, ConfigError } from "../errors.ts";
 import { fingerprintSecret, type RotationJournalRecord } from "./journal.ts";
-import { oneTokenRequest, type ProofTokenRequest } from "./proof.ts";
+import {
+  oneTokenRequest,
+  type ProofTokenRequest,
+  tokenRequestOptions,
+} from "./proof.ts";
 import {
   maybeSecretOf,
   type ProviderClientInfo,
@@ -88,12 +92,7 @@ export async function makePlan(run: PlanInput): Promise<Plan> {
     scope: options.scope,
     tokenParams: options.tokenParams,
   }, configWarnings);
-  const tokenRequest: ProofTokenRequest = {
-    ...(config.scope === undefined ? {} : { scope: config.scope }),
-    ...(config.tokenParams === undefined
-      ? {}
-      : { tokenParams: config.tokenParams }),
-  };
+  const tokenRequest = tokenRequestOptions(config);
   const active = config.credentials.find((c) => c.label === config.active)!;
   const standby = pickStandby(config.credentials, active, options.standby);
   const provider = options.provider ??

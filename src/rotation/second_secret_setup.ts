@@ -13,6 +13,7 @@ import { AbortedError, ConfigError } from "../errors.ts";
 import type { Secret } from "../secret.ts";
 import type { TokenAuthMethod } from "../token_endpoint.ts";
 import { describeError } from "./describe_error.ts";
+import { tokenRequestOptions } from "./proof.ts";
 import { proveCredential } from "./prove_credential.ts";
 import {
   type IssuedSecret,
@@ -352,10 +353,7 @@ const STEPS: readonly StepSpec<
         ...(options.authMethod === undefined
           ? {}
           : { authMethod: options.authMethod }),
-        ...(options.scope === undefined ? {} : { scope: options.scope }),
-        ...(options.tokenParams === undefined
-          ? {}
-          : { tokenParams: options.tokenParams }),
+        ...tokenRequestOptions(options),
         attempts: options.verifyAttempts,
         delayMs: options.verifyDelayMs,
         fetch: options.fetch,
