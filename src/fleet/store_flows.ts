@@ -285,18 +285,11 @@ export function fleetRevokeGate(
         gate.lost,
       );
     }
-    const old = options.credentials?.find((c) => c.label === request.label);
-    const marked = await retireSealedRecord(
+    const marked = await retireLabel(
       target,
       request.label,
       request.secretId,
-      old === undefined || target.ring === undefined ? undefined : {
-        ring: target.ring,
-        clientId: old.clientId,
-        secret: typeof old.clientSecret === "string"
-          ? new Secret(old.clientSecret)
-          : old.clientSecret,
-      },
+      options.credentials,
     );
     await audit(target, {
       action: "rotate.retire-gate",
@@ -545,6 +538,33 @@ export function fleetRotation(
       }
     },
   };
+}
+
+/**
+ * Marks a label's sealed record retired once its provider secret is
+ * revoked; where the store holds no record of it (its secret came from the
+ * env file), one retired from the start is sealed from `credentials`, so a
+ * promotion to it is refused as well.
+ */
+function retireLabel(
+  target: StoreTarget,
+  label: string,
+  secretId: string,
+  credentials: readonly CredentialInput[] | undefined,
+): Promise<boolean> {
+  const credential = credentials?.find((c) => c.label === label);
+  return retireSealedRecord(
+    target,
+    label,
+    secretId,
+    credential === undefined || target.ring === undefined ? undefined : {
+      ring: target.ring,
+      clientId: credential.clientId,
+      secret: typeof credential.clientSecret === "string"
+        ? new Secret(credential.clientSecret)
+        : credential.clientSecret,
+    },
+  );
 }
 
 /** The one secret a two-secret client lists besides `activeId`, if exactly one. */
@@ -1371,18 +1391,11 @@ export function fleetIncidentPorts(
       });
     },
     async onSecretRevoked({ label, secretId }) {
-      const leaked = options.credentials?.find((c) => c.label === label);
-      const marked = await retireSealedRecord(
+      const marked = await retireLabel(
         target,
         label,
         secretId,
-        leaked === undefined || target.ring === undefined ? undefined : {
-          ring: target.ring,
-          clientId: leaked.clientId,
-          secret: typeof leaked.clientSecret === "string"
-            ? new Secret(leaked.clientSecret)
-            : leaked.clientSecret,
-        },
+        options.credentials,
       );
       await audit(target, {
         action: "incident.retire",
