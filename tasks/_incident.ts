@@ -30,6 +30,7 @@ import {
   IncidentError,
   type IncidentEvent,
   type IncidentReport,
+  killTokensRefused,
   type LoadRequest,
   respondToCompromise,
 } from "../src/rotation/incident.ts";
@@ -298,10 +299,9 @@ export async function main(
   const provider = handle?.provider;
   if (provider !== undefined && killTokens) {
     throw new UsageError(
-      `--kill-tokens: ${provider.name} cannot invalidate the tokens already issued with the leaked secret: ${
-        provider.issuedTokens ??
-          "its API has no call for it; they stay valid until they expire"
-      }. Run without --kill-tokens. Nothing was changed.`,
+      `${
+        killTokensRefused(provider)
+      } Run without --kill-tokens. Nothing was changed.`,
     );
   }
   // Required before anything is read: a secret enters the store only sealed

@@ -641,6 +641,22 @@ export async function respondToCompromise(
   });
 }
 
+/**
+ * Why a provider cannot honour `killTokens`: what it does with the tokens
+ * already issued with the leaked secret. The one wording of the engine's
+ * refusal and the task's.
+ *
+ * @param provider The provider.
+ * @returns The sentence.
+ */
+export function killTokensRefused(provider: SecretProvider): string {
+  return `${provider.name} cannot invalidate the tokens already issued with the leaked secret, so --kill-tokens ` +
+    `(kill tokens) cannot be honoured: ${
+      provider.issuedTokens ??
+        "its API has no call for it; they stay valid until they expire"
+    }.`;
+}
+
 /** What is left after a response through the provider port, and what it did not do to tokens. */
 function providerNextStep(
   provider: SecretProvider,
@@ -768,11 +784,9 @@ const INCIDENT_TABLE: readonly IncidentStepSpec[] = [
       }
       if (provider !== undefined && run.killTokens) {
         throw new PlanRefusal(
-          `${provider.name} cannot invalidate the tokens already issued with the leaked secret, so --kill-tokens ` +
-            `(kill tokens) cannot be honoured: ${
-              provider.issuedTokens ??
-                "its API has no call for it; they stay valid until they expire"
-            }. Run the incident response without it; nothing was changed.`,
+          `${
+            killTokensRefused(provider)
+          } Run the incident response without it; nothing was changed.`,
         );
       }
       if (
